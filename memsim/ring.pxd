@@ -1,0 +1,57 @@
+# cython: language_level=3
+"""Per-CPU trace ring buffers and the emulated clock (kernel/trace/ring_buffer.c)."""
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
+
+# Core events: the core emits these from C; their layout comes from the active profile's
+# declarations (memsim.tracing), bound into an event_slot each.
+cdef enum:
+    EV_RSS_STAT = 0
+    EV_MM_PAGE_ALLOC = 1
+    EV_MM_PAGE_FREE = 2
+    EV_KMALLOC = 3
+    EV_KFREE = 4
+    EV_KMEM_CACHE_ALLOC = 5
+    EV_KMEM_CACHE_FREE = 6
+    EV_MM_PAGE_FREE_BATCHED = 7
+    EV_MM_PAGE_ALLOC_ZONE_LOCKED = 8
+    EV_MM_PAGE_PCPU_DRAIN = 9
+    EV_KMALLOC_NODE = 10
+    EV_KMEM_CACHE_ALLOC_NODE = 11
+    N_CORE_EVENTS = 16
+    MAX_EVENT_FIELDS = 12
+    SUBBUF_SIZE = 4096
+    SUBBUF_HDR = 16
+
+cdef struct event_slot:
+    uint16_t type_id
+    uint8_t enabled
+    uint8_t common_flags
+    uint8_t preempt_count
+    uint8_t nfields
+    uint16_t fixed_size             # bytes of the fixed record (common header + fields)
+    uint16_t off[MAX_EVENT_FIELDS]  # offset of each value, in the core's value order
+    uint8_t size[MAX_EVENT_FIELDS]  # 0 = the field is absent in this profile
+    uint16_t str_off                # offset of a __data_loc string field, 0xffff = none
+
+cdef struct cpu_buffer:
+    uint8_t* pages
+    uint32_t nr_pages
+    uint32_t head_page              # page being written
+    uint32_t tail                   # write offset in the head page's data area
+    uint64_t last_ts                # timestamp of the previous record on this CPU
+    uint64_t entries
+    uint64_t dropped
+
+cdef class Clock:
+    """The emulated nanosecond clock (trace_clock_local of the emulated machine)."""
+    cdef public uint64_t now
+
+cdef class TraceBuffer:
+    cdef int ncpus
+    cdef cpu_buffer* cpus
+    cdef event_slot core[N_CORE_EVENTS]
+    cdef readonly Clock clock
+    cdef public bint any_enabled
+    cdef int write(self, int cpu, const uint8_t* data, uint32_t length) except -1
+    cdef int emit(self, int ev, int cpu, int32_t pid, const uint64_t* vals,
+                  const char* s, uint32_t slen) except -1

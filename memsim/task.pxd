@@ -1,0 +1,23 @@
+# cython: language_level=3
+"""task_struct and ``current``: who runs on which emulated CPU (include/linux/sched.h)."""
+from libc.stdint cimport int32_t, int64_t
+from memsim._types cimport NR_MM_COUNTERS
+
+cdef struct task_rss_stat:
+    int32_t events                      # faults since the last sync_mm_rss
+    int64_t count[NR_MM_COUNTERS]       # cached deltas (SPLIT_RSS_COUNTING)
+
+cdef class TaskStruct:
+    cdef public int32_t pid
+    cdef public int32_t tgid
+    cdef public str comm
+    cdef public int cpu
+    cdef public object mm               # MmStruct, or None once exited
+    cdef public object name             # workload task name
+    cdef task_rss_stat rss_stat
+
+cdef class Current:
+    """``current`` and ``smp_processor_id()`` of the step being executed."""
+    cdef public TaskStruct task
+    cdef public int cpu
+    cdef public int32_t pid

@@ -1,0 +1,44 @@
+# cython: language_level=3
+"""task_struct and ``current`` (include/linux/sched.h, include/linux/mm_types_task.h)."""
+from memsim._types cimport NR_MM_COUNTERS
+
+
+cdef class TaskStruct:
+    """One emulated task: pid, comm, the CPU it runs on, its mm and its cached rss deltas."""
+
+    def __init__(self, int pid, str comm, int cpu=0, object mm=None, int tgid=-1, name=None):
+        self.pid = pid
+        self.tgid = pid if tgid < 0 else tgid
+        self.comm = comm[:15]
+        self.cpu = cpu
+        self.mm = mm
+        self.name = name if name is not None else comm
+
+    @property
+    def rss_cached(self):
+        """The per-task cached rss deltas (current->rss_stat.count)."""
+        return tuple(self.rss_stat.count[i] for i in range(NR_MM_COUNTERS))
+
+    @property
+    def rss_events(self):
+        return self.rss_stat.events
+
+    def __repr__(self):
+        return f"<TaskStruct {self.comm}-{self.pid} cpu={self.cpu}>"
+
+
+cdef class Current:
+    def __init__(self):
+        self.task = None
+        self.cpu = 0
+        self.pid = 0
+
+    def set(self, TaskStruct task):
+        """Make ``task`` current on its CPU (context switch)."""
+        self.task = task
+        if task is None:
+            self.cpu = 0
+            self.pid = 0
+        else:
+            self.cpu = task.cpu
+            self.pid = task.pid

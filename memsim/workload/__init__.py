@@ -1,0 +1,1 @@
+"""Workload files: schema, YAML loader with file:line:column errors, and the runner."""

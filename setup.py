@@ -1,0 +1,36 @@
+"""Build memsim: the Cython core (memsim/*.pyx) plus the memsim.plugins and memsim.tracing packages.
+
+``plugins/`` and ``tracing/`` live at the top of the tree for readability and install as
+``memsim.plugins`` and ``memsim.tracing``; no top-level package other than ``memsim`` is installed.
+The .pxd files are installed so that a plugin written in Cython can ``cimport memsim.physmem``.
+"""
+import glob
+import os
+
+from setuptools import Extension, setup
+
+from Cython.Build import cythonize
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def extensions():
+    exts = []
+    for pyx in sorted(glob.glob(os.path.join("memsim", "*.pyx"))):
+        name = pyx[:-4].replace(os.sep, ".")
+        exts.append(Extension(name, [pyx], extra_compile_args=["-O2", "-Wno-unused-function"]))
+    return cythonize(
+        exts,
+        compiler_directives={"language_level": "3", "embedsignature": True},
+        include_path=[HERE],
+        quiet=True,
+    )
+
+
+setup(
+    packages=["memsim", "memsim.workload", "memsim.plugins", "memsim.tracing"],
+    package_dir={"memsim": "memsim", "memsim.plugins": "plugins", "memsim.tracing": "tracing"},
+    package_data={"memsim": ["*.pxd", "*.pyi", "py.typed"], "memsim.tracing": ["data/*"]},
+    ext_modules=extensions(),
+    zip_safe=False,
+)

@@ -1,0 +1,1 @@
+"""Tracing: event declarations, format files, kernel-exact text output (and, later, parsing)."""
