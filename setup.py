@@ -18,7 +18,7 @@ def extensions():
     exts = []
     for pyx in sorted(glob.glob(os.path.join("memsim", "*.pyx"))):
         name = pyx[:-4].replace(os.sep, ".")
-        exts.append(Extension(name, [pyx], extra_compile_args=["-O2", "-Wno-unused-function"]))
+        exts.append(Extension(name, [pyx], extra_compile_args=["-O2", "-Wno-unused-function", "-Wno-sign-compare"]))
     return cythonize(
         exts,
         compiler_directives={"language_level": "3", "embedsignature": True},

@@ -1,0 +1,169 @@
+"""The plugin contract: every hook a memsim plugin can implement (STYLE 5).
+
+A plugin is a module (or any object) whose functions are marked with :data:`hookimpl` and named
+after the hooks below; it is found through the ``memsim`` entry-point group, like the built-in
+plugins ``kmem`` and ``core_steps`` (STYLE 4).  See docs/plugins.md for a guide.
+
+The hooks follow the lifecycle of a run:
+
+1. **Registration** — once per run, before any workload file is read, a plugin adds its workload
+   sections, steps, trace events, procfs/sysfs-style files and summary rows to typed registries
+   (:mod:`memsim.registry`, :mod:`memsim.tracing.events`).  Nothing is returned.
+2. **Machine** — after the core machine is built, a plugin reads its configuration and installs
+   its typed ops tables into the core (the memcg charge table on the page allocator, per-VMA fault
+   interception, ...).  ``--check`` asks every plugin for invariant violations after every step.
+3. **Run** — just before the first step, and after the last one.
+
+There are deliberately no per-page or per-fault hooks: a pluggy call per page would dominate the
+run time, and it would hand every plugin the whole machine.  Per-page work goes through the typed
+ops tables a plugin installs in :func:`memsim_machine_created`, which the Cython core calls
+directly.
+
+The host calls every hook with keyword arguments, so an implementation may accept any subset of
+a hook's parameters, in any order.  No hook here is ``firstresult``: every implementation is called.
+Importing this module only creates the two markers (STYLE 9).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, List
+
+import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover - names for annotations only
+    from memsim.profiles import KernelProfile
+    from memsim.registry import Registry
+    from memsim.tracing.events import EventRegistry
+
+PROJECT_NAME = "memsim"
+
+#: Marks a hook declaration below.
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+#: Marks a plugin's hook implementation: ``from memsim.hookspecs import hookimpl``.
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# --------------------------------------------------------------------------------------------
+# Registration stage: called once, in this order, by memsim.plugin_host.collect_registries.
+# --------------------------------------------------------------------------------------------
+
+@hookspec
+def memsim_register_sections(sections: Registry) -> None:
+    """Add the top-level workload sections this plugin reads (e.g. ``hugetlb:``, ``memcg:``).
+
+    Each section is a :class:`memsim.registry.SectionSpec` whose ``params`` declare every key with
+    a type, a default and a one-line description; the workload loader rejects unknown keys and
+    hands the validated, frozen section to :func:`memsim_machine_created`.
+
+    :param sections: the registry of :class:`memsim.registry.SectionSpec`; call
+        ``sections.add(SectionSpec(...))``.  A name another plugin already added is an error that
+        names both plugins.
+    """
+
+
+@hookspec
+def memsim_register_steps(steps: Registry) -> None:
+    """Add workload steps (``- NAME: {params}``) that this plugin executes.
+
+    Each step is a :class:`memsim.registry.StepType`; its ``run(ctx, step)`` is called with the
+    step context (``ctx.machine``, ``ctx.task``, ``ctx.emit``, ``ctx.fail``, ``ctx.advance``) and
+    the validated step (``step.args``, ``step.where``).
+
+    :param steps: the registry of :class:`memsim.registry.StepType`; call
+        ``steps.add(StepType(...))``.  A name another plugin already added is an error that names
+        both plugins.
+    """
+
+
+@hookspec
+def memsim_register_events(events: EventRegistry, profile: KernelProfile) -> None:
+    """Declare the trace events this plugin emits, once each (STYLE 7).
+
+    Each event is a :class:`memsim.tracing.events.EventDecl` (system, name, typed fields, print
+    format); its format file, emitter and text formatter all derive from that declaration.  Use
+    ``profile`` where an event's layout or flags differ between the emulated kernels.
+
+    :param events: the :class:`memsim.tracing.events.EventRegistry`; call
+        ``events.add(EventDecl(...))``.  A ``system:name`` another plugin already declared is an
+        error that names both plugins.
+    :param profile: the :class:`memsim.profiles.KernelProfile` being emulated (``v5.14``,
+        ``v6.18``, ...); read it, do not keep it.
+    """
+
+
+@hookspec
+def memsim_register_files(files: Registry) -> None:
+    """Add procfs/sysfs-style files this plugin renders (e.g. ``/proc/buddyinfo``).
+
+    :param files: the registry of :class:`memsim.registry.ProcFile`, keyed by path; call
+        ``files.add(ProcFile(path, doc, render))`` where ``render(machine)`` returns the file's
+        text exactly as the kernel formats it.
+    """
+
+
+@hookspec
+def memsim_register_summary(summary: Registry) -> None:
+    """Add rows to the run summary (printed at the end of a run and by ``--json``).
+
+    :param summary: the registry of :class:`memsim.registry.SummaryRow`; call
+        ``summary.add(SummaryRow(name, doc, compute))`` where ``compute(machine)`` returns a
+        JSON-serialisable value.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Machine stage: the core machine exists; plugins configure themselves and hook into the core.
+# --------------------------------------------------------------------------------------------
+
+@hookspec
+def memsim_machine_created(machine: Any, config: Any) -> None:
+    """Configure this plugin for a newly built machine and install its ops tables into the core.
+
+    Read only your own section(s) from ``config``, create your subsystem state, and install typed
+    ops tables on the core objects you extend (for example the memcg charge table on the page
+    allocator, or fault interception on the VMAs you manage).  This is the only place where a
+    plugin attaches to the core; there are no per-page hooks.  For a configuration the plugin
+    cannot honour, raise an error whose message reads ``<where>: <problem>; <fix>`` (STYLE 12).
+
+    :param machine: the core machine that was just built (nodes, zones, mms, trace buffers).
+    :param config: the frozen, validated workload; a plugin reads only the sections it
+        registered with :func:`memsim_register_sections`, each a frozen mapping holding every
+        declared key (defaults filled in).
+    """
+
+
+@hookspec
+def memsim_check_invariants(machine: Any) -> List[str]:
+    """Check this plugin's invariants; called by ``--check`` after every step.
+
+    Not ``firstresult``: every plugin is asked and the lists are concatenated
+    (:func:`memsim.plugin_host.check_invariants`).  Check only your own state and the core
+    counters you change; do not repair anything.
+
+    :param machine: the machine after the step just run.
+    :return: one ``"<where>: <problem>"`` string per violated invariant; an empty list if all
+        hold.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Run stage: around the execution of the workload's steps.
+# --------------------------------------------------------------------------------------------
+
+@hookspec
+def memsim_run_start(machine: Any) -> None:
+    """Called once, after every plugin's :func:`memsim_machine_created` and before the first step.
+
+    :param machine: the configured machine about to run the workload.
+    """
+
+
+@hookspec
+def memsim_run_finished(machine: Any, summary: dict) -> None:
+    """Called once, after the last step, before the summary is printed.
+
+    :param machine: the machine after the run.
+    :param summary: the mutable summary mapping printed at the end of a run and by ``--json``;
+        add keys prefixed with your plugin's name, do not remove other plugins' keys.  Prefer
+        :func:`memsim_register_summary` for values that can be computed from the machine.
+    """

@@ -1,0 +1,1021 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Physical memory: nodes, zones, the buddy allocator, per-CPU page lists and pageblocks.
+
+Models mm/page_alloc.c of v5.14:
+
+* ``mem_map``: one 64-byte ``struct page`` per frame, in one calloc'd array, so the host only
+  backs the metadata of frames that are used.  Like DEFERRED_STRUCT_PAGE_INIT, the struct pages of
+  a free max-order block are set up only when the allocator first takes that block, so building
+  a 1 TiB machine costs nothing per frame.
+* free areas per zone, order (0..10) and migratetype, with split (``expand``) and merge
+  (``__free_one_page``), counted as in /proc/buddyinfo;
+* per-CPU page lists (``per_cpu_pages`` count/high/batch) in front of the buddy allocator for
+  order-0 pages (``rmqueue_pcplist``, ``rmqueue_bulk``, ``free_unref_page``, ``free_pcppages_bulk``);
+* watermarks (``__setup_per_zone_wmarks``), lowmem_reserve, zonelists by node distance,
+  ``__GFP_THISNODE``;
+* pageblock migratetypes with fallback stealing (``__rmqueue_fallback``) and the isolation
+  primitive hugetlb's alloc_contig_range builds on (``start_isolate_page_range``,
+  ``undo_isolate_page_range``, ``test_pages_isolated``).
+
+Page contents are real but sparse: bytes written to a frame live in ``content`` (pfn ->
+bytearray); a frame never written reads as zeros and costs nothing.  Freeing a frame drops its
+bytes (the kernel would leave stale data; memsim hands out zeros).
+"""
+from libc.stdlib cimport calloc, free
+from libc.string cimport memset
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int32_t, int64_t
+
+from memsim._types cimport (
+    pfn_t, gfp_t, NO_PFN, NIL32, MAX_ORDER, PAGEBLOCK_ORDER, MIGRATE_UNMOVABLE, MIGRATE_MOVABLE,
+    MIGRATE_RECLAIMABLE, MIGRATE_PCPTYPES, MIGRATE_HIGHATOMIC, MIGRATE_CMA, MIGRATE_ISOLATE,
+    MIGRATE_TYPES, ZONE_DMA, ZONE_DMA32, ZONE_NORMAL, ZONE_MOVABLE, MAX_NR_ZONES,
+    GFP_DMA_, GFP_DMA32_, GFP_HIGHMEM_, GFP_MOVABLE_, GFP_RECLAIMABLE_, GFP_ZERO_, GFP_COMP_,
+    GFP_THISNODE_, GFP_HIGH_, PG_buddy, PG_pcp, PG_head, PG_tail, PG_content, PG_NODE_SHIFT,
+    PG_ZONE_SHIFT, PAGE_SIZE,
+)
+from memsim.page cimport page
+from memsim.ring cimport TraceBuffer, EV_MM_PAGE_ALLOC, EV_MM_PAGE_FREE, \
+    EV_MM_PAGE_ALLOC_ZONE_LOCKED, EV_MM_PAGE_PCPU_DRAIN
+from memsim.task cimport Current
+
+ZONE_NAMES = ("DMA", "DMA32", "Normal", "Movable")
+MIGRATETYPE_NAMES = ("Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate")
+
+cdef enum:
+    UNIT_ORDER = MAX_ORDER - 1            # deferred init works in max-order blocks
+    UNIT_PAGES = 1 << (MAX_ORDER - 1)
+    WMARK_MIN = 0
+    WMARK_LOW = 1
+    WMARK_HIGH = 2
+    ALLOC_NO_WATERMARKS = 3
+
+cdef pfn_t DMA_END = (16 << 20) >> 12        # 16 MiB
+cdef pfn_t DMA32_END = (4ULL << 30) >> 12    # 4 GiB
+
+# fallbacks[] of mm/page_alloc.c
+cdef int FALLBACKS[3][2]
+FALLBACKS[MIGRATE_UNMOVABLE][0] = MIGRATE_RECLAIMABLE
+FALLBACKS[MIGRATE_UNMOVABLE][1] = MIGRATE_MOVABLE
+FALLBACKS[MIGRATE_MOVABLE][0] = MIGRATE_RECLAIMABLE
+FALLBACKS[MIGRATE_MOVABLE][1] = MIGRATE_UNMOVABLE
+FALLBACKS[MIGRATE_RECLAIMABLE][0] = MIGRATE_UNMOVABLE
+FALLBACKS[MIGRATE_RECLAIMABLE][1] = MIGRATE_MOVABLE
+
+
+cdef inline int gfp_migratetype(gfp_t gfp) noexcept nogil:
+    """gfp_migratetype(): MOVABLE and RECLAIMABLE bits shifted to a migratetype."""
+    return (gfp & (GFP_MOVABLE_ | GFP_RECLAIMABLE_)) >> 3
+
+
+cdef inline int gfp_zone(gfp_t gfp) noexcept nogil:
+    """gfp_zone() on x86-64 without a populated ZONE_MOVABLE."""
+    if gfp & GFP_DMA_:
+        return ZONE_DMA
+    if gfp & GFP_DMA32_:
+        return ZONE_DMA32
+    return ZONE_NORMAL
+
+
+cdef uint64_t int_sqrt(uint64_t x) noexcept:
+    cdef uint64_t r = 0, b = 1ULL << 62
+    while b > x:
+        b >>= 2
+    while b:
+        if x >= r + b:
+            x -= r + b
+            r = (r >> 1) + b
+        else:
+            r >>= 1
+        b >>= 2
+    return r
+
+
+cdef int zone_batchsize(uint64_t managed) noexcept:
+    """zone_batchsize() of v5.14."""
+    cdef int64_t batch = min(<int64_t>(managed >> 10), (1024 * 1024) // PAGE_SIZE)
+    batch //= 4
+    if batch < 1:
+        batch = 1
+    cdef int64_t n = batch + batch // 2
+    cdef int64_t p = 1
+    while p * 2 <= n:
+        p *= 2
+    return <int>(p - 1) if p > 1 else 1
+
+
+cdef class PhysMem:
+    """All physical memory of a machine: its nodes, their zones and every frame's struct page."""
+
+    def __cinit__(self, node_bytes, int ncpus, TraceBuffer tb, Current cur):
+        cdef int n, z, c
+        cdef pfn_t start = 0, end, zs, ze
+        self.nr_nodes = len(node_bytes)
+        self.ncpus = ncpus
+        if self.nr_nodes < 1 or ncpus < 1:
+            raise ValueError("a machine needs at least one node and one CPU")
+        for b in node_bytes:
+            if b <= 0 or b % (PAGE_SIZE * UNIT_PAGES) != 0:
+                raise ValueError(f"node memory {b} is not a positive multiple of 4 MiB")
+        self.max_pfn = sum(node_bytes) // PAGE_SIZE
+        if self.max_pfn >= NIL32:
+            raise ValueError("memsim links free pages by 32-bit pfn: at most 16 TiB of memory")
+        self.tb = tb
+        self.cur = cur
+        self.content = {}
+        self.pcp_enabled = True
+        self.ops.charge = NULL
+        self.ops.uncharge = NULL
+        self.ops.ctx = NULL
+        self.mem_map = <page*>calloc(self.max_pfn, sizeof(page))
+        self.pageblock_mt = <uint8_t*>calloc((self.max_pfn >> PAGEBLOCK_ORDER) + 1, 1)
+        self.unit_ready = <uint8_t*>calloc((self.max_pfn >> UNIT_ORDER) + 1, 1)
+        self.node_start = <pfn_t*>calloc(self.nr_nodes, sizeof(pfn_t))
+        self.node_end = <pfn_t*>calloc(self.nr_nodes, sizeof(pfn_t))
+        self.node_alloc_pages = <uint64_t*>calloc(self.nr_nodes, sizeof(uint64_t))
+        self.node_free_pages_cnt = <uint64_t*>calloc(self.nr_nodes, sizeof(uint64_t))
+        self.cpu_node = <int32_t*>calloc(ncpus, sizeof(int32_t))
+        self.zones = <zone*>calloc(self.nr_nodes * MAX_NR_ZONES, sizeof(zone))
+        if (self.mem_map == NULL or self.pageblock_mt == NULL or self.unit_ready == NULL
+                or self.zones == NULL or self.cpu_node == NULL):
+            raise MemoryError("cannot reserve host memory for the frame metadata")
+        # memmap_init(): every pageblock starts MOVABLE
+        memset(self.pageblock_mt, MIGRATE_MOVABLE, (self.max_pfn >> PAGEBLOCK_ORDER) + 1)
+        for c in range(ncpus):
+            self.cpu_node[c] = c * self.nr_nodes // ncpus
+        for n in range(self.nr_nodes):
+            end = start + node_bytes[n] // PAGE_SIZE
+            self.node_start[n] = start
+            self.node_end[n] = end
+            for z in range(MAX_NR_ZONES):
+                zp = &self.zones[n * MAX_NR_ZONES + z]
+                zp.nid = n
+                zp.idx = z
+                if z == ZONE_DMA:
+                    zs, ze = start, min(end, DMA_END)
+                elif z == ZONE_DMA32:
+                    zs, ze = max(start, DMA_END), min(end, DMA32_END)
+                elif z == ZONE_NORMAL:
+                    zs, ze = max(start, DMA32_END), end
+                else:
+                    zs, ze = end, end
+                if ze < zs:
+                    ze = zs
+                zp.zone_start_pfn = zs
+                zp.zone_end_pfn = ze
+                self._init_zone(zp, ncpus)
+            start = end
+        self._setup_per_zone_wmarks()
+
+    def __dealloc__(self):
+        cdef int i
+        if self.zones != NULL:
+            for i in range(self.nr_nodes * MAX_NR_ZONES):
+                free(self.zones[i].pcp)
+        free(self.zones)
+        free(self.mem_map)
+        free(self.pageblock_mt)
+        free(self.unit_ready)
+        free(self.node_start)
+        free(self.node_end)
+        free(self.node_alloc_pages)
+        free(self.node_free_pages_cnt)
+        free(self.cpu_node)
+
+    cdef _init_zone(self, zone* z, int ncpus):
+        """free_area_init_core + memmap_init_zone: all frames free; max-order units deferred."""
+        cdef int o, m, c
+        cdef pfn_t pfn, unit_start, unit_end
+        for o in range(MAX_ORDER):
+            for m in range(MIGRATE_TYPES):
+                z.area[o].head[m] = NIL32
+        z.pcp = <per_cpu_pages*>calloc(ncpus, sizeof(per_cpu_pages))
+        for c in range(ncpus):
+            for m in range(MIGRATE_PCPTYPES):
+                z.pcp[c].head[m] = NIL32
+        z.managed_pages = z.zone_end_pfn - z.zone_start_pfn
+        z.deferred_cursor = (z.zone_start_pfn + UNIT_PAGES - 1) >> UNIT_ORDER
+        if z.managed_pages == 0:
+            return
+        unit_start = ((z.zone_start_pfn + UNIT_PAGES - 1) >> UNIT_ORDER) << UNIT_ORDER
+        unit_end = (z.zone_end_pfn >> UNIT_ORDER) << UNIT_ORDER
+        if unit_end < unit_start:
+            unit_end = unit_start
+        # whole max-order units are deferred: counted free, struct pages untouched
+        z.deferred_units = (unit_end - unit_start) >> UNIT_ORDER
+        z.area[UNIT_ORDER].nr_free += z.deferred_units
+        z.free_pages += z.deferred_units << UNIT_ORDER
+        # the unaligned head and tail are freed now, in the largest aligned blocks that fit
+        self._free_range_now(z, z.zone_start_pfn, min(unit_start, z.zone_end_pfn))
+        if unit_end >= unit_start:
+            self._free_range_now(z, max(unit_end, z.zone_start_pfn), z.zone_end_pfn)
+
+    cdef _free_range_now(self, zone* z, pfn_t start, pfn_t end):
+        cdef pfn_t pfn = start
+        cdef unsigned int order
+        cdef page* p
+        while pfn < end:
+            order = UNIT_ORDER
+            while order > 0 and ((pfn & ((1ULL << order) - 1)) != 0 or pfn + (1ULL << order) > end):
+                order -= 1
+            p = &self.mem_map[pfn]
+            p.flags = (<uint64_t>z.nid << PG_NODE_SHIFT) | (<uint64_t>z.idx << PG_ZONE_SHIFT)
+            self.unit_ready[pfn >> UNIT_ORDER] = 1
+            self.free_one_page(z, pfn, order, self.pageblock_mt[pfn >> PAGEBLOCK_ORDER])
+            z.free_pages += 1ULL << order
+            pfn += 1ULL << order
+
+    cdef _setup_per_zone_wmarks(self):
+        """init_per_zone_wmark_min + __setup_per_zone_wmarks + setup_per_zone_lowmem_reserve."""
+        cdef uint64_t lowmem = 0, min_free_kbytes, pages_min, tmp, tmp2, acc
+        cdef int i, j, n
+        cdef zone* z
+        cdef int ratio[MAX_NR_ZONES]
+        ratio[ZONE_DMA] = 256
+        ratio[ZONE_DMA32] = 256
+        ratio[ZONE_NORMAL] = 32
+        ratio[ZONE_MOVABLE] = 0
+        for i in range(self.nr_nodes * MAX_NR_ZONES):
+            lowmem += self.zones[i].managed_pages
+        min_free_kbytes = int_sqrt(lowmem * 4 * 16)
+        min_free_kbytes = max(128, min(min_free_kbytes, 262144))
+        self._min_free_kbytes = min_free_kbytes
+        pages_min = min_free_kbytes >> 2
+        for i in range(self.nr_nodes * MAX_NR_ZONES):
+            z = &self.zones[i]
+            if z.managed_pages == 0:
+                continue
+            tmp = pages_min * z.managed_pages // lowmem
+            z.wmark[WMARK_MIN] = tmp
+            tmp2 = max(tmp >> 2, z.managed_pages * 10 // 10000)
+            z.wmark[WMARK_LOW] = tmp + tmp2
+            z.wmark[WMARK_HIGH] = tmp + 2 * tmp2
+            for c in range(self.ncpus):
+                z.pcp[c].batch = zone_batchsize(z.managed_pages)
+                z.pcp[c].high = max(<int>(z.wmark[WMARK_LOW] // self.ncpus), z.pcp[c].batch * 4)
+        for n in range(self.nr_nodes):
+            for i in range(MAX_NR_ZONES):
+                z = &self.zones[n * MAX_NR_ZONES + i]
+                acc = 0
+                for j in range(MAX_NR_ZONES):
+                    if j <= i:
+                        z.lowmem_reserve[j] = 0
+                    else:
+                        acc += self.zones[n * MAX_NR_ZONES + j].managed_pages
+                        z.lowmem_reserve[j] = acc // ratio[i] if ratio[i] else 0
+
+    # -- lists ----------------------------------------------------------------------------
+    cdef void list_add(self, uint32_t* head, pfn_t pfn) noexcept:
+        cdef page* p = &self.mem_map[pfn]
+        cdef page* first
+        cdef uint32_t last
+        if head[0] == NIL32:
+            p.lru_next = <uint32_t>pfn
+            p.lru_prev = <uint32_t>pfn
+        else:
+            first = &self.mem_map[head[0]]
+            last = first.lru_prev
+            p.lru_next = head[0]
+            p.lru_prev = last
+            self.mem_map[last].lru_next = <uint32_t>pfn
+            first.lru_prev = <uint32_t>pfn
+        head[0] = <uint32_t>pfn
+
+    cdef void list_add_tail(self, uint32_t* head, pfn_t pfn) noexcept:
+        cdef uint32_t old = head[0]
+        self.list_add(head, pfn)
+        if old != NIL32:
+            head[0] = old
+
+    cdef void list_del(self, uint32_t* head, pfn_t pfn) noexcept:
+        cdef page* p = &self.mem_map[pfn]
+        if p.lru_next == <uint32_t>pfn:
+            head[0] = NIL32
+        else:
+            self.mem_map[p.lru_prev].lru_next = p.lru_next
+            self.mem_map[p.lru_next].lru_prev = p.lru_prev
+            if head[0] == <uint32_t>pfn:
+                head[0] = p.lru_next
+        p.lru_next = NIL32
+        p.lru_prev = NIL32
+
+    # -- deferred struct page init ----------------------------------------------------------
+    cdef void ready_unit(self, zone* z, uint64_t unit) noexcept:
+        """deferred_init_memmap_chunk for one max-order block: make it a real free block."""
+        cdef pfn_t pfn = unit << UNIT_ORDER
+        cdef page* p = &self.mem_map[pfn]
+        self.unit_ready[unit] = 1
+        z.deferred_units -= 1
+        p.flags = (<uint64_t>z.nid << PG_NODE_SHIFT) | (<uint64_t>z.idx << PG_ZONE_SHIFT) | (1ULL << PG_buddy)
+        p.private = UNIT_ORDER
+        p.index = self.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+        p._refcount = 0
+        self.list_add_tail(&z.area[UNIT_ORDER].head[p.index], pfn)
+
+    cdef uint32_t area_first(self, zone* z, unsigned int order, int mt) noexcept:
+        """First block on free_area[order].free_list[mt], setting up a deferred block if needed."""
+        cdef uint32_t h = z.area[order].head[mt]
+        cdef uint64_t unit, last_unit
+        if h != NIL32 or order != UNIT_ORDER or z.deferred_units == 0:
+            return h
+        last_unit = z.zone_end_pfn >> UNIT_ORDER
+        unit = z.deferred_cursor
+        while unit < last_unit and self.unit_ready[unit]:
+            unit += 1
+        z.deferred_cursor = unit
+        while unit < last_unit:
+            if not self.unit_ready[unit] and self.pageblock_mt[(unit << UNIT_ORDER) >> PAGEBLOCK_ORDER] == mt:
+                self.ready_unit(z, unit)
+                return z.area[order].head[mt]
+            unit += 1
+        return NIL32
+
+    def _ready_range(self, pfn_t start, pfn_t end):
+        """Set up the deferred blocks overlapping [start, end) (before isolating them)."""
+        cdef uint64_t unit
+        cdef zone* z
+        for unit in range(start >> UNIT_ORDER, ((end + UNIT_PAGES - 1) >> UNIT_ORDER)):
+            if (unit << UNIT_ORDER) < self.max_pfn and not self.unit_ready[unit]:
+                z = self.page_zone(unit << UNIT_ORDER)
+                self.ready_unit(z, unit)
+
+    # -- zone lookup ----------------------------------------------------------------------
+    cdef int page_to_nid(self, pfn_t pfn) noexcept nogil:
+        cdef int n
+        for n in range(self.nr_nodes):
+            if pfn < self.node_end[n]:
+                return n
+        return self.nr_nodes - 1
+
+    cdef zone* page_zone(self, pfn_t pfn) noexcept nogil:
+        cdef int n = self.page_to_nid(pfn)
+        cdef int z
+        for z in range(MAX_NR_ZONES):
+            if self.zones[n * MAX_NR_ZONES + z].zone_start_pfn <= pfn < self.zones[n * MAX_NR_ZONES + z].zone_end_pfn:
+                return &self.zones[n * MAX_NR_ZONES + z]
+        return &self.zones[n * MAX_NR_ZONES]
+
+    # -- the buddy allocator --------------------------------------------------------------
+    cdef pfn_t rmqueue_smallest(self, zone* z, unsigned int order, int mt) noexcept:
+        """__rmqueue_smallest + expand: take the smallest block that fits, split the rest."""
+        cdef unsigned int current_order, size
+        cdef uint32_t pfn
+        cdef pfn_t half
+        cdef page* p
+        for current_order in range(order, MAX_ORDER):
+            pfn = self.area_first(z, current_order, mt)
+            if pfn == NIL32:
+                continue
+            self.list_del(&z.area[current_order].head[mt], pfn)
+            z.area[current_order].nr_free -= 1
+            p = &self.mem_map[pfn]
+            p.flags &= ~(1ULL << PG_buddy)
+            p.private = 0
+            # expand(): put the upper halves back, high half first
+            size = 1u << current_order
+            while current_order > order:
+                current_order -= 1
+                size >>= 1
+                half = pfn + size
+                p = &self.mem_map[half]
+                p.flags = (<uint64_t>z.nid << PG_NODE_SHIFT) | (<uint64_t>z.idx << PG_ZONE_SHIFT) | (1ULL << PG_buddy)
+                p.private = current_order
+                p.index = mt
+                self.list_add(&z.area[current_order].head[mt], half)
+                z.area[current_order].nr_free += 1
+            return pfn
+        return NO_PFN
+
+    cdef pfn_t rmqueue_fallback(self, zone* z, unsigned int order, int start_mt) noexcept:
+        """__rmqueue_fallback: steal the largest block of another migratetype.
+
+        Whole pageblocks (order >= pageblock_order, or >= pageblock_order/2 for unmovable and
+        reclaimable requests) change owner, as steal_suitable_fallback/can_steal_fallback do.
+        """
+        cdef int current_order, i, fmt
+        cdef uint32_t pfn
+        cdef pfn_t pb, pb_start
+        if start_mt >= MIGRATE_PCPTYPES:
+            return NO_PFN
+        current_order = MAX_ORDER - 1
+        while current_order >= <int>order:
+            for i in range(2):
+                fmt = FALLBACKS[start_mt][i]
+                pfn = self.area_first(z, current_order, fmt)
+                if pfn == NIL32:
+                    continue
+                if (current_order >= PAGEBLOCK_ORDER // 2 or start_mt == MIGRATE_RECLAIMABLE
+                        or start_mt == MIGRATE_UNMOVABLE):
+                    self._move_block_owner(z, pfn, current_order, fmt, start_mt)
+                    return self.rmqueue_smallest(z, order, start_mt)
+                return self.rmqueue_smallest(z, order, fmt)
+            current_order -= 1
+        return NO_PFN
+
+    cdef _move_block_owner(self, zone* z, pfn_t pfn, int order, int old_mt, int new_mt):
+        """steal_suitable_fallback: claim the pageblock(s) and move their free pages over."""
+        cdef pfn_t start = (pfn >> PAGEBLOCK_ORDER) << PAGEBLOCK_ORDER
+        cdef pfn_t end = max(start + (1ULL << PAGEBLOCK_ORDER), pfn + (1ULL << order))
+        cdef pfn_t pb
+        for pb in range(start >> PAGEBLOCK_ORDER, end >> PAGEBLOCK_ORDER):
+            self.pageblock_mt[pb] = new_mt
+        self._move_freepages(z, start, end, new_mt)
+
+    cdef int _move_freepages(self, zone* z, pfn_t start, pfn_t end, int new_mt) except -1:
+        """move_freepages(): move every free buddy block in [start, end) to new_mt's list."""
+        cdef pfn_t pfn = max(start, z.zone_start_pfn)
+        cdef page* p
+        cdef unsigned int order
+        end = min(end, z.zone_end_pfn)
+        while pfn < end:
+            if not self.unit_ready[pfn >> UNIT_ORDER]:
+                pfn = ((pfn >> UNIT_ORDER) + 1) << UNIT_ORDER
+                continue
+            p = &self.mem_map[pfn]
+            if p.flags & (1ULL << PG_buddy):
+                order = <unsigned int>p.private
+                if p.index != <uint64_t>new_mt:
+                    self.list_del(&z.area[order].head[p.index], pfn)
+                    p.index = new_mt
+                    self.list_add(&z.area[order].head[new_mt], pfn)
+                pfn += 1ULL << order
+            else:
+                pfn += 1
+        return 0
+
+    cdef pfn_t rmqueue(self, zone* z, unsigned int order, int mt) except? 0xfffffffffffffffe:
+        """rmqueue(): order-0 from the per-CPU list, else the buddy lists under the zone lock."""
+        cdef per_cpu_pages* pcp
+        cdef uint32_t pfn
+        cdef int lmt = mt
+        cdef uint64_t vals[4]
+        if order == 0 and self.pcp_enabled and mt < MIGRATE_PCPTYPES:
+            pcp = &z.pcp[self.cur.cpu]
+            if pcp.head[lmt] == NIL32:
+                self.rmqueue_bulk(z, pcp, pcp.batch, lmt)
+                if pcp.head[lmt] == NIL32:
+                    return NO_PFN
+            pfn = pcp.head[lmt]
+            self.list_del(&pcp.head[lmt], pfn)
+            pcp.count -= 1
+            self.mem_map[pfn].flags &= ~(1ULL << PG_pcp)
+            return pfn
+        pfn_r = self._rmqueue_locked(z, order, mt)
+        if pfn_r != NO_PFN and self.tb.core[EV_MM_PAGE_ALLOC_ZONE_LOCKED].enabled:
+            vals[0] = pfn_r; vals[1] = order; vals[2] = mt; vals[3] = 0
+            self.tb.emit(EV_MM_PAGE_ALLOC_ZONE_LOCKED, self.cur.cpu, self.cur.pid, vals, NULL, 0)
+        return pfn_r
+
+    cdef pfn_t _rmqueue_locked(self, zone* z, unsigned int order, int mt) noexcept:
+        """__rmqueue(): the requested type, then CMA for movable requests, then fallback."""
+        cdef pfn_t pfn = self.rmqueue_smallest(z, order, mt)
+        if pfn == NO_PFN and mt == MIGRATE_MOVABLE:
+            pfn = self.rmqueue_smallest(z, order, MIGRATE_CMA)
+        if pfn == NO_PFN:
+            pfn = self.rmqueue_fallback(z, order, mt)
+        if pfn != NO_PFN:
+            z.free_pages -= 1ULL << order
+        return pfn
+
+    cdef int rmqueue_bulk(self, zone* z, per_cpu_pages* pcp, int count, int mt) except -1:
+        """rmqueue_bulk(): refill a per-CPU list with ``count`` order-0 pages."""
+        cdef int i
+        cdef pfn_t pfn
+        cdef uint64_t vals[4]
+        for i in range(count):
+            pfn = self._rmqueue_locked(z, 0, mt)
+            if pfn == NO_PFN:
+                break
+            if self.tb.core[EV_MM_PAGE_ALLOC_ZONE_LOCKED].enabled:
+                vals[0] = pfn; vals[1] = 0; vals[2] = mt; vals[3] = 1
+                self.tb.emit(EV_MM_PAGE_ALLOC_ZONE_LOCKED, self.cur.cpu, self.cur.pid, vals, NULL, 0)
+            self.mem_map[pfn].flags |= 1ULL << PG_pcp
+            self.mem_map[pfn].index = mt
+            self.list_add_tail(&pcp.head[mt], pfn)
+            pcp.count += 1
+        return 0
+
+    cdef bint zone_watermark_ok(self, zone* z, unsigned int order, uint64_t mark, int highest_zoneidx, gfp_t gfp) noexcept:
+        """__zone_watermark_ok(): free pages above the mark plus the lowmem reserve."""
+        cdef int64_t free_pages = <int64_t>z.free_pages - (1 << order) + 1
+        cdef int64_t min_ = <int64_t>mark
+        cdef unsigned int o
+        if gfp & GFP_HIGH_:
+            min_ -= min_ // 2
+        if free_pages <= min_ + <int64_t>z.lowmem_reserve[highest_zoneidx]:
+            return False
+        if order == 0:
+            return True
+        for o in range(order, MAX_ORDER):
+            if z.area[o].nr_free:
+                return True
+        return False
+
+    cdef pfn_t get_page_from_freelist(self, gfp_t gfp, unsigned int order, int nid, int alloc_wmark) except? 0xfffffffffffffffe:
+        """get_page_from_freelist(): walk the zonelist (this node's zones, then by distance)."""
+        cdef int highest = gfp_zone(gfp)
+        cdef int mt = gfp_migratetype(gfp)
+        cdef int i, n, zi
+        cdef zone* z
+        cdef pfn_t pfn
+        cdef int nodes = 1 if gfp & GFP_THISNODE_ else self.nr_nodes
+        for i in range(nodes):
+            n = (nid + i) % self.nr_nodes
+            zi = highest
+            while zi >= 0:
+                z = &self.zones[n * MAX_NR_ZONES + zi]
+                zi -= 1
+                if z.managed_pages == 0:
+                    continue
+                if alloc_wmark != ALLOC_NO_WATERMARKS and not self.zone_watermark_ok(
+                        z, order, z.wmark[alloc_wmark], highest, gfp):
+                    continue
+                pfn = self.rmqueue(z, order, mt)
+                if pfn != NO_PFN:
+                    return pfn
+        return NO_PFN
+
+    cdef pfn_t alloc_pages(self, gfp_t gfp, unsigned int order, int nid) except? 0xfffffffffffffffe:
+        """__alloc_pages(): fast path at the low watermark, slow path at min; then fail.
+
+        There is no reclaim or compaction yet: when both passes fail the allocation fails
+        (``mm_page_alloc`` with page=NULL), as after a failed __alloc_pages_slowpath.
+        """
+        cdef pfn_t pfn
+        cdef zone* z
+        cdef uint64_t vals[4]
+        if order >= MAX_ORDER:
+            return NO_PFN
+        if nid < 0:
+            nid = self.cpu_node[self.cur.cpu]
+        pfn = self.get_page_from_freelist(gfp, order, nid, WMARK_LOW)
+        if pfn == NO_PFN:
+            pfn = self.get_page_from_freelist(gfp, order, nid, WMARK_MIN)
+        if pfn != NO_PFN:
+            self.prep_new_page(pfn, order, gfp)
+            z = self.page_zone(pfn)
+            z.used_pages += 1ULL << order
+            self.node_alloc_pages[z.nid] += 1ULL << order
+        if self.tb.core[EV_MM_PAGE_ALLOC].enabled:
+            vals[0] = pfn; vals[1] = order; vals[2] = gfp; vals[3] = gfp_migratetype(gfp)
+            self.tb.emit(EV_MM_PAGE_ALLOC, self.cur.cpu, self.cur.pid, vals, NULL, 0)
+        return pfn
+
+    cdef int prep_new_page(self, pfn_t pfn, unsigned int order, gfp_t gfp) except -1:
+        """prep_new_page(): refcount 1, __GFP_ZERO clears the bytes, __GFP_COMP makes a compound."""
+        cdef page* p = &self.mem_map[pfn]
+        cdef zone* z = self.page_zone(pfn)
+        cdef uint64_t nodezone = (<uint64_t>z.nid << PG_NODE_SHIFT) | (<uint64_t>z.idx << PG_ZONE_SHIFT)
+        cdef pfn_t i
+        p.flags = nodezone
+        p._refcount = 1
+        p._mapcount = 0
+        p.mapping = 0
+        p.index = 0
+        p.private = 0
+        p.memcg_data = 0
+        p.compound_order = 0
+        if order > 0 and (gfp & GFP_COMP_):
+            p.flags |= 1ULL << PG_head
+            p.compound_order = order
+            for i in range(pfn + 1, pfn + (1ULL << order)):
+                self.mem_map[i].flags = nodezone | (1ULL << PG_tail)
+                self.mem_map[i].compound_head = <uint32_t>pfn
+                self.mem_map[i].index = 0
+                self.mem_map[i].private = 0
+                self.mem_map[i].mapping = 0
+                self.mem_map[i]._refcount = 0
+                self.mem_map[i]._mapcount = 0
+        if self.content:
+            self.drop_content(pfn, order)
+        return 0
+
+    cdef int free_pages(self, pfn_t pfn, unsigned int order) except -1:
+        """__free_pages(): mm_page_free, then the per-CPU list (order 0) or the buddy lists."""
+        cdef uint64_t vals[2]
+        cdef zone* z = self.page_zone(pfn)
+        cdef page* p = &self.mem_map[pfn]
+        cdef per_cpu_pages* pcp
+        cdef int mt
+        cdef pfn_t i
+        if self.tb.core[EV_MM_PAGE_FREE].enabled:
+            vals[0] = pfn; vals[1] = order
+            self.tb.emit(EV_MM_PAGE_FREE, self.cur.cpu, self.cur.pid, vals, NULL, 0)
+        if self.ops.uncharge != NULL and p.memcg_data != 0:
+            self.ops.uncharge(self.ops.ctx, pfn, order)
+        # free_pages_prepare(): clear the compound and the flags
+        if p.flags & (1ULL << PG_head):
+            for i in range(pfn + 1, pfn + (1ULL << order)):
+                self.mem_map[i].flags &= ~(1ULL << PG_tail)
+                self.mem_map[i].compound_head = 0
+        p.flags &= (0xffffULL << PG_NODE_SHIFT)
+        p._refcount = 0
+        p._mapcount = 0
+        p.mapping = 0
+        p.memcg_data = 0
+        p.compound_order = 0
+        if self.content:
+            self.drop_content(pfn, order)
+        z.used_pages -= 1ULL << order
+        self.node_free_pages_cnt[z.nid] += 1ULL << order
+        mt = self.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+        if order == 0 and self.pcp_enabled:
+            # free_unref_page(): isolated blocks go straight to buddy; others to the pcp list
+            if mt >= MIGRATE_PCPTYPES:
+                if mt == MIGRATE_ISOLATE or mt == MIGRATE_CMA:
+                    self.free_one_page(z, pfn, 0, mt)
+                    z.free_pages += 1
+                    return 0
+                mt = MIGRATE_MOVABLE
+            pcp = &z.pcp[self.cur.cpu]
+            p.flags |= 1ULL << PG_pcp
+            p.index = mt
+            self.list_add(&pcp.head[mt], pfn)
+            pcp.count += 1
+            if pcp.count >= pcp.high:
+                self.free_pcppages_bulk(z, pcp, pcp.batch)
+            return 0
+        self.free_one_page(z, pfn, order, mt)
+        z.free_pages += 1ULL << order
+        return 0
+
+    cdef int free_pcppages_bulk(self, zone* z, per_cpu_pages* pcp, int count) except -1:
+        """free_pcppages_bulk(): return pages from the per-CPU lists to buddy, round robin."""
+        cdef int mt = 0, bmt
+        cdef uint32_t pfn
+        cdef uint64_t vals[3]
+        while count > 0 and pcp.count > 0:
+            if pcp.head[mt] == NIL32:
+                mt = (mt + 1) % MIGRATE_PCPTYPES
+                continue
+            pfn = self.mem_map[pcp.head[mt]].lru_prev        # the tail: coldest page
+            self.list_del(&pcp.head[mt], pfn)
+            pcp.count -= 1
+            count -= 1
+            self.mem_map[pfn].flags &= ~(1ULL << PG_pcp)
+            if self.tb.core[EV_MM_PAGE_PCPU_DRAIN].enabled:
+                vals[0] = pfn; vals[1] = 0; vals[2] = mt
+                self.tb.emit(EV_MM_PAGE_PCPU_DRAIN, self.cur.cpu, self.cur.pid, vals, NULL, 0)
+            bmt = self.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+            self.free_one_page(z, pfn, 0, bmt if bmt == MIGRATE_ISOLATE else mt)
+            z.free_pages += 1
+            mt = (mt + 1) % MIGRATE_PCPTYPES
+        return 0
+
+    cdef int free_one_page(self, zone* z, pfn_t pfn, unsigned int order, int mt) noexcept:
+        """__free_one_page(): merge with free buddies up to the max order, then list the block."""
+        cdef pfn_t buddy
+        cdef page* bp
+        cdef page* p
+        cdef int bmt
+        while order < MAX_ORDER - 1:
+            buddy = pfn ^ (1ULL << order)
+            if buddy < z.zone_start_pfn or buddy >= z.zone_end_pfn:
+                break
+            bp = &self.mem_map[buddy]
+            if not (bp.flags & (1ULL << PG_buddy)) or bp.private != order:
+                break
+            if order >= PAGEBLOCK_ORDER - 1:
+                # do not merge isolated pageblocks with others (has_isolate_pageblock)
+                bmt = self.pageblock_mt[buddy >> PAGEBLOCK_ORDER]
+                if bmt != mt and (bmt == MIGRATE_ISOLATE or mt == MIGRATE_ISOLATE):
+                    break
+            self.list_del(&z.area[order].head[bp.index], buddy)
+            z.area[order].nr_free -= 1
+            bp.flags &= ~(1ULL << PG_buddy)
+            bp.private = 0
+            pfn = pfn & buddy
+            order += 1
+        p = &self.mem_map[pfn]
+        p.flags = (p.flags & (0xffffULL << PG_NODE_SHIFT)) | (1ULL << PG_buddy)
+        if (p.flags >> PG_NODE_SHIFT) == 0:
+            p.flags |= (<uint64_t>z.nid << PG_NODE_SHIFT) | (<uint64_t>z.idx << PG_ZONE_SHIFT)
+        p.private = order
+        p.index = mt
+        self.list_add(&z.area[order].head[mt], pfn)
+        z.area[order].nr_free += 1
+        return 0
+
+    # -- per-CPU lists ----------------------------------------------------------------------
+    def drain_all_pages(self):
+        """drain_all_pages(NULL): empty every per-CPU list into the buddy allocator."""
+        cdef int i, c
+        for i in range(self.nr_nodes * MAX_NR_ZONES):
+            if self.zones[i].managed_pages == 0:
+                continue
+            for c in range(self.ncpus):
+                self.free_pcppages_bulk(&self.zones[i], &self.zones[i].pcp[c], self.zones[i].pcp[c].count)
+
+    # -- contents ---------------------------------------------------------------------------
+    cdef int copy_content(self, pfn_t dst, pfn_t src) except -1:
+        """copy_user_highpage(): copy the bytes (if the source has any)."""
+        if self.mem_map[src].flags & (1ULL << PG_content):
+            self.content[dst] = bytearray(self.content[src])
+            self.mem_map[dst].flags |= 1ULL << PG_content
+        return 0
+
+    cdef int drop_content(self, pfn_t pfn, unsigned int order) except -1:
+        cdef pfn_t i
+        for i in range(pfn, pfn + (1ULL << order)):
+            if self.mem_map[i].flags & (1ULL << PG_content):
+                self.content.pop(i, None)
+                self.mem_map[i].flags &= ~(1ULL << PG_content)
+        return 0
+
+    def write_bytes(self, pfn_t pfn, unsigned int offset, bytes data):
+        """Store ``data`` in frame ``pfn`` at ``offset`` (must not cross the frame)."""
+        if offset + len(data) > PAGE_SIZE:
+            raise ValueError("write crosses the end of the frame")
+        buf = self.content.get(pfn)
+        if buf is None:
+            buf = self.content[pfn] = bytearray(PAGE_SIZE)
+            self.mem_map[pfn].flags |= 1ULL << PG_content
+        buf[offset:offset + len(data)] = data
+
+    def read_bytes(self, pfn_t pfn, unsigned int offset, unsigned int length):
+        if offset + length > PAGE_SIZE:
+            raise ValueError("read crosses the end of the frame")
+        buf = self.content.get(pfn)
+        if buf is None:
+            return bytes(length)
+        return bytes(buf[offset:offset + length])
+
+    @property
+    def content_frames(self):
+        return len(self.content)
+
+    # -- Python API -------------------------------------------------------------------------
+    def alloc(self, unsigned int order=0, gfp_t gfp=0xcc0, int nid=-1):
+        """alloc_pages_node(): the pfn of a new block, or None when the allocation fails."""
+        cdef pfn_t pfn = self.alloc_pages(gfp, order, nid)
+        return None if pfn == NO_PFN else pfn
+
+    def free(self, pfn_t pfn, unsigned int order=0):
+        """__free_pages()."""
+        if pfn >= self.max_pfn:
+            raise ValueError(f"pfn {pfn:#x} is beyond the end of memory")
+        if self.mem_map[pfn].flags & ((1ULL << PG_buddy) | (1ULL << PG_pcp)):
+            raise ValueError(f"pfn {pfn:#x} is already free")
+        self.free_pages(pfn, order)
+
+    def set_current(self, int cpu, int pid):
+        self.cur.cpu = cpu
+        self.cur.pid = pid
+
+    def node_of_cpu(self, int cpu):
+        return self.cpu_node[cpu]
+
+    def node_range(self, int nid):
+        return (self.node_start[nid], self.node_end[nid])
+
+    def zones_info(self):
+        """One dict per populated zone: node, name, span, managed, free, watermarks, pcp."""
+        out = []
+        cdef int i, c
+        cdef zone* z
+        for i in range(self.nr_nodes * MAX_NR_ZONES):
+            z = &self.zones[i]
+            if z.managed_pages == 0:
+                continue
+            out.append(dict(
+                node=z.nid, zone=ZONE_NAMES[z.idx], start_pfn=z.zone_start_pfn,
+                end_pfn=z.zone_end_pfn, managed=z.managed_pages, free=z.free_pages,
+                used=z.used_pages, min=z.wmark[0], low=z.wmark[1], high=z.wmark[2],
+                nr_free=[z.area[o].nr_free for o in range(MAX_ORDER)],
+                pcp=[dict(count=z.pcp[c].count, high=z.pcp[c].high, batch=z.pcp[c].batch)
+                     for c in range(self.ncpus)],
+                lowmem_reserve=[z.lowmem_reserve[j] for j in range(MAX_NR_ZONES)],
+                nr_isolate_pageblock=z.nr_isolate_pageblock,
+            ))
+        return out
+
+    def buddyinfo(self):
+        """/proc/buddyinfo text."""
+        lines = []
+        for zi in self.zones_info():
+            lines.append("Node %d, zone %8s " % (zi["node"], zi["zone"]) +
+                         "".join("%6d " % n for n in zi["nr_free"]))
+        return "\n".join(lines) + "\n"
+
+    def free_counts(self, int nid, str zone_name):
+        """Free blocks per order of one zone (a row of /proc/buddyinfo)."""
+        for zi in self.zones_info():
+            if zi["node"] == nid and zi["zone"] == zone_name:
+                return zi["nr_free"]
+        raise KeyError(f"no zone {zone_name} on node {nid}")
+
+    def nr_free_pages(self):
+        """NR_FREE_PAGES over all zones (pages in the buddy allocator)."""
+        cdef uint64_t total = 0
+        cdef int i
+        for i in range(self.nr_nodes * MAX_NR_ZONES):
+            total += self.zones[i].free_pages
+        return total
+
+    def nr_pcp_pages(self):
+        cdef uint64_t total = 0
+        cdef int i, c
+        for i in range(self.nr_nodes * MAX_NR_ZONES):
+            if self.zones[i].pcp != NULL:
+                for c in range(self.ncpus):
+                    total += self.zones[i].pcp[c].count
+        return total
+
+    def node_stats(self):
+        """Pages allocated and freed per node since boot."""
+        return [dict(node=n, allocated=self.node_alloc_pages[n], freed=self.node_free_pages_cnt[n])
+                for n in range(self.nr_nodes)]
+
+    @property
+    def min_free_kbytes(self):
+        return self._min_free_kbytes
+
+    def page_info(self, pfn_t pfn):
+        """The struct page of ``pfn`` as a dict (for tests and debugging)."""
+        if pfn >= self.max_pfn:
+            raise ValueError(f"pfn {pfn:#x} is beyond the end of memory")
+        cdef page* p = &self.mem_map[pfn]
+        return dict(flags=p.flags & ((1ULL << PG_NODE_SHIFT) - 1), refcount=p._refcount,
+                    mapcount=p._mapcount, mapping=p.mapping, index=p.index, private=p.private,
+                    memcg_data=p.memcg_data, compound_head=p.compound_head,
+                    compound_order=p.compound_order, kasan_tag=p.kasan_tag,
+                    buddy=bool(p.flags & (1ULL << PG_buddy)), pcp=bool(p.flags & (1ULL << PG_pcp)),
+                    node=self.page_to_nid(pfn), zone=ZONE_NAMES[self.page_zone(pfn).idx])
+
+    def set_page_memcg_data(self, pfn_t pfn, uint64_t value):
+        self.mem_map[pfn].memcg_data = value
+
+    @staticmethod
+    def sizeof_page():
+        return sizeof(page)
+
+    # -- pageblocks and isolation -----------------------------------------------------------
+    def get_pageblock_migratetype(self, pfn_t pfn):
+        return self.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+
+    def set_pageblock_migratetype(self, pfn_t pfn, int mt):
+        """set_pageblock_migratetype() plus move_freepages_block() of the free pages in it."""
+        cdef pfn_t start = (pfn >> PAGEBLOCK_ORDER) << PAGEBLOCK_ORDER
+        self._ready_range(start, start + (1ULL << PAGEBLOCK_ORDER))
+        self.pageblock_mt[pfn >> PAGEBLOCK_ORDER] = mt
+        self._move_freepages(self.page_zone(start), start, start + (1ULL << PAGEBLOCK_ORDER), mt)
+
+    def start_isolate_page_range(self, pfn_t start_pfn, pfn_t end_pfn):
+        """start_isolate_page_range(): mark every pageblock MIGRATE_ISOLATE.
+
+        Returns the previous migratetypes (for undo).  Fails with EBUSY (returns None, nothing
+        changed) if a pageblock is UNMOVABLE or RECLAIMABLE and holds allocated pages
+        (has_unmovable_pages()).
+        """
+        cdef pfn_t pb, pfn
+        cdef zone* z
+        start = (start_pfn >> PAGEBLOCK_ORDER) << PAGEBLOCK_ORDER
+        end = ((end_pfn + (1ULL << PAGEBLOCK_ORDER) - 1) >> PAGEBLOCK_ORDER) << PAGEBLOCK_ORDER
+        if end > self.max_pfn or start >= end:
+            raise ValueError("range outside memory")
+        self._ready_range(start, end)
+        for pb in range(start >> PAGEBLOCK_ORDER, end >> PAGEBLOCK_ORDER):
+            mt = self.pageblock_mt[pb]
+            if mt == MIGRATE_ISOLATE:
+                return None
+            if mt != MIGRATE_MOVABLE and mt != MIGRATE_CMA and self._block_has_allocated(pb << PAGEBLOCK_ORDER):
+                return None
+        old = []
+        for pb in range(start >> PAGEBLOCK_ORDER, end >> PAGEBLOCK_ORDER):
+            old.append(self.pageblock_mt[pb])
+            z = self.page_zone(pb << PAGEBLOCK_ORDER)
+            self.pageblock_mt[pb] = MIGRATE_ISOLATE
+            z.nr_isolate_pageblock += 1
+            self._move_freepages(z, pb << PAGEBLOCK_ORDER, (pb + 1) << PAGEBLOCK_ORDER, MIGRATE_ISOLATE)
+        self.drain_all_pages()
+        return old
+
+    def undo_isolate_page_range(self, pfn_t start_pfn, pfn_t end_pfn, old_types):
+        """undo_isolate_page_range(): give the pageblocks back their migratetypes."""
+        cdef pfn_t pb
+        cdef zone* z
+        start = (start_pfn >> PAGEBLOCK_ORDER) << PAGEBLOCK_ORDER
+        for i, mt in enumerate(old_types):
+            pb = (start >> PAGEBLOCK_ORDER) + i
+            if self.pageblock_mt[pb] != MIGRATE_ISOLATE:
+                continue
+            z = self.page_zone(pb << PAGEBLOCK_ORDER)
+            self.pageblock_mt[pb] = mt
+            z.nr_isolate_pageblock -= 1
+            self._move_freepages(z, pb << PAGEBLOCK_ORDER, (pb + 1) << PAGEBLOCK_ORDER, mt)
+            # free pages may now merge across the former boundary
+            self._remerge(z, pb << PAGEBLOCK_ORDER, (pb + 1) << PAGEBLOCK_ORDER)
+
+    cdef _remerge(self, zone* z, pfn_t start, pfn_t end):
+        cdef pfn_t pfn = start
+        cdef page* p
+        cdef unsigned int order
+        while pfn < end:
+            p = &self.mem_map[pfn]
+            if p.flags & (1ULL << PG_buddy):
+                order = <unsigned int>p.private
+                self.list_del(&z.area[order].head[p.index], pfn)
+                z.area[order].nr_free -= 1
+                p.flags &= ~(1ULL << PG_buddy)
+                self.free_one_page(z, pfn, order, self.pageblock_mt[pfn >> PAGEBLOCK_ORDER])
+                pfn += 1ULL << order
+            else:
+                pfn += 1
+
+    cdef bint _block_has_allocated(self, pfn_t start):
+        cdef pfn_t pfn = start
+        cdef page* p
+        while pfn < start + (1ULL << PAGEBLOCK_ORDER):
+            p = &self.mem_map[pfn]
+            if p.flags & (1ULL << PG_buddy):
+                pfn += 1ULL << p.private
+            elif p.flags & (1ULL << PG_pcp):
+                pfn += 1
+            else:
+                return True
+        return False
+
+    def test_pages_isolated(self, pfn_t start_pfn, pfn_t end_pfn):
+        """test_pages_isolated(): 0 if every page in the range is free in buddy, else -EBUSY."""
+        cdef pfn_t pfn = start_pfn
+        cdef page* p
+        while pfn < end_pfn:
+            if self.pageblock_mt[pfn >> PAGEBLOCK_ORDER] != MIGRATE_ISOLATE:
+                return -16
+            p = &self.mem_map[pfn]
+            if p.flags & (1ULL << PG_buddy):
+                pfn += 1ULL << p.private
+            else:
+                return -16
+        return 0
+
+    def isolate_freepages_range(self, pfn_t start_pfn, pfn_t end_pfn):
+        """isolate_freepages_range(): take every free block in an isolated range out of buddy.
+
+        The pages come back as order-0 allocated pages (refcount 1), like split_free_page;
+        returns the number of pages taken.  The range must pass test_pages_isolated().
+        """
+        cdef pfn_t pfn = start_pfn, i
+        cdef page* p
+        cdef unsigned int order
+        cdef zone* z
+        if self.test_pages_isolated(start_pfn, end_pfn) != 0:
+            raise ValueError("range is not isolated and free")
+        cdef uint64_t taken = 0
+        while pfn < end_pfn:
+            p = &self.mem_map[pfn]
+            order = <unsigned int>p.private
+            z = self.page_zone(pfn)
+            self.list_del(&z.area[order].head[p.index], pfn)
+            z.area[order].nr_free -= 1
+            z.free_pages -= 1ULL << order
+            z.used_pages += 1ULL << order
+            for i in range(pfn, pfn + (1ULL << order)):
+                self.mem_map[i].flags = p.flags & (0xffffULL << PG_NODE_SHIFT)
+                self.mem_map[i]._refcount = 1
+                self.mem_map[i].private = 0
+            taken += 1ULL << order
+            pfn += 1ULL << order
+        return taken
+
+    # -- invariants -------------------------------------------------------------------------
+    def check_invariants(self):
+        """Every zone: free + per-CPU + used == managed; list lengths match nr_free; free blocks
+        are aligned, flagged PG_buddy with their order.  Returns a list of problems (empty = ok)."""
+        problems = []
+        cdef int i, o, m, c
+        cdef zone* z
+        cdef uint64_t n, pages, pcp_pages
+        cdef uint32_t pfn, first
+        for i in range(self.nr_nodes * MAX_NR_ZONES):
+            z = &self.zones[i]
+            if z.managed_pages == 0:
+                continue
+            name = f"node {z.nid} zone {ZONE_NAMES[z.idx]}"
+            pages = z.deferred_units << UNIT_ORDER
+            for o in range(MAX_ORDER):
+                n = z.deferred_units if o == UNIT_ORDER else 0
+                for m in range(MIGRATE_TYPES):
+                    first = z.area[o].head[m]
+                    pfn = first
+                    while pfn != NIL32:
+                        if not (self.mem_map[pfn].flags & (1ULL << PG_buddy)) or self.mem_map[pfn].private != <uint64_t>o:
+                            problems.append(f"{name}: pfn {pfn:#x} on the order-{o} free list is not a free order-{o} block")
+                            break
+                        if pfn & ((1u << o) - 1):
+                            problems.append(f"{name}: free block {pfn:#x} is not aligned to order {o}")
+                        n += 1
+                        pages += 1ULL << o
+                        pfn = self.mem_map[pfn].lru_next
+                        if pfn == first:
+                            break
+                if n != z.area[o].nr_free:
+                    problems.append(f"{name}: nr_free[{o}] is {z.area[o].nr_free} but the lists hold {n} blocks")
+            if pages != z.free_pages:
+                problems.append(f"{name}: NR_FREE_PAGES is {z.free_pages} but the free lists hold {pages} pages")
+            pcp_pages = 0
+            for c in range(self.ncpus):
+                pcp_pages += z.pcp[c].count
+            if z.free_pages + pcp_pages + z.used_pages != z.managed_pages:
+                problems.append(f"{name}: free {z.free_pages} + per-cpu {pcp_pages} + used {z.used_pages} "
+                                f"!= managed {z.managed_pages}")
+        return problems
