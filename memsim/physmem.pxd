@@ -65,6 +65,9 @@ cdef class PhysMem:
         return &self.mem_map[pfn]
     cdef pfn_t alloc_pages(self, gfp_t gfp, unsigned int order, int nid) except? 0xfffffffffffffffe
     cdef int free_pages(self, pfn_t pfn, unsigned int order) except -1
+    cdef int free_pages_prepare(self, pfn_t pfn, unsigned int order) except -1
+    cdef int free_unref_page_commit(self, pfn_t pfn) except -1
+    cdef int free_unref_page_list(self, pfn_t* pfns, int n) except -1
     cdef zone* page_zone(self, pfn_t pfn) noexcept nogil
     cdef int page_to_nid(self, pfn_t pfn) noexcept nogil
     cdef pfn_t get_page_from_freelist(self, gfp_t gfp, unsigned int order, int nid, int alloc_wmark) except? 0xfffffffffffffffe

@@ -35,7 +35,7 @@ from memsim._types cimport (
 )
 from memsim.page cimport page
 from memsim.ring cimport TraceBuffer, EV_MM_PAGE_ALLOC, EV_MM_PAGE_FREE, \
-    EV_MM_PAGE_ALLOC_ZONE_LOCKED, EV_MM_PAGE_PCPU_DRAIN
+    EV_MM_PAGE_ALLOC_ZONE_LOCKED, EV_MM_PAGE_PCPU_DRAIN, EV_MM_PAGE_FREE_BATCHED
 from memsim.task cimport Current
 
 ZONE_NAMES = ("DMA", "DMA32", "Normal", "Movable")
@@ -589,20 +589,17 @@ cdef class PhysMem:
             self.drop_content(pfn, order)
         return 0
 
-    cdef int free_pages(self, pfn_t pfn, unsigned int order) except -1:
-        """__free_pages(): mm_page_free, then the per-CPU list (order 0) or the buddy lists."""
+    cdef int free_pages_prepare(self, pfn_t pfn, unsigned int order) except -1:
+        """free_pages_prepare(): mm_page_free, uncharge, clear the compound, flags and bytes."""
         cdef uint64_t vals[2]
         cdef zone* z = self.page_zone(pfn)
         cdef page* p = &self.mem_map[pfn]
-        cdef per_cpu_pages* pcp
-        cdef int mt
         cdef pfn_t i
         if self.tb.core[EV_MM_PAGE_FREE].enabled:
             vals[0] = pfn; vals[1] = order
             self.tb.emit(EV_MM_PAGE_FREE, self.cur.cpu, self.cur.pid, vals, NULL, 0)
         if self.ops.uncharge != NULL and p.memcg_data != 0:
             self.ops.uncharge(self.ops.ctx, pfn, order)
-        # free_pages_prepare(): clear the compound and the flags
         if p.flags & (1ULL << PG_head):
             for i in range(pfn + 1, pfn + (1ULL << order)):
                 self.mem_map[i].flags &= ~(1ULL << PG_tail)
@@ -617,26 +614,63 @@ cdef class PhysMem:
             self.drop_content(pfn, order)
         z.used_pages -= 1ULL << order
         self.node_free_pages_cnt[z.nid] += 1ULL << order
-        mt = self.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
-        if order == 0 and self.pcp_enabled:
-            # free_unref_page(): isolated blocks go straight to buddy; others to the pcp list
-            if mt >= MIGRATE_PCPTYPES:
-                if mt == MIGRATE_ISOLATE or mt == MIGRATE_CMA:
-                    self.free_one_page(z, pfn, 0, mt)
-                    z.free_pages += 1
-                    return 0
-                mt = MIGRATE_MOVABLE
-            pcp = &z.pcp[self.cur.cpu]
-            p.flags |= 1ULL << PG_pcp
-            p.index = mt
-            self.list_add(&pcp.head[mt], pfn)
-            pcp.count += 1
-            if pcp.count >= pcp.high:
-                self.free_pcppages_bulk(z, pcp, pcp.batch)
+        return 0
+
+    cdef int free_unref_page_commit(self, pfn_t pfn) except -1:
+        """free_unref_page_commit(): an order-0 page onto this CPU's list (isolated: to buddy)."""
+        cdef zone* z = self.page_zone(pfn)
+        cdef page* p = &self.mem_map[pfn]
+        cdef per_cpu_pages* pcp
+        cdef int mt = self.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+        if not self.pcp_enabled or mt == MIGRATE_ISOLATE or mt == MIGRATE_CMA:
+            self.free_one_page(z, pfn, 0, mt)
+            z.free_pages += 1
             return 0
-        self.free_one_page(z, pfn, order, mt)
+        if mt >= MIGRATE_PCPTYPES:
+            mt = MIGRATE_MOVABLE
+        pcp = &z.pcp[self.cur.cpu]
+        p.flags |= 1ULL << PG_pcp
+        p.index = mt
+        self.list_add(&pcp.head[mt], pfn)
+        pcp.count += 1
+        if pcp.count >= pcp.high:
+            self.free_pcppages_bulk(z, pcp, pcp.batch)
+        return 0
+
+    cdef int free_pages(self, pfn_t pfn, unsigned int order) except -1:
+        """__free_pages(): prepare, then the per-CPU list (order 0) or the buddy lists."""
+        cdef zone* z
+        self.free_pages_prepare(pfn, order)
+        if order == 0:
+            return self.free_unref_page_commit(pfn)
+        z = self.page_zone(pfn)
+        self.free_one_page(z, pfn, order, self.pageblock_mt[pfn >> PAGEBLOCK_ORDER])
         z.free_pages += 1ULL << order
         return 0
+
+    cdef int free_unref_page_list(self, pfn_t* pfns, int n) except -1:
+        """free_unref_page_list(): every page's mm_page_free first, then each page's
+        mm_page_free_batched and commit, in list order (tracepoints.md scenario 17)."""
+        cdef int i
+        cdef uint64_t vals[1]
+        for i in range(n):
+            self.free_pages_prepare(pfns[i], 0)
+        for i in range(n):
+            if self.tb.core[EV_MM_PAGE_FREE_BATCHED].enabled:
+                vals[0] = pfns[i]
+                self.tb.emit(EV_MM_PAGE_FREE_BATCHED, self.cur.cpu, self.cur.pid, vals, NULL, 0)
+            self.free_unref_page_commit(pfns[i])
+        return 0
+
+    def free_list(self, pfns):
+        """Free order-0 pages through the batched path (free_unref_page_list)."""
+        cdef pfn_t arr[1024]
+        cdef int i, n = len(pfns)
+        if n > 1024:
+            raise ValueError("at most 1024 pages per list")
+        for i in range(n):
+            arr[i] = pfns[i]
+        self.free_unref_page_list(arr, n)
 
     cdef int free_pcppages_bulk(self, zone* z, per_cpu_pages* pcp, int count) except -1:
         """free_pcppages_bulk(): return pages from the per-CPU lists to buddy, round robin."""

@@ -8,7 +8,7 @@ Trace events are declared with :class:`memsim.tracing.events.EventDecl` and adde
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
+from typing import AbstractSet, Any, Callable, Mapping, Optional, Sequence, Tuple
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,27 @@ class Param:
 
     ``type`` is one of: "int", "size" (bytes: 4096, "12k", "1 GiB"), "duration" (ns: 500, "1ms"),
     "str", "bool", "enum" (with ``choices``), "address" (int or hex string), "steps" (a nested step
-    list), "map" (free mapping validated by the step itself), "list" (a sequence).
+    list), "map" (free mapping validated by the step itself), "list" (a sequence), "cpu" (an int
+    from 0 to ``machine.cpus`` - 1).
+
+    ``default`` is written as in a workload ("4 KiB", "1ms") and converted like a given value;
+    None with ``required=False`` means "absent" (the step computes it; say how in ``doc``).
+
+    The optional fields below let the loader validate nested values and names with
+    ``file:line:column`` errors (docs/workloads.md renders them):
+
+    * ``minimum`` / ``maximum``: bounds of an int, size, duration, address or cpu.
+    * ``items``: for "map", the keys it accepts, each a Param (unknown keys are refused with a
+      suggestion); for "list", the keys of each element, which is then a mapping.
+    * ``of``: for "map" without ``items``, the Param every value follows (its ``name`` is a
+      placeholder for the key in the docs); for "list" without ``items``, the Param of each
+      element.
+    * ``check(value) -> value``: extra rules on the converted value; returns the value to keep
+      (possibly normalised) or raises :class:`memsim.errors.InvalidValue`.
+    * ``defines``: this str value names a new object of that kind, e.g. "vma" for mmap's
+      ``name`` or "task" for fork's ``child``; names are unique per task (task names: per workload).
+    * ``refers``: this str value must name an object of that kind defined by an earlier step of
+      the task (or, for "task", any task of the workload).
     """
 
     name: str
@@ -27,6 +47,12 @@ class Param:
     required: bool = False
     choices: Tuple[str, ...] = ()
     minimum: Optional[int] = None
+    maximum: Optional[int] = None
+    items: Tuple["Param", ...] = ()
+    of: Optional["Param"] = None
+    check: Optional[Callable[[Any], Any]] = None
+    defines: str = ""
+    refers: str = ""
 
 
 @dataclass(frozen=True)
@@ -43,6 +69,10 @@ class StepType:
     run: Callable[..., Any]
     plugin: str = "core"
     example: str = ""
+    #: ``check(args, given) -> args``: rules across keys (``given`` is the set of keys the
+    #: workload wrote; ``args`` has the defaults applied); returns the args to keep or raises
+    #: :class:`memsim.errors.InvalidValue` with ``key`` naming the offending key.
+    check: Optional[Callable[[Mapping[str, Any], AbstractSet[str]], Mapping[str, Any]]] = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +83,8 @@ class SectionSpec:
     doc: str
     params: Tuple[Param, ...]
     plugin: str = "core"
+    #: ``check(args, given) -> args``, as for :attr:`StepType.check`.
+    check: Optional[Callable[[Mapping[str, Any], AbstractSet[str]], Mapping[str, Any]]] = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,135 @@
+"""Every exception a user can cause, in one module (STYLE 12).
+
+Each one reads ``<where>: <problem>; <fix>``: *where* is a :class:`Location` (``file:line:column``,
+1-based), a bare file name or option, or nothing; *problem* says what is wrong and *fix* how to
+put it right.  The CLI prints ``str(error)`` and exits with ``error.exit_code`` — never a
+traceback:
+
+=====================  =========  ==================================================
+exception              exit code  raised for
+=====================  =========  ==================================================
+``WorkloadError``      2          a workload file that cannot be read or is invalid
+``UsageError``         2          a bad command line
+``TraceError``         2          a trace file that cannot be read or parsed
+``PluginError``        2          a plugin that cannot be found, loaded or registered
+``ExpectationFailed``  1          an ``expect`` step that did not hold
+=====================  =========  ==================================================
+
+:class:`InvalidValue` is raised by value parsers (:mod:`memsim.units`) and by the ``check``
+functions of :class:`memsim.registry.Param` / ``StepType`` / ``SectionSpec``; it has no location
+of its own, and the workload loader re-raises it as a :class:`WorkloadError` at the offending key
+or value.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Tuple, Union
+
+__all__ = [
+    "Location",
+    "MemsimError",
+    "WorkloadError",
+    "ExpectationFailed",
+    "UsageError",
+    "TraceError",
+    "PluginError",
+    "InvalidValue",
+    "EXIT_BAD_INPUT",
+    "EXIT_EXPECTATION",
+]
+
+#: Exit code for anything the user must fix in the input (workload, command line, trace, plugin).
+EXIT_BAD_INPUT = 2
+#: Exit code for a workload that ran but whose expectations did not hold.
+EXIT_EXPECTATION = 1
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a file: ``file:line:column``, 1-based; ``line``/``column`` may be None."""
+
+    file: str
+    line: Optional[int] = None
+    column: Optional[int] = None
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return self.file
+        if self.column is None:
+            return f"{self.file}:{self.line}"
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+Where = Union[Location, str, None]
+
+
+class MemsimError(Exception):
+    """Base of every user-facing memsim error: ``str()`` is ``<where>: <problem>; <fix>``.
+
+    ``where`` is a :class:`Location`, a string (a file name, an option) or None; an empty ``fix``
+    is left out of the message.
+    """
+
+    exit_code: int = EXIT_BAD_INPUT
+
+    def __init__(self, where: Where, problem: str, fix: str = ""):
+        super().__init__(where, problem, fix)
+        self.where = where
+        self.problem = problem
+        self.fix = fix
+
+    def __str__(self) -> str:
+        text = self.problem
+        if self.where is not None and str(self.where):
+            text = f"{self.where}: {text}"
+        if self.fix:
+            text = f"{text}; {self.fix}"
+        return text
+
+
+class WorkloadError(MemsimError):
+    """A workload file that cannot be read or does not follow docs/workloads.md (exit code 2).
+
+    ``WorkloadError(where, problem, fix)`` reads exactly ``<where>: <problem>; <fix>``.
+    """
+
+
+class ExpectationFailed(MemsimError):
+    """An ``expect`` step did not hold (exit code 1); ``where`` is the step's location."""
+
+    exit_code = EXIT_EXPECTATION
+
+
+class UsageError(MemsimError):
+    """A bad command line (exit code 2); ``where`` names the option, e.g. ``--seed``."""
+
+
+class TraceError(MemsimError):
+    """A trace file that cannot be read or parsed (exit code 2); ``where`` is the file (and line)."""
+
+
+class PluginError(MemsimError):
+    """A plugin that cannot be found, loaded, disabled or registered (exit code 2).
+
+    ``where`` names the plugin (``plugin 'hello' (hello.plugin)``); a plugin that declares an
+    invalid parameter (a bad default, an unknown type) is reported here too.
+    """
+
+
+class InvalidValue(MemsimError, ValueError):
+    """A value that does not parse or does not satisfy a rule; it carries no location.
+
+    Raised by :func:`memsim.units.parse_size` and friends and by ``check`` functions of
+    parameters, steps and sections.  ``key`` is the path of the offending value below the object
+    that was checked (``("buddyinfo", "Node 0, zone DMA32")`` for a step check, ``()`` or None for
+    the checked value itself); with ``on_key`` the error points at that mapping key rather than at
+    its value.  The workload loader turns it into a :class:`WorkloadError` at that place.
+    """
+
+    def __init__(self, problem: str, fix: str = "", key: Union[str, Tuple, None] = None,
+                 on_key: bool = False):
+        super().__init__(None, problem, fix)
+        if isinstance(key, str):
+            key = (key,)
+        self.key: Tuple = tuple(key or ())
+        self.on_key = on_key

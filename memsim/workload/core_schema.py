@@ -1,0 +1,447 @@
+"""Declarations of the built-in workload keys: the ``machine`` section, tasks and the core steps.
+
+Each core step is a :class:`CoreStep` (name, one-line doc, Params, cross-key check, example);
+``plugins/core_steps.py`` turns them into :class:`memsim.registry.StepType` objects with their run
+functions through :func:`step_type`, so this module holds no behaviour beyond validation.  Every
+Param has a type, a default and a one-line description (STYLE 11); docs/workloads.md is rendered
+from these declarations by :mod:`memsim.workload.docs`.
+
+Args a step receives after loading (beyond the plain conversions of :class:`Param` types):
+``write.data`` and ``read.expect`` are ``bytes`` (decoded with ``encoding``), ``read.length`` is
+filled in from ``read.expect`` when not given, and ``expect.buddyinfo`` keys are normalised to
+``"Node N, zone ZONE"``.
+"""
+from __future__ import annotations
+
+import errno as _errno
+import difflib
+import re
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import AbstractSet, Any, Callable, Mapping, Optional, Tuple
+
+from memsim.errors import InvalidValue
+from memsim.profiles import DEFAULT_PROFILE, PROFILES
+from memsim.registry import Param, StepType
+from memsim.units import format_size
+
+__all__ = [
+    "PAGE_SIZE", "MAX_ORDER", "NODE_ALIGN", "TASK_COMM_LEN", "ERRNO_NAMES", "MEMINFO_KEYS",
+    "MACHINE_DOC", "MACHINE_PARAMS", "TASK_DOC", "TASK_PARAMS",
+    "MMAP_PARAMS", "MUNMAP_PARAMS", "MPROTECT_PARAMS", "TOUCH_PARAMS", "WRITE_PARAMS",
+    "READ_PARAMS", "FORK_PARAMS", "EXIT_PARAMS", "SLEEP_PARAMS", "EXPECT_PARAMS",
+    "CoreStep", "CORE_STEPS", "step_type", "core_step_types",
+]
+
+PAGE_SIZE = 4096
+#: Orders 0..10 of the buddy allocator (v5.14 MAX_ORDER = 11; v6.18 MAX_PAGE_ORDER = 10): the
+#: number of columns of /proc/buddyinfo.
+MAX_ORDER = 11
+#: A node's memory is a whole number of max-order blocks (order 10: 1024 pages, 4 MiB).
+NODE_ALIGN = PAGE_SIZE << (MAX_ORDER - 1)
+#: The longest ``comm`` (TASK_COMM_LEN 16, including the terminating NUL).
+TASK_COMM_LEN = 16
+#: Nodes memsim can emulate (x86-64 MAX_NUMNODES with NODES_SHIFT 10).
+MAX_NUMNODES = 1024
+#: Free-list links in the core are 32-bit pfns, so all nodes together stay below 2^32 pages.
+MAX_MEMORY = (1 << 32) * PAGE_SIZE - NODE_ALIGN
+
+
+# ----------------------------------------------------------------------------------------------
+# Checks shared by several declarations
+# ----------------------------------------------------------------------------------------------
+
+def _suggest(word: str, known) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+def _whole_pages(value: int) -> int:
+    if value % PAGE_SIZE:
+        lower = value // PAGE_SIZE * PAGE_SIZE
+        raise InvalidValue(f"{format_size(value)} is not a whole number of pages",
+                           f"use a multiple of 4 KiB, e.g. {format_size(lower)} or "
+                           f"{format_size(lower + PAGE_SIZE)}")
+    return value
+
+
+def _whole_kib(value: int) -> int:
+    if value % 1024:
+        raise InvalidValue(f"{format_size(value)} is not a whole number of KiB",
+                           "/proc/meminfo counts in kB (1024 bytes): use a multiple of 1 KiB")
+    return value
+
+
+def _non_empty(value: str) -> str:
+    if not value:
+        raise InvalidValue("the name is empty", "give a name of at least one character")
+    return value
+
+
+# ----------------------------------------------------------------------------------------------
+# machine:
+# ----------------------------------------------------------------------------------------------
+
+def _check_node_memory(value: int) -> int:
+    if value % NODE_ALIGN:
+        lower = value // NODE_ALIGN * NODE_ALIGN
+        hint = f"{format_size(lower)} or {format_size(lower + NODE_ALIGN)}" if lower else "4 MiB"
+        raise InvalidValue(f"{format_size(value)} is not a multiple of 4 MiB",
+                           f"use {hint}: a node holds whole order-10 buddy blocks (4 MiB each)")
+    return value
+
+
+def _check_nodes(nodes) -> Any:
+    if not nodes:
+        raise InvalidValue("the machine has no node", "give at least one node, e.g. [{memory: 1 GiB}]")
+    if len(nodes) > MAX_NUMNODES:
+        raise InvalidValue(f"{len(nodes)} nodes are too many", f"emulate at most {MAX_NUMNODES} nodes")
+    total = sum(node["memory"] for node in nodes)
+    if total > MAX_MEMORY:
+        raise InvalidValue(f"the nodes hold {format_size(total)} in all, too much to emulate",
+                           "keep the total below 16 TiB (2^32 pages)")
+    return nodes
+
+
+def _check_trace_buffer(value: int) -> int:
+    if value % 1024:
+        raise InvalidValue(f"{format_size(value)} is not a whole number of KiB",
+                           "use a multiple of 1 KiB (tracefs buffer_size_kb), e.g. 1408 KiB")
+    return value
+
+
+MACHINE_DOC = "The emulated machine: CPUs, NUMA nodes and their memory, trace buffers, kernel profile."
+
+MACHINE_PARAMS: Tuple[Param, ...] = (
+    Param("cpus", "int", "emulated CPUs", default=1, minimum=1, maximum=256),
+    Param("nodes", "list",
+          "NUMA nodes, each with its memory; a node's memory is a multiple of 4 MiB (one order-10 "
+          "buddy block), so its zones and pageblocks hold whole max-order blocks",
+          default=({"memory": "1 GiB"},),
+          items=(Param("memory", "size", "the node's memory, a multiple of 4 MiB",
+                       required=True, minimum=NODE_ALIGN, check=_check_node_memory),),
+          check=_check_nodes),
+    Param("trace_buffer", "size", "ring buffer per CPU (tracefs buffer_size_kb), a multiple of 1 KiB",
+          default="1408 KiB", minimum=4096, maximum=1 << 30, check=_check_trace_buffer),
+    Param("kernel", "enum", "kernel profile to emulate (memsim/profiles.py)",
+          default=DEFAULT_PROFILE, choices=tuple(PROFILES)),
+    Param("seed", "int", "scheduler and pointer-hash seed (overridable with --seed)",
+          default=0, minimum=0, maximum=(1 << 64) - 1),
+    Param("quantum", "int", "pages a long step touches before a preemption point",
+          default=512, minimum=1),
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# tasks:
+# ----------------------------------------------------------------------------------------------
+
+def _check_comm(value: str) -> str:
+    if not value:
+        raise InvalidValue("it is empty", "give a name of 1 to 15 characters, or leave comm out")
+    if len(value) > TASK_COMM_LEN - 1:
+        raise InvalidValue(f"{value!r} is {len(value)} characters long, more than 15",
+                           f"shorten it, e.g. to {value[:TASK_COMM_LEN - 1]!r} (TASK_COMM_LEN is 16)")
+    return value
+
+
+TASK_DOC = "A task (a process with one thread): its name, the CPU it starts on and its steps."
+
+TASK_PARAMS: Tuple[Param, ...] = (
+    Param("name", "str", "unique task name", required=True, check=_non_empty, defines="task"),
+    Param("comm", "str", "command name shown in traces, at most 15 characters "
+          "(default: the name, cut to 15 characters)", check=_check_comm),
+    Param("cpu", "cpu", "CPU the task starts on (default: round robin, task i on CPU i % cpus)"),
+    Param("steps", "steps", "what the task does, in order", required=True),
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# Steps
+# ----------------------------------------------------------------------------------------------
+
+PROTS = ("none", "r", "rw", "rx", "rwx")
+
+_VMA = Param("vma", "str", "name of the mapping (an earlier mmap's name)", required=True, refers="vma")
+_OFFSET = Param("offset", "size", "offset into the mapping", default=0)
+_LENGTH_TO_END = Param("length", "size", "length of the range (default: to the end of the mapping)",
+                       minimum=1)
+_ENCODING = Param("encoding", "enum", "text: UTF-8 as written; hex: pairs of hex digits, spaces allowed",
+                  default="text", choices=("text", "hex"))
+
+
+def _check_mmap(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
+    if args["type"] == "file" and "file" not in given:
+        raise InvalidValue("mmap.file is required when type is file",
+                           "add file: NAME, the file to map", key="type")
+    if args["type"] != "file" and "file" in given:
+        raise InvalidValue(f"mmap.file is only used with type: file (type is {args['type']})",
+                           "add type: file, or remove file", key="file")
+    return args
+
+
+MMAP_PARAMS: Tuple[Param, ...] = (
+    Param("name", "str", "name of the mapping, unique in the task", required=True,
+          check=_non_empty, defines="vma"),
+    Param("length", "size", "length of the mapping", required=True, minimum=1),
+    Param("type", "enum", "anon: private anonymous; shared: shared anonymous (shmem-backed); "
+          "file: file-backed", default="anon", choices=("anon", "shared", "file")),
+    Param("file", "str", "name of the file to map (required iff type is file)", check=_non_empty),
+    Param("offset", "size", "file offset", default=0),
+    Param("prot", "enum", "protection: none, r (PROT_READ), rw, rx, rwx", default="rw", choices=PROTS),
+    Param("populate", "bool", "fault the whole mapping in at once (MAP_POPULATE)", default=False),
+    Param("addr", "address", "address hint (not MAP_FIXED; default: the kernel chooses)"),
+)
+
+MUNMAP_PARAMS: Tuple[Param, ...] = (_VMA, _OFFSET, _LENGTH_TO_END)
+
+MPROTECT_PARAMS: Tuple[Param, ...] = (
+    _VMA, _OFFSET, _LENGTH_TO_END,
+    Param("prot", "enum", "new protection: none, r, rw, rx, rwx", required=True, choices=PROTS),
+)
+
+
+def _check_touch(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
+    if "stride" in given and args["pattern"] != "strided":
+        raise InvalidValue(f"touch.stride is only used with pattern: strided (pattern is {args['pattern']})",
+                           "add pattern: strided, or remove stride", key="stride")
+    if "count" in given and args["pattern"] != "random":
+        raise InvalidValue(f"touch.count is only used with pattern: random (pattern is {args['pattern']})",
+                           "add pattern: random, or remove count", key="count")
+    return args
+
+
+TOUCH_PARAMS: Tuple[Param, ...] = (
+    _VMA, _OFFSET, _LENGTH_TO_END,
+    Param("access", "enum", "read or write each page touched", default="write", choices=("read", "write")),
+    Param("pattern", "enum", "order of the pages touched: sequential, random (seeded) or strided",
+          default="sequential", choices=("sequential", "random", "strided")),
+    Param("stride", "size", "distance between touches (pattern: strided only)", default="4 KiB", minimum=1),
+    Param("count", "int", "number of touches (pattern: random only; default: one per page of the range)",
+          minimum=1),
+)
+
+
+def _decode(data: str, encoding: str, key: str) -> bytes:
+    if encoding == "text":
+        return data.encode("utf-8", "surrogateescape")
+    digits = "".join(data.split())
+    if len(digits) % 2:
+        raise InvalidValue(f"hex data has {len(digits)} digits, an odd number",
+                           "write two hex digits per byte, e.g. 'de ad be ef'", key=key)
+    try:
+        return bytes.fromhex(digits)
+    except ValueError:
+        bad = next(c for c in digits if c not in "0123456789abcdefABCDEF")
+        raise InvalidValue(f"hex data holds {bad!r}, not a hex digit",
+                           "write two hex digits (0-9, a-f) per byte, or set encoding: text",
+                           key=key) from None
+
+
+def _check_write(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
+    data = _decode(args["data"], args["encoding"], "data")
+    if not data:
+        raise InvalidValue("write.data is empty", "give at least one byte to write", key="data")
+    return {**args, "data": data}
+
+
+def _check_read(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
+    args = dict(args)
+    if args["expect"] is not None:
+        args["expect"] = _decode(args["expect"], args["encoding"], "expect")
+        if not args["expect"]:
+            raise InvalidValue("read.expect is empty", "give the bytes expected, or remove expect",
+                               key="expect")
+        if args["length"] is None:
+            args["length"] = len(args["expect"])
+        elif args["length"] != len(args["expect"]):
+            raise InvalidValue(f"read.length is {args['length']} but read.expect holds "
+                               f"{len(args['expect'])} bytes",
+                               "make them agree, or leave length out", key="length")
+    elif args["length"] is None:
+        raise InvalidValue("read needs length or expect", "add length: SIZE, or expect: BYTES")
+    return args
+
+
+WRITE_PARAMS: Tuple[Param, ...] = (
+    _VMA, _OFFSET,
+    Param("data", "str", "the bytes to write, in the given encoding", required=True),
+    _ENCODING,
+)
+
+READ_PARAMS: Tuple[Param, ...] = (
+    _VMA, _OFFSET,
+    Param("length", "size", "bytes to read (default: the length of expect)", minimum=1),
+    Param("expect", "str", "the bytes expected, in the given encoding; a mismatch fails the run"),
+    _ENCODING,
+)
+
+FORK_PARAMS: Tuple[Param, ...] = (
+    Param("child", "str", "name of the new task, unique in the workload", required=True,
+          check=_non_empty, defines="task"),
+    Param("steps", "steps", "what the child does; it starts with a copy of the parent's mappings",
+          required=True),
+    Param("cpu", "cpu", "CPU the child starts on (default: the scheduler's choice)"),
+)
+
+EXIT_PARAMS: Tuple[Param, ...] = (
+    Param("code", "int", "exit status", default=0, minimum=0, maximum=255),
+)
+
+SLEEP_PARAMS: Tuple[Param, ...] = (
+    Param("duration", "duration", "emulated time to sleep", required=True),
+)
+
+#: errno names Python knows (ENOMEM, EINVAL, EFAULT, ...), as accepted by ``expect.errno``.
+ERRNO_NAMES: Tuple[str, ...] = tuple(sorted(n for n in dir(_errno) if re.fullmatch(r"E[A-Z0-9]+", n)))
+
+
+def _check_errno(value: str) -> str:
+    if value in ERRNO_NAMES:
+        return value
+    if value.upper() in ERRNO_NAMES:
+        fix = f"did you mean {value.upper()!r}? (errno names are upper case)"
+    else:
+        fix = _suggest(value, ERRNO_NAMES) or "use an errno name such as ENOMEM, EINVAL or EFAULT"
+    raise InvalidValue(f"{value!r} is not an errno name", fix)
+
+
+#: Keys of /proc/meminfo whose values are sizes (printed in kB), in the kernel's order
+#: (fs/proc/meminfo.c of v5.14, plus the keys 6.18 added).
+MEMINFO_SIZE_KEYS: Tuple[str, ...] = (
+    "MemTotal", "MemFree", "MemAvailable", "Buffers", "Cached", "SwapCached", "Active", "Inactive",
+    "Active(anon)", "Inactive(anon)", "Active(file)", "Inactive(file)", "Unevictable", "Mlocked",
+    "SwapTotal", "SwapFree", "Zswap", "Zswapped", "Dirty", "Writeback", "AnonPages", "Mapped",
+    "Shmem", "KReclaimable", "Slab", "SReclaimable", "SUnreclaim", "KernelStack", "ShadowCallStack",
+    "PageTables", "SecPageTables", "NFS_Unstable", "Bounce", "WritebackTmp", "CommitLimit",
+    "Committed_AS", "VmallocTotal", "VmallocUsed", "VmallocChunk", "Percpu", "HardwareCorrupted",
+    "AnonHugePages", "ShmemHugePages", "ShmemPmdMapped", "FileHugePages", "FilePmdMapped",
+    "CmaTotal", "CmaFree", "Unaccepted", "Balloon", "Hugepagesize", "Hugetlb",
+    "DirectMap4k", "DirectMap2M", "DirectMap1G",
+)
+#: Keys of /proc/meminfo whose values are counts of huge pages.
+MEMINFO_COUNT_KEYS: Tuple[str, ...] = ("HugePages_Total", "HugePages_Free", "HugePages_Rsvd",
+                                       "HugePages_Surp")
+MEMINFO_KEYS = MEMINFO_SIZE_KEYS + MEMINFO_COUNT_KEYS
+
+#: expect.rss keys and the mm counter each one reads (enum of include/linux/mm_types_task.h).
+RSS_KEYS = {"file": "MM_FILEPAGES", "anon": "MM_ANONPAGES", "swapents": "MM_SWAPENTS",
+            "shmem": "MM_SHMEMPAGES"}
+ZONE_NAMES = ("DMA", "DMA32", "Normal", "Movable")
+_BUDDY_KEY_RE = re.compile(r"^\s*node\s*(\d+)\s*,?\s*zone\s+(\S+)\s*$", re.IGNORECASE)
+
+
+def _check_buddy_counts(value) -> Any:
+    if len(value) != MAX_ORDER:
+        raise InvalidValue(f"a buddyinfo line has {MAX_ORDER} free-block counts (orders 0 to "
+                           f"{MAX_ORDER - 1}), not {len(value)}",
+                           f"give {MAX_ORDER} numbers, as in /proc/buddyinfo")
+    return value
+
+
+def _check_buddyinfo(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    out = {}
+    for key, counts in value.items():
+        m = _BUDDY_KEY_RE.match(key)
+        if m is None:
+            raise InvalidValue(f"{key!r} is not a /proc/buddyinfo line name",
+                               "write 'Node N, zone ZONE', e.g. 'Node 0, zone DMA32'",
+                               key=(key,), on_key=True)
+        zone = {z.lower(): z for z in ZONE_NAMES}.get(m.group(2).lower())
+        if zone is None:
+            raise InvalidValue(f"zone {m.group(2)!r} is not an x86-64 zone",
+                               "use one of " + ", ".join(ZONE_NAMES), key=(key,), on_key=True)
+        canon = f"Node {int(m.group(1))}, zone {zone}"
+        if canon in out:
+            raise InvalidValue(f"{canon!r} is given twice", "keep one line per node and zone",
+                               key=(key,), on_key=True)
+        out[canon] = counts
+    return MappingProxyType(out)
+
+
+def _check_expect(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
+    if not any(args[k] is not None for k in ("errno", "rss", "meminfo", "buddyinfo")):
+        raise InvalidValue("expect has no assertion", "give at least one of errno, rss, meminfo, buddyinfo")
+    return args
+
+
+EXPECT_PARAMS: Tuple[Param, ...] = (
+    Param("errno", "str", "the previous operation must have failed with this errno (ENOMEM, EINVAL, ...)",
+          check=_check_errno),
+    Param("rss", "map", "the task's rss counters (mm->rss_stat), in bytes",
+          items=tuple(Param(k, "size", f"{counter} in bytes (whole pages)", check=_whole_pages)
+                      for k, counter in RSS_KEYS.items())),
+    Param("meminfo", "map", "/proc/meminfo values: sizes (kB in the file) and HugePages_* counts",
+          items=tuple(Param(k, "size", f"/proc/meminfo {k}", check=_whole_kib) for k in MEMINFO_SIZE_KEYS)
+          + tuple(Param(k, "int", f"/proc/meminfo {k} (huge pages)", minimum=0) for k in MEMINFO_COUNT_KEYS)),
+    Param("buddyinfo", "map", "/proc/buddyinfo lines: free blocks of each order, 0 to 10",
+          of=Param("Node N, zone ZONE", "list", "free blocks of orders 0 to 10",
+                   of=Param("nr_free", "int", "free blocks of one order", minimum=0),
+                   check=_check_buddy_counts),
+          check=_check_buddyinfo),
+)
+
+
+@dataclass(frozen=True)
+class CoreStep:
+    """A core step's declaration; :func:`step_type` adds the run function."""
+
+    name: str
+    doc: str
+    params: Tuple[Param, ...]
+    check: Optional[Callable[[Mapping[str, Any], AbstractSet[str]], Mapping[str, Any]]] = None
+    example: str = ""
+
+
+CORE_STEPS: Tuple[CoreStep, ...] = (
+    CoreStep("mmap", "Create a mapping (mmap(2)) and name it for the later steps.", MMAP_PARAMS,
+             _check_mmap,
+             "- mmap: {name: buf, length: 1 GiB}\n"
+             "- mmap: {name: lib, length: 64 KiB, type: file, file: libc.so, prot: rx}"),
+    CoreStep("munmap", "Unmap a mapping or a range of it (munmap(2)).", MUNMAP_PARAMS, None,
+             "- munmap: {vma: buf, offset: 4 KiB, length: 8 KiB}"),
+    CoreStep("mprotect", "Change the protection of a mapping or a range of it (mprotect(2)).",
+             MPROTECT_PARAMS, None, "- mprotect: {vma: buf, prot: r}"),
+    CoreStep("touch", "Access the pages of a range, faulting them in as needed.", TOUCH_PARAMS,
+             _check_touch,
+             "- touch: {vma: buf, access: write}\n"
+             "- touch: {vma: buf, pattern: strided, stride: 2 MiB, access: read}"),
+    CoreStep("write", "Write bytes into a mapping.", WRITE_PARAMS, _check_write,
+             "- write: {vma: buf, offset: 16, data: hello}\n"
+             "- write: {vma: buf, data: 'de ad be ef', encoding: hex}"),
+    CoreStep("read", "Read bytes from a mapping and optionally compare them.", READ_PARAMS, _check_read,
+             "- read: {vma: buf, offset: 16, expect: hello}"),
+    CoreStep("fork", "Fork a child task that runs its own steps (fork(2)).", FORK_PARAMS, None,
+             "- fork:\n"
+             "    child: kid\n"
+             "    steps:\n"
+             "      - touch: {vma: buf, length: 8 KiB}\n"
+             "      - exit: {}"),
+    CoreStep("exit", "End the task (exit(2)); its memory is torn down.", EXIT_PARAMS, None,
+             "- exit: {}\n- exit: {code: 3}"),
+    CoreStep("sleep", "Let emulated time pass without running the task.", SLEEP_PARAMS, None,
+             "- sleep: {duration: 1ms}"),
+    CoreStep("expect", "Check the state reached so far; a mismatch fails the run (exit code 1).",
+             EXPECT_PARAMS, _check_expect,
+             "- expect: {errno: ENOMEM}\n"
+             "- expect: {rss: {anon: 1 GiB, file: 0}}\n"
+             "- expect: {meminfo: {AnonPages: 1 GiB}}\n"
+             "- expect: {buddyinfo: {'Node 0, zone DMA': [1, 1, 1, 0, 2, 1, 1, 0, 1, 1, 3]}}"),
+)
+
+
+def step_type(name: str, run: Callable[..., Any], plugin: str = "core") -> StepType:
+    """The :class:`StepType` of core step ``name`` with its ``run`` function."""
+    for core in CORE_STEPS:
+        if core.name == name:
+            return StepType(name=core.name, doc=core.doc, params=core.params, run=run, plugin=plugin,
+                            example=core.example, check=core.check)
+    raise KeyError(f"no core step {name!r}; core steps: {', '.join(s.name for s in CORE_STEPS)}")
+
+
+def core_step_types(runs: Mapping[str, Callable[..., Any]], plugin: str = "core") -> Tuple[StepType, ...]:
+    """Every core step as a :class:`StepType`, ``runs[name]`` being its run function."""
+    missing = [s.name for s in CORE_STEPS if s.name not in runs]
+    if missing:
+        raise KeyError(f"no run function for core step(s) {', '.join(missing)}")
+    return tuple(step_type(s.name, runs[s.name], plugin) for s in CORE_STEPS)

@@ -1,0 +1,97 @@
+"""The validated, frozen form of a workload file, as :mod:`memsim.workload.loader` builds it.
+
+Everything here is immutable: tuples for sequences and :class:`types.MappingProxyType` for
+mappings, so a run configuration can be shared by the runner, the plugins and the report without
+anyone changing it under the others' feet.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping, Optional, Tuple
+
+from memsim.errors import Location
+
+__all__ = ["Workload", "MachineConfig", "TaskConfig", "Step", "freeze"]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def freeze(value: Any) -> Any:
+    """``value`` with dicts made read-only mappings and lists made tuples, recursively."""
+    if isinstance(value, (dict, MappingProxyType)):
+        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)) and not isinstance(value, Step):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a task: ``- op: {args}``.
+
+    ``args`` holds every declared parameter of the step type, defaults applied (None for an absent
+    optional parameter without a default), values converted: sizes, durations, addresses and
+    ints are ints, enums and strs are strs, bools are bools, lists are tuples, mappings are
+    read-only mappings, nested step lists (``fork.steps``) are tuples of :class:`Step`.
+    ``where`` is the location of the step's name; ``arg_where[key]`` the location of each
+    parameter's value (the step's own location for a defaulted parameter).
+    """
+
+    op: str
+    args: Mapping[str, Any]
+    where: Location
+    arg_where: Mapping[str, Location] = field(default=_EMPTY)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.args[key]
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """A top-level task: ``name`` (unique in the workload), ``comm`` (at most 15 characters),
+    the ``cpu`` it starts on (resolved: the given one, or round robin by task index), its
+    ``steps`` and the ``where`` of its list item."""
+
+    name: str
+    comm: str
+    cpu: int
+    steps: Tuple[Step, ...]
+    where: Location
+
+
+@dataclass(frozen=True)
+class MachineConfig:
+    """The ``machine`` section: ``nodes`` holds each NUMA node's memory in bytes,
+    ``trace_buffer_kb`` the per-CPU ring buffer size in KiB (tracefs ``buffer_size_kb``)."""
+
+    cpus: int = 1
+    nodes: Tuple[int, ...] = (1 << 30,)
+    trace_buffer_kb: int = 1408
+    kernel: str = "v5.14"
+    seed: int = 0
+    quantum: int = 512
+    where: Optional[Location] = None
+
+    @property
+    def memory(self) -> int:
+        """Total memory of all nodes, in bytes."""
+        return sum(self.nodes)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A loaded workload.
+
+    ``sections`` maps every registered plugin section to its converted keys (defaults applied);
+    a section the file does not write is present with its defaults, unless it has a required key.
+    ``given_sections`` names the sections the file wrote.  ``tasks`` are the top-level tasks in
+    file order (forked children are ``fork`` steps inside them).
+    """
+
+    path: str
+    machine: MachineConfig
+    sections: Mapping[str, Mapping[str, Any]]
+    tasks: Tuple[TaskConfig, ...]
+    given_sections: frozenset = frozenset()
+    section_where: Mapping[str, Location] = field(default=_EMPTY)

@@ -1,0 +1,157 @@
+"""Emulated kernel text symbols: what ``%pS`` resolves a ``call_site`` to, and /proc/kallsyms.
+
+memsim has no kernel image, so the call sites its core reports (``kmalloc`` from
+``anon_vma_prepare``, a page-table page from ``__pte_alloc``, ...) need addresses that resolve back
+to names the way ``sprint_symbol`` does: ``name+0xOFF/0xSIZE`` (lib/vsprintf.c ``symbol_string``,
+kernel/kallsyms.c ``__sprint_symbol``).  The table below is fixed, so addresses are the same in
+every run; text starts at ``0xffffffff81000000`` (x86-64 ``_text`` without KASLR).
+
+A call site is a return address inside the calling function, so :func:`call_site` returns
+``symbol_addr(name)`` plus a small per-symbol offset, and ``%pS`` of it prints
+``name+0x<off>/0x<size>`` like a real trace.  tracepoints.md 2.3: tests compare only the name.
+"""
+from __future__ import annotations
+
+import bisect
+from typing import Dict, Iterable, List, Optional, Tuple
+
+TEXT_BASE = 0xFFFFFFFF81000000
+SYMBOL_ALIGN = 16
+
+# (name, size, call-site offset).  Order = address order.  Sizes are plausible x86-64 sizes;
+# "kmalloc_order_trace+0x1e/0x80" is the example of tracepoints.md 2.3.
+_DEFAULT_SYMBOLS: Tuple[Tuple[str, int, int], ...] = (
+    ("startup_64", 0x40, 0x0),
+    # kernel/fork.c, kernel/exit.c
+    ("vm_area_alloc", 0x60, 0x1c),
+    ("vm_area_dup", 0xb0, 0x23),
+    ("mm_alloc", 0x50, 0x1a),
+    ("dup_mm", 0x5c0, 0x4d),
+    ("copy_process", 0x1c40, 0x2b7),
+    ("do_exit", 0xb60, 0x19e),
+    # mm/memory.c
+    ("__pte_alloc", 0xf0, 0x1f),
+    ("__pud_alloc", 0xe0, 0x2a),
+    ("__pmd_alloc", 0x170, 0x2a),
+    ("wp_page_copy", 0x6a0, 0xb9),
+    ("do_anonymous_page", 0x4e0, 0x10b),
+    ("handle_mm_fault", 0x2d0, 0x8e),
+    # mm/mempolicy.c
+    ("alloc_pages_vma", 0x290, 0x5a),
+    ("vma_alloc_folio_noprof", 0x120, 0x4b),
+    # mm/rmap.c
+    ("__anon_vma_prepare", 0x190, 0x3b),
+    ("anon_vma_prepare", 0x40, 0x1b),
+    ("anon_vma_clone", 0x1c0, 0x5e),
+    ("anon_vma_fork", 0x130, 0x5e),
+    # mm/page_alloc.c
+    ("__alloc_pages", 0x2f0, 0x9c),
+    ("__free_pages", 0x90, 0x22),
+    # mm/slab_common.c, mm/slub.c (5.14 and 6.18 names)
+    ("kmalloc_order", 0xd0, 0x39),
+    ("kmalloc_order_trace", 0x80, 0x1e),
+    ("kmalloc_large_noprof", 0x90, 0x1f),
+    ("kmem_cache_alloc", 0x2a0, 0x5b),
+    ("kmem_cache_alloc_noprof", 0x2a0, 0x5b),
+    ("kmem_cache_free", 0x2d0, 0x64),
+    ("__kmalloc", 0x2b0, 0x6d),
+    ("__kmalloc_noprof", 0x2b0, 0x6d),
+    ("__kmalloc_cache_noprof", 0x230, 0x51),
+    ("kfree", 0x290, 0x7a),
+    # memsim's own workload step that calls kmalloc (a "driver" in the emulated kernel)
+    ("workload_kmalloc", 0x60, 0x24),
+    ("workload_kfree", 0x40, 0x12),
+)
+
+
+class Kallsyms:
+    """An address-sorted table of text symbols with kernel ``%pS`` resolution."""
+
+    def __init__(self, symbols: Iterable[Tuple[str, int, int]] = _DEFAULT_SYMBOLS,
+                 base: int = TEXT_BASE):
+        self._addr: Dict[str, int] = {}
+        self._size: Dict[str, int] = {}
+        self._site: Dict[str, int] = {}
+        self._starts: List[int] = []
+        self._names: List[str] = []
+        self._next = base
+        for name, size, site in symbols:
+            self.add(name, size, site)
+
+    def add(self, name: str, size: int, call_site_offset: int = 0) -> int:
+        """Append a symbol after the last one (aligned); returns its address."""
+        if name in self._addr:
+            raise ValueError(f"kallsyms: symbol {name!r} already exists; pick another name")
+        if size <= 0 or not 0 <= call_site_offset < size:
+            raise ValueError(f"kallsyms: bad size/offset for {name!r}; need 0 <= offset < size")
+        addr = self._next
+        self._addr[name] = addr
+        self._size[name] = size
+        self._site[name] = addr + call_site_offset
+        self._starts.append(addr)
+        self._names.append(name)
+        self._next = (addr + size + SYMBOL_ALIGN - 1) & ~(SYMBOL_ALIGN - 1)
+        return addr
+
+    def symbol_addr(self, name: str) -> int:
+        try:
+            return self._addr[name]
+        except KeyError:
+            raise KeyError(f"kallsyms: no symbol {name!r}; add it to memsim.tracing.kallsyms") from None
+
+    def call_site(self, name: str) -> int:
+        """A return address inside ``name`` (what ``_RET_IP_`` would be for a call from it)."""
+        self.symbol_addr(name)
+        return self._site[name]
+
+    def lookup(self, addr: int) -> Optional[Tuple[str, int, int]]:
+        """(name, offset, size) of the symbol containing ``addr``, or None."""
+        i = bisect.bisect_right(self._starts, addr) - 1
+        if i < 0:
+            return None
+        name = self._names[i]
+        off = addr - self._starts[i]
+        if off >= self._size[name]:
+            return None
+        return name, off, self._size[name]
+
+    def resolve(self, addr: int) -> Optional[str]:
+        """Kernel ``%pS`` text ``name+0xoff/0xsize`` for ``addr``; None if no symbol holds it."""
+        hit = self.lookup(addr)
+        if hit is None:
+            return None
+        return "%s+%#x/%#x" % hit          # kernel number(): "%#lx" of 0 is "0x0"
+
+    def kallsyms_text(self) -> str:
+        """/proc/kallsyms lines (``<addr> T <name>``), as trace.dat stores them."""
+        lines = ["%016x T _text" % TEXT_BASE]
+        lines += ["%016x T %s" % (a, n) for a, n in zip(self._starts, self._names)]
+        lines.append("%016x T _etext" % self._next)
+        return "\n".join(lines) + "\n"
+
+
+_default: Optional[Kallsyms] = None
+
+
+def default_kallsyms() -> Kallsyms:
+    """The shared table (built on first use; nothing happens at import)."""
+    global _default
+    if _default is None:
+        _default = Kallsyms()
+    return _default
+
+
+def symbol_addr(name: str) -> int:
+    return default_kallsyms().symbol_addr(name)
+
+
+def call_site(name: str) -> int:
+    return default_kallsyms().call_site(name)
+
+
+def resolve(addr: int) -> Optional[str]:
+    return default_kallsyms().resolve(addr)
+
+
+def kallsyms_text() -> str:
+    return default_kallsyms().kallsyms_text()
