@@ -126,9 +126,10 @@ def memsim_machine_created(machine: Any, config: Any) -> None:
     cannot honour, raise an error whose message reads ``<where>: <problem>; <fix>`` (STYLE 12).
 
     :param machine: the core machine that was just built (nodes, zones, mms, trace buffers).
-    :param config: the frozen, validated workload; a plugin reads only the sections it
-        registered with :func:`memsim_register_sections`, each a frozen mapping holding every
-        declared key (defaults filled in).
+    :param config: the frozen, validated :class:`memsim.workload.schema.Workload`; a plugin
+        reads only the sections it registered with :func:`memsim_register_sections`, from
+        ``config.sections[NAME]``: a read-only mapping holding every declared key, defaults
+        applied (``config.given_sections`` says which ones the file wrote).
     """
 
 

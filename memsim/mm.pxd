@@ -73,6 +73,7 @@ cdef class VmArea:
     cdef public uint64_t anon_vma       # anon_vma id (0 = not prepared yet)
     cdef public str name
     cdef public object vm_private       # plugin state (e.g. the userfaultfd context)
+    cdef public uint64_t addr           # the vm_area_struct's kernel address
     cdef vm_operations_struct* vm_ops
 
 cdef class MmStruct:

@@ -122,6 +122,7 @@ cdef class VmArea:
         self.anon_vma = 0
         self.vm_private = None
         self.vm_ops = NULL
+        self.addr = 0
 
     @property
     def kind(self):
@@ -295,6 +296,64 @@ cdef class MmCore:
             if rss[i]:
                 mm.add_mm_counter(i, rss[i], is_cur)
 
+    # -- slab-backed objects -----------------------------------------------------------------
+    @property
+    def physmem(self):
+        return self.pm
+
+    @property
+    def trace_buffer(self):
+        return self.tb
+
+    @property
+    def current(self):
+        return self.cur
+
+    def _kmem_alloc(self, str cache, str site):
+        if self.slab is not None:
+            return self.slab.cache_alloc(cache, 0xcc0, site)
+        self.next_anon_vma += 1
+        return 0xffff888200000000 + self.next_anon_vma * 0x100
+
+    def _kmem_free(self, str cache, uint64_t addr, str site):
+        if self.slab is not None and addr:
+            self.slab.cache_free(cache, addr, site)
+
+    def vm_area_alloc(self, bint dup=False):
+        """vm_area_alloc() / vm_area_dup(): a vm_area_struct from its slab cache."""
+        return self._kmem_alloc("vm_area_struct", "vm_area_dup" if dup else "vm_area_alloc")
+
+    def vm_area_free(self, VmArea vma):
+        """vm_area_free(), and unlink_anon_vmas()' anon_vma_chain."""
+        self._kmem_free("vm_area_struct", vma.addr, "vm_area_free")
+        vma.addr = 0
+
+    def anon_vma_fork(self, VmArea parent):
+        """anon_vma_fork(): clone the parent's chain, then a new anon_vma and its chain link."""
+        self._kmem_alloc("anon_vma_chain", "anon_vma_clone")
+        av = self._kmem_alloc("anon_vma", "anon_vma_fork")
+        self._kmem_alloc("anon_vma_chain", "anon_vma_fork")
+        return av
+
+    def mm_free(self, MmStruct mm):
+        """__mmdrop(): the mm_struct goes back to its cache."""
+        self._kmem_free("mm_struct", mm.addr, "__mmdrop")
+
+    def wrprotect_range(self, MmStruct mm, uint64_t start, uint64_t end):
+        """change_protection() removing write: clear _PAGE_RW in the present PTEs."""
+        cdef uint64_t addr = start
+        cdef uint64_t* pte
+        cdef int err
+        while addr < end:
+            err = 0
+            pte = self.walk(mm, addr, False, &err)
+            if pte == NULL:
+                addr = ((addr >> PMD_SHIFT) + 1) << PMD_SHIFT
+                continue
+            if err == 0 and (pte[0] & _PAGE_PRESENT):
+                pte[0] &= ~(<uint64_t>_PAGE_RW)
+            addr += PAGE_SIZE
+
     # -- mm lifecycle ------------------------------------------------------------------------
     def mm_alloc(self, object owner=None):
         """mm_alloc(): a new mm_struct (from the mm_struct slab cache if there is one) and its pgd."""
@@ -305,11 +364,7 @@ cdef class MmCore:
         mm.owner = owner
         mm.mmap_base = 0x7ffff7fff000
         memset(mm.rss, 0, sizeof(mm.rss))
-        if self.slab is not None:
-            mm.addr = self.slab.cache_alloc("mm_struct", 0xcc0, "mm_alloc")
-        else:
-            mm.addr = 0xffff888100000000 + self.next_anon_vma * 0x400
-            self.next_anon_vma += 1
+        mm.addr = self._kmem_alloc("mm_struct", "mm_alloc")
         mm.mm_id = ptr_to_hashval(mm.addr, self.ptr_k0, self.ptr_k1)
         mm.pgd = self.alloc_table(0)
         if mm.pgd == NO_PFN:
@@ -410,12 +465,9 @@ cdef class MmCore:
     cdef uint64_t anon_vma_prepare(self, VmArea vma) except? 0xffffffffffffffff:
         """anon_vma_prepare(): give the VMA an anon_vma (slab objects if a slab allocator runs)."""
         if vma.anon_vma == 0:
-            if self.slab is not None:
-                vma.anon_vma = self.slab.cache_alloc("anon_vma", 0xcc0, "__anon_vma_prepare")
-                self.slab.cache_alloc("anon_vma_chain", 0xcc0, "__anon_vma_prepare")
-            else:
-                vma.anon_vma = self.next_anon_vma << 4
-                self.next_anon_vma += 1
+            # __anon_vma_prepare(): the chain link first, then the anon_vma
+            self._kmem_alloc("anon_vma_chain", "__anon_vma_prepare")
+            vma.anon_vma = self._kmem_alloc("anon_vma", "__anon_vma_prepare")
         return vma.anon_vma
 
     cdef inline void page_add_new_anon_rmap(self, pfn_t pfn, VmArea vma, uint64_t addr) noexcept:

@@ -12,7 +12,8 @@ Typical use (the CLI does this)::
     pm.hook.memsim_machine_created(machine=machine, config=workload)
 
 Nothing happens at import (STYLE 9): plugins are found and imported by
-:func:`get_plugin_manager`, and registries are filled by :func:`collect_registries`.
+:func:`get_plugin_manager`, and registries are filled by :func:`collect_registries`.  Every
+problem is a :class:`memsim.errors.PluginError` (exit code 2) reading ``<where>: <problem>; <fix>``.
 """
 from __future__ import annotations
 
@@ -24,12 +25,12 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import pluggy
 
 from memsim import hookspecs
+from memsim.errors import MemsimError, PluginError
 from memsim.registry import Registries
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ESSENTIAL",
-    "PluginError",
     "PluginInfo",
     "get_plugin_manager",
     "list_plugins",
@@ -55,13 +56,6 @@ _REGISTRATION_HOOKS = (
     ("memsim_register_files", "files"),
     ("memsim_register_summary", "summary"),
 )
-
-
-class PluginError(Exception):
-    """A plugin cannot be found, loaded, disabled or registered.
-
-    The message reads ``<where>: <problem>; <fix>`` and is meant to be printed as it is.
-    """
 
 
 @dataclass(frozen=True)
@@ -110,8 +104,10 @@ def _by_name(pairs: Iterable[Tuple[Any, Any]]) -> Dict[str, Tuple[Any, Any]]:
             if _dist_name(first_dist) == _dist_name(dist) and (dist is not None or first_ep.value == ep.value):
                 continue    # the same distribution found twice on sys.path: the first one wins
             raise PluginError(
-                f"plugin {ep.name!r}: provided both by {_dist_label(first_dist)} ({first_ep.value}) "
-                f"and by {_dist_label(dist)} ({ep.value}); uninstall one of them")
+                f"plugin {ep.name!r}",
+                f"provided both by {_dist_label(first_dist)} ({first_ep.value}) "
+                f"and by {_dist_label(dist)} ({ep.value})",
+                "uninstall one of them")
         plugins[ep.name] = (ep, dist)
     return plugins
 
@@ -136,23 +132,20 @@ def _register(pm: _PluginManager, name: str, plugin, where: str) -> None:
     for hook_name in _HOOK_ORDER:
         function = getattr(plugin, hook_name, None)
         if callable(function) and pm.parse_hookimpl_opts(plugin, hook_name) is None:
-            raise PluginError(
-                f"{where}: {hook_name} is not marked as a hook implementation; decorate it with "
-                f"@hookimpl (from memsim.hookspecs import hookimpl)")
+            raise PluginError(where, f"{hook_name} is not marked as a hook implementation",
+                              "decorate it with @hookimpl (from memsim.hookspecs import hookimpl)")
     try:
         pm.register(plugin, name=name)
     except pluggy.PluginValidationError as exc:
-        problem = " ".join(str(exc).split())
-        raise PluginError(f"{where}: {problem}; give the hook only the parameters in docs/plugins.md") from exc
+        raise PluginError(where, " ".join(str(exc).split()),
+                          "give the hook only the parameters in docs/plugins.md") from exc
     except ValueError as exc:       # pluggy: this name or this object is registered already
-        raise PluginError(f"{where}: {exc}; register each plugin once, under its own name") from exc
+        raise PluginError(where, str(exc), "register each plugin once, under its own name") from exc
     for caller in pm.get_hookcallers(plugin) or ():
         if caller.spec is None and any(impl.plugin is plugin and not impl.optionalhook
                                        for impl in caller.get_hookimpls()):
             pm.unregister(plugin)
-            raise PluginError(
-                f"{where}: {caller.name} is not a memsim hook; "
-                f"{_suggest(caller.name, _HOOK_ORDER)}")
+            raise PluginError(where, f"{caller.name} is not a memsim hook", _suggest(caller.name, _HOOK_ORDER))
 
 
 def get_plugin_manager(disabled: Iterable[str] = (), extra_plugins: Iterable[Any] = (), *,
@@ -161,7 +154,7 @@ def get_plugin_manager(disabled: Iterable[str] = (), extra_plugins: Iterable[Any
 
     :param disabled: plugin names to leave out (the NAME of ``-p no:NAME``).  They are never
         imported, so this also works around a plugin that fails to import.  An essential plugin or
-        a name that no plugin has is a :class:`PluginError`.
+        a name that no plugin has is a :class:`memsim.errors.PluginError`.
     :param extra_plugins: plugin objects or modules registered directly, after the entry points,
         under their ``__name__`` (or class name); for tests.
     :param entry_points: use these ``importlib.metadata.EntryPoint`` objects instead of the
@@ -179,8 +172,10 @@ def get_plugin_manager(disabled: Iterable[str] = (), extra_plugins: Iterable[Any
         for name in ESSENTIAL:
             if name not in candidates:
                 raise PluginError(
-                    f"plugin {name!r}: the essential plugin is not installed (no {name!r} entry "
-                    f"point in the {ENTRY_POINT_GROUP!r} group); reinstall memsim")
+                    f"plugin {name!r}",
+                    f"the essential plugin is not installed (no {name!r} entry point in the "
+                    f"{ENTRY_POINT_GROUP!r} group)",
+                    "reinstall memsim")
     else:
         candidates = _by_name((ep, getattr(ep, "dist", None)) for ep in entry_points)
     extras = [(_extra_name(plugin), plugin) for plugin in extra_plugins]
@@ -188,11 +183,10 @@ def get_plugin_manager(disabled: Iterable[str] = (), extra_plugins: Iterable[Any
     known = list(candidates) + [name for name, _ in extras]
     for name in disabled:
         if name in ESSENTIAL:
-            raise PluginError(
-                f"-p no:{name}: {name!r} is an essential plugin and cannot be disabled; "
-                f"remove -p no:{name}")
+            raise PluginError(f"-p no:{name}", f"{name!r} is an essential plugin and cannot be disabled",
+                              f"remove -p no:{name}")
         if name not in known:
-            raise PluginError(f"-p no:{name}: there is no plugin called {name!r}; {_suggest(name, known)}")
+            raise PluginError(f"-p no:{name}", f"there is no plugin called {name!r}", _suggest(name, known))
         pm.set_blocked(name)
 
     def load_order(name: str):
@@ -207,7 +201,7 @@ def get_plugin_manager(disabled: Iterable[str] = (), extra_plugins: Iterable[Any
             plugin = ep.load()
         except Exception as exc:
             fix = "reinstall memsim" if name in ESSENTIAL else f"fix or reinstall it, or run with -p no:{name}"
-            raise PluginError(f"{where}: cannot load the plugin: {type(exc).__name__}: {exc}; {fix}") from exc
+            raise PluginError(where, f"cannot load the plugin: {type(exc).__name__}: {exc}", fix) from exc
         _register(pm, name, plugin, where)
         pm.plugin_dists[name] = dist
     for name, plugin in extras:
@@ -253,19 +247,27 @@ class _RegistryView:
         where = f"plugin {self._plugin_name!r}"
         owner = self._owners.get(key) if key is not None else None
         if owner == self._plugin_name:
-            raise PluginError(f"{where}: {self._kind} {key!r} is added twice; add it once")
+            raise PluginError(where, f"{self._kind} {key!r} is added twice", "add it once")
         if owner is not None:
             raise PluginError(
-                f"{where}: {self._kind} {key!r} is already registered by plugin {owner!r}; "
+                where, f"{self._kind} {key!r} is already registered by plugin {owner!r}",
                 f"rename one of them, or disable one with -p no:{self._plugin_name} or -p no:{owner}")
         try:
             self._registry.add(item)
-        except (TypeError, ValueError) as exc:
-            raise PluginError(f"{where}: {exc}") from exc
+        except MemsimError as exc:
+            raise PluginError(where, exc.problem, exc.fix) from exc
+        except TypeError as exc:
+            item_type = getattr(self._registry, "item_type", None)
+            fix = f"add a {item_type.__module__}.{item_type.__name__}" if item_type else ""
+            raise PluginError(where, str(exc), fix) from exc
+        except ValueError as exc:
+            raise PluginError(where, str(exc)) from exc
         if key is not None:
             self._owners[key] = self._plugin_name
 
     def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
         return getattr(self._registry, name)
 
     def __contains__(self, name) -> bool:
@@ -309,19 +311,20 @@ def collect_registries(pm: pluggy.PluginManager, profile, events=None):
         owners: Dict[str, str] = {}
         # pluggy calls the implementations from the end of get_hookimpls() to its start.
         for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+            where = f"plugin {impl.plugin_name!r}"
             if impl.hookwrapper or getattr(impl, "wrapper", False):
-                raise PluginError(
-                    f"plugin {impl.plugin_name!r}: {hook_name} is a hook wrapper; registration hooks "
-                    f"take plain implementations, drop wrapper=True")
+                raise PluginError(where, f"{hook_name} is a hook wrapper",
+                                  "registration hooks take plain implementations; drop wrapper=True")
             kwargs = {argument: _RegistryView(registry, kind, impl.plugin_name, owners), "profile": profile}
             try:
                 impl.function(**{name: kwargs[name] for name in impl.argnames})
             except PluginError:
                 raise
+            except MemsimError as exc:
+                raise PluginError(where, f"{hook_name}: {exc.problem}", exc.fix) from exc
             except Exception as exc:
-                raise PluginError(
-                    f"plugin {impl.plugin_name!r}: {hook_name} failed: {type(exc).__name__}: {exc}; "
-                    f"fix the plugin, or run with -p no:{impl.plugin_name}") from exc
+                raise PluginError(where, f"{hook_name} failed: {type(exc).__name__}: {exc}",
+                                  f"fix the plugin, or run with -p no:{impl.plugin_name}") from exc
     return registries, events
 
 

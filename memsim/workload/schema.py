@@ -41,7 +41,7 @@ class Step:
     op: str
     args: Mapping[str, Any]
     where: Location
-    arg_where: Mapping[str, Location] = field(default=_EMPTY)
+    arg_where: Mapping[str, Location] = field(default_factory=lambda: _EMPTY)
 
     def __getitem__(self, key: str) -> Any:
         return self.args[key]
@@ -94,4 +94,4 @@ class Workload:
     sections: Mapping[str, Mapping[str, Any]]
     tasks: Tuple[TaskConfig, ...]
     given_sections: frozenset = frozenset()
-    section_where: Mapping[str, Location] = field(default=_EMPTY)
+    section_where: Mapping[str, Location] = field(default_factory=lambda: _EMPTY)

@@ -16,9 +16,10 @@ import uuid
 
 import pytest
 
+from memsim.errors import PluginError
 from memsim.hookspecs import hookimpl
-from memsim.plugin_host import (ENTRY_POINT_GROUP, ESSENTIAL, PluginError, PluginInfo, check_invariants,
-                                collect_registries, get_plugin_manager, list_plugins)
+from memsim.plugin_host import (ENTRY_POINT_GROUP, ESSENTIAL, PluginInfo, check_invariants, collect_registries,
+                                get_plugin_manager, list_plugins)
 from memsim.profiles import get_profile
 from memsim.registry import Param, Registries, StepType
 

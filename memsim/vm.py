@@ -1,0 +1,224 @@
+"""The mm system calls and process lifecycle on top of the Cython core: mmap, munmap, mprotect,
+fork (dup_mmap) and exit (exit_mmap).
+
+This is policy, not a hot path: VMA bookkeeping happens once per call, and every per-page loop
+runs inside :class:`memsim.mm.MmCore` in C.  Errors are returned as errno names, as the system
+calls return them.
+"""
+from __future__ import annotations
+
+import bisect
+from typing import Optional
+
+from memsim.mm import (
+    AddressSpace, MmCore, MmStruct, VmArea, VM_ACCOUNT, VM_EXEC, VM_MAYEXEC, VM_MAYREAD,
+    VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE,
+)
+
+PAGE_SIZE = 4096
+PAGE_MASK = ~(PAGE_SIZE - 1)
+TASK_UNMAPPED_FLOOR = 0x10000            # mmap_min_addr
+PROT_BITS = {"none": 0, "r": VM_READ, "rw": VM_READ | VM_WRITE, "rx": VM_READ | VM_EXEC,
+             "rwx": VM_READ | VM_WRITE | VM_EXEC}
+VM_PROT_MASK = VM_READ | VM_WRITE | VM_EXEC
+
+
+class MmError(Exception):
+    """A system call failed: ``errno`` is the errno name (ENOMEM, EINVAL, ...)."""
+
+    def __init__(self, errno: str, detail: str = ""):
+        super().__init__(f"{errno}: {detail}" if detail else errno)
+        self.errno = errno
+        self.detail = detail
+
+
+def page_align(n: int) -> int:
+    return (n + PAGE_SIZE - 1) & PAGE_MASK
+
+
+class AddressSpaces:
+    """Files and shmem objects of a machine: the address_space behind every shared or file VMA."""
+
+    def __init__(self, s_dev: int = (254 << 20)):
+        self.s_dev = s_dev
+        self.files: dict = {}
+        self.next_ino = 0x20000
+
+    def file(self, name: str, min_size: int) -> AddressSpace:
+        """The file called ``name``, created (sparse, like a new ext4 file) or grown to min_size."""
+        mapping = self.files.get(name)
+        if mapping is None:
+            mapping = AddressSpace(self.next_ino, name, False, self.s_dev, min_size)
+            self.next_ino += 1
+            self.files[name] = mapping
+        elif mapping.i_size < min_size:
+            mapping.i_size = min_size
+        return mapping
+
+    def shmem(self, size: int) -> AddressSpace:
+        """shmem_zero_setup(): the shmem object behind a MAP_SHARED|MAP_ANONYMOUS mapping."""
+        mapping = AddressSpace(self.next_ino, "/dev/zero (deleted)", True, 5, size)
+        self.next_ino += 1
+        return mapping
+
+
+def get_unmapped_area(mm: MmStruct, length: int, hint: Optional[int] = None) -> int:
+    """arch_get_unmapped_area_topdown(): the hint if free, else the highest gap below mmap_base."""
+    vmas = mm.vmas
+    if hint:
+        hint = hint & PAGE_MASK
+        if hint >= TASK_UNMAPPED_FLOOR and hint + length <= mm.mmap_base and not _overlaps(mm, hint, hint + length):
+            return hint
+    top = mm.mmap_base
+    for vma in reversed(vmas):
+        if vma.vm_end <= top:
+            if top - vma.vm_end >= length:
+                return top - length
+            top = min(top, vma.vm_start)
+        else:
+            top = min(top, vma.vm_start)
+    if top - TASK_UNMAPPED_FLOOR >= length:
+        return top - length
+    raise MmError("ENOMEM", "no free virtual address range is large enough")
+
+
+def _overlaps(mm: MmStruct, start: int, end: int) -> bool:
+    return any(v.vm_start < end and start < v.vm_end for v in mm.vmas)
+
+
+def _insert_vma(mm: MmStruct, vma: VmArea) -> None:
+    starts = [v.vm_start for v in mm.vmas]
+    mm.vmas.insert(bisect.bisect(starts, vma.vm_start), vma)
+
+
+def do_mmap(core: MmCore, mm: MmStruct, files: AddressSpaces, length: int, prot: str = "rw",
+            kind: str = "anon", file: Optional[str] = None, offset: int = 0,
+            hint: Optional[int] = None, name: str = "", totalram: int = 0) -> VmArea:
+    """do_mmap() + mmap_region(): a new VMA (no merging with neighbours)."""
+    if length <= 0:
+        raise MmError("EINVAL", "length must be positive")
+    if offset % PAGE_SIZE:
+        raise MmError("EINVAL", "offset must be a multiple of the page size")
+    length = page_align(length)
+    flags = PROT_BITS[prot] | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
+    if kind in ("shared", "file-shared"):
+        flags |= VM_SHARED | VM_MAYSHARE
+    # accountable_mapping() + __vm_enough_memory(OVERCOMMIT_GUESS): a private writable or a
+    # shared anonymous mapping larger than RAM + swap fails with ENOMEM.
+    accountable = (kind == "anon" and flags & VM_WRITE) or kind == "shared"
+    if accountable:
+        if kind == "anon":
+            flags |= VM_ACCOUNT
+        if length // PAGE_SIZE > totalram:
+            raise MmError("ENOMEM", f"{length} bytes is more than the machine's memory "
+                                    f"({totalram * PAGE_SIZE} bytes) and overcommit is heuristic")
+    start = get_unmapped_area(mm, length, hint)
+    vm_file = None
+    pgoff = 0
+    if kind == "shared":
+        vm_file = files.shmem(length)
+    elif kind in ("file", "file-shared"):
+        vm_file = files.file(file, offset + length)
+        pgoff = offset // PAGE_SIZE
+    vma = VmArea(start, start + length, flags, name, vm_file, pgoff)
+    vma.addr = core.vm_area_alloc()
+    _insert_vma(mm, vma)
+    return vma
+
+
+def split_vma(core: MmCore, mm: MmStruct, vma: VmArea, addr: int) -> VmArea:
+    """__split_vma(): cut ``vma`` at addr; returns the new upper part (inserted in mm)."""
+    new = VmArea(addr, vma.vm_end, vma.vm_flags, vma.name, vma.vm_file,
+                 vma.vm_pgoff + (addr - vma.vm_start) // PAGE_SIZE)
+    new.addr = core.vm_area_alloc(dup=True)
+    new.anon_vma = vma.anon_vma
+    new.vm_private = vma.vm_private
+    vma.vm_end = addr
+    _insert_vma(mm, new)
+    return new
+
+
+def _split_range(core: MmCore, mm: MmStruct, start: int, end: int) -> list:
+    """Split VMAs so that [start, end) is covered by whole VMAs; return those VMAs."""
+    for vma in list(mm.vmas):
+        if vma.vm_start < start < vma.vm_end:
+            split_vma(core, mm, vma, start)
+    for vma in list(mm.vmas):
+        if vma.vm_start < end < vma.vm_end:
+            split_vma(core, mm, vma, end)
+    return [v for v in mm.vmas if v.vm_start >= start and v.vm_end <= end]
+
+
+def do_munmap(core: MmCore, mm: MmStruct, start: int, length: int) -> None:
+    """__do_munmap(): split, detach, unmap_region(), then free the VMAs."""
+    if start % PAGE_SIZE or length <= 0:
+        raise MmError("EINVAL", "start must be page aligned and length positive")
+    end = start + page_align(length)
+    if not _overlaps(mm, start, end):
+        return
+    victims = _split_range(core, mm, start, end)
+    idx = mm.vmas.index(victims[0])
+    prev = mm.vmas[idx - 1] if idx > 0 else None
+    nxt_idx = mm.vmas.index(victims[-1]) + 1
+    nxt = mm.vmas[nxt_idx] if nxt_idx < len(mm.vmas) else None
+    for v in victims:
+        mm.vmas.remove(v)
+    core.unmap_region(mm, victims, start, end, prev.vm_end if prev else 0,
+                      nxt.vm_start if nxt else 0)
+    for v in victims:
+        core.vm_area_free(v)
+
+
+def do_mprotect(core: MmCore, mm: MmStruct, start: int, length: int, prot: str) -> None:
+    """mprotect_fixup() + change_protection(): new flags; write access removed from the PTEs.
+
+    Adding write does not make PTEs writable (private anonymous mappings are not
+    dirty-accountable): the next write faults and do_wp_page() reuses or copies the page."""
+    if start % PAGE_SIZE:
+        raise MmError("EINVAL", "start must be page aligned")
+    end = start + page_align(length)
+    covered, addr = 0, start
+    for v in mm.vmas:
+        if v.vm_end <= addr or v.vm_start >= end:
+            continue
+        if v.vm_start > addr:
+            break
+        addr = v.vm_end
+    if addr < end:
+        raise MmError("ENOMEM", "the range is not fully mapped")
+    newbits = PROT_BITS[prot]
+    for v in _split_range(core, mm, start, end):
+        if newbits & VM_WRITE and not v.vm_flags & VM_MAYWRITE:
+            raise MmError("EACCES", "the mapping may not become writable")
+        v.vm_flags = (v.vm_flags & ~VM_PROT_MASK) | newbits
+        if not newbits & VM_WRITE:
+            core.wrprotect_range(mm, v.vm_start, v.vm_end)
+
+
+def dup_mm(core: MmCore, parent: MmStruct, owner) -> MmStruct:
+    """dup_mm() + dup_mmap(): a new mm, then per VMA vm_area_dup, anon_vma_fork and
+    copy_page_range (which only copies VMAs with an anon_vma)."""
+    child = core.mm_alloc(owner)
+    child.mmap_base = parent.mmap_base
+    for vma in parent.vmas:
+        new = VmArea(vma.vm_start, vma.vm_end, vma.vm_flags, vma.name, vma.vm_file, vma.vm_pgoff)
+        new.addr = core.vm_area_alloc(dup=True)
+        new.vm_private = vma.vm_private
+        if vma.anon_vma:
+            new.anon_vma = core.anon_vma_fork(vma)
+        child.vmas.append(new)
+        core.copy_page_range(child, new, parent, vma)
+    return child
+
+
+def exit_mmap(core: MmCore, mm: MmStruct) -> None:
+    """exit_mmap(): unmap every VMA through one full-mm gather, free all page tables
+    (floor 0, USER_PGTABLES_CEILING 0), free the VMAs, then the pgd and the mm_struct."""
+    vmas = list(mm.vmas)
+    if vmas:
+        core.unmap_region(mm, vmas, 0, 1 << 47, 0, 0, True)
+    mm.vmas.clear()
+    for v in vmas:
+        core.vm_area_free(v)
+    core.free_pgd(mm)
+    core.mm_free(mm)

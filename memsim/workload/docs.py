@@ -1,0 +1,239 @@
+"""Render the workload reference, docs/workloads.md, from the declarations in the registries.
+
+:func:`render_reference` depends only on the :class:`memsim.registry.Registries` it is given, so
+the same function documents the core schema alone (:func:`core_registries`, used by the tests) or
+every step and section of the loaded plugins.  Run ``python -m memsim.workload.docs`` to rewrite
+docs/workloads.md.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, List, Optional, Sequence
+
+import yaml
+
+from memsim.registry import Param, Registries
+from memsim.units import DURATION_FORMS, SIZE_FORMS, format_duration, format_size, parse_duration, parse_size
+from memsim.workload import core_schema
+
+__all__ = ["render_reference", "core_registries", "main", "DOC_PATH"]
+
+#: Where the reference lives in the source tree.
+DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "workloads.md"
+
+_EXAMPLE = """\
+machine:
+  cpus: 2                 # emulated CPUs
+  nodes:                  # NUMA nodes, each with its memory
+    - memory: 1 GiB
+    - memory: 1 GiB
+  trace_buffer: 1408 KiB  # ring buffer per CPU
+  kernel: v5.14           # kernel profile: v5.14 or v6.18
+  seed: 1                 # scheduler and pointer-hash seed (overridable with --seed)
+  quantum: 512            # pages a long step touches before a preemption point
+tasks:
+  - name: app             # unique task name
+    comm: app             # optional, default = name, max 15 chars
+    cpu: 0                # optional, default round robin
+    steps:
+      - mmap: {name: buf, length: 1 GiB}                      # type anon (private) by default
+      - touch: {vma: buf, access: write}
+      - expect: {rss: {anon: 1 GiB}}
+      - fork:
+          child: kid
+          steps:
+            - touch: {vma: buf, access: write, length: 8 KiB}
+            - exit: {}
+      - munmap: {vma: buf}
+      - mmap: {name: huge, length: 100 GiB}
+      - expect: {errno: ENOMEM}        # the previous operation must have failed with ENOMEM
+"""
+
+_INTRO = """\
+A workload is a YAML file that describes an emulated machine and the tasks that run on it, step by
+step.  `memsim run WORKLOAD.yaml` runs it.  This file is generated from the declarations of the
+workload keys (`python -m memsim.workload.docs`); do not edit it by hand.
+
+```yaml
+{example}```
+
+## The file
+
+* The top level is a mapping of **sections**: `machine` (optional: every key has a default),
+  `tasks` (required) and the sections plugins add.  Top-level keys that start with `x-` are
+  ignored, so they can hold anchors: `x-big: &big {{length: 1 GiB}}`.
+* `tasks` is a list of tasks; each has a list of `steps`.  A **step** is a mapping with exactly
+  one key, the step name, whose value holds its parameters: `- touch: {{vma: buf}}`.  Parameters
+  that all have defaults may be left out: `- exit: {{}}` or `- exit:`.
+* Every key is declared with a type, a default and a description (the tables below).  An unknown
+  key, a missing required key, a value of the wrong type or a key written twice is an error.
+* Anchors (`&name`), aliases (`*name`) and merge keys (`<<: *name`) work as in YAML; a key written
+  after a merge key overrides the merged one.
+* Numbers are decimal even with leading zeros (`010` is ten), or hexadecimal with `0x`.
+
+### Types
+
+| type | written as |
+|---|---|
+| int | a whole number: `2`, `0x10` |
+| size | bytes: {size_forms}. memsim has no decimal units: `2 MB` is 2 MiB, as in the kernel's `memparse()` and `/proc/meminfo`'s `kB` |
+| duration | nanoseconds of emulated time: {duration_forms} |
+| str | text; quote it if it starts with `{{` or `[` or holds `: ` |
+| bool | `true` or `false` |
+| enum | one of the listed words |
+| address | a number, usually hexadecimal: `0x7f0000000000` |
+| cpu | a CPU number from 0 to `machine.cpus` - 1 |
+| list | a YAML list |
+| map | a YAML mapping |
+| steps | a list of steps |
+
+### Errors
+
+A mistake is reported as `FILE:LINE:COLUMN: problem; fix`, with the column on the offending key or
+value, and memsim exits with status 2.  An `expect` step that does not hold exits with status 1.
+For example:
+
+```
+workload.yaml:3:3: unknown key 'cpu' in machine; did you mean 'cpus'?
+workload.yaml:9:30: invalid mmap.length: size '1 GB2' has an unknown unit 'GB2'; write a byte count ...
+workload.yaml:12:9: duplicate vma name 'buf' in task 'app' (first defined at line 9); give each vma its own name
+```
+"""
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _type(p: Param) -> str:
+    t = p.type
+    if t == "enum":
+        return " \\| ".join(f"`{c}`" for c in p.choices)
+    if t == "list":
+        if p.items:
+            return "list of mappings"
+        return f"list of {_type(p.of)}" if p.of is not None else "list"
+    if t == "map":
+        if p.items:
+            return "mapping"
+        return f"mapping of {_cell(p.of.name)} → {_type(p.of)}" if p.of is not None else "mapping"
+    if t == "steps":
+        return "list of steps"
+    if t == "cpu":
+        return "cpu"
+    if t == "str" and p.defines:
+        return f"str (names a {p.defines})"
+    if t == "str" and p.refers:
+        return f"str (a {p.refers} name)"
+    if t in ("int", "size", "duration", "address"):
+        show = {"size": format_size, "duration": format_duration, "address": hex}.get(t, str)
+        if p.minimum is not None and p.maximum is not None:
+            return f"{t} {show(p.minimum)}–{show(p.maximum)}"
+        if p.minimum == 1 and t != "int":
+            return f"{t} > 0"
+        if p.minimum is not None:
+            return f"{t} ≥ {show(p.minimum)}"
+        if p.maximum is not None:
+            return f"{t} ≤ {show(p.maximum)}"
+    return t
+
+
+def _default(p: Param) -> str:
+    if p.required:
+        return "**required**"
+    d = p.default
+    if d is None:
+        return "—"
+    if p.type == "size":
+        return f"`{format_size(parse_size(d))}`"
+    if p.type == "duration":
+        return f"`{format_duration(parse_duration(d))}`"
+    if p.type == "bool":
+        return f"`{str(bool(d)).lower()}`"
+    if isinstance(d, (list, tuple, dict)):
+        flow = yaml.safe_dump(_plain(d), default_flow_style=True, width=10_000).strip()
+        return f"`{_cell(flow)}`"
+    return f"`{d}`"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _table(params: Sequence[Param], label: str) -> List[str]:
+    lines = ["| key | type | default | description |", "|---|---|---|---|"]
+    nested: List[str] = []
+    for p in params:
+        lines.append(f"| `{p.name}` | {_type(p)} | {_default(p)} | {_cell(p.doc)} |")
+        if p.items:
+            nested += _nested(p, f"{label}.{p.name}")
+        elif p.of is not None and (p.of.items or p.of.of is not None):
+            nested += ["", f"Each value of `{label}.{p.name}`: {_type(p.of)}; {p.of.doc}."]
+    return lines + nested
+
+
+def _nested(p: Param, label: str) -> List[str]:
+    what = "Each item of" if p.type == "list" else "Keys of"
+    if len(p.items) <= 12:
+        return ["", f"{what} `{label}`:", ""] + _table(p.items, label + ("[]" if p.type == "list" else ""))
+    by_type: dict = {}
+    for item in p.items:
+        by_type.setdefault(_type(item), []).append(f"`{item.name}`")
+    parts = [f"{t}: {', '.join(names)}" for t, names in by_type.items()]
+    return ["", f"{what} `{label}` ({len(p.items)}): " + "; ".join(parts) + "."]
+
+
+def render_reference(registries: Registries) -> str:
+    """The markdown of docs/workloads.md for the sections and steps in ``registries``."""
+    out: List[str] = ["# Workload files", ""]
+    out.append(_INTRO.format(example=_EXAMPLE, size_forms=SIZE_FORMS, duration_forms=DURATION_FORMS))
+    out += ["## `machine`", "", core_schema.MACHINE_DOC, ""] + _table(core_schema.MACHINE_PARAMS, "machine")
+    out += ["", "## `tasks`", "", core_schema.TASK_DOC + " `tasks` is a list of these; task names are "
+            "unique in the workload (forked children included).", ""]
+    out += _table(core_schema.TASK_PARAMS, "tasks[]")
+    sections = list(registries.sections)
+    if sections:
+        out += ["", "## Sections added by plugins", "",
+                "A section the file leaves out takes its defaults (unless it has a required key)."]
+        for spec in sections:
+            out += ["", f"### `{spec.name}`", "", f"{spec.doc} *(plugin `{spec.plugin}`)*", ""]
+            out += _table(spec.params, spec.name)
+    out += ["", "## Steps", "",
+            "A step that names a mapping (`vma`) must follow the step that created it in the same "
+            "task; a forked child starts with the mappings its parent had at the fork.", ""]
+    for st in registries.steps:
+        out += ["", f"### `{st.name}`", "", st.doc + ("" if st.plugin == "core" else f" *(plugin `{st.plugin}`)*"), ""]
+        out += _table(st.params, st.name)
+        if st.example:
+            out += ["", "```yaml", st.example.rstrip("\n"), "```"]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _no_run(ctx, step):  # pragma: no cover - never run: documentation only
+    raise NotImplementedError("core_registries() is for documentation and validation only")
+
+
+def core_registries() -> Registries:
+    """Registries holding only the core steps (with a run function that must not be called)."""
+    registries = Registries()
+    for st in core_schema.core_step_types({s.name: _no_run for s in core_schema.CORE_STEPS}):
+        registries.steps.add(st)
+    return registries
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Write the reference to docs/workloads.md (or to the path given as the first argument)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    path = Path(argv[0]) if argv else DOC_PATH
+    path.write_text(render_reference(core_registries()), encoding="utf-8")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
