@@ -222,24 +222,24 @@ TOUCH_PARAMS: Tuple[Param, ...] = (
 )
 
 
-def _decode(data: str, encoding: str, key: str) -> bytes:
+def _decode(data: str, encoding: str, key: str, what: str) -> bytes:
     if encoding == "text":
         return data.encode("utf-8", "surrogateescape")
     digits = "".join(data.split())
     if len(digits) % 2:
-        raise InvalidValue(f"hex data has {len(digits)} digits, an odd number",
+        raise InvalidValue(f"{what} has {len(digits)} hex digits, an odd number",
                            "write two hex digits per byte, e.g. 'de ad be ef'", key=key)
     try:
         return bytes.fromhex(digits)
     except ValueError:
         bad = next(c for c in digits if c not in "0123456789abcdefABCDEF")
-        raise InvalidValue(f"hex data holds {bad!r}, not a hex digit",
+        raise InvalidValue(f"{what} holds {bad!r}, not a hex digit",
                            "write two hex digits (0-9, a-f) per byte, or set encoding: text",
                            key=key) from None
 
 
 def _check_write(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
-    data = _decode(args["data"], args["encoding"], "data")
+    data = _decode(args["data"], args["encoding"], "data", "write.data")
     if not data:
         raise InvalidValue("write.data is empty", "give at least one byte to write", key="data")
     return {**args, "data": data}
@@ -248,7 +248,7 @@ def _check_write(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[st
 def _check_read(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
     args = dict(args)
     if args["expect"] is not None:
-        args["expect"] = _decode(args["expect"], args["encoding"], "expect")
+        args["expect"] = _decode(args["expect"], args["encoding"], "expect", "read.expect")
         if not args["expect"]:
             raise InvalidValue("read.expect is empty", "give the bytes expected, or remove expect",
                                key="expect")

@@ -52,7 +52,7 @@ tasks:
 
 _INTRO = """\
 A workload is a YAML file that describes an emulated machine and the tasks that run on it, step by
-step.  `memsim run WORKLOAD.yaml` runs it.  This file is generated from the declarations of the
+step, for the `memsim` command to run.  This file is generated from the declarations of the
 workload keys (`python -m memsim.workload.docs`); do not edit it by hand.
 
 ```yaml
@@ -127,7 +127,7 @@ def _type(p: Param) -> str:
     if t == "str" and p.refers:
         return f"str (a {p.refers} name)"
     if t in ("int", "size", "duration", "address"):
-        show = {"size": format_size, "duration": format_duration, "address": hex}.get(t, str)
+        show = {"size": format_size, "duration": format_duration, "address": hex}.get(t, _number)
         if p.minimum is not None and p.maximum is not None:
             return f"{t} {show(p.minimum)}–{show(p.maximum)}"
         if p.minimum == 1 and t != "int":
@@ -137,6 +137,12 @@ def _type(p: Param) -> str:
         if p.maximum is not None:
             return f"{t} ≤ {show(p.maximum)}"
     return t
+
+
+def _number(n: int) -> str:
+    if n >= 1 << 32 and (n + 1) & n == 0:
+        return f"2^{(n + 1).bit_length() - 1}-1"
+    return str(n)
 
 
 def _default(p: Param) -> str:
@@ -205,7 +211,7 @@ def render_reference(registries: Registries) -> str:
             out += _table(spec.params, spec.name)
     out += ["", "## Steps", "",
             "A step that names a mapping (`vma`) must follow the step that created it in the same "
-            "task; a forked child starts with the mappings its parent had at the fork.", ""]
+            "task; a forked child starts with the mappings its parent had at the fork."]
     for st in registries.steps:
         out += ["", f"### `{st.name}`", "", st.doc + ("" if st.plugin == "core" else f" *(plugin `{st.plugin}`)*"), ""]
         out += _table(st.params, st.name)

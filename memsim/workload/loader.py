@@ -107,7 +107,7 @@ def _compose(text: str, filename: str) -> Node:
         mark = exc.problem_mark or exc.context_mark
         where = Location(filename, mark.line + 1, mark.column + 1) if mark else filename
         problem = exc.problem or exc.context or "invalid YAML"
-        if "expected a single document" in problem:
+        if "expected a single document" in f"{exc.problem} {exc.context}":
             raise WorkloadError(where, "the file holds more than one YAML document",
                                 "remove the '---' separator: a workload is one document") from None
         if exc.context and exc.problem and exc.context_mark:
@@ -231,7 +231,8 @@ class _Loader:
             self.fail(node, f"values nest more than {MAX_DEPTH} deep (a recursive alias?)",
                       "remove the alias that refers to the mapping or list holding it")
         if not node.tag.startswith(_TAG) or node.tag == _TAG + "binary":
-            self.fail(node, f"the YAML tag {node.tag} is not supported", "remove the tag")
+            tag = "!!" + node.tag[len(_TAG):] if node.tag.startswith(_TAG) else node.tag
+            self.fail(node, f"the YAML tag {tag} is not supported", "remove the tag")
 
     # -- mappings ---------------------------------------------------------------------------
 
@@ -248,8 +249,8 @@ class _Loader:
                 self.fail(knode, f"a key in {what} is {_describe(knode)}", "keys are plain names")
             key = knode.value
             if key in seen:
-                self.fail(knode, f"duplicate key {key!r} in {what} (first at line "
-                          f"{seen[key].start_mark.line + 1})", "remove one of them")
+                self.fail(knode, f"duplicate key {key!r} in {what} ({_first(knode, seen[key])})",
+                          "remove one of them")
             seen[key] = knode
             explicit.append((key, knode, vnode))
         for key, knode, vnode in merged:
@@ -394,8 +395,10 @@ class _Loader:
     def to_cpu(self, node, p, what, path, rec, depth) -> int:
         cpu = self.to_int(node, p, what, path, rec, depth)
         if not 0 <= cpu < self.cpus:
-            have = "only CPU 0" if self.cpus == 1 else f"CPUs 0 to {self.cpus - 1}"
-            self.fail(node, f"{what} is {cpu} but the machine has {have}",
+            if self.cpus == 1:
+                self.fail(node, f"{what} is {cpu} but the machine has only CPU 0",
+                          "use CPU 0, or raise machine.cpus")
+            self.fail(node, f"{what} is {cpu} but the machine has CPUs 0 to {self.cpus - 1}",
                       f"use a CPU from 0 to {self.cpus - 1}, or raise machine.cpus")
         return cpu
 
@@ -551,6 +554,9 @@ class _Loader:
                 args = dict(st.check(MappingProxyType(args), frozenset(given)))
             except InvalidValue as exc:
                 self.fail(self.locate(exc, (), rec, self.loc(knode)), exc.problem, exc.fix)
+        order = [p.name for p in st.params]
+        args = {**{k: args[k] for k in order if k in args}, **args}
+        where = {k: where[k] for k in order if k in where}
         return Step(op, MappingProxyType(args), self.loc(knode), MappingProxyType(where))
 
     def names(self, params: Sequence[Param], args: Mapping[str, Any], where: Mapping[str, Location],
@@ -692,6 +698,12 @@ class _Loader:
         return Workload(path=self.file, machine=machine, sections=MappingProxyType(sections), tasks=tasks,
                         given_sections=frozenset(k for k in given if k not in _BUILTIN_SECTIONS),
                         section_where=MappingProxyType(where))
+
+
+def _first(here: Node, first: Node) -> str:
+    if here.start_mark.line == first.start_mark.line:
+        return f"first at column {first.start_mark.column + 1}"
+    return f"first at line {first.start_mark.line + 1}"
 
 
 def _parse_int(text: str) -> int:

@@ -1,0 +1,244 @@
+"""The ``memsim`` command line: thin click wrappers around the workload runner and the registries.
+
+click parses; a frozen run configuration is built; every error a user can cause is printed as
+``<where>: <problem>; <fix>`` with a non-zero exit code and no traceback (STYLE 10, 12).
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import tempfile
+from typing import List, Optional, Sequence, Tuple
+
+import click
+
+from memsim import __version__
+from memsim.errors import MemsimError, UsageError
+
+EXIT_OK = 0
+
+
+def _fail(err: MemsimError) -> None:
+    click.echo(f"memsim: {err}", err=True)
+    sys.exit(err.exit_code)
+
+
+def _disabled(plugin_opts: Sequence[str]) -> Tuple[str, ...]:
+    out = []
+    for opt in plugin_opts:
+        if not opt.startswith("no:") or len(opt) <= 3:
+            raise UsageError("-p", f"{opt!r} is not a plugin option",
+                             "write -p no:NAME to disable the plugin NAME (see 'memsim plugins')")
+        out.append(opt[3:])
+    return tuple(out)
+
+
+def _host(plugin_opts: Sequence[str], kernel: str):
+    """Plugins loaded (minus the disabled ones) and their registries for one kernel profile."""
+    from memsim.plugin_host import collect_registries, get_plugin_manager
+    from memsim.profiles import PROFILES, get_profile
+    if kernel not in PROFILES:
+        import difflib
+        close = difflib.get_close_matches(kernel, list(PROFILES), 1)
+        raise UsageError("--kernel", f"unknown kernel profile {kernel!r}",
+                         (f"did you mean {close[0]!r}? " if close else "") + f"known: {', '.join(PROFILES)}")
+    pm = get_plugin_manager(disabled=_disabled(plugin_opts))
+    registries, events = collect_registries(pm, get_profile(kernel))
+    return pm, registries, events
+
+
+def _peek_kernel(path: str) -> str:
+    """The kernel profile a workload asks for (events are declared per profile)."""
+    from memsim.profiles import DEFAULT_PROFILE
+    try:
+        import yaml
+        with open(path, encoding="utf-8") as f:
+            doc = yaml.safe_load(f)
+        kernel = doc.get("machine", {}).get("kernel", DEFAULT_PROFILE)
+        return kernel if isinstance(kernel, str) else DEFAULT_PROFILE
+    except Exception:
+        return DEFAULT_PROFILE
+
+
+plugin_option = click.option("-p", "plugin_opts", multiple=True, metavar="no:NAME",
+                             help="Disable the plugin NAME (repeatable), as with pytest's -p no:NAME.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="memsim")
+def main():
+    """memsim: a Linux memory-management emulator.
+
+    Run a YAML workload on an emulated machine and get a summary and a kernel-format trace.
+    """
+
+
+@main.command()
+@click.argument("workload", type=click.Path(dir_okay=False))
+@click.option("--trace", "trace_path", metavar="FILE|-",
+              help="Write the trace as the kernel's 'trace' file text (- for standard output).")
+@click.option("--events", "event_globs", metavar="GLOBS",
+              help="Events to enable, comma-separated set_event globs (default with --trace: all).")
+@click.option("--seed", type=int, help="Override machine.seed (scheduling, random touches, pointer hashes).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--check", is_flag=True, help="Verify the core's invariants after every scheduler slice.")
+@plugin_option
+def run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts):
+    """Run WORKLOAD and print a summary."""
+    try:
+        _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts)
+    except MemsimError as e:
+        _fail(e)
+
+
+def _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts):
+    from memsim.workload.loader import load_workload
+    from memsim.workload.runner import Run
+    if trace_path and trace_path != "-" and trace_path.endswith(".dat"):
+        raise UsageError("--trace", "writing trace.dat is not supported yet",
+                         "write the kernel text format to a .txt file, or - for standard output")
+    if trace_path and trace_path != "-":
+        parent = os.path.dirname(os.path.abspath(trace_path))
+        if not os.path.isdir(parent):
+            raise UsageError("--trace", f"directory {parent} does not exist", "create it first")
+    pm, registries, events = _host(plugin_opts, _peek_kernel(workload))
+    wl = load_workload(workload, registries)
+    if wl.machine.kernel != _peek_kernel(workload):
+        pm, registries, events = _host(plugin_opts, wl.machine.kernel)
+        wl = load_workload(workload, registries)
+    globs = [g.strip() for g in event_globs.split(",") if g.strip()] if event_globs else []
+    if not globs and trace_path:
+        globs = ["*:*"]
+    if globs:
+        try:
+            events.enable(globs)
+        except ValueError as e:
+            raise UsageError("--events", str(e), "see 'memsim events' for the event names") from None
+    r = Run(wl, registries, events, pm, check=check, seed=seed)
+    r.execute()
+    if trace_path:
+        _write_trace(r, trace_path)
+    summary = r.summary()
+    out = sys.stderr if trace_path == "-" else sys.stdout
+    if as_json:
+        click.echo(json.dumps(summary, indent=2), file=out)
+    else:
+        click.echo(_table(summary), file=out)
+    if r.error is not None:
+        raise r.error
+
+
+def _write_trace(r, path: str) -> None:
+    """The kernel 'trace' text of everything recorded (also after an error)."""
+    from memsim.tracing.text import TextRenderer
+    renderer = TextRenderer(r.events, r.machine.profile.name, r.machine.comms, r.machine.ptr_key)
+    if path == "-":
+        renderer.render(r.machine.tb, sys.stdout)
+        sys.stdout.flush()
+        return
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".memsim-trace-", dir=d)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            renderer.render(r.machine.tb, f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _size(n: int) -> str:
+    from memsim.units import format_size
+    return format_size(n)
+
+
+def _table(s: dict) -> str:
+    lines = [f"workload {s['workload']}  kernel {s['kernel']}  seed {s['seed']}  cpus {s['cpus']}", ""]
+    lines.append(f"{'task':<16}{'pid':>7}  {'anon':>10} {'file':>10} {'shmem':>10} {'swap':>10}  faults")
+    for t in s["tasks"]:
+        r = t["rss_bytes"]
+        faults = ", ".join(f"{k} {v}" for k, v in t["faults"].items()) or "-"
+        lines.append(f"{t['name'][:16]:<16}{t['pid']:>7}  {_size(r.get('MM_ANONPAGES', 0)):>10} "
+                     f"{_size(r.get('MM_FILEPAGES', 0)):>10} {_size(r.get('MM_SHMEMPAGES', 0)):>10} "
+                     f"{_size(r.get('MM_SWAPENTS', 0)):>10}  {faults}")
+    lines.append("")
+    for n in s["nodes"]:
+        lines.append(f"node {n['node']}: {n['pages_allocated']} pages allocated, {n['pages_freed']} freed")
+    ev = s["events"]
+    lines.append(f"events: {ev['written']} written, {ev['dropped']} dropped")
+    t = s["time"]
+    lines.append(f"time: {t['emulated_ns'] / 1e9:.6f} s emulated, {t['host_wall_s']:.3f} s on the host")
+    if "error" in s:
+        lines.append(f"stopped early: {s['error']}")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("workload", type=click.Path(dir_okay=False))
+@plugin_option
+def check(workload, plugin_opts):
+    """Validate WORKLOAD without running it."""
+    try:
+        from memsim.workload.loader import load_workload
+        pm, registries, events = _host(plugin_opts, _peek_kernel(workload))
+        wl = load_workload(workload, registries)
+        nsteps = sum(_count_steps(t.steps) for t in wl.tasks)
+        click.echo(f"{workload}: ok ({len(wl.tasks)} task(s), {nsteps} step(s), kernel {wl.machine.kernel})")
+    except MemsimError as e:
+        _fail(e)
+
+
+def _count_steps(steps) -> int:
+    n = 0
+    for s in steps:
+        n += 1
+        nested = s.args.get("steps") if hasattr(s.args, "get") else None
+        if nested:
+            n += _count_steps(nested)
+    return n
+
+
+@main.command()
+@click.option("--format", "fmt", metavar="SYS:EVENT", help="Print the event's format file.")
+@click.option("--kernel", default=None, help="Kernel profile whose declarations to use (default v5.14).")
+@plugin_option
+def events(fmt, kernel, plugin_opts):
+    """List the trace events, or print one event's format file."""
+    try:
+        from memsim.profiles import DEFAULT_PROFILE
+        from memsim.tracing.formatfile import format_file
+        pm, registries, reg = _host(plugin_opts, kernel or DEFAULT_PROFILE)
+        if fmt:
+            decl = reg.get(fmt)
+            if decl is None:
+                import difflib
+                names = [d.full_name for d in reg]
+                close = difflib.get_close_matches(fmt, names, 1)
+                raise UsageError("--format", f"no event {fmt!r}",
+                                 f"did you mean {close[0]!r}?" if close else "see 'memsim events'")
+            click.echo(format_file(decl, reg.type_id(decl)), nl=False)
+            return
+        for decl in reg:
+            click.echo(f"{decl.full_name:<40} {decl.plugin}")
+    except MemsimError as e:
+        _fail(e)
+
+
+@main.command()
+@plugin_option
+def plugins(plugin_opts):
+    """List the plugins: name, version and the hooks each implements."""
+    try:
+        from memsim.plugin_host import get_plugin_manager, list_plugins
+        pm = get_plugin_manager(disabled=_disabled(plugin_opts))
+        for info in list_plugins(pm):
+            click.echo(f"{info.name:<14} {info.version:<10} {', '.join(info.hooks)}")
+    except MemsimError as e:
+        _fail(e)
+
+
+if __name__ == "__main__":
+    main()

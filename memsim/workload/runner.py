@@ -1,0 +1,273 @@
+"""Run a loaded workload on a new machine: tasks as scheduler bodies, steps through the registry.
+
+The runner is the only place where a workload, the plugins and the machine meet.  Errors a user
+can cause surface as :mod:`memsim.errors` exceptions carrying the step's ``file:line:column``;
+the run result keeps what happened up to the error, so the CLI can still write the trace.
+"""
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from memsim.errors import ExpectationFailed, MemsimError, WorkloadError
+from memsim.machine import Machine
+from memsim.mm import RSS_NAMES
+from memsim.sched import PREEMPT, Deadlock, Scheduler, SleepUntil, WaitQueue
+
+PAGE_SIZE = 4096
+
+
+@dataclass
+class Mapping:
+    """A named mapping of a task: the range its mmap created."""
+
+    start: int
+    end: int
+    kind: str
+
+
+@dataclass
+class TaskData:
+    """Per-task runner state: named mappings, the last failed operation, exit status."""
+
+    mappings: Dict[str, Mapping] = field(default_factory=dict)
+    errno: Optional[str] = None
+    errno_detail: str = ""
+    errno_step: Any = None
+    exited: bool = False
+    exit_code: int = 0
+    rss_at_exit: Optional[Dict[str, int]] = None
+    faults: Dict[str, int] = field(default_factory=dict)
+    name: str = ""
+
+
+class StepContext:
+    """What a step's run function gets: the machine, the current task and the step."""
+
+    def __init__(self, run: "Run", task, step):
+        self.run = run
+        self.machine: Machine = run.machine
+        self.task = task
+        self.step = step
+        self.data: TaskData = run.task_data[task.pid]
+
+    @property
+    def mappings(self) -> Dict[str, Mapping]:
+        return self.data.mappings
+
+    @property
+    def quantum(self) -> int:
+        return self.machine.spec.quantum
+
+    def emit(self, event: str, **fields) -> None:
+        """Emit a (Python-declared) trace event as the current task on its CPU."""
+        self.machine.events.emit(self.machine.tb, self.task.cpu, self.task.pid, event, **fields)
+
+    def advance(self, ns: int) -> None:
+        """Let ``ns`` of emulated time pass (the cost of what the step did)."""
+        self.machine.clock.now += int(ns)
+
+    def fail(self, problem: str, fix: str = "", key: Optional[str] = None) -> None:
+        """Stop the run: the workload asked for something impossible (exit code 2)."""
+        where = self.step.arg_where.get(key, self.step.where) if key else self.step.where
+        raise WorkloadError(where, problem, fix)
+
+    def set_errno(self, errno: str, detail: str = "") -> None:
+        """Record that this step's operation failed with ``errno``; the next step must be an
+        ``expect: {errno: ...}``, or the run stops."""
+        self.data.errno = errno
+        self.data.errno_detail = detail
+        self.data.errno_step = self.step
+
+    def mapping(self, key: str = "vma") -> Mapping:
+        name = self.step.args[key]
+        m = self.data.mappings.get(name)
+        if m is None:
+            self.fail(f"no mapping named {name!r} in task {self.task.name!r}",
+                      "create it with an mmap step earlier in this task (or before a fork)", key)
+        return m
+
+    def range(self, key: str = "vma"):
+        """[start, end) of a step's vma/offset/length, checked against the mapping's size."""
+        m = self.mapping(key)
+        args = self.step.args
+        offset = args.get("offset") or 0
+        size = m.end - m.start
+        length = args.get("length")
+        if length is None:
+            length = size - offset
+        if offset >= size or offset + length > size or length <= 0:
+            self.fail(f"offset {offset} + length {length} is outside mapping {args[key]!r} "
+                      f"({size} bytes)", "keep offset + length within the mapping's length",
+                      "length" if "length" in self.step.arg_where else "offset")
+        return m.start + offset, m.start + offset + length
+
+
+class Run:
+    """One execution of a workload."""
+
+    def __init__(self, workload, registries, events, plugin_manager=None, check: bool = False,
+                 seed: Optional[int] = None):
+        self.workload = workload
+        self.registries = registries
+        self.events = events
+        self.pm = plugin_manager
+        self.check = check
+        spec = workload.machine
+        if seed is not None:
+            import dataclasses
+            spec = dataclasses.replace(spec, seed=seed)
+        self.spec = spec
+        self.machine = Machine(spec, events)
+        self.task_data: Dict[int, TaskData] = {}
+        self.scheduler = Scheduler(self.machine.clock, self.machine.set_current, spec.seed)
+        self.error: Optional[MemsimError] = None
+        self.wall = 0.0
+        self._fault_snapshot = self.machine.mmcore.fault_counts_dict()
+        self.checks_run = 0
+
+    # -- tasks -----------------------------------------------------------------------------
+    def add_task(self, task, steps, data: Optional[TaskData] = None) -> None:
+        self.task_data[task.pid] = data or TaskData(name=task.name)
+        self.task_data[task.pid].name = task.name
+        self.scheduler.add(task, self.body(task, steps))
+
+    def body(self, task, steps):
+        """A task's life: each step in turn, a preemption point after each, then exit."""
+        data = self.task_data[task.pid]
+        for step in steps:
+            if data.errno is not None and step.op != "expect":
+                self._unexpected_errno(data)
+            st = self.registries.steps.get(step.op)
+            if st is None:
+                raise WorkloadError(step.where, f"unknown step {step.op!r}",
+                                    "is the plugin that provides it installed and enabled?")
+            result = st.run(StepContext(self, task, step), step)
+            if inspect.isgenerator(result):
+                yield from result
+            if data.exited:
+                return
+            yield PREEMPT
+        if data.errno is not None:
+            self._unexpected_errno(data)
+        self.exit(task, 0)
+
+    def _unexpected_errno(self, data: TaskData) -> None:
+        step = data.errno_step
+        detail = f" ({data.errno_detail})" if data.errno_detail else ""
+        raise WorkloadError(step.where, f"{step.op} failed with {data.errno}{detail}",
+                            f"fix the step, or follow it with '- expect: {{errno: {data.errno}}}' "
+                            "if the failure is what you want to see")
+
+    def exit(self, task, code: int) -> None:
+        data = self.task_data[task.pid]
+        if data.exited:
+            return
+        data.rss_at_exit = self.machine.rss(task)
+        self.machine.exit_task(task)
+        data.exited = True
+        data.exit_code = code
+
+    # -- running ---------------------------------------------------------------------------
+    def _after_slice(self, taskrun) -> None:
+        now = self.machine.mmcore.fault_counts_dict()
+        data = self.task_data.get(taskrun.task.pid)
+        if data is not None:
+            for k, v in now.items():
+                d = v - self._fault_snapshot[k]
+                if d:
+                    data.faults[k] = data.faults.get(k, 0) + d
+        self._fault_snapshot = now
+        if self.check:
+            self.checks_run += 1
+            problems = self.machine.check_invariants()
+            if self.pm is not None:
+                for lst in self.pm.hook.memsim_check_invariants(machine=self.machine):
+                    problems += list(lst or [])
+            if problems:
+                raise InvariantBroken(problems, taskrun.task)
+
+    def execute(self) -> "Run":
+        """Run every task to completion; errors are kept in ``self.error``."""
+        t0 = time.perf_counter()
+        try:
+            if self.pm is not None:
+                self.pm.hook.memsim_machine_created(machine=self.machine, config=self.workload)
+            for tc in self.workload.tasks:
+                task = self.machine.spawn(tc.name, tc.comm, tc.cpu)
+                self.add_task(task, tc.steps)
+            if self.pm is not None:
+                self.pm.hook.memsim_run_start(machine=self.machine)
+            self.scheduler.run(self._after_slice)
+        except MemsimError as e:
+            self.error = e
+        except Deadlock as e:
+            self.error = WorkloadError(self.workload.path, str(e),
+                                       "make sure some task wakes the blocked ones")
+        except InvariantBroken as e:
+            self.error = e.as_error(self.workload.path)
+        finally:
+            self.wall = time.perf_counter() - t0
+        return self
+
+    # -- results ---------------------------------------------------------------------------
+    def summary(self) -> Dict[str, Any]:
+        m = self.machine
+        tasks = []
+        for pid, data in self.task_data.items():
+            task = m.tasks[pid]
+            rss = data.rss_at_exit if data.exited else m.rss(task)
+            tasks.append({
+                "name": data.name, "pid": pid, "comm": task.comm, "cpu": task.cpu,
+                "rss_bytes": {n: v * PAGE_SIZE for n, v in (rss or {}).items()},
+                "faults": dict(sorted(data.faults.items())),
+                "exited": data.exited, "exit_code": data.exit_code,
+            })
+        stats = m.tb.stats()
+        out = {
+            "workload": self.workload.path,
+            "kernel": m.profile.name,
+            "seed": self.spec.seed,
+            "cpus": self.spec.cpus,
+            "tasks": tasks,
+            "nodes": [{"node": s["node"], "pages_allocated": s["allocated"], "pages_freed": s["freed"]}
+                      for s in m.physmem.node_stats()],
+            "events": {"written": sum(e for e, _ in stats), "dropped": sum(d for _, d in stats),
+                       "per_cpu": [{"cpu": c, "written": e, "dropped": d} for c, (e, d) in enumerate(stats)]},
+            "meminfo_bytes": m.meminfo(),
+            "time": {"emulated_ns": m.clock.now, "host_wall_s": round(self.wall, 6)},
+            "scheduler": {"slices": self.scheduler.switches, "invariant_checks": self.checks_run},
+        }
+        for row in self.registries.summary:
+            out[row.name] = row.compute(m)
+        if self.pm is not None:
+            self.pm.hook.memsim_run_finished(machine=m, summary=out)
+        if self.error is not None:
+            out["error"] = str(self.error)
+        return out
+
+
+class InvariantBroken(Exception):
+    """``--check`` found the machine in a state the kernel could never be in."""
+
+    def __init__(self, problems: List[str], task):
+        self.problems = problems
+        self.task = task
+        super().__init__(problems[0])
+
+    def as_error(self, where) -> MemsimError:
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        err = MemsimError(where, f"invariant broken after a step of {self.task.comm}-{self.task.pid}: "
+                                 f"{self.problems[0]}{more}",
+                          "this is a memsim bug: please report it with the workload and seed")
+        err.exit_code = 3
+        return err
+
+
+def fault_error(ret: int) -> str:
+    """The errno a failed touch reports: VM_FAULT_OOM -> ENOMEM, SIGSEGV/SIGBUS -> EFAULT."""
+    if ret & 0x1:
+        return "ENOMEM"
+    return "EFAULT"
