@@ -92,5 +92,6 @@ cdef class PhysMem:
     cdef pfn_t _rmqueue_locked(self, zone* z, unsigned int order, int mt) noexcept
     cdef bint zone_watermark_ok(self, zone* z, unsigned int order, uint64_t mark, int highest_zoneidx, gfp_t gfp) noexcept
     cdef _remerge(self, zone* z, pfn_t start, pfn_t end)
+    cdef _refree(self, zone* z, pfn_t start, pfn_t end)
     cdef bint _block_has_allocated(self, pfn_t start)
     cdef int drop_content(self, pfn_t pfn, unsigned int order) except -1

@@ -988,7 +988,7 @@ cdef class PhysMem:
         The pages come back as order-0 allocated pages (refcount 1), like split_free_page;
         returns the number of pages taken.  The range must pass test_pages_isolated().
         """
-        cdef pfn_t pfn = start_pfn, i
+        cdef pfn_t pfn = start_pfn, i, block_end, stop
         cdef page* p
         cdef unsigned int order
         cdef zone* z
@@ -1003,13 +1003,31 @@ cdef class PhysMem:
             z.area[order].nr_free -= 1
             z.free_pages -= 1ULL << order
             z.used_pages += 1ULL << order
-            for i in range(pfn, pfn + (1ULL << order)):
+            block_end = pfn + (1ULL << order)
+            stop = min(block_end, end_pfn)
+            for i in range(pfn, stop):
                 self.mem_map[i].flags = p.flags & (0xffffULL << PG_NODE_SHIFT)
                 self.mem_map[i]._refcount = 1
                 self.mem_map[i].private = 0
-            taken += 1ULL << order
-            pfn += 1ULL << order
+            taken += stop - pfn
+            if stop < block_end:
+                # split_free_page(): the part beyond the range goes back to buddy
+                z.free_pages += (1ULL << order) - (stop - pfn)
+                z.used_pages -= (1ULL << order) - (stop - pfn)
+                self._refree(z, stop, block_end)
+            pfn = block_end
         return taken
+
+    cdef _refree(self, zone* z, pfn_t start, pfn_t end):
+        cdef pfn_t pfn = start
+        cdef unsigned int order
+        while pfn < end:
+            order = MAX_ORDER - 1
+            while order > 0 and ((pfn & ((1ULL << order) - 1)) != 0 or pfn + (1ULL << order) > end):
+                order -= 1
+            self.mem_map[pfn].flags = (<uint64_t>z.nid << PG_NODE_SHIFT) | (<uint64_t>z.idx << PG_ZONE_SHIFT)
+            self.free_one_page(z, pfn, order, self.pageblock_mt[pfn >> PAGEBLOCK_ORDER])
+            pfn += 1ULL << order
 
     # -- invariants -------------------------------------------------------------------------
     def check_invariants(self):
