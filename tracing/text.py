@@ -1,0 +1,177 @@
+"""The kernel's ``trace`` file, byte for byte (tracepoints.md 2.4, FORMAT-NOTES 1-3).
+
+A line is ``trace_print_context`` + the event's payload (kernel/trace/trace_output.c)::
+
+    "%16s-%-7d " comm, pid | "[%03d] " cpu | irq-info | " %5lu.%06lu" | ": " name ": " payload
+
+* irq-info has 4 characters on v5.14 and 5 on v6.18 (migrate-disable depth); v6.18 also knows
+  BH-disabled (``b``/``D``, flag 0x80) and lazy resched (``L``/``l``/``b``/``B``, flag 0x02 --
+  the bit that was IRQS_NOSUPPORT, ``X``, before 6.12).
+* the timestamp is ``ns2usecs`` (kernel/trace/trace.c), which ROUNDS to the nearest
+  microsecond (``nsec += 500``) before splitting into seconds and microseconds.
+* records of all CPUs are merged by timestamp (``trace_find_next_entry``: the lowest CPU wins a
+  tie, each CPU's records stay in order).
+"""
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import Any, Dict, Iterator, List, Mapping, Optional, TextIO, Tuple
+
+from memsim.profiles import get_profile
+from memsim.tracing.printfmt import compile_decl
+
+# trace_entry flag bits (include/linux/trace_events.h)
+TRACE_FLAG_IRQS_OFF = 0x01
+TRACE_FLAG_IRQS_NOSUPPORT = 0x02        # v5.14; v6.12+ reuses the bit for NEED_RESCHED_LAZY
+TRACE_FLAG_NEED_RESCHED_LAZY = 0x02
+TRACE_FLAG_NEED_RESCHED = 0x04
+TRACE_FLAG_HARDIRQ = 0x08
+TRACE_FLAG_SOFTIRQ = 0x10
+TRACE_FLAG_PREEMPT_RESCHED = 0x20
+TRACE_FLAG_NMI = 0x40
+TRACE_FLAG_BH_OFF = 0x80                # v5.19+
+
+_HEADER_4 = (
+    "#                                _-----=> irqs-off\n"
+    "#                               / _----=> need-resched\n"
+    "#                              | / _---=> hardirq/softirq\n"
+    "#                              || / _--=> preempt-depth\n"
+    "#                              ||| /     delay\n"
+    "#           TASK-PID     CPU#  ||||   TIMESTAMP  FUNCTION\n"
+    "#              | |         |   ||||      |         |\n"
+)
+_HEADER_5 = (
+    "#                                _-----=> irqs-off/BH-disabled\n"
+    "#                               / _----=> need-resched\n"
+    "#                              | / _---=> hardirq/softirq\n"
+    "#                              || / _--=> preempt-depth\n"
+    "#                              ||| / _-=> migrate-disable\n"
+    "#                              |||| /     delay\n"
+    "#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION\n"
+    "#              | |         |   |||||     |         |\n"
+)
+
+
+def _width(profile_name: str) -> int:
+    return get_profile(profile_name).trace_flags_width
+
+
+def trace_header(profile_name: str, entries_in_buffer: int, entries_written: int,
+                 ncpus: int) -> str:
+    """The 11/12 ``#`` lines before the events (default options: irq-info on, no TGID)."""
+    legend = _HEADER_4 if _width(profile_name) == 4 else _HEADER_5
+    return ("# tracer: nop\n#\n"
+            f"# entries-in-buffer/entries-written: {entries_in_buffer}/{entries_written}"
+            f"   #P:{ncpus}\n#\n" + legend)
+
+
+def irq_info(common_flags: int, preempt_count: int, width: int) -> str:
+    """``trace_print_lat_fmt``: 4 characters (v5.14) or 5 (v6.18)."""
+    f = common_flags
+    nmi, hard, soft = f & TRACE_FLAG_NMI, f & TRACE_FLAG_HARDIRQ, f & TRACE_FLAG_SOFTIRQ
+    hardsoft = ("Z" if nmi and hard else "z" if nmi else "H" if hard and soft else
+                "h" if hard else "s" if soft else ".")
+    nr, pr = f & TRACE_FLAG_NEED_RESCHED, f & TRACE_FLAG_PREEMPT_RESCHED
+    if width == 4:
+        irqs = "d" if f & TRACE_FLAG_IRQS_OFF else "X" if f & TRACE_FLAG_IRQS_NOSUPPORT else "."
+        resched = "N" if nr and pr else "n" if nr else "p" if pr else "."
+        return f"{irqs}{resched}{hardsoft}{'%x' % preempt_count if preempt_count else '.'}"
+    irq, bh = f & TRACE_FLAG_IRQS_OFF, f & TRACE_FLAG_BH_OFF
+    irqs = "D" if irq and bh else "d" if irq else "b" if bh else "."
+    lazy = f & TRACE_FLAG_NEED_RESCHED_LAZY
+    resched = {(1, 1, 1): "B", (1, 0, 1): "N", (0, 1, 1): "L", (1, 1, 0): "b",
+               (1, 0, 0): "n", (0, 0, 1): "p", (0, 1, 0): "l"}.get(
+        (bool(nr), bool(lazy), bool(pr)), ".")
+    low, high = preempt_count & 0xF, (preempt_count >> 4) & 0xF
+    return (f"{irqs}{resched}{hardsoft}{'%x' % low if low else '.'}"
+            f"{'%x' % high if high else '.'}")
+
+
+def comm_of(pid: int, comms: Mapping[int, str]) -> str:
+    """``__trace_find_cmdline``: "<idle>" for pid 0, "<...>" when unknown, at most 15 chars."""
+    if pid == 0:
+        return "<idle>"
+    c = comms.get(pid)
+    return "<...>" if c is None else c[:15]
+
+
+def format_line(comm: str, pid: int, cpu: int, flags: int, preempt: int, ts_ns: int,
+                event_name: str, payload: str, width: int) -> str:
+    """One ``trace`` line without the trailing newline."""
+    us = (ts_ns + 500) // 1000
+    return (f"{comm:>16}-{pid:<7} [{cpu:03d}] {irq_info(flags, preempt, width)} "
+            f"{us // 1000000:5d}.{us % 1000000:06d}: {event_name}: {payload}")
+
+
+class TextRenderer:
+    """Renders a TraceBuffer as the kernel's ``trace`` file.
+
+    ``comms`` maps pid -> comm (the saved-cmdlines cache); ``ptr_key`` is the boot's %p key
+    (memsim.hashptr.key_from_seed).  Formatters are compiled once per event at construction.
+    """
+
+    CHUNK = 8192
+
+    def __init__(self, registry: Any, profile_name: str, comms: Mapping[int, str],
+                 ptr_key: Tuple[int, int] = (0, 0), kallsyms: Any = None):
+        self.registry = registry
+        self.profile_name = profile_name
+        self.width = _width(profile_name)
+        self.comms = comms
+        self.ptr_key = ptr_key
+        self._types: Dict[int, Tuple[Any, Any, str]] = {}
+        for type_id, decl in registry.items():
+            fmt = compile_decl(decl, ptr_key=ptr_key, kallsyms=kallsyms)
+            codec = decl.codec
+            unpack = codec.unpack if codec.has_strings else codec.dec.unpack_from
+            self._types[type_id] = (unpack, fmt.payload_tuple, f": {decl.name}: ")
+        self._prefix: Dict[Tuple[int, int, int, int], str] = {}
+
+    def header(self, tb: Any) -> str:
+        entries = sum(e for e, _ in tb.stats())
+        # overwrite is off: dropped records were never in the buffer, so written == entries
+        return trace_header(self.profile_name, entries, entries, tb.ncpus)
+
+    @staticmethod
+    def merged(tb: Any) -> List[Tuple[int, int, bytes]]:
+        """(ts, cpu, payload) of every record, in ``trace`` order."""
+        recs: List[Tuple[int, int, bytes]] = []
+        for cpu in range(tb.ncpus):
+            recs.extend([(ts, cpu, p) for ts, p in tb.records(cpu)])
+        recs.sort(key=itemgetter(0, 1))       # stable: per-CPU order kept on equal (ts, cpu)
+        return recs
+
+    def lines(self, tb: Any) -> Iterator[str]:
+        """The event lines (with newlines), no header: what ``trace_pipe`` would print."""
+        types = self._types
+        prefixes = self._prefix
+        width = self.width
+        comms = self.comms
+        for ts, cpu, p in self.merged(tb):
+            t = types.get(p[0] | p[1] << 8)
+            flags, preempt, pid = p[2], p[3], int.from_bytes(p[4:8], "little", signed=True)
+            key = (pid, cpu, flags, preempt)
+            prefix = prefixes.get(key)
+            if prefix is None:
+                prefix = (f"{comm_of(pid, comms):>16}-{pid:<7} [{cpu:03d}] "
+                          f"{irq_info(flags, preempt, width)} ")
+                prefixes[key] = prefix
+            us = (ts + 500) // 1000
+            if t is None:
+                yield (f"{prefix}{us // 1000000:5d}.{us % 1000000:06d}: "
+                       f"Unknown type {p[0] | p[1] << 8}\n")
+                continue
+            unpack, payload, name = t
+            yield f"{prefix}{us // 1000000:5d}.{us % 1000000:06d}{name}{payload(unpack(p))}\n"
+
+    def render(self, tb: Any, out: TextIO) -> None:
+        """Write the ``trace`` file (header + lines) of ``tb`` to ``out``."""
+        out.write(self.header(tb))
+        buf: List[str] = []
+        for line in self.lines(tb):
+            buf.append(line)
+            if len(buf) >= self.CHUNK:
+                out.write("".join(buf))
+                buf.clear()
+        if buf:
+            out.write("".join(buf))
