@@ -78,6 +78,9 @@ class MemsimError(Exception):
         self.problem = problem
         self.fix = fix
 
+    def __reduce__(self):
+        return (_rebuild, (type(self), self.where, self.problem, self.fix, self.__dict__))
+
     def __str__(self) -> str:
         text = self.problem
         if self.where is not None and str(self.where):
@@ -85,6 +88,13 @@ class MemsimError(Exception):
         if self.fix:
             text = f"{text}; {self.fix}"
         return text
+
+
+def _rebuild(cls, where, problem, fix, state):
+    err = MemsimError.__new__(cls)
+    MemsimError.__init__(err, where, problem, fix)
+    err.__dict__.update(state)
+    return err
 
 
 class WorkloadError(MemsimError):

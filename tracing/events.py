@@ -412,11 +412,12 @@ class EventRegistry:
         if tb not in self._bound:
             self._bound.append(tb)
 
-    def emit(self, tb: Any, cpu: int, pid: int, full_name: str, *,
+    def emit(self, tb: Any, cpu: int, pid: int, full_name: str, /, *,
              _common_flags: Optional[int] = None, _preempt_count: Optional[int] = None,
              **values: Any) -> None:
         """Write one record of ``full_name`` (fields as keyword arguments) to ``tb`` on ``cpu``;
-        a no-op when the event is disabled.  Flags/preempt default to the declaration's."""
+        a no-op when the event is disabled.  Flags/preempt default to the declaration's.  The
+        first four parameters are positional-only, so events may have fields named cpu/pid."""
         if full_name not in self._enabled:
             if full_name not in self._decls:
                 self.get(full_name)

@@ -224,7 +224,11 @@ TOUCH_PARAMS: Tuple[Param, ...] = (
 
 def _decode(data: str, encoding: str, key: str, what: str) -> bytes:
     if encoding == "text":
-        return data.encode("utf-8", "surrogateescape")
+        try:
+            return data.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidValue(f"{what} holds {data[exc.start]!r}, which UTF-8 cannot encode",
+                               "write the bytes with encoding: hex", key=key) from None
     digits = "".join(data.split())
     if len(digits) % 2:
         raise InvalidValue(f"{what} has {len(digits)} hex digits, an odd number",

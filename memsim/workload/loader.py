@@ -311,7 +311,6 @@ class _Loader:
                 self.fail(at, f"{owner} is missing {p.name!r}",
                           f"add '{p.name}: {_placeholder(p)}' ({p.doc})")
             args[p.name] = self.default(p, f"{prefix}.{p.name}")
-            where[p.name] = self.loc(at)
         return args, where, given, rec, pending
 
     def default(self, p: Param, what: str) -> Any:
@@ -625,10 +624,11 @@ class _Loader:
         if vnode is not None and not _is_null(vnode) and not isinstance(vnode, MappingNode):
             self.fail(vnode, f"the {name} section must be a mapping, not {_describe(vnode)}",
                       f"write 'key: value' lines indented under '{name}:'")
-        body = vnode if isinstance(vnode, MappingNode) else None
-        at = knode if knode is not None else None
-        args, where, given, rec, _ = self.params(body, params, name, name, at, 1) if at is not None \
-            else self._defaults_only(params, name)
+        if knode is not None:
+            body = vnode if isinstance(vnode, MappingNode) else None
+            args, _, given, rec, _ = self.params(body, params, name, name, knode, 1)
+        else:                       # left out of the file: every key takes its default
+            args, given, rec = {p.name: self.default(p, f"{name}.{p.name}") for p in params}, set(), {}
         if check is not None:
             try:
                 args = dict(check(MappingProxyType(args), frozenset(given)))
@@ -636,10 +636,6 @@ class _Loader:
                 self.fail(self.locate(exc, (), rec, self.loc(knode) if knode is not None else self.file),
                           f"invalid {name}: {exc.problem}", exc.fix)
         return args
-
-    def _defaults_only(self, params, name):
-        args = {p.name: self.default(p, f"{name}.{p.name}") for p in params}
-        return args, {}, set(), {}, []
 
     def workload(self, root: Node) -> Workload:
         if not isinstance(root, MappingNode):

@@ -34,8 +34,9 @@ class Step:
     optional parameter without a default), values converted: sizes, durations, addresses and
     ints are ints, enums and strs are strs, bools are bools, lists are tuples, mappings are
     read-only mappings, nested step lists (``fork.steps``) are tuples of :class:`Step`.
-    ``where`` is the location of the step's name; ``arg_where[key]`` the location of each
-    parameter's value (the step's own location for a defaulted parameter).
+    ``where`` is the location of the step's name; ``arg_where`` maps each parameter the workload
+    wrote to the location of its value (a defaulted parameter is absent: use
+    ``arg_where.get(key, where)``).
     """
 
     op: str

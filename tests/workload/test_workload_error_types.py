@@ -45,3 +45,11 @@ def test_invalid_value_carries_a_key_path_and_no_location():
     assert str(err) == "bad; fix it"
     assert InvalidValue("bad", key=("buddyinfo", "Node 0, zone DMA"), on_key=True).key == \
         ("buddyinfo", "Node 0, zone DMA")
+
+
+def test_errors_survive_pickling():
+    import pickle
+    for err in (WorkloadError(Location("w.yaml", 1, 2), "p", "f"), InvalidValue("p", "f", key="x", on_key=True),
+                ExpectationFailed(None, "p")):
+        again = pickle.loads(pickle.dumps(err))
+        assert type(again) is type(err) and str(again) == str(err) and again.__dict__ == err.__dict__

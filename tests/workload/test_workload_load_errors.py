@@ -284,6 +284,9 @@ CASES = {
     "bad hex digit": (HEAD + MMAP + "      - write: {vma: buf, data: 'zz', encoding: hex}\n", "w.yaml:5:33: "
                       "write.data holds 'z', not a hex digit; write two hex digits (0-9, a-f) per byte, or set "
                       "encoding: text", "'zz'"),
+    "text that UTF-8 cannot encode": (HEAD + MMAP + '      - write: {vma: buf, data: "a\\ud800"}\n', "w.yaml:5:33: "
+                                      "write.data holds '\\ud800', which UTF-8 cannot encode; write the bytes with "
+                                      "encoding: hex", '"a'),
     "read without length or expect": (HEAD + MMAP + "      - read: {vma: buf}\n", "w.yaml:5:9: read needs length "
                                       "or expect; add length: SIZE, or expect: BYTES", "read"),
     "read length disagrees with expect": (HEAD + MMAP + "      - read: {vma: buf, length: 3, expect: abcd}\n",

@@ -39,7 +39,7 @@ def test_reference_example_loads(tmp_path):
                                "prot": "rw", "populate": False, "addr": None}
     assert mmap.where == Location(str(path), 15, 9)
     assert mmap.arg_where["length"] == Location(str(path), 15, 35)
-    assert mmap.arg_where["prot"] == mmap.where             # defaulted: the step's own place
+    assert "prot" not in mmap.arg_where                     # defaulted: not written, no place
     assert dict(app.steps[1].args) == {"vma": "buf", "offset": 0, "length": None, "access": "write",
                                        "pattern": "sequential", "stride": 4096, "count": None}
     assert dict(app.steps[2].args["rss"]) == {"anon": GiB}
@@ -47,8 +47,9 @@ def test_reference_example_loads(tmp_path):
     assert fork.args["child"] == "kid" and fork.args["cpu"] is None
     touch, exit_ = fork.args["steps"]
     assert isinstance(touch, Step) and touch.args["length"] == 8 * KiB and touch.where.line == 21
+    assert set(touch.arg_where) == {"vma", "access", "length"}
     assert exit_ == Step("exit", MappingProxyType({"code": 0}), Location(str(path), 22, 15),
-                         MappingProxyType({"code": Location(str(path), 22, 15)}))
+                         MappingProxyType({}))
     assert app.steps[5].args["length"] == 100 * GiB
     assert app.steps[6].args["errno"] == "ENOMEM"
     assert w.sections == {} and w.given_sections == frozenset()
