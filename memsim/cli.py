@@ -212,14 +212,14 @@ def events(fmt, kernel, plugin_opts):
         from memsim.tracing.formatfile import format_file
         pm, registries, reg = _host(plugin_opts, kernel or DEFAULT_PROFILE)
         if fmt:
-            decl = reg.get(fmt)
+            decl = reg.get(fmt) if fmt in reg else None
             if decl is None:
                 import difflib
                 names = [d.full_name for d in reg]
                 close = difflib.get_close_matches(fmt, names, 1)
                 raise UsageError("--format", f"no event {fmt!r}",
                                  f"did you mean {close[0]!r}?" if close else "see 'memsim events'")
-            click.echo(format_file(decl, reg.type_id(decl)), nl=False)
+            click.echo(format_file(decl, reg.id_of(decl.full_name)), nl=False)
             return
         for decl in reg:
             click.echo(f"{decl.full_name:<40} {decl.plugin}")

@@ -1,0 +1,189 @@
+"""The CLI: run/check/events/plugins, exit codes, messages without tracebacks, determinism."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from memsim.cli import main
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONFIGS = os.path.join(REPO, "configs")
+
+
+def write(tmp_path, text, name="w.yaml"):
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text))
+    return str(p)
+
+
+def invoke(*args):
+    r = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return r
+
+
+SMALL = """\
+machine:
+  cpus: 2
+  nodes:
+    - memory: 64 MiB
+tasks:
+  - name: app
+    steps:
+      - mmap: {name: buf, length: 256 KiB}
+      - touch: {vma: buf}
+      - expect: {rss: {anon: 256 KiB}}
+"""
+
+
+def test_run_prints_a_summary(tmp_path):
+    r = invoke("run", write(tmp_path, SMALL))
+    assert r.exit_code == 0, r.output
+    assert "app" in r.output and "256 KiB" in r.output
+
+
+def test_run_json_summary(tmp_path):
+    r = invoke("run", write(tmp_path, SMALL), "--json")
+    s = json.loads(r.output)
+    t = s["tasks"][0]
+    assert t["rss_bytes"]["MM_ANONPAGES"] == 256 << 10
+    assert t["faults"]["anon"] == 64
+    assert s["nodes"][0]["pages_allocated"] > 64
+    assert set(s["events"]) >= {"written", "dropped"}
+    assert s["time"]["emulated_ns"] > 0 and "host_wall_s" in s["time"]
+
+
+def test_trace_to_file_matches_kernel_layout(tmp_path):
+    out = tmp_path / "t.txt"
+    r = invoke("run", write(tmp_path, SMALL), "--trace", str(out), "--events", "kmem:rss_stat,kmem:mm_page_alloc")
+    assert r.exit_code == 0, r.output
+    lines = out.read_text().splitlines()
+    assert lines[0] == "# tracer: nop"
+    body = [l for l in lines if not l.startswith("#")]
+    assert body and all(" mm_page_alloc: " in l or " rss_stat: " in l for l in body)
+    assert body[0].startswith("             app-1000    [000] .... ")
+
+
+def test_same_seed_same_trace(tmp_path):
+    wl = write(tmp_path, os.path.join(CONFIGS, "examples", "sleep.yaml"))
+    path = os.path.join(CONFIGS, "examples", "sleep.yaml")
+    a, b, c = tmp_path / "a.txt", tmp_path / "b.txt", tmp_path / "c.txt"
+    invoke("run", path, "--trace", str(a), "--seed", "5")
+    invoke("run", path, "--trace", str(b), "--seed", "5")
+    invoke("run", path, "--trace", str(c), "--seed", "6")
+    assert a.read_bytes() == b.read_bytes()
+    assert a.read_bytes() != c.read_bytes()
+
+
+@pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(CONFIGS, "examples"))) + ["../fork-cow.yaml"])
+def test_example_workloads_run_clean_with_checks(name):
+    r = invoke("run", os.path.join(CONFIGS, "examples", name), "--check")
+    assert r.exit_code == 0, r.output
+
+
+def test_check_command(tmp_path):
+    r = invoke("check", write(tmp_path, SMALL))
+    assert r.exit_code == 0 and "ok" in r.output
+
+
+@pytest.mark.parametrize("text, where, what", [
+    ("machine: {cpus: 2}\ntasks:\n  - name: a\n    steps:\n      - mmap: {name: b, lenght: 4k}\n",
+     ":5:25:", "did you mean 'length'"),
+    ("machine: {cpus: two}\ntasks: []\n", ":1:17:", "integer"),
+    ("machine:\n  nodes: [{memory: 1 GiB}]\ntasks:\n  - name: a\n    steps:\n      - mmap: {name: b, length: -5}\n",
+     ":6:33:", "-5"),
+    ("machine: [\n", ":2:1:", "invalid YAML"),
+    ("tasks:\n  - name: a\n    steps:\n      - tuoch: {vma: x}\n", ":4:9:", "did you mean 'touch'"),
+    ("machine: {nodes: [{memory: 12 XB}]}\ntasks: []\n", ":1:28:", "unit"),
+])
+def test_bad_workloads_exit_2_with_location(tmp_path, text, where, what):
+    p = write(tmp_path, text)
+    r = invoke("run", p)
+    assert r.exit_code == 2
+    assert where in r.output and what in r.output
+    assert "Traceback" not in r.output
+
+
+def test_mmap_larger_than_memory_names_the_step(tmp_path):
+    p = write(tmp_path, """\
+        machine: {nodes: [{memory: 64 MiB}]}
+        tasks:
+          - name: a
+            steps:
+              - mmap: {name: big, length: 1 GiB}
+        """)
+    r = invoke("run", p)
+    assert r.exit_code == 2
+    assert f"{p}:5:9: mmap failed with ENOMEM" in r.output
+    assert "expect: {errno: ENOMEM}" in r.output
+
+
+def test_range_outside_the_mapping(tmp_path):
+    p = write(tmp_path, """\
+        tasks:
+          - name: a
+            steps:
+              - mmap: {name: buf, length: 8 KiB}
+              - touch: {vma: buf, offset: 4 KiB, length: 8 KiB}
+        """)
+    r = invoke("run", p)
+    assert r.exit_code == 2 and f"{p}:5:" in r.output and "outside mapping 'buf'" in r.output
+
+
+def test_unmet_expectation_exits_1_and_keeps_the_trace(tmp_path):
+    p = write(tmp_path, """\
+        tasks:
+          - name: a
+            steps:
+              - mmap: {name: buf, length: 8 KiB}
+              - touch: {vma: buf}
+              - expect: {rss: {anon: 4 KiB}}
+        """)
+    out = tmp_path / "t.txt"
+    r = invoke("run", p, "--trace", str(out), "--events", "kmem:mm_page_alloc")
+    assert r.exit_code == 1
+    assert f"{p}:6:" in r.output and "anon is 8 KiB" in r.output
+    assert "mm_page_alloc" in out.read_text()            # nothing already recorded is lost
+
+
+def test_bad_options(tmp_path):
+    p = write(tmp_path, SMALL)
+    r = invoke("run", p, "--events", "kmem:rss_stta")
+    assert r.exit_code == 2 and "--events" in r.output and "rss_stat" in r.output
+    r = invoke("run", p, "-p", "kmem")
+    assert r.exit_code == 2 and "no:NAME" in r.output
+    r = invoke("run", p, "-p", "no:kmem")
+    assert r.exit_code == 2 and "kmem" in r.output
+    r = invoke("run", str(tmp_path / "missing.yaml"))
+    assert r.exit_code == 2 and "missing.yaml" in r.output
+    r = invoke("run", p, "--trace", str(tmp_path / "nodir" / "t.txt"))
+    assert r.exit_code == 2 and "--trace" in r.output
+    r = invoke("run", p, "--seed", "x")
+    assert r.exit_code == 2
+    r = invoke("events", "--format", "kmem:rss_sta")
+    assert r.exit_code == 2 and "kmem:rss_stat" in r.output
+
+
+def test_events_lists_and_formats():
+    r = invoke("events")
+    assert r.exit_code == 0 and "kmem:rss_stat" in r.output and "kmem:mm_page_alloc" in r.output
+    r = invoke("events", "--format", "kmem:rss_stat")
+    assert r.output.startswith("name: rss_stat\nID: ")
+    assert '__print_symbolic(REC->member, { 0, "MM_FILEPAGES" }' in r.output
+
+
+def test_plugins_lists_builtins():
+    r = invoke("plugins")
+    assert r.exit_code == 0
+    names = [l.split()[0] for l in r.output.splitlines()]
+    assert "kmem" in names and "core_steps" in names
+
+
+def test_console_script_runs_without_traceback(tmp_path):
+    p = write(tmp_path, "tasks: 5\n")
+    r = subprocess.run([sys.executable, "-m", "memsim.cli", "run", p], capture_output=True, text=True,
+                       cwd=str(tmp_path))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and f"{p}:1:" in r.stderr
