@@ -125,7 +125,7 @@ class TextRenderer:
             codec = decl.codec
             unpack = codec.unpack if codec.has_strings else codec.dec.unpack_from
             self._types[type_id] = (unpack, fmt.payload_tuple, f": {decl.name}: ")
-        self._prefix: Dict[Tuple[int, int, int, int], str] = {}
+        self._prefix: Dict[int, Dict[bytes, str]] = {}
 
     def header(self, tb: Any) -> str:
         entries = sum(e for e, _ in tb.stats())
@@ -144,25 +144,31 @@ class TextRenderer:
     def lines(self, tb: Any) -> Iterator[str]:
         """The event lines (with newlines), no header: what ``trace_pipe`` would print."""
         types = self._types
-        prefixes = self._prefix
         width = self.width
         comms = self.comms
+        # per CPU: raw header bytes (flags, preempt, pid) -> "comm-pid [cpu] irq " prefix
+        self._prefix = {}                           # comms may have changed since last time
+        prefixes = [self._prefix.setdefault(cpu, {}) for cpu in range(tb.ncpus)]
+        last_us = -1
+        stamp = ""
         for ts, cpu, p in self.merged(tb):
-            t = types.get(p[0] | p[1] << 8)
-            flags, preempt, pid = p[2], p[3], int.from_bytes(p[4:8], "little", signed=True)
-            key = (pid, cpu, flags, preempt)
-            prefix = prefixes.get(key)
+            us = (ts + 500) // 1000                 # ns2usecs rounds
+            if us != last_us:
+                last_us = us
+                stamp = "%5d.%06d" % divmod(us, 1000000)
+            pcache = prefixes[cpu]
+            key = p[2:8]
+            prefix = pcache.get(key)
             if prefix is None:
+                pid = int.from_bytes(p[4:8], "little", signed=True)
                 prefix = (f"{comm_of(pid, comms):>16}-{pid:<7} [{cpu:03d}] "
-                          f"{irq_info(flags, preempt, width)} ")
-                prefixes[key] = prefix
-            us = (ts + 500) // 1000
+                          f"{irq_info(p[2], p[3], width)} ")
+                pcache[key] = prefix
+            t = types.get(p[0] | p[1] << 8)
             if t is None:
-                yield (f"{prefix}{us // 1000000:5d}.{us % 1000000:06d}: "
-                       f"Unknown type {p[0] | p[1] << 8}\n")
+                yield f"{prefix}{stamp}: Unknown type {p[0] | p[1] << 8}\n"
                 continue
-            unpack, payload, name = t
-            yield f"{prefix}{us // 1000000:5d}.{us % 1000000:06d}{name}{payload(unpack(p))}\n"
+            yield f"{prefix}{stamp}{t[2]}{t[1](t[0](p))}\n"
 
     def render(self, tb: Any, out: TextIO) -> None:
         """Write the ``trace`` file (header + lines) of ``tb`` to ``out``."""
