@@ -346,9 +346,11 @@ class EventRegistry:
         return [n for n, d in self._decls.items()
                 if fnmatch.fnmatchcase(d.system, token) or fnmatch.fnmatchcase(d.name, token)]
 
-    def enable(self, patterns: Union[str, Iterable[str]]) -> List[str]:
+    def enable(self, patterns: Union[str, Iterable[str]], append: bool = True) -> List[str]:
         """Apply ``set_event`` lines: ``kmem:rss_stat``, ``kmem:*``, ``kmem``, ``rss_stat``,
-        ``*:*``, ``all``; a leading ``!`` disables.  Returns the enabled events afterwards."""
+        ``*:*``, ``all`` (fnmatch globs allowed in either part); a leading ``!`` disables.
+        ``append=False`` is ``echo ... > set_event``: everything else is disabled first.
+        Returns the enabled events afterwards; nothing changes if a pattern matches nothing."""
         if isinstance(patterns, str):
             patterns = patterns.split()
         changes = []
@@ -364,6 +366,8 @@ class EventRegistry:
                 raise ValueError(f"set_event: no trace event matches {token!r}"
                                  f"{self._suggest(token) or '; list the events with iter(registry)'}")
             changes.append((on, names))
+        if not append:
+            self._enabled.clear()
         for on, names in changes:
             if on:
                 self._enabled.update(names)

@@ -128,6 +128,11 @@ def test_set_event_disable_and_errors(kmem_registry):
     assert reg.is_enabled("kmem:rss_stat")
     reg.disable("kmem")
     assert reg.enabled() == []
+    reg.enable("kmem:kfree")
+    assert reg.enable("kmem:rss_stat", append=False) == ["kmem:rss_stat"]   # "> set_event"
+    with pytest.raises(ValueError):
+        reg.enable("kmem:kfree nothing-here")
+    assert reg.enabled() == ["kmem:rss_stat"]                                # unchanged
     with pytest.raises(ValueError, match=r"set_event: no trace event matches 'kmem:rss_stats'; "
                                          r"did you mean 'kmem:rss_stat'\?"):
         reg.enable("kmem:rss_stats")
