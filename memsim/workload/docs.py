@@ -17,7 +17,7 @@ from memsim.registry import Param, Registries
 from memsim.units import DURATION_FORMS, SIZE_FORMS, format_duration, format_size, parse_duration, parse_size
 from memsim.workload import core_schema
 
-__all__ = ["render_reference", "core_registries", "main", "DOC_PATH"]
+__all__ = ["render_reference", "core_registries", "builtin_registries", "main", "DOC_PATH"]
 
 #: Where the reference lives in the source tree.
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "workloads.md"
@@ -232,11 +232,24 @@ def core_registries() -> Registries:
     return registries
 
 
+def builtin_registries() -> Registries:
+    """The registries filled by memsim's own plugins (its ``memsim`` entry points), so the
+    reference documents exactly what ships, whatever third-party plugins are installed."""
+    from importlib.metadata import distribution
+    from memsim.plugin_host import ENTRY_POINT_GROUP, collect_registries, get_plugin_manager
+    from memsim.profiles import DEFAULT_PROFILE, get_profile
+    eps = [ep for ep in distribution("memsim").entry_points if ep.group == ENTRY_POINT_GROUP]
+    registries, _ = collect_registries(get_plugin_manager(entry_points=eps), get_profile(DEFAULT_PROFILE))
+    return registries
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Write the reference to docs/workloads.md (or to the path given as the first argument)."""
+    """Write the reference to docs/workloads.md (or to the path given as the first argument).
+
+    Run from the repository: ``python -m memsim.workload.docs docs/workloads.md``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     path = Path(argv[0]) if argv else DOC_PATH
-    path.write_text(render_reference(core_registries()), encoding="utf-8")
+    path.write_text(render_reference(builtin_registries()), encoding="utf-8")
     print(f"wrote {path}")
     return 0
 
