@@ -16,8 +16,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def extensions():
     exts = []
+    only = os.environ.get("MEMSIM_BUILD_ONLY")        # development: rebuild a subset, e.g. "mm,ring"
     for pyx in sorted(glob.glob(os.path.join("memsim", "*.pyx"))):
         name = pyx[:-4].replace(os.sep, ".")
+        if only and name.split(".")[-1] not in only.split(","):
+            continue
         exts.append(Extension(name, [pyx], extra_compile_args=["-O2", "-Wno-unused-function", "-Wno-sign-compare"]))
     return cythonize(
         exts,

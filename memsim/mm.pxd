@@ -74,6 +74,7 @@ cdef class VmArea:
     cdef public str name
     cdef public object vm_private       # plugin state (e.g. the userfaultfd context)
     cdef public uint64_t addr           # the vm_area_struct's kernel address
+    cdef public object py_fault         # Python fault handler behind PY_VM_OPS (or None)
     cdef vm_operations_struct* vm_ops
 
 cdef class MmStruct:
@@ -112,6 +113,7 @@ cdef class MmCore:
     cdef userfault_fn handle_userfault
     cdef void* uffd_ctx
     cdef public object blocked_on       # set by handle_userfault when a fault must wait
+    cdef object py_userfault            # Python handler behind the userfault trampoline
     cdef uint64_t* walk(self, MmStruct mm, uint64_t addr, bint alloc, int* err) except? NULL
     cdef int handle_mm_fault(self, MmStruct mm, VmArea vma, uint64_t addr, unsigned int flags) except -1
     cdef int do_fault_pte(self, MmStruct mm, VmArea vma, uint64_t addr, uint64_t* pte, unsigned int flags) except -1

@@ -84,6 +84,21 @@ cdef inline uint64_t xorshift64(uint64_t* s) noexcept nogil:
     return x
 
 
+cdef int _py_vm_fault(void* ctx, MmStruct mm, VmArea vma, uint64_t address, unsigned int flags) except -1:
+    """The fault op of PY_VM_OPS: calls the VMA's Python handler (one call per fault)."""
+    return vma.py_fault(mm, vma, address, flags)
+
+
+cdef vm_operations_struct PY_VM_OPS
+PY_VM_OPS.fault = _py_vm_fault
+PY_VM_OPS.ctx = NULL
+
+
+cdef int _py_userfault(void* ctx, MmStruct mm, VmArea vma, uint64_t address, unsigned int flags,
+                       uint64_t reason) except -1:
+    return (<object>ctx)(mm, vma, address, flags, reason)
+
+
 cdef class AddressSpace:
     """An address_space: a file's or a shmem object's pages, indexed by page offset.
 
@@ -123,6 +138,7 @@ cdef class VmArea:
         self.vm_private = None
         self.vm_ops = NULL
         self.addr = 0
+        self.py_fault = None
 
     @property
     def kind(self):
@@ -136,6 +152,14 @@ cdef class VmArea:
 
     def clear_vm_ops(self):
         self.vm_ops = NULL
+        self.py_fault = None
+
+    def set_fault_handler(self, handler):
+        """Intercept this VMA's faults with a Python callable ``handler(mm, vma, address,
+        flags) -> VM_FAULT_* code`` (a typed ops table whose fault op calls it).  Faults on
+        other VMAs stay in C; a Cython plugin sets ``vm_ops`` directly instead."""
+        self.py_fault = handler
+        self.vm_ops = &PY_VM_OPS if handler is not None else NULL
 
     def __repr__(self):
         return f"<VmArea {self.name} {self.vm_start:#x}-{self.vm_end:#x} flags={self.vm_flags:#x}>"
@@ -231,6 +255,31 @@ cdef class MmCore:
             raise MemoryError("no memory for the zero page")
         pm.mem_map[z].flags |= (1ULL << PG_zero) | (1ULL << PG_reserved)
         self.zero_pfn = z
+
+    def set_userfault_handler(self, handler):
+        """Install handle_userfault(): ``handler(mm, vma, address, flags, reason)`` is called
+        for faults on VMAs registered with VM_UFFD_MISSING (reason 0x200), VM_UFFD_WP (0x1000)
+        or VM_UFFD_MINOR.  To make the faulting task wait it sets ``blocked_on`` to a
+        :class:`memsim.sched.WaitQueue` and returns VM_FAULT_RETRY (0x400); the access is
+        retried after a wake-up.  None uninstalls it (such faults then get SIGBUS)."""
+        self.py_userfault = handler
+        if handler is None:
+            self.handle_userfault = NULL
+            self.uffd_ctx = NULL
+        else:
+            self.handle_userfault = _py_userfault
+            self.uffd_ctx = <void*>handler
+
+    def find_page_in_mapping(self, VmArea vma, uint64_t addr):
+        """The page cache page behind addr of a shared/file VMA, or None when absent: with
+        ``pfn_of`` it tells "in the page cache but not mapped here" from "absent" (the test
+        userfaultfd minor faults need)."""
+        if vma.vm_file is None:
+            return None
+        index = ((addr - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
+        if vma.vm_file.a_ops is not None:
+            return vma.vm_file.a_ops.find_page(vma.vm_file, index)
+        return vma.vm_file.i_pages.get(index)
 
     # -- rss ---------------------------------------------------------------------------------
     cdef void emit_rss(self, MmStruct mm, int member, bint curr) noexcept:
