@@ -22,7 +22,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -34,7 +34,7 @@ COMMON_HEADER_SIZE = 8
 class Field:
     """One record field, spelled as the format file prints it."""
 
-    ctype: str              # "unsigned long", "const void *", "__data_loc char[]", "char[16]", "gfp_t"
+    ctype: str      # "unsigned long", "const void *", "__data_loc char[]", "char[16]", "gfp_t"
     name: str
     offset: int
     size: int
@@ -363,8 +363,8 @@ class EventRegistry:
                 token = token[1:]
             names = self._match(token)
             if not names:
-                raise ValueError(f"set_event: no trace event matches {token!r}"
-                                 f"{self._suggest(token) or '; list the events with iter(registry)'}")
+                hint = self._suggest(token) or "; list the events with iter(registry)"
+                raise ValueError(f"set_event: no trace event matches {token!r}{hint}")
             changes.append((on, names))
         if not append:
             self._enabled.clear()

@@ -23,7 +23,7 @@ __GFP_SKIP_KASAN_POISON names"), which may only have reached v5.15; without them
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 from memsim.tracing.printfmt import M64, print_flags
 
@@ -185,7 +185,7 @@ def gfp_account_expr(profile_name: str) -> str:
 @lru_cache(maxsize=None)
 def gfp_table(profile_name: str) -> Tuple[Tuple[int, str], ...]:
     """(mask, name) pairs in table order, the masks evaluated from the exported C text."""
-    from memsim.tracing.printfmt import Formatter, ULONG
+    from memsim.tracing.printfmt import Formatter
     _check(profile_name)
     entries = _v618_entries() if profile_name == "v6.18" else _v514_entries()
     out = []

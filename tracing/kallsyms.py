@@ -97,7 +97,8 @@ class Kallsyms:
         try:
             return self._addr[name]
         except KeyError:
-            raise KeyError(f"kallsyms: no symbol {name!r}; add it to memsim.tracing.kallsyms") from None
+            raise KeyError(f"kallsyms: no symbol {name!r}; "
+                           f"add it to memsim.tracing.kallsyms") from None
 
     def call_site(self, name: str) -> int:
         """A return address inside ``name`` (what ``_RET_IP_`` would be for a call from it)."""

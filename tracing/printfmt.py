@@ -204,7 +204,9 @@ def _unescape(body: str) -> str:
         n = body[i + 1]
         if n == "x":
             m = re.match(r"[0-9a-fA-F]+", body[i + 2:])
-            out.append(chr(int(m.group(0), 16)))
+            if m is None:
+                raise PrintFmtError("\\x escape without hex digits")
+            out.append(chr(int(m.group(0), 16) & 0xFF))
             i += 2 + len(m.group(0))
         elif n in "01234567":
             m = re.match(r"[0-7]{1,3}", body[i + 1:])
@@ -269,7 +271,8 @@ class _Parser:
 
     def next(self) -> Tuple[str, str]:
         t = self.toks[self.i]
-        self.i += 1
+        if t[0] != "eof":
+            self.i += 1
         return t
 
     def expect(self, text: str) -> None:
@@ -332,6 +335,8 @@ class _Parser:
             words, stars = [], 0
             while self.peek()[1] != ")":
                 k, w = self.next()
+                if k == "eof":
+                    raise PrintFmtError("unterminated cast")
                 if w == "*":
                     stars += 1
                 elif k == "id":
@@ -376,8 +381,7 @@ class _Parser:
             self.expect(")")
             return e
         if t == "{":
-            self.i -= 1
-            return self.init_or_expr()
+            raise PrintFmtError("a { ... } list is only allowed as an argument of a helper")
         raise PrintFmtError(f"unexpected {t or 'end of text'!r} in an expression")
 
     def init_or_expr(self):
@@ -389,6 +393,9 @@ class _Parser:
             items.append(self.init_or_expr())
             if self.peek()[1] == ",":
                 self.next()
+            elif self.peek()[1] != "}":
+                raise PrintFmtError(f"expected ',' or '}}' in a {{ ... }} list, "
+                                    f"found {self.peek()[1] or 'end of text'!r}")
         self.next()
         return ("init", items)
 
@@ -554,7 +561,8 @@ class _Compiler:
         l, r = self.gen(ln), self.gen(rn)
         if op in ("&&", "||"):
             if l.is_const and r.is_const:
-                v = (bool(l.const) and bool(r.const)) if op == "&&" else (bool(l.const) or bool(r.const))
+                lv, rv = bool(l.const), bool(r.const)
+                v = (lv and rv) if op == "&&" else (lv or rv)
                 return _const(int(v), INT)
             if l.is_const:          # C short-circuit on a constant left side
                 if op == "&&":

@@ -15,7 +15,7 @@ A line is ``trace_print_context`` + the event's payload (kernel/trace/trace_outp
 from __future__ import annotations
 
 from operator import itemgetter
-from typing import Any, Dict, Iterator, List, Mapping, Optional, TextIO, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, TextIO, Tuple
 
 from memsim.profiles import get_profile
 from memsim.tracing.printfmt import compile_decl
@@ -119,13 +119,26 @@ class TextRenderer:
         self.width = _width(profile_name)
         self.comms = comms
         self.ptr_key = ptr_key
+        self.kallsyms = kallsyms
         self._types: Dict[int, Tuple[Any, Any, str]] = {}
         for type_id, decl in registry.items():
-            fmt = compile_decl(decl, ptr_key=ptr_key, kallsyms=kallsyms)
-            codec = decl.codec
-            unpack = codec.unpack if codec.has_strings else codec.dec.unpack_from
-            self._types[type_id] = (unpack, fmt.payload_tuple, f": {decl.name}: ")
+            self._compile(type_id, decl)
         self._prefix: Dict[int, Dict[bytes, str]] = {}
+
+    def _compile(self, type_id: int, decl: Any) -> Tuple[Any, Any, str]:
+        fmt = compile_decl(decl, ptr_key=self.ptr_key, kallsyms=self.kallsyms)
+        codec = decl.codec
+        unpack = codec.unpack if codec.has_strings else codec.dec.unpack_from
+        t = self._types[type_id] = (unpack, fmt.payload_tuple, f": {decl.name}: ")
+        return t
+
+    def _late_type(self, type_id: int) -> Any:
+        """An event registered after this renderer was built, or None if unknown."""
+        try:
+            decl = self.registry.by_id(type_id)
+        except KeyError:
+            return None
+        return self._compile(type_id, decl)
 
     def header(self, tb: Any) -> str:
         entries = sum(e for e, _ in tb.stats())
@@ -166,9 +179,11 @@ class TextRenderer:
                 pcache[key] = prefix
             t = types.get(p[0] | p[1] << 8)
             if t is None:
+                t = self._late_type(p[0] | p[1] << 8)
+            if t is None:
                 yield f"{prefix}{stamp}: Unknown type {p[0] | p[1] << 8}\n"
-                continue
-            yield f"{prefix}{stamp}{t[2]}{t[1](t[0](p))}\n"
+            else:
+                yield f"{prefix}{stamp}{t[2]}{t[1](t[0](p))}\n"
 
     def render(self, tb: Any, out: TextIO) -> None:
         """Write the ``trace`` file (header + lines) of ``tb`` to ``out``."""

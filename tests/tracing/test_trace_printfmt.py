@@ -209,6 +209,23 @@ def test_symbols_parameter_resolves_unrewritten_enums():
     assert f.payload({"a": 5}) == "mine"
 
 
+C_TOKENS = ['"%d"', '"%s"', '"%p"', '"x\\x41"', ", ", "REC->a", "REC->s", "(", ")", "{", "}",
+            " ? ", " : ", "-1UL", "0x10", "(unsigned int)", "(void *)", " + ", " << ", " && ",
+            "__print_flags(", "__print_symbolic(", "__get_str(s)", '"|"', "!", "~", "*"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(C_TOKENS), max_size=12))
+def test_compiler_fails_only_with_printfmt_error(tokens):
+    """Whatever the text, compiling either works or raises PrintFmtError (parser robustness)."""
+    text = "".join(tokens)
+    try:
+        f = Formatter(text, {"a": INT, "s": field_ctype("__data_loc char[]", 4, False)})
+    except PrintFmtError:
+        return
+    f.payload({"a": 3, "s": "x"})
+
+
 # -- __print_flags / __print_symbolic against a straightforward reference ---------------------
 def ref_print_flags(value, delim, table):
     value &= M64

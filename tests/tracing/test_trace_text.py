@@ -226,6 +226,12 @@ def test_unknown_type_and_lines_without_header(kmem_registry):
     tb.write_record(0, bytes([0xFF, 0xFF, 0, 0, 1, 0, 0, 0]))
     tb.emit_core(2, 0, 1, [9, 1])
     r = TextRenderer(reg, "v6.18", {1: "init"}, KEY)
+    from memsim.tracing.events import EventDecl
+    late = EventDecl("test", "late", (), '"hello"')
+    reg.add(late)
+    reg.enable("test:late")
+    reg.emit(tb, 0, 1, "test:late")
     lines = list(r.lines(tb))
+    assert lines[-1].endswith(": late: hello\n")
     assert lines[0] == "            init-1       [000] ..... 12345.678901: Unknown type 65535\n"
     assert render(reg, "v6.18", tb, {1: "init"}).endswith("".join(lines))
