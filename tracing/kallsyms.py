@@ -28,6 +28,8 @@ _DEFAULT_SYMBOLS: Tuple[Tuple[str, int, int], ...] = (
     ("mm_alloc", 0x50, 0x1a),
     ("dup_mm", 0x5c0, 0x4d),
     ("copy_process", 0x1c40, 0x2b7),
+    ("vm_area_free", 0x40, 0x17),
+    ("__mmdrop", 0x140, 0x6e),
     ("do_exit", 0xb60, 0x19e),
     # mm/memory.c
     ("__pte_alloc", 0xf0, 0x1f),
@@ -44,6 +46,7 @@ _DEFAULT_SYMBOLS: Tuple[Tuple[str, int, int], ...] = (
     ("anon_vma_prepare", 0x40, 0x1b),
     ("anon_vma_clone", 0x1c0, 0x5e),
     ("anon_vma_fork", 0x130, 0x5e),
+    ("unlink_anon_vmas", 0x1a0, 0x7c),
     # mm/page_alloc.c
     ("__alloc_pages", 0x2f0, 0x9c),
     ("__free_pages", 0x90, 0x22),

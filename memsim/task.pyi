@@ -1,0 +1,21 @@
+"""Type stubs for memsim.task (Cython)."""
+from typing import Any, Optional, Tuple
+
+class TaskStruct:
+    pid: int
+    tgid: int
+    comm: str
+    cpu: int
+    mm: Any
+    name: Any
+    def __init__(self, pid: int, comm: str, cpu: int = 0, mm: Any = None, tgid: int = -1, name: Any = None) -> None: ...
+    @property
+    def rss_cached(self) -> Tuple[int, int, int, int]: ...
+    @property
+    def rss_events(self) -> int: ...
+
+class Current:
+    task: Optional[TaskStruct]
+    cpu: int
+    pid: int
+    def set(self, task: Optional[TaskStruct]) -> None: ...
