@@ -187,3 +187,20 @@ def test_console_script_runs_without_traceback(tmp_path):
     r = subprocess.run([sys.executable, "-m", "memsim.cli", "run", p], capture_output=True, text=True,
                        cwd=str(tmp_path))
     assert r.returncode == 2 and "Traceback" not in r.stderr and f"{p}:1:" in r.stderr
+
+
+SHARED = os.environ.get("MEMSIM_SHARED", os.path.join(os.path.dirname(REPO), "shared"))
+
+
+@pytest.mark.parametrize("event", ["kmem:rss_stat", "kmem:mm_page_alloc", "kmem:mm_page_free"])
+def test_v618_format_files_equal_the_kernels_apart_from_the_id(event):
+    system, name = event.split(":")
+    path = os.path.join(SHARED, "traces", "formats", system, name, "format")
+    if not os.path.exists(path):
+        pytest.skip(f"the captured format files are not here ({path})")
+    r = invoke("events", "--kernel", "v6.18", "--format", event)
+    assert r.exit_code == 0
+    with open(path) as f:
+        want = f.read()
+    drop_id = lambda text: [l for l in text.splitlines() if not l.startswith("ID: ")]
+    assert drop_id(r.output) == drop_id(want)
