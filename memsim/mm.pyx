@@ -772,6 +772,42 @@ cdef class MmCore:
         p[0] = value
         return 0
 
+    def set_huge_pte(self, MmStruct mm, uint64_t addr, uint64_t value, int level):
+        """Install a PMD (level 3, 2 MiB) or PUD (level 2, 1 GiB) leaf for hugetlb/THP:
+        ``value`` gets _PAGE_PSE.  Missing upper tables are allocated (huge_pte_alloc)."""
+        cdef pfn_t table = mm.pgd, nt
+        cdef uint64_t* ents
+        cdef int shift, lvl = 1
+        if level not in (2, 3):
+            raise ValueError("level must be 2 (PUD leaf) or 3 (PMD leaf)")
+        for shift in (PGDIR_SHIFT, PUD_SHIFT, PMD_SHIFT):
+            ents = table_entries(self.pm, table)
+            if lvl == level:
+                ents[(addr >> shift) & 511] = value | _PAGE_PSE
+                return 0
+            if not (ents[(addr >> shift) & 511] & _PAGE_PRESENT):
+                nt = self.alloc_table(lvl + 1)
+                if nt == NO_PFN:
+                    return VM_FAULT_OOM
+                ents[(addr >> shift) & 511] = (nt << PAGE_SHIFT) | _PAGE_TABLE
+                mm.pgtables_bytes += PAGE_SIZE
+            table = (ents[(addr >> shift) & 511] & PTE_PFN_MASK) >> PAGE_SHIFT
+            lvl += 1
+        return 0
+
+    def huge_pte(self, MmStruct mm, uint64_t addr):
+        """The PMD/PUD leaf entry mapping addr, or 0."""
+        cdef int err = 0
+        cdef uint64_t* p = self.walk(mm, addr, False, &err)
+        return p[0] if (p != NULL and err == 2) else 0
+
+    def clear_huge_pte(self, MmStruct mm, uint64_t addr):
+        """Clear the leaf mapping addr (the owner unmaps and accounts huge pages itself)."""
+        cdef int err = 0
+        cdef uint64_t* p = self.walk(mm, addr, False, &err)
+        if p != NULL and err == 2:
+            p[0] = 0
+
     # -- counting ----------------------------------------------------------------------------
     def count_present(self, MmStruct mm, VmArea vma):
         """(anon, file, shmem) present PTEs of one VMA, read from the page tables."""

@@ -11,7 +11,7 @@ PAGE = 4096
 
 @pytest.fixture
 def m():
-    machine = Machine(MachineSpec(cpus=2, nodes=(128 * MiB,)))
+    machine = Machine(MachineSpec(cpus=2, nodes=(128 * MiB,)), with_slab=False)   # page counts exact
     yield machine
     assert machine.check_invariants() == []
 
@@ -203,3 +203,19 @@ def test_exit_returns_everything(m):
     m.exit_task(c)
     m.exit_task(t)
     assert m.physmem.nr_free_pages() + m.physmem.nr_pcp_pages() == free0   # pgds and tables too
+
+
+def test_pmd_and_pud_leaves_map_huge_pages(m):
+    t = m.spawn("app")
+    m.set_current(t)
+    head = m.physmem.alloc(9, 0xCC0 | 0x40000 | 0x200000)       # __GFP_COMP | __GFP_THISNODE
+    addr = 0x40000000
+    m.mmcore.set_huge_pte(t.mm, addr, (head << 12) | 0x67, 3)
+    assert m.mmcore.huge_pte(t.mm, addr) & 0x80                 # _PAGE_PSE
+    assert m.mmcore.pfn_of(t.mm, addr + 5 * PAGE) == head + 5
+    m.mmcore.set_huge_pte(t.mm, 1 << 31, (0x40000 << 12) | 0x67, 2)
+    assert m.mmcore.pfn_of(t.mm, (1 << 31) + 3 * PAGE) == 0x40000 + 3
+    m.mmcore.clear_huge_pte(t.mm, addr)
+    m.mmcore.clear_huge_pte(t.mm, 1 << 31)
+    assert m.mmcore.pfn_of(t.mm, addr) is None
+    m.physmem.free(head, 9)
