@@ -118,6 +118,12 @@ class Machine:
                 vm.exit_mmap(self.mmcore, mm)
         self.set_current(prev)
 
+    def quiescent_state(self) -> None:
+        """An RCU grace period ends: every CPU passed a context switch (the scheduler calls
+        this at each preemption point), so SLAB_TYPESAFE_BY_RCU slabs can be freed."""
+        if self.slab is not None:
+            self.slab.rcu_barrier()
+
     def live_mms(self) -> List[MmStruct]:
         seen, out = set(), []
         for t in self.tasks.values():
@@ -218,5 +224,5 @@ def _make_slab(machine: "Machine"):
         from memsim.slab import SlabAllocator
     except ImportError:
         return None
-    from memsim.tracing.kallsyms import symbol_addr
-    return SlabAllocator(machine.physmem, machine.tb, machine.current, machine.spec.cpus, symbol_addr)
+    from memsim.tracing.kallsyms import call_site
+    return SlabAllocator(machine.physmem, machine.tb, machine.current, machine.spec.cpus, call_site)

@@ -25,8 +25,8 @@ cdef enum:
     FP_END = 0xffff                     # end of a free list (the NULL free pointer)
     FP_ALLOCATED = 0xfffe               # object handed out (memsim's marker; the kernel has none)
 
-# slab_flags_t bits (include/linux/slab.h, v5.14)
-cdef enum:
+# slab_flags_t bits (include/linux/slab.h, v5.14); also module attributes of memsim.slab
+cpdef enum:
     SLAB_CONSISTENCY_CHECKS = 0x00000100
     SLAB_RED_ZONE = 0x00000400
     SLAB_POISON = 0x00000800
@@ -125,8 +125,13 @@ cdef class KmemCache:
     cdef kmem_cache_cpu* cpu_slab
     cdef kmem_cache_node* node
     cdef slab* all_slabs
-    cdef uint64_t nr_allocated          # objects handed out and not freed (exact)
-    cdef uint64_t nr_alloc_fail
+    cdef readonly uint64_t nr_allocated # objects handed out and not freed (exact)
+    cdef readonly uint64_t nr_alloc_fail
+
+    cdef int _setup(self, str name, int id, unsigned int object_size, unsigned int align,
+                    unsigned int flags, bint ctor, int ncpus, int nr_nodes,
+                    unsigned int min_objects, unsigned int min_order,
+                    unsigned int max_order) except -1
 
 cdef class SlabAllocator:
     cdef readonly PhysMem pm
@@ -166,7 +171,14 @@ cdef class SlabAllocator:
     cdef int trace_alloc(self, int ev, int ev_node, uint64_t call_site, uint64_t ptr,
                          uint64_t bytes_req, uint64_t bytes_alloc, gfp_t gfp, int node,
                          bint accounted, KmemCache s) except -1
-    cdef slab* virt_to_slab(self, uint64_t addr, unsigned int* idx, KmemCache* sp, pfn_t* head) except? NULL
+    cdef slab* virt_to_slab(self, uint64_t addr, unsigned int* idx, pfn_t* head) except? NULL
+    cdef int object_free(self, KmemCache s, slab* sl, unsigned int idx, pfn_t head,
+                         uint64_t addr) except -1
+    cdef KmemCache _create_cache(self, str name, unsigned int size, unsigned int align,
+                                 unsigned int flags, bint ctor, int ktype)
+    cdef _new_kmalloc_cache(self, int t, int idx, unsigned int flags)
+    cdef int _check_cpu(self) except -1
+    cdef int _check_node(self, int node) except -1
     cdef uint64_t kmem_cache_alloc_node(self, KmemCache s, gfp_t gfp, int node, uint64_t ret_ip) except? 1
     cdef int kmem_cache_free(self, KmemCache s, uint64_t addr, uint64_t ret_ip) except -1
     cdef uint64_t kmalloc_node(self, size_t size, gfp_t gfp, int node, uint64_t ret_ip) except? 1

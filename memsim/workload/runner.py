@@ -172,6 +172,7 @@ class Run:
 
     # -- running ---------------------------------------------------------------------------
     def _after_slice(self, taskrun) -> None:
+        self.machine.quiescent_state()
         now = self.machine.mmcore.fault_counts_dict()
         data = self.task_data.get(taskrun.task.pid)
         if data is not None:
