@@ -7,8 +7,12 @@ emits them through typed slots bound from these declarations), and /proc/buddyin
 """
 from __future__ import annotations
 
+import difflib
+from functools import lru_cache
+
+from memsim.errors import InvalidValue
 from memsim.hookspecs import hookimpl
-from memsim.registry import ProcFile
+from memsim.registry import Param, ProcFile, StepType
 
 
 @hookimpl
@@ -53,3 +57,82 @@ def memsim_register_files(files):
     files.add(ProcFile("/proc/zoneinfo", "per-zone watermarks, free pages and per-CPU lists",
                        _zoneinfo, plugin="kmem"))
     files.add(ProcFile("/proc/slabinfo", "slab caches (slabinfo 2.1)", _slabinfo, plugin="kmem"))
+
+
+# -- kmalloc / kfree workload steps ---------------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def _gfp_names():
+    from memsim.tracing.gfp import gfp_table
+    return {name: mask for mask, name in gfp_table("v5.14")}
+
+
+def parse_gfp(text) -> int:
+    """A gfp mask written as the kernel prints it ("GFP_KERNEL|__GFP_ACCOUNT") or as a number."""
+    if isinstance(text, int):
+        return text
+    names = _gfp_names()
+    mask = 0
+    for part in str(text).split("|"):
+        part = part.strip()
+        if part.lower().startswith("0x") or part.isdigit():
+            mask |= int(part, 0)
+        elif part in names:
+            mask |= names[part]
+        else:
+            close = difflib.get_close_matches(part, list(names), 1)
+            raise InvalidValue(f"unknown gfp flag {part!r}",
+                               f"did you mean {close[0]!r}?" if close else
+                               "write flags as show_gfp_flags prints them, e.g. GFP_KERNEL|__GFP_ACCOUNT")
+    return mask
+
+
+KMALLOC_COST_NS = 120        # emulated time per kmalloc/kfree
+
+
+def _objects(ctx):
+    return ctx.machine.plugin_state.setdefault("kmem.objects", {}).setdefault(ctx.task.pid, {})
+
+
+def run_kmalloc(ctx, step):
+    """kmalloc() COUNT objects of SIZE bytes (from the workload's own call site)."""
+    a = step.args
+    slab = ctx.machine.slab
+    if slab is None:
+        ctx.fail("this machine has no slab allocator", "reinstall memsim with its Cython extensions")
+    objs = _objects(ctx).setdefault(a["name"], [])
+    for _ in range(a["count"]):
+        addr = slab.kmalloc(a["size"], a["gfp"], "workload_kmalloc", -1 if a["node"] is None else a["node"])
+        if addr == 0:
+            ctx.set_errno("ENOMEM", f"kmalloc({a['size']}) failed")
+            return
+        objs.append(addr)
+        ctx.advance(KMALLOC_COST_NS)
+
+
+def run_kfree(ctx, step):
+    """kfree() every object a kmalloc step of this task named NAME allocated."""
+    objs = _objects(ctx).pop(step.args["name"], [])
+    for addr in objs:
+        ctx.machine.slab.kfree(addr, "workload_kfree")
+        ctx.advance(KMALLOC_COST_NS)
+
+
+@hookimpl
+def memsim_register_steps(steps):
+    steps.add(StepType(
+        "kmalloc", "Allocate kernel objects with kmalloc() (kmem:kmalloc, slab pages from buddy).",
+        (Param("name", "str", "name of this group of objects, for a later kfree", required=True,
+               defines="kobj"),
+         Param("size", "size", "bytes per object (above 8 KiB: pages from the buddy allocator)",
+               required=True, minimum=0),
+         Param("gfp", "str", "gfp flags as the kernel prints them", default="GFP_KERNEL", check=parse_gfp),
+         Param("count", "int", "how many objects", default=1, minimum=1),
+         Param("node", "int", "NUMA node (default: NUMA_NO_NODE, the local node)", minimum=0)),
+        run_kmalloc, plugin="kmem",
+        example="- kmalloc: {name: bufs, size: 100, count: 64}\n"
+                "- kmalloc: {name: big, size: 12 KiB, gfp: GFP_KERNEL|__GFP_ACCOUNT}"))
+    steps.add(StepType(
+        "kfree", "Free the objects of an earlier kmalloc step with kfree() (kmem:kfree).",
+        (Param("name", "str", "the kmalloc step's name", required=True, refers="kobj"),),
+        run_kfree, plugin="kmem", example="- kfree: {name: bufs}"))

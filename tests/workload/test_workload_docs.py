@@ -14,8 +14,10 @@ def test_docs_file_is_the_rendered_reference_of_the_builtin_plugins():
         "docs/workloads.md is stale: run python -m memsim.workload.docs docs/workloads.md"
 
 
-def test_builtin_plugins_declare_exactly_the_core_steps():
-    assert [s.name for s in builtin_registries().steps] == [s.name for s in core_registries().steps]
+def test_builtin_plugins_declare_the_core_steps():
+    names = [s.name for s in builtin_registries().steps]
+    assert set(s.name for s in core_registries().steps) <= set(names)
+    assert {"kmalloc", "kfree"} <= set(names)                      # from the kmem plugin
 
 
 def test_every_declared_key_is_documented():
