@@ -811,30 +811,16 @@ cdef class MmCore:
     # -- counting ----------------------------------------------------------------------------
     def count_present(self, MmStruct mm, VmArea vma):
         """(anon, file, shmem) present PTEs of one VMA, read from the page tables."""
-        cdef uint64_t addr = vma.vm_start
-        cdef uint64_t* pte
-        cdef int err
-        cdef uint64_t e
-        cdef pfn_t pfn
         cdef page* p
         cdef uint64_t a = 0, f = 0, s = 0
-        while addr < vma.vm_end:
-            err = 0
-            pte = self.walk(mm, addr, False, &err)
-            if pte == NULL:
-                addr = ((addr >> PMD_SHIFT) + 1) << PMD_SHIFT
-                continue
-            e = pte[0]
-            if (e & _PAGE_PRESENT) and not (e & _PAGE_SPECIAL):
-                pfn = (e & PTE_PFN_MASK) >> PAGE_SHIFT
-                p = &self.pm.mem_map[pfn]
-                if p.mapping & PAGE_MAPPING_ANON:
-                    a += 1
-                elif p.flags & (1ULL << PG_swapbacked):
-                    s += 1
-                else:
-                    f += 1
-            addr += PAGE_SIZE
+        for pfn, n in self.mapped_pages(mm, vma).items():
+            p = &self.pm.mem_map[<pfn_t>pfn]
+            if p.mapping & PAGE_MAPPING_ANON:
+                a += n
+            elif p.flags & (1ULL << PG_swapbacked):
+                s += n
+            else:
+                f += n
         return a, f, s
 
     def mapped_pages(self, MmStruct mm, VmArea vma):
