@@ -33,7 +33,8 @@ def extensions():
 setup(
     packages=["memsim", "memsim.workload", "memsim.plugins", "memsim.tracing"],
     package_dir={"memsim": "memsim", "memsim.plugins": "plugins", "memsim.tracing": "tracing"},
-    package_data={"memsim": ["*.pxd", "*.pyi", "py.typed"], "memsim.tracing": ["data/*"]},
+    package_data={"memsim": ["*.pxd", "*.pyi", "py.typed"],
+                  "memsim.tracing": ["catalog/*/header_*", "catalog/*/*/*/format", "*.pxd", "*.pyi"]},
     ext_modules=extensions(),
     zip_safe=False,
 )

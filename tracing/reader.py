@@ -1,0 +1,141 @@
+"""Open any trace: :func:`open_trace` picks the reader from the file's first bytes.
+
+* trace.dat (magic ``17 08 44 tracing``, versions 6 and 7): :class:`memsim.tracing.tracedat.DatReader`;
+* text (the kernel's ``trace`` with or without flags/TGID columns, ``trace_pipe`` output,
+  ``trace-cmd report`` output): :class:`memsim.tracing.textparse.TextReader`;
+* either of them gzip- or zstd-compressed (``.gz``/``.zst``), decompressed as a stream.
+
+Every reader streams: :meth:`TraceReader.records` yields one :class:`Record` at a time and
+:meth:`TraceReader.batches` one :class:`Columns` of at most ``size`` events at a time, so memory
+stays flat on a multi-gigabyte trace.  A spot that cannot be parsed becomes a :class:`Problem`
+(``file:line: problem``), counted and skipped, or with ``strict=True`` a :class:`TraceError` at
+the first one.
+"""
+from __future__ import annotations
+
+import io
+import sys
+from typing import IO, Iterator, List, Optional
+
+from memsim.errors import TraceError
+from memsim.tracing.columns import ColumnBuilder, Columns
+from memsim.tracing.formats import FormatSet, default_formats
+from memsim.tracing.record import Problem, Record
+
+DAT_MAGIC = b"\x17\x08\x44tracing"
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+MAX_KEPT_PROBLEMS = 1000
+
+
+class TraceReader:
+    """Base of the readers: problem bookkeeping and the generic columnar path."""
+
+    kind = "trace"
+
+    def __init__(self, path: str, formats: Optional[FormatSet] = None, strict: bool = False):
+        self.path = path
+        self.name = path if path != "-" else "<stdin>"
+        self.formats = formats if formats is not None else default_formats()
+        self.strict = strict
+        self.problems: List[Problem] = []     # the first MAX_KEPT_PROBLEMS
+        self.nproblems = 0
+        self.meta: dict = {}
+
+    def problem(self, where: str, problem: str) -> None:
+        """Record a skipped spot, or raise it at once in strict mode."""
+        if self.strict:
+            raise TraceError(where, problem, "fix the input, or leave out --strict to skip such spots")
+        self.nproblems += 1
+        if len(self.problems) < MAX_KEPT_PROBLEMS:
+            self.problems.append(Problem(where, problem))
+
+    def records(self) -> Iterator[Record]:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[Record]:
+        return self.records()
+
+    def batches(self, size: int = 65536) -> Iterator[Columns]:
+        """Columns of at most ``size`` events at a time, in file order (``seq`` keeps counting)."""
+        b = ColumnBuilder()
+        n = 0
+        for rec in self.records():
+            b.add(rec)
+            n += 1
+            if n == size:
+                yield b.build()
+                n = 0
+        if n:
+            yield b.build()
+
+    def columns(self) -> Columns:
+        """The whole trace as columns (memory grows with the trace; prefer :meth:`batches`)."""
+        return Columns.concat(self.batches())
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_stream(path: str) -> IO[bytes]:
+    """A binary stream of ``path`` (``-`` is standard input), gzip/zstd decompressed."""
+    if path == "-":
+        raw: IO[bytes] = sys.stdin.buffer
+    else:
+        try:
+            raw = open(path, "rb")
+        except FileNotFoundError:
+            raise TraceError(path, "no such file", "check the path") from None
+        except IsADirectoryError:
+            raise TraceError(path, "is a directory", "give a trace file") from None
+        except OSError as e:
+            raise TraceError(path, f"cannot open: {e.strerror}") from None
+    head = raw.peek(4)[:4] if hasattr(raw, "peek") else b""
+    if head[:2] == GZIP_MAGIC:
+        import gzip
+        return gzip.GzipFile(fileobj=raw, mode="rb")          # type: ignore[return-value]
+    if head == ZSTD_MAGIC:
+        import zstandard
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
+    return raw
+
+
+def open_trace(path: str, *, formats: Optional[FormatSet] = None, strict: bool = False,
+               registry=None) -> TraceReader:
+    """The right reader for ``path``.
+
+    ``formats`` are consulted before the trace's own and memsim's (see
+    :mod:`memsim.tracing.formats`); ``registry`` is a machine's
+    :class:`~memsim.tracing.events.EventRegistry` (default: the built-in events).
+    """
+    stream = open_stream(path)
+    head = stream.peek(len(DAT_MAGIC))[:len(DAT_MAGIC)] if hasattr(stream, "peek") else b""
+    if head.startswith(DAT_MAGIC[:3]):
+        from memsim.tracing.tracedat import DatReader
+        if path == "-" or not isinstance(stream, io.BufferedReader) or not isinstance(stream.raw, io.FileIO):
+            # trace.dat is read by offset: a pipe or a compressed file is read into memory
+            data = stream.read()
+            return DatReader(path, data=data, formats=formats, strict=strict, registry=registry)
+        stream.close()
+        return DatReader(path, formats=formats, strict=strict, registry=registry)
+    from memsim.tracing.textparse import TextReader
+    extra = [formats] if formats is not None else []
+    return TextReader(path, stream, formats=default_formats(registry, extra), strict=strict)
+
+
+def is_trace_dat(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(3) == DAT_MAGIC[:3]
+    except OSError:
+        return False
+
+
+__all__ = ["TraceReader", "open_trace", "open_stream", "is_trace_dat", "Record", "Problem",
+           "Columns", "FormatSet"]

@@ -1,0 +1,81 @@
+"""What every trace reader yields: :class:`Record` (one event) and :class:`Problem` (one bad spot).
+
+The same model comes out of every input (the kernel's ``trace`` text, ``trace_pipe``,
+``trace-cmd report`` text, trace.dat v6/v7, from a real kernel or from memsim), so a tool written
+against it does not care where the trace came from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
+
+
+class Record:
+    """One trace event.
+
+    * ``system``/``event``: ``kmem``/``rss_stat`` (``system`` is ``""`` when no format names it);
+    * ``pid``, ``tgid`` (None unless the trace has a TGID column or it is known), ``comm``,
+      ``cpu``;
+    * ``ts``: the timestamp in **nanoseconds** of the trace clock (text has µs precision, so
+      ``ts`` is a multiple of 1000 there; integer clocks give the raw count);
+    * ``flags``: the irq-info characters as the kernel prints them (``d..2.``; 4 characters on
+      older kernels), or None when the input has no flags column;
+    * ``fields``: the event's fields by the names of its format file, typed (``int`` for
+      numbers, ``str`` for strings).  Symbolic values are resolved to their numbers both ways:
+      ``type=MM_ANONPAGES`` and a raw ``member=1`` both give ``fields["member"] == 1``.  Printed
+      values that no field can be recovered from (a hashed ``page=%p``) are kept under their
+      printed label;
+    * ``payload``: the payload text as it was printed (text inputs), else None.
+    """
+
+    __slots__ = ("system", "event", "pid", "tgid", "comm", "cpu", "ts", "flags", "fields",
+                 "payload")
+
+    def __init__(self, system: str, event: str, pid: int, tgid: Optional[int], comm: str,
+                 cpu: int, ts: int, flags: Optional[str], fields: Dict[str, Any],
+                 payload: Optional[str] = None):
+        self.system = system
+        self.event = event
+        self.pid = pid
+        self.tgid = tgid
+        self.comm = comm
+        self.cpu = cpu
+        self.ts = ts
+        self.flags = flags
+        self.fields = fields
+        self.payload = payload
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.system}:{self.event}" if self.system else self.event
+
+    def key(self):
+        """What two records of the same event compare on (the printed payload is left out)."""
+        return (self.system, self.event, self.pid, self.tgid, self.comm, self.cpu, self.ts,
+                self.flags, self.fields)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Record) and self.key() == other.key()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"Record({self.full_name} pid={self.pid} comm={self.comm!r} cpu={self.cpu} "
+                f"ts={self.ts} flags={self.flags!r} fields={self.fields!r})")
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {"system": self.system, "event": self.event, "pid": self.pid, "tgid": self.tgid,
+                "comm": self.comm, "cpu": self.cpu, "ts": self.ts, "flags": self.flags,
+                "fields": dict(self.fields)}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A spot a reader skipped: ``where`` is ``file:line`` (text) or ``file: cpu N page K`` /
+    ``file: offset N`` (trace.dat)."""
+
+    where: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.problem}"
