@@ -17,8 +17,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def extensions():
     exts = []
     only = os.environ.get("MEMSIM_BUILD_ONLY")        # development: rebuild a subset, e.g. "mm,ring"
-    for pyx in sorted(glob.glob(os.path.join("memsim", "*.pyx"))):
+    # memsim/*.pyx -> memsim.<name>; tracing/*.pyx -> memsim.tracing.<name> (the trace parsers)
+    pyxs = sorted(glob.glob(os.path.join("memsim", "*.pyx"))) + sorted(glob.glob(os.path.join("tracing", "*.pyx")))
+    for pyx in pyxs:
         name = pyx[:-4].replace(os.sep, ".")
+        if name.startswith("tracing."):
+            name = "memsim." + name
         if only and name.split(".")[-1] not in only.split(","):
             continue
         exts.append(Extension(name, [pyx], extra_compile_args=["-O2", "-Wno-unused-function", "-Wno-sign-compare"]))
