@@ -75,30 +75,66 @@ def main():
     """
 
 
+#: trace.dat output (memsim.tracing.tracedat_write); shared by every command that writes one
+dat_version_option = click.option(
+    "--dat-version", "dat_version", type=click.Choice(["7", "6"]), default=None,
+    help="trace.dat file version: 7 (default, sections, compressible) or 6 (always uncompressed).")
+dat_compression_option = click.option(
+    "--dat-compression", "dat_compression", type=click.Choice(["zstd", "none"]), default=None,
+    help="trace.dat compression: zstd (default for version 7) or none.")
+
+
 @main.command()
 @click.argument("workload", type=click.Path(dir_okay=False))
 @click.option("--trace", "trace_path", metavar="FILE|-",
-              help="Write the trace as the kernel's 'trace' file text (- for standard output).")
+              help="Write the trace: FILE.dat as trace-cmd's trace.dat (read it with "
+                   "'trace-cmd report'), any other FILE or - (standard output) as the kernel's "
+                   "'trace' file text.")
+@dat_version_option
+@dat_compression_option
 @click.option("--events", "event_globs", metavar="GLOBS",
               help="Events to enable, comma-separated set_event globs (default with --trace: all).")
 @click.option("--seed", type=int, help="Override machine.seed (scheduling, random touches, pointer hashes).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--check", is_flag=True, help="Verify the core's invariants after every scheduler slice.")
 @plugin_option
-def run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts):
+def run(workload, trace_path, dat_version, dat_compression, event_globs, seed, as_json, check,
+        plugin_opts):
     """Run WORKLOAD and print a summary."""
     try:
-        _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts)
+        _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
+             dat_version, dat_compression)
     except MemsimError as e:
         _fail(e)
 
 
-def _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts):
+def _is_dat(trace_path: Optional[str]) -> bool:
+    return bool(trace_path) and trace_path != "-" and trace_path.lower().endswith(".dat")
+
+
+def _dat_format(trace_path: Optional[str], dat_version: Optional[str],
+                dat_compression: Optional[str]) -> Tuple[int, str]:
+    """(file version, compression) of a trace.dat --trace, checked before anything runs."""
+    if not _is_dat(trace_path):
+        given = "--dat-version" if dat_version else "--dat-compression" if dat_compression else None
+        if given:
+            raise UsageError(given, "only applies to a trace.dat output",
+                             "give --trace FILE.dat, or leave the option out")
+        return 7, "none"
+    version = int(dat_version or 7)
+    compression = dat_compression or ("zstd" if version == 7 else "none")
+    if version == 6 and compression != "none":
+        raise UsageError("--dat-compression",
+                         f"a version 6 trace.dat cannot be compressed ({compression})",
+                         "use --dat-compression none, or --dat-version 7")
+    return version, compression
+
+
+def _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
+         dat_version=None, dat_compression=None):
     from memsim.workload.loader import load_workload
     from memsim.workload.runner import Run
-    if trace_path and trace_path != "-" and trace_path.endswith(".dat"):
-        raise UsageError("--trace", "writing trace.dat is not supported yet",
-                         "write the kernel text format to a .txt file, or - for standard output")
+    version, compression = _dat_format(trace_path, dat_version, dat_compression)
     if trace_path and trace_path != "-":
         parent = os.path.dirname(os.path.abspath(trace_path))
         if not os.path.isdir(parent):
@@ -119,7 +155,7 @@ def _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts):
     r = Run(wl, registries, events, pm, check=check, seed=seed)
     r.execute()
     if trace_path:
-        _write_trace(r, trace_path)
+        _write_trace(r, trace_path, version, compression)
     summary = r.summary()
     out = sys.stderr if trace_path == "-" else sys.stdout
     if as_json:
@@ -130,22 +166,37 @@ def _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts):
         raise r.error
 
 
-def _write_trace(r, path: str) -> None:
-    """The kernel 'trace' text of everything recorded (also after an error)."""
+def _write_trace(r, path: str, dat_version: int = 7, dat_compression: Optional[str] = None) -> None:
+    """Everything recorded (also after an error): a FILE.dat as trace.dat (``dat_version`` 7 or
+    6, ``dat_compression`` zstd or none), anything else as the kernel 'trace' text; files are
+    written atomically."""
+    m = r.machine
+    if _is_dat(path):
+        from memsim.tracing.tracedat_write import write_buffer_trace_dat
+        write_buffer_trace_dat(path, m.tb, r.events, m.comms, profile_name=m.profile.name,
+                               version=dat_version, compression=dat_compression)
+        return
+    from memsim.errors import TraceError
     from memsim.tracing.text import TextRenderer
-    renderer = TextRenderer(r.events, r.machine.profile.name, r.machine.comms, r.machine.ptr_key)
+    renderer = TextRenderer(r.events, m.profile.name, m.comms, m.ptr_key)
     if path == "-":
-        renderer.render(r.machine.tb, sys.stdout)
+        renderer.render(m.tb, sys.stdout)
         sys.stdout.flush()
         return
     d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".memsim-trace-", dir=d)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=".memsim-trace-", dir=d)
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            renderer.render(r.machine.tb, f)
+            renderer.render(m.tb, f)
         os.replace(tmp, path)
+    except OSError as e:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise TraceError(path, f"cannot write the trace: {e.strerror}",
+                         "check the path, its permissions and free space") from None
     except BaseException:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         raise
 
