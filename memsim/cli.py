@@ -291,5 +291,9 @@ def plugins(plugin_opts):
         _fail(e)
 
 
+from memsim.cli_trace import trace  # noqa: E402  (the `memsim trace ...` group)
+
+main.add_command(trace)
+
 if __name__ == "__main__":
     main()
