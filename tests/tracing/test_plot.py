@@ -1,0 +1,68 @@
+"""memsim.tracing.plot: the panels ``memsim trace plot`` draws and how the PNG is written."""
+import os
+
+import pytest
+
+from memsim.errors import UsageError
+from memsim.tracing.plot import PlotData, check_output, render
+from memsim.tracing.record import Record
+
+pytest.importorskip("matplotlib")
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def rec(event, ts, fields, system="kmem", pid=100):
+    return Record(system, event, pid, None, "app", 0, ts, ".....", fields)
+
+
+def kmem_records():
+    out = []
+    for i in range(50):
+        out.append(rec("mm_page_alloc", i * 1000, {"pfn": 0x100 + i, "order": i % 3, "migratetype": 1}))
+        out.append(rec("rss_stat", i * 1000 + 1, {"mm_id": 7, "curr": 1, "member": 1, "size": (i + 1) * 4096}))
+    for i in range(20):
+        out.append(rec("mm_page_free", 60000 + i * 1000, {"pfn": 0x100 + i, "order": i % 3}))
+    out.append(rec("mm_page_alloc", 90000, {"pfn": (1 << 64) - 1, "order": 0, "migratetype": 0}))
+    return out
+
+
+def test_panels_follow_the_events_present():
+    d = PlotData().update(kmem_records())
+    assert d.panels() == ["rss", "alloc_rate", "net_pages"]
+    assert len(d.alloc) == 50 and len(d.free) == 20          # the failed allocation is left out
+    d.add(rec("mm_filemap_add_to_page_cache", 100000,
+              {"pfn": 1, "i_ino": 2, "index": 0, "s_dev": 3, "order": 2}, system="filemap"))
+    d.add(rec("mod_memcg_state", 100001, {"id": 1, "item": 55, "val": 1}, system="memcg"))
+    assert d.panels() == ["rss", "alloc_rate", "net_pages", "page_cache", "memcg"]
+    assert list(d.filemap.val) == [4]
+
+
+def test_render_writes_a_png_atomically(tmp_path):
+    out = tmp_path / "t.png"
+    out.write_bytes(b"old")
+    panels = render(PlotData().update(kmem_records()), str(out), title="kmem")
+    assert panels == ["rss", "alloc_rate", "net_pages"]
+    data = out.read_bytes()
+    assert data[:8] == PNG and len(data) > 10000
+    assert [p.name for p in tmp_path.iterdir()] == ["t.png"]     # no temporary file left
+
+
+def test_render_of_an_empty_trace_says_so(tmp_path):
+    out = tmp_path / "empty.png"
+    assert render(PlotData(), str(out)) == []
+    assert out.read_bytes()[:8] == PNG
+
+
+def test_output_checks(tmp_path):
+    with pytest.raises(UsageError, match="is a directory"):
+        check_output(str(tmp_path))
+    with pytest.raises(UsageError, match="does not exist"):
+        check_output(str(tmp_path / "nope" / "x.png"))
+    with pytest.raises(UsageError, match="standard output"):
+        check_output("-")
+    if os.geteuid() != 0:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        with pytest.raises(UsageError, match="not writable"):
+            check_output(str(ro / "x.png"))

@@ -1,0 +1,331 @@
+"""Timelines of a trace as one PNG: what ``memsim trace plot`` draws.
+
+:class:`PlotData` collects, in one pass over the records, the points of each timeline the events
+allow (16 bytes per point of a plotted event: a timestamp and a value in two ``array``\\ s; other
+events cost nothing).  :func:`render` draws a matplotlib figure with one panel per timeline that
+has data, in this order:
+
+1. **RSS per mm** (``rss_stat``): one step line per mm and counter, MiB over time (the largest
+   ``MAX_MMS`` mms by peak RSS when there are more);
+2. **page allocations and frees per second by order**: ``mm_page_alloc`` above zero,
+   ``mm_page_free`` mirrored below zero, one colour per order, counted in time bins (at most
+   ``BINS``, about ``MIN_PER_BIN`` events each on average; symlog scale, linear up to one event
+   per bin);
+3. **net pages allocated** (pages of successful ``mm_page_alloc`` minus pages of ``mm_page_free``,
+   each weighted by ``2**order``), cumulative from the first event;
+4. **page-cache pages** (``mm_filemap_add_to_page_cache`` minus
+   ``mm_filemap_delete_from_page_cache``, weighted by ``2**order``), relative to the first event;
+5. **memcg stat deltas** (``count_memcg_events``, ``mod_memcg_state``,
+   ``mod_memcg_lruvec_state``): the running sum of ``val`` of the ``MAX_MEMCG_SERIES`` busiest
+   (event, item) pairs, summed over all cgroups.
+
+Time runs from the first event, in s, ms or µs, whichever suits the trace's span.  matplotlib is imported inside :func:`render` and used
+through its Agg canvas only (no pyplot, no global backend switch); the PNG is written to a
+temporary file next to the output and renamed over it (atomic).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from array import array
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+from memsim.errors import UsageError
+from memsim.tracing.stats import RSS_MEMBERS, alloc_failed, folio_order, rss_member
+
+MAX_MMS = 8
+MAX_MEMCG_SERIES = 8
+BINS = 200
+MIN_PER_BIN = 5
+_SHORT = {0: "FILE", 1: "ANON", 2: "SWAP", 3: "SHMEM"}
+_MEMCG_SHORT = {"count_memcg_events": "events", "mod_memcg_state": "state",
+                "mod_memcg_lruvec_state": "lruvec"}
+
+
+class _Series:
+    __slots__ = ("ts", "val")
+
+    def __init__(self) -> None:
+        self.ts = array("q")
+        self.val = array("q")
+
+    def add(self, ts: int, val: int) -> None:
+        self.ts.append(ts)
+        self.val.append(val)
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+class PlotData:
+    """The points of every timeline, gathered from records by :meth:`add`."""
+
+    def __init__(self) -> None:
+        self.first_ts: Optional[int] = None
+        self.last_ts: Optional[int] = None
+        self.total = 0
+        self.rss: Dict[Tuple[Any, int], _Series] = {}      # (mm_id, member) -> size in bytes
+        self.mm_comm: Dict[Any, str] = {}
+        self.alloc = _Series()                              # val = order (successful allocs)
+        self.free = _Series()                               # val = order
+        self.filemap = _Series()                            # val = +/- 2**order pages
+        self.memcg: Dict[Tuple[str, Any], _Series] = {}     # (event, item) -> val
+
+    def update(self, records: Iterable) -> "PlotData":
+        for rec in records:
+            self.add(rec)
+        return self
+
+    def add(self, rec) -> None:
+        ts = rec.ts
+        self.total += 1
+        if self.first_ts is None or ts < self.first_ts:
+            self.first_ts = ts
+        if self.last_ts is None or ts > self.last_ts:
+            self.last_ts = ts
+        ev, f = rec.event, rec.fields
+        if ev == "rss_stat":
+            member, size = rss_member(f), f.get("size")
+            if member is None or not isinstance(size, int):
+                return
+            mm = f.get("mm_id")
+            key = (mm, member)
+            s = self.rss.get(key)
+            if s is None:
+                s = self.rss[key] = _Series()
+            s.add(ts, size)
+            if f.get("curr") == 1 and mm not in self.mm_comm:
+                self.mm_comm[mm] = f"{rec.comm}-{rec.pid}"
+        elif ev == "mm_page_alloc":
+            if not alloc_failed(f):
+                self.alloc.add(ts, folio_order(f))
+        elif ev == "mm_page_free":
+            self.free.add(ts, folio_order(f))
+        elif ev == "mm_filemap_add_to_page_cache":
+            self.filemap.add(ts, 1 << folio_order(f))
+        elif ev == "mm_filemap_delete_from_page_cache":
+            self.filemap.add(ts, -(1 << folio_order(f)))
+        elif ev in _MEMCG_SHORT:
+            val = f.get("val")
+            if isinstance(val, int):
+                key2 = (ev, f.get("item"))
+                s = self.memcg.get(key2)
+                if s is None:
+                    s = self.memcg[key2] = _Series()
+                s.add(ts, val)
+
+    def panels(self) -> List[str]:
+        """The panels :func:`render` will draw, in order."""
+        out = []
+        if self.rss:
+            out.append("rss")
+        if len(self.alloc) or len(self.free):
+            out += ["alloc_rate", "net_pages"]
+        if len(self.filemap):
+            out.append("page_cache")
+        if self.memcg:
+            out.append("memcg")
+        return out
+
+
+def check_output(path: str, option: str = "-o", example: str = "out.png") -> str:
+    """Refuse an output path that is a directory or whose directory is missing or unwritable
+    (``example`` is the kind of file name the fix suggests)."""
+    if not path or path == "-":
+        raise UsageError(option, "a PNG cannot go to standard output", f"give a file name such as {example}")
+    if os.path.isdir(path):
+        raise UsageError(option, f"{path} is a directory", f"give a file name such as {example}")
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(parent) and not os.path.isdir(parent):
+        raise UsageError(option, f"{parent} is not a directory", "give a path in a directory")
+    if not os.path.isdir(parent):
+        raise UsageError(option, f"directory {parent} does not exist", "create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(option, f"directory {parent} is not writable", "write somewhere else")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise UsageError(option, f"{path} is not writable", "write somewhere else")
+    return path
+
+
+def _np(s: _Series):
+    import numpy as np
+    return (np.frombuffer(s.ts, dtype=np.int64), np.frombuffer(s.val, dtype=np.int64))
+
+
+def render(data: PlotData, path: str, *, title: str = "trace") -> List[str]:
+    """Draw the panels of ``data`` into the PNG ``path`` (atomically); returns the panel names.
+
+    A trace with no events gives a single empty panel saying so.
+    """
+    check_output(path)
+    try:
+        import numpy as np
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise UsageError("plot", "matplotlib is not installed",
+                         "pip install 'memsim[plot]' to draw timelines") from None
+    panels = data.panels()
+    n = max(1, len(panels))
+    fig = Figure(figsize=(13, 1.2 + 3.0 * n), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
+    t0 = data.first_ts or 0
+    span = max((data.last_ts or 0) - t0, 1)
+    fig.suptitle(f"{title}: {data.total} events, {span / 1e9:.6f} s from t0 = {t0 / 1e9:.6f} s",
+                 fontsize=12)
+
+    # the time axis in s, ms or µs, whichever keeps the numbers readable
+    unit, scale = (("s", 1e9) if span >= 1e9 else ("ms", 1e6) if span >= 1e6 else ("µs", 1e3))
+
+    def secs(ts):
+        return (ts - t0) / scale
+
+    def legend(ax, ncol_max=1):
+        handles, labels = ax.get_legend_handles_labels()
+        if handles:
+            ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8,
+                      frameon=False, ncol=1 if len(handles) <= 12 else 2, borderaxespad=0.0)
+
+    if not panels:
+        ax = axes[0]
+        ax.text(0.5, 0.5, "no events in this trace", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xlabel(f"time since the first event ({unit})")
+        ax.set_yticks([])
+    for ax, panel in zip(axes, panels):
+        ax.grid(True, alpha=0.3)
+        if panel == "rss":
+            peaks: Dict[Any, int] = {}
+            for (mm, member), s in data.rss.items():
+                peaks[mm] = max(peaks.get(mm, 0), max(s.val))
+            mms = sorted(peaks, key=lambda m: -peaks[m])
+            shown = mms[:MAX_MMS]
+            colors = _colors(len(shown))
+            styles = {1: "-", 0: "--", 3: "-.", 2: ":"}
+            for i, mm in enumerate(shown):
+                for member in sorted(m for (x, m) in data.rss if x == mm):
+                    ts, val = _np(data.rss[(mm, member)])
+                    x = np.append(secs(ts), span / scale)
+                    y = np.append(val, val[-1]) / (1 << 20)
+                    who = data.mm_comm.get(mm, "")
+                    ax.step(x, y, where="post", color=colors[i], linestyle=styles.get(member, "-"),
+                            linewidth=1.2, label=f"mm {mm}{' ' + who if who else ''} "
+                                                 f"{_SHORT.get(member, RSS_MEMBERS.get(member, member))}")
+            more = f" (largest {len(shown)} of {len(mms)} mms)" if len(mms) > len(shown) else ""
+            ax.set_title(f"RSS per mm by counter (rss_stat){more}", fontsize=10, loc="left")
+            ax.set_ylabel("MiB")
+        elif panel == "alloc_rate":
+            # about MIN_PER_BIN events per bin on average, at most BINS bins
+            nbins = int(min(BINS, max(10, (len(data.alloc) + len(data.free)) // MIN_PER_BIN)))
+            width = span / nbins
+            edges = np.linspace(0, span, nbins + 1)
+            orders = sorted(set(data.alloc.val) | set(data.free.val))
+            colors = _colors(len(orders))
+            per_s = 1e9 / width                 # the rate of one event in one bin
+            for i, order in enumerate(orders):
+                for s, sign in ((data.alloc, 1), (data.free, -1)):
+                    if not len(s):
+                        continue
+                    ts, val = _np(s)
+                    sel = ts[val == order] - t0
+                    if not len(sel):
+                        continue
+                    counts, _ = np.histogram(sel, bins=edges)
+                    ax.stairs(sign * counts * per_s, edges / scale, color=colors[i], linewidth=1.0,
+                              label=f"order {order}" if sign == 1 or not len(data.alloc) else None)
+            ax.axhline(0, color="black", linewidth=0.8, zorder=5)
+            ax.set_yscale("symlog", linthresh=per_s, linscale=0.3)
+            lo, hi = ax.get_ylim()
+            top = max(abs(lo), abs(hi), per_s * 10)
+            k0, k1 = int(np.ceil(np.log10(per_s))), int(np.ceil(np.log10(top)))
+            ticks = [10.0 ** k for k in range(k0, k1 + 1)]
+            ax.set_yticks([-t for t in reversed(ticks)] + [0] + ticks)
+            ax.set_yticklabels([f"-1e{k}" for k in reversed(range(k0, k1 + 1))] + ["0"]
+                               + [f"1e{k}" for k in range(k0, k1 + 1)], fontsize=8)
+            ax.set_ylim(-top * 2, top * 2)
+            ax.set_title(f"page allocations (above 0) and frees (below 0) per second, by order "
+                         f"(mm_page_alloc / mm_page_free; bins of {_duration(width)})",
+                         fontsize=10, loc="left")
+            ax.set_ylabel("events/s (frees < 0)")
+        elif panel == "net_pages":
+            ts_a, ord_a = _np(data.alloc) if len(data.alloc) else (np.zeros(0, np.int64),) * 2
+            ts_f, ord_f = _np(data.free) if len(data.free) else (np.zeros(0, np.int64),) * 2
+            ts = np.concatenate([ts_a, ts_f])
+            delta = np.concatenate([np.left_shift(1, ord_a), -np.left_shift(1, ord_f)])
+            order = np.argsort(ts, kind="stable")
+            y = np.cumsum(delta[order])
+            ax.step(np.append(secs(ts[order]), span / scale), np.append(y, y[-1] if len(y) else 0),
+                    where="post", color="tab:purple", linewidth=1.2,
+                    label="allocated - freed")
+            ax.axhline(0, color="black", linewidth=0.6)
+            ax.set_title("net pages allocated (mm_page_alloc - mm_page_free, pages = 2**order), "
+                         "from the first event", fontsize=10, loc="left")
+            ax.set_ylabel("pages")
+        elif panel == "page_cache":
+            ts, val = _np(data.filemap)
+            y = np.cumsum(val)
+            ax.step(np.append(secs(ts), span / scale), np.append(y, y[-1]), where="post",
+                    color="tab:green", linewidth=1.2, label="added - deleted")
+            ax.axhline(0, color="black", linewidth=0.6)
+            ax.set_title("page-cache pages (filemap add - delete, pages = 2**order), "
+                         "relative to the first event", fontsize=10, loc="left")
+            ax.set_ylabel("pages")
+        elif panel == "memcg":
+            keys = sorted(data.memcg, key=lambda k: (-len(data.memcg[k]), k[0], str(k[1])))
+            shown = keys[:MAX_MEMCG_SERIES]
+            colors = _colors(len(shown))
+            for i, key in enumerate(shown):
+                ts, val = _np(data.memcg[key])
+                y = np.cumsum(val)
+                ax.step(np.append(secs(ts), span / scale), np.append(y, y[-1]), where="post",
+                        color=colors[i], linewidth=1.1,
+                        label=f"{_MEMCG_SHORT[key[0]]} item {key[1]} ({len(ts)})")
+            more = f" (busiest {len(shown)} of {len(keys)})" if len(keys) > len(shown) else ""
+            ax.set_title(f"memcg stat deltas, running sum of val by event/item{more}",
+                         fontsize=10, loc="left")
+            ax.set_ylabel("sum of val")
+        legend(ax)
+        ax.set_xlim(0, span / scale)
+    axes[-1].set_xlabel(f"time since the first event ({unit})")
+    _save(fig, path)
+    return panels
+
+
+def _duration(ns: float) -> str:
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.3g} {unit}"
+    return f"{ns:.3g} ns"
+
+
+def _colors(n: int) -> List[Any]:
+    from matplotlib import colormaps
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(max(n, 1))]
+
+
+def _save(fig, path: str) -> None:
+    d = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".memsim-plot-", suffix=".png", dir=d)
+    except OSError as e:
+        raise UsageError("-o", f"cannot write to {d}: {e.strerror}", "write somewhere else") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format="png", dpi=100)
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise UsageError("-o", f"cannot write {path}: {e.strerror}", "write somewhere else") from None
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def plot_trace(reader, path: str) -> List[str]:
+    """One pass over ``reader`` and the PNG at ``path``; returns the panels drawn."""
+    check_output(path)
+    data = PlotData().update(reader.records())
+    return render(data, path, title=os.path.basename(reader.name))
