@@ -344,7 +344,9 @@ class _Parser:
                 else:
                     raise PrintFmtError(f"unexpected {w!r} in a cast")
             self.next()
-            return ("cast", ctype_from_words(words, stars), self.unary())
+            # the type's words ride along for evaluators that need its spelling (libtraceevent)
+            return ("cast", ctype_from_words(words, stars), self.unary(),
+                    " ".join(words) + " *" * stars)
         return self.primary()
 
     def primary(self):
@@ -706,6 +708,274 @@ class _Compiler:
         raise self.err(f"helper {name}() is not supported by memsim's print fmt compiler")
 
 
+_LTE_MASKS = {"u8": 0xFF, "u16": 0xFFFF, "u32": 0xFFFFFFFF, "s8": 0xFF, "s16": 0xFFFF,
+              "s32": 0xFFFFFFFF, "char": 0xFF, "short": 0xFFFF, "int": 0xFFFFFFFF}
+
+
+class _LteCompiler(_Compiler):
+    """Code generation with libtraceevent's semantics (event-parse.c ``eval_num_arg``,
+    ``eval_type_str``, ``print_str_arg``): every number is an unsigned 64-bit value."""
+
+    def __init__(self, fields: Mapping[str, CType], symbols: Mapping[str, Tuple[int, CType]],
+                 where: str, kallsyms: Any):
+        super().__init__({n: (STR if t.kind == "str" else ULONG) for n, t in fields.items()},
+                         symbols, where)
+        self.src_fields = dict(fields)
+        self.kallsyms = kallsyms
+        self.str_spec: Optional[str] = None     # "%-8s" while generating a %s argument
+
+    @staticmethod
+    def _u(v: int) -> _E:
+        return _E(repr(v & M64), ULONG, v & M64)
+
+    def _leaf(self, e: _E) -> _E:
+        """print_str_to_seq: a string piece printed with the %s conversion's flags/width."""
+        spec = self.str_spec
+        if spec is None or e.t.kind != "str":
+            return e
+        if e.is_const:
+            return _const(spec % e.const, STR)
+        return _E(f"({spec!r} % {e.code})", STR)
+
+    def _gen(self, node) -> _E:
+        kind = node[0]
+        if kind == "num":
+            return self._u(node[1])
+        if kind == "str":
+            return self._leaf(_const(node[1], STR))
+        if kind == "field":
+            name = node[1]
+            if name not in self.fields:
+                raise self.err(f"print fmt uses REC->{name}, which is not a field of the event")
+            var = self.used.setdefault(name, f"f_{name}")
+            t = self.src_fields[name]
+            if t.kind == "str":
+                return self._leaf(_E(var, STR))
+            if t.kind == "int" and t.signed:        # tep_read_number: unsigned of its size
+                return _E(f"({var} & {t.mask:#x})", ULONG)
+            return _E(var, ULONG)
+        if kind == "id":
+            if node[1] in self.symbols:
+                v, _t = self.symbols[node[1]]
+                return self._u(int(v))
+            addr = None                             # test_for_symbol: kallsyms, else 0
+            if self.kallsyms is not None and hasattr(self.kallsyms, "symbol_addr"):
+                try:
+                    addr = self.kallsyms.symbol_addr(node[1])
+                except (KeyError, ValueError):
+                    addr = None
+            return self._u(addr or 0)
+        if kind == "cast":
+            e = self.gen(node[2])
+            if e.t.kind == "str":
+                return e
+            spelling = node[3] if len(node) > 3 else ""
+            if spelling.endswith("*") or spelling.startswith("struct"):
+                return e
+            if spelling.startswith("unsigned "):
+                spelling = spelling[len("unsigned "):]
+            mask = _LTE_MASKS.get(spelling)
+            if mask is None:
+                return e
+            if e.is_const:
+                return self._u(e.const & mask)
+            return _E(f"({e.code} & {mask:#x})", ULONG)
+        return super().gen(node)
+
+    def gen_unary(self, op: str, e: _E) -> _E:
+        if e.t.kind == "str":
+            return super().gen_unary(op, e)
+        if e.is_const:
+            return self._u({"!": 0 if e.const else 1, "~": ~e.const, "-": -e.const,
+                            "+": e.const}[op])
+        if op == "!":
+            return _E(f"(0 if {e.code} else 1)", ULONG)
+        if op == "~":
+            return _E(f"(~{e.code} & {M64:#x})", ULONG)
+        if op == "-":
+            return _E(f"(-{e.code} & {M64:#x})", ULONG)
+        return e
+
+    def gen(self, node) -> _E:
+        if node[0] == "binr":                       # an operator already rotated: no rotation
+            return self._binary(node[1], self.gen(node[2]), self.gen(node[3]))
+        return self._gen(node)
+
+    def gen_binary(self, op: str, ln, rn) -> _E:
+        # process_op: a right operand that is an operator of lower precedence (it can only be
+        # one in parentheses) is rotated above this one: a < (b ? c : d) is (a < b) ? c : d
+        if rn[0] == "?:":
+            return self.gen(("?:", ("binr", op, ln, rn[1]), rn[2], rn[3]))
+        if rn[0] == "bin" and _BINARY_PREC[rn[1]] < _BINARY_PREC[op]:
+            return self.gen(("bin", rn[1], ("binr", op, ln, rn[2]), rn[3]))
+        return self._binary(op, self.gen(ln), self.gen(rn))
+
+    def _binary(self, op: str, l: _E, r: _E) -> _E:
+        if l.t.kind == "str" or r.t.kind == "str":
+            raise self.err(f"cannot apply {op} to a string")
+        if l.is_const and r.is_const:
+            a, b = l.const, r.const
+            if op in ("/", "%"):
+                v = (a // b if op == "/" else a % b) if b else 0
+            elif op in ("&&", "||"):
+                v = int((a and b) if op == "&&" else (a or b))
+            elif op in _CMP:
+                v = int(_CMP[op](a, b))
+            else:
+                v = {"+": a + b, "-": a - b, "*": a * b, "&": a & b, "|": a | b, "^": a ^ b,
+                     "<<": a << (b & 63), ">>": a >> (b & 63)}[op]
+            return self._u(v)
+        a, b = l.code, r.code
+        if op in ("&&", "||"):
+            py = "and" if op == "&&" else "or"
+            return _E(f"(1 if ({a} {py} {b}) else 0)", ULONG)
+        if op in _CMP:
+            return _E(f"(1 if {a} {op} {b} else 0)", ULONG)
+        if op in ("/", "%"):
+            self.ns["_udiv"] = _udiv if op == "/" else _umod
+            name = "_udiv" if op == "/" else "_umod"
+            self.ns[name] = _udiv if op == "/" else _umod
+            return _E(f"{name}({a}, {b})", ULONG)
+        if op in ("&", "|", "^"):
+            return _E(f"({a} {op} {b})", ULONG)
+        if op == ">>":
+            return _E(f"({a} >> ({b} & 63))", ULONG)
+        if op == "<<":
+            return _E(f"(({a} << ({b} & 63)) & {M64:#x})", ULONG)
+        return _E(f"(({a} {op} {b}) & {M64:#x})", ULONG)
+
+    def _fval(self, node) -> int:
+        """eval_flag(arg_eval(value)): a number, or -1 for what is not one (an identifier the
+        kernel did not rewrite, a negative value), as libtraceevent's ``long long``."""
+        while node[0] == "cast":
+            node = node[2]
+        if node[0] == "num":
+            v = node[1]
+        elif node[0] == "id":
+            return _LTE_FLAG_NAMES.get(node[1], -1)
+        else:
+            spec, self.str_spec = self.str_spec, None
+            try:
+                e = self.gen(node)
+            finally:
+                self.str_spec = spec
+            if not e.is_const or e.t.kind == "str":
+                raise self.err("table values must be constants")
+            v = e.const
+        v &= M64
+        return -1 if v >> 63 else v
+
+    def _lte_table(self, items, what: str) -> List[Tuple[int, str]]:
+        table = []
+        for it in items:
+            if it[0] != "init" or len(it[1]) != 2:
+                raise self.err(f"{what}: expected {{ value, \"name\" }} entries")
+            fval = self._fval(it[1][0])
+            nm = it[1][1]
+            if nm[0] == "str":
+                name = nm[1]
+            else:                                   # { 0, NULL }: the name is arg_eval's "0"
+                spec, self.str_spec = self.str_spec, None
+                try:
+                    e = self.gen(nm)
+                finally:
+                    self.str_spec = spec
+                if not e.is_const:
+                    raise self.err(f"{what}: table names must be constants")
+                name = str(e.const if e.t.kind == "str" else _wrap(e.const, LONG))
+            table.append((fval, name))
+        return table
+
+    def gen_call(self, name: str, args) -> _E:
+        if name not in ("__print_symbolic", "__print_symbolic_u64", "__print_flags",
+                        "__print_flags_u64"):
+            return super().gen_call(name, args)
+        flags = name.startswith("__print_flags")
+        if len(args) < (2 if flags else 1):
+            raise self.err(f"{name}() needs a value{' and a delimiter' if flags else ''}")
+        spec, self.str_spec = self.str_spec, None
+        try:
+            v = self.convert(self.gen(args[0]), ULONG)
+            if flags:
+                d = self.gen(args[1])
+                if d.t.kind != "str" or not d.is_const:
+                    raise self.err(f"{name}(): the delimiter must be a string literal")
+                table = self._lte_table(args[2:], name)
+                fn = _lte_flags_fn(d.const, table, spec)
+            else:
+                table = self._lte_table(args[1:], name)
+                fn = _lte_symbolic_fn(table, spec)
+        finally:
+            self.str_spec = spec
+        if v.is_const:
+            return _const(fn(v.const), STR)
+        return _E(f"{self.helper('sym', fn)}({v.code})", STR)
+
+
+# eval_flag's names for values that are not numbers (event-parse.c ``flags[]``)
+_LTE_FLAG_NAMES = {"HI_SOFTIRQ": 0, "TIMER_SOFTIRQ": 1, "NET_TX_SOFTIRQ": 2,
+                   "NET_RX_SOFTIRQ": 3, "BLOCK_SOFTIRQ": 4, "IRQ_POLL_SOFTIRQ": 5,
+                   "TASKLET_SOFTIRQ": 6, "SCHED_SOFTIRQ": 7, "HRTIMER_SOFTIRQ": 8,
+                   "RCU_SOFTIRQ": 9, "HRTIMER_NORESTART": 0, "HRTIMER_RESTART": 1}
+
+
+def _lte_symbolic_fn(table: Sequence[Tuple[int, str]], spec: Optional[str]) -> Callable[[int], str]:
+    """print_str_arg TEP_PRINT_SYMBOL: the first entry equal to the value (names printed with
+    the %s spec), else ``0x%llx`` (without it)."""
+    lookup: Dict[int, str] = {}
+    for fval, nm in table:
+        lookup.setdefault(fval & M64, spec % nm if spec else nm)
+
+    def sym(value: int, _get=lookup.get) -> str:
+        r = _get(value)
+        return r if r is not None else "0x%x" % value
+    return sym
+
+
+def _lte_flags_fn(delim: str, table: Sequence[Tuple[int, str]],
+                  spec: Optional[str]) -> Callable[[int], str]:
+    """print_str_arg TEP_PRINT_FLAGS: entries in order; one whose value is not a number
+    (fval < 0) prints when nothing is left; masks that are all set print and are cleared;
+    leftover bits print as ``0x%llx``."""
+    entries = tuple((fval, spec % nm if spec else nm) for fval, nm in table)
+    cache: Dict[int, str] = {}
+
+    def flags(value: int) -> str:
+        r = cache.get(value)
+        if r is not None:
+            return r
+        val = value & M64
+        out: List[str] = []
+        printed = False
+        for fval, nm in entries:
+            if not val and fval < 0:
+                out.append(nm)
+                break
+            if fval > 0 and val & fval == fval:
+                if printed and delim:
+                    out.append(delim)
+                out.append(nm)
+                printed = True
+                val &= ~fval
+        if val:
+            if printed and delim:
+                out.append(delim)
+            out.append("0x%x" % val)
+        r = "".join(out)
+        if len(cache) < 4096:
+            cache[value] = r
+        return r
+    return flags
+
+
+def _udiv(a: int, b: int) -> int:
+    return a // b if b else 0
+
+
+def _umod(a: int, b: int) -> int:
+    return a % b if b else 0
+
+
 def _cdiv(a: int, b: int) -> int:
     if b == 0:
         return 0
@@ -746,24 +1016,48 @@ class Formatter:
     ``payload(values)`` formats a record given as a mapping of field name -> value (strings for
     ``__data_loc`` fields); ``payload_tuple(t)`` formats the tuple a record decodes to, laid out as
     ``layout`` (field names; the fast path of the text renderer).
+
+    ``libtraceevent=True`` evaluates the print fmt the way libtraceevent 1.7 (event-parse.c,
+    what ``trace-cmd report`` uses) does instead of the way the kernel's TP_printk would print:
+
+    * every value is an unsigned 64-bit number (``eval_num_arg``): a field is read as an unsigned
+      number of its size (``tep_read_number``: a signed ``int`` of -1 is 0xffffffff), operators
+      work on u64, a cast to ``char``/``short``/``int`` (or ``u8``..``s32``) only masks the value
+      and any other cast (``long``, typedefs, every pointer) leaves it alone (``eval_type_str``),
+      so pointer arithmetic is not scaled by the size of the pointee;
+    * an identifier that is neither a field nor in ``symbols`` is looked up in ``kallsyms``
+      (``test_for_symbol``) and is otherwise 0, so ``vmemmap_base + pfn`` is the pfn;
+    * ``%p`` is glibc's (``0x...``, ``(nil)`` for 0); ``%pS``/``%pF`` print ``name+0xoff`` and
+      ``%ps``/``%pf`` the name, ``0x...`` when no symbol holds the address (``print_function``);
+    * ``__print_flags`` skips table entries whose mask is 0 (``fval > 0``).
     """
 
     def __init__(self, print_fmt: str, fields: Mapping[str, CType], *,
                  ptr_key: Tuple[int, int] = (0, 0), kallsyms: Any = None, hash_ptr: bool = True,
                  symbols: Optional[Mapping[str, Tuple[int, CType]]] = None,
-                 layout: Optional[Sequence[str]] = None, name: str = "print fmt"):
-        syms = {"vmemmap_base": (VMEMMAP_BASE, ULONG), "NULL": (0, VOIDP),
-                "true": (1, BOOL), "false": (0, BOOL)}
+                 layout: Optional[Sequence[str]] = None, name: str = "print fmt",
+                 libtraceevent: bool = False):
+        if libtraceevent:
+            syms = {"NULL": (0, ULONG)}
+        else:
+            syms = {"vmemmap_base": (VMEMMAP_BASE, ULONG), "NULL": (0, VOIDP),
+                    "true": (1, BOOL), "false": (0, BOOL)}
         if symbols:
             syms.update(symbols)
         self.print_fmt = print_fmt
         self.name = name
-        comp = _Compiler(fields, syms, name)
+        self.libtraceevent = libtraceevent
+        comp = _LteCompiler(fields, syms, name, kallsyms) if libtraceevent else \
+            _Compiler(fields, syms, name)
         try:
             fmt, args = _Parser(print_fmt).parse_print_fmt()
         except PrintFmtError as e:
             raise PrintFmtError(f"{name}: {e}") from None
-        pyfmt, codes = self._format_string(fmt, args, comp, ptr_key, kallsyms, hash_ptr)
+        if libtraceevent:
+            pyfmt, codes = self._format_string(fmt, args, comp, ptr_key, kallsyms, False,
+                                               lte=True)
+        else:
+            pyfmt, codes = self._format_string(fmt, args, comp, ptr_key, kallsyms, hash_ptr)
         self.fields_used = tuple(comp.used)
         ret = (f"return {pyfmt!r} % ({', '.join(codes)},)" if codes
                else f"return {pyfmt.replace('%%', '%')!r}")
@@ -784,7 +1078,8 @@ class Formatter:
         self.payload_tuple: Callable[[Sequence[Any]], str] = ns["payload_tuple"]
 
     @staticmethod
-    def _format_string(fmt: str, args, comp: _Compiler, ptr_key, kallsyms, hash_ptr):
+    def _format_string(fmt: str, args, comp: _Compiler, ptr_key, kallsyms, hash_ptr,
+                       lte: bool = False):
         out: List[str] = []
         codes: List[str] = []
         argi = 0
@@ -825,7 +1120,10 @@ class Formatter:
             elif conv in "uxXo":
                 t = _UNSIGNED_BY_LEN.get(ln, ULONG)
                 e = comp.convert(take(m.group(0)), t)
-                if conv == "o" and "#" in flags:    # kernel: "0" prefix, not Python's "0o"
+                if lte and conv in "xX" and "#" in flags:     # glibc: %#x of 0 is "0"
+                    codes.append(f"{comp.helper('alt', _glibc_alt(spec + conv))}({e.code})")
+                    out.append("%s")
+                elif conv == "o" and "#" in flags:    # kernel: "0" prefix, not Python's "0o"
                     codes.append(f"('0%o' % {e.code} if {e.code} else '0')")
                     out.append(spec.replace("#", "").replace("0", "") + "s")
                 else:
@@ -834,6 +1132,13 @@ class Formatter:
             elif conv == "c":
                 codes.append(comp.convert(take("%c"), CType("int", 8, False)).code)
                 out.append(spec + "c")
+            elif conv == "s" and lte and "*" not in spec:
+                comp.str_spec = spec + "s" if spec != "%" else None
+                try:
+                    codes.append(comp.convert(take("%s"), STR).code)
+                finally:
+                    comp.str_spec = None
+                out.append("%s")
             elif conv == "s":
                 codes.append(comp.convert(take("%s"), STR).code)
                 out.append(spec + "s")
@@ -842,7 +1147,15 @@ class Formatter:
                 pos += len(ext)
                 e = comp.convert(take("%p" + ext), ULONG)
                 kind = ext[:1]
-                if kind == "x" or (kind in ("", "K") and not hash_ptr):
+                if lte:                     # libtraceevent print_pointer
+                    if kind in ("S", "F", "s", "f"):
+                        fn = _lte_ksym_fn(kallsyms, kind in ("S", "F"))
+                    elif kind in ("M", "m", "I", "i", "U", "h"):
+                        raise comp.err(f"pointer extension %p{ext} is not supported")
+                    else:
+                        fn = _glibc_ptr
+                    codes.append(f"{comp.helper('ptr', fn)}({e.code})")
+                elif kind == "x" or (kind in ("", "K") and not hash_ptr):
                     comp.ns["_praw"] = _praw
                     codes.append(f"_praw({e.code})")
                 elif kind in ("", "K"):
@@ -856,9 +1169,56 @@ class Formatter:
                 out.append("%s")
             else:
                 raise comp.err(f"conversion %{conv} is not supported")
+            nstar = (width == "*") + (prec == "*")
+            if lte and nstar and out[-1] != "%s":
+                # libtraceevent prints a conversion whose '*' argument is negative literally
+                piece, args_ = out.pop(), [codes.pop() for _ in range(nstar + 1)][::-1]
+                fn = _star_fn(piece, m.group(0))
+                codes.append(f"{comp.helper('star', fn)}({', '.join(args_)})")
+                out.append("%s")
         if argi != len(args):
             raise comp.err(f"{len(args) - argi} argument(s) left over after the format")
         return "".join(out), codes
+
+
+def _star_fn(piece: str, literal: str) -> Callable[..., str]:
+    def star(*a: Any) -> str:
+        if any(x < 0 for x in a[:-1]):
+            return literal
+        return piece % a
+    return star
+
+
+def _glibc_alt(spec: str) -> Callable[[int], str]:
+    """glibc's ``%#x``: no ``0x`` prefix on 0."""
+    plain = spec.replace("#", "")
+
+    def alt(v: int) -> str:
+        return spec % v if v else plain % v
+    return alt
+
+
+def _glibc_ptr(v: int) -> str:
+    """glibc's ``%p``: ``(nil)`` for NULL, else ``0x`` and the lowercase hex value."""
+    return "0x%x" % v if v else "(nil)"
+
+
+def _lte_ksym_fn(kallsyms: Any, with_offset: bool) -> Callable[[int], str]:
+    """libtraceevent's print_function: ``name+0xoff`` (``%pS``/``%pF``) or ``name``."""
+    cache: Dict[int, str] = {}
+
+    def ksym(v: int) -> str:
+        r = cache.get(v)
+        if r is None:
+            hit = kallsyms.lookup(v) if kallsyms is not None else None
+            if hit is None:
+                r = "0x%x" % v
+            else:
+                r = "%s+0x%x" % (hit[0], hit[1]) if with_offset else hit[0]
+            if len(cache) < 65536:
+                cache[v] = r
+        return r
+    return ksym
 
 
 def _praw(v: int) -> str:
@@ -898,7 +1258,7 @@ def _ksym_fn(kallsyms: Any, with_offset: bool) -> Callable[[int], str]:
 
 
 def compile_decl(decl: Any, *, ptr_key: Tuple[int, int] = (0, 0), kallsyms: Any = None,
-                 hash_ptr: bool = True, symbols=None) -> Formatter:
+                 hash_ptr: bool = True, symbols=None, libtraceevent: bool = False) -> Formatter:
     """Compile an :class:`~memsim.tracing.events.EventDecl`'s print fmt.
 
     The tuple layout is ``common_type, common_flags, common_preempt_count, common_pid`` followed
@@ -908,4 +1268,5 @@ def compile_decl(decl: Any, *, ptr_key: Tuple[int, int] = (0, 0), kallsyms: Any 
     layout = ["common_type", "common_flags", "common_preempt_count", "common_pid"]
     layout += [f.name for f in decl.fields]
     return Formatter(decl.print_fmt, fields, ptr_key=ptr_key, kallsyms=kallsyms,
-                     hash_ptr=hash_ptr, symbols=symbols, layout=layout, name=decl.full_name)
+                     hash_ptr=hash_ptr, symbols=symbols, layout=layout, name=decl.full_name,
+                     libtraceevent=libtraceevent)

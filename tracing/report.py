@@ -1,0 +1,258 @@
+"""Records printed back as text, in the kernel's ``trace`` dialect or ``trace-cmd report``'s.
+
+* ``kernel``: kernel/trace/trace_output.c ``trace_print_context`` + the event's TP_printk, as
+  :mod:`memsim.tracing.text` prints memsim's own ring buffer (``%16s-%-7d [%03d] <irq-info>
+  %5lu.%06lu: name: payload``, the µs rounded as ``ns2usecs`` does), after the 12-line header
+  (FORMAT-NOTES 1-3);
+* ``trace-cmd``: trace-cmd 3.1.6's tracecmd/trace-read.c ``trace_show_data`` with libtraceevent
+  1.7's ``tep_print_event``: ``%16s-%-5d [%03d]``, the time as ``" %6.1000d:"`` (µs, rounded:
+  ``print_event_time`` adds ``div / 2``; always ``%5llu.%06llu``, 0 included) or with ``ns=True``
+  ``" %9.1d:"``, then
+  ``print_event_name`` (`` name: `` padded to 20 characters of name) and the payload that
+  libtraceevent computes from the print fmt (FORMAT-NOTES 6; ``cpus=N`` is the only header line).
+
+The payload is the record's own ``payload`` text when it was printed in the same dialect
+(``payload_style``), else the event's print fmt evaluated over ``rec.fields``: with the kernel's
+semantics for ``kernel`` (``%p`` hashed with ``ptr_key``) and libtraceevent's for ``trace-cmd``
+(``%p`` is glibc's ``0x...``, unknown symbols such as ``vmemmap_base`` are 0 and pointer
+arithmetic is not scaled, so ``page=`` equals the pfn; see
+:class:`memsim.tracing.printfmt.Formatter`).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Tuple
+
+from memsim.errors import UsageError
+from memsim.tracing.printfmt import PrintFmtError, compile_decl
+from memsim.tracing.text import _HEADER_4, _HEADER_5
+
+STYLES = ("kernel", "trace-cmd")
+NS_CLOCKS = ("local", "global", "perf", "mono", "mono_raw", "boot", "tai")
+
+# print_func_help_header (kernel/trace/trace.c): the header without the irq-info legend
+_HEADER_NOIRQ = ("#           TASK-PID     CPU#     TIMESTAMP  FUNCTION\n"
+                 "#              | |         |         |         |\n")
+
+
+# libtraceevent plugins that trace-cmd report loads (/usr/lib/*/traceevent/plugins) for mm events
+_KMEM_CALL_SITE = frozenset({"kmem:kfree", "kmem:kmalloc", "kmem:kmalloc_node",
+                             "kmem:kmem_cache_alloc", "kmem:kmem_cache_alloc_node",
+                             "kmem:kmem_cache_free"})
+_TLB_REASONS = {0: "flush on task switch", 1: "remote shootdown", 2: "local shootdown",
+                3: "local mm shootdown"}
+
+
+def _field_mask(decl: Any, name: str) -> int:
+    for f in decl.fields:
+        if f.name == name:
+            return (1 << (8 * f.size)) - 1 if f.size else (1 << 64) - 1
+    return (1 << 64) - 1
+
+
+def _raw_payload(fields: Mapping[str, Any]) -> str:
+    """The fields as ``name=value`` (what is printed when no print fmt can be evaluated)."""
+    return " ".join(f"{k}={v}" for k, v in fields.items())
+
+
+class Renderer:
+    """Prints records (:class:`~memsim.tracing.record.Record`) as text lines.
+
+    :param style: ``"kernel"`` (the ``trace`` file) or ``"trace-cmd"`` (``trace-cmd report``).
+    :param formats: a :class:`~memsim.tracing.formats.FormatSet` holding the events' print fmts
+        (a :class:`~memsim.tracing.tracedat.DatReader`'s ``formats``).
+    :param ptr_key: the boot's ``%p`` hash key (kernel style; default (0, 0)).
+    :param flags: kernel style: print the irq-info column (options/irq-info).
+    :param ns: trace-cmd style: nanosecond time stamps (``trace-cmd report -t``).
+    :param kallsyms: symbols for ``%pS`` and plugin_kmem (a reader's ``kallsyms``; memsim's
+        own table by default).
+    :param payload_style: the dialect of ``rec.payload`` texts (``"kernel"`` for the kernel's
+        ``trace``/``trace_pipe``, ``"trace-cmd"`` for ``trace-cmd report`` output); a payload
+        is reused only in its own dialect.  None: payloads are kernel text.
+    :param clock: the trace clock (``local``.. print seconds.µs, ``counter``, ``uptime``,
+        ``x86-tsc`` a raw count).
+    """
+
+    def __init__(self, style: str, formats: Any, *, ptr_key: Optional[Tuple[int, int]] = None,
+                 flags: bool = True, ns: bool = False, kallsyms: Any = None,
+                 payload_style: Optional[str] = None, clock: str = "local", width: int = 5):
+        if style not in STYLES:
+            raise UsageError("--style", f"unknown text style {style!r}",
+                             f"use one of {', '.join(STYLES)}")
+        self.style = style
+        self.formats = formats
+        self.ptr_key = tuple(ptr_key) if ptr_key is not None else (0, 0)
+        self.flags = flags
+        self.ns = ns
+        if kallsyms is None:
+            from memsim.tracing.kallsyms import default_kallsyms
+            kallsyms = default_kallsyms()
+        self.kallsyms = kallsyms
+        self.payload_style = payload_style or "kernel"
+        self.ns_clock = clock in NS_CLOCKS
+        self.width = width
+        self._fmt: Dict[str, Any] = {}
+        self._names: Dict[str, str] = {}
+        self._prefix: Dict[Tuple[str, int, int], str] = {}
+        self._last_ts = -1
+        self._stamp = ""
+
+    # -- header ----------------------------------------------------------------------------
+    def header(self, meta: Mapping[str, Any]) -> str:
+        """The text before the first line: the kernel's ``#`` header (entries, #P from
+        ``meta``), or trace-cmd's ``cpus=N``."""
+        ncpus = meta.get("ncpus") or 0
+        if self.style == "trace-cmd":
+            return f"cpus={ncpus}\n"
+        entries = meta.get("entries")
+        if entries is None:
+            entries = meta.get("nrecords") or 0
+        written = meta.get("entries_written")
+        if written is None:
+            written = entries
+        width = meta.get("flags_width", self.width)
+        legend = (_HEADER_4 if width == 4 else _HEADER_5) if self.flags else _HEADER_NOIRQ
+        return ("# tracer: nop\n#\n"
+                f"# entries-in-buffer/entries-written: {entries}/{written}   #P:{ncpus}\n#\n"
+                + legend)
+
+    # -- payload ---------------------------------------------------------------------------
+    def _formatter(self, rec) -> Any:
+        name = rec.full_name
+        f = self._fmt.get(name)
+        if f is None and name not in self._fmt:
+            decl = self.formats.get(name) if rec.system else self.formats.by_name(name)
+            if decl is None:
+                decl = self.formats.by_name(rec.event)
+            if decl is not None:
+                try:
+                    if self.style == "kernel":
+                        f = compile_decl(decl, ptr_key=self.ptr_key, kallsyms=self.kallsyms)
+                    else:
+                        f = compile_decl(decl, kallsyms=self.kallsyms, libtraceevent=True)
+                except PrintFmtError:
+                    f = None
+            self._fmt[name] = f
+        return f
+
+    def payload(self, rec) -> str:
+        """The payload text of ``rec`` in this dialect."""
+        if rec.payload is not None and self.payload_style == self.style:
+            return rec.payload
+        if self.style == "trace-cmd":
+            name = rec.full_name
+            if name == "tlb:tlb_flush":
+                text = self._plugin_tlb(rec)
+                if text is not None:
+                    return text
+            elif name in _KMEM_CALL_SITE:
+                return self._plugin_kmem(rec) + self._print_fmt(rec)
+        return self._print_fmt(rec)
+
+    def _plugin_kmem(self, rec) -> str:
+        """plugin_kmem.c call_site_handler: ``(function+0xoff) `` before the payload."""
+        val = rec.fields.get("call_site")
+        if not isinstance(val, int) or self.kallsyms is None:
+            return ""
+        hit = self.kallsyms.lookup(val & ((1 << 64) - 1))
+        if hit is None:
+            return ""
+        return "(%s+0x%x) " % (hit[0], hit[1] & 0xFFFFFFFF)
+
+    def _plugin_tlb(self, rec) -> Optional[str]:
+        """plugin_tlb.c tlb_flush_handler (replaces the print fmt)."""
+        pages, reason = rec.fields.get("pages"), rec.fields.get("reason")
+        if not isinstance(pages, int) or not isinstance(reason, int):
+            return None
+        decl = self.formats.get(rec.full_name)
+        pages &= _field_mask(decl, "pages") if decl is not None else (1 << 64) - 1
+        if pages >> 63:
+            pages -= 1 << 64
+        reason &= _field_mask(decl, "reason") if decl is not None else (1 << 64) - 1
+        return f"pages={pages} reason={_TLB_REASONS.get(reason, '')} ({reason})"
+
+    def _print_fmt(self, rec) -> str:
+        f = self._formatter(rec)
+        if f is not None:
+            try:
+                return f.payload(rec.fields)
+            except (KeyError, TypeError, ValueError, OverflowError):
+                pass
+        if rec.payload is not None:
+            return rec.payload
+        return _raw_payload(rec.fields)
+
+    # -- lines -----------------------------------------------------------------------------
+    def _stamp_of(self, ts: int) -> str:
+        if self.style == "kernel":
+            if not self.ns_clock:
+                return " %12d" % ts
+            us = (ts + 500) // 1000                     # ns2usecs rounds
+            return " %5d.%06d" % divmod(us, 1000000)
+        if not self.ns_clock:
+            return "%12d:" % ts
+        if self.ns:                                     # " %9.1d:"
+            return " %5d.%09d:" % divmod(ts, 1000000000)
+        return " %5d.%06d:" % divmod((ts + 500) // 1000, 1000000)   # " %6.1000d:" rounds
+
+    def line(self, rec) -> str:
+        """One line of text for ``rec``, without the newline."""
+        ts = rec.ts
+        if ts != self._last_ts:
+            self._last_ts = ts
+            self._stamp = self._stamp_of(ts)
+        key = (rec.comm, rec.pid, rec.cpu, rec.flags, rec.tgid)
+        prefix = self._prefix.get(key)
+        if prefix is None:
+            if self.style == "kernel":
+                prefix = f"{rec.comm:>16}-{rec.pid:<7} "
+                if rec.tgid is not None:
+                    prefix += f"({rec.tgid:7d}) "
+                prefix += f"[{rec.cpu:03d}] "
+                if self.flags:
+                    prefix += (rec.flags if rec.flags is not None else "." * self.width)
+            else:
+                prefix = f"{rec.comm:>16}-{rec.pid:<5} [{rec.cpu:03d}]"
+            if len(self._prefix) < 65536:
+                self._prefix[key] = prefix
+        name = self._names.get(rec.event)
+        if name is None:
+            if self.style == "kernel":
+                name = f": {rec.event}: "
+            else:                                       # print_event_name
+                name = f" {rec.event}: " + " " * max(0, 20 - len(rec.event))
+            self._names[rec.event] = name
+        payload = self.payload(rec)
+        if self.style == "trace-cmd" and payload.endswith("\n"):
+            payload = payload[:-1]
+        return f"{prefix}{self._stamp}{name}{payload}"
+
+    def lines(self, records: Iterable[Any]) -> Iterator[str]:
+        """``line(rec) + "\\n"`` of every record."""
+        for rec in records:
+            yield self.line(rec) + "\n"
+
+    def render(self, records: Iterable[Any], meta: Mapping[str, Any], out) -> None:
+        """Write the header and every line to ``out`` (a text stream)."""
+        out.write(self.header(meta))
+        buf = []
+        for line in self.lines(records):
+            buf.append(line)
+            if len(buf) >= 8192:
+                out.write("".join(buf))
+                buf.clear()
+        if buf:
+            out.write("".join(buf))
+
+    @classmethod
+    def for_reader(cls, style: str, reader: Any, **kw) -> "Renderer":
+        """A renderer set up from a reader: its formats, kallsyms, clock and flags width."""
+        meta = getattr(reader, "meta", {}) or {}
+        kw.setdefault("kallsyms", getattr(reader, "kallsyms", None))
+        kw.setdefault("clock", meta.get("clock") or "local")
+        kw.setdefault("width", meta.get("flags_width", 5))
+        if meta.get("dialect") in STYLES:
+            kw.setdefault("payload_style", meta["dialect"])
+        return cls(style, reader.formats, **kw)
+
+
+__all__ = ["Renderer", "STYLES"]
