@@ -1,0 +1,267 @@
+"""Trace frontend benchmarks (run by ``python benchmarks/run.py``; ``--only trace`` for just these).
+
+On about 1.1 million events, made by replicating the real 6.18 capture in ../shared/traces
+(22,851 text events x 49; the 22,894-event trace.dat's pages x 48) with shifted timestamps:
+
+  * text parsing into columns and into records (target >= 1,000,000 lines/s), against a plain
+    Python regex parser on the same file (the ratio is reported);
+  * trace.dat parsing into columns and into records (target >= 1,000,000 events/s), against the
+    real ``trace-cmd report`` on the same file in the same run (skipped if trace-cmd is absent);
+  * the text emitter: memsim's kernel-format renderer over ~1M recorded events (lines/s).
+
+Without ../shared/traces (set MEMSIM_SHARED), the text and trace.dat inputs are made from a
+memsim run instead and the report says so.
+"""
+from __future__ import annotations
+
+import gc
+import gzip
+import io
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET_EVENTS = 1_100_000
+
+# -- the baseline: what a trace tool typically does with one regex per line --------------------
+_LINE = re.compile(r"^\s*(?P<comm>.*?)-(?P<pid>\d+)\s+(?:\(\s*(?P<tgid>[\d-]+)\)\s+)?\[(?P<cpu>\d+)\]"
+                   r"\s+(?:(?P<flags>\S{4,5})\s+)?(?P<ts>\d+(?:\.\d+)?):\s+(?P<event>\w+):\s*(?P<payload>.*)$")
+_KV = re.compile(r"(\w+)=(\S+)")
+
+
+def regex_parse(path: str) -> int:
+    """A plain Python regex parser: one match per line, key=value pairs into a dict."""
+    n = 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith("#"):
+                continue
+            m = _LINE.match(line)
+            if m is None:
+                continue
+            rec = m.groupdict()
+            rec["pid"] = int(rec["pid"])
+            rec["cpu"] = int(rec["cpu"])
+            rec["ts"] = float(rec["ts"])
+            rec["fields"] = dict(_KV.findall(rec.pop("payload")))
+            n += 1
+    return n
+
+
+# -- inputs -----------------------------------------------------------------------------------
+def shared_traces() -> Optional[Path]:
+    env = os.environ.get("MEMSIM_SHARED")
+    p = Path(env) if env else REPO.parent / "shared"
+    return p / "traces" if (p / "traces").is_dir() else None
+
+
+_TS = re.compile(r" (\d+)\.(\d{6}): ")
+
+
+def replicate_text(src_lines: List[str], header: List[str], out: str, target: int) -> int:
+    """Write ``src_lines`` repeated until ``target`` lines, each copy shifted past the last."""
+    parts = []
+    for line in src_lines:
+        m = _TS.search(line)
+        parts.append((line[:m.start(1)], int(m.group(1)) * 1_000_000 + int(m.group(2)), line[m.end(2):]))
+    first, last = parts[0][1], parts[-1][1]
+    span = last - first + 1000
+    copies = -(-target // len(parts))
+    n = 0
+    with open(out, "w") as f:
+        total = copies * len(parts)
+        for h in header:
+            if h.startswith("# entries-in-buffer"):
+                h = f"# entries-in-buffer/entries-written: {total}/{total}   #P:2\n"
+            f.write(h)
+        for k in range(copies):
+            shift = k * span
+            buf = []
+            for pre, us, post in parts:
+                us += shift
+                buf.append("%s%5d.%06d%s" % (pre, us // 1_000_000, us % 1_000_000, post))
+            f.write("".join(buf))
+            n += len(buf)
+    return n
+
+
+def text_input(tmp: str, target: int) -> Dict:
+    """The replicated kernel text trace (path, lines, where it came from)."""
+    src = shared_traces()
+    out = os.path.join(tmp, "big-trace.txt")
+    if src is not None:
+        with gzip.open(src / "ftrace-mm-workload.txt.gz", "rt") as f:
+            lines = f.readlines()
+        header = [l for l in lines if l.startswith("#")]
+        events = [l for l in lines if not l.startswith("#")]
+        origin = "ftrace-mm-workload.txt.gz (Linux 6.18)"
+    else:
+        text = memsim_text()
+        lines = text.splitlines(keepends=True)
+        header = [l for l in lines if l.startswith("#")]
+        events = [l for l in lines if not l.startswith("#")]
+        origin = "a memsim run (../shared/traces not found)"
+    n = replicate_text(events, header, out, target)
+    return {"path": out, "lines": n, "origin": origin, "bytes": os.path.getsize(out)}
+
+
+def memsim_machine(pages: int = 1 << 19):
+    """A machine that recorded rss_stat + mm_page_alloc + mm_page_free for ``pages`` faults."""
+    from run import anon_faults                  # benchmarks/run.py (benchmarks/ is on sys.path)
+    return anon_faults(pages, ("kmem:rss_stat", "kmem:mm_page_alloc", "kmem:mm_page_free"))
+
+
+def memsim_text() -> str:
+    from memsim.tracing.text import TextRenderer
+    r = memsim_machine(1 << 16)
+    m = r["machine"]
+    out = io.StringIO()
+    TextRenderer(m.events, m.profile.name, m.comms, m.ptr_key).render(m.tb, out)
+    return out.getvalue()
+
+
+# -- measurements -------------------------------------------------------------------------------
+def timed(fn, *a):
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        v = fn(*a)
+        return v, time.perf_counter() - t0
+    finally:
+        gc.enable()
+
+
+def _columns_count(path: str) -> int:
+    from memsim.tracing.reader import open_trace
+    n = 0
+    with open_trace(path) as r:
+        for b in r.batches():
+            n += len(b)
+    return n
+
+
+def _records_count(path: str) -> int:
+    from memsim.tracing.reader import open_trace
+    n = 0
+    with open_trace(path) as r:
+        for _ in r.records():
+            n += 1
+    return n
+
+
+def bench_text(tmp: str, target: int) -> Dict:
+    inp = text_input(tmp, target)
+    path = inp["path"]
+    res = {"input": inp}
+    n, s = timed(_columns_count, path)
+    res["columns"] = {"events": n, "seconds": s, "lines_per_s": inp["lines"] / s}
+    n2, s = timed(_records_count, path)
+    res["records"] = {"events": n2, "seconds": s, "lines_per_s": inp["lines"] / s}
+    n3, s = timed(regex_parse, path)
+    res["regex"] = {"events": n3, "seconds": s, "lines_per_s": inp["lines"] / s}
+    res["ratio_columns_vs_regex"] = res["columns"]["lines_per_s"] / res["regex"]["lines_per_s"]
+    res["ratio_records_vs_regex"] = res["records"]["lines_per_s"] / res["regex"]["lines_per_s"]
+    return res
+
+
+def bench_emitter(pages: int) -> Dict:
+    """memsim's kernel-format text renderer over the events of ``pages`` faults."""
+    from memsim.tracing.text import TextRenderer
+    r = memsim_machine(pages)
+    m = r["machine"]
+    rend = TextRenderer(m.events, m.profile.name, m.comms, m.ptr_key)
+
+    def render():
+        n = 0
+        out = io.StringIO()
+        buf = []
+        for line in rend.lines(m.tb):
+            buf.append(line)
+            n += 1
+            if len(buf) == 8192:
+                out.write("".join(buf))
+                buf.clear()
+        out.write("".join(buf))
+        return n
+    n, s = timed(render)
+    return {"events": n, "seconds": s, "lines_per_s": n / s}
+
+
+def dat_input(tmp: str, target: int) -> Dict:
+    """A ~``target``-event trace.dat: the real capture's records (or a memsim run's) repeated with
+    shifted timestamps, re-packed into kernel sub-buffer pages, written as v7+zstd."""
+    from memsim.tracing.tracedat import DatReader
+    from memsim.tracing.tracedat_write import encode_record, pack_pages, write_trace_dat
+    src = shared_traces()
+    if src is not None:
+        base = str(src / "trace-mm-workload.dat")
+        origin = "trace-mm-workload.dat (Linux 6.18, trace-cmd 3.1.6)"
+    else:
+        r = memsim_machine(1 << 15)["machine"]
+        from memsim.tracing.tracedat_write import write_buffer_trace_dat
+        base = os.path.join(tmp, "memsim-base.dat")
+        write_buffer_trace_dat(base, r.tb, r.events, r.comms, profile_name=r.profile.name)
+        origin = "a memsim run (../shared/traces not found)"
+    rd = DatReader(base)
+    enc = []
+    for rec in rd.records():
+        decl = rd.formats.get(rec.full_name)
+        enc.append((rec.cpu, rec.ts, encode_record(decl, rd.formats.id_of(rec.full_name), rec)))
+    ncpus = max(rd.meta["ncpus"], 1 + max(c for c, _, _ in enc))
+    span = enc[-1][1] - enc[0][1] + 1_000_000
+    copies = -(-target // len(enc))
+    per_cpu: List[list] = [[] for _ in range(ncpus)]
+    for k in range(copies):
+        shift = k * span
+        for cpu, ts, b in enc:
+            per_cpu[cpu].append((ts + shift, b))
+    pages = [pack_pages(lst, rd.meta["page_size"]) for lst in per_cpu]
+    out = os.path.join(tmp, "big-trace.dat")
+    write_trace_dat(out, formats=rd.formats, cpu_pages=pages, cmdlines=rd.comms,
+                    kallsyms=getattr(rd, "kallsyms_text", None) or getattr(rd, "_kallsyms_text", "") or "")
+    rd.close()
+    return {"path": out, "events": copies * len(enc), "origin": origin, "bytes": os.path.getsize(out)}
+
+
+def bench_dat(tmp: str, target: int) -> Dict:
+    inp = dat_input(tmp, target)
+    path = inp["path"]
+    res = {"input": inp}
+    n, s = timed(_columns_count, path)
+    res["columns"] = {"events": n, "seconds": s, "events_per_s": n / s}
+    n2, s = timed(_records_count, path)
+    res["records"] = {"events": n2, "seconds": s, "events_per_s": n2 / s}
+    tc = trace_cmd_report(path)
+    res["trace_cmd"] = tc
+    if tc:
+        res["ratio_columns_vs_trace_cmd"] = res["columns"]["events_per_s"] / tc["events_per_s"]
+        res["ratio_records_vs_trace_cmd"] = res["records"]["events_per_s"] / tc["events_per_s"]
+    return res
+
+
+def trace_cmd_report(path: str) -> Optional[Dict]:
+    exe = shutil.which("trace-cmd")
+    if exe is None:
+        return None
+    t0 = time.perf_counter()
+    p = subprocess.run([exe, "report", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    s = time.perf_counter() - t0
+    lines = p.stdout.count(b"\n") - 1            # the "cpus=N" line
+    return {"events": lines, "seconds": s, "events_per_s": lines / s, "rc": p.returncode}
+
+
+def run(quick: bool = False) -> Dict:
+    target = 110_000 if quick else TARGET_EVENTS
+    with tempfile.TemporaryDirectory(prefix="memsim-bench-") as tmp:
+        out = {"target_events": target}
+        out["text"] = bench_text(tmp, target)
+        out["emitter"] = bench_emitter(1 << 17 if quick else 1 << 19)
+        out["dat"] = bench_dat(tmp, target)
+        return out

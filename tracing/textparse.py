@@ -1,0 +1,297 @@
+"""Text traces read back: the kernel's ``trace`` file, ``trace_pipe`` output and
+``trace-cmd report`` text (FORMAT-NOTES 1-4, 6, 9, 10).
+
+:class:`TextReader` accepts, auto-detected per file and robust per line:
+
+* the kernel's ``trace`` file: the ``#`` header (``tracer:``,
+  ``entries-in-buffer/entries-written: A/B   #P:N``, the flag legend), then the lines
+  ``trace_print_context`` prints -- ``"%16s-%-7d "`` comm/pid, ``"(%7d) "`` TGID with
+  options/record-tgid (``(-------)`` when unknown), ``"[%03d] "`` CPU, the irq-info flags of
+  ``trace_print_lat_fmt`` (5 characters, 4 on older kernels, none with noirq-info), the
+  timestamp (``" %5lu.%06lu"``, µs, or a raw ``%12llu`` for the counter/uptime/x86-tsc clocks),
+  the bare event name and the payload its TP_printk printed;
+* ``trace_pipe`` output: the same lines without a header, plus ``CPU:N [LOST k EVENTS]`` /
+  ``[LOST EVENTS]`` lines (``print_trace_line``), kept in ``meta["lost"]`` as
+  ``(cpu, count or None)``;
+* ``trace-cmd report`` text (trace-cmd ``print_trace_fmt``): ``cpus=N`` first, no flags column,
+  the event name padded to 21 columns; also ``-t`` (nanosecond timestamps), ``-l`` (latency
+  columns) and ``-R`` (raw fields, read through the keyed fallback).
+
+Timestamps become ``ts`` in ns: ``sec * 1e9 + usec * 1000`` for µs text, exact for 9
+decimals, the raw count for integer clocks (``meta["clock"]`` is ``"ns"`` or ``"counter"``).
+Payloads go through the inverse of the event's print fmt (:mod:`memsim.tracing.payload`).
+
+The hot loop is the Cython :mod:`memsim.tracing._textscan`: it reads chunks of
+:attr:`TextReader.CHUNK` bytes and fills per-event typed columns without building a Record
+(:meth:`TextReader.batches`), or builds Records (:meth:`TextReader.records`).
+
+``meta`` holds ``dialect`` (``trace``, ``trace_pipe``, ``trace-cmd-report``), ``flags_width``
+(None/4/5), ``tgid`` (bool), ``ncpus`` (``#P:`` or ``cpus=``), ``entries`` (in buffer,
+written) when the header has them, ``tracer``, ``clock`` and ``lost``.
+"""
+from __future__ import annotations
+
+import re
+from typing import IO, Any, Dict, Iterator, List, Optional, Tuple
+
+from memsim.errors import TraceError
+from memsim.tracing import _textscan
+from memsim.tracing.columns import Columns
+from memsim.tracing.formats import FormatSet
+from memsim.tracing.payload import PayloadPattern, compile_payload, unknown_payload
+from memsim.tracing.reader import TraceReader, open_stream
+from memsim.tracing.record import Record
+
+_ENTRIES_RE = re.compile(rb"#\s*entries-in-buffer/entries-written:\s*(\d{1,20})/(\d{1,20})\s*"
+                         rb"#P:(\d{1,9})")
+_TRACER_RE = re.compile(rb"#\s*tracer:\s*(\S*)")
+_CPUS_RE = re.compile(rb"cpus=(\d{1,9})\s*$")
+_LOST_RE = re.compile(rb"\s*(?:CPU:?\s*(\d{1,9})\s*)?\[(?:LOST (\d{1,20}) EVENTS|LOST EVENTS|"
+                      rb"(\d{1,20}) EVENTS DROPPED)\]\s*$")
+# trace-cmd report's other non-event lines
+_REPORT_MISC_RE = re.compile(rb"(?:CPU \d+ is empty|version = \d+|cpus=\d+|\s*)\s*$")
+
+
+def _stream_errors() -> tuple:
+    """What reading a damaged (gzip/zstd) stream raises."""
+    import zlib
+    errs: list = [OSError, EOFError, ValueError, zlib.error]
+    try:
+        import zstandard
+        errs.append(zstandard.ZstdError)
+    except ImportError:
+        pass
+    return tuple(errs)
+
+
+class TextReader(TraceReader):
+    """Reader of text traces (see the module docstring).
+
+    ``stream`` is a binary stream of the (already decompressed) text; without one ``path`` is
+    opened with :func:`memsim.tracing.reader.open_stream`.  ``formats`` gives the events'
+    print fmts (:func:`memsim.tracing.formats.default_formats` when None).
+    """
+
+    kind = "text"
+    CHUNK = 4 << 20
+
+    def __init__(self, path: str, stream: Optional[IO[bytes]] = None,
+                 formats: Optional[FormatSet] = None, strict: bool = False,
+                 chunk_size: int = CHUNK):
+        super().__init__(path, formats, strict)
+        self._stream = stream if stream is not None else open_stream(path)
+        self.chunk_size = max(1, int(chunk_size))
+        self.patterns: Dict[str, PayloadPattern] = {}
+        self._used = False
+        self._eof = False
+        self._reset()
+        self._head = self._read()
+        self._sniff(self._head)
+
+    # -- state -------------------------------------------------------------------------------
+    def _reset(self) -> None:
+        self.meta = {"dialect": "trace_pipe", "flags_width": None, "tgid": False, "ncpus": None,
+                     "entries": None, "tracer": None, "clock": None, "lost": []}
+        self.problems = []
+        self.nproblems = 0
+        self._legend_width: Optional[int] = None
+        self._scanner = _textscan.Scanner(self._resolve, self._on_other, self.strict)
+
+    def _rewind(self) -> None:
+        """A second pass: start over if the stream can seek, else refuse."""
+        if not self._used:
+            self._used = True
+            return
+        seekable = getattr(self._stream, "seekable", None)
+        if seekable is None or not seekable():
+            raise TraceError(self.name, "the trace was already read and its stream cannot seek",
+                             "open the trace again to read it a second time")
+        self._stream.seek(0)
+        self._eof = False
+        self._reset()
+        self._head = self._read()
+        self._sniff(self._head)
+        self._used = True
+
+    def _read(self) -> bytes:
+        """The next chunk (``read1`` pieces, so that what a corrupt or truncated compressed
+        stream gave before the damage is kept); the damage ends the trace with a problem
+        (a TraceError in strict mode)."""
+        if self._eof:
+            return b""
+        read1 = getattr(self._stream, "read1", None) or self._stream.read
+        parts: List[bytes] = []
+        total = 0
+        error = None
+        try:
+            while total < self.chunk_size:
+                b = read1(self.chunk_size - total)
+                if not b:
+                    self._eof = True
+                    break
+                parts.append(b)
+                total += len(b)
+        except _stream_errors() as e:
+            error = e
+            self._eof = True
+        if error is not None:
+            self.problem(self.name, f"cannot read further: {error}")
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    # -- callbacks of the scanner ------------------------------------------------------------
+    def _resolve(self, name: bytes) -> Tuple[str, str, str, Any, PayloadPattern]:
+        bare = name.decode("utf-8", "replace")
+        decl = self.formats.by_name(bare)
+        if decl is None:
+            pat = unknown_payload()
+            self.patterns[bare] = pat
+            return bare, "", bare, None, pat
+        pat = self.patterns.get(decl.full_name)
+        if pat is None:
+            pat = self.patterns[decl.full_name] = compile_payload(decl)
+        return decl.full_name, decl.system, decl.name, pat.program(), pat
+
+    def _on_other(self, lineno: int, line: bytes) -> bool:
+        """A line that is not an event: header, cpus=, LOST; False if it is junk."""
+        if line.startswith(b"#"):
+            self._header_line(line)
+            return True
+        m = _LOST_RE.match(line)
+        if m is not None:
+            cpu = int(m.group(1)) if m.group(1) is not None else None
+            count = m.group(2) or m.group(3)
+            self.meta["lost"].append((cpu, int(count) if count is not None else None))
+            return True
+        m = _CPUS_RE.match(line)
+        if m is not None:
+            self.meta["ncpus"] = int(m.group(1))
+            if lineno == 1:
+                self.meta["dialect"] = "trace-cmd-report"
+            return True
+        return _REPORT_MISC_RE.match(line) is not None
+
+    def _header_line(self, line: bytes) -> None:
+        m = _ENTRIES_RE.match(line)
+        if m is not None:
+            self.meta["entries"] = (int(m.group(1)), int(m.group(2)))
+            self.meta["ncpus"] = int(m.group(3))
+            self.meta["dialect"] = "trace"
+            return
+        m = _TRACER_RE.match(line)
+        if m is not None:
+            self.meta["tracer"] = m.group(1).decode("utf-8", "replace")
+            self.meta["dialect"] = "trace"
+            return
+        if b"irqs-off/BH-disabled" in line:
+            self._legend_width = 5
+        elif b"irqs-off" in line and self._legend_width is None:
+            self._legend_width = 4
+        elif b"TGID" in line:
+            self.meta["tgid"] = True
+
+    def _sniff(self, head: bytes) -> None:
+        """Header meta and the first event line's layout, before any event is read."""
+        for raw in head.split(b"\n", 200)[:200]:
+            line = raw.rstrip(b"\r")
+            if not line.strip() or line.startswith(b"#"):
+                if line.startswith(b"#"):
+                    self._header_line(line)
+                continue
+            if _CPUS_RE.match(line):
+                self.meta["dialect"] = "trace-cmd-report"
+                self.meta["ncpus"] = int(_CPUS_RE.match(line).group(1))
+                continue
+            hdr, _ = _textscan.parse_line_header(line)
+            if hdr is None:
+                continue
+            self._first_event(hdr)
+            break
+        if self.meta["flags_width"] is None and self._legend_width is not None:
+            self.meta["flags_width"] = self._legend_width
+
+    def _first_event(self, hdr: Dict[str, Any]) -> None:
+        if "flags_width" in hdr:
+            self.meta["flags_width"] = hdr["flags_width"]
+        else:
+            self.meta["flags_width"] = len(hdr["flags"]) if hdr["flags"] else None
+        if hdr["has_tgid"]:
+            self.meta["tgid"] = True
+        self.meta["clock"] = "counter" if hdr["ts_int"] else "ns"
+        if hdr.get("padded") and self.meta["dialect"] == "trace_pipe":
+            self.meta["dialect"] = "trace-cmd-report"
+
+    # -- reading -----------------------------------------------------------------------------
+    def _chunks(self) -> Iterator[Tuple[bytes, int]]:
+        """(buffer, end): buffers that end on a line boundary (the last one may not)."""
+        leftover = b""
+        chunk = self._head
+        self._head = b""
+        while True:
+            if not chunk:
+                if leftover:
+                    yield leftover, len(leftover)
+                return
+            buf = leftover + chunk if leftover else chunk
+            cut = buf.rfind(b"\n") + 1
+            if cut:
+                yield buf, cut
+                leftover = buf[cut:]
+            else:
+                leftover = buf
+            chunk = self._read()
+
+    def _drain_problems(self) -> None:
+        sc = self._scanner
+        if sc.problems:
+            probs = list(sc.problems)
+            sc.problems.clear()
+            for lineno, msg in probs:
+                self.problem(f"{self.name}:{lineno}", msg)
+
+    def records(self) -> Iterator[Record]:
+        """One :class:`Record` per event line, in file order."""
+        self._rewind()
+        sc = self._scanner
+        out: List[Record] = []
+        for buf, end in self._chunks():
+            pos = 0
+            while pos < end:
+                pos, _, stop = sc.scan(buf, pos, end, True, 16384, out)
+                if sc.first is not None and self.meta["clock"] is None:
+                    self._first_event(sc.first)
+                if out:
+                    yield from out
+                    out.clear()
+                self._drain_problems()
+                if stop == 2:
+                    return
+
+    def batches(self, size: int = 65536) -> Iterator[Columns]:
+        """Columns of at most ``size`` events at a time, filled by the Cython scanner."""
+        self._rewind()
+        size = max(1, int(size))
+        sc = self._scanner
+        out: List[Record] = []
+        for buf, end in self._chunks():
+            pos = 0
+            while pos < end:
+                pos, _, stop = sc.scan(buf, pos, end, False, size - sc.batch_rows, out)
+                if sc.first is not None and self.meta["clock"] is None:
+                    self._first_event(sc.first)
+                if stop == 2:
+                    self._drain_problems()
+                    return
+                self._drain_problems()
+                if sc.batch_rows >= size:
+                    yield sc.build()
+        if sc.batch_rows:
+            yield sc.build()
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        except Exception:
+            pass
+
+
+__all__ = ["TextReader"]
