@@ -7,7 +7,11 @@ Measures, inside the process (interpreter start and machine build excluded unles
      kmem:mm_page_alloc on (targets: >= 5,000,000/s off, >= 3,000,000/s on);
   2. host memory per emulated frame for a 16 GiB machine fully touched (target <= 64 bytes of
      frame metadata per 4 KiB frame), reported apart from page tables and trace buffers;
-  3. the time to build a 1 TiB machine (target: well under a second).
+  3. the time to build a 1 TiB machine (target: well under a second);
+  4. the trace frontend (benchmarks/trace_bench.py): text and trace.dat parsing of ~1.1M events
+     against a plain regex parser and the real ``trace-cmd report``, and the text emitter.
+
+``--only core`` or ``--only trace`` runs one half.
 The faults go through the same path a workload's touch step takes: MmCore.access() in chunks
 of ``quantum`` (512) pages with a return to Python between chunks (a preemption point).
 """
@@ -117,8 +121,44 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     ap.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
+    ap.add_argument("--only", choices=("core", "trace"), help="run only the core or the trace benchmarks")
     args = ap.parse_args(argv)
     results = {"host": platform.node(), "python": sys.version.split()[0], "faults": []}
+    if args.only != "trace":
+        core_benchmarks(args, results)
+    if args.only != "core":
+        results["trace"] = trace_benchmarks(args.quick)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    return 0
+
+
+def trace_benchmarks(quick: bool) -> dict:
+    import trace_bench
+    r = trace_bench.run(quick)
+    t, d, e = r["text"], r["dat"], r["emitter"]
+    print(f"\ntrace frontend, {t['input']['lines']:,} text lines from {t['input']['origin']}:")
+    print(f"  text -> columns   {t['columns']['lines_per_s']:>12,.0f} lines/s  ({t['columns']['seconds']:.2f} s)"
+          f"  {t['ratio_columns_vs_regex']:.1f}x the regex parser")
+    print(f"  text -> records   {t['records']['lines_per_s']:>12,.0f} lines/s  ({t['records']['seconds']:.2f} s)"
+          f"  {t['ratio_records_vs_regex']:.1f}x the regex parser")
+    print(f"  regex parser      {t['regex']['lines_per_s']:>12,.0f} lines/s  ({t['regex']['seconds']:.2f} s)")
+    print(f"trace.dat (v7+zstd), {d['input']['events']:,} events from {d['input']['origin']}:")
+    print(f"  dat -> columns    {d['columns']['events_per_s']:>12,.0f} events/s ({d['columns']['seconds']:.2f} s)"
+          + (f"  {d['ratio_columns_vs_trace_cmd']:.1f}x trace-cmd report" if d.get("trace_cmd") else ""))
+    print(f"  dat -> records    {d['records']['events_per_s']:>12,.0f} events/s ({d['records']['seconds']:.2f} s)"
+          + (f"  {d['ratio_records_vs_trace_cmd']:.1f}x trace-cmd report" if d.get("trace_cmd") else ""))
+    if d.get("trace_cmd"):
+        tc = d["trace_cmd"]
+        print(f"  trace-cmd report  {tc['events_per_s']:>12,.0f} events/s ({tc['seconds']:.2f} s)")
+    else:
+        print("  trace-cmd report  not installed (apt install trace-cmd)")
+    print(f"text emitter: {e['lines_per_s']:,.0f} lines/s ({e['events']:,} events of memsim's own)")
+    return r
+
+
+def core_benchmarks(args, results) -> None:
     mem = memory_per_frame(args.quick)        # first, while the heap is fresh
     results["memory"] = mem
     print(f"host memory, {mem['machine_gib']} GiB machine, {mem['frames_in_use']} of {mem['frames']} "
@@ -138,10 +178,6 @@ def main(argv=None) -> int:
     b = build_1tib()
     results["build_1tib"] = b
     print(f"1 TiB machine built in {b['seconds'] * 1000:.2f} ms")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
-    return 0
 
 
 if __name__ == "__main__":

@@ -262,6 +262,6 @@ def run(quick: bool = False) -> Dict:
     with tempfile.TemporaryDirectory(prefix="memsim-bench-") as tmp:
         out = {"target_events": target}
         out["text"] = bench_text(tmp, target)
-        out["emitter"] = bench_emitter(1 << 17 if quick else 1 << 19)
+        out["emitter"] = bench_emitter(1 << 17 if quick else 1 << 20)
         out["dat"] = bench_dat(tmp, target)
         return out

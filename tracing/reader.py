@@ -101,9 +101,62 @@ def open_stream(path: str) -> IO[bytes]:
         import gzip
         return gzip.GzipFile(fileobj=raw, mode="rb")          # type: ignore[return-value]
     if head == ZSTD_MAGIC:
-        import zstandard
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
+        return io.BufferedReader(_ZstdStream(raw), buffer_size=1 << 20)
     return raw
+
+
+def decompress_errors() -> tuple:
+    """What reading a damaged (compressed) stream can raise."""
+    import zlib
+
+    import zstandard
+    return (OSError, EOFError, ValueError, zlib.error, zstandard.ZstdError)
+
+
+class _ZstdStream(io.RawIOBase):
+    """A zstd-compressed stream (one or more frames), decompressed as it is read.
+
+    Unlike ``zstandard``'s stream reader, it notices a file cut inside a frame: it raises
+    :class:`EOFError` there, as :mod:`gzip` does, so the reader reports what is missing.
+    """
+
+    def __init__(self, raw: IO[bytes]):
+        import zstandard
+        self._zstd = zstandard
+        self._raw = raw
+        self._d = zstandard.ZstdDecompressor().decompressobj()
+        self._buf = b""
+        self._pos = 0
+        self._started = False          # bytes fed to the current frame
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while self._pos >= len(self._buf):
+            chunk = self._raw.read(1 << 20)
+            if not chunk:
+                if self._started and not self._d.eof:
+                    raise EOFError("the zstd data ends inside a frame (the file is truncated)")
+                return 0
+            self._buf, self._pos = b"", 0
+            while chunk:
+                self._started = True
+                out = self._d.decompress(chunk)
+                self._buf += out
+                chunk = b""
+                if self._d.eof:                 # the next frame, if any, starts in unused_data
+                    chunk = self._d.unused_data
+                    self._d = self._zstd.ZstdDecompressor().decompressobj()
+                    self._started = False
+        n = min(len(b), len(self._buf) - self._pos)
+        b[:n] = self._buf[self._pos:self._pos + n]
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 def open_trace(path: str, *, formats: Optional[FormatSet] = None, strict: bool = False,
@@ -115,7 +168,12 @@ def open_trace(path: str, *, formats: Optional[FormatSet] = None, strict: bool =
     :class:`~memsim.tracing.events.EventRegistry` (default: the built-in events).
     """
     stream = open_stream(path)
-    head = stream.peek(len(DAT_MAGIC))[:len(DAT_MAGIC)] if hasattr(stream, "peek") else b""
+    try:
+        head = stream.peek(len(DAT_MAGIC))[:len(DAT_MAGIC)] if hasattr(stream, "peek") else b""
+    except decompress_errors() as e:
+        stream.close()
+        raise TraceError(path, f"cannot decompress the start of the file: {e}",
+                         "is the file complete and a trace?") from None
     if head.startswith(DAT_MAGIC[:3]):
         from memsim.tracing.tracedat import DatReader
         if path == "-" or not isinstance(stream, io.BufferedReader) or not isinstance(stream.raw, io.FileIO):
