@@ -6,12 +6,39 @@ The .pxd files are installed so that a plugin written in Cython can ``cimport me
 """
 import glob
 import os
+import shutil
 
 from setuptools import Extension, setup
 
 from Cython.Build import cythonize
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def pxd_include_dir():
+    """A directory in which ``memsim/tracing`` is ``tracing/``, for Cython's include path.
+
+    Cython finds the .pxd of the module it compiles by the module's dotted name under its
+    include path (``<dir>/memsim/tracing/_textscan.pxd``); the tracing sources live in
+    ``tracing/`` and install as ``memsim.tracing``, so ``build/cython-include/memsim/tracing``
+    is a link to ``tracing/`` (a copy of its .pxd files where links are not available).
+    """
+    inc = os.path.join(HERE, "build", "cython-include")
+    pkg = os.path.join(inc, "memsim")
+    link = os.path.join(pkg, "tracing")
+    src = os.path.join(HERE, "tracing")
+    os.makedirs(pkg, exist_ok=True)
+    if os.path.islink(link) and os.path.realpath(link) == os.path.realpath(src):
+        return inc
+    if os.path.islink(link):
+        os.unlink(link)
+    try:
+        os.symlink(src, link, target_is_directory=True)
+    except OSError:
+        os.makedirs(link, exist_ok=True)
+        for pxd in glob.glob(os.path.join(src, "*.pxd")):
+            shutil.copy2(pxd, link)
+    return inc
 
 
 def extensions():
@@ -29,7 +56,7 @@ def extensions():
     return cythonize(
         exts,
         compiler_directives={"language_level": "3", "embedsignature": True},
-        include_path=[HERE],
+        include_path=[HERE, pxd_include_dir()],
         quiet=True,
     )
 

@@ -214,7 +214,7 @@ def dat_input(tmp: str, target: int) -> Dict:
     for rec in rd.records():
         decl = rd.formats.get(rec.full_name)
         enc.append((rec.cpu, rec.ts, encode_record(decl, rd.formats.id_of(rec.full_name), rec)))
-    ncpus = max(rd.meta["ncpus"], 1 + max(c for c, _, _ in enc))
+    ncpus = max(rd.meta["ncpus"] or 0, 1 + max(c for c, _, _ in enc))
     span = enc[-1][1] - enc[0][1] + 1_000_000
     copies = -(-target // len(enc))
     per_cpu: List[list] = [[] for _ in range(ncpus)]

@@ -32,6 +32,8 @@ from libc.string cimport memchr, memcpy
 
 import sys
 
+from memsim.tracing.columns import column_name
+
 cdef extern from *:
     """
     #include <stdint.h>
@@ -43,34 +45,8 @@ cdef extern from *:
     uint32_t ms_bswap32(uint32_t v) nogil
     uint64_t ms_bswap64(uint64_t v) nogil
 
-# How a field of a record is decoded (set by memsim.tracing.tracedat from the format file)
-cdef enum:
-    FK_UINT = 0         # unsigned integer of 1, 2, 4 or 8 bytes
-    FK_SINT = 1         # signed integer of 1, 2, 4 or 8 bytes
-    FK_CHARS = 2        # char name[N]: a NUL-terminated string
-    FK_LOC_STR = 3      # __data_loc char[]: u32 offset | len << 16 of a string
-    FK_REL_STR = 4      # __rel_loc char[]: offset relative to the end of the field
-    FK_ARRAY = 5        # type name[N] of integers
-    FK_LOC_ARRAY = 6    # __data_loc type[] of integers
-    FK_REL_ARRAY = 7    # __rel_loc type[] of integers
-    FK_RAW = 8          # an integer of another size (little/big endian as the file)
-
-cdef struct cpu_cursor:
-    const uint8_t* block        # current block of whole pages (bytes object in FlyDecoder.blocks)
-    Py_ssize_t block_len
-    Py_ssize_t page_off         # start of the next page in the block
-    const uint8_t* data         # data area of the current page
-    uint32_t size               # bytes of data in the current page (commit)
-    uint32_t pos                # offset of the next record header in the data area
-    uint64_t ts                 # running timestamp of the page
-    uint64_t rec_ts             # current record: timestamp, payload, length
-    const uint8_t* rec
-    uint32_t rec_len
-    int64_t page_no             # index of the current page in this CPU's stream
-    bint has_page
-    bint has_rec
-    bint done
-
+# The field kinds (FK_*), the page cursor and the cdef classes' attributes are declared in
+# _flyrecord.pxd.
 
 cdef enum:
     RINGBUF_TYPE_PADDING = 29
@@ -139,18 +115,6 @@ cdef class EventLayout:
     constants above.
     """
 
-    cdef readonly int type_id
-    cdef readonly object system
-    cdef readonly object name
-    cdef readonly object full_name
-    cdef readonly tuple names
-    cdef int nfields
-    cdef int* kind
-    cdef int* offset
-    cdef int* size
-    cdef int* elem
-    cdef uint32_t min_len
-    cdef tuple int_q            # per field: "q"/"Q" typecode for an integer column, None otherwise
 
     def __cinit__(self, int type_id, system, name, specs):
         cdef int i, n = len(specs)
@@ -184,6 +148,7 @@ cdef class EventLayout:
             else:
                 int_q.append(None)
         self.names = tuple(names)
+        self.colnames = tuple(column_name(f) for f in names)
         self.int_q = tuple(int_q)
 
     def __dealloc__(self):
@@ -196,10 +161,6 @@ cdef class EventLayout:
 cdef class ColumnSink:
     """The columns of one event inside one batch."""
 
-    cdef EventLayout L
-    cdef array seq, ts, cpu, pid
-    cdef list comm, flags
-    cdef list cols                  # per field: array (integers) or list
 
     def __cinit__(self, EventLayout L):
         cdef int i
@@ -219,7 +180,7 @@ cdef class ColumnSink:
         cdef Py_ssize_t n = len(self.seq)
         cols = {"seq": self.seq, "ts": self.ts, "cpu": self.cpu, "pid": self.pid,
                 "tgid": array("q", b"\xff" * (8 * n)), "comm": self.comm, "flags": self.flags}
-        for name, col in zip(self.L.names, self.cols):
+        for name, col in zip(self.L.colnames, self.cols):
             cols[name] = col
         return cols
 
@@ -241,34 +202,6 @@ cdef class FlyDecoder:
     (already ``<idle>`` for 0); ``irq_info``: ``irq_info(flags, preempt, width)``.
     """
 
-    cdef int ncpus
-    cdef cpu_cursor* cur
-    cdef list cpu_ids
-    cdef list sources
-    cdef list blocks
-    cdef list layouts           # 65536 entries: EventLayout or None, by common_type
-    cdef object reader
-    cdef object name
-    cdef object record_cls
-    cdef object irq_info
-    cdef int width
-    cdef uint32_t page_size
-    cdef uint32_t data_off
-    cdef int long_size
-    cdef bint big
-    cdef bint swap
-    cdef int64_t ts_offset
-    cdef dict comms
-    cdef list flag_strs
-    cdef int last_pid
-    cdef object last_comm
-    cdef readonly list missed           # per CPU: events lost before pages (-1 = unknown count)
-    cdef readonly list missed_pages     # per CPU: pages that say events were lost before them
-    cdef readonly int64_t nrecords
-    cdef readonly list counts           # per CPU: records yielded
-    cdef int cur_cpu
-    cdef dict sinks
-    cdef int64_t seq
 
     def __cinit__(self, sources, cpu_ids, layouts, reader, name, record_cls, irq_info,
                   int width, comms, uint32_t page_size=4096, int long_size=8, bint big=False,

@@ -32,7 +32,7 @@ from libc.stdint cimport int64_t, uint64_t, uint8_t
 from libc.string cimport memcmp, memchr, memcpy
 from libc.stdlib cimport malloc, realloc, free, calloc
 
-from memsim.tracing.columns import Columns, EventTable
+from memsim.tracing.columns import Columns, EventTable, column_name
 from memsim.tracing.record import Record
 
 cdef extern from "string.h" nogil:
@@ -44,32 +44,8 @@ cdef extern from *:
 cdef extern from "Python.h":
     object PyUnicode_DecodeUTF8(const char* s, Py_ssize_t size, const char* errors)
 
-# op codes (memsim.tracing.payload)
-cdef enum:
-    OP_LIT = 0
-    OP_NUM = 1
-    OP_PTR = 2
-    OP_CHAR = 3
-    OP_SYM = 4
-    OP_FLAGS = 5
-    OP_STR = 6
-    OP_CHOICE = 7
-    X_SHL = 0
-    X_SHR = 1
-    X_AND = 2
-    X_MUL = 3
-    X_DIV = 4
-    X_ADD = 5
-    X_NEG = 6
-    X_NOT = 7
-    X_LOG2 = 8
-    MAXX = 8
-    MAXSLOTS = 64
-    H_OK = 0
-    H_NOCPU = 1
-    H_NOTS = 2
-    H_NONAME = 3
-
+# The op codes (OP_*, X_*), MAXSLOTS, the header results (H_*), the structs and the cdef
+# classes' attributes are declared in _textscan.pxd.
 
 _HEADER_ERRORS = {
     H_NOCPU: "not a trace event line: no '-PID [CPU]' fields",
@@ -91,14 +67,8 @@ cdef inline int _hexval(char c) noexcept nogil:
 
 
 # ---------------------------------------------------------------------------------------------
-# A hash table keyed by byte strings (C, no Python objects per lookup)
+# A hash table keyed by byte strings (C, no Python objects per lookup; BMEntry in the .pxd)
 # ---------------------------------------------------------------------------------------------
-cdef struct BMEntry:
-    uint64_t hash
-    Py_ssize_t koff          # -1: empty
-    Py_ssize_t klen
-    int64_t value
-
 cdef inline uint64_t _hash(const char* k, Py_ssize_t n) noexcept nogil:
     cdef uint64_t h = 1469598103934665603ULL
     cdef Py_ssize_t i
@@ -110,13 +80,6 @@ cdef inline uint64_t _hash(const char* k, Py_ssize_t n) noexcept nogil:
 cdef class ByteMap:
     """bytes -> int64, open addressing; ``limit`` caps the entries (put() then does nothing)."""
 
-    cdef BMEntry* tab
-    cdef Py_ssize_t cap
-    cdef Py_ssize_t n
-    cdef char* arena
-    cdef Py_ssize_t alen
-    cdef Py_ssize_t acap
-    cdef Py_ssize_t limit
 
     def __cinit__(self, Py_ssize_t limit=1 << 20):
         self.cap = 64
@@ -219,8 +182,6 @@ cdef class ByteMap:
 cdef class StrCache:
     """bytes -> the same ``str`` object (comms, flags, zone names repeat a lot)."""
 
-    cdef ByteMap map
-    cdef list objs
 
     def __cinit__(self, Py_ssize_t limit=1 << 18):
         self.map = ByteMap(limit)
@@ -238,52 +199,11 @@ cdef class StrCache:
 
 
 # ---------------------------------------------------------------------------------------------
-# Compiled payload programs
+# Compiled payload programs (the Op and Alt structs are declared in the .pxd)
 # ---------------------------------------------------------------------------------------------
-cdef struct Op:
-    int kind
-    int slot
-    int nx
-    int xc[MAXX]
-    uint64_t xk[MAXX]
-    int base
-    int is_signed
-    int prefix0x
-    const char* lit
-    Py_ssize_t litlen
-    int has_term
-    const char* term
-    Py_ssize_t termlen
-    void* map            # ByteMap: name -> value (sym, flags)
-    void* cache          # ByteMap: whole flags token -> value
-    const char* delim
-    Py_ssize_t delimlen
-    int alt0
-    int nalts
-    int dyn              # index of the dynamic op, -1
-    int text_slot
-
-cdef struct Alt:
-    const char* text
-    Py_ssize_t len
-    int slot
-    uint64_t value
-
-
 cdef class Program:
     """A payload pattern in C form, built from ``PayloadPattern.program()``."""
 
-    cdef Op* ops
-    cdef int nops            # main ops (dynamic ones follow)
-    cdef int total
-    cdef Alt* alts
-    cdef int nalts
-    cdef int nslots
-    cdef uint8_t kind[MAXSLOTS]
-    cdef uint8_t size[MAXSLOTS]
-    cdef uint8_t sgn[MAXSLOTS]
-    cdef list names
-    cdef list keep
 
     def __cinit__(self, tuple program):
         slots, ops = program
@@ -430,7 +350,6 @@ cdef inline uint64_t _apply(const Op* op, uint64_t v) noexcept nogil:
     return v
 
 
-
 cdef inline Py_ssize_t _parse_num(const char* s, Py_ssize_t pos, Py_ssize_t end, int base,
                                   int prefix0x, uint64_t* out) noexcept nogil:
     """Parse an integer at s[pos:end]; returns the end position or -1."""
@@ -487,25 +406,8 @@ cdef inline bint _hex_token(const char* s, Py_ssize_t a, Py_ssize_t b, uint64_t*
 
 
 # ---------------------------------------------------------------------------------------------
-# Line header
+# Line header (the Line struct is declared in the .pxd)
 # ---------------------------------------------------------------------------------------------
-cdef struct Line:
-    Py_ssize_t comm
-    Py_ssize_t commlen
-    int64_t pid
-    int64_t tgid
-    int has_tgid
-    int64_t cpu
-    Py_ssize_t flags
-    Py_ssize_t flagslen
-    int64_t ts
-    int ts_int           # 1: raw integer clock
-    Py_ssize_t name
-    Py_ssize_t namelen
-    Py_ssize_t payload
-    int padded           # name followed by trace-cmd's padding
-
-
 cdef inline Py_ssize_t _pid_before(const char* s, Py_ssize_t cs, Py_ssize_t e, Line* L) noexcept nogil:
     """Parse ``comm-PID`` ending at s[e] (inclusive) with the comm starting at cs; returns the
     position of the '-' or -1."""
@@ -722,33 +624,11 @@ def parse_line_header(bytes line):
 cdef array _QARR = array("q")
 cdef array _UARR = array("Q")
 _MISSING = object()
-_COMMON = frozenset(("seq", "ts", "cpu", "pid", "tgid", "comm", "flags"))
-
-
-cpdef str column_name(str field):
-    """The column of a payload field: its name, with ``_`` appended when it is also the name of
-    a common column (a ``pid`` or ``flags`` field of the event)."""
-    return field + "_" if field in _COMMON else field
 
 
 cdef class Table:
     """The columns of one event in the current batch."""
 
-    cdef public str name
-    cdef Py_ssize_t n
-    cdef Py_ssize_t cap
-    cdef list icols           # common int columns: seq ts cpu pid tgid
-    cdef list comm
-    cdef list flags
-    cdef int nslots
-    cdef list scols           # per slot: array (int) or list
-    cdef uint8_t objmode[MAXSLOTS]
-    cdef int64_t* cptr[5]
-    cdef int64_t* sptr[MAXSLOTS]
-    cdef uint64_t seen
-    cdef Program prog
-    cdef list names
-    cdef dict extra           # columns of fallback keys that are no slot
 
     def __cinit__(self, str name, Program prog, list names, list typecodes):
         self.name = name
@@ -918,16 +798,6 @@ cdef class Table:
 # Events and the scanner
 # ---------------------------------------------------------------------------------------------
 cdef class Event:
-    cdef public str full_name
-    cdef public str system
-    cdef public str event
-    cdef Program prog
-    cdef Program raw
-    cdef public object pattern
-    cdef Table table
-    cdef list names           # slot names as str
-    cdef list typecodes
-    cdef public bint has_prog
 
     def __cinit__(self, str full_name, str system, str event, object program, object pattern):
         self.full_name = full_name
@@ -961,23 +831,6 @@ cdef class Scanner:
     event (True: handled, e.g. a header; False: a problem).
     """
 
-    cdef public object resolve
-    cdef public object on_other
-    cdef public bint strict
-    cdef public Py_ssize_t lineno        # number of the next line (1-based)
-    cdef public int64_t seq
-    cdef public list problems            # (lineno, message)
-    cdef public object first             # header dict of the first event line
-    cdef ByteMap names
-    cdef list events
-    cdef list batch_events
-    cdef public Py_ssize_t batch_rows
-    cdef StrCache comms
-    cdef StrCache flagstrs
-    cdef StrCache strs
-    cdef int64_t ival[MAXSLOTS]
-    cdef list svals
-    cdef uint64_t present
 
     def __cinit__(self, resolve, on_other, bint strict=False):
         self.resolve = resolve

@@ -6,7 +6,9 @@ Events of different kinds have different fields, so a trace becomes a set of
 * ``seq`` (position in the whole trace, so tables can be merged back in file order),
 * ``ts`` (ns), ``cpu``, ``pid``, ``tgid`` (-1 when unknown), ``comm``, ``flags``,
 
-followed by one column per field.  Numeric columns are :class:`array.array` (``q`` for signed,
+followed by one column per field, named as the field; a field whose name is a common column's
+(the ``pid`` and ``comm`` of ``oom:mark_victim``) gets the column ``pid_``/``comm_``
+(:func:`column_name`, the one rule every reader follows).  Numeric columns are :class:`array.array` (``q`` for signed,
 ``Q`` for unsigned 64-bit values), string columns plain lists.  :meth:`Columns.to_pandas` turns
 them into pandas DataFrames (the optional ``memsim[frame]`` extra).
 """
@@ -16,6 +18,14 @@ from array import array
 from typing import Any, Dict, Iterable, Iterator, List, MutableSequence, Optional, Sequence
 
 COMMON_COLUMNS = ("seq", "ts", "cpu", "pid", "tgid", "comm", "flags")
+_COMMON = frozenset(COMMON_COLUMNS)
+
+
+def column_name(field: str) -> str:
+    """The column of a payload field: its name, with ``_`` appended when it is also the name of
+    a common column (a ``pid`` or ``flags`` field of the event).  Used by :class:`ColumnBuilder`
+    and the Cython readers (:mod:`memsim.tracing._textscan`, :mod:`memsim.tracing._flyrecord`)."""
+    return field + "_" if field in _COMMON else field
 
 
 class EventTable:
@@ -148,6 +158,8 @@ class ColumnBuilder:
         cols["comm"].append(rec.comm)
         cols["flags"].append(rec.flags)
         for k, v in rec.fields.items():
+            if k in _COMMON:
+                k = column_name(k)
             col = cols.get(k)
             if col is None:
                 col = cols[k] = (array("q", bytes(8 * n)) if isinstance(v, int) and -(1 << 63) <= v < (1 << 63)

@@ -3,11 +3,54 @@
 The same model comes out of every input (the kernel's ``trace`` text, ``trace_pipe``,
 ``trace-cmd report`` text, trace.dat v6/v7, from a real kernel or from memsim), so a tool written
 against it does not care where the trace came from.
+
+Reader meta
+-----------
+Every reader also describes its input in ``reader.meta``, one dict with the same keys whatever
+the input (:func:`new_meta` gives the defaults):
+
+==================  =============================================================================
+``format``          ``"text"`` or ``"trace.dat"`` (``"ring buffer"`` for
+                    :meth:`DatReader.from_subbuffers <memsim.tracing.tracedat.DatReader.from_subbuffers>`)
+``dialect``         text: ``"kernel"`` (the ``trace`` file, with its ``#`` header),
+                    ``"trace_pipe"`` (the same lines, no header) or ``"trace-cmd"``
+                    (``trace-cmd report`` output); None for a trace.dat
+``ncpus``           the CPU count the input states (``#P:``, ``cpus=``, the file's CPU count),
+                    or None when it states none
+``entries``         events in the buffer (``entries-in-buffer``, the sum of the trace.dat
+                    CPUSTAT ``read events``), or None when the input does not say
+``entries_written`` events written (``entries-written``; CPUSTAT ``read events + overrun``),
+                    or None
+``clock``           the trace clock's name: ``local``, ``global``, ``counter``, ``uptime``,
+                    ``x86-tsc``, ... (a trace.dat records it; a text trace with decimal
+                    µs/ns timestamps is ``local`` and one with integer timestamps ``counter``)
+``flags_width``     the irq-info column: 5 or 4 characters, or None when the input has none
+``tgid``            True when the records carry a TGID
+``lost``            ``[(cpu or None, count or None), ...]``: events the input says were lost
+                    (``[LOST k EVENTS]`` lines; trace.dat pages with missed events), filled as
+                    the records are read
+==================  =============================================================================
+
+plus extras of one reader: ``tracer`` (text); ``version``, ``compression``, ``uname``,
+``page_size``, ``cpustat``, ``missed_events``, ``nrecords``, ... (trace.dat, see
+:class:`~memsim.tracing.tracedat.DatReader`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
+
+FORMATS = ("text", "trace.dat")
+TEXT_DIALECTS = ("kernel", "trace_pipe", "trace-cmd")
+
+
+def new_meta(format: str, **values: Any) -> Dict[str, Any]:
+    """A reader's ``meta`` with every key of the schema above at its default, then ``values``."""
+    meta: Dict[str, Any] = {"format": format, "dialect": None, "ncpus": None, "entries": None,
+                            "entries_written": None, "clock": "local", "flags_width": None,
+                            "tgid": False, "lost": []}
+    meta.update(values)
+    return meta
 
 
 class Record:

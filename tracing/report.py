@@ -27,6 +27,8 @@ from memsim.tracing.printfmt import PrintFmtError, compile_decl
 from memsim.tracing.text import _HEADER_4, _HEADER_5
 
 STYLES = ("kernel", "trace-cmd")
+# a text reader's meta["dialect"] -> the dialect of its records' payload texts
+_PAYLOAD_STYLES = {"kernel": "kernel", "trace_pipe": "kernel", "trace-cmd": "trace-cmd"}
 NS_CLOCKS = ("local", "global", "perf", "mono", "mono_raw", "boot", "tai")
 
 # print_func_help_header (kernel/trace/trace.c): the header without the irq-info legend
@@ -245,13 +247,22 @@ class Renderer:
 
     @classmethod
     def for_reader(cls, style: str, reader: Any, **kw) -> "Renderer":
-        """A renderer set up from a reader: its formats, kallsyms, clock and flags width."""
+        """A renderer set up from a reader: its formats, kallsyms, and from its ``meta`` (the
+        schema of :mod:`memsim.tracing.record`) the clock, the flags column and the dialect
+        of its payload texts.
+
+        A kernel text without the irq-info column (``flags_width`` None) prints none back;
+        every other input gets the column, ``flags_width`` wide (default 5).  Keyword arguments
+        override what the reader gives.
+        """
         meta = getattr(reader, "meta", {}) or {}
+        dialect = meta.get("dialect")
+        width = meta.get("flags_width")
         kw.setdefault("kallsyms", getattr(reader, "kallsyms", None))
         kw.setdefault("clock", meta.get("clock") or "local")
-        kw.setdefault("width", meta.get("flags_width", 5))
-        if meta.get("dialect") in STYLES:
-            kw.setdefault("payload_style", meta["dialect"])
+        kw.setdefault("flags", not (dialect in ("kernel", "trace_pipe") and width is None))
+        kw.setdefault("width", width or 5)
+        kw.setdefault("payload_style", _PAYLOAD_STYLES.get(dialect))
         return cls(style, reader.formats, **kw)
 
 

@@ -18,16 +18,19 @@
   columns) and ``-R`` (raw fields, read through the keyed fallback).
 
 Timestamps become ``ts`` in ns: ``sec * 1e9 + usec * 1000`` for µs text, exact for 9
-decimals, the raw count for integer clocks (``meta["clock"]`` is ``"ns"`` or ``"counter"``).
+decimals, the raw count for integer clocks (``meta["clock"]`` is ``"local"`` or ``"counter"``).
 Payloads go through the inverse of the event's print fmt (:mod:`memsim.tracing.payload`).
 
 The hot loop is the Cython :mod:`memsim.tracing._textscan`: it reads chunks of
 :attr:`TextReader.CHUNK` bytes and fills per-event typed columns without building a Record
 (:meth:`TextReader.batches`), or builds Records (:meth:`TextReader.records`).
 
-``meta`` holds ``dialect`` (``trace``, ``trace_pipe``, ``trace-cmd-report``), ``flags_width``
-(None/4/5), ``tgid`` (bool), ``ncpus`` (``#P:`` or ``cpus=``), ``entries`` (in buffer,
-written) when the header has them, ``tracer``, ``clock`` and ``lost``.
+``meta`` follows the schema of :mod:`memsim.tracing.record` (``format`` ``"text"``;
+``dialect`` ``"kernel"``, ``"trace_pipe"`` or ``"trace-cmd"``; ``ncpus`` from ``#P:`` or
+``cpus=``; ``entries``/``entries_written`` from the header; ``clock`` ``"local"`` or, for
+integer timestamps, ``"counter"``; ``flags_width``; ``tgid``; ``lost``), plus ``tracer``
+(the header's ``# tracer:``, or None).  The layout keys (``flags_width``, ``tgid``, ``clock``)
+are known once the first event line has been seen: on opening, when it is in the first chunk.
 """
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ from memsim.tracing.columns import Columns
 from memsim.tracing.formats import FormatSet
 from memsim.tracing.payload import PayloadPattern, compile_payload, unknown_payload
 from memsim.tracing.reader import TraceReader, open_stream
-from memsim.tracing.record import Record
+from memsim.tracing.record import Record, new_meta
 
 _ENTRIES_RE = re.compile(rb"#\s*entries-in-buffer/entries-written:\s*(\d{1,20})/(\d{1,20})\s*"
                          rb"#P:(\d{1,9})")
@@ -90,8 +93,8 @@ class TextReader(TraceReader):
 
     # -- state -------------------------------------------------------------------------------
     def _reset(self) -> None:
-        self.meta = {"dialect": "trace_pipe", "flags_width": None, "tgid": False, "ncpus": None,
-                     "entries": None, "tracer": None, "clock": None, "lost": []}
+        self.meta = new_meta("text", dialect="trace_pipe", tracer=None)
+        self._layout_known = False          # the first event line has set the layout keys
         self.problems = []
         self.nproblems = 0
         self._legend_width: Optional[int] = None
@@ -134,9 +137,16 @@ class TextReader(TraceReader):
         except _stream_errors() as e:
             error = e
             self._eof = True
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
         if error is not None:
-            self.problem(self.name, f"cannot read further: {error}")
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+            # every line the kernel writes ends in a newline: what follows the last one was cut
+            # short by the damage, and is dropped rather than read as a shorter value
+            keep = data.rfind(b"\n") + 1
+            cut = len(data) - keep
+            data = data[:keep]
+            self.problem(self.name, f"cannot read further: {error}"
+                         + (f"; the {cut} bytes of the line it cut short were dropped" if cut else ""))
+        return data
 
     # -- callbacks of the scanner ------------------------------------------------------------
     def _resolve(self, name: bytes) -> Tuple[str, str, str, Any, PayloadPattern]:
@@ -166,21 +176,22 @@ class TextReader(TraceReader):
         if m is not None:
             self.meta["ncpus"] = int(m.group(1))
             if lineno == 1:
-                self.meta["dialect"] = "trace-cmd-report"
+                self.meta["dialect"] = "trace-cmd"
             return True
         return _REPORT_MISC_RE.match(line) is not None
 
     def _header_line(self, line: bytes) -> None:
         m = _ENTRIES_RE.match(line)
         if m is not None:
-            self.meta["entries"] = (int(m.group(1)), int(m.group(2)))
+            self.meta["entries"] = int(m.group(1))
+            self.meta["entries_written"] = int(m.group(2))
             self.meta["ncpus"] = int(m.group(3))
-            self.meta["dialect"] = "trace"
+            self.meta["dialect"] = "kernel"
             return
         m = _TRACER_RE.match(line)
         if m is not None:
             self.meta["tracer"] = m.group(1).decode("utf-8", "replace")
-            self.meta["dialect"] = "trace"
+            self.meta["dialect"] = "kernel"
             return
         if b"irqs-off/BH-disabled" in line:
             self._legend_width = 5
@@ -198,7 +209,7 @@ class TextReader(TraceReader):
                     self._header_line(line)
                 continue
             if _CPUS_RE.match(line):
-                self.meta["dialect"] = "trace-cmd-report"
+                self.meta["dialect"] = "trace-cmd"
                 self.meta["ncpus"] = int(_CPUS_RE.match(line).group(1))
                 continue
             hdr, _ = _textscan.parse_line_header(line)
@@ -210,15 +221,16 @@ class TextReader(TraceReader):
             self.meta["flags_width"] = self._legend_width
 
     def _first_event(self, hdr: Dict[str, Any]) -> None:
+        self._layout_known = True
         if "flags_width" in hdr:
             self.meta["flags_width"] = hdr["flags_width"]
         else:
             self.meta["flags_width"] = len(hdr["flags"]) if hdr["flags"] else None
         if hdr["has_tgid"]:
             self.meta["tgid"] = True
-        self.meta["clock"] = "counter" if hdr["ts_int"] else "ns"
+        self.meta["clock"] = "counter" if hdr["ts_int"] else "local"
         if hdr.get("padded") and self.meta["dialect"] == "trace_pipe":
-            self.meta["dialect"] = "trace-cmd-report"
+            self.meta["dialect"] = "trace-cmd"
 
     # -- reading -----------------------------------------------------------------------------
     def _chunks(self) -> Iterator[Tuple[bytes, int]]:
@@ -257,7 +269,7 @@ class TextReader(TraceReader):
             pos = 0
             while pos < end:
                 pos, _, stop = sc.scan(buf, pos, end, True, 16384, out)
-                if sc.first is not None and self.meta["clock"] is None:
+                if sc.first is not None and not self._layout_known:
                     self._first_event(sc.first)
                 if out:
                     yield from out
@@ -276,7 +288,7 @@ class TextReader(TraceReader):
             pos = 0
             while pos < end:
                 pos, _, stop = sc.scan(buf, pos, end, False, size - sc.batch_rows, out)
-                if sc.first is not None and self.meta["clock"] is None:
+                if sc.first is not None and not self._layout_known:
                     self._first_event(sc.first)
                 if stop == 2:
                     self._drain_problems()

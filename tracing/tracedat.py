@@ -33,7 +33,7 @@ from memsim.errors import TraceError
 from memsim.tracing.columns import Columns, EventTable
 from memsim.tracing.formats import FormatSet, default_formats, parse_format
 from memsim.tracing.reader import DAT_MAGIC, TraceReader
-from memsim.tracing.record import Record
+from memsim.tracing.record import Record, new_meta
 from memsim.tracing.text import irq_info
 
 # trace-cmd.h enum tracecmd_option_id
@@ -182,8 +182,19 @@ class DatReader(TraceReader):
     """A trace.dat file (or its bytes) as records.
 
     ``formats`` are consulted only for events the file does not describe; ``registry`` (memsim's
-    events) only when the file has no event formats at all.  :attr:`meta` holds what the headers
-    say (see :meth:`_meta_defaults`); :attr:`formats` the file's formats with the file's IDs.
+    events) only when the file has no event formats at all.  :attr:`formats` holds the file's
+    formats with the file's IDs, :attr:`kallsyms_text` its kallsyms.
+
+    :attr:`meta` follows the schema of :mod:`memsim.tracing.record` (``format`` ``"trace.dat"``,
+    ``dialect`` None, ``clock`` from the TRACECLOCK option or the buffer, ``entries`` and
+    ``entries_written`` from the CPUSTAT options, ``flags_width`` 4 for kernels before 5.15 by
+    ``uname``, else 5, ``tgid`` False, ``lost`` from the pages with missed events once the
+    records are read), plus what the headers say: ``version``, ``compression``,
+    ``compression_version``, ``endian``, ``long_size``, ``page_size``, ``uname``,
+    ``tracecmd_version``, ``cpustat`` (the CPUSTAT texts), ``trace_id``, ``ts_offset``,
+    ``buffers``/``buffer`` (the instance buffers and the one read), ``cpu_data_size``, and after
+    a read ``missed_events``/``missed_pages`` per CPU (-1 events: the count is unknown) and
+    ``nrecords``.
     """
 
     kind = "trace.dat"
@@ -240,12 +251,11 @@ class DatReader(TraceReader):
     # -- meta ------------------------------------------------------------------------------
     @staticmethod
     def _meta_defaults() -> Dict[str, Any]:
-        return {"format": "trace.dat", "version": None, "compression": "none",
-                "compression_version": "", "endian": "little", "long_size": 8, "page_size": 4096,
-                "ncpus": 0, "clock": "local", "uname": None, "tracecmd_version": None,
-                "cpustat": [], "entries": None, "entries_written": None, "trace_id": None,
-                "ts_offset": 0, "buffers": [], "buffer": "", "cpu_data_size": {},
-                "missed_events": {}, "missed_pages": {}, "flags_width": 5}
+        return new_meta("trace.dat", clock="local", flags_width=5, version=None,
+                        compression="none", compression_version="", endian="little",
+                        long_size=8, page_size=4096, uname=None, tracecmd_version=None,
+                        cpustat=[], trace_id=None, ts_offset=0, buffers=[], buffer="",
+                        cpu_data_size={}, missed_events={}, missed_pages={})
 
     def _problem_at(self, offset: int, problem: str) -> None:
         self.problem(f"{self.name}: offset {offset}", problem)
@@ -808,6 +818,11 @@ class DatReader(TraceReader):
             m["entries_written"] = sum(read) + overrun
 
     @property
+    def kallsyms_text(self) -> Optional[str]:
+        """The file's kallsyms as stored (``/proc/kallsyms`` lines), or None when it has none."""
+        return self._kallsyms_text or None
+
+    @property
     def kallsyms(self) -> Optional[FileKallsyms]:
         """The file's kallsyms (parsed on first use), or None when the file has none."""
         if self._kallsyms is None and self._kallsyms_text:
@@ -847,10 +862,13 @@ class DatReader(TraceReader):
                           self.meta["page_size"], self._long, self._big, self.meta["ts_offset"])
 
     def _finish(self, dec) -> None:
+        lost = []
         for (cpu, _, _), missed, pages in zip(self._cpus, dec.missed, dec.missed_pages):
             if pages:
                 self.meta["missed_events"][cpu] = missed
                 self.meta["missed_pages"][cpu] = pages
+                lost.append((cpu, missed if missed >= 0 else None))
+        self.meta["lost"] = lost
         self.meta["nrecords"] = dec.nrecords
 
     def records(self) -> Iterator[Record]:

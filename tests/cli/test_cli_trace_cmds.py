@@ -110,6 +110,12 @@ def test_group_and_command_help():
         assert h.exit_code == 0 and "Usage:" in h.output and "--strict" in h.output
 
 
+def test_style_choices_are_the_renderers():
+    from memsim import cli_trace
+    from memsim.tracing.report import STYLES
+    assert cli_trace.STYLES == STYLES
+
+
 # -- report ------------------------------------------------------------------------------------
 def test_report_reproduces_a_memsim_trace(memsim_trace):
     path, _ = memsim_trace
@@ -384,6 +390,19 @@ def test_convert_dat_corpus_to_text(traces_dir, tmp_path):
     text = out.read_text()
     assert text.startswith("cpus=2\n")
     assert len(body(text)) == 22894
+
+
+def test_convert_dat_to_dat_keeps_kallsyms(traces_dir, tmp_path):
+    """A trace.dat converted to a trace.dat keeps the records and the file's kallsyms, so
+    ``%pS`` call sites still print as the capturing kernel's symbols."""
+    from memsim.tracing.tracedat import DatReader
+    src = traces_dir / "trace-mm-workload.dat"
+    dat = tmp_path / "again.dat"
+    r = run("convert", src, dat)
+    assert r.exit_code == 0, r.output
+    with DatReader(str(src)) as a, DatReader(str(dat)) as b:
+        assert a.kallsyms_text and b.kallsyms_text == a.kallsyms_text
+        assert [x.key() for x in a.records()] == [x.key() for x in b.records()]
 
 
 def test_convert_corpus_text_to_dat_reads_back(traces_dir, tmp_path):

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from memsim.hashptr import hash_pointer, key_from_seed
 from memsim.tracing import _textscan
+from memsim.tracing.columns import column_name
 from memsim.tracing.events import EventDecl, layout_fields
 from memsim.tracing.formats import FormatSet, default_formats
 from memsim.tracing.kmem import kmem_events
@@ -282,7 +283,7 @@ def test_round_trip_memsim_events(profile, decl, data):
     assert fields == got
     table = cols[decl.full_name]
     for k, v in got.items():
-        col = table[_textscan.column_name(k)]
+        col = table[column_name(k)]
         assert col[0] == v
 
 

@@ -243,7 +243,7 @@ def test_random_mm_records_agree_with_trace_cmd(capture, tmp_path, seed):
                                              rnd.choice([0, 1, 14655, 99999]), values)))
     path = str(tmp_path / "mm.dat")
     write_trace_dat(path, formats=fs, cpu_pages=[pack_pages(recs)],
-                    cmdlines={14655: "workload", 1: "systemd"}, kallsyms=src._kallsyms_text,
+                    cmdlines={14655: "workload", 1: "systemd"}, kallsyms=src.kallsyms_text,
                     version=6)
     want = subprocess.run([TRACE_CMD, "report", path], capture_output=True, text=True,
                           check=True).stdout

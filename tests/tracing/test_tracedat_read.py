@@ -298,9 +298,11 @@ def test_lost_events_are_counted(tmp_path):
     p0 = page(10**9, [("rec", 0, rss_payload(1, 1))], commit_flags=1 << 31 | 1 << 30, lost=17)
     p1 = page(2 * 10**9, [("rec", 0, rss_payload(2, 1))], commit_flags=1 << 31)
     r = DatReader(write(tmp_path, build_v6([[p0], [p1]])))
+    assert r.meta["lost"] == []                             # known once the records are read
     assert len(list(r.records())) == 2
     assert r.meta["missed_events"] == {0: 17, 1: -1}
     assert r.meta["missed_pages"] == {0: 1, 1: 1}
+    assert r.meta["lost"] == [(0, 17), (1, None)]          # the schema's key, as text gives it
 
 
 def test_damaged_record_header_skips_the_rest_of_its_page(tmp_path):

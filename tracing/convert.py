@@ -1,0 +1,385 @@
+"""A trace read out again: as kernel or trace-cmd text, or as a trace.dat.
+
+What ``memsim trace report`` and ``memsim trace convert`` do, as a library (docs/traces.md):
+
+* :func:`open_input` opens any trace (:func:`memsim.tracing.reader.open_trace`) and
+  :func:`guarded_records` reads its records, with a damaged or truncated (compressed) input
+  turned into one :class:`~memsim.errors.TraceError` line instead of a traceback;
+* :func:`render_text` writes a header and one line per record to a text stream
+  (:class:`~memsim.tracing.report.Renderer`, set up from the reader's meta);
+  :func:`write_text` does it for a reader's records, optionally selected
+  (:mod:`memsim.tracing.select`);
+* :class:`DatBuilder` encodes records into ring-buffer pages and writes a trace.dat
+  (:mod:`memsim.tracing.tracedat_write`), turning printed ``%pS`` symbols back into addresses;
+* :func:`problems_summary` says what a reader skipped, and refuses an input of which nothing
+  could be read;
+* :func:`atomic_output` writes a file all at once or not at all.
+
+Example::
+
+    from memsim.tracing.convert import DatBuilder, guarded_records, open_input, write_text
+
+    with open_input("trace.txt.gz") as r, open("trace.txt", "w") as out:
+        nread, nwritten = write_text(r, out, style="trace-cmd")
+    with open_input("trace.txt.gz") as r:
+        b = DatBuilder(r)
+        b.add_all(guarded_records(r))
+        b.write("trace.dat", version=7, compression="zstd")
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+import zlib
+from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Tuple
+
+from memsim.errors import MemsimError, TraceError, UsageError
+from memsim.tracing.select import EventMatcher, Selection, select
+
+SHOW_PROBLEMS = 10              # problems_summary lists this many skipped spots, then a count
+
+
+# -- reading -----------------------------------------------------------------------------------
+@contextlib.contextmanager
+def read_errors(path: str) -> Iterator[None]:
+    """Decompression and decoding failures of the input ``path`` raised in the block become
+    one-line :class:`~memsim.errors.TraceError`\\ s (MemsimErrors and a closed pipe pass)."""
+    name = "<stdin>" if path == "-" else path
+    try:
+        yield
+    except (MemsimError, BrokenPipeError):
+        raise
+    except (EOFError, UnicodeDecodeError, zlib.error) as e:
+        raise TraceError(name, f"cannot read the trace: {e}", "is the file complete and a trace?") from None
+    except OSError as e:        # gzip.BadGzipFile, truncated files, I/O errors
+        raise TraceError(name, f"cannot read the trace: {e.strerror or e}",
+                         "is the file complete and a trace?") from None
+    except Exception as e:
+        if type(e).__module__.startswith("zstandard") or type(e).__name__ == "ZstdError":
+            raise TraceError(name, f"cannot decompress: {e}", "is the .zst file complete?") from None
+        raise
+
+
+def open_input(path: str, *, formats_dir: Optional[str] = None, strict: bool = False):
+    """The reader of ``path`` (``-`` = standard input), with the format files of the tracefs
+    ``events/`` directory ``formats_dir`` consulted first (see :func:`open_trace`)."""
+    from memsim.tracing.reader import open_trace
+    formats = None
+    if formats_dir is not None:
+        from memsim.tracing.formats import FormatSet
+        formats = FormatSet.from_dir(formats_dir)
+    with read_errors(path):
+        return open_trace(path, formats=formats, strict=strict)
+
+
+def guarded_records(reader) -> Iterator:
+    """``reader.records()``, with read errors turned into TraceError (:func:`read_errors`)."""
+    with read_errors(reader.path):
+        yield from reader.records()
+
+
+def problems_summary(reader, *, nrecords: int, show: int = SHOW_PROBLEMS) -> List[str]:
+    """The lines to print about the spots ``reader`` skipped: the first ``show`` as
+    ``file:line: problem``, then ``... and N more`` and a count (nothing when none was skipped).
+
+    :param nrecords: how many records were read; when none was and spots were skipped, the
+        input is not a trace at all: raises :class:`~memsim.errors.TraceError`.
+    """
+    n = getattr(reader, "nproblems", 0)
+    lines = [str(p) for p in reader.problems[:show]]
+    if n > len(lines):
+        lines.append(f"... and {n - len(lines)} more")
+    if n:
+        lines.append(f"{reader.name}: {n} spot(s) skipped; use --strict to stop at the first")
+    if n and nrecords == 0:
+        first = reader.problems[0] if reader.problems else None
+        why = f" ({n} spot(s) skipped, the first {first.where}: {first.problem})" if first else ""
+        raise TraceError(reader.name, f"no trace events could be read{why}",
+                         "give a kernel trace/trace_pipe text, trace-cmd report output or a trace.dat file")
+    return lines
+
+
+# -- writing -----------------------------------------------------------------------------------
+@contextlib.contextmanager
+def atomic_output(path: Optional[str], where: str) -> Iterator[IO[str]]:
+    """Standard output for None/``-``; else a temporary text file next to ``path``, renamed over
+    it when the block succeeds and removed when it fails.  ``where`` (an option name) is the
+    place a :class:`~memsim.errors.UsageError` names when the directory is not writable."""
+    if path is None or path == "-":
+        yield sys.stdout
+        return
+    d = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".memsim-", dir=d)
+    except OSError as e:
+        raise UsageError(where, f"cannot write to {d}: {e.strerror}", "write somewhere else") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            yield f
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# -- text --------------------------------------------------------------------------------------
+def _header_meta(meta: Dict[str, Any], count: Optional[int], cpus_seen: int) -> Dict[str, Any]:
+    """The meta for :meth:`Renderer.header`: ``count`` (the lines printed) replaces the input's
+    entry counts when given; the CPUs seen stand in for an unknown CPU count."""
+    m = dict(meta)
+    if count is not None:
+        m["entries"] = m["entries_written"] = count
+    if not m.get("ncpus"):
+        m["ncpus"] = cpus_seen
+    return m
+
+
+def _chain(first, it):
+    yield first
+    yield from it
+
+
+def render_text(reader, records: Iterable, out: IO[str], *, style: str = "kernel",
+                ns: bool = False, exact_count: bool = False) -> int:
+    """A header and one line per record of ``records`` (read by ``reader``) to ``out``, in
+    ``style`` (``kernel`` or ``trace-cmd``, see :mod:`memsim.tracing.report`); returns the
+    number of records written.
+
+    The kernel header's entry counts are the input's (its ``#`` header or trace.dat CPUSTAT:
+    ``meta["entries"]``) unless ``exact_count`` (the records are a selection) or the input had
+    none: then they are the number of lines printed.  When the header needs what only the
+    records tell (that count, or the CPU count of a headerless text), the lines are spooled to
+    a temporary file (memory stays flat) until it is known.
+    """
+    from memsim.tracing.report import Renderer
+    r = Renderer.for_reader(style, reader, ns=ns)
+    meta = getattr(reader, "meta", {}) or {}
+    it = iter(records)
+    first = next(it, None)
+    no_entries = meta.get("entries") is None
+    if first is None:
+        out.write(r.header(_header_meta(meta, 0 if exact_count or no_entries else None, 0)))
+        return 0
+    need_count = style == "kernel" and (exact_count or no_entries)
+    if not need_count and meta.get("ncpus"):
+        out.write(r.header(_header_meta(meta, None, first.cpu + 1)))
+        n = 0
+        buf: List[str] = []
+        for rec in _chain(first, it):
+            buf.append(r.line(rec))
+            n += 1
+            if len(buf) >= 4096:
+                out.write("\n".join(buf) + "\n")
+                buf.clear()
+        if buf:
+            out.write("\n".join(buf) + "\n")
+        return n
+    n = 0
+    maxcpu = 0
+    with tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", encoding="utf-8", newline="\n") as spool:
+        for rec in _chain(first, it):
+            spool.write(r.line(rec) + "\n")
+            n += 1
+            if rec.cpu > maxcpu:
+                maxcpu = rec.cpu
+        out.write(r.header(_header_meta(meta, n if need_count else None, maxcpu + 1)))
+        spool.seek(0)
+        while True:
+            chunk = spool.read(1 << 20)
+            if not chunk:
+                break
+            out.write(chunk)
+    return n
+
+
+def write_text(reader, out: IO[str], *, style: str = "kernel", ns: bool = False,
+               selection: Optional[Selection] = None,
+               matcher: Optional[EventMatcher] = None) -> Tuple[int, int]:
+    """Every record of ``reader`` that ``selection`` selects as text to ``out``
+    (:func:`render_text`); returns (records read, records written).
+
+    ``matcher`` is ``selection``'s :class:`EventMatcher`, passed when the caller wants to know
+    afterwards which globs matched nothing.
+    """
+    sel = selection or Selection()
+    nread = 0
+
+    def counting(recs):
+        nonlocal nread
+        for rec in recs:
+            nread += 1
+            yield rec
+
+    written = render_text(reader, select(counting(guarded_records(reader)), sel, matcher), out,
+                          style=style, ns=ns, exact_count=sel.active)
+    return nread, written
+
+
+# -- trace.dat ---------------------------------------------------------------------------------
+_SYMBOL_RE = re.compile(r"^(?P<name>[A-Za-z_.$][\w.$]*)\+0x(?P<off>[0-9a-f]+)/0x(?P<size>[0-9a-f]+)$")
+
+
+def symbol_addr(text: str) -> Optional[int]:
+    """The address of a printed ``%pS`` text (``mm_alloc+0x1a/0x50``) in memsim's kallsyms,
+    or None unless it names a memsim symbol and an offset inside it."""
+    m = _SYMBOL_RE.match(text)
+    if m is None:
+        return None
+    from memsim.tracing.kallsyms import default_kallsyms
+    ks = default_kallsyms()
+    try:
+        addr = ks.symbol_addr(m.group("name")) + int(m.group("off"), 16)
+    except KeyError:
+        return None
+    hit = ks.lookup(addr)
+    return addr if hit is not None and hit[0] == m.group("name") else None
+
+
+def _dat_formats(reader):
+    """An empty FormatSet for the output file with the reader's header_page/header_event
+    (memsim's when it has none), filled by :meth:`DatBuilder.decl_of` as events appear."""
+    from memsim.tracing.formats import FormatSet
+    fs = FormatSet()
+    src = reader.formats
+    fs.header_page = getattr(src, "header_page", None)
+    fs.header_event = getattr(src, "header_event", None)
+    if fs.header_page is None:
+        from memsim.tracing.formatfile import header_event, header_page
+        fs.header_page, fs.header_event = header_page(), header_event()
+    return fs
+
+
+class DatBuilder:
+    """Records of ``reader`` -> a trace.dat: encoded per CPU, with the formats they need and
+    unique type ids (the encoded records are kept in memory until :meth:`write`).
+
+    After the records are added, :attr:`count` is the number encoded, :attr:`skipped` the
+    records of events with no format (by event), :attr:`zeroed` the printed values that are not
+    numbers and were written as 0 (by ``event.field``) and :attr:`symbols` the ``%pS`` texts
+    turned back into addresses.
+    """
+
+    def __init__(self, reader):
+        from memsim.tracing.tracedat_write import encode_record
+        self.reader = reader
+        self.symbols = 0                            # %pS texts turned back into addresses
+        self.zeroed: Dict[str, int] = {}            # event.field -> values written as 0
+        self.encode = encode_record
+        self.src = reader.formats
+        self.out = _dat_formats(reader)
+        self.ids: Dict[str, int] = {}
+        self.decls: Dict[str, Any] = {}
+        self.per_cpu: Dict[int, List[Tuple[int, bytes]]] = {}
+        self.comms: Dict[int, str] = {}
+        self.skipped: Dict[str, int] = {}
+        self.count = 0
+
+    def decl_of(self, rec):
+        """The format of ``rec``'s event (added to the output's formats), or None."""
+        name = rec.full_name
+        if name in self.decls:
+            return self.decls[name]
+        decl = self.src.by_name(name) or (self.src.by_name(rec.event) if rec.system == "" else None)
+        if decl is not None:
+            tid = self.src.id_of(decl.full_name)
+            if tid is None or tid in self.ids.values() or not 0 < tid < 0xFFFF:
+                tid = max(list(self.ids.values()) + [1000]) + 1
+            self.ids[decl.full_name] = tid
+            self.out.add(decl, tid)
+        self.decls[name] = decl
+        return decl
+
+    def numeric_fields(self, decl, rec):
+        """``rec`` with every numeric field of ``decl`` a number: a printed ``%pS`` symbol
+        (``mm_alloc+0x1a/0x50``) becomes its address in memsim's kallsyms (which then go into
+        the file), anything else that is not a number becomes 0 and is counted."""
+        fixed = None
+        for f in decl.fields:
+            v = rec.fields.get(f.name)
+            if not isinstance(v, str) or f.is_data_loc or f.is_array:
+                continue
+            n = symbol_addr(v)
+            if n is not None:
+                self.symbols += 1
+            else:
+                try:
+                    n = int(v, 0)
+                except ValueError:
+                    n = 0
+                    key = f"{decl.full_name}.{f.name}"
+                    self.zeroed[key] = self.zeroed.get(key, 0) + 1
+            if fixed is None:
+                fixed = dict(rec.fields)
+            fixed[f.name] = n
+        if fixed is None:
+            return rec
+        from memsim.tracing.record import Record
+        return Record(rec.system, rec.event, rec.pid, rec.tgid, rec.comm, rec.cpu, rec.ts,
+                      rec.flags, fixed, rec.payload)
+
+    def add(self, rec) -> None:
+        """Encode one record (or count it in :attr:`skipped` when its event has no format)."""
+        decl = self.decl_of(rec)
+        if decl is None:
+            self.skipped[rec.full_name] = self.skipped.get(rec.full_name, 0) + 1
+            return
+        rec = self.numeric_fields(decl, rec)
+        data = self.encode(decl, self.ids[decl.full_name], rec)
+        self.per_cpu.setdefault(rec.cpu, []).append((rec.ts, data))
+        if rec.comm and rec.comm not in ("<...>", "<idle>") and rec.pid:
+            self.comms[rec.pid] = rec.comm
+        self.count += 1
+
+    def add_all(self, records: Iterable) -> int:
+        """:meth:`add` every record; returns how many were read (encoded or skipped)."""
+        seen = 0
+        for rec in records:
+            seen += 1
+            self.add(rec)
+        return seen
+
+    @property
+    def ncpus(self) -> int:
+        """The CPU count of the output: the input's, or more when the records say so."""
+        stated = (getattr(self.reader, "meta", {}) or {}).get("ncpus")
+        return max([c + 1 for c in self.per_cpu] + [stated if isinstance(stated, int) else 0, 1])
+
+    def kallsyms(self) -> str:
+        """The kallsyms for the file: the input's (a trace.dat's), else memsim's when ``%pS``
+        symbols were turned into memsim addresses, else none."""
+        text = getattr(self.reader, "kallsyms_text", None)
+        if not isinstance(text, str):
+            text = ""
+        if self.symbols and not text:
+            from memsim.tracing.kallsyms import kallsyms_text
+            text = kallsyms_text()
+        return text
+
+    def write(self, path: str, *, version: int = 7, compression: str = "zstd") -> None:
+        """Write the trace.dat ``path`` (see :func:`memsim.tracing.tracedat_write.write_trace_dat`)."""
+        from memsim.tracing.tracedat_write import pack_pages, write_trace_dat
+        # pack_pages wants each CPU's records in time order (a text trace is merged by time)
+        cpu_pages = [pack_pages(sorted(self.per_cpu.get(cpu, []), key=lambda r: r[0]))
+                     for cpu in range(self.ncpus)]
+        write_trace_dat(path, formats=self.out, cpu_pages=cpu_pages, cmdlines=self.comms,
+                        kallsyms=self.kallsyms(), version=version, compression=compression)
+
+    def warnings(self) -> List[str]:
+        """What the output lacks, one ``<problem>; <fix>`` line each (none when complete)."""
+        out = []
+        if self.skipped:
+            names = ", ".join(f"{n} ({c})" for n, c in sorted(self.skipped.items()))
+            out.append(f"{sum(self.skipped.values())} record(s) of events with no format "
+                       f"skipped: {names}; give the formats with --formats DIR")
+        if self.zeroed:
+            names = ", ".join(f"{n} ({c})" for n, c in sorted(self.zeroed.items()))
+            out.append(f"{sum(self.zeroed.values())} printed value(s) that are not numbers "
+                       f"written as 0: {names}; a trace.dat keeps the raw field values")
+        return out
+
+
+__all__ = ["open_input", "read_errors", "guarded_records", "problems_summary", "atomic_output",
+           "render_text", "write_text", "symbol_addr", "DatBuilder", "SHOW_PROBLEMS"]

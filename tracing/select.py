@@ -1,0 +1,137 @@
+"""Which records of a trace to keep: event globs, pids, CPUs and a time window.
+
+What ``memsim trace report -e GLOB --pid N --cpu N --from T --to T`` selects, as a library:
+
+* :class:`Selection`: the frozen description of a selection (empty = everything);
+* :class:`EventMatcher`: tracefs ``set_event``-style globs (``kmem:*``, ``*:rss_stat``, ``kmem``),
+  remembering which globs matched something so that a caller can warn about the others;
+* :func:`select`: the records of a stream that a selection keeps, streaming;
+* :func:`parse_time`: ``440.44`` (seconds, as a trace prints them) or ``440440ms``/``5us``/
+  ``12ns`` as nanoseconds of the trace clock.
+
+Example::
+
+    from memsim.tracing.reader import open_trace
+    from memsim.tracing.select import Selection, select, parse_time
+
+    sel = Selection(events=("kmem:rss_stat",), pids=(6923,), t_from=parse_time("440.44", "--from"))
+    with open_trace("trace.dat") as r:
+        for rec in select(r.records(), sel):
+            ...
+"""
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+
+from memsim.errors import UsageError
+
+_TIME_RE = re.compile(r"^\s*(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(?P<unit>[a-zµμ]*)\s*$", re.I)
+_TIME_UNITS = {"": 10**9, "s": 10**9, "ms": 10**6, "us": 10**3, "µs": 10**3, "μs": 10**3, "ns": 1}
+TIME_FORMS = ("write seconds as the trace prints them (440.44) or a number with a unit "
+              "(440440ms, 5us, 12ns)")
+
+
+def parse_time(value: str, option: str) -> int:
+    """``440.44`` (seconds) or ``440440ms``/``5us``/``12ns`` -> nanoseconds of the trace clock.
+
+    :param option: where the value came from (``--from``), named by the
+        :class:`~memsim.errors.UsageError` raised for a value that is not a time or not a whole
+        number of nanoseconds.
+    """
+    m = _TIME_RE.match(value)
+    unit = m.group("unit").lower() if m else None
+    if m is None or unit not in _TIME_UNITS:
+        raise UsageError(option, f"{value!r} is not a time", TIME_FORMS)
+    ns = Fraction(m.group("num")) * _TIME_UNITS[unit]
+    if ns.denominator != 1:
+        raise UsageError(option, f"{value!r} is not a whole number of nanoseconds", TIME_FORMS)
+    return int(ns)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The records to keep: set_event-style globs, pids, cpus, a time window in ns (both ends
+    inclusive).  Empty tuples / None select everything."""
+
+    events: Tuple[str, ...] = ()
+    pids: Tuple[int, ...] = ()
+    cpus: Tuple[int, ...] = ()
+    t_from: Optional[int] = None
+    t_to: Optional[int] = None
+
+    @property
+    def active(self) -> bool:
+        """True when the selection leaves anything out."""
+        return bool(self.events or self.pids or self.cpus or self.t_from is not None
+                    or self.t_to is not None)
+
+
+class EventMatcher:
+    """set_event-style globs: ``kmem:*``, ``kmem:mm_page_*``, ``*:rss_stat``, ``rss_stat``.
+
+    A glob with a colon matches ``system:event`` part by part (an empty part matches all); a glob
+    without one matches the event name *or* the system name (``kmem`` selects every kmem event,
+    as ``echo kmem > set_event`` does).  Matching is case-sensitive, as in tracefs.
+
+    ``matcher(system, event)`` answers (cached per event); :meth:`unused` lists the globs that
+    have matched nothing so far.
+    """
+
+    def __init__(self, globs: Sequence[str]):
+        self.globs = tuple(globs)
+        self.used: Set[str] = set()
+        self._cache: Dict[Tuple[str, str], bool] = {}
+
+    @staticmethod
+    def _one(glob: str, system: str, event: str) -> bool:
+        if ":" in glob:
+            sg, _, eg = glob.partition(":")
+            return fnmatch.fnmatchcase(system, sg or "*") and fnmatch.fnmatchcase(event, eg or "*")
+        return fnmatch.fnmatchcase(event, glob) or (bool(system) and fnmatch.fnmatchcase(system, glob))
+
+    def __call__(self, system: str, event: str) -> bool:
+        key = (system, event)
+        hit = self._cache.get(key)
+        if hit is None:
+            matched = [g for g in self.globs if self._one(g, system, event)]
+            self.used.update(matched)
+            hit = self._cache[key] = bool(matched)
+        return hit
+
+    def unused(self) -> List[str]:
+        """The globs that matched no event seen so far, in the order given."""
+        return [g for g in self.globs if g not in self.used]
+
+
+def select(records: Iterable, sel: Selection, matcher: Optional[EventMatcher] = None) -> Iterator:
+    """The records of ``records`` that ``sel`` selects, streaming.
+
+    ``matcher`` is the :class:`EventMatcher` of ``sel.events`` when the caller wants to ask it
+    afterwards which globs matched nothing; one is made when it is not given.
+    """
+    if not sel.active:
+        yield from records
+        return
+    match = matcher or (EventMatcher(sel.events) if sel.events else None)
+    pids = frozenset(sel.pids) if sel.pids else None
+    cpus = frozenset(sel.cpus) if sel.cpus else None
+    lo, hi = sel.t_from, sel.t_to
+    for rec in records:
+        if pids is not None and rec.pid not in pids:
+            continue
+        if cpus is not None and rec.cpu not in cpus:
+            continue
+        if lo is not None and rec.ts < lo:
+            continue
+        if hi is not None and rec.ts > hi:
+            continue
+        if match is not None and not match(rec.system, rec.event):
+            continue
+        yield rec
+
+
+__all__ = ["Selection", "EventMatcher", "select", "parse_time", "TIME_FORMS"]
