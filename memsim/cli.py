@@ -5,12 +5,10 @@ click parses; a frozen run configuration is built; every error a user can cause 
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import sys
-import tempfile
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import click
 
@@ -183,22 +181,13 @@ def _write_trace(r, path: str, dat_version: int = 7, dat_compression: Optional[s
         renderer.render(m.tb, sys.stdout)
         sys.stdout.flush()
         return
-    d = os.path.dirname(os.path.abspath(path))
-    tmp = None
+    from memsim.fileio import atomic_write
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".memsim-trace-", dir=d)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+        with atomic_write(path) as f:
             renderer.render(m.tb, f)
-        os.replace(tmp, path)
     except OSError as e:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
         raise TraceError(path, f"cannot write the trace: {e.strerror}",
                          "check the path, its permissions and free space") from None
-    except BaseException:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _size(n: int) -> str:

@@ -37,6 +37,7 @@ import zlib
 from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from memsim.errors import MemsimError, TraceError, UsageError
+from memsim.fileio import atomic_write
 from memsim.tracing.select import EventMatcher, Selection, select
 
 SHOW_PROBLEMS = 10              # problems_summary lists this many skipped spots, then a count
@@ -112,17 +113,13 @@ def atomic_output(path: Optional[str], where: str) -> Iterator[IO[str]]:
         yield sys.stdout
         return
     d = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(d):
+        raise UsageError(where, f"directory {d} does not exist", "create it first")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".memsim-", dir=d)
-    except OSError as e:
-        raise UsageError(where, f"cannot write to {d}: {e.strerror}", "write somewhere else") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+        with atomic_write(path) as f:
             yield f
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    except OSError as e:
+        raise UsageError(where, f"cannot write {path}: {e.strerror}", "write somewhere else") from None
 
 
 # -- text --------------------------------------------------------------------------------------

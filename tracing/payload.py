@@ -877,8 +877,7 @@ def _compile(pat: PayloadPattern, decl: Any, labels_only: bool = False) -> None:
         if m is None:
             raise _Unsupported(f"bad conversion at {fmt[j:j + 6]!r}")
         pos = m.end()
-        conv, flags, width, prec, ln = (m.group("conv"), m.group("flags"), m.group("width"),
-                                        m.group("prec"), m.group("len") or "")
+        conv, flags, width, prec = m.group("conv"), m.group("flags"), m.group("width"), m.group("prec")
         if conv == "%":
             lit.append("%")
             continue

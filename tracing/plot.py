@@ -26,7 +26,6 @@ temporary file next to the output and renamed over it (atomic).
 from __future__ import annotations
 
 import os
-import tempfile
 from array import array
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -305,23 +304,12 @@ def _colors(n: int) -> List[Any]:
 
 
 def _save(fig, path: str) -> None:
-    d = os.path.dirname(os.path.abspath(path))
+    from memsim.fileio import atomic_write
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".memsim-plot-", suffix=".png", dir=d)
-    except OSError as e:
-        raise UsageError("-o", f"cannot write to {d}: {e.strerror}", "write somewhere else") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_write(path, binary=True) as f:
             fig.savefig(f, format="png", dpi=100)
-        os.replace(tmp, path)
     except OSError as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         raise UsageError("-o", f"cannot write {path}: {e.strerror}", "write somewhere else") from None
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def plot_trace(reader, path: str) -> List[str]:

@@ -31,11 +31,11 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-import tempfile
 from dataclasses import dataclass
 from typing import (Any, BinaryIO, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple)
 
 from memsim.errors import TraceError, UsageError
+from memsim.fileio import atomic_write
 
 __all__ = [
     "FILE_VERSIONS",
@@ -640,39 +640,15 @@ def write_trace_dat(path: str, *, formats: Any, cpu_pages: Sequence[Sequence[byt
     if not os.path.isdir(d):
         raise TraceError(path, f"directory {d} does not exist", "create it first")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".memsim-trace-", suffix=".dat", dir=d)
-    except OSError as e:
-        raise TraceError(path, f"cannot write the trace: {e.strerror}",
-                         "check the directory's permissions and free space") from None
-    try:
-        with os.fdopen(fd, "w+b") as f:
+        with atomic_write(path, seekable=True) as f:
             dump_trace_dat(f, formats=formats, cpu_pages=cpu_pages, cmdlines=cmdlines,
                            kallsyms=kallsyms, printk=printk, version=version,
                            compression=compression, clock=clock, page_size=page_size,
                            uname=uname, trace_id=trace_id, cpustats=cpustats,
                            ftrace_formats=ftrace_formats)
-        os.chmod(tmp, 0o666 & ~_umask())       # what open() would give
-        os.replace(tmp, path)
     except OSError as e:
-        _unlink(tmp)
         raise TraceError(path, f"cannot write the trace: {e.strerror}",
                          "check the path, its permissions and free space") from None
-    except BaseException:
-        _unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def write_buffer_trace_dat(path: str, tb: Any, registry: Any, comms: Mapping[int, str], *,

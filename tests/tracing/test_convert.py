@@ -15,6 +15,8 @@ import zlib
 
 import pytest
 
+from memsim.fileio import umask
+
 from memsim.errors import TraceError, UsageError
 from memsim.tracing import kallsyms
 from memsim.tracing.convert import (DatBuilder, atomic_output, guarded_records, open_input,
@@ -201,6 +203,7 @@ def test_atomic_output_all_or_nothing(tmp_path):
             raise RuntimeError("stop")
     assert open(path).read() == "one\n"
     assert sorted(os.listdir(tmp_path)) == ["out.txt"]      # no temporary file left
-    with pytest.raises(UsageError, match="^-o: cannot write to "):
+    assert oct(os.stat(path).st_mode & 0o777) == oct(0o666 & ~umask())   # as open() would make it
+    with pytest.raises(UsageError, match="^-o: directory .* does not exist; create it first"):
         with atomic_output(str(tmp_path / "missing" / "x.txt"), "-o"):
             pass
