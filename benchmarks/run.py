@@ -144,6 +144,9 @@ def trace_benchmarks(quick: bool) -> dict:
     print(f"  text -> records   {t['records']['lines_per_s']:>12,.0f} lines/s  ({t['records']['seconds']:.2f} s)"
           f"  {t['ratio_records_vs_regex']:.1f}x the regex parser")
     print(f"  regex parser      {t['regex']['lines_per_s']:>12,.0f} lines/s  ({t['regex']['seconds']:.2f} s)")
+    for k, m in t["memory"].items():
+        print(f"  streaming {m['bytes'] / 2**20:,.0f} MiB through stdin into column batches: "
+              f"peak RSS {m['peak_rss'] / 2**20:.0f} MiB ({m['events']:,} events)")
     print(f"trace.dat (v7+zstd), {d['input']['events']:,} events from {d['input']['origin']}:")
     print(f"  dat -> columns    {d['columns']['events_per_s']:>12,.0f} events/s ({d['columns']['seconds']:.2f} s)"
           + (f"  {d['ratio_columns_vs_trace_cmd']:.1f}x trace-cmd report" if d.get("trace_cmd") else ""))

@@ -164,6 +164,7 @@ def bench_text(tmp: str, target: int) -> Dict:
     res["columns"] = {"events": n, "seconds": s, "lines_per_s": inp["lines"] / s}
     n2, s = timed(_records_count, path)
     res["records"] = {"events": n2, "seconds": s, "lines_per_s": inp["lines"] / s}
+    res["memory"] = bench_memory(path)
     n3, s = timed(regex_parse, path)
     res["regex"] = {"events": n3, "seconds": s, "lines_per_s": inp["lines"] / s}
     res["ratio_columns_vs_regex"] = res["columns"]["lines_per_s"] / res["regex"]["lines_per_s"]
@@ -244,6 +245,33 @@ def bench_dat(tmp: str, target: int) -> Dict:
         res["ratio_columns_vs_trace_cmd"] = res["columns"]["events_per_s"] / tc["events_per_s"]
         res["ratio_records_vs_trace_cmd"] = res["records"]["events_per_s"] / tc["events_per_s"]
     return res
+
+
+_STREAM_SCRIPT = """
+import resource, sys
+from memsim.tracing import open_trace
+n = 0
+with open_trace("-") as r:
+    for batch in r.batches():
+        n += len(batch)
+print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+def bench_memory(path: str, copies=(1, 8)) -> Dict:
+    """Peak RSS of a process that streams ``path`` repeated ``k`` times through a pipe into
+    column batches (``cat path path ... | python -c ...``): flat memory means the same peak
+    whatever ``k``."""
+    import shlex
+    import sys
+    out = {}
+    for k in copies:
+        cmd = (f"cat {' '.join([shlex.quote(path)] * k)} | "
+               f"{shlex.quote(sys.executable)} -c {shlex.quote(_STREAM_SCRIPT)}")
+        p = subprocess.run(cmd, shell=True, stdout=subprocess.PIPE, check=True)
+        events, peak = (int(x) for x in p.stdout.split())
+        out[k] = {"bytes": k * os.path.getsize(path), "events": events, "peak_rss": peak}
+    return out
 
 
 def trace_cmd_report(path: str) -> Optional[Dict]:

@@ -75,3 +75,23 @@ def test_trace_dat_columns_follow_the_same_rule(victim_text, tmp_path):
         rec = next(x for x in r.records() if x.event == "mark_victim")
     check(cols)
     assert rec.fields["pid"] == 4321 and rec.fields["comm"] == "victim"   # records keep the names
+
+
+@pytest.mark.parametrize("name", ["ftrace-mm-workload.txt.gz", "trace-mm-workload.dat"])
+def test_columns_to_pandas_match_the_records(traces_dir, name):
+    """The columnar form (the ``memsim[frame]`` extra): one DataFrame per event whose rows are the
+    records of that event, in file order (``seq`` merges them back)."""
+    pd = pytest.importorskip("pandas", reason="pandas is the optional memsim[frame] extra")
+    path = str(traces_dir / name)
+    frames = open_trace(path).columns().to_pandas()
+    recs = list(open_trace(path).records())
+    assert sum(len(f) for f in frames.values()) == len(recs)
+    rss = frames["kmem:rss_stat"]
+    want = [r for r in recs if r.full_name == "kmem:rss_stat"]
+    assert list(rss["member"]) == [r.fields["member"] for r in want]
+    assert list(rss["size"]) == [r.fields["size"] for r in want]
+    assert list(rss["ts"]) == [r.ts for r in want]
+    assert rss["size"].dtype == "int64" and rss["mm_id"].dtype.kind in "iu"
+    order = pd.concat([f[["seq", "ts"]] for f in frames.values()]).sort_values("seq")
+    assert list(order["seq"]) == list(range(len(recs)))
+    assert list(order["ts"]) == [r.ts for r in recs]
