@@ -83,19 +83,21 @@ class TraceReader:
         self.close()
 
 
+def open_file(path: str) -> IO[bytes]:
+    """``open(path, "rb")``, with the reasons it fails as :class:`TraceError`\ s."""
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise TraceError(path, "no such file", "check the path") from None
+    except IsADirectoryError:
+        raise TraceError(path, "is a directory", "give a trace file") from None
+    except OSError as e:
+        raise TraceError(path, f"cannot open: {e.strerror}") from None
+
+
 def open_stream(path: str) -> IO[bytes]:
     """A binary stream of ``path`` (``-`` is standard input), gzip/zstd decompressed."""
-    if path == "-":
-        raw: IO[bytes] = sys.stdin.buffer
-    else:
-        try:
-            raw = open(path, "rb")
-        except FileNotFoundError:
-            raise TraceError(path, "no such file", "check the path") from None
-        except IsADirectoryError:
-            raise TraceError(path, "is a directory", "give a trace file") from None
-        except OSError as e:
-            raise TraceError(path, f"cannot open: {e.strerror}") from None
+    raw: IO[bytes] = sys.stdin.buffer if path == "-" else open_file(path)
     head = raw.peek(4)[:4] if hasattr(raw, "peek") else b""
     if head[:2] == GZIP_MAGIC:
         import gzip

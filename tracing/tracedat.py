@@ -32,7 +32,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from memsim.errors import TraceError
 from memsim.tracing.columns import Columns, EventTable
 from memsim.tracing.formats import FormatSet, default_formats, parse_format
-from memsim.tracing.reader import DAT_MAGIC, TraceReader
+from memsim.tracing.reader import DAT_MAGIC, TraceReader, open_file
 from memsim.tracing.record import Record, new_meta
 from memsim.tracing.text import irq_info
 
@@ -207,14 +207,7 @@ class DatReader(TraceReader):
         self._file = None
         self._mm: Optional[mmap.mmap] = None
         if data is None:
-            try:
-                self._file = open(path, "rb")
-            except FileNotFoundError:
-                raise TraceError(path, "no such file", "check the path") from None
-            except IsADirectoryError:
-                raise TraceError(path, "is a directory", "give a trace.dat file") from None
-            except OSError as e:
-                raise TraceError(path, f"cannot open: {e.strerror}") from None
+            self._file = open_file(path)
             size = os.fstat(self._file.fileno()).st_size
             if size:
                 self._mm = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from memsim.cli import main
+from memsim.testing import dialect_neutral
 
 TRACE_CMD = shutil.which("trace-cmd")
 needs_trace_cmd = pytest.mark.skipif(TRACE_CMD is None,
@@ -43,19 +44,12 @@ REPORT_LINE = re.compile(r"^\s*(?P<head>.*?-\d+\s+\[\d+\])\s+(?P<ts>\d+\.\d+): "
                          r"(?P<name>\w+):\s+(?P<payload>.*)$")
 
 
-def normalize(payload):
-    """%p pointers (page=, ptr=), %pS sizes and trace-cmd's kmem plugin prefix differ by dialect."""
-    payload = re.sub(r"^\([^)]*\) ", "", payload)
-    payload = re.sub(r"\b(page|ptr)=\S+", r"\1=*", payload)
-    return re.sub(r"\bcall_site=(\S+?)/0x[0-9a-f]+", r"call_site=\1", payload)
-
-
 def events(lines, pattern):
     out = []
     for line in lines:
         m = pattern.match(line)
         assert m, line
-        out.append((" ".join(m["head"].split()), m["ts"], m["name"], normalize(m["payload"])))
+        out.append((" ".join(m["head"].split()), m["ts"], m["name"], dialect_neutral(m["payload"])))
     return out
 
 
