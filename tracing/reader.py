@@ -84,7 +84,7 @@ class TraceReader:
 
 
 def open_file(path: str) -> IO[bytes]:
-    """``open(path, "rb")``, with the reasons it fails as :class:`TraceError`\ s."""
+    """``open(path, "rb")``, with the reasons it fails turned into TraceErrors."""
     try:
         return open(path, "rb")
     except FileNotFoundError:
