@@ -6,6 +6,7 @@ damage is a :class:`~memsim.errors.TraceError` and nothing else.  A truncated fi
 each CPU, a prefix of that CPU's records, merged in the full file's order, and says what is
 missing.
 """
+import os
 import random
 
 import pytest
@@ -18,6 +19,9 @@ from memsim.tracing.formats import FormatSet
 from memsim.tracing.kmem import kmem_events
 from memsim.tracing.tracedat import DatReader
 from memsim.tracing.tracedat_write import dump_trace_dat, pack_pages
+
+# MEMSIM_FUZZ_EXAMPLES=3000 for a longer run (as in test_parse_fuzz.py)
+FUZZ_EXAMPLES = int(os.environ.get("MEMSIM_FUZZ_EXAMPLES", "300"))
 
 LAYOUTS = [(7, "zstd"), (7, "none"), (6, "none")]
 
@@ -109,7 +113,7 @@ def test_truncation_inside_the_data_keeps_the_complete_records(small):
         assert "missing" in text
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=FUZZ_EXAMPLES // 25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(frac=st.floats(0.0, 1.0, exclude_max=True))
 def test_truncated_capture(traces_dir, frac):
     """The shared capture cut anywhere: a v7 file whose BUFFER option (at its end) is lost
@@ -154,7 +158,7 @@ def mutate(data, muts):
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=lambda l: f"v{l[0]}-{l[1]}")
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=FUZZ_EXAMPLES // 5, deadline=None, suppress_health_check=list(HealthCheck))
 @given(muts=mutations, header=st.booleans())
 def test_mutations_never_raise_anything_but_trace_error(layout, muts, header):
     data = _SMALL.setdefault(layout, small_trace(*layout, n=400))
@@ -172,7 +176,7 @@ def test_mutations_never_raise_anything_but_trace_error(layout, muts, header):
 _SMALL = {}
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=FUZZ_EXAMPLES // 20, deadline=None, suppress_health_check=list(HealthCheck))
 @given(muts=mutations)
 def test_capture_mutations(traces_dir, muts):
     """Mutations of the real capture's CPU data (chunk headers, zstd frames)."""
