@@ -22,6 +22,17 @@ cdef enum:
     SUBBUF_SIZE = 4096
     SUBBUF_HDR = 16
 
+# The record header of a sub-buffer page (kernel/trace/ring_buffer.c, events/header_event):
+# type_len:5, time_delta:27.  Shared by the writer here and the trace.dat decoder
+# (memsim.tracing._flyrecord), which cimports them.
+cdef enum:
+    RINGBUF_TYPE_DATA_TYPE_LEN_MAX = 28
+    RINGBUF_TYPE_PADDING = 29
+    RINGBUF_TYPE_TIME_EXTEND = 30
+    RINGBUF_TYPE_TIME_STAMP = 31
+    TS_SHIFT = 27
+    TS_DELTA_MASK = (1 << 27) - 1
+
 cdef struct event_slot:
     uint16_t type_id
     uint8_t enabled

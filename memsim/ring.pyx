@@ -12,13 +12,8 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
 
-cdef enum:
-    RINGBUF_TYPE_DATA_TYPE_LEN_MAX = 28
-    RINGBUF_TYPE_PADDING = 29
-    RINGBUF_TYPE_TIME_EXTEND = 30
-    TS_SHIFT = 27
-
-cdef uint64_t TS_MASK = (1ULL << TS_SHIFT) - 1
+# RINGBUF_TYPE_*, TS_SHIFT and TS_DELTA_MASK are declared in ring.pxd
+cdef uint64_t TS_MASK = TS_DELTA_MASK
 
 
 cdef class Clock:
@@ -95,6 +90,9 @@ cdef class TraceBuffer:
         cdef uint64_t delta
         cdef uint8_t* page
         cdef uint32_t* hdr
+        if need > SUBBUF_SIZE - SUBBUF_HDR:          # would run past the end of any page
+            raise ValueError(f"a {length}-byte trace record does not fit a {SUBBUF_SIZE}-byte "
+                             f"sub-buffer (at most {SUBBUF_SIZE - SUBBUF_HDR - 8} bytes)")
         if cb.entries > 0 or cb.tail > 0 or cb.head_page > 0:
             delta = ts - cb.last_ts if ts >= cb.last_ts else 0
         else:

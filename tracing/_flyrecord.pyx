@@ -48,13 +48,11 @@ cdef extern from *:
 # The field kinds (FK_*), the page cursor and the cdef classes' attributes are declared in
 # _flyrecord.pxd.
 
-cdef enum:
-    RINGBUF_TYPE_PADDING = 29
-    RINGBUF_TYPE_TIME_EXTEND = 30
-    RINGBUF_TYPE_TIME_STAMP = 31
-    TS_SHIFT = 27
+# the record header's encoding, declared once next to memsim's ring buffer, which writes it
+from memsim.ring cimport (RINGBUF_TYPE_PADDING, RINGBUF_TYPE_TIME_EXTEND, RINGBUF_TYPE_TIME_STAMP,
+                          TS_DELTA_MASK, TS_SHIFT)
 
-cdef uint64_t TS_MASK = (1ULL << TS_SHIFT) - 1
+cdef uint64_t TS_MASK = TS_DELTA_MASK
 cdef uint64_t TS_MSB = 0xf8ULL << 56
 cdef uint64_t COMMIT_MASK = (1ULL << 27) - 1
 cdef uint64_t MISSING_EVENTS = 1ULL << 31

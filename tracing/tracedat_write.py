@@ -78,13 +78,9 @@ OPTION_CMDLINES = 21
 SEC_FL_COMPRESS = 1                 # TRACECMD_SEC_FL_COMPRESS
 PAGES_IN_CHUNK = 10                 # trace-output.c: flyrecord data is compressed 10 pages a chunk
 
-# kernel/trace/ring_buffer.c
-RINGBUF_TYPE_DATA_TYPE_LEN_MAX = 28
-RINGBUF_TYPE_TIME_EXTEND = 30
-TS_SHIFT = 27
-TS_MASK = (1 << TS_SHIFT) - 1
+# kernel/trace/ring_buffer.c sub-buffers, as memsim.ring lays them out
+SUBBUF_SIZE = 4096
 BUF_PAGE_HDR_SIZE = 16              # u64 time_stamp + local_t commit
-RB_MAX_SMALL_DATA = RINGBUF_TYPE_DATA_TYPE_LEN_MAX * 4
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
@@ -156,73 +152,47 @@ def buffer_cpu_stats(tb: Any, cpu_pages: Optional[Sequence[Sequence[bytes]]] = N
 
 
 # -- record pages --------------------------------------------------------------------------------
-def pack_pages(records: Iterable[Tuple[int, bytes]], page_size: int = 4096) -> List[bytes]:
+def pack_pages(records: Iterable[Tuple[int, bytes]], page_size: int = SUBBUF_SIZE) -> List[bytes]:
     """Lay out one CPU's records as ring-buffer sub-buffer pages (what ``trace_pipe_raw`` returns).
 
     ``records`` are ``(ts_ns, record_bytes)`` in time order, each record starting with the
-    common header.  The layout is kernel/trace/ring_buffer.c's, and memsim's ring buffer's
-    (memsim/ring.pyx ``TraceBuffer.write``):
+    common header.  They are written through memsim's own ring buffer
+    (:class:`memsim.ring.TraceBuffer`, kernel/trace/ring_buffer.c's layout: page time stamps,
+    ``type_len``/``time_delta`` headers, ``type_len`` 0 for records over 112 bytes, time extends
+    for deltas of 2**27 ns or more), so a converted trace has the pages a memsim run would have.
 
-    * a page starts with the u64 time stamp of its first record (whose delta is then 0) and a
-      u64 ``commit``, the number of data bytes;
-    * each record has a u32 header, ``type_len`` in the low 5 bits and ``time_delta`` (ns since
-      the previous record) in the high 27; payloads are padded to 4 bytes; up to 112 bytes
-      ``type_len`` is the length / 4, longer ones have ``type_len`` 0 and the length + 4 in the
-      next u32 (``rb_update_event``);
-    * a delta that does not fit 27 bits is preceded by a time-extend record (type_len 30, the low
-      27 bits in time_delta, the rest in the next u32);
-    * a record that does not fit the rest of the page starts a new page.
-
-    Raises ValueError for a time stamp before the previous one or a record too long for a page.
+    Raises ValueError for a time stamp before the previous one, a record too long for a page, or
+    a page size other than the ring buffer's 4096 bytes.
     """
-    if page_size < 64 or page_size & (page_size - 1):
-        raise ValueError(f"page size {page_size} is not a power of two of at least 64 bytes")
-    room = page_size - BUF_PAGE_HDR_SIZE
-    pages: List[bytes] = []
-    page = bytearray()
-    page_ts = 0
-    last_ts: Optional[int] = None
-    for n, (ts, rec) in enumerate(records):
-        ts = int(ts)
-        if ts < 0:
-            raise ValueError(f"record {n}: negative time stamp {ts}")
-        if last_ts is not None and ts < last_ts:
-            raise ValueError(f"record {n}: time stamp {ts} is before the previous one ({last_ts}); "
-                             "give one CPU's records in time order")
-        length = len(rec)
-        plen = (max(length, 1) + 3) & ~3
-        head = 4 if plen <= RB_MAX_SMALL_DATA else 8
-        if head + plen > room:
-            raise ValueError(f"record {n}: {length} bytes do not fit a {page_size}-byte page "
+    from memsim.ring import Clock, TraceBuffer
+    if page_size != SUBBUF_SIZE:
+        raise ValueError(f"page size {page_size}: memsim's ring buffer lays out "
+                         f"{SUBBUF_SIZE}-byte sub-buffers")
+    recs = list(records)
+    room = SUBBUF_SIZE - BUF_PAGE_HDR_SIZE
+    need = 0
+    last_ts = 0
+    for n, (ts, rec) in enumerate(recs):
+        if ts < 0 or ts < last_ts:
+            raise ValueError(f"record {n}: time stamp {ts} is "
+                             + ("negative" if ts < 0 else f"before the previous one ({last_ts}); "
+                                "give one CPU's records in time order"))
+        if len(rec) > room - 8:
+            raise ValueError(f"record {n}: {len(rec)} bytes do not fit a {SUBBUF_SIZE}-byte page "
                              f"(at most {room - 8} bytes)")
-        delta = ts - last_ts if last_ts is not None else 0
-        need = head + plen + (8 if page and delta > TS_MASK else 0)
-        if len(page) + need > room:
-            pages.append(_finish_page(page_ts, page, page_size))
-            page = bytearray()
-        if not page:
-            page_ts = ts
-            delta = 0
-        elif delta > TS_MASK:
-            page += _U32.pack(RINGBUF_TYPE_TIME_EXTEND | ((delta & TS_MASK) << 5))
-            page += _U32.pack(delta >> TS_SHIFT)
-            delta = 0
-        if head == 4:
-            page += _U32.pack((plen >> 2) | (delta << 5))
-        else:
-            page += _U32.pack(delta << 5)
-            page += _U32.pack(plen + 4)
-        page += rec
-        page += bytes(plen - length)
         last_ts = ts
-    if page:
-        pages.append(_finish_page(page_ts, page, page_size))
-    return pages
-
-
-def _finish_page(ts: int, data: bytearray, page_size: int) -> bytes:
-    unused = page_size - BUF_PAGE_HDR_SIZE - len(data)
-    return _PAGE_HDR.pack(ts, len(data)) + bytes(data) + bytes(unused)
+        need += len(rec) + 16            # header, length word, time extend, padding at most
+    if not recs:
+        return []
+    # a page left more than half empty was closed by a record bigger than that half
+    nr_pages = 2 * need // room + 2
+    clock = Clock(0)
+    tb = TraceBuffer(1, (nr_pages * SUBBUF_SIZE + 1023) // 1024, clock)
+    for ts, rec in recs:
+        clock.now = ts
+        tb.write_record(0, rec)
+    assert tb.stats()[0][1] == 0, "pack_pages: the ring buffer was sized too small"
+    return tb.subbuffers(0)
 
 
 # trace_entry flag bits (include/linux/trace_events.h); see memsim.tracing.text.irq_info

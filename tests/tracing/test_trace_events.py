@@ -247,3 +247,14 @@ def test_registry_emit_matches_core_emit_bytes(kmem_registry, profile_name, slot
     (_, core), (_, py) = list(tb.records(0))
     assert core == py
     assert reg.decode(core)[0] is d
+
+
+def test_a_record_longer_than_a_sub_buffer_is_refused_not_written_past_the_page():
+    """ring_buffer.c refuses a reservation larger than a page (BUF_MAX_DATA_SIZE); memsim's ring
+    raises instead of writing past the end of its sub-buffer."""
+    tb = TraceBuffer(1, 64, Clock(5))
+    tb.write_record(0, b"x" * 4072)                     # 4080 bytes with its 8-byte header: fits
+    with pytest.raises(ValueError, match="does not fit a 4096-byte sub-buffer"):
+        tb.write_record(0, b"x" * 4073)
+    assert tb.stats() == [(1, 0)]
+    assert [len(p) for _, p in tb.records(0)] == [4072]
