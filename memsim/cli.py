@@ -48,14 +48,15 @@ def _host(plugin_opts: Sequence[str], kernel: str):
 
 
 def _peek_kernel(path: str) -> str:
-    """The kernel profile a workload asks for (events are declared per profile)."""
-    from memsim.profiles import DEFAULT_PROFILE
+    """The kernel profile a workload asks for (events are declared per profile); the default
+    when it names none or an unknown one, which the workload loader then reports at its line."""
+    from memsim.profiles import DEFAULT_PROFILE, PROFILES
     try:
         import yaml
         with open(path, encoding="utf-8") as f:
             doc = yaml.safe_load(f)
         kernel = doc.get("machine", {}).get("kernel", DEFAULT_PROFILE)
-        return kernel if isinstance(kernel, str) else DEFAULT_PROFILE
+        return kernel if isinstance(kernel, str) and kernel in PROFILES else DEFAULT_PROFILE
     except Exception:
         return DEFAULT_PROFILE
 
@@ -137,9 +138,10 @@ def _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
         parent = os.path.dirname(os.path.abspath(trace_path))
         if not os.path.isdir(parent):
             raise UsageError("--trace", f"directory {parent} does not exist", "create it first")
-    pm, registries, events = _host(plugin_opts, _peek_kernel(workload))
+    peeked = _peek_kernel(workload)
+    pm, registries, events = _host(plugin_opts, peeked)
     wl = load_workload(workload, registries)
-    if wl.machine.kernel != _peek_kernel(workload):
+    if wl.machine.kernel != peeked:
         pm, registries, events = _host(plugin_opts, wl.machine.kernel)
         wl = load_workload(workload, registries)
     globs = [g.strip() for g in event_globs.split(",") if g.strip()] if event_globs else []

@@ -98,6 +98,8 @@ def test_check_command(tmp_path):
     ("machine: [\n", ":2:1:", "invalid YAML"),
     ("tasks:\n  - name: a\n    steps:\n      - tuoch: {vma: x}\n", ":4:9:", "did you mean 'touch'"),
     ("machine: {nodes: [{memory: 12 XB}]}\ntasks: []\n", ":1:28:", "unit"),
+    # an unknown kernel profile is the workload's mistake, reported where it is written
+    ("machine:\n  kernel: v9\ntasks: []\n", ":2:11:", "'v9' is not one of v5.14, v6.18"),
 ])
 def test_bad_workloads_exit_2_with_location(tmp_path, text, where, what):
     p = write(tmp_path, text)
