@@ -33,11 +33,11 @@ import os
 import re
 import sys
 import tempfile
-import zlib
 from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from memsim.errors import MemsimError, TraceError, UsageError
 from memsim.fileio import atomic_write
+from memsim.tracing.reader import decompress_errors
 from memsim.tracing.select import EventMatcher, Selection, select
 
 SHOW_PROBLEMS = 10              # problems_summary lists this many skipped spots, then a count
@@ -53,15 +53,10 @@ def read_errors(path: str) -> Iterator[None]:
         yield
     except (MemsimError, BrokenPipeError):
         raise
-    except (EOFError, UnicodeDecodeError, zlib.error) as e:
-        raise TraceError(name, f"cannot read the trace: {e}", "is the file complete and a trace?") from None
-    except OSError as e:        # gzip.BadGzipFile, truncated files, I/O errors
-        raise TraceError(name, f"cannot read the trace: {e.strerror or e}",
+    except (UnicodeDecodeError,) + decompress_errors() as e:   # gzip/zstd damage, I/O errors
+        problem = e.strerror if isinstance(e, OSError) and e.strerror else e
+        raise TraceError(name, f"cannot read the trace: {problem}",
                          "is the file complete and a trace?") from None
-    except Exception as e:
-        if type(e).__module__.startswith("zstandard") or type(e).__name__ == "ZstdError":
-            raise TraceError(name, f"cannot decompress: {e}", "is the .zst file complete?") from None
-        raise
 
 
 def open_input(path: str, *, formats_dir: Optional[str] = None, strict: bool = False):

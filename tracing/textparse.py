@@ -42,7 +42,7 @@ from memsim.tracing import _textscan
 from memsim.tracing.columns import Columns
 from memsim.tracing.formats import FormatSet
 from memsim.tracing.payload import PayloadPattern, compile_payload, unknown_payload
-from memsim.tracing.reader import TraceReader, open_stream
+from memsim.tracing.reader import TraceReader, decompress_errors, open_stream
 from memsim.tracing.record import Record, new_meta
 
 _ENTRIES_RE = re.compile(rb"#\s*entries-in-buffer/entries-written:\s*(\d{1,20})/(\d{1,20})\s*"
@@ -53,18 +53,6 @@ _LOST_RE = re.compile(rb"\s*(?:CPU:?\s*(\d{1,9})\s*)?\[(?:LOST (\d{1,20}) EVENTS
                       rb"(\d{1,20}) EVENTS DROPPED)\]\s*$")
 # trace-cmd report's other non-event lines
 _REPORT_MISC_RE = re.compile(rb"(?:CPU \d+ is empty|version = \d+|cpus=\d+|\s*)\s*$")
-
-
-def _stream_errors() -> tuple:
-    """What reading a damaged (gzip/zstd) stream raises."""
-    import zlib
-    errs: list = [OSError, EOFError, ValueError, zlib.error]
-    try:
-        import zstandard
-        errs.append(zstandard.ZstdError)
-    except ImportError:
-        pass
-    return tuple(errs)
 
 
 class TextReader(TraceReader):
@@ -134,7 +122,7 @@ class TextReader(TraceReader):
                     break
                 parts.append(b)
                 total += len(b)
-        except _stream_errors() as e:
+        except decompress_errors() as e:
             error = e
             self._eof = True
         data = parts[0] if len(parts) == 1 else b"".join(parts)
