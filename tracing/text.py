@@ -15,7 +15,7 @@ A line is ``trace_print_context`` + the event's payload (kernel/trace/trace_outp
 from __future__ import annotations
 
 from operator import itemgetter
-from typing import Any, Dict, Iterator, List, Mapping, TextIO, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, TextIO, Tuple
 
 from memsim.profiles import get_profile
 from memsim.tracing.printfmt import compile_decl
@@ -85,6 +85,37 @@ def irq_info(common_flags: int, preempt_count: int, width: int) -> str:
     low, high = preempt_count & 0xF, (preempt_count >> 4) & 0xF
     return (f"{irqs}{resched}{hardsoft}{'%x' % low if low else '.'}"
             f"{'%x' % high if high else '.'}")
+
+
+# irq-info characters -> trace_entry flag bits: the inverse of irq_info's choices
+_IRQS = {"D": TRACE_FLAG_IRQS_OFF | TRACE_FLAG_BH_OFF, "d": TRACE_FLAG_IRQS_OFF,
+         "b": TRACE_FLAG_BH_OFF, "X": TRACE_FLAG_IRQS_NOSUPPORT, ".": 0}
+_NR, _PR, _LAZY = TRACE_FLAG_NEED_RESCHED, TRACE_FLAG_PREEMPT_RESCHED, TRACE_FLAG_NEED_RESCHED_LAZY
+_RESCHED_4 = {"N": _NR | _PR, "n": _NR, "p": _PR, ".": 0}
+_RESCHED_5 = {"B": _NR | _LAZY | _PR, "N": _NR | _PR, "L": _LAZY | _PR, "b": _NR | _LAZY,
+              "n": _NR, "p": _PR, "l": _LAZY, ".": 0}
+_HARDSOFT = {"Z": TRACE_FLAG_NMI | TRACE_FLAG_HARDIRQ, "z": TRACE_FLAG_NMI,
+             "H": TRACE_FLAG_HARDIRQ | TRACE_FLAG_SOFTIRQ, "h": TRACE_FLAG_HARDIRQ,
+             "s": TRACE_FLAG_SOFTIRQ, ".": 0}
+
+
+def irq_info_flags(text: Optional[str]) -> Tuple[int, int]:
+    """``(common_flags, common_preempt_count)`` of an irq-info column (``d..2.``, ``dN.1``):
+    the inverse of ``trace_print_lat_fmt`` (:func:`irq_info`) for 4 and 5
+    characters.  None (no flags column) gives (0, 0)."""
+    if not text:
+        return 0, 0
+    if len(text) not in (4, 5):
+        raise ValueError(f"irq-info {text!r} has {len(text)} characters; expected 4 or 5")
+    try:
+        flags = _IRQS[text[0]] | (_RESCHED_5 if len(text) == 5 else _RESCHED_4)[text[1]] \
+            | _HARDSOFT[text[2]]
+        preempt = 0 if text[3] == "." else int(text[3], 16)
+        if len(text) == 5 and text[4] != ".":
+            preempt |= int(text[4], 16) << 4
+    except (KeyError, ValueError):
+        raise ValueError(f"irq-info {text!r} is not what the kernel prints") from None
+    return flags, preempt
 
 
 def comm_of(pid: int, comms: Mapping[int, str]) -> str:

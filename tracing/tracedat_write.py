@@ -36,6 +36,7 @@ from typing import (Any, BinaryIO, Dict, Iterable, List, Mapping, Optional, Sequ
 
 from memsim.errors import TraceError, UsageError
 from memsim.fileio import atomic_write
+from memsim.tracing.text import irq_info_flags  # noqa: F401  (part of this module's API)
 
 __all__ = [
     "FILE_VERSIONS",
@@ -193,33 +194,6 @@ def pack_pages(records: Iterable[Tuple[int, bytes]], page_size: int = SUBBUF_SIZ
         tb.write_record(0, rec)
     assert tb.stats()[0][1] == 0, "pack_pages: the ring buffer was sized too small"
     return tb.subbuffers(0)
-
-
-# trace_entry flag bits (include/linux/trace_events.h); see memsim.tracing.text.irq_info
-_IRQS = {"D": 0x01 | 0x80, "d": 0x01, "b": 0x80, "X": 0x02, ".": 0}
-_RESCHED_4 = {"N": 0x04 | 0x20, "n": 0x04, "p": 0x20, ".": 0}
-_RESCHED_5 = {"B": 0x04 | 0x02 | 0x20, "N": 0x04 | 0x20, "L": 0x02 | 0x20, "b": 0x04 | 0x02,
-              "n": 0x04, "p": 0x20, "l": 0x02, ".": 0}
-_HARDSOFT = {"Z": 0x40 | 0x08, "z": 0x40, "H": 0x08 | 0x10, "h": 0x08, "s": 0x10, ".": 0}
-
-
-def irq_info_flags(text: Optional[str]) -> Tuple[int, int]:
-    """``(common_flags, common_preempt_count)`` of an irq-info column (``d..2.``, ``dN.1``):
-    the inverse of ``trace_print_lat_fmt`` (:func:`memsim.tracing.text.irq_info`) for 4 and 5
-    characters.  None (no flags column) gives (0, 0)."""
-    if not text:
-        return 0, 0
-    if len(text) not in (4, 5):
-        raise ValueError(f"irq-info {text!r} has {len(text)} characters; expected 4 or 5")
-    try:
-        flags = _IRQS[text[0]] | (_RESCHED_5 if len(text) == 5 else _RESCHED_4)[text[1]] \
-            | _HARDSOFT[text[2]]
-        preempt = 0 if text[3] == "." else int(text[3], 16)
-        if len(text) == 5 and text[4] != ".":
-            preempt |= int(text[4], 16) << 4
-    except (KeyError, ValueError):
-        raise ValueError(f"irq-info {text!r} is not what the kernel prints") from None
-    return flags, preempt
 
 
 def encode_record(decl: Any, type_id: int, rec: Any) -> bytes:
