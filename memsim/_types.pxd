@@ -141,3 +141,26 @@ cdef enum:
     _PAGE_PSE = 0x080               # PMD/PUD leaf
     _PAGE_SPECIAL = 0x200           # software bit: special mapping (zero page)
     _PAGE_UFFD_WP = 0x400           # software bit 10 (_PAGE_BIT_SOFTW2)
+
+# NUMA memory policies (include/uapi/linux/mempolicy.h, include/linux/mempolicy.h)
+cdef enum:
+    MPOL_DEFAULT = 0
+    MPOL_PREFERRED = 1
+    MPOL_BIND = 2
+    MPOL_INTERLEAVE = 3
+    MPOL_LOCAL = 4
+    MPOL_PREFERRED_MANY = 5         # v5.15+
+    MPOL_F_STATIC_NODES = 1 << 15
+    MPOL_F_RELATIVE_NODES = 1 << 14
+    NODEMASK_WORDS = 16             # MAX_NUMNODES 1024
+
+cdef struct mempolicy:
+    # struct mempolicy: the mode, its flags and the nodes; il_prev is the task's interleave
+    # cursor (task_struct.il_prev), kept here for the task policy.
+    int mode
+    unsigned short flags
+    int il_prev
+    uint64_t nodes[NODEMASK_WORDS]
+
+cdef inline bint node_isset(const mempolicy* pol, int nid) noexcept nogil:
+    return (pol.nodes[nid >> 6] >> (nid & 63)) & 1

@@ -44,9 +44,12 @@ class Machine:
         self.physmem = PhysMem(list(spec.nodes), spec.cpus, self.tb, self.current)
         self.ptr_key = key_from_seed(spec.seed)
         p = self.profile
+        self.physmem.free_gigantic_as_folio = p.gigantic_folio_free
         self.mmcore = MmCore(self.physmem, self.tb, self.current, p.split_rss_counting,
-                             p.gfp_user_anon, p.gfp_pgtable, 0x1100CCA if p.name == "v5.14" else 0x100CCA,
+                             p.gfp_user_anon, p.gfp_pgtable, p.gfp_user,
                              self.ptr_key[0], self.ptr_key[1], p.rss_stat_preempt)
+        self.mmcore.pte_markers = p.pte_markers
+        self.mmcore.swp_pte_marker = p.swp_pte_marker
         self.mmcore.rng = (spec.seed * 0x9E3779B97F4A7C15 + 0x1234567) & 0xFFFFFFFFFFFFFFFF or 1
         self.slab = None
         if with_slab:
@@ -189,12 +192,15 @@ class Machine:
                 for z in self.physmem.zones_info()}
 
     def check_invariants(self) -> List[str]:
-        """The core's invariants (``--check``): allocator accounting, rss vs page tables,
-        mapcounts vs PTEs.  Returns the problems found, first one first."""
+        """The core's invariants (``--check``): allocator accounting, rss (and MM_SWAPENTS,
+        hugetlb_usage) vs page tables, mapcounts vs PTEs and huge leaves, refcounts at least
+        the mappings.  Returns the problems found, first one first."""
         problems = list(self.physmem.check_invariants())
         if self.slab is not None and hasattr(self.slab, "check_invariants"):
             problems += list(self.slab.check_invariants())
+        core = self.mmcore
         mapcounts: Dict[int, int] = {}
+        leafcounts: Dict[int, int] = {}
         for mm in self.live_mms():
             resident = mm.resident_pages()
             vals = list(mm.rss_raw)
@@ -202,19 +208,38 @@ class Machine:
                 if t.mm is mm:
                     for i, d in enumerate(t.rss_cached):
                         vals[i] += d
-            for i in (0, 1, 3):
+            for i in range(4):
                 if resident[i] != vals[i]:
+                    what = "swap entries" if i == 2 else "page tables map"
                     problems.append(f"mm {mm.mm_id}: {RSS_NAMES[i]} counts {vals[i]} pages "
-                                    f"but its page tables map {resident[i]}")
+                                    f"but its {what} {resident[i]}")
+            hugetlb = 0
             for v in mm.vmas:
-                for pfn, n in self.mmcore.mapped_pages(mm, v).items():
+                for pfn, n in core.mapped_pages(mm, v).items():
                     mapcounts[pfn] = mapcounts.get(pfn, 0) + n
+                for head, (n, nr) in core.mapped_leaves(mm, v).items():
+                    leafcounts[head] = leafcounts.get(head, 0) + n
+                    if v.kind == "hugetlb":
+                        hugetlb += n * nr
+            if hugetlb != mm.hugetlb_usage:
+                problems.append(f"mm {mm.mm_id}: hugetlb_usage is {mm.hugetlb_usage} pages but its "
+                                f"hugetlb leaves map {hugetlb}")
+        heads: Dict[int, int] = {}
         for pfn, n in mapcounts.items():
             info = self.physmem.page_info(pfn)
             if info["mapcount"] != n:
                 problems.append(f"pfn {pfn:#x}: mapcount {info['mapcount']} but {n} PTEs map it")
-            if info["refcount"] < info["mapcount"]:
-                problems.append(f"pfn {pfn:#x}: refcount {info['refcount']} below mapcount {info['mapcount']}")
+            head = info["compound_head"] if info["flags"] & (1 << 36) else pfn
+            heads[head] = heads.get(head, 0) + n
+        for head, n in leafcounts.items():
+            entire = core.entire_mapcount(head)
+            if entire != n:
+                problems.append(f"pfn {head:#x}: entire mapcount {entire} but {n} huge leaves map it")
+            heads[head] = heads.get(head, 0) + n
+        for head, n in heads.items():
+            refcount = self.physmem.page_info(head)["refcount"]
+            if refcount < n:
+                problems.append(f"pfn {head:#x}: refcount {refcount} below its {n} mappings")
         return problems
 
 

@@ -1,46 +1,73 @@
 # cython: language_level=3
-"""mm_struct, VMAs, x86-64 4-level page tables, the fault path and rss counting."""
+"""mm_struct, vm_area_struct, address_space and anon_vma; page tables; the fault path; rmap;
+mmu_gather — and the typed ops tables through which subsystem plugins extend them.
+
+One extension module (the per-page paths call each other without crossing a module boundary),
+with the objects split by the kernel's jobs:
+
+* ``MmStruct`` (mm_struct): VMAs, the pgd, the rss counters (include/linux/mm.h);
+* ``VmArea`` (vm_area_struct), ``AddressSpace`` (address_space), ``AnonVma`` (anon_vma);
+* ``PageTables``: walking, allocating and freeing the 4-level tables (mm/pgtable-generic.c,
+  __pte_alloc, free_pgd_range);
+* ``Rmap``: page -> mappings (mm/rmap.c: anon_vma chains, i_mmap, rmap_walk, try_to_unmap);
+* ``MmCore``: the fault path, zap and copy (mm/memory.c) and the machine-wide ops tables;
+* ``MmuGather``: mm/mmu_gather.c.
+
+Every ops table is NULL by default and filled in by a plugin at machine creation, so no plugin
+cimports another and the core calls it directly on its hot path (STYLE 9a).
+"""
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int32_t, int64_t
-from memsim._types cimport pfn_t, gfp_t, NR_MM_COUNTERS
+from memsim._types cimport pfn_t, gfp_t, NR_MM_COUNTERS, mempolicy
 from memsim.physmem cimport PhysMem
 from memsim.ring cimport TraceBuffer
 from memsim.task cimport Current, TaskStruct
 
 cdef class MmStruct
 cdef class VmArea
+cdef class AddressSpace
+cdef class AnonVma
+cdef class PageTables
+cdef class Rmap
 cdef class MmCore
 cdef class MmuGather
 
-# A VMA's typed fault ops: plugins that intercept a VMA (userfaultfd, hugetlb, page cache)
-# install one; NULL means the core's own handlers.  Return a VM_FAULT_* code.
-ctypedef int (*fault_fn)(void* ctx, MmStruct mm, VmArea vma, uint64_t address, unsigned int flags) except -1
-
-cdef struct vm_operations_struct:
-    fault_fn fault
-    void* ctx
-
-# handle_userfault(): installed by the userfaultfd plugin; called from the fault path when a
-# VMA carries VM_UFFD_MISSING / VM_UFFD_MINOR / VM_UFFD_WP.  Returns VM_FAULT_RETRY to block.
-ctypedef int (*userfault_fn)(void* ctx, MmStruct mm, VmArea vma, uint64_t address,
-                             unsigned int flags, uint64_t reason) except -1
-
+# ----------------------------------------------------------------------------------------------
+# Fault results, flags and sizes (include/linux/mm_types.h, include/linux/mm.h of v5.14)
+# ----------------------------------------------------------------------------------------------
 cdef enum:
     VM_FAULT_OOM = 0x000001
     VM_FAULT_SIGBUS = 0x000002
     VM_FAULT_MAJOR = 0x000004
     VM_FAULT_WRITE = 0x000008
+    VM_FAULT_HWPOISON = 0x000010
+    VM_FAULT_HWPOISON_LARGE = 0x000020
     VM_FAULT_SIGSEGV = 0x000040
     VM_FAULT_NOPAGE = 0x000100
     VM_FAULT_LOCKED = 0x000200
     VM_FAULT_RETRY = 0x000400
-    VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV
+    VM_FAULT_FALLBACK = 0x000800
+    VM_FAULT_DONE_COW = 0x001000
+    VM_FAULT_ERROR = (VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | VM_FAULT_HWPOISON
+                      | VM_FAULT_HWPOISON_LARGE | VM_FAULT_FALLBACK)
 
 cdef enum:
     FAULT_FLAG_WRITE = 0x01
-    FAULT_FLAG_REMOTE = 0x80
+    FAULT_FLAG_MKWRITE = 0x02
+    FAULT_FLAG_ALLOW_RETRY = 0x04
+    FAULT_FLAG_RETRY_NOWAIT = 0x08
+    FAULT_FLAG_KILLABLE = 0x10
+    FAULT_FLAG_TRIED = 0x20
     FAULT_FLAG_USER = 0x40
+    FAULT_FLAG_REMOTE = 0x80
+    FAULT_FLAG_INSTRUCTION = 0x100
 
-# fault kinds counted per task and machine
+# enum page_entry_size (huge_fault's size argument)
+cdef enum:
+    PE_SIZE_PTE = 0
+    PE_SIZE_PMD = 1
+    PE_SIZE_PUD = 2
+
+# fault kinds counted per task and machine (FAULT_KIND_NAMES in mm.pyx)
 cdef enum:
     FK_ANON = 0          # do_anonymous_page, new page
     FK_ZERO = 1          # do_anonymous_page, read: shared zero page mapped
@@ -48,34 +75,194 @@ cdef enum:
     FK_REUSE = 3         # wp_page_reuse
     FK_FILE_READ = 4     # do_read_fault
     FK_FILE_COW = 5      # do_cow_fault
-    FK_SHARED = 6        # do_shared_fault
-    FK_MAJOR = 7         # a fault that had to read the page in
+    FK_SHARED = 6        # do_shared_fault / wp_page_shared
+    FK_MAJOR = 7         # a fault that had to read the page in (VM_FAULT_MAJOR)
     FK_OOM = 8
     FK_SIGSEGV = 9
     FK_SIGBUS = 10
-    NR_FAULT_KINDS = 11
+    FK_SWAP = 11         # do_swap_page
+    FK_HUGE = 12         # a huge leaf mapped or written (huge_fault, hugetlb, huge wp)
+    FK_USERFAULT = 13    # handed to handle_userfault()
+    FK_AROUND = 14       # pages mapped by fault-around (do_fault_around -> map_pages)
+    FK_HWPOISON = 15     # VM_FAULT_HWPOISON (a poison marker)
+    NR_FAULT_KINDS = 16
 
+# ----------------------------------------------------------------------------------------------
+# Non-present PTEs: swap entries and PTE markers (include/linux/swapops.h, x86-64 pgtable_64.h)
+# ----------------------------------------------------------------------------------------------
+# An x86-64 swap PTE: type in bits 59-63, the inverted offset in bits 9-58, _PAGE_PRESENT and
+# _PAGE_PROTNONE clear.  The arch-independent swp_entry_t is type << SWP_TYPE_SHIFT | offset.
+cdef enum:
+    SWP_TYPE_BITS = 5
+    SWP_OFFSET_FIRST_BIT = 9                    # _PAGE_BIT_PROTNONE + 1
+    SWP_OFFSET_SHIFT = SWP_OFFSET_FIRST_BIT + SWP_TYPE_BITS
+    SWP_TYPE_SHIFT = 58                         # BITS_PER_XA_VALUE - MAX_SWAPFILES_SHIFT
+    _PAGE_SWP_SOFT_DIRTY = 0x002                # _PAGE_RW on a swap PTE
+    _PAGE_SWP_UFFD_WP = 0x004                   # _PAGE_USER on a swap PTE
+    _PAGE_SWP_EXCLUSIVE = 0x008                 # _PAGE_PWT on a swap PTE (v5.19+)
+    _PAGE_PROTNONE = 0x100
+    PTE_MARKER_UFFD_WP = 0x1                    # include/linux/swapops.h (v5.19+)
+    PTE_MARKER_POISONED = 0x2                   # v6.6+ (UFFDIO_POISON)
+
+cdef inline uint64_t swp_entry(unsigned int type, uint64_t offset) noexcept nogil:
+    """swp_entry(): the arch-independent entry."""
+    return (<uint64_t>type << SWP_TYPE_SHIFT) | (offset & ((1ULL << SWP_TYPE_SHIFT) - 1))
+
+cdef inline unsigned int swp_type(uint64_t entry) noexcept nogil:
+    return <unsigned int>(entry >> SWP_TYPE_SHIFT)
+
+cdef inline uint64_t swp_offset(uint64_t entry) noexcept nogil:
+    return entry & ((1ULL << SWP_TYPE_SHIFT) - 1)
+
+cdef inline uint64_t swp_entry_to_pte(uint64_t entry) noexcept nogil:
+    """swp_entry_to_pte() on x86-64 (__swp_entry: the offset inverted, the type on top)."""
+    return ((~swp_offset(entry)) << SWP_OFFSET_SHIFT >> SWP_TYPE_BITS) \
+        | (<uint64_t>swp_type(entry) << (64 - SWP_TYPE_BITS))
+
+cdef inline uint64_t pte_to_swp_entry(uint64_t pte) noexcept nogil:
+    """pte_to_swp_entry(): the software bits (soft-dirty, uffd-wp, exclusive) dropped."""
+    return swp_entry(<unsigned int>(pte >> (64 - SWP_TYPE_BITS)),
+                     (~pte) << SWP_TYPE_BITS >> SWP_OFFSET_SHIFT)
+
+cdef inline bint pte_none(uint64_t pte) noexcept nogil:
+    return pte == 0
+
+cdef inline bint pte_present(uint64_t pte) noexcept nogil:
+    return (pte & (0x001 | _PAGE_PROTNONE)) != 0
+
+# ----------------------------------------------------------------------------------------------
+# struct vm_fault and the ops tables
+# ----------------------------------------------------------------------------------------------
+cdef struct vm_fault:
+    uint64_t address            # the faulting address, page aligned (huge page aligned for hugetlb)
+    uint64_t real_address       # the faulting address as accessed
+    uint64_t pgoff              # linear_page_index(vma, address)
+    unsigned int flags          # FAULT_FLAG_*
+    gfp_t gfp_mask
+    uint64_t orig_pte           # the entry seen when the fault started
+    uint64_t* pte               # the PTE slot of address, or NULL (no table yet / huge fault)
+    uint64_t* pmd               # the PMD slot of address
+    pfn_t page                  # ->fault's result: the page to map (NO_PFN = none)
+    pfn_t cow_page              # do_cow_fault's private copy
+
+# vm_operations_struct (include/linux/mm.h).  Return values: fault/huge_fault/page_mkwrite/
+# map_pages a VM_FAULT_* code; open/close 0; may_split 0 or a negative errno; pagesize bytes.
+ctypedef int (*vm_open_fn)(void* ctx, VmArea vma) except -1
+ctypedef int (*vm_close_fn)(void* ctx, VmArea vma) except -1
+ctypedef int (*vm_may_split_fn)(void* ctx, VmArea vma, uint64_t addr) except? -1000000
+ctypedef int (*vm_fault_fn)(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
+ctypedef int (*vm_huge_fault_fn)(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf, int pe_size) except -1
+ctypedef int (*vm_page_mkwrite_fn)(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
+ctypedef int (*vm_map_pages_fn)(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf,
+                                uint64_t start_pgoff, uint64_t end_pgoff) except -1
+ctypedef uint64_t (*vm_pagesize_fn)(void* ctx, VmArea vma) except 0
+
+cdef struct vm_operations_struct:
+    vm_open_fn open                 # vm_area_dup (fork) and __split_vma: the new VMA
+    vm_close_fn close               # remove_vma: the VMA goes away
+    vm_may_split_fn may_split       # __split_vma: may the VMA be cut at addr? (hugetlb: -EINVAL)
+    vm_fault_fn fault               # __do_fault: put the page to map in vmf.page
+    vm_huge_fault_fn huge_fault     # PMD/PUD faults; for VM_HUGETLB VMAs the whole fault (hugetlb_fault)
+    vm_page_mkwrite_fn page_mkwrite # a shared mapping's page is about to become writable
+    vm_map_pages_fn map_pages       # fault-around: map the cached pages of [start_pgoff, end_pgoff]
+    vm_pagesize_fn pagesize         # vma_kernel_pagesize()
+    void* ctx
+
+# address_space_operations: memsim's split of the page cache's lookup and allocation.
+# lookup: the cached page at index (find_get_page without FGP_CREAT), NO_PFN if none; no
+#   reference is taken (the fault path takes one when it maps the page).
+# alloc: a new page for index, added to the cache (page_cache_alloc + add_to_page_cache_lru +
+#   ->readpage, or shmem_alloc_and_acct_page); sets *major when it had to read the page in;
+#   NO_PFN when memory ran out.  The page's reference is the cache's.
+ctypedef pfn_t (*aops_lookup_fn)(void* ctx, AddressSpace mapping, uint64_t index) except? 0xfffffffffffffffe
+ctypedef pfn_t (*aops_alloc_fn)(void* ctx, AddressSpace mapping, uint64_t index, gfp_t gfp,
+                                MmStruct mm, int* major) except? 0xfffffffffffffffe
+# migratepage: replace ``old`` by ``new`` at ``index`` in the cache (->migratepage): 0 or -EBUSY.
+ctypedef int (*aops_migratepage_fn)(void* ctx, AddressSpace mapping, uint64_t index, pfn_t old,
+                                    pfn_t new) except? -1000000
+
+cdef struct address_space_operations:
+    aops_lookup_fn lookup
+    aops_alloc_fn alloc
+    aops_migratepage_fn migratepage
+    void* ctx
+
+# userfaultfd (fs/userfaultfd.c as the core calls it).
+# handle_userfault: reason VM_UFFD_MISSING / VM_UFFD_MINOR / VM_UFFD_WP; return VM_FAULT_RETRY
+#   after setting MmCore.blocked_on to the wait queue the faulting task must sleep on.
+# dup: dup_userfaultfd() at fork for a VMA with a userfaultfd context: return 1 to keep the
+#   context (UFFD_FEATURE_EVENT_FORK: the child VMA keeps its VM_UFFD_* flags and the new
+#   context the op stored in new.vm_userfaultfd_ctx), 0 to clear it as the kernel does otherwise.
+# remap: mremap_userfaultfd_prep/complete; unmap: userfaultfd_unmap_prep (munmap of [start, end)).
+ctypedef int (*uffd_handle_fn)(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf,
+                               uint64_t reason) except -1
+ctypedef int (*uffd_dup_fn)(void* ctx, VmArea vma, VmArea new) except -1
+ctypedef int (*uffd_remap_fn)(void* ctx, VmArea vma, uint64_t old_start, uint64_t new_start,
+                              uint64_t length) except -1
+ctypedef int (*uffd_unmap_fn)(void* ctx, VmArea vma, uint64_t start, uint64_t end) except -1
+
+cdef struct userfaultfd_ops:
+    uffd_handle_fn handle_userfault
+    uffd_dup_fn dup
+    uffd_remap_fn remap
+    uffd_unmap_fn unmap
+    void* ctx
+
+# Swap entries in PTEs (mm/memory.c do_swap_page, mm/swapfile.c).
+# do_swap_page: a fault on a swap PTE (vmf.orig_pte); returns a VM_FAULT_* code.
+# swap_free: zap_pte_range's free_swap_and_cache(entry).
+# swap_duplicate: copy_nonpresent_pte's swap_duplicate(entry): 0, or a negative errno
+#   (-ENOMEM: a count continuation page could not be allocated; the fork fails).
+ctypedef int (*do_swap_page_fn)(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
+ctypedef int (*swap_free_fn)(void* ctx, uint64_t entry) except -1
+ctypedef int (*swap_duplicate_fn)(void* ctx, uint64_t entry) except? -1000000
+
+cdef struct swap_ops:
+    do_swap_page_fn do_swap_page
+    swap_free_fn swap_free
+    swap_duplicate_fn swap_duplicate
+    void* ctx
+
+# ----------------------------------------------------------------------------------------------
+# The objects
+# ----------------------------------------------------------------------------------------------
 cdef class AddressSpace:
     cdef public uint64_t i_ino
     cdef public uint32_t s_dev
-    cdef public bint swapbacked         # shmem / shared anonymous
+    cdef public bint swapbacked         # shmem / shared anonymous (mapping_swap_backed)
     cdef public uint64_t i_size
     cdef public str name
-    cdef public dict i_pages            # index -> pfn (the built-in page cache)
-    cdef public object a_ops            # page-cache plugin ops, None = built-in
+    cdef public dict i_pages            # the built-in page cache: index -> pfn
+    cdef public list i_mmap             # the VMAs mapping this file (the i_mmap interval tree)
+    cdef public object host             # the inode object a plugin keeps for this mapping
+    cdef public uint64_t addr           # the address_space's kernel address (page->mapping)
+    cdef public object a_ops_owner      # keeps the owner of a_ops (and its ctx) alive
+    cdef address_space_operations* a_ops    # NULL: the built-in page cache (i_pages)
+
+cdef class AnonVma:
+    cdef public uint64_t addr           # the anon_vma's kernel address (page->mapping | 1)
+    cdef public AnonVma root
+    cdef public AnonVma parent
+    cdef public list vmas               # the rb_root interval tree: VMAs chained to this anon_vma
+    cdef public int refcount
+    cdef public int degree
 
 cdef class VmArea:
     cdef public uint64_t vm_start
     cdef public uint64_t vm_end
     cdef public uint64_t vm_flags
     cdef public uint64_t vm_pgoff
+    cdef public MmStruct vm_mm
     cdef public AddressSpace vm_file
-    cdef public uint64_t anon_vma       # anon_vma id (0 = not prepared yet)
+    cdef public uint64_t anon_vma       # the anon_vma's address (0 = not prepared yet)
+    cdef public list anon_vma_chain     # the AnonVma objects this VMA is linked into
     cdef public str name
-    cdef public object vm_private       # plugin state (e.g. the userfaultfd context)
+    cdef public object vm_private_data  # a plugin's state for this VMA (copied by vm_area_dup)
+    cdef public object vm_userfaultfd_ctx   # the userfaultfd context (dup_userfaultfd at fork)
     cdef public uint64_t addr           # the vm_area_struct's kernel address
-    cdef public object py_fault         # Python fault handler behind PY_VM_OPS (or None)
+    cdef public object vm_ops_owner     # keeps the owner of vm_ops (and its ctx) alive
     cdef vm_operations_struct* vm_ops
+    cdef mempolicy* vm_policy           # mbind() policy, NULL = the task's
 
 cdef class MmStruct:
     cdef MmCore core
@@ -87,55 +274,106 @@ cdef class MmStruct:
     cdef public int mm_users
     cdef public uint64_t pgtables_bytes
     cdef public uint64_t mmap_base
+    cdef public uint64_t hugetlb_usage  # mm->hugetlb_usage, in pages (hugetlb_count_add/sub)
     cdef public object owner            # the TaskStruct that created it
     cdef inline void add_mm_counter(self, int member, int64_t value, bint curr) noexcept
+    cdef void add_mm_counter_fast(self, int member, int64_t value) noexcept
+    cdef void sync_mm_rss(self, TaskStruct task) noexcept
+    cdef void add_mm_rss_vec(self, int64_t* rss) noexcept
+    cdef void emit_rss(self, int member, bint curr) noexcept
+
+cdef class PageTables:
+    cdef PhysMem pm
+    cdef TraceBuffer tb
+    cdef public gfp_t gfp_pgtable
+    cdef public uint64_t nr_pagetable   # NR_PAGETABLE: pte + pmd table pages
+    cdef public uint64_t cost_pgtable_ns
+    cdef pfn_t alloc_table(self, int level) except? 0xfffffffffffffffe
+    cdef int free_table_now(self, pfn_t pfn) except -1
+    cdef uint64_t* walk(self, MmStruct mm, uint64_t addr, bint alloc, int* err) except? NULL
+    cdef uint64_t* walk_pmd(self, MmStruct mm, uint64_t addr, bint alloc, int* err) except? NULL
+    cdef uint64_t* walk_pud(self, MmStruct mm, uint64_t addr, bint alloc, int* err) except? NULL
+    cdef bint table_empty(self, pfn_t table) noexcept
+
+cdef class Rmap:
+    cdef MmCore core
+    cdef public dict anon_vmas          # anon_vma address -> AnonVma
+    cdef public dict mappings           # address_space address -> AddressSpace
+    cdef AnonVma anon_vma_alloc(self, str site)
+    cdef int anon_vma_chain_link(self, VmArea vma, AnonVma av) except -1
+    cdef int unlink_anon_vmas(self, VmArea vma) except -1
+    cdef int put_anon_vma(self, AnonVma av) except -1
 
 cdef class MmCore:
     cdef PhysMem pm
     cdef TraceBuffer tb
     cdef Current cur
+    cdef readonly PageTables pgt
+    cdef readonly Rmap rmap
     cdef readonly pfn_t zero_pfn
     cdef public bint split_rss
     cdef public gfp_t gfp_anon
-    cdef public gfp_t gfp_pgtable
     cdef public gfp_t gfp_user          # GFP_HIGHUSER_MOVABLE (COW copies, page cache)
     cdef public uint64_t ptr_k0
     cdef public uint64_t ptr_k1
     cdef uint64_t fault_counts[NR_FAULT_KINDS]
     cdef public uint64_t next_anon_vma
-    cdef public uint64_t nr_pagetable   # NR_PAGETABLE: pte + pmd table pages
     cdef public uint64_t cost_fault_ns
     cdef public uint64_t cost_access_ns
-    cdef public uint64_t cost_pgtable_ns
     cdef public uint64_t rng
+    cdef public uint64_t fault_around_bytes    # /sys/kernel/debug/fault_around_bytes (64 KiB)
+    cdef public bint pte_markers        # the profile has PTE markers (v5.19+)
+    cdef public unsigned int swp_pte_marker    # the swap type of PTE markers (SWP_PTE_MARKER)
     cdef public object slab             # the slab allocator, for anon_vma & co (optional)
-    cdef int rss_preempt
-    cdef userfault_fn handle_userfault
-    cdef void* uffd_ctx
     cdef public object blocked_on       # set by handle_userfault when a fault must wait
-    cdef object py_userfault            # Python handler behind the userfault trampoline
+    cdef int rss_preempt
+    cdef userfaultfd_ops uffd_ops
+    cdef swap_ops swap
+    cdef object ops_owners              # keeps the objects behind installed ops tables alive
     cdef uint64_t* walk(self, MmStruct mm, uint64_t addr, bint alloc, int* err) except? NULL
-    cdef int handle_mm_fault(self, MmStruct mm, VmArea vma, uint64_t addr, unsigned int flags) except -1
-    cdef int do_fault_pte(self, MmStruct mm, VmArea vma, uint64_t addr, uint64_t* pte, unsigned int flags) except -1
-    cdef int do_anonymous_page(self, MmStruct mm, VmArea vma, uint64_t addr, uint64_t* pte, bint write) except -1
-    cdef int do_wp_page(self, MmStruct mm, VmArea vma, uint64_t addr, uint64_t* pte) except -1
-    cdef int do_file_fault(self, MmStruct mm, VmArea vma, uint64_t addr, uint64_t* pte, bint write) except -1
-    cdef void add_mm_counter_fast(self, MmStruct mm, int member, int64_t value) noexcept
-    cdef void sync_mm_rss(self, TaskStruct task, MmStruct mm) noexcept
-    cdef void emit_rss(self, MmStruct mm, int member, bint curr) noexcept
-    cdef pfn_t alloc_pgtable(self, MmStruct mm) except? 0xfffffffffffffffe
-    cdef pfn_t alloc_table(self, int level) except? 0xfffffffffffffffe
-    cdef int free_table_now(self, pfn_t pfn) except -1
+    cdef pfn_t alloc_user_page(self, gfp_t gfp, VmArea vma, uint64_t addr) except? 0xfffffffffffffffe
+    cdef int charge(self, pfn_t pfn, MmStruct mm, gfp_t gfp) except -1
     cdef inline void check_sync_rss_stat(self) noexcept
-    cdef void add_mm_rss_vec(self, MmStruct mm, int64_t* rss) noexcept
+    cdef int handle_mm_fault(self, MmStruct mm, VmArea vma, uint64_t addr, unsigned int flags) except -1
+    cdef bint transhuge_suitable(self, VmArea vma, uint64_t addr) noexcept
+    cdef int hugetlb_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
+    cdef int handle_pte_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
+    cdef int userfault(self, MmStruct mm, VmArea vma, vm_fault* vmf, uint64_t reason) except -1
+    cdef inline bint orig_pte_uffd_wp(self, vm_fault* vmf) noexcept
     cdef uint64_t anon_vma_prepare(self, VmArea vma) except? 0xffffffffffffffff
     cdef inline void page_add_new_anon_rmap(self, pfn_t pfn, VmArea vma, uint64_t addr) noexcept
-    cdef int zap_range(self, MmuGather tlb, MmStruct mm, VmArea vma, uint64_t start, uint64_t end) except -1
+    cdef int do_anonymous_page(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
+    cdef int do_wp_page(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
+    cdef int wp_page_copy(self, MmStruct mm, VmArea vma, vm_fault* vmf, pfn_t old, bint old_is_zero) except -1
+    cdef uint64_t* pte_alloc(self, MmStruct mm, vm_fault* vmf) except? NULL
+    cdef int do_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
+    cdef bint should_fault_around(self, VmArea vma) noexcept
+    cdef int do_fault_around(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
+    cdef int do_fault_page(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
+    cdef int do_read_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
+    cdef int do_cow_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
+    cdef int do_shared_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
+    cdef int finish_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
+    cdef int do_set_pte(self, MmStruct mm, VmArea vma, uint64_t addr, uint64_t* pte, pfn_t pfn,
+                        bint write, bint prefault) except -1
+    cdef int filemap_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
+    cdef pfn_t page_cache_lookup(self, AddressSpace mapping, uint64_t index) except? 0xfffffffffffffffe
+    cdef pfn_t page_cache_alloc(self, AddressSpace mapping, uint64_t index, MmStruct mm,
+                                int* major) except? 0xfffffffffffffffe
+    cdef int do_swap_page(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
+    cdef int handle_pte_marker(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
+    cdef int do_huge_leaf_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf, uint64_t* leaf, int level) except -1
+    cdef int zap_leaf_now(self, MmStruct mm, VmArea vma, uint64_t* leaf, int level) except -1
+    cdef int split_huge_pmd(self, MmStruct mm, VmArea vma, uint64_t* pmd, uint64_t addr) except -1
+    cdef int zap_range(self, MmuGather tlb, MmStruct mm, VmArea vma, uint64_t start, uint64_t end, int flags) except -1
+    cdef int zap_huge_leaf(self, MmuGather tlb, MmStruct mm, VmArea vma, uint64_t* leaf, int level) except -1
     cdef int free_pgtables(self, MmuGather tlb, MmStruct mm, list vmas, uint64_t floor, uint64_t ceiling) except -1
     cdef int free_pgd_range(self, MmuGather tlb, MmStruct mm, uint64_t addr, uint64_t end, uint64_t floor, uint64_t ceiling) except -1
     cdef int free_table(self, MmuGather tlb, MmStruct mm, uint64_t* parent, int tlevel, uint64_t addr, uint64_t end, uint64_t floor, uint64_t ceiling) except -1
-    cdef bint table_empty(self, pfn_t table) noexcept
     cdef int put_page(self, pfn_t pfn) except -1
+    cdef int copy_huge_leaf(self, MmStruct dst, VmArea dst_vma, MmStruct src, VmArea src_vma,
+                            uint64_t* sleaf, uint64_t addr, int level, bint cow) except -1
+    cdef int migrate_page(self, pfn_t pfn) except? -1000000
 
 cdef class MmuGather:
     cdef MmCore core

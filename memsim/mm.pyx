@@ -1,30 +1,40 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Address spaces: mm_struct, VMAs, x86-64 4-level page tables, the fault path, rss counters.
+"""Address spaces: mm_struct, VMAs, anon_vma and address_space, x86-64 4-level page tables, the
+fault path, the reverse map, rss counters and mmu_gather.
 
-Models (v5.14) mm/memory.c (``handle_mm_fault``, ``do_anonymous_page``, ``do_wp_page``,
-``wp_page_copy``, ``do_read_fault``/``do_cow_fault``/``do_shared_fault``, ``zap_pte_range``,
-``copy_pte_range``, ``free_pgd_range``), mm/mmap.c (``mmap_region``, ``__do_munmap``,
-``unmap_region``, ``exit_mmap``), kernel/fork.c (``dup_mmap``), mm/mmu_gather.c and the rss
+Models (v5.14, with the v6.18 differences the profiles switch on) mm/memory.c
+(``handle_mm_fault``, ``do_anonymous_page``, ``do_wp_page``, ``wp_page_copy``, ``do_fault``,
+``do_read_fault``/``do_cow_fault``/``do_shared_fault``, ``do_fault_around``, ``do_swap_page``,
+``handle_pte_marker``, ``zap_pte_range``, ``copy_pte_range``, ``free_pgd_range``), mm/rmap.c
+(``anon_vma_prepare``, ``anon_vma_clone``, ``anon_vma_fork``, ``unlink_anon_vmas``,
+``rmap_walk``, ``try_to_unmap``, ``page_referenced``), mm/huge_memory.c (``zap_huge_pmd``,
+``copy_huge_pmd``, ``do_huge_pmd_wp_page``, ``__split_huge_pmd``), mm/mremap.c
+(``move_page_tables``), mm/migrate.c (``migrate_pages`` of one page), mm/mmu_gather.c and the rss
 counting of include/linux/mm.h (SPLIT_RSS_COUNTING: per-task cached deltas, ``sync_mm_rss`` at
 the 66th fault, ``add_mm_rss_vec`` for zap and copy batches).
 
 Page tables are real: each table is a frame from the buddy allocator (``mm_page_alloc`` with
 GFP_PGTABLE_USER) whose 512 entries are x86-64 PTEs (pfn << 12 | flags); the host array of the
-entries hangs off the table's ``struct page``.
+entries hangs off the table's ``struct page``.  A PMD or PUD entry with _PAGE_PSE is a huge leaf
+mapping a compound page whose "entire" mapcount (compound_mapcount) lives in its first tail page.
+A non-present PTE that is not none is a swap entry (x86-64 encoding) or, on kernels with them, a
+PTE marker (a swap entry of type SWP_PTE_MARKER).
 """
 from libc.stdlib cimport calloc, free, malloc
-from libc.string cimport memset
+from libc.string cimport memset, memcpy
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int32_t, int64_t
 
 from memsim._types cimport (
     pfn_t, gfp_t, NO_PFN, PAGE_SHIFT, PAGE_SIZE, PTRS_PER_TABLE, _PAGE_PRESENT, _PAGE_RW,
-    _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE, _PAGE_SPECIAL, _PAGE_NX, PTE_PFN_MASK,
-    PG_table, PG_zero, PG_reserved, PG_swapbacked, PG_head, PG_tail, PG_buddy, PG_pcp, PG_content,
-    PAGE_MAPPING_ANON, MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES, NR_MM_COUNTERS,
-    GFP_NOWARN_, GFP_KSWAPD_RECLAIM_,
+    _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE, _PAGE_SPECIAL, _PAGE_UFFD_WP, _PAGE_NX,
+    PTE_PFN_MASK, PG_table, PG_zero, PG_reserved, PG_swapbacked, PG_head, PG_tail, PG_buddy,
+    PG_pcp, PG_content, PG_hugetlb, PG_slab, PAGE_MAPPING_ANON, MM_FILEPAGES, MM_ANONPAGES,
+    MM_SWAPENTS, MM_SHMEMPAGES, NR_MM_COUNTERS, GFP_NOWARN_, GFP_KSWAPD_RECLAIM_, GFP_THISNODE_,
+    HPAGE_PMD_ORDER, HPAGE_PUD_ORDER, mempolicy, MPOL_INTERLEAVE,
 )
 from memsim.page cimport page
-from memsim.physmem cimport PhysMem
+from memsim.physmem cimport PhysMem, migrate_page_fn
+from memsim.mempolicy cimport policy_node, policy_nodemask, offset_il_node
 from memsim.ring cimport TraceBuffer, EV_RSS_STAT
 from memsim.task cimport Current, TaskStruct, task_rss_stat
 from memsim.hashptr cimport ptr_to_hashval
@@ -41,18 +51,35 @@ VM_MAYSHARE = 0x80
 VM_UFFD_MISSING = 0x200
 VM_UFFD_WP = 0x1000
 VM_LOCKED = 0x2000
+VM_DONTCOPY = 0x20000
+VM_DONTEXPAND = 0x40000
 VM_ACCOUNT = 0x100000
 VM_NORESERVE = 0x200000
 VM_HUGETLB = 0x400000
 VM_UFFD_MINOR = 1 << 37
+VM_UFFD_FLAGS = VM_UFFD_MISSING | VM_UFFD_WP | VM_UFFD_MINOR
 
-cdef uint64_t C_VM_READ = 0x1, C_VM_WRITE = 0x2, C_VM_SHARED = 0x8, C_VM_MAYWRITE = 0x20
+cdef uint64_t C_VM_READ = 0x1, C_VM_WRITE = 0x2, C_VM_EXEC = 0x4, C_VM_SHARED = 0x8
+cdef uint64_t C_VM_MAYWRITE = 0x20, C_VM_HUGETLB = 0x400000
+cdef uint64_t C_VM_UFFD_MISSING = 0x200, C_VM_UFFD_WP = 0x1000, C_VM_UFFD_MINOR = 1ULL << 37
 cdef uint64_t C_VM_UFFD = 0x200 | 0x1000 | (1ULL << 37)
-cdef uint64_t C_VM_UFFD_MISSING = 0x200
 
+# Python-visible constants of the ops tables
 FAULT_KIND_NAMES = ("anon", "zero", "cow", "reuse", "file_read", "file_cow", "shared", "major",
-                    "oom", "sigsegv", "sigbus")
+                    "oom", "sigsegv", "sigbus", "swap", "huge", "userfault", "fault_around",
+                    "hwpoison")
 RSS_NAMES = ("MM_FILEPAGES", "MM_ANONPAGES", "MM_SWAPENTS", "MM_SHMEMPAGES")
+VM_FAULT_NAMES = {0x1: "VM_FAULT_OOM", 0x2: "VM_FAULT_SIGBUS", 0x10: "VM_FAULT_HWPOISON",
+                  0x40: "VM_FAULT_SIGSEGV", 0x400: "VM_FAULT_RETRY", 0x800: "VM_FAULT_FALLBACK"}
+PY_VM_FAULT_OOM = VM_FAULT_OOM
+PY_VM_FAULT_SIGBUS = VM_FAULT_SIGBUS
+PY_VM_FAULT_SIGSEGV = VM_FAULT_SIGSEGV
+PY_VM_FAULT_HWPOISON = VM_FAULT_HWPOISON
+PY_VM_FAULT_RETRY = VM_FAULT_RETRY
+PY_VM_FAULT_NOPAGE = VM_FAULT_NOPAGE
+PY_VM_FAULT_FALLBACK = VM_FAULT_FALLBACK
+PY_PTE_MARKER_UFFD_WP = PTE_MARKER_UFFD_WP
+PY_PTE_MARKER_POISONED = PTE_MARKER_POISONED
 
 cdef enum:
     TASK_RSS_EVENTS_THRESH = 64
@@ -63,12 +90,22 @@ cdef enum:
     MAX_GATHER_BATCH = (4096 - 16) // 8
     MAX_GATHER_BATCH_COUNT = 10000 // MAX_GATHER_BATCH
     GATHER_CAPACITY = MMU_GATHER_BUNDLE + MAX_GATHER_BATCH * MAX_GATHER_BATCH_COUNT
+    # what PageTables.walk() reports in *err
+    WALK_NONE = 1                   # no table below this level (alloc=False)
+    WALK_PMD_LEAF = 2               # a PMD leaf maps the address: the slot returned is the PMD
+    WALK_PUD_LEAF = 3               # a PUD leaf maps the address: the slot returned is the PUD
+    WALK_OOM = 4                    # a table could not be allocated
+    # zap_range flags (struct zap_details)
+    ZAP_SKIP_ANON = 1               # unmap_mapping_range without even_cows: keep private COWs
+    ZAP_SKIP_SWAP = 2               # ... and swap entries
 
 cdef uint64_t PMD_SIZE = 1ULL << 21
 cdef uint64_t PUD_SIZE = 1ULL << 30
 cdef uint64_t PGDIR_SIZE = 1ULL << 39
 cdef uint64_t TASK_SIZE = 0x7ffffffff000ULL
+cdef uint64_t PAGE_MASK = ~(<uint64_t>PAGE_SIZE - 1)
 cdef uint64_t _PAGE_TABLE = 0x067           # PRESENT|RW|USER|ACCESSED|DIRTY
+cdef uint64_t ADDRESS_SPACE_BASE = 0xffff888140000000ULL
 
 
 cdef inline uint64_t* table_entries(PhysMem pm, pfn_t table) noexcept nogil:
@@ -84,26 +121,157 @@ cdef inline uint64_t xorshift64(uint64_t* s) noexcept nogil:
     return x
 
 
-cdef int _py_vm_fault(void* ctx, MmStruct mm, VmArea vma, uint64_t address, unsigned int flags) except -1:
-    """The fault op of PY_VM_OPS: calls the VMA's Python handler (one call per fault)."""
-    return vma.py_fault(mm, vma, address, flags)
+cdef inline page* compound_head_page(PhysMem pm, pfn_t pfn) noexcept nogil:
+    """compound_head(): the head of a tail page, else the page itself."""
+    cdef page* p = &pm.mem_map[pfn]
+    if p.flags & (1ULL << PG_tail):
+        return &pm.mem_map[p.compound_head]
+    return p
 
 
-cdef vm_operations_struct PY_VM_OPS
-PY_VM_OPS.fault = _py_vm_fault
-PY_VM_OPS.ctx = NULL
+cdef inline int mm_counter(page* head) noexcept nogil:
+    """mm_counter(): MM_ANONPAGES, MM_SHMEMPAGES (swap-backed file) or MM_FILEPAGES."""
+    if head.mapping & PAGE_MAPPING_ANON:
+        return MM_ANONPAGES
+    if head.flags & (1ULL << PG_swapbacked):
+        return MM_SHMEMPAGES
+    return MM_FILEPAGES
 
 
-cdef int _py_userfault(void* ctx, MmStruct mm, VmArea vma, uint64_t address, unsigned int flags,
-                       uint64_t reason) except -1:
-    return (<object>ctx)(mm, vma, address, flags, reason)
+cdef inline int32_t* compound_mapcount_ptr(PhysMem pm, pfn_t head) noexcept nogil:
+    """compound_mapcount_ptr(): the entire mapcount of a compound page, in its first tail."""
+    return &pm.mem_map[head + 1]._mapcount
 
+
+cdef inline bint vma_is_anonymous(VmArea vma) noexcept:
+    """vma_is_anonymous(): no vm_ops (memsim's built-in files count as having them)."""
+    return vma.vm_ops == NULL and vma.vm_file is None
+
+
+def pte_marker_entry(unsigned int swp_pte_marker, uint64_t marker):
+    """make_pte_marker(): the PTE of a PTE marker (a swap entry of type SWP_PTE_MARKER)."""
+    return swp_entry_to_pte(swp_entry(swp_pte_marker, marker))
+
+
+def swap_pte(unsigned int type, uint64_t offset):
+    """swp_entry_to_pte(swp_entry(type, offset)): an x86-64 swap PTE."""
+    return swp_entry_to_pte(swp_entry(type, offset))
+
+
+def pte_swap_entry(uint64_t pte):
+    """(type, offset) of the swap entry in a non-present PTE (pte_to_swp_entry)."""
+    cdef uint64_t e = pte_to_swp_entry(pte)
+    return swp_type(e), swp_offset(e)
+
+
+# ------------------------------------------------------------------------------------------
+# Python-implemented ops tables (for plugins written in Python and for prototyping: one Python
+# call per use, so not for per-page paths of a real subsystem; Cython plugins fill the C tables)
+# ------------------------------------------------------------------------------------------
+
+cdef int _py_vm_open(void* ctx, VmArea vma) except -1:
+    (<PyVmOps>ctx).open(vma)
+    return 0
+
+cdef int _py_vm_close(void* ctx, VmArea vma) except -1:
+    (<PyVmOps>ctx).close(vma)
+    return 0
+
+cdef int _py_vm_may_split(void* ctx, VmArea vma, uint64_t addr) except? -1000000:
+    return (<PyVmOps>ctx).may_split(vma, addr)
+
+cdef int _py_vm_fault(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
+    ret, pfn = (<PyVmOps>ctx).fault(mm, vma, vmf.address, vmf.flags, vmf.pgoff)
+    vmf.page = NO_PFN if pfn is None else <pfn_t>pfn
+    return ret
+
+cdef int _py_vm_huge_fault(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf, int pe_size) except -1:
+    return (<PyVmOps>ctx).huge_fault(mm, vma, vmf.address, vmf.flags, pe_size)
+
+cdef int _py_vm_page_mkwrite(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
+    return (<PyVmOps>ctx).page_mkwrite(mm, vma, vmf.address, vmf.page)
+
+cdef int _py_vm_map_pages(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf, uint64_t start_pgoff,
+                          uint64_t end_pgoff) except -1:
+    return (<PyVmOps>ctx).map_pages(mm, vma, vmf.address, start_pgoff, end_pgoff)
+
+cdef uint64_t _py_vm_pagesize(void* ctx, VmArea vma) except 0:
+    return (<PyVmOps>ctx).pagesize(vma)
+
+
+cdef class PyVmOps:
+    """A vm_operations_struct whose entries call Python: ``PyVmOps(fault=f, ...)``.
+
+    Each callable is optional (None leaves the slot NULL): ``open(vma)``, ``close(vma)``,
+    ``may_split(vma, addr) -> 0 or -errno``, ``fault(mm, vma, address, flags, pgoff) ->
+    (VM_FAULT_* code, pfn or None)`` (the core maps the pfn, as finish_fault does),
+    ``huge_fault(mm, vma, address, flags, pe_size) -> code``, ``page_mkwrite(mm, vma, address,
+    pfn) -> code``, ``map_pages(mm, vma, address, start_pgoff, end_pgoff) -> code`` (map with
+    MmCore.map_page), ``pagesize(vma) -> bytes``.  Install with ``vma.set_vm_ops(ops)``."""
+    cdef vm_operations_struct ops
+    cdef public object open, close, may_split, fault, huge_fault, page_mkwrite, map_pages, pagesize
+
+    def __init__(self, open=None, close=None, may_split=None, fault=None, huge_fault=None,
+                 page_mkwrite=None, map_pages=None, pagesize=None):
+        self.open, self.close, self.may_split, self.fault = open, close, may_split, fault
+        self.huge_fault, self.page_mkwrite, self.map_pages = huge_fault, page_mkwrite, map_pages
+        self.pagesize = pagesize
+        memset(&self.ops, 0, sizeof(self.ops))
+        self.ops.ctx = <void*>self
+        if open is not None: self.ops.open = _py_vm_open
+        if close is not None: self.ops.close = _py_vm_close
+        if may_split is not None: self.ops.may_split = _py_vm_may_split
+        if fault is not None: self.ops.fault = _py_vm_fault
+        if huge_fault is not None: self.ops.huge_fault = _py_vm_huge_fault
+        if page_mkwrite is not None: self.ops.page_mkwrite = _py_vm_page_mkwrite
+        if map_pages is not None: self.ops.map_pages = _py_vm_map_pages
+        if pagesize is not None: self.ops.pagesize = _py_vm_pagesize
+
+
+cdef int _py_uffd_handle(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf, uint64_t reason) except -1:
+    return (<PyUserfaultfdOps>ctx).handle_userfault(mm, vma, vmf.real_address, vmf.flags, reason)
+
+cdef int _py_uffd_dup(void* ctx, VmArea vma, VmArea new) except -1:
+    return 1 if (<PyUserfaultfdOps>ctx).dup(vma, new) else 0
+
+cdef int _py_uffd_remap(void* ctx, VmArea vma, uint64_t old_start, uint64_t new_start, uint64_t length) except -1:
+    (<PyUserfaultfdOps>ctx).remap(vma, old_start, new_start, length)
+    return 0
+
+cdef int _py_uffd_unmap(void* ctx, VmArea vma, uint64_t start, uint64_t end) except -1:
+    (<PyUserfaultfdOps>ctx).unmap(vma, start, end)
+    return 0
+
+
+cdef class PyUserfaultfdOps:
+    """A userfaultfd_ops table whose entries call Python: ``handle_userfault(mm, vma, address,
+    flags, reason) -> VM_FAULT_* code`` (set ``MmCore.blocked_on`` and return VM_FAULT_RETRY to
+    make the task wait), ``dup(vma, new) -> bool`` (keep the context at fork),
+    ``remap(vma, old_start, new_start, length)``, ``unmap(vma, start, end)``.  Install with
+    ``MmCore.install_userfaultfd_ops(ops)``."""
+    cdef userfaultfd_ops ops
+    cdef public object handle_userfault, dup, remap, unmap
+
+    def __init__(self, handle_userfault=None, dup=None, remap=None, unmap=None):
+        self.handle_userfault, self.dup, self.remap, self.unmap = handle_userfault, dup, remap, unmap
+        memset(&self.ops, 0, sizeof(self.ops))
+        self.ops.ctx = <void*>self
+        if handle_userfault is not None: self.ops.handle_userfault = _py_uffd_handle
+        if dup is not None: self.ops.dup = _py_uffd_dup
+        if remap is not None: self.ops.remap = _py_uffd_remap
+        if unmap is not None: self.ops.unmap = _py_uffd_unmap
+
+
+# ------------------------------------------------------------------------------------------
+# address_space, anon_vma, vm_area_struct, mm_struct
+# ------------------------------------------------------------------------------------------
 
 cdef class AddressSpace:
     """An address_space: a file's or a shmem object's pages, indexed by page offset.
 
-    The built-in page cache is a dict index -> pfn; the page-cache plugin replaces it (a_ops).
-    """
+    With ``a_ops`` NULL the pages live in the built-in page cache (``i_pages``, a dict index ->
+    pfn, no eviction); the page-cache plugin installs its own address_space_operations.
+    ``i_mmap`` lists the VMAs that map the file (the kernel's i_mmap interval tree)."""
 
     def __init__(self, uint64_t i_ino, str name="", bint swapbacked=False, uint32_t s_dev=0,
                  uint64_t i_size=0):
@@ -113,18 +281,49 @@ cdef class AddressSpace:
         self.s_dev = s_dev
         self.i_size = i_size
         self.i_pages = {}
-        self.a_ops = None
+        self.i_mmap = []
+        self.host = None
+        self.addr = ADDRESS_SPACE_BASE + (i_ino << 10)
+        self.a_ops = NULL
+        self.a_ops_owner = None
 
     @property
     def nrpages(self):
         return len(self.i_pages)
 
+    @property
+    def has_a_ops(self):
+        return self.a_ops != NULL
+
     def __repr__(self):
         return f"<AddressSpace {self.name or self.i_ino} nrpages={len(self.i_pages)}>"
 
 
+cdef class AnonVma:
+    """An anon_vma: the anonymous pages of a family of VMAs (page->mapping points here), with
+    the VMAs chained to it (anon_vma_chain / the rb_root interval tree)."""
+
+    def __init__(self, uint64_t addr):
+        self.addr = addr
+        self.root = self
+        self.parent = self
+        self.vmas = []
+        self.refcount = 1
+        self.degree = 1
+
+    def __repr__(self):
+        return f"<AnonVma {self.addr:#x} vmas={len(self.vmas)} degree={self.degree}>"
+
+
 cdef class VmArea:
-    """A vm_area_struct: [vm_start, vm_end) with flags, file/offset and anon_vma."""
+    """A vm_area_struct: [vm_start, vm_end) with flags, file/offset, anon_vma, vm_ops and policy."""
+
+    def __cinit__(self):
+        self.vm_ops = NULL
+        self.vm_policy = NULL
+
+    def __dealloc__(self):
+        free(self.vm_policy)
 
     def __init__(self, uint64_t vm_start, uint64_t vm_end, uint64_t vm_flags, str name="",
                  AddressSpace vm_file=None, uint64_t vm_pgoff=0):
@@ -134,14 +333,18 @@ cdef class VmArea:
         self.name = name
         self.vm_file = vm_file
         self.vm_pgoff = vm_pgoff
+        self.vm_mm = None
         self.anon_vma = 0
-        self.vm_private = None
-        self.vm_ops = NULL
+        self.anon_vma_chain = []
+        self.vm_private_data = None
+        self.vm_userfaultfd_ctx = None
         self.addr = 0
-        self.py_fault = None
+        self.vm_ops_owner = None
 
     @property
     def kind(self):
+        if self.vm_flags & C_VM_HUGETLB:
+            return "hugetlb"
         if self.vm_file is None:
             return "anon"
         return "shared" if self.vm_file.swapbacked else "file"
@@ -150,19 +353,111 @@ cdef class VmArea:
     def has_vm_ops(self):
         return self.vm_ops != NULL
 
-    def clear_vm_ops(self):
-        self.vm_ops = NULL
-        self.py_fault = None
+    def set_vm_ops(self, PyVmOps ops):
+        """Install a Python vm_operations_struct (None removes it).  A Cython plugin sets
+        ``vma.vm_ops`` and ``vma.vm_ops_owner`` directly instead."""
+        self.vm_ops = &ops.ops if ops is not None else NULL
+        self.vm_ops_owner = ops
 
-    def set_fault_handler(self, handler):
-        """Intercept this VMA's faults with a Python callable ``handler(mm, vma, address,
-        flags) -> VM_FAULT_* code`` (a typed ops table whose fault op calls it).  Faults on
-        other VMAs stay in C; a Cython plugin sets ``vm_ops`` directly instead."""
-        self.py_fault = handler
-        self.vm_ops = &PY_VM_OPS if handler is not None else NULL
+    def vm_ops_open(self):
+        """vma->vm_ops->open(vma), if any (vm_area_dup at fork, __split_vma)."""
+        if self.vm_ops != NULL and self.vm_ops.open != NULL:
+            self.vm_ops.open(self.vm_ops.ctx, self)
+
+    def vm_ops_close(self):
+        """vma->vm_ops->close(vma), if any (remove_vma)."""
+        if self.vm_ops != NULL and self.vm_ops.close != NULL:
+            self.vm_ops.close(self.vm_ops.ctx, self)
+
+    def vm_ops_may_split(self, uint64_t addr):
+        """vma->vm_ops->may_split(vma, addr): 0, or the negative errno that refuses the split."""
+        if self.vm_ops != NULL and self.vm_ops.may_split != NULL:
+            return self.vm_ops.may_split(self.vm_ops.ctx, self, addr)
+        return 0
+
+    def pagesize(self):
+        """vma_kernel_pagesize(): the vm_ops' pagesize, else PAGE_SIZE."""
+        if self.vm_ops != NULL and self.vm_ops.pagesize != NULL:
+            return self.vm_ops.pagesize(self.vm_ops.ctx, self)
+        return PAGE_SIZE
+
+    def dup(self):
+        """vm_area_dup(): a copy of every field but the anon_vma chain (vm_ops, vm_private_data,
+        vm_userfaultfd_ctx and the mempolicy included); the caller links it and calls open."""
+        cdef VmArea new = VmArea(self.vm_start, self.vm_end, self.vm_flags, self.name,
+                                 self.vm_file, self.vm_pgoff)
+        new.vm_mm = self.vm_mm
+        new.anon_vma = self.anon_vma
+        new.vm_private_data = self.vm_private_data
+        new.vm_userfaultfd_ctx = self.vm_userfaultfd_ctx
+        new.vm_ops = self.vm_ops
+        new.vm_ops_owner = self.vm_ops_owner
+        if self.vm_policy != NULL:
+            new.vm_policy = <mempolicy*>malloc(sizeof(mempolicy))
+            if new.vm_policy == NULL:
+                raise MemoryError()
+            memcpy(new.vm_policy, self.vm_policy, sizeof(mempolicy))
+        return new
+
+    @property
+    def policy(self):
+        """The mbind() policy as (mode, flags, nodes) or None (the task's policy applies)."""
+        return _policy_tuple(self.vm_policy)
+
+    def set_policy(self, int mode, nodes=(), int flags=0):
+        """vma_replace_policy(): install (mode, nodes); MPOL_DEFAULT removes it."""
+        _set_policy(&self.vm_policy, mode, nodes, flags)
 
     def __repr__(self):
         return f"<VmArea {self.name} {self.vm_start:#x}-{self.vm_end:#x} flags={self.vm_flags:#x}>"
+
+
+cdef object _policy_tuple(mempolicy* pol):
+    if pol == NULL:
+        return None
+    nodes = [n for n in range(1024) if (pol.nodes[n >> 6] >> (n & 63)) & 1]
+    return (pol.mode, pol.flags, tuple(nodes))
+
+
+cdef int _set_policy(mempolicy** slot, int mode, nodes, int flags) except -1:
+    if mode == 0:
+        free(slot[0])
+        slot[0] = NULL
+        return 0
+    if slot[0] == NULL:
+        slot[0] = <mempolicy*>calloc(1, sizeof(mempolicy))
+        if slot[0] == NULL:
+            raise MemoryError()
+    memset(slot[0], 0, sizeof(mempolicy))
+    slot[0].mode = mode
+    slot[0].flags = flags
+    slot[0].il_prev = -1
+    for n in nodes:
+        if not 0 <= n < 1024:
+            raise ValueError(f"node {n} is out of range")
+        slot[0].nodes[n >> 6] |= 1ULL << (n & 63)
+    return 0
+
+
+def set_task_mempolicy(TaskStruct task, int mode, nodes=(), int flags=0):
+    """do_set_mempolicy(): the task's policy (MPOL_DEFAULT removes it)."""
+    _set_policy(&task.mempolicy, mode, nodes, flags)
+
+
+def task_mempolicy(TaskStruct task):
+    """The task's policy as (mode, flags, nodes), or None for MPOL_DEFAULT."""
+    return _policy_tuple(task.mempolicy)
+
+
+def copy_task_mempolicy(TaskStruct dst, TaskStruct src):
+    """mpol_dup() at fork/clone: the child starts with a copy of the parent's policy."""
+    free(dst.mempolicy)
+    dst.mempolicy = NULL
+    if src.mempolicy != NULL:
+        dst.mempolicy = <mempolicy*>malloc(sizeof(mempolicy))
+        if dst.mempolicy == NULL:
+            raise MemoryError()
+        memcpy(dst.mempolicy, src.mempolicy, sizeof(mempolicy))
 
 
 cdef class MmStruct:
@@ -174,11 +469,63 @@ cdef class MmStruct:
     cdef inline void add_mm_counter(self, int member, int64_t value, bint curr) noexcept:
         """add_mm_counter(): atomic add, then kmem:rss_stat with the new value."""
         self.rss[member] += value
-        self.core.emit_rss(self, member, curr)
+        self.emit_rss(member, curr)
+
+    cdef void emit_rss(self, int member, bint curr) noexcept:
+        """trace_rss_stat() (mm_trace_rss_stat)."""
+        cdef uint64_t vals[4]
+        cdef int64_t count
+        cdef MmCore core = self.core
+        if not core.tb.core[EV_RSS_STAT].enabled:
+            return
+        count = self.rss[member]
+        if not core.split_rss and count < 0:
+            count = 0                   # percpu_counter_sum_positive (v6.2+)
+        vals[0] = self.mm_id
+        vals[1] = curr
+        vals[2] = member
+        vals[3] = <uint64_t>(count << PAGE_SHIFT)
+        try:
+            core.tb.emit(EV_RSS_STAT, core.cur.cpu, core.cur.pid, vals, NULL, 0)
+        except Exception:
+            pass
+
+    cdef void add_mm_counter_fast(self, int member, int64_t value) noexcept:
+        """add_mm_counter_fast(): cached on current if it is current's mm, else a direct update."""
+        cdef TaskStruct t = self.core.cur.task
+        if self.core.split_rss and t is not None and t.mm is self:
+            t.rss_stat.count[member] += value
+        else:
+            self.add_mm_counter(member, value, t is not None and t.mm is self)
+
+    cdef void sync_mm_rss(self, TaskStruct task) noexcept:
+        """sync_mm_rss(): flush ``task``'s cached deltas (members in index order), reset events."""
+        cdef int i
+        for i in range(NR_MM_COUNTERS):
+            if task.rss_stat.count[i]:
+                self.add_mm_counter(i, task.rss_stat.count[i], True)
+                task.rss_stat.count[i] = 0
+        task.rss_stat.events = 0
+
+    cdef void add_mm_rss_vec(self, int64_t* rss) noexcept:
+        """add_mm_rss_vec(): sync first if this is current's mm, then one event per non-zero member."""
+        cdef TaskStruct t = self.core.cur.task
+        cdef bint is_cur = t is not None and t.mm is self
+        cdef int i
+        if is_cur and self.core.split_rss:
+            self.sync_mm_rss(t)
+        for i in range(NR_MM_COUNTERS):
+            if rss[i]:
+                self.add_mm_counter(i, rss[i], is_cur)
 
     def get_mm_counter(self, int member):
         """get_mm_counter(): the atomic value, clamped at 0 (SPLIT_RSS_COUNTING)."""
         return max(0, self.rss[member])
+
+    def inc_mm_counter(self, int member, int64_t value=1):
+        """add_mm_counter() from Python (a plugin's counting: swap entries, ...)."""
+        cdef TaskStruct t = self.core.cur.task
+        self.add_mm_counter(member, value, t is not None and t.mm is self)
 
     @property
     def rss_raw(self):
@@ -201,13 +548,15 @@ cdef class MmStruct:
         return None
 
     def pte(self, uint64_t addr):
-        """The PTE value mapping addr (0 if none)."""
+        """The entry mapping addr: a PTE, or the PMD/PUD leaf (0 if none)."""
         cdef int err = 0
-        cdef uint64_t* p = self.core.walk(self, addr, False, &err)
+        cdef uint64_t* p = self.core.pgt.walk(self, addr, False, &err)
         return 0 if p == NULL else p[0]
 
     def resident_pages(self):
-        """Present PTEs by counter (anon/file/shmem), counted from the page tables."""
+        """Resident pages by counter [file, anon, swapents, shmem], counted from the page tables:
+        present PTEs and huge leaves (hugetlb leaves are counted in hugetlb_usage instead) by
+        the kind of page, swap entries for MM_SWAPENTS."""
         cdef VmArea v
         out = [0, 0, 0, 0]
         for v in self.vmas:
@@ -215,6 +564,7 @@ cdef class MmStruct:
             out[MM_ANONPAGES] += a
             out[MM_FILEPAGES] += f
             out[MM_SHMEMPAGES] += s
+            out[MM_SWAPENTS] += self.core.count_nonpresent(self, v)[0]
         return out
 
     @property
@@ -222,9 +572,312 @@ cdef class MmStruct:
         return self.core
 
 
+# ------------------------------------------------------------------------------------------
+# Page tables
+# ------------------------------------------------------------------------------------------
+
+cdef class PageTables:
+    """The 4-level page tables of every mm of a machine: allocating a table page
+    (pgd_alloc / __pud_alloc / __pmd_alloc / __pte_alloc with GFP_PGTABLE_USER), walking to a
+    PTE, PMD or PUD slot, freeing a table page."""
+
+    def __cinit__(self, PhysMem pm, TraceBuffer tb, gfp_t gfp_pgtable):
+        self.pm = pm
+        self.tb = tb
+        self.gfp_pgtable = gfp_pgtable
+        self.nr_pagetable = 0
+        self.cost_pgtable_ns = 300
+
+    cdef pfn_t alloc_table(self, int level) except? 0xfffffffffffffffe:
+        """A zeroed page-table page of ``level`` (1 pgd .. 4 pte), charged like the kernel's
+        (GFP_PGTABLE_USER has __GFP_ACCOUNT)."""
+        cdef pfn_t pfn = self.pm.alloc_pages(self.gfp_pgtable, 0, -1)
+        cdef uint64_t* host
+        if pfn == NO_PFN:
+            return NO_PFN
+        host = <uint64_t*>calloc(PTRS_PER_TABLE, 8)
+        if host == NULL:
+            raise MemoryError()
+        self.pm.mem_map[pfn].private = <uint64_t>host
+        self.pm.mem_map[pfn].flags |= 1ULL << PG_table
+        self.pm.mem_map[pfn].index = level
+        if level >= 3:
+            self.nr_pagetable += 1
+        self.tb.clock.now += self.cost_pgtable_ns
+        return pfn
+
+    cdef int free_table_now(self, pfn_t pfn) except -1:
+        cdef int level = <int>self.pm.mem_map[pfn].index
+        free(<void*>self.pm.mem_map[pfn].private)
+        self.pm.mem_map[pfn].private = 0
+        self.pm.mem_map[pfn].flags &= ~(1ULL << PG_table)
+        self.pm.mem_map[pfn].index = 0
+        if level >= 3:
+            self.nr_pagetable -= 1
+        return 0
+
+    cdef uint64_t* walk(self, MmStruct mm, uint64_t addr, bint alloc, int* err) except? NULL:
+        """Walk pgd -> pud -> pmd -> pte (allocating missing levels: __pud_alloc, __pmd_alloc,
+        __pte_alloc, in that order).  Returns the PTE slot; or the PMD/PUD slot of a huge leaf
+        with *err = WALK_PMD_LEAF / WALK_PUD_LEAF; or NULL with *err = WALK_NONE (no table,
+        alloc False) or WALK_OOM."""
+        cdef pfn_t table = mm.pgd, nt
+        cdef uint64_t* ents
+        cdef uint64_t e
+        cdef int shift, level = 1
+        for shift in (PGDIR_SHIFT, PUD_SHIFT, PMD_SHIFT):
+            ents = table_entries(self.pm, table)
+            e = ents[(addr >> shift) & 511]
+            if not (e & _PAGE_PRESENT):
+                if not alloc:
+                    err[0] = WALK_NONE
+                    return NULL
+                nt = self.alloc_table(level + 1)
+                if nt == NO_PFN:
+                    err[0] = WALK_OOM
+                    return NULL
+                ents[(addr >> shift) & 511] = (nt << PAGE_SHIFT) | _PAGE_TABLE
+                mm.pgtables_bytes += PAGE_SIZE
+                e = ents[(addr >> shift) & 511]
+            elif e & _PAGE_PSE:
+                err[0] = WALK_PUD_LEAF if shift == PUD_SHIFT else WALK_PMD_LEAF
+                return &ents[(addr >> shift) & 511]
+            table = (e & PTE_PFN_MASK) >> PAGE_SHIFT
+            level += 1
+        return &table_entries(self.pm, table)[(addr >> PAGE_SHIFT) & 511]
+
+    cdef uint64_t* walk_pmd(self, MmStruct mm, uint64_t addr, bint alloc, int* err) except? NULL:
+        """The PMD slot of addr (allocating the pud and pmd tables if ``alloc``); the PUD slot
+        with *err = WALK_PUD_LEAF when a PUD leaf maps it; NULL with WALK_NONE / WALK_OOM."""
+        cdef uint64_t* pud = self.walk_pud(mm, addr, alloc, err)
+        cdef uint64_t e
+        cdef pfn_t nt
+        if pud == NULL or err[0] == WALK_PUD_LEAF:
+            return pud
+        e = pud[0]
+        if e & _PAGE_PSE:
+            err[0] = WALK_PUD_LEAF
+            return pud
+        if not (e & _PAGE_PRESENT):
+            if not alloc:
+                err[0] = WALK_NONE
+                return NULL
+            nt = self.alloc_table(3)
+            if nt == NO_PFN:
+                err[0] = WALK_OOM
+                return NULL
+            pud[0] = (nt << PAGE_SHIFT) | _PAGE_TABLE
+            mm.pgtables_bytes += PAGE_SIZE
+            e = pud[0]
+        return &table_entries(self.pm, (e & PTE_PFN_MASK) >> PAGE_SHIFT)[(addr >> PMD_SHIFT) & 511]
+
+    cdef uint64_t* walk_pud(self, MmStruct mm, uint64_t addr, bint alloc, int* err) except? NULL:
+        """The PUD slot of addr (allocating the pud table if ``alloc``)."""
+        cdef uint64_t* ents = table_entries(self.pm, mm.pgd)
+        cdef uint64_t e = ents[(addr >> PGDIR_SHIFT) & 511]
+        cdef pfn_t nt
+        if not (e & _PAGE_PRESENT):
+            if not alloc:
+                err[0] = WALK_NONE
+                return NULL
+            nt = self.alloc_table(2)
+            if nt == NO_PFN:
+                err[0] = WALK_OOM
+                return NULL
+            ents[(addr >> PGDIR_SHIFT) & 511] = (nt << PAGE_SHIFT) | _PAGE_TABLE
+            mm.pgtables_bytes += PAGE_SIZE
+            e = ents[(addr >> PGDIR_SHIFT) & 511]
+        return &table_entries(self.pm, (e & PTE_PFN_MASK) >> PAGE_SHIFT)[(addr >> PUD_SHIFT) & 511]
+
+    cdef bint table_empty(self, pfn_t table) noexcept:
+        cdef uint64_t* ents = table_entries(self.pm, table)
+        cdef int i
+        for i in range(PTRS_PER_TABLE):
+            if ents[i]:
+                return False
+        return True
+
+    @property
+    def physmem(self):
+        return self.pm
+
+
+# ------------------------------------------------------------------------------------------
+# The reverse map
+# ------------------------------------------------------------------------------------------
+
+cdef class Rmap:
+    """mm/rmap.c: which PTEs map a page.  Anonymous pages point (page->mapping) at an anon_vma
+    whose chained VMAs may map them; file pages at their address_space, whose i_mmap lists the
+    VMAs mapping the file.  The anon_vma objects and their chain links are slab objects."""
+
+    def __cinit__(self, MmCore core):
+        self.core = core
+        self.anon_vmas = {}
+        self.mappings = {}
+
+    cdef AnonVma anon_vma_alloc(self, str site):
+        """anon_vma_alloc() (inline in ``site``): a new anon_vma (refcount 1, its own root)."""
+        cdef uint64_t addr = self.core._kmem_alloc("anon_vma", site)
+        cdef AnonVma av = AnonVma(addr)
+        av.degree = 1
+        self.anon_vmas[addr] = av
+        return av
+
+    cdef int anon_vma_chain_link(self, VmArea vma, AnonVma av) except -1:
+        """anon_vma_chain_link(): vma joins av's interval tree."""
+        vma.anon_vma_chain.append(av)
+        av.vmas.append(vma)
+        return 0
+
+    cdef int put_anon_vma(self, AnonVma av) except -1:
+        """put_anon_vma() -> __put_anon_vma(): the last reference frees it (and its root's)."""
+        cdef AnonVma root = av.root
+        av.refcount -= 1
+        if av.refcount > 0:
+            return 0
+        self.anon_vmas.pop(av.addr, None)
+        self.core._kmem_free("anon_vma", av.addr, "__put_anon_vma")
+        if root is not av:
+            self.put_anon_vma(root)
+        return 0
+
+    cdef int unlink_anon_vmas(self, VmArea vma) except -1:
+        """unlink_anon_vmas(): leave every anon_vma of the chain; each link is freed, and each
+        anon_vma no VMA uses any more loses a reference."""
+        cdef AnonVma av
+        keep = []
+        for av in reversed(vma.anon_vma_chain):
+            if vma in av.vmas:
+                av.vmas.remove(vma)
+            if not av.vmas:
+                av.parent.degree -= 1
+                keep.append(av)
+                continue
+            self.core._kmem_free("anon_vma_chain", 0, "unlink_anon_vmas")
+        if vma.anon_vma:
+            av = self.anon_vmas.get(vma.anon_vma)
+            if av is not None:
+                av.degree -= 1
+            vma.anon_vma = 0
+        for av in keep:
+            self.put_anon_vma(av)
+            self.core._kmem_free("anon_vma_chain", 0, "unlink_anon_vmas")
+        vma.anon_vma_chain = []
+        return 0
+
+    # -- walking ----------------------------------------------------------------------------
+    def vma_address(self, pfn_t pfn, VmArea vma):
+        """vma_address(): where ``vma`` would map the page (None if outside the VMA)."""
+        cdef page* p = compound_head_page(self.core.pm, pfn)
+        cdef uint64_t addr = vma.vm_start + ((p.index - vma.vm_pgoff) << PAGE_SHIFT)
+        if p.index < vma.vm_pgoff or addr >= vma.vm_end:
+            return None
+        return addr
+
+    def rmap_walk(self, pfn_t pfn):
+        """rmap_walk(): every (vma, address, level) that maps page ``pfn`` (level 4: a PTE, 3: a
+        PMD leaf, 2: a PUD leaf), found through its anon_vma or its address_space's i_mmap."""
+        cdef page* p = &self.core.pm.mem_map[pfn]
+        cdef pfn_t head = pfn
+        cdef VmArea vma
+        cdef uint64_t* slot
+        cdef int err
+        cdef uint64_t index
+        if p.flags & (1ULL << PG_tail):
+            head = p.compound_head
+        hp = &self.core.pm.mem_map[head]
+        if hp.mapping == 0:
+            return []
+        if hp.mapping & PAGE_MAPPING_ANON:
+            av = self.anon_vmas.get(hp.mapping & ~(<uint64_t>PAGE_MAPPING_ANON))
+            candidates = list(av.vmas) if av is not None else []
+        else:
+            mapping = self.mappings.get(hp.mapping)
+            candidates = list(mapping.i_mmap) if mapping is not None else []
+        out = []
+        index = hp.index + (pfn - head)
+        for vma in candidates:
+            if index < vma.vm_pgoff:
+                continue
+            addr = vma.vm_start + ((index - vma.vm_pgoff) << PAGE_SHIFT)
+            if addr >= vma.vm_end or vma.vm_mm is None:
+                continue
+            err = 0
+            slot = self.core.pgt.walk(vma.vm_mm, addr, False, &err)
+            if slot == NULL or not (slot[0] & _PAGE_PRESENT):
+                continue
+            if ((slot[0] & PTE_PFN_MASK) >> PAGE_SHIFT) == (head if err in (WALK_PMD_LEAF, WALK_PUD_LEAF) else pfn):
+                out.append((vma, addr & ~((PMD_SIZE - 1) if err == WALK_PMD_LEAF else
+                                          (PUD_SIZE - 1) if err == WALK_PUD_LEAF else 0),
+                            3 if err == WALK_PMD_LEAF else 2 if err == WALK_PUD_LEAF else 4))
+        return out
+
+    def page_referenced(self, pfn_t pfn):
+        """page_referenced(): how many of the PTEs mapping the page were young; the accessed
+        bits are cleared (ptep_clear_flush_young)."""
+        cdef int n = 0, err
+        cdef uint64_t* slot
+        cdef VmArea vma
+        for vma, addr, level in self.rmap_walk(pfn):
+            err = 0
+            slot = self.core.pgt.walk(vma.vm_mm, addr, False, &err)
+            if slot != NULL and (slot[0] & _PAGE_ACCESSED):
+                slot[0] &= ~(<uint64_t>_PAGE_ACCESSED)
+                n += 1
+        return n
+
+    def try_to_unmap(self, pfn_t pfn, swap_entry=None):
+        """try_to_unmap() of an order-0 page: clear every PTE mapping it (an anonymous page's
+        PTEs get ``swap_entry`` (type, offset) as a swap PTE, MM_ANONPAGES -> MM_SWAPENTS),
+        drop the mapcount and the PTEs' references.  Returns the number of PTEs unmapped."""
+        cdef int err
+        cdef uint64_t* slot
+        cdef uint64_t e, newpte = 0
+        cdef VmArea vma
+        cdef MmStruct mm
+        cdef page* p = &self.core.pm.mem_map[pfn]
+        cdef int member = mm_counter(compound_head_page(self.core.pm, pfn))
+        cdef TaskStruct t = self.core.cur.task
+        if swap_entry is not None:
+            newpte = swp_entry_to_pte(swp_entry(swap_entry[0], swap_entry[1]))
+        n = 0
+        for vma, addr, level in self.rmap_walk(pfn):
+            if level != 4:
+                raise ValueError(f"pfn {pfn:#x} is mapped by a huge leaf; split it first")
+            mm = vma.vm_mm
+            err = 0
+            slot = self.core.pgt.walk(mm, addr, False, &err)
+            e = slot[0]
+            if member == MM_ANONPAGES and swap_entry is not None:
+                slot[0] = newpte | ((_PAGE_SWP_UFFD_WP) if e & _PAGE_UFFD_WP else 0)
+                mm.add_mm_counter(MM_ANONPAGES, -1, t is not None and t.mm is mm)
+                mm.add_mm_counter(MM_SWAPENTS, 1, t is not None and t.mm is mm)
+            else:
+                slot[0] = 0
+                mm.add_mm_counter(member, -1, t is not None and t.mm is mm)
+            p._mapcount -= 1
+            self.core.pm.put_page(pfn)
+            n += 1
+        return n
+
+    def register_mapping(self, AddressSpace mapping):
+        """Make ``mapping`` findable from its pages' page->mapping (rmap_walk_file)."""
+        self.mappings[mapping.addr] = mapping
+
+
+# ------------------------------------------------------------------------------------------
+# The machine-wide mm core: faults, zap, copy
+# ------------------------------------------------------------------------------------------
+
+cdef int _core_migrate_page(void* ctx, pfn_t pfn) except? -1000000:
+    return (<MmCore>ctx).migrate_page(pfn)
+
+
 cdef class MmCore:
-    """The kernel's mm-wide state for every mm_struct of a machine: the page allocator to
-    take pages from, the trace buffer, ``current``, the zero page and the profile's choices."""
+    """The kernel's mm-wide state for every mm_struct of a machine: the page allocator to take
+    pages from, the page tables, the reverse map, the trace buffer, ``current``, the zero page,
+    the profile's choices and the ops tables of the subsystems (userfaultfd, swap)."""
 
     def __cinit__(self, PhysMem pm, TraceBuffer tb, Current cur, bint split_rss=True,
                   gfp_t gfp_anon=0x1100dca, gfp_t gfp_pgtable=0x400dc0, gfp_t gfp_user=0x1100cca,
@@ -232,9 +885,10 @@ cdef class MmCore:
         self.pm = pm
         self.tb = tb
         self.cur = cur
+        self.pgt = PageTables(pm, tb, gfp_pgtable)
+        self.rmap = Rmap(self)
         self.split_rss = split_rss
         self.gfp_anon = gfp_anon
-        self.gfp_pgtable = gfp_pgtable
         self.gfp_user = gfp_user
         self.ptr_k0 = k0
         self.ptr_k1 = k1
@@ -242,13 +896,19 @@ cdef class MmCore:
         self.next_anon_vma = 1
         self.cost_fault_ns = 1500
         self.cost_access_ns = 2
-        self.cost_pgtable_ns = 300
         self.rng = 0x9e3779b97f4a7c15
+        self.fault_around_bytes = 65536
+        self.pte_markers = False
+        self.swp_pte_marker = 0
         self.slab = None
-        self.handle_userfault = NULL
-        self.uffd_ctx = NULL
         self.blocked_on = None
+        self.ops_owners = {}
+        memset(&self.uffd_ops, 0, sizeof(self.uffd_ops))
+        memset(&self.swap, 0, sizeof(self.swap))
         memset(self.fault_counts, 0, sizeof(self.fault_counts))
+        # migration of in-use pages for alloc_contig_range goes through the reverse map here
+        pm.migrate.migrate_page = _core_migrate_page
+        pm.migrate.ctx = <void*>self
         # the shared zero page (empty_zero_page): a reserved frame taken at boot
         cdef pfn_t z = pm.alloc_pages(0xcc0, 0, 0)
         if z == NO_PFN:
@@ -256,71 +916,46 @@ cdef class MmCore:
         pm.mem_map[z].flags |= (1ULL << PG_zero) | (1ULL << PG_reserved)
         self.zero_pfn = z
 
-    def set_userfault_handler(self, handler):
-        """Install handle_userfault(): ``handler(mm, vma, address, flags, reason)`` is called
-        for faults on VMAs registered with VM_UFFD_MISSING (reason 0x200), VM_UFFD_WP (0x1000)
-        or VM_UFFD_MINOR.  To make the faulting task wait it sets ``blocked_on`` to a
-        :class:`memsim.sched.WaitQueue` and returns VM_FAULT_RETRY (0x400); the access is
-        retried after a wake-up.  None uninstalls it (such faults then get SIGBUS)."""
-        self.py_userfault = handler
-        if handler is None:
-            self.handle_userfault = NULL
-            self.uffd_ctx = NULL
-        else:
-            self.handle_userfault = _py_userfault
-            self.uffd_ctx = <void*>handler
+    def __dealloc__(self):
+        if self.pm is not None and self.pm.migrate.ctx == <void*>self:
+            self.pm.migrate.migrate_page = NULL
+            self.pm.migrate.ctx = NULL
 
-    def find_page_in_mapping(self, VmArea vma, uint64_t addr):
-        """The page cache page behind addr of a shared/file VMA, or None when absent: with
-        ``pfn_of`` it tells "in the page cache but not mapped here" from "absent" (the test
-        userfaultfd minor faults need)."""
-        if vma.vm_file is None:
-            return None
-        index = ((addr - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
-        if vma.vm_file.a_ops is not None:
-            return vma.vm_file.a_ops.find_page(vma.vm_file, index)
-        return vma.vm_file.i_pages.get(index)
+    # -- installing ops tables --------------------------------------------------------------
+    def install_userfaultfd_ops(self, PyUserfaultfdOps ops):
+        """Install the userfaultfd ops (None removes them: VM_UFFD_* faults then get SIGBUS, as
+        handle_userfault() does without a context).  A Cython plugin sets ``uffd_ops``."""
+        if ops is None:
+            memset(&self.uffd_ops, 0, sizeof(self.uffd_ops))
+            self.ops_owners.pop("userfaultfd", None)
+        else:
+            self.uffd_ops = ops.ops
+            self.ops_owners["userfaultfd"] = ops
+
+    def set_userfault_handler(self, handler):
+        """Shorthand: install a userfaultfd ops table whose handle_userfault is ``handler(mm,
+        vma, address, flags, reason)`` (see :class:`PyUserfaultfdOps`); None removes it."""
+        self.install_userfaultfd_ops(PyUserfaultfdOps(handle_userfault=handler) if handler else None)
+
+    def keep_alive(self, str name, object owner):
+        """Keep ``owner`` (the object behind an ops table a Cython plugin installed, and its
+        ctx) alive as long as this core: ``core.keep_alive("swap", state)``."""
+        self.ops_owners[name] = owner
+
+    @property
+    def has_userfaultfd_ops(self):
+        return self.uffd_ops.handle_userfault != NULL
+
+    @property
+    def has_swap_ops(self):
+        return self.swap.do_swap_page != NULL
 
     # -- rss ---------------------------------------------------------------------------------
-    cdef void emit_rss(self, MmStruct mm, int member, bint curr) noexcept:
-        cdef uint64_t vals[4]
-        cdef int64_t count
-        if not self.tb.core[EV_RSS_STAT].enabled:
-            return
-        count = mm.rss[member]
-        if not self.split_rss and count < 0:
-            count = 0                   # percpu_counter_sum_positive (v6.2+)
-        vals[0] = mm.mm_id
-        vals[1] = curr
-        vals[2] = member
-        vals[3] = <uint64_t>(count << PAGE_SHIFT)
-        try:
-            self.tb.emit(EV_RSS_STAT, self.cur.cpu, self.cur.pid, vals, NULL, 0)
-        except Exception:
-            pass
-
-    cdef void add_mm_counter_fast(self, MmStruct mm, int member, int64_t value) noexcept:
-        """add_mm_counter_fast(): cached on current if it is current's mm, else a direct update."""
-        cdef TaskStruct t = self.cur.task
-        if self.split_rss and t is not None and t.mm is mm:
-            t.rss_stat.count[member] += value
-        else:
-            mm.add_mm_counter(member, value, t is not None and t.mm is mm)
-
-    cdef void sync_mm_rss(self, TaskStruct task, MmStruct mm) noexcept:
-        """sync_mm_rss(): flush current's cached deltas (members in index order), reset events."""
-        cdef int i
-        for i in range(NR_MM_COUNTERS):
-            if task.rss_stat.count[i]:
-                mm.add_mm_counter(i, task.rss_stat.count[i], True)
-                task.rss_stat.count[i] = 0
-        task.rss_stat.events = 0
-
     def sync_current_rss(self):
         """sync_mm_rss(current->mm) (exit, exec, kthread_unuse_mm)."""
         cdef TaskStruct t = self.cur.task
         if t is not None and t.mm is not None and self.split_rss:
-            self.sync_mm_rss(t, t.mm)
+            (<MmStruct>t.mm).sync_mm_rss(t)
 
     cdef inline void check_sync_rss_stat(self) noexcept:
         """check_sync_rss_stat(current) at the start of handle_mm_fault."""
@@ -330,20 +965,9 @@ cdef class MmCore:
         if t.rss_stat.events > TASK_RSS_EVENTS_THRESH:
             t.rss_stat.events += 1
             if t.mm is not None:
-                self.sync_mm_rss(t, <MmStruct>t.mm)
+                (<MmStruct>t.mm).sync_mm_rss(t)
         else:
             t.rss_stat.events += 1
-
-    cdef void add_mm_rss_vec(self, MmStruct mm, int64_t* rss) noexcept:
-        """add_mm_rss_vec(): sync first if mm is current's, then one event per non-zero member."""
-        cdef TaskStruct t = self.cur.task
-        cdef bint is_cur = t is not None and t.mm is mm
-        cdef int i
-        if is_cur and self.split_rss:
-            self.sync_mm_rss(t, mm)
-        for i in range(NR_MM_COUNTERS):
-            if rss[i]:
-                mm.add_mm_counter(i, rss[i], is_cur)
 
     # -- slab-backed objects -----------------------------------------------------------------
     @property
@@ -357,6 +981,14 @@ cdef class MmCore:
     @property
     def current(self):
         return self.cur
+
+    @property
+    def nr_pagetable(self):
+        return self.pgt.nr_pagetable
+
+    @property
+    def gfp_pgtable(self):
+        return self.pgt.gfp_pgtable
 
     def _kmem_alloc(self, str cache, str site):
         if self.slab is not None:
@@ -373,35 +1005,96 @@ cdef class MmCore:
         return self._kmem_alloc("vm_area_struct", "vm_area_dup" if dup else "vm_area_alloc")
 
     def vm_area_free(self, VmArea vma):
-        """vm_area_free(), and unlink_anon_vmas()' anon_vma_chain."""
+        """remove_vma(): vm_ops->close, then vm_area_free()."""
+        vma.vm_ops_close()
         self._kmem_free("vm_area_struct", vma.addr, "vm_area_free")
         vma.addr = 0
 
-    def anon_vma_fork(self, VmArea parent):
-        """anon_vma_fork(): clone the parent's chain, then a new anon_vma and its chain link."""
-        self._kmem_alloc("anon_vma_chain", "anon_vma_clone")
-        av = self._kmem_alloc("anon_vma", "anon_vma_fork")
+    def vma_link(self, MmStruct mm, VmArea vma):
+        """vma_link(): insert the VMA in the mm (sorted) and in its file's i_mmap."""
+        cdef VmArea v
+        cdef int lo = 0, hi = len(mm.vmas), mid
+        vma.vm_mm = mm
+        while lo < hi:
+            mid = (lo + hi) // 2
+            v = mm.vmas[mid]
+            if v.vm_start < vma.vm_start:
+                lo = mid + 1
+            else:
+                hi = mid
+        mm.vmas.insert(lo, vma)
+        if vma.vm_file is not None:
+            vma.vm_file.i_mmap.append(vma)
+            self.rmap.mappings[vma.vm_file.addr] = vma.vm_file
+
+    def unlink_file_vma(self, VmArea vma):
+        """unlink_file_vma(): the VMA leaves its file's i_mmap."""
+        if vma.vm_file is not None and vma in vma.vm_file.i_mmap:
+            vma.vm_file.i_mmap.remove(vma)
+
+    def anon_vma_clone(self, VmArea dst, VmArea src):
+        """anon_vma_clone(): link ``dst`` into every anon_vma of ``src``'s chain (one
+        anon_vma_chain object each), reusing one with degree < 2 when dst has none (fork)."""
+        cdef AnonVma av
+        for av in reversed(src.anon_vma_chain):
+            self._kmem_alloc("anon_vma_chain", "anon_vma_clone")
+            self.rmap.anon_vma_chain_link(dst, av)
+            if dst.anon_vma == 0 and src.anon_vma and av.addr != src.anon_vma and av.degree < 2:
+                dst.anon_vma = av.addr
+        if dst.anon_vma:
+            av = self.rmap.anon_vmas.get(dst.anon_vma)
+            if av is not None:
+                av.degree += 1
+
+    def anon_vma_fork(self, VmArea vma, VmArea pvma):
+        """anon_vma_fork(): the child VMA joins the parent's anon_vmas, then gets its own
+        anon_vma (a child of the parent's) unless one could be reused."""
+        cdef AnonVma av, pav
+        if not pvma.anon_vma:
+            return 0
+        vma.anon_vma = 0
+        self.anon_vma_clone(vma, pvma)
+        if vma.anon_vma:
+            return vma.anon_vma
+        av = self.rmap.anon_vma_alloc("anon_vma_fork")
+        pav = self.rmap.anon_vmas[pvma.anon_vma]
         self._kmem_alloc("anon_vma_chain", "anon_vma_fork")
-        return av
+        av.root = pav.root
+        av.parent = pav
+        av.root.refcount += 1           # get_anon_vma(anon_vma->root)
+        vma.anon_vma = av.addr
+        self.rmap.anon_vma_chain_link(vma, av)
+        pav.degree += 1
+        return av.addr
+
+    def unlink_anon_vmas(self, VmArea vma):
+        self.rmap.unlink_anon_vmas(vma)
+
+    def dup_userfaultfd(self, VmArea vma, VmArea new):
+        """dup_userfaultfd(): a VMA copied at fork keeps its userfaultfd context and VM_UFFD_*
+        flags only if the userfaultfd asked for fork events (the dup op says so); otherwise
+        they are cleared in the child."""
+        if vma.vm_userfaultfd_ctx is None and not (vma.vm_flags & C_VM_UFFD):
+            return
+        if self.uffd_ops.dup != NULL and vma.vm_userfaultfd_ctx is not None:
+            if self.uffd_ops.dup(self.uffd_ops.ctx, vma, new):
+                return
+        new.vm_userfaultfd_ctx = None
+        new.vm_flags &= ~C_VM_UFFD
+
+    def userfaultfd_unmap_prep(self, VmArea vma, uint64_t start, uint64_t end):
+        """userfaultfd_unmap_prep(): tell the VMA's userfaultfd about a munmap."""
+        if self.uffd_ops.unmap != NULL and vma.vm_userfaultfd_ctx is not None:
+            self.uffd_ops.unmap(self.uffd_ops.ctx, vma, start, end)
+
+    def mremap_userfaultfd(self, VmArea vma, uint64_t old_start, uint64_t new_start, uint64_t length):
+        """mremap_userfaultfd_prep/complete(): tell the VMA's userfaultfd about a move."""
+        if self.uffd_ops.remap != NULL and vma.vm_userfaultfd_ctx is not None:
+            self.uffd_ops.remap(self.uffd_ops.ctx, vma, old_start, new_start, length)
 
     def mm_free(self, MmStruct mm):
         """__mmdrop(): the mm_struct goes back to its cache."""
         self._kmem_free("mm_struct", mm.addr, "__mmdrop")
-
-    def wrprotect_range(self, MmStruct mm, uint64_t start, uint64_t end):
-        """change_protection() removing write: clear _PAGE_RW in the present PTEs."""
-        cdef uint64_t addr = start
-        cdef uint64_t* pte
-        cdef int err
-        while addr < end:
-            err = 0
-            pte = self.walk(mm, addr, False, &err)
-            if pte == NULL:
-                addr = ((addr >> PMD_SHIFT) + 1) << PMD_SHIFT
-                continue
-            if err == 0 and (pte[0] & _PAGE_PRESENT):
-                pte[0] &= ~(<uint64_t>_PAGE_RW)
-            addr += PAGE_SIZE
 
     # -- mm lifecycle ------------------------------------------------------------------------
     def mm_alloc(self, object owner=None):
@@ -412,111 +1105,199 @@ cdef class MmCore:
         mm.mm_users = 1
         mm.owner = owner
         mm.mmap_base = 0x7ffff7fff000
+        mm.hugetlb_usage = 0
         memset(mm.rss, 0, sizeof(mm.rss))
         mm.addr = self._kmem_alloc("mm_struct", "mm_alloc")
         mm.mm_id = ptr_to_hashval(mm.addr, self.ptr_k0, self.ptr_k1)
-        mm.pgd = self.alloc_table(0)
+        mm.pgd = self.pgt.alloc_table(1)
         if mm.pgd == NO_PFN:
             raise MemoryError("out of memory allocating a pgd")
         return mm
 
-    cdef pfn_t alloc_table(self, int level) except? 0xfffffffffffffffe:
-        """A zeroed page-table page (pgd_alloc / __pud_alloc / __pmd_alloc / __pte_alloc)."""
-        cdef pfn_t pfn = self.pm.alloc_pages(self.gfp_pgtable, 0, -1)
-        cdef uint64_t* host
-        if pfn == NO_PFN:
-            return NO_PFN
-        host = <uint64_t*>calloc(PTRS_PER_TABLE, 8)
-        if host == NULL:
-            raise MemoryError()
-        self.pm.mem_map[pfn].private = <uint64_t>host
-        self.pm.mem_map[pfn].flags |= 1ULL << PG_table
-        self.pm.mem_map[pfn].index = level
-        if level >= 3:
-            self.nr_pagetable += 1
-        self.tb.clock.now += self.cost_pgtable_ns
-        return pfn
+    cdef uint64_t* walk(self, MmStruct mm, uint64_t addr, bint alloc, int* err) except? NULL:
+        return self.pgt.walk(mm, addr, alloc, err)
 
-    cdef pfn_t alloc_pgtable(self, MmStruct mm) except? 0xfffffffffffffffe:
-        return self.alloc_table(3)
+    def free_pgd(self, MmStruct mm):
+        """mm_free_pgd(): the pgd page goes back to the allocator (at __mmdrop)."""
+        if mm.pgd != NO_PFN:
+            self.pgt.free_table_now(mm.pgd)
+            self.pm.put_page(mm.pgd)
+            mm.pgd = NO_PFN
 
-    cdef int free_table_now(self, pfn_t pfn) except -1:
-        cdef int level = <int>self.pm.mem_map[pfn].index
-        free(<void*>self.pm.mem_map[pfn].private)
-        self.pm.mem_map[pfn].private = 0
-        self.pm.mem_map[pfn].flags &= ~(1ULL << PG_table)
-        self.pm.mem_map[pfn].index = 0
-        if level >= 3:
-            self.nr_pagetable -= 1
+    # -- allocation of user pages -------------------------------------------------------------
+    cdef pfn_t alloc_user_page(self, gfp_t gfp, VmArea vma, uint64_t addr) except? 0xfffffffffffffffe:
+        """alloc_page_vma(): the VMA's mbind policy, else the task's, else the local node."""
+        cdef mempolicy* pol = vma.vm_policy
+        cdef TaskStruct t
+        cdef int local
+        if pol == NULL:
+            t = self.cur.task
+            if t is not None:
+                pol = t.mempolicy
+            if pol == NULL:
+                return self.pm.alloc_pages_nodemask(gfp, 0, -1, NULL)
+        local = self.pm.cpu_node[self.cur.cpu]
+        if pol.mode == MPOL_INTERLEAVE:
+            return self.pm.alloc_page_interleave(
+                gfp, 0, offset_il_node(pol, vma.vm_pgoff + ((addr - vma.vm_start) >> PAGE_SHIFT), local))
+        return self.pm.alloc_pages_nodemask(gfp, 0, policy_node(pol, local), policy_nodemask(pol))
+
+    cdef int charge(self, pfn_t pfn, MmStruct mm, gfp_t gfp) except -1:
+        """mem_cgroup_charge(): 0, or -ENOMEM (the caller frees the page)."""
+        if self.pm.memcg.charge != NULL:
+            return self.pm.memcg.charge(self.pm.memcg.ctx, pfn, 0, gfp, mm)
         return 0
 
-    cdef uint64_t* walk(self, MmStruct mm, uint64_t addr, bint alloc, int* err) except? NULL:
-        """Walk pgd -> pud -> pmd -> pte (allocating missing levels: __pud_alloc, __pmd_alloc,
-        __pte_alloc, in that order).  Returns the PTE slot, or NULL (err=1: no table,
-        err=VM_FAULT_OOM: allocation failed, err=2: a PMD/PUD leaf maps addr)."""
-        cdef pfn_t table = mm.pgd, nt
-        cdef uint64_t* ents
-        cdef uint64_t e
-        cdef int shift, level = 1
-        for shift in (PGDIR_SHIFT, PUD_SHIFT, PMD_SHIFT):
-            ents = table_entries(self.pm, table)
-            e = ents[(addr >> shift) & 511]
-            if not (e & _PAGE_PRESENT):
-                if not alloc:
-                    err[0] = 1
-                    return NULL
-                nt = self.alloc_table(level + 1)
-                if nt == NO_PFN:
-                    err[0] = VM_FAULT_OOM
-                    return NULL
-                ents[(addr >> shift) & 511] = (nt << PAGE_SHIFT) | _PAGE_TABLE
-                mm.pgtables_bytes += PAGE_SIZE
-                e = ents[(addr >> shift) & 511]
-            elif e & _PAGE_PSE:
-                err[0] = 2
-                return &ents[(addr >> shift) & 511]
-            table = (e & PTE_PFN_MASK) >> PAGE_SHIFT
-            level += 1
-        return &table_entries(self.pm, table)[(addr >> PAGE_SHIFT) & 511]
+    def add_to_page_cache(self, pfn_t pfn, AddressSpace mapping, uint64_t index):
+        """The struct page side of __add_to_page_cache_locked(): page->mapping and ->index
+        (and PG_swapbacked for shmem), so rmap and the fault path find it."""
+        cdef page* p = &self.pm.mem_map[pfn]
+        p.mapping = mapping.addr
+        p.index = index
+        if mapping.swapbacked:
+            p.flags |= 1ULL << PG_swapbacked
+        self.rmap.mappings[mapping.addr] = mapping
 
     # -- faults ------------------------------------------------------------------------------
     cdef int handle_mm_fault(self, MmStruct mm, VmArea vma, uint64_t addr, unsigned int flags) except -1:
-        """handle_mm_fault(): count it, check_sync_rss_stat, then dispatch by VMA type."""
-        cdef int err = 0
-        cdef uint64_t* pte
+        """handle_mm_fault(): count it, check_sync_rss_stat, then hugetlb_fault for VM_HUGETLB
+        VMAs, or __handle_mm_fault: huge_fault for a missing PMD where the VMA's vm_ops offer
+        it, huge leaves, and handle_pte_fault."""
+        cdef vm_fault vmf
+        cdef int err = 0, ret, tries
+        cdef uint64_t* slot
+        cdef uint64_t e
         self.check_sync_rss_stat()
         self.tb.clock.now += self.cost_fault_ns
-        if vma.vm_ops != NULL:
-            return vma.vm_ops.fault(vma.vm_ops.ctx, mm, vma, addr, flags)
-        pte = self.walk(mm, addr, True, &err)
-        if pte == NULL:
-            if err == 2:
-                return 0                # a huge leaf already maps it
-            self.fault_counts[FK_OOM] += 1
-            return VM_FAULT_OOM
-        return self.do_fault_pte(mm, vma, addr, pte, flags)
+        vmf.real_address = addr
+        vmf.address = addr & PAGE_MASK
+        vmf.flags = flags
+        vmf.pgoff = ((vmf.address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
+        vmf.gfp_mask = self.gfp_user
+        vmf.page = NO_PFN
+        vmf.cow_page = NO_PFN
+        vmf.pte = NULL
+        vmf.pmd = NULL
+        vmf.orig_pte = 0
+        if vma.vm_flags & C_VM_HUGETLB:
+            return self.hugetlb_fault(mm, vma, &vmf)
+        for tries in range(2):
+            if vma.vm_ops == NULL:
+                # anonymous VMAs and the built-in files: the whole walk, tables allocated
+                slot = self.pgt.walk(mm, addr, True, &err)
+                if err == WALK_PMD_LEAF or err == WALK_PUD_LEAF:
+                    ret = self.do_huge_leaf_fault(mm, vma, &vmf, slot, 3 if err == WALK_PMD_LEAF else 2)
+                    if ret == VM_FAULT_FALLBACK:
+                        err = 0
+                        continue
+                    return ret
+                if slot == NULL:
+                    self.fault_counts[FK_OOM] += 1
+                    return VM_FAULT_OOM
+                vmf.pte = slot
+                vmf.orig_pte = slot[0]
+                return self.handle_pte_fault(mm, vma, &vmf)
+            slot = self.pgt.walk_pmd(mm, addr, True, &err)
+            if err == WALK_PUD_LEAF:
+                ret = self.do_huge_leaf_fault(mm, vma, &vmf, slot, 2)
+                if ret == VM_FAULT_FALLBACK:
+                    err = 0
+                    continue
+                return ret
+            if slot == NULL:
+                self.fault_counts[FK_OOM] += 1
+                return VM_FAULT_OOM
+            vmf.pmd = slot
+            if slot[0] == 0 and vma.vm_ops.huge_fault != NULL and self.transhuge_suitable(vma, addr):
+                ret = vma.vm_ops.huge_fault(vma.vm_ops.ctx, mm, vma, &vmf, PE_SIZE_PMD)
+                if not (ret & VM_FAULT_FALLBACK):
+                    if not (ret & (VM_FAULT_ERROR | VM_FAULT_RETRY)):
+                        self.fault_counts[FK_HUGE] += 1
+                    return ret
+            e = slot[0]
+            if e & _PAGE_PSE:
+                ret = self.do_huge_leaf_fault(mm, vma, &vmf, slot, 3)
+                if ret == VM_FAULT_FALLBACK:
+                    err = 0
+                    continue
+                return ret
+            if e & _PAGE_PRESENT:
+                vmf.pte = &table_entries(self.pm, (e & PTE_PFN_MASK) >> PAGE_SHIFT)[(addr >> PAGE_SHIFT) & 511]
+                vmf.orig_pte = vmf.pte[0]
+            return self.handle_pte_fault(mm, vma, &vmf)
+        self.fault_counts[FK_SIGBUS] += 1
+        return VM_FAULT_SIGBUS
 
-    cdef int do_fault_pte(self, MmStruct mm, VmArea vma, uint64_t addr, uint64_t* pte, unsigned int flags) except -1:
-        """handle_pte_fault(): none -> do_anonymous_page / do_fault; present -> do_wp_page."""
-        cdef uint64_t e = pte[0]
-        cdef bint write = flags & FAULT_FLAG_WRITE
-        if not (e & _PAGE_PRESENT):
-            if vma.vm_file is None:
-                return self.do_anonymous_page(mm, vma, addr, pte, write)
-            return self.do_file_fault(mm, vma, addr, pte, write)
+    cdef bint transhuge_suitable(self, VmArea vma, uint64_t addr) noexcept:
+        """transhuge_vma_suitable(): the aligned 2 MiB around addr lies inside the VMA and the
+        file offset is aligned with it."""
+        cdef uint64_t haddr = addr & ~(PMD_SIZE - 1)
+        if vma.vm_file is not None and (((vma.vm_start >> PAGE_SHIFT) - vma.vm_pgoff) & 511):
+            return False
+        return haddr >= vma.vm_start and haddr + PMD_SIZE <= vma.vm_end
+
+    cdef int hugetlb_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
+        """handle_mm_fault()'s is_vm_hugetlb_page() branch: the hugetlb plugin's fault
+        (memsim routes hugetlb_fault() through the VMA's vm_ops huge_fault)."""
+        cdef int ret, pe = PE_SIZE_PMD
+        cdef uint64_t size
+        if vma.vm_ops == NULL or vma.vm_ops.huge_fault == NULL:
+            self.fault_counts[FK_SIGBUS] += 1
+            return VM_FAULT_SIGBUS
+        if vma.vm_ops.pagesize != NULL:
+            size = vma.vm_ops.pagesize(vma.vm_ops.ctx, vma)
+            pe = PE_SIZE_PUD if size >= PUD_SIZE else PE_SIZE_PMD
+        vmf.address = vmf.real_address & ~((PUD_SIZE if pe == PE_SIZE_PUD else PMD_SIZE) - 1)
+        vmf.pgoff = ((vmf.address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
+        ret = vma.vm_ops.huge_fault(vma.vm_ops.ctx, mm, vma, vmf, pe)
+        if ret & VM_FAULT_SIGBUS:
+            self.fault_counts[FK_SIGBUS] += 1
+        elif ret & VM_FAULT_OOM:
+            self.fault_counts[FK_OOM] += 1
+        elif not (ret & VM_FAULT_RETRY):
+            self.fault_counts[FK_HUGE] += 1
+        return ret
+
+    cdef int handle_pte_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
+        """handle_pte_fault(): none -> do_anonymous_page / do_fault; a swap entry or marker ->
+        do_swap_page; a write to a read-only present PTE -> do_wp_page; else mark it young."""
+        cdef uint64_t e = vmf.orig_pte
+        cdef bint write = vmf.flags & FAULT_FLAG_WRITE
+        if vmf.pte == NULL or e == 0:
+            if vma_is_anonymous(vma):
+                return self.do_anonymous_page(mm, vma, vmf)
+            return self.do_fault(mm, vma, vmf)
+        if not pte_present(e):
+            return self.do_swap_page(mm, vma, vmf)
         if write and not (e & _PAGE_RW):
-            if vma.vm_flags & C_VM_UFFD and (e & 0x400) and self.handle_userfault != NULL:
-                return self.handle_userfault(self.uffd_ctx, mm, vma, addr, flags, 0x1000)
-            return self.do_wp_page(mm, vma, addr, pte)
-        pte[0] = e | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
+            return self.do_wp_page(mm, vma, vmf)
+        vmf.pte[0] = e | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
         return 0
 
+    cdef int userfault(self, MmStruct mm, VmArea vma, vm_fault* vmf, uint64_t reason) except -1:
+        """handle_userfault(): hand the fault to the userfaultfd plugin; without one, SIGBUS."""
+        if self.uffd_ops.handle_userfault == NULL:
+            self.fault_counts[FK_SIGBUS] += 1
+            return VM_FAULT_SIGBUS
+        self.fault_counts[FK_USERFAULT] += 1
+        return self.uffd_ops.handle_userfault(self.uffd_ops.ctx, mm, vma, vmf, reason)
+
+    cdef inline bint orig_pte_uffd_wp(self, vm_fault* vmf) noexcept:
+        """vmf_orig_pte_uffd_wp(): the fault started on a uffd-wp PTE marker."""
+        cdef uint64_t entry
+        if not self.pte_markers or vmf.orig_pte == 0 or pte_present(vmf.orig_pte):
+            return False
+        entry = pte_to_swp_entry(vmf.orig_pte)
+        return swp_type(entry) == self.swp_pte_marker and (swp_offset(entry) & PTE_MARKER_UFFD_WP) != 0
+
     cdef uint64_t anon_vma_prepare(self, VmArea vma) except? 0xffffffffffffffff:
-        """anon_vma_prepare(): give the VMA an anon_vma (slab objects if a slab allocator runs)."""
+        """anon_vma_prepare(): give the VMA an anon_vma (the chain link first, then the anon_vma)."""
+        cdef AnonVma av
         if vma.anon_vma == 0:
-            # __anon_vma_prepare(): the chain link first, then the anon_vma
             self._kmem_alloc("anon_vma_chain", "__anon_vma_prepare")
-            vma.anon_vma = self._kmem_alloc("anon_vma", "__anon_vma_prepare")
+            av = self.rmap.anon_vma_alloc("__anon_vma_prepare")
+            vma.anon_vma = av.addr
+            self.rmap.anon_vma_chain_link(vma, av)
         return vma.anon_vma
 
     cdef inline void page_add_new_anon_rmap(self, pfn_t pfn, VmArea vma, uint64_t addr) noexcept:
@@ -526,157 +1307,499 @@ cdef class MmCore:
         p.index = ((addr - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
         p.flags |= 1ULL << PG_swapbacked
 
-    cdef int do_anonymous_page(self, MmStruct mm, VmArea vma, uint64_t addr, uint64_t* pte, bint write) except -1:
-        """do_anonymous_page(): zero page for reads, a new zeroed page for writes."""
+    cdef int do_anonymous_page(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
+        """do_anonymous_page(): the zero page for reads, a new zeroed page for writes;
+        VM_UFFD_MISSING VMAs hand the fault to userfaultfd instead."""
         cdef pfn_t pfn
         cdef uint64_t entry
-        if not write:
-            if vma.vm_flags & C_VM_UFFD_MISSING and self.handle_userfault != NULL:
-                return self.handle_userfault(self.uffd_ctx, mm, vma, addr, 0, 0x200)
-            pte[0] = (self.zero_pfn << PAGE_SHIFT) | _PAGE_PRESENT | _PAGE_USER | _PAGE_SPECIAL | _PAGE_ACCESSED
+        cdef bint uffd_wp = self.orig_pte_uffd_wp(vmf)
+        if vma.vm_flags & C_VM_SHARED:
+            self.fault_counts[FK_SIGBUS] += 1
+            return VM_FAULT_SIGBUS
+        if not (vmf.flags & FAULT_FLAG_WRITE):
+            if vma.vm_flags & C_VM_UFFD_MISSING:
+                return self.userfault(mm, vma, vmf, C_VM_UFFD_MISSING)
+            entry = (self.zero_pfn << PAGE_SHIFT) | _PAGE_PRESENT | _PAGE_USER | _PAGE_SPECIAL | _PAGE_ACCESSED
+            if uffd_wp:
+                entry |= _PAGE_UFFD_WP
+            vmf.pte[0] = entry
             self.fault_counts[FK_ZERO] += 1
             return 0
         self.anon_vma_prepare(vma)
-        pfn = self.pm.alloc_pages(self.gfp_anon, 0, -1)
+        pfn = self.alloc_user_page(self.gfp_anon, vma, vmf.address)
         if pfn == NO_PFN:
             self.fault_counts[FK_OOM] += 1
             return VM_FAULT_OOM
-        if self.pm.ops.charge != NULL:
-            if self.pm.ops.charge(self.pm.ops.ctx, pfn, 0, 0xcc0, mm) != 0:
-                self.put_page(pfn)
-                self.fault_counts[FK_OOM] += 1
-                return VM_FAULT_OOM
-        if vma.vm_flags & C_VM_UFFD_MISSING and self.handle_userfault != NULL:
-            self.put_page(pfn)
-            return self.handle_userfault(self.uffd_ctx, mm, vma, addr, FAULT_FLAG_WRITE, 0x200)
-        self.add_mm_counter_fast(mm, MM_ANONPAGES, 1)
-        self.page_add_new_anon_rmap(pfn, vma, addr)
+        if self.charge(pfn, mm, 0xcc0) != 0:
+            self.pm.put_page(pfn)
+            self.fault_counts[FK_OOM] += 1
+            return VM_FAULT_OOM
+        if vma.vm_flags & C_VM_UFFD_MISSING:
+            self.pm.put_page(pfn)
+            return self.userfault(mm, vma, vmf, C_VM_UFFD_MISSING)
+        mm.add_mm_counter_fast(MM_ANONPAGES, 1)
+        self.page_add_new_anon_rmap(pfn, vma, vmf.address)
         entry = (pfn << PAGE_SHIFT) | _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED
         if vma.vm_flags & C_VM_WRITE:
             entry |= _PAGE_RW | _PAGE_DIRTY
-        pte[0] = entry
+        if uffd_wp:
+            entry = (entry | _PAGE_UFFD_WP) & ~(<uint64_t>_PAGE_RW)
+        vmf.pte[0] = entry
         self.fault_counts[FK_ANON] += 1
         return 0
 
-    cdef int do_wp_page(self, MmStruct mm, VmArea vma, uint64_t addr, uint64_t* pte) except -1:
-        """do_wp_page(): reuse an exclusively owned anon page, else wp_page_copy()."""
-        cdef uint64_t e = pte[0]
+    cdef int do_wp_page(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
+        """do_wp_page(): userfaultfd write-protect, then reuse an exclusively owned anon page,
+        make a shared mapping's page writable (wp_page_shared), else wp_page_copy()."""
+        cdef uint64_t e = vmf.orig_pte
         cdef pfn_t old = (e & PTE_PFN_MASK) >> PAGE_SHIFT
-        cdef page* op = &self.pm.mem_map[old]
-        cdef pfn_t new
-        cdef bint old_is_zero = (e & _PAGE_SPECIAL) != 0
+        cdef page* op
+        cdef int ret
+        if (vma.vm_flags & C_VM_UFFD_WP) and (e & _PAGE_UFFD_WP):
+            return self.userfault(mm, vma, vmf, C_VM_UFFD_WP)
         if not (vma.vm_flags & C_VM_WRITE):
             self.fault_counts[FK_SIGSEGV] += 1
             return VM_FAULT_SIGSEGV
-        if not old_is_zero:
-            if op.mapping & PAGE_MAPPING_ANON:
-                if op._refcount == 1 and op._mapcount == 1:
-                    pte[0] = e | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED     # wp_page_reuse
-                    self.fault_counts[FK_REUSE] += 1
-                    return 0
-            elif (vma.vm_flags & (C_VM_WRITE | C_VM_SHARED)) == (C_VM_WRITE | C_VM_SHARED):
-                pte[0] = e | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED     # wp_page_shared
-                self.fault_counts[FK_SHARED] += 1
+        if e & _PAGE_SPECIAL:
+            return self.wp_page_copy(mm, vma, vmf, old, True)
+        op = compound_head_page(self.pm, old)
+        if op.mapping & PAGE_MAPPING_ANON:
+            if not (op.flags & (1ULL << PG_head)) and op._refcount == 1 and op._mapcount == 1:
+                vmf.pte[0] = e | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED     # wp_page_reuse
+                self.fault_counts[FK_REUSE] += 1
                 return 0
-        # wp_page_copy()
+        elif (vma.vm_flags & (C_VM_WRITE | C_VM_SHARED)) == (C_VM_WRITE | C_VM_SHARED):
+            # wp_page_shared(): ->page_mkwrite first, then reuse
+            if vma.vm_ops != NULL and vma.vm_ops.page_mkwrite != NULL:
+                vmf.page = old
+                ret = vma.vm_ops.page_mkwrite(vma.vm_ops.ctx, mm, vma, vmf)
+                if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+                    return ret
+            vmf.pte[0] = e | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED
+            self.fault_counts[FK_SHARED] += 1
+            return 0
+        return self.wp_page_copy(mm, vma, vmf, old, False)
+
+    cdef int wp_page_copy(self, MmStruct mm, VmArea vma, vm_fault* vmf, pfn_t old, bint old_is_zero) except -1:
+        """wp_page_copy(): a private copy of the old page (or a zeroed page for the zero page)."""
+        cdef pfn_t new
+        cdef page* op = compound_head_page(self.pm, old)
         self.anon_vma_prepare(vma)
         if old_is_zero:
-            new = self.pm.alloc_pages(self.gfp_anon, 0, -1)
+            new = self.alloc_user_page(self.gfp_anon, vma, vmf.address)
         else:
-            new = self.pm.alloc_pages(self.gfp_user, 0, -1)
+            new = self.alloc_user_page(self.gfp_user, vma, vmf.address)
             if new != NO_PFN:
                 self.pm.copy_content(new, old)
         if new == NO_PFN:
             self.fault_counts[FK_OOM] += 1
             return VM_FAULT_OOM
-        if self.pm.ops.charge != NULL:
-            if self.pm.ops.charge(self.pm.ops.ctx, new, 0, 0xcc0, mm) != 0:
-                self.put_page(new)
-                self.fault_counts[FK_OOM] += 1
-                return VM_FAULT_OOM
+        if self.charge(new, mm, 0xcc0) != 0:
+            self.pm.put_page(new)
+            self.fault_counts[FK_OOM] += 1
+            return VM_FAULT_OOM
         if old_is_zero:
-            self.add_mm_counter_fast(mm, MM_ANONPAGES, 1)
+            mm.add_mm_counter_fast(MM_ANONPAGES, 1)
         elif not (op.mapping & PAGE_MAPPING_ANON):
-            self.add_mm_counter_fast(mm, MM_SHMEMPAGES if op.flags & (1ULL << PG_swapbacked) else MM_FILEPAGES, -1)
-            self.add_mm_counter_fast(mm, MM_ANONPAGES, 1)
-        self.page_add_new_anon_rmap(new, vma, addr)
-        pte[0] = (new << PAGE_SHIFT) | _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_RW | _PAGE_DIRTY
+            mm.add_mm_counter_fast(mm_counter(op), -1)
+            mm.add_mm_counter_fast(MM_ANONPAGES, 1)
+        self.page_add_new_anon_rmap(new, vma, vmf.address)
+        vmf.pte[0] = (new << PAGE_SHIFT) | _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_RW | _PAGE_DIRTY
         if not old_is_zero:
-            op._mapcount -= 1           # page_remove_rmap
-            self.put_page(old)
+            self.pm.mem_map[old]._mapcount -= 1         # page_remove_rmap
+            self.pm.put_page(old)
         self.fault_counts[FK_COW] += 1
         return 0
 
-    cdef int do_file_fault(self, MmStruct mm, VmArea vma, uint64_t addr, uint64_t* pte, bint write) except -1:
-        """do_fault(): do_read_fault / do_cow_fault / do_shared_fault through the mapping."""
-        cdef AddressSpace mapping = vma.vm_file
-        cdef uint64_t index = ((addr - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
-        cdef pfn_t pfn, new
-        cdef page* p
-        cdef bint shared = (vma.vm_flags & C_VM_SHARED) != 0
-        cdef uint64_t entry
-        cdef int member
-        if not mapping.swapbacked and index >= (mapping.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT:
+    cdef uint64_t* pte_alloc(self, MmStruct mm, vm_fault* vmf) except? NULL:
+        """The PTE table under vmf.pmd, allocated if missing (__do_fault's prealloc_pte, which
+        memsim installs at once)."""
+        cdef pfn_t nt
+        if vmf.pte != NULL:
+            return vmf.pte
+        if vmf.pmd == NULL:
+            return NULL
+        if not (vmf.pmd[0] & _PAGE_PRESENT):
+            nt = self.pgt.alloc_table(4)
+            if nt == NO_PFN:
+                return NULL
+            vmf.pmd[0] = (nt << PAGE_SHIFT) | _PAGE_TABLE
+            mm.pgtables_bytes += PAGE_SIZE
+        vmf.pte = &table_entries(self.pm, (vmf.pmd[0] & PTE_PFN_MASK) >> PAGE_SHIFT)[(vmf.address >> PAGE_SHIFT) & 511]
+        return vmf.pte
+
+    cdef int do_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
+        """do_fault(): a VMA whose vm_ops have no ->fault gets SIGBUS; else do_read_fault,
+        do_cow_fault (private write) or do_shared_fault."""
+        if vma.vm_ops != NULL and vma.vm_ops.fault == NULL:
             self.fault_counts[FK_SIGBUS] += 1
             return VM_FAULT_SIGBUS
-        if mapping.a_ops is not None:
-            pfn = mapping.a_ops.get_page(mapping, index, vma, addr)
+        if not (vmf.flags & FAULT_FLAG_WRITE):
+            return self.do_read_fault(mm, vma, vmf)
+        if not (vma.vm_flags & C_VM_SHARED):
+            return self.do_cow_fault(mm, vma, vmf)
+        return self.do_shared_fault(mm, vma, vmf)
+
+    cdef bint should_fault_around(self, VmArea vma) noexcept:
+        """should_fault_around(): the VMA maps pages around (->map_pages), fault_around_bytes
+        covers more than one page, and userfaultfd does not track minor faults (v5.14) or
+        minor faults and write-protection (v6.x, uffd_disable_fault_around) on it."""
+        if vma.vm_ops == NULL or vma.vm_ops.map_pages == NULL:
+            return False
+        if vma.vm_flags & C_VM_UFFD_MINOR:
+            return False
+        if self.pte_markers and (vma.vm_flags & C_VM_UFFD_WP):
+            return False
+        return (self.fault_around_bytes >> PAGE_SHIFT) > 1
+
+    cdef int do_fault_around(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
+        """do_fault_around(): ask ->map_pages to map the cached pages of the fault_around_bytes
+        window around the address: from max(ALIGN_DOWN(pte index, nr_pages), the VMA's start),
+        at most nr_pages, never past the page table's end or the VMA's."""
+        cdef uint64_t nr_pages = self.fault_around_bytes >> PAGE_SHIFT
+        cdef uint64_t pte_off = (vmf.address >> PAGE_SHIFT) & 511
+        cdef uint64_t vma_off = vmf.pgoff - vma.vm_pgoff
+        cdef uint64_t from_pte, to_pte, vma_pages = (vma.vm_end - vma.vm_start) >> PAGE_SHIFT
+        cdef int ret
+        from_pte = max((pte_off // nr_pages) * nr_pages, pte_off - min(pte_off, vma_off))
+        to_pte = min(min(from_pte + nr_pages, <uint64_t>PTRS_PER_TABLE), pte_off + vma_pages - vma_off) - 1
+        if self.pte_alloc(mm, vmf) == NULL:
+            self.fault_counts[FK_OOM] += 1
+            return VM_FAULT_OOM
+        ret = vma.vm_ops.map_pages(vma.vm_ops.ctx, mm, vma, vmf,
+                                   vmf.pgoff + from_pte - pte_off, vmf.pgoff + to_pte - pte_off)
+        return ret
+
+    cdef int do_fault_page(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
+        """do_fault_page(): the PTE table first (prealloc_pte), then ->fault (the built-in files:
+        filemap_fault) puts the page in vmf.page."""
+        if self.pte_alloc(mm, vmf) == NULL:
+            self.fault_counts[FK_OOM] += 1
+            return VM_FAULT_OOM
+        if vma.vm_ops != NULL:
+            return vma.vm_ops.fault(vma.vm_ops.ctx, mm, vma, vmf)
+        return self.filemap_fault(mm, vma, vmf)
+
+    cdef int do_read_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
+        """do_read_fault(): fault-around first, then ->fault and finish_fault."""
+        cdef int ret
+        if self.should_fault_around(vma):
+            ret = self.do_fault_around(mm, vma, vmf)
+            if ret:
+                return ret
+        ret = self.do_fault_page(mm, vma, vmf)
+        if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+            return ret
+        ret |= self.finish_fault(mm, vma, vmf)
+        if not (ret & VM_FAULT_ERROR):
+            self.fault_counts[FK_FILE_READ] += 1
+        return ret
+
+    cdef int do_cow_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
+        """do_cow_fault(): anon_vma_prepare, the private page (allocated and charged first),
+        ->fault for the file page, copy, finish_fault maps the copy."""
+        cdef int ret
+        cdef pfn_t new
+        self.anon_vma_prepare(vma)
+        new = self.alloc_user_page(self.gfp_user, vma, vmf.address)
+        if new == NO_PFN:
+            self.fault_counts[FK_OOM] += 1
+            return VM_FAULT_OOM
+        if self.charge(new, mm, self.gfp_user) != 0:
+            self.pm.put_page(new)
+            self.fault_counts[FK_OOM] += 1
+            return VM_FAULT_OOM
+        vmf.cow_page = new
+        ret = self.do_fault_page(mm, vma, vmf)
+        if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+            self.pm.put_page(new)
+            vmf.cow_page = NO_PFN
+            return ret
+        self.pm.copy_content(new, vmf.page)
+        ret |= self.finish_fault(mm, vma, vmf)
+        if not (ret & VM_FAULT_ERROR):
+            self.fault_counts[FK_FILE_COW] += 1
+        return ret
+
+    cdef int do_shared_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
+        """do_shared_fault(): ->fault, ->page_mkwrite, finish_fault with a writable entry."""
+        cdef int ret, tmp
+        ret = self.do_fault_page(mm, vma, vmf)
+        if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+            return ret
+        if vma.vm_ops != NULL and vma.vm_ops.page_mkwrite != NULL:
+            tmp = vma.vm_ops.page_mkwrite(vma.vm_ops.ctx, mm, vma, vmf)
+            if tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+                return tmp
+        ret |= self.finish_fault(mm, vma, vmf)
+        if not (ret & VM_FAULT_ERROR):
+            self.fault_counts[FK_SHARED] += 1
+        return ret
+
+    cdef int finish_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
+        """finish_fault(): map vmf.cow_page (a private write) or vmf.page."""
+        cdef pfn_t pfn = vmf.cow_page if (vmf.flags & FAULT_FLAG_WRITE) and not (vma.vm_flags & C_VM_SHARED) else vmf.page
+        if pfn == NO_PFN:
+            self.fault_counts[FK_SIGBUS] += 1
+            return VM_FAULT_SIGBUS
+        if vmf.pte[0] != 0 and pte_present(vmf.pte[0]):
+            return VM_FAULT_NOPAGE       # someone mapped it meanwhile
+        self.do_set_pte(mm, vma, vmf.address, vmf.pte, pfn, (vmf.flags & FAULT_FLAG_WRITE) != 0, False)
+        if self.orig_pte_uffd_wp(vmf):
+            vmf.pte[0] = (vmf.pte[0] | _PAGE_UFFD_WP) & ~(<uint64_t>_PAGE_RW)
+        return 0
+
+    cdef int do_set_pte(self, MmStruct mm, VmArea vma, uint64_t addr, uint64_t* pte, pfn_t pfn,
+                        bint write, bint prefault) except -1:
+        """do_set_pte(): map page ``pfn`` at ``addr`` — a private write maps it as a new
+        anonymous page (page_add_new_anon_rmap), anything else as a file page
+        (page_add_file_rmap, a reference for the PTE); the rss counter by the page's kind."""
+        cdef page* p = &self.pm.mem_map[pfn]
+        cdef uint64_t entry = (pfn << PAGE_SHIFT) | _PAGE_PRESENT | _PAGE_USER
+        cdef bint shared = (vma.vm_flags & C_VM_SHARED) != 0
+        if not prefault:
+            entry |= _PAGE_ACCESSED
+        if write and not shared:
+            mm.add_mm_counter_fast(MM_ANONPAGES, 1)
+            self.page_add_new_anon_rmap(pfn, vma, addr)
+            entry |= _PAGE_RW | _PAGE_DIRTY
+        else:
+            p._refcount += 1
+            p._mapcount += 1
+            mm.add_mm_counter_fast(mm_counter(compound_head_page(self.pm, pfn)), 1)
+            if write:
+                entry |= _PAGE_RW | _PAGE_DIRTY
+            elif shared and (vma.vm_flags & C_VM_WRITE) and vma.vm_file is not None and \
+                    vma.vm_file.swapbacked and vma.vm_ops == NULL:
+                entry |= _PAGE_RW       # shmem is not dirty-accounted: mapped writable at once
+        pte[0] = entry
+        return 0
+
+    def map_page(self, MmStruct mm, VmArea vma, uint64_t addr, pfn_t pfn, bint write=False,
+                 bint prefault=True):
+        """do_set_pte() for a plugin (->map_pages, UFFDIO_CONTINUE, ...): map ``pfn`` at the
+        empty PTE of ``addr`` (tables allocated as needed).  Returns 0, VM_FAULT_OOM, or
+        VM_FAULT_NOPAGE when something is mapped there already."""
+        cdef int err = 0
+        cdef uint64_t* pte = self.pgt.walk(mm, addr, True, &err)
+        if pte == NULL:
+            return VM_FAULT_OOM
+        if err:
+            return VM_FAULT_NOPAGE
+        if pte[0] != 0 and pte_present(pte[0]):
+            return VM_FAULT_NOPAGE
+        self.do_set_pte(mm, vma, addr & PAGE_MASK, pte, pfn, write, prefault)
+        return 0
+
+    cdef int filemap_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
+        """The ->fault of memsim's built-in files: filemap_fault() for regular files (a page not
+        in the cache is read in: a major fault) and shmem_fault() -> shmem_getpage_gfp() for
+        shmem, whose userfaultfd checks it makes: a cached page in a VM_UFFD_MINOR VMA is a
+        minor fault, a missing page in a VM_UFFD_MISSING VMA a missing fault.  Beyond i_size:
+        SIGBUS.  The mapping's address_space_operations (lookup, alloc) are used when a plugin
+        installed them, else the built-in page cache (i_pages)."""
+        cdef AddressSpace mapping = vma.vm_file
+        cdef uint64_t index = vmf.pgoff
+        cdef pfn_t pfn
+        cdef int major = 0
+        if mapping is None:
+            self.fault_counts[FK_SIGBUS] += 1
+            return VM_FAULT_SIGBUS
+        if index >= (mapping.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT:
+            self.fault_counts[FK_SIGBUS] += 1
+            return VM_FAULT_SIGBUS
+        pfn = self.page_cache_lookup(mapping, index)
+        if mapping.swapbacked:
+            if pfn != NO_PFN and (vma.vm_flags & C_VM_UFFD_MINOR):
+                return self.userfault(mm, vma, vmf, C_VM_UFFD_MINOR)
+            if pfn == NO_PFN and (vma.vm_flags & C_VM_UFFD_MISSING):
+                return self.userfault(mm, vma, vmf, C_VM_UFFD_MISSING)
+        if pfn == NO_PFN:
+            pfn = self.page_cache_alloc(mapping, index, mm, &major)
             if pfn == NO_PFN:
                 self.fault_counts[FK_OOM] += 1
                 return VM_FAULT_OOM
-        else:
-            got = mapping.i_pages.get(index)
-            if got is None:
-                pfn = self.pm.alloc_pages(self.gfp_user, 0, -1)
-                if pfn == NO_PFN:
-                    self.fault_counts[FK_OOM] += 1
-                    return VM_FAULT_OOM
-                p = &self.pm.mem_map[pfn]
-                p.mapping = mapping.i_ino << 4
-                p.index = index
-                if mapping.swapbacked:
-                    p.flags |= 1ULL << PG_swapbacked
-                else:
-                    self.fault_counts[FK_MAJOR] += 1
-                mapping.i_pages[index] = pfn
-            else:
-                pfn = got
-        p = &self.pm.mem_map[pfn]
-        if write and not shared:
-            # do_cow_fault(): a private copy of the file page
-            self.anon_vma_prepare(vma)
-            new = self.pm.alloc_pages(self.gfp_user, 0, -1)
-            if new == NO_PFN:
-                self.fault_counts[FK_OOM] += 1
-                return VM_FAULT_OOM
-            self.pm.copy_content(new, pfn)
-            self.add_mm_counter_fast(mm, MM_ANONPAGES, 1)
-            self.page_add_new_anon_rmap(new, vma, addr)
-            pte[0] = (new << PAGE_SHIFT) | _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_RW | _PAGE_DIRTY
-            self.fault_counts[FK_FILE_COW] += 1
-            return 0
-        p._refcount += 1
-        p._mapcount += 1
-        member = MM_SHMEMPAGES if p.flags & (1ULL << PG_swapbacked) else MM_FILEPAGES
-        self.add_mm_counter_fast(mm, member, 1)
-        entry = (pfn << PAGE_SHIFT) | _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED
-        if shared and (vma.vm_flags & C_VM_WRITE) and (write or mapping.swapbacked):
-            entry |= _PAGE_RW
-            if write:
-                entry |= _PAGE_DIRTY
-        pte[0] = entry
-        self.fault_counts[FK_SHARED if (write and shared) else FK_FILE_READ] += 1
+        vmf.page = pfn
+        if major:
+            self.fault_counts[FK_MAJOR] += 1
+            return VM_FAULT_MAJOR
         return 0
 
-    cdef int put_page(self, pfn_t pfn) except -1:
-        """put_page(): drop a reference; free the page (or compound) when it reaches zero."""
-        cdef page* p = &self.pm.mem_map[pfn]
-        if p.flags & (1ULL << PG_tail):
-            pfn = p.compound_head
-            p = &self.pm.mem_map[pfn]
-        p._refcount -= 1
-        if p._refcount == 0:
-            self.pm.free_pages(pfn, p.compound_order if p.flags & (1ULL << PG_head) else 0)
+    cdef pfn_t page_cache_lookup(self, AddressSpace mapping, uint64_t index) except? 0xfffffffffffffffe:
+        """find_get_page() through the mapping's a_ops, or the built-in page cache."""
+        if mapping.a_ops != NULL:
+            return mapping.a_ops.lookup(mapping.a_ops.ctx, mapping, index)
+        got = mapping.i_pages.get(index)
+        return NO_PFN if got is None else <pfn_t>got
+
+    cdef pfn_t page_cache_alloc(self, AddressSpace mapping, uint64_t index, MmStruct mm,
+                                int* major) except? 0xfffffffffffffffe:
+        """A new page in the cache at ``index``: the mapping's a_ops alloc, or the built-in page
+        cache (page_cache_alloc, mem_cgroup_charge, add_to_page_cache_lru; a regular file's
+        page is read in: major)."""
+        cdef pfn_t pfn
+        if mapping.a_ops != NULL:
+            return mapping.a_ops.alloc(mapping.a_ops.ctx, mapping, index, self.gfp_user, mm, major)
+        pfn = self.pm.alloc_pages(self.gfp_user, 0, -1)
+        if pfn == NO_PFN:
+            return NO_PFN
+        if self.charge(pfn, mm, self.gfp_user) != 0:
+            self.pm.put_page(pfn)
+            return NO_PFN
+        self.add_to_page_cache(pfn, mapping, index)
+        mapping.i_pages[index] = pfn
+        if not mapping.swapbacked:
+            major[0] = 1
+        return pfn
+
+    def find_page_in_mapping(self, VmArea vma, uint64_t addr):
+        """The page cache page behind addr of a shared/file VMA, or None when absent: with
+        ``pfn_of`` it tells "in the page cache but not mapped here" from "absent" (the test
+        userfaultfd minor faults need)."""
+        cdef pfn_t pfn
+        if vma.vm_file is None:
+            return None
+        pfn = self.page_cache_lookup(vma.vm_file, ((addr - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff)
+        return None if pfn == NO_PFN else pfn
+
+    # -- non-present PTEs --------------------------------------------------------------------
+    cdef int do_swap_page(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
+        """do_swap_page(): a PTE marker goes to handle_pte_marker(); a swap entry to the swap
+        plugin's do_swap_page; any other non-present entry is a bad PTE (SIGBUS)."""
+        cdef uint64_t entry = pte_to_swp_entry(vmf.orig_pte)
+        cdef int ret
+        if self.pte_markers and swp_type(entry) == self.swp_pte_marker:
+            return self.handle_pte_marker(mm, vma, vmf)
+        if self.swap.do_swap_page == NULL:
+            self.fault_counts[FK_SIGBUS] += 1
+            return VM_FAULT_SIGBUS
+        ret = self.swap.do_swap_page(self.swap.ctx, mm, vma, vmf)
+        if not (ret & (VM_FAULT_ERROR | VM_FAULT_RETRY)):
+            self.fault_counts[FK_SWAP] += 1
+            if ret & VM_FAULT_MAJOR:
+                self.fault_counts[FK_MAJOR] += 1
+        return ret
+
+    cdef int handle_pte_marker(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
+        """handle_pte_marker() (v6.x): a poison marker is VM_FAULT_HWPOISON; a uffd-wp marker is
+        a none PTE that remembers write protection (the page mapped in its place is
+        write-protected, so a write then raises the WP fault); anything else SIGBUS."""
+        cdef uint64_t marker = swp_offset(pte_to_swp_entry(vmf.orig_pte))
+        if marker & PTE_MARKER_POISONED:
+            self.fault_counts[FK_HWPOISON] += 1
+            return VM_FAULT_HWPOISON
+        if marker & PTE_MARKER_UFFD_WP:
+            if vma_is_anonymous(vma):
+                return self.do_anonymous_page(mm, vma, vmf)
+            return self.do_fault(mm, vma, vmf)
+        self.fault_counts[FK_SIGBUS] += 1
+        return VM_FAULT_SIGBUS
+
+    # -- huge leaves -------------------------------------------------------------------------
+    cdef int do_huge_leaf_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf, uint64_t* leaf, int level) except -1:
+        """A fault on an address a PMD (level 3) or PUD (level 2) leaf maps: a read, or a write
+        to a writable leaf, only marks it young (huge_pmd_set_accessed); a write to a read-only
+        one is wp_huge_pmd/pud: userfaultfd write-protect, the vm_ops' huge_fault, reuse of an
+        exclusively owned anonymous page, else the leaf is split (anonymous) or zapped (file)
+        and the fault falls back to the PTE level (VM_FAULT_FALLBACK)."""
+        cdef uint64_t e = leaf[0]
+        cdef bint write = vmf.flags & FAULT_FLAG_WRITE
+        cdef pfn_t head = (e & PTE_PFN_MASK) >> PAGE_SHIFT
+        cdef page* hp = &self.pm.mem_map[head]
+        cdef int ret
+        vmf.orig_pte = e
+        vmf.pmd = leaf
+        if not write or (e & _PAGE_RW):
+            leaf[0] = e | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
+            return 0
+        if (vma.vm_flags & C_VM_UFFD_WP) and (e & _PAGE_UFFD_WP):
+            return self.userfault(mm, vma, vmf, C_VM_UFFD_WP)
+        if not (vma.vm_flags & C_VM_WRITE):
+            self.fault_counts[FK_SIGSEGV] += 1
+            return VM_FAULT_SIGSEGV
+        if vma.vm_ops != NULL and vma.vm_ops.huge_fault != NULL:
+            ret = vma.vm_ops.huge_fault(vma.vm_ops.ctx, mm, vma, vmf, PE_SIZE_PMD if level == 3 else PE_SIZE_PUD)
+            if not (ret & VM_FAULT_FALLBACK):
+                if not (ret & (VM_FAULT_ERROR | VM_FAULT_RETRY)):
+                    self.fault_counts[FK_HUGE] += 1
+                return ret
+        if hp.mapping & PAGE_MAPPING_ANON:
+            if hp._refcount == 1 and compound_mapcount_ptr(self.pm, head)[0] == 1:
+                leaf[0] = e | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED    # do_huge_pmd_wp_page reuse
+                self.fault_counts[FK_REUSE] += 1
+                return 0
+            if level == 3:
+                if self.split_huge_pmd(mm, vma, leaf, vmf.address) < 0:
+                    self.fault_counts[FK_OOM] += 1
+                    return VM_FAULT_OOM
+                return VM_FAULT_FALLBACK
+        self.zap_leaf_now(mm, vma, leaf, level)
+        return VM_FAULT_FALLBACK
+
+    cdef int zap_leaf_now(self, MmStruct mm, VmArea vma, uint64_t* leaf, int level) except -1:
+        """__split_huge_pmd/pud of a file leaf: the mapping goes; the pages stay in the cache."""
+        cdef MmuGather tlb = MmuGather(self, mm, False)
+        self.zap_huge_leaf(tlb, mm, vma, leaf, level)
+        tlb.finish()
+        return 0
+
+    cdef int split_huge_pmd(self, MmStruct mm, VmArea vma, uint64_t* pmd, uint64_t addr) except -1:
+        """__split_huge_pmd_locked() of an anonymous PMD leaf: a PTE table mapping its 512
+        subpages with the leaf's protection; each subpage gains a mapcount, the compound page
+        loses its entire mapcount and gains a reference per extra PTE.  -1 if no table page."""
+        cdef uint64_t e = pmd[0]
+        cdef pfn_t head = (e & PTE_PFN_MASK) >> PAGE_SHIFT
+        cdef pfn_t table = self.pgt.alloc_table(4)
+        cdef uint64_t* ents
+        cdef uint64_t flags
+        cdef int i
+        if table == NO_PFN:
+            return -1
+        ents = table_entries(self.pm, table)
+        flags = e & (_PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_UFFD_WP)
+        for i in range(PTRS_PER_TABLE):
+            ents[i] = ((head + i) << PAGE_SHIFT) | flags
+            self.pm.mem_map[head + i]._mapcount += 1
+        compound_mapcount_ptr(self.pm, head)[0] -= 1
+        self.pm.mem_map[head]._refcount += PTRS_PER_TABLE - 1
+        pmd[0] = (table << PAGE_SHIFT) | _PAGE_TABLE
+        mm.pgtables_bytes += PAGE_SIZE
+        return 0
+
+    def map_huge_page(self, MmStruct mm, VmArea vma, uint64_t addr, pfn_t head, int level,
+                      bint write=False):
+        """Map the compound page ``head`` with a PMD (level 3) or PUD (level 2) leaf at
+        ``addr`` (do_set_pmd / set_huge_pte_at for a plugin's huge_fault): a reference and an
+        entire mapcount for the leaf, hugetlb_usage (VM_HUGETLB) or the rss counter of the
+        page's kind by the number of pages.  Missing upper tables are allocated.  Returns 0,
+        VM_FAULT_OOM, or VM_FAULT_NOPAGE if something is mapped there."""
+        cdef int err = 0
+        cdef uint64_t* slot
+        cdef uint64_t size = PMD_SIZE if level == 3 else PUD_SIZE
+        cdef uint64_t nr = size >> PAGE_SHIFT
+        cdef page* hp = &self.pm.mem_map[head]
+        cdef uint64_t entry
+        if level not in (2, 3):
+            raise ValueError("level must be 2 (PUD leaf) or 3 (PMD leaf)")
+        if not (hp.flags & (1ULL << PG_head)) or (1ULL << hp.compound_order) != nr:
+            raise ValueError(f"pfn {head:#x} is not the head of an order-{HPAGE_PMD_ORDER if level == 3 else HPAGE_PUD_ORDER} compound page")
+        if addr & (size - 1):
+            raise ValueError(f"address {addr:#x} is not aligned to {size:#x}")
+        slot = self.pgt.walk_pud(mm, addr, True, &err) if level == 2 else self.pgt.walk_pmd(mm, addr, True, &err)
+        if slot == NULL:
+            return VM_FAULT_OOM
+        if slot[0] != 0:
+            return VM_FAULT_NOPAGE
+        entry = (head << PAGE_SHIFT) | _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_PSE
+        if write:
+            entry |= _PAGE_RW | _PAGE_DIRTY
+        hp._refcount += 1
+        compound_mapcount_ptr(self.pm, head)[0] += 1
+        if vma.vm_flags & C_VM_HUGETLB:
+            mm.hugetlb_usage += nr
+        else:
+            mm.add_mm_counter(mm_counter(hp), nr, self.cur.task is not None and self.cur.task.mm is mm)
+        slot[0] = entry
         return 0
 
     # -- the access loop (touch) -----------------------------------------------------------
@@ -707,7 +1830,7 @@ cdef class MmCore:
         else:
             n_total = npages
         # access_error(): the VMA must allow the access
-        if (write and not (vma.vm_flags & C_VM_WRITE)) or (not write and not (vma.vm_flags & (C_VM_READ | C_VM_WRITE | 0x4))):
+        if (write and not (vma.vm_flags & C_VM_WRITE)) or (not write and not (vma.vm_flags & (C_VM_READ | C_VM_WRITE | C_VM_EXEC))):
             self.fault_counts[FK_SIGSEGV] += 1
             return progress, VM_FAULT_SIGSEGV, start
         i = progress
@@ -718,21 +1841,15 @@ cdef class MmCore:
                 addr = start + i * stride
             else:
                 addr = start + i * PAGE_SIZE
-            addr &= ~(<uint64_t>PAGE_SIZE - 1)
+            addr &= PAGE_MASK
             if (addr >> PMD_SHIFT) == pt_key:
                 pte = &pt_cache[(addr >> PAGE_SHIFT) & 511]
             else:
                 err = 0
-                pte = self.walk(mm, addr, False, &err)
-                if pte != NULL and err == 0:
+                pte = self.pgt.walk(mm, addr, False, &err)
+                if err == 0 and pte != NULL:
                     pt_cache = pte - ((addr >> PAGE_SHIFT) & 511)
                     pt_key = addr >> PMD_SHIFT
-                elif err == 2:
-                    # a PMD/PUD leaf maps it: the access hits
-                    self.tb.clock.now += self.cost_access_ns
-                    i += 1
-                    done += 1
-                    continue
             if pte != NULL:
                 e = pte[0]
                 if (e & _PAGE_PRESENT) and (not write or (e & _PAGE_RW)):
@@ -744,87 +1861,137 @@ cdef class MmCore:
             ret = self.handle_mm_fault(mm, vma, addr, flags)
             if ret & (VM_FAULT_ERROR | VM_FAULT_RETRY):
                 return i, ret, addr
+            pt_key = 0xffffffffffffffff         # the fault may have changed the tables
             i += 1
             done += 1
         return i, 0, 0
 
     def fault(self, MmStruct mm, VmArea vma, uint64_t addr, bint write):
-        """One handle_mm_fault() for addr (no-op if the access would not fault)."""
-        r = self.access(mm, vma, addr & ~0xfff, (addr & ~0xfff) + PAGE_SIZE, write)
+        """One access to addr (a handle_mm_fault() if it would fault); the VM_FAULT_* code."""
+        r = self.access(mm, vma, addr & PAGE_MASK, (addr & PAGE_MASK) + PAGE_SIZE, write)
         return r[1]
 
     def pfn_of(self, MmStruct mm, uint64_t addr):
-        """The pfn mapped at addr (None if not present)."""
+        """The pfn mapped at addr (None if not present); inside a huge leaf, the subpage."""
         cdef int err = 0
-        cdef uint64_t* p = self.walk(mm, addr, False, &err)
+        cdef uint64_t* p = self.pgt.walk(mm, addr, False, &err)
         if p == NULL or not (p[0] & _PAGE_PRESENT):
             return None
-        if err == 2:
+        if err == WALK_PMD_LEAF:
             return ((p[0] & PTE_PFN_MASK) >> PAGE_SHIFT) + ((addr >> PAGE_SHIFT) & 511)
+        if err == WALK_PUD_LEAF:
+            return ((p[0] & PTE_PFN_MASK) >> PAGE_SHIFT) + ((addr >> PAGE_SHIFT) & ((1 << 18) - 1))
         return (p[0] & PTE_PFN_MASK) >> PAGE_SHIFT
 
     def set_pte(self, MmStruct mm, uint64_t addr, uint64_t value):
-        """Install a PTE (allocating tables); for plugins such as UFFDIO_COPY/CONTINUE."""
+        """Write a raw PTE (allocating tables): no rmap, refcount or rss accounting — for swap
+        PTEs, markers and tests.  Plugins map pages with map_page()."""
         cdef int err = 0
-        cdef uint64_t* p = self.walk(mm, addr, True, &err)
+        cdef uint64_t* p = self.pgt.walk(mm, addr, True, &err)
         if p == NULL:
             return VM_FAULT_OOM
+        if err:
+            raise ValueError(f"{addr:#x} is mapped by a huge leaf")
         p[0] = value
         return 0
 
     def set_huge_pte(self, MmStruct mm, uint64_t addr, uint64_t value, int level):
-        """Install a PMD (level 3, 2 MiB) or PUD (level 2, 1 GiB) leaf for hugetlb/THP:
-        ``value`` gets _PAGE_PSE.  Missing upper tables are allocated (huge_pte_alloc)."""
-        cdef pfn_t table = mm.pgd, nt
-        cdef uint64_t* ents
-        cdef int shift, lvl = 1
+        """Write a raw PMD (level 3) or PUD (level 2) leaf entry (``value`` gets _PAGE_PSE),
+        allocating upper tables: no accounting.  Plugins map huge pages with map_huge_page()."""
+        cdef int err = 0
+        cdef uint64_t* slot
         if level not in (2, 3):
             raise ValueError("level must be 2 (PUD leaf) or 3 (PMD leaf)")
-        for shift in (PGDIR_SHIFT, PUD_SHIFT, PMD_SHIFT):
-            ents = table_entries(self.pm, table)
-            if lvl == level:
-                ents[(addr >> shift) & 511] = value | _PAGE_PSE
-                return 0
-            if not (ents[(addr >> shift) & 511] & _PAGE_PRESENT):
-                nt = self.alloc_table(lvl + 1)
-                if nt == NO_PFN:
-                    return VM_FAULT_OOM
-                ents[(addr >> shift) & 511] = (nt << PAGE_SHIFT) | _PAGE_TABLE
-                mm.pgtables_bytes += PAGE_SIZE
-            table = (ents[(addr >> shift) & 511] & PTE_PFN_MASK) >> PAGE_SHIFT
-            lvl += 1
+        slot = self.pgt.walk_pud(mm, addr, True, &err) if level == 2 else self.pgt.walk_pmd(mm, addr, True, &err)
+        if slot == NULL:
+            return VM_FAULT_OOM
+        slot[0] = value | _PAGE_PSE
         return 0
 
     def huge_pte(self, MmStruct mm, uint64_t addr):
         """The PMD/PUD leaf entry mapping addr, or 0."""
         cdef int err = 0
-        cdef uint64_t* p = self.walk(mm, addr, False, &err)
-        return p[0] if (p != NULL and err == 2) else 0
+        cdef uint64_t* p = self.pgt.walk(mm, addr, False, &err)
+        return p[0] if (p != NULL and (err == WALK_PMD_LEAF or err == WALK_PUD_LEAF)) else 0
 
     def clear_huge_pte(self, MmStruct mm, uint64_t addr):
-        """Clear the leaf mapping addr (the owner unmaps and accounts huge pages itself)."""
+        """Clear the raw leaf mapping addr (no accounting)."""
         cdef int err = 0
-        cdef uint64_t* p = self.walk(mm, addr, False, &err)
-        if p != NULL and err == 2:
+        cdef uint64_t* p = self.pgt.walk(mm, addr, False, &err)
+        if p != NULL and (err == WALK_PMD_LEAF or err == WALK_PUD_LEAF):
             p[0] = 0
+
+    def change_protection(self, MmStruct mm, uint64_t start, uint64_t end, bint writable,
+                          int uffd_wp=0):
+        """change_protection(): present PTEs and huge leaves of [start, end) lose _PAGE_RW
+        (``writable`` False; adding write leaves them read-only, the next write faults);
+        ``uffd_wp`` 1 sets _PAGE_UFFD_WP and removes write (MM_CP_UFFD_WP), 2 clears it
+        (MM_CP_UFFD_WP_RESOLVE).  Returns the number of entries changed."""
+        cdef uint64_t addr = start, e, n = 0
+        cdef uint64_t* pte
+        cdef int err
+        while addr < end:
+            err = 0
+            pte = self.pgt.walk(mm, addr, False, &err)
+            if pte == NULL:
+                addr = ((addr >> PMD_SHIFT) + 1) << PMD_SHIFT
+                continue
+            e = pte[0]
+            if e & _PAGE_PRESENT:
+                if not writable or uffd_wp == 1:
+                    e &= ~(<uint64_t>_PAGE_RW)
+                if uffd_wp == 1:
+                    e |= _PAGE_UFFD_WP
+                elif uffd_wp == 2:
+                    e &= ~(<uint64_t>_PAGE_UFFD_WP)
+                if e != pte[0]:
+                    pte[0] = e
+                    n += 1
+            elif e != 0 and uffd_wp:
+                if uffd_wp == 1:
+                    pte[0] = e | _PAGE_SWP_UFFD_WP
+                else:
+                    pte[0] = e & ~(<uint64_t>_PAGE_SWP_UFFD_WP)
+            if err == WALK_PMD_LEAF:
+                addr = ((addr >> PMD_SHIFT) + 1) << PMD_SHIFT
+            elif err == WALK_PUD_LEAF:
+                addr = ((addr >> PUD_SHIFT) + 1) << PUD_SHIFT
+            else:
+                addr += PAGE_SIZE
+        return n
+
+    def wrprotect_range(self, MmStruct mm, uint64_t start, uint64_t end):
+        """change_protection() removing write."""
+        return self.change_protection(mm, start, end, False, 0)
 
     # -- counting ----------------------------------------------------------------------------
     def count_present(self, MmStruct mm, VmArea vma):
-        """(anon, file, shmem) present PTEs of one VMA, read from the page tables."""
+        """(anon, file, shmem) pages of one VMA mapped by present PTEs and (outside hugetlb
+        VMAs) huge leaves, read from the page tables."""
         cdef page* p
         cdef uint64_t a = 0, f = 0, s = 0
+        cdef int member
         for pfn, n in self.mapped_pages(mm, vma).items():
-            p = &self.pm.mem_map[<pfn_t>pfn]
-            if p.mapping & PAGE_MAPPING_ANON:
+            member = mm_counter(compound_head_page(self.pm, <pfn_t>pfn))
+            if member == MM_ANONPAGES:
                 a += n
-            elif p.flags & (1ULL << PG_swapbacked):
+            elif member == MM_SHMEMPAGES:
                 s += n
             else:
                 f += n
+        if not (vma.vm_flags & C_VM_HUGETLB):
+            for head, (n, nr) in self.mapped_leaves(mm, vma).items():
+                member = mm_counter(&self.pm.mem_map[<pfn_t>head])
+                if member == MM_ANONPAGES:
+                    a += n * nr
+                elif member == MM_SHMEMPAGES:
+                    s += n * nr
+                else:
+                    f += n * nr
         return a, f, s
 
     def mapped_pages(self, MmStruct mm, VmArea vma):
-        """{pfn: number of PTEs of this VMA mapping it} (for invariant checks)."""
+        """{pfn: number of present PTEs of this VMA mapping it} (huge leaves: mapped_leaves)."""
         cdef uint64_t addr = vma.vm_start
         cdef uint64_t* pte
         cdef int err
@@ -832,9 +1999,15 @@ cdef class MmCore:
         out = {}
         while addr < vma.vm_end:
             err = 0
-            pte = self.walk(mm, addr, False, &err)
+            pte = self.pgt.walk(mm, addr, False, &err)
             if pte == NULL:
                 addr = ((addr >> PMD_SHIFT) + 1) << PMD_SHIFT
+                continue
+            if err == WALK_PMD_LEAF:
+                addr = ((addr >> PMD_SHIFT) + 1) << PMD_SHIFT
+                continue
+            if err == WALK_PUD_LEAF:
+                addr = ((addr >> PUD_SHIFT) + 1) << PUD_SHIFT
                 continue
             e = pte[0]
             if (e & _PAGE_PRESENT) and not (e & _PAGE_SPECIAL):
@@ -843,45 +2016,140 @@ cdef class MmCore:
             addr += PAGE_SIZE
         return out
 
+    def mapped_leaves(self, MmStruct mm, VmArea vma):
+        """{head pfn: (number of leaves of this VMA mapping it, pages per leaf)}."""
+        cdef uint64_t addr = vma.vm_start
+        cdef uint64_t* slot
+        cdef int err
+        out = {}
+        while addr < vma.vm_end:
+            err = 0
+            slot = self.pgt.walk(mm, addr, False, &err)
+            if err == WALK_PMD_LEAF or err == WALK_PUD_LEAF:
+                head = (slot[0] & PTE_PFN_MASK) >> PAGE_SHIFT
+                nr = 512 if err == WALK_PMD_LEAF else 262144
+                n, _ = out.get(head, (0, nr))
+                out[head] = (n + 1, nr)
+                addr = ((addr >> (PMD_SHIFT if err == WALK_PMD_LEAF else PUD_SHIFT)) + 1) << \
+                    (PMD_SHIFT if err == WALK_PMD_LEAF else PUD_SHIFT)
+                continue
+            if slot == NULL:
+                addr = ((addr >> PMD_SHIFT) + 1) << PMD_SHIFT
+                continue
+            addr = ((addr >> PMD_SHIFT) + 1) << PMD_SHIFT
+        return out
+
+    def count_nonpresent(self, MmStruct mm, VmArea vma):
+        """(swap entries, PTE markers) among this VMA's PTEs."""
+        cdef uint64_t addr = vma.vm_start
+        cdef uint64_t* pte
+        cdef int err
+        cdef uint64_t e
+        cdef uint64_t swaps = 0, markers = 0
+        while addr < vma.vm_end:
+            err = 0
+            pte = self.pgt.walk(mm, addr, False, &err)
+            if pte == NULL or err:
+                addr = ((addr >> (PUD_SHIFT if err == WALK_PUD_LEAF else PMD_SHIFT)) + 1) << \
+                    (PUD_SHIFT if err == WALK_PUD_LEAF else PMD_SHIFT)
+                continue
+            e = pte[0]
+            if e != 0 and not pte_present(e):
+                if self.pte_markers and swp_type(pte_to_swp_entry(e)) == self.swp_pte_marker:
+                    markers += 1
+                else:
+                    swaps += 1
+            addr += PAGE_SIZE
+        return swaps, markers
+
     def fault_counts_dict(self):
         return {FAULT_KIND_NAMES[i]: self.fault_counts[i] for i in range(NR_FAULT_KINDS)}
 
     def page_counts(self, pfn_t pfn):
         return self.pm.mem_map[pfn]._refcount, self.pm.mem_map[pfn]._mapcount
 
+    def entire_mapcount(self, pfn_t head):
+        """The entire (compound) mapcount of a compound page: how many huge leaves map it."""
+        if not (self.pm.mem_map[head].flags & (1ULL << PG_head)):
+            raise ValueError(f"pfn {head:#x} is not a compound head")
+        return compound_mapcount_ptr(self.pm, head)[0]
+
     # -- unmapping ---------------------------------------------------------------------------
     def unmap_region(self, MmStruct mm, list vmas, uint64_t start, uint64_t end,
                      uint64_t floor, uint64_t ceiling, bint fullmm=False):
         """unmap_region()/exit_mmap(): zap [start, end) of ``vmas`` through one mmu_gather,
-        free the page tables between floor and ceiling, then tlb_finish_mmu()."""
+        free the page tables between floor and ceiling (unlinking the VMAs from their
+        anon_vmas and files), then tlb_finish_mmu()."""
         cdef MmuGather tlb = MmuGather(self, mm, fullmm)
         cdef VmArea v
         for v in vmas:
             s = max(start, v.vm_start)
             e = min(end, v.vm_end)
             if s < e:
-                self.zap_range(tlb, mm, v, s, e)
+                self.zap_range(tlb, mm, v, s, e, 0)
         self.free_pgtables(tlb, mm, vmas, floor, ceiling)
         tlb.finish()
 
-    cdef int zap_range(self, MmuGather tlb, MmStruct mm, VmArea vma, uint64_t start, uint64_t end) except -1:
-        """unmap_page_range(): zap_pte_range() per page table, one rss batch each; a full
-        gather batch forces a flush and restarts the batch (zap_pte_range's force_flush)."""
-        cdef uint64_t addr = start, next_end, e
+    def zap_page_range(self, MmStruct mm, VmArea vma, uint64_t start, uint64_t end, int flags=0):
+        """zap_page_range_single(): unmap [start, end) of one VMA, keeping the page tables
+        (MADV_DONTNEED, unmap_mapping_range)."""
+        cdef MmuGather tlb = MmuGather(self, mm, False)
+        self.zap_range(tlb, mm, vma, max(start, vma.vm_start), min(end, vma.vm_end), flags)
+        tlb.finish()
+
+    def unmap_mapping_range(self, AddressSpace mapping, uint64_t first_index, uint64_t nr,
+                            bint even_cows=True):
+        """unmap_mapping_pages(): unmap the pages of file offsets [first_index, first_index+nr)
+        from every VMA of the file (truncate, hole punch); private COW copies too when
+        ``even_cows``."""
+        cdef VmArea vma
+        cdef uint64_t vstart, vend, last = first_index + nr
+        for vma in list(mapping.i_mmap):
+            vend = vma.vm_pgoff + ((vma.vm_end - vma.vm_start) >> PAGE_SHIFT)
+            if vma.vm_pgoff >= last or vend <= first_index or vma.vm_mm is None:
+                continue
+            vstart = vma.vm_start + ((max(first_index, vma.vm_pgoff) - vma.vm_pgoff) << PAGE_SHIFT)
+            self.zap_page_range(vma.vm_mm, vma, vstart,
+                                vma.vm_start + ((min(last, vend) - vma.vm_pgoff) << PAGE_SHIFT),
+                                0 if even_cows else (ZAP_SKIP_ANON | ZAP_SKIP_SWAP))
+
+    cdef int zap_range(self, MmuGather tlb, MmStruct mm, VmArea vma, uint64_t start, uint64_t end,
+                       int flags) except -1:
+        """unmap_page_range(): huge leaves (zap_huge_pmd; a leaf only partly in the range is
+        split first), then zap_pte_range() per page table, one rss batch each; a full gather
+        batch forces a flush and restarts the batch (zap_pte_range's force_flush).  Swap
+        entries are released through the swap plugin's swap_free, PTE markers dropped."""
+        cdef uint64_t addr = start, next_end, e, size, entry
         cdef uint64_t* pte
         cdef int err
         cdef int64_t rss[NR_MM_COUNTERS]
         cdef pfn_t pfn
         cdef page* p
+        cdef page* hp
         cdef bint force_flush
-        cdef int member
+        cdef int member, level
         while addr < end:
             next_end = min(end, ((addr >> PMD_SHIFT) + 1) << PMD_SHIFT)
             err = 0
-            pte = self.walk(mm, addr, False, &err)
+            pte = self.pgt.walk(mm, addr, False, &err)
+            if err == WALK_PMD_LEAF or err == WALK_PUD_LEAF:
+                level = 3 if err == WALK_PMD_LEAF else 2
+                size = PMD_SIZE if level == 3 else PUD_SIZE
+                if (addr & (size - 1)) == 0 and addr + size <= end:
+                    hp = &self.pm.mem_map[(pte[0] & PTE_PFN_MASK) >> PAGE_SHIFT]
+                    if not ((flags & ZAP_SKIP_ANON) and (hp.mapping & PAGE_MAPPING_ANON)):
+                        self.zap_huge_leaf(tlb, mm, vma, pte, level)
+                    addr += size
+                    continue
+                if level == 3 and (compound_head_page(self.pm, (pte[0] & PTE_PFN_MASK) >> PAGE_SHIFT).mapping & PAGE_MAPPING_ANON) \
+                        and not (vma.vm_flags & C_VM_HUGETLB):
+                    if self.split_huge_pmd(mm, vma, pte, addr) < 0:
+                        raise MemoryError("out of memory splitting a huge page")
+                    continue            # now a PTE table: zap it below
+                self.zap_huge_leaf(tlb, mm, vma, pte, level)
+                addr = min(end, ((addr >> (PMD_SHIFT if level == 3 else PUD_SHIFT)) + 1) << (PMD_SHIFT if level == 3 else PUD_SHIFT))
+                continue
             if pte == NULL:
-                if err == 2 and vma.vm_ops != NULL:
-                    pass                # huge leaves are unmapped by their owner
                 addr = next_end
                 continue
             pte -= (addr >> PAGE_SHIFT) & 511
@@ -890,51 +2158,86 @@ cdef class MmCore:
                 force_flush = False
                 while addr < next_end:
                     e = pte[(addr >> PAGE_SHIFT) & 511]
-                    if not (e & _PAGE_PRESENT):
-                        if e != 0:
-                            # a swap entry (non-present, non-zero)
+                    if e == 0:
+                        addr += PAGE_SIZE
+                        continue
+                    if not pte_present(e):
+                        entry = pte_to_swp_entry(e)
+                        if self.pte_markers and swp_type(entry) == self.swp_pte_marker:
+                            pte[(addr >> PAGE_SHIFT) & 511] = 0      # markers go with the range
+                        elif not (flags & ZAP_SKIP_SWAP):
                             rss[MM_SWAPENTS] -= 1
+                            if self.swap.swap_free != NULL:
+                                self.swap.swap_free(self.swap.ctx, entry)
                             pte[(addr >> PAGE_SHIFT) & 511] = 0
                         addr += PAGE_SIZE
                         continue
-                    pte[(addr >> PAGE_SHIFT) & 511] = 0
                     if e & _PAGE_SPECIAL:
+                        pte[(addr >> PAGE_SHIFT) & 511] = 0
                         addr += PAGE_SIZE
                         continue
                     pfn = (e & PTE_PFN_MASK) >> PAGE_SHIFT
                     p = &self.pm.mem_map[pfn]
-                    if p.mapping & PAGE_MAPPING_ANON:
-                        member = MM_ANONPAGES
-                    elif p.flags & (1ULL << PG_swapbacked):
-                        member = MM_SHMEMPAGES
-                    else:
-                        member = MM_FILEPAGES
-                        if e & _PAGE_DIRTY:
-                            force_flush = True
+                    hp = compound_head_page(self.pm, pfn)
+                    member = mm_counter(hp)
+                    if (flags & ZAP_SKIP_ANON) and member == MM_ANONPAGES:
+                        addr += PAGE_SIZE
+                        continue
+                    pte[(addr >> PAGE_SHIFT) & 511] = 0
+                    if member == MM_FILEPAGES and (e & _PAGE_DIRTY):
+                        force_flush = True
                     rss[member] -= 1
                     p._mapcount -= 1
                     addr += PAGE_SIZE
                     if tlb.remove_page(pfn):
                         force_flush = True
                         break
-                self.add_mm_rss_vec(mm, rss)
+                mm.add_mm_rss_vec(rss)
                 if force_flush:
                     tlb.flush()
                 if addr >= next_end:
                     break
         return 0
 
+    cdef int zap_huge_leaf(self, MmuGather tlb, MmStruct mm, VmArea vma, uint64_t* leaf, int level) except -1:
+        """zap_huge_pmd() / zap_huge_pud() / __unmap_hugepage_range(): clear the leaf, lower
+        hugetlb_usage (VM_HUGETLB: hugetlb_count_sub) or the rss counter by the pages it mapped,
+        drop the entire mapcount and queue the compound page's reference on the gather."""
+        cdef uint64_t e = leaf[0]
+        cdef pfn_t head = (e & PTE_PFN_MASK) >> PAGE_SHIFT
+        cdef page* hp = &self.pm.mem_map[head]
+        cdef int64_t nr = <int64_t>1 << (HPAGE_PMD_ORDER if level == 3 else HPAGE_PUD_ORDER)
+        cdef TaskStruct t = self.cur.task
+        leaf[0] = 0
+        if not (e & _PAGE_PRESENT):
+            return 0
+        if vma.vm_flags & C_VM_HUGETLB:
+            mm.hugetlb_usage -= nr
+        else:
+            if t is not None and t.mm is mm and self.split_rss:
+                mm.sync_mm_rss(t)
+            mm.add_mm_counter(mm_counter(hp), -nr, t is not None and t.mm is mm)
+        compound_mapcount_ptr(self.pm, head)[0] -= 1
+        if tlb.remove_page(head):
+            tlb.flush()
+        return 0
+
     cdef int free_pgtables(self, MmuGather tlb, MmStruct mm, list vmas, uint64_t floor, uint64_t ceiling) except -1:
-        """free_pgtables(): free_pgd_range() over runs of VMAs less than a PMD apart."""
+        """free_pgtables(): unlink each VMA from its anon_vmas and its file, then
+        free_pgd_range() over runs of VMAs less than a PMD apart."""
         cdef int i = 0, n = len(vmas)
         cdef VmArea v, nxt
         cdef uint64_t addr
         while i < n:
             v = vmas[i]
             addr = v.vm_start
+            self.rmap.unlink_anon_vmas(v)
+            self.unlink_file_vma(v)
             while i + 1 < n and (<VmArea>vmas[i + 1]).vm_start <= v.vm_end + PMD_SIZE:
                 i += 1
                 v = vmas[i]
+                self.rmap.unlink_anon_vmas(v)
+                self.unlink_file_vma(v)
             self.free_pgd_range(tlb, mm, addr, v.vm_end, floor,
                                 (<VmArea>vmas[i + 1]).vm_start if i + 1 < n else ceiling)
             i += 1
@@ -1011,84 +2314,242 @@ cdef class MmCore:
         tlb.remove_table(table)
         return 0
 
-    cdef bint table_empty(self, pfn_t table) noexcept:
-        cdef uint64_t* ents = table_entries(self.pm, table)
-        cdef int i
-        for i in range(PTRS_PER_TABLE):
-            if ents[i]:
-                return False
-        return True
-
-    def free_pgd(self, MmStruct mm):
-        """mm_free_pgd(): the pgd page goes back to the allocator (at __mmdrop)."""
-        if mm.pgd != NO_PFN:
-            self.free_table_now(mm.pgd)
-            self.put_page(mm.pgd)
-            mm.pgd = NO_PFN
+    cdef int put_page(self, pfn_t pfn) except -1:
+        return self.pm.put_page(pfn)
 
     # -- fork ---------------------------------------------------------------------------------
     def copy_page_range(self, MmStruct dst, VmArea dst_vma, MmStruct src, VmArea src_vma):
         """copy_page_range(): share the parent's pages with the child, write-protecting COW
-        mappings, one add_mm_rss_vec(child) per copied page table (copy_pte_range).
+        mappings, one add_mm_rss_vec(child) per copied page table (copy_pte_range); huge
+        leaves as copy_huge_pmd / copy_hugetlb_page_range do; swap entries duplicated through
+        the swap plugin (swap_duplicate), PTE markers kept where the child may see them.
 
-        Like v5.14, VMAs without an anon_vma (never written privately) are not copied: the
-        child faults them in again."""
-        cdef uint64_t addr = src_vma.vm_start, next_end, e
+        Like v5.14, VMAs without an anon_vma (never written privately) are not copied, unless
+        hugetlb or (v6.x) userfaultfd write-protected in the child: the child faults them in
+        again.  Returns 0, or -ENOMEM (the fork fails)."""
+        cdef uint64_t addr = src_vma.vm_start, next_end, e, entry, marker
         cdef uint64_t* spte
         cdef uint64_t* dpte
-        cdef int err
+        cdef int err, r
         cdef int64_t rss[NR_MM_COUNTERS]
         cdef pfn_t pfn
         cdef page* p
+        cdef page* hp
         cdef bint cow = (src_vma.vm_flags & (C_VM_SHARED | C_VM_MAYWRITE)) == C_VM_MAYWRITE
-        if src_vma.anon_vma == 0 and src_vma.vm_ops == NULL:
-            return
+        cdef bint dst_uffd_wp = (dst_vma.vm_flags & C_VM_UFFD_WP) != 0
+        if src_vma.anon_vma == 0 and not (src_vma.vm_flags & C_VM_HUGETLB) and \
+                not (self.pte_markers and dst_uffd_wp):
+            return 0
         while addr < src_vma.vm_end:
             next_end = min(src_vma.vm_end, ((addr >> PMD_SHIFT) + 1) << PMD_SHIFT)
             err = 0
-            spte = self.walk(src, addr, False, &err)
+            spte = self.pgt.walk(src, addr, False, &err)
+            if err == WALK_PMD_LEAF or err == WALK_PUD_LEAF:
+                r = self.copy_huge_leaf(dst, dst_vma, src, src_vma, spte, addr,
+                                        3 if err == WALK_PMD_LEAF else 2, cow)
+                if r < 0:
+                    return r
+                addr = ((addr >> (PMD_SHIFT if err == WALK_PMD_LEAF else PUD_SHIFT)) + 1) << \
+                    (PMD_SHIFT if err == WALK_PMD_LEAF else PUD_SHIFT)
+                continue
             if spte == NULL:
                 addr = next_end
                 continue
             err = 0
-            dpte = self.walk(dst, addr, True, &err)
+            dpte = self.pgt.walk(dst, addr, True, &err)
             if dpte == NULL:
-                raise MemoryError("out of memory copying page tables")
+                return -12
             memset(rss, 0, sizeof(rss))
             while addr < next_end:
                 e = spte[0]
-                if e & _PAGE_PRESENT:
+                if e == 0:
+                    pass
+                elif pte_present(e):
                     if not (e & _PAGE_SPECIAL):
                         pfn = (e & PTE_PFN_MASK) >> PAGE_SHIFT
                         p = &self.pm.mem_map[pfn]
-                        p._refcount += 1
+                        hp = compound_head_page(self.pm, pfn)
+                        hp._refcount += 1
                         p._mapcount += 1
-                        if p.mapping & PAGE_MAPPING_ANON:
-                            rss[MM_ANONPAGES] += 1
-                        elif p.flags & (1ULL << PG_swapbacked):
-                            rss[MM_SHMEMPAGES] += 1
-                        else:
-                            rss[MM_FILEPAGES] += 1
+                        rss[mm_counter(hp)] += 1
                     if cow and (e & _PAGE_RW):
                         e &= ~(<uint64_t>_PAGE_RW)
                         spte[0] = e
                     if src_vma.vm_flags & C_VM_SHARED:
                         e &= ~(<uint64_t>(_PAGE_DIRTY | _PAGE_ACCESSED))
+                    if not dst_uffd_wp:
+                        e &= ~(<uint64_t>_PAGE_UFFD_WP)
                     dpte[0] = e
-                elif e != 0:
-                    dpte[0] = e
-                    rss[MM_SWAPENTS] += 1
+                else:
+                    entry = pte_to_swp_entry(e)
+                    if self.pte_markers and swp_type(entry) == self.swp_pte_marker:
+                        # copy_pte_marker(): poison always, uffd-wp only if the child tracks it
+                        marker = swp_offset(entry) & (PTE_MARKER_POISONED | (PTE_MARKER_UFFD_WP if dst_uffd_wp else 0))
+                        if marker:
+                            dpte[0] = swp_entry_to_pte(swp_entry(self.swp_pte_marker, marker))
+                    else:
+                        if self.swap.swap_duplicate != NULL:
+                            r = self.swap.swap_duplicate(self.swap.ctx, entry)
+                            if r < 0:
+                                dst.add_mm_rss_vec(rss)
+                                return r
+                        rss[MM_SWAPENTS] += 1
+                        dpte[0] = e if dst_uffd_wp else (e & ~(<uint64_t>_PAGE_SWP_UFFD_WP))
                 spte += 1
                 dpte += 1
                 addr += PAGE_SIZE
-            self.add_mm_rss_vec(dst, rss)
+            dst.add_mm_rss_vec(rss)
+        return 0
+
+    cdef int copy_huge_leaf(self, MmStruct dst, VmArea dst_vma, MmStruct src, VmArea src_vma,
+                            uint64_t* sleaf, uint64_t addr, int level, bint cow) except -1:
+        """copy_huge_pmd() / copy_hugetlb_page_range() for one leaf."""
+        cdef uint64_t e = sleaf[0]
+        cdef int err = 0
+        cdef uint64_t* dslot
+        cdef pfn_t head = (e & PTE_PFN_MASK) >> PAGE_SHIFT
+        cdef page* hp = &self.pm.mem_map[head]
+        cdef int64_t nr = <int64_t>1 << (HPAGE_PMD_ORDER if level == 3 else HPAGE_PUD_ORDER)
+        if not (e & _PAGE_PRESENT):
+            return 0
+        dslot = self.pgt.walk_pud(dst, addr, True, &err) if level == 2 else self.pgt.walk_pmd(dst, addr, True, &err)
+        if dslot == NULL:
+            return -12
+        if cow and (e & _PAGE_RW):
+            e &= ~(<uint64_t>_PAGE_RW)
+            sleaf[0] = e
+        if not (dst_vma.vm_flags & C_VM_UFFD_WP):
+            e &= ~(<uint64_t>_PAGE_UFFD_WP)
+        hp._refcount += 1
+        compound_mapcount_ptr(self.pm, head)[0] += 1
+        if dst_vma.vm_flags & C_VM_HUGETLB:
+            dst.hugetlb_usage += nr
+        else:
+            dst.add_mm_counter(mm_counter(hp), nr, False)
+        dslot[0] = e
+        return 0
+
+    # -- mremap ------------------------------------------------------------------------------
+    def move_page_tables(self, MmStruct mm, VmArea vma, uint64_t old_addr, VmArea new_vma,
+                         uint64_t new_addr, uint64_t length):
+        """move_page_tables(): move the entries of [old_addr, old_addr + length) to new_addr:
+        a whole PTE table when both sides are PMD aligned and the destination has none
+        (move_normal_pmd), a huge leaf as a whole (move_huge_pmd) or split, else PTE by PTE
+        (move_ptes).  The pages keep their index (the new VMA's vm_pgoff must make the
+        addresses agree) and the rss is unchanged.  Returns the bytes moved (less on OOM)."""
+        cdef uint64_t moved = 0, extent, old, new
+        cdef uint64_t* spmd
+        cdef uint64_t* dpmd
+        cdef uint64_t* spte
+        cdef uint64_t* dpte
+        cdef int err
+        cdef uint64_t i
+        while moved < length:
+            old = old_addr + moved
+            new = new_addr + moved
+            extent = min(((old >> PMD_SHIFT) + 1) << PMD_SHIFT, old_addr + length) - old
+            extent = min(extent, (((new >> PMD_SHIFT) + 1) << PMD_SHIFT) - new)
+            err = 0
+            spmd = self.pgt.walk_pmd(mm, old, False, &err)
+            if spmd == NULL or err == WALK_PUD_LEAF or spmd[0] == 0:
+                if err == WALK_PUD_LEAF:
+                    raise ValueError("mremap of a PUD-mapped range is not supported")
+                moved += extent
+                continue
+            err = 0
+            dpmd = self.pgt.walk_pmd(mm, new, True, &err)
+            if dpmd == NULL:
+                return moved
+            if spmd[0] & _PAGE_PSE:
+                if extent == PMD_SIZE and dpmd[0] == 0:
+                    dpmd[0] = spmd[0]          # move_huge_pmd
+                    spmd[0] = 0
+                    moved += extent
+                    continue
+                if self.split_huge_pmd(mm, vma, spmd, old) < 0:
+                    return moved
+            if extent == PMD_SIZE and dpmd[0] == 0:
+                dpmd[0] = spmd[0]              # move_normal_pmd
+                spmd[0] = 0
+                moved += extent
+                continue
+            err = 0
+            spte = self.pgt.walk(mm, old, False, &err)
+            dpte = self.pgt.walk(mm, new, True, &err)
+            if dpte == NULL:
+                return moved
+            for i in range(extent >> PAGE_SHIFT):
+                if spte[i]:
+                    dpte[i] = spte[i]
+                    spte[i] = 0
+            moved += extent
+        return moved
+
+    # -- migration ---------------------------------------------------------------------------
+    cdef int migrate_page(self, pfn_t pfn) except? -1000000:
+        """migrate_pages() of one in-use order-0 page for alloc_contig_range(): a new page
+        (alloc_migration_target: the same node first), the bytes and the struct page state
+        (mapping, index, flags, memcg: mem_cgroup_migrate) copied, every PTE and the page-cache
+        slot pointed at the new page, the old one freed.  -EBUSY for a page that is not an
+        anonymous or page-cache page, -ENOMEM when no target page is available."""
+        cdef page* p = &self.pm.mem_map[pfn]
+        cdef page* np
+        cdef pfn_t new
+        cdef int err, r
+        cdef uint64_t* slot
+        cdef VmArea vma
+        cdef AddressSpace mapping = None
+        cdef uint64_t keep = (1ULL << PG_swapbacked) | (1ULL << 3) | (1ULL << 2) | (1ULL << 5) | (1ULL << 1) | (1ULL << 4) | (1ULL << 6)
+        if p.mapping == 0 or p.flags & ((1ULL << PG_table) | (1ULL << PG_slab) | (1ULL << PG_zero)):
+            return -16
+        if not (p.mapping & PAGE_MAPPING_ANON):
+            mapping = self.rmap.mappings.get(p.mapping)
+            if mapping is None:
+                return -16
+        new = self.pm.alloc_pages_nodemask(self.gfp_user, 0, self.pm.page_to_nid(pfn), NULL)
+        if new == NO_PFN:
+            return -12
+        np = &self.pm.mem_map[new]
+        if mapping is not None:
+            if mapping.a_ops != NULL:
+                if mapping.a_ops.migratepage == NULL:
+                    self.pm.put_page(new)
+                    return -16
+                r = mapping.a_ops.migratepage(mapping.a_ops.ctx, mapping, p.index, pfn, new)
+                if r != 0:
+                    self.pm.put_page(new)
+                    return r
+            elif mapping.i_pages.get(p.index) == pfn:
+                mapping.i_pages[p.index] = new
+        mappings = self.rmap.rmap_walk(pfn)
+        self.pm.copy_content(new, pfn)
+        np.flags |= p.flags & keep
+        np.mapping = p.mapping
+        np.index = p.index
+        np.memcg_data = p.memcg_data
+        p.memcg_data = 0
+        np._refcount = p._refcount
+        np._mapcount = p._mapcount
+        for vma, addr, level in mappings:
+            err = 0
+            slot = self.pgt.walk(vma.vm_mm, addr, False, &err)
+            slot[0] = (slot[0] & ~PTE_PFN_MASK) | (new << PAGE_SHIFT)
+        p._mapcount = 0
+        p.mapping = 0
+        p._refcount = 1
+        self.pm.put_page(pfn)
+        return 0
+
+    def migrate_one(self, pfn_t pfn):
+        """migrate_page() from Python: 0 or a negative errno."""
+        return self.migrate_page(pfn)
 
 
 cdef class MmuGather:
     """struct mmu_gather (mm/mmu_gather.c): pages to free after the TLB flush, in batches of 8
     (the bundled local batch) then 510 (batch pages from GFP_NOWAIT|__GFP_NOWARN), at most 19
     extra batches.  release_pages() frees each batch through free_unref_page_list() in reverse
-    order (it list_add()s each page to the head of pages_to_free)."""
+    order (it list_add()s each page to the head of pages_to_free), after uncharging them."""
     def __cinit__(self, MmCore core, MmStruct mm, bint fullmm):
         self.core = core
         self.mm = mm
@@ -1127,7 +2588,7 @@ cdef class MmuGather:
 
     cdef int remove_table(self, pfn_t pfn) except -1:
         """pte_free_tlb() on x86 without paravirt: tlb_remove_page() of the table page."""
-        self.core.free_table_now(pfn)
+        self.core.pgt.free_table_now(pfn)
         if self.remove_page(pfn):
             self.flush()
         return 0
@@ -1138,6 +2599,7 @@ cdef class MmuGather:
         cdef pfn_t tofree[MAX_GATHER_BATCH]
         cdef page* p
         cdef pfn_t pfn
+        cdef PhysMem pm = self.core.pm
         for end in self.batch_ends:
             if start >= self.nr:
                 break
@@ -1146,23 +2608,25 @@ cdef class MmuGather:
             n = 0
             for i in range(start, end):
                 pfn = self.pages[i]
-                p = &self.core.pm.mem_map[pfn]
+                p = &pm.mem_map[pfn]
                 if p.flags & (1ULL << PG_tail):
                     pfn = p.compound_head
-                    p = &self.core.pm.mem_map[pfn]
+                    p = &pm.mem_map[pfn]
                 p._refcount -= 1
                 if p._refcount != 0:
                     continue
                 if p.flags & (1ULL << PG_head):
-                    self.core.pm.free_pages(pfn, p.compound_order)
+                    pm.free_compound(pfn)
                     continue
+                if p.memcg_data:
+                    pm.mem_cgroup_uncharge(pfn)
                 tofree[n] = pfn
                 n += 1
             for k in range(n // 2):
                 pfn = tofree[k]
                 tofree[k] = tofree[n - 1 - k]
                 tofree[n - 1 - k] = pfn
-            self.core.pm.free_unref_page_list(tofree, n)
+            pm.free_unref_page_list(tofree, n)
             start = end
         self.nr = 0
         self.active = 0

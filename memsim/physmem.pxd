@@ -32,13 +32,93 @@ cdef struct zone:
     free_area area[MAX_ORDER]
     per_cpu_pages* pcp                  # one per CPU
 
-# Typed ops for subsystems that act on every user page allocation (memcg charging).
-ctypedef int (*charge_fn)(void* ctx, pfn_t pfn, unsigned int order, gfp_t gfp, object mm) except -1
-ctypedef void (*uncharge_fn)(void* ctx, pfn_t pfn, unsigned int order)
+# ----------------------------------------------------------------------------------------------
+# Ops tables the allocator calls (NULL by default; a plugin fills them in at machine creation)
+# ----------------------------------------------------------------------------------------------
+# memcg (mm/memcontrol.c as the allocator, the fault path and swap call it).  page->memcg_data
+# belongs to memcg; its low bits are the kernel's MEMCG_DATA_OBJCGS (0x1: a slab page's obj_cgroup
+# vector) and MEMCG_DATA_KMEM (0x2: a kmem page charged through an obj_cgroup).
+# charge: mem_cgroup_charge() of a user page (anonymous, COW copy, page cache, shmem): 0 or
+#   -ENOMEM (the fault then fails with VM_FAULT_OOM).
+# swapin_charge: mem_cgroup_swapin_charge_page() of a page read in from swap entry ``entry``.
+# uncharge: mem_cgroup_uncharge() of a user page on its last put, before it is freed.
+# kmem_charge: __memcg_kmem_charge_page() of a __GFP_ACCOUNT allocation (page tables, large
+#   kmalloc, ...), called by __alloc_pages before mm_page_alloc: 0 or -ENOMEM (the pages are
+#   freed again and the allocation fails).
+# kmem_uncharge: __memcg_kmem_uncharge_page() in free_pages_prepare, after mm_page_free.
+# mod_lruvec_page_state: the memcg part of mod_lruvec_page_state() (e.g. NR_SWAPCACHE).
+ctypedef int (*memcg_charge_fn)(void* ctx, pfn_t pfn, unsigned int order, gfp_t gfp, object mm) except -1
+ctypedef int (*memcg_swapin_charge_fn)(void* ctx, pfn_t pfn, object mm, gfp_t gfp, uint64_t entry) except -1
+ctypedef int (*memcg_uncharge_fn)(void* ctx, pfn_t pfn, unsigned int order) except -1
+ctypedef int (*memcg_kmem_charge_fn)(void* ctx, pfn_t pfn, unsigned int order, gfp_t gfp) except -1
+ctypedef int (*memcg_mod_lruvec_fn)(void* ctx, pfn_t pfn, int idx, int64_t val) except -1
 
-cdef struct page_alloc_ops:
-    charge_fn charge
-    uncharge_fn uncharge
+cdef struct memcg_ops:
+    memcg_charge_fn charge
+    memcg_swapin_charge_fn swapin_charge
+    memcg_uncharge_fn uncharge
+    memcg_kmem_charge_fn kmem_charge
+    memcg_uncharge_fn kmem_uncharge
+    memcg_mod_lruvec_fn mod_lruvec_page_state
+    void* ctx
+
+cdef enum:
+    MEMCG_DATA_OBJCGS = 0x1
+    MEMCG_DATA_KMEM = 0x2
+
+# KASAN (mm/kasan/*.c as the page and slab allocators call it).  ``s`` is the slab's KmemCache.
+# Pointer-returning ops return the (possibly tagged) pointer the caller hands out.
+# alloc_pages / free_pages: post_alloc_hook's kasan_alloc_pages / free_pages_prepare's poisoning.
+# poison_slab: allocate_slab's kasan_poison_slab; init_slab_obj: setup_object's kasan_init_slab_obj.
+# slab_alloc / kmalloc / kmalloc_large: the allocation hooks (kmalloc poisons its redzone).
+# slab_free: slab_free_hook's kasan_slab_free: 1 = an invalid or double free was reported and the
+#   object is NOT freed.  kfree_large: kasan_kfree_large (v5.14 ignores its result).
+# check_range: kasan_check_range() of a checked access: 0 = fine, 1 = a bad access was reported.
+ctypedef int (*kasan_alloc_pages_fn)(void* ctx, pfn_t pfn, unsigned int order, gfp_t gfp) except -1
+ctypedef int (*kasan_free_pages_fn)(void* ctx, pfn_t pfn, unsigned int order) except -1
+ctypedef int (*kasan_poison_slab_fn)(void* ctx, object s, pfn_t pfn, unsigned int order) except -1
+ctypedef uint64_t (*kasan_init_obj_fn)(void* ctx, object s, uint64_t obj) except? 0
+ctypedef uint64_t (*kasan_slab_alloc_fn)(void* ctx, object s, uint64_t obj, gfp_t gfp) except? 0
+ctypedef uint64_t (*kasan_kmalloc_fn)(void* ctx, object s, uint64_t obj, uint64_t size, gfp_t gfp) except? 0
+ctypedef uint64_t (*kasan_kmalloc_large_fn)(void* ctx, uint64_t ptr, uint64_t size, gfp_t gfp) except? 0
+ctypedef int (*kasan_slab_free_fn)(void* ctx, object s, uint64_t ptr, uint64_t ip) except -1
+ctypedef int (*kasan_kfree_large_fn)(void* ctx, uint64_t ptr, uint64_t ip) except -1
+ctypedef int (*kasan_check_range_fn)(void* ctx, uint64_t addr, uint64_t size, bint write, uint64_t ip) except -1
+
+cdef struct kasan_ops:
+    kasan_alloc_pages_fn alloc_pages
+    kasan_free_pages_fn free_pages
+    kasan_poison_slab_fn poison_slab
+    kasan_init_obj_fn init_slab_obj
+    kasan_slab_alloc_fn slab_alloc
+    kasan_kmalloc_fn kmalloc
+    kasan_kmalloc_large_fn kmalloc_large
+    kasan_slab_free_fn slab_free
+    kasan_kfree_large_fn kfree_large
+    kasan_check_range_fn check_range
+    void* ctx
+
+# hugetlb pages as the allocator meets them (mm/hugetlb.c).
+# free_huge_page: the HUGETLB_PAGE_DTOR: a PG_hugetlb compound page's last reference went.
+# isolate_or_dissolve_huge_page: alloc_contig_range found the PG_hugetlb page ``head`` in its range:
+#   0 = dissolved or isolated (its pages are free or will be migrated), else a negative errno.
+# migrate_huge_page: an in-use huge page that isolate_or_dissolve_huge_page isolated is moved
+#   out of the range (migrate_pages with alloc_migration_target): 0, or a negative errno.
+ctypedef int (*free_huge_page_fn)(void* ctx, pfn_t head) except -1
+ctypedef int (*isolate_or_dissolve_fn)(void* ctx, pfn_t head) except? -1000000
+
+cdef struct hugetlb_page_ops:
+    free_huge_page_fn free_huge_page
+    isolate_or_dissolve_fn isolate_or_dissolve_huge_page
+    isolate_or_dissolve_fn migrate_huge_page
+    void* ctx
+
+# Page migration of in-use base pages (mm/migrate.c), installed by the mm core (memsim.mm), which
+# owns the reverse map: 0 when the page was moved elsewhere (and freed), else a negative errno.
+ctypedef int (*migrate_page_fn)(void* ctx, pfn_t pfn) except? -1000000
+
+cdef struct migrate_ops:
+    migrate_page_fn migrate_page
     void* ctx
 
 cdef class PhysMem:
@@ -57,20 +137,31 @@ cdef class PhysMem:
     cdef readonly TraceBuffer tb
     cdef readonly Current cur
     cdef dict content                   # pfn -> bytearray(4096): written page contents
-    cdef page_alloc_ops ops
+    cdef memcg_ops memcg
+    cdef kasan_ops kasan
+    cdef hugetlb_page_ops hugetlb
+    cdef migrate_ops migrate
+    cdef public bint free_gigantic_as_folio      # v6.11+: a gigantic folio frees as one block
     cdef public bint pcp_enabled
     cdef uint64_t _min_free_kbytes
 
     cdef inline page* pfn_to_page(self, pfn_t pfn) noexcept nogil:
         return &self.mem_map[pfn]
     cdef pfn_t alloc_pages(self, gfp_t gfp, unsigned int order, int nid) except? 0xfffffffffffffffe
+    cdef pfn_t alloc_pages_nodemask(self, gfp_t gfp, unsigned int order, int nid, const uint64_t* nodemask) except? 0xfffffffffffffffe
+    cdef pfn_t alloc_page_interleave(self, gfp_t gfp, unsigned int order, int nid) except? 0xfffffffffffffffe
+    cdef int put_page(self, pfn_t pfn) except -1
+    cdef int free_compound(self, pfn_t head) except -1
+    cdef int mem_cgroup_uncharge(self, pfn_t pfn) except -1
+    cdef int split_large_buddy(self, zone* z, pfn_t pfn, unsigned int order) except -1
     cdef int free_pages(self, pfn_t pfn, unsigned int order) except -1
     cdef int free_pages_prepare(self, pfn_t pfn, unsigned int order) except -1
     cdef int free_unref_page_commit(self, pfn_t pfn) except -1
     cdef int free_unref_page_list(self, pfn_t* pfns, int n) except -1
     cdef zone* page_zone(self, pfn_t pfn) noexcept nogil
     cdef int page_to_nid(self, pfn_t pfn) noexcept nogil
-    cdef pfn_t get_page_from_freelist(self, gfp_t gfp, unsigned int order, int nid, int alloc_wmark) except? 0xfffffffffffffffe
+    cdef pfn_t get_page_from_freelist(self, gfp_t gfp, unsigned int order, int nid, int alloc_wmark,
+                                      const uint64_t* nodemask) except? 0xfffffffffffffffe
     cdef pfn_t rmqueue(self, zone* z, unsigned int order, int mt) except? 0xfffffffffffffffe
     cdef pfn_t rmqueue_smallest(self, zone* z, unsigned int order, int mt) noexcept
     cdef pfn_t rmqueue_fallback(self, zone* z, unsigned int order, int mt) noexcept
@@ -95,3 +186,5 @@ cdef class PhysMem:
     cdef _refree(self, zone* z, pfn_t start, pfn_t end)
     cdef bint _block_has_allocated(self, pfn_t start)
     cdef int drop_content(self, pfn_t pfn, unsigned int order) except -1
+    cdef int _alloc_contig_migrate_range(self, pfn_t start, pfn_t end) except? -1000000
+    cdef bint _pfn_range_valid_contig(self, pfn_t start, uint64_t nr) noexcept

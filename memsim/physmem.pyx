@@ -30,13 +30,14 @@ from memsim._types cimport (
     MIGRATE_RECLAIMABLE, MIGRATE_PCPTYPES, MIGRATE_HIGHATOMIC, MIGRATE_CMA, MIGRATE_ISOLATE,
     MIGRATE_TYPES, ZONE_DMA, ZONE_DMA32, ZONE_NORMAL, ZONE_MOVABLE, MAX_NR_ZONES,
     GFP_DMA_, GFP_DMA32_, GFP_HIGHMEM_, GFP_MOVABLE_, GFP_RECLAIMABLE_, GFP_ZERO_, GFP_COMP_,
-    GFP_THISNODE_, GFP_HIGH_, PG_buddy, PG_pcp, PG_head, PG_tail, PG_content, PG_NODE_SHIFT,
-    PG_ZONE_SHIFT, PAGE_SIZE,
+    GFP_THISNODE_, GFP_HIGH_, GFP_ACCOUNT_, PG_buddy, PG_pcp, PG_head, PG_tail, PG_content,
+    PG_hugetlb, PG_reserved, PG_NODE_SHIFT, PG_ZONE_SHIFT, PAGE_SIZE, mempolicy, MPOL_INTERLEAVE,
 )
+from memsim.mempolicy cimport policy_node, policy_nodemask, interleave_nodes
 from memsim.page cimport page
 from memsim.ring cimport TraceBuffer, EV_MM_PAGE_ALLOC, EV_MM_PAGE_FREE, \
     EV_MM_PAGE_ALLOC_ZONE_LOCKED, EV_MM_PAGE_PCPU_DRAIN, EV_MM_PAGE_FREE_BATCHED
-from memsim.task cimport Current
+from memsim.task cimport Current, TaskStruct
 
 ZONE_NAMES = ("DMA", "DMA32", "Normal", "Movable")
 MIGRATETYPE_NAMES = ("Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate")
@@ -123,9 +124,10 @@ cdef class PhysMem:
         self.cur = cur
         self.content = {}
         self.pcp_enabled = True
-        self.ops.charge = NULL
-        self.ops.uncharge = NULL
-        self.ops.ctx = NULL
+        memset(&self.memcg, 0, sizeof(self.memcg))
+        memset(&self.kasan, 0, sizeof(self.kasan))
+        memset(&self.hugetlb, 0, sizeof(self.hugetlb))
+        self.free_gigantic_as_folio = False
         self.mem_map = <page*>calloc(self.max_pfn, sizeof(page))
         self.pageblock_mt = <uint8_t*>calloc((self.max_pfn >> PAGEBLOCK_ORDER) + 1, 1)
         self.unit_ready = <uint8_t*>calloc((self.max_pfn >> UNIT_ORDER) + 1, 1)
@@ -510,8 +512,10 @@ cdef class PhysMem:
                 return True
         return False
 
-    cdef pfn_t get_page_from_freelist(self, gfp_t gfp, unsigned int order, int nid, int alloc_wmark) except? 0xfffffffffffffffe:
-        """get_page_from_freelist(): walk the zonelist (this node's zones, then by distance)."""
+    cdef pfn_t get_page_from_freelist(self, gfp_t gfp, unsigned int order, int nid, int alloc_wmark,
+                                      const uint64_t* nodemask) except? 0xfffffffffffffffe:
+        """get_page_from_freelist(): walk the zonelist (this node's zones, then by distance),
+        skipping the nodes outside ``nodemask`` (for_next_zone_zonelist_nodemask; NULL = all)."""
         cdef int highest = gfp_zone(gfp)
         cdef int mt = gfp_migratetype(gfp)
         cdef int i, n, zi
@@ -520,6 +524,8 @@ cdef class PhysMem:
         cdef int nodes = 1 if gfp & GFP_THISNODE_ else self.nr_nodes
         for i in range(nodes):
             n = (nid + i) % self.nr_nodes
+            if nodemask != NULL and not ((nodemask[n >> 6] >> (n & 63)) & 1):
+                continue
             zi = highest
             while zi >= 0:
                 z = &self.zones[n * MAX_NR_ZONES + zi]
@@ -535,7 +541,29 @@ cdef class PhysMem:
         return NO_PFN
 
     cdef pfn_t alloc_pages(self, gfp_t gfp, unsigned int order, int nid) except? 0xfffffffffffffffe:
-        """__alloc_pages(): fast path at the low watermark, slow path at min; then fail.
+        """alloc_pages() (``nid`` < 0: the current task's mempolicy, as alloc_pages_current
+        applies it) or alloc_pages_node(nid) (``nid`` >= 0: that node first, no policy)."""
+        cdef mempolicy* pol
+        cdef TaskStruct t
+        if nid < 0:
+            t = self.cur.task
+            pol = t.mempolicy if t is not None else NULL
+            if pol != NULL and not (gfp & GFP_THISNODE_):
+                if pol.mode == MPOL_INTERLEAVE:
+                    return self.alloc_page_interleave(gfp, order, interleave_nodes(pol, self.cpu_node[self.cur.cpu]))
+                return self.alloc_pages_nodemask(gfp, order, policy_node(pol, self.cpu_node[self.cur.cpu]),
+                                                 policy_nodemask(pol))
+        return self.alloc_pages_nodemask(gfp, order, nid, NULL)
+
+    cdef pfn_t alloc_page_interleave(self, gfp_t gfp, unsigned int order, int nid) except? 0xfffffffffffffffe:
+        """alloc_page_interleave(): the interleave node first, then the zonelist."""
+        return self.alloc_pages_nodemask(gfp, order, nid, NULL)
+
+    cdef pfn_t alloc_pages_nodemask(self, gfp_t gfp, unsigned int order, int nid,
+                                    const uint64_t* nodemask) except? 0xfffffffffffffffe:
+        """__alloc_pages(): fast path at the low watermark, slow path at min; then fail.  A
+        __GFP_ACCOUNT page is charged to memcg (__memcg_kmem_charge_page) before mm_page_alloc
+        is recorded; a failed charge frees it and the allocation fails.
 
         There is no reclaim or compaction yet: when both passes fail the allocation fails
         (``mm_page_alloc`` with page=NULL), as after a failed __alloc_pages_slowpath.
@@ -547,14 +575,18 @@ cdef class PhysMem:
             return NO_PFN
         if nid < 0:
             nid = self.cpu_node[self.cur.cpu]
-        pfn = self.get_page_from_freelist(gfp, order, nid, WMARK_LOW)
+        pfn = self.get_page_from_freelist(gfp, order, nid, WMARK_LOW, nodemask)
         if pfn == NO_PFN:
-            pfn = self.get_page_from_freelist(gfp, order, nid, WMARK_MIN)
+            pfn = self.get_page_from_freelist(gfp, order, nid, WMARK_MIN, nodemask)
         if pfn != NO_PFN:
             self.prep_new_page(pfn, order, gfp)
             z = self.page_zone(pfn)
             z.used_pages += 1ULL << order
             self.node_alloc_pages[z.nid] += 1ULL << order
+            if (gfp & GFP_ACCOUNT_) and self.memcg.kmem_charge != NULL:
+                if self.memcg.kmem_charge(self.memcg.ctx, pfn, order, gfp) != 0:
+                    self.free_pages(pfn, order)
+                    pfn = NO_PFN
         if self.tb.core[EV_MM_PAGE_ALLOC].enabled:
             vals[0] = pfn; vals[1] = order; vals[2] = gfp; vals[3] = gfp_migratetype(gfp)
             self.tb.emit(EV_MM_PAGE_ALLOC, self.cur.cpu, self.cur.pid, vals, NULL, 0)
@@ -574,6 +606,8 @@ cdef class PhysMem:
         p.private = 0
         p.memcg_data = 0
         p.compound_order = 0
+        if self.kasan.alloc_pages != NULL:
+            self.kasan.alloc_pages(self.kasan.ctx, pfn, order, gfp)
         if order > 0 and (gfp & GFP_COMP_):
             p.flags |= 1ULL << PG_head
             p.compound_order = order
@@ -590,7 +624,10 @@ cdef class PhysMem:
         return 0
 
     cdef int free_pages_prepare(self, pfn_t pfn, unsigned int order) except -1:
-        """free_pages_prepare(): mm_page_free, uncharge, clear the compound, flags and bytes."""
+        """free_pages_prepare(): mm_page_free, the kmem uncharge (__memcg_kmem_uncharge_page),
+        clear the compound, flags and bytes, then KASAN's poisoning.  A user page should have
+        been uncharged on its last put (mem_cgroup_uncharge); one that still carries a memcg
+        is uncharged here."""
         cdef uint64_t vals[2]
         cdef zone* z = self.page_zone(pfn)
         cdef page* p = &self.mem_map[pfn]
@@ -598,8 +635,12 @@ cdef class PhysMem:
         if self.tb.core[EV_MM_PAGE_FREE].enabled:
             vals[0] = pfn; vals[1] = order
             self.tb.emit(EV_MM_PAGE_FREE, self.cur.cpu, self.cur.pid, vals, NULL, 0)
-        if self.ops.uncharge != NULL and p.memcg_data != 0:
-            self.ops.uncharge(self.ops.ctx, pfn, order)
+        if p.memcg_data != 0:
+            if p.memcg_data & MEMCG_DATA_KMEM:
+                if self.memcg.kmem_uncharge != NULL:
+                    self.memcg.kmem_uncharge(self.memcg.ctx, pfn, order)
+            elif not (p.memcg_data & MEMCG_DATA_OBJCGS):
+                self.mem_cgroup_uncharge(pfn)
         if p.flags & (1ULL << PG_head):
             for i in range(pfn + 1, pfn + (1ULL << order)):
                 self.mem_map[i].flags &= ~(1ULL << PG_tail)
@@ -612,9 +653,46 @@ cdef class PhysMem:
         p.compound_order = 0
         if self.content:
             self.drop_content(pfn, order)
+        if self.kasan.free_pages != NULL:
+            self.kasan.free_pages(self.kasan.ctx, pfn, order)
         z.used_pages -= 1ULL << order
         self.node_free_pages_cnt[z.nid] += 1ULL << order
         return 0
+
+    cdef int mem_cgroup_uncharge(self, pfn_t pfn) except -1:
+        """mem_cgroup_uncharge(): a user page leaves its memcg on its last put."""
+        if self.mem_map[pfn].memcg_data != 0 and self.memcg.uncharge != NULL:
+            self.memcg.uncharge(self.memcg.ctx, pfn,
+                                self.mem_map[pfn].compound_order if self.mem_map[pfn].flags & (1ULL << PG_head) else 0)
+        self.mem_map[pfn].memcg_data = 0
+        return 0
+
+    cdef int put_page(self, pfn_t pfn) except -1:
+        """put_page(): drop a reference (of the compound head for a tail page); on the last
+        one, uncharge and free the page, or run the compound page's destructor."""
+        cdef page* p = &self.mem_map[pfn]
+        if p.flags & (1ULL << PG_tail):
+            pfn = p.compound_head
+            p = &self.mem_map[pfn]
+        p._refcount -= 1
+        if p._refcount != 0:
+            return 0
+        if p.flags & (1ULL << PG_head):
+            return self.free_compound(pfn)
+        self.mem_cgroup_uncharge(pfn)
+        return self.free_pages(pfn, 0)
+
+    cdef int free_compound(self, pfn_t head) except -1:
+        """__put_compound_page() -> destroy_compound_page(): the HUGETLB_PAGE_DTOR for a
+        PG_hugetlb page (the hugetlb plugin's free_huge_page), else free_compound_page()."""
+        cdef page* p = &self.mem_map[head]
+        if p.flags & (1ULL << PG_hugetlb):
+            if self.hugetlb.free_huge_page == NULL:
+                raise RuntimeError(f"pfn {head:#x}: a hugetlb page was freed but no hugetlb plugin "
+                                   "installed free_huge_page")
+            return self.hugetlb.free_huge_page(self.hugetlb.ctx, head)
+        self.mem_cgroup_uncharge(head)
+        return self.free_pages(head, p.compound_order)
 
     cdef int free_unref_page_commit(self, pfn_t pfn) except -1:
         """free_unref_page_commit(): an order-0 page onto this CPU's list (isolated: to buddy)."""
@@ -638,14 +716,29 @@ cdef class PhysMem:
         return 0
 
     cdef int free_pages(self, pfn_t pfn, unsigned int order) except -1:
-        """__free_pages(): prepare, then the per-CPU list (order 0) or the buddy lists."""
+        """__free_pages(): prepare, then the per-CPU list (order 0) or the buddy lists.  A block
+        above the largest buddy order (a gigantic folio from alloc_contig_range) goes back in
+        pageblock pieces that merge up to max-order blocks (free_one_page's
+        split_large_buddy(), v6.11+)."""
         cdef zone* z
         self.free_pages_prepare(pfn, order)
         if order == 0:
             return self.free_unref_page_commit(pfn)
         z = self.page_zone(pfn)
+        if order >= MAX_ORDER:
+            return self.split_large_buddy(z, pfn, order)
         self.free_one_page(z, pfn, order, self.pageblock_mt[pfn >> PAGEBLOCK_ORDER])
         z.free_pages += 1ULL << order
+        return 0
+
+    cdef int split_large_buddy(self, zone* z, pfn_t pfn, unsigned int order) except -1:
+        """split_large_buddy(): free a block larger than a pageblock one pageblock at a time,
+        each with its pageblock's migratetype (they merge again in __free_one_page)."""
+        cdef pfn_t end = pfn + (1ULL << order)
+        while pfn < end:
+            self.free_one_page(z, pfn, PAGEBLOCK_ORDER, self.pageblock_mt[pfn >> PAGEBLOCK_ORDER])
+            z.free_pages += 1ULL << PAGEBLOCK_ORDER
+            pfn += 1ULL << PAGEBLOCK_ORDER
         return 0
 
     cdef int free_unref_page_list(self, pfn_t* pfns, int n) except -1:
@@ -1028,6 +1121,183 @@ cdef class PhysMem:
             self.mem_map[pfn].flags = (<uint64_t>z.nid << PG_NODE_SHIFT) | (<uint64_t>z.idx << PG_ZONE_SHIFT)
             self.free_one_page(z, pfn, order, self.pageblock_mt[pfn >> PAGEBLOCK_ORDER])
             pfn += 1ULL << order
+
+    # -- contiguous ranges and gigantic pages (mm/page_alloc.c, mm/hugetlb.c) -----------------
+    cdef int _alloc_contig_migrate_range(self, pfn_t start, pfn_t end) except? -1000000:
+        """__alloc_contig_migrate_range(): move what is in use out of [start, end).  Free hugetlb
+        pages are dissolved (isolate_or_dissolve_huge_page), in-use ones migrated
+        (migrate_huge_page), mapped or cached base pages migrated (migrate_pages); -ENOMEM stops
+        at once, anything else is left for test_pages_isolated() to refuse."""
+        cdef pfn_t pfn = start, head
+        cdef page* p
+        cdef page* hp
+        cdef int r
+        while pfn < end:
+            p = &self.mem_map[pfn]
+            if p.flags & (1ULL << PG_buddy):
+                pfn += 1ULL << p.private
+                continue
+            head = p.compound_head if p.flags & (1ULL << PG_tail) else pfn
+            hp = &self.mem_map[head]
+            if hp.flags & (1ULL << PG_hugetlb):
+                if self.hugetlb.isolate_or_dissolve_huge_page == NULL:
+                    return -16
+                r = self.hugetlb.isolate_or_dissolve_huge_page(self.hugetlb.ctx, head)
+                if r == -12:
+                    return r
+                if r == 0 and (hp.flags & (1ULL << PG_hugetlb)):
+                    if hp._refcount > 0 and self.hugetlb.migrate_huge_page != NULL:
+                        r = self.hugetlb.migrate_huge_page(self.hugetlb.ctx, head)
+                        if r == -12:
+                            return r
+                    pfn = head + (1ULL << hp.compound_order)
+                elif r != 0:
+                    pfn = head + (1ULL << hp.compound_order)
+                continue                # dissolved: the scan goes on over its free pages
+            if p._refcount > 0 and self.migrate.migrate_page != NULL and not (
+                    p.flags & ((1ULL << PG_reserved) | (1ULL << PG_head) | (1ULL << PG_tail))):
+                r = self.migrate.migrate_page(self.migrate.ctx, pfn)
+                if r == -12:
+                    return r
+            pfn += 1
+        return 0
+
+    def alloc_contig_range(self, pfn_t start, pfn_t end, int migratetype=MIGRATE_MOVABLE,
+                           gfp_t gfp=0xcc0):
+        """alloc_contig_range(): make [start, end) free and take it.
+
+        Isolates the max-order aligned pageblocks around the range (EBUSY if one holds
+        unmovable pages), drains the per-CPU lists, migrates or dissolves what is in use,
+        checks that every page is free (EBUSY otherwise), takes the pages (order-0, refcount 1)
+        and gives back the excess of a free block that started before ``start``; the pageblocks
+        get their migratetype back.  Returns 0 or a negative errno (-EBUSY, -ENOMEM)."""
+        cdef pfn_t a_start = (start >> UNIT_ORDER) << UNIT_ORDER
+        cdef pfn_t a_end = ((end + UNIT_PAGES - 1) >> UNIT_ORDER) << UNIT_ORDER
+        cdef pfn_t outer_start
+        cdef unsigned int order
+        if start >= end or end > self.max_pfn:
+            raise ValueError(f"alloc_contig_range: [{start:#x}, {end:#x}) is not a range of memory")
+        if self.page_zone(start) != self.page_zone(end - 1):
+            return -22          # "The below functions must be run on a range from a single zone"
+        old = self.start_isolate_page_range(a_start, a_end)
+        if old is None:
+            return -16
+        try:
+            ret = self._alloc_contig_migrate_range(start, end)
+            if ret and ret != -16:
+                return ret
+            # the free block holding ``start`` may begin before it
+            order = 0
+            outer_start = start
+            while not (self.mem_map[outer_start].flags & (1ULL << PG_buddy)):
+                order += 1
+                if order >= MAX_ORDER:
+                    outer_start = start
+                    break
+                outer_start &= ~((1ULL << order) - 1)
+            if outer_start != start:
+                order = <unsigned int>self.mem_map[outer_start].private
+                if outer_start + (1ULL << order) <= start:
+                    outer_start = start
+            if self.test_pages_isolated(outer_start, end) != 0:
+                return -16
+            self.isolate_freepages_range(outer_start, end)
+            if start != outer_start:
+                self.free_contig_range(outer_start, start - outer_start)
+            return 0
+        finally:
+            self.undo_isolate_page_range(a_start, a_end, old)
+
+    def alloc_contig_pages(self, uint64_t nr_pages, gfp_t gfp=0xcc0, int nid=-1, nodes=None):
+        """alloc_contig_pages(): the first naturally aligned run of ``nr_pages`` in a zone of
+        ``nid``'s zonelist (then the other allowed nodes) that alloc_contig_range can take;
+        the pfn, or None.  ``nodes`` restricts the nodes (a nodemask as a set of node ids)."""
+        cdef int i, n, zi
+        cdef zone* z
+        cdef pfn_t pfn
+        cdef uint64_t align = 1
+        while align < nr_pages:
+            align <<= 1
+        if nid < 0:
+            nid = self.cpu_node[self.cur.cpu]
+        for i in range(self.nr_nodes):
+            n = (nid + i) % self.nr_nodes
+            if nodes is not None and n not in nodes:
+                continue
+            if (gfp & GFP_THISNODE_) and n != nid:
+                continue
+            zi = gfp_zone(gfp)
+            while zi >= 0:
+                z = &self.zones[n * MAX_NR_ZONES + zi]
+                zi -= 1
+                if z.managed_pages == 0:
+                    continue
+                pfn = (z.zone_start_pfn + align - 1) & ~(align - 1)
+                while pfn + nr_pages <= z.zone_end_pfn:
+                    if self._pfn_range_valid_contig(pfn, nr_pages):
+                        if self.alloc_contig_range(pfn, pfn + nr_pages, MIGRATE_MOVABLE, gfp) == 0:
+                            return pfn
+                    pfn += align
+        return None
+
+    cdef bint _pfn_range_valid_contig(self, pfn_t start, uint64_t nr) noexcept:
+        """pfn_range_valid_contig(): no reserved page, no huge page in the range."""
+        cdef pfn_t pfn = start
+        cdef page* p
+        self._ready_range(start, start + nr)
+        while pfn < start + nr:
+            p = &self.mem_map[pfn]
+            if p.flags & (1ULL << PG_buddy):
+                pfn += 1ULL << p.private
+                continue
+            if p.flags & ((1ULL << PG_reserved) | (1ULL << PG_head) | (1ULL << PG_tail)):
+                return False
+            pfn += 1
+        return True
+
+    def free_contig_range(self, pfn_t pfn, uint64_t nr_pages):
+        """free_contig_range() (v5.14): put every page of the range, one __free_page each."""
+        cdef uint64_t i
+        for i in range(nr_pages):
+            self.put_page(pfn + i)
+
+    def prep_compound_gigantic_page(self, pfn_t pfn, unsigned int order):
+        """prep_compound_gigantic_page(): make the order-0 pages of a contiguous range (from
+        alloc_contig_range) one compound page; the head keeps its reference."""
+        cdef pfn_t i
+        cdef page* p = &self.mem_map[pfn]
+        p.flags |= 1ULL << PG_head
+        p.compound_order = order
+        for i in range(pfn + 1, pfn + (1ULL << order)):
+            self.mem_map[i].flags |= 1ULL << PG_tail
+            self.mem_map[i].compound_head = <uint32_t>pfn
+            self.mem_map[i]._refcount = 0
+            self.mem_map[i]._mapcount = 0
+
+    def destroy_compound_gigantic_page(self, pfn_t pfn, unsigned int order):
+        """destroy_compound_gigantic_page(): back to order-0 pages, each with one reference
+        (for free_contig_range)."""
+        cdef pfn_t i
+        cdef page* p = &self.mem_map[pfn]
+        p.flags &= ~((1ULL << PG_head) | (1ULL << PG_hugetlb))
+        p.compound_order = 0
+        for i in range(pfn + 1, pfn + (1ULL << order)):
+            self.mem_map[i].flags &= ~(1ULL << PG_tail)
+            self.mem_map[i].compound_head = 0
+            self.mem_map[i]._refcount = 1
+            self.mem_map[i]._mapcount = 0
+
+    def free_gigantic_page(self, pfn_t pfn, unsigned int order):
+        """free_gigantic_page() of a compound page built from a contiguous range: v5.14 destroys
+        the compound and frees every page (free_contig_range); v6.11+ (free_gigantic_as_folio)
+        frees the folio as one block (__free_pages -> split_large_buddy)."""
+        self.mem_map[pfn].flags &= ~(1ULL << PG_hugetlb)
+        if self.free_gigantic_as_folio:
+            self.mem_cgroup_uncharge(pfn)
+            self.free_pages(pfn, order)
+        else:
+            self.destroy_compound_gigantic_page(pfn, order)
+            self.free_contig_range(pfn, 1ULL << order)
 
     # -- invariants -------------------------------------------------------------------------
     def check_invariants(self):

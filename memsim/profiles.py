@@ -29,6 +29,10 @@ class KernelProfile:
     gfp_user_anon: int              # gfp of an anonymous fault's page (alloc_zeroed_user_highpage_movable)
     gfp_pgtable: int                # gfp of a page-table page (GFP_PGTABLE_USER)
     rss_stat_preempt: int           # preempt count seen by kmem:rss_stat records
+    gfp_user: int = 0x1100CCA       # GFP_HIGHUSER_MOVABLE of COW copies and page-cache pages
+    pte_markers: bool = False       # PTE markers (v5.19+): uffd-wp on none PTEs, UFFDIO_POISON
+    swp_pte_marker: int = 0         # the swap type of PTE markers (SWP_PTE_MARKER)
+    gigantic_folio_free: bool = False   # v6.11+: a gigantic folio is freed as one block
 
     @property
     def version(self) -> tuple:
@@ -45,6 +49,8 @@ PROFILES = {
         gfp_user_anon=GFP_HIGHUSER | __GFP_MOVABLE | __GFP_SKIP_KASAN_POISON | __GFP_ZERO,
         gfp_pgtable=GFP_KERNEL_ACCOUNT | __GFP_ZERO,
         rss_stat_preempt=0,
+        # GFP_HIGHUSER_MOVABLE | __GFP_SKIP_KASAN_POISON (5.14 added it to user pages)
+        gfp_user=GFP_HIGHUSER | __GFP_MOVABLE | __GFP_SKIP_KASAN_POISON,
     ),
     "v6.18": KernelProfile(
         name="v6.18",
@@ -54,6 +60,11 @@ PROFILES = {
         gfp_user_anon=GFP_HIGHUSER | __GFP_MOVABLE | __GFP_ZERO | __GFP_COMP,
         gfp_pgtable=GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_COMP,
         rss_stat_preempt=1,
+        gfp_user=GFP_HIGHUSER | __GFP_MOVABLE,
+        pte_markers=True,
+        # the last of the 32 swap types: MAX_SWAPFILES + HWPOISON + MIGRATION + DEVICE
+        swp_pte_marker=31,
+        gigantic_folio_free=True,
     ),
 }
 

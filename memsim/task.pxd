@@ -1,7 +1,7 @@
 # cython: language_level=3
 """task_struct and ``current``: who runs on which emulated CPU (include/linux/sched.h)."""
 from libc.stdint cimport int32_t, int64_t
-from memsim._types cimport NR_MM_COUNTERS
+from memsim._types cimport NR_MM_COUNTERS, mempolicy
 
 cdef struct task_rss_stat:
     int32_t events                      # faults since the last sync_mm_rss
@@ -15,6 +15,7 @@ cdef class TaskStruct:
     cdef public object mm               # MmStruct, or None once exited
     cdef public object name             # workload task name
     cdef task_rss_stat rss_stat
+    cdef mempolicy* mempolicy           # set_mempolicy(); NULL = MPOL_DEFAULT (local node)
 
 cdef class Current:
     """``current`` and ``smp_processor_id()`` of the step being executed."""

@@ -1,10 +1,17 @@
 # cython: language_level=3
 """task_struct and ``current`` (include/linux/sched.h, include/linux/mm_types_task.h)."""
+from libc.stdlib cimport free
 from memsim._types cimport NR_MM_COUNTERS
 
 
 cdef class TaskStruct:
     """One emulated task: pid, comm, the CPU it runs on, its mm and its cached rss deltas."""
+
+    def __cinit__(self):
+        self.mempolicy = NULL
+
+    def __dealloc__(self):
+        free(self.mempolicy)
 
     def __init__(self, int pid, str comm, int cpu=0, object mm=None, int tgid=-1, name=None):
         self.pid = pid

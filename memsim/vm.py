@@ -7,12 +7,11 @@ calls return them.
 """
 from __future__ import annotations
 
-import bisect
 from typing import Optional
 
 from memsim.mm import (
-    AddressSpace, MmCore, MmStruct, VmArea, VM_ACCOUNT, VM_EXEC, VM_MAYEXEC, VM_MAYREAD,
-    VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE,
+    AddressSpace, MmCore, MmStruct, VmArea, VM_ACCOUNT, VM_DONTCOPY, VM_EXEC, VM_LOCKED, VM_MAYEXEC,
+    VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE,
 )
 
 PAGE_SIZE = 4096
@@ -86,11 +85,6 @@ def _overlaps(mm: MmStruct, start: int, end: int) -> bool:
     return any(v.vm_start < end and start < v.vm_end for v in mm.vmas)
 
 
-def _insert_vma(mm: MmStruct, vma: VmArea) -> None:
-    starts = [v.vm_start for v in mm.vmas]
-    mm.vmas.insert(bisect.bisect(starts, vma.vm_start), vma)
-
-
 def do_mmap(core: MmCore, mm: MmStruct, files: AddressSpaces, length: int, prot: str = "rw",
             kind: str = "anon", file: Optional[str] = None, offset: int = 0,
             hint: Optional[int] = None, name: str = "", totalram: int = 0) -> VmArea:
@@ -114,28 +108,41 @@ def do_mmap(core: MmCore, mm: MmStruct, files: AddressSpaces, length: int, prot:
                                     f"({totalram * PAGE_SIZE} bytes) and overcommit is heuristic")
     start = get_unmapped_area(mm, length, hint)
     vm_file = None
-    pgoff = 0
+    pgoff = start // PAGE_SIZE           # a private anonymous mapping's pgoff is its address
     if kind == "shared":
         vm_file = files.shmem(length)
+        pgoff = 0
     elif kind in ("file", "file-shared"):
         vm_file = files.file(file, offset + length)
         pgoff = offset // PAGE_SIZE
     vma = VmArea(start, start + length, flags, name, vm_file, pgoff)
     vma.addr = core.vm_area_alloc()
-    _insert_vma(mm, vma)
+    core.vma_link(mm, vma)
     return vma
 
 
 def split_vma(core: MmCore, mm: MmStruct, vma: VmArea, addr: int) -> VmArea:
-    """__split_vma(): cut ``vma`` at addr; returns the new upper part (inserted in mm)."""
-    new = VmArea(addr, vma.vm_end, vma.vm_flags, vma.name, vma.vm_file,
-                 vma.vm_pgoff + (addr - vma.vm_start) // PAGE_SIZE)
+    """__split_vma(): ask the vm_ops whether the VMA may be cut at addr (hugetlb refuses a cut
+    inside a huge page: EINVAL), then vm_area_dup() the upper part (vm_ops, private data,
+    userfaultfd context and policy go with it), anon_vma_clone() it, ->open() it and link
+    it.  Returns the new upper part."""
+    err = vma.vm_ops_may_split(addr)
+    if err:
+        raise MmError(_errno_name(-err), f"the mapping cannot be split at {addr:#x}")
+    new = vma.dup()
+    new.vm_start = addr
+    new.vm_pgoff = vma.vm_pgoff + (addr - vma.vm_start) // PAGE_SIZE
     new.addr = core.vm_area_alloc(dup=True)
-    new.anon_vma = vma.anon_vma
-    new.vm_private = vma.vm_private
+    core.anon_vma_clone(new, vma)
+    new.vm_ops_open()
     vma.vm_end = addr
-    _insert_vma(mm, new)
+    core.vma_link(mm, new)
     return new
+
+
+def _errno_name(err: int) -> str:
+    import errno as _errno
+    return _errno.errorcode.get(err, f"errno {err}")
 
 
 def _split_range(core: MmCore, mm: MmStruct, start: int, end: int) -> list:
@@ -157,6 +164,8 @@ def do_munmap(core: MmCore, mm: MmStruct, start: int, length: int) -> None:
     if not _overlaps(mm, start, end):
         return
     victims = _split_range(core, mm, start, end)
+    for v in victims:
+        core.userfaultfd_unmap_prep(v, v.vm_start, v.vm_end)
     idx = mm.vmas.index(victims[0])
     prev = mm.vmas[idx - 1] if idx > 0 else None
     nxt_idx = mm.vmas.index(victims[-1]) + 1
@@ -196,18 +205,27 @@ def do_mprotect(core: MmCore, mm: MmStruct, start: int, length: int, prot: str) 
 
 
 def dup_mm(core: MmCore, parent: MmStruct, owner) -> MmStruct:
-    """dup_mm() + dup_mmap(): a new mm, then per VMA vm_area_dup, anon_vma_fork and
-    copy_page_range (which only copies VMAs with an anon_vma)."""
+    """dup_mm() + dup_mmap(): a new mm, then per VMA (but VM_DONTCOPY ones) vm_area_dup,
+    dup_userfaultfd (the child keeps the userfaultfd context only if it asked for fork events),
+    anon_vma_fork, ->open, the link into the file's i_mmap, and copy_page_range.  A failure
+    (-ENOMEM duplicating swap entries) tears the half-built child down and raises ENOMEM."""
     child = core.mm_alloc(owner)
     child.mmap_base = parent.mmap_base
     for vma in parent.vmas:
-        new = VmArea(vma.vm_start, vma.vm_end, vma.vm_flags, vma.name, vma.vm_file, vma.vm_pgoff)
+        if vma.vm_flags & VM_DONTCOPY:
+            continue
+        new = vma.dup()
         new.addr = core.vm_area_alloc(dup=True)
-        new.vm_private = vma.vm_private
-        if vma.anon_vma:
-            new.anon_vma = core.anon_vma_fork(vma)
-        child.vmas.append(new)
-        core.copy_page_range(child, new, parent, vma)
+        core.dup_userfaultfd(vma, new)
+        new.anon_vma = 0
+        core.anon_vma_fork(new, vma)
+        new.vm_flags &= ~VM_LOCKED
+        core.vma_link(child, new)
+        err = core.copy_page_range(child, new, parent, vma)
+        new.vm_ops_open()
+        if err:
+            exit_mmap(core, child)
+            raise MmError(_errno_name(-err), "fork could not copy the page tables")
     return child
 
 

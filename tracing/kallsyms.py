@@ -64,6 +64,8 @@ _DEFAULT_SYMBOLS: Tuple[Tuple[str, int, int], ...] = (
     # memsim's own workload step that calls kmalloc (a "driver" in the emulated kernel)
     ("workload_kmalloc", 0x60, 0x24),
     ("workload_kfree", 0x40, 0x12),
+    # appended later (the addresses above stay as they were)
+    ("__put_anon_vma", 0x130, 0x6a),             # mm/rmap.c: anon_vma_free() is inline in it
 )
 
 
