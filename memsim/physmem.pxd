@@ -154,6 +154,7 @@ cdef class PhysMem:
     cdef int free_compound(self, pfn_t head) except -1
     cdef int mem_cgroup_uncharge(self, pfn_t pfn) except -1
     cdef int split_large_buddy(self, zone* z, pfn_t pfn, unsigned int order) except -1
+    cdef int kasan_check_range(self, uint64_t addr, uint64_t size, bint write, uint64_t ip) except -1
     cdef int free_pages(self, pfn_t pfn, unsigned int order) except -1
     cdef int free_pages_prepare(self, pfn_t pfn, unsigned int order) except -1
     cdef int free_unref_page_commit(self, pfn_t pfn) except -1

@@ -870,6 +870,37 @@ cdef class PhysMem:
     def content_frames(self):
         return len(self.content)
 
+    # -- KASAN checked accesses --------------------------------------------------------------
+    cdef int kasan_check_range(self, uint64_t addr, uint64_t size, bint write, uint64_t ip) except -1:
+        """kasan_check_range(): a checked access of ``size`` bytes at ``addr`` (a kernel access
+        instrumented by KASAN); 0 = fine or KASAN is off, 1 = KASAN reported a bad access."""
+        if self.kasan.check_range == NULL:
+            return 0
+        return self.kasan.check_range(self.kasan.ctx, addr, size, write, ip)
+
+    def check_access(self, uint64_t addr, uint64_t size, bint write=False, uint64_t ip=0):
+        """kasan_check_range() from Python (the checked-access path of workload steps)."""
+        return self.kasan_check_range(addr, size, write, ip)
+
+    @property
+    def has_kasan_ops(self):
+        return self.kasan.alloc_pages != NULL or self.kasan.check_range != NULL
+
+    @property
+    def has_memcg_ops(self):
+        return self.memcg.charge != NULL or self.memcg.kmem_charge != NULL
+
+    def mod_lruvec_page_state(self, pfn_t pfn, int idx, int64_t val):
+        """The memcg part of mod_lruvec_page_state() (the swap plugin's NR_SWAPCACHE, ...)."""
+        if self.memcg.mod_lruvec_page_state != NULL and self.mem_map[pfn].memcg_data != 0:
+            self.memcg.mod_lruvec_page_state(self.memcg.ctx, pfn, idx, val)
+
+    def swapin_charge(self, pfn_t pfn, object mm, gfp_t gfp, uint64_t entry):
+        """mem_cgroup_swapin_charge_page(): 0, or -ENOMEM."""
+        if self.memcg.swapin_charge != NULL:
+            return self.memcg.swapin_charge(self.memcg.ctx, pfn, mm, gfp, entry)
+        return 0
+
     # -- Python API -------------------------------------------------------------------------
     def alloc(self, unsigned int order=0, gfp_t gfp=0xcc0, int nid=-1):
         """alloc_pages_node(): the pfn of a new block, or None when the allocation fails."""

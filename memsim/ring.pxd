@@ -2,8 +2,10 @@
 """Per-CPU trace ring buffers and the emulated clock (kernel/trace/ring_buffer.c)."""
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 
-# Core events: the core emits these from C; their layout comes from the active profile's
-# declarations (memsim.tracing), bound into an event_slot each.
+# Events emitted from C: the core's (slots 0..15, below) and the plugins' that declare a value
+# order (EventDecl.c_values; slots from 16, given out by the EventRegistry).  Their layout comes
+# from the active profile's declarations (memsim.tracing), bound into an event_slot each; C code
+# tests ``tb.core[slot].enabled`` and calls ``tb.emit(slot, cpu, pid, vals, s, slen)``.
 cdef enum:
     EV_RSS_STAT = 0
     EV_MM_PAGE_ALLOC = 1
@@ -17,7 +19,9 @@ cdef enum:
     EV_MM_PAGE_PCPU_DRAIN = 9
     EV_KMALLOC_NODE = 10
     EV_KMEM_CACHE_ALLOC_NODE = 11
-    N_CORE_EVENTS = 16
+    N_CORE_EVENTS = 16              # slots 0..15: the core's own events (EV_* above)
+    FIRST_PLUGIN_SLOT = 16          # slots 16..63: plugin events emitted from C
+    N_EVENT_SLOTS = 64
     MAX_EVENT_FIELDS = 12
     SUBBUF_SIZE = 4096
     SUBBUF_HDR = 16
@@ -60,7 +64,7 @@ cdef class Clock:
 cdef class TraceBuffer:
     cdef int ncpus
     cdef cpu_buffer* cpus
-    cdef event_slot core[N_CORE_EVENTS]
+    cdef event_slot core[N_EVENT_SLOTS]     # by slot: the core's events, then plugins' C events
     cdef readonly Clock clock
     cdef public bint any_enabled
     cdef int write(self, int cpu, const uint8_t* data, uint32_t length) except -1

@@ -38,7 +38,7 @@ cdef class TraceBuffer:
                 raise MemoryError()
             self.cpus[c].nr_pages = nr_pages
         memset(self.core, 0, sizeof(self.core))
-        for c in range(N_CORE_EVENTS):
+        for c in range(N_EVENT_SLOTS):
             self.core[c].str_off = 0xffff
         self.clock = clock if clock is not None else Clock()
         self.any_enabled = False
@@ -59,7 +59,7 @@ cdef class TraceBuffer:
                         int str_off=0xffff, int common_flags=0, int preempt_count=0):
         """Give core event ``ev`` its record layout: offsets/sizes in the core's value order."""
         cdef int i
-        if not 0 <= ev < N_CORE_EVENTS or len(offsets) > MAX_EVENT_FIELDS:
+        if not 0 <= ev < N_EVENT_SLOTS or len(offsets) > MAX_EVENT_FIELDS:
             raise ValueError(f"bad core event slot {ev}")
         self.core[ev].type_id = type_id
         self.core[ev].fixed_size = fixed_size
@@ -72,10 +72,14 @@ cdef class TraceBuffer:
         self.core[ev].preempt_count = preempt_count
 
     def set_core_enabled(self, int ev, bint on):
+        if not 0 <= ev < N_EVENT_SLOTS:
+            raise ValueError(f"bad event slot {ev}")
         self.core[ev].enabled = on and self.core[ev].fixed_size > 0
-        self.any_enabled = any(self.core[i].enabled for i in range(N_CORE_EVENTS))
+        self.any_enabled = any(self.core[i].enabled for i in range(N_EVENT_SLOTS))
 
     def core_enabled(self, int ev):
+        if not 0 <= ev < N_EVENT_SLOTS:
+            raise ValueError(f"bad event slot {ev}")
         return bool(self.core[ev].enabled)
 
     # -- writing ---------------------------------------------------------------------------
@@ -174,6 +178,8 @@ cdef class TraceBuffer:
         """Python entry to the core emitter (tests, Python-side subsystems)."""
         cdef uint64_t vals[MAX_EVENT_FIELDS]
         cdef int i
+        if not 0 <= ev < N_EVENT_SLOTS or len(values) > MAX_EVENT_FIELDS:
+            raise ValueError(f"bad event slot {ev} or too many values")
         for i, v in enumerate(values):
             vals[i] = <uint64_t>(v & 0xffffffffffffffff)
         b = s.encode() if s is not None else b""

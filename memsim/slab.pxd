@@ -131,7 +131,7 @@ cdef class KmemCache:
     cdef int _setup(self, str name, int id, unsigned int object_size, unsigned int align,
                     unsigned int flags, bint ctor, int ncpus, int nr_nodes,
                     unsigned int min_objects, unsigned int min_order,
-                    unsigned int max_order) except -1
+                    unsigned int max_order, unsigned int kasan_meta) except -1
 
 cdef class SlabAllocator:
     cdef readonly PhysMem pm
@@ -141,6 +141,7 @@ cdef class SlabAllocator:
     cdef readonly int nr_nodes
     cdef readonly bint nrexceptional
     cdef readonly bint nokmem
+    cdef readonly unsigned int kasan_meta_size   # KASAN alloc metadata per object (0: KASAN off)
     cdef readonly unsigned int slub_min_order
     cdef readonly unsigned int slub_max_order
     cdef readonly unsigned int slub_min_objects
@@ -172,6 +173,7 @@ cdef class SlabAllocator:
                          uint64_t bytes_req, uint64_t bytes_alloc, gfp_t gfp, int node,
                          bint accounted, KmemCache s) except -1
     cdef slab* virt_to_slab(self, uint64_t addr, unsigned int* idx, pfn_t* head) except? NULL
+    cdef bint kasan_slab_free(self, KmemCache s, uint64_t addr, uint64_t ret_ip) except -1
     cdef int object_free(self, KmemCache s, slab* sl, unsigned int idx, pfn_t head,
                          uint64_t addr) except -1
     cdef KmemCache _create_cache(self, str name, unsigned int size, unsigned int align,

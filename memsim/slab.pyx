@@ -149,6 +149,12 @@ NREXCEPTIONAL_BYTES = 8                 # sizeof(unsigned long nrexceptional) in
 
 
 # -- arithmetic (include/linux/log2.h, asm-generic/getorder.h, mm/slub.c) ---------------------
+cdef inline uint64_t kasan_reset_tag(uint64_t addr) noexcept nogil:
+    """kasan_reset_tag(): the pointer with the match-all tag 0xFF in its top byte (what the
+    direct map's addresses have); a no-op for untagged pointers."""
+    return addr | 0xff00000000000000ULL
+
+
 cdef inline unsigned int fls64(uint64_t x) noexcept nogil:
     """fls(): position of the most significant set bit, 1-based; fls(0) = 0."""
     cdef unsigned int r = 0
@@ -282,8 +288,10 @@ cdef class KmemCache:
     cdef int _setup(self, str name, int id, unsigned int object_size, unsigned int align,
                     unsigned int flags, bint ctor, int ncpus, int nr_nodes,
                     unsigned int min_objects, unsigned int min_order,
-                    unsigned int max_order) except -1:
-        """kmem_cache_open() + calculate_sizes(): stride, order, objects, allocflags."""
+                    unsigned int max_order, unsigned int kasan_meta) except -1:
+        """kmem_cache_open() + calculate_sizes(): stride, order, objects, allocflags.  With
+        KASAN's alloc metadata (``kasan_meta`` bytes, __kasan_cache_create) the cache gets
+        SLAB_KASAN and each slot grows by it, after the free pointer and tracking."""
         cdef unsigned int size
         cdef int order, n
         self.name = name
@@ -309,6 +317,10 @@ cdef class KmemCache:
             self.offset = (object_size // 2) // WORD * WORD
         if flags & SLAB_STORE_USER:
             size += 2 * SIZEOF_TRACK
+        if kasan_meta:
+            flags |= SLAB_KASAN
+            self.flags = flags
+            size += kasan_meta
         self.red_left_pad = 0
         if flags & SLAB_RED_ZONE:
             size += WORD
@@ -429,7 +441,7 @@ cdef class SlabAllocator:
     """
 
     def __cinit__(self, PhysMem pm, TraceBuffer tb, Current cur, int ncpus, kallsyms=None,
-                  bint nrexceptional=False, bint nokmem=False):
+                  bint nrexceptional=False, bint nokmem=False, unsigned int kasan_meta_size=0):
         cdef int t, i
         if ncpus != pm.ncpus:
             raise ValueError(f"SlabAllocator: ncpus {ncpus} differs from the machine's "
@@ -441,6 +453,7 @@ cdef class SlabAllocator:
         self.nr_nodes = pm.nr_nodes
         self.nrexceptional = nrexceptional
         self.nokmem = nokmem
+        self.kasan_meta_size = kasan_meta_size
         self.slub_min_order = 0
         self.slub_max_order = PAGE_ALLOC_COSTLY_ORDER
         # calculate_order(): 4 * (fls(nr_cpus) + 1), nr_cpus = num_present_cpus() (== nr_cpu_ids)
@@ -467,7 +480,7 @@ cdef class SlabAllocator:
         self.kallsyms = kallsyms
 
     def __init__(self, PhysMem pm, TraceBuffer tb, Current cur, int ncpus, kallsyms=None,
-                 bint nrexceptional=False, bint nokmem=False):
+                 bint nrexceptional=False, bint nokmem=False, unsigned int kasan_meta_size=0):
         self.create_kmalloc_caches()
         for name, size, align, flags, ctor, embeds_mapping, _where in BOOT_CACHES:
             if embeds_mapping and nrexceptional:
@@ -494,7 +507,8 @@ cdef class SlabAllocator:
                              f"pick another name or use find_cache({name!r})")
         cdef KmemCache s = KmemCache()
         s._setup(name, len(self.by_id), size, align, flags, ctor, self.ncpus, self.nr_nodes,
-                 self.slub_min_objects, self.slub_min_order, self.slub_max_order)
+                 self.slub_min_objects, self.slub_min_order, self.slub_max_order,
+                 self.kasan_meta_size)
         s.kmalloc_type = ktype
         self.by_id.append(s)
         self.by_name[name] = s
@@ -652,6 +666,8 @@ cdef class SlabAllocator:
                 self.memcg_ops.post_alloc(self.memcg_ops.ctx, s, objcg, head, idx, addr)
             else:
                 self.memcg_ops.post_alloc(self.memcg_ops.ctx, s, objcg, NO_PFN, 0, 0)
+        if addr and self.pm.kasan.slab_alloc != NULL:
+            addr = self.pm.kasan.slab_alloc(self.pm.kasan.ctx, s, addr, gfp)   # kasan_slab_alloc
         return addr
 
     cdef uint64_t slab_alloc_slowpath(self, KmemCache s, gfp_t gfp, int node,
@@ -783,6 +799,12 @@ cdef class SlabAllocator:
             self.slab_pages_reclaimable[sl.node] += 1ULL << order
         else:
             self.slab_pages_unreclaimable[sl.node] += 1ULL << order
+        if self.pm.kasan.poison_slab != NULL:   # kasan_poison_slab, then setup_object's
+            self.pm.kasan.poison_slab(self.pm.kasan.ctx, s, pfn, order)
+            if self.pm.kasan.init_slab_obj != NULL:
+                for i in range(objects):
+                    self.pm.kasan.init_slab_obj(self.pm.kasan.ctx, s,
+                                                C_PAGE_OFFSET + (pfn << PAGE_SHIFT) + s.red_left_pad + <uint64_t>i * s.size)
         return sl
 
     # -- the free path -------------------------------------------------------------------------
@@ -929,6 +951,13 @@ cdef class SlabAllocator:
         idx[0] = <unsigned int>((off - s.red_left_pad) // s.size)
         return sl
 
+    cdef bint kasan_slab_free(self, KmemCache s, uint64_t addr, uint64_t ret_ip) except -1:
+        """slab_free_hook() -> kasan_slab_free(): True when KASAN reported an invalid or double
+        free and the object must not go back to the allocator."""
+        if self.pm.kasan.slab_free != NULL:
+            return self.pm.kasan.slab_free(self.pm.kasan.ctx, s, addr, ret_ip) != 0
+        return False
+
     cdef int object_free(self, KmemCache s, slab* sl, unsigned int idx, pfn_t head,
                          uint64_t addr) except -1:
         """slab_free(): memcg_slab_free_hook, then do_slab_free."""
@@ -961,14 +990,15 @@ cdef class SlabAllocator:
         if addr == 0:
             raise ValueError(f"kmem_cache_free({s.name}): NULL object; "
                              f"free only what cache_alloc returned")
-        sl = self.virt_to_slab(addr, &idx, &head)
+        sl = self.virt_to_slab(kasan_reset_tag(addr), &idx, &head)
         if sl != NULL:
             owner = self.cache_of_page(head)
         if sl == NULL or owner is not s:
             raise ValueError(f"kmem_cache_free({s.name}): {addr:#x} belongs to "
                              f"{owner.name if owner is not None else 'no slab cache'}; "
                              f"free it to the cache it came from")
-        self.object_free(s, sl, idx, head, addr)
+        if not self.kasan_slab_free(s, addr, ret_ip):
+            self.object_free(s, sl, idx, head, kasan_reset_tag(addr))
         if self.tb.core[EV_KMEM_CACHE_FREE].enabled:
             vals[0] = ret_ip
             vals[1] = addr
@@ -995,6 +1025,8 @@ cdef class SlabAllocator:
             if pfn != NO_PFN:
                 ret = C_PAGE_OFFSET + (pfn << PAGE_SHIFT)
                 self.large_pages[self.pm.page_to_nid(pfn)] += 1ULL << order
+                if self.pm.kasan.kmalloc_large != NULL:
+                    ret = self.pm.kasan.kmalloc_large(self.pm.kasan.ctx, ret, size, flags)
             self.trace_alloc(EV_KMALLOC, EV_KMALLOC_NODE, ret_ip, ret, size,
                              <uint64_t>PAGE_SIZE << order, gfp, node, accounted, None)
             return ret
@@ -1002,6 +1034,8 @@ cdef class SlabAllocator:
             return C_ZERO_SIZE_PTR
         s = self.kmalloc_slab(size, gfp)
         ret = self.slab_alloc_node(s, gfp, node)
+        if ret and self.pm.kasan.kmalloc != NULL:
+            ret = self.pm.kasan.kmalloc(self.pm.kasan.ctx, s, ret, size, gfp)   # kasan_kmalloc
         self.trace_alloc(EV_KMALLOC, EV_KMALLOC_NODE, ret_ip, ret, size, s.size, gfp, node,
                          accounted, None)
         return ret
@@ -1023,13 +1057,18 @@ cdef class SlabAllocator:
             self.tb.emit(EV_KFREE, self.cur.cpu, self.cur.pid, vals, NULL, 0)
         if addr <= C_ZERO_SIZE_PTR:             # ZERO_OR_NULL_PTR()
             return 0
-        sl = self.virt_to_slab(addr, &idx, &head)
+        sl = self.virt_to_slab(kasan_reset_tag(addr), &idx, &head)
         if sl != NULL:
-            return self.object_free(self.cache_of_page(head), sl, idx, head, addr)
+            s = self.cache_of_page(head)
+            if self.kasan_slab_free(s, addr, ret_ip):
+                return 0
+            return self.object_free(s, sl, idx, head, kasan_reset_tag(addr))
         p = &self.pm.mem_map[head]
+        if self.pm.kasan.kfree_large != NULL:   # free_nonslab_page: kasan_kfree_large (v5.14
+            self.pm.kasan.kfree_large(self.pm.kasan.ctx, addr, ret_ip)   # ignores the result)
         if not (p.flags & (1ULL << PG_head)) or \
                 (p.flags & ((1ULL << PG_buddy) | (1ULL << PG_pcp))) or \
-                addr != C_PAGE_OFFSET + (head << PAGE_SHIFT):
+                kasan_reset_tag(addr) != C_PAGE_OFFSET + (head << PAGE_SHIFT):
             raise ValueError(f"kfree: {addr:#x} is neither a slab object nor a kmalloc'd "
                              f"compound page (already freed?); free what kmalloc returned")
         order = p.compound_order

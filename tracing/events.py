@@ -178,6 +178,10 @@ class EventDecl:
     fields: Tuple[Field, ...]           # event fields only; the common header is implicit
     print_fmt: str                      # the text after "print fmt: ", as the kernel exports it
     core_slot: Optional[int] = None     # CORE_EVENTS slot the Cython core emits it through
+    #: For a plugin event emitted from C: the order of the values its C code passes to
+    #: TraceBuffer.emit (field names; a __data_loc string goes as the string argument).  The
+    #: registry then gives it a slot (EventRegistry.slot_of) from FIRST_PLUGIN_SLOT up.
+    c_values: Tuple[str, ...] = ()
     common_flags: int = 0               # default irq/resched flags of a record
     preempt_count: int = 0              # default preempt count of a record
     plugin: str = "core"
@@ -185,6 +189,7 @@ class EventDecl:
 
     def __post_init__(self):
         object.__setattr__(self, "fields", tuple(self.fields))
+        object.__setattr__(self, "c_values", tuple(self.c_values))
         pos = COMMON_HEADER_SIZE
         names = set(COMMON_NAMES)
         for f in self.fields:
@@ -195,6 +200,18 @@ class EventDecl:
                 raise ValueError(f"{self.system}:{self.name}: duplicate field {f.name}")
             names.add(f.name)
             pos = f.offset + f.size
+        if self.c_values:
+            if self.core_slot is not None:
+                raise ValueError(f"{self.system}:{self.name}: give either core_slot (a core "
+                                 f"event) or c_values (a plugin event emitted from C), not both")
+            names = {f.name for f in self.fields}
+            for v in self.c_values:
+                if v not in names:
+                    raise ValueError(f"{self.system}:{self.name}: c_values names {v!r}, which is "
+                                     f"not a field; use the field names")
+            if len(self.c_values) > MAX_EVENT_FIELDS:
+                raise ValueError(f"{self.system}:{self.name}: at most {MAX_EVENT_FIELDS} "
+                                 f"c_values (a C event slot's limit)")
         if self.core_slot is not None:
             want = CORE_EVENTS.get(self.core_slot)
             if want is None or want[:2] != (self.system, self.name):
@@ -253,6 +270,11 @@ CORE_EVENTS: Dict[int, Tuple[str, str, Tuple[str, ...]]] = {
          ("call_site", "ptr", "bytes_req", "bytes_alloc", "gfp_flags", "node", "accounted")),
 }
 
+#: Slots of the trace buffer (memsim/ring.pxd): 0..15 core events, 16..63 plugin C events.
+FIRST_PLUGIN_SLOT = 16
+N_EVENT_SLOTS = 64
+MAX_EVENT_FIELDS = 12
+
 # First event ID handed out.  With the kmem events registered first in kmem_events("v6.18")
 # order, IDs equal the captured 6.18 kernel's (rss_stat 646 ... kmem_cache_alloc 659).
 DEFAULT_ID_BASE = 646
@@ -266,6 +288,7 @@ class EventRegistry:
         self._ids: Dict[str, int] = {}
         self._by_id: Dict[int, EventDecl] = {}
         self._slots: Dict[int, str] = {}
+        self._c_slots: Dict[str, int] = {}
         self._enabled: set = set()
         self._bound: List[Any] = []
         self._next_id = id_base
@@ -290,11 +313,33 @@ class EventRegistry:
         self._decls[decl.full_name] = decl
         self._ids[decl.full_name] = type_id
         self._by_id[type_id] = decl
+        if decl.c_values:
+            slot = FIRST_PLUGIN_SLOT + sum(1 for s in self._slots if s >= FIRST_PLUGIN_SLOT)
+            if slot >= N_EVENT_SLOTS:
+                raise ValueError(f"{decl.full_name}: every C event slot is taken "
+                                 f"({N_EVENT_SLOTS - FIRST_PLUGIN_SLOT} plugin events emitted "
+                                 f"from C); emit this one from Python (no c_values)")
+            self._c_slots[decl.full_name] = slot
+            self._slots[slot] = decl.full_name
+            for tb in self._bound:
+                self._bind_slot(tb, decl)
         if decl.core_slot is not None:
             self._slots[decl.core_slot] = decl.full_name
             for tb in self._bound:
                 self._bind_slot(tb, decl)
         return type_id
+
+    def slot_of(self, full_name: str) -> int:
+        """The trace-buffer slot of an event emitted from C (its EventDecl has c_values, or it
+        is a core event): C code checks ``tb.core[slot].enabled`` and calls ``tb.emit(slot,
+        cpu, pid, vals, s, slen)`` with the values in c_values order."""
+        decl = self.get(full_name)
+        if decl.core_slot is not None:
+            return decl.core_slot
+        try:
+            return self._c_slots[full_name]
+        except KeyError:
+            raise KeyError(f"{full_name} is not emitted from C; declare it with c_values") from None
 
     def get(self, full_name: str) -> EventDecl:
         try:
@@ -391,7 +436,10 @@ class EventRegistry:
 
     # -- ring buffer -----------------------------------------------------------------------
     def _bind_slot(self, tb: Any, decl: EventDecl) -> None:
-        order = CORE_EVENTS[decl.core_slot][2]
+        if decl.core_slot is not None:
+            slot, order = decl.core_slot, CORE_EVENTS[decl.core_slot][2]
+        else:
+            slot, order = self._c_slots[decl.full_name], decl.c_values
         by_name = {f.name: f for f in decl.fields}
         offsets, sizes = [], []
         for v in order:
@@ -399,10 +447,10 @@ class EventRegistry:
             offsets.append(f.offset if f is not None else 0)
             sizes.append(f.size if f is not None else 0)
         s = decl.string_field
-        tb.bind_core_event(decl.core_slot, self._ids[decl.full_name], decl.fixed_size,
+        tb.bind_core_event(slot, self._ids[decl.full_name], decl.fixed_size,
                            offsets, sizes, s.offset if s is not None else 0xFFFF,
                            decl.common_flags, decl.preempt_count)
-        tb.set_core_enabled(decl.core_slot, decl.full_name in self._enabled)
+        tb.set_core_enabled(slot, decl.full_name in self._enabled)
 
     def _apply_enabled(self, tb: Any) -> None:
         for slot, name in self._slots.items():
