@@ -356,6 +356,8 @@ cdef class MmCore:
     cdef int finish_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
     cdef int do_set_pte(self, MmStruct mm, VmArea vma, uint64_t addr, uint64_t* pte, pfn_t pfn,
                         bint write, bint prefault) except -1
+    cdef int install_anon_page(self, MmStruct mm, VmArea vma, uint64_t addr, pfn_t pfn,
+                               bint writable) except -1
     cdef int filemap_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
     cdef pfn_t page_cache_lookup(self, AddressSpace mapping, uint64_t index) except? 0xfffffffffffffffe
     cdef pfn_t page_cache_alloc(self, AddressSpace mapping, uint64_t index, MmStruct mm,

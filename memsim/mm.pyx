@@ -1591,6 +1591,43 @@ cdef class MmCore:
         self.do_set_pte(mm, vma, addr & PAGE_MASK, pte, pfn, write, prefault)
         return 0
 
+    cdef int install_anon_page(self, MmStruct mm, VmArea vma, uint64_t addr, pfn_t pfn,
+                               bint writable) except -1:
+        """mfill_atomic_install_pte() of a new anonymous page (UFFDIO_COPY, swap-in): the
+        anon_vma, page_add_new_anon_rmap, MM_ANONPAGES; VM_FAULT_NOPAGE if the PTE is not none,
+        VM_FAULT_OOM if a table could not be allocated.  The page's reference becomes the PTE's."""
+        cdef int err = 0
+        cdef uint64_t* pte = self.pgt.walk(mm, addr, True, &err)
+        cdef uint64_t entry
+        if pte == NULL:
+            return VM_FAULT_OOM
+        if err or (pte[0] != 0 and pte_present(pte[0])):
+            return VM_FAULT_NOPAGE
+        self.anon_vma_prepare(vma)
+        mm.add_mm_counter_fast(MM_ANONPAGES, 1)
+        self.page_add_new_anon_rmap(pfn, vma, addr & PAGE_MASK)
+        entry = (pfn << PAGE_SHIFT) | _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY
+        if writable and (vma.vm_flags & C_VM_WRITE):
+            entry |= _PAGE_RW
+        pte[0] = entry
+        return 0
+
+    def map_anon_page(self, MmStruct mm, VmArea vma, uint64_t addr, pfn_t pfn, bint writable=True):
+        """install_anon_page() from Python: 0, VM_FAULT_NOPAGE (already mapped) or VM_FAULT_OOM."""
+        return self.install_anon_page(mm, vma, addr, pfn, writable)
+
+    def map_zero_page(self, MmStruct mm, VmArea vma, uint64_t addr):
+        """mfill_zeropage_pte(): the shared zero page at addr (UFFDIO_ZEROPAGE); 0,
+        VM_FAULT_NOPAGE or VM_FAULT_OOM."""
+        cdef int err = 0
+        cdef uint64_t* pte = self.pgt.walk(mm, addr, True, &err)
+        if pte == NULL:
+            return VM_FAULT_OOM
+        if err or (pte[0] != 0 and pte_present(pte[0])):
+            return VM_FAULT_NOPAGE
+        pte[0] = (self.zero_pfn << PAGE_SHIFT) | _PAGE_PRESENT | _PAGE_USER | _PAGE_SPECIAL | _PAGE_ACCESSED
+        return 0
+
     cdef int filemap_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
         """The ->fault of memsim's built-in files: filemap_fault() for regular files (a page not
         in the cache is read in: a major fault) and shmem_fault() -> shmem_getpage_gfp() for

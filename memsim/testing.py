@@ -90,3 +90,46 @@ def trace_lines():
     def lines(run_or_machine) -> List[str]:
         return trace_text(run_or_machine).splitlines()
     return lines
+
+
+def build_extension(pyx_path, build_dir):
+    """Compile a Cython plugin module (``pyx_path``) against the installed memsim ``.pxd`` files
+    and import it: for testing plugins written in Cython without packaging them first.  Needs
+    Cython and a C compiler; the build is cached in ``build_dir`` (rebuilt when the source or
+    memsim's .pxd files change)."""
+    import hashlib
+    import importlib.util
+    import os
+    import sys
+
+    import memsim
+
+    pyx_path = os.path.abspath(str(pyx_path))
+    name = os.path.splitext(os.path.basename(pyx_path))[0]
+    include = os.path.dirname(os.path.dirname(os.path.abspath(memsim.__file__)))
+    digest = hashlib.sha256(open(pyx_path, "rb").read())
+    pxd_dir = os.path.dirname(os.path.abspath(memsim.__file__))
+    for pxd in sorted(os.listdir(pxd_dir)):
+        if pxd.endswith(".pxd"):
+            digest.update(open(os.path.join(pxd_dir, pxd), "rb").read())
+    out = os.path.join(str(build_dir), f"{name}-{digest.hexdigest()[:16]}")
+    os.makedirs(out, exist_ok=True)
+    built = [f for f in os.listdir(out) if f.startswith(name + ".") and f.endswith((".so", ".pyd"))]
+    if not built:
+        from Cython.Build import cythonize
+        from setuptools import Distribution, Extension
+        ext = Extension(name, [pyx_path], extra_compile_args=["-O2", "-Wno-unused-function"])
+        dist = Distribution({"ext_modules": cythonize([ext], include_path=[include], quiet=True,
+                                                      build_dir=out,
+                                                      compiler_directives={"language_level": "3"})})
+        cmd = dist.get_command_obj("build_ext")
+        cmd.build_lib = out
+        cmd.build_temp = os.path.join(out, "tmp")
+        cmd.ensure_finalized()
+        cmd.run()
+        built = [f for f in os.listdir(out) if f.startswith(name + ".") and f.endswith((".so", ".pyd"))]
+    spec = importlib.util.spec_from_file_location(name, os.path.join(out, built[0]))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
