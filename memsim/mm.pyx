@@ -139,8 +139,9 @@ cdef inline int mm_counter(page* head) noexcept nogil:
 
 
 cdef inline int32_t* compound_mapcount_ptr(PhysMem pm, pfn_t head) noexcept nogil:
-    """compound_mapcount_ptr(): the entire mapcount of a compound page, in its first tail."""
-    return &pm.mem_map[head + 1]._mapcount
+    """compound_mapcount_ptr(): the entire mapcount of a compound page, kept in its first tail
+    page's otherwise unused LRU link (the kernel keeps it in page[1] too)."""
+    return <int32_t*>&pm.mem_map[head + 1].lru_prev
 
 
 cdef inline bint vma_is_anonymous(VmArea vma) noexcept:
@@ -1803,6 +1804,15 @@ cdef class MmCore:
         mm.pgtables_bytes += PAGE_SIZE
         return 0
 
+    def page_set_anon_rmap(self, pfn_t pfn, VmArea vma, uint64_t addr):
+        """__page_set_anon_rmap(): make a new page (a compound page's head) anonymous in
+        ``vma`` at ``addr`` (its anon_vma prepared first), without mapping it."""
+        cdef page* p = &self.pm.mem_map[pfn]
+        self.anon_vma_prepare(vma)
+        p.mapping = vma.anon_vma | PAGE_MAPPING_ANON
+        p.index = ((addr - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
+        p.flags |= 1ULL << PG_swapbacked
+
     def map_huge_page(self, MmStruct mm, VmArea vma, uint64_t addr, pfn_t head, int level,
                       bint write=False):
         """Map the compound page ``head`` with a PMD (level 3) or PUD (level 2) leaf at
@@ -1857,6 +1867,7 @@ cdef class MmCore:
         cdef int err, ret
         cdef unsigned int flags = FAULT_FLAG_WRITE | FAULT_FLAG_USER if write else FAULT_FLAG_USER
         cdef uint64_t done = 0
+        cdef bint refault = False
         if end <= start:
             return progress, 0, 0
         npages = (end - start + PAGE_SIZE - 1) >> PAGE_SHIFT
@@ -1871,14 +1882,16 @@ cdef class MmCore:
             self.fault_counts[FK_SIGSEGV] += 1
             return progress, VM_FAULT_SIGSEGV, start
         i = progress
+        addr = 0
         while i < n_total and done < max_accesses:
-            if pattern == 1:
-                addr = start + (xorshift64(&self.rng) % npages) * PAGE_SIZE
-            elif pattern == 2:
-                addr = start + i * stride
-            else:
-                addr = start + i * PAGE_SIZE
-            addr &= PAGE_MASK
+            if not refault:
+                if pattern == 1:
+                    addr = start + (xorshift64(&self.rng) % npages) * PAGE_SIZE
+                elif pattern == 2:
+                    addr = start + i * stride
+                else:
+                    addr = start + i * PAGE_SIZE
+                addr &= PAGE_MASK
             if (addr >> PMD_SHIFT) == pt_key:
                 pte = &pt_cache[(addr >> PAGE_SHIFT) & 511]
             else:
@@ -1891,16 +1904,21 @@ cdef class MmCore:
                 e = pte[0]
                 if (e & _PAGE_PRESENT) and (not write or (e & _PAGE_RW)):
                     pte[0] = e | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
-                    self.tb.clock.now += self.cost_access_ns
+                    if not refault:
+                        self.tb.clock.now += self.cost_access_ns
+                        done += 1
+                    refault = False
                     i += 1
-                    done += 1
                     continue
             ret = self.handle_mm_fault(mm, vma, addr, flags)
             if ret & (VM_FAULT_ERROR | VM_FAULT_RETRY):
                 return i, ret, addr
-            pt_key = 0xffffffffffffffff         # the fault may have changed the tables
-            i += 1
+            if pte == NULL or err != 0:
+                pt_key = 0xffffffffffffffff     # the fault allocated or split a table
+            # the access is retried, as the CPU retries the instruction: a page mapped
+            # read-only for a write (a uffd-wp marker, a COW leaf split) faults again
             done += 1
+            refault = True
         return i, 0, 0
 
     def fault(self, MmStruct mm, VmArea vma, uint64_t addr, bint write):

@@ -77,6 +77,13 @@ cdef inline int gfp_zone(gfp_t gfp) noexcept nogil:
     return ZONE_NORMAL
 
 
+cdef inline int32_t compound_refcount(PhysMem pm, pfn_t pfn) noexcept:
+    cdef page* p = &pm.mem_map[pfn]
+    if p.flags & (1ULL << PG_tail):
+        p = &pm.mem_map[p.compound_head]
+    return p._refcount
+
+
 cdef uint64_t int_sqrt(uint64_t x) noexcept:
     cdef uint64_t r = 0, b = 1ULL << 62
     while b > x:
@@ -619,6 +626,7 @@ cdef class PhysMem:
                 self.mem_map[i].mapping = 0
                 self.mem_map[i]._refcount = 0
                 self.mem_map[i]._mapcount = 0
+            self.mem_map[pfn + 1].lru_prev = 0      # the entire (compound) mapcount
         if self.content:
             self.drop_content(pfn, order)
         return 0
@@ -906,6 +914,15 @@ cdef class PhysMem:
         """alloc_pages_node(): the pfn of a new block, or None when the allocation fails."""
         cdef pfn_t pfn = self.alloc_pages(gfp, order, nid)
         return None if pfn == NO_PFN else pfn
+
+    def put(self, pfn_t pfn):
+        """put_page(): drop one reference (a tail's goes to its head); the last one frees the
+        page or runs its compound destructor."""
+        if pfn >= self.max_pfn:
+            raise ValueError(f"pfn {pfn:#x} is beyond the end of memory")
+        if compound_refcount(self, pfn) <= 0:
+            raise ValueError(f"pfn {pfn:#x} has no reference to drop")
+        self.put_page(pfn)
 
     def free(self, pfn_t pfn, unsigned int order=0):
         """__free_pages()."""
@@ -1304,6 +1321,7 @@ cdef class PhysMem:
             self.mem_map[i].compound_head = <uint32_t>pfn
             self.mem_map[i]._refcount = 0
             self.mem_map[i]._mapcount = 0
+        self.mem_map[pfn + 1].lru_prev = 0          # the entire (compound) mapcount
 
     def destroy_compound_gigantic_page(self, pfn_t pfn, unsigned int order):
         """destroy_compound_gigantic_page(): back to order-0 pages, each with one reference

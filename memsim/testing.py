@@ -116,8 +116,8 @@ def build_extension(pyx_path, build_dir):
     os.makedirs(out, exist_ok=True)
     built = [f for f in os.listdir(out) if f.startswith(name + ".") and f.endswith((".so", ".pyd"))]
     if not built:
+        from setuptools import Distribution, Extension     # before Cython (it may load distutils)
         from Cython.Build import cythonize
-        from setuptools import Distribution, Extension
         ext = Extension(name, [pyx_path], extra_compile_args=["-O2", "-Wno-unused-function"])
         dist = Distribution({"ext_modules": cythonize([ext], include_path=[include], quiet=True,
                                                       build_dir=out,
