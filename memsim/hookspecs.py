@@ -31,7 +31,7 @@ import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover - names for annotations only
     from memsim.profiles import KernelProfile
-    from memsim.registry import Registry
+    from memsim.registry import Extensions, Registry
     from memsim.tracing.events import EventRegistry
 
 PROJECT_NAME = "memsim"
@@ -72,6 +72,25 @@ def memsim_register_steps(steps: Registry) -> None:
     :param steps: the registry of :class:`memsim.registry.StepType`; call
         ``steps.add(StepType(...))``.  A name another plugin already added is an error that names
         both plugins.
+    """
+
+
+@hookspec
+def memsim_register_extensions(extensions: Extensions) -> None:
+    """Add values and keys to the core's own steps and sections.
+
+    Each is a typed object of :mod:`memsim.registry`: an :class:`~memsim.registry.MmapType` (a
+    value of mmap's ``type``, built as a core type, with ``prepare``/``setup`` callbacks that
+    receive the request and the new VmArea), an :class:`~memsim.registry.MmapFlag` (a ``MAP_*``
+    name for mmap's ``flags``, with the kernel's value), a :class:`~memsim.registry.MachineKey`
+    (a ``machine`` key such as a boot parameter, read back from ``config.machine.settings``) or
+    an :class:`~memsim.registry.ExpectKey` (an ``expect`` key and the function that checks it).
+    The loader validates them like the core's keys and docs/workloads.md shows which plugin
+    added each one.
+
+    :param extensions: the :class:`memsim.registry.Extensions` registry; call
+        ``extensions.add(MmapFlag(...))``.  A name the core already has, or one another plugin
+        added, is an error that names both plugins.
     """
 
 

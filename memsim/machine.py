@@ -5,8 +5,9 @@ lazily-backed array and free max-order blocks are set up on first use.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from memsim.hashptr import key_from_seed
 from memsim.mm import MmCore, MmStruct, RSS_NAMES
@@ -30,6 +31,8 @@ class MachineSpec:
     kernel: str = "v5.14"
     seed: int = 0
     quantum: int = 512
+    #: keys plugins added to the ``machine`` section (memsim.registry.MachineKey), by name
+    settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 class Machine:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.metadata as importlib_metadata
-from dataclasses import dataclass
+from dataclasses import dataclass, is_dataclass, replace
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import pluggy
@@ -61,6 +61,7 @@ _HOOK_ORDER = tuple(name for name in vars(hookspecs) if name.startswith("memsim_
 _REGISTRATION_HOOKS = (
     ("memsim_register_sections", "sections"),
     ("memsim_register_steps", "steps"),
+    ("memsim_register_extensions", "extensions"),
     ("memsim_register_events", "events"),
     ("memsim_register_files", "files"),
     ("memsim_register_summary", "summary"),
@@ -397,17 +398,26 @@ class _RegistryView:
         if self._kind == "event":
             system, name = getattr(item, "system", None), getattr(item, "name", None)
             return f"{system}:{name}" if system and name else None
+        key_of = getattr(self._registry, "key_of", None)
+        if key_of is not None:
+            return key_of(item)
         return getattr(item, "name", None) or getattr(item, "path", None)
 
+    def _label(self, item, key: str) -> str:
+        describe = getattr(self._registry, "describe", None)
+        return describe(item) if describe is not None else f"{self._kind} {key!r}"
+
     def add(self, item) -> None:
+        if is_dataclass(item) and not isinstance(item, type) and getattr(item, "plugin", None) == "":
+            item = replace(item, plugin=self._plugin_name)      # "" means "the plugin adding it"
         key = self._key(item)
         where = f"plugin {self._plugin_name!r}"
         owner = self._owners.get(key) if key is not None else None
         if owner == self._plugin_name:
-            raise PluginError(where, f"{self._kind} {key!r} is added twice", "add it once")
+            raise PluginError(where, f"{self._label(item, key)} is added twice", "add it once")
         if owner is not None:
             raise PluginError(
-                where, f"{self._kind} {key!r} is already registered by plugin {owner!r}",
+                where, f"{self._label(item, key)} is already registered by plugin {owner!r}",
                 f"rename one of them, or disable one with -p no:{self._plugin_name} or -p no:{owner}")
         try:
             self._registry.add(item)
@@ -415,7 +425,10 @@ class _RegistryView:
             raise PluginError(where, exc.problem, exc.fix) from exc
         except TypeError as exc:
             item_type = getattr(self._registry, "item_type", None)
-            fix = f"add a {item_type.__module__}.{item_type.__name__}" if item_type else ""
+            if isinstance(item_type, tuple):
+                fix = "add one of " + ", ".join(f"{t.__module__}.{t.__name__}" for t in item_type)
+            else:
+                fix = f"add a {item_type.__module__}.{item_type.__name__}" if item_type else ""
             raise PluginError(where, str(exc), fix) from exc
         except ValueError as exc:
             raise PluginError(where, str(exc)) from exc
@@ -459,6 +472,7 @@ def collect_registries(pm: pluggy.PluginManager, profile, events=None):
     targets = {
         "sections": (registries.sections, registries.sections.kind),
         "steps": (registries.steps, registries.steps.kind),
+        "extensions": (registries.extensions, registries.extensions.kind),
         "events": (events, "event"),
         "files": (registries.files, registries.files.kind),
         "summary": (registries.summary, registries.summary.kind),

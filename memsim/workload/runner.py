@@ -61,6 +61,12 @@ class StepContext:
     def quantum(self) -> int:
         return self.machine.spec.quantum
 
+    @property
+    def registries(self):
+        """The run's :class:`memsim.registry.Registries` (steps, and the extensions plugins
+        added to the core's steps: ``ctx.registries.extensions``)."""
+        return self.run.registries
+
     def emit(self, event: str, **fields) -> None:
         """Emit a (Python-declared) trace event as the current task on its CPU."""
         self.machine.events.emit(self.machine.tb, self.task.cpu, self.task.pid, event, **fields)
@@ -73,6 +79,16 @@ class StepContext:
         """Stop the run: the workload asked for something impossible (exit code 2)."""
         where = self.step.arg_where.get(key, self.step.where) if key else self.step.where
         raise WorkloadError(where, problem, fix)
+
+    def expectation_failed(self, problem: str, fix: str = "", key: Optional[str] = None) -> ExpectationFailed:
+        """The error an expect check raises when the state does not match (exit code 1), located at
+        ``key``'s value in the step (the step itself without ``key``)::
+
+            raise ctx.expectation_failed("nr_hugepages is 3, expected 4", "check the reservations",
+                                         "hugetlb")
+        """
+        where = self.step.arg_where.get(key, self.step.where) if key else self.step.where
+        return ExpectationFailed(where, problem, fix)
 
     def set_errno(self, errno: str, detail: str = "") -> None:
         """Record that this step's operation failed with ``errno``; the next step must be an
