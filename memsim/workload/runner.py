@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from memsim.boot import BootOptions
 from memsim.errors import ExpectationFailed, MemsimError, WorkloadError
 from memsim.machine import Machine
 from memsim.mm import RSS_NAMES
@@ -136,7 +137,12 @@ class Run:
             import dataclasses
             spec = dataclasses.replace(spec, seed=seed)
         self.spec = spec
-        self.machine = Machine(spec, events)
+        #: the boot options plugins chose (memsim_machine_configure) before the machine is built
+        self.boot = BootOptions()
+        if plugin_manager is not None:
+            plugin_manager.hook.memsim_machine_configure(options=self.boot, config=workload)
+        self.machine = Machine(spec, events, boot=self.boot,
+                               hooks=plugin_manager.hook if plugin_manager is not None else None)
         self.task_data: Dict[int, TaskData] = {}
         self.scheduler = Scheduler(self.machine.clock, self.machine.set_current, spec.seed)
         self.error: Optional[MemsimError] = None
