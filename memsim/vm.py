@@ -122,7 +122,8 @@ class MmapRequest:
     ``kind`` is the core type the mapping is built as; ``vm_flags`` are VM_* bits added to the
     new VMA (e.g. VM_HUGETLB); ``accountable`` overrides accountable_mapping() (None: the core's
     rule; False: never charged to the commit limit, as hugetlb mappings); ``align`` is the
-    alignment of the address chosen (and required with MAP_FIXED); ``vm_file`` is the
+    alignment of the address chosen (and required with MAP_FIXED; the length is not rounded to
+    it: set ``length`` for that); ``vm_file`` is the
     address_space to map instead of the named file or a new shmem object.
     """
 
@@ -154,7 +155,7 @@ def do_mmap(core: MmCore, mm: MmStruct, files: AddressSpaces, length: int, prot:
         raise MmError("EINVAL", "length must be positive")
     if offset % PAGE_SIZE:
         raise MmError("EINVAL", "offset must be a multiple of the page size")
-    length = (length + align - 1) & ~(align - 1) if align > PAGE_SIZE else page_align(length)
+    length = page_align(length)
     if map_flags & MAP_FIXED_NOREPLACE:
         map_flags |= MAP_FIXED
     flags = PROT_BITS[prot] | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | vm_flags

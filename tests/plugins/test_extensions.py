@@ -44,6 +44,7 @@ class HugeTest:
         self.calls.append(("prepare", req.length, req.kind))
         if req.length > 64 * HUGE:
             raise vm.MmError("ENOMEM", "no huge pages reserved for that")
+        req.length = -(-req.length // HUGE) * HUGE      # ksys_mmap_pgoff(): ALIGN(len, huge_page_size)
         req.align = HUGE                     # hugetlb_get_unmapped_area(): huge-page aligned
         req.accountable = False              # hugetlb is reserved, not accounted
         req.vm_flags |= VM_HUGETEST
