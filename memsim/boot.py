@@ -3,7 +3,7 @@
 Some configuration cannot be applied to a running machine: the slab allocator creates its boot
 caches (``kmem_cache``, ``anon_vma``, the inode caches...) while the machine is built, with an
 object layout that depends on options (``nrexceptional`` back in ``struct address_space``,
-``cgroup.memory=nokmem``; later KASAN's per-object metadata), and kernel command-line parameters
+``cgroup.memory=nokmem``, KASAN's per-object metadata), and kernel command-line parameters
 (``hugepages=``, ``cma=``) are read by the boot code.  Plugins set these in the
 ``memsim_machine_configure(options, config)`` hook, which runs before the :class:`Machine` is
 built (:class:`memsim.workload.runner.Run` calls it, then builds the machine with them).
@@ -47,6 +47,9 @@ class SlabBootOptions(_Freezable):
     #: ``cgroup.memory=nokmem``: kmalloc-cg-* caches alias the normal ones and no slab object is
     #: accounted to a memory cgroup.
     nokmem: bool = False
+    #: KASAN's alloc metadata per object, in bytes (``__kasan_cache_create``): every cache gets
+    #: SLAB_KASAN and each slot grows by it.  0: KASAN is off.
+    kasan_meta_size: int = 0
 
 
 @dataclass

@@ -279,4 +279,5 @@ def _make_slab(machine: "Machine"):
     from memsim.tracing.kallsyms import call_site
     options = machine.boot.slab
     return SlabAllocator(machine.physmem, machine.tb, machine.current, machine.spec.cpus, call_site,
-                         nrexceptional=options.nrexceptional, nokmem=options.nokmem)
+                         nrexceptional=options.nrexceptional, nokmem=options.nokmem,
+                         kasan_meta_size=options.kasan_meta_size)

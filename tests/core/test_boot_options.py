@@ -42,6 +42,16 @@ def test_slab_options_reach_the_boot_caches():
     assert slab_line(m, "shmem_inode_cache")[3] == "720"
 
 
+def test_kasan_metadata_widens_every_slot():
+    options = BootOptions()
+    options.slab.kasan_meta_size = 16
+    m = Machine(SPEC, boot=options)
+    assert m.slab.kasan_meta_size == 16
+    plain = slab_line(Machine(SPEC), "kmalloc-64")
+    assert int(slab_line(m, "kmalloc-64")[3]) > int(plain[3]) == 64   # objsize (s->size) grows
+    assert int(slab_line(m, "kmalloc-64")[4]) < int(plain[4])          # fewer objects per slab
+
+
 def test_options_are_frozen_once_the_machine_is_built():
     m = Machine(SPEC, boot=BootOptions())
     with pytest.raises(BootOptionsFrozen, match="set it in memsim_machine_configure"):

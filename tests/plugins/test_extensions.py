@@ -54,14 +54,14 @@ class HugeTest:
                            ctx.task.name))
         if args["name"] == "refused":
             raise vm.MmError("EINVAL", "the test plugin refuses this mapping")
-        vma.vm_private = self.name           # what a real plugin would do: install its state/ops
+        vma.vm_private_data = self.name           # what a real plugin would do: install its state/ops
 
     def flag_setup(self, ctx, vma, args):
         self.calls.append(("flag", vma.vm_flags & VM_HUGETEST != 0))
 
     def check(self, ctx, value):
         self.calls.append(("check", dict(value)))
-        mapped = sum(v.vm_end - v.vm_start for v in ctx.task.mm.vmas if v.vm_private == self.name)
+        mapped = sum(v.vm_end - v.vm_start for v in ctx.task.mm.vmas if v.vm_private_data == self.name)
         if mapped != value["mapped"]:
             raise ctx.expectation_failed(f"{mapped} bytes are mapped, expected {value['mapped']}",
                                          "count the hugetest mappings", self.name)
