@@ -272,14 +272,26 @@ def events(fmt, kernel, plugin_opts):
 @main.command()
 @plugin_option
 def plugins(plugin_opts):
-    """List the plugins: name, version and the hooks each implements."""
+    """List the plugins in the order their machine hooks run: name, version, requirements, hooks."""
     try:
         from memsim.plugin_host import get_plugin_manager, list_plugins
         pm = get_plugin_manager(disabled=_disabled(plugin_opts))
-        for info in list_plugins(pm):
-            click.echo(f"{info.name:<14} {info.version:<10} {', '.join(info.hooks)}")
+        click.echo(plugins_table(list_plugins(pm)), nl=False)
     except MemsimError as e:
         _fail(e)
+
+
+def plugins_table(infos) -> str:
+    """``memsim plugins``: one line per plugin, required plugins first; REQUIRES lists
+    ``PluginSpec.requires`` and, in parentheses, ``after``."""
+    rows = [("PLUGIN", "VERSION", "REQUIRES", "HOOKS")]
+    for info in infos:
+        requires = ", ".join(info.requires)
+        if info.after:
+            requires = (requires + " " if requires else "") + f"(after {', '.join(info.after)})"
+        rows.append((info.name, info.version or "-", requires or "-", ", ".join(info.hooks) or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "".join(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}\n" for r in rows)
 
 
 from memsim.cli_trace import trace  # noqa: E402  (the `memsim trace ...` group)

@@ -9,10 +9,17 @@ The hooks follow the lifecycle of a run:
 1. **Registration** — once per run, before any workload file is read, a plugin adds its workload
    sections, steps, trace events, procfs/sysfs-style files and summary rows to typed registries
    (:mod:`memsim.registry`, :mod:`memsim.tracing.events`).  Nothing is returned.
-2. **Machine** — after the core machine is built, a plugin reads its configuration and installs
-   its typed ops tables into the core (the memcg charge table on the page allocator, per-VMA fault
-   interception, ...).  ``--check`` asks every plugin for invariant violations after every step.
-3. **Run** — just before the first step, and after the last one.
+2. **Machine** — before the core machine is built, a plugin chooses the boot options it needs
+   (slab options, kernel command-line parameters); after it is built, a plugin reads its
+   configuration and installs its typed ops tables into the core (the memcg charge table on the
+   page allocator, per-VMA fault interception, ...).  ``--check`` asks every plugin for invariant
+   violations after every step.
+3. **Task** — a task is created (forked, or started by the workload) or exits.
+4. **Run** — just before the first step, and after the last one.
+
+The machine, task and run hooks are called in plugin dependency order (a plugin after the
+plugins it requires, :class:`memsim.plugin_host.PluginSpec`); the teardown hook
+``memsim_task_exit`` in the reverse order.
 
 There are deliberately no per-page or per-fault hooks: a pluggy call per page would dominate the
 run time, and it would hand every plugin the whole machine.  Per-page work goes through the typed
@@ -25,13 +32,15 @@ Importing this module only creates the two markers (STYLE 9).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, List
+from typing import TYPE_CHECKING, Any, List, Optional
 
 import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover - names for annotations only
+    from memsim.boot import BootOptions
     from memsim.profiles import KernelProfile
-    from memsim.registry import Registry
+    from memsim.task import TaskStruct
+    from memsim.registry import Extensions, Registry
     from memsim.tracing.events import EventRegistry
 
 PROJECT_NAME = "memsim"
@@ -76,6 +85,25 @@ def memsim_register_steps(steps: Registry) -> None:
 
 
 @hookspec
+def memsim_register_extensions(extensions: Extensions) -> None:
+    """Add values and keys to the core's own steps and sections.
+
+    Each is a typed object of :mod:`memsim.registry`: an :class:`~memsim.registry.MmapType` (a
+    value of mmap's ``type``, built as a core type, with ``prepare``/``setup`` callbacks that
+    receive the request and the new VmArea), an :class:`~memsim.registry.MmapFlag` (a ``MAP_*``
+    name for mmap's ``flags``, with the kernel's value), a :class:`~memsim.registry.MachineKey`
+    (a ``machine`` key such as a boot parameter, read back from ``config.machine.settings``) or
+    an :class:`~memsim.registry.ExpectKey` (an ``expect`` key and the function that checks it).
+    The loader validates them like the core's keys and docs/workloads.md shows which plugin
+    added each one.
+
+    :param extensions: the :class:`memsim.registry.Extensions` registry; call
+        ``extensions.add(MmapFlag(...))``.  A name the core already has, or one another plugin
+        added, is an error that names both plugins.
+    """
+
+
+@hookspec
 def memsim_register_events(events: EventRegistry, profile: KernelProfile) -> None:
     """Declare the trace events this plugin emits, once each (STYLE 7).
 
@@ -116,6 +144,26 @@ def memsim_register_summary(summary: Registry) -> None:
 # --------------------------------------------------------------------------------------------
 
 @hookspec
+def memsim_machine_configure(options: BootOptions, config: Any) -> None:
+    """Choose the boot options this plugin needs, before the core machine is built.
+
+    Called once per run, in plugin dependency order, before anything of the machine exists: set
+    what the core reads while it boots, from your configuration.  For example a memcg plugin
+    with ``nokmem: true`` sets ``options.slab.nokmem = True`` before the slab allocator creates
+    its kmalloc-cg caches, and a hugetlb plugin adds ``options.add_param("hugepages", 512)``.
+    Later hooks read the frozen options from ``machine.boot``.  The machine of a test built
+    directly (``Machine(spec, events)``) boots with the defaults.
+
+    :param options: the :class:`memsim.boot.BootOptions` the machine will be built with
+        (``options.slab``: :class:`memsim.boot.SlabBootOptions`; ``options.add_param``);
+        change its fields, do not keep it.
+    :param config: the frozen, validated :class:`memsim.workload.schema.Workload`: your
+        sections in ``config.sections[NAME]``, your machine keys in
+        ``config.machine.settings[NAME]``.
+    """
+
+
+@hookspec
 def memsim_machine_created(machine: Any, config: Any) -> None:
     """Configure this plugin for a newly built machine and install its ops tables into the core.
 
@@ -144,6 +192,33 @@ def memsim_check_invariants(machine: Any) -> List[str]:
     :param machine: the machine after the step just run.
     :return: one ``"<where>: <problem>"`` string per violated invariant; an empty list if all
         hold.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Task stage: tasks are created and exit (coarse lifecycle; no per-page work here).
+# --------------------------------------------------------------------------------------------
+
+@hookspec
+def memsim_task_fork(parent: Optional[TaskStruct], child: TaskStruct) -> None:
+    """A task was created: forked (copy_process(), where cgroup_post_fork() runs) or started.
+
+    Called once the child has its mm and its ``real_parent``, as the parent (``current``), in
+    plugin dependency order.  A memcg plugin puts the child in its parent's cgroup here.
+
+    :param parent: the forking task, or None for a task the workload starts (``tasks:``).
+    :param child: the new :class:`memsim.task.TaskStruct` (``child.real_parent is parent``).
+    """
+
+
+@hookspec
+def memsim_task_exit(task: TaskStruct) -> None:
+    """A task exits: called from do_exit() after its mm is released, where cgroup_exit() runs.
+
+    Called in reverse plugin dependency order (a plugin before the plugins it requires), before
+    the task's children are reparented.  Drop what your plugin keeps for the task.
+
+    :param task: the exiting :class:`memsim.task.TaskStruct` (``task.mm`` is already None).
     """
 
 

@@ -5,9 +5,11 @@ lazily-backed array and free max-order blocks are set up on first use.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
+from memsim.boot import BootOptions
 from memsim.hashptr import key_from_seed
 from memsim.mm import MmCore, MmStruct, RSS_NAMES
 from memsim.physmem import PhysMem
@@ -30,13 +32,25 @@ class MachineSpec:
     kernel: str = "v5.14"
     seed: int = 0
     quantum: int = 512
+    #: keys plugins added to the ``machine`` section (memsim.registry.MachineKey), by name
+    settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 class Machine:
-    """An emulated machine.  ``events`` is the EventRegistry the trace buffer is bound to."""
+    """An emulated machine.
 
-    def __init__(self, spec, events=None, with_slab: bool = True):
+    ``events`` is the EventRegistry the trace buffer is bound to.  ``boot`` holds the options
+    plugins chose in ``memsim_machine_configure`` (defaults when None); the machine freezes them
+    and keeps them as ``machine.boot``.  ``hooks`` is the plugin manager's hook relay
+    (``pm.hook``), through which fork and exit call ``memsim_task_fork`` / ``memsim_task_exit``;
+    without it (a bare machine in a test) no plugin hook is called.
+    """
+
+    def __init__(self, spec, events=None, with_slab: bool = True, boot: Optional[BootOptions] = None,
+                 hooks=None):
         self.spec = spec
+        self.boot: BootOptions = (boot if boot is not None else BootOptions()).freeze()
+        self.hooks = hooks
         self.profile: KernelProfile = get_profile(spec.kernel)
         self.clock = Clock(0)
         self.tb = TraceBuffer(spec.cpus, spec.trace_buffer_kb, self.clock)
@@ -84,32 +98,40 @@ class Machine:
         self.current.set(task)
 
     def spawn(self, name: str, comm: Optional[str] = None, cpu: int = 0) -> TaskStruct:
-        """A new process with an empty mm (exec of a fresh program)."""
+        """A new process with an empty mm (exec of a fresh program); plugins see it through
+        ``memsim_task_fork`` with ``parent=None``."""
         pid = self._new_pid()
         task = TaskStruct(pid, (comm or name)[:15], cpu, None, -1, name)
         prev = self.current.task
         self.set_current(task)
         task.mm = self.mmcore.mm_alloc(task)
-        self.set_current(prev)
         self.tasks[pid] = task
         self.comms[pid] = task.comm
+        if self.hooks is not None:
+            self.hooks.memsim_task_fork(parent=None, child=task)
+        self.set_current(prev)
         return task
 
     def fork(self, parent: TaskStruct, name: str, cpu: Optional[int] = None) -> TaskStruct:
-        """fork(): runs as ``parent``; the child gets a copy of its mm (dup_mm)."""
+        """copy_process(): runs as ``parent``; the child gets a copy of its mm (dup_mm) and
+        ``real_parent = parent``, then cgroup_post_fork()'s place: ``memsim_task_fork``."""
         pid = self._new_pid()
-        child = TaskStruct(pid, parent.comm, parent.cpu if cpu is None else cpu, None, -1, name)
+        child = TaskStruct(pid, parent.comm, parent.cpu if cpu is None else cpu, None, -1, name, parent)
         prev = self.current.task
         self.set_current(parent)
         child.mm = vm.dup_mm(self.mmcore, parent.mm, child)
-        self.set_current(prev)
         self.tasks[pid] = child
         self.comms[pid] = child.comm
+        if self.hooks is not None:
+            self.hooks.memsim_task_fork(parent=parent, child=child)
+        self.set_current(prev)
         return child
 
     def exit_task(self, task: TaskStruct) -> None:
         """do_exit(): sync the cached rss, drop current->mm, then mmput() -> exit_mmap()
-        (whose events carry curr=0, as current->mm is already NULL)."""
+        (whose events carry curr=0, as current->mm is already NULL); then cgroup_exit()'s place
+        (``memsim_task_exit``) and exit_notify(), which reparents the children (to init: memsim
+        has none, so their ``real_parent`` becomes None)."""
         prev = self.current.task
         self.set_current(task)
         mm = task.mm
@@ -119,6 +141,11 @@ class Machine:
             mm.mm_users -= 1
             if mm.mm_users == 0:
                 vm.exit_mmap(self.mmcore, mm)
+        if self.hooks is not None:
+            self.hooks.memsim_task_exit(task=task)
+        for child in self.tasks.values():
+            if child.real_parent is task:
+                child.real_parent = None
         self.set_current(prev)
 
     def quiescent_state(self) -> None:
@@ -250,4 +277,7 @@ def _make_slab(machine: "Machine"):
     except ImportError:
         return None
     from memsim.tracing.kallsyms import call_site
-    return SlabAllocator(machine.physmem, machine.tb, machine.current, machine.spec.cpus, call_site)
+    options = machine.boot.slab
+    return SlabAllocator(machine.physmem, machine.tb, machine.current, machine.spec.cpus, call_site,
+                         nrexceptional=options.nrexceptional, nokmem=options.nokmem,
+                         kasan_meta_size=options.kasan_meta_size)

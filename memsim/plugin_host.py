@@ -4,6 +4,11 @@ Every plugin, built-in or third-party, is an entry point in the ``memsim`` group
 built-in ``kmem`` and ``core_steps`` are :data:`ESSENTIAL` and cannot be disabled.  The hooks a
 plugin can implement are declared in :mod:`memsim.hookspecs`.
 
+A plugin declares the plugins it needs with a module-level :class:`PluginSpec` named
+``MEMSIM_PLUGIN``; the machine-stage and run-stage hooks are called in that dependency order
+(:data:`ORDERED_HOOKS`: required plugins first; :data:`TEARDOWN_HOOKS` in reverse), not in
+pluggy's registration order.
+
 Typical use (the CLI does this)::
 
     pm = get_plugin_manager(disabled=["hello"])             # -p no:hello
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.metadata as importlib_metadata
-from dataclasses import dataclass
+from dataclasses import dataclass, is_dataclass, replace
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import pluggy
@@ -31,6 +36,10 @@ from memsim.registry import Registries
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ESSENTIAL",
+    "SPEC_ATTRIBUTE",
+    "ORDERED_HOOKS",
+    "TEARDOWN_HOOKS",
+    "PluginSpec",
     "PluginInfo",
     "get_plugin_manager",
     "list_plugins",
@@ -52,10 +61,51 @@ _HOOK_ORDER = tuple(name for name in vars(hookspecs) if name.startswith("memsim_
 _REGISTRATION_HOOKS = (
     ("memsim_register_sections", "sections"),
     ("memsim_register_steps", "steps"),
+    ("memsim_register_extensions", "extensions"),
     ("memsim_register_events", "events"),
     ("memsim_register_files", "files"),
     ("memsim_register_summary", "summary"),
 )
+
+#: The hooks called in plugin dependency order (required plugins first): every hook of the
+#: machine and run stages.  tryfirst/trylast and hook wrappers are refused on them.
+ORDERED_HOOKS = tuple(name for name in _HOOK_ORDER
+                      if name not in {hook for hook, _ in _REGISTRATION_HOOKS})
+#: Teardown hooks: called in reverse dependency order (a plugin before the plugins it requires).
+TEARDOWN_HOOKS = tuple(name for name in ("memsim_task_exit",) if name in ORDERED_HOOKS)
+
+#: The module-level name of a plugin's :class:`PluginSpec`.
+SPEC_ATTRIBUTE = "MEMSIM_PLUGIN"
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    """What a plugin declares about itself, as a module-level ``MEMSIM_PLUGIN`` object::
+
+        from memsim.plugin_host import PluginSpec
+
+        MEMSIM_PLUGIN = PluginSpec(requires=("kmem",), after=("hugetlb",))
+
+    ``requires`` names the plugins this one cannot work without: each must be installed and
+    enabled (else :func:`get_plugin_manager` raises a :class:`~memsim.errors.PluginError` naming
+    both plugins), and their machine-stage and run-stage hooks run before this plugin's.
+    ``after`` names plugins whose hooks must run first *if they are loaded*; a missing or disabled
+    one is ignored.  A cycle through ``requires`` or ``after`` is an error naming the cycle.
+    A plugin without ``MEMSIM_PLUGIN`` requires nothing.
+    """
+
+    requires: Tuple[str, ...] = ()
+    after: Tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for attr in ("requires", "after"):
+            value = getattr(self, attr)
+            if isinstance(value, str):
+                value = (value,)
+            value = tuple(value)
+            if not all(isinstance(name, str) and name for name in value):
+                raise TypeError(f"PluginSpec.{attr} takes plugin names (non-empty strings), not {value!r}")
+            object.__setattr__(self, attr, value)
 
 
 @dataclass(frozen=True)
@@ -66,6 +116,8 @@ class PluginInfo:
     version: Optional[str]          # the distribution's version (a directly registered plugin: its __version__)
     dist: Optional[str]             # the distribution that provides it; None if registered directly
     hooks: Tuple[str, ...]          # the memsim_* hooks it implements, in lifecycle order
+    requires: Tuple[str, ...] = ()  # the plugins it requires (PluginSpec.requires)
+    after: Tuple[str, ...] = ()     # the plugins it runs after when they are loaded (PluginSpec.after)
 
 
 class _PluginManager(pluggy.PluginManager):
@@ -75,6 +127,26 @@ class _PluginManager(pluggy.PluginManager):
         super().__init__(hookspecs.PROJECT_NAME)
         self.add_hookspecs(hookspecs)
         self.plugin_dists: Dict[str, Any] = {}      # plugin name -> importlib.metadata.Distribution
+        self.plugin_specs: Dict[str, PluginSpec] = {}
+        #: plugin names in dependency order (required first), set by get_plugin_manager
+        self.plugin_order: Tuple[str, ...] = ()
+        self._rank: Dict[str, int] = {}
+
+    def set_plugin_order(self, order: Sequence[str]) -> None:
+        self.plugin_order = tuple(order)
+        self._rank = {name: i for i, name in enumerate(order)}
+
+    def _hookexec(self, hook_name, methods, kwargs, firstresult):
+        # pluggy calls ``methods`` from the last to the first: sort the ordered hooks so that
+        # the plugins run in dependency order (reversed for teardown hooks).  Plugins
+        # registered after get_plugin_manager have no rank and run last, in pluggy's order.
+        if self._rank and hook_name in ORDERED_HOOKS:
+            last = len(self._rank)
+            rank = [self._rank.get(impl.plugin_name, last) for impl in methods]
+            index = sorted(range(len(methods)), key=lambda i: (rank[i], -i),
+                           reverse=hook_name not in TEARDOWN_HOOKS)
+            methods = [methods[i] for i in index]
+        return super()._hookexec(hook_name, methods, kwargs, firstresult)
 
 
 def _dist_name(dist) -> Optional[str]:
@@ -146,6 +218,77 @@ def _register(pm: _PluginManager, name: str, plugin, where: str) -> None:
                                        for impl in caller.get_hookimpls()):
             pm.unregister(plugin)
             raise PluginError(where, f"{caller.name} is not a memsim hook", _suggest(caller.name, _HOOK_ORDER))
+        if caller.name in ORDERED_HOOKS:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is not plugin:
+                    continue
+                option = next((o for o in ("hookwrapper", "wrapper", "tryfirst", "trylast")
+                               if getattr(impl, o, False)), None)
+                if option is not None:
+                    pm.unregister(plugin)
+                    raise PluginError(where, f"{caller.name} is marked {option}=True, but the machine "
+                                      "and run hooks are called in plugin dependency order",
+                                      f"drop {option}=True and declare the order with "
+                                      f"{SPEC_ATTRIBUTE} = PluginSpec(requires=..., after=...)")
+    spec = getattr(plugin, SPEC_ATTRIBUTE, None)
+    if spec is None:
+        spec = PluginSpec()
+    elif not isinstance(spec, PluginSpec):
+        pm.unregister(plugin)
+        raise PluginError(where, f"{SPEC_ATTRIBUTE} is a {type(spec).__name__}, not a PluginSpec",
+                          f"write {SPEC_ATTRIBUTE} = PluginSpec(requires=(...)) "
+                          "(from memsim.plugin_host import PluginSpec)")
+    pm.plugin_specs[name] = spec
+
+
+def _dependency_order(pm: _PluginManager, names: Sequence[str], disabled: Iterable[str],
+                      known: Sequence[str]) -> List[str]:
+    """``names`` (in load order) sorted so that every plugin comes after those it requires or
+    runs after; ties keep the load order.  Checks that every requirement is loaded."""
+    loaded = set(names)
+    disabled = set(disabled)
+    for name in names:
+        for req in pm.plugin_specs[name].requires:
+            if req in loaded:
+                continue
+            where = f"plugin {name!r}"
+            if req == name:
+                continue                    # reported as a cycle below
+            if req in disabled:
+                raise PluginError(where, f"it requires plugin {req!r}, which is disabled (-p no:{req})",
+                                  f"remove -p no:{req}, or disable {name!r} too (-p no:{name})")
+            close = difflib.get_close_matches(req, [n for n in known if n != name], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise PluginError(where, f"it requires plugin {req!r}, which is not installed{hint}",
+                              f"install the distribution that provides {req!r}, or run with -p no:{name}")
+    before = {name: [dep for dep in pm.plugin_specs[name].requires + pm.plugin_specs[name].after
+                     if dep in loaded] for name in names}
+    order: List[str] = []
+    placed: set = set()
+    remaining = list(names)
+    while remaining:
+        ready = next((n for n in remaining if all(dep in placed for dep in before[n])), None)
+        if ready is None:
+            cycle = _find_cycle(remaining, before)
+            raise PluginError(f"plugin {cycle[0]!r}",
+                              "plugins require each other in a cycle: " + " -> ".join(cycle),
+                              f"remove one of these requirements ({SPEC_ATTRIBUTE} requires/after); "
+                              "A -> B reads 'A requires or runs after B'")
+        order.append(ready)
+        placed.add(ready)
+        remaining.remove(ready)
+    return order
+
+
+def _find_cycle(names: Sequence[str], before: Dict[str, List[str]]) -> List[str]:
+    """A cycle among ``names`` through ``before``, as [a, b, ..., a]."""
+    pending = set(names)
+    path: List[str] = []
+    node = names[0]
+    while node not in path:
+        path.append(node)
+        node = next(dep for dep in before[node] if dep in pending)
+    return path[path.index(node):] + [node]
 
 
 def get_plugin_manager(disabled: Iterable[str] = (), extra_plugins: Iterable[Any] = (), *,
@@ -162,10 +305,14 @@ def get_plugin_manager(disabled: Iterable[str] = (), extra_plugins: Iterable[Any
         None, every installed plugin is loaded and the essential ones must be among them.
     :return: a ``pluggy.PluginManager`` with the hookspecs of :mod:`memsim.hookspecs` and the
         plugins registered: essential ones first (in :data:`ESSENTIAL` order), then the other
-        entry points by name, then ``extra_plugins``.  pluggy calls the last registered first.
-    :raises PluginError: for the cases above, and for a plugin that cannot be imported or whose
-        hook implementations do not match the hookspecs.
+        entry points by name, then ``extra_plugins``.  pluggy calls the last registered first
+        (the registration hooks); the hooks of :data:`ORDERED_HOOKS` are called in dependency
+        order, given by ``pm.plugin_order``.
+    :raises PluginError: for the cases above, for a plugin that cannot be imported or whose
+        hook implementations do not match the hookspecs, for a plugin that requires one that
+        is disabled or not installed, and for plugins that require each other in a cycle.
     """
+    disabled = tuple(disabled)
     pm = _PluginManager()
     if entry_points is None:
         candidates = _by_name(_discover_entry_points())
@@ -201,28 +348,39 @@ def get_plugin_manager(disabled: Iterable[str] = (), extra_plugins: Iterable[Any
             plugin = ep.load()
         except Exception as exc:
             fix = "reinstall memsim" if name in ESSENTIAL else f"fix or reinstall it, or run with -p no:{name}"
+            if isinstance(exc, MemsimError):      # e.g. an incomplete ProfileTable built at import
+                raise PluginError(where, f"cannot load the plugin: {exc.where}: {exc.problem}",
+                                  exc.fix or fix) from exc
             raise PluginError(where, f"cannot load the plugin: {type(exc).__name__}: {exc}", fix) from exc
         _register(pm, name, plugin, where)
         pm.plugin_dists[name] = dist
     for name, plugin in extras:
         if not pm.is_blocked(name):
             _register(pm, name, plugin, f"plugin {name!r}")
+    loaded = [name for name, plugin in pm.list_name_plugin() if plugin is not None]
+    pm.set_plugin_order(_dependency_order(pm, loaded, disabled, known))
     return pm
 
 
 def list_plugins(pm: pluggy.PluginManager) -> List[PluginInfo]:
-    """The registered (not disabled) plugins, in registration order."""
+    """The registered (not disabled) plugins, in dependency order (the order in which their
+    machine-stage hooks run: required plugins first)."""
     dists = getattr(pm, "plugin_dists", {})
+    specs = getattr(pm, "plugin_specs", {})
     order = {name: i for i, name in enumerate(_HOOK_ORDER)}
+    rank = {name: i for i, name in enumerate(getattr(pm, "plugin_order", ()))}
+    pairs = [(name, plugin) for name, plugin in pm.list_name_plugin()
+             if plugin is not None]                 # None: blocked with -p no:NAME
+    pairs.sort(key=lambda pair: rank.get(pair[0], len(rank)))
     infos = []
-    for name, plugin in pm.list_name_plugin():
-        if plugin is None:          # blocked with -p no:NAME
-            continue
+    for name, plugin in pairs:
         hooks = sorted({caller.name for caller in pm.get_hookcallers(plugin) or ()},
                        key=lambda hook: (order.get(hook, len(order)), hook))
         dist = dists.get(name)
         version = dist.version if dist is not None else getattr(plugin, "__version__", None)
-        infos.append(PluginInfo(name=name, version=version, dist=_dist_name(dist), hooks=tuple(hooks)))
+        spec = specs.get(name) or PluginSpec()
+        infos.append(PluginInfo(name=name, version=version, dist=_dist_name(dist), hooks=tuple(hooks),
+                                requires=spec.requires, after=spec.after))
     return infos
 
 
@@ -240,17 +398,26 @@ class _RegistryView:
         if self._kind == "event":
             system, name = getattr(item, "system", None), getattr(item, "name", None)
             return f"{system}:{name}" if system and name else None
+        key_of = getattr(self._registry, "key_of", None)
+        if key_of is not None:
+            return key_of(item)
         return getattr(item, "name", None) or getattr(item, "path", None)
 
+    def _label(self, item, key: str) -> str:
+        describe = getattr(self._registry, "describe", None)
+        return describe(item) if describe is not None else f"{self._kind} {key!r}"
+
     def add(self, item) -> None:
+        if is_dataclass(item) and not isinstance(item, type) and getattr(item, "plugin", None) == "":
+            item = replace(item, plugin=self._plugin_name)      # "" means "the plugin adding it"
         key = self._key(item)
         where = f"plugin {self._plugin_name!r}"
         owner = self._owners.get(key) if key is not None else None
         if owner == self._plugin_name:
-            raise PluginError(where, f"{self._kind} {key!r} is added twice", "add it once")
+            raise PluginError(where, f"{self._label(item, key)} is added twice", "add it once")
         if owner is not None:
             raise PluginError(
-                where, f"{self._kind} {key!r} is already registered by plugin {owner!r}",
+                where, f"{self._label(item, key)} is already registered by plugin {owner!r}",
                 f"rename one of them, or disable one with -p no:{self._plugin_name} or -p no:{owner}")
         try:
             self._registry.add(item)
@@ -258,7 +425,10 @@ class _RegistryView:
             raise PluginError(where, exc.problem, exc.fix) from exc
         except TypeError as exc:
             item_type = getattr(self._registry, "item_type", None)
-            fix = f"add a {item_type.__module__}.{item_type.__name__}" if item_type else ""
+            if isinstance(item_type, tuple):
+                fix = "add one of " + ", ".join(f"{t.__module__}.{t.__name__}" for t in item_type)
+            else:
+                fix = f"add a {item_type.__module__}.{item_type.__name__}" if item_type else ""
             raise PluginError(where, str(exc), fix) from exc
         except ValueError as exc:
             raise PluginError(where, str(exc)) from exc
@@ -302,6 +472,7 @@ def collect_registries(pm: pluggy.PluginManager, profile, events=None):
     targets = {
         "sections": (registries.sections, registries.sections.kind),
         "steps": (registries.steps, registries.steps.kind),
+        "extensions": (registries.extensions, registries.extensions.kind),
         "events": (events, "event"),
         "files": (registries.files, registries.files.kind),
         "summary": (registries.summary, registries.summary.kind),

@@ -4,10 +4,17 @@
 the live 6.18 kernel did (../shared/spec/kernel-6.18-observed.md, ../shared/traces).  Subsystem
 plugins read the profile to choose between the two behaviours; every seed change can also be
 switched off on its own in the plugin's configuration section.
+
+What differs between the kernels is data, never a test of a profile's name: the core reads the
+attributes of :class:`KernelProfile`, and a plugin keeps the values it alone needs in a
+:class:`ProfileTable` in its own package (one value per profile, checked to cover them all), so
+adding a profile here makes every table that lacks a value for it fail loudly.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Generic, Mapping, TypeVar, Union
 
 GFP_KERNEL = 0xCC0
 GFP_KERNEL_ACCOUNT = 0x400CC0
@@ -33,6 +40,7 @@ class KernelProfile:
     pte_markers: bool = False       # PTE markers (v5.19+): uffd-wp on none PTEs, UFFDIO_POISON
     swp_pte_marker: int = 0         # the swap type of PTE markers (SWP_PTE_MARKER)
     gigantic_folio_free: bool = False   # v6.11+: a gigantic folio is freed as one block
+    char_signed: bool = True        # x86 ``char`` is signed (the kernel builds with -funsigned-char since 6.2)
 
     @property
     def version(self) -> tuple:
@@ -51,6 +59,7 @@ PROFILES = {
         rss_stat_preempt=0,
         # GFP_HIGHUSER_MOVABLE | __GFP_SKIP_KASAN_POISON (5.14 added it to user pages)
         gfp_user=GFP_HIGHUSER | __GFP_MOVABLE | __GFP_SKIP_KASAN_POISON,
+        char_signed=True,
     ),
     "v6.18": KernelProfile(
         name="v6.18",
@@ -65,6 +74,7 @@ PROFILES = {
         # the last of the 32 swap types: MAX_SWAPFILES + HWPOISON + MIGRATION + DEVICE
         swp_pte_marker=31,
         gigantic_folio_free=True,
+        char_signed=False,
     ),
 }
 
@@ -77,3 +87,58 @@ def get_profile(name: str) -> KernelProfile:
         return PROFILES[name]
     except KeyError:
         raise KeyError(f"unknown kernel profile {name!r}; known: {', '.join(PROFILES)}") from None
+
+
+T = TypeVar("T")
+
+
+class ProfileTable(Generic[T]):
+    """Values that differ between the emulated kernels: one per profile, every profile covered.
+
+    A plugin keeps such tables in its own package instead of editing this module, and reads the
+    value for the machine's profile::
+
+        from memsim.profiles import ProfileTable
+
+        #: struct hstate's sysfs name of the default huge page size
+        DEFAULT_HSTATE = ProfileTable("hugetlb.default_hstate", {
+            "v5.14": "hugepages-2048kB",
+            "v6.18": "hugepages-2048kB",
+        })
+
+        name = DEFAULT_HSTATE[machine.profile]          # or DEFAULT_HSTATE["v6.18"]
+
+    The table is checked when it is built (at the import of the plugin module, or in the hook
+    that builds it): a profile without a value, or a key that names no profile, is a
+    :class:`memsim.errors.PluginError` naming the table and the profile.  Values are not copied;
+    make them immutable (numbers, strings, tuples, frozen dataclasses).
+    """
+
+    __slots__ = ("what", "_values")
+
+    def __init__(self, what: str, values: Mapping[str, T]):
+        from memsim.errors import PluginError
+        where = f"profile table {what!r}"
+        unknown = [name for name in values if name not in PROFILES]
+        if unknown:
+            raise PluginError(where, f"{unknown[0]!r} is not a kernel profile",
+                              f"key the table by the profiles of memsim.profiles: {', '.join(PROFILES)}")
+        missing = [name for name in PROFILES if name not in values]
+        if missing:
+            raise PluginError(where, f"it has no value for kernel profile {missing[0]!r}"
+                              + (f" (nor for {', '.join(map(repr, missing[1:]))})" if missing[1:] else ""),
+                              f"give a value for every profile: {', '.join(PROFILES)}")
+        self.what = what
+        self._values: Mapping[str, T] = MappingProxyType({name: values[name] for name in PROFILES})
+
+    def __getitem__(self, profile: Union[KernelProfile, str]) -> T:
+        """The value for ``profile`` (a :class:`KernelProfile` or its name)."""
+        name = profile.name if isinstance(profile, KernelProfile) else get_profile(profile).name
+        return self._values[name]
+
+    def items(self):
+        """(profile name, value) pairs, in the order of :data:`PROFILES`."""
+        return self._values.items()
+
+    def __repr__(self) -> str:
+        return f"ProfileTable({self.what!r}, {dict(self._values)!r})"

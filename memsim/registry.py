@@ -3,12 +3,16 @@
 A plugin adds a workload step, a configuration section, a procfs/sysfs-style file or a summary row
 by calling a registry method with one of these objects from its ``memsim_register_*`` hook.
 Trace events are declared with :class:`memsim.tracing.events.EventDecl` and added to the
-:class:`memsim.tracing.events.EventRegistry`.
+:class:`memsim.tracing.events.EventRegistry`.  Values and keys a plugin adds to the core's own
+steps and sections (an mmap ``type`` or flag, a ``machine`` key, an ``expect`` key) are
+:class:`MmapType`, :class:`MmapFlag`, :class:`MachineKey` and :class:`ExpectKey` objects added to
+the :class:`Extensions` registry.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import AbstractSet, Any, Callable, Mapping, Optional, Sequence, Tuple
+from typing import AbstractSet, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,205 @@ class Registry:
         return len(self._items)
 
 
+# ----------------------------------------------------------------------------------------------
+# Extensions: values and keys a plugin adds to the core's steps and sections
+# ----------------------------------------------------------------------------------------------
+
+#: ``setup(ctx, vma, args)``: called by the ``mmap`` step once the core has created the mapping,
+#: with the step context (:class:`memsim.workload.runner.StepContext`), the new
+#: :class:`memsim.mm.VmArea` and the step's args (``args["type"]``, ``args["flags"]``, ...), e.g.
+#: to install the plugin's ``vm_ops``.  Raising :class:`memsim.vm.MmError` (errno, detail) fails
+#: the mmap: the new mapping is unmapped and the task sees the errno.
+MmapSetup = Callable[[Any, Any, Mapping[str, Any]], None]
+#: ``prepare(ctx, request)``: called by the ``mmap`` step before the core creates the mapping, to
+#: change the :class:`memsim.vm.MmapRequest` (length, alignment, extra VM_* flags, accounting,
+#: the address_space to map), as ``ksys_mmap_pgoff()`` does for MAP_HUGETLB.  May raise
+#: :class:`memsim.vm.MmError` to fail the mmap before anything is mapped.
+MmapPrepare = Callable[[Any, Any], None]
+#: ``check(ctx, value)``: called by the ``expect`` step with the step context and the key's
+#: converted value when the step gives the key; raises ``ctx.expectation_failed(...)`` when the
+#: state does not match.
+ExpectCheck = Callable[[Any, Any], None]
+
+#: The core mmap types a plugin type is built as (:attr:`MmapType.base`).
+MMAP_BASES = ("anon", "shared", "file", "file-shared")
+
+_TYPE_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+_FLAG_NAME = re.compile(r"^MAP_[A-Z0-9_]+$")
+_KEY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class MmapType:
+    """A value of the ``mmap`` step's ``type``: how a new mapping is backed.
+
+    The core builds the mapping as its ``base`` type (``anon``, ``shared``, ``file`` or
+    ``file-shared``: accounting, VM_SHARED, the file or shmem object), after ``prepare`` (if any)
+    adjusted the request, then calls ``setup`` with the new VmArea.  ``plugin`` is filled in with
+    the registering plugin's name when left empty.
+    """
+
+    name: str
+    doc: str
+    base: str = "anon"
+    setup: Optional[MmapSetup] = None
+    prepare: Optional[MmapPrepare] = None
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class MmapFlag:
+    """A ``MAP_*`` name the ``mmap`` step's ``flags`` list accepts, with the kernel's value.
+
+    ``prepare`` and ``setup`` are called as for :class:`MmapType` (after the type's), in the order
+    the workload lists the flags; a flag with neither only passes its bit to the core
+    (``memsim.vm.do_mmap``'s ``map_flags``).
+    """
+
+    name: str
+    value: int
+    doc: str
+    setup: Optional[MmapSetup] = None
+    prepare: Optional[MmapPrepare] = None
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class MachineKey:
+    """A key of the ``machine`` section (a boot parameter such as ``hugepages`` or ``cma``).
+
+    The plugin reads the converted value (default applied) from ``config.machine.settings[NAME]``
+    in its machine-stage hooks (``machine.spec.settings`` once the machine exists).  The Param
+    must not be required: a workload that does not use the plugin leaves the key out.
+    """
+
+    param: Param
+    plugin: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.param.name
+
+
+@dataclass(frozen=True)
+class ExpectKey:
+    """A key of the ``expect`` step and the function that checks it.
+
+    The Param has no default (an absent key checks nothing); when a step gives the key, ``check``
+    is called with the step context and the converted value, after the core's keys.
+    """
+
+    param: Param
+    check: ExpectCheck
+    plugin: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.param.name
+
+
+class Extensions:
+    """The values and keys plugins add to the core's steps and sections, each kind by name.
+
+    ``add()`` takes an :class:`MmapType`, :class:`MmapFlag`, :class:`MachineKey` or
+    :class:`ExpectKey`; a name the core already has, or one another plugin added, is refused
+    (through :func:`memsim.plugin_host.collect_registries`, with both plugins' names).  The
+    loader and the docs read the extended declarations through
+    :func:`memsim.workload.core_schema.extended_step` and
+    :func:`memsim.workload.core_schema.machine_params`.
+    """
+
+    kind = "extension"
+    item_type = (MmapType, MmapFlag, MachineKey, ExpectKey)
+
+    def __init__(self) -> None:
+        self.mmap_types: Dict[str, MmapType] = {}
+        self.mmap_flags: Dict[str, MmapFlag] = {}
+        self.machine_keys: Dict[str, MachineKey] = {}
+        self.expect_keys: Dict[str, ExpectKey] = {}
+        self._derived: Dict[str, Any] = {}
+
+    def derived(self, key: str, build: Callable[[], Any]) -> Any:
+        """``build()``, cached until the next :meth:`add` (the extended declarations the loader
+        reads for every step)."""
+        if key not in self._derived:
+            self._derived[key] = build()
+        return self._derived[key]
+
+    @staticmethod
+    def describe(item) -> str:
+        """How an extension reads in a message: ``mmap type 'hugetlb'``, ``machine key 'cma'``."""
+        kind = {MmapType: "mmap type", MmapFlag: "mmap flag", MachineKey: "machine key",
+                ExpectKey: "expect key"}.get(type(item), "extension")
+        return f"{kind} {getattr(item, 'name', '?')!r}"
+
+    def key_of(self, item) -> str:
+        return self.describe(item)
+
+    def _table(self, item) -> Dict[str, Any]:
+        return {MmapType: self.mmap_types, MmapFlag: self.mmap_flags, MachineKey: self.machine_keys,
+                ExpectKey: self.expect_keys}[type(item)]
+
+    def add(self, item) -> None:
+        from memsim.errors import InvalidValue
+        from memsim.workload import core_schema
+        if not isinstance(item, self.item_type):
+            raise TypeError(f"the extension registry takes MmapType, MmapFlag, MachineKey or ExpectKey, "
+                            f"not {type(item).__name__}")
+        what = self.describe(item)
+        if isinstance(item, (MachineKey, ExpectKey)) and not isinstance(item.param, Param):
+            raise InvalidValue(f"{what}: param is a {type(item.param).__name__}, not a Param",
+                               "declare the key with memsim.registry.Param(name, type, doc, ...)")
+        if not item.plugin:
+            raise InvalidValue(f"{what} names no plugin", "set plugin= to your plugin's name")
+        core = core_schema.core_extension_names(type(item))
+        if item.name in core:
+            raise InvalidValue(f"{what} is built into memsim ({core[item.name]})",
+                               "give it another name")
+        if isinstance(item, MmapType):
+            if not _TYPE_NAME.match(item.name):
+                raise InvalidValue(f"{what}: a type name is lower case: letters, digits and '-'",
+                                   "e.g. 'hugetlb' or 'dax-file'")
+            if item.base not in MMAP_BASES:
+                raise InvalidValue(f"{what}: base {item.base!r} is not a core mmap type",
+                                   f"use one of {', '.join(MMAP_BASES)}")
+        elif isinstance(item, MmapFlag):
+            if not _FLAG_NAME.match(item.name):
+                raise InvalidValue(f"{what}: a flag is named MAP_* in capitals, as in the kernel",
+                                   "e.g. MAP_HUGETLB")
+            if not isinstance(item.value, int) or isinstance(item.value, bool) or not 0 < item.value < 1 << 32:
+                raise InvalidValue(f"{what}: value {item.value!r} is not a mmap flag value",
+                                   "give the kernel's value, e.g. 0x40000 for MAP_HUGETLB")
+            same = [f for f in core_schema.MMAP_FLAGS + tuple(self.mmap_flags.values()) if f.value == item.value]
+            if same:
+                by = "built in" if same[0].plugin == "core" else f"added by plugin {same[0].plugin!r}"
+                raise InvalidValue(f"{what} has the value {item.value:#x} of {same[0].name} ({by})",
+                                   "give the kernel's value of your flag")
+        else:
+            if not _KEY_NAME.match(item.name):
+                raise InvalidValue(f"{what}: a key is lower case: letters, digits and '_'", "e.g. 'hugepages'")
+            if item.param.required:
+                raise InvalidValue(f"{what} is required", "give it a default: a workload that does not "
+                                   "use the plugin leaves it out")
+            if isinstance(item, ExpectKey) and item.param.default is not None:
+                raise InvalidValue(f"{what} has a default", "remove default=: an expect key the step does "
+                                   "not give checks nothing")
+            if isinstance(item, ExpectKey) and not callable(item.check):
+                raise InvalidValue(f"{what}: check is not callable", "pass check=function(ctx, value)")
+        table = self._table(item)
+        if item.name in table:
+            raise ValueError(f"{what} is registered twice (by {table[item.name].plugin} and {item.plugin})")
+        table[item.name] = item
+        self._derived.clear()
+
+    def __iter__(self):
+        for table in (self.mmap_types, self.mmap_flags, self.machine_keys, self.expect_keys):
+            yield from table.values()
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 @dataclass
 class Registries:
     """All registries a plugin can add to, handed to the ``memsim_register_*`` hooks."""
@@ -148,3 +351,4 @@ class Registries:
     sections: Registry = field(default_factory=lambda: Registry("section", SectionSpec))
     files: Registry = field(default_factory=lambda: Registry("file", ProcFile))
     summary: Registry = field(default_factory=lambda: Registry("summary row", SummaryRow))
+    extensions: Extensions = field(default_factory=Extensions)

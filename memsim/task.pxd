@@ -16,6 +16,7 @@ cdef class TaskStruct:
     cdef public object name             # workload task name
     cdef task_rss_stat rss_stat
     cdef mempolicy* mempolicy           # set_mempolicy(); NULL = MPOL_DEFAULT (local node)
+    cdef public TaskStruct real_parent  # the task that forked it (None: started by the workload, or reparented)
 
 cdef class Current:
     """``current`` and ``smp_processor_id()`` of the step being executed."""

@@ -8,7 +8,9 @@ class TaskStruct:
     cpu: int
     mm: Any
     name: Any
-    def __init__(self, pid: int, comm: str, cpu: int = 0, mm: Any = None, tgid: int = -1, name: Any = None) -> None: ...
+    real_parent: Optional[TaskStruct]
+    def __init__(self, pid: int, comm: str, cpu: int = 0, mm: Any = None, tgid: int = -1, name: Any = None,
+                 real_parent: Optional[TaskStruct] = None) -> None: ...
     @property
     def rss_cached(self) -> Tuple[int, int, int, int]: ...
     @property

@@ -13,13 +13,15 @@ cdef class TaskStruct:
     def __dealloc__(self):
         free(self.mempolicy)
 
-    def __init__(self, int pid, str comm, int cpu=0, object mm=None, int tgid=-1, name=None):
+    def __init__(self, int pid, str comm, int cpu=0, object mm=None, int tgid=-1, name=None,
+                 TaskStruct real_parent=None):
         self.pid = pid
         self.tgid = pid if tgid < 0 else tgid
         self.comm = comm[:15]
         self.cpu = cpu
         self.mm = mm
         self.name = name if name is not None else comm
+        self.real_parent = real_parent
 
     @property
     def rss_cached(self):

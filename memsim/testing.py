@@ -3,7 +3,8 @@
 Installed through the ``pytest11`` entry point, it offers fixtures:
 
 - ``memsim_machine(**spec)``: build a small machine (1 CPU, 64 MiB by default) with the
-  kmem events bound, optionally enabling events: ``m = memsim_machine(events=["kmem:*"])``;
+  kmem events bound, optionally enabling events: ``m = memsim_machine(events=["kmem:*"])``, and
+  booting with given options: ``memsim_machine(boot=BootOptions(...))``;
 - ``memsim_run(yaml_text, plugins=(), events=("*:*",), check=True)``: load and run a workload
   text with the installed plugins plus ``plugins`` (objects with hookimpls); returns the Run;
 - ``trace_lines(run_or_machine)``: the kernel-format trace lines recorded so far (no header).
@@ -16,8 +17,9 @@ from typing import Iterable, List, Sequence
 import pytest
 
 
-def build_machine(events: Sequence[str] = (), plugins: Iterable = (), **spec):
-    """A Machine with the registered events of every installed plugin bound to it."""
+def build_machine(events: Sequence[str] = (), plugins: Iterable = (), boot=None, **spec):
+    """A Machine with the registered events of every installed plugin bound to it; ``boot`` is a
+    :class:`memsim.boot.BootOptions` (defaults when None).  No plugin hook is called."""
     from memsim.machine import Machine, MachineSpec
     from memsim.plugin_host import collect_registries, get_plugin_manager
     from memsim.profiles import get_profile
@@ -27,7 +29,7 @@ def build_machine(events: Sequence[str] = (), plugins: Iterable = (), **spec):
     _, reg = collect_registries(pm, get_profile(ms.kernel))
     if events:
         reg.enable(list(events))
-    return Machine(ms, reg)
+    return Machine(ms, reg, boot=boot)
 
 
 def run_text(text: str, plugins: Iterable = (), events: Sequence[str] = ("*:*",), check: bool = True,

@@ -7,16 +7,24 @@ calls return them.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 from memsim.mm import (
     AddressSpace, MmCore, MmStruct, VmArea, VM_ACCOUNT, VM_DONTCOPY, VM_EXEC, VM_LOCKED, VM_MAYEXEC,
-    VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE,
+    VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE,
 )
 
 PAGE_SIZE = 4096
 PAGE_MASK = ~(PAGE_SIZE - 1)
 TASK_UNMAPPED_FLOOR = 0x10000            # mmap_min_addr
+TASK_SIZE = (1 << 47) - PAGE_SIZE        # x86-64 TASK_SIZE_MAX with 4-level page tables
+
+# mmap(2) flags the core acts on (include/uapi/asm-generic/mman-common.h, x86-64 values)
+MAP_FIXED = 0x10
+MAP_NORESERVE = 0x4000
+MAP_POPULATE = 0x8000
+MAP_FIXED_NOREPLACE = 0x100000
 PROT_BITS = {"none": 0, "r": VM_READ, "rw": VM_READ | VM_WRITE, "rx": VM_READ | VM_EXEC,
              "rwx": VM_READ | VM_WRITE | VM_EXEC}
 VM_PROT_MASK = VM_READ | VM_WRITE | VM_EXEC
@@ -61,55 +69,121 @@ class AddressSpaces:
         return mapping
 
 
-def get_unmapped_area(mm: MmStruct, length: int, hint: Optional[int] = None) -> int:
-    """arch_get_unmapped_area_topdown(): the hint if free, else the highest gap below mmap_base."""
+def get_unmapped_area(mm: MmStruct, length: int, hint: Optional[int] = None, align: int = PAGE_SIZE) -> int:
+    """arch_get_unmapped_area_topdown(): the hint if free, else the highest gap below mmap_base
+    (both rounded to ``align``, as hugetlb_get_unmapped_area() does for huge pages)."""
     vmas = mm.vmas
     if hint:
-        hint = hint & PAGE_MASK
+        hint = (hint + align - 1) & ~(align - 1) if align > PAGE_SIZE else hint & PAGE_MASK
         if hint >= TASK_UNMAPPED_FLOOR and hint + length <= mm.mmap_base and not _overlaps(mm, hint, hint + length):
             return hint
     top = mm.mmap_base
     for vma in reversed(vmas):
         if vma.vm_end <= top:
-            if top - vma.vm_end >= length:
-                return top - length
+            start = (top - length) & ~(align - 1)
+            if top >= length and start >= vma.vm_end:
+                return start
             top = min(top, vma.vm_start)
         else:
             top = min(top, vma.vm_start)
-    if top - TASK_UNMAPPED_FLOOR >= length:
-        return top - length
+    start = (top - length) & ~(align - 1) if top >= length else -1
+    if start >= TASK_UNMAPPED_FLOOR:
+        return start
     raise MmError("ENOMEM", "no free virtual address range is large enough")
+
+
+def _fixed_address(mm: MmStruct, addr: Optional[int], length: int, map_flags: int, align: int) -> int:
+    """get_unmapped_area() for MAP_FIXED: ``addr`` itself, checked (ENOMEM beyond TASK_SIZE,
+    EINVAL unaligned, EPERM below mmap_min_addr for an unprivileged task, EEXIST over a mapping
+    with MAP_FIXED_NOREPLACE)."""
+    addr = addr or 0
+    if addr > TASK_SIZE - length:
+        raise MmError("ENOMEM", f"{addr:#x} + {length} bytes goes beyond the user address space")
+    if addr % align:
+        raise MmError("EINVAL", f"MAP_FIXED address {addr:#x} is not a multiple of {align} bytes")
+    if addr < TASK_UNMAPPED_FLOOR:
+        raise MmError("EPERM", f"MAP_FIXED address {addr:#x} is below mmap_min_addr "
+                               f"({TASK_UNMAPPED_FLOOR:#x})")
+    if map_flags & MAP_FIXED_NOREPLACE and _overlaps(mm, addr, addr + length):
+        raise MmError("EEXIST", f"MAP_FIXED_NOREPLACE: [{addr:#x}, {addr + length:#x}) is already mapped")
+    return addr
 
 
 def _overlaps(mm: MmStruct, start: int, end: int) -> bool:
     return any(v.vm_start < end and start < v.vm_end for v in mm.vmas)
 
 
+@dataclass
+class MmapRequest:
+    """What the mmap step asks :func:`do_mmap` for, once its keys are read; a plugin's mmap type
+    or flag may change it in its ``prepare(ctx, request)`` before the mapping is made (as
+    ``ksys_mmap_pgoff()`` rounds a MAP_HUGETLB length and sets up its hugetlbfs file).
+
+    ``kind`` is the core type the mapping is built as; ``vm_flags`` are VM_* bits added to the
+    new VMA (e.g. VM_HUGETLB); ``accountable`` overrides accountable_mapping() (None: the core's
+    rule; False: never charged to the commit limit, as hugetlb mappings); ``align`` is the
+    alignment of the address chosen (and required with MAP_FIXED; the length is not rounded to
+    it: set ``length`` for that); ``vm_file`` is the
+    address_space to map instead of the named file or a new shmem object.
+    """
+
+    length: int
+    prot: str = "rw"
+    kind: str = "anon"
+    file: Optional[str] = None
+    offset: int = 0
+    addr: Optional[int] = None
+    map_flags: int = 0
+    vm_flags: int = 0
+    accountable: Optional[bool] = None
+    align: int = PAGE_SIZE
+    vm_file: Optional[AddressSpace] = None
+
+
 def do_mmap(core: MmCore, mm: MmStruct, files: AddressSpaces, length: int, prot: str = "rw",
             kind: str = "anon", file: Optional[str] = None, offset: int = 0,
-            hint: Optional[int] = None, name: str = "", totalram: int = 0) -> VmArea:
-    """do_mmap() + mmap_region(): a new VMA (no merging with neighbours)."""
+            hint: Optional[int] = None, name: str = "", totalram: int = 0, *, map_flags: int = 0,
+            vm_flags: int = 0, accountable: Optional[bool] = None, align: int = PAGE_SIZE,
+            vm_file: Optional[AddressSpace] = None) -> VmArea:
+    """do_mmap() + mmap_region(): a new VMA (no merging with neighbours).
+
+    ``map_flags`` are the MAP_* bits: MAP_FIXED / MAP_FIXED_NOREPLACE place the mapping at
+    ``hint`` exactly (MAP_FIXED unmaps what was there first), MAP_NORESERVE sets VM_NORESERVE so
+    the mapping is not accounted; other bits are the plugins' (see :class:`MmapRequest` for
+    ``vm_flags``, ``accountable``, ``align`` and ``vm_file``)."""
     if length <= 0:
         raise MmError("EINVAL", "length must be positive")
     if offset % PAGE_SIZE:
         raise MmError("EINVAL", "offset must be a multiple of the page size")
     length = page_align(length)
-    flags = PROT_BITS[prot] | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
+    if map_flags & MAP_FIXED_NOREPLACE:
+        map_flags |= MAP_FIXED
+    flags = PROT_BITS[prot] | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | vm_flags
     if kind in ("shared", "file-shared"):
         flags |= VM_SHARED | VM_MAYSHARE
+    if map_flags & MAP_NORESERVE:
+        flags |= VM_NORESERVE           # honoured: overcommit is heuristic (not OVERCOMMIT_NEVER)
+    if map_flags & MAP_FIXED:
+        start = _fixed_address(mm, hint, length, map_flags, align)
+        if _overlaps(mm, start, start + length):
+            do_munmap(core, mm, start, length)      # mmap_region(): munmap_vma_range()
+    else:
+        start = get_unmapped_area(mm, length, hint, align)
     # accountable_mapping() + __vm_enough_memory(OVERCOMMIT_GUESS): a private writable or a
-    # shared anonymous mapping larger than RAM + swap fails with ENOMEM.
-    accountable = (kind == "anon" and flags & VM_WRITE) or kind == "shared"
+    # shared anonymous mapping larger than RAM + swap fails with ENOMEM (VM_NORESERVE: not
+    # accounted; shmem_acct_size() skips it as well).
+    if accountable is None:
+        accountable = ((kind == "anon" and flags & VM_WRITE) or kind == "shared") and not flags & VM_NORESERVE
     if accountable:
         if kind == "anon":
             flags |= VM_ACCOUNT
         if length // PAGE_SIZE > totalram:
             raise MmError("ENOMEM", f"{length} bytes is more than the machine's memory "
                                     f"({totalram * PAGE_SIZE} bytes) and overcommit is heuristic")
-    start = get_unmapped_area(mm, length, hint)
-    vm_file = None
     pgoff = start // PAGE_SIZE           # a private anonymous mapping's pgoff is its address
-    if kind == "shared":
+    if vm_file is not None:
+        pgoff = offset // PAGE_SIZE
+    elif kind == "shared":
         vm_file = files.shmem(length)
         pgoff = 0
     elif kind in ("file", "file-shared"):

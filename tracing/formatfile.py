@@ -6,6 +6,7 @@ Byte-for-byte what ``f_show`` (kernel/trace/trace_events.c) and
 """
 from __future__ import annotations
 
+from memsim.profiles import get_profile
 from memsim.tracing.events import COMMON_FIELDS, EventDecl, Field
 
 SUBBUF_SIZE = 4096
@@ -39,7 +40,7 @@ def header_page(profile_name: str = "v6.18", page_size: int = SUBBUF_SIZE) -> st
     ``char data`` is signed on v5.14 (x86 ``char`` is signed) and unsigned on v6.18 (the kernel
     builds with -funsigned-char since 6.2).
     """
-    char_signed = 1 if profile_name == "v5.14" else 0
+    char_signed = int(get_profile(profile_name).char_signed)
     return ("\tfield: u64 timestamp;\toffset:0;\tsize:8;\tsigned:0;\n"
             "\tfield: local_t commit;\toffset:8;\tsize:8;\tsigned:1;\n"
             "\tfield: int overwrite;\toffset:8;\tsize:1;\tsigned:1;\n"

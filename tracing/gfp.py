@@ -22,12 +22,12 @@ __GFP_SKIP_KASAN_POISON names"), which may only have reached v5.15; without them
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Dict, List, Tuple
+from typing import Callable, Dict, List, Tuple
 
+from memsim.profiles import ProfileTable
 from memsim.tracing.printfmt import M64, print_flags
-
-PROFILES = ("v5.14", "v6.18")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,34 +162,45 @@ def _v514_show_gfp_flags(arg: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------------------------
-def _check(profile_name: str) -> None:
-    if profile_name not in PROFILES:
-        raise ValueError(f"gfp: unknown kernel profile {profile_name!r}; "
-                         f"known: {', '.join(PROFILES)}")
+@dataclass(frozen=True)
+class _GfpDialect:
+    """How one kernel spells its gfp flags in print fmts."""
+
+    entries: Callable[[], List[Tuple[str, str]]]      # (name, C text of the mask), table order
+    show_expr: Callable[[str], str]                   # show_gfp_flags(arg) expanded
+    account_expr: str                                 # (__force unsigned long)__GFP_ACCOUNT
+
+
+_DIALECTS: ProfileTable[_GfpDialect] = ProfileTable("tracing.gfp show_gfp_flags", {
+    "v5.14": _GfpDialect(_v514_entries, _v514_show_gfp_flags, "( unsigned long)(( gfp_t)0x400000u)"),
+    "v6.18": _GfpDialect(_v618_entries, _v618_show_gfp_flags,
+                         "( unsigned long)(( gfp_t)((((1UL))) << (22)))"),
+})
+
+
+def _dialect(profile_name: str) -> _GfpDialect:
+    try:
+        return _DIALECTS[profile_name]
+    except KeyError as exc:
+        raise ValueError(f"gfp: {exc.args[0]}") from None
 
 
 def show_gfp_flags_expr(profile_name: str, arg: str = "REC->gfp_flags") -> str:
     """The print-fmt text ``show_gfp_flags(arg)`` expands to on ``profile_name``."""
-    _check(profile_name)
-    return _v618_show_gfp_flags(arg) if profile_name == "v6.18" else _v514_show_gfp_flags(arg)
+    return _dialect(profile_name).show_expr(arg)
 
 
 def gfp_account_expr(profile_name: str) -> str:
     """``(__force unsigned long)__GFP_ACCOUNT`` as exported (v6.18 kmalloc ``accounted=``)."""
-    _check(profile_name)
-    if profile_name == "v6.18":
-        return "( unsigned long)(( gfp_t)((((1UL))) << (22)))"
-    return "( unsigned long)(( gfp_t)0x400000u)"
+    return _dialect(profile_name).account_expr
 
 
 @lru_cache(maxsize=None)
 def gfp_table(profile_name: str) -> Tuple[Tuple[int, str], ...]:
     """(mask, name) pairs in table order, the masks evaluated from the exported C text."""
     from memsim.tracing.printfmt import Formatter
-    _check(profile_name)
-    entries = _v618_entries() if profile_name == "v6.18" else _v514_entries()
     out = []
-    for name, expr in entries:
+    for name, expr in _dialect(profile_name).entries():
         f = Formatter(f'"%lx", {expr}', {}, name=f"gfp {name}")
         out.append((int(f.payload({}), 16), name))
     return tuple(out)

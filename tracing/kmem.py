@@ -16,9 +16,10 @@ EventRegistry with the default ID base that registers it first reproduces the ca
 """
 from __future__ import annotations
 
-from typing import List
+from dataclasses import dataclass
+from typing import List, Tuple
 
-from memsim.profiles import get_profile
+from memsim.profiles import KernelProfile, ProfileTable, get_profile
 from memsim.tracing.events import EventDecl, layout_fields
 from memsim.tracing.gfp import gfp_account_expr, show_gfp_flags_expr
 
@@ -33,6 +34,24 @@ _PAGEBLOCK_ORDER = ("(((unsigned int)((21 - 12))) < ((unsigned int)(10)) ? "
 U, S = False, True
 
 
+@dataclass(frozen=True)
+class _KmemLayout:
+    """What the kmem.h of one kernel declares differently."""
+
+    gfp_t: Tuple[str, int]          # C type and size of the gfp_flags fields
+    percpu_refill_field: bool       # mm_page_alloc_zone_locked records percpu_refill (5.14 prints order == 0)
+    kmalloc_node_fields: bool       # kmalloc/kmem_cache_alloc carry node (and accounted); no *_node events
+    setup_events: bool              # the mm_setup_per_zone_* / totalreserve / extfrag declarations
+
+
+_LAYOUT: ProfileTable[_KmemLayout] = ProfileTable("tracing.kmem event layout", {
+    "v5.14": _KmemLayout(gfp_t=("gfp_t", 4), percpu_refill_field=False, kmalloc_node_fields=False,
+                         setup_events=False),
+    "v6.18": _KmemLayout(gfp_t=("unsigned long", 8), percpu_refill_field=True, kmalloc_node_fields=True,
+                         setup_events=True),
+})
+
+
 def _rss_stat(preempt: int) -> EventDecl:
     return EventDecl(
         "kmem", "rss_stat",
@@ -44,9 +63,10 @@ def _rss_stat(preempt: int) -> EventDecl:
         doc="An mm counter (file/anon/swap/shmem pages) changed; size = new value in bytes.")
 
 
-def _page_events(profile: str) -> List[EventDecl]:
-    gfp_t = ("unsigned long", 8) if profile == "v6.18" else ("gfp_t", 4)
-    show_gfp = show_gfp_flags_expr(profile)
+def _page_events(profile: KernelProfile) -> List[EventDecl]:
+    layout = _LAYOUT[profile]
+    gfp_t = layout.gfp_t
+    show_gfp = show_gfp_flags_expr(profile.name)
     pcpu_drain = EventDecl(
         "kmem", "mm_page_pcpu_drain",
         layout_fields([("unsigned long", "pfn", 8, U), ("unsigned int", "order", 4, U),
@@ -55,7 +75,7 @@ def _page_events(profile: str) -> List[EventDecl]:
         'REC->migratetype',
         core_slot=9, plugin="kmem",
         doc="free_pcppages_bulk returned a block from a per-CPU list to the buddy allocator.")
-    if profile == "v6.18":
+    if layout.percpu_refill_field:
         zone_locked = EventDecl(
             "kmem", "mm_page_alloc_zone_locked",
             layout_fields([("unsigned long", "pfn", 8, U), ("unsigned int", "order", 4, U),
@@ -96,11 +116,11 @@ def _page_events(profile: str) -> List[EventDecl]:
     return [pcpu_drain, zone_locked, page_alloc, free_batched, page_free]
 
 
-def _slab_events(profile: str) -> List[EventDecl]:
-    show_gfp = show_gfp_flags_expr(profile)
+def _slab_events(profile: KernelProfile) -> List[EventDecl]:
+    show_gfp = show_gfp_flags_expr(profile.name)
     head = [("unsigned long", "call_site", 8, U), ("const void *", "ptr", 8, U)]
     sizes = [("size_t", "bytes_req", 8, U), ("size_t", "bytes_alloc", 8, U)]
-    name_signed = profile == "v5.14"        # is_signed_type(char): x86 char is signed before 6.2
+    name_signed = profile.char_signed       # is_signed_type(char): x86 char is signed before 6.2
     name = ("__data_loc char[]", "name", 4, name_signed)
     call = "(void *)REC->call_site, REC->ptr"
     cache_free = EventDecl(
@@ -113,14 +133,14 @@ def _slab_events(profile: str) -> List[EventDecl]:
         f'"call_site=%pS ptr=%p", {call}',
         core_slot=4, plugin="kmem",
         doc="kfree was called (also for NULL and ZERO_SIZE_PTR).")
-    if profile == "v6.18":
+    if _LAYOUT[profile].kmalloc_node_fields:
         kmalloc = EventDecl(
             "kmem", "kmalloc",
             layout_fields(head + sizes + [("unsigned long", "gfp_flags", 8, U),
                                           ("int", "node", 4, S)]),
             '"call_site=%pS ptr=%p bytes_req=%zu bytes_alloc=%zu gfp_flags=%s node=%d '
             f'accounted=%s", {call}, REC->bytes_req, REC->bytes_alloc, {show_gfp}, REC->node, '
-            f'(1 && (REC->gfp_flags & {gfp_account_expr(profile)})) ? "true" : "false"',
+            f'(1 && (REC->gfp_flags & {gfp_account_expr(profile.name)})) ? "true" : "false"',
             core_slot=3, plugin="kmem",
             doc="kmalloc returned (bytes_alloc = slot size; ptr NULL on failure).")
         cache_alloc = EventDecl(
@@ -197,12 +217,9 @@ def _v618_setup_events() -> List[EventDecl]:
 def kmem_events(profile_name: str) -> List[EventDecl]:
     """The kmem event declarations of kernel profile ``profile_name`` ("v5.14" or "v6.18")."""
     profile = get_profile(profile_name)
-    if profile.name not in ("v5.14", "v6.18"):
-        raise ValueError(f"kmem_events: no kmem declarations for profile {profile.name!r}; "
-                         f"add them to memsim.tracing.kmem")
     events = [_rss_stat(profile.rss_stat_preempt)]
-    if profile.name == "v6.18":
+    if _LAYOUT[profile].setup_events:
         events += _v618_setup_events()
-    events += _page_events(profile.name)
-    events += _slab_events(profile.name)
+    events += _page_events(profile)
+    events += _slab_events(profile)
     return events

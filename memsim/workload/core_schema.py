@@ -16,13 +16,13 @@ from __future__ import annotations
 import errno as _errno
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import AbstractSet, Any, Callable, Mapping, Optional, Tuple
 
 from memsim.errors import InvalidValue
 from memsim.profiles import DEFAULT_PROFILE, PROFILES
-from memsim.registry import Param, StepType
+from memsim.registry import (ExpectKey, Extensions, MachineKey, MmapFlag, MmapType, Param, StepType)
 from memsim.units import format_size
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "MMAP_PARAMS", "MUNMAP_PARAMS", "MPROTECT_PARAMS", "TOUCH_PARAMS", "WRITE_PARAMS",
     "READ_PARAMS", "FORK_PARAMS", "EXIT_PARAMS", "SLEEP_PARAMS", "EXPECT_PARAMS",
     "CoreStep", "CORE_STEPS", "step_type", "core_step_types",
+    "MMAP_TYPES", "MMAP_FLAGS", "core_extension_names", "extended_step", "machine_params",
 ]
 
 PAGE_SIZE = 4096
@@ -170,27 +171,74 @@ _ENCODING = Param("encoding", "enum", "text: UTF-8 as written; hex: pairs of hex
                   default="text", choices=("text", "hex"))
 
 
-def _check_mmap(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
-    if args["type"] == "file" and "file" not in given:
-        raise InvalidValue("mmap.file is required when type is file",
-                           "add file: NAME, the file to map", key="type")
-    if args["type"] != "file" and "file" in given:
-        raise InvalidValue(f"mmap.file is only used with type: file (type is {args['type']})",
-                           "add type: file, or remove file", key="file")
-    return args
+#: The core's mmap types: each is its own base (memsim.vm.do_mmap's ``kind``).
+MMAP_TYPES: Tuple[MmapType, ...] = (
+    MmapType("anon", "private anonymous memory (MAP_PRIVATE|MAP_ANONYMOUS)", "anon", plugin="core"),
+    MmapType("shared", "shared anonymous memory, backed by shmem (MAP_SHARED|MAP_ANONYMOUS)",
+             "shared", plugin="core"),
+    MmapType("file", "a private mapping of a file (MAP_PRIVATE): writes are copied on write",
+             "file", plugin="core"),
+    MmapType("file-shared", "a shared mapping of a file (MAP_SHARED): writes go to the file's pages",
+             "file-shared", plugin="core"),
+)
+
+#: MAP_NORESERVE, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_POPULATE with their x86-64 values
+#: (include/uapi/asm-generic/mman*.h); memsim.vm.do_mmap and the mmap step act on them.
+MMAP_FLAGS: Tuple[MmapFlag, ...] = (
+    MmapFlag("MAP_FIXED", 0x10, "map at exactly addr, replacing what is mapped there", plugin="core"),
+    MmapFlag("MAP_NORESERVE", 0x4000, "do not account the mapping against the commit limit "
+             "(VM_NORESERVE; overcommit is heuristic)", plugin="core"),
+    MmapFlag("MAP_POPULATE", 0x8000, "fault the whole mapping in at once (same as populate: true)",
+             plugin="core"),
+    MmapFlag("MAP_FIXED_NOREPLACE", 0x100000, "map at exactly addr; fail with EEXIST if something "
+             "is mapped there", plugin="core"),
+)
+
+#: mmap(2) flags spelled as the ``type`` of the mmap step, not in ``flags``.
+_TYPE_FLAGS = ("MAP_SHARED", "MAP_PRIVATE", "MAP_ANONYMOUS", "MAP_SHARED_VALIDATE")
+
+
+def _mmap_check(bases: Mapping[str, str]):
+    """The mmap step's cross-key check, ``bases`` mapping every type to its core base type."""
+    def check(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
+        base = bases.get(args["type"], args["type"])
+        if base in ("file", "file-shared") and "file" not in given:
+            raise InvalidValue(f"mmap.file is required when type is {args['type']}",
+                               "add file: NAME, the file to map", key="type")
+        if base not in ("file", "file-shared") and "file" in given:
+            raise InvalidValue(f"mmap.file is only used with a file type (type is {args['type']})",
+                               "add type: file or file-shared, or remove file", key="file")
+        seen: dict = {}
+        for i, flag in enumerate(args["flags"]):
+            if flag in seen:
+                raise InvalidValue(f"{flag} is given twice in mmap.flags", "list each flag once",
+                                   key=("flags", i))
+            seen[flag] = i
+        fixed = next((f for f in ("MAP_FIXED_NOREPLACE", "MAP_FIXED") if f in seen), None)
+        if fixed is not None and args["addr"] is None:
+            raise InvalidValue(f"mmap with {fixed} needs addr", "add addr: ADDRESS, where the mapping "
+                               "must start (a multiple of 4 KiB)", key=("flags", seen[fixed]))
+        return args
+    return check
+
+
+_check_mmap = _mmap_check({t.name: t.base for t in MMAP_TYPES})
 
 
 MMAP_PARAMS: Tuple[Param, ...] = (
     Param("name", "str", "name of the mapping, unique in the task", required=True,
           check=_non_empty, defines="vma"),
     Param("length", "size", "length of the mapping", required=True, minimum=1),
-    Param("type", "enum", "anon: private anonymous; shared: shared anonymous (shmem-backed); "
-          "file: file-backed", default="anon", choices=("anon", "shared", "file")),
-    Param("file", "str", "name of the file to map (required iff type is file)", check=_non_empty),
+    Param("type", "enum", "how the mapping is backed (the values are listed below the table)",
+          default="anon", choices=tuple(t.name for t in MMAP_TYPES)),
+    Param("file", "str", "name of the file to map (required iff type is a file type)", check=_non_empty),
     Param("offset", "size", "file offset", default=0),
     Param("prot", "enum", "protection: none, r (PROT_READ), rw, rx, rwx", default="rw", choices=PROTS),
+    Param("flags", "list", "MAP_* flags, each at most once (the values are listed below the table)",
+          default=(), of=Param("flag", "enum", "a MAP_* flag", choices=tuple(f.name for f in MMAP_FLAGS))),
     Param("populate", "bool", "fault the whole mapping in at once (MAP_POPULATE)", default=False),
-    Param("addr", "address", "address hint (not MAP_FIXED; default: the kernel chooses)"),
+    Param("addr", "address", "address hint; with MAP_FIXED or MAP_FIXED_NOREPLACE, the address "
+          "(default: the kernel chooses)"),
 )
 
 MUNMAP_PARAMS: Tuple[Param, ...] = (_VMA, _OFFSET, _LENGTH_TO_END)
@@ -364,7 +412,7 @@ def _check_buddyinfo(value: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _check_expect(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
-    if not any(args[k] is not None for k in ("errno", "rss", "meminfo", "buddyinfo")):
+    if not any(value is not None for value in args.values()):     # plugins' keys count too
         raise InvalidValue("expect has no assertion", "give at least one of errno, rss, meminfo, buddyinfo")
     return args
 
@@ -401,7 +449,9 @@ CORE_STEPS: Tuple[CoreStep, ...] = (
     CoreStep("mmap", "Create a mapping (mmap(2)) and name it for the later steps.", MMAP_PARAMS,
              _check_mmap,
              "- mmap: {name: buf, length: 1 GiB}\n"
-             "- mmap: {name: lib, length: 64 KiB, type: file, file: libc.so, prot: rx}"),
+             "- mmap: {name: lib, length: 64 KiB, type: file, file: libc.so, prot: rx}\n"
+             "- mmap: {name: big, length: 64 GiB, flags: [MAP_NORESERVE]}\n"
+             "- mmap: {name: at, length: 2 MiB, addr: 0x700000000000, flags: [MAP_FIXED_NOREPLACE]}"),
     CoreStep("munmap", "Unmap a mapping or a range of it (munmap(2)).", MUNMAP_PARAMS, None,
              "- munmap: {vma: buf, offset: 4 KiB, length: 8 KiB}"),
     CoreStep("mprotect", "Change the protection of a mapping or a range of it (mprotect(2)).",
@@ -449,3 +499,64 @@ def core_step_types(runs: Mapping[str, Callable[..., Any]], plugin: str = "core"
     if missing:
         raise KeyError(f"no run function for core step(s) {', '.join(missing)}")
     return tuple(step_type(s.name, runs[s.name], plugin) for s in CORE_STEPS)
+
+
+# ----------------------------------------------------------------------------------------------
+# Extensions: the core declarations with the values and keys plugins added
+# ----------------------------------------------------------------------------------------------
+
+def core_extension_names(kind: type) -> Mapping[str, str]:
+    """Names the core declares for one kind of extension, each with why it is taken: a plugin
+    cannot add them (:meth:`memsim.registry.Extensions.add`)."""
+    if kind is MmapType:
+        return {t.name: "a core mmap type" for t in MMAP_TYPES}
+    if kind is MmapFlag:
+        names = {f.name: "a core mmap flag" for f in MMAP_FLAGS}
+        names.update({f: "written as mmap's type" for f in _TYPE_FLAGS})
+        return names
+    if kind is MachineKey:
+        return {p.name: "a core machine key" for p in MACHINE_PARAMS}
+    if kind is ExpectKey:
+        return {p.name: "a core expect key" for p in EXPECT_PARAMS}
+    return {}
+
+
+def _with_choices(p: Param, extra: Tuple[str, ...]) -> Param:
+    if p.of is not None:
+        return replace(p, of=_with_choices(p.of, extra))
+    return replace(p, choices=p.choices + extra)
+
+
+def _extend_mmap(st: StepType, extensions: Extensions) -> StepType:
+    types = tuple(extensions.mmap_types)
+    flags = tuple(extensions.mmap_flags)
+    params = tuple(_with_choices(p, types) if p.name == "type" and types else
+                   _with_choices(p, flags) if p.name == "flags" and flags else p
+                   for p in st.params)
+    bases = {t.name: t.base for t in MMAP_TYPES + tuple(extensions.mmap_types.values())}
+    check = _mmap_check(bases) if st.check is _check_mmap else st.check
+    return replace(st, params=params, check=check)
+
+
+def _extend_expect(st: StepType, extensions: Extensions) -> StepType:
+    return replace(st, params=st.params + tuple(k.param for k in extensions.expect_keys.values()))
+
+
+_EXTENDERS = {"mmap": _extend_mmap, "expect": _extend_expect}
+
+
+def extended_step(st: StepType, extensions: Extensions) -> StepType:
+    """``st`` with the values and keys plugins added to it (the mmap step's types and flags, the
+    expect step's keys); any other step as it is."""
+    extend = _EXTENDERS.get(st.name)
+    if extend is None or not len(extensions):
+        return st
+    return extensions.derived(f"step {st.name} {id(st)}", lambda: extend(st, extensions))
+
+
+def machine_params(extensions: Extensions) -> Tuple[Param, ...]:
+    """The ``machine`` section's keys: the core's, then the plugins' :class:`MachineKey` params."""
+    if not extensions.machine_keys:
+        return MACHINE_PARAMS
+    return extensions.derived("machine",
+                              lambda: MACHINE_PARAMS + tuple(k.param for k in extensions.machine_keys.values()))

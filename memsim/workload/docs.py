@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, List, Optional, Sequence
+from typing import Any, List, Mapping, Optional, Sequence
 
 import yaml
 
-from memsim.registry import Param, Registries
+from memsim.registry import Extensions, Param, Registries
 from memsim.units import DURATION_FORMS, SIZE_FORMS, format_duration, format_size, parse_duration, parse_size
 from memsim.workload import core_schema
 
@@ -171,11 +171,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _table(params: Sequence[Param], label: str) -> List[str]:
+def _by(plugin: str) -> str:
+    return f" *(plugin `{plugin}`)*"
+
+
+def _table(params: Sequence[Param], label: str, added: Optional[Mapping[str, str]] = None) -> List[str]:
+    """The key table of ``params``; ``added`` maps the keys plugins added to the plugin's name."""
     lines = ["| key | type | default | description |", "|---|---|---|---|"]
     nested: List[str] = []
+    added = added or {}
     for p in params:
-        lines.append(f"| `{p.name}` | {_type(p)} | {_default(p)} | {_cell(p.doc)} |")
+        by = _by(added[p.name]) if p.name in added else ""
+        lines.append(f"| `{p.name}` | {_type(p)} | {_default(p)} | {_cell(p.doc)}{by} |")
         if p.items:
             nested += _nested(p, f"{label}.{p.name}")
         elif p.of is not None and (p.of.items or p.of.of is not None):
@@ -194,11 +201,31 @@ def _nested(p: Param, label: str) -> List[str]:
     return ["", f"{what} `{label}` ({len(p.items)}): " + "; ".join(parts) + "."]
 
 
+def _mmap_values(extensions: Extensions) -> List[str]:
+    """The values of mmap's ``type`` and ``flags``, each with the plugin that added it."""
+    out = ["", "Values of `mmap.type`:", "", "| type | built as | description |", "|---|---|---|"]
+    for t in core_schema.MMAP_TYPES + tuple(extensions.mmap_types.values()):
+        base = "—" if t.plugin == "core" else f"`{t.base}`"
+        out.append(f"| `{t.name}` | {base} | {_cell(t.doc)}{'' if t.plugin == 'core' else _by(t.plugin)} |")
+    out += ["", "Values of `mmap.flags` (with their x86-64 values):", "", "| flag | value | description |",
+            "|---|---|---|"]
+    flags = sorted(core_schema.MMAP_FLAGS + tuple(extensions.mmap_flags.values()), key=lambda f: f.value)
+    for f in flags:
+        out.append(f"| `{f.name}` | `{f.value:#x}` | {_cell(f.doc)}{'' if f.plugin == 'core' else _by(f.plugin)} |")
+    return out
+
+
+_STEP_VALUES = {"mmap": _mmap_values}
+
+
 def render_reference(registries: Registries) -> str:
     """The markdown of docs/workloads.md for the sections and steps in ``registries``."""
+    extensions = registries.extensions
     out: List[str] = ["# Workload files", ""]
     out.append(_INTRO.format(example=_EXAMPLE, size_forms=SIZE_FORMS, duration_forms=DURATION_FORMS))
-    out += ["## `machine`", "", core_schema.MACHINE_DOC, ""] + _table(core_schema.MACHINE_PARAMS, "machine")
+    machine_added = {k.name: k.plugin for k in extensions.machine_keys.values()}
+    out += ["## `machine`", "", core_schema.MACHINE_DOC, ""] + _table(
+        core_schema.machine_params(extensions), "machine", machine_added)
     out += ["", "## `tasks`", "", core_schema.TASK_DOC + " `tasks` is a list of these; task names are "
             "unique in the workload (forked children included).", ""]
     out += _table(core_schema.TASK_PARAMS, "tasks[]")
@@ -214,7 +241,10 @@ def render_reference(registries: Registries) -> str:
             "task; a forked child starts with the mappings its parent had at the fork."]
     for st in registries.steps:
         out += ["", f"### `{st.name}`", "", st.doc + ("" if st.plugin == "core" else f" *(plugin `{st.plugin}`)*"), ""]
-        out += _table(st.params, st.name)
+        added = {k.name: k.plugin for k in extensions.expect_keys.values()} if st.name == "expect" else {}
+        out += _table(core_schema.extended_step(st, extensions).params, st.name, added)
+        if st.name in _STEP_VALUES:
+            out += _STEP_VALUES[st.name](extensions)
         if st.example:
             out += ["", "```yaml", st.example.rstrip("\n"), "```"]
     return "\n".join(out).rstrip("\n") + "\n"

@@ -524,6 +524,7 @@ class _Loader:
             names = [key for key, _, _ in pairs]
             first, _, first_value = pairs[0]
             st = steps.get(first)
+            st = core_schema.extended_step(st, self.registries.extensions) if st is not None else None
             if st is not None and _is_null(first_value) and all(
                     any(p.name == key for p in st.params) for key in names[1:]):
                 fix = (f"indent {', '.join(map(repr, names[1:]))} under '{first}:', "
@@ -537,6 +538,7 @@ class _Loader:
         if st is None:
             self.fail(knode, f"unknown step {op!r}", _suggest(op, steps.names())
                       or f"known steps: {_list_names(sorted(steps.names()), 30)}")
+        st = core_schema.extended_step(st, self.registries.extensions)
         if not _is_null(vnode) and not isinstance(vnode, MappingNode):
             required = [p for p in st.params if p.required]
             example = f"{required[0].name}: {_placeholder(required[0])}" if required else ""
@@ -620,7 +622,8 @@ class _Loader:
 
     # -- the whole file ---------------------------------------------------------------------
 
-    def section(self, name: str, knode: Optional[Node], vnode: Optional[Node], params, check):
+    def section(self, name: str, knode: Optional[Node], vnode: Optional[Node], params, check,
+                given_out: Optional[Set[str]] = None):
         if vnode is not None and not _is_null(vnode) and not isinstance(vnode, MappingNode):
             self.fail(vnode, f"the {name} section must be a mapping, not {_describe(vnode)}",
                       f"write 'key: value' lines indented under '{name}:'")
@@ -635,6 +638,8 @@ class _Loader:
             except InvalidValue as exc:
                 self.fail(self.locate(exc, (), rec, self.loc(knode) if knode is not None else self.file),
                           f"invalid {name}: {exc.problem}", exc.fix)
+        if given_out is not None:
+            given_out.update(given)
         return args
 
     def workload(self, root: Node) -> Workload:
@@ -658,11 +663,16 @@ class _Loader:
             given[key] = (knode, vnode)
 
         knode, vnode = given.get("machine", (None, None))
-        m = self.section("machine", knode, vnode, core_schema.MACHINE_PARAMS, None)
+        machine_given: Set[str] = set()
+        m = self.section("machine", knode, vnode, core_schema.machine_params(self.registries.extensions),
+                         None, machine_given)
+        plugin_keys = self.registries.extensions.machine_keys
         machine = MachineConfig(cpus=m["cpus"], nodes=tuple(n["memory"] for n in m["nodes"]),
                                 trace_buffer_kb=m["trace_buffer"] // 1024, kernel=m["kernel"],
                                 seed=m["seed"], quantum=m["quantum"],
-                                where=self.loc(knode) if knode is not None else None)
+                                where=self.loc(knode) if knode is not None else None,
+                                settings=MappingProxyType({k: m[k] for k in plugin_keys}),
+                                given_settings=frozenset(k for k in machine_given if k in plugin_keys))
         self.cpus = machine.cpus
 
         sections: Dict[str, Mapping[str, Any]] = {}

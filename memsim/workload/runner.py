@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from memsim.boot import BootOptions
 from memsim.errors import ExpectationFailed, MemsimError, WorkloadError
 from memsim.machine import Machine
 from memsim.mm import RSS_NAMES
@@ -61,6 +62,12 @@ class StepContext:
     def quantum(self) -> int:
         return self.machine.spec.quantum
 
+    @property
+    def registries(self):
+        """The run's :class:`memsim.registry.Registries` (steps, and the extensions plugins
+        added to the core's steps: ``ctx.registries.extensions``)."""
+        return self.run.registries
+
     def emit(self, event: str, **fields) -> None:
         """Emit a (Python-declared) trace event as the current task on its CPU."""
         self.machine.events.emit(self.machine.tb, self.task.cpu, self.task.pid, event, **fields)
@@ -73,6 +80,16 @@ class StepContext:
         """Stop the run: the workload asked for something impossible (exit code 2)."""
         where = self.step.arg_where.get(key, self.step.where) if key else self.step.where
         raise WorkloadError(where, problem, fix)
+
+    def expectation_failed(self, problem: str, fix: str = "", key: Optional[str] = None) -> ExpectationFailed:
+        """The error an expect check raises when the state does not match (exit code 1), located at
+        ``key``'s value in the step (the step itself without ``key``)::
+
+            raise ctx.expectation_failed("nr_hugepages is 3, expected 4", "check the reservations",
+                                         "hugetlb")
+        """
+        where = self.step.arg_where.get(key, self.step.where) if key else self.step.where
+        return ExpectationFailed(where, problem, fix)
 
     def set_errno(self, errno: str, detail: str = "") -> None:
         """Record that this step's operation failed with ``errno``; the next step must be an
@@ -120,7 +137,12 @@ class Run:
             import dataclasses
             spec = dataclasses.replace(spec, seed=seed)
         self.spec = spec
-        self.machine = Machine(spec, events)
+        #: the boot options plugins chose (memsim_machine_configure) before the machine is built
+        self.boot = BootOptions()
+        if plugin_manager is not None:
+            plugin_manager.hook.memsim_machine_configure(options=self.boot, config=workload)
+        self.machine = Machine(spec, events, boot=self.boot,
+                               hooks=plugin_manager.hook if plugin_manager is not None else None)
         self.task_data: Dict[int, TaskData] = {}
         self.scheduler = Scheduler(self.machine.clock, self.machine.set_current, spec.seed)
         self.error: Optional[MemsimError] = None

@@ -64,7 +64,12 @@ class TaskConfig:
 @dataclass(frozen=True)
 class MachineConfig:
     """The ``machine`` section: ``nodes`` holds each NUMA node's memory in bytes,
-    ``trace_buffer_kb`` the per-CPU ring buffer size in KiB (tracefs ``buffer_size_kb``)."""
+    ``trace_buffer_kb`` the per-CPU ring buffer size in KiB (tracefs ``buffer_size_kb``).
+
+    ``settings`` holds the keys plugins added to the section (:class:`memsim.registry.MachineKey`,
+    e.g. boot parameters), every one with its default applied; ``given_settings`` names those the
+    file wrote.
+    """
 
     cpus: int = 1
     nodes: Tuple[int, ...] = (1 << 30,)
@@ -73,6 +78,8 @@ class MachineConfig:
     seed: int = 0
     quantum: int = 512
     where: Optional[Location] = None
+    settings: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    given_settings: frozenset = frozenset()
 
     @property
     def memory(self) -> int:

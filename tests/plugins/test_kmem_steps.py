@@ -47,3 +47,24 @@ def test_unknown_gfp_flag_is_a_located_error():
     with pytest.raises(WorkloadError) as e:
         run_text(text)
     assert "test.yaml:5:" in str(e.value) and "did you mean 'GFP_KERNEL'" in str(e.value)
+
+
+@pytest.mark.parametrize("kernel, flag, printed", [
+    ("v5.14", "__GFP_ATOMIC", "GFP_KERNEL|__GFP_ATOMIC"),       # bit 9 in 5.14, removed in 6.4
+    ("v6.18", "__GFP_NO_OBJ_EXT", "GFP_KERNEL|__GFP_NO_OBJ_EXT"),  # bit 24 in 6.18
+])
+def test_gfp_names_are_read_with_the_machine_profile_table(kernel, flag, printed):
+    text = WL.replace("machine: {", f"machine: {{kernel: {kernel}, ").replace(
+        "size: 100}", f"size: 100, gfp: GFP_KERNEL|{flag}}}")
+    run = run_text(text, events=("kmem:kmalloc",))
+    assert run.error is None
+    assert body(run)[0].split("gfp_flags=")[1].split()[0] == printed
+
+
+def test_a_gfp_name_of_another_kernel_fails_at_its_key():
+    text = WL.replace("machine: {", "machine: {kernel: v6.18, ").replace(
+        "size: 100}", "size: 100, gfp: GFP_KERNEL|__GFP_ATOMIC}")
+    run = run_text(text, events=())
+    assert isinstance(run.error, WorkloadError)
+    assert str(run.error) == ("test.yaml:5:44: '__GFP_ATOMIC' is not a gfp flag of kernel v6.18; "
+                              "use the flags show_gfp_flags prints on v6.18")

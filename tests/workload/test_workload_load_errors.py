@@ -139,7 +139,7 @@ CASES = {
     "number for a bool": (HEAD + "      - mmap: {name: a, length: 4k, populate: 1}\n", "w.yaml:4:47: "
                           "mmap.populate must be true or false, not the number 1; write true or false", "1}"),
     "bad enum": (HEAD + "      - mmap: {name: a, length: 4k, type: fil}\n", "w.yaml:4:43: invalid mmap.type: "
-                 "'fil' is not one of anon, shared, file; did you mean 'file'?", "fil"),
+                 "'fil' is not one of anon, shared, file, file-shared; did you mean 'file'?", "fil"),
     "bad kernel profile": ("machine:\n  kernel: v5.15\n" + EXIT, "w.yaml:2:11: invalid machine.kernel: 'v5.15' "
                            "is not one of v5.14, v6.18; did you mean 'v5.14'?", "v5.15"),
     "params are a string": (HEAD + "      - mmap: buf\n", "w.yaml:4:15: the parameters of step 'mmap' must be a "
@@ -271,8 +271,8 @@ CASES = {
                                   "mmap.file is required when type is file; add file: NAME, the file to map",
                                   "file}"),
     "file with an anonymous mapping": (HEAD + "      - mmap: {name: a, length: 4k, file: x}\n", "w.yaml:4:43: "
-                                       "mmap.file is only used with type: file (type is anon); add type: file, or "
-                                       "remove file", "x}"),
+                                       "mmap.file is only used with a file type (type is anon); add type: file or "
+                                       "file-shared, or remove file", "x}"),
     "stride without strided": (HEAD + MMAP + "      - touch: {vma: buf, stride: 8k}\n", "w.yaml:5:35: "
                                "touch.stride is only used with pattern: strided (pattern is sequential); add "
                                "pattern: strided, or remove stride", "8k"),

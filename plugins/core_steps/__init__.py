@@ -12,7 +12,7 @@ from memsim.errors import ExpectationFailed
 from memsim.hookspecs import hookimpl
 from memsim.mm import RSS_NAMES
 from memsim.sched import PREEMPT, SleepUntil
-from memsim.workload.core_schema import RSS_KEYS, core_step_types
+from memsim.workload.core_schema import MMAP_FLAGS, RSS_KEYS, core_step_types
 from memsim.workload.runner import Mapping, TaskData, fault_error
 
 PAGE_SIZE = 4096
@@ -67,20 +67,59 @@ def touch_range(ctx, start: int, end: int, write: bool, pattern: str = "sequenti
         ctx.set_errno("EFAULT", f"SIGSEGV: {addr:#x} is not mapped")
 
 
+def _mmap_extensions(ctx, a):
+    """The plugin mmap type (or None) and plugin flags of an mmap step, in the order given."""
+    ext = ctx.registries.extensions
+    flags = [ext.mmap_flags[f] for f in a["flags"] if f in ext.mmap_flags]
+    return ext.mmap_types.get(a["type"]), flags
+
+
+def _map_flags(ctx, a) -> int:
+    ext = ctx.registries.extensions
+    known = {f.name: f.value for f in MMAP_FLAGS}
+    bits = 0
+    for name in a["flags"]:
+        bits |= known[name] if name in known else ext.mmap_flags[name].value
+    if a.get("populate"):
+        bits |= vm.MAP_POPULATE
+    return bits
+
+
 def run_mmap(ctx, step):
+    """mmap(2): ksys_mmap_pgoff() -> do_mmap(); a plugin's mmap type or flags prepare the request
+    and set up the new VMA (e.g. its vm_ops)."""
     a = step.args
     machine, task = ctx.machine, ctx.task
     totalram = sum(z["managed"] for z in machine.physmem.zones_info())
+    mtype, flags = _mmap_extensions(ctx, a)
+    req = vm.MmapRequest(length=a["length"], prot=a["prot"], kind=mtype.base if mtype else a["type"],
+                         file=a.get("file"), offset=a.get("offset") or 0, addr=a.get("addr"),
+                         map_flags=_map_flags(ctx, a))
+    hooks = ([mtype] if mtype is not None else []) + flags
     try:
-        vma = vm.do_mmap(machine.mmcore, task.mm, machine.files, a["length"], a["prot"], a["type"],
-                         a.get("file"), a.get("offset") or 0, a.get("addr"), a["name"], totalram)
+        for ext in hooks:
+            if ext.prepare is not None:
+                ext.prepare(ctx, req)
+        vma = vm.do_mmap(machine.mmcore, task.mm, machine.files, req.length, req.prot, req.kind,
+                         req.file, req.offset, req.addr, a["name"], totalram, map_flags=req.map_flags,
+                         vm_flags=req.vm_flags, accountable=req.accountable, align=req.align,
+                         vm_file=req.vm_file)
     except vm.MmError as e:
         ctx.set_errno(e.errno, e.detail)
         return
+    try:
+        for ext in hooks:
+            if ext.setup is not None:
+                ext.setup(ctx, vma, a)
+    except vm.MmError as e:
+        # mmap_region()'s error path: the half-made mapping is unmapped again
+        vm.do_munmap(machine.mmcore, task.mm, vma.vm_start, vma.vm_end - vma.vm_start)
+        ctx.set_errno(e.errno, e.detail)
+        return
     ctx.mappings[a["name"]] = Mapping(vma.vm_start, vma.vm_end, a["type"])
-    if a.get("populate"):
+    if req.map_flags & vm.MAP_POPULATE:
         # populate_vma_page_range(): write faults for private writable mappings, else reads
-        write = a["type"] == "anon" and "w" in a["prot"]
+        write = req.kind == "anon" and "w" in req.prot
         yield from touch_range(ctx, vma.vm_start, vma.vm_end, write)
 
 
@@ -225,6 +264,16 @@ def run_expect(ctx, step):
                 raise ExpectationFailed(step.arg_where.get("buddyinfo", where),
                                         f"buddyinfo {key} is {got}, expected {list(want)}",
                                         "free blocks per order 0..10, as /proc/buddyinfo prints them")
+    _expect_plugin_keys(ctx, a)
+
+
+def _expect_plugin_keys(ctx, a):
+    """The check of every key a plugin added to expect (memsim.registry.ExpectKey) that the
+    step gives, in the order the plugins registered them."""
+    for name, key in ctx.registries.extensions.expect_keys.items():
+        value = a.get(name)
+        if value is not None:
+            key.check(ctx, value)
 
 
 RUNS = {"mmap": run_mmap, "munmap": run_munmap, "mprotect": run_mprotect, "touch": run_touch,

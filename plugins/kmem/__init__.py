@@ -62,28 +62,53 @@ def memsim_register_files(files):
 # -- kmalloc / kfree workload steps ---------------------------------------------------------------
 
 @lru_cache(maxsize=None)
-def _gfp_names():
+def _gfp_names(profile_name: str):
+    """Flag name -> mask in the show_gfp_flags table of one kernel profile."""
     from memsim.tracing.gfp import gfp_table
-    return {name: mask for mask, name in gfp_table("v5.14")}
+    return {name: mask for mask, name in gfp_table(profile_name)}
 
 
-def parse_gfp(text) -> int:
-    """A gfp mask written as the kernel prints it ("GFP_KERNEL|__GFP_ACCOUNT") or as a number."""
+def _gfp_parts(text) -> list:
+    return [part.strip() for part in str(text).split("|")]
+
+
+def _is_number(part: str) -> bool:
+    return part.lower().startswith("0x") or part.isdigit()
+
+
+def check_gfp(text) -> str:
+    """A gfp mask as the kernel prints it ("GFP_KERNEL|__GFP_ACCOUNT") or as numbers, checked
+    against the flag names of every kernel profile (the workload's profile is checked when the
+    step runs, by :func:`parse_gfp`); returns the text."""
+    from memsim.profiles import PROFILES
+    known = {}
+    for profile_name in PROFILES:
+        known.update(_gfp_names(profile_name))
+    for part in _gfp_parts(text):
+        if not _is_number(part) and part not in known:
+            close = difflib.get_close_matches(part, list(known), 1)
+            raise InvalidValue(f"unknown gfp flag {part!r}",
+                               f"did you mean {close[0]!r}?" if close else
+                               "write flags as show_gfp_flags prints them, e.g. GFP_KERNEL|__GFP_ACCOUNT")
+    return text
+
+
+def parse_gfp(text, profile) -> int:
+    """The mask ``text`` stands for on kernel ``profile`` (a KernelProfile or its name): flag
+    names as the kernel prints them, or numbers, joined with ``|``."""
     if isinstance(text, int):
         return text
-    names = _gfp_names()
+    profile_name = getattr(profile, "name", profile)
+    names = _gfp_names(profile_name)
     mask = 0
-    for part in str(text).split("|"):
-        part = part.strip()
-        if part.lower().startswith("0x") or part.isdigit():
+    for part in _gfp_parts(text):
+        if _is_number(part):
             mask |= int(part, 0)
         elif part in names:
             mask |= names[part]
         else:
-            close = difflib.get_close_matches(part, list(names), 1)
-            raise InvalidValue(f"unknown gfp flag {part!r}",
-                               f"did you mean {close[0]!r}?" if close else
-                               "write flags as show_gfp_flags prints them, e.g. GFP_KERNEL|__GFP_ACCOUNT")
+            raise InvalidValue(f"{part!r} is not a gfp flag of kernel {profile_name}",
+                               f"use the flags show_gfp_flags prints on {profile_name}")
     return mask
 
 
@@ -100,9 +125,13 @@ def run_kmalloc(ctx, step):
     slab = ctx.machine.slab
     if slab is None:
         ctx.fail("this machine has no slab allocator", "reinstall memsim with its Cython extensions")
+    try:
+        gfp = parse_gfp(a["gfp"], ctx.machine.profile)
+    except InvalidValue as exc:
+        ctx.fail(exc.problem, exc.fix, "gfp")
     objs = _objects(ctx).setdefault(a["name"], [])
     for _ in range(a["count"]):
-        addr = slab.kmalloc(a["size"], a["gfp"], "workload_kmalloc", -1 if a["node"] is None else a["node"])
+        addr = slab.kmalloc(a["size"], gfp, "workload_kmalloc", -1 if a["node"] is None else a["node"])
         if addr == 0:
             ctx.set_errno("ENOMEM", f"kmalloc({a['size']}) failed")
             return
@@ -126,7 +155,7 @@ def memsim_register_steps(steps):
                defines="kobj"),
          Param("size", "size", "bytes per object (above 8 KiB: pages from the buddy allocator)",
                required=True, minimum=0),
-         Param("gfp", "str", "gfp flags as the kernel prints them", default="GFP_KERNEL", check=parse_gfp),
+         Param("gfp", "str", "gfp flags as the kernel prints them", default="GFP_KERNEL", check=check_gfp),
          Param("count", "int", "how many objects", default=1, minimum=1),
          Param("node", "int", "NUMA node (default: NUMA_NO_NODE, the local node)", minimum=0)),
         run_kmalloc, plugin="kmem",
