@@ -403,6 +403,8 @@ cdef class VmArea:
     @property
     def policy(self):
         """The mbind() policy as (mode, flags, nodes) or None (the task's policy applies)."""
+        if self.vm_policy == NULL or self.vm_policy.mode == 0:
+            return None
         return _policy_tuple(self.vm_policy)
 
     def set_policy(self, int mode, nodes=(), int flags=0):
@@ -421,9 +423,8 @@ cdef object _policy_tuple(mempolicy* pol):
 
 
 cdef int _set_policy(mempolicy** slot, int mode, nodes, int flags) except -1:
-    if mode == 0:
-        free(slot[0])
-        slot[0] = NULL
+    """Fill the policy in place (a task's stays allocated: ``current`` keeps its pointer)."""
+    if mode == 0 and slot[0] == NULL:
         return 0
     if slot[0] == NULL:
         slot[0] = <mempolicy*>calloc(1, sizeof(mempolicy))
@@ -447,18 +448,14 @@ def set_task_mempolicy(TaskStruct task, int mode, nodes=(), int flags=0):
 
 def task_mempolicy(TaskStruct task):
     """The task's policy as (mode, flags, nodes), or None for MPOL_DEFAULT."""
+    if task.mempolicy == NULL or task.mempolicy.mode == 0:
+        return None
     return _policy_tuple(task.mempolicy)
 
 
 def copy_task_mempolicy(TaskStruct dst, TaskStruct src):
     """mpol_dup() at fork/clone: the child starts with a copy of the parent's policy."""
-    free(dst.mempolicy)
-    dst.mempolicy = NULL
-    if src.mempolicy != NULL:
-        dst.mempolicy = <mempolicy*>malloc(sizeof(mempolicy))
-        if dst.mempolicy == NULL:
-            raise MemoryError()
-        memcpy(dst.mempolicy, src.mempolicy, sizeof(mempolicy))
+    memcpy(dst.mempolicy, src.mempolicy, sizeof(mempolicy))
 
 
 cdef class MmStruct:
@@ -625,8 +622,8 @@ cdef class PageTables:
         cdef pfn_t table = mm.pgd, nt
         cdef uint64_t* ents
         cdef uint64_t e
-        cdef int shift, level = 1
-        for shift in (PGDIR_SHIFT, PUD_SHIFT, PMD_SHIFT):
+        cdef int shift = PGDIR_SHIFT, level = 1
+        while level < 4:                # pgd (shift 39), pud (30), pmd (21)
             ents = table_entries(self.pm, table)
             e = ents[(addr >> shift) & 511]
             if not (e & _PAGE_PRESENT):
@@ -645,6 +642,7 @@ cdef class PageTables:
                 return &ents[(addr >> shift) & 511]
             table = (e & PTE_PFN_MASK) >> PAGE_SHIFT
             level += 1
+            shift -= 9
         return &table_entries(self.pm, table)[(addr >> PAGE_SHIFT) & 511]
 
     cdef uint64_t* walk_pmd(self, MmStruct mm, uint64_t addr, bint alloc, int* err) except? NULL:
@@ -1129,13 +1127,10 @@ cdef class MmCore:
     cdef pfn_t alloc_user_page(self, gfp_t gfp, VmArea vma, uint64_t addr) except? 0xfffffffffffffffe:
         """alloc_page_vma(): the VMA's mbind policy, else the task's, else the local node."""
         cdef mempolicy* pol = vma.vm_policy
-        cdef TaskStruct t
         cdef int local
-        if pol == NULL:
-            t = self.cur.task
-            if t is not None:
-                pol = t.mempolicy
-            if pol == NULL:
+        if pol == NULL or pol.mode == 0:
+            pol = self.cur.mempolicy
+            if pol == NULL or pol.mode == 0:
                 return self.pm.alloc_pages_nodemask(gfp, 0, -1, NULL)
         local = self.pm.cpu_node[self.cur.cpu]
         if pol.mode == MPOL_INTERLEAVE:
@@ -1331,7 +1326,7 @@ cdef class MmCore:
         if pfn == NO_PFN:
             self.fault_counts[FK_OOM] += 1
             return VM_FAULT_OOM
-        if self.charge(pfn, mm, 0xcc0) != 0:
+        if self.pm.memcg.charge != NULL and self.charge(pfn, mm, 0xcc0) != 0:
             self.pm.put_page(pfn)
             self.fault_counts[FK_OOM] += 1
             return VM_FAULT_OOM
@@ -1395,7 +1390,7 @@ cdef class MmCore:
         if new == NO_PFN:
             self.fault_counts[FK_OOM] += 1
             return VM_FAULT_OOM
-        if self.charge(new, mm, 0xcc0) != 0:
+        if self.pm.memcg.charge != NULL and self.charge(new, mm, 0xcc0) != 0:
             self.pm.put_page(new)
             self.fault_counts[FK_OOM] += 1
             return VM_FAULT_OOM
@@ -1913,11 +1908,16 @@ cdef class MmCore:
             ret = self.handle_mm_fault(mm, vma, addr, flags)
             if ret & (VM_FAULT_ERROR | VM_FAULT_RETRY):
                 return i, ret, addr
-            if pte == NULL or err != 0:
+            done += 1
+            if pte != NULL and err == 0:
+                e = pte[0]
+                if (e & _PAGE_PRESENT) and (not write or (e & _PAGE_RW)):
+                    i += 1
+                    continue
+            else:
                 pt_key = 0xffffffffffffffff     # the fault allocated or split a table
             # the access is retried, as the CPU retries the instruction: a page mapped
             # read-only for a write (a uffd-wp marker, a COW leaf split) faults again
-            done += 1
             refault = True
         return i, 0, 0
 

@@ -551,11 +551,9 @@ cdef class PhysMem:
         """alloc_pages() (``nid`` < 0: the current task's mempolicy, as alloc_pages_current
         applies it) or alloc_pages_node(nid) (``nid`` >= 0: that node first, no policy)."""
         cdef mempolicy* pol
-        cdef TaskStruct t
         if nid < 0:
-            t = self.cur.task
-            pol = t.mempolicy if t is not None else NULL
-            if pol != NULL and not (gfp & GFP_THISNODE_):
+            pol = self.cur.mempolicy
+            if pol != NULL and pol.mode != 0 and not (gfp & GFP_THISNODE_):
                 if pol.mode == MPOL_INTERLEAVE:
                     return self.alloc_page_interleave(gfp, order, interleave_nodes(pol, self.cpu_node[self.cur.cpu]))
                 return self.alloc_pages_nodemask(gfp, order, policy_node(pol, self.cpu_node[self.cur.cpu]),

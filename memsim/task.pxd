@@ -15,7 +15,7 @@ cdef class TaskStruct:
     cdef public object mm               # MmStruct, or None once exited
     cdef public object name             # workload task name
     cdef task_rss_stat rss_stat
-    cdef mempolicy* mempolicy           # set_mempolicy(); NULL = MPOL_DEFAULT (local node)
+    cdef mempolicy* mempolicy           # set_mempolicy(); never NULL: mode MPOL_DEFAULT = local node
     cdef public TaskStruct real_parent  # the task that forked it (None: started by the workload, or reparented)
 
 cdef class Current:
@@ -23,3 +23,4 @@ cdef class Current:
     cdef public TaskStruct task
     cdef public int cpu
     cdef public int32_t pid
+    cdef mempolicy* mempolicy           # current->mempolicy (the task's, kept in step by set())

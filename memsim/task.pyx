@@ -1,14 +1,19 @@
 # cython: language_level=3
 """task_struct and ``current`` (include/linux/sched.h, include/linux/mm_types_task.h)."""
-from libc.stdlib cimport free
-from memsim._types cimport NR_MM_COUNTERS
+from libc.stdlib cimport calloc, free
+from memsim._types cimport NR_MM_COUNTERS, mempolicy
 
 
 cdef class TaskStruct:
     """One emulated task: pid, comm, the CPU it runs on, its mm and its cached rss deltas."""
 
     def __cinit__(self):
-        self.mempolicy = NULL
+        # allocated once and changed in place, so that ``current``'s copy of the pointer stays
+        # valid (the allocation paths read it without touching the TaskStruct)
+        self.mempolicy = <mempolicy*>calloc(1, sizeof(mempolicy))
+        if self.mempolicy == NULL:
+            raise MemoryError()
+        self.mempolicy.il_prev = -1
 
     def __dealloc__(self):
         free(self.mempolicy)
@@ -37,6 +42,9 @@ cdef class TaskStruct:
 
 
 cdef class Current:
+    def __cinit__(self):
+        self.mempolicy = NULL
+
     def __init__(self):
         self.task = None
         self.cpu = 0
@@ -48,6 +56,8 @@ cdef class Current:
         if task is None:
             self.cpu = 0
             self.pid = 0
+            self.mempolicy = NULL
         else:
             self.cpu = task.cpu
             self.pid = task.pid
+            self.mempolicy = task.mempolicy
