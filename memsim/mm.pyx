@@ -1912,6 +1912,7 @@ cdef class MmCore:
             if pte != NULL and err == 0:
                 e = pte[0]
                 if (e & _PAGE_PRESENT) and (not write or (e & _PAGE_RW)):
+                    refault = False
                     i += 1
                     continue
             else:
