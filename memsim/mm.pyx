@@ -574,6 +574,26 @@ cdef class MmStruct:
 # Page tables
 # ------------------------------------------------------------------------------------------
 
+cdef inline int pgtable_populate(PageTables pgt, MmStruct mm, uint64_t* slot, int level,
+                                 bint alloc, int* err) except -1:
+    """__pud_alloc / __pmd_alloc / __pte_alloc: a zeroed table page of ``level`` under the
+    empty ``slot`` (pgtables_bytes counts it).  0 when the slot stays empty (*err: WALK_NONE
+    without ``alloc``, WALK_OOM when no page), 1 when there is a table."""
+    cdef pfn_t nt
+    if slot[0] & _PAGE_PRESENT:
+        return 1
+    if not alloc:
+        err[0] = WALK_NONE
+        return 0
+    nt = pgt.alloc_table(level)
+    if nt == NO_PFN:
+        err[0] = WALK_OOM
+        return 0
+    slot[0] = (nt << PAGE_SHIFT) | _PAGE_TABLE
+    mm.pgtables_bytes += PAGE_SIZE
+    return 1
+
+
 cdef class PageTables:
     """The 4-level page tables of every mm of a machine: allocating a table page
     (pgd_alloc / __pud_alloc / __pmd_alloc / __pte_alloc with GFP_PGTABLE_USER), walking to a
@@ -619,7 +639,7 @@ cdef class PageTables:
         __pte_alloc, in that order).  Returns the PTE slot; or the PMD/PUD slot of a huge leaf
         with *err = WALK_PMD_LEAF / WALK_PUD_LEAF; or NULL with *err = WALK_NONE (no table,
         alloc False) or WALK_OOM."""
-        cdef pfn_t table = mm.pgd, nt
+        cdef pfn_t table = mm.pgd
         cdef uint64_t* ents
         cdef uint64_t e
         cdef int shift = PGDIR_SHIFT, level = 1
@@ -627,15 +647,8 @@ cdef class PageTables:
             ents = table_entries(self.pm, table)
             e = ents[(addr >> shift) & 511]
             if not (e & _PAGE_PRESENT):
-                if not alloc:
-                    err[0] = WALK_NONE
+                if not pgtable_populate(self, mm, &ents[(addr >> shift) & 511], level + 1, alloc, err):
                     return NULL
-                nt = self.alloc_table(level + 1)
-                if nt == NO_PFN:
-                    err[0] = WALK_OOM
-                    return NULL
-                ents[(addr >> shift) & 511] = (nt << PAGE_SHIFT) | _PAGE_TABLE
-                mm.pgtables_bytes += PAGE_SIZE
                 e = ents[(addr >> shift) & 511]
             elif e & _PAGE_PSE:
                 err[0] = WALK_PUD_LEAF if shift == PUD_SHIFT else WALK_PMD_LEAF
@@ -649,44 +662,21 @@ cdef class PageTables:
         """The PMD slot of addr (allocating the pud and pmd tables if ``alloc``); the PUD slot
         with *err = WALK_PUD_LEAF when a PUD leaf maps it; NULL with WALK_NONE / WALK_OOM."""
         cdef uint64_t* pud = self.walk_pud(mm, addr, alloc, err)
-        cdef uint64_t e
-        cdef pfn_t nt
-        if pud == NULL or err[0] == WALK_PUD_LEAF:
-            return pud
-        e = pud[0]
-        if e & _PAGE_PSE:
+        if pud == NULL:
+            return NULL
+        if pud[0] & _PAGE_PSE:
             err[0] = WALK_PUD_LEAF
             return pud
-        if not (e & _PAGE_PRESENT):
-            if not alloc:
-                err[0] = WALK_NONE
-                return NULL
-            nt = self.alloc_table(3)
-            if nt == NO_PFN:
-                err[0] = WALK_OOM
-                return NULL
-            pud[0] = (nt << PAGE_SHIFT) | _PAGE_TABLE
-            mm.pgtables_bytes += PAGE_SIZE
-            e = pud[0]
-        return &table_entries(self.pm, (e & PTE_PFN_MASK) >> PAGE_SHIFT)[(addr >> PMD_SHIFT) & 511]
+        if not pgtable_populate(self, mm, pud, 3, alloc, err):
+            return NULL
+        return &table_entries(self.pm, (pud[0] & PTE_PFN_MASK) >> PAGE_SHIFT)[(addr >> PMD_SHIFT) & 511]
 
     cdef uint64_t* walk_pud(self, MmStruct mm, uint64_t addr, bint alloc, int* err) except? NULL:
         """The PUD slot of addr (allocating the pud table if ``alloc``)."""
-        cdef uint64_t* ents = table_entries(self.pm, mm.pgd)
-        cdef uint64_t e = ents[(addr >> PGDIR_SHIFT) & 511]
-        cdef pfn_t nt
-        if not (e & _PAGE_PRESENT):
-            if not alloc:
-                err[0] = WALK_NONE
-                return NULL
-            nt = self.alloc_table(2)
-            if nt == NO_PFN:
-                err[0] = WALK_OOM
-                return NULL
-            ents[(addr >> PGDIR_SHIFT) & 511] = (nt << PAGE_SHIFT) | _PAGE_TABLE
-            mm.pgtables_bytes += PAGE_SIZE
-            e = ents[(addr >> PGDIR_SHIFT) & 511]
-        return &table_entries(self.pm, (e & PTE_PFN_MASK) >> PAGE_SHIFT)[(addr >> PUD_SHIFT) & 511]
+        cdef uint64_t* pgd = &table_entries(self.pm, mm.pgd)[(addr >> PGDIR_SHIFT) & 511]
+        if not pgtable_populate(self, mm, pgd, 2, alloc, err):
+            return NULL
+        return &table_entries(self.pm, (pgd[0] & PTE_PFN_MASK) >> PAGE_SHIFT)[(addr >> PUD_SHIFT) & 511]
 
     cdef bint table_empty(self, pfn_t table) noexcept:
         cdef uint64_t* ents = table_entries(self.pm, table)
@@ -1160,9 +1150,8 @@ cdef class MmCore:
         VMAs, or __handle_mm_fault: huge_fault for a missing PMD where the VMA's vm_ops offer
         it, huge leaves, and handle_pte_fault."""
         cdef vm_fault vmf
-        cdef int err = 0, ret, tries
+        cdef int err = 0, ret, tries, level
         cdef uint64_t* slot
-        cdef uint64_t e
         self.check_sync_rss_stat()
         self.tb.clock.now += self.cost_fault_ns
         vmf.real_address = addr
@@ -1178,47 +1167,41 @@ cdef class MmCore:
         if vma.vm_flags & C_VM_HUGETLB:
             return self.hugetlb_fault(mm, vma, &vmf)
         for tries in range(2):
+            level = 0
             if vma.vm_ops == NULL:
                 # anonymous VMAs and the built-in files: the whole walk, tables allocated
                 slot = self.pgt.walk(mm, addr, True, &err)
                 if err == WALK_PMD_LEAF or err == WALK_PUD_LEAF:
-                    ret = self.do_huge_leaf_fault(mm, vma, &vmf, slot, 3 if err == WALK_PMD_LEAF else 2)
-                    if ret == VM_FAULT_FALLBACK:
-                        err = 0
-                        continue
+                    level = 3 if err == WALK_PMD_LEAF else 2
+            else:
+                # the pud and pmd only: a missing PMD may be a huge fault (create_huge_pmd)
+                slot = self.pgt.walk_pmd(mm, addr, True, &err)
+                if err == WALK_PUD_LEAF:
+                    level = 2
+                elif slot != NULL:
+                    vmf.pmd = slot
+                    if slot[0] == 0 and vma.vm_ops.huge_fault != NULL and self.transhuge_suitable(vma, addr):
+                        ret = vma.vm_ops.huge_fault(vma.vm_ops.ctx, mm, vma, &vmf, PE_SIZE_PMD)
+                        if not (ret & VM_FAULT_FALLBACK):
+                            if not (ret & (VM_FAULT_ERROR | VM_FAULT_RETRY)):
+                                self.fault_counts[FK_HUGE] += 1
+                            return ret
+                    if slot[0] & _PAGE_PSE:
+                        level = 3
+            if level:
+                ret = self.do_huge_leaf_fault(mm, vma, &vmf, slot, level)
+                if ret != VM_FAULT_FALLBACK:
                     return ret
-                if slot == NULL:
-                    self.fault_counts[FK_OOM] += 1
-                    return VM_FAULT_OOM
-                vmf.pte = slot
-                vmf.orig_pte = slot[0]
-                return self.handle_pte_fault(mm, vma, &vmf)
-            slot = self.pgt.walk_pmd(mm, addr, True, &err)
-            if err == WALK_PUD_LEAF:
-                ret = self.do_huge_leaf_fault(mm, vma, &vmf, slot, 2)
-                if ret == VM_FAULT_FALLBACK:
-                    err = 0
-                    continue
-                return ret
+                err = 0
+                continue                # split or zapped: again, at the PTE level
             if slot == NULL:
                 self.fault_counts[FK_OOM] += 1
                 return VM_FAULT_OOM
-            vmf.pmd = slot
-            if slot[0] == 0 and vma.vm_ops.huge_fault != NULL and self.transhuge_suitable(vma, addr):
-                ret = vma.vm_ops.huge_fault(vma.vm_ops.ctx, mm, vma, &vmf, PE_SIZE_PMD)
-                if not (ret & VM_FAULT_FALLBACK):
-                    if not (ret & (VM_FAULT_ERROR | VM_FAULT_RETRY)):
-                        self.fault_counts[FK_HUGE] += 1
-                    return ret
-            e = slot[0]
-            if e & _PAGE_PSE:
-                ret = self.do_huge_leaf_fault(mm, vma, &vmf, slot, 3)
-                if ret == VM_FAULT_FALLBACK:
-                    err = 0
-                    continue
-                return ret
-            if e & _PAGE_PRESENT:
-                vmf.pte = &table_entries(self.pm, (e & PTE_PFN_MASK) >> PAGE_SHIFT)[(addr >> PAGE_SHIFT) & 511]
+            if vma.vm_ops == NULL:
+                vmf.pte = slot
+                vmf.orig_pte = slot[0]
+            elif slot[0] & _PAGE_PRESENT:
+                vmf.pte = &table_entries(self.pm, (slot[0] & PTE_PFN_MASK) >> PAGE_SHIFT)[(addr >> PAGE_SHIFT) & 511]
                 vmf.orig_pte = vmf.pte[0]
             return self.handle_pte_fault(mm, vma, &vmf)
         self.fault_counts[FK_SIGBUS] += 1
@@ -1410,17 +1393,11 @@ cdef class MmCore:
     cdef uint64_t* pte_alloc(self, MmStruct mm, vm_fault* vmf) except? NULL:
         """The PTE table under vmf.pmd, allocated if missing (__do_fault's prealloc_pte, which
         memsim installs at once)."""
-        cdef pfn_t nt
+        cdef int err = 0
         if vmf.pte != NULL:
             return vmf.pte
-        if vmf.pmd == NULL:
+        if vmf.pmd == NULL or not pgtable_populate(self.pgt, mm, vmf.pmd, 4, True, &err):
             return NULL
-        if not (vmf.pmd[0] & _PAGE_PRESENT):
-            nt = self.pgt.alloc_table(4)
-            if nt == NO_PFN:
-                return NULL
-            vmf.pmd[0] = (nt << PAGE_SHIFT) | _PAGE_TABLE
-            mm.pgtables_bytes += PAGE_SIZE
         vmf.pte = &table_entries(self.pm, (vmf.pmd[0] & PTE_PFN_MASK) >> PAGE_SHIFT)[(vmf.address >> PAGE_SHIFT) & 511]
         return vmf.pte
 
