@@ -26,6 +26,7 @@ cdef class MmStruct
 cdef class VmArea
 cdef class AddressSpace
 cdef class AnonVma
+cdef class AnonVmaChain
 cdef class PageTables
 cdef class Rmap
 cdef class MmCore
@@ -247,6 +248,10 @@ cdef class AnonVma:
     cdef public int refcount
     cdef public int degree
 
+cdef class AnonVmaChain:
+    cdef public AnonVma anon_vma
+    cdef public uint64_t addr           # the anon_vma_chain's kernel address
+
 cdef class VmArea:
     cdef public uint64_t vm_start
     cdef public uint64_t vm_end
@@ -255,7 +260,7 @@ cdef class VmArea:
     cdef public MmStruct vm_mm
     cdef public AddressSpace vm_file
     cdef public uint64_t anon_vma       # the anon_vma's address (0 = not prepared yet)
-    cdef public list anon_vma_chain     # the AnonVma objects this VMA is linked into
+    cdef public list anon_vma_chain     # AnonVmaChain links to the anon_vmas this VMA is in
     cdef public str name
     cdef public object vm_private_data  # a plugin's state for this VMA (copied by vm_area_dup)
     cdef public object vm_userfaultfd_ctx   # the userfaultfd context (dup_userfaultfd at fork)
@@ -300,7 +305,7 @@ cdef class Rmap:
     cdef public dict anon_vmas          # anon_vma address -> AnonVma
     cdef public dict mappings           # address_space address -> AddressSpace
     cdef AnonVma anon_vma_alloc(self, str site)
-    cdef int anon_vma_chain_link(self, VmArea vma, AnonVma av) except -1
+    cdef int anon_vma_chain_link(self, VmArea vma, AnonVma av, uint64_t avc) except -1
     cdef int unlink_anon_vmas(self, VmArea vma) except -1
     cdef int put_anon_vma(self, AnonVma av) except -1
 

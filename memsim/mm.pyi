@@ -78,6 +78,11 @@ class AnonVma:
     refcount: int
     degree: int
 
+class AnonVmaChain:
+    anon_vma: AnonVma
+    addr: int
+    def __init__(self, anon_vma: AnonVma, addr: int) -> None: ...
+
 class VmArea:
     vm_start: int
     vm_end: int
@@ -86,7 +91,7 @@ class VmArea:
     vm_mm: Optional["MmStruct"]
     vm_file: Optional[AddressSpace]
     anon_vma: int
-    anon_vma_chain: List[AnonVma]
+    anon_vma_chain: List[AnonVmaChain]
     name: str
     vm_private_data: Any
     vm_userfaultfd_ctx: Any

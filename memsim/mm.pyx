@@ -316,6 +316,17 @@ cdef class AnonVma:
         return f"<AnonVma {self.addr:#x} vmas={len(self.vmas)} degree={self.degree}>"
 
 
+cdef class AnonVmaChain:
+    """An anon_vma_chain: one link between a VMA and an anon_vma (a slab object of its own)."""
+
+    def __init__(self, AnonVma anon_vma, uint64_t addr):
+        self.anon_vma = anon_vma
+        self.addr = addr
+
+    def __repr__(self):
+        return f"<AnonVmaChain {self.addr:#x} -> {self.anon_vma!r}>"
+
+
 cdef class VmArea:
     """A vm_area_struct: [vm_start, vm_end) with flags, file/offset, anon_vma, vm_ops and policy."""
 
@@ -713,9 +724,9 @@ cdef class Rmap:
         self.anon_vmas[addr] = av
         return av
 
-    cdef int anon_vma_chain_link(self, VmArea vma, AnonVma av) except -1:
-        """anon_vma_chain_link(): vma joins av's interval tree."""
-        vma.anon_vma_chain.append(av)
+    cdef int anon_vma_chain_link(self, VmArea vma, AnonVma av, uint64_t avc) except -1:
+        """anon_vma_chain_link(): vma joins av's interval tree through the link ``avc``."""
+        vma.anon_vma_chain.append(AnonVmaChain(av, avc))
         av.vmas.append(vma)
         return 0
 
@@ -735,23 +746,25 @@ cdef class Rmap:
         """unlink_anon_vmas(): leave every anon_vma of the chain; each link is freed, and each
         anon_vma no VMA uses any more loses a reference."""
         cdef AnonVma av
+        cdef AnonVmaChain avc
         keep = []
-        for av in reversed(vma.anon_vma_chain):
+        for avc in reversed(vma.anon_vma_chain):
+            av = avc.anon_vma
             if vma in av.vmas:
                 av.vmas.remove(vma)
             if not av.vmas:
                 av.parent.degree -= 1
-                keep.append(av)
+                keep.append(avc)
                 continue
-            self.core._kmem_free("anon_vma_chain", 0, "unlink_anon_vmas")
+            self.core._kmem_free("anon_vma_chain", avc.addr, "unlink_anon_vmas")
         if vma.anon_vma:
             av = self.anon_vmas.get(vma.anon_vma)
             if av is not None:
                 av.degree -= 1
             vma.anon_vma = 0
-        for av in keep:
-            self.put_anon_vma(av)
-            self.core._kmem_free("anon_vma_chain", 0, "unlink_anon_vmas")
+        for avc in keep:
+            self.put_anon_vma(avc.anon_vma)
+            self.core._kmem_free("anon_vma_chain", avc.addr, "unlink_anon_vmas")
         vma.anon_vma_chain = []
         return 0
 
@@ -1025,9 +1038,10 @@ cdef class MmCore:
         """anon_vma_clone(): link ``dst`` into every anon_vma of ``src``'s chain (one
         anon_vma_chain object each), reusing one with degree < 2 when dst has none (fork)."""
         cdef AnonVma av
-        for av in reversed(src.anon_vma_chain):
-            self._kmem_alloc("anon_vma_chain", "anon_vma_clone")
-            self.rmap.anon_vma_chain_link(dst, av)
+        cdef AnonVmaChain link
+        for link in reversed(src.anon_vma_chain):
+            av = link.anon_vma
+            self.rmap.anon_vma_chain_link(dst, av, self._kmem_alloc("anon_vma_chain", "anon_vma_clone"))
             if dst.anon_vma == 0 and src.anon_vma and av.addr != src.anon_vma and av.degree < 2:
                 dst.anon_vma = av.addr
         if dst.anon_vma:
@@ -1039,6 +1053,7 @@ cdef class MmCore:
         """anon_vma_fork(): the child VMA joins the parent's anon_vmas, then gets its own
         anon_vma (a child of the parent's) unless one could be reused."""
         cdef AnonVma av, pav
+        cdef uint64_t avc
         if not pvma.anon_vma:
             return 0
         vma.anon_vma = 0
@@ -1047,12 +1062,12 @@ cdef class MmCore:
             return vma.anon_vma
         av = self.rmap.anon_vma_alloc("anon_vma_fork")
         pav = self.rmap.anon_vmas[pvma.anon_vma]
-        self._kmem_alloc("anon_vma_chain", "anon_vma_fork")
+        avc = self._kmem_alloc("anon_vma_chain", "anon_vma_fork")
         av.root = pav.root
         av.parent = pav
         av.root.refcount += 1           # get_anon_vma(anon_vma->root)
         vma.anon_vma = av.addr
-        self.rmap.anon_vma_chain_link(vma, av)
+        self.rmap.anon_vma_chain_link(vma, av, avc)
         pav.degree += 1
         return av.addr
 
@@ -1272,11 +1287,12 @@ cdef class MmCore:
     cdef uint64_t anon_vma_prepare(self, VmArea vma) except? 0xffffffffffffffff:
         """anon_vma_prepare(): give the VMA an anon_vma (the chain link first, then the anon_vma)."""
         cdef AnonVma av
+        cdef uint64_t avc
         if vma.anon_vma == 0:
-            self._kmem_alloc("anon_vma_chain", "__anon_vma_prepare")
+            avc = self._kmem_alloc("anon_vma_chain", "__anon_vma_prepare")
             av = self.rmap.anon_vma_alloc("__anon_vma_prepare")
             vma.anon_vma = av.addr
-            self.rmap.anon_vma_chain_link(vma, av)
+            self.rmap.anon_vma_chain_link(vma, av, avc)
         return vma.anon_vma
 
     cdef inline void page_add_new_anon_rmap(self, pfn_t pfn, VmArea vma, uint64_t addr) noexcept:
@@ -2409,7 +2425,8 @@ cdef class MmCore:
                         e &= ~(<uint64_t>_PAGE_RW)
                         spte[0] = e
                     if src_vma.vm_flags & C_VM_SHARED:
-                        e &= ~(<uint64_t>(_PAGE_DIRTY | _PAGE_ACCESSED))
+                        e &= ~(<uint64_t>_PAGE_DIRTY)     # pte_mkclean in a shared mapping
+                    e &= ~(<uint64_t>_PAGE_ACCESSED)      # pte_mkold: the child's copy is old
                     if not dst_uffd_wp:
                         e &= ~(<uint64_t>_PAGE_UFFD_WP)
                     dpte[0] = e
