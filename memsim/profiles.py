@@ -41,6 +41,8 @@ class KernelProfile:
     swp_pte_marker: int = 0         # the swap type of PTE markers (SWP_PTE_MARKER)
     gigantic_folio_free: bool = False   # v6.11+: a gigantic folio is freed as one block
     char_signed: bool = True        # x86 ``char`` is signed (the kernel builds with -funsigned-char since 6.2)
+    mpol_max: int = 5               # MPOL_MAX: MPOL_PREFERRED_MANY (5) is v5.15+, WEIGHTED_INTERLEAVE v6.9+
+    mpol_numa_balancing_modes: tuple = (2,)     # modes MPOL_F_NUMA_BALANCING goes with (BIND; v6.7+ PREFERRED_MANY)
 
     @property
     def version(self) -> tuple:
@@ -75,6 +77,8 @@ PROFILES = {
         swp_pte_marker=31,
         gigantic_folio_free=True,
         char_signed=False,
+        mpol_max=7,
+        mpol_numa_balancing_modes=(2, 5),
     ),
 }
 

@@ -1,5 +1,5 @@
 """The mm system calls and process lifecycle on top of the Cython core: mmap, munmap, mprotect,
-fork (dup_mmap) and exit (exit_mmap).
+mremap, set_mempolicy and mbind, fork (dup_mmap) and exit (exit_mmap).
 
 This is policy, not a hot path: VMA bookkeeping happens once per call, and every per-page loop
 runs inside :class:`memsim.mm.MmCore` in C.  Errors are returned as errno names, as the system
@@ -8,11 +8,12 @@ calls return them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 
 from memsim.mm import (
-    AddressSpace, MmCore, MmStruct, VmArea, VM_ACCOUNT, VM_DONTCOPY, VM_EXEC, VM_LOCKED, VM_MAYEXEC,
-    VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE,
+    AddressSpace, MmCore, MmStruct, VmArea, VM_ACCOUNT, VM_DONTCOPY, VM_DONTEXPAND, VM_EXEC,
+    VM_HUGETLB, VM_LOCKED, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ,
+    VM_SHARED, VM_WRITE, set_task_mempolicy,
 )
 
 PAGE_SIZE = 4096
@@ -314,3 +315,339 @@ def exit_mmap(core: MmCore, mm: MmStruct) -> None:
         core.vm_area_free(v)
     core.free_pgd(mm)
     core.mm_free(mm)
+
+
+# ----------------------------------------------------------------------------------------------
+# mremap (mm/mremap.c of v5.14)
+# ----------------------------------------------------------------------------------------------
+
+MREMAP_MAYMOVE = 1
+MREMAP_FIXED = 2
+MREMAP_DONTUNMAP = 4
+#: The mremap flags by name (include/uapi/linux/mman.h).
+MREMAP_FLAGS = {"MREMAP_MAYMOVE": MREMAP_MAYMOVE, "MREMAP_FIXED": MREMAP_FIXED,
+                "MREMAP_DONTUNMAP": MREMAP_DONTUNMAP}
+VM_PFNMAP = 0x400
+VM_LOCKONFAULT = 0x80000
+
+
+def _enough_memory(pages: int, totalram: Optional[int], what: str) -> None:
+    """__vm_enough_memory() under OVERCOMMIT_GUESS (v5.14): refuse only what can never fit."""
+    if totalram is not None and pages > totalram:
+        raise MmError("ENOMEM", f"{what} of {pages * PAGE_SIZE} bytes is more than the machine's "
+                                f"memory ({totalram * PAGE_SIZE} bytes) and overcommit is heuristic")
+
+
+def _vma_to_resize(mm: MmStruct, addr: int, old_len: int, new_len: int, flags: int,
+                   totalram: Optional[int]) -> VmArea:
+    """vma_to_resize(): the VMA holding [addr, addr + old_len), checked for the resize."""
+    vma = mm.find_vma(addr)
+    if vma is None:
+        raise MmError("EFAULT", f"{addr:#x} is not mapped")
+    if not old_len and not vma.vm_flags & (VM_SHARED | VM_MAYSHARE):
+        # "attempted to duplicate a private mapping with mremap.  This is not supported."
+        raise MmError("EINVAL", "an old length of 0 duplicates only shared mappings")
+    if flags & MREMAP_DONTUNMAP and vma.vm_flags & (VM_DONTEXPAND | VM_PFNMAP):
+        raise MmError("EINVAL", "MREMAP_DONTUNMAP of a VM_DONTEXPAND or VM_PFNMAP mapping")
+    if vma.vm_flags & VM_HUGETLB:
+        raise MmError("EINVAL", "a hugetlb mapping cannot be remapped (v5.14)")
+    if old_len > vma.vm_end - addr:
+        raise MmError("EFAULT", f"[{addr:#x}, {addr + old_len:#x}) spans more than one mapping "
+                                f"(the one at {addr:#x} ends at {vma.vm_end:#x})")
+    if new_len == old_len:
+        return vma
+    if vma.vm_flags & (VM_DONTEXPAND | VM_PFNMAP):
+        raise MmError("EFAULT", "a VM_DONTEXPAND or VM_PFNMAP mapping cannot grow")
+    if vma.vm_flags & VM_ACCOUNT and new_len > old_len:
+        _enough_memory((new_len - old_len) // PAGE_SIZE, totalram, "growing the mapping by")
+    return vma
+
+
+def _vma_expandable(mm: MmStruct, vma: VmArea, delta: int) -> bool:
+    """vma_expandable(): nothing mapped in the ``delta`` bytes after the VMA, and they are user
+    addresses (get_unmapped_area(MAP_FIXED))."""
+    end = vma.vm_end + delta
+    if end > TASK_SIZE:
+        return False
+    return not any(vma.vm_end <= v.vm_start < end for v in mm.vmas)
+
+
+def copy_vma(core: MmCore, mm: MmStruct, vma: VmArea, addr: int, length: int, pgoff: int) -> VmArea:
+    """copy_vma(): a new VMA at [addr, addr + length) for the pages of ``vma`` from ``pgoff``:
+    vm_area_dup() (vm_ops, file, private data, userfaultfd context and policy go with it),
+    anon_vma_clone() (the moved pages keep their anon_vma, and their index, so rmap finds them),
+    ->open() and the link.  An anonymous VMA that never faulted starts afresh at pgoff
+    addr >> PAGE_SHIFT.  (memsim never merges VMAs, so vma_merge() has nothing to do.)"""
+    if vma.vm_file is None and not vma.has_vm_ops and not vma.anon_vma:
+        pgoff = addr // PAGE_SIZE
+    new = vma.dup()
+    new.vm_start = addr
+    new.vm_end = addr + length
+    new.vm_pgoff = pgoff
+    new.addr = core.vm_area_alloc(dup=True)
+    core.anon_vma_clone(new, vma)
+    new.vm_ops_open()
+    core.vma_link(mm, new)
+    return new
+
+
+def _move_vma(core: MmCore, mm: MmStruct, vma: VmArea, old_addr: int, old_len: int, new_len: int,
+              new_addr: int, flags: int, totalram: Optional[int]) -> int:
+    """move_vma(): copy_vma() at new_addr, move_page_tables() (rss unchanged), tell the
+    userfaultfd (mremap_userfaultfd_prep), then unmap the old range — or, with
+    MREMAP_DONTUNMAP, leave it mapped and empty (VM_LOCKED cleared; its anon_vma links dropped
+    when the whole VMA moved, so its next fault starts a new anon_vma).  When the page tables
+    cannot all be moved (no memory for a table), the moved entries go back and the new VMA is
+    unmapped: ENOMEM."""
+    err = 0
+    if vma.vm_start != old_addr:
+        err = vma.vm_ops_may_split(old_addr)
+    if not err and vma.vm_end != old_addr + old_len:
+        err = vma.vm_ops_may_split(old_addr + old_len)
+    if err:
+        raise MmError(_errno_name(-err), "the mapping cannot be split where the moved range ends")
+    if flags & MREMAP_DONTUNMAP and vma.vm_flags & VM_ACCOUNT:
+        _enough_memory(new_len // PAGE_SIZE, totalram, "a MREMAP_DONTUNMAP copy")
+    new_pgoff = vma.vm_pgoff + (old_addr - vma.vm_start) // PAGE_SIZE
+    new_vma = copy_vma(core, mm, vma, new_addr, new_len, new_pgoff)
+    moved = core.move_page_tables(mm, vma, old_addr, new_vma, new_addr, old_len)
+    failed = moved < old_len
+    if failed:
+        core.move_page_tables(mm, new_vma, new_addr, vma, old_addr, moved)
+        vma, old_len, old_addr = new_vma, new_len, new_addr
+    else:
+        core.mremap_userfaultfd(new_vma, old_addr, new_addr, old_len)
+    if not failed and flags & MREMAP_DONTUNMAP:
+        vma.vm_flags &= ~(VM_LOCKED | VM_LOCKONFAULT)
+        if new_vma is not vma and vma.vm_start == old_addr and vma.vm_end == old_addr + old_len:
+            core.unlink_anon_vmas(vma)
+        return new_addr
+    try:
+        do_munmap(core, mm, old_addr, old_len)
+    except MmError:
+        pass                # "OOM: unable to split vma, just get accounts right" (or old_len 0)
+    if failed:
+        raise MmError("ENOMEM", "no memory for the page tables at the new address")
+    return new_addr
+
+
+def _mremap_to(core: MmCore, mm: MmStruct, addr: int, old_len: int, new_addr: int, new_len: int,
+               flags: int, totalram: Optional[int]) -> int:
+    """mremap_to(): MREMAP_FIXED (whatever is at new_addr is unmapped first) or
+    MREMAP_DONTUNMAP (new_addr is a hint): shrink first if asked, then move."""
+    if new_addr % PAGE_SIZE:
+        raise MmError("EINVAL", f"new address {new_addr:#x} is not page aligned")
+    if new_len > TASK_SIZE or new_addr > TASK_SIZE - new_len:
+        raise MmError("EINVAL", f"[{new_addr:#x}, {new_addr + new_len:#x}) is not in the user address space")
+    if addr + old_len > new_addr and new_addr + new_len > addr:
+        raise MmError("EINVAL", "the old and new ranges overlap")
+    if flags & MREMAP_FIXED:
+        do_munmap(core, mm, new_addr, new_len)
+    if old_len >= new_len:
+        if old_len > new_len:
+            do_munmap(core, mm, addr + new_len, old_len - new_len)
+        old_len = new_len
+    vma = _vma_to_resize(mm, addr, old_len, new_len, flags, totalram)
+    if flags & MREMAP_FIXED:
+        if new_addr < TASK_UNMAPPED_FLOOR:      # security_mmap_addr(): below mmap_min_addr
+            raise MmError("EPERM", f"{new_addr:#x} is below mmap_min_addr ({TASK_UNMAPPED_FLOOR:#x})")
+        target = new_addr
+    else:
+        target = get_unmapped_area(mm, new_len, new_addr)
+    return _move_vma(core, mm, vma, addr, old_len, new_len, target, flags, totalram)
+
+
+def do_mremap(core: MmCore, mm: MmStruct, addr: int, old_len: int, new_len: int, flags: int = 0,
+              new_addr: int = 0, totalram: Optional[int] = None) -> int:
+    """SYSCALL_DEFINE5(mremap): resize and/or move [addr, addr + old_len); returns the new
+    address.  ``totalram`` (pages) enables the overcommit check of accountable growth.
+
+    Shrinking always succeeds (the tail is unmapped, mapped or not); growing happens in place
+    when the old range ends its VMA and nothing follows it, else moves with MREMAP_MAYMOVE
+    (ENOMEM without).  MREMAP_FIXED moves to ``new_addr`` (unmapping what was there);
+    MREMAP_DONTUNMAP moves and leaves the old range mapped but empty (any mapping since v5.13,
+    but VM_DONTEXPAND/VM_PFNMAP ones).  Errors are the kernel's: EINVAL (flags, alignment, a
+    zero new length, overlapping ranges), EFAULT (the old range is unmapped or spans VMAs),
+    ENOMEM, EPERM (MREMAP_FIXED below mmap_min_addr)."""
+    if flags & ~(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP):
+        raise MmError("EINVAL", f"unknown mremap flags {flags:#x}")
+    if flags & MREMAP_FIXED and not flags & MREMAP_MAYMOVE:
+        raise MmError("EINVAL", "MREMAP_FIXED needs MREMAP_MAYMOVE")
+    if flags & MREMAP_DONTUNMAP and (not flags & MREMAP_MAYMOVE or old_len != new_len):
+        raise MmError("EINVAL", "MREMAP_DONTUNMAP needs MREMAP_MAYMOVE and the same old and new length")
+    if addr % PAGE_SIZE:
+        raise MmError("EINVAL", f"old address {addr:#x} is not page aligned")
+    old_len = page_align(old_len)
+    new_len = page_align(new_len)
+    if not new_len:
+        raise MmError("EINVAL", "the new length is 0")
+    if flags & (MREMAP_FIXED | MREMAP_DONTUNMAP):
+        return _mremap_to(core, mm, addr, old_len, new_addr, new_len, flags, totalram)
+    if old_len >= new_len:
+        if old_len > new_len:
+            do_munmap(core, mm, addr + new_len, old_len - new_len)
+        return addr
+    vma = _vma_to_resize(mm, addr, old_len, new_len, flags, totalram)
+    if old_len == vma.vm_end - addr and _vma_expandable(mm, vma, new_len - old_len):
+        vma.vm_end = addr + new_len              # vma_adjust()
+        return addr
+    if not flags & MREMAP_MAYMOVE:
+        raise MmError("ENOMEM", f"the mapping cannot grow in place at {addr:#x} and "
+                                "MREMAP_MAYMOVE is not given")
+    target = get_unmapped_area(mm, new_len)
+    return _move_vma(core, mm, vma, addr, old_len, new_len, target, flags, totalram)
+
+
+# ----------------------------------------------------------------------------------------------
+# NUMA memory policy: set_mempolicy() and mbind() (mm/mempolicy.c of v5.14)
+# ----------------------------------------------------------------------------------------------
+
+MPOL_DEFAULT = 0
+MPOL_PREFERRED = 1
+MPOL_BIND = 2
+MPOL_INTERLEAVE = 3
+MPOL_LOCAL = 4
+MPOL_PREFERRED_MANY = 5
+#: The policy modes the core's allocator implements, by the name a workload gives them.
+MPOL_MODES = {"default": MPOL_DEFAULT, "preferred": MPOL_PREFERRED, "bind": MPOL_BIND,
+              "interleave": MPOL_INTERLEAVE, "local": MPOL_LOCAL,
+              "preferred_many": MPOL_PREFERRED_MANY}
+MPOL_F_STATIC_NODES = 1 << 15
+MPOL_F_RELATIVE_NODES = 1 << 14
+MPOL_F_NUMA_BALANCING = 1 << 13
+MPOL_MODE_FLAGS = MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES | MPOL_F_NUMA_BALANCING
+#: The mode flags by name (include/uapi/linux/mempolicy.h).
+MPOL_MODE_FLAG_NAMES = {"MPOL_F_STATIC_NODES": MPOL_F_STATIC_NODES,
+                        "MPOL_F_RELATIVE_NODES": MPOL_F_RELATIVE_NODES,
+                        "MPOL_F_NUMA_BALANCING": MPOL_F_NUMA_BALANCING}
+MAX_NUMNODES = 1024
+
+
+def _sanitize_mpol_flags(mode: int, flags: int, mpol_max: int, numa_balancing_modes) -> None:
+    """sanitize_mpol_flags(): a known mode, not both STATIC and RELATIVE, NUMA_BALANCING only
+    with the modes that take it (MPOL_BIND)."""
+    if flags & ~MPOL_MODE_FLAGS or not 0 <= mode < mpol_max:
+        raise MmError("EINVAL", f"mode {mode} with flags {flags:#x} is not a policy this kernel knows")
+    if flags & MPOL_F_STATIC_NODES and flags & MPOL_F_RELATIVE_NODES:
+        raise MmError("EINVAL", "MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES exclude each other")
+    if flags & MPOL_F_NUMA_BALANCING and mode not in numa_balancing_modes:
+        raise MmError("EINVAL", "MPOL_F_NUMA_BALANCING goes only with "
+                      + " or ".join(n for n, m in MPOL_MODES.items() if m in numa_balancing_modes))
+
+
+def _get_nodes(nodes) -> frozenset:
+    """get_nodes(): the user's nodemask; bits at or above MAX_NUMNODES must be clear."""
+    for n in nodes:
+        if not 0 <= n < MAX_NUMNODES:
+            raise MmError("EINVAL", f"node {n} is beyond MAX_NUMNODES ({MAX_NUMNODES})")
+    return frozenset(nodes)
+
+
+def _mpol_new(mode: int, flags: int, nodes: frozenset) -> Optional[int]:
+    """mpol_new(): None for MPOL_DEFAULT (no policy), else the mode to keep (MPOL_PREFERRED
+    with no node is MPOL_LOCAL); an empty nodemask is EINVAL for every other mode."""
+    if mode == MPOL_DEFAULT:
+        if nodes:
+            raise MmError("EINVAL", "MPOL_DEFAULT takes no nodes")
+        return None
+    if mode == MPOL_PREFERRED:
+        if not nodes:
+            if flags & (MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES):
+                raise MmError("EINVAL", "MPOL_PREFERRED without nodes takes no STATIC/RELATIVE flag")
+            return MPOL_LOCAL
+    elif mode == MPOL_LOCAL:
+        if nodes or flags & (MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES):
+            raise MmError("EINVAL", "MPOL_LOCAL takes no nodes and no STATIC/RELATIVE flag")
+    elif not nodes:
+        raise MmError("EINVAL", "the nodemask is empty")
+    return mode
+
+
+def _mpol_set_nodemask(mode: int, flags: int, nodes: frozenset, mems) -> Tuple[int, ...]:
+    """mpol_set_nodemask() + mpol_ops[mode].create(): the user's nodes within the nodes with
+    memory (``mems``: cpuset_current_mems_allowed & N_MEMORY), folded onto them for
+    MPOL_F_RELATIVE_NODES; EINVAL when none is left.  MPOL_PREFERRED keeps the first."""
+    if mode == MPOL_LOCAL:
+        return ()
+    mems = sorted(mems)
+    if flags & MPOL_F_RELATIVE_NODES:
+        folded = {n % len(mems) for n in nodes}                 # nodes_fold()
+        eff = sorted(mems[i] for i in folded)                   # nodes_onto()
+    else:
+        eff = sorted(n for n in nodes if n in set(mems))
+    if not eff:
+        raise MmError("EINVAL", f"none of nodes {sorted(nodes)} has memory "
+                                f"(the machine's nodes: {', '.join(map(str, mems))})")
+    if mode in (MPOL_PREFERRED,):
+        return (eff[0],)                                        # mpol_new_preferred()
+    return tuple(eff)
+
+
+def mpol_check(mode: int, flags: int, nodes, mems, mpol_max: int,
+               numa_balancing_modes=(MPOL_BIND,)) -> Optional[Tuple[int, int, Tuple[int, ...]]]:
+    """The policy ``(mode, flags, nodes)`` that set_mempolicy()/mbind() would install for the
+    user's arguments (None: MPOL_DEFAULT), with the kernel's EINVAL checks (MmError)."""
+    _sanitize_mpol_flags(mode, flags, mpol_max, numa_balancing_modes)
+    user = _get_nodes(nodes)
+    kept = _mpol_new(mode, flags, user)
+    if kept is None:
+        return None
+    return kept, flags, _mpol_set_nodemask(kept, flags, user, mems)
+
+
+def do_set_mempolicy(task, mode: int, flags: int, nodes, mems, mpol_max: int = MPOL_LOCAL + 1,
+                     numa_balancing_modes=(MPOL_BIND,)) -> None:
+    """kernel_set_mempolicy() -> do_set_mempolicy(): ``task``'s policy for its later
+    allocations (MPOL_DEFAULT removes it).  ``mems``: the nodes with memory; ``mpol_max``: the
+    profile's MPOL_MAX (MPOL_PREFERRED_MANY is v5.15+)."""
+    pol = mpol_check(mode, flags, nodes, mems, mpol_max, numa_balancing_modes)
+    if pol is None:
+        set_task_mempolicy(task, MPOL_DEFAULT)
+    else:
+        set_task_mempolicy(task, pol[0], pol[2], pol[1])
+
+
+def do_mbind(core: MmCore, mm: MmStruct, start: int, length: int, mode: int, flags: int, nodes,
+             mems, mpol_max: int = MPOL_LOCAL + 1, numa_balancing_modes=(MPOL_BIND,)) -> None:
+    """kernel_mbind() -> do_mbind() without MPOL_MF_* flags: the policy for the pages of
+    [start, start + length) faulted from now on (pages already there stay where they are).
+    The range must be mapped without holes (EFAULT; MPOL_DEFAULT tolerates holes but not a
+    range with no mapping at all); mbind_range() splits the VMAs at the range's edges (unless
+    they already have the policy) and installs the policy in each (vma_replace_policy)."""
+    _sanitize_mpol_flags(mode, flags, mpol_max, numa_balancing_modes)
+    user = _get_nodes(nodes)
+    if start % PAGE_SIZE:
+        raise MmError("EINVAL", f"start {start:#x} is not page aligned")
+    end = start + page_align(length)
+    if end < start:
+        raise MmError("EINVAL", "the range wraps around")
+    if end == start:
+        return
+    kept = _mpol_new(mode, flags, user)
+    new = None
+    if kept is not None:
+        new = (kept, flags, _mpol_set_nodemask(kept, flags, user, mems))
+    # queue_pages_range() -> queue_pages_test_walk(): holes
+    vmas = [v for v in mm.vmas if v.vm_start < end and start < v.vm_end]
+    if not vmas:
+        raise MmError("EFAULT", f"nothing is mapped in [{start:#x}, {end:#x})")
+    if new is not None:                          # not MPOL_MF_DISCONTIG_OK
+        if vmas[0].vm_start > start:
+            raise MmError("EFAULT", f"[{start:#x}, {vmas[0].vm_start:#x}) is not mapped")
+        for a, b in zip(vmas, vmas[1:]):
+            if a.vm_end < b.vm_start:
+                raise MmError("EFAULT", f"[{a.vm_end:#x}, {b.vm_start:#x}) is not mapped")
+        if vmas[-1].vm_end < end:
+            raise MmError("EFAULT", f"[{vmas[-1].vm_end:#x}, {end:#x}) is not mapped")
+    # mbind_range()
+    for vma in vmas:
+        if vma.policy == new:                    # mpol_equal()
+            continue
+        if vma.vm_start < start:
+            vma = split_vma(core, mm, vma, start)
+        if vma.vm_end > end:
+            split_vma(core, mm, vma, end)
+        if new is None:
+            vma.set_policy(MPOL_DEFAULT)
+        else:
+            vma.set_policy(new[0], new[2], new[1])
