@@ -197,16 +197,34 @@ def _size(n: int) -> str:
     return format_size(n)
 
 
+def _status(t: dict) -> str:
+    """How a task ended, as a shell would tell from wait(): ``exited 3``, ``killed by SIGBUS``."""
+    if t.get("killed_by"):
+        return f"killed by {t['killed_by']}"
+    if t.get("exited"):
+        return f"exited {t['exit_code']}"
+    return "running"
+
+
 def _table(s: dict) -> str:
     lines = [f"workload {s['workload']}  kernel {s['kernel']}  seed {s['seed']}  cpus {s['cpus']}", ""]
-    lines.append(f"{'task':<16}{'pid':>7}  {'anon':>10} {'file':>10} {'shmem':>10} {'swap':>10}  faults")
+    lines.append(f"{'task':<16}{'pid':>7}  {'status':<18}{'anon':>10} {'file':>10} {'shmem':>10} "
+                 f"{'swap':>10}  faults")
     for t in s["tasks"]:
         r = t["rss_bytes"]
         faults = ", ".join(f"{k} {v}" for k, v in t["faults"].items()) or "-"
-        lines.append(f"{t['name'][:16]:<16}{t['pid']:>7}  {_size(r.get('MM_ANONPAGES', 0)):>10} "
+        lines.append(f"{t['name'][:16]:<16}{t['pid']:>7}  {_status(t):<18}{_size(r.get('MM_ANONPAGES', 0)):>10} "
                      f"{_size(r.get('MM_FILEPAGES', 0)):>10} {_size(r.get('MM_SHMEMPAGES', 0)):>10} "
                      f"{_size(r.get('MM_SWAPENTS', 0)):>10}  {faults}")
     lines.append("")
+    for t in s["tasks"]:
+        fatal = [sig for sig in t.get("signals", ()) if not sig["caught"]]
+        if t.get("killed_by") and fatal:
+            sig = fatal[-1]
+            lines.append(f"{t['name']} ({t['pid']}): {sig['name']} ({sig['si_code_name']} at "
+                         f"{sig['si_addr']:#x}) at {sig['step']}, not caught")
+    if any(t.get("killed_by") for t in s["tasks"]):
+        lines.append("")
     for n in s["nodes"]:
         lines.append(f"node {n['node']}: {n['pages_allocated']} pages allocated, {n['pages_freed']} freed")
     ev = s["events"]

@@ -201,13 +201,16 @@ def memsim_check_invariants(machine: Any) -> List[str]:
 
 @hookspec
 def memsim_task_fork(parent: Optional[TaskStruct], child: TaskStruct) -> None:
-    """A task was created: forked (copy_process(), where cgroup_post_fork() runs) or started.
+    """A task was created: forked or cloned (copy_process(), where cgroup_post_fork() runs), or started.
 
     Called once the child has its mm and its ``real_parent``, as the parent (``current``), in
     plugin dependency order.  A memcg plugin puts the child in its parent's cgroup here.
 
-    :param parent: the forking task, or None for a task the workload starts (``tasks:``).
-    :param child: the new :class:`memsim.task.TaskStruct` (``child.real_parent is parent``).
+    :param parent: the forking (or thread-creating) task, or None for a task the workload starts
+        (``tasks:``).
+    :param child: the new :class:`memsim.task.TaskStruct`: after a fork ``child.real_parent is
+        parent``; a thread (``child.tgid == parent.tgid``, the same mm) shares its creator's
+        ``real_parent``, as CLONE_THREAD does.
     """
 
 

@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from memsim.boot import BootOptions
 from memsim.hashptr import key_from_seed
-from memsim.mm import MmCore, MmStruct, RSS_NAMES
+from memsim.mm import MmCore, MmStruct, RSS_NAMES, copy_task_mempolicy
 from memsim.physmem import PhysMem
 from memsim.profiles import KernelProfile, get_profile
 from memsim.ring import Clock, TraceBuffer
@@ -120,12 +120,40 @@ class Machine:
         prev = self.current.task
         self.set_current(parent)
         child.mm = vm.dup_mm(self.mmcore, parent.mm, child)
+        copy_task_mempolicy(child, parent)                  # mpol_dup(current->mempolicy)
         self.tasks[pid] = child
         self.comms[pid] = child.comm
         if self.hooks is not None:
             self.hooks.memsim_task_fork(parent=parent, child=child)
         self.set_current(prev)
         return child
+
+    def clone_thread(self, parent: TaskStruct, name: str, cpu: Optional[int] = None,
+                     comm: Optional[str] = None) -> TaskStruct:
+        """clone(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | ...), as
+        pthread_create() calls it: copy_process() gives the thread its own pid and a zeroed
+        rss_stat cache, the parent's tgid, ``mmget()`` of the parent's mm (mm_users + 1: the
+        mm is torn down when its last user exits) and a copy of the task mempolicy."""
+        if parent.mm is None:
+            raise ValueError(f"{parent!r} has no mm to share (it has exited)")
+        pid = self._new_pid()
+        # CLONE_THREAD: the thread's parent is its process's (p->real_parent = current->real_parent)
+        thread = TaskStruct(pid, (comm or parent.comm)[:15], parent.cpu if cpu is None else cpu,
+                            parent.mm, parent.tgid, name, parent.real_parent)
+        parent.mm.mm_users += 1
+        copy_task_mempolicy(thread, parent)
+        self.tasks[pid] = thread
+        self.comms[pid] = thread.comm
+        if self.hooks is not None:
+            prev = self.current.task
+            self.set_current(parent)
+            self.hooks.memsim_task_fork(parent=parent, child=thread)
+            self.set_current(prev)
+        return thread
+
+    def thread_group(self, task: TaskStruct) -> List[TaskStruct]:
+        """The tasks of ``task``'s thread group (same tgid), the leader first, in pid order."""
+        return sorted((t for t in self.tasks.values() if t.tgid == task.tgid), key=lambda t: t.pid)
 
     def exit_task(self, task: TaskStruct) -> None:
         """do_exit(): sync the cached rss, drop current->mm, then mmput() -> exit_mmap()
@@ -143,9 +171,12 @@ class Machine:
                 vm.exit_mmap(self.mmcore, mm)
         if self.hooks is not None:
             self.hooks.memsim_task_exit(task=task)
+        # forget_original_parent(): the children go to a live thread of the same process
+        # (find_alive_thread()), else to init
+        reaper = next((t for t in self.thread_group(task) if t is not task and t.mm is not None), None)
         for child in self.tasks.values():
             if child.real_parent is task:
-                child.real_parent = None
+                child.real_parent = reaper
         self.set_current(prev)
 
     def quiescent_state(self) -> None:

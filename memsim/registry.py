@@ -40,6 +40,8 @@ class Param:
       (possibly normalised) or raises :class:`memsim.errors.InvalidValue`.
     * ``defines``: this str value names a new object of that kind, e.g. "vma" for mmap's
       ``name`` or "task" for fork's ``child``; names are unique per task (task names: per workload).
+      "thread" names a new task too (clone's ``thread``), whose nested steps share the names of
+      the task that defines it (one address space) instead of starting with a copy.
     * ``refers``: this str value must name an object of that kind defined by an earlier step of
       the task (or, for "task", any task of the workload).
     """

@@ -77,6 +77,20 @@ class Scheduler:
         self.runs.append(run)
         return run
 
+    def kill(self, task) -> bool:
+        """End ``task``'s body where it stands (a fatal signal reached a task other than the
+        running one): it leaves any wait queue and never runs again.  Returns whether it was
+        still alive.  The running task cannot be killed this way: its body returns instead."""
+        for run in self.runs:
+            if run.task is task and not run.done:
+                if isinstance(run.blocked_on, WaitQueue) and run in run.blocked_on.waiters:
+                    run.blocked_on.waiters.remove(run)
+                run.blocked_on = None
+                run.done = True
+                run.body.close()
+                return True
+        return False
+
     def _runnable(self) -> List[TaskRun]:
         now = self.clock.now
         out = []

@@ -193,14 +193,25 @@ _NOUN = {"int": "number", "size": "size", "duration": "duration", "address": "ad
 
 
 class _Scope:
-    """Names defined so far in one task (per kind: "vma", ...), for ``defines``/``refers``."""
+    """Names defined so far in one process (per kind: "vma", ...), for ``defines``/``refers``.
 
-    def __init__(self, task: str, names: Optional[Dict[str, Dict[str, Location]]] = None):
+    A forked child (``defines="task"``) starts with a copy of its parent's names; a thread
+    (``defines="thread"``) shares its process's: a name either defines is known to both, and a
+    name a thread uses before the file defines it (its process may create it later) is checked
+    once the process's steps are all read (``deferred``)."""
+
+    def __init__(self, task: str, names: Optional[Dict[str, Dict[str, Location]]] = None,
+                 deferred: Optional[list] = None, thread: bool = False):
         self.task = task
-        self.names: Dict[str, Dict[str, Location]] = names or {}
+        self.names: Dict[str, Dict[str, Location]] = {} if names is None else names
+        self.deferred: List[Tuple[str, str, Location, str, str]] = [] if deferred is None else deferred
+        self.thread = thread
 
     def child(self, task: str) -> "_Scope":
         return _Scope(task, {kind: dict(names) for kind, names in self.names.items()})
+
+    def thread_of(self, task: str) -> "_Scope":
+        return _Scope(task, self.names, self.deferred, thread=True)
 
 
 class _Loader:
@@ -547,9 +558,15 @@ class _Loader:
         args, where, given, rec, pending = self.params(
             None if _is_null(vnode) else vnode, st.params, f"step {op!r}", op, knode, depth, defer_steps=True)
         new_task = self.names(st.params, args, where, op, scope)
+        thread = any(p.defines == "thread" and args.get(p.name) is not None for p in st.params)
         for p, steps_node in pending:
-            nested = scope.child(new_task) if new_task is not None else scope
+            if new_task is None:
+                nested = scope
+            else:
+                nested = scope.thread_of(new_task) if thread else scope.child(new_task)
             args[p.name] = self.convert(steps_node, p, f"{op}.{p.name}", (p.name,), rec, depth + 1, nested)
+            if nested.deferred is not scope.deferred:
+                self.resolve(nested)
         if st.check is not None:
             try:
                 args = dict(st.check(MappingProxyType(args), frozenset(given)))
@@ -572,6 +589,9 @@ class _Loader:
                 self.task_refs.append((f"{owner}.{p.name}", value, where[p.name]))
                 continue
             known = scope.names.get(p.refers, {})
+            if value not in known and scope.thread:
+                scope.deferred.append((p.refers, value, where[p.name], f"{owner}.{p.name}", scope.task))
+                continue
             if value not in known:
                 definers = self.definers(p.refers)
                 fix = _suggest(value, list(known)) or (
@@ -583,7 +603,7 @@ class _Loader:
             value = args.get(p.name)
             if not p.defines or value is None:
                 continue
-            if p.defines == "task":
+            if p.defines in ("task", "thread"):
                 first = self.task_names.get(value)
                 if first is not None:
                     self.fail(where[p.name], f"duplicate task name {value!r} (first used at line {first.line})",
@@ -598,6 +618,20 @@ class _Loader:
                           f"(first defined at line {first.line})", f"give each {p.defines} its own name")
             names[value] = where[p.name]
         return new_task
+
+    def resolve(self, scope: _Scope) -> None:
+        """Check the names threads of ``scope``'s process used before the file defined them:
+        each must be defined somewhere in the process (its threads included)."""
+        for kind, value, where, owner, task in scope.deferred:
+            known = scope.names.get(kind, {})
+            if value not in known:
+                definers = self.definers(kind)
+                fix = _suggest(value, list(known)) or (
+                    f"define it with a {definers} step of that process" if definers
+                    else f"define the {kind} first")
+                self.fail(where, f"{owner} {value!r} names no {kind} of the process of task "
+                          f"{task!r} (its threads included)", fix)
+        scope.deferred.clear()
 
     def definers(self, kind: str) -> str:
         found = [f"'{st.name}' ({st.name}.{p.name})" for st in self.registries.steps
@@ -616,6 +650,7 @@ class _Loader:
         self.names(core_schema.TASK_PARAMS, args, where, what, scope)
         for p, steps_node in pending:
             args[p.name] = self.convert(steps_node, p, f"{what}.{p.name}", (p.name,), rec, 2, scope)
+        self.resolve(scope)
         comm = args["comm"] if args["comm"] is not None else args["name"][:core_schema.TASK_COMM_LEN - 1]
         cpu = args["cpu"] if args["cpu"] is not None else index % self.cpus
         return TaskConfig(name=args["name"], comm=comm, cpu=cpu, steps=args["steps"], where=self.loc(node))

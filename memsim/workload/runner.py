@@ -16,6 +16,7 @@ from memsim.errors import ExpectationFailed, MemsimError, WorkloadError
 from memsim.machine import Machine
 from memsim.mm import RSS_NAMES
 from memsim.sched import PREEMPT, Deadlock, Scheduler, SleepUntil, WaitQueue
+from memsim.signals import SigInfo, wait_status_exited, wait_status_signaled
 
 PAGE_SIZE = 4096
 
@@ -31,14 +32,23 @@ class Mapping:
 
 @dataclass
 class TaskData:
-    """Per-task runner state: named mappings, the last failed operation, exit status."""
+    """Per-task runner state: named mappings, the last failed operation, the signal pending
+    from the last step, the signals delivered, exit status.
+
+    ``mappings`` is the name table of the task's address space: the threads of one process
+    share the same dict (one mm), a forked child starts with a copy."""
 
     mappings: Dict[str, Mapping] = field(default_factory=dict)
     errno: Optional[str] = None
     errno_detail: str = ""
     errno_step: Any = None
+    signal: Optional[SigInfo] = None
+    signal_step: Any = None
+    signals: List[Dict[str, Any]] = field(default_factory=list)
     exited: bool = False
-    exit_code: int = 0
+    exit_code: Optional[int] = 0
+    killed_by: Optional[SigInfo] = None
+    wait_status: Optional[int] = None
     rss_at_exit: Optional[Dict[str, int]] = None
     faults: Dict[str, int] = field(default_factory=dict)
     name: str = ""
@@ -98,10 +108,30 @@ class StepContext:
         self.data.errno_detail = detail
         self.data.errno_step = self.step
 
+    def force_sig_fault(self, info: SigInfo) -> None:
+        """force_sig_fault(): the step's access raised ``info`` (see :mod:`memsim.signals`); the
+        step must return at once.  If the next step is ``expect: {signal: ...}`` the task's
+        handler catches it (the program resumes after the faulting access, as a handler that
+        siglongjmp()s does); otherwise its default action kills the whole thread group."""
+        self.data.signal = info
+        self.data.signal_step = self.step
+        self.data.signals.append({**info.as_dict(), "step": str(self.step.where), "caught": False})
+
+    @property
+    def failed(self) -> bool:
+        """The step's operation failed (an errno or a signal is pending): stop doing it."""
+        return self.data.errno is not None or self.data.signal is not None
+
     def mapping(self, key: str = "vma") -> Mapping:
         name = self.step.args[key]
         m = self.data.mappings.get(name)
         if m is None:
+            threads = [t for t in self.machine.thread_group(self.task) if t is not self.task]
+            if threads:
+                self.fail(f"no mapping named {name!r} in the address space of task "
+                          f"{self.task.name!r} (yet)", "the threads of a process share their "
+                          "mappings: make sure the step that creates it has run (sleep, or "
+                          "order the steps)", key)
             self.fail(f"no mapping named {name!r} in task {self.task.name!r}",
                       "create it with an mmap step earlier in this task (or before a fork)", key)
         return m
@@ -157,9 +187,11 @@ class Run:
         self.scheduler.add(task, self.body(task, steps))
 
     def body(self, task, steps):
-        """A task's life: each step in turn, a preemption point after each, then exit."""
+        """A task's life: each step in turn, a preemption point after each, then exit (of this
+        thread: the process ends with its last thread).  A signal a step raised is caught by
+        an ``expect: {signal: ...}`` right after it, or kills the thread group."""
         data = self.task_data[task.pid]
-        for step in steps:
+        for i, step in enumerate(steps):
             if data.errno is not None and step.op != "expect":
                 self._unexpected_errno(data)
             st = self.registries.steps.get(step.op)
@@ -171,10 +203,29 @@ class Run:
                 yield from result
             if data.exited:
                 return
+            if data.signal is not None:
+                nxt = steps[i + 1] if i + 1 < len(steps) else None
+                if nxt is None or nxt.op != "expect" or nxt.args.get("signal") is None:
+                    self._fatal_signal(task, data, nxt)
+                    return
             yield PREEMPT
         if data.errno is not None:
             self._unexpected_errno(data)
         self.exit(task, 0)
+
+    def _fatal_signal(self, task, data: TaskData, nxt) -> None:
+        """get_signal() with no handler for the signal: the default action (SIGSEGV, SIGBUS:
+        core, no dump written) -> do_group_exit(): the whole thread group dies.  An ``expect``
+        right after the faulting step that does not catch the signal is never reached: that
+        is an expectation failure."""
+        info = data.signal
+        step = data.signal_step
+        self.kill_thread_group(task, info)
+        if nxt is not None and nxt.op == "expect":
+            raise ExpectationFailed(nxt.where, f"{step.op} at {step.where} raised {info.describe()} "
+                                    "and no handler caught it: the process was killed before this "
+                                    "expect", f"add 'signal: {info.name}' to this expect to catch the "
+                                    "signal, or fix the step")
 
     def _unexpected_errno(self, data: TaskData) -> None:
         step = data.errno_step
@@ -183,14 +234,36 @@ class Run:
                             f"fix the step, or follow it with '- expect: {{errno: {data.errno}}}' "
                             "if the failure is what you want to see")
 
-    def exit(self, task, code: int) -> None:
+    def exit(self, task, code: int, signal: Optional[SigInfo] = None) -> None:
+        """do_exit() of one thread: its status is ``code``, or death by ``signal``."""
         data = self.task_data[task.pid]
         if data.exited:
             return
         data.rss_at_exit = self.machine.rss(task)
         self.machine.exit_task(task)
         data.exited = True
-        data.exit_code = code
+        if signal is not None:
+            data.exit_code = None
+            data.killed_by = signal
+            data.wait_status = wait_status_signaled(signal.signo)
+        else:
+            data.exit_code = code
+            data.wait_status = wait_status_exited(code)
+
+    def exit_group(self, task, code: int, signal: Optional[SigInfo] = None) -> None:
+        """do_group_exit(): zap_other_threads() — every other thread of ``task``'s group stops
+        where it stands and exits with the group's status — then ``task`` exits; the mm goes
+        with the last of them.  Other processes go on."""
+        for t in self.machine.thread_group(task):
+            if t is task or t.pid not in self.task_data or self.task_data[t.pid].exited:
+                continue
+            self.scheduler.kill(t)
+            self.exit(t, code, signal)
+        self.exit(task, code, signal)
+
+    def kill_thread_group(self, task, info: SigInfo) -> None:
+        """A fatal signal: the whole thread group exits, killed by it (WTERMSIG)."""
+        self.exit_group(task, 0, info)
 
     # -- running ---------------------------------------------------------------------------
     def _after_slice(self, taskrun) -> None:
@@ -243,10 +316,14 @@ class Run:
             task = m.tasks[pid]
             rss = data.rss_at_exit if data.exited else m.rss(task)
             tasks.append({
-                "name": data.name, "pid": pid, "comm": task.comm, "cpu": task.cpu,
+                "name": data.name, "pid": pid, "tgid": task.tgid, "comm": task.comm, "cpu": task.cpu,
                 "rss_bytes": {n: v * PAGE_SIZE for n, v in (rss or {}).items()},
                 "faults": dict(sorted(data.faults.items())),
-                "exited": data.exited, "exit_code": data.exit_code,
+                "exited": data.exited,
+                "exit_code": data.exit_code if data.exited else None,
+                "killed_by": data.killed_by.name if data.killed_by is not None else None,
+                "wait_status": data.wait_status,
+                "signals": list(data.signals),
             })
         stats = m.tb.stats()
         out = {
@@ -290,7 +367,9 @@ class InvariantBroken(Exception):
 
 
 def fault_error(ret: int) -> str:
-    """The errno a failed touch reports: VM_FAULT_OOM -> ENOMEM, SIGSEGV/SIGBUS -> EFAULT."""
+    """The errno a failed access reports when it raises no signal (a kernel access such as
+    get_user_pages(): VM_FAULT_OOM -> ENOMEM, SIGSEGV/SIGBUS -> EFAULT).  A user access raises
+    the signal instead (:func:`memsim.signals.fault_signal`, ``StepContext.force_sig_fault``)."""
     if ret & 0x1:
         return "ENOMEM"
     return "EFAULT"

@@ -84,9 +84,7 @@ def test_scenario_9_negative_size():
     m, a = setup()
     v = mmap(m, a, 10 * PAGE)
     fault(m, a, v, 0, 10)              # cached on A
-    b = m.spawn("thread-b")
-    b.mm, b.tgid = a.mm, a.pid          # a thread of the same mm
-    a.mm.mm_users += 1
+    b = m.clone_thread(a, "thread-b")   # a thread of the same mm, nothing cached
     m.set_current(b)
     vm.do_munmap(m.mmcore, b.mm, v.vm_start, 10 * PAGE)
     assert rss_events(m)[-1][2:] == ("MM_ANONPAGES", -40960)
