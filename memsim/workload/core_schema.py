@@ -23,13 +23,17 @@ from typing import AbstractSet, Any, Callable, Mapping, Optional, Tuple
 from memsim.errors import InvalidValue
 from memsim.profiles import DEFAULT_PROFILE, PROFILES
 from memsim.registry import (ExpectKey, Extensions, MachineKey, MmapFlag, MmapType, Param, StepType)
+from memsim.signals import SI_CODES, SIGNALS
 from memsim.units import format_size
+from memsim.vm import MPOL_MODE_FLAG_NAMES, MPOL_MODES, MREMAP_FLAGS
 
 __all__ = [
     "PAGE_SIZE", "MAX_ORDER", "NODE_ALIGN", "TASK_COMM_LEN", "ERRNO_NAMES", "MEMINFO_KEYS",
     "MACHINE_DOC", "MACHINE_PARAMS", "TASK_DOC", "TASK_PARAMS",
     "MMAP_PARAMS", "MUNMAP_PARAMS", "MPROTECT_PARAMS", "TOUCH_PARAMS", "WRITE_PARAMS",
     "READ_PARAMS", "FORK_PARAMS", "EXIT_PARAMS", "SLEEP_PARAMS", "EXPECT_PARAMS",
+    "MREMAP_PARAMS", "CLONE_PARAMS", "EXIT_GROUP_PARAMS", "SET_MEMPOLICY_PARAMS", "MBIND_PARAMS",
+    "SIGNAL_NAMES",
     "CoreStep", "CORE_STEPS", "step_type", "core_step_types",
     "MMAP_TYPES", "MMAP_FLAGS", "core_extension_names", "extended_step", "machine_params",
 ]
@@ -146,7 +150,8 @@ def _check_comm(value: str) -> str:
     return value
 
 
-TASK_DOC = "A task (a process with one thread): its name, the CPU it starts on and its steps."
+TASK_DOC = ("A task (a process, with one thread until a `clone` step adds more): its name, the CPU "
+            "it starts on and its steps.")
 
 TASK_PARAMS: Tuple[Param, ...] = (
     Param("name", "str", "unique task name", required=True, check=_non_empty, defines="task"),
@@ -340,6 +345,76 @@ EXIT_PARAMS: Tuple[Param, ...] = (
     Param("code", "int", "exit status", default=0, minimum=0, maximum=255),
 )
 
+CLONE_PARAMS: Tuple[Param, ...] = (
+    Param("thread", "str", "name of the new thread, unique in the workload", required=True,
+          check=_non_empty, defines="thread"),
+    Param("steps", "steps", "what the thread does; it shares the process's address space, so "
+          "mappings either creates are known to both", required=True),
+    Param("cpu", "cpu", "CPU the thread starts on (default: its creator's)"),
+    Param("comm", "str", "the thread's command name (default: its creator's, as after "
+          "pthread_create(); pthread_setname_np() would set another)", check=_check_comm),
+)
+
+EXIT_GROUP_PARAMS: Tuple[Param, ...] = (
+    Param("code", "int", "exit status of every thread of the process", default=0, minimum=0,
+          maximum=255),
+)
+
+
+def _check_flag_list(args: Mapping[str, Any], step: str) -> None:
+    seen = set()
+    for i, flag in enumerate(args["flags"]):
+        if flag in seen:
+            raise InvalidValue(f"{flag} is given twice in {step}.flags", "list each flag once",
+                               key=("flags", i))
+        seen.add(flag)
+
+
+def _check_mremap(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
+    _check_flag_list(args, "mremap")
+    if "new_address" in given and not {"MREMAP_FIXED", "MREMAP_DONTUNMAP"} & set(args["flags"]):
+        raise InvalidValue("mremap.new_address is only read with MREMAP_FIXED or MREMAP_DONTUNMAP",
+                           "add MREMAP_MAYMOVE and MREMAP_FIXED to flags, or remove new_address",
+                           key="new_address")
+    return args
+
+
+MREMAP_PARAMS: Tuple[Param, ...] = (
+    _VMA,
+    Param("offset", "size", "where the old range starts in the mapping (old_address = the "
+          "mapping's start + offset)", default=0),
+    Param("old_length", "size", "length of the old range (old_size; default: to the end of the "
+          "mapping); 0 duplicates a shared mapping"),
+    Param("length", "size", "the new length (new_size)", required=True),
+    Param("flags", "list", "MREMAP_* flags, each at most once", default=(),
+          of=Param("flag", "enum", "an mremap flag", choices=tuple(MREMAP_FLAGS))),
+    Param("new_address", "address", "where to move to (with MREMAP_FIXED; a hint with "
+          "MREMAP_DONTUNMAP alone)"),
+    Param("name", "str", "name of the remapped range (default: the vma's name moves to it; with "
+          "a new name the old one keeps the old range)", check=_non_empty, defines="vma"),
+)
+
+_MPOL_MODE = Param("mode", "enum", "default, preferred, bind, interleave, local or preferred_many "
+                   "(MPOL_*; preferred_many is v5.15+: EINVAL in the v5.14 profile)",
+                   required=True, choices=tuple(MPOL_MODES))
+_MPOL_NODES = Param("nodes", "list", "the nodemask: node numbers (nodes without memory are "
+                    "dropped; EINVAL when none is left)", default=(),
+                    of=Param("node", "int", "a NUMA node number", minimum=0))
+_MPOL_FLAGS = Param("flags", "list", "mode flags, each at most once", default=(),
+                    of=Param("flag", "enum", "a mode flag", choices=tuple(MPOL_MODE_FLAG_NAMES)))
+
+
+def _check_mpol(step: str):
+    def check(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
+        _check_flag_list(args, step)
+        return args
+    return check
+
+
+SET_MEMPOLICY_PARAMS: Tuple[Param, ...] = (_MPOL_MODE, _MPOL_NODES, _MPOL_FLAGS)
+
+MBIND_PARAMS: Tuple[Param, ...] = (_VMA, _OFFSET, _LENGTH_TO_END, _MPOL_MODE, _MPOL_NODES, _MPOL_FLAGS)
+
 SLEEP_PARAMS: Tuple[Param, ...] = (
     Param("duration", "duration", "emulated time to sleep", required=True),
 )
@@ -411,15 +486,45 @@ def _check_buddyinfo(value: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(out)
 
 
+#: Signal names (x86-64 numbering, memsim.signals), as accepted by ``expect.signal``.
+SIGNAL_NAMES: Tuple[str, ...] = tuple(SIGNALS)
+
+
+def _check_signal(value: str) -> str:
+    if value in SIGNALS:
+        return value
+    for guess in (value.upper(), "SIG" + value.upper()):
+        if guess in SIGNALS:
+            raise InvalidValue(f"{value!r} is not a signal name", f"did you mean {guess!r}?")
+    fix = _suggest(value, SIGNAL_NAMES) or "use a signal name such as SIGSEGV or SIGBUS"
+    raise InvalidValue(f"{value!r} is not a signal name", fix)
+
+
 def _check_expect(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
+    if args.get("si_code") is not None and args.get("signal") is None:
+        raise InvalidValue("expect.si_code is only read with expect.signal",
+                           "add signal: SIGSEGV (or the signal you expect)", key="si_code")
     if not any(value is not None for value in args.values()):     # plugins' keys count too
-        raise InvalidValue("expect has no assertion", "give at least one of errno, rss, meminfo, buddyinfo")
+        raise InvalidValue("expect has no assertion",
+                           "give at least one of errno, signal, rss, meminfo, buddyinfo")
+    if args.get("si_code") is not None:
+        codes = SI_CODES.get(args["signal"], {})
+        if args["si_code"] not in codes:
+            fix = (f"{args['signal']} comes with {', '.join(codes)}" if codes
+                   else f"memsim knows no si_code of {args['signal']}; remove si_code")
+            raise InvalidValue(f"{args['si_code']!r} is not a si_code of {args['signal']}",
+                               _suggest(args["si_code"], codes) or fix, key="si_code")
     return args
 
 
 EXPECT_PARAMS: Tuple[Param, ...] = (
     Param("errno", "str", "the previous operation must have failed with this errno (ENOMEM, EINVAL, ...)",
           check=_check_errno),
+    Param("signal", "str", "the previous step must have raised this signal (SIGSEGV, SIGBUS, ...); "
+          "the task's handler catches it and the task goes on after the faulting access (without "
+          "this key a signal kills the process)", check=_check_signal),
+    Param("si_code", "str", "with signal: its si_code (SEGV_MAPERR, SEGV_ACCERR, BUS_ADRERR, "
+          "BUS_MCEERR_AR, ...)"),
     Param("rss", "map", "the task's rss counters (mm->rss_stat), in bytes",
           items=tuple(Param(k, "size", f"{counter} in bytes (whole pages)", check=_whole_pages)
                       for k, counter in RSS_KEYS.items())),
@@ -471,13 +576,34 @@ CORE_STEPS: Tuple[CoreStep, ...] = (
              "    steps:\n"
              "      - touch: {vma: buf, length: 8 KiB}\n"
              "      - exit: {}"),
-    CoreStep("exit", "End the task (exit(2)); its memory is torn down.", EXIT_PARAMS, None,
-             "- exit: {}\n- exit: {code: 3}"),
+    CoreStep("mremap", "Grow, shrink or move a mapping or a range of it (mremap(2)); its name "
+             "follows the result.", MREMAP_PARAMS, _check_mremap,
+             "- mremap: {vma: buf, length: 2 GiB, flags: [MREMAP_MAYMOVE]}\n"
+             "- mremap: {vma: buf, length: 1 GiB, name: copy, flags: [MREMAP_MAYMOVE, MREMAP_DONTUNMAP]}"),
+    CoreStep("clone", "Start a thread of this process (clone(2) with CLONE_VM | CLONE_THREAD | "
+             "CLONE_SIGHAND, as pthread_create()) that runs its own steps.", CLONE_PARAMS, None,
+             "- clone:\n"
+             "    thread: worker\n"
+             "    steps:\n"
+             "      - touch: {vma: buf, length: 8 KiB}"),
+    CoreStep("exit", "End this thread (exit(2)); the process's memory is torn down with its last "
+             "thread.", EXIT_PARAMS, None, "- exit: {}\n- exit: {code: 3}"),
+    CoreStep("exit_group", "End every thread of the process (exit_group(2), as exit(3) and a return "
+             "from main() do).", EXIT_GROUP_PARAMS, None, "- exit_group: {code: 1}"),
+    CoreStep("set_mempolicy", "Set the task's NUMA memory policy for its later allocations "
+             "(set_mempolicy(2)).", SET_MEMPOLICY_PARAMS, _check_mpol("set_mempolicy"),
+             "- set_mempolicy: {mode: bind, nodes: [1]}\n"
+             "- set_mempolicy: {mode: interleave, nodes: [0, 1]}\n"
+             "- set_mempolicy: {mode: default}"),
+    CoreStep("mbind", "Set the NUMA memory policy of a mapping or a range of it (mbind(2)); pages "
+             "faulted afterwards follow it.", MBIND_PARAMS, _check_mpol("mbind"),
+             "- mbind: {vma: buf, offset: 1 MiB, length: 1 MiB, mode: preferred, nodes: [1]}"),
     CoreStep("sleep", "Let emulated time pass without running the task.", SLEEP_PARAMS, None,
              "- sleep: {duration: 1ms}"),
     CoreStep("expect", "Check the state reached so far; a mismatch fails the run (exit code 1).",
              EXPECT_PARAMS, _check_expect,
              "- expect: {errno: ENOMEM}\n"
+             "- expect: {signal: SIGSEGV, si_code: SEGV_ACCERR}\n"
              "- expect: {rss: {anon: 1 GiB, file: 0}}\n"
              "- expect: {meminfo: {AnonPages: 1 GiB}}\n"
              "- expect: {buddyinfo: {'Node 0, zone DMA': [1, 1, 1, 0, 2, 1, 1, 0, 1, 1, 3]}}"),

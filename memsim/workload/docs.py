@@ -227,7 +227,7 @@ def render_reference(registries: Registries) -> str:
     out += ["## `machine`", "", core_schema.MACHINE_DOC, ""] + _table(
         core_schema.machine_params(extensions), "machine", machine_added)
     out += ["", "## `tasks`", "", core_schema.TASK_DOC + " `tasks` is a list of these; task names are "
-            "unique in the workload (forked children included).", ""]
+            "unique in the workload (forked children and threads included).", ""]
     out += _table(core_schema.TASK_PARAMS, "tasks[]")
     sections = list(registries.sections)
     if sections:
@@ -238,7 +238,19 @@ def render_reference(registries: Registries) -> str:
             out += _table(spec.params, spec.name)
     out += ["", "## Steps", "",
             "A step that names a mapping (`vma`) must follow the step that created it in the same "
-            "task; a forked child starts with the mappings its parent had at the fork."]
+            "task; a forked child starts with the mappings its parent had at the fork.  The threads "
+            "of a process (`clone`) share one address space and so one table of names: a mapping "
+            "any of them creates, moves (`mremap`) or unmaps is seen by all.",
+            "",
+            "**Errors and signals.** A step whose system call fails records the errno; the next "
+            "step must be `expect: {errno: ...}` or the run stops (exit code 2).  A step whose "
+            "memory access faults the way the kernel answers with a signal (no mapping or a "
+            "forbidden access: SIGSEGV; a page beyond the end of a file, a userfaultfd without a "
+            "handler, a poisoned page: SIGBUS) raises it at the faulting byte and stops there.  "
+            "If the next step is `expect: {signal: ...}` the task has a handler for it: the "
+            "expect checks the signal (and `si_code`) and the task goes on after it.  Otherwise "
+            "the signal kills every thread of the process (other processes go on) and the run "
+            "summary shows `killed by SIGSEGV` for them, with the siginfo in `--json`."]
     for st in registries.steps:
         out += ["", f"### `{st.name}`", "", st.doc + ("" if st.plugin == "core" else f" *(plugin `{st.plugin}`)*"), ""]
         added = {k.name: k.plugin for k in extensions.expect_keys.values()} if st.name == "expect" else {}

@@ -1,4 +1,5 @@
-"""The core workload steps: mmap, munmap, mprotect, touch, write, read, fork, exit, sleep, expect.
+"""The core workload steps: mmap, munmap, mprotect, mremap, touch, write, read, fork, clone, exit,
+exit_group, set_mempolicy, mbind, sleep, expect.
 
 An essential built-in plugin: registered through the ``memsim`` entry-point group like any
 third-party plugin, it uses only the public surface (the registries, the step context, the
@@ -10,8 +11,9 @@ from __future__ import annotations
 from memsim import vm
 from memsim.errors import ExpectationFailed
 from memsim.hookspecs import hookimpl
-from memsim.mm import RSS_NAMES
+from memsim.mm import RSS_NAMES, VM_EXEC, VM_READ, VM_WRITE
 from memsim.sched import PREEMPT, SleepUntil
+from memsim.signals import fault_signal
 from memsim.workload.core_schema import MMAP_FLAGS, RSS_KEYS, core_step_types
 from memsim.workload.runner import Mapping, TaskData, fault_error
 
@@ -24,22 +26,48 @@ def _vmas_in(mm, start, end):
     return [v for v in mm.vmas if v.vm_start < end and start < v.vm_end]
 
 
+def access_error(vma, write: bool) -> bool:
+    """access_error() of arch/x86/mm/fault.c: a write needs VM_WRITE, a read any of VM_READ,
+    VM_WRITE, VM_EXEC."""
+    if write:
+        return not vma.vm_flags & VM_WRITE
+    return not vma.vm_flags & (VM_READ | VM_WRITE | VM_EXEC)
+
+
 def touch_range(ctx, start: int, end: int, write: bool, pattern: str = "sequential",
-                stride: int = PAGE_SIZE, count=None):
+                stride: int = PAGE_SIZE, count=None, gup: bool = False):
     """Access [start, end) as the current task, ``quantum`` pages between preemption points.
 
     The loop over pages runs in C (MmCore.access); a fault that must wait (userfaultfd)
-    blocks the task on the wait queue its handler names, then the access is retried.
+    blocks the task on the wait queue its handler names, then the access is retried.  A user
+    access that fails raises the signal do_user_addr_fault() would (no VMA: SIGSEGV
+    SEGV_MAPERR; a VMA that forbids the access: SEGV_ACCERR; VM_FAULT_SIGBUS/HWPOISON/SIGSEGV
+    through mm_fault_error()) at the first byte accessed on the failing page; VM_FAULT_OOM is
+    ENOMEM.  ``gup``: a kernel access (MAP_POPULATE's populate_vma_page_range), whose errors
+    end it without a signal.
     """
     machine, task = ctx.machine, ctx.task
     core, mm = machine.mmcore, task.mm
     quantum = ctx.quantum
     addr = start
+
+    def fail(ret, at, **kind):
+        if gup and not ret & 0x1:
+            return
+        info = fault_signal(ret, at, **kind)
+        if info is None:
+            ctx.set_errno(fault_error(ret), f"out of memory (VM_FAULT_OOM) at {at:#x}")
+        else:
+            ctx.force_sig_fault(info)
+
     for vma in sorted(_vmas_in(mm, start, end), key=lambda v: v.vm_start):
         if vma.vm_start > addr:
-            ctx.set_errno("EFAULT", f"SIGSEGV: {addr:#x} is not mapped")
+            fail(0, addr, unmapped=True)
             return
         s, e = max(start, vma.vm_start), min(end, vma.vm_end)
+        if access_error(vma, write):
+            fail(0, s, access_error=True)
+            return
         n = None
         if pattern == "random":
             n = count if count is not None else (e - s + PAGE_SIZE - 1) // PAGE_SIZE
@@ -54,8 +82,7 @@ def touch_range(ctx, start: int, end: int, write: bool, pattern: str = "sequenti
                     yield waitq
                 continue
             if ret:
-                what = {0x1: "out of memory (VM_FAULT_OOM)", 0x2: "SIGBUS", 0x40: "SIGSEGV"}
-                ctx.set_errno(fault_error(ret), f"{what.get(ret & 0x43, hex(ret))} at {at:#x}")
+                fail(ret, max(at, s) if at // PAGE_SIZE == s // PAGE_SIZE else at)
                 return
             total = n if pattern == "random" else (
                 (e - s + stride - 1) // stride if pattern == "strided" else (e - s + PAGE_SIZE - 1) // PAGE_SIZE)
@@ -64,7 +91,7 @@ def touch_range(ctx, start: int, end: int, write: bool, pattern: str = "sequenti
             yield PREEMPT
         addr = e
     if addr < end:
-        ctx.set_errno("EFAULT", f"SIGSEGV: {addr:#x} is not mapped")
+        fail(0, addr, unmapped=True)
 
 
 def _mmap_extensions(ctx, a):
@@ -120,7 +147,7 @@ def run_mmap(ctx, step):
     if req.map_flags & vm.MAP_POPULATE:
         # populate_vma_page_range(): write faults for private writable mappings, else reads
         write = req.kind == "anon" and "w" in req.prot
-        yield from touch_range(ctx, vma.vm_start, vma.vm_end, write)
+        yield from touch_range(ctx, vma.vm_start, vma.vm_end, write, gup=True)
 
 
 def run_munmap(ctx, step):
@@ -168,8 +195,8 @@ def run_write(ctx, step):
     core, mm, pm = ctx.machine.mmcore, ctx.task.mm, ctx.machine.physmem
     pos = 0
     for page, off, n in _pages(start, len(data)):
-        yield from touch_range(ctx, page, page + PAGE_SIZE, True)
-        if ctx.data.errno:
+        yield from touch_range(ctx, page + off, page + off + n, True)
+        if ctx.failed:
             return
         pm.write_bytes(core.pfn_of(mm, page), off, bytes(data[pos:pos + n]))
         pos += n
@@ -186,8 +213,8 @@ def run_read(ctx, step):
     core, mm, pm = ctx.machine.mmcore, ctx.task.mm, ctx.machine.physmem
     out = bytearray()
     for page, off, n in _pages(start, length):
-        yield from touch_range(ctx, page, page + PAGE_SIZE, False)
-        if ctx.data.errno:
+        yield from touch_range(ctx, page + off, page + off + n, False)
+        if ctx.failed:
             return
         out += pm.read_bytes(core.pfn_of(mm, page), off, n)
     expected = a.get("expect")
@@ -205,7 +232,74 @@ def run_fork(ctx, step):
 
 
 def run_exit(ctx, step):
+    """SYS_exit: this thread only; the process lives on in its other threads."""
     ctx.run.exit(ctx.task, step.args.get("code") or 0)
+
+
+def run_clone(ctx, step):
+    """A thread of this process: its own pid and CPU, the process's tgid and mm (mm_users + 1),
+    a copy of the task mempolicy, and the process's table of named mappings — the same dict,
+    not a copy, since a mapping either thread creates is in their one address space."""
+    a = step.args
+    thread = ctx.machine.clone_thread(ctx.task, a["thread"], a.get("cpu"), a.get("comm"))
+    ctx.run.add_task(thread, a["steps"], TaskData(mappings=ctx.mappings, name=a["thread"]))
+
+
+def run_exit_group(ctx, step):
+    ctx.run.exit_group(ctx.task, step.args.get("code") or 0)
+
+
+def _totalram(machine) -> int:
+    return sum(z["managed"] for z in machine.physmem.zones_info())
+
+
+def run_mremap(ctx, step):
+    """mremap(2) of [start + offset, + old_length) of the named mapping; the name (or ``name``)
+    then denotes the resulting range, for every thread of the process."""
+    a = step.args
+    m = ctx.mapping()
+    size = m.end - m.start
+    offset = a.get("offset") or 0
+    old_length = a["old_length"] if a.get("old_length") is not None else size - offset
+    if offset >= size or offset + old_length > size:
+        ctx.fail(f"offset {offset} + old_length {old_length} is outside mapping {a['vma']!r} "
+                 f"({size} bytes)", "keep offset + old_length within the mapping's length",
+                 "old_length" if "old_length" in step.arg_where else "offset")
+    flags = 0
+    for name in a["flags"]:
+        flags |= vm.MREMAP_FLAGS[name]
+    machine = ctx.machine
+    try:
+        new = vm.do_mremap(machine.mmcore, ctx.task.mm, m.start + offset, old_length, a["length"],
+                           flags, a.get("new_address") or 0, _totalram(machine))
+    except vm.MmError as e:
+        ctx.set_errno(e.errno, e.detail)
+        return
+    ctx.mappings[a.get("name") or a["vma"]] = Mapping(new, new + vm.page_align(a["length"]), m.kind)
+
+
+def _mpol_args(ctx, a):
+    flags = 0
+    for name in a["flags"]:
+        flags |= vm.MPOL_MODE_FLAG_NAMES[name]
+    p = ctx.machine.profile
+    return (vm.MPOL_MODES[a["mode"]], flags, a["nodes"], range(len(ctx.machine.spec.nodes)),
+            p.mpol_max, p.mpol_numa_balancing_modes)
+
+
+def run_set_mempolicy(ctx, step):
+    try:
+        vm.do_set_mempolicy(ctx.task, *_mpol_args(ctx, step.args))
+    except vm.MmError as e:
+        ctx.set_errno(e.errno, e.detail)
+
+
+def run_mbind(ctx, step):
+    start, end = ctx.range()
+    try:
+        vm.do_mbind(ctx.machine.mmcore, ctx.task.mm, start, end - start, *_mpol_args(ctx, step.args))
+    except vm.MmError as e:
+        ctx.set_errno(e.errno, e.detail)
 
 
 def run_sleep(ctx, step):
@@ -215,6 +309,26 @@ def run_sleep(ctx, step):
 def _fmt(n: int) -> str:
     from memsim.units import format_size
     return format_size(n)
+
+
+def _expect_signal(step, data, want: str, si_code) -> None:
+    """expect.signal: the step before raised ``want`` and the task's handler catches it."""
+    where = step.arg_where.get("signal", step.where)
+    got = data.signal
+    if got is None:
+        did = f" (it failed with {data.errno})" if data.errno else ""
+        raise ExpectationFailed(where, f"expected the previous step to raise {want}, but it raised "
+                                f"no signal{did}", "check the step before this expect")
+    if got.name != want:
+        raise ExpectationFailed(where, f"expected {want}, but {data.signal_step.op} raised "
+                                f"{got.describe()}", "check the step before this expect")
+    if si_code is not None and got.code_name != si_code:
+        raise ExpectationFailed(step.arg_where.get("si_code", where),
+                                f"expected {want} with si_code {si_code}, but it came with "
+                                f"{got.describe()}", "check the step before this expect")
+    data.signal = None
+    data.signal_step = None
+    data.signals[-1]["caught"] = True
 
 
 def run_expect(ctx, step):
@@ -234,6 +348,8 @@ def run_expect(ctx, step):
         data.errno_step = None
     elif data.errno is not None:
         ctx.run._unexpected_errno(data)
+    if a.get("signal") is not None:
+        _expect_signal(step, data, a["signal"], a.get("si_code"))
     if a.get("rss"):
         rss = ctx.machine.rss(ctx.task)
         bad = []
@@ -278,7 +394,8 @@ def _expect_plugin_keys(ctx, a):
 
 RUNS = {"mmap": run_mmap, "munmap": run_munmap, "mprotect": run_mprotect, "touch": run_touch,
         "write": run_write, "read": run_read, "fork": run_fork, "exit": run_exit,
-        "sleep": run_sleep, "expect": run_expect}
+        "sleep": run_sleep, "expect": run_expect, "mremap": run_mremap, "clone": run_clone,
+        "exit_group": run_exit_group, "set_mempolicy": run_set_mempolicy, "mbind": run_mbind}
 
 
 @hookimpl

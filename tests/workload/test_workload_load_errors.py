@@ -82,8 +82,8 @@ CASES = {
     "unknown step": (HEAD + "      - mmmap: {name: a, length: 4k}\n", "w.yaml:4:9: unknown step 'mmmap'; did "
                      "you mean 'mmap'?", "mmmap"),
     "unknown step, nothing close": (HEAD + "      - frobnicate: {}\n", "w.yaml:4:9: unknown step 'frobnicate'; "
-                                    "known steps: exit, expect, fork, mmap, mprotect, munmap, read, sleep, "
-                                    "touch, write", "frobnicate"),
+                                    "known steps: clone, exit, exit_group, expect, fork, mbind, mmap, mprotect, "
+                                    "mremap, munmap, read, set_mempolicy, sleep, touch, write", "frobnicate"),
     "unknown step param": (HEAD + "      - mmap: {name: a, lenght: 4k}\n", "w.yaml:4:25: unknown key 'lenght' "
                            "in step 'mmap'; did you mean 'length'?", "lenght"),
     "unknown param of a step without params": (HEAD + "      - exit: {status: 1}\n", "w.yaml:4:16: unknown "
@@ -230,13 +230,14 @@ CASES = {
                                  "one line per node and zone", "'Node 0"),
     # -- names that refer to nothing ------------------------------------------------------------
     "vma never mapped": (HEAD + "      - touch: {vma: buf}\n", "w.yaml:4:22: touch.vma 'buf' names no vma defined "
-                         "earlier in task 'app'; define it first, with an earlier 'mmap' (mmap.name) step", "buf"),
+                         "earlier in task 'app'; define it first, with an earlier 'mmap' (mmap.name) or "
+                         "'mremap' (mremap.name) step", "buf"),
     "vma misspelt": (HEAD + MMAP + "      - munmap: {vma: bfu}\n", "w.yaml:5:23: munmap.vma 'bfu' names no vma "
                      "defined earlier in task 'app'; did you mean 'buf'?", "bfu"),
     "child uses a mapping made after the fork": (HEAD + "      - fork: {child: kid, steps: [{touch: {vma: buf}}]}\n"
                                                  + MMAP, "w.yaml:4:50: touch.vma 'buf' names no vma defined "
                                                  "earlier in task 'kid'; define it first, with an earlier 'mmap' "
-                                                 "(mmap.name) step", "buf"),
+                                                 "(mmap.name) or 'mremap' (mremap.name) step", "buf"),
     # -- cpus -----------------------------------------------------------------------------------
     "task cpu out of range": ("machine: {cpus: 2}\ntasks:\n  - name: a\n    cpu: 2\n    steps: []\n",
                               "w.yaml:4:10: tasks[0].cpu is 2 but the machine has CPUs 0 to 1; use a CPU from 0 "
@@ -262,7 +263,7 @@ CASES = {
                    "{}"),
     # -- step rules -----------------------------------------------------------------------------
     "expect without assertion": (HEAD + "      - expect: {}\n", "w.yaml:4:9: expect has no assertion; give at "
-                                 "least one of errno, rss, meminfo, buddyinfo", "expect"),
+                                 "least one of errno, signal, rss, meminfo, buddyinfo", "expect"),
     "unknown errno": (HEAD + "      - expect: {errno: ENOMEN}\n", "w.yaml:4:25: invalid expect.errno: 'ENOMEN' is "
                       "not an errno name; did you mean 'ENOMEM'?", "ENOMEN"),
     "lower-case errno": (HEAD + "      - expect: {errno: enomem}\n", "w.yaml:4:25: invalid expect.errno: 'enomem' "
