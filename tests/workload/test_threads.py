@@ -56,7 +56,7 @@ class Uffd:
         machine = ctx.machine
         pfn = machine.physmem.alloc(0, 0x1100CCA)         # the page UFFDIO_COPY fills
         machine.physmem.write_bytes(pfn, 0, step.args["data"].encode())
-        assert machine.mmcore.map_page(mm, vma, addr, pfn, True) == 0
+        assert machine.mmcore.map_anon_page(mm, vma, addr, pfn) == 0     # mfill_atomic_install_pte
         self.log.append((ctx.task.name, addr))
         self.fault_wq.wake_up()
 
