@@ -586,8 +586,9 @@ CORE_STEPS: Tuple[CoreStep, ...] = (
              "    thread: worker\n"
              "    steps:\n"
              "      - touch: {vma: buf, length: 8 KiB}"),
-    CoreStep("exit", "End this thread (exit(2)); the process's memory is torn down with its last "
-             "thread.", EXIT_PARAMS, None, "- exit: {}\n- exit: {code: 3}"),
+    CoreStep("exit", "End this thread (exit(2)), as a task whose steps run out does; the process's "
+             "memory is torn down with its last thread.", EXIT_PARAMS, None,
+             "- exit: {}\n- exit: {code: 3}"),
     CoreStep("exit_group", "End every thread of the process (exit_group(2), as exit(3) and a return "
              "from main() do).", EXIT_GROUP_PARAMS, None, "- exit_group: {code: 1}"),
     CoreStep("set_mempolicy", "Set the task's NUMA memory policy for its later allocations "

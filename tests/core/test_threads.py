@@ -94,3 +94,17 @@ def test_clone_of_an_exited_task_is_refused(m):
     m.exit_task(a)
     with pytest.raises(ValueError):
         m.clone_thread(a, "late")
+
+
+def test_a_dead_threads_children_go_to_a_live_thread_of_its_process(m):
+    # forget_original_parent() -> find_alive_thread(): the reaper is a thread of the same group
+    a = m.spawn("app")
+    b = m.clone_thread(a, "worker")
+    assert b.real_parent is a.real_parent                    # CLONE_THREAD shares the parent
+    c = m.fork(b, "child")
+    assert c.real_parent is b
+    m.exit_task(b)
+    assert c.real_parent is a
+    m.exit_task(a)
+    assert c.real_parent is None                             # no thread left: init
+    m.exit_task(c)

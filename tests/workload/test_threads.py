@@ -311,3 +311,34 @@ def test_thread_names_are_checked(text, message):
     with pytest.raises(WorkloadError) as info:
         run(text)
     assert str(info.value) == message
+
+
+class TaskHooks:
+    def __init__(self):
+        self.forks = []
+        self.exits = []
+
+    @hookimpl
+    def memsim_task_fork(self, parent, child):
+        self.forks.append((parent.name if parent else None, child.name, child.tgid == (parent.tgid if parent else child.pid)))
+
+    @hookimpl
+    def memsim_task_exit(self, task):
+        self.exits.append(task.name)
+
+
+def test_plugins_see_threads_come_and_go():
+    hooks = TaskHooks()
+    r = run("""\
+        tasks:
+          - name: app
+            steps:
+              - clone:
+                  thread: worker
+                  steps:
+                    - sleep: {duration: 1 ms}
+              - exit_group: {}
+        """, plugins=[hooks])
+    assert r.error is None, r.error
+    assert hooks.forks == [(None, "app", True), ("app", "worker", True)]
+    assert sorted(hooks.exits) == ["app", "worker"]
