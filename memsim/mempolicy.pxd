@@ -42,14 +42,16 @@ cdef inline int nodes_weight(const mempolicy* pol) noexcept nogil:
 
 
 cdef inline int policy_node(const mempolicy* pol, int nd) noexcept nogil:
-    """policy_node(): the preferred node of MPOL_PREFERRED, else the local node ``nd``."""
-    if pol.mode == MPOL_PREFERRED or pol.mode == MPOL_PREFERRED_MANY:
+    """policy_node(): the preferred node of MPOL_PREFERRED, else the local node ``nd``
+    (MPOL_PREFERRED_MANY starts from the local node, trying its nodes first: see
+    alloc_pages_preferred_many in physmem)."""
+    if pol.mode == MPOL_PREFERRED:
         nd = first_node(pol)
     return nd
 
 
 cdef inline const uint64_t* policy_nodemask(const mempolicy* pol) noexcept nogil:
-    """policy_nodemask(): MPOL_BIND (and PREFERRED_MANY) restrict the zonelist to their nodes."""
+    """policy_nodemask(): MPOL_BIND restricts the zonelist to its nodes."""
     if pol.mode == MPOL_BIND:
         return pol.nodes
     return NULL

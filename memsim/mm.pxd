@@ -366,7 +366,7 @@ cdef class MmCore:
     cdef int filemap_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
     cdef pfn_t page_cache_lookup(self, AddressSpace mapping, uint64_t index) except? 0xfffffffffffffffe
     cdef pfn_t page_cache_alloc(self, AddressSpace mapping, uint64_t index, MmStruct mm,
-                                int* major) except? 0xfffffffffffffffe
+                                VmArea vma, uint64_t addr, int* major) except? 0xfffffffffffffffe
     cdef int do_swap_page(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
     cdef int handle_pte_marker(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
     cdef int do_huge_leaf_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf, uint64_t* leaf, int level) except -1

@@ -30,7 +30,7 @@ from memsim._types cimport (
     PTE_PFN_MASK, PG_table, PG_zero, PG_reserved, PG_swapbacked, PG_head, PG_tail, PG_buddy,
     PG_pcp, PG_content, PG_hugetlb, PG_slab, PAGE_MAPPING_ANON, MM_FILEPAGES, MM_ANONPAGES,
     MM_SWAPENTS, MM_SHMEMPAGES, NR_MM_COUNTERS, GFP_NOWARN_, GFP_KSWAPD_RECLAIM_, GFP_THISNODE_,
-    HPAGE_PMD_ORDER, HPAGE_PUD_ORDER, mempolicy, MPOL_INTERLEAVE,
+    HPAGE_PMD_ORDER, HPAGE_PUD_ORDER, mempolicy, MPOL_INTERLEAVE, MPOL_PREFERRED_MANY,
 )
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem, migrate_page_fn
@@ -1141,6 +1141,8 @@ cdef class MmCore:
         if pol.mode == MPOL_INTERLEAVE:
             return self.pm.alloc_page_interleave(
                 gfp, 0, offset_il_node(pol, vma.vm_pgoff + ((addr - vma.vm_start) >> PAGE_SHIFT), local))
+        if pol.mode == MPOL_PREFERRED_MANY:
+            return self.pm.alloc_pages_preferred_many(gfp, 0, local, pol)
         return self.pm.alloc_pages_nodemask(gfp, 0, policy_node(pol, local), policy_nodemask(pol))
 
     cdef int charge(self, pfn_t pfn, MmStruct mm, gfp_t gfp) except -1:
@@ -1641,7 +1643,7 @@ cdef class MmCore:
             if pfn == NO_PFN and (vma.vm_flags & C_VM_UFFD_MISSING):
                 return self.userfault(mm, vma, vmf, C_VM_UFFD_MISSING)
         if pfn == NO_PFN:
-            pfn = self.page_cache_alloc(mapping, index, mm, &major)
+            pfn = self.page_cache_alloc(mapping, index, mm, vma, vmf.address, &major)
             if pfn == NO_PFN:
                 self.fault_counts[FK_OOM] += 1
                 return VM_FAULT_OOM
@@ -1659,14 +1661,19 @@ cdef class MmCore:
         return NO_PFN if got is None else <pfn_t>got
 
     cdef pfn_t page_cache_alloc(self, AddressSpace mapping, uint64_t index, MmStruct mm,
-                                int* major) except? 0xfffffffffffffffe:
+                                VmArea vma, uint64_t addr, int* major) except? 0xfffffffffffffffe:
         """A new page in the cache at ``index``: the mapping's a_ops alloc, or the built-in page
         cache (page_cache_alloc, mem_cgroup_charge, add_to_page_cache_lru; a regular file's
-        page is read in: major)."""
+        page is read in: major).  A built-in shmem page follows the faulting VMA's policy (the
+        shared policy an mbind on a shmem mapping sets: shmem_alloc_page), a file page the
+        task's (__page_cache_alloc -> alloc_pages)."""
         cdef pfn_t pfn
         if mapping.a_ops != NULL:
             return mapping.a_ops.alloc(mapping.a_ops.ctx, mapping, index, self.gfp_user, mm, major)
-        pfn = self.pm.alloc_pages(self.gfp_user, 0, -1)
+        if mapping.swapbacked and vma is not None:
+            pfn = self.alloc_user_page(self.gfp_user, vma, addr)
+        else:
+            pfn = self.pm.alloc_pages(self.gfp_user, 0, -1)
         if pfn == NO_PFN:
             return NO_PFN
         if self.charge(pfn, mm, self.gfp_user) != 0:

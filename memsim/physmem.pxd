@@ -1,7 +1,7 @@
 # cython: language_level=3
 """Physical memory: nodes, zones, the buddy allocator, per-CPU page lists, pageblocks, frames."""
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
-from memsim._types cimport pfn_t, gfp_t, MAX_ORDER, MIGRATE_TYPES, MIGRATE_PCPTYPES, MAX_NR_ZONES
+from memsim._types cimport pfn_t, gfp_t, MAX_ORDER, MIGRATE_TYPES, MIGRATE_PCPTYPES, MAX_NR_ZONES, mempolicy
 from memsim.page cimport page
 from memsim.ring cimport TraceBuffer
 from memsim.task cimport Current
@@ -149,6 +149,8 @@ cdef class PhysMem:
         return &self.mem_map[pfn]
     cdef pfn_t alloc_pages(self, gfp_t gfp, unsigned int order, int nid) except? 0xfffffffffffffffe
     cdef pfn_t alloc_pages_nodemask(self, gfp_t gfp, unsigned int order, int nid, const uint64_t* nodemask) except? 0xfffffffffffffffe
+    cdef pfn_t alloc_pages_preferred_many(self, gfp_t gfp, unsigned int order, int nid,
+                                          const mempolicy* pol) except? 0xfffffffffffffffe
     cdef pfn_t alloc_page_interleave(self, gfp_t gfp, unsigned int order, int nid) except? 0xfffffffffffffffe
     cdef int put_page(self, pfn_t pfn) except -1
     cdef int free_compound(self, pfn_t head) except -1

@@ -32,6 +32,7 @@ from memsim._types cimport (
     GFP_DMA_, GFP_DMA32_, GFP_HIGHMEM_, GFP_MOVABLE_, GFP_RECLAIMABLE_, GFP_ZERO_, GFP_COMP_,
     GFP_THISNODE_, GFP_HIGH_, GFP_ACCOUNT_, PG_buddy, PG_pcp, PG_head, PG_tail, PG_content,
     PG_hugetlb, PG_reserved, PG_NODE_SHIFT, PG_ZONE_SHIFT, PAGE_SIZE, mempolicy, MPOL_INTERLEAVE,
+    MPOL_PREFERRED_MANY, GFP_NOWARN_, GFP_DIRECT_RECLAIM_,
 )
 from memsim.mempolicy cimport policy_node, policy_nodemask, interleave_nodes
 from memsim.page cimport page
@@ -556,9 +557,21 @@ cdef class PhysMem:
             if pol != NULL and pol.mode != 0 and not (gfp & GFP_THISNODE_):
                 if pol.mode == MPOL_INTERLEAVE:
                     return self.alloc_page_interleave(gfp, order, interleave_nodes(pol, self.cpu_node[self.cur.cpu]))
+                if pol.mode == MPOL_PREFERRED_MANY:
+                    return self.alloc_pages_preferred_many(gfp, order, self.cpu_node[self.cur.cpu], pol)
                 return self.alloc_pages_nodemask(gfp, order, policy_node(pol, self.cpu_node[self.cur.cpu]),
                                                  policy_nodemask(pol))
         return self.alloc_pages_nodemask(gfp, order, nid, NULL)
+
+    cdef pfn_t alloc_pages_preferred_many(self, gfp_t gfp, unsigned int order, int nid,
+                                          const mempolicy* pol) except? 0xfffffffffffffffe:
+        """alloc_pages_preferred_many() (v5.15+): the policy's nodes first, quietly
+        (__GFP_NOWARN, no direct reclaim), then any node."""
+        cdef pfn_t pfn = self.alloc_pages_nodemask((gfp | GFP_NOWARN_) & ~GFP_DIRECT_RECLAIM_, order,
+                                                   nid, pol.nodes)
+        if pfn == NO_PFN:
+            pfn = self.alloc_pages_nodemask(gfp, order, nid, NULL)
+        return pfn
 
     cdef pfn_t alloc_page_interleave(self, gfp_t gfp, unsigned int order, int nid) except? 0xfffffffffffffffe:
         """alloc_page_interleave(): the interleave node first, then the zonelist."""

@@ -286,3 +286,26 @@ def test_mbind_default_tolerates_holes(m):
 def test_mbind_of_a_zero_length_does_nothing(m):
     t = spawn(m, 0)
     mbind(m, t, 0x600000000000, 0, BIND, [])                   # returns before mpol_new
+
+
+def test_preferred_many_tries_its_nodes_first_then_any():
+    """alloc_pages_preferred_many() (v5.15+): the local node is not among the policy's nodes,
+    so pages land on the policy's node until it is full, then anywhere."""
+    m = machine("v6.18", node_mib=32)
+    t = spawn(m, cpu=0)
+    set_mempolicy(m, t, vm.MPOL_PREFERRED_MANY, (1,))
+    v = mmap(m, t, 48 * MiB)
+    assert touch(m, t, v) == 0
+    nodes = nodes_of(m, t, v.vm_start, (48 * MiB) // PAGE)
+    assert nodes[0] == 1 and nodes[-1] == 0
+    assert nodes.count(1) > nodes.count(0)
+    assert m.check_invariants() == []
+
+
+def test_mbind_on_a_shmem_mapping_places_its_pages(m):
+    """shmem pages follow the mapping's (shared) policy, not the task's."""
+    t = spawn(m, cpu=0)
+    v = mmap(m, t, 16 * PAGE, "shared")
+    mbind(m, t, v.vm_start, 16 * PAGE, BIND, (1,))
+    assert touch(m, t, v) == 0
+    assert set(nodes_of(m, t, v.vm_start, 16)) == {1}
