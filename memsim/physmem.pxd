@@ -5,6 +5,7 @@ from memsim._types cimport pfn_t, gfp_t, MAX_ORDER, MIGRATE_TYPES, MIGRATE_PCPTY
 from memsim.page cimport page
 from memsim.ring cimport TraceBuffer
 from memsim.task cimport Current
+from memsim.vmstat cimport VmStat, vmstat_t
 
 cdef struct free_area:
     uint32_t head[MIGRATE_TYPES]        # first pfn of each free list, NIL32 if empty
@@ -144,6 +145,8 @@ cdef class PhysMem:
     cdef public bint free_gigantic_as_folio      # v6.11+: a gigantic folio frees as one block
     cdef public bint pcp_enabled
     cdef uint64_t _min_free_kbytes
+    cdef readonly VmStat vmstat         # the zone, node and event counters (memsim.vmstat)
+    cdef vmstat_t* vs                   # &vmstat.vs, for the cdef inline helpers of vmstat.pxd
 
     cdef inline page* pfn_to_page(self, pfn_t pfn) noexcept nogil:
         return &self.mem_map[pfn]
@@ -181,8 +184,9 @@ cdef class PhysMem:
     cdef _init_zone(self, zone* z, int ncpus)
     cdef _free_range_now(self, zone* z, pfn_t start, pfn_t end)
     cdef _setup_per_zone_wmarks(self)
+    cdef setup_per_zone_wmarks(self)
     cdef _move_block_owner(self, zone* z, pfn_t pfn, int order, int old_mt, int new_mt)
-    cdef int _move_freepages(self, zone* z, pfn_t start, pfn_t end, int new_mt) except -1
+    cdef int64_t _move_freepages(self, zone* z, pfn_t start, pfn_t end, int new_mt) except -1
     cdef pfn_t _rmqueue_locked(self, zone* z, unsigned int order, int mt) noexcept
     cdef bint zone_watermark_ok(self, zone* z, unsigned int order, uint64_t mark, int highest_zoneidx, gfp_t gfp) noexcept
     cdef _remerge(self, zone* z, pfn_t start, pfn_t end)

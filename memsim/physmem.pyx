@@ -39,6 +39,11 @@ from memsim.page cimport page
 from memsim.ring cimport TraceBuffer, EV_MM_PAGE_ALLOC, EV_MM_PAGE_FREE, \
     EV_MM_PAGE_ALLOC_ZONE_LOCKED, EV_MM_PAGE_PCPU_DRAIN, EV_MM_PAGE_FREE_BATCHED
 from memsim.task cimport Current, TaskStruct
+from memsim.vmstat cimport (
+    VmStat, __mod_zone_freepage_state, __mod_zone_page_state, __count_vm_event, __count_vm_events,
+    __count_zid_vm_events, __count_numa_events, zone_statistics, NR_FREE_PAGES, NR_FREE_CMA_PAGES,
+    PGFREE, PGALLOC_DMA, NUMA_INTERLEAVE_HIT,
+)
 
 ZONE_NAMES = ("DMA", "DMA32", "Normal", "Movable")
 MIGRATETYPE_NAMES = ("Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate")
@@ -136,6 +141,8 @@ cdef class PhysMem:
         memset(&self.kasan, 0, sizeof(self.kasan))
         memset(&self.hugetlb, 0, sizeof(self.hugetlb))
         self.free_gigantic_as_folio = False
+        self.vmstat = VmStat(self.nr_nodes, ncpus, cur)
+        self.vs = &self.vmstat.vs
         self.mem_map = <page*>calloc(self.max_pfn, sizeof(page))
         self.pageblock_mt = <uint8_t*>calloc((self.max_pfn >> PAGEBLOCK_ORDER) + 1, 1)
         self.unit_ready = <uint8_t*>calloc((self.max_pfn >> UNIT_ORDER) + 1, 1)
@@ -175,6 +182,8 @@ cdef class PhysMem:
                 self._init_zone(zp, ncpus)
             start = end
         self._setup_per_zone_wmarks()
+        self.vmstat.init_zones([self.zones[i].managed_pages for i in range(self.nr_nodes * MAX_NR_ZONES)],
+                               [self.zones[i].free_pages for i in range(self.nr_nodes * MAX_NR_ZONES)])
 
     def __dealloc__(self):
         cdef int i
@@ -236,7 +245,7 @@ cdef class PhysMem:
 
     cdef _setup_per_zone_wmarks(self):
         """init_per_zone_wmark_min + __setup_per_zone_wmarks + setup_per_zone_lowmem_reserve."""
-        cdef uint64_t lowmem = 0, min_free_kbytes, pages_min, tmp, tmp2, acc
+        cdef uint64_t lowmem = 0, min_free_kbytes, acc
         cdef int i, j, n
         cdef zone* z
         cdef int ratio[MAX_NR_ZONES]
@@ -249,16 +258,11 @@ cdef class PhysMem:
         min_free_kbytes = int_sqrt(lowmem * 4 * 16)
         min_free_kbytes = max(128, min(min_free_kbytes, 262144))
         self._min_free_kbytes = min_free_kbytes
-        pages_min = min_free_kbytes >> 2
+        self.setup_per_zone_wmarks()
         for i in range(self.nr_nodes * MAX_NR_ZONES):
             z = &self.zones[i]
             if z.managed_pages == 0:
                 continue
-            tmp = pages_min * z.managed_pages // lowmem
-            z.wmark[WMARK_MIN] = tmp
-            tmp2 = max(tmp >> 2, z.managed_pages * 10 // 10000)
-            z.wmark[WMARK_LOW] = tmp + tmp2
-            z.wmark[WMARK_HIGH] = tmp + 2 * tmp2
             for c in range(self.ncpus):
                 z.pcp[c].batch = zone_batchsize(z.managed_pages)
                 z.pcp[c].high = max(<int>(z.wmark[WMARK_LOW] // self.ncpus), z.pcp[c].batch * 4)
@@ -272,6 +276,34 @@ cdef class PhysMem:
                     else:
                         acc += self.zones[n * MAX_NR_ZONES + j].managed_pages
                         z.lowmem_reserve[j] = acc // ratio[i] if ratio[i] else 0
+
+    cdef setup_per_zone_wmarks(self):
+        """setup_per_zone_wmarks() / __setup_per_zone_wmarks(): each zone's share of
+        min_free_kbytes, and low/high above it (watermark_scale_factor 10)."""
+        cdef uint64_t lowmem = 0, pages_min, tmp, tmp2
+        cdef int i
+        cdef zone* z
+        for i in range(self.nr_nodes * MAX_NR_ZONES):
+            lowmem += self.zones[i].managed_pages
+        pages_min = self._min_free_kbytes >> 2
+        for i in range(self.nr_nodes * MAX_NR_ZONES):
+            z = &self.zones[i]
+            if z.managed_pages == 0:
+                continue
+            tmp = pages_min * z.managed_pages // lowmem
+            z.wmark[WMARK_MIN] = tmp
+            tmp2 = max(tmp >> 2, z.managed_pages * 10 // 10000)
+            z.wmark[WMARK_LOW] = tmp + tmp2
+            z.wmark[WMARK_HIGH] = tmp + 2 * tmp2
+
+    def set_min_free_kbytes(self, int min_free_kbytes):
+        """min_free_kbytes_sysctl_handler(): a write to /proc/sys/vm/min_free_kbytes (already
+        parsed by proc_dointvec_minmax) recomputes the watermarks (setup_per_zone_wmarks); the
+        per-CPU list sizes and lowmem reserves stay as set at boot."""
+        if min_free_kbytes < 0:
+            raise ValueError("min_free_kbytes is at least 0")
+        self._min_free_kbytes = min_free_kbytes
+        self.setup_per_zone_wmarks()
 
     # -- lists ----------------------------------------------------------------------------
     cdef void list_add(self, uint32_t* head, pfn_t pfn) noexcept:
@@ -430,11 +462,13 @@ cdef class PhysMem:
             self.pageblock_mt[pb] = new_mt
         self._move_freepages(z, start, end, new_mt)
 
-    cdef int _move_freepages(self, zone* z, pfn_t start, pfn_t end, int new_mt) except -1:
-        """move_freepages(): move every free buddy block in [start, end) to new_mt's list."""
+    cdef int64_t _move_freepages(self, zone* z, pfn_t start, pfn_t end, int new_mt) except -1:
+        """move_freepages(): move every free buddy block in [start, end) to new_mt's list;
+        returns the free pages it moved."""
         cdef pfn_t pfn = max(start, z.zone_start_pfn)
         cdef page* p
         cdef unsigned int order
+        cdef int64_t moved = 0
         end = min(end, z.zone_end_pfn)
         while pfn < end:
             if not self.unit_ready[pfn >> UNIT_ORDER]:
@@ -447,10 +481,11 @@ cdef class PhysMem:
                     self.list_del(&z.area[order].head[p.index], pfn)
                     p.index = new_mt
                     self.list_add(&z.area[order].head[new_mt], pfn)
+                moved += 1 << order
                 pfn += 1ULL << order
             else:
                 pfn += 1
-        return 0
+        return moved
 
     cdef pfn_t rmqueue(self, zone* z, unsigned int order, int mt) except? 0xfffffffffffffffe:
         """rmqueue(): order-0 from the per-CPU list, else the buddy lists under the zone lock."""
@@ -470,6 +505,9 @@ cdef class PhysMem:
             self.mem_map[pfn].flags &= ~(1ULL << PG_pcp)
             return pfn
         pfn_r = self._rmqueue_locked(z, order, mt)
+        if pfn_r != NO_PFN:
+            __mod_zone_freepage_state(self.vs, z.nid * MAX_NR_ZONES + z.idx, -(1 << order),
+                                      <int>self.mem_map[pfn_r].index)
         if pfn_r != NO_PFN and self.tb.core[EV_MM_PAGE_ALLOC_ZONE_LOCKED].enabled:
             vals[0] = pfn_r; vals[1] = order; vals[2] = mt; vals[3] = 0
             self.tb.emit(EV_MM_PAGE_ALLOC_ZONE_LOCKED, self.cur.cpu, self.cur.pid, vals, NULL, 0)
@@ -488,13 +526,17 @@ cdef class PhysMem:
 
     cdef int rmqueue_bulk(self, zone* z, per_cpu_pages* pcp, int count, int mt) except -1:
         """rmqueue_bulk(): refill a per-CPU list with ``count`` order-0 pages."""
-        cdef int i
+        cdef int i, taken = 0
+        cdef int zi = z.nid * MAX_NR_ZONES + z.idx
         cdef pfn_t pfn
         cdef uint64_t vals[4]
         for i in range(count):
             pfn = self._rmqueue_locked(z, 0, mt)
             if pfn == NO_PFN:
                 break
+            taken += 1
+            if self.mem_map[pfn].index == MIGRATE_CMA:
+                __mod_zone_page_state(self.vs, zi, NR_FREE_CMA_PAGES, -1)
             if self.tb.core[EV_MM_PAGE_ALLOC_ZONE_LOCKED].enabled:
                 vals[0] = pfn; vals[1] = 0; vals[2] = mt; vals[3] = 1
                 self.tb.emit(EV_MM_PAGE_ALLOC_ZONE_LOCKED, self.cur.cpu, self.cur.pid, vals, NULL, 0)
@@ -502,6 +544,7 @@ cdef class PhysMem:
             self.mem_map[pfn].index = mt
             self.list_add_tail(&pcp.head[mt], pfn)
             pcp.count += 1
+        __mod_zone_page_state(self.vs, zi, NR_FREE_PAGES, -taken)
         return 0
 
     cdef bint zone_watermark_ok(self, zone* z, unsigned int order, uint64_t mark, int highest_zoneidx, gfp_t gfp) noexcept:
@@ -530,6 +573,7 @@ cdef class PhysMem:
         cdef zone* z
         cdef pfn_t pfn
         cdef int nodes = 1 if gfp & GFP_THISNODE_ else self.nr_nodes
+        cdef int preferred = -1
         for i in range(nodes):
             n = (nid + i) % self.nr_nodes
             if nodemask != NULL and not ((nodemask[n >> 6] >> (n & 63)) & 1):
@@ -540,11 +584,16 @@ cdef class PhysMem:
                 zi -= 1
                 if z.managed_pages == 0:
                     continue
+                if preferred < 0:           # ac->preferred_zoneref: the zonelist's first zone
+                    preferred = n * MAX_NR_ZONES + z.idx
                 if alloc_wmark != ALLOC_NO_WATERMARKS and not self.zone_watermark_ok(
                         z, order, z.wmark[alloc_wmark], highest, gfp):
                     continue
                 pfn = self.rmqueue(z, order, mt)
                 if pfn != NO_PFN:
+                    __count_zid_vm_events(self.vs, PGALLOC_DMA, z.idx, 1ULL << order)
+                    zone_statistics(self.vs, preferred, n * MAX_NR_ZONES + z.idx, 1,
+                                    self.cpu_node[self.cur.cpu])
                     return pfn
         return NO_PFN
 
@@ -574,8 +623,14 @@ cdef class PhysMem:
         return pfn
 
     cdef pfn_t alloc_page_interleave(self, gfp_t gfp, unsigned int order, int nid) except? 0xfffffffffffffffe:
-        """alloc_page_interleave(): the interleave node first, then the zonelist."""
-        return self.alloc_pages_nodemask(gfp, order, nid, NULL)
+        """alloc_page_interleave(): the interleave node first, then the zonelist; a page from
+        that node counts NUMA_INTERLEAVE_HIT in its zone."""
+        cdef pfn_t pfn = self.alloc_pages_nodemask(gfp, order, nid, NULL)
+        cdef zone* z
+        if pfn != NO_PFN and self.page_to_nid(pfn) == nid:
+            z = self.page_zone(pfn)
+            __count_numa_events(self.vs, z.nid * MAX_NR_ZONES + z.idx, NUMA_INTERLEAVE_HIT, 1)
+        return pfn
 
     cdef pfn_t alloc_pages_nodemask(self, gfp_t gfp, unsigned int order, int nid,
                                     const uint64_t* nodemask) except? 0xfffffffffffffffe:
@@ -719,9 +774,13 @@ cdef class PhysMem:
         cdef page* p = &self.mem_map[pfn]
         cdef per_cpu_pages* pcp
         cdef int mt = self.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+        if mt != MIGRATE_ISOLATE:
+            __count_vm_event(self.vs, PGFREE)
         if not self.pcp_enabled or mt == MIGRATE_ISOLATE or mt == MIGRATE_CMA:
             self.free_one_page(z, pfn, 0, mt)
             z.free_pages += 1
+            if mt != MIGRATE_ISOLATE:
+                __mod_zone_freepage_state(self.vs, z.nid * MAX_NR_ZONES + z.idx, 1, mt)
             return 0
         if mt >= MIGRATE_PCPTYPES:
             mt = MIGRATE_MOVABLE
@@ -740,23 +799,32 @@ cdef class PhysMem:
         pageblock pieces that merge up to max-order blocks (free_one_page's
         split_large_buddy(), v6.11+)."""
         cdef zone* z
+        cdef int mt
         self.free_pages_prepare(pfn, order)
         if order == 0:
             return self.free_unref_page_commit(pfn)
         z = self.page_zone(pfn)
+        mt = self.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+        __count_vm_events(self.vs, PGFREE, 1ULL << order)
         if order >= MAX_ORDER:
             return self.split_large_buddy(z, pfn, order)
-        self.free_one_page(z, pfn, order, self.pageblock_mt[pfn >> PAGEBLOCK_ORDER])
+        self.free_one_page(z, pfn, order, mt)
         z.free_pages += 1ULL << order
+        if mt != MIGRATE_ISOLATE:
+            __mod_zone_freepage_state(self.vs, z.nid * MAX_NR_ZONES + z.idx, 1 << order, mt)
         return 0
 
     cdef int split_large_buddy(self, zone* z, pfn_t pfn, unsigned int order) except -1:
         """split_large_buddy(): free a block larger than a pageblock one pageblock at a time,
         each with its pageblock's migratetype (they merge again in __free_one_page)."""
         cdef pfn_t end = pfn + (1ULL << order)
+        cdef int mt
         while pfn < end:
-            self.free_one_page(z, pfn, PAGEBLOCK_ORDER, self.pageblock_mt[pfn >> PAGEBLOCK_ORDER])
+            mt = self.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+            self.free_one_page(z, pfn, PAGEBLOCK_ORDER, mt)
             z.free_pages += 1ULL << PAGEBLOCK_ORDER
+            if mt != MIGRATE_ISOLATE:
+                __mod_zone_freepage_state(self.vs, z.nid * MAX_NR_ZONES + z.idx, 1 << PAGEBLOCK_ORDER, mt)
             pfn += 1ULL << PAGEBLOCK_ORDER
         return 0
 
@@ -804,6 +872,8 @@ cdef class PhysMem:
             bmt = self.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
             self.free_one_page(z, pfn, 0, bmt if bmt == MIGRATE_ISOLATE else mt)
             z.free_pages += 1
+            if bmt != MIGRATE_ISOLATE:
+                __mod_zone_freepage_state(self.vs, z.nid * MAX_NR_ZONES + z.idx, 1, mt)
             mt = (mt + 1) % MIGRATE_PCPTYPES
         return 0
 
@@ -1067,11 +1137,13 @@ cdef class PhysMem:
                 return None
         old = []
         for pb in range(start >> PAGEBLOCK_ORDER, end >> PAGEBLOCK_ORDER):
-            old.append(self.pageblock_mt[pb])
+            mt = self.pageblock_mt[pb]
+            old.append(mt)
             z = self.page_zone(pb << PAGEBLOCK_ORDER)
             self.pageblock_mt[pb] = MIGRATE_ISOLATE
             z.nr_isolate_pageblock += 1
-            self._move_freepages(z, pb << PAGEBLOCK_ORDER, (pb + 1) << PAGEBLOCK_ORDER, MIGRATE_ISOLATE)
+            moved = self._move_freepages(z, pb << PAGEBLOCK_ORDER, (pb + 1) << PAGEBLOCK_ORDER, MIGRATE_ISOLATE)
+            __mod_zone_freepage_state(self.vs, z.nid * MAX_NR_ZONES + z.idx, -moved, mt)
         self.drain_all_pages()
         return old
 
@@ -1087,7 +1159,8 @@ cdef class PhysMem:
             z = self.page_zone(pb << PAGEBLOCK_ORDER)
             self.pageblock_mt[pb] = mt
             z.nr_isolate_pageblock -= 1
-            self._move_freepages(z, pb << PAGEBLOCK_ORDER, (pb + 1) << PAGEBLOCK_ORDER, mt)
+            moved = self._move_freepages(z, pb << PAGEBLOCK_ORDER, (pb + 1) << PAGEBLOCK_ORDER, mt)
+            __mod_zone_freepage_state(self.vs, z.nid * MAX_NR_ZONES + z.idx, moved, mt)
             # free pages may now merge across the former boundary
             self._remerge(z, pb << PAGEBLOCK_ORDER, (pb + 1) << PAGEBLOCK_ORDER)
 
@@ -1173,12 +1246,16 @@ cdef class PhysMem:
     cdef _refree(self, zone* z, pfn_t start, pfn_t end):
         cdef pfn_t pfn = start
         cdef unsigned int order
+        cdef int mt
         while pfn < end:
             order = MAX_ORDER - 1
             while order > 0 and ((pfn & ((1ULL << order) - 1)) != 0 or pfn + (1ULL << order) > end):
                 order -= 1
             self.mem_map[pfn].flags = (<uint64_t>z.nid << PG_NODE_SHIFT) | (<uint64_t>z.idx << PG_ZONE_SHIFT)
-            self.free_one_page(z, pfn, order, self.pageblock_mt[pfn >> PAGEBLOCK_ORDER])
+            mt = self.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+            self.free_one_page(z, pfn, order, mt)
+            if mt != MIGRATE_ISOLATE:       # left an isolated block: NR_FREE_PAGES again
+                __mod_zone_freepage_state(self.vs, z.nid * MAX_NR_ZONES + z.idx, 1 << order, mt)
             pfn += 1ULL << order
 
     # -- contiguous ranges and gigantic pages (mm/page_alloc.c, mm/hugetlb.c) -----------------

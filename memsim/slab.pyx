@@ -63,6 +63,9 @@ from memsim._types cimport (
 )
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem
+from memsim.vmstat cimport (
+    mod_node_page_state, mod_lruvec_page_state, NR_SLAB_RECLAIMABLE_B, NR_SLAB_UNRECLAIMABLE_B,
+)
 from memsim.ring cimport (
     TraceBuffer, EV_KMALLOC, EV_KFREE, EV_KMEM_CACHE_ALLOC, EV_KMEM_CACHE_FREE, EV_KMALLOC_NODE,
     EV_KMEM_CACHE_ALLOC_NODE,
@@ -797,8 +800,10 @@ cdef class SlabAllocator:
         n.total_objects += objects
         if s.flags & SLAB_RECLAIM_ACCOUNT:      # account_slab_page(): NR_SLAB_*_B
             self.slab_pages_reclaimable[sl.node] += 1ULL << order
+            mod_node_page_state(self.pm.vs, sl.node, NR_SLAB_RECLAIMABLE_B, <int64_t>PAGE_SIZE << order)
         else:
             self.slab_pages_unreclaimable[sl.node] += 1ULL << order
+            mod_node_page_state(self.pm.vs, sl.node, NR_SLAB_UNRECLAIMABLE_B, <int64_t>PAGE_SIZE << order)
         if self.pm.kasan.poison_slab != NULL:   # kasan_poison_slab, then setup_object's
             self.pm.kasan.poison_slab(self.pm.kasan.ctx, s, pfn, order)
             if self.pm.kasan.init_slab_obj != NULL:
@@ -897,10 +902,12 @@ cdef class SlabAllocator:
         p.mapping = 0
         p.private = 0
         p.memcg_data = 0
-        if flags & SLAB_RECLAIM_ACCOUNT:
+        if flags & SLAB_RECLAIM_ACCOUNT:         # unaccount_slab_page()
             self.slab_pages_reclaimable[sl.node] -= 1ULL << order
+            mod_node_page_state(self.pm.vs, sl.node, NR_SLAB_RECLAIMABLE_B, -(<int64_t>PAGE_SIZE << order))
         else:
             self.slab_pages_unreclaimable[sl.node] -= 1ULL << order
+            mod_node_page_state(self.pm.vs, sl.node, NR_SLAB_UNRECLAIMABLE_B, -(<int64_t>PAGE_SIZE << order))
         free(sl)
         return self.pm.free_pages(pfn, order)
 
@@ -1025,6 +1032,8 @@ cdef class SlabAllocator:
             if pfn != NO_PFN:
                 ret = C_PAGE_OFFSET + (pfn << PAGE_SHIFT)
                 self.large_pages[self.pm.page_to_nid(pfn)] += 1ULL << order
+                mod_lruvec_page_state(self.pm.vs, &self.pm.mem_map[pfn], NR_SLAB_UNRECLAIMABLE_B,
+                                      <int64_t>PAGE_SIZE << order)
                 if self.pm.kasan.kmalloc_large != NULL:
                     ret = self.pm.kasan.kmalloc_large(self.pm.kasan.ctx, ret, size, flags)
             self.trace_alloc(EV_KMALLOC, EV_KMALLOC_NODE, ret_ip, ret, size,
@@ -1073,7 +1082,8 @@ cdef class SlabAllocator:
                              f"compound page (already freed?); free what kmalloc returned")
         order = p.compound_order
         self.large_pages[self.pm.page_to_nid(head)] -= 1ULL << order
-        return self.pm.free_pages(head, order)
+        mod_lruvec_page_state(self.pm.vs, p, NR_SLAB_UNRECLAIMABLE_B, -(<int64_t>PAGE_SIZE << order))
+        return self.pm.free_pages(head, order)         # free_nonslab_page()
 
     # -- Python API ----------------------------------------------------------------------------
     cdef int _check_cpu(self) except -1:
