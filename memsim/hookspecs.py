@@ -7,8 +7,9 @@ plugins ``kmem`` and ``core_steps`` (STYLE 4).  See docs/plugins.md for a guide.
 The hooks follow the lifecycle of a run:
 
 1. **Registration** — once per run, before any workload file is read, a plugin adds its workload
-   sections, steps, trace events, procfs/sysfs-style files and summary rows to typed registries
-   (:mod:`memsim.registry`, :mod:`memsim.tracing.events`).  Nothing is returned.
+   sections, steps, trace events, /proc and /sys files, filesystem types, /proc/meminfo lines
+   and summary rows to typed registries (:mod:`memsim.registry`, :mod:`memsim.tracing.events`).
+   Nothing is returned.
 2. **Machine** — before the core machine is built, a plugin chooses the boot options it needs
    (slab options, kernel command-line parameters); after it is built, a plugin reads its
    configuration and installs its typed ops tables into the core (the memcg charge table on the
@@ -121,11 +122,49 @@ def memsim_register_events(events: EventRegistry, profile: KernelProfile) -> Non
 
 @hookspec
 def memsim_register_files(files: Registry) -> None:
-    """Add procfs/sysfs-style files this plugin renders (e.g. ``/proc/buddyinfo``).
+    """Add the /proc and /sys files this plugin provides (e.g. ``/proc/buddyinfo``).
+
+    Static files are created in the machine's procfs or sysfs at boot; files that exist per
+    object (per node, hstate or cgroup) are declared with a ``{placeholder}`` path for the docs
+    and created by the plugin while the machine runs (``machine.sysfs.create_file(...)`` in
+    :func:`memsim_machine_created` or a step).
 
     :param files: the registry of :class:`memsim.registry.ProcFile`, keyed by path; call
-        ``files.add(ProcFile(path, doc, render))`` where ``render(machine)`` returns the file's
-        text exactly as the kernel formats it.
+        ``files.add(ProcFile(path, doc, render, write=...))`` where ``render(machine)`` returns
+        the file's text exactly as the kernel formats it and ``write(machine, data)`` takes a
+        write or raises :class:`memsim.vfs.VfsError` with the kernel's errno.
+    """
+
+
+@hookspec
+def memsim_register_filesystems(filesystems: Registry) -> None:
+    """Add the filesystem types this plugin provides (``mount -t NAME``: tmpfs, hugetlbfs, cgroup2).
+
+    Each is a :class:`memsim.vfs.FileSystemType` whose ``mount(fc)`` returns the
+    :class:`memsim.vfs.SuperBlock` to mount for an :class:`memsim.vfs.FsContext` (source,
+    options, the machine), or raises :class:`memsim.vfs.VfsError` (EINVAL for an option it does
+    not take).  Every machine registers them at boot, after the core's rootfs, proc and sysfs.
+
+    :param filesystems: the registry of :class:`memsim.vfs.FileSystemType`, keyed by name; call
+        ``filesystems.add(FileSystemType(name, doc, mount, plugin=...))``.  A name another plugin
+        (or the core) already has is an error that names both.
+    """
+
+
+@hookspec
+def memsim_register_meminfo(meminfo: Registry, profile: KernelProfile) -> None:
+    """Provide the /proc/meminfo lines this plugin models (hugetlb: HugePages_*; swap: SwapTotal...).
+
+    The core prints every line of the profile's /proc/meminfo in the kernel's order; a line
+    the core leaves to plugins (``memsim.mmstat.PLUGIN_LINES``) prints 0 unless a plugin gives
+    its value here.  Lines the core computes from its counters (AnonPages, Cached, ...) cannot
+    be contributed: update the counter instead.
+
+    :param meminfo: the registry of :class:`memsim.registry.MeminfoLine`, keyed by line name; call
+        ``meminfo.add(MeminfoLine(name, doc, value, node_value=...))``.  A line another plugin
+        already provides is an error that names both.
+    :param profile: the :class:`memsim.profiles.KernelProfile` being emulated: contribute only
+        the lines its /proc/meminfo has (Zswap exists in v6.18, not in v5.14).
     """
 
 

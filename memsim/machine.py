@@ -17,6 +17,7 @@ from memsim.profiles import KernelProfile, get_profile
 from memsim.ring import Clock, TraceBuffer
 from memsim.task import Current, TaskStruct
 from memsim import vm
+from memsim.vfs import FilesStruct, MntNamespace
 
 PAGE_SIZE = 4096
 FIRST_PID = 1000
@@ -43,11 +44,17 @@ class Machine:
     plugins chose in ``memsim_machine_configure`` (defaults when None); the machine freezes them
     and keeps them as ``machine.boot``.  ``hooks`` is the plugin manager's hook relay
     (``pm.hook``), through which fork and exit call ``memsim_task_fork`` / ``memsim_task_exit``;
-    without it (a bare machine in a test) no plugin hook is called.
+    without it (a bare machine in a test) no plugin hook is called.  ``registries``
+    (:class:`memsim.registry.Registries`) brings the plugins' filesystem types, /proc and /sys
+    files and /proc/meminfo lines (without it: the core's only).
+
+    Its file namespace (``vfs``, a :class:`memsim.vfs.MntNamespace`) has rootfs at ``/``,
+    procfs at ``/proc`` and sysfs at ``/sys``; ``procfs`` and ``sysfs`` are their trees
+    (:class:`memsim.pseudofs.PseudoFs`), to which plugins add files while the machine runs.
     """
 
     def __init__(self, spec, events=None, with_slab: bool = True, boot: Optional[BootOptions] = None,
-                 hooks=None):
+                 hooks=None, registries=None):
         self.spec = spec
         self.boot: BootOptions = (boot if boot is not None else BootOptions()).freeze()
         self.hooks = hooks
@@ -78,6 +85,64 @@ class Machine:
             events.bind(self.tb)
         self.task_faults: Dict[int, Dict[str, int]] = {}
         self.plugin_state: Dict[str, object] = {}
+        self.stat_interval_ns = 1_000_000_000        # sysctl_stat_interval = HZ
+        self._vmstat_next = self.stat_interval_ns
+        self.meminfo_lines: Dict[str, object] = {}
+        self._boot_vfs(registries)
+
+    # -- files ---------------------------------------------------------------------------------
+    def _boot_vfs(self, registries) -> None:
+        """The namespace at boot: rootfs, procfs and sysfs mounted, the core's files, then the
+        plugins' filesystem types, static files and meminfo lines."""
+        from memsim import mmstat
+        from memsim.errors import PluginError
+        from memsim.pseudofs import PROC_FS_TYPE, SYSFS_TYPE, PseudoFs
+        from memsim.vfs import VfsError
+        self.vfs = MntNamespace(self)
+        self.procfs = PseudoFs(PROC_FS_TYPE, "proc", 0o555)
+        self.sysfs = PseudoFs(SYSFS_TYPE, "kernfs", 0o555)
+        self.vfs.register_filesystem(PROC_FS_TYPE)
+        self.vfs.register_filesystem(SYSFS_TYPE)
+        self.vfs.do_mount("proc", "/proc", "proc")
+        self.vfs.do_mount("sysfs", "/sys", "sysfs")
+        mmstat.install_core_files(self)
+        if registries is None:
+            return
+        for fs_type in registries.filesystems:
+            try:
+                self.vfs.register_filesystem(fs_type)
+            except VfsError:
+                raise PluginError(f"plugin {fs_type.plugin!r}", f"filesystem type {fs_type.name!r} "
+                                  "is built in", "give the filesystem type another name") from None
+        for line in registries.meminfo:
+            why = mmstat.check_meminfo_line(line, self.profile)
+            if why is not None:
+                raise PluginError(f"plugin {line.plugin!r}", *why)
+            self.meminfo_lines[line.name] = line
+        for pf in registries.files:
+            if pf.dynamic:
+                continue
+            try:
+                mmstat.install_proc_file(self, pf)
+            except VfsError as e:
+                raise PluginError(f"plugin {pf.plugin!r}", f"file {pf.path}: {e.detail or e.errno}",
+                                  "give the file a path no other file has") from None
+
+    def set_stat_interval(self, ns: int) -> None:
+        """vm.stat_interval: the time between two vmstat_update folds (0 or less: every slice)."""
+        self.stat_interval_ns = ns
+        self._vmstat_next = self.clock.now + ns if ns > 0 else self.clock.now
+
+    def vmstat_update(self) -> None:
+        """vmstat_update(): once ``stat_interval`` of emulated time has passed, fold every CPU's
+        vmstat differentials (refresh_cpu_vm_stats).  The scheduler calls it at every
+        preemption point, with quiescent_state()."""
+        now = self.clock.now
+        if now < self._vmstat_next:
+            return
+        self.physmem.vmstat.refresh_vm_stats()
+        ns = self.stat_interval_ns
+        self._vmstat_next = (now // ns + 1) * ns if ns > 0 else now
 
     # -- tracing -------------------------------------------------------------------------------
     def enable_events(self, globs: Iterable[str]) -> None:
@@ -102,6 +167,7 @@ class Machine:
         ``memsim_task_fork`` with ``parent=None``."""
         pid = self._new_pid()
         task = TaskStruct(pid, (comm or name)[:15], cpu, None, -1, name)
+        task.files = FilesStruct()
         prev = self.current.task
         self.set_current(task)
         task.mm = self.mmcore.mm_alloc(task)
@@ -117,6 +183,8 @@ class Machine:
         ``real_parent = parent``, then cgroup_post_fork()'s place: ``memsim_task_fork``."""
         pid = self._new_pid()
         child = TaskStruct(pid, parent.comm, parent.cpu if cpu is None else cpu, None, -1, name, parent)
+        if parent.files is not None:
+            child.files = parent.files.dup_fd()        # copy_files()
         prev = self.current.task
         self.set_current(parent)
         child.mm = vm.dup_mm(self.mmcore, parent.mm, child)
@@ -157,11 +225,15 @@ class Machine:
 
     def exit_task(self, task: TaskStruct) -> None:
         """do_exit(): sync the cached rss, drop current->mm, then mmput() -> exit_mmap()
-        (whose events carry curr=0, as current->mm is already NULL); then cgroup_exit()'s place
+        (whose events carry curr=0, as current->mm is already NULL); exit_files() closes the
+        task's fds when it held the last reference to its table; then cgroup_exit()'s place
         (``memsim_task_exit``) and exit_notify(), which reparents the children (to init: memsim
         has none, so their ``real_parent`` becomes None)."""
         prev = self.current.task
         self.set_current(task)
+        if task.files is not None:
+            files, task.files = task.files, None
+            files.put()
         mm = task.mm
         if mm is not None:
             self.mmcore.sync_current_rss()
@@ -184,6 +256,7 @@ class Machine:
         this at each preemption point), so SLAB_TYPESAFE_BY_RCU slabs can be freed."""
         if self.slab is not None:
             self.slab.rcu_barrier()
+        self.vmstat_update()
 
     def live_mms(self) -> List[MmStruct]:
         seen, out = set(), []
@@ -215,34 +288,15 @@ class Machine:
         return {n: mm.get_mm_counter(i) for i, n in enumerate(RSS_NAMES)}
 
     def meminfo(self) -> Dict[str, int]:
-        """/proc/meminfo values in bytes (the subset memsim models)."""
-        pm = self.physmem
-        total = sum(z["managed"] for z in pm.zones_info())
-        anon = set()
-        shmem = 0
-        for mm in self.live_mms():
-            for v in mm.vmas:
-                for pfn in self.mmcore.mapped_pages(mm, v):
-                    if pm.page_info(pfn)["mapping"] & 1:
-                        anon.add(pfn)
-        for f in self.files.files.values():
-            pass
-        for mm in self.live_mms():
-            for v in mm.vmas:
-                if v.vm_file is not None and v.vm_file.swapbacked:
-                    shmem += len(v.vm_file.i_pages)
-        slab_pages = self.slab.nr_slab_pages() if self.slab is not None and hasattr(self.slab, "nr_slab_pages") else 0
-        return {
-            "MemTotal": total * PAGE_SIZE,
-            "MemFree": pm.nr_free_pages() * PAGE_SIZE,
-            "AnonPages": len(anon) * PAGE_SIZE,
-            "Shmem": shmem * PAGE_SIZE,
-            "PageTables": self.mmcore.nr_pagetable * PAGE_SIZE,
-            "Slab": slab_pages * PAGE_SIZE,
-        }
+        """/proc/meminfo as {line: value}, every line of the profile in the kernel's order:
+        bytes for the lines printed in kB, a number for HugePages_* (memsim.mmstat)."""
+        from memsim.mmstat import meminfo_values
+        return meminfo_values(self)
 
     def meminfo_text(self) -> str:
-        return "".join(f"{k + ':':<16}{v // 1024:>8} kB\n" for k, v in self.meminfo().items())
+        """/proc/meminfo."""
+        from memsim.mmstat import meminfo_text
+        return meminfo_text(self)
 
     def buddy_counts(self) -> Dict[str, List[int]]:
         """/proc/buddyinfo as {"Node 0, zone DMA32": [nr_free per order]}."""

@@ -64,6 +64,8 @@ _REGISTRATION_HOOKS = (
     ("memsim_register_extensions", "extensions"),
     ("memsim_register_events", "events"),
     ("memsim_register_files", "files"),
+    ("memsim_register_filesystems", "filesystems"),
+    ("memsim_register_meminfo", "meminfo"),
     ("memsim_register_summary", "summary"),
 )
 
@@ -475,6 +477,8 @@ def collect_registries(pm: pluggy.PluginManager, profile, events=None):
         "extensions": (registries.extensions, registries.extensions.kind),
         "events": (events, "event"),
         "files": (registries.files, registries.files.kind),
+        "filesystems": (registries.filesystems, registries.filesystems.kind),
+        "meminfo": (registries.meminfo, registries.meminfo.kind),
         "summary": (registries.summary, registries.summary.kind),
     }
     for hook_name, argument in _REGISTRATION_HOOKS:

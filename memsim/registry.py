@@ -1,7 +1,8 @@
 """Typed registries through which plugins extend memsim (STYLE 6: typed objects, not dicts).
 
-A plugin adds a workload step, a configuration section, a procfs/sysfs-style file or a summary row
-by calling a registry method with one of these objects from its ``memsim_register_*`` hook.
+A plugin adds a workload step, a configuration section, a procfs/sysfs file, a filesystem type
+(:class:`memsim.vfs.FileSystemType`), a /proc/meminfo line or a summary row by calling a registry
+method with one of these objects from its ``memsim_register_*`` hook.
 Trace events are declared with :class:`memsim.tracing.events.EventDecl` and added to the
 :class:`memsim.tracing.events.EventRegistry`.  Values and keys a plugin adds to the core's own
 steps and sections (an mmap ``type`` or flag, a ``machine`` key, an ``expect`` key) are
@@ -95,12 +96,58 @@ class SectionSpec:
 
 @dataclass(frozen=True)
 class ProcFile:
-    """A procfs/sysfs-style file: ``render(machine)`` returns its text (e.g. /proc/buddyinfo)."""
+    """A file of /proc or /sys that a plugin adds (e.g. /proc/buddyinfo).
+
+    A static file exists from boot: ``render(machine)`` returns its text exactly as the kernel
+    prints it, and ``write(machine, data: bytes)`` (optional) takes a write: it returns the bytes
+    it consumed (None: all) or raises :class:`memsim.vfs.VfsError` with the kernel's errno
+    (parse numbers with :func:`memsim.pseudofs.proc_dointvec_minmax`).  ``mode`` defaults to
+    0444, 0644 with ``write``, 0200 with ``write`` alone.
+
+    A path holding ``{...}`` (``/sys/devices/system/node/node{N}/meminfo``) documents files the
+    plugin creates and removes itself while the machine runs (``machine.procfs``,
+    ``machine.sysfs``: :class:`memsim.pseudofs.PseudoFs`); such a declaration has neither
+    ``render`` nor ``write``.  Every file is listed in docs/workloads.md with its plugin.
+    """
 
     path: str
     doc: str
-    render: Callable[[Any], str]
+    render: Optional[Callable[[Any], str]] = None
     plugin: str = "core"
+    write: Optional[Callable[[Any, bytes], Optional[int]]] = None
+    mode: Optional[int] = None
+
+    def __post_init__(self):
+        if not (self.path.startswith("/proc/") or self.path.startswith("/sys/")):
+            raise ValueError(f"file {self.path!r}: the path must start with /proc/ or /sys/")
+        if "{" in self.path:
+            if self.render is not None or self.write is not None:
+                raise ValueError(f"file {self.path!r}: a path with a {{placeholder}} documents files "
+                                 "created at run time, and has no render or write")
+        elif self.render is None and self.write is None:
+            raise ValueError(f"file {self.path!r}: give render, write or both")
+
+    @property
+    def dynamic(self) -> bool:
+        """Whether this declares files the plugin creates at run time."""
+        return "{" in self.path
+
+
+@dataclass(frozen=True)
+class MeminfoLine:
+    """The value of a /proc/meminfo line that a plugin models (HugePages_Total, SwapTotal...).
+
+    ``name`` is the line's name as the kernel prints it, without the colon; it must be a line
+    of /proc/meminfo in the machine's kernel profile that the core leaves to plugins
+    (memsim.mmstat.PLUGIN_LINES).  ``value(machine)`` returns bytes for a line printed in kB,
+    a plain number for HugePages_*.  ``node_value(machine, nid)`` gives the same line of
+    /sys/devices/system/node/nodeN/meminfo, for the lines the kernel prints per node."""
+
+    name: str
+    doc: str
+    value: Callable[[Any], int]
+    plugin: str = "core"
+    node_value: Optional[Callable[[Any, int], int]] = None
 
 
 @dataclass(frozen=True)
@@ -352,5 +399,12 @@ class Registries:
     steps: Registry = field(default_factory=lambda: Registry("step", StepType))
     sections: Registry = field(default_factory=lambda: Registry("section", SectionSpec))
     files: Registry = field(default_factory=lambda: Registry("file", ProcFile))
+    filesystems: Registry = field(default_factory=lambda: Registry("filesystem type", _fs_type()))
+    meminfo: Registry = field(default_factory=lambda: Registry("meminfo line", MeminfoLine))
     summary: Registry = field(default_factory=lambda: Registry("summary row", SummaryRow))
     extensions: Extensions = field(default_factory=Extensions)
+
+
+def _fs_type() -> type:
+    from memsim.vfs import FileSystemType
+    return FileSystemType

@@ -14,6 +14,7 @@ cdef class TaskStruct:
     cdef public int cpu
     cdef public object mm               # MmStruct, or None once exited
     cdef public object name             # workload task name
+    cdef public object files            # memsim.vfs.FilesStruct: the fd table (task->files)
     cdef task_rss_stat rss_stat
     cdef mempolicy* mempolicy           # set_mempolicy(); never NULL: mode MPOL_DEFAULT = local node
     cdef public TaskStruct real_parent  # the task that forked it (None: started by the workload, or reparented)

@@ -9,6 +9,7 @@ class TaskStruct:
     mm: Any
     name: Any
     real_parent: Optional[TaskStruct]
+    files: Any
     def __init__(self, pid: int, comm: str, cpu: int = 0, mm: Any = None, tgid: int = -1, name: Any = None,
                  real_parent: Optional[TaskStruct] = None) -> None: ...
     @property

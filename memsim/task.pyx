@@ -5,7 +5,9 @@ from memsim._types cimport NR_MM_COUNTERS, mempolicy
 
 
 cdef class TaskStruct:
-    """One emulated task: pid, comm, the CPU it runs on, its mm and its cached rss deltas."""
+    """One emulated task: pid, comm, the CPU it runs on, its mm, its fd table (``files``, a
+    :class:`memsim.vfs.FilesStruct`: copied at fork, shared by threads, None once exited) and its
+    cached rss deltas."""
 
     def __cinit__(self):
         # allocated once and changed in place, so that ``current``'s copy of the pointer stays
@@ -27,6 +29,7 @@ cdef class TaskStruct:
         self.mm = mm
         self.name = name if name is not None else comm
         self.real_parent = real_parent
+        self.files = None
 
     @property
     def rss_cached(self):

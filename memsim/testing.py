@@ -3,8 +3,10 @@
 Installed through the ``pytest11`` entry point, it offers fixtures:
 
 - ``memsim_machine(**spec)``: build a small machine (1 CPU, 64 MiB by default) with the
-  kmem events bound, optionally enabling events: ``m = memsim_machine(events=["kmem:*"])``, and
-  booting with given options: ``memsim_machine(boot=BootOptions(...))``;
+  kmem events bound and the plugins' filesystem types, static /proc and /sys files and
+  /proc/meminfo lines installed (``memsim_machine_created`` is not called), optionally
+  enabling events: ``m = memsim_machine(events=["kmem:*"])``, and booting with given
+  options: ``memsim_machine(boot=BootOptions(...))``;
 - ``memsim_run(yaml_text, plugins=(), events=("*:*",), check=True)``: load and run a workload
   text with the installed plugins plus ``plugins`` (objects with hookimpls); returns the Run;
 - ``trace_lines(run_or_machine)``: the kernel-format trace lines recorded so far (no header).
@@ -26,10 +28,10 @@ def build_machine(events: Sequence[str] = (), plugins: Iterable = (), boot=None,
     spec.setdefault("nodes", (64 << 20,))
     ms = MachineSpec(**spec)
     pm = get_plugin_manager(extra_plugins=tuple(plugins))
-    _, reg = collect_registries(pm, get_profile(ms.kernel))
+    registries, reg = collect_registries(pm, get_profile(ms.kernel))
     if events:
         reg.enable(list(events))
-    return Machine(ms, reg, boot=boot)
+    return Machine(ms, reg, boot=boot, registries=registries)
 
 
 def run_text(text: str, plugins: Iterable = (), events: Sequence[str] = ("*:*",), check: bool = True,

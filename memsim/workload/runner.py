@@ -171,7 +171,7 @@ class Run:
         self.boot = BootOptions()
         if plugin_manager is not None:
             plugin_manager.hook.memsim_machine_configure(options=self.boot, config=workload)
-        self.machine = Machine(spec, events, boot=self.boot,
+        self.machine = Machine(spec, events, boot=self.boot, registries=registries,
                                hooks=plugin_manager.hook if plugin_manager is not None else None)
         self.task_data: Dict[int, TaskData] = {}
         self.scheduler = Scheduler(self.machine.clock, self.machine.set_current, spec.seed)
@@ -336,7 +336,7 @@ class Run:
                       for s in m.physmem.node_stats()],
             "events": {"written": sum(e for e, _ in stats), "dropped": sum(d for _, d in stats),
                        "per_cpu": [{"cpu": c, "written": e, "dropped": d} for c, (e, d) in enumerate(stats)]},
-            "meminfo_bytes": m.meminfo(),
+            "meminfo_bytes": {k: v for k, v in m.meminfo().items() if not k.startswith("HugePages_")},
             "time": {"emulated_ns": m.clock.now, "host_wall_s": round(self.wall, 6)},
             "scheduler": {"slices": self.scheduler.switches, "invariant_checks": self.checks_run},
         }

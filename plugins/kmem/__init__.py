@@ -3,7 +3,8 @@
 An essential built-in plugin: it declares kmem:rss_stat, kmem:mm_page_alloc, kmem:mm_page_free,
 the slab events and the per-CPU list events for the machine's kernel profile (the Cython core
 emits them through typed slots bound from these declarations), and /proc/buddyinfo,
-/proc/meminfo, /proc/zoneinfo and /proc/slabinfo.
+/proc/zoneinfo and /proc/slabinfo (/proc/meminfo and /proc/vmstat are the core's:
+memsim.mmstat).
 """
 from __future__ import annotations
 
@@ -52,11 +53,10 @@ def _slabinfo(machine) -> str:
 def memsim_register_files(files):
     files.add(ProcFile("/proc/buddyinfo", "free blocks per order of every zone",
                        lambda m: m.physmem.buddyinfo(), plugin="kmem"))
-    files.add(ProcFile("/proc/meminfo", "memory totals (the subset memsim models)",
-                       lambda m: m.meminfo_text(), plugin="kmem"))
     files.add(ProcFile("/proc/zoneinfo", "per-zone watermarks, free pages and per-CPU lists",
                        _zoneinfo, plugin="kmem"))
-    files.add(ProcFile("/proc/slabinfo", "slab caches (slabinfo 2.1)", _slabinfo, plugin="kmem"))
+    files.add(ProcFile("/proc/slabinfo", "slab caches (slabinfo 2.1)", _slabinfo, plugin="kmem",
+                       mode=0o400))
 
 
 # -- kmalloc / kfree workload steps ---------------------------------------------------------------
