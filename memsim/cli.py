@@ -96,13 +96,19 @@ dat_compression_option = click.option(
 @click.option("--seed", type=int, help="Override machine.seed (scheduling, random touches, pointer hashes).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--check", is_flag=True, help="Verify the core's invariants after every scheduler slice.")
+@click.option("--show", "show_paths", metavar="PATH", multiple=True,
+              help="Print this file of the emulated machine (/proc/vmstat, /sys/...) at the end "
+                   "of the run, after the summary (repeatable).")
+@click.option("--ls", "list_files", is_flag=True,
+              help="List every file and directory of the emulated machine, with its mode, at the "
+                   "end of the run.")
 @plugin_option
 def run(workload, trace_path, dat_version, dat_compression, event_globs, seed, as_json, check,
-        plugin_opts):
+        show_paths, list_files, plugin_opts):
     """Run WORKLOAD and print a summary."""
     try:
         _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
-             dat_version, dat_compression)
+             dat_version, dat_compression, show_paths, list_files)
     except MemsimError as e:
         _fail(e)
 
@@ -129,10 +135,48 @@ def _dat_format(trace_path: Optional[str], dat_version: Optional[str],
     return version, compression
 
 
+def _check_show(paths: Sequence[str]) -> Tuple[str, ...]:
+    for path in paths:
+        if not path.startswith("/"):
+            raise UsageError("--show", f"{path!r} is not an absolute path",
+                             f"give the file's full path, e.g. --show /{path.lstrip('./')}")
+    return tuple(paths)
+
+
+def _show_files(machine, paths: Sequence[str]):
+    """{path: text} of the files to show, and the first problem reading one (a UsageError)."""
+    from memsim.vfs import VfsError
+    texts, problem = {}, None
+    for path in paths:
+        try:
+            texts[path] = machine.vfs.read_file(path).decode("utf-8", "replace")
+        except VfsError as e:
+            if problem is None:
+                if e.errno in ("ENOENT", "ENOTDIR"):
+                    problem = UsageError("--show", f"{path} does not exist in the emulated machine",
+                                         "see its files with --ls")
+                elif e.errno == "EISDIR":
+                    problem = UsageError("--show", f"{path} is a directory", "list it with --ls")
+                else:
+                    problem = UsageError("--show", f"{path} cannot be read ({e.errno}: {e.detail})",
+                                         "show a readable file (see the modes with --ls)")
+    return texts, problem
+
+
+def _listing(machine) -> list:
+    """Every file and directory of the machine's namespace: (mode, path, filesystem at a mount
+    point or None)."""
+    from memsim.vfs import mode_string
+    vfs = machine.vfs
+    roots = {vfs.mount_point(m): m.mnt_sb.s_type.name for m in vfs.mounts()}
+    return [(mode_string(inode.i_mode), path, roots.get(path)) for path, inode in vfs.iterate("/")]
+
+
 def _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
-         dat_version=None, dat_compression=None):
+         dat_version=None, dat_compression=None, show_paths=(), list_files=False):
     from memsim.workload.loader import load_workload
     from memsim.workload.runner import Run
+    show_paths = _check_show(show_paths)
     version, compression = _dat_format(trace_path, dat_version, dat_compression)
     if trace_path and trace_path != "-":
         parent = os.path.dirname(os.path.abspath(trace_path))
@@ -158,12 +202,30 @@ def _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
         _write_trace(r, trace_path, version, compression)
     summary = r.summary()
     out = sys.stderr if trace_path == "-" else sys.stdout
+    texts, problem = _show_files(r.machine, show_paths)
+    listing = _listing(r.machine) if list_files else []
     if as_json:
+        if show_paths:
+            summary["files"] = texts
+        if list_files:
+            summary["ls"] = [{"mode": mode, "path": path, **({"mount": fs} if fs else {})}
+                             for mode, path, fs in listing]
         click.echo(json.dumps(summary, indent=2), file=out)
     else:
         click.echo(_table(summary), file=out)
+        if list_files:
+            click.echo("", file=out)
+            for mode, path, fs in listing:
+                click.echo(f"{mode} {path}" + (f"  ({fs})" if fs else ""), file=out)
+        for path, text in texts.items():
+            click.echo(f"\n==> {path} <==", file=out)
+            click.echo(text, nl=False, file=out)
     if r.error is not None:
+        if problem is not None:
+            click.echo(f"memsim: {problem}", err=True)
         raise r.error
+    if problem is not None:
+        raise problem
 
 
 def _write_trace(r, path: str, dat_version: int = 7, dat_compression: Optional[str] = None) -> None:

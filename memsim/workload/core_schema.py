@@ -7,8 +7,9 @@ Param has a type, a default and a one-line description (STYLE 11); docs/workload
 from these declarations by :mod:`memsim.workload.docs`.
 
 Args a step receives after loading (beyond the plain conversions of :class:`Param` types):
-``write.data`` and ``read.expect`` are ``bytes`` (decoded with ``encoding``), ``read.length`` is
-filled in from ``read.expect`` when not given, and ``expect.buddyinfo`` keys are normalised to
+``write.data``, ``read.expect``, ``write_file.data`` and ``read_file.expect`` are ``bytes``
+(decoded with ``encoding``), ``read.length`` is filled in from ``read.expect`` when not given,
+``mkdir.mode`` is an int (written in octal), and ``expect.buddyinfo`` keys are normalised to
 ``"Node N, zone ZONE"``.
 """
 from __future__ import annotations
@@ -34,6 +35,8 @@ __all__ = [
     "READ_PARAMS", "FORK_PARAMS", "EXIT_PARAMS", "SLEEP_PARAMS", "EXPECT_PARAMS",
     "MREMAP_PARAMS", "CLONE_PARAMS", "EXIT_GROUP_PARAMS", "SET_MEMPOLICY_PARAMS", "MBIND_PARAMS",
     "SIGNAL_NAMES",
+    "MKDIR_PARAMS", "RMDIR_PARAMS", "MOUNT_PARAMS", "UMOUNT_PARAMS", "READ_FILE_PARAMS",
+    "WRITE_FILE_PARAMS",
     "CoreStep", "CORE_STEPS", "step_type", "core_step_types",
     "MMAP_TYPES", "MMAP_FLAGS", "core_extension_names", "extended_step", "machine_params",
 ]
@@ -419,6 +422,80 @@ SLEEP_PARAMS: Tuple[Param, ...] = (
     Param("duration", "duration", "emulated time to sleep", required=True),
 )
 
+def _check_abs_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise InvalidValue(f"{value!r} is not an absolute path",
+                           f"write it from the root, e.g. '/{value.lstrip('./')}'")
+    if "\0" in value:
+        raise InvalidValue("the path holds a NUL character", "remove it")
+    return value
+
+
+def _check_mode(value: str) -> int:
+    text = value.strip()
+    digits = text[2:] if text[:2].lower() == "0o" else text
+    if not digits or any(c not in "01234567" for c in digits):
+        raise InvalidValue(f"{value!r} is not an octal mode",
+                           "write the permission bits in octal, as chmod does: '0755'")
+    mode = int(digits, 8)
+    if mode > 0o7777:
+        raise InvalidValue(f"mode {value} has bits above 07777", "use at most four octal digits, e.g. '0755'")
+    return mode
+
+
+_PATH = Param("path", "str", "absolute path in the machine's file namespace", required=True,
+              check=_check_abs_path)
+
+
+def _check_write_file(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
+    return {**args, "data": _decode(args["data"], args["encoding"], "data", "write_file.data")}
+
+
+def _check_read_file(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
+    if args["expect"] is None:
+        if "encoding" in given:
+            raise InvalidValue("read_file.encoding is only used with expect",
+                               "add expect: TEXT, or remove encoding", key="encoding")
+        return args
+    return {**args, "expect": _decode(args["expect"], args["encoding"], "expect", "read_file.expect")}
+
+
+MKDIR_PARAMS: Tuple[Param, ...] = (
+    _PATH,
+    Param("mode", "str", "permission bits in octal, before the umask (022) is applied",
+          default="0777", check=_check_mode),
+)
+
+RMDIR_PARAMS: Tuple[Param, ...] = (_PATH,)
+
+MOUNT_PARAMS: Tuple[Param, ...] = (
+    Param("type", "str", "filesystem type (mount -t): proc, sysfs, rootfs or one a plugin adds; "
+          "an unknown one fails with ENODEV", required=True),
+    Param("path", "str", "the directory to mount on (absolute)", required=True, check=_check_abs_path),
+    Param("source", "str", "the source (device name) recorded for the mount", default="none"),
+    Param("options", "str", "comma-separated options as mount -o takes them (ro, size=1G, ...); "
+          "one the filesystem does not know fails with EINVAL", default=""),
+)
+
+UMOUNT_PARAMS: Tuple[Param, ...] = (
+    Param("path", "str", "the mount point to unmount (absolute)", required=True, check=_check_abs_path),
+)
+
+READ_FILE_PARAMS: Tuple[Param, ...] = (
+    _PATH,
+    Param("expect", "str", "the whole contents expected, in the given encoding; a mismatch fails "
+          "the run"),
+    _ENCODING,
+)
+
+WRITE_FILE_PARAMS: Tuple[Param, ...] = (
+    _PATH,
+    Param("data", "str", "the bytes to write, in the given encoding (a number for a sysctl: '128')",
+          required=True),
+    _ENCODING,
+)
+
+
 #: errno names Python knows (ENOMEM, EINVAL, EFAULT, ...), as accepted by ``expect.errno``.
 ERRNO_NAMES: Tuple[str, ...] = tuple(sorted(n for n in dir(_errno) if re.fullmatch(r"E[A-Z0-9]+", n)))
 
@@ -506,7 +583,7 @@ def _check_expect(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[s
                            "add signal: SIGSEGV (or the signal you expect)", key="si_code")
     if not any(value is not None for value in args.values()):     # plugins' keys count too
         raise InvalidValue("expect has no assertion",
-                           "give at least one of errno, signal, rss, meminfo, buddyinfo")
+                           "give at least one of errno, signal, rss, meminfo, buddyinfo, file")
     if args.get("si_code") is not None:
         codes = SI_CODES.get(args["signal"], {})
         if args["si_code"] not in codes:
@@ -515,6 +592,20 @@ def _check_expect(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[s
             raise InvalidValue(f"{args['si_code']!r} is not a si_code of {args['signal']}",
                                _suggest(args["si_code"], codes) or fix, key="si_code")
     return args
+
+
+def _check_expect_file(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    given = [k for k in ("equals", "contains", "fields") if value.get(k) is not None]
+    if not given:
+        raise InvalidValue("expect.file needs one of equals, contains or fields",
+                           "add equals: TEXT, contains: TEXT or fields: {NAME: VALUE}")
+    if len(given) > 1:
+        raise InvalidValue(f"expect.file has both {given[0]} and {given[1]}",
+                           "give one of equals, contains or fields per file expectation",
+                           key=(given[1],), on_key=True)
+    if "fields" in given and not value["fields"]:
+        raise InvalidValue("expect.file.fields is empty", "give at least one NAME: VALUE", key=("fields",))
+    return value
 
 
 EXPECT_PARAMS: Tuple[Param, ...] = (
@@ -536,6 +627,15 @@ EXPECT_PARAMS: Tuple[Param, ...] = (
                    of=Param("nr_free", "int", "free blocks of one order", minimum=0),
                    check=_check_buddy_counts),
           check=_check_buddyinfo),
+    Param("file", "map", "a file of the namespace (/proc, /sys, ...): its whole text, a part of "
+          "it, or the values of some of its 'NAME value' lines",
+          items=(Param("path", "str", "absolute path of the file", required=True, check=_check_abs_path),
+                 Param("equals", "str", "the whole text expected"),
+                 Param("contains", "str", "text the file must hold"),
+                 Param("fields", "map", "values of 'NAME value' or 'NAME: value' lines (vmstat, "
+                       "meminfo, numastat...): a number, or a size where the file prints kB",
+                       of=Param("NAME", "str", "the value expected"))),
+          check=_check_expect_file),
 )
 
 
@@ -601,13 +701,35 @@ CORE_STEPS: Tuple[CoreStep, ...] = (
              "- mbind: {vma: buf, offset: 1 MiB, length: 1 MiB, mode: preferred, nodes: [1]}"),
     CoreStep("sleep", "Let emulated time pass without running the task.", SLEEP_PARAMS, None,
              "- sleep: {duration: 1ms}"),
+    CoreStep("mkdir", "Make a directory (mkdir(2)); a failure sets the errno (EEXIST, ENOENT, "
+             "EPERM in sysfs, ...).", MKDIR_PARAMS, None,
+             "- mkdir: {path: /mnt/data}\n- mkdir: {path: /mnt/private, mode: '0700'}"),
+    CoreStep("rmdir", "Remove an empty directory (rmdir(2)); a failure sets the errno (ENOTEMPTY, "
+             "EBUSY for a mount point, ...).", RMDIR_PARAMS, None, "- rmdir: {path: /mnt/data}"),
+    CoreStep("mount", "Mount a filesystem on a directory (mount(2)); a failure sets the errno "
+             "(ENODEV, ENOENT, EINVAL, ...).", MOUNT_PARAMS, None,
+             "- mount: {type: proc, path: /mnt/proc}\n- mount: {type: rootfs, path: /mnt, options: ro}"),
+    CoreStep("umount", "Unmount the filesystem mounted on a directory (umount(2)); a failure sets "
+             "the errno (EINVAL if it is not a mount point, EBUSY while in use).", UMOUNT_PARAMS, None,
+             "- umount: {path: /mnt/proc}"),
+    CoreStep("read_file", "Open a file, read all of it and close it (as cat does); a failure sets "
+             "the errno.", READ_FILE_PARAMS, _check_read_file,
+             "- read_file: {path: /proc/meminfo}\n"
+             "- read_file: {path: /proc/sys/vm/min_free_kbytes, expect: \"8192\\n\"}"),
+    CoreStep("write_file", "Open a file for writing (creating, truncating), write the data and "
+             "close it (as a shell's > does); a failure sets the errno (EINVAL for a sysctl that "
+             "does not parse, EACCES, EIO...).", WRITE_FILE_PARAMS, _check_write_file,
+             "- write_file: {path: /proc/sys/vm/min_free_kbytes, data: \"8192\"}\n"
+             "- write_file: {path: /proc/sys/vm/stat_refresh, data: \"1\"}"),
     CoreStep("expect", "Check the state reached so far; a mismatch fails the run (exit code 1).",
              EXPECT_PARAMS, _check_expect,
              "- expect: {errno: ENOMEM}\n"
              "- expect: {signal: SIGSEGV, si_code: SEGV_ACCERR}\n"
              "- expect: {rss: {anon: 1 GiB, file: 0}}\n"
              "- expect: {meminfo: {AnonPages: 1 GiB}}\n"
-             "- expect: {buddyinfo: {'Node 0, zone DMA': [1, 1, 1, 0, 2, 1, 1, 0, 1, 1, 3]}}"),
+             "- expect: {buddyinfo: {'Node 0, zone DMA': [1, 1, 1, 0, 2, 1, 1, 0, 1, 1, 3]}}\n"
+             "- expect: {file: {path: /proc/vmstat, fields: {pgfree: 512}}}\n"
+             "- expect: {file: {path: /proc/meminfo, contains: 'HugePages_Total:       0'}}"),
 )
 
 

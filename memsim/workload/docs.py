@@ -259,7 +259,60 @@ def render_reference(registries: Registries) -> str:
             out += _STEP_VALUES[st.name](extensions)
         if st.example:
             out += ["", "```yaml", st.example.rstrip("\n"), "```"]
+    out += _files_reference(registries)
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _files_reference(registries: Registries) -> List[str]:
+    """The file namespace: filesystem types, the files of /proc and /sys, /proc/meminfo."""
+    from memsim import mmstat
+    from memsim.pseudofs import PROC_FS_TYPE, SYSFS_TYPE, VFS_FILES
+    from memsim.vfs import ROOTFS_TYPE, MntNamespace, mode_string
+    out = ["", "## Files", "",
+           "Every machine has a file namespace that the steps `mkdir`, `rmdir`, `mount`, `umount`, "
+           "`read_file`, `write_file` and `expect: {file: ...}` use, and that `memsim run --show "
+           "PATH` prints and `memsim run --ls` lists at the end of a run.  Tasks run as root with "
+           "umask 022; a failing call sets the errno the kernel returns (check it with "
+           "`expect: {errno: ...}`).  At boot, rootfs is mounted at `/` with the directories "
+           + ", ".join(f"`{p}`" for p, _ in MntNamespace.BOOT_DIRS)
+           + ", procfs at `/proc` and sysfs at `/sys`.",
+           "", "### Filesystem types", "", "| type | plugin | description |", "|---|---|---|"]
+    for fs in (ROOTFS_TYPE, PROC_FS_TYPE, SYSFS_TYPE) + tuple(registries.filesystems):
+        out.append(f"| `{fs.name}` | {fs.plugin} | {_cell(fs.doc)} |")
+    out += ["", "### Files of /proc and /sys", "",
+            "A path with `{...}` stands for files that exist once per object (node, hstate, "
+            "cgroup) and come and go while the machine runs.  The vmstat counters are kept per "
+            "CPU as the kernel keeps them: /proc/vmstat, /proc/meminfo and the node files lag "
+            "by at most a threshold per CPU until `stat_interval` passes or "
+            "`/proc/sys/vm/stat_refresh` is written.", "",
+            "| path | mode | plugin | description |", "|---|---|---|---|"]
+    files = list(mmstat.CORE_FILES) + list(VFS_FILES) + list(registries.files)
+    for pf in sorted(files, key=lambda f: f.path):
+        mode = pf.mode if pf.mode is not None else ((0o444 if pf.render or pf.dynamic else 0)
+                                                    | (0o200 if pf.write else 0))
+        out.append(f"| `{pf.path}` | `{mode_string(mode)}` | {pf.plugin} | {_cell(pf.doc)} |")
+    out += ["", "### /proc/meminfo", "",
+            "Every line of the kernel's /proc/meminfo is printed, in its order for the profile "
+            "(v6.18 adds Zswap, Zswapped, SecPageTables and Balloon).  The core computes most "
+            "lines from its counters, as the kernel does; a counter nothing updates yet prints 0. "
+            "The other lines come from the plugin that models them, or are 0.", "",
+            "| line | value |", "|---|---|"]
+    providers = {line.name: line for line in registries.meminfo}
+    for name in mmstat.meminfo_names(_profile("v6.18")):
+        if name in mmstat.PLUGIN_LINES:
+            line = providers.get(name)
+            default = mmstat.PLUGIN_LINES[name]
+            shown = f"{default >> 10} kB" if default else "0"
+            value = f"{_cell(line.doc)} *(plugin `{line.plugin}`)*" if line else f"{shown} (no plugin provides it)"
+        else:
+            value = _cell(mmstat.CORE_LINES_DOC.get(name, ""))
+        out.append(f"| `{name}` | {value} |")
+    return out
+
+
+def _profile(name: str):
+    from memsim.profiles import get_profile
+    return get_profile(name)
 
 
 def _no_run(ctx, step):  # pragma: no cover - never run: documentation only

@@ -1,5 +1,6 @@
 """The core workload steps: mmap, munmap, mprotect, mremap, touch, write, read, fork, clone, exit,
-exit_group, set_mempolicy, mbind, sleep, expect.
+exit_group, set_mempolicy, mbind, sleep, the file steps (mkdir, rmdir, mount, umount, read_file,
+write_file) and expect.
 
 An essential built-in plugin: registered through the ``memsim`` entry-point group like any
 third-party plugin, it uses only the public surface (the registries, the step context, the
@@ -8,17 +9,27 @@ machine's mm calls).  The declarations (parameters, checks, examples) live in
 """
 from __future__ import annotations
 
+import difflib
+import re
+from typing import Dict, List
+
 from memsim import vm
-from memsim.errors import ExpectationFailed
+from memsim.errors import ExpectationFailed, InvalidValue
 from memsim.hookspecs import hookimpl
 from memsim.mm import RSS_NAMES, VM_EXEC, VM_READ, VM_WRITE
 from memsim.sched import PREEMPT, SleepUntil
 from memsim.signals import fault_signal
+from memsim.units import parse_size
+from memsim.vfs import O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY, VfsError
 from memsim.workload.core_schema import MMAP_FLAGS, RSS_KEYS, core_step_types
 from memsim.workload.runner import Mapping, TaskData, fault_error
 
 PAGE_SIZE = 4096
 PATTERNS = {"sequential": 0, "random": 1, "strided": 2}
+#: emulated time of one file system call (open, read, write, close, mkdir, mount...)
+VFS_SYSCALL_NS = 500
+#: what read_file asks for per read(2), as cat does
+READ_CHUNK = 131072
 VM_FAULT_RETRY = 0x400
 
 
@@ -331,6 +342,203 @@ def _expect_signal(step, data, want: str, si_code) -> None:
     data.signals[-1]["caught"] = True
 
 
+# -- file steps --------------------------------------------------------------------------------
+
+def _vfs_error(ctx, e: VfsError, what: str) -> None:
+    ctx.set_errno(e.errno, f"{what}: {e.detail}" if e.detail else what)
+
+
+def run_mkdir(ctx, step):
+    a = step.args
+    ctx.advance(VFS_SYSCALL_NS)
+    try:
+        ctx.machine.vfs.do_mkdirat(a["path"], a["mode"])
+    except VfsError as e:
+        _vfs_error(ctx, e, f"mkdir {a['path']}")
+
+
+def run_rmdir(ctx, step):
+    ctx.advance(VFS_SYSCALL_NS)
+    try:
+        ctx.machine.vfs.do_rmdir(step.args["path"])
+    except VfsError as e:
+        _vfs_error(ctx, e, f"rmdir {step.args['path']}")
+
+
+def run_mount(ctx, step):
+    a = step.args
+    ctx.advance(VFS_SYSCALL_NS)
+    try:
+        ctx.machine.vfs.do_mount(a["source"], a["path"], a["type"], a["options"])
+    except VfsError as e:
+        _vfs_error(ctx, e, f"mount -t {a['type']} {a['path']}")
+
+
+def run_umount(ctx, step):
+    ctx.advance(VFS_SYSCALL_NS)
+    try:
+        ctx.machine.vfs.do_umount(step.args["path"])
+    except VfsError as e:
+        _vfs_error(ctx, e, f"umount {step.args['path']}")
+
+
+def run_read_file(ctx, step):
+    """open(O_RDONLY), read until a read returns nothing, close: through the task's fd table."""
+    a = step.args
+    vfs, files = ctx.machine.vfs, ctx.task.files
+    out = bytearray()
+    try:
+        ctx.advance(VFS_SYSCALL_NS)
+        fd = vfs.open(files, a["path"], O_RDONLY)
+        try:
+            while True:
+                ctx.advance(VFS_SYSCALL_NS)
+                data = files.read(fd, READ_CHUNK)
+                if not data:
+                    break
+                out += data
+        finally:
+            ctx.advance(VFS_SYSCALL_NS)
+            files.close_fd(fd)
+    except VfsError as e:
+        _vfs_error(ctx, e, f"read_file {a['path']}")
+        return
+    want = a.get("expect")
+    if want is not None and bytes(out) != want:
+        raise ExpectationFailed(step.arg_where.get("expect", step.where),
+                                f"{a['path']} reads {_show_text(bytes(out))}, expected {_show_text(want)}",
+                                "read the file with memsim run --show PATH")
+
+
+def run_write_file(ctx, step):
+    """open(O_WRONLY|O_CREAT|O_TRUNC), write until all the data is taken (as stdio does after
+    a short write), close: through the task's fd table."""
+    a = step.args
+    vfs, files = ctx.machine.vfs, ctx.task.files
+    data = a["data"]
+    try:
+        ctx.advance(VFS_SYSCALL_NS)
+        fd = vfs.open(files, a["path"], O_WRONLY | O_CREAT | O_TRUNC)
+        try:
+            done = 0
+            while done < len(data):
+                ctx.advance(VFS_SYSCALL_NS)
+                n = files.write(fd, data[done:])
+                if n <= 0:
+                    break
+                done += n
+        finally:
+            ctx.advance(VFS_SYSCALL_NS)
+            files.close_fd(fd)
+    except VfsError as e:
+        _vfs_error(ctx, e, f"write_file {a['path']}")
+
+
+def _show_text(data: bytes, limit: int = 200) -> str:
+    text = repr(data.decode("utf-8", "replace"))
+    return text if len(text) <= limit else text[:limit] + f"... ({len(data)} bytes)"
+
+
+def parse_fields(text: str) -> Dict[str, List[str]]:
+    """The ``NAME value`` / ``NAME: value`` lines of a file, as {NAME: [value, ...]}.
+
+    A line with a colon is split at its first colon (/proc/meminfo: ``MemFree``, ``123 kB``;
+    a node's meminfo: ``Node 0 MemFree``); any other line at its last blank (/proc/vmstat:
+    ``nr_free_pages``, ``12``)."""
+    out: Dict[str, List[str]] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if ":" in line:
+            key, _, value = line.partition(":")
+        else:
+            parts = line.rsplit(None, 1)
+            if len(parts) < 2:
+                continue
+            key, value = parts
+        out.setdefault(key.strip(), []).append(value.strip())
+    return out
+
+
+def _field(ctx, fields: Dict[str, List[str]], name: str, path: str):
+    key = name.rstrip(":").strip()
+    if key not in fields:
+        tail = [k for k in fields if k.split()[-1:] == [key]]      # "Node 0 MemFree" for MemFree
+        if len(tail) == 1:
+            key = tail[0]
+        else:
+            close = difflib.get_close_matches(key, list(fields), 1)
+            ctx.fail(f"{path} has no field {name!r}",
+                     f"did you mean {close[0]!r}?" if close else
+                     f"its fields are {', '.join(list(fields)[:12])}{', ...' if len(fields) > 12 else ''}",
+                     "file")
+    values = fields[key]
+    if len(values) > 1:
+        ctx.fail(f"{path} has {len(values)} lines named {key!r}",
+                 "check the file with equals or contains instead", "file")
+    return key, values[0]
+
+
+_KB_RE = re.compile(r"^(\d+)\s*kB$")
+
+
+def _same_value(ctx, path: str, key: str, got: str, want: str) -> bool:
+    """A field holds ``want``: as a size where the file prints kB, as a number where it prints
+    one, as text otherwise."""
+    m = _KB_RE.match(got)
+    if m:
+        if re.fullmatch(r"[0-9]+", want.strip()):
+            ctx.fail(f"{path} prints {key} in kB, and {want!r} has no unit",
+                     f"write '{want.strip()} kB', or a size such as '4 MiB'", "file")
+        try:
+            return int(m.group(1)) * 1024 == parse_size(want)
+        except InvalidValue as e:
+            ctx.fail(f"{key}: {e.problem}", e.fix, "file")
+    if re.fullmatch(r"-?[0-9]+", got):
+        try:
+            return int(got) == int(want.strip(), 0)
+        except ValueError:
+            ctx.fail(f"{path} prints {key} as a number, and {want!r} is not one", "write a number", "file")
+    return " ".join(got.split()) == " ".join(want.split())
+
+
+def _expect_file(ctx, step, spec) -> None:
+    path = spec["path"]
+    where = step.arg_where.get("file", step.where)
+    try:
+        text = ctx.machine.vfs.read_file(path).decode("utf-8", "replace")
+    except VfsError as e:
+        raise ExpectationFailed(where, f"cannot read {path}: {e.errno}" + (f" ({e.detail})" if e.detail else ""),
+                                "check the path with memsim run --ls") from None
+    if spec.get("equals") is not None:
+        want = spec["equals"]
+        if text != want:
+            got_lines, want_lines = text.splitlines(), want.splitlines()
+            first = next((i for i, (g, w) in enumerate(zip(got_lines, want_lines)) if g != w),
+                         min(len(got_lines), len(want_lines)))
+            got_line = got_lines[first] if first < len(got_lines) else "(end of file)"
+            want_line = want_lines[first] if first < len(want_lines) else "(end of file)"
+            raise ExpectationFailed(where, f"{path} differs at line {first + 1}: {got_line!r}, "
+                                    f"expected {want_line!r}", "see the file with memsim run --show PATH")
+        return
+    if spec.get("contains") is not None:
+        if spec["contains"] not in text:
+            raise ExpectationFailed(where, f"{path} does not contain {spec['contains']!r}",
+                                    "see the file with memsim run --show PATH")
+        return
+    fields = parse_fields(text)
+    bad = []
+    for name, want in spec["fields"].items():
+        key, got = _field(ctx, fields, name, path)
+        if not _same_value(ctx, path, key, got, str(want)):
+            bad.append(f"{key} is {got}, expected {want}")
+    if bad:
+        raise ExpectationFailed(where, f"{path}: " + "; ".join(bad),
+                                "per-CPU vmstat differentials fold every stat_interval: write "
+                                "/proc/sys/vm/stat_refresh first for exact counters")
+
+
 def run_expect(ctx, step):
     a = step.args
     data = ctx.data
@@ -364,12 +572,15 @@ def run_expect(ctx, step):
         info = ctx.machine.meminfo()
         for key, want in a["meminfo"].items():
             if key not in info:
-                ctx.fail(f"memsim does not model /proc/meminfo {key!r} yet",
-                         f"use one of {', '.join(info)}", "meminfo")
+                ctx.fail(f"/proc/meminfo of {ctx.machine.profile.name} has no line {key!r}",
+                         f"its lines are {', '.join(info)}", "meminfo")
             if info[key] != want:
+                got = info[key]
+                shown = str(got) if key.startswith("HugePages_") else f"{_fmt(got)} ({got} bytes)"
                 raise ExpectationFailed(step.arg_where.get("meminfo", where),
-                                        f"meminfo {key} is {_fmt(info[key])} ({info[key]} bytes), "
-                                        f"expected {_fmt(want)}", "see /proc/meminfo in the --json summary")
+                                        f"meminfo {key} is {shown}, expected "
+                                        f"{want if key.startswith('HugePages_') else _fmt(want)}",
+                                        "see /proc/meminfo with memsim run --show /proc/meminfo")
     if a.get("buddyinfo"):
         counts = ctx.machine.buddy_counts()
         for key, want in a["buddyinfo"].items():
@@ -380,6 +591,8 @@ def run_expect(ctx, step):
                 raise ExpectationFailed(step.arg_where.get("buddyinfo", where),
                                         f"buddyinfo {key} is {got}, expected {list(want)}",
                                         "free blocks per order 0..10, as /proc/buddyinfo prints them")
+    if a.get("file"):
+        _expect_file(ctx, step, a["file"])
     _expect_plugin_keys(ctx, a)
 
 
@@ -395,7 +608,9 @@ def _expect_plugin_keys(ctx, a):
 RUNS = {"mmap": run_mmap, "munmap": run_munmap, "mprotect": run_mprotect, "touch": run_touch,
         "write": run_write, "read": run_read, "fork": run_fork, "exit": run_exit,
         "sleep": run_sleep, "expect": run_expect, "mremap": run_mremap, "clone": run_clone,
-        "exit_group": run_exit_group, "set_mempolicy": run_set_mempolicy, "mbind": run_mbind}
+        "exit_group": run_exit_group, "set_mempolicy": run_set_mempolicy, "mbind": run_mbind,
+        "mkdir": run_mkdir, "rmdir": run_rmdir, "mount": run_mount, "umount": run_umount,
+        "read_file": run_read_file, "write_file": run_write_file}
 
 
 @hookimpl

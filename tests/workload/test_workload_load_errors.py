@@ -82,8 +82,9 @@ CASES = {
     "unknown step": (HEAD + "      - mmmap: {name: a, length: 4k}\n", "w.yaml:4:9: unknown step 'mmmap'; did "
                      "you mean 'mmap'?", "mmmap"),
     "unknown step, nothing close": (HEAD + "      - frobnicate: {}\n", "w.yaml:4:9: unknown step 'frobnicate'; "
-                                    "known steps: clone, exit, exit_group, expect, fork, mbind, mmap, mprotect, "
-                                    "mremap, munmap, read, set_mempolicy, sleep, touch, write", "frobnicate"),
+                                    "known steps: clone, exit, exit_group, expect, fork, mbind, mkdir, mmap, "
+                                    "mount, mprotect, mremap, munmap, read, read_file, rmdir, set_mempolicy, "
+                                    "sleep, touch, umount, write, write_file", "frobnicate"),
     "unknown step param": (HEAD + "      - mmap: {name: a, lenght: 4k}\n", "w.yaml:4:25: unknown key 'lenght' "
                            "in step 'mmap'; did you mean 'length'?", "lenght"),
     "unknown param of a step without params": (HEAD + "      - exit: {status: 1}\n", "w.yaml:4:16: unknown "
@@ -263,7 +264,7 @@ CASES = {
                    "{}"),
     # -- step rules -----------------------------------------------------------------------------
     "expect without assertion": (HEAD + "      - expect: {}\n", "w.yaml:4:9: expect has no assertion; give at "
-                                 "least one of errno, signal, rss, meminfo, buddyinfo", "expect"),
+                                 "least one of errno, signal, rss, meminfo, buddyinfo, file", "expect"),
     "unknown errno": (HEAD + "      - expect: {errno: ENOMEN}\n", "w.yaml:4:25: invalid expect.errno: 'ENOMEN' is "
                       "not an errno name; did you mean 'ENOMEM'?", "ENOMEN"),
     "lower-case errno": (HEAD + "      - expect: {errno: enomem}\n", "w.yaml:4:25: invalid expect.errno: 'enomem' "
