@@ -216,16 +216,40 @@ def test_large_kmalloc_counts_as_unreclaimable_slab():
 
 
 @pytest.mark.xfail(strict=True, reason="the fault path (mm.pyx) does not update NR_ANON_MAPPED, "
-                   "NR_SHMEM and NR_PAGETABLE yet; when it does, make meminfo read them "
-                   "(memsim.mmstat._interim_anon_shmem) and remove this mark")
-def test_anon_and_page_table_counters_match_the_page_tables():
-    run = run_text(HEAVY, events=())
-    m = run.machine
-    m.physmem.vmstat.refresh_vm_stats()
+                   "NR_SHMEM, NR_FILE_MAPPED, NR_FILE_PAGES and NR_PAGETABLE yet; when it does, "
+                   "make /proc/meminfo read them (memsim.mmstat._interim_anon_shmem) and remove "
+                   "this mark")
+def test_mapped_and_page_table_counters_match_the_page_tables():
+    from memsim import vm
+    m = machine(cpus=2)
+    total = sum(z["managed"] for z in m.physmem.zones_info())
+    parent = m.spawn("p")
+    m.set_current(parent)
+    anon = vm.do_mmap(m.mmcore, parent.mm, m.files, 1 * MiB, "rw", "anon", totalram=total)
+    shared = vm.do_mmap(m.mmcore, parent.mm, m.files, 512 << 10, "rw", "shared", totalram=total)
+    m.mmcore.access(parent.mm, anon, anon.vm_start, anon.vm_end, True)
+    m.mmcore.access(parent.mm, shared, shared.vm_start, shared.vm_end, False)
+    child = m.fork(parent, "c", cpu=1)
+    m.set_current(child)
+    cv = child.mm.find_vma(anon.vm_start)
+    m.mmcore.access(child.mm, cv, cv.vm_start, cv.vm_start + (64 << 10), True)     # COW
+    m.set_current(parent)
+    vm.do_munmap(m.mmcore, parent.mm, anon.vm_start, 128 << 10)
     vs = m.physmem.vmstat
-    info = mmstat._interim_anon_shmem(m)
-    assert vs.global_node_page_state(NS.NR_ANON_MAPPED) == info[0] > 0
+    vs.refresh_vm_stats()
+    anon_pages, file_mapped = set(), set()
+    for mm in m.live_mms():
+        for v in mm.vmas:
+            for pfn in m.mmcore.mapped_pages(mm, v):
+                (anon_pages if m.physmem.page_info(pfn)["mapping"] & 1 else file_mapped).add(pfn)
+    # 240 originals still mapped (pages 0-15 were copied by the child and unmapped by the
+    # parent) and the child's 16 copies
+    assert vs.global_node_page_state(NS.NR_ANON_MAPPED) == len(anon_pages) == 256
+    assert vs.global_node_page_state(NS.NR_FILE_MAPPED) == len(file_mapped) == 128
+    assert vs.global_node_page_state(NS.NR_SHMEM) == vs.global_node_page_state(NS.NR_FILE_PAGES) == 128
     assert vs.global_node_page_state(NS.NR_PAGETABLE) == m.mmcore.nr_pagetable > 0
+    assert vs.vm_event(EV.PGFAULT) == sum(v for k, v in m.mmcore.fault_counts_dict().items()
+                                          if k not in ("oom", "sigsegv", "sigbus")) > 0
 
 
 # -- /proc/vmstat -------------------------------------------------------------------------------------
