@@ -289,9 +289,11 @@ class Machine:
 
     def meminfo(self) -> Dict[str, int]:
         """/proc/meminfo as {line: value}, every line of the profile in the kernel's order:
-        bytes for the lines printed in kB, a number for HugePages_* (memsim.mmstat)."""
+        bytes for the lines printed in kB, a number for HugePages_* (memsim.mmstat).  The values
+        are exact: the per-CPU vmstat differentials are added in, as if /proc/sys/vm/stat_refresh
+        had just been written (the file itself lags by them)."""
         from memsim.mmstat import meminfo_values
-        return meminfo_values(self)
+        return meminfo_values(self, exact=True)
 
     def meminfo_text(self) -> str:
         """/proc/meminfo."""

@@ -121,17 +121,26 @@ def totalreserve_pages(machine) -> int:
     return total
 
 
-def si_mem_available(machine) -> int:
+class _Counters:
+    """The global counters as the kernel reads them (``exact`` False: folded only, lagging by
+    the per-CPU differentials) or with every differential added (``exact`` True)."""
+
+    def __init__(self, machine, exact: bool = False):
+        vs = _vs(machine)
+        self.zone = vs.global_zone_page_state_snapshot if exact else vs.global_zone_page_state
+        self.node = vs.global_node_page_state_snapshot if exact else vs.global_node_page_state
+
+
+def si_mem_available(machine, exact: bool = False) -> int:
     """si_mem_available(), in pages: free pages above the reserves, plus the page cache and
     reclaimable slab that could be freed without swapping."""
-    vs = _vs(machine)
+    c = _Counters(machine, exact)
     wmark_low = sum(z["low"] for z in machine.physmem.zones_info())
-    available = vs.global_zone_page_state(ZS.NR_FREE_PAGES) - totalreserve_pages(machine)
-    pagecache = vs.global_node_page_state(NS.NR_ACTIVE_FILE) + vs.global_node_page_state(NS.NR_INACTIVE_FILE)
+    available = c.zone(ZS.NR_FREE_PAGES) - totalreserve_pages(machine)
+    pagecache = c.node(NS.NR_ACTIVE_FILE) + c.node(NS.NR_INACTIVE_FILE)
     pagecache -= min(pagecache // 2, wmark_low)
     available += pagecache
-    reclaimable = (vs.global_node_page_state(NS.NR_SLAB_RECLAIMABLE_B)
-                   + vs.global_node_page_state(NS.NR_KERNEL_MISC_RECLAIMABLE))
+    reclaimable = c.node(NS.NR_SLAB_RECLAIMABLE_B) + c.node(NS.NR_KERNEL_MISC_RECLAIMABLE)
     available += reclaimable - min(reclaimable // 2, wmark_low)
     return max(0, available)
 
@@ -399,12 +408,13 @@ def _interim_anon_shmem(machine, nid: Optional[int] = None) -> Tuple[int, int]:
     return len(anon), sum(shmem.values())
 
 
-def meminfo_values(machine) -> Dict[str, int]:
+def meminfo_values(machine, exact: bool = False) -> Dict[str, int]:
     """Every /proc/meminfo line of the machine's profile, by name: bytes for the lines printed in
-    kB, a number for HugePages_*."""
-    vs = _vs(machine)
-    node = vs.global_node_page_state
-    zone = vs.global_zone_page_state
+    kB, a number for HugePages_*.  As the file reads (``exact`` False: the folded counters, which
+    lag by the per-CPU differentials), or as it reads after a write to /proc/sys/vm/stat_refresh
+    (``exact`` True), without folding anything."""
+    c = _Counters(machine, exact)
+    node, zone = c.node, c.zone
     names = meminfo_names(machine.profile)
     plugin = {name: _contributed(machine, name) for name in names if name in PLUGIN_LINES}
     total = totalram_pages(machine)
@@ -419,7 +429,7 @@ def meminfo_values(machine) -> Dict[str, int]:
     pages = {
         "MemTotal": total,
         "MemFree": zone(ZS.NR_FREE_PAGES),
-        "MemAvailable": si_mem_available(machine),
+        "MemAvailable": si_mem_available(machine, exact),
         "Cached": max(0, node(NS.NR_FILE_PAGES) - swapcached - buffers),
         "SwapCached": swapcached,
         "Active": node(NS.NR_ACTIVE_ANON) + node(NS.NR_ACTIVE_FILE),

@@ -275,6 +275,26 @@ cdef class VmStat:
             x += self.vs.nodes[nid].per_cpu_nodestats[cpu].vm_node_stat_diff[item]
         return max(0, x)
 
+    def global_zone_page_state_snapshot(self, int item):
+        """The global counter plus every CPU's differential of every zone: the exact value
+        /proc/vmstat shows after a fold."""
+        cdef int i, cpu
+        cdef int64_t x = self.vs.vm_zone_stat[item]
+        for i in range(self.vs.nr_nodes * MAX_NR_ZONES):
+            if self.vs.zones[i].per_cpu_zonestats != NULL:
+                for cpu in range(self.vs.ncpus):
+                    x += self.vs.zones[i].per_cpu_zonestats[cpu].vm_stat_diff[item]
+        return max(0, x)
+
+    def global_node_page_state_snapshot(self, int item):
+        """The global node counter plus every CPU's differential, in pages."""
+        cdef int i, cpu
+        cdef int64_t x = self.vs.vm_node_stat[item]
+        for i in range(self.vs.nr_nodes):
+            for cpu in range(self.vs.ncpus):
+                x += self.vs.nodes[i].per_cpu_nodestats[cpu].vm_node_stat_diff[item]
+        return max(0, x)
+
     def sum_zone_node_page_state(self, int nid, int item):
         """sum_zone_node_page_state(): the zone counter summed over a node's zones."""
         cdef int zid

@@ -619,7 +619,9 @@ EXPECT_PARAMS: Tuple[Param, ...] = (
     Param("rss", "map", "the task's rss counters (mm->rss_stat), in bytes",
           items=tuple(Param(k, "size", f"{counter} in bytes (whole pages)", check=_whole_pages)
                       for k, counter in RSS_KEYS.items())),
-    Param("meminfo", "map", "/proc/meminfo values: sizes (kB in the file) and HugePages_* counts",
+    Param("meminfo", "map", "/proc/meminfo values: sizes (kB in the file) and HugePages_* counts; "
+          "exact, as after a write to /proc/sys/vm/stat_refresh (the file lags by the per-CPU "
+          "vmstat differentials)",
           items=tuple(Param(k, "size", f"/proc/meminfo {k}", check=_whole_kib) for k in MEMINFO_SIZE_KEYS)
           + tuple(Param(k, "int", f"/proc/meminfo {k} (huge pages)", minimum=0) for k in MEMINFO_COUNT_KEYS)),
     Param("buddyinfo", "map", "/proc/buddyinfo lines: free blocks of each order, 0 to 10",

@@ -384,3 +384,16 @@ def test_direct_map_splits_the_memory_as_init_memory_mapping_does():
     assert info["DirectMap4k"] == 2 * MiB
     assert info["DirectMap2M"] == 1022 * MiB + 4 * MiB
     assert info["DirectMap1G"] == 2048 * MiB
+
+
+def test_meminfo_values_are_exact_while_the_file_lags():
+    m = machine()
+    m.physmem.pcp_enabled = False
+    m.physmem.vmstat.refresh_vm_stats()
+    m.physmem.alloc(0, GFP_KERNEL)                     # -1 waits in this CPU's differential
+    exact = m.meminfo()["MemFree"]
+    shown = mmstat.meminfo_values(m)["MemFree"]
+    assert exact == m.physmem.nr_free_pages() * PAGE == shown - PAGE
+    assert f"MemFree:        {shown >> 10:>8} kB\n" in m.vfs.read_file("/proc/meminfo").decode()
+    m.vfs.write_file("/proc/sys/vm/stat_refresh", b"1")
+    assert mmstat.meminfo_values(m)["MemFree"] == exact
