@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from memsim.profiles import ProfileTable
 from memsim.registry import MeminfoLine, ProcFile
 from memsim.vmstat import (ITEM_BY_NAME, NODE_STAT_NAMES, NUMA_STAT_NAMES, PRINT_IN_THP,
                            VM_EVENT_NAMES, WRITEBACK_STAT_NAMES, ZONE_STAT_NAMES,
@@ -88,17 +89,16 @@ zswpwb direct_map_level2_splits direct_map_level3_splits direct_map_level2_colla
 direct_map_level3_collapses
 """.split())
 
-_VMSTAT_TEXT = {"v5.14": VMSTAT_V5_14, "v6.18": VMSTAT_V6_18}
+#: the names of /proc/vmstat, in order (without the trailing nr_unstable)
+VMSTAT_TEXT = ProfileTable("mmstat.vmstat_text", {"v5.14": VMSTAT_V5_14, "v6.18": VMSTAT_V6_18})
 #: the last item of a node's vmstat file (node_read_vmstat prints zone, NUMA and node items)
-_NODE_VMSTAT_END = {"v5.14": "nr_swapcached", "v6.18": "nr_kernel_file_pages"}
+NODE_VMSTAT_END = ProfileTable("mmstat.node_vmstat_end",
+                               {"v5.14": "nr_swapcached", "v6.18": "nr_kernel_file_pages"})
 
 
 def vmstat_names(profile) -> Tuple[str, ...]:
     """The names /proc/vmstat prints for ``profile``, in order (without nr_unstable)."""
-    try:
-        return _VMSTAT_TEXT[profile.name]
-    except KeyError:
-        raise KeyError(f"memsim has no /proc/vmstat layout for kernel {profile.name}") from None
+    return VMSTAT_TEXT[profile]
 
 
 def _vs(machine):
@@ -186,7 +186,7 @@ def vmstat_values(machine, nid: Optional[int] = None) -> Dict[str, int]:
     vs = _vs(machine)
     names = vmstat_names(machine.profile)
     if nid is not None:
-        names = names[:names.index(_NODE_VMSTAT_END[machine.profile.name]) + 1]
+        names = names[:names.index(NODE_VMSTAT_END[machine.profile]) + 1]
     events = vs.all_vm_events() if nid is None else None
     bg = dirty = None
     out: Dict[str, int] = {}
@@ -255,7 +255,8 @@ _MEMINFO_V6_18 = (
     "HugePages_Free", "HugePages_Rsvd", "HugePages_Surp", "Hugepagesize", "Hugetlb",
     "DirectMap4k", "DirectMap2M", "DirectMap1G",
 )
-_MEMINFO = {"v5.14": _MEMINFO_V5_14, "v6.18": _MEMINFO_V6_18}
+#: the lines of /proc/meminfo, in order
+MEMINFO_LINES = ProfileTable("mmstat.meminfo_lines", {"v5.14": _MEMINFO_V5_14, "v6.18": _MEMINFO_V6_18})
 
 #: node_read_meminfo() + hugetlb_report_node_meminfo(); (line, label width)
 _NODE_MEMINFO_V5_14 = (
@@ -274,9 +275,13 @@ _NODE_MEMINFO_V6_18 = (
     "SReclaimable", "SUnreclaim", "AnonHugePages", "ShmemHugePages", "ShmemPmdMapped",
     "FileHugePages", "FilePmdMapped", "HugePages_Total", "HugePages_Free", "HugePages_Surp",
 )
-_NODE_MEMINFO = {"v5.14": _NODE_MEMINFO_V5_14, "v6.18": _NODE_MEMINFO_V6_18}
-#: Node lines printed with a one-space narrower label in v5.14 (fixed in v6.5)
-_NODE_NARROW_V5_14 = ("FileHugePages", "FilePmdMapped")
+#: the lines of a node's meminfo file, in order
+NODE_MEMINFO_LINES = ProfileTable("mmstat.node_meminfo_lines",
+                                  {"v5.14": _NODE_MEMINFO_V5_14, "v6.18": _NODE_MEMINFO_V6_18})
+#: node meminfo lines whose label is one column narrower ("FileHugePages: %8lu"; v6.5 aligned
+#: them with the others)
+NODE_MEMINFO_NARROW = ProfileTable("mmstat.node_meminfo_narrow",
+                                   {"v5.14": ("FileHugePages", "FilePmdMapped"), "v6.18": ()})
 
 #: Lines whose value is a count, not a size
 COUNT_LINES = ("HugePages_Total", "HugePages_Free", "HugePages_Rsvd", "HugePages_Surp")
@@ -321,14 +326,12 @@ CORE_LINES_DOC = {
 
 def meminfo_names(profile) -> Tuple[str, ...]:
     """The lines /proc/meminfo prints for ``profile``, in order."""
-    try:
-        return _MEMINFO[profile.name]
-    except KeyError:
-        raise KeyError(f"memsim has no /proc/meminfo layout for kernel {profile.name}") from None
+    return MEMINFO_LINES[profile]
 
 
 def node_meminfo_names(profile) -> Tuple[str, ...]:
-    return _NODE_MEMINFO[profile.name]
+    """The lines of /sys/devices/system/node/nodeN/meminfo for ``profile``, in order."""
+    return NODE_MEMINFO_LINES[profile]
 
 
 def check_meminfo_line(line: MeminfoLine, profile) -> Optional[Tuple[str, str]]:
@@ -540,7 +543,7 @@ def node_meminfo_values(machine, nid: int) -> Dict[str, int]:
 
 def node_meminfo_text(machine, nid: int) -> str:
     """/sys/devices/system/node/nodeN/meminfo (node_read_meminfo)."""
-    narrow = _NODE_NARROW_V5_14 if machine.profile.name == "v5.14" else ()
+    narrow = NODE_MEMINFO_NARROW[machine.profile]
     out = []
     for name, value in node_meminfo_values(machine, nid).items():
         if name in COUNT_LINES:
