@@ -1,4 +1,4 @@
-# cython: language_level=3
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """vmstat: the zone, node and event counters of mm/vmstat.c, kept in C as the kernel keeps them.
 
 The enums are those of Linux v5.14 (include/linux/mmzone.h, include/linux/vm_event_item.h) for an
