@@ -305,8 +305,12 @@ CORE_LINES_DOC = {
     "Active(anon)": "NR_ACTIVE_ANON", "Inactive(anon)": "NR_INACTIVE_ANON",
     "Active(file)": "NR_ACTIVE_FILE", "Inactive(file)": "NR_INACTIVE_FILE",
     "Unevictable": "NR_UNEVICTABLE", "Mlocked": "NR_MLOCK", "Dirty": "NR_FILE_DIRTY",
-    "Writeback": "NR_WRITEBACK", "AnonPages": "NR_ANON_MAPPED", "Mapped": "NR_FILE_MAPPED",
-    "Shmem": "NR_SHMEM", "KReclaimable": "SReclaimable + NR_KERNEL_MISC_RECLAIMABLE",
+    "Writeback": "NR_WRITEBACK",
+    "AnonPages": "NR_ANON_MAPPED (until the fault path updates it: the anonymous pages the page "
+                 "tables map)",
+    "Mapped": "NR_FILE_MAPPED",
+    "Shmem": "NR_SHMEM (until the fault path updates it: the pages of the mapped shmem objects)",
+    "KReclaimable": "SReclaimable + NR_KERNEL_MISC_RECLAIMABLE",
     "Slab": "SReclaimable + SUnreclaim", "SReclaimable": "NR_SLAB_RECLAIMABLE_B",
     "SUnreclaim": "NR_SLAB_UNRECLAIMABLE_B", "KernelStack": "NR_KERNEL_STACK_KB",
     "PageTables": "NR_PAGETABLE (until the page-table allocator updates it: the PTE and PMD table "
