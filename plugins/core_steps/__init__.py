@@ -535,8 +535,8 @@ def _expect_file(ctx, step, spec) -> None:
             bad.append(f"{key} is {got}, expected {want}")
     if bad:
         raise ExpectationFailed(where, f"{path}: " + "; ".join(bad),
-                                "per-CPU vmstat differentials fold every stat_interval: write "
-                                "/proc/sys/vm/stat_refresh first for exact counters")
+                                "if a vmstat counter lags, write /proc/sys/vm/stat_refresh first "
+                                "(the per-CPU differentials fold every stat_interval)")
 
 
 def run_expect(ctx, step):
