@@ -201,7 +201,8 @@ class Machine:
         """clone(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | ...), as
         pthread_create() calls it: copy_process() gives the thread its own pid and a zeroed
         rss_stat cache, the parent's tgid, ``mmget()`` of the parent's mm (mm_users + 1: the
-        mm is torn down when its last user exits) and a copy of the task mempolicy."""
+        mm is torn down when its last user exits), the parent's fd table (CLONE_FILES: one
+        ``FilesStruct``, its count + 1) and a copy of the task mempolicy."""
         if parent.mm is None:
             raise ValueError(f"{parent!r} has no mm to share (it has exited)")
         pid = self._new_pid()
@@ -209,6 +210,8 @@ class Machine:
         thread = TaskStruct(pid, (comm or parent.comm)[:15], parent.cpu if cpu is None else cpu,
                             parent.mm, parent.tgid, name, parent.real_parent)
         parent.mm.mm_users += 1
+        if parent.files is not None:
+            thread.files = parent.files.get()           # copy_files() with CLONE_FILES
         copy_task_mempolicy(thread, parent)
         self.tasks[pid] = thread
         self.comms[pid] = thread.comm

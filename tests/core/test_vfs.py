@@ -368,12 +368,15 @@ def test_fork_copies_the_fd_table_and_the_last_close_releases(m):
 
 def test_threads_share_the_table_until_the_last_put(m):
     t = m.spawn("t")
-    shared = t.files.get()                   # CLONE_FILES
-    m.vfs.open(shared, "/proc/vmstat")
-    t.files.put()
-    assert len(shared) == 1
-    shared.put()
-    assert len(shared) == 0
+    thread = m.clone_thread(t, "w")          # CLONE_FILES: one table, count 2
+    assert thread.files is t.files and t.files.count == 2
+    fd = m.vfs.open(thread.files, "/proc/vmstat")
+    file = t.files.fget(fd)                  # the process sees the thread's fd
+    m.exit_task(thread)
+    assert thread.files is None and t.files.count == 1 and file.f_count == 1
+    shared = t.files
+    m.exit_task(t)
+    assert len(shared) == 0 and file.f_count == 0
 
 
 # -- generated files that come and go -----------------------------------------------------------------
