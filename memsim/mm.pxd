@@ -381,6 +381,7 @@ cdef class MmCore:
     cdef int copy_huge_leaf(self, MmStruct dst, VmArea dst_vma, MmStruct src, VmArea src_vma,
                             uint64_t* sleaf, uint64_t addr, int level, bint cow) except -1
     cdef int migrate_page(self, pfn_t pfn) except? -1000000
+    cdef int _migrate_page(self, pfn_t pfn) except? -1000000
 
 cdef class MmuGather:
     cdef MmCore core

@@ -38,6 +38,11 @@ from memsim.mempolicy cimport policy_node, policy_nodemask, offset_il_node
 from memsim.ring cimport TraceBuffer, EV_RSS_STAT
 from memsim.task cimport Current, TaskStruct, task_rss_stat
 from memsim.hashptr cimport ptr_to_hashval
+from memsim.vmstat cimport (
+    __mod_lruvec_page_state, mod_lruvec_page_state, count_vm_event, page_to_nid, NR_ANON_MAPPED,
+    NR_FILE_MAPPED, NR_FILE_PAGES, NR_SHMEM, NR_PAGETABLE, PGFAULT, PGMAJFAULT, PGREUSE,
+    PGMIGRATE_SUCCESS, PGMIGRATE_FAIL,
+)
 
 # vm_flags (include/linux/mm.h, v5.14)
 VM_READ = 0x1
@@ -127,6 +132,18 @@ cdef inline page* compound_head_page(PhysMem pm, pfn_t pfn) noexcept nogil:
     if p.flags & (1ULL << PG_tail):
         return &pm.mem_map[p.compound_head]
     return p
+
+
+cdef inline void page_remove_rmap(PhysMem pm, pfn_t pfn) noexcept:
+    """page_remove_rmap() of a PTE mapping: drop the mapcount; the last unmap of a page takes
+    it out of NR_ANON_MAPPED or NR_FILE_MAPPED (by its head's kind)."""
+    cdef page* p = &pm.mem_map[pfn]
+    cdef page* head
+    p._mapcount -= 1
+    if p._mapcount == 0:
+        head = compound_head_page(pm, pfn)
+        __mod_lruvec_page_state(pm.vs, head, NR_ANON_MAPPED if head.mapping & PAGE_MAPPING_ANON
+                                else NR_FILE_MAPPED, -1)
 
 
 cdef inline int mm_counter(page* head) noexcept nogil:
@@ -632,6 +649,7 @@ cdef class PageTables:
         self.pm.mem_map[pfn].index = level
         if level >= 3:
             self.nr_pagetable += 1
+            mod_lruvec_page_state(self.pm.vs, &self.pm.mem_map[pfn], NR_PAGETABLE, 1)
         self.tb.clock.now += self.cost_pgtable_ns
         return pfn
 
@@ -643,6 +661,7 @@ cdef class PageTables:
         self.pm.mem_map[pfn].index = 0
         if level >= 3:
             self.nr_pagetable -= 1
+            mod_lruvec_page_state(self.pm.vs, &self.pm.mem_map[pfn], NR_PAGETABLE, -1)
         return 0
 
     cdef uint64_t* walk(self, MmStruct mm, uint64_t addr, bint alloc, int* err) except? NULL:
@@ -858,7 +877,7 @@ cdef class Rmap:
             else:
                 slot[0] = 0
                 mm.add_mm_counter(member, -1, t is not None and t.mm is mm)
-            p._mapcount -= 1
+            page_remove_rmap(self.core.pm, pfn)
             self.core.pm.put_page(pfn)
             n += 1
         return n
@@ -1157,8 +1176,10 @@ cdef class MmCore:
         cdef page* p = &self.pm.mem_map[pfn]
         p.mapping = mapping.addr
         p.index = index
+        __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, 1)
         if mapping.swapbacked:
             p.flags |= 1ULL << PG_swapbacked
+            __mod_lruvec_page_state(self.pm.vs, p, NR_SHMEM, 1)
         self.rmap.mappings[mapping.addr] = mapping
 
     # -- faults ------------------------------------------------------------------------------
@@ -1169,6 +1190,7 @@ cdef class MmCore:
         cdef vm_fault vmf
         cdef int err = 0, ret, tries, level
         cdef uint64_t* slot
+        count_vm_event(self.pm.vs, PGFAULT)
         self.check_sync_rss_stat()
         self.tb.clock.now += self.cost_fault_ns
         vmf.real_address = addr
@@ -1303,6 +1325,7 @@ cdef class MmCore:
         p.mapping = vma.anon_vma | PAGE_MAPPING_ANON
         p.index = ((addr - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
         p.flags |= 1ULL << PG_swapbacked
+        __mod_lruvec_page_state(self.pm.vs, p, NR_ANON_MAPPED, 1)
 
     cdef int do_anonymous_page(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
         """do_anonymous_page(): the zero page for reads, a new zeroed page for writes;
@@ -1363,6 +1386,7 @@ cdef class MmCore:
         if op.mapping & PAGE_MAPPING_ANON:
             if not (op.flags & (1ULL << PG_head)) and op._refcount == 1 and op._mapcount == 1:
                 vmf.pte[0] = e | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED     # wp_page_reuse
+                count_vm_event(self.pm.vs, PGREUSE)
                 self.fault_counts[FK_REUSE] += 1
                 return 0
         elif (vma.vm_flags & (C_VM_WRITE | C_VM_SHARED)) == (C_VM_WRITE | C_VM_SHARED):
@@ -1403,7 +1427,7 @@ cdef class MmCore:
         self.page_add_new_anon_rmap(new, vma, vmf.address)
         vmf.pte[0] = (new << PAGE_SHIFT) | _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_RW | _PAGE_DIRTY
         if not old_is_zero:
-            self.pm.mem_map[old]._mapcount -= 1         # page_remove_rmap
+            page_remove_rmap(self.pm, old)
             self.pm.put_page(old)
         self.fault_counts[FK_COW] += 1
         return 0
@@ -1557,6 +1581,9 @@ cdef class MmCore:
         else:
             p._refcount += 1
             p._mapcount += 1
+            if p._mapcount == 1:
+                __mod_lruvec_page_state(self.pm.vs, compound_head_page(self.pm, pfn),
+                                        NR_ANON_MAPPED if p.mapping & PAGE_MAPPING_ANON else NR_FILE_MAPPED, 1)
             mm.add_mm_counter_fast(mm_counter(compound_head_page(self.pm, pfn)), 1)
             if write:
                 entry |= _PAGE_RW | _PAGE_DIRTY
@@ -1649,6 +1676,7 @@ cdef class MmCore:
                 return VM_FAULT_OOM
         vmf.page = pfn
         if major:
+            count_vm_event(self.pm.vs, PGMAJFAULT)
             self.fault_counts[FK_MAJOR] += 1
             return VM_FAULT_MAJOR
         return 0
@@ -1710,6 +1738,7 @@ cdef class MmCore:
         if not (ret & (VM_FAULT_ERROR | VM_FAULT_RETRY)):
             self.fault_counts[FK_SWAP] += 1
             if ret & VM_FAULT_MAJOR:
+                count_vm_event(self.pm.vs, PGMAJFAULT)
                 self.fault_counts[FK_MAJOR] += 1
         return ret
 
@@ -2243,7 +2272,7 @@ cdef class MmCore:
                     if member == MM_FILEPAGES and (e & _PAGE_DIRTY):
                         force_flush = True
                     rss[member] -= 1
-                    p._mapcount -= 1
+                    page_remove_rmap(self.pm, pfn)
                     addr += PAGE_SIZE
                     if tlb.remove_page(pfn):
                         force_flush = True
@@ -2544,6 +2573,13 @@ cdef class MmCore:
 
     # -- migration ---------------------------------------------------------------------------
     cdef int migrate_page(self, pfn_t pfn) except? -1000000:
+        """migrate_pages() of one page: _migrate_page(), counted in pgmigrate_success or
+        pgmigrate_fail."""
+        cdef int r = self._migrate_page(pfn)
+        count_vm_event(self.pm.vs, PGMIGRATE_SUCCESS if r == 0 else PGMIGRATE_FAIL)
+        return r
+
+    cdef int _migrate_page(self, pfn_t pfn) except? -1000000:
         """migrate_pages() of one in-use order-0 page for alloc_contig_range(): a new page
         (alloc_migration_target: the same node first), the bytes and the struct page state
         (mapping, index, flags, memcg: mem_cgroup_migrate) copied, every PTE and the page-cache
@@ -2591,6 +2627,17 @@ cdef class MmCore:
             err = 0
             slot = self.pgt.walk(vma.vm_mm, addr, False, &err)
             slot[0] = (slot[0] & ~PTE_PFN_MASK) | (new << PAGE_SHIFT)
+        if page_to_nid(p) != page_to_nid(np):
+            # migrate_page_move_mapping() and the rmap moves: the counters follow the page
+            if mapping is not None:
+                __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, -1)
+                __mod_lruvec_page_state(self.pm.vs, np, NR_FILE_PAGES, 1)
+                if mapping.swapbacked:
+                    __mod_lruvec_page_state(self.pm.vs, p, NR_SHMEM, -1)
+                    __mod_lruvec_page_state(self.pm.vs, np, NR_SHMEM, 1)
+            if np._mapcount > 0:
+                __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_MAPPED if mapping is not None else NR_ANON_MAPPED, -1)
+                __mod_lruvec_page_state(self.pm.vs, np, NR_FILE_MAPPED if mapping is not None else NR_ANON_MAPPED, 1)
         p._mapcount = 0
         p.mapping = 0
         p._refcount = 1

@@ -306,15 +306,13 @@ CORE_LINES_DOC = {
     "Active(file)": "NR_ACTIVE_FILE", "Inactive(file)": "NR_INACTIVE_FILE",
     "Unevictable": "NR_UNEVICTABLE", "Mlocked": "NR_MLOCK", "Dirty": "NR_FILE_DIRTY",
     "Writeback": "NR_WRITEBACK",
-    "AnonPages": "NR_ANON_MAPPED (until the fault path updates it: the anonymous pages the page "
-                 "tables map)",
+    "AnonPages": "NR_ANON_MAPPED",
     "Mapped": "NR_FILE_MAPPED",
-    "Shmem": "NR_SHMEM (until the fault path updates it: the pages of the mapped shmem objects)",
+    "Shmem": "NR_SHMEM",
     "KReclaimable": "SReclaimable + NR_KERNEL_MISC_RECLAIMABLE",
     "Slab": "SReclaimable + SUnreclaim", "SReclaimable": "NR_SLAB_RECLAIMABLE_B",
     "SUnreclaim": "NR_SLAB_UNRECLAIMABLE_B", "KernelStack": "NR_KERNEL_STACK_KB",
-    "PageTables": "NR_PAGETABLE (until the page-table allocator updates it: the PTE and PMD table "
-                  "pages in use)", "SecPageTables": "0 (no secondary page tables)",
+    "PageTables": "NR_PAGETABLE", "SecPageTables": "0 (no secondary page tables)",
     "NFS_Unstable": "0", "Bounce": "NR_BOUNCE", "WritebackTmp": "NR_WRITEBACK_TEMP",
     "CommitLimit": "(MemTotal - Hugetlb) * overcommit_ratio (50%) + SwapTotal",
     "Committed_AS": "accounted (private writable) mappings of every mm, plus shmem objects",
@@ -396,25 +394,6 @@ def _contributed(machine, name: str, nid: Optional[int] = None) -> int:
     return int(line.node_value(machine, nid)) if line.node_value is not None else 0
 
 
-def _interim_anon_shmem(machine, nid: Optional[int] = None) -> Tuple[int, int]:
-    """AnonPages and Shmem in pages, read from the page tables until the fault path updates
-    NR_ANON_MAPPED and NR_SHMEM (the mm.pyx sites listed in docs/architecture.md): distinct
-    anonymous pages mapped anywhere, and the shmem pages of the mapped shmem objects."""
-    pm = machine.physmem
-    anon = set()
-    shmem = {}
-    for mm in machine.live_mms():
-        for v in mm.vmas:
-            for pfn in machine.mmcore.mapped_pages(mm, v):
-                if pm.page_info(pfn)["mapping"] & 1 and (nid is None or pm.page_info(pfn)["node"] == nid):
-                    anon.add(pfn)
-            f = v.vm_file
-            if f is not None and f.swapbacked:
-                shmem[id(f)] = sum(1 for pfn in f.i_pages.values()
-                                   if nid is None or pm.page_info(pfn)["node"] == nid)
-    return len(anon), sum(shmem.values())
-
-
 def meminfo_values(machine, exact: bool = False) -> Dict[str, int]:
     """Every /proc/meminfo line of the machine's profile, by name: bytes for the lines printed in
     kB, a number for HugePages_*.  As the file reads (``exact`` False: the folded counters, which
@@ -429,7 +408,7 @@ def meminfo_values(machine, exact: bool = False) -> Dict[str, int]:
     sunreclaim = node(NS.NR_SLAB_UNRECLAIMABLE_B)
     swapcached = node(NS.NR_SWAPCACHE)
     buffers = plugin.get("Buffers", 0) // PAGE_SIZE
-    anon_pages, shmem_pages = _interim_anon_shmem(machine)
+    anon_pages, shmem_pages = node(NS.NR_ANON_MAPPED), node(NS.NR_SHMEM)
     hugetlb_pages = plugin.get("Hugetlb", 0) // PAGE_SIZE
     swap_pages = plugin.get("SwapTotal", 0) // PAGE_SIZE
     k4, m2, g1 = _direct_map(machine)
@@ -456,7 +435,7 @@ def meminfo_values(machine, exact: bool = False) -> Dict[str, int]:
         "Slab": sreclaimable + sunreclaim,
         "SReclaimable": sreclaimable,
         "SUnreclaim": sunreclaim,
-        "PageTables": machine.mmcore.nr_pagetable,      # until mm.pyx updates NR_PAGETABLE
+        "PageTables": node(NS.NR_PAGETABLE),
         "SecPageTables": 0,
         "NFS_Unstable": 0,
         "Bounce": zone(ZS.NR_BOUNCE),
@@ -512,7 +491,7 @@ def node_meminfo_values(machine, nid: int) -> Dict[str, int]:
     free = vs.sum_zone_node_page_state(nid, ZS.NR_FREE_PAGES)
     sreclaimable = node(NS.NR_SLAB_RECLAIMABLE_B)
     sunreclaim = node(NS.NR_SLAB_UNRECLAIMABLE_B)
-    anon_pages, shmem_pages = _interim_anon_shmem(machine, nid)
+    anon_pages, shmem_pages = node(NS.NR_ANON_MAPPED), node(NS.NR_SHMEM)
     pages = {
         "MemTotal": total, "MemFree": free, "MemUsed": total - free,
         "SwapCached": node(NS.NR_SWAPCACHE),

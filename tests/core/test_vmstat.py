@@ -215,10 +215,6 @@ def test_large_kmalloc_counts_as_unreclaimable_slab():
     assert vs.global_node_page_state(NS.NR_SLAB_UNRECLAIMABLE_B) == before
 
 
-@pytest.mark.xfail(strict=True, reason="the fault path (mm.pyx) does not update NR_ANON_MAPPED, "
-                   "NR_SHMEM, NR_FILE_MAPPED, NR_FILE_PAGES and NR_PAGETABLE yet; when it does, "
-                   "make /proc/meminfo read them (memsim.mmstat._interim_anon_shmem) and remove "
-                   "this mark")
 def test_mapped_and_page_table_counters_match_the_page_tables():
     from memsim import vm
     m = machine(cpus=2)
