@@ -96,15 +96,19 @@ class Machine:
         plugins' filesystem types, static files and meminfo lines."""
         from memsim import mmstat
         from memsim.errors import PluginError
-        from memsim.pseudofs import PROC_FS_TYPE, SYSFS_TYPE, PseudoFs
+        from memsim.pseudofs import DEBUGFS_TYPE, PROC_FS_TYPE, SYSFS_TYPE, PseudoFs
         from memsim.vfs import VfsError
         self.vfs = MntNamespace(self)
         self.procfs = PseudoFs(PROC_FS_TYPE, "proc", 0o555)
         self.sysfs = PseudoFs(SYSFS_TYPE, "kernfs", 0o555)
+        self.debugfs = PseudoFs(DEBUGFS_TYPE, "kernfs", 0o700)
         self.vfs.register_filesystem(PROC_FS_TYPE)
         self.vfs.register_filesystem(SYSFS_TYPE)
+        self.vfs.register_filesystem(DEBUGFS_TYPE)
         self.vfs.do_mount("proc", "/proc", "proc")
         self.vfs.do_mount("sysfs", "/sys", "sysfs")
+        self.sysfs.mkdir("kernel/debug", 0o755)
+        self.vfs.do_mount("debugfs", "/sys/kernel/debug", "debugfs")
         mmstat.install_core_files(self)
         if registries is None:
             return

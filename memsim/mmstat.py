@@ -623,6 +623,24 @@ def _stat_refresh_store(machine, data: bytes) -> None:
     machine.physmem.vmstat.refresh_vm_stats()
 
 
+def _fault_around_bytes_store(machine, data: bytes) -> None:
+    """fault_around_bytes_set() behind DEFINE_DEBUGFS_ATTRIBUTE (simple_attr_write: kstrtoull
+    with base 0): more than a page table's worth (512 pages) is EINVAL; the value is rounded
+    down to a power of two, at least one page (which turns fault-around off)."""
+    from memsim.vfs import VfsError
+    text = data.decode("ascii", "replace").strip()
+    try:
+        value = int(text, 0) if text else -1
+    except ValueError:
+        value = -1
+    if value < 0 or value >= 1 << 64:
+        raise VfsError("EINVAL", f"{text!r} is not a number")
+    if value // 4096 > 512:
+        raise VfsError("EINVAL", f"{value} bytes is more than a page table maps (2 MiB)")
+    value = max(value, 4096)
+    machine.mmcore.fault_around_bytes = 1 << (value.bit_length() - 1)
+
+
 def _stat_refresh_show(machine) -> str:
     machine.physmem.vmstat.refresh_vm_stats()
     return ""
@@ -642,6 +660,10 @@ CORE_FILES: Tuple[ProcFile, ...] = (
              write=_stat_interval_store),
     ProcFile("/proc/sys/vm/stat_refresh", "reading or writing it folds every per-CPU vmstat "
              "differential at once", _stat_refresh_show, write=_stat_refresh_store, mode=0o600),
+    ProcFile("/sys/kernel/debug/fault_around_bytes", "the fault-around window (64 KiB; at most "
+             "2 MiB, rounded down to a power of two; 4 KiB turns it off)",
+             lambda m: f"{m.mmcore.fault_around_bytes}\n", write=_fault_around_bytes_store,
+             mode=0o644),
     ProcFile("/sys/devices/system/node/{possible,online,has_memory,has_normal_memory,has_cpu}",
              "node masks (lists such as 0-1)"),
     ProcFile("/sys/devices/system/node/node{N}/meminfo", "the node's memory totals (Node N lines)"),
@@ -668,6 +690,8 @@ def install_proc_file(machine, pf: ProcFile) -> None:
     machine."""
     if pf.path.startswith("/proc/"):
         fs, rel = machine.procfs, pf.path[len("/proc/"):]
+    elif pf.path.startswith("/sys/kernel/debug/"):
+        fs, rel = machine.debugfs, pf.path[len("/sys/kernel/debug/"):]
     else:
         fs, rel = machine.sysfs, pf.path[len("/sys/"):]
     show = (lambda m, r=pf.render: r(m)) if pf.render is not None else None

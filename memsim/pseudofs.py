@@ -43,7 +43,8 @@ from memsim.vfs import (
     VfsError, MAY_EXEC, MAY_READ, MAY_WRITE, S_IFDIR, S_IFREG, FMODE_READ, FMODE_WRITE,
 )
 
-__all__ = ["PseudoFs", "KernfsSyscallOps", "PseudoAttr", "PROC_FS_TYPE", "SYSFS_TYPE", "VFS_FILES",
+__all__ = ["PseudoFs", "KernfsSyscallOps", "PseudoAttr", "PROC_FS_TYPE", "SYSFS_TYPE", "DEBUGFS_TYPE",
+           "VFS_FILES",
            "proc_dointvec_minmax", "proc_dointvec_jiffies", "proc_doulongvec_minmax", "INT_MAX"]
 
 INT_MAX = (1 << 31) - 1
@@ -402,8 +403,19 @@ def _sysfs_mount(fc: FsContext) -> SuperBlock:
     return fc.machine.sysfs.sb
 
 
+def _debugfs_mount(fc: FsContext) -> SuperBlock:
+    """debugfs_get_tree(): the machine's one debugfs tree (mounted at /sys/kernel/debug at
+    boot, as systemd mounts it); debugfs_parse_param() accepts uid=, gid= and mode=."""
+    for key, value in fc.options:
+        if key not in ("uid", "gid", "mode") or value is None:
+            raise VfsError("EINVAL", f"debugfs: unknown parameter {key!r}")
+    return fc.machine.debugfs.sb
+
+
 PROC_FS_TYPE = FileSystemType("proc", "process and kernel information, sysctls under /proc/sys",
                               _proc_mount)
+DEBUGFS_TYPE = FileSystemType("debugfs", "kernel debugging knobs (fault_around_bytes, ...)",
+                              _debugfs_mount)
 SYSFS_TYPE = FileSystemType("sysfs", "kernel objects: NUMA nodes, mm settings, hugepage pools",
                             _sysfs_mount)
 

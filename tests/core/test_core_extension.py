@@ -335,3 +335,45 @@ def test_a_gigantic_page_goes_back_to_the_buddy_allocator(kernel, frees):
     assert m.physmem.free_counts(0, "DMA32")[10] >= 256      # merged back to 1 GiB of max-order blocks
     assert m.physmem.check_invariants() == []
     assert sum(e + d for e, d in m.tb.stats()) == frees     # v5.14: page by page; v6.18: one folio
+
+
+@pytest.mark.parametrize("written, stored", [(b"16384\n", 16384), (b"10000", 8192), (b"0x2000", 8192),
+                                             (b"0", 4096), (b"2097152", 2097152)])
+def test_fault_around_bytes_is_the_debugfs_knob(written, stored):
+    """mm/memory.c fault_around_bytes_set(): rounded down to a power of two, at least a page."""
+    m = machine("v6.18")
+    assert m.vfs.read_file("/sys/kernel/debug/fault_around_bytes") == b"65536\n"
+    m.vfs.write_file("/sys/kernel/debug/fault_around_bytes", written)
+    assert m.mmcore.fault_around_bytes == stored
+    assert m.vfs.read_file("/sys/kernel/debug/fault_around_bytes") == b"%d\n" % stored
+
+
+@pytest.mark.parametrize("written", [b"2101248", b"-1", b"lots"])
+def test_fault_around_bytes_refuses_what_the_kernel_refuses(written):
+    from memsim.vfs import VfsError
+    m = machine("v6.18")
+    with pytest.raises(VfsError) as e:
+        m.vfs.write_file("/sys/kernel/debug/fault_around_bytes", written)
+    assert e.value.errno == "EINVAL"
+    assert m.mmcore.fault_around_bytes == 65536
+
+
+def test_a_smaller_fault_around_window_maps_fewer_pages():
+    m = machine("v6.18")
+    t = task(m)
+    m.vfs.write_file("/sys/kernel/debug/fault_around_bytes", b"16384")
+    v = mmap(m, t, 16 * PAGE, "file", file="cached", hint=0x7f0000000000)
+    cache = {}
+    for i in range(16):
+        pfn = m.physmem.alloc(0, 0x100CCA)
+        m.mmcore.add_to_page_cache(pfn, v.vm_file, i)
+        v.vm_file.i_pages[i] = cache[i] = pfn
+    windows = []
+
+    def map_pages(mm, vma, address, start, end):
+        windows.append((start, end))
+        return 0
+
+    v.set_vm_ops(PyVmOps(fault=lambda mm, vma, a, f, pgoff: (0, cache[pgoff]), map_pages=map_pages))
+    m.mmcore.access(t.mm, v, v.vm_start + 5 * PAGE, v.vm_start + 6 * PAGE, False)
+    assert windows == [(4, 7)]

@@ -60,10 +60,13 @@ def test_boot_mounts_rootfs_proc_and_sysfs_with_the_kernels_modes(m):
     assert modes["/proc/sys/vm/stat_refresh"] == "-rw-------"
     assert modes["/sys/devices/system/node/node0"] == "drwxr-xr-x"
     assert modes["/sys/devices/system/node/node0/meminfo"] == "-r--r--r--"
+    assert modes["/sys/kernel/debug"] == "drwx------"  # debugfs's root: 700
     assert m.vfs.read_file("/proc/mounts") == (b"rootfs / rootfs rw,relatime 0 0\n"
                                                 b"proc /proc proc rw,relatime 0 0\n"
-                                                b"sysfs /sys sysfs rw,relatime 0 0\n")
-    assert m.vfs.read_file("/proc/filesystems") == b"nodev\trootfs\nnodev\tproc\nnodev\tsysfs\n"
+                                                b"sysfs /sys sysfs rw,relatime 0 0\n"
+                                                b"debugfs /sys/kernel/debug debugfs rw,relatime 0 0\n")
+    assert m.vfs.read_file("/proc/filesystems") == (b"nodev\trootfs\nnodev\tproc\nnodev\tsysfs\n"
+                                                    b"nodev\tdebugfs\n")
 
 
 # -- path walk ----------------------------------------------------------------------------------
