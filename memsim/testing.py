@@ -54,6 +54,14 @@ def run_text(text: str, plugins: Iterable = (), events: Sequence[str] = ("*:*",)
     return Run(wl, registries, reg, pm, check=check).execute()
 
 
+def task_summary(run, name: str) -> dict:
+    """The run summary's entry of the task called ``name`` (rss, faults, status, signals)."""
+    for t in run.summary()["tasks"]:
+        if t["name"] == name:
+            return t
+    raise KeyError(f"no task {name!r} in the run")
+
+
 def trace_text(run_or_machine, header: bool = False) -> str:
     from memsim.tracing.text import TextRenderer
     machine = getattr(run_or_machine, "machine", run_or_machine)

@@ -510,22 +510,15 @@ def _check_errno(value: str) -> str:
     raise InvalidValue(f"{value!r} is not an errno name", fix)
 
 
-#: Keys of /proc/meminfo whose values are sizes (printed in kB), in the kernel's order
-#: (fs/proc/meminfo.c of v5.14, plus the keys 6.18 added).
-MEMINFO_SIZE_KEYS: Tuple[str, ...] = (
-    "MemTotal", "MemFree", "MemAvailable", "Buffers", "Cached", "SwapCached", "Active", "Inactive",
-    "Active(anon)", "Inactive(anon)", "Active(file)", "Inactive(file)", "Unevictable", "Mlocked",
-    "SwapTotal", "SwapFree", "Zswap", "Zswapped", "Dirty", "Writeback", "AnonPages", "Mapped",
-    "Shmem", "KReclaimable", "Slab", "SReclaimable", "SUnreclaim", "KernelStack", "ShadowCallStack",
-    "PageTables", "SecPageTables", "NFS_Unstable", "Bounce", "WritebackTmp", "CommitLimit",
-    "Committed_AS", "VmallocTotal", "VmallocUsed", "VmallocChunk", "Percpu", "HardwareCorrupted",
-    "AnonHugePages", "ShmemHugePages", "ShmemPmdMapped", "FileHugePages", "FilePmdMapped",
-    "CmaTotal", "CmaFree", "Unaccepted", "Balloon", "Hugepagesize", "Hugetlb",
-    "DirectMap4k", "DirectMap2M", "DirectMap1G",
-)
-#: Keys of /proc/meminfo whose values are counts of huge pages.
-MEMINFO_COUNT_KEYS: Tuple[str, ...] = ("HugePages_Total", "HugePages_Free", "HugePages_Rsvd",
-                                       "HugePages_Surp")
+def _meminfo_keys() -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    from memsim import mmstat
+    every = tuple(dict.fromkeys(k for _, lines in mmstat.MEMINFO_LINES.items() for k in lines))
+    return tuple(k for k in every if k not in mmstat.COUNT_LINES), tuple(mmstat.COUNT_LINES)
+
+
+#: Keys of /proc/meminfo (memsim.mmstat's lines of every profile, in the kernel's order): sizes,
+#: printed in kB, and counts of huge pages.
+MEMINFO_SIZE_KEYS, MEMINFO_COUNT_KEYS = _meminfo_keys()
 MEMINFO_KEYS = MEMINFO_SIZE_KEYS + MEMINFO_COUNT_KEYS
 
 #: expect.rss keys and the mm counter each one reads (enum of include/linux/mm_types_task.h).

@@ -348,38 +348,34 @@ def _vfs_error(ctx, e: VfsError, what: str) -> None:
     ctx.set_errno(e.errno, f"{what}: {e.detail}" if e.detail else what)
 
 
-def run_mkdir(ctx, step):
-    a = step.args
+def _vfs_syscall(ctx, what: str, call, *args) -> None:
+    """One VFS system call for the step: its cost, then its errno on failure."""
     ctx.advance(VFS_SYSCALL_NS)
     try:
-        ctx.machine.vfs.do_mkdirat(a["path"], a["mode"])
+        call(*args)
     except VfsError as e:
-        _vfs_error(ctx, e, f"mkdir {a['path']}")
+        _vfs_error(ctx, e, what)
+
+
+def run_mkdir(ctx, step):
+    a = step.args
+    _vfs_syscall(ctx, f"mkdir {a['path']}", ctx.machine.vfs.do_mkdirat, a["path"], a["mode"])
 
 
 def run_rmdir(ctx, step):
-    ctx.advance(VFS_SYSCALL_NS)
-    try:
-        ctx.machine.vfs.do_rmdir(step.args["path"])
-    except VfsError as e:
-        _vfs_error(ctx, e, f"rmdir {step.args['path']}")
+    a = step.args
+    _vfs_syscall(ctx, f"rmdir {a['path']}", ctx.machine.vfs.do_rmdir, a["path"])
 
 
 def run_mount(ctx, step):
     a = step.args
-    ctx.advance(VFS_SYSCALL_NS)
-    try:
-        ctx.machine.vfs.do_mount(a["source"], a["path"], a["type"], a["options"])
-    except VfsError as e:
-        _vfs_error(ctx, e, f"mount -t {a['type']} {a['path']}")
+    _vfs_syscall(ctx, f"mount -t {a['type']} {a['path']}", ctx.machine.vfs.do_mount,
+                 a["source"], a["path"], a["type"], a["options"])
 
 
 def run_umount(ctx, step):
-    ctx.advance(VFS_SYSCALL_NS)
-    try:
-        ctx.machine.vfs.do_umount(step.args["path"])
-    except VfsError as e:
-        _vfs_error(ctx, e, f"umount {step.args['path']}")
+    a = step.args
+    _vfs_syscall(ctx, f"umount {a['path']}", ctx.machine.vfs.do_umount, a["path"])
 
 
 def run_read_file(ctx, step):

@@ -10,17 +10,13 @@ from memsim.errors import ExpectationFailed, WorkloadError
 from memsim.hookspecs import hookimpl
 from memsim.mm import PY_PTE_MARKER_POISONED, VM_UFFD_MISSING, pte_marker_entry
 from memsim.registry import Param, StepType
-from memsim.testing import run_text
+from memsim.testing import run_text, task_summary as task
 
 PAGE = 4096
 
 
 def run(text, plugins=(), **kw):
     return run_text(textwrap.dedent(text), plugins=plugins, events=(), **kw)
-
-
-def task(r, name):
-    return next(t for t in r.summary()["tasks"] if t["name"] == name)
 
 
 class Poke:

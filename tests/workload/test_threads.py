@@ -11,7 +11,7 @@ from memsim.hookspecs import hookimpl
 from memsim.mm import VM_UFFD_MISSING
 from memsim.registry import Param, StepType
 from memsim.sched import WaitQueue
-from memsim.testing import run_text
+from memsim.testing import run_text, task_summary as task
 
 PAGE = 4096
 VM_FAULT_RETRY = 0x400
@@ -19,10 +19,6 @@ VM_FAULT_RETRY = 0x400
 
 def run(text, plugins=(), **kw):
     return run_text(textwrap.dedent(text), plugins=plugins, events=(), **kw)
-
-
-def task(r, name):
-    return next(t for t in r.summary()["tasks"] if t["name"] == name)
 
 
 class Uffd:
