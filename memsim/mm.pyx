@@ -41,7 +41,8 @@ from memsim.hashptr cimport ptr_to_hashval
 from memsim.vmstat cimport (
     __mod_lruvec_page_state, mod_lruvec_page_state, count_vm_event, page_to_nid, NR_ANON_MAPPED,
     NR_FILE_MAPPED, NR_FILE_PAGES, NR_SHMEM, NR_PAGETABLE, PGFAULT, PGMAJFAULT, PGREUSE,
-    PGMIGRATE_SUCCESS, PGMIGRATE_FAIL,
+    PGMIGRATE_SUCCESS, PGMIGRATE_FAIL, NR_ANON_THPS, NR_SHMEM_PMDMAPPED, NR_FILE_PMDMAPPED,
+    THP_SPLIT_PMD,
 )
 
 # vm_flags (include/linux/mm.h, v5.14)
@@ -134,18 +135,6 @@ cdef inline page* compound_head_page(PhysMem pm, pfn_t pfn) noexcept nogil:
     return p
 
 
-cdef inline void page_remove_rmap(PhysMem pm, pfn_t pfn) noexcept:
-    """page_remove_rmap() of a PTE mapping: drop the mapcount; the last unmap of a page takes
-    it out of NR_ANON_MAPPED or NR_FILE_MAPPED (by its head's kind)."""
-    cdef page* p = &pm.mem_map[pfn]
-    cdef page* head
-    p._mapcount -= 1
-    if p._mapcount == 0:
-        head = compound_head_page(pm, pfn)
-        __mod_lruvec_page_state(pm.vs, head, NR_ANON_MAPPED if head.mapping & PAGE_MAPPING_ANON
-                                else NR_FILE_MAPPED, -1)
-
-
 cdef inline int mm_counter(page* head) noexcept nogil:
     """mm_counter(): MM_ANONPAGES, MM_SHMEMPAGES (swap-backed file) or MM_FILEPAGES."""
     if head.mapping & PAGE_MAPPING_ANON:
@@ -159,6 +148,58 @@ cdef inline int32_t* compound_mapcount_ptr(PhysMem pm, pfn_t head) noexcept nogi
     """compound_mapcount_ptr(): the entire mapcount of a compound page, kept in its first tail
     page's otherwise unused LRU link (the kernel keeps it in page[1] too)."""
     return <int32_t*>&pm.mem_map[head + 1].lru_prev
+
+
+cdef inline int nr_mapped_item(page* head) noexcept nogil:
+    """The vmstat item of a mapped page: NR_ANON_MAPPED or NR_FILE_MAPPED (shmem included)."""
+    return NR_ANON_MAPPED if head.mapping & PAGE_MAPPING_ANON else NR_FILE_MAPPED
+
+
+cdef inline bint leaf_mapped(PhysMem pm, pfn_t pfn) noexcept nogil:
+    """Is ``pfn`` part of a compound page that a huge leaf still maps (entire mapcount > 0)?
+    Then it counts as mapped whatever its own PTE mappings."""
+    cdef page* p = &pm.mem_map[pfn]
+    if p.flags & (1ULL << PG_tail):
+        return compound_mapcount_ptr(pm, p.compound_head)[0] > 0
+    if p.flags & (1ULL << PG_head):
+        return compound_mapcount_ptr(pm, pfn)[0] > 0
+    return False
+
+
+cdef inline void page_add_file_rmap(PhysMem pm, pfn_t pfn) noexcept:
+    """page_add_file_rmap() (and page_add_anon_rmap()) of a PTE mapping: the first map of a page
+    (not already mapped through its compound page's leaf) puts it in NR_*_MAPPED."""
+    cdef page* p = &pm.mem_map[pfn]
+    p._mapcount += 1
+    if p._mapcount == 1 and not leaf_mapped(pm, pfn):
+        __mod_lruvec_page_state(pm.vs, compound_head_page(pm, pfn),
+                                nr_mapped_item(compound_head_page(pm, pfn)), 1)
+
+
+cdef inline void page_remove_rmap(PhysMem pm, pfn_t pfn) noexcept:
+    """page_remove_rmap() of a PTE mapping: drop the mapcount; the last unmap of a page (that no
+    huge leaf maps) takes it out of NR_ANON_MAPPED or NR_FILE_MAPPED (by its head's kind)."""
+    cdef page* p = &pm.mem_map[pfn]
+    p._mapcount -= 1
+    if p._mapcount == 0 and not leaf_mapped(pm, pfn):
+        __mod_lruvec_page_state(pm.vs, compound_head_page(pm, pfn),
+                                nr_mapped_item(compound_head_page(pm, pfn)), -1)
+
+
+cdef inline void compound_mapped_stat(PhysMem pm, pfn_t head, int64_t sign) noexcept:
+    """page_add/remove_rmap(compound) of the first / last huge leaf: the subpages no PTE maps
+    enter or leave NR_*_MAPPED, the whole page NR_ANON_THPS / NR_SHMEM_PMDMAPPED /
+    NR_FILE_PMDMAPPED."""
+    cdef page* hp = &pm.mem_map[head]
+    cdef int64_t nr = 1LL << hp.compound_order, unmapped = 0, i
+    for i in range(nr):
+        if pm.mem_map[head + i]._mapcount == 0:
+            unmapped += 1
+    if unmapped:
+        __mod_lruvec_page_state(pm.vs, hp, nr_mapped_item(hp), sign * unmapped)
+    __mod_lruvec_page_state(pm.vs, hp, NR_ANON_THPS if hp.mapping & PAGE_MAPPING_ANON else
+                            NR_SHMEM_PMDMAPPED if hp.flags & (1ULL << PG_swapbacked) else
+                            NR_FILE_PMDMAPPED, sign * nr)
 
 
 cdef inline bint vma_is_anonymous(VmArea vma) noexcept:
@@ -1579,11 +1620,8 @@ cdef class MmCore:
             self.page_add_new_anon_rmap(pfn, vma, addr)
             entry |= _PAGE_RW | _PAGE_DIRTY
         else:
-            p._refcount += 1
-            p._mapcount += 1
-            if p._mapcount == 1:
-                __mod_lruvec_page_state(self.pm.vs, compound_head_page(self.pm, pfn),
-                                        NR_ANON_MAPPED if p.mapping & PAGE_MAPPING_ANON else NR_FILE_MAPPED, 1)
+            compound_head_page(self.pm, pfn)._refcount += 1
+            page_add_file_rmap(self.pm, pfn)
             mm.add_mm_counter_fast(mm_counter(compound_head_page(self.pm, pfn)), 1)
             if write:
                 entry |= _PAGE_RW | _PAGE_DIRTY
@@ -1821,8 +1859,11 @@ cdef class MmCore:
         flags = e & (_PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_UFFD_WP)
         for i in range(PTRS_PER_TABLE):
             ents[i] = ((head + i) << PAGE_SHIFT) | flags
-            self.pm.mem_map[head + i]._mapcount += 1
+            self.pm.mem_map[head + i]._mapcount += 1    # still mapped: NR_*_MAPPED unchanged
         compound_mapcount_ptr(self.pm, head)[0] -= 1
+        if compound_mapcount_ptr(self.pm, head)[0] == 0:
+            __mod_lruvec_page_state(self.pm.vs, &self.pm.mem_map[head], NR_ANON_THPS, -PTRS_PER_TABLE)
+        count_vm_event(self.pm.vs, THP_SPLIT_PMD)
         self.pm.mem_map[head]._refcount += PTRS_PER_TABLE - 1
         pmd[0] = (table << PAGE_SHIFT) | _PAGE_TABLE
         mm.pgtables_bytes += PAGE_SIZE
@@ -1869,6 +1910,8 @@ cdef class MmCore:
         if vma.vm_flags & C_VM_HUGETLB:
             mm.hugetlb_usage += nr
         else:
+            if compound_mapcount_ptr(self.pm, head)[0] == 1:
+                compound_mapped_stat(self.pm, head, 1)
             mm.add_mm_counter(mm_counter(hp), nr, self.cur.task is not None and self.cur.task.mm is mm)
         slot[0] = entry
         return 0
@@ -2303,6 +2346,8 @@ cdef class MmCore:
                 mm.sync_mm_rss(t)
             mm.add_mm_counter(mm_counter(hp), -nr, t is not None and t.mm is mm)
         compound_mapcount_ptr(self.pm, head)[0] -= 1
+        if not (vma.vm_flags & C_VM_HUGETLB) and compound_mapcount_ptr(self.pm, head)[0] == 0:
+            compound_mapped_stat(self.pm, head, -1)
         if tlb.remove_page(head):
             tlb.flush()
         return 0

@@ -38,6 +38,12 @@ def compound(m, order=9):
     return pfn
 
 
+def node_stat(m, name):
+    """A node counter, the per-CPU differentials included (global_node_page_state_snapshot)."""
+    from memsim.vmstat import node_stat_item
+    return m.physmem.vmstat.global_node_page_state_snapshot(getattr(node_stat_item, name))
+
+
 def anon_leaf(m, t, v, addr):
     """A PMD leaf mapping an anonymous compound page, as do_huge_pmd_anonymous_page maps one."""
     head = compound(m)
@@ -54,11 +60,14 @@ def test_munmap_of_a_pmd_leaf_uncounts_and_frees_the_compound_page():
     t = task(m)
     v = mmap(m, t, 4 * MiB, hint=0x7f0000000000)
     free_before = m.physmem.nr_free_pages() + m.physmem.nr_pcp_pages()
+    mapped = node_stat(m, "NR_ANON_MAPPED")
     head = anon_leaf(m, t, v, v.vm_start)
     assert m.rss(t)["MM_ANONPAGES"] == 512
+    assert node_stat(m, "NR_ANON_MAPPED") == mapped + 512 and node_stat(m, "NR_ANON_THPS") == 512
     assert m.check_invariants() == []
     vm.do_munmap(m.mmcore, t.mm, v.vm_start, 4 * MiB)
     assert m.rss(t)["MM_ANONPAGES"] == 0 and min(t.mm.rss_raw) >= 0
+    assert node_stat(m, "NR_ANON_MAPPED") == mapped and node_stat(m, "NR_ANON_THPS") == 0
     assert m.physmem.page_info(head)["buddy"]
     assert m.physmem.nr_free_pages() + m.physmem.nr_pcp_pages() >= free_before - 8  # page tables
     assert m.check_invariants() == []
@@ -100,6 +109,8 @@ def test_fork_copies_a_leaf_write_protected_and_a_write_splits_then_copies():
     assert m.rss(c)["MM_ANONPAGES"] == 512
     assert m.check_invariants() == []
     # after the child exits the parent owns the page alone: a write reuses the leaf
+    # the compound page counts as mapped: the parent's leaf, and the child's PTEs
+    assert node_stat(m, "NR_ANON_THPS") == 512
     m.exit_task(c)
     m.set_current(p)
     assert m.mmcore.access(p.mm, v, v.vm_start, v.vm_start + PAGE, True)[1] == 0
@@ -111,10 +122,15 @@ def test_a_partial_munmap_splits_an_anonymous_leaf():
     m = machine()
     t = task(m)
     v = mmap(m, t, 2 * MiB, hint=0x7f0000000000)
+    mapped = node_stat(m, "NR_ANON_MAPPED")
     anon_leaf(m, t, v, v.vm_start)
     vm.do_munmap(m.mmcore, t.mm, v.vm_start + 8 * PAGE, PAGE)
     assert m.rss(t)["MM_ANONPAGES"] == 511
+    # split: no longer a THP mapping; one subpage unmapped
+    assert node_stat(m, "NR_ANON_THPS") == 0 and node_stat(m, "NR_ANON_MAPPED") == mapped + 511
     assert m.check_invariants() == []
+    vm.do_munmap(m.mmcore, t.mm, v.vm_start, 2 * MiB)
+    assert node_stat(m, "NR_ANON_MAPPED") == mapped
 
 
 def test_pfn_of_a_pud_leaf_keeps_all_18_bits_of_the_offset():
