@@ -33,36 +33,53 @@ def _disabled(plugin_opts: Sequence[str]) -> Tuple[str, ...]:
     return tuple(out)
 
 
-def _host(plugin_opts: Sequence[str], kernel: str):
-    """Plugins loaded (minus the disabled ones) and their registries for one kernel profile."""
-    from memsim.plugin_host import collect_registries, get_plugin_manager
+def _host(plugin_opts: Sequence[str], kernel: str, patch_opts: Sequence[str] = ()):
+    """Plugins loaded (minus the disabled ones) and their registries for one kernel profile,
+    with the seed changes of ``--patch NAME=on|off`` switched."""
+    from memsim.patches import default_states
     from memsim.profiles import PROFILES, get_profile
-    if kernel not in PROFILES:
-        import difflib
-        close = difflib.get_close_matches(kernel, list(PROFILES), 1)
-        raise UsageError("--kernel", f"unknown kernel profile {kernel!r}",
-                         (f"did you mean {close[0]!r}? " if close else "") + f"known: {', '.join(PROFILES)}")
-    pm = get_plugin_manager(disabled=_disabled(plugin_opts))
-    registries, events = collect_registries(pm, get_profile(kernel))
-    return pm, registries, events
+    from memsim.workload.variant import Host
+    host = Host(_disabled(plugin_opts))
+    states = dict(_patch_states(patch_opts))
+    host.check_patches(states)
+    base = default_states(get_profile(kernel)).with_states(states) if kernel in PROFILES else None
+    registries, events = host.registries(kernel, base)
+    return host.pm, registries, events
 
 
-def _peek_kernel(path: str) -> str:
-    """The kernel profile a workload asks for (events are declared per profile); the default
-    when it names none or an unknown one, which the workload loader then reports at its line."""
-    from memsim.profiles import DEFAULT_PROFILE, PROFILES
-    try:
-        import yaml
-        with open(path, encoding="utf-8") as f:
-            doc = yaml.safe_load(f)
-        kernel = doc.get("machine", {}).get("kernel", DEFAULT_PROFILE)
-        return kernel if isinstance(kernel, str) and kernel in PROFILES else DEFAULT_PROFILE
-    except Exception:
-        return DEFAULT_PROFILE
+def _patch_states(patch_opts: Sequence[str]):
+    """(name, on) of every ``--patch NAME=on|off``; a name given twice is an error."""
+    from memsim.workload.variant import parse_patch
+    seen = {}
+    for opt in patch_opts:
+        name, states = parse_patch(opt, many=False)
+        if name in seen:
+            raise UsageError(f"--patch {opt}", f"{name} is given twice", "give each seed change once")
+        seen[name] = states[0]
+    return list(seen.items())
+
+
+def _overrides(set_opts: Sequence[str], patch_opts: Sequence[str]):
+    """The workload overrides of ``--set KEY=VALUE`` and ``--patch NAME=on|off`` (one value each)."""
+    from memsim.workload.variant import Override, parse_set, patch_override
+    out = []
+    for opt in set_opts:
+        path, values = parse_set(opt, many=False)
+        out.append(Override(path, values[0], f"--set {opt}"))
+    for name, on in _patch_states(patch_opts):
+        out.append(patch_override(name, on))
+    return out
 
 
 plugin_option = click.option("-p", "plugin_opts", multiple=True, metavar="no:NAME",
                              help="Disable the plugin NAME (repeatable), as with pytest's -p no:NAME.")
+#: one state of a seed change (run, check, events; compare and sweep declare their own)
+patch_option = click.option("--patch", "patch_opts", multiple=True, metavar="NAME=on|off",
+                            help="Turn the seed change NAME on or off (repeatable; overrides "
+                                 "machine.patches; see 'memsim patches').")
+set_option = click.option("--set", "set_opts", multiple=True, metavar="KEY=VALUE",
+                          help="Set the workload key at the dotted path KEY (machine.cpus=2, "
+                               "tasks.0.cpu=1; repeatable; overrides the file).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -102,13 +119,15 @@ dat_compression_option = click.option(
 @click.option("--ls", "list_files", is_flag=True,
               help="List every file and directory of the emulated machine, with its mode, at the "
                    "end of the run.")
+@patch_option
+@set_option
 @plugin_option
 def run(workload, trace_path, dat_version, dat_compression, event_globs, seed, as_json, check,
-        show_paths, list_files, plugin_opts):
+        show_paths, list_files, patch_opts, set_opts, plugin_opts):
     """Run WORKLOAD and print a summary."""
     try:
         _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
-             dat_version, dat_compression, show_paths, list_files)
+             dat_version, dat_compression, show_paths, list_files, patch_opts, set_opts)
     except MemsimError as e:
         _fail(e)
 
@@ -173,30 +192,24 @@ def _listing(machine) -> list:
 
 
 def _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
-         dat_version=None, dat_compression=None, show_paths=(), list_files=False):
-    from memsim.workload.loader import load_workload
+         dat_version=None, dat_compression=None, show_paths=(), list_files=False, patch_opts=(),
+         set_opts=()):
     from memsim.workload.runner import Run
+    from memsim.workload.variant import Host, WorkloadSource
     show_paths = _check_show(show_paths)
     version, compression = _dat_format(trace_path, dat_version, dat_compression)
     if trace_path and trace_path != "-":
         parent = os.path.dirname(os.path.abspath(trace_path))
         if not os.path.isdir(parent):
             raise UsageError("--trace", f"directory {parent} does not exist", "create it first")
-    peeked = _peek_kernel(workload)
-    pm, registries, events = _host(plugin_opts, peeked)
-    wl = load_workload(workload, registries)
-    if wl.machine.kernel != peeked:
-        pm, registries, events = _host(plugin_opts, wl.machine.kernel)
-        wl = load_workload(workload, registries)
+    overrides = _overrides(set_opts, patch_opts)
+    host = Host(_disabled(plugin_opts))
+    host.check_patches(name for name, _ in _patch_states(patch_opts))
     globs = [g.strip() for g in event_globs.split(",") if g.strip()] if event_globs else []
     if not globs and trace_path:
         globs = ["*:*"]
-    if globs:
-        try:
-            events.enable(globs)
-        except ValueError as e:
-            raise UsageError("--events", str(e), "see 'memsim events' for the event names") from None
-    r = Run(wl, registries, events, pm, check=check, seed=seed)
+    prepared = host.prepare(WorkloadSource.read(workload), overrides, events=globs)
+    r = Run(prepared.workload, prepared.registries, prepared.events, host.pm, check=check, seed=seed)
     r.execute()
     if trace_path:
         _write_trace(r, trace_path, version, compression)
@@ -300,13 +313,16 @@ def _table(s: dict) -> str:
 
 @main.command()
 @click.argument("workload", type=click.Path(dir_okay=False))
+@patch_option
+@set_option
 @plugin_option
-def check(workload, plugin_opts):
+def check(workload, patch_opts, set_opts, plugin_opts):
     """Validate WORKLOAD without running it."""
     try:
-        from memsim.workload.loader import load_workload
-        pm, registries, events = _host(plugin_opts, _peek_kernel(workload))
-        wl = load_workload(workload, registries)
+        from memsim.workload.variant import Host, WorkloadSource
+        host = Host(_disabled(plugin_opts))
+        host.check_patches(name for name, _ in _patch_states(patch_opts))
+        wl = host.prepare(WorkloadSource.read(workload), _overrides(set_opts, patch_opts)).workload
         nsteps = sum(_count_steps(t.steps) for t in wl.tasks)
         click.echo(f"{workload}: ok ({len(wl.tasks)} task(s), {nsteps} step(s), kernel {wl.machine.kernel})")
     except MemsimError as e:
@@ -326,13 +342,14 @@ def _count_steps(steps) -> int:
 @main.command()
 @click.option("--format", "fmt", metavar="SYS:EVENT", help="Print the event's format file.")
 @click.option("--kernel", default=None, help="Kernel profile whose declarations to use (default v5.14).")
+@patch_option
 @plugin_option
-def events(fmt, kernel, plugin_opts):
+def events(fmt, kernel, patch_opts, plugin_opts):
     """List the trace events, or print one event's format file."""
     try:
         from memsim.profiles import DEFAULT_PROFILE
         from memsim.tracing.formatfile import format_file
-        pm, registries, reg = _host(plugin_opts, kernel or DEFAULT_PROFILE)
+        pm, registries, reg = _host(plugin_opts, kernel or DEFAULT_PROFILE, patch_opts)
         if fmt:
             decl = reg.get(fmt) if fmt in reg else None
             if decl is None:
@@ -372,6 +389,73 @@ def plugins_table(infos) -> str:
         rows.append((info.name, info.version or "-", requires or "-", ", ".join(info.hooks) or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return "".join(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}\n" for r in rows)
+
+
+@main.command()
+@click.option("--kernel", default=None, help="Kernel profile whose default states to show (default v5.14).")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+@patch_option
+@plugin_option
+def patches(kernel, as_json, patch_opts, plugin_opts):
+    """List the seed changes: state under the profile, merging kernel, owning plugin, whether it is loaded."""
+    try:
+        from memsim.profiles import DEFAULT_PROFILE
+        pm, registries, _ = _host(plugin_opts, kernel or DEFAULT_PROFILE, patch_opts)
+        rows = patches_rows(registries, kernel or DEFAULT_PROFILE, dict(_patch_states(patch_opts)))
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+        else:
+            click.echo(patches_table(rows), nl=False)
+    except MemsimError as e:
+        _fail(e)
+
+
+#: how ``memsim patches`` says where a seed change's plugin stands
+PLUGIN_STATUS = {"loaded": "loaded", "disabled": "disabled (-p no:{plugin})",
+                 "missing": "not written yet", "unimplemented": "loaded, does not implement it"}
+
+
+def patches_rows(registries, kernel: str, overrides=None) -> list:
+    """One dict per seed change, in table order: what ``memsim patches --json`` prints."""
+    from memsim.patches import SEED_PATCHES, default_states, plugin_state
+    from memsim.profiles import get_profile
+    states = default_states(get_profile(kernel)).with_states(overrides or {})
+    rows = []
+    for seed in SEED_PATCHES:
+        impl = registries.patches.get(seed.name)
+        status = plugin_state(seed.plugin, registries.plugins_loaded, registries.plugins_disabled)
+        if status == "loaded" and impl is None:
+            status = "unimplemented"
+        rows.append({
+            "name": seed.name, "state": "on" if states.enabled(seed.name) else "off",
+            "kernel": kernel, "merged": seed.merged_in, "subject": seed.subject,
+            "commit": seed.commit or None, "summary": seed.summary, "plugin": seed.plugin,
+            "plugin_status": status, "demo": f"configs/patch-{seed.name}.yaml",
+            "model": impl.model if impl else None,
+            "files": list(impl.files) if impl else [],
+            "metrics": [{"name": m.name, "doc": m.doc, "unit": m.unit} for m in impl.metrics] if impl else [],
+            "events": list(impl.events) if impl else [],
+        })
+    return rows
+
+
+def patches_table(rows) -> str:
+    """``memsim patches``: name, state, merged in, plugin and its status, then the summary."""
+    table = [("PATCH", "STATE", "MERGED", "PLUGIN", "STATUS")]
+    for r in rows:
+        table.append((r["name"], r["state"], r["merged"], r["plugin"],
+                      PLUGIN_STATUS[r["plugin_status"]].format(plugin=r["plugin"])))
+    widths = [max(len(row[i]) for row in table) for i in range(5)]
+    out = []
+    for row in table:
+        out.append("  ".join(f"{cell:<{widths[i]}}" for i, cell in enumerate(row)).rstrip() + "\n")
+    out.append("\n")
+    for r in rows:
+        out.append(f"{r['name']}: {r['summary']}\n")
+    kernel = rows[0]["kernel"] if rows else ""
+    out.append(f"\nstates under kernel {kernel}; switch one with --patch NAME=on|off or "
+               "machine: {patches: {NAME: off}}; docs/patches.md describes each\n")
+    return "".join(out)
 
 
 from memsim.cli_trace import trace  # noqa: E402  (the `memsim trace ...` group)

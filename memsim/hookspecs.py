@@ -39,6 +39,7 @@ import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover - names for annotations only
     from memsim.boot import BootOptions
+    from memsim.patches import PatchRegistry, PatchStates
     from memsim.profiles import KernelProfile
     from memsim.task import TaskStruct
     from memsim.registry import Extensions, Registry
@@ -105,18 +106,23 @@ def memsim_register_extensions(extensions: Extensions) -> None:
 
 
 @hookspec
-def memsim_register_events(events: EventRegistry, profile: KernelProfile) -> None:
+def memsim_register_events(events: EventRegistry, profile: KernelProfile,
+                           patch_states: PatchStates) -> None:
     """Declare the trace events this plugin emits, once each (STYLE 7).
 
     Each event is a :class:`memsim.tracing.events.EventDecl` (system, name, typed fields, print
     format); its format file, emitter and text formatter all derive from that declaration.  Use
-    ``profile`` where an event's layout or flags differ between the emulated kernels.
+    ``profile`` where an event's layout or flags differ between the emulated kernels, and
+    ``patch_states`` where a seed change alters an event (kmem:rss_stat's print format before
+    ``rss-stat-symbolic``).
 
     :param events: the :class:`memsim.tracing.events.EventRegistry`; call
         ``events.add(EventDecl(...))``.  A ``system:name`` another plugin already declared is an
         error that names both plugins.
     :param profile: the :class:`memsim.profiles.KernelProfile` being emulated (``v5.14``,
         ``v6.18``, ...); read it, do not keep it.
+    :param patch_states: the :class:`memsim.patches.PatchStates` of the run (which seed changes
+        are on): ``patch_states.enabled("rss-stat-symbolic")``.
     """
 
 
@@ -175,6 +181,22 @@ def memsim_register_summary(summary: Registry) -> None:
     :param summary: the registry of :class:`memsim.registry.SummaryRow`; call
         ``summary.add(SummaryRow(name, doc, compute))`` where ``compute(machine)`` returns a
         JSON-serialisable value.
+    """
+
+
+@hookspec
+def memsim_register_patches(patches: PatchRegistry) -> None:
+    """Attach this plugin's implementation to the seed changes it owns (docs/patches.md).
+
+    The table of the nine seed changes is the core's (:data:`memsim.patches.SEED_PATCHES`); the
+    plugin that owns one adds a :class:`memsim.patches.PatchImpl`: how memsim models the change,
+    the emulated files worth comparing with it on and off, its metrics and the trace events
+    ``memsim compare`` records.  A workload may switch a change only when its implementation is
+    registered.  The plugin reads the state of the run with ``machine.patches.enabled(name)``.
+
+    :param patches: the :class:`memsim.patches.PatchRegistry`; call
+        ``patches.add(PatchImpl(name, model, files=..., metrics=...))``.  A name not in the
+        table, a change another plugin owns, or a second implementation is an error.
     """
 
 

@@ -11,6 +11,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from memsim.boot import BootOptions
 from memsim.hashptr import key_from_seed
+from memsim.patches import PatchStates, default_states
 from memsim.mm import MmCore, MmStruct, RSS_NAMES, copy_task_mempolicy
 from memsim.physmem import PhysMem
 from memsim.profiles import KernelProfile, get_profile
@@ -35,6 +36,8 @@ class MachineSpec:
     quantum: int = 512
     #: keys plugins added to the ``machine`` section (memsim.registry.MachineKey), by name
     settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    #: the state of the seed changes (memsim.patches.PatchStates); None: the profile's defaults
+    patches: Any = None
 
 
 class Machine:
@@ -59,6 +62,9 @@ class Machine:
         self.boot: BootOptions = (boot if boot is not None else BootOptions()).freeze()
         self.hooks = hooks
         self.profile: KernelProfile = get_profile(spec.kernel)
+        #: which seed changes are on (memsim.patches.PatchStates): ``machine.patches.enabled(name)``
+        patches = getattr(spec, "patches", None)
+        self.patches: PatchStates = patches if patches is not None else default_states(self.profile)
         self.clock = Clock(0)
         self.tb = TraceBuffer(spec.cpus, spec.trace_buffer_kb, self.clock)
         self.current = Current()

@@ -67,6 +67,7 @@ _REGISTRATION_HOOKS = (
     ("memsim_register_filesystems", "filesystems"),
     ("memsim_register_meminfo", "meminfo"),
     ("memsim_register_summary", "summary"),
+    ("memsim_register_patches", "patches"),
 )
 
 #: The hooks called in plugin dependency order (required plugins first): every hook of the
@@ -452,7 +453,7 @@ class _RegistryView:
         return len(self._registry)
 
 
-def collect_registries(pm: pluggy.PluginManager, profile, events=None):
+def collect_registries(pm: pluggy.PluginManager, profile, events=None, patch_states=None):
     """Call the registration hooks, in lifecycle order, and return what the plugins registered.
 
     Each plugin's implementation is called on its own (in pluggy's call order) with keyword
@@ -464,13 +465,22 @@ def collect_registries(pm: pluggy.PluginManager, profile, events=None):
         ``memsim_register_events``.
     :param events: the :class:`memsim.tracing.events.EventRegistry` to fill; a new empty one if
         None.
+    :param patch_states: the :class:`memsim.patches.PatchStates` of the run, passed to
+        ``memsim_register_events``; the profile's defaults (every seed change it merged on) if
+        None.
     :return: ``(Registries, EventRegistry)``.
     :raises PluginError: for a duplicate name, an object of the wrong type, or a hook that raises.
     """
     if events is None:
         from memsim.tracing.events import EventRegistry
         events = EventRegistry()
+    from memsim.patches import default_states
+    if patch_states is None:
+        patch_states = default_states(profile)
     registries = Registries()
+    names = [name for name, plugin in pm.list_name_plugin()]
+    registries.plugins_loaded = tuple(name for name, plugin in pm.list_name_plugin() if plugin is not None)
+    registries.plugins_disabled = tuple(name for name in names if pm.is_blocked(name))
     targets = {
         "sections": (registries.sections, registries.sections.kind),
         "steps": (registries.steps, registries.steps.kind),
@@ -480,6 +490,7 @@ def collect_registries(pm: pluggy.PluginManager, profile, events=None):
         "filesystems": (registries.filesystems, registries.filesystems.kind),
         "meminfo": (registries.meminfo, registries.meminfo.kind),
         "summary": (registries.summary, registries.summary.kind),
+        "patches": (registries.patches, registries.patches.kind),
     }
     for hook_name, argument in _REGISTRATION_HOOKS:
         registry, kind = targets[argument]
@@ -490,7 +501,8 @@ def collect_registries(pm: pluggy.PluginManager, profile, events=None):
             if impl.hookwrapper or getattr(impl, "wrapper", False):
                 raise PluginError(where, f"{hook_name} is a hook wrapper",
                                   "registration hooks take plain implementations; drop wrapper=True")
-            kwargs = {argument: _RegistryView(registry, kind, impl.plugin_name, owners), "profile": profile}
+            kwargs = {argument: _RegistryView(registry, kind, impl.plugin_name, owners), "profile": profile,
+                      "patch_states": patch_states}
             try:
                 impl.function(**{name: kwargs[name] for name in impl.argnames})
             except PluginError:

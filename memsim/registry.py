@@ -394,7 +394,8 @@ class Extensions:
 
 @dataclass
 class Registries:
-    """All registries a plugin can add to, handed to the ``memsim_register_*`` hooks."""
+    """All registries a plugin can add to, handed to the ``memsim_register_*`` hooks, and the
+    plugins they were collected from (``plugins_loaded``; ``plugins_disabled``: ``-p no:NAME``)."""
 
     steps: Registry = field(default_factory=lambda: Registry("step", StepType))
     sections: Registry = field(default_factory=lambda: Registry("section", SectionSpec))
@@ -403,6 +404,14 @@ class Registries:
     meminfo: Registry = field(default_factory=lambda: Registry("meminfo line", MeminfoLine))
     summary: Registry = field(default_factory=lambda: Registry("summary row", SummaryRow))
     extensions: Extensions = field(default_factory=Extensions)
+    patches: Any = field(default_factory=lambda: _patch_registry())
+    plugins_loaded: Tuple[str, ...] = ()
+    plugins_disabled: Tuple[str, ...] = ()
+
+
+def _patch_registry():
+    from memsim.patches import PatchRegistry
+    return PatchRegistry()
 
 
 def _fs_type() -> type:

@@ -67,6 +67,7 @@ cdef class TraceBuffer:
     cdef event_slot core[N_EVENT_SLOTS]     # by slot: the core's events, then plugins' C events
     cdef readonly Clock clock
     cdef public bint any_enabled
+    cdef object __weakref__                 # EventRegistry keeps the buffers it updates weakly
     cdef int write(self, int cpu, const uint8_t* data, uint32_t length) except -1
     cdef int emit(self, int ev, int cpu, int32_t pid, const uint64_t* vals,
                   const char* s, uint32_t slen) except -1

@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import struct
+import weakref
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
@@ -290,7 +291,7 @@ class EventRegistry:
         self._slots: Dict[int, str] = {}
         self._c_slots: Dict[str, int] = {}
         self._enabled: set = set()
-        self._bound: List[Any] = []
+        self._bound: Any = weakref.WeakSet()     # TraceBuffers bound: a finished machine's goes
         self._next_id = id_base
 
     # -- declarations ----------------------------------------------------------------------
@@ -461,8 +462,7 @@ class EventRegistry:
         event; later :meth:`enable` calls and added core events update it too."""
         for slot, name in self._slots.items():
             self._bind_slot(tb, self._decls[name])
-        if tb not in self._bound:
-            self._bound.append(tb)
+        self._bound.add(tb)
 
     def emit(self, tb: Any, cpu: int, pid: int, full_name: str, /, *,
              _common_flags: Optional[int] = None, _preempt_count: Optional[int] = None,

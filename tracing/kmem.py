@@ -52,13 +52,22 @@ _LAYOUT: ProfileTable[_KmemLayout] = ProfileTable("tracing.kmem event layout", {
 })
 
 
-def _rss_stat(preempt: int) -> EventDecl:
+#: kmem:rss_stat's print fmt before seed change ``rss-stat-symbolic`` ("mm, tracing: improve
+#: rss_stat tracepoint message", v5.13): the member's index, not its name.  The fields are the
+#: same on both sides of the change.
+RSS_STAT_NUMERIC_FMT = '"mm_id=%u curr=%d member=%d size=%ldB", REC->mm_id, REC->curr, REC->member, REC->size'
+#: ... and after it: TRACE_MM_PAGES through __print_symbolic (the format file shows the enum's
+#: numbers, TRACE_DEFINE_ENUM having rewritten them).
+RSS_STAT_SYMBOLIC_FMT = ('"mm_id=%u curr=%d type=%s size=%ldB", REC->mm_id, REC->curr, '
+                         f'__print_symbolic(REC->member, {_RSS_MEMBERS}), REC->size')
+
+
+def _rss_stat(preempt: int, symbolic: bool = True) -> EventDecl:
     return EventDecl(
         "kmem", "rss_stat",
         layout_fields([("unsigned int", "mm_id", 4, U), ("unsigned int", "curr", 4, U),
                        ("int", "member", 4, S), ("long", "size", 8, S)]),
-        '"mm_id=%u curr=%d type=%s size=%ldB", REC->mm_id, REC->curr, '
-        f'__print_symbolic(REC->member, {_RSS_MEMBERS}), REC->size',
+        RSS_STAT_SYMBOLIC_FMT if symbolic else RSS_STAT_NUMERIC_FMT,
         core_slot=0, preempt_count=preempt, plugin="kmem",
         doc="An mm counter (file/anon/swap/shmem pages) changed; size = new value in bytes.")
 
@@ -214,10 +223,12 @@ def _v618_setup_events() -> List[EventDecl]:
     ]
 
 
-def kmem_events(profile_name: str) -> List[EventDecl]:
-    """The kmem event declarations of kernel profile ``profile_name`` ("v5.14" or "v6.18")."""
+def kmem_events(profile_name: str, rss_stat_symbolic: bool = True) -> List[EventDecl]:
+    """The kmem event declarations of kernel profile ``profile_name`` ("v5.14" or "v6.18");
+    ``rss_stat_symbolic=False`` gives kmem:rss_stat the print fmt it had before seed change
+    ``rss-stat-symbolic`` (``member=%d``)."""
     profile = get_profile(profile_name)
-    events = [_rss_stat(profile.rss_stat_preempt)]
+    events = [_rss_stat(profile.rss_stat_preempt, rss_stat_symbolic)]
     if _LAYOUT[profile].setup_events:
         events += _v618_setup_events()
     events += _page_events(profile)

@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import AbstractSet, Any, Callable, Mapping, Optional, Tuple
 
 from memsim.errors import InvalidValue
+from memsim.patches import SEED_PATCHES
 from memsim.profiles import DEFAULT_PROFILE, PROFILES
 from memsim.registry import (ExpectKey, Extensions, MachineKey, MmapFlag, MmapType, Param, StepType)
 from memsim.signals import SI_CODES, SIGNALS
@@ -137,6 +138,11 @@ MACHINE_PARAMS: Tuple[Param, ...] = (
           default=0, minimum=0, maximum=(1 << 64) - 1),
     Param("quantum", "int", "pages a long step touches before a preemption point",
           default=512, minimum=1),
+    Param("patches", "map",
+          "seed changes turned on or off (docs/patches.md; `memsim patches` lists them); a change "
+          "not named is on on every kernel that merged it; overridden by --patch NAME=on|off",
+          items=tuple(Param(p.name, "enum", f"{p.summary} ({p.plugin} plugin)", choices=("on", "off"))
+                      for p in SEED_PATCHES)),
 )
 
 

@@ -227,7 +227,10 @@ class _Loader:
     # -- locations and errors ---------------------------------------------------------------
 
     def loc(self, node: Node) -> Location:
-        return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+        mark = node.start_mark
+        if mark.name.startswith("--"):      # a value given on the command line (--set, --patch)
+            return Location(mark.name)
+        return Location(self.file, mark.line + 1, mark.column + 1)
 
     def fail(self, at: Union[Node, Location, str], problem: str, fix: str) -> NoReturn:
         where = self.loc(at) if isinstance(at, Node) else at
@@ -658,7 +661,7 @@ class _Loader:
     # -- the whole file ---------------------------------------------------------------------
 
     def section(self, name: str, knode: Optional[Node], vnode: Optional[Node], params, check,
-                given_out: Optional[Set[str]] = None):
+                given_out: Optional[Set[str]] = None, rec_out: Optional[Rec] = None):
         if vnode is not None and not _is_null(vnode) and not isinstance(vnode, MappingNode):
             self.fail(vnode, f"the {name} section must be a mapping, not {_describe(vnode)}",
                       f"write 'key: value' lines indented under '{name}:'")
@@ -675,7 +678,20 @@ class _Loader:
                           f"invalid {name}: {exc.problem}", exc.fix)
         if given_out is not None:
             given_out.update(given)
+        if rec_out is not None:
+            rec_out.update(rec)
         return args
+
+    def patch_states(self, kernel: str, given: Mapping[str, str], rec: Rec):
+        """The seed changes' states: the profile's defaults, then ``machine.patches``; a change
+        whose plugin is not loaded (or does not implement it) cannot be switched."""
+        from memsim.patches import default_states, seed_patch, unavailable
+        from memsim.profiles import get_profile
+        for name in given:
+            why = unavailable(seed_patch(name), self.registries)
+            if why is not None:
+                self.fail(rec.get(("patches", name), (self.file,))[0], *why)
+        return default_states(get_profile(kernel)).with_states({n: v == "on" for n, v in given.items()})
 
     def workload(self, root: Node) -> Workload:
         if not isinstance(root, MappingNode):
@@ -699,15 +715,19 @@ class _Loader:
 
         knode, vnode = given.get("machine", (None, None))
         machine_given: Set[str] = set()
+        machine_rec: Rec = {}
         m = self.section("machine", knode, vnode, core_schema.machine_params(self.registries.extensions),
-                         None, machine_given)
+                         None, machine_given, machine_rec)
         plugin_keys = self.registries.extensions.machine_keys
+        given_patches = dict(m["patches"] or {})
         machine = MachineConfig(cpus=m["cpus"], nodes=tuple(n["memory"] for n in m["nodes"]),
                                 trace_buffer_kb=m["trace_buffer"] // 1024, kernel=m["kernel"],
                                 seed=m["seed"], quantum=m["quantum"],
                                 where=self.loc(knode) if knode is not None else None,
                                 settings=MappingProxyType({k: m[k] for k in plugin_keys}),
-                                given_settings=frozenset(k for k in machine_given if k in plugin_keys))
+                                given_settings=frozenset(k for k in machine_given if k in plugin_keys),
+                                patches=self.patch_states(m["kernel"], given_patches, machine_rec),
+                                given_patches=frozenset(given_patches))
         self.cpus = machine.cpus
 
         sections: Dict[str, Mapping[str, Any]] = {}

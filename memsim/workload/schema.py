@@ -69,6 +69,11 @@ class MachineConfig:
     ``settings`` holds the keys plugins added to the section (:class:`memsim.registry.MachineKey`,
     e.g. boot parameters), every one with its default applied; ``given_settings`` names those the
     file wrote.
+
+    ``patches`` is the state of every seed change (:class:`memsim.patches.PatchStates`: the
+    kernel profile's defaults, then ``machine.patches`` and ``--patch``; left out, the
+    profile's defaults); ``given_patches`` names the changes the file or the command line
+    switched.
     """
 
     cpus: int = 1
@@ -80,6 +85,15 @@ class MachineConfig:
     where: Optional[Location] = None
     settings: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     given_settings: frozenset = frozenset()
+    patches: Any = None
+    given_patches: frozenset = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.patches is None:                # the profile's defaults
+            from memsim.patches import default_states
+            from memsim.profiles import PROFILES, get_profile
+            if self.kernel in PROFILES:
+                object.__setattr__(self, "patches", default_states(get_profile(self.kernel)))
 
     @property
     def memory(self) -> int:

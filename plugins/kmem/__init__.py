@@ -17,10 +17,53 @@ from memsim.registry import Param, ProcFile, StepType
 
 
 @hookimpl
-def memsim_register_events(events, profile):
+def memsim_register_events(events, profile, patch_states):
     from memsim.tracing.kmem import kmem_events
-    for decl in kmem_events(profile.name):
+    for decl in kmem_events(profile.name, patch_states.enabled("rss-stat-symbolic")):
         events.add(decl)
+
+
+# -- seed change rss-stat-symbolic -------------------------------------------------------------
+
+def _rss_stat_lines(machine) -> list:
+    """The kmem:rss_stat payloads of the machine's trace, as the ``trace`` file prints them."""
+    events = machine.events
+    if events is None or not events.is_enabled("kmem:rss_stat"):
+        return []
+    from memsim.tracing.text import TextRenderer
+    renderer = TextRenderer(events, machine.profile.name, machine.comms, machine.ptr_key)
+    return [line.split(": rss_stat: ", 1)[1] for line in renderer.lines(machine.tb)
+            if ": rss_stat: " in line]
+
+
+def _rss_stat_text_bytes(machine) -> int:
+    return sum(len(payload) for payload in _rss_stat_lines(machine))
+
+
+def _rss_stat_unnamed(machine) -> int:
+    return sum(1 for payload in _rss_stat_lines(machine) if " member=" in payload)
+
+
+RSS_STAT_SYMBOLIC_MODEL = (
+    "kmem:rss_stat is declared with the print format of the kernel on each side of the change. "
+    "On (v5.13 and later): `type=%s` through `__print_symbolic(REC->member, TRACE_MM_PAGES)`, so "
+    "a line reads `type=MM_ANONPAGES` and the format file lists the enum's numbers "
+    "(`{ 1, \"MM_ANONPAGES\" }`). Off: `member=%d`, the counter's index (`member=1`), as in v5.12. "
+    "The fields and their offsets are the same on both sides, so a trace.dat's records are "
+    "identical and only the text and the format file's print fmt line differ; memsim's trace "
+    "reader parses both.")
+
+
+@hookimpl
+def memsim_register_patches(patches):
+    from memsim.patches import PatchImpl, PatchMetric
+    patches.add(PatchImpl(
+        "rss-stat-symbolic", RSS_STAT_SYMBOLIC_MODEL,
+        metrics=(PatchMetric("rss_stat_text_bytes", "bytes of kmem:rss_stat payload text in the trace",
+                             _rss_stat_text_bytes, "bytes"),
+                 PatchMetric("rss_stat_by_index", "kmem:rss_stat lines that print the counter's index "
+                             "(member=N) rather than its name", _rss_stat_unnamed, "lines")),
+        events=("kmem:rss_stat",)))
 
 
 def _zoneinfo(machine) -> str:

@@ -31,7 +31,7 @@ def test_the_contract_has_the_hooks_of_every_lifecycle_stage():
         "memsim_register_sections", "memsim_register_steps", "memsim_register_extensions",
         "memsim_register_events",
         "memsim_register_files", "memsim_register_filesystems", "memsim_register_meminfo",
-        "memsim_register_summary",
+        "memsim_register_summary", "memsim_register_patches",
         "memsim_machine_configure", "memsim_machine_created", "memsim_check_invariants",
         "memsim_task_fork", "memsim_task_exit",
         "memsim_run_start", "memsim_run_finished",
