@@ -29,6 +29,7 @@ __all__ = [
     "Location",
     "MemsimError",
     "WorkloadError",
+    "Deadlocked",
     "ExpectationFailed",
     "UsageError",
     "TraceError",
@@ -102,6 +103,11 @@ class WorkloadError(MemsimError):
 
     ``WorkloadError(where, problem, fix)`` reads exactly ``<where>: <problem>; <fix>``.
     """
+
+
+class Deadlocked(WorkloadError):
+    """Every live task of a run is blocked and none can wake the others (exit code 2); ``where``
+    is the workload file."""
 
 
 class ExpectationFailed(MemsimError):

@@ -196,6 +196,12 @@ class PatchRegistry:
             if not path.startswith("/"):
                 raise InvalidValue(f"seed change {item.name!r}: file {path!r} is not an absolute path",
                                    "give the file's path in the emulated machine, e.g. /proc/meminfo")
+        for other in self._items.values():
+            clash = names & {m.name for m in other.metrics}
+            if clash:
+                raise InvalidValue(f"seed change {item.name!r}: metric {sorted(clash)[0]!r} is already "
+                                   f"a metric of {other.name!r}", "give each metric its own name "
+                                   "(sweeps and compare key the metrics by name)")
         if item.name in self._items:
             raise ValueError(f"seed change {item.name!r} is implemented twice")
         self._items[item.name] = item
@@ -217,6 +223,12 @@ class PatchRegistry:
 
     def names(self) -> Tuple[str, ...]:
         return tuple(n for n in PATCH_NAMES if n in self._items)
+
+    def metrics(self, names: Optional[Iterable[str]] = None) -> Tuple[PatchMetric, ...]:
+        """The metrics of the seed changes ``names`` (all the implemented ones if None), in
+        table order."""
+        wanted = set(PATCH_NAMES if names is None else names)
+        return tuple(m for impl in self for m in impl.metrics if impl.name in wanted)
 
     def __len__(self) -> int:
         return len(self._items)

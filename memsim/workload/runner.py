@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from memsim.boot import BootOptions
-from memsim.errors import ExpectationFailed, MemsimError, WorkloadError
+from memsim.errors import Deadlocked, ExpectationFailed, MemsimError, WorkloadError
 from memsim.machine import Machine
 from memsim.mm import RSS_NAMES
 from memsim.sched import PREEMPT, Deadlock, Scheduler, SleepUntil, WaitQueue
@@ -300,8 +300,8 @@ class Run:
         except MemsimError as e:
             self.error = e
         except Deadlock as e:
-            self.error = WorkloadError(self.workload.path, str(e),
-                                       "make sure some task wakes the blocked ones")
+            self.error = Deadlocked(self.workload.path, str(e),
+                                    "make sure some task wakes the blocked ones")
         except InvariantBroken as e:
             self.error = e.as_error(self.workload.path)
         finally:
