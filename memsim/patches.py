@@ -199,9 +199,10 @@ class PatchRegistry:
         for other in self._items.values():
             clash = names & {m.name for m in other.metrics}
             if clash:
-                raise InvalidValue(f"seed change {item.name!r}: metric {sorted(clash)[0]!r} is already "
-                                   f"a metric of {other.name!r}", "give each metric its own name "
-                                   "(sweeps and compare key the metrics by name)")
+                raise InvalidValue(f"metric {sorted(clash)[0]!r} of seed change {item.name!r} is also a "
+                                   f"metric of {other.name!r} (plugin {other.plugin!r})",
+                                   "give each metric its own name (sweeps and compare key the "
+                                   "metrics by name)")
         if item.name in self._items:
             raise ValueError(f"seed change {item.name!r} is implemented twice")
         self._items[item.name] = item

@@ -35,23 +35,17 @@ def build_machine(events: Sequence[str] = (), plugins: Iterable = (), boot=None,
 
 
 def run_text(text: str, plugins: Iterable = (), events: Sequence[str] = ("*:*",), check: bool = True,
-             filename: str = "test.yaml"):
-    """Load ``text`` as a workload and run it; returns the :class:`~memsim.workload.runner.Run`."""
-    import yaml
-    from memsim.plugin_host import collect_registries, get_plugin_manager
-    from memsim.profiles import DEFAULT_PROFILE, get_profile
-    from memsim.workload.loader import load_workload_text
+             filename: str = "test.yaml", seed=None):
+    """Load ``text`` as a workload and run it; returns the :class:`~memsim.workload.runner.Run`.
+    The registries are those of the workload's kernel profile and seed-change states
+    (``machine.patches``), as ``memsim run`` collects them."""
+    from memsim.plugin_host import get_plugin_manager
     from memsim.workload.runner import Run
-    try:
-        kernel = (yaml.safe_load(text) or {}).get("machine", {}).get("kernel", DEFAULT_PROFILE)
-    except Exception:
-        kernel = DEFAULT_PROFILE
-    pm = get_plugin_manager(extra_plugins=tuple(plugins))
-    registries, reg = collect_registries(pm, get_profile(kernel))
-    wl = load_workload_text(text, filename, registries)
-    if events:
-        reg.enable(list(events))
-    return Run(wl, registries, reg, pm, check=check).execute()
+    from memsim.workload.variant import Host, WorkloadSource
+    host = Host(pm=get_plugin_manager(extra_plugins=tuple(plugins)))
+    prepared = host.prepare(WorkloadSource(filename, text), events=list(events))
+    return Run(prepared.workload, prepared.registries, prepared.events, host.pm, check=check,
+               seed=seed).execute()
 
 
 def task_summary(run, name: str) -> dict:
