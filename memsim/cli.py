@@ -282,7 +282,10 @@ def _status(t: dict) -> str:
 
 
 def _table(s: dict) -> str:
-    lines = [f"workload {s['workload']}  kernel {s['kernel']}  seed {s['seed']}  cpus {s['cpus']}", ""]
+    head = f"workload {s['workload']}  kernel {s['kernel']}  seed {s['seed']}  cpus {s['cpus']}"
+    if s.get("patches_off"):
+        head += "  patches off: " + ", ".join(s["patches_off"])
+    lines = [head, ""]
     lines.append(f"{'task':<16}{'pid':>7}  {'status':<18}{'anon':>10} {'file':>10} {'shmem':>10} "
                  f"{'swap':>10}  faults")
     for t in s["tasks"]:

@@ -331,6 +331,7 @@ class Run:
             "kernel": m.profile.name,
             "seed": self.spec.seed,
             "cpus": self.spec.cpus,
+            "patches_off": list(m.patches.off()),
             "tasks": tasks,
             "nodes": [{"node": s["node"], "pages_allocated": s["allocated"], "pages_freed": s["freed"]}
                       for s in m.physmem.node_stats()],

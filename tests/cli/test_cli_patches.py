@@ -52,6 +52,15 @@ def test_run_with_a_patch_off_prints_the_pre_change_trace(tmp_path):
     assert all(" type=MM_" in line for line in out.read_text().splitlines() if "rss_stat:" in line)
 
 
+def test_the_summary_names_the_changes_turned_off():
+    r = invoke("run", DEMO, "--patch", "rss-stat-symbolic=off")
+    assert r.output.splitlines()[0].endswith("cpus 2  patches off: rss-stat-symbolic")
+    assert json.loads(invoke("run", DEMO, "--json", "--patch", "rss-stat-symbolic=off").output)["patches_off"] \
+        == ["rss-stat-symbolic"]
+    assert json.loads(invoke("run", DEMO, "--json").output)["patches_off"] == []
+    assert "patches off" not in invoke("run", DEMO).output
+
+
 def test_the_command_line_overrides_the_file(tmp_path):
     w = tmp_path / "w.yaml"
     w.write_text(open(DEMO).read().replace("  kernel: v5.14\n", "  kernel: v5.14\n  patches: {rss-stat-symbolic: off}\n"))
