@@ -378,6 +378,11 @@ class EventRegistry:
         best = difflib.get_close_matches(token, cands, n=1, cutoff=0.5)
         return f"; did you mean {best[0]!r}?" if best else ""
 
+    def matching(self, pattern: str) -> List[str]:
+        """The events a ``set_event`` glob names (``kmem:rss_stat``, ``kmem:*``, ``kmem``,
+        ``*:*``), in registration order; none is an empty list."""
+        return self._match(pattern.strip())
+
     def _match(self, token: str) -> List[str]:
         if token in ("all", "*", "*:*"):
             return list(self._decls)

@@ -19,6 +19,9 @@ has data, in this order:
    ``mod_memcg_lruvec_state``): the running sum of ``val`` of the ``MAX_MEMCG_SERIES`` busiest
    (event, item) pairs, summed over all cgroups.
 
+Several traces (``memsim compare``'s two runs) can be drawn on the same axes: give
+:func:`render` a mapping of label to :class:`PlotData`.
+
 Time runs from the first event, in s, ms or µs, whichever suits the trace's span.  matplotlib is imported inside :func:`render` and used
 through its Agg canvas only (no pyplot, no global backend switch); the PNG is written to a
 temporary file next to the output and renamed over it (atomic).
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import os
 from array import array
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from memsim.errors import UsageError
 from memsim.tracing.stats import RSS_MEMBERS, alloc_failed, folio_order, rss_member
@@ -151,12 +154,30 @@ def _np(s: _Series):
     return (np.frombuffer(s.ts, dtype=np.int64), np.frombuffer(s.val, dtype=np.int64))
 
 
-def render(data: PlotData, path: str, *, title: str = "trace") -> List[str]:
+#: the panels in the order they are drawn
+PANELS = ("rss", "alloc_rate", "net_pages", "page_cache", "memcg")
+#: the line style of each run when several are drawn on the same axes (``memsim compare``)
+RUN_STYLES = ("-", "--", ":", "-.")
+
+
+def render(data: Union[PlotData, Mapping[str, PlotData]], path: str, *, title: str = "trace",
+           option: str = "-o") -> List[str]:
     """Draw the panels of ``data`` into the PNG ``path`` (atomically); returns the panel names.
 
-    A trace with no events gives a single empty panel saying so.
+    ``data`` is one :class:`PlotData`, or several by label (``{"on": ..., "off": ...}``): then
+    every run is drawn on the same axes (same time range, from the earliest first event), each
+    series labelled with its run's label and drawn in its run's line style (:data:`RUN_STYLES`).
+    A trace with no events gives a single empty panel saying so.  ``option`` names the output
+    in error messages.
     """
-    check_output(path)
+    check_output(path, option)
+    fig, panels = figure(data, title=title)
+    _save(fig, path, option)
+    return panels
+
+
+def figure(data: Union[PlotData, Mapping[str, PlotData]], *, title: str = "trace"):
+    """The matplotlib Figure :func:`render` saves, and its panel names (one axes per panel)."""
     try:
         import numpy as np
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -164,15 +185,25 @@ def render(data: PlotData, path: str, *, title: str = "trace") -> List[str]:
     except ImportError:
         raise UsageError("plot", "matplotlib is not installed",
                          "pip install 'memsim[plot]' to draw timelines") from None
-    panels = data.panels()
+    runs: List[Tuple[str, PlotData]] = [("", data)] if isinstance(data, PlotData) else list(data.items())
+    many = len(runs) > 1
+    present = set(p for _, d in runs for p in d.panels())
+    panels = [p for p in PANELS if p in present]
     n = max(1, len(panels))
     fig = Figure(figsize=(13, 1.2 + 3.0 * n), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
-    t0 = data.first_ts or 0
-    span = max((data.last_ts or 0) - t0, 1)
-    fig.suptitle(f"{title}: {data.total} events, {span / 1e9:.6f} s from t0 = {t0 / 1e9:.6f} s",
-                 fontsize=12)
+    firsts = [d.first_ts for _, d in runs if d.first_ts is not None]
+    lasts = [d.last_ts for _, d in runs if d.last_ts is not None]
+    t0 = min(firsts) if firsts else 0
+    span = max((max(lasts) if lasts else 0) - t0, 1)
+    if many:
+        counts = ", ".join(f"{label} {d.total}" for label, d in runs)
+        fig.suptitle(f"{title}: events {counts}, {span / 1e9:.6f} s from t0 = {t0 / 1e9:.6f} s",
+                     fontsize=12)
+    else:
+        fig.suptitle(f"{title}: {runs[0][1].total} events, {span / 1e9:.6f} s from t0 = "
+                     f"{t0 / 1e9:.6f} s", fontsize=12)
 
     # the time axis in s, ms or µs, whichever keeps the numbers readable
     unit, scale = (("s", 1e9) if span >= 1e9 else ("ms", 1e6) if span >= 1e6 else ("µs", 1e3))
@@ -186,6 +217,11 @@ def render(data: PlotData, path: str, *, title: str = "trace") -> List[str]:
             ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8,
                       frameon=False, ncol=1 if len(handles) <= 12 else 2, borderaxespad=0.0)
 
+    def runs_with(panel):
+        """(label prefix, line style, data) of the runs that have this panel's data."""
+        return [(f"{label}: " if many else "", RUN_STYLES[i % len(RUN_STYLES)], d)
+                for i, (label, d) in enumerate(runs) if panel in d.panels()]
+
     if not panels:
         ax = axes[0]
         ax.text(0.5, 0.5, "no events in this trace", ha="center", va="center", transform=ax.transAxes)
@@ -195,43 +231,56 @@ def render(data: PlotData, path: str, *, title: str = "trace") -> List[str]:
         ax.grid(True, alpha=0.3)
         if panel == "rss":
             peaks: Dict[Any, int] = {}
-            for (mm, member), s in data.rss.items():
-                peaks[mm] = max(peaks.get(mm, 0), max(s.val))
+            for _, _, d in runs_with(panel):
+                for (mm, member), s in d.rss.items():
+                    peaks[mm] = max(peaks.get(mm, 0), max(s.val))
             mms = sorted(peaks, key=lambda m: -peaks[m])
             shown = mms[:MAX_MMS]
-            colors = _colors(len(shown))
             styles = {1: "-", 0: "--", 3: "-.", 2: ":"}
-            for i, mm in enumerate(shown):
-                for member in sorted(m for (x, m) in data.rss if x == mm):
-                    ts, val = _np(data.rss[(mm, member)])
-                    x = np.append(secs(ts), span / scale)
-                    y = np.append(val, val[-1]) / (1 << 20)
-                    who = data.mm_comm.get(mm, "")
-                    ax.step(x, y, where="post", color=colors[i], linestyle=styles.get(member, "-"),
-                            linewidth=1.2, label=f"mm {mm}{' ' + who if who else ''} "
-                                                 f"{_SHORT.get(member, RSS_MEMBERS.get(member, member))}")
+            if many:        # a colour per (mm, counter), a line style per run
+                keys = sorted({(mm, member) for _, _, d in runs_with(panel) for (mm, member) in d.rss
+                               if mm in shown}, key=lambda k: (shown.index(k[0]), k[1]))
+                by_key = dict(zip(keys, _colors(len(keys))))
+                color_of = lambda mm, member: by_key[(mm, member)]      # noqa: E731
+            else:           # a colour per mm, a line style per counter
+                by_mm = dict(zip(shown, _colors(len(shown))))
+                color_of = lambda mm, member: by_mm[mm]                 # noqa: E731
+            for prefix, run_style, d in runs_with(panel):
+                for mm in shown:
+                    for member in sorted(m for (x, m) in d.rss if x == mm):
+                        ts, val = _np(d.rss[(mm, member)])
+                        x = np.append(secs(ts), span / scale)
+                        y = np.append(val, val[-1]) / (1 << 20)
+                        who = d.mm_comm.get(mm, "")
+                        ax.step(x, y, where="post", color=color_of(mm, member),
+                                linestyle=run_style if many else styles.get(member, "-"),
+                                linewidth=1.2, label=f"{prefix}mm {mm}{' ' + who if who else ''} "
+                                                     f"{_SHORT.get(member, RSS_MEMBERS.get(member, member))}")
             more = f" (largest {len(shown)} of {len(mms)} mms)" if len(mms) > len(shown) else ""
             ax.set_title(f"RSS per mm by counter (rss_stat){more}", fontsize=10, loc="left")
             ax.set_ylabel("MiB")
         elif panel == "alloc_rate":
-            # about MIN_PER_BIN events per bin on average, at most BINS bins
-            nbins = int(min(BINS, max(10, (len(data.alloc) + len(data.free)) // MIN_PER_BIN)))
+            # about MIN_PER_BIN events per bin on average (the busiest run), at most BINS bins
+            busiest = max(len(d.alloc) + len(d.free) for _, _, d in runs_with(panel))
+            nbins = int(min(BINS, max(10, busiest // MIN_PER_BIN)))
             width = span / nbins
             edges = np.linspace(0, span, nbins + 1)
-            orders = sorted(set(data.alloc.val) | set(data.free.val))
+            orders = sorted(set(o for _, _, d in runs_with(panel) for o in (*d.alloc.val, *d.free.val)))
             colors = _colors(len(orders))
             per_s = 1e9 / width                 # the rate of one event in one bin
-            for i, order in enumerate(orders):
-                for s, sign in ((data.alloc, 1), (data.free, -1)):
-                    if not len(s):
-                        continue
-                    ts, val = _np(s)
-                    sel = ts[val == order] - t0
-                    if not len(sel):
-                        continue
-                    counts, _ = np.histogram(sel, bins=edges)
-                    ax.stairs(sign * counts * per_s, edges / scale, color=colors[i], linewidth=1.0,
-                              label=f"order {order}" if sign == 1 or not len(data.alloc) else None)
+            for prefix, run_style, d in runs_with(panel):
+                for i, order in enumerate(orders):
+                    for s, sign in ((d.alloc, 1), (d.free, -1)):
+                        if not len(s):
+                            continue
+                        ts, val = _np(s)
+                        sel = ts[val == order] - t0
+                        if not len(sel):
+                            continue
+                        counts, _ = np.histogram(sel, bins=edges)
+                        ax.stairs(sign * counts * per_s, edges / scale, color=colors[i], linewidth=1.0,
+                                  linestyle=run_style,
+                                  label=f"{prefix}order {order}" if sign == 1 or not len(d.alloc) else None)
             ax.axhline(0, color="black", linewidth=0.8, zorder=5)
             ax.set_yscale("symlog", linthresh=per_s, linscale=0.3)
             lo, hi = ax.get_ylim()
@@ -247,38 +296,48 @@ def render(data: PlotData, path: str, *, title: str = "trace") -> List[str]:
                          fontsize=10, loc="left")
             ax.set_ylabel("events/s (frees < 0)")
         elif panel == "net_pages":
-            ts_a, ord_a = _np(data.alloc) if len(data.alloc) else (np.zeros(0, np.int64),) * 2
-            ts_f, ord_f = _np(data.free) if len(data.free) else (np.zeros(0, np.int64),) * 2
-            ts = np.concatenate([ts_a, ts_f])
-            delta = np.concatenate([np.left_shift(1, ord_a), -np.left_shift(1, ord_f)])
-            order = np.argsort(ts, kind="stable")
-            y = np.cumsum(delta[order])
-            ax.step(np.append(secs(ts[order]), span / scale), np.append(y, y[-1] if len(y) else 0),
-                    where="post", color="tab:purple", linewidth=1.2,
-                    label="allocated - freed")
+            for prefix, run_style, d in runs_with(panel):
+                ts_a, ord_a = _np(d.alloc) if len(d.alloc) else (np.zeros(0, np.int64),) * 2
+                ts_f, ord_f = _np(d.free) if len(d.free) else (np.zeros(0, np.int64),) * 2
+                ts = np.concatenate([ts_a, ts_f])
+                delta = np.concatenate([np.left_shift(1, ord_a), -np.left_shift(1, ord_f)])
+                order = np.argsort(ts, kind="stable")
+                y = np.cumsum(delta[order])
+                ax.step(np.append(secs(ts[order]), span / scale), np.append(y, y[-1] if len(y) else 0),
+                        where="post", color="tab:purple", linestyle=run_style, linewidth=1.2,
+                        label=f"{prefix}allocated - freed")
             ax.axhline(0, color="black", linewidth=0.6)
             ax.set_title("net pages allocated (mm_page_alloc - mm_page_free, pages = 2**order), "
                          "from the first event", fontsize=10, loc="left")
             ax.set_ylabel("pages")
         elif panel == "page_cache":
-            ts, val = _np(data.filemap)
-            y = np.cumsum(val)
-            ax.step(np.append(secs(ts), span / scale), np.append(y, y[-1]), where="post",
-                    color="tab:green", linewidth=1.2, label="added - deleted")
+            for prefix, run_style, d in runs_with(panel):
+                ts, val = _np(d.filemap)
+                y = np.cumsum(val)
+                ax.step(np.append(secs(ts), span / scale), np.append(y, y[-1]), where="post",
+                        color="tab:green", linestyle=run_style, linewidth=1.2,
+                        label=f"{prefix}added - deleted")
             ax.axhline(0, color="black", linewidth=0.6)
             ax.set_title("page-cache pages (filemap add - delete, pages = 2**order), "
                          "relative to the first event", fontsize=10, loc="left")
             ax.set_ylabel("pages")
         elif panel == "memcg":
-            keys = sorted(data.memcg, key=lambda k: (-len(data.memcg[k]), k[0], str(k[1])))
+            sizes: Dict[Tuple[str, Any], int] = {}
+            for _, _, d in runs_with(panel):
+                for k, s in d.memcg.items():
+                    sizes[k] = max(sizes.get(k, 0), len(s))
+            keys = sorted(sizes, key=lambda k: (-sizes[k], k[0], str(k[1])))
             shown = keys[:MAX_MEMCG_SERIES]
             colors = _colors(len(shown))
-            for i, key in enumerate(shown):
-                ts, val = _np(data.memcg[key])
-                y = np.cumsum(val)
-                ax.step(np.append(secs(ts), span / scale), np.append(y, y[-1]), where="post",
-                        color=colors[i], linewidth=1.1,
-                        label=f"{_MEMCG_SHORT[key[0]]} item {key[1]} ({len(ts)})")
+            for prefix, run_style, d in runs_with(panel):
+                for i, key in enumerate(shown):
+                    if key not in d.memcg:
+                        continue
+                    ts, val = _np(d.memcg[key])
+                    y = np.cumsum(val)
+                    ax.step(np.append(secs(ts), span / scale), np.append(y, y[-1]), where="post",
+                            color=colors[i], linestyle=run_style, linewidth=1.1,
+                            label=f"{prefix}{_MEMCG_SHORT[key[0]]} item {key[1]} ({len(ts)})")
             more = f" (busiest {len(shown)} of {len(keys)})" if len(keys) > len(shown) else ""
             ax.set_title(f"memcg stat deltas, running sum of val by event/item{more}",
                          fontsize=10, loc="left")
@@ -286,8 +345,7 @@ def render(data: PlotData, path: str, *, title: str = "trace") -> List[str]:
         legend(ax)
         ax.set_xlim(0, span / scale)
     axes[-1].set_xlabel(f"time since the first event ({unit})")
-    _save(fig, path)
-    return panels
+    return fig, panels
 
 
 def _duration(ns: float) -> str:
@@ -303,13 +361,13 @@ def _colors(n: int) -> List[Any]:
     return [cmap(i % cmap.N) for i in range(max(n, 1))]
 
 
-def _save(fig, path: str) -> None:
+def _save(fig, path: str, option: str = "-o") -> None:
     from memsim.fileio import atomic_write
     try:
         with atomic_write(path, binary=True) as f:
             fig.savefig(f, format="png", dpi=100)
     except OSError as e:
-        raise UsageError("-o", f"cannot write {path}: {e.strerror}", "write somewhere else") from None
+        raise UsageError(option, f"cannot write {path}: {e.strerror}", "write somewhere else") from None
 
 
 def plot_trace(reader, path: str) -> List[str]:
