@@ -468,7 +468,7 @@ def _files_text(files: Sequence[Mapping[str, Any]]) -> List[str]:
             out.append(f"  {path}: the same on both sides ({f['lines']} lines)")
         elif f["keyed"]:
             n = len(f["keys"])
-            out.append(f"  {path}: {n} key{'s' if n != 1 else ''} differ, {f['equal']} equal")
+            out.append(f"  {path}: {n} key{' differs' if n == 1 else 's differ'}, {f['equal']} equal")
             t = _Table("    key")
             for key, row in f["keys"].items():
                 unit = f" {row['unit']}" if row["unit"] else ""

@@ -66,3 +66,28 @@ def test_output_checks(tmp_path):
         ro.chmod(0o500)
         with pytest.raises(UsageError, match="not writable"):
             check_output(str(ro / "x.png"))
+
+
+def test_several_runs_share_the_axes_and_are_labelled(tmp_path):
+    from memsim.tracing.plot import figure
+    on = PlotData().update(kmem_records())
+    later = [Record(r.system, r.event, r.pid, r.tgid, r.comm, r.cpu, r.ts + 50000, r.flags, r.fields)
+             for r in kmem_records()[:40]]
+    off = PlotData().update(later)
+    fig, panels = figure({"on": on, "off": off}, title="cmp")
+    assert panels == ["rss", "alloc_rate", "net_pages"] and len(fig.axes) == 3
+    for ax in fig.axes:
+        _, labels = ax.get_legend_handles_labels()
+        assert any(l.startswith("on: ") for l in labels) and any(l.startswith("off: ") for l in labels)
+        assert ax.get_xlim() == fig.axes[0].get_xlim()
+    # one time axis for both: from the first event of either run to the last of either (µs)
+    assert fig.axes[0].get_xlim() == (0, 90.0)
+    rss = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    assert rss["on: mm 7 app-100 ANON"].get_linestyle() == "-"
+    assert rss["off: mm 7 app-100 ANON"].get_linestyle() == "--"
+    assert fig.texts[0].get_text().startswith("cmp: events on 121, off 40, ")
+    out = tmp_path / "cmp.png"
+    assert render({"on": on, "off": off}, str(out), option="--plot") == panels
+    assert out.read_bytes()[:8] == PNG
+    with pytest.raises(UsageError, match="^--plot: "):
+        render({"on": on}, str(tmp_path), option="--plot")
