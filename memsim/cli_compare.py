@@ -34,6 +34,7 @@ def compare(workload, patch_opts, seed, set_opts, event_globs, as_json, plot_pat
 
     Columns: on, off, and diff (off minus on; blank when equal).  Example:
 
+    \b
         memsim compare configs/patch-rss-stat-symbolic.yaml --patch rss-stat-symbolic
     """
     try:
@@ -57,7 +58,6 @@ def _compare(workload, patch_opts, seed, set_opts, event_globs, as_json, plot_pa
     if event_globs is not None and not globs:
         raise UsageError("--events", "no event given", "give set_event globs, e.g. --events 'kmem:*'")
     host = Host(_disabled(plugin_opts))
-    host.check_patches([patch])
     runs = run_sides(host, WorkloadSource.read(workload), patch, seed=seed, overrides=overrides,
                      events=globs)
     comp = comparison(runs, patch, overrides=overrides, events=globs)

@@ -445,9 +445,8 @@ def render_text(comp: Mapping[str, Any]) -> str:
 
     t = _Table("metrics")
     for m in comp["metrics"]:
-        fmt = _seconds if m["unit"] == "ns" else _plain
-        shown_unit = m["unit"] not in ("", "ns", m["name"])
-        t.add(m["name"] + (f" ({m['unit']})" if shown_unit else ""), m, fmt)
+        shown_unit = m["unit"] not in ("", m["name"])
+        t.add(m["name"] + (f" ({m['unit']})" if shown_unit else ""), m)
     lines += t.text()
     return "\n".join(lines) + "\n"
 

@@ -59,7 +59,7 @@ def test_the_demo_differs_in_the_metrics_that_read_rss_stat_only(text):
     assert metrics["rss_stat_by_index (lines)"] == ["0", str(n), f"+{n}"]
     assert metrics["rss_stat_text_bytes (bytes)"][2].startswith("-")
     others = {k: v for k, v in metrics.items() if not k.startswith("rss_stat_")}
-    assert set(others) == {"emulated_ns", "faults", "pages_allocated (pages)", "pages_freed (pages)",
+    assert set(others) == {"emulated_ns (ns)", "faults", "pages_allocated (pages)", "pages_freed (pages)",
                            "events_written (records)", "slices"}
     for section in ("run", "memory", "events"):
         for label, cells in rows(text, section).items():

@@ -1,0 +1,76 @@
+"""docs/patches.md is generated from the seed-change registry (python -m memsim.patchdocs).
+
+Scenario: issue 8, part 4 — per change, what it changes in the kernel, how memsim models it, its
+demo workload and the `memsim compare` output measured on it; a test fails when the page is stale.
+"""
+from pathlib import Path
+
+from memsim.hookspecs import hookimpl
+from memsim.patchdocs import DOC_PATH, REGENERATE, render_patches
+from memsim.patches import SEED_PATCHES, PatchImpl, PatchMetric
+from memsim.plugin_host import get_plugin_manager
+from memsim.workload.variant import Host
+
+DEMO = """\
+machine: {cpus: 1, nodes: [{memory: 64 MiB}]}
+tasks:
+  - name: app
+    steps:
+      - mmap: {name: buf, length: 64 KiB}
+      - touch: {vma: buf, access: write}
+"""
+
+
+class memcg:  # noqa: N801  (registered under its class name: the owner of memcg-rstat)
+    @hookimpl
+    def memsim_register_patches(self, patches):
+        patches.add(PatchImpl(
+            "memcg-rstat", "A stub model: the error is 32 pages without the change.",
+            files=("/proc/meminfo",),
+            metrics=(PatchMetric("stat_error_pages", "pages the statistics miss",
+                                 lambda m: 0 if m.patches.enabled("memcg-rstat") else 32, "pages"),)))
+
+
+def test_docs_file_is_the_rendered_page_of_the_builtin_plugins():
+    assert DOC_PATH.read_text(encoding="utf-8") == render_patches(), \
+        f"docs/patches.md is stale: run {REGENERATE}"
+
+
+def test_the_page_has_the_table_and_a_section_per_change():
+    text = DOC_PATH.read_text(encoding="utf-8")
+    for seed in SEED_PATCHES:
+        assert f"| [`{seed.name}`](#{seed.name}) | {seed.subject} |" in text
+        assert f"\n## `{seed.name}`\n" in text
+    assert text.count("| not implemented (plugin not written yet) |") == 8
+    assert "| `kmem` | implemented |" in text
+    assert ("**How memsim models it:** not implemented yet: the userfaultfd plugin does not exist yet"
+            in text)
+    assert "**Demo:** `configs/patch-uffd-minor.yaml` does not exist yet." in text
+    # the demo of the implemented change, measured: the print fmt and the metric differ
+    section = text.split("\n## `rss-stat-symbolic`\n", 1)[1].split("\n## ", 1)[0]
+    assert "**Demo:** `configs/patch-rss-stat-symbolic.yaml`." in section
+    assert "```text\nmemsim compare configs/patch-rss-stat-symbolic.yaml --patch rss-stat-symbolic\n" in section
+    assert '    off: print fmt: "mm_id=%u curr=%d member=%d size=%ldB"' in section
+    assert "| `rss_stat_by_index` | lines |" in section
+    row = next(line for line in section.splitlines() if line.startswith("  rss_stat_by_index"))
+    assert row.split()[2] == "0" and row.split()[4].startswith("+")
+
+
+def test_a_plugin_implementation_and_its_demo_are_documented(tmp_path):
+    host = Host(pm=get_plugin_manager(extra_plugins=[memcg()]))
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "patch-memcg-rstat.yaml").write_text(DEMO)
+    text = render_patches(host, root=Path(tmp_path))
+    section = text.split("\n## `memcg-rstat`\n", 1)[1]
+    assert "| `memcg` | implemented |" in text
+    assert "| `memcg` | not implemented (the plugin does not implement it yet) |" in text    # objcg-kmem
+    assert "not implemented yet: the memcg plugin does not implement it yet" in text
+    assert "**How memsim models it:** A stub model: the error is 32 pages without the change." in section
+    assert "**Files compared:** `/proc/meminfo`. **Trace events whose formats are compared:** none named." in section
+    assert "| `stat_error_pages` | pages | pages the statistics miss |" in section
+    assert "```text\nmemsim compare configs/patch-memcg-rstat.yaml --patch memcg-rstat\n" in section
+    assert "  /proc/meminfo: the same on both sides" in section
+    assert "  stat_error_pages (pages)" in section and "+32\n```" in section
+    # the demo of rss-stat-symbolic is not in this root: said so, and nothing is run
+    assert "**Demo:** `configs/patch-rss-stat-symbolic.yaml` does not exist yet." in text
+    assert render_patches(host, root=Path(tmp_path)) == text                # deterministic
