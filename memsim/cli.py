@@ -461,11 +461,11 @@ def patches_table(rows) -> str:
     return "".join(out)
 
 
-from memsim.cli_compare import compare  # noqa: E402  (`memsim compare`)
+from memsim.cli_compare import compare_command  # noqa: E402  (`memsim compare`)
 from memsim.cli_trace import trace  # noqa: E402  (the `memsim trace ...` group)
 
 main.add_command(trace)
-main.add_command(compare)
+main.add_command(compare_command())
 
 if __name__ == "__main__":
     main()

@@ -12,38 +12,48 @@ import json
 
 import click
 
-from memsim.cli import _disabled, _fail, _overrides, plugin_option, set_option
 from memsim.errors import MemsimError, UsageError
 
 
-@click.command("compare")
-@click.argument("workload", type=click.Path(dir_okay=False))
-@click.option("--patch", "patch_opts", multiple=True, metavar="NAME",
-              help="The seed change to run on and then off (NAME or NAME=on,off; see 'memsim patches').")
-@click.option("--seed", type=int, help="Override machine.seed for both runs.")
-@set_option
-@click.option("--events", "event_globs", metavar="GLOBS",
-              help="Events to record, comma-separated set_event globs (default: all, so the "
-                   "per-event counts are complete).")
-@click.option("--json", "as_json", is_flag=True, help="Print the comparison as one JSON object.")
-@click.option("--plot", "plot_path", metavar="OUT.png",
-              help="Draw both runs' timelines on shared axes into this PNG (needs memsim[plot]).")
-@plugin_option
-def compare(workload, patch_opts, seed, set_opts, event_globs, as_json, plot_path, plugin_opts):
-    """Run WORKLOAD with a seed change on, then off, with the same seed, and print what differs.
+def compare_command() -> click.Command:
+    """The ``compare`` command, with the options memsim.cli defines once for every command
+    (``--set``, ``-p``).  A function rather than a module-level command so that this module
+    does not import memsim.cli when memsim.cli imports it (``python -m memsim.cli`` runs a
+    second copy of memsim.cli, which would find this module half-loaded)."""
+    from memsim.cli import _fail, plugin_option, set_option
 
-    Columns: on, off, and diff (off minus on; blank when equal).  Example:
+    @click.command("compare")
+    @click.argument("workload", type=click.Path(dir_okay=False))
+    @click.option("--patch", "patch_opts", multiple=True, metavar="NAME",
+                  help="The seed change to run on and then off (NAME or NAME=on,off; see 'memsim patches').")
+    @click.option("--seed", type=int, help="Override machine.seed for both runs.")
+    @set_option
+    @click.option("--events", "event_globs", metavar="GLOBS",
+                  help="Events to record, comma-separated set_event globs (default: all, so the "
+                       "per-event counts are complete).")
+    @click.option("--json", "as_json", is_flag=True, help="Print the comparison as one JSON object.")
+    @click.option("--plot", "plot_path", metavar="OUT.png",
+                  help="Draw both runs' timelines on shared axes into this PNG (needs memsim[plot]).")
+    @plugin_option
+    def compare(workload, patch_opts, seed, set_opts, event_globs, as_json, plot_path, plugin_opts):
+        """Run WORKLOAD with a seed change on, then off, with the same seed, and print what differs.
 
-    \b
-        memsim compare configs/patch-rss-stat-symbolic.yaml --patch rss-stat-symbolic
-    """
-    try:
-        _compare(workload, patch_opts, seed, set_opts, event_globs, as_json, plot_path, plugin_opts)
-    except MemsimError as e:
-        _fail(e)
+        Columns: on, off, and diff (off minus on; blank when equal).  Example:
+
+        \b
+            memsim compare configs/patch-rss-stat-symbolic.yaml --patch rss-stat-symbolic
+        """
+        try:
+            run_compare(workload, patch_opts, seed, set_opts, event_globs, as_json, plot_path, plugin_opts)
+        except MemsimError as e:
+            _fail(e)
+
+    return compare
 
 
-def _compare(workload, patch_opts, seed, set_opts, event_globs, as_json, plot_path, plugin_opts):
+def run_compare(workload, patch_opts, seed, set_opts, event_globs, as_json, plot_path, plugin_opts):
+    """What ``memsim compare`` does once click has parsed the options."""
+    from memsim.cli import _disabled, _overrides
     from memsim.compare import comparison, parse_compare_patch, plot_sides, render_text, run_sides
     from memsim.workload.variant import Host, WorkloadSource
     patch = parse_compare_patch(patch_opts)

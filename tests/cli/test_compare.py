@@ -173,3 +173,14 @@ def test_plot_without_matplotlib_says_how_to_get_it(monkeypatch, tmp_path):
     assert r.exit_code == 2 and r.stdout == ""
     assert r.stderr == ("memsim: --plot: matplotlib is not installed; pip install 'memsim[plot]' to "
                         "draw timelines, or leave --plot out\n")
+
+
+def test_python_dash_m_memsim_cli_has_compare(tmp_path):
+    # python -m memsim.cli runs a second copy of memsim.cli: memsim.cli_compare must load under it
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "memsim.cli", "compare", DEMO, "--patch", "rss-stat-symbolik"],
+                       capture_output=True, text=True, cwd=str(tmp_path))
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == ("memsim: --patch rss-stat-symbolik: there is no seed change called "
+                        "'rss-stat-symbolik'; did you mean 'rss-stat-symbolic'?\n")
