@@ -41,8 +41,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from memsim.errors import UsageError
 
-__all__ = ["SIDES", "ALL_EVENTS", "run_sides", "comparison", "render_text", "plot_data",
-           "plot_sides", "parse_compare_patch"]
+__all__ = ["SIDES", "ALL_EVENTS", "parse_compare_patch", "run_sides", "comparison", "pair",
+           "keyed_values", "render_text", "plot_data", "plot_sides"]
 
 #: The two runs, in the order they run and are shown: the kernel with the change, then before it.
 SIDES = ("on", "off")
