@@ -25,15 +25,27 @@ def memsim_register_events(events, profile, patch_states):
 
 # -- seed change rss-stat-symbolic -------------------------------------------------------------
 
+@lru_cache(maxsize=8)
+def _rss_stat_format(decl):
+    """(unpack, payload text) of a kmem:rss_stat declaration, compiled once per declaration
+    (its print fmt has no %p, so the machine's pointer key does not matter)."""
+    from memsim.tracing.printfmt import compile_decl
+    codec = decl.codec
+    return (codec.unpack if codec.has_strings else codec.dec.unpack_from), compile_decl(decl).payload_tuple
+
+
 def _rss_stat_lines(machine) -> list:
-    """The kmem:rss_stat payloads of the machine's trace, as the ``trace`` file prints them."""
+    """The kmem:rss_stat payloads of the machine's trace, as the ``trace`` file prints them
+    (with the line's newline; CPU by CPU, each in its order).  Only the one event's print fmt
+    is compiled, and once: a sweep computes this after every run."""
     events = machine.events
     if events is None or not events.is_enabled("kmem:rss_stat"):
         return []
-    from memsim.tracing.text import TextRenderer
-    renderer = TextRenderer(events, machine.profile.name, machine.comms, machine.ptr_key)
-    return [line.split(": rss_stat: ", 1)[1] for line in renderer.lines(machine.tb)
-            if ": rss_stat: " in line]
+    type_id = events.id_of("kmem:rss_stat")
+    unpack, payload = _rss_stat_format(events.get("kmem:rss_stat"))
+    tb = machine.tb
+    return [payload(unpack(p)) + "\n" for cpu in range(tb.ncpus) for _, p in tb.records(cpu)
+            if p[0] | p[1] << 8 == type_id]
 
 
 def _rss_stat_text_bytes(machine) -> int:
