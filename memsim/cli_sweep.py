@@ -22,10 +22,14 @@ from typing import Optional, Tuple
 
 import click
 
-from memsim.cli import _disabled, _fail, plugin_option
 from memsim.errors import MemsimError, UsageError
 
 EXIT_INTERRUPTED = 130
+
+#: memsim.cli's ``-p no:NAME``, declared here again: memsim.cli imports this module, so this
+#: module cannot import memsim.cli when it loads (``python -m memsim.cli`` would import it twice)
+plugin_option = click.option("-p", "plugin_opts", multiple=True, metavar="no:NAME",
+                             help="Disable the plugin NAME (repeatable), as with pytest's -p no:NAME.")
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ def sweep(workload, seeds, patch_opts, set_opts, jobs, scheduler, out_path, as_j
     """Run WORKLOAD under every seed of SEEDS and every combination of the --patch and --set
     values; print, per variant, how the runs ended, the spread of each metric and the seeds of
     the runs that did not pass."""
+    from memsim.cli import _fail
     opts = SweepOptions(workload, seeds, tuple(patch_opts), tuple(set_opts), jobs, scheduler,
                         out_path, as_json, check, tuple(plugin_opts))
     try:
@@ -115,6 +120,7 @@ def sweep(workload, seeds, patch_opts, set_opts, jobs, scheduler, out_path, as_j
 
 def run_sweep(opts: SweepOptions) -> int:
     """Check every option, run the sweep, print the report, write ``--out``; the exit code."""
+    from memsim.cli import _disabled
     from memsim.workload import sweep as sw
     from memsim.workload.variant import WorkloadSource
     disabled = _disabled(opts.plugin_opts)
