@@ -1,6 +1,6 @@
 """memsim benchmarks: one command, not part of the test suite.
 
-    python benchmarks/run.py [--quick] [--json OUT] [--only core|trace] [--baseline PYTHON]
+    python benchmarks/run.py [--quick] [--json OUT] [--only core|trace|sweep] [--baseline PYTHON]
 
 Measures (interpreter start and machine build excluded unless stated):
   1. anonymous write faults for 1M and 4M pages, tracing off and with kmem:rss_stat +
@@ -14,9 +14,12 @@ Measures (interpreter start and machine build excluded unless stated):
      frame metadata per 4 KiB frame), reported apart from page tables and trace buffers;
   3. the time to build a 1 TiB machine (target: well under a second);
   4. the trace frontend (benchmarks/trace_bench.py): text and trace.dat parsing of ~1.1M events
-     against a plain regex parser and the real ``trace-cmd report``, and the text emitter.
+     against a plain regex parser and the real ``trace-cmd report``, and the text emitter;
+  5. seed sweeps (benchmarks/sweep_bench.py): ``memsim sweep`` of a small workload over 1,000
+     seeds (100 with ``--quick``), the whole command, runs per second with ``--jobs 1``,
+     ``--jobs 2`` and a two-worker Dask LocalCluster, best of ``--repeat``.
 
-``--only core`` or ``--only trace`` runs one half.
+``--only core``, ``--only trace`` or ``--only sweep`` runs one part.
 The faults go through the same path a workload's touch step takes: MmCore.access() in chunks
 of ``quantum`` (512) pages with a return to Python between chunks (a preemption point).
 """
@@ -127,21 +130,32 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     ap.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
-    ap.add_argument("--only", choices=("core", "trace"), help="run only the core or the trace benchmarks")
-    ap.add_argument("--repeat", type=int, default=3, help="runs per fault figure (the best is kept)")
+    ap.add_argument("--only", choices=("core", "trace", "sweep"),
+                    help="run only the core, the trace or the sweep benchmarks")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs per fault and sweep figure (the best is kept)")
     ap.add_argument("--baseline", metavar="PYTHON",
                     help="also run the fault benchmarks with this interpreter (another memsim "
                          "installation) and print the ratios")
     args = ap.parse_args(argv)
     results = {"host": platform.node(), "python": sys.version.split()[0], "faults": []}
-    if args.only != "trace":
+    if args.only in (None, "core"):
         core_benchmarks(args, results)
-    if args.only != "core":
+    if args.only in (None, "trace"):
         results["trace"] = trace_benchmarks(args.quick)
+    if args.only in (None, "sweep"):
+        results["sweep"] = sweep_benchmarks(args.quick, args.repeat)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
     return 0
+
+
+def sweep_benchmarks(quick: bool, repeat: int) -> dict:
+    import sweep_bench
+    r = sweep_bench.run("0-99" if quick else "0-999", repeat)
+    sweep_bench.report(r)
+    return r
 
 
 def trace_benchmarks(quick: bool) -> dict:
