@@ -296,7 +296,21 @@ def iter_chunk(chunk: Chunk) -> Iterator[RunResult]:
         except Exception as e:       # noqa: BLE001 -- one seed's bug is not the whole sweep's
             yield RunResult(chunk.variant, seed, "error", f"memsim bug: {type(e).__name__}: {e}")
             continue
-        yield RunResult(chunk.variant, seed, o.status, o.error, o.metrics)
+        error = o.error if o.status != "killed" else _killed(run)
+        yield RunResult(chunk.variant, seed, o.status, error, o.metrics)
+
+
+def _killed(run) -> str:
+    """What killed the first task a signal killed: ``app (1000) killed by SIGSEGV (SEGV_MAPERR)
+    at w.yaml:21:9`` (no address, so that runs killed at the same step read the same)."""
+    for pid, data in run.task_data.items():
+        if data.killed_by is None:
+            continue
+        fatal = [s for s in data.signals if not s["caught"]]
+        where = f" at {fatal[-1]['step']}" if fatal else ""
+        code = f" ({data.killed_by.code_name})" if data.killed_by.code_name else ""
+        return f"{data.name} ({pid}) killed by {data.killed_by.name}{code}{where}"
+    return "killed by a signal"
 
 
 def run_chunk(chunk: Chunk) -> List[RunResult]:

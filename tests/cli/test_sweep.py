@@ -88,8 +88,9 @@ def test_json_lists_every_failing_seed(tmp_path):
     assert failed["count"] == v["failed"] == len(failed["seeds"])
     assert failed["rerun"] == f"memsim run {RACE} --seed {failed['seeds'][0]}"
     assert failed["errors"][0]["seeds"] == failed["seeds"]
-    assert v["failures"]["killed"]["errors"] == [{"error": None, "count": v["killed"],
-                                                 "seeds": v["failures"]["killed"]["seeds"]}]
+    assert v["failures"]["killed"]["errors"] == [{
+        "error": f"app (1000) killed by SIGSEGV (SEGV_MAPERR) at {RACE}:21:9", "count": v["killed"],
+        "seeds": v["failures"]["killed"]["seeds"]}]
 
 
 @pytest.mark.parametrize("args, where, problem", [
