@@ -243,3 +243,21 @@ def test_ctrl_c_keeps_what_finished(tmp_path, jobs):
     assert len(rows) == done
     assert [int(r["seed"]) for r in rows] == sorted(int(r["seed"]) for r in rows)
     assert os.listdir(tmp_path) == ["runs.csv"]
+
+
+def test_the_guides_example_is_what_the_command_prints():
+    """docs/sweep.md quotes `memsim sweep configs/bench/race.yaml --seeds 0-999 --patch
+    rss-stat-symbolic=on,off`: every line it shows (``...`` stands for lines left out) is
+    printed, in that order."""
+    with open(os.path.join(REPO, "docs", "sweep.md")) as f:
+        guide = f.read()
+    command = "memsim sweep configs/bench/race.yaml --seeds 0-999 --patch rss-stat-symbolic=on,off"
+    assert f"```sh\n{command}\n```" in guide
+    shown = guide.split("```\nsweep configs/bench/race.yaml", 1)[1].split("```", 1)[0]
+    shown = ("sweep configs/bench/race.yaml" + shown).splitlines()
+    r = CliRunner().invoke(main, command.split()[1:] + ["--jobs", "2"], catch_exceptions=False)
+    printed = iter(r.stdout.splitlines())
+    for line in shown:
+        if line.strip() == "...":
+            continue
+        assert any(p == line for p in printed), f"docs/sweep.md shows a line the command does not print: {line!r}"
