@@ -105,7 +105,11 @@ class _Bar:
 def sweep(workload, seeds, patch_opts, set_opts, jobs, scheduler, out_path, as_json, check, plugin_opts):
     """Run WORKLOAD under every seed of SEEDS and every combination of the --patch and --set
     values; print, per variant, how the runs ended, the spread of each metric and the seeds of
-    the runs that did not pass."""
+    the runs that did not pass (docs/sweep.md).
+
+    Exit status: 0 when every run passed or was killed by a signal; 1 when a run failed an
+    expect, deadlocked or stopped on an error; 2 for a mistake (nothing runs); 130 after Ctrl-C
+    (the finished runs are reported and written to --out)."""
     from memsim.cli import _fail
     opts = SweepOptions(workload, seeds, tuple(patch_opts), tuple(set_opts), jobs, scheduler,
                         out_path, as_json, check, tuple(plugin_opts))

@@ -374,9 +374,10 @@ def _chunks(grid: Grid, source: WorkloadSource, disabled: Tuple[str, ...], event
 
 
 def _chunk_size(grid: Grid, workers: int) -> int:
-    """About eight chunks per worker (so they end together), at most :data:`MAX_CHUNK` seeds."""
-    per_variant = math.ceil(len(grid.seeds) * len(grid.variants) / (max(1, workers) * 8) / len(grid.variants))
-    return max(1, min(MAX_CHUNK, per_variant))
+    """Seeds per chunk: at least eight chunks per worker (so that they end together), at most
+    :data:`MAX_CHUNK` runs a chunk (so that Ctrl-C does not wait long, nor lose much)."""
+    size = math.ceil(grid.runs / (max(1, workers) * 8))
+    return max(1, min(MAX_CHUNK, len(grid.seeds), size))
 
 
 def _error_rows(chunk: Chunk, why: str) -> List[RunResult]:

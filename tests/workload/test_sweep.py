@@ -289,3 +289,13 @@ def test_parquet_without_pyarrow_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_pyarrow)
     with pytest.raises(UsageError, match=r"pip install 'memsim\[parquet\]'"):
         sw.check_out(str(tmp_path / "runs.parquet"))
+
+
+def test_chunks_go_seed_block_by_seed_block():
+    """A sweep stopped half-way has run every variant on the same seeds."""
+    grid = sw.build_grid(tuple(range(10)), [], ["machine.cpus=1,2"])
+    chunks = sw._chunks(grid, WorkloadSource("w.yaml", ""), (), (), False, sw._chunk_size(grid, 1))
+    assert [(c.variant, c.seeds) for c in chunks] == [
+        (0, (0, 1, 2)), (1, (0, 1, 2)), (0, (3, 4, 5)), (1, (3, 4, 5)), (0, (6, 7, 8)), (1, (6, 7, 8)),
+        (0, (9,)), (1, (9,))]
+    assert sw._chunk_size(sw.build_grid(tuple(range(100_000))), 2) == sw.MAX_CHUNK
