@@ -26,11 +26,6 @@ from memsim.errors import MemsimError, UsageError
 
 EXIT_INTERRUPTED = 130
 
-#: memsim.cli's ``-p no:NAME``, declared here again: memsim.cli imports this module, so this
-#: module cannot import memsim.cli when it loads (``python -m memsim.cli`` would import it twice)
-plugin_option = click.option("-p", "plugin_opts", multiple=True, metavar="no:NAME",
-                             help="Disable the plugin NAME (repeatable), as with pytest's -p no:NAME.")
-
 
 @dataclass(frozen=True)
 class SweepOptions:
@@ -81,45 +76,53 @@ class _Bar:
             self.progress = None
 
 
-@click.command()
-@click.argument("workload", type=click.Path(dir_okay=False))
-@click.option("--seeds", "seeds", required=True, metavar="SEEDS",
-              help="The seeds to run: numbers and ranges, e.g. 0-999, 1,5,9 or 0-9,20-29.")
-@click.option("--patch", "patch_opts", multiple=True, metavar="NAME=on,off",
-              help="Run with the seed change NAME in each of these states (repeatable; see "
-                   "'memsim patches').  Its metrics are reported and its events recorded.")
-@click.option("--set", "set_opts", multiple=True, metavar="KEY=V1,V2",
-              help="Run with the workload key at the dotted path KEY set to each of these values "
-                   "(repeatable), e.g. machine.cpus=1,2,4.")
-@click.option("--jobs", type=int, default=None, metavar="N",
-              help="Processes to run on (default: the CPU count; 1: this process).")
-@click.option("--scheduler", metavar="ADDRESS",
-              help="Run on the Dask cluster of this scheduler (tcp://HOST:8786) instead of local "
-                   "processes; needs pip install 'memsim[dask]' and memsim on every worker.")
-@click.option("--out", "out_path", metavar="FILE",
-              help="Also write one row per run: FILE.csv, FILE.jsonl (or .ndjson) or FILE.parquet.")
-@click.option("--json", "as_json", is_flag=True, help="Print the aggregate as JSON.")
-@click.option("--check", is_flag=True,
-              help="Verify the core's invariants after every scheduler slice of every run.")
-@plugin_option
-def sweep(workload, seeds, patch_opts, set_opts, jobs, scheduler, out_path, as_json, check, plugin_opts):
-    """Run WORKLOAD under every seed of SEEDS and every combination of the --patch and --set
-    values; print, per variant, how the runs ended, the spread of each metric and the seeds of
-    the runs that did not pass (docs/sweep.md).
+def sweep_command() -> click.Command:
+    """The ``sweep`` command, with memsim.cli's ``-p no:NAME``.  A function rather than a
+    module-level command so that this module does not import memsim.cli when memsim.cli
+    imports it (``python -m memsim.cli`` runs a second copy of memsim.cli, which would find
+    this module half-loaded), as memsim.cli_compare does."""
+    from memsim.cli import _fail, plugin_option
 
-    Exit status: 0 when every run passed or was killed by a signal; 1 when a run failed an
-    expect, deadlocked or stopped on an error; 2 for a mistake (nothing runs); 130 after Ctrl-C
-    (the finished runs are reported and written to --out)."""
-    from memsim.cli import _fail
-    opts = SweepOptions(workload, seeds, tuple(patch_opts), tuple(set_opts), jobs, scheduler,
-                        out_path, as_json, check, tuple(plugin_opts))
-    try:
-        sys.exit(run_sweep(opts))
-    except MemsimError as e:
-        _fail(e)
-    except KeyboardInterrupt:             # before or after the runs: nothing to keep
-        click.echo("memsim: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+    @click.command("sweep")
+    @click.argument("workload", type=click.Path(dir_okay=False))
+    @click.option("--seeds", "seeds", required=True, metavar="SEEDS",
+                  help="The seeds to run: numbers and ranges, e.g. 0-999, 1,5,9 or 0-9,20-29.")
+    @click.option("--patch", "patch_opts", multiple=True, metavar="NAME=on,off",
+                  help="Run with the seed change NAME in each of these states (repeatable; see "
+                       "'memsim patches').  Its metrics are reported and its events recorded.")
+    @click.option("--set", "set_opts", multiple=True, metavar="KEY=V1,V2",
+                  help="Run with the workload key at the dotted path KEY set to each of these values "
+                       "(repeatable), e.g. machine.cpus=1,2,4.")
+    @click.option("--jobs", type=int, default=None, metavar="N",
+                  help="Processes to run on (default: the CPU count; 1: this process).")
+    @click.option("--scheduler", metavar="ADDRESS",
+                  help="Run on the Dask cluster of this scheduler (tcp://HOST:8786) instead of local "
+                       "processes; needs pip install 'memsim[dask]' and memsim on every worker.")
+    @click.option("--out", "out_path", metavar="FILE",
+                  help="Also write one row per run: FILE.csv, FILE.jsonl (or .ndjson) or FILE.parquet.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the aggregate as JSON.")
+    @click.option("--check", is_flag=True,
+                  help="Verify the core's invariants after every scheduler slice of every run.")
+    @plugin_option
+    def sweep(workload, seeds, patch_opts, set_opts, jobs, scheduler, out_path, as_json, check, plugin_opts):
+        """Run WORKLOAD under every seed of SEEDS and every combination of the --patch and --set
+        values; print, per variant, how the runs ended, the spread of each metric and the seeds of
+        the runs that did not pass (docs/sweep.md).
+
+        Exit status: 0 when every run passed or was killed by a signal; 1 when a run failed an
+        expect, deadlocked or stopped on an error; 2 for a mistake (nothing runs); 130 after Ctrl-C
+        (the finished runs are reported and written to --out)."""
+        opts = SweepOptions(workload, seeds, tuple(patch_opts), tuple(set_opts), jobs, scheduler,
+                            out_path, as_json, check, tuple(plugin_opts))
+        try:
+            sys.exit(run_sweep(opts))
+        except MemsimError as e:
+            _fail(e)
+        except KeyboardInterrupt:             # before or after the runs: nothing to keep
+            click.echo("memsim: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+    return sweep
 
 
 def run_sweep(opts: SweepOptions) -> int:
