@@ -58,22 +58,9 @@ def load_workload(path, registries: Registries) -> Workload:
     :raises WorkloadError: the file cannot be read, is not UTF-8, is not valid YAML or does not
         follow docs/workloads.md.
     """
-    name = str(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise WorkloadError(name, f"cannot read the workload: {exc.strerror or exc}",
-                            "check the path and its permissions") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise WorkloadError(Location(name, line, column),
-                            f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x})",
-                            "save the workload as UTF-8") from None
-    return load_workload_text(text, name, registries)
+    from memsim.workload.variant import WorkloadSource
+    source = WorkloadSource.read(path)
+    return load_workload_text(source.text, source.filename, registries)
 
 
 def load_workload_text(text: str, filename: str, registries: Registries) -> Workload:
