@@ -15,11 +15,11 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-__all__ = ["render_patches", "builtin_host", "main", "DOC_PATH", "REGENERATE"]
+__all__ = ["render_patches", "builtin_host", "main", "REGENERATE"]
 
-#: The source tree's root (demo workloads are read from here) and the page's place in it.
+#: The source tree's root when memsim runs from it (an editable install): demo workloads are read
+#: from its configs/.  An installed memsim has no configs/: give ``root``.
 ROOT = Path(__file__).resolve().parents[1]
-DOC_PATH = ROOT / "docs" / "patches.md"
 #: The command that rewrites the page.
 REGENERATE = "python -m memsim.patchdocs docs/patches.md"
 
@@ -149,10 +149,11 @@ def render_patches(host=None, root: Optional[Path] = None) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Write the page to docs/patches.md (or to the path given as the first argument)."""
+    """Write the page to docs/patches.md (or to the path given as the first argument), reading
+    the demo workloads from the configs/ next to its docs/ folder."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    path = Path(argv[0]) if argv else DOC_PATH
-    path.write_text(render_patches(), encoding="utf-8")
+    path = Path(argv[0] if argv else "docs/patches.md")
+    path.write_text(render_patches(root=path.resolve().parent.parent), encoding="utf-8")
     print(f"wrote {path}")
     return 0
 

@@ -386,15 +386,14 @@ def _error_rows(chunk: Chunk, why: str) -> List[RunResult]:
 
 def _mp_context():
     """fork while this process has one thread (the workers inherit the loaded plugins and
-    prepared variants); forkserver otherwise, as forking a threaded process is unsafe."""
+    prepared variants); spawn otherwise, as forking a threaded process is unsafe.  Not
+    forkserver: before Python 3.13 the fork server imports its preloaded modules with its own
+    sys.path (the current directory first), not this process's, so from a source checkout it
+    would load the uncompiled memsim of the checkout instead of the installed one."""
     import multiprocessing
     methods = multiprocessing.get_all_start_methods()
     if "fork" in methods and threading.active_count() == 1:
         return multiprocessing.get_context("fork")
-    if "forkserver" in methods:
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["memsim.workload.sweep"])
-        return ctx
     return multiprocessing.get_context("spawn")
 
 

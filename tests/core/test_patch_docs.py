@@ -6,10 +6,14 @@ demo workload and the `memsim compare` output measured on it; a test fails when 
 from pathlib import Path
 
 from memsim.hookspecs import hookimpl
-from memsim.patchdocs import DOC_PATH, REGENERATE, render_patches
+from memsim.patchdocs import REGENERATE, render_patches
 from memsim.patches import SEED_PATCHES, PatchImpl, PatchMetric
 from memsim.plugin_host import get_plugin_manager
 from memsim.workload.variant import Host
+
+#: the source tree (the installed memsim has no configs/ or docs/)
+REPO = Path(__file__).resolve().parents[2]
+DOC_PATH = REPO / "docs" / "patches.md"
 
 DEMO = """\
 machine: {cpus: 1, nodes: [{memory: 64 MiB}]}
@@ -32,7 +36,7 @@ class memcg:  # noqa: N801  (registered under its class name: the owner of memcg
 
 
 def test_docs_file_is_the_rendered_page_of_the_builtin_plugins():
-    assert DOC_PATH.read_text(encoding="utf-8") == render_patches(), \
+    assert DOC_PATH.read_text(encoding="utf-8") == render_patches(root=REPO), \
         f"docs/patches.md is stale: run {REGENERATE}"
 
 
