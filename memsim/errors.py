@@ -13,7 +13,11 @@ exception              exit code  raised for
 ``TraceError``         2          a trace file that cannot be read or parsed
 ``PluginError``        2          a plugin that cannot be found, loaded or registered
 ``ExpectationFailed``  1          an ``expect`` step that did not hold
+``PluginBug``          3          a plugin's step or hook raised another exception
 =====================  =========  ==================================================
+
+Exit code 3 is also an invariant broken under ``--check`` (a bug in memsim); ``memsim --debug``
+prints the traceback of any of them.
 
 :class:`InvalidValue` is raised by value parsers (:mod:`memsim.units`) and by the ``check``
 functions of :class:`memsim.registry.Param` / ``StepType`` / ``SectionSpec``; it has no location
@@ -35,14 +39,19 @@ __all__ = [
     "TraceError",
     "PluginError",
     "InvalidValue",
+    "PluginBug",
     "EXIT_BAD_INPUT",
     "EXIT_EXPECTATION",
+    "EXIT_BUG",
 ]
 
 #: Exit code for anything the user must fix in the input (workload, command line, trace, plugin).
 EXIT_BAD_INPUT = 2
 #: Exit code for a workload that ran but whose expectations did not hold.
 EXIT_EXPECTATION = 1
+#: Exit code for a bug in memsim or in a plugin: an exception a plugin's step or hook should not
+#: raise, an invariant broken under ``--check``.
+EXIT_BUG = 3
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,27 @@ class PluginError(MemsimError):
     ``where`` names the plugin (``plugin 'hello' (hello.plugin)``); a plugin that declares an
     invalid parameter (a bad default, an unknown type) is reported here too.
     """
+
+
+class PluginBug(MemsimError):
+    """A plugin's step or hook raised an exception that is not a :class:`MemsimError`: a bug
+    in the plugin, not in the workload (exit code 3).
+
+    ``where`` names the plugin (``plugin 'hello'``), the problem the step and its workload line
+    or the hook, and the exception: ``plugin 'hello': step 'greet' at w.yaml:7:9 raised
+    ZeroDivisionError: division by zero; this is a bug in the plugin: ...``.  The exception is
+    the ``__cause__``; ``memsim --debug`` prints its traceback.  ``plugin`` and ``step`` (a step's
+    name, or None for a hook) and ``hook`` (or None) say which.
+    """
+
+    exit_code = EXIT_BUG
+
+    def __init__(self, where: Where, problem: str, fix: str = "", *, plugin: Optional[str] = None,
+                 step: Optional[str] = None, hook: Optional[str] = None):
+        super().__init__(where, problem, fix)
+        self.plugin = plugin
+        self.step = step
+        self.hook = hook
 
 
 class InvalidValue(MemsimError, ValueError):

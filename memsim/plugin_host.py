@@ -30,7 +30,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import pluggy
 
 from memsim import hookspecs
-from memsim.errors import MemsimError, PluginError
+from memsim.errors import MemsimError, PluginBug, PluginError
 from memsim.registry import Registries
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "list_plugins",
     "collect_registries",
     "check_invariants",
+    "plugin_bug",
 ]
 
 #: The entry-point group every memsim plugin is registered in (pyproject ``[project.entry-points.memsim]``).
@@ -149,7 +150,47 @@ class _PluginManager(pluggy.PluginManager):
             index = sorted(range(len(methods)), key=lambda i: (rank[i], -i),
                            reverse=hook_name not in TEARDOWN_HOOKS)
             methods = [methods[i] for i in index]
-        return super()._hookexec(hook_name, methods, kwargs, firstresult)
+        if hook_name not in ORDERED_HOOKS:
+            return super()._hookexec(hook_name, methods, kwargs, firstresult)
+        try:
+            return super()._hookexec(hook_name, methods, kwargs, firstresult)
+        except MemsimError:
+            raise
+        except Exception as exc:
+            raise plugin_bug(self, _raiser(methods, exc), f"hook {hook_name}", exc, hook=hook_name) from exc
+
+
+def _raiser(methods, exc: BaseException) -> Optional[str]:
+    """The plugin whose hook implementation (one of ``methods``) raised ``exc``: the outermost
+    frame of the traceback that runs one of them."""
+    codes = {getattr(impl.function, "__code__", None): impl.plugin_name for impl in methods}
+    tb = exc.__traceback__
+    while tb is not None:
+        name = codes.get(tb.tb_frame.f_code)
+        if name is not None:
+            return name
+        tb = tb.tb_next
+    return None
+
+
+def plugin_bug(pm, plugin: Optional[str], what: str, exc: BaseException, *,
+               step: Optional[str] = None, hook: Optional[str] = None) -> PluginBug:
+    """The :class:`~memsim.errors.PluginBug` for ``exc``, raised by ``what`` (``step 'greet' at
+    w.yaml:7:9``, ``hook memsim_machine_created``) of ``plugin``: a built-in plugin's is a bug in
+    memsim, another's a bug in that plugin, which ``-p no:NAME`` leaves out."""
+    problem = f"{what} raised {type(exc).__name__}" + (f": {exc}" if str(exc) else "")
+    dist = _dist_name(getattr(pm, "plugin_dists", {}).get(plugin)) if plugin else None
+    if plugin is None:
+        where, fix = None, "this is a bug in a plugin: `memsim --debug ...` shows the traceback"
+    elif plugin in ESSENTIAL or dist == "memsim":
+        where = f"plugin {plugin!r}"
+        fix = ("this is a bug in memsim: please report it with the workload and seed "
+               "(`memsim --debug ...` shows the traceback)")
+    else:
+        where = f"plugin {plugin!r}"
+        fix = (f"this is a bug in the plugin: report it to its authors (`memsim --debug ...` shows "
+               f"the traceback), or run without it (-p no:{plugin})")
+    return PluginBug(where, problem, fix, plugin=plugin, step=step, hook=hook)
 
 
 def _dist_name(dist) -> Optional[str]:
@@ -512,6 +553,7 @@ def collect_registries(pm: pluggy.PluginManager, profile, events=None, patch_sta
             except Exception as exc:
                 raise PluginError(where, f"{hook_name} failed: {type(exc).__name__}: {exc}",
                                   f"fix the plugin, or run with -p no:{impl.plugin_name}") from exc
+        registries.owners.update(((kind, key), plugin) for key, plugin in owners.items())
     return registries, events
 
 

@@ -395,7 +395,9 @@ class Extensions:
 @dataclass
 class Registries:
     """All registries a plugin can add to, handed to the ``memsim_register_*`` hooks, and the
-    plugins they were collected from (``plugins_loaded``; ``plugins_disabled``: ``-p no:NAME``)."""
+    plugins they were collected from (``plugins_loaded``; ``plugins_disabled``: ``-p no:NAME``).
+    ``owners`` maps (registry kind, name) -> the plugin that added it: ``("step", "hello")`` ->
+    ``"hello"`` (what a message names when the step fails)."""
 
     steps: Registry = field(default_factory=lambda: Registry("step", StepType))
     sections: Registry = field(default_factory=lambda: Registry("section", SectionSpec))
@@ -407,6 +409,7 @@ class Registries:
     patches: Any = field(default_factory=lambda: _patch_registry())
     plugins_loaded: Tuple[str, ...] = ()
     plugins_disabled: Tuple[str, ...] = ()
+    owners: Dict[Tuple[str, str], str] = field(default_factory=dict)
 
 
 def _patch_registry():

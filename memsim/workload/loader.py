@@ -215,13 +215,32 @@ class _Loader:
 
     def loc(self, node: Node) -> Location:
         mark = node.start_mark
-        if mark.name.startswith("--"):      # a value given on the command line (--set, --patch)
+        if mark.buffer is None:
+            # a value given as an override (--set, --patch; settings= of memsim.run): composed
+            # from a stream named by the option (memsim.workload.variant), while the workload's
+            # own text is composed from a string, whose marks keep it
             return Location(mark.name)
         return Location(self.file, mark.line + 1, mark.column + 1)
 
     def fail(self, at: Union[Node, Location, str], problem: str, fix: str) -> NoReturn:
         where = self.loc(at) if isinstance(at, Node) else at
         raise WorkloadError(where, problem, fix)
+
+    def disabled_hint(self, name: str, known: Sequence[str]) -> str:
+        """What to say of an unknown step or section ``name`` when plugins are disabled
+        (``-p no:NAME``).  A disabled plugin is never imported, so what it would register is not
+        known: a plugin of the same name is named as the likely provider, otherwise the
+        disabled plugins are listed as possible ones."""
+        disabled = tuple(getattr(self.registries, "plugins_disabled", ()))
+        if not disabled:
+            return ""
+        if name in disabled:
+            return (f"the disabled plugin {name!r} may provide it (-p no:{name} was given; disabled "
+                    f"plugins are not loaded): run without -p no:{name}")
+        close = _suggest(name, known)
+        options = ", ".join(f"-p no:{d}" for d in disabled)
+        return ((close + " Or is" if close else "is") + f" it provided by a disabled plugin? ({options} "
+                "was given; disabled plugins are not loaded)")
 
     def tick(self, node: Node, depth: int) -> None:
         self.values += 1
@@ -537,7 +556,7 @@ class _Loader:
         op, knode, vnode = pairs[0]
         st = steps.get(op)
         if st is None:
-            self.fail(knode, f"unknown step {op!r}", _suggest(op, steps.names())
+            self.fail(knode, f"unknown step {op!r}", self.disabled_hint(op, steps.names()) or _suggest(op, steps.names())
                       or f"known steps: {_list_names(sorted(steps.names()), 30)}")
         st = core_schema.extended_step(st, self.registries.extensions)
         if not _is_null(vnode) and not isinstance(vnode, MappingNode):
@@ -696,7 +715,7 @@ class _Loader:
             if key.startswith("x-"):
                 continue
             if key not in known:
-                self.fail(knode, f"unknown section {key!r}", _suggest(key, known) or (
+                self.fail(knode, f"unknown section {key!r}", self.disabled_hint(key, known) or _suggest(key, known) or (
                     f"known sections: {', '.join(known)} (a plugin's section needs the plugin loaded)"))
             given[key] = (knode, vnode)
 

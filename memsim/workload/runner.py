@@ -198,9 +198,14 @@ class Run:
             if st is None:
                 raise WorkloadError(step.where, f"unknown step {step.op!r}",
                                     "is the plugin that provides it installed and enabled?")
-            result = st.run(StepContext(self, task, step), step)
-            if inspect.isgenerator(result):
-                yield from result
+            try:
+                result = st.run(StepContext(self, task, step), step)
+                if inspect.isgenerator(result):
+                    yield from result
+            except MemsimError:
+                raise
+            except Exception as exc:
+                raise self._step_bug(st, step, exc) from exc
             if data.exited:
                 return
             if data.signal is not None:
@@ -212,6 +217,13 @@ class Run:
         if data.errno is not None:
             self._unexpected_errno(data)
         self.exit(task, 0)
+
+    def _step_bug(self, st, step, exc: Exception) -> MemsimError:
+        """A step's run raised ``exc``, which is not a MemsimError: a bug in the plugin that
+        provides the step (:class:`memsim.errors.PluginBug`, exit code 3)."""
+        from memsim.plugin_host import plugin_bug
+        plugin = self.registries.owners.get(("step", step.op), st.plugin)
+        return plugin_bug(self.pm, plugin, f"step {step.op!r} at {step.where}", exc, step=step.op)
 
     def _fatal_signal(self, task, data: TaskData, nxt) -> None:
         """get_signal() with no handler for the signal: the default action (SIGSEGV, SIGBUS:
