@@ -20,13 +20,13 @@ def compare_command() -> click.Command:
     (``--set``, ``-p``).  A function rather than a module-level command so that this module
     does not import memsim.cli when memsim.cli imports it (``python -m memsim.cli`` runs a
     second copy of memsim.cli, which would find this module half-loaded)."""
-    from memsim.cli import _fail, plugin_option, set_option
+    from memsim.cli import _fail, plugin_option, seed_option, set_option
 
     @click.command("compare")
-    @click.argument("workload", type=click.Path(dir_okay=False))
+    @click.argument("workload", type=click.Path())
     @click.option("--patch", "patch_opts", multiple=True, metavar="NAME",
                   help="The seed change to run on and then off (NAME or NAME=on,off; see 'memsim patches').")
-    @click.option("--seed", type=int, help="Override machine.seed for both runs.")
+    @seed_option
     @set_option
     @click.option("--events", "event_globs", metavar="GLOBS",
                   help="Events to record, comma-separated set_event globs (default: all, so the "
@@ -55,7 +55,8 @@ def run_compare(workload, patch_opts, seed, set_opts, event_globs, as_json, plot
     """What ``memsim compare`` does once click has parsed the options."""
     from memsim.cli import _disabled, _overrides
     from memsim.compare import comparison, parse_compare_patch, plot_sides, render_text, run_sides
-    from memsim.workload.variant import Host, WorkloadSource
+    from memsim.workload.variant import Host, WorkloadSource, parse_seed
+    seed = parse_seed(seed, "--seed") if seed is not None else None
     patch = parse_compare_patch(patch_opts)
     overrides = _overrides(set_opts, ())
     if plot_path is not None:

@@ -84,7 +84,7 @@ def sweep_command() -> click.Command:
     from memsim.cli import _fail, plugin_option
 
     @click.command("sweep")
-    @click.argument("workload", type=click.Path(dir_okay=False))
+    @click.argument("workload", type=click.Path())
     @click.option("--seeds", "seeds", required=True, metavar="SEEDS",
                   help="The seeds to run: numbers and ranges, e.g. 0-999, 1,5,9 or 0-9,20-29.")
     @click.option("--patch", "patch_opts", multiple=True, metavar="NAME=on,off",

@@ -37,7 +37,7 @@ from memsim.patches import PATCH_NAMES, PatchStates, check_patch_name, default_s
 from memsim.profiles import DEFAULT_PROFILE, PROFILES, get_profile
 
 __all__ = ["Override", "WorkloadSource", "Prepared", "Host", "parse_set", "parse_patch",
-           "patch_override", "split_values", "apply_overrides"]
+           "parse_seed", "patch_override", "setting_override", "split_values", "apply_overrides"]
 
 _MAP_TAG = "tag:yaml.org,2002:map"
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -75,6 +75,8 @@ class WorkloadSource:
         try:
             with open(path, "rb") as f:
                 data = f.read()
+        except IsADirectoryError:
+            raise WorkloadError(name, "is a directory", "give a workload file") from None
         except OSError as exc:
             raise WorkloadError(name, f"cannot read the workload: {exc.strerror or exc}",
                                 "check the path and its permissions") from None
@@ -143,6 +145,33 @@ def parse_set(text: str, many: bool, option: str = "--set") -> Tuple[Tuple[Compo
     if any(v == "" for v in values):
         raise UsageError(where, "a value is empty", "give a value after '=' (and between commas)")
     return path, values
+
+
+def setting_override(key: str, text: str, option: str) -> Override:
+    """The override that sets the workload value at the dotted ``key`` to ``text`` (YAML);
+    ``option`` names it in messages (``settings['machine.cpus']``)."""
+    return Override(_parse_path(key.strip(), option), text, option)
+
+
+def parse_seed(value: Union[int, str], where: str = "--seed") -> int:
+    """The seed ``value`` (an int, or its decimal text as ``--seed`` gives it), checked against
+    ``machine.seed``'s bounds (0 to 2**64-1) as the workload's own seed is; ``where`` names it
+    in messages."""
+    from memsim.workload.core_schema import MACHINE_PARAMS
+    param = next(p for p in MACHINE_PARAMS if p.name == "seed")
+    lo, hi = param.minimum, param.maximum
+    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+        seed = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        seed = value
+    else:
+        raise UsageError(where, f"the seed must be an integer, not {value!r}",
+                         f"give a whole number from {lo} to {hi}")
+    if seed < lo:
+        raise UsageError(where, f"the seed is {seed}, below the minimum of {lo}", f"give at least {lo}")
+    if seed > hi:
+        raise UsageError(where, f"the seed is {seed}, above the maximum of {hi}", f"give at most {hi}")
+    return seed
 
 
 def parse_patch(text: str, many: bool, bare_ok: bool = False,
