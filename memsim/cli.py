@@ -18,7 +18,19 @@ from memsim.errors import MemsimError, UsageError
 EXIT_OK = 0
 
 
+def _debug() -> bool:
+    """``memsim --debug`` was given."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.find_root().params.get("debug"))
+
+
 def _fail(err: MemsimError) -> None:
+    """Print ``memsim: <where>: <problem>; <fix>`` (after the traceback, with ``--debug``) and
+    exit with the error's code."""
+    if _debug():
+        import traceback
+        click.echo("".join(traceback.format_exception(type(err), err, err.__traceback__)).rstrip("\n"),
+                   err=True)
     click.echo(f"memsim: {err}", err=True)
     sys.exit(err.exit_code)
 
@@ -80,14 +92,25 @@ patch_option = click.option("--patch", "patch_opts", multiple=True, metavar="NAM
 set_option = click.option("--set", "set_opts", multiple=True, metavar="KEY=VALUE",
                           help="Set the workload key at the dotted path KEY (machine.cpus=2, "
                                "tasks.0.cpu=1; repeatable; overrides the file).")
+#: ``--seed N``, checked as machine.seed is (memsim.workload.variant.parse_seed) when the command runs
+seed_option = click.option("--seed", "seed", metavar="N",
+                           help="Override machine.seed, 0 to 2**64-1 (scheduling, random touches, "
+                                "pointer hashes).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="memsim")
-def main():
+@click.option("--debug", is_flag=True,
+              help="Print the traceback of an error before its message (a plugin's bug, exit code 3).")
+def main(debug):
     """memsim: a Linux memory-management emulator.
 
     Run a YAML workload on an emulated machine and get a summary and a kernel-format trace.
+
+    \b
+    Exit codes: 0 ok; 1 an expect did not hold (sweep: a run did not pass); 2 a mistake in the
+    workload, the command line or a file; 3 a bug (a plugin's exception, an invariant broken
+    under --check); 130 interrupted (Ctrl-C).
     """
 
 
@@ -101,7 +124,7 @@ dat_compression_option = click.option(
 
 
 @main.command()
-@click.argument("workload", type=click.Path(dir_okay=False))
+@click.argument("workload", type=click.Path())
 @click.option("--trace", "trace_path", metavar="FILE|-",
               help="Write the trace: FILE.dat as trace-cmd's trace.dat (read it with "
                    "'trace-cmd report'), any other FILE or - (standard output) as the kernel's "
@@ -110,7 +133,7 @@ dat_compression_option = click.option(
 @dat_compression_option
 @click.option("--events", "event_globs", metavar="GLOBS",
               help="Events to enable, comma-separated set_event globs (default with --trace: all).")
-@click.option("--seed", type=int, help="Override machine.seed (scheduling, random touches, pointer hashes).")
+@seed_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--check", is_flag=True, help="Verify the core's invariants after every scheduler slice.")
 @click.option("--show", "show_paths", metavar="PATH", multiple=True,
@@ -162,41 +185,34 @@ def _check_show(paths: Sequence[str]) -> Tuple[str, ...]:
     return tuple(paths)
 
 
-def _show_files(machine, paths: Sequence[str]):
-    """{path: text} of the files to show, and the first problem reading one (a UsageError)."""
-    from memsim.vfs import VfsError
+def _show_files(result, paths: Sequence[str]):
+    """{path: text} of the files to show (a :class:`memsim.api.RunResult`'s), and the first
+    problem reading one (a UsageError)."""
+    import errno
     texts, problem = {}, None
     for path in paths:
         try:
-            texts[path] = machine.vfs.read_file(path).decode("utf-8", "replace")
-        except VfsError as e:
+            texts[path] = result.read_file(path)
+        except OSError as e:
             if problem is None:
-                if e.errno in ("ENOENT", "ENOTDIR"):
+                if e.errno in (errno.ENOENT, errno.ENOTDIR):
                     problem = UsageError("--show", f"{path} does not exist in the emulated machine",
                                          "see its files with --ls")
-                elif e.errno == "EISDIR":
+                elif e.errno == errno.EISDIR:
                     problem = UsageError("--show", f"{path} is a directory", "list it with --ls")
                 else:
-                    problem = UsageError("--show", f"{path} cannot be read ({e.errno}: {e.detail})",
+                    problem = UsageError("--show", f"{path} cannot be read ({e.strerror})",
                                          "show a readable file (see the modes with --ls)")
     return texts, problem
-
-
-def _listing(machine) -> list:
-    """Every file and directory of the machine's namespace: (mode, path, filesystem at a mount
-    point or None)."""
-    from memsim.vfs import mode_string
-    vfs = machine.vfs
-    roots = {vfs.mount_point(m): m.mnt_sb.s_type.name for m in vfs.mounts()}
-    return [(mode_string(inode.i_mode), path, roots.get(path)) for path, inode in vfs.iterate("/")]
 
 
 def _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
          dat_version=None, dat_compression=None, show_paths=(), list_files=False, patch_opts=(),
          set_opts=()):
-    from memsim.workload.runner import Run
-    from memsim.workload.variant import Host, WorkloadSource
+    from memsim.api import RunResult, prepare
+    from memsim.workload.variant import Host, WorkloadSource, parse_seed
     show_paths = _check_show(show_paths)
+    seed = parse_seed(seed, "--seed") if seed is not None else None
     version, compression = _dat_format(trace_path, dat_version, dat_compression)
     if trace_path and trace_path != "-":
         parent = os.path.dirname(os.path.abspath(trace_path))
@@ -208,28 +224,29 @@ def _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
     globs = [g.strip() for g in event_globs.split(",") if g.strip()] if event_globs else []
     if not globs and trace_path:
         globs = ["*:*"]
-    prepared = host.prepare(WorkloadSource.read(workload), overrides, events=globs)
-    r = Run(prepared.workload, prepared.registries, prepared.events, host.pm, check=check, seed=seed)
+    r = prepare(WorkloadSource.read(workload), seed=seed, events=globs, check=check,
+                overrides=overrides, host=host)
     r.execute()
     if trace_path:
         _write_trace(r, trace_path, version, compression)
-    summary = r.summary()
+    result = RunResult(r)
+    summary = dict(result.summary)
     out = sys.stderr if trace_path == "-" else sys.stdout
-    texts, problem = _show_files(r.machine, show_paths)
-    listing = _listing(r.machine) if list_files else []
+    texts, problem = _show_files(result, show_paths)
+    listing = result.files if list_files else []
     if as_json:
         if show_paths:
             summary["files"] = texts
         if list_files:
-            summary["ls"] = [{"mode": mode, "path": path, **({"mount": fs} if fs else {})}
-                             for mode, path, fs in listing]
+            summary["ls"] = [{"mode": e.mode, "path": e.path, **({"mount": e.filesystem} if e.filesystem else {})}
+                             for e in listing]
         click.echo(json.dumps(summary, indent=2), file=out)
     else:
         click.echo(_table(summary), file=out)
         if list_files:
             click.echo("", file=out)
-            for mode, path, fs in listing:
-                click.echo(f"{mode} {path}" + (f"  ({fs})" if fs else ""), file=out)
+            for e in listing:
+                click.echo(f"{e.mode} {e.path}" + (f"  ({e.filesystem})" if e.filesystem else ""), file=out)
         for path, text in texts.items():
             click.echo(f"\n==> {path} <==", file=out)
             click.echo(text, nl=False, file=out)
@@ -304,7 +321,8 @@ def _table(s: dict) -> str:
     if any(t.get("killed_by") for t in s["tasks"]):
         lines.append("")
     for n in s["nodes"]:
-        lines.append(f"node {n['node']}: {n['pages_allocated']} pages allocated, {n['pages_freed']} freed")
+        lines.append(f"node {n['node']}: {n['pages_allocated']} pages allocated since boot, "
+                     f"{n['pages_freed']} freed")
     ev = s["events"]
     lines.append(f"events: {ev['written']} written, {ev['dropped']} dropped")
     t = s["time"]
@@ -315,7 +333,7 @@ def _table(s: dict) -> str:
 
 
 @main.command()
-@click.argument("workload", type=click.Path(dir_okay=False))
+@click.argument("workload", type=click.Path())
 @patch_option
 @set_option
 @plugin_option
@@ -372,7 +390,8 @@ def events(fmt, kernel, patch_opts, plugin_opts):
 @main.command()
 @plugin_option
 def plugins(plugin_opts):
-    """List the plugins in the order their machine hooks run: name, version, requirements, hooks."""
+    """List the plugins in the order their machine hooks run: name, version, the distribution
+    that provides it, requirements, hooks."""
     try:
         from memsim.plugin_host import get_plugin_manager, list_plugins
         pm = get_plugin_manager(disabled=_disabled(plugin_opts))
@@ -382,16 +401,19 @@ def plugins(plugin_opts):
 
 
 def plugins_table(infos) -> str:
-    """``memsim plugins``: one line per plugin, required plugins first; REQUIRES lists
-    ``PluginSpec.requires`` and, in parentheses, ``after``."""
-    rows = [("PLUGIN", "VERSION", "REQUIRES", "HOOKS")]
+    """``memsim plugins``: one line per plugin, required plugins first; DISTRIBUTION is the
+    installed distribution whose entry point it is (``-`` for a plugin registered directly);
+    REQUIRES lists ``PluginSpec.requires`` and, in parentheses, ``after``."""
+    rows = [("PLUGIN", "VERSION", "DISTRIBUTION", "REQUIRES", "HOOKS")]
     for info in infos:
         requires = ", ".join(info.requires)
         if info.after:
             requires = (requires + " " if requires else "") + f"(after {', '.join(info.after)})"
-        rows.append((info.name, info.version or "-", requires or "-", ", ".join(info.hooks) or "-"))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    return "".join(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}\n" for r in rows)
+        rows.append((info.name, info.version or "-", info.dist or "-", requires or "-",
+                     ", ".join(info.hooks) or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "".join("  ".join(f"{cell:<{widths[i]}}" for i, cell in enumerate(r[:4])) + f"  {r[4]}\n"
+                   for r in rows)
 
 
 @main.command()
