@@ -42,6 +42,21 @@ def test_the_guide_plugin_loads_with_its_declaration():
     assert pm.plugin_order.index("hugedemo") > pm.plugin_order.index("kmem")
 
 
+def test_the_guide_shows_what_memsim_plugins_prints():
+    """The guide's `memsim plugins` table is the command's output with hugedemo loaded (given
+    the distribution the guide names: here it is registered directly, without one)."""
+    import dataclasses
+
+    from memsim.cli import plugins_table
+    text = GUIDE.read_text(encoding="utf-8")
+    shown = text[text.index("`memsim plugins` lists the plugins in that order"):]
+    shown = shown[shown.index("```text\n") + len("```text\n"):]
+    shown = shown[:shown.index("```")]
+    infos = [dataclasses.replace(i, dist="hugedemo") if i.name == "hugedemo" else i
+             for i in list_plugins(get_plugin_manager(extra_plugins=[hugedemo()]))]
+    assert shown == plugins_table(infos)
+
+
 @pytest.mark.parametrize("index", range(len(blocks("hugedemo workload"))))
 def test_the_guide_workloads_run(index):
     lang, text = blocks("hugedemo workload")[index]

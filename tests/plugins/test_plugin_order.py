@@ -213,11 +213,11 @@ def test_memsim_plugins_shows_the_requirements(tmp_path):
                           env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].split() == ["PLUGIN", "VERSION", "REQUIRES", "HOOKS"]
+    assert lines[0].split() == ["PLUGIN", "VERSION", "DISTRIBUTION", "REQUIRES", "HOOKS"]
     names = [line.split()[0] for line in lines[1:]]
     assert names.index("demo_memcg") > names.index("demo_base")
     memcg = next(line for line in lines if line.startswith("demo_memcg"))
-    assert memcg.split()[:5] == ["demo_memcg", "2.0", "demo_base,", "kmem", "(after"]
+    assert memcg.split()[:6] == ["demo_memcg", "2.0", "memsim-demo", "demo_base,", "kmem", "(after"]
     assert "(after hugetlb)" in memcg and memcg.endswith("memsim_machine_created")
     # -p no:demo_base: refused, naming both, without a traceback
     proc = subprocess.run([sys.executable, "-m", "memsim.cli", "plugins", "-p", "no:demo_base"],

@@ -4,7 +4,7 @@ tests/thirdparty/memsim-hello is an ordinary setuptools distribution with an ent
 in the ``memsim`` group.  It adds a workload step ``hello`` (``times: int = 1``) and a trace event
 ``hello:hello_world``.  Scenarios:
 
-1. ``memsim plugins`` lists ``hello`` with its version and hooks.
+1. ``memsim plugins`` lists ``hello`` with its version, its distribution and its hooks.
 2. ``memsim events`` lists ``hello:hello_world``; ``--format`` prints its kernel format file.
 3. ``memsim run w.yaml --trace -`` with a ``hello`` step prints ``hello_world: count=N msg=hi``
    lines in the kernel's text format.
@@ -98,7 +98,7 @@ def test_plugins_lists_hello_with_its_version_and_hooks(site, tmp_path):
     assert proc.returncode == 0, proc.stderr
     line = next((line for line in proc.stdout.splitlines() if re.search(r"\bhello\b", line)), None)
     assert line is not None, proc.stdout
-    assert "0.1.0" in line
+    assert line.split()[:3] == ["hello", "0.1.0", "memsim-hello"], line
     assert "register_steps" in proc.stdout and "register_events" in proc.stdout
     assert re.search(r"\bkmem\b", proc.stdout) and re.search(r"\bcore_steps\b", proc.stdout)
 
