@@ -14,7 +14,7 @@ The hooks follow the lifecycle of a run:
    (slab options, kernel command-line parameters); after it is built, a plugin reads its
    configuration and installs its typed ops tables into the core (the memcg charge table on the
    page allocator, per-VMA fault interception, ...).  ``--check`` asks every plugin for invariant
-   violations after every step.
+   violations after every scheduler slice.
 3. **Task** — a task is created (forked, or started by the workload) or exits.
 4. **Run** — just before the first step, and after the last one.
 
@@ -244,13 +244,14 @@ def memsim_machine_created(machine: Any, config: Any) -> None:
 
 @hookspec
 def memsim_check_invariants(machine: Any) -> List[str]:
-    """Check this plugin's invariants; called by ``--check`` after every step.
+    """Check this plugin's invariants; called by ``--check`` after every scheduler slice.
 
     Not ``firstresult``: every plugin is asked and the lists are concatenated
     (:func:`memsim.plugin_host.check_invariants`).  Check only your own state and the core
-    counters you change; do not repair anything.
+    counters you change; do not repair anything.  A slice ends after each step and at each
+    preemption point inside a long step (every ``machine.quantum`` pages a ``touch`` walks).
 
-    :param machine: the machine after the step just run.
+    :param machine: the machine after the slice just run.
     :return: one ``"<where>: <problem>"`` string per violated invariant; an empty list if all
         hold.
     """
