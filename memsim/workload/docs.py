@@ -91,8 +91,8 @@ workload keys (`python -m memsim.workload.docs`); do not edit it by hand.
 ### Errors
 
 A mistake is reported as `FILE:LINE:COLUMN: problem; fix`, with the column on the offending key or
-value, and memsim exits with status 2.  An `expect` step that does not hold exits with status 1.
-For example:
+value, and memsim exits with status 2.  An `expect` step that does not hold exits with status 1
+([How failures show](#how-failures-show) lists every way a run ends).  For example:
 
 ```
 workload.yaml:3:3: unknown key 'cpu' in machine; did you mean 'cpus'?
@@ -218,6 +218,66 @@ def _mmap_values(extensions: Extensions) -> List[str]:
 _STEP_VALUES = {"mmap": _mmap_values}
 
 
+#: "How failures show": what a run prints and exits with when it does not simply pass.  The
+#: messages are real ones (tests/workload/test_failure_docs.py runs their workloads).
+_FAILURES = """\
+## How failures show
+
+Every run that starts ends one of the ways below.  The summary is printed in each case (with a
+last line `stopped early: ...` when the run stopped on an error), then the error, on standard
+error, as `memsim: <where>: <problem>; <fix>`; the trace recorded up to the stop is still written
+(`--trace`).  `memsim.run()` returns the result, whose `status` and `error` say the same, instead
+of raising.
+
+| how the run ended | exit code | `memsim sweep` counts it as |
+|---|---|---|
+| every task ran to its end and every `expect` held | 0 | `passed` |
+| a signal that no handler caught killed a process | 0 | `killed` |
+| an `expect` did not hold | 1 | `failed` |
+| a step failed with an errno that no `expect` follows, or asked for something impossible | 2 | `error` |
+| every live task was blocked, none could wake the others | 2 | `deadlocked` |
+| a plugin's step or hook raised an exception (a bug in the plugin), or `--check` found a broken invariant (a bug in memsim) | 3 | `error` |
+
+A mistake that stops the run before it starts (the workload does not load, a bad option) exits 2
+too, and Ctrl-C exits 130.  `memsim sweep` exits 0 when every run passed or was killed, 1 when
+one did not.
+
+**errno.** A system call that fails does what the kernel does: nothing, and the kernel's errno
+(`ENOMEM`, `EINVAL`, `ENOENT`, ...) is recorded.  The next step must be `- expect: {errno: NAME}`,
+which checks it and lets the task go on; otherwise the run stops at the failed step:
+
+```
+memsim: e.yaml:8:9: mmap failed with ENOMEM (1073741824 bytes is more than the machine's memory (67108864 bytes) and overcommit is heuristic); fix the step, or follow it with '- expect: {errno: ENOMEM}' if the failure is what you want to see
+```
+
+**Signals.** An access the kernel answers with a signal (SIGSEGV, SIGBUS) stops the step at the
+faulting byte.  A following `- expect: {signal: SIGSEGV}` (and `si_code`) is the task's handler:
+it checks the signal and the task goes on.  Without one the signal kills every thread of the
+process, as its default action does; other processes go on, and the run is not an error (exit
+code 0): the summary shows `killed by SIGSEGV` for the task, and says where:
+
+```
+app (1000): SIGSEGV (SEGV_ACCERR at 0x7ffff7eff000) at w.yaml:9:9, not caught
+```
+
+`--json` lists each task's signals (number, `si_code`, address, step) and its wait status.
+
+**expect failures.** An `expect` that does not hold stops the run there, with exit code 1:
+
+```
+memsim: x.yaml:10:23: rss anon is 1 MiB (1048576 bytes), expected 2 MiB; the counters include every task's cached deltas
+```
+
+**Bugs.** A plugin's step or hook that raises an exception other than memsim's own errors is a
+bug in that plugin; memsim names the plugin, the step and its line (or the hook), with exit code
+3 and no traceback (`memsim --debug run ...` prints it first):
+
+```
+memsim: plugin 'hello': step 'greet' at w.yaml:7:9 raised ZeroDivisionError: division by zero; this is a bug in the plugin: report it to its authors (`memsim --debug ...` shows the traceback), or run without it (-p no:hello)
+```
+"""
+
+
 def render_reference(registries: Registries) -> str:
     """The markdown of docs/workloads.md for the sections and steps in ``registries``."""
     extensions = registries.extensions
@@ -259,6 +319,7 @@ def render_reference(registries: Registries) -> str:
             out += _STEP_VALUES[st.name](extensions)
         if st.example:
             out += ["", "```yaml", st.example.rstrip("\n"), "```"]
+    out += ["", _FAILURES.rstrip("\n")]
     out += _files_reference(registries)
     return "\n".join(out).rstrip("\n") + "\n"
 
