@@ -108,9 +108,9 @@ def main(debug):
     Run a YAML workload on an emulated machine and get a summary and a kernel-format trace.
 
     \b
-    Exit codes: 0 ok; 1 an expect did not hold (sweep: a run did not pass); 2 a mistake in the
-    workload, the command line or a file; 3 a bug (a plugin's exception, an invariant broken
-    under --check); 130 interrupted (Ctrl-C).
+    Exit codes: 0 ok; 1 an expect did not hold (sweep: a run did not pass);
+    2 a mistake in the workload, the command line or a file; 3 a bug (a
+    plugin's exception, an invariant broken under --check); 130 Ctrl-C.
     """
 
 
