@@ -17,13 +17,17 @@ import subprocess
 import sys
 import types
 
+from pathlib import Path
+
 import pytest
 
 import memsim
 from memsim.errors import PluginBug
 from memsim.hookspecs import hookimpl
 from memsim.registry import StepType
-from memsim.workload.docs import DOC_PATH
+
+#: the checkout's docs (memsim.workload.docs.DOC_PATH is relative to the imported package)
+DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "workloads.md"
 
 WORKLOAD = """\
 machine:

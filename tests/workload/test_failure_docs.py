@@ -5,11 +5,15 @@ with no ``expect: {errno: ...}`` after it (exit 2), a write to a read-only mappi
 handler (the process is killed, exit 0), an ``expect`` that does not hold (exit 1).  The
 plugin bug's line is checked by tests/plugins/test_plugin_bugs.py.
 """
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
 from memsim.cli import main
-from memsim.workload.docs import DOC_PATH
+
+#: the checkout's docs (memsim.workload.docs.DOC_PATH is relative to the imported package)
+DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "workloads.md"
 
 HEAD = """\
 machine:

@@ -55,4 +55,4 @@ def test_render_reference_documents_plugin_sections_and_steps():
     assert "| `nr_hugepages` | int ≥ 0 | `0` | persistent huge pages \\| per node |" in text
     assert "### `uffd_register`\n\nRegister a range. *(plugin `userfaultfd`)*" in text
     assert "| `timeout` | duration | `1 ms` | how long to wait |" in text
-    assert "```yaml\n- uffd_register: {vma: buf}\n```\n\n## Files\n" in text    # the last step
+    assert "```yaml\n- uffd_register: {vma: buf}\n```\n\n## How failures show\n" in text    # the last step
