@@ -38,6 +38,7 @@ class ReadOptions:
     path: str
     formats_dir: Optional[str] = None
     strict: bool = False
+    buffer: Optional[str] = None        # a trace.dat's buffer (tracefs instance); None: all
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,8 @@ class ConvertOptions:
 # -- drivers: options object -> library calls --------------------------------------------------
 def _open(opts: ReadOptions):
     from memsim.tracing.convert import open_input
-    return open_input(opts.path, formats_dir=opts.formats_dir, strict=opts.strict)
+    return open_input(opts.path, formats_dir=opts.formats_dir, strict=opts.strict,
+                      buffer=opts.buffer)
 
 
 def _echo_problems(reader, nrecords: int) -> None:
@@ -85,6 +87,13 @@ def _echo_problems(reader, nrecords: int) -> None:
 
 def _warn(text: str) -> None:
     click.echo(f"memsim: warning: {text}", err=True)
+
+
+def _warn_empty_buffer(reader, nrecords: int) -> None:
+    from memsim.tracing.convert import empty_buffer_warning
+    text = empty_buffer_warning(reader, nrecords)
+    if text:
+        _warn(text)
 
 
 def run_report(opts: ReportOptions) -> None:
@@ -102,18 +111,27 @@ def run_report(opts: ReportOptions) -> None:
             problems = problems_summary(reader, nrecords=nread)   # raises: nothing written
         for line in problems:
             click.echo(line, err=True)
+        _warn_empty_buffer(reader, nread)
     for g in matcher.unused() if matcher is not None else ():
         _warn(f"-e {g!r} matched no event of the trace")
+    for g in matcher.unkept() if matcher is not None else ():
+        _warn(f"-e {g!r}: the trace has such events, but none where --pid/--cpu/--from/--to "
+              f"select")
 
 
 def run_stats(opts: StatsOptions) -> None:
-    from memsim.tracing.convert import guarded_records
+    from memsim.tracing.convert import buffer_counts, guarded_records
     from memsim.tracing.stats import TraceStats, format_stats
     reader = _open(opts.read)
     with reader:
         st = TraceStats(timeline=opts.timeline).update(guarded_records(reader))
         _echo_problems(reader, st.total)
         doc = st.as_dict(reader)
+        counts = buffer_counts(reader)
+        if counts is not None:
+            doc["buffers"] = counts
+            doc["buffer"] = opts.read.buffer
+        _warn_empty_buffer(reader, st.total)
     click.echo(json.dumps(doc, indent=2) if opts.as_json else format_stats(doc))
 
 
@@ -125,6 +143,7 @@ def run_plot(opts: PlotOptions) -> None:
     with reader:
         data = PlotData().update(guarded_records(reader))
         _echo_problems(reader, data.total)
+        _warn_empty_buffer(reader, data.total)
     panels = render(data, opts.out, title=os.path.basename(reader.name))
     click.echo(f"{opts.out}: {', '.join(panels) or 'no events'}", err=True)
 
@@ -149,9 +168,12 @@ def run_convert(opts: ConvertOptions) -> None:
                 problems = problems_summary(reader, nrecords=nread)
             for line in problems:
                 click.echo(line, err=True)
+            _warn_empty_buffer(reader, nread)
             return
         b = DatBuilder(reader)
-        _echo_problems(reader, b.add_all(guarded_records(reader)))
+        nread = b.add_all(guarded_records(reader))
+        _echo_problems(reader, nread)
+        _warn_empty_buffer(reader, nread)
         b.write(opts.out, version=opts.dat_version, compression=opts.compression)
     for text in b.warnings():
         _warn(text)
@@ -179,8 +201,8 @@ def _guard(fn, opts) -> None:
         sys.exit(0)
 
 
-def _read_opts(path, formats_dir, strict) -> ReadOptions:
-    return ReadOptions(path=path, formats_dir=formats_dir, strict=strict)
+def _read_opts(path, formats_dir, strict, buffer=None) -> ReadOptions:
+    return ReadOptions(path=path, formats_dir=formats_dir, strict=strict, buffer=buffer)
 
 
 file_argument = click.argument("file", metavar="FILE", type=click.Path(allow_dash=True))
@@ -188,6 +210,10 @@ formats_option = click.option(
     "--formats", "formats_dir", metavar="DIR", type=click.Path(file_okay=False),
     help="Extra event formats: a tracefs events/ directory or a <system>/<event>/format tree. "
          "A text trace consults them before memsim's own; a trace.dat only for events it lacks.")
+buffer_option = click.option(
+    "--buffer", "buffer", metavar="NAME",
+    help="Only the events of this buffer: a tracefs instance of a trace.dat recorded with "
+         "trace-cmd record/extract -B NAME (top: the top-level buffer). Default: every buffer.")
 strict_option = click.option(
     "--strict", is_flag=True,
     help="Stop with exit status 2 at the first line that cannot be parsed (default: skip it, "
@@ -217,10 +243,11 @@ def trace():
 @click.option("--style", type=click.Choice(STYLES), default="kernel", show_default=True,
               help="kernel: the trace file layout with its # header; trace-cmd: trace-cmd report's.")
 @click.option("--ns", is_flag=True, help="Print nanosecond timestamps (trace-cmd report -t).")
+@buffer_option
 @formats_option
 @strict_option
 @click.option("-o", "--output", "out", metavar="OUT", help="Write to OUT (atomically) instead of stdout.")
-def report(file, events, pids, cpus, t_from, t_to, style, ns, formats_dir, strict, out):
+def report(file, events, pids, cpus, t_from, t_to, style, ns, buffer, formats_dir, strict, out):
     """Print the events of FILE as text, optionally selected.
 
     \b
@@ -236,7 +263,8 @@ def report(file, events, pids, cpus, t_from, t_to, style, ns, formats_dir, stric
             raise UsageError("--from", f"{t_from} is after --to {t_to}", "swap them")
     except MemsimError as e:
         _fail(e)
-    _guard(run_report, ReportOptions(_read_opts(file, formats_dir, strict), sel, style, ns, out))
+    _guard(run_report, ReportOptions(_read_opts(file, formats_dir, strict, buffer), sel, style,
+                                     ns, out))
 
 
 @trace.command(short_help="Summarise a trace: counts, RSS per mm, allocator, page cache, memcg.")
@@ -244,31 +272,34 @@ def report(file, events, pids, cpus, t_from, t_to, style, ns, formats_dir, stric
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (keys in docs/traces.md).")
 @click.option("--timeline", is_flag=True,
               help="With --json, include every rss_stat point (ns, bytes) per mm and counter.")
+@buffer_option
 @formats_option
 @strict_option
-def stats(file, as_json, timeline, formats_dir, strict):
+def stats(file, as_json, timeline, buffer, formats_dir, strict):
     """Summarise FILE: events per type and pid, RSS per mm, page allocator, page cache, memcg.
 
     \b
     memsim trace stats trace.txt.gz
     memsim trace stats trace.dat --json | jq .rss
     """
-    _guard(run_stats, StatsOptions(_read_opts(file, formats_dir, strict), as_json, timeline))
+    _guard(run_stats, StatsOptions(_read_opts(file, formats_dir, strict, buffer), as_json,
+                                   timeline))
 
 
 @trace.command(short_help="Draw a trace's timelines into a PNG.")
 @file_argument
 @click.option("-o", "--output", "out", required=True, metavar="OUT.png", help="The PNG to write (atomically).")
+@buffer_option
 @formats_option
 @strict_option
-def plot(file, out, formats_dir, strict):
+def plot(file, out, buffer, formats_dir, strict):
     """Draw the timelines of FILE into a PNG: RSS per mm, page allocations and frees, net pages,
     page-cache pages, memcg stat deltas (each panel only when its events are present).
 
     \b
     memsim trace plot trace.txt.gz -o trace.png
     """
-    _guard(run_plot, PlotOptions(_read_opts(file, formats_dir, strict), out))
+    _guard(run_plot, PlotOptions(_read_opts(file, formats_dir, strict, buffer), out))
 
 
 @trace.command(short_help="Convert between kernel text, trace-cmd text and trace.dat.")

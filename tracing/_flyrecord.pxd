@@ -33,6 +33,7 @@ cdef struct cpu_cursor:
     const uint8_t* rec
     uint32_t rec_len
     int64_t page_no             # index of the current page in this CPU's stream
+    uint32_t page_size          # sub-buffer size of this stream's buffer
     bint has_page
     bint has_rec
     bint done
@@ -57,7 +58,7 @@ cdef class EventLayout:
 cdef class ColumnSink:
     cdef EventLayout L
     cdef array seq, ts, cpu, pid
-    cdef list comm, flags
+    cdef list comm, flags, buffer
     cdef list cols                  # per field: array (integers) or list
 
 
@@ -65,6 +66,8 @@ cdef class FlyDecoder:
     cdef int ncpus
     cdef cpu_cursor* cur
     cdef list cpu_ids
+    cdef list buffer_names      # per stream: the tracefs instance ("" = the top level)
+    cdef list labels            # per stream: where its damage is reported ("cpu 1")
     cdef list sources
     cdef list blocks
     cdef list layouts           # 65536 entries: EventLayout or None, by common_type
@@ -83,10 +86,10 @@ cdef class FlyDecoder:
     cdef list flag_strs
     cdef int last_pid
     cdef object last_comm
-    cdef readonly list missed           # per CPU: events lost before pages (-1 = unknown count)
-    cdef readonly list missed_pages     # per CPU: pages that say events were lost before them
+    cdef readonly list missed           # per stream: events lost before pages (-1 = unknown)
+    cdef readonly list missed_pages     # per stream: pages that say events were lost before them
     cdef readonly int64_t nrecords
-    cdef readonly list counts           # per CPU: records yielded
+    cdef readonly list counts           # per stream: records yielded
     cdef int cur_cpu
     cdef dict sinks
     cdef int64_t seq

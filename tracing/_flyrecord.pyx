@@ -14,7 +14,11 @@ Models libtraceevent's kbuffer-parse.c (``kbuffer_load_subbuffer``, ``translate_
   (``array[0] << 27 | time_delta`` added), 31 an absolute time stamp whose top 5 bits come from
   the running time (``TS_MSB``); as in ``update_pointers``, every type's delta is added;
 * the CPUs are merged by timestamp, the lowest CPU winning a tie (``tracecmd_peek_next_data``
-  takes a CPU only if its record is strictly earlier).
+  takes a CPU only if its record is strictly earlier); the streams of several buffers (tracefs
+  instances) are merged the same way, the top-level buffer's first and then the instances' in
+  file order, as trace-read.c ``read_data_info`` merges its handles (a record is taken from a
+  later handle only if it is strictly earlier), so one merge over all the streams in that order
+  gives ``trace-cmd report``'s order.
 
 A damaged page (commit larger than the page, a record running past the data) is reported through
 the reader's ``problem()`` (raising in strict mode) and the rest of that page is skipped.
@@ -169,6 +173,7 @@ cdef class ColumnSink:
         self.pid = array("q")
         self.comm = []
         self.flags = []
+        self.buffer = []
         self.cols = []
         for i in range(L.nfields):
             q = L.int_q[i]
@@ -177,7 +182,8 @@ cdef class ColumnSink:
     def build(self):
         cdef Py_ssize_t n = len(self.seq)
         cols = {"seq": self.seq, "ts": self.ts, "cpu": self.cpu, "pid": self.pid,
-                "tgid": array("q", b"\xff" * (8 * n)), "comm": self.comm, "flags": self.flags}
+                "tgid": array("q", b"\xff" * (8 * n)), "comm": self.comm, "flags": self.flags,
+                "buffer": self.buffer}
         for name, col in zip(self.L.colnames, self.cols):
             cols[name] = col
         return cols
@@ -191,10 +197,13 @@ cdef inline int push_q(array a, int64_t v) except -1:
 
 
 cdef class FlyDecoder:
-    """Merges the per-CPU page streams of one buffer and decodes its records.
+    """Merges the per-CPU page streams of one or more buffers and decodes their records.
 
-    ``sources``: one iterator per CPU yielding ``bytes`` blocks of whole pages (the last block of
-    a truncated file may end inside a page); ``cpu_ids`` the CPU number of each;
+    ``sources``: one iterator per CPU (of each buffer) yielding ``bytes`` blocks of whole pages
+    (the last block of a truncated file may end inside a page); ``cpu_ids`` the CPU number of
+    each; ``buffers`` the buffer (tracefs instance) name of each (default ``""``),
+    ``page_sizes`` its sub-buffer size (default ``page_size``) and ``labels`` where its damage
+    is reported (default ``"cpu N"``);
     ``layouts``: a list of 65536 :class:`EventLayout` or None, indexed by common_type;
     ``reader``: the reader whose ``problem(where, text)`` records damage; ``comms``: pid -> comm
     (already ``<idle>`` for 0); ``irq_info``: ``irq_info(flags, preempt, width)``.
@@ -203,7 +212,7 @@ cdef class FlyDecoder:
 
     def __cinit__(self, sources, cpu_ids, layouts, reader, name, record_cls, irq_info,
                   int width, comms, uint32_t page_size=4096, int long_size=8, bint big=False,
-                  int64_t ts_offset=0):
+                  int64_t ts_offset=0, buffers=None, page_sizes=None, labels=None):
         cdef int c
         self.ncpus = len(sources)
         self.cur = <cpu_cursor*>calloc(max(self.ncpus, 1), sizeof(cpu_cursor))
@@ -211,6 +220,11 @@ cdef class FlyDecoder:
             raise MemoryError()
         self.sources = list(sources)
         self.cpu_ids = list(cpu_ids)
+        self.buffer_names = list(buffers) if buffers is not None else [""] * self.ncpus
+        self.labels = (list(labels) if labels is not None
+                       else [f"cpu {cpu}" for cpu in self.cpu_ids])
+        if len(self.buffer_names) != self.ncpus or len(self.labels) != self.ncpus:
+            raise ValueError("buffers and labels need one entry per source")
         self.blocks = [None] * self.ncpus
         self.layouts = layouts
         if len(self.layouts) != 65536:
@@ -239,6 +253,7 @@ cdef class FlyDecoder:
         self.seq = 0
         for c in range(self.ncpus):
             self.cur[c].page_no = -1
+            self.cur[c].page_size = page_sizes[c] if page_sizes is not None else page_size
 
     def __dealloc__(self):
         free(self.cur)
@@ -247,8 +262,7 @@ cdef class FlyDecoder:
     cdef int bad(self, int c, str msg) except -1:
         """Report damage in CPU ``c``'s current page and skip the rest of it."""
         self.cur[c].has_page = 0
-        self.reader.problem(f"{self.name}: cpu {self.cpu_ids[c]} page {self.cur[c].page_no}",
-                            msg)
+        self.reader.problem(f"{self.name}: {self.labels[c]} page {self.cur[c].page_no}", msg)
         return 0
 
     cdef int next_page(self, int c) except -1:
@@ -278,17 +292,17 @@ cdef class FlyDecoder:
                 continue
             avail = cu.block_len - cu.page_off
             page = cu.block + cu.page_off
-            cu.page_off += self.page_size
+            cu.page_off += cu.page_size
             if avail < <Py_ssize_t>self.data_off:
                 continue                        # a fragment of a page: the reader reports it
             cu.page_no += 1
             cu.ts = rd64(page, self.swap)
             commit = rd64(page + 8, self.swap) if self.long_size == 8 else rd32(page + 8, self.swap)
             size = commit & COMMIT_MASK
-            if size > self.page_size - self.data_off:
-                self.reader.problem(f"{self.name}: cpu {self.cpu_ids[c]} page {cu.page_no}",
+            if size > cu.page_size - self.data_off:
+                self.reader.problem(f"{self.name}: {self.labels[c]} page {cu.page_no}",
                                     f"the page header says {size} bytes of data, more than a "
-                                    f"{self.page_size}-byte page holds; page skipped")
+                                    f"{cu.page_size}-byte page holds; page skipped")
                 continue
             if commit & MISSING_EVENTS:
                 self.missed_pages[c] += 1
@@ -365,7 +379,7 @@ cdef class FlyDecoder:
                                 f"{cu.size} bytes of data; rest of the page skipped")
                     continue
                 ln = rd32(cu.data + cu.pos + 4, swap)
-                if ln < 4 or ln > self.page_size:
+                if ln < 4 or ln > cu.page_size:
                     self.bad(c, f"record at byte {cu.pos} has a bad length {ln}; "
                                 f"rest of the page skipped")
                     continue
@@ -438,6 +452,8 @@ cdef class FlyDecoder:
         if kind == FK_SINT:
             return rd_sint(p + off, size, swap)
         if kind == FK_CHARS:
+            if size == 0 and n > <uint32_t>off:  # char buf[]: the rest of the record (ftrace print)
+                return c_string(p + off, n - off)
             return c_string(p + off, size)
         if kind == FK_RAW:
             v = int.from_bytes(p[off:off + size], "big" if self.big else "little",
@@ -465,19 +481,19 @@ cdef class FlyDecoder:
         cdef cpu_cursor* cu = &self.cur[c]
         cdef uint16_t type_id
         if cu.rec_len < 8:
-            self.reader.problem(f"{self.name}: cpu {self.cpu_ids[c]} page {cu.page_no}",
+            self.reader.problem(f"{self.name}: {self.labels[c]} page {cu.page_no}",
                                 f"record of {cu.rec_len} bytes is shorter than the 8-byte "
                                 f"common header; record skipped")
             return None
         type_id = rd16(cu.rec, self.swap)
         L = <object>PyList_GET_ITEM(self.layouts, type_id)
         if L is None:
-            self.reader.problem(f"{self.name}: cpu {self.cpu_ids[c]} page {cu.page_no}",
+            self.reader.problem(f"{self.name}: {self.labels[c]} page {cu.page_no}",
                                 f"record of event type {type_id}, which no format in the file "
                                 f"describes; record skipped")
             return None
         if cu.rec_len < (<EventLayout>L).min_len:
-            self.reader.problem(f"{self.name}: cpu {self.cpu_ids[c]} page {cu.page_no}",
+            self.reader.problem(f"{self.name}: {self.labels[c]} page {cu.page_no}",
                                 f"{(<EventLayout>L).full_name} record of {cu.rec_len} bytes is "
                                 f"shorter than its format ({(<EventLayout>L).min_len} bytes); "
                                 f"record skipped")
@@ -520,6 +536,7 @@ cdef class FlyDecoder:
             rec.flags = self.flags_of(p[2], p[3])
             rec.fields = fields
             rec.payload = None
+            rec.buffer = <object>PyList_GET_ITEM(self.buffer_names, c)
             out.append(rec)
             self.counts[c] += 1
             self.nrecords += 1
@@ -562,6 +579,7 @@ cdef class FlyDecoder:
             push_q(sink.pid, pid)
             sink.comm.append(self.comm_of(pid))
             sink.flags.append(self.flags_of(p[2], p[3]))
+            sink.buffer.append(<object>PyList_GET_ITEM(self.buffer_names, c))
             for i in range(L.nfields):
                 kind = L.kind[i]
                 col = <object>PyList_GET_ITEM(sink.cols, i)

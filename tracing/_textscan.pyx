@@ -773,6 +773,7 @@ cdef class Table:
             cols[names[i]] = a
         cols["comm"] = self.comm
         cols["flags"] = self.flags
+        cols["buffer"] = [""] * n        # a text names no buffer (TextReader sets prefixed ones)
         for i in range(self.nslots):
             o = self.scols[i]
             if not (self.seen >> i) & 1:

@@ -5,6 +5,7 @@ Events of different kinds have different fields, so a trace becomes a set of
 
 * ``seq`` (position in the whole trace, so tables can be merged back in file order),
 * ``ts`` (ns), ``cpu``, ``pid``, ``tgid`` (-1 when unknown), ``comm``, ``flags``,
+* ``buffer`` (the tracefs instance the event was recorded in, ``""`` for the top level),
 
 followed by one column per field, named as the field; a field whose name is a common column's
 (the ``pid`` and ``comm`` of ``oom:mark_victim``) gets the column ``pid_``/``comm_``
@@ -17,7 +18,7 @@ from __future__ import annotations
 from array import array
 from typing import Any, Dict, Iterable, Iterator, List, MutableSequence, Optional, Sequence
 
-COMMON_COLUMNS = ("seq", "ts", "cpu", "pid", "tgid", "comm", "flags")
+COMMON_COLUMNS = ("seq", "ts", "cpu", "pid", "tgid", "comm", "flags", "buffer")
 _COMMON = frozenset(COMMON_COLUMNS)
 
 
@@ -146,7 +147,7 @@ class ColumnBuilder:
         if cols is None:
             cols = self._tables[name] = {"seq": array("q"), "ts": array("q"), "cpu": array("q"),
                                          "pid": array("q"), "tgid": array("q"), "comm": [],
-                                         "flags": []}
+                                         "flags": [], "buffer": []}
         else:
             n = len(cols["seq"])
         cols["seq"].append(self.seq)
@@ -157,6 +158,7 @@ class ColumnBuilder:
         cols["tgid"].append(-1 if rec.tgid is None else rec.tgid)
         cols["comm"].append(rec.comm)
         cols["flags"].append(rec.flags)
+        cols["buffer"].append(rec.buffer)
         for k, v in rec.fields.items():
             if k in _COMMON:
                 k = column_name(k)

@@ -59,16 +59,18 @@ def read_errors(path: str) -> Iterator[None]:
                          "is the file complete and a trace?") from None
 
 
-def open_input(path: str, *, formats_dir: Optional[str] = None, strict: bool = False):
+def open_input(path: str, *, formats_dir: Optional[str] = None, strict: bool = False,
+               buffer: Optional[str] = None):
     """The reader of ``path`` (``-`` = standard input), with the format files of the tracefs
-    ``events/`` directory ``formats_dir`` consulted first (see :func:`open_trace`)."""
+    ``events/`` directory ``formats_dir`` consulted first (see :func:`open_trace`); ``buffer``
+    reads only that buffer (tracefs instance) of a trace.dat or trace-cmd report text."""
     from memsim.tracing.reader import open_trace
     formats = None
     if formats_dir is not None:
         from memsim.tracing.formats import FormatSet
         formats = FormatSet.from_dir(formats_dir)
     with read_errors(path):
-        return open_trace(path, formats=formats, strict=strict)
+        return open_trace(path, formats=formats, strict=strict, buffer=buffer)
 
 
 def guarded_records(reader) -> Iterator:
@@ -96,6 +98,36 @@ def problems_summary(reader, *, nrecords: int, show: int = SHOW_PROBLEMS) -> Lis
         raise TraceError(reader.name, f"no trace events could be read{why}",
                          "give a kernel trace/trace_pipe text, trace-cmd report output or a trace.dat file")
     return lines
+
+
+def buffer_counts(reader) -> Optional[Dict[str, int]]:
+    """The records of every buffer of a trace with tracefs instance buffers, by name (``top``
+    for the top level), once ``reader`` has been read; None for a trace of one buffer.
+
+    A trace.dat read with ``buffer=NAME`` decodes the other buffers again to count them."""
+    meta = getattr(reader, "meta", {}) or {}
+    names = meta.get("buffers") or []
+    if not any(names):
+        return None
+    counts = dict(meta.get("buffer_records") or {})
+    if meta.get("buffer") is not None and hasattr(reader, "buffer_counts"):
+        counts = reader.buffer_counts()
+    return {(n or "top"): counts.get(n, 0) for n in names}
+
+
+def empty_buffer_warning(reader, nrecords: int) -> Optional[str]:
+    """When ``nrecords`` (what was read) is 0 and other buffers of the trace hold records:
+    ``<problem>; <fix>`` naming them, so that an empty instance never passes for an empty
+    trace (None otherwise)."""
+    if nrecords:
+        return None
+    counts = buffer_counts(reader)
+    if not counts or not any(counts.values()):
+        return None
+    want = (getattr(reader, "meta", {}) or {}).get("buffer")
+    held = ", ".join(f"{n} {c}" for n, c in counts.items() if c)
+    return (f"buffer {(want or 'top')!r} of {reader.name} holds no events, other buffers do "
+            f"({held}); choose one with --buffer NAME")
 
 
 # -- writing -----------------------------------------------------------------------------------
@@ -214,14 +246,23 @@ def write_text(reader, out: IO[str], *, style: str = "kernel", ns: bool = False,
 _SYMBOL_RE = re.compile(r"^(?P<name>[A-Za-z_.$][\w.$]*)\+0x(?P<off>[0-9a-f]+)/0x(?P<size>[0-9a-f]+)$")
 
 
+_NAME_RE = re.compile(r"^[A-Za-z_.$][\w.$]*$")
+
+
 def symbol_addr(text: str) -> Optional[int]:
-    """The address of a printed ``%pS`` text (``mm_alloc+0x1a/0x50``) in memsim's kallsyms,
-    or None unless it names a memsim symbol and an offset inside it."""
+    """The address of a printed ``%pS`` text (``mm_alloc+0x1a/0x50``) or ``%ps`` text (a bare
+    name: ftrace print's ``tracing_mark_write``) in memsim's kallsyms, or None unless it names
+    a memsim symbol (and an offset inside it)."""
+    from memsim.tracing.kallsyms import default_kallsyms
+    ks = default_kallsyms()
+    if _NAME_RE.match(text):
+        try:
+            return ks.symbol_addr(text)
+        except KeyError:
+            return None
     m = _SYMBOL_RE.match(text)
     if m is None:
         return None
-    from memsim.tracing.kallsyms import default_kallsyms
-    ks = default_kallsyms()
     try:
         addr = ks.symbol_addr(m.group("name")) + int(m.group("off"), 16)
     except KeyError:
@@ -246,7 +287,8 @@ def _dat_formats(reader):
 
 class DatBuilder:
     """Records of ``reader`` -> a trace.dat: encoded per CPU, with the formats they need and
-    unique type ids (the encoded records are kept in memory until :meth:`write`).
+    unique type ids (the encoded records are kept in memory until :meth:`write`).  The records
+    of every buffer (tracefs instance) go into the file's one buffer.
 
     After the records are added, :attr:`count` is the number encoded, :attr:`skipped` the
     records of events with no format (by event), :attr:`zeroed` the printed values that are not
@@ -373,5 +415,5 @@ class DatBuilder:
         return out
 
 
-__all__ = ["open_input", "read_errors", "guarded_records", "problems_summary", "atomic_output",
+__all__ = ["open_input", "read_errors", "buffer_counts", "empty_buffer_warning", "guarded_records", "problems_summary", "atomic_output",
            "render_text", "write_text", "symbol_addr", "DatBuilder", "SHOW_PROBLEMS"]

@@ -103,7 +103,8 @@ class RecordCodec:
             elif f.is_array:
                 dec.append(f"{f.size}s")
                 enc.append(f"{f.size}s")
-                self.str_index.append((4 + i, "array"))
+                # a flexible array (ftrace's print: char buf[], size 0) runs to the record's end
+                self.str_index.append((4 + i, "flex" if f.size == 0 else "array"))
             else:
                 code = {1: "b", 2: "h", 4: "i", 8: "q"}.get(f.size)
                 if code is None:
@@ -131,6 +132,8 @@ class RecordCodec:
                 loc = t[i]
                 off = loc & 0xFFFF
                 raw = payload[off:off + (loc >> 16)]
+            elif kind == "flex":                 # char buf[] (size 0): the rest of the record
+                raw = payload[self.decl.fields[i - 4].offset:]
             else:
                 raw = t[i]
             t[i] = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
@@ -141,6 +144,7 @@ class RecordCodec:
         vals: List[Any] = [type_id, flags & 0xFF, preempt & 0xFF, pid]
         strings: List[bytes] = []
         loc_at: List[int] = []
+        flex = b""
         for (f, mask) in zip(self.decl.fields, self.masks):
             try:
                 v = values[f.name]
@@ -154,6 +158,8 @@ class RecordCodec:
                 vals.append(0)
             elif f.is_array:
                 b = v if isinstance(v, bytes) else str(v).encode()
+                if f.size == 0:                 # char buf[]: written after the fixed part
+                    flex = b + b"\0"
                 vals.append(b[:f.size])
             else:
                 vals.append(int(v) & mask)
@@ -167,6 +173,8 @@ class RecordCodec:
             vals[i] = off | (len(b) << 16)
             off += len(b)
         rec = self.enc.pack(*vals)
+        if flex:
+            rec += flex
         return rec + b"".join(strings) if strings else rec
 
 

@@ -8,8 +8,9 @@ to decode a binary record (trace.dat, trace_pipe_raw) or to take a printed paylo
    ``<system>/<event>/format``);
 2. the trace itself (trace.dat stores every format it was recorded with);
 3. memsim's own declarations (:class:`~memsim.tracing.events.EventRegistry`, all plugins);
-4. the bundled catalog: the format files of 110 mm-related events captured from Linux 6.18
-   (``catalog/v6.18``), so a kernel text trace parses out of the box.
+4. the bundled catalog: the format files of 110 mm-related events captured from Linux 6.18 and
+   ftrace's ``print`` (what ``trace_marker`` records) (``catalog/v6.18``), so a kernel text
+   trace parses out of the box.
 
 :class:`FormatSet` merges any of these; the first source to define an event wins.
 """

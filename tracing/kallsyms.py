@@ -66,6 +66,8 @@ _DEFAULT_SYMBOLS: Tuple[Tuple[str, int, int], ...] = (
     ("workload_kfree", 0x40, 0x12),
     # appended later (the addresses above stay as they were)
     ("__put_anon_vma", 0x130, 0x6a),             # mm/rmap.c: anon_vma_free() is inline in it
+    # kernel/trace/trace.c: the ip of every ftrace print record a trace_marker write makes
+    ("tracing_mark_write", 0x1b0, 0x9a),
 )
 
 

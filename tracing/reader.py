@@ -162,8 +162,12 @@ class _ZstdStream(io.RawIOBase):
 
 
 def open_trace(path: str, *, formats: Optional[FormatSet] = None, strict: bool = False,
-               registry=None) -> TraceReader:
+               registry=None, buffer: Optional[str] = None) -> TraceReader:
     """The right reader for ``path``.
+
+    ``buffer``: read only this buffer (tracefs instance, ``top`` the top level) of a trace.dat
+    or of a ``trace-cmd report`` text with instance buffers; a name the trace lacks is a
+    :class:`~memsim.errors.UsageError`.  None reads every buffer.
 
     ``formats`` are consulted before the trace's own and memsim's (see
     :mod:`memsim.tracing.formats`); ``registry`` is a machine's
@@ -181,12 +185,18 @@ def open_trace(path: str, *, formats: Optional[FormatSet] = None, strict: bool =
         if path == "-" or not isinstance(stream, io.BufferedReader) or not isinstance(stream.raw, io.FileIO):
             # trace.dat is read by offset: a pipe or a compressed file is read into memory
             data = stream.read()
-            return DatReader(path, data=data, formats=formats, strict=strict, registry=registry)
+            return DatReader(path, data=data, formats=formats, strict=strict, registry=registry,
+                             buffer=buffer)
         stream.close()
-        return DatReader(path, formats=formats, strict=strict, registry=registry)
+        return DatReader(path, formats=formats, strict=strict, registry=registry, buffer=buffer)
     from memsim.tracing.textparse import TextReader
     extra = [formats] if formats is not None else []
-    return TextReader(path, stream, formats=default_formats(registry, extra), strict=strict)
+    try:
+        return TextReader(path, stream, formats=default_formats(registry, extra), strict=strict,
+                          buffer=buffer)
+    except BaseException:
+        stream.close()
+        raise
 
 
 def is_trace_dat(path: str) -> bool:

@@ -68,15 +68,17 @@ class Record:
       ``type=MM_ANONPAGES`` and a raw ``member=1`` both give ``fields["member"] == 1``.  Printed
       values that no field can be recovered from (a hashed ``page=%p``) are kept under their
       printed label;
-    * ``payload``: the payload text as it was printed (text inputs), else None.
+    * ``payload``: the payload text as it was printed (text inputs), else None;
+    * ``buffer``: the tracefs instance the event was recorded in (``trace-cmd record -B NAME``),
+      ``""`` for the top-level buffer and for inputs that name none.
     """
 
     __slots__ = ("system", "event", "pid", "tgid", "comm", "cpu", "ts", "flags", "fields",
-                 "payload")
+                 "payload", "buffer")
 
     def __init__(self, system: str, event: str, pid: int, tgid: Optional[int], comm: str,
                  cpu: int, ts: int, flags: Optional[str], fields: Dict[str, Any],
-                 payload: Optional[str] = None):
+                 payload: Optional[str] = None, buffer: str = ""):
         self.system = system
         self.event = event
         self.pid = pid
@@ -87,6 +89,7 @@ class Record:
         self.flags = flags
         self.fields = fields
         self.payload = payload
+        self.buffer = buffer
 
     @property
     def full_name(self) -> str:
@@ -95,7 +98,7 @@ class Record:
     def key(self):
         """What two records of the same event compare on (the printed payload is left out)."""
         return (self.system, self.event, self.pid, self.tgid, self.comm, self.cpu, self.ts,
-                self.flags, self.fields)
+                self.flags, self.fields, self.buffer)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Record) and self.key() == other.key()
@@ -103,13 +106,14 @@ class Record:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return (f"Record({self.full_name} pid={self.pid} comm={self.comm!r} cpu={self.cpu} "
-                f"ts={self.ts} flags={self.flags!r} fields={self.fields!r})")
+        where = f" buffer={self.buffer!r}" if self.buffer else ""
+        return (f"Record({self.full_name}{where} pid={self.pid} comm={self.comm!r} "
+                f"cpu={self.cpu} ts={self.ts} flags={self.flags!r} fields={self.fields!r})")
 
     def as_dict(self) -> Dict[str, Any]:
         return {"system": self.system, "event": self.event, "pid": self.pid, "tgid": self.tgid,
                 "comm": self.comm, "cpu": self.cpu, "ts": self.ts, "flags": self.flags,
-                "fields": dict(self.fields)}
+                "fields": dict(self.fields), "buffer": self.buffer}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,18 @@
   ``print_event_name`` (`` name: `` padded to 20 characters of name) and the payload that
   libtraceevent computes from the print fmt (FORMAT-NOTES 6; ``cpus=N`` is the only header line).
 
+A trace.dat recorded from tracefs instances prints as ``trace-cmd report`` prints several
+buffers (trace-read.c ``print_handle_file``): in ``trace-cmd`` style every line starts with the
+record's buffer name right-aligned to the longest instance name and ``": "`` (the top-level
+buffer's lines with as many spaces and two more); the kernel style has no such column (each
+instance has its own ``trace`` file).
+
+ftrace's ``print`` event (what ``echo TEXT > trace_marker`` records) prints as its own output
+function does, not through its print fmt: the kernel's ``trace_print_print`` puts the symbol of
+``ip`` where the event name goes (``tracing_mark_write: TEXT``); trace-cmd prints
+``print:`` and libtraceevent's ``%ps: %s`` (``print:                tracing_mark_write: TEXT``).
+The text's trailing newline ends the line.
+
 The payload is the record's own ``payload`` text when it was printed in the same dialect
 (``payload_style``), else the event's print fmt evaluated over ``rec.fields``: with the kernel's
 semantics for ``kernel`` (``%p`` hashed with ``ptr_key``) and libtraceevent's for ``trace-cmd``
@@ -72,11 +84,15 @@ class Renderer:
         is reused only in its own dialect.  None: payloads are kernel text.
     :param clock: the trace clock (``local``.. print seconds.µs, ``counter``, ``uptime``,
         ``x86-tsc`` a raw count).
+    :param buffer_width: trace-cmd style: the trace has instance buffers, the longest name has
+        this many characters (each line starts with the record's buffer name); None: no
+        buffer column.
     """
 
     def __init__(self, style: str, formats: Any, *, ptr_key: Optional[Tuple[int, int]] = None,
                  flags: bool = True, ns: bool = False, kallsyms: Any = None,
-                 payload_style: Optional[str] = None, clock: str = "local", width: int = 5):
+                 payload_style: Optional[str] = None, clock: str = "local", width: int = 5,
+                 buffer_width: Optional[int] = None):
         if style not in STYLES:
             raise UsageError("--style", f"unknown text style {style!r}",
                              f"use one of {', '.join(STYLES)}")
@@ -92,6 +108,7 @@ class Renderer:
         self.payload_style = payload_style or "kernel"
         self.ns_clock = clock in NS_CLOCKS
         self.width = width
+        self.buffer_width = buffer_width if style == "trace-cmd" else None
         self._fmt: Dict[str, Any] = {}
         self._names: Dict[str, str] = {}
         self._prefix: Dict[Tuple[str, int, int], str] = {}
@@ -196,13 +213,42 @@ class Renderer:
             return " %5d.%09d:" % divmod(ts, 1000000000)
         return " %5d.%06d:" % divmod((ts + 500) // 1000, 1000000)   # " %6.1000d:" rounds
 
+    def _symbol(self, ip: Any) -> str:
+        """The ``%ps`` of an ``ip`` field: the kernel's ``seq_print_ip_sym`` (``0`` for NULL,
+        ``0x%08lx`` when no symbol holds it) or libtraceevent's (``0x%llx``); a name a text
+        trace printed is kept."""
+        if isinstance(ip, str):
+            return ip
+        if not isinstance(ip, int):
+            return "0"
+        if self.style == "kernel" and ip == 0:
+            return "0"
+        hit = self.kallsyms.lookup(ip & ((1 << 64) - 1)) if self.kallsyms is not None else None
+        if hit is not None:
+            return hit[0]
+        return ("0x%08x" if self.style == "kernel" else "0x%x") % (ip & ((1 << 64) - 1))
+
+    def _print_line(self, rec, prefix: str) -> str:
+        """ftrace's ``print`` (trace_marker): kernel ``trace_print_print`` or trace-cmd's
+        ``print:`` and ``%ps: %s``, the text's trailing newline dropped."""
+        buf = rec.fields.get("buf")
+        if not isinstance(buf, str):
+            buf = rec.payload or ""
+        if buf.endswith("\n"):
+            buf = buf[:-1]
+        sym = self._symbol(rec.fields.get("ip"))
+        if self.style == "kernel":
+            return f"{prefix}{self._stamp}: {sym}: {buf}"
+        return f"{prefix}{self._stamp} print: {' ' * 15}{sym}: {buf}"
+
     def line(self, rec) -> str:
         """One line of text for ``rec``, without the newline."""
         ts = rec.ts
         if ts != self._last_ts:
             self._last_ts = ts
             self._stamp = self._stamp_of(ts)
-        key = (rec.comm, rec.pid, rec.cpu, rec.flags, rec.tgid)
+        bw = self.buffer_width
+        key = (rec.comm, rec.pid, rec.cpu, rec.flags, rec.tgid, rec.buffer if bw else "")
         prefix = self._prefix.get(key)
         if prefix is None:
             if self.style == "kernel":
@@ -214,8 +260,12 @@ class Renderer:
                     prefix += (rec.flags if rec.flags is not None else "." * self.width)
             else:
                 prefix = f"{rec.comm:>16}-{rec.pid:<5} [{rec.cpu:03d}]"
+                if bw is not None:                      # print_handle_file
+                    prefix = (f"{rec.buffer:>{bw}}: " if rec.buffer else " " * (bw + 2)) + prefix
             if len(self._prefix) < 65536:
                 self._prefix[key] = prefix
+        if rec.event == "print" and rec.system == "ftrace":
+            return self._print_line(rec, prefix)
         name = self._names.get(rec.event)
         if name is None:
             if self.style == "kernel":
@@ -252,12 +302,18 @@ class Renderer:
         of its payload texts.
 
         A kernel text without the irq-info column (``flags_width`` None) prints none back;
-        every other input gets the column, ``flags_width`` wide (default 5).  Keyword arguments
-        override what the reader gives.
+        every other input gets the column, ``flags_width`` wide (default 5).  A trace with
+        instance buffers (``meta["buffers"]``) gets trace-cmd's buffer column.  Keyword
+        arguments override what the reader gives.
         """
         meta = getattr(reader, "meta", {}) or {}
         dialect = meta.get("dialect")
         width = meta.get("flags_width")
+        instances = [b for b in meta.get("buffers") or () if b]
+        if meta.get("buffer_width") is not None:      # a trace-cmd text with buffer columns
+            kw.setdefault("buffer_width", meta["buffer_width"])
+        elif instances:
+            kw.setdefault("buffer_width", max(len(b) for b in instances))
         kw.setdefault("kallsyms", getattr(reader, "kallsyms", None))
         kw.setdefault("clock", meta.get("clock") or "local")
         kw.setdefault("flags", not (dialect in ("kernel", "trace_pipe") and width is None))

@@ -78,13 +78,17 @@ class EventMatcher:
     as ``echo kmem > set_event`` does).  Matching is case-sensitive, as in tracefs.
 
     ``matcher(system, event)`` answers (cached per event); :meth:`unused` lists the globs that
-    have matched nothing so far.
+    have matched nothing so far; :meth:`unkept` those that matched events of the trace of which
+    the rest of the selection (pids, CPUs, time window) kept none (:func:`select` asks the
+    matcher about every record and tells it which it kept, :meth:`keep`).
     """
 
     def __init__(self, globs: Sequence[str]):
         self.globs = tuple(globs)
         self.used: Set[str] = set()
+        self.kept: Set[str] = set()
         self._cache: Dict[Tuple[str, str], bool] = {}
+        self._kept_events: Set[Tuple[str, str]] = set()
 
     @staticmethod
     def _one(glob: str, system: str, event: str) -> bool:
@@ -102,9 +106,20 @@ class EventMatcher:
             hit = self._cache[key] = bool(matched)
         return hit
 
+    def keep(self, system: str, event: str) -> None:
+        """A record of ``system:event`` was selected: the globs matching it are :attr:`kept`."""
+        key = (system, event)
+        if key not in self._kept_events:
+            self._kept_events.add(key)
+            self.kept.update(g for g in self.globs if self._one(g, system, event))
+
     def unused(self) -> List[str]:
         """The globs that matched no event seen so far, in the order given."""
         return [g for g in self.globs if g not in self.used]
+
+    def unkept(self) -> List[str]:
+        """The globs that matched events of which no record was selected, in the order given."""
+        return [g for g in self.globs if g in self.used and g not in self.kept]
 
 
 def select(records: Iterable, sel: Selection, matcher: Optional[EventMatcher] = None) -> Iterator:
@@ -121,6 +136,9 @@ def select(records: Iterable, sel: Selection, matcher: Optional[EventMatcher] = 
     cpus = frozenset(sel.cpus) if sel.cpus else None
     lo, hi = sel.t_from, sel.t_to
     for rec in records:
+        # the event first, so the matcher knows every event of the trace, not of the window
+        if match is not None and not match(rec.system, rec.event):
+            continue
         if pids is not None and rec.pid not in pids:
             continue
         if cpus is not None and rec.cpu not in cpus:
@@ -129,8 +147,8 @@ def select(records: Iterable, sel: Selection, matcher: Optional[EventMatcher] = 
             continue
         if hi is not None and rec.ts > hi:
             continue
-        if match is not None and not match(rec.system, rec.event):
-            continue
+        if match is not None:
+            match.keep(rec.system, rec.event)
         yield rec
 
 

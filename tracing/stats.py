@@ -427,6 +427,9 @@ def format_stats(doc: Dict[str, Any], *, top: int = 10) -> str:
         rate = f", {t['events_per_s']:.0f} events/s" if t["events_per_s"] else ""
         L.append(f"time: {t['first_ns'] / 1e9:.6f} .. {t['last_ns'] / 1e9:.6f} s "
                  f"(span {t['span_s']:.6f} s{rate})")
+    if doc.get("buffers"):                  # a trace.dat of tracefs instances (--buffer)
+        read = f" (read: {doc['buffer']})" if doc.get("buffer") else ""
+        L.append("buffers: " + ", ".join(f"{n} {c}" for n, c in doc["buffers"].items()) + read)
     if not ev["total"]:
         return "\n".join(L)
     L += ["", "events"]

@@ -25,6 +25,19 @@ The hot loop is the Cython :mod:`memsim.tracing._textscan`: it reads chunks of
 :attr:`TextReader.CHUNK` bytes and fills per-event typed columns without building a Record
 (:meth:`TextReader.batches`), or builds Records (:meth:`TextReader.records`).
 
+``trace-cmd report`` of a trace.dat with instance buffers starts every event line with the
+buffer's name, right-aligned to the longest name, and ``": "`` (``print_handle_file``; spaces for
+the top-level buffer): the column is recognised on the first event line, taken off every line
+and kept as the record's ``buffer``; ``meta["buffers"]`` lists the names seen,
+``meta["buffer_records"]`` the lines of each (all buffers, once read) and
+``meta["buffer_width"]`` the column's width.  ``buffer=NAME`` keeps one buffer's lines.
+
+ftrace's ``print`` event (``echo TEXT > trace_marker``) is read back from both dialects: the
+kernel prints it as ``tracing_mark_write: TEXT`` (the symbol of ``ip`` where the event name
+goes), trace-cmd as ``print: tracing_mark_write: TEXT``.  The record is ``ftrace:print`` with
+``ip`` the printed symbol (a str; an int when trace-cmd printed an address) and ``buf`` the text
+with the newline the kernel stores (``trace_marker`` adds one, the line ends there).
+
 ``meta`` follows the schema of :mod:`memsim.tracing.record` (``format`` ``"text"``;
 ``dialect`` ``"kernel"``, ``"trace_pipe"`` or ``"trace-cmd"``; ``ncpus`` from ``#P:`` or
 ``cpus=``; ``entries``/``entries_written`` from the header; ``clock`` ``"local"`` or, for
@@ -53,6 +66,40 @@ _LOST_RE = re.compile(rb"\s*(?:CPU:?\s*(\d{1,9})\s*)?\[(?:LOST (\d{1,20}) EVENTS
                       rb"(\d{1,20}) EVENTS DROPPED)\]\s*$")
 # trace-cmd report's other non-event lines
 _REPORT_MISC_RE = re.compile(rb"(?:CPU \d+ is empty|version = \d+|cpus=\d+|\s*)\s*$")
+# trace-cmd report's "%16s-%-5d [%03d]": the pid and CPU after the 16 columns of the comm
+_PID_CPU_RE = re.compile(rb"-\d+\s*\[\d{3,}\]")
+#: the symbol in ftrace print's ip of a trace_marker write (kernel/trace/trace.c)
+MARKER_SYMBOL = "tracing_mark_write"
+_PRINT = "ftrace:print"
+
+
+def buffer_column(line: bytes) -> Optional[int]:
+    """The width of trace-cmd's buffer column (``"%*s: "``, instance name and colon and space)
+    before the comm of a ``trace-cmd report`` event line, or None when the line has none."""
+    m = _PID_CPU_RE.search(line, 16)
+    if m is None or m.start() <= 16:
+        return None
+    w = m.start() - 16
+    pre = line[:w]
+    if w < 3 or not (pre.endswith(b": ") or pre == b" " * w) or pre[:1] == b":":
+        return None
+    return w
+
+
+def _print_fields(fields: Dict[str, Any]) -> Dict[str, Any]:
+    """An ftrace print record's fields as the binary record has them: ``ip`` (the printed
+    symbol, or the address trace-cmd printed when it had none) and ``buf`` with its newline."""
+    ip = fields.pop("arg0", None)
+    if ip is None:
+        ip = fields.get("ip", MARKER_SYMBOL)
+    if isinstance(ip, str) and ip.startswith("0x"):
+        try:
+            ip = int(ip, 16)
+        except ValueError:
+            pass
+    buf = fields.get("buf")
+    buf = "" if buf is None else str(buf)
+    return {"ip": ip, "buf": buf if buf.endswith("\n") else buf + "\n"}
 
 
 class TextReader(TraceReader):
@@ -68,8 +115,9 @@ class TextReader(TraceReader):
 
     def __init__(self, path: str, stream: Optional[IO[bytes]] = None,
                  formats: Optional[FormatSet] = None, strict: bool = False,
-                 chunk_size: int = CHUNK):
+                 chunk_size: int = CHUNK, buffer: Optional[str] = None):
         super().__init__(path, formats, strict)
+        self._want = buffer
         self._stream = stream if stream is not None else open_stream(path)
         self.chunk_size = max(1, int(chunk_size))
         self.patterns: Dict[str, PayloadPattern] = {}
@@ -81,8 +129,10 @@ class TextReader(TraceReader):
 
     # -- state -------------------------------------------------------------------------------
     def _reset(self) -> None:
-        self.meta = new_meta("text", dialect="trace_pipe", tracer=None)
+        self.meta = new_meta("text", dialect="trace_pipe", tracer=None, buffers=[""],
+                             buffer=None, buffer_width=None, buffer_records={})
         self._layout_known = False          # the first event line has set the layout keys
+        self._prints = False                # an ftrace print event was resolved
         self.problems = []
         self.nproblems = 0
         self._legend_width: Optional[int] = None
@@ -140,6 +190,15 @@ class TextReader(TraceReader):
     def _resolve(self, name: bytes) -> Tuple[str, str, str, Any, PayloadPattern]:
         bare = name.decode("utf-8", "replace")
         decl = self.formats.by_name(bare)
+        if decl is None and bare == MARKER_SYMBOL and self.formats.get(_PRINT) is not None:
+            # the kernel's trace_print_print: "tracing_mark_write: TEXT", the whole payload is buf
+            from dataclasses import replace
+            decl = replace(self.formats.get(_PRINT), print_fmt='"%s", REC->buf')
+            self._prints = True
+            pat = self.patterns[bare] = compile_payload(decl)
+            return decl.full_name, decl.system, decl.name, pat.program(), pat
+        if decl is not None and decl.full_name == _PRINT:
+            self._prints = True
         if decl is None:
             pat = unknown_payload()
             self.patterns[bare] = pat
@@ -200,6 +259,10 @@ class TextReader(TraceReader):
                 self.meta["dialect"] = "trace-cmd"
                 self.meta["ncpus"] = int(_CPUS_RE.match(line).group(1))
                 continue
+            w = buffer_column(line) if self.meta["dialect"] == "trace-cmd" else None
+            if w is not None:
+                self.meta["buffer_width"] = w - 2
+                line = line[w:]
             hdr, _ = _textscan.parse_line_header(line)
             if hdr is None:
                 continue
@@ -207,6 +270,14 @@ class TextReader(TraceReader):
             break
         if self.meta["flags_width"] is None and self._legend_width is not None:
             self.meta["flags_width"] = self._legend_width
+        want = self._want
+        if want is not None and want not in ("", "top") and self.meta["buffer_width"] is None:
+            from memsim.errors import UsageError
+            raise UsageError("--buffer", f"{self.name} has no buffer {want!r} (a text trace "
+                                         f"without trace-cmd's buffer column is one buffer)",
+                             "leave out --buffer")
+        if want is not None:
+            self.meta["buffer"] = "" if want == "top" else want
 
     def _first_event(self, hdr: Dict[str, Any]) -> None:
         self._layout_known = True
@@ -248,26 +319,99 @@ class TextReader(TraceReader):
             for lineno, msg in probs:
                 self.problem(f"{self.name}:{lineno}", msg)
 
+    def _runs(self) -> Iterator[Tuple[bytes, int, str]]:
+        """(buffer, end, name): :meth:`_chunks` with trace-cmd's buffer column taken off, cut
+        into runs of lines of one buffer (``name``).  Without the column: the chunks, ``""``."""
+        width = self.meta["buffer_width"]
+        if width is None:
+            for buf, end in self._chunks():
+                yield buf, end, ""
+            return
+        w = width + 2
+        names = self.meta["buffers"]
+        for buf, end in self._chunks():
+            run: List[bytes] = []
+            run_name = None
+            for line in buf[:end].splitlines(keepends=True):
+                pre = line[:w]
+                if len(line) > w and (pre.endswith(b": ") or pre == b" " * w):
+                    name = pre[:-2].strip().decode("utf-8", "replace")
+                    line = line[w:]
+                else:
+                    name = run_name or ""
+                if name != run_name and run:
+                    data = b"".join(run)
+                    yield data, len(data), run_name or ""
+                    run = []
+                if name not in names:
+                    names.append(name)
+                run_name = name
+                run.append(line)
+            if run:
+                data = b"".join(run)
+                yield data, len(data), run_name or ""
+
+    def _fix_prints(self, recs: List[Record]) -> None:
+        for rec in recs:
+            if rec.event == "print" and rec.system == "ftrace":
+                rec.fields = _print_fields(rec.fields)
+
     def records(self) -> Iterator[Record]:
         """One :class:`Record` per event line, in file order."""
         self._rewind()
         sc = self._scanner
         out: List[Record] = []
-        for buf, end in self._chunks():
+        want = self.meta["buffer"]
+        for buf, end, name in self._runs():
             pos = 0
             while pos < end:
                 pos, _, stop = sc.scan(buf, pos, end, True, 16384, out)
                 if sc.first is not None and not self._layout_known:
                     self._first_event(sc.first)
                 if out:
-                    yield from out
+                    if self._prints:
+                        self._fix_prints(out)
+                    counts = self.meta["buffer_records"]
+                    counts[name] = counts.get(name, 0) + len(out)
+                    if name:
+                        for rec in out:
+                            rec.buffer = name
+                    if want is None or want == name:
+                        yield from out
                     out.clear()
                 self._drain_problems()
                 if stop == 2:
                     return
+        self._check_buffer_seen()
+
+    def _check_buffer_seen(self) -> None:
+        """``buffer=NAME`` that no line of a trace with buffer columns named: a UsageError."""
+        want = self.meta["buffer"]
+        if want and want not in self.meta["buffers"]:
+            from memsim.errors import UsageError
+            names = ", ".join(n or "top" for n in self.meta["buffers"])
+            raise UsageError("--buffer", f"{self.name} has no buffer {want!r} (it has: {names})",
+                             "give one of those names")
 
     def batches(self, size: int = 65536) -> Iterator[Columns]:
-        """Columns of at most ``size`` events at a time, filled by the Cython scanner."""
+        """Columns of at most ``size`` events at a time, filled by the Cython scanner (through
+        Records when lines carry trace-cmd's buffer column)."""
+        if self.meta["buffer_width"] is not None:
+            yield from TraceReader.batches(self, size)
+            return
+        for cols in self._scan_batches(size):
+            t = cols.tables.get(_PRINT)
+            if t is not None and self._prints:
+                fixed = [_print_fields(dict(zip(("arg0", "ip", "buf"), vals)))
+                         for vals in zip(t.columns.get("arg0") or [None] * len(t),
+                                         t.columns.get("ip") or [MARKER_SYMBOL] * len(t),
+                                         t.columns.get("buf") or [""] * len(t))]
+                t.columns.pop("arg0", None)
+                t.columns["ip"] = [f["ip"] for f in fixed]
+                t.columns["buf"] = [f["buf"] for f in fixed]
+            yield cols
+
+    def _scan_batches(self, size: int) -> Iterator[Columns]:
         self._rewind()
         size = max(1, int(size))
         sc = self._scanner

@@ -13,6 +13,16 @@ pages (a v7 section size is a u64; the BUFFER option carries a u32 sub-buffer si
   BUFFER option gives the per-CPU data, stored as compressed chunks (``u32 count``, then
   ``u32 compressed size, u32 uncompressed size, bytes`` each) or as raw pages.
 
+A file recorded from tracefs instances (``trace-cmd record -B NAME``, ``extract -B NAME``) holds
+one buffer per instance next to the top-level one (``tracecmd_buffer_instance_handle``): in
+version 7 each has its BUFFER option (name, clock, page size, per-CPU data) and its own flyrecord
+section; in version 6 the BUFFER option holds only the offset of the instance's own
+``flyrecord`` tag, followed like the top-level one by each CPU's data offset and size and the
+``[clock]`` string.  The CPUSTAT options of an instance follow a CPUSTAT that says
+``Buffer: NAME``.  Every buffer is read, merged in ``trace-cmd report`` order, and each record
+says which buffer it came from (:attr:`Record.buffer <memsim.tracing.record.Record>`, ``""`` for
+the top level); ``buffer=NAME`` reads one.
+
 The file is memory-mapped (or, for a pipe or a compressed file, read into memory by
 :func:`memsim.tracing.reader.open_trace`); the pages are decoded one block at a time by the
 Cython core (:mod:`memsim.tracing._flyrecord`), so memory stays flat on a multi-gigabyte trace.
@@ -29,7 +39,7 @@ import re
 import struct
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from memsim.errors import TraceError
+from memsim.errors import TraceError, UsageError
 from memsim.tracing.columns import Columns, EventTable
 from memsim.tracing.formats import FormatSet, default_formats, parse_format
 from memsim.tracing.reader import DAT_MAGIC, TraceReader, open_file
@@ -178,6 +188,45 @@ class FileKallsyms:
         return self._by_name.get(name)
 
 
+TOP = "top"                     # how the command line names the top-level buffer
+
+
+class DatBuffer:
+    """One ring buffer of the file: the top level (``name`` ``""``) or a tracefs instance.
+
+    ``cpus`` is ``(cpu, offset, size)`` of each CPU's data, ``cpustat`` the CPUSTAT texts that
+    belong to it, ``offset`` where its flyrecord tag (v6) or section (v7) starts.
+    """
+
+    __slots__ = ("name", "offset", "clock", "page_size", "cpus", "cpustat")
+
+    def __init__(self, name: str, offset: int, clock: str, page_size: int,
+                 cpus: List[Tuple[int, int, int]]):
+        self.name = name
+        self.offset = offset
+        self.clock = clock
+        self.page_size = page_size
+        self.cpus = cpus
+        self.cpustat: List[str] = []
+
+    @property
+    def label(self) -> str:
+        """The name as the command line spells it (``top`` for the top level)."""
+        return self.name or TOP
+
+    @property
+    def has_data(self) -> bool:
+        return any(size for _, _, size in self.cpus)
+
+    def __repr__(self) -> str:
+        return f"DatBuffer({self.label!r}, cpus={self.cpus!r})"
+
+
+def buffer_label(name: str) -> str:
+    """A buffer name as the command line and the reports spell it (``top`` for ``""``)."""
+    return name or TOP
+
+
 class DatReader(TraceReader):
     """A trace.dat file (or its bytes) as records.
 
@@ -191,17 +240,23 @@ class DatReader(TraceReader):
     ``uname``, else 5, ``tgid`` False, ``lost`` from the pages with missed events once the
     records are read), plus what the headers say: ``version``, ``compression``,
     ``compression_version``, ``endian``, ``long_size``, ``page_size``, ``uname``,
-    ``tracecmd_version``, ``cpustat`` (the CPUSTAT texts), ``trace_id``, ``ts_offset``,
-    ``buffers``/``buffer`` (the instance buffers and the one read), ``cpu_data_size``, and after
-    a read ``missed_events``/``missed_pages`` per CPU (-1 events: the count is unknown) and
-    ``nrecords``.
+    ``tracecmd_version``, ``cpustat`` (the CPUSTAT texts of the buffers read), ``trace_id``,
+    ``ts_offset``, ``buffers`` (every buffer's name, ``""`` for the top level, in
+    ``trace-cmd report`` order), ``buffer`` (the one read, None when all are),
+    ``cpu_data_size``, and after a read ``missed_events``/``missed_pages`` per CPU (-1 events:
+    the count is unknown), ``nrecords`` and ``buffer_records`` (records per buffer name).
+
+    ``buffer``: read only this buffer (its name, ``""`` or ``"top"`` for the top level); None
+    reads them all.  A name the file does not hold is a :class:`~memsim.errors.UsageError`.
+    :attr:`buffers` lists the file's :class:`DatBuffer` objects.
     """
 
     kind = "trace.dat"
 
     def __init__(self, path: str, *, data: Optional[bytes] = None, formats: Optional[FormatSet] = None,
-                 strict: bool = False, registry=None):
+                 strict: bool = False, registry=None, buffer: Optional[str] = None):
         super().__init__(path, formats=FormatSet(), strict=strict)
+        self._want = buffer
         self._caller_formats = formats
         self._registry = registry
         self._file = None
@@ -222,7 +277,13 @@ class DatReader(TraceReader):
         self.printk: Dict[int, str] = {}
         self._kallsyms_text: Optional[str] = None
         self._kallsyms: Optional[FileKallsyms] = None
-        self._cpus: List[Tuple[int, int, int]] = []       # (cpu, offset, size) of the data
+        self.buffers: List[DatBuffer] = []                 # every buffer of the file
+        self._v6_buffers: List[Tuple[str, int]] = []       # v6 BUFFER options: (name, offset)
+        self._cpustat_buffer = ""                          # the buffer CPUSTAT options describe
+        self._cpustats: Dict[str, List[str]] = {}
+        self._streams: List[Tuple[DatBuffer, int, int, int]] = []   # (buffer, cpu, off, size)
+        self._chosen: List[DatBuffer] = []                  # the buffers read
+        self._v6_clock = ""
         self._compressed_data = False
         self._layouts: Optional[list] = None
         self._zstd = None
@@ -235,8 +296,8 @@ class DatReader(TraceReader):
             except (ValueError, KeyError, IndexError, OverflowError, struct.error) as e:
                 # a safety net: every damage should have been reported where it was found
                 self.problem(self.name, f"the headers cannot be read ({e}); no records")
-                self._cpus = []
-        except TraceError:
+                self._streams = []
+        except (TraceError, UsageError):
             self.close()
             raise
         self._open_problems = (list(self.problems), self.nproblems)
@@ -247,8 +308,9 @@ class DatReader(TraceReader):
         return new_meta("trace.dat", clock="local", flags_width=5, version=None,
                         compression="none", compression_version="", endian="little",
                         long_size=8, page_size=4096, uname=None, tracecmd_version=None,
-                        cpustat=[], trace_id=None, ts_offset=0, buffers=[], buffer="",
-                        cpu_data_size={}, missed_events={}, missed_pages={})
+                        cpustat=[], trace_id=None, ts_offset=0, buffers=[], buffer=None,
+                        cpu_data_size={}, missed_events={}, missed_pages={},
+                        buffer_records={})
 
     def _problem_at(self, offset: int, problem: str) -> None:
         self.problem(f"{self.name}: offset {offset}", problem)
@@ -291,6 +353,7 @@ class DatReader(TraceReader):
         else:
             self._read_v7(c)
         self._finish_formats()
+        self._select_buffers()
         self._finish_meta()
 
     def _read_header_info(self, c: _Cur) -> None:
@@ -402,15 +465,61 @@ class DatReader(TraceReader):
             if ncpus > 4096:
                 self._problem_at(c.pos, f"{ncpus} CPUs is not plausible; no CPU data read")
                 return
-            for cpu in range(ncpus):
-                off = c.int(8, f"the data offset of cpu {cpu}")
-                size = c.int(8, f"the data size of cpu {cpu}")
-                self._cpus.append((cpu, off, size))
+            top = DatBuffer("", c.pos - 10, "", self.meta["page_size"],
+                            self._v6_cpu_table(c, ncpus, ""))
+            top.clock = self._v6_clock
         except _Short as e:
             self._problem_at(e.at, f"the file ends inside the option/flyrecord headers "
                                    f"({e.what}); no CPU data can be read")
             return
-        self._check_raw_cpus()
+        self.buffers.append(top)
+        for name, off in self._v6_buffers:
+            buf = self._v6_instance(name, off, ncpus)
+            if buf is not None:
+                self.buffers.append(buf)
+
+    def _v6_cpu_table(self, c: _Cur, ncpus: int, name: str) -> List[Tuple[int, int, int]]:
+        """After a ``flyrecord`` tag: each CPU's data offset and size, then the ``[clock]``
+        string (read_cpu_data; optional in old files); the clock is kept in ``_v6_clock``."""
+        cpus = []
+        where = f"buffer {name} " if name else ""
+        for cpu in range(ncpus):
+            off = c.int(8, f"the data offset of {where}cpu {cpu}")
+            size = c.int(8, f"the data size of {where}cpu {cpu}")
+            cpus.append((cpu, off, size))
+        self._v6_clock = ""
+        try:
+            n = c.int(8, "the clock size")
+            if 0 < n <= 4096:
+                sel = re.fullmatch(r"\[([\w-]+)\]\s*", c.text(n, "the clock"))
+                self._v6_clock = sel.group(1) if sel else ""
+        except _Short:
+            pass
+        return cpus
+
+    def _v6_instance(self, name: str, off: int, ncpus: int) -> Optional[DatBuffer]:
+        """tracecmd_buffer_instance_handle of a version 6 file: the instance's ``flyrecord``
+        tag at ``off`` (options before it are skipped), its CPU table and clock."""
+        c = _Cur(self._data, off, self.size, self._big)
+        try:
+            tag = c.take(10, f"the flyrecord tag of buffer {name}")
+            if tag == b"options  \0":
+                while True:                     # options of the instance: not needed, skipped
+                    opt = c.int(2, f"an option id of buffer {name}")
+                    if opt == OPT_DONE:
+                        break
+                    c.take(c.int(4, "an option size"), f"option {opt} of buffer {name}")
+                tag = c.take(10, f"the flyrecord tag of buffer {name}")
+            if tag != b"flyrecord\0":
+                self._problem_at(c.pos - 10, f"buffer {name}: expected 'flyrecord', found "
+                                             f"{tag!r}; its CPU data cannot be read")
+                return None
+            cpus = self._v6_cpu_table(c, ncpus, name)
+        except _Short as e:
+            self._problem_at(e.at, f"buffer {name}: the file ends inside its flyrecord header "
+                                   f"({e.what}); its CPU data cannot be read")
+            return None
+        return DatBuffer(name, off, self._v6_clock, self.meta["page_size"], cpus)
 
     # -- options (both versions) -----------------------------------------------------------
     def _read_options(self, c: _Cur, v6: bool, sections: Optional[Dict[int, int]] = None,
@@ -428,7 +537,12 @@ class DatReader(TraceReader):
                 if opt == OPT_DONE:
                     return oc.int(8, "the next options offset") if size >= 8 else 0
                 if opt == OPT_CPUSTAT:
-                    m["cpustat"].append(body.rstrip(b"\0").decode("utf-8", "replace"))
+                    text = body.rstrip(b"\0").decode("utf-8", "replace")
+                    head = re.match(r"\s*Buffer:\s*(\S*)\s*$", text)
+                    if head is not None:        # the CPUSTATs that follow are this instance's
+                        self._cpustat_buffer = head.group(1)
+                    else:
+                        self._cpustats.setdefault(self._cpustat_buffer, []).append(text)
                 elif opt == OPT_TRACECLOCK:
                     text = body.rstrip(b"\0").decode("utf-8", "replace")
                     sel = re.search(r"\[(\S+)\]", text)
@@ -459,9 +573,11 @@ class DatReader(TraceReader):
     def _read_buffer_option(self, oc: _Cur, v6: bool, buffers: Optional[list]) -> None:
         off = oc.int(8, "the buffer offset")
         name = oc.cstr("the buffer name")
-        self.meta["buffers"].append(name)
-        if v6 or buffers is None:
-            return              # v6 instance buffers are not decoded (see meta["buffers"])
+        if v6:
+            self._v6_buffers.append((name, off))
+            return
+        if buffers is None:
+            return
         clock = oc.cstr("the buffer clock")
         page_size = oc.int(4, "the buffer page size")
         ncpus = oc.int(4, "the buffer CPU count")
@@ -529,7 +645,7 @@ class DatReader(TraceReader):
                 continue
             _, body, base = sec
             self._section(what, readers[sid], _Cur(body, 0, len(body), self._big, base))
-        self._choose_buffer(buffers)
+        self._v7_buffers(buffers)
         if not self.nproblems:
             self._check_sections(first_section)
 
@@ -672,59 +788,105 @@ class DatReader(TraceReader):
                                 "the flyrecord section" % (self.size, len(cpus)))
         buffers.append(("", start, self.meta.get("clock", "local"), page, cpus))
 
-    def _choose_buffer(self, buffers: list) -> None:
+    def _v7_buffers(self, buffers: list) -> None:
+        """The BUFFER options: the top level first, then the instances in file order (the order
+        trace-read.c adds their handles)."""
         if not buffers:
             self.problem(self.name, f"no BUFFER option describes the CPU data (file ends at "
                                     f"byte {self.size}); no records can be read")
             return
-        chosen = next((b for b in buffers if b[0] == ""), buffers[0])
-        name, off, clock, page_size, cpus = chosen
-        self.meta["buffer"] = name
+        seen = set()
+        for name, off, clock, page_size, cpus in sorted(buffers, key=lambda b: b[0] != ""):
+            if name in seen:
+                self._problem_at(off, f"a second buffer named {buffer_label(name)!r}; skipped")
+                continue
+            seen.add(name)
+            if page_size and page_size != self.meta["page_size"] and not (
+                    64 <= page_size <= (1 << 26) and page_size % 4 == 0):
+                self._problem_at(off, f"the page size {page_size} of buffer "
+                                      f"{buffer_label(name)!r} is not plausible; using "
+                                      f"{self.meta['page_size']}")
+                page_size = self.meta["page_size"]
+            self.buffers.append(DatBuffer(name, off, clock, page_size or self.meta["page_size"],
+                                          cpus))
+
+    def _select_buffers(self) -> None:
+        """The buffers to read (``buffer=`` or all), their CPU streams, and the meta they set."""
+        m = self.meta
+        m["buffers"] = [b.name for b in self.buffers]
+        for b in self.buffers:
+            b.cpustat = self._cpustats.get(b.name, [])
+        chosen = self.buffers
+        if self._want is not None:
+            chosen = [self.find_buffer(self._want)]
+            m["buffer"] = chosen[0].name
+        clock = next((b.clock for b in chosen if b.clock and b.has_data),
+                     next((b.clock for b in chosen if b.clock), ""))
         if clock:
-            self.meta["clock"] = clock
-        if page_size and page_size != self.meta["page_size"]:
-            if 64 <= page_size <= (1 << 26) and page_size % 4 == 0:
-                self.meta["page_size"] = page_size
-            else:
-                self._problem_at(off, f"the buffer's page size {page_size} is not plausible; "
-                                      f"using {self.meta['page_size']}")
-        if not self.meta["ncpus"]:
-            self.meta["ncpus"] = len(cpus)
-        self._cpus = cpus
+            m["clock"] = clock
+        sizes = {b.page_size for b in chosen if b.has_data}
+        if len(sizes) == 1:
+            m["page_size"] = sizes.pop()
+        if not m["ncpus"] and chosen:
+            m["ncpus"] = max(len(b.cpus) for b in chosen)
+        m["cpustat"] = [t for b in chosen for t in b.cpustat]
+        self._chosen = chosen
+        self._streams = [(b, cpu, off, size) for b in chosen for cpu, off, size in b.cpus]
         if self._zstd is not None:
             self._compressed_data = True
             self._check_chunks()
         else:
             self._check_raw_cpus()
 
+    def find_buffer(self, name: str) -> DatBuffer:
+        """The buffer called ``name`` (``""`` or ``top`` for the top level, unless an instance
+        is called ``top``); a :class:`~memsim.errors.UsageError` when the file has none."""
+        for b in self.buffers:
+            if b.name == name:
+                return b
+        if name == TOP:
+            for b in self.buffers:
+                if b.name == "":
+                    return b
+        names = ", ".join(b.label for b in self.buffers) or "none"
+        raise UsageError("--buffer", f"{self.name} has no buffer {name!r} (it has: {names})",
+                         "give one of those names")
+
     # -- CPU data --------------------------------------------------------------------------
+    @staticmethod
+    def _where(b: DatBuffer, cpu: int) -> str:
+        return f"buffer {b.name} cpu {cpu}" if b.name else f"cpu {cpu}"
+
     def _check_raw_cpus(self) -> None:
-        page = self.meta["page_size"]
-        for cpu, off, size in self._cpus:
-            self.meta["cpu_data_size"][cpu] = size
+        for b, cpu, off, size in self._streams:
+            page = b.page_size
+            key = cpu if not b.name else f"{b.name}/{cpu}"
+            self.meta["cpu_data_size"][key] = size
             if not size:
                 continue
             total = (size + page - 1) // page
             have = max(0, min(self.size, off + size) - off) // page if off < self.size else 0
             if have < total:
-                self.problem(f"{self.name}: cpu {cpu}",
+                self.problem(f"{self.name}: {self._where(b, cpu)}",
                              f"{total - have} of {total} pages missing (file ends at byte "
                              f"{self.size})")
 
-    def _chunks(self, cpu: int, off: int, size: int, report: bool) -> List[Tuple[int, int, int]]:
+    def _chunks(self, b: DatBuffer, cpu: int, off: int, size: int,
+                report: bool) -> List[Tuple[int, int, int]]:
         """(offset of the bytes, compressed size, uncompressed size) of one CPU's chunks."""
         out = []
         e = "big" if self._big else "little"
         d = self._data
+        where = self._where(b, cpu)
         if off + 4 > self.size:
             if report:
-                self.problem(f"{self.name}: cpu {cpu}", f"all data missing (file ends at byte "
-                                                        f"{self.size})")
+                self.problem(f"{self.name}: {where}", f"all data missing (file ends at byte "
+                                                      f"{self.size})")
             return out
         count = int.from_bytes(d[off:off + 4], e)
         p = off + 4
         pages_seen = 0
-        page = self.meta["page_size"]
+        page = b.page_size
         for i in range(count):
             if p + 8 > self.size:
                 cut = i
@@ -736,7 +898,7 @@ class DatReader(TraceReader):
                 break
             if us > (1 << 30) or us % page:
                 if report:
-                    self._problem_at(p, f"cpu {cpu}: chunk {i} claims {us} uncompressed bytes, "
+                    self._problem_at(p, f"{where}: chunk {i} claims {us} uncompressed bytes, "
                                         f"not a whole number of pages; rest of the CPU skipped")
                 return out
             out.append((p + 8, cs, us))
@@ -745,19 +907,19 @@ class DatReader(TraceReader):
         else:
             return out
         if report:
-            self.problem(f"{self.name}: cpu {cpu}",
+            self.problem(f"{self.name}: {where}",
                          f"{count - cut} of {count} compressed chunks missing, "
                          f"{pages_seen} pages read (file ends at byte {self.size})")
         return out
 
     def _check_chunks(self) -> None:
-        for cpu, off, size in self._cpus:
-            self.meta["cpu_data_size"][cpu] = size
+        for b, cpu, off, size in self._streams:
+            self.meta["cpu_data_size"][cpu if not b.name else f"{b.name}/{cpu}"] = size
             if size:
-                self._chunks(cpu, off, size, True)
+                self._chunks(b, cpu, off, size, True)
 
-    def _raw_blocks(self, cpu: int, off: int, size: int) -> Iterator[bytes]:
-        step = self.meta["page_size"] * BLOCK_PAGES
+    def _raw_blocks(self, b: DatBuffer, cpu: int, off: int, size: int) -> Iterator[bytes]:
+        step = b.page_size * BLOCK_PAGES
         end = min(off + size, self.size)
         d = self._data
         while off < end:
@@ -765,19 +927,20 @@ class DatReader(TraceReader):
             yield d[off:off + n]
             off += n
 
-    def _zstd_blocks(self, cpu: int, off: int, size: int) -> Iterator[bytes]:
+    def _zstd_blocks(self, b: DatBuffer, cpu: int, off: int, size: int) -> Iterator[bytes]:
         if not size:
             return
         d = self._data
-        for i, (p, cs, us) in enumerate(self._chunks(cpu, off, size, False)):
+        where = self._where(b, cpu)
+        for i, (p, cs, us) in enumerate(self._chunks(b, cpu, off, size, False)):
             try:
                 block = self._unzstd(d[p:p + cs])
             except Exception as e:
-                self._problem_at(p, f"cpu {cpu}: chunk {i} does not decompress ({e}); "
+                self._problem_at(p, f"{where}: chunk {i} does not decompress ({e}); "
                                     f"rest of the CPU skipped")
                 return
             if len(block) != us:
-                self._problem_at(p, f"cpu {cpu}: chunk {i} decompresses to {len(block)} bytes, "
+                self._problem_at(p, f"{where}: chunk {i} decompresses to {len(block)} bytes, "
                                     f"not {us}; rest of the CPU skipped")
                 return
             yield block
@@ -797,18 +960,26 @@ class DatReader(TraceReader):
         rel = re.match(r"\S+\s+\S+\s+(\d+)\.(\d+)", m["uname"] or "")
         if rel and (int(rel.group(1)), int(rel.group(2))) < (5, 15):
             m["flags_width"] = 4
-        read = []
-        overrun = 0
-        for text in m["cpustat"]:
-            r = re.search(r"^read events:\s*(\d+)", text, re.M)
-            o = re.search(r"^overrun:\s*(\d+)", text, re.M)
-            if r:
-                read.append(int(r.group(1)))
-            if o:
-                overrun += int(o.group(1))
-        if read and len(read) == len(m["cpustat"]):
-            m["entries"] = sum(read)
-            m["entries_written"] = sum(read) + overrun
+        # the events of a CPU are those read out of the kernel buffer (extract: all of them)
+        # plus those still in it when the stats were taken (record stops the readers later)
+        entries = overrun = 0
+        complete = bool(self._chosen)
+        for b in self._chosen:
+            if not b.cpustat:
+                complete = complete and not b.has_data
+                continue
+            for text in b.cpustat:
+                r = re.search(r"^read events:\s*(\d+)", text, re.M)
+                e = re.search(r"^entries:\s*(\d+)", text, re.M)
+                o = re.search(r"^overrun:\s*(\d+)", text, re.M)
+                if r is None:
+                    complete = False
+                    break
+                entries += int(r.group(1)) + (int(e.group(1)) if e else 0)
+                overrun += int(o.group(1)) if o else 0
+        if complete and any(b.cpustat for b in self._chosen):
+            m["entries"] = entries
+            m["entries_written"] = entries + overrun
 
     @property
     def kallsyms_text(self) -> Optional[str]:
@@ -843,26 +1014,71 @@ class DatReader(TraceReader):
             self._layouts = layouts
         return self._layouts
 
-    def _decoder(self):
+    def _decoder(self, streams=None, reader=None):
         from memsim.tracing._flyrecord import FlyDecoder
-        self.problems, self.nproblems = list(self._open_problems[0]), self._open_problems[1]
+        if reader is None:
+            self.problems, self.nproblems = list(self._open_problems[0]), self._open_problems[1]
+        streams = self._streams if streams is None else streams
         blocks = self._zstd_blocks if self._compressed_data else self._raw_blocks
-        sources = [blocks(cpu, off, size) for cpu, off, size in self._cpus]
+        sources = [blocks(b, cpu, off, size) for b, cpu, off, size in streams]
         comms = {pid: comm for pid, comm in self.comms.items()}
         comms.setdefault(0, "<idle>")
-        return FlyDecoder(sources, [cpu for cpu, _, _ in self._cpus], self._layouts_list(), self,
-                          self.name, Record, irq_info, self.meta["flags_width"], comms,
-                          self.meta["page_size"], self._long, self._big, self.meta["ts_offset"])
+        return FlyDecoder(sources, [cpu for _, cpu, _, _ in streams], self._layouts_list(),
+                          reader or self, self.name, Record, irq_info, self.meta["flags_width"],
+                          comms, self.meta["page_size"], self._long, self._big,
+                          self.meta["ts_offset"], buffers=[b.name for b, _, _, _ in streams],
+                          page_sizes=[b.page_size for b, _, _, _ in streams],
+                          labels=[self._where(b, cpu) for b, cpu, _, _ in streams])
 
     def _finish(self, dec) -> None:
-        lost = []
-        for (cpu, _, _), missed, pages in zip(self._cpus, dec.missed, dec.missed_pages):
+        lost: List[Tuple[Any, Any]] = []
+        missed_events: Dict[int, int] = {}
+        missed_pages: Dict[int, int] = {}
+        per_buffer: Dict[str, int] = {b.name: 0 for b in self._chosen}
+        for (b, cpu, _, _), missed, pages, n in zip(self._streams, dec.missed, dec.missed_pages,
+                                                   dec.counts):
+            per_buffer[b.name] = per_buffer.get(b.name, 0) + n
             if pages:
-                self.meta["missed_events"][cpu] = missed
-                self.meta["missed_pages"][cpu] = pages
+                prev = missed_events.get(cpu, 0)
+                missed_events[cpu] = -1 if -1 in (prev, missed) else prev + missed
+                missed_pages[cpu] = missed_pages.get(cpu, 0) + pages
                 lost.append((cpu, missed if missed >= 0 else None))
+        self.meta["missed_events"] = missed_events
+        self.meta["missed_pages"] = missed_pages
         self.meta["lost"] = lost
         self.meta["nrecords"] = dec.nrecords
+        self.meta["buffer_records"] = per_buffer
+
+    def buffer_counts(self) -> Dict[str, int]:
+        """Records per buffer of the whole file, by name (``""`` the top level), all buffers
+        whatever ``buffer=`` chose: counted by decoding every buffer's pages (their damage is
+        not reported again)."""
+        class _Quiet:
+            strict = False
+
+            @staticmethod
+            def problem(where, problem):
+                pass
+
+        counts: Dict[str, int] = {}
+        for b in self.buffers:
+            streams = [(b, cpu, off, size) for cpu, off, size in b.cpus]
+            if not b.has_data:
+                counts[b.name] = 0
+                continue
+            saved = self._streams
+            try:
+                dec = self._decoder(streams, _Quiet())
+                n = 0
+                while True:
+                    _, got = dec.read_columns(1 << 16)
+                    if not got:
+                        break
+                    n += got
+            finally:
+                self._streams = saved
+            counts[b.name] = n
+        return counts
 
     def records(self) -> Iterator[Record]:
         """Every record, in ``trace-cmd report`` order."""
@@ -928,12 +1144,17 @@ class DatReader(TraceReader):
         self._big = False
         self._long = 8
         self._compressed_data = False
+        self._want = None
         blocks = [b"".join(bytes(p) for p in pages) for pages in pages_by_cpu]
-        self._cpus = [(cpu, 0, len(b)) for cpu, b in enumerate(blocks)]
+        top = DatBuffer("", 0, "", page_size, [(cpu, 0, len(b)) for cpu, b in enumerate(blocks)])
+        self.buffers = [top]
+        self._chosen = [top]
+        self._streams = [(top, cpu, off, size) for cpu, off, size in top.cpus]
+        self.meta["buffers"] = [""]
         self._mem_blocks = blocks
-        self._raw_blocks = lambda cpu, off, size: iter([self._mem_blocks[cpu]] if size else [])
+        self._raw_blocks = lambda b, cpu, off, size: iter([self._mem_blocks[cpu]] if size else [])
         self._open_problems = ([], 0)
         return self
 
 
-__all__ = ["DatReader", "FileKallsyms", "field_kind"]
+__all__ = ["DatReader", "DatBuffer", "FileKallsyms", "field_kind", "buffer_label", "TOP"]

@@ -55,7 +55,8 @@ def test_text_meta_before_reading_has_every_key(tmp_path):
     p = tmp_path / "empty.txt"
     p.write_text("")
     r = open_trace(str(p))
-    assert r.meta == new_meta("text", dialect="trace_pipe", tracer=None)
+    assert r.meta == new_meta("text", dialect="trace_pipe", tracer=None, buffers=[""],
+                              buffer=None, buffer_width=None, buffer_records={})
 
 
 def test_trace_dat_meta(tmp_path):
