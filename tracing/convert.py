@@ -167,7 +167,8 @@ def _chain(first, it):
 
 
 def render_text(reader, records: Iterable, out: IO[str], *, style: str = "kernel",
-                ns: bool = False, exact_count: bool = False) -> int:
+                ns: bool = False, exact_count: bool = False,
+                on_empty: Optional[Any] = None) -> int:
     """A header and one line per record of ``records`` (read by ``reader``) to ``out``, in
     ``style`` (``kernel`` or ``trace-cmd``, see :mod:`memsim.tracing.report`); returns the
     number of records written.
@@ -177,6 +178,9 @@ def render_text(reader, records: Iterable, out: IO[str], *, style: str = "kernel
     none: then they are the number of lines printed.  When the header needs what only the
     records tell (that count, or the CPU count of a headerless text), the lines are spooled to
     a temporary file (memory stays flat) until it is known.
+
+    ``on_empty()`` is called before the header when there is no record to print: it raises
+    when the input is not a trace, so that nothing is printed before the error.
     """
     from memsim.tracing.report import Renderer
     r = Renderer.for_reader(style, reader, ns=ns)
@@ -185,6 +189,8 @@ def render_text(reader, records: Iterable, out: IO[str], *, style: str = "kernel
     first = next(it, None)
     no_entries = meta.get("entries") is None
     if first is None:
+        if on_empty is not None:
+            on_empty()
         out.write(r.header(_header_meta(meta, 0 if exact_count or no_entries else None, 0)))
         return 0
     need_count = style == "kernel" and (exact_count or no_entries)
@@ -237,8 +243,12 @@ def write_text(reader, out: IO[str], *, style: str = "kernel", ns: bool = False,
             nread += 1
             yield rec
 
+    def empty() -> None:
+        if nread == 0:
+            problems_summary(reader, nrecords=0)        # raises: not a trace
+
     written = render_text(reader, select(counting(guarded_records(reader)), sel, matcher), out,
-                          style=style, ns=ns, exact_count=sel.active)
+                          style=style, ns=ns, exact_count=sel.active, on_empty=empty)
     return nread, written
 
 

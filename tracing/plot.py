@@ -6,7 +6,8 @@ events cost nothing).  :func:`render` draws a matplotlib figure with one panel p
 has data, in this order:
 
 1. **RSS per mm** (``rss_stat``): one step line per mm and counter, MiB over time (the largest
-   ``MAX_MMS`` mms by peak RSS when there are more);
+   ``MAX_MMS`` mms by peak RSS when there are more), each mm named ``comm-pid``
+   (:class:`~memsim.tracing.stats.MmLives`: an mm_id reused after an exit is another mm);
 2. **page allocations and frees per second by order**: ``mm_page_alloc`` above zero,
    ``mm_page_free`` mirrored below zero, one colour per order, counted in time bins (at most
    ``BINS``, about ``MIN_PER_BIN`` events each on average; symlog scale, linear up to one event
@@ -22,7 +23,8 @@ has data, in this order:
 Several traces (``memsim compare``'s two runs) can be drawn on the same axes: give
 :func:`render` a mapping of label to :class:`PlotData`.
 
-Time runs from the first event, in s, ms or µs, whichever suits the trace's span.  matplotlib is imported inside :func:`render` and used
+Time runs from the first event, in s, ms or µs, whichever suits the trace's span, with a margin
+of ``MARGIN`` of the span after the last event.  matplotlib is imported inside :func:`render` and used
 through its Agg canvas only (no pyplot, no global backend switch); the PNG is written to a
 temporary file next to the output and renamed over it (atomic).
 """
@@ -33,9 +35,11 @@ from array import array
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from memsim.errors import UsageError
-from memsim.tracing.stats import RSS_MEMBERS, alloc_failed, folio_order, rss_member
+from memsim.tracing.stats import RSS_MEMBERS, MmLives, alloc_failed, folio_order, rss_member
 
 MAX_MMS = 8
+#: the room left after the last event, as a share of the span (the last steps stay visible)
+MARGIN = 0.03
 MAX_MEMCG_SERIES = 8
 BINS = 200
 MIN_PER_BIN = 5
@@ -66,8 +70,10 @@ class PlotData:
         self.first_ts: Optional[int] = None
         self.last_ts: Optional[int] = None
         self.total = 0
-        self.rss: Dict[Tuple[Any, int], _Series] = {}      # (mm_id, member) -> size in bytes
-        self.mm_comm: Dict[Any, str] = {}
+        self.rss: Dict[Tuple[Any, int], _Series] = {}      # (mm, member) -> size in bytes
+        self.mm_comm: Dict[Any, str] = {}                   # mm -> its comm-pid name
+        self.mm_ended: Dict[Any, bool] = {}                 # mm -> torn down in the trace
+        self._lives = MmLives()                             # mm = (mm_id, life)
         self.alloc = _Series()                              # val = order (successful allocs)
         self.free = _Series()                               # val = order
         self.filemap = _Series()                            # val = +/- 2**order pages
@@ -90,14 +96,17 @@ class PlotData:
             member, size = rss_member(f), f.get("size")
             if member is None or not isinstance(size, int):
                 return
-            mm = f.get("mm_id")
+            life = self._lives.update(f.get("mm_id"), member, size, f.get("curr"), rec.pid,
+                                      rec.comm)
+            mm = (life.mm_id, life.life)
             key = (mm, member)
             s = self.rss.get(key)
             if s is None:
                 s = self.rss[key] = _Series()
+                self.mm_comm[mm] = ""
             s.add(ts, size)
-            if f.get("curr") == 1 and mm not in self.mm_comm:
-                self.mm_comm[mm] = f"{rec.comm}-{rec.pid}"
+            if life.ended:
+                self.mm_ended[mm] = True
         elif ev == "mm_page_alloc":
             if not alloc_failed(f):
                 self.alloc.add(ts, folio_order(f))
@@ -115,6 +124,11 @@ class PlotData:
                 if s is None:
                     s = self.memcg[key2] = _Series()
                 s.add(ts, val)
+
+    def mm_names(self) -> Dict[Any, str]:
+        """``(mm_id, life)`` -> the ``comm-pid`` name of that mm (see :class:`MmLives`)."""
+        names = self._lives.names()
+        return {(m.mm_id, m.life): names[id(m)] for m in self._lives.all}
 
     def panels(self) -> List[str]:
         """The panels :func:`render` will draw, in order."""
@@ -246,15 +260,19 @@ def figure(data: Union[PlotData, Mapping[str, PlotData]], *, title: str = "trace
                 by_mm = dict(zip(shown, _colors(len(shown))))
                 color_of = lambda mm, member: by_mm[mm]                 # noqa: E731
             for prefix, run_style, d in runs_with(panel):
+                names = d.mm_names()
                 for mm in shown:
                     for member in sorted(m for (x, m) in d.rss if x == mm):
                         ts, val = _np(d.rss[(mm, member)])
-                        x = np.append(secs(ts), span / scale)
-                        y = np.append(val, val[-1]) / (1 << 20)
-                        who = d.mm_comm.get(mm, "")
+                        if d.mm_ended.get(mm):      # torn down: the line ends there
+                            x, y = secs(ts), val / (1 << 20)
+                        else:
+                            x = np.append(secs(ts), span / scale)
+                            y = np.append(val, val[-1]) / (1 << 20)
+                        who = names.get(mm, str(mm[0]))
                         ax.step(x, y, where="post", color=color_of(mm, member),
                                 linestyle=run_style if many else styles.get(member, "-"),
-                                linewidth=1.2, label=f"{prefix}mm {mm}{' ' + who if who else ''} "
+                                linewidth=1.2, label=f"{prefix}{who} "
                                                      f"{_SHORT.get(member, RSS_MEMBERS.get(member, member))}")
             more = f" (largest {len(shown)} of {len(mms)} mms)" if len(mms) > len(shown) else ""
             ax.set_title(f"RSS per mm by counter (rss_stat){more}", fontsize=10, loc="left")
@@ -343,7 +361,7 @@ def figure(data: Union[PlotData, Mapping[str, PlotData]], *, title: str = "trace
                          fontsize=10, loc="left")
             ax.set_ylabel("sum of val")
         legend(ax)
-        ax.set_xlim(0, span / scale)
+        ax.set_xlim(0, span * (1 + MARGIN) / scale)
     axes[-1].set_xlabel(f"time since the first event ({unit})")
     return fig, panels
 

@@ -10,7 +10,8 @@ What the events mean (tracepoints.md 3-5, 9; FORMAT-NOTES 10):
 
 * ``rss_stat``: one event per update of one mm counter; ``size`` is the counter's new value in
   **bytes**; ``member`` 0 MM_FILEPAGES, 1 MM_ANONPAGES, 2 MM_SWAPENTS, 3 MM_SHMEMPAGES; ``mm_id``
-  identifies the mm.  The RSS of an mm is FILE + ANON + SHMEM.
+  identifies the mm until its exit teardown, after which a later mm may get the same id
+  (:class:`MmLives`).  The RSS of an mm is FILE + ANON + SHMEM.
 * ``mm_page_alloc`` (order, migratetype; a failed allocation stores pfn -1, printed as
   ``page=0000000000000000 pfn=0x0``), ``mm_page_free`` (order).  ``mm_page_free_batched`` fires
   *in addition to* ``mm_page_free`` for each page of a batch and ``mm_page_alloc_zone_locked``
@@ -132,19 +133,76 @@ class RssCounter:
 
 
 class MmRss:
-    """The rss_stat history of one mm."""
+    """The rss_stat history of one life of one mm (see :class:`MmLives`)."""
 
-    __slots__ = ("mm_id", "counters", "tasks", "current", "peak")
+    __slots__ = ("mm_id", "life", "counters", "tasks", "current", "peak", "owner", "ended")
 
-    def __init__(self, mm_id: int):
+    def __init__(self, mm_id: int, life: int = 0):
         self.mm_id = mm_id
+        self.life = life                     # 0 for the first mm with this id, 1 the next...
         self.counters: Dict[int, RssCounter] = {}
         self.tasks: Dict[int, str] = {}      # pid -> comm of the tasks that updated it as current
         self.current = [0, 0, 0, 0]          # bytes, by member 0..3
         self.peak = 0                        # largest FILE+ANON+SHMEM seen, bytes
+        self.owner: Optional[str] = None     # comm-pid: see MmLives
+        self.ended = False                   # torn down within the trace
 
     def resident(self) -> int:
         return sum(self.current[m] for m in RSS_RESIDENT)
+
+
+class MmLives:
+    """The lives of the mms behind ``rss_stat``'s ``mm_id``: :meth:`update` gives the
+    :class:`MmRss` an event updates.
+
+    ``mm_id`` is a hash of the ``mm_struct``'s address, and a freed mm_struct is soon
+    reallocated to a later process (fork's ``dup_mm``, exec's ``mm_alloc``): the same id then
+    names another mm.  An mm's life ends at its exit teardown (``exit_mmap`` unmaps everything:
+    every counter, swap entries included, is back to 0 after having been above 0); the next
+    event with that id starts a new :class:`MmRss`.  Each is named ``comm-pid`` after the first
+    task that updated it as the current task (``curr=1``), else the first task seen (the parent
+    that copied it at fork, the task that exec'd into it); :meth:`names` makes the names unique
+    (``#2``... for a second mm of one task, as after an exec that reused the id).
+    """
+
+    def __init__(self) -> None:
+        self.live: Dict[Any, MmRss] = {}     # mm_id -> the mm that has it now
+        self.all: List[MmRss] = []           # every life, in order of appearance
+        self._count: Dict[Any, int] = {}
+
+    def update(self, mm_id: Any, member: int, size: int, curr: Any, pid: int, comm: str,
+               new=MmRss) -> MmRss:
+        mm = self.live.get(mm_id)
+        if mm is None:
+            n = self._count.get(mm_id, 0)
+            self._count[mm_id] = n + 1
+            mm = self.live[mm_id] = new(mm_id, n)
+            self.all.append(mm)
+        if mm.owner is None or (curr == 1 and not mm.tasks):
+            mm.owner = f"{comm}-{pid}"
+        if curr == 1 and pid not in mm.tasks:
+            mm.tasks[pid] = comm
+        if 0 <= member < 4:
+            had = any(mm.current) or mm.peak > 0
+            mm.current[member] = size
+            r = mm.resident()
+            if r > mm.peak:
+                mm.peak = r
+            if had and not any(mm.current):     # exit_mmap: everything is gone
+                mm.ended = True
+                del self.live[mm_id]
+        return mm
+
+    def names(self) -> Dict[int, str]:
+        """``id(mm)`` -> its unique ``comm-pid`` name."""
+        out: Dict[int, str] = {}
+        seen: Dict[str, int] = {}
+        for mm in self.all:
+            base = mm.owner or str(mm.mm_id)
+            k = seen.get(base, 0) + 1
+            seen[base] = k
+            out[id(mm)] = base if k == 1 else f"{base}#{k}"
+        return out
 
 
 class TraceStats:
@@ -158,7 +216,7 @@ class TraceStats:
         self.pids: Dict[int, List[Any]] = {}          # pid -> [events, comm]
         self.first_ts: Optional[int] = None
         self.last_ts: Optional[int] = None
-        self.mms: Dict[Any, MmRss] = {}
+        self.mms = MmLives()
         # per order: [alloc, free, free_batched, alloc_zone_locked, alloc_failed]
         self.orders: Dict[int, List[int]] = {}
         self.migratetypes: Dict[int, int] = {}
@@ -216,21 +274,12 @@ class TraceStats:
         member, size, mm_id = rss_member(f), f.get("size"), f.get("mm_id")
         if member is None or not isinstance(size, int):
             return
-        mm = self.mms.get(mm_id)
-        if mm is None:
-            mm = self.mms[mm_id] = MmRss(mm_id)
+        mm = self.mms.update(mm_id, member, size, f.get("curr"), rec.pid, rec.comm)
         c = mm.counters.get(member)
         if c is None:
             mm.counters[member] = RssCounter(rec.ts, size, self.timeline)
         else:
             c.update(rec.ts, size)
-        if 0 <= member < 4:
-            mm.current[member] = size
-            r = mm.resident()
-            if r > mm.peak:
-                mm.peak = r
-        if f.get("curr") == 1 and rec.pid not in mm.tasks:
-            mm.tasks[rec.pid] = rec.comm
 
     def _page_alloc(self, rec, f) -> None:
         row = self._order_row(folio_order(f))
@@ -305,13 +354,15 @@ class TraceStats:
         }
         doc["pids"] = [{"pid": pid, "comm": comm, "events": n}
                        for pid, (n, comm) in sorted(self.pids.items(), key=lambda kv: (-kv[1][0], kv[0]))]
-        doc["rss"] = [self._mm_dict(mm) for mm in sorted(self.mms.values(), key=lambda m: _sort_key(m.mm_id))]
+        names = self.mms.names()
+        doc["rss"] = [self._mm_dict(mm, names[id(mm)])
+                      for mm in sorted(self.mms.all, key=lambda m: (_sort_key(m.mm_id), m.life))]
         doc["pages"] = self._pages_dict()
         doc["page_cache"] = self._page_cache_dict()
         doc["memcg"] = self._memcg_list()
         return doc
 
-    def _mm_dict(self, mm: MmRss) -> Dict[str, Any]:
+    def _mm_dict(self, mm: MmRss, name: str) -> Dict[str, Any]:
         counters = {}
         for member in sorted(mm.counters):
             c = mm.counters[member]
@@ -321,7 +372,7 @@ class TraceStats:
                 d["timeline"] = {"ns": list(c.ts), "bytes": list(c.size)}
             counters[RSS_MEMBERS.get(member, str(member))] = d
         final = mm.resident()
-        return {"mm_id": mm.mm_id,
+        return {"mm_id": mm.mm_id, "name": name, "ended": mm.ended,
                 "tasks": [{"pid": p, "comm": c} for p, c in sorted(mm.tasks.items())],
                 "counters": counters,
                 "final_rss_bytes": final, "final_rss_pages": final // PAGE_SIZE,
@@ -448,13 +499,15 @@ def format_stats(doc: Dict[str, Any], *, top: int = 10) -> str:
                 tasks += ",..."
             first = True
             for name, c in mm["counters"].items():
-                rows.append([mm["mm_id"] if first else "", tasks if first else "", name,
+                rows.append([mm["name"] if first else "", mm["mm_id"] if first else "",
+                             tasks if first else "", name,
                              c["updates"], _mib(c["first"]), _mib(c["last"]), _mib(c["min"]),
                              _mib(c["max"])])
                 first = False
-            rows.append(["", "", "final RSS", "", "", _mib(mm["final_rss_bytes"]), "",
-                         _mib(mm["peak_rss_bytes"])])
-        L += _table(["mm_id", "tasks", "counter", "updates", "first", "last", "min", "max"], rows, "<<<")
+            rows.append(["", "", "", "exited" if mm["ended"] else "final RSS", "", "",
+                         _mib(mm["final_rss_bytes"]), "", _mib(mm["peak_rss_bytes"])])
+        L += _table(["mm", "mm_id", "tasks", "counter", "updates", "first", "last", "min", "max"],
+                    rows, "<<<<")
     pg = doc["pages"]
     if pg["by_order"]:
         L += ["", "page allocator (events per order; failed = page NULL)"]

@@ -245,8 +245,8 @@ def test_stats_json_schema(memsim_trace):
     assert set(doc["time"]) == {"first_ns", "last_ns", "span_s", "events_per_s"}
     assert set(doc["pids"][0]) == {"pid", "comm", "events"}
     mm = doc["rss"][0]
-    assert set(mm) == {"mm_id", "tasks", "counters", "final_rss_bytes", "final_rss_pages",
-                       "peak_rss_bytes", "peak_rss_pages"}
+    assert set(mm) == {"mm_id", "name", "ended", "tasks", "counters", "final_rss_bytes",
+                       "final_rss_pages", "peak_rss_bytes", "peak_rss_pages"}
     c = mm["counters"]["MM_ANONPAGES"]
     assert set(c) == {"first", "last", "min", "max", "updates", "first_ns", "last_ns", "timeline"}
     assert len(c["timeline"]["ns"]) == len(c["timeline"]["bytes"]) == c["updates"]

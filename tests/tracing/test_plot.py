@@ -11,8 +11,8 @@ pytest.importorskip("matplotlib")
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def rec(event, ts, fields, system="kmem", pid=100):
-    return Record(system, event, pid, None, "app", 0, ts, ".....", fields)
+def rec(event, ts, fields, system="kmem", pid=100, comm="app"):
+    return Record(system, event, pid, None, comm, 0, ts, ".....", fields)
 
 
 def kmem_records():
@@ -80,14 +80,34 @@ def test_several_runs_share_the_axes_and_are_labelled(tmp_path):
         _, labels = ax.get_legend_handles_labels()
         assert any(l.startswith("on: ") for l in labels) and any(l.startswith("off: ") for l in labels)
         assert ax.get_xlim() == fig.axes[0].get_xlim()
-    # one time axis for both: from the first event of either run to the last of either (µs)
-    assert fig.axes[0].get_xlim() == (0, 90.0)
+    # one time axis for both: from the first event of either run to the last of either (µs),
+    # and a margin of 3% of that after the last event
+    assert fig.axes[0].get_xlim() == pytest.approx((0, 90.0 * 1.03))
     rss = {line.get_label(): line for line in fig.axes[0].get_lines()}
-    assert rss["on: mm 7 app-100 ANON"].get_linestyle() == "-"
-    assert rss["off: mm 7 app-100 ANON"].get_linestyle() == "--"
+    assert rss["on: app-100 ANON"].get_linestyle() == "-"
+    assert rss["off: app-100 ANON"].get_linestyle() == "--"
     assert fig.texts[0].get_text().startswith("cmp: events on 121, off 40, ")
     out = tmp_path / "cmp.png"
     assert render({"on": on, "off": off}, str(out), option="--plot") == panels
     assert out.read_bytes()[:8] == PNG
     with pytest.raises(UsageError, match="^--plot: "):
         render({"on": on}, str(tmp_path), option="--plot")
+
+
+def test_the_time_axis_leaves_a_margin_and_mms_are_named_by_comm_pid():
+    from memsim.tracing.plot import MARGIN, figure
+    recs = kmem_records()
+    # mm 7 exits (every counter back to 0), then its id comes back for another process
+    recs.append(rec("rss_stat", 70000, {"mm_id": 7, "curr": 0, "member": 1, "size": 0}))
+    recs.append(rec("rss_stat", 80000, {"mm_id": 7, "curr": 1, "member": 1, "size": 4096},
+                    pid=200, comm="dd"))
+    d = PlotData().update(recs)
+    assert d.mm_names() == {(7, 0): "app-100", (7, 1): "dd-200"}
+    fig, _ = figure(d)
+    lo, hi = fig.axes[0].get_xlim()
+    assert lo == 0 and hi == pytest.approx(90.0 * (1 + MARGIN)) and hi > 90.0
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    assert set(lines) == {"app-100 ANON", "dd-200 ANON"}
+    # the exited mm's line ends at its teardown; the live one runs to the last event
+    assert max(lines["app-100 ANON"].get_xdata()) == pytest.approx(70.0)
+    assert max(lines["dd-200 ANON"].get_xdata()) == pytest.approx(90.0)

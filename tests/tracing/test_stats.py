@@ -193,3 +193,45 @@ def test_corpus_stats_match_an_independent_count(traces_dir):
     assert sum(sum(v["count"] for v in items.values())
                for m in doc["memcg"] for ev, items in m["events"].items()) == \
         events["count_memcg_events"] + events["mod_memcg_state"] + events["mod_memcg_lruvec_state"]
+
+
+def test_a_reused_mm_id_is_a_new_mm_after_the_exit_teardown():
+    """mm_id hashes the mm_struct's address: after exit_mmap brought every counter to 0, the
+    next event with that id is a later process's mm, its own series named comm-pid.  As in the
+    VM capture instances-v7.dat (mm_id 2782954133: the shell's old mm, then dd's)."""
+    st = TraceStats().update([
+        rss(1000, 5, 1, 8192, pid=100, comm="sh"), rss(2000, 5, 0, 4096, pid=100, comm="sh"),
+        rss(3000, 5, 0, 0, curr=0, pid=100, comm="sh"),
+        rss(4000, 5, 2, 4096, curr=0, pid=100, comm="sh"),      # a swap entry: still alive
+        rss(5000, 5, 1, 0, curr=0, pid=100, comm="sh"),
+        rss(6000, 5, 2, 0, curr=0, pid=100, comm="sh"),         # the teardown is complete
+        # the parent's fork (dup_mm, curr=0) copies into a freed mm_struct: the same id
+        rss(7000, 5, 1, 4096, curr=0, pid=100, comm="sh"),
+        rss(8000, 5, 1, 3 * 4096, pid=101, comm="dd"),
+    ])
+    doc = st.as_dict()
+    first, second = doc["rss"]
+    assert (first["mm_id"], second["mm_id"]) == (5, 5)
+    assert (first["name"], first["ended"]) == ("sh-100", True)
+    assert (second["name"], second["ended"]) == ("dd-101", False)
+    assert first["counters"]["MM_ANONPAGES"]["updates"] == 2
+    assert second["counters"]["MM_ANONPAGES"]["first"] == 4096
+    assert second["tasks"] == [{"pid": 101, "comm": "dd"}] and second["final_rss_pages"] == 3
+    text = format_stats(doc)
+    assert re.search(r"^  sh-100 +5 +sh-100 +MM_FILEPAGES", text, re.M)
+    assert re.search(r"^  dd-101 +5 +dd-101 +MM_ANONPAGES", text, re.M)
+    assert re.search(r"^ +exited +0\.00 +0\.01$", text, re.M)
+    # an mm never updated as current is named after the task that touched it
+    st = TraceStats().update([rss(1, 9, 1, 4096, curr=0, pid=7, comm="bash")])
+    assert st.as_dict()["rss"][0]["name"] == "bash-7"
+
+
+def test_the_shell_and_dd_of_the_capture_are_separate_mms():
+    from pathlib import Path
+    from memsim.tracing.reader import open_trace
+    path = Path(__file__).parent / "data" / "instances-v7.dat"
+    with open_trace(str(path), buffer="memsim_test") as r:
+        doc = TraceStats().update(r.records()).as_dict(r)
+    names = [(mm["mm_id"], mm["name"], mm["ended"]) for mm in doc["rss"]]
+    assert names == [(2077064016, "dd-25691", True), (2782954133, "work.sh-25657#2", True),
+                     (2782954133, "dd-25690", True), (3114567400, "work.sh-25657", True)]
