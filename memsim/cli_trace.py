@@ -156,8 +156,8 @@ def run_convert(opts: ConvertOptions) -> None:
         if opts.out == "-":
             raise UsageError("OUT", "trace.dat cannot go to standard output", "give a file name ending in .dat")
         if opts.dat_version == 6 and opts.compression != "none":
-            raise UsageError("--compression", "trace.dat version 6 cannot be compressed",
-                             "use --dat-version 7, or --compression none")
+            raise UsageError("--dat-compression", "trace.dat version 6 cannot be compressed",
+                             "use --dat-version 7, or --dat-compression none")
     if opts.out != "-":
         check_output(opts.out, "OUT", "trace.dat" if opts.to == "dat" else "trace.txt")
     reader = _open(opts.read)
@@ -308,22 +308,34 @@ def plot(file, out, buffer, formats_dir, strict):
 @click.option("--to", "to", type=click.Choice(("kernel", "trace-cmd", "dat")),
               help="Output type (default: dat when OUT ends in .dat, else kernel text).")
 @click.option("--dat-version", type=click.Choice(("6", "7")), default="7", show_default=True,
-              help="trace.dat file version.")
-@click.option("--compression", type=click.Choice(("zstd", "none")),
-              help="trace.dat v7 section compression (default: zstd for v7, none for v6).")
+              help="trace.dat file version (as memsim run --dat-version).")
+@click.option("--dat-compression", "compression", type=click.Choice(("zstd", "none")),
+              help="trace.dat v7 section compression (default: zstd for v7, none for v6; as "
+                   "memsim run --dat-compression).")
+@click.option("--compression", "old_compression", type=click.Choice(("zstd", "none")),
+              hidden=True)                     # the name before --dat-compression, kept working
+@buffer_option
 @formats_option
 @strict_option
-def convert(src, dst, to, dat_version, compression, formats_dir, strict):
+def convert(src, dst, to, dat_version, compression, old_compression, buffer, formats_dir, strict):
     """Convert IN to OUT: text (kernel or trace-cmd style) or trace.dat, either way.
+
+    OUT ending in .gz or .zst is written gzip- or zstd-compressed (a trace.dat as a whole).
+    The irq-info column keeps its layout: a 4-character (pre-5.15) text stays 4-character
+    through a trace.dat and back.
 
     \b
     memsim trace convert trace.txt.gz trace.dat
-    memsim trace convert trace.dat trace.txt
+    memsim trace convert trace.dat trace.txt.zst
     memsim trace convert trace.dat - --to trace-cmd
     """
+    from memsim.tracing.convert import uncompressed_name
     if to is None:
-        to = "dat" if dst.endswith(".dat") else "kernel"
+        to = "dat" if uncompressed_name(dst).endswith(".dat") else "kernel"
     version = int(dat_version)
     if compression is None:
+        compression = old_compression
+    if compression is None:
         compression = "zstd" if version == 7 else "none"
-    _guard(run_convert, ConvertOptions(_read_opts(src, formats_dir, strict), dst, to, version, compression))
+    _guard(run_convert, ConvertOptions(_read_opts(src, formats_dir, strict, buffer), dst, to,
+                                       version, compression))

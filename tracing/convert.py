@@ -131,20 +131,64 @@ def empty_buffer_warning(reader, nrecords: int) -> Optional[str]:
 
 
 # -- writing -----------------------------------------------------------------------------------
+#: output names that are compressed, and how
+COMPRESSED_SUFFIXES = {".gz": "gzip", ".zst": "zstd"}
+
+
+def output_compression(path: Optional[str]) -> Optional[str]:
+    """``gzip`` or ``zstd`` for an output named ``*.gz`` or ``*.zst``, else None."""
+    if not path:
+        return None
+    return COMPRESSED_SUFFIXES.get(os.path.splitext(path)[1].lower())
+
+
+def uncompressed_name(path: str) -> str:
+    """``path`` without its ``.gz``/``.zst`` suffix (``trace.dat.gz`` -> ``trace.dat``)."""
+    return os.path.splitext(path)[0] if output_compression(path) else path
+
+
+def _compressor(f: IO[bytes], how: str) -> IO[bytes]:
+    if how == "gzip":
+        import gzip
+        return gzip.GzipFile(fileobj=f, mode="wb", mtime=0)    # type: ignore[return-value]
+    import zstandard
+    return zstandard.ZstdCompressor().stream_writer(f, closefd=False)
+
+
 @contextlib.contextmanager
 def atomic_output(path: Optional[str], where: str) -> Iterator[IO[str]]:
     """Standard output for None/``-``; else a temporary text file next to ``path``, renamed over
-    it when the block succeeds and removed when it fails.  ``where`` (an option name) is the
-    place a :class:`~memsim.errors.UsageError` names when the directory is not writable."""
+    it when the block succeeds and removed when it fails; gzip- or zstd-compressed when
+    ``path`` ends in ``.gz`` or ``.zst``.  ``where`` (an option name) is the place a
+    :class:`~memsim.errors.UsageError` names when the directory is not writable."""
     if path is None or path == "-":
         yield sys.stdout
         return
     d = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(d):
         raise UsageError(where, f"directory {d} does not exist", "create it first")
+    how = output_compression(path)
     try:
-        with atomic_write(path) as f:
-            yield f
+        if how is None:
+            with atomic_write(path) as f:
+                yield f
+            return
+        import io
+        with atomic_write(path, binary=True) as raw:
+            with io.TextIOWrapper(_compressor(raw, how), encoding="utf-8", newline="\n") as t:
+                yield t
+    except OSError as e:
+        raise UsageError(where, f"cannot write {path}: {e.strerror}", "write somewhere else") from None
+
+
+def compress_into(src: str, path: str, where: str) -> None:
+    """The file ``src`` compressed (``.gz``/``.zst`` of ``path``) into ``path``, atomically."""
+    import shutil
+    how = output_compression(path)
+    try:
+        with open(src, "rb") as i, atomic_write(path, binary=True) as raw:
+            with _compressor(raw, how or "gzip") as z:
+                shutil.copyfileobj(i, z, 1 << 20)
     except OSError as e:
         raise UsageError(where, f"cannot write {path}: {e.strerror}", "write somewhere else") from None
 
@@ -402,14 +446,36 @@ class DatBuilder:
             text = kallsyms_text()
         return text
 
+    def uname(self) -> Optional[str]:
+        """The UNAME option of the output: the input's (a trace.dat's); for a text whose
+        irq-info column has 4 characters (kernels before 5.15, no migrate-disable) a 5.14
+        release, which makes readers print 4 characters again; else None (the default)."""
+        meta = getattr(self.reader, "meta", {}) or {}
+        if meta.get("uname"):
+            return meta["uname"]
+        if meta.get("flags_width") == 4:
+            return "Linux memsim 5.14.0-memsim x86_64"
+        return None
+
     def write(self, path: str, *, version: int = 7, compression: str = "zstd") -> None:
-        """Write the trace.dat ``path`` (see :func:`memsim.tracing.tracedat_write.write_trace_dat`)."""
+        """Write the trace.dat ``path`` (see :func:`memsim.tracing.tracedat_write.write_trace_dat`);
+        a ``path`` ending in ``.gz`` or ``.zst`` gets the whole file compressed so."""
         from memsim.tracing.tracedat_write import pack_pages, write_trace_dat
         # pack_pages wants each CPU's records in time order (a text trace is merged by time)
         cpu_pages = [pack_pages(sorted(self.per_cpu.get(cpu, []), key=lambda r: r[0]))
                      for cpu in range(self.ncpus)]
-        write_trace_dat(path, formats=self.out, cpu_pages=cpu_pages, cmdlines=self.comms,
-                        kallsyms=self.kallsyms(), version=version, compression=compression)
+        if output_compression(path) is None:
+            write_trace_dat(path, formats=self.out, cpu_pages=cpu_pages, cmdlines=self.comms,
+                            kallsyms=self.kallsyms(), version=version, compression=compression,
+                            uname=self.uname())
+            return
+        d = os.path.dirname(os.path.abspath(path))
+        with tempfile.TemporaryDirectory(dir=d if os.path.isdir(d) else None) as tmp:
+            plain = os.path.join(tmp, "trace.dat")
+            write_trace_dat(plain, formats=self.out, cpu_pages=cpu_pages, cmdlines=self.comms,
+                            kallsyms=self.kallsyms(), version=version, compression=compression,
+                            uname=self.uname())
+            compress_into(plain, path, "OUT")
 
     def warnings(self) -> List[str]:
         """What the output lacks, one ``<problem>; <fix>`` line each (none when complete)."""
@@ -425,5 +491,6 @@ class DatBuilder:
         return out
 
 
-__all__ = ["open_input", "read_errors", "buffer_counts", "empty_buffer_warning", "guarded_records", "problems_summary", "atomic_output",
+__all__ = ["open_input", "read_errors", "buffer_counts", "empty_buffer_warning",
+           "output_compression", "uncompressed_name", "compress_into", "COMPRESSED_SUFFIXES", "guarded_records", "problems_summary", "atomic_output",
            "render_text", "write_text", "symbol_addr", "DatBuilder", "SHOW_PROBLEMS"]

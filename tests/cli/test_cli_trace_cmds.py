@@ -362,7 +362,7 @@ HASHED = re.compile(r"\b(page|ptr)=[0-9a-f]{16}\b")
 def test_convert_text_to_dat_to_text_round_trip(memsim_trace, tmp_path, version, compression):
     path, _ = memsim_trace
     dat = tmp_path / "t.dat"
-    r = run("convert", path, dat, "--dat-version", version, "--compression", compression)
+    r = run("convert", path, dat, "--dat-version", version, "--dat-compression", compression)
     assert r.exit_code == 0, r.output
     assert "warning" not in r.stderr
     assert dat.read_bytes()[:11] == b"\x17\x08\x44tracing" + version.encode()
@@ -421,8 +421,12 @@ def test_convert_corpus_text_to_dat_reads_back(traces_dir, tmp_path):
 
 def test_convert_option_errors(memsim_trace, tmp_path):
     path, _ = memsim_trace
+    r = run("convert", path, tmp_path / "x.dat", "--dat-version", "6", "--dat-compression", "zstd")
+    assert r.exit_code == 2 and "--dat-compression: trace.dat version 6 cannot be compressed" in r.output
+    # --compression, its name before it was called as memsim run's, still works (hidden)
     r = run("convert", path, tmp_path / "x.dat", "--dat-version", "6", "--compression", "zstd")
     assert r.exit_code == 2 and "version 6 cannot be compressed" in r.output
+    assert "--compression" not in run("convert", "--help").output.replace("--dat-compression", "")
     r = run("convert", path, "-", "--to", "dat")
     assert r.exit_code == 2 and "standard output" in r.output
     r = run("convert", path, tmp_path)
