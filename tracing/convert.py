@@ -363,6 +363,7 @@ class DatBuilder:
         self.per_cpu: Dict[int, List[Tuple[int, bytes]]] = {}
         self.comms: Dict[int, str] = {}
         self.skipped: Dict[str, int] = {}
+        self.buffers: Dict[str, int] = {}           # buffer name -> records encoded
         self.count = 0
 
     def decl_of(self, rec):
@@ -414,11 +415,13 @@ class DatBuilder:
         if decl is None:
             self.skipped[rec.full_name] = self.skipped.get(rec.full_name, 0) + 1
             return
+        buffer = getattr(rec, "buffer", "")
         rec = self.numeric_fields(decl, rec)
         data = self.encode(decl, self.ids[decl.full_name], rec)
         self.per_cpu.setdefault(rec.cpu, []).append((rec.ts, data))
         if rec.comm and rec.comm not in ("<...>", "<idle>") and rec.pid:
             self.comms[rec.pid] = rec.comm
+        self.buffers[buffer] = self.buffers.get(buffer, 0) + 1
         self.count += 1
 
     def add_all(self, records: Iterable) -> int:
@@ -480,6 +483,10 @@ class DatBuilder:
     def warnings(self) -> List[str]:
         """What the output lacks, one ``<problem>; <fix>`` line each (none when complete)."""
         out = []
+        if len(self.buffers) > 1:
+            names = ", ".join(f"{n or 'top'} ({c})" for n, c in self.buffers.items())
+            out.append(f"the records of {len(self.buffers)} buffers ({names}) went into the "
+                       f"output's one buffer; choose one with --buffer NAME")
         if self.skipped:
             names = ", ".join(f"{n} ({c})" for n, c in sorted(self.skipped.items()))
             out.append(f"{sum(self.skipped.values())} record(s) of events with no format "

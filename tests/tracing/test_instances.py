@@ -155,9 +155,19 @@ def test_ftrace_marker_lines_print_as_the_kernel_and_trace_cmd_do(dat, tmp_path)
 @pytest.mark.parametrize("src", ["instances-v7.dat", "ftrace-marker.txt.gz"])
 def test_convert_keeps_ftrace_print_records(src, tmp_path):
     out = tmp_path / "out.dat"
-    r = run("convert", DATA / src, out)
+    r = run("convert", DATA / src, out, *(("--buffer", "memsim_test") if "dat" in src else ()))
     assert r.exit_code == 0, r.output
     assert "warning" not in r.stderr
     back = run("report", out, "-e", "print", "--style", "trace-cmd")
     lines = [l for l in back.stdout.splitlines() if "print:" in l]
     assert lines and all("print:                tracing_mark_write: memsim " in l for l in lines)
+
+
+def test_convert_says_when_buffers_are_merged(tmp_path):
+    out = tmp_path / "all.dat"
+    r = run("convert", DATA / "instances-v7.dat", out)
+    assert r.exit_code == 0
+    assert ("warning: the records of 2 buffers (memsim_pg (668), memsim_test (887)) went into "
+            "the output's one buffer; choose one with --buffer NAME") in r.stderr
+    with open_trace(str(out)) as rd:
+        assert sum(1 for _ in rd.records()) == 668 + 887
