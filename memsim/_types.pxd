@@ -115,6 +115,7 @@ cdef enum:
     PG_pcp = 37                     # sitting on a per-CPU list (not in buddy)
     PG_hugetlb = 38
     PG_isolated = 39
+    PG_pgtable_changed = 40         # a page-table page written since the last --check (memsim.mm)
     # node and zone live in the top bits, as with NODES_PGSHIFT/ZONES_PGSHIFT
     PG_NODE_SHIFT = 48
     PG_ZONE_SHIFT = 56

@@ -13,7 +13,7 @@ from typing import Optional, Sequence, Tuple
 import click
 
 from memsim import __version__
-from memsim.errors import MemsimError, UsageError
+from memsim.errors import EXIT_INTERRUPTED, MemsimError, UsageError
 
 EXIT_OK = 0
 
@@ -126,16 +126,23 @@ dat_compression_option = click.option(
 @main.command()
 @click.argument("workload", type=click.Path())
 @click.option("--trace", "trace_path", metavar="FILE|-",
-              help="Write the trace: FILE.dat as trace-cmd's trace.dat (read it with "
-                   "'trace-cmd report'), any other FILE or - (standard output) as the kernel's "
-                   "'trace' file text.")
+              help="Record every event to FILE as the run goes (as 'trace-cmd record' does; "
+                   "nothing is lost however long the run): FILE.dat as trace-cmd's trace.dat "
+                   "(read it with 'trace-cmd report'), any other FILE or - (standard output) as "
+                   "the kernel's 'trace' file text.")
+@click.option("--trace-ring", "ring_path", metavar="FILE|-",
+              help="Write what the ring buffer holds at the end instead (the kernel's 'trace' "
+                   "file): at most machine.trace_buffer per CPU, the oldest events overwritten "
+                   "(or, with machine.trace_overwrite: false, the newest dropped).")
 @dat_version_option
 @dat_compression_option
 @click.option("--events", "event_globs", metavar="GLOBS",
               help="Events to enable, comma-separated set_event globs (default with --trace: all).")
 @seed_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--check", is_flag=True, help="Verify the core's invariants after every scheduler slice.")
+@click.option("--check", is_flag=True,
+              help="Verify the core's invariants after every scheduler slice (what changed since "
+                   "the last check) and once more in full at the end.")
 @click.option("--show", "show_paths", metavar="PATH", multiple=True,
               help="Print this file of the emulated machine (/proc/vmstat, /sys/...) at the end "
                    "of the run, after the summary (repeatable).")
@@ -145,18 +152,25 @@ dat_compression_option = click.option(
 @patch_option
 @set_option
 @plugin_option
-def run(workload, trace_path, dat_version, dat_compression, event_globs, seed, as_json, check,
-        show_paths, list_files, patch_opts, set_opts, plugin_opts):
-    """Run WORKLOAD and print a summary."""
+def run(workload, trace_path, ring_path, dat_version, dat_compression, event_globs, seed, as_json,
+        check, show_paths, list_files, patch_opts, set_opts, plugin_opts):
+    """Run WORKLOAD and print a summary.
+
+    Ctrl-C stops the run at its next preemption point, writes the trace recorded so far,
+    says where the run was and exits with status 130."""
     try:
         _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
-             dat_version, dat_compression, show_paths, list_files, patch_opts, set_opts)
+             dat_version, dat_compression, show_paths, list_files, patch_opts, set_opts, ring_path)
     except MemsimError as e:
         _fail(e)
+    except KeyboardInterrupt:               # before the run, or a Ctrl-C while writing the trace
+        click.echo("memsim: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 def _is_dat(trace_path: Optional[str]) -> bool:
-    return bool(trace_path) and trace_path != "-" and trace_path.lower().endswith(".dat")
+    from memsim.tracing.recorder import is_dat
+    return is_dat(trace_path)
 
 
 def _dat_format(trace_path: Optional[str], dat_version: Optional[str],
@@ -208,30 +222,65 @@ def _show_files(result, paths: Sequence[str]):
 
 def _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
          dat_version=None, dat_compression=None, show_paths=(), list_files=False, patch_opts=(),
-         set_opts=()):
+         set_opts=(), ring_path=None):
     from memsim.api import RunResult, prepare
+    from memsim.errors import Interrupted
+    from memsim.progress import RunProgress
+    from memsim.tracing.recorder import record_trace
+    from memsim.workload.runner import stop_on_sigint
     from memsim.workload.variant import Host, WorkloadSource, parse_seed
     show_paths = _check_show(show_paths)
     seed = parse_seed(seed, "--seed") if seed is not None else None
-    version, compression = _dat_format(trace_path, dat_version, dat_compression)
-    if trace_path and trace_path != "-":
-        parent = os.path.dirname(os.path.abspath(trace_path))
+    if trace_path and ring_path:
+        raise UsageError("--trace-ring", "--trace already records every event",
+                         "give --trace FILE (every event) or --trace-ring FILE (what the ring "
+                         "buffer holds at the end), not both")
+    out_path = trace_path or ring_path
+    out_opt = "--trace" if trace_path else "--trace-ring"
+    version, compression = _dat_format(out_path, dat_version, dat_compression)
+    if out_path and out_path != "-":
+        parent = os.path.dirname(os.path.abspath(out_path))
         if not os.path.isdir(parent):
-            raise UsageError("--trace", f"directory {parent} does not exist", "create it first")
+            raise UsageError(out_opt, f"directory {parent} does not exist", "create it first")
     overrides = _overrides(set_opts, patch_opts)
     host = Host(_disabled(plugin_opts))
     host.check_patches(name for name, _ in _patch_states(patch_opts))
     globs = [g.strip() for g in event_globs.split(",") if g.strip()] if event_globs else []
-    if not globs and trace_path:
+    if not globs and out_path:
         globs = ["*:*"]
     r = prepare(WorkloadSource.read(workload), seed=seed, events=globs, check=check,
                 overrides=overrides, host=host)
-    r.execute()
+    recorder = None
     if trace_path:
-        _write_trace(r, trace_path, version, compression)
+        recorder = record_trace(trace_path, r.machine, r.events, version=version,
+                                compression=compression)
+        r.attach_recorder(recorder)
+    interrupted = None
+    try:
+        with stop_on_sigint(r), RunProgress(r.total_steps(), check) as progress:
+            r.progress = progress
+            r.execute()
+    except Interrupted as e:
+        interrupted = e
+    except BaseException:
+        if recorder is not None:
+            recorder.abort()
+        raise
+    if recorder is not None:
+        recorder.close()
+    elif ring_path:
+        from memsim.tracing.recorder import write_ring
+        write_ring(ring_path, r.machine, r.events, version=version, compression=compression)
+    if interrupted is not None:
+        click.echo(f"memsim: {interrupted}", err=True)
+        if out_path:
+            where = "standard output" if out_path == "-" else out_path
+            click.echo(f"memsim: the trace recorded so far ({_events_line(r.machine.tb)}) is in "
+                       f"{where}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     result = RunResult(r)
     summary = dict(result.summary)
-    out = sys.stderr if trace_path == "-" else sys.stdout
+    out = sys.stderr if out_path == "-" else sys.stdout
     texts, problem = _show_files(result, show_paths)
     listing = result.files if list_files else []
     if as_json:
@@ -250,6 +299,9 @@ def _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
         for path, text in texts.items():
             click.echo(f"\n==> {path} <==", file=out)
             click.echo(text, nl=False, file=out)
+    lost = trace_loss(r.machine)
+    if lost:
+        click.echo(f"memsim: {lost}", err=True)
     if r.error is not None:
         if problem is not None:
             click.echo(f"memsim: {problem}", err=True)
@@ -258,30 +310,37 @@ def _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
         raise problem
 
 
-def _write_trace(r, path: str, dat_version: int = 7, dat_compression: Optional[str] = None) -> None:
-    """Everything recorded (also after an error): a FILE.dat as trace.dat (``dat_version`` 7 or
-    6, ``dat_compression`` zstd or none), anything else as the kernel 'trace' text; files are
-    written atomically."""
-    m = r.machine
-    if _is_dat(path):
-        from memsim.tracing.tracedat_write import write_buffer_trace_dat
-        write_buffer_trace_dat(path, m.tb, r.events, m.comms, profile_name=m.profile.name,
-                               version=dat_version, compression=dat_compression)
-        return
-    from memsim.errors import TraceError
-    from memsim.tracing.text import TextRenderer
-    renderer = TextRenderer(r.events, m.profile.name, m.comms, m.ptr_key)
-    if path == "-":
-        renderer.render(m.tb, sys.stdout)
-        sys.stdout.flush()
-        return
-    from memsim.fileio import atomic_write
-    try:
-        with atomic_write(path) as f:
-            renderer.render(m.tb, f)
-    except OSError as e:
-        raise TraceError(path, f"cannot write the trace: {e.strerror}",
-                         "check the path, its permissions and free space") from None
+def _events_line(tb) -> str:
+    n = sum(e for e, _ in tb.stats())
+    return f"{n} event{'s' if n != 1 else ''}"
+
+
+def trace_loss(machine) -> Optional[str]:
+    """What stderr says when the ring buffer lost events (overwritten, or dropped with
+    ``machine.trace_overwrite: false``): how many, and what to change.  None when none was."""
+    tb = machine.tb
+    stats = [tb.cpu_stats(cpu) for cpu in range(tb.ncpus)]
+    overrun = sum(s["overrun"] for s in stats)
+    dropped = sum(s["dropped"] for s in stats)
+    if not overrun and not dropped:
+        return None
+    from memsim.units import format_size
+    kb = machine.spec.trace_buffer_kb
+    kept = max(1, max(s["entries"] for s in stats))
+    needed = max(s["written"] + s["dropped"] for s in stats)
+    mib = 1
+    while mib * 1024 < kb * needed / kept * 1.1:
+        mib *= 2
+    if overrun:
+        what = (f"{overrun} event{'s were' if overrun != 1 else ' was'} overwritten: the trace "
+                f"buffer (machine.trace_buffer, {format_size(kb * 1024)} per CPU) keeps only "
+                "the newest")
+    else:
+        what = (f"{dropped} event{'s were' if dropped != 1 else ' was'} dropped: the trace buffer "
+                f"(machine.trace_buffer, {format_size(kb * 1024)} per CPU) was full and "
+                "machine.trace_overwrite is false")
+    return (f"{what}; record every event with --trace FILE, or give the buffer room for all "
+            f"(--set machine.trace_buffer={mib}MiB)")
 
 
 def _size(n: int) -> str:
@@ -324,7 +383,8 @@ def _table(s: dict) -> str:
         lines.append(f"node {n['node']}: {n['pages_allocated']} pages allocated since boot, "
                      f"{n['pages_freed']} freed")
     ev = s["events"]
-    lines.append(f"events: {ev['written']} written, {ev['dropped']} dropped")
+    lines.append(f"events: {ev['written']} written, {ev['dropped']} dropped"
+                 + (f", {ev['overwritten']} overwritten" if ev.get("overwritten") else ""))
     t = s["time"]
     lines.append(f"time: {t['emulated_ns'] / 1e9:.6f} s emulated, {t['host_wall_s']:.3f} s on the host")
     if "error" in s:

@@ -26,7 +26,8 @@ the values are equal or not numbers.  The comparison has these sections:
 5. ``formats``: each trace event of :attr:`PatchImpl.events` whose format file differs between
    the two sides, with both ``print fmt:`` lines and the first trace line of the event per side;
 6. ``events``: records per event on each side (events with none on either side left out) and
-   the records dropped because a trace buffer was full;
+   the records ``lost`` because a trace buffer was full (overwritten, or dropped with
+   ``machine.trace_overwrite: false``);
 7. ``metrics``: :func:`memsim.workload.outcome.run_metrics`, the core's and the change's, with
    their units.
 
@@ -273,10 +274,10 @@ def _event_counts(run) -> Dict[str, int]:
 def _events(runs: Mapping[str, Any], globs: Sequence[str]) -> dict:
     counts = {side: _event_counts(runs[side]) for side in SIDES}
     names = list(counts["on"]) + [n for n in counts["off"] if n not in counts["on"]]
-    dropped = {side: sum(d for _, d in runs[side].machine.tb.stats()) for side in SIDES}
+    lost = {side: runs[side].machine.tb.lost() for side in SIDES}
     return {"recorded": list(globs),
             "counts": {n: pair(counts["on"].get(n, 0), counts["off"].get(n, 0)) for n in names},
-            "dropped": pair(dropped["on"], dropped["off"])}
+            "lost": pair(lost["on"], lost["off"])}
 
 
 def _metrics(runs: Mapping[str, Any], patch: str) -> List[dict]:
@@ -436,10 +437,10 @@ def render_text(comp: Mapping[str, Any]) -> str:
         t.add(name, row)
     if not ev["counts"]:
         t.notes.append("  no records on either side")
-    t.add("records dropped (buffer full)", ev["dropped"])
-    if ev["dropped"]["on"] or ev["dropped"]["off"]:
-        t.notes.append("  records were dropped, so the counts are short: give the trace buffer more "
-                       "room (--set machine.trace_buffer=...)")
+    t.add("records lost (buffer full)", ev["lost"])
+    if ev["lost"]["on"] or ev["lost"]["off"]:
+        t.notes.append("  records were lost (the trace buffer was full), so the counts are short: "
+                       "give it more room (--set machine.trace_buffer=...)")
     t.notes.append(f"  recorded: {', '.join(ev['recorded'])}")
     lines += t.text() + [""]
 

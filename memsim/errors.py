@@ -14,6 +14,7 @@ exception              exit code  raised for
 ``PluginError``        2          a plugin that cannot be found, loaded or registered
 ``ExpectationFailed``  1          an ``expect`` step that did not hold
 ``PluginBug``          3          a plugin's step or hook raised another exception
+``Interrupted``        130        Ctrl-C (SIGINT) during a run (a KeyboardInterrupt)
 =====================  =========  ==================================================
 
 Exit code 3 is also an invariant broken under ``--check`` (a bug in memsim); ``memsim --debug``
@@ -40,9 +41,11 @@ __all__ = [
     "PluginError",
     "InvalidValue",
     "PluginBug",
+    "Interrupted",
     "EXIT_BAD_INPUT",
     "EXIT_EXPECTATION",
     "EXIT_BUG",
+    "EXIT_INTERRUPTED",
 ]
 
 #: Exit code for anything the user must fix in the input (workload, command line, trace, plugin).
@@ -52,6 +55,8 @@ EXIT_EXPECTATION = 1
 #: Exit code for a bug in memsim or in a plugin: an exception a plugin's step or hook should not
 #: raise, an invariant broken under ``--check``.
 EXIT_BUG = 3
+#: Exit code after Ctrl-C (128 + SIGINT, as a shell reports a process SIGINT killed).
+EXIT_INTERRUPTED = 130
 
 
 @dataclass(frozen=True)
@@ -179,3 +184,36 @@ class InvalidValue(MemsimError, ValueError):
             key = (key,)
         self.key: Tuple = tuple(key or ())
         self.on_key = on_key
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped a run (exit code 130).  A KeyboardInterrupt, so that whatever
+    stops on Ctrl-C (a sweep, a caller's ``except KeyboardInterrupt``) stops on it too; it says
+    where the run was: ``where`` (the step's ``file:line:column``), ``task`` (its name and
+    pid), ``step`` (its operation) and whether it had ``finished`` it, ``emulated_ns``.
+    ``str()`` reads ``interrupted in step touch of task toucher (pid 1000) at
+    w.yaml:7:9, 0.051200 s emulated``.
+    """
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, where: Where = None, task: Optional[str] = None, step: Optional[str] = None,
+                 emulated_ns: int = 0, finished: bool = False):
+        super().__init__(where, task, step, emulated_ns, finished)
+        self.where = where
+        self.task = task
+        self.step = step
+        self.emulated_ns = emulated_ns
+        self.finished = finished
+
+    def __str__(self) -> str:
+        if self.task is None:
+            text = "interrupted before the first step"
+        elif self.step is None:
+            text = f"interrupted in task {self.task}"
+        else:
+            text = (f"interrupted {'after' if self.finished else 'in'} step {self.step} of task "
+                    f"{self.task}")
+        if self.where is not None:
+            text += f" at {self.where}"
+        return text + f", {self.emulated_ns / 1e9:.6f} s emulated"

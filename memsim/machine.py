@@ -34,6 +34,8 @@ class MachineSpec:
     kernel: str = "v5.14"
     seed: int = 0
     quantum: int = 512
+    #: tracefs options/overwrite: a full ring buffer overwrites its oldest events (else drops new)
+    trace_overwrite: bool = True
     #: keys plugins added to the ``machine`` section (memsim.registry.MachineKey), by name
     settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     #: the state of the seed changes (memsim.patches.PatchStates); None: the profile's defaults
@@ -66,7 +68,8 @@ class Machine:
         patches = getattr(spec, "patches", None)
         self.patches: PatchStates = patches if patches is not None else default_states(self.profile)
         self.clock = Clock(0)
-        self.tb = TraceBuffer(spec.cpus, spec.trace_buffer_kb, self.clock)
+        self.tb = TraceBuffer(spec.cpus, spec.trace_buffer_kb, self.clock,
+                              spec.trace_overwrite)
         self.current = Current()
         self.physmem = PhysMem(list(spec.nodes), spec.cpus, self.tb, self.current)
         self.ptr_key = key_from_seed(spec.seed)
@@ -94,6 +97,7 @@ class Machine:
         self.stat_interval_ns = 1_000_000_000        # sysctl_stat_interval = HZ
         self._vmstat_next = self.stat_interval_ns
         self.meminfo_lines: Dict[str, object] = {}
+        self._mmcheck = None                        # memsim.mmcheck.MmCheck, at the first check
         self._boot_vfs(registries)
 
     # -- files ---------------------------------------------------------------------------------
@@ -318,56 +322,40 @@ class Machine:
         return {f"Node {z['node']}, zone {z['zone']}": list(z["nr_free"])
                 for z in self.physmem.zones_info()}
 
-    def check_invariants(self) -> List[str]:
-        """The core's invariants (``--check``): allocator accounting, rss (and MM_SWAPENTS,
-        hugetlb_usage) vs page tables, mapcounts vs PTEs and huge leaves, refcounts at least
-        the mappings.  Returns the problems found, first one first."""
-        problems = list(self.physmem.check_invariants())
+    def check_invariants(self, full: bool = True) -> List[str]:
+        """The core's invariants (``--check``): the buddy allocator's accounting and free lists
+        (:meth:`memsim.physmem.PhysMem.check_invariants`), the slab caches
+        (:meth:`memsim.slab.SlabAllocator.check_invariants`), and against the page tables each
+        mm's rss counters and hugetlb_usage, each page's mapcount, entire mapcount and refcount
+        (:class:`memsim.mmcheck.MmCheck`).  Returns the problems found, first one first.
+
+        ``full=False`` checks what changed since the last check: the tables written, the pages
+        they map or mapped, the slab caches used, the free lists if any changed (the per-mm and
+        per-zone counters every time).  It costs what the machine did since, not its size; the
+        first check is full whatever is asked (it builds the page tables' shadow)."""
+        problems = list(self.physmem.check_invariants(changed_only=not full))
         if self.slab is not None and hasattr(self.slab, "check_invariants"):
-            problems += list(self.slab.check_invariants())
-        core = self.mmcore
-        mapcounts: Dict[int, int] = {}
-        leafcounts: Dict[int, int] = {}
-        for mm in self.live_mms():
-            resident = mm.resident_pages()
-            vals = list(mm.rss_raw)
-            for t in self.tasks.values():
-                if t.mm is mm:
-                    for i, d in enumerate(t.rss_cached):
-                        vals[i] += d
-            for i in range(4):
-                if resident[i] != vals[i]:
-                    what = "swap entries" if i == 2 else "page tables map"
-                    problems.append(f"mm {mm.mm_id}: {RSS_NAMES[i]} counts {vals[i]} pages "
-                                    f"but its {what} {resident[i]}")
-            hugetlb = 0
-            for v in mm.vmas:
-                for pfn, n in core.mapped_pages(mm, v).items():
-                    mapcounts[pfn] = mapcounts.get(pfn, 0) + n
-                for head, (n, nr) in core.mapped_leaves(mm, v).items():
-                    leafcounts[head] = leafcounts.get(head, 0) + n
-                    if v.kind == "hugetlb":
-                        hugetlb += n * nr
-            if hugetlb != mm.hugetlb_usage:
-                problems.append(f"mm {mm.mm_id}: hugetlb_usage is {mm.hugetlb_usage} pages but its "
-                                f"hugetlb leaves map {hugetlb}")
-        heads: Dict[int, int] = {}
-        for pfn, n in mapcounts.items():
-            info = self.physmem.page_info(pfn)
-            if info["mapcount"] != n:
-                problems.append(f"pfn {pfn:#x}: mapcount {info['mapcount']} but {n} PTEs map it")
-            head = info["compound_head"] if info["flags"] & (1 << 36) else pfn
-            heads[head] = heads.get(head, 0) + n
-        for head, n in leafcounts.items():
-            entire = core.entire_mapcount(head)
-            if entire != n:
-                problems.append(f"pfn {head:#x}: entire mapcount {entire} but {n} huge leaves map it")
-            heads[head] = heads.get(head, 0) + n
-        for head, n in heads.items():
-            refcount = self.physmem.page_info(head)["refcount"]
-            if refcount < n:
-                problems.append(f"pfn {head:#x}: refcount {refcount} below its {n} mappings")
+            problems += list(self.slab.check_invariants(changed_only=not full))
+        if self._mmcheck is None:
+            from memsim.mmcheck import MmCheck
+            self._mmcheck = MmCheck(self.mmcore)
+        cached: Dict[int, List[int]] = {}
+        for t in self.tasks.values():
+            if t.mm is not None:
+                vals = cached.get(id(t.mm))
+                if vals is None:
+                    vals = cached[id(t.mm)] = list(t.mm.rss_raw)
+                for i, d in enumerate(t.rss_cached):
+                    vals[i] += d
+        rss = [(mm, cached[id(mm)]) for mm in self.live_mms()]
+        problems += self._mmcheck.check(rss, full)
         return problems
+
+    def stop_checks(self) -> None:
+        """No more invariant checks: the page tables stop recording what changed."""
+        if self._mmcheck is not None:
+            self._mmcheck.close()
+            self._mmcheck = None
 
 
 def _make_slab(machine: "Machine"):

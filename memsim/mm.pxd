@@ -17,7 +17,10 @@ Every ops table is NULL by default and filled in by a plugin at machine creation
 cimports another and the core calls it directly on its hot path (STYLE 9a).
 """
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int32_t, int64_t
-from memsim._types cimport pfn_t, gfp_t, NR_MM_COUNTERS, mempolicy
+from memsim._types cimport (pfn_t, gfp_t, NR_MM_COUNTERS, mempolicy, PG_pgtable_changed, PG_tail,
+                            PG_swapbacked, PAGE_MAPPING_ANON, MM_ANONPAGES, MM_SHMEMPAGES,
+                            MM_FILEPAGES)
+from memsim.page cimport page
 from memsim.physmem cimport PhysMem
 from memsim.ring cimport TraceBuffer
 from memsim.task cimport Current, TaskStruct
@@ -124,6 +127,33 @@ cdef inline uint64_t pte_to_swp_entry(uint64_t pte) noexcept nogil:
     """pte_to_swp_entry(): the software bits (soft-dirty, uffd-wp, exclusive) dropped."""
     return swp_entry(<unsigned int>(pte >> (64 - SWP_TYPE_BITS)),
                      (~pte) << SWP_TYPE_BITS >> SWP_OFFSET_SHIFT)
+
+# ----------------------------------------------------------------------------------------------
+# Pages and page tables as the mm code reads them (shared with memsim.mmcheck)
+# ----------------------------------------------------------------------------------------------
+cdef inline uint64_t* table_entries(PhysMem pm, pfn_t table) noexcept nogil:
+    """The 512 entries of a page-table page (kept in host memory, page->private)."""
+    return <uint64_t*>pm.mem_map[table].private
+
+cdef inline page* compound_head_page(PhysMem pm, pfn_t pfn) noexcept nogil:
+    """compound_head(): the head of a tail page, else the page itself."""
+    cdef page* p = &pm.mem_map[pfn]
+    if p.flags & (1ULL << PG_tail):
+        return &pm.mem_map[p.compound_head]
+    return p
+
+cdef inline int mm_counter(page* head) noexcept nogil:
+    """mm_counter(): MM_ANONPAGES, MM_SHMEMPAGES (swap-backed file) or MM_FILEPAGES."""
+    if head.mapping & PAGE_MAPPING_ANON:
+        return MM_ANONPAGES
+    if head.flags & (1ULL << PG_swapbacked):
+        return MM_SHMEMPAGES
+    return MM_FILEPAGES
+
+cdef inline int32_t* compound_mapcount_ptr(PhysMem pm, pfn_t head) noexcept nogil:
+    """compound_mapcount_ptr(): the entire mapcount of a compound page, kept in its first tail
+    page's otherwise unused LRU link (the kernel keeps it in page[1] too)."""
+    return <int32_t*>&pm.mem_map[head + 1].lru_prev
 
 cdef inline bint pte_none(uint64_t pte) noexcept nogil:
     return pte == 0
@@ -272,6 +302,7 @@ cdef class VmArea:
 cdef class MmStruct:
     cdef MmCore core
     cdef pfn_t pgd
+    cdef readonly uint64_t seq          # allocation order, unique for the machine's life
     cdef public list vmas               # sorted by vm_start
     cdef int64_t rss[NR_MM_COUNTERS]
     cdef public uint32_t mm_id
@@ -287,12 +318,31 @@ cdef class MmStruct:
     cdef void add_mm_rss_vec(self, int64_t* rss) noexcept
     cdef void emit_rss(self, int member, bint curr) noexcept
 
+# A page-table page written since the last invariant check (--check): the walk that returned a
+# slot in it (or the split that filled it) records it once (PG_pgtable_changed), with its mm and
+# an address it maps; a freed table is recorded with level 0.  MmCheck consumes the records.
+cdef struct pgtable_change:
+    pfn_t table
+    uint64_t mm_seq
+    uint64_t addr
+    int level                           # 2 pud, 3 pmd, 4 pte table; 0: freed
+
 cdef class PageTables:
     cdef PhysMem pm
     cdef TraceBuffer tb
     cdef public gfp_t gfp_pgtable
     cdef public uint64_t nr_pagetable   # NR_PAGETABLE: pte + pmd table pages
     cdef public uint64_t cost_pgtable_ns
+    cdef uint64_t next_mm_seq
+    cdef bint track_changes             # record changed tables (an MmCheck is attached)
+    cdef bint changes_lost              # a record could not be stored: the next check is full
+    cdef pgtable_change* changes
+    cdef size_t nr_changes
+    cdef size_t max_changes
+    cdef void note_change(self, uint64_t mm_seq, pfn_t table, uint64_t addr, int level) noexcept
+    cdef inline void touch(self, MmStruct mm, pfn_t table, uint64_t addr, int level) noexcept:
+        if self.track_changes and not (self.pm.mem_map[table].flags & (1ULL << PG_pgtable_changed)):
+            self.note_change(mm.seq, table, addr, level)
     cdef pfn_t alloc_table(self, int level) except? 0xfffffffffffffffe
     cdef int free_table_now(self, pfn_t pfn) except -1
     cdef uint64_t* walk(self, MmStruct mm, uint64_t addr, bint alloc, int* err) except? NULL

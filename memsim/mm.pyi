@@ -116,6 +116,7 @@ class VmArea:
 class MmStruct:
     vmas: List[VmArea]
     mm_id: int
+    seq: int
     addr: int
     mm_users: int
     pgtables_bytes: int

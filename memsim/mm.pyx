@@ -20,7 +20,7 @@ mapping a compound page whose "entire" mapcount (compound_mapcount) lives in its
 A non-present PTE that is not none is a swap entry (x86-64 encoding) or, on kernels with them, a
 PTE marker (a swap entry of type SWP_PTE_MARKER).
 """
-from libc.stdlib cimport calloc, free, malloc
+from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memset, memcpy
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int32_t, int64_t
 
@@ -105,6 +105,8 @@ cdef enum:
     ZAP_SKIP_ANON = 1               # unmap_mapping_range without even_cows: keep private COWs
     ZAP_SKIP_SWAP = 2               # ... and swap entries
 
+#: the table changes kept between two --check checks; past them the next check is a full one
+cdef size_t MAX_PGTABLE_CHANGES = 1 << 22
 cdef uint64_t PMD_SIZE = 1ULL << 21
 cdef uint64_t PUD_SIZE = 1ULL << 30
 cdef uint64_t PGDIR_SIZE = 1ULL << 39
@@ -114,10 +116,6 @@ cdef uint64_t _PAGE_TABLE = 0x067           # PRESENT|RW|USER|ACCESSED|DIRTY
 cdef uint64_t ADDRESS_SPACE_BASE = 0xffff888140000000ULL
 
 
-cdef inline uint64_t* table_entries(PhysMem pm, pfn_t table) noexcept nogil:
-    return <uint64_t*>pm.mem_map[table].private
-
-
 cdef inline uint64_t xorshift64(uint64_t* s) noexcept nogil:
     cdef uint64_t x = s[0]
     x ^= x << 13
@@ -125,29 +123,6 @@ cdef inline uint64_t xorshift64(uint64_t* s) noexcept nogil:
     x ^= x << 17
     s[0] = x
     return x
-
-
-cdef inline page* compound_head_page(PhysMem pm, pfn_t pfn) noexcept nogil:
-    """compound_head(): the head of a tail page, else the page itself."""
-    cdef page* p = &pm.mem_map[pfn]
-    if p.flags & (1ULL << PG_tail):
-        return &pm.mem_map[p.compound_head]
-    return p
-
-
-cdef inline int mm_counter(page* head) noexcept nogil:
-    """mm_counter(): MM_ANONPAGES, MM_SHMEMPAGES (swap-backed file) or MM_FILEPAGES."""
-    if head.mapping & PAGE_MAPPING_ANON:
-        return MM_ANONPAGES
-    if head.flags & (1ULL << PG_swapbacked):
-        return MM_SHMEMPAGES
-    return MM_FILEPAGES
-
-
-cdef inline int32_t* compound_mapcount_ptr(PhysMem pm, pfn_t head) noexcept nogil:
-    """compound_mapcount_ptr(): the entire mapcount of a compound page, kept in its first tail
-    page's otherwise unused LRU link (the kernel keeps it in page[1] too)."""
-    return <int32_t*>&pm.mem_map[head + 1].lru_prev
 
 
 cdef inline int nr_mapped_item(page* head) noexcept nogil:
@@ -674,6 +649,40 @@ cdef class PageTables:
         self.gfp_pgtable = gfp_pgtable
         self.nr_pagetable = 0
         self.cost_pgtable_ns = 300
+        self.next_mm_seq = 1
+        self.track_changes = False
+        self.changes_lost = False
+        self.changes = NULL
+        self.nr_changes = 0
+        self.max_changes = 0
+
+    def __dealloc__(self):
+        free(self.changes)
+
+    cdef void note_change(self, uint64_t mm_seq, pfn_t table, uint64_t addr, int level) noexcept:
+        """Record a table written since the last check (touch() calls this the first time)."""
+        cdef size_t n
+        cdef pgtable_change* grown
+        if self.changes_lost:
+            return
+        if self.nr_changes == self.max_changes:
+            if self.max_changes >= MAX_PGTABLE_CHANGES:   # nobody checks: stop recording
+                self.changes_lost = True
+                return
+            n = self.max_changes * 2 if self.max_changes else 1024
+            grown = <pgtable_change*>realloc(self.changes, n * sizeof(pgtable_change))
+            if grown == NULL:
+                self.changes_lost = True        # the next check looks at everything
+                return
+            self.changes = grown
+            self.max_changes = n
+        self.changes[self.nr_changes].table = table
+        self.changes[self.nr_changes].mm_seq = mm_seq
+        self.changes[self.nr_changes].addr = addr
+        self.changes[self.nr_changes].level = level
+        self.nr_changes += 1
+        if level:
+            self.pm.mem_map[table].flags |= 1ULL << PG_pgtable_changed
 
     cdef pfn_t alloc_table(self, int level) except? 0xfffffffffffffffe:
         """A zeroed page-table page of ``level`` (1 pgd .. 4 pte), charged like the kernel's
@@ -696,9 +705,11 @@ cdef class PageTables:
 
     cdef int free_table_now(self, pfn_t pfn) except -1:
         cdef int level = <int>self.pm.mem_map[pfn].index
+        if self.track_changes:
+            self.note_change(0, pfn, 0, 0)
         free(<void*>self.pm.mem_map[pfn].private)
         self.pm.mem_map[pfn].private = 0
-        self.pm.mem_map[pfn].flags &= ~(1ULL << PG_table)
+        self.pm.mem_map[pfn].flags &= ~((1ULL << PG_table) | (1ULL << PG_pgtable_changed))
         self.pm.mem_map[pfn].index = 0
         if level >= 3:
             self.nr_pagetable -= 1
@@ -723,10 +734,12 @@ cdef class PageTables:
                 e = ents[(addr >> shift) & 511]
             elif e & _PAGE_PSE:
                 err[0] = WALK_PUD_LEAF if shift == PUD_SHIFT else WALK_PMD_LEAF
+                self.touch(mm, table, addr, level)
                 return &ents[(addr >> shift) & 511]
             table = (e & PTE_PFN_MASK) >> PAGE_SHIFT
             level += 1
             shift -= 9
+        self.touch(mm, table, addr, 4)
         return &table_entries(self.pm, table)[(addr >> PAGE_SHIFT) & 511]
 
     cdef uint64_t* walk_pmd(self, MmStruct mm, uint64_t addr, bint alloc, int* err) except? NULL:
@@ -740,6 +753,7 @@ cdef class PageTables:
             return pud
         if not pgtable_populate(self, mm, pud, 3, alloc, err):
             return NULL
+        self.touch(mm, (pud[0] & PTE_PFN_MASK) >> PAGE_SHIFT, addr, 3)
         return &table_entries(self.pm, (pud[0] & PTE_PFN_MASK) >> PAGE_SHIFT)[(addr >> PMD_SHIFT) & 511]
 
     cdef uint64_t* walk_pud(self, MmStruct mm, uint64_t addr, bint alloc, int* err) except? NULL:
@@ -747,6 +761,7 @@ cdef class PageTables:
         cdef uint64_t* pgd = &table_entries(self.pm, mm.pgd)[(addr >> PGDIR_SHIFT) & 511]
         if not pgtable_populate(self, mm, pgd, 2, alloc, err):
             return NULL
+        self.touch(mm, (pgd[0] & PTE_PFN_MASK) >> PAGE_SHIFT, addr, 2)
         return &table_entries(self.pm, (pgd[0] & PTE_PFN_MASK) >> PAGE_SHIFT)[(addr >> PUD_SHIFT) & 511]
 
     cdef bint table_empty(self, pfn_t table) noexcept:
@@ -1171,6 +1186,8 @@ cdef class MmCore:
         mm.mmap_base = 0x7ffff7fff000
         mm.hugetlb_usage = 0
         memset(mm.rss, 0, sizeof(mm.rss))
+        mm.seq = self.pgt.next_mm_seq
+        self.pgt.next_mm_seq += 1
         mm.addr = self._kmem_alloc("mm_struct", "mm_alloc")
         mm.mm_id = ptr_to_hashval(mm.addr, self.ptr_k0, self.ptr_k1)
         mm.pgd = self.pgt.alloc_table(1)
@@ -1281,6 +1298,7 @@ cdef class MmCore:
                 vmf.pte = slot
                 vmf.orig_pte = slot[0]
             elif slot[0] & _PAGE_PRESENT:
+                self.pgt.touch(mm, (slot[0] & PTE_PFN_MASK) >> PAGE_SHIFT, addr, 4)
                 vmf.pte = &table_entries(self.pm, (slot[0] & PTE_PFN_MASK) >> PAGE_SHIFT)[(addr >> PAGE_SHIFT) & 511]
                 vmf.orig_pte = vmf.pte[0]
             return self.handle_pte_fault(mm, vma, &vmf)
@@ -1481,6 +1499,7 @@ cdef class MmCore:
             return vmf.pte
         if vmf.pmd == NULL or not pgtable_populate(self.pgt, mm, vmf.pmd, 4, True, &err):
             return NULL
+        self.pgt.touch(mm, (vmf.pmd[0] & PTE_PFN_MASK) >> PAGE_SHIFT, vmf.address, 4)
         vmf.pte = &table_entries(self.pm, (vmf.pmd[0] & PTE_PFN_MASK) >> PAGE_SHIFT)[(vmf.address >> PAGE_SHIFT) & 511]
         return vmf.pte
 
@@ -1855,6 +1874,7 @@ cdef class MmCore:
         cdef int i
         if table == NO_PFN:
             return -1
+        self.pgt.touch(mm, table, addr, 4)
         ents = table_entries(self.pm, table)
         flags = e & (_PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_UFFD_WP)
         for i in range(PTRS_PER_TABLE):
@@ -2600,6 +2620,7 @@ cdef class MmCore:
                 if self.split_huge_pmd(mm, vma, spmd, old) < 0:
                     return moved
             if extent == PMD_SIZE and dpmd[0] == 0:
+                self.pgt.touch(mm, (spmd[0] & PTE_PFN_MASK) >> PAGE_SHIFT, new, 4)
                 dpmd[0] = spmd[0]              # move_normal_pmd
                 spmd[0] = 0
                 moved += extent

@@ -145,6 +145,8 @@ cdef class PhysMem:
     cdef public bint free_gigantic_as_folio      # v6.11+: a gigantic folio frees as one block
     cdef public bint pcp_enabled
     cdef uint64_t _min_free_kbytes
+    cdef uint64_t list_changes          # free-list and per-CPU list operations so far (--check)
+    cdef uint64_t list_changes_checked  # ... at the last check that walked the lists
     cdef readonly VmStat vmstat         # the zone, node and event counters (memsim.vmstat)
     cdef vmstat_t* vs                   # &vmstat.vs, for the cdef inline helpers of vmstat.pxd
 

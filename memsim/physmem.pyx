@@ -310,6 +310,7 @@ cdef class PhysMem:
         cdef page* p = &self.mem_map[pfn]
         cdef page* first
         cdef uint32_t last
+        self.list_changes += 1
         if head[0] == NIL32:
             p.lru_next = <uint32_t>pfn
             p.lru_prev = <uint32_t>pfn
@@ -330,6 +331,7 @@ cdef class PhysMem:
 
     cdef void list_del(self, uint32_t* head, pfn_t pfn) noexcept:
         cdef page* p = &self.mem_map[pfn]
+        self.list_changes += 1
         if p.lru_next == <uint32_t>pfn:
             head[0] = NIL32
         else:
@@ -1437,19 +1439,32 @@ cdef class PhysMem:
             self.free_contig_range(pfn, 1ULL << order)
 
     # -- invariants -------------------------------------------------------------------------
-    def check_invariants(self):
+    def check_invariants(self, bint changed_only=False):
         """Every zone: free + per-CPU + used == managed; list lengths match nr_free; free blocks
-        are aligned, flagged PG_buddy with their order.  Returns a list of problems (empty = ok)."""
+        are aligned, flagged PG_buddy with their order.  Returns a list of problems (empty = ok).
+
+        ``changed_only`` (the --check after each slice): the free lists are walked only if a
+        free or per-CPU list changed since the last walk; the counters are summed every time."""
         problems = []
         cdef int i, o, m, c
         cdef zone* z
         cdef uint64_t n, pages, pcp_pages
         cdef uint32_t pfn, first
+        cdef bint walk = not changed_only or self.list_changes != self.list_changes_checked
+        self.list_changes_checked = self.list_changes
         for i in range(self.nr_nodes * MAX_NR_ZONES):
             z = &self.zones[i]
             if z.managed_pages == 0:
                 continue
             name = f"node {z.nid} zone {ZONE_NAMES[z.idx]}"
+            pcp_pages = 0
+            for c in range(self.ncpus):
+                pcp_pages += z.pcp[c].count
+            if z.free_pages + pcp_pages + z.used_pages != z.managed_pages:
+                problems.append(f"{name}: free {z.free_pages} + per-cpu {pcp_pages} + used {z.used_pages} "
+                                f"!= managed {z.managed_pages}")
+            if not walk:
+                continue
             pages = z.deferred_units << UNIT_ORDER
             for o in range(MAX_ORDER):
                 n = z.deferred_units if o == UNIT_ORDER else 0
@@ -1471,10 +1486,4 @@ cdef class PhysMem:
                     problems.append(f"{name}: nr_free[{o}] is {z.area[o].nr_free} but the lists hold {n} blocks")
             if pages != z.free_pages:
                 problems.append(f"{name}: NR_FREE_PAGES is {z.free_pages} but the free lists hold {pages} pages")
-            pcp_pages = 0
-            for c in range(self.ncpus):
-                pcp_pages += z.pcp[c].count
-            if z.free_pages + pcp_pages + z.used_pages != z.managed_pages:
-                problems.append(f"{name}: free {z.free_pages} + per-cpu {pcp_pages} + used {z.used_pages} "
-                                f"!= managed {z.managed_pages}")
         return problems

@@ -48,14 +48,26 @@ cdef struct event_slot:
     uint8_t size[MAX_EVENT_FIELDS]  # 0 = the field is absent in this profile
     uint16_t str_off                # offset of a __data_loc string field, 0xffff = none
 
+# What a full ring does when a record needs a new page (TraceBuffer.mode; also in Python):
+cpdef enum:
+    RING_DROP = 0                   # options/overwrite = 0: the new record is dropped
+    RING_OVERWRITE = 1              # options/overwrite = 1 (the kernel's default): the oldest
+                                    #   page is overwritten, its records counted as overrun
+    RING_STREAM = 2                 # a reader takes the full pages (trace-cmd record): the ring
+                                    #   grows until it does, so no record is lost
+
 cdef struct cpu_buffer:
     uint8_t* pages
-    uint32_t nr_pages
+    uint32_t* page_entries          # records on each page
+    uint32_t nr_pages               # pages allocated
+    uint32_t first_page             # oldest page in the buffer
+    uint32_t used_pages             # pages in the buffer, first_page .. head_page (ring order)
     uint32_t head_page              # page being written
     uint32_t tail                   # write offset in the head page's data area
     uint64_t last_ts                # timestamp of the previous record on this CPU
-    uint64_t entries
-    uint64_t dropped
+    uint64_t entries                # records written (entries-written)
+    uint64_t overrun                # of those, records lost to overwriting (RING_OVERWRITE)
+    uint64_t dropped                # records not written: the buffer was full (RING_DROP)
 
 cdef class Clock:
     """The emulated nanosecond clock (trace_clock_local of the emulated machine)."""
@@ -63,11 +75,13 @@ cdef class Clock:
 
 cdef class TraceBuffer:
     cdef int ncpus
+    cdef readonly int mode                  # RING_DROP, RING_OVERWRITE or RING_STREAM
     cdef cpu_buffer* cpus
     cdef event_slot core[N_EVENT_SLOTS]     # by slot: the core's events, then plugins' C events
     cdef readonly Clock clock
     cdef public bint any_enabled
     cdef object __weakref__                 # EventRegistry keeps the buffers it updates weakly
     cdef int write(self, int cpu, const uint8_t* data, uint32_t length) except -1
+    cdef int next_page(self, cpu_buffer* cb) except -1
     cdef int emit(self, int ev, int cpu, int32_t pid, const uint64_t* vals,
                   const char* s, uint32_t slen) except -1

@@ -127,6 +127,9 @@ cdef class KmemCache:
     cdef slab* all_slabs
     cdef readonly uint64_t nr_allocated # objects handed out and not freed (exact)
     cdef readonly uint64_t nr_alloc_fail
+    cdef uint64_t changes               # alloc/free/slab operations so far (--check)
+    cdef uint64_t checked_changes       # ... at the last check of this cache
+    cdef object checked_pages           # per node (reclaimable, unreclaimable) pages at it, or None
 
     cdef int _setup(self, str name, int id, unsigned int object_size, unsigned int align,
                     unsigned int flags, bint ctor, int ncpus, int nr_nodes,

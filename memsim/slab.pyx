@@ -277,6 +277,9 @@ cdef class KmemCache:
         self.node = NULL
         self.all_slabs = NULL
         self.kmalloc_type = -1
+        self.changes = 1                # never checked yet
+        self.checked_changes = 0
+        self.checked_pages = None
 
     def __dealloc__(self):
         cdef slab* sl = self.all_slabs
@@ -647,6 +650,7 @@ cdef class SlabAllocator:
         cdef uint32_t obj
         cdef unsigned int idx
         cdef pfn_t head
+        s.changes += 1
         if self.memcg_ops.pre_alloc != NULL and not self.nokmem and \
                 ((gfp & GFP_ACCOUNT_) or (s.flags & SLAB_ACCOUNT)):
             if self.memcg_ops.pre_alloc(self.memcg_ops.ctx, s, gfp, &objcg) != 0:
@@ -756,6 +760,7 @@ cdef class SlabAllocator:
         cdef slab* sl
         cdef page* p
         cdef kmem_cache_node* n
+        s.changes += 1
         if gfp & GFP_SLAB_BUG_MASK:
             gfp &= ~GFP_SLAB_BUG_MASK           # kmalloc_fix_flags()
         flags = (gfp & (GFP_RECLAIM_MASK | GFP_CONSTRAINT_MASK)) | s.allocflags
@@ -821,6 +826,7 @@ cdef class SlabAllocator:
         cdef kmem_cache_node* n
         cdef uint16_t prior
         s.nr_allocated -= 1
+        s.changes += 1
         if c.page == sl:
             sl.fp[idx] = <uint16_t>c.freelist
             c.freelist = idx
@@ -854,6 +860,7 @@ cdef class SlabAllocator:
         cdef int tail = DEACTIVATE_TO_TAIL if sl.freelist != FP_END else DEACTIVATE_TO_HEAD
         cdef uint32_t it = freelist, last = FP_END
         cdef unsigned int free_delta = 0
+        s.changes += 1
         while it != FP_END:
             last = it
             free_delta += 1
@@ -877,6 +884,7 @@ cdef class SlabAllocator:
     cdef int discard_slab(self, KmemCache s, slab* sl) except -1:
         """discard_slab(): dec_slabs_node, then free_slab (after a grace period for RCU)."""
         cdef kmem_cache_node* n = &s.node[sl.node]
+        s.changes += 1
         n.nr_slabs -= 1
         n.total_objects -= sl.objects
         if sl.prev_all != NULL:
@@ -917,6 +925,7 @@ cdef class SlabAllocator:
         cdef kmem_cache_cpu* c
         cdef slab* sl
         cdef uint32_t fl
+        s.changes += 1
         for cpu in range(self.ncpus):
             c = &s.cpu_slab[cpu]
             if c.page != NULL:
@@ -1257,12 +1266,16 @@ cdef class SlabAllocator:
                                             s.objects, 1 << s.order, 0, 0, 0, nslabs, nslabs, 0))
         return "\n".join(lines) + "\n"
 
-    def check_invariants(self):
+    def check_invariants(self, bint changed_only=False):
         """Per cache: allocated + free objects == the slabs' objects (each slab holds s->oo or
         s->min objects); page->inuse, frozen and partial-list membership agree with the free
         lists; node counters match; every slab page is PG_slab, owned by its cache, compound
         when order > 0.  Global: the NR_SLAB_* page counts match the slabs.  Returns the
-        problems found (empty = ok)."""
+        problems found (empty = ok).
+
+        ``changed_only`` (the --check after each slice): a cache with no allocation, free or
+        slab operation since its last check is not walked again; its slab pages as counted then
+        go into the global counts."""
         problems = []
         cdef KmemCache s
         cdef slab* sl
@@ -1276,6 +1289,13 @@ cdef class SlabAllocator:
         rec = [0] * self.nr_nodes
         unrec = [0] * self.nr_nodes
         for s in self.by_id:
+            if changed_only and s.checked_pages is not None and s.changes == s.checked_changes:
+                for nid in range(self.nr_nodes):
+                    rec[nid] += s.checked_pages[nid][0]
+                    unrec[nid] += s.checked_pages[nid][1]
+                continue
+            crec = [0] * self.nr_nodes
+            cunrec = [0] * self.nr_nodes
             nslabs = [0] * self.nr_nodes
             nobjs = [0] * self.nr_nodes
             npartial = [0] * self.nr_nodes
@@ -1359,10 +1379,15 @@ cdef class SlabAllocator:
                 if sl.on_partial:
                     npartial[sl.node] += 1
                 if s.flags & SLAB_RECLAIM_ACCOUNT:
-                    rec[sl.node] += 1 << sl.order
+                    crec[sl.node] += 1 << sl.order
                 else:
-                    unrec[sl.node] += 1 << sl.order
+                    cunrec[sl.node] += 1 << sl.order
                 sl = sl.next_all
+            s.checked_pages = list(zip(crec, cunrec))
+            s.checked_changes = s.changes
+            for nid in range(self.nr_nodes):
+                rec[nid] += crec[nid]
+                unrec[nid] += cunrec[nid]
             if total_alloc != s.nr_allocated:
                 problems.append(f"{s.name}: {total_alloc} objects in use in the slabs but "
                                 f"{s.nr_allocated} allocated")

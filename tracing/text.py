@@ -14,8 +14,11 @@ A line is ``trace_print_context`` + the event's payload (kernel/trace/trace_outp
 """
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections import defaultdict
 from operator import itemgetter
-from typing import Any, Dict, Iterator, List, Mapping, Optional, TextIO, Tuple
+from typing import (Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, TextIO,
+                    Tuple)
 
 from memsim.profiles import get_profile
 from memsim.tracing.printfmt import compile_decl
@@ -172,9 +175,12 @@ class TextRenderer:
         return self._compile(type_id, decl)
 
     def header(self, tb: Any) -> str:
-        entries = sum(e for e, _ in tb.stats())
-        # overwrite is off: dropped records were never in the buffer, so written == entries
-        return trace_header(self.profile_name, entries, entries, tb.ncpus)
+        """print_event_info(): ``entries-in-buffer`` counts the records in the buffer,
+        ``entries-written`` those plus the ones overwritten (get_total_entries); records dropped
+        while the buffer was full (overwrite off) count in neither."""
+        stats = [tb.cpu_stats(cpu) for cpu in range(tb.ncpus)]
+        return trace_header(self.profile_name, sum(s["entries"] for s in stats),
+                            sum(s["written"] for s in stats), tb.ncpus)
 
     @staticmethod
     def merged(tb: Any) -> List[Tuple[int, int, bytes]]:
@@ -187,15 +193,20 @@ class TextRenderer:
 
     def lines(self, tb: Any) -> Iterator[str]:
         """The event lines (with newlines), no header: what ``trace_pipe`` would print."""
+        return self.format_records(self.merged(tb))
+
+    def format_records(self, recs: Iterable[Tuple[int, int, bytes]]) -> Iterator[str]:
+        """The lines (with newlines) of ``(ts, cpu, payload)`` records, in the order given
+        (``print_trace_fmt``: trace_print_context, then the event's print fmt).  Comms are
+        looked up when the call starts."""
         types = self._types
         width = self.width
         comms = self.comms
         # per CPU: raw header bytes (flags, preempt, pid) -> "comm-pid [cpu] irq " prefix
-        self._prefix = {}                           # comms may have changed since last time
-        prefixes = [self._prefix.setdefault(cpu, {}) for cpu in range(tb.ncpus)]
+        self._prefix = prefixes = defaultdict(dict)   # comms may have changed since last time
         last_us = -1
         stamp = ""
-        for ts, cpu, p in self.merged(tb):
+        for ts, cpu, p in recs:
             us = (ts + 500) // 1000                 # ns2usecs rounds
             if us != last_us:
                 last_us = us
@@ -219,11 +230,58 @@ class TextRenderer:
     def render(self, tb: Any, out: TextIO) -> None:
         """Write the ``trace`` file (header + lines) of ``tb`` to ``out``."""
         out.write(self.header(tb))
+        self.write_lines(self.lines(tb), out)
+
+    def write_lines(self, lines: Iterable[str], out: TextIO) -> None:
+        """Write ``lines`` to ``out`` in chunks of :attr:`CHUNK` lines."""
         buf: List[str] = []
-        for line in self.lines(tb):
+        for line in lines:
             buf.append(line)
             if len(buf) >= self.CHUNK:
                 out.write("".join(buf))
                 buf.clear()
         if buf:
             out.write("".join(buf))
+
+
+class TextStream:
+    """The lines of the ``trace`` file for records that arrive while the run goes on, CPU by
+    CPU (as a reader of ``trace_pipe`` gets them), written in the file's order: by time
+    stamp, the lowest CPU first on a tie, each CPU's records in their order.
+
+    A record can be written once no record still to come can sort before it.  The emulated
+    clock never goes back and every record is stamped with it, so once every CPU's records up
+    to now have been :meth:`add`-ed, a record stamped before ``now`` is final: :meth:`flush`
+    with ``before=now`` writes exactly those and keeps the rest (those stamped ``now``, which a
+    record of a lower CPU stamped ``now`` may still precede).  ``flush()`` without ``before``
+    writes everything (the end of the run).  Records a flush writes all come after those
+    of the flushes before it, so the file is in order as a whole.
+    """
+
+    def __init__(self, renderer: TextRenderer, ncpus: int, out: TextIO):
+        self.renderer = renderer
+        self.out = out
+        self.pending: List[List[Tuple[int, bytes]]] = [[] for _ in range(ncpus)]
+        #: lines written so far
+        self.written = 0
+
+    def add(self, cpu: int, records: Sequence[Tuple[int, bytes]]) -> None:
+        """``cpu``'s next records, ``(ts, payload)`` in the order it wrote them."""
+        self.pending[cpu].extend(records)
+
+    def flush(self, before: Optional[int] = None) -> int:
+        """Write the records stamped before ``before`` (all without it); returns how many."""
+        batch: List[Tuple[int, int, bytes]] = []
+        for cpu, recs in enumerate(self.pending):
+            if not recs:
+                continue
+            n = len(recs) if before is None else bisect_left(recs, before, key=itemgetter(0))
+            if n:
+                batch.extend([(ts, cpu, p) for ts, p in recs[:n]])
+                del recs[:n]
+        if not batch:
+            return 0
+        batch.sort(key=itemgetter(0, 1))          # stable: each CPU's order kept on a tie
+        self.renderer.write_lines(self.renderer.format_records(batch), self.out)
+        self.written += len(batch)
+        return len(batch)

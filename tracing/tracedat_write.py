@@ -22,7 +22,9 @@ from ../shared/traces/trace-mm-workload.dat, written by ``trace-cmd extract``):
 The CPU data is the kernel's ring-buffer sub-buffer pages (kernel/trace/ring_buffer.c), copied
 as ``trace_pipe_raw`` returns them: :class:`memsim.ring.TraceBuffer` already keeps its records in
 that format, and :func:`pack_pages` lays out records from anywhere else (a parsed text trace)
-the same way.
+the same way.  A CPU's pages are a list of bytes, or a :class:`PageFile`: the pages
+``trace-cmd record`` appended to a per-CPU file while tracing (``trace.dat.cpuN``), read back
+from disk as the file is assembled.
 
 Everything is little-endian with an 8-byte long (x86-64), as memsim's records are.
 """
@@ -43,6 +45,7 @@ __all__ = [
     "COMPRESSIONS",
     "TRACE_CLOCKS",
     "CpuStat",
+    "PageFile",
     "write_trace_dat",
     "dump_trace_dat",
     "write_buffer_trace_dat",
@@ -124,6 +127,58 @@ class CpuStat:
                 f"read events: {self.read_events}\n")
 
 
+class PageFile:
+    """One CPU's sub-buffer pages in a binary file, appended as they fill and read back in
+    order: a sequence of pages (``len``, indexing, slices, iteration) that
+    :func:`write_trace_dat` copies into the trace.dat without holding them in memory.
+
+    ``f`` is a readable, writable binary file (``tempfile.TemporaryFile()``: it disappears when
+    closed, even if the process dies); the PageFile owns it (:meth:`close`).
+    """
+
+    CHUNK = 256                             # pages read at a time while iterating
+
+    def __init__(self, f: BinaryIO, page_size: int = SUBBUF_SIZE):
+        self.f = f
+        self.page_size = page_size
+        self.nr_pages = 0
+
+    def append(self, data: bytes) -> None:
+        """Append whole pages (``len(data)`` a multiple of the page size)."""
+        if len(data) % self.page_size:
+            raise ValueError(f"{len(data)} bytes are not whole {self.page_size}-byte pages")
+        self.f.write(data)
+        self.nr_pages += len(data) // self.page_size
+
+    def _read(self, first: int, count: int) -> bytes:
+        self.f.flush()
+        return os.pread(self.f.fileno(), count * self.page_size, first * self.page_size)
+
+    def __len__(self) -> int:
+        return self.nr_pages
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self.nr_pages)
+            if step != 1:
+                return [self[i] for i in range(start, stop, step)]
+            data = self._read(start, max(0, stop - start))
+            ps = self.page_size
+            return [data[i:i + ps] for i in range(0, len(data), ps)]
+        if index < 0:
+            index += self.nr_pages
+        if not 0 <= index < self.nr_pages:
+            raise IndexError("page index out of range")
+        return self._read(index, 1)
+
+    def __iter__(self) -> Any:
+        for first in range(0, self.nr_pages, self.CHUNK):
+            yield from self[first:first + self.CHUNK]
+
+    def close(self) -> None:
+        self.f.close()
+
+
 def _pages_stat(pages: Sequence[bytes]) -> CpuStat:
     """What a CPU's pages tell: their records, the last page's time stamp, the last record's."""
     from memsim.ring import decode_subbuffer
@@ -140,15 +195,18 @@ def _pages_stat(pages: Sequence[bytes]) -> CpuStat:
 
 def buffer_cpu_stats(tb: Any, cpu_pages: Optional[Sequence[Sequence[bytes]]] = None
                      ) -> List[CpuStat]:
-    """The CPUSTAT of each CPU of a :class:`memsim.ring.TraceBuffer`: its records counted as read,
-    its dropped records (a full buffer drops new records, ``options/overwrite`` = 0) and the
-    clock's current time as ``now ts``.  ``cpu_pages``: ``tb``'s pages, if already taken."""
+    """The CPUSTAT of each CPU of a :class:`memsim.ring.TraceBuffer`: the records in it counted as
+    read, those overwritten as ``overrun`` (``options/overwrite`` = 1, the default), those
+    dropped while it was full as ``dropped events`` (overwrite = 0), and the clock's current
+    time as ``now ts``.  ``cpu_pages``: ``tb``'s pages, if already taken (a streamed buffer's
+    :class:`PageFile` s: every record written was read)."""
     out = []
-    for cpu, (entries, dropped) in enumerate(tb.stats()):
+    for cpu in range(tb.ncpus):
+        st = tb.cpu_stats(cpu)
         pages = tb.subbuffers(cpu) if cpu_pages is None else cpu_pages[cpu]
-        oldest = _PAGE_HDR.unpack_from(pages[-1])[0] if pages else 0
-        out.append(CpuStat(read_events=entries, dropped_events=dropped, oldest_event_ts=oldest,
-                           now_ts=tb.clock.now))
+        oldest = _PAGE_HDR.unpack_from(pages[-1])[0] if len(pages) else 0
+        out.append(CpuStat(read_events=st["entries"], dropped_events=st["dropped"],
+                           overrun=st["overrun"], oldest_event_ts=oldest, now_ts=tb.clock.now))
     return out
 
 
@@ -188,7 +246,7 @@ def pack_pages(records: Iterable[Tuple[int, bytes]], page_size: int = SUBBUF_SIZ
     # a page left more than half empty was closed by a record bigger than that half
     nr_pages = 2 * need // room + 2
     clock = Clock(0)
-    tb = TraceBuffer(1, (nr_pages * SUBBUF_SIZE + 1023) // 1024, clock)
+    tb = TraceBuffer(1, (nr_pages * SUBBUF_SIZE + 1023) // 1024, clock, overwrite=False)
     for ts, rec in recs:
         clock.now = ts
         tb.write_record(0, rec)
@@ -511,6 +569,11 @@ def _check(version: int, compression: str, page_size: int,
         raise UsageError(where, f"page size {page_size} is not a power of two",
                          "use the ring buffer's sub-buffer size, 4096")
     for cpu, pages in enumerate(cpu_pages):
+        if isinstance(pages, PageFile):
+            if pages.page_size != page_size:
+                raise TraceError(where, f"cpu {cpu} has {pages.page_size}-byte pages, "
+                                 f"not {page_size}", "give whole sub-buffer pages")
+            continue
         for i, page in enumerate(pages):
             if len(page) != page_size:
                 raise TraceError(where, f"cpu {cpu} page {i} has {len(page)} bytes, "
@@ -597,14 +660,18 @@ def write_trace_dat(path: str, *, formats: Any, cpu_pages: Sequence[Sequence[byt
 
 def write_buffer_trace_dat(path: str, tb: Any, registry: Any, comms: Mapping[int, str], *,
                            profile_name: str = "v6.18", version: int = 7,
-                           compression: Optional[str] = None) -> None:
+                           compression: Optional[str] = None,
+                           cpu_pages: Optional[Sequence[Sequence[bytes]]] = None) -> None:
     """Write what a memsim ring buffer holds as a trace.dat, like ``trace-cmd extract``:
 
     * ``tb``: the :class:`memsim.ring.TraceBuffer` (its pages, its per-CPU stats);
     * ``registry``: the :class:`~memsim.tracing.events.EventRegistry`; every registered event's
       format goes in, enabled or not, as ``trace-cmd extract`` stores all of tracefs's;
     * ``comms``: pid -> comm of the machine's tasks;
-    * ``profile_name``: the kernel profile (header_page's ``char data`` signedness, UNAME).
+    * ``profile_name``: the kernel profile (header_page's ``char data`` signedness, UNAME);
+    * ``cpu_pages``: the pages of each CPU when they are not (all) in ``tb`` any more: what
+      ``trace-cmd record`` read from a streaming buffer as it filled (:class:`PageFile` s,
+      :class:`memsim.tracing.recorder.TraceRecorder`).
     """
     from memsim.tracing.formatfile import header_page
     from memsim.tracing.formats import FormatSet
@@ -612,7 +679,8 @@ def write_buffer_trace_dat(path: str, tb: Any, registry: Any, comms: Mapping[int
     formats = FormatSet.from_registry(registry)
     formats.header_page = header_page(profile_name)
     release = ".".join(profile_name.lstrip("v").split(".")[:2]) + ".0-memsim"
-    cpu_pages = [tb.subbuffers(cpu) for cpu in range(tb.ncpus)]
+    if cpu_pages is None:
+        cpu_pages = [tb.subbuffers(cpu) for cpu in range(tb.ncpus)]
     write_trace_dat(path, formats=formats, cpu_pages=cpu_pages, cmdlines=comms,
                     kallsyms=kallsyms_text(), version=version, compression=compression,
                     uname=f"Linux memsim {release} x86_64",

@@ -132,6 +132,10 @@ MACHINE_PARAMS: Tuple[Param, ...] = (
           check=_check_nodes),
     Param("trace_buffer", "size", "ring buffer per CPU (tracefs buffer_size_kb), a multiple of 1 KiB",
           default="1408 KiB", minimum=4096, maximum=1 << 30, check=_check_trace_buffer),
+    Param("trace_overwrite", "bool",
+          "what a full ring buffer does (tracefs options/overwrite): true overwrites the oldest "
+          "events, false drops new ones; matters for --trace-ring and --events without a trace "
+          "(--trace records every event)", default=True),
     Param("kernel", "enum", "kernel profile to emulate (memsim/profiles.py)",
           default=DEFAULT_PROFILE, choices=tuple(PROFILES)),
     Param("seed", "int", "scheduler and pointer-hash seed (overridable with --seed)",

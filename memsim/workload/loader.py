@@ -729,6 +729,7 @@ class _Loader:
         machine = MachineConfig(cpus=m["cpus"], nodes=tuple(n["memory"] for n in m["nodes"]),
                                 trace_buffer_kb=m["trace_buffer"] // 1024, kernel=m["kernel"],
                                 seed=m["seed"], quantum=m["quantum"],
+                                trace_overwrite=m["trace_overwrite"],
                                 where=self.loc(knode) if knode is not None else None,
                                 settings=MappingProxyType({k: m[k] for k in plugin_keys}),
                                 given_settings=frozenset(k for k in machine_given if k in plugin_keys),

@@ -3,16 +3,25 @@
 The runner is the only place where a workload, the plugins and the machine meet.  Errors a user
 can cause surface as :mod:`memsim.errors` exceptions carrying the step's ``file:line:column``;
 the run result keeps what happened up to the error, so the CLI can still write the trace.
+
+After every scheduler slice (a preemption point: the machine is consistent) the run drains its
+trace recorder (:meth:`Run.attach_recorder`), runs the ``--check`` invariant checks, reports
+progress and stops if asked to (:meth:`Run.request_stop`, what :func:`stop_on_sigint`'s
+Ctrl-C handler calls): :meth:`Run.execute` then raises :class:`memsim.errors.Interrupted`,
+which says where the run was.
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from memsim.boot import BootOptions
-from memsim.errors import Deadlocked, ExpectationFailed, MemsimError, WorkloadError
+from memsim.errors import Deadlocked, ExpectationFailed, Interrupted, MemsimError, WorkloadError
 from memsim.machine import Machine
 from memsim.mm import RSS_NAMES
 from memsim.sched import PREEMPT, Deadlock, Scheduler, SleepUntil, WaitQueue
@@ -52,6 +61,9 @@ class TaskData:
     rss_at_exit: Optional[Dict[str, int]] = None
     faults: Dict[str, int] = field(default_factory=dict)
     name: str = ""
+    #: the step the task is running (or ran last) and whether it has finished it
+    step: Any = None
+    step_done: bool = False
 
 
 class StepContext:
@@ -179,6 +191,39 @@ class Run:
         self.wall = 0.0
         self._fault_snapshot = self.machine.mmcore.fault_counts_dict()
         self.checks_run = 0
+        self.steps_done = 0
+        #: the trace recorder drained at every preemption point (attach_recorder)
+        self.recorder = None
+        #: called with the run after every slice (a progress display)
+        self.progress: Optional[Callable[["Run"], None]] = None
+        #: set by request_stop(): the run stops at the next preemption point
+        self.stop_requested = False
+        #: where the run stopped when interrupted (memsim.errors.Interrupted), else None
+        self.interrupted: Optional[Interrupted] = None
+        self._last_task = None
+
+    def attach_recorder(self, recorder) -> None:
+        """Drain ``recorder`` (:class:`memsim.tracing.recorder.TraceRecorder`, built on this
+        run's machine) after every scheduler slice, so the trace goes out as it fills."""
+        self.recorder = recorder
+
+    def request_stop(self) -> None:
+        """Stop at the next preemption point: :meth:`execute` raises
+        :class:`memsim.errors.Interrupted` there.  Safe to call from a signal handler."""
+        self.stop_requested = True
+
+    def position(self) -> Interrupted:
+        """Where the run is: the task that ran last, its step (the step's location) and the
+        emulated time, as the :class:`memsim.errors.Interrupted` to raise."""
+        task = self._last_task if self._last_task is not None else self.machine.current.task
+        data = self.task_data.get(task.pid) if task is not None else None
+        now = self.machine.clock.now
+        if data is None:
+            return Interrupted(self.workload.path, emulated_ns=now)
+        who = f"{data.name} (pid {task.pid})"
+        if data.step is None:
+            return Interrupted(self.workload.path, who, emulated_ns=now)
+        return Interrupted(data.step.where, who, data.step.op, now, data.step_done)
 
     # -- tasks -----------------------------------------------------------------------------
     def add_task(self, task, steps, data: Optional[TaskData] = None) -> None:
@@ -198,6 +243,7 @@ class Run:
             if st is None:
                 raise WorkloadError(step.where, f"unknown step {step.op!r}",
                                     "is the plugin that provides it installed and enabled?")
+            data.step, data.step_done = step, False
             try:
                 result = st.run(StepContext(self, task, step), step)
                 if inspect.isgenerator(result):
@@ -206,6 +252,8 @@ class Run:
                 raise
             except Exception as exc:
                 raise self._step_bug(st, step, exc) from exc
+            data.step_done = True
+            self.steps_done += 1
             if data.exited:
                 return
             if data.signal is not None:
@@ -279,6 +327,9 @@ class Run:
 
     # -- running ---------------------------------------------------------------------------
     def _after_slice(self, taskrun) -> None:
+        self._last_task = taskrun.task
+        if self.recorder is not None:
+            self.recorder.drain()
         self.machine.quiescent_state()
         now = self.machine.mmcore.fault_counts_dict()
         data = self.task_data.get(taskrun.task.pid)
@@ -289,16 +340,41 @@ class Run:
                     data.faults[k] = data.faults.get(k, 0) + d
         self._fault_snapshot = now
         if self.check:
-            self.checks_run += 1
-            problems = self.machine.check_invariants()
-            if self.pm is not None:
-                for lst in self.pm.hook.memsim_check_invariants(machine=self.machine):
-                    problems += list(lst or [])
-            if problems:
-                raise InvariantBroken(problems, taskrun.task)
+            self._check(taskrun.task, full=False)
+        if self.progress is not None:
+            self.progress(self)
+        if self.stop_requested:
+            raise self.position()
+
+    def _check(self, task, full: bool) -> None:
+        """``--check``: the core's invariants (what changed since the last check unless
+        ``full``), then every plugin's; InvariantBroken if one does not hold."""
+        self.checks_run += 1
+        problems = self.machine.check_invariants(full=full)
+        if self.pm is not None:
+            for lst in self.pm.hook.memsim_check_invariants(machine=self.machine):
+                problems += list(lst or [])
+        if problems:
+            raise InvariantBroken(problems, task)
+
+    def total_steps(self) -> int:
+        """The steps of the workload, those of fork and clone steps included (each once)."""
+        def count(steps) -> int:
+            n = 0
+            for s in steps:
+                n += 1
+                nested = s.args.get("steps") if hasattr(s.args, "get") else None
+                if nested:
+                    n += count(nested)
+            return n
+        return sum(count(t.steps) for t in self.workload.tasks)
 
     def execute(self) -> "Run":
-        """Run every task to completion; errors are kept in ``self.error``."""
+        """Run every task to completion; errors are kept in ``self.error``.
+
+        :raises memsim.errors.Interrupted: Ctrl-C (or :meth:`request_stop`) stopped the run;
+            ``self.interrupted`` is the same exception (where the run was).  What ran is kept:
+            the machine, the trace buffer, the recorder's pages."""
         t0 = time.perf_counter()
         try:
             if self.pm is not None:
@@ -309,6 +385,8 @@ class Run:
             if self.pm is not None:
                 self.pm.hook.memsim_run_start(machine=self.machine)
             self.scheduler.run(self._after_slice)
+            if self.check:
+                self._check(None, full=True)       # what a check of the changes cannot see
         except MemsimError as e:
             self.error = e
         except Deadlock as e:
@@ -316,8 +394,13 @@ class Run:
                                     "make sure some task wakes the blocked ones")
         except InvariantBroken as e:
             self.error = e.as_error(self.workload.path)
+        except KeyboardInterrupt as e:
+            self.interrupted = e if isinstance(e, Interrupted) else self.position()
+            raise self.interrupted from None
         finally:
             self.wall = time.perf_counter() - t0
+            if self.check:
+                self.machine.stop_checks()
         return self
 
     # -- results ---------------------------------------------------------------------------
@@ -337,7 +420,7 @@ class Run:
                 "wait_status": data.wait_status,
                 "signals": list(data.signals),
             })
-        stats = m.tb.stats()
+        stats = [m.tb.cpu_stats(cpu) for cpu in range(m.tb.ncpus)]
         out = {
             "workload": self.workload.path,
             "kernel": m.profile.name,
@@ -347,8 +430,11 @@ class Run:
             "tasks": tasks,
             "nodes": [{"node": s["node"], "pages_allocated": s["allocated"], "pages_freed": s["freed"]}
                       for s in m.physmem.node_stats()],
-            "events": {"written": sum(e for e, _ in stats), "dropped": sum(d for _, d in stats),
-                       "per_cpu": [{"cpu": c, "written": e, "dropped": d} for c, (e, d) in enumerate(stats)]},
+            "events": {"written": sum(st["written"] for st in stats),
+                       "dropped": sum(st["dropped"] for st in stats),
+                       "overwritten": sum(st["overrun"] for st in stats),
+                       "per_cpu": [{"cpu": c, "written": st["written"], "dropped": st["dropped"],
+                                    "overwritten": st["overrun"]} for c, st in enumerate(stats)]},
             "meminfo_bytes": {k: v for k, v in m.meminfo().items() if not k.startswith("HugePages_")},
             "time": {"emulated_ns": m.clock.now, "host_wall_s": round(self.wall, 6)},
             "scheduler": {"slices": self.scheduler.switches, "invariant_checks": self.checks_run},
@@ -362,6 +448,30 @@ class Run:
         return out
 
 
+@contextlib.contextmanager
+def stop_on_sigint(run: Run) -> Iterator[None]:
+    """Ctrl-C stops ``run`` at its next preemption point (:meth:`Run.request_stop`), where the
+    machine is consistent and the trace holds every record so far; a second Ctrl-C raises
+    KeyboardInterrupt at once (a step that runs long without a preemption point).  Installed
+    only in the main thread and when SIGINT has Python's default handler (a shell that starts
+    a job in the background makes it ignore SIGINT: it stays ignored)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+
+    def handler(signum, frame):
+        if run.stop_requested:
+            raise KeyboardInterrupt
+        run.request_stop()
+
+    old = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 class InvariantBroken(Exception):
     """``--check`` found the machine in a state the kernel could never be in."""
 
@@ -372,8 +482,9 @@ class InvariantBroken(Exception):
 
     def as_error(self, where) -> MemsimError:
         more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
-        err = MemsimError(where, f"invariant broken after a step of {self.task.comm}-{self.task.pid}: "
-                                 f"{self.problems[0]}{more}",
+        when = (f"after a step of {self.task.comm}-{self.task.pid}" if self.task is not None
+                else "at the end of the run")
+        err = MemsimError(where, f"invariant broken {when}: {self.problems[0]}{more}",
                           "this is a memsim bug: please report it with the workload and seed")
         err.exit_code = 3
         return err

@@ -64,7 +64,8 @@ class TaskConfig:
 @dataclass(frozen=True)
 class MachineConfig:
     """The ``machine`` section: ``nodes`` holds each NUMA node's memory in bytes,
-    ``trace_buffer_kb`` the per-CPU ring buffer size in KiB (tracefs ``buffer_size_kb``).
+    ``trace_buffer_kb`` the per-CPU ring buffer size in KiB (tracefs ``buffer_size_kb``),
+    ``trace_overwrite`` what it does when full (tracefs ``options/overwrite``).
 
     ``settings`` holds the keys plugins added to the section (:class:`memsim.registry.MachineKey`,
     e.g. boot parameters), every one with its default applied; ``given_settings`` names those the
@@ -82,6 +83,7 @@ class MachineConfig:
     kernel: str = "v5.14"
     seed: int = 0
     quantum: int = 512
+    trace_overwrite: bool = True
     where: Optional[Location] = None
     settings: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     given_settings: frozenset = frozenset()

@@ -1,0 +1,254 @@
+"""``trace-cmd record`` for a memsim run: the trace buffer's pages go out as they fill.
+
+A :class:`TraceRecorder` switches a machine's :class:`memsim.ring.TraceBuffer` to streaming
+(``RING_STREAM``: it grows instead of dropping or overwriting, until a reader takes its full
+pages) and is drained at the run's preemption points (:meth:`TraceRecorder.drain`, which the
+workload runner calls after every scheduler slice).  Recording an event stays in C; a drain is
+one call per CPU for all the pages filled since the last one.  So a trace is complete however
+long the run, and host memory holds only the pages of one drain.  The reader is a sink:
+
+* :class:`DatSink` (``FILE.dat``): like ``trace-cmd record``, each CPU's pages are appended to a
+  per-CPU temporary file (``trace.dat.cpuN``; here an unnamed file in the output's directory,
+  which disappears if the process dies) and :meth:`TraceRecorder.close` assembles the trace.dat
+  from them (:func:`memsim.tracing.tracedat_write.write_buffer_trace_dat` with
+  :class:`~memsim.tracing.tracedat_write.PageFile` s);
+* :class:`TextSink` (any other file, or ``-`` for standard output): the kernel's ``trace``
+  text.  Lines are rendered as the records come (:class:`memsim.tracing.text.TextStream`
+  keeps them in time order across CPUs) into a temporary file; at the end the header, whose
+  ``entries-in-buffer/entries-written`` counts are known only then, is written and the lines
+  copied after it.
+
+Either way the output file appears whole or not at all (:func:`memsim.fileio.atomic_write`): a
+run stopped by an error or by Ctrl-C still gets the trace of what it did, and a second Ctrl-C
+while the file is written leaves no file.
+
+:func:`write_ring` writes what the bounded ring holds at the end instead (``memsim run
+--trace-ring``: the kernel's ``trace`` file and ``trace-cmd extract``, with the buffer's
+overwrite or drop semantics).
+
+Usage, as the CLI does it::
+
+    rec = record_trace("trace.dat", run.machine, run.events)
+    run.attach_recorder(rec)
+    run.execute()
+    rec.close()
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from typing import Any, List, Optional, TextIO
+
+from memsim.errors import TraceError
+
+__all__ = ["TraceRecorder", "DatSink", "TextSink", "record_trace", "write_ring", "is_dat"]
+
+SUBBUF_SIZE = 4096
+#: full pages (all CPUs) that make a drain worth it: 1 MiB of records
+BATCH_PAGES = 256
+
+
+def is_dat(path: Optional[str]) -> bool:
+    """A trace.dat output: a file name ending in ``.dat`` (any other name, or ``-``: text)."""
+    return bool(path) and path != "-" and path.lower().endswith(".dat")
+
+
+def _trace_error(path: str, e: OSError) -> TraceError:
+    return TraceError(path, f"cannot write the trace: {e.strerror}",
+                      "check the path, its permissions and free space")
+
+
+class DatSink:
+    """A trace.dat: every CPU's full pages appended to its own unnamed temporary file as they
+    come, the file assembled at :meth:`finish`."""
+
+    def __init__(self, path: str, ncpus: int, version: int = 7, compression: Optional[str] = None):
+        from memsim.tracing.tracedat_write import PageFile
+        self.path = path
+        self.version = version
+        self.compression = compression
+        d = os.path.dirname(os.path.abspath(path))
+        try:
+            self.cpus: List[Any] = [PageFile(tempfile.TemporaryFile(dir=d)) for _ in range(ncpus)]
+        except OSError as e:
+            raise _trace_error(path, e) from None
+
+    def drain(self, tb: Any, final: bool) -> None:
+        try:
+            for cpu, pages in enumerate(self.cpus):
+                data = tb.take_pages(cpu)
+                if final:
+                    data += tb.head_page(cpu)
+                if data:
+                    pages.append(data)
+        except OSError as e:
+            raise _trace_error(self.path, e) from None
+
+    def finish(self, tb: Any, registry: Any, machine: Any) -> None:
+        from memsim.tracing.tracedat_write import write_buffer_trace_dat
+        write_buffer_trace_dat(self.path, tb, registry, machine.comms,
+                               profile_name=machine.profile.name, version=self.version,
+                               compression=self.compression, cpu_pages=self.cpus)
+
+    def close(self) -> None:
+        for pages in self.cpus:
+            pages.close()
+
+
+class TextSink:
+    """The kernel's ``trace`` text, rendered as the records come (in time order across CPUs,
+    :class:`memsim.tracing.text.TextStream`) into a temporary file; :meth:`finish` writes the
+    header and then the lines to ``path`` (``-``: standard output)."""
+
+    def __init__(self, path: str, renderer: Any, ncpus: int):
+        from memsim.tracing.text import TextStream
+        self.path = path
+        self.renderer = renderer
+        d = None if path == "-" else os.path.dirname(os.path.abspath(path))
+        try:
+            self.body: TextIO = tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n", dir=d)
+        except OSError as e:
+            raise _trace_error(path, e) from None
+        self.stream = TextStream(renderer, ncpus, self.body)
+        #: per CPU: records already read from the page it was writing at the last drain
+        self.seen = [0] * ncpus
+
+    def drain(self, tb: Any, final: bool) -> None:
+        from memsim.ring import decode_subbuffer
+        for cpu in range(tb.ncpus):
+            full = tb.take_pages(cpu)
+            head = tb.head_page(cpu)
+            pages = [full[i:i + SUBBUF_SIZE] for i in range(0, len(full), SUBBUF_SIZE)]
+            if head:
+                pages.append(head)
+            recs: List[Any] = []
+            for i, page in enumerate(pages):
+                page_recs = decode_subbuffer(page)
+                recs.extend(page_recs[self.seen[cpu]:] if i == 0 else page_recs)
+                if page is head:
+                    self.seen[cpu] = len(page_recs)
+            if not head:
+                self.seen[cpu] = 0
+            if recs:
+                self.stream.add(cpu, recs)
+        try:
+            # every record written so far has been added, and a later one is stamped now or later
+            self.stream.flush(None if final else tb.clock.now)
+        except OSError as e:
+            raise _trace_error(self.path, e) from None
+
+    def finish(self, tb: Any, registry: Any, machine: Any) -> None:
+        from memsim.fileio import atomic_write
+        from memsim.tracing.text import trace_header
+        n = self.stream.written
+        header = trace_header(self.renderer.profile_name, n, n, tb.ncpus)
+        try:
+            self.body.flush()
+            self.body.seek(0)
+            if self.path == "-":
+                sys.stdout.write(header)
+                shutil.copyfileobj(self.body, sys.stdout)
+                sys.stdout.flush()
+                return
+            with atomic_write(self.path) as f:
+                f.write(header)
+                shutil.copyfileobj(self.body, f)
+        except OSError as e:
+            raise _trace_error(self.path, e) from None
+
+    def close(self) -> None:
+        self.body.close()
+
+
+class TraceRecorder:
+    """Records everything a machine's trace buffer gets, into ``sink`` (:class:`DatSink`,
+    :class:`TextSink`), draining it at preemption points; see the module's text.
+
+    ``batch_pages``: a :meth:`drain` takes the pages once this many are full (all CPUs
+    together); fewer wait for a later drain, so that a drain is worth its Python calls.
+    """
+
+    def __init__(self, machine: Any, registry: Any, sink: Any, batch_pages: int = BATCH_PAGES):
+        self.machine = machine
+        self.tb = machine.tb
+        self.registry = registry
+        self.sink = sink
+        self.batch_pages = batch_pages
+        self.closed = False
+        self.tb.start_streaming()
+
+    @property
+    def path(self) -> str:
+        return self.sink.path
+
+    def drain(self) -> None:
+        """Hand the full pages to the sink once there are ``batch_pages`` of them (a
+        preemption point: the runner calls this after each scheduler slice)."""
+        if self.tb.full_pages() >= self.batch_pages:
+            self.sink.drain(self.tb, False)
+
+    def close(self) -> None:
+        """Take every record left (the pages being written too) and write the output file."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.sink.drain(self.tb, True)
+            self.sink.finish(self.tb, self.registry, self.machine)
+        finally:
+            self.sink.close()
+
+    def abort(self) -> None:
+        """Stop without writing the output file (its temporary files go)."""
+        if not self.closed:
+            self.closed = True
+            self.sink.close()
+
+    def events(self) -> int:
+        """Records written to the buffer so far (all of them reach the output)."""
+        return sum(e for e, _ in self.tb.stats())
+
+
+def _renderer(machine: Any, registry: Any) -> Any:
+    from memsim.tracing.text import TextRenderer
+    return TextRenderer(registry, machine.profile.name, machine.comms, machine.ptr_key)
+
+
+def record_trace(path: str, machine: Any, registry: Any, *, version: int = 7,
+                 compression: Optional[str] = None) -> TraceRecorder:
+    """Start recording ``machine``'s trace to ``path`` (``FILE.dat``: a trace.dat of
+    ``version`` 6 or 7 and ``compression`` zstd or none; any other name or ``-``: the kernel's
+    ``trace`` text) before it runs.  Attach the recorder to the run
+    (:meth:`memsim.workload.runner.Run.attach_recorder`) and :meth:`~TraceRecorder.close` it
+    after the run, also after an error or an interruption."""
+    if is_dat(path):
+        sink: Any = DatSink(path, machine.tb.ncpus, version, compression)
+    else:
+        sink = TextSink(path, _renderer(machine, registry), machine.tb.ncpus)
+    return TraceRecorder(machine, registry, sink)
+
+
+def write_ring(path: str, machine: Any, registry: Any, *, version: int = 7,
+               compression: Optional[str] = None) -> None:
+    """Write what ``machine``'s bounded trace buffer holds now (``--trace-ring``): a trace.dat
+    as ``trace-cmd extract`` writes it, or the kernel's ``trace`` file with its header counts
+    (``entries-written`` includes the records overwritten).  Written atomically."""
+    from memsim.fileio import atomic_write
+    tb = machine.tb
+    if is_dat(path):
+        from memsim.tracing.tracedat_write import write_buffer_trace_dat
+        write_buffer_trace_dat(path, tb, registry, machine.comms, profile_name=machine.profile.name,
+                               version=version, compression=compression)
+        return
+    renderer = _renderer(machine, registry)
+    try:
+        if path == "-":
+            renderer.render(tb, sys.stdout)
+            sys.stdout.flush()
+            return
+        with atomic_write(path) as f:
+            renderer.render(tb, f)
+    except OSError as e:
+        raise _trace_error(path, e) from None
