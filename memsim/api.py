@@ -158,10 +158,23 @@ def run(workload: Workload, *, seed: Optional[int] = None,
     :raises memsim.errors.MemsimError: a mistake in what is asked (exit code 2 on the command
         line): the workload does not load, a setting or seed change is wrong, a plugin fails to load.
     """
+    from memsim.tracing.recorder import record_pages
     r = prepare(workload, seed=seed, patches=patches, settings=settings, events=events,
                 plugins=plugins, disabled=disabled, check=check)
-    r.execute()
-    return RunResult(r)
+    recorder = None
+    if _globs(events):
+        recorder = record_pages(r.machine, r.events)      # every event, as memsim run --trace
+        r.attach_recorder(recorder)
+    try:
+        r.execute()
+    except BaseException:
+        if recorder is not None:
+            recorder.abort()
+        raise
+    if recorder is None:
+        return RunResult(r)
+    recorder.close()
+    return RunResult(r, trace=recorder.recorded())
 
 
 @dataclass(frozen=True)
@@ -182,9 +195,13 @@ class RunResult:
     """What an executed run gives: :attr:`summary`, :attr:`outcome`, the machine's files, the
     trace, and :attr:`run` / :attr:`machine` for deeper use."""
 
-    def __init__(self, run):
+    def __init__(self, run, trace=None):
         #: the executed :class:`memsim.workload.runner.Run`
         self.run = run
+        #: what the trace methods read: every record of the run
+        #: (:class:`memsim.tracing.recorder.RecordedTrace`, what :func:`run` gives), or, given
+        #: none, what the machine's ring buffer holds at the end (``memsim run --trace-ring``)
+        self.trace_buffer = trace if trace is not None else run.machine.tb
         self._summary: Optional[Dict[str, Any]] = None
         self._outcome = None
 
@@ -262,14 +279,14 @@ class RunResult:
         return self.run.events
 
     def write_trace_text(self, f) -> None:
-        """Write what the trace buffer holds to the text stream ``f``, as the kernel's
+        """Write the trace (:attr:`trace_buffer`) to the text stream ``f``, as the kernel's
         ``trace`` file reads."""
         from memsim.tracing.text import TextRenderer
         m = self.machine
-        TextRenderer(self.run.events, m.profile.name, m.comms, m.ptr_key).render(m.tb, f)
+        TextRenderer(self.run.events, m.profile.name, m.comms, m.ptr_key).render(self.trace_buffer, f)
 
     def trace_text(self) -> str:
-        """The trace buffer as the kernel's ``trace`` file text (``memsim run --trace FILE``)."""
+        """The trace as the kernel's ``trace`` file text (``memsim run --trace FILE``)."""
         out = io.StringIO()
         self.write_trace_text(out)
         return out.getvalue()
@@ -295,8 +312,9 @@ class RunResult:
         if str(path).lower().endswith(".dat"):
             from memsim.tracing.tracedat_write import write_buffer_trace_dat
             compression = dat_compression or ("zstd" if dat_version == 7 else "none")
-            write_buffer_trace_dat(str(path), m.tb, self.run.events, m.comms, profile_name=m.profile.name,
-                                   version=dat_version, compression=compression)
+            write_buffer_trace_dat(str(path), self.trace_buffer, self.run.events, m.comms,
+                                   profile_name=m.profile.name, version=dat_version,
+                                   compression=compression)
             return
         from memsim.fileio import atomic_write
         with atomic_write(str(path)) as f:

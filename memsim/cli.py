@@ -158,13 +158,15 @@ def run(workload, trace_path, ring_path, dat_version, dat_compression, event_glo
 
     Ctrl-C stops the run at its next preemption point, writes the trace recorded so far,
     says where the run was and exits with status 130."""
+    phase = ["while loading the workload; nothing was run"]
     try:
         _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
-             dat_version, dat_compression, show_paths, list_files, patch_opts, set_opts, ring_path)
+             dat_version, dat_compression, show_paths, list_files, patch_opts, set_opts, ring_path,
+             phase)
     except MemsimError as e:
         _fail(e)
-    except KeyboardInterrupt:               # before the run, or a Ctrl-C while writing the trace
-        click.echo("memsim: interrupted", err=True)
+    except KeyboardInterrupt:               # not at a preemption point of the run
+        click.echo(f"memsim: interrupted {phase[0]}", err=True)
         sys.exit(EXIT_INTERRUPTED)
 
 
@@ -222,7 +224,9 @@ def _show_files(result, paths: Sequence[str]):
 
 def _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
          dat_version=None, dat_compression=None, show_paths=(), list_files=False, patch_opts=(),
-         set_opts=(), ring_path=None):
+         set_opts=(), ring_path=None, phase=None):
+    """``memsim run``.  ``phase[0]`` is kept saying what is being done, for the message of a
+    Ctrl-C that is not at one of the run's preemption points (loading, writing the trace)."""
     from memsim.api import RunResult, prepare
     from memsim.errors import Interrupted
     from memsim.progress import RunProgress
@@ -250,12 +254,14 @@ def _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
         globs = ["*:*"]
     r = prepare(WorkloadSource.read(workload), seed=seed, events=globs, check=check,
                 overrides=overrides, host=host)
+    phase = phase if phase is not None else [""]
     recorder = None
     if trace_path:
         recorder = record_trace(trace_path, r.machine, r.events, version=version,
                                 compression=compression)
         r.attach_recorder(recorder)
     interrupted = None
+    phase[0] = "at once, inside a step (a second Ctrl-C); no trace was written"
     try:
         with stop_on_sigint(r), RunProgress(r.total_steps(), check) as progress:
             r.progress = progress
@@ -266,6 +272,8 @@ def _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
         if recorder is not None:
             recorder.abort()
         raise
+    phase[0] = (f"while writing the trace ({out_path}); it was not written"
+                if out_path and out_path != "-" else "at the end of the run")
     if recorder is not None:
         recorder.close()
     elif ring_path:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 
 import click
 
-from memsim.errors import MemsimError, UsageError
+from memsim.errors import EXIT_INTERRUPTED, MemsimError, UsageError
 
 
 def compare_command() -> click.Command:
@@ -38,7 +39,8 @@ def compare_command() -> click.Command:
     def compare(workload, patch_opts, seed, set_opts, event_globs, as_json, plot_path, plugin_opts):
         """Run WORKLOAD with a seed change on, then off, with the same seed, and print what differs.
 
-        Columns: on, off, and diff (off minus on; blank when equal).  Example:
+        Columns: on, off, and diff (off minus on; blank when equal).  Ctrl-C stops the run
+        at its next preemption point, says where it was and exits with status 130.  Example:
 
         \b
             memsim compare configs/patch-rss-stat-symbolic.yaml --patch rss-stat-symbolic
@@ -47,6 +49,9 @@ def compare_command() -> click.Command:
             run_compare(workload, patch_opts, seed, set_opts, event_globs, as_json, plot_path, plugin_opts)
         except MemsimError as e:
             _fail(e)
+        except KeyboardInterrupt as e:      # memsim.errors.Interrupted says where the run was
+            click.echo(f"memsim: {e}" if str(e) else "memsim: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
 
     return compare
 

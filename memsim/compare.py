@@ -84,10 +84,13 @@ def run_sides(host, source, patch: str, *, seed: Optional[int] = None, overrides
     (``--set``), recording ``events`` (set_event globs; every event if None or empty).
 
     :return: ``{"on": Run, "off": Run}``, both executed (a run that failed keeps its error).
+    :raises memsim.errors.Interrupted: Ctrl-C stopped a run (its ``during`` names the side).
     :raises UsageError: the change cannot be switched here (its plugin is missing or disabled).
     :raises WorkloadError: the workload does not load.
     """
-    from memsim.workload.runner import Run
+    from memsim.errors import Interrupted
+    from memsim.progress import RunProgress
+    from memsim.workload.runner import Run, stop_on_sigint
     from memsim.workload.variant import patch_override
     host.check_patches([patch])
     globs = list(events) if events else list(ALL_EVENTS)
@@ -95,8 +98,16 @@ def run_sides(host, source, patch: str, *, seed: Optional[int] = None, overrides
     for side in SIDES:
         variant = list(overrides) + [patch_override(patch, side == "on", option=f"--patch {patch}")]
         prepared = host.prepare(source, variant, events=globs)
-        runs[side] = Run(prepared.workload, prepared.registries, prepared.events, host.pm,
-                         seed=seed).execute()
+        run = Run(prepared.workload, prepared.registries, prepared.events, host.pm, seed=seed)
+        try:
+            with stop_on_sigint(run), RunProgress(run.total_steps(),
+                                                  label=f"memsim compare: {patch} {side}") as bar:
+                run.progress = bar
+                run.execute()
+        except Interrupted as e:
+            e.during = f"the run with --patch {patch}={side}"
+            raise
+        runs[side] = run
     return runs
 
 

@@ -205,6 +205,8 @@ class Interrupted(KeyboardInterrupt):
         self.step = step
         self.emulated_ns = emulated_ns
         self.finished = finished
+        #: what was running, when a command runs more than one workload (compare's sides)
+        self.during: Optional[str] = None
 
     def __str__(self) -> str:
         if self.task is None:
@@ -216,4 +218,5 @@ class Interrupted(KeyboardInterrupt):
                     f"{self.task}")
         if self.where is not None:
             text += f" at {self.where}"
-        return text + f", {self.emulated_ns / 1e9:.6f} s emulated"
+        text += f", {self.emulated_ns / 1e9:.6f} s emulated"
+        return text + (f", in {self.during}" if self.during else "")

@@ -43,7 +43,8 @@ from typing import Any, List, Optional, TextIO
 
 from memsim.errors import TraceError
 
-__all__ = ["TraceRecorder", "DatSink", "TextSink", "record_trace", "write_ring", "is_dat"]
+__all__ = ["TraceRecorder", "PageSink", "DatSink", "TextSink", "RecordedTrace", "record_trace",
+           "record_pages", "write_ring", "is_dat"]
 
 SUBBUF_SIZE = 4096
 #: full pages (all CPUs) that make a drain worth it: 1 MiB of records
@@ -60,20 +61,19 @@ def _trace_error(path: str, e: OSError) -> TraceError:
                       "check the path, its permissions and free space")
 
 
-class DatSink:
-    """A trace.dat: every CPU's full pages appended to its own unnamed temporary file as they
-    come, the file assembled at :meth:`finish`."""
+class PageSink:
+    """Every CPU's full pages appended to its own unnamed temporary file as they come (in the
+    directory ``where``; the system's temporary directory if None): what :func:`record_pages`
+    keeps for :class:`RecordedTrace`, and what :class:`DatSink` assembles into a trace.dat."""
 
-    def __init__(self, path: str, ncpus: int, version: int = 7, compression: Optional[str] = None):
+    def __init__(self, path: Optional[str], ncpus: int, where: Optional[str] = None):
         from memsim.tracing.tracedat_write import PageFile
         self.path = path
-        self.version = version
-        self.compression = compression
-        d = os.path.dirname(os.path.abspath(path))
         try:
-            self.cpus: List[Any] = [PageFile(tempfile.TemporaryFile(dir=d)) for _ in range(ncpus)]
+            self.cpus: List[Any] = [PageFile(tempfile.TemporaryFile(dir=where))
+                                    for _ in range(ncpus)]
         except OSError as e:
-            raise _trace_error(path, e) from None
+            raise _trace_error(path or "trace", e) from None
 
     def drain(self, tb: Any, final: bool) -> None:
         try:
@@ -84,7 +84,24 @@ class DatSink:
                 if data:
                     pages.append(data)
         except OSError as e:
-            raise _trace_error(self.path, e) from None
+            raise _trace_error(self.path or "trace", e) from None
+
+    def finish(self, tb: Any, registry: Any, machine: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        for pages in self.cpus:
+            pages.close()
+
+
+class DatSink(PageSink):
+    """A trace.dat: every CPU's full pages appended to its own unnamed temporary file as they
+    come (``trace.dat.cpuN`` of ``trace-cmd record``), the file assembled at :meth:`finish`."""
+
+    def __init__(self, path: str, ncpus: int, version: int = 7, compression: Optional[str] = None):
+        super().__init__(path, ncpus, os.path.dirname(os.path.abspath(path)))
+        self.version = version
+        self.compression = compression
 
     def finish(self, tb: Any, registry: Any, machine: Any) -> None:
         from memsim.tracing.tracedat_write import write_buffer_trace_dat
@@ -92,9 +109,38 @@ class DatSink:
                                profile_name=machine.profile.name, version=self.version,
                                compression=self.compression, cpu_pages=self.cpus)
 
+
+class RecordedTrace:
+    """What a :class:`TraceRecorder` with a :class:`PageSink` recorded, read as a
+    :class:`memsim.ring.TraceBuffer` is (``ncpus``, ``clock``, ``stats()``, ``cpu_stats()``,
+    ``subbuffers()``, ``records()``), so that :class:`memsim.tracing.text.TextRenderer` and
+    :func:`memsim.tracing.tracedat_write.write_buffer_trace_dat` write it as they write a ring:
+    every record of the run, none lost.  The pages stay in temporary files until :meth:`close`
+    (or until the object goes)."""
+
+    def __init__(self, tb: Any, sink: PageSink):
+        self.tb = tb
+        self.sink = sink
+        self.ncpus = tb.ncpus
+        self.clock = tb.clock
+
+    def stats(self) -> List[Any]:
+        return self.tb.stats()
+
+    def cpu_stats(self, cpu: int) -> Any:
+        return self.tb.cpu_stats(cpu)
+
+    def subbuffers(self, cpu: int) -> Any:
+        """The CPU's pages, oldest first (a :class:`~memsim.tracing.tracedat_write.PageFile`)."""
+        return self.sink.cpus[cpu]
+
+    def records(self, cpu: int) -> Any:
+        from memsim.ring import decode_subbuffer
+        for page in self.sink.cpus[cpu]:
+            yield from decode_subbuffer(page)
+
     def close(self) -> None:
-        for pages in self.cpus:
-            pages.close()
+        self.sink.close()
 
 
 class TextSink:
@@ -198,7 +244,8 @@ class TraceRecorder:
             self.sink.drain(self.tb, True)
             self.sink.finish(self.tb, self.registry, self.machine)
         finally:
-            self.sink.close()
+            if not isinstance(self.sink, PageSink) or self.sink.path is not None:
+                self.sink.close()                   # record_pages' pages stay for recorded()
 
     def abort(self) -> None:
         """Stop without writing the output file (its temporary files go)."""
@@ -209,6 +256,13 @@ class TraceRecorder:
     def events(self) -> int:
         """Records written to the buffer so far (all of them reach the output)."""
         return sum(e for e, _ in self.tb.stats())
+
+    def recorded(self) -> RecordedTrace:
+        """After :meth:`close`, with a :class:`PageSink` (:func:`record_pages`): the records,
+        read as a trace buffer is."""
+        if not isinstance(self.sink, PageSink) or not self.closed:
+            raise ValueError("recorded() needs a closed recorder of pages (record_pages)")
+        return RecordedTrace(self.tb, self.sink)
 
 
 def _renderer(machine: Any, registry: Any) -> Any:
@@ -228,6 +282,13 @@ def record_trace(path: str, machine: Any, registry: Any, *, version: int = 7,
     else:
         sink = TextSink(path, _renderer(machine, registry), machine.tb.ncpus)
     return TraceRecorder(machine, registry, sink)
+
+
+def record_pages(machine: Any, registry: Any) -> TraceRecorder:
+    """Start recording ``machine``'s trace into temporary files (no output file): after the run
+    and :meth:`~TraceRecorder.close`, :meth:`~TraceRecorder.recorded` reads every record
+    (what :func:`memsim.run` does, so that :class:`memsim.api.RunResult`'s trace is complete)."""
+    return TraceRecorder(machine, registry, PageSink(None, machine.tb.ncpus))
 
 
 def write_ring(path: str, machine: Any, registry: Any, *, version: int = 7,

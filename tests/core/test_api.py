@@ -182,3 +182,35 @@ def test_importing_memsim_loads_nothing_else(tmp_path):
                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "['memsim']\nTrue\n"
+
+
+def test_the_trace_of_memsim_run_is_complete_whatever_the_buffer(tmp_path):
+    """memsim.run records every event as memsim run --trace does (issue 9, lossless traces):
+    with a 4 KiB ring, the records, the text and the trace.dat hold every event written."""
+    small = {"machine": {"cpus": 2, "nodes": [{"memory": "64 MiB"}], "trace_buffer": "4 KiB"},
+             "tasks": [{"name": "app", "steps": [{"mmap": {"name": "b", "length": "4 MiB"}},
+                                                  {"touch": {"vma": "b", "access": "write"}}]}]}
+    result = memsim.run(small, events="kmem:*")
+    written = result.summary["events"]["written"]
+    assert written > 1000 and result.summary["events"]["overwritten"] == 0
+    recs = list(result.records())
+    assert len(recs) == written
+    assert sum(1 for r in recs if r.event == "mm_page_alloc") >= 1024     # one per page touched
+    text = result.trace_text()
+    assert f"# entries-in-buffer/entries-written: {written}/{written}   #P:2" in text
+    trace = tmp_path / "t.txt"
+    assert CliRunner().invoke(main, ["run", "--trace", str(trace), "--events", "kmem:*",
+                                     _write(tmp_path, small)]).exit_code == 0
+    assert trace.read_text() == text
+    dat = tmp_path / "t.dat"
+    result.write_trace(str(dat))
+    from memsim.tracing import open_trace
+    with open_trace(str(dat)) as reader:
+        assert sum(1 for _ in reader.records()) == written
+
+
+def _write(tmp_path, workload):
+    import yaml
+    p = tmp_path / "w.yaml"
+    p.write_text(yaml.safe_dump(workload))
+    return str(p)
