@@ -347,6 +347,8 @@ def trace_loss(machine) -> Optional[str]:
         what = (f"{dropped} event{'s were' if dropped != 1 else ' was'} dropped: the trace buffer "
                 f"(machine.trace_buffer, {format_size(kb * 1024)} per CPU) was full and "
                 "machine.trace_overwrite is false")
+    if mib > 1024:                          # machine.trace_buffer's maximum
+        return f"{what}; record every event with --trace FILE"
     return (f"{what}; record every event with --trace FILE, or give the buffer room for all "
             f"(--set machine.trace_buffer={mib}MiB)")
 

@@ -239,8 +239,17 @@ of raising.
 | a plugin's step or hook raised an exception (a bug in the plugin), or `--check` found a broken invariant (a bug in memsim) | 3 | `error` |
 
 A mistake that stops the run before it starts (the workload does not load, a bad option) exits 2
-too, and Ctrl-C exits 130.  `memsim sweep` exits 0 when every run passed or was killed, 1 when
-one did not.
+too.  Ctrl-C stops `memsim run` and `memsim compare` at the run's next preemption point (the
+machine is consistent there), writes the trace recorded so far (`--trace`: every event up to that
+point, a complete file), prints where the run was and exits 130:
+
+```
+memsim: interrupted after step munmap of task toucher (pid 1000) at w.yaml:390:9, 25.175770 s emulated
+memsim: the trace recorded so far (288768 events) is in trace.dat
+```
+
+A second Ctrl-C stops at once, inside the step, and writes no trace.  `memsim sweep` exits 0
+when every run passed or was killed, 1 when one did not.
 
 **errno.** A system call that fails does what the kernel does: nothing, and the kernel's errno
 (`ENOMEM`, `EINVAL`, `ENOENT`, ...) is recorded.  The next step must be `- expect: {errno: NAME}`,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -111,6 +112,11 @@ def test_trace_ring_overwrites_the_oldest_and_says_so(workload, tmp_path):
             "(machine.trace_buffer, 4 KiB per CPU) keeps only the newest; record every event "
             "with --trace FILE, or give the buffer room for all (--set machine.trace_buffer=") \
         in r.stderr
+    # what it says to change is enough
+    size = re.search(r"--set (machine.trace_buffer=\w+)\)", r.stderr).group(1)
+    r = invoke("run", workload, "--trace-ring", str(ring), "--set", size)
+    assert r.exit_code == 0 and r.stderr == ""
+    assert ring.read_text() == full.read_text()
 
 
 def test_overwrite_false_drops_the_newest(workload, tmp_path):
@@ -147,8 +153,8 @@ def test_trace_and_trace_ring_together_is_a_usage_error(workload, tmp_path):
 
 
 # -- Ctrl-C -----------------------------------------------------------------------------------
-def long_workload(tmp_path, reps=40):
-    """``reps`` 512 MiB touches (40: some seconds with a trace), so a SIGINT lands mid-run."""
+def long_workload(tmp_path, reps=400):
+    """``reps`` 512 MiB touches (400: several seconds), so a SIGINT lands mid-run."""
     steps = []
     for i in range(reps):
         steps += [f"      - mmap: {{name: b{i}, length: 512 MiB}}",
@@ -173,7 +179,7 @@ def recording(pid, directory):
     return False
 
 
-def interrupt(tmp_path, *args, after=1.0, command="run"):
+def interrupt(tmp_path, *args, after=0.5, command="run"):
     """Run memsim in a child process, send it SIGINT ``after`` seconds into its run (once its
     trace recorder is open, with --trace), return it finished."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -209,6 +215,13 @@ def test_ctrl_c_writes_the_trace_so_far_and_exits_130(tmp_path, name):
                   + re.escape(w) + r":(\d+):\d+, [0-9.]+ s emulated\n", err)
     assert m, err
     assert m.group(2) in ("mmap", "touch", "munmap") and int(m.group(3)) > 6
+    # docs/workloads.md ("How failures show") quotes lines of this form
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "workloads.md").read_text()
+    quoted = re.search(r"\n(memsim: interrupted .*)\n(memsim: the trace recorded so far .*)\n", doc)
+    assert re.fullmatch(r"memsim: interrupted (in|after) step \w+ of task toucher \(pid 1000\) at "
+                        r"w\.yaml:\d+:\d+, [0-9.]+ s emulated", quoted.group(1))
+    assert re.fullmatch(r"memsim: the trace recorded so far \(\d+ events\) is in trace\.dat",
+                        quoted.group(2))
     n = int(re.search(r"the trace recorded so far \((\d+) events\) is in " + re.escape(str(out_path)),
                       err).group(1))
     assert n > 0
@@ -222,7 +235,7 @@ def test_ctrl_c_writes_the_trace_so_far_and_exits_130(tmp_path, name):
 
 @needs_proc
 def test_ctrl_c_without_a_trace(tmp_path):
-    rc, out, err = interrupt(tmp_path, long_workload(tmp_path, reps=400), after=3.0)
+    rc, out, err = interrupt(tmp_path, long_workload(tmp_path), after=2.0)
     assert rc == 130
     assert err.startswith("memsim: interrupted ") and err.count("\n") == 1
     assert "Traceback" not in err
@@ -232,7 +245,7 @@ def test_ctrl_c_without_a_trace(tmp_path):
 @needs_proc
 def test_ctrl_c_in_compare(tmp_path):
     w = long_workload(tmp_path, reps=400)
-    rc, out, err = interrupt(tmp_path, w, "--patch", "rss-stat-symbolic", after=3.0,
+    rc, out, err = interrupt(tmp_path, w, "--patch", "rss-stat-symbolic", after=4.0,
                              command="compare")
     assert rc == 130 and out == ""
     assert re.fullmatch(r"memsim: interrupted (in|after) step \w+ of task toucher \(pid 1000\) at "
