@@ -284,6 +284,28 @@ bug in that plugin; memsim names the plugin, the step and its line (or the hook)
 ```
 memsim: plugin 'hello': step 'greet' at w.yaml:7:9 raised ZeroDivisionError: division by zero; this is a bug in the plugin: report it to its authors (`memsim --debug ...` shows the traceback), or run without it (-p no:hello)
 ```
+
+**Broken invariants.** `memsim run --check` (and `memsim.run(check=True)`) checks, after every
+scheduler slice and once more in full at the end of the run, that the machine is in a state the
+kernel could be in, and stops at the first slice that breaks it (exit code 3, a memsim bug):
+
+- per zone: free + per-CPU + used pages == managed pages; the free lists hold `nr_free` blocks
+  per order, each aligned, `PG_buddy` and of its order, and `NR_FREE_PAGES` pages in all;
+- per slab cache: objects in use + free == the slabs' objects, `inuse`, frozen and partial-list
+  membership agree with the free lists, the node counters match, every slab page is `PG_slab`
+  and owned by its cache; in all, the `NR_SLAB_*` page counts match the slabs;
+- per mm, against its page tables: each rss counter (with every task's cached deltas) equals
+  the pages its PTEs and huge leaves map by kind (swap entries for `MM_SWAPENTS`), and
+  `hugetlb_usage` the pages of its hugetlb leaves; per page: its mapcount equals the PTEs
+  mapping it, a compound page's entire mapcount the huge leaves mapping it, and its refcount is
+  at least all its mappings; every plugin's `memsim_check_invariants` hook.
+
+Its cost is what changed since the last check, not the machine's size: the page-table walks mark
+each table they return an entry of (one flag test), and a check compares only those tables with
+the copy it kept of them, then verifies the rss counters (a few numbers per mm) and the pages
+whose mappings moved; a slab cache with no allocation or free since is not walked again, nor are
+the free lists when no list changed.  The check at the end of the run walks everything, for what
+a check of the changes cannot see (a count changed behind the page tables' back).
 """
 
 
