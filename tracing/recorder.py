@@ -148,6 +148,9 @@ class TextSink:
     :class:`memsim.tracing.text.TextStream`) into a temporary file; :meth:`finish` writes the
     header and then the lines to ``path`` (``-``: standard output)."""
 
+    #: pages of each CPU decoded before the final lines are written
+    CHUNK_PAGES = 64
+
     def __init__(self, path: str, renderer: Any, ncpus: int):
         from memsim.tracing.text import TextStream
         self.path = path
@@ -162,26 +165,50 @@ class TextSink:
         self.seen = [0] * ncpus
 
     def drain(self, tb: Any, final: bool) -> None:
+        """Render the records written since the last drain.  The pages are taken
+        :attr:`CHUNK_PAGES` per CPU at a time and the lines written as soon as they are final
+        (no record still to add can sort before them), so memory holds a few chunks of
+        records, not all of a long slice's (exit_mmap freeing a gigabyte writes a million)."""
         from memsim.ring import decode_subbuffer
-        for cpu in range(tb.ncpus):
+        ncpus = tb.ncpus
+        queues: List[List[bytes]] = []
+        heads: List[bytes] = []
+        for cpu in range(ncpus):
             full = tb.take_pages(cpu)
             head = tb.head_page(cpu)
-            pages = [full[i:i + SUBBUF_SIZE] for i in range(0, len(full), SUBBUF_SIZE)]
-            if head:
-                pages.append(head)
-            recs: List[Any] = []
-            for i, page in enumerate(pages):
-                page_recs = decode_subbuffer(page)
-                recs.extend(page_recs[self.seen[cpu]:] if i == 0 else page_recs)
-                if page is head:
-                    self.seen[cpu] = len(page_recs)
-            if not head:
-                self.seen[cpu] = 0
-            if recs:
-                self.stream.add(cpu, recs)
+            queues.append([full[i:i + SUBBUF_SIZE] for i in range(0, len(full), SUBBUF_SIZE)]
+                          + ([head] if head else []))
+            heads.append(head)
+        done = [0] * ncpus
+        last = [-1] * ncpus                 # per CPU: the time stamp of its last record added
         try:
-            # every record written so far has been added, and a later one is stamped now or later
-            self.stream.flush(None if final else tb.clock.now)
+            while True:
+                for cpu in range(ncpus):
+                    pages = queues[cpu]
+                    recs: List[Any] = []
+                    for i in range(done[cpu], min(done[cpu] + self.CHUNK_PAGES, len(pages))):
+                        page_recs = decode_subbuffer(pages[i])
+                        recs.extend(page_recs[self.seen[cpu]:] if i == 0 else page_recs)
+                        if pages[i] is heads[cpu]:
+                            self.seen[cpu] = len(page_recs)
+                    done[cpu] = min(done[cpu] + self.CHUNK_PAGES, len(pages))
+                    if recs:
+                        self.stream.add(cpu, recs)
+                        last[cpu] = recs[-1][0]
+                waiting = [cpu for cpu in range(ncpus) if done[cpu] < len(queues[cpu])]
+                if not waiting:
+                    break
+                # a record still to add from CPU c sorts at (last[c], c) or after
+                self.stream.flush(min((last[cpu], cpu) for cpu in waiting))
+        except OSError as e:
+            raise _trace_error(self.path, e) from None
+        for cpu in range(ncpus):
+            if not heads[cpu]:
+                self.seen[cpu] = 0
+        try:
+            # every record written so far has been added, and a later one sorts at (now, 0)
+            # or after
+            self.stream.flush(None if final else (tb.clock.now, 0))
         except OSError as e:
             raise _trace_error(self.path, e) from None
 

@@ -14,7 +14,7 @@ A line is ``trace_print_context`` + the event's payload (kernel/trace/trace_outp
 """
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from operator import itemgetter
 from typing import (Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, TextIO,
@@ -249,13 +249,15 @@ class TextStream:
     CPU (as a reader of ``trace_pipe`` gets them), written in the file's order: by time
     stamp, the lowest CPU first on a tie, each CPU's records in their order.
 
-    A record can be written once no record still to come can sort before it.  The emulated
-    clock never goes back and every record is stamped with it, so once every CPU's records up
-    to now have been :meth:`add`-ed, a record stamped before ``now`` is final: :meth:`flush`
-    with ``before=now`` writes exactly those and keeps the rest (those stamped ``now``, which a
-    record of a lower CPU stamped ``now`` may still precede).  ``flush()`` without ``before``
-    writes everything (the end of the run).  Records a flush writes all come after those
-    of the flushes before it, so the file is in order as a whole.
+    A record can be written once no record still to come can sort before it.  Every record is
+    stamped with the emulated clock, which never goes back, and each CPU's records come in
+    order; so when every CPU's records up to now have been :meth:`add`-ed, whatever comes later
+    sorts at ``(now, 0)`` or after, and :meth:`flush` with ``until=(now, 0)`` writes exactly
+    the records that are final: those stamped before now, and CPU 0's stamped now.  In
+    general ``until=(ts, cpu)`` writes the records whose ``(ts, cpu)`` is at most that (CPU
+    ``cpu``'s own records stamped ``ts`` included: its later ones come after them);
+    ``flush()`` writes everything (the end of the run).  Records a flush writes all come
+    after those of the flushes before it, so the file is in order as a whole.
     """
 
     def __init__(self, renderer: TextRenderer, ncpus: int, out: TextIO):
@@ -269,13 +271,18 @@ class TextStream:
         """``cpu``'s next records, ``(ts, payload)`` in the order it wrote them."""
         self.pending[cpu].extend(records)
 
-    def flush(self, before: Optional[int] = None) -> int:
-        """Write the records stamped before ``before`` (all without it); returns how many."""
+    def flush(self, until: Optional[Tuple[int, int]] = None) -> int:
+        """Write the records up to ``until`` = ``(ts, cpu)`` (all without it); returns how many."""
         batch: List[Tuple[int, int, bytes]] = []
         for cpu, recs in enumerate(self.pending):
             if not recs:
                 continue
-            n = len(recs) if before is None else bisect_left(recs, before, key=itemgetter(0))
+            if until is None:
+                n = len(recs)
+            elif cpu <= until[1]:
+                n = bisect_right(recs, until[0], key=itemgetter(0))
+            else:
+                n = bisect_left(recs, until[0], key=itemgetter(0))
             if n:
                 batch.extend([(ts, cpu, p) for ts, p in recs[:n]])
                 del recs[:n]

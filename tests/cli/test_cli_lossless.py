@@ -74,6 +74,22 @@ def test_trace_records_every_event_whatever_the_buffer(workload, tmp_path):
     assert big.read_text() == text
 
 
+@pytest.mark.parametrize("chunk,batch", [(1, 1), (3, 256), (64, 5)])
+def test_text_in_time_order_however_the_pages_are_taken(workload, tmp_path, monkeypatch, chunk, batch):
+    """The text recorder writes lines once no record still to come sorts before them: pages
+    decoded one (or three) per CPU at a time, drains every few pages or at the end, the file
+    is the one the whole ring gives."""
+    from memsim.tracing import recorder
+    monkeypatch.setattr(recorder.TextSink, "CHUNK_PAGES", chunk)
+    monkeypatch.setattr(recorder, "BATCH_PAGES", batch)
+    monkeypatch.setattr(recorder.TraceRecorder.__init__, "__defaults__", (batch,))
+    full, big = tmp_path / "full.txt", tmp_path / "big.txt"
+    assert invoke("run", workload, "--trace", str(full)).exit_code == 0
+    assert invoke("run", workload, "--trace-ring", str(big),
+                  "--set", "machine.trace_buffer=4MiB").exit_code == 0
+    assert full.read_text() == big.read_text()
+
+
 def test_trace_dat_records_every_event(workload, tmp_path):
     from memsim.tracing import open_trace
     dat = tmp_path / "full.dat"
