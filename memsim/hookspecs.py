@@ -246,7 +246,7 @@ def memsim_machine_created(machine: Any, config: Any) -> None:
 def memsim_check_invariants(machine: Any) -> List[str]:
     """Check this plugin's invariants; called by ``--check`` after every scheduler slice.
 
-    Not ``firstresult``: every plugin is asked and the lists are concatenated
+    Also called once more at the end of the run.  Not ``firstresult``: every plugin is asked and the lists are concatenated
     (:func:`memsim.plugin_host.check_invariants`).  Check only your own state and the core
     counters you change; do not repair anything.  A slice ends after each step and at each
     preemption point inside a long step (every ``machine.quantum`` pages a ``touch`` walks).
