@@ -174,7 +174,8 @@ def run(workload: Workload, *, seed: Optional[int] = None,
     if recorder is None:
         return RunResult(r)
     recorder.close()
-    return RunResult(r, trace=recorder.recorded())
+    r.machine.trace = recorder.recorded()
+    return RunResult(r)
 
 
 @dataclass(frozen=True)
@@ -198,10 +199,10 @@ class RunResult:
     def __init__(self, run, trace=None):
         #: the executed :class:`memsim.workload.runner.Run`
         self.run = run
-        #: what the trace methods read: every record of the run
-        #: (:class:`memsim.tracing.recorder.RecordedTrace`, what :func:`run` gives), or, given
-        #: none, what the machine's ring buffer holds at the end (``memsim run --trace-ring``)
-        self.trace_buffer = trace if trace is not None else run.machine.tb
+        #: what the trace methods read: ``trace``, else the run's ``trace_buffer``: every
+        #: record of the run (:class:`memsim.tracing.recorder.RecordedTrace`, what :func:`run`
+        #: records), or what the machine's ring buffer holds at the end (``--trace-ring``)
+        self.trace_buffer = trace if trace is not None else run.trace_buffer
         self._summary: Optional[Dict[str, Any]] = None
         self._outcome = None
 

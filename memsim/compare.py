@@ -25,9 +25,9 @@ the values are equal or not numbers.  The comparison has these sections:
    memory.stat), a unified diff for any other, or which side lacks it;
 5. ``formats``: each trace event of :attr:`PatchImpl.events` whose format file differs between
    the two sides, with both ``print fmt:`` lines and the first trace line of the event per side;
-6. ``events``: records per event on each side (events with none on either side left out) and
-   the records ``lost`` because a trace buffer was full (overwritten, or dropped with
-   ``machine.trace_overwrite: false``);
+6. ``events``: records per event on each side (events with none on either side left out),
+   every record: both runs are recorded as ``memsim run --trace`` records, whatever the size
+   of the trace buffer;
 7. ``metrics``: :func:`memsim.workload.outcome.run_metrics`, the core's and the change's, with
    their units.
 
@@ -90,6 +90,7 @@ def run_sides(host, source, patch: str, *, seed: Optional[int] = None, overrides
     """
     from memsim.errors import Interrupted
     from memsim.progress import RunProgress
+    from memsim.tracing.recorder import record_pages
     from memsim.workload.runner import Run, stop_on_sigint
     from memsim.workload.variant import patch_override
     host.check_patches([patch])
@@ -99,14 +100,20 @@ def run_sides(host, source, patch: str, *, seed: Optional[int] = None, overrides
         variant = list(overrides) + [patch_override(patch, side == "on", option=f"--patch {patch}")]
         prepared = host.prepare(source, variant, events=globs)
         run = Run(prepared.workload, prepared.registries, prepared.events, host.pm, seed=seed)
+        recorder = record_pages(run.machine, run.events)     # counts of every event, none lost
+        run.attach_recorder(recorder)
         try:
             with stop_on_sigint(run), RunProgress(run.total_steps(),
                                                   label=f"memsim compare: {patch} {side}") as bar:
                 run.progress = bar
                 run.execute()
-        except Interrupted as e:
-            e.during = f"the run with --patch {patch}={side}"
+        except BaseException as e:
+            recorder.abort()
+            if isinstance(e, Interrupted):
+                e.during = f"the run with --patch {patch}={side}"
             raise
+        recorder.close()
+        run.machine.trace = recorder.recorded()
         runs[side] = run
     return runs
 
@@ -236,7 +243,8 @@ def _first_line(run, decl_name: str, type_id: int) -> Optional[str]:
     from memsim.tracing.text import TextRenderer
     m = run.machine
     renderer = TextRenderer(run.events, m.profile.name, m.comms, m.ptr_key)
-    for (_, _, payload), line in zip(TextRenderer.merged(m.tb), renderer.lines(m.tb)):
+    tb = run.trace_buffer
+    for (_, _, payload), line in zip(TextRenderer.merged(tb), renderer.lines(tb)):
         if payload[0] | payload[1] << 8 == type_id:
             return line.rstrip("\n").lstrip()
     return None
@@ -273,7 +281,7 @@ def _formats(runs: Mapping[str, Any], globs: Iterable[str]) -> List[dict]:
 
 def _event_counts(run) -> Dict[str, int]:
     """Records per event in ``run``'s trace buffer, in registration order."""
-    tb, reg = run.machine.tb, run.events
+    tb, reg = run.trace_buffer, run.events
     by_id: Dict[int, int] = {}
     for cpu in range(tb.ncpus):
         for _, payload in tb.records(cpu):
@@ -285,10 +293,8 @@ def _event_counts(run) -> Dict[str, int]:
 def _events(runs: Mapping[str, Any], globs: Sequence[str]) -> dict:
     counts = {side: _event_counts(runs[side]) for side in SIDES}
     names = list(counts["on"]) + [n for n in counts["off"] if n not in counts["on"]]
-    lost = {side: runs[side].machine.tb.lost() for side in SIDES}
     return {"recorded": list(globs),
-            "counts": {n: pair(counts["on"].get(n, 0), counts["off"].get(n, 0)) for n in names},
-            "lost": pair(lost["on"], lost["off"])}
+            "counts": {n: pair(counts["on"].get(n, 0), counts["off"].get(n, 0)) for n in names}}
 
 
 def _metrics(runs: Mapping[str, Any], patch: str) -> List[dict]:
@@ -448,10 +454,6 @@ def render_text(comp: Mapping[str, Any]) -> str:
         t.add(name, row)
     if not ev["counts"]:
         t.notes.append("  no records on either side")
-    t.add("records lost (buffer full)", ev["lost"])
-    if ev["lost"]["on"] or ev["lost"]["off"]:
-        t.notes.append("  records were lost (the trace buffer was full), so the counts are short: "
-                       "give it more room (--set machine.trace_buffer=...)")
     t.notes.append(f"  recorded: {', '.join(ev['recorded'])}")
     lines += t.text() + [""]
 
@@ -526,7 +528,8 @@ def plot_data(run):
     from memsim.tracing.plot import PlotData
     from memsim.tracing.tracedat import DatReader
     m = run.machine
-    reader = DatReader.from_subbuffers([m.tb.subbuffers(cpu) for cpu in range(m.tb.ncpus)],
+    tb = run.trace_buffer
+    reader = DatReader.from_subbuffers([list(tb.subbuffers(cpu)) for cpu in range(tb.ncpus)],
                                        FormatSet.from_registry(run.events), m.comms,
                                        flags_width=m.profile.trace_flags_width)
     with reader:

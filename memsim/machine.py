@@ -70,6 +70,10 @@ class Machine:
         self.clock = Clock(0)
         self.tb = TraceBuffer(spec.cpus, spec.trace_buffer_kb, self.clock,
                               spec.trace_overwrite)
+        #: what readers of the machine's trace read (its records, CPU by CPU, as ``tb`` gives
+        #: them): ``tb``, or every record of the run when a recorder kept them
+        #: (:class:`memsim.tracing.recorder.RecordedTrace`: memsim.run, memsim compare)
+        self.trace = self.tb
         self.current = Current()
         self.physmem = PhysMem(list(spec.nodes), spec.cpus, self.tb, self.current)
         self.ptr_key = key_from_seed(spec.seed)

@@ -202,6 +202,12 @@ class Run:
         self.interrupted: Optional[Interrupted] = None
         self._last_task = None
 
+    @property
+    def trace_buffer(self):
+        """What readers of this run's trace read (``machine.trace``): the machine's ring
+        buffer, or every record a recorder kept (memsim.run, memsim compare)."""
+        return self.machine.trace
+
     def attach_recorder(self, recorder) -> None:
         """Drain ``recorder`` (:class:`memsim.tracing.recorder.TraceRecorder`, built on this
         run's machine) after every scheduler slice, so the trace goes out as it fills."""

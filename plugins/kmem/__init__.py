@@ -43,7 +43,7 @@ def _rss_stat_lines(machine) -> list:
         return []
     type_id = events.id_of("kmem:rss_stat")
     unpack, payload = _rss_stat_format(events.get("kmem:rss_stat"))
-    tb = machine.tb
+    tb = machine.trace                      # every record, when the run recorded them all
     return [payload(unpack(p)) + "\n" for cpu in range(tb.ncpus) for _, p in tb.records(cpu)
             if p[0] | p[1] << 8 == type_id]
 
