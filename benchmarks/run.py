@@ -14,7 +14,9 @@ Measures (interpreter start and machine build excluded unless stated):
      frame metadata per 4 KiB frame), reported apart from page tables and trace buffers;
   3. the time to build a 1 TiB machine (target: well under a second);
   4. the trace frontend (benchmarks/trace_bench.py): text and trace.dat parsing of ~1.1M events
-     against a plain regex parser and the real ``trace-cmd report``, and the text emitter;
+     against a plain regex parser and the real ``trace-cmd report``, the text emitter, and the
+     ``memsim trace stats``/``report`` commands run whole (start-up included) side by side with
+     ``trace-cmd report`` on the same trace.dat (best of ``--repeat``);
   5. seed sweeps (benchmarks/sweep_bench.py): ``memsim sweep`` of a small workload over 1,000
      seeds (100 with ``--quick``), the whole command, runs per second with ``--jobs 1``,
      ``--jobs 2`` and a two-worker Dask LocalCluster, best of ``--repeat``.
@@ -133,7 +135,7 @@ def main(argv=None) -> int:
     ap.add_argument("--only", choices=("core", "trace", "sweep"),
                     help="run only the core, the trace or the sweep benchmarks")
     ap.add_argument("--repeat", type=int, default=3,
-                    help="runs per fault and sweep figure (the best is kept)")
+                    help="runs per fault, sweep and trace command figure (the best is kept)")
     ap.add_argument("--baseline", metavar="PYTHON",
                     help="also run the fault benchmarks with this interpreter (another memsim "
                          "installation) and print the ratios")
@@ -142,7 +144,7 @@ def main(argv=None) -> int:
     if args.only in (None, "core"):
         core_benchmarks(args, results)
     if args.only in (None, "trace"):
-        results["trace"] = trace_benchmarks(args.quick)
+        results["trace"] = trace_benchmarks(args.quick, args.repeat)
     if args.only in (None, "sweep"):
         results["sweep"] = sweep_benchmarks(args.quick, args.repeat)
     if args.json:
@@ -158,9 +160,9 @@ def sweep_benchmarks(quick: bool, repeat: int) -> dict:
     return r
 
 
-def trace_benchmarks(quick: bool) -> dict:
+def trace_benchmarks(quick: bool, repeat: int = 3) -> dict:
     import trace_bench
-    r = trace_bench.run(quick)
+    r = trace_bench.run(quick, repeat)
     t, d, e = r["text"], r["dat"], r["emitter"]
     print(f"\ntrace frontend, {t['input']['lines']:,} text lines from {t['input']['origin']}:")
     print(f"  text -> columns   {t['columns']['lines_per_s']:>12,.0f} lines/s  ({t['columns']['seconds']:.2f} s)"
@@ -182,6 +184,13 @@ def trace_benchmarks(quick: bool) -> dict:
     else:
         print("  trace-cmd report  not installed (apt install trace-cmd)")
     print(f"text emitter: {e['lines_per_s']:,.0f} lines/s ({e['events']:,} events of memsim's own)")
+    c = r["commands"]
+    print(f"whole commands (a process each, output to /dev/null; best of {c['repeat']}; "
+          f"TEXT {t['input']['lines']:,} lines, DAT {d['input']['events']:,} events):")
+    for x in c["results"]:
+        vs = f"  {x['vs_trace_cmd']:.2f}x trace-cmd report" if "vs_trace_cmd" in x else ""
+        unit = x["unit"] + "/s"
+        print(f"  {x['command']:<44} {x['lines_per_s']:>12,.0f} {unit:<8} ({x['seconds']:.2f} s){vs}")
     return r
 
 

@@ -7,7 +7,12 @@ On about 1.1 million events, made by replicating the real 6.18 capture in ../sha
     Python regex parser on the same file (the ratio is reported);
   * trace.dat parsing into columns and into records (target >= 1,000,000 events/s), against the
     real ``trace-cmd report`` on the same file in the same run (skipped if trace-cmd is absent);
-  * the text emitter: memsim's kernel-format renderer over ~1M recorded events (lines/s).
+  * the text emitter: memsim's kernel-format renderer over ~1M recorded events (lines/s);
+  * the commands as users run them, each a whole process (interpreter start included, output
+    to /dev/null): ``memsim trace stats`` on the text and the trace.dat (targets >= 2M lines/s
+    and >= 3M events/s), ``memsim trace report`` in both styles (target >= 1M lines/s, and
+    >= 1.5x ``trace-cmd report`` on the trace.dat), and ``trace-cmd report`` itself, best of
+    ``--repeat`` interleaved rounds.
 
 Without ../shared/traces (set MEMSIM_SHARED), the text and trace.dat inputs are made from a
 memsim run instead and the report says so.
@@ -112,9 +117,22 @@ def text_input(tmp: str, target: int) -> Dict:
 
 
 def memsim_machine(pages: int = 1 << 19):
-    """A machine that recorded rss_stat + mm_page_alloc + mm_page_free for ``pages`` faults."""
-    from run import anon_faults                  # benchmarks/run.py (benchmarks/ is on sys.path)
-    return anon_faults(pages, ("kmem:rss_stat", "kmem:mm_page_alloc", "kmem:mm_page_free"))
+    """``{"machine": m}``: a machine that recorded rss_stat + mm_page_alloc + mm_page_free for
+    ``pages`` anonymous write faults (built here: the fault benchmark runs in a process of its
+    own and keeps its machine)."""
+    from memsim import vm
+    from run import PAGE, build                  # benchmarks/run.py (benchmarks/ is on sys.path)
+    mem = ((pages * PAGE * 9 // 8) // (4 << 20) + 8) * (4 << 20)
+    m = build([mem], ("kmem:rss_stat", "kmem:mm_page_alloc", "kmem:mm_page_free"),
+              trace_kb=(pages * 80) // 1024 + 4096)
+    t = m.spawn("bench")
+    m.set_current(t)
+    total = sum(z["managed"] for z in m.physmem.zones_info())
+    v = vm.do_mmap(m.mmcore, t.mm, m.files, pages * PAGE, "rw", "anon", totalram=total)
+    progress, ret, _ = m.mmcore.access(t.mm, v, v.vm_start, v.vm_end, True)
+    if ret:
+        raise RuntimeError(f"fault failed: {ret:#x} after {progress} pages")
+    return {"machine": m}
 
 
 def memsim_text() -> str:
@@ -285,11 +303,64 @@ def trace_cmd_report(path: str) -> Optional[Dict]:
     return {"events": lines, "seconds": s, "events_per_s": lines / s, "rc": p.returncode}
 
 
-def run(quick: bool = False) -> Dict:
+def memsim_command() -> List[str]:
+    """The ``memsim`` console script next to this interpreter (as a user runs it), or
+    ``python -m memsim.cli``."""
+    import sys
+    script = Path(sys.executable).parent / "memsim"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "memsim.cli"]
+
+
+#: the commands timed whole (label, argv after the program, input: "text" or "dat")
+COMMANDS = (
+    ("memsim trace stats TEXT", ["trace", "stats"], "text"),
+    ("memsim trace stats DAT", ["trace", "stats"], "dat"),
+    ("memsim trace report TEXT", ["trace", "report"], "text"),
+    ("memsim trace report --style trace-cmd TEXT", ["trace", "report", "--style", "trace-cmd"], "text"),
+    ("memsim trace report DAT", ["trace", "report"], "dat"),
+    ("memsim trace report --style trace-cmd DAT", ["trace", "report", "--style", "trace-cmd"], "dat"),
+    ("trace-cmd report DAT", None, "dat"),
+)
+
+
+def bench_commands(text: Dict, dat: Dict, repeat: int) -> Dict:
+    """The commands users run, each a whole process (interpreter start, imports, reading,
+    printing to /dev/null), side by side with ``trace-cmd report`` on the same trace.dat:
+    best of ``repeat`` rounds, the commands interleaved within each round."""
+    exe = shutil.which("trace-cmd")
+    inputs = {"text": (text["path"], text["lines"]), "dat": (dat["path"], dat["events"])}
+    best: Dict[str, Dict] = {}
+    for _ in range(repeat):
+        for label, argv, kind in COMMANDS:
+            path, lines = inputs[kind]
+            if argv is None:
+                if exe is None:
+                    continue
+                cmd = [exe, "report", path]
+            else:
+                cmd = memsim_command() + argv + [path]
+            gc.collect()
+            t0 = time.perf_counter()
+            p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            s = time.perf_counter() - t0
+            if p.returncode != 0:
+                raise RuntimeError(f"{' '.join(cmd)} exited {p.returncode}: {p.stderr.decode()[-500:]}")
+            if label not in best or s < best[label]["seconds"]:
+                best[label] = {"command": label, "seconds": s, "lines": lines, "lines_per_s": lines / s}
+    tc = best.get("trace-cmd report DAT")
+    for label, r in best.items():
+        r["unit"] = "events" if label.endswith(" DAT") else "lines"
+        if tc is not None and " report" in label and label.endswith(" DAT") and r is not tc:
+            r["vs_trace_cmd"] = tc["seconds"] / r["seconds"]
+    return {"repeat": repeat, "results": [best[label] for label, _, _ in COMMANDS if label in best]}
+
+
+def run(quick: bool = False, repeat: int = 3) -> Dict:
     target = 110_000 if quick else TARGET_EVENTS
     with tempfile.TemporaryDirectory(prefix="memsim-bench-") as tmp:
         out = {"target_events": target}
         out["text"] = bench_text(tmp, target)
         out["emitter"] = bench_emitter(1 << 17 if quick else 1 << 20)
         out["dat"] = bench_dat(tmp, target)
+        out["commands"] = bench_commands(out["text"]["input"], out["dat"]["input"], repeat)
         return out

@@ -120,11 +120,11 @@ def run_report(opts: ReportOptions) -> None:
 
 
 def run_stats(opts: StatsOptions) -> None:
-    from memsim.tracing.convert import buffer_counts, guarded_records
+    from memsim.tracing.convert import buffer_counts, guarded_batches
     from memsim.tracing.stats import TraceStats, format_stats
     reader = _open(opts.read)
     with reader:
-        st = TraceStats(timeline=opts.timeline).update(guarded_records(reader))
+        st = TraceStats(timeline=opts.timeline).update_batches(guarded_batches(reader))
         _echo_problems(reader, st.total)
         doc = st.as_dict(reader)
         counts = buffer_counts(reader)

@@ -60,6 +60,12 @@ cdef class ColumnSink:
     cdef array seq, ts, cpu, pid
     cdef list comm, flags, buffer
     cdef list cols                  # per field: array (integers) or list
+    cdef Py_ssize_t n               # rows filled
+    cdef Py_ssize_t cap             # rows the arrays have room for
+    cdef int64_t* cptr[4]           # data of seq, ts, cpu, pid
+    cdef int64_t** fptr             # per field: data of its array, NULL for a list
+
+    cdef int reserve(self, Py_ssize_t cap) except -1
 
 
 cdef class FlyDecoder:
@@ -70,7 +76,7 @@ cdef class FlyDecoder:
     cdef list labels            # per stream: where its damage is reported ("cpu 1")
     cdef list sources
     cdef list blocks
-    cdef list layouts           # 65536 entries: EventLayout or None, by common_type
+    cdef list layouts           # 65536 entries by common_type: EventLayout, False, None (not asked)
     cdef object reader
     cdef object name
     cdef object record_cls

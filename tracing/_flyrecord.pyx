@@ -23,9 +23,10 @@ Models libtraceevent's kbuffer-parse.c (``kbuffer_load_subbuffer``, ``translate_
 A damaged page (commit larger than the page, a record running past the data) is reported through
 the reader's ``problem()`` (raising in strict mode) and the rest of that page is skipped.
 """
-from cpython.array cimport array, resize_smart
+from cpython.array cimport array, resize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
+from cpython.long cimport PyLong_AsLongLong
 from cpython.list cimport PyList_GET_ITEM
 from cpython.object cimport PyObject
 from cpython.tuple cimport PyTuple_GET_ITEM
@@ -161,12 +162,15 @@ cdef class EventLayout:
 
 
 cdef class ColumnSink:
-    """The columns of one event inside one batch."""
+    """The columns of one event inside one batch: integer columns are arrays filled through
+    C pointers, grown by doubling (:meth:`reserve`), cut to length by :meth:`build`."""
 
 
     def __cinit__(self, EventLayout L):
         cdef int i
         self.L = L
+        self.n = 0
+        self.cap = 0
         self.seq = array("q")
         self.ts = array("q")
         self.cpu = array("q")
@@ -175,25 +179,48 @@ cdef class ColumnSink:
         self.flags = []
         self.buffer = []
         self.cols = []
+        self.fptr = <int64_t**>calloc(L.nfields + 1, sizeof(int64_t*))
+        if self.fptr == NULL:
+            raise MemoryError()
         for i in range(L.nfields):
             q = L.int_q[i]
             self.cols.append(array(q) if q is not None else [])
+        self.reserve(256)
+
+    def __dealloc__(self):
+        free(self.fptr)
+
+    cdef int reserve(self, Py_ssize_t cap) except -1:
+        """Room for ``cap`` rows in every integer column (the pointers follow the arrays)."""
+        cdef int i
+        cdef array a
+        for i, a in enumerate((self.seq, self.ts, self.cpu, self.pid)):
+            resize(a, cap)
+            self.cptr[i] = <int64_t*>a.data.as_voidptr
+        for i in range(self.L.nfields):
+            o = <object>PyList_GET_ITEM(self.cols, i)
+            if type(o) is array:
+                resize(<array>o, cap)
+                self.fptr[i] = <int64_t*>(<array>o).data.as_voidptr
+            else:
+                self.fptr[i] = NULL
+        self.cap = cap
+        return 0
 
     def build(self):
-        cdef Py_ssize_t n = len(self.seq)
+        cdef Py_ssize_t n = self.n
+        cdef int i
+        for a in (self.seq, self.ts, self.cpu, self.pid):
+            resize(<array>a, n)
+        for o in self.cols:
+            if type(o) is array:
+                resize(<array>o, n)
         cols = {"seq": self.seq, "ts": self.ts, "cpu": self.cpu, "pid": self.pid,
                 "tgid": array("q", b"\xff" * (8 * n)), "comm": self.comm, "flags": self.flags,
                 "buffer": self.buffer}
         for name, col in zip(self.L.colnames, self.cols):
             cols[name] = col
         return cols
-
-
-cdef inline int push_q(array a, int64_t v) except -1:
-    cdef Py_ssize_t n = a.ob_size
-    resize_smart(a, n + 1)
-    a.data.as_longlongs[n] = v
-    return 0
 
 
 cdef class FlyDecoder:
@@ -204,7 +231,8 @@ cdef class FlyDecoder:
     each; ``buffers`` the buffer (tracefs instance) name of each (default ``""``),
     ``page_sizes`` its sub-buffer size (default ``page_size``) and ``labels`` where its damage
     is reported (default ``"cpu N"``);
-    ``layouts``: a list of 65536 :class:`EventLayout` or None, indexed by common_type;
+    ``layouts``: a list of 65536 entries indexed by common_type: an :class:`EventLayout`, False
+    (no format) or None (not asked yet: ``reader._layout_for(type_id)`` gives it when first met);
     ``reader``: the reader whose ``problem(where, text)`` records damage; ``comms``: pid -> comm
     (already ``<idle>`` for 0); ``irq_info``: ``irq_info(flags, preempt, width)``.
     """
@@ -487,7 +515,10 @@ cdef class FlyDecoder:
             return None
         type_id = rd16(cu.rec, self.swap)
         L = <object>PyList_GET_ITEM(self.layouts, type_id)
-        if L is None:
+        if L is None:                   # first met: the reader parses its format now
+            L = self.reader._layout_for(type_id)
+            self.layouts[type_id] = L
+        if L is False:
             self.reader.problem(f"{self.name}: {self.labels[c]} page {cu.page_no}",
                                 f"record of event type {type_id}, which no format in the file "
                                 f"describes; record skipped")
@@ -546,10 +577,11 @@ cdef class FlyDecoder:
         """Up to ``n`` next records as ``{full_name: {column: array or list}}`` and the number
         of records; 0 records at the end.  ``seq`` counts across calls."""
         cdef int c, i, pid
-        cdef Py_ssize_t got = 0
+        cdef Py_ssize_t got = 0, r
         cdef cpu_cursor* cu
         cdef EventLayout L
-        cdef ColumnSink sink
+        cdef EventLayout last_L = None
+        cdef ColumnSink sink = None
         cdef const uint8_t* p
         cdef uint32_t ln
         cdef int kind
@@ -564,31 +596,36 @@ cdef class FlyDecoder:
             L = self.layout_of(c)
             if L is None:
                 continue
-            hit = PyDict_GetItem(sinks, L)
-            if hit == NULL:
-                sink = ColumnSink(L)
-                sinks[L] = sink
-            else:
-                sink = <ColumnSink>hit
+            if L is not last_L:
+                hit = PyDict_GetItem(sinks, L)
+                if hit == NULL:
+                    sink = ColumnSink(L)
+                    sinks[L] = sink
+                else:
+                    sink = <ColumnSink>hit
+                last_L = L
+            if sink.n == sink.cap:
+                sink.reserve(sink.cap * 2)
+            r = sink.n
             p = cu.rec
             ln = cu.rec_len
             pid = <int32_t>rd32(p + 4, swap)
-            push_q(sink.seq, self.seq)
-            push_q(sink.ts, <int64_t>cu.rec_ts + self.ts_offset)
-            push_q(sink.cpu, self.cpu_ids[c])
-            push_q(sink.pid, pid)
+            sink.cptr[0][r] = self.seq
+            sink.cptr[1][r] = <int64_t>cu.rec_ts + self.ts_offset
+            sink.cptr[2][r] = <int64_t>PyLong_AsLongLong(<object>PyList_GET_ITEM(self.cpu_ids, c))
+            sink.cptr[3][r] = pid
             sink.comm.append(self.comm_of(pid))
             sink.flags.append(self.flags_of(p[2], p[3]))
             sink.buffer.append(<object>PyList_GET_ITEM(self.buffer_names, c))
             for i in range(L.nfields):
                 kind = L.kind[i]
-                col = <object>PyList_GET_ITEM(sink.cols, i)
                 if kind == FK_UINT:
-                    push_q(<array>col, <int64_t>rd_uint(p + L.offset[i], L.size[i], swap))
+                    sink.fptr[i][r] = <int64_t>rd_uint(p + L.offset[i], L.size[i], swap)
                 elif kind == FK_SINT:
-                    push_q(<array>col, rd_sint(p + L.offset[i], L.size[i], swap))
+                    sink.fptr[i][r] = rd_sint(p + L.offset[i], L.size[i], swap)
                 else:
-                    (<list>col).append(self.field_value(L, i, p, ln))
+                    (<list>PyList_GET_ITEM(sink.cols, i)).append(self.field_value(L, i, p, ln))
+            sink.n = r + 1
             self.seq += 1
             self.counts[c] += 1
             self.nrecords += 1

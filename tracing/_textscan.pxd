@@ -147,6 +147,7 @@ cdef class Table:
     cdef Program prog
     cdef list names
     cdef dict extra           # columns of fallback keys that are no slot
+    cdef public list payloads # the rows' payload texts (Scanner.keep_payloads), else None
 
     cdef void _refresh(self)
     cdef int _grow(self) except -1
@@ -173,6 +174,7 @@ cdef class Scanner:
     cdef public object resolve
     cdef public object on_other
     cdef public bint strict
+    cdef public bint keep_payloads       # batches carry each row's payload text
 
     cdef public Py_ssize_t lineno        # number of the next line (1-based)
     cdef public int64_t seq
@@ -189,6 +191,9 @@ cdef class Scanner:
     cdef int64_t ival[MAXSLOTS]
     cdef list svals
     cdef uint64_t present
+    cdef char last_name[64]              # the last event name looked up, and its Event
+    cdef Py_ssize_t last_namelen
+    cdef Event last_event
 
     cdef Event _event(self, const char* name, Py_ssize_t n)
     cdef inline void _put(self, int slot, uint64_t v)

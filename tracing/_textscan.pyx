@@ -643,6 +643,7 @@ cdef class Table:
         self.scols = []
         self.seen = 0
         self.extra = {}
+        self.payloads = None
         cdef int i
         for i in range(self.nslots):
             self.objmode[i] = 0
@@ -735,11 +736,10 @@ cdef class Table:
             v = rest.pop(self.names[i], _MISSING)
             if v is not _MISSING:
                 self.seen |= (<uint64_t>1) << i
+            if v is _MISSING and not self.objmode[i] and P.kind[i] == 0:
+                self._to_objects(i)         # the row lacks the field: None, as its record does
             if self.objmode[i] or P.kind[i] != 0:
                 (<list>self.scols[i]).append(None if v is _MISSING else v)
-                continue
-            if v is _MISSING:
-                self.sptr[i][r] = 0
                 continue
             if isinstance(v, int):
                 if self.scols[i].typecode == "Q":
@@ -792,7 +792,9 @@ cdef class Table:
             while k in cols:
                 k = k + "_"
             cols[k] = col
-        return EventTable(self.name, cols)
+        et = EventTable(self.name, cols)
+        et.payloads = self.payloads
+        return et
 
 
 # ---------------------------------------------------------------------------------------------
@@ -849,11 +851,21 @@ cdef class Scanner:
         self.flagstrs = StrCache(4096)
         self.strs = StrCache()
         self.svals = [None] * MAXSLOTS
+        self.last_namelen = -1
+        self.last_event = None
 
     cdef Event _event(self, const char* name, Py_ssize_t n):
         cdef int64_t idx
+        cdef Event ev
+        if n == self.last_namelen and memcmp(name, self.last_name, n) == 0:
+            return self.last_event                  # runs of one event skip the hash
         if self.names.get(name, n, &idx):
-            return <Event>self.events[idx]
+            ev = <Event>self.events[idx]
+            if n <= 64:
+                memcpy(self.last_name, name, n)
+                self.last_namelen = n
+                self.last_event = ev
+            return ev
         full, system, event, program, pattern = self.resolve(PyBytes_FromStringAndSize(name, n))
         ev = Event(full, system, event, program, pattern)
         self.events.append(ev)
@@ -1028,17 +1040,19 @@ cdef class Scanner:
         return d
 
     # -- the loop --------------------------------------------------------------------------
-    def scan(self, bytes buf, Py_ssize_t pos, Py_ssize_t end, bint want_records,
+    def scan(self, buf, Py_ssize_t pos, Py_ssize_t end, bint want_records,
              Py_ssize_t limit, list out):
-        """Parse the lines of ``buf[pos:end]`` (a line without a newline at ``end`` counts as a
-        whole line).  Stops after ``limit`` events.  Columns go to the current batch
-        (:meth:`build`); with ``want_records`` Records are appended to ``out``.
+        """Parse the lines of ``buf[pos:end]`` (``bytes`` or a ``bytearray``; a line without a
+        newline at ``end`` counts as a whole line).  Stops after ``limit`` events.  Columns go
+        to the current batch (:meth:`build`); with ``want_records`` Records are appended to
+        ``out``.
 
         Returns ``(pos, events, stop)``: stop is 0 at ``end``, 1 at the limit, 2 at a problem in
         strict mode.
         """
-        cdef const char* s = PyBytes_AS_STRING(buf)
-        cdef Py_ssize_t nbuf = PyBytes_GET_SIZE(buf)
+        cdef const unsigned char[::1] view = buf
+        cdef Py_ssize_t nbuf = view.shape[0]
+        cdef const char* s = <const char*>&view[0] if nbuf else NULL
         cdef Py_ssize_t ls, le, nl, lend
         cdef const char* p
         cdef Line L
@@ -1107,6 +1121,10 @@ cdef class Scanner:
             if t is None:
                 t = ev.table = Table(ev.full_name, P, ev.names, ev.typecodes)
                 self.batch_events.append(ev)
+                if self.keep_payloads:
+                    t.payloads = []
+            if self.keep_payloads:
+                t.payloads.append(PyUnicode_DecodeUTF8(s + ls + L.payload, le - ls - L.payload, "replace"))
             t.common(self.seq, &L, comm, flags)
             self.seq += 1
             self.batch_rows += 1

@@ -10,13 +10,15 @@ Events of different kinds have different fields, so a trace becomes a set of
 followed by one column per field, named as the field; a field whose name is a common column's
 (the ``pid`` and ``comm`` of ``oom:mark_victim``) gets the column ``pid_``/``comm_``
 (:func:`column_name`, the one rule every reader follows).  Numeric columns are :class:`array.array` (``q`` for signed,
-``Q`` for unsigned 64-bit values), string columns plain lists.  :meth:`Columns.to_pandas` turns
-them into pandas DataFrames (the optional ``memsim[frame]`` extra).
+``Q`` for unsigned 64-bit values), string columns plain lists; a field that some rows lack (a
+record without it, a text line read through the keyed fallback) is a list with None in those
+rows.  :meth:`Columns.to_pandas` turns them into pandas DataFrames (the optional
+``memsim[frame]`` extra).
 """
 from __future__ import annotations
 
 from array import array
-from typing import Any, Dict, Iterable, Iterator, List, MutableSequence, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, MutableSequence, Optional
 
 COMMON_COLUMNS = ("seq", "ts", "cpu", "pid", "tgid", "comm", "flags", "buffer")
 _COMMON = frozenset(COMMON_COLUMNS)
@@ -32,11 +34,15 @@ def column_name(field: str) -> str:
 class EventTable:
     """The rows of one event: ``columns`` maps a column name to an equally long sequence."""
 
-    __slots__ = ("name", "columns")
+    __slots__ = ("name", "columns", "payloads")
 
-    def __init__(self, name: str, columns: Dict[str, MutableSequence]):
+    def __init__(self, name: str, columns: Dict[str, MutableSequence],
+                 payloads: Optional[List[str]] = None):
         self.name = name
         self.columns = columns
+        #: a text's payload of each row, as printed (``batches(payloads=True)`` of a text
+        #: reader), else None
+        self.payloads = payloads
 
     def __len__(self) -> int:
         return len(self.columns["seq"]) if "seq" in self.columns else 0
@@ -54,10 +60,15 @@ class EventTable:
             yield dict(zip(names, values))
 
     def extend(self, other: "EventTable") -> None:
+        n0 = len(self)
+        if self.payloads is not None and other.payloads is not None:
+            self.payloads.extend(other.payloads)
+        else:
+            self.payloads = None
         for name, col in other.columns.items():
             mine = self.columns.get(name)
-            if mine is None:        # a field first seen in a later batch: pad the earlier rows
-                mine = self.columns[name] = _empty_like(col, len(self))
+            if mine is None:        # a field first seen in a later batch: the earlier rows lack it
+                mine = self.columns[name] = [None] * n0
             if isinstance(mine, array) and isinstance(col, array) and mine.typecode == col.typecode:
                 mine.extend(col)
             else:
@@ -65,9 +76,11 @@ class EventTable:
                     mine = self.columns[name] = list(mine)
                 mine.extend(col)
         n = len(self)
-        for name, col in self.columns.items():
-            if len(col) < n:
-                col.extend(_empty_like(col, n - len(col)))
+        for name, col in list(self.columns.items()):
+            if len(col) < n:        # a field the later batch lacks
+                if isinstance(col, array):
+                    col = self.columns[name] = list(col)
+                col.extend([None] * (n - len(col)))
 
     def to_pandas(self):
         import pandas as pd
@@ -78,12 +91,6 @@ class EventTable:
 def _np(col: array):
     import numpy as np
     return np.frombuffer(col, dtype=np.int64 if col.typecode == "q" else np.uint64).copy()
-
-
-def _empty_like(col: Sequence, n: int) -> MutableSequence:
-    if isinstance(col, array):
-        return array(col.typecode, bytes(8 * n)) if col.itemsize == 8 else array(col.typecode, [0] * n)
-    return [None] * n
 
 
 class Columns:
@@ -163,11 +170,13 @@ class ColumnBuilder:
             if k in _COMMON:
                 k = column_name(k)
             col = cols.get(k)
-            if col is None:
-                col = cols[k] = (array("q", bytes(8 * n)) if isinstance(v, int) and -(1 << 63) <= v < (1 << 63)
+            if col is None:         # earlier rows lack the field: None there
+                col = cols[k] = (array("q") if not n and isinstance(v, int) and -(1 << 63) <= v < (1 << 63)
                                  else [None] * n)
             elif len(col) < n:
-                col.extend(_empty_like(col, n - len(col)))
+                if isinstance(col, array):
+                    col = cols[k] = list(col)
+                col.extend([None] * (n - len(col)))
             if isinstance(col, array):
                 if isinstance(v, int) and -(1 << 63) <= v < (1 << 63):
                     col.append(v)
@@ -179,9 +188,11 @@ class ColumnBuilder:
                 col = cols[k] = list(col)
             col.append(v)
         n += 1
-        for col in cols.values():
-            if len(col) < n:
-                col.extend(_empty_like(col, n - len(col)))
+        for k, col in list(cols.items()):
+            if len(col) < n:        # this record lacks the field
+                if isinstance(col, array):
+                    col = cols[k] = list(col)
+                col.extend([None] * (n - len(col)))
 
     def build(self) -> Columns:
         out = Columns({name: EventTable(name, cols) for name, cols in self._tables.items()})

@@ -79,6 +79,13 @@ def guarded_records(reader) -> Iterator:
         yield from reader.records()
 
 
+def guarded_batches(reader, size: int = 65536, payloads: bool = False) -> Iterator:
+    """``reader.batches(size, payloads)``, with read errors turned into TraceError
+    (:func:`read_errors`)."""
+    with read_errors(reader.path):
+        yield from reader.batches(size, payloads) if payloads else reader.batches(size)
+
+
 def problems_summary(reader, *, nrecords: int, show: int = SHOW_PROBLEMS) -> List[str]:
     """The lines to print about the spots ``reader`` skipped: the first ``show`` as
     ``file:line: problem``, then ``... and N more`` and a count (nothing when none was skipped).
@@ -279,6 +286,8 @@ def write_text(reader, out: IO[str], *, style: str = "kernel", ns: bool = False,
     afterwards which globs matched nothing.
     """
     sel = selection or Selection()
+    if not sel.active and _batch_reader(reader):
+        return _write_text_batches(reader, out, style=style, ns=ns)
     nread = 0
 
     def counting(recs):
@@ -294,6 +303,73 @@ def write_text(reader, out: IO[str], *, style: str = "kernel", ns: bool = False,
     written = render_text(reader, select(counting(guarded_records(reader)), sel, matcher), out,
                           style=style, ns=ns, exact_count=sel.active, on_empty=empty)
     return nread, written
+
+
+def _batch_reader(reader) -> bool:
+    """Whether ``reader`` decodes straight into column batches (text and trace.dat)."""
+    from memsim.tracing.textparse import TextReader
+    from memsim.tracing.tracedat import DatReader
+    if isinstance(reader, TextReader):      # not lines with buffer columns (read as Records)
+        return (getattr(reader, "meta", {}) or {}).get("buffer_width") is None
+    return isinstance(reader, DatReader)
+
+
+def _write_text_batches(reader, out: IO[str], *, style: str, ns: bool) -> Tuple[int, int]:
+    """:func:`write_text` of a whole trace from column batches
+    (:meth:`~memsim.tracing.report.Renderer.batch_text`): the same text, without a Python
+    object per record, written as UTF-8 bytes to ``out``'s buffer when it has one."""
+    from memsim.tracing.report import Renderer
+    r = Renderer.for_reader(style, reader, ns=ns)
+    meta = getattr(reader, "meta", {}) or {}
+    n = 0
+    maxcpu = 0
+
+    def chunks():
+        nonlocal n, maxcpu
+        for cols in guarded_batches(reader, payloads=True):
+            text = r.batch_text(cols)
+            if not text:
+                continue
+            n += len(cols)
+            for t in cols.tables.values():
+                if len(t):
+                    maxcpu = max(maxcpu, max(t.columns["cpu"]))
+            yield text
+
+    def raw_writer(stream):
+        raw = getattr(stream, "buffer", None)
+        enc = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+        if raw is not None and enc == "utf8":
+            stream.flush()
+            return raw.write
+        return lambda b: stream.write(b.decode("utf-8"))
+
+    it = chunks()
+    first = next(it, None)
+    no_entries = meta.get("entries") is None
+    if first is None:
+        problems_summary(reader, nrecords=0)        # raises when the input is not a trace
+        out.write(r.header(_header_meta(meta, 0 if no_entries else None, 0)))
+        return 0, 0
+    need_count = style == "kernel" and no_entries
+    if not need_count and meta.get("ncpus"):
+        out.write(r.header(_header_meta(meta, None, maxcpu + 1)))
+        write = raw_writer(out)
+        for text in _chain(first, it):
+            write(text)
+        return n, n
+    with tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+b") as spool:
+        for text in _chain(first, it):
+            spool.write(text)
+        out.write(r.header(_header_meta(meta, n if need_count else None, maxcpu + 1)))
+        write = raw_writer(out)
+        spool.seek(0)
+        while True:
+            chunk = spool.read(1 << 20)
+            if not chunk:
+                break
+            write(chunk)
+    return n, n
 
 
 # -- trace.dat ---------------------------------------------------------------------------------
@@ -499,5 +575,5 @@ class DatBuilder:
 
 
 __all__ = ["open_input", "read_errors", "buffer_counts", "empty_buffer_warning",
-           "output_compression", "uncompressed_name", "compress_into", "COMPRESSED_SUFFIXES", "guarded_records", "problems_summary", "atomic_output",
+           "output_compression", "uncompressed_name", "compress_into", "COMPRESSED_SUFFIXES", "guarded_records", "guarded_batches", "problems_summary", "atomic_output",
            "render_text", "write_text", "symbol_addr", "DatBuilder", "SHOW_PROBLEMS"]

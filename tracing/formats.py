@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 from importlib import resources
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from memsim.errors import TraceError
 from memsim.tracing.events import COMMON_NAMES, EventDecl, Field
@@ -92,31 +92,145 @@ def parse_format(text: str, system: str, where: str = "format") -> Tuple[int, Ev
     return type_id, EventDecl(system, name, tuple(fixed), print_fmt or '""', plugin="format file")
 
 
+class _Pending:
+    """A format file kept as text until its event is first needed (a trace.dat stores the
+    formats of every event the kernel knows, a few thousand; a report uses a handful)."""
+
+    __slots__ = ("system", "name", "type_id", "text", "where", "on_error", "fallback")
+
+    def __init__(self, system: str, name: str, type_id: int, text: str, where: str,
+                 on_error: Optional[Callable[[str, str], None]]):
+        self.system = system
+        self.name = name
+        self.type_id = type_id
+        self.text = text
+        self.where = where
+        self.on_error = on_error
+        self.fallback: Optional[Tuple[EventDecl, Optional[int]]] = None   # a later source's
+
+
+# "name: X\nID: N\n", as every format file starts
+_HEAD_RE = re.compile(r"name:(?P<name>[^\n]*)\nID:(?P<id>[^\n]*)\n")
+
+
 class FormatSet:
     """Event formats by ID, by ``system:event`` and by bare event name.
 
     Text traces name events without their system (``rss_stat:``); :meth:`by_name` resolves a bare
     name, preferring the source added first when two systems share a name.
+
+    :meth:`add_text` keeps a format file as text and parses it when its event is first looked
+    up (by name, ID or iteration); one that does not parse then is reported to the ``on_error``
+    given with it and is left out, as :meth:`add` would never have seen it.
     """
 
     def __init__(self) -> None:
-        self._by_id: Dict[int, EventDecl] = {}
-        self._by_full: Dict[str, EventDecl] = {}
+        self._by_id: Dict[int, str] = {}               # type_id -> full name (first wins)
+        self._by_full: Dict[str, Any] = {}             # full name -> EventDecl or _Pending
         self._ids: Dict[str, int] = {}
-        self._by_bare: Dict[str, EventDecl] = {}
+        self._by_bare: Dict[str, str] = {}             # bare name -> full name (first wins)
         self.header_page: Optional[str] = None
         self.header_event: Optional[str] = None
 
     # -- building --------------------------------------------------------------------------
     def add(self, decl: EventDecl, type_id: Optional[int] = None) -> None:
         """Add ``decl`` unless an event of that name is already known (first source wins)."""
-        if decl.full_name in self._by_full:
+        full = decl.full_name
+        have = self._by_full.get(full)
+        if have is not None:
+            if type(have) is _Pending and have.fallback is None:
+                have.fallback = (decl, type_id)
             return
-        self._by_full[decl.full_name] = decl
-        self._by_bare.setdefault(decl.name, decl)
+        self._enter(full, decl.name, decl, type_id)
+
+    def _enter(self, full: str, bare: str, entry: Any, type_id: Optional[int]) -> None:
+        self._by_full[full] = entry
+        self._by_bare.setdefault(bare, full)
         if type_id is not None:
-            self._ids[decl.full_name] = type_id
-            self._by_id.setdefault(type_id, decl)
+            self._ids[full] = type_id
+            self._by_id.setdefault(type_id, full)
+
+    def add_text(self, text: str, system: str, where: str,
+                 on_error: Optional[Callable[[str, str], None]] = None) -> None:
+        """Add the format file ``text`` of an event of ``system``, parsed when first needed
+        (see the class docstring).  A text whose ``name:``/``ID:`` lines are not where a format
+        file has them is parsed at once; ``on_error(where, problem)`` hears of a text that does
+        not parse (without it, :class:`TraceError`/:class:`ValueError` propagate)."""
+        m = _HEAD_RE.match(text)
+        type_id = None
+        if m is not None and "\nname:" not in text[m.end():] and "\nID:" not in text[m.end():]:
+            try:
+                type_id = int(m.group("id").strip())
+            except ValueError:
+                type_id = None
+        name = m.group("name").strip() if m is not None else ""
+        if type_id is None or not name:
+            self._parse_now(text, system, where, on_error)
+            return
+        full = f"{system}:{name}"
+        if full in self._by_full:
+            return
+        self._enter(full, name, _Pending(system, name, type_id, text, where, on_error), type_id)
+
+    def _parse_now(self, text: str, system: str, where: str,
+                   on_error: Optional[Callable[[str, str], None]]) -> None:
+        try:
+            type_id, decl = parse_format(text, system, where)
+        except TraceError as e:
+            if on_error is None:
+                raise
+            on_error(str(e.where), f"{e.problem}; event skipped")
+            return
+        except ValueError as e:                 # EventDecl: overlapping or duplicate fields
+            if on_error is None:
+                raise
+            on_error(where, f"{e}; event skipped")
+            return
+        self.add(decl, type_id)
+
+    def _resolve(self, full: str) -> Optional[EventDecl]:
+        """The decl of ``full``, parsing a pending text (None when it does not parse)."""
+        entry = self._by_full.get(full)
+        if type(entry) is not _Pending:
+            return entry
+        p: _Pending = entry
+        decl = None
+        try:
+            type_id, decl = parse_format(p.text, p.system, p.where)
+        except TraceError as e:
+            if p.on_error is None:
+                raise
+            p.on_error(str(e.where), f"{e.problem}; event skipped")
+        except ValueError as e:
+            if p.on_error is None:
+                raise
+            p.on_error(p.where, f"{e}; event skipped")
+        if decl is not None and decl.full_name == full and type_id == p.type_id:
+            self._by_full[full] = decl
+            return decl
+        # it does not parse: the event is unknown here, or a later source's decl stands in
+        self._drop(full)
+        if p.fallback is not None:
+            self._enter(full, p.fallback[0].name, p.fallback[0], p.fallback[1])
+            return p.fallback[0]
+        return None
+
+    def _drop(self, full: str) -> None:
+        entry = self._by_full.pop(full)
+        tid = self._ids.pop(full, None)
+        if tid is not None and self._by_id.get(tid) == full:
+            del self._by_id[tid]
+            for other, oid in self._ids.items():         # the next source's event of that ID
+                if oid == tid:
+                    self._by_id[tid] = other
+                    break
+        bare = entry.name
+        if self._by_bare.get(bare) == full:
+            del self._by_bare[bare]
+            for other, e in self._by_full.items():
+                if e.name == bare:
+                    self._by_bare[bare] = other
+                    break
 
     def update(self, other: "FormatSet") -> "FormatSet":
         """Add every event of ``other`` that this set does not define yet; returns self."""
@@ -178,32 +292,45 @@ class FormatSet:
 
     # -- lookup ----------------------------------------------------------------------------
     def by_id(self, type_id: int) -> Optional[EventDecl]:
-        return self._by_id.get(type_id)
+        full = self._by_id.get(type_id)
+        return self._resolve(full) if full is not None else None
 
     def get(self, full_name: str) -> Optional[EventDecl]:
-        return self._by_full.get(full_name)
+        return self._resolve(full_name) if full_name in self._by_full else None
 
     def by_name(self, name: str) -> Optional[EventDecl]:
         """An event by ``system:event`` or by its bare name."""
         if ":" in name:
-            return self._by_full.get(name)
-        return self._by_bare.get(name)
+            return self.get(name)
+        full = self._by_bare.get(name)
+        return self._resolve(full) if full is not None else None
 
     def id_of(self, full_name: str) -> Optional[int]:
+        if type(self._by_full.get(full_name)) is _Pending:
+            self._resolve(full_name)
         return self._ids.get(full_name)
 
+    def _all(self) -> List[EventDecl]:
+        for full in [f for f, e in self._by_full.items() if type(e) is _Pending]:
+            self._resolve(full)
+        return list(self._by_full.values())
+
     def items(self) -> Iterator[Tuple[Optional[int], EventDecl]]:
-        for full, decl in self._by_full.items():
-            yield self._ids.get(full), decl
+        for decl in self._all():
+            yield self._ids.get(decl.full_name), decl
 
     def systems(self) -> Dict[str, List[EventDecl]]:
         out: Dict[str, List[EventDecl]] = {}
-        for decl in self._by_full.values():
+        for decl in self._all():
             out.setdefault(decl.system, []).append(decl)
         return out
 
+    def system_names(self) -> List[str]:
+        """The systems of the events, without parsing pending format texts."""
+        return list(dict.fromkeys(e.system for e in self._by_full.values()))
+
     def __iter__(self) -> Iterator[EventDecl]:
-        return iter(list(self._by_full.values()))
+        return iter(self._all())
 
     def __len__(self) -> int:
         return len(self._by_full)

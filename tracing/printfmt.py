@@ -1071,11 +1071,29 @@ class Formatter:
         if any(n != "_" for n in names):
             src.append(f"    ({', '.join(names)},) = t")
         src.append("    " + ret)
+        # payload_columns(n, *columns of fields_used): the payloads of n rows, a list; each
+        # distinct combination of values is formatted once (values repeat: a memcg item, a
+        # counter's few sizes)
+        used = list(comp.used.values())
+        src.append(f"def payload_columns(n{''.join(', c_' + v for v in used)}):")
+        expr = ret[len("return "):]
+        if not used:
+            src.append(f"    return [{expr}] * n")
+        else:
+            if len(used) == 1:
+                src.append(f"    keys = c_{used[0]}")
+                target = used[0]
+            else:
+                src.append(f"    keys = list(zip({', '.join('c_' + v for v in used)}))")
+                target = f"({', '.join(used)},)"
+            src.append(f"    done = {{k: {expr} for k in dict.fromkeys(keys) for {target} in (k,)}}")
+            src.append("    return list(map(done.__getitem__, keys))")
         self.source = "\n".join(src) + "\n"
         ns = dict(comp.ns)
         exec(compile(self.source, f"<print fmt of {name}>", "exec"), ns)
         self.payload: Callable[[Mapping[str, Any]], str] = ns["payload"]
         self.payload_tuple: Callable[[Sequence[Any]], str] = ns["payload_tuple"]
+        self.payload_columns: Callable[..., List[str]] = ns["payload_columns"]
 
     @staticmethod
     def _format_string(fmt: str, args, comp: _Compiler, ptr_key, kallsyms, hash_ptr,

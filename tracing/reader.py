@@ -56,8 +56,11 @@ class TraceReader:
     def __iter__(self) -> Iterator[Record]:
         return self.records()
 
-    def batches(self, size: int = 65536) -> Iterator[Columns]:
-        """Columns of at most ``size`` events at a time, in file order (``seq`` keeps counting)."""
+    def batches(self, size: int = 65536, payloads: bool = False) -> Iterator[Columns]:
+        """Columns of at most ``size`` events at a time, in file order (``seq`` keeps counting).
+
+        ``payloads``: each :class:`~memsim.tracing.columns.EventTable` also keeps its rows'
+        payload texts as printed (``payloads``), for readers of text; others ignore it."""
         b = ColumnBuilder()
         n = 0
         for rec in self.records():

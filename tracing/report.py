@@ -32,9 +32,10 @@ arithmetic is not scaled, so ``page=`` equals the pfn; see
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from memsim.errors import UsageError
+from memsim.tracing.columns import COMMON_COLUMNS, column_name
 from memsim.tracing.printfmt import PrintFmtError, compile_decl
 from memsim.tracing.text import _HEADER_4, _HEADER_5
 
@@ -136,12 +137,14 @@ class Renderer:
 
     # -- payload ---------------------------------------------------------------------------
     def _formatter(self, rec) -> Any:
-        name = rec.full_name
+        return self._formatter_of(rec.system, rec.event, rec.full_name)
+
+    def _formatter_of(self, system: str, event: str, name: str) -> Any:
         f = self._fmt.get(name)
         if f is None and name not in self._fmt:
-            decl = self.formats.get(name) if rec.system else self.formats.by_name(name)
+            decl = self.formats.get(name) if system else self.formats.by_name(name)
             if decl is None:
-                decl = self.formats.by_name(rec.event)
+                decl = self.formats.by_name(event)
             if decl is not None:
                 try:
                     if self.style == "kernel":
@@ -231,6 +234,10 @@ class Renderer:
     def _print_line(self, rec, prefix: str) -> str:
         """ftrace's ``print`` (trace_marker): kernel ``trace_print_print`` or trace-cmd's
         ``print:`` and ``%ps: %s``, the text's trailing newline dropped."""
+        return f"{prefix}{self._stamp}{self._print_rest(rec)}"
+
+    def _print_rest(self, rec) -> str:
+        """The part of :meth:`_print_line` after the time stamp."""
         buf = rec.fields.get("buf")
         if not isinstance(buf, str):
             buf = rec.payload or ""
@@ -238,8 +245,36 @@ class Renderer:
             buf = buf[:-1]
         sym = self._symbol(rec.fields.get("ip"))
         if self.style == "kernel":
-            return f"{prefix}{self._stamp}: {sym}: {buf}"
-        return f"{prefix}{self._stamp} print: {' ' * 15}{sym}: {buf}"
+            return f": {sym}: {buf}"
+        return f" print: {' ' * 15}{sym}: {buf}"
+
+    def _prefix_of(self, comm: str, pid: int, cpu: int, flags: Optional[str],
+                   tgid: Optional[int], buffer: str = "") -> str:
+        """The text before the time stamp: (buffer,) task, (tgid,) CPU (and irq-info)."""
+        if self.style == "kernel":
+            prefix = f"{comm:>16}-{pid:<7} "
+            if tgid is not None:
+                prefix += f"({tgid:7d}) "
+            prefix += f"[{cpu:03d}] "
+            if self.flags:
+                prefix += (flags if flags is not None else "." * self.width)
+            return prefix
+        prefix = f"{comm:>16}-{pid:<5} [{cpu:03d}]"
+        bw = self.buffer_width
+        if bw is not None:                              # print_handle_file
+            prefix = (f"{buffer:>{bw}}: " if buffer else " " * (bw + 2)) + prefix
+        return prefix
+
+    def _name_of(self, event: str) -> str:
+        """The event's name as printed between the stamp and the payload."""
+        name = self._names.get(event)
+        if name is None:
+            if self.style == "kernel":
+                name = f": {event}: "
+            else:                                       # print_event_name
+                name = f" {event}: " + " " * max(0, 20 - len(event))
+            self._names[event] = name
+        return name
 
     def line(self, rec) -> str:
         """One line of text for ``rec``, without the newline."""
@@ -251,32 +286,139 @@ class Renderer:
         key = (rec.comm, rec.pid, rec.cpu, rec.flags, rec.tgid, rec.buffer if bw else "")
         prefix = self._prefix.get(key)
         if prefix is None:
-            if self.style == "kernel":
-                prefix = f"{rec.comm:>16}-{rec.pid:<7} "
-                if rec.tgid is not None:
-                    prefix += f"({rec.tgid:7d}) "
-                prefix += f"[{rec.cpu:03d}] "
-                if self.flags:
-                    prefix += (rec.flags if rec.flags is not None else "." * self.width)
-            else:
-                prefix = f"{rec.comm:>16}-{rec.pid:<5} [{rec.cpu:03d}]"
-                if bw is not None:                      # print_handle_file
-                    prefix = (f"{rec.buffer:>{bw}}: " if rec.buffer else " " * (bw + 2)) + prefix
+            prefix = self._prefix_of(rec.comm, rec.pid, rec.cpu, rec.flags, rec.tgid, rec.buffer)
             if len(self._prefix) < 65536:
                 self._prefix[key] = prefix
         if rec.event == "print" and rec.system == "ftrace":
             return self._print_line(rec, prefix)
         name = self._names.get(rec.event)
         if name is None:
-            if self.style == "kernel":
-                name = f": {rec.event}: "
-            else:                                       # print_event_name
-                name = f" {rec.event}: " + " " * max(0, 20 - len(rec.event))
-            self._names[rec.event] = name
+            name = self._name_of(rec.event)
         payload = self.payload(rec)
         if self.style == "trace-cmd" and payload.endswith("\n"):
             payload = payload[:-1]
         return f"{prefix}{self._stamp}{name}{payload}"
+
+    # -- column batches --------------------------------------------------------------------
+    def _stamp_form(self) -> int:
+        from memsim.tracing import _render
+        if not self.ns_clock:
+            return _render.STAMP_CALL
+        if self.style == "kernel":
+            return _render.STAMP_US
+        return _render.STAMP_NS_COLON if self.ns else _render.STAMP_US_COLON
+
+    def table_payloads(self, t: Any) -> List[str]:
+        """The payload of every row of the :class:`~memsim.tracing.columns.EventTable` ``t``,
+        as :meth:`payload` gives it for the row's record: the print fmt evaluated over whole
+        columns, or the text's own payloads (``t.payloads``) in their dialect; a table the
+        columns cannot do (a plugin's handler, a value the print fmt refuses, a field some
+        rows lack) goes row by row through :meth:`payload`."""
+        system, _, event = t.name.rpartition(":")
+        n = len(t)
+        if t.name == "ftrace:print":                  # its own output function (_print_rest)
+            return self._row_payloads(t, system, event, self._print_rest)
+        if t.payloads is not None and self.payload_style == self.style:
+            return t.payloads
+        if self.style == "trace-cmd" and (t.name == "tlb:tlb_flush" or t.name in _KMEM_CALL_SITE):
+            return self._row_payloads(t, system, event)
+        f = self._formatter_of(system, event, t.name)
+        if f is not None:
+            cols = []
+            for fname in f.fields_used:
+                col = t.columns.get(column_name(fname))
+                if col is None or (type(col) is list and None in col):
+                    return self._row_payloads(t, system, event)
+                cols.append(col)
+            try:
+                return f.payload_columns(n, *cols)
+            except (KeyError, TypeError, ValueError, OverflowError):
+                pass
+        return self._row_payloads(t, system, event)
+
+    def _row_payloads(self, t: Any, system: str, event: str, payload_of=None) -> List[str]:
+        from memsim.tracing.record import Record
+        payload_of = payload_of or self.payload
+        c = t.columns
+        names = [(k, k[:-1] if k.endswith("_") and k[:-1] in COMMON_COLUMNS else k)
+                 for k in c if k not in COMMON_COLUMNS]
+        texts = t.payloads
+        buffers = c.get("buffer")
+        out = []
+        for i in range(len(t)):
+            fields = {}
+            for k, fname in names:
+                v = c[k][i]
+                if v is not None:
+                    fields[fname] = v
+            tgid = c["tgid"][i]
+            rec = Record(system, event, c["pid"][i], tgid if tgid >= 0 else None, c["comm"][i],
+                         c["cpu"][i], c["ts"][i], c["flags"][i], fields,
+                         texts[i] if texts is not None else None,
+                         buffers[i] if buffers is not None else "")
+            out.append(payload_of(rec))
+        return out
+
+    def _buffers_of(self, t: Any) -> Optional[List[str]]:
+        """The buffer column when lines print it (trace-cmd style, instance buffers)."""
+        if self.buffer_width is None:
+            return None
+        b = t.columns.get("buffer")
+        return b if b is not None else [""] * len(t)
+
+    def _table_name(self, t: Any) -> str:
+        """What goes between the stamp and the payload (the print event puts it in its own)."""
+        return "" if t.name == "ftrace:print" else self._name_of(t.name.rpartition(":")[2])
+
+    def batch_lines(self, cols: Any) -> List[str]:
+        """The lines (without newline) of a :class:`~memsim.tracing.columns.Columns` batch, in
+        file order: what :meth:`line` gives for each of its records."""
+        from memsim.tracing import _render
+        tables = [t for t in cols.tables.values() if len(t)]
+        n = sum(len(t) for t in tables)
+        if not n:
+            return []
+        base = min(min(t.columns["seq"]) for t in tables)
+        out: List[Any] = [None] * n
+        form = self._stamp_form()
+        strip = self.style == "trace-cmd"
+        parts = []
+        for t in tables:
+            c = t.columns
+            event = t.name.rpartition(":")[2]
+            lines = _render.assemble(c["ts"], c["pid"], c["cpu"], c["tgid"], c["comm"], c["flags"],
+                                     self._buffers_of(t), self._table_name(t),
+                                     self.table_payloads(t), self._prefix_of, self._stamp_of, form,
+                                     strip and t.name != "ftrace:print")
+            parts.append((c["seq"], lines))
+        try:
+            for seq, lines in parts:
+                _render.scatter(out, seq, base, lines)
+        except IndexError:                      # seq not contiguous: sort the rows
+            rows = sorted((s, l) for seq, lines in parts for s, l in zip(seq, lines))
+            out = [l for _, l in rows]
+        return out
+
+    def batch_text(self, cols: Any) -> bytes:
+        """The lines of a :class:`~memsim.tracing.columns.Columns` batch in file order, each
+        with its newline, as UTF-8: what :meth:`line` gives for each of its records."""
+        from memsim.tracing import _render
+        tables = [t for t in cols.tables.values() if len(t)]
+        n = sum(len(t) for t in tables)
+        if not n:
+            return b""
+        specs = []
+        for t in tables:
+            c = t.columns
+            specs.append((c["seq"], c["ts"], c["pid"], c["cpu"], c["tgid"], c["comm"], c["flags"],
+                          self._buffers_of(t), self._table_name(t), self.table_payloads(t),
+                          self.style == "trace-cmd" and t.name != "ftrace:print"))
+        base = min(min(t.columns["seq"]) for t in tables)
+        try:
+            return _render.batch_text(specs, n, base, self._prefix_of, self._stamp_of,
+                                      self._stamp_form())
+        except IndexError:                      # seq not contiguous
+            return ("\n".join(self.batch_lines(cols)) + "\n").encode("utf-8")
 
     def lines(self, records: Iterable[Any]) -> Iterator[str]:
         """``line(rec) + "\\n"`` of every record."""

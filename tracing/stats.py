@@ -1,8 +1,10 @@
 """Statistics over a trace, in one streaming pass: what ``memsim trace stats`` prints.
 
-:class:`TraceStats` takes :class:`~memsim.tracing.record.Record`\\ s one at a time
-(:meth:`TraceStats.add`) and keeps only counters, so memory does not grow with the trace (with
-``timeline=True`` it also keeps every ``rss_stat`` point, 16 bytes each).  :meth:`TraceStats.as_dict`
+:class:`TraceStats` takes the trace as column batches (:meth:`TraceStats.add_batch`, the
+:class:`~memsim.tracing.columns.Columns` a reader's ``batches()`` yields; records given to
+:meth:`TraceStats.update` are made into batches first) and keeps only counters, so memory does
+not grow with the trace (with ``timeline=True`` it also keeps every ``rss_stat`` point, 16 bytes
+each).  The loops over rows run in C (:mod:`memsim.tracing._colstats`).  :meth:`TraceStats.as_dict`
 returns the document ``memsim trace stats --json`` prints; its keys are stable and documented in
 docs/traces.md ("stats --json").  :func:`format_stats` renders that document as text tables.
 
@@ -27,6 +29,12 @@ from __future__ import annotations
 
 from array import array
 from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+from memsim.tracing import _colstats
+from memsim.tracing._colstats import UNKNOWN_COMM, RssCounter  # noqa: F401 (re-exported)
+from memsim.tracing.columns import COMMON_COLUMNS, EventTable
+
+_COMMON = frozenset(COMMON_COLUMNS)
 
 PAGE_SIZE = 4096
 #: rss_stat ``member`` values and their names (enum mm_counter, include/linux/mm_types_task.h).
@@ -107,29 +115,11 @@ def memcg_id(fields: Dict[str, Any]) -> Any:
 
 
 # -- accumulators ------------------------------------------------------------------------------
-class RssCounter:
-    """One counter of one mm: first/last/min/max size in bytes and the number of updates."""
-
-    __slots__ = ("first", "last", "min", "max", "updates", "first_ts", "last_ts", "ts", "size")
-
-    def __init__(self, ts: int, size: int, timeline: bool):
-        self.first = self.last = self.min = self.max = size
-        self.updates = 1
-        self.first_ts = self.last_ts = ts
-        self.ts = array("q", [ts]) if timeline else None
-        self.size = array("q", [size]) if timeline else None
-
-    def update(self, ts: int, size: int) -> None:
-        self.last = size
-        if size < self.min:
-            self.min = size
-        if size > self.max:
-            self.max = size
-        self.updates += 1
-        self.last_ts = ts
-        if self.ts is not None:
-            self.ts.append(ts)
-            self.size.append(size)
+# RssCounter is the Cython accumulator of memsim.tracing._colstats; TraceStats's mms are
+# _colstats.MmRss (rss_scan feeds them, with MmLives's rules); MmRss below is MmLives's own
+# (memsim trace plot)
+_FREE_COLUMN = {"mm_page_free": 1, "mm_page_free_batched": 2, "mm_page_alloc_zone_locked": 3}
+_FILEMAP_COLUMN = {"mm_filemap_add_to_page_cache": 0, "mm_filemap_delete_from_page_cache": 1}
 
 
 class MmRss:
@@ -149,6 +139,46 @@ class MmRss:
 
     def resident(self) -> int:
         return sum(self.current[m] for m in RSS_RESIDENT)
+
+
+def _int_col(t, name: str):
+    """Column ``name`` of table ``t`` when it is an 8-byte integer array; None when ``t`` has
+    no such column; False when it holds anything else (the table then takes the slow path)."""
+    c = t.columns.get(name)
+    if c is None:
+        return None
+    return c if isinstance(c, array) and c.itemsize == 8 else False
+
+
+def _is_ints(col) -> bool:
+    return isinstance(col, array)
+
+
+def _order_of(o: Any) -> int:
+    """:func:`folio_order` of a value."""
+    return o if isinstance(o, int) and 0 <= o < 64 else 0
+
+
+class _Row:
+    """One row of a table for the slow path (columns that are not integer arrays): what the
+    per-record functions above read."""
+
+    __slots__ = ("event", "ts", "pid", "comm", "fields")
+
+    def __init__(self, event: str, row: Dict[str, Any]):
+        self.event = event
+        self.ts = row["ts"]
+        self.pid = row["pid"]
+        self.comm = row["comm"]
+        # columns back to field names (column_name appended "_" to a field named as a common
+        # column: oom:mark_victim's pid_); None is a field the row lacks
+        self.fields = {(k[:-1] if k.endswith("_") and k[:-1] in _COMMON else k): v
+                       for k, v in row.items() if k not in _COMMON and v is not None}
+
+
+def _rows(t, event: str):
+    for row in t.rows():
+        yield _Row(event, row)
 
 
 class MmLives:
@@ -206,7 +236,14 @@ class MmLives:
 
 
 class TraceStats:
-    """Counts over a stream of records; feed :meth:`add`, read :meth:`as_dict`."""
+    """Counts over a trace read as column batches; feed :meth:`add_batch` (or
+    :meth:`update_batches`, or records through :meth:`update`), read :meth:`as_dict`.
+
+    Every section is computed from the batch's per-event tables: the loops over rows are the
+    Cython kernels of :mod:`memsim.tracing._colstats`; a table whose columns are not integer
+    arrays (a field that holds strings in one text line and numbers in another) is read row by
+    row with the same rules.
+    """
 
     def __init__(self, *, timeline: bool = False):
         self.timeline = timeline
@@ -214,6 +251,7 @@ class TraceStats:
         self.by_event: Dict[str, int] = {}
         self.by_cpu: Dict[int, int] = {}
         self.pids: Dict[int, List[Any]] = {}          # pid -> [events, comm]
+        self._comm_seq: Dict[int, int] = {}           # pid -> seq of the comm in self.pids
         self.first_ts: Optional[int] = None
         self.last_ts: Optional[int] = None
         self.mms = MmLives()
@@ -223,14 +261,14 @@ class TraceStats:
         self.files: Dict[Tuple[str, Any], List[int]] = {}  # -> [adds, deletes, pages+, pages-]
         self.memcg: Dict[Any, Dict[str, Dict[int, List[int]]]] = {}   # id -> event -> item -> [n, sum]
         self.memcg_flushes: Dict[Any, int] = {}
-        self._dispatch = {
+        self._batch = {
             "rss_stat": self._rss_stat,
             "mm_page_alloc": self._page_alloc,
             "mm_page_free": self._page_free,
-            "mm_page_free_batched": self._page_free_batched,
-            "mm_page_alloc_zone_locked": self._page_alloc_zone_locked,
-            "mm_filemap_add_to_page_cache": self._filemap_add,
-            "mm_filemap_delete_from_page_cache": self._filemap_delete,
+            "mm_page_free_batched": self._page_free,
+            "mm_page_alloc_zone_locked": self._page_free,
+            "mm_filemap_add_to_page_cache": self._filemap,
+            "mm_filemap_delete_from_page_cache": self._filemap,
             "count_memcg_events": self._memcg_delta,
             "mod_memcg_state": self._memcg_delta,
             "mod_memcg_lruvec_state": self._memcg_delta,
@@ -238,31 +276,74 @@ class TraceStats:
         }
 
     # -- feeding -----------------------------------------------------------------------------
-    def update(self, records: Iterable) -> "TraceStats":
+    def update_batches(self, batches: Iterable) -> "TraceStats":
+        """:meth:`add_batch` every :class:`~memsim.tracing.columns.Columns` of ``batches``
+        (a reader's :meth:`~memsim.tracing.reader.TraceReader.batches`)."""
+        for cols in batches:
+            self.add_batch(cols)
+        return self
+
+    def update(self, records: Iterable, batch_size: int = 65536) -> "TraceStats":
+        """Records (:class:`~memsim.tracing.record.Record`) made into column batches first."""
+        from memsim.tracing.columns import ColumnBuilder
+        b = ColumnBuilder()
+        n = 0
         for rec in records:
-            self.add(rec)
+            b.add(rec)
+            n += 1
+            if n == batch_size:
+                self.add_batch(b.build())
+                n = 0
+        if n:
+            self.add_batch(b.build())
         return self
 
     def add(self, rec) -> None:
-        self.total += 1
-        name = rec.full_name
-        self.by_event[name] = self.by_event.get(name, 0) + 1
-        self.by_cpu[rec.cpu] = self.by_cpu.get(rec.cpu, 0) + 1
-        p = self.pids.get(rec.pid)
-        if p is None:
-            self.pids[rec.pid] = [1, rec.comm]
-        else:
-            p[0] += 1
-            if rec.comm != "<...>":
-                p[1] = rec.comm
-        ts = rec.ts
-        if self.first_ts is None or ts < self.first_ts:
-            self.first_ts = ts
-        if self.last_ts is None or ts > self.last_ts:
-            self.last_ts = ts
-        handler = self._dispatch.get(rec.event)
-        if handler is not None:
-            handler(rec, rec.fields)
+        """One record (a batch of one: prefer :meth:`update` or :meth:`add_batch`)."""
+        self.update((rec,))
+
+    def add_batch(self, cols) -> None:
+        """Count one :class:`~memsim.tracing.columns.Columns` batch (rows in file order)."""
+        by_bare: Dict[str, list] = {}
+        for name, t in cols.tables.items():
+            n = len(t)
+            if not n:
+                continue
+            self.total += n
+            self.by_event[name] = self.by_event.get(name, 0) + n
+            self._common(t)
+            bare = name.rpartition(":")[2]
+            if bare in self._batch:
+                by_bare.setdefault(bare, []).append(t)
+        for bare, tables in by_bare.items():
+            if bare == "rss_stat" and len(tables) > 1:
+                tables = [_merge_by_seq(tables)]        # two systems' rss_stat: in file order
+            for t in tables:
+                self._batch[bare](bare, t)
+
+    def _common(self, t) -> None:
+        c = t.columns
+        by_cpu, by_pid, last_comm, tmin, tmax = _colstats.common_counts(
+            c["seq"], c["ts"], c["cpu"], c["pid"], c["comm"])
+        for cpu, k in by_cpu.items():
+            self.by_cpu[cpu] = self.by_cpu.get(cpu, 0) + k
+        pids = self.pids
+        for pid, k in by_pid.items():
+            p = pids.get(pid)
+            if p is None:
+                pids[pid] = [k, UNKNOWN_COMM]
+            else:
+                p[0] += k
+        seqs = self._comm_seq
+        for pid, (seq, comm) in last_comm.items():
+            if seqs.get(pid, -1) < seq:
+                seqs[pid] = seq
+                pids[pid][1] = comm
+        if tmin is not None:
+            if self.first_ts is None or tmin < self.first_ts:
+                self.first_ts = tmin
+            if self.last_ts is None or tmax > self.last_ts:
+                self.last_ts = tmax
 
     def _order_row(self, order: int) -> List[int]:
         row = self.orders.get(order)
@@ -270,18 +351,65 @@ class TraceStats:
             row = self.orders[order] = [0, 0, 0, 0, 0]
         return row
 
-    def _rss_stat(self, rec, f) -> None:
-        member, size, mm_id = rss_member(f), f.get("size"), f.get("mm_id")
-        if member is None or not isinstance(size, int):
+    # -- rss_stat ----------------------------------------------------------------------------
+    def _rss_stat(self, event: str, t) -> None:
+        member, size, curr, mm = (_int_col(t, "member"), _int_col(t, "size"), _int_col(t, "curr"),
+                                  t.columns.get("mm_id"))
+        c = t.columns
+        if _is_ints(member) and _is_ints(size) and curr is not False:
+            _colstats.rss_scan(self.mms, mm, member, size, c["ts"], curr, c["pid"], c["comm"],
+                               self.timeline)
             return
-        mm = self.mms.update(mm_id, member, size, f.get("curr"), rec.pid, rec.comm)
-        c = mm.counters.get(member)
-        if c is None:
-            mm.counters[member] = RssCounter(rec.ts, size, self.timeline)
-        else:
-            c.update(rec.ts, size)
+        # slow path: rss_member's fallbacks (a printed type name), values that are not numbers
+        keep = array("q")
+        members = array("q")
+        sizes = array("q")
+        currs = array("q")
+        for i, row in enumerate(_rows(t, event)):
+            m, sz = rss_member(row.fields), row.fields.get("size")
+            if m is None or not isinstance(sz, int):
+                continue
+            keep.append(i)
+            members.append(m)
+            sizes.append(sz)
+            currs.append(1 if row.fields.get("curr") == 1 else 0)
+        mm_keys = [mm[i] for i in keep] if mm is not None else None
+        _colstats.rss_scan(self.mms, mm_keys, members, sizes, array("q", [c["ts"][i] for i in keep]),
+                           currs, array("q", [c["pid"][i] for i in keep]),
+                           [c["comm"][i] for i in keep], self.timeline)
 
-    def _page_alloc(self, rec, f) -> None:
+    # -- page allocator ----------------------------------------------------------------------
+    def _page_alloc(self, event: str, t) -> None:
+        order, pfn, mt = _int_col(t, "order"), _int_col(t, "pfn"), _int_col(t, "migratetype")
+        if order is False or pfn is False or mt is False or (order is None and mt is None):
+            for row in _rows(t, event):
+                self._page_alloc_row(row.fields)
+            return
+        keys = tuple(k for k in (order, mt) if k is not None)
+        groups = _colstats.group_count(keys)
+        failed: Dict[int, int] = {}
+        if pfn is not None:
+            page = t.columns.get("page")
+            for i in _colstats.rows_equal(pfn, (-1, 0)):
+                f = {"pfn": pfn[i]}
+                if page is not None:
+                    f["page"] = page[i]
+                if alloc_failed(f):
+                    key = tuple(k[i] for k in keys)
+                    groups[key][0] -= 1
+                    o = _order_of(order[i]) if order is not None else 0
+                    failed[o] = failed.get(o, 0) + 1
+        for key, (n, _) in groups.items():
+            o = _order_of(key[0]) if order is not None else 0
+            row = self._order_row(o)
+            row[0] += n
+            if mt is not None and n:
+                m = key[-1]
+                self.migratetypes[m] = self.migratetypes.get(m, 0) + n
+        for o, n in failed.items():
+            self._order_row(o)[4] += n
+
+    def _page_alloc_row(self, f) -> None:
         row = self._order_row(folio_order(f))
         if alloc_failed(f):
             row[4] += 1
@@ -291,14 +419,37 @@ class TraceStats:
         if isinstance(mt, int):
             self.migratetypes[mt] = self.migratetypes.get(mt, 0) + 1
 
-    def _page_free(self, rec, f) -> None:
-        self._order_row(folio_order(f))[1] += 1
+    def _page_free(self, event: str, t) -> None:
+        """mm_page_free, mm_page_free_batched, mm_page_alloc_zone_locked: events per order."""
+        col = _FREE_COLUMN[event]
+        order = _int_col(t, "order")
+        if order is None:
+            self._order_row(0)[col] += len(t)
+        elif order is False:
+            for row in _rows(t, event):
+                self._order_row(folio_order(row.fields))[col] += 1
+        else:
+            for (o,), (n, _) in _colstats.group_count((order,)).items():
+                self._order_row(_order_of(o))[col] += n
 
-    def _page_free_batched(self, rec, f) -> None:
-        self._order_row(folio_order(f))[2] += 1
-
-    def _page_alloc_zone_locked(self, rec, f) -> None:
-        self._order_row(folio_order(f))[3] += 1
+    # -- page cache --------------------------------------------------------------------------
+    def _filemap(self, event: str, t) -> None:
+        col = _FILEMAP_COLUMN[event]
+        s_dev, ino, order = _int_col(t, "s_dev"), _int_col(t, "i_ino"), _int_col(t, "order")
+        if not (_is_ints(s_dev) and _is_ints(ino)) or order is False:
+            for row in _rows(t, event):
+                r = self._file_row(row.fields)
+                r[col] += 1
+                r[col + 2] += 1 << folio_order(row.fields)
+            return
+        keys = (s_dev, ino) if order is None else (s_dev, ino, order)
+        for key, (n, _) in _colstats.group_count(keys).items():
+            dev = f"{key[0] >> 20}:{key[0] & 0xFFFFF}"
+            r = self.files.get((dev, key[1]))
+            if r is None:
+                r = self.files[(dev, key[1])] = [0, 0, 0, 0]
+            r[col] += n
+            r[col + 2] += n << (_order_of(key[2]) if order is not None else 0)
 
     def _file_row(self, f) -> List[int]:
         key = filemap_key(f)
@@ -307,30 +458,38 @@ class TraceStats:
             row = self.files[key] = [0, 0, 0, 0]
         return row
 
-    def _filemap_add(self, rec, f) -> None:
-        row = self._file_row(f)
-        row[0] += 1
-        row[2] += 1 << folio_order(f)
+    # -- memcg -------------------------------------------------------------------------------
+    def _memcg_delta(self, event: str, t) -> None:
+        ids = _int_col(t, "id") if "id" in t.columns else _int_col(t, "memcg_id")
+        item, val = _int_col(t, "item"), _int_col(t, "val")
+        if not (_is_ints(ids) and _is_ints(item)) or val is False:
+            for row in _rows(t, event):
+                f = row.fields
+                self._memcg_add(memcg_id(f), event, f.get("item"), 1,
+                                f.get("val") if isinstance(f.get("val"), int) else 0)
+            return
+        for (mid, it), (n, total) in _colstats.group_count((ids, item), val).items():
+            self._memcg_add(mid, event, it, n, total or 0)
 
-    def _filemap_delete(self, rec, f) -> None:
-        row = self._file_row(f)
-        row[1] += 1
-        row[3] += 1 << folio_order(f)
-
-    def _memcg_delta(self, rec, f) -> None:
-        item, val = f.get("item"), f.get("val")
-        by_event = self.memcg.setdefault(memcg_id(f), {})
-        items = by_event.setdefault(rec.event, {})
+    def _memcg_add(self, mid: Any, event: str, item: Any, n: int, total: int) -> None:
+        items = self.memcg.setdefault(mid, {}).setdefault(event, {})
         row = items.get(item)
         if row is None:
             row = items[item] = [0, 0]
-        row[0] += 1
-        if isinstance(val, int):
-            row[1] += val
+        row[0] += n
+        row[1] += total
 
-    def _memcg_flush(self, rec, f) -> None:
-        key = memcg_id(f)
-        self.memcg_flushes[key] = self.memcg_flushes.get(key, 0) + 1
+    def _memcg_flush(self, event: str, t) -> None:
+        ids = _int_col(t, "id") if "id" in t.columns else _int_col(t, "memcg_id")
+        if _is_ints(ids):
+            counts = {k[0]: n for k, (n, _) in _colstats.group_count((ids,)).items()}
+        else:
+            counts = {}
+            for row in _rows(t, event):
+                key = memcg_id(row.fields)
+                counts[key] = counts.get(key, 0) + 1
+        for key, n in counts.items():
+            self.memcg_flushes[key] = self.memcg_flushes.get(key, 0) + n
 
     # -- results -----------------------------------------------------------------------------
     def as_dict(self, reader=None) -> Dict[str, Any]:
@@ -442,10 +601,22 @@ def _jsonable_meta(meta: Dict[str, Any]) -> Dict[str, Any]:
     return {str(k): plain(v) for k, v in meta.items() if ok(v)}
 
 
+def _merge_by_seq(tables: List[Any]) -> Any:
+    """Tables of one batch as one, rows in file order (``seq``)."""
+    rows = sorted((r for t in tables for r in t.rows()), key=lambda r: r["seq"])
+    names = list(dict.fromkeys(k for t in tables for k in t.columns))
+    cols: Dict[str, Any] = {}
+    for k in names:
+        vals = [r.get(k) for r in rows]
+        ok = all(isinstance(v, int) and -(1 << 63) <= v < (1 << 63) for v in vals)
+        cols[k] = array("q", vals) if ok else vals
+    return EventTable(tables[0].name, cols)
+
+
 def collect(reader, *, timeline: bool = False) -> Dict[str, Any]:
-    """One pass over ``reader.records()``; the ``stats --json`` document."""
+    """One pass over ``reader.batches()``; the ``stats --json`` document."""
     st = TraceStats(timeline=timeline)
-    st.update(reader.records())
+    st.update_batches(reader.batches())
     return st.as_dict(reader)
 
 

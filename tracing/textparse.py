@@ -292,24 +292,64 @@ class TextReader(TraceReader):
             self.meta["dialect"] = "trace-cmd"
 
     # -- reading -----------------------------------------------------------------------------
-    def _chunks(self) -> Iterator[Tuple[bytes, int]]:
-        """(buffer, end): buffers that end on a line boundary (the last one may not)."""
-        leftover = b""
-        chunk = self._head
+    def _fill(self, buf: bytearray, n: int) -> int:
+        """Read into ``buf[n:]`` until it is full or the stream ends; the new fill.  As
+        :meth:`_read`: pieces at a time, and damage ends the trace with a problem, dropping
+        the bytes after the last newline of what this call read."""
+        if self._eof:
+            return n
+        start = n
+        cap = len(buf)
+        readinto1 = getattr(self._stream, "readinto1", None)
+        error = None
+        try:
+            with memoryview(buf) as mv:
+                while n < cap:
+                    if readinto1 is not None:
+                        k = readinto1(mv[n:])
+                    else:
+                        b = self._stream.read(cap - n)
+                        k = len(b)
+                        mv[n:n + k] = b
+                    if not k:
+                        self._eof = True
+                        break
+                    n += k
+        except decompress_errors() as e:
+            error = e
+            self._eof = True
+        if error is not None:
+            keep = buf.rfind(b"\n", start, n) + 1
+            keep = keep if keep else start
+            cut = n - keep
+            n = keep
+            self.problem(self.name, f"cannot read further: {error}"
+                         + (f"; the {cut} bytes of the line it cut short were dropped" if cut else ""))
+        return n
+
+    def _chunks(self) -> Iterator[Tuple[bytearray, int]]:
+        """(buffer, end): the text in pieces that end on a line boundary (the last one may not),
+        read into one reused buffer (the scanner copies what it keeps)."""
+        head = self._head
         self._head = b""
+        buf = bytearray(max(self.chunk_size, len(head), 1))
+        buf[:len(head)] = head
+        n = len(head)
         while True:
-            if not chunk:
-                if leftover:
-                    yield leftover, len(leftover)
+            n = self._fill(buf, n)
+            if not n:
                 return
-            buf = leftover + chunk if leftover else chunk
-            cut = buf.rfind(b"\n") + 1
-            if cut:
-                yield buf, cut
-                leftover = buf[cut:]
-            else:
-                leftover = buf
-            chunk = self._read()
+            if self._eof:
+                yield buf, n
+                return
+            cut = buf.rfind(b"\n", 0, n) + 1
+            if not cut:                             # a line longer than the buffer
+                buf.extend(bytes(len(buf)))
+                continue
+            yield buf, cut
+            rest = n - cut
+            buf[:rest] = buf[cut:n]
+            n = rest
 
     def _drain_problems(self) -> None:
         sc = self._scanner
@@ -393,13 +433,14 @@ class TextReader(TraceReader):
             raise UsageError("--buffer", f"{self.name} has no buffer {want!r} (it has: {names})",
                              "give one of those names")
 
-    def batches(self, size: int = 65536) -> Iterator[Columns]:
+    def batches(self, size: int = 65536, payloads: bool = False) -> Iterator[Columns]:
         """Columns of at most ``size`` events at a time, filled by the Cython scanner (through
-        Records when lines carry trace-cmd's buffer column)."""
+        Records when lines carry trace-cmd's buffer column); with ``payloads`` each table's
+        ``payloads`` holds its rows' payload texts (not through Records)."""
         if self.meta["buffer_width"] is not None:
             yield from TraceReader.batches(self, size)
             return
-        for cols in self._scan_batches(size):
+        for cols in self._scan_batches(size, payloads):
             t = cols.tables.get(_PRINT)
             if t is not None and self._prints:
                 fixed = [_print_fields(dict(zip(("arg0", "ip", "buf"), vals)))
@@ -411,10 +452,11 @@ class TextReader(TraceReader):
                 t.columns["buf"] = [f["buf"] for f in fixed]
             yield cols
 
-    def _scan_batches(self, size: int) -> Iterator[Columns]:
+    def _scan_batches(self, size: int, payloads: bool = False) -> Iterator[Columns]:
         self._rewind()
         size = max(1, int(size))
         sc = self._scanner
+        sc.keep_payloads = payloads
         out: List[Record] = []
         for buf, end in self._chunks():
             pos = 0

@@ -148,11 +148,18 @@ def field_kind(ctype: str, size: int, signed: bool) -> Tuple[int, int]:
 
 
 class FileKallsyms:
-    """The file's /proc/kallsyms, for ``%pS`` (``lookup(addr) -> (name, offset, size)``)."""
+    """The file's /proc/kallsyms, for ``%pS`` (``lookup(addr) -> (name, offset, size)``).
+
+    The text (a hundred thousand lines) is parsed on the first :meth:`lookup`; a
+    :meth:`symbol_addr` before that (a print fmt naming ``vmemmap_base``) searches the text."""
 
     def __init__(self, text: str):
+        self._text = text
+        self._starts: Optional[List[int]] = None
+
+    def _parse(self) -> None:
         pairs = []
-        for line in text.splitlines():
+        for line in self._text.splitlines():
             parts = line.split()
             if len(parts) < 3:
                 continue
@@ -167,9 +174,13 @@ class FileKallsyms:
         self._by_name = {n: a for a, n in pairs}
 
     def __len__(self) -> int:
+        if self._starts is None:
+            self._parse()
         return len(self._starts)
 
     def lookup(self, addr: int) -> Optional[Tuple[str, int, int]]:
+        if self._starts is None:
+            self._parse()
         i = bisect.bisect_right(self._starts, addr) - 1
         if i < 0:
             return None
@@ -185,7 +196,26 @@ class FileKallsyms:
         return self._names[i], addr - start, size
 
     def symbol_addr(self, name: str) -> Optional[int]:
-        return self._by_name.get(name)
+        if self._starts is not None:
+            return self._by_name.get(name)
+        # the lines naming it, as _parse reads them: the highest address wins, as in _by_name
+        text = self._text
+        found = None
+        i = text.find(name)
+        while i >= 0:
+            ls = text.rfind("\n", 0, i) + 1
+            le = text.find("\n", i)
+            le = len(text) if le < 0 else le
+            parts = text[ls:le].split()
+            if len(parts) >= 3 and parts[2] == name:
+                try:
+                    addr = int(parts[0], 16)
+                except ValueError:
+                    addr = None
+                if addr is not None and (found is None or addr > found):
+                    found = addr
+            i = text.find(name, le)
+        return found
 
 
 TOP = "top"                     # how the command line names the top-level buffer
@@ -388,15 +418,21 @@ class DatReader(TraceReader):
                                  f"{self.name}: {system} format {i}")
 
     def _add_format(self, text: str, system: str, where: str) -> None:
-        try:
-            type_id, decl = parse_format(text, system, where)
-        except TraceError as e:
-            self.problem(str(e.where), f"{e.problem}; event skipped")
-            return
-        except ValueError as e:                 # EventDecl: overlapping or duplicate fields
-            self.problem(where, f"{e}; event skipped")
-            return
-        self.formats.add(decl, type_id)
+        # parsed when the event is first needed (a file holds thousands, a trace uses few)
+        self.formats.add_text(text, system, where, self._format_problem)
+
+    def _format_problem(self, where: str, problem: str) -> None:
+        """A format that does not parse, found at open or later (when its event is first
+        needed); one found later is kept for every later pass over the records, as one found
+        at open is."""
+        self.problem(where, problem)
+        if hasattr(self, "_open_problems"):
+            from memsim.tracing.reader import MAX_KEPT_PROBLEMS
+            from memsim.tracing.record import Problem
+            probs, n = self._open_problems
+            if len(probs) < MAX_KEPT_PROBLEMS:
+                probs = probs + [Problem(where, problem)]
+            self._open_problems = (probs, n + 1)
 
     def _read_kallsyms(self, c: _Cur) -> None:
         size = c.int(4, "the kallsyms size")
@@ -680,7 +716,7 @@ class DatReader(TraceReader):
                 usize = c.int(4, f"the uncompressed size of {what}")
                 raw = c.take(csize, f"{what} ({csize} compressed bytes)")
                 try:
-                    body = self._unzstd(raw)
+                    body = self._unzstd(raw, usize)
                 except Exception as e:          # zstandard.ZstdError and friends
                     self._problem_at(off, f"{what} does not decompress ({e}); section skipped")
                     return None
@@ -696,8 +732,14 @@ class DatReader(TraceReader):
                                    f"byte {self.size}); section skipped")
             return None
 
-    def _unzstd(self, raw: bytes) -> bytes:
-        """Decompress one zstd block (trace-cmd writes frames without a content size)."""
+    def _unzstd(self, raw: bytes, size: int = 0) -> bytes:
+        """Decompress one zstd block (trace-cmd writes frames without a content size);
+        ``size``, the uncompressed size the file states, lets it decompress in one piece."""
+        if 0 < size <= (1 << 26):       # not a damaged header's absurd size
+            try:
+                return self._zstd.decompress(raw, max_output_size=size)
+            except Exception:
+                pass                # more than stated, or damaged: say which below
         return self._zstd.decompressobj().decompress(raw)
 
     def _check_sections(self, off: int) -> None:
@@ -934,7 +976,7 @@ class DatReader(TraceReader):
         where = self._where(b, cpu)
         for i, (p, cs, us) in enumerate(self._chunks(b, cpu, off, size, False)):
             try:
-                block = self._unzstd(d[p:p + cs])
+                block = self._unzstd(d[p:p + cs], us)
             except Exception as e:
                 self._problem_at(p, f"{where}: chunk {i} does not decompress ({e}); "
                                     f"rest of the CPU skipped")
@@ -949,7 +991,7 @@ class DatReader(TraceReader):
     def _finish_formats(self) -> None:
         if self._caller_formats is not None:
             self.formats.update(self._caller_formats)
-        if not len(self.formats) or not any(d.system != "ftrace" for d in self.formats):
+        if not len(self.formats) or not any(s != "ftrace" for s in self.formats.system_names()):
             if self.meta["version"] is not None:
                 self.formats.update(default_formats(self._registry))
 
@@ -1000,19 +1042,23 @@ class DatReader(TraceReader):
 
     # -- decoding --------------------------------------------------------------------------
     def _layouts_list(self) -> list:
+        """The decoder's layouts by common_type: None until an ID is first met
+        (:meth:`_layout_for` fills it), False for an ID no format describes."""
         if self._layouts is None:
-            from memsim.tracing._flyrecord import EventLayout
-            layouts: list = [None] * 65536
-            for type_id, decl in self.formats.items():
-                if type_id is None or not 0 <= type_id < 65536 or layouts[type_id] is not None:
-                    continue
-                specs = []
-                for f in decl.fields:
-                    kind, elem = field_kind(f.ctype, f.size, f.signed)
-                    specs.append((f.name, kind, f.offset, f.size, elem))
-                layouts[type_id] = EventLayout(type_id, decl.system, decl.name, specs)
-            self._layouts = layouts
+            self._layouts = [None] * 65536
         return self._layouts
+
+    def _layout_for(self, type_id: int):
+        """The EventLayout of ``type_id`` (its format parsed now), or False."""
+        from memsim.tracing._flyrecord import EventLayout
+        decl = self.formats.by_id(type_id)
+        if decl is None:
+            return False
+        specs = []
+        for f in decl.fields:
+            kind, elem = field_kind(f.ctype, f.size, f.signed)
+            specs.append((f.name, kind, f.offset, f.size, elem))
+        return EventLayout(type_id, decl.system, decl.name, specs)
 
     def _decoder(self, streams=None, reader=None):
         from memsim.tracing._flyrecord import FlyDecoder
@@ -1068,7 +1114,9 @@ class DatReader(TraceReader):
                 continue
             saved = self._streams
             try:
-                dec = self._decoder(streams, _Quiet())
+                quiet = _Quiet()
+                quiet._layout_for = self._layout_for        # formats are parsed when first met
+                dec = self._decoder(streams, quiet)
                 n = 0
                 while True:
                     _, got = dec.read_columns(1 << 16)
@@ -1090,9 +1138,10 @@ class DatReader(TraceReader):
             yield from chunk
         self._finish(dec)
 
-    def batches(self, size: int = 65536) -> Iterator[Columns]:
+    def batches(self, size: int = 65536, payloads: bool = False) -> Iterator[Columns]:
         """The records as :class:`Columns` of at most ``size`` events, decoded in Cython straight
-        into typed columns (no per-record Python object)."""
+        into typed columns (no per-record Python object); a trace.dat has no payload texts
+        (``payloads`` is ignored)."""
         if size <= 0:
             raise ValueError("batch size must be positive")
         dec = self._decoder()
