@@ -1,5 +1,5 @@
 """Type stubs for memsim.tracing._textscan (Cython): text trace lines -> records/columns."""
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from memsim.tracing.columns import Columns, EventTable
 from memsim.tracing.payload import PayloadPattern
@@ -22,6 +22,7 @@ class Program:
 
 class Table:
     name: str
+    payloads: Optional[List[str]]
     def __init__(self, name: str, prog: Program, names: List[str],
                  typecodes: List[Optional[str]]) -> None: ...
     def build(self) -> EventTable: ...
@@ -40,6 +41,7 @@ class Scanner:
     resolve: Callable[[bytes], EventInfo]
     on_other: Callable[[int, bytes], bool]
     strict: bool
+    keep_payloads: bool
     lineno: int
     seq: int
     problems: List[Tuple[int, str]]
@@ -47,7 +49,7 @@ class Scanner:
     batch_rows: int
     def __init__(self, resolve: Callable[[bytes], EventInfo],
                  on_other: Callable[[int, bytes], bool], strict: bool = False) -> None: ...
-    def scan(self, buf: bytes, pos: int, end: int, want_records: bool, limit: int,
+    def scan(self, buf: Union[bytes, bytearray], pos: int, end: int, want_records: bool, limit: int,
              out: List[Any]) -> Tuple[int, int, int]: ...
     def build(self) -> Columns: ...
 
