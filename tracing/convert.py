@@ -286,8 +286,9 @@ def write_text(reader, out: IO[str], *, style: str = "kernel", ns: bool = False,
     afterwards which globs matched nothing.
     """
     sel = selection or Selection()
-    if not sel.active and _batch_reader(reader):
-        return _write_text_batches(reader, out, style=style, ns=ns)
+    if _batch_reader(reader):
+        return _write_text_batches(reader, out, style=style, ns=ns, selection=sel,
+                                   matcher=matcher)
     nread = 0
 
     def counting(recs):
@@ -314,19 +315,28 @@ def _batch_reader(reader) -> bool:
     return isinstance(reader, DatReader)
 
 
-def _write_text_batches(reader, out: IO[str], *, style: str, ns: bool) -> Tuple[int, int]:
-    """:func:`write_text` of a whole trace from column batches
-    (:meth:`~memsim.tracing.report.Renderer.batch_text`): the same text, without a Python
-    object per record, written as UTF-8 bytes to ``out``'s buffer when it has one."""
+def _write_text_batches(reader, out: IO[str], *, style: str, ns: bool, selection: Selection,
+                        matcher: Optional[EventMatcher]) -> Tuple[int, int]:
+    """:func:`write_text` from column batches (:meth:`~memsim.tracing.report.Renderer.batch_text`,
+    a selection by :func:`~memsim.tracing.select.select_columns`): the same text, without a
+    Python object per record, written as UTF-8 bytes to ``out``'s buffer when it has one."""
     from memsim.tracing.report import Renderer
+    from memsim.tracing.select import select_columns
     r = Renderer.for_reader(style, reader, ns=ns)
     meta = getattr(reader, "meta", {}) or {}
+    exact_count = selection.active
+    if exact_count and selection.events and matcher is None:
+        matcher = EventMatcher(selection.events)
+    nread = 0
     n = 0
     maxcpu = 0
 
     def chunks():
-        nonlocal n, maxcpu
+        nonlocal n, nread, maxcpu
         for cols in guarded_batches(reader, payloads=True):
+            nread += len(cols)
+            if exact_count:
+                cols = select_columns(cols, selection, matcher)
             text = r.batch_text(cols)
             if not text:
                 continue
@@ -348,16 +358,17 @@ def _write_text_batches(reader, out: IO[str], *, style: str, ns: bool) -> Tuple[
     first = next(it, None)
     no_entries = meta.get("entries") is None
     if first is None:
-        problems_summary(reader, nrecords=0)        # raises when the input is not a trace
-        out.write(r.header(_header_meta(meta, 0 if no_entries else None, 0)))
-        return 0, 0
-    need_count = style == "kernel" and no_entries
+        if nread == 0:
+            problems_summary(reader, nrecords=0)    # raises when the input is not a trace
+        out.write(r.header(_header_meta(meta, 0 if exact_count or no_entries else None, 0)))
+        return nread, 0
+    need_count = style == "kernel" and (exact_count or no_entries)
     if not need_count and meta.get("ncpus"):
         out.write(r.header(_header_meta(meta, None, maxcpu + 1)))
         write = raw_writer(out)
         for text in _chain(first, it):
             write(text)
-        return n, n
+        return nread, n
     with tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+b") as spool:
         for text in _chain(first, it):
             spool.write(text)
@@ -369,7 +380,7 @@ def _write_text_batches(reader, out: IO[str], *, style: str, ns: bool) -> Tuple[
             if not chunk:
                 break
             write(chunk)
-    return n, n
+    return nread, n
 
 
 # -- trace.dat ---------------------------------------------------------------------------------

@@ -152,4 +152,53 @@ def select(records: Iterable, sel: Selection, matcher: Optional[EventMatcher] = 
         yield rec
 
 
-__all__ = ["Selection", "EventMatcher", "select", "parse_time", "TIME_FORMS"]
+def select_columns(cols, sel: Selection, matcher: Optional[EventMatcher] = None):
+    """The rows of a :class:`~memsim.tracing.columns.Columns` batch that ``sel`` selects, as a
+    new batch whose ``seq`` are renumbered ``0..n-1`` in file order (what :func:`select` keeps
+    of the batch's records, in the same order; ``matcher`` learns the same)."""
+    from array import array as _array
+    from memsim.tracing.columns import Columns, EventTable
+    match = matcher or (EventMatcher(sel.events) if sel.events else None)
+    pids = frozenset(sel.pids) if sel.pids else None
+    cpus = frozenset(sel.cpus) if sel.cpus else None
+    lo, hi = sel.t_from, sel.t_to
+    kept = {}
+    for name, t in cols.tables.items():
+        n = len(t)
+        if not n:
+            continue
+        system, _, event = name.rpartition(":")
+        if match is not None and not match(system, event):
+            continue
+        c = t.columns
+        idx = range(n)
+        if pids is not None:
+            pid = c["pid"]
+            idx = [i for i in idx if pid[i] in pids]
+        if cpus is not None:
+            cpu = c["cpu"]
+            idx = [i for i in idx if cpu[i] in cpus]
+        if lo is not None or hi is not None:
+            ts = c["ts"]
+            idx = [i for i in idx if (lo is None or ts[i] >= lo) and (hi is None or ts[i] <= hi)]
+        if not len(idx):
+            continue
+        if match is not None:
+            match.keep(system, event)
+        if len(idx) == n:
+            kept[name] = t
+            continue
+        sub = {k: (_array(col.typecode, [col[i] for i in idx]) if isinstance(col, _array)
+                   else [col[i] for i in idx]) for k, col in c.items()}
+        kept[name] = EventTable(name, sub, None if t.payloads is None
+                                else [t.payloads[i] for i in idx])
+    rank = {q: i for i, q in enumerate(sorted(q for t in kept.values() for q in t.columns["seq"]))}
+    out = {}
+    for name, t in kept.items():
+        cols2 = dict(t.columns)
+        cols2["seq"] = _array("q", [rank[q] for q in t.columns["seq"]])
+        out[name] = EventTable(name, cols2, t.payloads)
+    return Columns(out)
+
+
+__all__ = ["Selection", "EventMatcher", "select", "select_columns", "parse_time", "TIME_FORMS"]

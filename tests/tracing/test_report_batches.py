@@ -163,3 +163,38 @@ def test_kallsyms_symbol_before_the_first_lookup_is_the_parsed_one(traces_dir):
     parsed.lookup(0)
     assert [lazy.symbol_addr(n) for n in names] == [parsed.symbol_addr(n) for n in names]
     assert lazy.symbol_addr("_text") == 0xffffffffc0000000
+
+
+SELECTIONS = [
+    dict(events=("kmem:rss_stat",)),
+    dict(events=("rss_stat", "filemap", "nosuch:*"), pids=(14656, 6924)),
+    dict(cpus=(1,)),
+    dict(events=("kmem:mm_page_*",), t_from=1159_700_000_000, t_to=1159_800_000_000),
+    dict(t_from=440_450_000_000, t_to=440_460_000_000, pids=(6923,)),
+    dict(events=("memcg",), t_from=10**15),             # a window that holds none
+    dict(pids=(424242,)),
+]
+
+
+@pytest.mark.parametrize("style", ["kernel", "trace-cmd"])
+@pytest.mark.parametrize("sel", SELECTIONS, ids=lambda d: ",".join(sorted(d)))
+def test_selections_by_batches_equal_by_records(traces_dir, style, sel):
+    """-e/--pid/--cpu/--from/--to over column batches (select_columns) print what select()
+    over records prints, and the matcher learns the same (unused and unkept globs)."""
+    from memsim.tracing.select import EventMatcher, Selection, select
+    selection = Selection(**sel)
+    for name in ("trace-mm-workload.dat", "ftrace-mm-workload.txt.gz"):
+        path = str(traces_dir / name)
+        m1 = EventMatcher(selection.events)
+        with open_trace(path) as r:
+            want = io.StringIO()
+            render_text(r, select(r.records(), selection, m1), want, style=style,
+                        exact_count=True)
+        m2 = EventMatcher(selection.events)
+        with open_trace(path) as r:
+            got = io.StringIO()
+            nread, written = write_text(r, got, style=style, selection=selection, matcher=m2)
+        assert got.getvalue() == want.getvalue(), name
+        assert nread > 20000 and written == len(want.getvalue().splitlines()) - (
+            1 if style == "trace-cmd" else 12)
+        assert (m2.unused(), m2.unkept()) == (m1.unused(), m1.unkept())
