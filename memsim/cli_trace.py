@@ -23,7 +23,8 @@ from typing import Optional
 
 import click
 
-from memsim.errors import MemsimError, UsageError
+from memsim.errors import EXIT_INTERRUPTED, MemsimError, UsageError
+from memsim.progress import TraceProgress
 from memsim.tracing.select import Selection, parse_time
 
 STYLES = ("kernel", "trace-cmd")        # memsim.tracing.report.STYLES (not imported: startup)
@@ -96,18 +97,21 @@ def _warn_empty_buffer(reader, nrecords: int) -> None:
         _warn(text)
 
 
-def run_report(opts: ReportOptions) -> None:
+def run_report(opts: ReportOptions, progress: Optional[TraceProgress] = None) -> None:
     from memsim.tracing.convert import atomic_output, problems_summary, write_text
     from memsim.tracing.plot import check_output
     from memsim.tracing.select import EventMatcher
     if opts.out not in (None, "-"):
         check_output(opts.out, "-o", "out.txt")
+    progress = progress or TraceProgress("memsim trace report", opts.read.path)
     reader = _open(opts.read)
+    progress.reading(reader)
     matcher = EventMatcher(opts.select.events) if opts.select.events else None
     with reader:
         with atomic_output(opts.out, "-o") as out:
             nread, _ = write_text(reader, out, style=opts.style, ns=opts.ns,
-                                  selection=opts.select, matcher=matcher)
+                                  selection=opts.select, matcher=matcher, progress=progress)
+            progress.stop()
             problems = problems_summary(reader, nrecords=nread)   # raises: nothing written
         for line in problems:
             click.echo(line, err=True)
@@ -119,12 +123,16 @@ def run_report(opts: ReportOptions) -> None:
               f"select")
 
 
-def run_stats(opts: StatsOptions) -> None:
+def run_stats(opts: StatsOptions, progress: Optional[TraceProgress] = None) -> None:
     from memsim.tracing.convert import buffer_counts, guarded_batches
     from memsim.tracing.stats import TraceStats, format_stats
+    progress = progress or TraceProgress("memsim trace stats", opts.read.path)
     reader = _open(opts.read)
+    progress.reading(reader)
     with reader:
-        st = TraceStats(timeline=opts.timeline).update_batches(guarded_batches(reader))
+        st = TraceStats(timeline=opts.timeline).update_batches(
+            progress.batches(guarded_batches(reader)))
+        progress.stop()
         _echo_problems(reader, st.total)
         doc = st.as_dict(reader)
         counts = buffer_counts(reader)
@@ -135,20 +143,24 @@ def run_stats(opts: StatsOptions) -> None:
     click.echo(json.dumps(doc, indent=2) if opts.as_json else format_stats(doc))
 
 
-def run_plot(opts: PlotOptions) -> None:
+def run_plot(opts: PlotOptions, progress: Optional[TraceProgress] = None) -> None:
     from memsim.tracing.convert import guarded_records
     from memsim.tracing.plot import PlotData, check_output, render
     check_output(opts.out, "-o")
+    progress = progress or TraceProgress("memsim trace plot", opts.read.path)
     reader = _open(opts.read)
+    progress.reading(reader)
     with reader:
-        data = PlotData().update(guarded_records(reader))
+        data = PlotData().update(progress.records(guarded_records(reader)))
+        progress.stop()
         _echo_problems(reader, data.total)
         _warn_empty_buffer(reader, data.total)
+    progress.writing(opts.out)
     panels = render(data, opts.out, title=os.path.basename(reader.name))
     click.echo(f"{opts.out}: {', '.join(panels) or 'no events'}", err=True)
 
 
-def run_convert(opts: ConvertOptions) -> None:
+def run_convert(opts: ConvertOptions, progress: Optional[TraceProgress] = None) -> None:
     from memsim.tracing.convert import (DatBuilder, atomic_output, guarded_records,
                                         problems_summary, write_text)
     from memsim.tracing.plot import check_output
@@ -160,20 +172,25 @@ def run_convert(opts: ConvertOptions) -> None:
                              "use --dat-version 7, or --dat-compression none")
     if opts.out != "-":
         check_output(opts.out, "OUT", "trace.dat" if opts.to == "dat" else "trace.txt")
+    progress = progress or TraceProgress("memsim trace convert", opts.read.path)
     reader = _open(opts.read)
+    progress.reading(reader)
     with reader:
         if opts.to != "dat":
             with atomic_output(opts.out, "OUT") as out:
-                nread, _ = write_text(reader, out, style=opts.to)
+                nread, _ = write_text(reader, out, style=opts.to, progress=progress)
+                progress.stop()
                 problems = problems_summary(reader, nrecords=nread)
             for line in problems:
                 click.echo(line, err=True)
             _warn_empty_buffer(reader, nread)
             return
         b = DatBuilder(reader)
-        nread = b.add_all(guarded_records(reader))
+        nread = b.add_all(progress.records(guarded_records(reader)))
+        progress.stop()
         _echo_problems(reader, nread)
         _warn_empty_buffer(reader, nread)
+        progress.writing(opts.out)
         b.write(opts.out, version=opts.dat_version, compression=opts.compression)
     for text in b.warnings():
         _warn(text)
@@ -187,12 +204,22 @@ def _fail(err: MemsimError) -> None:
     sys.exit(err.exit_code)
 
 
-def _guard(fn, opts) -> None:
-    """Run ``fn(opts)``: MemsimError -> one line and its exit code; a closed pipe -> quiet."""
+def _guard(fn, opts, label: str) -> None:
+    """Run ``fn(opts)``: MemsimError -> one line and its exit code; a closed pipe -> quiet;
+    Ctrl-C -> ``memsim: interrupted while ...`` (how far reading got) and exit code 130, the
+    output file (written atomically) left as it was."""
+    progress = TraceProgress(label, opts.read.path)
     try:
-        fn(opts)
+        fn(opts, progress)
     except MemsimError as e:
+        progress.stop()
         _fail(e)
+    except KeyboardInterrupt:
+        progress.stop()
+        out = getattr(opts, "out", None)
+        kept = f"; {out} was not written" if out not in (None, "-") else ""
+        click.echo(f"memsim: interrupted while {progress.where()}{kept}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except BrokenPipeError:
         # the reader of our output went away (| head): not an error of ours
         with contextlib.suppress(Exception):
@@ -264,7 +291,7 @@ def report(file, events, pids, cpus, t_from, t_to, style, ns, buffer, formats_di
     except MemsimError as e:
         _fail(e)
     _guard(run_report, ReportOptions(_read_opts(file, formats_dir, strict, buffer), sel, style,
-                                     ns, out))
+                                     ns, out), "memsim trace report")
 
 
 @trace.command(short_help="Summarise a trace: counts, RSS per mm, allocator, page cache, memcg.")
@@ -283,7 +310,7 @@ def stats(file, as_json, timeline, buffer, formats_dir, strict):
     memsim trace stats trace.dat --json | jq .rss
     """
     _guard(run_stats, StatsOptions(_read_opts(file, formats_dir, strict, buffer), as_json,
-                                   timeline))
+                                   timeline), "memsim trace stats")
 
 
 @trace.command(short_help="Draw a trace's timelines into a PNG.")
@@ -299,7 +326,8 @@ def plot(file, out, buffer, formats_dir, strict):
     \b
     memsim trace plot trace.txt.gz -o trace.png
     """
-    _guard(run_plot, PlotOptions(_read_opts(file, formats_dir, strict, buffer), out))
+    _guard(run_plot, PlotOptions(_read_opts(file, formats_dir, strict, buffer), out),
+           "memsim trace plot")
 
 
 @trace.command(short_help="Convert between kernel text, trace-cmd text and trace.dat.")
@@ -338,4 +366,4 @@ def convert(src, dst, to, dat_version, compression, old_compression, buffer, for
     if compression is None:
         compression = "zstd" if version == 7 else "none"
     _guard(run_convert, ConvertOptions(_read_opts(src, formats_dir, strict, buffer), dst, to,
-                                       version, compression))
+                                       version, compression), "memsim trace convert")

@@ -278,21 +278,25 @@ def render_text(reader, records: Iterable, out: IO[str], *, style: str = "kernel
 
 def write_text(reader, out: IO[str], *, style: str = "kernel", ns: bool = False,
                selection: Optional[Selection] = None,
-               matcher: Optional[EventMatcher] = None) -> Tuple[int, int]:
+               matcher: Optional[EventMatcher] = None,
+               progress: Any = None) -> Tuple[int, int]:
     """Every record of ``reader`` that ``selection`` selects as text to ``out``
     (:func:`render_text`); returns (records read, records written).
 
     ``matcher`` is ``selection``'s :class:`EventMatcher`, passed when the caller wants to know
-    afterwards which globs matched nothing.
+    afterwards which globs matched nothing; ``progress`` a
+    :class:`memsim.progress.TraceProgress` that counts what is read.
     """
     sel = selection or Selection()
     if _batch_reader(reader):
         return _write_text_batches(reader, out, style=style, ns=ns, selection=sel,
-                                   matcher=matcher)
+                                   matcher=matcher, progress=progress)
     nread = 0
 
     def counting(recs):
         nonlocal nread
+        if progress is not None:
+            recs = progress.records(recs)
         for rec in recs:
             nread += 1
             yield rec
@@ -316,7 +320,8 @@ def _batch_reader(reader) -> bool:
 
 
 def _write_text_batches(reader, out: IO[str], *, style: str, ns: bool, selection: Selection,
-                        matcher: Optional[EventMatcher]) -> Tuple[int, int]:
+                        matcher: Optional[EventMatcher],
+                        progress: Any = None) -> Tuple[int, int]:
     """:func:`write_text` from column batches (:meth:`~memsim.tracing.report.Renderer.batch_text`,
     a selection by :func:`~memsim.tracing.select.select_columns`): the same text, without a
     Python object per record, written as UTF-8 bytes to ``out``'s buffer when it has one."""
@@ -333,7 +338,8 @@ def _write_text_batches(reader, out: IO[str], *, style: str, ns: bool, selection
 
     def chunks():
         nonlocal n, nread, maxcpu
-        for cols in guarded_batches(reader, payloads=True):
+        batches = guarded_batches(reader, payloads=True)
+        for cols in progress.batches(batches) if progress is not None else batches:
             nread += len(cols)
             if exact_count:
                 cols = select_columns(cols, selection, matcher)

@@ -14,8 +14,10 @@ the first one.
 from __future__ import annotations
 
 import io
+import os
+import stat
 import sys
-from typing import IO, Iterator, List, Optional
+from typing import IO, Any, Iterator, List, Optional, Tuple
 
 from memsim.errors import TraceError
 from memsim.tracing.columns import ColumnBuilder, Columns
@@ -76,6 +78,11 @@ class TraceReader:
         """The whole trace as columns (memory grows with the trace; prefer :meth:`batches`)."""
         return Columns.concat(self.batches())
 
+    def position(self) -> Optional[Tuple[int, int]]:
+        """How far reading has got: (bytes read, bytes in all) of the input file, for a
+        progress display; None when unknown (standard input, a pipe)."""
+        return None
+
     def close(self) -> None:
         pass
 
@@ -108,6 +115,29 @@ def open_stream(path: str) -> IO[bytes]:
     if head == ZSTD_MAGIC:
         return io.BufferedReader(_ZstdStream(raw), buffer_size=1 << 20)
     return raw
+
+
+def stream_position(stream: IO[bytes]) -> Optional[Tuple[int, int]]:
+    """(bytes read, file size) of the regular file under ``stream`` -- through the gzip and
+    zstd decompressors of :func:`open_stream` -- or None when it is not a regular file."""
+    import gzip
+    s: Any = stream
+    for _ in range(4):
+        if isinstance(s, gzip.GzipFile):
+            s = s.fileobj
+        elif isinstance(s, _ZstdStream):
+            s = s._raw
+        elif isinstance(s, io.BufferedReader) and isinstance(s.raw, _ZstdStream):
+            s = s.raw
+        else:
+            break
+    try:
+        st = os.fstat(s.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return s.tell(), st.st_size
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def decompress_errors() -> tuple:

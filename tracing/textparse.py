@@ -55,7 +55,7 @@ from memsim.tracing import _textscan
 from memsim.tracing.columns import Columns
 from memsim.tracing.formats import FormatSet
 from memsim.tracing.payload import PayloadPattern, compile_payload, unknown_payload
-from memsim.tracing.reader import TraceReader, decompress_errors, open_stream
+from memsim.tracing.reader import TraceReader, decompress_errors, open_stream, stream_position
 from memsim.tracing.record import Record, new_meta
 
 _ENTRIES_RE = re.compile(rb"#\s*entries-in-buffer/entries-written:\s*(\d{1,20})/(\d{1,20})\s*"
@@ -153,6 +153,12 @@ class TextReader(TraceReader):
         self._head = self._read()
         self._sniff(self._head)
         self._used = True
+
+    def position(self) -> Optional[Tuple[int, int]]:
+        """(bytes of the file read, its size): the compressed bytes of a compressed file."""
+        if self._stream.closed:
+            return None
+        return stream_position(self._stream)
 
     def _read(self) -> bytes:
         """The next chunk (``read1`` pieces, so that what a corrupt or truncated compressed

@@ -967,6 +967,7 @@ class DatReader(TraceReader):
         while off < end:
             n = min(step, end - off)
             yield d[off:off + n]
+            self._bytes_done += n
             off += n
 
     def _zstd_blocks(self, b: DatBuffer, cpu: int, off: int, size: int) -> Iterator[bytes]:
@@ -986,6 +987,7 @@ class DatReader(TraceReader):
                                     f"not {us}; rest of the CPU skipped")
                 return
             yield block
+            self._bytes_done += cs
 
     # -- formats and meta ------------------------------------------------------------------
     def _finish_formats(self) -> None:
@@ -1060,8 +1062,16 @@ class DatReader(TraceReader):
             specs.append((f.name, kind, f.offset, f.size, elem))
         return EventLayout(type_id, decl.system, decl.name, specs)
 
+    def position(self) -> Optional[Tuple[int, int]]:
+        """(bytes of the chosen buffers' data decoded, their size), for a progress display."""
+        streams = getattr(self, "_streams", None)
+        if not streams:
+            return None
+        return getattr(self, "_bytes_done", 0), sum(size for _, _, _, size in streams)
+
     def _decoder(self, streams=None, reader=None):
         from memsim.tracing._flyrecord import FlyDecoder
+        self._bytes_done = 0
         if reader is None:
             self.problems, self.nproblems = list(self._open_problems[0]), self._open_problems[1]
         streams = self._streams if streams is None else streams
