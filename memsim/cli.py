@@ -414,20 +414,11 @@ def check(workload, patch_opts, set_opts, plugin_opts):
         host = Host(_disabled(plugin_opts))
         host.check_patches(name for name, _ in _patch_states(patch_opts))
         wl = host.prepare(WorkloadSource.read(workload), _overrides(set_opts, patch_opts)).workload
-        nsteps = sum(_count_steps(t.steps) for t in wl.tasks)
+        from memsim.workload.runner import count_steps
+        nsteps = sum(count_steps(t.steps) for t in wl.tasks)
         click.echo(f"{workload}: ok ({len(wl.tasks)} task(s), {nsteps} step(s), kernel {wl.machine.kernel})")
     except MemsimError as e:
         _fail(e)
-
-
-def _count_steps(steps) -> int:
-    n = 0
-    for s in steps:
-        n += 1
-        nested = s.args.get("steps") if hasattr(s.args, "get") else None
-        if nested:
-            n += _count_steps(nested)
-    return n
 
 
 @main.command()

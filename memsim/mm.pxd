@@ -317,6 +317,7 @@ cdef class MmStruct:
     cdef void sync_mm_rss(self, TaskStruct task) noexcept
     cdef void add_mm_rss_vec(self, int64_t* rss) noexcept
     cdef void emit_rss(self, int member, bint curr) noexcept
+    cpdef VmArea find_vma(self, uint64_t addr)
 
 # A page-table page written since the last invariant check (--check): the walk that returned a
 # slot in it (or the split that filled it) records it once (PG_pgtable_changed), with its mm and

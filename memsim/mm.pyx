@@ -574,13 +574,14 @@ cdef class MmStruct:
         """The atomic counters, unclamped (may be negative transiently)."""
         return tuple(self.rss[i] for i in range(NR_MM_COUNTERS))
 
-    def find_vma(self, uint64_t addr):
-        """find_vma(): the VMA containing addr, or None."""
+    cpdef VmArea find_vma(self, uint64_t addr):
+        """find_vma(): the VMA containing addr, or None (a C call from Cython)."""
         cdef VmArea v
-        lo, hi = 0, len(self.vmas)
+        cdef list vmas = self.vmas
+        cdef Py_ssize_t lo = 0, hi = len(vmas), mid
         while lo < hi:
             mid = (lo + hi) // 2
-            v = self.vmas[mid]
+            v = <VmArea>vmas[mid]
             if addr < v.vm_start:
                 hi = mid
             elif addr >= v.vm_end:

@@ -85,23 +85,6 @@ cdef inline int span_shift(int level) noexcept nogil:
     return PAGE_SHIFT + 9 * (5 - level)
 
 
-cdef VmArea find_vma(MmStruct mm, uint64_t addr):
-    """find_vma() without the Python call: the VMA containing addr, or None."""
-    cdef list vmas = mm.vmas
-    cdef Py_ssize_t lo = 0, hi = len(vmas), mid
-    cdef VmArea v
-    while lo < hi:
-        mid = (lo + hi) // 2
-        v = <VmArea>vmas[mid]
-        if addr < v.vm_start:
-            hi = mid
-        elif addr >= v.vm_end:
-            lo = mid + 1
-        else:
-            return v
-    return None
-
-
 cdef class TableShadow:
     def __cinit__(self, uint64_t mm_seq, uint64_t base, int level):
         self.mm_seq = mm_seq
@@ -210,7 +193,7 @@ cdef class MmCheck:
                 if pfn >= self.pm.max_pfn:
                     continue
                 nr = 1ULL << (shift - PAGE_SHIFT)
-                vma = find_vma(mm, sh.base + (<uint64_t>i << shift)) if mm is not None else None
+                vma = mm.find_vma(sh.base + (<uint64_t>i << shift)) if mm is not None else None
                 if vma is not None and vma.vm_flags & C_VM_HUGETLB:
                     counts[HUGETLB] += nr
                 else:

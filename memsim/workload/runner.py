@@ -164,6 +164,17 @@ class StepContext:
         return m.start + offset, m.start + offset + length
 
 
+def count_steps(steps) -> int:
+    """How many steps ``steps`` holds, the nested steps of fork and clone steps included."""
+    n = 0
+    for s in steps:
+        n += 1
+        nested = s.args.get("steps") if hasattr(s.args, "get") else None
+        if nested:
+            n += count_steps(nested)
+    return n
+
+
 class Run:
     """One execution of a workload."""
 
@@ -365,15 +376,7 @@ class Run:
 
     def total_steps(self) -> int:
         """The steps of the workload, those of fork and clone steps included (each once)."""
-        def count(steps) -> int:
-            n = 0
-            for s in steps:
-                n += 1
-                nested = s.args.get("steps") if hasattr(s.args, "get") else None
-                if nested:
-                    n += count(nested)
-            return n
-        return sum(count(t.steps) for t in self.workload.tasks)
+        return sum(count_steps(t.steps) for t in self.workload.tasks)
 
     def execute(self) -> "Run":
         """Run every task to completion; errors are kept in ``self.error``.
