@@ -79,11 +79,14 @@ class Machine:
         self.ptr_key = key_from_seed(spec.seed)
         p = self.profile
         self.physmem.free_gigantic_as_folio = p.gigantic_folio_free
+        self.physmem.lru_batch_size = p.lru_batch_size
         self.mmcore = MmCore(self.physmem, self.tb, self.current, p.split_rss_counting,
                              p.gfp_user_anon, p.gfp_pgtable, p.gfp_user,
                              self.ptr_key[0], self.ptr_key[1], p.rss_stat_preempt)
         self.mmcore.pte_markers = p.pte_markers
         self.mmcore.swp_pte_marker = p.swp_pte_marker
+        self.mmcore.munmap_lru_drain = p.munmap_lru_drain
+        self.mmcore.wp_reuse_drains_lru = p.wp_reuse_drains_lru
         self.mmcore.rng = (spec.seed * 0x9E3779B97F4A7C15 + 0x1234567) & 0xFFFFFFFFFFFFFFFF or 1
         self.slab = None
         if with_slab:

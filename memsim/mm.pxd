@@ -379,6 +379,8 @@ cdef class MmCore:
     cdef public uint64_t rng
     cdef public uint64_t fault_around_bytes    # /sys/kernel/debug/fault_around_bytes (64 KiB)
     cdef public bint pte_markers        # the profile has PTE markers (v5.19+)
+    cdef public bint munmap_lru_drain   # lru_add_drain() before an unmap's mmu_gather (before v6.14)
+    cdef public bint wp_reuse_drains_lru    # do_wp_page drains the lru caches first (v5.18+)
     cdef public unsigned int swp_pte_marker    # the swap type of PTE markers (SWP_PTE_MARKER)
     cdef public object slab             # the slab allocator, for anon_vma & co (optional)
     cdef public object blocked_on       # set by handle_userfault when a fault must wait

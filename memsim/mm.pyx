@@ -28,7 +28,7 @@ from memsim._types cimport (
     pfn_t, gfp_t, NO_PFN, PAGE_SHIFT, PAGE_SIZE, PTRS_PER_TABLE, _PAGE_PRESENT, _PAGE_RW,
     _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE, _PAGE_SPECIAL, _PAGE_UFFD_WP, _PAGE_NX,
     PTE_PFN_MASK, PG_table, PG_zero, PG_reserved, PG_swapbacked, PG_head, PG_tail, PG_buddy,
-    PG_pcp, PG_content, PG_hugetlb, PG_slab, PAGE_MAPPING_ANON, MM_FILEPAGES, MM_ANONPAGES,
+    PG_pcp, PG_content, PG_hugetlb, PG_slab, PG_lru, PAGE_MAPPING_ANON, MM_FILEPAGES, MM_ANONPAGES,
     MM_SWAPENTS, MM_SHMEMPAGES, NR_MM_COUNTERS, GFP_NOWARN_, GFP_KSWAPD_RECLAIM_, GFP_THISNODE_,
     HPAGE_PMD_ORDER, HPAGE_PUD_ORDER, mempolicy, MPOL_INTERLEAVE, MPOL_PREFERRED_MANY,
 )
@@ -175,6 +175,12 @@ cdef inline void compound_mapped_stat(PhysMem pm, pfn_t head, int64_t sign) noex
     __mod_lruvec_page_state(pm.vs, hp, NR_ANON_THPS if hp.mapping & PAGE_MAPPING_ANON else
                             NR_SHMEM_PMDMAPPED if hp.flags & (1ULL << PG_swapbacked) else
                             NR_FILE_PMDMAPPED, sign * nr)
+
+
+cdef inline bint vma_mlocked_new_page(VmArea vma) noexcept:
+    """lru_cache_add_inactive_or_unevictable()'s test: (vm_flags & (VM_LOCKED | VM_SPECIAL))
+    == VM_LOCKED (VM_SPECIAL: VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP)."""
+    return (vma.vm_flags & (0x2000 | 0x4000 | 0x40000 | 0x400 | 0x10000000)) == 0x2000
 
 
 cdef inline bint vma_is_anonymous(VmArea vma) noexcept:
@@ -1419,6 +1425,7 @@ cdef class MmCore:
             return self.userfault(mm, vma, vmf, C_VM_UFFD_MISSING)
         mm.add_mm_counter_fast(MM_ANONPAGES, 1)
         self.page_add_new_anon_rmap(pfn, vma, vmf.address)
+        self.pm.lru_cache_add_inactive_or_unevictable(pfn, vma_mlocked_new_page(vma))
         entry = (pfn << PAGE_SHIFT) | _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED
         if vma.vm_flags & C_VM_WRITE:
             entry |= _PAGE_RW | _PAGE_DIRTY
@@ -1444,6 +1451,9 @@ cdef class MmCore:
             return self.wp_page_copy(mm, vma, vmf, old, True)
         op = compound_head_page(self.pm, old)
         if op.mapping & PAGE_MAPPING_ANON:
+            if self.wp_reuse_drains_lru and not (op.flags & (1ULL << PG_head)) and \
+                    op._refcount <= 3 and not (op.flags & (1ULL << PG_lru)):
+                self.pm.lru_add_drain()     # a fresh page may still be in this CPU's lru_add batch
             if not (op.flags & (1ULL << PG_head)) and op._refcount == 1 and op._mapcount == 1:
                 vmf.pte[0] = e | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED     # wp_page_reuse
                 count_vm_event(self.pm.vs, PGREUSE)
@@ -1485,6 +1495,7 @@ cdef class MmCore:
             mm.add_mm_counter_fast(mm_counter(op), -1)
             mm.add_mm_counter_fast(MM_ANONPAGES, 1)
         self.page_add_new_anon_rmap(new, vma, vmf.address)
+        self.pm.lru_cache_add_inactive_or_unevictable(new, vma_mlocked_new_page(vma))
         vmf.pte[0] = (new << PAGE_SHIFT) | _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_RW | _PAGE_DIRTY
         if not old_is_zero:
             page_remove_rmap(self.pm, old)
@@ -1638,6 +1649,7 @@ cdef class MmCore:
         if write and not shared:
             mm.add_mm_counter_fast(MM_ANONPAGES, 1)
             self.page_add_new_anon_rmap(pfn, vma, addr)
+            self.pm.lru_cache_add_inactive_or_unevictable(pfn, vma_mlocked_new_page(vma))
             entry |= _PAGE_RW | _PAGE_DIRTY
         else:
             compound_head_page(self.pm, pfn)._refcount += 1
@@ -1682,6 +1694,7 @@ cdef class MmCore:
         self.anon_vma_prepare(vma)
         mm.add_mm_counter_fast(MM_ANONPAGES, 1)
         self.page_add_new_anon_rmap(pfn, vma, addr & PAGE_MASK)
+        self.pm.lru_cache_add_inactive_or_unevictable(pfn, vma_mlocked_new_page(vma))
         entry = (pfn << PAGE_SHIFT) | _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY
         if writable and (vma.vm_flags & C_VM_WRITE):
             entry |= _PAGE_RW
@@ -1767,6 +1780,7 @@ cdef class MmCore:
             return NO_PFN
         self.add_to_page_cache(pfn, mapping, index)
         mapping.i_pages[index] = pfn
+        self.pm.lru_cache_add(pfn)          # add_to_page_cache_lru
         if not mapping.swapbacked:
             major[0] = 1
         return pfn
@@ -2229,8 +2243,11 @@ cdef class MmCore:
         """unmap_region()/exit_mmap(): zap [start, end) of ``vmas`` through one mmu_gather,
         free the page tables between floor and ceiling (unlinking the VMAs from their
         anon_vmas and files), then tlb_finish_mmu()."""
-        cdef MmuGather tlb = MmuGather(self, mm, fullmm)
+        cdef MmuGather tlb
         cdef VmArea v
+        if self.munmap_lru_drain:
+            self.pm.lru_add_drain()
+        tlb = MmuGather(self, mm, fullmm)
         for v in vmas:
             s = max(start, v.vm_start)
             e = min(end, v.vm_end)
@@ -2242,7 +2259,10 @@ cdef class MmCore:
     def zap_page_range(self, MmStruct mm, VmArea vma, uint64_t start, uint64_t end, int flags=0):
         """zap_page_range_single(): unmap [start, end) of one VMA, keeping the page tables
         (MADV_DONTNEED, unmap_mapping_range)."""
-        cdef MmuGather tlb = MmuGather(self, mm, False)
+        cdef MmuGather tlb
+        if self.munmap_lru_drain:
+            self.pm.lru_add_drain()
+        tlb = MmuGather(self, mm, False)
         self.zap_range(tlb, mm, vma, max(start, vma.vm_start), min(end, vma.vm_end), flags)
         tlb.finish()
 
@@ -2335,6 +2355,8 @@ cdef class MmCore:
                     pte[(addr >> PAGE_SHIFT) & 511] = 0
                     if member == MM_FILEPAGES and (e & _PAGE_DIRTY):
                         force_flush = True
+                    if (e & _PAGE_ACCESSED) and not (hp.mapping & PAGE_MAPPING_ANON):
+                        self.pm.mark_page_accessed(pfn)     # pte_young, no VM_SEQ_READ
                     rss[member] -= 1
                     page_remove_rmap(self.pm, pfn)
                     addr += PAGE_SIZE
@@ -2659,6 +2681,7 @@ cdef class MmCore:
         cdef uint64_t* slot
         cdef VmArea vma
         cdef AddressSpace mapping = None
+        cdef bint was_lru
         cdef uint64_t keep = (1ULL << PG_swapbacked) | (1ULL << 3) | (1ULL << 2) | (1ULL << 5) | (1ULL << 1) | (1ULL << 4) | (1ULL << 6)
         if p.mapping == 0 or p.flags & ((1ULL << PG_table) | (1ULL << PG_slab) | (1ULL << PG_zero)):
             return -16
@@ -2682,6 +2705,10 @@ cdef class MmCore:
             elif mapping.i_pages.get(p.index) == pfn:
                 mapping.i_pages[p.index] = new
         mappings = self.rmap.rmap_walk(pfn)
+        was_lru = (p.flags >> PG_lru) & 1
+        if was_lru:                             # isolate_lru_page()
+            self.pm.lruvec_del_folio(self.pm.folio_lruvec(pfn), pfn)
+            p.flags &= ~(1ULL << PG_lru)
         self.pm.copy_content(new, pfn)
         np.flags |= p.flags & keep
         np.mapping = p.mapping
@@ -2709,6 +2736,8 @@ cdef class MmCore:
         p.mapping = 0
         p._refcount = 1
         self.pm.put_page(pfn)
+        if was_lru:                             # putback_lru_page(newpage)
+            self.pm.lru_cache_add(new)
         return 0
 
     def migrate_one(self, pfn_t pfn):
@@ -2765,39 +2794,14 @@ cdef class MmuGather:
         return 0
 
     cdef int flush(self) except -1:
-        """tlb_flush_mmu(): release every queued page, batch by batch."""
-        cdef int start = 0, end, i, k, n
-        cdef pfn_t tofree[MAX_GATHER_BATCH]
-        cdef page* p
-        cdef pfn_t pfn
+        """tlb_flush_mmu(): release every queued page, batch by batch (release_pages)."""
+        cdef int start = 0, end
         cdef PhysMem pm = self.core.pm
         for end in self.batch_ends:
             if start >= self.nr:
                 break
             end = min(end, self.nr)
-            # release_pages(): put each page; the freed ones go on pages_to_free reversed
-            n = 0
-            for i in range(start, end):
-                pfn = self.pages[i]
-                p = &pm.mem_map[pfn]
-                if p.flags & (1ULL << PG_tail):
-                    pfn = p.compound_head
-                    p = &pm.mem_map[pfn]
-                p._refcount -= 1
-                if p._refcount != 0:
-                    continue
-                if p.flags & (1ULL << PG_head):
-                    pm.free_compound(pfn)
-                    continue
-                if p.memcg_data:
-                    pm.mem_cgroup_uncharge(pfn)
-                tofree[n] = pfn
-                n += 1
-            for k in range(n // 2):
-                pfn = tofree[k]
-                tofree[k] = tofree[n - 1 - k]
-                tofree[n - 1 - k] = pfn
-            pm.free_unref_page_list(tofree, n)
+            pm.release_pages(&self.pages[start], end - start)
             start = end
         self.nr = 0
         self.active = 0

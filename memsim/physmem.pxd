@@ -122,6 +122,52 @@ cdef struct migrate_ops:
     migrate_page_fn migrate_page
     void* ctx
 
+# ----------------------------------------------------------------------------------------------
+# LRU lists (mm/swap.c, include/linux/mm_inline.h, include/linux/mmzone.h)
+# ----------------------------------------------------------------------------------------------
+# enum lru_list: LRU_BASE + LRU_ACTIVE * active + LRU_FILE * file; LRU_UNEVICTABLE last.
+cdef enum:                              # enum lru_list
+    LRU_INACTIVE_ANON = 0
+    LRU_ACTIVE_ANON = 1
+    LRU_INACTIVE_FILE = 2
+    LRU_ACTIVE_FILE = 3
+    LRU_UNEVICTABLE = 4
+    NR_LRU_LISTS = 5
+
+cdef enum:
+    LRU_ACTIVE = 1
+    LRU_FILE = 2
+    LRU_BATCH_MAX = 31                  # the largest per-CPU batch (v6.18 PAGEVEC_SIZE)
+
+# struct lruvec: the LRU lists of one node (and, once memcg installs them, of one memcg on one
+# node).  The lists are circular, linked by pfn through page.lru_next/lru_prev (NIL32 = empty);
+# the head is the most recently added page, reclaim scans from the tail.  nr_pages counts each
+# list (the kernel's lru_zone_size summed over zones); nonresident_age is workingset's clock.
+cdef struct lruvec:
+    uint32_t head[NR_LRU_LISTS]
+    uint64_t nr_pages[NR_LRU_LISTS]
+    uint64_t nonresident_age
+    int32_t nid
+
+# struct pagevec (v5.14) / struct folio_batch (v6.18): pages waiting on one CPU, each holding a
+# reference, until the batch is moved onto the LRU; ``size`` is the profile's PAGEVEC_SIZE.
+cdef struct lru_batch:
+    int32_t nr
+    uint32_t pfns[LRU_BATCH_MAX]
+
+# struct cpu_fbatches (lru_pvecs in v5.14): the lru_add batch and the activate batch of a CPU.
+cdef struct cpu_fbatches:
+    lru_batch lru_add
+    lru_batch lru_activate
+
+# memcg's lruvecs (mem_cgroup_page_lruvec / folio_lruvec): NULL by default, then every page is
+# on its node's lruvec; memcg returns the lruvec of the page's memcg on the page's node.
+ctypedef lruvec* (*folio_lruvec_fn)(void* ctx, pfn_t pfn) noexcept
+
+cdef struct lruvec_ops:
+    folio_lruvec_fn folio_lruvec
+    void* ctx
+
 cdef class PhysMem:
     cdef page* mem_map
     cdef readonly pfn_t max_pfn
@@ -149,6 +195,10 @@ cdef class PhysMem:
     cdef uint64_t list_changes_checked  # ... at the last check that walked the lists
     cdef readonly VmStat vmstat         # the zone, node and event counters (memsim.vmstat)
     cdef vmstat_t* vs                   # &vmstat.vs, for the cdef inline helpers of vmstat.pxd
+    cdef lruvec* lruvecs                # one per node (pgdat->__lruvec)
+    cdef cpu_fbatches* fbatches         # one per CPU
+    cdef lruvec_ops lru_ops
+    cdef public int lru_batch_size      # PAGEVEC_SIZE: 15 (v5.14), 31 (v6.18)
 
     cdef inline page* pfn_to_page(self, pfn_t pfn) noexcept nogil:
         return &self.mem_map[pfn]
@@ -197,3 +247,21 @@ cdef class PhysMem:
     cdef int drop_content(self, pfn_t pfn, unsigned int order) except -1
     cdef int _alloc_contig_migrate_range(self, pfn_t start, pfn_t end) except? -1000000
     cdef bint _pfn_range_valid_contig(self, pfn_t start, uint64_t nr) noexcept
+    # LRU lists (mm/swap.c)
+    cdef lruvec* folio_lruvec(self, pfn_t pfn) noexcept
+    cdef void update_lru_size(self, lruvec* lv, int lru, page* p, int64_t nr) noexcept
+    cdef void lruvec_add_folio(self, lruvec* lv, pfn_t pfn) noexcept
+    cdef void lruvec_add_folio_tail(self, lruvec* lv, pfn_t pfn) noexcept
+    cdef void lruvec_del_folio(self, lruvec* lv, pfn_t pfn) noexcept
+    cdef int lru_cache_add(self, pfn_t pfn) except -1
+    cdef int lru_cache_add_inactive_or_unevictable(self, pfn_t pfn, bint vm_locked) except -1
+    cdef int lru_add_fn(self, pfn_t pfn) except -1
+    cdef int pagevec_lru_add(self, lru_batch* b) except -1
+    cdef int activate_page(self, pfn_t pfn) except -1
+    cdef int pagevec_activate(self, lru_batch* b) except -1
+    cdef int lru_add_drain_cpu(self, int cpu) except -1
+    cdef int lru_add_drain(self) except -1
+    cdef int lru_add_drain_all(self) except -1
+    cdef int mark_page_accessed(self, pfn_t pfn) except -1
+    cdef int page_cache_release(self, pfn_t pfn) noexcept
+    cdef int release_pages(self, pfn_t* pfns, int n) except -1

@@ -21,7 +21,7 @@ Page contents are real but sparse: bytes written to a frame live in ``content`` 
 bytearray); a frame never written reads as zeros and costs nothing.  Freeing a frame drops its
 bytes (the kernel would leave stale data; memsim hands out zeros).
 """
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int32_t, int64_t
 
@@ -32,7 +32,8 @@ from memsim._types cimport (
     GFP_DMA_, GFP_DMA32_, GFP_HIGHMEM_, GFP_MOVABLE_, GFP_RECLAIMABLE_, GFP_ZERO_, GFP_COMP_,
     GFP_THISNODE_, GFP_HIGH_, GFP_ACCOUNT_, PG_buddy, PG_pcp, PG_head, PG_tail, PG_content,
     PG_hugetlb, PG_reserved, PG_NODE_SHIFT, PG_ZONE_SHIFT, PAGE_SIZE, mempolicy, MPOL_INTERLEAVE,
-    MPOL_PREFERRED_MANY, GFP_NOWARN_, GFP_DIRECT_RECLAIM_,
+    MPOL_PREFERRED_MANY, GFP_NOWARN_, GFP_DIRECT_RECLAIM_, PG_lru, PG_active, PG_referenced,
+    PG_unevictable, PG_swapbacked, PG_mlocked, PG_workingset,
 )
 from memsim.mempolicy cimport policy_node, policy_nodemask, interleave_nodes
 from memsim.page cimport page
@@ -42,7 +43,9 @@ from memsim.task cimport Current, TaskStruct
 from memsim.vmstat cimport (
     VmStat, __mod_zone_freepage_state, __mod_zone_page_state, __count_vm_event, __count_vm_events,
     __count_zid_vm_events, __count_numa_events, zone_statistics, NR_FREE_PAGES, NR_FREE_CMA_PAGES,
-    PGFREE, PGALLOC_DMA, NUMA_INTERLEAVE_HIT,
+    PGFREE, PGALLOC_DMA, NUMA_INTERLEAVE_HIT, __mod_lruvec_page_state, page_zonenum,
+    NR_INACTIVE_ANON, NR_ZONE_INACTIVE_ANON, PGACTIVATE, UNEVICTABLE_PGCULLED, UNEVICTABLE_PGRESCUED,
+    UNEVICTABLE_PGMLOCKED, NR_MLOCK,
 )
 
 ZONE_NAMES = ("DMA", "DMA32", "Normal", "Movable")
@@ -52,6 +55,7 @@ cdef enum:
     UNIT_ORDER = MAX_ORDER - 1            # deferred init works in max-order blocks
     UNIT_PAGES = 1 << (MAX_ORDER - 1)
     WMARK_MIN = 0
+    RELEASE_PAGES_MAX = 512
     WMARK_LOW = 1
     WMARK_HIGH = 2
     ALLOC_NO_WATERMARKS = 3
@@ -88,6 +92,60 @@ cdef inline int32_t compound_refcount(PhysMem pm, pfn_t pfn) noexcept:
     if p.flags & (1ULL << PG_tail):
         p = &pm.mem_map[p.compound_head]
     return p._refcount
+
+
+
+cdef inline int64_t folio_nr_pages(page* p) noexcept nogil:
+    """folio_nr_pages() / thp_nr_pages(): 1, or 2^order for a compound head."""
+    return (1LL << p.compound_order) if p.flags & (1ULL << PG_head) else 1
+
+
+cdef inline int page_to_nid_flags(page* p) noexcept nogil:
+    return <int>((p.flags >> PG_NODE_SHIFT) & 0xff)
+
+
+cdef inline int folio_lru_list(page* p) noexcept nogil:
+    """folio_lru_list() / page_lru(): LRU_UNEVICTABLE, else inactive or active, anon for a
+    PG_swapbacked page, file otherwise (page_is_file_lru)."""
+    cdef int lru
+    if p.flags & (1ULL << PG_unevictable):
+        return LRU_UNEVICTABLE
+    lru = LRU_INACTIVE_ANON if p.flags & (1ULL << PG_swapbacked) else LRU_INACTIVE_FILE
+    if p.flags & (1ULL << PG_active):
+        lru += LRU_ACTIVE
+    return lru
+
+
+cdef inline void lru_link(page* mem_map, uint32_t* head, pfn_t pfn, bint tail) noexcept nogil:
+    """list_add() / list_add_tail() on a circular pfn list (the LRU's; no --check counting)."""
+    cdef page* p = &mem_map[pfn]
+    cdef uint32_t first = head[0], last
+    if first == NIL32:
+        p.lru_next = <uint32_t>pfn
+        p.lru_prev = <uint32_t>pfn
+        head[0] = <uint32_t>pfn
+        return
+    last = mem_map[first].lru_prev
+    p.lru_next = first
+    p.lru_prev = last
+    mem_map[last].lru_next = <uint32_t>pfn
+    mem_map[first].lru_prev = <uint32_t>pfn
+    if not tail:
+        head[0] = <uint32_t>pfn
+
+
+cdef inline void lru_unlink(page* mem_map, uint32_t* head, pfn_t pfn) noexcept nogil:
+    """list_del() on a circular pfn list."""
+    cdef page* p = &mem_map[pfn]
+    if p.lru_next == <uint32_t>pfn:
+        head[0] = NIL32
+    else:
+        mem_map[p.lru_prev].lru_next = p.lru_next
+        mem_map[p.lru_next].lru_prev = p.lru_prev
+        if head[0] == <uint32_t>pfn:
+            head[0] = p.lru_next
+    p.lru_next = NIL32
+    p.lru_prev = NIL32
 
 
 cdef uint64_t int_sqrt(uint64_t x) noexcept:
@@ -137,6 +195,8 @@ cdef class PhysMem:
         self.cur = cur
         self.content = {}
         self.pcp_enabled = True
+        self.lru_batch_size = 15
+        memset(&self.lru_ops, 0, sizeof(self.lru_ops))
         memset(&self.memcg, 0, sizeof(self.memcg))
         memset(&self.kasan, 0, sizeof(self.kasan))
         memset(&self.hugetlb, 0, sizeof(self.hugetlb))
@@ -152,6 +212,14 @@ cdef class PhysMem:
         self.node_free_pages_cnt = <uint64_t*>calloc(self.nr_nodes, sizeof(uint64_t))
         self.cpu_node = <int32_t*>calloc(ncpus, sizeof(int32_t))
         self.zones = <zone*>calloc(self.nr_nodes * MAX_NR_ZONES, sizeof(zone))
+        self.lruvecs = <lruvec*>calloc(self.nr_nodes, sizeof(lruvec))
+        self.fbatches = <cpu_fbatches*>calloc(ncpus, sizeof(cpu_fbatches))
+        if self.lruvecs == NULL or self.fbatches == NULL:
+            raise MemoryError("cannot reserve host memory for the LRU lists")
+        for n in range(self.nr_nodes):
+            self.lruvecs[n].nid = n
+            for z in range(NR_LRU_LISTS):
+                self.lruvecs[n].head[z] = NIL32
         if (self.mem_map == NULL or self.pageblock_mt == NULL or self.unit_ready == NULL
                 or self.zones == NULL or self.cpu_node == NULL):
             raise MemoryError("cannot reserve host memory for the frame metadata")
@@ -199,6 +267,8 @@ cdef class PhysMem:
         free(self.node_alloc_pages)
         free(self.node_free_pages_cnt)
         free(self.cpu_node)
+        free(self.lruvecs)
+        free(self.fbatches)
 
     cdef _init_zone(self, zone* z, int ncpus):
         """free_area_init_core + memmap_init_zone: all frames free; max-order units deferred."""
@@ -755,6 +825,7 @@ cdef class PhysMem:
             return 0
         if p.flags & (1ULL << PG_head):
             return self.free_compound(pfn)
+        self.page_cache_release(pfn)        # __put_single_page
         self.mem_cgroup_uncharge(pfn)
         return self.free_pages(pfn, 0)
 
@@ -767,6 +838,7 @@ cdef class PhysMem:
                 raise RuntimeError(f"pfn {head:#x}: a hugetlb page was freed but no hugetlb plugin "
                                    "installed free_huge_page")
             return self.hugetlb.free_huge_page(self.hugetlb.ctx, head)
+        self.page_cache_release(head)       # __put_compound_page: not for hugetlb pages
         self.mem_cgroup_uncharge(head)
         return self.free_pages(head, p.compound_order)
 
@@ -922,6 +994,294 @@ cdef class PhysMem:
                 continue
             for c in range(self.ncpus):
                 self.free_pcppages_bulk(&self.zones[i], &self.zones[i].pcp[c], self.zones[i].pcp[c].count)
+
+
+    # -- LRU lists (mm/swap.c, include/linux/mm_inline.h) -------------------------------------
+    cdef lruvec* folio_lruvec(self, pfn_t pfn) noexcept:
+        """folio_lruvec() / mem_cgroup_page_lruvec(): memcg's lruvec of the page when memcg
+        installed ``lru_ops.folio_lruvec``, else the page's node's (pgdat->__lruvec)."""
+        cdef lruvec* lv
+        if self.lru_ops.folio_lruvec != NULL:
+            lv = self.lru_ops.folio_lruvec(self.lru_ops.ctx, pfn)
+            if lv != NULL:
+                return lv
+        return &self.lruvecs[(self.mem_map[pfn].flags >> PG_NODE_SHIFT) & 0xff]
+
+    cdef void update_lru_size(self, lruvec* lv, int lru, page* p, int64_t nr) noexcept:
+        """update_lru_size(): the list's size, the node (and memcg lruvec) counter
+        NR_INACTIVE_ANON + lru and the zone counter NR_ZONE_INACTIVE_ANON + lru."""
+        lv.nr_pages[lru] += nr
+        __mod_lruvec_page_state(self.vs, p, NR_INACTIVE_ANON + lru, nr)
+        __mod_zone_page_state(self.vs, page_to_nid_flags(p) * MAX_NR_ZONES + page_zonenum(p),
+                              NR_ZONE_INACTIVE_ANON + lru, nr)
+
+    cdef void lruvec_add_folio(self, lruvec* lv, pfn_t pfn) noexcept:
+        """lruvec_add_folio() / add_page_to_lru_list(): at the head of its list (folio_lru_list)."""
+        cdef page* p = &self.mem_map[pfn]
+        cdef int lru = folio_lru_list(p)
+        self.update_lru_size(lv, lru, p, folio_nr_pages(p))
+        lru_link(self.mem_map, &lv.head[lru], pfn, False)
+
+    cdef void lruvec_add_folio_tail(self, lruvec* lv, pfn_t pfn) noexcept:
+        """lruvec_add_folio_tail() / add_page_to_lru_list_tail(): at the tail (next to reclaim)."""
+        cdef page* p = &self.mem_map[pfn]
+        cdef int lru = folio_lru_list(p)
+        self.update_lru_size(lv, lru, p, folio_nr_pages(p))
+        lru_link(self.mem_map, &lv.head[lru], pfn, True)
+
+    cdef void lruvec_del_folio(self, lruvec* lv, pfn_t pfn) noexcept:
+        """lruvec_del_folio() / del_page_from_lru_list(): off the list its flags name."""
+        cdef page* p = &self.mem_map[pfn]
+        cdef int lru = folio_lru_list(p)
+        lru_unlink(self.mem_map, &lv.head[lru], pfn)
+        self.update_lru_size(lv, lru, p, -folio_nr_pages(p))
+
+    cdef int lru_cache_add(self, pfn_t pfn) except -1:
+        """lru_cache_add() (v5.14) / folio_add_lru() (v6.18): take a reference and put the page
+        in this CPU's lru_add batch; a full batch, or a compound page, moves the batch onto the
+        LRU at once (pagevec_add_and_need_flush / folio_batch_add_and_move)."""
+        cdef page* p = &self.mem_map[pfn]
+        cdef lru_batch* b = &self.fbatches[self.cur.cpu].lru_add
+        p._refcount += 1
+        b.pfns[b.nr] = <uint32_t>pfn
+        b.nr += 1
+        if b.nr >= self.lru_batch_size or p.flags & (1ULL << PG_head):
+            self.pagevec_lru_add(b)
+        return 0
+
+    cdef int lru_cache_add_inactive_or_unevictable(self, pfn_t pfn, bint vm_locked) except -1:
+        """lru_cache_add_inactive_or_unevictable() (v5.14) / folio_add_lru_vma() (v6.18): a new
+        page of a VMA; ``vm_locked`` is (vm_flags & (VM_LOCKED | VM_SPECIAL)) == VM_LOCKED, whose
+        pages are mlocked and go to the unevictable list when the batch is moved."""
+        cdef page* p = &self.mem_map[pfn]
+        cdef int64_t nr
+        if vm_locked and not (p.flags & (1ULL << PG_mlocked)):
+            p.flags |= 1ULL << PG_mlocked
+            nr = folio_nr_pages(p)
+            __mod_zone_page_state(self.vs, page_to_nid_flags(p) * MAX_NR_ZONES + page_zonenum(p),
+                                  NR_MLOCK, nr)
+            __count_vm_events(self.vs, UNEVICTABLE_PGMLOCKED, nr)
+        return self.lru_cache_add(pfn)
+
+    cdef int lru_add_fn(self, pfn_t pfn) except -1:
+        """__pagevec_lru_add_fn() (v5.14) / lru_add() (v6.18): PG_lru, an unevictable (mlocked)
+        page to LRU_UNEVICTABLE, the page onto its list, then pagemap:mm_lru_insertion."""
+        cdef page* p = &self.mem_map[pfn]
+        cdef bint was_unevictable = (p.flags >> PG_unevictable) & 1
+        cdef int64_t nr = folio_nr_pages(p)
+        p.flags &= ~(1ULL << PG_unevictable)
+        p.flags |= 1ULL << PG_lru
+        if not (p.flags & (1ULL << PG_mlocked)):          # page_evictable()
+            if was_unevictable:
+                __count_vm_events(self.vs, UNEVICTABLE_PGRESCUED, nr)
+        else:
+            p.flags &= ~(1ULL << PG_active)
+            p.flags |= 1ULL << PG_unevictable
+            if not was_unevictable:
+                __count_vm_events(self.vs, UNEVICTABLE_PGCULLED, nr)
+        self.lruvec_add_folio(self.folio_lruvec(pfn), pfn)
+        # trace_mm_lru_insertion(page): step 3 of issue 10 adds the event here
+        return 0
+
+    cdef int pagevec_lru_add(self, lru_batch* b) except -1:
+        """__pagevec_lru_add() (v5.14) / folio_batch_move_lru(fbatch, lru_add) (v6.18): every
+        page onto the LRU, then release_pages() drops the batch's references (a page unmapped
+        and put meanwhile is freed here, off the LRU again)."""
+        cdef int i, n = b.nr
+        cdef pfn_t pfns[LRU_BATCH_MAX]
+        for i in range(n):
+            pfns[i] = b.pfns[i]
+            self.lru_add_fn(pfns[i])
+        b.nr = 0
+        return self.release_pages(pfns, n)
+
+    cdef int activate_page(self, pfn_t pfn) except -1:
+        """activate_page() (v5.14, CONFIG_SMP) / folio_activate() (v6.18): an inactive evictable
+        page on the LRU goes to this CPU's activate batch (holding a reference)."""
+        cdef page* p = &self.mem_map[pfn]
+        cdef lru_batch* b
+        if (p.flags & (1ULL << PG_lru)) and not (p.flags & ((1ULL << PG_active) | (1ULL << PG_unevictable))):
+            b = &self.fbatches[self.cur.cpu].lru_activate
+            p._refcount += 1
+            b.pfns[b.nr] = <uint32_t>pfn
+            b.nr += 1
+            if b.nr >= self.lru_batch_size or p.flags & (1ULL << PG_head):
+                self.pagevec_activate(b)
+        return 0
+
+    cdef int pagevec_activate(self, lru_batch* b) except -1:
+        """pagevec_lru_move_fn(pvec, __activate_page) (v5.14) / folio_batch_move_lru(fbatch,
+        lru_activate) (v6.18): each page still on the LRU and inactive moves to the head of its
+        active list (pgactivate, pagemap:mm_lru_activate); then release_pages()."""
+        cdef int i, n = b.nr
+        cdef pfn_t pfns[LRU_BATCH_MAX]
+        cdef pfn_t pfn
+        cdef page* p
+        cdef lruvec* lv
+        for i in range(n):
+            pfn = b.pfns[i]
+            pfns[i] = pfn
+            p = &self.mem_map[pfn]
+            if not (p.flags & (1ULL << PG_lru)):
+                continue
+            if p.flags & ((1ULL << PG_active) | (1ULL << PG_unevictable)):
+                continue
+            lv = self.folio_lruvec(pfn)
+            self.lruvec_del_folio(lv, pfn)
+            p.flags |= 1ULL << PG_active
+            self.lruvec_add_folio(lv, pfn)
+            # trace_mm_lru_activate(page): step 3 of issue 10 adds the event here
+            __count_vm_events(self.vs, PGACTIVATE, folio_nr_pages(p))
+        b.nr = 0
+        return self.release_pages(pfns, n)
+
+    cdef int lru_add_drain_cpu(self, int cpu) except -1:
+        """lru_add_drain_cpu(): the CPU's lru_add batch, then its activate batch
+        (activate_page_drain / folio_activate_drain), in the kernel's order."""
+        if self.fbatches[cpu].lru_add.nr:
+            self.pagevec_lru_add(&self.fbatches[cpu].lru_add)
+        if self.fbatches[cpu].lru_activate.nr:
+            self.pagevec_activate(&self.fbatches[cpu].lru_activate)
+        return 0
+
+    cdef int lru_add_drain(self) except -1:
+        """lru_add_drain(): this CPU's batches."""
+        return self.lru_add_drain_cpu(self.cur.cpu)
+
+    cdef int lru_add_drain_all(self) except -1:
+        """lru_add_drain_all(): every CPU's batches (the kernel queues the work on each CPU;
+        memsim drains them in CPU order from the current task)."""
+        cdef int c
+        for c in range(self.ncpus):
+            self.lru_add_drain_cpu(c)
+        return 0
+
+    cdef int mark_page_accessed(self, pfn_t pfn) except -1:
+        """mark_page_accessed() (v5.14) / folio_mark_accessed() (v6.18), the second chance: an
+        unreferenced page only gets PG_referenced; a referenced inactive one is activated —
+        through the activate batch when on the LRU, in place when still in this CPU's lru_add
+        batch (__lru_cache_activate_page) — and loses PG_referenced."""
+        cdef page* p = &self.mem_map[pfn]
+        cdef lru_batch* b
+        cdef int i
+        if p.flags & (1ULL << PG_tail):
+            pfn = p.compound_head
+            p = &self.mem_map[pfn]
+        if not (p.flags & (1ULL << PG_referenced)):
+            p.flags |= 1ULL << PG_referenced
+        elif p.flags & (1ULL << PG_unevictable):
+            pass
+        elif not (p.flags & (1ULL << PG_active)):
+            if p.flags & (1ULL << PG_lru):
+                self.activate_page(pfn)
+            else:
+                b = &self.fbatches[self.cur.cpu].lru_add
+                for i in range(b.nr - 1, -1, -1):
+                    if b.pfns[i] == pfn:
+                        p.flags |= 1ULL << PG_active
+                        break
+            p.flags &= ~(1ULL << PG_referenced)
+            # workingset_activation(page): the workingset part of issue 10 adds it here
+        return 0
+
+    cdef int page_cache_release(self, pfn_t pfn) noexcept:
+        """__page_cache_release(): a page's last reference went: off its LRU list, and
+        __clear_page_lru_flags() (PG_lru, PG_active, PG_unevictable)."""
+        cdef page* p = &self.mem_map[pfn]
+        if p.flags & (1ULL << PG_lru):
+            self.lruvec_del_folio(self.folio_lruvec(pfn), pfn)
+            p.flags &= ~((1ULL << PG_lru) | (1ULL << PG_active) | (1ULL << PG_unevictable))
+        return 0
+
+    cdef int release_pages(self, pfn_t* pfns, int n) except -1:
+        """release_pages() (v5.14) / folios_put_refs() (v6.18): drop one reference of each page
+        (a tail's goes to its head); a compound page whose last reference goes is destroyed at
+        once, an order-0 page leaves the LRU (__page_cache_release), is uncharged and goes on
+        pages_to_free, which list_add()s at the head, so free_unref_page_list() frees them in
+        reverse order."""
+        cdef int i, k, m = 0
+        cdef pfn_t pfn
+        cdef page* p
+        cdef pfn_t tofree[RELEASE_PAGES_MAX]
+        if n > RELEASE_PAGES_MAX:           # the mmu_gather's batches hold at most 510
+            self.release_pages(pfns, RELEASE_PAGES_MAX)
+            return self.release_pages(pfns + RELEASE_PAGES_MAX, n - RELEASE_PAGES_MAX)
+        if True:
+            for i in range(n):
+                pfn = pfns[i]
+                p = &self.mem_map[pfn]
+                if p.flags & (1ULL << PG_tail):
+                    pfn = p.compound_head
+                    p = &self.mem_map[pfn]
+                p._refcount -= 1
+                if p._refcount != 0:
+                    continue
+                if p.flags & (1ULL << PG_head):
+                    self.free_compound(pfn)
+                    continue
+                self.page_cache_release(pfn)
+                if p.memcg_data:
+                    self.mem_cgroup_uncharge(pfn)
+                tofree[m] = pfn
+                m += 1
+            for k in range(m // 2):
+                pfn = tofree[k]
+                tofree[k] = tofree[m - 1 - k]
+                tofree[m - 1 - k] = pfn
+            self.free_unref_page_list(tofree, m)
+        return 0
+
+    def lru_add_drain_py(self, bint all_cpus=False):
+        """lru_add_drain() of the current CPU, or lru_add_drain_all()."""
+        if all_cpus:
+            self.lru_add_drain_all()
+        else:
+            self.lru_add_drain()
+
+    def lru_cache_add_py(self, pfn_t pfn):
+        """lru_cache_add() of an allocated page (tests, plugins' Python paths)."""
+        if pfn >= self.max_pfn or compound_refcount(self, pfn) <= 0:
+            raise ValueError(f"pfn {pfn:#x} is not an allocated page")
+        self.lru_cache_add(pfn)
+
+    def mark_accessed(self, pfn_t pfn):
+        """mark_page_accessed() / folio_mark_accessed() of an allocated page."""
+        if pfn >= self.max_pfn or compound_refcount(self, pfn) <= 0:
+            raise ValueError(f"pfn {pfn:#x} is not an allocated page")
+        self.mark_page_accessed(pfn)
+
+    def lru_pages(self, int nid, int lru):
+        """The pfns of one LRU list of node ``nid``'s lruvec, head (newest) first."""
+        cdef lruvec* lv
+        cdef uint32_t h, pfn
+        if not 0 <= nid < self.nr_nodes or not 0 <= lru < NR_LRU_LISTS:
+            raise ValueError(f"no LRU list {lru} on node {nid}")
+        lv = &self.lruvecs[nid]
+        out = []
+        h = lv.head[lru]
+        if h == NIL32:
+            return out
+        pfn = h
+        while True:
+            out.append(pfn)
+            pfn = self.mem_map[pfn].lru_next
+            if pfn == h:
+                return out
+
+    def lru_sizes(self, int nid):
+        """lruvec.nr_pages of node ``nid``: [inactive_anon, active_anon, inactive_file,
+        active_file, unevictable] in pages."""
+        if not 0 <= nid < self.nr_nodes:
+            raise ValueError(f"no node {nid}")
+        return [self.lruvecs[nid].nr_pages[i] for i in range(NR_LRU_LISTS)]
+
+    def lru_batch(self, int cpu, bint activate=False):
+        """The pfns waiting in CPU ``cpu``'s lru_add (or activate) batch, oldest first."""
+        cdef lru_batch* b
+        if not 0 <= cpu < self.ncpus:
+            raise ValueError(f"no CPU {cpu}")
+        b = &self.fbatches[cpu].lru_activate if activate else &self.fbatches[cpu].lru_add
+        return [b.pfns[i] for i in range(b.nr)]
 
     # -- contents ---------------------------------------------------------------------------
     cdef int copy_content(self, pfn_t dst, pfn_t src) except -1:
@@ -1270,6 +1630,7 @@ cdef class PhysMem:
         cdef page* p
         cdef page* hp
         cdef int r
+        self.lru_add_drain_all()
         while pfn < end:
             p = &self.mem_map[pfn]
             if p.flags & (1ULL << PG_buddy):

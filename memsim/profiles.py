@@ -43,6 +43,10 @@ class KernelProfile:
     char_signed: bool = True        # x86 ``char`` is signed (the kernel builds with -funsigned-char since 6.2)
     mpol_max: int = 5               # MPOL_MAX: MPOL_PREFERRED_MANY (5) is v5.15+, WEIGHTED_INTERLEAVE v6.9+
     mpol_numa_balancing_modes: tuple = (2,)     # modes MPOL_F_NUMA_BALANCING goes with (BIND; v6.7+ PREFERRED_MANY)
+    lru_batch_size: int = 15        # PAGEVEC_SIZE of the per-CPU lru_add batch (pagevec 15; folio_batch 31)
+    munmap_lru_drain: bool = True   # unmap_region/exit_mmap/zap_page_range call lru_add_drain() before
+                                    # tlb_gather_mmu (removed in v6.14: "mm: remove unnecessary calls to lru_add_drain")
+    wp_reuse_drains_lru: bool = False   # do_wp_page drains the lru caches before the refcount check (v5.18+)
 
     @property
     def version(self) -> tuple:
@@ -79,6 +83,9 @@ PROFILES = {
         char_signed=False,
         mpol_max=7,
         mpol_numa_balancing_modes=(2, 5),
+        lru_batch_size=31,
+        munmap_lru_drain=False,
+        wp_reuse_drains_lru=True,
     ),
 }
 

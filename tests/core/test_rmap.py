@@ -53,6 +53,7 @@ def test_try_to_unmap_with_a_swap_entry_moves_the_count_to_swapents():
     v = mmap(m, t, 4 * PAGE)
     m.mmcore.access(t.mm, v, v.vm_start, v.vm_end, True)
     m.mmcore.sync_current_rss()
+    m.physmem.lru_add_drain_py()            # reclaim only sees pages the batch moved to the LRU
     pfn = m.mmcore.pfn_of(t.mm, v.vm_start + PAGE)
     assert m.mmcore.rmap.try_to_unmap(pfn, (0, 42)) == 1
     assert pte_swap_entry(t.mm.pte(v.vm_start + PAGE)) == (0, 42)
