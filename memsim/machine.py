@@ -341,6 +341,7 @@ class Machine:
         per-zone counters every time).  It costs what the machine did since, not its size; the
         first check is full whatever is asked (it builds the page tables' shadow)."""
         problems = list(self.physmem.check_invariants(changed_only=not full))
+        problems += self.physmem.check_lru(changed_only=not full, no_tasks=not self.live_mms())
         if self.slab is not None and hasattr(self.slab, "check_invariants"):
             problems += list(self.slab.check_invariants(changed_only=not full))
         if self._mmcheck is None:

@@ -199,6 +199,8 @@ cdef class PhysMem:
     cdef cpu_fbatches* fbatches         # one per CPU
     cdef lruvec_ops lru_ops
     cdef public int lru_batch_size      # PAGEVEC_SIZE: 15 (v5.14), 31 (v6.18)
+    cdef uint64_t lru_changes           # LRU list operations so far (--check)
+    cdef uint64_t lru_changes_checked   # ... at the last check that walked the lists
 
     cdef inline page* pfn_to_page(self, pfn_t pfn) noexcept nogil:
         return &self.mem_map[pfn]

@@ -33,12 +33,14 @@ from memsim._types cimport (
     GFP_THISNODE_, GFP_HIGH_, GFP_ACCOUNT_, PG_buddy, PG_pcp, PG_head, PG_tail, PG_content,
     PG_hugetlb, PG_reserved, PG_NODE_SHIFT, PG_ZONE_SHIFT, PAGE_SIZE, mempolicy, MPOL_INTERLEAVE,
     MPOL_PREFERRED_MANY, GFP_NOWARN_, GFP_DIRECT_RECLAIM_, PG_lru, PG_active, PG_referenced,
-    PG_unevictable, PG_swapbacked, PG_mlocked, PG_workingset,
+    PG_unevictable, PG_swapbacked, PG_mlocked, PG_workingset, PG_owner_priv_1, PG_private,
+    PG_private_2, PG_mappedtodisk, PAGE_MAPPING_ANON,
 )
 from memsim.mempolicy cimport policy_node, policy_nodemask, interleave_nodes
 from memsim.page cimport page
 from memsim.ring cimport TraceBuffer, EV_MM_PAGE_ALLOC, EV_MM_PAGE_FREE, \
-    EV_MM_PAGE_ALLOC_ZONE_LOCKED, EV_MM_PAGE_PCPU_DRAIN, EV_MM_PAGE_FREE_BATCHED
+    EV_MM_PAGE_ALLOC_ZONE_LOCKED, EV_MM_PAGE_PCPU_DRAIN, EV_MM_PAGE_FREE_BATCHED, \
+    EV_MM_LRU_INSERTION, EV_MM_LRU_ACTIVATE
 from memsim.task cimport Current, TaskStruct
 from memsim.vmstat cimport (
     VmStat, __mod_zone_freepage_state, __mod_zone_page_state, __count_vm_event, __count_vm_events,
@@ -49,6 +51,7 @@ from memsim.vmstat cimport (
 )
 
 ZONE_NAMES = ("DMA", "DMA32", "Normal", "Movable")
+LRU_NAMES = ("inactive_anon", "active_anon", "inactive_file", "active_file", "unevictable")
 MIGRATETYPE_NAMES = ("Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate")
 
 cdef enum:
@@ -93,6 +96,27 @@ cdef inline int32_t compound_refcount(PhysMem pm, pfn_t pfn) noexcept:
         p = &pm.mem_map[p.compound_head]
     return p._refcount
 
+
+
+cdef uint64_t VMEMMAP_BASE = 0xffffea0000000000ULL   # x86-64 vmemmap_base without KASLR
+
+
+cdef inline uint64_t trace_pagemap_flags(page* mem_map, pfn_t pfn) noexcept nogil:
+    """trace_pagemap_flags(): PAGEMAP_ANONYMOUS (0x2) or PAGEMAP_FILE (0x4), MAPPED (0x1),
+    SWAPCACHE (0x8), SWAPBACKED (0x10), MAPPEDDISK (0x20), BUFFERS (0x40)."""
+    cdef page* p = &mem_map[pfn]
+    cdef uint64_t f = 0x2 if p.mapping & PAGE_MAPPING_ANON else 0x4
+    if p._mapcount > 0 or (p.flags & (1ULL << PG_head) and <int32_t>mem_map[pfn + 1].lru_prev > 0):
+        f |= 0x1
+    if p.flags & (1ULL << PG_swapbacked):
+        f |= 0x10
+        if p.flags & (1ULL << PG_owner_priv_1):     # PG_swapcache
+            f |= 0x8
+    if p.flags & (1ULL << PG_mappedtodisk):
+        f |= 0x20
+    if p.flags & ((1ULL << PG_private) | (1ULL << PG_private_2)):
+        f |= 0x40
+    return f
 
 
 cdef inline int64_t folio_nr_pages(page* p) noexcept nogil:
@@ -1021,6 +1045,7 @@ cdef class PhysMem:
         cdef int lru = folio_lru_list(p)
         self.update_lru_size(lv, lru, p, folio_nr_pages(p))
         lru_link(self.mem_map, &lv.head[lru], pfn, False)
+        self.lru_changes += 1
 
     cdef void lruvec_add_folio_tail(self, lruvec* lv, pfn_t pfn) noexcept:
         """lruvec_add_folio_tail() / add_page_to_lru_list_tail(): at the tail (next to reclaim)."""
@@ -1028,6 +1053,7 @@ cdef class PhysMem:
         cdef int lru = folio_lru_list(p)
         self.update_lru_size(lv, lru, p, folio_nr_pages(p))
         lru_link(self.mem_map, &lv.head[lru], pfn, True)
+        self.lru_changes += 1
 
     cdef void lruvec_del_folio(self, lruvec* lv, pfn_t pfn) noexcept:
         """lruvec_del_folio() / del_page_from_lru_list(): off the list its flags name."""
@@ -1035,6 +1061,7 @@ cdef class PhysMem:
         cdef int lru = folio_lru_list(p)
         lru_unlink(self.mem_map, &lv.head[lru], pfn)
         self.update_lru_size(lv, lru, p, -folio_nr_pages(p))
+        self.lru_changes += 1
 
     cdef int lru_cache_add(self, pfn_t pfn) except -1:
         """lru_cache_add() (v5.14) / folio_add_lru() (v6.18): take a reference and put the page
@@ -1069,6 +1096,7 @@ cdef class PhysMem:
         cdef page* p = &self.mem_map[pfn]
         cdef bint was_unevictable = (p.flags >> PG_unevictable) & 1
         cdef int64_t nr = folio_nr_pages(p)
+        cdef uint64_t vals[5]
         p.flags &= ~(1ULL << PG_unevictable)
         p.flags |= 1ULL << PG_lru
         if not (p.flags & (1ULL << PG_mlocked)):          # page_evictable()
@@ -1080,7 +1108,10 @@ cdef class PhysMem:
             if not was_unevictable:
                 __count_vm_events(self.vs, UNEVICTABLE_PGCULLED, nr)
         self.lruvec_add_folio(self.folio_lruvec(pfn), pfn)
-        # trace_mm_lru_insertion(page): step 3 of issue 10 adds the event here
+        if self.tb.core[EV_MM_LRU_INSERTION].enabled:         # trace_mm_lru_insertion(page)
+            vals[0] = VMEMMAP_BASE + pfn * sizeof(page); vals[1] = vals[0]; vals[2] = pfn
+            vals[3] = folio_lru_list(p); vals[4] = trace_pagemap_flags(self.mem_map, pfn)
+            self.tb.emit(EV_MM_LRU_INSERTION, self.cur.cpu, self.cur.pid, vals, NULL, 0)
         return 0
 
     cdef int pagevec_lru_add(self, lru_batch* b) except -1:
@@ -1118,6 +1149,7 @@ cdef class PhysMem:
         cdef pfn_t pfn
         cdef page* p
         cdef lruvec* lv
+        cdef uint64_t vals[3]
         for i in range(n):
             pfn = b.pfns[i]
             pfns[i] = pfn
@@ -1130,7 +1162,9 @@ cdef class PhysMem:
             self.lruvec_del_folio(lv, pfn)
             p.flags |= 1ULL << PG_active
             self.lruvec_add_folio(lv, pfn)
-            # trace_mm_lru_activate(page): step 3 of issue 10 adds the event here
+            if self.tb.core[EV_MM_LRU_ACTIVATE].enabled:      # trace_mm_lru_activate(page)
+                vals[0] = VMEMMAP_BASE + pfn * sizeof(page); vals[1] = vals[0]; vals[2] = pfn
+                self.tb.emit(EV_MM_LRU_ACTIVATE, self.cur.cpu, self.cur.pid, vals, NULL, 0)
             __count_vm_events(self.vs, PGACTIVATE, folio_nr_pages(p))
         b.nr = 0
         return self.release_pages(pfns, n)
@@ -1800,6 +1834,81 @@ cdef class PhysMem:
             self.free_contig_range(pfn, 1ULL << order)
 
     # -- invariants -------------------------------------------------------------------------
+    def check_lru(self, bint changed_only=False, bint no_tasks=False):
+        """The LRU's accounting (--check): each list's walk (the links consistent both ways,
+        every page PG_lru and on the list its flags name, in use, on its lruvec's node) counts
+        what lruvec.nr_pages says; the node counters NR_INACTIVE_ANON.. (with their per-CPU
+        differentials) equal the node lruvec's sizes and the zone counters NR_ZONE_* sum to
+        them; a page in a per-CPU batch holds a reference and waits once.  ``no_tasks`` (every
+        task has exited): no anonymous page is left on a list, nor held in a batch by anyone
+        but the batch.  The lists are walked only when they changed since the last walk if
+        ``changed_only``.  Returns a list of problems (empty = ok)."""
+        problems = []
+        cdef int nid, lru, c, k, i
+        cdef lruvec* lv
+        cdef uint32_t h, pfn, nxt
+        cdef uint64_t n
+        cdef page* p
+        cdef lru_batch* b
+        cdef bint walk = not changed_only or no_tasks or self.lru_changes != self.lru_changes_checked
+        vs = self.vmstat
+        self.lru_changes_checked = self.lru_changes
+        for nid in range(self.nr_nodes):
+            lv = &self.lruvecs[nid]
+            for lru in range(NR_LRU_LISTS):
+                name = f"node {nid} {LRU_NAMES[lru]}"
+                node = vs.node_page_state_snapshot(nid, NR_INACTIVE_ANON + lru)
+                if node != <int64_t>lv.nr_pages[lru]:
+                    problems.append(f"{name}: nr_{LRU_NAMES[lru]} {node} != {lv.nr_pages[lru]} pages on the list")
+                zones = sum(vs.zone_page_state_snapshot(nid, z, NR_ZONE_INACTIVE_ANON + lru)
+                            for z in range(MAX_NR_ZONES))
+                if zones != node:
+                    problems.append(f"{name}: nr_zone_{LRU_NAMES[lru]} of its zones {zones} != nr_{LRU_NAMES[lru]} {node}")
+                if not walk:
+                    continue
+                n = 0
+                h = lv.head[lru]
+                pfn = h
+                while pfn != NIL32:
+                    p = &self.mem_map[pfn]
+                    if n > lv.nr_pages[lru]:
+                        problems.append(f"{name}: the list holds more pages than its {lv.nr_pages[lru]}")
+                        break
+                    nxt = p.lru_next
+                    if nxt == NIL32 or self.mem_map[nxt].lru_prev != pfn:
+                        problems.append(f"{name}: pfn {pfn:#x}: broken list links")
+                        break
+                    if not (p.flags & (1ULL << PG_lru)) or folio_lru_list(p) != lru:
+                        problems.append(f"{name}: pfn {pfn:#x} is on it but its flags say "
+                                        f"{'not on the LRU' if not p.flags & (1ULL << PG_lru) else LRU_NAMES[folio_lru_list(p)]}")
+                    if p._refcount <= 0 or p.flags & ((1ULL << PG_buddy) | (1ULL << PG_pcp) | (1ULL << PG_tail)):
+                        problems.append(f"{name}: pfn {pfn:#x} is on it but free or a tail page")
+                    if page_to_nid_flags(p) != nid and self.lru_ops.folio_lruvec == NULL:
+                        problems.append(f"{name}: pfn {pfn:#x} belongs to node {page_to_nid_flags(p)}")
+                    if no_tasks and p.mapping & PAGE_MAPPING_ANON:
+                        problems.append(f"{name}: anonymous pfn {pfn:#x} is left after every task exited")
+                    n += 1
+                    pfn = nxt
+                    if pfn == h:
+                        break
+                if n != lv.nr_pages[lru]:
+                    problems.append(f"{name}: {n} pages on the list, nr_pages says {lv.nr_pages[lru]}")
+        if walk:
+            for c in range(self.ncpus):
+                for k in range(2):
+                    b = &self.fbatches[c].lru_add if k == 0 else &self.fbatches[c].lru_activate
+                    what = f"cpu {c} {'lru_add' if k == 0 else 'activate'} batch"
+                    for i in range(b.nr):
+                        p = &self.mem_map[b.pfns[i]]
+                        if p._refcount <= 0:
+                            problems.append(f"{what}: pfn {b.pfns[i]:#x} holds no reference")
+                        if k == 0 and p.flags & (1ULL << PG_lru):
+                            problems.append(f"{what}: pfn {b.pfns[i]:#x} is already on the LRU")
+                        if no_tasks and p.mapping & PAGE_MAPPING_ANON and p._refcount > 1:
+                            problems.append(f"{what}: anonymous pfn {b.pfns[i]:#x} is still referenced "
+                                            "after every task exited")
+        return problems
+
     def check_invariants(self, bint changed_only=False):
         """Every zone: free + per-CPU + used == managed; list lengths match nr_free; free blocks
         are aligned, flagged PG_buddy with their order.  Returns a list of problems (empty = ok).

@@ -19,6 +19,8 @@ cdef enum:
     EV_MM_PAGE_PCPU_DRAIN = 9
     EV_KMALLOC_NODE = 10
     EV_KMEM_CACHE_ALLOC_NODE = 11
+    EV_MM_LRU_INSERTION = 12
+    EV_MM_LRU_ACTIVATE = 13
     N_CORE_EVENTS = 16              # slots 0..15: the core's own events (EV_* above)
     FIRST_PLUGIN_SLOT = 16          # slots 16..63: plugin events emitted from C
     N_EVENT_SLOTS = 64

@@ -71,13 +71,14 @@ def dialect_neutral(payload: str) -> str:
     """A payload with what the kernel's text and ``trace-cmd report`` print differently for the
     same record masked out (FORMAT-NOTES 6), for comparing the two:
 
-    * ``page=%p`` and ``ptr=%p``: the kernel prints a hashed pointer, trace-cmd the value;
+    * ``page=%p``, ``folio=%p`` and ``ptr=%p``: the kernel prints a hashed pointer, trace-cmd
+      the value;
     * ``call_site=%pS``: the kernel prints ``sym+off/size``, libtraceevent ``sym+off``;
     * trace-cmd's kmem plugin puts ``(sym+off) `` before the kmalloc/kfree/kmem_cache_* payload.
     """
     import re
     payload = re.sub(r"^\([^)]*\) ", "", payload)
-    payload = re.sub(r"\b(page|ptr)=\S+", r"\1=*", payload)
+    payload = re.sub(r"\b(page|folio|ptr)=\S+", r"\1=*", payload)
     return re.sub(r"\bcall_site=(\S+?)/0x[0-9a-f]+", r"call_site=\1", payload)
 
 

@@ -277,6 +277,9 @@ CORE_EVENTS: Dict[int, Tuple[str, str, Tuple[str, ...]]] = {
          ("call_site", "ptr", "bytes_req", "bytes_alloc", "gfp_flags", "node")),
     11: ("kmem", "kmem_cache_alloc_node",
          ("call_site", "ptr", "bytes_req", "bytes_alloc", "gfp_flags", "node", "accounted")),
+    # the pointer goes twice: v5.14 names the field page, v6.18 folio (the other is skipped)
+    12: ("pagemap", "mm_lru_insertion", ("page", "folio", "pfn", "lru", "flags")),
+    13: ("pagemap", "mm_lru_activate", ("page", "folio", "pfn")),
 }
 
 #: Slots of the trace buffer (memsim/ring.pxd): 0..15 core events, 16..63 plugin C events.

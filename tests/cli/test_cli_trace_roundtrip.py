@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from memsim.cli import main
 
 TRACE_CMD = shutil.which("trace-cmd")
-HASHED = re.compile(r"\b(page|ptr)=[0-9a-f]{16}\b")
+HASHED = re.compile(r"\b(page|folio|ptr)=[0-9a-f]{16}\b")
 
 
 @pytest.fixture(scope="module", params=["v5.14", "v6.18"])

@@ -180,3 +180,25 @@ def test_a_write_to_a_fresh_page_in_the_batch_copies_it_before_v518(kernel, reus
     faults = m.mmcore.fault_counts_dict()
     assert faults["reuse"] == reused and faults["cow"] == 4 - reused
     assert m.check_invariants() == []
+
+
+def test_check_counts_every_lru_page_once_and_against_the_counters():
+    """--check: list walks against lruvec.nr_pages and the node and zone counters."""
+    m = machine("v5.14")
+    t = m.spawn("app")
+    m.set_current(t)
+    v = mmap(m, t, 40 * PAGE)
+    touch(m, t, v, 40)
+    assert m.physmem.check_lru() == []
+    m.physmem.vmstat.mod_node_page_state(0, NS.NR_ACTIVE_FILE, 1)     # a counter out of step
+    problems = m.physmem.check_lru(changed_only=True)
+    assert problems == ["node 0 active_file: nr_active_file 1 != 0 pages on the list",
+                        "node 0 active_file: nr_zone_active_file of its zones 0 != nr_active_file 1"]
+    m.physmem.vmstat.mod_node_page_state(0, NS.NR_ACTIVE_FILE, -1)
+    # what "every task exited" means: a live task's anonymous pages count as left behind
+    left = m.physmem.check_lru(no_tasks=True)
+    assert sum("is left after every task exited" in p for p in left) == 30          # on the list
+    assert sum("still referenced after every task exited" in p for p in left) == 10  # in the batch
+    assert len(left) == 40
+    m.exit_task(t)
+    assert m.check_invariants() == []
