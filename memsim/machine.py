@@ -87,6 +87,9 @@ class Machine:
         self.mmcore.swp_pte_marker = p.swp_pte_marker
         self.mmcore.munmap_lru_drain = p.munmap_lru_drain
         self.mmcore.wp_reuse_drains_lru = p.wp_reuse_drains_lru
+        from memsim.vmscan import Vmscan
+        #: page reclaim over the LRU lists (memsim.vmscan; WIP: not called by the allocator yet)
+        self.vmscan = Vmscan(self.physmem, self.mmcore)
         self.mmcore.rng = (spec.seed * 0x9E3779B97F4A7C15 + 0x1234567) & 0xFFFFFFFFFFFFFFFF or 1
         self.slab = None
         if with_slab:

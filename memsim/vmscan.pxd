@@ -1,0 +1,36 @@
+# cython: language_level=3
+"""Page reclaim (mm/vmscan.c): scan_control and the shrink_* paths over the LRU lists."""
+from libc.stdint cimport uint64_t, int64_t
+from memsim._types cimport pfn_t, gfp_t
+from memsim.physmem cimport PhysMem, lruvec
+from memsim.mm cimport MmCore
+
+cdef enum:
+    SWAP_CLUSTER_MAX = 32
+    DEF_PRIORITY = 12
+
+# struct scan_control (the parts memsim uses)
+cdef struct scan_control:
+    uint64_t nr_to_reclaim
+    gfp_t gfp_mask
+    int order
+    int priority
+    int reclaim_idx
+    bint may_unmap
+    bint may_swap
+    bint kswapd                         # current_is_kswapd()
+    uint64_t nr_scanned
+    uint64_t nr_reclaimed
+
+cdef class Vmscan:
+    cdef PhysMem pm
+    cdef MmCore core
+    cdef public int swappiness          # vm_swappiness (/proc/sys/vm/swappiness), 60
+    cdef uint64_t shrink_list(self, int lru, uint64_t nr_to_scan, lruvec* lv, scan_control* sc) except? 0xffffffffffffffff
+    cdef uint64_t shrink_inactive_list(self, uint64_t nr_to_scan, lruvec* lv, scan_control* sc, int lru) except? 0xffffffffffffffff
+    cdef int shrink_active_list(self, uint64_t nr_to_scan, lruvec* lv, scan_control* sc, int lru) except -1
+    cdef int isolate_lru_pages(self, uint64_t nr_to_scan, lruvec* lv, pfn_t* dst, int lru,
+                               uint64_t* nr_scanned) except -1
+    cdef uint64_t shrink_page_list(self, pfn_t* pages, int n, lruvec* lv, scan_control* sc) except? 0xffffffffffffffff
+    cdef int shrink_lruvec(self, lruvec* lv, scan_control* sc) except -1
+    cdef int _putback(self, lruvec* lv, pfn_t pfn, int lru_base) except -1
