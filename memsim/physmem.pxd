@@ -168,6 +168,16 @@ cdef struct lruvec_ops:
     folio_lruvec_fn folio_lruvec
     void* ctx
 
+# Page reclaim (mm/vmscan.c), installed by memsim.vmscan.Vmscan: the allocator's slow path calls
+# try_to_free_pages(gfp, order, nid) (direct reclaim of the zonelist starting at node nid) and
+# gets the number of pages reclaimed.  NULL: no reclaim, an allocation failing at the min
+# watermark fails.
+ctypedef uint64_t (*try_to_free_pages_fn)(void* ctx, gfp_t gfp, unsigned int order, int nid) except? 0xffffffffffffffff
+
+cdef struct reclaim_ops:
+    try_to_free_pages_fn try_to_free_pages
+    void* ctx
+
 cdef class PhysMem:
     cdef page* mem_map
     cdef readonly pfn_t max_pfn
@@ -198,6 +208,8 @@ cdef class PhysMem:
     cdef lruvec* lruvecs                # one per node (pgdat->__lruvec)
     cdef cpu_fbatches* fbatches         # one per CPU
     cdef lruvec_ops lru_ops
+    cdef reclaim_ops reclaim
+    cdef bint in_reclaim                # PF_MEMALLOC of the task in direct reclaim: no recursion
     cdef public int lru_batch_size      # PAGEVEC_SIZE: 15 (v5.14), 31 (v6.18)
     cdef uint64_t lru_changes           # LRU list operations so far (--check)
     cdef uint64_t lru_changes_checked   # ... at the last check that walked the lists
@@ -206,6 +218,7 @@ cdef class PhysMem:
         return &self.mem_map[pfn]
     cdef pfn_t alloc_pages(self, gfp_t gfp, unsigned int order, int nid) except? 0xfffffffffffffffe
     cdef pfn_t alloc_pages_nodemask(self, gfp_t gfp, unsigned int order, int nid, const uint64_t* nodemask) except? 0xfffffffffffffffe
+    cdef pfn_t alloc_pages_direct_reclaim(self, gfp_t gfp, unsigned int order, int nid, const uint64_t* nodemask) except? 0xfffffffffffffffe
     cdef pfn_t alloc_pages_preferred_many(self, gfp_t gfp, unsigned int order, int nid,
                                           const mempolicy* pol) except? 0xfffffffffffffffe
     cdef pfn_t alloc_page_interleave(self, gfp_t gfp, unsigned int order, int nid) except? 0xfffffffffffffffe

@@ -7,6 +7,7 @@ from memsim.vmstat import VmStat
 
 ZONE_NAMES: tuple
 MIGRATETYPE_NAMES: tuple
+LRU_NAMES: tuple
 
 class PhysMem:
     max_pfn: int

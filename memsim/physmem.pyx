@@ -32,7 +32,7 @@ from memsim._types cimport (
     GFP_DMA_, GFP_DMA32_, GFP_HIGHMEM_, GFP_MOVABLE_, GFP_RECLAIMABLE_, GFP_ZERO_, GFP_COMP_,
     GFP_THISNODE_, GFP_HIGH_, GFP_ACCOUNT_, PG_buddy, PG_pcp, PG_head, PG_tail, PG_content,
     PG_hugetlb, PG_reserved, PG_NODE_SHIFT, PG_ZONE_SHIFT, PAGE_SIZE, mempolicy, MPOL_INTERLEAVE,
-    MPOL_PREFERRED_MANY, GFP_NOWARN_, GFP_DIRECT_RECLAIM_, PG_lru, PG_active, PG_referenced,
+    MPOL_PREFERRED_MANY, GFP_NOWARN_, GFP_DIRECT_RECLAIM_, GFP_NORETRY_, PG_lru, PG_active, PG_referenced,
     PG_unevictable, PG_swapbacked, PG_mlocked, PG_workingset, PG_owner_priv_1, PG_private,
     PG_private_2, PG_mappedtodisk, PAGE_MAPPING_ANON,
 )
@@ -221,6 +221,8 @@ cdef class PhysMem:
         self.pcp_enabled = True
         self.lru_batch_size = 15
         memset(&self.lru_ops, 0, sizeof(self.lru_ops))
+        memset(&self.reclaim, 0, sizeof(self.reclaim))
+        self.in_reclaim = False
         memset(&self.memcg, 0, sizeof(self.memcg))
         memset(&self.kasan, 0, sizeof(self.kasan))
         memset(&self.hugetlb, 0, sizeof(self.hugetlb))
@@ -734,7 +736,9 @@ cdef class PhysMem:
         __GFP_ACCOUNT page is charged to memcg (__memcg_kmem_charge_page) before mm_page_alloc
         is recorded; a failed charge frees it and the allocation fails.
 
-        There is no reclaim or compaction yet: when both passes fail the allocation fails
+        A request that may direct-reclaim (__GFP_DIRECT_RECLAIM) and fails at the min watermark
+        goes through __alloc_pages_direct_reclaim when reclaim is installed (``reclaim`` ops,
+        memsim.vmscan); no compaction or OOM yet: when that fails too the allocation fails
         (``mm_page_alloc`` with page=NULL), as after a failed __alloc_pages_slowpath.
         """
         cdef pfn_t pfn
@@ -747,6 +751,9 @@ cdef class PhysMem:
         pfn = self.get_page_from_freelist(gfp, order, nid, WMARK_LOW, nodemask)
         if pfn == NO_PFN:
             pfn = self.get_page_from_freelist(gfp, order, nid, WMARK_MIN, nodemask)
+        if pfn == NO_PFN and (gfp & GFP_DIRECT_RECLAIM_) and self.reclaim.try_to_free_pages != NULL \
+                and not self.in_reclaim:
+            pfn = self.alloc_pages_direct_reclaim(gfp, order, nid, nodemask)
         if pfn != NO_PFN:
             self.prep_new_page(pfn, order, gfp)
             z = self.page_zone(pfn)
@@ -759,6 +766,36 @@ cdef class PhysMem:
         if self.tb.core[EV_MM_PAGE_ALLOC].enabled:
             vals[0] = pfn; vals[1] = order; vals[2] = gfp; vals[3] = gfp_migratetype(gfp)
             self.tb.emit(EV_MM_PAGE_ALLOC, self.cur.cpu, self.cur.pid, vals, NULL, 0)
+        return pfn
+
+    cdef pfn_t alloc_pages_direct_reclaim(self, gfp_t gfp, unsigned int order, int nid,
+                                          const uint64_t* nodemask) except? 0xfffffffffffffffe:
+        """__alloc_pages_direct_reclaim() in __alloc_pages_slowpath's retry loop: reclaim
+        (__perform_reclaim, PF_MEMALLOC set so reclaim's own allocations do not recurse), then
+        the freelists at the min watermark; a failure right after progress drains the per-CPU
+        lists once (drain_all_pages) and tries again; retries while reclaim makes progress, at
+        most MAX_RECLAIM_RETRIES (16) times (should_reclaim_retry, simplified); __GFP_NORETRY
+        tries once.  NO_PFN when reclaim cannot help (the OOM killer's place)."""
+        cdef pfn_t pfn = NO_PFN
+        cdef uint64_t progress
+        cdef int retries = 0
+        cdef bint drained = False
+        while retries < 16:
+            self.in_reclaim = True
+            try:
+                progress = self.reclaim.try_to_free_pages(self.reclaim.ctx, gfp, order, nid)
+            finally:
+                self.in_reclaim = False
+            if progress == 0:
+                break
+            pfn = self.get_page_from_freelist(gfp, order, nid, WMARK_MIN, nodemask)
+            if pfn == NO_PFN and not drained:
+                self.drain_all_pages()
+                drained = True
+                pfn = self.get_page_from_freelist(gfp, order, nid, WMARK_MIN, nodemask)
+            if pfn != NO_PFN or gfp & GFP_NORETRY_:
+                break
+            retries += 1
         return pfn
 
     cdef int prep_new_page(self, pfn_t pfn, unsigned int order, gfp_t gfp) except -1:

@@ -34,3 +34,5 @@ cdef class Vmscan:
     cdef uint64_t shrink_page_list(self, pfn_t* pages, int n, lruvec* lv, scan_control* sc) except? 0xffffffffffffffff
     cdef int shrink_lruvec(self, lruvec* lv, scan_control* sc) except -1
     cdef int _putback(self, lruvec* lv, pfn_t pfn, int lru_base) except -1
+    cdef uint64_t do_try_to_free_pages(self, int nid, uint64_t nr_to_reclaim, gfp_t gfp, int order,
+                                       int reclaim_idx, bint kswapd) except? 0xffffffffffffffff

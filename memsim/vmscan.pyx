@@ -1,16 +1,17 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Page reclaim (mm/vmscan.c of v5.14, with the v6.18 differences the profiles switch on).
 
-WORK IN PROGRESS (issue 10, "Reclaim"): the LRU side of reclaim — isolation from the tail of a
+WORK IN PROGRESS (issue 10, "Reclaim"): direct reclaim from the allocator's slow path
+(``PhysMem.reclaim``, installed here) and the LRU side of reclaim — isolation from the tail of a
 list, shrink_page_list for page-cache pages of the built-in file mapping (a clean page is
 dropped from ``i_pages``), putback, shrink_active_list's deactivation, get_scan_count with no
 swap (anon is not scanned: ``swap_ops`` has no swap-out yet), the priority loop of
-do_try_to_free_pages and the counters.  Not yet: kswapd, the allocator calling in, the vmscan
+do_try_to_free_pages and the counters.  Not yet: kswapd, the vmscan
 events, dirty pages, the mapping's evict op for plugins' a_ops, and the reverse map in C
 (page_referenced / try_to_unmap still go through Rmap's Python methods per mapped page).
 """
 from libc.stdint cimport uint64_t, int64_t, uint32_t
-from memsim._types cimport (pfn_t, gfp_t, NIL32, PG_lru, PG_active, PG_referenced, PG_swapbacked,
+from memsim._types cimport (pfn_t, gfp_t, NIL32, GFP_DMA_, GFP_DMA32_, GFP_THISNODE_, PG_lru, PG_active, PG_referenced, PG_swapbacked,
                             PG_unevictable, PG_dirty, PG_head, PAGE_MAPPING_ANON, MAX_NR_ZONES)
 from memsim.page cimport page
 from memsim.physmem cimport (PhysMem, lruvec, LRU_INACTIVE_ANON, LRU_ACTIVE_ANON,
@@ -25,13 +26,46 @@ from memsim.vmstat cimport (__count_vm_events, __mod_lruvec_page_state, __count_
 LRU_NAMES = ("inactive_anon", "active_anon", "inactive_file", "active_file", "unevictable")
 
 
+cdef inline int gfp_zone(gfp_t gfp) noexcept nogil:
+    """gfp_zone() on x86-64 without a populated ZONE_MOVABLE (as memsim.physmem's)."""
+    if gfp & GFP_DMA_:
+        return 0
+    if gfp & GFP_DMA32_:
+        return 1
+    return 2
+
+
+cdef uint64_t _try_to_free_pages(void* ctx, gfp_t gfp, unsigned int order, int nid) except? 0xffffffffffffffff:
+    """The allocator's reclaim op: try_to_free_pages() over the zonelist from node ``nid``
+    (shrink_zones: that node, then the others in order; only it for __GFP_THISNODE)."""
+    cdef Vmscan v = <Vmscan>ctx
+    cdef uint64_t got = 0
+    cdef int i, n, nodes = 1 if gfp & GFP_THISNODE_ else v.pm.nr_nodes
+    __count_zid_vm_events(v.pm.vs, ALLOCSTALL_DMA, gfp_zone(gfp), 1)
+    for i in range(nodes):
+        n = (nid + i) % v.pm.nr_nodes
+        got += v.do_try_to_free_pages(n, SWAP_CLUSTER_MAX - got if got < SWAP_CLUSTER_MAX else 1,
+                                      gfp, order, gfp_zone(gfp), False)
+        if got >= SWAP_CLUSTER_MAX:
+            break
+    return got
+
+
 cdef class Vmscan:
-    """Reclaim over a machine's LRU lists (mm/vmscan.c)."""
+    """Reclaim over a machine's LRU lists (mm/vmscan.c); installs itself as the allocator's
+    reclaim op (direct reclaim)."""
 
     def __cinit__(self, PhysMem pm, MmCore core):
         self.pm = pm
         self.core = core
         self.swappiness = 60
+        pm.reclaim.try_to_free_pages = _try_to_free_pages
+        pm.reclaim.ctx = <void*>self
+
+    def __dealloc__(self):
+        if self.pm is not None and self.pm.reclaim.ctx == <void*>self:
+            self.pm.reclaim.try_to_free_pages = NULL
+            self.pm.reclaim.ctx = NULL
 
     cdef int isolate_lru_pages(self, uint64_t nr_to_scan, lruvec* lv, pfn_t* dst, int lru,
                                uint64_t* nr_scanned) except -1:
@@ -192,14 +226,11 @@ cdef class Vmscan:
             self.shrink_active_list(SWAP_CLUSTER_MAX, lv, sc, LRU_ACTIVE_FILE)
         return 0
 
-    def try_to_free_pages(self, int nid, uint64_t nr_to_reclaim=SWAP_CLUSTER_MAX,
-                          gfp_t gfp=0xcc0, int order=0, int reclaim_idx=2, bint kswapd=False):
+    cdef uint64_t do_try_to_free_pages(self, int nid, uint64_t nr_to_reclaim, gfp_t gfp, int order,
+                                       int reclaim_idx, bint kswapd) except? 0xffffffffffffffff:
         """do_try_to_free_pages() on node ``nid``: priority 12 down to 0 until
-        ``nr_to_reclaim`` pages are reclaimed; allocstall_<zone> for direct reclaim.  Returns
-        the pages reclaimed.  (WIP: called by tests; the allocator does not call it yet.)"""
+        ``nr_to_reclaim`` pages are reclaimed.  Returns the pages reclaimed."""
         cdef scan_control sc
-        if not 0 <= nid < self.pm.nr_nodes:
-            raise ValueError(f"no node {nid}")
         sc.nr_to_reclaim = nr_to_reclaim
         sc.gfp_mask = gfp
         sc.order = order
@@ -209,8 +240,6 @@ cdef class Vmscan:
         sc.kswapd = kswapd
         sc.nr_scanned = 0
         sc.nr_reclaimed = 0
-        if not kswapd:
-            __count_zid_vm_events(self.pm.vs, ALLOCSTALL_DMA, reclaim_idx, 1)
         sc.priority = DEF_PRIORITY
         while sc.priority >= 0:
             self.shrink_lruvec(&self.pm.lruvecs[nid], &sc)
@@ -218,3 +247,12 @@ cdef class Vmscan:
                 break
             sc.priority -= 1
         return sc.nr_reclaimed
+
+    def try_to_free_pages(self, int nid, uint64_t nr_to_reclaim=SWAP_CLUSTER_MAX,
+                          gfp_t gfp=0xcc0, int order=0):
+        """try_to_free_pages() of node ``nid`` alone from Python: allocstall_<gfp_zone(gfp)>,
+        then do_try_to_free_pages.  Returns the pages reclaimed."""
+        if not 0 <= nid < self.pm.nr_nodes:
+            raise ValueError(f"no node {nid}")
+        __count_zid_vm_events(self.pm.vs, ALLOCSTALL_DMA, gfp_zone(gfp), 1)
+        return self.do_try_to_free_pages(nid, nr_to_reclaim, gfp, order, gfp_zone(gfp), False)

@@ -43,3 +43,29 @@ def test_direct_reclaim_drops_clean_file_pages_and_leaves_anon_alone():
     # a reclaimed page faults back in from the file (a major fault in the built-in cache)
     assert m.mmcore.access(t.mm, f, f.vm_start, f.vm_end, False)[1] == 0
     assert m.check_invariants() == []
+
+
+def test_reading_four_times_the_memory_through_a_file_mapping_reclaims_as_it_goes():
+    """__alloc_pages_slowpath's direct reclaim: a page-cache fault that finds no free page at the
+    min watermark reclaims the oldest clean file pages (the issue's benchmark scenario, small)."""
+    m = Machine(MachineSpec(cpus=1, nodes=(32 * MiB,), kernel="v5.14"), with_slab=False)
+    t = m.spawn("app")
+    m.set_current(t)
+    total = sum(z["managed"] for z in m.physmem.zones_info())
+    f = vm.do_mmap(m.mmcore, t.mm, m.files, 128 * MiB, "r", "file", totalram=total)
+    assert m.mmcore.access(t.mm, f, f.vm_start, f.vm_end, False)[1] == 0
+    vs = m.physmem.vmstat
+    assert vs.vm_event(EV.PGSTEAL_DIRECT) > (128 - 32) * MiB // PAGE
+    assert vs.vm_event(EV.ALLOCSTALL_NORMAL) > 0
+    assert m.check_invariants() == []
+
+
+def test_anonymous_memory_is_not_reclaimed_without_swap():
+    m = Machine(MachineSpec(cpus=1, nodes=(32 * MiB,), kernel="v5.14"), with_slab=False)
+    t = m.spawn("app")
+    m.set_current(t)
+    total = sum(z["managed"] for z in m.physmem.zones_info())
+    a = vm.do_mmap(m.mmcore, t.mm, m.files, total * PAGE, "rw", "anon", totalram=total)
+    ret = m.mmcore.access(t.mm, a, a.vm_start, a.vm_end, True)[1]
+    assert ret == 0x1                                   # VM_FAULT_OOM: nothing to reclaim
+    assert m.physmem.vmstat.vm_event(EV.PGSTEAL_DIRECT) == 0
