@@ -40,7 +40,8 @@ from memsim.mempolicy cimport policy_node, policy_nodemask, interleave_nodes
 from memsim.page cimport page
 from memsim.ring cimport TraceBuffer, EV_MM_PAGE_ALLOC, EV_MM_PAGE_FREE, \
     EV_MM_PAGE_ALLOC_ZONE_LOCKED, EV_MM_PAGE_PCPU_DRAIN, EV_MM_PAGE_FREE_BATCHED, \
-    EV_MM_LRU_INSERTION, EV_MM_LRU_ACTIVATE
+    EV_MM_LRU_INSERTION, EV_MM_LRU_ACTIVATE, EV_MM_VMSCAN_DIRECT_RECLAIM_BEGIN, \
+    EV_MM_VMSCAN_DIRECT_RECLAIM_END
 from memsim.task cimport Current, TaskStruct
 from memsim.vmstat cimport (
     VmStat, __mod_zone_freepage_state, __mod_zone_page_state, __count_vm_event, __count_vm_events,
@@ -778,14 +779,21 @@ cdef class PhysMem:
         tries once.  NO_PFN when reclaim cannot help (the OOM killer's place)."""
         cdef pfn_t pfn = NO_PFN
         cdef uint64_t progress
+        cdef uint64_t vals[2]
         cdef int retries = 0
         cdef bint drained = False
         while retries < 16:
+            if self.tb.core[EV_MM_VMSCAN_DIRECT_RECLAIM_BEGIN].enabled:
+                vals[0] = order; vals[1] = gfp
+                self.tb.emit(EV_MM_VMSCAN_DIRECT_RECLAIM_BEGIN, self.cur.cpu, self.cur.pid, vals, NULL, 0)
             self.in_reclaim = True
             try:
                 progress = self.reclaim.try_to_free_pages(self.reclaim.ctx, gfp, order, nid)
             finally:
                 self.in_reclaim = False
+            if self.tb.core[EV_MM_VMSCAN_DIRECT_RECLAIM_END].enabled:
+                vals[0] = progress
+                self.tb.emit(EV_MM_VMSCAN_DIRECT_RECLAIM_END, self.cur.cpu, self.cur.pid, vals, NULL, 0)
             if progress == 0:
                 break
             pfn = self.get_page_from_freelist(gfp, order, nid, WMARK_MIN, nodemask)

@@ -21,6 +21,8 @@ cdef enum:
     EV_KMEM_CACHE_ALLOC_NODE = 11
     EV_MM_LRU_INSERTION = 12
     EV_MM_LRU_ACTIVATE = 13
+    EV_MM_VMSCAN_DIRECT_RECLAIM_BEGIN = 14
+    EV_MM_VMSCAN_DIRECT_RECLAIM_END = 15
     N_CORE_EVENTS = 16              # slots 0..15: the core's own events (EV_* above)
     FIRST_PLUGIN_SLOT = 16          # slots 16..63: plugin events emitted from C
     N_EVENT_SLOTS = 64

@@ -280,6 +280,8 @@ CORE_EVENTS: Dict[int, Tuple[str, str, Tuple[str, ...]]] = {
     # the pointer goes twice: v5.14 names the field page, v6.18 folio (the other is skipped)
     12: ("pagemap", "mm_lru_insertion", ("page", "folio", "pfn", "lru", "flags")),
     13: ("pagemap", "mm_lru_activate", ("page", "folio", "pfn")),
+    14: ("vmscan", "mm_vmscan_direct_reclaim_begin", ("order", "gfp_flags")),
+    15: ("vmscan", "mm_vmscan_direct_reclaim_end", ("nr_reclaimed",)),
 }
 
 #: Slots of the trace buffer (memsim/ring.pxd): 0..15 core events, 16..63 plugin C events.

@@ -20,9 +20,12 @@ from memsim.registry import Param, ProcFile, StepType
 def memsim_register_events(events, profile, patch_states):
     from memsim.tracing.kmem import kmem_events
     from memsim.tracing.pagemap import pagemap_events
+    from memsim.tracing.vmscan import vmscan_events
     for decl in kmem_events(profile.name, patch_states.enabled("rss-stat-symbolic")):
         events.add(decl)
     for decl in pagemap_events(profile.name):     # the mm core's LRU events, emitted from C
+        events.add(decl)
+    for decl in vmscan_events(profile.name):      # ... and its reclaim events
         events.add(decl)
 
 
