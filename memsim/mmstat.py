@@ -7,7 +7,8 @@
   HugePages_*, SwapTotal...), or 0 for what nothing models (VmallocUsed, Percpu, ...);
 * /sys/devices/system/node/nodeN/{meminfo,vmstat,numastat,distance,cpulist,cpumap} and the node
   masks online, possible, has_memory, has_normal_memory, has_cpu (drivers/base/node.c);
-* the sysctls the core models: /proc/sys/vm/min_free_kbytes, stat_interval, stat_refresh.
+* the sysctls the core models: /proc/sys/vm/min_free_kbytes, swappiness, stat_interval,
+  stat_refresh.
 
 Every function here reads the machine; none changes a counter.  :data:`CORE_FILES` declares the
 files the core creates at boot (docs/workloads.md lists them with the plugins' files).
@@ -618,6 +619,15 @@ def _stat_interval_store(machine, data: bytes) -> int:
     return took
 
 
+def _swappiness_store(machine, data: bytes) -> int:
+    """vm_swappiness: proc_dointvec_minmax, 0..200 (v5.8+'s two_hundred); reclaim's
+    get_scan_count() reads it (memsim.vmscan.Vmscan.swappiness)."""
+    from memsim.pseudofs import proc_dointvec_minmax
+    value, took = proc_dointvec_minmax(data, minimum=0, maximum=200)
+    machine.vmscan.swappiness = value
+    return took
+
+
 def _stat_refresh_store(machine, data: bytes) -> None:
     """vmstat_refresh(): fold every CPU's differentials (any text is accepted)."""
     machine.physmem.vmstat.refresh_vm_stats()
@@ -655,6 +665,9 @@ CORE_FILES: Tuple[ProcFile, ...] = (
     ProcFile("/proc/sys/vm/min_free_kbytes", "the memory kept free; a write recomputes the "
              "zones' watermarks (proc_dointvec_minmax, at least 0)",
              lambda m: f"{m.physmem.min_free_kbytes}\n", write=_min_free_kbytes_store),
+    ProcFile("/proc/sys/vm/swappiness", "how much reclaim prefers anonymous pages over the page "
+             "cache (get_scan_count; 0..200, 60; no effect until swap exists)",
+             lambda m: f"{m.vmscan.swappiness}\n", write=_swappiness_store),
     ProcFile("/proc/sys/vm/stat_interval", "seconds between two folds of the per-CPU vmstat "
              "differentials (vmstat_update)", lambda m: f"{m.stat_interval_ns // 1_000_000_000}\n",
              write=_stat_interval_store),

@@ -1,5 +1,7 @@
 """Page reclaim over the LRU lists (mm/vmscan.c), work in progress: direct reclaim of the
-built-in file mapping's clean pages (issue 10, "Reclaim"; the allocator does not call it yet)."""
+built-in file mapping's clean pages from the allocator's slow path (issue 10, "Reclaim")."""
+import pytest
+
 from memsim import vm
 from memsim.machine import Machine, MachineSpec
 from memsim.vmstat import node_stat_item as NS, vm_event_item as EV
@@ -69,3 +71,15 @@ def test_anonymous_memory_is_not_reclaimed_without_swap():
     ret = m.mmcore.access(t.mm, a, a.vm_start, a.vm_end, True)[1]
     assert ret == 0x1                                   # VM_FAULT_OOM: nothing to reclaim
     assert m.physmem.vmstat.vm_event(EV.PGSTEAL_DIRECT) == 0
+
+
+def test_swappiness_is_a_sysctl_from_0_to_200():
+    """/proc/sys/vm/swappiness reads 60 on this VM's 6.18 kernel as on a fresh boot."""
+    from memsim.vfs import VfsError
+    m, _ = setup()
+    assert m.vfs.read_file("/proc/sys/vm/swappiness") == b"60\n"
+    m.vfs.write_file("/proc/sys/vm/swappiness", b"200\n")
+    assert m.vmscan.swappiness == 200
+    with pytest.raises(VfsError, match="EINVAL"):
+        m.vfs.write_file("/proc/sys/vm/swappiness", b"201\n")
+    assert m.vfs.read_file("/proc/sys/vm/swappiness") == b"200\n"
