@@ -47,7 +47,7 @@ from memsim.vmstat cimport (
     VmStat, __mod_zone_freepage_state, __mod_zone_page_state, __count_vm_event, __count_vm_events,
     __count_zid_vm_events, __count_numa_events, zone_statistics, NR_FREE_PAGES, NR_FREE_CMA_PAGES,
     PGFREE, PGALLOC_DMA, NUMA_INTERLEAVE_HIT, __mod_lruvec_page_state, page_zonenum,
-    NR_INACTIVE_ANON, NR_ZONE_INACTIVE_ANON, PGACTIVATE, UNEVICTABLE_PGCULLED, UNEVICTABLE_PGRESCUED,
+    NR_INACTIVE_ANON, NR_ZONE_INACTIVE_ANON, NR_ISOLATED_ANON, NR_ISOLATED_FILE, PGACTIVATE, UNEVICTABLE_PGCULLED, UNEVICTABLE_PGRESCUED,
     UNEVICTABLE_PGMLOCKED, NR_MLOCK,
 )
 
@@ -1884,7 +1884,7 @@ cdef class PhysMem:
         every page PG_lru and on the list its flags name, in use, on its lruvec's node) counts
         what lruvec.nr_pages says; the node counters NR_INACTIVE_ANON.. (with their per-CPU
         differentials) equal the node lruvec's sizes and the zone counters NR_ZONE_* sum to
-        them; a page in a per-CPU batch holds a reference and waits once.  ``no_tasks`` (every
+        them; nothing is isolated (NR_ISOLATED_*); a page in a per-CPU batch holds a reference.  ``no_tasks`` (every
         task has exited): no anonymous page is left on a list, nor held in a batch by anyone
         but the batch.  The lists are walked only when they changed since the last walk if
         ``changed_only``.  Returns a list of problems (empty = ok)."""
@@ -1900,6 +1900,10 @@ cdef class PhysMem:
         self.lru_changes_checked = self.lru_changes
         for nid in range(self.nr_nodes):
             lv = &self.lruvecs[nid]
+            for item, what in ((NR_ISOLATED_ANON, "anon"), (NR_ISOLATED_FILE, "file")):
+                iso = vs.node_page_state_snapshot(nid, item)
+                if iso != 0:    # reclaim and migration put back what they isolate before a check
+                    problems.append(f"node {nid}: nr_isolated_{what} is {iso} outside reclaim")
             for lru in range(NR_LRU_LISTS):
                 name = f"node {nid} {LRU_NAMES[lru]}"
                 node = vs.node_page_state_snapshot(nid, NR_INACTIVE_ANON + lru)

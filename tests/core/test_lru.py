@@ -202,3 +202,9 @@ def test_check_counts_every_lru_page_once_and_against_the_counters():
     assert len(left) == 40
     m.exit_task(t)
     assert m.check_invariants() == []
+
+
+def test_check_finds_pages_left_isolated():
+    m = machine("v5.14")
+    m.physmem.vmstat.mod_node_page_state(0, NS.NR_ISOLATED_FILE, 3)
+    assert m.physmem.check_lru() == ["node 0: nr_isolated_file is 3 outside reclaim"]
