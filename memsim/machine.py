@@ -89,6 +89,10 @@ class Machine:
         if with_slab:
             self.slab = _make_slab(self)
             self.mmcore.slab = self.slab
+        #: the OOM killer the allocator's slow path calls (memsim.oom, mm/oom_kill.c)
+        from memsim.oom import OomKiller
+        self.oom = OomKiller(self)
+        self.physmem.set_oom_killer(self.oom)
         self.files = vm.AddressSpaces()
         self.tasks: Dict[int, TaskStruct] = {}
         self.comms: Dict[int, str] = {0: "<idle>"}
@@ -228,6 +232,7 @@ class Machine:
         thread = TaskStruct(pid, (comm or parent.comm)[:15], parent.cpu if cpu is None else cpu,
                             parent.mm, parent.tgid, name, parent.real_parent)
         parent.mm.mm_users += 1
+        thread.oom_score_adj = parent.oom_score_adj       # one signal_struct per thread group
         if parent.files is not None:
             thread.files = parent.files.get()           # copy_files() with CLONE_FILES
         copy_task_mempolicy(thread, parent)

@@ -110,6 +110,12 @@ def totalram_pages(machine) -> int:
     return sum(z["managed"] for z in machine.physmem.zones_info())
 
 
+def total_swap_pages(machine) -> int:
+    """total_swap_pages: the swap pages the machine has (SwapTotal, from the swap plugin's line;
+    0 without swap)."""
+    return _contributed(machine, "SwapTotal") // PAGE_SIZE
+
+
 def totalreserve_pages(machine) -> int:
     """calculate_totalreserve_pages(): per zone, its largest lowmem reserve plus its high
     watermark, at most its managed pages."""

@@ -86,6 +86,8 @@ def touch_range(ctx, start: int, end: int, write: bool, pattern: str = "sequenti
         while True:
             progress, ret, at = core.access(mm, vma, s, e, write, PATTERNS[pattern], stride,
                                             n or 0, progress, quantum)
+            if task.sigkill_pending:
+                return          # the OOM killer chose this process: the runner delivers SIGKILL
             if ret & VM_FAULT_RETRY:
                 waitq = core.blocked_on
                 core.blocked_on = None
