@@ -13,6 +13,7 @@ from memsim.boot import BootOptions
 from memsim.hashptr import key_from_seed
 from memsim.patches import PatchStates, default_states
 from memsim.mm import MmCore, MmStruct, RSS_NAMES, copy_task_mempolicy
+from memsim.oom import OomKiller, install_proc_pid_files, remove_proc_pid_files
 from memsim.physmem import PhysMem
 from memsim.profiles import KernelProfile, get_profile
 from memsim.ring import Clock, TraceBuffer
@@ -90,7 +91,6 @@ class Machine:
             self.slab = _make_slab(self)
             self.mmcore.slab = self.slab
         #: the OOM killer the allocator's slow path calls (memsim.oom, mm/oom_kill.c)
-        from memsim.oom import OomKiller
         self.oom = OomKiller(self)
         self.physmem.set_oom_killer(self.oom)
         self.files = vm.AddressSpaces()
@@ -195,6 +195,7 @@ class Machine:
         task.mm = self.mmcore.mm_alloc(task)
         self.tasks[pid] = task
         self.comms[pid] = task.comm
+        install_proc_pid_files(self, task)
         if self.hooks is not None:
             self.hooks.memsim_task_fork(parent=None, child=task)
         self.set_current(prev)
@@ -213,6 +214,7 @@ class Machine:
         copy_task_mempolicy(child, parent)                  # mpol_dup(current->mempolicy)
         self.tasks[pid] = child
         self.comms[pid] = child.comm
+        install_proc_pid_files(self, child)
         if self.hooks is not None:
             self.hooks.memsim_task_fork(parent=parent, child=child)
         self.set_current(prev)
@@ -238,6 +240,7 @@ class Machine:
         copy_task_mempolicy(thread, parent)
         self.tasks[pid] = thread
         self.comms[pid] = thread.comm
+        install_proc_pid_files(self, thread)
         if self.hooks is not None:
             prev = self.current.task
             self.set_current(parent)
@@ -269,6 +272,7 @@ class Machine:
                 vm.exit_mmap(self.mmcore, mm)
         if self.hooks is not None:
             self.hooks.memsim_task_exit(task=task)
+        remove_proc_pid_files(self, task)
         # forget_original_parent(): the children go to a live thread of the same process
         # (find_alive_thread()), else to init
         reaper = next((t for t in self.thread_group(task) if t is not task and t.mm is not None), None)

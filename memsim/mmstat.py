@@ -7,7 +7,8 @@
   HugePages_*, SwapTotal...), or 0 for what nothing models (VmallocUsed, Percpu, ...);
 * /sys/devices/system/node/nodeN/{meminfo,vmstat,numastat,distance,cpulist,cpumap} and the node
   masks online, possible, has_memory, has_normal_memory, has_cpu (drivers/base/node.c);
-* the sysctls the core models: /proc/sys/vm/min_free_kbytes, stat_interval, stat_refresh.
+* the sysctls the core models: /proc/sys/vm/min_free_kbytes, watermark_scale_factor,
+  stat_interval, stat_refresh.
 
 Every function here reads the machine; none changes a counter.  :data:`CORE_FILES` declares the
 files the core creates at boot (docs/workloads.md lists them with the plugins' files).
@@ -607,6 +608,23 @@ def _node_files(machine) -> None:
 # sysctls (kernel/sysctl.c, mm/page_alloc.c, mm/vmstat.c)
 # ----------------------------------------------------------------------------------------------
 
+#: vm.watermark_scale_factor's upper bound (proc_dointvec_minmax extra2): one_thousand in 5.14's
+#: kernel/sysctl.c, SYSCTL_THREE_THOUSAND in 6.18's mm/page_alloc.c (the live 6.18 kernel takes
+#: 3000 and refuses 3001 and 0 with EINVAL: tests/core/test_oom.py).
+WATERMARK_SCALE_FACTOR_MAX = ProfileTable("mmstat.watermark_scale_factor_max",
+                                          {"v5.14": 1000, "v6.18": 3000})
+
+
+def _watermark_scale_factor_store(machine, data: bytes) -> int:
+    """watermark_scale_factor_sysctl_handler(): proc_dointvec_minmax (1 .. the profile's
+    maximum), then setup_per_zone_wmarks()."""
+    from memsim.pseudofs import proc_dointvec_minmax
+    value, took = proc_dointvec_minmax(data, minimum=1,
+                                       maximum=WATERMARK_SCALE_FACTOR_MAX[machine.profile.name])
+    machine.physmem.set_watermark_scale_factor(value)
+    return took
+
+
 def _min_free_kbytes_store(machine, data: bytes) -> int:
     """min_free_kbytes_sysctl_handler(): proc_dointvec_minmax (at least 0), then
     setup_per_zone_wmarks()."""
@@ -661,6 +679,10 @@ CORE_FILES: Tuple[ProcFile, ...] = (
     ProcFile("/proc/sys/vm/min_free_kbytes", "the memory kept free; a write recomputes the "
              "zones' watermarks (proc_dointvec_minmax, at least 0)",
              lambda m: f"{m.physmem.min_free_kbytes}\n", write=_min_free_kbytes_store),
+    ProcFile("/proc/sys/vm/watermark_scale_factor", "the distance between the zones' min, low "
+             "and high watermarks, in 1/10000 of their memory; a write recomputes them "
+             "(proc_dointvec_minmax, 1 to 1000 on v5.14, 3000 on v6.18)",
+             lambda m: f"{m.physmem.watermark_scale_factor}\n", write=_watermark_scale_factor_store),
     ProcFile("/proc/sys/vm/stat_interval", "seconds between two folds of the per-CPU vmstat "
              "differentials (vmstat_update)", lambda m: f"{m.stat_interval_ns // 1_000_000_000}\n",
              write=_stat_interval_store),

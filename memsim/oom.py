@@ -340,3 +340,67 @@ class OomKiller:
 def _total_vm(mm) -> int:
     """mm->total_vm: the pages of every VMA."""
     return sum((v.vm_end - v.vm_start) // PAGE_SIZE for v in mm.vmas)
+
+
+# -- /proc/PID/oom_score, /proc/PID/oom_score_adj (fs/proc/base.c) -----------------------------
+
+PROC_NUMBUF = 13
+
+
+def _kstrtoint(text: bytes) -> int:
+    """kstrtoint(s, 0, &v): an optional sign, then a number in base 0 (0x hex, 0 octal); EINVAL
+    for anything else, ERANGE beyond an int."""
+    from memsim.vfs import VfsError
+    s = text.decode("latin-1")
+    if s.endswith("\n"):
+        s = s[:-1]
+    neg = s.startswith("-")
+    if s[:1] in "+-" and s:
+        s = s[1:]
+    try:
+        if s[:2].lower() == "0x" and len(s) > 2:
+            v = int(s[2:], 16)
+        elif s.startswith("0") and len(s) > 1:
+            v = int(s[1:], 8)
+        else:
+            v = int(s, 10)
+        if not s or not all(c.isalnum() for c in s):
+            raise ValueError
+    except ValueError:
+        raise VfsError("EINVAL", f"{text!r} is not a number") from None
+    v = -v if neg else v
+    if not -(1 << 31) <= v < (1 << 31):
+        raise VfsError("ERANGE", f"{v} does not fit in an int")
+    return v
+
+
+def oom_score_adj_write(machine, task, data: bytes) -> int:
+    """oom_score_adj_write(): at most PROC_NUMBUF - 1 bytes are read, stripped (strstrip) and
+    parsed with kstrtoint (EINVAL, ERANGE); a value outside -1000..1000 is EINVAL; then
+    __set_oom_adj (:func:`set_oom_score_adj`).  The write takes the whole count."""
+    from memsim.vfs import VfsError
+    buf = data[:PROC_NUMBUF - 1].strip(b" \t\n\r\v\f")
+    value = _kstrtoint(buf)
+    if not OOM_SCORE_ADJ_MIN <= value <= OOM_SCORE_ADJ_MAX:
+        raise VfsError("EINVAL", f"{value} is outside -1000..1000")
+    set_oom_score_adj(machine, task, value)
+    return len(data)
+
+
+def install_proc_pid_files(machine, task) -> None:
+    """proc_pid_base_stuff's oom entries of a new task: /proc/PID/oom_score (0444, proc_oom_score)
+    and /proc/PID/oom_score_adj (0644, oom_score_adj_read / oom_score_adj_write)."""
+    base = str(task.pid)
+    fs = machine.procfs
+    fs.mkdir(base, 0o555)
+    fs.create_file(f"{base}/oom_score", show=lambda t: f"{oom_score(machine, t, machine.oom.oom_skip)}\n",
+                   mode=0o444, private=task)
+    fs.create_file(f"{base}/oom_score_adj", show=lambda t: f"{t.oom_score_adj}\n",
+                   store=lambda t, data: oom_score_adj_write(machine, t, data), mode=0o644,
+                   private=task)
+
+
+def remove_proc_pid_files(machine, task) -> None:
+    """The task was reaped: its /proc/PID directory goes (open files fail from now on)."""
+    if str(task.pid) in machine.procfs:
+        machine.procfs.remove(str(task.pid))

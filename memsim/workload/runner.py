@@ -282,6 +282,13 @@ class Run:
                 # the OOM killer chose this process: SIGKILL is delivered on the way back to
                 # user space, whatever the step's own outcome was
                 self.deliver_sigkill(task, step)
+                nxt = steps[i + 1] if i + 1 < len(steps) else None
+                if nxt is not None and nxt.op == "expect":
+                    raise ExpectationFailed(nxt.where, f"the OOM killer killed the process "
+                                            f"(SIGKILL) during {step.op} at {step.where}: this "
+                                            "expect is never reached", "give the machine more "
+                                            "memory, or drop this expect (the summary shows "
+                                            "the kill)")
                 return
             if data.signal is not None:
                 nxt = steps[i + 1] if i + 1 < len(steps) else None
@@ -429,6 +436,7 @@ class Run:
                 self.pm.hook.memsim_machine_created(machine=self.machine, config=self.workload)
             for tc in self.workload.tasks:
                 task = self.machine.spawn(tc.name, tc.comm, tc.cpu)
+                task.oom_score_adj = getattr(tc, "oom_score_adj", 0)
                 self.add_task(task, tc.steps)
             if self.pm is not None:
                 self.pm.hook.memsim_run_start(machine=self.machine)
