@@ -93,6 +93,8 @@ class Machine:
         #: the OOM killer the allocator's slow path calls (memsim.oom, mm/oom_kill.c)
         self.oom = OomKiller(self)
         self.physmem.set_oom_killer(self.oom)
+        #: vm.overcommit_memory and its limits (__vm_enough_memory at mmap and mremap)
+        self.overcommit = vm.Overcommit(self)
         self.files = vm.AddressSpaces()
         self.tasks: Dict[int, TaskStruct] = {}
         self.comms: Dict[int, str] = {0: "<idle>"}

@@ -48,7 +48,7 @@ from memsim.profiles import ProfileTable
 
 __all__ = [
     "OOM_SCORE_ADJ_MIN", "OOM_SCORE_ADJ_MAX", "OomKiller", "OomKill", "oom_badness",
-    "oom_score", "set_oom_score_adj",
+    "oom_score", "oom_score_points", "set_oom_score_adj", "install_proc_pid_files",
 ]
 
 OOM_SCORE_ADJ_MIN = -1000
@@ -154,14 +154,21 @@ def oom_score(machine, task, oom_skip: Set[int] = frozenset()) -> int:
     ``(1000 + badness * 1000 / totalpages) * 2 / 3`` in C's integer arithmetic; 0 for an
     unkillable task."""
     total = totalpages(machine)
-    badness = oom_badness(machine, task, total, oom_skip)
+    return oom_score_points(oom_badness(machine, task, total, oom_skip), total)
+
+
+def _cdiv(a: int, b: int) -> int:
+    """C's integer division (truncates toward zero)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def oom_score_points(badness: Optional[int], total: int) -> int:
+    """proc_oom_score()'s arithmetic: 0 for LONG_MIN (None), else
+    ``(1000 + badness * 1000 / (long)totalpages) * 2 / 3`` printed with %lu."""
     if badness is None or total == 0:
         return 0
-    q = abs(badness * 1000) // total            # C division truncates toward zero
-    q = -q if badness < 0 else q
-    v = 1000 + q
-    v = abs(v * 2) // 3 * (1 if v >= 0 else -1)
-    return v % (1 << 64)                        # printed %lu
+    return _cdiv((1000 + _cdiv(badness * 1000, total)) * 2, 3) % (1 << 64)
 
 
 def set_oom_score_adj(machine, task, value: int) -> None:

@@ -130,7 +130,6 @@ def run_mmap(ctx, step):
     and set up the new VMA (e.g. its vm_ops)."""
     a = step.args
     machine, task = ctx.machine, ctx.task
-    totalram = sum(z["managed"] for z in machine.physmem.zones_info())
     mtype, flags = _mmap_extensions(ctx, a)
     req = vm.MmapRequest(length=a["length"], prot=a["prot"], kind=mtype.base if mtype else a["type"],
                          file=a.get("file"), offset=a.get("offset") or 0, addr=a.get("addr"),
@@ -141,7 +140,7 @@ def run_mmap(ctx, step):
             if ext.prepare is not None:
                 ext.prepare(ctx, req)
         vma = vm.do_mmap(machine.mmcore, task.mm, machine.files, req.length, req.prot, req.kind,
-                         req.file, req.offset, req.addr, a["name"], totalram, map_flags=req.map_flags,
+                         req.file, req.offset, req.addr, a["name"], machine.overcommit, map_flags=req.map_flags,
                          vm_flags=req.vm_flags, accountable=req.accountable, align=req.align,
                          vm_file=req.vm_file)
     except vm.MmError as e:
@@ -284,7 +283,7 @@ def run_mremap(ctx, step):
     machine = ctx.machine
     try:
         new = vm.do_mremap(machine.mmcore, ctx.task.mm, m.start + offset, old_length, a["length"],
-                           flags, a.get("new_address") or 0, _totalram(machine))
+                           flags, a.get("new_address") or 0, machine.overcommit)
     except vm.MmError as e:
         ctx.set_errno(e.errno, e.detail)
         return

@@ -1,0 +1,254 @@
+"""The OOM killer of the core (mm/oom_kill.c as memsim.oom models it) and the watermark sysctls
+(__setup_per_zone_wmarks), on a bare machine and through small workloads."""
+import textwrap
+
+import pytest
+
+from memsim.errors import OutOfMemoryPanic
+from memsim.oom import oom_badness, oom_score_points, totalpages
+from memsim.testing import build_machine, run_text, task_summary, trace_text
+from memsim.vm import do_mmap
+
+MiB = 1 << 20
+PAGE = 4096
+
+# Probe on the live 6.18 kernel (this VM, 6.18.44, no swap): a process that malloc()ed and wrote
+# 256 MiB, then read /proc/self/status and /proc/self/oom_score, wrote oom_score_adj and read it
+# again.  MemTotal 24683792 kB; VmRSS 263516 kB, VmPTE 560 kB, VmSwap 0 kB.
+PROBE_TOTALPAGES = 24683792 // 4
+PROBE_POINTS = 263516 // 4 + 560 // 4                        # rss + page tables, in pages
+PROBE_OOM_SCORE = {0: 673, 500: 1006}                        # oom_score_adj -> /proc/self/oom_score
+
+
+def run(text, **kw):
+    return run_text(textwrap.dedent(text), events=kw.pop("events", ("oom:*",)), **kw)
+
+
+@pytest.mark.parametrize("adj, want", sorted(PROBE_OOM_SCORE.items()))
+def test_oom_score_arithmetic_matches_the_live_kernel(adj, want):
+    # oom_badness(): points + adj * (totalpages / 1000); proc_oom_score() scales to 0..2000
+    badness = PROBE_POINTS + adj * (PROBE_TOTALPAGES // 1000)
+    assert oom_score_points(badness, PROBE_TOTALPAGES) == want
+
+
+def test_oom_score_of_an_unkillable_task_is_zero():
+    assert oom_score_points(None, PROBE_TOTALPAGES) == 0
+    # a very negative adj makes the scaled value negative: printed %lu, as the kernel does
+    assert oom_score_points(-PROBE_TOTALPAGES, PROBE_TOTALPAGES) == 0
+    assert oom_score_points(-2 * PROBE_TOTALPAGES, PROBE_TOTALPAGES) == (1 << 64) - 666
+
+
+def test_oom_badness_counts_rss_swap_and_page_tables():
+    m = build_machine(nodes=(64 * MiB,), kernel="v6.18")
+    t = m.spawn("a", "a")
+    v = do_mmap(m.mmcore, t.mm, m.files, 4 * MiB, totalram=1 << 30)
+    m.set_current(t)
+    assert m.mmcore.access(t.mm, v, v.vm_start, v.vm_end, True)[1] == 0
+    total = totalpages(m)
+    want = 1024 + t.mm.pgtables_bytes // PAGE
+    assert t.mm.pgtables_bytes // PAGE >= 3                 # pud, pmd and pte tables
+    assert oom_badness(m, t, total) == want
+    t.oom_score_adj = 300
+    assert oom_badness(m, t, total) == want + 300 * (total // 1000)
+    t.oom_score_adj = -1000
+    assert oom_badness(m, t, total) is None                 # OOM_SCORE_ADJ_MIN: never
+
+
+HOG = """\
+    machine: {{cpus: 1, nodes: [{{memory: 64 MiB}}], kernel: {kernel}}}
+    tasks:
+      - name: hog
+        steps:
+          - mmap: {{name: heap, length: 63 MiB}}
+          - touch: {{vma: heap, access: write}}
+    """
+
+
+@pytest.mark.parametrize("kernel", ["v5.14", "v6.18"])
+def test_a_task_touching_more_than_the_machine_is_oom_killed(kernel):
+    r = run(HOG.format(kernel=kernel))
+    assert r.error is None, r.error
+    hog = task_summary(r, "hog")
+    assert hog["killed_by"] == "SIGKILL" and hog["exit_code"] is None and hog["wait_status"] == 9
+    s = r.summary()
+    assert [k["pid"] for k in s["oom_kills"]] == [hog["pid"]]
+    assert s["oom_kills"][0]["invoked_by"] == hog["pid"]    # it was allocating for itself
+    m = r.machine
+    assert m.physmem.vmstat.vm_event(_event("oom_kill")) == 1
+    from memsim.mmstat import vmstat_text
+    assert "\noom_kill 1\n" in vmstat_text(m)              # /proc/vmstat's OOM_KILL event
+    # its memory went back with its exit
+    assert m.meminfo()["AnonPages"] == 0
+    assert m.meminfo()["MemFree"] > 60 * MiB
+    assert m.check_invariants() == []
+
+
+def _event(name):
+    from memsim.vmstat import ITEM_BY_NAME
+    return ITEM_BY_NAME[name][1]
+
+
+def test_oom_events_per_profile():
+    # v5.14's mark_victim records the pid only; a victim that is current is not reaped at once
+    # (it is running: its SIGKILL ends it), so only mark_victim and wake_reaper are seen
+    lines = [l.split(": ", 1)[1] for l in trace_text(run(HOG.format(kernel="v5.14"))).splitlines()]
+    assert lines == ["mark_victim: pid=1000", "wake_reaper: pid=1000"]
+    lines = [l.split(": ", 1)[1] for l in trace_text(run(HOG.format(kernel="v6.18"))).splitlines()]
+    assert lines[0].startswith("mark_victim: pid=1000 comm=hog total-vm=64512kB anon-rss=")
+    assert lines[0].endswith(" uid=0 pgtables=136kB oom_score_adj=0")
+    assert lines[1:] == ["wake_reaper: pid=1000"]
+
+
+TWO = """\
+    machine: {{cpus: 2, nodes: [{{memory: 64 MiB}}], kernel: v6.18}}
+    tasks:
+      - name: big
+        oom_score_adj: {big}
+        steps:
+          - mmap: {{name: heap, length: 40 MiB}}
+          - touch: {{vma: heap, access: write}}
+          - sleep: {{duration: 1ms}}
+      - name: small
+        oom_score_adj: {small}
+        steps:
+          - mmap: {{name: heap, length: 40 MiB}}
+          - touch: {{vma: heap, access: write}}
+    """
+
+
+def test_oom_score_adj_decides_who_dies():
+    # big holds more memory, but small's +500 outweighs it: small is killed (and reaped at once,
+    # as it is not the running task) and big finishes
+    r = run(TWO.format(big=-500, small=500))
+    assert r.error is None, r.error
+    assert task_summary(r, "big")["exit_code"] == 0
+    assert task_summary(r, "small")["killed_by"] == "SIGKILL"
+    kill, = r.summary()["oom_kills"]
+    assert (kill["comm"], kill["oom_score_adj"], kill["reaped"]) == ("small", 500, True)
+    lines = [l.split(": ", 1)[1].split(" ")[0:2] for l in trace_text(r).splitlines()]
+    assert lines == [["mark_victim:", "pid=1001"], ["wake_reaper:", "pid=1001"],
+                     ["start_task_reaping:", "pid=1001"], ["finish_task_reaping:", "pid=1001"]]
+
+
+def test_the_bigger_task_dies_without_adjustment():
+    r = run(TWO.format(big=0, small=0))
+    assert r.error is None, r.error
+    killed = [t["name"] for t in r.summary()["tasks"] if t["killed_by"]]
+    assert len(killed) == 1                 # one kill frees enough for the other to finish
+    kill, = r.summary()["oom_kills"]
+    # the victim had the most rss + page tables when chosen
+    assert kill["anon_rss_kb"] > 20 * 1024
+
+
+def test_no_killable_task_panics():
+    # out_of_memory(): "Out of memory and no killable processes..." then panic("System is
+    # deadlocked on memory"); memsim stops the run with an error naming the step
+    r = run("""\
+        machine: {cpus: 1, nodes: [{memory: 64 MiB}]}
+        tasks:
+          - name: hog
+            oom_score_adj: -1000
+            steps:
+              - mmap: {name: heap, length: 63 MiB}
+              - touch: {vma: heap, access: write}
+        """)
+    assert isinstance(r.error, OutOfMemoryPanic)
+    assert r.error.exit_code == 2
+    text = str(r.error)
+    assert text.startswith("test.yaml:7:9: Kernel panic - not syncing: System is deadlocked on "
+                           "memory (out of memory and no killable processes")
+    assert text.endswith("; give the machine more memory, touch less, or let some task be killed "
+                         "(an oom_score_adj above -1000)")
+    from memsim.workload.outcome import run_status
+    assert run_status(r) == "error"
+
+
+def test_bad_oom_score_adj_in_a_workload_is_located():
+    from memsim.errors import WorkloadError
+    with pytest.raises(WorkloadError) as e:
+        run("""\
+            machine: {nodes: [{memory: 64 MiB}]}
+            tasks:
+              - name: a
+                oom_score_adj: 1001
+                steps: [{sleep: {duration: 1ms}}]
+            """)
+    assert str(e.value).startswith("test.yaml:4:20: ")
+    assert "1000" in str(e.value)
+
+
+def test_proc_pid_oom_files():
+    # oom_score_adj_write(): kstrtoint(strstrip(buf), 0) -> EINVAL for text, EINVAL outside
+    # -1000..1000; hex is taken (the live 6.18 kernel: " 7\n" -> 7, "0x10" -> 16, "12abc" and
+    # "1001" -> EINVAL); each update is traced (oom:oom_score_adj_update)
+    r = run("""\
+        machine: {cpus: 1, nodes: [{memory: 64 MiB}], kernel: v6.18}
+        tasks:
+          - name: t
+            oom_score_adj: 250
+            steps:
+              - read_file: {path: /proc/1000/oom_score_adj, expect: "250\\n"}
+              - write_file: {path: /proc/1000/oom_score_adj, data: "1001"}
+              - expect: {errno: EINVAL}
+              - write_file: {path: /proc/1000/oom_score_adj, data: "12abc"}
+              - expect: {errno: EINVAL}
+              - write_file: {path: /proc/1000/oom_score_adj, data: " 7\\n"}
+              - read_file: {path: /proc/1000/oom_score_adj, expect: "7\\n"}
+              - write_file: {path: /proc/1000/oom_score_adj, data: "0x10"}
+              - read_file: {path: /proc/1000/oom_score_adj, expect: "16\\n"}
+              - write_file: {path: /proc/1000/oom_score_adj, data: "-1000"}
+              - read_file: {path: /proc/1000/oom_score, expect: "0\\n"}
+        """)
+    assert r.error is None, r.error
+    lines = [l.split(": ", 1)[1] for l in trace_text(r).splitlines()]
+    assert lines == ["oom_score_adj_update: pid=1000 comm=t oom_score_adj=7",
+                     "oom_score_adj_update: pid=1000 comm=t oom_score_adj=16",
+                     "oom_score_adj_update: pid=1000 comm=t oom_score_adj=-1000"]
+
+
+def test_oom_score_file_reads_the_badness():
+    m = build_machine(nodes=(64 * MiB,), kernel="v6.18")
+    t = m.spawn("a", "a")
+    files = t.files
+    fd = m.vfs.open(files, f"/proc/{t.pid}/oom_score")
+    # an empty mm: 1 page-table page (the pgd is not counted) -> 0 points -> (1000 + 0) * 2 / 3
+    assert files.read(fd, 100) == b"666\n"
+
+
+# -- watermarks --------------------------------------------------------------------------------
+
+def _wmarks(m):
+    return [(z["min"], z["low"], z["high"]) for z in m.physmem.zones_info() if z["managed"]]
+
+
+def test_watermark_scale_factor_recomputes_the_watermarks():
+    # __setup_per_zone_wmarks(): low = min + max(min / 4, mult_frac(managed, factor, 10000)),
+    # high = min + 2 * that distance
+    m = build_machine(nodes=(1 << 30,), kernel="v6.18")
+    zones = [z for z in m.physmem.zones_info() if z["managed"]]
+    m.physmem.set_watermark_scale_factor(1000)
+    for z, (mn, low, high) in zip(zones, _wmarks(m)):
+        gap = max(mn // 4, z["managed"] // 10000 * 1000 + z["managed"] % 10000 * 1000 // 10000)
+        assert (low, high) == (mn + gap, mn + 2 * gap)
+    assert _wmarks(m)[-1][1] - _wmarks(m)[-1][0] > 20000     # 10% of ~256k pages
+
+
+@pytest.mark.parametrize("kernel, top", [("v5.14", 1000), ("v6.18", 3000)])
+def test_watermark_scale_factor_sysctl_bounds(kernel, top):
+    # proc_dointvec_minmax with extra1 = 1 and extra2 = 1000 (5.14) / 3000 (6.18); the live
+    # 6.18 kernel takes 3000 and refuses 3001 and 0 with EINVAL
+    r = run(f"""\
+        machine: {{nodes: [{{memory: 64 MiB}}], kernel: {kernel}}}
+        tasks:
+          - name: t
+            steps:
+              - read_file: {{path: /proc/sys/vm/watermark_scale_factor, expect: "10\\n"}}
+              - write_file: {{path: /proc/sys/vm/watermark_scale_factor, data: "{top + 1}"}}
+              - expect: {{errno: EINVAL}}
+              - write_file: {{path: /proc/sys/vm/watermark_scale_factor, data: "0"}}
+              - expect: {{errno: EINVAL}}
+              - write_file: {{path: /proc/sys/vm/watermark_scale_factor, data: "{top}"}}
+              - read_file: {{path: /proc/sys/vm/watermark_scale_factor, expect: "{top}\\n"}}
+        """, events=())
+    assert r.error is None, r.error
+    assert r.machine.physmem.watermark_scale_factor == top
