@@ -22,9 +22,10 @@ What happens, as in the kernel:
    every private or anonymous VMA unmapped (not hugetlb, not VM_PFNMAP; v5.14 also skips
    VM_LOCKED ones: ``can_madv_lru_vma()``), ``oom:finish_task_reaping``, then MMF_OOM_SKIP (the
    mm is not chosen again).  memsim has one thread of execution, so the reaper runs at once,
-   inside the allocation, when the victim is not the running task (the kernel's reaper is a
-   kthread: on v6.18 it waits up to 2 s for the victim to exit on its own, on v5.14 it starts at
-   once); a victim that is current is left to die by its SIGKILL;
+   inside the allocation, when the victim is not the running task; on v6.18 the kernel's reaper
+   waits 2 s (OOM_REAPER_DELAY) and finds the victim gone, so memsim frees the memory at once
+   as the victim's exit would, with no reaper events (:data:`OOM_REAPER_DELAYED`); a victim that
+   is current is left to die by its SIGKILL;
 5. the allocation is retried; current, if it is a victim, with the reserves (ALLOC_OOM).
 
 The runner delivers the SIGKILL (``Run`` checks ``sigkill_pending`` after every step and at
@@ -71,6 +72,16 @@ OOM_REAP_SKIP: ProfileTable[int] = ProfileTable("memsim.oom reaper's skipped VMA
 })
 
 
+#: OOM_REAPER_DELAY: v5.18+ queue the victim for the reaper on a 2 s timer (queue_oom_reaper,
+#: "delay the OOM reaper to allow time for proper futex cleanup"); the timer finds a victim that
+#: exited by itself (MMF_OOM_SKIP) and does nothing, no oom:wake_reaper.  v5.14 wakes the reaper
+#: at once (wake_oom_reaper: oom:wake_reaper, then the reaper's start/finish_task_reaping).
+OOM_REAPER_DELAYED: ProfileTable[bool] = ProfileTable("memsim.oom reaper delay", {
+    "v5.14": False,
+    "v6.18": True,
+})
+
+
 @dataclass
 class OomKill:
     """One OOM kill, as the kernel logs it ("Out of memory: Killed process ...")."""
@@ -88,6 +99,8 @@ class OomKill:
     gfp: int
     order: int
     by_pid: int
+    mm_seq: int = 0
+    #: its memory was unmapped at once (the reaper, or on v6.18 the exit it stands for)
     reaped: bool = False
 
     def message(self) -> str:
@@ -277,7 +290,7 @@ class OomKiller:
                        total_vm_kb=_total_vm(mm) * 4, anon_rss_kb=c["MM_ANONPAGES"] * 4,
                        file_rss_kb=c["MM_FILEPAGES"] * 4, shmem_rss_kb=c["MM_SHMEMPAGES"] * 4,
                        pgtables_kb=mm.pgtables_bytes // 1024, gfp=gfp, order=order,
-                       by_pid=cur.pid if cur is not None else 0)
+                       by_pid=cur.pid if cur is not None else 0, mm_seq=mm.seq)
         self.mark_oom_victim(t)
         self.kills.append(kill)
         self.queue_oom_reaper(t)
@@ -300,17 +313,28 @@ class OomKiller:
               oom_score_adj=task.oom_score_adj)
 
     def queue_oom_reaper(self, task) -> None:
-        """queue_oom_reaper() (v5.18+; wake_oom_reaper() on v5.14): once per mm
-        (MMF_OOM_REAP_QUEUED), ``oom:wake_reaper``; then the reaper's work, at once unless the
-        victim is the running process (which its SIGKILL ends at its next step boundary)."""
+        """wake_oom_reaper() (v5.14) / queue_oom_reaper() (v5.18+), once per mm
+        (MMF_OOM_REAP_QUEUED).
+
+        v5.14: ``oom:wake_reaper`` at once, then the reaper's work (:meth:`oom_reap_task_mm`)
+        unless the victim is the running process (its SIGKILL ends it at its next step
+        boundary and its exit frees its memory).  v6.18: a 2 s timer, by which time a killed
+        victim has exited by itself: memsim frees a non-running victim's private memory at once,
+        as that exit would (exit_mmap sets MMF_OOM_SKIP), and records no reaper events."""
         mm = task.mm
         if mm is None or mm.seq in self.reap_queued:
             return
         self.reap_queued.add(mm.seq)
         m = self.machine
-        _emit(m, "oom:wake_reaper", pid=task.pid)
+        delayed = OOM_REAPER_DELAYED[m.profile.name]
+        if not delayed:
+            _emit(m, "oom:wake_reaper", pid=task.pid)
         cur = m.current.task
         if cur is not None and cur.mm is mm:
+            return
+        if delayed:
+            self._unmap_private(mm)
+            self.oom_skip.add(mm.seq)
             return
         self.oom_reap_task_mm(task)
 
@@ -326,16 +350,22 @@ class OomKiller:
             _emit(m, "oom:skip_task_reaping", pid=task.pid)
             return
         _emit(m, "oom:start_task_reaping", pid=task.pid)
+        self._unmap_private(mm)
+        _emit(m, "oom:finish_task_reaping", pid=task.pid)
+        self.oom_skip.add(mm.seq)
+
+    def _unmap_private(self, mm) -> None:
+        """__oom_reap_task_mm()'s loop: unmap_page_range() of every anonymous or private VMA
+        but those OOM_REAP_SKIP names for the profile; page tables and VMAs stay."""
+        m = self.machine
         skip = OOM_REAP_SKIP[m.profile.name]
         for vma in list(mm.vmas):
             if vma.vm_flags & skip:
                 continue
             if vma.vm_file is None or not vma.vm_flags & VM_SHARED:
                 m.mmcore.zap_page_range(mm, vma, vma.vm_start, vma.vm_end)
-        _emit(m, "oom:finish_task_reaping", pid=task.pid)
-        self.oom_skip.add(mm.seq)
         for k in self.kills:
-            if k.pid == task.pid:
+            if k.mm_seq == mm.seq:
                 k.reaped = True
 
     # -- reports ------------------------------------------------------------------------------
