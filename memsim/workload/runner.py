@@ -377,6 +377,8 @@ class Run:
     def _deliver_pending_sigkills(self) -> None:
         """At a preemption point: every task the OOM killer sent SIGKILL to while another task
         ran dies now (its body is closed where it stands)."""
+        if not self.machine.oom.kills:
+            return
         for pid, d in list(self.task_data.items()):
             t = self.machine.tasks.get(pid)
             if t is not None and not d.exited and t.sigkill_pending:

@@ -258,3 +258,32 @@ def test_watermark_scale_factor_sysctl_bounds(kernel, top):
         """, events=())
     assert r.error is None, r.error
     assert r.machine.physmem.watermark_scale_factor == top
+
+
+def test_the_whole_thread_group_dies_and_children_inherit_oom_score_adj():
+    # __oom_kill_process(): SIGKILL to the victim's thread group (PIDTYPE_TGID); copy_signal()
+    # and clone(CLONE_THREAD) give children and threads their creator's oom_score_adj
+    r = run("""\
+        machine: {cpus: 2, nodes: [{memory: 64 MiB}], kernel: v6.18}
+        tasks:
+          - name: main
+            oom_score_adj: 300
+            steps:
+              - mmap: {name: heap, length: 40 MiB}
+              - clone:
+                  thread: worker
+                  steps:
+                    - read_file: {path: /proc/1002/oom_score_adj, expect: "300\\n"}
+                    - sleep: {duration: 100ms}
+              - touch: {vma: heap, access: write}
+              - sleep: {duration: 5ms}
+          - name: other
+            steps:
+              - mmap: {name: heap, length: 30 MiB}
+              - touch: {vma: heap, access: write}
+              - sleep: {duration: 10ms}
+        """)
+    assert r.error is None, r.error
+    dead = {t["name"]: t["killed_by"] for t in r.summary()["tasks"] if t["killed_by"]}
+    assert dead == {"main": "SIGKILL", "worker": "SIGKILL"}
+    assert task_summary(r, "other")["exit_code"] == 0
