@@ -414,14 +414,16 @@ def _kstrtoint(text: bytes) -> int:
 def oom_score_adj_write(machine, task, data: bytes) -> int:
     """oom_score_adj_write(): at most PROC_NUMBUF - 1 bytes are read, stripped (strstrip) and
     parsed with kstrtoint (EINVAL, ERANGE); a value outside -1000..1000 is EINVAL; then
-    __set_oom_adj (:func:`set_oom_score_adj`).  The write takes the whole count."""
+    __set_oom_adj (:func:`set_oom_score_adj`).  The write returns the count it read (at most
+    12 bytes: a longer write goes on with the rest, as a write loop sends it)."""
     from memsim.vfs import VfsError
-    buf = data[:PROC_NUMBUF - 1].strip(b" \t\n\r\v\f")
+    count = min(len(data), PROC_NUMBUF - 1)
+    buf = data[:count].strip(b" \t\n\r\v\f")
     value = _kstrtoint(buf)
     if not OOM_SCORE_ADJ_MIN <= value <= OOM_SCORE_ADJ_MAX:
         raise VfsError("EINVAL", f"{value} is outside -1000..1000")
     set_oom_score_adj(machine, task, value)
-    return len(data)
+    return count
 
 
 def install_proc_pid_files(machine, task) -> None:
