@@ -8,7 +8,8 @@
 * /sys/devices/system/node/nodeN/{meminfo,vmstat,numastat,distance,cpulist,cpumap} and the node
   masks online, possible, has_memory, has_normal_memory, has_cpu (drivers/base/node.c);
 * the sysctls the core models: /proc/sys/vm/min_free_kbytes, watermark_scale_factor,
-  overcommit_memory, overcommit_ratio, overcommit_kbytes, stat_interval, stat_refresh.
+  overcommit_memory, overcommit_ratio, overcommit_kbytes, panic_on_oom,
+  oom_kill_allocating_task, stat_interval, stat_refresh.
 
 Every function here reads the machine; none changes a counter.  :data:`CORE_FILES` declares the
 files the core creates at boot (docs/workloads.md lists them with the plugins' files).
@@ -657,6 +658,17 @@ def _overcommit_kbytes_store(machine, data: bytes) -> int:
     return took
 
 
+def _int_store(attr: str):
+    """A proc_dointvec sysctl of the OOM killer (vm.panic_on_oom, vm.oom_kill_allocating_task):
+    any int is taken, as the kernel's table has no bounds for them."""
+    def store(machine, data: bytes) -> int:
+        from memsim.pseudofs import proc_dointvec_minmax
+        value, took = proc_dointvec_minmax(data)
+        setattr(machine.oom, attr, value)
+        return took
+    return store
+
+
 def _min_free_kbytes_store(machine, data: bytes) -> int:
     """min_free_kbytes_sysctl_handler(): proc_dointvec_minmax (at least 0), then
     setup_per_zone_wmarks()."""
@@ -725,6 +737,13 @@ CORE_FILES: Tuple[ProcFile, ...] = (
     ProcFile("/proc/sys/vm/overcommit_kbytes", "CommitLimit's memory in kB under "
              "overcommit_memory 2, instead of overcommit_ratio (a write sets the ratio to 0)",
              lambda m: f"{m.overcommit.kbytes}\n", write=_overcommit_kbytes_store),
+    ProcFile("/proc/sys/vm/panic_on_oom", "1: an out-of-memory that is not constrained by a "
+             "mempolicy panics (memsim stops the run) instead of killing a task; 2: every one does",
+             lambda m: f"{m.oom.panic_on_oom}\n", write=_int_store("panic_on_oom")),
+    ProcFile("/proc/sys/vm/oom_kill_allocating_task", "non-zero: the OOM killer kills the task "
+             "whose allocation failed (unless its oom_score_adj is -1000) instead of the one with "
+             "the highest badness", lambda m: f"{m.oom.kill_allocating_task}\n",
+             write=_int_store("kill_allocating_task")),
     ProcFile("/proc/sys/vm/stat_interval", "seconds between two folds of the per-CPU vmstat "
              "differentials (vmstat_update)", lambda m: f"{m.stat_interval_ns // 1_000_000_000}\n",
              write=_stat_interval_store),

@@ -56,6 +56,7 @@ OOM_SCORE_ADJ_MIN = -1000
 OOM_SCORE_ADJ_MAX = 1000
 PAGE_SIZE = 4096
 GFP_FS = 0x80
+GFP_THISNODE = 0x200000
 LONG_MIN = -(1 << 63)
 
 VM_LOCKED = 0x2000
@@ -210,13 +211,34 @@ class OomKiller:
     with: MMF_OOM_SKIP; those queued for it: MMF_OOM_REAP_QUEUED) and the kills so far."""
 
     machine: object
+    #: vm.panic_on_oom (0, 1: panic unless the OOM is constrained, 2: always) and
+    #: vm.oom_kill_allocating_task (kill the task that allocates instead of scanning)
+    panic_on_oom: int = 0
+    kill_allocating_task: int = 0
     kills: List[OomKill] = field(default_factory=list)
     oom_skip: Set[int] = field(default_factory=set)
     reap_queued: Set[int] = field(default_factory=set)
 
     # -- out_of_memory ----------------------------------------------------------------------
-    def out_of_memory(self, gfp: int, order: int, nid: int) -> bool:
-        """out_of_memory(): True when it made progress (the allocator retries)."""
+    def constrained_alloc(self, gfp: int, nodemask: int):
+        """constrained_alloc(): ("none", RAM + swap), or ("mempolicy", the present pages of
+        the policy's nodes + swap) when a nodemask leaves out a node with memory (and the
+        request is not __GFP_THISNODE)."""
+        from memsim.mmstat import total_swap_pages
+        m = self.machine
+        if nodemask and not gfp & GFP_THISNODE:
+            present: Dict[int, int] = {}
+            for z in m.physmem.zones_info():
+                present[z["node"]] = present.get(z["node"], 0) + z["end_pfn"] - z["start_pfn"]
+            with_memory = {n for n, p in present.items() if p}
+            if not with_memory <= {n for n in present if nodemask >> n & 1}:
+                return "mempolicy", total_swap_pages(m) + sum(
+                    p for n, p in present.items() if nodemask >> n & 1)
+        return "none", totalpages(m)
+
+    def out_of_memory(self, gfp: int, order: int, nid: int, nodemask: int = 0) -> bool:
+        """out_of_memory(): True when it made progress (the allocator retries).  ``nodemask``
+        is the allocation's policy nodes (a bit per node, 0 = none)."""
         m = self.machine
         cur = m.current.task
         if cur is not None and self.task_will_free_mem(cur):
@@ -225,7 +247,13 @@ class OomKiller:
             return True
         if not gfp & GFP_FS:
             return True             # "the OOM killer does not compensate for IO-less reclaim"
-        total = totalpages(m)
+        constraint, total = self.constrained_alloc(gfp, nodemask)
+        self.check_panic_on_oom(constraint, gfp, order)
+        if (self.kill_allocating_task and cur is not None and cur.mm is not None
+                and cur.oom_score_adj != OOM_SCORE_ADJ_MIN):
+            # "Out of memory (oom_kill_allocating_task)"
+            self.oom_kill_process(cur, oom_badness(m, cur, total, self.oom_skip) or 0, gfp, order)
+            return True
         chosen, points = self.select_bad_process(total)
         if chosen == "abort":
             return True
@@ -240,6 +268,19 @@ class OomKiller:
                       "task be killed (an oom_score_adj above -1000)")
         self.oom_kill_process(chosen, points, gfp, order)
         return True
+
+    def check_panic_on_oom(self, constraint: str, gfp: int, order: int) -> None:
+        """check_panic_on_oom(): vm.panic_on_oom 1 panics for an unconstrained OOM, 2 for any;
+        memsim stops the run (:class:`memsim.errors.OutOfMemoryPanic`)."""
+        if not self.panic_on_oom or (self.panic_on_oom != 2 and constraint != "none"):
+            return
+        from memsim.errors import OutOfMemoryPanic
+        kind = "compulsory" if self.panic_on_oom == 2 else "system-wide"
+        raise OutOfMemoryPanic(None, f"Kernel panic - not syncing: Out of memory: {kind} "
+                                     f"panic_on_oom is enabled (an allocation of order {order} "
+                                     f"with gfp {gfp:#x})", "write 0 to /proc/sys/vm/panic_on_oom "
+                                     "to let the OOM killer choose a task, or give the machine "
+                                     "more memory")
 
     def task_will_free_mem(self, task) -> bool:
         """task_will_free_mem(): the task's process is dying (SIGKILL sent: SIGNAL_GROUP_EXIT)

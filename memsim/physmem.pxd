@@ -125,11 +125,13 @@ cdef struct migrate_ops:
 # The OOM killer (mm/oom_kill.c) as the allocator's slow path calls it; the core installs it
 # (PhysMem.set_oom_killer: memsim.oom.OomKiller, whose policy is Python: it runs once per OOM,
 # never per page).  NULL: an allocation that fails both watermark passes fails.
-# out_of_memory: out_of_memory() for a failed allocation of ``order`` with ``gfp`` on ``nid``:
+# out_of_memory: out_of_memory() for a failed allocation of ``order`` with ``gfp`` on ``nid``
+#   (``nodemask``: the policy's nodes, a bit per node; 0 = no nodemask):
 #   1 = progress (a victim was killed and its memory reaped, or current is a victim already and
 #   may use the reserves), 0 = none; raises memsim.errors.OutOfMemoryPanic when no task can be
 #   killed (the kernel panics: "System is deadlocked on memory").
-ctypedef int (*out_of_memory_fn)(void* ctx, gfp_t gfp, unsigned int order, int nid) except -1
+ctypedef int (*out_of_memory_fn)(void* ctx, gfp_t gfp, unsigned int order, int nid,
+                                 uint64_t nodemask) except -1
 
 cdef struct oom_ops:
     out_of_memory_fn out_of_memory

@@ -87,10 +87,11 @@ cdef inline int gfp_zone(gfp_t gfp) noexcept nogil:
     return ZONE_NORMAL
 
 
-cdef int _out_of_memory_py(void* ctx, gfp_t gfp, unsigned int order, int nid) except -1:
+cdef int _out_of_memory_py(void* ctx, gfp_t gfp, unsigned int order, int nid,
+                           uint64_t nodemask) except -1:
     """The oom_ops slot the core fills in: out_of_memory() is policy, in Python
     (memsim.oom.OomKiller.out_of_memory), called once per OOM."""
-    return 1 if (<object>ctx).out_of_memory(gfp, order, nid) else 0
+    return 1 if (<object>ctx).out_of_memory(gfp, order, nid, nodemask) else 0
 
 
 cdef inline int32_t compound_refcount(PhysMem pm, pfn_t pfn) noexcept:
@@ -332,7 +333,8 @@ cdef class PhysMem:
 
     def set_oom_killer(self, killer):
         """Install the OOM killer the slow path calls when an allocation fails both watermark
-        passes (``killer.out_of_memory(gfp, order, nid) -> bool``: memsim.oom.OomKiller), or
+        passes (``killer.out_of_memory(gfp, order, nid, nodemask) -> bool``:
+        memsim.oom.OomKiller; ``nodemask`` a bit per node, 0 for none), or
         None to let such allocations fail."""
         self.oom_killer = killer
         if killer is None:
@@ -770,7 +772,8 @@ cdef class PhysMem:
             return NO_PFN
         if gfp_zone(gfp) < ZONE_NORMAL:
             return NO_PFN
-        if self.oom.out_of_memory(self.oom.ctx, gfp, order, nid) or (gfp & GFP_NOFAIL_):
+        if self.oom.out_of_memory(self.oom.ctx, gfp, order, nid,
+                                  nodemask[0] if nodemask != NULL else 0) or (gfp & GFP_NOFAIL_):
             did_some_progress[0] = 1
         return NO_PFN
 

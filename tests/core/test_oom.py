@@ -287,3 +287,40 @@ def test_the_whole_thread_group_dies_and_children_inherit_oom_score_adj():
     dead = {t["name"]: t["killed_by"] for t in r.summary()["tasks"] if t["killed_by"]}
     assert dead == {"main": "SIGKILL", "worker": "SIGKILL"}
     assert task_summary(r, "other")["exit_code"] == 0
+
+
+def test_panic_on_oom_and_oom_kill_allocating_task():
+    # check_panic_on_oom(): panic_on_oom 1 panics for an unconstrained OOM
+    r = run("""\
+        machine: {cpus: 1, nodes: [{memory: 64 MiB}]}
+        tasks:
+          - name: hog
+            steps:
+              - write_file: {path: /proc/sys/vm/panic_on_oom, data: '1'}
+              - mmap: {name: heap, length: 63 MiB}
+              - touch: {vma: heap, access: write}
+        """)
+    assert isinstance(r.error, OutOfMemoryPanic)
+    assert "Kernel panic - not syncing: Out of memory: system-wide panic_on_oom is enabled" in str(r.error)
+    # oom_kill_allocating_task: the allocating task dies although the other holds more (and has
+    # a higher oom_score_adj)
+    text = TWO.format(big=0, small=1000, kernel="v6.18").replace(
+        "      - mmap: {name: heap, length: 40 MiB}\n          - touch: {vma: heap, access: write}\n"
+        "          - sleep",
+        "      - write_file: {path: /proc/sys/vm/oom_kill_allocating_task, data: '1'}\n"
+        "          - mmap: {name: heap, length: 40 MiB}\n          - touch: {vma: heap, access: write}\n"
+        "          - sleep", 1)
+    assert "oom_kill_allocating_task" in text
+    r = run(text)
+    assert r.error is None, r.error
+    kill, = r.summary()["oom_kills"]
+    assert kill["invoked_by"] == kill["pid"]
+
+
+def test_a_mempolicy_oom_scales_by_the_policys_nodes():
+    # constrained_alloc(): CONSTRAINT_MEMORY_POLICY when the nodemask leaves out a node with
+    # memory; totalpages is then the present pages of the policy's nodes (plus swap)
+    m = build_machine(nodes=(16 * MiB, 48 * MiB))
+    assert m.oom.constrained_alloc(0xcc0, 0b10) == ("mempolicy", 48 * MiB // PAGE)
+    assert m.oom.constrained_alloc(0xcc0, 0b11) == ("none", totalpages(m))
+    assert m.oom.constrained_alloc(0xcc0 | 0x200000, 0b10)[0] == "none"      # __GFP_THISNODE
