@@ -255,11 +255,15 @@ def do_munmap(core: MmCore, mm: MmStruct, start: int, length: int) -> None:
         core.vm_area_free(v)
 
 
-def do_mprotect(core: MmCore, mm: MmStruct, start: int, length: int, prot: str) -> None:
+def do_mprotect(core: MmCore, mm: MmStruct, start: int, length: int, prot: str,
+                overcommit=None) -> None:
     """mprotect_fixup() + change_protection(): new flags; write access removed from the PTEs.
 
     Adding write does not make PTEs writable (private anonymous mappings are not
-    dirty-accountable): the next write faults and do_wp_page() reuses or copies the page."""
+    dirty-accountable): the next write faults and do_wp_page() reuses or copies the page.  A
+    private mapping that becomes writable for the first time is charged to the commit limit
+    (``overcommit``, the machine's :class:`Overcommit`: __vm_enough_memory, ENOMEM) and gets
+    VM_ACCOUNT."""
     if start % PAGE_SIZE:
         raise MmError("EINVAL", "start must be page aligned")
     end = start + page_align(length)
@@ -276,7 +280,13 @@ def do_mprotect(core: MmCore, mm: MmStruct, start: int, length: int, prot: str) 
     for v in _split_range(core, mm, start, end):
         if newbits & VM_WRITE and not v.vm_flags & VM_MAYWRITE:
             raise MmError("EACCES", "the mapping may not become writable")
-        v.vm_flags = (v.vm_flags & ~VM_PROT_MASK) | newbits
+        account = 0
+        if (newbits & VM_WRITE and overcommit is not None
+                and not v.vm_flags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE)):
+            _enough_memory((v.vm_end - v.vm_start) // PAGE_SIZE, overcommit,
+                           "making writable ", mm)
+            account = VM_ACCOUNT
+        v.vm_flags = (v.vm_flags & ~VM_PROT_MASK) | newbits | account
         if not newbits & VM_WRITE:
             core.wrprotect_range(mm, v.vm_start, v.vm_end)
 

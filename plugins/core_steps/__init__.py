@@ -173,7 +173,8 @@ def run_munmap(ctx, step):
 def run_mprotect(ctx, step):
     start, end = ctx.range()
     try:
-        vm.do_mprotect(ctx.machine.mmcore, ctx.task.mm, start, end - start, step.args["prot"])
+        vm.do_mprotect(ctx.machine.mmcore, ctx.task.mm, start, end - start, step.args["prot"],
+                       ctx.machine.overcommit)
     except vm.MmError as e:
         ctx.set_errno(e.errno, e.detail)
 

@@ -65,3 +65,23 @@ def test_overcommit_kbytes_replaces_the_ratio():
         """)
     assert r.error is None, r.error
     assert r.machine.meminfo()["CommitLimit"] == 16 << 20
+
+
+def test_mprotect_making_a_private_mapping_writable_is_charged():
+    # mprotect_fixup(): a private mapping without VM_ACCOUNT/VM_WRITE that becomes writable goes
+    # through security_vm_enough_memory_mm() and gets VM_ACCOUNT
+    r = run("""\
+        machine: {cpus: 1, nodes: [{memory: 64 MiB}], kernel: v6.18}
+        tasks:
+          - name: t
+            steps:
+              - write_file: {path: /proc/sys/vm/overcommit_memory, data: "2"}
+              - mmap: {name: a, length: 24 MiB}
+              - mmap: {name: ro, length: 16 MiB, prot: r}
+              - mprotect: {vma: ro, prot: rw}
+              - expect: {errno: ENOMEM}
+              - mprotect: {vma: ro, length: 4 MiB, prot: rw}
+              - mprotect: {vma: ro, length: 8 MiB, prot: rw}
+              - expect: {errno: ENOMEM}
+        """)
+    assert r.error is None, r.error
