@@ -205,14 +205,24 @@ class Machine:
 
     def fork(self, parent: TaskStruct, name: str, cpu: Optional[int] = None) -> TaskStruct:
         """copy_process(): runs as ``parent``; the child gets a copy of its mm (dup_mm) and
-        ``real_parent = parent``, then cgroup_post_fork()'s place: ``memsim_task_fork``."""
-        pid = self._new_pid()
-        child = TaskStruct(pid, parent.comm, parent.cpu if cpu is None else cpu, None, -1, name, parent)
+        ``real_parent = parent``, then cgroup_post_fork()'s place: ``memsim_task_fork``.
+        :class:`memsim.vm.MmError` (ENOMEM) when the mm cannot be copied (the commit limit
+        under vm.overcommit_memory 2): nothing is left of the child."""
+        child = TaskStruct(0, parent.comm, parent.cpu if cpu is None else cpu, None, -1, name, parent)
         if parent.files is not None:
             child.files = parent.files.dup_fd()        # copy_files()
         prev = self.current.task
         self.set_current(parent)
-        child.mm = vm.dup_mm(self.mmcore, parent.mm, child)
+        try:
+            child.mm = vm.dup_mm(self.mmcore, parent.mm, child, self.overcommit)
+        except vm.MmError:
+            if child.files is not None:
+                child.files.put()
+            self.set_current(prev)
+            raise
+        # alloc_pid() comes after copy_mm() in copy_process(): a failed fork uses no pid
+        pid = self._new_pid()
+        child.pid = child.tgid = pid
         copy_task_mempolicy(child, parent)                  # mpol_dup(current->mempolicy)
         self.tasks[pid] = child
         self.comms[pid] = child.comm

@@ -291,16 +291,27 @@ def do_mprotect(core: MmCore, mm: MmStruct, start: int, length: int, prot: str,
             core.wrprotect_range(mm, v.vm_start, v.vm_end)
 
 
-def dup_mm(core: MmCore, parent: MmStruct, owner) -> MmStruct:
-    """dup_mm() + dup_mmap(): a new mm, then per VMA (but VM_DONTCOPY ones) vm_area_dup,
-    dup_userfaultfd (the child keeps the userfaultfd context only if it asked for fork events),
-    anon_vma_fork, ->open, the link into the file's i_mmap, and copy_page_range.  A failure
-    (-ENOMEM duplicating swap entries) tears the half-built child down and raises ENOMEM."""
+def dup_mm(core: MmCore, parent: MmStruct, owner, overcommit=None) -> MmStruct:
+    """dup_mm() + dup_mmap(): a new mm, then per VMA (but VM_DONTCOPY ones) the commit charge of
+    a VM_ACCOUNT one (security_vm_enough_memory_mm against ``overcommit``, the machine's
+    :class:`Overcommit`), vm_area_dup, dup_userfaultfd (the child keeps the userfaultfd context
+    only if it asked for fork events), anon_vma_fork, ->open, the link into the file's i_mmap,
+    and copy_page_range.  A failure (a refused charge, -ENOMEM duplicating swap entries) tears
+    the half-built child down and raises ENOMEM."""
     child = core.mm_alloc(owner)
     child.mmap_base = parent.mmap_base
+    charged = 0
     for vma in parent.vmas:
         if vma.vm_flags & VM_DONTCOPY:
             continue
+        if vma.vm_flags & VM_ACCOUNT and isinstance(overcommit, Overcommit):
+            pages = (vma.vm_end - vma.vm_start) // PAGE_SIZE
+            try:
+                overcommit.vm_enough_memory(parent, pages, "fork: copying ", charged)
+            except MmError:
+                exit_mmap(core, child)
+                raise
+            charged += pages
         new = vma.dup()
         new.addr = core.vm_area_alloc(dup=True)
         core.dup_userfaultfd(vma, new)
@@ -376,10 +387,11 @@ class Overcommit:
             allowed = (totalram_pages(m) - hugetlb_total_pages(m)) * self.ratio // 100
         return allowed + total_swap_pages(m)
 
-    def vm_enough_memory(self, mm, pages: int, what: str) -> None:
+    def vm_enough_memory(self, mm, pages: int, what: str, already: int = 0) -> None:
         """__vm_enough_memory(mm, pages, cap_sys_admin=1) (memsim's tasks run as root): MmError
         ENOMEM when the mapping may not be committed.  The new pages are counted in
-        Committed_AS first (vm_acct_memory), as the kernel does before its check."""
+        Committed_AS first (vm_acct_memory), as the kernel does before its check; ``already``
+        are pages charged before that no live mm shows yet (a fork's earlier VMAs)."""
         from memsim.mmstat import committed_as_pages, total_swap_pages, totalram_pages
         m = self.machine
         if self.policy == OVERCOMMIT_ALWAYS:
@@ -395,7 +407,7 @@ class Overcommit:
         if mm is not None:
             total_vm = sum((v.vm_end - v.vm_start) // PAGE_SIZE for v in mm.vmas)
             allowed -= min(total_vm // 32, self.user_reserve_kbytes // 4)
-        committed = committed_as_pages(m) + pages
+        committed = committed_as_pages(m) + already + pages
         if committed >= allowed:
             raise MmError("ENOMEM", f"{what} {pages * PAGE_SIZE} bytes would bring Committed_AS to "
                                     f"{committed * 4} kB, over the commit limit ({allowed * 4} kB) "

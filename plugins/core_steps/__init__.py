@@ -238,8 +238,14 @@ def run_read(ctx, step):
 
 
 def run_fork(ctx, step):
+    """fork(2): a child process with a copy of the mm runs the nested steps; ENOMEM (the commit
+    limit under vm.overcommit_memory 2) leaves no child and the steps do not run."""
     a = step.args
-    child = ctx.machine.fork(ctx.task, a["child"], a.get("cpu"))
+    try:
+        child = ctx.machine.fork(ctx.task, a["child"], a.get("cpu"))
+    except vm.MmError as e:
+        ctx.set_errno(e.errno, e.detail)
+        return
     data = TaskData(mappings=dict(ctx.mappings), name=a["child"])
     ctx.run.add_task(child, a["steps"], data)
 

@@ -85,3 +85,22 @@ def test_mprotect_making_a_private_mapping_writable_is_charged():
               - expect: {errno: ENOMEM}
         """)
     assert r.error is None, r.error
+
+
+def test_fork_is_refused_past_the_commit_limit_and_uses_no_pid():
+    # dup_mmap(): each VM_ACCOUNT VMA is charged (security_vm_enough_memory_mm) -> ENOMEM;
+    # alloc_pid() comes later in copy_process(), so the next fork gets the next pid
+    r = run("""\
+        machine: {cpus: 1, nodes: [{memory: 64 MiB}], kernel: v6.18}
+        tasks:
+          - name: t
+            steps:
+              - write_file: {path: /proc/sys/vm/overcommit_memory, data: "2"}
+              - mmap: {name: a, length: 20 MiB}
+              - fork: {child: c1, steps: [{sleep: {duration: 1ms}}]}
+              - expect: {errno: ENOMEM}
+              - munmap: {vma: a, length: 12 MiB}
+              - fork: {child: c2, steps: [{sleep: {duration: 1ms}}]}
+        """)
+    assert r.error is None, r.error
+    assert [(t["name"], t["pid"]) for t in r.summary()["tasks"]] == [("t", 1000), ("c2", 1001)]
