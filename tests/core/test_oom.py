@@ -14,7 +14,8 @@ PAGE = 4096
 
 # Probe on the live 6.18 kernel (this VM, 6.18.44, no swap): a process that malloc()ed and wrote
 # 256 MiB, then read /proc/self/status and /proc/self/oom_score, wrote oom_score_adj and read it
-# again.  MemTotal 24683792 kB; VmRSS 263516 kB, VmPTE 560 kB, VmSwap 0 kB.
+# again (tests/core/probes/oom_score.c).  MemTotal 24683792 kB; VmRSS 263516 kB, VmPTE 560 kB,
+# VmSwap 0 kB.
 PROBE_TOTALPAGES = 24683792 // 4
 PROBE_POINTS = 263516 // 4 + 560 // 4                        # rss + page tables, in pages
 PROBE_OOM_SCORE = {0: 673, 500: 1006}                        # oom_score_adj -> /proc/self/oom_score
