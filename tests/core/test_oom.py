@@ -325,3 +325,26 @@ def test_a_mempolicy_oom_scales_by_the_policys_nodes():
     assert m.oom.constrained_alloc(0xcc0, 0b10) == ("mempolicy", 48 * MiB // PAGE)
     assert m.oom.constrained_alloc(0xcc0, 0b11) == ("none", totalpages(m))
     assert m.oom.constrained_alloc(0xcc0 | 0x200000, 0b10)[0] == "none"      # __GFP_THISNODE
+
+
+@pytest.mark.parametrize("kernel, reaped", [("v5.14", False), ("v6.18", True)])
+def test_the_reaper_and_mlocked_memory(kernel, reaped):
+    # __oom_reap_task_mm(): v5.14 skips what can_madv_lru_vma() refuses (VM_LOCKED, hugetlb,
+    # VM_PFNMAP); v6.1+ ("mm: oom_kill: reap mlocked VMAs") only hugetlb and VM_PFNMAP
+    from memsim.oom import VM_LOCKED
+    m = build_machine(nodes=(64 * MiB,), kernel=kernel)
+    victim, other = m.spawn("victim", "victim"), m.spawn("other", "other")
+    m.set_current(victim)
+    locked = do_mmap(m.mmcore, victim.mm, m.files, 1 * MiB, totalram=1 << 30)
+    plain = do_mmap(m.mmcore, victim.mm, m.files, 1 * MiB, totalram=1 << 30)
+    for v in (locked, plain):
+        assert m.mmcore.access(victim.mm, v, v.vm_start, v.vm_end, True)[1] == 0
+    m.mmcore.sync_current_rss()
+    locked.vm_flags |= VM_LOCKED
+    m.set_current(other)
+    m.oom.oom_kill_process(victim, 0, 0xcc0, 0)
+    assert victim.sigkill_pending and victim.oom_victim
+    left = m.rss_counter(victim)["MM_ANONPAGES"]
+    assert left == (0 if reaped else 256)                 # the mlocked MiB stays on v5.14
+    assert m.mmcore.pfn_of(victim.mm, plain.vm_start) is None
+    assert m.check_invariants() == []
