@@ -385,6 +385,13 @@ def _table(s: dict) -> str:
         fatal = [sig for sig in t.get("signals", ()) if not sig["caught"]]
         if t.get("killed_by") and fatal:
             sig = fatal[-1]
+            if sig.get("sender") == "oom_kill":
+                kill = next((k for k in s.get("oom_kills", ()) if k["pid"] == t["pid"]), None)
+                why = (f" (oom_score_adj {kill['oom_score_adj']}, anon-rss {kill['anon_rss_kb']} kB)"
+                       if kill is not None else "")
+                lines.append(f"{t['name']} ({t['pid']}): killed by the OOM killer{why}: SIGKILL "
+                             f"during {sig['step']}")
+                continue
             lines.append(f"{t['name']} ({t['pid']}): {sig['name']} ({sig['si_code_name']} at "
                          f"{sig['si_addr']:#x}) at {sig['step']}, not caught")
     if any(t.get("killed_by") for t in s["tasks"]):

@@ -14,6 +14,7 @@ exception              exit code  raised for
 ``PluginError``        2          a plugin that cannot be found, loaded or registered
 ``ExpectationFailed``  1          an ``expect`` step that did not hold
 ``PluginBug``          3          a plugin's step or hook raised another exception
+``OutOfMemoryPanic``   2          memory ran out and no task could be OOM-killed
 ``Interrupted``        130        Ctrl-C (SIGINT) during a run (a KeyboardInterrupt)
 =====================  =========  ==================================================
 
@@ -35,6 +36,7 @@ __all__ = [
     "MemsimError",
     "WorkloadError",
     "Deadlocked",
+    "OutOfMemoryPanic",
     "ExpectationFailed",
     "UsageError",
     "TraceError",
@@ -122,6 +124,13 @@ class WorkloadError(MemsimError):
 class Deadlocked(WorkloadError):
     """Every live task of a run is blocked and none can wake the others (exit code 2); ``where``
     is the workload file."""
+
+
+class OutOfMemoryPanic(WorkloadError):
+    """The OOM killer found no task to kill (every process has oom_score_adj -1000, or none
+    has memory): the kernel panics ("System is deadlocked on memory"), memsim stops the run
+    (status ``error``, exit code 2).  ``where`` is the step that was allocating when the run
+    knows it (the runner fills it in), else the workload file."""
 
 
 class ExpectationFailed(MemsimError):

@@ -13,6 +13,7 @@ from memsim.boot import BootOptions
 from memsim.hashptr import key_from_seed
 from memsim.patches import PatchStates, default_states
 from memsim.mm import MmCore, MmStruct, RSS_NAMES, copy_task_mempolicy
+from memsim.oom import OomKiller, install_proc_pid_files, remove_proc_pid_files
 from memsim.physmem import PhysMem
 from memsim.profiles import KernelProfile, get_profile
 from memsim.ring import Clock, TraceBuffer
@@ -95,6 +96,11 @@ class Machine:
         if with_slab:
             self.slab = _make_slab(self)
             self.mmcore.slab = self.slab
+        #: the OOM killer the allocator's slow path calls (memsim.oom, mm/oom_kill.c)
+        self.oom = OomKiller(self)
+        self.physmem.set_oom_killer(self.oom)
+        #: vm.overcommit_memory and its limits (__vm_enough_memory at mmap and mremap)
+        self.overcommit = vm.Overcommit(self)
         self.files = vm.AddressSpaces()
         self.tasks: Dict[int, TaskStruct] = {}
         self.comms: Dict[int, str] = {0: "<idle>"}
@@ -197,6 +203,7 @@ class Machine:
         task.mm = self.mmcore.mm_alloc(task)
         self.tasks[pid] = task
         self.comms[pid] = task.comm
+        install_proc_pid_files(self, task)
         if self.hooks is not None:
             self.hooks.memsim_task_fork(parent=None, child=task)
         self.set_current(prev)
@@ -204,17 +211,28 @@ class Machine:
 
     def fork(self, parent: TaskStruct, name: str, cpu: Optional[int] = None) -> TaskStruct:
         """copy_process(): runs as ``parent``; the child gets a copy of its mm (dup_mm) and
-        ``real_parent = parent``, then cgroup_post_fork()'s place: ``memsim_task_fork``."""
-        pid = self._new_pid()
-        child = TaskStruct(pid, parent.comm, parent.cpu if cpu is None else cpu, None, -1, name, parent)
+        ``real_parent = parent``, then cgroup_post_fork()'s place: ``memsim_task_fork``.
+        :class:`memsim.vm.MmError` (ENOMEM) when the mm cannot be copied (the commit limit
+        under vm.overcommit_memory 2): nothing is left of the child."""
+        child = TaskStruct(0, parent.comm, parent.cpu if cpu is None else cpu, None, -1, name, parent)
         if parent.files is not None:
             child.files = parent.files.dup_fd()        # copy_files()
         prev = self.current.task
         self.set_current(parent)
-        child.mm = vm.dup_mm(self.mmcore, parent.mm, child)
+        try:
+            child.mm = vm.dup_mm(self.mmcore, parent.mm, child, self.overcommit)
+        except vm.MmError:
+            if child.files is not None:
+                child.files.put()
+            self.set_current(prev)
+            raise
+        # alloc_pid() comes after copy_mm() in copy_process(): a failed fork uses no pid
+        pid = self._new_pid()
+        child.pid = child.tgid = pid
         copy_task_mempolicy(child, parent)                  # mpol_dup(current->mempolicy)
         self.tasks[pid] = child
         self.comms[pid] = child.comm
+        install_proc_pid_files(self, child)
         if self.hooks is not None:
             self.hooks.memsim_task_fork(parent=parent, child=child)
         self.set_current(prev)
@@ -234,11 +252,13 @@ class Machine:
         thread = TaskStruct(pid, (comm or parent.comm)[:15], parent.cpu if cpu is None else cpu,
                             parent.mm, parent.tgid, name, parent.real_parent)
         parent.mm.mm_users += 1
+        thread.oom_score_adj = parent.oom_score_adj       # one signal_struct per thread group
         if parent.files is not None:
             thread.files = parent.files.get()           # copy_files() with CLONE_FILES
         copy_task_mempolicy(thread, parent)
         self.tasks[pid] = thread
         self.comms[pid] = thread.comm
+        install_proc_pid_files(self, thread)
         if self.hooks is not None:
             prev = self.current.task
             self.set_current(parent)
@@ -270,6 +290,7 @@ class Machine:
                 vm.exit_mmap(self.mmcore, mm)
         if self.hooks is not None:
             self.hooks.memsim_task_exit(task=task)
+        remove_proc_pid_files(self, task)
         # forget_original_parent(): the children go to a live thread of the same process
         # (find_alive_thread()), else to init
         reaper = next((t for t in self.thread_group(task) if t is not task and t.mm is not None), None)

@@ -1958,8 +1958,9 @@ cdef class MmCore:
         """Touch [start, end) of ``vma`` as the current task: one C loop, no Python per page.
 
         pattern 0 = sequential (every page), 1 = random (``count`` accesses), 2 = strided
-        (every ``stride`` bytes).  Stops after ``max_accesses`` (a preemption point) or at the
-        first fault that fails or must wait.  Returns (progress, vm_fault_code, address).
+        (every ``stride`` bytes).  Stops after ``max_accesses`` (a preemption point), at the
+        first fault that fails or must wait, or after a fault that left current with a fatal
+        signal pending (the OOM killer chose it: ``TaskStruct.sigkill_pending``).  Returns (progress, vm_fault_code, address).
         """
         cdef uint64_t n_total, i, addr, npages
         cdef uint64_t* pte
@@ -2016,6 +2017,10 @@ cdef class MmCore:
             if ret & (VM_FAULT_ERROR | VM_FAULT_RETRY):
                 return i, ret, addr
             done += 1
+            if self.cur.task is not None and self.cur.task.sigkill_pending:
+                # the OOM killer chose current: SIGKILL is delivered on the way back to user
+                # space, so the access goes no further (the caller sees sigkill_pending)
+                return i, 0, addr
             if pte != NULL and err == 0:
                 e = pte[0]
                 if (e & _PAGE_PRESENT) and (not write or (e & _PAGE_RW)):

@@ -7,8 +7,9 @@
   HugePages_*, SwapTotal...), or 0 for what nothing models (VmallocUsed, Percpu, ...);
 * /sys/devices/system/node/nodeN/{meminfo,vmstat,numastat,distance,cpulist,cpumap} and the node
   masks online, possible, has_memory, has_normal_memory, has_cpu (drivers/base/node.c);
-* the sysctls the core models: /proc/sys/vm/min_free_kbytes, swappiness, stat_interval,
-  stat_refresh.
+* the sysctls the core models: /proc/sys/vm/min_free_kbytes, watermark_scale_factor,
+  swappiness, overcommit_memory, overcommit_ratio, overcommit_kbytes, panic_on_oom,
+  oom_kill_allocating_task, stat_interval, stat_refresh.
 
 Every function here reads the machine; none changes a counter.  :data:`CORE_FILES` declares the
 files the core creates at boot (docs/workloads.md lists them with the plugins' files).
@@ -109,6 +110,17 @@ def _vs(machine):
 def totalram_pages(machine) -> int:
     """totalram_pages(): the managed pages of every zone."""
     return sum(z["managed"] for z in machine.physmem.zones_info())
+
+
+def hugetlb_total_pages(machine) -> int:
+    """hugetlb_total_pages(): the pages of every huge page pool (/proc/meminfo's Hugetlb)."""
+    return _contributed(machine, "Hugetlb") // PAGE_SIZE
+
+
+def total_swap_pages(machine) -> int:
+    """total_swap_pages: the swap pages the machine has (SwapTotal, from the swap plugin's line;
+    0 without swap)."""
+    return _contributed(machine, "SwapTotal") // PAGE_SIZE
 
 
 def totalreserve_pages(machine) -> int:
@@ -315,7 +327,7 @@ CORE_LINES_DOC = {
     "SUnreclaim": "NR_SLAB_UNRECLAIMABLE_B", "KernelStack": "NR_KERNEL_STACK_KB",
     "PageTables": "NR_PAGETABLE", "SecPageTables": "0 (no secondary page tables)",
     "NFS_Unstable": "0", "Bounce": "NR_BOUNCE", "WritebackTmp": "NR_WRITEBACK_TEMP",
-    "CommitLimit": "(MemTotal - Hugetlb) * overcommit_ratio (50%) + SwapTotal",
+    "CommitLimit": "(MemTotal - Hugetlb) * vm.overcommit_ratio / 100 (or vm.overcommit_kbytes) + SwapTotal",
     "Committed_AS": "accounted (private writable) mappings of every mm, plus shmem objects",
     "VmallocTotal": "34359738367 kB (x86-64, 4-level page tables)", "VmallocChunk": "0",
     "AnonHugePages": "NR_ANON_THPS", "ShmemHugePages": "NR_SHMEM_THPS",
@@ -441,7 +453,7 @@ def meminfo_values(machine, exact: bool = False) -> Dict[str, int]:
         "NFS_Unstable": 0,
         "Bounce": zone(ZS.NR_BOUNCE),
         "WritebackTmp": node(NS.NR_WRITEBACK_TEMP),
-        "CommitLimit": (total - hugetlb_pages) * OVERCOMMIT_RATIO // 100 + swap_pages,
+        "CommitLimit": machine.overcommit.vm_commit_limit(),
         "Committed_AS": committed_as_pages(machine),
         "VmallocChunk": 0,
         "AnonHugePages": node(NS.NR_ANON_THPS),
@@ -602,6 +614,61 @@ def _node_files(machine) -> None:
 # sysctls (kernel/sysctl.c, mm/page_alloc.c, mm/vmstat.c)
 # ----------------------------------------------------------------------------------------------
 
+#: vm.watermark_scale_factor's upper bound (proc_dointvec_minmax extra2): one_thousand in 5.14's
+#: kernel/sysctl.c, SYSCTL_THREE_THOUSAND in 6.18's mm/page_alloc.c (the live 6.18 kernel takes
+#: 3000 and refuses 3001 and 0 with EINVAL: tests/core/test_oom.py).
+WATERMARK_SCALE_FACTOR_MAX = ProfileTable("mmstat.watermark_scale_factor_max",
+                                          {"v5.14": 1000, "v6.18": 3000})
+
+
+def _watermark_scale_factor_store(machine, data: bytes) -> int:
+    """watermark_scale_factor_sysctl_handler(): proc_dointvec_minmax (1 .. the profile's
+    maximum), then setup_per_zone_wmarks()."""
+    from memsim.pseudofs import proc_dointvec_minmax
+    value, took = proc_dointvec_minmax(data, minimum=1,
+                                       maximum=WATERMARK_SCALE_FACTOR_MAX[machine.profile.name])
+    machine.physmem.set_watermark_scale_factor(value)
+    return took
+
+
+def _overcommit_memory_store(machine, data: bytes) -> int:
+    """overcommit_policy_handler(): proc_dointvec_minmax, 0 (OVERCOMMIT_GUESS) to 2
+    (OVERCOMMIT_NEVER)."""
+    from memsim.pseudofs import proc_dointvec_minmax
+    value, took = proc_dointvec_minmax(data, minimum=0, maximum=2)
+    machine.overcommit.policy = value
+    return took
+
+
+def _overcommit_ratio_store(machine, data: bytes) -> int:
+    """overcommit_ratio_handler(): proc_dointvec, then overcommit_kbytes = 0."""
+    from memsim.pseudofs import proc_dointvec_minmax
+    value, took = proc_dointvec_minmax(data)
+    machine.overcommit.ratio = value
+    machine.overcommit.kbytes = 0
+    return took
+
+
+def _overcommit_kbytes_store(machine, data: bytes) -> int:
+    """overcommit_kbytes_handler(): proc_doulongvec_minmax, then overcommit_ratio = 0."""
+    from memsim.pseudofs import proc_doulongvec_minmax
+    value, took = proc_doulongvec_minmax(data)
+    machine.overcommit.kbytes = value
+    machine.overcommit.ratio = 0
+    return took
+
+
+def _int_store(attr: str):
+    """A proc_dointvec sysctl of the OOM killer (vm.panic_on_oom, vm.oom_kill_allocating_task):
+    any int is taken, as the kernel's table has no bounds for them."""
+    def store(machine, data: bytes) -> int:
+        from memsim.pseudofs import proc_dointvec_minmax
+        value, took = proc_dointvec_minmax(data)
+        setattr(machine.oom, attr, value)
+        return took
+    return store
+
+
 def _min_free_kbytes_store(machine, data: bytes) -> int:
     """min_free_kbytes_sysctl_handler(): proc_dointvec_minmax (at least 0), then
     setup_per_zone_wmarks()."""
@@ -668,6 +735,27 @@ CORE_FILES: Tuple[ProcFile, ...] = (
     ProcFile("/proc/sys/vm/swappiness", "how much reclaim prefers anonymous pages over the page "
              "cache (get_scan_count; 0..200, 60; no effect until swap exists)",
              lambda m: f"{m.vmscan.swappiness}\n", write=_swappiness_store),
+    ProcFile("/proc/sys/vm/watermark_scale_factor", "the distance between the zones' min, low "
+             "and high watermarks, in 1/10000 of their memory; a write recomputes them "
+             "(proc_dointvec_minmax, 1 to 1000 on v5.14, 3000 on v6.18)",
+             lambda m: f"{m.physmem.watermark_scale_factor}\n", write=_watermark_scale_factor_store),
+    ProcFile("/proc/sys/vm/overcommit_memory", "0: heuristic overcommit (refuse only a mapping "
+             "larger than memory + swap), 1: always overcommit, 2: never (Committed_AS stays "
+             "under CommitLimit); checked at mmap and mremap (__vm_enough_memory)",
+             lambda m: f"{m.overcommit.policy}\n", write=_overcommit_memory_store),
+    ProcFile("/proc/sys/vm/overcommit_ratio", "CommitLimit's share of memory in percent under "
+             "overcommit_memory 2 (a write sets overcommit_kbytes to 0)",
+             lambda m: f"{m.overcommit.ratio}\n", write=_overcommit_ratio_store),
+    ProcFile("/proc/sys/vm/overcommit_kbytes", "CommitLimit's memory in kB under "
+             "overcommit_memory 2, instead of overcommit_ratio (a write sets the ratio to 0)",
+             lambda m: f"{m.overcommit.kbytes}\n", write=_overcommit_kbytes_store),
+    ProcFile("/proc/sys/vm/panic_on_oom", "1: an out-of-memory that is not constrained by a "
+             "mempolicy panics (memsim stops the run) instead of killing a task; 2: every one does",
+             lambda m: f"{m.oom.panic_on_oom}\n", write=_int_store("panic_on_oom")),
+    ProcFile("/proc/sys/vm/oom_kill_allocating_task", "non-zero: the OOM killer kills the task "
+             "whose allocation failed (unless its oom_score_adj is -1000) instead of the one with "
+             "the highest badness", lambda m: f"{m.oom.kill_allocating_task}\n",
+             write=_int_store("kill_allocating_task")),
     ProcFile("/proc/sys/vm/stat_interval", "seconds between two folds of the per-CPU vmstat "
              "differentials (vmstat_update)", lambda m: f"{m.stat_interval_ns // 1_000_000_000}\n",
              write=_stat_interval_store),

@@ -178,6 +178,21 @@ cdef struct reclaim_ops:
     try_to_free_pages_fn try_to_free_pages
     void* ctx
 
+# The OOM killer (mm/oom_kill.c) as the allocator's slow path calls it; the core installs it
+# (PhysMem.set_oom_killer: memsim.oom.OomKiller, whose policy is Python: it runs once per OOM,
+# never per page).  NULL: an allocation that fails both watermark passes fails.
+# out_of_memory: out_of_memory() for a failed allocation of ``order`` with ``gfp`` on ``nid``
+#   (``nodemask``: the policy's nodes, a bit per node; 0 = no nodemask):
+#   1 = progress (a victim was killed and its memory reaped, or current is a victim already and
+#   may use the reserves), 0 = none; raises memsim.errors.OutOfMemoryPanic when no task can be
+#   killed (the kernel panics: "System is deadlocked on memory").
+ctypedef int (*out_of_memory_fn)(void* ctx, gfp_t gfp, unsigned int order, int nid,
+                                 uint64_t nodemask) except -1
+
+cdef struct oom_ops:
+    out_of_memory_fn out_of_memory
+    void* ctx
+
 cdef class PhysMem:
     cdef page* mem_map
     cdef readonly pfn_t max_pfn
@@ -198,6 +213,9 @@ cdef class PhysMem:
     cdef kasan_ops kasan
     cdef hugetlb_page_ops hugetlb
     cdef migrate_ops migrate
+    cdef oom_ops oom
+    cdef object oom_killer              # what oom.ctx points at (kept alive here)
+    cdef public uint64_t watermark_scale_factor   # vm.watermark_scale_factor (default 10)
     cdef public bint free_gigantic_as_folio      # v6.11+: a gigantic folio frees as one block
     cdef public bint pcp_enabled
     cdef uint64_t _min_free_kbytes
@@ -233,6 +251,10 @@ cdef class PhysMem:
     cdef int free_unref_page_list(self, pfn_t* pfns, int n) except -1
     cdef zone* page_zone(self, pfn_t pfn) noexcept nogil
     cdef int page_to_nid(self, pfn_t pfn) noexcept nogil
+    cdef pfn_t alloc_pages_slowpath_oom(self, gfp_t gfp, unsigned int order, int nid,
+                                        const uint64_t* nodemask) except? 0xfffffffffffffffe
+    cdef pfn_t alloc_pages_may_oom(self, gfp_t gfp, unsigned int order, int nid,
+                                   const uint64_t* nodemask, int* did_some_progress) except? 0xfffffffffffffffe
     cdef pfn_t get_page_from_freelist(self, gfp_t gfp, unsigned int order, int nid, int alloc_wmark,
                                       const uint64_t* nodemask) except? 0xfffffffffffffffe
     cdef pfn_t rmqueue(self, zone* z, unsigned int order, int mt) except? 0xfffffffffffffffe

@@ -32,7 +32,8 @@ from memsim._types cimport (
     GFP_DMA_, GFP_DMA32_, GFP_HIGHMEM_, GFP_MOVABLE_, GFP_RECLAIMABLE_, GFP_ZERO_, GFP_COMP_,
     GFP_THISNODE_, GFP_HIGH_, GFP_ACCOUNT_, PG_buddy, PG_pcp, PG_head, PG_tail, PG_content,
     PG_hugetlb, PG_reserved, PG_NODE_SHIFT, PG_ZONE_SHIFT, PAGE_SIZE, mempolicy, MPOL_INTERLEAVE,
-    MPOL_PREFERRED_MANY, GFP_NOWARN_, GFP_DIRECT_RECLAIM_, GFP_NORETRY_, PG_lru, PG_active, PG_referenced,
+    MPOL_PREFERRED_MANY, GFP_NOWARN_, GFP_DIRECT_RECLAIM_, GFP_NORETRY_, GFP_RETRY_MAYFAIL_,
+    GFP_NOMEMALLOC_, GFP_HARDWALL_, GFP_NOFAIL_, PG_lru, PG_active, PG_referenced,
     PG_unevictable, PG_swapbacked, PG_mlocked, PG_workingset, PG_owner_priv_1, PG_private,
     PG_private_2, PG_mappedtodisk, PAGE_MAPPING_ANON,
 )
@@ -63,6 +64,9 @@ cdef enum:
     WMARK_LOW = 1
     WMARK_HIGH = 2
     ALLOC_NO_WATERMARKS = 3
+    ALLOC_OOM = 4                       # an OOM victim's reserves: the min watermark halved
+    PAGE_ALLOC_COSTLY_ORDER = 3
+    MAX_OOM_RETRIES = 16                # memsim's bound on a slow path that loops without reclaim
 
 cdef pfn_t DMA_END = (16 << 20) >> 12        # 16 MiB
 cdef pfn_t DMA32_END = (4ULL << 30) >> 12    # 4 GiB
@@ -89,6 +93,13 @@ cdef inline int gfp_zone(gfp_t gfp) noexcept nogil:
     if gfp & GFP_DMA32_:
         return ZONE_DMA32
     return ZONE_NORMAL
+
+
+cdef int _out_of_memory_py(void* ctx, gfp_t gfp, unsigned int order, int nid,
+                           uint64_t nodemask) except -1:
+    """The oom_ops slot the core fills in: out_of_memory() is policy, in Python
+    (memsim.oom.OomKiller.out_of_memory), called once per OOM."""
+    return 1 if (<object>ctx).out_of_memory(gfp, order, nid, nodemask) else 0
 
 
 cdef inline int32_t compound_refcount(PhysMem pm, pfn_t pfn) noexcept:
@@ -276,6 +287,7 @@ cdef class PhysMem:
                 zp.zone_end_pfn = ze
                 self._init_zone(zp, ncpus)
             start = end
+        self.watermark_scale_factor = 10
         self._setup_per_zone_wmarks()
         self.vmstat.init_zones([self.zones[i].managed_pages for i in range(self.nr_nodes * MAX_NR_ZONES)],
                                [self.zones[i].free_pages for i in range(self.nr_nodes * MAX_NR_ZONES)])
@@ -376,8 +388,11 @@ cdef class PhysMem:
 
     cdef setup_per_zone_wmarks(self):
         """setup_per_zone_wmarks() / __setup_per_zone_wmarks(): each zone's share of
-        min_free_kbytes, and low/high above it (watermark_scale_factor 10)."""
-        cdef uint64_t lowmem = 0, pages_min, tmp, tmp2
+        min_free_kbytes is its min watermark; low and high lie ``max(min / 4, managed *
+        watermark_scale_factor / 10000)`` (mult_frac) and twice that above it.  Every zone of an
+        x86-64 machine is lowmem; memsim populates no ZONE_MOVABLE, the one zone 6.18 gives a
+        fixed small min instead."""
+        cdef uint64_t lowmem = 0, pages_min, tmp, tmp2, m
         cdef int i
         cdef zone* z
         for i in range(self.nr_nodes * MAX_NR_ZONES):
@@ -389,7 +404,9 @@ cdef class PhysMem:
                 continue
             tmp = pages_min * z.managed_pages // lowmem
             z.wmark[WMARK_MIN] = tmp
-            tmp2 = max(tmp >> 2, z.managed_pages * 10 // 10000)
+            m = z.managed_pages
+            tmp2 = max(tmp >> 2, (m // 10000) * self.watermark_scale_factor
+                       + ((m % 10000) * self.watermark_scale_factor) // 10000)
             z.wmark[WMARK_LOW] = tmp + tmp2
             z.wmark[WMARK_HIGH] = tmp + 2 * tmp2
 
@@ -401,6 +418,28 @@ cdef class PhysMem:
             raise ValueError("min_free_kbytes is at least 0")
         self._min_free_kbytes = min_free_kbytes
         self.setup_per_zone_wmarks()
+
+    def set_watermark_scale_factor(self, int factor):
+        """watermark_scale_factor_sysctl_handler(): a write to /proc/sys/vm/watermark_scale_factor
+        (already parsed by proc_dointvec_minmax: 1 .. the profile's maximum) recomputes the
+        watermarks (setup_per_zone_wmarks)."""
+        if factor < 1:
+            raise ValueError("watermark_scale_factor is at least 1")
+        self.watermark_scale_factor = factor
+        self.setup_per_zone_wmarks()
+
+    def set_oom_killer(self, killer):
+        """Install the OOM killer the slow path calls when an allocation fails both watermark
+        passes (``killer.out_of_memory(gfp, order, nid, nodemask) -> bool``:
+        memsim.oom.OomKiller; ``nodemask`` a bit per node, 0 for none), or
+        None to let such allocations fail."""
+        self.oom_killer = killer
+        if killer is None:
+            self.oom.out_of_memory = NULL
+            self.oom.ctx = NULL
+        else:
+            self.oom.out_of_memory = _out_of_memory_py
+            self.oom.ctx = <void*>killer
 
     # -- lists ----------------------------------------------------------------------------
     cdef void list_add(self, uint32_t* head, pfn_t pfn) noexcept:
@@ -685,7 +724,11 @@ cdef class PhysMem:
                     continue
                 if preferred < 0:           # ac->preferred_zoneref: the zonelist's first zone
                     preferred = n * MAX_NR_ZONES + z.idx
-                if alloc_wmark != ALLOC_NO_WATERMARKS and not self.zone_watermark_ok(
+                if alloc_wmark == ALLOC_OOM:
+                    if not self.zone_watermark_ok(z, order, z.wmark[WMARK_MIN] - z.wmark[WMARK_MIN] // 2,
+                                                  highest, gfp):
+                        continue
+                elif alloc_wmark != ALLOC_NO_WATERMARKS and not self.zone_watermark_ok(
                         z, order, z.wmark[alloc_wmark], highest, gfp):
                     continue
                 pfn = self.rmqueue(z, order, mt)
@@ -733,14 +776,16 @@ cdef class PhysMem:
 
     cdef pfn_t alloc_pages_nodemask(self, gfp_t gfp, unsigned int order, int nid,
                                     const uint64_t* nodemask) except? 0xfffffffffffffffe:
-        """__alloc_pages(): fast path at the low watermark, slow path at min; then fail.  A
+        """__alloc_pages(): fast path at the low watermark, slow path at min, then the OOM
+        killer (:meth:`alloc_pages_slowpath_oom`) when one is installed; then fail.  A
         __GFP_ACCOUNT page is charged to memcg (__memcg_kmem_charge_page) before mm_page_alloc
         is recorded; a failed charge frees it and the allocation fails.
 
         A request that may direct-reclaim (__GFP_DIRECT_RECLAIM) and fails at the min watermark
         goes through __alloc_pages_direct_reclaim when reclaim is installed (``reclaim`` ops,
-        memsim.vmscan); no compaction or OOM yet: when that fails too the allocation fails
-        (``mm_page_alloc`` with page=NULL), as after a failed __alloc_pages_slowpath.
+        memsim.vmscan); when that fails too, the end of __alloc_pages_slowpath calls the OOM
+        killer (:meth:`alloc_pages_slowpath_oom`, ``oom`` ops).  No compaction yet.  A failed
+        allocation (``mm_page_alloc`` with page=NULL) is one __alloc_pages_slowpath gives up on.
         """
         cdef pfn_t pfn
         cdef zone* z
@@ -755,6 +800,8 @@ cdef class PhysMem:
         if pfn == NO_PFN and (gfp & GFP_DIRECT_RECLAIM_) and self.reclaim.try_to_free_pages != NULL \
                 and not self.in_reclaim:
             pfn = self.alloc_pages_direct_reclaim(gfp, order, nid, nodemask)
+        if pfn == NO_PFN and self.oom.out_of_memory != NULL and not self.in_reclaim:
+            pfn = self.alloc_pages_slowpath_oom(gfp, order, nid, nodemask)
         if pfn != NO_PFN:
             self.prep_new_page(pfn, order, gfp)
             z = self.page_zone(pfn)
@@ -805,6 +852,70 @@ cdef class PhysMem:
                 break
             retries += 1
         return pfn
+
+    cdef pfn_t alloc_pages_slowpath_oom(self, gfp_t gfp, unsigned int order, int nid,
+                                        const uint64_t* nodemask) except? 0xfffffffffffffffe:
+        """The end of __alloc_pages_slowpath(), once both watermark passes failed: the
+        ``retry:`` loop around __alloc_pages_may_oom (:meth:`alloc_pages_may_oom`).
+
+        Direct reclaim and compaction go BEFORE this: in the kernel the loop is reclaim,
+        compaction, should_reclaim_retry(), then the OOM killer only when reclaim made no
+        progress; the reclaim work calls __alloc_pages_direct_reclaim ahead of this method and
+        comes here when it gives up.  Checks kept from the kernel: no direct reclaim
+        (GFP_ATOMIC, GFP_NOWAIT) or __GFP_NORETRY -> nopage; a costly order (> 3) without
+        __GFP_RETRY_MAYFAIL -> nopage; an OOM victim (current) retries with ALLOC_OOM (the min
+        watermark halved, __zone_watermark_ok) and gives up when even that failed ("avoid
+        allocations with no watermarks from looping endlessly"); no progress -> nopage.
+        """
+        cdef int progress = 0, loops = 0
+        cdef int wmark = WMARK_MIN
+        cdef pfn_t pfn
+        cdef TaskStruct t
+        if not (gfp & GFP_DIRECT_RECLAIM_) or (gfp & GFP_NORETRY_):
+            return NO_PFN
+        if order > PAGE_ALLOC_COSTLY_ORDER and not (gfp & GFP_RETRY_MAYFAIL_):
+            return NO_PFN
+        while loops < MAX_OOM_RETRIES:
+            loops += 1
+            pfn = self.alloc_pages_may_oom(gfp, order, nid, nodemask, &progress)
+            if pfn != NO_PFN:
+                return pfn
+            t = self.cur.task
+            if t is not None and t.oom_victim and (wmark == ALLOC_OOM or (gfp & GFP_NOMEMALLOC_)):
+                return NO_PFN
+            if not progress:
+                return NO_PFN
+            # retry: __gfp_pfmemalloc_flags() gives an OOM victim ALLOC_OOM (oom_reserves_allowed)
+            t = self.cur.task
+            wmark = ALLOC_OOM if (t is not None and t.oom_victim and not (gfp & GFP_NOMEMALLOC_)) else WMARK_MIN
+            pfn = self.get_page_from_freelist(gfp, order, nid, wmark, nodemask)
+            if pfn != NO_PFN:
+                return pfn
+        return NO_PFN
+
+    cdef pfn_t alloc_pages_may_oom(self, gfp_t gfp, unsigned int order, int nid,
+                                   const uint64_t* nodemask, int* did_some_progress) except? 0xfffffffffffffffe:
+        """__alloc_pages_may_oom(): one more pass at the HIGH watermark (without
+        __GFP_DIRECT_RECLAIM), then out_of_memory() unless the order is costly (> 3), the
+        request is __GFP_RETRY_MAYFAIL or __GFP_THISNODE, or it is for a zone below
+        ZONE_NORMAL ("the OOM killer does not needlessly kill tasks for lowmem").
+        ``did_some_progress`` is 1 when out_of_memory() made progress (or __GFP_NOFAIL)."""
+        cdef pfn_t pfn
+        did_some_progress[0] = 0
+        pfn = self.get_page_from_freelist((gfp | GFP_HARDWALL_) & ~GFP_DIRECT_RECLAIM_, order, nid,
+                                          WMARK_HIGH, nodemask)
+        if pfn != NO_PFN:
+            return pfn
+        if order > PAGE_ALLOC_COSTLY_ORDER:
+            return NO_PFN
+        if gfp & (GFP_RETRY_MAYFAIL_ | GFP_THISNODE_):
+            return NO_PFN
+        if gfp_zone(gfp) < ZONE_NORMAL:
+            return NO_PFN
+        if self.oom.out_of_memory(self.oom.ctx, gfp, order, nid,
+                                  nodemask[0] if nodemask != NULL else 0) or (gfp & GFP_NOFAIL_):
+            did_some_progress[0] = 1
+        return NO_PFN
 
     cdef int prep_new_page(self, pfn_t pfn, unsigned int order, gfp_t gfp) except -1:
         """prep_new_page(): refcount 1, __GFP_ZERO clears the bytes, __GFP_COMP makes a compound."""

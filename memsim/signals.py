@@ -6,7 +6,8 @@ siginfo.h).  :func:`fault_signal` is the decision of arch/x86/mm/fault.c: ``do_u
 ``mm_fault_error()`` (VM_FAULT_SIGBUS -> ``do_sigbus()`` BUS_ADRERR, VM_FAULT_HWPOISON ->
 ``force_sig_mceerr(BUS_MCEERR_AR)``, VM_FAULT_SIGSEGV -> ``bad_area_nosemaphore()``, which
 reports SEGV_MAPERR).  VM_FAULT_OOM raises no signal: the page fault path calls
-``pagefault_out_of_memory()`` (memsim has no OOM killer yet; the workload sees ENOMEM).
+``pagefault_out_of_memory()``; the OOM killer (memsim.oom) sends SIGKILL to its victim
+(:func:`oom_sigkill`: SEND_SIG_PRIV, si_code SI_KERNEL), which cannot be caught.
 
 A fault signal is forced (``force_sig_fault()`` in kernel/signal.c): it cannot be blocked or
 ignored, only caught by a handler.  Uncaught, its default action (SIGSEGV and SIGBUS both dump
@@ -21,7 +22,7 @@ from typing import Any, Dict, Optional
 __all__ = [
     "SIGNALS", "SIGNAL_NAMES", "SI_CODES", "SigInfo", "fault_signal", "signal_number",
     "wait_status_exited", "wait_status_signaled", "VM_FAULT_OOM", "VM_FAULT_SIGBUS",
-    "VM_FAULT_HWPOISON", "VM_FAULT_HWPOISON_LARGE", "VM_FAULT_SIGSEGV",
+    "VM_FAULT_HWPOISON", "VM_FAULT_HWPOISON_LARGE", "VM_FAULT_SIGSEGV", "SI_KERNEL", "oom_sigkill",
 ]
 
 #: Signal numbers of x86-64 Linux (arch/x86/include/uapi/asm/signal.h), in number order.
@@ -79,10 +80,15 @@ class SigInfo:
         for code_name, value in SI_CODES.get(self.name, {}).items():
             if value == self.code:
                 return code_name
+        if self.code == SI_KERNEL:
+            return "SI_KERNEL"
         return str(self.code)
 
     def describe(self) -> str:
-        """``SIGBUS (BUS_ADRERR at 0x7ffff7ff0000)``."""
+        """``SIGBUS (BUS_ADRERR at 0x7ffff7ff0000)``; ``SIGKILL (SI_KERNEL)`` for a signal the
+        kernel sent itself."""
+        if self.code == SI_KERNEL:
+            return f"{self.name} (SI_KERNEL)"
         return f"{self.name} ({self.code_name} at {self.addr:#x})"
 
     def as_dict(self) -> Dict[str, Any]:
@@ -120,6 +126,16 @@ def fault_signal(fault: int, address: int, *, unmapped: bool = False,
     if fault & VM_FAULT_SIGSEGV:
         return SigInfo(SIGNALS["SIGSEGV"], SI_CODES["SIGSEGV"]["SEGV_MAPERR"], address)
     return None
+
+
+#: si_code of a signal the kernel sends itself (SEND_SIG_PRIV: include/uapi/asm-generic/siginfo.h)
+SI_KERNEL = 0x80
+
+
+def oom_sigkill() -> SigInfo:
+    """The SIGKILL __oom_kill_process() sends (do_send_sig_info(SIGKILL, SEND_SIG_PRIV, ...)):
+    si_code SI_KERNEL, no address.  It cannot be caught: the thread group dies."""
+    return SigInfo(SIGNALS["SIGKILL"], SI_KERNEL, 0)
 
 
 def wait_status_exited(code: int) -> int:

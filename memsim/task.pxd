@@ -18,6 +18,9 @@ cdef class TaskStruct:
     cdef task_rss_stat rss_stat
     cdef mempolicy* mempolicy           # set_mempolicy(); never NULL: mode MPOL_DEFAULT = local node
     cdef public TaskStruct real_parent  # the task that forked it (None: started by the workload, or reparented)
+    cdef public int oom_score_adj       # signal->oom_score_adj: -1000 (never killed) .. 1000
+    cdef public bint sigkill_pending    # fatal_signal_pending(): SIGKILL sent, not yet delivered
+    cdef public bint oom_victim         # tsk_is_oom_victim(): marked by mark_oom_victim (TIF_MEMDIE)
 
 cdef class Current:
     """``current`` and ``smp_processor_id()`` of the step being executed."""

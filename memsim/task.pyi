@@ -10,6 +10,9 @@ class TaskStruct:
     name: Any
     real_parent: Optional[TaskStruct]
     files: Any
+    oom_score_adj: int
+    sigkill_pending: bool
+    oom_victim: bool
     def __init__(self, pid: int, comm: str, cpu: int = 0, mm: Any = None, tgid: int = -1, name: Any = None,
                  real_parent: Optional[TaskStruct] = None) -> None: ...
     @property

@@ -30,6 +30,10 @@ cdef class TaskStruct:
         self.name = name if name is not None else comm
         self.real_parent = real_parent
         self.files = None
+        # copy_signal(): a new process or thread inherits its creator's oom_score_adj
+        self.oom_score_adj = real_parent.oom_score_adj if real_parent is not None else 0
+        self.sigkill_pending = False
+        self.oom_victim = False
 
     @property
     def rss_cached(self):

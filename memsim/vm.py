@@ -150,8 +150,11 @@ def do_mmap(core: MmCore, mm: MmStruct, files: AddressSpaces, length: int, prot:
 
     ``map_flags`` are the MAP_* bits: MAP_FIXED / MAP_FIXED_NOREPLACE place the mapping at
     ``hint`` exactly (MAP_FIXED unmaps what was there first), MAP_NORESERVE sets VM_NORESERVE so
-    the mapping is not accounted; other bits are the plugins' (see :class:`MmapRequest` for
-    ``vm_flags``, ``accountable``, ``align`` and ``vm_file``)."""
+    the mapping is not accounted (unless overcommit_memory is 2: mmap_region() ignores it then);
+    other bits are the plugins' (see :class:`MmapRequest` for ``vm_flags``, ``accountable``,
+    ``align`` and ``vm_file``).  ``totalram`` is the machine's :class:`Overcommit` (an
+    accountable mapping goes through __vm_enough_memory()), or a page count for the
+    heuristic's check alone."""
     if length <= 0:
         raise MmError("EINVAL", "length must be positive")
     if offset % PAGE_SIZE:
@@ -162,8 +165,9 @@ def do_mmap(core: MmCore, mm: MmStruct, files: AddressSpaces, length: int, prot:
     flags = PROT_BITS[prot] | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | vm_flags
     if kind in ("shared", "file-shared"):
         flags |= VM_SHARED | VM_MAYSHARE
-    if map_flags & MAP_NORESERVE:
-        flags |= VM_NORESERVE           # honoured: overcommit is heuristic (not OVERCOMMIT_NEVER)
+    if map_flags & MAP_NORESERVE and not (isinstance(totalram, Overcommit)
+                                          and totalram.policy == OVERCOMMIT_NEVER):
+        flags |= VM_NORESERVE           # mmap_region(): ignored under OVERCOMMIT_NEVER
     if map_flags & MAP_FIXED:
         start = _fixed_address(mm, hint, length, map_flags, align)
         if _overlaps(mm, start, start + length):
@@ -178,9 +182,7 @@ def do_mmap(core: MmCore, mm: MmStruct, files: AddressSpaces, length: int, prot:
     if accountable:
         if kind == "anon":
             flags |= VM_ACCOUNT
-        if length // PAGE_SIZE > totalram:
-            raise MmError("ENOMEM", f"{length} bytes is more than the machine's memory "
-                                    f"({totalram * PAGE_SIZE} bytes) and overcommit is heuristic")
+        _enough_memory(length // PAGE_SIZE, totalram, "", mm)
     pgoff = start // PAGE_SIZE           # a private anonymous mapping's pgoff is its address
     if vm_file is not None:
         pgoff = offset // PAGE_SIZE
@@ -253,11 +255,15 @@ def do_munmap(core: MmCore, mm: MmStruct, start: int, length: int) -> None:
         core.vm_area_free(v)
 
 
-def do_mprotect(core: MmCore, mm: MmStruct, start: int, length: int, prot: str) -> None:
+def do_mprotect(core: MmCore, mm: MmStruct, start: int, length: int, prot: str,
+                overcommit=None) -> None:
     """mprotect_fixup() + change_protection(): new flags; write access removed from the PTEs.
 
     Adding write does not make PTEs writable (private anonymous mappings are not
-    dirty-accountable): the next write faults and do_wp_page() reuses or copies the page."""
+    dirty-accountable): the next write faults and do_wp_page() reuses or copies the page.  A
+    private mapping that becomes writable for the first time is charged to the commit limit
+    (``overcommit``, the machine's :class:`Overcommit`: __vm_enough_memory, ENOMEM) and gets
+    VM_ACCOUNT."""
     if start % PAGE_SIZE:
         raise MmError("EINVAL", "start must be page aligned")
     end = start + page_align(length)
@@ -274,21 +280,38 @@ def do_mprotect(core: MmCore, mm: MmStruct, start: int, length: int, prot: str) 
     for v in _split_range(core, mm, start, end):
         if newbits & VM_WRITE and not v.vm_flags & VM_MAYWRITE:
             raise MmError("EACCES", "the mapping may not become writable")
-        v.vm_flags = (v.vm_flags & ~VM_PROT_MASK) | newbits
+        account = 0
+        if (newbits & VM_WRITE and overcommit is not None
+                and not v.vm_flags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE)):
+            _enough_memory((v.vm_end - v.vm_start) // PAGE_SIZE, overcommit,
+                           "making writable ", mm)
+            account = VM_ACCOUNT
+        v.vm_flags = (v.vm_flags & ~VM_PROT_MASK) | newbits | account
         if not newbits & VM_WRITE:
             core.wrprotect_range(mm, v.vm_start, v.vm_end)
 
 
-def dup_mm(core: MmCore, parent: MmStruct, owner) -> MmStruct:
-    """dup_mm() + dup_mmap(): a new mm, then per VMA (but VM_DONTCOPY ones) vm_area_dup,
-    dup_userfaultfd (the child keeps the userfaultfd context only if it asked for fork events),
-    anon_vma_fork, ->open, the link into the file's i_mmap, and copy_page_range.  A failure
-    (-ENOMEM duplicating swap entries) tears the half-built child down and raises ENOMEM."""
+def dup_mm(core: MmCore, parent: MmStruct, owner, overcommit=None) -> MmStruct:
+    """dup_mm() + dup_mmap(): a new mm, then per VMA (but VM_DONTCOPY ones) the commit charge of
+    a VM_ACCOUNT one (security_vm_enough_memory_mm against ``overcommit``, the machine's
+    :class:`Overcommit`), vm_area_dup, dup_userfaultfd (the child keeps the userfaultfd context
+    only if it asked for fork events), anon_vma_fork, ->open, the link into the file's i_mmap,
+    and copy_page_range.  A failure (a refused charge, -ENOMEM duplicating swap entries) tears
+    the half-built child down and raises ENOMEM."""
     child = core.mm_alloc(owner)
     child.mmap_base = parent.mmap_base
+    charged = 0
     for vma in parent.vmas:
         if vma.vm_flags & VM_DONTCOPY:
             continue
+        if vma.vm_flags & VM_ACCOUNT and isinstance(overcommit, Overcommit):
+            pages = (vma.vm_end - vma.vm_start) // PAGE_SIZE
+            try:
+                overcommit.vm_enough_memory(parent, pages, "fork: copying ", charged)
+            except MmError:
+                exit_mmap(core, child)
+                raise
+            charged += pages
         new = vma.dup()
         new.addr = core.vm_area_alloc(dup=True)
         core.dup_userfaultfd(vma, new)
@@ -331,10 +354,75 @@ VM_PFNMAP = 0x400
 VM_LOCKONFAULT = 0x80000
 
 
-def _enough_memory(pages: int, totalram: Optional[int], what: str) -> None:
-    """__vm_enough_memory() under OVERCOMMIT_GUESS (v5.14): refuse only what can never fit."""
+OVERCOMMIT_GUESS = 0
+OVERCOMMIT_ALWAYS = 1
+OVERCOMMIT_NEVER = 2
+
+
+class Overcommit:
+    """The overcommit policy of a machine (mm/util.c): ``vm.overcommit_memory`` (0 heuristic,
+    1 always, 2 never), ``vm.overcommit_ratio`` (50) or ``vm.overcommit_kbytes`` (0; writing one
+    clears the other), and the reserves init_user_reserve() / init_admin_reserve() set at boot
+    (free memory / 32, at most 128 MiB and 8 MiB).  ``machine`` gives the totals
+    (totalram_pages, total_swap_pages, hugetlb pages, Committed_AS)."""
+
+    def __init__(self, machine):
+        from memsim.mmstat import totalram_pages
+        self.machine = machine
+        self.policy = OVERCOMMIT_GUESS
+        self.ratio = 50
+        self.kbytes = 0
+        free_kb = totalram_pages(machine) * 4
+        self.user_reserve_kbytes = min(free_kb // 32, 1 << 17)
+        self.admin_reserve_kbytes = min(free_kb // 32, 1 << 13)
+
+    def vm_commit_limit(self) -> int:
+        """vm_commit_limit(): overcommit_kbytes, or (totalram - hugetlb) * ratio / 100; plus
+        swap.  /proc/meminfo's CommitLimit."""
+        from memsim.mmstat import hugetlb_total_pages, total_swap_pages, totalram_pages
+        m = self.machine
+        if self.kbytes:
+            allowed = self.kbytes // 4
+        else:
+            allowed = (totalram_pages(m) - hugetlb_total_pages(m)) * self.ratio // 100
+        return allowed + total_swap_pages(m)
+
+    def vm_enough_memory(self, mm, pages: int, what: str, already: int = 0) -> None:
+        """__vm_enough_memory(mm, pages, cap_sys_admin=1) (memsim's tasks run as root): MmError
+        ENOMEM when the mapping may not be committed.  The new pages are counted in
+        Committed_AS first (vm_acct_memory), as the kernel does before its check; ``already``
+        are pages charged before that no live mm shows yet (a fork's earlier VMAs)."""
+        from memsim.mmstat import committed_as_pages, total_swap_pages, totalram_pages
+        m = self.machine
+        if self.policy == OVERCOMMIT_ALWAYS:
+            return
+        if self.policy == OVERCOMMIT_GUESS:
+            total = totalram_pages(m) + total_swap_pages(m)
+            if pages > total:
+                raise MmError("ENOMEM", f"{what}{pages * PAGE_SIZE} bytes is more than the "
+                                        f"machine's memory ({total * PAGE_SIZE} bytes) and "
+                                        "overcommit is heuristic")
+            return
+        allowed = self.vm_commit_limit()
+        if mm is not None:
+            total_vm = sum((v.vm_end - v.vm_start) // PAGE_SIZE for v in mm.vmas)
+            allowed -= min(total_vm // 32, self.user_reserve_kbytes // 4)
+        committed = committed_as_pages(m) + already + pages
+        if committed >= allowed:
+            raise MmError("ENOMEM", f"{what} {pages * PAGE_SIZE} bytes would bring Committed_AS to "
+                                    f"{committed * 4} kB, over the commit limit ({allowed * 4} kB) "
+                                    "with overcommit disabled (vm.overcommit_memory 2)")
+
+
+def _enough_memory(pages: int, totalram, what: str, mm=None) -> None:
+    """security_vm_enough_memory_mm() -> __vm_enough_memory(): ``totalram`` is the machine's
+    :class:`Overcommit` (its policy decides), or a page count (None: no check) for the
+    heuristic alone: refuse only what can never fit."""
+    if isinstance(totalram, Overcommit):
+        totalram.vm_enough_memory(mm, pages, what)
+        return
     if totalram is not None and pages > totalram:
-        raise MmError("ENOMEM", f"{what} of {pages * PAGE_SIZE} bytes is more than the machine's "
+        raise MmError("ENOMEM", f"{what}{pages * PAGE_SIZE} bytes is more than the machine's "
                                 f"memory ({totalram * PAGE_SIZE} bytes) and overcommit is heuristic")
 
 
@@ -359,7 +447,7 @@ def _vma_to_resize(mm: MmStruct, addr: int, old_len: int, new_len: int, flags: i
     if vma.vm_flags & (VM_DONTEXPAND | VM_PFNMAP):
         raise MmError("EFAULT", "a VM_DONTEXPAND or VM_PFNMAP mapping cannot grow")
     if vma.vm_flags & VM_ACCOUNT and new_len > old_len:
-        _enough_memory((new_len - old_len) // PAGE_SIZE, totalram, "growing the mapping by")
+        _enough_memory((new_len - old_len) // PAGE_SIZE, totalram, "growing the mapping by ", mm)
     return vma
 
 
@@ -407,7 +495,7 @@ def _move_vma(core: MmCore, mm: MmStruct, vma: VmArea, old_addr: int, old_len: i
     if err:
         raise MmError(_errno_name(-err), "the mapping cannot be split where the moved range ends")
     if flags & MREMAP_DONTUNMAP and vma.vm_flags & VM_ACCOUNT:
-        _enough_memory(new_len // PAGE_SIZE, totalram, "a MREMAP_DONTUNMAP copy")
+        _enough_memory(new_len // PAGE_SIZE, totalram, "a MREMAP_DONTUNMAP copy of ", mm)
     new_pgoff = vma.vm_pgoff + (old_addr - vma.vm_start) // PAGE_SIZE
     new_vma = copy_vma(core, mm, vma, new_addr, new_len, new_pgoff)
     moved = core.move_page_tables(mm, vma, old_addr, new_vma, new_addr, old_len)

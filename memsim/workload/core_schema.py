@@ -171,6 +171,9 @@ TASK_PARAMS: Tuple[Param, ...] = (
     Param("comm", "str", "command name shown in traces, at most 15 characters "
           "(default: the name, cut to 15 characters)", check=_check_comm),
     Param("cpu", "cpu", "CPU the task starts on (default: round robin, task i on CPU i % cpus)"),
+    Param("oom_score_adj", "int", "the process's /proc/PID/oom_score_adj as it starts: -1000 "
+          "(the OOM killer never chooses it) to 1000 (chosen first); children and threads "
+          "inherit it", default=0, minimum=-1000, maximum=1000),
     Param("steps", "steps", "what the task does, in order", required=True),
 )
 

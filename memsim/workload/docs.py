@@ -232,10 +232,11 @@ of raising.
 | how the run ended | exit code | `memsim sweep` counts it as |
 |---|---|---|
 | every task ran to its end and every `expect` held | 0 | `passed` |
-| a signal that no handler caught killed a process | 0 | `killed` |
+| a signal that no handler caught killed a process (the OOM killer's SIGKILL too: `killed by the OOM killer`) | 0 | `killed` |
 | an `expect` did not hold | 1 | `failed` |
 | a step failed with an errno that no `expect` follows, or asked for something impossible | 2 | `error` |
 | every live task was blocked, none could wake the others | 2 | `deadlocked` |
+| memory ran out and no process could be OOM-killed (the kernel panics: `Kernel panic - not syncing: System is deadlocked on memory ...`) | 2 | `error` |
 | a plugin's step or hook raised an exception (a bug in the plugin), or `--check` found a broken invariant (a bug in memsim) | 3 | `error` |
 
 A mistake that stops the run before it starts (the workload does not load, a bad option) exits 2

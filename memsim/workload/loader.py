@@ -662,7 +662,8 @@ class _Loader:
         self.resolve(scope)
         comm = args["comm"] if args["comm"] is not None else args["name"][:core_schema.TASK_COMM_LEN - 1]
         cpu = args["cpu"] if args["cpu"] is not None else index % self.cpus
-        return TaskConfig(name=args["name"], comm=comm, cpu=cpu, steps=args["steps"], where=self.loc(node))
+        return TaskConfig(name=args["name"], comm=comm, cpu=cpu, steps=args["steps"], where=self.loc(node),
+                          oom_score_adj=args["oom_score_adj"])
 
     # -- the whole file ---------------------------------------------------------------------
 

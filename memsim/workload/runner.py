@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from memsim.boot import BootOptions
-from memsim.errors import Deadlocked, ExpectationFailed, Interrupted, MemsimError, WorkloadError
+from memsim.errors import (Deadlocked, ExpectationFailed, Interrupted, MemsimError, OutOfMemoryPanic,
+                           WorkloadError)
 from memsim.machine import Machine
 from memsim.mm import RSS_NAMES
 from memsim.sched import PREEMPT, Deadlock, Scheduler, SleepUntil, WaitQueue
-from memsim.signals import SigInfo, wait_status_exited, wait_status_signaled
+from memsim.signals import SigInfo, oom_sigkill, wait_status_exited, wait_status_signaled
 
 PAGE_SIZE = 4096
 
@@ -265,6 +266,10 @@ class Run:
                 result = st.run(StepContext(self, task, step), step)
                 if inspect.isgenerator(result):
                     yield from result
+            except OutOfMemoryPanic as exc:
+                if exc.where is None:
+                    exc.where = step.where
+                raise
             except MemsimError:
                 raise
             except Exception as exc:
@@ -272,6 +277,18 @@ class Run:
             data.step_done = True
             self.steps_done += 1
             if data.exited:
+                return
+            if task.sigkill_pending:
+                # the OOM killer chose this process: SIGKILL is delivered on the way back to
+                # user space, whatever the step's own outcome was
+                self.deliver_sigkill(task, step)
+                nxt = steps[i + 1] if i + 1 < len(steps) else None
+                if nxt is not None and nxt.op == "expect":
+                    raise ExpectationFailed(nxt.where, f"the OOM killer killed the process "
+                                            f"(SIGKILL) during {step.op} at {step.where}: this "
+                                            "expect is never reached", "give the machine more "
+                                            "memory, or drop this expect (the summary shows "
+                                            "the kill)")
                 return
             if data.signal is not None:
                 nxt = steps[i + 1] if i + 1 < len(steps) else None
@@ -338,6 +355,36 @@ class Run:
             self.exit(t, code, signal)
         self.exit(task, code, signal)
 
+    def deliver_sigkill(self, task, step=None) -> None:
+        """get_signal() with SIGKILL pending (the OOM killer sent it: ``sigkill_pending``): it
+        cannot be caught or blocked, so the whole thread group exits killed by it, each thread
+        where it stands (a blocked one leaves its wait queue).  Any errno or fault signal the
+        interrupted step left is dropped: the process never sees it."""
+        info = oom_sigkill()
+        for t in self.machine.thread_group(task):
+            d = self.task_data.get(t.pid)
+            if d is None or d.exited:
+                continue
+            d.errno = None
+            d.signal = None
+            d.signals.append({**info.as_dict(), "step": str(step.where) if step is not None
+                              else (str(d.step.where) if d.step is not None else ""),
+                              "caught": False, "sender": "oom_kill"})
+            if t is not task:
+                self.scheduler.kill(t)
+        self.kill_thread_group(task, info)
+
+    def _deliver_pending_sigkills(self) -> None:
+        """At a preemption point: every task the OOM killer sent SIGKILL to while another task
+        ran dies now (its body is closed where it stands)."""
+        if not self.machine.oom.kills:
+            return
+        for pid, d in list(self.task_data.items()):
+            t = self.machine.tasks.get(pid)
+            if t is not None and not d.exited and t.sigkill_pending:
+                self.scheduler.kill(t)
+                self.deliver_sigkill(t)
+
     def kill_thread_group(self, task, info: SigInfo) -> None:
         """A fatal signal: the whole thread group exits, killed by it (WTERMSIG)."""
         self.exit_group(task, 0, info)
@@ -347,6 +394,7 @@ class Run:
         self._last_task = taskrun.task
         if self.recorder is not None:
             self.recorder.drain()
+        self._deliver_pending_sigkills()
         self.machine.quiescent_state()
         now = self.machine.mmcore.fault_counts_dict()
         data = self.task_data.get(taskrun.task.pid)
@@ -390,6 +438,7 @@ class Run:
                 self.pm.hook.memsim_machine_created(machine=self.machine, config=self.workload)
             for tc in self.workload.tasks:
                 task = self.machine.spawn(tc.name, tc.comm, tc.cpu)
+                task.oom_score_adj = getattr(tc, "oom_score_adj", 0)
                 self.add_task(task, tc.steps)
             if self.pm is not None:
                 self.pm.hook.memsim_run_start(machine=self.machine)
@@ -447,6 +496,7 @@ class Run:
             "meminfo_bytes": {k: v for k, v in m.meminfo().items() if not k.startswith("HugePages_")},
             "time": {"emulated_ns": m.clock.now, "host_wall_s": round(self.wall, 6)},
             "scheduler": {"slices": self.scheduler.switches, "invariant_checks": self.checks_run},
+            "oom_kills": m.oom.summary(),
         }
         for row in self.registries.summary:
             out[row.name] = row.compute(m)

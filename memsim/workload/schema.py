@@ -52,13 +52,15 @@ class Step:
 class TaskConfig:
     """A top-level task: ``name`` (unique in the workload), ``comm`` (at most 15 characters),
     the ``cpu`` it starts on (resolved: the given one, or round robin by task index), its
-    ``steps`` and the ``where`` of its list item."""
+    ``steps``, the ``where`` of its list item and its ``oom_score_adj``."""
 
     name: str
     comm: str
     cpu: int
     steps: Tuple[Step, ...]
     where: Location
+    #: /proc/PID/oom_score_adj at the start (-1000 .. 1000)
+    oom_score_adj: int = 0
 
 
 @dataclass(frozen=True)

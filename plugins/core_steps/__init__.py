@@ -86,6 +86,8 @@ def touch_range(ctx, start: int, end: int, write: bool, pattern: str = "sequenti
         while True:
             progress, ret, at = core.access(mm, vma, s, e, write, PATTERNS[pattern], stride,
                                             n or 0, progress, quantum)
+            if task.sigkill_pending:
+                return          # the OOM killer chose this process: the runner delivers SIGKILL
             if ret & VM_FAULT_RETRY:
                 waitq = core.blocked_on
                 core.blocked_on = None
@@ -128,7 +130,6 @@ def run_mmap(ctx, step):
     and set up the new VMA (e.g. its vm_ops)."""
     a = step.args
     machine, task = ctx.machine, ctx.task
-    totalram = sum(z["managed"] for z in machine.physmem.zones_info())
     mtype, flags = _mmap_extensions(ctx, a)
     req = vm.MmapRequest(length=a["length"], prot=a["prot"], kind=mtype.base if mtype else a["type"],
                          file=a.get("file"), offset=a.get("offset") or 0, addr=a.get("addr"),
@@ -139,7 +140,7 @@ def run_mmap(ctx, step):
             if ext.prepare is not None:
                 ext.prepare(ctx, req)
         vma = vm.do_mmap(machine.mmcore, task.mm, machine.files, req.length, req.prot, req.kind,
-                         req.file, req.offset, req.addr, a["name"], totalram, map_flags=req.map_flags,
+                         req.file, req.offset, req.addr, a["name"], machine.overcommit, map_flags=req.map_flags,
                          vm_flags=req.vm_flags, accountable=req.accountable, align=req.align,
                          vm_file=req.vm_file)
     except vm.MmError as e:
@@ -172,7 +173,8 @@ def run_munmap(ctx, step):
 def run_mprotect(ctx, step):
     start, end = ctx.range()
     try:
-        vm.do_mprotect(ctx.machine.mmcore, ctx.task.mm, start, end - start, step.args["prot"])
+        vm.do_mprotect(ctx.machine.mmcore, ctx.task.mm, start, end - start, step.args["prot"],
+                       ctx.machine.overcommit)
     except vm.MmError as e:
         ctx.set_errno(e.errno, e.detail)
 
@@ -236,8 +238,14 @@ def run_read(ctx, step):
 
 
 def run_fork(ctx, step):
+    """fork(2): a child process with a copy of the mm runs the nested steps; ENOMEM (the commit
+    limit under vm.overcommit_memory 2) leaves no child and the steps do not run."""
     a = step.args
-    child = ctx.machine.fork(ctx.task, a["child"], a.get("cpu"))
+    try:
+        child = ctx.machine.fork(ctx.task, a["child"], a.get("cpu"))
+    except vm.MmError as e:
+        ctx.set_errno(e.errno, e.detail)
+        return
     data = TaskData(mappings=dict(ctx.mappings), name=a["child"])
     ctx.run.add_task(child, a["steps"], data)
 
@@ -282,7 +290,7 @@ def run_mremap(ctx, step):
     machine = ctx.machine
     try:
         new = vm.do_mremap(machine.mmcore, ctx.task.mm, m.start + offset, old_length, a["length"],
-                           flags, a.get("new_address") or 0, _totalram(machine))
+                           flags, a.get("new_address") or 0, machine.overcommit)
     except vm.MmError as e:
         ctx.set_errno(e.errno, e.detail)
         return

@@ -1,7 +1,8 @@
 """The kmem subsystem: the core's trace events and the procfs files of physical memory.
 
 An essential built-in plugin: it declares kmem:rss_stat, kmem:mm_page_alloc, kmem:mm_page_free,
-the slab events and the per-CPU list events for the machine's kernel profile (the Cython core
+the slab events, the per-CPU list events and the oom events (memsim.tracing.oom) for the
+machine's kernel profile (the Cython core
 emits them through typed slots bound from these declarations), and /proc/buddyinfo,
 /proc/zoneinfo and /proc/slabinfo (/proc/meminfo and /proc/vmstat are the core's:
 memsim.mmstat).
@@ -19,6 +20,7 @@ from memsim.registry import Param, ProcFile, StepType
 @hookimpl
 def memsim_register_events(events, profile, patch_states):
     from memsim.tracing.kmem import kmem_events
+    from memsim.tracing.oom import oom_events
     from memsim.tracing.pagemap import pagemap_events
     from memsim.tracing.vmscan import vmscan_events
     for decl in kmem_events(profile.name, patch_states.enabled("rss-stat-symbolic")):
@@ -26,6 +28,8 @@ def memsim_register_events(events, profile, patch_states):
     for decl in pagemap_events(profile.name):     # the mm core's LRU events, emitted from C
         events.add(decl)
     for decl in vmscan_events(profile.name):      # ... and its reclaim events
+        events.add(decl)
+    for decl in oom_events(profile.name):         # the core's OOM killer (memsim.oom) emits them
         events.add(decl)
 
 

@@ -84,6 +84,20 @@ def test_example_workloads_run_clean_with_checks(name):
     assert r.exit_code == 0, r.output
 
 
+@pytest.mark.parametrize("name, victim, adj", [("oom-hog.yaml", "hog", 0), ("oom-score-adj.yaml", "batch", 500)])
+def test_oom_workloads_show_the_kill(name, victim, adj):
+    # issue 10's demos: the OOM killer takes the task (no swap), the summary says so, --check
+    # holds through the kill and the reaping
+    r = invoke("run", os.path.join(CONFIGS, name), "--check", "--json")
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.output)
+    killed = {t["name"]: t["killed_by"] for t in s["tasks"] if t["killed_by"]}
+    assert killed == {victim: "SIGKILL"}
+    assert [(k["comm"], k["oom_score_adj"]) for k in s["oom_kills"]] == [(victim, adj)]
+    r = invoke("run", os.path.join(CONFIGS, name))
+    assert f"killed by the OOM killer (oom_score_adj {adj}, anon-rss " in r.output
+
+
 def test_check_command(tmp_path):
     r = invoke("check", write(tmp_path, SMALL))
     assert r.exit_code == 0 and "ok" in r.output

@@ -101,6 +101,7 @@ def test_interleave_alternates_by_page_offset(m):
 
 def test_bind_fails_with_enomem_when_its_nodes_are_full_while_others_are_not():
     m = machine(node_mib=16)
+    m.physmem.set_oom_killer(None)          # the allocator alone: the slow path gives up
     t = spawn(m, 0)
     set_mempolicy(m, t, BIND, [1])
     v = mmap(m, t, 24 * MiB)
@@ -110,6 +111,18 @@ def test_bind_fails_with_enomem_when_its_nodes_are_full_while_others_are_not():
         free[z["node"]] += z["free"]
     assert free[0] > 2048                                       # node 0 still has memory
     assert m.check_invariants() == []
+
+
+def test_bind_full_nodes_invoke_the_oom_killer():
+    # __alloc_pages_may_oom() is reached with the policy's nodemask (CONSTRAINT_MEMORY_POLICY in
+    # the kernel): the only task is chosen, and its access stops with SIGKILL pending
+    m = machine(node_mib=16)
+    t = spawn(m, 0)
+    set_mempolicy(m, t, BIND, [1])
+    v = mmap(m, t, 24 * MiB)
+    assert touch(m, t, v) == 0
+    assert t.sigkill_pending and t.oom_victim
+    assert [k.pid for k in m.oom.kills] == [t.pid]
 
 
 def test_preferred_without_nodes_is_local(m):

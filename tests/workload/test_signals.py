@@ -227,7 +227,9 @@ def test_expecting_a_signal_that_did_not_come():
                             "raised no signal; check the step before this expect")
 
 
-def test_oom_is_still_an_errno():
+def test_oom_kills_the_toucher_instead_of_an_errno():
+    # mm/oom_kill.c: the faulting task is the only candidate, so out_of_memory() sends it SIGKILL
+    # (SEND_SIG_PRIV: SI_KERNEL); the expect after the touch is never reached
     r = run("""\
         machine: {nodes: [{memory: 16 MiB}]}
         tasks:
@@ -237,8 +239,13 @@ def test_oom_is_still_an_errno():
               - touch: {vma: buf}
               - expect: {errno: ENOMEM}
         """)
-    assert r.error is None, r.error
-    assert task(r, "app")["signals"] == []
+    assert isinstance(r.error, ExpectationFailed)
+    assert str(r.error).startswith("test.yaml:7:9: the OOM killer killed the process (SIGKILL) "
+                                   "during touch at test.yaml:6:9: this expect is never reached")
+    app = task(r, "app")
+    assert app["killed_by"] == "SIGKILL" and app["wait_status"] == 9
+    assert [(s["name"], s["si_code_name"], s["caught"]) for s in app["signals"]] == [
+        ("SIGKILL", "SI_KERNEL", False)]
 
 
 @pytest.mark.parametrize("expect, message", [
