@@ -289,6 +289,7 @@ cdef class PhysMem:
     cdef void update_lru_size(self, lruvec* lv, int lru, page* p, int64_t nr) noexcept
     cdef void lruvec_add_folio(self, lruvec* lv, pfn_t pfn) noexcept
     cdef void lruvec_add_folio_tail(self, lruvec* lv, pfn_t pfn) noexcept
+    cdef void lruvec_link_folio(self, lruvec* lv, pfn_t pfn, bint tail) noexcept
     cdef void lruvec_del_folio(self, lruvec* lv, pfn_t pfn) noexcept
     cdef int lru_cache_add(self, pfn_t pfn) except -1
     cdef int lru_cache_add_inactive_or_unevictable(self, pfn_t pfn, bint vm_locked) except -1

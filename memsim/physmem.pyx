@@ -1197,18 +1197,19 @@ cdef class PhysMem:
 
     cdef void lruvec_add_folio(self, lruvec* lv, pfn_t pfn) noexcept:
         """lruvec_add_folio() / add_page_to_lru_list(): at the head of its list (folio_lru_list)."""
-        cdef page* p = &self.mem_map[pfn]
-        cdef int lru = folio_lru_list(p)
-        self.update_lru_size(lv, lru, p, folio_nr_pages(p))
-        lru_link(self.mem_map, &lv.head[lru], pfn, False)
-        self.lru_changes += 1
+        self.lruvec_link_folio(lv, pfn, False)
 
     cdef void lruvec_add_folio_tail(self, lruvec* lv, pfn_t pfn) noexcept:
         """lruvec_add_folio_tail() / add_page_to_lru_list_tail(): at the tail (next to reclaim)."""
+        self.lruvec_link_folio(lv, pfn, True)
+
+    cdef inline void lruvec_link_folio(self, lruvec* lv, pfn_t pfn, bint tail) noexcept:
+        """The body both share: count the page on the list its flags name, link it at the head
+        or the tail."""
         cdef page* p = &self.mem_map[pfn]
         cdef int lru = folio_lru_list(p)
         self.update_lru_size(lv, lru, p, folio_nr_pages(p))
-        lru_link(self.mem_map, &lv.head[lru], pfn, True)
+        lru_link(self.mem_map, &lv.head[lru], pfn, tail)
         self.lru_changes += 1
 
     cdef void lruvec_del_folio(self, lruvec* lv, pfn_t pfn) noexcept:
