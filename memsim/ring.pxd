@@ -23,9 +23,9 @@ cdef enum:
     EV_MM_LRU_ACTIVATE = 13
     EV_MM_VMSCAN_DIRECT_RECLAIM_BEGIN = 14
     EV_MM_VMSCAN_DIRECT_RECLAIM_END = 15
-    N_CORE_EVENTS = 16              # slots 0..15: the core's own events (EV_* above)
-    FIRST_PLUGIN_SLOT = 16          # slots 16..63: plugin events emitted from C
-    N_EVENT_SLOTS = 64
+    N_CORE_EVENTS = 32              # slots 0..31: the core's own events (EV_* above; 16.. free)
+    FIRST_PLUGIN_SLOT = 32          # slots 32..95: plugin events emitted from C
+    N_EVENT_SLOTS = 96
     MAX_EVENT_FIELDS = 12
     SUBBUF_SIZE = 4096
     SUBBUF_HDR = 16

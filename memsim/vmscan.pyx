@@ -11,6 +11,7 @@ events, dirty pages, the mapping's evict op for plugins' a_ops, and the reverse 
 (page_referenced / try_to_unmap still go through Rmap's Python methods per mapped page).
 """
 from libc.stdint cimport uint64_t, int64_t, uint32_t
+from libc.string cimport memset
 from memsim._types cimport (pfn_t, gfp_t, NIL32, GFP_DMA_, GFP_DMA32_, GFP_THISNODE_, PG_lru, PG_active, PG_referenced, PG_swapbacked,
                             PG_unevictable, PG_dirty, PG_head, PAGE_MAPPING_ANON, MAX_NR_ZONES)
 from memsim.page cimport page
@@ -96,7 +97,21 @@ cdef class Vmscan:
         self.pm.lruvec_add_folio(lv, pfn)
         return 0
 
-    cdef uint64_t shrink_page_list(self, pfn_t* pages, int n, lruvec* lv, scan_control* sc) except? 0xffffffffffffffff:
+    cdef bint remove_mapping(self, AddressSpace mapping, pfn_t pfn, bint reclaimed) except -1:
+        """__remove_mapping(): a page whose only reference is the page cache's leaves i_pages
+        (__delete_from_page_cache; the workingset part packs a shadow here when ``reclaimed``,
+        workingset_eviction) and is no longer a page-cache page; False when someone else still
+        holds it (the page_ref_freeze(page, 2) test) and it stays."""
+        cdef page* p = &self.pm.mem_map[pfn]
+        if p._mapcount > 0 or p._refcount != 1 or mapping.i_pages.get(p.index) != pfn:
+            return False
+        del mapping.i_pages[p.index]
+        __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, -1)
+        p.mapping = 0
+        return True
+
+    cdef uint64_t shrink_page_list(self, pfn_t* pages, int n, lruvec* lv, scan_control* sc,
+                                   reclaim_stat* stat) except? 0xffffffffffffffff:
         """shrink_page_list() for what memsim can reclaim today: a page-cache page of the
         built-in file mapping that is clean and, once unmapped (try_to_unmap), referenced by the
         cache alone is deleted from i_pages (__remove_mapping) and freed; page_check_references
@@ -136,14 +151,10 @@ cdef class Vmscan:
                 continue
             if p._mapcount > 0 and sc.may_unmap:
                 self.core.rmap.try_to_unmap(pfn)
-            if p._mapcount > 0 or p._refcount != 1 or mapping.i_pages.get(p.index) != pfn:
+            if not self.remove_mapping(mapping, pfn, True):
                 self._putback(lv, pfn, LRU_INACTIVE_FILE)
                 continue
-            # __remove_mapping(): out of the cache (workingset_eviction() will pack a shadow here)
-            del mapping.i_pages[p.index]
-            __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, -1)
             __mod_lruvec_page_state(self.pm.vs, p, NR_ISOLATED_FILE, -1)
-            p.mapping = 0
             p._refcount = 0
             self.pm.mem_cgroup_uncharge(pfn)
             tofree[nfree] = pfn
@@ -158,6 +169,8 @@ cdef class Vmscan:
         cdef pfn_t pages[SWAP_CLUSTER_MAX]
         cdef uint64_t scanned = 0, reclaimed
         cdef int n
+        cdef reclaim_stat stat
+        memset(&stat, 0, sizeof(stat))
         if nr_to_scan > SWAP_CLUSTER_MAX:
             nr_to_scan = SWAP_CLUSTER_MAX
         self.pm.lru_add_drain()
@@ -167,7 +180,7 @@ cdef class Vmscan:
         sc.nr_scanned += scanned
         __count_vm_events(self.pm.vs, PGSCAN_KSWAPD if sc.kswapd else PGSCAN_DIRECT, scanned)
         __count_vm_events(self.pm.vs, PGSCAN_FILE if lru >= LRU_INACTIVE_FILE else PGSCAN_ANON, scanned)
-        reclaimed = self.shrink_page_list(pages, n, lv, sc)
+        reclaimed = self.shrink_page_list(pages, n, lv, sc, &stat)
         __count_vm_events(self.pm.vs, PGSTEAL_KSWAPD if sc.kswapd else PGSTEAL_DIRECT, reclaimed)
         __count_vm_events(self.pm.vs, PGSTEAL_FILE if lru >= LRU_INACTIVE_FILE else PGSTEAL_ANON, reclaimed)
         return reclaimed

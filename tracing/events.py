@@ -284,9 +284,9 @@ CORE_EVENTS: Dict[int, Tuple[str, str, Tuple[str, ...]]] = {
     15: ("vmscan", "mm_vmscan_direct_reclaim_end", ("nr_reclaimed",)),
 }
 
-#: Slots of the trace buffer (memsim/ring.pxd): 0..15 core events, 16..63 plugin C events.
-FIRST_PLUGIN_SLOT = 16
-N_EVENT_SLOTS = 64
+#: Slots of the trace buffer (memsim/ring.pxd): 0..31 core events, 32..95 plugin C events.
+FIRST_PLUGIN_SLOT = 32
+N_EVENT_SLOTS = 96
 MAX_EVENT_FIELDS = 12
 
 # First event ID handed out.  With the kmem events registered first in kmem_events("v6.18")

@@ -9,8 +9,9 @@ and the gfp table is :mod:`memsim.tracing.gfp`'s v5.14 one.
 
 The other vmscan events the issue names (kswapd_wake/sleep, wakeup_kswapd, lru_isolate,
 lru_shrink_inactive/active, writepage / write_folio) come with kswapd and the full
-shrink_page_list; memsim's core has two free C event slots left (14 and 15 are these), so they
-need N_CORE_EVENTS raised (memsim/ring.pxd, tracing/events.py) first.
+shrink_page_list, in the core's C event slots 16.. (memsim/ring.pxd: slots 16-25 are given out by
+issue 10's parts: kswapd and the LRU events 16-21, writepage 22, shrink_slab 23-24,
+oom:reclaim_retry_zone 25).
 """
 from __future__ import annotations
 
