@@ -247,11 +247,17 @@ cdef struct userfaultfd_ops:
 ctypedef int (*do_swap_page_fn)(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
 ctypedef int (*swap_free_fn)(void* ctx, uint64_t entry) except -1
 ctypedef int (*swap_duplicate_fn)(void* ctx, uint64_t entry) except? -1000000
+# swap_out: reclaim's add_to_swap(page) for an anonymous page shrink_page_list wants to evict:
+#   give it a swap entry (*entry) and put it in the swap cache; 0, or -ENOMEM when no swap space
+#   is left (the page is activated).  NULL: no swap, so anon is not scanned by reclaim
+#   (get_scan_count's can_reclaim_anon_pages() is false) and anon pages stay where they are.
+ctypedef int (*swap_out_fn)(void* ctx, pfn_t pfn, uint64_t* entry) except? -1000000
 
 cdef struct swap_ops:
     do_swap_page_fn do_swap_page
     swap_free_fn swap_free
     swap_duplicate_fn swap_duplicate
+    swap_out_fn swap_out
     void* ctx
 
 # ----------------------------------------------------------------------------------------------
