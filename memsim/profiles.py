@@ -45,7 +45,8 @@ class KernelProfile:
     mpol_numa_balancing_modes: tuple = (2,)     # modes MPOL_F_NUMA_BALANCING goes with (BIND; v6.7+ PREFERRED_MANY)
     lru_batch_size: int = 15        # PAGEVEC_SIZE of the per-CPU lru_add batch (pagevec 15; folio_batch 31)
     munmap_lru_drain: bool = True   # unmap_region/exit_mmap/zap_page_range call lru_add_drain() before
-                                    # tlb_gather_mmu (removed in v6.14: "mm: remove unnecessary calls to lru_add_drain")
+                                    # tlb_gather_mmu (removed in v6.14: "mm: remove unnecessary calls to lru_add_drain";
+                                    # munmap and exit both seen not draining on 6.18: tests/core/probes/lru_drain.c)
     wp_reuse_drains_lru: bool = False   # do_wp_page drains the lru caches before the refcount check (v5.18+)
 
     @property

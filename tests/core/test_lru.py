@@ -101,6 +101,31 @@ def test_v618_munmap_holds_back_the_batch_until_a_later_batch_moves_it():
     assert lru_counters(m)[0][INACTIVE_ANON] == 22
 
 
+@pytest.mark.parametrize("kernel", ["v5.14", "v6.18"])
+def test_exit_drains_the_batch_on_v514_and_holds_it_back_on_v618_as_the_probe_saw(kernel):
+    """tests/core/probes/lru_drain.c on the live 6.18 kernel: 8 pages faulted, then exit; the
+    exiting task freed none of them, a later task on the same CPU moved the batch (8
+    mm_lru_insertion, no PG_mapped) and freed each.  5.14's exit_mmap drains first."""
+    m = machine(kernel)
+    t = m.spawn("lru_drain")
+    m.set_current(t)
+    v = mmap(m, t, 8 * PAGE)
+    touch(m, t, v, 8)
+    pfns = pfns_of(m, t, v, 8)
+    m.exit_task(t)
+    freed = [bool(m.physmem.page_info(p)["pcp"] or m.physmem.page_info(p)["buddy"]) for p in pfns]
+    if kernel == "v5.14":
+        assert all(freed) and m.physmem.lru_batch(0) == []
+        return
+    assert not any(freed) and m.physmem.lru_batch(0) == pfns
+    u = m.spawn("python3")
+    m.set_current(u)
+    w = mmap(m, u, 40 * PAGE)
+    touch(m, u, w, 23)                       # 8 + 23 = 31: the other task's fault moves the batch
+    assert all(m.physmem.page_info(p)["pcp"] or m.physmem.page_info(p)["buddy"] for p in pfns)
+    assert m.physmem.lru_sizes(0)[INACTIVE_ANON] == 23
+
+
 def test_exit_leaves_nothing_on_the_lru_under_v514():
     m = machine("v5.14")
     t = m.spawn("app")
