@@ -396,6 +396,9 @@ def _table(s: dict) -> str:
                          f"{sig['si_addr']:#x}) at {sig['step']}, not caught")
     if any(t.get("killed_by") for t in s["tasks"]):
         lines.append("")
+    r = s.get("reclaim") or {}
+    if any(r.values()):
+        lines.append(reclaim_line(r))
     for n in s["nodes"]:
         lines.append(f"node {n['node']}: {n['pages_allocated']} pages allocated since boot, "
                      f"{n['pages_freed']} freed")
@@ -407,6 +410,22 @@ def _table(s: dict) -> str:
     if "error" in s:
         lines.append(f"stopped early: {s['error']}")
     return "\n".join(lines)
+
+
+def reclaim_line(r) -> str:
+    """One summary line for what reclaim did (the run summary's "reclaim" counters)."""
+    g = r.get
+    parts = [f"kswapd scanned {g('pgscan_kswapd', 0)} reclaimed {g('pgsteal_kswapd', 0)} "
+             f"({g('pageoutrun', 0)} runs)",
+             f"direct scanned {g('pgscan_direct', 0)} reclaimed {g('pgsteal_direct', 0)} "
+             f"({g('allocstall', 0)} stalls)"]
+    refaults = g("workingset_refault_anon", 0) + g("workingset_refault_file", 0)
+    if refaults:
+        activated = g("workingset_activate_anon", 0) + g("workingset_activate_file", 0)
+        parts.append(f"refaults {refaults} ({activated} activated)")
+    if g("oom_kill", 0):
+        parts.append(f"oom kills {g('oom_kill')}")
+    return "reclaim: " + "; ".join(parts)
 
 
 @main.command()

@@ -497,6 +497,7 @@ class Run:
             "time": {"emulated_ns": m.clock.now, "host_wall_s": round(self.wall, 6)},
             "scheduler": {"slices": self.scheduler.switches, "invariant_checks": self.checks_run},
             "oom_kills": m.oom.summary(),
+            "reclaim": reclaim_summary(m),
         }
         for row in self.registries.summary:
             out[row.name] = row.compute(m)
@@ -505,6 +506,26 @@ class Run:
         if self.error is not None:
             out["error"] = str(self.error)
         return out
+
+
+#: The /proc/vmstat counters a run's summary reports under "reclaim" (mm/vmscan.c,
+#: mm/workingset.c, mm/oom_kill.c), as the profile's kernel names them.
+RECLAIM_COUNTERS = (
+    "pgscan_kswapd", "pgsteal_kswapd", "pgscan_direct", "pgsteal_direct", "pageoutrun",
+    "pgactivate", "pgdeactivate", "pgrefill", "workingset_refault_anon", "workingset_refault_file",
+    "workingset_activate_anon", "workingset_activate_file", "workingset_restore_anon",
+    "workingset_restore_file", "drop_pagecache", "drop_slab", "oom_kill",
+)
+
+
+def reclaim_summary(machine) -> Dict[str, int]:
+    """The reclaim counters of /proc/vmstat at the end of a run, plus ``allocstall`` (the
+    allocstall_<zone> counters summed): what memory pressure did during the run."""
+    from memsim.mmstat import vmstat_values
+    values = vmstat_values(machine)
+    out = {name: values[name] for name in RECLAIM_COUNTERS if name in values}
+    out["allocstall"] = sum(v for k, v in values.items() if k.startswith("allocstall_"))
+    return out
 
 
 @contextlib.contextmanager

@@ -96,6 +96,28 @@ def test_oom_workloads_show_the_kill(name, victim, adj):
     assert [(k["comm"], k["oom_score_adj"]) for k in s["oom_kills"]] == [(victim, adj)]
     r = invoke("run", os.path.join(CONFIGS, name))
     assert f"killed by the OOM killer (oom_score_adj {adj}, anon-rss " in r.output
+    assert "oom kills 1" in r.output
+    assert s["reclaim"]["oom_kill"] == 1 and s["reclaim"]["allocstall"] >= 1
+
+
+def test_summary_reports_reclaim_only_when_it_happened(tmp_path):
+    # a file mapping read three times the machine's size: reclaim must drop clean page-cache
+    # pages for the reads to go on; the summary's "reclaim" counters and line say how much
+    wl = write(tmp_path, textwrap.dedent("""\
+        machine: {nodes: [{memory: 64 MiB}]}
+        tasks:
+          - name: reader
+            steps:
+              - mmap: {name: data, length: 192 MiB, type: file, file: data}
+              - touch: {vma: data, access: read}
+    """))
+    s = json.loads(invoke("run", wl, "--json").output)
+    r = s["reclaim"]
+    assert r["pgsteal_kswapd"] + r["pgsteal_direct"] >= 192 * 256 - 64 * 256
+    assert r["oom_kill"] == 0
+    assert "reclaim: kswapd scanned " in invoke("run", wl).output
+    quiet = invoke("run", os.path.join(CONFIGS, "examples", "sleep.yaml")).output
+    assert "reclaim:" not in quiet
 
 
 def test_check_command(tmp_path):
