@@ -89,8 +89,11 @@ class Machine:
         self.mmcore.munmap_lru_drain = p.munmap_lru_drain
         self.mmcore.wp_reuse_drains_lru = p.wp_reuse_drains_lru
         from memsim.vmscan import Vmscan
-        #: page reclaim over the LRU lists (memsim.vmscan; WIP: not called by the allocator yet)
+        #: page reclaim over the LRU lists (memsim.vmscan): direct reclaim and kswapd
         self.vmscan = Vmscan(self.physmem, self.mmcore)
+        self.vmscan.lru_cost_rotations = p.lru_cost_rotations
+        #: the kswapd kernel threads, one per node, once a scheduler runs them (start_kswapds)
+        self.kswapds: List[TaskStruct] = []
         self.mmcore.rng = (spec.seed * 0x9E3779B97F4A7C15 + 0x1234567) & 0xFFFFFFFFFFFFFFFF or 1
         self.slab = None
         if with_slab:
@@ -187,6 +190,13 @@ class Machine:
         pid = self.next_pid
         self.next_pid += 1
         return pid
+
+    def start_kswapds(self, scheduler) -> List[TaskStruct]:
+        """kswapd_run() of every node: ``kswapd<nid>`` kernel threads asleep on their node's
+        kswapd_wait, run by ``scheduler`` (memsim.sched.Scheduler) once the allocator wakes
+        them (memsim.kswapd).  Without this, wakeup_kswapd wakes nobody."""
+        from memsim.kswapd import start_kswapds
+        return start_kswapds(self, scheduler)
 
     def set_current(self, task: Optional[TaskStruct]) -> None:
         """Context switch: ``task`` becomes current on its CPU."""

@@ -148,6 +148,9 @@ cdef struct lruvec:
     uint64_t nr_pages[NR_LRU_LISTS]
     uint64_t nonresident_age
     int32_t nid
+    uint64_t anon_cost                  # lru_note_cost(): what reclaiming anon / file has cost,
+    uint64_t file_cost                  #   decayed (get_scan_count's SCAN_FRACT weighs them)
+    uint64_t refaults[2]                # snapshot_refaults(): WORKINGSET_ACTIVATE_ANON / _FILE
 
 # struct pagevec (v5.14) / struct folio_batch (v6.18): pages waiting on one CPU, each holding a
 # reference, until the batch is moved onto the LRU; ``size`` is the profile's PAGEVEC_SIZE.
@@ -172,10 +175,19 @@ cdef struct lruvec_ops:
 # try_to_free_pages(gfp, order, nid) (direct reclaim of the zonelist starting at node nid) and
 # gets the number of pages reclaimed.  NULL: no reclaim, an allocation failing at the min
 # watermark fails.
+# wakeup_kswapd: wakeup_kswapd() of the node of zone ``zid`` on ``nid`` (wake_all_kswapds calls
+#   it once per node of the zonelist, with that node's highest eligible zone).
+# zone_reclaimable_pages: zone_reclaimable_pages() of zone ``zone_idx`` (nid * MAX_NR_ZONES + zid):
+#   its file LRU pages, and its anon ones when anon can be reclaimed (swap_ops.swap_out).
 ctypedef uint64_t (*try_to_free_pages_fn)(void* ctx, gfp_t gfp, unsigned int order, int nid) except? 0xffffffffffffffff
+ctypedef int (*wakeup_kswapd_fn)(void* ctx, int nid, int zid, gfp_t gfp, unsigned int order,
+                                 int highest_zoneidx) except -1
+ctypedef uint64_t (*zone_reclaimable_pages_fn)(void* ctx, int zone_idx) noexcept
 
 cdef struct reclaim_ops:
     try_to_free_pages_fn try_to_free_pages
+    wakeup_kswapd_fn wakeup_kswapd
+    zone_reclaimable_pages_fn zone_reclaimable_pages
     void* ctx
 
 # The OOM killer (mm/oom_kill.c) as the allocator's slow path calls it; the core installs it
@@ -278,6 +290,11 @@ cdef class PhysMem:
     cdef int64_t _move_freepages(self, zone* z, pfn_t start, pfn_t end, int new_mt) except -1
     cdef pfn_t _rmqueue_locked(self, zone* z, unsigned int order, int mt) noexcept
     cdef bint zone_watermark_ok(self, zone* z, unsigned int order, uint64_t mark, int highest_zoneidx, gfp_t gfp) noexcept
+    cdef bint __zone_watermark_ok(self, zone* z, unsigned int order, uint64_t mark, int highest_zoneidx,
+                                  gfp_t gfp, int64_t free_pages) noexcept
+    cdef int wake_all_kswapds(self, unsigned int order, gfp_t gfp, int nid, const uint64_t* nodemask) except -1
+    cdef bint should_reclaim_retry(self, gfp_t gfp, unsigned int order, int nid, const uint64_t* nodemask,
+                                   bint did_some_progress, int* no_progress_loops) except -1
     cdef _remerge(self, zone* z, pfn_t start, pfn_t end)
     cdef _refree(self, zone* z, pfn_t start, pfn_t end)
     cdef bint _block_has_allocated(self, pfn_t start)

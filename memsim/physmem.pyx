@@ -33,7 +33,7 @@ from memsim._types cimport (
     GFP_THISNODE_, GFP_HIGH_, GFP_ACCOUNT_, PG_buddy, PG_pcp, PG_head, PG_tail, PG_content,
     PG_hugetlb, PG_reserved, PG_NODE_SHIFT, PG_ZONE_SHIFT, PAGE_SIZE, mempolicy, MPOL_INTERLEAVE,
     MPOL_PREFERRED_MANY, GFP_NOWARN_, GFP_DIRECT_RECLAIM_, GFP_NORETRY_, GFP_RETRY_MAYFAIL_,
-    GFP_NOMEMALLOC_, GFP_HARDWALL_, GFP_NOFAIL_, PG_lru, PG_active, PG_referenced,
+    GFP_NOMEMALLOC_, GFP_HARDWALL_, GFP_NOFAIL_, GFP_KSWAPD_RECLAIM_, PG_lru, PG_active, PG_referenced,
     PG_unevictable, PG_swapbacked, PG_mlocked, PG_workingset, PG_owner_priv_1, PG_private,
     PG_private_2, PG_mappedtodisk, PAGE_MAPPING_ANON,
 )
@@ -42,14 +42,14 @@ from memsim.page cimport page
 from memsim.ring cimport TraceBuffer, EV_MM_PAGE_ALLOC, EV_MM_PAGE_FREE, \
     EV_MM_PAGE_ALLOC_ZONE_LOCKED, EV_MM_PAGE_PCPU_DRAIN, EV_MM_PAGE_FREE_BATCHED, \
     EV_MM_LRU_INSERTION, EV_MM_LRU_ACTIVATE, EV_MM_VMSCAN_DIRECT_RECLAIM_BEGIN, \
-    EV_MM_VMSCAN_DIRECT_RECLAIM_END
+    EV_MM_VMSCAN_DIRECT_RECLAIM_END, EV_RECLAIM_RETRY_ZONE
 from memsim.task cimport Current, TaskStruct
 from memsim.vmstat cimport (
     VmStat, __mod_zone_freepage_state, __mod_zone_page_state, __count_vm_event, __count_vm_events,
     __count_zid_vm_events, __count_numa_events, zone_statistics, NR_FREE_PAGES, NR_FREE_CMA_PAGES,
     PGFREE, PGALLOC_DMA, NUMA_INTERLEAVE_HIT, __mod_lruvec_page_state, page_zonenum,
     NR_INACTIVE_ANON, NR_ZONE_INACTIVE_ANON, NR_ISOLATED_ANON, NR_ISOLATED_FILE, PGACTIVATE, UNEVICTABLE_PGCULLED, UNEVICTABLE_PGRESCUED,
-    UNEVICTABLE_PGMLOCKED, NR_MLOCK,
+    UNEVICTABLE_PGMLOCKED, NR_MLOCK, NR_ZONE_WRITE_PENDING, zone_page_state_snapshot,
 )
 
 ZONE_NAMES = ("DMA", "DMA32", "Normal", "Movable")
@@ -67,6 +67,7 @@ cdef enum:
     ALLOC_OOM = 4                       # an OOM victim's reserves: the min watermark halved
     PAGE_ALLOC_COSTLY_ORDER = 3
     MAX_OOM_RETRIES = 16                # memsim's bound on a slow path that loops without reclaim
+    MAX_RECLAIM_RETRIES = 16            # mm/internal.h
 
 cdef pfn_t DMA_END = (16 << 20) >> 12        # 16 MiB
 cdef pfn_t DMA32_END = (4ULL << 30) >> 12    # 4 GiB
@@ -686,10 +687,16 @@ cdef class PhysMem:
         return 0
 
     cdef bint zone_watermark_ok(self, zone* z, unsigned int order, uint64_t mark, int highest_zoneidx, gfp_t gfp) noexcept:
-        """__zone_watermark_ok(): free pages above the mark plus the lowmem reserve."""
-        cdef int64_t free_pages = <int64_t>z.free_pages - (1 << order) + 1
+        """zone_watermark_ok(): __zone_watermark_ok with the zone's free pages."""
+        return self.__zone_watermark_ok(z, order, mark, highest_zoneidx, gfp, <int64_t>z.free_pages)
+
+    cdef bint __zone_watermark_ok(self, zone* z, unsigned int order, uint64_t mark, int highest_zoneidx,
+                                  gfp_t gfp, int64_t free_pages) noexcept:
+        """__zone_watermark_ok(): ``free_pages`` above the mark plus the lowmem reserve
+        (should_reclaim_retry passes free + reclaimable pages)."""
         cdef int64_t min_ = <int64_t>mark
         cdef unsigned int o
+        free_pages -= (1 << order) - 1
         if gfp & GFP_HIGH_:
             min_ -= min_ // 2
         if free_pages <= min_ + <int64_t>z.lowmem_reserve[highest_zoneidx]:
@@ -781,8 +788,10 @@ cdef class PhysMem:
         __GFP_ACCOUNT page is charged to memcg (__memcg_kmem_charge_page) before mm_page_alloc
         is recorded; a failed charge frees it and the allocation fails.
 
-        A request that may direct-reclaim (__GFP_DIRECT_RECLAIM) and fails at the min watermark
-        goes through __alloc_pages_direct_reclaim when reclaim is installed (``reclaim`` ops,
+        The slow path starts by waking the kswapd of every node of the zonelist
+        (wake_all_kswapds, for a request with __GFP_KSWAPD_RECLAIM); a request that may
+        direct-reclaim (__GFP_DIRECT_RECLAIM) and fails at the min watermark goes through
+        :meth:`alloc_pages_direct_reclaim` when reclaim is installed (``reclaim`` ops,
         memsim.vmscan); when that fails too, the end of __alloc_pages_slowpath calls the OOM
         killer (:meth:`alloc_pages_slowpath_oom`, ``oom`` ops).  No compaction yet.  A failed
         allocation (``mm_page_alloc`` with page=NULL) is one __alloc_pages_slowpath gives up on.
@@ -796,6 +805,9 @@ cdef class PhysMem:
             nid = self.cpu_node[self.cur.cpu]
         pfn = self.get_page_from_freelist(gfp, order, nid, WMARK_LOW, nodemask)
         if pfn == NO_PFN:
+            # __alloc_pages_slowpath(): ALLOC_KSWAPD wakes every kswapd of the zonelist first
+            if gfp & GFP_KSWAPD_RECLAIM_ and self.reclaim.wakeup_kswapd != NULL:
+                self.wake_all_kswapds(order, gfp, nid, nodemask)
             pfn = self.get_page_from_freelist(gfp, order, nid, WMARK_MIN, nodemask)
         if pfn == NO_PFN and (gfp & GFP_DIRECT_RECLAIM_) and self.reclaim.try_to_free_pages != NULL \
                 and not self.in_reclaim:
@@ -816,20 +828,94 @@ cdef class PhysMem:
             self.tb.emit(EV_MM_PAGE_ALLOC, self.cur.cpu, self.cur.pid, vals, NULL, 0)
         return pfn
 
+    cdef int wake_all_kswapds(self, unsigned int order, gfp_t gfp, int nid,
+                              const uint64_t* nodemask) except -1:
+        """wake_all_kswapds(): wakeup_kswapd() once per node of the zonelist (its highest
+        managed zone at or below gfp_zone(gfp)), the nodes outside ``nodemask`` skipped; only
+        ``nid`` for __GFP_THISNODE (ZONELIST_NOFALLBACK)."""
+        cdef int highest = gfp_zone(gfp)
+        cdef int i, n, zi
+        cdef int nodes = 1 if gfp & GFP_THISNODE_ else self.nr_nodes
+        for i in range(nodes):
+            n = (nid + i) % self.nr_nodes
+            if nodemask != NULL and not ((nodemask[n >> 6] >> (n & 63)) & 1):
+                continue
+            zi = highest
+            while zi >= 0 and self.zones[n * MAX_NR_ZONES + zi].managed_pages == 0:
+                zi -= 1
+            if zi >= 0:
+                self.reclaim.wakeup_kswapd(self.reclaim.ctx, n, zi, gfp, order, highest)
+        return 0
+
+    cdef bint should_reclaim_retry(self, gfp_t gfp, unsigned int order, int nid, const uint64_t* nodemask,
+                                   bint did_some_progress, int* no_progress_loops) except -1:
+        """should_reclaim_retry(): no progress (or a costly order) counts a loop, more than
+        MAX_RECLAIM_RETRIES of them in a row give up; else retry while some zone of the
+        zonelist would pass its min watermark if every reclaimable page were freed
+        (zone_reclaimable_pages + NR_FREE_PAGES), ``oom:reclaim_retry_zone`` for each zone
+        asked.  (v5.14's congestion_wait for a zone whose dirty and writeback pages are more
+        than half the reclaimable ones retries too, so it changes nothing here.)  The
+        cond_resched() at its end is no preemption
+        point in memsim: an allocation runs to its end in one slice."""
+        cdef int highest = gfp_zone(gfp)
+        cdef int i, n, zi, zx
+        cdef int nodes = 1 if gfp & GFP_THISNODE_ else self.nr_nodes
+        cdef zone* z
+        cdef uint64_t reclaimable, available, min_wmark
+        cdef bint wmark
+        cdef uint64_t vals[8]
+        if did_some_progress and order <= PAGE_ALLOC_COSTLY_ORDER:
+            no_progress_loops[0] = 0
+        else:
+            no_progress_loops[0] += 1
+        if no_progress_loops[0] > MAX_RECLAIM_RETRIES:
+            return False                # unreserve_highatomic_pageblock(): no highatomic reserve
+        for i in range(nodes):
+            n = (nid + i) % self.nr_nodes
+            if nodemask != NULL and not ((nodemask[n >> 6] >> (n & 63)) & 1):
+                continue
+            zi = highest
+            while zi >= 0:
+                z = &self.zones[n * MAX_NR_ZONES + zi]
+                zx = n * MAX_NR_ZONES + zi
+                zi -= 1
+                if z.managed_pages == 0:
+                    continue
+                min_wmark = z.wmark[WMARK_MIN]
+                reclaimable = self.reclaim.zone_reclaimable_pages(self.reclaim.ctx, zx)
+                available = reclaimable + <uint64_t>zone_page_state_snapshot(self.vs, zx, NR_FREE_PAGES)
+                wmark = self.__zone_watermark_ok(z, order, min_wmark, highest, gfp, <int64_t>available)
+                if self.tb.core[EV_RECLAIM_RETRY_ZONE].enabled:
+                    vals[0] = n; vals[1] = z.idx; vals[2] = order; vals[3] = reclaimable
+                    vals[4] = available; vals[5] = min_wmark; vals[6] = no_progress_loops[0]
+                    vals[7] = wmark
+                    self.tb.emit(EV_RECLAIM_RETRY_ZONE, self.cur.cpu, self.cur.pid, vals, NULL, 0)
+                if wmark:
+                    # v5.14 (until v5.16's "remove the throttling logic from the page
+                    # allocator"): congestion_wait(BLK_RW_ASYNC, HZ/10) and retry when dirty
+                    # and writeback pages hold the reclaimable ones back; either way: retry
+                    return True
+        return False
+
     cdef pfn_t alloc_pages_direct_reclaim(self, gfp_t gfp, unsigned int order, int nid,
                                           const uint64_t* nodemask) except? 0xfffffffffffffffe:
-        """__alloc_pages_direct_reclaim() in __alloc_pages_slowpath's retry loop: reclaim
-        (__perform_reclaim, PF_MEMALLOC set so reclaim's own allocations do not recurse), then
-        the freelists at the min watermark; a failure right after progress drains the per-CPU
-        lists once (drain_all_pages) and tries again; retries while reclaim makes progress, at
-        most MAX_RECLAIM_RETRIES (16) times (should_reclaim_retry, simplified); __GFP_NORETRY
-        tries once.  NO_PFN when reclaim cannot help (the OOM killer's place)."""
+        """The ``retry:`` loop of __alloc_pages_slowpath() from direct reclaim on:
+        wake_all_kswapds again ("kswapd must not go to sleep while we loop"), then
+        __alloc_pages_direct_reclaim() — __perform_reclaim (PF_MEMALLOC set so reclaim's own
+        allocations do not recurse, ``mm_vmscan_direct_reclaim_begin/_end``), the freelists at
+        the min watermark, and on failure drain_all_pages and the freelists once more; no
+        compaction; then __GFP_NORETRY and a costly order without __GFP_RETRY_MAYFAIL give up,
+        and :meth:`should_reclaim_retry` decides whether to loop.  NO_PFN when reclaim cannot
+        help (the OOM killer's place)."""
         cdef pfn_t pfn = NO_PFN
         cdef uint64_t progress
         cdef uint64_t vals[2]
-        cdef int retries = 0
-        cdef bint drained = False
-        while retries < 16:
+        cdef int no_progress_loops = 0
+        cdef bint first = True
+        while True:
+            if not first and gfp & GFP_KSWAPD_RECLAIM_ and self.reclaim.wakeup_kswapd != NULL:
+                self.wake_all_kswapds(order, gfp, nid, nodemask)
+            first = False
             if self.tb.core[EV_MM_VMSCAN_DIRECT_RECLAIM_BEGIN].enabled:
                 vals[0] = order; vals[1] = gfp
                 self.tb.emit(EV_MM_VMSCAN_DIRECT_RECLAIM_BEGIN, self.cur.cpu, self.cur.pid, vals, NULL, 0)
@@ -841,17 +927,19 @@ cdef class PhysMem:
             if self.tb.core[EV_MM_VMSCAN_DIRECT_RECLAIM_END].enabled:
                 vals[0] = progress
                 self.tb.emit(EV_MM_VMSCAN_DIRECT_RECLAIM_END, self.cur.cpu, self.cur.pid, vals, NULL, 0)
-            if progress == 0:
-                break
-            pfn = self.get_page_from_freelist(gfp, order, nid, WMARK_MIN, nodemask)
-            if pfn == NO_PFN and not drained:
-                self.drain_all_pages()
-                drained = True
+            if progress:
                 pfn = self.get_page_from_freelist(gfp, order, nid, WMARK_MIN, nodemask)
-            if pfn != NO_PFN or gfp & GFP_NORETRY_:
-                break
-            retries += 1
-        return pfn
+                if pfn == NO_PFN:
+                    self.drain_all_pages()
+                    pfn = self.get_page_from_freelist(gfp, order, nid, WMARK_MIN, nodemask)
+                if pfn != NO_PFN:
+                    return pfn
+            if gfp & GFP_NORETRY_:
+                return NO_PFN
+            if order > PAGE_ALLOC_COSTLY_ORDER and not (gfp & GFP_RETRY_MAYFAIL_):
+                return NO_PFN
+            if not self.should_reclaim_retry(gfp, order, nid, nodemask, progress > 0, &no_progress_loops):
+                return NO_PFN
 
     cdef pfn_t alloc_pages_slowpath_oom(self, gfp_t gfp, unsigned int order, int nid,
                                         const uint64_t* nodemask) except? 0xfffffffffffffffe:

@@ -48,6 +48,9 @@ class KernelProfile:
                                     # tlb_gather_mmu (removed in v6.14: "mm: remove unnecessary calls to lru_add_drain";
                                     # munmap and exit both seen not draining on 6.18: tests/core/probes/lru_drain.c)
     wp_reuse_drains_lru: bool = False   # do_wp_page drains the lru caches before the refcount check (v5.18+)
+    lru_cost_rotations: bool = False    # lru_note_cost(nr_io * SWAP_CLUSTER_MAX + nr_rotated), and
+                                        # shrink_active_list notes its rotations (v6.3+: "make rotations
+                                        # a secondary factor in balancing anon vs file"); before: nr_pageout
 
     @property
     def version(self) -> tuple:
@@ -87,6 +90,7 @@ PROFILES = {
         lru_batch_size=31,
         munmap_lru_drain=False,
         wp_reuse_drains_lru=True,
+        lru_cost_rotations=True,
     ),
 }
 

@@ -23,10 +23,17 @@ cdef enum:
     EV_MM_LRU_ACTIVATE = 13
     EV_MM_VMSCAN_DIRECT_RECLAIM_BEGIN = 14
     EV_MM_VMSCAN_DIRECT_RECLAIM_END = 15
-    N_CORE_EVENTS = 32              # slots 0..31: the core's own events (EV_* above; 16.. free)
+    EV_MM_VMSCAN_KSWAPD_WAKE = 16
+    EV_MM_VMSCAN_KSWAPD_SLEEP = 17
+    EV_MM_VMSCAN_WAKEUP_KSWAPD = 18
+    EV_MM_VMSCAN_LRU_ISOLATE = 19
+    EV_MM_VMSCAN_LRU_SHRINK_INACTIVE = 20
+    EV_MM_VMSCAN_LRU_SHRINK_ACTIVE = 21
+    EV_RECLAIM_RETRY_ZONE = 25
+    N_CORE_EVENTS = 32              # slots 0..31: the core's own events (EV_* above; 16-25 given out by issue 10)
     FIRST_PLUGIN_SLOT = 32          # slots 32..95: plugin events emitted from C
     N_EVENT_SLOTS = 96
-    MAX_EVENT_FIELDS = 12
+    MAX_EVENT_FIELDS = 16
     SUBBUF_SIZE = 4096
     SUBBUF_HDR = 16
 

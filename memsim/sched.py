@@ -8,7 +8,14 @@ so the same workload and seed give the same interleaving, and the same trace, by
 A body may yield:
 - :data:`PREEMPT` — a preemption point (``cond_resched()``);
 - a :class:`WaitQueue` — block until another task calls ``wake_up()`` on it;
-- a :class:`SleepUntil` — block until the emulated clock reaches a time.
+- a :class:`SleepUntil` — block until the emulated clock reaches a time;
+- a :class:`WaitTimeout` — block on a wait queue until woken or until a time
+  (``schedule_timeout()`` after ``prepare_to_wait()``).
+
+Kernel threads (kswapd) are *daemons*: the run ends when every other task has finished, and a
+daemon blocked for good is no deadlock.  A daemon that never becomes runnable takes no part in
+the seeded choice, so a run in which no kernel thread is woken interleaves as it would without
+them.
 """
 from __future__ import annotations
 
@@ -37,9 +44,22 @@ class WaitQueue:
         """Make every waiter runnable; returns how many were woken."""
         n = len(self.waiters)
         for run in self.waiters:
+            if isinstance(run.blocked_on, WaitTimeout):
+                run.blocked_on.woken = True
             run.blocked_on = None
         self.waiters.clear()
         return n
+
+
+@dataclass(eq=False)
+class WaitTimeout:
+    """schedule_timeout() on wait queue ``queue``: runnable again when woken through the queue
+    (``woken`` is then True: the kernel's remaining time is not 0) or once the emulated clock
+    reaches ``ns``."""
+
+    queue: WaitQueue
+    ns: int
+    woken: bool = False
 
 
 @dataclass(eq=False)
@@ -50,6 +70,8 @@ class TaskRun:
     body: Generator
     blocked_on: object = None
     done: bool = False
+    #: a kernel thread: the run does not wait for it to finish
+    daemon: bool = False
 
 
 class Deadlock(Exception):
@@ -72,8 +94,14 @@ class Scheduler:
         self.runs: List[TaskRun] = []
         self.switches = 0
 
-    def add(self, task, body: Generator) -> TaskRun:
-        run = TaskRun(task, body)
+    def add(self, task, body: Generator, daemon: bool = False,
+            blocked_on: Optional[WaitQueue] = None) -> TaskRun:
+        """Add a task.  A ``daemon`` (kernel thread) may start asleep on ``blocked_on``: its body
+        first runs when the queue is woken."""
+        run = TaskRun(task, body, daemon=daemon)
+        if blocked_on is not None:
+            run.blocked_on = blocked_on
+            blocked_on.waiters.append(run)
         self.runs.append(run)
         return run
 
@@ -83,8 +111,9 @@ class Scheduler:
         still alive.  The running task cannot be killed this way: its body returns instead."""
         for run in self.runs:
             if run.task is task and not run.done:
-                if isinstance(run.blocked_on, WaitQueue) and run in run.blocked_on.waiters:
-                    run.blocked_on.waiters.remove(run)
+                q = run.blocked_on.queue if isinstance(run.blocked_on, WaitTimeout) else run.blocked_on
+                if isinstance(q, WaitQueue) and run in q.waiters:
+                    q.waiters.remove(run)
                 run.blocked_on = None
                 run.done = True
                 run.body.close()
@@ -98,6 +127,10 @@ class Scheduler:
             if run.done:
                 continue
             b = run.blocked_on
+            if isinstance(b, WaitTimeout) and b.ns <= now:
+                if run in b.queue.waiters:
+                    b.queue.waiters.remove(run)
+                b = None
             if b is None or (isinstance(b, SleepUntil) and b.ns <= now):
                 run.blocked_on = None
                 out.append(run)
@@ -108,15 +141,16 @@ class Scheduler:
         (the ``--check`` invariant checks hook in there)."""
         while True:
             runnable = self._runnable()
+            if not any(not r.done and not r.daemon for r in self.runs):
+                return
             if not runnable:
                 live = [r for r in self.runs if not r.done]
-                if not live:
-                    return
-                sleepers = [r.blocked_on.ns for r in live if isinstance(r.blocked_on, SleepUntil)]
+                sleepers = [r.blocked_on.ns for r in live
+                            if isinstance(r.blocked_on, (SleepUntil, WaitTimeout))]
                 if sleepers:
                     self.clock.now = max(self.clock.now, min(sleepers))     # idle until a wakeup
                     continue
-                raise Deadlock(live)
+                raise Deadlock([r for r in live if not r.daemon])
             run = runnable[self.rng.randrange(len(runnable))] if len(runnable) > 1 else runnable[0]
             self.set_current(run.task)
             self.switches += 1
@@ -128,6 +162,9 @@ class Scheduler:
             if isinstance(what, WaitQueue):
                 run.blocked_on = what
                 what.waiters.append(run)
+            elif isinstance(what, WaitTimeout):
+                run.blocked_on = what
+                what.queue.waiters.append(run)
             elif isinstance(what, SleepUntil):
                 run.blocked_on = what
             if after_slice is not None:

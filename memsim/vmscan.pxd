@@ -23,6 +23,16 @@ cdef struct reclaim_stat:
     unsigned int nr_unmap_fail
     unsigned int nr_lazyfree_fail
 
+cdef enum scan_balance:
+    SCAN_EQUAL = 0
+    SCAN_FRACT = 1
+    SCAN_ANON = 2
+    SCAN_FILE = 3
+
+cdef enum:
+    DEACTIVATE_ANON = 1
+    DEACTIVATE_FILE = 2
+
 # struct scan_control (the parts memsim uses)
 cdef struct scan_control:
     uint64_t nr_to_reclaim
@@ -32,23 +42,62 @@ cdef struct scan_control:
     int reclaim_idx
     bint may_unmap
     bint may_swap
+    bint may_writepage
     bint kswapd                         # current_is_kswapd()
+    unsigned int may_deactivate         # DEACTIVATE_ANON | DEACTIVATE_FILE (prepare_scan_count)
+    bint skipped_deactivate
+    bint cache_trim_mode
+    bint file_is_tiny
+    uint64_t anon_cost                  # the lruvec's anon_cost / file_cost when shrink_node began
+    uint64_t file_cost
     uint64_t nr_scanned
     uint64_t nr_reclaimed
+    # sc->nr: what shrink_inactive_list saw in this shrink_node pass
+    uint64_t nr_dirty
+    uint64_t nr_unqueued_dirty
+    uint64_t nr_congested
+    uint64_t nr_writeback
+    uint64_t nr_immediate
+    uint64_t nr_taken
+    uint64_t nr_file_taken
+
+# The kswapd part of struct pglist_data, one per node (Vmscan.pgdat).
+cdef struct pgdat_kswapd:
+    int kswapd_order
+    int kswapd_highest_zoneidx          # MAX_NR_ZONES: none asked for
+    int kswapd_failures                 # balance_pgdat runs that reclaimed nothing, in a row
+    bint kswapd_wait_active             # waitqueue_active(&pgdat->kswapd_wait)
+    scan_control sc                     # balance_pgdat()'s scan_control while kswapd runs
 
 cdef class Vmscan:
     cdef PhysMem pm
     cdef MmCore core
     cdef public int swappiness          # vm_swappiness (/proc/sys/vm/swappiness), 60
+    cdef public bint lru_cost_rotations # the profile's lru_note_cost (v6.3+: rotations count)
+    cdef pgdat_kswapd* pgdat            # one per node
+    cdef readonly list kswapd_wait      # pgdat->kswapd_wait per node (memsim.sched.WaitQueue), or None
+    cdef bint can_reclaim_anon_pages(self, int nid) noexcept
+    cdef bint inactive_is_low(self, lruvec* lv, int inactive_lru) noexcept
+    cdef void lru_note_cost(self, lruvec* lv, bint file, uint64_t nr_io, uint64_t nr_rotated) noexcept
+    cdef uint64_t lruvec_lru_size(self, lruvec* lv, int lru, int zone_idx) noexcept
+    cdef int get_scan_count(self, lruvec* lv, scan_control* sc, uint64_t* nr) except -1
     cdef uint64_t shrink_list(self, int lru, uint64_t nr_to_scan, lruvec* lv, scan_control* sc) except? 0xffffffffffffffff
     cdef uint64_t shrink_inactive_list(self, uint64_t nr_to_scan, lruvec* lv, scan_control* sc, int lru) except? 0xffffffffffffffff
     cdef int shrink_active_list(self, uint64_t nr_to_scan, lruvec* lv, scan_control* sc, int lru) except -1
     cdef int isolate_lru_pages(self, uint64_t nr_to_scan, lruvec* lv, pfn_t* dst, int lru,
-                               uint64_t* nr_scanned) except -1
+                               uint64_t* nr_scanned, scan_control* sc) except -1
     cdef uint64_t shrink_page_list(self, pfn_t* pages, int n, lruvec* lv, scan_control* sc,
                                    reclaim_stat* stat) except? 0xffffffffffffffff
     cdef bint remove_mapping(self, AddressSpace mapping, pfn_t pfn, bint reclaimed) except -1
     cdef int shrink_lruvec(self, lruvec* lv, scan_control* sc) except -1
+    cdef int prepare_scan_count(self, int nid, scan_control* sc) noexcept
+    cdef bint should_continue_reclaim(self, int nid, uint64_t nr_reclaimed, scan_control* sc) noexcept
+    cdef int shrink_node(self, int nid, scan_control* sc) except -1
+    cdef void snapshot_refaults(self, int nid) noexcept
     cdef int _putback(self, lruvec* lv, pfn_t pfn, int lru_base) except -1
-    cdef uint64_t do_try_to_free_pages(self, int nid, uint64_t nr_to_reclaim, gfp_t gfp, int order,
-                                       int reclaim_idx, bint kswapd) except? 0xffffffffffffffff
+    cdef uint64_t do_try_to_free_pages(self, int nid, int nodes, uint64_t nr_to_reclaim, gfp_t gfp,
+                                       int order) except? 0xffffffffffffffff
+    cdef bint pgdat_balanced(self, int nid, int order, int highest_zoneidx) noexcept
+    cdef int wakeup_kswapd(self, int nid, int zid, gfp_t gfp, unsigned int order,
+                           int highest_zoneidx) except -1
+    cdef bint kswapd_shrink_node(self, int nid, scan_control* sc) except -1

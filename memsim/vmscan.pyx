@@ -1,30 +1,57 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Page reclaim (mm/vmscan.c of v5.14, with the v6.18 differences the profiles switch on).
 
-WORK IN PROGRESS (issue 10, "Reclaim"): direct reclaim from the allocator's slow path
-(``PhysMem.reclaim``, installed here) and the LRU side of reclaim — isolation from the tail of a
-list, shrink_page_list for page-cache pages of the built-in file mapping (a clean page is
-dropped from ``i_pages``), putback, shrink_active_list's deactivation, get_scan_count with no
-swap (anon is not scanned: ``swap_ops`` has no swap-out yet), the priority loop of
-do_try_to_free_pages and the counters.  Not yet: kswapd, the vmscan
-events, dirty pages, the mapping's evict op for plugins' a_ops, and the reverse map in C
-(page_referenced / try_to_unmap still go through Rmap's Python methods per mapped page).
+The classic two-list LRU reclaim (v6.18 built without MGLRU, or with lru_gen disabled, which
+is what memsim models: the multi-generational LRU of v6.18 is not modelled):
+
+- direct reclaim from the allocator's slow path (``PhysMem.reclaim.try_to_free_pages``,
+  installed here): try_to_free_pages -> do_try_to_free_pages -> shrink_zones -> shrink_node ->
+  shrink_lruvec -> shrink_list -> shrink_inactive_list / shrink_active_list;
+- kswapd (one per node): wakeup_kswapd from the allocator's slow path, and the pieces of
+  kswapd() / balance_pgdat() / kswapd_try_to_sleep() that memsim.kswapd's task body calls
+  at its preemption points;
+- get_scan_count with vm.swappiness and the anon/file costs (lru_note_cost), inactive_is_low,
+  shrink_lruvec's proportional scan once nr_to_reclaim is met;
+- the counters (pgscan_*, pgsteal_*, pgrefill, pgdeactivate, pgactivate, pageoutrun,
+  kswapd_*_wmark_hit_quickly, allocstall_*) and the vmscan trace events.
+
+shrink_page_list handles what memsim can reclaim today (clean page-cache pages of the built-in
+file mapping); anon is scanned only when ``swap_ops.swap_out`` is set (can_reclaim_anon_pages).
 """
 from libc.stdint cimport uint64_t, int64_t, uint32_t
+from libc.stdlib cimport calloc, free
 from libc.string cimport memset
-from memsim._types cimport (pfn_t, gfp_t, NIL32, GFP_DMA_, GFP_DMA32_, GFP_THISNODE_, PG_lru, PG_active, PG_referenced, PG_swapbacked,
+from memsim._types cimport (pfn_t, gfp_t, NIL32, GFP_DMA_, GFP_DMA32_, GFP_THISNODE_, GFP_KERNEL,
+                            PG_lru, PG_active, PG_referenced, PG_swapbacked, PG_workingset,
                             PG_unevictable, PG_dirty, PG_head, PAGE_MAPPING_ANON, MAX_NR_ZONES)
 from memsim.page cimport page
-from memsim.physmem cimport (PhysMem, lruvec, LRU_INACTIVE_ANON, LRU_ACTIVE_ANON,
-                             LRU_INACTIVE_FILE, LRU_ACTIVE_FILE, LRU_ACTIVE, NR_LRU_LISTS)
+from memsim.physmem cimport (PhysMem, lruvec, zone, LRU_INACTIVE_ANON, LRU_ACTIVE_ANON,
+                             LRU_INACTIVE_FILE, LRU_ACTIVE_FILE, LRU_ACTIVE, LRU_FILE, NR_LRU_LISTS)
 from memsim.mm cimport MmCore, AddressSpace
+from memsim.ring cimport (EV_MM_VMSCAN_KSWAPD_WAKE, EV_MM_VMSCAN_KSWAPD_SLEEP,
+                          EV_MM_VMSCAN_WAKEUP_KSWAPD, EV_MM_VMSCAN_LRU_ISOLATE,
+                          EV_MM_VMSCAN_LRU_SHRINK_INACTIVE, EV_MM_VMSCAN_LRU_SHRINK_ACTIVE)
 from memsim.vmstat cimport (__count_vm_events, __mod_lruvec_page_state, __count_zid_vm_events,
+                            page_zonenum, zone_page_state_snapshot,
                             PGSCAN_KSWAPD, PGSCAN_DIRECT, PGSTEAL_KSWAPD, PGSTEAL_DIRECT,
                             PGSCAN_ANON, PGSCAN_FILE, PGSTEAL_ANON, PGSTEAL_FILE, PGACTIVATE,
                             PGDEACTIVATE, PGREFILL, NR_ISOLATED_ANON, NR_ISOLATED_FILE,
-                            NR_FILE_PAGES, ALLOCSTALL_DMA)
+                            NR_FILE_PAGES, ALLOCSTALL_DMA, PGSCAN_SKIP_DMA, PAGEOUTRUN,
+                            KSWAPD_LOW_WMARK_HIT_QUICKLY, KSWAPD_HIGH_WMARK_HIT_QUICKLY,
+                            NR_ZONE_INACTIVE_ANON, NR_ZONE_ACTIVE_ANON, NR_ZONE_INACTIVE_FILE,
+                            NR_ZONE_ACTIVE_FILE, NR_FREE_PAGES, WORKINGSET_ACTIVATE_ANON,
+                            WORKINGSET_ACTIVATE_FILE)
 
 LRU_NAMES = ("inactive_anon", "active_anon", "inactive_file", "active_file", "unevictable")
+SCAN_BALANCE_NAMES = ("SCAN_EQUAL", "SCAN_FRACT", "SCAN_ANON", "SCAN_FILE")
+
+cdef enum:
+    MAX_RECLAIM_RETRIES = 16
+    WMARK_MIN = 0
+    WMARK_HIGH = 2
+    RECLAIM_WB_ANON = 0x0001
+    RECLAIM_WB_FILE = 0x0002
+    RECLAIM_WB_ASYNC = 0x0008
 
 
 cdef inline int gfp_zone(gfp_t gfp) noexcept nogil:
@@ -36,56 +63,260 @@ cdef inline int gfp_zone(gfp_t gfp) noexcept nogil:
     return 2
 
 
+cdef inline uint64_t int_sqrt(uint64_t x) noexcept nogil:
+    """int_sqrt(): the integer square root, rounded down."""
+    cdef uint64_t r = 0, b = 1ULL << 62, t
+    while b > x:
+        b >>= 2
+    while b:
+        t = r + b
+        if x >= t:
+            x -= t
+            r = (r >> 1) + b
+        else:
+            r >>= 1
+        b >>= 2
+    return r
+
+
+cdef inline bint inactive_list_is_low(uint64_t inactive, uint64_t active) noexcept nogil:
+    """inactive_is_low()'s test: inactive * int_sqrt(10 * gb) < active, gb being the two
+    lists' size in GiB (the ratio is 1 below 1 GiB)."""
+    cdef uint64_t gb = (inactive + active) >> (30 - 12)
+    cdef uint64_t ratio = int_sqrt(10 * gb) if gb else 1
+    return inactive * ratio < active
+
+
+def inactive_is_low_pages(uint64_t inactive, uint64_t active):
+    """inactive_is_low() for lists of ``inactive`` and ``active`` pages."""
+    return inactive_list_is_low(inactive, active)
+
+
+cdef inline int trace_reclaim_flags(bint file) noexcept nogil:
+    """trace_reclaim_flags(): RECLAIM_WB_FILE or _ANON, with RECLAIM_WB_ASYNC."""
+    return (RECLAIM_WB_FILE if file else RECLAIM_WB_ANON) | RECLAIM_WB_ASYNC
+
+
 cdef uint64_t _try_to_free_pages(void* ctx, gfp_t gfp, unsigned int order, int nid) except? 0xffffffffffffffff:
     """The allocator's reclaim op: try_to_free_pages() over the zonelist from node ``nid``
     (shrink_zones: that node, then the others in order; only it for __GFP_THISNODE)."""
     cdef Vmscan v = <Vmscan>ctx
-    cdef uint64_t got = 0
-    cdef int i, n, nodes = 1 if gfp & GFP_THISNODE_ else v.pm.nr_nodes
-    __count_zid_vm_events(v.pm.vs, ALLOCSTALL_DMA, gfp_zone(gfp), 1)
-    for i in range(nodes):
-        n = (nid + i) % v.pm.nr_nodes
-        got += v.do_try_to_free_pages(n, SWAP_CLUSTER_MAX - got if got < SWAP_CLUSTER_MAX else 1,
-                                      gfp, order, gfp_zone(gfp), False)
-        if got >= SWAP_CLUSTER_MAX:
-            break
-    return got
+    return v.do_try_to_free_pages(nid, 1 if gfp & GFP_THISNODE_ else v.pm.nr_nodes,
+                                  SWAP_CLUSTER_MAX, gfp, order)
+
+
+cdef int _wakeup_kswapd(void* ctx, int nid, int zid, gfp_t gfp, unsigned int order,
+                        int highest_zoneidx) except -1:
+    return (<Vmscan>ctx).wakeup_kswapd(nid, zid, gfp, order, highest_zoneidx)
+
+
+cdef uint64_t _zone_reclaimable_pages(void* ctx, int zone_idx) noexcept:
+    """zone_reclaimable_pages(): the zone's file LRU pages, and its anon ones when anon can be
+    reclaimed (can_reclaim_anon_pages)."""
+    cdef Vmscan v = <Vmscan>ctx
+    cdef uint64_t nr = (zone_page_state_snapshot(v.pm.vs, zone_idx, NR_ZONE_INACTIVE_FILE)
+                        + zone_page_state_snapshot(v.pm.vs, zone_idx, NR_ZONE_ACTIVE_FILE))
+    if v.can_reclaim_anon_pages(zone_idx // MAX_NR_ZONES):
+        nr += (zone_page_state_snapshot(v.pm.vs, zone_idx, NR_ZONE_INACTIVE_ANON)
+               + zone_page_state_snapshot(v.pm.vs, zone_idx, NR_ZONE_ACTIVE_ANON))
+    return nr
 
 
 cdef class Vmscan:
     """Reclaim over a machine's LRU lists (mm/vmscan.c); installs itself as the allocator's
-    reclaim op (direct reclaim)."""
+    reclaim ops (direct reclaim, wakeup_kswapd, zone_reclaimable_pages)."""
 
     def __cinit__(self, PhysMem pm, MmCore core):
+        cdef int n
         self.pm = pm
         self.core = core
         self.swappiness = 60
+        self.lru_cost_rotations = False
+        self.kswapd_wait = None
+        self.pgdat = <pgdat_kswapd*>calloc(pm.nr_nodes, sizeof(pgdat_kswapd))
+        if self.pgdat == NULL:
+            raise MemoryError()
+        for n in range(pm.nr_nodes):
+            # kswapd(): "WRITE_ONCE(pgdat->kswapd_order, 0); kswapd_highest_zoneidx = MAX_NR_ZONES"
+            self.pgdat[n].kswapd_highest_zoneidx = MAX_NR_ZONES
         pm.reclaim.try_to_free_pages = _try_to_free_pages
+        pm.reclaim.wakeup_kswapd = _wakeup_kswapd
+        pm.reclaim.zone_reclaimable_pages = _zone_reclaimable_pages
         pm.reclaim.ctx = <void*>self
 
     def __dealloc__(self):
         if self.pm is not None and self.pm.reclaim.ctx == <void*>self:
             self.pm.reclaim.try_to_free_pages = NULL
+            self.pm.reclaim.wakeup_kswapd = NULL
+            self.pm.reclaim.zone_reclaimable_pages = NULL
             self.pm.reclaim.ctx = NULL
+        free(self.pgdat)
 
+    # -- policy helpers ------------------------------------------------------------------------
+    cdef bint can_reclaim_anon_pages(self, int nid) noexcept:
+        """can_reclaim_anon_pages() of global reclaim: is there swap to put anon pages in?
+        memsim: a swap-out op is installed (``swap_ops.swap_out``); no demotion."""
+        return self.core.swap.swap_out != NULL
+
+    cdef bint inactive_is_low(self, lruvec* lv, int inactive_lru) noexcept:
+        """inactive_is_low(): inactive * inactive_ratio < active, where inactive_ratio is
+        int_sqrt(10 * gb) for the lists' total size in GiB (1 below 1 GiB)."""
+        return inactive_list_is_low(lv.nr_pages[inactive_lru], lv.nr_pages[inactive_lru + LRU_ACTIVE])
+
+    cdef void lru_note_cost(self, lruvec* lv, bint file, uint64_t nr_io, uint64_t nr_rotated) noexcept:
+        """lru_note_cost() (mm/swap.c): add the cost of reclaiming from the anon or file lists
+        and halve both once they pass a quarter of the LRU pages (a floating average).  v5.14:
+        the cost is the pages written out (nr_pageout); v6.3+: nr_io * SWAP_CLUSTER_MAX +
+        nr_rotated (``lru_cost_rotations``)."""
+        cdef uint64_t cost = nr_io * SWAP_CLUSTER_MAX + nr_rotated if self.lru_cost_rotations else nr_io
+        cdef uint64_t lrusize
+        if file:
+            lv.file_cost += cost
+        else:
+            lv.anon_cost += cost
+        lrusize = (lv.nr_pages[LRU_INACTIVE_ANON] + lv.nr_pages[LRU_ACTIVE_ANON]
+                   + lv.nr_pages[LRU_INACTIVE_FILE] + lv.nr_pages[LRU_ACTIVE_FILE])
+        if lv.file_cost + lv.anon_cost > lrusize // 4:
+            lv.file_cost //= 2
+            lv.anon_cost //= 2
+
+    cdef uint64_t lruvec_lru_size(self, lruvec* lv, int lru, int zone_idx) noexcept:
+        """lruvec_lru_size(): the pages of list ``lru`` in the zones up to ``zone_idx``."""
+        cdef uint64_t size = 0
+        cdef int zid
+        cdef int zi
+        for zid in range(MAX_NR_ZONES):
+            if zid > zone_idx:
+                break
+            zi = lv.nid * MAX_NR_ZONES + zid
+            if self.pm.zones[zi].managed_pages == 0:
+                continue
+            size += zone_page_state_snapshot(self.pm.vs, zi, NR_ZONE_INACTIVE_ANON + lru)
+        return size
+
+    cdef int get_scan_count(self, lruvec* lv, scan_control* sc, uint64_t* nr) except -1:
+        """get_scan_count(): how many pages of each evictable list to scan at this priority.
+        SCAN_FILE when anon cannot be reclaimed (no swap, or !may_swap); SCAN_EQUAL at
+        priority 0 with swappiness; SCAN_ANON when the file lists are tiny (file_is_tiny);
+        SCAN_FILE in cache_trim_mode; else SCAN_FRACT: each type's pressure inversely
+        proportional to its cost (anon_cost / file_cost), weighted by swappiness and
+        200 - swappiness, at least a third of it before swappiness (v6.18's
+        calculate_pressure_balance is the same arithmetic).  Each list's size >> priority."""
+        cdef int swappiness = self.swappiness
+        cdef int balance
+        cdef uint64_t fraction[2]
+        cdef uint64_t denominator = 1
+        cdef uint64_t total_cost, anon_cost, file_cost, ap, fp, scan
+        cdef int lru
+        cdef bint file
+        fraction[0] = fraction[1] = 0
+        if not sc.may_swap or not self.can_reclaim_anon_pages(lv.nid):
+            balance = SCAN_FILE
+        elif sc.priority == 0 and swappiness:
+            balance = SCAN_EQUAL
+        elif sc.file_is_tiny:
+            balance = SCAN_ANON
+        elif sc.cache_trim_mode:
+            balance = SCAN_FILE
+        else:
+            balance = SCAN_FRACT
+            total_cost = sc.anon_cost + sc.file_cost
+            anon_cost = total_cost + sc.anon_cost
+            file_cost = total_cost + sc.file_cost
+            total_cost = anon_cost + file_cost
+            ap = swappiness * (total_cost + 1)
+            ap //= anon_cost + 1
+            fp = (200 - swappiness) * (total_cost + 1)
+            fp //= file_cost + 1
+            fraction[0] = ap
+            fraction[1] = fp
+            denominator = ap + fp
+        for lru in range(LRU_INACTIVE_ANON, LRU_ACTIVE_FILE + 1):
+            file = lru >= LRU_INACTIVE_FILE
+            scan = self.lruvec_lru_size(lv, lru, sc.reclaim_idx) >> sc.priority
+            if balance == SCAN_FRACT:
+                scan = scan * fraction[file] // denominator if denominator else 0
+            elif balance == SCAN_FILE or balance == SCAN_ANON:
+                if (balance == SCAN_FILE) != file:
+                    scan = 0
+            nr[lru] = scan
+        nr[NR_LRU_LISTS - 1] = 0
+        return balance
+
+    def scan_count(self, int nid, int priority=DEF_PRIORITY, bint may_swap=True,
+                   int reclaim_idx=MAX_NR_ZONES - 1):
+        """get_scan_count() of node ``nid`` from Python, after shrink_node's
+        prepare_scan_count: (scan balance name, {list name: pages to scan})."""
+        cdef scan_control sc
+        cdef uint64_t nr[NR_LRU_LISTS]
+        cdef int balance, lru
+        memset(&sc, 0, sizeof(sc))
+        sc.priority = priority
+        sc.may_swap = may_swap
+        sc.reclaim_idx = reclaim_idx
+        sc.gfp_mask = GFP_KERNEL
+        self.prepare_scan_count(nid, &sc)
+        balance = self.get_scan_count(&self.pm.lruvecs[nid], &sc, nr)
+        return SCAN_BALANCE_NAMES[balance], {LRU_NAMES[lru]: nr[lru] for lru in range(4)}
+
+    def lru_cost(self, int nid):
+        """(anon_cost, file_cost) of node ``nid``'s lruvec (lru_note_cost)."""
+        return self.pm.lruvecs[nid].anon_cost, self.pm.lruvecs[nid].file_cost
+
+    def set_lru_cost(self, int nid, uint64_t anon_cost, uint64_t file_cost):
+        """Set node ``nid``'s lruvec anon_cost / file_cost (tests of get_scan_count)."""
+        self.pm.lruvecs[nid].anon_cost = anon_cost
+        self.pm.lruvecs[nid].file_cost = file_cost
+
+    # -- the LRU side --------------------------------------------------------------------------
     cdef int isolate_lru_pages(self, uint64_t nr_to_scan, lruvec* lv, pfn_t* dst, int lru,
-                               uint64_t* nr_scanned) except -1:
+                               uint64_t* nr_scanned, scan_control* sc) except -1:
         """isolate_lru_pages() (v6.18 isolate_lru_folios): take up to ``nr_to_scan`` pages from
-        the tail of list ``lru`` (the oldest), clearing PG_lru; NR_ISOLATED_* counts them."""
+        the tail of list ``lru`` (the oldest), clearing PG_lru; NR_ISOLATED_* counts them.  A
+        page of a zone above sc->reclaim_idx is skipped: it goes back to the head of the list
+        (with the others skipped, in the kernel's order), counts PGSCAN_SKIP_<zone> and is
+        counted in nr_scanned but not against nr_to_scan.  ``mm_vmscan_lru_isolate``."""
         cdef int n = 0
         cdef pfn_t pfn
         cdef page* p
-        cdef uint64_t scanned = 0
-        while scanned < nr_to_scan and lv.head[lru] != NIL32:
+        cdef uint64_t scan = 0, total_scan = 0, skipped = 0
+        cdef uint64_t nr_skipped[MAX_NR_ZONES]
+        cdef uint32_t first_skipped = NIL32
+        cdef int zid
+        cdef uint64_t vals[8]
+        for zid in range(MAX_NR_ZONES):
+            nr_skipped[zid] = 0
+        while scan < nr_to_scan and lv.head[lru] != NIL32:
             pfn = self.pm.mem_map[lv.head[lru]].lru_prev          # the tail
+            if pfn == first_skipped:
+                break                       # every page left was skipped: the list is "empty"
             p = &self.pm.mem_map[pfn]
+            total_scan += 1
+            zid = page_zonenum(p)
+            if zid > sc.reclaim_idx:
+                nr_skipped[zid] += 1
+                self.pm.lruvec_del_folio(lv, pfn)
+                self.pm.lruvec_add_folio(lv, pfn)              # list_splice(&pages_skipped, src)
+                if first_skipped == NIL32:
+                    first_skipped = <uint32_t>pfn
+                continue
+            scan += 1
             self.pm.lruvec_del_folio(lv, pfn)
             p.flags &= ~(1ULL << PG_lru)
             __mod_lruvec_page_state(self.pm.vs, p, NR_ISOLATED_ANON + (lru >= LRU_INACTIVE_FILE), 1)
             dst[n] = pfn
             n += 1
-            scanned += 1
-        nr_scanned[0] = scanned
+        for zid in range(MAX_NR_ZONES):
+            if nr_skipped[zid]:
+                __count_zid_vm_events(self.pm.vs, PGSCAN_SKIP_DMA, zid, nr_skipped[zid])
+                skipped += nr_skipped[zid]
+        nr_scanned[0] = total_scan
+        if self.pm.tb.core[EV_MM_VMSCAN_LRU_ISOLATE].enabled:
+            vals[0] = sc.reclaim_idx; vals[1] = sc.order; vals[2] = nr_to_scan
+            vals[3] = total_scan; vals[4] = skipped; vals[5] = n
+            vals[6] = 0 if sc.may_unmap else 0x4            # isolate_mode: ISOLATE_UNMAPPED
+            vals[7] = lru
+            self.pm.tb.emit(EV_MM_VMSCAN_LRU_ISOLATE, self.pm.cur.cpu, self.pm.cur.pid, vals, NULL, 0)
         return n
 
     cdef int _putback(self, lruvec* lv, pfn_t pfn, int lru_base) except -1:
@@ -164,108 +395,420 @@ cdef class Vmscan:
         return reclaimed
 
     cdef uint64_t shrink_inactive_list(self, uint64_t nr_to_scan, lruvec* lv, scan_control* sc, int lru) except? 0xffffffffffffffff:
-        """shrink_inactive_list(): lru_add_drain, isolate a batch from the tail, shrink it;
-        pgscan_kswapd/direct, pgscan_anon/file, pgsteal_*."""
+        """shrink_inactive_list(): lru_add_drain, isolate a batch from the tail (pgscan_kswapd
+        or _direct, pgscan_anon/file, even when nothing was taken), shrink_page_list, pgsteal_*,
+        lru_note_cost, sc->nr, ``mm_vmscan_lru_shrink_inactive``."""
         cdef pfn_t pages[SWAP_CLUSTER_MAX]
         cdef uint64_t scanned = 0, reclaimed
         cdef int n
+        cdef bint file = lru >= LRU_INACTIVE_FILE
         cdef reclaim_stat stat
+        cdef uint64_t vals[13]
         memset(&stat, 0, sizeof(stat))
         if nr_to_scan > SWAP_CLUSTER_MAX:
             nr_to_scan = SWAP_CLUSTER_MAX
         self.pm.lru_add_drain()
-        n = self.isolate_lru_pages(nr_to_scan, lv, pages, lru, &scanned)
+        n = self.isolate_lru_pages(nr_to_scan, lv, pages, lru, &scanned, sc)
+        __count_vm_events(self.pm.vs, PGSCAN_KSWAPD if sc.kswapd else PGSCAN_DIRECT, scanned)
+        __count_vm_events(self.pm.vs, PGSCAN_FILE if file else PGSCAN_ANON, scanned)
         if n == 0:
             return 0
-        sc.nr_scanned += scanned
-        __count_vm_events(self.pm.vs, PGSCAN_KSWAPD if sc.kswapd else PGSCAN_DIRECT, scanned)
-        __count_vm_events(self.pm.vs, PGSCAN_FILE if lru >= LRU_INACTIVE_FILE else PGSCAN_ANON, scanned)
+        # shrink_page_list's "sc->nr_scanned += nr_pages" for each page it is given
+        sc.nr_scanned += n
         reclaimed = self.shrink_page_list(pages, n, lv, sc, &stat)
         __count_vm_events(self.pm.vs, PGSTEAL_KSWAPD if sc.kswapd else PGSTEAL_DIRECT, reclaimed)
-        __count_vm_events(self.pm.vs, PGSTEAL_FILE if lru >= LRU_INACTIVE_FILE else PGSTEAL_ANON, reclaimed)
+        __count_vm_events(self.pm.vs, PGSTEAL_FILE if file else PGSTEAL_ANON, reclaimed)
+        self.lru_note_cost(lv, file, stat.nr_pageout, scanned - reclaimed)
+        sc.nr_dirty += stat.nr_dirty
+        sc.nr_congested += stat.nr_congested
+        sc.nr_unqueued_dirty += stat.nr_unqueued_dirty
+        sc.nr_writeback += stat.nr_writeback
+        sc.nr_immediate += stat.nr_immediate
+        sc.nr_taken += n
+        if file:
+            sc.nr_file_taken += n
+        if self.pm.tb.core[EV_MM_VMSCAN_LRU_SHRINK_INACTIVE].enabled:
+            vals[0] = lv.nid; vals[1] = scanned; vals[2] = reclaimed; vals[3] = stat.nr_dirty
+            vals[4] = stat.nr_writeback; vals[5] = stat.nr_congested; vals[6] = stat.nr_immediate
+            vals[7] = stat.nr_activate[0]; vals[8] = stat.nr_activate[1]; vals[9] = stat.nr_ref_keep
+            vals[10] = stat.nr_unmap_fail; vals[11] = <uint64_t><int64_t>sc.priority
+            vals[12] = trace_reclaim_flags(file)
+            self.pm.tb.emit(EV_MM_VMSCAN_LRU_SHRINK_INACTIVE, self.pm.cur.cpu, self.pm.cur.pid,
+                            vals, NULL, 0)
         return reclaimed
 
     cdef int shrink_active_list(self, uint64_t nr_to_scan, lruvec* lv, scan_control* sc, int lru) except -1:
-        """shrink_active_list(): isolate from the active tail; a mapped executable file page
-        whose PTEs were young stays active (not modelled: memsim has no VM_EXEC text yet), every
-        other page is deactivated to the inactive list's head (pgrefill, pgdeactivate)."""
+        """shrink_active_list(): isolate from the active tail (pgrefill), clear the young bits
+        of mapped pages (page_referenced), and deactivate every page to the inactive list's
+        head, PG_active cleared and PG_workingset set (pgdeactivate); a referenced mapped
+        executable file page would stay active (nr_rotated; not modelled: memsim has no
+        VM_EXEC text yet).  ``mm_vmscan_lru_shrink_active``."""
         cdef pfn_t pages[SWAP_CLUSTER_MAX]
         cdef uint64_t scanned = 0
         cdef int n, i
         cdef page* p
+        cdef uint64_t nr_rotated = 0
+        cdef uint64_t vals[7]
         if nr_to_scan > SWAP_CLUSTER_MAX:
             nr_to_scan = SWAP_CLUSTER_MAX
         self.pm.lru_add_drain()
-        n = self.isolate_lru_pages(nr_to_scan, lv, pages, lru, &scanned)
+        n = self.isolate_lru_pages(nr_to_scan, lv, pages, lru, &scanned, sc)
         __count_vm_events(self.pm.vs, PGREFILL, scanned)
         for i in range(n):
             p = &self.pm.mem_map[pages[i]]
             if p._mapcount > 0:
                 self.core.rmap.page_referenced(pages[i])      # the young bits are cleared
-            p.flags &= ~((1ULL << PG_active) | (1ULL << PG_referenced))
+            p.flags &= ~(1ULL << PG_active)
+            p.flags |= 1ULL << PG_workingset
             self._putback(lv, pages[i], lru - LRU_ACTIVE)
         __count_vm_events(self.pm.vs, PGDEACTIVATE, n)
+        if nr_rotated and self.lru_cost_rotations:
+            self.lru_note_cost(lv, lru >= LRU_INACTIVE_FILE, 0, nr_rotated)
+        if self.pm.tb.core[EV_MM_VMSCAN_LRU_SHRINK_ACTIVE].enabled:
+            vals[0] = lv.nid; vals[1] = n; vals[2] = 0; vals[3] = n; vals[4] = nr_rotated
+            vals[5] = <uint64_t><int64_t>sc.priority; vals[6] = trace_reclaim_flags(lru >= LRU_INACTIVE_FILE)
+            self.pm.tb.emit(EV_MM_VMSCAN_LRU_SHRINK_ACTIVE, self.pm.cur.cpu, self.pm.cur.pid, vals, NULL, 0)
         return 0
 
     cdef uint64_t shrink_list(self, int lru, uint64_t nr_to_scan, lruvec* lv, scan_control* sc) except? 0xffffffffffffffff:
-        """shrink_list(): an active list is shrunk only while its inactive list is low
-        (inactive_is_low: inactive * inactive_ratio < active, ratio 1 below 1 GiB)."""
+        """shrink_list(): an active list is shrunk only when prepare_scan_count allowed its
+        type to be deactivated (sc->may_deactivate), else sc->skipped_deactivate."""
         if lru & LRU_ACTIVE:
-            if lv.nr_pages[lru - LRU_ACTIVE] < lv.nr_pages[lru]:
+            if sc.may_deactivate & (1 << (lru >= LRU_INACTIVE_FILE)):
                 self.shrink_active_list(nr_to_scan, lv, sc, lru)
+            else:
+                sc.skipped_deactivate = True
             return 0
         return self.shrink_inactive_list(nr_to_scan, lv, sc, lru)
 
     cdef int shrink_lruvec(self, lruvec* lv, scan_control* sc) except -1:
-        """shrink_lruvec() with get_scan_count()'s SCAN_FILE (no swap: anon is not scanned):
-        each file list's size >> priority, SWAP_CLUSTER_MAX at a time, until nr_to_reclaim."""
+        """shrink_lruvec(): get_scan_count, then SWAP_CLUSTER_MAX of each evictable list in
+        turn until the targets are scanned.  Once nr_to_reclaim is met (not for direct reclaim
+        at DEF_PRIORITY, scan_adjusted), the smaller of anon and file stops and the other's
+        remaining scan is cut to the share of its target the smaller had left (proportional
+        scan); at the end the anon lists are rebalanced when anon can be aged and
+        inactive_is_low(anon)."""
         cdef uint64_t nr[NR_LRU_LISTS]
-        cdef uint64_t chunk
+        cdef uint64_t targets[NR_LRU_LISTS]
+        cdef uint64_t nr_to_scan, nr_anon, nr_file, percentage, scan_target, nr_scanned
+        cdef uint64_t nr_reclaimed = 0
+        cdef uint64_t nr_to_reclaim = sc.nr_to_reclaim
         cdef int lru
+        cdef bint scan_adjusted
+        self.get_scan_count(lv, sc, nr)
         for lru in range(NR_LRU_LISTS):
-            nr[lru] = 0
-        nr[LRU_INACTIVE_FILE] = lv.nr_pages[LRU_INACTIVE_FILE] >> sc.priority
-        nr[LRU_ACTIVE_FILE] = lv.nr_pages[LRU_ACTIVE_FILE] >> sc.priority
-        while nr[LRU_INACTIVE_FILE] or nr[LRU_ACTIVE_FILE]:
-            for lru in (LRU_INACTIVE_FILE, LRU_ACTIVE_FILE):
+            targets[lru] = nr[lru]
+        scan_adjusted = not sc.kswapd and sc.priority == DEF_PRIORITY
+        while nr[LRU_INACTIVE_ANON] or nr[LRU_ACTIVE_FILE] or nr[LRU_INACTIVE_FILE]:
+            for lru in range(LRU_INACTIVE_ANON, LRU_ACTIVE_FILE + 1):
                 if nr[lru]:
-                    chunk = nr[lru] if nr[lru] < SWAP_CLUSTER_MAX else SWAP_CLUSTER_MAX
-                    nr[lru] -= chunk
-                    sc.nr_reclaimed += self.shrink_list(lru, chunk, lv, sc)
-            if sc.nr_reclaimed >= sc.nr_to_reclaim:
+                    nr_to_scan = nr[lru] if nr[lru] < SWAP_CLUSTER_MAX else SWAP_CLUSTER_MAX
+                    nr[lru] -= nr_to_scan
+                    nr_reclaimed += self.shrink_list(lru, nr_to_scan, lv, sc)
+            if nr_reclaimed < nr_to_reclaim or scan_adjusted:
+                continue
+            nr_file = nr[LRU_INACTIVE_FILE] + nr[LRU_ACTIVE_FILE]
+            nr_anon = nr[LRU_INACTIVE_ANON] + nr[LRU_ACTIVE_ANON]
+            if not nr_file or not nr_anon:
                 break
-        # the kernel ends by deactivating when the inactive file list runs low
-        if lv.nr_pages[LRU_INACTIVE_FILE] < lv.nr_pages[LRU_ACTIVE_FILE]:
-            self.shrink_active_list(SWAP_CLUSTER_MAX, lv, sc, LRU_ACTIVE_FILE)
+            if nr_file > nr_anon:
+                scan_target = targets[LRU_INACTIVE_ANON] + targets[LRU_ACTIVE_ANON] + 1
+                lru = LRU_INACTIVE_ANON
+                percentage = nr_anon * 100 // scan_target
+            else:
+                scan_target = targets[LRU_INACTIVE_FILE] + targets[LRU_ACTIVE_FILE] + 1
+                lru = LRU_FILE
+                percentage = nr_file * 100 // scan_target
+            nr[lru] = 0
+            nr[lru + LRU_ACTIVE] = 0
+            lru = LRU_INACTIVE_ANON if lru == LRU_FILE else LRU_FILE
+            nr_scanned = targets[lru] - nr[lru]
+            nr[lru] = targets[lru] * (100 - percentage) // 100
+            nr[lru] -= nr[lru] if nr[lru] < nr_scanned else nr_scanned
+            lru += LRU_ACTIVE
+            nr_scanned = targets[lru] - nr[lru]
+            nr[lru] = targets[lru] * (100 - percentage) // 100
+            nr[lru] -= nr[lru] if nr[lru] < nr_scanned else nr_scanned
+            scan_adjusted = True
+        sc.nr_reclaimed += nr_reclaimed
+        if self.can_reclaim_anon_pages(lv.nid) and self.inactive_is_low(lv, LRU_INACTIVE_ANON):
+            self.shrink_active_list(SWAP_CLUSTER_MAX, lv, sc, LRU_ACTIVE_ANON)
         return 0
 
-    cdef uint64_t do_try_to_free_pages(self, int nid, uint64_t nr_to_reclaim, gfp_t gfp, int order,
-                                       int reclaim_idx, bint kswapd) except? 0xffffffffffffffff:
-        """do_try_to_free_pages() on node ``nid``: priority 12 down to 0 until
-        ``nr_to_reclaim`` pages are reclaimed.  Returns the pages reclaimed."""
+    # -- shrink_node -----------------------------------------------------------------------------
+    cdef int prepare_scan_count(self, int nid, scan_control* sc) noexcept:
+        """shrink_node()'s scan balance set-up (v6.1+ prepare_scan_count): the lruvec's costs;
+        may_deactivate of a type whose refaults moved since the last snapshot or whose
+        inactive list is low; cache_trim_mode when the inactive file list has pages at this
+        priority and needs no deactivation; file_is_tiny when file + free pages are at most
+        the high watermarks, anon needs no deactivation and has pages at this priority."""
+        cdef lruvec* lv = &self.pm.lruvecs[nid]
+        cdef int64_t* ns = self.pm.vs.nodes[nid].vm_stat
+        cdef uint64_t file, free_pages = 0, total_high_wmark = 0, anon
+        cdef int z
+        cdef zone* zn
+        sc.anon_cost = lv.anon_cost
+        sc.file_cost = lv.file_cost
+        if <uint64_t>ns[<int>WORKINGSET_ACTIVATE_ANON] != lv.refaults[0] or self.inactive_is_low(lv, LRU_INACTIVE_ANON):
+            sc.may_deactivate |= DEACTIVATE_ANON
+        else:
+            sc.may_deactivate &= ~DEACTIVATE_ANON
+        if <uint64_t>ns[<int>WORKINGSET_ACTIVATE_FILE] != lv.refaults[1] or self.inactive_is_low(lv, LRU_INACTIVE_FILE):
+            sc.may_deactivate |= DEACTIVATE_FILE
+        else:
+            sc.may_deactivate &= ~DEACTIVATE_FILE
+        file = lv.nr_pages[LRU_INACTIVE_FILE]
+        sc.cache_trim_mode = (file >> sc.priority) != 0 and not (sc.may_deactivate & DEACTIVATE_FILE)
+        file = lv.nr_pages[LRU_INACTIVE_FILE] + lv.nr_pages[LRU_ACTIVE_FILE]
+        for z in range(MAX_NR_ZONES):
+            zn = &self.pm.zones[nid * MAX_NR_ZONES + z]
+            if zn.managed_pages == 0:
+                continue
+            free_pages += zone_page_state_snapshot(self.pm.vs, nid * MAX_NR_ZONES + z, NR_FREE_PAGES)
+            total_high_wmark += zn.wmark[WMARK_HIGH]
+        anon = lv.nr_pages[LRU_INACTIVE_ANON]
+        sc.file_is_tiny = (file + free_pages <= total_high_wmark
+                           and not (sc.may_deactivate & DEACTIVATE_ANON) and (anon >> sc.priority) != 0)
+        return 0
+
+    cdef bint should_continue_reclaim(self, int nid, uint64_t nr_reclaimed, scan_control* sc) noexcept:
+        """should_continue_reclaim(): only reclaim/compaction mode (order > 0 and a costly
+        order or priority < DEF_PRIORITY - 2) goes round shrink_node again, and memsim has
+        no compaction to reclaim for: never."""
+        return False
+
+    cdef int shrink_node(self, int nid, scan_control* sc) except -1:
+        """shrink_node(): sc->nr reset, prepare_scan_count, shrink_lruvec of the node's
+        lruvec (no memcg lruvecs yet: shrink_node_memcgs of the root), again while
+        should_continue_reclaim; progress resets pgdat->kswapd_failures."""
+        cdef uint64_t nr_reclaimed
+        while True:
+            sc.nr_dirty = sc.nr_unqueued_dirty = sc.nr_congested = sc.nr_writeback = 0
+            sc.nr_immediate = sc.nr_taken = sc.nr_file_taken = 0
+            nr_reclaimed = sc.nr_reclaimed
+            self.prepare_scan_count(nid, sc)
+            self.shrink_lruvec(&self.pm.lruvecs[nid], sc)
+            if not self.should_continue_reclaim(nid, sc.nr_reclaimed - nr_reclaimed, sc):
+                break
+        if sc.nr_reclaimed - nr_reclaimed:
+            self.pgdat[nid].kswapd_failures = 0
+        return 0
+
+    cdef void snapshot_refaults(self, int nid) noexcept:
+        """snapshot_refaults(): remember the workingset activations reclaim has seen."""
+        cdef int64_t* ns = self.pm.vs.nodes[nid].vm_stat
+        self.pm.lruvecs[nid].refaults[0] = <uint64_t>ns[<int>WORKINGSET_ACTIVATE_ANON]
+        self.pm.lruvecs[nid].refaults[1] = <uint64_t>ns[<int>WORKINGSET_ACTIVATE_FILE]
+
+    cdef uint64_t do_try_to_free_pages(self, int nid, int nodes, uint64_t nr_to_reclaim, gfp_t gfp,
+                                       int order) except? 0xffffffffffffffff:
+        """try_to_free_pages() + do_try_to_free_pages(): allocstall_<gfp_zone>, then priority
+        12 down to 0, shrink_zones() each time (shrink_node of each of ``nodes`` nodes of the
+        zonelist from ``nid``) until ``nr_to_reclaim`` pages are reclaimed; the refaults
+        snapshot at the end.  Returns the pages reclaimed."""
         cdef scan_control sc
+        cdef int i
+        memset(&sc, 0, sizeof(sc))
         sc.nr_to_reclaim = nr_to_reclaim
         sc.gfp_mask = gfp
         sc.order = order
-        sc.reclaim_idx = reclaim_idx
+        sc.reclaim_idx = gfp_zone(gfp)
         sc.may_unmap = True
-        sc.may_swap = False
-        sc.kswapd = kswapd
-        sc.nr_scanned = 0
-        sc.nr_reclaimed = 0
+        sc.may_swap = True
+        sc.may_writepage = True
+        sc.kswapd = False
         sc.priority = DEF_PRIORITY
+        __count_zid_vm_events(self.pm.vs, ALLOCSTALL_DMA, sc.reclaim_idx, 1)
         while sc.priority >= 0:
-            self.shrink_lruvec(&self.pm.lruvecs[nid], &sc)
+            sc.nr_scanned = 0
+            for i in range(nodes):
+                self.shrink_node((nid + i) % self.pm.nr_nodes, &sc)
             if sc.nr_reclaimed >= sc.nr_to_reclaim:
                 break
             sc.priority -= 1
+        for i in range(nodes):
+            self.snapshot_refaults((nid + i) % self.pm.nr_nodes)
         return sc.nr_reclaimed
 
     def try_to_free_pages(self, int nid, uint64_t nr_to_reclaim=SWAP_CLUSTER_MAX,
                           gfp_t gfp=0xcc0, int order=0):
-        """try_to_free_pages() of node ``nid`` alone from Python: allocstall_<gfp_zone(gfp)>,
-        then do_try_to_free_pages.  Returns the pages reclaimed."""
+        """try_to_free_pages() of node ``nid`` alone from Python (as with __GFP_THISNODE):
+        allocstall_<gfp_zone(gfp)>, then do_try_to_free_pages.  Returns the pages reclaimed."""
         if not 0 <= nid < self.pm.nr_nodes:
             raise ValueError(f"no node {nid}")
-        __count_zid_vm_events(self.pm.vs, ALLOCSTALL_DMA, gfp_zone(gfp), 1)
-        return self.do_try_to_free_pages(nid, nr_to_reclaim, gfp, order, gfp_zone(gfp), False)
+        return self.do_try_to_free_pages(nid, 1, nr_to_reclaim, gfp, order)
+
+    # -- kswapd ----------------------------------------------------------------------------------
+    cdef bint pgdat_balanced(self, int nid, int order, int highest_zoneidx) noexcept:
+        """pgdat_balanced(): some managed zone up to ``highest_zoneidx`` (bottom-up) meets its
+        high watermark for ``order`` (zone_watermark_ok_safe); a node with no such zone is
+        balanced by definition."""
+        cdef int i
+        cdef bint any_zone = False
+        cdef zone* z
+        for i in range(highest_zoneidx + 1):
+            if i >= MAX_NR_ZONES:
+                break
+            z = &self.pm.zones[nid * MAX_NR_ZONES + i]
+            if z.managed_pages == 0:
+                continue
+            any_zone = True
+            if self.pm.__zone_watermark_ok(
+                    z, order, z.wmark[WMARK_HIGH], highest_zoneidx, 0,
+                    zone_page_state_snapshot(self.pm.vs, nid * MAX_NR_ZONES + i, NR_FREE_PAGES)):
+                return True
+        return not any_zone
+
+    cdef int wakeup_kswapd(self, int nid, int zid, gfp_t gfp, unsigned int order,
+                           int highest_zoneidx) except -1:
+        """wakeup_kswapd(): raise pgdat->kswapd_highest_zoneidx and kswapd_order to the
+        request's; then, when kswapd sleeps on kswapd_wait (waitqueue_active) and the node is
+        neither hopeless (kswapd_failures >= MAX_RECLAIM_RETRIES) nor balanced,
+        ``mm_vmscan_wakeup_kswapd`` and wake_up_interruptible (kcompactd is not modelled).
+        A machine whose kswapd tasks were never started (no scheduler) wakes nobody."""
+        cdef pgdat_kswapd* pg = &self.pgdat[nid]
+        cdef uint64_t vals[4]
+        if pg.kswapd_highest_zoneidx == MAX_NR_ZONES or pg.kswapd_highest_zoneidx < highest_zoneidx:
+            pg.kswapd_highest_zoneidx = highest_zoneidx
+        if pg.kswapd_order < <int>order:
+            pg.kswapd_order = order
+        if not pg.kswapd_wait_active:
+            return 0
+        if pg.kswapd_failures >= MAX_RECLAIM_RETRIES or self.pgdat_balanced(nid, order, highest_zoneidx):
+            return 0
+        if self.pm.tb.core[EV_MM_VMSCAN_WAKEUP_KSWAPD].enabled:
+            vals[0] = nid; vals[1] = zid; vals[2] = order; vals[3] = gfp
+            self.pm.tb.emit(EV_MM_VMSCAN_WAKEUP_KSWAPD, self.pm.cur.cpu, self.pm.cur.pid, vals, NULL, 0)
+        pg.kswapd_wait_active = False       # autoremove_wake_function
+        self.kswapd_wait[nid].wake_up()
+        return 0
+
+    cdef bint kswapd_shrink_node(self, int nid, scan_control* sc) except -1:
+        """kswapd_shrink_node(): nr_to_reclaim is the sum over the eligible managed zones of
+        max(high watermark, SWAP_CLUSTER_MAX); shrink_node; a high order drops to 0 once twice
+        its size (compact_gap) is reclaimed.  True when enough was scanned to meet the high
+        watermark at 100% efficiency (balance_pgdat then keeps the priority)."""
+        cdef int z
+        cdef zone* zn
+        sc.nr_to_reclaim = 0
+        for z in range(sc.reclaim_idx + 1):
+            zn = &self.pm.zones[nid * MAX_NR_ZONES + z]
+            if zn.managed_pages == 0:
+                continue
+            sc.nr_to_reclaim += zn.wmark[WMARK_HIGH] if zn.wmark[WMARK_HIGH] > SWAP_CLUSTER_MAX else SWAP_CLUSTER_MAX
+        self.shrink_node(nid, sc)
+        if sc.order and sc.nr_reclaimed >= (2UL << sc.order):
+            sc.order = 0
+        return sc.nr_scanned >= sc.nr_to_reclaim
+
+    # The pieces of kswapd() that memsim.kswapd's task body calls (coarse: once per wake-up or
+    # per balance_pgdat priority pass, never per page).
+    def start_kswapd(self, int nid, wait_queue):
+        """kswapd_run(): node ``nid``'s kswapd sleeps on ``wait_queue`` (its kswapd_wait)."""
+        if self.kswapd_wait is None:
+            self.kswapd_wait = [None] * self.pm.nr_nodes
+        self.kswapd_wait[nid] = wait_queue
+        self.pgdat[nid].kswapd_wait_active = True
+
+    def set_kswapd_waiting(self, int nid, bint active):
+        """prepare_to_wait (True) / finish_wait (False) on node ``nid``'s kswapd_wait."""
+        self.pgdat[nid].kswapd_wait_active = active
+
+    def kswapd_state(self, int nid):
+        """(kswapd_order, kswapd_highest_zoneidx, kswapd_failures) of node ``nid``."""
+        cdef pgdat_kswapd* pg = &self.pgdat[nid]
+        return pg.kswapd_order, pg.kswapd_highest_zoneidx, pg.kswapd_failures
+
+    def kswapd_take_request(self, int nid, int prev_highest):
+        """kswapd()'s read after kswapd_try_to_sleep: the order and highest zone asked for
+        (kswapd_highest_zoneidx(): ``prev_highest`` when none was), which are then reset."""
+        cdef pgdat_kswapd* pg = &self.pgdat[nid]
+        cdef int order = pg.kswapd_order
+        cdef int highest = prev_highest if pg.kswapd_highest_zoneidx == MAX_NR_ZONES else pg.kswapd_highest_zoneidx
+        pg.kswapd_order = 0
+        pg.kswapd_highest_zoneidx = MAX_NR_ZONES
+        return order, highest
+
+    def kswapd_premature_wake(self, int nid, int highest, int reclaim_order):
+        """kswapd_try_to_sleep() woken during its short nap: keep the highest zone asked for
+        and at least ``reclaim_order``."""
+        cdef pgdat_kswapd* pg = &self.pgdat[nid]
+        if pg.kswapd_highest_zoneidx == MAX_NR_ZONES:
+            pg.kswapd_highest_zoneidx = highest
+        if pg.kswapd_order < reclaim_order:
+            pg.kswapd_order = reclaim_order
+
+    def prepare_kswapd_sleep(self, int nid, int order, int highest_zoneidx):
+        """prepare_kswapd_sleep(): a hopeless node (kswapd_failures >= MAX_RECLAIM_RETRIES)
+        or a balanced one lets kswapd sleep."""
+        if self.pgdat[nid].kswapd_failures >= MAX_RECLAIM_RETRIES:
+            return True
+        return self.pgdat_balanced(nid, order, highest_zoneidx)
+
+    def count_wmark_hit_quickly(self, bint low):
+        """kswapd_try_to_sleep() could not sleep: kswapd_low_wmark_hit_quickly (woken during
+        the nap) or kswapd_high_wmark_hit_quickly (the node was unbalanced after it)."""
+        __count_vm_events(self.pm.vs, KSWAPD_LOW_WMARK_HIT_QUICKLY if low else KSWAPD_HIGH_WMARK_HIT_QUICKLY, 1)
+
+    def trace_kswapd_wake(self, int nid, int zid, int order):
+        """``mm_vmscan_kswapd_wake`` (kswapd(), before balance_pgdat)."""
+        cdef uint64_t vals[3]
+        if self.pm.tb.core[EV_MM_VMSCAN_KSWAPD_WAKE].enabled:
+            vals[0] = nid; vals[1] = zid; vals[2] = order
+            self.pm.tb.emit(EV_MM_VMSCAN_KSWAPD_WAKE, self.pm.cur.cpu, self.pm.cur.pid, vals, NULL, 0)
+
+    def trace_kswapd_sleep(self, int nid):
+        """``mm_vmscan_kswapd_sleep`` (kswapd_try_to_sleep(), before schedule())."""
+        cdef uint64_t vals[1]
+        if self.pm.tb.core[EV_MM_VMSCAN_KSWAPD_SLEEP].enabled:
+            vals[0] = nid
+            self.pm.tb.emit(EV_MM_VMSCAN_KSWAPD_SLEEP, self.pm.cur.cpu, self.pm.cur.pid, vals, NULL, 0)
+
+    def balance_pgdat_begin(self, int nid, int order, int highest_zoneidx):
+        """balance_pgdat()'s start: pageoutrun, its scan_control (GFP_KERNEL, may_unmap,
+        may_swap and may_writepage: no watermark boost in memsim), priority DEF_PRIORITY."""
+        cdef scan_control* sc = &self.pgdat[nid].sc
+        memset(sc, 0, sizeof(scan_control))
+        sc.gfp_mask = GFP_KERNEL
+        sc.order = order
+        sc.may_unmap = True
+        sc.may_swap = True
+        sc.may_writepage = True
+        sc.kswapd = True
+        sc.priority = DEF_PRIORITY
+        sc.reclaim_idx = highest_zoneidx
+        __count_vm_events(self.pm.vs, PAGEOUTRUN, 1)
+
+    def balance_pgdat_step(self, int nid, int highest_zoneidx):
+        """One pass of balance_pgdat()'s priority loop: done (True) when the node is balanced
+        for sc.order up to ``highest_zoneidx``, else kswapd_shrink_node (age_active_anon
+        first when anon can be reclaimed), the priority raised unless enough was scanned and
+        something reclaimed; done too when the priority drops below 1, a pass that reclaimed
+        nothing at all counting kswapd_failures."""
+        cdef scan_control* sc = &self.pgdat[nid].sc
+        cdef uint64_t nr_reclaimed = sc.nr_reclaimed
+        cdef bint raise_priority = True
+        cdef lruvec* lv = &self.pm.lruvecs[nid]
+        sc.reclaim_idx = highest_zoneidx
+        if self.pgdat_balanced(nid, sc.order, highest_zoneidx):
+            return True
+        # age_active_anon(): background aging of the anon lists
+        if self.can_reclaim_anon_pages(nid) and self.inactive_is_low(lv, LRU_INACTIVE_ANON):
+            self.shrink_active_list(SWAP_CLUSTER_MAX, lv, sc, LRU_ACTIVE_ANON)
+        sc.nr_scanned = 0
+        if self.kswapd_shrink_node(nid, sc):
+            raise_priority = False
+        nr_reclaimed = sc.nr_reclaimed - nr_reclaimed
+        if raise_priority or not nr_reclaimed:
+            sc.priority -= 1
+        if sc.priority < 1:
+            if not sc.nr_reclaimed:
+                self.pgdat[nid].kswapd_failures += 1
+            return True
+        return False
+
+    def balance_pgdat_end(self, int nid):
+        """balance_pgdat()'s end: snapshot_refaults; returns (the order kswapd reclaimed for,
+        the pages reclaimed)."""
+        self.snapshot_refaults(nid)
+        return self.pgdat[nid].sc.order, self.pgdat[nid].sc.nr_reclaimed

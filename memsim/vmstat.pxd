@@ -450,3 +450,14 @@ cdef inline void zone_statistics(vmstat_t* vs, int preferred_idx, int zone_idx, 
         __count_numa_events(vs, zone_idx, NUMA_MISS, nr_account)
         __count_numa_events(vs, preferred_idx, NUMA_FOREIGN, nr_account)
     __count_numa_events(vs, zone_idx, local_stat, nr_account)
+
+
+cdef inline int64_t zone_page_state_snapshot(vmstat_t* vs, int zone_idx, int item) noexcept nogil:
+    """zone_page_state_snapshot(): the zone's counter with every CPU's differential folded in
+    (what should_reclaim_retry and zone_reclaimable_pages read), never below 0."""
+    cdef int64_t x = vs.zones[zone_idx].vm_stat[item]
+    cdef int cpu
+    if vs.zones[zone_idx].per_cpu_zonestats != NULL:
+        for cpu in range(vs.ncpus):
+            x += vs.zones[zone_idx].per_cpu_zonestats[cpu].vm_stat_diff[item]
+    return x if x > 0 else 0

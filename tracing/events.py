@@ -282,12 +282,29 @@ CORE_EVENTS: Dict[int, Tuple[str, str, Tuple[str, ...]]] = {
     13: ("pagemap", "mm_lru_activate", ("page", "folio", "pfn")),
     14: ("vmscan", "mm_vmscan_direct_reclaim_begin", ("order", "gfp_flags")),
     15: ("vmscan", "mm_vmscan_direct_reclaim_end", ("nr_reclaimed",)),
+    16: ("vmscan", "mm_vmscan_kswapd_wake", ("nid", "zid", "order")),
+    17: ("vmscan", "mm_vmscan_kswapd_sleep", ("nid",)),
+    18: ("vmscan", "mm_vmscan_wakeup_kswapd", ("nid", "zid", "order", "gfp_flags")),
+    # isolate_mode: v5.14 only (the field went in v5.18)
+    19: ("vmscan", "mm_vmscan_lru_isolate",
+         ("highest_zoneidx", "order", "nr_requested", "nr_scanned", "nr_skipped", "nr_taken",
+          "isolate_mode", "lru")),
+    20: ("vmscan", "mm_vmscan_lru_shrink_inactive",
+         ("nid", "nr_scanned", "nr_reclaimed", "nr_dirty", "nr_writeback", "nr_congested",
+          "nr_immediate", "nr_activate0", "nr_activate1", "nr_ref_keep", "nr_unmap_fail",
+          "priority", "reclaim_flags")),
+    21: ("vmscan", "mm_vmscan_lru_shrink_active",
+         ("nid", "nr_taken", "nr_active", "nr_deactivated", "nr_referenced", "priority",
+          "reclaim_flags")),
+    25: ("oom", "reclaim_retry_zone",
+         ("node", "zone_idx", "order", "reclaimable", "available", "min_wmark",
+          "no_progress_loops", "wmark_check")),
 }
 
 #: Slots of the trace buffer (memsim/ring.pxd): 0..31 core events, 32..95 plugin C events.
 FIRST_PLUGIN_SLOT = 32
 N_EVENT_SLOTS = 96
-MAX_EVENT_FIELDS = 12
+MAX_EVENT_FIELDS = 16
 
 # First event ID handed out.  With the kmem events registered first in kmem_events("v6.18")
 # order, IDs equal the captured 6.18 kernel's (rss_stat 646 ... kmem_cache_alloc 659).

@@ -25,6 +25,9 @@ _MARK_VICTIM_FULL: ProfileTable[bool] = ProfileTable("tracing.oom mark_victim fi
 _CHAR_SIGNED: ProfileTable[bool] = ProfileTable("tracing.oom char signedness",
                                                 {"v5.14": True, "v6.18": False})
 
+#: the core's C event slot of oom:reclaim_retry_zone (memsim/ring.pxd EV_RECLAIM_RETRY_ZONE),
+#: emitted by PhysMem.should_reclaim_retry in the allocator's retry loop
+RECLAIM_RETRY_ZONE_SLOT = 25
 _ZONE_TYPE = '{0, "DMA"}, {1, "DMA32"}, {2, "Normal"}, {3, "Movable"}'
 _COMPACT_PRIO = ('{0, "COMPACT_PRIO_SYNC_FULL"}, {1, "COMPACT_PRIO_SYNC_LIGHT"}, '
                  '{2, "COMPACT_PRIO_ASYNC"}')
@@ -78,8 +81,8 @@ def oom_events(profile: str) -> List[EventDecl]:
         'no_progress_loops=%d wmark_check=%d", REC->node, '
         f'__print_symbolic(REC->zone_idx, {_ZONE_TYPE}), REC->order, REC->reclaimable, '
         'REC->available, REC->min_wmark, REC->no_progress_loops, REC->wmark_check',
-        plugin="kmem", doc="should_reclaim_retry(): one zone's check after direct reclaim "
-                           "(declared; emitted once direct reclaim exists).")
+        core_slot=RECLAIM_RETRY_ZONE_SLOT, plugin="kmem",
+        doc="should_reclaim_retry(): one zone's check after direct reclaim.")
     adj = EventDecl(
         "oom", "oom_score_adj_update",
         layout_fields([("pid_t", "pid", 4, S), ("char[16]", "comm", 16, char_signed),

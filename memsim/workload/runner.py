@@ -436,6 +436,8 @@ class Run:
         try:
             if self.pm is not None:
                 self.pm.hook.memsim_machine_created(machine=self.machine, config=self.workload)
+            # kswapd0.. sleep from boot on; they run only once an allocation wakes them
+            self.machine.start_kswapds(self.scheduler)
             for tc in self.workload.tasks:
                 task = self.machine.spawn(tc.name, tc.comm, tc.cpu)
                 task.oom_score_adj = getattr(tc, "oom_score_adj", 0)
