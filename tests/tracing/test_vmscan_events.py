@@ -1,5 +1,6 @@
-"""vmscan:mm_vmscan_direct_reclaim_begin/_end (include/trace/events/vmscan.h): declarations per
-profile against the live 6.18 kernel's format files, and the records direct reclaim emits."""
+"""The vmscan events (include/trace/events/vmscan.h): declarations per profile against the live
+6.18 kernel's format files (tracing/catalog/v6.18/vmscan, copied from
+/sys/kernel/tracing/events/vmscan), and the records direct reclaim and kswapd emit."""
 import re
 from pathlib import Path
 
@@ -19,7 +20,12 @@ def drop_id(text):
     return re.sub(r"^ID: \d+\n", "", text, flags=re.M)
 
 
-@pytest.mark.parametrize("event", ["mm_vmscan_direct_reclaim_begin", "mm_vmscan_direct_reclaim_end"])
+EMITTED = ["mm_vmscan_direct_reclaim_begin", "mm_vmscan_direct_reclaim_end",
+           "mm_vmscan_kswapd_wake", "mm_vmscan_kswapd_sleep", "mm_vmscan_wakeup_kswapd",
+           "mm_vmscan_lru_isolate", "mm_vmscan_lru_shrink_inactive", "mm_vmscan_lru_shrink_active"]
+
+
+@pytest.mark.parametrize("event", EMITTED)
 def test_v618_format_equals_the_live_kernel(event):
     reg = EventRegistry()
     for d in vmscan_events("v6.18"):
@@ -54,3 +60,48 @@ def test_a_page_cache_fault_under_pressure_brackets_its_reclaim(kernel):
     ends = [int(l.rsplit("=", 1)[1]) for l in lines[1::2]]
     assert all(l.startswith("mm_vmscan_direct_reclaim_end: nr_reclaimed=") for l in lines[1::2])
     assert all(n >= 32 for n in ends)
+
+
+def test_v514_lru_isolate_has_isolate_mode_and_wakeup_a_4_byte_gfp():
+    d = {x.name: x for x in vmscan_events("v5.14")}
+    iso = d["mm_vmscan_lru_isolate"]
+    assert [(f.ctype, f.name, f.offset, f.size) for f in iso.fields][-2:] == [
+        ("isolate_mode_t", "isolate_mode", 48, 4), ("int", "lru", 52, 4)]
+    assert iso.print_fmt.startswith('"isolate_mode=%d classzone=%d order=%d ')
+    assert iso.print_fmt.split('", ')[1].startswith("REC->isolate_mode, REC->highest_zoneidx, ")
+    wake = d["mm_vmscan_wakeup_kswapd"]
+    assert [(f.ctype, f.name, f.offset, f.size) for f in wake.fields][-1] == ("gfp_t", "gfp_flags", 20, 4)
+    # the other four are as on 6.18
+    six = {x.name: x for x in vmscan_events("v6.18")}
+    for name in ("mm_vmscan_kswapd_wake", "mm_vmscan_kswapd_sleep", "mm_vmscan_lru_shrink_inactive",
+                 "mm_vmscan_lru_shrink_active"):
+        assert d[name].fields == six[name].fields and d[name].print_fmt == six[name].print_fmt
+
+
+@pytest.mark.parametrize("kernel", ["v5.14", "v6.18"])
+def test_direct_reclaim_records_its_lru_scan(kernel):
+    # no kswapd on a bare machine: the fault reclaims for itself, isolate and shrink_inactive
+    # records in between begin and end, nr_reclaimed adding up to what end says
+    m = build_machine(events=["vmscan:*"], kernel=kernel, cpus=1, nodes=(32 * MiB,))
+    t = m.spawn("app")
+    m.set_current(t)
+    total = sum(z["managed"] for z in m.physmem.zones_info())
+    f = vm.do_mmap(m.mmcore, t.mm, m.files, 40 * MiB, "r", "file", totalram=total)
+    assert m.mmcore.access(t.mm, f, f.vm_start, f.vm_end, False)[1] == 0
+    lines = [l.split(": ", 1)[1] for l in trace_text(m).splitlines()]
+    begin = lines.index(next(l for l in lines if l.startswith("mm_vmscan_direct_reclaim_begin")))
+    end = lines.index(next(l for l in lines if l.startswith("mm_vmscan_direct_reclaim_end")))
+    inner = lines[begin + 1:end]
+    assert inner and all(l.startswith(("mm_vmscan_lru_isolate:", "mm_vmscan_lru_shrink_inactive:"))
+                         for l in inner)
+    got = sum(int(re.search(r" nr_reclaimed=(\d+)", l).group(1)) for l in inner
+              if l.startswith("mm_vmscan_lru_shrink_inactive"))
+    assert got == int(lines[end].rsplit("=", 1)[1])
+    iso = inner[0]
+    mode = "isolate_mode=0 " if kernel == "v5.14" else ""
+    # direct reclaim at DEF_PRIORITY scans the inactive file list >> 12: one batch of what is
+    # there (the fault's gfp_zone is Normal: classzone=2)
+    assert re.fullmatch(mode + r"mm_vmscan_lru_isolate: classzone=2 order=0 nr_requested=(\d+) "
+                        r"nr_scanned=\1 nr_skipped=0 nr_taken=\1 lru=inactive_file", iso.replace(
+                            "mm_vmscan_lru_isolate: isolate_mode=0 ", "isolate_mode=0 mm_vmscan_lru_isolate: "))
+    assert inner[1].endswith(" priority=12 flags=RECLAIM_WB_FILE|RECLAIM_WB_ASYNC")
