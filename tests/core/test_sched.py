@@ -110,3 +110,61 @@ def test_a_fault_blocks_until_another_task_resolves_it():
     run = run_text(text, plugins=[plugin], events=("kmem:*",), check=True)
     assert run.error is None, run.error
     assert len(plugin.faults) == 1 and plugin.faults[0][1] == VM_UFFD_MISSING
+
+
+def _task(name):
+    return type("T", (), {"comm": name, "pid": 1})()
+
+
+def test_a_sleeping_daemon_is_no_deadlock_and_changes_no_interleaving():
+    # a kernel thread asleep on its queue from the start (kswapd): never runnable, it takes no
+    # part in the seeded choice, and the run ends when the other tasks have
+    rec = Recorder()
+    s = Scheduler(Clock(0), lambda t: None, 1)
+    wq = WaitQueue("kswapd_wait0")
+    ran = []
+
+    def daemon():
+        ran.append(True)
+        yield wq
+
+    s.add(_task("kswapd0"), daemon(), daemon=True, blocked_on=wq)
+    for name in "abc":
+        s.add(_task(name), rec.body(name, 5))
+    s.run()
+    assert rec.order == interleave(1)
+    assert ran == [] and wq.waiters
+
+
+def test_wait_timeout_ends_with_a_wake_up_or_the_clock():
+    from memsim.sched import WaitTimeout
+    clock = Clock(0)
+    s = Scheduler(clock, lambda t: None, 0)
+    wq = WaitQueue("q")
+    naps = []
+
+    def napper():
+        for _ in range(2):
+            nap = WaitTimeout(wq, clock.now + 100)
+            yield nap
+            naps.append((nap.woken, clock.now))
+
+    def waker():
+        while not wq.waiters:               # until the napper is on the queue
+            yield PREEMPT
+        clock.now += 10
+        assert wq.wake_up() == 1
+        while not naps:                     # let the napper run once more
+            yield PREEMPT
+
+    s.add(_task("n"), napper(), daemon=True)
+    s.add(_task("w"), waker())
+    s.run()
+    # woken at 10; the second nap has no waker left: the run ends without idling for it
+    assert naps == [(True, 10)] and clock.now == 10
+
+    s = Scheduler(clock, lambda t: None, 0)
+    naps.clear()
+    s.add(_task("n"), napper())             # not a daemon: the run idles until each nap ends
+    s.run()
+    assert naps == [(False, 110), (False, 210)]
