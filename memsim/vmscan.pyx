@@ -259,6 +259,22 @@ cdef class Vmscan:
         balance = self.get_scan_count(&self.pm.lruvecs[nid], &sc, nr)
         return SCAN_BALANCE_NAMES[balance], {LRU_NAMES[lru]: nr[lru] for lru in range(4)}
 
+    def shrink_lruvec_py(self, int nid, int priority, uint64_t nr_to_reclaim, bint kswapd=False):
+        """One shrink_node pass at ``priority`` (prepare_scan_count, then shrink_lruvec of node
+        ``nid``) as kswapd or direct reclaim would run it, from Python.  Returns the pages
+        reclaimed."""
+        cdef scan_control sc
+        memset(&sc, 0, sizeof(sc))
+        sc.nr_to_reclaim = nr_to_reclaim
+        sc.gfp_mask = GFP_KERNEL
+        sc.reclaim_idx = MAX_NR_ZONES - 1
+        sc.may_unmap = sc.may_swap = sc.may_writepage = True
+        sc.kswapd = kswapd
+        sc.priority = priority
+        self.prepare_scan_count(nid, &sc)
+        self.shrink_lruvec(&self.pm.lruvecs[nid], &sc)
+        return sc.nr_reclaimed
+
     def lru_cost(self, int nid):
         """(anon_cost, file_cost) of node ``nid``'s lruvec (lru_note_cost)."""
         return self.pm.lruvecs[nid].anon_cost, self.pm.lruvecs[nid].file_cost

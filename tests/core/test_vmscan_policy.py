@@ -156,3 +156,37 @@ def test_lru_note_cost_per_profile(kernel, costs):
         # whenever both pass a quarter of the LRU
         lru = sum(m.physmem.lru_sizes(0)[:4])
         assert 0 < file_cost <= lru // 4
+
+
+def test_shrink_lruvec_scans_proportionally_once_nr_to_reclaim_is_met(fakeswap):
+    """shrink_lruvec(): with nr_to_reclaim met after the first round, the list type with less
+    of its target left (file) stops, and anon's remaining scan is cut to the share of its
+    target that file had left: anon is scanned 2048 * (100 - 97) / 100 = 61 pages, not 2048."""
+    from memsim.vmstat import vm_event_item as EV
+    m = machine(anon_pages=8192, file_pages=8192)
+    fakeswap.install(m.mmcore)
+    m.vmscan.swappiness = 100                           # ap = fp = 100 with no costs yet
+    for pfn in m.physmem.lru_pages(0, 2):               # the 64 inactive file pages: old
+        m.mmcore.rmap.page_referenced(pfn)
+    sizes = m.physmem.lru_sizes(0)
+    assert sizes[:4] == [8192, 0, 64, 8128]
+    balance, nr = m.vmscan.scan_count(0, priority=1)
+    assert (balance, nr) == ("SCAN_FRACT", {"inactive_anon": 2048, "active_anon": 0,
+                                            "inactive_file": 16, "active_file": 2032})
+    vs = m.physmem.vmstat
+    before = [vs.vm_event(e) for e in (EV.PGSCAN_ANON, EV.PGSCAN_FILE, EV.PGREFILL)]
+    # first round: 32 anon (kept: no swap room), the 16 inactive file pages (reclaimed: the
+    # goal of 1 is met), 32 active file pages deactivated; then file has 2000 of 2049 left
+    # (97%) and anon 2016: file stops, anon gets 2048 * 3 // 100 = 61 - 32 already scanned
+    assert m.vmscan.shrink_lruvec_py(0, 1, 1, kswapd=True) == 16
+    after = [vs.vm_event(e) for e in (EV.PGSCAN_ANON, EV.PGSCAN_FILE, EV.PGREFILL)]
+    assert [a - b for a, b in zip(after, before)] == [61, 16, 32]
+    # direct reclaim at DEF_PRIORITY does not adjust: it scans its whole (small) targets
+    m2 = machine(anon_pages=8192, file_pages=8192)
+    fakeswap.install(m2.mmcore)
+    m2.vmscan.swappiness = 100
+    balance, nr = m2.vmscan.scan_count(0, priority=12)
+    vs2 = m2.physmem.vmstat
+    before = vs2.vm_event(EV.PGSCAN_ANON)
+    m2.vmscan.shrink_lruvec_py(0, 12, 0, kswapd=False)
+    assert vs2.vm_event(EV.PGSCAN_ANON) - before == nr["inactive_anon"] == 1
