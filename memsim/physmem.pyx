@@ -96,6 +96,20 @@ cdef inline int gfp_zone(gfp_t gfp) noexcept nogil:
     return ZONE_NORMAL
 
 
+cdef inline int highest_zoneidx(gfp_t gfp) noexcept nogil:
+    """ac->highest_zoneidx: gfp_zone() as GFP_ZONE_TABLE has it on x86-64, where
+    __GFP_HIGHMEM | __GFP_MOVABLE (user pages) is ZONE_MOVABLE even when that zone is empty.
+    The zonelist walk skips the empty zones either way; it matters for what reclaim reports
+    (allocstall_movable, classzone=3) and for lowmem_reserve[3] (= [2] without movable pages)."""
+    if gfp & GFP_DMA_:
+        return ZONE_DMA
+    if gfp & GFP_DMA32_:
+        return ZONE_DMA32
+    if (gfp & (GFP_HIGHMEM_ | GFP_MOVABLE_)) == (GFP_HIGHMEM_ | GFP_MOVABLE_):
+        return ZONE_MOVABLE
+    return ZONE_NORMAL
+
+
 cdef int _out_of_memory_py(void* ctx, gfp_t gfp, unsigned int order, int nid,
                            uint64_t nodemask) except -1:
     """The oom_ops slot the core fills in: out_of_memory() is policy, in Python
@@ -833,7 +847,7 @@ cdef class PhysMem:
         """wake_all_kswapds(): wakeup_kswapd() once per node of the zonelist (its highest
         managed zone at or below gfp_zone(gfp)), the nodes outside ``nodemask`` skipped; only
         ``nid`` for __GFP_THISNODE (ZONELIST_NOFALLBACK)."""
-        cdef int highest = gfp_zone(gfp)
+        cdef int highest = highest_zoneidx(gfp)
         cdef int i, n, zi
         cdef int nodes = 1 if gfp & GFP_THISNODE_ else self.nr_nodes
         for i in range(nodes):
@@ -857,7 +871,7 @@ cdef class PhysMem:
         than half the reclaimable ones retries too, so it changes nothing here.)  The
         cond_resched() at its end is no preemption
         point in memsim: an allocation runs to its end in one slice."""
-        cdef int highest = gfp_zone(gfp)
+        cdef int highest = highest_zoneidx(gfp)
         cdef int i, n, zi, zx
         cdef int nodes = 1 if gfp & GFP_THISNODE_ else self.nr_nodes
         cdef zone* z

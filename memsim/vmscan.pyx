@@ -21,7 +21,7 @@ file mapping); anon is scanned only when ``swap_ops.swap_out`` is set (can_recla
 from libc.stdint cimport uint64_t, int64_t, uint32_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memset
-from memsim._types cimport (pfn_t, gfp_t, NIL32, GFP_DMA_, GFP_DMA32_, GFP_THISNODE_, GFP_KERNEL,
+from memsim._types cimport (pfn_t, gfp_t, NIL32, GFP_DMA_, GFP_DMA32_, GFP_HIGHMEM_, GFP_MOVABLE_, GFP_THISNODE_, GFP_KERNEL,
                             PG_lru, PG_active, PG_referenced, PG_swapbacked, PG_workingset,
                             PG_unevictable, PG_dirty, PG_head, PAGE_MAPPING_ANON, MAX_NR_ZONES)
 from memsim.page cimport page
@@ -55,11 +55,15 @@ cdef enum:
 
 
 cdef inline int gfp_zone(gfp_t gfp) noexcept nogil:
-    """gfp_zone() on x86-64 without a populated ZONE_MOVABLE (as memsim.physmem's)."""
+    """gfp_zone() as GFP_ZONE_TABLE has it on x86-64: __GFP_HIGHMEM | __GFP_MOVABLE (user
+    pages) is ZONE_MOVABLE (3) even when that zone is empty, so their direct reclaim counts
+    allocstall_movable and reports classzone=3, as the kernel's does."""
     if gfp & GFP_DMA_:
         return 0
     if gfp & GFP_DMA32_:
         return 1
+    if (gfp & (GFP_HIGHMEM_ | GFP_MOVABLE_)) == (GFP_HIGHMEM_ | GFP_MOVABLE_):
+        return 3
     return 2
 
 
