@@ -88,6 +88,12 @@ class Machine:
         self.mmcore.swp_pte_marker = p.swp_pte_marker
         self.mmcore.munmap_lru_drain = p.munmap_lru_drain
         self.mmcore.wp_reuse_drains_lru = p.wp_reuse_drains_lru
+        #: mm/workingset.c (memsim.workingset): shadow entries and refaults; workingset_init()
+        #: sizes the shadow fields from the profile's NODES_SHIFT and the machine's memory
+        self.workingset = self.mmcore.workingset
+        self.workingset.workingset_init(sum(z["managed"] for z in self.physmem.zones_info()),
+                                        p.nodes_shift, p.mem_cgroup_id_shift)
+        self.workingset.test_recent_first = p.workingset_test_recent
         from memsim.vmscan import Vmscan
         #: page reclaim over the LRU lists (memsim.vmscan): direct reclaim and kswapd
         self.vmscan = Vmscan(self.physmem, self.mmcore)
@@ -376,6 +382,9 @@ class Machine:
         first check is full whatever is asked (it builds the page tables' shadow)."""
         problems = list(self.physmem.check_invariants(changed_only=not full))
         problems += self.physmem.check_lru(changed_only=not full, no_tasks=not self.live_mms())
+        if full:
+            problems += self.workingset.check([f for f in self.files.files.values()
+                                               if not f.has_a_ops])
         if self.slab is not None and hasattr(self.slab, "check_invariants"):
             problems += list(self.slab.check_invariants(changed_only=not full))
         if self._mmcheck is None:

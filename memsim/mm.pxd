@@ -22,6 +22,7 @@ from memsim._types cimport (pfn_t, gfp_t, NR_MM_COUNTERS, mempolicy, PG_pgtable_
                             MM_FILEPAGES)
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem
+from memsim.workingset cimport Workingset
 from memsim.ring cimport TraceBuffer
 from memsim.task cimport Current, TaskStruct
 
@@ -269,7 +270,10 @@ cdef class AddressSpace:
     cdef public bint swapbacked         # shmem / shared anonymous (mapping_swap_backed)
     cdef public uint64_t i_size
     cdef public str name
-    cdef public dict i_pages            # the built-in page cache: index -> pfn
+    cdef public dict i_pages            # the built-in page cache: index -> pfn (>= 0), or a
+                                        # shadow entry (< 0: memsim.workingset.shadow_to_entry)
+    cdef public uint64_t nr_shadows     # value entries in i_pages (nrpages = len - nr_shadows)
+    cdef public dict xa_nodes           # 64-slot leaf -> entries | value entries << 8 (xa_node)
     cdef public list i_mmap             # the VMAs mapping this file (the i_mmap interval tree)
     cdef public object host             # the inode object a plugin keeps for this mapping
     cdef public uint64_t addr           # the address_space's kernel address (page->mapping)
@@ -393,6 +397,7 @@ cdef class MmCore:
     cdef int rss_preempt
     cdef userfaultfd_ops uffd_ops
     cdef swap_ops swap
+    cdef readonly Workingset workingset # mm/workingset.c: shadows, refaults, shadow nodes
     cdef object ops_owners              # keeps the objects behind installed ops tables alive
     cdef uint64_t* walk(self, MmStruct mm, uint64_t addr, bint alloc, int* err) except? NULL
     cdef pfn_t alloc_user_page(self, gfp_t gfp, VmArea vma, uint64_t addr) except? 0xfffffffffffffffe
@@ -426,6 +431,10 @@ cdef class MmCore:
     cdef pfn_t page_cache_lookup(self, AddressSpace mapping, uint64_t index) except? 0xfffffffffffffffe
     cdef pfn_t page_cache_alloc(self, AddressSpace mapping, uint64_t index, MmStruct mm,
                                 VmArea vma, uint64_t addr, int* major) except? 0xfffffffffffffffe
+    cdef uint64_t page_cache_store(self, AddressSpace mapping, uint64_t index, pfn_t pfn) except? 0xffffffffffffffff
+    cdef int page_cache_delete(self, AddressSpace mapping, uint64_t index, uint64_t shadow) except -1
+    cdef int xa_node_account(self, AddressSpace mapping, uint64_t index, int dcount, int dvalues,
+                             int nid) except -1
     cdef int do_swap_page(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
     cdef int handle_pte_marker(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
     cdef int do_huge_leaf_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf, uint64_t* leaf, int level) except -1

@@ -30,7 +30,7 @@ from memsim._types cimport (
     PTE_PFN_MASK, PG_table, PG_zero, PG_reserved, PG_swapbacked, PG_head, PG_tail, PG_buddy,
     PG_pcp, PG_content, PG_hugetlb, PG_slab, PG_lru, PAGE_MAPPING_ANON, MM_FILEPAGES, MM_ANONPAGES,
     MM_SWAPENTS, MM_SHMEMPAGES, NR_MM_COUNTERS, GFP_NOWARN_, GFP_KSWAPD_RECLAIM_, GFP_THISNODE_,
-    HPAGE_PMD_ORDER, HPAGE_PUD_ORDER, mempolicy, MPOL_INTERLEAVE, MPOL_PREFERRED_MANY,
+    HPAGE_PMD_ORDER, HPAGE_PUD_ORDER, mempolicy, MPOL_INTERLEAVE, MPOL_PREFERRED_MANY, GFP_WRITE_,
 )
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem, migrate_page_fn
@@ -38,6 +38,8 @@ from memsim.mempolicy cimport policy_node, policy_nodemask, offset_il_node
 from memsim.ring cimport TraceBuffer, EV_RSS_STAT
 from memsim.task cimport Current, TaskStruct, task_rss_stat
 from memsim.hashptr cimport ptr_to_hashval
+from memsim.workingset cimport (Workingset, xa_is_value, shadow_to_entry, entry_to_shadow,
+                                XA_CHUNK_SHIFT)
 from memsim.vmstat cimport (
     __mod_lruvec_page_state, mod_lruvec_page_state, count_vm_event, page_to_nid, NR_ANON_MAPPED,
     NR_FILE_MAPPED, NR_FILE_PAGES, NR_SHMEM, NR_PAGETABLE, PGFAULT, PGMAJFAULT, PGREUSE,
@@ -310,8 +312,13 @@ cdef class AddressSpace:
     """An address_space: a file's or a shmem object's pages, indexed by page offset.
 
     With ``a_ops`` NULL the pages live in the built-in page cache (``i_pages``, a dict index ->
-    pfn, no eviction); the page-cache plugin installs its own address_space_operations.
-    ``i_mmap`` lists the VMAs that map the file (the kernel's i_mmap interval tree)."""
+    entry): an entry ``>= 0`` is a page's pfn, one ``< 0`` a shadow entry reclaim left behind
+    (the kernel's xa_value entries: ``memsim.workingset.shadow_to_entry``), which ``nrpages``
+    does not count; ``xa_nodes`` counts each 64-slot leaf's entries and value entries (the
+    xa_node counts workingset_update_node reads).  Change i_pages through
+    ``MmCore.page_cache_store`` / ``page_cache_delete``, which keep them.  The page-cache plugin
+    installs its own address_space_operations.  ``i_mmap`` lists the VMAs that map the file
+    (the kernel's i_mmap interval tree)."""
 
     def __init__(self, uint64_t i_ino, str name="", bint swapbacked=False, uint32_t s_dev=0,
                  uint64_t i_size=0):
@@ -321,6 +328,8 @@ cdef class AddressSpace:
         self.s_dev = s_dev
         self.i_size = i_size
         self.i_pages = {}
+        self.nr_shadows = 0
+        self.xa_nodes = {}
         self.i_mmap = []
         self.host = None
         self.addr = ADDRESS_SPACE_BASE + (i_ino << 10)
@@ -329,14 +338,24 @@ cdef class AddressSpace:
 
     @property
     def nrpages(self):
-        return len(self.i_pages)
+        """mapping->nrpages: the pages in the cache (shadow entries are not counted)."""
+        return len(self.i_pages) - self.nr_shadows
+
+    def mapping_empty(self):
+        """mapping_empty(): no entry at all in i_pages, neither page nor shadow."""
+        return not self.i_pages
+
+    def shadows(self):
+        """{index: shadow} of the value entries in the built-in page cache (shadows as the
+        xa_value words memsim.workingset's API takes)."""
+        return {index: entry_to_shadow(e) for index, e in self.i_pages.items() if e < 0}
 
     @property
     def has_a_ops(self):
         return self.a_ops != NULL
 
     def __repr__(self):
-        return f"<AddressSpace {self.name or self.i_ino} nrpages={len(self.i_pages)}>"
+        return f"<AddressSpace {self.name or self.i_ino} nrpages={self.nrpages}>"
 
 
 cdef class AnonVma:
@@ -990,6 +1009,8 @@ cdef class MmCore:
         memset(&self.uffd_ops, 0, sizeof(self.uffd_ops))
         memset(&self.swap, 0, sizeof(self.swap))
         memset(self.fault_counts, 0, sizeof(self.fault_counts))
+        self.workingset = Workingset(pm)
+        self.workingset.swap_out_slot = <void**>&self.swap.swap_out
         # migration of in-use pages for alloc_contig_range goes through the reverse map here
         pm.migrate.migrate_page = _core_migrate_page
         pm.migrate.ctx = <void*>self
@@ -1754,10 +1775,14 @@ cdef class MmCore:
 
     cdef pfn_t page_cache_lookup(self, AddressSpace mapping, uint64_t index) except? 0xfffffffffffffffe:
         """find_get_page() through the mapping's a_ops, or the built-in page cache."""
+        cdef int64_t e
         if mapping.a_ops != NULL:
             return mapping.a_ops.lookup(mapping.a_ops.ctx, mapping, index)
         got = mapping.i_pages.get(index)
-        return NO_PFN if got is None else <pfn_t>got
+        if got is None:
+            return NO_PFN
+        e = got
+        return NO_PFN if xa_is_value(e) else <pfn_t>e     # a shadow reads as no page
 
     cdef pfn_t page_cache_alloc(self, AddressSpace mapping, uint64_t index, MmStruct mm,
                                 VmArea vma, uint64_t addr, int* major) except? 0xfffffffffffffffe:
@@ -1765,8 +1790,14 @@ cdef class MmCore:
         cache (page_cache_alloc, mem_cgroup_charge, add_to_page_cache_lru; a regular file's
         page is read in: major).  A built-in shmem page follows the faulting VMA's policy (the
         shared policy an mbind on a shmem mapping sets: shmem_alloc_page), a file page the
-        task's (__page_cache_alloc -> alloc_pages)."""
+        task's (__page_cache_alloc -> alloc_pages).
+
+        add_to_page_cache_lru() (v5.14) / filemap_add_folio() (v6.18): the page replaces what
+        i_pages held at ``index``; a shadow entry there (the page was reclaimed before) is a
+        refault, evaluated by workingset_refault() — which may activate the page — before
+        lru_cache_add() / folio_add_lru() (the fault path reads: no __GFP_WRITE)."""
         cdef pfn_t pfn
+        cdef uint64_t shadow
         if mapping.a_ops != NULL:
             return mapping.a_ops.alloc(mapping.a_ops.ctx, mapping, index, self.gfp_user, mm, major)
         if mapping.swapbacked and vma is not None:
@@ -1779,11 +1810,126 @@ cdef class MmCore:
             self.pm.put_page(pfn)
             return NO_PFN
         self.add_to_page_cache(pfn, mapping, index)
-        mapping.i_pages[index] = pfn
+        shadow = self.page_cache_store(mapping, index, pfn)
+        if shadow and not (self.gfp_user & GFP_WRITE_):
+            self.workingset.workingset_refault(pfn, shadow)
         self.pm.lru_cache_add(pfn)          # add_to_page_cache_lru
         if not mapping.swapbacked:
             major[0] = 1
         return pfn
+
+    cdef uint64_t page_cache_store(self, AddressSpace mapping, uint64_t index, pfn_t pfn) except? 0xffffffffffffffff:
+        """The i_pages part of __add_to_page_cache_locked() / __filemap_add_folio(): store
+        ``pfn`` at ``index`` of the built-in page cache; returns the shadow entry it replaced
+        (0: the slot was empty).  The xa_node counts follow (workingset_update_node)."""
+        cdef int64_t e
+        cdef int nid = page_to_nid(&self.pm.mem_map[pfn])
+        got = mapping.i_pages.get(index)
+        mapping.i_pages[index] = pfn
+        if got is None:
+            self.xa_node_account(mapping, index, 1, 0, nid)
+            return 0
+        e = got
+        if not xa_is_value(e):
+            return 0                        # a page replaced (migration): the counts stay
+        mapping.nr_shadows -= 1
+        self.xa_node_account(mapping, index, 0, -1, nid)
+        return entry_to_shadow(e)
+
+    cdef int page_cache_delete(self, AddressSpace mapping, uint64_t index, uint64_t shadow) except -1:
+        """The i_pages part of page_cache_delete(): the page at ``index`` leaves the built-in
+        page cache, replaced by ``shadow`` (xas_store(&xas, shadow)) or by nothing (0)."""
+        cdef int nid = 0
+        got = mapping.i_pages.get(index)
+        if got is None:
+            return 0
+        if <int64_t>got >= 0:
+            nid = page_to_nid(&self.pm.mem_map[<pfn_t>got])
+        if shadow:
+            if <int64_t>got < 0:
+                mapping.nr_shadows -= 1
+                self.xa_node_account(mapping, index, 0, -1, nid)
+            mapping.i_pages[index] = shadow_to_entry(shadow)
+            mapping.nr_shadows += 1
+            self.xa_node_account(mapping, index, 0, 1, nid)
+        else:
+            del mapping.i_pages[index]
+            if <int64_t>got < 0:
+                mapping.nr_shadows -= 1
+                self.xa_node_account(mapping, index, -1, -1, nid)
+            else:
+                self.xa_node_account(mapping, index, -1, 0, nid)
+        return 0
+
+    cdef int xa_node_account(self, AddressSpace mapping, uint64_t index, int dcount, int dvalues,
+                             int nid) except -1:
+        """xa_node->count / ->nr_values of the 64-slot leaf holding ``index``, then
+        workingset_update_node() when the node starts or stops holding only shadows (the
+        kernel does so for mappings that are neither shmem nor DAX: mapping_set_update).  An
+        emptied node is freed.  A mapping whose only entry is index 0 keeps it in the xarray's
+        head in the kernel (no node); memsim counts a node for it too."""
+        cdef uint64_t leaf = index >> XA_CHUNK_SHIFT
+        cdef int64_t st = mapping.xa_nodes.get(leaf, 0)
+        cdef int64_t count = st & 0xff, values = st >> 8
+        cdef bint was = count > 0 and count == values, now
+        count += dcount
+        values += dvalues
+        now = count > 0 and count == values
+        if count <= 0:
+            mapping.xa_nodes.pop(leaf, None)
+        else:
+            mapping.xa_nodes[leaf] = count | (values << 8)
+        if was != now and not mapping.swapbacked:
+            self.workingset.workingset_update_node(mapping, leaf, now, nid)
+        return 0
+
+    def truncate_inode_pages_range(self, AddressSpace mapping, uint64_t lstart, uint64_t lend=0xffffffffffffffff):
+        """truncate_inode_pages_range() on the built-in page cache: every page wholly inside
+        [lstart, lend] leaves the cache (__delete_from_page_cache with no shadow: NR_FILE_PAGES,
+        NR_SHMEM, page->mapping cleared) and the cache's reference is dropped, and every shadow
+        entry in the range goes (truncate_exceptional_pvec_entries); a partial page is kept
+        (its zeroing is not modelled).  Mapped pages must have been unmapped
+        (``truncate_pagecache``).  Returns the pages removed."""
+        cdef uint64_t start = (lstart + PAGE_SIZE - 1) >> PAGE_SHIFT, end
+        cdef int64_t e
+        cdef page* p
+        cdef uint64_t removed = 0
+        if mapping.a_ops != NULL:
+            raise ValueError(f"{mapping!r}: its page cache belongs to a plugin (a_ops)")
+        if lend == 0xffffffffffffffff:
+            end = 0xffffffffffffffff
+        else:
+            end = ((lend + 1) >> PAGE_SHIFT)
+            if end == 0:
+                return 0
+            end -= 1
+        if not mapping.i_pages:              # mapping_empty(): nothing to do
+            return 0
+        for index in sorted(i for i in mapping.i_pages if start <= i <= end):
+            e = mapping.i_pages[index]
+            if xa_is_value(e):
+                self.page_cache_delete(mapping, index, 0)
+                continue
+            p = &self.pm.mem_map[<pfn_t>e]
+            self.page_cache_delete(mapping, index, 0)
+            __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, -1)
+            if mapping.swapbacked:
+                __mod_lruvec_page_state(self.pm.vs, p, NR_SHMEM, -1)
+            p.mapping = 0
+            self.pm.put_page(<pfn_t>e)
+            removed += 1
+        return removed
+
+    def truncate_pagecache(self, AddressSpace mapping, uint64_t newsize):
+        """truncate_pagecache() (and truncate_setsize's i_size): unmap the file beyond
+        ``newsize`` from every VMA (private COW copies too), drop its cached pages and shadows
+        there (truncate_inode_pages), unmap again.  Returns the pages removed."""
+        cdef uint64_t holebegin = (newsize + PAGE_SIZE - 1) >> PAGE_SHIFT
+        mapping.i_size = newsize
+        self.unmap_mapping_range(mapping, holebegin, 0xffffffffffffffff - holebegin, True)
+        removed = self.truncate_inode_pages_range(mapping, newsize)
+        self.unmap_mapping_range(mapping, holebegin, 0xffffffffffffffff - holebegin, True)
+        return removed
 
     def find_page_in_mapping(self, VmArea vma, uint64_t addr):
         """The page cache page behind addr of a shared/file VMA, or None when absent: with

@@ -165,10 +165,19 @@ cdef struct cpu_fbatches:
 
 # memcg's lruvecs (mem_cgroup_page_lruvec / folio_lruvec): NULL by default, then every page is
 # on its node's lruvec; memcg returns the lruvec of the page's memcg on the page's node.
+# parent_lruvec: the lruvec of the parent memcg on the same node, NULL at the root (the node's
+#   own lruvec); workingset_age_nonresident ages a lruvec and all its ancestors.  NULL op: none.
+# mem_cgroup_lruvec: the lruvec of the memcg whose id a shadow entry stores (mem_cgroup_from_id +
+#   mem_cgroup_lruvec), NULL when that memcg was deleted since the eviction (workingset_refault
+#   then gives up).  NULL op: memcg is disabled, every id means the node's lruvec.
 ctypedef lruvec* (*folio_lruvec_fn)(void* ctx, pfn_t pfn) noexcept
+ctypedef lruvec* (*parent_lruvec_fn)(void* ctx, lruvec* lv) noexcept
+ctypedef lruvec* (*mem_cgroup_lruvec_fn)(void* ctx, int memcgid, int nid) noexcept
 
 cdef struct lruvec_ops:
     folio_lruvec_fn folio_lruvec
+    parent_lruvec_fn parent_lruvec
+    mem_cgroup_lruvec_fn mem_cgroup_lruvec
     void* ctx
 
 # Page reclaim (mm/vmscan.c), installed by memsim.vmscan.Vmscan: the allocator's slow path calls
@@ -318,5 +327,7 @@ cdef class PhysMem:
     cdef int lru_add_drain(self) except -1
     cdef int lru_add_drain_all(self) except -1
     cdef int mark_page_accessed(self, pfn_t pfn) except -1
+    cdef void workingset_age_nonresident(self, lruvec* lv, uint64_t nr_pages) noexcept
+    cdef void workingset_activation(self, pfn_t pfn) noexcept
     cdef int page_cache_release(self, pfn_t pfn) noexcept
     cdef int release_pages(self, pfn_t* pfns, int n) except -1

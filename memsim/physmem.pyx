@@ -1474,8 +1474,26 @@ cdef class PhysMem:
                         p.flags |= 1ULL << PG_active
                         break
             p.flags &= ~(1ULL << PG_referenced)
-            # workingset_activation(page): the workingset part of issue 10 adds it here
+            self.workingset_activation(pfn)
         return 0
+
+    cdef void workingset_age_nonresident(self, lruvec* lv, uint64_t nr_pages) noexcept:
+        """workingset_age_nonresident() (mm/workingset.c): the eviction clock of ``lv`` and of
+        every ancestor memcg's lruvec on its node (parent_lruvec, through ``lru_ops``) moves on
+        by ``nr_pages``: evictions and activations both age the non-resident pages."""
+        while lv != NULL:
+            lv.nonresident_age += nr_pages
+            if self.lru_ops.parent_lruvec == NULL:
+                break
+            lv = self.lru_ops.parent_lruvec(self.lru_ops.ctx, lv)
+
+    cdef void workingset_activation(self, pfn_t pfn) noexcept:
+        """workingset_activation() (mm/workingset.c), from mark_page_accessed() /
+        folio_mark_accessed() when a page is activated: the page's lruvec
+        (mem_cgroup_page_lruvec / folio_lruvec) ages by the page's size.  The kernel skips a
+        page no memcg charged while memcg is enabled (a VDSO page); memsim's core has no such
+        page on the LRU."""
+        self.workingset_age_nonresident(self.folio_lruvec(pfn), folio_nr_pages(&self.mem_map[pfn]))
 
     cdef int page_cache_release(self, pfn_t pfn) noexcept:
         """__page_cache_release(): a page's last reference went: off its LRU list, and

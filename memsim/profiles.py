@@ -51,6 +51,16 @@ class KernelProfile:
     lru_cost_rotations: bool = False    # lru_note_cost(nr_io * SWAP_CLUSTER_MAX + nr_rotated), and
                                         # shrink_active_list notes its rotations (v6.3+: "make rotations
                                         # a secondary factor in balancing anon vs file"); before: nr_pageout
+    # mm/workingset.c's shadow entries: NODES_SHIFT (CONFIG_NODES_SHIFT 10 on x86-64 distribution
+    # kernels, MAX_NUMNODES 1024 as memsim emulates; the live 6.18 kernel's config says 10) and
+    # MEM_CGROUP_ID_SHIFT (16 in both) size the fields a shadow packs; CONFIG_LRU_GEN is off
+    # (the live 6.18 kernel has it unset), so both profiles use the double-CLOCK shadows.
+    nodes_shift: int = 10
+    mem_cgroup_id_shift: int = 16
+    # v6.5+ split workingset_test_recent() out of workingset_refault(): the refault is counted
+    # before the evicting memcg is looked up (so also when it is gone) and swap is checked on the
+    # evicting memcg; v5.14 gives up before counting and checks the faulting page's memcg.
+    workingset_test_recent: bool = False
 
     @property
     def version(self) -> tuple:
@@ -89,6 +99,7 @@ PROFILES = {
         mpol_numa_balancing_modes=(2, 5),
         lru_batch_size=31,
         munmap_lru_drain=False,
+        workingset_test_recent=True,
         wp_reuse_drains_lru=True,
         lru_cost_rotations=True,
     ),

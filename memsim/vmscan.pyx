@@ -346,17 +346,25 @@ cdef class Vmscan:
         __mod_lruvec_page_state(self.pm.vs, p, NR_ISOLATED_ANON + (lru_base >= LRU_INACTIVE_FILE), -1)
         p.flags |= 1ULL << PG_lru
         self.pm.lruvec_add_folio(lv, pfn)
+        if p.flags & (1ULL << PG_active):       # move_pages_to_lru: activations age the clock
+            self.pm.workingset_age_nonresident(lv, 1 if not (p.flags & (1ULL << PG_head))
+                                               else 1ULL << p.compound_order)
         return 0
 
     cdef bint remove_mapping(self, AddressSpace mapping, pfn_t pfn, bint reclaimed) except -1:
         """__remove_mapping(): a page whose only reference is the page cache's leaves i_pages
-        (__delete_from_page_cache; the workingset part packs a shadow here when ``reclaimed``,
-        workingset_eviction) and is no longer a page-cache page; False when someone else still
-        holds it (the page_ref_freeze(page, 2) test) and it stays."""
+        (__delete_from_page_cache) and is no longer a page-cache page; False when someone else
+        still holds it (the page_ref_freeze(page, 2) test) and it stays.  A page ``reclaimed``
+        from the file LRU (not shmem: PG_swapbacked) leaves a shadow entry in its slot:
+        workingset_eviction() of global reclaim (the node's lruvec, memcg id 0 while memcg has
+        no lruvecs of its own); the mapping is never exiting (AS_EXITING) nor DAX in memsim."""
         cdef page* p = &self.pm.mem_map[pfn]
+        cdef uint64_t shadow = 0
         if p._mapcount > 0 or p._refcount != 1 or mapping.i_pages.get(p.index) != pfn:
             return False
-        del mapping.i_pages[p.index]
+        if reclaimed and not (p.flags & (1ULL << PG_swapbacked)):
+            shadow = self.core.workingset.workingset_eviction(pfn, NULL, 0)
+        self.core.page_cache_delete(mapping, p.index, shadow)
         __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, -1)
         p.mapping = 0
         return True
