@@ -3,6 +3,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from memsim.physmem import PhysMem
 from memsim.ring import TraceBuffer
+from memsim.workingset import Workingset
 from memsim.task import Current, TaskStruct
 
 VM_READ: int
@@ -59,7 +60,9 @@ class AddressSpace:
     swapbacked: bool
     i_size: int
     name: str
-    i_pages: Dict[int, int]
+    i_pages: Dict[int, int]         # pfn (>= 0) or a shadow entry (< 0)
+    nr_shadows: int
+    xa_nodes: Dict[int, int]
     i_mmap: List["VmArea"]
     host: Any
     addr: int
@@ -69,6 +72,8 @@ class AddressSpace:
     def nrpages(self) -> int: ...
     @property
     def has_a_ops(self) -> bool: ...
+    def mapping_empty(self) -> bool: ...
+    def shadows(self) -> Dict[int, int]: ...
 
 class AnonVma:
     addr: int
@@ -152,6 +157,7 @@ class Rmap:
 class MmCore:
     pgt: PageTables
     rmap: Rmap
+    workingset: Workingset
     zero_pfn: int
     split_rss: bool
     gfp_anon: int
@@ -232,6 +238,8 @@ class MmCore:
                      ceiling: int, fullmm: bool = False) -> None: ...
     def zap_page_range(self, mm: MmStruct, vma: VmArea, start: int, end: int, flags: int = 0) -> None: ...
     def unmap_mapping_range(self, mapping: AddressSpace, first_index: int, nr: int, even_cows: bool = True) -> None: ...
+    def truncate_inode_pages_range(self, mapping: AddressSpace, lstart: int, lend: int = ...) -> int: ...
+    def truncate_pagecache(self, mapping: AddressSpace, newsize: int) -> int: ...
     def copy_page_range(self, dst: MmStruct, dst_vma: VmArea, src: MmStruct, src_vma: VmArea) -> int: ...
     def move_page_tables(self, mm: MmStruct, vma: VmArea, old_addr: int, new_vma: VmArea,
                          new_addr: int, length: int) -> int: ...

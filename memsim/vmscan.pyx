@@ -16,7 +16,7 @@ is what memsim models: the multi-generational LRU of v6.18 is not modelled):
   kswapd_*_wmark_hit_quickly, allocstall_*) and the vmscan trace events.
 
 shrink_page_list handles what memsim can reclaim today (clean page-cache pages of the built-in
-file mapping); anon is scanned only when ``swap_ops.swap_out`` is set (can_reclaim_anon_pages).
+file mapping, whose slots keep a workingset shadow entry: __remove_mapping); anon is scanned only when ``swap_ops.swap_out`` is set (can_reclaim_anon_pages).
 """
 from libc.stdint cimport uint64_t, int64_t, uint32_t
 from libc.stdlib cimport calloc, free

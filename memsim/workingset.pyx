@@ -243,10 +243,6 @@ cdef class Workingset:
                 __mod_node_page_state(self.pm.vs, <int>old, WORKINGSET_NODES, -1)
         return 0
 
-    def forget_node(self, mapping, uint64_t leaf):
-        """The node ``leaf`` of ``mapping`` was freed (truncation emptied it)."""
-        self.workingset_update_node(mapping, leaf, False, 0)
-
     def count_shadow_nodes(self, int nid):
         """count_shadow_nodes() of the shadow-node shrinker ("mm-shadow", seeks 0) for global
         reclaim of node ``nid``: the nodes on the list beyond max_nodes =
