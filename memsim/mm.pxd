@@ -16,7 +16,7 @@ with the objects split by the kernel's jobs:
 Every ops table is NULL by default and filled in by a plugin at machine creation, so no plugin
 cimports another and the core calls it directly on its hot path (STYLE 9a).
 """
-from libc.stdint cimport uint8_t, uint32_t, uint64_t, int32_t, int64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from memsim._types cimport (pfn_t, gfp_t, NR_MM_COUNTERS, mempolicy, PG_pgtable_changed, PG_tail,
                             PG_swapbacked, PAGE_MAPPING_ANON, MM_ANONPAGES, MM_SHMEMPAGES,
                             MM_FILEPAGES)
@@ -273,7 +273,11 @@ cdef class AddressSpace:
     cdef public dict i_pages            # the built-in page cache: index -> pfn (>= 0), or a
                                         # shadow entry (< 0: memsim.workingset.shadow_to_entry)
     cdef public uint64_t nr_shadows     # value entries in i_pages (nrpages = len - nr_shadows)
-    cdef public dict xa_nodes           # 64-slot leaf -> entries | value entries << 8 (xa_node)
+    cdef uint16_t* xa_leaf              # per 64-slot leaf (xa_node): entries | value entries << 8
+    cdef uint64_t xa_nr_leaves          # ... for leaves below this (grown on demand)
+    cdef dict xa_far                    # ... for leaves beyond XA_LEAF_ARRAY_MAX (sparse files)
+    cdef uint32_t xa_leaf_state(self, uint64_t leaf) noexcept
+    cdef int xa_set_leaf_state(self, uint64_t leaf, uint32_t st) except -1
     cdef public list i_mmap             # the VMAs mapping this file (the i_mmap interval tree)
     cdef public object host             # the inode object a plugin keeps for this mapping
     cdef public uint64_t addr           # the address_space's kernel address (page->mapping)
@@ -433,6 +437,8 @@ cdef class MmCore:
                                 VmArea vma, uint64_t addr, int* major) except? 0xfffffffffffffffe
     cdef uint64_t page_cache_store(self, AddressSpace mapping, uint64_t index, pfn_t pfn) except? 0xffffffffffffffff
     cdef int page_cache_delete(self, AddressSpace mapping, uint64_t index, uint64_t shadow) except -1
+    cdef int page_cache_delete_page(self, AddressSpace mapping, uint64_t index, pfn_t pfn,
+                                    uint64_t shadow) except -1
     cdef int xa_node_account(self, AddressSpace mapping, uint64_t index, int dcount, int dvalues,
                              int nid) except -1
     cdef int do_swap_page(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1

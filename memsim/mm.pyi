@@ -62,7 +62,6 @@ class AddressSpace:
     name: str
     i_pages: Dict[int, int]         # pfn (>= 0) or a shadow entry (< 0)
     nr_shadows: int
-    xa_nodes: Dict[int, int]
     i_mmap: List["VmArea"]
     host: Any
     addr: int
@@ -73,6 +72,9 @@ class AddressSpace:
     @property
     def has_a_ops(self) -> bool: ...
     def mapping_empty(self) -> bool: ...
+    @property
+    def xa_nodes(self) -> Dict[int, int]: ...
+    def xa_delete_node(self, leaf: int) -> None: ...
     def shadows(self) -> Dict[int, int]: ...
 
 class AnonVma:

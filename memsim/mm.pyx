@@ -22,7 +22,7 @@ PTE marker (a swap entry of type SWP_PTE_MARKER).
 """
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memset, memcpy
-from libc.stdint cimport uint8_t, uint32_t, uint64_t, int32_t, int64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 
 from memsim._types cimport (
     pfn_t, gfp_t, NO_PFN, PAGE_SHIFT, PAGE_SIZE, PTRS_PER_TABLE, _PAGE_PRESENT, _PAGE_RW,
@@ -40,6 +40,9 @@ from memsim.task cimport Current, TaskStruct, task_rss_stat
 from memsim.hashptr cimport ptr_to_hashval
 from memsim.workingset cimport (Workingset, xa_is_value, shadow_to_entry, entry_to_shadow,
                                 XA_CHUNK_SHIFT)
+
+cdef enum:
+    XA_LEAF_ARRAY_MAX = 1 << 22         # leaves counted in AddressSpace.xa_leaf (16 TiB of file)
 from memsim.vmstat cimport (
     __mod_lruvec_page_state, mod_lruvec_page_state, count_vm_event, page_to_nid, NR_ANON_MAPPED,
     NR_FILE_MAPPED, NR_FILE_PAGES, NR_SHMEM, NR_PAGETABLE, PGFAULT, PGMAJFAULT, PGREUSE,
@@ -329,12 +332,61 @@ cdef class AddressSpace:
         self.i_size = i_size
         self.i_pages = {}
         self.nr_shadows = 0
-        self.xa_nodes = {}
+        self.xa_leaf = NULL
+        self.xa_nr_leaves = 0
+        self.xa_far = {}
         self.i_mmap = []
         self.host = None
         self.addr = ADDRESS_SPACE_BASE + (i_ino << 10)
         self.a_ops = NULL
         self.a_ops_owner = None
+
+    def __dealloc__(self):
+        free(self.xa_leaf)
+
+    cdef uint32_t xa_leaf_state(self, uint64_t leaf) noexcept:
+        """The xa_node counts of ``leaf``: entries | value entries << 8 (0: no node)."""
+        if leaf < self.xa_nr_leaves:
+            return self.xa_leaf[leaf]
+        if leaf < XA_LEAF_ARRAY_MAX or not self.xa_far:
+            return 0
+        return self.xa_far.get(leaf, 0)
+
+    cdef int xa_set_leaf_state(self, uint64_t leaf, uint32_t st) except -1:
+        cdef uint64_t n
+        cdef uint16_t* grown
+        if leaf >= XA_LEAF_ARRAY_MAX:
+            if st:
+                self.xa_far[leaf] = st
+            else:
+                self.xa_far.pop(leaf, None)
+            return 0
+        if leaf >= self.xa_nr_leaves:
+            if st == 0:
+                return 0
+            n = self.xa_nr_leaves * 2 if self.xa_nr_leaves else 64
+            while n <= leaf:
+                n *= 2
+            grown = <uint16_t*>realloc(self.xa_leaf, n * sizeof(uint16_t))
+            if grown == NULL:
+                raise MemoryError()
+            memset(grown + self.xa_nr_leaves, 0, (n - self.xa_nr_leaves) * sizeof(uint16_t))
+            self.xa_leaf = grown
+            self.xa_nr_leaves = n
+        self.xa_leaf[leaf] = <uint16_t>st
+        return 0
+
+    @property
+    def xa_nodes(self):
+        """{leaf: entries | value entries << 8} of the 64-slot leaves (xa_nodes) that exist."""
+        cdef uint64_t i
+        nodes = {i: self.xa_leaf[i] for i in range(self.xa_nr_leaves) if self.xa_leaf[i]}
+        nodes.update(self.xa_far)
+        return nodes
+
+    def xa_delete_node(self, uint64_t leaf):
+        """xa_delete_node() of the leaf's counts (its entries are gone)."""
+        self.xa_set_leaf_state(leaf, 0)
 
     @property
     def nrpages(self):
@@ -1869,19 +1921,28 @@ cdef class MmCore:
         emptied node is freed.  A mapping whose only entry is index 0 keeps it in the xarray's
         head in the kernel (no node); memsim counts a node for it too."""
         cdef uint64_t leaf = index >> XA_CHUNK_SHIFT
-        cdef int64_t st = mapping.xa_nodes.get(leaf, 0)
+        cdef uint32_t st = mapping.xa_leaf_state(leaf)
         cdef int64_t count = st & 0xff, values = st >> 8
         cdef bint was = count > 0 and count == values, now
         count += dcount
         values += dvalues
         now = count > 0 and count == values
-        if count <= 0:
-            mapping.xa_nodes.pop(leaf, None)
-        else:
-            mapping.xa_nodes[leaf] = count | (values << 8)
+        mapping.xa_set_leaf_state(leaf, <uint32_t>(count | (values << 8)) if count > 0 else 0)
         if was != now and not mapping.swapbacked:
             self.workingset.workingset_update_node(mapping, leaf, now, nid)
         return 0
+
+    cdef int page_cache_delete_page(self, AddressSpace mapping, uint64_t index, pfn_t pfn,
+                                    uint64_t shadow) except -1:
+        """page_cache_delete() of the page ``pfn`` the caller found at ``index``: replaced by
+        ``shadow``, or by nothing (0)."""
+        cdef int nid = page_to_nid(&self.pm.mem_map[pfn])
+        if shadow:
+            mapping.i_pages[index] = shadow_to_entry(shadow)
+            mapping.nr_shadows += 1
+            return self.xa_node_account(mapping, index, 0, 1, nid)
+        del mapping.i_pages[index]
+        return self.xa_node_account(mapping, index, -1, 0, nid)
 
     def truncate_inode_pages_range(self, AddressSpace mapping, uint64_t lstart, uint64_t lend=0xffffffffffffffff):
         """truncate_inode_pages_range() on the built-in page cache: every page wholly inside
@@ -1911,7 +1972,7 @@ cdef class MmCore:
                 self.page_cache_delete(mapping, index, 0)
                 continue
             p = &self.pm.mem_map[<pfn_t>e]
-            self.page_cache_delete(mapping, index, 0)
+            self.page_cache_delete_page(mapping, index, <pfn_t>e, 0)
             __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, -1)
             if mapping.swapbacked:
                 __mod_lruvec_page_state(self.pm.vs, p, NR_SHMEM, -1)

@@ -364,7 +364,7 @@ cdef class Vmscan:
             return False
         if reclaimed and not (p.flags & (1ULL << PG_swapbacked)):
             shadow = self.core.workingset.workingset_eviction(pfn, NULL, 0)
-        self.core.page_cache_delete(mapping, p.index, shadow)
+        self.core.page_cache_delete_page(mapping, p.index, pfn, shadow)
         __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, -1)
         p.mapping = 0
         return True

@@ -19,6 +19,7 @@ entry ``>= 0`` is a pfn and one ``< 0`` a value entry (``xa_is_value``).
 """
 from libc.stdint cimport uint64_t, int64_t, uint32_t
 from memsim._types cimport pfn_t
+from memsim.page cimport page
 from memsim.physmem cimport PhysMem, lruvec
 
 cdef enum:
@@ -63,5 +64,6 @@ cdef class Workingset:
     cdef uint64_t workingset_eviction(self, pfn_t pfn, lruvec* target, int memcgid) noexcept
     cdef bint workingset_test_recent(self, uint64_t shadow, bint file, bint* workingset) noexcept
     cdef int workingset_refault(self, pfn_t pfn, uint64_t shadow) except -1
+    cdef void inc_lruvec_state(self, page* p, int nid, int item) noexcept
     cdef int workingset_update_node(self, object mapping, uint64_t leaf, bint shadow_only,
                                     int nid) except -1

@@ -163,8 +163,10 @@ cdef class Workingset:
         ages, workingset_activate_* counts it; if it was active before eviction (the shadow's
         workingset bit) it gets PG_workingset and workingset_restore_* counts it.
 
-        v5.14 gives up before counting when the evicting memcg is gone; v6.5+ counts first
-        (``test_recent_first``).  lru_note_cost_page() on a restore is not modelled (memsim's
+        v5.14 gives up before counting when the evicting memcg is gone, and counts (one) and
+        ages on the *eviction's* node (mem_cgroup_lruvec(page_memcg(page), pgdat of the
+        shadow)); v6.5+ (``test_recent_first``) counts first, ``nr`` pages, on the page's own
+        node (folio_pgdat).  lru_note_cost_page() on a restore is not modelled (memsim's
         get_scan_count does not balance by cost)."""
         cdef page* p = &self.pm.mem_map[pfn]
         cdef bint file = not (p.flags & (1ULL << PG_swapbacked))
@@ -172,26 +174,41 @@ cdef class Workingset:
         cdef bint workingset = False
         cdef int memcgid, nid
         cdef uint64_t eviction
+        cdef lruvec* lv
         if self.test_recent_first:
             __mod_lruvec_page_state(self.pm.vs, p, WORKINGSET_REFAULT_ANON + file, nr)
             if not self.workingset_test_recent(shadow, file, &workingset):
                 return 0
-        else:
-            self.unpack_shadow(shadow, &memcgid, &nid, &eviction, &workingset)
-            if self.eviction_lruvec(memcgid, nid) == NULL:
-                return 0
-            __mod_lruvec_page_state(self.pm.vs, p, WORKINGSET_REFAULT_ANON + file, 1)
-            if not self.workingset_test_recent(shadow, file, &workingset):
-                return 0
+            p.flags |= 1ULL << PG_active
+            self.pm.workingset_age_nonresident(self.pm.folio_lruvec(pfn), nr)
+            __mod_lruvec_page_state(self.pm.vs, p, WORKINGSET_ACTIVATE_ANON + file, nr)
+            if workingset:
+                p.flags |= 1ULL << PG_workingset
+                __mod_lruvec_page_state(self.pm.vs, p, WORKINGSET_RESTORE_ANON + file, nr)
+            return 0
+        self.unpack_shadow(shadow, &memcgid, &nid, &eviction, &workingset)
+        if self.eviction_lruvec(memcgid, nid) == NULL:
+            return 0
+        # mem_cgroup_lruvec(memcg, pgdat): the node's lruvec without memcg; memcg's lruvec of
+        # the page (on the page's node: memsim has no per-node lookup of a page's memcg yet)
+        lv = &self.pm.lruvecs[nid] if self.pm.lru_ops.folio_lruvec == NULL else self.pm.folio_lruvec(pfn)
+        self.inc_lruvec_state(p, nid, WORKINGSET_REFAULT_ANON + file)
+        if not self.workingset_test_recent(shadow, file, &workingset):
+            return 0
         p.flags |= 1ULL << PG_active
-        self.pm.workingset_age_nonresident(self.pm.folio_lruvec(pfn), nr)
-        __mod_lruvec_page_state(self.pm.vs, p, WORKINGSET_ACTIVATE_ANON + file,
-                                nr if self.test_recent_first else 1)
+        self.pm.workingset_age_nonresident(lv, nr)
+        self.inc_lruvec_state(p, nid, WORKINGSET_ACTIVATE_ANON + file)
         if workingset:
             p.flags |= 1ULL << PG_workingset
-            __mod_lruvec_page_state(self.pm.vs, p, WORKINGSET_RESTORE_ANON + file,
-                                    nr if self.test_recent_first else 1)
+            self.inc_lruvec_state(p, nid, WORKINGSET_RESTORE_ANON + file)
         return 0
+
+    cdef void inc_lruvec_state(self, page* p, int nid, int item) noexcept:
+        """inc_lruvec_state() of v5.14's workingset_refault: node ``nid``'s counter, then the
+        memcg part (the memcg lruvec counters op, with the page's memcg)."""
+        __mod_node_page_state(self.pm.vs, nid, item, 1)
+        if self.pm.vs.lruvec_ops.mod_memcg_lruvec_state != NULL:
+            self.pm.vs.lruvec_ops.mod_memcg_lruvec_state(self.pm.vs.lruvec_ops.ctx, p, nid, item, 1)
 
     def refault_distance(self, uint64_t shadow):
         """The refault distance of ``shadow`` now (clock of its lruvec - clock at eviction,
@@ -284,7 +301,7 @@ cdef class Workingset:
                     if xa_is_value(e):
                         del i_pages[index]
                         mapping.nr_shadows -= 1
-            mapping.xa_nodes.pop(leaf, None)
+            mapping.xa_delete_node(leaf)
             __mod_node_page_state(self.pm.vs, nid, WORKINGSET_NODERECLAIM, 1)
             freed += 1
         return freed

@@ -350,3 +350,24 @@ def test_the_lookup_reads_a_shadow_as_no_page():
     assert m.mmcore.access(t.mm, v, v.vm_start, v.vm_end, False)[1] == 0
     assert m.physmem.vmstat.vm_event(EV.PGMAJFAULT) == majflt + 1
     assert m.mmcore.find_page_in_mapping(v, v.vm_start) == m.mmcore.pfn_of(t.mm, v.vm_start)
+
+
+@pytest.mark.parametrize("kernel,counted_on", [("v5.14", 0), ("v6.18", 1)])
+def test_a_refault_counts_on_the_eviction_node_in_5_14_and_the_pages_node_in_6_18(kernel, counted_on):
+    """v5.14's workingset_refault takes the lruvec of the shadow's node (mem_cgroup_lruvec(memcg,
+    pgdat) with the unpacked pgdat); v6.18 the new folio's (folio_pgdat).  A page on node 1
+    refaulting a node-0 shadow of distance 0 (recent: 0 <= 0) is counted and ages there."""
+    m = Machine(MachineSpec(cpus=1, nodes=(32 * MiB, 32 * MiB), kernel=kernel), with_slab=False)
+    ws = m.workingset
+    pfn = m.physmem.alloc(nid=1)
+    shadow = ws.pack(0, 0, ws.nonresident_age(0), False)
+    ages = [ws.nonresident_age(0), ws.nonresident_age(1)]
+    ws.refault(pfn, shadow)
+    vs = m.physmem.vmstat
+    refaults = [vs.node_page_state_snapshot(n, NS.WORKINGSET_REFAULT_FILE) for n in (0, 1)]
+    activates = [vs.node_page_state_snapshot(n, NS.WORKINGSET_ACTIVATE_FILE) for n in (0, 1)]
+    assert refaults[counted_on] == activates[counted_on] == 1
+    assert refaults[1 - counted_on] == activates[1 - counted_on] == 0
+    ages[counted_on] += 1
+    assert [ws.nonresident_age(0), ws.nonresident_age(1)] == ages
+    assert m.physmem.page_info(pfn)["flags"] & (1 << 5)    # PG_active: lru_cache_add's list
