@@ -242,3 +242,16 @@ def test_v618_format_files_equal_the_kernels_apart_from_the_id(event):
         want = f.read()
     drop_id = lambda text: [l for l in text.splitlines() if not l.startswith("ID: ")]
     assert drop_id(r.output) == drop_id(want)
+
+
+def test_workingset_demo_activates_its_refaults():
+    # issue 10's workingset demo: the new working set refaults once, within the active list
+    # (every refault activated), then stays resident; --check holds with shadows in i_pages
+    r = invoke("run", os.path.join(CONFIGS, "workingset.yaml"), "--check", "--json")
+    assert r.exit_code == 0, r.output
+    rec = json.loads(r.output)["reclaim"]
+    assert rec["workingset_refault_file"] > 0
+    assert rec["workingset_activate_file"] == rec["workingset_refault_file"]
+    assert rec["workingset_refault_file"] < 20 * 256          # not every pass refaults
+    r = invoke("run", os.path.join(CONFIGS, "workingset.yaml"))
+    assert f"refaults {rec['workingset_refault_file']} ({rec['workingset_refault_file']} activated)" in r.output

@@ -248,3 +248,20 @@ def test_the_noop_charge_is_called_once_per_user_page(opscount):
     c = plugin.counter.counts_dict()
     assert c["memcg.charge"] == 1024 and c["memcg.uncharge"] == 1024
     assert c["kasan.alloc_pages"] == 0 and c["memcg.kmem_charge"] == 0
+
+
+def test_a_cython_plugin_uses_the_shadow_api(opscount):
+    """memsim.workingset's per-page API, cimported by a plugin: the shadow it gets at eviction
+    decodes to the clock it was taken at, and handing it back at the refault counts one
+    workingset_refault_file (not activated: distance 1 > 0 active pages)."""
+    from memsim.machine import Machine, MachineSpec
+    from memsim.vmstat import node_stat_item as NS
+    m = Machine(MachineSpec(cpus=1, nodes=(32 * MiB,)), with_slab=False)
+    pfn = m.physmem.alloc()
+    clock = m.workingset.nonresident_age(0)
+    shadow = opscount.workingset_cycle(m, pfn)
+    assert m.workingset.unpack(shadow) == (0, 0, clock, False)
+    vs = m.physmem.vmstat
+    assert vs.global_node_page_state_snapshot(NS.WORKINGSET_REFAULT_FILE) == 1
+    assert vs.global_node_page_state_snapshot(NS.WORKINGSET_ACTIVATE_FILE) == 0
+    assert m.workingset.nonresident_age(0) == clock + 1

@@ -20,6 +20,7 @@ from memsim.page cimport page
 from memsim.physmem cimport PhysMem, MEMCG_DATA_KMEM
 from memsim.slab cimport SlabAllocator, KmemCache
 from memsim.ring cimport TraceBuffer
+from memsim.workingset cimport Workingset, shadow_to_entry, entry_to_shadow, xa_is_value
 from memsim.mm cimport (
     MmCore, MmStruct, VmArea, AddressSpace, vm_fault, vm_operations_struct,
     address_space_operations, userfaultfd_ops, swap_ops, VM_FAULT_NOPAGE, VM_FAULT_OOM,
@@ -502,3 +503,16 @@ cdef int _isolate_or_dissolve(void* ctx, pfn_t head) except? -1000000:
 cdef int _migrate_huge_page(void* ctx, pfn_t head) except? -1000000:
     (<OpsCounter>ctx).counts[HUGETLB_MIGRATE] += 1
     return -16                          # -EBUSY: this plugin cannot move huge pages
+
+
+def workingset_cycle(machine, pfn_t pfn):
+    """The shadow API as a plugin's page cache uses it, per page from C: the shadow of an
+    eviction (workingset_eviction), kept as an entry of an i_pages-style dict, read back and
+    handed to workingset_refault when the page is read in again.  Returns the shadow."""
+    cdef Workingset ws = machine.mmcore.workingset
+    cdef uint64_t shadow = ws.workingset_eviction(pfn, NULL, 0)
+    cdef int64_t entry = shadow_to_entry(shadow)
+    if not xa_is_value(entry) or entry_to_shadow(entry) != shadow:
+        raise AssertionError(f"shadow {shadow:#x} does not survive its i_pages entry")
+    ws.workingset_refault(pfn, entry_to_shadow(entry))
+    return shadow
