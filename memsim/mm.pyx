@@ -1876,8 +1876,20 @@ cdef class MmCore:
         (0: the slot was empty).  The xa_node counts follow (workingset_update_node)."""
         cdef int64_t e
         cdef int nid = page_to_nid(&self.pm.mem_map[pfn])
-        got = mapping.i_pages.get(index)
-        mapping.i_pages[index] = pfn
+        cdef dict i_pages = mapping.i_pages
+        cdef Py_ssize_t n
+        cdef uint64_t leaf = index >> XA_CHUNK_SHIFT
+        if mapping.nr_shadows == 0:         # no shadow to find: one dict operation
+            n = len(i_pages)
+            i_pages[index] = pfn
+            if len(i_pages) != n:
+                if leaf < mapping.xa_nr_leaves and mapping.xa_leaf[leaf]:
+                    mapping.xa_leaf[leaf] += 1      # no node holds only shadows: no list change
+                else:
+                    self.xa_node_account(mapping, index, 1, 0, nid)
+            return 0
+        got = i_pages.get(index)
+        i_pages[index] = pfn
         if got is None:
             self.xa_node_account(mapping, index, 1, 0, nid)
             return 0
@@ -1921,13 +1933,18 @@ cdef class MmCore:
         emptied node is freed.  A mapping whose only entry is index 0 keeps it in the xarray's
         head in the kernel (no node); memsim counts a node for it too."""
         cdef uint64_t leaf = index >> XA_CHUNK_SHIFT
-        cdef uint32_t st = mapping.xa_leaf_state(leaf)
+        cdef bint in_array = leaf < mapping.xa_nr_leaves
+        cdef uint32_t st = mapping.xa_leaf[leaf] if in_array else mapping.xa_leaf_state(leaf)
         cdef int64_t count = st & 0xff, values = st >> 8
         cdef bint was = count > 0 and count == values, now
         count += dcount
         values += dvalues
         now = count > 0 and count == values
-        mapping.xa_set_leaf_state(leaf, <uint32_t>(count | (values << 8)) if count > 0 else 0)
+        st = <uint32_t>(count | (values << 8)) if count > 0 else 0
+        if in_array:
+            mapping.xa_leaf[leaf] = <uint16_t>st
+        else:
+            mapping.xa_set_leaf_state(leaf, st)
         if was != now and not mapping.swapbacked:
             self.workingset.workingset_update_node(mapping, leaf, now, nid)
         return 0

@@ -342,6 +342,10 @@ cdef class Workingset:
             for leaf, st in nodes.items():
                 if st & 0xff == st >> 8:
                     expect_nodes.add((mapping, leaf))
+        nodes_stat = self.pm.vmstat.global_node_page_state_snapshot(WORKINGSET_NODES)
+        if nodes_stat != len(self.shadow_nodes):
+            problems.append(f"workingset_nodes is {nodes_stat}, the shadow_nodes list holds "
+                            f"{len(self.shadow_nodes)}")
         ids = {id(m) for m in mappings}
         listed = {k for k in self.shadow_nodes if id(k[0]) in ids}
         if expect_nodes != listed:

@@ -337,6 +337,13 @@ def test_check_finds_a_corrupt_page_cache():
     assert any(f"index {index} holds pfn" in p for p in m.check_invariants())
     mapping.i_pages[index] = pfn
     assert m.check_invariants() == []
+    key, nid = next(iter(m.workingset.shadow_nodes.items()))
+    del m.workingset.shadow_nodes[key]
+    problems = m.check_invariants()
+    assert any("workingset_nodes is" in p for p in problems)
+    assert any("shadow_nodes lists" in p for p in problems)
+    m.workingset.shadow_nodes[key] = nid
+    assert m.check_invariants() == []
 
 
 def test_the_lookup_reads_a_shadow_as_no_page():
