@@ -378,3 +378,23 @@ def test_a_refault_counts_on_the_eviction_node_in_5_14_and_the_pages_node_in_6_1
     ages[counted_on] += 1
     assert [ws.nonresident_age(0), ws.nonresident_age(1)] == ages
     assert m.physmem.page_info(pfn)["flags"] & (1 << 5)    # PG_active: lru_cache_add's list
+
+
+def test_invalidate_mapping_pages_drops_clean_pages_and_shadows_but_not_mapped_pages():
+    """Scenario 13 (drop_caches' invalidate_mapping_pages): a clean unmapped page goes without
+    leaving a shadow, a mapped page stays, a shadow in the range is cleared."""
+    m, t = machine()
+    one_cached_page(m, t, "f", 3)
+    assert m.vmscan.try_to_free_pages(0, 1) == 1             # index 3: a shadow
+    one_cached_page(m, t, "f", 0)
+    v = mmap_file(m, t, PAGE, "f", 1 * PAGE)
+    assert m.mmcore.access(t.mm, v, v.vm_start, v.vm_end, False)[1] == 0
+    m.physmem.lru_add_drain_py()
+    mapping = m.files.files["f"]
+    assert sorted(mapping.i_pages) == [0, 1, 3] and mapping.nr_shadows == 1
+    file_pages = stat(m, "NR_FILE_PAGES")
+    assert m.mmcore.invalidate_mapping_pages(mapping) == 1
+    assert sorted(mapping.i_pages) == [1] and mapping.nr_shadows == 0
+    assert stat(m, "NR_FILE_PAGES") == file_pages - 1
+    assert counters(m)["NODES"] == 0
+    assert m.check_invariants() == []
