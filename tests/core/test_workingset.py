@@ -33,6 +33,16 @@ def read_file(m, t, size, name, offset=0):
     m.physmem.lru_add_drain_py()
 
 
+def pages(mapping):
+    """{index: pfn} of the page entries of a built-in page cache (shadows left out)."""
+    return {i: e for i, e in mapping.i_pages.items() if e >= 0}
+
+
+def indices(mapping):
+    """The indices holding a page or a shadow, in order."""
+    return sorted(set(pages(mapping)) | set(mapping.shadows()))
+
+
 def stat(m, item):
     return m.physmem.vmstat.global_node_page_state_snapshot(getattr(NS, item))
 
@@ -95,7 +105,7 @@ def test_reclaim_leaves_a_shadow_that_a_refault_reads_back():
     clock = m.workingset.nonresident_age(0)
     assert m.vmscan.try_to_free_pages(0, 1) == 1
     assert mapping.nrpages == 0 and not mapping.mapping_empty()
-    assert mapping.i_pages[5] < 0                       # a value entry, not a pfn
+    assert 5 in mapping.shadows() and 5 not in pages(mapping)     # a value entry, not a page
     shadow = mapping.shadows()[5]
     assert m.workingset.unpack(shadow) == (0, 0, clock, False)
     assert m.workingset.nonresident_age(0) == clock + 1
@@ -105,7 +115,7 @@ def test_reclaim_leaves_a_shadow_that_a_refault_reads_back():
     after = counters(m)
     assert after["REFAULT_FILE"] == before["REFAULT_FILE"] + 1
     assert after["ACTIVATE_FILE"] == before["ACTIVATE_FILE"]     # distance 1 > 0 active pages
-    assert mapping.i_pages[5] == pfn2 and mapping.nrpages == 1 and mapping.nr_shadows == 0
+    assert pages(mapping) == {5: pfn2} and mapping.nrpages == 1 and mapping.nr_shadows == 0
     assert pfn2 in m.physmem.lru_pages(0, INACTIVE_FILE)
     assert m.workingset.nonresident_age(0) == clock + 1           # no activation: no aging
     assert m.check_invariants() == []
@@ -281,7 +291,7 @@ def test_partial_truncate_keeps_what_is_below_the_new_size():
         one_cached_page(m, t, "f", i)
     mapping = m.files.files["f"]
     m.mmcore.truncate_pagecache(mapping, 6000)
-    assert sorted(mapping.i_pages) == [0, 1] and mapping.nrpages == 2
+    assert indices(mapping) == [0, 1] and mapping.nrpages == 2
     assert m.check_invariants() == []
 
 
@@ -316,7 +326,7 @@ def test_the_shadow_node_shrinker_frees_the_oldest_nodes_beyond_one_per_8_pages(
     assert stat(m, "WORKINGSET_NODES") == 512 and ws.count_shadow_nodes(0) == 0
     assert stat(m, "WORKINGSET_NODERECLAIM") == excess
     assert oldest not in mapping.xa_nodes
-    assert not any(i >> 6 == oldest for i in mapping.i_pages)
+    assert not any(i >> 6 == oldest for i in indices(mapping))
     assert mapping.nr_shadows == shadows - 64 * excess
     assert m.check_invariants() == []
 
@@ -391,10 +401,10 @@ def test_invalidate_mapping_pages_drops_clean_pages_and_shadows_but_not_mapped_p
     assert m.mmcore.access(t.mm, v, v.vm_start, v.vm_end, False)[1] == 0
     m.physmem.lru_add_drain_py()
     mapping = m.files.files["f"]
-    assert sorted(mapping.i_pages) == [0, 1, 3] and mapping.nr_shadows == 1
+    assert indices(mapping) == [0, 1, 3] and mapping.nr_shadows == 1
     file_pages = stat(m, "NR_FILE_PAGES")
     assert m.mmcore.invalidate_mapping_pages(mapping) == 1
-    assert sorted(mapping.i_pages) == [1] and mapping.nr_shadows == 0
+    assert indices(mapping) == [1] and mapping.nr_shadows == 0
     assert stat(m, "NR_FILE_PAGES") == file_pages - 1
     assert counters(m)["NODES"] == 0
     assert m.check_invariants() == []
