@@ -100,6 +100,13 @@ class Machine:
         self.vmscan.lru_cost_rotations = p.lru_cost_rotations
         #: the kswapd kernel threads, one per node, once a scheduler runs them (start_kswapds)
         self.kswapds: List[TaskStruct] = []
+        from memsim.drop_caches import DropCaches
+        from memsim.shrinker import SHRINKER_API, ShrinkerList, text_symbol
+        #: the registered shrinkers (shrinker_list): reclaim's and drop_caches' shrink_slab
+        self.shrinkers = ShrinkerList(self.physmem, SHRINKER_API[p], text_symbol)
+        self.vmscan.shrinkers = self.shrinkers
+        #: /proc/sys/vm/drop_caches (memsim.drop_caches)
+        self.drop_caches = DropCaches()
         self.mmcore.rng = (spec.seed * 0x9E3779B97F4A7C15 + 0x1234567) & 0xFFFFFFFFFFFFFFFF or 1
         self.slab = None
         if with_slab:

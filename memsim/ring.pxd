@@ -29,6 +29,8 @@ cdef enum:
     EV_MM_VMSCAN_LRU_ISOLATE = 19
     EV_MM_VMSCAN_LRU_SHRINK_INACTIVE = 20
     EV_MM_VMSCAN_LRU_SHRINK_ACTIVE = 21
+    EV_MM_SHRINK_SLAB_START = 23        # memsim.shrinker: do_shrink_slab
+    EV_MM_SHRINK_SLAB_END = 24
     EV_RECLAIM_RETRY_ZONE = 25
     N_CORE_EVENTS = 32              # slots 0..31: the core's own events (EV_* above; 16-25 given out by issue 10)
     FIRST_PLUGIN_SLOT = 32          # slots 32..95: plugin events emitted from C

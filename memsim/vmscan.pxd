@@ -4,6 +4,7 @@ from libc.stdint cimport uint64_t, int64_t
 from memsim._types cimport pfn_t, gfp_t
 from memsim.physmem cimport PhysMem, lruvec
 from memsim.mm cimport MmCore, AddressSpace
+from memsim.shrinker cimport ShrinkerList
 
 cdef enum:
     SWAP_CLUSTER_MAX = 32
@@ -81,6 +82,7 @@ cdef class Vmscan:
     cdef void lru_note_cost(self, lruvec* lv, bint file, uint64_t nr_io, uint64_t nr_rotated) noexcept
     cdef uint64_t lruvec_lru_size(self, lruvec* lv, int lru, int zone_idx) noexcept
     cdef int get_scan_count(self, lruvec* lv, scan_control* sc, uint64_t* nr) except -1
+    cdef public ShrinkerList shrinkers  # shrink_node's shrink_slab (memsim.shrinker); None: none
     cdef uint64_t shrink_list(self, int lru, uint64_t nr_to_scan, lruvec* lv, scan_control* sc) except? 0xffffffffffffffff
     cdef uint64_t shrink_inactive_list(self, uint64_t nr_to_scan, lruvec* lv, scan_control* sc, int lru) except? 0xffffffffffffffff
     cdef int shrink_active_list(self, uint64_t nr_to_scan, lruvec* lv, scan_control* sc, int lru) except -1

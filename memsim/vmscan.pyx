@@ -616,6 +616,8 @@ cdef class Vmscan:
             nr_reclaimed = sc.nr_reclaimed
             self.prepare_scan_count(nid, sc)
             self.shrink_lruvec(&self.pm.lruvecs[nid], sc)
+            if self.shrinkers is not None:      # shrink_node_memcgs(): then the slab caches
+                self.shrinkers.shrink_slab(sc.gfp_mask, nid, NULL, sc.priority)
             if not self.should_continue_reclaim(nid, sc.nr_reclaimed - nr_reclaimed, sc):
                 break
         if sc.nr_reclaimed - nr_reclaimed:

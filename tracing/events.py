@@ -296,6 +296,12 @@ CORE_EVENTS: Dict[int, Tuple[str, str, Tuple[str, ...]]] = {
     21: ("vmscan", "mm_vmscan_lru_shrink_active",
          ("nid", "nr_taken", "nr_active", "nr_deactivated", "nr_referenced", "priority",
           "reclaim_flags")),
+    # memsim.shrinker's do_shrink_slab
+    23: ("vmscan", "mm_shrink_slab_start", ("shr", "shrink", "nid", "nr_objects_to_shrink",
+                                            "gfp_flags", "cache_items", "delta", "total_scan",
+                                            "priority")),
+    24: ("vmscan", "mm_shrink_slab_end", ("shr", "nid", "shrink", "unused_scan", "new_scan",
+                                          "retval", "total_scan")),
     25: ("oom", "reclaim_retry_zone",
          ("node", "zone_idx", "order", "reclaimable", "available", "min_wmark",
           "no_progress_loops", "wmark_check")),

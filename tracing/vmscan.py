@@ -12,7 +12,8 @@ and the gfp table is :mod:`memsim.tracing.gfp`'s v5.14 one.
 v5.14 differences: ``mm_vmscan_lru_isolate`` has an ``isolate_mode`` field, printed first (it went
 in v5.18), and ``mm_vmscan_wakeup_kswapd``'s gfp_flags is a 4-byte gfp_t.  The core emits them
 through C event slots 14-21 (memsim/ring.pxd; writepage / write_folio is 22, shrink_slab 23-24,
-oom:reclaim_retry_zone 25).
+oom:reclaim_retry_zone 25).  ``mm_shrink_slab_start`` / ``_end`` (memsim.shrinker's
+do_shrink_slab, core slots 23 and 24) are declared by :func:`shrink_slab_events`.
 """
 from __future__ import annotations
 
@@ -120,4 +121,45 @@ def vmscan_events(profile_name: str) -> List[EventDecl]:
         core_slot=LRU_SHRINK_ACTIVE_SLOT, plugin="kmem",
         doc="shrink_active_list() deactivated a batch of an active list.")
     # the order of the 6.18 kernel's event IDs (625 shrink_active ... 640 kswapd_sleep)
-    return [active, inactive, isolate, end, begin, wakeup, kswapd_wake, kswapd_sleep]
+    return [active, inactive, isolate] + shrink_slab_events(profile_name) + \
+        [end, begin, wakeup, kswapd_wake, kswapd_sleep]
+
+
+# -- shrinkers (memsim.shrinker's do_shrink_slab; core slots 23 and 24) -----------------------
+SHRINK_SLAB_START_SLOT = 23
+SHRINK_SLAB_END_SLOT = 24
+
+
+def shrink_slab_events(profile_name: str) -> List[EventDecl]:
+    """vmscan:mm_shrink_slab_start / _end of kernel profile ``profile_name``: v6.18 is the live
+    kernel's format; v5.14 is 5.14's vmscan.h, the same fields and print fmt with a 4-byte
+    ``gfp_t gfp_flags`` (so cache_items and what follows sit 4 bytes lower)."""
+    profile = get_profile(profile_name)
+    gfp_t = ("unsigned long", 8) if profile.version >= (6, 0) else ("gfp_t", 4)
+    start = EventDecl(
+        "vmscan", "mm_shrink_slab_start",
+        layout_fields([("struct shrinker *", "shr", 8, U), ("void *", "shrink", 8, U),
+                       ("int", "nid", 4, S), ("long", "nr_objects_to_shrink", 8, S),
+                       (gfp_t[0], "gfp_flags", gfp_t[1], U), ("unsigned long", "cache_items", 8, U),
+                       ("unsigned long long", "delta", 8, U), ("unsigned long", "total_scan", 8, U),
+                       ("int", "priority", 4, S)]),
+        '"%pS %p: nid: %d objects to shrink %ld gfp_flags %s cache items %ld delta %lld '
+        'total_scan %ld priority %d", REC->shrink, REC->shr, REC->nid, REC->nr_objects_to_shrink, '
+        + show_gfp_flags_expr(profile.name)
+        + ', REC->cache_items, REC->delta, REC->total_scan, REC->priority',
+        core_slot=SHRINK_SLAB_START_SLOT, plugin="kmem",
+        doc="do_shrink_slab() is about to scan a shrinker: its deferred work (objects to "
+            "shrink), count_objects (cache items), the new work (delta) and total_scan.")
+    end = EventDecl(
+        "vmscan", "mm_shrink_slab_end",
+        layout_fields([("struct shrinker *", "shr", 8, U), ("int", "nid", 4, S),
+                       ("void *", "shrink", 8, U), ("long", "unused_scan", 8, S),
+                       ("long", "new_scan", 8, S), ("int", "retval", 4, S),
+                       ("long", "total_scan", 8, S)]),
+        '"%pS %p: nid: %d unused scan count %ld new scan count %ld total_scan %ld last shrinker '
+        'return val %d", REC->shrink, REC->shr, REC->nid, REC->unused_scan, REC->new_scan, '
+        'REC->total_scan, REC->retval',
+        core_slot=SHRINK_SLAB_END_SLOT, plugin="kmem",
+        doc="do_shrink_slab() is done: the deferred work it took (unused scan count) and left "
+            "(new scan count), and the objects freed (return val).")
+    return [end, start]

@@ -1,0 +1,9 @@
+# cython: language_level=3
+"""Invalidating a mapping's page cache (mm/truncate.c): drop_caches' invalidate_mapping_pages."""
+from libc.stdint cimport uint64_t
+from memsim._types cimport pfn_t
+from memsim.physmem cimport PhysMem
+from memsim.mm cimport AddressSpace
+
+cdef int deactivate_file_page(PhysMem pm, pfn_t pfn) except -1
+cdef bint invalidate_inode_page(PhysMem pm, AddressSpace mapping, uint64_t index, pfn_t pfn) except -1
