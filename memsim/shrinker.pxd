@@ -77,6 +77,8 @@ cdef class ShrinkerList:
     cdef int next_id
     cdef dict owners                    # id -> the Python object that keeps a shrinker alive
     cdef object symbol_of               # name -> text address (kallsyms), for %pS
+    cdef int busy                       # shrink_slab is running (it holds shrinker_rwsem)
+    cdef int check_idle(self, str fn) except -1
     cdef int check_api(self, str fn) except -1
     cdef int _link(self, shrinker* s, str scan_symbol) except -1
     cdef int _unlink(self, shrinker* s) except -1

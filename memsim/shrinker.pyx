@@ -80,6 +80,7 @@ cdef class ShrinkerList:
         self.next_id = 0
         self.owners = {}
         self.symbol_of = symbol_of
+        self.busy = 0
 
     def __dealloc__(self):
         cdef shrinker* s = self.head
@@ -110,9 +111,21 @@ cdef class ShrinkerList:
                               "register_shrinker(); unregister_shrinker() takes it off")
         return 0
 
+    cdef int check_idle(self, str fn) except -1:
+        """Registering or unregistering from inside a count/scan call would wait for the
+        shrinker_rwsem shrink_slab holds (v5.14), or for the shrinker's own reference
+        (shrinker_free on v6.18): the kernel deadlocks, memsim refuses."""
+        if self.busy:
+            from memsim.errors import PluginError
+            raise PluginError(f"{fn}()", "called from a shrinker's count_objects or scan_objects, "
+                              "while shrink_slab runs (the kernel would deadlock)",
+                              "register and unregister shrinkers outside of their callbacks")
+        return 0
+
     cdef int _link(self, shrinker* s, str scan_symbol) except -1:
         """__prealloc_shrinker() + register_shrinker_prepared(): nr_deferred per node (one for a
         shrinker that is not NUMA aware), list_add_tail to shrinker_list, SHRINKER_REGISTERED."""
+        self.check_idle("register")
         if s.flags & SHRINKER_REGISTERED:
             raise ValueError(f"shrinker {s.name.decode()!r} is already registered")
         if s.count_objects == NULL or s.scan_objects == NULL:
@@ -143,6 +156,7 @@ cdef class ShrinkerList:
         deferred work dropped."""
         if not s.flags & SHRINKER_REGISTERED:
             return 0
+        self.check_idle("unregister")
         if s.prev != NULL:
             s.prev.next = s.next
         else:
@@ -272,18 +286,21 @@ cdef class ShrinkerList:
         cdef shrinker* nxt
         if memcg != NULL:
             return 0
-        while s != NULL:
-            nxt = s.next                # a scan_objects may unregister its own shrinker
-            sc.gfp_mask = gfp
-            sc.nid = nid
-            sc.memcg = memcg
-            sc.nr_to_scan = 0
-            sc.nr_scanned = 0
-            ret = self.do_shrink_slab(&sc, s, priority)
-            if ret == SHRINK_EMPTY:
-                ret = 0
-            freed += ret
-            s = nxt
+        self.busy += 1                  # down_read(&shrinker_rwsem)
+        try:
+            while s != NULL:
+                sc.gfp_mask = gfp
+                sc.nid = nid
+                sc.memcg = memcg
+                sc.nr_to_scan = 0
+                sc.nr_scanned = 0
+                ret = self.do_shrink_slab(&sc, s, priority)
+                if ret == SHRINK_EMPTY:
+                    ret = 0
+                freed += ret
+                s = s.next
+        finally:
+            self.busy -= 1
         return freed
 
     # -- Python ---------------------------------------------------------------------------

@@ -1,8 +1,16 @@
 /* The live-kernel probe behind tests/core/test_drop_caches.py's PROBE_* values (run as root on
  * the 6.18 VM): gcc -O0 -o drop_caches drop_caches.c && ./drop_caches
- * It opens /proc/sys/vm/drop_caches for reading, reads it, writes values to it (each on a fresh
- * open), prints the result of every call (bytes or -errno name) and the drop_pagecache /
- * drop_slab / slabs_scanned lines of /proc/vmstat before and after. */
+ * It stats /proc/sys/vm/drop_caches, opens it for reading, writes values to it (each on a fresh
+ * open), prints the result of every call (bytes taken or the errno name) and the drop_pagecache /
+ * drop_slab / slabs_scanned lines of /proc/vmstat between them; dmesg shows the messages.
+ * Recorded (6.18.44-fc): mode 200; open O_RDONLY and O_RDWR -> EACCES (root too);
+ * "1" -> 1 (drop_pagecache +1), "2\n" -> 2 (drop_slab +1, slabs_scanned +1011370), "3" -> 1
+ * (both +1), "4" -> 1 (neither); "0", "-1", "abc", "3abc" -> EINVAL; "" -> 0 (and the handler
+ * runs again with the previous value: drop_pagecache +1 after a "1"); " 3 \n" -> 4;
+ * "0x3" -> 3; "3 4" -> 2 and "1 x" -> 2 (one int is taken); "5", "7" -> 1 -- this vendor kernel
+ * takes 1..63 (64 and up: EINVAL) where upstream 5.14 and 6.18 have extra2 = SYSCTL_FOUR (4).
+ * dmesg: "drop_caches (PID): drop_caches: 1", then ": 2", ": 3", ": 4", then nothing more
+ * (bit 4 silences the writes after it). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
