@@ -1546,10 +1546,16 @@ cdef class MmCore:
         return self.wp_page_copy(mm, vma, vmf, old, False)
 
     cdef int wp_page_copy(self, MmStruct mm, VmArea vma, vm_fault* vmf, pfn_t old, bint old_is_zero) except -1:
-        """wp_page_copy(): a private copy of the old page (or a zeroed page for the zero page)."""
+        """wp_page_copy(): a private copy of the old page (or a zeroed page for the zero page).
+        The old page is held (do_wp_page's get_page) while the copy is allocated, and the copy
+        is mapped only if the PTE is still the one the fault saw (pte_same): the allocation may
+        reclaim, and reclaim may have unmapped the old page meanwhile; then the copy is
+        dropped and the access faults again."""
         cdef pfn_t new
         cdef page* op = compound_head_page(self.pm, old)
         self.anon_vma_prepare(vma)
+        if not old_is_zero:
+            op._refcount += 1                   # get_page(old): reclaim cannot free it now
         if old_is_zero:
             new = self.alloc_user_page(self.gfp_anon, vma, vmf.address)
         else:
@@ -1557,12 +1563,21 @@ cdef class MmCore:
             if new != NO_PFN:
                 self.pm.copy_content(new, old)
         if new == NO_PFN:
+            if not old_is_zero:
+                self.pm.put_page(old)
             self.fault_counts[FK_OOM] += 1
             return VM_FAULT_OOM
         if self.pm.memcg.charge != NULL and self.charge(new, mm, 0xcc0) != 0:
             self.pm.put_page(new)
+            if not old_is_zero:
+                self.pm.put_page(old)
             self.fault_counts[FK_OOM] += 1
             return VM_FAULT_OOM
+        if vmf.pte[0] != vmf.orig_pte:          # !pte_same(): someone unmapped it meanwhile
+            self.pm.put_page(new)
+            if not old_is_zero:
+                self.pm.put_page(old)
+            return 0
         if old_is_zero:
             mm.add_mm_counter_fast(MM_ANONPAGES, 1)
         elif not (op.mapping & PAGE_MAPPING_ANON):
@@ -1573,7 +1588,8 @@ cdef class MmCore:
         vmf.pte[0] = (new << PAGE_SHIFT) | _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_RW | _PAGE_DIRTY
         if not old_is_zero:
             page_remove_rmap(self.pm, old)
-            self.pm.put_page(old)
+            self.pm.put_page(old)               # the PTE's reference
+            self.pm.put_page(old)               # put_page(old_page) of the get_page above
         self.fault_counts[FK_COW] += 1
         return 0
 
