@@ -6,7 +6,8 @@ The write is drop_caches_sysctl_handler(): proc_dointvec_minmax into ``sysctl_dr
 (1..4: SYSCTL_ONE, SYSCTL_FOUR; a zero-length write keeps the old value, and the handler still
 runs with it), then
 
-* bit 1: lru_add_drain_all(), drop_pagecache_sb() of every superblock — for every inode with
+* bit 1: lru_add_drain_all() (v6.5+: on v5.14 a page still in a CPU's lru_add pagevec holds
+  that reference, so it stays cached), drop_pagecache_sb() of every superblock — for every inode with
   pages, newest first (inode_sb_list_add puts new inodes at the head of s_inodes),
   invalidate_mapping_pages(mapping, 0, -1) (:func:`memsim.truncate.invalidate_mapping_pages`) —
   and the ``drop_pagecache`` vm event;
@@ -28,6 +29,9 @@ from memsim.profiles import ProfileTable
 
 #: drop_slab()'s loop: per node (v5.14's drop_slab_node) or over all nodes at once (v6.18)
 DROP_SLAB_PER_NODE = ProfileTable("drop_caches.drop_slab_per_node", {"v5.14": True, "v6.18": False})
+#: drop_caches drains the per-CPU LRU batches first ("fs: drop_caches: draining pages before
+#: dropping caches", 6.5)
+DRAIN_FIRST = ProfileTable("drop_caches.drain_first", {"v5.14": False, "v6.18": True})
 #: the table's extra2: SYSCTL_FOUR in both kernels (the 6.18 VM's vendor kernel takes up to 63)
 DROP_CACHES_MAX = ProfileTable("drop_caches.max", {"v5.14": 4, "v6.18": 4})
 
@@ -61,7 +65,8 @@ class DropCaches:
             self.value, took = proc_dointvec_minmax(data, 1, DROP_CACHES_MAX[machine.profile])
         vs = machine.physmem.vmstat
         if self.value & 1:
-            machine.physmem.lru_add_drain_py(True)   # lru_add_drain_all()
+            if DRAIN_FIRST[machine.profile]:
+                machine.physmem.lru_add_drain_py(True)   # lru_add_drain_all()
             self.drop_pagecache(machine)
             vs.count_vm_events(ITEM_BY_NAME["drop_pagecache"][1], 1)
         if self.value & 2:

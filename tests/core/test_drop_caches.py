@@ -177,3 +177,21 @@ def test_a_workload_drops_the_caches_with_write_file():
     m = r.machine
     assert cached(m) == 0
     assert m.physmem.vmstat.vm_event(EV.DROP_PAGECACHE) == 1
+
+
+@pytest.mark.parametrize("kernel", ["v5.14", "v6.18"])
+def test_only_v618_drains_the_lru_batches_before_dropping(kernel):
+    # "fs: drop_caches: draining pages before dropping caches" (6.5): a page still in a CPU's
+    # lru_add batch holds the batch's reference, so invalidate_inode_page's
+    # page_ref_freeze(page, 2) fails and 5.14 keeps it; 6.18 drains first
+    m, t = machine(kernel)
+    m.mmcore.munmap_lru_drain = False           # leave the last pages in the batch at munmap
+    f = read_file(m, t, 40)
+    vm.do_munmap(m.mmcore, t.mm, f.vm_start, f.vm_end - f.vm_start)
+    write(m, t, b"1")
+    left = cached(m)
+    if kernel == "v5.14":
+        assert 0 < left < m.physmem.lru_batch_size
+    else:
+        assert left == 0
+    assert list(m.physmem.check_lru()) == []

@@ -154,7 +154,8 @@ class ReclaimMachine(RuleBasedStateMachine):
         self.m.drop_caches.write(self.m, b"%d" % value)
         if value & 2:
             assert self.cache.objects == 0      # drop_slab loops until the cache is empty
-        if value & 1 and not self.tasks:
+        if value & 1 and not self.tasks and self.m.profile.name != "v5.14":
+            # (v5.14 does not drain the per-CPU LRU batches first: a page in one stays)
             assert sum(len(a.i_pages) for a in self.m.files.files.values()) == 0, cached
 
     # -- invariants ------------------------------------------------------------------------
@@ -168,6 +169,7 @@ class ReclaimMachine(RuleBasedStateMachine):
         if not hasattr(self, "m") or self.tasks or not self.exited:
             return
         self.m.set_current(None)
+        self.m.physmem.lru_add_drain_py(True)   # the per-CPU batches are the kernel's to keep
         self.m.drop_caches.write(self.m, b"3")
         self.m.quiescent_state()                # RCU: the anon_vma slabs go
         assert sum(len(a.i_pages) for a in self.m.files.files.values()) == 0
