@@ -216,8 +216,8 @@ def test_seq_files_read_in_chunks_give_the_whole_text(m):
 
 
 def test_sysctl_permissions_hold_for_root(m):
-    # probe: read /proc/sys/vm/drop_caches (0200) -> EACCES; stat_refresh (0600) reads empty
-    m.procfs.create_file("sys/vm/drop_caches", store=lambda p, d: None)
+    # probe: read /proc/sys/vm/drop_caches (0200, the core's: memsim.drop_caches) -> EACCES;
+    # stat_refresh (0600) reads empty
     assert errno_of(m.vfs.read_file, "/proc/sys/vm/drop_caches") == "EACCES"
     assert m.vfs.read_file("/proc/sys/vm/stat_refresh") == b""
     m.procfs.create_file("sys/vm/ro_knob", show=lambda p: "1\n")
