@@ -49,13 +49,15 @@ SHRINKER_API = ProfileTable("shrinker.api", {"v5.14": "register_shrinker", "v6.1
 
 def text_symbol(str name):
     """The kernel text address of function ``name`` (what a shrinker's scan_objects shows as in
-    ``%pS``): memsim.tracing.kallsyms' symbol, appended to the table the first time."""
+    ``%pS``), from memsim.tracing.kallsyms' fixed table; ValueError names the known ones."""
     from memsim.tracing.kallsyms import default_kallsyms
-    k = default_kallsyms()
     try:
-        return k.symbol_addr(name)
+        return default_kallsyms().symbol_addr(name)
     except KeyError:
-        return k.add(name, 0x100, 0)
+        raise ValueError(f"scan_symbol {name!r} is no kernel text symbol memsim knows; name a "
+                         "shrinker's scan function of memsim.tracing.kallsyms (super_cache_scan, "
+                         "scan_shadow_nodes, deferred_split_scan, kfree_rcu_shrink_scan) or leave "
+                         "it out (memsim_shrinker_scan)") from None
 
 
 cdef inline long lmin(long a, long b) noexcept nogil:
@@ -132,15 +134,16 @@ cdef class ShrinkerList:
             raise ValueError("a shrinker needs count_objects and scan_objects")
         if s.seeks < 0 or s.batch < 0:
             raise ValueError("a shrinker's seeks and batch are at least 0 (DEFAULT_SEEKS, 0 = SHRINK_BATCH)")
+        cdef uint64_t scan_addr = 0
+        if scan_symbol and self.symbol_of is not None:
+            scan_addr = self.symbol_of(scan_symbol)
         s.nr_deferred = <long*>calloc(self.nr_nodes if s.flags & SHRINKER_NUMA_AWARE else 1, sizeof(long))
         if s.nr_deferred == NULL:
             raise MemoryError()
         s.id = self.next_id
         self.next_id += 1
         s.addr = C_SHRINKER_BASE + <uint64_t>s.id * C_SHRINKER_STRIDE
-        s.scan_addr = 0
-        if scan_symbol and self.symbol_of is not None:
-            s.scan_addr = self.symbol_of(scan_symbol)
+        s.scan_addr = scan_addr
         s.prev = self.tail
         s.next = NULL
         if self.tail != NULL:
@@ -445,7 +448,8 @@ cdef class Shrinker:
     returns how many it freed (SHRINK_STOP: it cannot now).  They are called once per
     do_shrink_slab and once per batch (SHRINK_BATCH objects), never per page, which is why a
     Python shrinker is allowed (STYLE 9a).  ``scan_symbol`` names scan_objects in the traces
-    (``%pS``); by default ``<name>_scan``."""
+    (``%pS``): a kernel function of memsim.tracing.kallsyms' table, ``memsim_shrinker_scan`` by
+    default."""
 
     def __cinit__(self, count_objects, scan_objects, int seeks=DEFAULT_SEEKS, long batch=0,
                   unsigned int flags=0, str name="python", str scan_symbol=None):
@@ -460,7 +464,7 @@ cdef class Shrinker:
         self.count_objects = count_objects
         self.scan_objects = scan_objects
         self.name = name
-        self.scan_symbol = scan_symbol or f"{name}_scan"
+        self.scan_symbol = scan_symbol or "memsim_shrinker_scan"
         self.s.count_objects = _py_count
         self.s.scan_objects = _py_scan
         self.s.seeks = seeks

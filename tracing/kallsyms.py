@@ -68,6 +68,13 @@ _DEFAULT_SYMBOLS: Tuple[Tuple[str, int, int], ...] = (
     ("__put_anon_vma", 0x130, 0x6a),             # mm/rmap.c: anon_vma_free() is inline in it
     # kernel/trace/trace.c: the ip of every ftrace print record a trace_marker write makes
     ("tracing_mark_write", 0x1b0, 0x9a),
+    # shrinkers' scan_objects (mm_shrink_slab_start/_end print it with %pS): the kernel's that
+    # plugins model, and the one memsim.shrinker.Shrinker (a shrinker written in Python) shows
+    ("super_cache_scan", 0x1b0, 0x0),             # fs/super.c: the dentry and inode caches
+    ("scan_shadow_nodes", 0x50, 0x0),             # mm/workingset.c: the shadow-node shrinker
+    ("deferred_split_scan", 0x2e0, 0x0),          # mm/huge_memory.c
+    ("kfree_rcu_shrink_scan", 0xd0, 0x0),         # kernel/rcu/tree.c
+    ("memsim_shrinker_scan", 0x80, 0x0),
 )
 
 

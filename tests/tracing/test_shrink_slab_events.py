@@ -54,7 +54,7 @@ def test_do_shrink_slab_brackets_each_shrinker_with_start_and_end(kernel):
         objects[0] -= n
         return n
     from memsim.shrinker import Shrinker
-    s = Shrinker(count, scan, name="test_cache", scan_symbol="test_cache_scan")
+    s = Shrinker(count, scan, name="test_cache")
     m.shrinkers.register(s)
     m.shrinkers.py_shrink_slab(0xcc0, 0, 0)
     lines = [l.split(": ", 1)[1] for l in trace_text(m).splitlines()]
@@ -62,10 +62,19 @@ def test_do_shrink_slab_brackets_each_shrinker_with_start_and_end(kernel):
     start, end = lines
     # freeable 1000 at priority 0: delta 2000, total_scan min(2000, 2000); 15 batches of 128
     # scanned 1920, 80 left, deferred 80; the cache freed all 1000
-    assert re.fullmatch(r"mm_shrink_slab_start: test_cache_scan\+0x0/0x100 [0-9a-f]{16}: nid: 0 "
+    assert re.fullmatch(r"mm_shrink_slab_start: memsim_shrinker_scan\+0x0/0x80 [0-9a-f]{16}: nid: 0 "
                         r"objects to shrink 0 gfp_flags GFP_KERNEL cache items 1000 delta 2000 "
                         r"total_scan 2000 priority 0", start), start
-    assert re.fullmatch(r"mm_shrink_slab_end: test_cache_scan\+0x0/0x100 [0-9a-f]{16}: nid: 0 "
+    assert re.fullmatch(r"mm_shrink_slab_end: memsim_shrinker_scan\+0x0/0x80 [0-9a-f]{16}: nid: 0 "
                         r"unused scan count 0 new scan count 80 total_scan 80 last shrinker "
                         r"return val 1000", end), end
     assert start.split()[2] == end.split()[2]      # the same struct shrinker (hashed %p)
+
+
+def test_a_shrinker_names_a_known_kernel_function_as_its_scan():
+    m = build_machine(kernel="v6.18", cpus=1, nodes=(16 * MiB,))
+    from memsim.shrinker import Shrinker
+    m.shrinkers.register(Shrinker(len, len, name="sb-ext4", scan_symbol="super_cache_scan"))
+    with pytest.raises(ValueError, match="no kernel text symbol"):
+        m.shrinkers.register(Shrinker(len, len, name="x", scan_symbol="my_scan"))
+    assert len(m.shrinkers) == 1
