@@ -47,13 +47,14 @@ class DropCaches:
 
     def drop_pagecache(self, machine) -> int:
         """iterate_supers(drop_pagecache_sb): invalidate_mapping_pages over every built-in file
-        mapping with pages, newest inode first.  Returns the pages dropped."""
+        mapping with pages (nrpages: a shadow-only file keeps its shadows, pagecache.md
+        scenario 15), newest inode first.  Returns the pages dropped."""
         from memsim.truncate import invalidate_mapping_pages
         dropped = 0
         for mapping in reversed(list(machine.files.files.values())):
-            if not mapping.i_pages or not any(isinstance(v, int) for v in mapping.i_pages.values()):
-                continue                            # nrpages == 0: skipped
-            dropped += invalidate_mapping_pages(machine.physmem, mapping)
+            if mapping.has_a_ops or len(mapping.i_pages) == mapping.nr_shadows:
+                continue                            # nrpages == 0: skipped, shadows and all
+            dropped += invalidate_mapping_pages(machine.mmcore, mapping)
         return dropped
 
     def write(self, machine, data: bytes) -> int:

@@ -2019,33 +2019,11 @@ cdef class MmCore:
                                  uint64_t end=0xffffffffffffffff):
         """invalidate_mapping_pages() on the built-in page cache (drop_caches, fadvise
         DONTNEED): in [start, end] every shadow entry is cleared, and every page that only the
-        cache holds — clean, not mapped, in no per-CPU batch — leaves it without a shadow
-        (invalidate_inode_page -> remove_mapping(mapping, page): not "reclaimed") and is freed.
-        The kernel deactivates the pages it could not drop (deactivate_file_page); memsim
-        leaves them where they are.  Returns the pages removed (shadows not counted)."""
-        cdef int64_t e
-        cdef page* p
-        cdef uint64_t removed = 0
-        if mapping.a_ops != NULL:
-            raise ValueError(f"{mapping!r}: its page cache belongs to a plugin (a_ops)")
-        if not mapping.i_pages:
-            return 0
-        for index in sorted(i for i in mapping.i_pages if start <= i <= end):
-            e = mapping.i_pages[index]
-            if xa_is_value(e):
-                self.page_cache_delete(mapping, index, 0)       # clear_shadow_entry
-                continue
-            p = &self.pm.mem_map[<pfn_t>e]
-            if p._refcount != 1 or p._mapcount > 0 or p.flags & ((1ULL << PG_dirty) | (1ULL << PG_writeback)):
-                continue
-            self.page_cache_delete_page(mapping, index, <pfn_t>e, 0)
-            __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, -1)
-            if mapping.swapbacked:
-                __mod_lruvec_page_state(self.pm.vs, p, NR_SHMEM, -1)
-            p.mapping = 0
-            self.pm.put_page(<pfn_t>e)
-            removed += 1
-        return removed
+        cache holds — clean, not mapped, unlocked, in no per-CPU batch — leaves it without a
+        shadow and is freed; the others are deactivated (memsim.truncate, mm/truncate.c).
+        Returns the pages removed (shadows not counted)."""
+        from memsim.truncate import invalidate_mapping_pages
+        return invalidate_mapping_pages(self, mapping, start, end)
 
     def truncate_pagecache(self, AddressSpace mapping, uint64_t newsize):
         """truncate_pagecache() (and truncate_setsize's i_size): unmap the file beyond

@@ -3,7 +3,7 @@
 from libc.stdint cimport uint64_t
 from memsim._types cimport pfn_t
 from memsim.physmem cimport PhysMem
-from memsim.mm cimport AddressSpace
+from memsim.mm cimport AddressSpace, MmCore
 
 cdef int deactivate_file_page(PhysMem pm, pfn_t pfn) except -1
-cdef bint invalidate_inode_page(PhysMem pm, AddressSpace mapping, uint64_t index, pfn_t pfn) except -1
+cdef bint invalidate_inode_page(MmCore core, AddressSpace mapping, uint64_t index, pfn_t pfn) except -1

@@ -9,19 +9,22 @@ left alone): a page that is locked is skipped (find_lock_entries' trylock); one 
 under writeback, mapped, or held by anyone but the cache (remove_mapping's
 page_ref_freeze(page, 2)) stays and is deactivated (deactivate_file_page); the others leave the
 cache without a shadow (__remove_mapping with reclaimed false) and are freed a pagevec
-(PAGEVEC_SIZE 15 on v5.14, a folio_batch of 31 on v6.18) at a time (pagevec_release).
+(PAGEVEC_SIZE 15 on v5.14, a folio_batch of 31 on v6.18) at a time (pagevec_release); the
+shadow entries in the range are cleared (invalidate_exceptional_entry).  The i_pages changes go
+through MmCore's page-cache primitives, which keep the workingset's counts (nr_shadows, the
+shadow-only xa_nodes).
 
 Simplified: deactivate_file_page's per-CPU lru_deactivate_file batch is moved at once
-(lru_deactivate_file_fn), not when the batch fills or is drained; the shadow entries of a
-mapping (invalidate_exceptional_entry) are the workingset's and not cleared here.
+(lru_deactivate_file_fn), not when the batch fills or is drained.
 """
-from libc.stdint cimport uint64_t
+from libc.stdint cimport uint64_t, int64_t
 from memsim._types cimport (pfn_t, PG_locked, PG_dirty, PG_writeback, PG_lru, PG_active,
                             PG_referenced, PG_unevictable, PG_reclaim, PG_tail, PG_head)
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem, lruvec
-from memsim.mm cimport AddressSpace
-from memsim.vmstat cimport __mod_lruvec_page_state, __count_vm_events, NR_FILE_PAGES, PGROTATED, PGDEACTIVATE
+from memsim.mm cimport AddressSpace, MmCore
+from memsim.vmstat cimport (__mod_lruvec_page_state, __count_vm_events, NR_FILE_PAGES, NR_SHMEM,
+                            PGROTATED, PGDEACTIVATE)
 
 cdef enum:
     PVEC_MAX = 31
@@ -52,52 +55,59 @@ cdef int deactivate_file_page(PhysMem pm, pfn_t pfn) except -1:
     return 0
 
 
-cdef bint invalidate_inode_page(PhysMem pm, AddressSpace mapping, uint64_t index, pfn_t pfn) except -1:
+cdef bint invalidate_inode_page(MmCore core, AddressSpace mapping, uint64_t index, pfn_t pfn) except -1:
     """invalidate_inode_page() -> invalidate_complete_page() -> remove_mapping(): a clean,
     unmapped page no one else holds leaves i_pages (no shadow: __remove_mapping with reclaimed
-    false); True when it did.  The caller frees it."""
-    cdef page* p = &pm.mem_map[pfn]
+    false; MmCore.page_cache_delete_page keeps the xa_node counts); True when it did.  The
+    caller frees it."""
+    cdef page* p = &core.pm.mem_map[pfn]
     if p.flags & ((1ULL << PG_dirty) | (1ULL << PG_writeback)):
         return False
     if p._mapcount > 0:
         return False
     if p._refcount != 1:                # page_ref_freeze(page, 2): the cache's and the caller's
         return False
-    del mapping.i_pages[index]
-    __mod_lruvec_page_state(pm.vs, p, NR_FILE_PAGES, -1)
+    core.page_cache_delete_page(mapping, index, pfn, 0)
+    __mod_lruvec_page_state(core.pm.vs, p, NR_FILE_PAGES, -1)
+    if mapping.swapbacked:
+        __mod_lruvec_page_state(core.pm.vs, p, NR_SHMEM, -1)
     p.mapping = 0
     return True
 
 
-def invalidate_mapping_pages(PhysMem pm, AddressSpace mapping, uint64_t start=0,
+def invalidate_mapping_pages(MmCore core, AddressSpace mapping, uint64_t start=0,
                              uint64_t end=0xffffffffffffffff):
-    """invalidate_mapping_pages(mapping, start, end): drop the unlocked, clean, unmapped,
-    not-under-writeback pages of indices ``start..end`` that only the page cache holds;
-    deactivate the others.  Returns the pages dropped."""
+    """invalidate_mapping_pages(mapping, start, end): in indices ``start..end`` clear every
+    shadow entry (invalidate_exceptional_entry -> clear_shadow_entry), drop the unlocked, clean,
+    unmapped, not-under-writeback pages that only the page cache holds, and deactivate the
+    others (deactivate_file_page).  Returns the pages dropped (shadows not counted)."""
     cdef pfn_t batch[PVEC_MAX]
+    cdef PhysMem pm = core.pm
     cdef int n = 0, found = 0, size = pm.lru_batch_size if 0 < pm.lru_batch_size <= PVEC_MAX else 15
     cdef unsigned long count = 0
     cdef uint64_t index
+    cdef int64_t e
     cdef pfn_t pfn
     cdef page* p
-    if mapping.a_ops != NULL:           # a plugin's page cache: its own invalidate (not yet)
+    if mapping.a_ops != NULL:
+        raise ValueError(f"{mapping!r}: its page cache belongs to a plugin (a_ops)")
+    if not mapping.i_pages:
         return 0
-    for index in sorted(mapping.i_pages):
-        if index < start or index > end:
-            continue
-        entry = mapping.i_pages[index]
-        if isinstance(entry, int):
-            pfn = <pfn_t>entry
+    for index in sorted(i for i in mapping.i_pages if start <= i <= end):
+        e = mapping.i_pages[index]
+        if e < 0:                       # a value entry: a shadow
+            core.page_cache_delete(mapping, index, 0)
+        else:
+            pfn = <pfn_t>e
             p = &pm.mem_map[pfn]
             if p.flags & (1ULL << PG_locked):   # find_lock_entries: trylock_page failed
                 continue
-            if invalidate_inode_page(pm, mapping, index, pfn):
+            if invalidate_inode_page(core, mapping, index, pfn):
                 count += 1
                 batch[n] = pfn
                 n += 1
             else:
                 deactivate_file_page(pm, pfn)
-        # else a value entry (a shadow): the workingset's invalidate_exceptional_entry
         found += 1
         if found == size:               # the pagevec find_lock_entries filled is released
             pm.release_pages(batch, n)

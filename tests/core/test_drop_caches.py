@@ -50,7 +50,8 @@ def free_pages(m):
 
 
 def cached(m):
-    return sum(len(a.i_pages) for a in m.files.files.values())
+    """Pages in the built-in page cache (nrpages: i_pages without the shadow entries)."""
+    return sum(len(a.i_pages) - a.nr_shadows for a in m.files.files.values())
 
 
 def read_file(m, t, pages, name="data.bin"):
@@ -195,3 +196,25 @@ def test_only_v618_drains_the_lru_batches_before_dropping(kernel):
     else:
         assert left == 0
     assert list(m.physmem.check_lru()) == []
+
+
+def test_shadows_go_with_the_pages_but_a_shadow_only_file_keeps_them():
+    # pagecache.md scenario 15: drop_pagecache_sb skips an inode whose nrpages is 0, so its
+    # shadows survive; invalidate_mapping_pages clears the shadows of the files it visits
+    m, t = machine(nodes=(16 * MiB,))
+    for name in ("old.dat", "new.dat"):
+        f = read_file(m, t, 64, name)
+        vm.do_munmap(m.mmcore, t.mm, f.vm_start, f.vm_end - f.vm_start)
+    m.physmem.lru_add_drain_py(True)
+    old, new = m.files.files["old.dat"], m.files.files["new.dat"]
+    while len(old.i_pages) != old.nr_shadows:       # reclaim old.dat (the LRU's tail) entirely
+        assert m.vmscan.try_to_free_pages(0, 32) > 0
+    assert old.nr_shadows > 0
+    big = read_file(m, t, 3000, "big.dat")          # push some of new.dat out as well
+    vm.do_munmap(m.mmcore, t.mm, big.vm_start, big.vm_end - big.vm_start)
+    shadows_old = old.nr_shadows
+    write(m, t, b"1")
+    assert old.nr_shadows == shadows_old and len(old.i_pages) == shadows_old
+    for mapping in (new, m.files.files["big.dat"]):
+        assert len(mapping.i_pages) == 0 and mapping.nr_shadows == 0
+    assert m.check_invariants() == []
