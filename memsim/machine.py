@@ -101,10 +101,14 @@ class Machine:
         #: the kswapd kernel threads, one per node, once a scheduler runs them (start_kswapds)
         self.kswapds: List[TaskStruct] = []
         from memsim.drop_caches import DropCaches
-        from memsim.shrinker import SHRINKER_API, ShrinkerList, text_symbol
+        from memsim.shrinker import (SHRINKER_API, ShrinkerList, register_workingset_shadow_shrinker,
+                                     text_symbol)
         #: the registered shrinkers (shrinker_list): reclaim's and drop_caches' shrink_slab
         self.shrinkers = ShrinkerList(self.physmem, SHRINKER_API[p], text_symbol)
         self.vmscan.shrinkers = self.shrinkers
+        #: the shadow-node shrinker of mm/workingset.c ("mm-shadow")
+        self.shadow_shrinker = register_workingset_shadow_shrinker(
+            self.shrinkers, self.mmcore.workingset, self.physmem.vmstat)
         #: /proc/sys/vm/drop_caches (memsim.drop_caches)
         self.drop_caches = DropCaches()
         self.mmcore.rng = (spec.seed * 0x9E3779B97F4A7C15 + 0x1234567) & 0xFFFFFFFFFFFFFFFF or 1

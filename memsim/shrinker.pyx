@@ -508,3 +508,34 @@ cdef class Shrinker:
     @property
     def batch(self):
         return self.s.batch
+
+
+# -- the core's own shrinkers ------------------------------------------------------------------
+def register_workingset_shadow_shrinker(ShrinkerList sl, workingset, vmstat):
+    """workingset_init()'s shadow-node shrinker (mm/workingset.c): "mm-shadow", seeks 0 (its
+    count reports only nodes beyond the limit, all expendable), SHRINKER_NUMA_AWARE |
+    SHRINKER_MEMCG_AWARE; count_shadow_nodes / scan_shadow_nodes are memsim.workingset's.  The
+    count reads the node's workingset_nodes (the shadow_nodes list's length on that node, as
+    list_lru_shrink_count does) against max_nodes = node present pages >> 3 (XA_CHUNK_SHIFT
+    6 - 3), so a shrink_slab pass does not walk the list.  Returns the registered Shrinker."""
+    from memsim.vmstat import node_stat_item
+    cdef int nid
+    item = int(node_stat_item.WORKINGSET_NODES)
+    present = [0] * sl.nr_nodes
+    for z in sl.pm.zones_info():
+        present[z["node"]] += z["end_pfn"] - z["start_pfn"]
+    max_nodes = [p >> 3 for p in present]
+
+    def count_shadow_nodes(ShrinkControl sc):
+        nodes = vmstat.node_page_state_snapshot(sc.nid, item)
+        if nodes <= 0:
+            return SHRINK_EMPTY
+        return nodes - max_nodes[sc.nid] if nodes > max_nodes[sc.nid] else 0
+
+    def scan_shadow_nodes(ShrinkControl sc):
+        return workingset.scan_shadow_nodes(sc.nid, sc.nr_to_scan)
+
+    s = Shrinker(count_shadow_nodes, scan_shadow_nodes, 0, 0,
+                 SHRINKER_NUMA_AWARE | SHRINKER_MEMCG_AWARE, "mm-shadow", "scan_shadow_nodes")
+    sl.register(s)
+    return s

@@ -264,8 +264,9 @@ cdef class Workingset:
         """count_shadow_nodes() of the shadow-node shrinker ("mm-shadow", seeks 0) for global
         reclaim of node ``nid``: the nodes on the list beyond max_nodes =
         node_present_pages >> (XA_CHUNK_SHIFT - 3) (one node per 8 pages).  0 when there are
-        none (SHRINK_EMPTY).  The shrinker registry (issue 10's shrinker part) calls this and
-        ``scan_shadow_nodes``; memsim registers nothing itself yet."""
+        none (SHRINK_EMPTY).  The registered "mm-shadow" shrinker
+        (memsim.shrinker.register_workingset_shadow_shrinker) reads the same count from the
+        node's workingset_nodes and calls ``scan_shadow_nodes``."""
         cdef uint64_t nodes = 0, pages, max_nodes
         for v in self.shadow_nodes.values():
             if v == nid:

@@ -2,17 +2,18 @@
 v5.14): registration in each profile's terms, do_shrink_slab's arithmetic, shrink_slab from
 reclaim and drop_slab's loop per profile.
 
-memsim has no cache of its own that a kernel shrinker frees (the VFS's dentries are the pseudo
-filesystems' tree, the built-in file mappings have no dentry or inode cache, the workingset's
-shadow nodes are not there yet, SLUB has no shrinker), so these tests register a test cache:
-``objects`` free objects that scan_objects frees."""
+The one real cache memsim's core has for a shrinker is the workingset's shadow nodes (the
+"mm-shadow" shrinker, registered at boot: the last test); the VFS's dentries are the pseudo
+filesystems' tree, the built-in file mappings have no dentry or inode cache, SLUB has no
+shrinker.  The other tests register a test cache: ``objects`` free objects that scan_objects
+frees."""
 import pytest
 
 from memsim import vm
 from memsim.errors import PluginError
 from memsim.machine import Machine, MachineSpec
 from memsim.shrinker import (PY_DEFAULT_SEEKS, PY_SHRINK_BATCH, PY_SHRINK_EMPTY, PY_SHRINK_STOP,
-                             PY_SHRINKER_NUMA_AWARE, Shrinker, ShrinkerList)
+                             PY_SHRINKER_MEMCG_AWARE, PY_SHRINKER_NUMA_AWARE, Shrinker, ShrinkerList)
 from memsim.vmstat import vm_event_item as EV
 
 MiB = 1 << 20
@@ -65,10 +66,10 @@ def test_each_profile_registers_in_its_kernels_terms(kernel, api):
     m = machine(kernel)
     assert m.shrinkers.api == api
     s = register(m, Cache(10))
-    assert s.registered and len(m.shrinkers) == 1
-    assert m.shrinkers.shrinkers()[0][1:2] == ("test_cache",)
+    assert s.registered and len(m.shrinkers) == 2        # after the core's mm-shadow
+    assert [x[1] for x in m.shrinkers.shrinkers()] == ["mm-shadow", "test_cache"]
     m.shrinkers.unregister(s)
-    assert not s.registered and len(m.shrinkers) == 0
+    assert not s.registered and len(m.shrinkers) == 1
     if kernel == "v5.14":
         # 6.7 added shrinker_alloc; a 5.14 kernel has only register_shrinker
         with pytest.raises(PluginError, match="register_shrinker"):
@@ -221,7 +222,7 @@ def test_a_shrinker_cannot_unregister_itself_while_it_is_scanned():
         m.shrinkers.py_shrink_slab(0xcc0, 0, 0)
     assert s.registered
     m.shrinkers.unregister(s)                       # outside its callbacks it may
-    assert len(m.shrinkers) == 0
+    assert len(m.shrinkers) == 1                    # the core's mm-shadow
 
 
 def test_bad_arguments_are_refused():
@@ -234,3 +235,23 @@ def test_bad_arguments_are_refused():
         m.shrinkers.py_shrink_slab(0xcc0, 3, 0)
     with pytest.raises(ValueError, match="api"):
         ShrinkerList(m.physmem, "kmem_cache")
+
+
+@pytest.mark.parametrize("kernel", ["v5.14", "v6.18"])
+def test_reclaim_prunes_shadow_nodes_through_the_mm_shadow_shrinker(kernel):
+    # workingset_init() registers the shadow-node shrinker (seeks 0, NUMA and memcg aware):
+    # streaming a file 16 times the size of a 16 MiB node leaves more shadow-only xa_nodes than
+    # the node's limit (present pages / 8), and reclaim's shrink_slab frees some of them
+    m = Machine(MachineSpec(cpus=1, nodes=(16 * MiB,), kernel=kernel), with_slab=False)
+    _, name, flags, seeks, _, _ = m.shrinkers.shrinkers()[0]
+    assert (name, seeks) == ("mm-shadow", 0)
+    assert flags & (PY_SHRINKER_NUMA_AWARE | PY_SHRINKER_MEMCG_AWARE) == PY_SHRINKER_NUMA_AWARE | PY_SHRINKER_MEMCG_AWARE
+    t = m.spawn("reader")
+    m.set_current(t)
+    f = vm.do_mmap(m.mmcore, t.mm, m.files, 256 * MiB, "r", "file", file="big", totalram=m.overcommit)
+    assert m.mmcore.access(t.mm, f, f.vm_start, f.vm_end, False)[1] == 0
+    vs = m.physmem.vmstat
+    assert vs.vm_event(EV.SLABS_SCANNED) > 0
+    from memsim.vmstat import node_stat_item as NS
+    assert vs.global_node_page_state_snapshot(NS.WORKINGSET_NODERECLAIM) > 0
+    assert m.check_invariants() == []
