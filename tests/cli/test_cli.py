@@ -255,3 +255,16 @@ def test_workingset_demo_activates_its_refaults():
     assert rec["workingset_refault_file"] < 20 * 256          # not every pass refaults
     r = invoke("run", os.path.join(CONFIGS, "workingset.yaml"))
     assert f"refaults {rec['workingset_refault_file']} ({rec['workingset_refault_file']} activated)" in r.output
+
+
+def test_reclaim_stream_demo_shows_kswapd_and_direct_reclaim():
+    # issue 10's pressure demo: a stream four times the machine through a file mapping; kswapd
+    # and direct reclaim both take part, nothing is OOM-killed, --check holds at every step
+    r = invoke("run", os.path.join(CONFIGS, "reclaim-stream.yaml"), "--check", "--json")
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.output)
+    rec = s["reclaim"]
+    assert rec["pgsteal_kswapd"] > 0 and rec["pageoutrun"] > 0
+    assert rec["pgsteal_direct"] > 0 and rec["allocstall"] > 0
+    assert rec["oom_kill"] == 0
+    assert all(t["exited"] and t["exit_code"] == 0 for t in s["tasks"])
