@@ -21,7 +21,15 @@ Measures (interpreter start and machine build excluded unless stated):
      seeds (100 with ``--quick``), the whole command, runs per second with ``--jobs 1``,
      ``--jobs 2`` and a two-worker Dask LocalCluster, best of ``--repeat``.
 
-``--only core``, ``--only trace`` or ``--only sweep`` runs one part.
+  6. reclaim (benchmarks/reclaim_bench.py): reading 4x the machine's memory (256 MiB, and
+     1 GiB without ``--quick``) through a file mapping (``mmap type: file``, the built-in page
+     cache), every page a major fault and, from the min watermark on, direct reclaim dropping
+     the oldest clean pages: reclaimed pages per second in-run (target >= 2,000,000/s), next to
+     the same reads without pressure (a machine big enough: the faults alone) and, with
+     ``--baseline``, the other checkout's figure; then ``memsim run configs/bench/reclaim-file.yaml``
+     as a user runs it, the whole command (reclaimed pages from its /proc/vmstat).
+
+``--only core``, ``--only trace``, ``--only sweep`` or ``--only reclaim`` runs one part.
 The faults go through the same path a workload's touch step takes: MmCore.access() in chunks
 of ``quantum`` (512) pages with a return to Python between chunks (a preemption point).
 """
@@ -132,8 +140,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     ap.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
-    ap.add_argument("--only", choices=("core", "trace", "sweep"),
-                    help="run only the core, the trace or the sweep benchmarks")
+    ap.add_argument("--only", choices=("core", "trace", "sweep", "reclaim"),
+                    help="run only the core, the trace, the sweep or the reclaim benchmarks")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs per fault, sweep and trace command figure (the best is kept)")
     ap.add_argument("--baseline", metavar="PYTHON",
@@ -147,10 +155,75 @@ def main(argv=None) -> int:
         results["trace"] = trace_benchmarks(args.quick, args.repeat)
     if args.only in (None, "sweep"):
         results["sweep"] = sweep_benchmarks(args.quick, args.repeat)
+    if args.only in (None, "reclaim"):
+        results["reclaim"] = reclaim_benchmarks(args.quick, args.repeat, args.baseline)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
     return 0
+
+
+def reclaim_run(python: str, memory_mib: int, no_pressure: bool = False) -> dict:
+    """One run of benchmarks/reclaim_bench.py with ``python`` (a process of its own)."""
+    import subprocess
+    cmd = [python, os.path.join(HERE, "reclaim_bench.py"), "--memory-mib", str(memory_mib)]
+    if no_pressure:
+        cmd.append("--no-pressure")
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=HERE)
+    return json.loads(out.stdout)
+
+
+def reclaim_command(repeat: int) -> dict:
+    """``memsim run configs/bench/reclaim-file.yaml --show /proc/vmstat``, whole, best of
+    ``repeat``: reclaimed pages (pgsteal_*) per second of the command."""
+    import re
+    import subprocess
+    from sweep_bench import memsim_command, REPO
+    workload = os.path.join(REPO, "configs", "bench", "reclaim-file.yaml")
+    best = None
+    for _ in range(repeat):
+        cmd = memsim_command() + ["run", workload, "--show", "/proc/vmstat"]
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True, cwd=str(REPO))
+        wall = time.perf_counter() - t0
+        if r.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} exited {r.returncode}: {r.stderr}")
+        steal = sum(int(v) for v in re.findall(r"^pgsteal_(?:direct|kswapd) (\d+)$", r.stdout, re.M))
+        host = float(re.search(r"([\d.]+) s on the host", r.stdout).group(1))
+        if best is None or wall < best["seconds"]:
+            best = {"command": "memsim run configs/bench/reclaim-file.yaml", "seconds": wall,
+                    "run_seconds": host, "reclaimed": steal, "reclaimed_per_s": steal / wall,
+                    "run_reclaimed_per_s": steal / host}
+    return best
+
+
+def reclaim_benchmarks(quick: bool, repeat: int, baseline=None) -> dict:
+    sizes = [256] if quick else [256, 1024]
+    rows = []
+    print(f"\nreclaim: reading 4x the machine's memory through a file mapping (best of {repeat})")
+    print(f"{'memory':>8} {'reclaimed/s':>14} {'pages read/s':>14} {'seconds':>8}   "
+          f"{'no pressure, read/s':>19}" + ("   baseline reclaimed/s" if baseline else ""))
+    for mib in sizes:
+        best = max((reclaim_run(sys.executable, mib) for _ in range(repeat)),
+                   key=lambda r: r["reclaimed_per_s"])
+        ref = max((reclaim_run(sys.executable, mib, True) for _ in range(repeat)),
+                  key=lambda r: r["pages_read_per_s"])
+        best["no_pressure_pages_read_per_s"] = ref["pages_read_per_s"]
+        line = (f"{mib:>5} MiB {best['reclaimed_per_s']:>14,.0f} {best['pages_read_per_s']:>14,.0f} "
+                f"{best['seconds']:>8.3f}   {ref['pages_read_per_s']:>19,.0f}")
+        if baseline:
+            base = max((reclaim_run(baseline, mib) for _ in range(repeat)),
+                       key=lambda r: r["reclaimed_per_s"])
+            best["baseline_reclaimed_per_s"] = base["reclaimed_per_s"]
+            line += (f"   {base['reclaimed_per_s']:>14,.0f} "
+                     f"({best['reclaimed_per_s'] / base['reclaimed_per_s']:.2f}x)")
+        rows.append(best)
+        print(line)
+    cmd = reclaim_command(repeat)
+    print(f"whole command: {cmd['command']}: {cmd['reclaimed']:,} pages reclaimed, "
+          f"{cmd['reclaimed_per_s']:,.0f}/s of the command ({cmd['seconds']:.2f} s), "
+          f"{cmd['run_reclaimed_per_s']:,.0f}/s of the run ({cmd['run_seconds']:.3f} s)")
+    return {"in_run": rows, "command": cmd}
 
 
 def sweep_benchmarks(quick: bool, repeat: int) -> dict:

@@ -100,6 +100,7 @@ class Machine:
         self.vmscan.lru_cost_rotations = p.lru_cost_rotations
         #: the kswapd kernel threads, one per node, once a scheduler runs them (start_kswapds)
         self.kswapds: List[TaskStruct] = []
+        self.vmscan.pageout_file = p.reclaim_writes_file
         from memsim.drop_caches import DropCaches
         from memsim.shrinker import (SHRINKER_API, ShrinkerList, register_workingset_shadow_shrinker,
                                      text_symbol)

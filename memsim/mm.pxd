@@ -200,6 +200,19 @@ cdef struct vm_operations_struct:
     vm_pagesize_fn pagesize         # vma_kernel_pagesize()
     void* ctx
 
+# struct writeback_control (include/linux/writeback.h): what pageout() passes to ->writepage.
+cdef enum:
+    WB_SYNC_NONE = 0
+    WB_SYNC_ALL = 1
+    AOP_WRITEPAGE_ACTIVATE = 0x80000    # include/linux/fs.h: "keep the page, activate it"
+
+cdef struct writeback_control:
+    int64_t nr_to_write
+    int64_t range_start
+    int64_t range_end
+    int sync_mode                       # WB_SYNC_NONE from reclaim
+    bint for_reclaim
+
 # address_space_operations: memsim's split of the page cache's lookup and allocation.
 # lookup: the cached page at index (find_get_page without FGP_CREAT), NO_PFN if none; no
 #   reference is taken (the fault path takes one when it maps the page).
@@ -213,10 +226,29 @@ ctypedef pfn_t (*aops_alloc_fn)(void* ctx, AddressSpace mapping, uint64_t index,
 ctypedef int (*aops_migratepage_fn)(void* ctx, AddressSpace mapping, uint64_t index, pfn_t old,
                                     pfn_t new) except? -1000000
 
+# Reclaim's side of the page cache (mm/vmscan.c shrink_page_list, pageout, __remove_mapping).
+# writepage: ->writepage(page, wbc) from pageout() (v5.14; kswapd only, see Vmscan): the page is
+#   clean (clear_page_dirty_for_io) and PG_reclaim is set; the op starts the write
+#   (MmCore.set_page_writeback) and ends it (MmCore.end_page_writeback) now or later -- a page
+#   still under writeback is reclaimed on a later pass, after end_page_writeback rotated it to
+#   the inactive tail.  Returns 0, AOP_WRITEPAGE_ACTIVATE (the op redirtied it: the page is
+#   activated) or a negative errno.  NULL: dirty pages of the mapping are activated
+#   (pageout()'s PAGE_ACTIVATE when a_ops->writepage is NULL).
+# delete_from_page_cache: __remove_mapping()'s __delete_from_page_cache(page, shadow) and
+#   ->freepage: the clean, unmapped page that only the cache holds leaves the op's cache;
+#   ``shadow`` (0: none) is the workingset entry to keep at its index.  NULL: the mapping's pages
+#   are not reclaimable (shrink_page_list keeps them).
+ctypedef int (*aops_writepage_fn)(void* ctx, AddressSpace mapping, pfn_t pfn,
+                                  writeback_control* wbc) except? -1000000
+ctypedef int (*aops_delete_from_page_cache_fn)(void* ctx, AddressSpace mapping, pfn_t pfn,
+                                               uint64_t shadow) except -1
+
 cdef struct address_space_operations:
     aops_lookup_fn lookup
     aops_alloc_fn alloc
     aops_migratepage_fn migratepage
+    aops_writepage_fn writepage
+    aops_delete_from_page_cache_fn delete_from_page_cache
     void* ctx
 
 # userfaultfd (fs/userfaultfd.c as the core calls it).
@@ -252,13 +284,29 @@ ctypedef int (*swap_duplicate_fn)(void* ctx, uint64_t entry) except? -1000000
 #   give it a swap entry (*entry) and put it in the swap cache; 0, or -ENOMEM when no swap space
 #   is left (the page is activated).  NULL: no swap, so anon is not scanned by reclaim
 #   (get_scan_count's can_reclaim_anon_pages() is false) and anon pages stay where they are.
+#   The core then sets PG_swapcache, page->private = entry and PG_dirty (add_to_swap_cache,
+#   set_page_dirty) and NR_SWAPCACHE; try_to_unmap puts swp_entry_to_pte(entry) in every PTE,
+#   taking a swap_duplicate reference each, MM_ANONPAGES -> MM_SWAPENTS.
+# swap_writepage: pageout()'s ->writepage of the swap cache (swap_writepage, v6.18
+#   swap_writeout): write the page to slot ``entry``; same contract as a_ops writepage (the op
+#   sets and ends writeback through MmCore.set_page_writeback / end_page_writeback; ending it at
+#   once is a synchronous write, and the page is freed in the same pass).  NULL: anon pages are
+#   activated after add_to_swap (nothing can write them).
+# delete_from_swap_cache: __remove_mapping() of a swap-cache page (__delete_from_swap_cache +
+#   put_swap_page): the written page leaves the swap cache; its PTEs keep ``entry``.  The core
+#   clears PG_swapcache and NR_SWAPCACHE.  Also called when an added page cannot be unmapped.
 ctypedef int (*swap_out_fn)(void* ctx, pfn_t pfn, uint64_t* entry) except? -1000000
+ctypedef int (*swap_writepage_fn)(void* ctx, pfn_t pfn, uint64_t entry,
+                                  writeback_control* wbc) except? -1000000
+ctypedef int (*delete_from_swap_cache_fn)(void* ctx, pfn_t pfn, uint64_t entry) except -1
 
 cdef struct swap_ops:
     do_swap_page_fn do_swap_page
     swap_free_fn swap_free
     swap_duplicate_fn swap_duplicate
     swap_out_fn swap_out
+    swap_writepage_fn swap_writepage
+    delete_from_swap_cache_fn delete_from_swap_cache
     void* ctx
 
 # ----------------------------------------------------------------------------------------------
@@ -278,6 +326,7 @@ cdef class AddressSpace:
     cdef dict xa_far                    # ... for leaves beyond XA_LEAF_ARRAY_MAX (sparse files)
     cdef uint32_t xa_leaf_state(self, uint64_t leaf) noexcept
     cdef int xa_set_leaf_state(self, uint64_t leaf, uint32_t st) except -1
+    cdef public bint in_rmap            # registered in Rmap.mappings (rmap_walk_file finds it)
     cdef public list i_mmap             # the VMAs mapping this file (the i_mmap interval tree)
     cdef public object host             # the inode object a plugin keeps for this mapping
     cdef public uint64_t addr           # the address_space's kernel address (page->mapping)
@@ -373,6 +422,19 @@ cdef class Rmap:
     cdef int anon_vma_chain_link(self, VmArea vma, AnonVma av, uint64_t avc) except -1
     cdef int unlink_anon_vmas(self, VmArea vma) except -1
     cdef int put_anon_vma(self, AnonVma av) except -1
+    # reclaim's walk cache: the PTE table of the last (mm, 2 MiB range) an rmap walk reached,
+    # used between walk_cache_begin() and walk_cache_end() (one shrink_page_list batch, in which
+    # no page table is freed)
+    cdef bint wc_on
+    cdef object wc_mm
+    cdef uint64_t wc_base
+    cdef uint64_t* wc_ptes
+    cdef void walk_cache_begin(self) noexcept
+    cdef void walk_cache_end(self) noexcept
+    cdef uint64_t* rmap_pte(self, MmStruct mm, uint64_t addr, int* err) except? NULL
+    cdef list rmap_vmas(self, page* hp)
+    cdef int _page_referenced(self, pfn_t pfn, list vmas, uint64_t* vm_flags) except -1
+    cdef int _try_to_unmap(self, pfn_t pfn, list vmas, uint64_t entry, bint swap, bint dup) except -1
 
 cdef class MmCore:
     cdef PhysMem pm
@@ -433,6 +495,7 @@ cdef class MmCore:
                                bint writable) except -1
     cdef int filemap_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
     cdef pfn_t page_cache_lookup(self, AddressSpace mapping, uint64_t index) except? 0xfffffffffffffffe
+    cdef int _add_to_page_cache(self, pfn_t pfn, AddressSpace mapping, uint64_t index) except -1
     cdef pfn_t page_cache_alloc(self, AddressSpace mapping, uint64_t index, MmStruct mm,
                                 VmArea vma, uint64_t addr, int* major) except? 0xfffffffffffffffe
     cdef uint64_t page_cache_store(self, AddressSpace mapping, uint64_t index, pfn_t pfn) except? 0xffffffffffffffff
@@ -455,6 +518,11 @@ cdef class MmCore:
     cdef int copy_huge_leaf(self, MmStruct dst, VmArea dst_vma, MmStruct src, VmArea src_vma,
                             uint64_t* sleaf, uint64_t addr, int level, bint cow) except -1
     cdef int migrate_page(self, pfn_t pfn) except? -1000000
+    cdef int set_page_dirty(self, pfn_t pfn) except -1
+    cdef bint clear_page_dirty_for_io(self, pfn_t pfn) except -1
+    cdef int set_page_writeback(self, pfn_t pfn) except -1
+    cdef int end_page_writeback(self, pfn_t pfn) except -1
+    cdef int delete_from_page_cache(self, AddressSpace mapping, pfn_t pfn, uint64_t shadow) except -1
     cdef int _migrate_page(self, pfn_t pfn) except? -1000000
 
 cdef class MmuGather:

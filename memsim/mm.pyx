@@ -28,13 +28,14 @@ from memsim._types cimport (
     pfn_t, gfp_t, NO_PFN, PAGE_SHIFT, PAGE_SIZE, PTRS_PER_TABLE, _PAGE_PRESENT, _PAGE_RW,
     _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE, _PAGE_SPECIAL, _PAGE_UFFD_WP, _PAGE_NX,
     PTE_PFN_MASK, PG_table, PG_zero, PG_reserved, PG_swapbacked, PG_head, PG_tail, PG_buddy,
-    PG_pcp, PG_content, PG_hugetlb, PG_slab, PG_lru, PAGE_MAPPING_ANON, MM_FILEPAGES, MM_ANONPAGES,
+    PG_pcp, PG_content, PG_hugetlb, PG_slab, PG_lru, PG_dirty, PG_writeback, PG_reclaim, PG_active,
+    PG_locked, PG_unevictable, MAX_NR_ZONES, PAGE_MAPPING_ANON, MM_FILEPAGES, MM_ANONPAGES,
     MM_SWAPENTS, MM_SHMEMPAGES, NR_MM_COUNTERS, GFP_NOWARN_, GFP_KSWAPD_RECLAIM_, GFP_THISNODE_,
     HPAGE_PMD_ORDER, HPAGE_PUD_ORDER, mempolicy, MPOL_INTERLEAVE, MPOL_PREFERRED_MANY, GFP_WRITE_,
     PG_dirty, PG_writeback,
 )
 from memsim.page cimport page
-from memsim.physmem cimport PhysMem, migrate_page_fn
+from memsim.physmem cimport PhysMem, migrate_page_fn, lruvec
 from memsim.mempolicy cimport policy_node, policy_nodemask, offset_il_node
 from memsim.ring cimport TraceBuffer, EV_RSS_STAT
 from memsim.task cimport Current, TaskStruct, task_rss_stat
@@ -48,7 +49,8 @@ from memsim.vmstat cimport (
     __mod_lruvec_page_state, mod_lruvec_page_state, count_vm_event, page_to_nid, NR_ANON_MAPPED,
     NR_FILE_MAPPED, NR_FILE_PAGES, NR_SHMEM, NR_PAGETABLE, PGFAULT, PGMAJFAULT, PGREUSE,
     PGMIGRATE_SUCCESS, PGMIGRATE_FAIL, NR_ANON_THPS, NR_SHMEM_PMDMAPPED, NR_FILE_PMDMAPPED,
-    THP_SPLIT_PMD,
+    THP_SPLIT_PMD, NR_FILE_DIRTY, NR_WRITEBACK, NR_WRITTEN, NR_DIRTIED, NR_ZONE_WRITE_PENDING,
+    PGROTATED, __mod_zone_page_state, __mod_node_page_state, __count_vm_events, page_zonenum,
 )
 
 # vm_flags (include/linux/mm.h, v5.14)
@@ -73,6 +75,7 @@ VM_UFFD_FLAGS = VM_UFFD_MISSING | VM_UFFD_WP | VM_UFFD_MINOR
 
 cdef uint64_t C_VM_READ = 0x1, C_VM_WRITE = 0x2, C_VM_EXEC = 0x4, C_VM_SHARED = 0x8
 cdef uint64_t C_VM_MAYWRITE = 0x20, C_VM_HUGETLB = 0x400000
+cdef uint64_t C_VM_LOCKED = 0x2000, C_VM_SEQ_READ = 0x8000
 cdef uint64_t C_VM_UFFD_MISSING = 0x200, C_VM_UFFD_WP = 0x1000, C_VM_UFFD_MINOR = 1ULL << 37
 cdef uint64_t C_VM_UFFD = 0x200 | 0x1000 | (1ULL << 37)
 
@@ -145,6 +148,11 @@ cdef inline bint leaf_mapped(PhysMem pm, pfn_t pfn) noexcept nogil:
     if p.flags & (1ULL << PG_head):
         return compound_mapcount_ptr(pm, pfn)[0] > 0
     return False
+
+
+cdef inline bint page_mapped(PhysMem pm, pfn_t pfn) noexcept nogil:
+    """page_mapped() of one page: a PTE maps it, or a huge leaf maps its compound page."""
+    return pm.mem_map[pfn]._mapcount > 0 or leaf_mapped(pm, pfn)
 
 
 cdef inline void page_add_file_rmap(PhysMem pm, pfn_t pfn) noexcept:
@@ -969,57 +977,184 @@ cdef class Rmap:
                             3 if err == WALK_PMD_LEAF else 2 if err == WALK_PUD_LEAF else 4))
         return out
 
-    def page_referenced(self, pfn_t pfn):
-        """page_referenced(): how many of the PTEs mapping the page were young; the accessed
-        bits are cleared (ptep_clear_flush_young)."""
-        cdef int n = 0, err
-        cdef uint64_t* slot
-        cdef VmArea vma
-        for vma, addr, level in self.rmap_walk(pfn):
-            err = 0
-            slot = self.core.pgt.walk(vma.vm_mm, addr, False, &err)
-            if slot != NULL and (slot[0] & _PAGE_ACCESSED):
-                slot[0] &= ~(<uint64_t>_PAGE_ACCESSED)
-                n += 1
-        return n
+    cdef void walk_cache_begin(self) noexcept:
+        """Start a batch of rmap walks (a shrink_page_list call) that may reuse PTE tables."""
+        self.wc_on = True
+        self.wc_mm = None
 
-    def try_to_unmap(self, pfn_t pfn, swap_entry=None):
-        """try_to_unmap() of an order-0 page: clear every PTE mapping it (an anonymous page's
-        PTEs get ``swap_entry`` (type, offset) as a swap PTE, MM_ANONPAGES -> MM_SWAPENTS),
-        drop the mapcount and the PTEs' references.  Returns the number of PTEs unmapped."""
-        cdef int err
+    cdef void walk_cache_end(self) noexcept:
+        """End it: no PTE table is remembered (a page table may be freed after this)."""
+        self.wc_on = False
+        self.wc_mm = None
+        self.wc_ptes = NULL
+
+    cdef uint64_t* rmap_pte(self, MmStruct mm, uint64_t addr, int* err) except? NULL:
+        """page_vma_mapped_walk()'s lookup of addr in mm: the walk cache's PTE table when the
+        batch already reached this 2 MiB range of this mm, else PageTables.walk (no allocation)."""
         cdef uint64_t* slot
-        cdef uint64_t e, newpte = 0
+        if self.wc_on and mm is self.wc_mm and (addr & ~(PMD_SIZE - 1)) == self.wc_base:
+            err[0] = 0
+            return &self.wc_ptes[(addr >> PAGE_SHIFT) & 511]
+        slot = self.core.pgt.walk(mm, addr, False, err)
+        if self.wc_on and slot != NULL and err[0] == 0:
+            self.wc_mm = mm
+            self.wc_base = addr & ~(PMD_SIZE - 1)
+            self.wc_ptes = slot - ((addr >> PAGE_SHIFT) & 511)
+        return slot
+
+    cdef list rmap_vmas(self, page* hp):
+        """The VMAs rmap_walk() visits for head page ``hp``: its anon_vma's (rmap_walk_anon) or
+        its address_space's i_mmap (rmap_walk_file); None when the page has no rmapping."""
+        cdef object got
+        if hp.mapping & PAGE_MAPPING_ANON:
+            got = self.anon_vmas.get(hp.mapping & ~(<uint64_t>PAGE_MAPPING_ANON))
+            return None if got is None else (<AnonVma>got).vmas
+        got = self.mappings.get(hp.mapping)
+        return None if got is None else (<AddressSpace>got).i_mmap
+
+    cdef int _page_referenced(self, pfn_t pfn, list vmas, uint64_t* vm_flags) except -1:
+        """page_referenced() -> rmap_walk(page_referenced_one) of an order-0 page: count the PTEs
+        (or PMD leaves) mapping it that were young, clearing the accessed bit
+        (ptep_clear_flush_young); a young PTE of a VM_SEQ_READ VMA does not count.  *vm_flags
+        gathers the flags of the VMAs that referenced it; a VM_LOCKED VMA ends the walk with
+        VM_LOCKED in *vm_flags (page_check_references then lets try_to_unmap cull it).
+        ``vmas``: the page's rmap_vmas() if the caller has them (reclaim looks the mapping up
+        once per batch), else None."""
+        cdef page* p = &self.core.pm.mem_map[pfn]
+        cdef pfn_t head = pfn
+        cdef page* hp = p
+        cdef VmArea vma
+        cdef uint64_t index, addr, e
+        cdef uint64_t* slot
+        cdef int err, referenced = 0
+        cdef Py_ssize_t i, n
+        vm_flags[0] = 0
+        if p.flags & (1ULL << PG_tail):
+            head = p.compound_head
+            hp = &self.core.pm.mem_map[head]
+        if hp.mapping == 0 or not page_mapped(self.core.pm, pfn):
+            return 0
+        if vmas is None:
+            vmas = self.rmap_vmas(hp)
+        if vmas is None:
+            return 0
+        index = hp.index + (pfn - head)
+        n = len(vmas)
+        for i in range(n):
+            vma = <VmArea>vmas[i]
+            if index < vma.vm_pgoff or vma.vm_mm is None:
+                continue
+            addr = vma.vm_start + ((index - vma.vm_pgoff) << PAGE_SHIFT)
+            if addr >= vma.vm_end:
+                continue
+            err = 0
+            slot = self.rmap_pte(vma.vm_mm, addr, &err)
+            if slot == NULL:
+                continue
+            e = slot[0]
+            if not (e & _PAGE_PRESENT) or ((e & PTE_PFN_MASK) >> PAGE_SHIFT) != (
+                    head if err == WALK_PMD_LEAF or err == WALK_PUD_LEAF else pfn):
+                continue
+            if vma.vm_flags & C_VM_LOCKED:
+                vm_flags[0] |= C_VM_LOCKED
+                break
+            if e & _PAGE_ACCESSED:
+                slot[0] = e & ~(<uint64_t>_PAGE_ACCESSED)
+                if not (vma.vm_flags & C_VM_SEQ_READ):
+                    referenced += 1
+                    vm_flags[0] |= vma.vm_flags
+        return referenced
+
+    cdef int _try_to_unmap(self, pfn_t pfn, list vmas, uint64_t entry, bint swap, bint dup) except -1:
+        """try_to_unmap() -> rmap_walk(try_to_unmap_one) of an order-0 page mapped by PTEs:
+        clear each PTE (ptep_clear_flush), move a dirty PTE's dirty bit to the page
+        (set_page_dirty), and drop the mapcount and the PTE's reference.  An anonymous page's
+        PTEs get ``entry`` as a swap PTE when ``swap`` (taking a swap_duplicate reference each
+        when ``dup``; a failed one restores the PTE and stops), MM_ANONPAGES -> MM_SWAPENTS, the
+        uffd-wp bit kept; a file page's PTE is cleared, MM_FILEPAGES / MM_SHMEMPAGES drop.  A
+        VM_LOCKED VMA or a huge leaf stops the walk (the page stays mapped: the caller sees
+        page_mapped()).  Returns the number of PTEs unmapped."""
+        cdef page* p = &self.core.pm.mem_map[pfn]
         cdef VmArea vma
         cdef MmStruct mm
-        cdef page* p = &self.core.pm.mem_map[pfn]
-        cdef int member = mm_counter(compound_head_page(self.core.pm, pfn))
+        cdef uint64_t index, addr, e, newpte = 0
+        cdef uint64_t* slot
+        cdef int err, member, r, unmapped = 0
+        cdef Py_ssize_t i, n
         cdef TaskStruct t = self.core.cur.task
-        if swap_entry is not None:
-            newpte = swp_entry_to_pte(swp_entry(swap_entry[0], swap_entry[1]))
-        n = 0
-        for vma, addr, level in self.rmap_walk(pfn):
-            if level != 4:
-                raise ValueError(f"pfn {pfn:#x} is mapped by a huge leaf; split it first")
+        cdef PhysMem pm = self.core.pm
+        if p.flags & (1ULL << PG_tail) or p.mapping == 0 or p._mapcount <= 0:
+            return 0
+        if vmas is None:
+            vmas = self.rmap_vmas(p)
+        if vmas is None:
+            return 0
+        member = mm_counter(p)
+        if swap:
+            newpte = swp_entry_to_pte(entry)
+        index = p.index
+        n = len(vmas)
+        for i in range(n):
+            if p._mapcount <= 0:
+                break
+            vma = <VmArea>vmas[i]
             mm = vma.vm_mm
+            if index < vma.vm_pgoff or mm is None:
+                continue
+            addr = vma.vm_start + ((index - vma.vm_pgoff) << PAGE_SHIFT)
+            if addr >= vma.vm_end:
+                continue
             err = 0
-            slot = self.core.pgt.walk(mm, addr, False, &err)
+            slot = self.rmap_pte(mm, addr, &err)
+            if slot == NULL:
+                continue
             e = slot[0]
-            if member == MM_ANONPAGES and swap_entry is not None:
-                slot[0] = newpte | ((_PAGE_SWP_UFFD_WP) if e & _PAGE_UFFD_WP else 0)
+            if not (e & _PAGE_PRESENT) or ((e & PTE_PFN_MASK) >> PAGE_SHIFT) != pfn:
+                continue
+            if err == WALK_PMD_LEAF or err == WALK_PUD_LEAF or vma.vm_flags & C_VM_LOCKED:
+                break
+            if member == MM_ANONPAGES and swap:
+                if dup and self.core.swap.swap_duplicate != NULL:
+                    r = self.core.swap.swap_duplicate(self.core.swap.ctx, entry)
+                    if r < 0:
+                        break
+                slot[0] = newpte | (_PAGE_SWP_UFFD_WP if e & _PAGE_UFFD_WP else 0)
                 mm.add_mm_counter(MM_ANONPAGES, -1, t is not None and t.mm is mm)
                 mm.add_mm_counter(MM_SWAPENTS, 1, t is not None and t.mm is mm)
             else:
                 slot[0] = 0
                 mm.add_mm_counter(member, -1, t is not None and t.mm is mm)
-            page_remove_rmap(self.core.pm, pfn)
-            self.core.pm.put_page(pfn)
-            n += 1
-        return n
+            if e & _PAGE_DIRTY:
+                self.core.set_page_dirty(pfn)
+            page_remove_rmap(pm, pfn)
+            pm.put_page(pfn)
+            unmapped += 1
+        return unmapped
+
+    def page_referenced(self, pfn_t pfn):
+        """page_referenced(): how many of the PTEs mapping the page were young; the accessed
+        bits are cleared (ptep_clear_flush_young)."""
+        cdef uint64_t vm_flags = 0
+        return self._page_referenced(pfn, None, &vm_flags)
+
+    def try_to_unmap(self, pfn_t pfn, swap_entry=None):
+        """try_to_unmap() of an order-0 page: clear every PTE mapping it (an anonymous page's
+        PTEs get ``swap_entry`` (type, offset) as a swap PTE, MM_ANONPAGES -> MM_SWAPENTS; the
+        caller holds the entry's references), drop the mapcount and the PTEs' references.
+        Returns the number of PTEs unmapped; a page a huge leaf maps raises ValueError."""
+        cdef page* p = &self.core.pm.mem_map[pfn]
+        cdef uint64_t entry = 0
+        for vma, addr, level in self.rmap_walk(pfn):
+            if level != 4:
+                raise ValueError(f"pfn {pfn:#x} is mapped by a huge leaf; split it first")
+        if swap_entry is not None:
+            entry = swp_entry(swap_entry[0], swap_entry[1])
+        return self._try_to_unmap(pfn, None, entry, swap_entry is not None, False)
 
     def register_mapping(self, AddressSpace mapping):
         """Make ``mapping`` findable from its pages' page->mapping (rmap_walk_file)."""
         self.mappings[mapping.addr] = mapping
+        mapping.in_rmap = True
 
 
 # ------------------------------------------------------------------------------------------
@@ -1183,7 +1318,7 @@ cdef class MmCore:
         mm.vmas.insert(lo, vma)
         if vma.vm_file is not None:
             vma.vm_file.i_mmap.append(vma)
-            self.rmap.mappings[vma.vm_file.addr] = vma.vm_file
+            self.rmap.register_mapping(vma.vm_file)
 
     def unlink_file_vma(self, VmArea vma):
         """unlink_file_vma(): the VMA leaves its file's i_mmap."""
@@ -1312,6 +1447,9 @@ cdef class MmCore:
     def add_to_page_cache(self, pfn_t pfn, AddressSpace mapping, uint64_t index):
         """The struct page side of __add_to_page_cache_locked(): page->mapping and ->index
         (and PG_swapbacked for shmem), so rmap and the fault path find it."""
+        self._add_to_page_cache(pfn, mapping, index)
+
+    cdef int _add_to_page_cache(self, pfn_t pfn, AddressSpace mapping, uint64_t index) except -1:
         cdef page* p = &self.pm.mem_map[pfn]
         p.mapping = mapping.addr
         p.index = index
@@ -1319,7 +1457,9 @@ cdef class MmCore:
         if mapping.swapbacked:
             p.flags |= 1ULL << PG_swapbacked
             __mod_lruvec_page_state(self.pm.vs, p, NR_SHMEM, 1)
-        self.rmap.mappings[mapping.addr] = mapping
+        if not mapping.in_rmap:
+            self.rmap.register_mapping(mapping)
+        return 0
 
     # -- faults ------------------------------------------------------------------------------
     cdef int handle_mm_fault(self, MmStruct mm, VmArea vma, uint64_t addr, unsigned int flags) except -1:
@@ -1878,7 +2018,7 @@ cdef class MmCore:
         if self.charge(pfn, mm, self.gfp_user) != 0:
             self.pm.put_page(pfn)
             return NO_PFN
-        self.add_to_page_cache(pfn, mapping, index)
+        self._add_to_page_cache(pfn, mapping, index)
         shadow = self.page_cache_store(mapping, index, pfn)
         if shadow and not (self.gfp_user & GFP_WRITE_):
             self.workingset.workingset_refault(pfn, shadow)
@@ -2917,6 +3057,106 @@ cdef class MmCore:
         return moved
 
     # -- migration ---------------------------------------------------------------------------
+    # -- dirty, writeback and the page cache's reclaim side (mm/page-writeback.c, filemap.c) ----
+    cdef int set_page_dirty(self, pfn_t pfn) except -1:
+        """set_page_dirty(): PG_dirty; a regular file's page is accounted the first time
+        (__set_page_dirty_nobuffers -> account_page_dirtied: NR_FILE_DIRTY, NR_ZONE_WRITE_PENDING,
+        NR_DIRTIED); shmem and swap-cache pages only get the flag (__set_page_dirty_no_writeback,
+        swap_set_page_dirty)."""
+        cdef page* p = compound_head_page(self.pm, pfn)
+        if p.flags & (1ULL << PG_dirty):
+            return 0
+        p.flags |= 1ULL << PG_dirty
+        if p.mapping and not (p.mapping & PAGE_MAPPING_ANON) and not (p.flags & (1ULL << PG_swapbacked)):
+            __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_DIRTY, 1)
+            __mod_zone_page_state(self.pm.vs, page_to_nid(p) * MAX_NR_ZONES + page_zonenum(p),
+                                  NR_ZONE_WRITE_PENDING, 1)
+            __mod_node_page_state(self.pm.vs, page_to_nid(p), NR_DIRTIED, 1)
+        return 0
+
+    cdef bint clear_page_dirty_for_io(self, pfn_t pfn) except -1:
+        """clear_page_dirty_for_io(): clear PG_dirty before the write; a regular file's page
+        leaves NR_FILE_DIRTY / NR_ZONE_WRITE_PENDING (mapping_can_writeback).  True if it was
+        dirty."""
+        cdef page* p = &self.pm.mem_map[pfn]
+        if not (p.flags & (1ULL << PG_dirty)):
+            return False
+        p.flags &= ~(1ULL << PG_dirty)
+        if p.mapping and not (p.mapping & PAGE_MAPPING_ANON) and not (p.flags & (1ULL << PG_swapbacked)):
+            __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_DIRTY, -1)
+            __mod_zone_page_state(self.pm.vs, page_to_nid(p) * MAX_NR_ZONES + page_zonenum(p),
+                                  NR_ZONE_WRITE_PENDING, -1)
+        return True
+
+    cdef int set_page_writeback(self, pfn_t pfn) except -1:
+        """set_page_writeback() -> __test_set_page_writeback(): PG_writeback, NR_WRITEBACK and
+        NR_ZONE_WRITE_PENDING.  A writepage op calls it when it starts the write."""
+        cdef page* p = &self.pm.mem_map[pfn]
+        if p.flags & (1ULL << PG_writeback):
+            return 0
+        p.flags |= 1ULL << PG_writeback
+        __mod_lruvec_page_state(self.pm.vs, p, NR_WRITEBACK, 1)
+        __mod_zone_page_state(self.pm.vs, page_to_nid(p) * MAX_NR_ZONES + page_zonenum(p),
+                              NR_ZONE_WRITE_PENDING, 1)
+        return 0
+
+    cdef int end_page_writeback(self, pfn_t pfn) except -1:
+        """end_page_writeback() (v6.18 folio_end_writeback): a page reclaim wrote (PG_reclaim)
+        loses the flag and rotate_reclaimable_page() moves it to the tail of its inactive list
+        (pagevec_move_tail_fn: PG_active cleared, pgrotated) -- if it is on an LRU list, clean,
+        unlocked and evictable -- where the next isolation finds it; then
+        test_clear_page_writeback(): NR_WRITEBACK, NR_ZONE_WRITE_PENDING down, NR_WRITTEN up.
+        memsim moves the page at once (the kernel batches the rotation in the per-CPU
+        lru_rotate pagevec)."""
+        cdef page* p = &self.pm.mem_map[pfn]
+        cdef lruvec* lv
+        if not (p.flags & (1ULL << PG_writeback)):
+            raise ValueError(f"end_page_writeback: pfn {pfn:#x} is not under writeback")
+        if p.flags & (1ULL << PG_reclaim):
+            p.flags &= ~(1ULL << PG_reclaim)
+            if (p.flags & (1ULL << PG_lru)) and not (p.flags & ((1ULL << PG_locked) | (1ULL << PG_dirty)
+                                                              | (1ULL << PG_unevictable))):
+                lv = self.pm.folio_lruvec(pfn)
+                self.pm.lruvec_del_folio(lv, pfn)
+                p.flags &= ~(1ULL << PG_active)
+                self.pm.lruvec_add_folio_tail(lv, pfn)
+                __count_vm_events(self.pm.vs, PGROTATED, 1)
+        p.flags &= ~(1ULL << PG_writeback)
+        __mod_lruvec_page_state(self.pm.vs, p, NR_WRITEBACK, -1)
+        __mod_zone_page_state(self.pm.vs, page_to_nid(p) * MAX_NR_ZONES + page_zonenum(p),
+                              NR_ZONE_WRITE_PENDING, -1)
+        __mod_node_page_state(self.pm.vs, page_to_nid(p), NR_WRITTEN, 1)
+        return 0
+
+    cdef int delete_from_page_cache(self, AddressSpace mapping, pfn_t pfn, uint64_t shadow) except -1:
+        """__delete_from_page_cache(page, shadow) -> page_cache_delete(): the page leaves its
+        cache -- the mapping's a_ops delete_from_page_cache (which stores ``shadow``) or the
+        built-in i_pages (page_cache_delete_page) -- and NR_FILE_PAGES (NR_SHMEM);
+        page->mapping is cleared.  The caller
+        (__remove_mapping) has checked that only the cache holds it."""
+        cdef page* p = &self.pm.mem_map[pfn]
+        if mapping.a_ops != NULL:
+            mapping.a_ops.delete_from_page_cache(mapping.a_ops.ctx, mapping, pfn, shadow)
+        else:
+            self.page_cache_delete_page(mapping, p.index, pfn, shadow)
+        __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, -1)
+        if p.flags & (1ULL << PG_swapbacked):
+            __mod_lruvec_page_state(self.pm.vs, p, NR_SHMEM, -1)
+        p.mapping = 0
+        return 0
+
+    def set_page_dirty_py(self, pfn_t pfn):
+        """set_page_dirty() from Python (a write through a page-cache interface, tests)."""
+        self.set_page_dirty(pfn)
+
+    def set_page_writeback_py(self, pfn_t pfn):
+        """set_page_writeback() from Python (a writepage op written in Python, tests)."""
+        self.set_page_writeback(pfn)
+
+    def end_page_writeback_py(self, pfn_t pfn):
+        """end_page_writeback() from Python: the write of ``pfn`` completed."""
+        self.end_page_writeback(pfn)
+
     cdef int migrate_page(self, pfn_t pfn) except? -1000000:
         """migrate_pages() of one page: _migrate_page(), counted in pgmigrate_success or
         pgmigrate_fail."""

@@ -61,6 +61,8 @@ class KernelProfile:
     # before the evicting memcg is looked up (so also when it is gone) and swap is checked on the
     # evicting memcg; v5.14 gives up before counting and checks the faulting page's memcg.
     workingset_test_recent: bool = False
+    reclaim_writes_file: bool = True    # kswapd's pageout() writes dirty file pages (gone by v6.18:
+                                        # "We no longer attempt to writeback filesystem folios here")
 
     @property
     def version(self) -> tuple:
@@ -102,6 +104,7 @@ PROFILES = {
         workingset_test_recent=True,
         wp_reuse_drains_lru=True,
         lru_cost_rotations=True,
+        reclaim_writes_file=False,
     ),
 }
 

@@ -70,6 +70,11 @@ cdef struct pgdat_kswapd:
     bint kswapd_wait_active             # waitqueue_active(&pgdat->kswapd_wait)
     scan_control sc                     # balance_pgdat()'s scan_control while kswapd runs
 
+# enum pgdat_flags: bits of pgdat->flags (Vmscan.pgdat_flags[nid]) that shrink_node sets for kswapd
+cdef enum:
+    PGDAT_DIRTY = 0                     # reclaim found only dirty file pages no one writes yet
+    PGDAT_WRITEBACK = 1                 # reclaim found only pages under writeback
+
 cdef class Vmscan:
     cdef PhysMem pm
     cdef MmCore core
@@ -83,6 +88,9 @@ cdef class Vmscan:
     cdef uint64_t lruvec_lru_size(self, lruvec* lv, int lru, int zone_idx) noexcept
     cdef int get_scan_count(self, lruvec* lv, scan_control* sc, uint64_t* nr) except -1
     cdef public ShrinkerList shrinkers  # shrink_node's shrink_slab (memsim.shrinker); None: none
+    cdef public bint pageout_file       # reclaim (kswapd) writes dirty file pages: v5.14, not v6.18
+    cdef unsigned long pgdat_flags[256] # pgdat->flags of each node (PGDAT_*)
+    cdef reclaim_stat last_stat         # what the last shrink_page_list saw
     cdef uint64_t shrink_list(self, int lru, uint64_t nr_to_scan, lruvec* lv, scan_control* sc) except? 0xffffffffffffffff
     cdef uint64_t shrink_inactive_list(self, uint64_t nr_to_scan, lruvec* lv, scan_control* sc, int lru) except? 0xffffffffffffffff
     cdef int shrink_active_list(self, uint64_t nr_to_scan, lruvec* lv, scan_control* sc, int lru) except -1
@@ -91,6 +99,17 @@ cdef class Vmscan:
     cdef uint64_t shrink_page_list(self, pfn_t* pages, int n, lruvec* lv, scan_control* sc,
                                    reclaim_stat* stat) except? 0xffffffffffffffff
     cdef bint remove_mapping(self, AddressSpace mapping, pfn_t pfn, bint reclaimed) except -1
+    # shrink_page_list's parts (mm/vmscan.c, mm/swap_state.c)
+    cdef uint64_t _shrink_page_list(self, pfn_t* pages, int n, lruvec* lv, scan_control* sc,
+                                    reclaim_stat* stat, pfn_t* tofree, int* nfree_out,
+                                    pfn_t* inflight, int* nwb_out) except? 0xffffffffffffffff
+    cdef int _keep(self, lruvec* lv, pfn_t pfn, bint file) except -1
+    cdef int _activate(self, lruvec* lv, pfn_t pfn, bint file, reclaim_stat* stat) except -1
+    cdef int page_check_references(self, pfn_t pfn, list vmas) except -1
+    cdef int pageout(self, pfn_t pfn, AddressSpace mapping, bint file) except -1
+    cdef bint add_to_swap(self, pfn_t pfn) except -1
+    cdef bint remove_swap_mapping(self, pfn_t pfn) except -1
+    cdef int delete_from_swap_cache(self, pfn_t pfn) except -1
     cdef int shrink_lruvec(self, lruvec* lv, scan_control* sc) except -1
     cdef int prepare_scan_count(self, int nid, scan_control* sc) noexcept
     cdef bint should_continue_reclaim(self, int nid, uint64_t nr_reclaimed, scan_control* sc) noexcept

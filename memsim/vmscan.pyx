@@ -15,23 +15,29 @@ is what memsim models: the multi-generational LRU of v6.18 is not modelled):
 - the counters (pgscan_*, pgsteal_*, pgrefill, pgdeactivate, pgactivate, pageoutrun,
   kswapd_*_wmark_hit_quickly, allocstall_*) and the vmscan trace events.
 
-shrink_page_list handles what memsim can reclaim today (clean page-cache pages of the built-in
-file mapping, whose slots keep a workingset shadow entry: __remove_mapping); anon is scanned only when ``swap_ops.swap_out`` is set (can_reclaim_anon_pages).
+shrink_page_list (see its docstring) as the kernel has it: page_check_references, add_to_swap
+through ``swap_ops.swap_out`` (anon is scanned only when it is set: can_reclaim_anon_pages),
+try_to_unmap through the reverse map in C, pageout through the mapping's ``a_ops.writepage`` or
+``swap_ops.swap_writepage`` (vmscan:mm_vmscan_writepage / write_folio), __remove_mapping (the
+built-in page cache's slots keep a workingset shadow entry).
 """
 from libc.stdint cimport uint64_t, int64_t, uint32_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 from memsim._types cimport (pfn_t, gfp_t, NIL32, GFP_DMA_, GFP_DMA32_, GFP_HIGHMEM_, GFP_MOVABLE_, GFP_THISNODE_, GFP_KERNEL,
-                            PG_lru, PG_active, PG_referenced, PG_swapbacked, PG_workingset,
-                            PG_unevictable, PG_dirty, PG_head, PAGE_MAPPING_ANON, MAX_NR_ZONES)
+                            GFP_IO_, GFP_FS_, PG_lru, PG_active, PG_referenced, PG_swapbacked,
+                            PG_workingset, PG_unevictable, PG_dirty, PG_head, PG_writeback,
+                            PG_reclaim, PG_mlocked, PG_owner_priv_1, PAGE_MAPPING_ANON, MAX_NR_ZONES)
 from memsim.page cimport page
 from memsim.physmem cimport (PhysMem, lruvec, zone, LRU_INACTIVE_ANON, LRU_ACTIVE_ANON,
                              LRU_INACTIVE_FILE, LRU_ACTIVE_FILE, LRU_ACTIVE, LRU_FILE, NR_LRU_LISTS)
-from memsim.mm cimport MmCore, AddressSpace
+from memsim.mm cimport (MmCore, AddressSpace, address_space_operations, writeback_control,
+                        WB_SYNC_NONE, AOP_WRITEPAGE_ACTIVATE)
 from memsim.ring cimport (EV_MM_VMSCAN_KSWAPD_WAKE, EV_MM_VMSCAN_KSWAPD_SLEEP,
                           EV_MM_VMSCAN_WAKEUP_KSWAPD, EV_MM_VMSCAN_LRU_ISOLATE,
                           EV_MM_VMSCAN_LRU_SHRINK_INACTIVE, EV_MM_VMSCAN_LRU_SHRINK_ACTIVE)
-from memsim.vmstat cimport (__count_vm_events, __mod_lruvec_page_state, __count_zid_vm_events,
+from memsim.vmstat cimport (page_to_nid, __mod_node_page_state, NR_VMSCAN_WRITE,
+                            NR_VMSCAN_IMMEDIATE, NR_SWAPCACHE, __count_vm_events, __mod_lruvec_page_state, __count_zid_vm_events,
                             page_zonenum, zone_page_state_snapshot,
                             PGSCAN_KSWAPD, PGSCAN_DIRECT, PGSTEAL_KSWAPD, PGSTEAL_DIRECT,
                             PGSCAN_ANON, PGSCAN_FILE, PGSTEAL_ANON, PGSTEAL_FILE, PGACTIVATE,
@@ -41,6 +47,26 @@ from memsim.vmstat cimport (__count_vm_events, __mod_lruvec_page_state, __count_
                             NR_ZONE_INACTIVE_ANON, NR_ZONE_ACTIVE_ANON, NR_ZONE_INACTIVE_FILE,
                             NR_ZONE_ACTIVE_FILE, NR_FREE_PAGES, WORKINGSET_ACTIVATE_ANON,
                             WORKINGSET_ACTIVATE_FILE)
+
+# enum page_references and pageout_t (mm/vmscan.c)
+cdef enum:
+    PAGEREF_RECLAIM = 0
+    PAGEREF_RECLAIM_CLEAN = 1
+    PAGEREF_KEEP = 2
+    PAGEREF_ACTIVATE = 3
+
+cdef enum:
+    PAGE_KEEP = 0
+    PAGE_ACTIVATE = 1
+    PAGE_SUCCESS = 2
+    PAGE_CLEAN = 3
+
+cdef enum:
+    PG_swapcache = PG_owner_priv_1
+    VM_EXEC = 0x4
+    VM_LOCKED = 0x2000
+    # the core C event slot issue 10 gives vmscan:mm_vmscan_writepage (v6.18 mm_vmscan_write_folio)
+    EV_MM_VMSCAN_WRITEPAGE = 22
 
 LRU_NAMES = ("inactive_anon", "active_anon", "inactive_file", "active_file", "unevictable")
 SCAN_BALANCE_NAMES = ("SCAN_EQUAL", "SCAN_FRACT", "SCAN_ANON", "SCAN_FILE")
@@ -143,6 +169,7 @@ cdef class Vmscan:
         for n in range(pm.nr_nodes):
             # kswapd(): "WRITE_ONCE(pgdat->kswapd_order, 0); kswapd_highest_zoneidx = MAX_NR_ZONES"
             self.pgdat[n].kswapd_highest_zoneidx = MAX_NR_ZONES
+        self.pageout_file = True
         pm.reclaim.try_to_free_pages = _try_to_free_pages
         pm.reclaim.wakeup_kswapd = _wakeup_kswapd
         pm.reclaim.zone_reclaimable_pages = _zone_reclaimable_pages
@@ -360,67 +387,406 @@ cdef class Vmscan:
         no lruvecs of its own); the mapping is never exiting (AS_EXITING) nor DAX in memsim."""
         cdef page* p = &self.pm.mem_map[pfn]
         cdef uint64_t shadow = 0
-        if p._mapcount > 0 or p._refcount != 1 or mapping.i_pages.get(p.index) != pfn:
+        if p._mapcount > 0 or p._refcount != 1 or p.flags & (1ULL << PG_dirty):
+            return False
+        if mapping.a_ops == NULL and mapping.i_pages.get(p.index) != pfn:
             return False
         if reclaimed and not (p.flags & (1ULL << PG_swapbacked)):
             shadow = self.core.workingset.workingset_eviction(pfn, NULL, 0)
-        self.core.page_cache_delete_page(mapping, p.index, pfn, shadow)
-        __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, -1)
-        p.mapping = 0
+        self.core.delete_from_page_cache(mapping, pfn, shadow)
         return True
 
     cdef uint64_t shrink_page_list(self, pfn_t* pages, int n, lruvec* lv, scan_control* sc,
                                    reclaim_stat* stat) except? 0xffffffffffffffff:
-        """shrink_page_list() for what memsim can reclaim today: a page-cache page of the
-        built-in file mapping that is clean and, once unmapped (try_to_unmap), referenced by the
-        cache alone is deleted from i_pages (__remove_mapping) and freed; page_check_references
-        activates a page referenced by more than one PTE or twice, keeps a referenced one on the
-        inactive list; anything else goes back.  Returns the pages reclaimed."""
-        cdef int i, nfree = 0
-        cdef pfn_t pfn
-        cdef page* p
-        cdef int ref_ptes
-        cdef bint ref_page
-        cdef AddressSpace mapping
+        """shrink_page_list() (v6.18 shrink_folio_list) over ``n`` isolated order-0 pages; fills
+        ``stat`` (struct reclaim_stat) as the kernel does and returns the pages reclaimed.
+
+        Per page: an unevictable (mlocked) page is activated-locked (not activated); a page
+        under writeback is activated with PG_reclaim (case 2, nr_writeback) or, for kswapd
+        seeing PG_reclaim with PGDAT_WRITEBACK set, counted in nr_immediate (case 1);
+        page_check_references() activates a page referenced twice or by two PTEs, keeps one
+        referenced once (nr_ref_keep); an anonymous page gets a swap slot from
+        ``swap_ops.swap_out`` (add_to_swap; NULL or -ENOMEM: activated, as 5.14 does when
+        get_swap_page finds no swap); a mapped page is unmapped through the reverse map
+        (try_to_unmap: an anonymous page's PTEs become its swap entry; still mapped:
+        nr_unmap_fail, activated).  A dirty file page is written only by kswapd on v5.14, and
+        only once it came round again with PG_reclaim while PGDAT_DIRTY is set; otherwise it
+        gets PG_reclaim and NR_VMSCAN_IMMEDIATE and is activated (v6.18 never writes file
+        pages from reclaim).  pageout() writes a dirty page through the mapping's writepage
+        (the swap cache's ``swap_writepage``); a page still under writeback goes back to the
+        inactive list and end_page_writeback rotates it to the tail, where a later pass reclaims
+        it; a page written synchronously is reclaimed at once.  A clean page that only its cache
+        holds leaves it (__remove_mapping: ``remove_mapping`` for the page cache, the swap
+        cache's delete_from_swap_cache) and is freed.  A page of a mapping whose plugin a_ops has
+        no ``delete_from_page_cache`` is kept untouched, and compound pages are kept (memsim does
+        not split THPs in reclaim).
+
+        The built-in file mapping's writeback (a_ops NULL) is an emulated disk that completes
+        every write started in this call at its end, after the kept pages went back to their
+        lists: the page is then at the inactive tail, clean, for the next isolation.  Writes
+        through an op end when the op calls MmCore.end_page_writeback (at once, or later)."""
+        cdef PhysMem pm = self.pm
+        cdef MmCore core = self.core
+        cdef int i, nfree = 0, nwb = 0
         cdef uint64_t reclaimed = 0
         cdef pfn_t tofree[SWAP_CLUSTER_MAX]
+        cdef pfn_t inflight[SWAP_CLUSTER_MAX]
+        memset(stat, 0, sizeof(reclaim_stat))
+        core.rmap.walk_cache_begin()
+        try:
+            reclaimed = self._shrink_page_list(pages, n, lv, sc, stat, tofree, &nfree, inflight, &nwb)
+        finally:
+            core.rmap.walk_cache_end()
+        pm.free_unref_page_list(tofree, nfree)
+        __count_vm_events(pm.vs, PGACTIVATE, stat.nr_activate[0] + stat.nr_activate[1])
+        for i in range(nwb):
+            core.end_page_writeback(inflight[i])
+        self.last_stat = stat[0]
+        return reclaimed
+
+    cdef uint64_t _shrink_page_list(self, pfn_t* pages, int n, lruvec* lv, scan_control* sc,
+                                    reclaim_stat* stat, pfn_t* tofree, int* nfree_out,
+                                    pfn_t* inflight, int* nwb_out) except? 0xffffffffffffffff:
+        """shrink_page_list()'s loop over the pages (see shrink_page_list): the pages to free go
+        to ``tofree``, the built-in disk's writes to ``inflight``."""
+        cdef PhysMem pm = self.pm
+        cdef MmCore core = self.core
+        cdef int i, nfree = 0, nwb = 0, references, file, res
+        cdef pfn_t pfn
+        cdef page* p
+        cdef bint dirty, writeback, may_enter_fs, was_swapbacked, swapcache
+        cdef int unmapped
+        cdef object mobj
+        cdef AddressSpace mapping, last_mapping = None
+        cdef uint64_t last_addr = 0
+        cdef uint64_t reclaimed = 0
+        cdef int nid
         for i in range(n):
             pfn = pages[i]
-            p = &self.pm.mem_map[pfn]
-            if p.mapping & PAGE_MAPPING_ANON or p.flags & (1ULL << PG_swapbacked) or p.mapping == 0:
-                self._putback(lv, pfn, LRU_INACTIVE_ANON)   # no swap-out op: keep (activate_locked)
+            p = &pm.mem_map[pfn]
+            file = not (p.flags & (1ULL << PG_swapbacked))           # page_is_file_lru()
+            swapcache = (p.flags & (1ULL << PG_swapcache)) != 0
+            nid = page_to_nid(p)
+            mapping = None
+            if p.flags & (1ULL << PG_head):
+                self._keep(lv, pfn, file)                           # no THP split in reclaim
                 continue
-            # page_check_references()
-            ref_ptes = self.core.rmap.page_referenced(pfn) if p._mapcount > 0 else 0
-            ref_page = (p.flags >> PG_referenced) & 1
-            p.flags &= ~(1ULL << PG_referenced)
-            if ref_ptes:
-                p.flags |= 1ULL << PG_referenced
-                if ref_page or ref_ptes > 1:
-                    p.flags |= 1ULL << PG_active                # PAGEREF_ACTIVATE
-                    __count_vm_events(self.pm.vs, PGACTIVATE, 1)
-                self._putback(lv, pfn, LRU_INACTIVE_FILE)       # PAGEREF_KEEP
+            if p.flags & ((1ULL << PG_mlocked) | (1ULL << PG_unevictable)):
+                self._activate(lv, pfn, file, stat)                 # !page_evictable()
                 continue
+            if p.mapping == 0:
+                self._keep(lv, pfn, file)
+                continue
+            if not (p.mapping & PAGE_MAPPING_ANON):
+                if p.mapping != last_addr:              # one lookup per mapping and batch
+                    mobj = core.rmap.mappings.get(p.mapping)
+                    if mobj is None:
+                        self._keep(lv, pfn, file)
+                        continue
+                    last_addr = p.mapping
+                    last_mapping = <AddressSpace>mobj
+                mapping = last_mapping
+                if mapping.a_ops != NULL and mapping.a_ops.delete_from_page_cache == NULL:
+                    self._keep(lv, pfn, file)                       # the cache cannot drop it
+                    continue
+            if not sc.may_unmap and p._mapcount > 0:
+                self._keep(lv, pfn, file)
+                continue
+            may_enter_fs = (sc.gfp_mask & GFP_FS_) or (swapcache and (sc.gfp_mask & GFP_IO_))
+            # page_check_dirty_writeback(): anon and shmem pages are not the flushers'
+            if file:
+                dirty = (p.flags & (1ULL << PG_dirty)) != 0
+                writeback = (p.flags & (1ULL << PG_writeback)) != 0
+            else:
+                dirty = writeback = False
+            if dirty or writeback:
+                stat.nr_dirty += 1
+            if dirty and not writeback:
+                stat.nr_unqueued_dirty += 1
+            if writeback and p.flags & (1ULL << PG_reclaim):
+                stat.nr_congested += 1
+            if p.flags & (1ULL << PG_writeback):
+                if sc.kswapd and p.flags & (1ULL << PG_reclaim) and \
+                        self.pgdat_flags[nid] & (1UL << PGDAT_WRITEBACK):
+                    stat.nr_immediate += 1                          # case 1
+                else:
+                    p.flags |= 1ULL << PG_reclaim                   # case 2 (global reclaim:
+                    stat.nr_writeback += 1                          # writeback_throttling_sane)
+                self._activate(lv, pfn, file, stat)
+                continue
+            references = self.page_check_references(pfn, None if mapping is None else mapping.i_mmap)
+            if references == PAGEREF_ACTIVATE:
+                self._activate(lv, pfn, file, stat)
+                continue
+            if references == PAGEREF_KEEP:
+                stat.nr_ref_keep += 1
+                self._keep(lv, pfn, file)
+                continue
+            # Anonymous process memory has backing store?
+            if p.mapping & PAGE_MAPPING_ANON and p.flags & (1ULL << PG_swapbacked) and not swapcache:
+                if not (sc.gfp_mask & GFP_IO_):
+                    self._keep(lv, pfn, file)
+                    continue
+                core.rmap.walk_cache_begin()            # an op runs: forget the PTE table
+                if not self.add_to_swap(pfn):
+                    self._activate(lv, pfn, file, stat)             # activate_locked_split
+                    continue
+                swapcache = True
+                may_enter_fs = True
+            # try_to_unmap()
+            if p._mapcount > 0:
+                was_swapbacked = (p.flags & (1ULL << PG_swapbacked)) != 0
+                unmapped = core.rmap._try_to_unmap(pfn, None if mapping is None else mapping.i_mmap,
+                                                   p.private, swapcache, True)
+                if p._mapcount > 0:
+                    stat.nr_unmap_fail += 1
+                    if not was_swapbacked and p.flags & (1ULL << PG_swapbacked):
+                        stat.nr_lazyfree_fail += 1
+                    if swapcache and unmapped == 0:
+                        # no PTE holds the entry: leave the swap cache now (the kernel keeps
+                        # the page there until try_to_free_swap; memsim's zap does not free it)
+                        self.delete_from_swap_cache(pfn)
+                        p._refcount -= 1                    # the swap cache's reference
+                        p.flags &= ~(1ULL << PG_dirty)
+                    self._activate(lv, pfn, file, stat)
+                    continue
             if p.flags & (1ULL << PG_dirty):
-                self._putback(lv, pfn, LRU_INACTIVE_FILE)       # no writeback in the core yet
+                # Only kswapd writes file pages (v5.14), and only when it sees them again
+                if file and (not self.pageout_file or not sc.kswapd
+                             or not (p.flags & (1ULL << PG_reclaim))
+                             or not (self.pgdat_flags[nid] & (1UL << PGDAT_DIRTY))):
+                    __mod_node_page_state(pm.vs, nid, NR_VMSCAN_IMMEDIATE, 1)
+                    p.flags |= 1ULL << PG_reclaim
+                    self._activate(lv, pfn, file, stat)
+                    continue
+                if references == PAGEREF_RECLAIM_CLEAN or not may_enter_fs or not sc.may_writepage:
+                    self._keep(lv, pfn, file)
+                    continue
+                core.rmap.walk_cache_begin()
+                res = self.pageout(pfn, mapping, file)
+                if res == PAGE_KEEP:
+                    self._keep(lv, pfn, file)
+                    continue
+                if res == PAGE_ACTIVATE:
+                    self._activate(lv, pfn, file, stat)
+                    continue
+                if res == PAGE_SUCCESS:
+                    stat.nr_pageout += 1
+                    if p.flags & (1ULL << PG_writeback):
+                        if mapping is not None and mapping.a_ops == NULL:
+                            inflight[nwb] = pfn                     # the built-in disk
+                            nwb += 1
+                        self._keep(lv, pfn, file)
+                        continue
+                    if p.flags & (1ULL << PG_dirty):
+                        self._keep(lv, pfn, file)
+                        continue
+                    # a synchronous write: go ahead and try to reclaim the page
+            # __remove_mapping()
+            if swapcache:
+                if not self.remove_swap_mapping(pfn):
+                    self._keep(lv, pfn, file)
+                    continue
+            elif mapping is None or not self.remove_mapping(mapping, pfn, True):
+                self._keep(lv, pfn, file)
                 continue
-            mapping = self.core.rmap.mappings.get(p.mapping)
-            if mapping is None or mapping.has_a_ops:            # a plugin's evict op: not yet
-                self._putback(lv, pfn, LRU_INACTIVE_FILE)
-                continue
-            if p._mapcount > 0 and sc.may_unmap:
-                self.core.rmap.try_to_unmap(pfn)
-            if not self.remove_mapping(mapping, pfn, True):
-                self._putback(lv, pfn, LRU_INACTIVE_FILE)
-                continue
-            __mod_lruvec_page_state(self.pm.vs, p, NR_ISOLATED_FILE, -1)
+            __mod_lruvec_page_state(pm.vs, p, NR_ISOLATED_ANON + file, -1)
             p._refcount = 0
-            self.pm.mem_cgroup_uncharge(pfn)
+            pm.mem_cgroup_uncharge(pfn)
             tofree[nfree] = pfn
             nfree += 1
             reclaimed += 1
-        self.pm.free_unref_page_list(tofree, nfree)
+        nfree_out[0] = nfree
+        nwb_out[0] = nwb
         return reclaimed
+
+    cdef int _keep(self, lruvec* lv, pfn_t pfn, bint file) except -1:
+        """shrink_page_list()'s keep: back to the inactive list's head (move_pages_to_lru)."""
+        return self._putback(lv, pfn, LRU_INACTIVE_FILE if file else LRU_INACTIVE_ANON)
+
+    cdef int _activate(self, lruvec* lv, pfn_t pfn, bint file, reclaim_stat* stat) except -1:
+        """shrink_page_list()'s activate_locked: PG_active and nr_activate[file] unless the page
+        is mlocked (it goes to the unevictable list on putback), then keep."""
+        cdef page* p = &self.pm.mem_map[pfn]
+        if not (p.flags & (1ULL << PG_mlocked)):
+            p.flags |= 1ULL << PG_active
+            stat.nr_activate[1 if file else 0] += 1
+        return self._keep(lv, pfn, file)
+
+    cdef int page_check_references(self, pfn_t pfn, list vmas) except -1:
+        """page_check_references(): the young PTEs (page_referenced, which clears them) and
+        PG_referenced (test-and-cleared) decide: VM_LOCKED -> PAGEREF_RECLAIM (try_to_unmap
+        culls it); referenced by PTEs -> PG_referenced set, and PAGEREF_ACTIVATE if it was
+        referenced before or by more than one PTE, or is a file page of a VM_EXEC mapping,
+        else PAGEREF_KEEP; not referenced by PTEs -> PAGEREF_RECLAIM_CLEAN for a file page
+        with PG_referenced (reclaim it if clean), else PAGEREF_RECLAIM."""
+        cdef page* p = &self.pm.mem_map[pfn]
+        cdef uint64_t vm_flags = 0
+        cdef int referenced_ptes = self.core.rmap._page_referenced(pfn, vmas, &vm_flags)
+        cdef bint referenced_page = (p.flags >> PG_referenced) & 1
+        p.flags &= ~(1ULL << PG_referenced)
+        if vm_flags & VM_LOCKED:
+            return PAGEREF_RECLAIM
+        if referenced_ptes:
+            p.flags |= 1ULL << PG_referenced
+            if referenced_page or referenced_ptes > 1:
+                return PAGEREF_ACTIVATE
+            if vm_flags & VM_EXEC and not (p.flags & (1ULL << PG_swapbacked)):
+                return PAGEREF_ACTIVATE
+            return PAGEREF_KEEP
+        if referenced_page and not (p.flags & (1ULL << PG_swapbacked)):
+            return PAGEREF_RECLAIM_CLEAN
+        return PAGEREF_RECLAIM
+
+    cdef int pageout(self, pfn_t pfn, AddressSpace mapping, bint file) except -1:
+        """pageout() (v6.18 pageout -> writeout): a page only the cache holds
+        (is_page_cache_freeable) is cleaned (clear_page_dirty_for_io: PAGE_CLEAN if it was not
+        dirty) and written with PG_reclaim set, through the mapping's a_ops writepage, the
+        built-in file mapping's emulated disk, or swap_ops.swap_writepage for a swap-cache page.
+        No writepage: PAGE_ACTIVATE (a built-in shmem page too: memsim has no shmem_writepage).
+        AOP_WRITEPAGE_ACTIVATE: PG_reclaim cleared, PAGE_ACTIVATE.  A write that finished at
+        once loses PG_reclaim.  Then vmscan:mm_vmscan_writepage (write_folio) and
+        NR_VMSCAN_WRITE; PAGE_SUCCESS."""
+        cdef page* p = &self.pm.mem_map[pfn]
+        cdef MmCore core = self.core
+        cdef writeback_control wbc
+        cdef int res = 0
+        cdef bint swapcache = (p.flags & (1ULL << PG_swapcache)) != 0
+        cdef uint64_t vals[2]
+        if p._refcount != 1:
+            return PAGE_KEEP
+        if swapcache:
+            if core.swap.swap_writepage == NULL:
+                return PAGE_ACTIVATE
+        elif mapping is None:
+            return PAGE_KEEP
+        elif p.flags & (1ULL << PG_swapbacked):
+            return PAGE_ACTIVATE
+        elif mapping.a_ops != NULL and mapping.a_ops.writepage == NULL:
+            return PAGE_ACTIVATE
+        if not core.clear_page_dirty_for_io(pfn):
+            return PAGE_CLEAN
+        wbc.nr_to_write = SWAP_CLUSTER_MAX
+        wbc.range_start = 0
+        wbc.range_end = 0x7fffffffffffffff
+        wbc.sync_mode = WB_SYNC_NONE
+        wbc.for_reclaim = True
+        p.flags |= 1ULL << PG_reclaim
+        if swapcache:
+            res = core.swap.swap_writepage(core.swap.ctx, pfn, p.private, &wbc)
+        elif mapping.a_ops != NULL:
+            res = mapping.a_ops.writepage(mapping.a_ops.ctx, mapping, pfn, &wbc)
+        else:
+            core.set_page_writeback(pfn)                # the built-in disk: ends with the batch
+        if res == AOP_WRITEPAGE_ACTIVATE:
+            p.flags &= ~(1ULL << PG_reclaim)
+            return PAGE_ACTIVATE
+        if not (p.flags & (1ULL << PG_writeback)):
+            p.flags &= ~(1ULL << PG_reclaim)
+        if self.pm.tb.core[EV_MM_VMSCAN_WRITEPAGE].enabled:
+            vals[0] = pfn
+            vals[1] = trace_reclaim_flags(file)
+            self.pm.tb.emit(EV_MM_VMSCAN_WRITEPAGE, self.pm.cur.cpu, self.pm.cur.pid, vals, NULL, 0)
+        __mod_node_page_state(self.pm.vs, page_to_nid(p), NR_VMSCAN_WRITE, 1)
+        return PAGE_SUCCESS
+
+    cdef bint add_to_swap(self, pfn_t pfn) except -1:
+        """add_to_swap(): a swap slot from swap_ops.swap_out (get_swap_page), then
+        add_to_swap_cache (PG_swapcache, page->private = entry, the swap cache's reference,
+        NR_FILE_PAGES and NR_SWAPCACHE) and set_page_dirty (it must be written).  False when
+        there is no swap (the op is NULL) or no slot (-ENOMEM)."""
+        cdef page* p = &self.pm.mem_map[pfn]
+        cdef uint64_t entry = 0
+        if self.core.swap.swap_out == NULL:
+            return False
+        if self.core.swap.swap_out(self.core.swap.ctx, pfn, &entry) != 0:
+            return False
+        p.flags |= 1ULL << PG_swapcache
+        p.private = entry
+        p._refcount += 1
+        __mod_node_page_state(self.pm.vs, page_to_nid(p), NR_FILE_PAGES, 1)
+        __mod_lruvec_page_state(self.pm.vs, p, NR_SWAPCACHE, 1)
+        p.flags |= 1ULL << PG_dirty
+        return True
+
+    cdef bint remove_swap_mapping(self, pfn_t pfn) except -1:
+        """__remove_mapping() of a swap-cache page: when only the swap cache holds it and it is
+        clean, __delete_from_swap_cache() + put_swap_page() (swap_ops.delete_from_swap_cache),
+        PG_swapcache and page->private cleared, NR_FILE_PAGES / NR_SWAPCACHE down.  The PTEs
+        keep the entry; the page's own mapping (its anon_vma) goes with it."""
+        cdef page* p = &self.pm.mem_map[pfn]
+        if p._refcount != 1 or p.flags & (1ULL << PG_dirty):
+            return False
+        self.delete_from_swap_cache(pfn)
+        p.mapping = 0
+        return True
+
+    cdef int delete_from_swap_cache(self, pfn_t pfn) except -1:
+        """__delete_from_swap_cache() + put_swap_page(): swap_ops.delete_from_swap_cache, then
+        PG_swapcache and page->private cleared, NR_FILE_PAGES and NR_SWAPCACHE down (the caller
+        drops the swap cache's reference)."""
+        cdef page* p = &self.pm.mem_map[pfn]
+        if self.core.swap.delete_from_swap_cache != NULL:
+            self.core.swap.delete_from_swap_cache(self.core.swap.ctx, pfn, p.private)
+        p.flags &= ~(1ULL << PG_swapcache)
+        p.private = 0
+        __mod_node_page_state(self.pm.vs, page_to_nid(p), NR_FILE_PAGES, -1)
+        __mod_lruvec_page_state(self.pm.vs, p, NR_SWAPCACHE, -1)
+        return 0
+
+    def set_pgdat_flag(self, int nid, int bit, bint on=True):
+        """Set or clear bit ``bit`` (PGDAT_DIRTY 0, PGDAT_WRITEBACK 1) of node ``nid``'s
+        pgdat->flags, as shrink_node() does for kswapd."""
+        if not 0 <= nid < self.pm.nr_nodes:
+            raise ValueError(f"no node {nid}")
+        if on:
+            self.pgdat_flags[nid] |= 1UL << bit
+        else:
+            self.pgdat_flags[nid] &= ~(1UL << bit)
+
+    @property
+    def last_reclaim_stat(self):
+        """The struct reclaim_stat the last shrink_page_list filled, as a dict."""
+        cdef reclaim_stat* st = &self.last_stat
+        return {"nr_dirty": st.nr_dirty, "nr_unqueued_dirty": st.nr_unqueued_dirty,
+                "nr_congested": st.nr_congested, "nr_writeback": st.nr_writeback,
+                "nr_immediate": st.nr_immediate, "nr_pageout": st.nr_pageout,
+                "nr_activate": (st.nr_activate[0], st.nr_activate[1]), "nr_ref_keep": st.nr_ref_keep,
+                "nr_unmap_fail": st.nr_unmap_fail, "nr_lazyfree_fail": st.nr_lazyfree_fail}
+
+    def shrink_active_list_py(self, int nid, int lru, uint64_t nr_to_scan=SWAP_CLUSTER_MAX,
+                              bint kswapd=False):
+        """One shrink_active_list() of node ``nid``'s active list ``lru`` (3: file, 1: anon)
+        from Python: its pages are deactivated."""
+        cdef scan_control sc
+        if not 0 <= nid < self.pm.nr_nodes:
+            raise ValueError(f"no node {nid}")
+        memset(&sc, 0, sizeof(sc))
+        sc.gfp_mask = 0xcc0
+        sc.priority = DEF_PRIORITY
+        sc.may_unmap = True
+        sc.kswapd = kswapd
+        self.shrink_active_list(nr_to_scan, &self.pm.lruvecs[nid], &sc, lru)
+
+    def shrink_inactive_list_py(self, int nid, int lru, uint64_t nr_to_scan=SWAP_CLUSTER_MAX,
+                                bint kswapd=False, gfp_t gfp=0xcc0):
+        """One shrink_inactive_list() of node ``nid``'s list ``lru`` (2: inactive file, 0:
+        inactive anon) from Python, as direct reclaim (or kswapd with ``kswapd``) would run it:
+        returns (reclaimed, scanned)."""
+        cdef scan_control sc
+        if not 0 <= nid < self.pm.nr_nodes:
+            raise ValueError(f"no node {nid}")
+        memset(&sc, 0, sizeof(sc))
+        sc.nr_to_reclaim = nr_to_scan
+        sc.gfp_mask = gfp
+        sc.priority = DEF_PRIORITY
+        sc.reclaim_idx = MAX_NR_ZONES - 1
+        sc.may_unmap = True
+        sc.may_swap = True
+        sc.may_writepage = True
+        sc.kswapd = kswapd
+        reclaimed = self.shrink_inactive_list(nr_to_scan, &self.pm.lruvecs[nid], &sc, lru)
+        return reclaimed, sc.nr_scanned
 
     cdef uint64_t shrink_inactive_list(self, uint64_t nr_to_scan, lruvec* lv, scan_control* sc, int lru) except? 0xffffffffffffffff:
         """shrink_inactive_list(): lru_add_drain, isolate a batch from the tail (pgscan_kswapd
@@ -472,7 +838,7 @@ cdef class Vmscan:
         executable file page would stay active (nr_rotated; not modelled: memsim has no
         VM_EXEC text yet).  ``mm_vmscan_lru_shrink_active``."""
         cdef pfn_t pages[SWAP_CLUSTER_MAX]
-        cdef uint64_t scanned = 0
+        cdef uint64_t scanned = 0, vm_flags = 0
         cdef int n, i
         cdef page* p
         cdef uint64_t nr_rotated = 0
@@ -485,7 +851,7 @@ cdef class Vmscan:
         for i in range(n):
             p = &self.pm.mem_map[pages[i]]
             if p._mapcount > 0:
-                self.core.rmap.page_referenced(pages[i])      # the young bits are cleared
+                self.core.rmap._page_referenced(pages[i], None, &vm_flags)    # the young bits are cleared
             p.flags &= ~(1ULL << PG_active)
             p.flags |= 1ULL << PG_workingset
             self._putback(lv, pages[i], lru - LRU_ACTIVE)
@@ -622,6 +988,13 @@ cdef class Vmscan:
                 break
         if sc.nr_reclaimed - nr_reclaimed:
             self.pgdat[nid].kswapd_failures = 0
+        if sc.kswapd:
+            # kswapd marks the node: all it took was under writeback (PGDAT_WRITEBACK), or its
+            # file pages were all dirty and unqueued (PGDAT_DIRTY: pageout() may write them)
+            if sc.nr_writeback and sc.nr_writeback == sc.nr_taken:
+                self.pgdat_flags[nid] |= 1UL << PGDAT_WRITEBACK
+            if sc.nr_unqueued_dirty == sc.nr_file_taken:
+                self.pgdat_flags[nid] |= 1UL << PGDAT_DIRTY
         return 0
 
     cdef void snapshot_refaults(self, int nid) noexcept:
@@ -773,7 +1146,11 @@ cdef class Vmscan:
         or a balanced one lets kswapd sleep."""
         if self.pgdat[nid].kswapd_failures >= MAX_RECLAIM_RETRIES:
             return True
-        return self.pgdat_balanced(nid, order, highest_zoneidx)
+        if self.pgdat_balanced(nid, order, highest_zoneidx):
+            # clear_pgdat_congested()
+            self.pgdat_flags[nid] &= ~((1UL << PGDAT_DIRTY) | (1UL << PGDAT_WRITEBACK))
+            return True
+        return False
 
     def count_wmark_hit_quickly(self, bint low):
         """kswapd_try_to_sleep() could not sleep: kswapd_low_wmark_hit_quickly (woken during

@@ -223,7 +223,8 @@ class EventDecl:
                                  f"c_values (a C event slot's limit)")
         if self.core_slot is not None:
             want = CORE_EVENTS.get(self.core_slot)
-            if want is None or want[:2] != (self.system, self.name):
+            if want is None or (want[:2] != (self.system, self.name)
+                                and CORE_EVENT_RENAMES.get(self.core_slot) != (self.system, self.name)):
                 raise ValueError(f"{self.full_name}: core slot {self.core_slot} belongs to "
                                  f"{':'.join(want[:2]) if want else 'no event'}; use the slot of "
                                  f"CORE_EVENTS that names this event")
@@ -305,6 +306,14 @@ CORE_EVENTS: Dict[int, Tuple[str, str, Tuple[str, ...]]] = {
     25: ("oom", "reclaim_retry_zone",
          ("node", "zone_idx", "order", "reclaimable", "available", "min_wmark",
           "no_progress_loops", "wmark_check")),
+    # issue 10's evict part: pageout()'s event (v6.18 calls it mm_vmscan_write_folio)
+    22: ("vmscan", "mm_vmscan_writepage", ("pfn", "reclaim_flags")),
+}
+
+#: Core slots whose event a later kernel renamed: slot -> (system, the later name).  A profile's
+#: declaration may bind the slot under either name.
+CORE_EVENT_RENAMES: Dict[int, Tuple[str, str]] = {
+    22: ("vmscan", "mm_vmscan_write_folio"),
 }
 
 #: Slots of the trace buffer (memsim/ring.pxd): 0..31 core events, 32..95 plugin C events.

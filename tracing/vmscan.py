@@ -2,7 +2,8 @@
 far as memsim's reclaim emits them: ``mm_vmscan_direct_reclaim_begin`` / ``_end`` (around
 try_to_free_pages in __perform_reclaim), kswapd's ``mm_vmscan_kswapd_wake`` / ``_sleep`` and
 ``mm_vmscan_wakeup_kswapd``, and the LRU scan's ``mm_vmscan_lru_isolate``,
-``mm_vmscan_lru_shrink_inactive`` and ``mm_vmscan_lru_shrink_active``.
+``mm_vmscan_lru_shrink_inactive`` and ``mm_vmscan_lru_shrink_active``; pageout()'s
+``mm_vmscan_writepage`` (``mm_vmscan_write_folio`` on v6.18, core slot 22).
 
 v6.18 reproduces the live 6.18 kernel's format files (tests/tracing/test_vmscan_events.py holds
 them against tracing/catalog/v6.18/vmscan, copied from /sys/kernel/tracing/events/vmscan).  v5.14
@@ -121,8 +122,8 @@ def vmscan_events(profile_name: str) -> List[EventDecl]:
         core_slot=LRU_SHRINK_ACTIVE_SLOT, plugin="kmem",
         doc="shrink_active_list() deactivated a batch of an active list.")
     # the order of the 6.18 kernel's event IDs (625 shrink_active ... 640 kswapd_sleep)
-    return [active, inactive, isolate] + shrink_slab_events(profile_name) + \
-        [end, begin, wakeup, kswapd_wake, kswapd_sleep]
+    return [active, inactive, *writepage_events(profile_name), isolate] + \
+        shrink_slab_events(profile_name) + [end, begin, wakeup, kswapd_wake, kswapd_sleep]
 
 
 # -- shrinkers (memsim.shrinker's do_shrink_slab; core slots 23 and 24) -----------------------
@@ -163,3 +164,25 @@ def shrink_slab_events(profile_name: str) -> List[EventDecl]:
         doc="do_shrink_slab() is done: the deferred work it took (unused scan count) and left "
             "(new scan count), and the objects freed (return val).")
     return [end, start]
+
+
+# -- pageout()'s event (issue 10, evict part) ------------------------------------------------
+
+#: CORE_EVENTS slot of mm_vmscan_writepage / mm_vmscan_write_folio (memsim/vmscan.pyx
+#: EV_MM_VMSCAN_WRITEPAGE)
+WRITEPAGE_SLOT = 22
+
+
+def writepage_events(profile_name: str) -> List[EventDecl]:
+    """vmscan:mm_vmscan_writepage (v5.14; mm_vmscan_write_folio on v6.18, renamed with the
+    folio conversion of pageout): pageout() wrote a page for reclaim.  Same layout on both: ``unsigned long pfn, int
+    reclaim_flags`` (trace_reclaim_flags: FILE or ANON, and ASYNC)."""
+    profile = get_profile(profile_name)
+    name = "mm_vmscan_write_folio" if profile.version >= (6, 0) else "mm_vmscan_writepage"
+    return [EventDecl(
+        "vmscan", name,
+        layout_fields([("unsigned long", "pfn", 8, U), ("int", "reclaim_flags", 4, S)]),
+        '"page=%p pfn=0x%lx flags=%s", (((struct page *)vmemmap_base) + (REC->pfn)), REC->pfn, '
+        + _RECLAIM_FLAGS,
+        core_slot=WRITEPAGE_SLOT, plugin="kmem",
+        doc="Reclaim's pageout() wrote a dirty page (a_ops writepage or the swap cache's).")]

@@ -105,3 +105,51 @@ def test_direct_reclaim_records_its_lru_scan(kernel):
                         r"nr_scanned=\1 nr_skipped=0 nr_taken=\1 lru=inactive_file", iso.replace(
                             "mm_vmscan_lru_isolate: isolate_mode=0 ", "isolate_mode=0 mm_vmscan_lru_isolate: "))
     assert inner[1].endswith(" priority=12 flags=RECLAIM_WB_FILE|RECLAIM_WB_ASYNC")
+
+
+# -- pageout()'s event: vmscan:mm_vmscan_writepage (v5.14) / mm_vmscan_write_folio (v6.18) --------
+
+def test_v618_write_folio_format_equals_the_live_kernel():
+    reg = EventRegistry()
+    for d in vmscan_events("v6.18"):
+        reg.add(d)
+    ours = drop_id(format_file(reg.get("vmscan:mm_vmscan_write_folio"), 1))
+    assert ours == drop_id((CATALOG / "mm_vmscan_write_folio" / "format").read_text())
+    try:
+        live = Path("/sys/kernel/tracing/events/vmscan/mm_vmscan_write_folio/format").read_text()
+    except OSError:
+        return
+    assert ours == drop_id(live)
+
+
+def test_v514_names_it_writepage_with_the_same_layout():
+    names = {d.name: d for d in vmscan_events("v5.14")}
+    assert "mm_vmscan_write_folio" not in names
+    d = names["mm_vmscan_writepage"]
+    assert [(f.ctype, f.name, f.offset, f.size) for f in d.fields] == [
+        ("unsigned long", "pfn", 8, 8), ("int", "reclaim_flags", 16, 4)]
+    assert d.core_slot == 22
+
+
+def test_kswapd_writing_a_dirty_file_page_emits_writepage():
+    """v5.14: RECLAIM_WB_FILE|RECLAIM_WB_ASYNC for a file page kswapd writes (pageout)."""
+    m = build_machine(events=["vmscan:mm_vmscan_writepage"], kernel="v5.14", cpus=1,
+                      nodes=(32 * MiB,))
+    t = m.spawn("app")
+    m.set_current(t)
+    total = sum(z["managed"] for z in m.physmem.zones_info())
+    f = vm.do_mmap(m.mmcore, t.mm, m.files, 4096, "r", "file", file="data", totalram=total)
+    assert m.mmcore.access(t.mm, f, f.vm_start, f.vm_end, False)[1] == 0
+    pfn = m.mmcore.pfn_of(t.mm, f.vm_start)
+    vm.do_munmap(m.mmcore, t.mm, f.vm_start, 4096)
+    m.physmem.lru_add_drain_py()
+    m.mmcore.set_page_dirty_py(pfn)
+    m.vmscan.set_pgdat_flag(0, 0)                       # PGDAT_DIRTY
+    m.vmscan.shrink_inactive_list_py(0, 2, kswapd=True)  # PG_reclaim, activated
+    m.vmscan.shrink_active_list_py(0, 3)
+    assert "mm_vmscan_writepage" not in trace_text(m)
+    m.vmscan.shrink_inactive_list_py(0, 2, kswapd=True)
+    lines = [l.split(": ", 1)[1] for l in trace_text(m).splitlines() if "mm_vmscan_writepage" in l]
+    assert len(lines) == 1                              # %p: a hashed pointer, as the kernel prints
+    assert re.fullmatch(rf"mm_vmscan_writepage: page=[0-9a-f]{{16}} pfn={pfn:#x} "
+                        r"flags=RECLAIM_WB_FILE\|RECLAIM_WB_ASYNC", lines[0])
