@@ -764,6 +764,7 @@ cdef class Vmscan:
         memset(&sc, 0, sizeof(sc))
         sc.gfp_mask = 0xcc0
         sc.priority = DEF_PRIORITY
+        sc.reclaim_idx = MAX_NR_ZONES - 1
         sc.may_unmap = True
         sc.kswapd = kswapd
         self.shrink_active_list(nr_to_scan, &self.pm.lruvecs[nid], &sc, lru)
