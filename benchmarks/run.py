@@ -173,16 +173,18 @@ def reclaim_run(python: str, memory_mib: int, no_pressure: bool = False) -> dict
     return json.loads(out.stdout)
 
 
-def reclaim_command(repeat: int) -> dict:
+def reclaim_command(repeat: int, python: str = None) -> dict:
     """``memsim run configs/bench/reclaim-file.yaml --show /proc/vmstat``, whole, best of
-    ``repeat``: reclaimed pages (pgsteal_*) per second of the command."""
+    ``repeat``: reclaimed pages (pgsteal_*) per second of the command; with ``python``, the
+    ``memsim`` script next to that interpreter (another checkout)."""
     import re
     import subprocess
     from sweep_bench import memsim_command, REPO
     workload = os.path.join(REPO, "configs", "bench", "reclaim-file.yaml")
     best = None
+    memsim = memsim_command() if python is None else [os.path.join(os.path.dirname(python), "memsim")]
     for _ in range(repeat):
-        cmd = memsim_command() + ["run", workload, "--show", "/proc/vmstat"]
+        cmd = memsim + ["run", workload, "--show", "/proc/vmstat"]
         t0 = time.perf_counter()
         r = subprocess.run(cmd, capture_output=True, text=True, cwd=str(REPO))
         wall = time.perf_counter() - t0
@@ -220,10 +222,16 @@ def reclaim_benchmarks(quick: bool, repeat: int, baseline=None) -> dict:
         rows.append(best)
         print(line)
     cmd = reclaim_command(repeat)
-    print(f"whole command: {cmd['command']}: {cmd['reclaimed']:,} pages reclaimed, "
-          f"{cmd['reclaimed_per_s']:,.0f}/s of the command ({cmd['seconds']:.2f} s), "
-          f"{cmd['run_reclaimed_per_s']:,.0f}/s of the run ({cmd['run_seconds']:.3f} s)")
-    return {"in_run": rows, "command": cmd}
+    out = {"in_run": rows, "command": cmd}
+    runs = [("", cmd)]
+    if baseline:
+        out["baseline_command"] = reclaim_command(repeat, baseline)
+        runs.append(("baseline ", out["baseline_command"]))
+    for label, c in runs:
+        print(f"whole command, {label}{c['command']}: {c['reclaimed']:,} pages reclaimed, "
+              f"{c['reclaimed_per_s']:,.0f}/s of the command ({c['seconds']:.2f} s), "
+              f"{c['run_reclaimed_per_s']:,.0f}/s of the run ({c['run_seconds']:.3f} s)")
+    return out
 
 
 def sweep_benchmarks(quick: bool, repeat: int) -> dict:
