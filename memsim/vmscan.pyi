@@ -16,6 +16,7 @@ class Vmscan:
     lru_cost_rotations: bool
     kswapd_wait: Optional[List[object]]
     pageout_file: bool
+    flusher_writeback: bool
 
     def __init__(self, pm: PhysMem, core: MmCore) -> None: ...
     def try_to_free_pages(self, nid: int, nr_to_reclaim: int = 32, gfp: int = 0xCC0,

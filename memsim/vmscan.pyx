@@ -170,6 +170,7 @@ cdef class Vmscan:
             # kswapd(): "WRITE_ONCE(pgdat->kswapd_order, 0); kswapd_highest_zoneidx = MAX_NR_ZONES"
             self.pgdat[n].kswapd_highest_zoneidx = MAX_NR_ZONES
         self.pageout_file = True
+        self.flusher_writeback = True
         pm.reclaim.try_to_free_pages = _try_to_free_pages
         pm.reclaim.wakeup_kswapd = _wakeup_kswapd
         pm.reclaim.zone_reclaimable_pages = _zone_reclaimable_pages
@@ -412,7 +413,11 @@ cdef class Vmscan:
         nr_unmap_fail, activated).  A dirty file page is written only by kswapd on v5.14, and
         only once it came round again with PG_reclaim while PGDAT_DIRTY is set; otherwise it
         gets PG_reclaim and NR_VMSCAN_IMMEDIATE and is activated (v6.18 never writes file
-        pages from reclaim).  pageout() writes a dirty page through the mapping's writepage
+        pages from reclaim).  The built-in file mapping has no flusher threads or dirty
+        throttling, so memsim lets the flusher that reclaim wakes (wakeup_flusher_threads) write
+        such a page at once (``flusher_writeback``, on by default): it is written through the
+        built-in disk with the batch (NR_WRITTEN, not NR_VMSCAN_WRITE: not reclaim's write) and
+        end_page_writeback rotates it to the inactive tail.  pageout() writes a dirty page through the mapping's writepage
         (the swap cache's ``swap_writepage``); a page still under writeback goes back to the
         inactive list and end_page_writeback rotates it to the tail, where a later pass reclaims
         it; a page written synchronously is reclaimed at once.  A clean page that only its cache
@@ -557,6 +562,13 @@ cdef class Vmscan:
                              or not (self.pgdat_flags[nid] & (1UL << PGDAT_DIRTY))):
                     __mod_node_page_state(pm.vs, nid, NR_VMSCAN_IMMEDIATE, 1)
                     p.flags |= 1ULL << PG_reclaim
+                    if self.flusher_writeback and mapping is not None and mapping.a_ops == NULL \
+                            and p._refcount == 1 and core.clear_page_dirty_for_io(pfn):
+                        # the flusher reclaim wakes (wakeup_flusher_threads) writes it: the
+                        # built-in disk ends it with the batch, and the rotation brings it back
+                        core.set_page_writeback(pfn)
+                        inflight[nwb] = pfn
+                        nwb += 1
                     self._activate(lv, pfn, file, stat)
                     continue
                 if references == PAGEREF_RECLAIM_CLEAN or not may_enter_fs or not sc.may_writepage:

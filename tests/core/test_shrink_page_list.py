@@ -78,6 +78,7 @@ def test_a_dirty_page_is_written_by_kswapd_and_reclaimed_on_a_later_pass():
     round again with PG_reclaim while PGDAT_DIRTY is set, end_page_writeback rotates it to the
     inactive tail (pgrotated), and the next pass reclaims it clean."""
     m, t = setup()
+    m.vmscan.flusher_writeback = False                  # reclaim's own writes only
     mapping, pfn = cached_unmapped_page(m, t)
     m.mmcore.set_page_dirty_py(pfn)
     assert node(m, NS.NR_FILE_DIRTY) == 1 and node(m, NS.NR_DIRTIED) == 1
@@ -111,6 +112,7 @@ def test_a_dirty_page_is_written_by_kswapd_and_reclaimed_on_a_later_pass():
 def test_v618_reclaim_never_writes_file_pages():
     """6.18's pageout(): "We no longer attempt to writeback filesystem folios here"."""
     m, t = setup("v6.18")
+    m.vmscan.flusher_writeback = False
     mapping, pfn = cached_unmapped_page(m, t)
     m.mmcore.set_page_dirty_py(pfn)
     m.vmscan.set_pgdat_flag(0, PGDAT_DIRTY)
@@ -119,6 +121,24 @@ def test_v618_reclaim_never_writes_file_pages():
         m.vmscan.shrink_active_list_py(0, ACTIVE_FILE)
     assert node(m, NS.NR_VMSCAN_WRITE) == 0 and node(m, NS.NR_VMSCAN_IMMEDIATE) == 3
     assert mapping.i_pages[0] == pfn
+
+
+@pytest.mark.parametrize("kernel", ["v5.14", "v6.18"])
+def test_the_flusher_reclaim_wakes_writes_a_dirty_page_that_a_later_pass_reclaims(kernel):
+    """Direct reclaim never writes a dirty file page itself; the flusher it wakes does (memsim:
+    at once, through the built-in disk): NR_WRITTEN but not NR_VMSCAN_WRITE, and the page,
+    activated with PG_reclaim, is rotated to the inactive tail and reclaimed next time."""
+    m, t = setup(kernel)
+    mapping, pfn = cached_unmapped_page(m, t)
+    m.mmcore.set_page_dirty_py(pfn)
+    assert m.vmscan.shrink_inactive_list_py(0, INACTIVE_FILE) == (0, 1)
+    assert node(m, NS.NR_VMSCAN_IMMEDIATE) == 1 and node(m, NS.NR_WRITTEN) == 1
+    assert node(m, NS.NR_VMSCAN_WRITE) == 0 and node(m, NS.NR_FILE_DIRTY) == 0
+    assert m.physmem.vmstat.vm_event(EV.PGROTATED) == 1
+    assert m.physmem.lru_pages(0, INACTIVE_FILE)[-1] == pfn
+    assert m.vmscan.shrink_inactive_list_py(0, INACTIVE_FILE) == (1, 1)
+    assert mapping.nrpages == 0
+    assert m.check_invariants() == []
 
 
 def test_a_page_referenced_twice_is_activated_and_once_is_kept():
