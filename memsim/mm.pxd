@@ -312,13 +312,33 @@ cdef struct swap_ops:
 # ----------------------------------------------------------------------------------------------
 # The objects
 # ----------------------------------------------------------------------------------------------
+# The built-in page cache's index (mapping->i_pages, the kernel's xarray): page index -> an
+# entry, a pfn (>= 0) or a workingset shadow (< 0, memsim.workingset.shadow_to_entry), as the
+# dict it replaces held them.  Slots in chunks of 512 behind a dense table; indexes past
+# XA_DENSE_CHUNKS chunks (2^29 pages) in a dict.  Slot encoding: 0 empty, pfn + 1 a page, the
+# entry itself (top bit set) a shadow.
+cdef enum:
+    XA_SLOTS_SHIFT = 9
+    XA_SLOTS = 512
+    XA_DENSE_CHUNKS = 1 << 20
+
+cdef class XArray:
+    cdef uint64_t** chunks
+    cdef uint64_t nr_chunks
+    cdef dict far                       # index -> slot, past the dense table
+    cdef readonly uint64_t nr_entries   # pages and shadows (len(), as the dict's)
+    cdef uint64_t* slot(self, uint64_t index, bint create) except? NULL
+    cdef bint load(self, uint64_t index, int64_t* entry) except -1
+    cdef int store(self, uint64_t index, int64_t entry) except -1
+    cdef bint erase(self, uint64_t index) except -1
+
 cdef class AddressSpace:
     cdef public uint64_t i_ino
     cdef public uint32_t s_dev
     cdef public bint swapbacked         # shmem / shared anonymous (mapping_swap_backed)
     cdef public uint64_t i_size
     cdef public str name
-    cdef public dict i_pages            # the built-in page cache: index -> pfn (>= 0), or a
+    cdef public XArray i_pages          # the built-in page cache: index -> pfn (>= 0), or a
                                         # shadow entry (< 0: memsim.workingset.shadow_to_entry)
     cdef public uint64_t nr_shadows     # value entries in i_pages (nrpages = len - nr_shadows)
     cdef uint16_t* xa_leaf              # per 64-slot leaf (xa_node): entries | value entries << 8

@@ -320,6 +320,160 @@ cdef class PyUserfaultfdOps:
 # address_space, anon_vma, vm_area_struct, mm_struct
 # ------------------------------------------------------------------------------------------
 
+cdef class XArray:
+    """The built-in page cache's index (mapping->i_pages; include/linux/xarray.h as the page
+    cache uses it): page index -> entry, a pfn (>= 0) or a workingset shadow entry (< 0).  C
+    code calls load / store / erase (xa_load, xa_store, xa_erase); Python sees the dict it
+    replaces (``i_pages[index]``, ``get``, ``in``, ``del``, ``len``, ``items()`` in index
+    order)."""
+
+    def __dealloc__(self):
+        cdef uint64_t i
+        if self.chunks != NULL:
+            for i in range(self.nr_chunks):
+                free(self.chunks[i])
+            free(self.chunks)
+
+    cdef uint64_t* slot(self, uint64_t index, bint create) except? NULL:
+        cdef uint64_t c = index >> XA_SLOTS_SHIFT, n
+        cdef uint64_t** grown
+        if c >= self.nr_chunks:
+            if not create:
+                return NULL
+            n = self.nr_chunks * 2 if self.nr_chunks else 8
+            while n <= c:
+                n *= 2
+            grown = <uint64_t**>realloc(self.chunks, n * sizeof(uint64_t*))
+            if grown == NULL:
+                raise MemoryError()
+            memset(&grown[self.nr_chunks], 0, (n - self.nr_chunks) * sizeof(uint64_t*))
+            self.chunks = grown
+            self.nr_chunks = n
+        if self.chunks[c] == NULL:
+            if not create:
+                return NULL
+            self.chunks[c] = <uint64_t*>calloc(XA_SLOTS, sizeof(uint64_t))
+            if self.chunks[c] == NULL:
+                raise MemoryError()
+        return &self.chunks[c][index & (XA_SLOTS - 1)]
+
+    cdef bint load(self, uint64_t index, int64_t* entry) except -1:
+        """xa_load(): True with *entry set, or False for an empty slot."""
+        cdef uint64_t c = index >> XA_SLOTS_SHIFT, v
+        if c < self.nr_chunks and self.chunks[c] != NULL:
+            v = self.chunks[c][index & (XA_SLOTS - 1)]
+        elif c >= XA_DENSE_CHUNKS and self.far is not None:
+            v = self.far.get(index, 0)
+        else:
+            return False
+        if v == 0:
+            return False
+        entry[0] = <int64_t>v if v >> 63 else <int64_t>(v - 1)
+        return True
+
+    cdef int store(self, uint64_t index, int64_t entry) except -1:
+        """xa_store() of ``entry`` at ``index`` (replacing what was there)."""
+        cdef uint64_t v = <uint64_t>entry if entry < 0 else <uint64_t>entry + 1
+        cdef uint64_t* sl
+        if (index >> XA_SLOTS_SHIFT) >= XA_DENSE_CHUNKS:
+            if self.far is None:
+                self.far = {}
+            if index not in self.far:
+                self.nr_entries += 1
+            self.far[index] = v
+            return 0
+        sl = self.slot(index, True)
+        if sl[0] == 0:
+            self.nr_entries += 1
+        sl[0] = v
+        return 0
+
+    cdef bint erase(self, uint64_t index) except -1:
+        """xa_erase(): empty the slot; False if it was empty."""
+        cdef uint64_t* sl
+        if (index >> XA_SLOTS_SHIFT) >= XA_DENSE_CHUNKS:
+            if self.far is None or index not in self.far:
+                return False
+            del self.far[index]
+            self.nr_entries -= 1
+            return True
+        sl = self.slot(index, False)
+        if sl == NULL or sl[0] == 0:
+            return False
+        sl[0] = 0
+        self.nr_entries -= 1
+        return True
+
+    # -- Python: the dict it replaces ------------------------------------------------------------
+    def __len__(self):
+        return self.nr_entries
+
+    def __getitem__(self, uint64_t index):
+        cdef int64_t e
+        if not self.load(index, &e):
+            raise KeyError(index)
+        return e
+
+    def __setitem__(self, uint64_t index, int64_t entry):
+        self.store(index, entry)
+
+    def __delitem__(self, uint64_t index):
+        if not self.erase(index):
+            raise KeyError(index)
+
+    def __contains__(self, index):
+        cdef int64_t e
+        return isinstance(index, int) and index >= 0 and self.load(index, &e)
+
+    def get(self, uint64_t index, default=None):
+        cdef int64_t e
+        return e if self.load(index, &e) else default
+
+    def pop(self, uint64_t index, *default):
+        cdef int64_t e
+        if not self.load(index, &e):
+            if default:
+                return default[0]
+            raise KeyError(index)
+        self.erase(index)
+        return e
+
+    def items(self):
+        """(index, entry) of every entry, in index order."""
+        cdef uint64_t c, i, v
+        out = []
+        for c in range(self.nr_chunks):
+            if self.chunks[c] == NULL:
+                continue
+            for i in range(XA_SLOTS):
+                v = self.chunks[c][i]
+                if v:
+                    out.append(((c << XA_SLOTS_SHIFT) | i, <int64_t>v if v >> 63 else <int64_t>(v - 1)))
+        if self.far:
+            out.extend((k, <int64_t>v if v >> 63 else <int64_t>(v - 1))
+                       for k, v in sorted(self.far.items()))
+        return out
+
+    def keys(self):
+        return [k for k, _ in self.items()]
+
+    def values(self):
+        return [e for _, e in self.items()]
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __eq__(self, other):
+        if isinstance(other, XArray):
+            return self.items() == other.items()
+        if isinstance(other, dict):
+            return dict(self.items()) == other
+        return NotImplemented
+
+    def __repr__(self):
+        return f"XArray({dict(self.items())!r})"
+
+
 cdef class AddressSpace:
     """An address_space: a file's or a shmem object's pages, indexed by page offset.
 
@@ -339,7 +493,7 @@ cdef class AddressSpace:
         self.swapbacked = swapbacked
         self.s_dev = s_dev
         self.i_size = i_size
-        self.i_pages = {}
+        self.i_pages = XArray()
         self.nr_shadows = 0
         self.xa_leaf = NULL
         self.xa_nr_leaves = 0
@@ -1987,10 +2141,8 @@ cdef class MmCore:
         cdef int64_t e
         if mapping.a_ops != NULL:
             return mapping.a_ops.lookup(mapping.a_ops.ctx, mapping, index)
-        got = mapping.i_pages.get(index)
-        if got is None:
+        if not mapping.i_pages.load(index, &e):
             return NO_PFN
-        e = got
         return NO_PFN if xa_is_value(e) else <pfn_t>e     # a shadow reads as no page
 
     cdef pfn_t page_cache_alloc(self, AddressSpace mapping, uint64_t index, MmStruct mm,
@@ -2032,25 +2184,25 @@ cdef class MmCore:
         ``pfn`` at ``index`` of the built-in page cache; returns the shadow entry it replaced
         (0: the slot was empty).  The xa_node counts follow (workingset_update_node)."""
         cdef int64_t e
+        cdef bint found
         cdef int nid = page_to_nid(&self.pm.mem_map[pfn])
-        cdef dict i_pages = mapping.i_pages
-        cdef Py_ssize_t n
+        cdef XArray i_pages = mapping.i_pages
+        cdef uint64_t n
         cdef uint64_t leaf = index >> XA_CHUNK_SHIFT
-        if mapping.nr_shadows == 0:         # no shadow to find: one dict operation
-            n = len(i_pages)
-            i_pages[index] = pfn
-            if len(i_pages) != n:
+        if mapping.nr_shadows == 0:         # no shadow to find: one store
+            n = i_pages.nr_entries
+            i_pages.store(index, pfn)
+            if i_pages.nr_entries != n:
                 if leaf < mapping.xa_nr_leaves and mapping.xa_leaf[leaf]:
                     mapping.xa_leaf[leaf] += 1      # no node holds only shadows: no list change
                 else:
                     self.xa_node_account(mapping, index, 1, 0, nid)
             return 0
-        got = i_pages.get(index)
-        i_pages[index] = pfn
-        if got is None:
+        found = i_pages.load(index, &e)
+        i_pages.store(index, pfn)
+        if not found:
             self.xa_node_account(mapping, index, 1, 0, nid)
             return 0
-        e = got
         if not xa_is_value(e):
             return 0                        # a page replaced (migration): the counts stay
         mapping.nr_shadows -= 1
@@ -2112,10 +2264,10 @@ cdef class MmCore:
         ``shadow``, or by nothing (0)."""
         cdef int nid = page_to_nid(&self.pm.mem_map[pfn])
         if shadow:
-            mapping.i_pages[index] = shadow_to_entry(shadow)
+            mapping.i_pages.store(index, shadow_to_entry(shadow))
             mapping.nr_shadows += 1
             return self.xa_node_account(mapping, index, 0, 1, nid)
-        del mapping.i_pages[index]
+        mapping.i_pages.erase(index)
         return self.xa_node_account(mapping, index, -1, 0, nid)
 
     def truncate_inode_pages_range(self, AddressSpace mapping, uint64_t lstart, uint64_t lend=0xffffffffffffffff):

@@ -388,9 +388,10 @@ cdef class Vmscan:
         no lruvecs of its own); the mapping is never exiting (AS_EXITING) nor DAX in memsim."""
         cdef page* p = &self.pm.mem_map[pfn]
         cdef uint64_t shadow = 0
+        cdef int64_t entry
         if p._mapcount > 0 or p._refcount != 1 or p.flags & (1ULL << PG_dirty):
             return False
-        if mapping.a_ops == NULL and mapping.i_pages.get(p.index) != pfn:
+        if mapping.a_ops == NULL and (not mapping.i_pages.load(p.index, &entry) or entry != <int64_t>pfn):
             return False
         if reclaimed and not (p.flags & (1ULL << PG_swapbacked)):
             shadow = self.core.workingset.workingset_eviction(pfn, NULL, 0)
