@@ -477,8 +477,8 @@ cdef class XArray:
 cdef class AddressSpace:
     """An address_space: a file's or a shmem object's pages, indexed by page offset.
 
-    With ``a_ops`` NULL the pages live in the built-in page cache (``i_pages``, a dict index ->
-    entry): an entry ``>= 0`` is a page's pfn, one ``< 0`` a shadow entry reclaim left behind
+    With ``a_ops`` NULL the pages live in the built-in page cache (``i_pages``, an
+    :class:`XArray` index -> entry that reads like a dict from Python): an entry ``>= 0`` is a page's pfn, one ``< 0`` a shadow entry reclaim left behind
     (the kernel's xa_value entries: ``memsim.workingset.shadow_to_entry``), which ``nrpages``
     does not count; ``xa_nodes`` counts each 64-slot leaf's entries and value entries (the
     xa_node counts workingset_update_node reads).  Change i_pages through
