@@ -423,6 +423,8 @@ def reclaim_line(r) -> str:
     if refaults:
         activated = g("workingset_activate_anon", 0) + g("workingset_activate_file", 0)
         parts.append(f"refaults {refaults} ({activated} activated)")
+    if g("drop_pagecache", 0) or g("drop_slab", 0):
+        parts.append(f"drop_caches: page cache {g('drop_pagecache', 0)}, slab {g('drop_slab', 0)}")
     if g("oom_kill", 0):
         parts.append(f"oom kills {g('oom_kill')}")
     return "reclaim: " + "; ".join(parts)

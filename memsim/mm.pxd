@@ -453,6 +453,7 @@ cdef class Rmap:
     cdef void walk_cache_end(self) noexcept
     cdef uint64_t* rmap_pte(self, MmStruct mm, uint64_t addr, int* err) except? NULL
     cdef list rmap_vmas(self, page* hp)
+    cdef int _page_mkclean(self, pfn_t pfn) except -1
     cdef int _page_referenced(self, pfn_t pfn, list vmas, uint64_t* vm_flags) except -1
     cdef int _try_to_unmap(self, pfn_t pfn, list vmas, uint64_t entry, bint swap, bint dup) except -1
 
@@ -539,6 +540,7 @@ cdef class MmCore:
                             uint64_t* sleaf, uint64_t addr, int level, bint cow) except -1
     cdef int migrate_page(self, pfn_t pfn) except? -1000000
     cdef int set_page_dirty(self, pfn_t pfn) except -1
+    cdef int fault_dirty_shared_page(self, pfn_t pfn) except -1
     cdef bint clear_page_dirty_for_io(self, pfn_t pfn) except -1
     cdef int set_page_writeback(self, pfn_t pfn) except -1
     cdef int end_page_writeback(self, pfn_t pfn) except -1

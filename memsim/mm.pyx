@@ -1166,6 +1166,44 @@ cdef class Rmap:
         got = self.mappings.get(hp.mapping)
         return None if got is None else (<AddressSpace>got).i_mmap
 
+    cdef int _page_mkclean(self, pfn_t pfn) except -1:
+        """page_mkclean() -> rmap_walk(page_mkclean_one) of an order-0 page-cache page: every
+        PTE of a shared VMA (invalid_mkclean_vma skips the others) that maps it dirty or
+        writable is write-protected and cleaned (ptep_clear_flush, pte_wrprotect, pte_mkclean),
+        so the next write faults (wp_page_shared) and dirties the page again.  Returns how many
+        PTEs were cleaned."""
+        cdef page* p = &self.core.pm.mem_map[pfn]
+        cdef list vmas
+        cdef VmArea vma
+        cdef uint64_t addr, e
+        cdef uint64_t* slot
+        cdef int err, cleaned = 0
+        cdef Py_ssize_t i
+        if p.mapping == 0 or p.mapping & PAGE_MAPPING_ANON or p._mapcount < 0:
+            return 0
+        vmas = self.rmap_vmas(p)
+        if vmas is None:
+            return 0
+        for i in range(len(vmas)):
+            vma = <VmArea>vmas[i]
+            if not (vma.vm_flags & C_VM_SHARED) or p.index < vma.vm_pgoff or vma.vm_mm is None:
+                continue
+            addr = vma.vm_start + ((p.index - vma.vm_pgoff) << PAGE_SHIFT)
+            if addr >= vma.vm_end:
+                continue
+            err = 0
+            slot = self.core.pgt.walk(vma.vm_mm, addr, False, &err)
+            if slot == NULL or err:
+                continue
+            e = slot[0]
+            if not (e & _PAGE_PRESENT) or ((e & PTE_PFN_MASK) >> PAGE_SHIFT) != pfn:
+                continue
+            if not (e & (_PAGE_DIRTY | _PAGE_RW)):
+                continue
+            slot[0] = e & ~(<uint64_t>(_PAGE_DIRTY | _PAGE_RW))
+            cleaned += 1
+        return cleaned
+
     cdef int _page_referenced(self, pfn_t pfn, list vmas, uint64_t* vm_flags) except -1:
         """page_referenced() -> rmap_walk(page_referenced_one) of an order-0 page: count the PTEs
         (or PMD leaves) mapping it that were young, clearing the accessed bit
@@ -1836,6 +1874,7 @@ cdef class MmCore:
                     return ret
             vmf.pte[0] = e | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED
             self.fault_counts[FK_SHARED] += 1
+            self.fault_dirty_shared_page(old)
             return 0
         return self.wp_page_copy(mm, vma, vmf, old, False)
 
@@ -2003,9 +2042,19 @@ cdef class MmCore:
             if tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
                 return tmp
         ret |= self.finish_fault(mm, vma, vmf)
-        if not (ret & VM_FAULT_ERROR):
+        if not (ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)):
             self.fault_counts[FK_SHARED] += 1
+            self.fault_dirty_shared_page(vmf.page)
         return ret
+
+    cdef int fault_dirty_shared_page(self, pfn_t pfn) except -1:
+        """fault_dirty_shared_page(): a write fault made a shared file page writable, so it is
+        dirty now (set_page_dirty: a regular file's page is accounted in NR_FILE_DIRTY, a shmem
+        page only flagged).  balance_dirty_pages_ratelimited() is not modelled: memsim has no
+        dirty throttling."""
+        if self.pm.mem_map[pfn].mapping and not (self.pm.mem_map[pfn].mapping & PAGE_MAPPING_ANON):
+            self.set_page_dirty(pfn)
+        return 0
 
     cdef int finish_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
         """finish_fault(): map vmf.cow_page (a private write) or vmf.page."""
@@ -2298,6 +2347,8 @@ cdef class MmCore:
                 self.page_cache_delete(mapping, index, 0)
                 continue
             p = &self.pm.mem_map[<pfn_t>e]
+            if p.flags & (1ULL << PG_dirty):
+                self.clear_page_dirty_for_io(<pfn_t>e)      # cancel_dirty_page: account_page_cleaned
             self.page_cache_delete_page(mapping, index, <pfn_t>e, 0)
             __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, -1)
             if mapping.swapbacked:
@@ -2901,8 +2952,9 @@ cdef class MmCore:
                         addr += PAGE_SIZE
                         continue
                     pte[(addr >> PAGE_SHIFT) & 511] = 0
-                    if member == MM_FILEPAGES and (e & _PAGE_DIRTY):
+                    if not (hp.mapping & PAGE_MAPPING_ANON) and (e & _PAGE_DIRTY):
                         force_flush = True
+                        self.set_page_dirty(pfn)            # the PTE's dirty bit goes to the page
                     if (e & _PAGE_ACCESSED) and not (hp.mapping & PAGE_MAPPING_ANON):
                         self.pm.mark_page_accessed(pfn)     # pte_young, no VM_SEQ_READ
                     rss[member] -= 1
@@ -3231,6 +3283,8 @@ cdef class MmCore:
         leaves NR_FILE_DIRTY / NR_ZONE_WRITE_PENDING (mapping_can_writeback).  True if it was
         dirty."""
         cdef page* p = &self.pm.mem_map[pfn]
+        if p._mapcount >= 0 and self.rmap._page_mkclean(pfn):
+            self.set_page_dirty(pfn)        # a dirty PTE's data is in the write too
         if not (p.flags & (1ULL << PG_dirty)):
             return False
         p.flags &= ~(1ULL << PG_dirty)
@@ -3300,6 +3354,26 @@ cdef class MmCore:
     def set_page_dirty_py(self, pfn_t pfn):
         """set_page_dirty() from Python (a write through a page-cache interface, tests)."""
         self.set_page_dirty(pfn)
+
+    def filemap_write_and_wait(self, AddressSpace mapping):
+        """filemap_write_and_wait() of a built-in file mapping (do_writepages -> its
+        writepage, then filemap_fdatawait): every dirty page is cleaned for I/O
+        (clear_page_dirty_for_io, write-protecting its shared PTEs) and written; the built-in
+        disk completes each write at once (end_page_writeback: NR_WRITTEN).  shmem is not
+        written (it has no backing store but swap).  Returns the pages written."""
+        cdef int64_t e
+        cdef uint64_t written = 0
+        if mapping.a_ops != NULL or mapping.swapbacked:
+            return 0
+        for index in list(mapping.i_pages):
+            e = mapping.i_pages[index]
+            if xa_is_value(e) or not (self.pm.mem_map[<pfn_t>e].flags & (1ULL << PG_dirty)):
+                continue
+            if self.clear_page_dirty_for_io(<pfn_t>e):
+                self.set_page_writeback(<pfn_t>e)
+                self.end_page_writeback(<pfn_t>e)
+                written += 1
+        return written
 
     def set_page_writeback_py(self, pfn_t pfn):
         """set_page_writeback() from Python (a writepage op written in Python, tests)."""

@@ -70,6 +70,14 @@ class AddressSpaces:
         return mapping
 
 
+def ksys_sync(core: MmCore, files: AddressSpaces) -> int:
+    """ksys_sync(): write back every file's dirty pages and wait for them (sync_inodes_sb,
+    filemap_fdatawait): the built-in files through MmCore.filemap_write_and_wait, in inode
+    order.  Returns the pages written."""
+    return sum(core.filemap_write_and_wait(m)
+               for m in sorted(files.files.values(), key=lambda m: m.i_ino))
+
+
 def get_unmapped_area(mm: MmStruct, length: int, hint: Optional[int] = None, align: int = PAGE_SIZE) -> int:
     """arch_get_unmapped_area_topdown(): the hint if free, else the highest gap below mmap_base
     (both rounded to ``align``, as hugetlb_get_unmapped_area() does for huge pages)."""

@@ -431,6 +431,8 @@ SET_MEMPOLICY_PARAMS: Tuple[Param, ...] = (_MPOL_MODE, _MPOL_NODES, _MPOL_FLAGS)
 
 MBIND_PARAMS: Tuple[Param, ...] = (_VMA, _OFFSET, _LENGTH_TO_END, _MPOL_MODE, _MPOL_NODES, _MPOL_FLAGS)
 
+SYNC_PARAMS: Tuple[Param, ...] = ()
+
 SLEEP_PARAMS: Tuple[Param, ...] = (
     Param("duration", "duration", "emulated time to sleep", required=True),
 )
@@ -709,6 +711,9 @@ CORE_STEPS: Tuple[CoreStep, ...] = (
              "- mbind: {vma: buf, offset: 1 MiB, length: 1 MiB, mode: preferred, nodes: [1]}"),
     CoreStep("sleep", "Let emulated time pass without running the task.", SLEEP_PARAMS, None,
              "- sleep: {duration: 1ms}"),
+    CoreStep("sync", "Write every dirty page of the files back (sync(2)): written shared file "
+             "pages become clean, so drop_caches and reclaim can drop them.", SYNC_PARAMS, None,
+             "- sync: {}"),
     CoreStep("mkdir", "Make a directory (mkdir(2)); a failure sets the errno (EEXIST, ENOENT, "
              "EPERM in sysfs, ...).", MKDIR_PARAMS, None,
              "- mkdir: {path: /mnt/data}\n- mkdir: {path: /mnt/private, mode: '0700'}"),

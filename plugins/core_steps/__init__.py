@@ -321,6 +321,10 @@ def run_mbind(ctx, step):
         ctx.set_errno(e.errno, e.detail)
 
 
+def run_sync(ctx, step):
+    vm.ksys_sync(ctx.machine.mmcore, ctx.machine.files)
+
+
 def run_sleep(ctx, step):
     yield SleepUntil(ctx.machine.clock.now + step.args["duration"])
 
@@ -614,7 +618,7 @@ RUNS = {"mmap": run_mmap, "munmap": run_munmap, "mprotect": run_mprotect, "touch
         "sleep": run_sleep, "expect": run_expect, "mremap": run_mremap, "clone": run_clone,
         "exit_group": run_exit_group, "set_mempolicy": run_set_mempolicy, "mbind": run_mbind,
         "mkdir": run_mkdir, "rmdir": run_rmdir, "mount": run_mount, "umount": run_umount,
-        "read_file": run_read_file, "write_file": run_write_file}
+        "read_file": run_read_file, "write_file": run_write_file, "sync": run_sync}
 
 
 @hookimpl

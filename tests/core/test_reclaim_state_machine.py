@@ -1,6 +1,6 @@
 """A Hypothesis state machine over reclaim (issue 10, "Checks"): on a 16 MiB machine, tasks map
 anonymous and file memory, touch it (faults, direct reclaim of the page cache, the OOM killer),
-unmap it, exit, and write /proc/sys/vm/drop_caches (1, 2, 3), while a test shrinker's cache
+unmap it, exit, sync, and write /proc/sys/vm/drop_caches (1, 2, 3), while a test shrinker's cache
 grows; after every step the machine's invariants hold (Machine.check_invariants: the buddy
 allocator, the slab caches, rss and mapcounts against the page tables, and PhysMem.check_lru:
 every LRU page counted once, list sizes equal the counters, nothing isolated outside reclaim),
@@ -23,6 +23,7 @@ MiB = 1 << 20
 PAGE = 4096
 FUZZ_EXAMPLES = int(os.environ.get("MEMSIM_FUZZ_EXAMPLES", "250"))
 FILES = ("a.dat", "b.dat", "lib.so")
+PG_DIRTY = 1 << 3
 
 
 def free_pages(m):
@@ -33,6 +34,13 @@ def free_pages(m):
 def cached_pages(m):
     """Pages in the built-in page cache (nrpages: i_pages without the shadow entries)."""
     return sum(len(a.i_pages) - a.nr_shadows for a in m.files.files.values())
+
+
+def dirty_cached_pages(m):
+    """Page-cache pages with PG_dirty (written through a shared mapping, not yet synced):
+    drop_caches cannot drop them."""
+    return sum(1 for a in m.files.files.values() for i in list(a.i_pages)
+               if a.i_pages[i] >= 0 and m.physmem.page_info(a.i_pages[i])["flags"] & PG_DIRTY)
 
 
 def kept_pages(m):
@@ -161,7 +169,13 @@ class ReclaimMachine(RuleBasedStateMachine):
             assert self.cache.objects == 0      # drop_slab loops until the cache is empty
         if value & 1 and not self.tasks and self.m.profile.name != "v5.14":
             # (v5.14 does not drain the per-CPU LRU batches first: a page in one stays)
-            assert cached_pages(self.m) == 0, cached
+            assert cached_pages(self.m) == dirty_cached_pages(self.m), cached
+
+    @rule()
+    def sync(self):
+        """sync(2): every dirty page is written back; nothing stays dirty."""
+        vm.ksys_sync(self.m.mmcore, self.m.files)
+        assert dirty_cached_pages(self.m) == 0
 
     # -- invariants ------------------------------------------------------------------------
     @invariant()
@@ -175,6 +189,7 @@ class ReclaimMachine(RuleBasedStateMachine):
             return
         self.m.set_current(None)
         self.m.physmem.lru_add_drain_py(True)   # the per-CPU batches are the kernel's to keep
+        vm.ksys_sync(self.m.mmcore, self.m.files)   # drop_caches leaves dirty pages: sync first
         self.m.drop_caches.write(self.m, b"3")
         self.m.quiescent_state()                # RCU: the anon_vma slabs go
         assert cached_pages(self.m) == 0        # (shadow-only files keep their shadows)

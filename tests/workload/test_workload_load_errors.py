@@ -84,7 +84,7 @@ CASES = {
     "unknown step, nothing close": (HEAD + "      - frobnicate: {}\n", "w.yaml:4:9: unknown step 'frobnicate'; "
                                     "known steps: clone, exit, exit_group, expect, fork, mbind, mkdir, mmap, "
                                     "mount, mprotect, mremap, munmap, read, read_file, rmdir, set_mempolicy, "
-                                    "sleep, touch, umount, write, write_file", "frobnicate"),
+                                    "sleep, sync, touch, umount, write, write_file", "frobnicate"),
     "unknown step param": (HEAD + "      - mmap: {name: a, lenght: 4k}\n", "w.yaml:4:25: unknown key 'lenght' "
                            "in step 'mmap'; did you mean 'length'?", "lenght"),
     "unknown param of a step without params": (HEAD + "      - exit: {status: 1}\n", "w.yaml:4:16: unknown "
