@@ -10,10 +10,16 @@ Installed through the ``pytest11`` entry point, it offers fixtures:
 - ``memsim_run(yaml_text, plugins=(), events=("*:*",), check=True)``: load and run a workload
   text with the installed plugins plus ``plugins`` (objects with hookimpls); returns the Run;
 - ``trace_lines(run_or_machine)``: the kernel-format trace lines recorded so far (no header).
+
+and a check for event declarations: ``assert_format_is_the_live_kernels(decls, system, event)``
+compares the format file memsim prints for ``system:event`` with the one copied from the live
+6.18 kernel into memsim.tracing's catalog and, where tracefs has the event, the live file.
 """
 from __future__ import annotations
 
 import io
+import os
+import re
 from typing import Iterable, List, Sequence
 
 import pytest
@@ -140,3 +146,30 @@ def build_extension(pyx_path, build_dir):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def _drop_id(text: str) -> str:
+    return re.sub(r"^ID: \d+\n", "", text, flags=re.M)
+
+
+def assert_format_is_the_live_kernels(decls, system: str, event: str) -> None:
+    """``decls``: the v6.18 EventDecls of ``system``.  The format file memsim prints for
+    ``system:event`` equals memsim.tracing's catalog/v6.18 copy of the live 6.18 kernel's and, on
+    a machine whose /sys/kernel/tracing has the event, the live file (the ID line aside: IDs are
+    assigned per machine)."""
+    from memsim import tracing
+    from memsim.tracing.events import EventRegistry
+    from memsim.tracing.formatfile import format_file
+    reg = EventRegistry()
+    for d in decls:
+        reg.add(d)
+    ours = _drop_id(format_file(reg.get(f"{system}:{event}"), 1))
+    catalog = os.path.join(os.path.dirname(tracing.__file__), "catalog", "v6.18", system, event, "format")
+    with open(catalog) as f:
+        assert ours == _drop_id(f.read()), f"{system}:{event} differs from {catalog}"
+    try:
+        with open(f"/sys/kernel/tracing/events/{system}/{event}/format") as f:
+            live = f.read()
+    except OSError:
+        return
+    assert ours == _drop_id(live), f"{system}:{event} differs from the live kernel's"

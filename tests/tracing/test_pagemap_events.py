@@ -1,39 +1,20 @@
 """pagemap:mm_lru_insertion and mm_lru_activate (include/trace/events/pagemap.h): declarations
 per profile against the live 6.18 kernel's format files, and the records the LRU code emits."""
 import re
-from pathlib import Path
 
 import pytest
 
 from memsim import vm
 from memsim.testing import build_machine, trace_text
-from memsim.tracing.events import EventRegistry
-from memsim.tracing.formatfile import format_file
+from memsim.testing import assert_format_is_the_live_kernels
 from memsim.tracing.pagemap import pagemap_events
 
 PAGE = 4096
-CATALOG = Path(__file__).resolve().parents[2] / "tracing" / "catalog" / "v6.18" / "pagemap"
-
-
-def drop_id(text):
-    return re.sub(r"^ID: \d+\n", "", text, flags=re.M)
-
-
 @pytest.mark.parametrize("event", ["mm_lru_insertion", "mm_lru_activate"])
 def test_v618_format_equals_the_live_kernel(event):
     """The catalog files were copied from this VM's /sys/kernel/tracing/events/pagemap/*/format
     (Linux 6.18); when that kernel is running, compare with it too."""
-    reg = EventRegistry()
-    for d in pagemap_events("v6.18"):
-        reg.add(d)
-    ours = drop_id(format_file(reg.get(f"pagemap:{event}"), 1))
-    assert ours == drop_id((CATALOG / event / "format").read_text())
-    live = Path(f"/sys/kernel/tracing/events/pagemap/{event}/format")
-    try:
-        text = live.read_text()
-    except OSError:
-        return
-    assert ours == drop_id(text)
+    assert_format_is_the_live_kernels(pagemap_events("v6.18"), "pagemap", event)
 
 
 def test_v514_names_the_page_not_the_folio():

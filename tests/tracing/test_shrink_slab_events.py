@@ -1,35 +1,19 @@
 """vmscan:mm_shrink_slab_start / _end (include/trace/events/vmscan.h): the declarations per profile
 against the live 6.18 kernel's format files, and the records do_shrink_slab emits."""
 import re
-from pathlib import Path
 
 import pytest
 
 from memsim.testing import build_machine, trace_text
-from memsim.tracing.events import EventRegistry
-from memsim.tracing.formatfile import format_file
+from memsim.testing import assert_format_is_the_live_kernels
 from memsim.tracing.vmscan import shrink_slab_events
 
 MiB = 1 << 20
-CATALOG = Path(__file__).resolve().parents[2] / "tracing" / "catalog" / "v6.18" / "vmscan"
-
-
-def drop_id(text):
-    return re.sub(r"^ID: \d+\n", "", text, flags=re.M)
 
 
 @pytest.mark.parametrize("event", ["mm_shrink_slab_start", "mm_shrink_slab_end"])
 def test_v618_format_equals_the_live_kernel(event):
-    reg = EventRegistry()
-    for d in shrink_slab_events("v6.18"):
-        reg.add(d)
-    ours = drop_id(format_file(reg.get(f"vmscan:{event}"), 1))
-    assert ours == drop_id((CATALOG / event / "format").read_text())
-    try:
-        live = Path(f"/sys/kernel/tracing/events/vmscan/{event}/format").read_text()
-    except OSError:
-        return
-    assert ours == drop_id(live)
+    assert_format_is_the_live_kernels(shrink_slab_events("v6.18"), "vmscan", event)
 
 
 def test_v514_gfp_flags_is_a_4_byte_gfp_t():

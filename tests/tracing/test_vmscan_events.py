@@ -2,22 +2,15 @@
 6.18 kernel's format files (tracing/catalog/v6.18/vmscan, copied from
 /sys/kernel/tracing/events/vmscan), and the records direct reclaim and kswapd emit."""
 import re
-from pathlib import Path
 
 import pytest
 
 from memsim import vm
 from memsim.testing import build_machine, trace_text
-from memsim.tracing.events import EventRegistry
-from memsim.tracing.formatfile import format_file
+from memsim.testing import assert_format_is_the_live_kernels
 from memsim.tracing.vmscan import vmscan_events
 
 MiB = 1 << 20
-CATALOG = Path(__file__).resolve().parents[2] / "tracing" / "catalog" / "v6.18" / "vmscan"
-
-
-def drop_id(text):
-    return re.sub(r"^ID: \d+\n", "", text, flags=re.M)
 
 
 EMITTED = ["mm_vmscan_direct_reclaim_begin", "mm_vmscan_direct_reclaim_end",
@@ -27,16 +20,7 @@ EMITTED = ["mm_vmscan_direct_reclaim_begin", "mm_vmscan_direct_reclaim_end",
 
 @pytest.mark.parametrize("event", EMITTED)
 def test_v618_format_equals_the_live_kernel(event):
-    reg = EventRegistry()
-    for d in vmscan_events("v6.18"):
-        reg.add(d)
-    ours = drop_id(format_file(reg.get(f"vmscan:{event}"), 1))
-    assert ours == drop_id((CATALOG / event / "format").read_text())
-    try:
-        live = Path(f"/sys/kernel/tracing/events/vmscan/{event}/format").read_text()
-    except OSError:
-        return
-    assert ours == drop_id(live)
+    assert_format_is_the_live_kernels(vmscan_events("v6.18"), "vmscan", event)
 
 
 def test_v514_gfp_flags_is_a_4_byte_gfp_t():
@@ -110,16 +94,7 @@ def test_direct_reclaim_records_its_lru_scan(kernel):
 # -- pageout()'s event: vmscan:mm_vmscan_writepage (v5.14) / mm_vmscan_write_folio (v6.18) --------
 
 def test_v618_write_folio_format_equals_the_live_kernel():
-    reg = EventRegistry()
-    for d in vmscan_events("v6.18"):
-        reg.add(d)
-    ours = drop_id(format_file(reg.get("vmscan:mm_vmscan_write_folio"), 1))
-    assert ours == drop_id((CATALOG / "mm_vmscan_write_folio" / "format").read_text())
-    try:
-        live = Path("/sys/kernel/tracing/events/vmscan/mm_vmscan_write_folio/format").read_text()
-    except OSError:
-        return
-    assert ours == drop_id(live)
+    assert_format_is_the_live_kernels(vmscan_events("v6.18"), "vmscan", "mm_vmscan_write_folio")
 
 
 def test_v514_names_it_writepage_with_the_same_layout():
