@@ -394,6 +394,8 @@ cdef class MmStruct:
     cdef public uint64_t pgtables_bytes
     cdef public uint64_t mmap_base
     cdef public uint64_t hugetlb_usage  # mm->hugetlb_usage, in pages (hugetlb_count_add/sub)
+    cdef public int64_t locked_vm       # mm->locked_vm, in pages (mlock_fixup, mmap_region, munmap)
+    cdef public uint64_t def_flags      # mm->def_flags: VM_LOCKED (| VM_LOCKONFAULT) after mlockall(MCL_FUTURE)
     cdef public object owner            # the TaskStruct that created it
     cdef inline void add_mm_counter(self, int member, int64_t value, bint curr) noexcept
     cdef void add_mm_counter_fast(self, int member, int64_t value) noexcept
@@ -456,6 +458,7 @@ cdef class Rmap:
     cdef int _page_mkclean(self, pfn_t pfn) except -1
     cdef int _page_referenced(self, pfn_t pfn, list vmas, uint64_t* vm_flags) except -1
     cdef int _try_to_unmap(self, pfn_t pfn, list vmas, uint64_t entry, bint swap, bint dup) except -1
+    cdef bint try_to_munlock(self, pfn_t pfn) except -1
 
 cdef class MmCore:
     cdef PhysMem pm
@@ -536,6 +539,9 @@ cdef class MmCore:
     cdef int free_pgd_range(self, MmuGather tlb, MmStruct mm, uint64_t addr, uint64_t end, uint64_t floor, uint64_t ceiling) except -1
     cdef int free_table(self, MmuGather tlb, MmStruct mm, uint64_t* parent, int tlevel, uint64_t addr, uint64_t end, uint64_t floor, uint64_t ceiling) except -1
     cdef int put_page(self, pfn_t pfn) except -1
+    cdef int mlock_vma_folio(self, VmArea vma, pfn_t pfn) except -1
+    cdef int munlock_vma_folio(self, VmArea vma, pfn_t pfn) except -1
+    cdef int munlock_page_v5(self, pfn_t pfn, bint single) except -1
     cdef int copy_huge_leaf(self, MmStruct dst, VmArea dst_vma, MmStruct src, VmArea src_vma,
                             uint64_t* sleaf, uint64_t addr, int level, bint cow) except -1
     cdef int migrate_page(self, pfn_t pfn) except? -1000000

@@ -32,10 +32,10 @@ from memsim._types cimport (
     PG_locked, PG_unevictable, MAX_NR_ZONES, PAGE_MAPPING_ANON, MM_FILEPAGES, MM_ANONPAGES,
     MM_SWAPENTS, MM_SHMEMPAGES, NR_MM_COUNTERS, GFP_NOWARN_, GFP_KSWAPD_RECLAIM_, GFP_THISNODE_,
     HPAGE_PMD_ORDER, HPAGE_PUD_ORDER, mempolicy, MPOL_INTERLEAVE, MPOL_PREFERRED_MANY, GFP_WRITE_,
-    PG_dirty, PG_writeback,
+    PG_dirty, PG_writeback, PG_mlocked,
 )
 from memsim.page cimport page
-from memsim.physmem cimport PhysMem, migrate_page_fn, lruvec
+from memsim.physmem cimport PhysMem, migrate_page_fn, lruvec, lru_batch
 from memsim.mempolicy cimport policy_node, policy_nodemask, offset_il_node
 from memsim.ring cimport TraceBuffer, EV_RSS_STAT
 from memsim.task cimport Current, TaskStruct, task_rss_stat
@@ -51,6 +51,7 @@ from memsim.vmstat cimport (
     PGMIGRATE_SUCCESS, PGMIGRATE_FAIL, NR_ANON_THPS, NR_SHMEM_PMDMAPPED, NR_FILE_PMDMAPPED,
     THP_SPLIT_PMD, NR_FILE_DIRTY, NR_WRITEBACK, NR_WRITTEN, NR_DIRTIED, NR_ZONE_WRITE_PENDING,
     PGROTATED, __mod_zone_page_state, __mod_node_page_state, __count_vm_events, page_zonenum,
+    NR_MLOCK, UNEVICTABLE_PGSTRANDED, UNEVICTABLE_PGMUNLOCKED, UNEVICTABLE_PGRESCUED,
 )
 
 # vm_flags (include/linux/mm.h, v5.14)
@@ -65,6 +66,10 @@ VM_MAYSHARE = 0x80
 VM_UFFD_MISSING = 0x200
 VM_UFFD_WP = 0x1000
 VM_LOCKED = 0x2000
+VM_IO = 0x4000
+VM_LOCKONFAULT = 0x80000
+VM_PFNMAP = 0x400
+VM_MIXEDMAP = 0x10000000
 VM_DONTCOPY = 0x20000
 VM_DONTEXPAND = 0x40000
 VM_ACCOUNT = 0x100000
@@ -75,7 +80,7 @@ VM_UFFD_FLAGS = VM_UFFD_MISSING | VM_UFFD_WP | VM_UFFD_MINOR
 
 cdef uint64_t C_VM_READ = 0x1, C_VM_WRITE = 0x2, C_VM_EXEC = 0x4, C_VM_SHARED = 0x8
 cdef uint64_t C_VM_MAYWRITE = 0x20, C_VM_HUGETLB = 0x400000
-cdef uint64_t C_VM_LOCKED = 0x2000, C_VM_SEQ_READ = 0x8000
+cdef uint64_t C_VM_LOCKED = 0x2000, C_VM_SEQ_READ = 0x8000, C_VM_LOCKONFAULT = 0x80000, C_VM_IO = 0x4000
 cdef uint64_t C_VM_UFFD_MISSING = 0x200, C_VM_UFFD_WP = 0x1000, C_VM_UFFD_MINOR = 1ULL << 37
 cdef uint64_t C_VM_UFFD = 0x200 | 0x1000 | (1ULL << 37)
 
@@ -1248,6 +1253,8 @@ cdef class Rmap:
                     head if err == WALK_PMD_LEAF or err == WALK_PUD_LEAF else pfn):
                 continue
             if vma.vm_flags & C_VM_LOCKED:
+                if self.core.pm.mlock_fbatch_enabled and not (err == 0 and hp.flags & (1ULL << PG_head)):
+                    self.core.mlock_vma_folio(vma, head)    # v6.18: restore the missed mlock
                 vm_flags[0] |= C_VM_LOCKED
                 break
             if e & _PAGE_ACCESSED:
@@ -1303,7 +1310,10 @@ cdef class Rmap:
             e = slot[0]
             if not (e & _PAGE_PRESENT) or ((e & PTE_PFN_MASK) >> PAGE_SHIFT) != pfn:
                 continue
-            if err == WALK_PMD_LEAF or err == WALK_PUD_LEAF or vma.vm_flags & C_VM_LOCKED:
+            if err == WALK_PMD_LEAF or err == WALK_PUD_LEAF:
+                break
+            if vma.vm_flags & C_VM_LOCKED:
+                self.core.mlock_vma_folio(vma, pfn)         # the page is culled on putback
                 break
             if member == MM_ANONPAGES and swap:
                 if dup and self.core.swap.swap_duplicate != NULL:
@@ -1322,6 +1332,39 @@ cdef class Rmap:
             pm.put_page(pfn)
             unmapped += 1
         return unmapped
+
+    cdef bint try_to_munlock(self, pfn_t pfn) except -1:
+        """try_to_munlock() (v5.14): rmap_walk(try_to_unmap_one, TTU_MUNLOCK) of a page being
+        munlocked: the first other VM_LOCKED VMA that maps it mlocks it again (mlock_vma_page;
+        the caller has it isolated) and ends the walk.  True if one did."""
+        cdef page* p = &self.core.pm.mem_map[pfn]
+        cdef list vmas
+        cdef VmArea vma
+        cdef uint64_t addr, e
+        cdef uint64_t* slot
+        cdef int err
+        cdef Py_ssize_t i
+        if p.mapping == 0 or p.flags & (1ULL << PG_tail):
+            return False
+        vmas = self.rmap_vmas(p)
+        if vmas is None:
+            return False
+        for i in range(len(vmas)):
+            vma = <VmArea>vmas[i]
+            if not (vma.vm_flags & C_VM_LOCKED) or vma.vm_mm is None or p.index < vma.vm_pgoff:
+                continue
+            addr = vma.vm_start + ((p.index - vma.vm_pgoff) << PAGE_SHIFT)
+            if addr >= vma.vm_end:
+                continue
+            err = 0
+            slot = self.rmap_pte(vma.vm_mm, addr, &err)
+            if slot == NULL:
+                continue
+            e = slot[0]
+            if (e & _PAGE_PRESENT) and ((e & PTE_PFN_MASK) >> PAGE_SHIFT) == pfn:
+                self.core.pm.mlock_vma_page(pfn)
+                return True
+        return False
 
     def page_referenced(self, pfn_t pfn):
         """page_referenced(): how many of the PTEs mapping the page were young; the accessed
@@ -1921,6 +1964,11 @@ cdef class MmCore:
         vmf.pte[0] = (new << PAGE_SHIFT) | _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_RW | _PAGE_DIRTY
         if not old_is_zero:
             page_remove_rmap(self.pm, old)
+            if vma.vm_flags & C_VM_LOCKED or op.flags & (1ULL << PG_mlocked):
+                self.munlock_vma_folio(vma, old)
+                if not self.pm.mlock_fbatch_enabled and vma.vm_flags & C_VM_LOCKED \
+                        and op.flags & (1ULL << PG_mlocked) and not (op.flags & (1ULL << PG_head)):
+                    self.munlock_page_v5(old, True)     # v5.14: the copied page's munlock_vma_page
             self.pm.put_page(old)               # the PTE's reference
             self.pm.put_page(old)               # put_page(old_page) of the get_page above
         self.fault_counts[FK_COW] += 1
@@ -2088,6 +2136,9 @@ cdef class MmCore:
             compound_head_page(self.pm, pfn)._refcount += 1
             page_add_file_rmap(self.pm, pfn)
             mm.add_mm_counter_fast(mm_counter(compound_head_page(self.pm, pfn)), 1)
+            if self.pm.mlock_fbatch_enabled and vma.vm_flags & C_VM_LOCKED \
+                    and not (p.flags & ((1ULL << PG_head) | (1ULL << PG_tail))):
+                self.mlock_vma_folio(vma, pfn)      # v6.18 __folio_add_file_rmap()
             if write:
                 entry |= _PAGE_RW | _PAGE_DIRTY
             elif shared and (vma.vm_flags & C_VM_WRITE) and vma.vm_file is not None and \
@@ -2959,6 +3010,8 @@ cdef class MmCore:
                         self.pm.mark_page_accessed(pfn)     # pte_young, no VM_SEQ_READ
                     rss[member] -= 1
                     page_remove_rmap(self.pm, pfn)
+                    if vma.vm_flags & C_VM_LOCKED or hp.flags & (1ULL << PG_mlocked):
+                        self.munlock_vma_folio(vma, pfn)
                     addr += PAGE_SIZE
                     if tlb.remove_page(pfn):
                         force_flush = True
@@ -2991,6 +3044,8 @@ cdef class MmCore:
         compound_mapcount_ptr(self.pm, head)[0] -= 1
         if not (vma.vm_flags & C_VM_HUGETLB) and compound_mapcount_ptr(self.pm, head)[0] == 0:
             compound_mapped_stat(self.pm, head, -1)
+        if not (vma.vm_flags & C_VM_HUGETLB) and (vma.vm_flags & C_VM_LOCKED or hp.flags & (1ULL << PG_mlocked)):
+            self.munlock_vma_folio(vma, head)
         if tlb.remove_page(head):
             tlb.flush()
         return 0
@@ -3091,6 +3146,228 @@ cdef class MmCore:
         return self.pm.put_page(pfn)
 
     # -- fork ---------------------------------------------------------------------------------
+    # -- mlock (mm/mlock.c) -------------------------------------------------------------------
+    cdef int mlock_vma_folio(self, VmArea vma, pfn_t pfn) except -1:
+        """The mlock a VM_LOCKED VMA's page gets when reclaim's rmap walk finds it (v5.14
+        try_to_unmap_one: mlock_vma_page(); v6.18 folio_referenced_one / try_to_unmap_one:
+        "restore the mlock which got missed", mlock_vma_folio() -> mlock_folio()) and, on
+        v6.18, when a file page is mapped into one (__folio_add_file_rmap).  Only when
+        (vm_flags & (VM_LOCKED | VM_SPECIAL)) == VM_LOCKED; a PTE-mapped subpage of a large
+        folio is never mlocked."""
+        cdef page* p = &self.pm.mem_map[pfn]
+        if not vma_mlocked_new_page(vma) or p.flags & (1ULL << PG_tail):
+            return 0
+        if self.pm.mlock_fbatch_enabled:
+            return self.pm.mlock_folio(pfn)
+        return self.pm.mlock_vma_page(pfn)
+
+    cdef int munlock_vma_folio(self, VmArea vma, pfn_t pfn) except -1:
+        """What unmapping page ``pfn`` (a huge leaf's head) from ``vma`` does to its mlock, just
+        after the rmap removal: v6.18 __folio_remove_rmap()'s munlock_vma_folio() (a VM_LOCKED
+        VMA queues munlock_folio; the folio's mlock_count decides); v5.14 page_remove_rmap()'s
+        clear_page_mlock() once nothing maps the page (or the huge page) any more."""
+        cdef page* p = &self.pm.mem_map[pfn]
+        if self.pm.mlock_fbatch_enabled:
+            if vma.vm_flags & C_VM_LOCKED:
+                return self.pm.munlock_folio(pfn if not (p.flags & (1ULL << PG_tail)) else p.compound_head)
+            return 0
+        if not (p.flags & (1ULL << PG_mlocked)):
+            return 0
+        if p.flags & (1ULL << PG_head):
+            if compound_mapcount_ptr(self.pm, pfn)[0] == 0:
+                self.pm.clear_page_mlock(pfn)
+        elif p._mapcount == 0:
+            self.pm.clear_page_mlock(pfn)
+        return 0
+
+    cdef int munlock_page_v5(self, pfn_t pfn, bint single) except -1:
+        """v5.14's munlock of one present page: ``single`` is munlock_vma_page() (a THP, or the
+        old page of a COW in a VM_LOCKED VMA), else __munlock_pagevec() for this page.
+        TestClearPageMlocked (not mlocked: nothing), NR_MLOCK; a page isolated from its LRU
+        list that is mapped once and now evictable takes the fast path (PG_unevictable
+        cleared, unevictable_pgs_rescued, onto an evictable list at once, _munlocked); else
+        __munlock_isolated_page(): try_to_munlock() when mapped more than once (another
+        VM_LOCKED VMA keeps it mlocked), unevictable_pgs_munlocked if it stayed munlocked, and
+        putback_lru_page() through the lru_add batch.  A page that cannot be isolated (in a
+        per-CPU batch) counts unevictable_pgs_stranded if unevictable, else _munlocked
+        (__munlock_isolation_failed).  memsim does the kernel's three __munlock_pagevec phases
+        page by page rather than for up to 15 pages at once."""
+        cdef page* p = &self.pm.mem_map[pfn]
+        cdef int64_t nr = (1LL << p.compound_order) if p.flags & (1ULL << PG_head) else 1
+        cdef lru_batch lb
+        if not (p.flags & (1ULL << PG_mlocked)):
+            return 0
+        p.flags &= ~(1ULL << PG_mlocked)
+        __mod_zone_page_state(self.pm.vs, page_to_nid(p) * MAX_NR_ZONES + page_zonenum(p), NR_MLOCK, -nr)
+        if not self.pm.isolate_lru_page(pfn):
+            __count_vm_events(self.pm.vs, UNEVICTABLE_PGSTRANDED if p.flags & (1ULL << PG_unevictable)
+                              else UNEVICTABLE_PGMUNLOCKED, nr)
+            return 0
+        if not single and p._mapcount <= 1:                 # __putback_lru_fast_prepare()
+            if p.flags & (1ULL << PG_unevictable):
+                p.flags &= ~(1ULL << PG_unevictable)
+                __count_vm_events(self.pm.vs, UNEVICTABLE_PGRESCUED, 1)
+            __count_vm_events(self.pm.vs, UNEVICTABLE_PGMUNLOCKED, 1)
+            lb.nr = 1
+            lb.pfns[0] = <uint32_t>pfn
+            return self.pm.pagevec_lru_add(&lb)             # __putback_lru_fast()
+        if p._mapcount > 1:
+            self.rmap.try_to_munlock(pfn)
+        if not (p.flags & (1ULL << PG_mlocked)):
+            __count_vm_events(self.pm.vs, UNEVICTABLE_PGMUNLOCKED, 1)
+        return self.pm.putback_lru_page(pfn)
+
+    def munlock_vma_pages_range(self, MmStruct mm, VmArea vma, uint64_t start, uint64_t end):
+        """munlock_vma_pages_range() (v5.14): VM_LOCKED and VM_LOCKONFAULT leave the VMA, then
+        every page present in [start, end) (follow_page(FOLL_GET | FOLL_DUMP): not the zero
+        page) is munlocked: a huge leaf's page once through munlock_vma_page(), a PTE-mapped
+        THP's subpages not at all, other pages as __munlock_pagevec() does."""
+        cdef uint64_t addr = start, e
+        cdef uint64_t* pte
+        cdef int err
+        cdef pfn_t pfn
+        cdef page* p
+        vma.vm_flags &= ~(C_VM_LOCKED | C_VM_LOCKONFAULT)
+        while addr < end:
+            err = 0
+            pte = self.pgt.walk(mm, addr, False, &err)
+            if err == WALK_PMD_LEAF or err == WALK_PUD_LEAF:
+                if pte[0] & _PAGE_PRESENT:
+                    self.munlock_page_v5((pte[0] & PTE_PFN_MASK) >> PAGE_SHIFT, True)
+                addr = ((addr >> (PMD_SHIFT if err == WALK_PMD_LEAF else PUD_SHIFT)) + 1) << (
+                    PMD_SHIFT if err == WALK_PMD_LEAF else PUD_SHIFT)
+                continue
+            if pte == NULL:
+                addr = ((addr >> PMD_SHIFT) + 1) << PMD_SHIFT
+                continue
+            e = pte[0]
+            addr += PAGE_SIZE
+            if not (e & _PAGE_PRESENT) or e & _PAGE_SPECIAL:
+                continue
+            pfn = (e & PTE_PFN_MASK) >> PAGE_SHIFT
+            if pfn == self.zero_pfn:
+                continue
+            p = &self.pm.mem_map[pfn]
+            if p.flags & (1ULL << PG_tail):
+                continue
+            self.munlock_page_v5(pfn, (p.flags & (1ULL << PG_head)) != 0)
+
+    def mlock_vma_pages_range(self, MmStruct mm, VmArea vma, uint64_t start, uint64_t end,
+                              uint64_t newflags):
+        """mlock_vma_pages_range() (v6.18): the VMA gets ``newflags`` (with VM_IO for the walk's
+        duration when locking), lru_add_drain(), then mlock_pte_range() over [start, end):
+        each present folio (not the zero page) is mlock_folio()ed if the VMA is now
+        VM_LOCKED, else munlock_folio()ed — a huge leaf's folio once; a PTE-mapped large
+        folio is munlocked once per run of its PTEs and, unlike the kernel's
+        allow_mlock_munlock() (which mlocks one fully mapped in the range), never mlocked —
+        then lru_add_drain() again."""
+        cdef uint64_t addr = start, e
+        cdef uint64_t* pte
+        cdef int err
+        cdef pfn_t pfn, head, last = NO_PFN
+        cdef page* p
+        cdef bint lock = (newflags & C_VM_LOCKED) != 0
+        vma.vm_flags = newflags | (C_VM_IO if lock else 0)
+        self.pm.lru_add_drain()
+        while addr < end:
+            err = 0
+            pte = self.pgt.walk(mm, addr, False, &err)
+            if err == WALK_PMD_LEAF or err == WALK_PUD_LEAF:
+                if pte[0] & _PAGE_PRESENT:
+                    head = (pte[0] & PTE_PFN_MASK) >> PAGE_SHIFT
+                    if lock:
+                        self.pm.mlock_folio(head)
+                    else:
+                        self.pm.munlock_folio(head)
+                addr = ((addr >> (PMD_SHIFT if err == WALK_PMD_LEAF else PUD_SHIFT)) + 1) << (
+                    PMD_SHIFT if err == WALK_PMD_LEAF else PUD_SHIFT)
+                continue
+            if pte == NULL:
+                addr = ((addr >> PMD_SHIFT) + 1) << PMD_SHIFT
+                continue
+            e = pte[0]
+            addr += PAGE_SIZE
+            if not (e & _PAGE_PRESENT) or e & _PAGE_SPECIAL:
+                last = NO_PFN
+                continue
+            pfn = (e & PTE_PFN_MASK) >> PAGE_SHIFT
+            if pfn == self.zero_pfn:
+                last = NO_PFN
+                continue
+            p = &self.pm.mem_map[pfn]
+            if p.flags & ((1ULL << PG_tail) | (1ULL << PG_head)):
+                head = p.compound_head if p.flags & (1ULL << PG_tail) else pfn
+                if not lock and head != last:
+                    self.pm.munlock_folio(head)
+                last = head
+                continue
+            last = NO_PFN
+            if lock:
+                self.pm.mlock_folio(pfn)
+            else:
+                self.pm.munlock_folio(pfn)
+        self.pm.lru_add_drain()
+        if lock:
+            vma.vm_flags = newflags
+
+    def populate_vma_page_range(self, MmStruct mm, VmArea vma, uint64_t start, uint64_t end):
+        """populate_vma_page_range() -> __get_user_pages() over [start, end) of ``vma``:
+        FOLL_WRITE for a private writable VMA (a write fault breaks COW), FOLL_TOUCH
+        (mark_page_accessed of each page found; memsim leaves the page's dirty flag to the
+        fault), and on v5.14 FOLL_MLOCK (a VM_LOCKED VMA's page, not a compound one nor the
+        zero page, is mlock_vma_page()d after lru_add_drain(); a huge leaf's page once).  A
+        missing page is faulted in, except in a VM_LOCKONFAULT VMA (v5.14: no FOLL_POPULATE,
+        present pages are still mlocked; v6.18 returns at once).  Returns the first fault's
+        VM_FAULT_* error code, or 0."""
+        cdef bint write = (vma.vm_flags & (C_VM_WRITE | C_VM_SHARED)) == C_VM_WRITE
+        cdef bint onfault = (vma.vm_flags & C_VM_LOCKONFAULT) != 0
+        cdef bint foll_mlock = not self.pm.mlock_fbatch_enabled
+        cdef unsigned int flags = FAULT_FLAG_WRITE if write else 0
+        cdef uint64_t addr = start, e
+        cdef uint64_t* pte
+        cdef int err, ret, tries
+        cdef pfn_t pfn
+        cdef page* p
+        if onfault and not foll_mlock:
+            return 0
+        while addr < end:
+            tries = 0
+            while True:
+                err = 0
+                pte = self.pgt.walk(mm, addr, False, &err)
+                if pte != NULL and (pte[0] & _PAGE_PRESENT) and (not write or (pte[0] & _PAGE_RW)):
+                    break
+                if onfault or tries >= 3:
+                    pte = NULL
+                    break
+                ret = self.handle_mm_fault(mm, vma, addr, flags)
+                if ret & (VM_FAULT_ERROR | VM_FAULT_RETRY):
+                    return ret
+                tries += 1
+            if pte == NULL:
+                addr += PAGE_SIZE
+                continue
+            e = pte[0]
+            pfn = (e & PTE_PFN_MASK) >> PAGE_SHIFT
+            if err == WALK_PMD_LEAF or err == WALK_PUD_LEAF:
+                p = &self.pm.mem_map[pfn]
+                if foll_mlock and vma.vm_flags & C_VM_LOCKED and not (vma.vm_flags & C_VM_HUGETLB) \
+                        and p.mapping != 0 and not (p.mapping & PAGE_MAPPING_ANON and compound_mapcount_ptr(self.pm, pfn)[0] != 1):
+                    self.pm.mlock_vma_page(pfn)             # follow_trans_huge_pmd()
+                addr = ((addr >> (PMD_SHIFT if err == WALK_PMD_LEAF else PUD_SHIFT)) + 1) << (
+                    PMD_SHIFT if err == WALK_PMD_LEAF else PUD_SHIFT)
+                continue
+            addr += PAGE_SIZE
+            if pfn == self.zero_pfn or e & _PAGE_SPECIAL:
+                continue
+            self.pm.mark_page_accessed(pfn)                 # FOLL_TOUCH
+            p = &self.pm.mem_map[pfn]
+            if foll_mlock and vma.vm_flags & C_VM_LOCKED and p.mapping != 0 \
+                    and not (p.flags & ((1ULL << PG_tail) | (1ULL << PG_head))):
+                self.pm.lru_add_drain()                     # push cached pages to LRU
+                self.pm.mlock_vma_page(pfn)
+        return 0
+
     def copy_page_range(self, MmStruct dst, VmArea dst_vma, MmStruct src, VmArea src_vma):
         """copy_page_range(): share the parent's pages with the child, write-protecting COW
         mappings, one add_mm_rss_vec(child) per copied page table (copy_pte_range); huge

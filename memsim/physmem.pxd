@@ -162,6 +162,7 @@ cdef struct lru_batch:
 cdef struct cpu_fbatches:
     lru_batch lru_add
     lru_batch lru_activate
+    lru_batch mlock                     # mlock_fbatch (v6.1+): pfn | MLOCK_LRU_FOLIO / MLOCK_NEW_FOLIO
 
 # memcg's lruvecs (mem_cgroup_page_lruvec / folio_lruvec): NULL by default, then every page is
 # on its node's lruvec; memcg returns the lruvec of the page's memcg on the page's node.
@@ -250,6 +251,8 @@ cdef class PhysMem:
     cdef reclaim_ops reclaim
     cdef bint in_reclaim                # PF_MEMALLOC of the task in direct reclaim: no recursion
     cdef public int lru_batch_size      # PAGEVEC_SIZE: 15 (v5.14), 31 (v6.18)
+    cdef public bint mlock_fbatch_enabled   # v6.1+ mm/mlock.c: mlock_fbatch and folio->mlock_count
+    cdef uint32_t* mlock_count          # folio->mlock_count per pfn (v6.18; see mlock_folio)
     cdef uint64_t lru_changes           # LRU list operations so far (--check)
     cdef uint64_t lru_changes_checked   # ... at the last check that walked the lists
 
@@ -331,3 +334,14 @@ cdef class PhysMem:
     cdef void workingset_activation(self, pfn_t pfn) noexcept
     cdef int page_cache_release(self, pfn_t pfn) noexcept
     cdef int release_pages(self, pfn_t* pfns, int n) except -1
+    # mlock (mm/mlock.c)
+    cdef bint isolate_lru_page(self, pfn_t pfn) except -1
+    cdef int putback_lru_page(self, pfn_t pfn) except -1
+    cdef int mlock_vma_page(self, pfn_t pfn) except -1
+    cdef int clear_page_mlock(self, pfn_t pfn) except -1
+    cdef int mlock_fbatch_add(self, pfn_t pfn, uint32_t tag) except -1
+    cdef int mlock_folio(self, pfn_t pfn) except -1
+    cdef int mlock_new_folio(self, pfn_t pfn) except -1
+    cdef int munlock_folio(self, pfn_t pfn) except -1
+    cdef int mlock_folio_batch(self, lru_batch* b) except -1
+    cdef int mlock_drain_cpu(self, int cpu) except -1

@@ -49,10 +49,14 @@ from memsim.vmstat cimport (
     __count_zid_vm_events, __count_numa_events, zone_statistics, NR_FREE_PAGES, NR_FREE_CMA_PAGES,
     PGFREE, PGALLOC_DMA, NUMA_INTERLEAVE_HIT, __mod_lruvec_page_state, page_zonenum,
     NR_INACTIVE_ANON, NR_ZONE_INACTIVE_ANON, NR_ISOLATED_ANON, NR_ISOLATED_FILE, PGACTIVATE, UNEVICTABLE_PGCULLED, UNEVICTABLE_PGRESCUED,
-    UNEVICTABLE_PGMLOCKED, NR_MLOCK, NR_ZONE_WRITE_PENDING, zone_page_state_snapshot,
+    UNEVICTABLE_PGMLOCKED, UNEVICTABLE_PGMUNLOCKED, UNEVICTABLE_PGCLEARED, UNEVICTABLE_PGSTRANDED, NR_MLOCK, NR_ZONE_WRITE_PENDING, zone_page_state_snapshot,
 )
 
 ZONE_NAMES = ("DMA", "DMA32", "Normal", "Movable")
+cdef enum:
+    MLOCK_LRU_FOLIO = 1U << 31          # mlock_lru(): the LRU_FOLIO bit of an mlock_fbatch entry
+    MLOCK_NEW_FOLIO = 1U << 30          # mlock_new(): NEW_FOLIO
+
 LRU_NAMES = ("inactive_anon", "active_anon", "inactive_file", "active_file", "unevictable")
 MIGRATETYPE_NAMES = ("Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate")
 
@@ -247,6 +251,8 @@ cdef class PhysMem:
         self.content = {}
         self.pcp_enabled = True
         self.lru_batch_size = 15
+        self.mlock_fbatch_enabled = False
+        self.mlock_count = NULL
         memset(&self.lru_ops, 0, sizeof(self.lru_ops))
         memset(&self.reclaim, 0, sizeof(self.reclaim))
         self.in_reclaim = False
@@ -323,6 +329,7 @@ cdef class PhysMem:
         free(self.cpu_node)
         free(self.lruvecs)
         free(self.fbatches)
+        free(self.mlock_count)
 
     cdef _init_zone(self, zone* z, int ncpus):
         """free_area_init_core + memmap_init_zone: all frames free; max-order units deferred."""
@@ -1063,6 +1070,11 @@ cdef class PhysMem:
         if self.tb.core[EV_MM_PAGE_FREE].enabled:
             vals[0] = pfn; vals[1] = order
             self.tb.emit(EV_MM_PAGE_FREE, self.cur.cpu, self.cur.pid, vals, NULL, 0)
+        if p.flags & (1ULL << PG_mlocked):
+            # v6.18 (since 6.1's mlock rework) frees a still-mlocked folio so; v5.14 clears
+            # PG_mlocked at the last unmap (clear_page_mlock) and never gets here with it
+            __mod_zone_page_state(self.vs, z.nid * MAX_NR_ZONES + z.idx, NR_MLOCK, -(1LL << order))
+            __count_vm_events(self.vs, UNEVICTABLE_PGCLEARED, 1LL << order)
         if p.memcg_data != 0:
             if p.memcg_data & MEMCG_DATA_KMEM:
                 if self.memcg.kmem_uncharge != NULL:
@@ -1338,9 +1350,12 @@ cdef class PhysMem:
     cdef int lru_cache_add_inactive_or_unevictable(self, pfn_t pfn, bint vm_locked) except -1:
         """lru_cache_add_inactive_or_unevictable() (v5.14) / folio_add_lru_vma() (v6.18): a new
         page of a VMA; ``vm_locked`` is (vm_flags & (VM_LOCKED | VM_SPECIAL)) == VM_LOCKED, whose
-        pages are mlocked and go to the unevictable list when the batch is moved."""
+        pages are mlocked: v5.14 TestSetPageMlocked and the lru_add batch (the unevictable list
+        when the batch is moved), v6.18 mlock_new_folio() through the mlock_fbatch."""
         cdef page* p = &self.mem_map[pfn]
         cdef int64_t nr
+        if vm_locked and self.mlock_fbatch_enabled:
+            return self.mlock_new_folio(pfn)
         if vm_locked and not (p.flags & (1ULL << PG_mlocked)):
             p.flags |= 1ULL << PG_mlocked
             nr = folio_nr_pages(p)
@@ -1364,6 +1379,8 @@ cdef class PhysMem:
         else:
             p.flags &= ~(1ULL << PG_active)
             p.flags |= 1ULL << PG_unevictable
+            if self.mlock_count != NULL:
+                self.mlock_count[pfn] = 0       # v6.18: underestimate, reclaim fixes it
             if not was_unevictable:
                 __count_vm_events(self.vs, UNEVICTABLE_PGCULLED, nr)
         self.lruvec_add_folio(self.folio_lruvec(pfn), pfn)
@@ -1438,15 +1455,17 @@ cdef class PhysMem:
         return 0
 
     cdef int lru_add_drain(self) except -1:
-        """lru_add_drain(): this CPU's batches."""
-        return self.lru_add_drain_cpu(self.cur.cpu)
+        """lru_add_drain(): this CPU's batches, then (v6.18) mlock_drain_local()."""
+        self.lru_add_drain_cpu(self.cur.cpu)
+        return self.mlock_drain_cpu(self.cur.cpu)
 
     cdef int lru_add_drain_all(self) except -1:
         """lru_add_drain_all(): every CPU's batches (the kernel queues the work on each CPU;
         memsim drains them in CPU order from the current task)."""
         cdef int c
         for c in range(self.ncpus):
-            self.lru_add_drain_cpu(c)
+            self.lru_add_drain_cpu(c)           # lru_add_and_bh_lrus_drain()
+            self.mlock_drain_cpu(c)
         return 0
 
     cdef int mark_page_accessed(self, pfn_t pfn) except -1:
@@ -1541,6 +1560,207 @@ cdef class PhysMem:
                 tofree[m - 1 - k] = pfn
             self.free_unref_page_list(tofree, m)
         return 0
+
+    # -- mlock (mm/mlock.c) -------------------------------------------------------------------
+    cdef bint isolate_lru_page(self, pfn_t pfn) except -1:
+        """isolate_lru_page() (v5.14) / folio_isolate_lru() (v6.18): a page on an LRU list leaves
+        it (PG_lru cleared, PG_unevictable and PG_active kept) and the caller holds a reference;
+        False when it is not on a list (in a per-CPU batch, or isolated by someone else)."""
+        cdef page* p = &self.mem_map[pfn]
+        if not (p.flags & (1ULL << PG_lru)):
+            return False
+        p._refcount += 1
+        self.lruvec_del_folio(self.folio_lruvec(pfn), pfn)
+        p.flags &= ~(1ULL << PG_lru)
+        return True
+
+    cdef int putback_lru_page(self, pfn_t pfn) except -1:
+        """putback_lru_page() (v5.14) / folio_putback_lru() (v6.18): lru_cache_add() (the page
+        goes to this CPU's lru_add batch; lru_add_fn picks its list, evictable or not), then
+        put_page() of the isolation's reference."""
+        self.lru_cache_add(pfn)
+        self.mem_map[pfn]._refcount -= 1
+        return 0
+
+    cdef int mlock_vma_page(self, pfn_t pfn) except -1:
+        """mlock_vma_page() (v5.14): TestSetPageMlocked; the first time, NR_MLOCK and
+        unevictable_pgs_mlocked, and a page on the LRU is isolated and put back
+        (putback_lru_page: through the lru_add batch onto the unevictable list, culled there).
+        A page not on the LRU (in a batch, or isolated by reclaim) keeps its place: whoever
+        puts it on a list sees PG_mlocked."""
+        cdef page* p = &self.mem_map[pfn]
+        cdef int64_t nr
+        if p.flags & (1ULL << PG_tail):
+            pfn = p.compound_head
+            p = &self.mem_map[pfn]
+        if p.flags & (1ULL << PG_mlocked):
+            return 0
+        p.flags |= 1ULL << PG_mlocked
+        nr = folio_nr_pages(p)
+        __mod_zone_page_state(self.vs, page_to_nid_flags(p) * MAX_NR_ZONES + page_zonenum(p), NR_MLOCK, nr)
+        __count_vm_events(self.vs, UNEVICTABLE_PGMLOCKED, nr)
+        if self.isolate_lru_page(pfn):
+            self.putback_lru_page(pfn)
+        return 0
+
+    cdef int clear_page_mlock(self, pfn_t pfn) except -1:
+        """clear_page_mlock() (v5.14), from page_remove_rmap() when the last mapping of an
+        mlocked page goes: TestClearPageMlocked, NR_MLOCK, unevictable_pgs_cleared, and the page
+        isolated and put back (to an evictable list once its batch drains); a page that cannot
+        be isolated and is unevictable counts unevictable_pgs_stranded."""
+        cdef page* p = &self.mem_map[pfn]
+        cdef int64_t nr
+        if not (p.flags & (1ULL << PG_mlocked)):
+            return 0
+        p.flags &= ~(1ULL << PG_mlocked)
+        nr = folio_nr_pages(p)
+        __mod_zone_page_state(self.vs, page_to_nid_flags(p) * MAX_NR_ZONES + page_zonenum(p), NR_MLOCK, -nr)
+        __count_vm_events(self.vs, UNEVICTABLE_PGCLEARED, nr)
+        if self.isolate_lru_page(pfn):
+            self.putback_lru_page(pfn)
+        elif p.flags & (1ULL << PG_unevictable):
+            __count_vm_events(self.vs, UNEVICTABLE_PGSTRANDED, nr)
+        return 0
+
+    cdef int mlock_fbatch_add(self, pfn_t pfn, uint32_t tag) except -1:
+        """folio_get() and folio_batch_add() to this CPU's mlock_fbatch; a full batch, or a
+        large folio (!folio_may_be_lru_cached), is processed at once (mlock_folio_batch)."""
+        cdef page* p = &self.mem_map[pfn]
+        cdef lru_batch* b = &self.fbatches[self.cur.cpu].mlock
+        if self.mlock_count == NULL:
+            if self.max_pfn >= MLOCK_NEW_FOLIO:
+                raise ValueError("memsim's mlock_fbatch tags pfns in bits 30-31: at most 4 TiB")
+            self.mlock_count = <uint32_t*>calloc(self.max_pfn, sizeof(uint32_t))
+            if self.mlock_count == NULL:
+                raise MemoryError("cannot reserve host memory for folio->mlock_count")
+        p._refcount += 1
+        b.pfns[b.nr] = <uint32_t>pfn | tag
+        b.nr += 1
+        if b.nr >= LRU_BATCH_MAX or p.flags & (1ULL << PG_head):
+            self.mlock_folio_batch(b)
+        return 0
+
+    cdef int mlock_folio(self, pfn_t pfn) except -1:
+        """mlock_folio() (v6.18): folio_test_set_mlocked (the first time NR_MLOCK and
+        unevictable_pgs_mlocked), then the folio goes to the mlock_fbatch as mlock_lru()."""
+        cdef page* p = &self.mem_map[pfn]
+        cdef int64_t nr = folio_nr_pages(p)
+        if not (p.flags & (1ULL << PG_mlocked)):
+            p.flags |= 1ULL << PG_mlocked
+            __mod_zone_page_state(self.vs, page_to_nid_flags(p) * MAX_NR_ZONES + page_zonenum(p), NR_MLOCK, nr)
+            __count_vm_events(self.vs, UNEVICTABLE_PGMLOCKED, nr)
+        return self.mlock_fbatch_add(pfn, MLOCK_LRU_FOLIO)
+
+    cdef int mlock_new_folio(self, pfn_t pfn) except -1:
+        """mlock_new_folio() (v6.18), from folio_add_lru_vma() for a new folio of a VM_LOCKED
+        VMA: PG_mlocked, NR_MLOCK, unevictable_pgs_mlocked, then the mlock_fbatch as
+        mlock_new() (it is not on the LRU yet: __mlock_new_folio adds it)."""
+        cdef page* p = &self.mem_map[pfn]
+        cdef int64_t nr = folio_nr_pages(p)
+        p.flags |= 1ULL << PG_mlocked
+        __mod_zone_page_state(self.vs, page_to_nid_flags(p) * MAX_NR_ZONES + page_zonenum(p), NR_MLOCK, nr)
+        __count_vm_events(self.vs, UNEVICTABLE_PGMLOCKED, nr)
+        return self.mlock_fbatch_add(pfn, MLOCK_NEW_FOLIO)
+
+    cdef int munlock_folio(self, pfn_t pfn) except -1:
+        """munlock_folio() (v6.18): the folio goes to the mlock_fbatch untagged; clearing
+        PG_mlocked is left to __munlock_folio, which checks the mlock_count first."""
+        return self.mlock_fbatch_add(pfn, 0)
+
+    cdef int mlock_folio_batch(self, lru_batch* b) except -1:
+        """mlock_folio_batch() (v6.18): per folio, by its tag, __mlock_folio (off the LRU onto
+        the unevictable list, culled, mlock_count 1 — or one more if already there),
+        __mlock_new_folio (onto the unevictable list, culled, mlock_count 1) or __munlock_folio
+        (mlock_count - 1; at 0 PG_mlocked cleared, NR_MLOCK, unevictable_pgs_munlocked — or
+        _stranded for an unevictable folio off the LRU — and back to an evictable list,
+        unevictable_pgs_rescued); a folio off the LRU (isolated, or in an lru_add batch) is only
+        (un)flagged.  Then folios_put() drops the batch's references.  memsim keeps
+        folio->mlock_count in a side array: the kernel overlays it on lru.prev because it does
+        not link unevictable folios, while memsim still links them so --check can walk the
+        list."""
+        cdef int i, n = b.nr
+        cdef pfn_t pfns[LRU_BATCH_MAX]
+        cdef pfn_t pfn
+        cdef uint32_t tag
+        cdef page* p
+        cdef lruvec* lv
+        cdef int64_t nr
+        cdef bint isolated
+        for i in range(n):
+            tag = b.pfns[i] & (MLOCK_LRU_FOLIO | MLOCK_NEW_FOLIO)
+            pfn = b.pfns[i] & ~(<uint32_t>(MLOCK_LRU_FOLIO | MLOCK_NEW_FOLIO))
+            pfns[i] = pfn
+            p = &self.mem_map[pfn]
+            nr = folio_nr_pages(p)
+            if tag & MLOCK_NEW_FOLIO:                                   # __mlock_new_folio
+                if p.flags & (1ULL << PG_mlocked):
+                    p.flags |= 1ULL << PG_unevictable
+                    self.mlock_count[pfn] = 1
+                    __count_vm_events(self.vs, UNEVICTABLE_PGCULLED, nr)
+                p.flags |= 1ULL << PG_lru
+                self.lruvec_add_folio(self.folio_lruvec(pfn), pfn)
+            elif tag & MLOCK_LRU_FOLIO:                                 # __mlock_folio
+                if not (p.flags & (1ULL << PG_lru)):
+                    continue
+                lv = self.folio_lruvec(pfn)
+                if not (p.flags & (1ULL << PG_mlocked)):                # folio_evictable()
+                    if p.flags & (1ULL << PG_unevictable):
+                        self.lruvec_del_folio(lv, pfn)
+                        p.flags &= ~(1ULL << PG_unevictable)
+                        self.lruvec_add_folio(lv, pfn)
+                        __count_vm_events(self.vs, UNEVICTABLE_PGRESCUED, nr)
+                elif p.flags & (1ULL << PG_unevictable):
+                    self.mlock_count[pfn] += 1
+                else:
+                    self.lruvec_del_folio(lv, pfn)
+                    p.flags &= ~(1ULL << PG_active)
+                    p.flags |= 1ULL << PG_unevictable
+                    self.mlock_count[pfn] = 1
+                    self.lruvec_add_folio(lv, pfn)
+                    __count_vm_events(self.vs, UNEVICTABLE_PGCULLED, nr)
+            else:                                                       # __munlock_folio
+                isolated = (p.flags & (1ULL << PG_lru)) != 0
+                if isolated and p.flags & (1ULL << PG_unevictable):
+                    if self.mlock_count[pfn]:
+                        self.mlock_count[pfn] -= 1
+                    if self.mlock_count[pfn]:
+                        continue
+                if p.flags & (1ULL << PG_mlocked):
+                    p.flags &= ~(1ULL << PG_mlocked)
+                    __mod_zone_page_state(self.vs, page_to_nid_flags(p) * MAX_NR_ZONES + page_zonenum(p),
+                                          NR_MLOCK, -nr)
+                    if isolated or not (p.flags & (1ULL << PG_unevictable)):
+                        __count_vm_events(self.vs, UNEVICTABLE_PGMUNLOCKED, nr)
+                    else:
+                        __count_vm_events(self.vs, UNEVICTABLE_PGSTRANDED, nr)
+                if isolated and p.flags & (1ULL << PG_unevictable) and not (p.flags & (1ULL << PG_mlocked)):
+                    lv = self.folio_lruvec(pfn)
+                    self.lruvec_del_folio(lv, pfn)
+                    p.flags &= ~(1ULL << PG_unevictable)
+                    self.lruvec_add_folio(lv, pfn)
+                    __count_vm_events(self.vs, UNEVICTABLE_PGRESCUED, nr)
+        b.nr = 0
+        return self.release_pages(pfns, n)
+
+    cdef int mlock_drain_cpu(self, int cpu) except -1:
+        """mlock_drain_local() / mlock_drain_remote(cpu): process CPU ``cpu``'s mlock_fbatch."""
+        if self.fbatches[cpu].mlock.nr:
+            self.mlock_folio_batch(&self.fbatches[cpu].mlock)
+        return 0
+
+    def mlock_batch(self, int cpu):
+        """The pfns waiting in CPU ``cpu``'s mlock_fbatch (v6.18), oldest first."""
+        cdef lru_batch* b
+        if not 0 <= cpu < self.ncpus:
+            raise ValueError(f"no CPU {cpu}")
+        b = &self.fbatches[cpu].mlock
+        return [b.pfns[i] & ~(<uint32_t>(MLOCK_LRU_FOLIO | MLOCK_NEW_FOLIO)) for i in range(b.nr)]
+
+    def folio_mlock_count(self, pfn_t pfn):
+        """folio->mlock_count (v6.18; 0 when nothing was ever mlocked through the batch)."""
+        if pfn >= self.max_pfn:
+            raise ValueError(f"pfn {pfn:#x} is beyond the machine")
+        return self.mlock_count[pfn] if self.mlock_count != NULL else 0
 
     def lru_add_drain_py(self, bint all_cpus=False):
         """lru_add_drain() of the current CPU, or lru_add_drain_all()."""

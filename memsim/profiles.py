@@ -61,6 +61,8 @@ class KernelProfile:
     # before the evicting memcg is looked up (so also when it is gone) and swap is checked on the
     # evicting memcg; v5.14 gives up before counting and checks the faulting page's memcg.
     workingset_test_recent: bool = False
+    mlock_fbatch: bool = False      # v6.1+ mm/mlock.c (Hugh Dickins' rework): mlock_fbatch, mlock_count,
+                                    # munlock at rmap removal; before: __munlock_pagevec, clear_page_mlock
     reclaim_writes_file: bool = True    # kswapd's pageout() writes dirty file pages (gone by v6.18:
                                         # "We no longer attempt to writeback filesystem folios here")
 
@@ -105,6 +107,7 @@ PROFILES = {
         wp_reuse_drains_lru=True,
         lru_cost_rotations=True,
         reclaim_writes_file=False,
+        mlock_fbatch=True,
     ),
 }
 

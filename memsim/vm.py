@@ -170,7 +170,7 @@ def do_mmap(core: MmCore, mm: MmStruct, files: AddressSpaces, length: int, prot:
     length = page_align(length)
     if map_flags & MAP_FIXED_NOREPLACE:
         map_flags |= MAP_FIXED
-    flags = PROT_BITS[prot] | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | vm_flags
+    flags = PROT_BITS[prot] | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | vm_flags | mm.def_flags
     if kind in ("shared", "file-shared"):
         flags |= VM_SHARED | VM_MAYSHARE
     if map_flags & MAP_NORESERVE and not (isinstance(totalram, Overcommit)
@@ -200,6 +200,13 @@ def do_mmap(core: MmCore, mm: MmStruct, files: AddressSpaces, length: int, prot:
     elif kind in ("file", "file-shared"):
         vm_file = files.file(file, offset + length)
         pgoff = offset // PAGE_SIZE
+    if flags & VM_LOCKED:
+        # mmap_region(): mm->def_flags (mlockall(MCL_FUTURE)) lock the new VMA unless it is
+        # VM_SPECIAL or hugetlb; the caller populates it (mm_populate)
+        if flags & (VM_SPECIAL | VM_HUGETLB):
+            flags &= ~VM_LOCKED_MASK
+        else:
+            mm.locked_vm += length // PAGE_SIZE
     vma = VmArea(start, start + length, flags, name, vm_file, pgoff)
     vma.addr = core.vm_area_alloc()
     core.vma_link(mm, vma)
@@ -242,7 +249,8 @@ def _split_range(core: MmCore, mm: MmStruct, start: int, end: int) -> list:
 
 
 def do_munmap(core: MmCore, mm: MmStruct, start: int, length: int) -> None:
-    """__do_munmap(): split, detach, unmap_region(), then free the VMAs."""
+    """__do_munmap(): split, (v5.14) munlock the VM_LOCKED parts, detach, unmap_region(),
+    then free the VMAs; locked_vm drops by the VM_LOCKED pages unmapped."""
     if start % PAGE_SIZE or length <= 0:
         raise MmError("EINVAL", "start must be page aligned and length positive")
     end = start + page_align(length)
@@ -251,6 +259,13 @@ def do_munmap(core: MmCore, mm: MmStruct, start: int, length: int) -> None:
     victims = _split_range(core, mm, start, end)
     for v in victims:
         core.userfaultfd_unmap_prep(v, v.vm_start, v.vm_end)
+    for v in victims:
+        if v.vm_flags & VM_LOCKED:
+            # v5.14 __do_munmap(): munlock_vma_pages_all() before detaching; v6.18 only drops
+            # locked_vm (the pages are munlocked as the zap removes their rmap)
+            mm.locked_vm -= (v.vm_end - v.vm_start) // PAGE_SIZE
+            if not core.physmem.mlock_fbatch_enabled:
+                core.munlock_vma_pages_range(mm, v, v.vm_start, v.vm_end)
     idx = mm.vmas.index(victims[0])
     prev = mm.vmas[idx - 1] if idx > 0 else None
     nxt_idx = mm.vmas.index(victims[-1]) + 1
@@ -325,7 +340,7 @@ def dup_mm(core: MmCore, parent: MmStruct, owner, overcommit=None) -> MmStruct:
         core.dup_userfaultfd(vma, new)
         new.anon_vma = 0
         core.anon_vma_fork(new, vma)
-        new.vm_flags &= ~VM_LOCKED
+        new.vm_flags &= ~VM_LOCKED_MASK           # memory locks are not inherited
         core.vma_link(child, new)
         err = core.copy_page_range(child, new, parent, vma)
         new.vm_ops_open()
@@ -336,9 +351,13 @@ def dup_mm(core: MmCore, parent: MmStruct, owner, overcommit=None) -> MmStruct:
 
 
 def exit_mmap(core: MmCore, mm: MmStruct) -> None:
-    """exit_mmap(): unmap every VMA through one full-mm gather, free all page tables
+    """exit_mmap(): (v5.14) munlock the VM_LOCKED VMAs, unmap every VMA through one full-mm gather, free all page tables
     (floor 0, USER_PGTABLES_CEILING 0), free the VMAs, then the pgd and the mm_struct."""
     vmas = list(mm.vmas)
+    if mm.locked_vm and not core.physmem.mlock_fbatch_enabled:
+        for v in vmas:                  # v5.14: munlock_vma_pages_all() of each VM_LOCKED VMA
+            if v.vm_flags & VM_LOCKED:
+                core.munlock_vma_pages_range(mm, v, v.vm_start, v.vm_end)
     if vmas:
         core.unmap_region(mm, vmas, 0, 1 << 47, 0, 0, True)
     mm.vmas.clear()
@@ -360,6 +379,11 @@ MREMAP_FLAGS = {"MREMAP_MAYMOVE": MREMAP_MAYMOVE, "MREMAP_FIXED": MREMAP_FIXED,
                 "MREMAP_DONTUNMAP": MREMAP_DONTUNMAP}
 VM_PFNMAP = 0x400
 VM_LOCKONFAULT = 0x80000
+VM_IO = 0x4000
+VM_MIXEDMAP = 0x10000000
+#: VM_SPECIAL (include/linux/mm.h): mappings mlock leaves alone
+VM_SPECIAL = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP
+VM_LOCKED_MASK = VM_LOCKED | VM_LOCKONFAULT
 
 
 OVERCOMMIT_GUESS = 0
@@ -747,3 +771,149 @@ def do_mbind(core: MmCore, mm: MmStruct, start: int, length: int, mode: int, fla
             vma.set_policy(MPOL_DEFAULT)
         else:
             vma.set_policy(new[0], new[2], new[1])
+
+
+# ----------------------------------------------------------------------------------------------
+# mlock (mm/mlock.c)
+# ----------------------------------------------------------------------------------------------
+
+MLOCK_ONFAULT = 0x01
+MCL_CURRENT = 1
+MCL_FUTURE = 2
+MCL_ONFAULT = 4
+#: The mlock2 and mlockall flags by name (include/uapi/asm-generic/mman-common.h, mman.h).
+MLOCK_FLAGS = {"MLOCK_ONFAULT": MLOCK_ONFAULT}
+MCL_FLAGS = {"MCL_CURRENT": MCL_CURRENT, "MCL_FUTURE": MCL_FUTURE, "MCL_ONFAULT": MCL_ONFAULT}
+VM_FAULT_OOM_ = 0x1
+
+
+def mlock_fixup(core: MmCore, mm: MmStruct, vma: VmArea, start: int, end: int, newflags: int) -> VmArea:
+    """mlock_fixup(): give [start, end) of ``vma`` the flags ``newflags``.  A VM_SPECIAL or
+    hugetlb VMA is left alone and not counted.  Else the VMA is split to the range (memsim
+    never merges VMAs, so vma_merge()/vma_modify_flags() is split_vma() alone), mm->locked_vm
+    moves by its pages, and the pages are (un)locked: v5.14 sets the flags (mlocking is left to
+    __mm_populate) or munlock_vma_pages_range(); v6.18 mlock_vma_pages_range() (not when it
+    was and stays VM_LOCKED).  Returns the VMA the range now is (or ``vma``)."""
+    oldflags = vma.vm_flags
+    if newflags == oldflags or oldflags & (VM_SPECIAL | VM_HUGETLB):
+        return vma
+    if start > vma.vm_start:
+        vma = split_vma(core, mm, vma, start)
+    if end < vma.vm_end:
+        split_vma(core, mm, vma, end)
+    nr_pages = (end - start) // PAGE_SIZE
+    if not newflags & VM_LOCKED:
+        nr_pages = -nr_pages
+    elif oldflags & VM_LOCKED:
+        nr_pages = 0
+    mm.locked_vm += nr_pages
+    if core.physmem.mlock_fbatch_enabled:
+        if newflags & VM_LOCKED and oldflags & VM_LOCKED:
+            vma.vm_flags = newflags         # no work to do, and mlocking twice would be wrong
+        else:
+            core.mlock_vma_pages_range(mm, vma, start, end, newflags)
+    elif newflags & VM_LOCKED:
+        vma.vm_flags = newflags
+    else:
+        core.munlock_vma_pages_range(mm, vma, start, end)
+        vma.vm_flags = newflags
+    return vma
+
+
+def apply_vma_lock_flags(core: MmCore, mm: MmStruct, start: int, length: int, flags: int) -> None:
+    """apply_vma_lock_flags(): mlock_fixup() each VMA of [start, start + length) with its
+    VM_LOCKED / VM_LOCKONFAULT bits replaced by ``flags``; a hole in the range is ENOMEM —
+    after the VMAs before it were changed, as in the kernel."""
+    end = start + length
+    if end < start:
+        raise MmError("EINVAL", "the range wraps around the address space")
+    if end == start:
+        return
+    vma = mm.find_vma(start)
+    if vma is None:
+        raise MmError("ENOMEM", f"{start:#x} is not mapped")
+    nstart = start
+    while True:
+        newflags = (vma.vm_flags & ~VM_LOCKED_MASK) | flags
+        tmp = min(vma.vm_end, end)
+        vma = mlock_fixup(core, mm, vma, nstart, tmp, newflags)
+        nstart = tmp
+        if nstart >= end:
+            return
+        vma = mm.find_vma(nstart)
+        if vma is None or vma.vm_start != nstart:
+            raise MmError("ENOMEM", f"[{start:#x}, {end:#x}) is not fully mapped: nothing at {nstart:#x}")
+
+
+def mm_populate(core: MmCore, mm: MmStruct, start: int, length: int, ignore_errors: bool) -> None:
+    """__mm_populate(): populate_vma_page_range() of each VMA in [start, start + length), but
+    VM_IO / VM_PFNMAP ones, and (a memsim simplification) PROT_NONE ones, which are skipped.
+    A fault error ends it unless ``ignore_errors``: VM_FAULT_OOM is ENOMEM, which
+    __mlock_posix_error_return() turns into EAGAIN; any other is EFAULT -> ENOMEM."""
+    end = start + length
+    for vma in [v for v in mm.vmas if v.vm_start < end and start < v.vm_end]:
+        if vma.vm_flags & (VM_IO | VM_PFNMAP) or not vma.vm_flags & VM_PROT_MASK:
+            continue
+        ret = core.populate_vma_page_range(mm, vma, max(start, vma.vm_start), min(end, vma.vm_end))
+        if ret and not ignore_errors:
+            if ret & VM_FAULT_OOM_:
+                raise MmError("EAGAIN", "out of memory faulting the locked range in")
+            raise MmError("ENOMEM", "a page of the locked range could not be faulted in")
+
+
+def do_mlock(core: MmCore, mm: MmStruct, start: int, length: int, flags: int = 0) -> None:
+    """mlock(2) / mlock2(2) (do_mlock()): ``flags`` may only be MLOCK_ONFAULT (EINVAL); the
+    range is widened to whole pages (the start rounded down, the length rounded up), locked
+    (apply_vma_lock_flags with VM_LOCKED, | VM_LOCKONFAULT for MLOCK_ONFAULT), then populated.
+    memsim's tasks are root with CAP_IPC_LOCK, so RLIMIT_MEMLOCK does not limit them."""
+    if flags & ~MLOCK_ONFAULT:
+        raise MmError("EINVAL", f"mlock2 flags {flags:#x} has bits other than MLOCK_ONFAULT")
+    vm_flags = VM_LOCKED | (VM_LOCKONFAULT if flags & MLOCK_ONFAULT else 0)
+    length = page_align(length + (start % PAGE_SIZE))
+    start &= PAGE_MASK
+    apply_vma_lock_flags(core, mm, start, length, vm_flags)
+    mm_populate(core, mm, start, length, False)
+
+
+def do_munlock(core: MmCore, mm: MmStruct, start: int, length: int) -> None:
+    """munlock(2): the range widened to whole pages, then apply_vma_lock_flags(0)."""
+    length = page_align(length + (start % PAGE_SIZE))
+    start &= PAGE_MASK
+    apply_vma_lock_flags(core, mm, start, length, 0)
+
+
+def apply_mlockall_flags(core: MmCore, mm: MmStruct, flags: int) -> None:
+    """apply_mlockall_flags(): MCL_FUTURE sets mm->def_flags (VM_LOCKED, | VM_LOCKONFAULT with
+    MCL_ONFAULT) for later mappings; MCL_CURRENT (or no flag: munlockall) mlock_fixup()s every
+    VMA, errors ignored."""
+    mm.def_flags &= ~VM_LOCKED_MASK
+    if flags & MCL_FUTURE:
+        mm.def_flags |= VM_LOCKED | (VM_LOCKONFAULT if flags & MCL_ONFAULT else 0)
+        if not flags & MCL_CURRENT:
+            return
+    to_add = 0
+    if flags & MCL_CURRENT:
+        to_add = VM_LOCKED | (VM_LOCKONFAULT if flags & MCL_ONFAULT else 0)
+    for vma in list(mm.vmas):
+        try:
+            mlock_fixup(core, mm, vma, vma.vm_start, vma.vm_end,
+                        (vma.vm_flags & ~VM_LOCKED_MASK) | to_add)
+        except MmError:
+            pass
+
+
+def do_mlockall(core: MmCore, mm: MmStruct, flags: int) -> None:
+    """mlockall(2): EINVAL for no flag, an unknown bit, or MCL_ONFAULT alone; then
+    apply_mlockall_flags() and, with MCL_CURRENT, mm_populate() of the whole address space
+    (errors ignored).  No RLIMIT_MEMLOCK check: the task has CAP_IPC_LOCK."""
+    if not flags or flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) or flags == MCL_ONFAULT:
+        raise MmError("EINVAL", f"mlockall flags {flags:#x}: give MCL_CURRENT and/or MCL_FUTURE "
+                                "(MCL_ONFAULT only with one of them)")
+    apply_mlockall_flags(core, mm, flags)
+    if flags & MCL_CURRENT:
+        mm_populate(core, mm, 0, TASK_SIZE, True)
+
+
+def do_munlockall(core: MmCore, mm: MmStruct) -> None:
+    """munlockall(2): apply_mlockall_flags(0): def_flags cleared, every VMA munlocked."""
+    apply_mlockall_flags(core, mm, 0)

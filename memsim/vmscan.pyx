@@ -369,9 +369,15 @@ cdef class Vmscan:
 
     cdef int _putback(self, lruvec* lv, pfn_t pfn, int lru_base) except -1:
         """move_pages_to_lru() of one page: PG_lru again, at the head of the list its flags
-        name (PG_active set by the caller activates it)."""
+        name (PG_active set by the caller activates it); an mlocked page goes back through
+        putback_lru_page() instead."""
         cdef page* p = &self.pm.mem_map[pfn]
         __mod_lruvec_page_state(self.pm.vs, p, NR_ISOLATED_ANON + (lru_base >= LRU_INACTIVE_FILE), -1)
+        if p.flags & (1ULL << PG_mlocked):
+            # !page_evictable(): putback_lru_page() / folio_putback_lru() through the lru_add
+            # batch, whose lru_add_fn culls it to the unevictable list
+            p.flags &= ~(1ULL << PG_active)
+            return self.pm.lru_cache_add(pfn)
         p.flags |= 1ULL << PG_lru
         self.pm.lruvec_add_folio(lv, pfn)
         if p.flags & (1ULL << PG_active):       # move_pages_to_lru: activations age the clock
@@ -639,7 +645,9 @@ cdef class Vmscan:
         cdef bint referenced_page = (p.flags >> PG_referenced) & 1
         p.flags &= ~(1ULL << PG_referenced)
         if vm_flags & VM_LOCKED:
-            return PAGEREF_RECLAIM
+            # v5.14: try_to_unmap() finds the VM_LOCKED VMA and mlocks the page; v6.18
+            # (folio_check_references) activates it, folio_referenced() having mlocked it
+            return PAGEREF_ACTIVATE if self.pm.mlock_fbatch_enabled else PAGEREF_RECLAIM
         if referenced_ptes:
             p.flags |= 1ULL << PG_referenced
             if referenced_page or referenced_ptes > 1:

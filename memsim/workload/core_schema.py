@@ -27,14 +27,15 @@ from memsim.profiles import DEFAULT_PROFILE, PROFILES
 from memsim.registry import (ExpectKey, Extensions, MachineKey, MmapFlag, MmapType, Param, StepType)
 from memsim.signals import SI_CODES, SIGNALS
 from memsim.units import format_size
-from memsim.vm import MPOL_MODE_FLAG_NAMES, MPOL_MODES, MREMAP_FLAGS
+from memsim.vm import MCL_FLAGS, MLOCK_FLAGS, MPOL_MODE_FLAG_NAMES, MPOL_MODES, MREMAP_FLAGS
 
 __all__ = [
     "PAGE_SIZE", "MAX_ORDER", "NODE_ALIGN", "TASK_COMM_LEN", "ERRNO_NAMES", "MEMINFO_KEYS",
     "MACHINE_DOC", "MACHINE_PARAMS", "TASK_DOC", "TASK_PARAMS",
     "MMAP_PARAMS", "MUNMAP_PARAMS", "MPROTECT_PARAMS", "TOUCH_PARAMS", "WRITE_PARAMS",
     "READ_PARAMS", "FORK_PARAMS", "EXIT_PARAMS", "SLEEP_PARAMS", "EXPECT_PARAMS",
-    "MREMAP_PARAMS", "CLONE_PARAMS", "EXIT_GROUP_PARAMS", "SET_MEMPOLICY_PARAMS", "MBIND_PARAMS",
+    "MREMAP_PARAMS", "MLOCK_PARAMS", "MUNLOCK_PARAMS", "MLOCKALL_PARAMS", "MUNLOCKALL_PARAMS",
+    "CLONE_PARAMS", "EXIT_GROUP_PARAMS", "SET_MEMPOLICY_PARAMS", "MBIND_PARAMS",
     "SIGNAL_NAMES",
     "MKDIR_PARAMS", "RMDIR_PARAMS", "MOUNT_PARAMS", "UMOUNT_PARAMS", "READ_FILE_PARAMS",
     "WRITE_FILE_PARAMS",
@@ -268,6 +269,21 @@ MPROTECT_PARAMS: Tuple[Param, ...] = (
     _VMA, _OFFSET, _LENGTH_TO_END,
     Param("prot", "enum", "new protection: none, r, rw, rx, rwx", required=True, choices=PROTS),
 )
+
+MLOCK_PARAMS: Tuple[Param, ...] = (
+    _VMA, _OFFSET, _LENGTH_TO_END,
+    Param("flags", "list", "mlock2(2) flags, each at most once (none: mlock(2))", default=(),
+          of=Param("flag", "enum", "an mlock2 flag", choices=tuple(MLOCK_FLAGS))),
+)
+
+MUNLOCK_PARAMS: Tuple[Param, ...] = (_VMA, _OFFSET, _LENGTH_TO_END)
+
+MLOCKALL_PARAMS: Tuple[Param, ...] = (
+    Param("flags", "list", "MCL_* flags, each at most once", required=True,
+          of=Param("flag", "enum", "an mlockall flag", choices=tuple(MCL_FLAGS))),
+)
+
+MUNLOCKALL_PARAMS: Tuple[Param, ...] = ()
 
 
 def _check_touch(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
@@ -671,6 +687,18 @@ CORE_STEPS: Tuple[CoreStep, ...] = (
              "- munmap: {vma: buf, offset: 4 KiB, length: 8 KiB}"),
     CoreStep("mprotect", "Change the protection of a mapping or a range of it (mprotect(2)).",
              MPROTECT_PARAMS, None, "- mprotect: {vma: buf, prot: r}"),
+    CoreStep("mlock", "Lock the pages of a mapping or a range of it in memory (mlock(2), or "
+             "mlock2(2) with flags): they are faulted in (not with MLOCK_ONFAULT) and move to the "
+             "unevictable LRU, which reclaim leaves alone; a hole in the range is ENOMEM.",
+             MLOCK_PARAMS, None,
+             "- mlock: {vma: buf}\n- mlock: {vma: buf, length: 1 MiB, flags: [MLOCK_ONFAULT]}"),
+    CoreStep("munlock", "Unlock the pages of a mapping or a range of it (munlock(2)): they go back "
+             "to the evictable LRU lists.", MUNLOCK_PARAMS, None, "- munlock: {vma: buf}"),
+    CoreStep("mlockall", "Lock every mapping of the process (mlockall(2)): MCL_CURRENT the present "
+             "ones, MCL_FUTURE those mapped later, MCL_ONFAULT only as they fault.", MLOCKALL_PARAMS,
+             None, "- mlockall: {flags: [MCL_CURRENT, MCL_FUTURE]}"),
+    CoreStep("munlockall", "Unlock every mapping of the process and stop locking new ones "
+             "(munlockall(2)).", MUNLOCKALL_PARAMS, None, "- munlockall: {}"),
     CoreStep("touch", "Access the pages of a range, faulting them in as needed.", TOUCH_PARAMS,
              _check_touch,
              "- touch: {vma: buf, access: write}\n"

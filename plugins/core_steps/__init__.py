@@ -1,4 +1,5 @@
-"""The core workload steps: mmap, munmap, mprotect, mremap, touch, write, read, fork, clone, exit,
+"""The core workload steps: mmap, munmap, mprotect, mremap, mlock, munlock, mlockall,
+munlockall, touch, write, read, fork, clone, exit,
 exit_group, set_mempolicy, mbind, sleep, the file steps (mkdir, rmdir, mount, umount, read_file,
 write_file) and expect.
 
@@ -156,7 +157,10 @@ def run_mmap(ctx, step):
         ctx.set_errno(e.errno, e.detail)
         return
     ctx.mappings[a["name"]] = Mapping(vma.vm_start, vma.vm_end, a["type"])
-    if req.map_flags & vm.MAP_POPULATE:
+    if vma.vm_flags & vm.VM_LOCKED:
+        # mlockall(MCL_FUTURE) locked it: vm_mmap_pgoff()'s mm_populate()
+        vm.mm_populate(machine.mmcore, task.mm, vma.vm_start, vma.vm_end - vma.vm_start, True)
+    elif req.map_flags & vm.MAP_POPULATE:
         # populate_vma_page_range(): write faults for private writable mappings, else reads
         write = req.kind == "anon" and "w" in req.prot
         yield from touch_range(ctx, vma.vm_start, vma.vm_end, write, gup=True)
@@ -177,6 +181,40 @@ def run_mprotect(ctx, step):
                        ctx.machine.overcommit)
     except vm.MmError as e:
         ctx.set_errno(e.errno, e.detail)
+
+
+def run_mlock(ctx, step):
+    """mlock(2) / mlock2(2): vm.do_mlock (apply_vma_lock_flags, then __mm_populate)."""
+    start, end = ctx.range()
+    flags = 0
+    for name in step.args["flags"]:
+        flags |= vm.MLOCK_FLAGS[name]
+    try:
+        vm.do_mlock(ctx.machine.mmcore, ctx.task.mm, start, end - start, flags)
+    except vm.MmError as e:
+        ctx.set_errno(e.errno, e.detail)
+
+
+def run_munlock(ctx, step):
+    start, end = ctx.range()
+    try:
+        vm.do_munlock(ctx.machine.mmcore, ctx.task.mm, start, end - start)
+    except vm.MmError as e:
+        ctx.set_errno(e.errno, e.detail)
+
+
+def run_mlockall(ctx, step):
+    flags = 0
+    for name in step.args["flags"]:
+        flags |= vm.MCL_FLAGS[name]
+    try:
+        vm.do_mlockall(ctx.machine.mmcore, ctx.task.mm, flags)
+    except vm.MmError as e:
+        ctx.set_errno(e.errno, e.detail)
+
+
+def run_munlockall(ctx, step):
+    vm.do_munlockall(ctx.machine.mmcore, ctx.task.mm)
 
 
 def run_touch(ctx, step):
@@ -618,7 +656,9 @@ RUNS = {"mmap": run_mmap, "munmap": run_munmap, "mprotect": run_mprotect, "touch
         "sleep": run_sleep, "expect": run_expect, "mremap": run_mremap, "clone": run_clone,
         "exit_group": run_exit_group, "set_mempolicy": run_set_mempolicy, "mbind": run_mbind,
         "mkdir": run_mkdir, "rmdir": run_rmdir, "mount": run_mount, "umount": run_umount,
-        "read_file": run_read_file, "write_file": run_write_file, "sync": run_sync}
+        "read_file": run_read_file, "write_file": run_write_file, "sync": run_sync,
+        "mlock": run_mlock, "munlock": run_munlock, "mlockall": run_mlockall,
+        "munlockall": run_munlockall}
 
 
 @hookimpl

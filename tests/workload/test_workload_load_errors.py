@@ -82,8 +82,9 @@ CASES = {
     "unknown step": (HEAD + "      - mmmap: {name: a, length: 4k}\n", "w.yaml:4:9: unknown step 'mmmap'; did "
                      "you mean 'mmap'?", "mmmap"),
     "unknown step, nothing close": (HEAD + "      - frobnicate: {}\n", "w.yaml:4:9: unknown step 'frobnicate'; "
-                                    "known steps: clone, exit, exit_group, expect, fork, mbind, mkdir, mmap, "
-                                    "mount, mprotect, mremap, munmap, read, read_file, rmdir, set_mempolicy, "
+                                    "known steps: clone, exit, exit_group, expect, fork, mbind, mkdir, mlock, "
+                                    "mlockall, mmap, mount, mprotect, mremap, munlock, munlockall, munmap, "
+                                    "read, read_file, rmdir, set_mempolicy, "
                                     "sleep, sync, touch, umount, write, write_file", "frobnicate"),
     "unknown step param": (HEAD + "      - mmap: {name: a, lenght: 4k}\n", "w.yaml:4:25: unknown key 'lenght' "
                            "in step 'mmap'; did you mean 'length'?", "lenght"),
