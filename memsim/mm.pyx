@@ -3317,7 +3317,8 @@ cdef class MmCore:
         fault), and on v5.14 FOLL_MLOCK (a VM_LOCKED VMA's page, not a compound one nor the
         zero page, is mlock_vma_page()d after lru_add_drain(); a huge leaf's page once).  A
         missing page is faulted in, except in a VM_LOCKONFAULT VMA (v5.14: no FOLL_POPULATE,
-        present pages are still mlocked; v6.18 returns at once).  Returns the first fault's
+        present pages are still mlocked; v6.18 returns at once).  v6.18 ends with
+        lru_add_drain() (which drains the mlock_fbatch too).  Returns the first fault's
         VM_FAULT_* error code, or 0."""
         cdef bint write = (vma.vm_flags & (C_VM_WRITE | C_VM_SHARED)) == C_VM_WRITE
         cdef bint onfault = (vma.vm_flags & C_VM_LOCKONFAULT) != 0
@@ -3366,6 +3367,8 @@ cdef class MmCore:
                     and not (p.flags & ((1ULL << PG_tail) | (1ULL << PG_head))):
                 self.pm.lru_add_drain()                     # push cached pages to LRU
                 self.pm.mlock_vma_page(pfn)
+        if not foll_mlock:
+            self.pm.lru_add_drain()                         # v6.18: after __get_user_pages
         return 0
 
     def copy_page_range(self, MmStruct dst, VmArea dst_vma, MmStruct src, VmArea src_vma):

@@ -2336,9 +2336,10 @@ cdef class PhysMem:
         every page PG_lru and on the list its flags name, in use, on its lruvec's node) counts
         what lruvec.nr_pages says; the node counters NR_INACTIVE_ANON.. (with their per-CPU
         differentials) equal the node lruvec's sizes and the zone counters NR_ZONE_* sum to
-        them; nothing is isolated (NR_ISOLATED_*); a page in a per-CPU batch holds a reference.  ``no_tasks`` (every
-        task has exited): no anonymous page is left on a list, nor held in a batch by anyone
-        but the batch.  The lists are walked only when they changed since the last walk if
+        them; nothing is isolated (NR_ISOLATED_*); a page in a per-CPU batch (the mlock_fbatch too) holds a reference.  ``no_tasks``
+        (every task has exited): no anonymous page is left on a list (but one only a v6.18
+        mlock_fbatch holds, munlocked when it drains), nor held in a batch by anyone but the
+        batch.  The lists are walked only when they changed since the last walk if
         ``changed_only``.  Returns a list of problems (empty = ok)."""
         problems = []
         cdef int nid, lru, c, k, i
@@ -2350,6 +2351,14 @@ cdef class PhysMem:
         cdef bint walk = not changed_only or no_tasks or self.lru_changes != self.lru_changes_checked
         vs = self.vmstat
         self.lru_changes_checked = self.lru_changes
+        mlock_held = {}                 # pfn -> references the mlock_fbatches hold
+        for c in range(self.ncpus):
+            b = &self.fbatches[c].mlock
+            for i in range(b.nr):
+                pfn = b.pfns[i] & ~(<uint32_t>(MLOCK_LRU_FOLIO | MLOCK_NEW_FOLIO))
+                mlock_held[pfn] = mlock_held.get(pfn, 0) + 1
+                if self.mem_map[pfn]._refcount < mlock_held[pfn]:
+                    problems.append(f"cpu {c} mlock batch: pfn {pfn:#x} holds no reference")
         for nid in range(self.nr_nodes):
             lv = &self.lruvecs[nid]
             for item, what in ((NR_ISOLATED_ANON, "anon"), (NR_ISOLATED_FILE, "file")):
@@ -2386,7 +2395,9 @@ cdef class PhysMem:
                         problems.append(f"{name}: pfn {pfn:#x} is on it but free or a tail page")
                     if page_to_nid_flags(p) != nid and self.lru_ops.folio_lruvec == NULL:
                         problems.append(f"{name}: pfn {pfn:#x} belongs to node {page_to_nid_flags(p)}")
-                    if no_tasks and p.mapping & PAGE_MAPPING_ANON:
+                    if no_tasks and p.mapping & PAGE_MAPPING_ANON and not (
+                            pfn in mlock_held and p._refcount == mlock_held[pfn]):
+                        # (v6.18: a folio only the mlock_fbatch holds stays until it drains)
                         problems.append(f"{name}: anonymous pfn {pfn:#x} is left after every task exited")
                     n += 1
                     pfn = nxt

@@ -847,13 +847,21 @@ def apply_vma_lock_flags(core: MmCore, mm: MmStruct, start: int, length: int, fl
 
 def mm_populate(core: MmCore, mm: MmStruct, start: int, length: int, ignore_errors: bool) -> None:
     """__mm_populate(): populate_vma_page_range() of each VMA in [start, start + length), but
-    VM_IO / VM_PFNMAP ones, and (a memsim simplification) PROT_NONE ones, which are skipped.
-    A fault error ends it unless ``ignore_errors``: VM_FAULT_OOM is ENOMEM, which
-    __mlock_posix_error_return() turns into EAGAIN; any other is EFAULT -> ENOMEM."""
+    VM_IO / VM_PFNMAP ones.  A PROT_NONE VMA is -EFAULT (check_vma_flags() without FOLL_FORCE
+    on v5.14; "we've never faulted in PROT_NONE pages" on v6.18, after its VM_LOCKONFAULT
+    return), a fault error VM_FAULT_OOM -ENOMEM, any other -EFAULT; an error ends it unless
+    ``ignore_errors``, as __mlock_posix_error_return() returns it: ENOMEM -> EAGAIN,
+    EFAULT -> ENOMEM."""
     end = start + length
+    v6 = core.physmem.mlock_fbatch_enabled
     for vma in [v for v in mm.vmas if v.vm_start < end and start < v.vm_end]:
-        if vma.vm_flags & (VM_IO | VM_PFNMAP) or not vma.vm_flags & VM_PROT_MASK:
+        if vma.vm_flags & (VM_IO | VM_PFNMAP):
             continue
+        if not vma.vm_flags & VM_PROT_MASK and not (v6 and vma.vm_flags & VM_LOCKONFAULT):
+            if ignore_errors:
+                continue
+            raise MmError("ENOMEM", f"[{vma.vm_start:#x}, {vma.vm_end:#x}) is PROT_NONE: its pages "
+                                    "cannot be faulted in (EFAULT)")
         ret = core.populate_vma_page_range(mm, vma, max(start, vma.vm_start), min(end, vma.vm_end))
         if ret and not ignore_errors:
             if ret & VM_FAULT_OOM_:
