@@ -515,7 +515,8 @@ def _move_vma(core: MmCore, mm: MmStruct, vma: VmArea, old_addr: int, old_len: i
               new_addr: int, flags: int, totalram: Optional[int]) -> int:
     """move_vma(): copy_vma() at new_addr, move_page_tables() (rss unchanged), tell the
     userfaultfd (mremap_userfaultfd_prep), then unmap the old range — or, with
-    MREMAP_DONTUNMAP, leave it mapped and empty (VM_LOCKED cleared; its anon_vma links dropped
+    MREMAP_DONTUNMAP, leave it mapped and empty (VM_LOCKED cleared; locked_vm grew by the
+    new length of a locked VMA and the old range's unmap takes its length off; its anon_vma links dropped
     when the whole VMA moved, so its next fault starts a new anon_vma).  When the page tables
     cannot all be moved (no memory for a table), the moved entries go back and the new VMA is
     unmapped: ENOMEM."""
@@ -530,6 +531,10 @@ def _move_vma(core: MmCore, mm: MmStruct, vma: VmArea, old_addr: int, old_len: i
         _enough_memory(new_len // PAGE_SIZE, totalram, "a MREMAP_DONTUNMAP copy of ", mm)
     new_pgoff = vma.vm_pgoff + (old_addr - vma.vm_start) // PAGE_SIZE
     new_vma = copy_vma(core, mm, vma, new_addr, new_len, new_pgoff)
+    if vma.vm_flags & VM_LOCKED:
+        # locked_vm grows by the new length; the unmap of the old range takes the old one off
+        # (with MREMAP_DONTUNMAP nothing does: "we won't unmap", as in the kernel)
+        mm.locked_vm += new_len // PAGE_SIZE
     moved = core.move_page_tables(mm, vma, old_addr, new_vma, new_addr, old_len)
     failed = moved < old_len
     if failed:
@@ -574,7 +579,11 @@ def _mremap_to(core: MmCore, mm: MmStruct, addr: int, old_len: int, new_addr: in
         target = new_addr
     else:
         target = get_unmapped_area(mm, new_len, new_addr)
-    return _move_vma(core, mm, vma, addr, old_len, new_len, target, flags, totalram)
+    locked = vma.vm_flags & VM_LOCKED
+    new = _move_vma(core, mm, vma, addr, old_len, new_len, target, flags, totalram)
+    if locked and new_len > old_len:
+        mm_populate(core, mm, new + old_len, new_len - old_len, True)
+    return new
 
 
 def do_mremap(core: MmCore, mm: MmStruct, addr: int, old_len: int, new_len: int, flags: int = 0,
@@ -608,14 +617,21 @@ def do_mremap(core: MmCore, mm: MmStruct, addr: int, old_len: int, new_len: int,
             do_munmap(core, mm, addr + new_len, old_len - new_len)
         return addr
     vma = _vma_to_resize(mm, addr, old_len, new_len, flags, totalram)
+    locked = vma.vm_flags & VM_LOCKED
     if old_len == vma.vm_end - addr and _vma_expandable(mm, vma, new_len - old_len):
         vma.vm_end = addr + new_len              # vma_adjust()
-        return addr
-    if not flags & MREMAP_MAYMOVE:
-        raise MmError("ENOMEM", f"the mapping cannot grow in place at {addr:#x} and "
-                                "MREMAP_MAYMOVE is not given")
-    target = get_unmapped_area(mm, new_len)
-    return _move_vma(core, mm, vma, addr, old_len, new_len, target, flags, totalram)
+        new = addr
+        if locked:
+            mm.locked_vm += (new_len - old_len) // PAGE_SIZE
+    else:
+        if not flags & MREMAP_MAYMOVE:
+            raise MmError("ENOMEM", f"the mapping cannot grow in place at {addr:#x} and "
+                                    "MREMAP_MAYMOVE is not given")
+        target = get_unmapped_area(mm, new_len)
+        new = _move_vma(core, mm, vma, addr, old_len, new_len, target, flags, totalram)
+    if locked:                      # mremap(): mm_populate() of the grown part of a locked VMA
+        mm_populate(core, mm, new + old_len, new_len - old_len, True)
+    return new
 
 
 # ----------------------------------------------------------------------------------------------

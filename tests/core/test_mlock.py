@@ -257,3 +257,20 @@ def test_reclaim_culls_unmlocked_pages_of_a_locked_vma(kernel):
     assert s["nr_mlock"] == 64 and s["lru"][UNEVICTABLE] == 64 and s["culled"] == 64
     assert all(m.mmcore.pfn_of(t.mm, locked.vm_start + i * PAGE) is not None for i in range(64))
     assert m.check_invariants() == []
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_mremap_of_a_locked_mapping_moves_its_lock(kernel):
+    """move_vma(): locked_vm grows by the new length, the old range's unmap takes the old
+    length off, the moved pages stay mlocked and the grown part is populated and mlocked
+    (mremap's mm_populate)."""
+    m, t = setup(kernel)
+    v = mmap(m, t, 4 * PAGE)
+    vm.do_mlock(m.mmcore, t.mm, v.vm_start, 4 * PAGE)
+    mmap(m, t, PAGE, hint=v.vm_end, map_flags=vm.MAP_FIXED)      # no room to grow in place
+    new = vm.do_mremap(m.mmcore, t.mm, v.vm_start, 4 * PAGE, 8 * PAGE, vm.MREMAP_MAYMOVE)
+    m.physmem.lru_add_drain_py()
+    assert new != v.vm_start and t.mm.locked_vm == 8
+    s = state(m)
+    assert s["nr_mlock"] == 8 and s["lru"][UNEVICTABLE] == 8
+    assert m.check_invariants() == []
