@@ -17,7 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from memsim import vm
 from memsim.machine import Machine, MachineSpec
 from memsim.shrinker import PY_SHRINK_EMPTY, Shrinker
-from memsim.vmstat import vm_event_item as EV
+from memsim.vmstat import vm_event_item as EV, zone_stat_item as ZS
 
 MiB = 1 << 20
 PAGE = 4096
@@ -152,6 +152,34 @@ class ReclaimMachine(RuleBasedStateMachine):
         vm.do_munmap(self.m.mmcore, t.mm, v.vm_start, v.vm_end - v.vm_start)
         self.vmas[t.pid].remove(v)
 
+    @precondition(lambda self: any(self.vmas.values()))
+    @rule(data=st.data(), how=st.sampled_from(["mlock", "onfault", "munlock", "mlockall", "munlockall"]),
+          part=st.tuples(st.floats(0, 1), st.floats(0, 1)))
+    def mlock(self, data, how, part):
+        """mlock / mlock2(MLOCK_ONFAULT) / munlock of part of a mapping, or mlockall
+        (MCL_CURRENT | MCL_FUTURE) / munlockall: the unevictable list and NR_MLOCK must stay
+        in step (--check) and nothing may stay mlocked once every task is gone."""
+        t = data.draw(st.sampled_from([t for t in self.tasks if self.vmas[t.pid]]))
+        v = data.draw(st.sampled_from(self.vmas[t.pid]))
+        npages = (v.vm_end - v.vm_start) // PAGE
+        a, b = sorted((int(part[0] * npages), int(part[1] * npages)))
+        b = max(b, a + 1) if a < npages else npages
+        a = min(a, npages - 1)
+        self.m.set_current(t)
+        core, start, length = self.m.mmcore, v.vm_start + a * PAGE, (b - a) * PAGE
+        try:
+            if how == "munlock":
+                vm.do_munlock(core, t.mm, start, length)
+            elif how == "mlockall":
+                vm.do_mlockall(core, t.mm, vm.MCL_CURRENT | vm.MCL_FUTURE)
+            elif how == "munlockall":
+                vm.do_munlockall(core, t.mm)
+            else:
+                vm.do_mlock(core, t.mm, start, length, vm.MLOCK_ONFAULT if how == "onfault" else 0)
+        except vm.MmError as e:
+            assert e.errno == "EAGAIN", e           # out of memory while populating
+        self.reap_killed()
+
     @precondition(lambda self: self.tasks)
     @rule(data=st.data(), every=st.booleans())
     def exit(self, data, every):
@@ -194,6 +222,8 @@ class ReclaimMachine(RuleBasedStateMachine):
         self.m.quiescent_state()                # RCU: the anon_vma slabs go
         assert cached_pages(self.m) == 0        # (shadow-only files keep their shadows)
         assert free_pages(self.m) + kept_pages(self.m) == self.boot_pages
+        assert self.m.physmem.lru_sizes(0)[4] == 0              # nothing left unevictable
+        assert self.m.physmem.vmstat.global_zone_page_state_snapshot(ZS.NR_MLOCK) == 0
 
     def teardown(self):
         if hasattr(self, "m"):
