@@ -2346,6 +2346,7 @@ cdef class PhysMem:
         cdef lruvec* lv
         cdef uint32_t h, pfn, nxt
         cdef uint64_t n
+        cdef int64_t mlocked = 0
         cdef page* p
         cdef lru_batch* b
         cdef bint walk = not changed_only or no_tasks or self.lru_changes != self.lru_changes_checked
@@ -2399,6 +2400,8 @@ cdef class PhysMem:
                             pfn in mlock_held and p._refcount == mlock_held[pfn]):
                         # (v6.18: a folio only the mlock_fbatch holds stays until it drains)
                         problems.append(f"{name}: anonymous pfn {pfn:#x} is left after every task exited")
+                    if p.flags & (1ULL << PG_mlocked):
+                        mlocked += folio_nr_pages(p)
                     n += 1
                     pfn = nxt
                     if pfn == h:
@@ -2416,9 +2419,31 @@ cdef class PhysMem:
                             problems.append(f"{what}: pfn {b.pfns[i]:#x} holds no reference")
                         if k == 0 and p.flags & (1ULL << PG_lru):
                             problems.append(f"{what}: pfn {b.pfns[i]:#x} is already on the LRU")
-                        if no_tasks and p.mapping & PAGE_MAPPING_ANON and p._refcount > 1:
+                        if no_tasks and p.mapping & PAGE_MAPPING_ANON and \
+                                p._refcount > 1 + mlock_held.get(b.pfns[i], 0):
                             problems.append(f"{what}: anonymous pfn {b.pfns[i]:#x} is still referenced "
                                             "after every task exited")
+        if walk and self.lru_ops.folio_lruvec == NULL:
+            # NR_MLOCK counts every PG_mlocked page: those on the lists, plus those not on the
+            # LRU yet (in an lru_add batch, or a v6.18 mlock_new() entry); reclaim and
+            # migration put back what they isolate before a check
+            for c in range(self.ncpus):
+                b = &self.fbatches[c].lru_add
+                for i in range(b.nr):
+                    p = &self.mem_map[b.pfns[i]]
+                    if p.flags & (1ULL << PG_mlocked) and not p.flags & (1ULL << PG_lru):
+                        mlocked += folio_nr_pages(p)
+                b = &self.fbatches[c].mlock
+                for i in range(b.nr):
+                    p = &self.mem_map[b.pfns[i] & ~(<uint32_t>(MLOCK_LRU_FOLIO | MLOCK_NEW_FOLIO))]
+                    if b.pfns[i] & MLOCK_NEW_FOLIO and p.flags & (1ULL << PG_mlocked) \
+                            and not p.flags & (1ULL << PG_lru):
+                        mlocked += folio_nr_pages(p)
+            nr_mlock = sum(vs.zone_page_state_snapshot(nid, z, NR_MLOCK)
+                           for nid in range(self.nr_nodes) for z in range(MAX_NR_ZONES))
+            if nr_mlock != mlocked:
+                problems.append(f"nr_mlock {nr_mlock} != {mlocked} PG_mlocked pages on the LRU "
+                                "lists and in the per-CPU batches")
         return problems
 
     def check_invariants(self, bint changed_only=False):
