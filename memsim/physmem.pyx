@@ -1938,11 +1938,13 @@ cdef class PhysMem:
         return out
 
     def buddyinfo(self):
-        """/proc/buddyinfo text."""
+        """/proc/buddyinfo text (frag_show_print: "Node %d, zone %8s " then "%6lu " per order;
+        the zone name right-aligned as C's printf does it, which Cython's compiled ``%8s`` does
+        not: it pads on the right)."""
         lines = []
         for zi in self.zones_info():
-            lines.append("Node %d, zone %8s " % (zi["node"], zi["zone"]) +
-                         "".join("%6d " % n for n in zi["nr_free"]))
+            lines.append(f"Node {zi['node']}, zone {zi['zone']:>8} " +
+                         "".join(f"{n:6d} " for n in zi["nr_free"]))
         return "\n".join(lines) + "\n"
 
     def free_counts(self, int nid, str zone_name):

@@ -41,6 +41,7 @@ import re
 import shlex
 import signal
 import statistics
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -412,13 +413,50 @@ class _Interrupt:
         return False
 
 
+class _SigintLatch:
+    """Ctrl-C as KeyboardInterrupt, and remembered: an interrupt raised while Python runs a
+    weakref callback or a finalizer (the garbage collector runs them between any two
+    instructions) is printed as "Exception ignored" and lost, and the sweep would go on to its
+    last seed.  The latch makes the next boundary between runs stop it all the same."""
+
+    def __init__(self):
+        self.hit = False
+        self.old = None
+        self.old_hook = None
+
+    def _handler(self, signum, frame):
+        self.hit = True
+        raise KeyboardInterrupt
+
+    def _unraisable(self, unraisable):
+        # the lost interrupt: the latch has it, so no "Exception ignored ... Traceback" for it
+        if not issubclass(unraisable.exc_type, KeyboardInterrupt):
+            self.old_hook(unraisable)
+
+    def __enter__(self):
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self.old = signal.signal(signal.SIGINT, self._handler)
+            self.old_hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
+        return self
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            signal.signal(signal.SIGINT, self.old)
+            sys.unraisablehook = self.old_hook
+        return False
+
+
 def _run_inline(chunks: List[Chunk], take: Callable[[List[RunResult]], None]) -> bool:
-    try:
-        for c in chunks:
-            for r in iter_chunk(c):
-                take([r])
-    except KeyboardInterrupt:
-        return True
+    with _SigintLatch() as latch:
+        try:
+            for c in chunks:
+                for r in iter_chunk(c):
+                    take([r])
+                    if latch.hit:
+                        return True
+        except KeyboardInterrupt:
+            return True
     return False
 
 

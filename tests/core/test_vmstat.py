@@ -393,3 +393,23 @@ def test_meminfo_values_are_exact_while_the_file_lags():
     assert f"MemFree:        {shown >> 10:>8} kB\n" in m.vfs.read_file("/proc/meminfo").decode()
     m.vfs.write_file("/proc/sys/vm/stat_refresh", b"1")
     assert mmstat.meminfo_values(m)["MemFree"] == exact
+
+
+ROW = r"Node \d+, zone (?=[ A-Za-z0-9]{8} ) *[A-Za-z0-9]+ ( {0,5}\d+ ){11}"     # %8s right-aligned
+
+
+@pytest.mark.parametrize("kernel", ["v5.14", "v6.18"])
+def test_buddyinfo_right_aligns_the_zone_name_as_the_kernel_does(kernel):
+    # frag_show_print(): "Node %d, zone %8s " then "%6lu " per order (issue 11: memsim printed
+    # the name left-aligned, Cython's compiled %8s padding on the right)
+    text = machine(nodes=(4096 * MiB,), kernel=kernel).physmem.buddyinfo()
+    rows = text.splitlines()
+    assert rows[0].startswith("Node 0, zone      DMA ") and rows[1].startswith("Node 0, zone    DMA32 ")
+    assert all(re.fullmatch(ROW, r) for r in rows), rows
+    try:
+        with open("/proc/buddyinfo") as f:
+            live = f.read().splitlines()
+    except OSError:
+        return
+    # the live kernel's rows have the same shape (where this runs on one)
+    assert all(re.fullmatch(ROW, r) for r in live), live
