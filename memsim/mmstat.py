@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from memsim.drop_caches import drop_caches_store
 from memsim.profiles import ProfileTable
 from memsim.registry import MeminfoLine, ProcFile
 from memsim.vmstat import (ITEM_BY_NAME, NODE_STAT_NAMES, NUMA_STAT_NAMES, PRINT_IN_THP,
@@ -695,12 +696,6 @@ def _swappiness_store(machine, data: bytes) -> int:
     return took
 
 
-def _drop_caches_store(machine, data: bytes) -> int:
-    """drop_caches_sysctl_handler() (memsim.drop_caches)."""
-    from memsim.drop_caches import drop_caches_store
-    return drop_caches_store(machine, data)
-
-
 def _stat_refresh_store(machine, data: bytes) -> None:
     """vmstat_refresh(): fold every CPU's differentials (any text is accepted)."""
     machine.physmem.vmstat.refresh_vm_stats()
@@ -743,7 +738,7 @@ CORE_FILES: Tuple[ProcFile, ...] = (
              lambda m: f"{m.vmscan.swappiness}\n", write=_swappiness_store),
     ProcFile("/proc/sys/vm/drop_caches", "1: drop the clean, unmapped page cache; 2: free what "
              "the shrinkers can (drop_slab); 3: both; 4: no kernel message from then on "
-             "(write-only, 1..4)", write=lambda m, data: _drop_caches_store(m, data)),
+             "(write-only, 1..4)", write=drop_caches_store),
     ProcFile("/proc/sys/vm/watermark_scale_factor", "the distance between the zones' min, low "
              "and high watermarks, in 1/10000 of their memory; a write recomputes them "
              "(proc_dointvec_minmax, 1 to 1000 on v5.14, 3000 on v6.18)",
