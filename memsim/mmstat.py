@@ -104,6 +104,17 @@ def vmstat_names(profile) -> Tuple[str, ...]:
     return VMSTAT_TEXT[profile]
 
 
+def vmstat_groups(profile) -> Tuple[Tuple[str, ...], Tuple[str, ...], Tuple[str, ...]]:
+    """The zone, NUMA and node items of ``profile``'s vmstat_text[], each in order: the names
+    zone_stat_name(), numa_stat_name() and node_stat_name() give (/proc/zoneinfo prints the
+    first two per zone and the third per node)."""
+    names = vmstat_names(profile)
+    numa = names.index("numa_hit")
+    node = names.index("numa_other") + 1
+    end = names.index(NODE_VMSTAT_END[profile]) + 1
+    return names[:numa], names[numa:node], names[node:end]
+
+
 def _vs(machine):
     return machine.physmem.vmstat
 
@@ -220,6 +231,33 @@ def vmstat_values(machine, nid: Optional[int] = None) -> Dict[str, int]:
             value = _item(known, vs, nid)
         out[name] = value
     return out
+
+
+def zone_vmstat_values(machine, nid: int, zid: int) -> Dict[str, int]:
+    """The zone and NUMA items of one zone, by name, as zoneinfo_show_print() reads them:
+    zone_page_state() (the folded counter) and zone_numa_event_state() after
+    fold_vm_zone_numa_events(); NR_FREE_PAGES_BLOCKS (6.18) from the zone's free lists; an item
+    memsim does not count is 0."""
+    vs = _vs(machine)
+    zone_names, numa_names, _ = vmstat_groups(machine.profile)
+    out: Dict[str, int] = {}
+    for name in zone_names + numa_names:
+        known = ITEM_BY_NAME.get(name)
+        if known is None:
+            out[name] = (_zone_free_pages_blocks(machine, nid, zid)
+                         if name == "nr_free_pages_blocks" else 0)
+        elif known[0] == "zone":
+            out[name] = vs.zone_page_state(nid, zid, known[1])
+        else:
+            out[name] = vs.zone_numa_event_state(nid, zid, known[1])
+    return out
+
+
+def _zone_free_pages_blocks(machine, nid: int, zid: int) -> int:
+    for z in machine.physmem.zones_info():
+        if z["node"] == nid and z["zone"] == ZONE_NAMES[zid]:
+            return sum(n << o for o, n in enumerate(z["nr_free"]) if o >= PAGEBLOCK_ORDER)
+    return 0
 
 
 def vmstat_text(machine) -> str:
@@ -484,12 +522,14 @@ def meminfo_values(machine, exact: bool = False) -> Dict[str, int]:
 
 def _line(name: str, value: int, label_width: int = 16) -> str:
     if name in COUNT_LINES:
-        return f"{name + ':':<{label_width}}{value:>8}\n"
+        # hugetlb_report_meminfo(): "HugePages_Total:   %5lu" (a 19-character label)
+        return f"{name + ':':<{label_width + 3}}{value:>5}\n"
     return f"{name + ':':<{label_width}}{value >> 10:>8} kB\n"
 
 
 def meminfo_text(machine) -> str:
-    """/proc/meminfo (show_val_kb: a 16-character label, the value in kB right-aligned in 8)."""
+    """/proc/meminfo (show_val_kb: a 16-character label, the value in kB right-aligned in 8 and
+    wider when it needs more; HugePages_* are counts, ``%5lu`` after a 19-character label)."""
     return "".join(_line(k, v) for k, v in meminfo_values(machine).items())
 
 
@@ -544,7 +584,8 @@ def node_meminfo_text(machine, nid: int) -> str:
     out = []
     for name, value in node_meminfo_values(machine, nid).items():
         if name in COUNT_LINES:
-            out.append(f"Node {nid} {name + ':':<16}{value:>6}\n")
+            # hugetlb_report_node_meminfo(): "Node %d HugePages_Total: %5u"
+            out.append(f"Node {nid} {name + ':':<17}{value:>5}\n")
         else:
             out.append(f"Node {nid} " + _line(name, value, 15 if name in narrow else 16))
     return "".join(out)

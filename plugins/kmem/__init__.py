@@ -89,23 +89,8 @@ def memsim_register_patches(patches):
 
 
 def _zoneinfo(machine) -> str:
-    out = []
-    for z in machine.physmem.zones_info():
-        out.append(f"Node {z['node']}, zone {z['zone']:>8}\n"
-                   f"  pages free     {z['free']}\n"
-                   f"        min      {z['min']}\n"
-                   f"        low      {z['low']}\n"
-                   f"        high     {z['high']}\n"
-                   f"        spanned  {z['end_pfn'] - z['start_pfn']}\n"
-                   f"        present  {z['end_pfn'] - z['start_pfn']}\n"
-                   f"        managed  {z['managed']}\n"
-                   f"        protection: ({', '.join(str(r) for r in z['lowmem_reserve'])})\n"
-                   f"  pagesets\n" +
-                   "".join(f"    cpu: {c}\n              count: {p['count']}\n"
-                           f"              high:  {p['high']}\n              batch: {p['batch']}\n"
-                           for c, p in enumerate(z["pcp"])) +
-                   f"  start_pfn:           {z['start_pfn']}\n")
-    return "".join(out)
+    from memsim.plugins.kmem.zoneinfo import zoneinfo_text
+    return zoneinfo_text(machine)
 
 
 def _slabinfo(machine) -> str:
@@ -118,7 +103,8 @@ def _slabinfo(machine) -> str:
 def memsim_register_files(files):
     files.add(ProcFile("/proc/buddyinfo", "free blocks per order of every zone",
                        lambda m: m.physmem.buddyinfo(), plugin="kmem"))
-    files.add(ProcFile("/proc/zoneinfo", "per-zone watermarks, free pages and per-CPU lists",
+    files.add(ProcFile("/proc/zoneinfo", "per-zone watermarks, free pages, vmstat items and "
+                       "per-CPU lists (v6.18: every zone, the per-node stats, high_min/high_max)",
                        _zoneinfo, plugin="kmem"))
     files.add(ProcFile("/proc/slabinfo", "slab caches (slabinfo 2.1)", _slabinfo, plugin="kmem",
                        mode=0o400))

@@ -3,9 +3,12 @@ differentials and folding, and the text of /proc/vmstat, /proc/meminfo and the n
 
 The v6.18 layouts were copied from the live 6.18.44 kernel of this project's VM (``cat
 /proc/vmstat``, ``cat /proc/meminfo``, ``cat /sys/devices/system/node/node0/{meminfo,numastat}``);
-the tests marked live_kernel compare them with the running kernel when it is a 6.18.
+copies of /proc/meminfo and /proc/vmstat are kept in tests/core/data (its README says how they
+were taken) and pin the layouts everywhere; the tests marked live_kernel also compare them with
+the running kernel when it is a 6.18.
 """
 import os
+import pathlib
 import platform
 import re
 
@@ -22,6 +25,8 @@ PAGE = 4096
 GFP_KERNEL = 0xCC0
 GFP_HIGHUSER_MOVABLE = 0x1100CCA
 GFP_THISNODE = 0x200000
+
+DATA = pathlib.Path(__file__).parent / "data"
 
 live_618 = pytest.mark.skipif(
     not (platform.release().startswith("6.18") and os.access("/proc/vmstat", os.R_OK)),
@@ -276,6 +281,15 @@ def test_v6_18_vmstat_has_its_own_items_and_computes_what_it_can():
     assert (f["nr_dirty_background_threshold"], f["nr_dirty_threshold"]) == (bg, dirty) and bg < dirty
 
 
+def test_v6_18_vmstat_names_are_the_live_kernels():
+    """/proc/vmstat of 6.18.44 (tests/core/data/vmstat-6.18.44.txt): every name, in order, as
+    ``name value`` lines, then the deprecated nr_unstable."""
+    live = (DATA / "vmstat-6.18.44.txt").read_text()
+    ours = machine(kernel="v6.18").vfs.read_file("/proc/vmstat").decode()
+    mask = lambda text: re.sub(r"(?m) \d+$", " N", text)
+    assert mask(ours) == mask(live)
+
+
 @pytest.mark.live_kernel
 @live_618
 def test_v6_18_vmstat_names_are_the_running_kernels():
@@ -342,6 +356,38 @@ def test_v6_18_meminfo_and_node_meminfo_layouts():
     assert "Node 0 HugePages_Total:     0\n" in node
     old = machine().vfs.read_file("/sys/devices/system/node/node0/meminfo").decode()
     assert "Node 0 FileHugePages:        0 kB\n" in old             # v5.14's one-space label
+
+
+def right_masked(text):
+    """Each right-aligned number, with the blanks in front of it, becomes the column its field
+    ends at: the labels, order, units and columns stay."""
+    return "\n".join(re.sub(r" +\d+", lambda m: f"<{m.end()}>", line) for line in text.split("\n"))
+
+
+def test_v6_18_meminfo_has_the_live_kernels_lines_and_columns():
+    """/proc/meminfo of 6.18.44 (tests/core/data/meminfo-6.18.44.txt): its 54 lines in order,
+    show_val_kb's 16-character label and 8-column value, HugePages_* as ``%5lu`` counts, no Cma*
+    lines (memsim has no CMA, and neither had that kernel's configuration)."""
+    live = (DATA / "meminfo-6.18.44.txt").read_text()
+    ours = machine(kernel="v6.18").vfs.read_file("/proc/meminfo").decode()
+    assert len(ours.splitlines()) == 54
+    assert right_masked(ours) == right_masked(live)
+
+
+@pytest.mark.parametrize("kernel", ["v5.14", "v6.18"])
+def test_hugepages_counts_are_five_columns_after_a_19_character_label(kernel):
+    """hugetlb_report_meminfo(): "HugePages_Total:   %5lu", so a count of six digits or more
+    widens the line rather than eating the label's blanks (hugetlb_report_node_meminfo():
+    "Node %d HugePages_Total: %5u")."""
+    assert mmstat._line("HugePages_Total", 7) == "HugePages_Total:       7\n"
+    assert mmstat._line("HugePages_Free", 123456) == "HugePages_Free:    123456\n"
+    from memsim.registry import MeminfoLine
+    m = machine(kernel=kernel)
+    m.meminfo_lines["HugePages_Total"] = MeminfoLine("HugePages_Total", "test", lambda m: 100000,
+                                                     node_value=lambda m, nid: 100000)
+    assert "HugePages_Total:   100000\n" in m.vfs.read_file("/proc/meminfo").decode()
+    node = m.vfs.read_file("/sys/devices/system/node/node0/meminfo").decode()
+    assert "Node 0 HugePages_Total: 100000\n" in node
 
 
 @pytest.mark.live_kernel
