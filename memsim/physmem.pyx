@@ -1947,6 +1947,47 @@ cdef class PhysMem:
                          "".join(f"{n:6d} " for n in zi["nr_free"]))
         return "\n".join(lines) + "\n"
 
+    def free_list_counts(self, int nid, int zid):
+        """The blocks on each free list of a zone, as pagetypeinfo_showfree_print() counts them:
+        ``counts[migratetype][order]``.  A max-order block whose struct pages memsim has not set
+        up yet (deferred init) counts on the list of its pageblock's migratetype, where the
+        kernel's deferred_init_memmap has put it by the time userspace runs."""
+        cdef zone* z = &self.zones[self._zone_index(nid, zid)]
+        cdef int o, m
+        cdef uint32_t pfn, first
+        cdef uint64_t unit
+        counts = [[0] * MAX_ORDER for _ in range(MIGRATE_TYPES)]
+        for o in range(MAX_ORDER):
+            for m in range(MIGRATE_TYPES):
+                first = z.area[o].head[m]
+                pfn = first
+                while pfn != NIL32:
+                    counts[m][o] += 1
+                    pfn = self.mem_map[pfn].lru_next
+                    if pfn == first:
+                        break
+        if z.deferred_units:
+            for unit in range((z.zone_start_pfn + UNIT_PAGES - 1) >> UNIT_ORDER, z.zone_end_pfn >> UNIT_ORDER):
+                if not self.unit_ready[unit]:
+                    counts[self.pageblock_mt[(unit << UNIT_ORDER) >> PAGEBLOCK_ORDER]][UNIT_ORDER] += 1
+        return counts
+
+    def pageblock_counts(self, int nid, int zid):
+        """The pageblocks of a zone per migratetype, as pagetypeinfo_showblockcount_print()
+        counts them: ``counts[migratetype]``."""
+        cdef zone* z = &self.zones[self._zone_index(nid, zid)]
+        cdef pfn_t pfn = z.zone_start_pfn
+        counts = [0] * MIGRATE_TYPES
+        while pfn < z.zone_end_pfn:
+            counts[self.pageblock_mt[pfn >> PAGEBLOCK_ORDER]] += 1
+            pfn += 1ULL << PAGEBLOCK_ORDER
+        return counts
+
+    def _zone_index(self, int nid, int zid):
+        if not 0 <= nid < self.nr_nodes or not 0 <= zid < MAX_NR_ZONES:
+            raise ValueError(f"no zone {zid} on node {nid}")
+        return nid * MAX_NR_ZONES + zid
+
     def free_counts(self, int nid, str zone_name):
         """Free blocks per order of one zone (a row of /proc/buddyinfo)."""
         for zi in self.zones_info():

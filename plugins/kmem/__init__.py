@@ -4,8 +4,8 @@ An essential built-in plugin: it declares kmem:rss_stat, kmem:mm_page_alloc, kme
 the slab events, the per-CPU list events and the oom events (memsim.tracing.oom) for the
 machine's kernel profile (the Cython core
 emits them through typed slots bound from these declarations), and /proc/buddyinfo,
-/proc/zoneinfo and /proc/slabinfo (/proc/meminfo and /proc/vmstat are the core's:
-memsim.mmstat).
+/proc/pagetypeinfo, /proc/zoneinfo and /proc/slabinfo (/proc/meminfo and /proc/vmstat are the
+core's: memsim.mmstat).
 """
 from __future__ import annotations
 
@@ -93,6 +93,11 @@ def _zoneinfo(machine) -> str:
     return zoneinfo_text(machine)
 
 
+def _pagetypeinfo(machine) -> str:
+    from memsim.plugins.kmem.pagetypeinfo import pagetypeinfo_text
+    return pagetypeinfo_text(machine)
+
+
 def _slabinfo(machine) -> str:
     if machine.slab is None:
         return "slabinfo - version: 2.1\n"
@@ -106,6 +111,8 @@ def memsim_register_files(files):
     files.add(ProcFile("/proc/zoneinfo", "per-zone watermarks, free pages, vmstat items and "
                        "per-CPU lists (v6.18: every zone, the per-node stats, high_min/high_max)",
                        _zoneinfo, plugin="kmem"))
+    files.add(ProcFile("/proc/pagetypeinfo", "free blocks per migratetype and order of every zone, "
+                       "and its pageblocks per migratetype", _pagetypeinfo, plugin="kmem", mode=0o400))
     files.add(ProcFile("/proc/slabinfo", "slab caches (slabinfo 2.1)", _slabinfo, plugin="kmem",
                        mode=0o400))
 

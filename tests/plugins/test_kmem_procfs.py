@@ -1,4 +1,5 @@
-"""The kmem plugin's procfs files (/proc/zoneinfo, /proc/buddyinfo, /proc/slabinfo) per profile.
+"""The kmem plugin's procfs files (/proc/zoneinfo, /proc/pagetypeinfo, /proc/buddyinfo,
+/proc/slabinfo) per profile.
 
 The v6.18 layouts are pinned to copies of the live 6.18.44 kernel's files (tests/plugins/data,
 ``cat /proc/zoneinfo`` etc. on this project's VM; the README there says how): the text is compared
@@ -135,6 +136,49 @@ V5_14_ZONEINFO = (
 
 def test_v5_14_zoneinfo_is_unchanged():
     assert read(build_machine(kernel="v5.14"), "/proc/zoneinfo") == V5_14_ZONEINFO
+
+
+# -- /proc/pagetypeinfo ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kernel", ["v5.14", "v6.18"])
+def test_pagetypeinfo_has_the_live_kernels_layout(kernel):
+    """Page block order, the free lists per zone and migratetype (no CMA type: memsim has no CMA
+    areas, and the live kernel has no CONFIG_CMA), the pageblocks per migratetype."""
+    ours = read(build_machine(kernel=kernel, **LIVE_SHAPE), "/proc/pagetypeinfo")
+    live = (DATA / "pagetypeinfo-6.18.44.txt").read_text()
+    assert right_masked(ours) == right_masked(live)
+
+
+def test_pagetypeinfo_counts_the_free_lists_and_pageblocks():
+    m = build_machine(kernel="v6.18", cpus=1, nodes=(64 * MiB, 64 * MiB))
+    for _ in range(300):                             # some unmovable kernel pages: blocks are stolen
+        m.physmem.alloc(order=0)
+    text = read(m, "/proc/pagetypeinfo")
+    assert text.count("Page block order: 9\n") == 2                  # once per node
+    free = {}
+    for line in text.splitlines():
+        got = re.fullmatch(r"Node +(\d+), zone +(\w+), type +(\w+) +(.*)", line)
+        if got:
+            free.setdefault((int(got[1]), got[2]), {})[got[3]] = [int(n) for n in got[4].split()]
+    zones = m.physmem.zones_info()
+    assert set(free) == {(z["node"], z["zone"]) for z in zones}
+    for z in zones:
+        lists = free[(z["node"], z["zone"])]
+        assert list(lists) == ["Unmovable", "Movable", "Reclaimable", "HighAtomic", "Isolate"]
+        # every free block is on one list (the deferred max-order blocks on their pageblock's)
+        assert [sum(c[o] for c in lists.values()) for o in range(11)] == z["nr_free"]
+        zid = mmstat.ZONE_NAMES.index(z["zone"])
+        blocks = m.physmem.pageblock_counts(z["node"], zid)
+        assert sum(blocks) == (z["end_pfn"] - z["start_pfn"]) >> 9
+        row = f"Node {z['node']}, zone {z['zone']:>8} " + "".join(
+            f"{blocks[mt]:12d} " for mt in (0, 1, 2, 3, 5))
+        assert row + "\n" in text
+    assert sum(free[(0, "DMA32")]["Unmovable"]) > 0
+
+
+def test_pagetypeinfo_caps_a_long_free_list_as_the_kernel_does():
+    from memsim.plugins.kmem.pagetypeinfo import _freecount
+    assert _freecount(99999) == " 99999 " and _freecount(100000) == ">100000 "
 
 
 # -- /proc/buddyinfo, /proc/slabinfo --------------------------------------------------------------
