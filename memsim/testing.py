@@ -11,9 +11,11 @@ Installed through the ``pytest11`` entry point, it offers fixtures:
   text with the installed plugins plus ``plugins`` (objects with hookimpls); returns the Run;
 - ``trace_lines(run_or_machine)``: the kernel-format trace lines recorded so far (no header).
 
-and a check for event declarations: ``assert_format_is_the_live_kernels(decls, system, event)``
+a check for event declarations: ``assert_format_is_the_live_kernels(decls, system, event)``
 compares the format file memsim prints for ``system:event`` with the one copied from the live
-6.18 kernel into memsim.tracing's catalog and, where tracefs has the event, the live file.
+6.18 kernel into memsim.tracing's catalog and, where tracefs has the event, the live file; and
+``proc_layout(text, aligned)``, a /proc or /sys file's text with its numbers masked, to compare
+the layout of a file memsim prints with a copy of the kernel's.
 """
 from __future__ import annotations
 
@@ -86,6 +88,24 @@ def dialect_neutral(payload: str) -> str:
     payload = re.sub(r"^\([^)]*\) ", "", payload)
     payload = re.sub(r"\b(page|folio|ptr)=\S+", r"\1=*", payload)
     return re.sub(r"\bcall_site=(\S+?)/0x[0-9a-f]+", r"call_site=\1", payload)
+
+
+def proc_layout(text: str, aligned: str = "right") -> str:
+    """The layout of a /proc or /sys file's ``text`` with its numbers masked, for comparing a file
+    memsim prints with a copy of the kernel's taken on another machine: labels, their order,
+    units and columns stay, the values go.
+
+    ``aligned="right"`` for numbers printed right-aligned in a field (``%8lu kB``, ``%6lu``):
+    each, with the blanks in front of it, becomes ``<C>``, C the column its field ends at.
+    ``aligned="left"`` for numbers printed after a label (``%-12s %lu``, ``name value``): each
+    becomes ``N``, so the text before it must be the same.
+    """
+    import re
+    if aligned == "left":
+        return re.sub(r"(?<![A-Za-z_])\d+", "N", text)
+    if aligned != "right":
+        raise ValueError(f"aligned is 'left' or 'right', not {aligned!r}")
+    return "\n".join(re.sub(r" +\d+", lambda m: f"<{m.end()}>", line) for line in text.split("\n"))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 
 from memsim import mmstat
 from memsim.plugins.kmem.zoneinfo import zone_highsize
-from memsim.testing import build_machine
+from memsim.testing import build_machine, proc_layout
 from memsim.vmstat import zone_stat_item as ZS
 
 DATA = pathlib.Path(__file__).parent / "data"
@@ -23,14 +23,11 @@ LIVE_SHAPE = dict(cpus=2, nodes=((4 << 30) + 64 * MiB,))
 
 
 def left_masked(text):
-    """Numbers printed left-aligned (``%lu`` after a label): each becomes N."""
-    return re.sub(r"\d+", "N", text)
+    return proc_layout(text, aligned="left")
 
 
 def right_masked(text):
-    """Numbers printed right-aligned in a field (``%6lu``, ``%8lu``): each, with the blanks in
-    front of it, becomes the column its field ends at."""
-    return "\n".join(re.sub(r" *\d+", lambda m: f"<{m.end()}>", line) for line in text.split("\n"))
+    return proc_layout(text, aligned="right")
 
 
 def read(m, path):
