@@ -187,10 +187,22 @@ def global_dirty_limits(machine) -> Tuple[int, int]:
     return bg_thresh, thresh
 
 
-def _free_pages_blocks(machine, nid: Optional[int] = None) -> int:
-    """NR_FREE_PAGES_BLOCKS (6.18): free pages in blocks of pageblock order and above."""
-    return sum(n << o for z in machine.physmem.zones_info() if nid is None or z["node"] == nid
-               for o, n in enumerate(z["nr_free"]) if o >= PAGEBLOCK_ORDER)
+def _free_pages_blocks(machine, nid: Optional[int] = None, zid: Optional[int] = None) -> int:
+    """NR_FREE_PAGES_BLOCKS (6.18): the free pages in blocks of pageblock order and above, as
+    __add_to_free_list counts them (not those on the MIGRATE_ISOLATE lists), of the machine,
+    node ``nid`` or zone ``zid`` of it."""
+    from memsim.physmem import MIGRATETYPE_NAMES
+    isolate = MIGRATETYPE_NAMES.index("Isolate")
+    pm = machine.physmem
+    total = 0
+    for z in pm.zones_info():
+        z_zid = ZONE_NAMES.index(z["zone"])
+        if (nid is not None and z["node"] != nid) or (zid is not None and z_zid != zid):
+            continue
+        counts = pm.free_list_counts(z["node"], z_zid, PAGEBLOCK_ORDER)
+        total += sum(c[o] << o for mt, c in enumerate(counts) if mt != isolate
+                     for o in range(PAGEBLOCK_ORDER, len(c)))
+    return total
 
 
 def _item(kind_index, vs, nid: Optional[int]):
@@ -244,20 +256,13 @@ def zone_vmstat_values(machine, nid: int, zid: int) -> Dict[str, int]:
     for name in zone_names + numa_names:
         known = ITEM_BY_NAME.get(name)
         if known is None:
-            out[name] = (_zone_free_pages_blocks(machine, nid, zid)
+            out[name] = (_free_pages_blocks(machine, nid, zid)
                          if name == "nr_free_pages_blocks" else 0)
         elif known[0] == "zone":
             out[name] = vs.zone_page_state(nid, zid, known[1])
         else:
             out[name] = vs.zone_numa_event_state(nid, zid, known[1])
     return out
-
-
-def _zone_free_pages_blocks(machine, nid: int, zid: int) -> int:
-    for z in machine.physmem.zones_info():
-        if z["node"] == nid and z["zone"] == ZONE_NAMES[zid]:
-            return sum(n << o for o, n in enumerate(z["nr_free"]) if o >= PAGEBLOCK_ORDER)
-    return 0
 
 
 def vmstat_text(machine) -> str:

@@ -1947,17 +1947,18 @@ cdef class PhysMem:
                          "".join(f"{n:6d} " for n in zi["nr_free"]))
         return "\n".join(lines) + "\n"
 
-    def free_list_counts(self, int nid, int zid):
+    def free_list_counts(self, int nid, int zid, int min_order=0):
         """The blocks on each free list of a zone, as pagetypeinfo_showfree_print() counts them:
-        ``counts[migratetype][order]``.  A max-order block whose struct pages memsim has not set
-        up yet (deferred init) counts on the list of its pageblock's migratetype, where the
-        kernel's deferred_init_memmap has put it by the time userspace runs."""
+        ``counts[migratetype][order]`` (the lists below ``min_order`` are not walked and count
+        0).  A max-order block whose struct pages memsim has not set up yet (deferred init)
+        counts on the list of its pageblock's migratetype, where the kernel's
+        deferred_init_memmap has put it by the time userspace runs."""
         cdef zone* z = &self.zones[self._zone_index(nid, zid)]
         cdef int o, m
         cdef uint32_t pfn, first
         cdef uint64_t unit
         counts = [[0] * MAX_ORDER for _ in range(MIGRATE_TYPES)]
-        for o in range(MAX_ORDER):
+        for o in range(max(0, min_order), MAX_ORDER):
             for m in range(MIGRATE_TYPES):
                 first = z.area[o].head[m]
                 pfn = first

@@ -16,7 +16,7 @@ import pytest
 
 from memsim import mmstat
 from memsim.machine import Machine, MachineSpec
-from memsim.testing import proc_layout, run_text
+from memsim.testing import build_machine, proc_layout, run_text
 from memsim.vmstat import (NODE_STAT_NAMES, VM_EVENT_NAMES, ZONE_STAT_NAMES, VmStat,
                            node_stat_item as NS, vm_event_item as EV, zone_stat_item as ZS)
 
@@ -204,6 +204,23 @@ def test_isolated_free_pages_leave_nr_free_pages_until_undone():
     pm.undo_isolate_page_range(8192, 8192 + 512, old)
     vs.refresh_vm_stats()
     assert vs.global_zone_page_state(ZS.NR_FREE_PAGES) == pm.nr_free_pages() == before
+
+
+def test_v6_18_nr_free_pages_blocks_leaves_out_isolated_blocks():
+    """NR_FREE_PAGES_BLOCKS: the free pages in blocks of pageblock order and more, except those
+    on the MIGRATE_ISOLATE lists (__add_to_free_list), in /proc/vmstat and /proc/zoneinfo."""
+    m = build_machine(kernel="v6.18")                  # with the kmem plugin's /proc/zoneinfo
+    pm = m.physmem
+    blocks = lambda text: int(re.search(r"(?m)^ *nr_free_pages_blocks (\d+)$", text).group(1))
+    before = blocks(m.vfs.read_file("/proc/vmstat").decode())
+    assert before == sum(n << o for z in pm.zones_info() for o, n in enumerate(z["nr_free"]) if o >= 9)
+    old = pm.start_isolate_page_range(8192, 8192 + 1024)         # two free pageblocks
+    assert blocks(m.vfs.read_file("/proc/vmstat").decode()) == before - 1024
+    zoneinfo = m.vfs.read_file("/proc/zoneinfo").decode()
+    dma32 = zoneinfo[zoneinfo.index("zone    DMA32"):]
+    assert blocks(dma32) == mmstat.zone_vmstat_values(m, 0, 1)["nr_free_pages_blocks"]
+    pm.undo_isolate_page_range(8192, 8192 + 1024, old)
+    assert blocks(m.vfs.read_file("/proc/vmstat").decode()) == before
 
 
 def test_large_kmalloc_counts_as_unreclaimable_slab():
