@@ -423,13 +423,16 @@ class Machine:
 
 
 def _make_slab(machine: "Machine"):
-    """The SLUB allocator, when its extension is built (memsim.slab)."""
+    """The SLUB allocator, when its extension is built (memsim.slab), with the profile's boot
+    caches and geometry rules (memsim.slab_layout.SLAB_LAYOUT)."""
     try:
         from memsim.slab import SlabAllocator
     except ImportError:
         return None
+    from memsim.slab_layout import SLAB_LAYOUT
     from memsim.tracing.kallsyms import call_site
     options = machine.boot.slab
     return SlabAllocator(machine.physmem, machine.tb, machine.current, machine.spec.cpus, call_site,
                          nrexceptional=options.nrexceptional, nokmem=options.nokmem,
-                         kasan_meta_size=options.kasan_meta_size)
+                         kasan_meta_size=options.kasan_meta_size,
+                         layout=SLAB_LAYOUT[machine.profile])

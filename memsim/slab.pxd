@@ -134,7 +134,8 @@ cdef class KmemCache:
     cdef int _setup(self, str name, int id, unsigned int object_size, unsigned int align,
                     unsigned int flags, bint ctor, int ncpus, int nr_nodes,
                     unsigned int min_objects, unsigned int min_order,
-                    unsigned int max_order, unsigned int kasan_meta) except -1
+                    unsigned int max_order, unsigned int kasan_meta, bint freeptr_in_object,
+                    bint calc_order_v68, bint always_comp) except -1
 
 cdef class SlabAllocator:
     cdef readonly PhysMem pm
@@ -148,6 +149,9 @@ cdef class SlabAllocator:
     cdef readonly unsigned int slub_min_order
     cdef readonly unsigned int slub_max_order
     cdef readonly unsigned int slub_min_objects
+    cdef readonly object layout         # memsim.slab_layout.SlabLayout: boot caches, rules
+    cdef bint calc_order_v68            # the layout's calculate_order() of v6.8+
+    cdef bint always_comp               # the layout's s->allocflags = __GFP_COMP (v6.10+)
     cdef object kallsyms
     cdef dict sites                     # call-site name -> address
     cdef list by_id                     # KmemCache by id (page->slab_cache lookup)
@@ -180,7 +184,8 @@ cdef class SlabAllocator:
     cdef int object_free(self, KmemCache s, slab* sl, unsigned int idx, pfn_t head,
                          uint64_t addr) except -1
     cdef KmemCache _create_cache(self, str name, unsigned int size, unsigned int align,
-                                 unsigned int flags, bint ctor, int ktype)
+                                 unsigned int flags, bint ctor, int ktype,
+                                 bint freeptr_in_object=*)
     cdef _new_kmalloc_cache(self, int t, int idx, unsigned int flags)
     cdef int _check_cpu(self) except -1
     cdef int _check_node(self, int node) except -1

@@ -120,34 +120,8 @@ KMALLOC_INFO = ((0, "0"), (96, "96"), (192, "192"), (8, "8"), (16, "16"), (32, "
 cdef uint8_t SIZE_INDEX[24]
 SIZE_INDEX[:] = [3, 4, 5, 5, 6, 6, 6, 6, 1, 1, 1, 1, 7, 7, 7, 7, 2, 2, 2, 2, 2, 2, 2, 2]
 
-# Boot caches besides kmalloc: (name, object size, align, flags, ctor, embeds struct
-# address_space, where it is created).  Sizes are x86-64 v5.14:
-#  * mm_struct: sizeof(struct mm_struct) + cpumask_size(), SLAB_HWCACHE_ALIGN: the 1088-byte
-#    object of /proc/slabinfo on x86-64 5.x distribution kernels (30 per order-3 slab); the exact
-#    sizeof is configuration dependent and was not re-measured here.
-#  * vm_area_struct: 200 = the v5.14 field list with CONFIG_SWAP, CONFIG_NUMA, CONFIG_USERFAULTFD
-#    (vm_start..vm_userfaultfd_ctx, 25 words); KMEM_CACHE(), so align = __alignof__ = 8.
-#  * anon_vma: 80 = root + rw_semaphore (40 with RWSEM_SPIN_ON_OWNER) + refcount + degree +
-#    parent + rb_root_cached; constructor anon_vma_ctor and TYPESAFE_BY_RCU add the free pointer
-#    word: stride 88, 46 per slab.
-#  * anon_vma_chain: 64 = vma + anon_vma + same_vma + rb + rb_subtree_last.
-#  * inode_cache / shmem_inode_cache: sizeof(struct inode) 592 and sizeof(struct
-#    shmem_inode_info) 704 after the nrexceptional removal (pagecache.md 8: strides 600/712,
-#    27/23 objects per 16 KiB slab; 608/720 and 26/22 with nrexceptional back).
-BOOT_CACHES = (
-    ("anon_vma", 80, 0, SLAB_TYPESAFE_BY_RCU | SLAB_PANIC | SLAB_ACCOUNT, True, False,
-     "mm/rmap.c anon_vma_init"),
-    ("anon_vma_chain", 64, 8, SLAB_PANIC | SLAB_ACCOUNT, False, False,
-     "mm/rmap.c anon_vma_init (KMEM_CACHE)"),
-    ("mm_struct", 1088, 0, SLAB_HWCACHE_ALIGN | SLAB_PANIC | SLAB_ACCOUNT, False, False,
-     "kernel/fork.c proc_caches_init"),
-    ("vm_area_struct", 200, 8, SLAB_PANIC | SLAB_ACCOUNT, False, False,
-     "kernel/fork.c proc_caches_init (KMEM_CACHE)"),
-    ("inode_cache", 592, 0, SLAB_RECLAIM_ACCOUNT | SLAB_PANIC | SLAB_MEM_SPREAD | SLAB_ACCOUNT,
-     True, True, "fs/inode.c inode_init"),
-    ("shmem_inode_cache", 704, 0, SLAB_PANIC | SLAB_ACCOUNT, True, True,
-     "mm/shmem.c shmem_init_inodecache"),
-)
+# Boot caches besides kmalloc, and the geometry rules, per kernel: memsim.slab_layout
+# (SlabLayout; V514 is the default, Machine passes SLAB_LAYOUT[profile]).
 NREXCEPTIONAL_BYTES = 8                 # sizeof(unsigned long nrexceptional) in address_space
 
 
@@ -240,6 +214,40 @@ cdef int calculate_order(unsigned int size, unsigned int min_objects, unsigned i
     return -1
 
 
+cdef int calculate_order_v68(unsigned int size, unsigned int min_objects, unsigned int min_order,
+                             unsigned int max_order) noexcept nogil:
+    """calculate_order() from v6.8 (calc_slab_order(size, min_order, max_order, fraction)): start
+    at the order that holds min_objects (at most what slub_max_order holds), take the first order
+    up to max_order whose leftover is at most 1/16, 1/8, 1/4, then 1/2 of the slab; else the
+    order of one object; -1 if that is above MAX_ORDER - 1."""
+    cdef unsigned int order, fraction, rem, slab_size
+    cdef unsigned int max_objects = order_objects(max_order, size)
+    if max_objects < 1:
+        max_objects = 1
+    if min_objects > max_objects:
+        min_objects = max_objects
+    if get_order(<uint64_t>min_objects * size) > min_order:
+        min_order = get_order(<uint64_t>min_objects * size)
+    if order_objects(min_order, size) > MAX_OBJS_PER_PAGE:
+        return get_order(<uint64_t>size * MAX_OBJS_PER_PAGE) - 1
+    fraction = 16
+    while fraction > 1:
+        order = min_order
+        while order <= max_order:           # calc_slab_order()
+            slab_size = <unsigned int>(PAGE_SIZE << order)
+            rem = slab_size % size
+            if rem <= slab_size // fraction:
+                break
+            order += 1
+        if order <= max_order:
+            return order
+        fraction //= 2
+    order = get_order(size)
+    if order < MAX_ORDER:
+        return order
+    return -1
+
+
 cdef inline unsigned int ilog2(uint64_t x) noexcept nogil:
     return fls64(x) - 1 if x else 0
 
@@ -294,10 +302,14 @@ cdef class KmemCache:
     cdef int _setup(self, str name, int id, unsigned int object_size, unsigned int align,
                     unsigned int flags, bint ctor, int ncpus, int nr_nodes,
                     unsigned int min_objects, unsigned int min_order,
-                    unsigned int max_order, unsigned int kasan_meta) except -1:
+                    unsigned int max_order, unsigned int kasan_meta, bint freeptr_in_object,
+                    bint calc_order_v68, bint always_comp) except -1:
         """kmem_cache_open() + calculate_sizes(): stride, order, objects, allocflags.  With
         KASAN's alloc metadata (``kasan_meta`` bytes, __kasan_cache_create) the cache gets
-        SLAB_KASAN and each slot grows by it, after the free pointer and tracking."""
+        SLAB_KASAN and each slot grows by it, after the free pointer and tracking.
+        ``freeptr_in_object``: a TYPESAFE_BY_RCU cache keeps its free pointer inside the object
+        (kmem_cache_args.use_freeptr_offset, v6.13+); ``calc_order_v68``: calculate_order() of
+        v6.8+; ``always_comp``: s->allocflags = __GFP_COMP for every order (v6.10+)."""
         cdef unsigned int size
         cdef int order, n
         self.name = name
@@ -315,10 +327,12 @@ cdef class KmemCache:
         if (flags & SLAB_RED_ZONE) and size == object_size:
             size += WORD
         self.inuse = size
-        if (flags & (SLAB_TYPESAFE_BY_RCU | SLAB_POISON)) or \
+        if ((flags & SLAB_TYPESAFE_BY_RCU) and not freeptr_in_object) or (flags & SLAB_POISON) or \
                 ((flags & SLAB_RED_ZONE) and object_size < WORD) or ctor:
             self.offset = size                      # free pointer after the object
             size += WORD
+        elif flags & SLAB_TYPESAFE_BY_RCU:
+            self.offset = 0                         # args->freeptr_offset (memsim keeps no bytes)
         else:
             self.offset = (object_size // 2) // WORD * WORD
         if flags & SLAB_STORE_USER:
@@ -334,7 +348,10 @@ cdef class KmemCache:
             size += self.red_left_pad
         size = align_up(size, align)
         self.size = size
-        order = calculate_order(size, min_objects, min_order, max_order)
+        if calc_order_v68:
+            order = calculate_order_v68(size, min_objects, min_order, max_order)
+        else:
+            order = calculate_order(size, min_objects, min_order, max_order)
         if order < 0:
             raise ValueError(f"kmem_cache_create({name}): objects of {size} bytes do not fit a "
                              f"slab of order {MAX_ORDER - 1}; use kmalloc for such sizes")
@@ -343,7 +360,7 @@ cdef class KmemCache:
         self.min_order = get_order(size)
         self.min_objects = order_objects(self.min_order, size)
         self.allocflags = 0
-        if order:
+        if order or always_comp:
             self.allocflags |= GFP_COMP_
         if flags & SLAB_CACHE_DMA:
             self.allocflags |= GFP_DMA_
@@ -444,10 +461,13 @@ cdef class SlabAllocator:
     the caches whose object embeds a struct address_space (inode_cache, shmem_inode_cache) the
     8 bytes of the pre-v5.13 ``nrexceptional`` field back; ``nokmem=True`` is
     ``cgroup.memory=nokmem`` (kmalloc-cg-* alias the normal caches, nothing is accounted).
+    ``layout`` (a :class:`memsim.slab_layout.SlabLayout`, by default the v5.14 one) gives the
+    boot caches, the kmalloc creation order and the geometry rules of the emulated kernel.
     """
 
     def __cinit__(self, PhysMem pm, TraceBuffer tb, Current cur, int ncpus, kallsyms=None,
-                  bint nrexceptional=False, bint nokmem=False, unsigned int kasan_meta_size=0):
+                  bint nrexceptional=False, bint nokmem=False, unsigned int kasan_meta_size=0,
+                  layout=None):
         cdef int t, i
         if ncpus != pm.ncpus:
             raise ValueError(f"SlabAllocator: ncpus {ncpus} differs from the machine's "
@@ -460,6 +480,11 @@ cdef class SlabAllocator:
         self.nrexceptional = nrexceptional
         self.nokmem = nokmem
         self.kasan_meta_size = kasan_meta_size
+        if layout is None:
+            from memsim.slab_layout import V514 as layout
+        self.layout = layout
+        self.calc_order_v68 = layout.calc_order_v68
+        self.always_comp = layout.always_comp
         self.slub_min_order = 0
         self.slub_max_order = PAGE_ALLOC_COSTLY_ORDER
         # calculate_order(): 4 * (fls(nr_cpus) + 1), nr_cpus = num_present_cpus() (== nr_cpu_ids)
@@ -486,12 +511,16 @@ cdef class SlabAllocator:
         self.kallsyms = kallsyms
 
     def __init__(self, PhysMem pm, TraceBuffer tb, Current cur, int ncpus, kallsyms=None,
-                 bint nrexceptional=False, bint nokmem=False, unsigned int kasan_meta_size=0):
+                 bint nrexceptional=False, bint nokmem=False, unsigned int kasan_meta_size=0,
+                 layout=None):
+        cdef unsigned int size
         self.create_kmalloc_caches()
-        for name, size, align, flags, ctor, embeds_mapping, _where in BOOT_CACHES:
-            if embeds_mapping and nrexceptional:
+        for bc in self.layout.boot_caches:
+            size = bc.object_size
+            if bc.embeds_mapping and nrexceptional:
                 size += NREXCEPTIONAL_BYTES
-            self.kmem_cache_create(name, size, align, flags, ctor)
+            self.kmem_cache_create(bc.name, size, bc.align, bc.flags, bc.ctor,
+                                   freeptr_in_object=bc.freeptr_in_object)
 
     def __dealloc__(self):
         cdef slab* sl = self.rcu_pending
@@ -506,7 +535,8 @@ cdef class SlabAllocator:
 
     # -- cache creation ------------------------------------------------------------------------
     cdef KmemCache _create_cache(self, str name, unsigned int size, unsigned int align,
-                                 unsigned int flags, bint ctor, int ktype):
+                                 unsigned int flags, bint ctor, int ktype,
+                                 bint freeptr_in_object=False):
         """create_cache() + __kmem_cache_create(); list_add to slab_caches."""
         if name in self.by_name:
             raise ValueError(f"kmem_cache_create: a cache named {name!r} exists; "
@@ -514,21 +544,34 @@ cdef class SlabAllocator:
         cdef KmemCache s = KmemCache()
         s._setup(name, len(self.by_id), size, align, flags, ctor, self.ncpus, self.nr_nodes,
                  self.slub_min_objects, self.slub_min_order, self.slub_max_order,
-                 self.kasan_meta_size)
+                 self.kasan_meta_size, freeptr_in_object, self.calc_order_v68, self.always_comp)
         s.kmalloc_type = ktype
         self.by_id.append(s)
         self.by_name[name] = s
         return s
 
     def create_kmalloc_caches(self):
-        """create_kmalloc_caches(): kmalloc-, kmalloc-cg- and kmalloc-rcl- for each size
-        (96 after 64 and 192 after 128), then the dma-kmalloc- caches (create_boot_cache aligns
-        power-of-two sizes naturally)."""
+        """create_kmalloc_caches(): v5.14: kmalloc-, kmalloc-cg- and kmalloc-rcl- for each
+        size (96 after 64 and 192 after 128), then the dma-kmalloc- caches; v6.x (the layout's
+        ``kmalloc_odd_first``): every type in the layout's ``kmalloc_types`` order, each with
+        kmalloc-96 and -192 first, then 8 to 8k.  create_boot_cache aligns power-of-two sizes
+        naturally."""
         cdef int t, i, idx
         cdef unsigned int flags, align, size
         cdef KmemCache s
         if self.by_id:
             raise RuntimeError("create_kmalloc_caches: already done at construction")
+        if self.layout.kmalloc_odd_first:
+            for t in self.layout.kmalloc_types:
+                for idx in [1, 2] + list(range(KMALLOC_SHIFT_LOW, KMALLOC_SHIFT_HIGH + 1)):
+                    if t == KMALLOC_CGROUP and self.nokmem:
+                        self.kmalloc_caches[t][idx] = self.kmalloc_caches[KMALLOC_NORMAL][idx]
+                        continue
+                    flags = SLAB_RECLAIM_ACCOUNT if t == KMALLOC_RECLAIM else \
+                        SLAB_ACCOUNT if t == KMALLOC_CGROUP else \
+                        SLAB_CACHE_DMA if t == KMALLOC_DMA else 0
+                    self._new_kmalloc_cache(t, idx, flags)
+            return
         for t in (KMALLOC_NORMAL, KMALLOC_CGROUP, KMALLOC_RECLAIM):
             for i in range(KMALLOC_SHIFT_LOW, KMALLOC_SHIFT_HIGH + 1):
                 extra = 1 if i == 6 else 2 if i == 7 else 0    # kmalloc-96, kmalloc-192
@@ -557,9 +600,11 @@ cdef class SlabAllocator:
         self.kmalloc_caches[t][idx] = <void*>s
 
     def kmem_cache_create(self, str name, unsigned int size, unsigned int align=0,
-                          unsigned int flags=0, bint ctor=False):
+                          unsigned int flags=0, bint ctor=False, bint freeptr_in_object=False):
         """kmem_cache_create(): a new cache of ``size``-byte objects (the stride follows from
-        calculate_sizes).  ``ctor`` says whether the cache has a constructor."""
+        calculate_sizes).  ``ctor`` says whether the cache has a constructor;
+        ``freeptr_in_object`` that a SLAB_TYPESAFE_BY_RCU object holds its own free pointer
+        (kmem_cache_args.use_freeptr_offset of v6.13+: the stride does not grow by a word)."""
         if not name or " " in name:
             raise ValueError(f"kmem_cache_create: bad cache name {name!r}; "
                              f"use a non-empty name without spaces")
@@ -572,7 +617,7 @@ cdef class SlabAllocator:
         if align & (align - 1):
             raise ValueError(f"kmem_cache_create({name}): align {align} is not a power of two")
         return self._create_cache(name, size, calculate_alignment(flags, align, size), flags,
-                                  ctor, -1)
+                                  ctor, -1, freeptr_in_object)
 
     # -- lookups -------------------------------------------------------------------------------
     def find_cache(self, str name):
