@@ -89,6 +89,9 @@ class Machine:
         self.mmcore.swp_pte_marker = p.swp_pte_marker
         self.mmcore.munmap_lru_drain = p.munmap_lru_drain
         self.mmcore.wp_reuse_drains_lru = p.wp_reuse_drains_lru
+        self.mmcore.gfp_readahead = p.gfp_readahead
+        self.mmcore.gfp_anon_vma_clone = p.gfp_anon_vma_clone
+        self.mmcore.thp_get_unmapped_area = p.thp_get_unmapped_area
         #: mm/workingset.c (memsim.workingset): shadow entries and refaults; workingset_init()
         #: sizes the shadow fields from the profile's NODES_SHIFT and the machine's memory
         self.workingset = self.mmcore.workingset

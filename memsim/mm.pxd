@@ -470,6 +470,9 @@ cdef class MmCore:
     cdef public bint split_rss
     cdef public gfp_t gfp_anon
     cdef public gfp_t gfp_user          # GFP_HIGHUSER_MOVABLE (COW copies, page cache)
+    cdef public gfp_t gfp_readahead     # a regular file's page read in by a fault (0: gfp_user)
+    cdef public gfp_t gfp_anon_vma_clone    # anon_vma_clone()'s anon_vma_chain allocations
+    cdef public bint thp_get_unmapped_area  # anonymous mmaps of PMD-multiple lengths are THP-aligned
     cdef public uint64_t ptr_k0
     cdef public uint64_t ptr_k1
     cdef uint64_t fault_counts[NR_FAULT_KINDS]

@@ -32,7 +32,7 @@ from memsim._types cimport (
     PG_locked, PG_unevictable, MAX_NR_ZONES, PAGE_MAPPING_ANON, MM_FILEPAGES, MM_ANONPAGES,
     MM_SWAPENTS, MM_SHMEMPAGES, NR_MM_COUNTERS, GFP_NOWARN_, GFP_KSWAPD_RECLAIM_, GFP_THISNODE_,
     HPAGE_PMD_ORDER, HPAGE_PUD_ORDER, mempolicy, MPOL_INTERLEAVE, MPOL_PREFERRED_MANY, GFP_WRITE_,
-    PG_dirty, PG_writeback, PG_mlocked,
+    PG_dirty, PG_writeback, PG_mlocked, GFP_KERNEL,
 )
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem, migrate_page_fn, lruvec, lru_batch
@@ -1416,6 +1416,9 @@ cdef class MmCore:
         self.split_rss = split_rss
         self.gfp_anon = gfp_anon
         self.gfp_user = gfp_user
+        self.gfp_readahead = 0
+        self.gfp_anon_vma_clone = GFP_KERNEL
+        self.thp_get_unmapped_area = False
         self.ptr_k0 = k0
         self.ptr_k1 = k1
         self.rss_preempt = rss_preempt
@@ -1518,9 +1521,9 @@ cdef class MmCore:
     def gfp_pgtable(self):
         return self.pgt.gfp_pgtable
 
-    def _kmem_alloc(self, str cache, str site):
+    def _kmem_alloc(self, str cache, str site, gfp_t gfp=GFP_KERNEL):
         if self.slab is not None:
-            return self.slab.cache_alloc(cache, 0xcc0, site)
+            return self.slab.cache_alloc(cache, gfp, site)
         self.next_anon_vma += 1
         return 0xffff888200000000 + self.next_anon_vma * 0x100
 
@@ -1562,12 +1565,15 @@ cdef class MmCore:
 
     def anon_vma_clone(self, VmArea dst, VmArea src):
         """anon_vma_clone(): link ``dst`` into every anon_vma of ``src``'s chain (one
-        anon_vma_chain object each), reusing one with degree < 2 when dst has none (fork)."""
+        anon_vma_chain object each, allocated with ``gfp_anon_vma_clone``: the kernel's
+        GFP_NOWAIT | __GFP_NOWARN, which the v5.14 profile keeps as GFP_KERNEL), reusing one
+        with degree < 2 when dst has none (fork)."""
         cdef AnonVma av
         cdef AnonVmaChain link
         for link in reversed(src.anon_vma_chain):
             av = link.anon_vma
-            self.rmap.anon_vma_chain_link(dst, av, self._kmem_alloc("anon_vma_chain", "anon_vma_clone"))
+            self.rmap.anon_vma_chain_link(dst, av, self._kmem_alloc("anon_vma_chain", "anon_vma_clone",
+                                                                    self.gfp_anon_vma_clone))
             if dst.anon_vma == 0 and src.anon_vma and av.addr != src.anon_vma and av.degree < 2:
                 dst.anon_vma = av.addr
         if dst.anon_vma:
@@ -2251,7 +2257,11 @@ cdef class MmCore:
         cache (page_cache_alloc, mem_cgroup_charge, add_to_page_cache_lru; a regular file's
         page is read in: major).  A built-in shmem page follows the faulting VMA's policy (the
         shared policy an mbind on a shmem mapping sets: shmem_alloc_page), a file page the
-        task's (__page_cache_alloc -> alloc_pages).
+        task's (__page_cache_alloc -> alloc_pages).  A regular file's page comes from the fault's
+        readahead when the profile says how (``gfp_readahead``: v6.18's readahead_gfp_mask() under
+        memalloc_nofs_save(), GFP_HIGHUSER_MOVABLE & ~__GFP_FS | __GFP_NORETRY | __GFP_NOWARN |
+        __GFP_COMP, as tests/core/probes/user_page_gfp.c saw; if that fails, filemap_fault()
+        allocates with the mapping's gfp); memsim reads one page, not a readahead window.
 
         add_to_page_cache_lru() (v5.14) / filemap_add_folio() (v6.18): the page replaces what
         i_pages held at ``index``; a shadow entry there (the page was reclaimed before) is a
@@ -2263,8 +2273,12 @@ cdef class MmCore:
             return mapping.a_ops.alloc(mapping.a_ops.ctx, mapping, index, self.gfp_user, mm, major)
         if mapping.swapbacked and vma is not None:
             pfn = self.alloc_user_page(self.gfp_user, vma, addr)
-        else:
+        elif mapping.swapbacked or not self.gfp_readahead:
             pfn = self.pm.alloc_pages(self.gfp_user, 0, -1)
+        else:                               # page_cache_ra_unbounded(): readahead_gfp_mask()
+            pfn = self.pm.alloc_pages(self.gfp_readahead, 0, -1)
+            if pfn == NO_PFN:               # filemap_fault(): __filemap_get_folio(FGP_CREAT)
+                pfn = self.pm.alloc_pages(self.gfp_user, 0, -1)
         if pfn == NO_PFN:
             return NO_PFN
         if self.charge(pfn, mm, self.gfp_user) != 0:

@@ -23,6 +23,10 @@ __GFP_COMP = 0x40000
 __GFP_SKIP_KASAN_POISON = 0x1000000
 GFP_HIGHUSER = 0x100CC2
 __GFP_MOVABLE = 0x8
+__GFP_FS = 0x80
+__GFP_NOWARN = 0x2000
+__GFP_NORETRY = 0x10000
+__GFP_KSWAPD_RECLAIM = 0x800
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,9 @@ class KernelProfile:
     gfp_pgtable: int                # gfp of a page-table page (GFP_PGTABLE_USER)
     rss_stat_preempt: int           # preempt count seen by kmem:rss_stat records
     gfp_user: int = 0x1100CCA       # GFP_HIGHUSER_MOVABLE of COW copies and page-cache pages
+    gfp_readahead: int = 0          # a regular file's page read in by a fault (0: gfp_user)
+    gfp_anon_vma_clone: int = GFP_KERNEL    # anon_vma_clone()'s anon_vma_chain objects
+    thp_get_unmapped_area: bool = False     # anonymous mmaps of PMD-multiple lengths are 2 MiB aligned
     pte_markers: bool = False       # PTE markers (v5.19+): uffd-wp on none PTEs, UFFDIO_POISON
     swp_pte_marker: int = 0         # the swap type of PTE markers (SWP_PTE_MARKER)
     gigantic_folio_free: bool = False   # v6.11+: a gigantic folio is freed as one block
@@ -84,6 +91,10 @@ PROFILES = {
         # GFP_HIGHUSER_MOVABLE | __GFP_SKIP_KASAN_POISON (5.14 added it to user pages)
         gfp_user=GFP_HIGHUSER | __GFP_MOVABLE | __GFP_SKIP_KASAN_POISON,
         char_signed=True,
+        # 5.14 too reads file pages with readahead_gfp_mask() under memalloc_nofs_save() and
+        # clones anon_vma chains with GFP_NOWAIT | __GFP_NOWARN; the profile keeps the values its
+        # traces have always had (gfp_user, GFP_KERNEL) so that they do not change.
+
     ),
     "v6.18": KernelProfile(
         name="v6.18",
@@ -93,7 +104,19 @@ PROFILES = {
         gfp_user_anon=GFP_HIGHUSER | __GFP_MOVABLE | __GFP_ZERO | __GFP_COMP,
         gfp_pgtable=GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_COMP,
         rss_stat_preempt=1,
-        gfp_user=GFP_HIGHUSER | __GFP_MOVABLE,
+        # every user folio goes through folio_alloc / vma_alloc_folio, which add __GFP_COMP: COW
+        # copies (wp_page_copy, do_cow_fault), shmem and page-cache pages
+        # (tests/core/probes/user_page_gfp.c on the live 6.18 kernel)
+        gfp_user=GFP_HIGHUSER | __GFP_MOVABLE | __GFP_COMP,
+        # page_cache_ra_unbounded(): readahead_gfp_mask() = mapping gfp | __GFP_NORETRY |
+        # __GFP_NOWARN, under memalloc_nofs_save() (no __GFP_FS), through filemap_alloc_folio
+        gfp_readahead=(GFP_HIGHUSER | __GFP_MOVABLE | __GFP_NOWARN | __GFP_NORETRY | __GFP_COMP) & ~__GFP_FS,
+        # anon_vma_chain_alloc(GFP_NOWAIT | __GFP_NOWARN); 6.18's GFP_NOWAIT holds __GFP_NOWARN
+        gfp_anon_vma_clone=__GFP_KSWAPD_RECLAIM | __GFP_NOWARN,
+        # __get_unmapped_area() -> thp_get_unmapped_area_vmflags() (v6.7+, "mm: align larger
+        # anonymous mappings on THP boundaries", since limited to PMD-multiple lengths and no hint):
+        # tests/core/probes/thp_aligned_mmap.c
+        thp_get_unmapped_area=True,
         pte_markers=True,
         # the last of the 32 swap types: MAX_SWAPFILES + HWPOISON + MIGRATION + DEVICE
         swp_pte_marker=31,

@@ -20,6 +20,7 @@ PAGE_SIZE = 4096
 PAGE_MASK = ~(PAGE_SIZE - 1)
 TASK_UNMAPPED_FLOOR = 0x10000            # mmap_min_addr
 TASK_SIZE = (1 << 47) - PAGE_SIZE        # x86-64 TASK_SIZE_MAX with 4-level page tables
+PMD_SIZE = 1 << 21                       # HPAGE_PMD_SIZE: the THP alignment of anonymous mmaps
 
 # mmap(2) flags the core acts on (include/uapi/asm-generic/mman-common.h, x86-64 values)
 MAP_FIXED = 0x10
@@ -99,6 +100,35 @@ def get_unmapped_area(mm: MmStruct, length: int, hint: Optional[int] = None, ali
     if start >= TASK_UNMAPPED_FLOOR:
         return start
     raise MmError("ENOMEM", "no free virtual address range is large enough")
+
+
+def thp_get_unmapped_area(mm: MmStruct, length: int) -> int:
+    """__thp_get_unmapped_area() for an anonymous private mapping (off 0, no hint) on the
+    top-down layout: look for ``length`` + 2 MiB (PMD_SIZE), then move up to the first 2 MiB
+    boundary in it -- or, when the area found is aligned already, to the top of the padding
+    (``ret + size`` when MMF_TOPDOWN and !off_sub).  If the padded length fits nowhere, the
+    plain search for ``length`` (thp_get_unmapped_area_vmflags() retries without padding)."""
+    try:
+        ret = get_unmapped_area(mm, length + PMD_SIZE)
+    except MmError:
+        return get_unmapped_area(mm, length)
+    off_sub = -ret & (PMD_SIZE - 1)
+    if not off_sub:
+        return ret + PMD_SIZE
+    return ret + off_sub
+
+
+def _get_unmapped_area(core: MmCore, mm: MmStruct, length: int, hint: Optional[int], align: int,
+                       private_anon: bool) -> int:
+    """__get_unmapped_area() without MAP_FIXED: a private anonymous mapping (no file: shared
+    ones go to shmem_get_unmapped_area, which aligns nothing without shmem THP) with no hint and
+    a length that is a multiple of 2 MiB is THP-aligned when the profile says so
+    (``MmCore.thp_get_unmapped_area``, v6.18; whatever the THP mode, as CONFIG_TRANSPARENT_HUGEPAGE
+    alone decides); anything else goes to arch_get_unmapped_area_topdown()."""
+    if (core.thp_get_unmapped_area and private_anon and not hint and align == PAGE_SIZE
+            and length % PMD_SIZE == 0):
+        return thp_get_unmapped_area(mm, length)
+    return get_unmapped_area(mm, length, hint, align)
 
 
 def _fixed_address(mm: MmStruct, addr: Optional[int], length: int, map_flags: int, align: int) -> int:
@@ -181,7 +211,8 @@ def do_mmap(core: MmCore, mm: MmStruct, files: AddressSpaces, length: int, prot:
         if _overlaps(mm, start, start + length):
             do_munmap(core, mm, start, length)      # mmap_region(): munmap_vma_range()
     else:
-        start = get_unmapped_area(mm, length, hint, align)
+        start = _get_unmapped_area(core, mm, length, hint, align,
+                                   kind == "anon" and vm_file is None)
     # accountable_mapping() + __vm_enough_memory(OVERCOMMIT_GUESS): a private writable or a
     # shared anonymous mapping larger than RAM + swap fails with ENOMEM (VM_NORESERVE: not
     # accounted; shmem_acct_size() skips it as well).
@@ -483,6 +514,12 @@ def _vma_to_resize(mm: MmStruct, addr: int, old_len: int, new_len: int, flags: i
     return vma
 
 
+def _private_anon(vma: VmArea) -> bool:
+    """mremap's get_unmapped_area(vma->vm_file, ..., MAP_SHARED if VM_MAYSHARE): anonymous and
+    not shared."""
+    return vma.vm_file is None and not vma.vm_flags & VM_MAYSHARE
+
+
 def _vma_expandable(mm: MmStruct, vma: VmArea, delta: int) -> bool:
     """vma_expandable(): nothing mapped in the ``delta`` bytes after the VMA, and they are user
     addresses (get_unmapped_area(MAP_FIXED))."""
@@ -578,7 +615,7 @@ def _mremap_to(core: MmCore, mm: MmStruct, addr: int, old_len: int, new_addr: in
             raise MmError("EPERM", f"{new_addr:#x} is below mmap_min_addr ({TASK_UNMAPPED_FLOOR:#x})")
         target = new_addr
     else:
-        target = get_unmapped_area(mm, new_len, new_addr)
+        target = _get_unmapped_area(core, mm, new_len, new_addr, PAGE_SIZE, _private_anon(vma))
     locked = vma.vm_flags & VM_LOCKED
     new = _move_vma(core, mm, vma, addr, old_len, new_len, target, flags, totalram)
     if locked and new_len > old_len:
@@ -627,7 +664,7 @@ def do_mremap(core: MmCore, mm: MmStruct, addr: int, old_len: int, new_len: int,
         if not flags & MREMAP_MAYMOVE:
             raise MmError("ENOMEM", f"the mapping cannot grow in place at {addr:#x} and "
                                     "MREMAP_MAYMOVE is not given")
-        target = get_unmapped_area(mm, new_len)
+        target = _get_unmapped_area(core, mm, new_len, None, PAGE_SIZE, _private_anon(vma))
         new = _move_vma(core, mm, vma, addr, old_len, new_len, target, flags, totalram)
     if locked:                      # mremap(): mm_populate() of the grown part of a locked VMA
         mm_populate(core, mm, new + old_len, new_len - old_len, True)

@@ -41,7 +41,7 @@ def test_an_unknown_profile_name_is_refused_on_lookup():
 
 @pytest.mark.parametrize("name, gfp_user, char_signed", [
     ("v5.14", 0x1100CCA, True),     # GFP_HIGHUSER_MOVABLE with __GFP_SKIP_KASAN_POISON (5.14 gfp.h)
-    ("v6.18", 0x100CCA, False),     # no SKIP_KASAN in GFP_HIGHUSER_MOVABLE; -funsigned-char since 6.2
+    ("v6.18", 0x140CCA, False),     # no SKIP_KASAN; __GFP_COMP from folio_alloc; -funsigned-char since 6.2
 ])
 def test_the_profiles_hold_what_the_core_used_to_derive_from_their_names(name, gfp_user, char_signed):
     p = get_profile(name)
