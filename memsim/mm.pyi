@@ -185,6 +185,9 @@ class MmCore:
     split_rss: bool
     gfp_anon: int
     gfp_user: int
+    gfp_readahead: int
+    gfp_anon_vma_clone: int
+    thp_get_unmapped_area: bool
     ptr_k0: int
     ptr_k1: int
     next_anon_vma: int

@@ -5,6 +5,15 @@ Models mm/slub.c and mm/slab_common.c of v5.14 on x86-64 (4 KiB pages, 8-byte po
 64-byte cache lines), with CONFIG_SLUB_DEBUG built but no ``slub_debug`` at boot,
 CONFIG_MEMCG_KMEM and CONFIG_ZONE_DMA on, and the simplifications listed below.
 
+The boot caches, the kmalloc creation order and three geometry rules come from the kernel
+profile (:mod:`memsim.slab_layout`): under v6.18 the live 6.18 kernel's object sizes and
+creation order, ``calculate_order()`` of v6.8 and ``s->allocflags = __GFP_COMP`` at every order
+(v6.10), so /proc/slabinfo, kmem_cache_alloc's bytes_req/bytes_alloc and the slab pages'
+mm_page_alloc match it for the caches memsim has.  Not modelled on v6.18 either: per-CPU
+partial slabs, per-CPU sheaves (6.18's vm_area_struct and maple_node caches refill a 32-object
+sheaf at a time, so their slab pages come in bursts) and the memcg object-extension vector a
+new SLAB_ACCOUNT slab kmallocs.
+
 Geometry (exact):
 
 * ``calculate_alignment`` and ``calculate_sizes``: the stride ``s->size`` is the object size

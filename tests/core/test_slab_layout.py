@@ -129,3 +129,20 @@ def test_a_cache_created_under_v618_gets_gfp_comp_at_order_0_too():
         big = m.slab.kmem_cache_create("probe_5000", 5000)
         assert (small.order, small.objects, big.order, big.objects) == (0, 39, 3, 6)
         assert small.allocflags & 0x40000 == comp and big.allocflags & 0x40000 == 0x40000
+
+
+@pytest.mark.parametrize("kernel, gfp", [("v5.14", "GFP_KERNEL"), ("v6.18", "GFP_NOWAIT")])
+def test_fork_clones_anon_vma_chains_with_the_profiles_gfp(kernel, gfp):
+    """anon_vma_clone() at fork: anon_vma_chain_alloc(GFP_NOWAIT | __GFP_NOWARN) on the kernel
+    (slab_page_gfp.txt: "anon_vma_clone name=anon_vma_chain ... gfp_flags=GFP_NOWAIT" on 6.18);
+    v5.14 keeps the GFP_KERNEL its traces have always shown."""
+    from memsim import vm
+    m = build_machine(kernel=kernel, cpus=2, events=["kmem:kmem_cache_alloc"])
+    t = m.spawn("parent")
+    m.set_current(t)
+    v = vm.do_mmap(m.mmcore, t.mm, m.files, 4096, "rw", "anon", totalram=1 << 20)
+    assert m.mmcore.access(t.mm, v, v.vm_start, v.vm_end, True)[1] == 0
+    m.fork(t, "child")
+    clones = [line for line in trace_text(m).splitlines() if "call_site=anon_vma_clone" in line]
+    assert clones and all(line.split("gfp_flags=")[1].split()[0] == gfp for line in clones)
+    assert "gfp_flags=GFP_NOWAIT" in (PROBES / "slab_page_gfp.txt").read_text()
