@@ -104,8 +104,8 @@ V514 = SlabLayout(boot_caches=(
 
 # x86-64 v6.18, measured on the live 6.18.44 VM (2 CPUs) on 2026-12-05: object_size, align, the
 # flags (hwcache_align, destroy_by_rcu, reclaim_account) and ctor from /sys/kernel/slab/<cache>/
-# (tests/core/probes/slab-sysfs-6.18.txt); the strides, objects and pages per slab they give
-# are the ones of its /proc/slabinfo (tests/core/probes/slabinfo-6.18.txt, checked by
+# (tests/core/data/slab-sysfs-6.18.44.txt); the strides, objects and pages per slab they give
+# are the ones of its /proc/slabinfo (tests/core/data/slabinfo-geometry-6.18.44.txt, checked by
 # tests/core/test_slab_layout.py):
 #  * mm_struct 1568 B, HWCACHE_ALIGN: stride 1600, 20 per order-3 slab;
 #  * anon_vma 96 B + the free pointer word (anon_vma_ctor, TYPESAFE_BY_RCU): stride 104, 39 per page;

@@ -1,9 +1,10 @@
 """Slab geometry per kernel profile (memsim.slab_layout), pinned to the live 6.18 kernel.
 
-tests/core/probes/slabinfo-6.18.txt is the live VM's /proc/slabinfo (2 CPUs; name, objsize,
-objperslab, pagesperslab) and tests/core/probes/slab-sysfs-6.18.txt its /sys/kernel/slab
-object sizes; tests/core/probes/slab_page_gfp.c the probe whose mm_page_alloc records give the
-gfp of slab pages.  Issue 11: "Slab geometry per profile".
+tests/core/data/slabinfo-geometry-6.18.44.txt is the live VM's /proc/slabinfo (2 CPUs; name,
+objsize, objperslab, pagesperslab) and tests/core/data/slab-sysfs-6.18.44.txt its
+/sys/kernel/slab object sizes; tests/core/probes/slab_page_gfp.c is the probe whose
+mm_page_alloc records (slab_page_gfp.txt) give the gfp of slab pages.  Issue 11: "Slab
+geometry per profile".
 """
 from __future__ import annotations
 
@@ -15,17 +16,20 @@ from memsim.slab_layout import SLAB_LAYOUT, V514, V618
 from memsim.testing import build_machine, trace_text
 
 PROBES = pathlib.Path(__file__).parent / "probes"
+DATA = pathlib.Path(__file__).parent / "data"
 
 
 def fixture_rows(name):
-    """The fixture's lines, comments dropped, split into fields."""
-    return [line.split() for line in (PROBES / name).read_text().splitlines()
+    """The fixture's lines (tests/core/data, else tests/core/probes), comments dropped, split
+    into fields."""
+    path = DATA / name if (DATA / name).exists() else PROBES / name
+    return [line.split() for line in path.read_text().splitlines()
             if line.strip() and not line.startswith("#")]
 
 
 def live_slabinfo():
     """name -> (objsize, objperslab, pagesperslab), and the names in the file's order."""
-    rows = fixture_rows("slabinfo-6.18.txt")
+    rows = fixture_rows("slabinfo-geometry-6.18.44.txt")
     return {r[0]: tuple(int(x) for x in r[1:4]) for r in rows}, [r[0] for r in rows]
 
 
@@ -66,7 +70,7 @@ def test_v618_slabinfo_lists_the_caches_in_the_live_kernels_order():
 def test_v618_object_sizes_are_the_live_kernels():
     """bytes_req of kmem_cache_alloc is s->object_size: /sys/kernel/slab/<cache>/object_size."""
     m = build_machine(kernel="v6.18", cpus=2)
-    for name, object_size, slab_size, align, order, objs, *_ in fixture_rows("slab-sysfs-6.18.txt"):
+    for name, object_size, slab_size, align, order, objs, *_ in fixture_rows("slab-sysfs-6.18.44.txt"):
         s = m.slab.find_cache(name)
         assert (s.object_size, s.size, s.order, s.objects) == \
             (int(object_size), int(slab_size), int(order), int(objs)), name
