@@ -82,6 +82,7 @@ class Machine:
         self.physmem.free_gigantic_as_folio = p.gigantic_folio_free
         self.physmem.lru_batch_size = p.lru_batch_size
         self.physmem.mlock_fbatch_enabled = p.mlock_fbatch
+        self.physmem.folios_put_refs = p.folios_put_refs
         self.mmcore = MmCore(self.physmem, self.tb, self.current, p.split_rss_counting,
                              p.gfp_user_anon, p.gfp_pgtable, p.gfp_user,
                              self.ptr_key[0], self.ptr_key[1], p.rss_stat_preempt)
@@ -92,6 +93,9 @@ class Machine:
         self.mmcore.gfp_readahead = p.gfp_readahead
         self.mmcore.gfp_anon_vma_clone = p.gfp_anon_vma_clone
         self.mmcore.thp_get_unmapped_area = p.thp_get_unmapped_area
+        self.mmcore.nr_pages_slot = p.mmu_gather_nr_pages_slot
+        self.mmcore.rcu_table_free = p.rcu_table_free
+        self.mmcore.trace_context = p.trace_context
         #: mm/workingset.c (memsim.workingset): shadow entries and refaults; workingset_init()
         #: sizes the shadow fields from the profile's NODES_SHIFT and the machine's memory
         self.workingset = self.mmcore.workingset
@@ -331,12 +335,26 @@ class Machine:
                 child.real_parent = reaper
         self.set_current(prev)
 
-    def quiescent_state(self) -> None:
-        """An RCU grace period ends: every CPU passed a context switch (the scheduler calls
-        this at each preemption point), so SLAB_TYPESAFE_BY_RCU slabs can be freed."""
+    def quiescent_state(self, running: Optional[TaskStruct] = None) -> None:
+        """A preemption point (the scheduler calls this after each slice): an RCU grace period
+        ends, as every CPU passed a context switch.  First the page-table batches whose grace
+        period ended at the previous one are freed in softirq on their CPU, in the context of
+        ``running`` (the task that goes on running after this point; None when it exited or
+        blocked) on its CPU and of the idle task elsewhere (MmCore.rcu_do_batch; only v6.18
+        queues any).  Then the grace period in progress ends: the batches queued since become
+        ready (MmCore.rcu_gp_end), SLAB_TYPESAFE_BY_RCU slabs are freed, and vmstat_update runs."""
+        self.mmcore.rcu_do_batch(running)
+        self.mmcore.rcu_gp_end()
         if self.slab is not None:
             self.slab.rcu_barrier()
         self.vmstat_update()
+
+    def rcu_barrier(self) -> None:
+        """rcu_barrier(): every RCU callback still queued runs now, on its CPU's idle task: the
+        page-table batches (MmCore.rcu_barrier), then the SLAB_TYPESAFE_BY_RCU slabs."""
+        self.mmcore.rcu_barrier()
+        if self.slab is not None:
+            self.slab.rcu_barrier()
 
     def live_mms(self) -> List[MmStruct]:
         seen, out = set(), []

@@ -413,6 +413,20 @@ cdef struct pgtable_change:
     uint64_t addr
     int level                           # 2 pud, 3 pmd, 4 pte table; 0: freed
 
+# struct mmu_table_batch (include/asm-generic/tlb.h): page tables waiting for an RCU grace period
+# (MMU_GATHER_RCU_TABLE_FREE), in a page of their own: an rcu_head (16 bytes) and nr before the
+# table pointers, so (4096 - 24) / 8 = 509 tables a batch.  memsim keeps the list in a C struct
+# and the page it would live in in ``page``; ``next`` is the rcu_head's place on the callback list.
+cdef enum:
+    MAX_TABLE_BATCH = 509            # (4096 - 24) / 8 (a literal: an importer may lack cdivision)
+
+cdef struct mmu_table_batch:
+    mmu_table_batch* next           # the next callback queued (call_rcu order)
+    pfn_t page                      # the batch page (__get_free_page(GFP_NOWAIT | __GFP_NOWARN))
+    int cpu                         # the CPU whose call_rcu() queued it: its softirq frees it
+    unsigned int nr
+    pfn_t tables[MAX_TABLE_BATCH]
+
 cdef class PageTables:
     cdef PhysMem pm
     cdef TraceBuffer tb
@@ -431,6 +445,8 @@ cdef class PageTables:
             self.note_change(mm.seq, table, addr, level)
     cdef pfn_t alloc_table(self, int level) except? 0xfffffffffffffffe
     cdef int free_table_now(self, pfn_t pfn) except -1
+    cdef void unlink_table(self, pfn_t pfn) noexcept
+    cdef int pagetable_dtor(self, pfn_t pfn) except -1
     cdef uint64_t* walk(self, MmStruct mm, uint64_t addr, bint alloc, int* err) except? NULL
     cdef uint64_t* walk_pmd(self, MmStruct mm, uint64_t addr, bint alloc, int* err) except? NULL
     cdef uint64_t* walk_pud(self, MmStruct mm, uint64_t addr, bint alloc, int* err) except? NULL
@@ -484,6 +500,15 @@ cdef class MmCore:
     cdef public bint pte_markers        # the profile has PTE markers (v5.19+)
     cdef public bint munmap_lru_drain   # lru_add_drain() before an unmap's mmu_gather (before v6.14)
     cdef public bint wp_reuse_drains_lru    # do_wp_page drains the lru caches first (v5.18+)
+    cdef public bint nr_pages_slot      # mmu_gather batches keep a slot for an encoded nr_pages (v6.8+)
+    cdef public bint rcu_table_free     # page tables go through tlb_remove_table() and RCU (x86 v6.14+)
+    cdef public bint trace_context      # records carry their context (TraceBuffer.ctx_flags/ctx_preempt)
+    cdef mmu_table_batch* rcu_wait      # call_rcu()'d table batches whose grace period has not ended
+    cdef mmu_table_batch* rcu_wait_tail
+    cdef mmu_table_batch* rcu_ready     # ... and those whose grace period has ended, to invoke
+    cdef mmu_table_batch* rcu_ready_tail
+    cdef int call_rcu_table_batch(self, mmu_table_batch* batch) except -1
+    cdef int tlb_remove_table_free(self, mmu_table_batch* batch) except -1
     cdef public unsigned int swp_pte_marker    # the swap type of PTE markers (SWP_PTE_MARKER)
     cdef public object slab             # the slab allocator, for anon_vma & co (optional)
     cdef public object blocked_on       # set by handle_userfault when a fault must wait
@@ -564,8 +589,12 @@ cdef class MmuGather:
     cdef int nr
     cdef int active_max
     cdef int active
+    cdef int bundle_max                 # pages the bundled local batch holds (8, v6.8+: 7)
+    cdef int batch_max                  # pages an allocated batch holds (510, v6.8+: 509)
     cdef list batch_pages
     cdef list batch_ends
+    cdef mmu_table_batch* batch         # tlb->batch: the page tables to free after RCU (or NULL)
     cdef bint remove_page(self, pfn_t pfn) except -1
     cdef int remove_table(self, pfn_t pfn) except -1
+    cdef int table_flush(self) except -1
     cdef int flush(self) except -1

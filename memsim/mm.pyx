@@ -37,7 +37,7 @@ from memsim._types cimport (
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem, migrate_page_fn, lruvec, lru_batch
 from memsim.mempolicy cimport policy_node, policy_nodemask, offset_il_node
-from memsim.ring cimport TraceBuffer, EV_RSS_STAT
+from memsim.ring cimport TraceBuffer, EV_RSS_STAT, TRACE_FLAG_SOFTIRQ
 from memsim.task cimport Current, TaskStruct, task_rss_stat
 from memsim.hashptr cimport ptr_to_hashval
 from memsim.workingset cimport (Workingset, xa_is_value, shadow_to_entry, entry_to_shadow,
@@ -950,9 +950,21 @@ cdef class PageTables:
         return pfn
 
     cdef int free_table_now(self, pfn_t pfn) except -1:
-        cdef int level = <int>self.pm.mem_map[pfn].index
+        """A table page leaves its mm and is torn down at once (unlink_table, then
+        pagetable_dtor); the caller frees the page."""
+        self.unlink_table(pfn)
+        return self.pagetable_dtor(pfn)
+
+    cdef void unlink_table(self, pfn_t pfn) noexcept:
+        """A table page no longer belongs to its mm (its parent entry is cleared): the
+        invariant checks forget it (a table freed through RCU waits for pagetable_dtor)."""
         if self.track_changes:
             self.note_change(0, pfn, 0, 0)
+
+    cdef int pagetable_dtor(self, pfn_t pfn) except -1:
+        """pagetable_dtor(): the page stops being a page table (PG_table, NR_PAGETABLE); on
+        v6.18 (tlb_remove_table) the RCU callback does this, just before freeing the page."""
+        cdef int level = <int>self.pm.mem_map[pfn].index
         free(<void*>self.pm.mem_map[pfn].private)
         self.pm.mem_map[pfn].private = 0
         self.pm.mem_map[pfn].flags &= ~((1ULL << PG_table) | (1ULL << PG_pgtable_changed))
@@ -1429,6 +1441,11 @@ cdef class MmCore:
         self.fault_around_bytes = 65536
         self.pte_markers = False
         self.swp_pte_marker = 0
+        self.nr_pages_slot = False
+        self.rcu_table_free = False
+        self.trace_context = False
+        self.rcu_wait = self.rcu_wait_tail = NULL
+        self.rcu_ready = self.rcu_ready_tail = NULL
         self.slab = None
         self.blocked_on = None
         self.ops_owners = {}
@@ -1448,9 +1465,116 @@ cdef class MmCore:
         self.zero_pfn = z
 
     def __dealloc__(self):
+        cdef mmu_table_batch* b
         if self.pm is not None and self.pm.migrate.ctx == <void*>self:
             self.pm.migrate.migrate_page = NULL
             self.pm.migrate.ctx = NULL
+        while self.rcu_wait != NULL:
+            b = self.rcu_wait
+            self.rcu_wait = b.next
+            free(b)
+        while self.rcu_ready != NULL:
+            b = self.rcu_ready
+            self.rcu_ready = b.next
+            free(b)
+
+    # -- RCU: page tables freed after a grace period (tlb_remove_table) ---------------------
+    cdef int call_rcu_table_batch(self, mmu_table_batch* batch) except -1:
+        """call_rcu(&batch->rcu, tlb_remove_table_rcu) on this CPU: the batch waits for the
+        grace period in progress to end."""
+        batch.cpu = self.cur.cpu
+        batch.next = NULL
+        if self.rcu_wait_tail != NULL:
+            self.rcu_wait_tail.next = batch
+        else:
+            self.rcu_wait = batch
+        self.rcu_wait_tail = batch
+        return 0
+
+    cdef int tlb_remove_table_free(self, mmu_table_batch* batch) except -1:
+        """tlb_remove_table_rcu() -> __tlb_remove_table_free(): each table in the order it was
+        queued (__tlb_remove_table: pagetable_dtor_free), then the batch page (free_page)."""
+        cdef unsigned int i
+        for i in range(batch.nr):
+            self.pgt.pagetable_dtor(batch.tables[i])
+            self.pm.put_page(batch.tables[i])
+        self.pm.free_pages(batch.page, 0)
+        return 0
+
+    def rcu_gp_end(self):
+        """The grace period in progress ends (every CPU passed a quiescent state): the table
+        batches queued so far become ready; the next rcu_do_batch() invokes them."""
+        if self.rcu_wait == NULL:
+            return
+        if self.rcu_ready_tail != NULL:
+            self.rcu_ready_tail.next = self.rcu_wait
+        else:
+            self.rcu_ready = self.rcu_wait
+        self.rcu_ready_tail = self.rcu_wait_tail
+        self.rcu_wait = self.rcu_wait_tail = NULL
+
+    def rcu_do_batch(self, TaskStruct running=None):
+        """rcu_core() -> rcu_do_batch(): invoke the ready table-batch callbacks, in call_rcu()
+        order, each in softirq on the CPU that queued it, in the context of whoever runs there:
+        ``running`` on its own CPU (a task still running after the preemption point), the idle
+        task (pid 0) on every other CPU.  With ``trace_context`` the records say so: softirq,
+        and the idle loop's preempt depth of 1 (``..s1.``; a task's own is 0, ``..s..``).
+        Returns how many batches were freed."""
+        cdef mmu_table_batch* b
+        cdef TaskStruct saved_task = self.cur.task
+        cdef int saved_cpu = self.cur.cpu, count = 0
+        cdef int32_t saved_pid = self.cur.pid
+        cdef mempolicy* saved_pol = self.cur.mempolicy
+        cdef uint8_t saved_flags = self.tb.ctx_flags, saved_preempt = self.tb.ctx_preempt
+        cdef bint idle
+        try:
+            while self.rcu_ready != NULL:
+                b = self.rcu_ready
+                self.rcu_ready = b.next
+                if self.rcu_ready == NULL:
+                    self.rcu_ready_tail = NULL
+                idle = running is None or running.cpu != b.cpu
+                self.cur.task = None if idle else running
+                self.cur.cpu = b.cpu
+                self.cur.pid = 0 if idle else running.pid
+                self.cur.mempolicy = NULL
+                if self.trace_context:
+                    self.tb.ctx_flags = saved_flags | TRACE_FLAG_SOFTIRQ
+                    self.tb.ctx_preempt = saved_preempt + (1 if idle else 0)
+                try:
+                    self.tlb_remove_table_free(b)
+                finally:
+                    free(b)
+                count += 1
+        finally:
+            self.cur.task = saved_task
+            self.cur.cpu = saved_cpu
+            self.cur.pid = saved_pid
+            self.cur.mempolicy = saved_pol
+            self.tb.ctx_flags = saved_flags
+            self.tb.ctx_preempt = saved_preempt
+        return count
+
+    def rcu_barrier(self):
+        """rcu_barrier(): end the grace period and invoke every table-batch callback still
+        queued, each on its CPU's idle task (the machine idles once its tasks are done).
+        Returns how many batches were freed."""
+        self.rcu_gp_end()
+        return self.rcu_do_batch(None)
+
+    def rcu_pending(self):
+        """(batches waiting for their grace period, batches ready to invoke)."""
+        cdef mmu_table_batch* b
+        cdef int waiting = 0, ready = 0
+        b = self.rcu_wait
+        while b != NULL:
+            waiting += 1
+            b = b.next
+        b = self.rcu_ready
+        while b != NULL:
+            ready += 1
+            b = b.next
+        return waiting, ready
 
     # -- installing ops tables --------------------------------------------------------------
     def install_userfaultfd_ops(self, PyUserfaultfdOps ops):
@@ -3762,27 +3886,44 @@ cdef class MmCore:
 
 
 cdef class MmuGather:
-    """struct mmu_gather (mm/mmu_gather.c): pages to free after the TLB flush, in batches of 8
-    (the bundled local batch) then 510 (batch pages from GFP_NOWAIT|__GFP_NOWARN), at most 19
-    extra batches.  release_pages() frees each batch through free_unref_page_list() in reverse
-    order (it list_add()s each page to the head of pages_to_free), after uncharging them."""
+    """struct mmu_gather (mm/mmu_gather.c): pages to free after the TLB flush, in batches: the
+    bundled local batch of 8, then batch pages from GFP_NOWAIT|__GFP_NOWARN of 510, at most 19
+    extra batches.  From v6.8 (``MmCore.nr_pages_slot``) __tlb_remove_folio_pages_size() counts
+    a batch full at max - 1, keeping a slot for an encoded nr_pages: 7 and 509 pages, so a long
+    unmap first flushes after 7 + 19 * 509 = 9,678 pages (before: 8 + 19 * 510 = 9,698).  A
+    batch page is allocated under the PTE (or PMD) lock: with ``trace_context`` its
+    mm_page_alloc shows preempt depth 1.
+
+    tlb_flush_mmu() frees the queued pages batch by batch: v5.14 release_pages() (reverse
+    order), v6.18 free_pages_and_swap_cache() -> folios_put_refs() in folio batches of 31
+    (PhysMem.release_pages).  Page tables: v5.14 (x86 without paravirt) queues them as pages
+    (tlb_remove_page); with ``MmCore.rcu_table_free`` (x86 v6.14+) tlb_remove_table() puts them
+    on a table batch in a page of its own, which call_rcu() hands to the RCU callback once 509
+    tables are queued or at the flush; tlb_remove_table_rcu() frees the tables and the batch
+    page after the grace period (MmCore.rcu_do_batch)."""
     def __cinit__(self, MmCore core, MmStruct mm, bint fullmm):
         self.core = core
         self.mm = mm
         self.fullmm = fullmm
         self.pages = <pfn_t*>malloc(GATHER_CAPACITY * sizeof(pfn_t))
         self.nr = 0
-        self.active_max = MMU_GATHER_BUNDLE
+        self.bundle_max = MMU_GATHER_BUNDLE - (1 if core.nr_pages_slot else 0)
+        self.batch_max = MAX_GATHER_BATCH - (1 if core.nr_pages_slot else 0)
+        self.active_max = self.bundle_max
         self.active = 0
         self.batch_pages = []
-        self.batch_ends = [MMU_GATHER_BUNDLE]
+        self.batch_ends = [self.bundle_max]
+        self.batch = NULL
 
     def __dealloc__(self):
         free(self.pages)
+        free(self.batch)                # only left when an unmap failed half-way
 
     cdef bint remove_page(self, pfn_t pfn) except -1:
-        """__tlb_remove_page(): queue a page; True when no batch is left (flush needed)."""
+        """__tlb_remove_page_size() (v5.14) / __tlb_remove_folio_pages_size() (v6.8+): queue a
+        page; True when no batch is left (flush needed)."""
         cdef pfn_t bp
+        cdef TraceBuffer tb = self.core.tb
         self.pages[self.nr] = pfn
         self.nr += 1
         if self.nr == self.active_max:
@@ -3793,26 +3934,66 @@ cdef class MmuGather:
                 return False
             if len(self.batch_pages) >= MAX_GATHER_BATCH_COUNT:
                 return True
-            bp = self.core.pm.alloc_pages(GFP_KSWAPD_RECLAIM_ | GFP_NOWARN_, 0, -1)
+            if self.core.trace_context:
+                tb.ctx_preempt += 1             # under the page table lock
+            try:
+                bp = self.core.pm.alloc_pages(GFP_KSWAPD_RECLAIM_ | GFP_NOWARN_, 0, -1)
+            finally:
+                if self.core.trace_context:
+                    tb.ctx_preempt -= 1
             if bp == NO_PFN:
                 return True
             self.batch_pages.append(bp)
             self.active += 1
-            self.active_max += MAX_GATHER_BATCH
+            self.active_max += self.batch_max
             self.batch_ends.append(self.active_max)
         return False
 
     cdef int remove_table(self, pfn_t pfn) except -1:
-        """pte_free_tlb() on x86 without paravirt: tlb_remove_page() of the table page."""
-        self.core.pgt.free_table_now(pfn)
-        if self.remove_page(pfn):
-            self.flush()
+        """pte_free_tlb() and co. on x86: without paravirt before v6.14, tlb_remove_page() of
+        the table page; with ``rcu_table_free``, tlb_remove_table(): onto the table batch (a
+        page from GFP_NOWAIT | __GFP_NOWARN the first time), call_rcu() once it holds 509.  No
+        batch page: tlb_remove_table_one() frees the table at once (tlb_remove_table_sync_one)."""
+        cdef MmCore core = self.core
+        cdef pfn_t bp
+        if not core.rcu_table_free:
+            core.pgt.free_table_now(pfn)
+            if self.remove_page(pfn):
+                self.flush()
+            return 0
+        core.pgt.unlink_table(pfn)
+        if self.batch == NULL:
+            bp = core.pm.alloc_pages(GFP_KSWAPD_RECLAIM_ | GFP_NOWARN_, 0, -1)
+            if bp == NO_PFN:
+                core.pgt.pagetable_dtor(pfn)
+                core.pm.put_page(pfn)
+                return 0
+            self.batch = <mmu_table_batch*>calloc(1, sizeof(mmu_table_batch))
+            if self.batch == NULL:
+                core.pm.free_pages(bp, 0)
+                raise MemoryError()
+            self.batch.page = bp
+        self.batch.tables[self.batch.nr] = pfn
+        self.batch.nr += 1
+        if self.batch.nr == MAX_TABLE_BATCH:
+            self.table_flush()
+        return 0
+
+    cdef int table_flush(self) except -1:
+        """tlb_table_flush(): the table batch goes to RCU (tlb_remove_table_free: call_rcu)."""
+        cdef mmu_table_batch* b = self.batch
+        if b != NULL:
+            self.batch = NULL
+            self.core.call_rcu_table_batch(b)
         return 0
 
     cdef int flush(self) except -1:
-        """tlb_flush_mmu(): release every queued page, batch by batch (release_pages)."""
+        """tlb_flush_mmu() -> tlb_flush_mmu_free(): the table batch to RCU (tlb_table_flush),
+        then every queued page, batch by batch (tlb_batch_pages_flush: release_pages /
+        free_pages_and_swap_cache)."""
         cdef int start = 0, end
         cdef PhysMem pm = self.core.pm
+        self.table_flush()
         for end in self.batch_ends:
             if start >= self.nr:
                 break
@@ -3821,13 +4002,13 @@ cdef class MmuGather:
             start = end
         self.nr = 0
         self.active = 0
-        self.active_max = MMU_GATHER_BUNDLE
+        self.active_max = self.bundle_max
         return 0
 
     def finish(self):
-        """tlb_finish_mmu(): flush, then free the extra batch pages."""
+        """tlb_finish_mmu(): flush, then free the extra batch pages (tlb_batch_list_free)."""
         self.flush()
         for bp in self.batch_pages:
             self.core.pm.free_pages(bp, 0)
         self.batch_pages = []
-        self.batch_ends = [MMU_GATHER_BUNDLE]
+        self.batch_ends = [self.bundle_max]

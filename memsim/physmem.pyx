@@ -65,6 +65,7 @@ cdef enum:
     UNIT_PAGES = 1 << (MAX_ORDER - 1)
     WMARK_MIN = 0
     RELEASE_PAGES_MAX = 512
+    PAGEVEC_SIZE = 31               # struct folio_batch (v6.18 folios_put_refs' batches)
     WMARK_LOW = 1
     WMARK_HIGH = 2
     ALLOC_NO_WATERMARKS = 3
@@ -252,6 +253,7 @@ cdef class PhysMem:
         self.pcp_enabled = True
         self.lru_batch_size = 15
         self.mlock_fbatch_enabled = False
+        self.folios_put_refs = False
         self.mlock_count = NULL
         memset(&self.lru_ops, 0, sizeof(self.lru_ops))
         memset(&self.reclaim, 0, sizeof(self.reclaim))
@@ -1527,12 +1529,22 @@ cdef class PhysMem:
         """release_pages() (v5.14) / folios_put_refs() (v6.18): drop one reference of each page
         (a tail's goes to its head); a compound page whose last reference goes is destroyed at
         once, an order-0 page leaves the LRU (__page_cache_release), is uncharged and goes on
-        pages_to_free, which list_add()s at the head, so free_unref_page_list() frees them in
-        reverse order."""
+        the list to free.  v5.14's pages_to_free list_add()s at the head, so
+        free_unref_page_list() frees them in reverse order; v6.18 (``folios_put_refs``:
+        free_pages_and_swap_cache() and folios_put() hand it folio batches of PAGEVEC_SIZE, 31)
+        compacts the batch in place, so free_unref_folios() frees each batch of 31 in order: its
+        mm_page_free records, then its mm_page_free_batched records.  A page still referenced
+        (one an lru_add batch holds) keeps its place in the batch of 31 but is not freed."""
         cdef int i, k, m = 0
         cdef pfn_t pfn
         cdef page* p
         cdef pfn_t tofree[RELEASE_PAGES_MAX]
+        if self.folios_put_refs and n > PAGEVEC_SIZE:
+            while n > 0:
+                self.release_pages(pfns, min(n, PAGEVEC_SIZE))
+                pfns += PAGEVEC_SIZE
+                n -= PAGEVEC_SIZE
+            return 0
         if n > RELEASE_PAGES_MAX:           # the mmu_gather's batches hold at most 510
             self.release_pages(pfns, RELEASE_PAGES_MAX)
             return self.release_pages(pfns + RELEASE_PAGES_MAX, n - RELEASE_PAGES_MAX)
@@ -1554,10 +1566,11 @@ cdef class PhysMem:
                     self.mem_cgroup_uncharge(pfn)
                 tofree[m] = pfn
                 m += 1
-            for k in range(m // 2):
-                pfn = tofree[k]
-                tofree[k] = tofree[m - 1 - k]
-                tofree[m - 1 - k] = pfn
+            if not self.folios_put_refs:
+                for k in range(m // 2):
+                    pfn = tofree[k]
+                    tofree[k] = tofree[m - 1 - k]
+                    tofree[m - 1 - k] = pfn
             self.free_unref_page_list(tofree, m)
         return 0
 

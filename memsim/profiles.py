@@ -72,6 +72,19 @@ class KernelProfile:
                                     # munlock at rmap removal; before: __munlock_pagevec, clear_page_mlock
     reclaim_writes_file: bool = True    # kswapd's pageout() writes dirty file pages (gone by v6.18:
                                         # "We no longer attempt to writeback filesystem folios here")
+    # The free path at munmap and exit (mm/mmu_gather.c, mm/swap.c; probe:
+    # tests/core/probes/munmap_free_path.c, recorded in tests/core/data/munmap_free_path.txt):
+    mmu_gather_nr_pages_slot: bool = False  # v6.8+ __tlb_remove_folio_pages_size(): a batch counts as
+                                            # full at max - 1 (a slot stays free for an encoded nr_pages),
+                                            # so batches hold 7 and 509 pages instead of 8 and 510
+    folios_put_refs: bool = False   # v6.9+: free_pages_and_swap_cache() -> folios_put_refs() in folio
+                                    # batches of 31, freed in order (free_unref_folios); before:
+                                    # release_pages() of the whole batch, freed in reverse order
+    rcu_table_free: bool = False    # x86 v6.14+ (MMU_GATHER_RCU_TABLE_FREE always): page tables go to
+                                    # tlb_remove_table()'s batch page and are freed after an RCU grace
+                                    # period, in softirq; before (no paravirt): tlb_remove_page()
+    trace_context: bool = False     # records carry the context they are written in (under the PTE
+                                    # lock: preempt depth + 1; RCU callbacks: softirq, idle's depth 1)
 
     @property
     def version(self) -> tuple:
@@ -131,6 +144,10 @@ PROFILES = {
         lru_cost_rotations=True,
         reclaim_writes_file=False,
         mlock_fbatch=True,
+        mmu_gather_nr_pages_slot=True,
+        folios_put_refs=True,
+        rcu_table_free=True,
+        trace_context=True,
     ),
 }
 

@@ -86,6 +86,13 @@ cdef class Clock:
     """The emulated nanosecond clock (trace_clock_local of the emulated machine)."""
     cdef public uint64_t now
 
+# trace_entry flag bits a record's context adds (include/linux/trace_events.h; the text
+# renderer's tracing.text.TRACE_FLAG_*): what C code sets in TraceBuffer.ctx_flags.
+cdef enum:
+    TRACE_FLAG_IRQS_OFF = 0x01
+    TRACE_FLAG_HARDIRQ = 0x08
+    TRACE_FLAG_SOFTIRQ = 0x10
+
 cdef class TraceBuffer:
     cdef int ncpus
     cdef readonly int mode                  # RING_DROP, RING_OVERWRITE or RING_STREAM
@@ -93,6 +100,12 @@ cdef class TraceBuffer:
     cdef event_slot core[N_EVENT_SLOTS]     # by slot: the core's events, then plugins' C events
     cdef readonly Clock clock
     cdef public bint any_enabled
+    # The context of the records being written (tracing_gen_ctx()): flag bits OR-ed into each
+    # record's common_flags and a depth added to its preempt count, on top of the event's own
+    # values.  0 and 0 outside such a section; C code that models a section the kernel runs
+    # in another context (a softirq, under a spinlock) sets them around it and restores them.
+    cdef public uint8_t ctx_flags
+    cdef public uint8_t ctx_preempt
     cdef object __weakref__                 # EventRegistry keeps the buffers it updates weakly
     cdef int write(self, int cpu, const uint8_t* data, uint32_t length) except -1
     cdef int next_page(self, cpu_buffer* cb) except -1

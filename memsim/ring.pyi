@@ -12,6 +12,10 @@ RING_STREAM: int
 class TraceBuffer:
     clock: Clock
     any_enabled: bool
+    #: the current context of records (tracing_gen_ctx): flag bits OR-ed into common_flags
+    ctx_flags: int
+    #: ... and a depth added to the preempt count (0 and 0 outside such a section)
+    ctx_preempt: int
     ncpus: int
     mode: int
     overwrite: bool

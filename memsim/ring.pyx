@@ -52,6 +52,8 @@ cdef class TraceBuffer:
             self.core[c].str_off = 0xffff
         self.clock = clock if clock is not None else Clock()
         self.any_enabled = False
+        self.ctx_flags = 0
+        self.ctx_preempt = 0
 
     def __dealloc__(self):
         cdef int c
@@ -206,15 +208,16 @@ cdef class TraceBuffer:
 
     cdef int emit(self, int ev, int cpu, int32_t pid, const uint64_t* vals,
                   const char* s, uint32_t slen) except -1:
-        """Pack core event ``ev`` from ``vals`` (the core's value order) and write it."""
+        """Pack core event ``ev`` from ``vals`` (the core's value order) and write it, with the
+        event's flags and preempt count plus the current context's (ctx_flags, ctx_preempt)."""
         cdef event_slot* sl = &self.core[ev]
         cdef uint8_t buf[512]
         cdef int i
         cdef uint32_t length = sl.fixed_size
         memset(buf, 0, sl.fixed_size)
         (<uint16_t*>buf)[0] = sl.type_id
-        buf[2] = sl.common_flags
-        buf[3] = sl.preempt_count
+        buf[2] = sl.common_flags | self.ctx_flags
+        buf[3] = sl.preempt_count + self.ctx_preempt
         (<int32_t*>(buf + 4))[0] = pid
         for i in range(sl.nfields):
             if sl.size[i] == 8:

@@ -518,16 +518,21 @@ class EventRegistry:
              _common_flags: Optional[int] = None, _preempt_count: Optional[int] = None,
              **values: Any) -> None:
         """Write one record of ``full_name`` (fields as keyword arguments) to ``tb`` on ``cpu``;
-        a no-op when the event is disabled.  Flags/preempt default to the declaration's.  The
-        first four parameters are positional-only, so events may have fields named cpu/pid."""
+        a no-op when the event is disabled.  Flags/preempt default to the declaration's, in the
+        buffer's current context.  The first four parameters are positional-only, so events may
+        have fields named cpu/pid."""
         if full_name not in self._enabled:
             if full_name not in self._decls:
                 self.get(full_name)
             return
         decl = self._decls[full_name]
+        # the declaration's values in the buffer's current context (TraceBuffer.ctx_flags /
+        # ctx_preempt, as the C emitter adds them), unless the caller gives its own
         rec = decl.codec.pack(self._ids[full_name],
-                              decl.common_flags if _common_flags is None else _common_flags,
-                              decl.preempt_count if _preempt_count is None else _preempt_count,
+                              (decl.common_flags | getattr(tb, "ctx_flags", 0))
+                              if _common_flags is None else _common_flags,
+                              (decl.preempt_count + getattr(tb, "ctx_preempt", 0))
+                              if _preempt_count is None else _preempt_count,
                               pid, values)
         tb.write_record(cpu, rec)
 

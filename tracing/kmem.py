@@ -42,13 +42,15 @@ class _KmemLayout:
     percpu_refill_field: bool       # mm_page_alloc_zone_locked records percpu_refill (5.14 prints order == 0)
     kmalloc_node_fields: bool       # kmalloc/kmem_cache_alloc carry node (and accounted); no *_node events
     setup_events: bool              # the mm_setup_per_zone_* / totalreserve / extfrag declarations
+    free_batched_preempt: int = 0   # mm_page_free_batched's preempt count: v6.18 free_unref_folios()
+                                    # holds the pcp lock (pcpu_spin_trylock: pinned + spinlock, "...2.")
 
 
 _LAYOUT: ProfileTable[_KmemLayout] = ProfileTable("tracing.kmem event layout", {
     "v5.14": _KmemLayout(gfp_t=("gfp_t", 4), percpu_refill_field=False, kmalloc_node_fields=False,
                          setup_events=False),
     "v6.18": _KmemLayout(gfp_t=("unsigned long", 8), percpu_refill_field=True, kmalloc_node_fields=True,
-                         setup_events=True),
+                         setup_events=True, free_batched_preempt=2),
 })
 
 
@@ -114,8 +116,8 @@ def _page_events(profile: KernelProfile) -> List[EventDecl]:
         "kmem", "mm_page_free_batched",
         layout_fields([("unsigned long", "pfn", 8, U)]),
         f'"page=%p pfn=0x%lx order=0", {_PAGE}, REC->pfn',
-        core_slot=7, plugin="kmem",
-        doc="free_unref_page_list commit loop: one order-0 page of a batch.")
+        core_slot=7, preempt_count=layout.free_batched_preempt, plugin="kmem",
+        doc="free_unref_page_list / free_unref_folios commit loop: one page of a batch.")
     page_free = EventDecl(
         "kmem", "mm_page_free",
         layout_fields([("unsigned long", "pfn", 8, U), ("unsigned int", "order", 4, U)]),

@@ -395,7 +395,9 @@ class Run:
         if self.recorder is not None:
             self.recorder.drain()
         self._deliver_pending_sigkills()
-        self.machine.quiescent_state()
+        # the task goes on running on its CPU unless it exited or blocked (then that CPU idles)
+        self.machine.quiescent_state(None if taskrun.done or taskrun.blocked_on is not None
+                                     else taskrun.task)
         now = self.machine.mmcore.fault_counts_dict()
         data = self.task_data.get(taskrun.task.pid)
         if data is not None:
@@ -445,6 +447,8 @@ class Run:
             if self.pm is not None:
                 self.pm.hook.memsim_run_start(machine=self.machine)
             self.scheduler.run(self._after_slice)
+            # the machine idles: the page tables still waiting for RCU are freed (v6.18)
+            self.machine.mmcore.rcu_barrier()
             if self.check:
                 self._check(None, full=True)       # what a check of the changes cannot see
         except MemsimError as e:

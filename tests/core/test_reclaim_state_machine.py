@@ -230,7 +230,7 @@ class ReclaimMachine(RuleBasedStateMachine):
         self.m.physmem.lru_add_drain_py(True)   # the per-CPU batches are the kernel's to keep
         vm.ksys_sync(self.m.mmcore, self.m.files)   # drop_caches leaves dirty pages: sync first
         self.m.drop_caches.write(self.m, b"3")
-        self.m.quiescent_state()                # RCU: the anon_vma slabs go
+        self.m.rcu_barrier()                    # RCU: the anon_vma slabs and (v6.18) page tables go
         assert cached_pages(self.m) == 0        # (shadow-only files keep their shadows)
         assert free_pages(self.m) + kept_pages(self.m) == self.boot_pages
         assert self.m.physmem.lru_sizes(0)[4] == 0              # nothing left unevictable
