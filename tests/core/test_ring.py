@@ -82,3 +82,18 @@ def test_streaming_starts_before_the_first_record():
         tb.start_streaming()
     with pytest.raises(ValueError, match="streaming"):
         tb.take_pages(0)
+
+
+def test_a_records_context_adds_to_the_events_flags_and_preempt_count():
+    """TraceBuffer.ctx_flags / ctx_preempt (tracing_gen_ctx): a record written inside a marked
+    section (softirq, a lock held) carries the event's own flags and preempt count plus the
+    section's; outside it, the event's alone (the v5.14 bytes)."""
+    tb = TraceBuffer(1, 8, Clock(0))
+    tb.bind_core_event(2, 300, 24, [8, 16], [8, 4], common_flags=0x01, preempt_count=1)
+    tb.set_core_enabled(2, True)
+    assert (tb.ctx_flags, tb.ctx_preempt) == (0, 0)
+    tb.emit_core(2, 0, 7, [0x1234, 0])
+    tb.ctx_flags, tb.ctx_preempt = 0x10, 1          # softirq on the idle task
+    tb.emit_core(2, 0, 0, [0x1235, 0])
+    headers = [struct.unpack_from("<HBBi", p) for _, p in tb.records(0)]
+    assert headers == [(300, 0x01, 1, 7), (300, 0x11, 2, 0)]
