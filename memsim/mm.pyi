@@ -197,8 +197,18 @@ class MmCore:
     fault_around_bytes: int
     pte_markers: bool
     swp_pte_marker: int
+    #: mmu_gather batches keep a slot for an encoded nr_pages (v6.8+: 7 and 509 pages)
+    nr_pages_slot: bool
+    #: page tables go through tlb_remove_table() and an RCU callback (x86 v6.14+)
+    rcu_table_free: bool
+    #: records carry their context (TraceBuffer.ctx_flags / ctx_preempt)
+    trace_context: bool
     slab: Any
     blocked_on: Any
+    def rcu_gp_end(self) -> None: ...
+    def rcu_do_batch(self, running: Optional[TaskStruct] = None) -> int: ...
+    def rcu_barrier(self) -> int: ...
+    def rcu_pending(self) -> Tuple[int, int]: ...
     def __init__(self, pm: PhysMem, tb: TraceBuffer, cur: Current, split_rss: bool = True,
                  gfp_anon: int = ..., gfp_pgtable: int = ..., gfp_user: int = ..., k0: int = 0,
                  k1: int = 0, rss_preempt: int = 0) -> None: ...

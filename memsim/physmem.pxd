@@ -252,7 +252,7 @@ cdef class PhysMem:
     cdef bint in_reclaim                # PF_MEMALLOC of the task in direct reclaim: no recursion
     cdef public int lru_batch_size      # PAGEVEC_SIZE: 15 (v5.14), 31 (v6.18)
     cdef public bint mlock_fbatch_enabled   # v6.1+ mm/mlock.c: mlock_fbatch and folio->mlock_count
-    cdef public bint folios_put_refs    # v6.9+: release_pages is folios_put_refs: folio batches of 31,
+    cdef public bint folios_put_refs_enabled    # v6.9+: release_pages is folios_put_refs: folio batches of 31,
                                         # freed by free_unref_folios in batch order (before: reversed)
     cdef uint32_t* mlock_count          # folio->mlock_count per pfn (v6.18; see mlock_folio)
     cdef uint64_t lru_changes           # LRU list operations so far (--check)
@@ -275,6 +275,8 @@ cdef class PhysMem:
     cdef int free_pages_prepare(self, pfn_t pfn, unsigned int order) except -1
     cdef int free_unref_page_commit(self, pfn_t pfn) except -1
     cdef int free_unref_page_list(self, pfn_t* pfns, int n) except -1
+    cdef int free_unref_folios(self, pfn_t* pfns, unsigned int* orders, int n) except -1
+    cdef int free_pages_ok(self, pfn_t pfn, unsigned int order) except -1
     cdef zone* page_zone(self, pfn_t pfn) noexcept nogil
     cdef int page_to_nid(self, pfn_t pfn) noexcept nogil
     cdef pfn_t alloc_pages_slowpath_oom(self, gfp_t gfp, unsigned int order, int nid,
@@ -336,6 +338,7 @@ cdef class PhysMem:
     cdef void workingset_activation(self, pfn_t pfn) noexcept
     cdef int page_cache_release(self, pfn_t pfn) noexcept
     cdef int release_pages(self, pfn_t* pfns, int n) except -1
+    cdef int folios_put_refs(self, pfn_t* pfns, int n) except -1
     # mlock (mm/mlock.c)
     cdef bint isolate_lru_page(self, pfn_t pfn) except -1
     cdef int putback_lru_page(self, pfn_t pfn) except -1

@@ -253,7 +253,7 @@ cdef class PhysMem:
         self.pcp_enabled = True
         self.lru_batch_size = 15
         self.mlock_fbatch_enabled = False
-        self.folios_put_refs = False
+        self.folios_put_refs_enabled = False
         self.mlock_count = NULL
         memset(&self.lru_ops, 0, sizeof(self.lru_ops))
         memset(&self.reclaim, 0, sizeof(self.reclaim))
@@ -1168,13 +1168,16 @@ cdef class PhysMem:
         above the largest buddy order (a gigantic folio from alloc_contig_range) goes back in
         pageblock pieces that merge up to max-order blocks (free_one_page's
         split_large_buddy(), v6.11+)."""
-        cdef zone* z
-        cdef int mt
         self.free_pages_prepare(pfn, order)
         if order == 0:
             return self.free_unref_page_commit(pfn)
-        z = self.page_zone(pfn)
-        mt = self.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+        return self.free_pages_ok(pfn, order)
+
+    cdef int free_pages_ok(self, pfn_t pfn, unsigned int order) except -1:
+        """__free_pages_ok() after free_pages_prepare(): a block of order > 0 onto the buddy
+        lists (memsim has no per-CPU lists for orders above 0)."""
+        cdef zone* z = self.page_zone(pfn)
+        cdef int mt = self.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
         __count_vm_events(self.vs, PGFREE, 1ULL << order)
         if order >= MAX_ORDER:
             return self.split_large_buddy(z, pfn, order)
@@ -1210,6 +1213,32 @@ cdef class PhysMem:
                 vals[0] = pfns[i]
                 self.tb.emit(EV_MM_PAGE_FREE_BATCHED, self.cur.cpu, self.cur.pid, vals, NULL, 0)
             self.free_unref_page_commit(pfns[i])
+        return 0
+
+    cdef int free_unref_folios(self, pfn_t* pfns, unsigned int* orders, int n) except -1:
+        """free_unref_folios() (v6.9+): every folio's free_pages_prepare() (mm_page_free) first,
+        a block of an order the per-CPU lists do not take (pcp_allowed_order: above
+        PAGE_ALLOC_COSTLY_ORDER and not a PMD-sized THP) straight to the buddy lists; then each
+        remaining folio's mm_page_free_batched and commit, in batch order.  An order above 0
+        still goes to the buddy lists in memsim (no per-order per-CPU lists)."""
+        cdef int i, keep = 0
+        cdef uint64_t vals[1]
+        for i in range(n):
+            self.free_pages_prepare(pfns[i], orders[i])
+            if orders[i] > PAGE_ALLOC_COSTLY_ORDER and orders[i] != PAGEBLOCK_ORDER:
+                self.free_pages_ok(pfns[i], orders[i])
+                continue
+            pfns[keep] = pfns[i]
+            orders[keep] = orders[i]
+            keep += 1
+        for i in range(keep):
+            if self.tb.core[EV_MM_PAGE_FREE_BATCHED].enabled:
+                vals[0] = pfns[i]
+                self.tb.emit(EV_MM_PAGE_FREE_BATCHED, self.cur.cpu, self.cur.pid, vals, NULL, 0)
+            if orders[i] == 0:
+                self.free_unref_page_commit(pfns[i])
+            else:
+                self.free_pages_ok(pfns[i], orders[i])
         return 0
 
     def free_list(self, pfns):
@@ -1526,25 +1555,25 @@ cdef class PhysMem:
         return 0
 
     cdef int release_pages(self, pfn_t* pfns, int n) except -1:
-        """release_pages() (v5.14) / folios_put_refs() (v6.18): drop one reference of each page
-        (a tail's goes to its head); a compound page whose last reference goes is destroyed at
-        once, an order-0 page leaves the LRU (__page_cache_release), is uncharged and goes on
-        the list to free.  v5.14's pages_to_free list_add()s at the head, so
-        free_unref_page_list() frees them in reverse order; v6.18 (``folios_put_refs``:
-        free_pages_and_swap_cache() and folios_put() hand it folio batches of PAGEVEC_SIZE, 31)
-        compacts the batch in place, so free_unref_folios() frees each batch of 31 in order: its
-        mm_page_free records, then its mm_page_free_batched records.  A page still referenced
-        (one an lru_add batch holds) keeps its place in the batch of 31 but is not freed."""
+        """release_pages() (v5.14): drop one reference of each page (a tail's goes to its head);
+        a compound page whose last reference goes is destroyed at once, an order-0 page leaves
+        the LRU (__page_cache_release), is uncharged and goes on pages_to_free, which
+        list_add()s at the head, so free_unref_page_list() frees them in reverse order.
+        v6.18 (``folios_put_refs_enabled``): free_pages_and_swap_cache() and folios_put() hand
+        folios_put_refs() folio batches of PAGEVEC_SIZE (31), each freed in order by
+        free_unref_folios(): its mm_page_free records, then its mm_page_free_batched records.
+        A page still referenced (one an lru_add batch holds) keeps its place in the batch of 31
+        but is not freed."""
         cdef int i, k, m = 0
         cdef pfn_t pfn
         cdef page* p
         cdef pfn_t tofree[RELEASE_PAGES_MAX]
-        if self.folios_put_refs and n > PAGEVEC_SIZE:
-            while n > 0:
-                self.release_pages(pfns, min(n, PAGEVEC_SIZE))
+        if self.folios_put_refs_enabled:
+            while n > PAGEVEC_SIZE:
+                self.folios_put_refs(pfns, PAGEVEC_SIZE)
                 pfns += PAGEVEC_SIZE
                 n -= PAGEVEC_SIZE
-            return 0
+            return self.folios_put_refs(pfns, n)
         if n > RELEASE_PAGES_MAX:           # the mmu_gather's batches hold at most 510
             self.release_pages(pfns, RELEASE_PAGES_MAX)
             return self.release_pages(pfns + RELEASE_PAGES_MAX, n - RELEASE_PAGES_MAX)
@@ -1566,12 +1595,43 @@ cdef class PhysMem:
                     self.mem_cgroup_uncharge(pfn)
                 tofree[m] = pfn
                 m += 1
-            if not self.folios_put_refs:
-                for k in range(m // 2):
-                    pfn = tofree[k]
-                    tofree[k] = tofree[m - 1 - k]
-                    tofree[m - 1 - k] = pfn
+            for k in range(m // 2):
+                pfn = tofree[k]
+                tofree[k] = tofree[m - 1 - k]
+                tofree[m - 1 - k] = pfn
             self.free_unref_page_list(tofree, m)
+        return 0
+
+    cdef int folios_put_refs(self, pfn_t* pfns, int n) except -1:
+        """folios_put_refs() of one folio batch (at most PAGEVEC_SIZE, 31): drop a reference of
+        each folio; a hugetlb folio whose last one goes is freed at once (free_huge_folio);
+        every other leaves the LRU (__page_cache_release), is uncharged and stays in the batch,
+        in place, for free_unref_folios()."""
+        cdef int i, m = 0
+        cdef pfn_t pfn
+        cdef page* p
+        cdef pfn_t tofree[PAGEVEC_SIZE]
+        cdef unsigned int orders[PAGEVEC_SIZE]
+        for i in range(n):
+            pfn = pfns[i]
+            p = &self.mem_map[pfn]
+            if p.flags & (1ULL << PG_tail):
+                pfn = p.compound_head
+                p = &self.mem_map[pfn]
+            p._refcount -= 1
+            if p._refcount != 0:
+                continue
+            if p.flags & (1ULL << PG_hugetlb):
+                self.free_compound(pfn)
+                continue
+            self.page_cache_release(pfn)
+            if p.memcg_data:
+                self.mem_cgroup_uncharge(pfn)
+            tofree[m] = pfn
+            orders[m] = p.compound_order if p.flags & (1ULL << PG_head) else 0
+            m += 1
+        if m:
+            self.free_unref_folios(tofree, orders, m)
         return 0
 
     # -- mlock (mm/mlock.c) -------------------------------------------------------------------

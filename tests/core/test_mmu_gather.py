@@ -17,7 +17,6 @@ from memsim.testing import build_machine, run_text, trace_text
 
 DATA = Path(__file__).parent / "data" / "munmap_free_path.txt"
 ADDR = 0x7F0000100000
-LINE = re.compile(r"^\s*(.+?)-(\d+)\s+\[(\d+)\]\s+(\S+)\s+[\d.]+: (\w+): (.*)$")
 EVENTS = "kmem:mm_page_alloc,kmem:mm_page_free,kmem:mm_page_free_batched,kmem:rss_stat"
 
 
@@ -58,13 +57,16 @@ def workload(kernel: str, pages: int, end: str = "munmap", memory: str = "256 Mi
 
 
 def parse(text: str):
+    """The records of a trace text: pid, cpu, flags, event, the rest and its pfn (str.split,
+    not a regular expression: the 1 GiB case renders a million lines)."""
     for line in text.splitlines():
-        m = LINE.match(line)
-        if m:
-            comm, pid, cpu, flags, ev, rest = m.groups()
-            pf = re.search(r"pfn=(0x[0-9a-f]+)", rest)
-            yield {"pid": int(pid), "cpu": int(cpu), "flags": flags, "ev": ev, "rest": rest,
-                   "pfn": pf.group(1) if pf else None}
+        if line.startswith("#"):
+            continue
+        left, ev, rest = line.split(": ", 2)
+        who, cpu, flags, _ = left.split()
+        at = rest.find("pfn=")
+        yield {"pid": int(who.rsplit("-", 1)[1]), "cpu": int(cpu.strip("[]")), "flags": flags,
+               "ev": ev, "rest": rest, "pfn": rest[at + 4:].split(" ", 1)[0] if at >= 0 else None}
 
 
 def tokens(text: str, probe_pid: int):
@@ -78,7 +80,7 @@ def tokens(text: str, probe_pid: int):
     for r in parse(text):
         pfn, ev = r["pfn"], r["ev"]
         if ev == "mm_page_alloc" and r["pid"] == probe_pid:
-            gfp = re.search(r"gfp_flags=(\S+)", r["rest"]).group(1)
+            gfp = r["rest"].rsplit("gfp_flags=", 1)[1]
             if gfp.startswith("GFP_HIGHUSER_MOVABLE") and not started:
                 own.add(pfn)
             elif gfp.startswith("GFP_KERNEL_ACCOUNT") and not started:
@@ -92,7 +94,7 @@ def tokens(text: str, probe_pid: int):
         if ev == "rss_stat":
             if r["pid"] != probe_pid or "MM_ANONPAGES" not in r["rest"]:
                 continue
-            size = int(re.search(r"size=(\d+)B", r["rest"]).group(1))
+            size = int(r["rest"].rsplit("size=", 1)[1][:-1])
             if last_size is not None and size < last_size:
                 started = True
             last_size = size
@@ -113,21 +115,20 @@ def tokens(text: str, probe_pid: int):
         elif role in ("table", "batch") and ev == "mm_page_free":
             later.append((r, role))
 
-    def tok(r, role):
-        extra = (" " + re.search(r"gfp_flags=(\S+)", r["rest"]).group(1)
-                 if r["ev"] == "mm_page_alloc" else "")
+    def key(r, role):
+        extra = " " + r["rest"].rsplit("gfp_flags=", 1)[1] if r["ev"] == "mm_page_alloc" else ""
         who = "self" if r["pid"] == probe_pid else "idle" if r["pid"] == 0 else "task"
-        return f"{r['ev']} {r['flags']} {role}{extra} {who}"
+        return (r["ev"], r["flags"], role, extra, who)
 
     def runs(seq):
         out = []
         for r, role in seq:
-            t = tok(r, role)
-            if out and out[-1][1] == t and r["ev"] not in ("rss_stat", "mm_page_alloc"):
+            k = key(r, role)
+            if out and out[-1][1] == k and k[0] not in ("rss_stat", "mm_page_alloc"):
                 out[-1][0] += 1
             else:
-                out.append([1, t])
-        return [f"{n} {t}" for n, t in out]
+                out.append([1, k])
+        return [f"{n} {ev} {flags} {role}{extra} {who}" for n, (ev, flags, role, extra, who) in out]
     return runs(section), runs(later), len(own) - len(freed)
 
 
