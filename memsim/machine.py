@@ -83,6 +83,7 @@ class Machine:
         self.physmem.lru_batch_size = p.lru_batch_size
         self.physmem.mlock_fbatch_enabled = p.mlock_fbatch
         self.physmem.folios_put_refs_enabled = p.folios_put_refs
+        self.physmem.trace_context = p.trace_context
         self.mmcore = MmCore(self.physmem, self.tb, self.current, p.split_rss_counting,
                              p.gfp_user_anon, p.gfp_pgtable, p.gfp_user,
                              self.ptr_key[0], self.ptr_key[1], p.rss_stat_preempt)

@@ -252,6 +252,7 @@ cdef class PhysMem:
     cdef bint in_reclaim                # PF_MEMALLOC of the task in direct reclaim: no recursion
     cdef public int lru_batch_size      # PAGEVEC_SIZE: 15 (v5.14), 31 (v6.18)
     cdef public bint mlock_fbatch_enabled   # v6.1+ mm/mlock.c: mlock_fbatch and folio->mlock_count
+    cdef public bint trace_context      # records carry their context (TraceBuffer.ctx_preempt): v6.18
     cdef public bint folios_put_refs_enabled    # v6.9+: release_pages is folios_put_refs: folio batches of 31,
                                         # freed by free_unref_folios in batch order (before: reversed)
     cdef uint32_t* mlock_count          # folio->mlock_count per pfn (v6.18; see mlock_folio)

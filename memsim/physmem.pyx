@@ -254,6 +254,7 @@ cdef class PhysMem:
         self.lru_batch_size = 15
         self.mlock_fbatch_enabled = False
         self.folios_put_refs_enabled = False
+        self.trace_context = False
         self.mlock_count = NULL
         memset(&self.lru_ops, 0, sizeof(self.lru_ops))
         memset(&self.reclaim, 0, sizeof(self.reclaim))
@@ -1160,7 +1161,13 @@ cdef class PhysMem:
         self.list_add(&pcp.head[mt], pfn)
         pcp.count += 1
         if pcp.count >= pcp.high:
-            self.free_pcppages_bulk(z, pcp, pcp.batch)
+            if self.trace_context:
+                self.tb.ctx_preempt += 1        # under pcp_spin_trylock(): pinned and locked
+            try:
+                self.free_pcppages_bulk(z, pcp, pcp.batch)
+            finally:
+                if self.trace_context:
+                    self.tb.ctx_preempt -= 1
         return 0
 
     cdef int free_pages(self, pfn_t pfn, unsigned int order) except -1:

@@ -44,13 +44,17 @@ class _KmemLayout:
     setup_events: bool              # the mm_setup_per_zone_* / totalreserve / extfrag declarations
     free_batched_preempt: int = 0   # mm_page_free_batched's preempt count: v6.18 free_unref_folios()
                                     # holds the pcp lock (pcpu_spin_trylock: pinned + spinlock, "...2.")
+    pcpu_drain_ctx: Tuple[int, int] = (0, 0)   # mm_page_pcpu_drain's flags and preempt count: v6.18
+                                    # free_pcppages_bulk() holds the zone lock, irqs off, inside the pcp
+                                    # lock: "d..2." from drain_pages_zone (the free path adds its pin: "d..3.")
 
 
 _LAYOUT: ProfileTable[_KmemLayout] = ProfileTable("tracing.kmem event layout", {
     "v5.14": _KmemLayout(gfp_t=("gfp_t", 4), percpu_refill_field=False, kmalloc_node_fields=False,
                          setup_events=False),
     "v6.18": _KmemLayout(gfp_t=("unsigned long", 8), percpu_refill_field=True, kmalloc_node_fields=True,
-                         setup_events=True, free_batched_preempt=2),
+                         setup_events=True, free_batched_preempt=2,
+                         pcpu_drain_ctx=(0x01, 2)),
 })
 
 
@@ -84,7 +88,8 @@ def _page_events(profile: KernelProfile) -> List[EventDecl]:
                        ("int", "migratetype", 4, S)]),
         f'"page=%p pfn=0x%lx order=%d migratetype=%d", {_PAGE}, REC->pfn, REC->order, '
         'REC->migratetype',
-        core_slot=9, plugin="kmem",
+        core_slot=9, common_flags=layout.pcpu_drain_ctx[0], preempt_count=layout.pcpu_drain_ctx[1],
+        plugin="kmem",
         doc="free_pcppages_bulk returned a block from a per-CPU list to the buddy allocator.")
     if layout.percpu_refill_field:
         zone_locked = EventDecl(
