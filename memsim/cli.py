@@ -573,11 +573,13 @@ def patches_table(rows) -> str:
 
 
 from memsim.cli_compare import compare_command  # noqa: E402  (`memsim compare`)
+from memsim.cli_kdiff import kdiff_command  # noqa: E402  (`memsim kdiff`)
 from memsim.cli_sweep import sweep_command  # noqa: E402  (`memsim sweep`)
 from memsim.cli_trace import trace  # noqa: E402  (the `memsim trace ...` group)
 
 main.add_command(trace)
 main.add_command(compare_command())
+main.add_command(kdiff_command())
 main.add_command(sweep_command())
 
 if __name__ == "__main__":

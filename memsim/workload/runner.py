@@ -208,6 +208,10 @@ class Run:
         self.recorder = None
         #: called with the run after every slice (a progress display)
         self.progress: Optional[Callable[["Run"], None]] = None
+        #: called with (task, step) just before each step of a task runs, and with (task, None)
+        #: after its last step, before the exit that follows (memsim.kdiff marks where a task's
+        #: measured part ends with it); it must not change the machine
+        self.step_observer: Optional[Callable[[Any, Any], None]] = None
         #: set by request_stop(): the run stops at the next preemption point
         self.stop_requested = False
         #: where the run stopped when interrupted (memsim.errors.Interrupted), else None
@@ -262,6 +266,8 @@ class Run:
                 raise WorkloadError(step.where, f"unknown step {step.op!r}",
                                     "is the plugin that provides it installed and enabled?")
             data.step, data.step_done = step, False
+            if self.step_observer is not None:
+                self.step_observer(task, step)
             try:
                 result = st.run(StepContext(self, task, step), step)
                 if inspect.isgenerator(result):
@@ -298,6 +304,8 @@ class Run:
             yield PREEMPT
         if data.errno is not None:
             self._unexpected_errno(data)
+        if self.step_observer is not None:
+            self.step_observer(task, None)
         self.exit(task, 0)
 
     def _step_bug(self, st, step, exc: Exception) -> MemsimError:
