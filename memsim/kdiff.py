@@ -227,7 +227,8 @@ def compile_program(source: str, out_dir: str, defines: Sequence[str] = (),
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-        first = next((ln for ln in lines if "error" in ln), lines[0] if lines else "")
+        first = next((ln for ln in lines if ": error:" in ln or ": fatal error:" in ln),
+                     lines[0] if lines else f"{compiler} exited with status {proc.returncode}")
         raise UsageError(source, f"does not compile: {first.strip()}",
                          "fix the program (that is the compiler's first error)")
     return binary
