@@ -648,7 +648,9 @@ def attribute(records: Sequence[Any], where: Callable[[int, Any], str], name: st
             add(Ev("rss_stat", mm=mm_of[mm_id], member=member, curr=f.get("curr"), delta=delta,
                    flags=rec.flags or ""))
         elif ev not in ("print", "sched_process_fork") and where(i, rec) == "in":
-            add(Ev(f"{rec.system}:{ev}" if rec.system else ev, flags=rec.flags or ""))
+            kind = f"{rec.system}:{ev}" if rec.system else ev
+            name = f.get("name")             # a slab event's cache
+            add(Ev(f"{kind} name={name}" if isinstance(name, str) else kind, flags=rec.flags or ""))
     return Side(name, events, pages, dict(masked), ncpus)
 
 
