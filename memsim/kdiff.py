@@ -82,7 +82,11 @@ ADDR_NO_RANDOMIZE = 0x0040000
 MARKER_HEADER = r"""/* memsim kdiff markers: written by memsim.kdiff, see docs/kdiff.md. */
 #ifndef MEMSIM_KDIFF_H
 #define MEMSIM_KDIFF_H
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -106,9 +110,28 @@ static void kdiff_mark(const char *text)
 		_exit(125);
 }
 
+/* Start from a known state, as memsim's fresh machine does: stay on this CPU (so one per-CPU
+   lru_add batch holds the program's new pages, as in a workload task) and drain that CPU's
+   batches (posix_fadvise(POSIX_FADV_DONTNEED) calls lru_add_drain() before it invalidates). */
+static void kdiff_quiesce(void)
+{
+	cpu_set_t set;
+	int cpu = sched_getcpu();
+	if (cpu >= 0) {
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		sched_setaffinity(0, sizeof(set), &set);
+	}
+	int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		close(fd);
+	}
+}
+
 /* Call kdiff_begin() in the main process before the measured part, and kdiff_end() in every
    process (the children of fork too) after it has unmapped what it mapped, right before exit. */
-#define kdiff_begin() kdiff_mark("memsim-kdiff: begin")
+#define kdiff_begin() (kdiff_marker_fd(), kdiff_quiesce(), kdiff_mark("memsim-kdiff: begin"))
 #define kdiff_end() kdiff_mark("memsim-kdiff: end")
 #endif
 """

@@ -129,7 +129,8 @@ def test_memsim_matches_the_live_kernel(case, check):
         pytest.skip(why)
     c = comparison(case).check(check)
     if c.equal is None:
-        pytest.skip(f"inconclusive this run: kernel {c.kernel}; memsim {c.memsim}")
+        pytest.skip(f"{case}:{check} inconclusive this run: kernel {c.kernel or 'none'}; "
+                    f"memsim {c.memsim or 'none'}")
     assert c.equal, f"{check} ({c.doc}):\n  kernel: {c.kernel}\n  memsim: {c.memsim}"
 
 
