@@ -8,9 +8,10 @@ One comparison is four steps, each a function here so that tests can run any of 
 2. :func:`run_live` runs it under a throw-away tracefs instance
    (``instances/memsim-kdiff-<pid>-<n>``, removed in a ``finally`` even on Ctrl-C), with
    ``personality(ADDR_NO_RANDOMIZE)`` so that its fixed-address mappings and its stack land where
-   the workload puts them, and parses the instance's ``trace`` with
-   :class:`memsim.tracing.textparse.TextReader`.  :func:`run_memsim` runs the workload under the
-   v6.18 profile with the same events.
+   the workload puts them, and decodes the instance's ring-buffer pages with memsim.tracing's
+   reader (:meth:`DatReader.from_subbuffers <memsim.tracing.tracedat.DatReader.from_subbuffers>`;
+   or its ``trace`` text with :class:`memsim.tracing.textparse.TextReader`, to save it).
+   :func:`run_memsim` runs the workload under the v6.18 profile with the same events.
 3. :func:`attribute` keeps, of each trace, what belongs to the program and masks what cannot
    match (see below); it gives a :class:`Side`.
 4. :func:`compare` checks the two sides (:data:`CHECKS`, one :class:`Check` each) and
@@ -56,8 +57,10 @@ from memsim.tracing.gfp import show_gfp_flags
 
 __all__ = [
     "MARK_BEGIN", "MARK_END", "MARKER_ENV", "MARKER_HEADER", "PROGRAM_COMM", "DEFAULT_EVENTS",
-    "HostSetting", "host_settings", "find_tracefs", "compile_program", "run_live", "run_memsim",
-    "Ev", "Side", "attribute", "Check", "CHECKS", "compare", "Comparison", "kdiff", "render",
+    "HostSetting", "host_settings", "refuse", "find_tracefs", "check_root", "compile_program",
+    "LiveRun", "run_live", "parse_live", "save_live", "load_live", "MemsimRun", "run_memsim",
+    "Ev", "Side", "attribute", "kernel_side", "memsim_side", "Check", "CHECKS", "compare",
+    "Comparison", "first_difference", "side_by_side", "render", "kdiff",
 ]
 
 #: what the program writes to the instance's trace_marker before and after its measured part
@@ -502,9 +505,8 @@ _CATEGORIES = (
 )
 #: categories left out of the checks (shown in the summary only)
 MASKED_CATEGORIES = ("slab",)
-_FIELD_RE = {name: re.compile(rf"\b{name}=(\S+)") for name in ("gfp_flags", "pfn", "order", "mm_id",
-                                                                 "curr", "type", "size", "child_pid",
-                                                                 "pid")}
+#: payload fields read from the text when a record's fields lack them
+_FIELD_RE = {name: re.compile(rf"\b{name}=(\S+)") for name in ("gfp_flags", "child_pid")}
 
 
 def category(gfp: str) -> str:
@@ -559,7 +561,8 @@ class Ev:
         self.mm, self.member, self.curr, self.delta = mm, member, curr, delta
         if kind == "rss_stat":
             d = "?" if delta is None else f"{delta:+d}B"
-            self.token = f"rss_stat mm{mm} {member} curr={curr} {d}"
+            self.token = f"rss_stat mm{mm} {member} curr={curr} {d}" + (
+                f" [{ctx}]" if ctx != "task" else "")
         elif kind == "mm_page_alloc":
             self.token = f"mm_page_alloc {cat} order={order} {gfp}"
         elif kind in ("mm_page_free", "mm_page_free_batched"):
@@ -663,13 +666,13 @@ def attribute(records: Sequence[Any], where: Callable[[int, Any], str], name: st
                 continue
             if w == "in" and mm_id not in mm_of:
                 mm_of[mm_id] = len(mm_of)
-            if w != "in" or mm_id not in mm_of:
-                continue
+            if mm_id not in mm_of or w == "after":
+                continue                    # not the program's mm, or its exit's teardown
             if prev is None and mm_id not in seen_mm:
                 prev = 0                    # a new mm (fork's child) starts from nothing
             delta = None if prev is None or size is None else size - prev
             add(Ev("rss_stat", mm=mm_of[mm_id], member=member, curr=f.get("curr"), delta=delta,
-                   flags=rec.flags or ""))
+                   flags=rec.flags or "", ctx="task" if w == "in" else context(rec, False)))
         elif ev not in ("print", "sched_process_fork") and where(i, rec) == "in":
             kind = f"{rec.system}:{ev}" if rec.system else ev
             name = f.get("name")             # a slab event's cache

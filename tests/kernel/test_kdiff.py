@@ -6,7 +6,6 @@ live 6.18 kernel, THP madvise, 2 CPUs, and trimmed of most unrelated tasks' even
 attributed again here; the memsim side runs the workload."""
 from __future__ import annotations
 
-import io
 import os
 
 import pytest
@@ -69,9 +68,10 @@ def synthetic() -> bytes:
         rss(P, 101, next(t), 88, 4096, cpu=1),
         mark(P, 101, next(t), kdiff.MARK_END, cpu=1),
         free(P, 101, next(t), 0x22, cpu=1),                   # the child's exit: late
+        rss("kswapd0", 50, next(t), 77, 12288, curr=0),       # another task, the program's mm
         free(P, 100, next(t), 0x500),                         # the image: masked
         free(P, 100, next(t), 0x20), free(P, 100, next(t), 0x20, batched=True),
-        rss(P, 100, next(t), 77, 12288),
+        rss(P, 100, next(t), 77, 8192),
         mark(P, 100, next(t), kdiff.MARK_END),
         rss(P, 100, next(t), 77, 0),                          # its exit: not compared
         free("<idle>", 0, next(t), 0x10, flags="..s1."),      # RCU: softirq
@@ -88,6 +88,8 @@ def side():
 
 
 def test_attribution_follows_pfns_and_mm_ids_not_pids(side):
+    """Issue 11: 'do not filter by pid alone' -- RCU frees in softirq, a drain in another task,
+    another task's rss_stat on the program's mm are the program's; its exit is not compared."""
     assert [e.text() for e in side.events] == [
         "mm_page_alloc p0 pagetable order=0 " + PT,
         "mm_page_alloc p1 user order=0 " + USER,
@@ -97,6 +99,7 @@ def test_attribution_follows_pfns_and_mm_ids_not_pids(side):
         "mm_page_alloc p3 user order=0 GFP_HIGHUSER_MOVABLE|__GFP_COMP",
         "rss_stat mm1 MM_ANONPAGES curr=1 +4096B",             # the child's new mm starts at 0
         "mm_page_free p3 user order=0 (late)",                 # at the child's exit
+        "rss_stat mm0 MM_ANONPAGES curr=0 -4096B [other task]",  # by mm_id, not by pid
         "mm_page_free p1 user order=0",
         "mm_page_free_batched p1 user order=0",
         "rss_stat mm0 MM_ANONPAGES curr=1 -4096B",
