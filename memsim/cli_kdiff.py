@@ -62,7 +62,7 @@ def kdiff_command() -> click.Command:
         except MemsimError as e:
             _fail(e)
         except KeyboardInterrupt:
-            click.echo("memsim: interrupted; the tracefs instance was removed", err=True)
+            click.echo("memsim: interrupted (no tracefs instance is left behind)", err=True)
             sys.exit(EXIT_INTERRUPTED)
         from memsim.kdiff import render
         if as_json:

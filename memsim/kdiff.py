@@ -46,8 +46,10 @@ import itertools
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -267,6 +269,38 @@ def _no_randomize() -> None:
 
 
 _instance_seq = itertools.count()
+#: the instances kdiff creates are named INSTANCE_PREFIX<pid>-<n>
+INSTANCE_PREFIX = "memsim-kdiff-"
+
+
+def remove_stale_instances(tracefs: str) -> List[str]:
+    """Remove the instances an earlier kdiff left behind when it was killed (SIGKILL gives no
+    ``finally``): those named ``memsim-kdiff-<pid>-<n>`` whose process is gone.  Returns their
+    names.  No other instance is touched."""
+    gone = []
+    root = os.path.join(tracefs, "instances")
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return gone
+    for name in names:
+        m = re.fullmatch(re.escape(INSTANCE_PREFIX) + r"(\d+)-\d+", name)
+        if m is None or os.path.exists(f"/proc/{m.group(1)}"):
+            continue
+        try:
+            os.rmdir(os.path.join(root, name))
+            gone.append(name)
+        except OSError:
+            pass
+    return gone
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM while the program runs: unwinds like Ctrl-C, so the instance is removed."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
 
 
 def _write(path: str, text: str, append: bool = False) -> None:
@@ -304,13 +338,15 @@ def run_live(binary: str, events: Sequence[str] = DEFAULT_EVENTS, *, tracefs: Op
     ``text``, parse its ``trace`` file (kept in :attr:`LiveRun.data`, for :func:`save_live`).
     The instance is removed whatever happens (an error, a timeout, Ctrl-C)."""
     tracefs = tracefs or find_tracefs()
-    name = f"memsim-kdiff-{os.getpid()}-{next(_instance_seq)}"
+    remove_stale_instances(tracefs)
+    name = f"{INSTANCE_PREFIX}{os.getpid()}-{next(_instance_seq)}"
     inst = os.path.join(tracefs, "instances", name)
     try:
         os.mkdir(inst)
     except OSError as e:
         raise UsageError(inst, f"cannot create the tracefs instance ({e.strerror})",
                          "run memsim kdiff as root on a kernel with tracefs") from None
+    old_sigterm = None
     try:
         _write(os.path.join(inst, "tracing_on"), "0")
         _write(os.path.join(inst, "buffer_size_kb"), str(int(buffer_kb)))
@@ -324,6 +360,8 @@ def run_live(binary: str, events: Sequence[str] = DEFAULT_EVENTS, *, tracefs: Op
         _write(os.path.join(inst, "trace"), "")
         env = dict(os.environ, **{MARKER_ENV: os.path.join(inst, "trace_marker")})
         _write(os.path.join(inst, "tracing_on"), "1")
+        if threading.current_thread() is threading.main_thread():
+            old_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
         proc = subprocess.Popen([binary, *args], env=env, preexec_fn=_no_randomize,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -347,6 +385,8 @@ def run_live(binary: str, events: Sequence[str] = DEFAULT_EVENTS, *, tracefs: Op
             pages = [_read_raw(os.path.join(inst, "per_cpu", cpu, "trace_pipe_raw"))
                      for cpu in _cpus(inst)]
     finally:
+        if old_sigterm is not None:
+            signal.signal(signal.SIGTERM, old_sigterm)
         try:
             _write(os.path.join(inst, "tracing_on"), "0")
         except OSError:
@@ -1057,6 +1097,10 @@ def kdiff(program: str, workload: Any, *, defines: Sequence[str] = (),
                         text=bool(save_trace))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if live.lost:
+        raise UsageError("--buffer-size", f"the tracefs instance lost {live.lost} events "
+                         f"({buffer_kb or buffer_kb_for(mrun)} KiB per CPU)",
+                         "give a larger --buffer-size (KiB per CPU)")
     if live.returncode != 0:
         last = live.stderr.strip().splitlines()[-1] if live.stderr.strip() else ""
         raise UsageError(program, f"the program exited with status {live.returncode}"

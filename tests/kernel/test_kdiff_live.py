@@ -174,3 +174,42 @@ def test_every_instance_is_removed_even_on_errors(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         kdiff.run_live(binary, tracefs=tracefs)
     assert _our_instances(tracefs) == []
+
+
+@pytest.mark.live_kernel
+def test_sigterm_removes_the_instance(tmp_path, monkeypatch):
+    why = unavailable()
+    if why:
+        pytest.skip(why)
+    import signal
+    tracefs = kdiff.find_tracefs()
+    binary = kdiff.compile_program(os.path.join(HERE, "touch.c"), str(tmp_path), ["PAGES=1"])
+
+    def terminated(self, *a, **k):             # kill PID while the program runs
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not interrupt")
+
+    monkeypatch.setattr(kdiff.subprocess.Popen, "communicate", terminated)
+    with pytest.raises(KeyboardInterrupt):
+        kdiff.run_live(binary, tracefs=tracefs)
+    assert _our_instances(tracefs) == []
+    assert signal.getsignal(signal.SIGTERM) is not kdiff._on_sigterm
+
+
+@pytest.mark.live_kernel
+def test_stale_instances_of_dead_kdiffs_are_removed():
+    why = unavailable()
+    if why:
+        pytest.skip(why)
+    tracefs = kdiff.find_tracefs()
+    dead = 2 ** 22 + 1                          # above pid_max's default: no such process
+    while os.path.exists(f"/proc/{dead}"):
+        dead += 1
+    stale = os.path.join(tracefs, "instances", f"{kdiff.INSTANCE_PREFIX}{dead}-0")
+    os.mkdir(stale)
+    try:
+        assert kdiff.remove_stale_instances(tracefs) == [os.path.basename(stale)]
+    finally:
+        if os.path.isdir(stale):
+            os.rmdir(stale)
+    assert not os.path.isdir(stale)
