@@ -50,8 +50,9 @@ def kdiff_command() -> click.Command:
         PROGRAM includes "memsim_kdiff.h" and calls kdiff_begin() before the part to compare
         and kdiff_end() in every process after it; it is compiled with cc, run with address
         randomisation off, and traced in a throw-away tracefs instance (root needed).  The
-        summary has one line per check (= equal, ! different) and the first differing events
-        side by side.  Exit status: 0 equal, 1 different, 2 a usage error.  Example:
+        summary has one line per check (= equal, ! different, ? inconclusive) and the first
+        differing events side by side (docs/kdiff.md).  Exit status: 0 equal, 1 different, 2 a
+        usage error.  Example:
 
         \b
             memsim kdiff tests/kernel/touch.c tests/kernel/touch-64.yaml -D PAGES=64
