@@ -114,6 +114,41 @@ def test_masked_the_image_and_the_other_tasks(side):
     assert kdiff._residue(side) == 2              # p2 and p3 were not freed in the munmap
 
 
+def test_another_tasks_user_page_on_the_programs_cpu_disturbs_its_batch(side):
+    assert side.disturbed == 1                    # bash's page 0x30 on CPU 0, before the end
+
+
+def _residue_side(name, held, disturbed=0, span_ns=1000):
+    pages = {i: {"cat": "user", "order": 0, "freed_in": i >= held, "freed": True}
+             for i in range(40)}
+    return kdiff.Side(name, [], pages, {}, 2, disturbed=disturbed, span_ns=span_ns)
+
+
+@pytest.mark.parametrize("k,m,exact,bounded", [
+    (_residue_side("kernel", 2), _residue_side("memsim", 2), True, True),
+    (_residue_side("kernel", 16), _residue_side("memsim", 0), False, True),
+    (_residue_side("kernel", 16, disturbed=1), _residue_side("memsim", 0), None, True),
+    (_residue_side("kernel", 3, span_ns=kdiff.EXACT_RESIDUE_SPAN_NS + 1),
+     _residue_side("memsim", 8), None, True),
+    (_residue_side("kernel", 40), _residue_side("memsim", 8), False, True),
+    (_residue_side("kernel", 2), _residue_side("memsim", 40), False, True),
+])
+def test_residue_checks(k, m, exact, bounded):
+    """Held-back pages: below 31 per CPU on each side (bounded), the same number when the
+    kernel's batch was not shared meanwhile (exact)."""
+    comp = kdiff.compare(k, m)
+    assert comp.check("free.residue.exact").equal is exact
+    assert comp.check("free.residue").equal is bounded
+
+
+def test_a_residue_beyond_the_batches_is_a_difference():
+    comp = kdiff.compare(_residue_side("kernel", 2), _residue_side("memsim", 2))
+    big = kdiff.Side("memsim", [], {i: {"cat": "user", "order": 0, "freed_in": False, "freed": False}
+                                    for i in range(70)}, {}, 2)
+    assert comp.check("free.residue").equal is True
+    assert kdiff.compare(_residue_side("kernel", 2), big).check("free.residue").equal is False
+
+
 def test_a_reused_pfn_is_no_longer_the_programs(side):
     assert sum(1 for e in side.events if e.page == 1) == 3     # alloc, free, free_batched
 

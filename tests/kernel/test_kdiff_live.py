@@ -48,6 +48,11 @@ GATHER_509 = ("mmu_gather 509-slot batches (one slot of each batch page reserved
 VMA_MERGE = ("mprotect merging: mprotect_fixup() -> vma_modify_flags() merges the range back "
              "with its neighbours when the flags are equal again, so the munmap zaps one VMA "
              "(one rss_stat); memsim keeps three VMAs")
+MPROTECT_WRITABLE = ("mprotect write upgrade: mprotect(PROT_READ|PROT_WRITE) makes the exclusive "
+                     "anonymous PTEs writable again (change_pte_range() with "
+                     "MM_CP_TRY_CHANGE_WRITABLE, can_change_pte_writable()), so the writes after "
+                     "it fault nothing and the lru_add batch keeps its 16 pages; memsim leaves "
+                     "them write-protected, and its wp faults (wp_page_reuse) drain the batch")
 COW_COMP = ("COW __GFP_COMP: wp_page_copy() allocates the copy as a folio "
             "(vma_alloc_folio: GFP_HIGHUSER_MOVABLE|__GFP_COMP); memsim omits __GFP_COMP")
 IMAGE = ("the program image: fork copies the page tables and rss counters of ld.so, libc, the "
@@ -71,8 +76,9 @@ KNOWN[("touch-262144", "rss_stat")] = GATHER_509
 KNOWN[("touch-262144", "alloc.tlb-batch")] = RCU + "; and " + GATHER_509
 KNOWN[("mprotect", "rss_stat")] = VMA_MERGE
 KNOWN[("mprotect", "order")] = RCU + "; and " + VMA_MERGE
+KNOWN[("mprotect", "free.residue.exact")] = MPROTECT_WRITABLE
 KNOWN[("fork-cow", "alloc.user.gfp")] = COW_COMP
-for _check in ("counts", "alloc.user", "alloc.pagetable", "rss_stat", "order"):
+for _check in ("counts", "alloc.user", "alloc.pagetable", "rss_stat", "free.residue.exact", "order"):
     KNOWN[("fork-cow", _check)] = IMAGE + (f"; and {KNOWN[('fork-cow', _check)]}"
                                            if ("fork-cow", _check) in KNOWN else "")
 
