@@ -53,8 +53,6 @@ MPROTECT_WRITABLE = ("mprotect write upgrade: mprotect(PROT_READ|PROT_WRITE) mak
                      "MM_CP_TRY_CHANGE_WRITABLE, can_change_pte_writable()), so the writes after "
                      "it fault nothing and the lru_add batch keeps its 16 pages; memsim leaves "
                      "them write-protected, and its wp faults (wp_page_reuse) drain the batch")
-COW_COMP = ("COW __GFP_COMP: wp_page_copy() allocates the copy as a folio "
-            "(vma_alloc_folio: GFP_HIGHUSER_MOVABLE|__GFP_COMP); memsim omits __GFP_COMP")
 IMAGE = ("the program image: fork copies the page tables and rss counters of ld.so, libc, the "
          "stack and the binary (dup_mmap -> copy_page_range) and the child copies-on-write the "
          "stack and libc data pages it touches, which the workload does not map")
@@ -77,7 +75,6 @@ KNOWN[("touch-262144", "alloc.tlb-batch")] = RCU + "; and " + GATHER_509
 KNOWN[("mprotect", "rss_stat")] = VMA_MERGE
 KNOWN[("mprotect", "order")] = RCU + "; and " + VMA_MERGE
 KNOWN[("mprotect", "free.residue.exact")] = MPROTECT_WRITABLE
-KNOWN[("fork-cow", "alloc.user.gfp")] = COW_COMP
 for _check in ("counts", "alloc.user", "alloc.pagetable", "rss_stat", "free.residue.exact", "order"):
     KNOWN[("fork-cow", _check)] = IMAGE + (f"; and {KNOWN[('fork-cow', _check)]}"
                                            if ("fork-cow", _check) in KNOWN else "")
