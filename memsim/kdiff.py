@@ -1111,8 +1111,7 @@ def render(comp: Comparison) -> str:
 def buffer_kb_for(run: MemsimRun, extra_kb: int = 16384) -> int:
     """A per-CPU kernel buffer that holds what memsim recorded (the kernel's events are about
     as large) twice over, plus ``extra_kb`` for the other tasks of the machine."""
-    n = sum(1 for _ in run.records)
-    return max(8192, n * 96 // 1024 + extra_kb)
+    return max(8192, len(run.records) * 96 // 1024 + extra_kb)
 
 
 def refuse(settings: Sequence[HostSetting]) -> None:
