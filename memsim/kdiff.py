@@ -665,6 +665,7 @@ def attribute(records: Sequence[Any], where: Callable[[int, Any], str], name: st
     mm_of: Dict[int, int] = {}              # mm_id -> ordinal
     sizes: Dict[Tuple[int, int], int] = {}  # (mm_id, member) -> last size, before the part too
     seen_mm: set = set()                    # mm_ids seen before the measured part
+    resched: Dict[Tuple[int, int], Ev] = {}  # a zap's rss_stat split by need_resched, held
     gfp_text: Dict[int, str] = {}           # gfp_flags -> as printed
     in_cpus: List[Tuple[int, int]] = []     # (index, cpu) of the program's allocations
     foreign: List[Tuple[int, int]] = []     # (index, cpu) of other tasks' user pages meanwhile
@@ -741,12 +742,24 @@ def attribute(records: Sequence[Any], where: Callable[[int, Any], str], name: st
             if prev is None and mm_id not in seen_mm:
                 prev = 0                    # a new mm (fork's child) starts from nothing
             delta = None if prev is None or size is None else size - prev
+            flags = rec.flags or ""
+            held = resched.pop(key, None)
+            if held is not None and delta is not None and delta < 0:
+                delta += held.delta         # one zap, split where the scheduler asked
+                masked["rss_stat splits at a resched"] += 1
+            if delta is not None and delta < 0 and len(flags) >= 2 and flags[1] != ".":
+                # zap_pte_range() breaks out when need_resched() and accounts what it zapped so
+                # far: a split that follows the machine's load, folded into the next rss_stat
+                resched[key] = Ev("rss_stat", mm=mm_of[mm_id], member=member, curr=f.get("curr"),
+                                  delta=delta, flags=flags)
+                continue
             add(Ev("rss_stat", mm=mm_of[mm_id], member=member, curr=f.get("curr"), delta=delta,
-                   flags=rec.flags or "", ctx="task" if w == "in" else context(rec, False)))
+                   flags=flags, ctx="task" if w == "in" else context(rec, False)))
         elif ev not in ("print", "sched_process_fork", "sched_switch") and where(i, rec) == "in":
             kind = f"{rec.system}:{ev}" if rec.system else ev
             name = f.get("name")             # a slab event's cache
             add(Ev(f"{kind} name={name}" if isinstance(name, str) else kind, flags=rec.flags or ""))
+    events.extend(resched.values())         # a split nothing followed: kept, at the end
     cpus = {c for _, c in in_cpus}
     disturbed = sum(1 for i, c in foreign if c in cpus)
     span = records[last_in].ts - records[in_cpus[0][0]].ts if in_cpus and last_in >= 0 else 0

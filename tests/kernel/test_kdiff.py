@@ -153,6 +153,22 @@ def test_a_reused_pfn_is_no_longer_the_programs(side):
     assert sum(1 for e in side.events if e.page == 1) == 3     # alloc, free, free_batched
 
 
+def test_a_zap_split_by_need_resched_is_one_rss_stat():
+    """zap_pte_range() breaks out when need_resched() (the 'N' in the irq-info column) and
+    accounts what it zapped so far: the split follows the machine's load, not the program."""
+    data = HEADER + "".join([
+        rss(P, 100, 1.0, 77, 8192),
+        mark(P, 100, 1.1, kdiff.MARK_BEGIN),
+        alloc(P, 100, 1.2, 0x20, USER), rss(P, 100, 1.3, 77, 8192 + 8 * 4096),
+        line(P, 100, 0, ".N.1.", 1.4, "rss_stat", "mm_id=77 curr=1 type=MM_ANONPAGES size=20480B"),
+        rss(P, 100, 1.5, 77, 8192),
+        mark(P, 100, 1.6, kdiff.MARK_END)])
+    s = kdiff.kernel_side(kdiff.parse_live(data.encode(), 100))
+    assert [e.token for e in s.events if e.kind == "rss_stat"] == [
+        "rss_stat mm0 MM_ANONPAGES curr=1 +32768B", "rss_stat mm0 MM_ANONPAGES curr=1 -32768B"]
+    assert s.masked == {"rss_stat splits at a resched": 1}
+
+
 def test_no_begin_marker_is_a_usage_error():
     data = (HEADER + alloc(P, 100, 1.0, 0x20, USER)).encode()
     with pytest.raises(UsageError, match="no 'memsim-kdiff: begin' marker.*kdiff_begin"):

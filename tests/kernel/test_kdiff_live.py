@@ -28,23 +28,9 @@ CASES.update({c: (f"{c}.c", f"{c}.yaml", ()) for c in ("fork-cow", "zero-page", 
 TOUCH = [c for c in CASES if c.startswith("touch-")]
 
 # -- what memsim does not model yet (the reasons name the kernel mechanism) -------------------
-RCU = ("RCU table freeing: tlb_remove_table() gathers page tables in a table batch page "
-       "(GFP_NOWAIT, allocated with preemption off) and tlb_remove_table_rcu() frees them one "
-       "by one (mm_page_free, no mm_page_free_batched) in softirq after a grace period, with "
-       "that batch page; memsim frees them at once in the unmapping task")
-RCU_PREEMPT = ("RCU table freeing: tlb_remove_table()'s batch page is allocated with preemption "
-               "disabled (preempt count 1, '...1.'); memsim allocates no such page")
-GATHER = ("mmu_gather batches: the first batch (MMU_GATHER_BUNDLE, 8 local slots) takes 7 "
-          "pages and free_pages_and_swap_cache() -> folios_put_refs() releases a batch in runs of "
-          "31 (a folio_batch: 31 mm_page_free then 31 mm_page_free_batched); memsim releases 8 "
-          "then 510 at a time")
-FREE_ORDER = ("mmu_gather free order: tlb_flush_mmu() releases a batch's pages in the order "
-              "they were gathered (ascending addresses); memsim releases each batch last in, "
-              "first out")
-GATHER_509 = ("mmu_gather 509-slot batches (one slot of each batch page reserved since 6.8): "
-              "zap_pte_range() stops when the batch is full (force_flush) and accounts the pages "
-              "zapped so far, so rss_stat splits and batch-page allocations follow the 509-slot "
-              "batches; memsim's batches hold 510")
+# Fixed since the suite found them (their xfails XPASSed and went): RCU table freeing
+# (tlb_remove_table, softirq frees, the '...1.' batch page), mmu_gather's 7-page first batch and
+# runs of 31 (folios_put_refs), its free order and 509-slot batches, COW __GFP_COMP.
 VMA_MERGE = ("mprotect merging: mprotect_fixup() -> vma_modify_flags() merges the range back "
              "with its neighbours when the flags are equal again, so the munmap zaps one VMA "
              "(one rss_stat); memsim keeps three VMAs")
@@ -57,27 +43,15 @@ IMAGE = ("the program image: fork copies the page tables and rss counters of ld.
          "stack and the binary (dup_mmap -> copy_page_range) and the child copies-on-write the "
          "stack and libc data pages it touches, which the workload does not map")
 
-KNOWN = {}
-for _case in CASES:
-    KNOWN[(_case, "counts")] = RCU
-    KNOWN[(_case, "alloc.tlb-batch")] = RCU
-    KNOWN[(_case, "alloc.preempt")] = RCU_PREEMPT
-    KNOWN[(_case, "free.pagetable")] = RCU
-    KNOWN[(_case, "free.tlb-batch")] = RCU
-    KNOWN[(_case, "order")] = RCU
-# touch-1 and zero-page: memsim's munmap frees no user page (its lru_add batch holds them all),
-# so these two checks are always inconclusive there
-for _case in ("touch-64", "touch-65", "touch-1000", "touch-262144", "fork-cow", "mprotect"):
-    KNOWN[(_case, "free.user.runs")] = GATHER
-    KNOWN[(_case, "free.user.pages")] = FREE_ORDER
-KNOWN[("touch-262144", "rss_stat")] = GATHER_509
-KNOWN[("touch-262144", "alloc.tlb-batch")] = RCU + "; and " + GATHER_509
-KNOWN[("mprotect", "rss_stat")] = VMA_MERGE
-KNOWN[("mprotect", "order")] = RCU + "; and " + VMA_MERGE
-KNOWN[("mprotect", "free.residue.exact")] = MPROTECT_WRITABLE
-for _check in ("counts", "alloc.user", "alloc.pagetable", "rss_stat", "free.residue.exact", "order"):
-    KNOWN[("fork-cow", _check)] = IMAGE + (f"; and {KNOWN[('fork-cow', _check)]}"
-                                           if ("fork-cow", _check) in KNOWN else "")
+KNOWN = {
+    ("mprotect", "counts"): VMA_MERGE,
+    ("mprotect", "rss_stat"): VMA_MERGE,
+    ("mprotect", "order"): VMA_MERGE,
+    ("mprotect", "free.residue.exact"): MPROTECT_WRITABLE,
+}
+for _check in ("counts", "alloc.user", "alloc.pagetable", "alloc.preempt", "rss_stat",
+               "free.pagetable", "free.residue.exact", "order"):
+    KNOWN[("fork-cow", _check)] = IMAGE
 
 
 def unavailable() -> str:
