@@ -905,9 +905,12 @@ def _counts(side: Side) -> str:
 
 
 def _prefix_equal(a: Sequence[Any], b: Sequence[Any]) -> Optional[bool]:
-    """The shorter list is the longer one's start: equal up to a residue; None when a side has
-    nothing to compare (its munmap freed no page: the lru_add batch held them all back)."""
+    """The shorter list is the longer one's start: equal up to a residue; True when neither
+    side freed a page; None when only one side has nothing to compare (its munmap freed no
+    page: the lru_add batch held them all back)."""
     n = min(len(a), len(b))
+    if not a and not b:
+        return True
     if n == 0:
         return None
     return list(a[:n]) == list(b[:n])
