@@ -1584,29 +1584,28 @@ cdef class PhysMem:
         if n > RELEASE_PAGES_MAX:           # the mmu_gather's batches hold at most 510
             self.release_pages(pfns, RELEASE_PAGES_MAX)
             return self.release_pages(pfns + RELEASE_PAGES_MAX, n - RELEASE_PAGES_MAX)
-        if True:
-            for i in range(n):
-                pfn = pfns[i]
+        for i in range(n):
+            pfn = pfns[i]
+            p = &self.mem_map[pfn]
+            if p.flags & (1ULL << PG_tail):
+                pfn = p.compound_head
                 p = &self.mem_map[pfn]
-                if p.flags & (1ULL << PG_tail):
-                    pfn = p.compound_head
-                    p = &self.mem_map[pfn]
-                p._refcount -= 1
-                if p._refcount != 0:
-                    continue
-                if p.flags & (1ULL << PG_head):
-                    self.free_compound(pfn)
-                    continue
-                self.page_cache_release(pfn)
-                if p.memcg_data:
-                    self.mem_cgroup_uncharge(pfn)
-                tofree[m] = pfn
-                m += 1
-            for k in range(m // 2):
-                pfn = tofree[k]
-                tofree[k] = tofree[m - 1 - k]
-                tofree[m - 1 - k] = pfn
-            self.free_unref_page_list(tofree, m)
+            p._refcount -= 1
+            if p._refcount != 0:
+                continue
+            if p.flags & (1ULL << PG_head):
+                self.free_compound(pfn)
+                continue
+            self.page_cache_release(pfn)
+            if p.memcg_data:
+                self.mem_cgroup_uncharge(pfn)
+            tofree[m] = pfn
+            m += 1
+        for k in range(m // 2):
+            pfn = tofree[k]
+            tofree[k] = tofree[m - 1 - k]
+            tofree[m - 1 - k] = pfn
+        self.free_unref_page_list(tofree, m)
         return 0
 
     cdef int folios_put_refs(self, pfn_t* pfns, int n) except -1:
