@@ -52,7 +52,7 @@ class DropCaches:
         from memsim.truncate import invalidate_mapping_pages
         dropped = 0
         for mapping in reversed(list(machine.files.files.values())):
-            if mapping.has_a_ops or len(mapping.i_pages) == mapping.nr_shadows:
+            if mapping.has_a_ops or mapping.nrpages == 0:
                 continue                            # nrpages == 0: skipped, shadows and all
             dropped += invalidate_mapping_pages(machine.mmcore, mapping)
         return dropped

@@ -331,6 +331,8 @@ cdef class XArray:
     cdef bint load(self, uint64_t index, int64_t* entry) except -1
     cdef int store(self, uint64_t index, int64_t entry) except -1
     cdef bint erase(self, uint64_t index) except -1
+    cdef bint exchange(self, uint64_t index, int64_t entry, int64_t* old) except -1
+    cdef bint find(self, uint64_t start, uint64_t end, uint64_t* index, int64_t* entry) except -1
 
 cdef class AddressSpace:
     cdef public uint64_t i_ino
@@ -340,7 +342,9 @@ cdef class AddressSpace:
     cdef public str name
     cdef public XArray i_pages          # the built-in page cache: index -> pfn (>= 0), or a
                                         # shadow entry (< 0: memsim.workingset.shadow_to_entry)
-    cdef public uint64_t nr_shadows     # value entries in i_pages (nrpages = len - nr_shadows)
+    cdef public uint64_t nrpages        # page entries in i_pages (shadows are not counted)
+    cdef public uint64_t nrexceptional  # value entries: kept only with keep_nrexceptional (pre-5.13)
+    cdef public bint keep_nrexceptional # the no-nrexceptional patch is off: maintain and check it
     cdef uint16_t* xa_leaf              # per 64-slot leaf (xa_node): entries | value entries << 8
     cdef uint64_t xa_nr_leaves          # ... for leaves below this (grown on demand)
     cdef dict xa_far                    # ... for leaves beyond XA_LEAF_ARRAY_MAX (sparse files)
@@ -352,6 +356,20 @@ cdef class AddressSpace:
     cdef public uint64_t addr           # the address_space's kernel address (page->mapping)
     cdef public object a_ops_owner      # keeps the owner of a_ops (and its ctx) alive
     cdef address_space_operations* a_ops    # NULL: the built-in page cache (i_pages)
+
+cdef inline bint mapping_empty(AddressSpace mapping) noexcept:
+    """mapping_empty() (include/linux/pagemap.h, v5.13+): xa_empty(&mapping->i_pages), no page
+    and no value entry at any index."""
+    return mapping.i_pages.nr_entries == 0
+
+cdef inline bint mapping_truncated(AddressSpace mapping) noexcept:
+    """The emptiness test of the sites "mm: introduce and use mapping_empty()" changed
+    (truncate_inode_pages_range, truncate_inode_pages_final, invalidate_inode_pages2_range;
+    pagecache.md 4.2): mapping_empty() after the patch, ``!nrpages && !nrexceptional`` before it
+    (``keep_nrexceptional``)."""
+    if mapping.keep_nrexceptional:
+        return mapping.nrpages == 0 and mapping.nrexceptional == 0
+    return mapping.i_pages.nr_entries == 0
 
 cdef class AnonVma:
     cdef public uint64_t addr           # the anon_vma's kernel address (page->mapping | 1)

@@ -409,6 +409,66 @@ cdef class XArray:
         self.nr_entries -= 1
         return True
 
+    cdef bint exchange(self, uint64_t index, int64_t entry, int64_t* old) except -1:
+        """xas_load() then xas_store() of ``entry`` at ``index`` in one walk, as
+        __filemap_add_folio() does: True with *old set to the entry replaced, False if the slot
+        was empty."""
+        cdef uint64_t v = <uint64_t>entry if entry < 0 else <uint64_t>entry + 1, w
+        cdef uint64_t* sl
+        if (index >> XA_SLOTS_SHIFT) >= XA_DENSE_CHUNKS:
+            if self.far is None:
+                self.far = {}
+            w = self.far.get(index, 0)
+            self.far[index] = v
+        else:
+            sl = self.slot(index, True)
+            w = sl[0]
+            sl[0] = v
+        if w == 0:
+            self.nr_entries += 1
+            return False
+        old[0] = <int64_t>w if w >> 63 else <int64_t>(w - 1)
+        return True
+
+    cdef bint find(self, uint64_t start, uint64_t end, uint64_t* index, int64_t* entry) except -1:
+        """xa_find() (xas_find over present entries): the first entry, page or value, at an
+        index in [start, end]; True with *index and *entry set, False when there is none.
+        Walks the chunks in C; only indexes past the dense table go through the dict."""
+        cdef uint64_t c = start >> XA_SLOTS_SHIFT, i = start & (XA_SLOTS - 1), v, k, best
+        cdef uint64_t last = end >> XA_SLOTS_SHIFT, stop
+        cdef uint64_t* chunk
+        cdef bint got
+        if start > end:
+            return False
+        while c < self.nr_chunks and c <= last:
+            chunk = self.chunks[c]
+            if chunk != NULL:
+                stop = (end & (XA_SLOTS - 1)) + 1 if c == last else XA_SLOTS
+                while i < stop:
+                    v = chunk[i]
+                    if v:
+                        index[0] = (c << XA_SLOTS_SHIFT) | i
+                        entry[0] = <int64_t>v if v >> 63 else <int64_t>(v - 1)
+                        return True
+                    i += 1
+            c += 1
+            i = 0
+        if not self.far or (end >> XA_SLOTS_SHIFT) < XA_DENSE_CHUNKS:
+            return False
+        got = False
+        best = 0
+        for key in self.far:
+            k = key
+            if start <= k <= end and (not got or k < best):
+                best = k
+                got = True
+        if not got:
+            return False
+        v = self.far[best]
+        index[0] = best
+        entry[0] = <int64_t>v if v >> 63 else <int64_t>(v - 1)
+        return True
+
     # -- Python: the dict it replaces ------------------------------------------------------------
     def __len__(self):
         return self.nr_entries
@@ -443,6 +503,13 @@ cdef class XArray:
         self.erase(index)
         return e
 
+    def find_py(self, uint64_t start, uint64_t end=0xffffffffffffffff):
+        """xa_find() from Python (tests): ``(index, entry)`` of the first entry in
+        [start, end], or None."""
+        cdef uint64_t index
+        cdef int64_t e
+        return (index, e) if self.find(start, end, &index, &e) else None
+
     def items(self):
         """(index, entry) of every entry, in index order."""
         cdef uint64_t c, i, v
@@ -455,8 +522,9 @@ cdef class XArray:
                 if v:
                     out.append(((c << XA_SLOTS_SHIFT) | i, <int64_t>v if v >> 63 else <int64_t>(v - 1)))
         if self.far:
-            out.extend((k, <int64_t>v if v >> 63 else <int64_t>(v - 1))
-                       for k, v in sorted(self.far.items()))
+            for k in sorted(self.far):
+                v = self.far[k]             # typed: a value entry's word has bit 63 set
+                out.append((k, <int64_t>v if v >> 63 else <int64_t>(v - 1)))
         return out
 
     def keys(self):
@@ -485,21 +553,25 @@ cdef class AddressSpace:
     With ``a_ops`` NULL the pages live in the built-in page cache (``i_pages``, an
     :class:`XArray` index -> entry that reads like a dict from Python): an entry ``>= 0`` is a page's pfn, one ``< 0`` a shadow entry reclaim left behind
     (the kernel's xa_value entries: ``memsim.workingset.shadow_to_entry``), which ``nrpages``
-    does not count; ``xa_nodes`` counts each 64-slot leaf's entries and value entries (the
-    xa_node counts workingset_update_node reads).  Change i_pages through
+    (a counter kept at insert and delete) does not count; ``xa_nodes`` counts each 64-slot
+    leaf's entries and value entries (the xa_node counts workingset_update_node reads).
+    ``nrexceptional`` counts the value entries only with ``keep_nrexceptional`` (a kernel before
+    v5.13's "mm: remove nrexceptional from inode"; pagecache.md 4.2).  Change i_pages through
     ``MmCore.page_cache_store`` / ``page_cache_delete``, which keep them.  The page-cache plugin
     installs its own address_space_operations.  ``i_mmap`` lists the VMAs that map the file
     (the kernel's i_mmap interval tree)."""
 
     def __init__(self, uint64_t i_ino, str name="", bint swapbacked=False, uint32_t s_dev=0,
-                 uint64_t i_size=0):
+                 uint64_t i_size=0, bint keep_nrexceptional=False):
         self.i_ino = i_ino
         self.name = name
         self.swapbacked = swapbacked
         self.s_dev = s_dev
         self.i_size = i_size
         self.i_pages = XArray()
-        self.nr_shadows = 0
+        self.nrpages = 0
+        self.nrexceptional = 0
+        self.keep_nrexceptional = keep_nrexceptional
         self.xa_leaf = NULL
         self.xa_nr_leaves = 0
         self.xa_far = {}
@@ -556,14 +628,10 @@ cdef class AddressSpace:
         """xa_delete_node() of the leaf's counts (its entries are gone)."""
         self.xa_set_leaf_state(leaf, 0)
 
-    @property
-    def nrpages(self):
-        """mapping->nrpages: the pages in the cache (shadow entries are not counted)."""
-        return len(self.i_pages) - self.nr_shadows
-
     def mapping_empty(self):
-        """mapping_empty(): no entry at all in i_pages, neither page nor shadow."""
-        return not self.i_pages
+        """mapping_empty(): xa_empty(&mapping->i_pages), no entry at all, neither page nor
+        shadow."""
+        return mapping_empty(self)
 
     def shadows(self):
         """{index: shadow} of the value entries in the built-in page cache (shadows as the
@@ -2419,58 +2487,57 @@ cdef class MmCore:
 
     cdef uint64_t page_cache_store(self, AddressSpace mapping, uint64_t index, pfn_t pfn) except? 0xffffffffffffffff:
         """The i_pages part of __add_to_page_cache_locked() / __filemap_add_folio(): store
-        ``pfn`` at ``index`` of the built-in page cache; returns the shadow entry it replaced
-        (0: the slot was empty).  The xa_node counts follow (workingset_update_node)."""
+        ``pfn`` at ``index`` of the built-in page cache, loading the old entry in the same walk
+        (xas_load, xas_store); returns the shadow entry it replaced (0: the slot was empty).
+        nrpages + 1 for a new page; a shadow replaced was counted in nrexceptional (- 1) only
+        before v5.13 (``keep_nrexceptional``).  The xa_node counts follow
+        (workingset_update_node)."""
         cdef int64_t e
-        cdef bint found
-        cdef int nid = page_to_nid(&self.pm.mem_map[pfn])
-        cdef XArray i_pages = mapping.i_pages
-        cdef uint64_t n
         cdef uint64_t leaf = index >> XA_CHUNK_SHIFT
-        if mapping.nr_shadows == 0:         # no shadow to find: one store
-            n = i_pages.nr_entries
-            i_pages.store(index, pfn)
-            if i_pages.nr_entries != n:
-                if leaf < mapping.xa_nr_leaves and mapping.xa_leaf[leaf]:
-                    mapping.xa_leaf[leaf] += 1      # no node holds only shadows: no list change
-                else:
-                    self.xa_node_account(mapping, index, 1, 0, nid)
-            return 0
-        found = i_pages.load(index, &e)
-        i_pages.store(index, pfn)
-        if not found:
-            self.xa_node_account(mapping, index, 1, 0, nid)
+        cdef uint16_t st
+        if not mapping.i_pages.exchange(index, pfn, &e):
+            mapping.nrpages += 1
+            if leaf < mapping.xa_nr_leaves:
+                st = mapping.xa_leaf[leaf]
+                if st and (st >> 8) == 0:       # a node without shadows: no list change
+                    mapping.xa_leaf[leaf] = st + 1
+                    return 0
+            self.xa_node_account(mapping, index, 1, 0, page_to_nid(&self.pm.mem_map[pfn]))
             return 0
         if not xa_is_value(e):
             return 0                        # a page replaced (migration): the counts stay
-        mapping.nr_shadows -= 1
-        self.xa_node_account(mapping, index, 0, -1, nid)
+        mapping.nrpages += 1
+        if mapping.keep_nrexceptional:
+            mapping.nrexceptional -= 1
+        self.xa_node_account(mapping, index, 0, -1, page_to_nid(&self.pm.mem_map[pfn]))
         return entry_to_shadow(e)
 
     cdef int page_cache_delete(self, AddressSpace mapping, uint64_t index, uint64_t shadow) except -1:
-        """The i_pages part of page_cache_delete(): the page at ``index`` leaves the built-in
-        page cache, replaced by ``shadow`` (xas_store(&xas, shadow)) or by nothing (0)."""
+        """The i_pages part of page_cache_delete() / __clear_shadow_entry(): the entry at
+        ``index`` leaves the built-in page cache, replaced by ``shadow`` (xas_store(&xas,
+        shadow)) or by nothing (0).  A page leaving takes nrpages - 1; before v5.13
+        (``keep_nrexceptional``) a shadow stored adds 1 to nrexceptional and one cleared takes
+        1 away."""
         cdef int nid = 0
-        got = mapping.i_pages.get(index)
-        if got is None:
+        cdef int64_t e
+        cdef bint was_value
+        if not mapping.i_pages.load(index, &e):
             return 0
-        if <int64_t>got >= 0:
-            nid = page_to_nid(&self.pm.mem_map[<pfn_t>got])
+        was_value = xa_is_value(e)
+        if not was_value:
+            nid = page_to_nid(&self.pm.mem_map[<pfn_t>e])
+            mapping.nrpages -= 1
+        elif mapping.keep_nrexceptional:
+            mapping.nrexceptional -= 1
         if shadow:
-            if <int64_t>got < 0:
-                mapping.nr_shadows -= 1
+            mapping.i_pages.store(index, shadow_to_entry(shadow))
+            if mapping.keep_nrexceptional:
+                mapping.nrexceptional += 1
+            if was_value:
                 self.xa_node_account(mapping, index, 0, -1, nid)
-            mapping.i_pages[index] = shadow_to_entry(shadow)
-            mapping.nr_shadows += 1
-            self.xa_node_account(mapping, index, 0, 1, nid)
-        else:
-            del mapping.i_pages[index]
-            if <int64_t>got < 0:
-                mapping.nr_shadows -= 1
-                self.xa_node_account(mapping, index, -1, -1, nid)
-            else:
-                self.xa_node_account(mapping, index, -1, 0, nid)
-        return 0
+            return self.xa_node_account(mapping, index, 0, 1, nid)
+        mapping.i_pages.erase(index)
+        return self.xa_node_account(mapping, index, -1, -1 if was_value else 0, nid)
 
     cdef int xa_node_account(self, AddressSpace mapping, uint64_t index, int dcount, int dvalues,
                              int nid) except -1:
@@ -2499,11 +2566,13 @@ cdef class MmCore:
     cdef int page_cache_delete_page(self, AddressSpace mapping, uint64_t index, pfn_t pfn,
                                     uint64_t shadow) except -1:
         """page_cache_delete() of the page ``pfn`` the caller found at ``index``: replaced by
-        ``shadow``, or by nothing (0)."""
+        ``shadow`` (nrexceptional + 1 before v5.13), or by nothing (0); nrpages - 1."""
         cdef int nid = page_to_nid(&self.pm.mem_map[pfn])
+        mapping.nrpages -= 1
         if shadow:
             mapping.i_pages.store(index, shadow_to_entry(shadow))
-            mapping.nr_shadows += 1
+            if mapping.keep_nrexceptional:
+                mapping.nrexceptional += 1
             return self.xa_node_account(mapping, index, 0, 1, nid)
         mapping.i_pages.erase(index)
         return self.xa_node_account(mapping, index, -1, 0, nid)
@@ -2514,11 +2583,13 @@ cdef class MmCore:
         NR_SHMEM, page->mapping cleared) and the cache's reference is dropped, and every shadow
         entry in the range goes (truncate_exceptional_pvec_entries); a partial page is kept
         (its zeroing is not modelled).  Mapped pages must have been unmapped
-        (``truncate_pagecache``).  Returns the pages removed."""
+        (``truncate_pagecache``).  One C loop over XArray.find (xa_find), in index order.
+        Returns the pages removed."""
         cdef uint64_t start = (lstart + PAGE_SIZE - 1) >> PAGE_SHIFT, end
         cdef int64_t e
         cdef page* p
-        cdef uint64_t removed = 0
+        cdef uint64_t removed = 0, index
+        cdef XArray i_pages = mapping.i_pages
         if mapping.a_ops != NULL:
             raise ValueError(f"{mapping!r}: its page cache belongs to a plugin (a_ops)")
         if lend == 0xffffffffffffffff:
@@ -2528,23 +2599,26 @@ cdef class MmCore:
             if end == 0:
                 return 0
             end -= 1
-        if not mapping.i_pages:              # mapping_empty(): nothing to do
+        if mapping_truncated(mapping):      # mapping_empty() (v5.13+): nothing to do
             return 0
-        for index in sorted(i for i in mapping.i_pages if start <= i <= end):
-            e = mapping.i_pages[index]
+        index = start
+        while i_pages.find(index, end, &index, &e):     # find_lock_entries(): xas_find
             if xa_is_value(e):
-                self.page_cache_delete(mapping, index, 0)
-                continue
-            p = &self.pm.mem_map[<pfn_t>e]
-            if p.flags & (1ULL << PG_dirty):
-                self.clear_page_dirty_for_io(<pfn_t>e)      # cancel_dirty_page: account_page_cleaned
-            self.page_cache_delete_page(mapping, index, <pfn_t>e, 0)
-            __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, -1)
-            if mapping.swapbacked:
-                __mod_lruvec_page_state(self.pm.vs, p, NR_SHMEM, -1)
-            p.mapping = 0
-            self.pm.put_page(<pfn_t>e)
-            removed += 1
+                self.page_cache_delete(mapping, index, 0)   # truncate_exceptional_pvec_entries
+            else:
+                p = &self.pm.mem_map[<pfn_t>e]
+                if p.flags & (1ULL << PG_dirty):
+                    self.clear_page_dirty_for_io(<pfn_t>e)  # cancel_dirty_page: account_page_cleaned
+                self.page_cache_delete_page(mapping, index, <pfn_t>e, 0)
+                __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, -1)
+                if mapping.swapbacked:
+                    __mod_lruvec_page_state(self.pm.vs, p, NR_SHMEM, -1)
+                p.mapping = 0
+                self.pm.put_page(<pfn_t>e)
+                removed += 1
+            if index == end:
+                break
+            index += 1
         return removed
 
     def invalidate_mapping_pages(self, AddressSpace mapping, uint64_t start=0,
@@ -3782,6 +3856,8 @@ cdef class MmCore:
         cdef int64_t e
         cdef uint64_t written = 0
         if mapping.a_ops != NULL or mapping.swapbacked:
+            return 0
+        if mapping.nrpages == 0:            # mapping_needs_writeback(): nrpages, not emptiness
             return 0
         for index in list(mapping.i_pages):
             e = mapping.i_pages[index]

@@ -11,8 +11,8 @@ page_ref_freeze(page, 2)) stays and is deactivated (deactivate_file_page); the o
 cache without a shadow (__remove_mapping with reclaimed false) and are freed a pagevec
 (PAGEVEC_SIZE 15 on v5.14, a folio_batch of 31 on v6.18) at a time (pagevec_release); the
 shadow entries in the range are cleared (invalidate_exceptional_entry).  The i_pages changes go
-through MmCore's page-cache primitives, which keep the workingset's counts (nr_shadows, the
-shadow-only xa_nodes).
+through MmCore's page-cache primitives, which keep nrpages (nrexceptional before v5.13) and the
+workingset's shadow-only xa_nodes.
 
 Simplified: deactivate_file_page's per-CPU lru_deactivate_file batch is moved at once
 (lru_deactivate_file_fn), not when the batch fills or is drained.
@@ -22,7 +22,7 @@ from memsim._types cimport (pfn_t, PG_locked, PG_dirty, PG_writeback, PG_lru, PG
                             PG_referenced, PG_unevictable, PG_reclaim, PG_tail, PG_head)
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem, lruvec
-from memsim.mm cimport AddressSpace, MmCore
+from memsim.mm cimport AddressSpace, MmCore, XArray, mapping_empty
 from memsim.vmstat cimport (__mod_lruvec_page_state, __count_vm_events, NR_FILE_PAGES, NR_SHMEM,
                             PGROTATED, PGDEACTIVATE)
 
@@ -80,7 +80,8 @@ def invalidate_mapping_pages(MmCore core, AddressSpace mapping, uint64_t start=0
     """invalidate_mapping_pages(mapping, start, end): in indices ``start..end`` clear every
     shadow entry (invalidate_exceptional_entry -> clear_shadow_entry), drop the unlocked, clean,
     unmapped, not-under-writeback pages that only the page cache holds, and deactivate the
-    others (deactivate_file_page).  Returns the pages dropped (shadows not counted)."""
+    others (deactivate_file_page).  One C loop over XArray.find (xa_find), in index order.
+    Returns the pages dropped (shadows not counted)."""
     cdef pfn_t batch[PVEC_MAX]
     cdef PhysMem pm = core.pm
     cdef int n = 0, found = 0, size = pm.lru_batch_size if 0 < pm.lru_batch_size <= PVEC_MAX else 15
@@ -88,30 +89,31 @@ def invalidate_mapping_pages(MmCore core, AddressSpace mapping, uint64_t start=0
     cdef uint64_t index
     cdef int64_t e
     cdef pfn_t pfn
-    cdef page* p
+    cdef XArray i_pages = mapping.i_pages
     if mapping.a_ops != NULL:
         raise ValueError(f"{mapping!r}: its page cache belongs to a plugin (a_ops)")
-    if not mapping.i_pages:
+    if mapping_empty(mapping):          # the xas_find of find_lock_entries finds nothing
         return 0
-    for index in sorted(i for i in mapping.i_pages if start <= i <= end):
-        e = mapping.i_pages[index]
+    index = start
+    while i_pages.find(index, end, &index, &e):     # find_lock_entries(): xas_find
         if e < 0:                       # a value entry: a shadow
             core.page_cache_delete(mapping, index, 0)
-        else:
+            found += 1
+        elif not pm.mem_map[<pfn_t>e].flags & (1ULL << PG_locked):    # else trylock_page failed
             pfn = <pfn_t>e
-            p = &pm.mem_map[pfn]
-            if p.flags & (1ULL << PG_locked):   # find_lock_entries: trylock_page failed
-                continue
             if invalidate_inode_page(core, mapping, index, pfn):
                 count += 1
                 batch[n] = pfn
                 n += 1
             else:
                 deactivate_file_page(pm, pfn)
-        found += 1
+            found += 1
         if found == size:               # the pagevec find_lock_entries filled is released
             pm.release_pages(batch, n)
             n = found = 0
+        if index == end:
+            break
+        index += 1
     if n:
         pm.release_pages(batch, n)
     return count

@@ -293,6 +293,8 @@ cdef class Workingset:
         for mapping, leaf in victims:
             del self.shadow_nodes[(mapping, leaf)]
             __mod_node_page_state(self.pm.vs, nid, WORKINGSET_NODES, -1)
+            if mapping.keep_nrexceptional:  # before v5.13: nrexceptional -= node->nr_values
+                mapping.nrexceptional -= mapping.xa_nodes.get(leaf, 0) >> 8
             i_pages = mapping.i_pages
             first = leaf << XA_CHUNK_SHIFT
             for index in range(first, first + (1 << XA_CHUNK_SHIFT)):
@@ -301,22 +303,24 @@ cdef class Workingset:
                     e = got
                     if xa_is_value(e):
                         del i_pages[index]
-                        mapping.nr_shadows -= 1
             mapping.xa_delete_node(leaf)
             __mod_node_page_state(self.pm.vs, nid, WORKINGSET_NODERECLAIM, 1)
             freed += 1
         return freed
 
     def check(self, mappings):
-        """The --check of the built-in page caches of ``mappings``: every value entry counted in
-        its mapping's nr_shadows, every page entry a page of that mapping at that index, the
-        xa_node counts and the shadow_nodes list as the entries make them.  Returns problems."""
+        """The --check of the built-in page caches of ``mappings``: nrpages the number of page
+        entries (a walk of i_pages: since v5.13 nothing counts the value entries), and, before
+        v5.13 (``keep_nrexceptional``), nrexceptional the number of value entries; every page
+        entry a page of that mapping at that index, the xa_node counts and the shadow_nodes list
+        as the entries make them.  Returns problems."""
         cdef int64_t e
         cdef page* p
         problems = []
         expect_nodes = set()
         for mapping in mappings:
             shadows = 0
+            pages = 0
             nodes = {}
             for index, got in mapping.i_pages.items():
                 e = got
@@ -326,6 +330,7 @@ cdef class Workingset:
                     st += (1 << 8) + 1
                 else:
                     st += 1
+                    pages += 1
                     if <pfn_t>e >= self.pm.max_pfn:
                         problems.append(f"{mapping!r}: index {index} holds pfn {e:#x} beyond memory")
                         continue
@@ -334,9 +339,12 @@ cdef class Workingset:
                         problems.append(f"{mapping!r}: index {index} holds pfn {e:#x} whose "
                                         f"mapping/index are {p.mapping:#x}/{p.index}")
                 nodes[index >> XA_CHUNK_SHIFT] = st
-            if shadows != mapping.nr_shadows:
-                problems.append(f"{mapping!r}: {shadows} shadow entries, nr_shadows says "
-                                f"{mapping.nr_shadows}")
+            if pages != mapping.nrpages:
+                problems.append(f"{mapping!r}: {pages} page entries, nrpages says "
+                                f"{mapping.nrpages}")
+            if mapping.keep_nrexceptional and shadows != mapping.nrexceptional:
+                problems.append(f"{mapping!r}: {shadows} shadow entries, nrexceptional says "
+                                f"{mapping.nrexceptional}")
             if nodes != mapping.xa_nodes:
                 problems.append(f"{mapping!r}: xa_node counts {mapping.xa_nodes} differ from "
                                 f"the entries' {nodes}")

@@ -50,8 +50,8 @@ def free_pages(m):
 
 
 def cached(m):
-    """Pages in the built-in page cache (nrpages: i_pages without the shadow entries)."""
-    return sum(len(a.i_pages) - a.nr_shadows for a in m.files.files.values())
+    """Pages in the built-in page cache (the mappings' nrpages)."""
+    return sum(a.nrpages for a in m.files.files.values())
 
 
 def read_file(m, t, pages, name="data.bin"):
@@ -207,14 +207,14 @@ def test_shadows_go_with_the_pages_but_a_shadow_only_file_keeps_them():
         vm.do_munmap(m.mmcore, t.mm, f.vm_start, f.vm_end - f.vm_start)
     m.physmem.lru_add_drain_py(True)
     old, new = m.files.files["old.dat"], m.files.files["new.dat"]
-    while len(old.i_pages) != old.nr_shadows:       # reclaim old.dat (the LRU's tail) entirely
+    while old.nrpages:                  # reclaim old.dat (the LRU's tail) entirely
         assert m.vmscan.try_to_free_pages(0, 32) > 0
-    assert old.nr_shadows > 0
+    assert len(old.shadows()) > 0
     big = read_file(m, t, 3000, "big.dat")          # push some of new.dat out as well
     vm.do_munmap(m.mmcore, t.mm, big.vm_start, big.vm_end - big.vm_start)
-    shadows_old = old.nr_shadows
+    shadows_old = len(old.shadows())
     write(m, t, b"1")
-    assert old.nr_shadows == shadows_old and len(old.i_pages) == shadows_old
+    assert len(old.shadows()) == shadows_old and len(old.i_pages) == shadows_old
     for mapping in (new, m.files.files["big.dat"]):
-        assert len(mapping.i_pages) == 0 and mapping.nr_shadows == 0
+        assert len(mapping.i_pages) == 0 and len(mapping.shadows()) == 0
     assert m.check_invariants() == []

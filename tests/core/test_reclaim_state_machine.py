@@ -37,8 +37,8 @@ def small_vmas(vmas):
 
 
 def cached_pages(m):
-    """Pages in the built-in page cache (nrpages: i_pages without the shadow entries)."""
-    return sum(len(a.i_pages) - a.nr_shadows for a in m.files.files.values())
+    """Pages in the built-in page cache (the mappings' nrpages)."""
+    return sum(a.nrpages for a in m.files.files.values())
 
 
 def dirty_cached_pages(m):

@@ -115,7 +115,7 @@ def test_reclaim_leaves_a_shadow_that_a_refault_reads_back():
     after = counters(m)
     assert after["REFAULT_FILE"] == before["REFAULT_FILE"] + 1
     assert after["ACTIVATE_FILE"] == before["ACTIVATE_FILE"]     # distance 1 > 0 active pages
-    assert pages(mapping) == {5: pfn2} and mapping.nrpages == 1 and mapping.nr_shadows == 0
+    assert pages(mapping) == {5: pfn2} and mapping.nrpages == 1 and len(mapping.shadows()) == 0
     assert pfn2 in m.physmem.lru_pages(0, INACTIVE_FILE)
     assert m.workingset.nonresident_age(0) == clock + 1           # no activation: no aging
     assert m.check_invariants() == []
@@ -200,7 +200,7 @@ def test_a_file_read_twice_that_fits_in_memory_never_refaults(kernel):
         read_file(m, t, 8 * MiB, "small")
     c = counters(m)
     assert c["REFAULT_FILE"] == c["ACTIVATE_FILE"] == c["NODES"] == 0
-    assert m.files.files["small"].nr_shadows == 0
+    assert len(m.files.files["small"].shadows()) == 0
     assert m.files.files["small"].nrpages == 8 * MiB // PAGE
     assert m.check_invariants() == []
 
@@ -241,8 +241,8 @@ def test_a_streaming_read_bigger_than_memory_refaults_without_activating(kernel)
     assert c["ACTIVATE_FILE"] == c["RESTORE_FILE"] == 0
     assert c["REFAULT_ANON"] == c["ACTIVATE_ANON"] == 0
     mapping = m.files.files["big"]
-    assert mapping.nr_shadows == len(mapping.shadows()) > 0
-    assert mapping.nrpages + mapping.nr_shadows == 128 * MiB // PAGE
+    assert len(mapping.i_pages) - mapping.nrpages == len(mapping.shadows()) > 0
+    assert mapping.nrpages + len(mapping.shadows()) == 128 * MiB // PAGE
     assert c["NODES"] > 0                               # shadow-only 64-slot nodes
     assert m.check_invariants() == []
 
@@ -271,10 +271,10 @@ def test_truncate_drops_pages_and_shadows():
     v = mmap_file(m, t, 128 * MiB, "big")
     assert m.mmcore.access(t.mm, v, v.vm_start, v.vm_end, False)[1] == 0
     mapping = m.files.files["big"]
-    assert mapping.nrpages > 0 and mapping.nr_shadows > 0 and stat(m, "WORKINGSET_NODES") > 0
+    assert mapping.nrpages > 0 and len(mapping.shadows()) > 0 and stat(m, "WORKINGSET_NODES") > 0
     nrpages = mapping.nrpages
     assert m.mmcore.truncate_pagecache(mapping, 0) == nrpages
-    assert mapping.nrpages == 0 and mapping.nr_shadows == 0 and mapping.mapping_empty()
+    assert mapping.nrpages == 0 and len(mapping.shadows()) == 0 and mapping.mapping_empty()
     assert stat(m, "WORKINGSET_NODES") == 0 and mapping.xa_nodes == {}
     m.physmem.lru_add_drain_py()
     assert stat(m, "NR_FILE_PAGES") == 0
@@ -301,9 +301,9 @@ def test_shadows_survive_munmap_and_task_exit():
     m, t = machine()
     v = mmap_file(m, t, 64 * MiB, "big")
     assert m.mmcore.access(t.mm, v, v.vm_start, v.vm_end, False)[1] == 0
-    shadows = m.files.files["big"].nr_shadows
+    shadows = len(m.files.files["big"].shadows())
     vm.do_munmap(m.mmcore, t.mm, v.vm_start, v.vm_end - v.vm_start)
-    assert m.files.files["big"].nr_shadows == shadows > 0
+    assert len(m.files.files["big"].shadows()) == shadows > 0
     assert m.check_invariants() == []
 
 
@@ -321,7 +321,7 @@ def test_the_shadow_node_shrinker_frees_the_oldest_nodes_beyond_one_per_8_pages(
     assert excess == nodes - 512
     mapping = m.files.files["big"]
     oldest = next(iter(ws.shadow_nodes))[1]
-    shadows = mapping.nr_shadows
+    shadows = len(mapping.shadows())
     # (reclaim ran the registered "mm-shadow" shrinker while streaming: count from here)
     reclaimed = stat(m, "WORKINGSET_NODERECLAIM")
     assert ws.scan_shadow_nodes(0, excess) == excess
@@ -329,7 +329,7 @@ def test_the_shadow_node_shrinker_frees_the_oldest_nodes_beyond_one_per_8_pages(
     assert stat(m, "WORKINGSET_NODERECLAIM") == reclaimed + excess
     assert oldest not in mapping.xa_nodes
     assert not any(i >> 6 == oldest for i in indices(mapping))
-    assert mapping.nr_shadows == shadows - 64 * excess
+    assert len(mapping.shadows()) == shadows - 64 * excess
     assert m.check_invariants() == []
 
 
@@ -339,9 +339,9 @@ def test_check_finds_a_corrupt_page_cache():
     assert m.mmcore.access(t.mm, v, v.vm_start, v.vm_end, False)[1] == 0
     mapping = m.files.files["big"]
     assert m.check_invariants() == []
-    mapping.nr_shadows += 1
-    assert any("shadow entries, nr_shadows says" in p for p in m.check_invariants())
-    mapping.nr_shadows -= 1
+    mapping.nrpages += 1
+    assert any("page entries, nrpages says" in p for p in m.check_invariants())
+    mapping.nrpages -= 1
     index = next(i for i, e in mapping.i_pages.items() if e >= 0)
     pfn = mapping.i_pages[index]
     other = next(i for i, e in mapping.i_pages.items() if e >= 0 and i != index)
@@ -403,10 +403,10 @@ def test_invalidate_mapping_pages_drops_clean_pages_and_shadows_but_not_mapped_p
     assert m.mmcore.access(t.mm, v, v.vm_start, v.vm_end, False)[1] == 0
     m.physmem.lru_add_drain_py()
     mapping = m.files.files["f"]
-    assert indices(mapping) == [0, 1, 3] and mapping.nr_shadows == 1
+    assert indices(mapping) == [0, 1, 3] and len(mapping.shadows()) == 1
     file_pages = stat(m, "NR_FILE_PAGES")
     assert m.mmcore.invalidate_mapping_pages(mapping) == 1
-    assert indices(mapping) == [1] and mapping.nr_shadows == 0
+    assert indices(mapping) == [1] and len(mapping.shadows()) == 0
     assert stat(m, "NR_FILE_PAGES") == file_pages - 1
     assert counters(m)["NODES"] == 0
     assert m.check_invariants() == []

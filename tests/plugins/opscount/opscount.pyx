@@ -294,7 +294,8 @@ cdef pfn_t _aops_alloc(void* ctx, AddressSpace mapping, uint64_t index, gfp_t gf
         return NO_PFN
     c.core.add_to_page_cache(pfn, mapping, index)
     c.cache[(mapping.addr, index)] = pfn
-    mapping.i_pages[index] = pfn        # so nrpages reads right
+    mapping.i_pages[index] = pfn        # so the mapping reads as not empty
+    mapping.nrpages += 1                # __add_to_page_cache_locked's count
     major[0] = 1
     return pfn
 
@@ -326,6 +327,7 @@ cdef int _handle_userfault(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf, ui
             return VM_FAULT_OOM
         c.core.add_to_page_cache(pfn, vma.vm_file, vmf.pgoff)
         vma.vm_file.i_pages[vmf.pgoff] = pfn
+        vma.vm_file.nrpages += 1
         c.core.map_page(mm, vma, vmf.address, pfn, False, False)
         return VM_FAULT_NOPAGE
     if reason == VM_UFFD_MINOR:
