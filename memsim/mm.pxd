@@ -322,6 +322,10 @@ cdef enum:
     XA_SLOTS = 512
     XA_DENSE_CHUNKS = 1 << 20
 
+# address_space->flags bits (include/linux/pagemap.h enum mapping_flags)
+cdef enum:
+    AS_EXITING = 4                      # final truncate in progress: reclaim plants no shadows
+
 cdef class XArray:
     cdef uint64_t** chunks
     cdef uint64_t nr_chunks
@@ -345,6 +349,7 @@ cdef class AddressSpace:
     cdef public uint64_t nrpages        # page entries in i_pages (shadows are not counted)
     cdef public uint64_t nrexceptional  # value entries: kept only with keep_nrexceptional (pre-5.13)
     cdef public bint keep_nrexceptional # the no-nrexceptional patch is off: maintain and check it
+    cdef public unsigned long flags     # AS_* bits (AS_EXITING)
     cdef uint16_t* xa_leaf              # per 64-slot leaf (xa_node): entries | value entries << 8
     cdef uint64_t xa_nr_leaves          # ... for leaves below this (grown on demand)
     cdef dict xa_far                    # ... for leaves beyond XA_LEAF_ARRAY_MAX (sparse files)
@@ -569,6 +574,8 @@ cdef class MmCore:
     cdef pfn_t page_cache_alloc(self, AddressSpace mapping, uint64_t index, MmStruct mm,
                                 VmArea vma, uint64_t addr, int* major) except? 0xfffffffffffffffe
     cdef uint64_t page_cache_store(self, AddressSpace mapping, uint64_t index, pfn_t pfn) except? 0xffffffffffffffff
+    cdef int add_to_page_cache_locked(self, pfn_t pfn, AddressSpace mapping, uint64_t index,
+                                      uint64_t* shadow) except? -1000000
     cdef int page_cache_delete(self, AddressSpace mapping, uint64_t index, uint64_t shadow) except -1
     cdef int page_cache_delete_page(self, AddressSpace mapping, uint64_t index, pfn_t pfn,
                                     uint64_t shadow) except -1

@@ -91,6 +91,7 @@ FAULT_KIND_NAMES = ("anon", "zero", "cow", "reuse", "file_read", "file_cow", "sh
 RSS_NAMES = ("MM_FILEPAGES", "MM_ANONPAGES", "MM_SWAPENTS", "MM_SHMEMPAGES")
 VM_FAULT_NAMES = {0x1: "VM_FAULT_OOM", 0x2: "VM_FAULT_SIGBUS", 0x10: "VM_FAULT_HWPOISON",
                   0x40: "VM_FAULT_SIGSEGV", 0x400: "VM_FAULT_RETRY", 0x800: "VM_FAULT_FALLBACK"}
+PY_AS_EXITING = AS_EXITING             # the address_space->flags bit
 PY_VM_FAULT_OOM = VM_FAULT_OOM
 PY_VM_FAULT_SIGBUS = VM_FAULT_SIGBUS
 PY_VM_FAULT_SIGSEGV = VM_FAULT_SIGSEGV
@@ -572,6 +573,7 @@ cdef class AddressSpace:
         self.nrpages = 0
         self.nrexceptional = 0
         self.keep_nrexceptional = keep_nrexceptional
+        self.flags = 0
         self.xa_leaf = NULL
         self.xa_nr_leaves = 0
         self.xa_far = {}
@@ -2485,6 +2487,27 @@ cdef class MmCore:
             major[0] = 1
         return pfn
 
+    cdef int add_to_page_cache_locked(self, pfn_t pfn, AddressSpace mapping, uint64_t index,
+                                      uint64_t* shadow) except? -1000000:
+        """__add_to_page_cache_locked() (v6.18 __filemap_add_folio) into the built-in page cache,
+        without the memcg charge: -EEXIST when a page already sits at ``index`` (nothing
+        changes: the caller looks up again); else page->mapping / ->index and NR_FILE_PAGES
+        (_add_to_page_cache), the store, nrpages + 1, and 0 with *shadow the value entry the page
+        replaced (0: none).  The fault path (``page_cache_alloc``) stores directly: it has just
+        looked the index up."""
+        cdef int64_t e
+        if mapping.i_pages.load(index, &e) and not xa_is_value(e):
+            return -17                      # -EEXIST
+        self._add_to_page_cache(pfn, mapping, index)
+        shadow[0] = self.page_cache_store(mapping, index, pfn)
+        return 0
+
+    def add_to_page_cache_locked_py(self, pfn_t pfn, AddressSpace mapping, uint64_t index):
+        """add_to_page_cache_locked() from Python (tests): ``(0, shadow)`` or ``(-EEXIST, 0)``."""
+        cdef uint64_t shadow = 0
+        cdef int err = self.add_to_page_cache_locked(pfn, mapping, index, &shadow)
+        return err, shadow
+
     cdef uint64_t page_cache_store(self, AddressSpace mapping, uint64_t index, pfn_t pfn) except? 0xffffffffffffffff:
         """The i_pages part of __add_to_page_cache_locked() / __filemap_add_folio(): store
         ``pfn`` at ``index`` of the built-in page cache, loading the old entry in the same walk
@@ -2620,6 +2643,15 @@ cdef class MmCore:
                 break
             index += 1
         return removed
+
+    def truncate_inode_pages_final(self, AddressSpace mapping):
+        """truncate_inode_pages_final() (evict's last truncate): set AS_EXITING
+        (mapping_set_exiting) so that reclaim racing with it removes pages without planting
+        shadows, then truncate_inode_pages(mapping, 0): every page and shadow goes.  (The
+        kernel's lock cycle when the mapping is not empty has nothing to wait for here.)
+        Returns the pages removed."""
+        mapping.flags |= 1UL << AS_EXITING
+        return self.truncate_inode_pages_range(mapping, 0)
 
     def invalidate_mapping_pages(self, AddressSpace mapping, uint64_t start=0,
                                  uint64_t end=0xffffffffffffffff):

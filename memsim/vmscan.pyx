@@ -32,7 +32,7 @@ from memsim.page cimport page
 from memsim.physmem cimport (PhysMem, lruvec, zone, LRU_INACTIVE_ANON, LRU_ACTIVE_ANON,
                              LRU_INACTIVE_FILE, LRU_ACTIVE_FILE, LRU_ACTIVE, LRU_FILE, NR_LRU_LISTS)
 from memsim.mm cimport (MmCore, AddressSpace, address_space_operations, writeback_control,
-                        WB_SYNC_NONE, AOP_WRITEPAGE_ACTIVATE)
+                        WB_SYNC_NONE, AOP_WRITEPAGE_ACTIVATE, AS_EXITING)
 from memsim.ring cimport (EV_MM_VMSCAN_KSWAPD_WAKE, EV_MM_VMSCAN_KSWAPD_SLEEP,
                           EV_MM_VMSCAN_WAKEUP_KSWAPD, EV_MM_VMSCAN_LRU_ISOLATE,
                           EV_MM_VMSCAN_LRU_SHRINK_INACTIVE, EV_MM_VMSCAN_LRU_SHRINK_ACTIVE)
@@ -391,7 +391,8 @@ cdef class Vmscan:
         still holds it (the page_ref_freeze(page, 2) test) and it stays.  A page ``reclaimed``
         from the file LRU (not shmem: PG_swapbacked) leaves a shadow entry in its slot:
         workingset_eviction() of global reclaim (the node's lruvec, memcg id 0 while memcg has
-        no lruvecs of its own); the mapping is never exiting (AS_EXITING) nor DAX in memsim."""
+        no lruvecs of its own), unless the mapping is exiting (AS_EXITING, set by
+        truncate_inode_pages_final); memsim has no DAX."""
         cdef page* p = &self.pm.mem_map[pfn]
         cdef uint64_t shadow = 0
         cdef int64_t entry
@@ -399,7 +400,7 @@ cdef class Vmscan:
             return False
         if mapping.a_ops == NULL and (not mapping.i_pages.load(p.index, &entry) or entry != <int64_t>pfn):
             return False
-        if reclaimed and not (p.flags & (1ULL << PG_swapbacked)):
+        if reclaimed and not (p.flags & (1ULL << PG_swapbacked)) and not mapping.flags & (1UL << AS_EXITING):
             shadow = self.core.workingset.workingset_eviction(pfn, NULL, 0)
         self.core.delete_from_page_cache(mapping, pfn, shadow)
         return True

@@ -200,3 +200,62 @@ def test_invalidate_over_the_walk_clears_shadows_and_drops_only_unmapped_pages()
     pages_in = {i for i, e in before.items() if start <= i <= end and e >= 0}
     assert dropped == len(pages_in - kept) > 0
     assert m.check_invariants() == []
+
+
+# -- __add_to_page_cache_locked, AS_EXITING ---------------------------------------------------------
+def file_pages(m):
+    from memsim.vmstat import node_stat_item as NS
+    return m.physmem.vmstat.global_node_page_state_snapshot(NS.NR_FILE_PAGES)
+
+
+def test_add_then_a_duplicate_add_is_eexist_and_changes_nothing():
+    """Scenarios 2 and 3: a page added at 5 is counted (nrpages 1, NR_FILE_PAGES + 1) and found
+    at 5 only; adding another page at 5 returns -EEXIST (-17) and nothing changes."""
+    m, _ = machine()
+    mapping = m.files.file("f", 64 * PAGE)
+    base = file_pages(m)
+    pfn = m.physmem.alloc()
+    assert m.mmcore.add_to_page_cache_locked_py(pfn, mapping, 5) == (0, 0)
+    assert mapping.nrpages == 1 and not mapping.mapping_empty() and file_pages(m) == base + 1
+    assert mapping.i_pages.find_py(0) == (5, pfn) and 4 not in mapping.i_pages
+    other = m.physmem.alloc()
+    assert m.mmcore.add_to_page_cache_locked_py(other, mapping, 5) == (-17, 0)
+    assert mapping.nrpages == 1 and mapping.i_pages.items() == [(5, pfn)]
+    assert file_pages(m) == base + 1
+    m.physmem.free(other)
+
+
+def test_add_over_a_shadow_returns_the_shadow():
+    """__add_to_page_cache_locked over a value entry: stored, the shadow handed back (the
+    caller's workingset_refault), the value entry gone."""
+    m, t = machine()
+    mapping = read_file(m, t, PAGE, "f", keep_nrexceptional=True)
+    while mapping.nrpages:
+        m.vmscan.try_to_free_pages(0, 1)
+    shadow = mapping.shadows()[0]
+    assert mapping.nrexceptional == 1
+    pfn = m.physmem.alloc()
+    assert m.mmcore.add_to_page_cache_locked_py(pfn, mapping, 0) == (0, shadow)
+    assert mapping.nrpages == 1 and mapping.nrexceptional == 0 and mapping.shadows() == {}
+
+
+def test_reclaim_plants_no_shadow_once_the_mapping_is_exiting():
+    """Scenario 12: with AS_EXITING set (truncate_inode_pages_final), reclaim removes a page
+    without a shadow; the final truncate empties the mapping and leaves the flag set."""
+    from memsim.mm import PY_AS_EXITING
+    m, t = machine()
+    mapping = read_file(m, t, 16 * PAGE, "f")
+    mapping.flags |= 1 << PY_AS_EXITING        # as truncate_inode_pages_final sets it first
+    clock = m.workingset.nonresident_age(0)
+    while mapping.nrpages:
+        assert m.vmscan.try_to_free_pages(0, 16) > 0
+    assert mapping.mapping_empty() and mapping.shadows() == {}
+    assert m.workingset.nonresident_age(0) == clock               # no workingset_eviction
+    mapping.flags = 0
+    read_file(m, t, 16 * PAGE, "f")
+    m.vmscan.try_to_free_pages(0, 4)
+    assert mapping.shadows()                                      # not exiting: shadows again
+    nrpages = mapping.nrpages
+    assert nrpages > 0 and m.mmcore.truncate_inode_pages_final(mapping) == nrpages
+    assert mapping.mapping_empty() and mapping.flags == 1 << PY_AS_EXITING
+    assert m.check_invariants() == []
