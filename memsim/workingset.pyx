@@ -293,16 +293,18 @@ cdef class Workingset:
         for mapping, leaf in victims:
             del self.shadow_nodes[(mapping, leaf)]
             __mod_node_page_state(self.pm.vs, nid, WORKINGSET_NODES, -1)
-            if mapping.keep_nrexceptional:  # before v5.13: nrexceptional -= node->nr_values
-                mapping.nrexceptional -= mapping.xa_nodes.get(leaf, 0) >> 8
             i_pages = mapping.i_pages
             first = leaf << XA_CHUNK_SHIFT
+            values = 0
             for index in range(first, first + (1 << XA_CHUNK_SHIFT)):
                 got = i_pages.get(index)
                 if got is not None:
                     e = got
                     if xa_is_value(e):
                         del i_pages[index]
+                        values += 1
+            if mapping.keep_nrexceptional:  # before v5.13: nrexceptional -= node->nr_values
+                mapping.nrexceptional -= values
             mapping.xa_delete_node(leaf)
             __mod_node_page_state(self.pm.vs, nid, WORKINGSET_NODERECLAIM, 1)
             freed += 1
