@@ -15,7 +15,8 @@ a check for event declarations: ``assert_format_is_the_live_kernels(decls, syste
 compares the format file memsim prints for ``system:event`` with the one copied from the live
 6.18 kernel into memsim.tracing's catalog and, where tracefs has the event, the live file; and
 ``proc_layout(text, aligned)``, a /proc or /sys file's text with its numbers masked, to compare
-the layout of a file memsim prints with a copy of the kernel's.
+the layout of a file memsim prints with a copy of the kernel's; and :class:`RamFilesPlugin`, a
+small filesystem of regular files (``mount -t ramfiles``) for testing the file calls and steps.
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ import re
 from typing import Iterable, List, Sequence
 
 import pytest
+
+from memsim.hookspecs import hookimpl
 
 
 def build_machine(events: Sequence[str] = (), plugins: Iterable = (), boot=None, **spec):
@@ -193,3 +196,86 @@ def assert_format_is_the_live_kernels(decls, system: str, event: str) -> None:
     except OSError:
         return
     assert ours == _drop_id(live), f"{system}:{event} differs from the live kernel's"
+
+
+class RamFilesPlugin:
+    """A plugin with ``ramfiles``, a small in-memory filesystem of regular files for testing the
+    VFS's file calls and steps without the page-cache plugin: create, unlink, setattr
+    (truncate), read_iter/write_iter on a bytearray per inode, fsync (counted), fallocate
+    (FALLOC_FL_PUNCH_HOLE zeroes the range), mmap through the core's built-in page cache of
+    ``i_mapping`` (its bytes are not those of read/write), and a record of the inodes evicted
+    (``sb.s_fs_info["evicted"]``, inode numbers).  ``mount -t ramfiles`` makes one; its
+    superblock's ``s_dev`` is 0:60 plus the mount's order."""
+
+    __name__ = "ramfiles"
+
+    def __init__(self):
+        self.mounts = 0
+
+    @hookimpl
+    def memsim_register_filesystems(self, filesystems):
+        from memsim.vfs import FileSystemType
+        filesystems.add(FileSystemType("ramfiles", "regular files in memory (tests)", self.mount,
+                                       plugin="ramfiles"))
+
+    def mount(self, fc):
+        from memsim.mm import AddressSpace
+        from memsim.vfs import (FileOperations, Inode, InodeOperations, S_IFREG, SuperBlock,
+                                SuperOperations, FALLOC_FL_PUNCH_HOLE, i_size_write, simple_unlink)
+
+        def read_iter(file, pos, count, buf):
+            data = file.f_inode.i_private
+            got = data[pos:pos + count] if pos < file.f_inode.i_size else b""
+            if buf is not None:
+                buf += got
+            return len(got)
+
+        def write_iter(file, pos, chunk):
+            inode = file.f_inode
+            data = inode.i_private
+            if len(data) < pos + len(chunk):
+                data.extend(bytes(pos + len(chunk) - len(data)))
+            data[pos:pos + len(chunk)] = chunk
+            if pos + len(chunk) > inode.i_size:
+                i_size_write(inode, pos + len(chunk))
+            return len(chunk)
+
+        def fsync(file, start, end, datasync):
+            info["fsyncs"] += 1
+
+        def fallocate(file, mode, offset, length):
+            inode = file.f_inode
+            if mode & FALLOC_FL_PUNCH_HOLE:
+                end = min(offset + length, len(inode.i_private))
+                if offset < end:
+                    inode.i_private[offset:end] = bytes(end - offset)
+            elif offset + length > inode.i_size:
+                i_size_write(inode, offset + length)
+
+        def mmap(file, vma):
+            info["mmaps"] += 1
+
+        fops = FileOperations(read_iter=read_iter, write_iter=write_iter, fsync=fsync,
+                              fallocate=fallocate, mmap=mmap)
+
+        def setattr(dentry, size):
+            inode = dentry.d_inode
+            del inode.i_private[size:]
+            i_size_write(inode, size)
+
+        def create(dir, name, mode):
+            inode = sb.new_inode(S_IFREG | mode, FILE_IOPS, fops, bytearray())
+            inode.i_mapping = AddressSpace(inode.i_ino, name, False, sb.s_dev, 0)
+            inode.i_mapping.host = inode
+            return sb.d_alloc(dir, name, inode)
+
+        def evict_inode(inode):
+            info["evicted"].append(inode.i_ino)
+
+        FILE_IOPS = InodeOperations(setattr=setattr)
+        DIR_IOPS = InodeOperations(create=create, unlink=simple_unlink)
+        info = {"evicted": [], "fsyncs": 0, "mmaps": 0}
+        self.mounts += 1
+        sb = SuperBlock(fc.fs_type, 0o755, DIR_IOPS, fs_info=info,
+                        s_op=SuperOperations(evict_inode=evict_inode), s_dev=(0 << 20) | (59 + self.mounts))
+        return sb

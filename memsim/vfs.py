@@ -35,7 +35,12 @@ __all__ = [
     "mode_string", "parse_mount_options",
     "S_IFMT", "S_IFDIR", "S_IFREG", "O_RDONLY", "O_WRONLY", "O_RDWR", "O_CREAT", "O_EXCL",
     "O_TRUNC", "O_APPEND", "O_DIRECTORY", "FMODE_READ", "FMODE_WRITE", "MAY_EXEC", "MAY_WRITE",
-    "MAY_READ", "NAME_MAX", "PATH_MAX", "FS_REQUIRES_DEV",
+    "MAY_READ", "NAME_MAX", "PATH_MAX", "FS_REQUIRES_DEV", "SuperOperations", "iput", "ihold",
+    "vfs_pread", "vfs_pwrite", "vfs_fsync", "vfs_fallocate", "vfs_fadvise", "do_ftruncate",
+    "i_size_write", "simple_unlink", "get_file", "evict", "FALLOC_FL_KEEP_SIZE", "FALLOC_FL_PUNCH_HOLE", "FALLOC_FL_COLLAPSE_RANGE",
+    "FALLOC_FL_ZERO_RANGE", "FALLOC_FL_INSERT_RANGE", "FALLOC_FL_UNSHARE_RANGE",
+    "POSIX_FADV_NORMAL", "POSIX_FADV_RANDOM", "POSIX_FADV_SEQUENTIAL", "POSIX_FADV_WILLNEED",
+    "POSIX_FADV_DONTNEED", "POSIX_FADV_NOREUSE", "I_FREEING", "I_CLEAR",
 ]
 
 # include/uapi/linux/stat.h
@@ -61,6 +66,31 @@ MAY_READ = 0x4
 FS_REQUIRES_DEV = 1
 SB_RDONLY = 1
 MNT_READONLY = 0x40
+# include/uapi/linux/falloc.h
+FALLOC_FL_ALLOCATE_RANGE = 0x00
+FALLOC_FL_KEEP_SIZE = 0x01
+FALLOC_FL_PUNCH_HOLE = 0x02
+FALLOC_FL_COLLAPSE_RANGE = 0x08
+FALLOC_FL_ZERO_RANGE = 0x10
+FALLOC_FL_INSERT_RANGE = 0x20
+FALLOC_FL_UNSHARE_RANGE = 0x40
+#: FALLOC_FL_MODE_MASK (include/linux/falloc.h): the modes, of which at most one is set
+FALLOC_FL_MODE_MASK = (FALLOC_FL_ALLOCATE_RANGE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE |
+                       FALLOC_FL_ZERO_RANGE | FALLOC_FL_INSERT_RANGE | FALLOC_FL_UNSHARE_RANGE)
+# include/uapi/linux/fadvise.h (x86-64)
+POSIX_FADV_NORMAL = 0
+POSIX_FADV_RANDOM = 1
+POSIX_FADV_SEQUENTIAL = 2
+POSIX_FADV_WILLNEED = 3
+POSIX_FADV_DONTNEED = 4
+POSIX_FADV_NOREUSE = 5
+# inode->i_state bits (include/linux/fs.h)
+I_FREEING = 1 << 5
+I_CLEAR = 1 << 6
+#: MAX_LFS_FILESIZE on 64-bit: the largest file size (s_maxbytes of most filesystems)
+MAX_LFS_FILESIZE = (1 << 63) - 1
+#: MAX_RW_COUNT: one read or write moves at most this much (INT_MAX & PAGE_MASK)
+MAX_RW_COUNT = 0x7ffff000
 # include/uapi/linux/limits.h
 NAME_MAX = 255
 PATH_MAX = 4096
@@ -118,18 +148,80 @@ def parse_mount_options(data: str) -> Tuple[Tuple[str, Optional[str]], ...]:
 class FileOperations:
     """``struct file_operations``: what the open files of an inode do.
 
-    ``read(file, count) -> bytes`` returns at most ``count`` bytes from ``file.f_pos`` and
-    advances it (``b""`` at the end); ``write(file, data) -> int`` returns how many bytes it
-    took (a short count is a partial write) and advances ``file.f_pos``; ``open(inode, file)``
-    and ``release(inode, file)`` run at open and at the last close.  Any of them raises
-    :class:`VfsError` to fail with that errno.  A missing ``read``/``write`` makes the call fail
-    with EINVAL, as for a file without ``->read``/``->write``.
+    Byte streams (pseudofs files):
+
+    * ``read(file, count) -> bytes`` (``->read``) returns at most ``count`` bytes from
+      ``file.f_pos`` and advances it (``b""`` at the end);
+    * ``write(file, data) -> int`` (``->write``) returns how many bytes it took (a short count is
+      a partial write) and advances ``file.f_pos``.
+
+    Positional I/O (regular files with a page cache; the VFS moves ``f_pos``, not the op):
+
+    * ``read_iter(file, pos, count, buf) -> int`` (``->read_iter``, e.g.
+      generic_file_read_iter()/filemap_read()): reads at most ``count`` bytes at ``pos``
+      (stopping at i_size), appends them to the bytearray ``buf`` — or, when ``buf`` is None,
+      only brings them into the page cache without building bytes (a 4 GiB read) — and returns
+      how many it read;
+    * ``write_iter(file, pos, data) -> int`` (``->write_iter``, generic_file_write_iter()):
+      writes ``data`` at ``pos``, growing i_size (:func:`i_size_write`), returns the bytes taken.
+
+    ``read``/``write`` win over ``read_iter``/``write_iter`` when both are set, as in
+    vfs_read()/vfs_write().  Without any, a read or write fails with EINVAL (no
+    FMODE_CAN_READ/FMODE_CAN_WRITE).
+
+    The rest, each optional:
+
+    * ``open(inode, file)`` / ``release(inode, file)``: at open and at the last fput();
+    * ``mmap(file, vma)`` (``->mmap``, call_mmap() from mmap_region()): the new VMA already has
+      ``vm_file`` = ``file.f_mapping``; the op may set its vm_ops; missing: ENODEV;
+    * ``fsync(file, start, end, datasync)`` (``->fsync``, vfs_fsync_range()): write back and
+      wait on [start, end]; missing: EINVAL;
+    * ``fallocate(file, mode, offset, length)`` (``->fallocate``, vfs_fallocate() after its
+      checks): FALLOC_FL_* ``mode``; missing: EOPNOTSUPP;
+    * ``fadvise(file, offset, length, advice)`` (``->fadvise``, vfs_fadvise()); missing:
+      generic_fadvise(), which checks the advice and, for POSIX_FADV_DONTNEED, drops the clean
+      unmapped pages of the range (invalidate_mapping_pages()) of ``f_mapping``.
+
+    Any of them raises :class:`VfsError` to fail with that errno.
     """
 
     read: Optional[Callable[["File", int], bytes]] = None
     write: Optional[Callable[["File", bytes], int]] = None
     open: Optional[Callable[["Inode", "File"], None]] = None
     release: Optional[Callable[["Inode", "File"], None]] = None
+    read_iter: Optional[Callable[["File", int, int, Optional[bytearray]], int]] = None
+    write_iter: Optional[Callable[["File", int, bytes], int]] = None
+    mmap: Optional[Callable[["File", Any], None]] = None
+    fsync: Optional[Callable[["File", int, int, bool], None]] = None
+    fallocate: Optional[Callable[["File", int, int, int], None]] = None
+    fadvise: Optional[Callable[["File", int, int, int], None]] = None
+
+
+@dataclass(frozen=True)
+class SuperOperations:
+    """``struct super_operations``: how a filesystem allocates and frees its inodes.
+
+    * ``alloc_inode(sb) -> Inode`` (``->alloc_inode``; e.g. shmem_alloc_inode() from
+      shmem_inode_cache): a new :class:`Inode` of ``sb`` (``Inode(sb)``; the filesystem may set
+      ``i_mapping``, ``i_private``...); :meth:`SuperBlock.new_inode` then fills in the number,
+      mode and operations (inode_init_always()).  Missing: a plain :class:`Inode`.
+    * ``destroy_inode(inode)`` (``->destroy_inode``) and ``free_inode(inode)`` (``->free_inode``,
+      the RCU callback, run at once here): give the inode's memory back, in that order, at the
+      end of evict().
+    * ``evict_inode(inode)`` (``->evict_inode``; shmem_evict_inode(), ext4_evict_inode()): drop
+      the inode's pages (truncate_inode_pages_final()) and its blocks when the last reference
+      goes and the inode is to be dropped; missing: clear_inode() only.
+    * ``drop_inode(inode) -> bool`` (``->drop_inode``): whether iput_final() evicts an inode
+      with no references left; missing: generic_drop_inode(), true when i_nlink is 0.  An inode
+      kept stays on ``sb.s_inodes`` with i_count 0 (the inode LRU and its shrinker are the
+      filesystem's).
+    """
+
+    alloc_inode: Optional[Callable[["SuperBlock"], "Inode"]] = None
+    destroy_inode: Optional[Callable[["Inode"], None]] = None
+    free_inode: Optional[Callable[["Inode"], None]] = None
+    evict_inode: Optional[Callable[["Inode"], None]] = None
+    drop_inode: Optional[Callable[["Inode"], bool]] = None
 
 
 @dataclass(frozen=True)
@@ -144,7 +236,10 @@ class InodeOperations:
     * ``mkdir(dir, name, mode) -> Dentry``: likewise for a directory (missing: EPERM).
     * ``rmdir(dir, victim)`` / ``unlink(dir, victim)``: remove the child (missing: EPERM); the
       filesystem refuses a non-empty directory with ENOTEMPTY.
-    * ``setattr(dentry, size)``: truncate (O_TRUNC) a regular file; missing: nothing to do.
+    * ``setattr(dentry, size)`` (``->setattr`` with ATTR_SIZE, from do_truncate()): truncate
+      (O_TRUNC, ftruncate) a regular file to ``size``: the filesystem sets i_size
+      (:func:`i_size_write`) and drops the pages beyond it (truncate_pagecache()); missing:
+      simple_setattr(), which only sets i_size (O_TRUNC of a file without setattr does nothing).
     * ``permission(inode, mask)``: raise EACCES if the caller (root) may not ``MAY_READ`` /
       ``MAY_WRITE`` / ``MAY_EXEC``; missing: generic_permission, which lets root do anything.
 
@@ -162,6 +257,7 @@ class InodeOperations:
 
 _NO_IOPS = InodeOperations()
 _NO_FOPS = FileOperations()
+_NO_SOPS = SuperOperations()
 
 
 @dataclass(frozen=True)
@@ -202,15 +298,21 @@ class FileSystemType:
 # ----------------------------------------------------------------------------------------------
 
 class Inode:
-    """``struct inode``: the mode, the operations and the filesystem's private data.
+    """``struct inode``: the mode, the operations, the size, the references and the
+    filesystem's private data.
 
-    ``i_mapping`` is the page cache of a regular file (an :class:`memsim.mm.AddressSpace`), for
-    the filesystems that have one."""
+    ``i_count`` counts the references (a dentry's, each open file's, each VMA's that maps it:
+    :func:`ihold`/:func:`iput`); ``i_nlink`` the names (1 from :meth:`SuperBlock.new_inode`; a
+    filesystem's unlink drops it with :meth:`drop_nlink`).  The last :func:`iput` of an inode
+    without names evicts it (iput_final()).  ``i_mapping`` is the page cache of a regular file
+    (an :class:`memsim.mm.AddressSpace` whose ``host`` is this inode), for the filesystems that
+    have one; ``i_size`` is the file size (:func:`i_size_write` keeps the mapping's in step)."""
 
-    __slots__ = ("i_ino", "i_mode", "i_sb", "i_op", "i_fop", "i_private", "i_size", "i_mapping")
+    __slots__ = ("i_ino", "i_mode", "i_sb", "i_op", "i_fop", "i_private", "i_size", "i_mapping",
+                 "i_count", "i_nlink", "i_state", "__weakref__")
 
-    def __init__(self, sb: "SuperBlock", ino: int, mode: int, i_op: InodeOperations,
-                 i_fop: FileOperations, private: Any = None):
+    def __init__(self, sb: "SuperBlock", ino: int = 0, mode: int = 0, i_op: InodeOperations = _NO_IOPS,
+                 i_fop: FileOperations = _NO_FOPS, private: Any = None):
         self.i_sb = sb
         self.i_ino = ino
         self.i_mode = mode
@@ -219,14 +321,86 @@ class Inode:
         self.i_private = private
         self.i_size = 0
         self.i_mapping = None
+        self.i_count = 1
+        self.i_nlink = 1
+        self.i_state = 0
 
     @property
     def is_dir(self) -> bool:
         """S_ISDIR()."""
         return self.i_mode & S_IFMT == S_IFDIR
 
+    @property
+    def is_reg(self) -> bool:
+        """S_ISREG()."""
+        return self.i_mode & S_IFMT == S_IFREG
+
+    def drop_nlink(self) -> None:
+        """drop_nlink(): one name fewer (a filesystem's unlink/rmdir)."""
+        if self.i_nlink == 0:
+            raise AssertionError(f"{self!r}: drop_nlink() of an inode without names")
+        self.i_nlink -= 1
+
+    def clear_nlink(self) -> None:
+        """clear_nlink(): no name left (simple_rmdir() of a directory)."""
+        self.i_nlink = 0
+
+    def inc_nlink(self) -> None:
+        """inc_nlink()."""
+        self.i_nlink += 1
+
     def __repr__(self) -> str:
         return f"<Inode {self.i_sb.s_type.name}:{self.i_ino} {mode_string(self.i_mode)}>"
+
+
+def ihold(inode: Inode) -> Inode:
+    """ihold(): one more reference to an inode that has one."""
+    if inode.i_count <= 0:
+        raise AssertionError(f"ihold() of {inode!r} with no reference")
+    inode.i_count += 1
+    return inode
+
+
+def iput(inode: Inode) -> None:
+    """iput(): drop a reference; the last one runs iput_final()."""
+    if inode.i_count <= 0:
+        raise AssertionError(f"iput() of {inode!r} with no reference")
+    inode.i_count -= 1
+    if inode.i_count == 0:
+        iput_final(inode)
+
+
+def iput_final(inode: Inode) -> None:
+    """iput_final(): ``->drop_inode`` (generic_drop_inode(): no name left) decides whether the
+    unused inode is evicted now or kept cached on its superblock."""
+    sop = inode.i_sb.s_op
+    drop = sop.drop_inode(inode) if sop.drop_inode is not None else inode.i_nlink == 0
+    if drop:
+        evict(inode)
+
+
+def evict(inode: Inode) -> None:
+    """evict(): I_FREEING, off ``sb.s_inodes`` (inode_sb_list_del()), ``->evict_inode`` (or
+    clear_inode()), then destroy_inode(): ``->destroy_inode`` and ``->free_inode``."""
+    sb = inode.i_sb
+    inode.i_state |= I_FREEING
+    sb.s_inodes.pop(id(inode), None)
+    sop = sb.s_op
+    if sop.evict_inode is not None:
+        sop.evict_inode(inode)
+    inode.i_state |= I_CLEAR                            # clear_inode()
+    if sop.destroy_inode is not None:
+        sop.destroy_inode(inode)
+    if sop.free_inode is not None:
+        sop.free_inode(inode)
+
+
+def i_size_write(inode: Inode, size: int) -> None:
+    """i_size_write(): the file size, in the inode and in its page cache's copy (the fault
+    path's EOF test reads ``i_mapping.i_size``)."""
+    inode.i_size = size
+    if inode.i_mapping is not None:
+        inode.i_mapping.i_size = size
 
 
 class Dentry:
@@ -264,26 +438,54 @@ class SuperBlock:
     """``struct super_block``: one filesystem instance; ``s_root`` is its root directory.
 
     Filesystems build their trees with :meth:`new_inode` and :meth:`d_alloc`, and take entries
-    out with :meth:`d_delete`."""
+    out with :meth:`d_delete`.  ``s_op`` are its :class:`SuperOperations`; ``s_inodes`` every
+    inode not yet evicted (in use or cached), in creation order (:meth:`inodes` lists them);
+    ``s_dev`` its device number (``MKDEV(major, minor)`` as the kernel encodes it in
+    ``i_sb->s_dev``: ``major << 20 | minor``)."""
 
     def __init__(self, fs_type: FileSystemType, root_mode: int, root_op: InodeOperations = _NO_IOPS,
-                 root_fop: FileOperations = _NO_FOPS, fs_info: Any = None):
+                 root_fop: FileOperations = _NO_FOPS, fs_info: Any = None,
+                 s_op: SuperOperations = _NO_SOPS, s_dev: int = 0):
         self.s_type = fs_type
         self.s_fs_info = fs_info
         self.s_flags = 0
+        self.s_op = s_op
+        self.s_dev = s_dev
+        self.s_inodes: Dict[int, Inode] = {}
         self._next_ino = 1
         root = self.new_inode(S_IFDIR | (root_mode & 0o7777), root_op, root_fop)
         self.s_root = Dentry(self, "", None, root)
 
     def new_inode(self, mode: int, i_op: InodeOperations = _NO_IOPS, i_fop: FileOperations = _NO_FOPS,
                   private: Any = None) -> Inode:
-        """new_inode() with the next inode number of this superblock."""
-        inode = Inode(self, self._next_ino, mode, i_op, i_fop, private)
+        """new_inode(): ``->alloc_inode`` (or a plain :class:`Inode`), inode_init_always() (one
+        reference, one name, the next inode number of this superblock) and inode_sb_list_add().
+        The reference is the caller's: :meth:`d_alloc` hands it to the new dentry."""
+        alloc = self.s_op.alloc_inode
+        inode = alloc(self) if alloc is not None else Inode(self)
+        if not isinstance(inode, Inode):
+            raise TypeError(f"{self.s_type.name}: alloc_inode() returned {type(inode).__name__}, "
+                            "not an Inode")
+        inode.i_ino = self._next_ino
+        inode.i_mode = mode
+        inode.i_op = i_op
+        inode.i_fop = i_fop
+        if private is not None:
+            inode.i_private = private
+        inode.i_count = 1
+        inode.i_nlink = 1
         self._next_ino += 1
+        self.s_inodes[id(inode)] = inode
         return inode
 
+    def inodes(self) -> List[Inode]:
+        """``s_inodes`` as a list, newest first (the order list_add() gives the kernel's list,
+        which drop_pagecache_sb() and sync walk)."""
+        return list(reversed(self.s_inodes.values()))
+
     def d_alloc(self, parent: Dentry, name: str, inode: Inode) -> Dentry:
-        """d_alloc() + d_add(): a new entry ``name`` of directory ``parent``."""
+        """d_alloc() + d_add(): a new entry ``name`` of directory ``parent``; it takes over the
+        caller's reference to ``inode`` (d_instantiate())."""
         if name in parent.d_subdirs:
             raise VfsError("EEXIST", f"{name!r} exists")
         dentry = Dentry(self, name, parent, inode)
@@ -291,12 +493,16 @@ class SuperBlock:
         return dentry
 
     def d_delete(self, dentry: Dentry) -> None:
-        """d_delete(): take the entry (and what is below it) out of its directory."""
+        """d_delete() + dput(): take the entry (and what is below it) out of its directory and
+        drop the dentry's reference to its inode (iput(): an unlinked inode goes now unless a
+        file or a mapping still holds it)."""
         if dentry.is_root:
             raise VfsError("EBUSY", "the root of a filesystem")
         parent = dentry.d_parent
         if parent.d_subdirs.get(dentry.d_name) is dentry:
             del parent.d_subdirs[dentry.d_name]
+            if dentry.d_inode.i_count > 0:
+                iput(dentry.d_inode)
 
     def __repr__(self) -> str:
         return f"<SuperBlock {self.s_type.name}>"
@@ -336,11 +542,17 @@ class Path:
 
 
 class File:
-    """``struct file``: an open file description (shared by the fds that dup or inherit it)."""
+    """``struct file``: an open file description (shared by the fds that dup or inherit it).
+
+    ``f_flags`` are the open flags (O_*), ``f_mode`` FMODE_READ/FMODE_WRITE from the access
+    mode, ``f_pos`` the position read/write use and advance, ``f_mapping`` the inode's page
+    cache (``i_mapping``), ``f_count`` the references (fds, the mappings made from it).  It
+    holds a reference to its inode (an unlinked file lives while it is open)."""
 
     def __init__(self, path: Path, flags: int):
         self.f_path = path
-        self.f_inode = path.dentry.d_inode
+        self.f_inode = ihold(path.dentry.d_inode)
+        self.f_mapping = self.f_inode.i_mapping
         self.f_op = self.f_inode.i_fop
         self.f_flags = flags
         acc = flags & O_ACCMODE
@@ -402,6 +614,32 @@ class FilesStruct:
         """ksys_write()."""
         return vfs_write(self.fget(fd), data)
 
+    def pread(self, fd: int, count: int, pos: int) -> bytes:
+        """ksys_pread64(): EINVAL for a negative position before the fd is looked at."""
+        if pos < 0:
+            raise VfsError("EINVAL", "negative position")
+        return vfs_pread(self.fget(fd), count, pos)
+
+    def pwrite(self, fd: int, data: bytes, pos: int) -> int:
+        """ksys_pwrite64(): EINVAL for a negative position before the fd is looked at."""
+        if pos < 0:
+            raise VfsError("EINVAL", "negative position")
+        return vfs_pwrite(self.fget(fd), data, pos)
+
+    def ftruncate(self, fd: int, length: int) -> None:
+        """do_sys_ftruncate(): EINVAL for a negative length before EBADF."""
+        if length < 0:
+            raise VfsError("EINVAL", "negative length")
+        do_ftruncate(self.fget(fd), length)
+
+    def fsync(self, fd: int, datasync: bool = False) -> None:
+        """do_fsync(): vfs_fsync() of the whole file."""
+        vfs_fsync(self.fget(fd), 0, MAX_LFS_FILESIZE, datasync)
+
+    def fallocate(self, fd: int, mode: int, offset: int, length: int) -> None:
+        """ksys_fallocate()."""
+        vfs_fallocate(self.fget(fd), mode, offset, length)
+
     def dup_fd(self) -> "FilesStruct":
         """dup_fd(): the child's copy at fork."""
         child = FilesStruct()
@@ -421,41 +659,214 @@ class FilesStruct:
         return len(self.fdt)
 
 
+def get_file(file: File) -> File:
+    """get_file(): one more reference to an open file."""
+    file.f_count += 1
+    return file
+
+
 def fput(file: File) -> None:
-    """fput(): the last reference releases the file (f_op->release) and its mount."""
+    """fput() -> __fput(): the last reference releases the file (f_op->release), its mount and
+    its inode (iput())."""
     file.f_count -= 1
     if file.f_count == 0:
         if file.f_op.release is not None:
             file.f_op.release(file.f_inode, file)
         file.f_path.mnt.mnt_count -= 1
+        iput(file.f_inode)
 
 
-def vfs_read(file: File, count: int) -> bytes:
-    """vfs_read(): EBADF if not open for reading, EISDIR for a directory, EINVAL without
-    ``->read``."""
+def _rw_verify_area(pos: int, count: int) -> int:
+    """rw_verify_area(): EINVAL for a negative position or a range past the largest offset;
+    the count clamped to MAX_RW_COUNT."""
+    if pos < 0 or pos + count > MAX_LFS_FILESIZE:
+        raise VfsError("EINVAL", f"position {pos} is out of range")
+    return min(count, MAX_RW_COUNT)
+
+
+def _check_read(file: File, count: int) -> None:
     if not file.f_mode & FMODE_READ:
         raise VfsError("EBADF", "not open for reading")
     if file.f_inode.is_dir:
-        raise VfsError("EISDIR", "is a directory")
-    if file.f_op.read is None:
-        raise VfsError("EINVAL", "the file cannot be read")
+        raise VfsError("EISDIR", "is a directory")           # generic_read_dir()
+    if file.f_op.read is None and file.f_op.read_iter is None:
+        raise VfsError("EINVAL", "the file cannot be read")  # no FMODE_CAN_READ
     if count < 0:
         raise VfsError("EINVAL", "negative count")
-    return file.f_op.read(file, count)
+
+
+def _check_write(file: File) -> None:
+    if not file.f_mode & FMODE_WRITE:
+        raise VfsError("EBADF", "not open for writing")
+    if file.f_op.write is None and file.f_op.write_iter is None:
+        raise VfsError("EINVAL", "the file cannot be written")
+
+
+def vfs_read(file: File, count: int) -> bytes:
+    """vfs_read() at ``f_pos`` (ksys_read()): EBADF if not open for reading, EISDIR for a
+    directory, EINVAL without ``->read`` or ``->read_iter``; advances ``f_pos``."""
+    _check_read(file, count)
+    if file.f_op.read is not None:
+        return file.f_op.read(file, count)
+    buf = bytearray()
+    n = file.f_op.read_iter(file, file.f_pos, _rw_verify_area(file.f_pos, count), buf)
+    file.f_pos += n
+    return bytes(buf)
+
+
+def vfs_read_discard(file: File, count: int, pos: Optional[int] = None) -> int:
+    """vfs_read() into a buffer nobody looks at: the pages come into the page cache, no bytes
+    are built (``->read_iter`` with ``buf`` None; a ``->read`` file is read and the bytes
+    dropped).  At ``pos`` (pread) or at ``f_pos``, which it then advances; returns the count."""
+    _check_read(file, count)
+    at = file.f_pos if pos is None else pos
+    if file.f_op.read is not None:
+        if pos is not None:
+            raise VfsError("ESPIPE", "the file has no positional read")
+        return len(file.f_op.read(file, count))
+    n = file.f_op.read_iter(file, at, _rw_verify_area(at, count), None)
+    if pos is None:
+        file.f_pos += n
+    return n
+
+
+def vfs_pread(file: File, count: int, pos: int) -> bytes:
+    """ksys_pread64(): EINVAL for a negative position, then vfs_read() at ``pos`` without
+    moving ``f_pos``; ESPIPE for a stream file (a ``->read`` without ``->read_iter``: no
+    FMODE_PREAD here)."""
+    if pos < 0:
+        raise VfsError("EINVAL", "negative position")
+    _check_read(file, count)
+    if file.f_op.read_iter is None:
+        raise VfsError("ESPIPE", "the file has no positional read")
+    buf = bytearray()
+    file.f_op.read_iter(file, pos, _rw_verify_area(pos, count), buf)
+    return bytes(buf)
 
 
 def vfs_write(file: File, data: bytes) -> int:
-    """vfs_write(): EBADF if not open for writing, EINVAL without ``->write``; O_APPEND writes
-    at the end."""
-    if not file.f_mode & FMODE_WRITE:
-        raise VfsError("EBADF", "not open for writing")
-    if file.f_op.write is None:
-        raise VfsError("EINVAL", "the file cannot be written")
+    """vfs_write() at ``f_pos`` (ksys_write()): EBADF if not open for writing, EINVAL without
+    ``->write`` or ``->write_iter``; O_APPEND writes at the end; advances ``f_pos``."""
+    _check_write(file)
     if not data:
         return 0
     if file.f_flags & O_APPEND:
         file.f_pos = file.f_inode.i_size
-    return file.f_op.write(file, bytes(data))
+    if file.f_op.write is not None:
+        return file.f_op.write(file, bytes(data))
+    n = file.f_op.write_iter(file, file.f_pos, bytes(data[:_rw_verify_area(file.f_pos, len(data))]))
+    file.f_pos += n
+    return n
+
+
+def vfs_pwrite(file: File, data: bytes, pos: int) -> int:
+    """ksys_pwrite64(): EINVAL for a negative position, then vfs_write() at ``pos`` without
+    moving ``f_pos`` (O_APPEND still appends, as on Linux); ESPIPE without ``->write_iter``."""
+    if pos < 0:
+        raise VfsError("EINVAL", "negative position")
+    _check_write(file)
+    if file.f_op.write_iter is None:
+        raise VfsError("ESPIPE", "the file has no positional write")
+    if not data:
+        return 0
+    if file.f_flags & O_APPEND:
+        pos = file.f_inode.i_size
+    return file.f_op.write_iter(file, pos, bytes(data[:_rw_verify_area(pos, len(data))]))
+
+
+def do_truncate(dentry: "Dentry", size: int) -> None:
+    """do_truncate() -> notify_change(ATTR_SIZE): ``->setattr``, or simple_setattr()'s
+    i_size_write() when the filesystem has none."""
+    inode = dentry.d_inode
+    if inode.i_op.setattr is not None:
+        inode.i_op.setattr(dentry, size)
+    else:
+        i_size_write(inode, size)
+
+
+def do_ftruncate(file: File, length: int) -> None:
+    """do_sys_ftruncate() after fdget(): EINVAL for a negative length (checked before the fd:
+    ``ftruncate(-1, -1)`` is EINVAL), EINVAL unless a regular file open for writing (a
+    read-only fd or a directory), EFBIG past the largest size, then do_truncate()."""
+    if length < 0:
+        raise VfsError("EINVAL", "negative length")
+    if not file.f_inode.is_reg or not file.f_mode & FMODE_WRITE:
+        raise VfsError("EINVAL", "not a regular file open for writing")
+    if length > MAX_LFS_FILESIZE:
+        raise VfsError("EFBIG", "past the largest file size")
+    do_truncate(file.f_path.dentry, length)
+
+
+def vfs_fsync(file: File, start: int = 0, end: int = MAX_LFS_FILESIZE, datasync: bool = False) -> None:
+    """vfs_fsync_range(): ``->fsync`` on [start, end]; EINVAL for a file without it (any
+    access mode: fsync of a read-only fd writes back as well)."""
+    if file.f_op.fsync is None:
+        raise VfsError("EINVAL", "the file cannot be synced")
+    file.f_op.fsync(file, start, end, datasync)
+
+
+def vfs_fallocate(file: File, mode: int, offset: int, length: int) -> None:
+    """vfs_fallocate(), in the kernel's order: EINVAL for a negative offset or a length not
+    above 0; EOPNOTSUPP for unknown bits, more than one mode, FALLOC_FL_PUNCH_HOLE without
+    FALLOC_FL_KEEP_SIZE, or COLLAPSE/INSERT with it; EBADF unless open for writing; EISDIR for
+    a directory, ENODEV for what is not a regular file; EFBIG past the largest size;
+    EOPNOTSUPP without ``->fallocate``."""
+    if offset < 0 or length <= 0:
+        raise VfsError("EINVAL", "offset must be 0 or more and length above 0")
+    if mode & ~(FALLOC_FL_MODE_MASK | FALLOC_FL_KEEP_SIZE):
+        raise VfsError("EOPNOTSUPP", f"unknown fallocate mode bits {mode:#x}")
+    kind = mode & FALLOC_FL_MODE_MASK
+    if kind not in (FALLOC_FL_ALLOCATE_RANGE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_COLLAPSE_RANGE,
+                    FALLOC_FL_ZERO_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_UNSHARE_RANGE):
+        raise VfsError("EOPNOTSUPP", "more than one fallocate mode")
+    if kind == FALLOC_FL_PUNCH_HOLE and not mode & FALLOC_FL_KEEP_SIZE:
+        raise VfsError("EOPNOTSUPP", "FALLOC_FL_PUNCH_HOLE needs FALLOC_FL_KEEP_SIZE")
+    if kind in (FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE) and mode & FALLOC_FL_KEEP_SIZE:
+        raise VfsError("EOPNOTSUPP", "FALLOC_FL_KEEP_SIZE cannot go with collapse or insert")
+    if not file.f_mode & FMODE_WRITE:
+        raise VfsError("EBADF", "not open for writing")
+    inode = file.f_inode
+    if inode.is_dir:
+        raise VfsError("EISDIR", "is a directory")
+    if not inode.is_reg:
+        raise VfsError("ENODEV", "not a regular file")
+    if offset + length > MAX_LFS_FILESIZE:
+        raise VfsError("EFBIG", "past the largest file size")
+    if file.f_op.fallocate is None:
+        raise VfsError("EOPNOTSUPP", "the filesystem cannot fallocate")
+    file.f_op.fallocate(file, mode, offset, length)
+
+
+def vfs_fadvise(file: File, offset: int, length: int, advice: int,
+                invalidate: Optional[Callable[[Any, int, int], Any]] = None) -> None:
+    """vfs_fadvise(): ``->fadvise``, else generic_fadvise(): EINVAL without a page cache, for a
+    negative length or an unknown advice; POSIX_FADV_DONTNEED drops the clean, unmapped pages
+    wholly inside the range through ``invalidate(mapping, first_index, last_index)``
+    (invalidate_mapping_pages(); ``length`` 0 means to the end of the file).  The other
+    advice only steers readahead, which memsim does not model."""
+    if file.f_op.fadvise is not None:
+        file.f_op.fadvise(file, offset, length, advice)
+        return
+    mapping = file.f_mapping
+    if mapping is None or length < 0:
+        raise VfsError("EINVAL", "no page cache" if mapping is None else "negative length")
+    if advice not in (POSIX_FADV_NORMAL, POSIX_FADV_RANDOM, POSIX_FADV_SEQUENTIAL,
+                      POSIX_FADV_WILLNEED, POSIX_FADV_DONTNEED, POSIX_FADV_NOREUSE):
+        raise VfsError("EINVAL", f"unknown advice {advice}")
+    if advice != POSIX_FADV_DONTNEED or invalidate is None:
+        return
+    page = 4096
+    endbyte = MAX_LFS_FILESIZE if length == 0 or offset + length > MAX_LFS_FILESIZE \
+        else offset + length - 1
+    start_index = (offset + page - 1) // page
+    end_index = endbyte // page
+    if (endbyte + 1) % page and endbyte != file.f_inode.i_size - 1:
+        # the last page is only partly in the range: keep it (unless it is the file's last)
+        if end_index == 0:
+            return
+        end_index -= 1
+    if end_index >= start_index:
+        invalidate(mapping, start_index, end_index)
 
 
 def _permission(inode: Inode, mask: int) -> None:
@@ -475,9 +886,18 @@ def _simple_mkdir(dir: Dentry, name: str, mode: int) -> Dentry:
 
 
 def _simple_rmdir(dir: Dentry, victim: Dentry) -> None:
-    """simple_rmdir(): ENOTEMPTY unless the directory is empty."""
+    """simple_rmdir(): ENOTEMPTY unless the directory is empty; the directory loses its names
+    (clear_nlink()) and goes with its dentry."""
     if victim.d_subdirs:
         raise VfsError("ENOTEMPTY", f"{victim.d_name!r} is not empty")
+    victim.d_inode.clear_nlink()
+    dir.d_sb.d_delete(victim)
+
+
+def simple_unlink(dir: Dentry, victim: Dentry) -> None:
+    """simple_unlink(): the inode loses a name (drop_nlink()) and the entry goes (d_delete()
+    + dput()); an open or mapped file lives on until its last reference."""
+    victim.d_inode.drop_nlink()
     dir.d_sb.d_delete(victim)
 
 
@@ -798,6 +1218,14 @@ class MntNamespace:
         fd = files.alloc_fd()
         files.fd_install(fd, file)
         return fd
+
+    def fadvise(self, files: FilesStruct, fd: int, offset: int, length: int, advice: int) -> None:
+        """ksys_fadvise64_64(): EBADF, then vfs_fadvise(); POSIX_FADV_DONTNEED invalidates
+        through the machine's MmCore.invalidate_mapping_pages()."""
+        file = files.fget(fd)
+        core = getattr(self.machine, "mmcore", None)
+        vfs_fadvise(file, offset, length, advice,
+                    core.invalidate_mapping_pages if core is not None else None)
 
     def read_file(self, path: str, chunk: int = 131072) -> bytes:
         """The whole file, read as ``cat`` does (``chunk`` bytes a read until one returns

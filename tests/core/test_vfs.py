@@ -556,3 +556,180 @@ def test_proc_file_declarations_are_checked():
         ProcFile("/proc/x", "no")
     with pytest.raises(ValueError, match="has no render or write"):
         ProcFile("/proc/x{N}", "no", lambda m: "")
+
+
+# -- regular files: references, eviction, positional I/O, truncate, fsync, fallocate, fadvise ----
+# The errnos were probed as root on the live 6.18 kernel of this project's VM (ext4 /tmp, Python's
+# os.ftruncate/os.pread/os.posix_fadvise/mmap.mmap and libc fallocate(); 2026-12-05):
+#   ftruncate(O_RDONLY fd, 10) EINVAL; ftruncate(fd, -1) EINVAL; ftruncate(999, -1) EINVAL;
+#   ftruncate(999, 1) EBADF; ftruncate(dir fd) EINVAL; pread(pos -1) EINVAL; read(O_WRONLY) EBADF;
+#   read(dir) EISDIR; fsync(O_RDONLY fd) ok; fallocate(PUNCH_HOLE) EOPNOTSUPP;
+#   fallocate(PUNCH_HOLE|KEEP_SIZE) ok; fallocate(len 0) EINVAL; fallocate(O_RDONLY, PUNCH|KEEP)
+#   EBADF; fallocate(mode 0x1000) EOPNOTSUPP; fallocate(dir O_RDONLY fd) EBADF;
+#   posix_fadvise(advice 99) EINVAL; posix_fadvise(len -1) EINVAL.
+
+from memsim.testing import RamFilesPlugin, build_machine  # noqa: E402
+from memsim.vfs import (  # noqa: E402
+    FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FileOperations, Inode,
+    POSIX_FADV_DONTNEED, SuperOperations, vfs_fsync, vfs_read, vfs_write,
+)
+
+
+@pytest.fixture
+def rm():
+    m = build_machine(plugins=(RamFilesPlugin(),))
+    m.vfs.do_mount("none", "/mnt", "ramfiles")
+    return m
+
+
+def inode_of(m, path):
+    return m.vfs.path_lookup(path).dentry.d_inode
+
+
+def test_a_new_file_has_one_reference_from_its_dentry_and_one_name(rm):
+    files = FilesStruct()
+    fd = rm.vfs.open(files, "/mnt/f", O_CREAT | O_RDWR)
+    inode = inode_of(rm, "/mnt/f")
+    assert (inode.i_count, inode.i_nlink) == (2, 1)          # the dentry's and the open file's
+    assert files.fget(fd).f_mapping is inode.i_mapping and inode.i_mapping.host is inode
+    files.close_fd(fd)
+    assert inode.i_count == 1
+    sb = inode.i_sb
+    assert sb.inodes()[0] is inode and sb.s_dev == 60          # newest first; 0:60
+
+
+def test_unlink_keeps_an_open_inode_until_the_last_close(rm):
+    files = FilesStruct()
+    fd = rm.vfs.open(files, "/mnt/f", O_CREAT | O_RDWR)
+    assert files.write(fd, b"hello") == 5
+    inode = inode_of(rm, "/mnt/f")
+    dup = files.dup_fd()                                      # fork: one more reference to the file
+    rm.vfs.do_unlinkat("/mnt/f")
+    assert not rm.vfs.exists("/mnt/f") and inode.i_nlink == 0
+    assert files.pread(fd, 5, 0) == b"hello"                   # still readable through the fd
+    evicted = inode.i_sb.s_fs_info["evicted"]
+    files.close_fd(fd)
+    assert evicted == []                                      # the child still has it open
+    dup.put()
+    assert evicted == [inode.i_ino] and id(inode) not in inode.i_sb.s_inodes
+
+
+def test_unlink_of_a_closed_file_evicts_at_once_and_a_kept_inode_stays_cached(rm):
+    rm.vfs.write_file("/mnt/f", b"x")
+    inode = inode_of(rm, "/mnt/f")
+    rm.vfs.do_unlinkat("/mnt/f")
+    assert inode.i_sb.s_fs_info["evicted"] == [inode.i_ino]
+
+
+def test_super_operations_allocate_evict_and_free_in_the_kernels_order():
+    calls = []
+
+    class MyInode(Inode):
+        __slots__ = ("extra",)
+
+    def alloc(sb):
+        calls.append("alloc")
+        inode = MyInode(sb)
+        inode.extra = 1
+        return inode
+    sop = SuperOperations(alloc_inode=alloc, evict_inode=lambda i: calls.append(("evict", i.i_ino)),
+                          destroy_inode=lambda i: calls.append("destroy"),
+                          free_inode=lambda i: calls.append("free"),
+                          drop_inode=lambda i: True)             # generic_delete_inode()
+    sb = SuperBlock(FileSystemType("x", "x", None), 0o755, s_op=sop)
+    inode = sb.new_inode(0o100644)
+    assert isinstance(inode, MyInode) and inode.i_ino == 2 and inode.i_count == 1
+    from memsim.vfs import iput
+    iput(inode)                                               # still linked, but drop_inode says go
+    assert calls == ["alloc", "alloc", ("evict", 2), "destroy", "free"]
+
+
+def test_read_and_write_advance_f_pos_and_pread_pwrite_do_not(rm):
+    files = FilesStruct()
+    fd = rm.vfs.open(files, "/mnt/f", O_CREAT | O_RDWR)
+    file = files.fget(fd)
+    assert files.write(fd, b"abcdef") == 6 and file.f_pos == 6
+    assert files.pwrite(fd, b"XY", 1) == 2 and file.f_pos == 6
+    file.f_pos = 0
+    assert files.read(fd, 4) == b"aXYd" and file.f_pos == 4
+    assert files.pread(fd, 100, 2) == b"Ydef" and file.f_pos == 4
+    assert inode_of(rm, "/mnt/f").i_size == 6 == file.f_mapping.i_size
+
+
+@pytest.mark.parametrize("call, errno", [
+    (lambda f, fd, ro, d: f.ftruncate(ro, 10), "EINVAL"),         # read-only fd
+    (lambda f, fd, ro, d: f.ftruncate(fd, -1), "EINVAL"),
+    (lambda f, fd, ro, d: f.ftruncate(999, -1), "EINVAL"),        # the length is checked first
+    (lambda f, fd, ro, d: f.ftruncate(999, 1), "EBADF"),
+    (lambda f, fd, ro, d: f.ftruncate(d, 0), "EINVAL"),           # a directory
+    (lambda f, fd, ro, d: f.pread(fd, 1, -1), "EINVAL"),
+    (lambda f, fd, ro, d: f.pread(999, 1, -1), "EINVAL"),
+    (lambda f, fd, ro, d: f.pwrite(ro, b"x", 0), "EBADF"),
+    (lambda f, fd, ro, d: f.read(d, 1), "EISDIR"),
+    (lambda f, fd, ro, d: f.fsync(ro), "ok"),
+    (lambda f, fd, ro, d: f.fallocate(fd, FALLOC_FL_PUNCH_HOLE, 0, 4096), "EOPNOTSUPP"),
+    (lambda f, fd, ro, d: f.fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096), "ok"),
+    (lambda f, fd, ro, d: f.fallocate(fd, 0, 0, 0), "EINVAL"),
+    (lambda f, fd, ro, d: f.fallocate(ro, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 1), "EBADF"),
+    (lambda f, fd, ro, d: f.fallocate(fd, 0x1000, 0, 4096), "EOPNOTSUPP"),
+    (lambda f, fd, ro, d: f.fallocate(fd, FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_KEEP_SIZE, 0, 1),
+     "EOPNOTSUPP"),
+    (lambda f, fd, ro, d: f.fallocate(d, 0, 0, 4096), "EBADF"),
+])
+def test_file_calls_fail_with_the_kernels_errno(rm, call, errno):
+    files = FilesStruct()
+    fd = rm.vfs.open(files, "/mnt/f", O_CREAT | O_RDWR)
+    ro = rm.vfs.open(files, "/mnt/f", O_RDONLY)
+    d = rm.vfs.open(files, "/mnt", O_RDONLY)
+    assert errno_of(call, files, fd, ro, d) == errno
+
+
+@pytest.mark.parametrize("offset, length, advice, errno", [
+    (0, 0, 99, "EINVAL"), (0, -1, POSIX_FADV_DONTNEED, "EINVAL"), (0, 0, POSIX_FADV_DONTNEED, "ok"),
+])
+def test_fadvise_checks_the_advice_and_the_length(rm, offset, length, advice, errno):
+    files = FilesStruct()
+    fd = rm.vfs.open(files, "/mnt/f", O_CREAT | O_RDWR)
+    assert errno_of(rm.vfs.fadvise, files, fd, offset, length, advice) == errno
+    assert errno_of(rm.vfs.fadvise, files, 999, offset, length, advice) == "EBADF"
+
+
+def test_fadvise_dontneed_invalidates_the_whole_pages_of_the_range():
+    from memsim.vfs import vfs_fadvise
+    seen = []
+
+    class F:        # a file of 5 pages + 1 byte with a page cache
+        f_op = FileOperations()
+        f_mapping = object()
+        f_inode = type("I", (), {"i_size": 5 * 4096 + 1})()
+    call = lambda off, n: (seen.clear(), vfs_fadvise(F, off, n, POSIX_FADV_DONTNEED,  # noqa: E731
+                                                        lambda m, a, b: seen.append((a, b))), seen[:])[2]
+    assert call(0, 0) == [(0, 2 ** 63 // 4096 - 1)]           # to the end
+    assert call(1, 8192) == [(1, 1)]                          # page 0 and 2 only partly: kept
+    assert call(0, 4095) == []                                # page 0 partly: nothing
+    assert call(4096, 4096 * 4 + 1) == [(1, 5)]               # up to the file's last byte
+
+
+def test_ftruncate_sets_the_size_through_setattr_and_fsync_and_fallocate_reach_the_fs(rm):
+    files = FilesStruct()
+    fd = rm.vfs.open(files, "/mnt/f", O_CREAT | O_RDWR)
+    files.write(fd, b"abcdefgh")
+    files.ftruncate(fd, 3)
+    inode = inode_of(rm, "/mnt/f")
+    assert inode.i_size == 3 == inode.i_mapping.i_size and files.pread(fd, 10, 0) == b"abc"
+    files.fsync(fd)
+    assert inode.i_sb.s_fs_info["fsyncs"] == 1
+    files.fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 1, 1)
+    assert files.pread(fd, 10, 0) == b"a\0c" and inode.i_size == 3
+    files.fallocate(fd, 0, 0, 8192)
+    assert inode.i_size == 8192
+
+
+def test_pseudofs_files_have_no_fsync_fallocate_or_positional_read(m):
+    file = m.vfs.do_filp_open("/proc/meminfo")
+    assert errno_of(vfs_fsync, file) == "EINVAL"
+    from memsim.vfs import vfs_fallocate, vfs_pread
+    assert errno_of(vfs_pread, file, 10, 0) == "ESPIPE"
+    assert errno_of(vfs_fallocate, file, 0, 0, 1) == "EBADF"
+    assert vfs_read(file, 9) == b"MemTotal:"
+    assert errno_of(vfs_write, file, b"x") == "EBADF"
