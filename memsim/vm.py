@@ -1,5 +1,10 @@
-"""The mm system calls and process lifecycle on top of the Cython core: mmap, munmap, mprotect,
-mremap, set_mempolicy and mbind, fork (dup_mmap) and exit (exit_mmap).
+"""The mm system calls and process lifecycle on top of the Cython core: mmap (of anonymous
+memory, of the built-in implicit files, of an open :class:`memsim.vfs.File`), munmap, mprotect,
+mremap, madvise, set_mempolicy and mbind, fork (dup_mmap) and exit (exit_mmap).
+
+A VMA whose ``vm_file`` (address_space) has a :class:`memsim.vfs.Inode` as its ``host`` holds a
+reference to that inode from do_mmap() (and each vm_area_dup() of it) to its vm_area_free():
+the kernel's get_file()/fput() of ``vma->vm_file``, so an unlinked file lives while mapped.
 
 This is policy, not a hot path: VMA bookkeeping happens once per call, and every per-page loop
 runs inside :class:`memsim.mm.MmCore` in C.  Errors are returned as errno names, as the system
@@ -13,7 +18,11 @@ from typing import Optional, Tuple
 from memsim.mm import (
     AddressSpace, MmCore, MmStruct, VmArea, VM_ACCOUNT, VM_DONTCOPY, VM_DONTEXPAND, VM_EXEC,
     VM_HUGETLB, VM_LOCKED, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ,
-    VM_SHARED, VM_WRITE, set_task_mempolicy,
+    VM_PFNMAP, VM_SHARED, VM_WRITE, set_task_mempolicy,
+)
+from memsim.vfs import (
+    FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FMODE_READ, FMODE_WRITE, File, Inode, O_RDWR, ihold,
+    iput, vfs_fallocate, VfsError,
 )
 
 PAGE_SIZE = 4096
@@ -27,6 +36,9 @@ MAP_FIXED = 0x10
 MAP_NORESERVE = 0x4000
 MAP_POPULATE = 0x8000
 MAP_FIXED_NOREPLACE = 0x100000
+# madvise(2) advice the core acts on (include/uapi/asm-generic/mman-common.h)
+MADV_DONTNEED = 4
+MADV_REMOVE = 9
 PROT_BITS = {"none": 0, "r": VM_READ, "rw": VM_READ | VM_WRITE, "rx": VM_READ | VM_EXEC,
              "rwx": VM_READ | VM_WRITE | VM_EXEC}
 VM_PROT_MASK = VM_READ | VM_WRITE | VM_EXEC
@@ -177,13 +189,46 @@ class MmapRequest:
     accountable: Optional[bool] = None
     align: int = PAGE_SIZE
     vm_file: Optional[AddressSpace] = None
+    filp: Optional[File] = None
+
+
+def vma_get_file(vma: VmArea) -> None:
+    """get_file(vma->vm_file) of vm_area_dup()/mmap_region(): a reference to the mapped inode."""
+    mapping = vma.vm_file
+    if mapping is not None and isinstance(mapping.host, Inode):
+        ihold(mapping.host)
+
+
+def vma_put_file(vma: VmArea) -> None:
+    """fput(vma->vm_file) of remove_vma(): the last one may evict an unlinked inode."""
+    mapping = vma.vm_file
+    if mapping is not None and isinstance(mapping.host, Inode):
+        iput(mapping.host)
+
+
+def _mmap_file_checks(filp: File, prot: str, shared: bool, flags: int) -> int:
+    """do_mmap()'s checks of a file against the mapping asked for (mm/mmap.c), returning the
+    VM_* flags adjusted: MAP_SHARED with PROT_WRITE needs FMODE_WRITE (EACCES); a shared
+    mapping of a file not open for writing loses VM_MAYWRITE and VM_SHARED; every file mapping
+    needs FMODE_READ (EACCES) and ``f_op->mmap`` (ENODEV: a directory)."""
+    if shared:
+        if "w" in prot and not filp.f_mode & FMODE_WRITE:
+            raise MmError("EACCES", "a shared writable mapping of a file not open for writing")
+        flags |= VM_SHARED | VM_MAYSHARE
+        if not filp.f_mode & FMODE_WRITE:
+            flags &= ~(VM_MAYWRITE | VM_SHARED)
+    if not filp.f_mode & FMODE_READ:
+        raise MmError("EACCES", "the file is not open for reading")
+    if filp.f_op.mmap is None or filp.f_mapping is None:
+        raise MmError("ENODEV", "the file cannot be mapped")
+    return flags
 
 
 def do_mmap(core: MmCore, mm: MmStruct, files: AddressSpaces, length: int, prot: str = "rw",
             kind: str = "anon", file: Optional[str] = None, offset: int = 0,
             hint: Optional[int] = None, name: str = "", totalram: int = 0, *, map_flags: int = 0,
             vm_flags: int = 0, accountable: Optional[bool] = None, align: int = PAGE_SIZE,
-            vm_file: Optional[AddressSpace] = None) -> VmArea:
+            vm_file: Optional[AddressSpace] = None, filp: Optional[File] = None) -> VmArea:
     """do_mmap() + mmap_region(): a new VMA (no merging with neighbours).
 
     ``map_flags`` are the MAP_* bits: MAP_FIXED / MAP_FIXED_NOREPLACE place the mapping at
@@ -192,7 +237,12 @@ def do_mmap(core: MmCore, mm: MmStruct, files: AddressSpaces, length: int, prot:
     other bits are the plugins' (see :class:`MmapRequest` for ``vm_flags``, ``accountable``,
     ``align`` and ``vm_file``).  ``totalram`` is the machine's :class:`Overcommit` (an
     accountable mapping goes through __vm_enough_memory()), or a page count for the
-    heuristic's check alone."""
+    heuristic's check alone.
+
+    ``filp`` maps an open file (``kind`` "file" for MAP_PRIVATE, "file-shared" for MAP_SHARED):
+    the PROT checks against its open mode (:func:`_mmap_file_checks`), ``vm_file`` its
+    ``f_mapping``, then ``f_op->mmap(file, vma)`` (call_mmap()), whose VfsError or MmError
+    undoes the mapping."""
     if length <= 0:
         raise MmError("EINVAL", "length must be positive")
     if offset % PAGE_SIZE:
@@ -201,7 +251,12 @@ def do_mmap(core: MmCore, mm: MmStruct, files: AddressSpaces, length: int, prot:
     if map_flags & MAP_FIXED_NOREPLACE:
         map_flags |= MAP_FIXED
     flags = PROT_BITS[prot] | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | vm_flags | mm.def_flags
-    if kind in ("shared", "file-shared"):
+    if filp is not None:
+        if kind not in ("file", "file-shared"):
+            raise ValueError(f"do_mmap: a file is mapped as kind file or file-shared, not {kind!r}")
+        flags = _mmap_file_checks(filp, prot, kind == "file-shared", flags)
+        vm_file = filp.f_mapping
+    elif kind in ("shared", "file-shared"):
         flags |= VM_SHARED | VM_MAYSHARE
     if map_flags & MAP_NORESERVE and not (isinstance(totalram, Overcommit)
                                           and totalram.policy == OVERCOMMIT_NEVER):
@@ -240,6 +295,14 @@ def do_mmap(core: MmCore, mm: MmStruct, files: AddressSpaces, length: int, prot:
             mm.locked_vm += length // PAGE_SIZE
     vma = VmArea(start, start + length, flags, name, vm_file, pgoff)
     vma.addr = core.vm_area_alloc()
+    vma_get_file(vma)
+    if filp is not None:
+        try:
+            filp.f_op.mmap(filp, vma)                   # call_mmap()
+        except (VfsError, MmError) as e:
+            vma_put_file(vma)
+            core.vm_area_free(vma)
+            raise MmError(e.errno, e.detail) from None
     core.vma_link(mm, vma)
     return vma
 
@@ -253,6 +316,7 @@ def split_vma(core: MmCore, mm: MmStruct, vma: VmArea, addr: int) -> VmArea:
     if err:
         raise MmError(_errno_name(-err), f"the mapping cannot be split at {addr:#x}")
     new = vma.dup()
+    vma_get_file(new)
     new.vm_start = addr
     new.vm_pgoff = vma.vm_pgoff + (addr - vma.vm_start) // PAGE_SIZE
     new.addr = core.vm_area_alloc(dup=True)
@@ -307,6 +371,7 @@ def do_munmap(core: MmCore, mm: MmStruct, start: int, length: int) -> None:
                       nxt.vm_start if nxt else 0)
     for v in victims:
         core.vm_area_free(v)
+        vma_put_file(v)
 
 
 def do_mprotect(core: MmCore, mm: MmStruct, start: int, length: int, prot: str,
@@ -367,6 +432,7 @@ def dup_mm(core: MmCore, parent: MmStruct, owner, overcommit=None) -> MmStruct:
                 raise
             charged += pages
         new = vma.dup()
+        vma_get_file(new)
         new.addr = core.vm_area_alloc(dup=True)
         core.dup_userfaultfd(vma, new)
         new.anon_vma = 0
@@ -394,6 +460,7 @@ def exit_mmap(core: MmCore, mm: MmStruct) -> None:
     mm.vmas.clear()
     for v in vmas:
         core.vm_area_free(v)
+        vma_put_file(v)
     core.free_pgd(mm)
     core.mm_free(mm)
 
@@ -538,6 +605,7 @@ def copy_vma(core: MmCore, mm: MmStruct, vma: VmArea, addr: int, length: int, pg
     if vma.vm_file is None and not vma.has_vm_ops and not vma.anon_vma:
         pgoff = addr // PAGE_SIZE
     new = vma.dup()
+    vma_get_file(new)
     new.vm_start = addr
     new.vm_end = addr + length
     new.vm_pgoff = pgoff
@@ -978,3 +1046,69 @@ def do_mlockall(core: MmCore, mm: MmStruct, flags: int) -> None:
 def do_munlockall(core: MmCore, mm: MmStruct) -> None:
     """munlockall(2): apply_mlockall_flags(0): def_flags cleared, every VMA munlocked."""
     apply_mlockall_flags(core, mm, 0)
+
+
+def _vma_file(vma: VmArea) -> File:
+    """The open file behind a shared writable file VMA, for madvise_remove()'s vfs_fallocate():
+    memsim's VMA keeps the inode (``vm_file.host``), so this is a file description like the one
+    mapped (open for reading and writing, which VM_SHARED|VM_MAYWRITE implies)."""
+    inode = vma.vm_file.host
+    file = File.__new__(File)
+    file.f_path = None
+    file.f_inode = inode
+    file.f_mapping = vma.vm_file
+    file.f_op = inode.i_fop
+    file.f_flags = O_RDWR
+    file.f_mode = FMODE_READ | FMODE_WRITE
+    file.f_pos = 0
+    file.f_count = 1
+    file.private_data = None
+    return file
+
+
+def do_madvise(core: MmCore, mm: MmStruct, start: int, length: int, advice: int) -> None:
+    """do_madvise() for the advice the core models:
+
+    * MADV_DONTNEED (madvise_dontneed_single_vma()): zap the range of each VMA (the pages of a
+      private mapping go; a file's page-cache pages stay); EINVAL for a VM_LOCKED or VM_PFNMAP
+      VMA (madvise_dontneed_free_valid_vma(); hugetlb VMAs are zapped as 6.18 does);
+    * MADV_REMOVE (madvise_remove()): EINVAL for a VM_LOCKED VMA or one with no file; EACCES
+      unless shared and writable (VM_SHARED|VM_MAYWRITE); then vfs_fallocate(PUNCH_HOLE |
+      KEEP_SIZE) of the file range, whose errno it returns (EOPNOTSUPP from a filesystem
+      without fallocate).
+
+    EINVAL for a start not page aligned or another advice; ENOMEM when part of the range is
+    not mapped (after advising the mapped parts, as the kernel does)."""
+    if start % PAGE_SIZE or length < 0:
+        raise MmError("EINVAL", "start must be page aligned and length not negative")
+    if advice not in (MADV_DONTNEED, MADV_REMOVE):
+        raise MmError("EINVAL", f"advice {advice} is not modelled")
+    end = start + page_align(length)
+    if end == start:
+        return
+    hole = False
+    at = start
+    for vma in sorted((v for v in mm.vmas if v.vm_start < end and start < v.vm_end),
+                      key=lambda v: v.vm_start):
+        if vma.vm_start > at:
+            hole = True
+        s, e = max(start, vma.vm_start), min(end, vma.vm_end)
+        if advice == MADV_DONTNEED:
+            if vma.vm_flags & (VM_LOCKED | VM_PFNMAP):
+                raise MmError("EINVAL", "MADV_DONTNEED of a locked or PFN mapping")
+            core.zap_page_range(mm, vma, s, e)
+        else:
+            if vma.vm_flags & VM_LOCKED:
+                raise MmError("EINVAL", "MADV_REMOVE of a locked mapping")
+            if vma.vm_file is None or not isinstance(vma.vm_file.host, Inode):
+                raise MmError("EINVAL", "MADV_REMOVE of a mapping without a file")
+            if vma.vm_flags & (VM_SHARED | VM_MAYWRITE) != VM_SHARED | VM_MAYWRITE:
+                raise MmError("EACCES", "MADV_REMOVE of a mapping that is not shared and writable")
+            offset = (s - vma.vm_start) + vma.vm_pgoff * PAGE_SIZE
+            try:
+                vfs_fallocate(_vma_file(vma), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, e - s)
+            except VfsError as err:
+                raise MmError(err.errno, err.detail) from None
+        at = e
+    if hole or at < end:
+        raise MmError("ENOMEM", "part of the range is not mapped")
