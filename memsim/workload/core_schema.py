@@ -202,7 +202,15 @@ MMAP_TYPES: Tuple[MmapType, ...] = (
              "file", plugin="core"),
     MmapType("file-shared", "a shared mapping of a file (MAP_SHARED): writes go to the file's pages",
              "file-shared", plugin="core"),
+    MmapType("fd", "a private mapping (MAP_PRIVATE) of the open file named by fd: writes are "
+             "copied on write; the file must be open for reading (EACCES)", "fd", plugin="core"),
+    MmapType("fd-shared", "a shared mapping (MAP_SHARED) of the open file named by fd: writes go to "
+             "the file's pages; prot with w needs the file open for writing (EACCES)", "fd-shared",
+             plugin="core"),
 )
+
+#: The mmap bases that map an open file (the ``fd`` key).
+FD_BASES = ("fd", "fd-shared")
 
 #: MAP_NORESERVE, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_POPULATE with their x86-64 values
 #: (include/uapi/asm-generic/mman*.h); memsim.vm.do_mmap and the mmap step act on them.
@@ -230,6 +238,12 @@ def _mmap_check(bases: Mapping[str, str]):
         if base not in ("file", "file-shared") and "file" in given:
             raise InvalidValue(f"mmap.file is only used with a file type (type is {args['type']})",
                                "add type: file or file-shared, or remove file", key="file")
+        if base in FD_BASES and "fd" not in given:
+            raise InvalidValue(f"mmap.fd is required when type is {args['type']}",
+                               "add fd: NAME, the open file to map (an earlier open's name)", key="type")
+        if base not in FD_BASES and "fd" in given:
+            raise InvalidValue(f"mmap.fd is only used with type fd or fd-shared (type is {args['type']})",
+                               "add type: fd or fd-shared, or remove fd", key="fd")
         seen: dict = {}
         for i, flag in enumerate(args["flags"]):
             if flag in seen:
@@ -254,6 +268,7 @@ MMAP_PARAMS: Tuple[Param, ...] = (
     Param("type", "enum", "how the mapping is backed (the values are listed below the table)",
           default="anon", choices=tuple(t.name for t in MMAP_TYPES)),
     Param("file", "str", "name of the file to map (required iff type is a file type)", check=_non_empty),
+    Param("fd", "str", "the open file to map (required iff type is fd or fd-shared)", refers="fd"),
     Param("offset", "size", "file offset", default=0),
     Param("prot", "enum", "protection: none, r (PROT_READ), rw, rx, rwx", default="rw", choices=PROTS),
     Param("flags", "list", "MAP_* flags, each at most once (the values are listed below the table)",
@@ -327,7 +342,18 @@ def _decode(data: str, encoding: str, key: str, what: str) -> bytes:
                            key=key) from None
 
 
+def _vma_or_fd(step: str, args: Mapping[str, Any], given: AbstractSet[str]) -> None:
+    if ("vma" in given) == ("fd" in given):
+        raise InvalidValue(f"{step} needs exactly one of vma and fd",
+                           "give vma: NAME (a mapping) or fd: NAME (an open file)",
+                           key="fd" if "fd" in given else None)
+    if "fd" in given and "offset" in given:
+        raise InvalidValue(f"{step}.offset is only used with vma: a {step} of a file is at its "
+                           "position", f"remove offset, or use p{step} with offset", key="offset")
+
+
 def _check_write(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
+    _vma_or_fd("write", args, given)
     data = _decode(args["data"], args["encoding"], "data", "write.data")
     if not data:
         raise InvalidValue("write.data is empty", "give at least one byte to write", key="data")
@@ -335,31 +361,43 @@ def _check_write(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[st
 
 
 def _check_read(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
+    _vma_or_fd("read", args, given)
+    return _read_expect(args, "read")
+
+
+def _read_expect(args: Mapping[str, Any], step: str) -> Mapping[str, Any]:
     args = dict(args)
     if args["expect"] is not None:
-        args["expect"] = _decode(args["expect"], args["encoding"], "expect", "read.expect")
+        args["expect"] = _decode(args["expect"], args["encoding"], "expect", f"{step}.expect")
         if not args["expect"]:
-            raise InvalidValue("read.expect is empty", "give the bytes expected, or remove expect",
+            raise InvalidValue(f"{step}.expect is empty", "give the bytes expected, or remove expect",
                                key="expect")
         if args["length"] is None:
             args["length"] = len(args["expect"])
         elif args["length"] != len(args["expect"]):
-            raise InvalidValue(f"read.length is {args['length']} but read.expect holds "
+            raise InvalidValue(f"{step}.length is {args['length']} but {step}.expect holds "
                                f"{len(args['expect'])} bytes",
                                "make them agree, or leave length out", key="length")
     elif args["length"] is None:
-        raise InvalidValue("read needs length or expect", "add length: SIZE, or expect: BYTES")
+        raise InvalidValue(f"{step} needs length or expect", "add length: SIZE, or expect: BYTES")
     return args
 
 
+_VMA_OR_FD = (
+    Param("vma", "str", "name of the mapping (an earlier mmap's name); or give fd", refers="vma"),
+    Param("fd", "str", "name of the open file (an earlier open's name), at its position; or give vma",
+          refers="fd"),
+)
+_OFFSET_VMA = Param("offset", "size", "offset into the mapping (vma only)", default=0)
+
 WRITE_PARAMS: Tuple[Param, ...] = (
-    _VMA, _OFFSET,
+    *_VMA_OR_FD, _OFFSET_VMA,
     Param("data", "str", "the bytes to write, in the given encoding", required=True),
     _ENCODING,
 )
 
 READ_PARAMS: Tuple[Param, ...] = (
-    _VMA, _OFFSET,
+    *_VMA_OR_FD, _OFFSET_VMA,
     Param("length", "size", "bytes to read (default: the length of expect)", minimum=1),
     Param("expect", "str", "the bytes expected, in the given encoding; a mismatch fails the run"),
     _ENCODING,
@@ -527,6 +565,107 @@ WRITE_FILE_PARAMS: Tuple[Param, ...] = (
 )
 
 
+#: open(2) flags the open step takes (include/uapi/asm-generic/fcntl.h, x86-64): the access mode
+#: (at most one of the first three; none is O_RDONLY) and the creation/status flags.
+OPEN_FLAGS = {"O_RDONLY": 0o0, "O_WRONLY": 0o1, "O_RDWR": 0o2, "O_CREAT": 0o100, "O_EXCL": 0o200,
+              "O_TRUNC": 0o1000, "O_APPEND": 0o2000, "O_DIRECTORY": 0o200000}
+_ACCESS_MODES = ("O_RDONLY", "O_WRONLY", "O_RDWR")
+#: fallocate(2) mode bits (include/uapi/linux/falloc.h)
+FALLOC_FLAGS = {"FALLOC_FL_KEEP_SIZE": 0x01, "FALLOC_FL_PUNCH_HOLE": 0x02,
+                "FALLOC_FL_COLLAPSE_RANGE": 0x08, "FALLOC_FL_ZERO_RANGE": 0x10,
+                "FALLOC_FL_INSERT_RANGE": 0x20, "FALLOC_FL_UNSHARE_RANGE": 0x40}
+#: posix_fadvise(2) advice (include/uapi/linux/fadvise.h, x86-64)
+FADV_ADVICE = {"POSIX_FADV_NORMAL": 0, "POSIX_FADV_RANDOM": 1, "POSIX_FADV_SEQUENTIAL": 2,
+               "POSIX_FADV_WILLNEED": 3, "POSIX_FADV_DONTNEED": 4, "POSIX_FADV_NOREUSE": 5}
+#: madvise(2) advice the core models (include/uapi/asm-generic/mman-common.h)
+MADV_ADVICE = {"MADV_DONTNEED": 4, "MADV_REMOVE": 9}
+
+_FD = Param("fd", "str", "name of the open file (an earlier open's name)", required=True, refers="fd")
+
+
+def _check_open(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
+    _check_flag_list(args, "open")
+    modes = [(i, f) for i, f in enumerate(args["flags"]) if f in _ACCESS_MODES]
+    if len(modes) > 1:
+        raise InvalidValue(f"open.flags has two access modes, {modes[0][1]} and {modes[1][1]}",
+                           "give one of O_RDONLY, O_WRONLY, O_RDWR", key=("flags", modes[1][0]))
+    return args
+
+
+def _check_pread(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
+    return _read_expect(args, "pread")
+
+
+def _check_pwrite(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
+    data = _decode(args["data"], args["encoding"], "data", "pwrite.data")
+    if not data:
+        raise InvalidValue("pwrite.data is empty", "give at least one byte to write", key="data")
+    return {**args, "data": data}
+
+
+def _check_fallocate(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
+    _check_flag_list({"flags": args["mode"]}, "fallocate")
+    return args
+
+
+OPEN_PARAMS: Tuple[Param, ...] = (
+    _PATH,
+    Param("name", "str", "name of the new fd, for the later steps (unique in the task)", required=True,
+          check=_non_empty, defines="fd"),
+    Param("flags", "list", "O_* flags, each at most once; one access mode (default O_RDONLY)",
+          default=(), of=Param("flag", "enum", "an open flag", choices=tuple(OPEN_FLAGS))),
+    Param("mode", "str", "permission bits of a file O_CREAT creates, in octal, before the umask",
+          default="0666", check=_check_mode),
+)
+
+CLOSE_PARAMS: Tuple[Param, ...] = (_FD,)
+
+PREAD_PARAMS: Tuple[Param, ...] = (
+    _FD,
+    Param("offset", "size", "file offset to read at (the fd's position does not move)", required=True),
+    Param("length", "size", "bytes to read (default: the length of expect)", minimum=1),
+    Param("expect", "str", "the bytes expected, in the given encoding; a mismatch fails the run"),
+    _ENCODING,
+)
+
+PWRITE_PARAMS: Tuple[Param, ...] = (
+    _FD,
+    Param("offset", "size", "file offset to write at (the fd's position does not move)", required=True),
+    Param("data", "str", "the bytes to write, in the given encoding", required=True),
+    _ENCODING,
+)
+
+FTRUNCATE_PARAMS: Tuple[Param, ...] = (
+    _FD, Param("length", "size", "the new size of the file", required=True),
+)
+
+UNLINK_PARAMS: Tuple[Param, ...] = (
+    Param("path", "str", "the file to remove (absolute)", required=True, check=_check_abs_path),
+)
+
+FSYNC_PARAMS: Tuple[Param, ...] = (_FD,)
+
+FALLOCATE_PARAMS: Tuple[Param, ...] = (
+    _FD,
+    Param("mode", "list", "FALLOC_FL_* flags, each at most once (none: allocate)", default=(),
+          of=Param("flag", "enum", "a fallocate flag", choices=tuple(FALLOC_FLAGS))),
+    Param("offset", "size", "start of the range", default=0),
+    Param("length", "size", "length of the range", required=True),
+)
+
+FADVISE_PARAMS: Tuple[Param, ...] = (
+    _FD,
+    Param("advice", "enum", "the POSIX_FADV_* advice", required=True, choices=tuple(FADV_ADVICE)),
+    Param("offset", "size", "start of the range", default=0),
+    Param("length", "size", "length of the range (0: to the end of the file)", default=0),
+)
+
+MADVISE_PARAMS: Tuple[Param, ...] = (
+    _VMA, _OFFSET, _LENGTH_TO_END,
+    Param("advice", "enum", "the MADV_* advice", required=True, choices=tuple(MADV_ADVICE)),
+)
+
+
 #: errno names Python knows (ENOMEM, EINVAL, EFAULT, ...), as accepted by ``expect.errno``.
 ERRNO_NAMES: Tuple[str, ...] = tuple(sorted(n for n in dir(_errno) if re.fullmatch(r"E[A-Z0-9]+", n)))
 
@@ -682,7 +821,9 @@ CORE_STEPS: Tuple[CoreStep, ...] = (
              "- mmap: {name: buf, length: 1 GiB}\n"
              "- mmap: {name: lib, length: 64 KiB, type: file, file: libc.so, prot: rx}\n"
              "- mmap: {name: big, length: 64 GiB, flags: [MAP_NORESERVE]}\n"
-             "- mmap: {name: at, length: 2 MiB, addr: 0x700000000000, flags: [MAP_FIXED_NOREPLACE]}"),
+             "- mmap: {name: at, length: 2 MiB, addr: 0x700000000000, flags: [MAP_FIXED_NOREPLACE]}\n"
+             "- open: {path: /mnt/data, name: f, flags: [O_RDWR, O_CREAT]}\n"
+             "- mmap: {name: data, length: 1 MiB, type: fd-shared, fd: f}"),
     CoreStep("munmap", "Unmap a mapping or a range of it (munmap(2)).", MUNMAP_PARAMS, None,
              "- munmap: {vma: buf, offset: 4 KiB, length: 8 KiB}"),
     CoreStep("mprotect", "Change the protection of a mapping or a range of it (mprotect(2)).",
@@ -703,11 +844,14 @@ CORE_STEPS: Tuple[CoreStep, ...] = (
              _check_touch,
              "- touch: {vma: buf, access: write}\n"
              "- touch: {vma: buf, pattern: strided, stride: 2 MiB, access: read}"),
-    CoreStep("write", "Write bytes into a mapping.", WRITE_PARAMS, _check_write,
+    CoreStep("write", "Write bytes into a mapping, or into an open file at its position (write(2)).",
+             WRITE_PARAMS, _check_write,
              "- write: {vma: buf, offset: 16, data: hello}\n"
-             "- write: {vma: buf, data: 'de ad be ef', encoding: hex}"),
-    CoreStep("read", "Read bytes from a mapping and optionally compare them.", READ_PARAMS, _check_read,
-             "- read: {vma: buf, offset: 16, expect: hello}"),
+             "- write: {vma: buf, data: 'de ad be ef', encoding: hex}\n"
+             "- write: {fd: f, data: hello}"),
+    CoreStep("read", "Read bytes from a mapping, or from an open file at its position (read(2)), "
+             "and optionally compare them.", READ_PARAMS, _check_read,
+             "- read: {vma: buf, offset: 16, expect: hello}\n- read: {fd: f, length: 4 GiB}"),
     CoreStep("fork", "Fork a child task that runs its own steps (fork(2)).", FORK_PARAMS, None,
              "- fork:\n"
              "    child: kid\n"
@@ -762,6 +906,39 @@ CORE_STEPS: Tuple[CoreStep, ...] = (
              "does not parse, EACCES, EIO...).", WRITE_FILE_PARAMS, _check_write_file,
              "- write_file: {path: /proc/sys/vm/min_free_kbytes, data: \"8192\"}\n"
              "- write_file: {path: /proc/sys/vm/stat_refresh, data: \"1\"}"),
+    CoreStep("open", "Open a file (open(2)) and name the fd for the later steps; a failure sets "
+             "the errno (ENOENT for a missing path without O_CREAT, EEXIST with O_EXCL, EISDIR, "
+             "EACCES...) and leaves the name unbound (its uses fail with EBADF).", OPEN_PARAMS,
+             _check_open,
+             "- open: {path: /mnt/log, name: log, flags: [O_WRONLY, O_CREAT, O_TRUNC]}\n"
+             "- open: {path: /mnt/data, name: ro}"),
+    CoreStep("close", "Close an fd (close(2)); a later use of its name fails with EBADF, or reaches "
+             "whatever file a later open gave the same number, as in a program.", CLOSE_PARAMS, None,
+             "- close: {fd: f}"),
+    CoreStep("pread", "Read bytes of an open file at an offset (pread(2)) without moving its "
+             "position, and optionally compare them.", PREAD_PARAMS, _check_pread,
+             "- pread: {fd: f, offset: 4 KiB, expect: hello}\n- pread: {fd: f, offset: 0, length: 1 GiB}"),
+    CoreStep("pwrite", "Write bytes into an open file at an offset (pwrite(2)) without moving its "
+             "position.", PWRITE_PARAMS, _check_pwrite, "- pwrite: {fd: f, offset: 4 KiB, data: hello}"),
+    CoreStep("ftruncate", "Set the size of an open file (ftruncate(2)): pages past the end go; "
+             "EINVAL for a file not open for writing.", FTRUNCATE_PARAMS, None,
+             "- ftruncate: {fd: f, length: 1 MiB}"),
+    CoreStep("unlink", "Remove a file's name (unlink(2)); the file lives on while it is open or "
+             "mapped.", UNLINK_PARAMS, None, "- unlink: {path: /mnt/data}"),
+    CoreStep("fsync", "Write an open file's dirty pages back and wait (fsync(2)); EINVAL for a file "
+             "that cannot be synced.", FSYNC_PARAMS, None, "- fsync: {fd: f}"),
+    CoreStep("fallocate", "Allocate or punch a hole in a range of an open file (fallocate(2)); "
+             "FALLOC_FL_PUNCH_HOLE needs FALLOC_FL_KEEP_SIZE (else EOPNOTSUPP).", FALLOCATE_PARAMS,
+             _check_fallocate,
+             "- fallocate: {fd: f, mode: [FALLOC_FL_PUNCH_HOLE, FALLOC_FL_KEEP_SIZE], offset: 4 KiB, "
+             "length: 8 KiB}"),
+    CoreStep("fadvise", "Advise the kernel about a range of an open file (posix_fadvise(2)): "
+             "POSIX_FADV_DONTNEED drops its clean, unmapped pages from the page cache.",
+             FADVISE_PARAMS, None, "- fadvise: {fd: f, advice: POSIX_FADV_DONTNEED}"),
+    CoreStep("madvise", "Advise the kernel about a mapping or a range of it (madvise(2)): "
+             "MADV_DONTNEED unmaps its pages, MADV_REMOVE punches a hole in the file of a shared "
+             "writable mapping (EACCES otherwise).", MADVISE_PARAMS, None,
+             "- madvise: {vma: buf, advice: MADV_DONTNEED}"),
     CoreStep("expect", "Check the state reached so far; a mismatch fails the run (exit code 1).",
              EXPECT_PARAMS, _check_expect,
              "- expect: {errno: ENOMEM}\n"

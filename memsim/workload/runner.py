@@ -46,9 +46,12 @@ class TaskData:
     from the last step, the signals delivered, exit status.
 
     ``mappings`` is the name table of the task's address space: the threads of one process
-    share the same dict (one mm), a forked child starts with a copy."""
+    share the same dict (one mm), a forked child starts with a copy.  ``fds`` names the fds of
+    the task's fd table (``task.files``) the same way: shared by threads (CLONE_FILES), copied
+    at fork (dup_fd())."""
 
     mappings: Dict[str, Mapping] = field(default_factory=dict)
+    fds: Dict[str, int] = field(default_factory=dict)
     errno: Optional[str] = None
     errno_detail: str = ""
     errno_step: Any = None

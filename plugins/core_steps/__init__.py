@@ -21,8 +21,10 @@ from memsim.mm import RSS_NAMES, VM_EXEC, VM_READ, VM_WRITE
 from memsim.sched import PREEMPT, SleepUntil
 from memsim.signals import fault_signal
 from memsim.units import parse_size
-from memsim.vfs import O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY, VfsError
-from memsim.workload.core_schema import MMAP_FLAGS, RSS_KEYS, core_step_types
+from memsim.vfs import O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY, VfsError, vfs_read_discard
+from memsim.workload.core_schema import (
+    FADV_ADVICE, FALLOC_FLAGS, FD_BASES, MADV_ADVICE, MMAP_FLAGS, OPEN_FLAGS, RSS_KEYS, core_step_types,
+)
 from memsim.workload.runner import Mapping, TaskData, fault_error
 
 PAGE_SIZE = 4096
@@ -132,9 +134,19 @@ def run_mmap(ctx, step):
     a = step.args
     machine, task = ctx.machine, ctx.task
     mtype, flags = _mmap_extensions(ctx, a)
-    req = vm.MmapRequest(length=a["length"], prot=a["prot"], kind=mtype.base if mtype else a["type"],
+    kind = mtype.base if mtype else a["type"]
+    filp = None
+    if kind in FD_BASES:
+        # fdget(): a name whose open failed, or a closed fd, is EBADF
+        try:
+            filp = ctx.task.files.fget(_fd_number(ctx, a["fd"]))
+        except VfsError as e:
+            _vfs_error(ctx, e, f"mmap of fd {a['fd']}")
+            return
+        kind = "file-shared" if kind == "fd-shared" else "file"
+    req = vm.MmapRequest(length=a["length"], prot=a["prot"], kind=kind,
                          file=a.get("file"), offset=a.get("offset") or 0, addr=a.get("addr"),
-                         map_flags=_map_flags(ctx, a))
+                         map_flags=_map_flags(ctx, a), filp=filp)
     hooks = ([mtype] if mtype is not None else []) + flags
     try:
         for ext in hooks:
@@ -143,7 +155,7 @@ def run_mmap(ctx, step):
         vma = vm.do_mmap(machine.mmcore, task.mm, machine.files, req.length, req.prot, req.kind,
                          req.file, req.offset, req.addr, a["name"], machine.overcommit, map_flags=req.map_flags,
                          vm_flags=req.vm_flags, accountable=req.accountable, align=req.align,
-                         vm_file=req.vm_file)
+                         vm_file=req.vm_file, filp=req.filp)
     except vm.MmError as e:
         ctx.set_errno(e.errno, e.detail)
         return
@@ -235,9 +247,37 @@ def _pages(start: int, length: int):
         left -= n
 
 
+def _fd_number(ctx, name: str) -> int:
+    """The fd a name stands for; -1 (EBADF at fget()) if its open failed."""
+    return ctx.data.fds.get(name, -1)
+
+
+def _fd_call(ctx, step, what: str, call, *args):
+    """One fd system call of the task (cost, then the errno on failure); returns its result, or
+    None when it failed."""
+    ctx.advance(VFS_SYSCALL_NS)
+    try:
+        return call(*args)
+    except VfsError as e:
+        _vfs_error(ctx, e, what)
+        return None
+
+
+def _check_read_bytes(step, got: bytes, what: str) -> None:
+    expected = step.args.get("expect")
+    if expected is not None and got != bytes(expected):
+        raise ExpectationFailed(step.arg_where.get("expect", step.where),
+                                f"{what} read {_show_text(got)}, expected {_show_text(bytes(expected))}",
+                                "check the writes before this read")
+
+
 def run_write(ctx, step):
     a = step.args
     data = a["data"]
+    if a.get("fd") is not None:
+        files = ctx.task.files
+        _fd_call(ctx, step, f"write to fd {a['fd']}", files.write, _fd_number(ctx, a["fd"]), data)
+        return
     m = ctx.mapping()
     start = m.start + (a.get("offset") or 0)
     if start + len(data) > m.end:
@@ -255,6 +295,16 @@ def run_write(ctx, step):
 
 def run_read(ctx, step):
     a = step.args
+    if a.get("fd") is not None:
+        files, fd = ctx.task.files, _fd_number(ctx, a["fd"])
+        if a.get("expect") is None:     # nothing to compare: bring the pages in, build no bytes
+            _fd_call(ctx, step, f"read of fd {a['fd']}",
+                     lambda: vfs_read_discard(files.fget(fd), a["length"]))
+            return
+        got = _fd_call(ctx, step, f"read of fd {a['fd']}", files.read, fd, a["length"])
+        if got is not None:
+            _check_read_bytes(step, got, f"fd {a['fd']}")
+        return
     m = ctx.mapping()
     start = m.start + (a.get("offset") or 0)
     length = a["length"]
@@ -284,7 +334,7 @@ def run_fork(ctx, step):
     except vm.MmError as e:
         ctx.set_errno(e.errno, e.detail)
         return
-    data = TaskData(mappings=dict(ctx.mappings), name=a["child"])
+    data = TaskData(mappings=dict(ctx.mappings), fds=dict(ctx.data.fds), name=a["child"])
     ctx.run.add_task(child, a["steps"], data)
 
 
@@ -299,7 +349,8 @@ def run_clone(ctx, step):
     not a copy, since a mapping either thread creates is in their one address space."""
     a = step.args
     thread = ctx.machine.clone_thread(ctx.task, a["thread"], a.get("cpu"), a.get("comm"))
-    ctx.run.add_task(thread, a["steps"], TaskData(mappings=ctx.mappings, name=a["thread"]))
+    ctx.run.add_task(thread, a["steps"], TaskData(mappings=ctx.mappings, fds=ctx.data.fds,
+                                                  name=a["thread"]))
 
 
 def run_exit_group(ctx, step):
@@ -426,6 +477,82 @@ def run_mount(ctx, step):
 def run_umount(ctx, step):
     a = step.args
     _vfs_syscall(ctx, f"umount {a['path']}", ctx.machine.vfs.do_umount, a["path"])
+
+
+def run_open(ctx, step):
+    """open(2) through the task's fd table; the name is bound to the fd, or unbound on failure."""
+    a = step.args
+    flags = 0
+    for f in a["flags"]:
+        flags |= OPEN_FLAGS[f]
+    ctx.data.fds.pop(a["name"], None)
+    fd = _fd_call(ctx, step, f"open {a['path']}", ctx.machine.vfs.open, ctx.task.files, a["path"],
+                  flags, a["mode"])
+    if fd is not None:
+        ctx.data.fds[a["name"]] = fd
+
+
+def run_close(ctx, step):
+    a = step.args
+    _fd_call(ctx, step, f"close fd {a['fd']}", ctx.task.files.close_fd, _fd_number(ctx, a["fd"]))
+
+
+def run_pread(ctx, step):
+    a = step.args
+    files, fd = ctx.task.files, _fd_number(ctx, a["fd"])
+    what = f"pread of fd {a['fd']}"
+    if a.get("expect") is None:
+        _fd_call(ctx, step, what, lambda: vfs_read_discard(files.fget(fd), a["length"], a["offset"]))
+        return
+    got = _fd_call(ctx, step, what, files.pread, fd, a["length"], a["offset"])
+    if got is not None:
+        _check_read_bytes(step, got, f"fd {a['fd']} at offset {a['offset']}")
+
+
+def run_pwrite(ctx, step):
+    a = step.args
+    _fd_call(ctx, step, f"pwrite to fd {a['fd']}", ctx.task.files.pwrite, _fd_number(ctx, a["fd"]),
+             a["data"], a["offset"])
+
+
+def run_ftruncate(ctx, step):
+    a = step.args
+    _fd_call(ctx, step, f"ftruncate of fd {a['fd']}", ctx.task.files.ftruncate,
+             _fd_number(ctx, a["fd"]), a["length"])
+
+
+def run_unlink(ctx, step):
+    a = step.args
+    _vfs_syscall(ctx, f"unlink {a['path']}", ctx.machine.vfs.do_unlinkat, a["path"])
+
+
+def run_fsync(ctx, step):
+    a = step.args
+    _fd_call(ctx, step, f"fsync of fd {a['fd']}", ctx.task.files.fsync, _fd_number(ctx, a["fd"]))
+
+
+def run_fallocate(ctx, step):
+    a = step.args
+    mode = 0
+    for f in a["mode"]:
+        mode |= FALLOC_FLAGS[f]
+    _fd_call(ctx, step, f"fallocate of fd {a['fd']}", ctx.task.files.fallocate,
+             _fd_number(ctx, a["fd"]), mode, a["offset"], a["length"])
+
+
+def run_fadvise(ctx, step):
+    a = step.args
+    _fd_call(ctx, step, f"fadvise of fd {a['fd']}", ctx.machine.vfs.fadvise, ctx.task.files,
+             _fd_number(ctx, a["fd"]), a["offset"], a["length"], FADV_ADVICE[a["advice"]])
+
+
+def run_madvise(ctx, step):
+    a = step.args
+    start, end = ctx.range()
+    try:
+        vm.do_madvise(ctx.machine.mmcore, ctx.task.mm, start, end - start, MADV_ADVICE[a["advice"]])
+    except vm.MmError as e:
+        ctx.set_errno(e.errno, e.detail)
 
 
 def run_read_file(ctx, step):
@@ -658,7 +785,9 @@ RUNS = {"mmap": run_mmap, "munmap": run_munmap, "mprotect": run_mprotect, "touch
         "mkdir": run_mkdir, "rmdir": run_rmdir, "mount": run_mount, "umount": run_umount,
         "read_file": run_read_file, "write_file": run_write_file, "sync": run_sync,
         "mlock": run_mlock, "munlock": run_munlock, "mlockall": run_mlockall,
-        "munlockall": run_munlockall}
+        "munlockall": run_munlockall, "open": run_open, "close": run_close, "pread": run_pread,
+        "pwrite": run_pwrite, "ftruncate": run_ftruncate, "unlink": run_unlink, "fsync": run_fsync,
+        "fallocate": run_fallocate, "fadvise": run_fadvise, "madvise": run_madvise}
 
 
 @hookimpl

@@ -162,7 +162,7 @@ def test_without_the_plugin_its_values_are_unknown():
     with pytest.raises(WorkloadError, match=r"w.yaml:3:3: unknown key 'hugepages' in machine"):
         load_workload_text(WL, "w.yaml", registries_with())
     with pytest.raises(WorkloadError, match=r"w.yaml:6:46: invalid mmap.type: 'hugetest' is not one of "
-                                            r"anon, shared, file, file-shared; write one of"):
+                                            r"anon, shared, file, file-shared, fd, fd-shared; write one of"):
         load_workload_text(WL.replace("  hugepages: 4\n", ""), "w.yaml", registries_with())
 
 
@@ -175,7 +175,7 @@ def test_without_the_plugin_its_values_are_unknown():
     (WL.replace("{mapped: 4 MiB}", "{mapd: 4 MiB}"),
      "w.yaml:9:29: unknown key 'mapd' in expect.hugetest; did you mean 'mapped'?"),
     (WL.replace("type: hugetest", "type: hugetset"),
-     "w.yaml:7:46: invalid mmap.type: 'hugetset' is not one of anon, shared, file, file-shared, hugetest; "
+     "w.yaml:7:46: invalid mmap.type: 'hugetset' is not one of anon, shared, file, file-shared, fd, fd-shared, hugetest; "
      "did you mean 'hugetest'?"),
 ])
 def test_plugin_values_are_validated_with_locations(text, message):
@@ -284,4 +284,4 @@ def test_the_reference_shows_which_plugin_adds_each_value_and_key():
     assert "| `hugetest` | `anon` | huge test pages *(plugin `hugetest`)* |" in text
     assert "| `MAP_HUGETLB` | `0x40000` | huge pages *(plugin `hugetest`)* |" in text
     assert "| `hugetest` | mapping | — | the plugin's mappings *(plugin `hugetest`)* |" in text
-    assert "`file-shared` \\| `hugetest`" in text           # in the type column of mmap.type
+    assert "`fd-shared` \\| `hugetest`" in text           # in the type column of mmap.type

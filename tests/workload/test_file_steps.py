@@ -149,3 +149,119 @@ def test_meminfo_expect_knows_the_profiles_lines():
     r = run("expect: {meminfo: {Zswap: 0}}")
     assert isinstance(r.error, WorkloadError) and "/proc/meminfo of v5.14 has no line 'Zswap'" in str(r.error)
     assert run("expect: {meminfo: {Zswap: 0, HugePages_Free: 0}}", kernel="v6.18").error is None
+
+
+# -- the fd steps: open, close, read/write of an fd, pread, pwrite, ftruncate, unlink, fsync,
+# fallocate, fadvise, madvise, mmap type fd/fd-shared (on memsim.testing's ramfiles) ------------
+
+from memsim.testing import RamFilesPlugin  # noqa: E402
+
+FD_STEPS = """\
+tasks:
+  - name: t
+    steps:
+      - mount: {type: ramfiles, path: /mnt}
+      - open: {path: /mnt/nope, name: x}
+      - expect: {errno: ENOENT}
+      - read: {fd: x, length: 4}
+      - expect: {errno: EBADF}
+      - open: {path: /mnt/f, name: f, flags: [O_RDWR, O_CREAT]}
+      - write: {fd: f, data: hello}
+      - pread: {fd: f, offset: 1, expect: ell}
+      - pwrite: {fd: f, offset: 0, data: J}
+      - pread: {fd: f, offset: 0, expect: Jello}
+      - open: {path: /mnt/f, name: ro}
+      - read: {fd: ro, expect: Jel}
+      - read: {fd: ro, expect: lo}
+      - write: {fd: ro, data: x}
+      - expect: {errno: EBADF}
+      - ftruncate: {fd: ro, length: 1}
+      - expect: {errno: EINVAL}
+      - ftruncate: {fd: f, length: 8 KiB}
+      - fallocate: {fd: f, mode: [FALLOC_FL_PUNCH_HOLE], length: 4 KiB}
+      - expect: {errno: EOPNOTSUPP}
+      - fallocate: {fd: f, mode: [FALLOC_FL_PUNCH_HOLE, FALLOC_FL_KEEP_SIZE], length: 1}
+      - pread: {fd: f, offset: 0, expect: "00 65", encoding: hex}
+      - fsync: {fd: f}
+      - fadvise: {fd: f, advice: POSIX_FADV_DONTNEED}
+      - mmap: {name: m0, length: 8 KiB, type: fd-shared, fd: ro}
+      - expect: {errno: EACCES}
+      - mmap: {name: m, length: 8 KiB, type: fd-shared, fd: f}
+      - touch: {vma: m}
+      - madvise: {vma: m, advice: MADV_REMOVE}
+      - madvise: {vma: m, advice: MADV_DONTNEED}
+      - close: {fd: f}
+      - unlink: {path: /mnt/f}
+      - read: {fd: f, length: 1}
+      - expect: {errno: EBADF}
+      - pread: {fd: ro, offset: 0, length: 8 KiB}
+      - pread: {fd: ro, offset: 0, expect: "00 00", encoding: hex}
+      - open: {path: /mnt, name: d}
+      - mmap: {name: dm, length: 4 KiB, type: fd, fd: d}
+      - expect: {errno: ENODEV}
+      - read: {fd: d, length: 1}
+      - expect: {errno: EISDIR}
+"""
+
+
+def test_the_fd_steps_do_the_file_calls_with_the_kernels_errnos():
+    r = run_text(FD_STEPS, plugins=(RamFilesPlugin(),), events=())
+    assert r.error is None, r.error
+    sb = r.machine.vfs.path_lookup("/mnt").dentry.d_sb
+    assert sb.s_fs_info["fsyncs"] == 1 and sb.s_fs_info["mmaps"] == 1
+    assert sb.s_fs_info["evicted"] == [2]         # unlinked, read through ro, gone at exit
+
+
+def test_a_pread_that_reads_other_bytes_fails_the_expectation():
+    r = run_text(FD_STEPS.replace("expect: Jello", "expect: Hello"), plugins=(RamFilesPlugin(),),
+                 events=())
+    assert isinstance(r.error, ExpectationFailed)
+    assert "fd f at offset 0 read 'Jello', expected 'Hello'" in str(r.error)
+
+
+def test_forked_children_and_threads_know_the_fd_names():
+    r = run_text(textwrap.dedent("""\
+        tasks:
+          - name: t
+            steps:
+              - mount: {type: ramfiles, path: /mnt}
+              - open: {path: /mnt/f, name: f, flags: [O_RDWR, O_CREAT]}
+              - fork:
+                  child: c
+                  steps:
+                    - write: {fd: f, data: ab}
+                    - close: {fd: f}
+              - sleep: {duration: 1ms}
+              - clone:
+                  thread: th
+                  steps:
+                    - pread: {fd: f, offset: 0, expect: ab}
+                    - close: {fd: f}
+              - sleep: {duration: 1ms}
+              - write: {fd: f, data: x}
+              - expect: {errno: EBADF}
+        """), plugins=(RamFilesPlugin(),), events=())
+    assert r.error is None, r.error
+
+
+@pytest.mark.parametrize("step, message", [
+    ("read: {fd: nosuch, length: 1}", "test.yaml:5:20: read.fd 'nosuch' names no fd defined"),
+    ("open: {path: /mnt/f, name: f, flags: [O_RDONLY, O_RDWR]}",
+     "test.yaml:5:57: open.flags has two access modes, O_RDONLY and O_RDWR"),
+    ("open: {path: /mnt/f, name: f, flags: [O_CREAT, O_CREAT]}", "O_CREAT is given twice in open.flags"),
+    ("open: {path: /mnt/f, name: f, flags: [O_SYNC]}", "O_SYNC"),
+    ("read: {length: 1}", "read needs exactly one of vma and fd"),
+    ("mmap: {name: m, length: 4 KiB, type: fd}", "mmap.fd is required when type is fd"),
+    ("mmap: {name: m, length: 4 KiB, fd: g}", "names no fd defined"),
+    ("fadvise: {fd: g, advice: DONTNEED}", "DONTNEED"),
+])
+def test_fd_step_mistakes_are_reported_at_load_time(step, message):
+    with pytest.raises(WorkloadError) as e:
+        run_text(wl(step), events=())
+    assert message in str(e.value), str(e.value)
+
+
+def test_a_write_of_an_fd_takes_no_offset():
+    with pytest.raises(WorkloadError) as e:
+        run_text(wl("open: {path: /proc/meminfo, name: f}", "write: {fd: f, offset: 4, data: x}"), events=())
+    assert "write.offset is only used with vma" in str(e.value) and "use pwrite with offset" in str(e.value)

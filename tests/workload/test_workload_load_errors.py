@@ -81,11 +81,12 @@ CASES = {
                          "did you mean 'steps'?", "setps"),
     "unknown step": (HEAD + "      - mmmap: {name: a, length: 4k}\n", "w.yaml:4:9: unknown step 'mmmap'; did "
                      "you mean 'mmap'?", "mmmap"),
-    "unknown step, nothing close": (HEAD + "      - frobnicate: {}\n", "w.yaml:4:9: unknown step 'frobnicate'; "
-                                    "known steps: clone, exit, exit_group, expect, fork, mbind, mkdir, mlock, "
+    "unknown step, nothing close": (HEAD + "      - zzyzx: {}\n", "w.yaml:4:9: unknown step 'zzyzx'; "
+                                    "known steps: clone, close, exit, exit_group, expect, fadvise, fallocate, "
+                                    "fork, fsync, ftruncate, madvise, mbind, mkdir, mlock, "
                                     "mlockall, mmap, mount, mprotect, mremap, munlock, munlockall, munmap, "
-                                    "read, read_file, rmdir, set_mempolicy, "
-                                    "sleep, sync, touch, umount, write, write_file", "frobnicate"),
+                                    "open, pread, pwrite, read, read_file, rmdir, set_mempolicy, "
+                                    "sleep, ... (36 in all, see docs/workloads.md)", "zzyzx"),
     "unknown step param": (HEAD + "      - mmap: {name: a, lenght: 4k}\n", "w.yaml:4:25: unknown key 'lenght' "
                            "in step 'mmap'; did you mean 'length'?", "lenght"),
     "unknown param of a step without params": (HEAD + "      - exit: {status: 1}\n", "w.yaml:4:16: unknown "
@@ -141,7 +142,7 @@ CASES = {
     "number for a bool": (HEAD + "      - mmap: {name: a, length: 4k, populate: 1}\n", "w.yaml:4:47: "
                           "mmap.populate must be true or false, not the number 1; write true or false", "1}"),
     "bad enum": (HEAD + "      - mmap: {name: a, length: 4k, type: fil}\n", "w.yaml:4:43: invalid mmap.type: "
-                 "'fil' is not one of anon, shared, file, file-shared; did you mean 'file'?", "fil"),
+                 "'fil' is not one of anon, shared, file, file-shared, fd, fd-shared; did you mean 'file'?", "fil"),
     "bad kernel profile": ("machine:\n  kernel: v5.15\n" + EXIT, "w.yaml:2:11: invalid machine.kernel: 'v5.15' "
                            "is not one of v5.14, v6.18; did you mean 'v5.14'?", "v5.15"),
     "params are a string": (HEAD + "      - mmap: buf\n", "w.yaml:4:15: the parameters of step 'mmap' must be a "

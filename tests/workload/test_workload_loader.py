@@ -35,7 +35,7 @@ def test_reference_example_loads(tmp_path):
     assert (app.name, app.comm, app.cpu, app.where) == ("app", "app", 0, Location(str(path), 11, 5))
     assert [s.op for s in app.steps] == ["mmap", "touch", "expect", "fork", "munmap", "mmap", "expect"]
     mmap = app.steps[0]
-    assert dict(mmap.args) == {"name": "buf", "length": GiB, "type": "anon", "file": None, "offset": 0,
+    assert dict(mmap.args) == {"name": "buf", "length": GiB, "type": "anon", "file": None, "fd": None, "offset": 0,
                                "prot": "rw", "flags": (), "populate": False, "addr": None}
     assert mmap.where == Location(str(path), 15, 9)
     assert mmap.arg_where["length"] == Location(str(path), 15, 35)
