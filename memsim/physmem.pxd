@@ -340,6 +340,7 @@ cdef class PhysMem:
     cdef int page_cache_release(self, pfn_t pfn) noexcept
     cdef int release_pages(self, pfn_t* pfns, int n) except -1
     cdef int folios_put_refs(self, pfn_t* pfns, int n) except -1
+    cdef pfn_t put_folio_ref(self, pfn_t pfn, uint64_t free_at_once) except? 0
     # mlock (mm/mlock.c)
     cdef bint isolate_lru_page(self, pfn_t pfn) except -1
     cdef int putback_lru_page(self, pfn_t pfn) except -1

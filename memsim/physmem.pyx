@@ -1585,28 +1585,38 @@ cdef class PhysMem:
             self.release_pages(pfns, RELEASE_PAGES_MAX)
             return self.release_pages(pfns + RELEASE_PAGES_MAX, n - RELEASE_PAGES_MAX)
         for i in range(n):
-            pfn = pfns[i]
-            p = &self.mem_map[pfn]
-            if p.flags & (1ULL << PG_tail):
-                pfn = p.compound_head
-                p = &self.mem_map[pfn]
-            p._refcount -= 1
-            if p._refcount != 0:
-                continue
-            if p.flags & (1ULL << PG_head):
-                self.free_compound(pfn)
-                continue
-            self.page_cache_release(pfn)
-            if p.memcg_data:
-                self.mem_cgroup_uncharge(pfn)
-            tofree[m] = pfn
-            m += 1
+            pfn = self.put_folio_ref(pfns[i], 1ULL << PG_head)
+            if pfn != NO_PFN:
+                tofree[m] = pfn
+                m += 1
         for k in range(m // 2):
             pfn = tofree[k]
             tofree[k] = tofree[m - 1 - k]
             tofree[m - 1 - k] = pfn
         self.free_unref_page_list(tofree, m)
         return 0
+
+    cdef pfn_t put_folio_ref(self, pfn_t pfn, uint64_t free_at_once) except? 0:
+        """What release_pages() and folios_put_refs() do per page: drop one reference of its
+        folio (a tail's goes to the head).  When that was the last, a folio with a flag of
+        ``free_at_once`` is freed at once (v5.14's compound pages, v6.18's hugetlb folios:
+        destroy_compound_page / free_huge_folio) and NO_PFN returned; any other leaves the LRU
+        (__page_cache_release), is uncharged and is returned, for the caller's free list.
+        NO_PFN too while a reference is left."""
+        cdef page* p = &self.mem_map[pfn]
+        if p.flags & (1ULL << PG_tail):
+            pfn = p.compound_head
+            p = &self.mem_map[pfn]
+        p._refcount -= 1
+        if p._refcount != 0:
+            return NO_PFN
+        if p.flags & free_at_once:
+            self.free_compound(pfn)
+            return NO_PFN
+        self.page_cache_release(pfn)
+        if p.memcg_data:
+            self.mem_cgroup_uncharge(pfn)
+        return pfn
 
     cdef int folios_put_refs(self, pfn_t* pfns, int n) except -1:
         """folios_put_refs() of one folio batch (at most PAGEVEC_SIZE, 31): drop a reference of
@@ -1619,23 +1629,12 @@ cdef class PhysMem:
         cdef pfn_t tofree[PAGEVEC_SIZE]
         cdef unsigned int orders[PAGEVEC_SIZE]
         for i in range(n):
-            pfn = pfns[i]
-            p = &self.mem_map[pfn]
-            if p.flags & (1ULL << PG_tail):
-                pfn = p.compound_head
+            pfn = self.put_folio_ref(pfns[i], 1ULL << PG_hugetlb)
+            if pfn != NO_PFN:
                 p = &self.mem_map[pfn]
-            p._refcount -= 1
-            if p._refcount != 0:
-                continue
-            if p.flags & (1ULL << PG_hugetlb):
-                self.free_compound(pfn)
-                continue
-            self.page_cache_release(pfn)
-            if p.memcg_data:
-                self.mem_cgroup_uncharge(pfn)
-            tofree[m] = pfn
-            orders[m] = p.compound_order if p.flags & (1ULL << PG_head) else 0
-            m += 1
+                tofree[m] = pfn
+                orders[m] = p.compound_order if p.flags & (1ULL << PG_head) else 0
+                m += 1
         if m:
             self.free_unref_folios(tofree, orders, m)
         return 0
