@@ -243,12 +243,32 @@ ctypedef int (*aops_writepage_fn)(void* ctx, AddressSpace mapping, pfn_t pfn,
 ctypedef int (*aops_delete_from_page_cache_fn)(void* ctx, AddressSpace mapping, pfn_t pfn,
                                                uint64_t shadow) except -1
 
+# The fault path's side (generic_file_vm_ops, which a filesystem's ->mmap installs in the
+# kernel: memsim's file VMAs have vm_ops NULL and the core calls these in its place).
+# map_pages: filemap_map_pages() for do_fault_around(): map the cached, uptodate pages of
+#   [start_pgoff, end_pgoff] at their empty PTEs (MmCore.do_set_pte with prefault, counting
+#   FK_AROUND); VM_FAULT_NOPAGE if the faulting page itself got mapped, else 0.  NULL: no
+#   fault-around on the mapping.
+# page_mkwrite: filemap_page_mkwrite() / shmem's none: a shared page (vmf.page) is about to become
+#   writable; 0 or a VM_FAULT_* code (VM_FAULT_NOPAGE when truncation took the page away).
+# dirty_folio: folio_mark_dirty() -> a_ops->dirty_folio (v5.14 ->set_page_dirty) for a page a
+#   write fault dirtied (fault_dirty_shared_page): the op dirties it (MmCore.set_page_dirty, the
+#   accounting) and tags/marks what its filesystem keeps; 1 if the page was newly dirtied.
+#   NULL: MmCore.set_page_dirty.
+ctypedef int (*aops_map_pages_fn)(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf,
+                                  uint64_t start_pgoff, uint64_t end_pgoff) except -1
+ctypedef int (*aops_page_mkwrite_fn)(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
+ctypedef int (*aops_dirty_folio_fn)(void* ctx, AddressSpace mapping, pfn_t pfn) except -1
+
 cdef struct address_space_operations:
     aops_lookup_fn lookup
     aops_alloc_fn alloc
     aops_migratepage_fn migratepage
     aops_writepage_fn writepage
     aops_delete_from_page_cache_fn delete_from_page_cache
+    aops_map_pages_fn map_pages
+    aops_page_mkwrite_fn page_mkwrite
+    aops_dirty_folio_fn dirty_folio
     void* ctx
 
 # userfaultfd (fs/userfaultfd.c as the core calls it).
@@ -599,7 +619,8 @@ cdef class MmCore:
                             uint64_t* sleaf, uint64_t addr, int level, bint cow) except -1
     cdef int migrate_page(self, pfn_t pfn) except? -1000000
     cdef int set_page_dirty(self, pfn_t pfn) except -1
-    cdef int fault_dirty_shared_page(self, pfn_t pfn) except -1
+    cdef int do_page_mkwrite(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
+    cdef int fault_dirty_shared_page(self, VmArea vma, pfn_t pfn) except -1
     cdef bint clear_page_dirty_for_io(self, pfn_t pfn) except -1
     cdef int set_page_writeback(self, pfn_t pfn) except -1
     cdef int end_page_writeback(self, pfn_t pfn) except -1

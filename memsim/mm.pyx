@@ -1473,6 +1473,15 @@ cdef class Rmap:
         self.mappings[mapping.addr] = mapping
         mapping.in_rmap = True
 
+    def unregister_mapping(self, AddressSpace mapping):
+        """The inode is being freed (destroy_inode): its mapping leaves the page->mapping table.
+        It must hold no page by then (clear_inode's BUG_ON(nrpages)): ValueError otherwise."""
+        if mapping.nrpages:
+            raise ValueError(f"{mapping!r}: unregistered with {mapping.nrpages} pages cached")
+        if mapping.in_rmap and self.mappings.get(mapping.addr) is mapping:
+            del self.mappings[mapping.addr]
+        mapping.in_rmap = False
+
 
 # ------------------------------------------------------------------------------------------
 # The machine-wide mm core: faults, zap, copy
@@ -2110,14 +2119,13 @@ cdef class MmCore:
                 return 0
         elif (vma.vm_flags & (C_VM_WRITE | C_VM_SHARED)) == (C_VM_WRITE | C_VM_SHARED):
             # wp_page_shared(): ->page_mkwrite first, then reuse
-            if vma.vm_ops != NULL and vma.vm_ops.page_mkwrite != NULL:
-                vmf.page = old
-                ret = vma.vm_ops.page_mkwrite(vma.vm_ops.ctx, mm, vma, vmf)
-                if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
-                    return ret
+            vmf.page = old
+            ret = self.do_page_mkwrite(mm, vma, vmf)
+            if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+                return ret
             vmf.pte[0] = e | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED
             self.fault_counts[FK_SHARED] += 1
-            self.fault_dirty_shared_page(old)
+            self.fault_dirty_shared_page(vma, old)
             return 0
         return self.wp_page_copy(mm, vma, vmf, old, False)
 
@@ -2199,10 +2207,15 @@ cdef class MmCore:
         return self.do_shared_fault(mm, vma, vmf)
 
     cdef bint should_fault_around(self, VmArea vma) noexcept:
-        """should_fault_around(): the VMA maps pages around (->map_pages), fault_around_bytes
-        covers more than one page, and userfaultfd does not track minor faults (v5.14) or
-        minor faults and write-protection (v6.x, uffd_disable_fault_around) on it."""
-        if vma.vm_ops == NULL or vma.vm_ops.map_pages == NULL:
+        """should_fault_around(): the VMA maps pages around (its vm_ops->map_pages, or for a
+        file VMA without vm_ops its mapping's a_ops map_pages: generic_file_vm_ops'
+        filemap_map_pages), fault_around_bytes covers more than one page, and userfaultfd does
+        not track minor faults (v5.14) or minor faults and write-protection (v6.x,
+        uffd_disable_fault_around) on it."""
+        if vma.vm_ops != NULL:
+            if vma.vm_ops.map_pages == NULL:
+                return False
+        elif vma.vm_file is None or vma.vm_file.a_ops == NULL or vma.vm_file.a_ops.map_pages == NULL:
             return False
         if vma.vm_flags & C_VM_UFFD_MINOR:
             return False
@@ -2224,9 +2237,11 @@ cdef class MmCore:
         if self.pte_alloc(mm, vmf) == NULL:
             self.fault_counts[FK_OOM] += 1
             return VM_FAULT_OOM
-        ret = vma.vm_ops.map_pages(vma.vm_ops.ctx, mm, vma, vmf,
-                                   vmf.pgoff + from_pte - pte_off, vmf.pgoff + to_pte - pte_off)
-        return ret
+        if vma.vm_ops != NULL:
+            return vma.vm_ops.map_pages(vma.vm_ops.ctx, mm, vma, vmf,
+                                        vmf.pgoff + from_pte - pte_off, vmf.pgoff + to_pte - pte_off)
+        return vma.vm_file.a_ops.map_pages(vma.vm_file.a_ops.ctx, mm, vma, vmf,
+                                           vmf.pgoff + from_pte - pte_off, vmf.pgoff + to_pte - pte_off)
 
     cdef int do_fault_page(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
         """do_fault_page(): the PTE table first (prealloc_pte), then ->fault (the built-in files:
@@ -2285,23 +2300,40 @@ cdef class MmCore:
         ret = self.do_fault_page(mm, vma, vmf)
         if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
             return ret
-        if vma.vm_ops != NULL and vma.vm_ops.page_mkwrite != NULL:
-            tmp = vma.vm_ops.page_mkwrite(vma.vm_ops.ctx, mm, vma, vmf)
-            if tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
-                return tmp
+        tmp = self.do_page_mkwrite(mm, vma, vmf)
+        if tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+            return tmp
         ret |= self.finish_fault(mm, vma, vmf)
         if not (ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)):
             self.fault_counts[FK_SHARED] += 1
-            self.fault_dirty_shared_page(vmf.page)
+            self.fault_dirty_shared_page(vma, vmf.page)
         return ret
 
-    cdef int fault_dirty_shared_page(self, pfn_t pfn) except -1:
+    cdef int do_page_mkwrite(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
+        """do_page_mkwrite(): the VMA's vm_ops->page_mkwrite, or for a file VMA without vm_ops
+        its mapping's a_ops page_mkwrite (generic_file_vm_ops' filemap_page_mkwrite); 0 when
+        there is none."""
+        cdef AddressSpace mapping
+        if vma.vm_ops != NULL:
+            if vma.vm_ops.page_mkwrite != NULL:
+                return vma.vm_ops.page_mkwrite(vma.vm_ops.ctx, mm, vma, vmf)
+            return 0
+        mapping = vma.vm_file
+        if mapping is not None and mapping.a_ops != NULL and mapping.a_ops.page_mkwrite != NULL:
+            return mapping.a_ops.page_mkwrite(mapping.a_ops.ctx, mm, vma, vmf)
+        return 0
+
+    cdef int fault_dirty_shared_page(self, VmArea vma, pfn_t pfn) except -1:
         """fault_dirty_shared_page(): a write fault made a shared file page writable, so it is
-        dirty now (set_page_dirty: a regular file's page is accounted in NR_FILE_DIRTY, a shmem
-        page only flagged).  balance_dirty_pages_ratelimited() is not modelled: memsim has no
-        dirty throttling."""
+        dirty now: folio_mark_dirty() -> the mapping's a_ops dirty_folio, or set_page_dirty
+        (a regular file's page is accounted in NR_FILE_DIRTY, a shmem page only flagged).
+        balance_dirty_pages_ratelimited() is not modelled: memsim has no dirty throttling."""
+        cdef AddressSpace mapping = vma.vm_file
         if self.pm.mem_map[pfn].mapping and not (self.pm.mem_map[pfn].mapping & PAGE_MAPPING_ANON):
-            self.set_page_dirty(pfn)
+            if mapping is not None and mapping.a_ops != NULL and mapping.a_ops.dirty_folio != NULL:
+                mapping.a_ops.dirty_folio(mapping.a_ops.ctx, mapping, pfn)
+            else:
+                self.set_page_dirty(pfn)
         return 0
 
     cdef int finish_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:

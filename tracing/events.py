@@ -308,6 +308,12 @@ CORE_EVENTS: Dict[int, Tuple[str, str, Tuple[str, ...]]] = {
           "no_progress_loops", "wmark_check")),
     # issue 10's evict part: pageout()'s event (v6.18 calls it mm_vmscan_write_folio)
     22: ("vmscan", "mm_vmscan_writepage", ("pfn", "reclaim_flags")),
+    # issue 12's page cache (include/trace/events/filemap.h): v5.14 has a page pointer and no
+    # order, v6.18 no pointer and the folio's order (the absent field is skipped)
+    26: ("filemap", "mm_filemap_add_to_page_cache", ("page", "pfn", "i_ino", "index", "s_dev", "order")),
+    27: ("filemap", "mm_filemap_delete_from_page_cache",
+         ("page", "pfn", "i_ino", "index", "s_dev", "order")),
+    28: ("filemap", "mm_filemap_fault", ("i_ino", "index", "s_dev")),
 }
 
 #: Core slots whose event a later kernel renamed: slot -> (system, the later name).  A profile's

@@ -260,3 +260,18 @@ def test_reclaim_plants_no_shadow_once_the_mapping_is_exiting():
     assert nrpages > 0 and m.mmcore.truncate_inode_pages_final(mapping) == nrpages
     assert mapping.mapping_empty() and mapping.flags == 1 << PY_AS_EXITING
     assert m.check_invariants() == []
+
+
+# -- the rmap's mapping table -------------------------------------------------------------------
+def test_an_unregistered_mapping_is_no_longer_found_and_one_with_pages_is_refused():
+    """Rmap.unregister_mapping (destroy_inode): the mapping leaves page->mapping's table; a
+    mapping still caching pages is refused (clear_inode's BUG_ON(nrpages))."""
+    m, t = machine()
+    busy = read_file(m, t, 4 * PAGE, "busy")
+    assert busy.in_rmap and m.mmcore.rmap.mappings[busy.addr] is busy
+    with pytest.raises(ValueError, match="4 pages cached"):
+        m.mmcore.rmap.unregister_mapping(busy)
+    assert m.mmcore.rmap.mappings[busy.addr] is busy
+    m.mmcore.truncate_inode_pages_range(busy, 0)
+    m.mmcore.rmap.unregister_mapping(busy)
+    assert not busy.in_rmap and busy.addr not in m.mmcore.rmap.mappings

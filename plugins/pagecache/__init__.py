@@ -1,0 +1,16 @@
+"""The page cache: filesystems whose files live in the core's ``i_pages`` (issue 12).
+
+Being built in parts (docs/architecture.md, "The page cache"): a disk-backed filesystem of
+regular files whose contents survive eviction (``diskfs``), tmpfs/shmem and ``memfd_create``
+(``shmem``), inode lifetime with slab inodes and the inode shrinker (``inode``), and the
+``no-nrexceptional`` seed change.  Each fills in the core's typed ``address_space_operations``
+(memsim/mm.pxd) for its mappings; nothing here runs per page from Python.
+
+The ``XArray``/``AddressSpace`` storage stays in the core (memsim/mm.pyx), so reclaim, the
+workingset shadow-node shrinker, truncate and ``--check`` work on these mappings unchanged.
+"""
+from __future__ import annotations
+
+from memsim.plugin_host import PluginSpec
+
+MEMSIM_PLUGIN = PluginSpec(requires=("kmem", "core_steps"))
