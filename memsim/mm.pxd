@@ -236,8 +236,10 @@ ctypedef int (*aops_migratepage_fn)(void* ctx, AddressSpace mapping, uint64_t in
 #   (pageout()'s PAGE_ACTIVATE when a_ops->writepage is NULL).
 # delete_from_page_cache: __remove_mapping()'s __delete_from_page_cache(page, shadow) and
 #   ->freepage: the clean, unmapped page that only the cache holds leaves the op's cache;
-#   ``shadow`` (0: none) is the workingset entry to keep at its index.  NULL: the mapping's pages
-#   are not reclaimable (shrink_page_list keeps them).
+#   ``shadow`` (0: none) is the workingset entry to keep at its index; the op takes the page out
+#   of i_pages with MmCore.page_cache_delete_page (which fires filemap's delete event; the core
+#   then undoes NR_FILE_PAGES).  NULL: the mapping's pages are not reclaimable (shrink_page_list
+#   keeps them).
 ctypedef int (*aops_writepage_fn)(void* ctx, AddressSpace mapping, pfn_t pfn,
                                   writeback_control* wbc) except? -1000000
 ctypedef int (*aops_delete_from_page_cache_fn)(void* ctx, AddressSpace mapping, pfn_t pfn,
@@ -601,6 +603,9 @@ cdef class MmCore:
                                     uint64_t shadow) except -1
     cdef int xa_node_account(self, AddressSpace mapping, uint64_t index, int dcount, int dvalues,
                              int nid) except -1
+    cdef int trace_filemap_page(self, int ev, AddressSpace mapping, pfn_t pfn,
+                                uint64_t index) except -1
+    cdef int trace_filemap_fault(self, AddressSpace mapping, uint64_t index) except -1
     cdef int do_swap_page(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
     cdef int handle_pte_marker(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
     cdef int do_huge_leaf_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf, uint64_t* leaf, int level) except -1

@@ -37,7 +37,8 @@ from memsim._types cimport (
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem, migrate_page_fn, lruvec, lru_batch
 from memsim.mempolicy cimport policy_node, policy_nodemask, offset_il_node
-from memsim.ring cimport TraceBuffer, EV_RSS_STAT, TRACE_FLAG_SOFTIRQ
+from memsim.ring cimport (TraceBuffer, EV_RSS_STAT, TRACE_FLAG_SOFTIRQ, EV_MM_FILEMAP_ADD_TO_PAGE_CACHE,
+                         EV_MM_FILEMAP_DELETE_FROM_PAGE_CACHE, EV_MM_FILEMAP_FAULT)
 from memsim.task cimport Current, TaskStruct, task_rss_stat
 from memsim.hashptr cimport ptr_to_hashval
 from memsim.workingset cimport (Workingset, xa_is_value, shadow_to_entry, entry_to_shadow,
@@ -123,6 +124,7 @@ cdef enum:
 #: the table changes kept between two --check checks; past them the next check is a full one
 cdef size_t MAX_PGTABLE_CHANGES = 1 << 22
 cdef uint64_t PMD_SIZE = 1ULL << 21
+cdef uint64_t VMEMMAP_BASE = 0xffffea0000000000ULL   # x86-64 vmemmap_base without KASLR (as physmem)
 cdef uint64_t PUD_SIZE = 1ULL << 30
 cdef uint64_t PGDIR_SIZE = 1ULL << 39
 cdef uint64_t TASK_SIZE = 0x7ffffffff000ULL
@@ -2438,7 +2440,8 @@ cdef class MmCore:
         in the cache is read in: a major fault) and shmem_fault() -> shmem_getpage_gfp() for
         shmem, whose userfaultfd checks it makes: a cached page in a VM_UFFD_MINOR VMA is a
         minor fault, a missing page in a VM_UFFD_MISSING VMA a missing fault.  Beyond i_size:
-        SIGBUS.  The mapping's address_space_operations (lookup, alloc) are used when a plugin
+        SIGBUS.  A regular file's fault inside i_size fires filemap:mm_filemap_fault before the
+        lookup, as 6.18's filemap_fault() does (shmem_fault() has no such event).  The mapping's address_space_operations (lookup, alloc) are used when a plugin
         installed them, else the built-in page cache (i_pages)."""
         cdef AddressSpace mapping = vma.vm_file
         cdef uint64_t index = vmf.pgoff
@@ -2450,6 +2453,8 @@ cdef class MmCore:
         if index >= (mapping.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT:
             self.fault_counts[FK_SIGBUS] += 1
             return VM_FAULT_SIGBUS
+        if self.tb.core[EV_MM_FILEMAP_FAULT].enabled and not mapping.swapbacked:
+            self.trace_filemap_fault(mapping, index)    # filemap_fault(), not shmem_fault()
         pfn = self.page_cache_lookup(mapping, index)
         if mapping.swapbacked:
             if pfn != NO_PFN and (vma.vm_flags & C_VM_UFFD_MINOR):
@@ -2546,7 +2551,10 @@ cdef class MmCore:
         (xas_load, xas_store); returns the shadow entry it replaced (0: the slot was empty).
         nrpages + 1 for a new page; a shadow replaced was counted in nrexceptional (- 1) only
         before v5.13 (``keep_nrexceptional``).  The xa_node counts follow
-        (workingset_update_node)."""
+        (workingset_update_node).  A new page of a regular file (not shmem: its
+        shmem_add_to_page_cache has no tracepoint) fires filemap:mm_filemap_add_to_page_cache
+        last, as the kernel does once i_pages is unlocked; a page replacing a page (migration)
+        fires nothing."""
         cdef int64_t e
         cdef uint64_t leaf = index >> XA_CHUNK_SHIFT
         cdef uint16_t st
@@ -2556,8 +2564,12 @@ cdef class MmCore:
                 st = mapping.xa_leaf[leaf]
                 if st and (st >> 8) == 0:       # a node without shadows: no list change
                     mapping.xa_leaf[leaf] = st + 1
+                    if self.tb.core[EV_MM_FILEMAP_ADD_TO_PAGE_CACHE].enabled and not mapping.swapbacked:
+                        self.trace_filemap_page(EV_MM_FILEMAP_ADD_TO_PAGE_CACHE, mapping, pfn, index)
                     return 0
             self.xa_node_account(mapping, index, 1, 0, page_to_nid(&self.pm.mem_map[pfn]))
+            if self.tb.core[EV_MM_FILEMAP_ADD_TO_PAGE_CACHE].enabled and not mapping.swapbacked:
+                self.trace_filemap_page(EV_MM_FILEMAP_ADD_TO_PAGE_CACHE, mapping, pfn, index)
             return 0
         if not xa_is_value(e):
             return 0                        # a page replaced (migration): the counts stay
@@ -2565,7 +2577,34 @@ cdef class MmCore:
         if mapping.keep_nrexceptional:
             mapping.nrexceptional -= 1
         self.xa_node_account(mapping, index, 0, -1, page_to_nid(&self.pm.mem_map[pfn]))
+        if self.tb.core[EV_MM_FILEMAP_ADD_TO_PAGE_CACHE].enabled and not mapping.swapbacked:
+            self.trace_filemap_page(EV_MM_FILEMAP_ADD_TO_PAGE_CACHE, mapping, pfn, index)
         return entry_to_shadow(e)
+
+    cdef int trace_filemap_page(self, int ev, AddressSpace mapping, pfn_t pfn,
+                                uint64_t index) except -1:
+        """trace_mm_filemap_add_to_page_cache() / trace_mm_filemap_delete_from_page_cache()
+        (event class mm_filemap_op_page_cache): the page (v5.14's print derives it from the
+        pfn), its pfn, the host inode's number, the index, the superblock's s_dev (MKDEV:
+        major << 20 | minor) and the folio's order (v6.18).  The caller tests the slot's
+        ``enabled`` first."""
+        cdef uint64_t vals[6]
+        cdef page* p = &self.pm.mem_map[pfn]
+        vals[0] = VMEMMAP_BASE + pfn * sizeof(page)
+        vals[1] = pfn
+        vals[2] = mapping.i_ino
+        vals[3] = index
+        vals[4] = mapping.s_dev
+        vals[5] = p.compound_order if p.flags & (1ULL << PG_head) else 0
+        return self.tb.emit(ev, self.cur.cpu, self.cur.pid, vals, NULL, 0)
+
+    cdef int trace_filemap_fault(self, AddressSpace mapping, uint64_t index) except -1:
+        """trace_mm_filemap_fault(mapping, index) (v6.12+)."""
+        cdef uint64_t vals[3]
+        vals[0] = mapping.i_ino
+        vals[1] = index
+        vals[2] = mapping.s_dev
+        return self.tb.emit(EV_MM_FILEMAP_FAULT, self.cur.cpu, self.cur.pid, vals, NULL, 0)
 
     cdef int page_cache_delete(self, AddressSpace mapping, uint64_t index, uint64_t shadow) except -1:
         """The i_pages part of page_cache_delete() / __clear_shadow_entry(): the entry at
@@ -2621,8 +2660,15 @@ cdef class MmCore:
     cdef int page_cache_delete_page(self, AddressSpace mapping, uint64_t index, pfn_t pfn,
                                     uint64_t shadow) except -1:
         """page_cache_delete() of the page ``pfn`` the caller found at ``index``: replaced by
-        ``shadow`` (nrexceptional + 1 before v5.13), or by nothing (0); nrpages - 1."""
+        ``shadow`` (nrexceptional + 1 before v5.13), or by nothing (0); nrpages - 1.  Fires
+        filemap:mm_filemap_delete_from_page_cache first, as __delete_from_page_cache() /
+        __filemap_remove_folio() and delete_from_page_cache_batch() do before they undo the
+        accounting: the caller takes NR_FILE_PAGES (NR_SHMEM) down after this returns.  Every
+        path that takes a page out of i_pages comes through here (reclaim, truncate,
+        invalidate, a plugin's a_ops delete_from_page_cache); the swap cache does not."""
         cdef int nid = page_to_nid(&self.pm.mem_map[pfn])
+        if self.tb.core[EV_MM_FILEMAP_DELETE_FROM_PAGE_CACHE].enabled:
+            self.trace_filemap_page(EV_MM_FILEMAP_DELETE_FROM_PAGE_CACHE, mapping, pfn, index)
         mapping.nrpages -= 1
         if shadow:
             mapping.i_pages.store(index, shadow_to_entry(shadow))
@@ -2631,6 +2677,12 @@ cdef class MmCore:
             return self.xa_node_account(mapping, index, 0, 1, nid)
         mapping.i_pages.erase(index)
         return self.xa_node_account(mapping, index, -1, 0, nid)
+
+    def page_cache_delete_page_py(self, AddressSpace mapping, uint64_t index, pfn_t pfn,
+                                  uint64_t shadow=0):
+        """page_cache_delete_page() from Python (tests): the i_pages part only -- the caller
+        undoes NR_FILE_PAGES, page->mapping and the cache's reference."""
+        self.page_cache_delete_page(mapping, index, pfn, shadow)
 
     def truncate_inode_pages_range(self, AddressSpace mapping, uint64_t lstart, uint64_t lend=0xffffffffffffffff):
         """truncate_inode_pages_range() on the built-in page cache: every page wholly inside

@@ -11,6 +11,14 @@ workingset shadow-node shrinker, truncate and ``--check`` work on these mappings
 """
 from __future__ import annotations
 
+from memsim.hookspecs import hookimpl
 from memsim.plugin_host import PluginSpec
 
 MEMSIM_PLUGIN = PluginSpec(requires=("kmem", "core_steps"))
+
+
+@hookimpl(trylast=True)     # after kmem's: its events keep the live kernel's IDs
+def memsim_register_events(events, profile, patch_states):
+    from memsim.tracing.filemap import filemap_events
+    for decl in filemap_events(profile.name):     # add/delete/fault from the core's C code
+        events.add(decl)
