@@ -257,4 +257,5 @@ def test_plot_data_reads_each_side_from_its_buffer(demo):
     assert on.rss.keys() == off.rss.keys() and len(on.rss) == 4
     assert {k: list(s.val) for k, s in on.rss.items()} == {k: list(s.val) for k, s in off.rss.items()}
     assert on.total == off.total == sum(p["on"] for p in comp["events"]["counts"].values())
-    assert on.panels() == ["rss", "alloc_rate", "net_pages"]
+    # the demo reads a file: its page-cache adds (filemap events) make the fourth panel
+    assert on.panels() == ["rss", "alloc_rate", "net_pages", "page_cache"]
