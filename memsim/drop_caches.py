@@ -16,9 +16,9 @@ runs with it), then
 * unless silenced, ``pr_info("%s (%d): drop_caches: %d\\n", comm, pid, value)``, then the
   silence is ``stfu |= value & 4``.
 
-The inodes memsim has are the built-in file mappings (``machine.files``; shmem pages are
-always dirty, so drop_caches never frees them); a mapping whose page cache is a plugin's (a_ops)
-is left to it.  The file is mode 0200: even root cannot read it (EACCES).  Probed on the 6.18 VM:
+The inodes are those of every superblock (a filesystem's files, whose pages are in their
+mappings' i_pages whatever their a_ops) and the core's built-in file mappings (``machine.files``;
+shmem pages are always dirty, so drop_caches never frees them).  The file is mode 0200: even root cannot read it (EACCES).  Probed on the 6.18 VM:
 tests/core/probes/drop_caches.c.
 """
 from __future__ import annotations
@@ -34,6 +34,9 @@ DROP_SLAB_PER_NODE = ProfileTable("drop_caches.drop_slab_per_node", {"v5.14": Tr
 DRAIN_FIRST = ProfileTable("drop_caches.drain_first", {"v5.14": False, "v6.18": True})
 #: the table's extra2: SYSCTL_FOUR in both kernels (the 6.18 VM's vendor kernel takes up to 63)
 DROP_CACHES_MAX = ProfileTable("drop_caches.max", {"v5.14": 4, "v6.18": 4})
+#: inode->i_state bits drop_pagecache_sb() skips besides I_FREEING (include/linux/fs.h)
+I_WILL_FREE = 1 << 4
+I_NEW = 1 << 3
 
 
 class DropCaches:
@@ -46,14 +49,26 @@ class DropCaches:
         self.log: List[str] = []
 
     def drop_pagecache(self, machine) -> int:
-        """iterate_supers(drop_pagecache_sb): invalidate_mapping_pages over every built-in file
-        mapping with pages (nrpages: a shadow-only file keeps its shadows, pagecache.md
-        scenario 15), newest inode first.  Returns the pages dropped."""
+        """iterate_supers(drop_pagecache_sb): every superblock, oldest first
+        (``machine.vfs.super_blocks``), every inode of it newest first (``s_inodes``), skipping
+        one being freed (I_FREEING, I_WILL_FREE, I_NEW) or whose mapping has no pages (nrpages
+        == 0: a shadow-only inode keeps its shadows, pagecache.md scenario 15), and
+        invalidate_mapping_pages(mapping, 0, -1) on the others; then the core's built-in files
+        (``machine.files``, newest first), which have no superblock of their own.  Returns the
+        pages dropped."""
         from memsim.truncate import invalidate_mapping_pages
+        from memsim.vfs import I_FREEING
         dropped = 0
+        for sb in list(machine.vfs.super_blocks):
+            for inode in sb.inodes():
+                mapping = inode.i_mapping
+                if mapping is None or inode.i_state & (I_FREEING | I_WILL_FREE | I_NEW) \
+                        or mapping.nrpages == 0:
+                    continue                        # nrpages == 0: skipped, shadows and all
+                dropped += invalidate_mapping_pages(machine.mmcore, mapping)
         for mapping in reversed(list(machine.files.files.values())):
-            if mapping.has_a_ops or mapping.nrpages == 0:
-                continue                            # nrpages == 0: skipped, shadows and all
+            if mapping.nrpages == 0:
+                continue
             dropped += invalidate_mapping_pages(machine.mmcore, mapping)
         return dropped
 

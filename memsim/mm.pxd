@@ -261,6 +261,11 @@ ctypedef int (*aops_map_pages_fn)(void* ctx, MmStruct mm, VmArea vma, vm_fault* 
                                   uint64_t start_pgoff, uint64_t end_pgoff) except -1
 ctypedef int (*aops_page_mkwrite_fn)(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
 ctypedef int (*aops_dirty_folio_fn)(void* ctx, AddressSpace mapping, pfn_t pfn) except -1
+# launder_folio: ->launder_folio (v5.14 ->launder_page) from invalidate_inode_pages2_range():
+#   write the dirty page ``pfn`` now and clean it (MmCore.clear_page_dirty_for_io, with or without
+#   a writeback of its own), so that it can leave the cache; 0 or a negative errno.  NULL (most
+#   filesystems: ext4 and tmpfs have none): a dirty page stays and the call returns -EBUSY.
+ctypedef int (*aops_launder_folio_fn)(void* ctx, AddressSpace mapping, pfn_t pfn) except? -1000000
 
 cdef struct address_space_operations:
     aops_lookup_fn lookup
@@ -271,6 +276,7 @@ cdef struct address_space_operations:
     aops_map_pages_fn map_pages
     aops_page_mkwrite_fn page_mkwrite
     aops_dirty_folio_fn dirty_folio
+    aops_launder_folio_fn launder_folio
     void* ctx
 
 # userfaultfd (fs/userfaultfd.c as the core calls it).
@@ -350,14 +356,22 @@ cdef enum:
 
 cdef class XArray:
     cdef uint64_t** chunks
+    cdef uint16_t* chunk_count          # entries in each chunk (an emptied chunk is freed)
     cdef uint64_t nr_chunks
     cdef dict far                       # index -> slot, past the dense table
-    cdef readonly uint64_t nr_entries   # pages and shadows (len(), as the dict's)
+    cdef readonly uint64_t nr_entries   # pages and shadows (len(), as the dict's); a multi-index
+                                        # entry counts each slot it covers
+    cdef dict multi                     # first index -> order of each multi-index entry
+    cdef readonly uint64_t nr_multi     # multi-index entries (0: the fast paths skip the dict)
     cdef uint64_t* slot(self, uint64_t index, bint create) except? NULL
+    cdef void slot_emptied(self, uint64_t index) noexcept
     cdef bint load(self, uint64_t index, int64_t* entry) except -1
     cdef int store(self, uint64_t index, int64_t entry) except -1
     cdef bint erase(self, uint64_t index) except -1
     cdef bint exchange(self, uint64_t index, int64_t entry, int64_t* old) except -1
+    cdef int store_order(self, uint64_t index, unsigned int order, int64_t entry) except -1
+    cdef unsigned int get_order(self, uint64_t index, uint64_t* first) except? 255
+    cdef int split(self, uint64_t index) except -1
     cdef bint find(self, uint64_t start, uint64_t end, uint64_t* index, int64_t* entry) except -1
 
 cdef class AddressSpace:
@@ -606,6 +620,13 @@ cdef class MmCore:
     cdef int trace_filemap_page(self, int ev, AddressSpace mapping, pfn_t pfn,
                                 uint64_t index) except -1
     cdef int trace_filemap_fault(self, AddressSpace mapping, uint64_t index) except -1
+    cdef uint64_t truncate_index_range(self, AddressSpace mapping, uint64_t start,
+                                       uint64_t last) except? 0xffffffffffffffff
+    cdef int truncate_inode_folio(self, AddressSpace mapping, uint64_t index, pfn_t pfn) except -1
+    cdef uint64_t truncate_inode_partial_folio(self, AddressSpace mapping, uint64_t index,
+                                               pfn_t pfn, uint64_t lstart,
+                                               uint64_t lend) except? 0xffffffffffffffff
+    cdef int folio_zero_range(self, pfn_t pfn, uint64_t offset, uint64_t length) except -1
     cdef int do_swap_page(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
     cdef int handle_pte_marker(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
     cdef int do_huge_leaf_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf, uint64_t* leaf, int level) except -1

@@ -333,7 +333,17 @@ cdef class XArray:
     cache uses it): page index -> entry, a pfn (>= 0) or a workingset shadow entry (< 0).  C
     code calls load / store / erase (xa_load, xa_store, xa_erase); Python sees the dict it
     replaces (``i_pages[index]``, ``get``, ``in``, ``del``, ``len``, ``items()`` in index
-    order)."""
+    order).
+
+    Slots live in 512-slot chunks behind a table; a chunk whose last entry goes is freed (a
+    4 GiB file read and truncated gives its host memory back).  A multi-index entry
+    (``store_order``: 2^order slots, aligned) holds its entry in every slot it covers, so a load
+    anywhere in it returns the entry and the node counts are those of the kernel's canonical
+    slot plus its siblings; ``get_order`` tells its order.  Storing or erasing one index of it
+    first splits it into order-0 entries (xas_split), which is what __filemap_add_folio does
+    before it puts a page into part of a larger value entry (pagecache.md 2.3, scenario 22);
+    clearing the whole entry is the caller's (MmCore.page_cache_delete).  No marks (tags):
+    writeback finds dirty pages by PG_dirty, not by PAGECACHE_TAG_DIRTY."""
 
     def __dealloc__(self):
         cdef uint64_t i
@@ -341,10 +351,15 @@ cdef class XArray:
             for i in range(self.nr_chunks):
                 free(self.chunks[i])
             free(self.chunks)
+        free(self.chunk_count)
 
     cdef uint64_t* slot(self, uint64_t index, bint create) except? NULL:
+        """The slot of ``index`` in the dense table (created with its chunk when ``create``),
+        or NULL.  A caller that fills an empty slot or empties a full one keeps
+        ``nr_entries`` and ``chunk_count`` (store, erase, exchange do)."""
         cdef uint64_t c = index >> XA_SLOTS_SHIFT, n
         cdef uint64_t** grown
+        cdef uint16_t* counts
         if c >= self.nr_chunks:
             if not create:
                 return NULL
@@ -356,6 +371,11 @@ cdef class XArray:
                 raise MemoryError()
             memset(&grown[self.nr_chunks], 0, (n - self.nr_chunks) * sizeof(uint64_t*))
             self.chunks = grown
+            counts = <uint16_t*>realloc(self.chunk_count, n * sizeof(uint16_t))
+            if counts == NULL:
+                raise MemoryError()
+            memset(&counts[self.nr_chunks], 0, (n - self.nr_chunks) * sizeof(uint16_t))
+            self.chunk_count = counts
             self.nr_chunks = n
         if self.chunks[c] == NULL:
             if not create:
@@ -364,6 +384,24 @@ cdef class XArray:
             if self.chunks[c] == NULL:
                 raise MemoryError()
         return &self.chunks[c][index & (XA_SLOTS - 1)]
+
+    cdef void slot_emptied(self, uint64_t index) noexcept:
+        """A dense slot became empty: one entry less, and its chunk freed when it was the
+        chunk's last (the table itself too when the array is empty)."""
+        cdef uint64_t c = index >> XA_SLOTS_SHIFT, i
+        self.nr_entries -= 1
+        self.chunk_count[c] -= 1
+        if self.chunk_count[c] == 0:
+            free(self.chunks[c])
+            self.chunks[c] = NULL
+            if self.nr_entries == 0 and not self.far:
+                for i in range(self.nr_chunks):
+                    free(self.chunks[i])
+                free(self.chunks)
+                free(self.chunk_count)
+                self.chunks = NULL
+                self.chunk_count = NULL
+                self.nr_chunks = 0
 
     cdef bint load(self, uint64_t index, int64_t* entry) except -1:
         """xa_load(): True with *entry set, or False for an empty slot."""
@@ -380,9 +418,12 @@ cdef class XArray:
         return True
 
     cdef int store(self, uint64_t index, int64_t entry) except -1:
-        """xa_store() of ``entry`` at ``index`` (replacing what was there)."""
+        """xa_store() of ``entry`` at ``index`` (replacing what was there; a multi-index entry
+        there is split first)."""
         cdef uint64_t v = <uint64_t>entry if entry < 0 else <uint64_t>entry + 1
         cdef uint64_t* sl
+        if self.nr_multi:
+            self.split(index)
         if (index >> XA_SLOTS_SHIFT) >= XA_DENSE_CHUNKS:
             if self.far is None:
                 self.far = {}
@@ -393,12 +434,16 @@ cdef class XArray:
         sl = self.slot(index, True)
         if sl[0] == 0:
             self.nr_entries += 1
+            self.chunk_count[index >> XA_SLOTS_SHIFT] += 1
         sl[0] = v
         return 0
 
     cdef bint erase(self, uint64_t index) except -1:
-        """xa_erase(): empty the slot; False if it was empty."""
+        """xa_erase() of one slot (a multi-index entry there is split first, so only this
+        index empties); False if it was empty."""
         cdef uint64_t* sl
+        if self.nr_multi:
+            self.split(index)
         if (index >> XA_SLOTS_SHIFT) >= XA_DENSE_CHUNKS:
             if self.far is None or index not in self.far:
                 return False
@@ -409,15 +454,17 @@ cdef class XArray:
         if sl == NULL or sl[0] == 0:
             return False
         sl[0] = 0
-        self.nr_entries -= 1
+        self.slot_emptied(index)
         return True
 
     cdef bint exchange(self, uint64_t index, int64_t entry, int64_t* old) except -1:
         """xas_load() then xas_store() of ``entry`` at ``index`` in one walk, as
         __filemap_add_folio() does: True with *old set to the entry replaced, False if the slot
-        was empty."""
+        was empty.  A multi-index entry there is split first (xas_split)."""
         cdef uint64_t v = <uint64_t>entry if entry < 0 else <uint64_t>entry + 1, w
         cdef uint64_t* sl
+        if self.nr_multi:
+            self.split(index)
         if (index >> XA_SLOTS_SHIFT) >= XA_DENSE_CHUNKS:
             if self.far is None:
                 self.far = {}
@@ -427,11 +474,72 @@ cdef class XArray:
             sl = self.slot(index, True)
             w = sl[0]
             sl[0] = v
+            if w == 0:
+                self.chunk_count[index >> XA_SLOTS_SHIFT] += 1
         if w == 0:
             self.nr_entries += 1
             return False
         old[0] = <int64_t>w if w >> 63 else <int64_t>(w - 1)
         return True
+
+    # -- multi-index entries ---------------------------------------------------------------------
+    cdef int store_order(self, uint64_t index, unsigned int order, int64_t entry) except -1:
+        """xa_store_order() / xas_store() with xas_set_order(): ``entry`` over the 2^order
+        slots from ``index`` (aligned to them), replacing what was there.  A page entry of
+        order > 0 holds head + offset in each slot (find_get_page of a subpage); a value entry
+        holds the value in each.  Order 0 is store()."""
+        cdef uint64_t n = 1ULL << order, i
+        if order == 0:
+            return self.store(index, entry)
+        if index & (n - 1):
+            raise ValueError(f"store_order: index {index} is not aligned to order {order}")
+        for i in range(n):
+            self.store(index + i, entry if entry < 0 else entry + <int64_t>i)
+        if self.multi is None:
+            self.multi = {}
+        self.multi[index] = order
+        self.nr_multi += 1
+        return 0
+
+    cdef unsigned int get_order(self, uint64_t index, uint64_t* first) except? 255:
+        """xa_get_order(): the order of the entry covering ``index`` (0 for an order-0 entry or
+        none), with *first set to its first index."""
+        cdef unsigned int o
+        cdef uint64_t c
+        first[0] = index
+        if not self.nr_multi:
+            return 0
+        for o in range(1, 64):
+            c = index & ~((1ULL << o) - 1)
+            if self.multi.get(c, 0) == o:
+                first[0] = c
+                return o
+        return 0
+
+    cdef int split(self, uint64_t index) except -1:
+        """xas_split() to order 0 of the multi-index entry covering ``index``, if any: its
+        slots keep their entries, each now an entry of its own."""
+        cdef uint64_t first
+        if self.get_order(index, &first):
+            del self.multi[first]
+            self.nr_multi -= 1
+        return 0
+
+    def nr_chunks_py(self):
+        """The chunk table's size (0 once the array has emptied)."""
+        return self.nr_chunks
+
+    def chunks_in_use_py(self):
+        """The chunks allocated (each 512 slots, 4 KiB of host memory)."""
+        cdef uint64_t c, n = 0
+        for c in range(self.nr_chunks):
+            n += self.chunks[c] != NULL
+        return n
+
+    def get_order_py(self, uint64_t index):
+        """xa_get_order() from Python (tests)."""
+        cdef uint64_t first
+        return self.get_order(index, &first)
 
     cdef bint find(self, uint64_t start, uint64_t end, uint64_t* index, int64_t* entry) except -1:
         """xa_find() (xas_find over present entries): the first entry, page or value, at an
@@ -2609,12 +2717,22 @@ cdef class MmCore:
     cdef int page_cache_delete(self, AddressSpace mapping, uint64_t index, uint64_t shadow) except -1:
         """The i_pages part of page_cache_delete() / __clear_shadow_entry(): the entry at
         ``index`` leaves the built-in page cache, replaced by ``shadow`` (xas_store(&xas,
-        shadow)) or by nothing (0).  A page leaving takes nrpages - 1; before v5.13
+        shadow)) or by nothing (0); a multi-index entry there leaves whole, every index it
+        covered.  A page leaving takes nrpages - 1; before v5.13
         (``keep_nrexceptional``) a shadow stored adds 1 to nrexceptional and one cleared takes
         1 away."""
         cdef int nid = 0
         cdef int64_t e
         cdef bint was_value
+        cdef uint64_t first, i
+        cdef unsigned int order
+        if mapping.i_pages.nr_multi:        # xas_store() over a multi-index entry clears it all
+            order = mapping.i_pages.get_order(index, &first)
+            if order:
+                mapping.i_pages.split(first)
+                for i in range(first, first + (1ULL << order)):
+                    self.page_cache_delete(mapping, i, shadow if i == index else 0)
+                return 0
         if not mapping.i_pages.load(index, &e):
             return 0
         was_value = xa_is_value(e)
@@ -2678,55 +2796,148 @@ cdef class MmCore:
         mapping.i_pages.erase(index)
         return self.xa_node_account(mapping, index, -1, 0, nid)
 
+    def page_cache_plant_value(self, AddressSpace mapping, uint64_t index, unsigned int order,
+                               uint64_t shadow):
+        """Test-only: a value entry ``shadow`` (an xa_value word) of order ``order`` at
+        ``index`` (aligned), in empty slots, with the node counts (and nrexceptional, per slot,
+        before v5.13) as if reclaim had left it: what a THP's shadow range or a DAX PMD entry
+        would be (pagecache.md 2.3; scenario 22)."""
+        cdef uint64_t i, n = 1ULL << order
+        cdef int64_t e
+        if index & (n - 1):
+            raise ValueError(f"index {index} is not aligned to order {order}")
+        for i in range(index, index + n):
+            if mapping.i_pages.load(i, &e):
+                raise ValueError(f"index {i} is not empty")
+        mapping.i_pages.store_order(index, order, shadow_to_entry(shadow))
+        for i in range(index, index + n):
+            self.xa_node_account(mapping, i, 1, 1, 0)
+        if mapping.keep_nrexceptional:
+            mapping.nrexceptional += n
+
     def page_cache_delete_page_py(self, AddressSpace mapping, uint64_t index, pfn_t pfn,
                                   uint64_t shadow=0):
         """page_cache_delete_page() from Python (tests): the i_pages part only -- the caller
         undoes NR_FILE_PAGES, page->mapping and the cache's reference."""
         self.page_cache_delete_page(mapping, index, pfn, shadow)
 
-    def truncate_inode_pages_range(self, AddressSpace mapping, uint64_t lstart, uint64_t lend=0xffffffffffffffff):
-        """truncate_inode_pages_range() on the built-in page cache: every page wholly inside
-        [lstart, lend] leaves the cache (__delete_from_page_cache with no shadow: NR_FILE_PAGES,
-        NR_SHMEM, page->mapping cleared) and the cache's reference is dropped, and every shadow
-        entry in the range goes (truncate_exceptional_pvec_entries); a partial page is kept
-        (its zeroing is not modelled).  Mapped pages must have been unmapped
-        (``truncate_pagecache``).  One C loop over XArray.find (xa_find), in index order.
-        Returns the pages removed."""
-        cdef uint64_t start = (lstart + PAGE_SIZE - 1) >> PAGE_SHIFT, end
+    def truncate_inode_pages_range(self, AddressSpace mapping, uint64_t lstart,
+                                   uint64_t lend=0xffffffffffffffff):
+        """truncate_inode_pages_range(mapping, lstart, lend): byte offsets, ``lend`` inclusive,
+        -1 (the default) for the end of the file.  Every page wholly inside [lstart, lend]
+        leaves the cache (truncate_inode_folio) and every value entry in that index range goes
+        (truncate_exceptional_pvec_entries; not shmem's: its swap entries are shmem's own); then
+        the page holding ``lstart`` and the one holding ``lend``, when only partly inside, keep
+        their bytes outside the range and have those inside zeroed (truncate_inode_partial_folio
+        -> folio_zero_range; a page wholly inside after all goes like the others).  Nothing to do
+        when the mapping is empty (mapping_empty; before v5.13 nrpages and nrexceptional).  The
+        same for every mapping, a plugin's (a_ops) too: its pages are in i_pages.  One C loop
+        over XArray.find (xa_find), in index order; no Python call per page.  Returns the pages
+        removed.
+
+        What a filesystem calls: ``truncate_pagecache`` / ``truncate_setsize`` (ftruncate),
+        ``truncate_pagecache_range`` (FALLOC_FL_PUNCH_HOLE), ``truncate_inode_pages_final``
+        (evict).  The filesystem's own blocks (a backing store) are its business."""
+        cdef bint to_eof = lend == 0xffffffffffffffff, same
+        cdef uint64_t start = (lstart + PAGE_SIZE - 1) >> PAGE_SHIFT, removed = 0, index
+        cdef uint64_t end = 0                   # exclusive, unless to_eof
         cdef int64_t e
-        cdef page* p
-        cdef uint64_t removed = 0, index
-        cdef XArray i_pages = mapping.i_pages
-        if mapping.a_ops != NULL:
-            raise ValueError(f"{mapping!r}: its page cache belongs to a plugin (a_ops)")
-        if lend == 0xffffffffffffffff:
-            end = 0xffffffffffffffff
-        else:
-            end = ((lend + 1) >> PAGE_SHIFT)
-            if end == 0:
-                return 0
-            end -= 1
+        if not to_eof:
+            end = (lend + 1) >> PAGE_SHIFT
         if mapping_truncated(mapping):      # mapping_empty() (v5.13+): nothing to do
             return 0
-        index = start
-        while i_pages.find(index, end, &index, &e):     # find_lock_entries(): xas_find
+        if to_eof:
+            removed = self.truncate_index_range(mapping, start, 0xffffffffffffffff)
+        elif start < end:
+            removed = self.truncate_index_range(mapping, start, end - 1)
+        # the partial pages at either end (truncate_inode_partial_folio)
+        index = lstart >> PAGE_SHIFT
+        same = not to_eof and index == (lend >> PAGE_SHIFT)
+        if mapping.i_pages.load(index, &e) and not xa_is_value(e):
+            removed += self.truncate_inode_partial_folio(mapping, index, <pfn_t>e, lstart, lend)
+        if not same and not to_eof:
+            index = lend >> PAGE_SHIFT
+            if mapping.i_pages.load(index, &e) and not xa_is_value(e):
+                removed += self.truncate_inode_partial_folio(mapping, index, <pfn_t>e, lstart, lend)
+        return removed
+
+    cdef uint64_t truncate_index_range(self, AddressSpace mapping, uint64_t start,
+                                       uint64_t last) except? 0xffffffffffffffff:
+        """The loop of truncate_inode_pages_range() over the indices [start, last] it truncates
+        wholly (find_lock_entries, truncate_exceptional_pvec_entries, truncate_inode_folio per
+        page); returns the pages removed."""
+        cdef int64_t e
+        cdef uint64_t removed = 0, index = start
+        cdef XArray i_pages = mapping.i_pages
+        cdef bint shmem = mapping.swapbacked
+        if start > last:
+            return 0
+        while i_pages.find(index, last, &index, &e):     # find_lock_entries(): xas_find
             if xa_is_value(e):
-                self.page_cache_delete(mapping, index, 0)   # truncate_exceptional_pvec_entries
+                if not shmem:                   # shmem_mapping(): left to shmem (swap entries)
+                    self.page_cache_delete(mapping, index, 0)
             else:
-                p = &self.pm.mem_map[<pfn_t>e]
-                if p.flags & (1ULL << PG_dirty):
-                    self.clear_page_dirty_for_io(<pfn_t>e)  # cancel_dirty_page: account_page_cleaned
-                self.page_cache_delete_page(mapping, index, <pfn_t>e, 0)
-                __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, -1)
-                if mapping.swapbacked:
-                    __mod_lruvec_page_state(self.pm.vs, p, NR_SHMEM, -1)
-                p.mapping = 0
-                self.pm.put_page(<pfn_t>e)
+                self.truncate_inode_folio(mapping, index, <pfn_t>e)
                 removed += 1
-            if index == end:
+            if index == last:
                 break
             index += 1
         return removed
+
+    cdef int truncate_inode_folio(self, AddressSpace mapping, uint64_t index, pfn_t pfn) except -1:
+        """truncate_inode_folio(): truncate_cleanup_folio() -- a page still mapped is unmapped
+        (unmap_mapping_folio), a dirty one cancelled (folio_cancel_dirty: account_page_cleaned)
+        -- then filemap_remove_folio(): the delete event, NR_FILE_PAGES (NR_SHMEM) and
+        page->mapping; the cache's reference is dropped (the batch's release)."""
+        cdef page* p = &self.pm.mem_map[pfn]
+        if p._mapcount > 0:
+            self.unmap_mapping_range(mapping, index, 1, False)
+        if p.flags & (1ULL << PG_dirty):
+            self.clear_page_dirty_for_io(pfn)
+        self.page_cache_delete_page(mapping, index, pfn, 0)
+        __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, -1)
+        if mapping.swapbacked:
+            __mod_lruvec_page_state(self.pm.vs, p, NR_SHMEM, -1)
+        p.mapping = 0
+        self.pm.put_page(pfn)
+        return 0
+
+    cdef uint64_t truncate_inode_partial_folio(self, AddressSpace mapping, uint64_t index,
+                                               pfn_t pfn, uint64_t lstart,
+                                               uint64_t lend) except? 0xffffffffffffffff:
+        """truncate_inode_partial_folio(folio, lstart, lend) of an order-0 page: the part of
+        the page inside [lstart, lend] is zeroed (folio_zero_range); if that is the whole page
+        it is truncated instead (returns 1)."""
+        cdef uint64_t pos = index << PAGE_SHIFT, offset = 0, length
+        if pos < lstart:
+            offset = lstart - pos
+        if lend == 0xffffffffffffffff or pos + PAGE_SIZE <= lend:
+            length = PAGE_SIZE - offset
+        else:
+            if lend < pos + offset:
+                return 0
+            length = lend + 1 - pos - offset
+        if length == PAGE_SIZE:
+            self.truncate_inode_folio(mapping, index, pfn)
+            return 1
+        self.folio_zero_range(pfn, offset, length)
+        return 0
+
+    cdef int folio_zero_range(self, pfn_t pfn, uint64_t offset, uint64_t length) except -1:
+        """folio_zero_range(): zero ``length`` bytes at ``offset`` of the page (a page that was
+        never written holds zeros already: no content to change)."""
+        cdef bytearray frame
+        if length == 0 or not self.pm.mem_map[pfn].flags & (1ULL << PG_content):
+            return 0
+        frame = self.pm.content.get(pfn)
+        if frame is not None:
+            frame[offset:offset + length] = bytes(length)
+        return 0
+
+    def truncate_inode_pages(self, AddressSpace mapping, uint64_t lstart):
+        """truncate_inode_pages(mapping, lstart): truncate_inode_pages_range to the end of the
+        file.  Returns the pages removed."""
+        return self.truncate_inode_pages_range(mapping, lstart)
 
     def truncate_inode_pages_final(self, AddressSpace mapping):
         """truncate_inode_pages_final() (evict's last truncate): set AS_EXITING
@@ -2739,24 +2950,63 @@ cdef class MmCore:
 
     def invalidate_mapping_pages(self, AddressSpace mapping, uint64_t start=0,
                                  uint64_t end=0xffffffffffffffff):
-        """invalidate_mapping_pages() on the built-in page cache (drop_caches, fadvise
-        DONTNEED): in [start, end] every shadow entry is cleared, and every page that only the
-        cache holds — clean, not mapped, unlocked, in no per-CPU batch — leaves it without a
-        shadow and is freed; the others are deactivated (memsim.truncate, mm/truncate.c).
-        Returns the pages removed (shadows not counted)."""
+        """invalidate_mapping_pages() (drop_caches, fadvise DONTNEED): in [start, end] every
+        shadow entry is cleared, and every page that only the cache holds — clean, not mapped,
+        unlocked, in no per-CPU batch — leaves it without a shadow and is freed; the others are
+        deactivated (memsim.truncate, mm/truncate.c).  Returns the pages removed (shadows not
+        counted)."""
         from memsim.truncate import invalidate_mapping_pages
         return invalidate_mapping_pages(self, mapping, start, end)
 
+    def invalidate_inode_pages2_range(self, AddressSpace mapping, uint64_t start=0,
+                                      uint64_t end=0xffffffffffffffff):
+        """invalidate_inode_pages2_range() (memsim.truncate): unmap, launder and remove every
+        page in [start, end], clear the shadows; 0, or -EBUSY when a page could not go."""
+        from memsim.truncate import invalidate_inode_pages2_range
+        return invalidate_inode_pages2_range(self, mapping, start, end)
+
+    def invalidate_inode_pages2(self, AddressSpace mapping):
+        """invalidate_inode_pages2(mapping): invalidate_inode_pages2_range(mapping, 0, -1)."""
+        return self.invalidate_inode_pages2_range(mapping, 0, 0xffffffffffffffff)
+
     def truncate_pagecache(self, AddressSpace mapping, uint64_t newsize):
-        """truncate_pagecache() (and truncate_setsize's i_size): unmap the file beyond
-        ``newsize`` from every VMA (private COW copies too), drop its cached pages and shadows
-        there (truncate_inode_pages), unmap again.  Returns the pages removed."""
+        """truncate_pagecache(inode, newsize) (``mapping`` is inode->i_mapping): unmap the file
+        from ``round_up(newsize, PAGE_SIZE)`` on from every VMA (private COW copies too), drop
+        its cached pages and shadows beyond ``newsize`` and zero the tail of the page holding it
+        (truncate_inode_pages), unmap again.  It does not change i_size: the filesystem has set
+        it (truncate_setsize does both).  Returns the pages removed."""
         cdef uint64_t holebegin = (newsize + PAGE_SIZE - 1) >> PAGE_SHIFT
-        mapping.i_size = newsize
         self.unmap_mapping_range(mapping, holebegin, 0xffffffffffffffff - holebegin, True)
         removed = self.truncate_inode_pages_range(mapping, newsize)
         self.unmap_mapping_range(mapping, holebegin, 0xffffffffffffffff - holebegin, True)
         return removed
+
+    def truncate_setsize(self, AddressSpace mapping, uint64_t newsize):
+        """truncate_setsize(inode, newsize): i_size_write (the mapping's i_size, and its host
+        inode's when it has one), then truncate_pagecache.  (pagecache_isize_extended, for a
+        file that grows, has nothing to do without block sizes below a page.)  Returns the
+        pages removed."""
+        mapping.i_size = newsize
+        if mapping.host is not None and hasattr(mapping.host, "i_size"):
+            mapping.host.i_size = newsize
+        return self.truncate_pagecache(mapping, newsize)
+
+    def truncate_pagecache_range(self, AddressSpace mapping, uint64_t lstart, uint64_t lend):
+        """truncate_pagecache_range(inode, lstart, lend): a hole punched in [lstart, lend]
+        (bytes, ``lend`` inclusive; FALLOC_FL_PUNCH_HOLE, MADV_REMOVE): the whole pages of the
+        hole are unmapped once from every VMA -- not the private COW copies: a hole does not
+        take those away -- then truncate_inode_pages_range(lstart, lend) drops the pages and
+        shadows wholly inside and zeroes the parts of the end pages inside the hole.  Returns
+        the pages removed."""
+        cdef uint64_t unmap_start = (lstart + PAGE_SIZE - 1) >> PAGE_SHIFT     # round_up
+        cdef uint64_t unmap_end                 # round_down(1 + lend), in pages, exclusive
+        if lend == 0xffffffffffffffff:
+            unmap_end = 0xffffffffffffffff
+        else:
+            unmap_end = (lend + 1) >> PAGE_SHIFT
+        if unmap_end > unmap_start:
+            self.unmap_mapping_range(mapping, unmap_start, unmap_end - unmap_start, False)
+        return self.truncate_inode_pages_range(mapping, lstart, lend)
 
     def find_page_in_mapping(self, VmArea vma, uint64_t addr):
         """The page cache page behind addr of a shared/file VMA, or None when absent: with

@@ -7,3 +7,5 @@ from memsim.mm cimport AddressSpace, MmCore
 
 cdef int deactivate_file_page(PhysMem pm, pfn_t pfn) except -1
 cdef bint invalidate_inode_page(MmCore core, AddressSpace mapping, uint64_t index, pfn_t pfn) except -1
+cdef bint invalidate_complete_folio2(MmCore core, AddressSpace mapping, uint64_t index,
+                                     pfn_t pfn) except -1

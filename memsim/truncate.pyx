@@ -3,9 +3,8 @@
 does to every inode (drop_pagecache_sb -> invalidate_mapping_pages).
 
 Models v5.14's __invalidate_mapping_pages / invalidate_inode_page / invalidate_complete_page
-(v6.18: mapping_try_invalidate / mapping_evict_folio, the same rules) for memsim's built-in
-page cache (``AddressSpace.i_pages``; a mapping with a plugin's a_ops keeps its own cache and is
-left alone): a page that is locked is skipped (find_lock_entries' trylock); one that is dirty,
+(v6.18: mapping_try_invalidate / mapping_evict_folio, the same rules) for every mapping's
+``AddressSpace.i_pages`` (a plugin's mappings keep their pages there too): a page that is locked is skipped (find_lock_entries' trylock); one that is dirty,
 under writeback, mapped, or held by anyone but the cache (remove_mapping's
 page_ref_freeze(page, 2)) stays and is deactivated (deactivate_file_page); the others leave the
 cache without a shadow (__remove_mapping with reclaimed false) and are freed a pagevec
@@ -14,20 +13,26 @@ shadow entries in the range are cleared (invalidate_exceptional_entry).  The i_p
 through MmCore's page-cache primitives, which keep nrpages (nrexceptional before v5.13) and the
 workingset's shadow-only xa_nodes.
 
+invalidate_inode_pages2_range (direct I/O, a filesystem that must drop everything) is here
+too: it unmaps, launders and removes every page it can, and says -EBUSY for the others.
+
 Simplified: deactivate_file_page's per-CPU lru_deactivate_file batch is moved at once
-(lru_deactivate_file_fn), not when the batch fills or is drained.
+(lru_deactivate_file_fn), not when the batch fills or is drained.  memsim cannot wait for a
+write to end: a page still under writeback (a plugin's writepage that ends it later) is one
+invalidate_inode_pages2_range cannot remove (-EBUSY), where the kernel would wait for it.
 """
 from libc.stdint cimport uint64_t, int64_t
 from memsim._types cimport (pfn_t, PG_locked, PG_dirty, PG_writeback, PG_lru, PG_active,
                             PG_referenced, PG_unevictable, PG_reclaim, PG_tail, PG_head)
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem, lruvec
-from memsim.mm cimport AddressSpace, MmCore, XArray, mapping_empty
+from memsim.mm cimport AddressSpace, MmCore, XArray, mapping_empty, mapping_truncated
 from memsim.vmstat cimport (__mod_lruvec_page_state, __count_vm_events, NR_FILE_PAGES, NR_SHMEM,
                             PGROTATED, PGDEACTIVATE)
 
 cdef enum:
     PVEC_MAX = 31
+    EBUSY = 16
 
 
 cdef int deactivate_file_page(PhysMem pm, pfn_t pfn) except -1:
@@ -90,14 +95,13 @@ def invalidate_mapping_pages(MmCore core, AddressSpace mapping, uint64_t start=0
     cdef int64_t e
     cdef pfn_t pfn
     cdef XArray i_pages = mapping.i_pages
-    if mapping.a_ops != NULL:
-        raise ValueError(f"{mapping!r}: its page cache belongs to a plugin (a_ops)")
     if mapping_empty(mapping):          # the xas_find of find_lock_entries finds nothing
         return 0
     index = start
     while i_pages.find(index, end, &index, &e):     # find_lock_entries(): xas_find
-        if e < 0:                       # a value entry: a shadow
-            core.page_cache_delete(mapping, index, 0)
+        if e < 0:                       # a value entry: a shadow (shmem's swap entries stay)
+            if not mapping.swapbacked:
+                core.page_cache_delete(mapping, index, 0)
             found += 1
         elif not pm.mem_map[<pfn_t>e].flags & (1ULL << PG_locked):    # else trylock_page failed
             pfn = <pfn_t>e
@@ -117,3 +121,74 @@ def invalidate_mapping_pages(MmCore core, AddressSpace mapping, uint64_t start=0
     if n:
         pm.release_pages(batch, n)
     return count
+
+
+cdef bint invalidate_complete_folio2(MmCore core, AddressSpace mapping, uint64_t index,
+                                     pfn_t pfn) except -1:
+    """invalidate_complete_folio2() (v5.14 invalidate_complete_page2): a page that is still
+    dirty (no launder_folio cleaned it) stays: False.  Else it leaves i_pages without a shadow
+    (__filemap_remove_folio: the delete event, NR_FILE_PAGES / NR_SHMEM, page->mapping) and the
+    cache's reference is dropped (filemap_free_folio) -- whoever else holds it (an LRU batch)
+    frees it later; True."""
+    cdef page* p = &core.pm.mem_map[pfn]
+    if p.flags & (1ULL << PG_dirty):
+        return False
+    core.page_cache_delete_page(mapping, index, pfn, 0)
+    __mod_lruvec_page_state(core.pm.vs, p, NR_FILE_PAGES, -1)
+    if mapping.swapbacked:
+        __mod_lruvec_page_state(core.pm.vs, p, NR_SHMEM, -1)
+    p.mapping = 0
+    core.pm.put_page(pfn)
+    return True
+
+
+def invalidate_inode_pages2_range(MmCore core, AddressSpace mapping, uint64_t start=0,
+                                  uint64_t end=0xffffffffffffffff):
+    """invalidate_inode_pages2_range(mapping, start, end) (mm/truncate.c): nothing to do when
+    the mapping is empty (mapping_empty; before v5.13 nrpages and nrexceptional).  Else, over
+    the entries of indices ``start..end`` in order (find_get_entries): a shadow is cleared
+    (clear_shadow_entry; shmem's value entries are its swap entries and stay); at the first page
+    that is mapped, the file is unmapped from that index to ``end`` in one go
+    (unmap_mapping_pages, private COW copies kept), and a page still mapped after that is
+    unmapped alone (unmap_mapping_folio); a dirty page is laundered (folio_launder: the
+    mapping's a_ops launder_folio, if it has one), and the page leaves the cache
+    (invalidate_complete_folio2) unless it is still dirty.  Returns 0, or -EBUSY when some page
+    could not be removed (a dirty one without launder_folio, one under writeback) or the last
+    launder error.  One C loop over XArray.find; Python only to unmap."""
+    cdef XArray i_pages = mapping.i_pages
+    cdef uint64_t index = start
+    cdef int64_t e
+    cdef pfn_t pfn
+    cdef page* p
+    cdef int ret = 0, r
+    cdef bint did_range_unmap = False
+    if mapping_truncated(mapping):
+        return 0
+    while i_pages.find(index, end, &index, &e):
+        if e < 0:                               # a value entry (clear_shadow_entries)
+            if not mapping.swapbacked:
+                core.page_cache_delete(mapping, index, 0)
+        else:
+            pfn = <pfn_t>e
+            p = &core.pm.mem_map[pfn]
+            if not did_range_unmap and p._mapcount > 0:
+                core.unmap_mapping_range(mapping, index, end - index + (end != 0xffffffffffffffff),
+                                         False)
+                did_range_unmap = True
+            if p.flags & (1ULL << PG_writeback):    # folio_wait_writeback(): memsim cannot wait
+                ret = -EBUSY
+            else:
+                if p._mapcount > 0:
+                    core.unmap_mapping_range(mapping, index, 1, False)     # unmap_mapping_folio
+                r = 0
+                if p.flags & (1ULL << PG_dirty) and mapping.a_ops != NULL \
+                        and mapping.a_ops.launder_folio != NULL:            # folio_launder()
+                    r = mapping.a_ops.launder_folio(mapping.a_ops.ctx, mapping, pfn)
+                if r == 0 and not invalidate_complete_folio2(core, mapping, index, pfn):
+                    r = -EBUSY
+                if r < 0:
+                    ret = r
+        if index == end:
+            break
+        index += 1
+    return ret

@@ -942,6 +942,10 @@ class MntNamespace:
         self.machine = machine
         self.filesystems: Dict[str, FileSystemType] = {}
         self._next_mnt_id = 1
+        #: the live superblocks, oldest first (the kernel's super_blocks list, which
+        #: iterate_supers() walks: drop_caches, sync), each with the number of its mounts
+        self.super_blocks: List[SuperBlock] = []
+        self._sb_mounts: Dict[int, int] = {}
         self.register_filesystem(ROOTFS_TYPE)
         sb = ROOTFS_TYPE.mount(FsContext(ROOTFS_TYPE, "rootfs", (), False, machine))
         self.root = self._new_mount(sb, "rootfs", False, ())
@@ -981,6 +985,9 @@ class MntNamespace:
     def _new_mount(self, sb: SuperBlock, devname: str, readonly: bool, options) -> VfsMount:
         mnt = VfsMount(sb, devname, readonly, self._next_mnt_id, options)
         self._next_mnt_id += 1
+        if id(sb) not in self._sb_mounts:           # sget(): on super_blocks until kill_sb
+            self.super_blocks.append(sb)
+        self._sb_mounts[id(sb)] = self._sb_mounts.get(id(sb), 0) + 1
         return mnt
 
     # -- the path walk (fs/namei.c) ---------------------------------------------------------
@@ -1301,6 +1308,10 @@ class MntNamespace:
             del self._mounts[(parent.mnt_id, id(mountpoint))]
         parent.mnt_mounts.remove(mnt)
         mountpoint.d_mounted -= 1
+        self._sb_mounts[id(mnt.mnt_sb)] -= 1
+        if not self._sb_mounts[id(mnt.mnt_sb)]:     # deactivate_super() -> kill_sb: off the list
+            del self._sb_mounts[id(mnt.mnt_sb)]
+            self.super_blocks.remove(mnt.mnt_sb)
 
     def mounts(self) -> List[VfsMount]:
         """Every mount, parents before children (the order of /proc/mounts)."""
