@@ -308,8 +308,9 @@ CORE_EVENTS: Dict[int, Tuple[str, str, Tuple[str, ...]]] = {
           "no_progress_loops", "wmark_check")),
     # issue 10's evict part: pageout()'s event (v6.18 calls it mm_vmscan_write_folio)
     22: ("vmscan", "mm_vmscan_writepage", ("pfn", "reclaim_flags")),
-    # issue 12's page cache (include/trace/events/filemap.h): v5.14 has a page pointer and no
-    # order, v6.18 no pointer and the folio's order (the absent field is skipped)
+    # issue 12's page cache (include/trace/events/filemap.h, memsim.tracing.filemap): neither
+    # profile records the page pointer (v5.14 prints page=%p from the pfn), v5.14 has no order
+    # and no mm_filemap_fault; an absent field is skipped
     26: ("filemap", "mm_filemap_add_to_page_cache", ("page", "pfn", "i_ino", "index", "s_dev", "order")),
     27: ("filemap", "mm_filemap_delete_from_page_cache",
          ("page", "pfn", "i_ino", "index", "s_dev", "order")),
