@@ -1,5 +1,6 @@
 # cython: language_level=3
-"""Invalidating a mapping's page cache (mm/truncate.c): drop_caches' invalidate_mapping_pages."""
+"""Invalidating a mapping's page cache (mm/truncate.c): invalidate_mapping_pages (drop_caches,
+fadvise DONTNEED) and invalidate_inode_pages2_range."""
 from libc.stdint cimport uint64_t
 from memsim._types cimport pfn_t
 from memsim.physmem cimport PhysMem
