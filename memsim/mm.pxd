@@ -650,6 +650,8 @@ cdef class MmCore:
     cdef bint clear_page_dirty_for_io(self, pfn_t pfn) except -1
     cdef int set_page_writeback(self, pfn_t pfn) except -1
     cdef int end_page_writeback(self, pfn_t pfn) except -1
+    cdef int write_one_page(self, AddressSpace mapping, pfn_t pfn,
+                            writeback_control* wbc) except? -1000000
     cdef int delete_from_page_cache(self, AddressSpace mapping, pfn_t pfn, uint64_t shadow) except -1
     cdef int _migrate_page(self, pfn_t pfn) except? -1000000
 

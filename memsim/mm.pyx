@@ -4213,26 +4213,53 @@ cdef class MmCore:
         """set_page_dirty() from Python (a write through a page-cache interface, tests)."""
         self.set_page_dirty(pfn)
 
+    cdef int write_one_page(self, AddressSpace mapping, pfn_t pfn,
+                            writeback_control* wbc) except? -1000000:
+        """write_one_page() (v6.18 pageout()'s writeout()): start the write of one page the
+        caller has cleaned (clear_page_dirty_for_io) -- through the mapping's a_ops writepage
+        (the op sets and ends the writeback, now or later), or the built-in disk (a_ops NULL):
+        set_page_writeback(), the caller ends it (end_page_writeback) when its batch is done.
+        Returns the op's result: 0, AOP_WRITEPAGE_ACTIVATE (the op redirtied the page) or a
+        negative errno; AOP_WRITEPAGE_ACTIVATE for a plugin mapping without writepage.  The one
+        write step of pageout(), the flusher reclaim wakes and filemap_write_and_wait()."""
+        if mapping.a_ops != NULL:
+            if mapping.a_ops.writepage == NULL:
+                return AOP_WRITEPAGE_ACTIVATE
+            return mapping.a_ops.writepage(mapping.a_ops.ctx, mapping, pfn, wbc)
+        self.set_page_writeback(pfn)
+        return 0
+
     def filemap_write_and_wait(self, AddressSpace mapping):
-        """filemap_write_and_wait() of a built-in file mapping (do_writepages -> its
-        writepage, then filemap_fdatawait): every dirty page is cleaned for I/O
-        (clear_page_dirty_for_io, write-protecting its shared PTEs) and written; the built-in
-        disk completes each write at once (end_page_writeback: NR_WRITTEN).  shmem is not
-        written (it has no backing store but swap).  Returns the pages written."""
+        """filemap_write_and_wait() (do_writepages -> write_cache_pages, then
+        filemap_fdatawait): every dirty page, in index order, is cleaned for I/O
+        (clear_page_dirty_for_io, write-protecting its shared PTEs) and written through
+        write_one_page() -- a plugin's a_ops writepage, or the built-in disk, which completes
+        each write at once (end_page_writeback: NR_WRITTEN).  shmem is not written (it has no
+        backing store but swap); nor is a mapping whose a_ops have no writepage.  Returns the
+        pages written."""
         cdef int64_t e
-        cdef uint64_t written = 0
-        if mapping.a_ops != NULL or mapping.swapbacked:
+        cdef uint64_t written = 0, index = 0
+        cdef writeback_control wbc
+        cdef XArray i_pages = mapping.i_pages
+        if mapping.swapbacked or (mapping.a_ops != NULL and mapping.a_ops.writepage == NULL):
             return 0
         if mapping.nrpages == 0:            # mapping_needs_writeback(): nrpages, not emptiness
             return 0
-        for index in list(mapping.i_pages):
-            e = mapping.i_pages[index]
-            if xa_is_value(e) or not (self.pm.mem_map[<pfn_t>e].flags & (1ULL << PG_dirty)):
-                continue
-            if self.clear_page_dirty_for_io(<pfn_t>e):
-                self.set_page_writeback(<pfn_t>e)
-                self.end_page_writeback(<pfn_t>e)
+        wbc.nr_to_write = 0x7fffffffffffffff
+        wbc.range_start = 0
+        wbc.range_end = 0x7fffffffffffffff
+        wbc.sync_mode = WB_SYNC_ALL
+        wbc.for_reclaim = False
+        while i_pages.find(index, 0xffffffffffffffff, &index, &e):
+            if not xa_is_value(e) and (self.pm.mem_map[<pfn_t>e].flags & (1ULL << PG_dirty)) \
+                    and self.clear_page_dirty_for_io(<pfn_t>e):
+                self.write_one_page(mapping, <pfn_t>e, &wbc)
+                if mapping.a_ops == NULL:
+                    self.end_page_writeback(<pfn_t>e)
                 written += 1
+            if index == 0xffffffffffffffff:
+                break
+            index += 1
         return written
 
     def set_page_writeback_py(self, pfn_t pfn):

@@ -83,12 +83,23 @@ class AddressSpaces:
         return mapping
 
 
-def ksys_sync(core: MmCore, files: AddressSpaces) -> int:
+def ksys_sync(core: MmCore, files: AddressSpaces, supers=()) -> int:
     """ksys_sync(): write back every file's dirty pages and wait for them (sync_inodes_sb,
-    filemap_fdatawait): the built-in files through MmCore.filemap_write_and_wait, in inode
-    order.  Returns the pages written."""
-    return sum(core.filemap_write_and_wait(m)
-               for m in sorted(files.files.values(), key=lambda m: m.i_ino))
+    filemap_fdatawait) through MmCore.filemap_write_and_wait: the built-in files in inode
+    order, then the regular files of each superblock of ``supers`` (iterate_supers(): a
+    filesystem's files, written through its a_ops writepage), newest inode first as
+    ``s_inodes`` lists them.  Returns the pages written."""
+    written = sum(core.filemap_write_and_wait(m)
+                  for m in sorted(files.files.values(), key=lambda m: m.i_ino))
+    seen = set()
+    for sb in supers:
+        if id(sb) in seen:
+            continue
+        seen.add(id(sb))
+        for inode in sb.inodes():
+            if inode.i_mapping is not None:
+                written += core.filemap_write_and_wait(inode.i_mapping)
+    return written
 
 
 def get_unmapped_area(mm: MmStruct, length: int, hint: Optional[int] = None, align: int = PAGE_SIZE) -> int:

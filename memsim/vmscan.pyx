@@ -423,9 +423,10 @@ cdef class Vmscan:
         gets PG_reclaim and NR_VMSCAN_IMMEDIATE and is activated (v6.18 never writes file
         pages from reclaim).  The built-in file mapping has no flusher threads or dirty
         throttling, so memsim lets the flusher that reclaim wakes (wakeup_flusher_threads) write
-        such a page at once (``flusher_writeback``, on by default): it is written through the
-        built-in disk with the batch (NR_WRITTEN, not NR_VMSCAN_WRITE: not reclaim's write) and
-        end_page_writeback rotates it to the inactive tail.  pageout() writes a dirty page through the mapping's writepage
+        such a page at once (``flusher_writeback``, on by default): it is written with the batch
+        (NR_WRITTEN, not NR_VMSCAN_WRITE: not reclaim's write) through write_one_page -- the
+        built-in disk, or a plugin mapping's a_ops writepage once the batch is back on the
+        LRU -- and end_page_writeback rotates it to the inactive tail.  pageout() writes a dirty page through the mapping's writepage
         (the swap cache's ``swap_writepage``); a page still under writeback goes back to the
         inactive list and end_page_writeback rotates it to the tail, where a later pass reclaims
         it; a page written synchronously is reclaimed at once.  A clean page that only its cache
@@ -453,7 +454,10 @@ cdef class Vmscan:
         pm.free_unref_page_list(tofree, nfree)
         __count_vm_events(pm.vs, PGACTIVATE, stat.nr_activate[0] + stat.nr_activate[1])
         for i in range(nwb):
-            core.end_page_writeback(inflight[i])
+            if pm.mem_map[inflight[i]].flags & (1ULL << PG_writeback):
+                core.end_page_writeback(inflight[i])        # the built-in disk's write
+            else:
+                self.flusher_write(inflight[i])             # a plugin mapping's, not started
         self.last_stat = stat[0]
         return reclaimed
 
@@ -570,11 +574,15 @@ cdef class Vmscan:
                              or not (self.pgdat_flags[nid] & (1UL << PGDAT_DIRTY))):
                     __mod_node_page_state(pm.vs, nid, NR_VMSCAN_IMMEDIATE, 1)
                     p.flags |= 1ULL << PG_reclaim
-                    if self.flusher_writeback and mapping is not None and mapping.a_ops == NULL \
-                            and p._refcount == 1 and core.clear_page_dirty_for_io(pfn):
-                        # the flusher reclaim wakes (wakeup_flusher_threads) writes it: the
-                        # built-in disk ends it with the batch, and the rotation brings it back
-                        core.set_page_writeback(pfn)
+                    if self.flusher_writeback and mapping is not None and p._refcount == 1 \
+                            and (mapping.a_ops == NULL or mapping.a_ops.writepage != NULL) \
+                            and core.clear_page_dirty_for_io(pfn):
+                        # the flusher reclaim wakes (wakeup_flusher_threads) writes it
+                        # (write_one_page) once the batch is back on the LRU: the write ends
+                        # then (the built-in disk) or when the a_ops writepage ends it, and the
+                        # rotation brings the page back to the inactive tail
+                        if mapping.a_ops == NULL:
+                            core.set_page_writeback(pfn)
                         inflight[nwb] = pfn
                         nwb += 1
                     self._activate(lv, pfn, file, stat)
@@ -619,6 +627,23 @@ cdef class Vmscan:
         nfree_out[0] = nfree
         nwb_out[0] = nwb
         return reclaimed
+
+    cdef int flusher_write(self, pfn_t pfn) except -1:
+        """The flusher's write of a dirty page reclaim found (wakeup_flusher_threads ->
+        wb_writeback -> do_writepages): write_one_page() through its mapping's a_ops
+        writepage, after the batch went back to the LRU, so the write's end rotates the page
+        (PG_reclaim) to the inactive tail."""
+        cdef writeback_control wbc
+        cdef object mobj = self.core.rmap.mappings.get(self.pm.mem_map[pfn].mapping)
+        if mobj is None:
+            return 0
+        wbc.nr_to_write = 1024                          # MAX_WRITEBACK_PAGES
+        wbc.range_start = 0
+        wbc.range_end = 0x7fffffffffffffff
+        wbc.sync_mode = WB_SYNC_NONE
+        wbc.for_reclaim = False
+        self.core.write_one_page(<AddressSpace>mobj, pfn, &wbc)   # ACTIVATE: the op redirtied it
+        return 0
 
     cdef int _keep(self, lruvec* lv, pfn_t pfn, bint file) except -1:
         """shrink_page_list()'s keep: back to the inactive list's head (move_pages_to_lru)."""
@@ -696,10 +721,8 @@ cdef class Vmscan:
         p.flags |= 1ULL << PG_reclaim
         if swapcache:
             res = core.swap.swap_writepage(core.swap.ctx, pfn, p.private, &wbc)
-        elif mapping.a_ops != NULL:
-            res = mapping.a_ops.writepage(mapping.a_ops.ctx, mapping, pfn, &wbc)
-        else:
-            core.set_page_writeback(pfn)                # the built-in disk: ends with the batch
+        else:                       # a_ops writepage, or the built-in disk: ends with the batch
+            res = core.write_one_page(mapping, pfn, &wbc)
         if res == AOP_WRITEPAGE_ACTIVATE:
             p.flags &= ~(1ULL << PG_reclaim)
             return PAGE_ACTIVATE

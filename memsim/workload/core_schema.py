@@ -636,7 +636,8 @@ PWRITE_PARAMS: Tuple[Param, ...] = (
 )
 
 FTRUNCATE_PARAMS: Tuple[Param, ...] = (
-    _FD, Param("length", "size", "the new size of the file", required=True),
+    _FD, Param("length", "size", "the new size of the file (a negative one fails with EINVAL, "
+               "as the kernel's)", required=True, minimum=-(1 << 63)),
 )
 
 UNLINK_PARAMS: Tuple[Param, ...] = (

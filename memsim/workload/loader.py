@@ -431,6 +431,10 @@ class _Loader:
             self.fail(node, f"invalid {what}: {exc.problem}", exc.fix)
 
     def to_size(self, node, p, what, path, rec, depth) -> int:
+        if p.minimum is not None and p.minimum < 0 and isinstance(node, ScalarNode) \
+                and node.value.strip().startswith("-"):     # a signed size (ftruncate's off_t)
+            return -self._parsed(ScalarNode(_STR, node.value.strip()[1:], node.start_mark,
+                                            node.end_mark), p, what, parse_size, "a size", SIZE_FORMS)
         return self._parsed(node, p, what, parse_size, "a size", SIZE_FORMS)
 
     def to_duration(self, node, p, what, path, rec, depth) -> int:

@@ -411,7 +411,8 @@ def run_mbind(ctx, step):
 
 
 def run_sync(ctx, step):
-    vm.ksys_sync(ctx.machine.mmcore, ctx.machine.files)
+    vm.ksys_sync(ctx.machine.mmcore, ctx.machine.files,
+                 [mnt.mnt_sb for mnt in ctx.machine.vfs.mounts()])
 
 
 def run_sleep(ctx, step):

@@ -22,3 +22,17 @@ def memsim_register_events(events, profile, patch_states):
     from memsim.tracing.filemap import filemap_events
     for decl in filemap_events(profile.name):     # add/delete/fault from the core's C code
         events.add(decl)
+
+
+@hookimpl
+def memsim_register_filesystems(filesystems):
+    """diskfs (regular files on an emulated disk): memsim.plugins.pagecache.diskfs."""
+    from memsim.plugins.pagecache.diskfs import DISKFS_TYPE
+    filesystems.add(DISKFS_TYPE)
+
+
+@hookimpl
+def memsim_machine_created(machine, config):
+    """Mount the machine's disk (diskfs at /mnt/disk)."""
+    from memsim.plugins.pagecache.diskfs import mount_boot_disk
+    mount_boot_disk(machine)

@@ -50,7 +50,8 @@ def test_mount_read_and_umount_through_the_steps():
             "umount: {path: /mnt/p}", "rmdir: {path: /mnt/p}",
             "expect: {file: {path: /proc/mounts, equals: \"rootfs / rootfs rw,relatime 0 0\\n"
             "proc /proc proc rw,relatime 0 0\\nsysfs /sys sysfs rw,relatime 0 0\\n"
-            "debugfs /sys/kernel/debug debugfs rw,relatime 0 0\\n\"}}")
+            "debugfs /sys/kernel/debug debugfs rw,relatime 0 0\\n"
+            "/dev/vda /mnt/disk diskfs rw,relatime 0 0\\n\"}}")       # the page-cache plugin's disk
     assert r.error is None, r.error
     assert r.machine.physmem.min_free_kbytes == 4096
 

@@ -1,0 +1,231 @@
+"""diskfs: a disk-backed filesystem of regular files (what ext4 on a virtio disk is to a real
+machine, without its on-disk format).
+
+Every machine with the page-cache plugin has one mounted at :data:`DISKFS_MOUNT_POINT`
+(``/mnt/disk``, from ``/dev/vda``, device 254:0 as a virtio-blk disk's first partitionless
+device); ``mount -t diskfs /dev/vdb PATH`` makes another (254:16, 254:32...).  Its files are
+created, opened, read, written, mapped, truncated, synced and unlinked through the VFS
+(memsim.vfs) and the fd steps, and their pages live in the core's ``i_pages`` under the typed
+address_space_operations of :class:`memsim.plugins.pagecache.filemap.Filemap`: reads and faults
+fill the page cache from the file's backing store (a refault after eviction reads back the
+bytes written), writeback stores the pages' bytes there.  Inode numbers start at 12 (the
+root directory is 2), as on ext4.
+
+The superblock's :class:`memsim.vfs.SuperOperations` come from :func:`diskfs_super_operations`
+alone, so the inode lifetime (slab inodes, the inode LRU) can be plugged in at that one place.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from memsim.vfs import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FileOperations,
+                        FileSystemType, FsContext, Inode, InodeOperations, S_IFDIR, S_IFREG,
+                        SuperBlock, SuperOperations, VfsError, i_size_write, simple_unlink)
+
+__all__ = ["DISKFS_TYPE", "DISKFS_MOUNT_POINT", "DISKFS_DEVICE", "DISKFS_DEV", "DiskFsInfo",
+           "diskfs_super_operations", "mount_boot_disk"]
+
+#: Where every machine's disk is mounted, and from which device.
+DISKFS_MOUNT_POINT = "/mnt/disk"
+DISKFS_DEVICE = "/dev/vda"
+#: MKDEV(254, 0): virtio-blk's dynamic major, the first disk (s_dev of its files)
+DISKFS_DEV = (254 << 20) | 0
+#: Devices of further diskfs mounts: 16 minors a disk (vdb 254:16, vdc 254:32, ...)
+DISK_MINORS = 16
+#: The root directory's and the first file's inode numbers (EXT4_ROOT_INO, EXT4_GOOD_OLD_FIRST_INO + 1)
+ROOT_INO = 2
+FIRST_INO = 12
+PAGE_SIZE = 4096
+
+
+class DiskFsInfo:
+    """``sb->s_fs_info`` of a diskfs superblock: the machine's core objects, the page cache of
+    its files (a :class:`~memsim.plugins.pagecache.filemap.Filemap`) and the next inode
+    number."""
+
+    def __init__(self, machine: Any, s_dev: int):
+        from memsim.plugins.pagecache.filemap import Filemap
+        self.machine = machine
+        self.core = machine.mmcore
+        self.physmem = machine.physmem
+        self.s_dev = s_dev
+        self.filemap = Filemap(machine.mmcore, machine.physmem)
+        self.filemap.bind_events(getattr(machine, "events", None))
+        self.next_ino = FIRST_INO
+        self.evicted = 0
+
+    def current_mm(self):
+        """The mm whose memcg a read or write charges (current->mm)."""
+        task = self.machine.current.task
+        return None if task is None else task.mm
+
+
+def diskfs_super_operations(info: DiskFsInfo) -> SuperOperations:
+    """The :class:`SuperOperations` of a diskfs superblock (ext4_sops): plain inodes for now
+    (``alloc_inode`` unset); ``evict_inode`` drops the pages, shadows and blocks of an unlinked
+    file whose last reference went (ext4_evict_inode: truncate_inode_pages_final, the blocks
+    freed, clear_inode).  An unused inode with a name stays cached (generic_drop_inode)."""
+
+    def evict_inode(inode: Inode) -> None:
+        mapping = inode.i_mapping
+        if mapping is None:
+            return
+        info.core.truncate_inode_pages_final(mapping)
+        info.filemap.forget(mapping)
+        info.core.rmap.unregister_mapping(mapping)
+        info.evicted += 1
+
+    return SuperOperations(evict_inode=evict_inode)
+
+
+def _diskfs_mount(fc: FsContext) -> SuperBlock:
+    """The superblock of a new diskfs: no options (EINVAL for any), an empty root directory."""
+    for key, _ in fc.options:
+        raise VfsError("EINVAL", f"diskfs: unknown parameter {key!r}")
+    machine = fc.machine
+    if machine is None or getattr(machine, "mmcore", None) is None:
+        raise VfsError("ENODEV", "diskfs needs a machine with an mm core")
+    state = machine.plugin_state.setdefault("pagecache.diskfs", {"disks": 0})
+    s_dev = DISKFS_DEV + state["disks"] * DISK_MINORS
+    state["disks"] += 1
+    info = DiskFsInfo(machine, s_dev)
+    return _build_super(fc.fs_type, info)
+
+
+def _build_super(fs_type: FileSystemType, info: DiskFsInfo) -> SuperBlock:
+    filemap = info.filemap
+    core = info.core
+
+    # -- regular files: file_operations (ext4_file_operations) ------------------------------
+    def read_iter(file, pos: int, count: int, buf: Optional[bytearray]) -> int:
+        n = filemap.read_iter(file.f_mapping, pos, count, buf, info.current_mm())
+        if n < 0:
+            raise VfsError("ENOMEM", "no memory for the page cache")
+        return n
+
+    def write_iter(file, pos: int, data: bytes) -> int:
+        inode = file.f_inode
+        n = filemap.write_iter(file.f_mapping, pos, data, info.current_mm())
+        if n < 0:
+            raise VfsError("ENOMEM", "no memory for the page cache")
+        if pos + n > inode.i_size:
+            i_size_write(inode, pos + n)
+        return n
+
+    def mmap(file, vma) -> None:
+        """generic_file_mmap(): the core's fault path uses the mapping's a_ops (filemap_fault,
+        filemap_map_pages, filemap_page_mkwrite) for a file VMA without vm_ops."""
+
+    def fsync(file, start: int, end: int, datasync: bool) -> None:
+        """ext4_sync_file() -> file_write_and_wait_range(): the dirty pages are written."""
+        core.filemap_write_and_wait(file.f_mapping)
+
+    def fallocate(file, mode: int, offset: int, length: int) -> None:
+        """ext4_fallocate(): FALLOC_FL_PUNCH_HOLE (with KEEP_SIZE) frees the blocks and drops the
+        cached pages wholly inside the range, zeroing the partial ones at its ends; a plain
+        allocation reserves (unwritten extents read as zeros: nothing is stored) and grows
+        i_size unless FALLOC_FL_KEEP_SIZE.  Collapse, insert, zero and unshare: EOPNOTSUPP."""
+        inode = file.f_inode
+        mapping = inode.i_mapping
+        if mode & FALLOC_FL_PUNCH_HOLE:
+            end = min(offset + length, inode.i_size)
+            if offset >= end:
+                return
+            first = (offset + PAGE_SIZE - 1) // PAGE_SIZE
+            last = end // PAGE_SIZE                   # exclusive: pages [first, last) go
+            if last > first:
+                core.unmap_mapping_range(mapping, first, last - first, True)
+                core.truncate_inode_pages_range(mapping, first * PAGE_SIZE, last * PAGE_SIZE - 1)
+            _zero_cached(info, mapping, offset, min(end, first * PAGE_SIZE))
+            if last >= first:
+                _zero_cached(info, mapping, max(offset, last * PAGE_SIZE), end)
+            filemap.store_of(mapping).punch_hole(offset, end)
+            return
+        if mode & ~FALLOC_FL_KEEP_SIZE:
+            raise VfsError("EOPNOTSUPP", f"diskfs: fallocate mode {mode:#x} is not supported")
+        if not mode & FALLOC_FL_KEEP_SIZE and offset + length > inode.i_size:
+            i_size_write(inode, offset + length)
+
+    fops = FileOperations(read_iter=read_iter, write_iter=write_iter, mmap=mmap, fsync=fsync,
+                          fallocate=fallocate)
+
+    def setattr(dentry, size: int) -> None:
+        """ext4_setattr(ATTR_SIZE) -> truncate_setsize(): i_size, then (shrinking) the file's
+        mappings and cached pages past it go (truncate_pagecache), the partial last page's tail
+        is zeroed in the cache and on disk, and the blocks past it are freed."""
+        inode = dentry.d_inode
+        mapping = inode.i_mapping
+        old = inode.i_size
+        i_size_write(inode, size)
+        if size < old:
+            core.truncate_pagecache(mapping, size)
+            if size % PAGE_SIZE:
+                _zero_cached(info, mapping, size, (size // PAGE_SIZE + 1) * PAGE_SIZE)
+            filemap.store_of(mapping).truncate(size)
+
+    file_iops = InodeOperations(setattr=setattr)
+
+    # -- directories (ext4_dir_inode_operations) -----------------------------------------
+    def new_inode(mode: int, iops: InodeOperations, fops_: FileOperations) -> Inode:
+        inode = sb.new_inode(mode, iops, fops_)
+        inode.i_ino = info.next_ino
+        info.next_ino += 1
+        return inode
+
+    def create(dir, name: str, mode: int):
+        """ext4_create(): a new empty regular file with its page cache and backing store."""
+        from memsim.mm import AddressSpace
+        inode = new_inode(S_IFREG | (mode & 0o7777), file_iops, fops)
+        mapping = AddressSpace(inode.i_ino, name, False, sb.s_dev, 0)
+        mapping.host = inode
+        inode.i_mapping = mapping
+        filemap.install(mapping)
+        return sb.d_alloc(dir, name, inode)
+
+    def mkdir(dir, name: str, mode: int):
+        """ext4_mkdir(): an empty directory."""
+        dir.d_inode.inc_nlink()
+        return sb.d_alloc(dir, name, new_inode(S_IFDIR | (mode & 0o7777), dir_iops, FileOperations()))
+
+    def rmdir(dir, victim) -> None:
+        """ext4_rmdir(): ENOTEMPTY unless empty."""
+        if victim.d_subdirs:
+            raise VfsError("ENOTEMPTY", f"{victim.d_name!r} is not empty")
+        victim.d_inode.clear_nlink()
+        dir.d_inode.drop_nlink()
+        sb.d_delete(victim)
+
+    dir_iops = InodeOperations(create=create, mkdir=mkdir, rmdir=rmdir, unlink=simple_unlink)
+    sb = SuperBlock(fs_type, 0o755, dir_iops, fs_info=info, s_op=diskfs_super_operations(info),
+                    s_dev=info.s_dev)
+    sb.s_root.d_inode.i_ino = ROOT_INO
+    sb.s_root.d_inode.inc_nlink()                   # "." and its name: 2 links
+    return sb
+
+
+def _zero_cached(info: DiskFsInfo, mapping, start: int, end: int) -> None:
+    """Zero bytes [start, end) of the one cached page they fall in, if it has bytes
+    (truncate_inode_partial_folio / zero_user_segment)."""
+    if end <= start:
+        return
+    index = start // PAGE_SIZE
+    pfn = info.filemap.cached_pages(mapping, index, index).get(index)
+    if pfn is None:
+        return
+    off = start % PAGE_SIZE
+    if info.physmem.read_bytes(pfn, 0, PAGE_SIZE) != bytes(PAGE_SIZE):
+        info.physmem.write_bytes(pfn, off, bytes(end - start))
+
+
+#: ``mount -t diskfs``: the filesystem type the plugin registers.
+DISKFS_TYPE = FileSystemType("diskfs", "regular files on an emulated disk, cached in the page "
+                             "cache (the page-cache plugin)", _diskfs_mount, plugin="pagecache")
+
+
+def mount_boot_disk(machine: Any) -> None:
+    """Mount the machine's disk at :data:`DISKFS_MOUNT_POINT` (the directory is made on
+    rootfs), as an fstab line would at boot."""
+    vfs = machine.vfs
+    if not vfs.exists(DISKFS_MOUNT_POINT):
+        vfs.do_mkdirat(DISKFS_MOUNT_POINT, 0o755)
+    vfs.do_mount(DISKFS_DEVICE, DISKFS_MOUNT_POINT, "diskfs")
