@@ -4229,16 +4229,18 @@ cdef class MmCore:
         self.set_page_writeback(pfn)
         return 0
 
-    def filemap_write_and_wait(self, AddressSpace mapping):
-        """filemap_write_and_wait() (do_writepages -> write_cache_pages, then
-        filemap_fdatawait): every dirty page, in index order, is cleaned for I/O
+    def filemap_write_and_wait(self, AddressSpace mapping, uint64_t start=0,
+                               uint64_t end=0xffffffffffffffff):
+        """filemap_write_and_wait_range() (do_writepages -> write_cache_pages, then
+        filemap_fdatawait) of the page indices [start, end] (default: the whole file): every
+        dirty page, in index order, is cleaned for I/O
         (clear_page_dirty_for_io, write-protecting its shared PTEs) and written through
         write_one_page() -- a plugin's a_ops writepage, or the built-in disk, which completes
         each write at once (end_page_writeback: NR_WRITTEN).  shmem is not written (it has no
         backing store but swap); nor is a mapping whose a_ops have no writepage.  Returns the
         pages written."""
         cdef int64_t e
-        cdef uint64_t written = 0, index = 0
+        cdef uint64_t written = 0, index = start
         cdef writeback_control wbc
         cdef XArray i_pages = mapping.i_pages
         if mapping.swapbacked or (mapping.a_ops != NULL and mapping.a_ops.writepage == NULL):
@@ -4246,18 +4248,19 @@ cdef class MmCore:
         if mapping.nrpages == 0:            # mapping_needs_writeback(): nrpages, not emptiness
             return 0
         wbc.nr_to_write = 0x7fffffffffffffff
-        wbc.range_start = 0
-        wbc.range_end = 0x7fffffffffffffff
         wbc.sync_mode = WB_SYNC_ALL
         wbc.for_reclaim = False
-        while i_pages.find(index, 0xffffffffffffffff, &index, &e):
+        wbc.range_start = start << PAGE_SHIFT
+        wbc.range_end = 0x7fffffffffffffff if end >= (0x7fffffffffffffff >> PAGE_SHIFT) \
+            else ((end + 1) << PAGE_SHIFT) - 1
+        while i_pages.find(index, end, &index, &e):
             if not xa_is_value(e) and (self.pm.mem_map[<pfn_t>e].flags & (1ULL << PG_dirty)) \
                     and self.clear_page_dirty_for_io(<pfn_t>e):
                 self.write_one_page(mapping, <pfn_t>e, &wbc)
                 if mapping.a_ops == NULL:
                     self.end_page_writeback(<pfn_t>e)
                 written += 1
-            if index == 0xffffffffffffffff:
+            if index >= end:
                 break
             index += 1
         return written

@@ -1227,12 +1227,24 @@ class MntNamespace:
         return fd
 
     def fadvise(self, files: FilesStruct, fd: int, offset: int, length: int, advice: int) -> None:
-        """ksys_fadvise64_64(): EBADF, then vfs_fadvise(); POSIX_FADV_DONTNEED invalidates
-        through the machine's MmCore.invalidate_mapping_pages()."""
+        """ksys_fadvise64_64(): EBADF, then vfs_fadvise(); POSIX_FADV_DONTNEED is
+        generic_fadvise()'s: the dirty pages of the range are written first
+        (__filemap_fdatawrite_range; memsim's disks complete at once), the local per-CPU LRU
+        batch is drained (lru_add_drain), the clean pages invalidated
+        (MmCore.invalidate_mapping_pages) and, if some could not be, every CPU's batch drained
+        and the range invalidated again (lru_add_drain_all)."""
         file = files.fget(fd)
-        core = getattr(self.machine, "mmcore", None)
-        vfs_fadvise(file, offset, length, advice,
-                    core.invalidate_mapping_pages if core is not None else None)
+        machine = self.machine
+        core = getattr(machine, "mmcore", None)
+
+        def dontneed(mapping, first, last):
+            core.filemap_write_and_wait(mapping, first, last)
+            machine.physmem.lru_add_drain_py()
+            if core.invalidate_mapping_pages(mapping, first, last) < last - first + 1:
+                machine.physmem.lru_add_drain_py(True)
+                core.invalidate_mapping_pages(mapping, first, last)
+
+        vfs_fadvise(file, offset, length, advice, dontneed if core is not None else None)
 
     def read_file(self, path: str, chunk: int = 131072) -> bytes:
         """The whole file, read as ``cat`` does (``chunk`` bytes a read until one returns
