@@ -1,6 +1,7 @@
 """memsim benchmarks: one command, not part of the test suite.
 
-    python benchmarks/run.py [--quick] [--json OUT] [--only core|trace|sweep] [--baseline PYTHON]
+    python benchmarks/run.py [--quick] [--json OUT] [--only core|trace|sweep|reclaim|pagecache]
+                             [--baseline PYTHON]
 
 Measures (interpreter start and machine build excluded unless stated):
   1. anonymous write faults for 1M and 4M pages, tracing off and with kmem:rss_stat +
@@ -29,7 +30,14 @@ Measures (interpreter start and machine build excluded unless stated):
      ``--baseline``, the other checkout's figure; then ``memsim run configs/bench/reclaim-file.yaml``
      as a user runs it, the whole command (reclaimed pages from its /proc/vmstat).
 
-``--only core``, ``--only trace``, ``--only sweep`` or ``--only reclaim`` runs one part.
+  7. the page cache (benchmarks/pagecache_bench.py): a 4 GiB diskfs file (512 MiB with
+     ``--quick``) read into the page cache, every page looked up again, and truncated, each
+     phase workload steps timed in-run, next to a Python loop doing the same insert / lookup /
+     delete on a dict of the same indices; the file mapped and read by faults with fault-around
+     (faults/s and pages mapped/s); host memory per cached page.
+
+``--only core``, ``--only trace``, ``--only sweep``, ``--only reclaim`` or ``--only pagecache``
+runs one part.
 The faults go through the same path a workload's touch step takes: MmCore.access() in chunks
 of ``quantum`` (512) pages with a return to Python between chunks (a preemption point).
 """
@@ -140,8 +148,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     ap.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
-    ap.add_argument("--only", choices=("core", "trace", "sweep", "reclaim"),
-                    help="run only the core, the trace, the sweep or the reclaim benchmarks")
+    ap.add_argument("--only", choices=("core", "trace", "sweep", "reclaim", "pagecache"),
+                    help="run only the core, the trace, the sweep, the reclaim or the page-cache "
+                         "benchmarks")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs per fault, sweep and trace command figure (the best is kept)")
     ap.add_argument("--baseline", metavar="PYTHON",
@@ -157,6 +166,8 @@ def main(argv=None) -> int:
         results["sweep"] = sweep_benchmarks(args.quick, args.repeat)
     if args.only in (None, "reclaim"):
         results["reclaim"] = reclaim_benchmarks(args.quick, args.repeat, args.baseline)
+    if args.only in (None, "pagecache"):
+        results["pagecache"] = pagecache_benchmarks(args.quick, args.repeat)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
@@ -232,6 +243,42 @@ def reclaim_benchmarks(quick: bool, repeat: int, baseline=None) -> dict:
               f"{c['reclaimed_per_s']:,.0f}/s of the command ({c['seconds']:.2f} s), "
               f"{c['run_reclaimed_per_s']:,.0f}/s of the run ({c['run_seconds']:.3f} s)")
     return out
+
+
+def pagecache_run(python: str, size_mib: int) -> dict:
+    """One run of benchmarks/pagecache_bench.py with ``python`` (a process of its own)."""
+    import subprocess
+    cmd = [python, os.path.join(HERE, "pagecache_bench.py"), "--size-mib", str(size_mib)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=HERE)
+    return json.loads(out.stdout)
+
+
+def pagecache_benchmarks(quick: bool, repeat: int) -> dict:
+    """The best of ``repeat`` runs of each figure (see pagecache_bench.py)."""
+    size = 512 if quick else 4096
+    runs = [pagecache_run(sys.executable, size) for _ in range(repeat)]
+    best = {k: min(r[k] for r in runs) for k in ("read_s", "lookup_s", "truncate_s", "touch_s",
+                                                  "rss_per_page")}
+    d = {k: min(r["dict"][k] for r in runs) for k in ("insert_s", "lookup_s", "delete_s")}
+    pages = runs[0]["pages"]
+    faults, around = runs[0]["touch_faults"], runs[0]["touch_around"]
+    print(f"\npage cache: a {size} MiB diskfs file ({pages:,} pages), each phase workload steps "
+          f"timed in-run (best of {repeat}); a Python dict loop over the same indices")
+    print(f"{'':>10} {'page cache':>14} {'dict loop':>14} {'ratio':>7}")
+    rows = {}
+    for name, ours, theirs in (("read", best["read_s"], d["insert_s"]),
+                               ("lookup", best["lookup_s"], d["lookup_s"]),
+                               ("truncate", best["truncate_s"], d["delete_s"])):
+        rows[name] = {"seconds": ours, "pages_per_s": pages / ours, "dict_seconds": theirs,
+                      "dict_per_s": pages / theirs, "speedup": theirs / ours}
+        print(f"{name:>10} {pages / ours:>12,.0f}/s {pages / theirs:>12,.0f}/s {theirs / ours:>6.2f}x")
+    touch = {"seconds": best["touch_s"], "faults": faults, "pages_around": around,
+             "faults_per_s": faults / best["touch_s"], "pages_per_s": pages / best["touch_s"]}
+    print(f"fault-around: {faults:,} read faults mapped {pages:,} pages in {best['touch_s']:.3f} s: "
+          f"{touch['faults_per_s']:,.0f} faults/s, {touch['pages_per_s']:,.0f} pages/s")
+    print(f"host memory per cached page: {best['rss_per_page']:.1f} bytes")
+    return {"size_mib": size, "pages": pages, "phases": rows, "fault_around": touch,
+            "rss_per_page": best["rss_per_page"]}
 
 
 def sweep_benchmarks(quick: bool, repeat: int) -> dict:

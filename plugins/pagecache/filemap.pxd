@@ -25,7 +25,7 @@ cdef class Filemap:
     cdef pfn_t page_cache_alloc(self, gfp_t gfp) except? 0xfffffffffffffffe
     cdef pfn_t add_to_page_cache_lru(self, AddressSpace mapping, uint64_t index, gfp_t gfp,
                                      MmStruct mm) except? 0xfffffffffffffffe
-    cdef int readpage(self, AddressSpace mapping, pfn_t pfn, uint64_t index) except -1
+    cdef int readpage(self, BackingStore store, pfn_t pfn, uint64_t index) except -1
     cdef int writepage(self, AddressSpace mapping, pfn_t pfn) except -1
     cdef int dirty_folio(self, AddressSpace mapping, pfn_t pfn) except -1
     cdef void emit_range(self, int slot, AddressSpace mapping, uint64_t first,

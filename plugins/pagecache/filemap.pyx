@@ -118,7 +118,7 @@ cdef pfn_t _alloc(void* ctx, AddressSpace mapping, uint64_t index, gfp_t gfp, Mm
     cdef Filemap fm = <Filemap>ctx
     cdef pfn_t pfn = fm.add_to_page_cache_lru(mapping, index, gfp, mm)
     if pfn != NO_PFN:
-        fm.readpage(mapping, pfn, index)
+        fm.readpage(fm.stores.get(mapping), pfn, index)
         major[0] = 1
     return pfn
 
@@ -307,11 +307,10 @@ cdef class Filemap:
         self.pm.lru_cache_add(pfn)
         return pfn
 
-    cdef int readpage(self, AddressSpace mapping, pfn_t pfn, uint64_t index) except -1:
-        """->readpage (mpage_readpage): the block of ``index`` is read into the page (pgpgin
-        + 8 sectors); a hole is zeroed without I/O.  PG_uptodate."""
+    cdef int readpage(self, BackingStore store, pfn_t pfn, uint64_t index) except -1:
+        """->readpage (mpage_readpage) from the file's ``store``: the block of ``index`` is
+        read into the page (pgpgin + 8 sectors); a hole is zeroed without I/O.  PG_uptodate."""
         cdef page* p = &self.pm.mem_map[pfn]
-        cdef BackingStore store = self.stores.get(mapping)
         if store is not None and store.blocks:
             block = store.blocks.get(index)
             if block is not None:
@@ -372,6 +371,7 @@ cdef class Filemap:
         cdef int64_t e
         cdef XArray i_pages = mapping.i_pages
         cdef dict content = self.pm.content
+        cdef BackingStore store = self.stores.get(mapping)
         if pos >= isize or count == 0:
             return 0
         end = pos + count if pos + count < isize else isize
@@ -386,7 +386,7 @@ cdef class Filemap:
                     pfn = self.add_to_page_cache_lru(mapping, i, self.core.gfp_user, mm)
                     if pfn == NO_PFN:
                         return done if done else -12
-                    self.readpage(mapping, pfn, i)
+                    self.readpage(store, pfn, i)
                 self.pm.mark_page_accessed(pfn)
                 off = at & (PAGE_SIZE - 1)
                 n = PAGE_SIZE - off
@@ -432,7 +432,7 @@ cdef class Filemap:
                 if pfn == NO_PFN:
                     return done if done else -12
                 if n < PAGE_SIZE:           # a partial write: the rest of the page is read first
-                    self.readpage(mapping, pfn, index)
+                    self.readpage(self.stores.get(mapping), pfn, index)
                 else:
                     self.pm.mem_map[pfn].flags |= 1ULL << PG_uptodate
             p = &self.pm.mem_map[pfn]
