@@ -36,3 +36,10 @@ def memsim_machine_created(machine, config):
     """Mount the machine's disk (diskfs at /mnt/disk)."""
     from memsim.plugins.pagecache.diskfs import mount_boot_disk
     mount_boot_disk(machine)
+
+
+@hookimpl
+def memsim_check_invariants(machine):
+    """--check of the disk files' page caches and backing stores."""
+    from memsim.plugins.pagecache.diskfs import check_invariants
+    return check_invariants(machine)

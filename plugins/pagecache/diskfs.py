@@ -16,14 +16,14 @@ alone, so the inode lifetime (slab inodes, the inode LRU) can be plugged in at t
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 from memsim.vfs import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FileOperations,
                         FileSystemType, FsContext, Inode, InodeOperations, S_IFDIR, S_IFREG,
                         SuperBlock, SuperOperations, VfsError, i_size_write, simple_unlink)
 
 __all__ = ["DISKFS_TYPE", "DISKFS_MOUNT_POINT", "DISKFS_DEVICE", "DISKFS_DEV", "DiskFsInfo",
-           "diskfs_super_operations", "mount_boot_disk"]
+           "diskfs_super_operations", "mount_boot_disk", "check_invariants"]
 
 #: Where every machine's disk is mounted, and from which device.
 DISKFS_MOUNT_POINT = "/mnt/disk"
@@ -36,6 +36,8 @@ DISK_MINORS = 16
 ROOT_INO = 2
 FIRST_INO = 12
 PAGE_SIZE = 4096
+#: ``--check`` walks the i_pages of files with at most this many entries (pages and shadows)
+CHECK_MAX_ENTRIES = 1 << 16
 
 
 class DiskFsInfo:
@@ -85,11 +87,38 @@ def _diskfs_mount(fc: FsContext) -> SuperBlock:
     machine = fc.machine
     if machine is None or getattr(machine, "mmcore", None) is None:
         raise VfsError("ENODEV", "diskfs needs a machine with an mm core")
-    state = machine.plugin_state.setdefault("pagecache.diskfs", {"disks": 0})
+    state = machine.plugin_state.setdefault("pagecache.diskfs", {"disks": 0, "supers": []})
     s_dev = DISKFS_DEV + state["disks"] * DISK_MINORS
     state["disks"] += 1
     info = DiskFsInfo(machine, s_dev)
-    return _build_super(fc.fs_type, info)
+    sb = _build_super(fc.fs_type, info)
+    state["supers"].append(sb)
+    return sb
+
+
+def check_invariants(machine: Any) -> List[str]:
+    """``--check`` of every diskfs file's page cache (memsim.workingset's check of i_pages:
+    nrpages, page->mapping/index, the xa_node counts and shadow nodes) and backing store (no
+    block past i_size).  The check runs after every slice, so a file of more than
+    :data:`CHECK_MAX_ENTRIES` entries is left out of the i_pages walk (its pages are still in the
+    core's LRU and allocator checks)."""
+    state = machine.plugin_state.get("pagecache.diskfs")
+    if not state:
+        return []
+    mappings = [inode.i_mapping for sb in state["supers"] for inode in sb.inodes()
+                if inode.i_mapping is not None and len(inode.i_mapping.i_pages) <= CHECK_MAX_ENTRIES]
+    problems = list(machine.workingset.check(mappings))
+    for sb in state["supers"]:
+        for inode in sb.inodes():
+            if inode.i_mapping is None:
+                continue
+            store = sb.s_fs_info.filemap.store_of(inode.i_mapping)
+            last = (inode.i_size + PAGE_SIZE - 1) // PAGE_SIZE
+            beyond = [i for i in store.blocks if i >= last]
+            if beyond:
+                problems.append(f"diskfs inode {inode.i_ino}: blocks {beyond[:4]} past i_size "
+                                f"{inode.i_size}")
+    return problems
 
 
 def _build_super(fs_type: FileSystemType, info: DiskFsInfo) -> SuperBlock:

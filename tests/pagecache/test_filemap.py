@@ -323,3 +323,18 @@ def test_a_4_gib_read_builds_no_bytes_and_is_cheap():
     assert f.f_mapping.nrpages == 16384 and event(m, "PGPGIN") == 0
     assert vfs_read_discard(f, 64 * MiB, 0) == 64 * MiB
     assert m.physmem.lru_sizes(0)[ACTIVE_FILE] + m.physmem.lru_sizes(0)[INACTIVE_FILE] >= 16000
+
+
+def test_check_walks_the_disk_files_page_caches_and_blocks():
+    from memsim.plugins.pagecache.diskfs import check_invariants
+    m, t = machine()
+    fd, f = open_file(m, t)
+    t.files.write(fd, b"c" * (2 * PAGE))
+    t.files.fsync(fd)
+    assert check_invariants(m) == []
+    f.f_mapping.nrpages += 1
+    store(f).blocks[9] = b""
+    problems = check_invariants(m)
+    assert any("3 page entries" in p or "nrpages says 3" in p for p in problems), problems
+    assert any("blocks [9] past i_size 8192" in p for p in problems), problems
+    f.f_mapping.nrpages -= 1
