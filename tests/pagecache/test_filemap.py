@@ -338,3 +338,20 @@ def test_check_walks_the_disk_files_page_caches_and_blocks():
     assert any("3 page entries" in p or "nrpages says 3" in p for p in problems), problems
     assert any("blocks [9] past i_size 8192" in p for p in problems), problems
     f.f_mapping.nrpages -= 1
+
+
+def test_punching_a_hole_drops_the_whole_pages_and_blocks_and_zeroes_the_edges():
+    from memsim.vfs import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE
+    m, t = machine()
+    fd, f = open_file(m, t)
+    t.files.write(fd, b"h" * (4 * PAGE))
+    t.files.fsync(fd)
+    t.files.fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, PAGE - 10, 2 * PAGE + 20)
+    assert sorted(cached(f)) == [0, 3] and sorted(store(f).blocks) == [0, 3]
+    assert f.f_inode.i_size == 4 * PAGE
+    assert t.files.pread(fd, 4 * PAGE, 0) == \
+        b"h" * (PAGE - 10) + bytes(2 * PAGE + 20) + b"h" * (PAGE - 10)
+    m.vfs.fadvise(t.files, fd, 0, 0, 4)                    # drop the cache: the disk agrees
+    assert f.f_mapping.nrpages == 0
+    assert t.files.pread(fd, 4 * PAGE, 0) == \
+        b"h" * (PAGE - 10) + bytes(2 * PAGE + 20) + b"h" * (PAGE - 10)
