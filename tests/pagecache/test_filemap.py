@@ -195,35 +195,39 @@ def _active_pages(m, t, n):
 
 @pytest.mark.parametrize("active, activated", [(50, True), (5, False)])
 def test_a_refault_within_the_active_list_activates(active, activated):
-    """Scenarios 6 and 7 with the spec's numbers: page 5 evicted at clock E, 10 more
-    evictions, so the refault distance is 11; with 50 active file pages (no swap) the read
-    miss inserts the page active (workingset_refault_file and _activate_file + 1, the clock
-    + 1), with 5 it is counted as a refault only and stays inactive, the clock unchanged."""
+    """Scenarios 4, 6 and 7 with the spec's numbers: the clock at 100, page 5 is evicted
+    (shadow E = 100, clock 101), 10 more evictions (clock 111): the refault distance is 11.
+    With 50 active file pages (no swap: the workingset is NR_ACTIVE_FILE) the read miss inserts
+    the page active (workingset_refault_file and _activate_file + 1, clock 112); with 5 it is
+    counted as a refault only, stays inactive, and the clock stays at 111."""
     m, t = machine()
-    _active_pages(m, t, active)
+    hot = _active_pages(m, t, active)
+    dummy = next(iter(cached(hot).values()))
+    ws = m.workingset
+    while ws.nonresident_age(0) < 100:
+        ws.eviction(dummy)                          # age the lruvec's clock to 100
     fd, f = open_file(m, t)
     t.files.pwrite(fd, b"x" * PAGE, 5 * PAGE)
     t.files.fsync(fd)
     m.physmem.lru_add_drain_py()
-    pfn = cached(f)[5]
-    e = m.workingset.nonresident_age(0)
+    assert ws.nonresident_age(0) == 100
     # page 5 is the only inactive page: shrinking the inactive list evicts it
     assert m.vmscan.shrink_inactive_list_py(0, INACTIVE_FILE)[0] == 1
-    assert 5 in f.f_mapping.shadows()
-    shadow = f.f_mapping.shadows()[5]
-    assert m.workingset.unpack(shadow)[2] == e
+    assert f.f_mapping.nrpages == 0 and not f.f_mapping.mapping_empty()
+    assert ws.unpack(f.f_mapping.shadows()[5]) == (0, 0, 100, False)      # scenario 4
+    assert ws.nonresident_age(0) == 101
     for _ in range(10):
-        m.workingset.eviction(pfn)                  # ten more evictions on the lruvec
-    assert m.workingset.nonresident_age(0) == e + 11
+        ws.eviction(dummy)                          # ten more evictions on the lruvec
+    assert ws.nonresident_age(0) == 111
     before = counters(m)
     assert t.files.pread(fd, 1, 5 * PAGE) == b"x"
     after = counters(m)
     assert after["REFAULT_FILE"] == before["REFAULT_FILE"] + 1
     assert after["ACTIVATE_FILE"] == before["ACTIVATE_FILE"] + activated
+    assert ws.nonresident_age(0) == 111 + activated
     new = cached(f)[5]
     m.physmem.lru_add_drain_py()
     assert bool(flags(m, new) & (1 << PG_active)) is activated
-    assert m.workingset.nonresident_age(0) == e + 11 + activated
     assert f.f_mapping.shadows() == {} and f.f_mapping.nrpages == 1
 
 
