@@ -545,8 +545,9 @@ class File:
     """``struct file``: an open file description (shared by the fds that dup or inherit it).
 
     ``f_flags`` are the open flags (O_*), ``f_mode`` FMODE_READ/FMODE_WRITE from the access
-    mode, ``f_pos`` the position read/write use and advance, ``f_mapping`` the inode's page
-    cache (``i_mapping``), ``f_count`` the references (fds, the mappings made from it).  It
+    mode, ``f_pos`` the position read/write use and advance, ``f_ra_prev_pos`` where the last
+    buffered read ended (file_ra_state.prev_pos), ``f_mapping`` the inode's page cache
+    (``i_mapping``), ``f_count`` the references (fds, the mappings made from it).  It
     holds a reference to its inode (an unlinked file lives while it is open)."""
 
     def __init__(self, path: Path, flags: int):
@@ -559,6 +560,9 @@ class File:
         self.f_mode = (FMODE_READ if acc in (O_RDONLY, O_RDWR) else 0) | \
                       (FMODE_WRITE if acc in (O_WRONLY, O_RDWR) else 0)
         self.f_pos = 0
+        #: file_ra_state.prev_pos: where the last buffered read of this file ended (-1: none),
+        #: which a filesystem's read_iter reads and sets (filemap_read's mark_page_accessed test)
+        self.f_ra_prev_pos = -1
         self.f_count = 1
         self.private_data: Any = None
 

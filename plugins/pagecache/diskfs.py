@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any, List, Optional
 
+from memsim.profiles import ProfileTable
 from memsim.vfs import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FileOperations,
                         FileSystemType, FsContext, Inode, InodeOperations, S_IFDIR, S_IFREG,
                         SuperBlock, SuperOperations, VfsError, i_size_write, simple_unlink)
@@ -36,6 +37,11 @@ DISK_MINORS = 16
 ROOT_INO = 2
 FIRST_INO = 12
 PAGE_SIZE = 4096
+#: filemap_read() skips marking the first page of a read accessed when the previous read of the
+#: file ended in it: compared by the page prev_pos is in (v5.14, so a read that ended at a page
+#: boundary leaves the next page unmarked) or by the last byte read (pos_same_folio(), v5.17+)
+READ_PREV_POS_BY_PAGE = ProfileTable("pagecache.read_prev_pos_by_page", {"v5.14": True,
+                                                                         "v6.18": False})
 #: ``--check`` walks the i_pages of files with at most this many entries (pages and shadows)
 CHECK_MAX_ENTRIES = 1 << 16
 
@@ -53,6 +59,7 @@ class DiskFsInfo:
         self.s_dev = s_dev
         self.filemap = Filemap(machine.mmcore, machine.physmem)
         self.filemap.bind_events(getattr(machine, "events", None))
+        self.filemap.ra_same_page_end = READ_PREV_POS_BY_PAGE[machine.profile]
         self.next_ino = FIRST_INO
         self.evicted = 0
 
@@ -127,9 +134,14 @@ def _build_super(fs_type: FileSystemType, info: DiskFsInfo) -> SuperBlock:
 
     # -- regular files: file_operations (ext4_file_operations) ------------------------------
     def read_iter(file, pos: int, count: int, buf: Optional[bytearray]) -> int:
-        n = filemap.read_iter(file.f_mapping, pos, count, buf, info.current_mm())
+        """ext4_file_read_iter() -> generic_file_read_iter(), with the file's readahead state
+        (file_ra_state.prev_pos)."""
+        n = filemap.read_iter(file.f_mapping, pos, count, buf, info.current_mm(),
+                              file.f_ra_prev_pos)
         if n < 0:
             raise VfsError("ENOMEM", "no memory for the page cache")
+        if n:
+            file.f_ra_prev_pos = pos + n
         return n
 
     def write_iter(file, pos: int, data: bytes) -> int:

@@ -22,6 +22,8 @@ cdef class Filemap:
     cdef public int ev_get_pages        # ... of filemap:mm_filemap_get_pages
     cdef public uint64_t nr_readpage    # pages read from the disk (->readpage with a block)
     cdef public uint64_t nr_writepage   # pages written to it (->writepage)
+    cdef public bint ra_same_page_end   # filemap_read compares prev_pos's page (v5.14), not the
+                                        # last byte read's (v5.17+ pos_same_folio)
     cdef pfn_t page_cache_alloc(self, gfp_t gfp) except? 0xfffffffffffffffe
     cdef pfn_t add_to_page_cache_lru(self, AddressSpace mapping, uint64_t index, gfp_t gfp,
                                      MmStruct mm) except? 0xfffffffffffffffe

@@ -44,7 +44,7 @@ from memsim.workingset cimport xa_is_value
 
 cdef enum:
     SECTORS_PER_PAGE = 8                # PAGE_SIZE >> SECTOR_SHIFT: what submit_bio() counts
-    FOLIO_BATCH_SIZE = 31               # a folio_batch (PAGEVEC_SIZE): filemap_get_pages()' batch
+    FOLIO_BATCH_SIZE = 31               # a folio_batch: filemap_get_pages()' batch (v5.14: 15)
 
 
 cdef class BackingStore:
@@ -217,6 +217,7 @@ cdef class Filemap:
         self.stores = {}
         self.ev_map_pages = -1
         self.ev_get_pages = -1
+        self.ra_same_page_end = False
         self.aops.lookup = _lookup
         self.aops.alloc = _alloc
         self.aops.migratepage = _migratepage
@@ -358,15 +359,23 @@ cdef class Filemap:
 
     # -- buffered I/O ----------------------------------------------------------------------
     def read_iter(self, AddressSpace mapping, uint64_t pos, uint64_t count, bytearray buf=None,
-                  MmStruct mm=None):
+                  MmStruct mm=None, int64_t prev_pos=-1):
         """generic_file_read_iter() -> filemap_read() of at most ``count`` bytes at ``pos``,
-        stopping at i_size: batches of up to 31 pages (filemap_get_pages: filemap_get_read_batch,
-        a missing page read in as readahead would, mm_filemap_get_pages), each page
-        mark_page_accessed(), its bytes appended to ``buf`` -- or none built when ``buf`` is
-        None.  Pages are charged to ``mm``'s memcg.  Returns the bytes read; -ENOMEM (as a
-        negative number) if memory ran out before any was read."""
+        stopping at i_size: batches of up to PAGEVEC_SIZE pages (15 on v5.14, a folio_batch of
+        31 on v6.18: ``PhysMem.lru_batch_size``) -- filemap_get_pages(): the cached pages, a
+        missing one read in as readahead would, then mm_filemap_get_pages -- each page's bytes
+        appended to ``buf``, or none built when ``buf`` is None.  Every page of a batch is
+        marked accessed but the first, which is marked only if the read does not continue in
+        the page the previous one ended in: ``prev_pos`` is the file's
+        file_ra_state.prev_pos, where that read ended (-1: none), compared by page as v5.14
+        does (``ra_same_page_end``: ``pos >> 12 == prev_pos >> 12``) or, from v5.17, with the
+        last byte read (pos_same_folio(pos, prev_pos - 1)).  Pages are charged to ``mm``'s
+        memcg.  Returns the bytes read (the new prev_pos is ``pos`` plus that, when it is not
+        0); -ENOMEM (as a negative number) if memory ran out before any was read."""
         cdef uint64_t isize = mapping.i_size, end, index, last_index, batch_end, i
         cdef uint64_t off, n, done = 0, at = pos
+        cdef uint64_t batch = self.pm.lru_batch_size if self.pm.lru_batch_size > 0 else FOLIO_BATCH_SIZE
+        cdef int64_t prev = prev_pos, key
         cdef pfn_t pfn
         cdef int64_t e
         cdef XArray i_pages = mapping.i_pages
@@ -378,7 +387,7 @@ cdef class Filemap:
         index = pos >> PAGE_SHIFT
         last_index = (end + PAGE_SIZE - 1) >> PAGE_SHIFT
         while index < last_index:
-            batch_end = index + FOLIO_BATCH_SIZE if index + FOLIO_BATCH_SIZE < last_index else last_index
+            batch_end = index + batch if index + batch < last_index else last_index
             for i in range(index, batch_end):
                 if i_pages.load(i, &e) and not xa_is_value(e):
                     pfn = <pfn_t>e
@@ -387,7 +396,12 @@ cdef class Filemap:
                     if pfn == NO_PFN:
                         return done if done else -12
                     self.readpage(store, pfn, i)
-                self.pm.mark_page_accessed(pfn)
+                if i != index:
+                    self.pm.mark_page_accessed(pfn)
+                else:
+                    key = prev >> PAGE_SHIFT if self.ra_same_page_end else (prev - 1) >> PAGE_SHIFT
+                    if key != <int64_t>(at >> PAGE_SHIFT):
+                        self.pm.mark_page_accessed(pfn)
                 off = at & (PAGE_SIZE - 1)
                 n = PAGE_SIZE - off
                 if n > end - at:
@@ -399,6 +413,7 @@ cdef class Filemap:
                         buf += bytes(n)
                 at += n
                 done += n
+                prev = <int64_t>at                  # ra->prev_pos = iocb->ki_pos
             self.emit_range(self.ev_get_pages, mapping, index, last_index - 1)
             index = batch_end
         return done

@@ -186,9 +186,11 @@ def _active_pages(m, t, n):
     t.files.pwrite(fd, bytes(n * PAGE), 0)
     t.files.fsync(fd)
     active = m.physmem.lru_sizes(0)[ACTIVE_FILE]
-    for _ in range(2):
-        t.files.pread(fd, n * PAGE, 0)
-        m.physmem.lru_add_drain_py()
+    m.physmem.lru_add_drain_py()
+    for pfn in cached(f).values():
+        m.physmem.mark_accessed(pfn)
+        m.physmem.mark_accessed(pfn)
+    m.physmem.lru_add_drain_py()
     assert m.physmem.lru_sizes(0)[ACTIVE_FILE] == active + n
     return f
 
@@ -359,3 +361,30 @@ def test_punching_a_hole_drops_the_whole_pages_and_blocks_and_zeroes_the_edges()
     assert f.f_mapping.nrpages == 0
     assert t.files.pread(fd, 4 * PAGE, 0) == \
         b"h" * (PAGE - 10) + bytes(2 * PAGE + 20) + b"h" * (PAGE - 10)
+
+
+PG_referenced = 1
+
+
+@pytest.mark.parametrize("kernel, second_page_marked", [("v5.14", False), ("v6.18", True)])
+def test_a_read_marks_its_first_page_accessed_unless_the_last_read_ended_there(kernel,
+                                                                                 second_page_marked):
+    """filemap_read(): reads within one page mark it once; a read that starts where the last
+    one ended at a page boundary marks its first page on v6.18 (pos_same_folio with the last
+    byte read) but not on v5.14, which compared prev_pos's page ("filemap: Correct the
+    conditions for marking a folio as accessed", v5.17)."""
+    m, t = machine(kernel)
+    fd, f = open_file(m, t)
+    t.files.write(fd, b"r" * (3 * PAGE))
+    m.physmem.lru_add_drain_py()
+    t.files.fsync(fd)
+    pages = cached(f)
+    r = m.vfs.open(t.files, f"{DISKFS_MOUNT_POINT}/f", 0)
+    assert t.files.read(r, 100) == b"r" * 100
+    assert flags(m, pages[0]) & (1 << PG_referenced)
+    assert t.files.read(r, 100) == b"r" * 100           # the same page again: not marked twice
+    m.physmem.lru_add_drain_py()
+    assert not flags(m, pages[0]) & (1 << PG_active)
+    assert t.files.read(r, PAGE - 200) == b"r" * (PAGE - 200)
+    assert t.files.read(r, PAGE) == b"r" * PAGE          # starts where the last read ended
+    assert bool(flags(m, pages[1]) & (1 << PG_referenced)) is second_page_marked
