@@ -226,7 +226,12 @@ def _build_super(fs_type: FileSystemType, info: DiskFsInfo) -> SuperBlock:
     def mkdir(dir, name: str, mode: int):
         """ext4_mkdir(): an empty directory."""
         dir.d_inode.inc_nlink()
-        return sb.d_alloc(dir, name, new_inode(S_IFDIR | (mode & 0o7777), dir_iops, FileOperations()))
+        return sb.d_alloc(dir, name, new_inode(S_IFDIR | (mode & 0o7777), dir_iops, dir_fops))
+
+    def dir_fsync(file, start: int, end: int, datasync: bool) -> None:
+        """ext4_dir_operations' fsync (ext4_sync_file): a directory has no page cache here."""
+
+    dir_fops = FileOperations(fsync=dir_fsync)
 
     def rmdir(dir, victim) -> None:
         """ext4_rmdir(): ENOTEMPTY unless empty."""
@@ -237,8 +242,8 @@ def _build_super(fs_type: FileSystemType, info: DiskFsInfo) -> SuperBlock:
         sb.d_delete(victim)
 
     dir_iops = InodeOperations(create=create, mkdir=mkdir, rmdir=rmdir, unlink=simple_unlink)
-    sb = SuperBlock(fs_type, 0o755, dir_iops, fs_info=info, s_op=diskfs_super_operations(info),
-                    s_dev=info.s_dev)
+    sb = SuperBlock(fs_type, 0o755, dir_iops, dir_fops, fs_info=info,
+                    s_op=diskfs_super_operations(info), s_dev=info.s_dev)
     sb.s_root.d_inode.i_ino = ROOT_INO
     sb.s_root.d_inode.inc_nlink()                   # "." and its name: 2 links
     return sb

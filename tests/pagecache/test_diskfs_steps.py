@@ -60,6 +60,18 @@ tasks:
       - expect: {errno: ENODEV}
       - read: {fd: d, length: 1}
       - expect: {errno: EISDIR}
+      - fsync: {fd: d}
+      - mkdir: {path: /mnt/disk/sub}
+      - open: {path: /mnt/disk/sub/g, name: g, flags: [O_WRONLY, O_CREAT]}
+      - write: {fd: g, data: nested}
+      - rmdir: {path: /mnt/disk/sub}
+      - expect: {errno: ENOTEMPTY}
+      - unlink: {path: /mnt/disk/sub}
+      - expect: {errno: EISDIR}
+      - unlink: {path: /mnt/disk/sub/g}
+      - rmdir: {path: /mnt/disk/sub}
+      - open: {path: /mnt/disk/sub/g, name: gone}
+      - expect: {errno: ENOENT}
 """
 
 

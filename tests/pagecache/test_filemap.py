@@ -388,3 +388,24 @@ def test_a_read_marks_its_first_page_accessed_unless_the_last_read_ended_there(k
     assert t.files.read(r, PAGE - 200) == b"r" * (PAGE - 200)
     assert t.files.read(r, PAGE) == b"r" * PAGE          # starts where the last read ended
     assert bool(flags(m, pages[1]) & (1 << PG_referenced)) is second_page_marked
+
+
+def test_v514_kswapd_writes_a_dirty_page_through_writepage_and_frees_it_in_the_same_pass():
+    """pageout() (v5.14's kswapd, the page seen again with PG_reclaim and PGDAT_DIRTY set;
+    the flusher shortcut off): ->writepage stores the bytes and the emulated disk completes at
+    once, so shrink_page_list reclaims the page in the same pass as a synchronous write
+    (nr_pageout, NR_VMSCAN_WRITE, pgpgout), leaving a shadow; the refault reads the bytes."""
+    m, t = machine("v5.14")
+    m.vmscan.flusher_writeback = False
+    fd, f = open_file(m, t)
+    t.files.pwrite(fd, b"kswapd" * 600, 0)
+    m.physmem.lru_add_drain_py()
+    m.vmscan.set_pgdat_flag(0, 0)                                   # PGDAT_DIRTY
+    assert m.vmscan.shrink_inactive_list_py(0, INACTIVE_FILE, kswapd=True) == (0, 1)
+    assert store(f).blocks == {}                                    # not written: activated
+    m.vmscan.shrink_active_list_py(0, ACTIVE_FILE)
+    assert m.vmscan.shrink_inactive_list_py(0, INACTIVE_FILE, kswapd=True) == (1, 1)
+    assert m.vmscan.last_reclaim_stat["nr_pageout"] == 1
+    assert node(m, "NR_VMSCAN_WRITE") == 1 and event(m, "PGPGOUT") == 8
+    assert list(f.f_mapping.shadows()) == [0] and f.f_mapping.nrpages == 0
+    assert t.files.pread(fd, 12, 0) == b"kswapdkswapd"
