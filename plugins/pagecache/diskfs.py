@@ -42,7 +42,7 @@ PAGE_SIZE = 4096
 #: boundary leaves the next page unmarked) or by the last byte read (pos_same_folio(), v5.17+)
 READ_PREV_POS_BY_PAGE = ProfileTable("pagecache.read_prev_pos_by_page", {"v5.14": True,
                                                                          "v6.18": False})
-#: ``--check`` walks the i_pages of files with at most this many entries (pages and shadows)
+#: ``--check`` walks the i_pages (and blocks) of files with at most this many entries
 CHECK_MAX_ENTRIES = 1 << 16
 
 
@@ -107,8 +107,8 @@ def check_invariants(machine: Any) -> List[str]:
     """``--check`` of every diskfs file's page cache (memsim.workingset's check of i_pages:
     nrpages, page->mapping/index, the xa_node counts and shadow nodes) and backing store (no
     block past i_size).  The check runs after every slice, so a file of more than
-    :data:`CHECK_MAX_ENTRIES` entries is left out of the i_pages walk (its pages are still in the
-    core's LRU and allocator checks)."""
+    :data:`CHECK_MAX_ENTRIES` entries (or blocks) is left out of the walk (its pages are still in
+    the core's LRU and allocator checks)."""
     state = machine.plugin_state.get("pagecache.diskfs")
     if not state:
         return []
@@ -120,6 +120,8 @@ def check_invariants(machine: Any) -> List[str]:
             if inode.i_mapping is None:
                 continue
             store = sb.s_fs_info.filemap.store_of(inode.i_mapping)
+            if len(store) > CHECK_MAX_ENTRIES:
+                continue
             last = (inode.i_size + PAGE_SIZE - 1) // PAGE_SIZE
             beyond = [i for i in store.blocks if i >= last]
             if beyond:
