@@ -165,7 +165,8 @@ def _build_super(fs_type: FileSystemType, info: DiskFsInfo) -> SuperBlock:
 
     def fallocate(file, mode: int, offset: int, length: int) -> None:
         """ext4_fallocate(): FALLOC_FL_PUNCH_HOLE (with KEEP_SIZE) frees the blocks and drops the
-        cached pages wholly inside the range, zeroing the partial ones at its ends; a plain
+        cached pages wholly inside the range, zeroing the partial ones at its ends in the cache
+        (truncate_pagecache_range) and on the disk; a plain
         allocation reserves (unwritten extents read as zeros: nothing is stored) and grows
         i_size unless FALLOC_FL_KEEP_SIZE.  Collapse, insert, zero and unshare: EOPNOTSUPP."""
         inode = file.f_inode
@@ -174,14 +175,7 @@ def _build_super(fs_type: FileSystemType, info: DiskFsInfo) -> SuperBlock:
             end = min(offset + length, inode.i_size)
             if offset >= end:
                 return
-            first = (offset + PAGE_SIZE - 1) // PAGE_SIZE
-            last = end // PAGE_SIZE                   # exclusive: pages [first, last) go
-            if last > first:
-                core.unmap_mapping_range(mapping, first, last - first, True)
-                core.truncate_inode_pages_range(mapping, first * PAGE_SIZE, last * PAGE_SIZE - 1)
-            _zero_cached(info, mapping, offset, min(end, first * PAGE_SIZE))
-            if last >= first:
-                _zero_cached(info, mapping, max(offset, last * PAGE_SIZE), end)
+            core.truncate_pagecache_range(mapping, offset, end - 1)
             filemap.store_of(mapping).punch_hole(offset, end)
             return
         if mode & ~FALLOC_FL_KEEP_SIZE:
@@ -194,16 +188,15 @@ def _build_super(fs_type: FileSystemType, info: DiskFsInfo) -> SuperBlock:
 
     def setattr(dentry, size: int) -> None:
         """ext4_setattr(ATTR_SIZE) -> truncate_setsize(): i_size, then (shrinking) the file's
-        mappings and cached pages past it go (truncate_pagecache), the partial last page's tail
-        is zeroed in the cache and on disk, and the blocks past it are freed."""
+        mappings and cached pages past it go and the partial last page's tail is zeroed
+        (truncate_pagecache), and on the disk the blocks past it are freed and the last one's
+        tail zeroed."""
         inode = dentry.d_inode
         mapping = inode.i_mapping
         old = inode.i_size
         i_size_write(inode, size)
         if size < old:
             core.truncate_pagecache(mapping, size)
-            if size % PAGE_SIZE:
-                _zero_cached(info, mapping, size, (size // PAGE_SIZE + 1) * PAGE_SIZE)
             filemap.store_of(mapping).truncate(size)
 
     file_iops = InodeOperations(setattr=setattr)
@@ -249,20 +242,6 @@ def _build_super(fs_type: FileSystemType, info: DiskFsInfo) -> SuperBlock:
     sb.s_root.d_inode.i_ino = ROOT_INO
     sb.s_root.d_inode.inc_nlink()                   # "." and its name: 2 links
     return sb
-
-
-def _zero_cached(info: DiskFsInfo, mapping, start: int, end: int) -> None:
-    """Zero bytes [start, end) of the one cached page they fall in, if it has bytes
-    (truncate_inode_partial_folio / zero_user_segment)."""
-    if end <= start:
-        return
-    index = start // PAGE_SIZE
-    pfn = info.filemap.cached_pages(mapping, index, index).get(index)
-    if pfn is None:
-        return
-    off = start % PAGE_SIZE
-    if info.physmem.read_bytes(pfn, 0, PAGE_SIZE) != bytes(PAGE_SIZE):
-        info.physmem.write_bytes(pfn, off, bytes(end - start))
 
 
 #: ``mount -t diskfs``: the filesystem type the plugin registers.

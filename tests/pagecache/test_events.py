@@ -1,49 +1,17 @@
 """filemap:mm_filemap_map_pages and mm_filemap_get_pages (tracepoints.md §5; 6.18's
-include/trace/events/filemap.h) emitted from the C loops of plugins/pagecache/filemap.pyx:
-fault-around's window once it found a page, and each filemap_get_pages() batch of a read.
-
-The declarations are the tracing package's (tracing/filemap.py) when it has them; until then
-this test declares the two events itself, from the live 6.18 kernel's format files."""
-from memsim.hookspecs import hookimpl
+include/trace/events/filemap.h; declared in tracing/filemap.py) emitted from the C loops of
+plugins/pagecache/filemap.pyx: fault-around's window once it found a page, and each
+filemap_get_pages() batch of a read."""
 from memsim import vm
 from memsim.plugins.pagecache.diskfs import DISKFS_MOUNT_POINT, mount_boot_disk
 from memsim.testing import build_machine, trace_text
-from memsim.tracing.events import EventDecl, layout_fields
 from memsim.vfs import O_CREAT, O_RDWR
 
 PAGE = 4096
-NAMES = ("mm_filemap_map_pages", "mm_filemap_get_pages")
 
 
-class FilemapRangeEvents:
-    """Declares the two events (c_values i_ino, s_dev, index, last_index) unless a plugin did."""
-
-    __name__ = "filemap-range-events"
-
-    @hookimpl(trylast=True)
-    def memsim_register_events(self, events, profile, patch_states):
-        if profile.name != "v6.18":
-            return
-        U = False
-        for name in NAMES:
-            try:
-                events.get(f"filemap:{name}")
-                continue
-            except KeyError:
-                pass
-            events.add(EventDecl(
-                "filemap", name,
-                layout_fields([("unsigned long", "i_ino", 8, U), ("dev_t", "s_dev", 4, U),
-                               ("unsigned long", "index", 8, U),
-                               ("unsigned long", "last_index", 8, U)]),
-                '"dev=%d:%d ino=%lx ofs=%lld-%lld", ((unsigned int) ((REC->s_dev) >> 20)), '
-                '((unsigned int) ((REC->s_dev) & ((1U << 20) - 1))), REC->i_ino, '
-                '((loff_t)REC->index) << 12, ((((loff_t)REC->last_index + 1) << 12) - 1)',
-                c_values=("i_ino", "s_dev", "index", "last_index"), plugin="test"))
-
-
-def machine():
-    m = build_machine(events=["filemap:*"], plugins=[FilemapRangeEvents()], kernel="v6.18")
+def machine(kernel="v6.18"):
+    m = build_machine(events=["filemap:*"], kernel=kernel)
     mount_boot_disk(m)
     t = m.spawn("app")
     m.set_current(t)
@@ -52,14 +20,6 @@ def machine():
 
 def payloads(m, name):
     return [line.split(f"{name}: ", 1)[1] for line in trace_text(m).splitlines() if f" {name}: " in line]
-
-
-def test_the_declarations_match_the_live_kernels_format():
-    from memsim.testing import assert_format_is_the_live_kernels
-    m, _ = machine()
-    decls = [m.events.get(f"filemap:{n}") for n in NAMES]
-    for n in NAMES:
-        assert_format_is_the_live_kernels(decls, "filemap", n)
 
 
 def test_get_pages_fires_per_read_batch_with_the_rest_of_the_read():
@@ -87,3 +47,29 @@ def test_map_pages_fires_with_the_window_clipped_to_the_end_of_file():
     t.files.ftruncate(fd, 4 * PAGE)
     assert m.mmcore.access(t.mm, v2, v2.vm_start, v2.vm_start + PAGE, False)[1] == 0
     assert len(payloads(m, "mm_filemap_map_pages")) == 1
+
+
+def test_v514_has_neither_event_and_emits_nothing():
+    """The range events came in 6.12: a v5.14 machine declares and emits neither."""
+    m, t = machine("v5.14")
+    fd = m.vfs.open(t.files, f"{DISKFS_MOUNT_POINT}/f", O_RDWR | O_CREAT)
+    t.files.ftruncate(fd, 4 * PAGE)
+    t.files.pread(fd, 4 * PAGE, 0)
+    info = t.files.fget(fd).f_inode.i_sb.s_fs_info
+    assert (info.filemap.ev_map_pages, info.filemap.ev_get_pages) == (-1, -1)
+    assert "mm_filemap_get_pages" not in trace_text(m)
+
+
+def test_the_core_fires_add_and_delete_for_disk_file_pages():
+    """The add/delete events come from the core's primitives the a_ops use: a read miss adds,
+    truncation deletes (dev 254:0, the file's inode number, the byte offset)."""
+    m, t = machine()
+    fd = m.vfs.open(t.files, f"{DISKFS_MOUNT_POINT}/f", O_RDWR | O_CREAT)
+    t.files.ftruncate(fd, 2 * PAGE)
+    t.files.pread(fd, 2 * PAGE, 0)
+    t.files.ftruncate(fd, 0)
+    adds = payloads(m, "mm_filemap_add_to_page_cache")
+    deletes = payloads(m, "mm_filemap_delete_from_page_cache")
+    assert [a.split(" pfn=")[0] for a in adds] == ["dev 254:0 ino c"] * 2
+    assert [a.split(" ofs=")[1] for a in adds] == ["0 order=0", "4096 order=0"]
+    assert [d.split(" ofs=")[1] for d in deletes] == ["0 order=0", "4096 order=0"]
