@@ -409,3 +409,26 @@ def test_v514_kswapd_writes_a_dirty_page_through_writepage_and_frees_it_in_the_s
     assert node(m, "NR_VMSCAN_WRITE") == 1 and event(m, "PGPGOUT") == 8
     assert list(f.f_mapping.shadows()) == [0] and f.f_mapping.nrpages == 0
     assert t.files.pread(fd, 12, 0) == b"kswapdkswapd"
+
+
+def test_drop_caches_drops_the_disk_files_clean_pages_and_skips_shadow_only_ones():
+    """Scenario 15 on the disk: drop_pagecache_sb walks diskfs's inodes; file A's clean page
+    goes without a shadow, file B (shadows only, nrpages 0) is skipped and keeps them; a dirty
+    page stays."""
+    m, t = machine()
+    fa, a = open_file(m, t, "a")
+    fb, b = open_file(m, t, "b")
+    fc, c = open_file(m, t, "c")
+    t.files.write(fb, b"b" * PAGE)
+    t.files.fsync(fb)
+    m.physmem.lru_add_drain_py()
+    evict(m, b, 0)
+    t.files.write(fa, b"a" * PAGE)
+    t.files.fsync(fa)
+    t.files.write(fc, b"c" * PAGE)                       # dirty
+    m.physmem.lru_add_drain_py()
+    m.vfs.write_file("/proc/sys/vm/drop_caches", b"1")
+    assert a.f_mapping.nrpages == 0 and a.f_mapping.mapping_empty()
+    assert b.f_mapping.nrpages == 0 and list(b.f_mapping.shadows()) == [0]
+    assert c.f_mapping.nrpages == 1
+    assert t.files.pread(fa, 1, 0) == b"a" and t.files.pread(fb, 1, 0) == b"b"
