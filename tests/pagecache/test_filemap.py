@@ -432,3 +432,28 @@ def test_drop_caches_drops_the_disk_files_clean_pages_and_skips_shadow_only_ones
     assert b.f_mapping.nrpages == 0 and list(b.f_mapping.shadows()) == [0]
     assert c.f_mapping.nrpages == 1
     assert t.files.pread(fa, 1, 0) == b"a" and t.files.pread(fb, 1, 0) == b"b"
+
+
+def test_a_partial_truncate_keeps_the_first_pages_and_zeroes_the_tail_in_cache_and_on_disk():
+    """Scenarios 10 and 11 on the disk: pages 0-3 cached, 4-7 shadows; ftruncate to 6000
+    bytes keeps page 0, keeps page 1 with bytes 1904..4095 zeroed (in the cache and in its
+    block), removes pages 2-3 and the shadows 4-7: nrpages 2.  Then to 0: nothing left."""
+    m, t = machine()
+    fd, f = open_file(m, t)
+    data = bytes(range(256)) * 128                       # 8 pages
+    t.files.pwrite(fd, data[4 * PAGE:], 4 * PAGE)
+    t.files.fsync(fd)
+    m.physmem.lru_add_drain_py()
+    assert m.vmscan.shrink_inactive_list_py(0, INACTIVE_FILE)[0] == 4     # 4-7: shadows
+    t.files.pwrite(fd, data[:4 * PAGE], 0)
+    t.files.fsync(fd)
+    mapping = f.f_mapping
+    assert sorted(cached(f)) == [0, 1, 2, 3] and sorted(mapping.shadows()) == [4, 5, 6, 7]
+    t.files.ftruncate(fd, 6000)
+    assert sorted(cached(f)) == [0, 1] and mapping.shadows() == {} and mapping.nrpages == 2
+    page1 = m.physmem.read_bytes(cached(f)[1], 0, PAGE)
+    expect = (bytes(range(256)) * 16)[:1904] + bytes(PAGE - 1904)
+    assert page1 == expect and store(f).read(1) == expect
+    assert sorted(store(f).blocks) == [0, 1]
+    t.files.ftruncate(fd, 0)
+    assert mapping.mapping_empty() and len(store(f)) == 0
