@@ -86,9 +86,9 @@ class AddressSpaces:
 def ksys_sync(core: MmCore, files: AddressSpaces, supers=()) -> int:
     """ksys_sync(): write back every file's dirty pages and wait for them (sync_inodes_sb,
     filemap_fdatawait) through MmCore.filemap_write_and_wait: the built-in files in inode
-    order, then the regular files of each superblock of ``supers`` (iterate_supers(): a
-    filesystem's files, written through its a_ops writepage), newest inode first as
-    ``s_inodes`` lists them.  Returns the pages written."""
+    order, then the regular files of each superblock of ``supers`` (iterate_supers() over
+    ``MntNamespace.super_blocks``: a filesystem's files, written through its a_ops writepage),
+    newest inode first as ``s_inodes`` lists them.  Returns the pages written."""
     written = sum(core.filemap_write_and_wait(m)
                   for m in sorted(files.files.values(), key=lambda m: m.i_ino))
     seen = set()

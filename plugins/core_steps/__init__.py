@@ -411,8 +411,7 @@ def run_mbind(ctx, step):
 
 
 def run_sync(ctx, step):
-    vm.ksys_sync(ctx.machine.mmcore, ctx.machine.files,
-                 [mnt.mnt_sb for mnt in ctx.machine.vfs.mounts()])
+    vm.ksys_sync(ctx.machine.mmcore, ctx.machine.files, ctx.machine.vfs.super_blocks)
 
 
 def run_sleep(ctx, step):
