@@ -75,6 +75,11 @@ _DEFAULT_SYMBOLS: Tuple[Tuple[str, int, int], ...] = (
     ("deferred_split_scan", 0x2e0, 0x0),          # mm/huge_memory.c
     ("kfree_rcu_shrink_scan", 0xd0, 0x0),         # kernel/rcu/tree.c
     ("memsim_shrinker_scan", 0x80, 0x0),
+    # fs/inode.c, mm/shmem.c: the inode caches' kmem_cache_alloc / kmem_cache_free callers
+    ("alloc_inode", 0xd0, 0x5b),                  # alloc_inode_sb(sb, inode_cachep, GFP_KERNEL)
+    ("free_inode_nonrcu", 0x20, 0x12),
+    ("shmem_alloc_inode", 0x40, 0x1a),
+    ("shmem_free_in_core_inode", 0x50, 0x2b),
 )
 
 
