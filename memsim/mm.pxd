@@ -218,7 +218,9 @@ cdef struct writeback_control:
 #   reference is taken (the fault path takes one when it maps the page).
 # alloc: a new page for index, added to the cache (page_cache_alloc + add_to_page_cache_lru +
 #   ->readpage, or shmem_alloc_and_acct_page); sets *major when it had to read the page in;
-#   NO_PFN when memory ran out.  The page's reference is the cache's.
+#   NO_PFN when memory ran out, or NO_PFN with *major a negative errno for another failure
+#   (shmem's -ENOSPC: the fault is SIGBUS, as vmf_error() makes it).  The page's reference is
+#   the cache's.
 ctypedef pfn_t (*aops_lookup_fn)(void* ctx, AddressSpace mapping, uint64_t index) except? 0xfffffffffffffffe
 ctypedef pfn_t (*aops_alloc_fn)(void* ctx, AddressSpace mapping, uint64_t index, gfp_t gfp,
                                 MmStruct mm, int* major) except? 0xfffffffffffffffe

@@ -2550,7 +2550,8 @@ cdef class MmCore:
         minor fault, a missing page in a VM_UFFD_MISSING VMA a missing fault.  Beyond i_size:
         SIGBUS.  A regular file's fault inside i_size fires filemap:mm_filemap_fault before the
         lookup, as 6.18's filemap_fault() does (shmem_fault() has no such event).  The mapping's address_space_operations (lookup, alloc) are used when a plugin
-        installed them, else the built-in page cache (i_pages)."""
+        installed them, else the built-in page cache (i_pages); an a_ops alloc that failed with
+        a negative errno in *major (shmem's -ENOSPC) is SIGBUS (vmf_error()), else OOM."""
         cdef AddressSpace mapping = vma.vm_file
         cdef uint64_t index = vmf.pgoff
         cdef pfn_t pfn
@@ -2572,6 +2573,9 @@ cdef class MmCore:
         if pfn == NO_PFN:
             pfn = self.page_cache_alloc(mapping, index, mm, vma, vmf.address, &major)
             if pfn == NO_PFN:
+                if major < 0:               # vmf_error(): an errno other than -ENOMEM (-ENOSPC)
+                    self.fault_counts[FK_SIGBUS] += 1
+                    return VM_FAULT_SIGBUS
                 self.fault_counts[FK_OOM] += 1
                 return VM_FAULT_OOM
         vmf.page = pfn

@@ -80,6 +80,7 @@ _DEFAULT_SYMBOLS: Tuple[Tuple[str, int, int], ...] = (
     ("free_inode_nonrcu", 0x20, 0x12),
     ("shmem_alloc_inode", 0x40, 0x1a),
     ("shmem_free_in_core_inode", 0x50, 0x2b),
+    ("__do_sys_memfd_create", 0x1f0, 0xa4),        # mm/memfd.c: kmalloc of "memfd:" + name
 )
 
 

@@ -26,9 +26,20 @@ def memsim_register_events(events, profile, patch_states):
 
 @hookimpl
 def memsim_register_filesystems(filesystems):
-    """diskfs (regular files on an emulated disk): memsim.plugins.pagecache.diskfs."""
+    """diskfs (regular files on an emulated disk: memsim.plugins.pagecache.diskfs) and tmpfs
+    (memsim.plugins.pagecache.tmpfs)."""
     from memsim.plugins.pagecache.diskfs import DISKFS_TYPE
+    from memsim.plugins.pagecache.tmpfs import tmpfs_type
     filesystems.add(DISKFS_TYPE)
+    filesystems.add(tmpfs_type())
+
+
+@hookimpl
+def memsim_register_steps(steps):
+    """memfd_create, add_seals, create_files (memsim.plugins.pagecache.steps)."""
+    from memsim.plugins.pagecache.steps import step_types
+    for st in step_types():
+        steps.add(st)
 
 
 @hookimpl

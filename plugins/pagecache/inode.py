@@ -37,6 +37,7 @@ from collections import OrderedDict
 from typing import Any, Callable, Dict, Optional
 
 from memsim.mm import AddressSpace
+from memsim.profiles import ProfileTable
 from memsim.vfs import I_CLEAR, I_FREEING, Inode, SuperBlock, SuperOperations
 
 __all__ = ["InodeBug", "SlabInode", "InodeCache", "SuperInodes", "clear_inode", "I_REFERENCED",
@@ -57,6 +58,11 @@ SHRINKER_MEMCG_AWARE = 1 << 3
 #: Where ``i_data`` sits in the object memsim hands out (an address inside it; the kernel's
 #: offset of i_data in struct inode is not observable in memsim's output).
 I_DATA_OFFSET = 0x100
+
+#: v5.16+ "vfs: keep inodes with page cache off the inode shrinker LRU": only inodes whose mapping
+#: is shrinkable are on the LRU, and inode_lru_isolate() tests mapping_empty(), not nrpages
+LRU_NEEDS_SHRINKABLE = ProfileTable("pagecache.inode_lru_needs_shrinkable",
+                                    {"v5.14": False, "v6.18": True})
 
 # list_lru walk results (include/linux/list_lru.h)
 LRU_REMOVED, LRU_ROTATE, LRU_SKIP, LRU_RETRY = range(4)
@@ -237,7 +243,7 @@ class InodeCache:
         self._dentry_count = dentry_count
         self._prune_dcache_sb = prune_dcache_sb
         #: v5.16+: only inodes with a shrinkable mapping are on the LRU (see the module doc)
-        self.lru_needs_shrinkable = machine.profile.name != "v5.14"
+        self.lru_needs_shrinkable = LRU_NEEDS_SHRINKABLE[machine.profile]
         #: the mappings keep nrexceptional (the no-nrexceptional seed change is off)
         self.keep_nrexceptional = bool(machine.boot.slab.nrexceptional)
         self.supers: Dict[int, SuperInodes] = {}

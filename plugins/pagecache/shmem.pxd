@@ -1,0 +1,18 @@
+# shmem's page cache (mm/shmem.c): the address_space_operations of tmpfs, memfd and shared
+# anonymous memory, and the per-page loops of its read, write, fallocate and truncate.
+from libc.stdint cimport uint64_t, int64_t
+from memsim._types cimport pfn_t, gfp_t
+from memsim.mm cimport AddressSpace, MmCore, MmStruct, address_space_operations
+from memsim.physmem cimport PhysMem
+
+cdef class ShmemSb:
+    cdef MmCore core
+    cdef PhysMem pm
+    cdef address_space_operations aops     # ctx = this superblock (its block counts)
+    cdef public uint64_t max_blocks         # sbinfo->max_blocks: size= in pages (0: unlimited)
+    cdef public uint64_t used_blocks        # sbinfo->used_blocks: pages allocated in this sb
+    cdef pfn_t shmem_alloc_and_add(self, AddressSpace mapping, uint64_t index, gfp_t gfp,
+                                   MmStruct mm, int* err) except? 0xfffffffffffffffe
+    cdef int shmem_remove_page(self, AddressSpace mapping, uint64_t index, pfn_t pfn) except -1
+    cdef int _zero(self, AddressSpace mapping, uint64_t index, uint64_t start,
+                   uint64_t stop) except -1

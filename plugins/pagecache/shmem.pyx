@@ -1,0 +1,286 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""shmem's page cache (mm/shmem.c), in C: the address_space_operations every tmpfs, memfd and
+shared-anonymous mapping of one superblock share, and the per-page loops of read, write,
+fallocate and truncate.
+
+One :class:`ShmemSb` per tmpfs superblock (``struct shmem_sb_info``) is the ``ctx`` of its
+mappings' a_ops, so the block accounting (``size=``: sbinfo->max_blocks / used_blocks) is a C
+field the fault path reads:
+
+* ``lookup`` -- find_get_page(): a value entry reads as no page (shmem never stores shadows:
+  its pages are swap-backed, and memsim has no shmem swap yet);
+* ``alloc`` -- shmem_get_folio_gfp()'s miss: shmem_alloc_and_acct_page() (a block from the
+  superblock: -ENOSPC when size= is reached; the page; the memcg charge), then
+  shmem_add_to_page_cache() through the core's __add_to_page_cache_locked (page->mapping,
+  PG_swapbacked, NR_FILE_PAGES and NR_SHMEM, nrpages) and lru_cache_add() (the anon LRU: a
+  swap-backed page); never major;
+* ``delete_from_page_cache`` -- __delete_from_page_cache() of a shmem page: its slot emptied,
+  never a shadow; the block goes back;
+* ``migratepage`` -- shmem_migrate_folio()'s slot replacement;
+* ``writepage`` NULL: shmem swap is a later issue (reclaim keeps dirty shmem pages);
+* ``map_pages`` NULL: fault-around needs part C's filemap_map_pages (not on main yet);
+* ``dirty_folio`` NULL: the core's set_page_dirty, which only flags a swap-backed page
+  (v5.14 __set_page_dirty_no_writeback, v6.18 noop_dirty_folio).
+
+The write and read loops run in C; a read of a hole reads zeros without allocating
+(shmem_file_read_iter's SGP_READ), a write allocates (SGP_WRITE) and dirties the page
+(shmem_write_end()).  Truncate is shmem's own (shmem_undo_range(), as shmem_truncate_range()
+and shmem_evict_inode() call it, not truncate_inode_pages_range()), partial pages zeroed.
+"""
+from libc.stdint cimport uint64_t, int64_t
+from libc.string cimport memset
+from memsim._types cimport (pfn_t, gfp_t, NO_PFN, PAGE_SIZE, PAGE_SHIFT, PG_dirty, PG_content,
+                            PG_swapbacked)
+from memsim.page cimport page
+from memsim.physmem cimport PhysMem
+from memsim.mm cimport AddressSpace, MmCore, MmStruct, XArray, address_space_operations, mapping_empty
+
+# include/uapi/asm-generic/errno-base.h
+cdef enum:
+    ENOMEM = 12
+    EEXIST = 17
+    ENOSPC = 28
+
+
+cdef pfn_t _shmem_lookup(void* ctx, AddressSpace mapping, uint64_t index) except? 0xfffffffffffffffe:
+    """find_get_page() on a shmem mapping: a page entry, else NO_PFN."""
+    cdef int64_t e
+    if not mapping.i_pages.load(index, &e) or e < 0:
+        return NO_PFN
+    return <pfn_t>e
+
+
+cdef pfn_t _shmem_alloc(void* ctx, AddressSpace mapping, uint64_t index, gfp_t gfp, MmStruct mm,
+                        int* major) except? 0xfffffffffffffffe:
+    """shmem_fault() -> shmem_get_folio_gfp(SGP_CACHE) on a miss: a new page (minor); a full
+    tmpfs (-ENOSPC) in *major, which the core turns into SIGBUS (vmf_error())."""
+    cdef int err = 0
+    cdef pfn_t pfn = (<ShmemSb>ctx).shmem_alloc_and_add(mapping, index, gfp, mm, &err)
+    if pfn == NO_PFN and err != -ENOMEM:
+        major[0] = err
+    return pfn
+
+
+cdef int _shmem_delete(void* ctx, AddressSpace mapping, pfn_t pfn, uint64_t shadow) except -1:
+    """__delete_from_page_cache() of a shmem page: the slot is emptied (shadow is never kept
+    for shmem: a swap-backed page has no workingset shadow here) and the block returned."""
+    cdef ShmemSb sb = <ShmemSb>ctx
+    cdef page* p = &sb.pm.mem_map[pfn]
+    sb.core.page_cache_delete_page(mapping, p.index, pfn, 0)
+    if sb.used_blocks:
+        sb.used_blocks -= 1
+    return 0
+
+
+cdef int _shmem_migratepage(void* ctx, AddressSpace mapping, uint64_t index, pfn_t old,
+                            pfn_t new) except? -1000000:
+    """shmem_migrate_folio() -> migrate_page_move_mapping(): the slot now holds ``new``."""
+    cdef int64_t e
+    if not mapping.i_pages.load(index, &e) or e != <int64_t>old:
+        return -16                          # -EBUSY: the page left the cache meanwhile
+    mapping.i_pages.store(index, <int64_t>new)
+    return 0
+
+
+cdef class ShmemSb:
+    """``struct shmem_sb_info`` of one tmpfs superblock with the a_ops its mappings share:
+    ``max_blocks`` (size= in pages, 0 for no limit) and ``used_blocks``.  :meth:`install`
+    gives a mapping these a_ops."""
+
+    def __cinit__(self, MmCore core, uint64_t max_blocks=0):
+        self.core = core
+        self.pm = core.pm
+        self.max_blocks = max_blocks
+        self.used_blocks = 0
+        memset(&self.aops, 0, sizeof(address_space_operations))
+        self.aops.lookup = _shmem_lookup
+        self.aops.alloc = _shmem_alloc
+        self.aops.delete_from_page_cache = _shmem_delete
+        self.aops.migratepage = _shmem_migratepage
+        self.aops.ctx = <void*>self
+
+    def install(self, AddressSpace mapping):
+        """inode->i_mapping->a_ops = &shmem_aops (shmem_get_inode()); the mapping is
+        swap-backed (mapping_set_unevictable is not used: shmem pages live on the anon LRU)."""
+        if not mapping.swapbacked:
+            raise ValueError(f"{mapping!r}: a shmem mapping is swap-backed")
+        mapping.a_ops = &self.aops
+        mapping.a_ops_owner = self
+
+    @property
+    def has_map_pages(self):
+        return self.aops.map_pages != NULL
+
+    cdef pfn_t shmem_alloc_and_add(self, AddressSpace mapping, uint64_t index, gfp_t gfp,
+                                   MmStruct mm, int* err) except? 0xfffffffffffffffe:
+        """shmem_alloc_and_acct_page() + shmem_add_to_page_cache() + lru_cache_add(): a block
+        of the superblock (-ENOSPC in *err when size= is reached), a page (-ENOMEM), its memcg
+        charge (-ENOMEM), then the core's __add_to_page_cache_locked; the page goes on the LRU.
+        NO_PFN on failure."""
+        cdef pfn_t pfn
+        cdef uint64_t shadow = 0
+        cdef int r
+        if self.max_blocks and self.used_blocks >= self.max_blocks:
+            err[0] = -ENOSPC
+            return NO_PFN
+        pfn = self.pm.alloc_pages(gfp, 0, -1)
+        if pfn == NO_PFN:
+            err[0] = -ENOMEM
+            return NO_PFN
+        if self.core.charge(pfn, mm, gfp) != 0:
+            self.pm.put_page(pfn)
+            err[0] = -ENOMEM
+            return NO_PFN
+        r = self.core.add_to_page_cache_locked(pfn, mapping, index, &shadow)
+        if r != 0:                          # shmem_add_to_page_cache(): the expected entry was NULL
+            self.pm.mem_map[pfn].mapping = 0
+            self.pm.put_page(pfn)
+            err[0] = r
+            return NO_PFN
+        self.used_blocks += 1
+        self.pm.lru_cache_add(pfn)
+        return pfn
+
+    cdef int shmem_remove_page(self, AddressSpace mapping, uint64_t index, pfn_t pfn) except -1:
+        """truncate_inode_folio() of a shmem page (unmapped already): folio_cancel_dirty()
+        (a swap-backed page has no dirty accounting), filemap_remove_folio() through the core's
+        __delete_from_page_cache (our delete op, NR_FILE_PAGES and NR_SHMEM, page->mapping),
+        then the cache's reference is put."""
+        cdef page* p = &self.pm.mem_map[pfn]
+        p.flags &= ~(1ULL << PG_dirty)
+        self.core.delete_from_page_cache(mapping, pfn, 0)
+        self.pm.put_page(pfn)
+        return 0
+
+    # -- the file operations' loops --------------------------------------------------------
+    def read(self, AddressSpace mapping, uint64_t pos, uint64_t count, object buf):
+        """shmem_file_read_iter(): up to ``count`` bytes at ``pos``, stopping at i_size; a hole
+        reads as zeros and allocates nothing (SGP_READ).  Appends the bytes to ``buf`` (a
+        bytearray) unless it is None.  Returns the bytes read."""
+        cdef uint64_t size = mapping.i_size, end, at, index, off, n
+        cdef int64_t e
+        cdef dict content = self.pm.content
+        if pos >= size or count == 0:
+            return 0
+        end = pos + count if pos + count < size else size
+        at = pos
+        while at < end:
+            index = at >> PAGE_SHIFT
+            off = at & (PAGE_SIZE - 1)
+            n = PAGE_SIZE - off
+            if n > end - at:
+                n = end - at
+            if buf is not None:
+                if mapping.i_pages.load(index, &e) and e >= 0 and \
+                        self.pm.mem_map[<pfn_t>e].flags & (1ULL << PG_content):
+                    buf += (<bytearray>content[<pfn_t>e])[off:off + n]
+                else:
+                    buf += bytes(n)
+            at += n
+        return end - pos
+
+    def write(self, AddressSpace mapping, uint64_t pos, bytes data, MmStruct mm=None):
+        """shmem_file_write_iter() -> generic_perform_write(): per page, shmem_write_begin()
+        (SGP_WRITE: the page is allocated if missing) and shmem_write_end() (the bytes, PG_dirty
+        through set_page_dirty, i_size grown).  Returns ``(written, errno)``: what was written
+        before the first failure and that failure's negative errno (0: none)."""
+        cdef uint64_t done = 0, total = len(data), at, index, off, n
+        cdef int64_t e
+        cdef pfn_t pfn
+        cdef int err = 0
+        cdef const unsigned char[:] src = data
+        cdef bytearray frame
+        cdef dict content = self.pm.content
+        while done < total:
+            at = pos + done
+            index = at >> PAGE_SHIFT
+            off = at & (PAGE_SIZE - 1)
+            n = PAGE_SIZE - off
+            if n > total - done:
+                n = total - done
+            if mapping.i_pages.load(index, &e) and e >= 0:
+                pfn = <pfn_t>e
+            else:
+                pfn = self.shmem_alloc_and_add(mapping, index, self.core.gfp_user, mm, &err)
+                if pfn == NO_PFN:
+                    break
+            frame = content.get(pfn)
+            if frame is None:
+                frame = bytearray(PAGE_SIZE)
+                content[pfn] = frame
+                self.pm.mem_map[pfn].flags |= 1ULL << PG_content
+            frame[off:off + n] = src[done:done + n]
+            self.core.set_page_dirty(pfn)
+            done += n
+            if pos + done > mapping.i_size:
+                mapping.i_size = pos + done
+        return done, err
+
+    def fallocate(self, AddressSpace mapping, uint64_t start, uint64_t end):
+        """shmem_fallocate() without a mode: every missing page of indices [start, end) is
+        allocated (SGP_FALLOC) and dirtied (set_page_dirty, so that pressure would swap rather
+        than drop it).  On failure the pages this call allocated are freed again
+        (shmem_undo_range(unfalloc)) and the negative errno is returned; 0 on success."""
+        cdef uint64_t index = start
+        cdef int64_t e
+        cdef pfn_t pfn
+        cdef int err = 0
+        cdef list added = []
+        while index < end:
+            if not (mapping.i_pages.load(index, &e) and e >= 0):
+                pfn = self.shmem_alloc_and_add(mapping, index, self.core.gfp_user, None, &err)
+                if pfn == NO_PFN:
+                    for index in added:
+                        if mapping.i_pages.load(index, &e) and e >= 0:
+                            self.shmem_remove_page(mapping, index, <pfn_t>e)
+                    return err
+                added.append(index)
+                self.core.set_page_dirty(pfn)
+            index += 1
+        return 0
+
+    def undo_range(self, AddressSpace mapping, uint64_t lstart, uint64_t lend=0xffffffffffffffff):
+        """shmem_undo_range(inode, lstart, lend, false): every page wholly inside [lstart, lend]
+        leaves the cache (truncate_inode_folio) and is freed, its block given back; the bytes of
+        a page only partly inside are zeroed (truncate_inode_partial_folio's folio_zero_range).
+        The caller has unmapped the range.  One C loop over xa_find.  Returns the pages removed."""
+        cdef uint64_t start = (lstart + PAGE_SIZE - 1) >> PAGE_SHIFT, end, index, removed = 0
+        cdef uint64_t partial_start = lstart & (PAGE_SIZE - 1), partial_end
+        cdef int64_t e
+        cdef XArray i_pages = mapping.i_pages
+        if lend == 0xffffffffffffffff:
+            end = 0xffffffffffffffff
+            partial_end = 0
+        else:
+            end = (lend + 1) >> PAGE_SHIFT          # exclusive
+            partial_end = (lend + 1) & (PAGE_SIZE - 1)
+        if partial_start:                           # the page holding lstart keeps its head
+            if lend != 0xffffffffffffffff and (lstart >> PAGE_SHIFT) == (lend >> PAGE_SHIFT):
+                self._zero(mapping, lstart >> PAGE_SHIFT, partial_start, partial_end or PAGE_SIZE)
+                return 0
+            self._zero(mapping, lstart >> PAGE_SHIFT, partial_start, PAGE_SIZE)
+        if partial_end and end >= start:            # the page holding lend keeps its tail
+            self._zero(mapping, end, 0, partial_end)
+        if mapping_empty(mapping) or (end != 0xffffffffffffffff and end <= start):
+            return 0
+        index = start
+        while i_pages.find(index, end - 1 if end != 0xffffffffffffffff else end, &index, &e):
+            if e >= 0:
+                self.shmem_remove_page(mapping, index, <pfn_t>e)
+                removed += 1
+            if index == 0xffffffffffffffff or (end != 0xffffffffffffffff and index >= end - 1):
+                break
+            index += 1
+        return removed
+
+    cdef int _zero(self, AddressSpace mapping, uint64_t index, uint64_t start,
+                   uint64_t stop) except -1:
+        """folio_zero_range() of a cached page's bytes [start, stop) (nothing for a hole)."""
+        cdef int64_t e
+        cdef bytearray frame
+        if not (mapping.i_pages.load(index, &e) and e >= 0):
+            return 0
+        frame = self.pm.content.get(<pfn_t>e)
+        if frame is not None and stop > start:
+            frame[start:stop] = bytes(stop - start)
+        return 0

@@ -1,0 +1,498 @@
+"""tmpfs, shmem and memfd in the page-cache plugin (plugins/pagecache/tmpfs.py, shmem.pyx,
+memfd.py, steps.py; mm/shmem.c, mm/memfd.c).
+
+The errnos and sizes are those the live 6.18 kernel gave tests/pagecache/probes/memfd_seals.c
+(recorded in probes/memfd_seals.txt, read by :func:`probe`); the counters follow pagecache.md
+section 3 (shmem: NR_FILE_PAGES and NR_SHMEM, nrpages) and section 5.3 (a shmem page never
+leaves a shadow)."""
+import pathlib
+import textwrap
+
+import pytest
+
+from memsim import vm
+from memsim.errors import WorkloadError
+from memsim.testing import build_machine, run_text
+from memsim.vfs import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, O_CREAT,
+                        O_RDONLY, O_RDWR, VfsError)
+from memsim.vmstat import node_stat_item as NS
+
+from memsim.plugins.pagecache.inode import SlabInode
+from memsim.plugins.pagecache.memfd import (MFD_ALLOW_SEALING, MFD_EXEC, MFD_NOEXEC_SEAL,
+                                            memfd_add_seals, memfd_create, memfd_get_seals)
+from memsim.plugins.pagecache.tmpfs import (F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_WRITE,
+                                            ShmemInode, get_tmpfs, shmem_mapping)
+
+MiB = 1 << 20
+KiB = 1 << 10
+PAGE = 4096
+KERNELS = ("v5.14", "v6.18")
+PROBES = pathlib.Path(__file__).parent / "probes"
+
+
+def probe():
+    """{call: result} of tests/pagecache/probes/memfd_seals.txt (the live 6.18 kernel)."""
+    out = {}
+    for line in (PROBES / "memfd_seals.txt").read_text().splitlines():
+        if " -> " in line and not line.startswith("#"):
+            call, result = line.rsplit(" -> ", 1)
+            out[call] = result
+    return out
+
+
+def probe_line(prefix):
+    return next(l for l in (PROBES / "memfd_seals.txt").read_text().splitlines() if l.startswith(prefix))
+
+
+def machine(kernel="v6.18", mib=64, **kw):
+    m = build_machine(kernel=kernel, nodes=(mib * MiB,), **kw)
+    t = m.spawn("app")
+    m.set_current(t)
+    return m, t
+
+
+def mount(m, opts="", path="/mnt/t"):
+    m.vfs.do_mkdirat(path)
+    return m.vfs.do_mount("none", path, "tmpfs", opts)
+
+
+def stat(m, item):
+    return m.physmem.vmstat.global_node_page_state_snapshot(int(getattr(NS, item)))
+
+
+def errno_of(call, *args):
+    try:
+        call(*args)
+    except VfsError as e:
+        return e.errno
+    return None
+
+
+# -- tmpfs: mounting ---------------------------------------------------------------------------
+def test_tmpfs_mount_options_and_their_errors_are_the_kernels():
+    """Unknown option, bad size, empty size, size without a value: EINVAL (probe); the root is
+    ino 1, mode 1777, two links; the superblock has its own anonymous device."""
+    p = probe()
+    m, t = machine()
+    m.vfs.do_mkdirat("/mnt/p")
+    for opts, call in (("foo=1", "mount tmpfs foo=1"), ("size=abc", "mount tmpfs size=abc"),
+                       ("size=", "mount tmpfs size="), ("size", "mount tmpfs size")):
+        assert errno_of(m.vfs.do_mount, "none", "/mnt/p", "tmpfs", opts) == p[call] == "EINVAL"
+    mnt = m.vfs.do_mount("none", "/mnt/p", "tmpfs", "size=16k,nr_inodes=3,mode=0750")
+    root = mnt.mnt_sb.s_root.d_inode
+    assert probe_line("tmpfs root:") == "tmpfs root: mode 41777 nlink 2 ino 1"
+    assert (root.i_ino, root.i_nlink) == (1, 2) and root.i_mode == 0o40750
+    info = mnt.mnt_sb.s_fs_info
+    assert info.sbinfo.max_blocks == 4 and info.max_inodes == 3
+    other = mount(m, "", "/mnt/q").mnt_sb
+    assert mnt.mnt_sb.s_dev >> 20 == 0 and mnt.mnt_sb.s_dev != other.s_dev
+    total = sum(z["managed"] for z in m.physmem.zones_info())
+    assert other.s_fs_info.sbinfo.max_blocks == total // 2     # default: half of RAM
+    assert mount(m, "size=50%", "/mnt/r").mnt_sb.s_fs_info.sbinfo.max_blocks == total // 2
+
+
+def test_nr_inodes_counts_the_root_and_a_full_tmpfs_is_enospc():
+    """nr_inodes=3: the root, a and b; c is ENOSPC (probe).  size=16k: a 64 KiB write is short
+    (16384), the next ENOSPC; fallocate of more than size= is ENOSPC at once (probe)."""
+    p = probe()
+    m, t = machine()
+    mount(m, "size=16k,nr_inodes=3")
+    a = m.vfs.open(t.files, "/mnt/t/a", O_CREAT | O_RDWR)
+    m.vfs.open(t.files, "/mnt/t/b", O_CREAT | O_RDWR)
+    assert errno_of(m.vfs.open, t.files, "/mnt/t/c", O_CREAT | O_RDWR) == p["open c (nr_inodes=3)"]
+    assert t.files.write(a, bytes(64 * KiB)) == int(p["write 64k to a (size=16k)"]) == 16384
+    assert errno_of(t.files.write, a, b"x") == p["write 1 more"] == "ENOSPC"
+    assert errno_of(t.files.fallocate, a, 0, 0, 64 * KiB) == p["fallocate(0, 0, 64k) of a (size=16k)"]
+    file = t.files.fget(a)
+    assert file.f_mapping.nrpages == 4 and file.f_inode.i_size == 16384
+
+
+def test_shm_mnt_is_made_on_first_use_with_the_kernels_device():
+    """No tmpfs state, slab inode or shrinker until something uses shmem (a machine that uses
+    none runs as without the plugin); memfds live on shm_mnt, 0:1 on 6.18 (probe: stat dev)."""
+    m, t = machine()
+    assert "pagecache.tmpfs" not in m.plugin_state
+    assert not any(s[1] == "sb-tmpfs" for s in m.shrinkers.shrinkers())
+    assert probe_line("stat:") == "stat: mode 100777 nlink 0 dev 0:1 size 0"
+    fd = memfd_create(m, t.files, "x")
+    inode = t.files.fget(fd).f_inode
+    assert inode.i_sb.s_dev == 1 and inode.i_mode == 0o100777 and inode.i_nlink == 0
+    assert inode.i_sb is get_tmpfs(m).shm_mnt().mnt_sb
+    m514, t514 = machine("v5.14")
+    fd = memfd_create(m514, t514.files, "x")
+    assert t514.files.fget(fd).f_inode.i_sb.s_dev == 5   # the built-in shmem's 0:5
+
+
+# -- shmem pages: counters, no shadows ----------------------------------------------------------
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_shmem_pages_count_in_nr_shmem_and_cached_and_go_with_the_file(kernel):
+    """Writing 10 pages: nrpages 10, NR_FILE_PAGES and NR_SHMEM +10 (Shmem and Cached in
+    /proc/meminfo), PG_swapbacked pages on the anon LRU, dirty; truncating to 6000 bytes keeps
+    two pages (the second zeroed from byte 1904); unlink + close frees all."""
+    m, t = machine(kernel)
+    mount(m)
+    fd = m.vfs.open(t.files, "/mnt/t/f", O_CREAT | O_RDWR)
+    file = t.files.fget(fd)
+    mapping = file.f_mapping
+    assert shmem_mapping(mapping) and mapping.swapbacked and isinstance(file.f_inode, ShmemInode)
+    base = {k: stat(m, k) for k in ("NR_FILE_PAGES", "NR_SHMEM")}
+    mi0 = m.meminfo()
+    assert t.files.write(fd, b"x" * (10 * PAGE)) == 10 * PAGE
+    assert mapping.nrpages == 10
+    assert stat(m, "NR_FILE_PAGES") == base["NR_FILE_PAGES"] + 10
+    assert stat(m, "NR_SHMEM") == base["NR_SHMEM"] + 10
+    mi = m.meminfo()
+    assert mi["Shmem"] - mi0["Shmem"] == 10 * PAGE and mi["Cached"] - mi0["Cached"] == 10 * PAGE
+    pfn = mapping.i_pages[3]
+    m.physmem.lru_add_drain_py()
+    info = m.physmem.page_info(pfn)
+    assert info["flags"] & (1 << 19) and info["flags"] & (1 << 3)          # PG_swapbacked, PG_dirty
+    assert info["mapping"] == mapping.addr and info["index"] == 3 and info["refcount"] == 1
+    assert pfn in m.physmem.lru_pages(0, 0)                                 # LRU_INACTIVE_ANON
+    t.files.ftruncate(fd, 6000)
+    assert mapping.nrpages == 2 and stat(m, "NR_SHMEM") == base["NR_SHMEM"] + 2
+    assert t.files.pread(fd, 8, 1896) == b"x" * 8
+    assert m.physmem.read_bytes(mapping.i_pages[1], 1904, 2192) == bytes(2192)
+    m.vfs.do_unlinkat("/mnt/t/f")
+    assert mapping.nrpages == 2                  # still open
+    t.files.close_fd(fd)
+    assert mapping.nrpages == 0 and mapping.mapping_empty()
+    assert stat(m, "NR_SHMEM") == base["NR_SHMEM"] and stat(m, "NR_FILE_PAGES") == base["NR_FILE_PAGES"]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_a_shmem_page_never_leaves_a_shadow(kernel):
+    """pagecache.md 5.3: reclaim plants shadows only for pages on the file LRU; shmem pages are
+    swap-backed (the anon LRU, not scanned without swap), and truncate, hole punch and eviction
+    remove them without a value entry; no xa_node of a shmem mapping is a shadow node."""
+    m, t = machine(kernel, mib=32)
+    mount(m)
+    fd = m.vfs.open(t.files, "/mnt/t/f", O_CREAT | O_RDWR)
+    mapping = t.files.fget(fd).f_mapping
+    t.files.write(fd, bytes(64 * PAGE))
+    nodes = stat(m, "WORKINGSET_NODES")
+    m.vmscan.try_to_free_pages(0, 1024)
+    m.drop_caches.write(m, b"3")
+    assert mapping.nrpages == 64 and not mapping.shadows()
+    t.files.fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 32 * PAGE)
+    t.files.ftruncate(fd, 40 * PAGE)
+    assert mapping.nrpages == 8 and not mapping.shadows() and len(mapping.i_pages) == 8
+    assert stat(m, "WORKINGSET_NODES") == nodes
+
+
+def test_a_read_of_a_hole_reads_zeros_and_allocates_nothing():
+    """shmem_file_read_iter (SGP_READ): holes read as zeros; no page is added."""
+    m, t = machine()
+    mount(m)
+    fd = m.vfs.open(t.files, "/mnt/t/f", O_CREAT | O_RDWR)
+    t.files.ftruncate(fd, 1 * MiB)
+    t.files.pwrite(fd, b"abc", 8192)
+    assert t.files.pread(fd, 8, 8190) == b"\0\0abc\0\0\0"
+    assert t.files.pread(fd, 100, 1 * MiB - 10) == bytes(10)
+    assert t.files.fget(fd).f_mapping.nrpages == 1
+
+
+def test_punch_hole_needs_keep_size_and_other_modes_are_eopnotsupp():
+    """FALLOC_FL_PUNCH_HOLE alone: EOPNOTSUPP (vfs_fallocate); FALLOC_FL_ZERO_RANGE:
+    EOPNOTSUPP (shmem_fallocate) -- both as the probe saw; a punched hole frees the whole pages
+    and zeroes the partial ones' bytes; allocation dirties every page and grows i_size unless
+    KEEP_SIZE."""
+    p = probe()
+    m, t = machine()
+    mount(m)
+    fd = m.vfs.open(t.files, "/mnt/t/f", O_CREAT | O_RDWR)
+    file = t.files.fget(fd)
+    assert errno_of(t.files.fallocate, fd, FALLOC_FL_PUNCH_HOLE, 0, PAGE) == p["fallocate(PUNCH_HOLE)"]
+    assert errno_of(t.files.fallocate, fd, FALLOC_FL_ZERO_RANGE, 0, PAGE) == p["fallocate(ZERO_RANGE)"]
+    t.files.fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4 * PAGE)
+    assert file.f_mapping.nrpages == 4 and file.f_inode.i_size == 0
+    t.files.fallocate(fd, 0, 0, 4 * PAGE)
+    assert file.f_inode.i_size == 4 * PAGE
+    t.files.pwrite(fd, b"y" * (4 * PAGE), 0)
+    t.files.fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100, 2 * PAGE)
+    assert sorted(file.f_mapping.i_pages.keys()) == [0, 2, 3]
+    assert t.files.pread(fd, 4 * PAGE, 0) == b"y" * 100 + bytes(2 * PAGE) + b"y" * (2 * PAGE - 100)
+
+
+def test_madvise_remove_punches_a_hole_through_a_shared_mapping():
+    """MADV_REMOVE (probe: 0) on a shared mapping of a tmpfs file: the pages are unmapped and
+    leave the cache; touching again allocates zeroed pages."""
+    m, t = machine()
+    mount(m)
+    fd = m.vfs.open(t.files, "/mnt/t/f", O_CREAT | O_RDWR)
+    file = t.files.fget(fd)
+    t.files.ftruncate(fd, 16 * PAGE)
+    total = sum(z["managed"] for z in m.physmem.zones_info())
+    v = vm.do_mmap(m.mmcore, t.mm, m.files, 16 * PAGE, "rw", "file-shared", totalram=total, filp=file)
+    assert m.mmcore.access(t.mm, v, v.vm_start, v.vm_end, True)[1] == 0
+    assert file.f_mapping.nrpages == 16
+    assert probe()["madvise(MADV_REMOVE) of it"] == "0"
+    vm.do_madvise(m.mmcore, t.mm, v.vm_start, 4 * PAGE, 9)
+    assert file.f_mapping.nrpages == 12 and m.mmcore.pfn_of(t.mm, v.vm_start) is None
+
+
+def test_touching_a_full_tmpfs_through_a_mapping_is_sigbus():
+    """shmem_fault() -> vmf_error(-ENOSPC): SIGBUS, not an OOM."""
+    m, t = machine()
+    mount(m, "size=8k")
+    fd = m.vfs.open(t.files, "/mnt/t/f", O_CREAT | O_RDWR)
+    file = t.files.fget(fd)
+    t.files.ftruncate(fd, 4 * PAGE)
+    total = sum(z["managed"] for z in m.physmem.zones_info())
+    v = vm.do_mmap(m.mmcore, t.mm, m.files, 4 * PAGE, "rw", "file-shared", totalram=total, filp=file)
+    done, ret = m.mmcore.access(t.mm, v, v.vm_start, v.vm_end, True)[:2]
+    assert file.f_mapping.nrpages == 2
+    assert ret & 0x2                             # VM_FAULT_SIGBUS
+    assert m.mmcore.fault_counts_dict()["sigbus"] == 1
+
+
+# -- inodes of shmem_inode_cache -----------------------------------------------------------------
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_tmpfs_inodes_come_from_shmem_inode_cache_and_are_pinned_by_their_dentries(kernel):
+    """Every tmpfs inode is a shmem_inode_cache object; a file with a name keeps its inode
+    (i_count from the dentry), so it never reaches the inode LRU; unlink frees the object."""
+    m, t = machine(kernel)
+    mount(m)
+    fd = m.vfs.open(t.files, "/mnt/t/f", O_CREAT | O_RDWR)
+    inode = t.files.fget(fd).f_inode
+    assert isinstance(inode, SlabInode)
+    assert m.slab.object_info(inode.i_addr)["cache"] == "shmem_inode_cache"
+    t.files.close_fd(fd)
+    assert inode.i_count == 1 and not inode.i_lru
+    addr = inode.i_addr
+    m.vfs.do_unlinkat("/mnt/t/f")
+    assert not m.slab.object_info(addr)["allocated"]
+
+
+def test_the_nrexceptional_boot_option_makes_shmem_inodes_8_bytes_larger():
+    """Scenario 24 through the plugin's inodes: with nrexceptional kept (the seed change off)
+    shmem_inode_cache's objects are 8 bytes larger and the mappings keep the counter."""
+    from memsim.boot import BootOptions
+    sizes = {}
+    for keep in (False, True):
+        boot = BootOptions()
+        boot.slab.nrexceptional = keep
+        m, t = machine("v5.14", boot=boot)
+        mount(m)
+        fd = m.vfs.open(t.files, "/mnt/t/f", O_CREAT | O_RDWR)
+        assert t.files.fget(fd).f_mapping.keep_nrexceptional == keep
+        sizes[keep] = m.slab.find_cache("shmem_inode_cache").size
+    assert sizes[True] == sizes[False] + 8 == 720                # 712 -> 720: 23 -> 22 per 16 KiB
+
+
+# -- memfd_create and seals ----------------------------------------------------------------------
+def test_memfd_create_flags_and_names_as_the_probe():
+    p = probe()
+    m, t = machine()
+    assert errno_of(memfd_create, m, t.files, "a" * 250) == p["memfd_create(250 bytes)"] == "EINVAL"
+    assert memfd_create(m, t.files, "a" * 249) >= 3
+    assert errno_of(memfd_create, m, t.files, "x", 0x100) == p["memfd_create(flags 0x100)"]
+    assert errno_of(memfd_create, m, t.files, "x", MFD_EXEC | MFD_NOEXEC_SEAL) == \
+        p["memfd_create(MFD_EXEC|MFD_NOEXEC_SEAL)"]
+    m514, t514 = machine("v5.14")
+    assert errno_of(memfd_create, m514, t514.files, "x", MFD_EXEC) == "EINVAL"  # no MFD_EXEC in 5.14
+    fd = memfd_create(m, t.files, "n", MFD_NOEXEC_SEAL)
+    f = t.files.fget(fd)
+    assert f.f_inode.i_mode == 0o100666 and memfd_get_seals(f) == 0x20
+
+
+def test_memfd_name_is_kmalloced_with_its_prefix():
+    """__do_sys_memfd_create: kmalloc(len + 1 + 6) for "memfd:" + name, freed at the end."""
+    m, t = machine(events=["kmem:kmalloc", "kmem:kfree"])
+    from memsim.testing import trace_text
+    memfd_create(m, t.files, "hello")
+    text = trace_text(m)
+    assert "call_site=__do_sys_memfd_create" in text and "bytes_req=12 " in text
+    assert "kfree: call_site=__do_sys_memfd_create" in text
+
+
+def test_seals_errnos_are_the_probes():
+    """F_ADD_SEALS: EPERM without MFD_ALLOW_SEALING (seals read F_SEAL_SEAL), EINVAL for an
+    unknown seal, EBUSY for F_SEAL_WRITE while a shared mapping of a writable fd exists (read
+    only too), EPERM for a read-only fd, EINVAL for a file that is not shmem's; the sealed
+    operations' errnos."""
+    p = probe()
+    m, t = machine()
+    nos = t.files.fget(memfd_create(m, t.files, "nos"))
+    assert errno_of(memfd_add_seals, m, nos, F_SEAL_WRITE) == p["add_seals(no MFD_ALLOW_SEALING, F_SEAL_WRITE)"]
+    assert memfd_get_seals(nos) == int(p["get_seals(no MFD_ALLOW_SEALING)"]) == F_SEAL_SEAL
+    fd = memfd_create(m, t.files, "s", MFD_ALLOW_SEALING)
+    f = t.files.fget(fd)
+    assert memfd_get_seals(f) == int(p["get_seals(MFD_ALLOW_SEALING)"]) == 0
+    assert errno_of(memfd_add_seals, m, f, 0x400) == p["add_seals(0x400)"]
+    t.files.ftruncate(fd, 64 * KiB)
+    total = sum(z["managed"] for z in m.physmem.zones_info())
+    for prot, call in (("rw", "add_seals(F_SEAL_WRITE) with a shared rw mapping"),
+                       ("r", "add_seals(F_SEAL_WRITE) with a shared r mapping")):
+        v = vm.do_mmap(m.mmcore, t.mm, m.files, 64 * KiB, prot, "file-shared", totalram=total, filp=f)
+        assert errno_of(memfd_add_seals, m, f, F_SEAL_WRITE) == p[call] == "EBUSY"
+        vm.do_munmap(m.mmcore, t.mm, v.vm_start, 64 * KiB)
+    memfd_add_seals(m, f, F_SEAL_WRITE)
+    assert memfd_get_seals(f) == int(p["get_seals"])
+    assert errno_of(t.files.write, fd, b"x") == p["write(1) sealed write"]
+    assert errno_of(t.files.pwrite, fd, b"x", 0) == p["pwrite(1 at 0) sealed write"]
+    assert errno_of(t.files.fallocate, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, PAGE) == \
+        p["fallocate(PUNCH_HOLE|KEEP_SIZE) sealed write"]
+    assert p["fallocate(0, 0, 128k) sealed write"] == "0"
+    assert errno_of(t.files.fallocate, fd, 0, 0, 128 * KiB) is None
+    assert p["ftruncate(128k) sealed write (grows it)"] == "0"
+    assert errno_of(t.files.ftruncate, fd, 128 * KiB) is None
+    memfd_add_seals(m, f, F_SEAL_SHRINK | F_SEAL_GROW)
+    assert errno_of(t.files.ftruncate, fd, 4 * KiB) == p["ftruncate(4k) sealed shrink"]
+    assert p["ftruncate(128k) sealed grow, the size already"] == "0"
+    assert errno_of(t.files.ftruncate, fd, 128 * KiB) is None        # the same size
+    assert errno_of(t.files.ftruncate, fd, 64 * KiB) == p["ftruncate(64k) sealed shrink"]
+    memfd_add_seals(m, f, F_SEAL_SEAL)
+    assert errno_of(memfd_add_seals, m, f, F_SEAL_SHRINK) == p["add_seals(F_SEAL_SHRINK) after F_SEAL_SEAL"]
+    assert errno_of(memfd_add_seals, m, f, 0x400) == p["add_seals(0x400) after F_SEAL_SEAL"]
+    f.f_mode &= ~2                              # as an O_RDONLY open of /proc/self/fd/N
+    assert errno_of(memfd_add_seals, m, f, F_SEAL_SHRINK) == \
+        p["add_seals(F_SEAL_SHRINK) on an O_RDONLY open"]
+    f.f_mode |= 2
+
+
+def test_grow_seal_makes_a_write_past_eof_short_and_fallocate_eperm():
+    """F_SEAL_GROW: a 2-byte pwrite at 8191 of an 8 KiB file writes 1 (the page inside i_size),
+    one byte there writes 1; fallocate past i_size EPERM, with KEEP_SIZE inside it fine."""
+    p = probe()
+    m, t = machine()
+    fd = memfd_create(m, t.files, "g", MFD_ALLOW_SEALING)
+    f = t.files.fget(fd)
+    t.files.ftruncate(fd, 8192)
+    memfd_add_seals(m, f, F_SEAL_GROW)
+    assert t.files.pwrite(fd, b"xy", 8191) == int(p["pwrite(2 at 8191) sealed grow"]) == 1
+    assert t.files.pwrite(fd, b"x", 8191) == int(p["pwrite(1 at 8191) sealed grow"])
+    assert errno_of(t.files.fallocate, fd, 0, 0, 16384) == p["fallocate(0, 0, 16k) sealed grow"]
+    assert errno_of(t.files.fallocate, fd, FALLOC_FL_KEEP_SIZE, 0, 8192) is None
+    assert f.f_inode.i_size == 8192
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_write_sealed_memfd_refuses_shared_writable_mappings(kernel):
+    """mmap of a F_SEAL_WRITE memfd: shared rw EPERM (probe); shared read-only allowed on 6.18
+    (probe: ok, and mprotect to rw EACCES: VM_MAYWRITE is gone), EPERM on 5.14
+    (mapping_map_writable() for any VM_SHARED mapping); private rw fine."""
+    p = probe()
+    m, t = machine(kernel)
+    fd = memfd_create(m, t.files, "w", MFD_ALLOW_SEALING)
+    f = t.files.fget(fd)
+    t.files.ftruncate(fd, 64 * KiB)
+    memfd_add_seals(m, f, F_SEAL_WRITE)
+    total = sum(z["managed"] for z in m.physmem.zones_info())
+
+    def mmap(prot, kind):
+        try:
+            return vm.do_mmap(m.mmcore, t.mm, m.files, 64 * KiB, prot, kind, totalram=total, filp=f)
+        except vm.MmError as e:
+            return e.errno
+    assert mmap("rw", "file-shared") == p["mmap(shared rw) sealed write"] == "EPERM"
+    ro = mmap("r", "file-shared")
+    if kernel == "v6.18":
+        assert p["mmap(shared r) sealed write"] == "ok" and not isinstance(ro, str)
+        assert not ro.vm_flags & 0x20
+        with pytest.raises(vm.MmError) as e:
+            vm.do_mprotect(m.mmcore, t.mm, ro.vm_start, 64 * KiB, "rw")
+        assert e.value.errno == p["mprotect(rw) of it"] == "EACCES"
+    else:
+        assert ro == "EPERM"
+    assert not isinstance(mmap("rw", "file"), str) and p["mmap(private rw) sealed write"] == "ok"
+
+
+def test_memfd_lives_while_open_or_mapped_and_its_inode_is_freed_after():
+    """A memfd has no link: its last reference (the fd, then the mapping) evicts it and frees
+    its shmem_inode_cache object; NR_SHMEM comes back."""
+    m, t = machine()
+    shmem0 = stat(m, "NR_SHMEM")
+    fd = memfd_create(m, t.files, "buf")
+    f = t.files.fget(fd)
+    inode, mapping = f.f_inode, f.f_mapping
+    t.files.ftruncate(fd, 8 * PAGE)
+    total = sum(z["managed"] for z in m.physmem.zones_info())
+    v = vm.do_mmap(m.mmcore, t.mm, m.files, 8 * PAGE, "rw", "file-shared", totalram=total, filp=f)
+    m.mmcore.access(t.mm, v, v.vm_start, v.vm_end, True)
+    assert stat(m, "NR_SHMEM") == shmem0 + 8 and mapping.name == "/memfd:buf (deleted)"
+    t.files.close_fd(fd)
+    addr = inode.i_addr
+    assert m.slab.object_info(addr)["allocated"] and mapping.nrpages == 8
+    vm.do_munmap(m.mmcore, t.mm, v.vm_start, 8 * PAGE)
+    assert not m.slab.object_info(addr)["allocated"] and mapping.mapping_empty()
+    assert stat(m, "NR_SHMEM") == shmem0
+
+
+def test_shmem_zero_setup_backs_a_vma_with_an_unlinked_shmem_file():
+    """shmem_zero_setup(vma): a dev/zero file of the VMA's size on shm_mnt; the VMA holds it."""
+    m, t = machine()
+    tmpfs = get_tmpfs(m)
+    total = sum(z["managed"] for z in m.physmem.zones_info())
+    v = vm.do_mmap(m.mmcore, t.mm, m.files, 4 * PAGE, "rw", "anon", totalram=total)
+    v.vm_file = None
+    tmpfs.shmem_zero_setup(v)
+    assert v.vm_file.name == "/dev/zero (deleted)" and v.vm_file.i_size == 4 * PAGE
+    assert shmem_mapping(v.vm_file) and v.vm_file.host.i_count == 1 and v.vm_file.host.i_nlink == 0
+
+
+# -- workload steps ------------------------------------------------------------------------------
+MEMFD_YAML = textwrap.dedent("""\
+    machine: {cpus: 1, nodes: [{memory: 64 MiB}], kernel: v6.18}
+    tasks:
+      - name: app
+        steps:
+          - memfd_create: {name: m, flags: [MFD_ALLOW_SEALING]}
+          - ftruncate: {fd: m, length: 64 KiB}
+          - mmap: {name: v, length: 64 KiB, type: fd-shared, fd: m}
+          - touch: {vma: v, access: write}
+          - pwrite: {fd: m, offset: 0, data: hello}
+          - add_seals: {fd: m, seals: [F_SEAL_WRITE]}
+          - expect: {errno: EBUSY}
+          - munmap: {vma: v}
+          - add_seals: {fd: m, seals: [F_SEAL_WRITE, F_SEAL_SHRINK]}
+          - write: {fd: m, data: x}
+          - expect: {errno: EPERM}
+          - ftruncate: {fd: m, length: 4 KiB}
+          - expect: {errno: EPERM}
+          - mmap: {name: w, length: 64 KiB, type: fd-shared, fd: m}
+          - expect: {errno: EPERM}
+          - pread: {fd: m, offset: 0, expect: hello}
+          - write_file: {path: /proc/sys/vm/stat_refresh, data: '1'}
+          - expect: {file: {path: /proc/meminfo, fields: {Shmem: 64 KiB}}}
+          - mkdir: {path: /mnt/t}
+          - mount: {type: tmpfs, path: /mnt/t, options: size=1m}
+          - create_files: {dir: /mnt/t, count: 100, size: 4 KiB}
+          - create_files: {dir: /mnt/t, count: 300, size: 4 KiB, prefix: g}
+          - expect: {errno: ENOSPC}
+    """)
+
+
+def test_memfd_and_create_files_steps_run_under_check():
+    run = run_text(MEMFD_YAML, check=True)
+    m = run.machine
+    names = m.vfs.path_lookup("/mnt/t").dentry.d_subdirs
+    assert len([n for n in names if n.startswith("f")]) == 100
+    assert len([n for n in names if n.startswith("g")]) == 157      # 256 pages of size=1m, then ENOSPC
+
+
+@pytest.mark.parametrize("bad, token, words", [
+    ("- memfd_create: {name: n, flags: [MFD_CLOEXEC, MFD_CLOEXEC]}", "MFD_CLOEXEC]", "given twice"),
+    ("- memfd_create: {name: n, flag: [MFD_CLOEXEC]}", "flag", "unknown key 'flag'"),
+    ("- memfd_create: {name: n, flags: [MFD_CLOSEXEC]}", "MFD_CLOSEXEC", "MFD_CLOSEXEC"),
+    ("- add_seals: {fd: nosuch, seals: [F_SEAL_WRITE]}", "nosuch", "nosuch"),
+    ("- add_seals: {fd: m, seals: [F_SEAL_WRTE]}", "F_SEAL_WRTE", "F_SEAL_WRTE"),
+    ("- create_files: {dir: mnt, count: 3}", "mnt", "absolute path"),
+    ("- create_files: {dir: /mnt, count: 0}", "0", "count"),
+    ("- create_files: {dir: /mnt, count: 3, prefix: a/b}", "a/b", "prefix"),
+    ("- create_files: {dir: /mnt, count: 3, sise: 4}", "sise", "unknown key 'sise'"),
+])
+def test_bad_step_keys_are_load_errors_at_their_line_and_column(bad, token, words):
+    """A mistake in a plugin step is a load error at its line and column, exit code 2."""
+    text = ("machine: {cpus: 1, nodes: [{memory: 64 MiB}]}\n"
+            "tasks:\n"
+            "  - name: app\n"
+            "    steps:\n"
+            "      - memfd_create: {name: m}\n"
+            f"      {bad}\n")
+    column = 7 + bad.rindex(token) if token == "MFD_CLOEXEC]" else 7 + bad.index(token)
+    with pytest.raises(WorkloadError) as e:
+        run_text(text)
+    assert e.value.exit_code == 2
+    assert str(e.value).startswith(f"test.yaml:6:{column}:"), str(e.value)
+    assert words in str(e.value)
