@@ -11,6 +11,8 @@ cdef class ShmemSb:
     cdef address_space_operations aops     # ctx = this superblock (its block counts)
     cdef public uint64_t max_blocks         # sbinfo->max_blocks: size= in pages (0: unlimited)
     cdef public uint64_t used_blocks        # sbinfo->used_blocks: pages allocated in this sb
+    cdef dict mappings                      # id -> the sb's file mappings (shmem_recalc_inode)
+    cdef int recalc(self) except -1
     cdef pfn_t shmem_alloc_and_add(self, AddressSpace mapping, uint64_t index, gfp_t gfp,
                                    MmStruct mm, int* err) except? 0xfffffffffffffffe
     cdef int shmem_remove_page(self, AddressSpace mapping, uint64_t index, pfn_t pfn) except -1

@@ -92,6 +92,7 @@ cdef class ShmemSb:
         self.pm = core.pm
         self.max_blocks = max_blocks
         self.used_blocks = 0
+        self.mappings = {}
         memset(&self.aops, 0, sizeof(address_space_operations))
         self.aops.lookup = _shmem_lookup
         self.aops.alloc = _shmem_alloc
@@ -106,6 +107,27 @@ cdef class ShmemSb:
             raise ValueError(f"{mapping!r}: a shmem mapping is swap-backed")
         mapping.a_ops = &self.aops
         mapping.a_ops_owner = self
+        self.mappings[id(mapping)] = mapping
+
+    def forget(self, AddressSpace mapping):
+        """The mapping's inode is evicted: it no longer counts in the superblock's blocks."""
+        self.mappings.pop(id(mapping), None)
+
+    cdef int recalc(self) except -1:
+        """shmem_recalc_inode() over the superblock: pages that left a mapping behind shmem's
+        back (an invalidation that did not come through our delete op: drop_caches,
+        fadvise) give their blocks back; used_blocks = the pages the files hold."""
+        cdef AddressSpace m
+        cdef uint64_t used = 0
+        for m in self.mappings.values():
+            used += m.nrpages
+        self.used_blocks = used
+        return 0
+
+    def recalc_blocks(self):
+        """:meth:`recalc` from Python; returns used_blocks."""
+        self.recalc()
+        return self.used_blocks
 
     @property
     def has_map_pages(self):
@@ -121,8 +143,10 @@ cdef class ShmemSb:
         cdef uint64_t shadow = 0
         cdef int r
         if self.max_blocks and self.used_blocks >= self.max_blocks:
-            err[0] = -ENOSPC
-            return NO_PFN
+            self.recalc()
+            if self.used_blocks >= self.max_blocks:
+                err[0] = -ENOSPC
+                return NO_PFN
         pfn = self.pm.alloc_pages(gfp, 0, -1)
         if pfn == NO_PFN:
             err[0] = -ENOMEM

@@ -213,6 +213,7 @@ class Tmpfs:
             i_size_write(inode, 0)
             mapping.flags |= 1 << AS_EXITING
             info.sbinfo.undo_range(mapping, 0)
+            info.sbinfo.forget(mapping)
         if info.max_inodes:
             info.free_inodes += 1
         clear_inode(inode)

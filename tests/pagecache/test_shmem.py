@@ -496,3 +496,18 @@ def test_bad_step_keys_are_load_errors_at_their_line_and_column(bad, token, word
     assert e.value.exit_code == 2
     assert str(e.value).startswith(f"test.yaml:6:{column}:"), str(e.value)
     assert words in str(e.value)
+
+
+def test_blocks_freed_behind_shmems_back_are_found_again_when_full():
+    """shmem_recalc_inode(): when size= looks reached, the superblock's block count is taken
+    again from its files' nrpages, so pages that left the cache by another way than shmem's
+    delete (drop_caches, fadvise) give their blocks back; a truly full tmpfs stays ENOSPC."""
+    m, t = machine()
+    mount(m, "size=16k")
+    fd = m.vfs.open(t.files, "/mnt/t/f", O_CREAT | O_RDWR)
+    sbinfo = t.files.fget(fd).f_inode.i_sb.s_fs_info.sbinfo
+    t.files.write(fd, bytes(2 * PAGE))
+    sbinfo.used_blocks = 4                       # as if two pages had gone uncounted
+    assert t.files.pwrite(fd, bytes(2 * PAGE), 2 * PAGE) == 2 * PAGE
+    assert sbinfo.used_blocks == 4 and sbinfo.recalc_blocks() == 4
+    assert errno_of(t.files.pwrite, fd, b"x", 4 * PAGE) == "ENOSPC"
