@@ -284,13 +284,16 @@ class FileSystemType:
     (procfs, sysfs, cgroup2); it raises :class:`VfsError` to fail the mount (EINVAL for a bad
     option).  ``fs_flags`` may hold ``FS_REQUIRES_DEV`` (memsim has no block devices: such a
     type can be declared but its mount must find its own backing).  ``doc`` is one line for
-    docs/workloads.md, ``plugin`` the plugin that registered it."""
+    docs/workloads.md, ``plugin`` the plugin that registered it.  ``kill_sb(sb)`` (optional:
+    ``->kill_sb`` from deactivate_locked_super()) runs when the last mount of a superblock goes
+    (tmpfs's kill_litter_super() frees its files)."""
 
     name: str
     doc: str
     mount: Callable[[FsContext], "SuperBlock"]
     plugin: str = "core"
     fs_flags: int = 0
+    kill_sb: Optional[Callable[["SuperBlock"], None]] = None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1324,10 +1327,13 @@ class MntNamespace:
             del self._mounts[(parent.mnt_id, id(mountpoint))]
         parent.mnt_mounts.remove(mnt)
         mountpoint.d_mounted -= 1
-        self._sb_mounts[id(mnt.mnt_sb)] -= 1
-        if not self._sb_mounts[id(mnt.mnt_sb)]:     # deactivate_super() -> kill_sb: off the list
-            del self._sb_mounts[id(mnt.mnt_sb)]
-            self.super_blocks.remove(mnt.mnt_sb)
+        sb = mnt.mnt_sb
+        self._sb_mounts[id(sb)] -= 1
+        if not self._sb_mounts[id(sb)]:     # deactivate_super() -> kill_sb: off the list
+            del self._sb_mounts[id(sb)]
+            self.super_blocks.remove(sb)
+            if sb.s_type.kill_sb is not None:
+                sb.s_type.kill_sb(sb)
 
     def mounts(self) -> List[VfsMount]:
         """Every mount, parents before children (the order of /proc/mounts)."""

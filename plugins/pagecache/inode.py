@@ -126,6 +126,7 @@ class SuperInodes:
         self.lru: "OrderedDict[int, SlabInode]" = OrderedDict()
         self.off_lru: Dict[int, SlabInode] = {}
         self.shrinker = None
+        self.dying = False                  # SB_ACTIVE cleared: generic_shutdown_super() runs
 
     # -- the LRU (inode_lru_list_add / _del) -----------------------------------------------
     def lru_add(self, inode: SlabInode, rotate: bool = True) -> None:
@@ -372,15 +373,37 @@ class InodeCache:
     def drop_inode(self, inode: SlabInode) -> bool:
         """iput_final(): ``->drop_inode`` or generic_drop_inode() (no name left: evict now);
         an inode kept goes on its superblock's LRU (inode_add_lru())."""
+        st = self.super_inodes(inode.i_sb)
         drop = self.fs_drop_inode(inode) if self.fs_drop_inode is not None else inode.i_nlink == 0
+        if st.dying:                        # iput_final(): !(sb->s_flags & SB_ACTIVE): evict
+            return True
         if not drop:
-            self.super_inodes(inode.i_sb).lru_add(inode)
+            st.lru_add(inode)
         return drop
 
     def evict(self, inode: SlabInode) -> None:
         """dispose_list()'s evict() of an inode the shrinker isolated (I_FREEING is set)."""
         from memsim.vfs import evict
         evict(inode)
+
+    def kill_sb(self, sb: SuperBlock) -> None:
+        """generic_shutdown_super() after the filesystem dropped its dentries: SB_ACTIVE goes
+        (an inode whose last reference goes now is evicted at once), evict_inodes() evicts every
+        unused inode, and the superblock's shrinker is freed (shrinker_free /
+        unregister_shrinker).  Inodes still referenced (a mapping that outlived the mount) go
+        at their last iput()."""
+        from memsim.vfs import evict
+        st = self.super_inodes(sb)
+        st.dying = True
+        for inode in sb.inodes():
+            if inode.i_count or inode.i_state & I_FREEING:
+                continue
+            inode.i_state |= I_FREEING
+            st.lru_del(inode)
+            evict(inode)
+        if st.shrinker is not None:
+            self.machine.shrinkers.unregister(st.shrinker)
+            st.shrinker = None
 
     # -- the shrinker's walk --------------------------------------------------------------------
     def inode_lru_isolate(self, st: SuperInodes, inode: SlabInode, freeable: list) -> int:

@@ -76,9 +76,11 @@ class ShmemInode(SlabInode):
 
 class TmpfsSbInfo:
     """``struct shmem_sb_info``: the block accounting in C (:class:`ShmemSb`, the a_ops'
-    ctx), the inode limit (``max_inodes``, 0: none) and ``free_inodes``, the root's mode."""
+    ctx), the inode limit (``max_inodes``, 0: none) and ``free_inodes``, the root's mode, and
+    the machine's :class:`Tmpfs`."""
 
-    def __init__(self, sbinfo: ShmemSb, max_inodes: int, mode: int):
+    def __init__(self, tmpfs: "Tmpfs", sbinfo: ShmemSb, max_inodes: int, mode: int):
+        self.tmpfs = tmpfs
         self.sbinfo = sbinfo
         self.max_inodes = max_inodes
         self.free_inodes = max_inodes
@@ -159,7 +161,7 @@ class Tmpfs:
         else:
             s_dev = self.next_minor
             self.next_minor += 1
-        info = TmpfsSbInfo(ShmemSb(self.core, max_blocks), max_inodes, mode)
+        info = TmpfsSbInfo(self, ShmemSb(self.core, max_blocks), max_inodes, mode)
         sb = SuperBlock(fc.fs_type, mode, self.dir_iops, fs_info=info,
                         s_op=self.inodes.super_operations(), s_dev=s_dev)
         root = sb.s_root.d_inode
@@ -168,6 +170,24 @@ class Tmpfs:
         if max_inodes:
             info.free_inodes -= 1           # the root's shmem_reserve_inode()
         return sb
+
+    def kill_litter_super(self, sb: SuperBlock) -> None:
+        """shmem's ->kill_sb, kill_litter_super(): d_genocide() drops the pin every dentry holds
+        on its inode (depth first, the root last), then generic_shutdown_super()
+        (InodeCache.kill_sb) evicts the inodes no one else holds: the files' pages and blocks
+        are freed; a file still open or mapped goes at its last reference."""
+        from memsim.vfs import iput
+
+        def genocide(dentry: Dentry) -> None:
+            for child in list(dentry.d_subdirs.values()):
+                genocide(child)
+                sb.d_delete(child)
+        self.inodes.super_inodes(sb).dying = True
+        genocide(sb.s_root)
+        root = sb.s_root.d_inode
+        if root.i_count:
+            iput(root)
+        self.inodes.kill_sb(sb)
 
     def shm_mnt(self):
         """shm_mnt: kern_mount() of tmpfs, made on first use (shmem_init() runs at boot in the
@@ -415,6 +435,12 @@ def tmpfs_mount(fc: FsContext) -> SuperBlock:
     return get_tmpfs(fc.machine).mount(fc)
 
 
+def tmpfs_kill_sb(sb: SuperBlock) -> None:
+    """umount of a tmpfs: :meth:`Tmpfs.kill_litter_super` of the superblock's machine."""
+    sb.s_fs_info.tmpfs.kill_litter_super(sb)
+
+
 def tmpfs_type() -> FileSystemType:
     """The ``tmpfs`` FileSystemType (shmem_fs_type)."""
-    return FileSystemType("tmpfs", TMPFS_TYPE_DOC, tmpfs_mount, plugin="pagecache")
+    return FileSystemType("tmpfs", TMPFS_TYPE_DOC, tmpfs_mount, plugin="pagecache",
+                          kill_sb=tmpfs_kill_sb)

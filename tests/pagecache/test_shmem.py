@@ -511,3 +511,33 @@ def test_blocks_freed_behind_shmems_back_are_found_again_when_full():
     assert t.files.pwrite(fd, bytes(2 * PAGE), 2 * PAGE) == 2 * PAGE
     assert sbinfo.used_blocks == 4 and sbinfo.recalc_blocks() == 4
     assert errno_of(t.files.pwrite, fd, b"x", 4 * PAGE) == "ENOSPC"
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_umount_of_a_tmpfs_frees_its_files_and_its_shrinker(kernel):
+    """kill_litter_super(): the dentries' pins go, every inode no one holds is evicted (pages,
+    NR_SHMEM, slab objects), the sb-tmpfs shrinker is freed; a file still mapped outlives the
+    mount until its VMA goes."""
+    m, t = machine(kernel)
+    shmem0 = stat(m, "NR_SHMEM")
+    mount(m)
+    m.vfs.do_mkdirat("/mnt/t/d")
+    fd = m.vfs.open(t.files, "/mnt/t/d/a", O_CREAT | O_RDWR)
+    t.files.write(fd, bytes(3 * PAGE))
+    file = t.files.fget(fd)
+    total = sum(z["managed"] for z in m.physmem.zones_info())
+    v = vm.do_mmap(m.mmcore, t.mm, m.files, 3 * PAGE, "rw", "file-shared", totalram=total, filp=file)
+    fb = m.vfs.open(t.files, "/mnt/t/b", O_CREAT | O_RDWR)
+    t.files.write(fb, bytes(2 * PAGE))
+    b = t.files.fget(fb).f_inode
+    baddr = b.i_addr
+    assert errno_of(m.vfs.do_umount, "/mnt/t") == "EBUSY"     # open files
+    t.files.close_fd(fd)
+    t.files.close_fd(fb)
+    assert stat(m, "NR_SHMEM") == shmem0 + 5
+    m.vfs.do_umount("/mnt/t")
+    assert not m.slab.object_info(baddr)["allocated"] and b.i_data.nrpages == 0
+    assert stat(m, "NR_SHMEM") == shmem0 + 3                   # a's pages: still mapped
+    assert not any(s[1] == "sb-tmpfs" for s in m.shrinkers.shrinkers())
+    vm.do_munmap(m.mmcore, t.mm, v.vm_start, 3 * PAGE)
+    assert stat(m, "NR_SHMEM") == shmem0
