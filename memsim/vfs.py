@@ -37,7 +37,7 @@ __all__ = [
     "O_TRUNC", "O_APPEND", "O_DIRECTORY", "FMODE_READ", "FMODE_WRITE", "MAY_EXEC", "MAY_WRITE",
     "MAY_READ", "NAME_MAX", "PATH_MAX", "FS_REQUIRES_DEV", "SuperOperations", "iput", "ihold",
     "vfs_pread", "vfs_pwrite", "vfs_fsync", "vfs_fallocate", "vfs_fadvise", "do_ftruncate",
-    "i_size_write", "simple_unlink", "get_file", "evict", "FALLOC_FL_KEEP_SIZE", "FALLOC_FL_PUNCH_HOLE", "FALLOC_FL_COLLAPSE_RANGE",
+    "i_size_write", "simple_unlink", "get_file", "evict", "generic_fadvise", "FALLOC_FL_KEEP_SIZE", "FALLOC_FL_PUNCH_HOLE", "FALLOC_FL_COLLAPSE_RANGE",
     "FALLOC_FL_ZERO_RANGE", "FALLOC_FL_INSERT_RANGE", "FALLOC_FL_UNSHARE_RANGE",
     "POSIX_FADV_NORMAL", "POSIX_FADV_RANDOM", "POSIX_FADV_SEQUENTIAL", "POSIX_FADV_WILLNEED",
     "POSIX_FADV_DONTNEED", "POSIX_FADV_NOREUSE", "I_FREEING", "I_CLEAR",
@@ -854,6 +854,13 @@ def vfs_fadvise(file: File, offset: int, length: int, advice: int,
     if file.f_op.fadvise is not None:
         file.f_op.fadvise(file, offset, length, advice)
         return
+    generic_fadvise(file, offset, length, advice, invalidate)
+
+
+def generic_fadvise(file: File, offset: int, length: int, advice: int,
+                    invalidate: Optional[Callable[[Any, int, int], Any]] = None) -> None:
+    """generic_fadvise(): what :func:`vfs_fadvise` does for a file without ``->fadvise``; a
+    filesystem's own ``->fadvise`` may call it with its own ``invalidate``."""
     mapping = file.f_mapping
     if mapping is None or length < 0:
         raise VfsError("EINVAL", "no page cache" if mapping is None else "negative length")

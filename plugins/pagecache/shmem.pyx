@@ -30,10 +30,11 @@ and shmem_evict_inode() call it, not truncate_inode_pages_range()), partial page
 from libc.stdint cimport uint64_t, int64_t
 from libc.string cimport memset
 from memsim._types cimport (pfn_t, gfp_t, NO_PFN, PAGE_SIZE, PAGE_SHIFT, PG_dirty, PG_content,
-                            PG_swapbacked)
+                            PG_swapbacked, PG_locked, PG_writeback)
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem
 from memsim.mm cimport AddressSpace, MmCore, MmStruct, XArray, address_space_operations, mapping_empty
+from memsim.truncate cimport deactivate_file_page
 
 # include/uapi/asm-generic/errno-base.h
 cdef enum:
@@ -296,6 +297,35 @@ cdef class ShmemSb:
                 break
             index += 1
         return removed
+
+    def invalidate(self, AddressSpace mapping, uint64_t start, uint64_t end):
+        """invalidate_mapping_pages() on a shmem mapping (fadvise DONTNEED): in [start, end] a
+        page only the cache holds -- clean (it holds only zeros: a write dirties a shmem page),
+        unmapped, unlocked, not under writeback -- leaves the cache and is freed, its block
+        given back; the others are deactivated (deactivate_file_page).  Returns the pages
+        removed."""
+        cdef uint64_t index = start, count = 0
+        cdef int64_t e
+        cdef pfn_t pfn
+        cdef page* p
+        cdef XArray i_pages = mapping.i_pages
+        if mapping_empty(mapping):
+            return 0
+        while i_pages.find(index, end, &index, &e):
+            if e >= 0:
+                pfn = <pfn_t>e
+                p = &self.pm.mem_map[pfn]
+                if not p.flags & (1ULL << PG_locked):
+                    if p.flags & ((1ULL << PG_dirty) | (1ULL << PG_writeback)) or p._mapcount > 0 \
+                            or p._refcount != 1:
+                        deactivate_file_page(self.pm, pfn)
+                    else:
+                        self.shmem_remove_page(mapping, index, pfn)
+                        count += 1
+            if index == end:
+                break
+            index += 1
+        return count
 
     cdef int _zero(self, AddressSpace mapping, uint64_t index, uint64_t start,
                    uint64_t stop) except -1:

@@ -21,8 +21,8 @@ from typing import Any, Optional
 from memsim.profiles import ProfileTable
 from memsim.vfs import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, S_IFDIR, S_IFREG, Dentry, File,
                         FileOperations, FileSystemType, FsContext, InodeOperations, Path,
-                        POSIX_FADV_DONTNEED, POSIX_FADV_NOREUSE, POSIX_FADV_NORMAL, SuperBlock,
-                        VfsError, i_size_write, simple_unlink)
+                        SuperBlock,
+                        VfsError, generic_fadvise, i_size_write, simple_unlink)
 
 from .inode import InodeCache, SlabInode, clear_inode
 from .shmem import ShmemSb
@@ -379,14 +379,13 @@ class Tmpfs:
             i_size_write(inode, offset + length)
 
     def shmem_fadvise(self, file: File, offset: int, length: int, advice: int) -> None:
-        """generic_fadvise() on a tmpfs file: EINVAL for a negative length or an unknown advice.
-        POSIX_FADV_DONTNEED would drop the clean unmapped pages (a clean shmem page holds only
-        zeros); memsim keeps them (the core's invalidate_mapping_pages() does not take a
-        plugin's mapping yet)."""
-        if length < 0:
-            raise VfsError("EINVAL", "negative length")
-        if not POSIX_FADV_NORMAL <= advice <= POSIX_FADV_NOREUSE:
-            raise VfsError("EINVAL", f"unknown advice {advice}")
+        """generic_fadvise() on a tmpfs file (shmem has no ->fadvise): EINVAL for a negative
+        length or an unknown advice; POSIX_FADV_DONTNEED drops the clean, unmapped pages of the
+        range (a clean shmem page holds only zeros: writes dirty shmem pages) through shmem's
+        own invalidate loop, which gives their blocks back."""
+        sbinfo = file.f_inode.i_sb.s_fs_info.sbinfo
+        generic_fadvise(file, offset, length, advice,
+                        lambda mapping, first, last: sbinfo.invalidate(mapping, first, last))
 
     # -- files of shm_mnt ----------------------------------------------------------------------
     def shmem_file_setup(self, name: str, size: int, flags: int = 0) -> ShmemInode:

@@ -541,3 +541,26 @@ def test_umount_of_a_tmpfs_frees_its_files_and_its_shrinker(kernel):
     assert not any(s[1] == "sb-tmpfs" for s in m.shrinkers.shrinkers())
     vm.do_munmap(m.mmcore, t.mm, v.vm_start, 3 * PAGE)
     assert stat(m, "NR_SHMEM") == shmem0
+
+
+def test_fadvise_dontneed_drops_only_clean_unmapped_shmem_pages():
+    """generic_fadvise(POSIX_FADV_DONTNEED) on tmpfs: the clean pages a read fault of a hole
+    made (zeros) go and give their blocks back; written (dirty) and mapped pages stay; EINVAL
+    for an unknown advice."""
+    m, t = machine()
+    mount(m, "size=64k")
+    fd = m.vfs.open(t.files, "/mnt/t/f", O_CREAT | O_RDWR)
+    file = t.files.fget(fd)
+    t.files.ftruncate(fd, 8 * PAGE)
+    total = sum(z["managed"] for z in m.physmem.zones_info())
+    v = vm.do_mmap(m.mmcore, t.mm, m.files, 8 * PAGE, "r", "file-shared", totalram=total, filp=file)
+    m.mmcore.access(t.mm, v, v.vm_start, v.vm_end, False)
+    vm.do_munmap(m.mmcore, t.mm, v.vm_start + 4 * PAGE, 4 * PAGE)      # pages 4-7 unmapped
+    t.files.pwrite(fd, b"keep", 5 * PAGE)                               # page 5 dirty
+    m.physmem.lru_add_drain_py()
+    sbinfo = file.f_inode.i_sb.s_fs_info.sbinfo
+    assert file.f_mapping.nrpages == 8 and sbinfo.used_blocks == 8
+    m.vfs.fadvise(t.files, fd, 0, 0, 4)                                 # POSIX_FADV_DONTNEED
+    assert sorted(file.f_mapping.i_pages.keys()) == [0, 1, 2, 3, 5]
+    assert sbinfo.used_blocks == 5
+    assert errno_of(m.vfs.fadvise, t.files, fd, 0, 0, 9) == "EINVAL"
