@@ -51,6 +51,6 @@ def memsim_machine_created(machine, config):
 
 @hookimpl
 def memsim_check_invariants(machine):
-    """--check of the disk files' page caches and backing stores."""
-    from memsim.plugins.pagecache.diskfs import check_invariants
-    return check_invariants(machine)
+    """--check of the disk files' page caches and backing stores, and of tmpfs."""
+    from memsim.plugins.pagecache import diskfs, tmpfs
+    return diskfs.check_invariants(machine) + tmpfs.check_invariants(machine)

@@ -16,7 +16,7 @@ Nothing happens at import or at boot: the state of a machine (:class:`Tmpfs`, in
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 from memsim.profiles import ProfileTable
 from memsim.vfs import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, S_IFDIR, S_IFREG, Dentry, File,
@@ -27,7 +27,7 @@ from memsim.vfs import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, S_IFDIR, S_IF
 from .inode import InodeCache, SlabInode, clear_inode
 from .shmem import ShmemSb
 
-__all__ = ["ShmemInode", "TmpfsSbInfo", "Tmpfs", "get_tmpfs", "TMPFS_TYPE_DOC", "shmem_mapping",
+__all__ = ["ShmemInode", "TmpfsSbInfo", "Tmpfs", "get_tmpfs", "shmem_zero_setup", "check_invariants", "TMPFS_TYPE_DOC", "shmem_mapping",
            "F_SEAL_SEAL", "F_SEAL_SHRINK", "F_SEAL_GROW", "F_SEAL_WRITE", "F_SEAL_FUTURE_WRITE",
            "F_SEAL_EXEC"]
 
@@ -113,6 +113,7 @@ class Tmpfs:
                                  alloc_site="shmem_alloc_inode", free_site="shmem_free_in_core_inode",
                                  swapbacked=True, evict_inode=self.shmem_evict_inode)
         self.next_minor = FIRST_ANON_MINOR
+        self.supers: List[SuperBlock] = []      # every tmpfs superblock, shm_mnt's included
         self._shm_mnt = None
         self._kern_mount = False
         self.file_iops = InodeOperations(setattr=self.shmem_setattr)
@@ -169,6 +170,7 @@ class Tmpfs:
         root.inc_nlink()                    # a directory: "." and its name
         if max_inodes:
             info.free_inodes -= 1           # the root's shmem_reserve_inode()
+        self.supers.append(sb)
         return sb
 
     def kill_litter_super(self, sb: SuperBlock) -> None:
@@ -188,6 +190,8 @@ class Tmpfs:
         if root.i_count:
             iput(root)
         self.inodes.kill_sb(sb)
+        if not sb.s_inodes and sb in self.supers:
+            self.supers.remove(sb)
 
     def shm_mnt(self):
         """shm_mnt: kern_mount() of tmpfs, made on first use (shmem_init() runs at boot in the
@@ -419,6 +423,47 @@ class Tmpfs:
         size = vma.vm_end - vma.vm_start
         inode = self.shmem_file_setup("dev/zero", size)
         vma.vm_file = inode.i_data
+
+
+#: ``--check`` walks the i_pages of tmpfs files with at most this many entries
+CHECK_MAX_ENTRIES = 1 << 16
+
+
+def check_invariants(machine: Any) -> List[str]:
+    """``--check`` of tmpfs and shm_mnt: each file's i_pages as the core's workingset check
+    sees it (nrpages, page->mapping/index, xa_node counts), no value entry in a shmem mapping
+    (no shadows, no shmem swap yet), the superblock's used blocks at least its files' pages
+    (more only until shmem_recalc_inode() finds pages freed behind its back), and with
+    nr_inodes the reserved inodes those on the superblock."""
+    tmpfs = machine.plugin_state.get("pagecache.tmpfs")
+    if tmpfs is None:
+        return []
+    problems: List[str] = []
+    for sb in tmpfs.supers:
+        info: TmpfsSbInfo = sb.s_fs_info
+        mappings = [inode.i_data for inode in sb.inodes()
+                    if inode.is_reg and shmem_mapping(inode.i_data)]
+        problems += machine.workingset.check([m for m in mappings
+                                              if len(m.i_pages) <= CHECK_MAX_ENTRIES])
+        pages = 0
+        for mapping in mappings:
+            pages += mapping.nrpages
+            if len(mapping.i_pages) != mapping.nrpages:
+                problems.append(f"tmpfs {mapping!r}: {len(mapping.i_pages) - mapping.nrpages} value "
+                                "entries in a shmem mapping (shmem leaves no shadow)")
+        if info.sbinfo.used_blocks < pages:
+            problems.append(f"tmpfs s_dev {sb.s_dev}: used_blocks {info.sbinfo.used_blocks} below "
+                            f"the {pages} pages its files hold")
+        if info.max_inodes and info.max_inodes - info.free_inodes != len(sb.s_inodes):
+            problems.append(f"tmpfs s_dev {sb.s_dev}: {info.max_inodes - info.free_inodes} inodes "
+                            f"reserved, {len(sb.s_inodes)} on the superblock")
+    return problems
+
+
+def shmem_zero_setup(machine: Any, vma) -> None:
+    """shmem_zero_setup(vma) of ``machine`` (:meth:`Tmpfs.shmem_zero_setup`): what mmap_region()
+    calls for a MAP_SHARED|MAP_ANONYMOUS VMA before linking it."""
+    get_tmpfs(machine).shmem_zero_setup(vma)
 
 
 def get_tmpfs(machine: Any) -> Tmpfs:

@@ -280,3 +280,32 @@ def test_super_shrinker_is_registered_per_superblock_with_the_kernels_name():
         assert names.count("sb-lrufs") == 1
         sid, name, flags, seeks, batch, _ = next(s for s in m.shrinkers.shrinkers() if s[1] == "sb-lrufs")
         assert (seeks, batch) == (2, 1024) and flags & (1 << 2) and flags & (1 << 3)
+
+
+def test_inodesteal_under_kswapd_is_kswapd_inodesteal():
+    """inode_lru_isolate() counts the pages it invalidates in kswapd_inodesteal when kswapd
+    runs it (current_is_kswapd()), pginodesteal otherwise."""
+    m, t, cache = machine("v5.14")
+    fd, a = create(m, t, "a")
+    read_pages(m, t, fd, 0, 2)
+    t.files.close_fd(fd)
+    forget(m, "a")
+    m.kswapds = [t]                                   # as if this task were kswapd0
+    before = (ev(m, EV.KSWAPD_INODESTEAL), ev(m, EV.PGINODESTEAL))
+    cache.super_inodes(a.i_sb).prune_icache_sb(4)
+    assert (ev(m, EV.KSWAPD_INODESTEAL), ev(m, EV.PGINODESTEAL)) == (before[0] + 2, before[1])
+
+
+def test_inode_cache_stride_follows_the_nrexceptional_boot_option():
+    """Scenario 24: inode_cache's stride 600 (no nrexceptional) gives 27 objects per 16 KiB,
+    608 (kept) 26 -- the sizes v5.14's objects have (the slab's order follows the CPU count)."""
+    from memsim.boot import BootOptions
+    sizes = {}
+    for keep in (False, True):
+        boot = BootOptions()
+        boot.slab.nrexceptional = keep
+        fs = LruFs()
+        m = build_machine(plugins=[fs], kernel="v5.14", boot=boot)
+        sizes[keep] = m.slab.find_cache("inode_cache").size
+    assert sizes == {False: 600, True: 608}
+    assert (16384 // sizes[False], 16384 // sizes[True]) == (27, 26)

@@ -421,14 +421,15 @@ def test_memfd_lives_while_open_or_mapped_and_its_inode_is_freed_after():
 
 def test_shmem_zero_setup_backs_a_vma_with_an_unlinked_shmem_file():
     """shmem_zero_setup(vma): a dev/zero file of the VMA's size on shm_mnt; the VMA holds it."""
+    from memsim.plugins.pagecache.tmpfs import shmem_zero_setup
     m, t = machine()
-    tmpfs = get_tmpfs(m)
     total = sum(z["managed"] for z in m.physmem.zones_info())
     v = vm.do_mmap(m.mmcore, t.mm, m.files, 4 * PAGE, "rw", "anon", totalram=total)
-    v.vm_file = None
-    tmpfs.shmem_zero_setup(v)
+    shmem_zero_setup(m, v)
     assert v.vm_file.name == "/dev/zero (deleted)" and v.vm_file.i_size == 4 * PAGE
-    assert shmem_mapping(v.vm_file) and v.vm_file.host.i_count == 1 and v.vm_file.host.i_nlink == 0
+    inode = v.vm_file.host
+    assert shmem_mapping(v.vm_file) and inode.i_count == 1 and inode.i_nlink == 0
+    assert inode.i_sb is get_tmpfs(m).shm_mnt().mnt_sb
 
 
 # -- workload steps ------------------------------------------------------------------------------
@@ -564,3 +565,22 @@ def test_fadvise_dontneed_drops_only_clean_unmapped_shmem_pages():
     assert sorted(file.f_mapping.i_pages.keys()) == [0, 1, 2, 3, 5]
     assert sbinfo.used_blocks == 5
     assert errno_of(m.vfs.fadvise, t.files, fd, 0, 0, 9) == "EINVAL"
+
+
+def test_check_finds_a_broken_tmpfs():
+    """--check of tmpfs: clean after real use; a value entry planted in a shmem mapping, or a
+    block count below the pages, is reported."""
+    from memsim.plugins.pagecache.tmpfs import check_invariants
+    m, t = machine()
+    mount(m, "nr_inodes=10")
+    fd = m.vfs.open(t.files, "/mnt/t/f", O_CREAT | O_RDWR)
+    t.files.write(fd, bytes(3 * PAGE))
+    memfd_create(m, t.files, "x")
+    assert check_invariants(m) == []
+    file = t.files.fget(fd)
+    sbinfo = file.f_inode.i_sb.s_fs_info.sbinfo
+    sbinfo.used_blocks = 1
+    assert any("used_blocks 1 below the 3 pages" in p for p in check_invariants(m))
+    sbinfo.used_blocks = 3
+    file.f_inode.i_sb.s_fs_info.free_inodes += 1
+    assert any("inodes reserved" in p for p in check_invariants(m))
