@@ -58,8 +58,8 @@ SHM_MNT_DEV = ProfileTable("pagecache.shm_mnt_dev", {"v5.14": 5, "v6.18": 1})
 SEAL_WRITE_REFUSES_SHARED_RO = ProfileTable("pagecache.seal_write_refuses_shared_ro",
                                             {"v5.14": True, "v6.18": False})
 
-TMPFS_TYPE_DOC = ("files in memory only (shmem): options size=, nr_inodes=, mode=; the pages are "
-                  "shared memory (Shmem in /proc/meminfo)")
+TMPFS_TYPE_DOC = ("files in memory only (shmem): options size=, nr_blocks=, nr_inodes=, mode=, "
+                  "uid=, gid=; the pages are shared memory (Shmem in /proc/meminfo)")
 
 
 class ShmemInode(SlabInode):
@@ -131,16 +131,17 @@ class Tmpfs:
 
     def mount(self, fc: FsContext) -> SuperBlock:
         """shmem_parse_one() + shmem_fill_super(): a new superblock.  ``size`` (bytes with a
-        k/m/g suffix, or N% of RAM; 0: no limit), ``nr_inodes`` (k/m/g suffix; 0: no limit),
-        ``mode`` (octal) of the root; defaults half of RAM and half of RAM in pages (the
-        kernel mount ``shm_mnt`` has no limits); EINVAL for a bad value or another option."""
+        k/m/g suffix, or N% of RAM; 0: no limit) or ``nr_blocks`` (pages), ``nr_inodes``
+        (k/m/g suffix; 0: no limit), ``mode`` (octal) of the root, ``uid``/``gid`` (numbers,
+        taken and not modelled); defaults half of RAM and half of RAM in pages (the kernel
+        mount ``shm_mnt`` has no limits); EINVAL for a bad value or another option."""
         kern = self._kern_mount
         total = self.totalram_pages()
         max_blocks = 0 if kern else total // 2
         max_inodes = 0 if kern else total // 2
         mode = 0o1777
         for key, value in fc.options:
-            if key not in ("size", "nr_inodes", "mode"):
+            if key not in ("size", "nr_blocks", "nr_inodes", "mode", "uid", "gid"):
                 raise VfsError("EINVAL", f"tmpfs: Unknown parameter '{key}'")
             if value is None or value == "":
                 raise VfsError("EINVAL", f"tmpfs: Bad value for '{key}'")
@@ -151,8 +152,12 @@ class Tmpfs:
                         max_blocks = total * pct // 100
                     else:
                         max_blocks = (_memparse(value) + PAGE_SIZE - 1) >> PAGE_SHIFT
+                elif key == "nr_blocks":
+                    max_blocks = _memparse(value)
                 elif key == "nr_inodes":
                     max_inodes = _memparse(value)
+                elif key in ("uid", "gid"):
+                    int(value, 10)          # every file is root's: the owner is not modelled
                 else:
                     mode = int(value, 8) & 0o7777
             except ValueError:

@@ -89,6 +89,9 @@ def test_tmpfs_mount_options_and_their_errors_are_the_kernels():
     total = sum(z["managed"] for z in m.physmem.zones_info())
     assert other.s_fs_info.sbinfo.max_blocks == total // 2     # default: half of RAM
     assert mount(m, "size=50%", "/mnt/r").mnt_sb.s_fs_info.sbinfo.max_blocks == total // 2
+    assert mount(m, "nr_blocks=7,uid=0,gid=0", "/mnt/s").mnt_sb.s_fs_info.sbinfo.max_blocks == 7
+    m.vfs.do_mkdirat("/mnt/u")
+    assert errno_of(m.vfs.do_mount, "none", "/mnt/u", "tmpfs", "uid=root") == "EINVAL"
 
 
 def test_nr_inodes_counts_the_root_and_a_full_tmpfs_is_enospc():
