@@ -43,6 +43,10 @@ MFD_NAME_PREFIX = "memfd:"
 MFD_NAME_MAX_LEN = NAME_MAX - len(MFD_NAME_PREFIX)
 #: __do_sys_memfd_create's kmalloc of the prefixed name
 GFP_KERNEL = 0xCC0
+#: How many bytes that kmalloc asks for, given the name's length: v5.14 len + 1 (the NUL) + the
+#: prefix; v6.18 NAME_MAX + 1 whatever the name (tests/pagecache/probes/memfd_trace.txt: 256
+#: for "hello")
+NAME_KMALLOC_FIXED = ProfileTable("pagecache.memfd_name_kmalloc", {"v5.14": 0, "v6.18": NAME_MAX + 1})
 
 
 def _all_seals(machine: Any) -> int:
@@ -53,7 +57,7 @@ def memfd_create(machine: Any, files: FilesStruct, name: str, flags: int = 0) ->
     """memfd_create(2): EINVAL for unknown flags (v5.14: MFD_EXEC and MFD_NOEXEC_SEAL are
     unknown), for MFD_EXEC with MFD_NOEXEC_SEAL and for a name longer than 249 bytes; EINVAL for
     MFD_HUGETLB (hugetlbfs memfds belong to the hugetlb plugin).  The name is kmalloc'ed with
-    its prefix, the file set up on shm_mnt (shmem_file_setup(name, 0, VM_NORESERVE): mode 0777,
+    its prefix (v6.18: NAME_MAX + 1 bytes), the file set up on shm_mnt (shmem_file_setup(name, 0, VM_NORESERVE): mode 0777,
     no link), opened O_RDWR, and its seals start at F_SEAL_SEAL unless MFD_ALLOW_SEALING (or,
     6.18, MFD_NOEXEC_SEAL: mode 0666 and F_SEAL_EXEC).  Returns the fd."""
     known = MFD_ALL_FLAGS[machine.profile]
@@ -68,8 +72,8 @@ def memfd_create(machine: Any, files: FilesStruct, name: str, flags: int = 0) ->
     if flags & MFD_HUGETLB:
         raise VfsError("EINVAL", "MFD_HUGETLB memfds are not modelled")
     slab = machine.slab
-    buf = slab.kmalloc(len(name.encode()) + 1 + len(MFD_NAME_PREFIX), GFP_KERNEL,
-                       "__do_sys_memfd_create") if slab is not None else 0
+    size = NAME_KMALLOC_FIXED[machine.profile] or len(name.encode()) + 1 + len(MFD_NAME_PREFIX)
+    buf = slab.kmalloc(size, GFP_KERNEL, "__do_sys_memfd_create") if slab is not None else 0
     try:
         fd = files.alloc_fd()
         tmpfs = get_tmpfs(machine)

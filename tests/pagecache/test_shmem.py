@@ -299,14 +299,28 @@ def test_memfd_create_flags_and_names_as_the_probe():
     assert f.f_inode.i_mode == 0o100666 and memfd_get_seals(f) == 0x20
 
 
-def test_memfd_name_is_kmalloced_with_its_prefix():
-    """__do_sys_memfd_create: kmalloc(len + 1 + 6) for "memfd:" + name, freed at the end."""
-    m, t = machine(events=["kmem:kmalloc", "kmem:kfree"])
+@pytest.mark.parametrize("kernel, bytes_req", [("v5.14", 12), ("v6.18", 256)])
+def test_memfd_create_allocates_as_the_live_kernel(kernel, bytes_req):
+    """__do_sys_memfd_create: the name is kmalloc'ed ("memfd:" + name + NUL on v5.14; NAME_MAX + 1
+    on 6.18, as probes/memfd_trace.txt shows for "hello"), the inode comes from
+    shmem_inode_cache (744 bytes in a 752-byte slot on 6.18, GFP_KERNEL, accounted), the name is
+    kfreed.  (memsim makes shm_mnt, and its root inode, at the first memfd.)"""
     from memsim.testing import trace_text
+    m, t = machine(kernel, events=["kmem:kmalloc", "kmem:kfree", "kmem:kmem_cache_alloc"])
     memfd_create(m, t.files, "hello")
-    text = trace_text(m)
-    assert "call_site=__do_sys_memfd_create" in text and "bytes_req=12 " in text
-    assert "kfree: call_site=__do_sys_memfd_create" in text
+    lines = trace_text(m).splitlines()
+    kmalloc = next(l for l in lines if "kmalloc:" in l)
+    assert "call_site=__do_sys_memfd_create" in kmalloc and f"bytes_req={bytes_req} " in kmalloc
+    assert any("kfree: call_site=__do_sys_memfd_create" in l for l in lines)
+    inode = [l for l in lines if "call_site=shmem_alloc_inode" in l][-1]
+    assert "gfp_flags=GFP_KERNEL" in inode
+    if kernel == "v6.18":
+        live = [l for l in (PROBES / "memfd_trace.txt").read_text().splitlines() if "memfd_create" in l
+                or "shmem_inode_cache" in l]
+        assert "bytes_req=256 bytes_alloc=256 gfp_flags=GFP_KERNEL" in live[0]
+        tail = lambda l: l.split("name=")[1] if "name=" in l else l.split("bytes_req=")[1]
+        assert tail(inode) == tail(live[1])
+        assert tail(kmalloc) == tail(live[0])
 
 
 def test_seals_errnos_are_the_probes():
