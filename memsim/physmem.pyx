@@ -1901,11 +1901,14 @@ cdef class PhysMem:
         return 0
 
     cdef int drop_content(self, pfn_t pfn, unsigned int order) except -1:
+        """The frames' bytes go (a freed or newly prepared page reads as zeros).  Its callers
+        (free_pages_prepare, prep_new_page) have cleared the flags already, so the bytes are
+        dropped whatever PG_content says: a frame whose stale bytes stayed would show them to
+        its next owner (read_bytes) and keep PG_content clear on the next write."""
         cdef pfn_t i
         for i in range(pfn, pfn + (1ULL << order)):
-            if self.mem_map[i].flags & (1ULL << PG_content):
-                self.content.pop(i, None)
-                self.mem_map[i].flags &= ~(1ULL << PG_content)
+            self.content.pop(i, None)
+            self.mem_map[i].flags &= ~(1ULL << PG_content)
         return 0
 
     def write_bytes(self, pfn_t pfn, unsigned int offset, bytes data):

@@ -601,3 +601,27 @@ def test_check_finds_a_broken_tmpfs():
     sbinfo.used_blocks = 3
     file.f_inode.i_sb.s_fs_info.free_inodes += 1
     assert any("inodes reserved" in p for p in check_invariants(m))
+
+
+def test_a_freed_shmem_page_takes_its_bytes_along():
+    """A page truncate frees leaves no bytes for its next owner: the next file that gets the
+    frame reads zeros and its own writes (a stale frame used to keep PG_content clear, hiding a
+    write made through a mapping from read())."""
+    m, t = machine()
+    mount(m)
+    fd = m.vfs.open(t.files, "/mnt/t/a", O_CREAT | O_RDWR)
+    t.files.write(fd, b"secret" * 100)
+    pfn = t.files.fget(fd).f_mapping.i_pages[0]
+    t.files.ftruncate(fd, 0)
+    m.physmem.lru_add_drain_py()
+    assert m.physmem.read_bytes(pfn, 0, 6) == bytes(6)
+    g = memfd_create(m, t.files, "next")
+    t.files.ftruncate(g, PAGE)
+    f = t.files.fget(g)
+    total = sum(z["managed"] for z in m.physmem.zones_info())
+    v = vm.do_mmap(m.mmcore, t.mm, m.files, PAGE, "rw", "file-shared", totalram=total, filp=f)
+    m.mmcore.access(t.mm, v, v.vm_start, v.vm_end, True)
+    page = m.mmcore.pfn_of(t.mm, v.vm_start)
+    assert t.files.pread(g, 6, 0) == bytes(6)
+    m.physmem.write_bytes(page, 0, b"mapped")
+    assert t.files.pread(g, 6, 0) == b"mapped"
