@@ -230,11 +230,12 @@ cdef class ShmemSb:
                 if pfn == NO_PFN:
                     break
             frame = content.get(pfn)
-            if frame is None:
-                frame = bytearray(PAGE_SIZE)
+            if frame is None and data.count(b"\0", done, done + n) != n:
+                frame = bytearray(PAGE_SIZE)    # zeros into a frame without bytes: nothing to keep
                 content[pfn] = frame
                 self.pm.mem_map[pfn].flags |= 1ULL << PG_content
-            frame[off:off + n] = src[done:done + n]
+            if frame is not None:
+                frame[off:off + n] = src[done:done + n]
             self.core.set_page_dirty(pfn)
             done += n
             if pos + done > mapping.i_size:
