@@ -78,7 +78,7 @@ class SlabInode(Inode):
     ``i_data`` the address_space embedded in it (``inode->i_data``; ``i_mapping`` points at it
     for a file with a page cache), ``i_lru`` whether it is on its superblock's inode LRU."""
 
-    __slots__ = ("i_addr", "i_data", "i_lru", "i_cache")
+    __slots__ = ("i_addr", "i_data", "i_lru", "i_cache", "i_nid")
 
     def __init__(self, sb: SuperBlock):
         super().__init__(sb)
@@ -86,6 +86,7 @@ class SlabInode(Inode):
         self.i_data: Optional[AddressSpace] = None
         self.i_lru = False
         self.i_cache: Optional["InodeCache"] = None
+        self.i_nid = 0                      # the node of its slab page (its list_lru node)
 
 
 def clear_inode(inode: SlabInode) -> None:
@@ -116,14 +117,15 @@ def mapping_shrinkable(mapping: Optional[AddressSpace]) -> bool:
 
 
 class SuperInodes:
-    """One superblock's inode side: its inode LRU (``s_inode_lru``, oldest first), the unused
-    inodes kept off it (v5.16+: their mapping is not shrinkable yet) and its shrinker
-    (``sb-<type>``)."""
+    """One superblock's inode side: its inode LRU (``s_inode_lru``, a list_lru: one list per
+    node, the node of the inode's slab page, oldest first), the unused inodes kept off it
+    (v5.16+: their mapping is not shrinkable yet) and its shrinker (``sb-<type>``, NUMA aware:
+    a shrink of node N counts and walks node N's list)."""
 
     def __init__(self, cache: "InodeCache", sb: SuperBlock):
         self.cache = cache
         self.sb = sb
-        self.lru: "OrderedDict[int, SlabInode]" = OrderedDict()
+        self.lrus: Dict[int, "OrderedDict[int, SlabInode]"] = {}
         self.off_lru: Dict[int, SlabInode] = {}
         self.shrinker = None
         self.dying = False                  # SB_ACTIVE cleared: generic_shutdown_super() runs
@@ -143,15 +145,23 @@ class SuperInodes:
             if rotate:
                 inode.i_state |= I_REFERENCED
             return
-        self.lru[id(inode)] = inode
+        self.lrus.setdefault(inode.i_nid, OrderedDict())[id(inode)] = inode
         inode.i_lru = True
 
     def lru_del(self, inode: SlabInode) -> None:
         """inode_lru_list_del()."""
         self.off_lru.pop(id(inode), None)
         if inode.i_lru:
-            del self.lru[id(inode)]
+            del self.lrus[inode.i_nid][id(inode)]
             inode.i_lru = False
+
+    @property
+    def lru(self) -> "OrderedDict[int, SlabInode]":
+        """Every node's list, node by node (for tests and messages)."""
+        out: "OrderedDict[int, SlabInode]" = OrderedDict()
+        for nid in sorted(self.lrus):
+            out.update(self.lrus[nid])
+        return out
 
     def requeue(self) -> None:
         """What the v5.16+ kernel does when a kept inode's last page or shadow node leaves its
@@ -170,7 +180,7 @@ class SuperInodes:
         from memsim.shrinker import PY_SHRINK_EMPTY
         if self.cache.lru_needs_shrinkable and self.off_lru:
             self.requeue()
-        total = len(self.lru) + self.cache.dentry_count(self.sb)
+        total = len(self.lrus.get(sc.nid, ())) + self.cache.dentry_count(self.sb)
         return total if total else PY_SHRINK_EMPTY
 
     def scan(self, sc) -> int:
@@ -180,25 +190,27 @@ class SuperInodes:
         from memsim.shrinker import PY_SHRINK_STOP
         if not sc.gfp_mask & GFP_FS:
             return PY_SHRINK_STOP
-        inodes = len(self.lru)
+        inodes = len(self.lrus.get(sc.nid, ()))
         dentries = self.cache.dentry_count(self.sb)
         total = dentries + inodes + 1
         nr = sc.nr_to_scan
         freed = self.cache.prune_dcache_sb(self.sb, nr * dentries // total + 1)
-        freed += self.prune_icache_sb(nr * inodes // total + 1)
+        freed += self.prune_icache_sb(nr * inodes // total + 1, sc.nid)
         return freed
 
-    def prune_icache_sb(self, nr_to_scan: int) -> int:
-        """prune_icache_sb(): list_lru_shrink_walk() of the inode LRU with inode_lru_isolate(),
-        then dispose_list(): evict every inode isolated.  Returns the inodes freed."""
+    def prune_icache_sb(self, nr_to_scan: int, nid: int = 0) -> int:
+        """prune_icache_sb(): list_lru_shrink_walk() of node ``nid``'s inode LRU with
+        inode_lru_isolate(), then dispose_list(): evict every inode isolated.  Returns the
+        inodes freed."""
         freeable = []
         isolate = self.cache.inode_lru_isolate
-        while nr_to_scan > 0 and self.lru:
+        lru = self.lrus.get(nid)
+        while nr_to_scan > 0 and lru:
             nr_to_scan -= 1                 # list_lru_walk_one counts every item it looks at
-            inode = next(iter(self.lru.values()))
+            inode = next(iter(lru.values()))
             ret = isolate(self, inode, freeable)
             if ret == LRU_ROTATE:
-                self.lru.move_to_end(id(inode))
+                lru.move_to_end(id(inode))
         for inode in freeable:
             self.cache.evict(inode)
         return len(freeable)
@@ -308,6 +320,8 @@ class InodeCache:
         inode = self.inode_class(sb)
         inode.i_addr = addr
         inode.i_cache = self
+        if slab is not None:
+            inode.i_nid = self.machine.physmem.page_info(slab.object_info(addr)["slab_pfn"])["node"]
         mapping = AddressSpace(0, "", self.swapbacked, sb.s_dev, 0, self.keep_nrexceptional)
         mapping.addr = addr + I_DATA_OFFSET
         mapping.host = inode

@@ -309,3 +309,26 @@ def test_inode_cache_stride_follows_the_nrexceptional_boot_option():
         sizes[keep] = m.slab.find_cache("inode_cache").size
     assert sizes == {False: 600, True: 608}
     assert (16384 // sizes[False], 16384 // sizes[True]) == (27, 26)
+
+
+def test_the_inode_lru_is_per_node_as_list_lru():
+    """s_inode_lru is a list_lru: an inode is on the list of its slab page's node, and a shrink
+    of node N (the shrinker is NUMA aware) counts and frees only node N's inodes."""
+    fs = LruFs()
+    m = build_machine(plugins=[fs], kernel="v5.14", nodes=(32 * MiB, 32 * MiB))
+    t = m.spawn("app")
+    m.set_current(t)
+    m.vfs.do_mkdirat("/mnt/d")
+    m.vfs.do_mount("none", "/mnt/d", "lrufs")
+    cache = fs.caches[-1]
+    fd, a = create(m, t, "a")
+    assert a.i_nid == m.physmem.page_info(m.slab.object_info(a.i_addr)["slab_pfn"])["node"] == 0
+    t.files.close_fd(fd)
+    a.i_nid = 1                                     # as if its slab page were on node 1
+    forget(m, "a")
+    st = cache.super_inodes(a.i_sb)
+    assert list(st.lrus) == [1]
+    m.shrinkers.py_shrink_slab(0xcc0, 0, 0)
+    assert a.i_lru and not a.i_state & (1 << 5)
+    m.shrinkers.py_shrink_slab(0xcc0, 1, 0)
+    assert not a.i_lru and a.i_state & (1 << 5)
