@@ -332,3 +332,19 @@ def test_the_inode_lru_is_per_node_as_list_lru():
     assert a.i_lru and not a.i_state & (1 << 5)
     m.shrinkers.py_shrink_slab(0xcc0, 1, 0)
     assert not a.i_lru and a.i_state & (1 << 5)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_scenario_15_drop_caches_skips_a_shadow_only_inode_of_a_superblock(kernel):
+    """Scenario 15 on slab inodes of a mounted filesystem: drop_pagecache_sb() walks the
+    superblock's inodes; A's clean page goes (no shadow), shadow-only B is skipped (nrpages 0):
+    its shadows stay and mapping_empty(B) is false."""
+    m, t, cache = machine(kernel)
+    b = shadows_only(m, t, "b")
+    fa, a = create(m, t, "a")
+    read_pages(m, t, fa, 0, 1)
+    assert a.i_data.nrpages == 1 and a.i_data.mapping_empty() is False
+    shadows = dict(b.i_data.shadows())
+    m.drop_caches.write(m, b"1")
+    assert a.i_data.nrpages == 0 and a.i_data.mapping_empty()
+    assert b.i_data.shadows() == shadows and not b.i_data.mapping_empty()

@@ -625,3 +625,20 @@ def test_a_freed_shmem_page_takes_its_bytes_along():
     assert t.files.pread(g, 6, 0) == bytes(6)
     m.physmem.write_bytes(page, 0, b"mapped")
     assert t.files.pread(g, 6, 0) == b"mapped"
+
+
+def test_shmem_fires_the_filemap_delete_event_but_not_the_add():
+    """shmem_add_to_page_cache() has no filemap event; its pages leave through
+    __filemap_remove_folio(), which fires mm_filemap_delete_from_page_cache (6.18 format:
+    dev 0:N of the tmpfs, the inode number, the index, order 0)."""
+    from memsim.testing import trace_text
+    m, t = machine("v6.18", events=["filemap:*"])
+    mount(m)
+    fd = m.vfs.open(t.files, "/mnt/t/f", O_CREAT | O_RDWR)
+    t.files.write(fd, bytes(2 * PAGE) + b"x")
+    inode = t.files.fget(fd).f_inode
+    assert "mm_filemap_add_to_page_cache" not in trace_text(m)
+    t.files.ftruncate(fd, 0)
+    deletes = [l for l in trace_text(m).splitlines() if "mm_filemap_delete_from_page_cache" in l]
+    assert len(deletes) == 3
+    assert f"dev 0:{inode.i_sb.s_dev} ino {inode.i_ino:x}" in deletes[0]
