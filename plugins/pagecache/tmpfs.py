@@ -102,6 +102,13 @@ def _memparse(text: str) -> int:
     return int(t, 0) * mult
 
 
+def generic_delete_inode(inode) -> bool:
+    """generic_delete_inode(), shmem's ->drop_inode: an inode whose last reference goes is
+    evicted at once, never cached on the inode LRU (a named tmpfs inode is pinned by its
+    dentry, so this happens to unlinked files and to those a umount lets go)."""
+    return True
+
+
 class Tmpfs:
     """The tmpfs of one machine: the ``shmem_inode_cache`` inodes, the mount of each superblock,
     ``shm_mnt`` and the operations of tmpfs files and directories."""
@@ -111,7 +118,8 @@ class Tmpfs:
         self.core = machine.mmcore
         self.inodes = InodeCache(machine, "shmem_inode_cache", inode_class=ShmemInode,
                                  alloc_site="shmem_alloc_inode", free_site="shmem_free_in_core_inode",
-                                 swapbacked=True, evict_inode=self.shmem_evict_inode)
+                                 swapbacked=True, evict_inode=self.shmem_evict_inode,
+                                 drop_inode=generic_delete_inode)
         self.next_minor = FIRST_ANON_MINOR
         self.supers: List[SuperBlock] = []      # every tmpfs superblock, shm_mnt's included
         self._shm_mnt = None
