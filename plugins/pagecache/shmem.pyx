@@ -30,7 +30,7 @@ and shmem_evict_inode() call it, not truncate_inode_pages_range()), partial page
 from libc.stdint cimport uint64_t, int64_t
 from libc.string cimport memset
 from memsim._types cimport (pfn_t, gfp_t, NO_PFN, PAGE_SIZE, PAGE_SHIFT, PG_dirty, PG_content,
-                            PG_swapbacked, PG_locked, PG_writeback)
+                            PG_swapbacked, PG_locked, PG_writeback, PG_uptodate)
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem
 from memsim.mm cimport AddressSpace, MmCore, MmStruct, XArray, address_space_operations, mapping_empty
@@ -138,8 +138,9 @@ cdef class ShmemSb:
                                    MmStruct mm, int* err) except? 0xfffffffffffffffe:
         """shmem_alloc_and_acct_page() + shmem_add_to_page_cache() + lru_cache_add(): a block
         of the superblock (-ENOSPC in *err when size= is reached), a page (-ENOMEM), its memcg
-        charge (-ENOMEM), then the core's __add_to_page_cache_locked; the page goes on the LRU.
-        NO_PFN on failure."""
+        charge (-ENOMEM), then the core's __add_to_page_cache_locked; the page is uptodate
+        (shmem_get_folio_gfp() zeroes a new folio and marks it so; a write fills it) and goes on
+        the LRU.  NO_PFN on failure."""
         cdef pfn_t pfn
         cdef uint64_t shadow = 0
         cdef int r
@@ -163,6 +164,7 @@ cdef class ShmemSb:
             err[0] = r
             return NO_PFN
         self.used_blocks += 1
+        self.pm.mem_map[pfn].flags |= 1ULL << PG_uptodate    # cleared, or about to be written
         self.pm.lru_cache_add(pfn)
         return pfn
 

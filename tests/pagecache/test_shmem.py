@@ -150,6 +150,7 @@ def test_shmem_pages_count_in_nr_shmem_and_cached_and_go_with_the_file(kernel):
     m.physmem.lru_add_drain_py()
     info = m.physmem.page_info(pfn)
     assert info["flags"] & (1 << 19) and info["flags"] & (1 << 3)          # PG_swapbacked, PG_dirty
+    assert info["flags"] & (1 << 2)                                         # PG_uptodate
     assert info["mapping"] == mapping.addr and info["index"] == 3 and info["refcount"] == 1
     assert pfn in m.physmem.lru_pages(0, 0)                                 # LRU_INACTIVE_ANON
     t.files.ftruncate(fd, 6000)
