@@ -643,3 +643,42 @@ def test_shmem_fires_the_filemap_delete_event_but_not_the_add():
     deletes = [l for l in trace_text(m).splitlines() if "mm_filemap_delete_from_page_cache" in l]
     assert len(deletes) == 3
     assert f"dev 0:{inode.i_sb.s_dev} ino {inode.i_ino:x}" in deletes[0]
+
+
+@pytest.fixture(scope="module")
+def fakeswap(tmp_path_factory):
+    """tests/core/fakeswap: swap_ops.swap_out filled (a swap device with no room), so reclaim
+    scans the anon lists, where shmem pages live."""
+    import os
+    from memsim.testing import build_extension
+    return build_extension(os.path.join(os.path.dirname(__file__), "..", "core", "fakeswap",
+                                        "fakeswap.pyx"), tmp_path_factory.mktemp("fakeswap-build"))
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_reclaim_with_swap_keeps_dirty_shmem_pages_and_drops_clean_ones_without_shadows(kernel, fakeswap):
+    """With swap possible the anon lists are scanned: a dirty shmem page has no ->writepage
+    here (shmem swap is a later issue) and is activated; a clean one (a hole a read fault
+    filled: zeros) is dropped through shmem's delete op, without a shadow, its block given
+    back; --check holds."""
+    from memsim.plugins.pagecache.tmpfs import check_invariants
+    m, t = machine(kernel, mib=32)
+    fakeswap.install(m.mmcore)
+    mount(m)
+    fd = m.vfs.open(t.files, "/mnt/t/f", O_CREAT | O_RDWR)
+    file = t.files.fget(fd)
+    t.files.ftruncate(fd, 64 * PAGE)
+    total = sum(z["managed"] for z in m.physmem.zones_info())
+    v = vm.do_mmap(m.mmcore, t.mm, m.files, 64 * PAGE, "r", "file-shared", totalram=total, filp=file)
+    m.mmcore.access(t.mm, v, v.vm_start, v.vm_end, False)
+    vm.do_munmap(m.mmcore, t.mm, v.vm_start, 64 * PAGE)
+    t.files.pwrite(fd, b"d" * (8 * PAGE), 0)            # pages 0-7 dirty
+    m.physmem.lru_add_drain_py()
+    sbinfo = file.f_inode.i_sb.s_fs_info.sbinfo
+    m.vmscan.try_to_free_pages(0, 4096)
+    mapping = file.f_mapping
+    assert sorted(mapping.i_pages.keys()) == list(range(8)) and not mapping.shadows()
+    assert t.files.pread(fd, 8, 0) == b"d" * 8
+    assert sbinfo.used_blocks == 8 == sbinfo.recalc_blocks()
+    assert check_invariants(m) == []
+    fakeswap.remove(m.mmcore)
