@@ -11,8 +11,9 @@ fill the page cache from the file's backing store (a refault after eviction read
 bytes written), writeback stores the pages' bytes there.  Inode numbers start at 12 (the
 root directory is 2), as on ext4.
 
-The superblock's :class:`memsim.vfs.SuperOperations` come from :func:`diskfs_super_operations`
-alone, so the inode lifetime (slab inodes, the inode LRU) can be plugged in at that one place.
+The superblock's :class:`memsim.vfs.SuperOperations` come from :func:`diskfs_super_operations`:
+its inodes are slab objects of ``inode_cache`` (memsim.plugins.pagecache.inode), so they show
+in /proc/slabinfo and their size follows the ``no-nrexceptional`` seed change.
 """
 from __future__ import annotations
 
@@ -62,6 +63,7 @@ class DiskFsInfo:
         self.filemap.ra_same_page_end = READ_PREV_POS_BY_PAGE[machine.profile]
         self.next_ino = FIRST_INO
         self.evicted = 0
+        self.inodes = None                  # the InodeCache (diskfs_super_operations)
 
     def current_mm(self):
         """The mm whose memcg a read or write charges (current->mm)."""
@@ -70,21 +72,23 @@ class DiskFsInfo:
 
 
 def diskfs_super_operations(info: DiskFsInfo) -> SuperOperations:
-    """The :class:`SuperOperations` of a diskfs superblock (ext4_sops): plain inodes for now
-    (``alloc_inode`` unset); ``evict_inode`` drops the pages, shadows and blocks of an unlinked
-    file whose last reference went (ext4_evict_inode: truncate_inode_pages_final, the blocks
-    freed, clear_inode).  An unused inode with a name stays cached (generic_drop_inode)."""
+    """The :class:`SuperOperations` of a diskfs superblock (ext4_sops): inodes are slab objects
+    of ``inode_cache`` (memsim.plugins.pagecache.inode.InodeCache: alloc_inode, destroy_inode,
+    the inode LRU of unused inodes and the superblock's shrinker); ``evict_inode`` drops the
+    pages, shadows and blocks of an unlinked file whose last reference went (ext4_evict_inode:
+    truncate_inode_pages_final, the blocks freed, clear_inode)."""
+    from memsim.plugins.pagecache.inode import InodeCache, clear_inode
 
-    def evict_inode(inode: Inode) -> None:
+    def evict_inode(inode) -> None:
         mapping = inode.i_mapping
-        if mapping is None:
-            return
-        info.core.truncate_inode_pages_final(mapping)
-        info.filemap.forget(mapping)
-        info.core.rmap.unregister_mapping(mapping)
-        info.evicted += 1
+        if mapping is not None:
+            info.core.truncate_inode_pages_final(mapping)
+            info.filemap.forget(mapping)
+            info.evicted += 1
+        clear_inode(inode)
 
-    return SuperOperations(evict_inode=evict_inode)
+    info.inodes = InodeCache(info.machine, "inode_cache", evict_inode=evict_inode)
+    return info.inodes.super_operations()
 
 
 def _diskfs_mount(fc: FsContext) -> SuperBlock:
@@ -202,20 +206,18 @@ def _build_super(fs_type: FileSystemType, info: DiskFsInfo) -> SuperBlock:
     file_iops = InodeOperations(setattr=setattr)
 
     # -- directories (ext4_dir_inode_operations) -----------------------------------------
-    def new_inode(mode: int, iops: InodeOperations, fops_: FileOperations) -> Inode:
+    def new_inode(mode: int, iops: InodeOperations, fops_: FileOperations, name: str = "") -> Inode:
+        """new_inode() from the inode cache, numbered as ext4 numbers them (from 12)."""
         inode = sb.new_inode(mode, iops, fops_)
         inode.i_ino = info.next_ino
         info.next_ino += 1
+        info.inodes.init_mapping(inode, name)
         return inode
 
     def create(dir, name: str, mode: int):
         """ext4_create(): a new empty regular file with its page cache and backing store."""
-        from memsim.mm import AddressSpace
-        inode = new_inode(S_IFREG | (mode & 0o7777), file_iops, fops)
-        mapping = AddressSpace(inode.i_ino, name, False, sb.s_dev, 0)
-        mapping.host = inode
-        inode.i_mapping = mapping
-        filemap.install(mapping)
+        inode = new_inode(S_IFREG | (mode & 0o7777), file_iops, fops, name)
+        filemap.install(inode.i_mapping)
         return sb.d_alloc(dir, name, inode)
 
     def mkdir(dir, name: str, mode: int):

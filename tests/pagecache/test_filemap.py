@@ -457,3 +457,25 @@ def test_a_partial_truncate_keeps_the_first_pages_and_zeroes_the_tail_in_cache_a
     assert sorted(store(f).blocks) == [0, 1]
     t.files.ftruncate(fd, 0)
     assert mapping.mapping_empty() and len(store(f)) == 0
+
+
+def test_disk_inodes_are_inode_cache_objects_freed_at_evict():
+    """diskfs takes its SuperOperations from the inode cache: each file is an inode_cache slab
+    object (its i_data inside it), freed when the unlinked file's last reference goes."""
+    from memsim.testing import build_machine
+    m = build_machine(kernel="v6.18")
+    mount_boot_disk(m)
+    t = m.spawn("app")
+    m.set_current(t)
+    info = m.vfs.path_lookup(DISKFS_MOUNT_POINT).dentry.d_sb.s_fs_info
+    before = info.inodes.nr_inodes
+    fds = [open_file(m, t, f"f{i}") for i in range(3)]
+    assert info.inodes.nr_inodes == before + 3
+    inode = fds[0][1].f_inode
+    assert m.slab.object_info(inode.i_addr)["cache"] == "inode_cache"
+    assert inode.i_addr < inode.i_mapping.addr < inode.i_addr + m.slab.find_cache("inode_cache").size
+    t.files.write(fds[0][0], b"x" * PAGE)
+    m.vfs.do_unlinkat(f"{DISKFS_MOUNT_POINT}/f0")
+    t.files.close_fd(fds[0][0])
+    assert info.inodes.nr_inodes == before + 2 and inode.i_addr == 0
+    assert m.check_invariants() == []
