@@ -34,7 +34,8 @@ Policy, not a hot path: nothing here runs per page.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable, Dict, Optional
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, Optional
 
 from memsim.mm import AddressSpace
 from memsim.profiles import ProfileTable
@@ -78,7 +79,7 @@ class SlabInode(Inode):
     ``i_data`` the address_space embedded in it (``inode->i_data``; ``i_mapping`` points at it
     for a file with a page cache), ``i_lru`` whether it is on its superblock's inode LRU."""
 
-    __slots__ = ("i_addr", "i_data", "i_lru", "i_cache", "i_nid")
+    __slots__ = ("i_addr", "i_data", "i_lru", "i_cache", "i_nid", "i_boot")
 
     def __init__(self, sb: SuperBlock):
         super().__init__(sb)
@@ -87,6 +88,7 @@ class SlabInode(Inode):
         self.i_lru = False
         self.i_cache: Optional["InodeCache"] = None
         self.i_nid = 0                      # the node of its slab page (its list_lru node)
+        self.i_boot = False                 # a boot-time inode without a slab object
 
 
 def clear_inode(inode: SlabInode) -> None:
@@ -261,7 +263,6 @@ class InodeCache:
         self.keep_nrexceptional = bool(machine.boot.slab.nrexceptional)
         self.supers: Dict[int, SuperInodes] = {}
         self.nr_inodes = 0                  # allocated and not yet destroyed (nr_inodes)
-        self._next_fake_addr = 0
 
     # -- the superblock's side --------------------------------------------------------------
     def super_operations(self) -> SuperOperations:
@@ -303,23 +304,41 @@ class InodeCache:
         return self._prune_dcache_sb(sb, nr_to_scan) if self._prune_dcache_sb is not None else 0
 
     # -- alloc / destroy ---------------------------------------------------------------------
+    @staticmethod
+    @contextmanager
+    def booting(machine: Any) -> Iterator[None]:
+        """Inodes allocated inside this block are the machine's boot-time objects (the boot
+        disk's root): a booted kernel has them in its caches long before any trace starts, and
+        memsim, which models none of a booted kernel's slab objects, takes no slab object for
+        them (their i_data gets an address of its own all the same)."""
+        state = machine.plugin_state
+        state["pagecache.booting"] = state.get("pagecache.booting", 0) + 1
+        try:
+            yield
+        finally:
+            state["pagecache.booting"] -= 1
+
     def alloc_inode(self, sb: SuperBlock) -> SlabInode:
         """alloc_inode() -> ``->alloc_inode`` (shmem_alloc_inode()) or alloc_inode_sb(sb,
         inode_cachep, GFP_KERNEL): the object from the slab cache; i_data inside it
         (inode_init_always(): ``i_mapping = &i_data``, ``mapping->host = inode``)."""
         self.super_inodes(sb)
         slab = self.machine.slab
+        if self.machine.plugin_state.get("pagecache.booting"):
+            slab = None                     # a boot-time object: not a modelled slab object
         if slab is not None:
             addr = slab.cache_alloc(self.cache, GFP_KERNEL, self.alloc_site)
             if not addr:
                 from memsim.vfs import VfsError
                 raise VfsError("ENOMEM", f"no memory for an inode ({self.cache})")
-        else:                               # a machine built without the slab allocator
-            self._next_fake_addr += 1
-            addr = 0xffff888300000000 + self._next_fake_addr * 0x400
+        else:                               # no slab allocator, or a boot-time inode
+            n = self.machine.plugin_state.get("pagecache.fake_inodes", 0) + 1
+            self.machine.plugin_state["pagecache.fake_inodes"] = n    # unique in the machine
+            addr = 0xffff888300000000 + n * 0x400
         inode = self.inode_class(sb)
         inode.i_addr = addr
         inode.i_cache = self
+        inode.i_boot = slab is None and self.machine.slab is not None
         if slab is not None:
             inode.i_nid = self.machine.physmem.page_info(slab.object_info(addr)["slab_pfn"])["node"]
         mapping = AddressSpace(0, "", self.swapbacked, sb.s_dev, 0, self.keep_nrexceptional)
@@ -359,7 +378,7 @@ class InodeCache:
                 self.core.rmap.unregister_mapping(inode.i_data)
             except ValueError as e:
                 raise InodeBug(f"destroy_inode({inode!r}): {e}") from None
-        if self.machine.slab is not None and inode.i_addr:
+        if self.machine.slab is not None and inode.i_addr and not inode.i_boot:
             self.machine.slab.cache_free(self.cache, inode.i_addr, self.free_site)
         inode.i_addr = 0
         self.nr_inodes -= 1

@@ -348,3 +348,18 @@ def test_scenario_15_drop_caches_skips_a_shadow_only_inode_of_a_superblock(kerne
     m.drop_caches.write(m, b"1")
     assert a.i_data.nrpages == 0 and a.i_data.mapping_empty()
     assert b.i_data.shadows() == shadows and not b.i_data.mapping_empty()
+
+
+def test_the_boot_disks_root_is_no_slab_object_so_a_run_without_files_is_unchanged():
+    """The boot disk's root inode is one of a booted kernel's objects, which memsim does not
+    model as slab objects (InodeCache.booting): a workload that never touches a file allocates
+    no inode_cache slab; the first file it creates does."""
+    from memsim.testing import run_text
+    text = ("machine: {cpus: 1, nodes: [{memory: 64 MiB}]}\n"
+            "tasks:\n  - name: app\n    steps:\n      - mmap: {name: a, length: 4 KiB}\n")
+    run = run_text(text)
+    assert run.machine.slab.find_cache("inode_cache").slabs() == []
+    root = run.machine.vfs.path_lookup("/mnt/disk").dentry.d_inode
+    assert isinstance(root, SlabInode) and root.i_boot and root.i_data.addr
+    run = run_text(text + "      - open: {name: f, path: /mnt/disk/x, flags: [O_CREAT, O_RDWR]}\n")
+    assert run.machine.slab.find_cache("inode_cache").slabs() != []
