@@ -5,7 +5,7 @@ address_space_operations and the buffered read/write loops, in C."""
 from libc.stdint cimport uint64_t, int64_t
 from memsim._types cimport pfn_t, gfp_t
 from memsim.physmem cimport PhysMem
-from memsim.mm cimport MmCore, MmStruct, AddressSpace, address_space_operations
+from memsim.mm cimport MmCore, MmStruct, AddressSpace, VmArea, vm_fault, address_space_operations
 
 cdef class BackingStore:
     """The blocks of one file on the emulated disk: page index -> the page's bytes as last
@@ -32,3 +32,8 @@ cdef class Filemap:
     cdef int dirty_folio(self, AddressSpace mapping, pfn_t pfn) except -1
     cdef void emit_range(self, int slot, AddressSpace mapping, uint64_t first,
                          uint64_t last) noexcept
+
+# filemap_map_pages() for any mapping whose pages are in i_pages (diskfs's a_ops, shmem's):
+# fm gives the core and the mm_filemap_map_pages trace slot.
+cdef int filemap_map_pages(Filemap fm, MmStruct mm, VmArea vma, vm_fault* vmf,
+                           uint64_t start_pgoff, uint64_t end_pgoff) except -1

@@ -148,12 +148,17 @@ cdef int _delete_from_page_cache(void* ctx, AddressSpace mapping, pfn_t pfn,
 
 cdef int _map_pages(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf, uint64_t start_pgoff,
                     uint64_t end_pgoff) except -1:
+    return filemap_map_pages(<Filemap>ctx, mm, vma, vmf, start_pgoff, end_pgoff)
+
+
+cdef int filemap_map_pages(Filemap fm, MmStruct mm, VmArea vma, vm_fault* vmf,
+                           uint64_t start_pgoff, uint64_t end_pgoff) except -1:
     """filemap_map_pages(): map the uptodate, unlocked cached pages of [start_pgoff, end_pgoff]
     (clipped to the last page of i_size) at their PTEs if none; VM_FAULT_NOPAGE when the
     faulting page itself was mapped (counted as the file read fault it is), every other page a
     FK_AROUND.  mm_filemap_map_pages fires once pages were looked at (next_uptodate_folio
-    found one), with the clipped range."""
-    cdef Filemap fm = <Filemap>ctx
+    found one), with the clipped range.  Generic over the mapping (shmem's a_ops call it too,
+    with a Filemap that only gives the core and the event slot)."""
     cdef AddressSpace mapping = vma.vm_file
     cdef XArray i_pages = mapping.i_pages
     cdef uint64_t index = start_pgoff, end = end_pgoff, file_end, addr

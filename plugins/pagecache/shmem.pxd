@@ -4,6 +4,7 @@ from libc.stdint cimport uint64_t, int64_t
 from memsim._types cimport pfn_t, gfp_t
 from memsim.mm cimport AddressSpace, MmCore, MmStruct, address_space_operations
 from memsim.physmem cimport PhysMem
+from memsim.plugins.pagecache.filemap cimport Filemap
 
 cdef class ShmemSb:
     cdef MmCore core
@@ -12,6 +13,7 @@ cdef class ShmemSb:
     cdef public uint64_t max_blocks         # sbinfo->max_blocks: size= in pages (0: unlimited)
     cdef public uint64_t used_blocks        # sbinfo->used_blocks: pages allocated in this sb
     cdef dict mappings                      # id -> the sb's file mappings (shmem_recalc_inode)
+    cdef Filemap fm                         # filemap_map_pages()'s context (None: no map_pages)
     cdef int recalc(self) except -1
     cdef pfn_t shmem_alloc_and_add(self, AddressSpace mapping, uint64_t index, gfp_t gfp,
                                    MmStruct mm, int* err) except? 0xfffffffffffffffe

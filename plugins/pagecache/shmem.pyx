@@ -18,7 +18,8 @@ field the fault path reads:
   never a shadow; the block goes back;
 * ``migratepage`` -- shmem_migrate_folio()'s slot replacement;
 * ``writepage`` NULL: shmem swap is a later issue (reclaim keeps dirty shmem pages);
-* ``map_pages`` NULL: fault-around needs part C's filemap_map_pages (not on main yet);
+* ``map_pages`` -- filemap_map_pages() (part C's filemap.pyx), once :meth:`ShmemSb.set_filemap`
+  gave it a Filemap for the core and the trace slot (tmpfs always does);
 * ``dirty_folio`` NULL: the core's set_page_dirty, which only flags a swap-backed page
   (v5.14 __set_page_dirty_no_writeback, v6.18 noop_dirty_folio).
 
@@ -33,7 +34,9 @@ from memsim._types cimport (pfn_t, gfp_t, NO_PFN, PAGE_SIZE, PAGE_SHIFT, PG_dirt
                             PG_swapbacked, PG_locked, PG_writeback, PG_uptodate)
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem
-from memsim.mm cimport AddressSpace, MmCore, MmStruct, XArray, address_space_operations, mapping_empty
+from memsim.mm cimport (AddressSpace, MmCore, MmStruct, VmArea, XArray, vm_fault,
+                        address_space_operations, mapping_empty)
+from memsim.plugins.pagecache.filemap cimport Filemap, filemap_map_pages
 from memsim.truncate cimport deactivate_file_page
 
 # include/uapi/asm-generic/errno-base.h
@@ -83,6 +86,12 @@ cdef int _shmem_migratepage(void* ctx, AddressSpace mapping, uint64_t index, pfn
     return 0
 
 
+cdef int _shmem_map_pages(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf, uint64_t start_pgoff,
+                          uint64_t end_pgoff) except -1:
+    """shmem_vm_ops.map_pages = filemap_map_pages() (part C's, over i_pages)."""
+    return filemap_map_pages((<ShmemSb>ctx).fm, mm, vma, vmf, start_pgoff, end_pgoff)
+
+
 cdef class ShmemSb:
     """``struct shmem_sb_info`` of one tmpfs superblock with the a_ops its mappings share:
     ``max_blocks`` (size= in pages, 0 for no limit) and ``used_blocks``.  :meth:`install`
@@ -129,6 +138,12 @@ cdef class ShmemSb:
         """:meth:`recalc` from Python; returns used_blocks."""
         self.recalc()
         return self.used_blocks
+
+    def set_filemap(self, Filemap fm):
+        """Fault-around for this superblock's mappings: map_pages = filemap_map_pages() with
+        ``fm``'s core and mm_filemap_map_pages slot (shmem_vm_ops.map_pages)."""
+        self.fm = fm
+        self.aops.map_pages = _shmem_map_pages
 
     @property
     def has_map_pages(self):

@@ -124,6 +124,7 @@ class Tmpfs:
         self.supers: List[SuperBlock] = []      # every tmpfs superblock, shm_mnt's included
         self._shm_mnt = None
         self._kern_mount = False
+        self._filemap = None
         self.file_iops = InodeOperations(setattr=self.shmem_setattr)
         self.dir_iops = InodeOperations(create=self.shmem_create, mkdir=self.shmem_mkdir,
                                         rmdir=self.shmem_rmdir, unlink=self.shmem_unlink,
@@ -132,6 +133,15 @@ class Tmpfs:
                                         write_iter=self.shmem_file_write_iter, mmap=self.shmem_mmap,
                                         fsync=self.noop_fsync, fallocate=self.shmem_fallocate,
                                         fadvise=self.shmem_fadvise)
+
+    def filemap(self):
+        """A Filemap for filemap_map_pages() (the core and the mm_filemap_map_pages slot),
+        made once per machine."""
+        if self._filemap is None:
+            from .filemap import Filemap
+            self._filemap = Filemap(self.core, self.machine.physmem)
+            self._filemap.bind_events(getattr(self.machine, "events", None))
+        return self._filemap
 
     # -- mounting ------------------------------------------------------------------------------
     def totalram_pages(self) -> int:
@@ -175,7 +185,9 @@ class Tmpfs:
         else:
             s_dev = self.next_minor
             self.next_minor += 1
-        info = TmpfsSbInfo(self, ShmemSb(self.core, max_blocks), max_inodes, mode)
+        sbinfo = ShmemSb(self.core, max_blocks)
+        sbinfo.set_filemap(self.filemap())
+        info = TmpfsSbInfo(self, sbinfo, max_inodes, mode)
         sb = SuperBlock(fc.fs_type, mode, self.dir_iops, fs_info=info,
                         s_op=self.inodes.super_operations(), s_dev=s_dev)
         root = sb.s_root.d_inode

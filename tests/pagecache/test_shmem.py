@@ -682,3 +682,26 @@ def test_reclaim_with_swap_keeps_dirty_shmem_pages_and_drops_clean_ones_without_
     assert sbinfo.used_blocks == 8 == sbinfo.recalc_blocks()
     assert check_invariants(m) == []
     fakeswap.remove(m.mmcore)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_a_read_fault_on_tmpfs_maps_the_cached_pages_around_it(kernel):
+    """shmem_vm_ops.map_pages = filemap_map_pages(): one read fault on a tmpfs file whose 16
+    pages are cached maps all 16 (the 64 KiB fault-around window), the other 15 as
+    fault-around; 6.18 fires mm_filemap_map_pages once."""
+    from memsim.testing import trace_text
+    m, t = machine(kernel, events=["filemap:*"])
+    mount(m)
+    fd = m.vfs.open(t.files, "/mnt/t/f", O_CREAT | O_RDWR)
+    file = t.files.fget(fd)
+    t.files.write(fd, b"z" * (16 * PAGE))
+    total = sum(z["managed"] for z in m.physmem.zones_info())
+    v = vm.do_mmap(m.mmcore, t.mm, m.files, 16 * PAGE, "r", "file-shared", totalram=total, filp=file)
+    before = m.mmcore.fault_counts_dict()
+    m.mmcore.access(t.mm, v, v.vm_start, v.vm_start + PAGE, False)
+    after = m.mmcore.fault_counts_dict()
+    assert all(m.mmcore.pfn_of(t.mm, v.vm_start + i * PAGE) == file.f_mapping.i_pages[i]
+               for i in range(16))
+    assert after["fault_around"] - before["fault_around"] == 15
+    events = [l for l in trace_text(m).splitlines() if "mm_filemap_map_pages" in l]
+    assert len(events) == (1 if kernel == "v6.18" else 0)
