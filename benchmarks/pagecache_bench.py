@@ -34,14 +34,6 @@ MiB = 1 << 20
 MAX_RW = 0x7ffff000
 
 
-def rss_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 def workload(size: int, kernel: str) -> str:
     reads, preads, off = [], [], 0
     while off < size:
@@ -66,6 +58,7 @@ def run_workload(size: int, kernel: str) -> dict:
     from memsim.plugin_host import get_plugin_manager
     from memsim.workload.runner import Run
     from memsim.workload.variant import Host, WorkloadSource
+    from run import rss_bytes                   # benchmarks/run.py: this script's directory
     host = Host(pm=get_plugin_manager())
     prepared = host.prepare(WorkloadSource("pagecache-bench.yaml", workload(size, kernel)), events=[])
     run = Run(prepared.workload, prepared.registries, prepared.events, host.pm, check=False)

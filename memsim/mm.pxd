@@ -617,6 +617,7 @@ cdef class MmCore:
     cdef int page_cache_delete(self, AddressSpace mapping, uint64_t index, uint64_t shadow) except -1
     cdef int page_cache_delete_page(self, AddressSpace mapping, uint64_t index, pfn_t pfn,
                                     uint64_t shadow) except -1
+    cdef int filemap_remove_page(self, AddressSpace mapping, uint64_t index, pfn_t pfn) except -1
     cdef int xa_node_account(self, AddressSpace mapping, uint64_t index, int dcount, int dvalues,
                              int nid) except -1
     cdef int trace_filemap_page(self, int ev, AddressSpace mapping, pfn_t pfn,

@@ -2898,12 +2898,21 @@ cdef class MmCore:
             self.unmap_mapping_range(mapping, index, 1, False)
         if p.flags & (1ULL << PG_dirty):
             self.clear_page_dirty_for_io(pfn)
+        self.filemap_remove_page(mapping, index, pfn)
+        self.pm.put_page(pfn)
+        return 0
+
+    cdef int filemap_remove_page(self, AddressSpace mapping, uint64_t index, pfn_t pfn) except -1:
+        """__filemap_remove_folio() with no shadow (truncate, invalidate): the page the caller
+        found at ``index`` leaves i_pages (page_cache_delete_page: the delete event first), then
+        filemap_unaccount_folio (NR_FILE_PAGES, NR_SHMEM for shmem) and page->mapping is
+        cleared.  The cache's reference is the caller's to drop."""
+        cdef page* p = &self.pm.mem_map[pfn]
         self.page_cache_delete_page(mapping, index, pfn, 0)
         __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, -1)
         if mapping.swapbacked:
             __mod_lruvec_page_state(self.pm.vs, p, NR_SHMEM, -1)
         p.mapping = 0
-        self.pm.put_page(pfn)
         return 0
 
     cdef uint64_t truncate_inode_partial_folio(self, AddressSpace mapping, uint64_t index,

@@ -72,11 +72,7 @@ cdef bint invalidate_inode_page(MmCore core, AddressSpace mapping, uint64_t inde
         return False
     if p._refcount != 1:                # page_ref_freeze(page, 2): the cache's and the caller's
         return False
-    core.page_cache_delete_page(mapping, index, pfn, 0)
-    __mod_lruvec_page_state(core.pm.vs, p, NR_FILE_PAGES, -1)
-    if mapping.swapbacked:
-        __mod_lruvec_page_state(core.pm.vs, p, NR_SHMEM, -1)
-    p.mapping = 0
+    core.filemap_remove_page(mapping, index, pfn)
     return True
 
 
@@ -133,11 +129,7 @@ cdef bint invalidate_complete_folio2(MmCore core, AddressSpace mapping, uint64_t
     cdef page* p = &core.pm.mem_map[pfn]
     if p.flags & (1ULL << PG_dirty):
         return False
-    core.page_cache_delete_page(mapping, index, pfn, 0)
-    __mod_lruvec_page_state(core.pm.vs, p, NR_FILE_PAGES, -1)
-    if mapping.swapbacked:
-        __mod_lruvec_page_state(core.pm.vs, p, NR_SHMEM, -1)
-    p.mapping = 0
+    core.filemap_remove_page(mapping, index, pfn)
     core.pm.put_page(pfn)
     return True
 
