@@ -131,7 +131,7 @@ class Machine:
         self.physmem.set_oom_killer(self.oom)
         #: vm.overcommit_memory and its limits (__vm_enough_memory at mmap and mremap)
         self.overcommit = vm.Overcommit(self)
-        self.files = vm.AddressSpaces()
+        self.files = vm.AddressSpaces(keep_nrexceptional=self.boot.slab.nrexceptional)
         self.tasks: Dict[int, TaskStruct] = {}
         self.comms: Dict[int, str] = {0: "<idle>"}
         self.next_pid = FIRST_PID

@@ -58,10 +58,13 @@ def page_align(n: int) -> int:
 
 
 class AddressSpaces:
-    """Files and shmem objects of a machine: the address_space behind every shared or file VMA."""
+    """Files and shmem objects of a machine: the address_space behind every shared or file VMA.
+    ``keep_nrexceptional``: their mappings keep the pre-v5.13 nrexceptional counter (the
+    machine booted with ``slab.nrexceptional``: the no-nrexceptional seed change is off)."""
 
-    def __init__(self, s_dev: int = (254 << 20)):
+    def __init__(self, s_dev: int = (254 << 20), keep_nrexceptional: bool = False):
         self.s_dev = s_dev
+        self.keep_nrexceptional = keep_nrexceptional
         self.files: dict = {}
         self.next_ino = 0x20000
 
@@ -69,7 +72,8 @@ class AddressSpaces:
         """The file called ``name``, created (sparse, like a new ext4 file) or grown to min_size."""
         mapping = self.files.get(name)
         if mapping is None:
-            mapping = AddressSpace(self.next_ino, name, False, self.s_dev, min_size)
+            mapping = AddressSpace(self.next_ino, name, False, self.s_dev, min_size,
+                                   self.keep_nrexceptional)
             self.next_ino += 1
             self.files[name] = mapping
         elif mapping.i_size < min_size:
@@ -78,7 +82,8 @@ class AddressSpaces:
 
     def shmem(self, size: int) -> AddressSpace:
         """shmem_zero_setup(): the shmem object behind a MAP_SHARED|MAP_ANONYMOUS mapping."""
-        mapping = AddressSpace(self.next_ino, "/dev/zero (deleted)", True, 5, size)
+        mapping = AddressSpace(self.next_ino, "/dev/zero (deleted)", True, 5, size,
+                               self.keep_nrexceptional)
         self.next_ino += 1
         return mapping
 

@@ -17,6 +17,21 @@ from memsim.plugin_host import PluginSpec
 MEMSIM_PLUGIN = PluginSpec(requires=("kmem", "core_steps"))
 
 
+@hookimpl
+def memsim_register_patches(patches):
+    """The no-nrexceptional seed change (memsim.plugins.pagecache.patch)."""
+    from memsim.plugins.pagecache.patch import patch_impl
+    patches.add(patch_impl())
+
+
+@hookimpl
+def memsim_machine_configure(options, config):
+    """no-nrexceptional off: ``options.slab.nrexceptional`` (inodes 8 bytes larger, their
+    mappings keep the counter)."""
+    from memsim.plugins.pagecache.patch import configure
+    configure(options, config)
+
+
 @hookimpl(trylast=True)     # after kmem's: its events keep the live kernel's IDs
 def memsim_register_events(events, profile, patch_states):
     from memsim.tracing.filemap import filemap_events
@@ -51,6 +66,9 @@ def memsim_machine_created(machine, config):
 
 @hookimpl
 def memsim_check_invariants(machine):
-    """--check of the disk files' page caches and backing stores, and of tmpfs."""
-    from memsim.plugins.pagecache import diskfs, tmpfs
-    return diskfs.check_invariants(machine) + tmpfs.check_invariants(machine)
+    """--check of the disk files' page caches and backing stores, of tmpfs, and of the
+    no-nrexceptional switch on every inode's mapping."""
+    from memsim.plugins.pagecache import diskfs, patch, tmpfs
+    return (diskfs.check_invariants(machine) + tmpfs.check_invariants(machine)
+            + patch.check_invariants(machine))
+
