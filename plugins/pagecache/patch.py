@@ -41,8 +41,8 @@ MODEL = (
     "replaces or clears one, - the node's values when the shadow-node shrinker frees a node; the "
     "emptiness tests become `nrpages == 0 && nrexceptional == 0`, clear_inode also has "
     "`BUG_ON(nrexceptional)`, and `--check` compares the counter with the value entries. "
-    "Every inode the plugin creates (diskfs at /mnt/disk, tmpfs mounts, shm_mnt's memfds and "
-    "shared anonymous mappings) and the core's built-in files follow the switch. The pages, "
+    "Every inode the plugin creates (diskfs at /mnt/disk, tmpfs mounts, shm_mnt's memfds) and "
+    "the core's built-in files and shared anonymous memory follow the switch. The pages, "
     "faults and trace records of a workload are the same on both sides; the slab pages of the "
     "inode caches, and so Slab in /proc/meminfo, are not.")
 
@@ -90,7 +90,7 @@ def patch_impl():
         metrics.append(PatchMetric(f"{name}_objs_per_slab", f"objects per slab of {name} "
                                    "(/proc/slabinfo objperslab)", objs_per_slab(name), "objects"))
     for name in INODE_CACHES:
-        metrics.append(PatchMetric(f"{name}_objsize", f"stride of a {name} object "
+        metrics.append(PatchMetric(f"{name}_objsize", f"stride of one {name} object "
                                    "(/proc/slabinfo objsize)", objsize(name), "bytes"))
     for name in INODE_CACHES:
         metrics.append(PatchMetric(f"{name}_slab_bytes", f"memory in the slabs of {name}",

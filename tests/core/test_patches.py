@@ -104,12 +104,13 @@ def test_states_are_read_only_values():
 
 # -- implementations ---------------------------------------------------------------------------
 
-def test_kmem_implements_rss_stat_symbolic_and_nothing_else_is_implemented_yet():
+def test_kmem_and_pagecache_implement_their_changes_and_nothing_else_is_implemented_yet():
     regs, _ = registries()
-    assert regs.patches.names() == ("rss-stat-symbolic",)
+    assert regs.patches.names() == ("no-nrexceptional", "rss-stat-symbolic")
     impl = regs.patches.get("rss-stat-symbolic")
     assert impl.plugin == "kmem" and impl.events == ("kmem:rss_stat",)
     assert [m.name for m in impl.metrics] == ["rss_stat_text_bytes", "rss_stat_by_index"]
+    assert regs.patches.get("no-nrexceptional").plugin == "pagecache"
 
 
 @pytest.mark.parametrize("impl, message", [

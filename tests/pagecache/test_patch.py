@@ -189,3 +189,10 @@ def test_the_demo_shows_objects_per_slab_and_the_slab_memory_saved(kernel, inode
                            for n in patch.INODE_CACHES) > 0
     text = render_text(comp)
     assert "/proc/slabinfo: differs" in text and "meminfo Slab" in text
+    if kernel == "v5.14":                       # the figures the README quotes are these
+        readme = (REPO / "README.md").read_text(encoding="utf-8")
+        block = readme.split("$ memsim compare configs/patch-no-nrexceptional.yaml", 1)[1]
+        block = block.split("```", 1)[0]
+        quoted = {line.split()[0]: tuple(int(v) for v in line.split()[2:4])
+                  for line in block.splitlines() if line.startswith("  ")}
+        assert quoted == {k: v for k, v in got.items() if k in quoted} and len(quoted) == 7
