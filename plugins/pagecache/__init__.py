@@ -1,9 +1,10 @@
 """The page cache: filesystems whose files live in the core's ``i_pages`` (issue 12).
 
-Being built in parts (docs/architecture.md, "The page cache"): a disk-backed filesystem of
-regular files whose contents survive eviction (``diskfs``), tmpfs/shmem and ``memfd_create``
-(``shmem``), inode lifetime with slab inodes and the inode shrinker (``inode``), and the
-``no-nrexceptional`` seed change.  Each fills in the core's typed ``address_space_operations``
+A disk-backed filesystem of regular files whose contents survive eviction (``diskfs``,
+``filemap``), tmpfs/shmem and ``memfd_create`` (``tmpfs``, ``shmem``, ``memfd``), inode lifetime
+with slab inodes and the inode shrinker (``inode``), the workload steps ``memfd_create``,
+``add_seals`` and ``create_files`` (``steps``), and the ``no-nrexceptional`` seed change
+(``patch``); docs/architecture.md describes them ("The page-cache plugin: ..." sections).  Each fills in the core's typed ``address_space_operations``
 (memsim/mm.pxd) for its mappings; nothing here runs per page from Python.
 
 The ``XArray``/``AddressSpace`` storage stays in the core (memsim/mm.pyx), so reclaim, the

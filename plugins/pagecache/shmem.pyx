@@ -18,7 +18,7 @@ field the fault path reads:
   never a shadow; the block goes back;
 * ``migratepage`` -- shmem_migrate_folio()'s slot replacement;
 * ``writepage`` NULL: shmem swap is a later issue (reclaim keeps dirty shmem pages);
-* ``map_pages`` -- filemap_map_pages() (part C's filemap.pyx), once :meth:`ShmemSb.set_filemap`
+* ``map_pages`` -- filemap_map_pages() (filemap.pyx), once :meth:`ShmemSb.set_filemap`
   gave it a Filemap for the core and the trace slot (tmpfs always does);
 * ``dirty_folio`` NULL: the core's set_page_dirty, which only flags a swap-backed page
   (v5.14 __set_page_dirty_no_writeback, v6.18 noop_dirty_folio).
@@ -88,7 +88,7 @@ cdef int _shmem_migratepage(void* ctx, AddressSpace mapping, uint64_t index, pfn
 
 cdef int _shmem_map_pages(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf, uint64_t start_pgoff,
                           uint64_t end_pgoff) except -1:
-    """shmem_vm_ops.map_pages = filemap_map_pages() (part C's, over i_pages)."""
+    """shmem_vm_ops.map_pages = filemap_map_pages() (filemap.pyx, over i_pages)."""
     return filemap_map_pages((<ShmemSb>ctx).fm, mm, vma, vmf, start_pgoff, end_pgoff)
 
 
@@ -347,12 +347,9 @@ cdef class ShmemSb:
 
     cdef int _zero(self, AddressSpace mapping, uint64_t index, uint64_t start,
                    uint64_t stop) except -1:
-        """folio_zero_range() of a cached page's bytes [start, stop) (nothing for a hole)."""
+        """The core's folio_zero_range() of a cached page's bytes [start, stop) (nothing for a
+        hole)."""
         cdef int64_t e
-        cdef bytearray frame
-        if not (mapping.i_pages.load(index, &e) and e >= 0):
+        if not (mapping.i_pages.load(index, &e) and e >= 0) or stop <= start:
             return 0
-        frame = self.pm.content.get(<pfn_t>e)
-        if frame is not None and stop > start:
-            frame[start:stop] = bytes(stop - start)
-        return 0
+        return self.core.folio_zero_range(<pfn_t>e, start, stop - start)
