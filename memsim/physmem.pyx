@@ -1035,6 +1035,8 @@ cdef class PhysMem:
         cdef zone* z = self.page_zone(pfn)
         cdef uint64_t nodezone = (<uint64_t>z.nid << PG_NODE_SHIFT) | (<uint64_t>z.idx << PG_ZONE_SHIFT)
         cdef pfn_t i
+        if self.content:
+            self.drop_content(pfn, order)
         p.flags = nodezone
         p._refcount = 1
         p._mapcount = 0
@@ -1057,8 +1059,6 @@ cdef class PhysMem:
                 self.mem_map[i]._refcount = 0
                 self.mem_map[i]._mapcount = 0
             self.mem_map[pfn + 1].lru_prev = 0      # the entire (compound) mapcount
-        if self.content:
-            self.drop_content(pfn, order)
         return 0
 
     cdef int free_pages_prepare(self, pfn_t pfn, unsigned int order) except -1:
@@ -1084,6 +1084,8 @@ cdef class PhysMem:
                     self.memcg.kmem_uncharge(self.memcg.ctx, pfn, order)
             elif not (p.memcg_data & MEMCG_DATA_OBJCGS):
                 self.mem_cgroup_uncharge(pfn)
+        if self.content:
+            self.drop_content(pfn, order)
         if p.flags & (1ULL << PG_head):
             for i in range(pfn + 1, pfn + (1ULL << order)):
                 self.mem_map[i].flags &= ~(1ULL << PG_tail)
@@ -1094,8 +1096,6 @@ cdef class PhysMem:
         p.mapping = 0
         p.memcg_data = 0
         p.compound_order = 0
-        if self.content:
-            self.drop_content(pfn, order)
         if self.kasan.free_pages != NULL:
             self.kasan.free_pages(self.kasan.ctx, pfn, order)
         z.used_pages -= 1ULL << order
@@ -1902,13 +1902,14 @@ cdef class PhysMem:
 
     cdef int drop_content(self, pfn_t pfn, unsigned int order) except -1:
         """The frames' bytes go (a freed or newly prepared page reads as zeros).  Its callers
-        (free_pages_prepare, prep_new_page) have cleared the flags already, so the bytes are
-        dropped whatever PG_content says: a frame whose stale bytes stayed would show them to
+        (free_pages_prepare, prep_new_page) call it before they clear the flags, so PG_content
+        still says which frames have bytes: a frame whose stale bytes stayed would show them to
         its next owner (read_bytes) and keep PG_content clear on the next write."""
         cdef pfn_t i
         for i in range(pfn, pfn + (1ULL << order)):
-            self.content.pop(i, None)
-            self.mem_map[i].flags &= ~(1ULL << PG_content)
+            if self.mem_map[i].flags & (1ULL << PG_content):
+                self.content.pop(i, None)
+                self.mem_map[i].flags &= ~(1ULL << PG_content)
         return 0
 
     def write_bytes(self, pfn_t pfn, unsigned int offset, bytes data):
