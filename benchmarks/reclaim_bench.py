@@ -2,7 +2,8 @@
 
     python benchmarks/reclaim_bench.py --memory-mib M [--ratio 4] [--no-pressure] [--kernel v5.14]
 
-Reads a file mapping (``mmap type: file``, the built-in page cache) of ``ratio`` times the
+Reads a file mapping (``mmap type: file``: a diskfs file, /mnt/disk/file; the core's built-in
+page cache in a checkout from before the page-cache plugin) of ``ratio`` times the
 machine's memory through MmCore.access() in chunks of 512 pages, the path a workload's touch
 step takes; every page is a major fault into the page cache, and once free memory reaches the
 min watermark each allocation goes through direct reclaim, which drops the oldest clean pages
@@ -12,8 +13,9 @@ per second (pgsteal over the read's time).
 
 ``--no-pressure`` reads the same number of pages on a machine big enough to hold them all: the
 same faults without reclaim, the reference the reclaim figure sits next to.  It uses only API
-memsim has had since reclaim began (Machine, vm.do_mmap, MmCore.access, PhysMem.vmstat), so
-run.py's ``--baseline`` can run the same file with another checkout's interpreter.
+memsim has had since reclaim began (Machine, vm.do_mmap, MmCore.access, PhysMem.vmstat; and
+memsim.testing.with_page_cache where it exists), so run.py's ``--baseline`` can run the same
+file with another checkout's interpreter.
 """
 from __future__ import annotations
 
@@ -42,6 +44,11 @@ def main(argv=None) -> int:
     length = args.ratio * args.memory_mib * MiB
     mem = args.memory_mib * MiB if not args.no_pressure else length + length // 4 + 64 * MiB
     m = Machine(MachineSpec(cpus=1, nodes=(mem,), kernel=args.kernel), with_slab=False)
+    try:                                # the file is on the page-cache plugin's disk
+        from memsim.testing import with_page_cache
+        with_page_cache(m)
+    except ImportError:                 # a checkout from before it: the core's built-in file
+        pass
     t = m.spawn("bench")
     m.set_current(t)
     total = sum(z["managed"] for z in m.physmem.zones_info())

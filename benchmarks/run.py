@@ -23,8 +23,8 @@ Measures (interpreter start and machine build excluded unless stated):
      ``--jobs 2`` and a two-worker Dask LocalCluster, best of ``--repeat``.
 
   6. reclaim (benchmarks/reclaim_bench.py): reading 4x the machine's memory (256 MiB, and
-     1 GiB without ``--quick``) through a file mapping (``mmap type: file``, the built-in page
-     cache), every page a major fault and, from the min watermark on, direct reclaim dropping
+     1 GiB without ``--quick``) through a file mapping (``mmap type: file``, a diskfs file in
+     the page cache), every page a major fault and, from the min watermark on, direct reclaim dropping
      the oldest clean pages: reclaimed pages per second in-run (target >= 2,000,000/s), next to
      the same reads without pressure (a machine big enough: the faults alone) and, with
      ``--baseline``, the other checkout's figure; then ``memsim run configs/bench/reclaim-file.yaml``

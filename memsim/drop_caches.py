@@ -17,8 +17,8 @@ runs with it), then
   silence is ``stfu |= value & 4``.
 
 The inodes are those of every superblock (a filesystem's files, whose pages are in their
-mappings' i_pages whatever their a_ops) and the core's built-in file mappings (``machine.files``;
-shmem pages are always dirty, so drop_caches never frees them).  The file is mode 0200: even root cannot read it (EACCES).  Probed on the 6.18 VM:
+mappings' i_pages whatever their a_ops; shmem pages are always dirty, so drop_caches never
+frees them).  The file is mode 0200: even root cannot read it (EACCES).  Probed on the 6.18 VM:
 tests/core/probes/drop_caches.c.
 """
 from __future__ import annotations
@@ -53,9 +53,7 @@ class DropCaches:
         (``machine.vfs.super_blocks``), every inode of it newest first (``s_inodes``), skipping
         one being freed (I_FREEING, I_WILL_FREE, I_NEW) or whose mapping has no pages (nrpages
         == 0: a shadow-only inode keeps its shadows, pagecache.md scenario 15), and
-        invalidate_mapping_pages(mapping, 0, -1) on the others; then the core's built-in files
-        (``machine.files``, newest first), which have no superblock of their own.  Returns the
-        pages dropped."""
+        invalidate_mapping_pages(mapping, 0, -1) on the others.  Returns the pages dropped."""
         from memsim.truncate import invalidate_mapping_pages
         from memsim.vfs import I_FREEING
         dropped = 0
@@ -66,10 +64,6 @@ class DropCaches:
                         or mapping.nrpages == 0:
                     continue                        # nrpages == 0: skipped, shadows and all
                 dropped += invalidate_mapping_pages(machine.mmcore, mapping)
-        for mapping in reversed(list(machine.files.files.values())):
-            if mapping.nrpages == 0:
-                continue
-            dropped += invalidate_mapping_pages(machine.mmcore, mapping)
         return dropped
 
     def write(self, machine, data: bytes) -> int:

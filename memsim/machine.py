@@ -131,7 +131,9 @@ class Machine:
         self.physmem.set_oom_killer(self.oom)
         #: vm.overcommit_memory and its limits (__vm_enough_memory at mmap and mremap)
         self.overcommit = vm.Overcommit(self)
-        self.files = vm.AddressSpaces(keep_nrexceptional=self.boot.slab.nrexceptional)
+        #: what backs a workload's file and shared anonymous mappings (vm.MmapFiles: none
+        #: until the page-cache plugin installs its own)
+        self.files = vm.MmapFiles()
         self.tasks: Dict[int, TaskStruct] = {}
         self.comms: Dict[int, str] = {0: "<idle>"}
         self.next_pid = FIRST_PID
@@ -417,9 +419,6 @@ class Machine:
         first check is full whatever is asked (it builds the page tables' shadow)."""
         problems = list(self.physmem.check_invariants(changed_only=not full))
         problems += self.physmem.check_lru(changed_only=not full, no_tasks=not self.live_mms())
-        if full:
-            problems += self.workingset.check([f for f in self.files.files.values()
-                                               if not f.has_a_ops])
         if self.slab is not None and hasattr(self.slab, "check_invariants"):
             problems += list(self.slab.check_invariants(changed_only=not full))
         if self._mmcheck is None:

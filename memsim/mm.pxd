@@ -40,6 +40,9 @@ cdef class MmuGather
 # Fault results, flags and sizes (include/linux/mm_types.h, include/linux/mm.h of v5.14)
 # ----------------------------------------------------------------------------------------------
 cdef enum:
+    BLK_MAX_REQUEST_COUNT = 32          # a plug is flushed when it holds this many requests
+
+cdef enum:
     VM_FAULT_OOM = 0x000001
     VM_FAULT_SIGBUS = 0x000002
     VM_FAULT_MAJOR = 0x000004
@@ -558,6 +561,9 @@ cdef class MmCore:
     cdef public uint64_t cost_access_ns
     cdef public uint64_t rng
     cdef public uint64_t fault_around_bytes    # /sys/kernel/debug/fault_around_bytes (64 KiB)
+    cdef public bint plugged            # blk_start_plug(): page writes wait in plug_list
+    cdef pfn_t plug_list[BLK_MAX_REQUEST_COUNT]
+    cdef public int plug_count
     cdef public bint pte_markers        # the profile has PTE markers (v5.19+)
     cdef public bint munmap_lru_drain   # lru_add_drain() before an unmap's mmu_gather (before v6.14)
     cdef public bint wp_reuse_drains_lru    # do_wp_page drains the lru caches first (v5.18+)
@@ -655,6 +661,10 @@ cdef class MmCore:
     cdef int end_page_writeback(self, pfn_t pfn) except -1
     cdef int write_one_page(self, AddressSpace mapping, pfn_t pfn,
                             writeback_control* wbc) except? -1000000
+    cdef int submit_page_write(self, pfn_t pfn) except -1
+    cdef int blk_start_plug(self) except -1
+    cdef int blk_flush_plug(self) except -1
+    cdef int blk_finish_plug(self) except -1
     cdef int delete_from_page_cache(self, AddressSpace mapping, pfn_t pfn, uint64_t shadow) except -1
     cdef int _migrate_page(self, pfn_t pfn) except? -1000000
 

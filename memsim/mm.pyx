@@ -2544,14 +2544,15 @@ cdef class MmCore:
         return 0
 
     cdef int filemap_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
-        """The ->fault of memsim's built-in files: filemap_fault() for regular files (a page not
-        in the cache is read in: a major fault) and shmem_fault() -> shmem_getpage_gfp() for
-        shmem, whose userfaultfd checks it makes: a cached page in a VM_UFFD_MINOR VMA is a
+        """The ->fault of a file VMA without vm_ops: filemap_fault() for regular files (a page
+        not in the cache is read in: a major fault) and shmem_fault() -> shmem_getpage_gfp()
+        for shmem, whose userfaultfd checks it makes: a cached page in a VM_UFFD_MINOR VMA is a
         minor fault, a missing page in a VM_UFFD_MISSING VMA a missing fault.  Beyond i_size:
         SIGBUS.  A regular file's fault inside i_size fires filemap:mm_filemap_fault before the
-        lookup, as 6.18's filemap_fault() does (shmem_fault() has no such event).  The mapping's address_space_operations (lookup, alloc) are used when a plugin
-        installed them, else the built-in page cache (i_pages); an a_ops alloc that failed with
-        a negative errno in *major (shmem's -ENOSPC) is SIGBUS (vmf_error()), else OOM."""
+        lookup, as 6.18's filemap_fault() does (shmem_fault() has no such event).  The page is
+        found and read in through the mapping's address_space_operations (lookup, alloc: the
+        page-cache plugin's filesystems); an alloc that failed with a negative errno in *major
+        (shmem's -ENOSPC, -EIO without a_ops) is SIGBUS (vmf_error()), else OOM."""
         cdef AddressSpace mapping = vma.vm_file
         cdef uint64_t index = vmf.pgoff
         cdef pfn_t pfn
@@ -2586,7 +2587,7 @@ cdef class MmCore:
         return 0
 
     cdef pfn_t page_cache_lookup(self, AddressSpace mapping, uint64_t index) except? 0xfffffffffffffffe:
-        """find_get_page() through the mapping's a_ops, or the built-in page cache."""
+        """find_get_page() through the mapping's a_ops, or of ``i_pages`` (a_ops NULL)."""
         cdef int64_t e
         if mapping.a_ops != NULL:
             return mapping.a_ops.lookup(mapping.a_ops.ctx, mapping, index)
@@ -2596,45 +2597,15 @@ cdef class MmCore:
 
     cdef pfn_t page_cache_alloc(self, AddressSpace mapping, uint64_t index, MmStruct mm,
                                 VmArea vma, uint64_t addr, int* major) except? 0xfffffffffffffffe:
-        """A new page in the cache at ``index``: the mapping's a_ops alloc, or the built-in page
-        cache (page_cache_alloc, mem_cgroup_charge, add_to_page_cache_lru; a regular file's
-        page is read in: major).  A built-in shmem page follows the faulting VMA's policy (the
-        shared policy an mbind on a shmem mapping sets: shmem_alloc_page), a file page the
-        task's (__page_cache_alloc -> alloc_pages).  A regular file's page comes from the fault's
-        readahead when the profile says how (``gfp_readahead``: v6.18's readahead_gfp_mask() under
-        memalloc_nofs_save(), GFP_HIGHUSER_MOVABLE & ~__GFP_FS | __GFP_NORETRY | __GFP_NOWARN |
-        __GFP_COMP, as tests/core/probes/user_page_gfp.c saw; if that fails, filemap_fault()
-        allocates with the mapping's gfp); memsim reads one page, not a readahead window.
-
-        add_to_page_cache_lru() (v5.14) / filemap_add_folio() (v6.18): the page replaces what
-        i_pages held at ``index``; a shadow entry there (the page was reclaimed before) is a
-        refault, evaluated by workingset_refault() — which may activate the page — before
-        lru_cache_add() / folio_add_lru() (the fault path reads: no __GFP_WRITE)."""
-        cdef pfn_t pfn
-        cdef uint64_t shadow
-        if mapping.a_ops != NULL:
-            return mapping.a_ops.alloc(mapping.a_ops.ctx, mapping, index, self.gfp_user, mm, major)
-        if mapping.swapbacked and vma is not None:
-            pfn = self.alloc_user_page(self.gfp_user, vma, addr)
-        elif mapping.swapbacked or not self.gfp_readahead:
-            pfn = self.pm.alloc_pages(self.gfp_user, 0, -1)
-        else:                               # page_cache_ra_unbounded(): readahead_gfp_mask()
-            pfn = self.pm.alloc_pages(self.gfp_readahead, 0, -1)
-            if pfn == NO_PFN:               # filemap_fault(): __filemap_get_folio(FGP_CREAT)
-                pfn = self.pm.alloc_pages(self.gfp_user, 0, -1)
-        if pfn == NO_PFN:
+        """A page-cache miss of the fault path: the mapping's a_ops alloc (filemap_fault()'s
+        readahead or __filemap_get_folio(FGP_CREAT) and ->read_folio, shmem_get_folio()...),
+        which sets *major for a page read in and returns NO_PFN when memory ran out (or with a
+        negative errno in *major).  A mapping without a_ops (empty_aops) cannot read a page:
+        -EIO, SIGBUS."""
+        if mapping.a_ops == NULL or mapping.a_ops.alloc == NULL:
+            major[0] = -5                   # -EIO
             return NO_PFN
-        if self.charge(pfn, mm, self.gfp_user) != 0:
-            self.pm.put_page(pfn)
-            return NO_PFN
-        self._add_to_page_cache(pfn, mapping, index)
-        shadow = self.page_cache_store(mapping, index, pfn)
-        if shadow and not (self.gfp_user & GFP_WRITE_):
-            self.workingset.workingset_refault(pfn, shadow)
-        self.pm.lru_cache_add(pfn)          # add_to_page_cache_lru
-        if not mapping.swapbacked:
-            major[0] = 1
-        return pfn
+        return mapping.a_ops.alloc(mapping.a_ops.ctx, mapping, index, self.gfp_user, mm, major)
 
     cdef int add_to_page_cache_locked(self, pfn_t pfn, AddressSpace mapping, uint64_t index,
                                       uint64_t* shadow) except? -1000000:
@@ -4205,6 +4176,55 @@ cdef class MmCore:
         __mod_node_page_state(self.pm.vs, page_to_nid(p), NR_WRITTEN, 1)
         return 0
 
+    cdef int submit_page_write(self, pfn_t pfn) except -1:
+        """submit_bio() of a page write a writepage op started (set_page_writeback): under a
+        plug (blk_start_plug(): reclaim's, in shrink_page_list) the request waits in the plug,
+        and the emulated disk completes it (end_page_writeback) when the plug is flushed --
+        blk_finish_plug(), or a full plug (BLK_MAX_REQUEST_COUNT requests); without a plug the
+        disk completes it at once.  So a page reclaim writes is still under writeback when
+        shrink_page_list() looks at it again (PageWriteback: kept, and rotated to the inactive
+        tail when the write ends), as on a real disk, while fsync and sync see their writes
+        done."""
+        if not self.plugged:
+            return self.end_page_writeback(pfn)
+        if self.plug_count == BLK_MAX_REQUEST_COUNT:
+            self.blk_flush_plug()
+        self.plug_list[self.plug_count] = pfn
+        self.plug_count += 1
+        return 0
+
+    cdef int blk_start_plug(self) except -1:
+        """blk_start_plug(): page writes submitted from now on wait in the plug."""
+        self.plugged = True
+        return 0
+
+    cdef int blk_flush_plug(self) except -1:
+        """blk_flush_plug(): the plugged writes go to the disk, which completes them in the
+        order they were submitted (end_page_writeback)."""
+        cdef int i, n = self.plug_count
+        self.plug_count = 0
+        for i in range(n):
+            if self.pm.mem_map[self.plug_list[i]].flags & (1ULL << PG_writeback):
+                self.end_page_writeback(self.plug_list[i])
+        return 0
+
+    cdef int blk_finish_plug(self) except -1:
+        """blk_finish_plug(): flush the plug and stop plugging."""
+        self.plugged = False
+        return self.blk_flush_plug()
+
+    def blk_start_plug_py(self):
+        """blk_start_plug() from Python (tests)."""
+        self.blk_start_plug()
+
+    def blk_finish_plug_py(self):
+        """blk_finish_plug() from Python (tests)."""
+        self.blk_finish_plug()
+
+    def submit_page_write_py(self, pfn_t pfn):
+        """submit_page_write() from Python (a writepage op written in Python, tests)."""
+        self.submit_page_write(pfn)
+
     cdef int delete_from_page_cache(self, AddressSpace mapping, pfn_t pfn, uint64_t shadow) except -1:
         """__delete_from_page_cache(page, shadow) -> page_cache_delete(): the page leaves its
         cache -- the mapping's a_ops delete_from_page_cache (which stores ``shadow``) or the
@@ -4229,18 +4249,15 @@ cdef class MmCore:
     cdef int write_one_page(self, AddressSpace mapping, pfn_t pfn,
                             writeback_control* wbc) except? -1000000:
         """write_one_page() (v6.18 pageout()'s writeout()): start the write of one page the
-        caller has cleaned (clear_page_dirty_for_io) -- through the mapping's a_ops writepage
-        (the op sets and ends the writeback, now or later), or the built-in disk (a_ops NULL):
-        set_page_writeback(), the caller ends it (end_page_writeback) when its batch is done.
-        Returns the op's result: 0, AOP_WRITEPAGE_ACTIVATE (the op redirtied the page) or a
-        negative errno; AOP_WRITEPAGE_ACTIVATE for a plugin mapping without writepage.  The one
-        write step of pageout(), the flusher reclaim wakes and filemap_write_and_wait()."""
-        if mapping.a_ops != NULL:
-            if mapping.a_ops.writepage == NULL:
-                return AOP_WRITEPAGE_ACTIVATE
-            return mapping.a_ops.writepage(mapping.a_ops.ctx, mapping, pfn, wbc)
-        self.set_page_writeback(pfn)
-        return 0
+        caller has cleaned (clear_page_dirty_for_io) through the mapping's a_ops writepage,
+        which sets the writeback and submits the write (submit_page_write: it ends at once, or
+        when the caller's plug is flushed).  Returns the op's result: 0,
+        AOP_WRITEPAGE_ACTIVATE (the op redirtied the page) or a negative errno;
+        AOP_WRITEPAGE_ACTIVATE for a mapping without writepage (empty_aops: a_ops NULL).  The
+        one write step of pageout(), the flusher reclaim wakes and filemap_write_and_wait()."""
+        if mapping.a_ops == NULL or mapping.a_ops.writepage == NULL:
+            return AOP_WRITEPAGE_ACTIVATE
+        return mapping.a_ops.writepage(mapping.a_ops.ctx, mapping, pfn, wbc)
 
     def filemap_write_and_wait(self, AddressSpace mapping, uint64_t start=0,
                                uint64_t end=0xffffffffffffffff):
@@ -4248,15 +4265,15 @@ cdef class MmCore:
         filemap_fdatawait) of the page indices [start, end] (default: the whole file): every
         dirty page, in index order, is cleaned for I/O
         (clear_page_dirty_for_io, write-protecting its shared PTEs) and written through
-        write_one_page() -- a plugin's a_ops writepage, or the built-in disk, which completes
-        each write at once (end_page_writeback: NR_WRITTEN).  shmem is not written (it has no
-        backing store but swap); nor is a mapping whose a_ops have no writepage.  Returns the
-        pages written."""
+        write_one_page() -- the a_ops writepage; with no plug the disk completes each write at
+        once (end_page_writeback: NR_WRITTEN).  shmem is not written (it has no backing store
+        but swap); nor is a mapping whose a_ops have no writepage.  Returns the pages
+        written."""
         cdef int64_t e
         cdef uint64_t written = 0, index = start
         cdef writeback_control wbc
         cdef XArray i_pages = mapping.i_pages
-        if mapping.swapbacked or (mapping.a_ops != NULL and mapping.a_ops.writepage == NULL):
+        if mapping.swapbacked or mapping.a_ops == NULL or mapping.a_ops.writepage == NULL:
             return 0
         if mapping.nrpages == 0:            # mapping_needs_writeback(): nrpages, not emptiness
             return 0
@@ -4270,8 +4287,6 @@ cdef class MmCore:
             if not xa_is_value(e) and (self.pm.mem_map[<pfn_t>e].flags & (1ULL << PG_dirty)) \
                     and self.clear_page_dirty_for_io(<pfn_t>e):
                 self.write_one_page(mapping, <pfn_t>e, &wbc)
-                if mapping.a_ops == NULL:
-                    self.end_page_writeback(<pfn_t>e)
                 written += 1
             if index >= end:
                 break

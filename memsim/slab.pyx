@@ -1213,11 +1213,12 @@ cdef class SlabAllocator:
 
     def object_info(self, uint64_t addr):
         """Where ``addr`` lives: dict(cache, slab_pfn, index, allocated), or
-        dict(cache=None, pfn, order) for a kmalloc_order block."""
+        dict(cache=None, pfn, order) for a kmalloc_order block.  A pointer with a KASAN tag is
+        looked up as kfree() does (virt_to_slab(kasan_reset_tag(addr)))."""
         cdef unsigned int idx
         cdef KmemCache s = None
         cdef pfn_t head
-        cdef slab* sl = self.virt_to_slab(addr, &idx, &head)
+        cdef slab* sl = self.virt_to_slab(kasan_reset_tag(addr), &idx, &head)
         if sl == NULL:
             return dict(cache=None, pfn=head, order=self.pm.mem_map[head].compound_order)
         s = self.cache_of_page(head)

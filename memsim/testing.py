@@ -45,6 +45,23 @@ def build_machine(events: Sequence[str] = (), plugins: Iterable = (), boot=None,
     return Machine(ms, reg, boot=boot, registries=registries)
 
 
+def with_page_cache(machine):
+    """Give a machine built without plugin hooks (``Machine(...)``, :func:`build_machine`) what
+    the page-cache plugin's memsim_machine_created hook gives a run's machine: diskfs and tmpfs
+    registered, the disk mounted at /mnt/disk, and ``machine.files`` backing the mmap types
+    file, file-shared (diskfs files) and shared (shmem).  Returns the machine."""
+    from memsim.plugins.pagecache.diskfs import DISKFS_MOUNT_POINT, DISKFS_TYPE, mount_boot_disk
+    from memsim.plugins.pagecache.mmap_files import PageCacheFiles
+    from memsim.plugins.pagecache.tmpfs import tmpfs_type
+    for fs_type in (DISKFS_TYPE, tmpfs_type()):
+        if fs_type.name not in machine.vfs.filesystems:
+            machine.vfs.register_filesystem(fs_type)
+    if not any(machine.vfs.mount_point(mnt) == DISKFS_MOUNT_POINT for mnt in machine.vfs.mounts()):
+        mount_boot_disk(machine)
+    machine.files = PageCacheFiles(machine)
+    return machine
+
+
 def run_text(text: str, plugins: Iterable = (), events: Sequence[str] = ("*:*",), check: bool = True,
              filename: str = "test.yaml", seed=None):
     """Load ``text`` as a workload and run it; returns the :class:`~memsim.workload.runner.Run`.
@@ -202,8 +219,9 @@ class RamFilesPlugin:
     """A plugin with ``ramfiles``, a small in-memory filesystem of regular files for testing the
     VFS's file calls and steps without the page-cache plugin: create, unlink, setattr
     (truncate), read_iter/write_iter on a bytearray per inode, fsync (counted), fallocate
-    (FALLOC_FL_PUNCH_HOLE zeroes the range), mmap through the core's built-in page cache of
-    ``i_mapping`` (its bytes are not those of read/write), and a record of the inodes evicted
+    (FALLOC_FL_PUNCH_HOLE zeroes the range), mmap through the page cache of ``i_mapping`` under
+    the page-cache plugin's generic a_ops (a :class:`~memsim.plugins.pagecache.filemap.Filemap`
+    of its own: its bytes are not those of read/write), and a record of the inodes evicted
     (``sb.s_fs_info["evicted"]``, inode numbers).  ``mount -t ramfiles`` makes one; its
     superblock's ``s_dev`` is 0:60 plus the mount's order."""
 
@@ -267,6 +285,7 @@ class RamFilesPlugin:
             inode = sb.new_inode(S_IFREG | mode, FILE_IOPS, fops, bytearray())
             inode.i_mapping = AddressSpace(inode.i_ino, name, False, sb.s_dev, 0)
             inode.i_mapping.host = inode
+            filemap.install(inode.i_mapping)
             return sb.d_alloc(dir, name, inode)
 
         def evict_inode(inode):
@@ -275,6 +294,8 @@ class RamFilesPlugin:
         FILE_IOPS = InodeOperations(setattr=setattr)
         DIR_IOPS = InodeOperations(create=create, unlink=simple_unlink)
         info = {"evicted": [], "fsyncs": 0, "mmaps": 0}
+        from memsim.plugins.pagecache.filemap import Filemap
+        filemap = Filemap(fc.machine.mmcore, fc.machine.physmem)
         self.mounts += 1
         sb = SuperBlock(fc.fs_type, 0o755, DIR_IOPS, fs_info=info,
                         s_op=SuperOperations(evict_inode=evict_inode), s_dev=(0 << 20) | (59 + self.mounts))

@@ -1,5 +1,6 @@
 """The mm system calls and process lifecycle on top of the Cython core: mmap (of anonymous
-memory, of the built-in implicit files, of an open :class:`memsim.vfs.File`), munmap, mprotect,
+memory, of a file by name or shared anonymous memory through ``machine.files`` (:class:`MmapFiles`),
+of an open :class:`memsim.vfs.File`), munmap, mprotect,
 mremap, madvise, set_mempolicy and mbind, fork (dup_mmap) and exit (exit_mmap).
 
 A VMA whose ``vm_file`` (address_space) has a :class:`memsim.vfs.Inode` as its ``host`` holds a
@@ -57,45 +58,44 @@ def page_align(n: int) -> int:
     return (n + PAGE_SIZE - 1) & PAGE_MASK
 
 
-class AddressSpaces:
-    """Files and shmem objects of a machine: the address_space behind every shared or file VMA.
-    ``keep_nrexceptional``: their mappings keep the pre-v5.13 nrexceptional counter (the
-    machine booted with ``slab.nrexceptional``: the no-nrexceptional seed change is off)."""
+class NoFilesystem(Exception):
+    """No plugin provides what a file or shared anonymous mapping needs (``problem``,
+    ``fix``): the mmap step turns it into a workload error."""
 
-    def __init__(self, s_dev: int = (254 << 20), keep_nrexceptional: bool = False):
-        self.s_dev = s_dev
-        self.keep_nrexceptional = keep_nrexceptional
-        self.files: dict = {}
-        self.next_ino = 0x20000
-
-    def file(self, name: str, min_size: int) -> AddressSpace:
-        """The file called ``name``, created (sparse, like a new ext4 file) or grown to min_size."""
-        mapping = self.files.get(name)
-        if mapping is None:
-            mapping = AddressSpace(self.next_ino, name, False, self.s_dev, min_size,
-                                   self.keep_nrexceptional)
-            self.next_ino += 1
-            self.files[name] = mapping
-        elif mapping.i_size < min_size:
-            mapping.i_size = min_size
-        return mapping
-
-    def shmem(self, size: int) -> AddressSpace:
-        """shmem_zero_setup(): the shmem object behind a MAP_SHARED|MAP_ANONYMOUS mapping."""
-        mapping = AddressSpace(self.next_ino, "/dev/zero (deleted)", True, 5, size,
-                               self.keep_nrexceptional)
-        self.next_ino += 1
-        return mapping
+    def __init__(self, problem: str, fix: str):
+        super().__init__(f"{problem}; {fix}")
+        self.problem = problem
+        self.fix = fix
 
 
-def ksys_sync(core: MmCore, files: AddressSpaces, supers=()) -> int:
+class MmapFiles:
+    """Where do_mmap() finds what backs a workload's file mappings (``machine.files``): the file
+    a ``type: file|file-shared`` mapping names (opened read-write, created if missing, grown to
+    cover the mapping) and the shmem object of a MAP_SHARED|MAP_ANONYMOUS mapping (what
+    mmap_region() gets from shmem_zero_setup()).  The core has no filesystem of its own: this
+    one refuses both (:class:`NoFilesystem`), and the page-cache plugin replaces it with its own
+    (memsim.plugins.pagecache.mmap_files: files on its disk, objects on shm_mnt)."""
+
+    #: what the user is told to do when no plugin provides the files
+    fix = "the page-cache plugin provides them: do not disable it (-p no:pagecache)"
+
+    def file(self, name: Optional[str], min_size: int) -> AddressSpace:
+        """The mapping of the file called ``name``, at least ``min_size`` bytes long."""
+        raise NoFilesystem(f"no filesystem to hold the mapped file {name!r}", self.fix)
+
+    def shmem_zero_setup(self, vma: VmArea) -> None:
+        """shmem_zero_setup(vma): set ``vma.vm_file`` to a new shmem object of its size, whose
+        inode reference the VMA holds."""
+        raise NoFilesystem("no shmem to back a shared anonymous mapping", self.fix)
+
+
+def ksys_sync(core: MmCore, supers=()) -> int:
     """ksys_sync(): write back every file's dirty pages and wait for them (sync_inodes_sb,
-    filemap_fdatawait) through MmCore.filemap_write_and_wait: the built-in files in inode
-    order, then the regular files of each superblock of ``supers`` (iterate_supers() over
-    ``MntNamespace.super_blocks``: a filesystem's files, written through its a_ops writepage),
-    newest inode first as ``s_inodes`` lists them.  Returns the pages written."""
-    written = sum(core.filemap_write_and_wait(m)
-                  for m in sorted(files.files.values(), key=lambda m: m.i_ino))
+    filemap_fdatawait) through MmCore.filemap_write_and_wait: the regular files of each
+    superblock of ``supers`` (iterate_supers() over ``MntNamespace.super_blocks``: a
+    filesystem's files, written through its a_ops writepage), newest inode first as
+    ``s_inodes`` lists them.  Returns the pages written."""
+    written = 0
     seen = set()
     for sb in supers:
         if id(sb) in seen:
@@ -240,7 +240,7 @@ def _mmap_file_checks(filp: File, prot: str, shared: bool, flags: int) -> int:
     return flags
 
 
-def do_mmap(core: MmCore, mm: MmStruct, files: AddressSpaces, length: int, prot: str = "rw",
+def do_mmap(core: MmCore, mm: MmStruct, files: MmapFiles, length: int, prot: str = "rw",
             kind: str = "anon", file: Optional[str] = None, offset: int = 0,
             hint: Optional[int] = None, name: str = "", totalram: int = 0, *, map_flags: int = 0,
             vm_flags: int = 0, accountable: Optional[bool] = None, align: int = PAGE_SIZE,
@@ -297,7 +297,6 @@ def do_mmap(core: MmCore, mm: MmStruct, files: AddressSpaces, length: int, prot:
     if vm_file is not None:
         pgoff = offset // PAGE_SIZE
     elif kind == "shared":
-        vm_file = files.shmem(length)
         pgoff = 0
     elif kind in ("file", "file-shared"):
         vm_file = files.file(file, offset + length)
@@ -311,7 +310,14 @@ def do_mmap(core: MmCore, mm: MmStruct, files: AddressSpaces, length: int, prot:
             mm.locked_vm += length // PAGE_SIZE
     vma = VmArea(start, start + length, flags, name, vm_file, pgoff)
     vma.addr = core.vm_area_alloc()
-    vma_get_file(vma)
+    if vm_file is None and kind == "shared":
+        try:
+            files.shmem_zero_setup(vma)             # mmap_region(): the VMA holds its inode
+        except BaseException:
+            core.vm_area_free(vma)
+            raise
+    else:
+        vma_get_file(vma)
     if filp is not None:
         try:
             filp.f_op.mmap(filp, vma)                   # call_mmap()

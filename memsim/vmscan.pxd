@@ -103,9 +103,9 @@ cdef class Vmscan:
     cdef bint remove_mapping(self, AddressSpace mapping, pfn_t pfn, bint reclaimed) except -1
     # shrink_page_list's parts (mm/vmscan.c, mm/swap_state.c)
     cdef uint64_t _shrink_page_list(self, pfn_t* pages, int n, lruvec* lv, scan_control* sc,
-                                    reclaim_stat* stat, pfn_t* tofree, int* nfree_out,
-                                    pfn_t* inflight, int* nwb_out) except? 0xffffffffffffffff
-    cdef int flusher_write(self, pfn_t pfn) except -1
+                                    reclaim_stat* stat, pfn_t* tofree,
+                                    int* nfree_out) except? 0xffffffffffffffff
+    cdef int flusher_write(self, AddressSpace mapping, pfn_t pfn) except -1
     cdef int _keep(self, lruvec* lv, pfn_t pfn, bint file) except -1
     cdef int _activate(self, lruvec* lv, pfn_t pfn, bint file, reclaim_stat* stat) except -1
     cdef int page_check_references(self, pfn_t pfn, list vmas) except -1

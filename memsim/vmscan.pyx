@@ -441,34 +441,31 @@ cdef class Vmscan:
         through an op end when the op calls MmCore.end_page_writeback (at once, or later)."""
         cdef PhysMem pm = self.pm
         cdef MmCore core = self.core
-        cdef int i, nfree = 0, nwb = 0
+        cdef int nfree = 0
         cdef uint64_t reclaimed = 0
         cdef pfn_t tofree[SWAP_CLUSTER_MAX]
-        cdef pfn_t inflight[SWAP_CLUSTER_MAX]
         memset(stat, 0, sizeof(reclaim_stat))
         core.rmap.walk_cache_begin()
+        core.blk_start_plug()
         try:
-            reclaimed = self._shrink_page_list(pages, n, lv, sc, stat, tofree, &nfree, inflight, &nwb)
+            reclaimed = self._shrink_page_list(pages, n, lv, sc, stat, tofree, &nfree)
         finally:
             core.rmap.walk_cache_end()
+            core.plugged = False
         pm.free_unref_page_list(tofree, nfree)
         __count_vm_events(pm.vs, PGACTIVATE, stat.nr_activate[0] + stat.nr_activate[1])
-        for i in range(nwb):
-            if pm.mem_map[inflight[i]].flags & (1ULL << PG_writeback):
-                core.end_page_writeback(inflight[i])        # the built-in disk's write
-            else:
-                self.flusher_write(inflight[i])             # a plugin mapping's, not started
+        core.blk_finish_plug()              # the disk completes the batch's writes
         self.last_stat = stat[0]
         return reclaimed
 
     cdef uint64_t _shrink_page_list(self, pfn_t* pages, int n, lruvec* lv, scan_control* sc,
-                                    reclaim_stat* stat, pfn_t* tofree, int* nfree_out,
-                                    pfn_t* inflight, int* nwb_out) except? 0xffffffffffffffff:
+                                    reclaim_stat* stat, pfn_t* tofree,
+                                    int* nfree_out) except? 0xffffffffffffffff:
         """shrink_page_list()'s loop over the pages (see shrink_page_list): the pages to free go
-        to ``tofree``, the built-in disk's writes to ``inflight``."""
+        to ``tofree``."""
         cdef PhysMem pm = self.pm
         cdef MmCore core = self.core
-        cdef int i, nfree = 0, nwb = 0, references, file, res
+        cdef int i, nfree = 0, references, file, res
         cdef pfn_t pfn
         cdef page* p
         cdef bint dirty, writeback, may_enter_fs, was_swapbacked, swapcache
@@ -575,16 +572,13 @@ cdef class Vmscan:
                     __mod_node_page_state(pm.vs, nid, NR_VMSCAN_IMMEDIATE, 1)
                     p.flags |= 1ULL << PG_reclaim
                     if self.flusher_writeback and mapping is not None and p._refcount == 1 \
-                            and (mapping.a_ops == NULL or mapping.a_ops.writepage != NULL) \
+                            and mapping.a_ops != NULL and mapping.a_ops.writepage != NULL \
                             and core.clear_page_dirty_for_io(pfn):
                         # the flusher reclaim wakes (wakeup_flusher_threads) writes it
-                        # (write_one_page) once the batch is back on the LRU: the write ends
-                        # then (the built-in disk) or when the a_ops writepage ends it, and the
-                        # rotation brings the page back to the inactive tail
-                        if mapping.a_ops == NULL:
-                            core.set_page_writeback(pfn)
-                        inflight[nwb] = pfn
-                        nwb += 1
+                        # (write_one_page); the disk completes the write when the batch's
+                        # plug is flushed, after the page went back to the LRU, and the
+                        # rotation brings it back to the inactive tail
+                        self.flusher_write(mapping, pfn)
                     self._activate(lv, pfn, file, stat)
                     continue
                 if references == PAGEREF_RECLAIM_CLEAN or not may_enter_fs or not sc.may_writepage:
@@ -601,10 +595,7 @@ cdef class Vmscan:
                 if res == PAGE_SUCCESS:
                     stat.nr_pageout += 1
                     if p.flags & (1ULL << PG_writeback):
-                        if mapping is not None and mapping.a_ops == NULL:
-                            inflight[nwb] = pfn                     # the built-in disk
-                            nwb += 1
-                        self._keep(lv, pfn, file)
+                        self._keep(lv, pfn, file)                   # in the plug: ends later
                         continue
                     if p.flags & (1ULL << PG_dirty):
                         self._keep(lv, pfn, file)
@@ -625,24 +616,20 @@ cdef class Vmscan:
             nfree += 1
             reclaimed += 1
         nfree_out[0] = nfree
-        nwb_out[0] = nwb
         return reclaimed
 
-    cdef int flusher_write(self, pfn_t pfn) except -1:
+    cdef int flusher_write(self, AddressSpace mapping, pfn_t pfn) except -1:
         """The flusher's write of a dirty page reclaim found (wakeup_flusher_threads ->
         wb_writeback -> do_writepages): write_one_page() through its mapping's a_ops
-        writepage, after the batch went back to the LRU, so the write's end rotates the page
-        (PG_reclaim) to the inactive tail."""
+        writepage.  The write waits in shrink_page_list()'s plug, so it ends (rotating the
+        page, PG_reclaim, to the inactive tail) after the batch went back to the LRU."""
         cdef writeback_control wbc
-        cdef object mobj = self.core.rmap.mappings.get(self.pm.mem_map[pfn].mapping)
-        if mobj is None:
-            return 0
         wbc.nr_to_write = 1024                          # MAX_WRITEBACK_PAGES
         wbc.range_start = 0
         wbc.range_end = 0x7fffffffffffffff
         wbc.sync_mode = WB_SYNC_NONE
         wbc.for_reclaim = False
-        self.core.write_one_page(<AddressSpace>mobj, pfn, &wbc)   # ACTIVATE: the op redirtied it
+        self.core.write_one_page(mapping, pfn, &wbc)   # ACTIVATE: the op redirtied it
         return 0
 
     cdef int _keep(self, lruvec* lv, pfn_t pfn, bint file) except -1:
@@ -709,7 +696,7 @@ cdef class Vmscan:
             return PAGE_KEEP
         elif p.flags & (1ULL << PG_swapbacked):
             return PAGE_ACTIVATE
-        elif mapping.a_ops != NULL and mapping.a_ops.writepage == NULL:
+        elif mapping.a_ops == NULL or mapping.a_ops.writepage == NULL:
             return PAGE_ACTIVATE
         if not core.clear_page_dirty_for_io(pfn):
             return PAGE_CLEAN
@@ -721,7 +708,7 @@ cdef class Vmscan:
         p.flags |= 1ULL << PG_reclaim
         if swapcache:
             res = core.swap.swap_writepage(core.swap.ctx, pfn, p.private, &wbc)
-        else:                       # a_ops writepage, or the built-in disk: ends with the batch
+        else:                       # a_ops writepage: the write waits in the batch's plug
             res = core.write_one_page(mapping, pfn, &wbc)
         if res == AOP_WRITEPAGE_ACTIVATE:
             p.flags &= ~(1ULL << PG_reclaim)

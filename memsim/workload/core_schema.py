@@ -196,12 +196,15 @@ _ENCODING = Param("encoding", "enum", "text: UTF-8 as written; hex: pairs of hex
 #: The core's mmap types: each is its own base (memsim.vm.do_mmap's ``kind``).
 MMAP_TYPES: Tuple[MmapType, ...] = (
     MmapType("anon", "private anonymous memory (MAP_PRIVATE|MAP_ANONYMOUS)", "anon", plugin="core"),
-    MmapType("shared", "shared anonymous memory, backed by shmem (MAP_SHARED|MAP_ANONYMOUS)",
-             "shared", plugin="core"),
-    MmapType("file", "a private mapping of a file (MAP_PRIVATE): writes are copied on write",
+    MmapType("shared", "shared anonymous memory, backed by shmem (MAP_SHARED|MAP_ANONYMOUS): a "
+             "/dev/zero object on shm_mnt (needs the pagecache plugin)", "shared", plugin="core"),
+    MmapType("file", "a private mapping (MAP_PRIVATE) of the file named by file, opened "
+             "read-write and created if missing (/mnt/disk/NAME unless NAME is absolute), grown "
+             "to the end of the mapping: writes are copied on write (needs the pagecache plugin)",
              "file", plugin="core"),
-    MmapType("file-shared", "a shared mapping of a file (MAP_SHARED): writes go to the file's pages",
-             "file-shared", plugin="core"),
+    MmapType("file-shared", "a shared mapping (MAP_SHARED) of the file named by file, as for "
+             "file: writes go to the file's pages (needs the pagecache plugin)", "file-shared",
+             plugin="core"),
     MmapType("fd", "a private mapping (MAP_PRIVATE) of the open file named by fd: writes are "
              "copied on write; the file must be open for reading (EACCES)", "fd", plugin="core"),
     MmapType("fd-shared", "a shared mapping (MAP_SHARED) of the open file named by fd: writes go to "
@@ -267,7 +270,8 @@ MMAP_PARAMS: Tuple[Param, ...] = (
     Param("length", "size", "length of the mapping", required=True, minimum=1),
     Param("type", "enum", "how the mapping is backed (the values are listed below the table)",
           default="anon", choices=tuple(t.name for t in MMAP_TYPES)),
-    Param("file", "str", "name of the file to map (required iff type is a file type)", check=_non_empty),
+    Param("file", "str", "the file to map: NAME for /mnt/disk/NAME or an absolute path (required "
+          "iff type is a file type)", check=_non_empty),
     Param("fd", "str", "the open file to map (required iff type is fd or fd-shared)", refers="fd"),
     Param("offset", "size", "file offset", default=0),
     Param("prot", "enum", "protection: none, r (PROT_READ), rw, rx, rwx", default="rw", choices=PROTS),

@@ -159,6 +159,8 @@ def run_mmap(ctx, step):
     except vm.MmError as e:
         ctx.set_errno(e.errno, e.detail)
         return
+    except vm.NoFilesystem as e:
+        ctx.fail(e.problem, e.fix, key="type")
     try:
         for ext in hooks:
             if ext.setup is not None:
@@ -411,7 +413,7 @@ def run_mbind(ctx, step):
 
 
 def run_sync(ctx, step):
-    vm.ksys_sync(ctx.machine.mmcore, ctx.machine.files, ctx.machine.vfs.super_blocks)
+    vm.ksys_sync(ctx.machine.mmcore, ctx.machine.vfs.super_blocks)
 
 
 def run_sleep(ctx, step):

@@ -3,7 +3,8 @@
 A disk-backed filesystem of regular files whose contents survive eviction (``diskfs``,
 ``filemap``), tmpfs/shmem and ``memfd_create`` (``tmpfs``, ``shmem``, ``memfd``), inode lifetime
 with slab inodes and the inode shrinker (``inode``), the workload steps ``memfd_create``,
-``add_seals`` and ``create_files`` (``steps``), and the ``no-nrexceptional`` seed change
+``add_seals`` and ``create_files`` (``steps``), the files behind the mmap types ``file``,
+``file-shared`` and ``shared`` (``mmap_files``), and the ``no-nrexceptional`` seed change
 (``patch``); docs/architecture.md describes them ("The page-cache plugin: ..." sections).  Each fills in the core's typed ``address_space_operations``
 (memsim/mm.pxd) for its mappings; nothing here runs per page from Python.
 
@@ -60,9 +61,13 @@ def memsim_register_steps(steps):
 
 @hookimpl
 def memsim_machine_created(machine, config):
-    """Mount the machine's disk (diskfs at /mnt/disk)."""
+    """Mount the machine's disk (diskfs at /mnt/disk), and back the mmap types file,
+    file-shared and shared with its files and shmem (``machine.files``:
+    memsim.plugins.pagecache.mmap_files)."""
     from memsim.plugins.pagecache.diskfs import mount_boot_disk
+    from memsim.plugins.pagecache.mmap_files import PageCacheFiles
     mount_boot_disk(machine)
+    machine.files = PageCacheFiles(machine)
 
 
 @hookimpl

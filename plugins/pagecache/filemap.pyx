@@ -12,7 +12,8 @@ and reclaim paths, never Python per page:
   and ->readpage, which reads the page's block back from the file's :class:`BackingStore`
   (pgpgin + 8 sectors; a hole reads zeros without I/O);
 * ``writepage`` — the page's bytes go to the backing store (pgpgout + 8 sectors), between
-  set_page_writeback() and end_page_writeback(): the emulated disk completes a write at once;
+  set_page_writeback() and end_page_writeback(): the emulated disk completes a write at once,
+  or, under reclaim's plug, when shrink_page_list() flushes it (``MmCore.submit_page_write``);
 * ``delete_from_page_cache`` — __delete_from_page_cache() leaving reclaim's workingset shadow in
   ``i_pages`` (``MmCore.page_cache_delete_page``);
 * ``map_pages`` — filemap_map_pages() for the core's fault-around: one loop over
@@ -331,9 +332,10 @@ cdef class Filemap:
     cdef int writepage(self, AddressSpace mapping, pfn_t pfn) except -1:
         """->writepage (block_write_full_page() -> submit_bh): set_page_writeback(), the page's
         bytes to its block (the part past i_size zeroed; a page wholly past i_size, truncated
-        meanwhile, is not written), pgpgout + 8 sectors, end_page_writeback() -- the emulated
-        disk completes at once.  The page was cleaned by the caller
-        (clear_page_dirty_for_io)."""
+        meanwhile, is not written), pgpgout + 8 sectors, then submit_bio()
+        (``MmCore.submit_page_write``): the emulated disk completes the write
+        (end_page_writeback) at once, or when the plug it waits in is flushed (reclaim's).  The
+        page was cleaned by the caller (clear_page_dirty_for_io)."""
         cdef page* p = &self.pm.mem_map[pfn]
         cdef uint64_t index = p.index, tail
         cdef BackingStore store = self.stores.get(mapping)
@@ -350,7 +352,7 @@ cdef class Filemap:
                 store.blocks[index] = b""
             count_vm_events(self.pm.vs, PGPGOUT, SECTORS_PER_PAGE)
             self.nr_writepage += 1
-        self.core.end_page_writeback(pfn)
+        self.core.submit_page_write(pfn)
         return 0
 
     cdef int dirty_folio(self, AddressSpace mapping, pfn_t pfn) except -1:

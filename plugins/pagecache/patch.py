@@ -124,14 +124,14 @@ def inode_mappings(machine: Any) -> List[Any]:
 
 def check_invariants(machine: Any, mappings=None) -> List[str]:
     """``--check`` of the switch on ``mappings`` (default: :func:`inode_mappings`, every
-    inode's i_data, and the core's built-in files): each keeps
+    inode's i_data): each keeps
     nrexceptional exactly when the machine booted with it (``machine.boot.slab.nrexceptional``),
     and one that does not keep it has a zero count (nothing counts value entries after the
     change).  The count itself, when kept, is checked against the entries by the workingset
     check (memsim.workingset)."""
     keep = bool(machine.boot.slab.nrexceptional)
     if mappings is None:
-        mappings = inode_mappings(machine) + list(machine.files.files.values())
+        mappings = inode_mappings(machine)
     problems = []
     for mapping in mappings:
         if mapping is None:

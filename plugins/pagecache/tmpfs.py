@@ -220,11 +220,14 @@ class Tmpfs:
 
     def shm_mnt(self):
         """shm_mnt: kern_mount() of tmpfs, made on first use (shmem_init() runs at boot in the
-        kernel; memsim defers it so a machine without tmpfs users is unchanged)."""
+        kernel; memsim defers it so a machine without tmpfs users is unchanged).  Its root inode
+        is a boot-time object (InodeCache.booting): no slab allocation shows for it."""
+        from memsim.plugins.pagecache.inode import InodeCache
         if self._shm_mnt is None:
             self._kern_mount = True
             try:
-                self._shm_mnt = self.machine.vfs.kern_mount("tmpfs")
+                with InodeCache.booting(self.machine):
+                    self._shm_mnt = self.machine.vfs.kern_mount("tmpfs")
             finally:
                 self._kern_mount = False
         return self._shm_mnt

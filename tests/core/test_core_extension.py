@@ -5,6 +5,7 @@ import pytest
 
 from memsim import vm
 from memsim.machine import Machine, MachineSpec
+from memsim.testing import with_page_cache
 from memsim.mm import (
     PyUserfaultfdOps, PyVmOps, VM_UFFD_MINOR, VM_UFFD_MISSING, VM_UFFD_WP, pte_marker_entry,
     swap_pte, PY_PTE_MARKER_POISONED, PY_PTE_MARKER_UFFD_WP, PY_VM_FAULT_HWPOISON,
@@ -17,7 +18,7 @@ GFP_HIGHUSER_MOVABLE_COMP = 0x100CCA | 0x40000
 
 
 def machine(kernel="v5.14", mem=256 * MiB):
-    return Machine(MachineSpec(cpus=2, nodes=(mem,), kernel=kernel), with_slab=False)
+    return with_page_cache(Machine(MachineSpec(cpus=2, nodes=(mem,), kernel=kernel), with_slab=False))
 
 
 def mmap(m, t, length, kind="anon", hint=None, **kw):
@@ -338,7 +339,7 @@ def test_fault_around_window_as_the_live_kernel(first_index, others):
 @pytest.mark.parametrize("kernel, frees", [("v5.14", 1 << 18), ("v6.18", 1)])
 def test_a_gigantic_page_goes_back_to_the_buddy_allocator(kernel, frees):
     from memsim.testing import build_machine
-    m = build_machine(nodes=(2 * GiB,), kernel=kernel, events=("kmem:mm_page_free",))
+    m = with_page_cache(build_machine(nodes=(2 * GiB,), kernel=kernel, events=("kmem:mm_page_free",)))
     before = m.physmem.nr_free_pages() + m.physmem.nr_pcp_pages()
     head = m.physmem.alloc_contig_pages(1 << 18)
     assert head is not None and head % (1 << 18) == 0

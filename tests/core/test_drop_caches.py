@@ -9,7 +9,7 @@ import pytest
 from memsim import vm
 from memsim.machine import Machine, MachineSpec
 from memsim.shrinker import PY_SHRINK_EMPTY
-from memsim.testing import run_text
+from memsim.testing import with_page_cache, run_text
 from memsim.vfs import O_RDONLY, O_WRONLY, VfsError
 from memsim.vmstat import node_stat_item as NS, vm_event_item as EV
 
@@ -28,7 +28,7 @@ PROBE_VENDOR_ONLY = {"5": 1, "7": 1, "63": 1}
 
 
 def machine(kernel="v6.18", nodes=(64 * MiB,)):
-    m = Machine(MachineSpec(cpus=1, nodes=nodes, kernel=kernel), with_slab=False)
+    m = with_page_cache(Machine(MachineSpec(cpus=1, nodes=nodes, kernel=kernel), with_slab=False))
     t = m.spawn("app")
     m.set_current(t)
     return m, t

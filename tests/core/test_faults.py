@@ -4,6 +4,7 @@ import pytest
 
 from memsim import vm
 from memsim.machine import Machine, MachineSpec
+from memsim.testing import with_page_cache
 
 MiB = 1 << 20
 PAGE = 4096
@@ -11,7 +12,7 @@ PAGE = 4096
 
 @pytest.fixture
 def m():
-    machine = Machine(MachineSpec(cpus=2, nodes=(128 * MiB,)), with_slab=False)   # page counts exact
+    machine = with_page_cache(Machine(MachineSpec(cpus=2, nodes=(128 * MiB,)), with_slab=False))   # page counts exact
     yield machine
     assert machine.check_invariants() == []
 

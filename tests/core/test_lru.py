@@ -6,6 +6,7 @@ import pytest
 from memsim import vm
 from memsim.machine import Machine, MachineSpec
 from memsim.vmstat import node_stat_item as NS, vm_event_item as EV, zone_stat_item as ZS
+from memsim.testing import with_page_cache
 
 MiB = 1 << 20
 PAGE = 4096
@@ -14,7 +15,7 @@ PG_referenced, PG_lru, PG_active = 1 << 1, 1 << 4, 1 << 5
 
 
 def machine(kernel="v5.14", cpus=1):
-    return Machine(MachineSpec(cpus=cpus, nodes=(128 * MiB,), kernel=kernel), with_slab=False)
+    return with_page_cache(Machine(MachineSpec(cpus=cpus, nodes=(128 * MiB,), kernel=kernel), with_slab=False))
 
 
 def mmap(m, task, length, kind="anon", prot="rw", **kw):

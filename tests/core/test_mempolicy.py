@@ -5,6 +5,7 @@ import pytest
 from memsim import vm
 from memsim.machine import Machine, MachineSpec
 from memsim.mm import task_mempolicy
+from memsim.testing import with_page_cache
 
 MiB = 1 << 20
 PAGE = 4096
@@ -14,8 +15,8 @@ STATIC, RELATIVE, BALANCING = vm.MPOL_F_STATIC_NODES, vm.MPOL_F_RELATIVE_NODES, 
 
 def machine(kernel="v5.14", node_mib=64):
     # CPU 0 is on node 0, CPU 1 on node 1
-    return Machine(MachineSpec(cpus=2, nodes=(node_mib * MiB, node_mib * MiB), kernel=kernel),
-                   with_slab=False)
+    return with_page_cache(Machine(MachineSpec(cpus=2, nodes=(node_mib * MiB, node_mib * MiB), kernel=kernel),
+                   with_slab=False))
 
 
 @pytest.fixture
@@ -315,6 +316,8 @@ def test_preferred_many_tries_its_nodes_first_then_any():
     assert m.check_invariants() == []
 
 
+@pytest.mark.xfail(strict=True, reason="shmem's a_ops allocate without the shared policy an mbind "
+                   "sets (shmem_alloc_folio -> mpol_shared_policy_lookup): not built yet")
 def test_mbind_on_a_shmem_mapping_places_its_pages(m):
     """shmem pages follow the mapping's (shared) policy, not the task's."""
     t = spawn(m, cpu=0)

@@ -9,6 +9,7 @@ import pytest
 from memsim import vm
 from memsim.machine import Machine, MachineSpec
 from memsim.vmstat import vm_event_item as EV, zone_stat_item as ZS
+from memsim.testing import with_page_cache
 
 MiB = 1 << 20
 PAGE = 4096
@@ -19,7 +20,7 @@ KERNELS = ("v5.14", "v6.18")
 
 
 def setup(kernel, mem=128 * MiB):
-    m = Machine(MachineSpec(cpus=1, nodes=(mem,), kernel=kernel), with_slab=False)
+    m = with_page_cache(Machine(MachineSpec(cpus=1, nodes=(mem,), kernel=kernel), with_slab=False))
     t = m.spawn("app")
     m.set_current(t)
     return m, t

@@ -8,6 +8,7 @@ import pytest
 from memsim import vm
 from memsim.machine import Machine, MachineSpec
 from memsim.mm import PyUserfaultfdOps, PyVmOps
+from memsim.testing import with_page_cache
 
 MiB = 1 << 20
 PAGE = 4096
@@ -16,7 +17,7 @@ MAYMOVE, FIXED, DONTUNMAP = vm.MREMAP_MAYMOVE, vm.MREMAP_FIXED, vm.MREMAP_DONTUN
 
 @pytest.fixture
 def m():
-    machine = Machine(MachineSpec(cpus=1, nodes=(128 * MiB,)), with_slab=False)
+    machine = with_page_cache(Machine(MachineSpec(cpus=1, nodes=(128 * MiB,)), with_slab=False))
     yield machine
     assert machine.check_invariants() == []
 

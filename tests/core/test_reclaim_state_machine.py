@@ -18,6 +18,8 @@ from memsim import vm
 from memsim.machine import Machine, MachineSpec
 from memsim.shrinker import PY_SHRINK_EMPTY, Shrinker
 from memsim.vmstat import vm_event_item as EV, zone_stat_item as ZS
+from memsim.plugins.pagecache.diskfs import check_invariants as diskfs_check
+from memsim.testing import with_page_cache
 
 MiB = 1 << 20
 PAGE = 4096
@@ -72,7 +74,7 @@ class ObjectCache:
 class ReclaimMachine(RuleBasedStateMachine):
     @initialize(kernel=st.sampled_from(["v5.14", "v6.18"]), cpus=st.integers(1, 2))
     def boot(self, kernel, cpus):
-        self.m = Machine(MachineSpec(cpus=cpus, nodes=(16 * MiB,), kernel=kernel))
+        self.m = with_page_cache(Machine(MachineSpec(cpus=cpus, nodes=(16 * MiB,), kernel=kernel)))
         self.cache = ObjectCache()
         s = Shrinker(self.cache.count, self.cache.scan, name="test_cache")
         self.m.shrinkers.register(s)
@@ -99,7 +101,7 @@ class ReclaimMachine(RuleBasedStateMachine):
         self.exited += 1
 
     def check(self):
-        problems = self.m.check_invariants(full=False)
+        problems = self.m.check_invariants(full=False) + diskfs_check(self.m)
         assert not problems, problems[:5]
 
     # -- rules -----------------------------------------------------------------------------
@@ -213,7 +215,7 @@ class ReclaimMachine(RuleBasedStateMachine):
     @rule()
     def sync(self):
         """sync(2): every dirty page is written back; nothing stays dirty."""
-        vm.ksys_sync(self.m.mmcore, self.m.files)
+        vm.ksys_sync(self.m.mmcore, self.m.vfs.super_blocks)
         assert dirty_cached_pages(self.m) == 0
 
     # -- invariants ------------------------------------------------------------------------
@@ -228,7 +230,7 @@ class ReclaimMachine(RuleBasedStateMachine):
             return
         self.m.set_current(None)
         self.m.physmem.lru_add_drain_py(True)   # the per-CPU batches are the kernel's to keep
-        vm.ksys_sync(self.m.mmcore, self.m.files)   # drop_caches leaves dirty pages: sync first
+        vm.ksys_sync(self.m.mmcore, self.m.vfs.super_blocks)   # drop_caches leaves dirty pages: sync first
         self.m.drop_caches.write(self.m, b"3")
         self.m.rcu_barrier()                    # RCU: the anon_vma slabs and (v6.18) page tables go
         assert cached_pages(self.m) == 0        # (shadow-only files keep their shadows)
@@ -238,7 +240,7 @@ class ReclaimMachine(RuleBasedStateMachine):
 
     def teardown(self):
         if hasattr(self, "m"):
-            problems = self.m.check_invariants(full=True)
+            problems = self.m.check_invariants(full=True) + diskfs_check(self.m)
             assert not problems, problems[:5]
 
 
@@ -254,7 +256,7 @@ def test_a_cow_fault_whose_page_reclaim_unmaps_meanwhile_faults_again():
     # unmapped (and, holding no reference, freed) the very page being copied, after which the
     # fault still mapped its copy and took MM_FILEPAGES below 0.  The kernel holds the old page
     # (get_page in do_wp_page) and maps the copy only if pte_same() still holds.
-    m = Machine(MachineSpec(cpus=1, nodes=(16 * MiB,), kernel="v5.14"))
+    m = with_page_cache(Machine(MachineSpec(cpus=1, nodes=(16 * MiB,), kernel="v5.14")))
     for name in ("t0", "t1"):                   # the example's first steps, as shrunk
         x = m.spawn(name)
         m.set_current(x)

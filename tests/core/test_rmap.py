@@ -3,13 +3,14 @@ with a swap entry, page_referenced, unmap_mapping_range, and the slab objects be
 from memsim import vm
 from memsim.machine import Machine, MachineSpec
 from memsim.mm import pte_swap_entry
+from memsim.testing import with_page_cache
 
 MiB = 1 << 20
 PAGE = 4096
 
 
 def setup(with_slab=False):
-    m = Machine(MachineSpec(cpus=1, nodes=(64 * MiB,)), with_slab=with_slab)
+    m = with_page_cache(Machine(MachineSpec(cpus=1, nodes=(64 * MiB,)), with_slab=with_slab))
     t = m.spawn("app")
     m.set_current(t)
     return m, t

@@ -4,7 +4,7 @@ import re
 import pytest
 
 from memsim import vm
-from memsim.testing import build_machine, trace_text
+from memsim.testing import with_page_cache, build_machine, trace_text
 
 MiB = 1 << 20
 PAGE = 4096
@@ -17,7 +17,7 @@ def rss_events(machine):
 
 
 def setup(kernel="v5.14", cpus=2):
-    m = build_machine(events=["kmem:rss_stat"], cpus=cpus, nodes=(64 * MiB,), kernel=kernel)
+    m = with_page_cache(build_machine(events=["kmem:rss_stat"], cpus=cpus, nodes=(64 * MiB,), kernel=kernel))
     t = m.spawn("bash")
     m.set_current(t)
     return m, t

@@ -10,7 +10,7 @@ import pytest
 from memsim import vm
 from memsim.machine import Machine, MachineSpec
 from memsim.mm import pte_swap_entry
-from memsim.testing import build_extension
+from memsim.testing import with_page_cache, build_extension
 from memsim.vmstat import node_stat_item as NS, vm_event_item as EV
 
 MiB = 1 << 20
@@ -28,7 +28,7 @@ def reclaimops(tmp_path_factory):
 
 
 def setup(kernel="v5.14", mem=64 * MiB):
-    m = Machine(MachineSpec(cpus=1, nodes=(mem,), kernel=kernel), with_slab=False)
+    m = with_page_cache(Machine(MachineSpec(cpus=1, nodes=(mem,), kernel=kernel), with_slab=False))
     t = m.spawn("app")
     m.set_current(t)
     return m, t

@@ -15,6 +15,7 @@ from memsim.machine import Machine, MachineSpec
 from memsim.shrinker import (PY_DEFAULT_SEEKS, PY_SHRINK_BATCH, PY_SHRINK_EMPTY, PY_SHRINK_STOP,
                              PY_SHRINKER_MEMCG_AWARE, PY_SHRINKER_NUMA_AWARE, Shrinker, ShrinkerList)
 from memsim.vmstat import vm_event_item as EV
+from memsim.testing import with_page_cache
 
 MiB = 1 << 20
 PAGE = 4096
@@ -193,7 +194,7 @@ def test_drop_slab_loops_per_node_on_v514_and_over_all_nodes_on_v618(kernel):
 
 def test_direct_reclaim_shrinks_the_slab_after_each_lruvec_pass():
     # shrink_node(): shrink_lruvec, then shrink_slab(sc->gfp_mask, nid, memcg, sc->priority)
-    m = machine("v5.14", nodes=(32 * MiB,))
+    m = with_page_cache(machine("v5.14", nodes=(32 * MiB,)))
     c = Cache(100000)
     register(m, c)
     t = m.spawn("app")
@@ -242,7 +243,7 @@ def test_reclaim_prunes_shadow_nodes_through_the_mm_shadow_shrinker(kernel):
     # workingset_init() registers the shadow-node shrinker (seeks 0, NUMA and memcg aware):
     # streaming a file 16 times the size of a 16 MiB node leaves more shadow-only xa_nodes than
     # the node's limit (present pages / 8), and reclaim's shrink_slab frees some of them
-    m = Machine(MachineSpec(cpus=1, nodes=(16 * MiB,), kernel=kernel), with_slab=False)
+    m = with_page_cache(Machine(MachineSpec(cpus=1, nodes=(16 * MiB,), kernel=kernel), with_slab=False))
     _, name, flags, seeks, _, _ = m.shrinkers.shrinkers()[0]
     assert (name, seeks) == ("mm-shadow", 0)
     assert flags & (PY_SHRINKER_NUMA_AWARE | PY_SHRINKER_MEMCG_AWARE) == PY_SHRINKER_NUMA_AWARE | PY_SHRINKER_MEMCG_AWARE

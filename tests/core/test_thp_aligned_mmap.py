@@ -17,6 +17,7 @@ import pytest
 
 from memsim import vm
 from memsim.machine import Machine, MachineSpec
+from memsim.testing import with_page_cache
 
 PROBES = pathlib.Path(__file__).parent / "probes"
 MiB = 1 << 20
@@ -30,7 +31,7 @@ def recorded():
 
 
 def machine(kernel):
-    m = Machine(MachineSpec(cpus=2, nodes=(64 * MiB,), kernel=kernel), with_slab=False)
+    m = with_page_cache(Machine(MachineSpec(cpus=2, nodes=(64 * MiB,), kernel=kernel), with_slab=False))
     t = m.spawn("thp_aligned_mmap")
     m.set_current(t)
     return m, t

@@ -12,7 +12,7 @@ import pathlib
 import pytest
 
 from memsim import vm
-from memsim.testing import build_machine, trace_text
+from memsim.testing import with_page_cache, build_machine, trace_text
 
 PROBES = pathlib.Path(__file__).parent / "probes"
 MiB = 1 << 20
@@ -29,8 +29,8 @@ class Probe:
     """The probe's cases on a memsim machine: the user pages (migratetype 1) each allocated."""
 
     def __init__(self, kernel):
-        self.m = build_machine(kernel=kernel, cpus=2, events=["kmem:mm_page_alloc"],
-                               nodes=(128 * MiB,))
+        self.m = with_page_cache(build_machine(kernel=kernel, cpus=2, events=["kmem:mm_page_alloc"],
+                               nodes=(128 * MiB,)))
         self.t = self.m.spawn("user_page_gfp")
         self.m.set_current(self.t)
         self.seen = 0

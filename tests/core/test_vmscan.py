@@ -5,6 +5,7 @@ import pytest
 from memsim import vm
 from memsim.machine import Machine, MachineSpec
 from memsim.vmstat import node_stat_item as NS, vm_event_item as EV
+from memsim.testing import with_page_cache
 
 MiB = 1 << 20
 PAGE = 4096
@@ -12,7 +13,7 @@ INACTIVE_ANON, ACTIVE_ANON, INACTIVE_FILE, ACTIVE_FILE, UNEVICTABLE = range(5)
 
 
 def setup(kernel="v5.14"):
-    m = Machine(MachineSpec(cpus=1, nodes=(128 * MiB,), kernel=kernel), with_slab=False)
+    m = with_page_cache(Machine(MachineSpec(cpus=1, nodes=(128 * MiB,), kernel=kernel), with_slab=False))
     t = m.spawn("app")
     m.set_current(t)
     return m, t
@@ -50,7 +51,7 @@ def test_direct_reclaim_drops_clean_file_pages_and_leaves_anon_alone():
 def test_reading_four_times_the_memory_through_a_file_mapping_reclaims_as_it_goes():
     """__alloc_pages_slowpath's direct reclaim: a page-cache fault that finds no free page at the
     min watermark reclaims the oldest clean file pages (the issue's benchmark scenario, small)."""
-    m = Machine(MachineSpec(cpus=1, nodes=(32 * MiB,), kernel="v5.14"), with_slab=False)
+    m = with_page_cache(Machine(MachineSpec(cpus=1, nodes=(32 * MiB,), kernel="v5.14"), with_slab=False))
     t = m.spawn("app")
     m.set_current(t)
     total = sum(z["managed"] for z in m.physmem.zones_info())
@@ -63,7 +64,7 @@ def test_reading_four_times_the_memory_through_a_file_mapping_reclaims_as_it_goe
 
 
 def test_anonymous_memory_is_not_reclaimed_without_swap():
-    m = Machine(MachineSpec(cpus=1, nodes=(32 * MiB,), kernel="v5.14"), with_slab=False)
+    m = with_page_cache(Machine(MachineSpec(cpus=1, nodes=(32 * MiB,), kernel="v5.14"), with_slab=False))
     m.physmem.set_oom_killer(None)                      # reclaim alone: the allocation fails
     t = m.spawn("app")
     m.set_current(t)

@@ -7,7 +7,7 @@ import pytest
 
 from memsim import vm
 from memsim.machine import Machine, MachineSpec
-from memsim.testing import build_extension
+from memsim.testing import with_page_cache, build_extension
 from memsim.vmscan import inactive_is_low_pages
 
 MiB = 1 << 20
@@ -26,7 +26,7 @@ def machine(anon_pages=4096, file_pages=4096, activate_file=True, kernel="v5.14"
     """128 MiB: ``anon_pages`` written (inactive anon), ``file_pages`` of a file mapping read,
     and (``activate_file``) marked accessed twice so they are on the active file list, as a
     working set that is being used is; the inactive file list is then low."""
-    m = Machine(MachineSpec(cpus=1, nodes=(128 * MiB,), kernel=kernel), with_slab=False)
+    m = with_page_cache(Machine(MachineSpec(cpus=1, nodes=(128 * MiB,), kernel=kernel), with_slab=False))
     t = m.spawn("app")
     m.set_current(t)
     total = sum(z["managed"] for z in m.physmem.zones_info())

@@ -16,7 +16,7 @@ import pytest
 
 from memsim import mmstat
 from memsim.machine import Machine, MachineSpec
-from memsim.testing import build_machine, proc_layout, run_text
+from memsim.testing import with_page_cache, build_machine, proc_layout, run_text
 from memsim.vmstat import (NODE_STAT_NAMES, VM_EVENT_NAMES, ZONE_STAT_NAMES, VmStat,
                            node_stat_item as NS, vm_event_item as EV, zone_stat_item as ZS)
 
@@ -34,7 +34,7 @@ live_618 = pytest.mark.skipif(
 
 
 def machine(nodes=(64 * MiB,), cpus=1, kernel="v5.14"):
-    return Machine(MachineSpec(nodes=nodes, cpus=cpus, kernel=kernel))
+    return with_page_cache(Machine(MachineSpec(nodes=nodes, cpus=cpus, kernel=kernel)))
 
 
 def fields(text):
@@ -209,7 +209,7 @@ def test_isolated_free_pages_leave_nr_free_pages_until_undone():
 def test_v6_18_nr_free_pages_blocks_leaves_out_isolated_blocks():
     """NR_FREE_PAGES_BLOCKS: the free pages in blocks of pageblock order and more, except those
     on the MIGRATE_ISOLATE lists (__add_to_free_list), in /proc/vmstat and /proc/zoneinfo."""
-    m = build_machine(kernel="v6.18")                  # with the kmem plugin's /proc/zoneinfo
+    m = with_page_cache(build_machine(kernel="v6.18"))                  # with the kmem plugin's /proc/zoneinfo
     pm = m.physmem
     blocks = lambda text: int(re.search(r"(?m)^ *nr_free_pages_blocks (\d+)$", text).group(1))
     before = blocks(m.vfs.read_file("/proc/vmstat").decode())

@@ -6,6 +6,7 @@ import pytest
 from memsim import vm
 from memsim.machine import Machine, MachineSpec
 from memsim.vmstat import node_stat_item as NS, vm_event_item as EV
+from memsim.testing import with_page_cache
 
 MiB = 1 << 20
 PAGE = 4096
@@ -14,7 +15,7 @@ KERNELS = ("v5.14", "v6.18")
 
 
 def machine(kernel="v5.14", mib=32):
-    m = Machine(MachineSpec(cpus=1, nodes=(mib * MiB,), kernel=kernel), with_slab=False)
+    m = with_page_cache(Machine(MachineSpec(cpus=1, nodes=(mib * MiB,), kernel=kernel), with_slab=False))
     t = m.spawn("app")
     m.set_current(t)
     return m, t
@@ -334,28 +335,30 @@ def test_the_shadow_node_shrinker_frees_the_oldest_nodes_beyond_one_per_8_pages(
 
 
 def test_check_finds_a_corrupt_page_cache():
+    """--check of a file's i_pages (the page-cache plugin's part of it: diskfs.check_invariants)."""
+    from memsim.plugins.pagecache.diskfs import check_invariants
     m, t = machine()
     v = mmap_file(m, t, 64 * MiB, "big")
     assert m.mmcore.access(t.mm, v, v.vm_start, v.vm_end, False)[1] == 0
     mapping = m.files.files["big"]
-    assert m.check_invariants() == []
+    assert check_invariants(m) == []
     mapping.nrpages += 1
-    assert any("page entries, nrpages says" in p for p in m.check_invariants())
+    assert any("page entries, nrpages says" in p for p in check_invariants(m))
     mapping.nrpages -= 1
     index = next(i for i, e in mapping.i_pages.items() if e >= 0)
     pfn = mapping.i_pages[index]
     other = next(i for i, e in mapping.i_pages.items() if e >= 0 and i != index)
     mapping.i_pages[index] = mapping.i_pages[other]
-    assert any(f"index {index} holds pfn" in p for p in m.check_invariants())
+    assert any(f"index {index} holds pfn" in p for p in check_invariants(m))
     mapping.i_pages[index] = pfn
-    assert m.check_invariants() == []
+    assert check_invariants(m) == []
     key, nid = next(iter(m.workingset.shadow_nodes.items()))
     del m.workingset.shadow_nodes[key]
-    problems = m.check_invariants()
+    problems = check_invariants(m)
     assert any("workingset_nodes is" in p for p in problems)
     assert any("shadow_nodes lists" in p for p in problems)
     m.workingset.shadow_nodes[key] = nid
-    assert m.check_invariants() == []
+    assert check_invariants(m) == []
 
 
 def test_the_lookup_reads_a_shadow_as_no_page():
@@ -376,7 +379,7 @@ def test_a_refault_counts_on_the_eviction_node_in_5_14_and_the_pages_node_in_6_1
     """v5.14's workingset_refault takes the lruvec of the shadow's node (mem_cgroup_lruvec(memcg,
     pgdat) with the unpacked pgdat); v6.18 the new folio's (folio_pgdat).  A page on node 1
     refaulting a node-0 shadow of distance 0 (recent: 0 <= 0) is counted and ages there."""
-    m = Machine(MachineSpec(cpus=1, nodes=(32 * MiB, 32 * MiB), kernel=kernel), with_slab=False)
+    m = with_page_cache(Machine(MachineSpec(cpus=1, nodes=(32 * MiB, 32 * MiB), kernel=kernel), with_slab=False))
     ws = m.workingset
     pfn = m.physmem.alloc(nid=1)
     shadow = ws.pack(0, 0, ws.nonresident_age(0), False)

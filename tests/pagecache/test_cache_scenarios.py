@@ -8,14 +8,14 @@ import pytest
 
 from memsim import vm
 from memsim.mm import AddressSpace, XArray
-from memsim.testing import RamFilesPlugin, build_machine
+from memsim.testing import with_page_cache, RamFilesPlugin, build_machine
 
 PAGE = 4096
 MiB = 1 << 20
 
 
 def machine(kernel="v6.18", mib=32, **kw):
-    m = build_machine(kernel=kernel, cpus=1, nodes=(mib * MiB,), **kw)
+    m = with_page_cache(build_machine(kernel=kernel, cpus=1, nodes=(mib * MiB,), **kw))
     t = m.spawn("t")
     m.set_current(t)
     return m, t
@@ -220,7 +220,7 @@ def test_drop_caches_walks_the_superblocks_and_skips_shadow_only_inodes():
     echo 1 > drop_caches removes A's page without a shadow and leaves B alone (mapping_empty(B)
     is false)."""
     from memsim.vfs import O_CREAT, O_RDWR, FilesStruct
-    m = build_machine(plugins=(RamFilesPlugin(),), kernel="v6.18", cpus=1)
+    m = with_page_cache(build_machine(plugins=(RamFilesPlugin(),), kernel="v6.18", cpus=1))
     t = m.spawn("t")
     m.set_current(t)
     m.vfs.do_mount("none", "/mnt", "ramfiles")
@@ -238,7 +238,7 @@ def test_drop_caches_walks_the_superblocks_and_skips_shadow_only_inodes():
 
 
 def test_superblocks_are_listed_oldest_first_until_unmounted():
-    m = build_machine(plugins=(RamFilesPlugin(),), cpus=1)
+    m = with_page_cache(build_machine(plugins=(RamFilesPlugin(),), cpus=1))
     before = list(m.vfs.super_blocks)
     m.vfs.do_mount("none", "/mnt", "ramfiles")
     sb = m.vfs.path_lookup("/mnt").mnt.mnt_sb

@@ -390,11 +390,13 @@ def test_a_read_marks_its_first_page_accessed_unless_the_last_read_ended_there(k
     assert bool(flags(m, pages[1]) & (1 << PG_referenced)) is second_page_marked
 
 
-def test_v514_kswapd_writes_a_dirty_page_through_writepage_and_frees_it_in_the_same_pass():
+def test_v514_kswapd_writes_a_dirty_page_through_writepage_and_reclaims_it_when_the_write_ended():
     """pageout() (v5.14's kswapd, the page seen again with PG_reclaim and PGDAT_DIRTY set;
-    the flusher shortcut off): ->writepage stores the bytes and the emulated disk completes at
-    once, so shrink_page_list reclaims the page in the same pass as a synchronous write
-    (nr_pageout, NR_VMSCAN_WRITE, pgpgout), leaving a shadow; the refault reads the bytes."""
+    the flusher shortcut off): ->writepage stores the bytes (pgpgout) and submits the write,
+    which waits in shrink_page_list's plug: the page is kept under writeback (nr_pageout,
+    NR_VMSCAN_WRITE), and when the plug is flushed the disk ends the write, which rotates the
+    page to the inactive tail (pgrotated); the next pass reclaims it, leaving a shadow, and
+    the refault reads the bytes."""
     m, t = machine("v5.14")
     m.vmscan.flusher_writeback = False
     fd, f = open_file(m, t)
@@ -404,9 +406,12 @@ def test_v514_kswapd_writes_a_dirty_page_through_writepage_and_frees_it_in_the_s
     assert m.vmscan.shrink_inactive_list_py(0, INACTIVE_FILE, kswapd=True) == (0, 1)
     assert store(f).blocks == {}                                    # not written: activated
     m.vmscan.shrink_active_list_py(0, ACTIVE_FILE)
-    assert m.vmscan.shrink_inactive_list_py(0, INACTIVE_FILE, kswapd=True) == (1, 1)
+    assert m.vmscan.shrink_inactive_list_py(0, INACTIVE_FILE, kswapd=True) == (0, 1)
     assert m.vmscan.last_reclaim_stat["nr_pageout"] == 1
     assert node(m, "NR_VMSCAN_WRITE") == 1 and event(m, "PGPGOUT") == 8
+    assert event(m, "PGROTATED") == 1 and node(m, "NR_WRITEBACK") == 0
+    assert node(m, "NR_WRITTEN") == 1 and f.f_mapping.nrpages == 1
+    assert m.vmscan.shrink_inactive_list_py(0, INACTIVE_FILE, kswapd=True) == (1, 1)
     assert list(f.f_mapping.shadows()) == [0] and f.f_mapping.nrpages == 0
     assert t.files.pread(fd, 12, 0) == b"kswapdkswapd"
 

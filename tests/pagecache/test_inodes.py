@@ -24,8 +24,8 @@ KERNELS = ("v5.14", "v6.18")
 
 
 class LruFs:
-    """``mount -t lrufs``: regular files in the core's built-in page cache, inodes from
-    inode_cache through InodeCache."""
+    """``mount -t lrufs``: regular files in the page cache under diskfs's generic a_ops (a
+    Filemap of its own), inodes from inode_cache through InodeCache."""
 
     __name__ = "lrufs"
 
@@ -37,7 +37,9 @@ class LruFs:
         filesystems.add(FileSystemType("lrufs", "inode LRU test filesystem", self.mount, plugin="lrufs"))
 
     def mount(self, fc):
+        from memsim.plugins.pagecache.filemap import Filemap
         cache = InodeCache(fc.machine, "inode_cache")
+        filemap = Filemap(fc.machine.mmcore, fc.machine.physmem)
         self.caches.append(cache)
         fops = FileOperations(mmap=lambda file, vma: None)
 
@@ -45,6 +47,7 @@ class LruFs:
             inode = cache.new_inode(sb, S_IFREG | mode, InodeOperations(), fops, name)
             inode.i_data.i_size = 1 << 30
             inode.i_size = 1 << 30
+            filemap.install(inode.i_data)
             return sb.d_alloc(dir, name, inode)
 
         sb = SuperBlock(fc.fs_type, 0o755, InodeOperations(create=create, unlink=simple_unlink),

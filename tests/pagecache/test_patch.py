@@ -12,11 +12,12 @@ from memsim.compare import comparison, render_text, run_sides
 from memsim.machine import Machine, MachineSpec
 from memsim.plugin_host import collect_registries, get_plugin_manager
 from memsim.plugins.pagecache import patch
-from memsim.plugins.pagecache.diskfs import DISKFS_MOUNT_POINT, DISKFS_TYPE, mount_boot_disk
+from memsim.plugins.pagecache.diskfs import DISKFS_MOUNT_POINT
 from memsim.plugins.pagecache.diskfs import check_invariants as diskfs_check
 from memsim.plugins.pagecache.memfd import memfd_create
 from memsim.profiles import get_profile
-from memsim.testing import run_text
+from memsim.testing import with_page_cache, run_text
+from memsim import vm
 from memsim.vfs import O_CREAT, O_RDWR
 from memsim.workload.variant import Host, WorkloadSource
 
@@ -56,8 +57,9 @@ tasks:
 @pytest.mark.parametrize("state", ["on", "off"])
 def test_the_patch_state_sets_the_boot_option_and_every_mapping_follows_it(state):
     """Off: slab.nrexceptional at boot, the inode caches 8 bytes larger, and every mapping the
-    machine makes keeps the counter: diskfs and tmpfs inodes, shm_mnt's memfd, the core's
-    built-in files and shared anonymous memory.  On: none does."""
+    machine makes keeps the counter: diskfs and tmpfs inodes, shm_mnt's memfd, the file a
+    ``type: file`` mapping names (a diskfs file) and shared anonymous memory (a shm_mnt
+    object).  On: none does."""
     keep = state == "off"
     run = run_text(SWITCH.replace("STATE", state))
     m = run.machine
@@ -69,7 +71,7 @@ def test_the_patch_state_sets_the_boot_option_and_every_mapping_follows_it(state
     assert len({mp.s_dev for mp in mappings}) == 3 and len(mappings) >= 6  # disk, /mnt/t, shm_mnt
     assert all(mp.keep_nrexceptional is keep for mp in mappings)
     assert [mp.keep_nrexceptional for mp in m.files.files.values()] == [keep]
-    assert m.files.shmem(PAGE).keep_nrexceptional is keep
+    assert all(mp in mappings for mp in m.files.files.values())
     assert patch.check_invariants(m) == []
     # shm_mnt (memfd_create, shared anonymous memory): its inodes come from the same cache
     t = m.spawn("late")
@@ -77,6 +79,8 @@ def test_the_patch_state_sets_the_boot_option_and_every_mapping_follows_it(state
     fd = memfd_create(m, t.files, "buf", 0)
     memfd = t.files.fget(fd).f_mapping
     assert memfd.keep_nrexceptional is keep and memfd in patch.inode_mappings(m)
+    shared = vm.do_mmap(m.mmcore, t.mm, m.files, PAGE, "rw", "shared", totalram=m.overcommit)
+    assert shared.vm_file.keep_nrexceptional is keep and shared.vm_file in patch.inode_mappings(m)
     assert patch.check_invariants(m) == []
 
 
@@ -95,9 +99,7 @@ def test_a_plugin_forcing_the_old_layout_is_not_undone_by_the_change_on():
 def disk_machine(keep):
     boot = BootOptions()
     boot.slab.nrexceptional = keep
-    m = Machine(MachineSpec(cpus=1, nodes=(32 * MiB,), kernel="v5.14"), boot=boot)
-    m.vfs.register_filesystem(DISKFS_TYPE)
-    mount_boot_disk(m)
+    m = with_page_cache(Machine(MachineSpec(cpus=1, nodes=(32 * MiB,), kernel="v5.14"), boot=boot))
     t = m.spawn("app")
     m.set_current(t)
     fd = m.vfs.open(t.files, f"{DISKFS_MOUNT_POINT}/f", O_RDWR | O_CREAT)

@@ -13,7 +13,7 @@ from memsim import vm
 from memsim.hookspecs import hookimpl
 from memsim.mm import VM_HUGETLB, VM_UFFD_MINOR, VM_UFFD_MISSING, VM_UFFD_WP
 from memsim.registry import Param, StepType
-from memsim.testing import build_extension, run_text, trace_text
+from memsim.testing import with_page_cache, build_extension, run_text, trace_text
 from memsim.tracing.events import EventDecl, Field
 from memsim.workload.runner import Mapping
 
@@ -200,7 +200,7 @@ def test_a_fault_heavy_run_reaches_every_ops_table(opscount):
 
 def test_alloc_contig_range_calls_the_hugetlb_and_migratepage_hooks(opscount):
     from memsim.testing import build_machine
-    m = build_machine(nodes=(128 * MiB,), kernel="v6.18")
+    m = with_page_cache(build_machine(nodes=(128 * MiB,), kernel="v6.18"))
     counter = opscount.OpsCounter()
     counter.install(m)
     t = m.spawn("app")
@@ -256,7 +256,7 @@ def test_a_cython_plugin_uses_the_shadow_api(opscount):
     workingset_refault_file (not activated: distance 1 > 0 active pages)."""
     from memsim.machine import Machine, MachineSpec
     from memsim.vmstat import node_stat_item as NS
-    m = Machine(MachineSpec(cpus=1, nodes=(32 * MiB,)), with_slab=False)
+    m = with_page_cache(Machine(MachineSpec(cpus=1, nodes=(32 * MiB,)), with_slab=False))
     pfn = m.physmem.alloc()
     clock = m.workingset.nonresident_age(0)
     shadow = opscount.workingset_cycle(m, pfn)

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from memsim import vm
-from memsim.testing import build_machine, trace_text
+from memsim.testing import with_page_cache, build_machine, trace_text
 from memsim.testing import assert_format_is_the_live_kernels
 from memsim.tracing.vmscan import vmscan_events
 
@@ -31,7 +31,7 @@ def test_v514_gfp_flags_is_a_4_byte_gfp_t():
 
 @pytest.mark.parametrize("kernel", ["v5.14", "v6.18"])
 def test_a_page_cache_fault_under_pressure_brackets_its_reclaim(kernel):
-    m = build_machine(events=["vmscan:*"], kernel=kernel, cpus=1, nodes=(32 * MiB,))
+    m = with_page_cache(build_machine(events=["vmscan:*"], kernel=kernel, cpus=1, nodes=(32 * MiB,)))
     t = m.spawn("app")
     m.set_current(t)
     total = sum(z["managed"] for z in m.physmem.zones_info())
@@ -70,7 +70,7 @@ def test_v514_lru_isolate_has_isolate_mode_and_wakeup_a_4_byte_gfp():
 def test_direct_reclaim_records_its_lru_scan(kernel):
     # no kswapd on a bare machine: the fault reclaims for itself, isolate and shrink_inactive
     # records in between begin and end, nr_reclaimed adding up to what end says
-    m = build_machine(events=["vmscan:*"], kernel=kernel, cpus=1, nodes=(32 * MiB,))
+    m = with_page_cache(build_machine(events=["vmscan:*"], kernel=kernel, cpus=1, nodes=(32 * MiB,)))
     t = m.spawn("app")
     m.set_current(t)
     total = sum(z["managed"] for z in m.physmem.zones_info())
@@ -112,8 +112,8 @@ def test_v514_names_it_writepage_with_the_same_layout():
 
 def test_kswapd_writing_a_dirty_file_page_emits_writepage():
     """v5.14: RECLAIM_WB_FILE|RECLAIM_WB_ASYNC for a file page kswapd writes (pageout)."""
-    m = build_machine(events=["vmscan:mm_vmscan_writepage"], kernel="v5.14", cpus=1,
-                      nodes=(32 * MiB,))
+    m = with_page_cache(build_machine(events=["vmscan:mm_vmscan_writepage"], kernel="v5.14", cpus=1,
+                      nodes=(32 * MiB,)))
     t = m.spawn("app")
     m.set_current(t)
     m.vmscan.flusher_writeback = False                  # the page is reclaim's to write

@@ -285,6 +285,7 @@ cdef pfn_t _aops_alloc(void* ctx, AddressSpace mapping, uint64_t index, gfp_t gf
                        int* major) except? 0xfffffffffffffffe:
     cdef OpsCounter c = <OpsCounter>ctx
     cdef pfn_t pfn
+    cdef uint64_t shadow = 0
     c.hit(AOPS_ALLOC, index)
     pfn = c.pm.alloc_pages(gfp, 0, -1)
     if pfn == NO_PFN:
@@ -292,10 +293,10 @@ cdef pfn_t _aops_alloc(void* ctx, AddressSpace mapping, uint64_t index, gfp_t gf
     if c.pm.memcg.charge != NULL and c.pm.memcg.charge(c.pm.memcg.ctx, pfn, 0, gfp, mm) != 0:
         c.pm.put_page(pfn)
         return NO_PFN
-    c.core.add_to_page_cache(pfn, mapping, index)
+    if c.core.add_to_page_cache_locked(pfn, mapping, index, &shadow) != 0:
+        c.pm.put_page(pfn)              # -EEXIST: cached already (not by this plugin)
+        return NO_PFN
     c.cache[(mapping.addr, index)] = pfn
-    mapping.i_pages[index] = pfn        # so the mapping reads as not empty
-    mapping.nrpages += 1                # __add_to_page_cache_locked's count
     major[0] = 1
     return pfn
 
