@@ -243,15 +243,21 @@ def memsim_machine_created(machine: Any, config: Any) -> None:
 
 
 @hookspec
-def memsim_check_invariants(machine: Any) -> List[str]:
+def memsim_check_invariants(machine: Any, full: bool) -> List[str]:
     """Check this plugin's invariants; called by ``--check`` after every scheduler slice.
 
-    Also called once more at the end of the run.  Not ``firstresult``: every plugin is asked and the lists are concatenated
+    Also called once more at the end of the run, with ``full`` true.  Not ``firstresult``:
+    every plugin is asked and the lists are concatenated
     (:func:`memsim.plugin_host.check_invariants`).  Check only your own state and the core
     counters you change; do not repair anything.  A slice ends after each step and at each
     preemption point inside a long step (every ``machine.quantum`` pages a ``touch`` walks).
+    An implementation may leave out the ``full`` parameter (pluggy passes only what it names).
 
     :param machine: the machine after the slice just run.
+    :param full: the end-of-run check: walk everything, however large (the core's
+        ``Machine.check_invariants(full=True)``); false after a slice, when a check whose cost
+        grows with the size of the state (a walk of every page) may cover only what is small
+        or what changed.
     :return: one ``"<where>: <problem>"`` string per violated invariant; an empty list if all
         hold.
     """

@@ -557,9 +557,9 @@ def collect_registries(pm: pluggy.PluginManager, profile, events=None, patch_sta
     return registries, events
 
 
-def check_invariants(pm: pluggy.PluginManager, machine) -> List[str]:
+def check_invariants(pm: pluggy.PluginManager, machine, full: bool = True) -> List[str]:
     """Every plugin's ``memsim_check_invariants`` problems, concatenated (empty: all hold)."""
     problems: List[str] = []
-    for result in pm.hook.memsim_check_invariants(machine=machine):
+    for result in pm.hook.memsim_check_invariants(machine=machine, full=full):
         problems.extend(result or ())
     return problems

@@ -430,7 +430,7 @@ class Run:
         self.checks_run += 1
         problems = self.machine.check_invariants(full=full)
         if self.pm is not None:
-            for lst in self.pm.hook.memsim_check_invariants(machine=self.machine):
+            for lst in self.pm.hook.memsim_check_invariants(machine=self.machine, full=full):
                 problems += list(lst or [])
         if problems:
             raise InvariantBroken(problems, task)

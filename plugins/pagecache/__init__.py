@@ -71,10 +71,11 @@ def memsim_machine_created(machine, config):
 
 
 @hookimpl
-def memsim_check_invariants(machine):
+def memsim_check_invariants(machine, full):
     """--check of the disk files' page caches and backing stores, of tmpfs, and of the
-    no-nrexceptional switch on every inode's mapping."""
+    no-nrexceptional switch on every inode's mapping (the walks of large files at the
+    end-of-run check only)."""
     from memsim.plugins.pagecache import diskfs, patch, tmpfs
-    return (diskfs.check_invariants(machine) + tmpfs.check_invariants(machine)
+    return (diskfs.check_invariants(machine, full) + tmpfs.check_invariants(machine, full)
             + patch.check_invariants(machine))
 

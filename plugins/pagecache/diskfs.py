@@ -43,8 +43,9 @@ PAGE_SIZE = 4096
 #: boundary leaves the next page unmarked) or by the last byte read (pos_same_folio(), v5.17+)
 READ_PREV_POS_BY_PAGE = ProfileTable("pagecache.read_prev_pos_by_page", {"v5.14": True,
                                                                          "v6.18": False})
-#: ``--check`` walks the i_pages (and blocks) of files with at most this many entries
-CHECK_MAX_ENTRIES = 1 << 16
+#: ``--check`` after a slice walks the i_pages (and blocks) of files with at most this many
+#: entries; the end-of-run check walks every file
+CHECK_MAX_ENTRIES = 1 << 12
 
 
 class DiskFsInfo:
@@ -107,24 +108,26 @@ def _diskfs_mount(fc: FsContext) -> SuperBlock:
     return sb
 
 
-def check_invariants(machine: Any) -> List[str]:
+def check_invariants(machine: Any, full: bool = True) -> List[str]:
     """``--check`` of every diskfs file's page cache (memsim.workingset's check of i_pages:
     nrpages, page->mapping/index, the xa_node counts and shadow nodes) and backing store (no
-    block past i_size).  The check runs after every slice, so a file of more than
-    :data:`CHECK_MAX_ENTRIES` entries (or blocks) is left out of the walk (its pages are still in
-    the core's LRU and allocator checks)."""
+    block past i_size).  After a slice (``full`` false) a file of more than
+    :data:`CHECK_MAX_ENTRIES` entries (or blocks) is left out of the walk, which costs what the
+    file holds (its pages are still in the core's LRU and allocator checks); the end-of-run
+    check walks every file."""
     state = machine.plugin_state.get("pagecache.diskfs")
     if not state:
         return []
+    limit = 1 << 62 if full else CHECK_MAX_ENTRIES
     mappings = [inode.i_mapping for sb in state["supers"] for inode in sb.inodes()
-                if inode.i_mapping is not None and len(inode.i_mapping.i_pages) <= CHECK_MAX_ENTRIES]
+                if inode.i_mapping is not None and len(inode.i_mapping.i_pages) <= limit]
     problems = list(machine.workingset.check(mappings))
     for sb in state["supers"]:
         for inode in sb.inodes():
             if inode.i_mapping is None:
                 continue
             store = sb.s_fs_info.filemap.store_of(inode.i_mapping)
-            if len(store) > CHECK_MAX_ENTRIES:
+            if len(store) > limit:
                 continue
             last = (inode.i_size + PAGE_SIZE - 1) // PAGE_SIZE
             beyond = [i for i in store.blocks if i >= last]
