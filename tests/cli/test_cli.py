@@ -78,8 +78,10 @@ def test_same_seed_same_trace(tmp_path):
     assert a.read_bytes() != c.read_bytes()
 
 
-@pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(CONFIGS, "examples"))) + ["../fork-cow.yaml"])
+@pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(CONFIGS, "examples"))) + [
+    "../" + n for n in sorted(os.listdir(CONFIGS)) if n.endswith(".yaml")])
 def test_example_workloads_run_clean_with_checks(name):
+    """Every workload of configs/ and configs/examples/ runs with --check and no problem."""
     r = invoke("run", os.path.join(CONFIGS, "examples", name), "--check")
     assert r.exit_code == 0, r.output
 
