@@ -345,7 +345,7 @@ cdef struct swap_ops:
 # ----------------------------------------------------------------------------------------------
 # The objects
 # ----------------------------------------------------------------------------------------------
-# The built-in page cache's index (mapping->i_pages, the kernel's xarray): page index -> an
+# The page cache's index (mapping->i_pages, the kernel's xarray): page index -> an
 # entry, a pfn (>= 0) or a workingset shadow (< 0, memsim.workingset.shadow_to_entry), as the
 # dict it replaces held them.  Slots in chunks of 512 behind a dense table; indexes past
 # XA_DENSE_CHUNKS chunks (2^29 pages) in a dict.  Slot encoding: 0 empty, pfn + 1 a page, the
@@ -385,8 +385,8 @@ cdef class AddressSpace:
     cdef public bint swapbacked         # shmem / shared anonymous (mapping_swap_backed)
     cdef public uint64_t i_size
     cdef public str name
-    cdef public XArray i_pages          # the built-in page cache: index -> pfn (>= 0), or a
-                                        # shadow entry (< 0: memsim.workingset.shadow_to_entry)
+    cdef public XArray i_pages          # the page cache: index -> pfn (>= 0), or a shadow
+                                        # entry (< 0: memsim.workingset.shadow_to_entry)
     cdef public uint64_t nrpages        # page entries in i_pages (shadows are not counted)
     cdef public uint64_t nrexceptional  # value entries: kept only with keep_nrexceptional (pre-5.13)
     cdef public bint keep_nrexceptional # the no-nrexceptional patch is off: maintain and check it
@@ -401,7 +401,7 @@ cdef class AddressSpace:
     cdef public object host             # the inode object a plugin keeps for this mapping
     cdef public uint64_t addr           # the address_space's kernel address (page->mapping)
     cdef public object a_ops_owner      # keeps the owner of a_ops (and its ctx) alive
-    cdef address_space_operations* a_ops    # NULL: the built-in page cache (i_pages)
+    cdef address_space_operations* a_ops    # NULL: empty_aops (no page can be read or written)
 
 cdef inline bint mapping_empty(AddressSpace mapping) noexcept:
     """mapping_empty() (include/linux/pagemap.h, v5.13+): xa_empty(&mapping->i_pages), no page

@@ -206,7 +206,8 @@ cdef inline bint vma_mlocked_new_page(VmArea vma) noexcept:
 
 
 cdef inline bint vma_is_anonymous(VmArea vma) noexcept:
-    """vma_is_anonymous(): no vm_ops (memsim's built-in files count as having them)."""
+    """vma_is_anonymous(): no vm_ops and no file (a file VMA without vm_ops is memsim's
+    generic_file_vm_ops: its mapping's a_ops)."""
     return vma.vm_ops == NULL and vma.vm_file is None
 
 
@@ -329,7 +330,7 @@ cdef class PyUserfaultfdOps:
 # ------------------------------------------------------------------------------------------
 
 cdef class XArray:
-    """The built-in page cache's index (mapping->i_pages; include/linux/xarray.h as the page
+    """The page cache's index (mapping->i_pages; include/linux/xarray.h as the page
     cache uses it): page index -> entry, a pfn (>= 0) or a workingset shadow entry (< 0).  C
     code calls load / store / erase (xa_load, xa_store, xa_erase); Python sees the dict it
     replaces (``i_pages[index]``, ``get``, ``in``, ``del``, ``len``, ``items()`` in index
@@ -661,8 +662,8 @@ cdef class XArray:
 cdef class AddressSpace:
     """An address_space: a file's or a shmem object's pages, indexed by page offset.
 
-    With ``a_ops`` NULL the pages live in the built-in page cache (``i_pages``, an
-    :class:`XArray` index -> entry that reads like a dict from Python): an entry ``>= 0`` is a page's pfn, one ``< 0`` a shadow entry reclaim left behind
+    The pages live in ``i_pages`` (an :class:`XArray` index -> entry that reads like a dict
+    from Python), which a filesystem's ``a_ops`` fill and the core reclaims and truncates: an entry ``>= 0`` is a page's pfn, one ``< 0`` a shadow entry reclaim left behind
     (the kernel's xa_value entries: ``memsim.workingset.shadow_to_entry``), which ``nrpages``
     (a counter kept at insert and delete) does not count; ``xa_nodes`` counts each 64-slot
     leaf's entries and value entries (the xa_node counts workingset_update_node reads).
@@ -746,7 +747,7 @@ cdef class AddressSpace:
         return mapping_empty(self)
 
     def shadows(self):
-        """{index: shadow} of the value entries in the built-in page cache (shadows as the
+        """{index: shadow} of the value entries in i_pages (shadows as the
         xa_value words memsim.workingset's API takes)."""
         return {index: entry_to_shadow(e) for index, e in self.i_pages.items() if e < 0}
 
@@ -2041,7 +2042,7 @@ cdef class MmCore:
         for tries in range(2):
             level = 0
             if vma.vm_ops == NULL:
-                # anonymous VMAs and the built-in files: the whole walk, tables allocated
+                # anonymous VMAs and files without vm_ops: the whole walk, tables allocated
                 slot = self.pgt.walk(mm, addr, True, &err)
                 if err == WALK_PMD_LEAF or err == WALK_PUD_LEAF:
                     level = 3 if err == WALK_PMD_LEAF else 2
@@ -2354,8 +2355,8 @@ cdef class MmCore:
                                            vmf.pgoff + from_pte - pte_off, vmf.pgoff + to_pte - pte_off)
 
     cdef int do_fault_page(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
-        """do_fault_page(): the PTE table first (prealloc_pte), then ->fault (the built-in files:
-        filemap_fault) puts the page in vmf.page."""
+        """do_fault_page(): the PTE table first (prealloc_pte), then ->fault (a file VMA without
+        vm_ops: filemap_fault, through its mapping's a_ops) puts the page in vmf.page."""
         if self.pte_alloc(mm, vmf) == NULL:
             self.fault_counts[FK_OOM] += 1
             return VM_FAULT_OOM
@@ -2609,7 +2610,7 @@ cdef class MmCore:
 
     cdef int add_to_page_cache_locked(self, pfn_t pfn, AddressSpace mapping, uint64_t index,
                                       uint64_t* shadow) except? -1000000:
-        """__add_to_page_cache_locked() (v6.18 __filemap_add_folio) into the built-in page cache,
+        """__add_to_page_cache_locked() (v6.18 __filemap_add_folio) into ``i_pages``,
         without the memcg charge: -EEXIST when a page already sits at ``index`` (nothing
         changes: the caller looks up again); else page->mapping / ->index and NR_FILE_PAGES
         (_add_to_page_cache), the store, nrpages + 1, and 0 with *shadow the value entry the page
@@ -2630,7 +2631,7 @@ cdef class MmCore:
 
     cdef uint64_t page_cache_store(self, AddressSpace mapping, uint64_t index, pfn_t pfn) except? 0xffffffffffffffff:
         """The i_pages part of __add_to_page_cache_locked() / __filemap_add_folio(): store
-        ``pfn`` at ``index`` of the built-in page cache, loading the old entry in the same walk
+        ``pfn`` at ``index`` of ``i_pages``, loading the old entry in the same walk
         (xas_load, xas_store); returns the shadow entry it replaced (0: the slot was empty).
         nrpages + 1 for a new page; a shadow replaced was counted in nrexceptional (- 1) only
         before v5.13 (``keep_nrexceptional``).  The xa_node counts follow
@@ -2691,7 +2692,7 @@ cdef class MmCore:
 
     cdef int page_cache_delete(self, AddressSpace mapping, uint64_t index, uint64_t shadow) except -1:
         """The i_pages part of page_cache_delete() / __clear_shadow_entry(): the entry at
-        ``index`` leaves the built-in page cache, replaced by ``shadow`` (xas_store(&xas,
+        ``index`` leaves ``i_pages``, replaced by ``shadow`` (xas_store(&xas,
         shadow)) or by nothing (0); a multi-index entry there leaves whole, every index it
         covered.  A page leaving takes nrpages - 1; before v5.13
         (``keep_nrexceptional``) a shadow stored adds 1 to nrexceptional and one cleared takes
@@ -4228,7 +4229,8 @@ cdef class MmCore:
     cdef int delete_from_page_cache(self, AddressSpace mapping, pfn_t pfn, uint64_t shadow) except -1:
         """__delete_from_page_cache(page, shadow) -> page_cache_delete(): the page leaves its
         cache -- the mapping's a_ops delete_from_page_cache (which stores ``shadow``) or the
-        built-in i_pages (page_cache_delete_page) -- and NR_FILE_PAGES (NR_SHMEM);
+        i_pages itself for a mapping without a_ops (page_cache_delete_page) -- and NR_FILE_PAGES
+        (NR_SHMEM);
         page->mapping is cleared.  The caller
         (__remove_mapping) has checked that only the cache holds it."""
         cdef page* p = &self.pm.mem_map[pfn]

@@ -89,7 +89,7 @@ cdef class Vmscan:
     cdef int get_scan_count(self, lruvec* lv, scan_control* sc, uint64_t* nr) except -1
     cdef public ShrinkerList shrinkers  # shrink_node's shrink_slab (memsim.shrinker); None: none
     cdef public bint pageout_file       # reclaim (kswapd) writes dirty file pages: v5.14, not v6.18
-    cdef public bint flusher_writeback  # the flusher reclaim wakes writes the built-in file mapping's
+    cdef public bint flusher_writeback  # the flusher reclaim wakes writes the file mapping's
                                         # dirty pages reclaim meets (memsim has no flusher threads)
     cdef unsigned long pgdat_flags[256] # pgdat->flags of each node (PGDAT_*)
     cdef reclaim_stat last_stat         # what the last shrink_page_list saw

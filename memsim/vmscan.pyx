@@ -18,8 +18,9 @@ is what memsim models: the multi-generational LRU of v6.18 is not modelled):
 shrink_page_list (see its docstring) as the kernel has it: page_check_references, add_to_swap
 through ``swap_ops.swap_out`` (anon is scanned only when it is set: can_reclaim_anon_pages),
 try_to_unmap through the reverse map in C, pageout through the mapping's ``a_ops.writepage`` or
-``swap_ops.swap_writepage`` (vmscan:mm_vmscan_writepage / write_folio), __remove_mapping (the
-built-in page cache's slots keep a workingset shadow entry).
+``swap_ops.swap_writepage`` (vmscan:mm_vmscan_writepage / write_folio), under a block plug
+(``MmCore.blk_start_plug``), and __remove_mapping (i_pages' slots keep a workingset shadow
+entry).
 """
 from libc.stdint cimport uint64_t, int64_t, uint32_t
 from libc.stdlib cimport calloc, free
@@ -421,12 +422,11 @@ cdef class Vmscan:
         nr_unmap_fail, activated).  A dirty file page is written only by kswapd on v5.14, and
         only once it came round again with PG_reclaim while PGDAT_DIRTY is set; otherwise it
         gets PG_reclaim and NR_VMSCAN_IMMEDIATE and is activated (v6.18 never writes file
-        pages from reclaim).  The built-in file mapping has no flusher threads or dirty
-        throttling, so memsim lets the flusher that reclaim wakes (wakeup_flusher_threads) write
-        such a page at once (``flusher_writeback``, on by default): it is written with the batch
-        (NR_WRITTEN, not NR_VMSCAN_WRITE: not reclaim's write) through write_one_page -- the
-        built-in disk, or a plugin mapping's a_ops writepage once the batch is back on the
-        LRU -- and end_page_writeback rotates it to the inactive tail.  pageout() writes a dirty page through the mapping's writepage
+        pages from reclaim).  memsim has no flusher threads or dirty throttling, so it lets
+        the flusher that reclaim wakes (wakeup_flusher_threads) write such a page at once
+        (``flusher_writeback``, on by default): write_one_page through the mapping's a_ops
+        writepage (NR_WRITTEN, not NR_VMSCAN_WRITE: not reclaim's write), and when the batch's
+        plug is flushed end_page_writeback rotates it to the inactive tail.  pageout() writes a dirty page through the mapping's writepage
         (the swap cache's ``swap_writepage``); a page still under writeback goes back to the
         inactive list and end_page_writeback rotates it to the tail, where a later pass reclaims
         it; a page written synchronously is reclaimed at once.  A clean page that only its cache
@@ -435,10 +435,11 @@ cdef class Vmscan:
         no ``delete_from_page_cache`` is kept untouched, and compound pages are kept (memsim does
         not split THPs in reclaim).
 
-        The built-in file mapping's writeback (a_ops NULL) is an emulated disk that completes
-        every write started in this call at its end, after the kept pages went back to their
-        lists: the page is then at the inactive tail, clean, for the next isolation.  Writes
-        through an op end when the op calls MmCore.end_page_writeback (at once, or later)."""
+        The call runs under a block plug (blk_start_plug, as shrink_lruvec's): a write an op
+        submits (MmCore.submit_page_write) waits in it, and the emulated disk completes every
+        such write at the call's end (blk_finish_plug), after the kept pages went back to their
+        lists: the page is then at the inactive tail, clean, for the next isolation.  An op
+        that ends its writes itself ends them when it says (at once, or later)."""
         cdef PhysMem pm = self.pm
         cdef MmCore core = self.core
         cdef int nfree = 0
@@ -675,9 +676,9 @@ cdef class Vmscan:
     cdef int pageout(self, pfn_t pfn, AddressSpace mapping, bint file) except -1:
         """pageout() (v6.18 pageout -> writeout): a page only the cache holds
         (is_page_cache_freeable) is cleaned (clear_page_dirty_for_io: PAGE_CLEAN if it was not
-        dirty) and written with PG_reclaim set, through the mapping's a_ops writepage, the
-        built-in file mapping's emulated disk, or swap_ops.swap_writepage for a swap-cache page.
-        No writepage: PAGE_ACTIVATE (a built-in shmem page too: memsim has no shmem_writepage).
+        dirty) and written with PG_reclaim set, through the mapping's a_ops writepage or
+        swap_ops.swap_writepage for a swap-cache page.  No writepage (a_ops NULL, or a shmem
+        page: memsim has no shmem_writepage): PAGE_ACTIVATE.
         AOP_WRITEPAGE_ACTIVATE: PG_reclaim cleared, PAGE_ACTIVATE.  A write that finished at
         once loses PG_reclaim.  Then vmscan:mm_vmscan_writepage (write_folio) and
         NR_VMSCAN_WRITE; PAGE_SUCCESS."""

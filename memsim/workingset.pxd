@@ -13,7 +13,7 @@ page, from Cython (``from memsim.workingset cimport Workingset, ...``; the machi
   ``PhysMem.lru_cache_add(pfn)``, so a refault it activates goes to the active list.
 
 A shadow is the kernel's ``void *`` xa_value entry as a number: ``xa_mk_value(packed)``, that is
-``(packed << 1) | 1``; never 0, so 0 means "no shadow" (NULL).  The built-in page cache stores it
+``(packed << 1) | 1``; never 0, so 0 means "no shadow" (NULL).  i_pages stores it
 in ``AddressSpace.i_pages`` as the negative int ``~packed`` (``shadow_to_entry``), so that an
 entry ``>= 0`` is a pfn and one ``< 0`` a value entry (``xa_is_value``).
 """
@@ -30,7 +30,7 @@ cdef enum:
 
 
 cdef inline bint xa_is_value(int64_t entry) noexcept nogil:
-    """xa_is_value() of an ``i_pages`` entry of the built-in page cache: a shadow (negative)."""
+    """xa_is_value() of an ``i_pages`` entry: a shadow (negative)."""
     return entry < 0
 
 

@@ -311,7 +311,7 @@ cdef class Workingset:
         return freed
 
     def check(self, mappings):
-        """The --check of the built-in page caches of ``mappings``: nrpages the number of page
+        """The --check of the page caches (i_pages) of ``mappings``: nrpages the number of page
         entries (a walk of i_pages: since v5.13 nothing counts the value entries), and, before
         v5.13 (``keep_nrexceptional``), nrexceptional the number of value entries; every page
         entry a page of that mapping at that index, the xa_node counts and the shadow_nodes list

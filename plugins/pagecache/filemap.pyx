@@ -39,7 +39,7 @@ from memsim.page cimport page
 from memsim.physmem cimport PhysMem
 from memsim.mm cimport (MmCore, MmStruct, VmArea, AddressSpace, XArray, vm_fault,
                         writeback_control, address_space_operations, FK_AROUND, FK_FILE_READ,
-                        VM_FAULT_NOPAGE)
+                        VM_FAULT_NOPAGE, XA_SLOTS, XA_SLOTS_SHIFT)
 from memsim.vmstat cimport count_vm_events, PGPGIN, PGPGOUT
 from memsim.workingset cimport xa_is_value
 
@@ -159,13 +159,14 @@ cdef int filemap_map_pages(Filemap fm, MmStruct mm, VmArea vma, vm_fault* vmf,
     faulting page itself was mapped (counted as the file read fault it is), every other page a
     FK_AROUND.  mm_filemap_map_pages fires once pages were looked at (next_uptodate_folio
     found one), with the clipped range.  Generic over the mapping (shmem's a_ops call it too,
-    with a Filemap that only gives the core and the event slot)."""
+    with a Filemap that only gives the core and the event slot).  The walk reads the XArray's
+    slots in place (xas_next_entry); a range past its dense table or an array with multi-index
+    entries goes through ``XArray.find``."""
     cdef AddressSpace mapping = vma.vm_file
     cdef XArray i_pages = mapping.i_pages
-    cdef uint64_t index = start_pgoff, end = end_pgoff, file_end, addr
+    cdef uint64_t index = start_pgoff, end = end_pgoff, file_end, stop, v
+    cdef uint64_t* chunk
     cdef int64_t e
-    cdef uint64_t* pte
-    cdef page* p
     cdef int ret = 0
     cdef bint found = False
     if mapping.i_size == 0:
@@ -175,26 +176,56 @@ cdef int filemap_map_pages(Filemap fm, MmStruct mm, VmArea vma, vm_fault* vmf,
         end = file_end
     if index > end:
         return 0
-    while i_pages.find(index, end, &index, &e):
-        if not xa_is_value(e):
-            p = &fm.pm.mem_map[<pfn_t>e]
-            if (p.flags & (1ULL << PG_uptodate)) and not (p.flags & (1ULL << PG_locked)):
-                found = True
-                pte = vmf.pte + (<int64_t>index - <int64_t>vmf.pgoff)
-                if pte[0] == 0:
-                    addr = vma.vm_start + ((index - vma.vm_pgoff) << PAGE_SHIFT)
-                    fm.core.do_set_pte(mm, vma, addr, pte, <pfn_t>e, False, addr != vmf.address)
-                    if addr == vmf.address:
-                        ret = VM_FAULT_NOPAGE
-                        fm.core.fault_counts[FK_FILE_READ] += 1
-                    else:
-                        fm.core.fault_counts[FK_AROUND] += 1
-        if index >= end:
-            break
-        index += 1
+    if i_pages.nr_multi == 0 and (end >> XA_SLOTS_SHIFT) < i_pages.nr_chunks:
+        while index <= end:
+            chunk = i_pages.chunks[index >> XA_SLOTS_SHIFT]
+            stop = index | (XA_SLOTS - 1)
+            if stop > end:
+                stop = end
+            if chunk != NULL:
+                while index <= stop:
+                    v = chunk[index & (XA_SLOTS - 1)]
+                    if v != 0 and not (v >> 63):            # a page, not a value entry
+                        if map_one(fm, mm, vma, vmf, index, <pfn_t>(v - 1), &found, &ret) < 0:
+                            return -1
+                    index += 1
+            index = stop + 1
+    else:
+        while i_pages.find(index, end, &index, &e):
+            if not xa_is_value(e):
+                map_one(fm, mm, vma, vmf, index, <pfn_t>e, &found, &ret)
+            if index >= end:
+                break
+            index += 1
     if found:
         fm.emit_range(fm.ev_map_pages, mapping, start_pgoff, end)
     return ret
+
+
+cdef inline int map_one(Filemap fm, MmStruct mm, VmArea vma, vm_fault* vmf, uint64_t index,
+                        pfn_t pfn, bint* found, int* ret) except -1:
+    """filemap_map_pages()' step for one cached page: an uptodate, unlocked page goes at its PTE
+    if that is none (do_set_pte: the faulting address's is the fault itself, the others
+    FK_AROUND)."""
+    cdef uint64_t* pte = vmf.pte + (<int64_t>index - <int64_t>vmf.pgoff)
+    cdef uint64_t addr
+    cdef page* p
+    if pte[0] != 0 and found[0]:
+        return 0                            # mapped already: nothing to look at
+    p = &fm.pm.mem_map[pfn]
+    if not (p.flags & (1ULL << PG_uptodate)) or (p.flags & (1ULL << PG_locked)):
+        return 0
+    found[0] = True
+    if pte[0] != 0:
+        return 0
+    addr = vma.vm_start + ((index - vma.vm_pgoff) << PAGE_SHIFT)
+    fm.core.do_set_pte(mm, vma, addr, pte, pfn, False, addr != vmf.address)
+    if addr == vmf.address:
+        ret[0] = VM_FAULT_NOPAGE
+        fm.core.fault_counts[FK_FILE_READ] += 1
+    else:
+        fm.core.fault_counts[FK_AROUND] += 1
+    return 0
 
 
 cdef int _page_mkwrite(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:

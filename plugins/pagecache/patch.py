@@ -41,8 +41,8 @@ MODEL = (
     "replaces or clears one, - the node's values when the shadow-node shrinker frees a node; the "
     "emptiness tests become `nrpages == 0 && nrexceptional == 0`, clear_inode also has "
     "`BUG_ON(nrexceptional)`, and `--check` compares the counter with the value entries. "
-    "Every inode the plugin creates (diskfs at /mnt/disk, tmpfs mounts, shm_mnt's memfds) and "
-    "the core's built-in files and shared anonymous memory follow the switch. The pages, "
+    "Every inode the plugin creates (diskfs at /mnt/disk, tmpfs mounts, shm_mnt's memfds and "
+    "shared anonymous memory, the files `type: file` mappings name) follows the switch. The pages, "
     "faults and trace records of a workload are the same on both sides; the slab pages of the "
     "inode caches, and so Slab in /proc/meminfo, are not.")
 

@@ -51,7 +51,8 @@ AS_EXITING = 4
 FIRST_ANON_MINOR = 40
 
 #: shm_mnt's device: 0:1 on the live 6.18 kernel (tests/pagecache/probes/memfd_seals.txt, stat
-#: of a memfd); v5.14 keeps the 0:5 of memsim's built-in shared anonymous memory
+#: of a memfd); v5.14 keeps the 0:5 memsim's shared anonymous memory has always shown (the
+#: anonymous device numbers a booted kernel hands out depend on its mounts' order)
 SHM_MNT_DEV = ProfileTable("pagecache.shm_mnt_dev", {"v5.14": 5, "v6.18": 1})
 #: F_SEAL_WRITE refuses every shared mapping (v5.14 mmap_region(): mapping_map_writable() for
 #: VM_SHARED) or only a writable one (v6.6+ memfd_check_seals_mmap(), which clears VM_MAYWRITE)
