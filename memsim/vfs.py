@@ -37,7 +37,8 @@ __all__ = [
     "O_TRUNC", "O_APPEND", "O_DIRECTORY", "FMODE_READ", "FMODE_WRITE", "MAY_EXEC", "MAY_WRITE",
     "MAY_READ", "NAME_MAX", "PATH_MAX", "FS_REQUIRES_DEV", "SuperOperations", "iput", "ihold",
     "vfs_pread", "vfs_pwrite", "vfs_fsync", "vfs_fallocate", "vfs_fadvise", "do_ftruncate",
-    "i_size_write", "simple_unlink", "get_file", "evict", "generic_fadvise", "FALLOC_FL_KEEP_SIZE", "FALLOC_FL_PUNCH_HOLE", "FALLOC_FL_COLLAPSE_RANGE",
+    "i_size_write", "simple_unlink", "get_file", "evict", "generic_fadvise", "BackingDevInfo",
+    "FileRaState", "FMODE_RANDOM", "VM_READAHEAD_PAGES", "FALLOC_FL_KEEP_SIZE", "FALLOC_FL_PUNCH_HOLE", "FALLOC_FL_COLLAPSE_RANGE",
     "FALLOC_FL_ZERO_RANGE", "FALLOC_FL_INSERT_RANGE", "FALLOC_FL_UNSHARE_RANGE",
     "POSIX_FADV_NORMAL", "POSIX_FADV_RANDOM", "POSIX_FADV_SEQUENTIAL", "POSIX_FADV_WILLNEED",
     "POSIX_FADV_DONTNEED", "POSIX_FADV_NOREUSE", "I_FREEING", "I_CLEAR",
@@ -60,6 +61,12 @@ O_DIRECTORY = 0o200000
 # include/linux/fs.h
 FMODE_READ = 0x1
 FMODE_WRITE = 0x2
+#: FMODE_RANDOM (include/linux/fs.h): POSIX_FADV_RANDOM was given, a read miss reads no more
+#: than it needs
+FMODE_RANDOM = 0x1000
+#: VM_READAHEAD_PAGES (include/linux/mm.h): SZ_128K / PAGE_SIZE, a block device's default
+#: read_ahead_kb (blk_apply_bdi_limits: io_opt * 2 when larger)
+VM_READAHEAD_PAGES = 32
 MAY_EXEC = 0x1
 MAY_WRITE = 0x2
 MAY_READ = 0x4
@@ -180,7 +187,11 @@ class FileOperations:
       checks): FALLOC_FL_* ``mode``; missing: EOPNOTSUPP;
     * ``fadvise(file, offset, length, advice)`` (``->fadvise``, vfs_fadvise()); missing:
       generic_fadvise(), which checks the advice and, for POSIX_FADV_DONTNEED, drops the clean
-      unmapped pages of the range (invalidate_mapping_pages()) of ``f_mapping``.
+      unmapped pages of the range (invalidate_mapping_pages()) of ``f_mapping``;
+    * ``readahead(file, index, nr_to_read)``: force_page_cache_readahead() into the file's page
+      cache (``a_ops->readahead`` of the pages ``[index, index + nr_to_read)``, bounded by the
+      window's maximum) -- what generic_fadvise() does for POSIX_FADV_WILLNEED; missing: nothing
+      is read ahead.
 
     Any of them raises :class:`VfsError` to fail with that errno.
     """
@@ -195,6 +206,7 @@ class FileOperations:
     fsync: Optional[Callable[["File", int, int, bool], None]] = None
     fallocate: Optional[Callable[["File", int, int, int], None]] = None
     fadvise: Optional[Callable[["File", int, int, int], None]] = None
+    readahead: Optional[Callable[["File", int, int], None]] = None
 
 
 @dataclass(frozen=True)
@@ -454,6 +466,8 @@ class SuperBlock:
         self.s_flags = 0
         self.s_op = s_op
         self.s_dev = s_dev
+        #: the disk's readahead limits (super_setup_bdi / the block device's bdi); None: none
+        self.s_bdi: Optional[BackingDevInfo] = None
         self.s_inodes: Dict[int, Inode] = {}
         self._next_ino = 1
         root = self.new_inode(S_IFDIR | (root_mode & 0o7777), root_op, root_fop)
@@ -544,12 +558,57 @@ class Path:
     dentry: Dentry
 
 
+class BackingDevInfo:
+    """``struct backing_dev_info`` of a block device, as far as readahead needs it: ``ra_pages``
+    (the window's maximum, /sys/class/bdi/<maj:min>/read_ahead_kb / 4, and the same number as
+    /sys/block/<disk>/queue/read_ahead_kb) and ``io_pages`` (the largest I/O in pages:
+    queue/max_sectors_kb / 4, which a read larger than the window may use).  A superblock on a
+    disk has one (``SuperBlock.s_bdi``); filesystems without a disk have none (tmpfs's
+    noop_backing_dev_info: fadvise's readahead advice is ignored there)."""
+
+    __slots__ = ("name", "ra_pages", "io_pages")
+
+    def __init__(self, name: str, ra_pages: int = VM_READAHEAD_PAGES, io_pages: int = VM_READAHEAD_PAGES):
+        self.name = name
+        self.ra_pages = ra_pages
+        self.io_pages = io_pages
+
+    def __repr__(self) -> str:
+        return f"<BackingDevInfo {self.name} ra_pages={self.ra_pages} io_pages={self.io_pages}>"
+
+
+class FileRaState:
+    """``struct file_ra_state`` (include/linux/fs.h): a file's readahead window, the last one
+    submitted: ``start`` (its first page), ``size`` (pages), ``async_size`` (the pages from the
+    PG_readahead marker to its end), ``ra_pages`` (this file's maximum: the bdi's at open,
+    doubled by POSIX_FADV_SEQUENTIAL), ``order`` (v6.16+: the folio order the window ramps
+    to), ``mmap_miss`` (unused: the fault path does no readahead in memsim) and ``prev_pos``
+    (where the last buffered read ended, -1: none).  A filesystem's read_iter reads and updates
+    it."""
+
+    __slots__ = ("start", "size", "async_size", "ra_pages", "order", "mmap_miss", "prev_pos")
+
+    def __init__(self, ra_pages: int = 0):
+        self.start = 0
+        self.size = 0
+        self.async_size = 0
+        self.ra_pages = ra_pages
+        self.order = 0
+        self.mmap_miss = 0
+        self.prev_pos = -1
+
+    def __repr__(self) -> str:
+        return (f"<FileRaState start={self.start} size={self.size} async_size={self.async_size} "
+                f"ra_pages={self.ra_pages} prev_pos={self.prev_pos}>")
+
+
 class File:
     """``struct file``: an open file description (shared by the fds that dup or inherit it).
 
     ``f_flags`` are the open flags (O_*), ``f_mode`` FMODE_READ/FMODE_WRITE from the access
-    mode, ``f_pos`` the position read/write use and advance, ``f_ra_prev_pos`` where the last
-    buffered read ended (file_ra_state.prev_pos), ``f_mapping`` the inode's page cache
+    mode (and FMODE_RANDOM), ``f_pos`` the position read/write use and advance, ``f_ra`` its
+    readahead state (:class:`FileRaState`, file_ra_state_init() from the superblock's
+    ``s_bdi``), ``f_mapping`` the inode's page cache
     (``i_mapping``), ``f_count`` the references (fds, the mappings made from it).  It
     holds a reference to its inode (an unlinked file lives while it is open)."""
 
@@ -563,9 +622,9 @@ class File:
         self.f_mode = (FMODE_READ if acc in (O_RDONLY, O_RDWR) else 0) | \
                       (FMODE_WRITE if acc in (O_WRONLY, O_RDWR) else 0)
         self.f_pos = 0
-        #: file_ra_state.prev_pos: where the last buffered read of this file ended (-1: none),
-        #: which a filesystem's read_iter reads and sets (filemap_read's mark_page_accessed test)
-        self.f_ra_prev_pos = -1
+        #: file_ra_state_init() (do_dentry_open): the window's maximum from the disk's bdi
+        bdi = self.f_inode.i_sb.s_bdi
+        self.f_ra = FileRaState(bdi.ra_pages if bdi is not None else 0)
         self.f_count = 1
         self.private_data: Any = None
 
@@ -846,11 +905,7 @@ def vfs_fallocate(file: File, mode: int, offset: int, length: int) -> None:
 
 def vfs_fadvise(file: File, offset: int, length: int, advice: int,
                 invalidate: Optional[Callable[[Any, int, int], Any]] = None) -> None:
-    """vfs_fadvise(): ``->fadvise``, else generic_fadvise(): EINVAL without a page cache, for a
-    negative length or an unknown advice; POSIX_FADV_DONTNEED drops the clean, unmapped pages
-    wholly inside the range through ``invalidate(mapping, first_index, last_index)``
-    (invalidate_mapping_pages(); ``length`` 0 means to the end of the file).  The other
-    advice only steers readahead, which memsim does not model."""
+    """vfs_fadvise(): ``->fadvise``, else :func:`generic_fadvise`."""
     if file.f_op.fadvise is not None:
         file.f_op.fadvise(file, offset, length, advice)
         return
@@ -859,19 +914,47 @@ def vfs_fadvise(file: File, offset: int, length: int, advice: int,
 
 def generic_fadvise(file: File, offset: int, length: int, advice: int,
                     invalidate: Optional[Callable[[Any, int, int], Any]] = None) -> None:
-    """generic_fadvise(): what :func:`vfs_fadvise` does for a file without ``->fadvise``; a
-    filesystem's own ``->fadvise`` may call it with its own ``invalidate``."""
+    """generic_fadvise() (mm/fadvise.c): EINVAL without a page cache, for a negative length or
+    an unknown advice.  On a file whose superblock has a disk (``s_bdi``): POSIX_FADV_NORMAL
+    gives the file the bdi's ``ra_pages`` back and clears FMODE_RANDOM, RANDOM sets
+    FMODE_RANDOM (a read miss reads only what it needs), SEQUENTIAL doubles ``ra_pages``,
+    WILLNEED reads the pages of the range ahead (``f_op.readahead``:
+    force_page_cache_readahead(), from the first partial page to the last); without one
+    (tmpfs's noop_backing_dev_info) these are accepted and ignored.  POSIX_FADV_DONTNEED drops
+    the clean, unmapped pages wholly inside the range through ``invalidate(mapping,
+    first_index, last_index)`` (invalidate_mapping_pages(); ``length`` 0 means to the end of
+    the file).  NOREUSE does nothing here (v6.18's FMODE_NOREUSE only steers the multi-gen
+    LRU).  A filesystem's own ``->fadvise`` may call this with its own ``invalidate``."""
     mapping = file.f_mapping
     if mapping is None or length < 0:
         raise VfsError("EINVAL", "no page cache" if mapping is None else "negative length")
     if advice not in (POSIX_FADV_NORMAL, POSIX_FADV_RANDOM, POSIX_FADV_SEQUENTIAL,
                       POSIX_FADV_WILLNEED, POSIX_FADV_DONTNEED, POSIX_FADV_NOREUSE):
         raise VfsError("EINVAL", f"unknown advice {advice}")
-    if advice != POSIX_FADV_DONTNEED or invalidate is None:
-        return
     page = 4096
+    # endbyte: the last byte of the range (len 0 or an overflow: LLONG_MAX)
     endbyte = MAX_LFS_FILESIZE if length == 0 or offset + length > MAX_LFS_FILESIZE \
         else offset + length - 1
+    if advice != POSIX_FADV_DONTNEED:
+        bdi = file.f_inode.i_sb.s_bdi
+        if bdi is None:
+            return
+        if advice == POSIX_FADV_NORMAL:
+            file.f_ra.ra_pages = bdi.ra_pages
+            file.f_mode &= ~FMODE_RANDOM
+        elif advice == POSIX_FADV_RANDOM:
+            file.f_mode |= FMODE_RANDOM
+        elif advice == POSIX_FADV_SEQUENTIAL:
+            file.f_ra.ra_pages = bdi.ra_pages * 2
+            file.f_mode &= ~FMODE_RANDOM
+        elif advice == POSIX_FADV_WILLNEED and file.f_op.readahead is not None:
+            # first and last PARTIAL page; nrpages 0 (an overflow of the +1) means all
+            start_index = offset // page
+            nrpages = (endbyte // page - start_index + 1) & ((1 << 64) - 1)
+            file.f_op.readahead(file, start_index, nrpages or (1 << 64) - 1)
+        return
+    if invalidate is None:
+        return
     start_index = (offset + page - 1) // page
     end_index = endbyte // page
     if (endbyte + 1) % page and endbyte != file.f_inode.i_size - 1:

@@ -938,7 +938,9 @@ CORE_STEPS: Tuple[CoreStep, ...] = (
              "- fallocate: {fd: f, mode: [FALLOC_FL_PUNCH_HOLE, FALLOC_FL_KEEP_SIZE], offset: 4 KiB, "
              "length: 8 KiB}"),
     CoreStep("fadvise", "Advise the kernel about a range of an open file (posix_fadvise(2)): "
-             "POSIX_FADV_DONTNEED drops its clean, unmapped pages from the page cache.",
+             "POSIX_FADV_DONTNEED drops its clean, unmapped pages from the page cache; on a "
+             "file of a disk, WILLNEED reads the range ahead, SEQUENTIAL doubles the readahead "
+             "window, RANDOM turns readahead off and NORMAL back on.",
              FADVISE_PARAMS, None, "- fadvise: {fd: f, advice: POSIX_FADV_DONTNEED}"),
     CoreStep("madvise", "Advise the kernel about a mapping or a range of it (madvise(2)): "
              "MADV_DONTNEED unmaps its pages, MADV_REMOVE punches a hole in the file of a shared "

@@ -20,7 +20,8 @@ from __future__ import annotations
 from typing import Any, List, Optional
 
 from memsim.profiles import ProfileTable
-from memsim.vfs import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FileOperations,
+from memsim.vfs import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FMODE_RANDOM,
+                        VM_READAHEAD_PAGES, BackingDevInfo, FileOperations,
                         FileSystemType, FsContext, Inode, InodeOperations, S_IFDIR, S_IFREG,
                         SuperBlock, SuperOperations, VfsError, i_size_write, simple_unlink)
 
@@ -43,6 +44,13 @@ PAGE_SIZE = 4096
 #: boundary leaves the next page unmarked) or by the last byte read (pos_same_folio(), v5.17+)
 READ_PREV_POS_BY_PAGE = ProfileTable("pagecache.read_prev_pos_by_page", {"v5.14": True,
                                                                          "v6.18": False})
+#: filemap_get_pages()' readahead: v5.14's ondemand_readahead() (else v6.18's page_cache_sync_ra /
+#: page_cache_async_ra) and its filemap_get_read_batch() reaching one page past the read (the
+#: off-by-one fixed by 5956592ce337 in 6.3: last_index - 1)
+READAHEAD_ONDEMAND = ProfileTable("pagecache.readahead_ondemand", {"v5.14": True, "v6.18": False})
+#: A virtio disk's queue/max_sectors_kb: BLK_DEF_MAX_SECTORS_CAP (2560 sectors, 1280 KiB; the
+#: loop devices of the live 6.18 VM show it), so bdi->io_pages = 320
+DISK_MAX_SECTORS_KB = 1280
 #: ``--check`` after a slice walks the i_pages (and blocks) of files with at most this many
 #: entries; the end-of-run check walks every file
 CHECK_MAX_ENTRIES = 1 << 12
@@ -62,6 +70,12 @@ class DiskFsInfo:
         self.filemap = Filemap(machine.mmcore, machine.physmem)
         self.filemap.bind_events(getattr(machine, "events", None))
         self.filemap.ra_same_page_end = READ_PREV_POS_BY_PAGE[machine.profile]
+        self.filemap.ra_ondemand = READAHEAD_ONDEMAND[machine.profile]
+        self.filemap.read_batch_past_end = READAHEAD_ONDEMAND[machine.profile]
+        #: the disk's bdi (/sys/class/bdi/<maj:min>): read_ahead_kb 128, max_sectors_kb 1280
+        self.bdi = BackingDevInfo(f"{s_dev >> 20}:{s_dev & 0xfffff}", VM_READAHEAD_PAGES,
+                                  DISK_MAX_SECTORS_KB // 4)
+        self.filemap.io_pages = self.bdi.io_pages
         self.next_ino = FIRST_INO
         self.evicted = 0
         self.inodes = None                  # the InodeCache (diskfs_super_operations)
@@ -103,9 +117,32 @@ def _diskfs_mount(fc: FsContext) -> SuperBlock:
     s_dev = DISKFS_DEV + state["disks"] * DISK_MINORS
     state["disks"] += 1
     info = DiskFsInfo(machine, s_dev)
+    _bdi_sysfs(machine, info.bdi, "vd" + chr(ord("a") + state["disks"] - 1))
     sb = _build_super(fc.fs_type, info)
     state["supers"].append(sb)
     return sb
+
+
+def _read_ahead_kb_store(bdi: BackingDevInfo, data: bytes) -> None:
+    """read_ahead_kb_store() / queue_ra_store(): kstrtoul of the text (EINVAL if it is not a
+    number), ra_pages = KiB >> 2.  Files opened before keep their window's maximum (their
+    file_ra_state copied it at open)."""
+    text = data.decode("ascii", "replace").strip()
+    if not text.isdigit() or int(text) >= 1 << 64:
+        raise VfsError("EINVAL", f"read_ahead_kb: {text!r} is not a number")
+    bdi.ra_pages = int(text) >> 2
+
+
+def _bdi_sysfs(machine: Any, bdi: BackingDevInfo, disk: str) -> None:
+    """The disk's readahead tunable where the kernel has it: /sys/class/bdi/<maj:min>/read_ahead_kb
+    and /sys/block/<disk>/queue/read_ahead_kb, both the bdi's ra_pages in KiB ("%lu\n")."""
+    sysfs = getattr(machine, "sysfs", None)
+    if sysfs is None:
+        return
+    for path in (f"class/bdi/{bdi.name}/read_ahead_kb", f"block/{disk}/queue/read_ahead_kb"):
+        if path not in sysfs:
+            sysfs.create_file(path, show=lambda b: f"{b.ra_pages << 2}\n",
+                              store=_read_ahead_kb_store, private=bdi, plugin="pagecache")
 
 
 def check_invariants(machine: Any, full: bool = True) -> List[str]:
@@ -144,14 +181,18 @@ def _build_super(fs_type: FileSystemType, info: DiskFsInfo) -> SuperBlock:
     # -- regular files: file_operations (ext4_file_operations) ------------------------------
     def read_iter(file, pos: int, count: int, buf: Optional[bytearray]) -> int:
         """ext4_file_read_iter() -> generic_file_read_iter(), with the file's readahead state
-        (file_ra_state.prev_pos)."""
+        (``file.f_ra``) and FMODE_RANDOM."""
         n = filemap.read_iter(file.f_mapping, pos, count, buf, info.current_mm(),
-                              file.f_ra_prev_pos)
+                              file.f_ra, bool(file.f_mode & FMODE_RANDOM))
         if n < 0:
             raise VfsError("ENOMEM", "no memory for the page cache")
-        if n:
-            file.f_ra_prev_pos = pos + n
         return n
+
+    def readahead(file, index: int, nr_to_read: int) -> None:
+        """force_page_cache_readahead() (POSIX_FADV_WILLNEED): the pages read ahead into the
+        cache, at most max(io_pages, the file's ra_pages) of them."""
+        filemap.force_page_cache_readahead(file.f_mapping, file.f_ra, index,
+                                           min(nr_to_read, (1 << 64) - 1), info.current_mm())
 
     def write_iter(file, pos: int, data: bytes) -> int:
         inode = file.f_inode
@@ -191,7 +232,7 @@ def _build_super(fs_type: FileSystemType, info: DiskFsInfo) -> SuperBlock:
             i_size_write(inode, offset + length)
 
     fops = FileOperations(read_iter=read_iter, write_iter=write_iter, mmap=mmap, fsync=fsync,
-                          fallocate=fallocate)
+                          fallocate=fallocate, readahead=readahead)
 
     def setattr(dentry, size: int) -> None:
         """ext4_setattr(ATTR_SIZE) -> truncate_setsize(): i_size, then (shrinking) the file's
@@ -244,6 +285,7 @@ def _build_super(fs_type: FileSystemType, info: DiskFsInfo) -> SuperBlock:
     dir_iops = InodeOperations(create=create, mkdir=mkdir, rmdir=rmdir, unlink=simple_unlink)
     sb = SuperBlock(fs_type, 0o755, dir_iops, dir_fops, fs_info=info,
                     s_op=diskfs_super_operations(info), s_dev=info.s_dev)
+    sb.s_bdi = info.bdi
     sb.s_root.d_inode.i_ino = ROOT_INO
     sb.s_root.d_inode.inc_nlink()                   # "." and its name: 2 links
     return sb

@@ -34,7 +34,8 @@ __GFP_WRITE, the bytes copied, the page dirtied).
 """
 from libc.stdint cimport uint64_t, int64_t, uint32_t
 from memsim._types cimport (pfn_t, gfp_t, NO_PFN, PAGE_SHIFT, PAGE_SIZE, PG_locked, PG_uptodate,
-                            PG_dirty, PG_content, GFP_WRITE_, PAGE_MAPPING_ANON)
+                            PG_dirty, PG_content, PG_reclaim, PG_writeback, GFP_WRITE_,
+                            PAGE_MAPPING_ANON)
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem
 from memsim.mm cimport (MmCore, MmStruct, VmArea, AddressSpace, XArray, vm_fault,
@@ -46,6 +47,100 @@ from memsim.workingset cimport xa_is_value
 cdef enum:
     SECTORS_PER_PAGE = 8                # PAGE_SIZE >> SECTOR_SHIFT: what submit_bio() counts
     FOLIO_BATCH_SIZE = 31               # a folio_batch: filemap_get_pages()' batch (v5.14: 15)
+    PG_readahead = PG_reclaim           # the same bit (include/linux/page-flags.h)
+    RA_CHUNK = 512                      # force_page_cache_ra(): 2 MiB / PAGE_SIZE a chunk
+
+cdef uint64_t ULONG_MAX = 0xffffffffffffffffULL
+
+
+# ----------------------------------------------------------------------------------------------
+# the readahead window (mm/readahead.c)
+# ----------------------------------------------------------------------------------------------
+
+cdef inline uint64_t roundup_pow_of_two(uint64_t n) noexcept:
+    cdef uint64_t r = 1
+    while r < n:
+        r <<= 1
+    return r
+
+
+cdef inline uint64_t get_init_ra_size(uint64_t size, uint64_t max_pages) noexcept:
+    """get_init_ra_size(): the first window of a stream, from the request rounded up to a power
+    of two: x4 when small (<= max/32), x2 when medium (<= max/4), else max."""
+    cdef uint64_t newsize = roundup_pow_of_two(size)
+    if newsize <= max_pages // 32:
+        return newsize * 4
+    if newsize <= max_pages // 4:
+        return newsize * 2
+    return max_pages
+
+
+cdef inline uint64_t get_next_ra_size(file_ra_state* ra, uint64_t max_pages) noexcept:
+    """get_next_ra_size(): the next window: x4 below max/16, x2 up to max/2, else max."""
+    cdef uint64_t cur = ra.size
+    if cur < max_pages // 16:
+        return 4 * cur
+    if cur <= max_pages // 2:
+        return 2 * cur
+    return max_pages
+
+
+cdef inline bint page_cache_present(XArray i_pages, uint64_t index) noexcept:
+    cdef int64_t e
+    return i_pages.load(index, &e) and not xa_is_value(e)
+
+
+cdef uint64_t page_cache_next_miss(XArray i_pages, uint64_t index, uint64_t max_scan) noexcept:
+    """page_cache_next_miss(): the lowest index of [index, index + max_scan) with no page (a
+    shadow is a miss); index + max_scan if there is none (0 on a wrap)."""
+    cdef uint64_t i = 0
+    while i < max_scan:
+        if index + i < index:
+            return 0
+        if not page_cache_present(i_pages, index + i):
+            return index + i
+        i += 1
+    return index + max_scan
+
+
+cdef uint64_t page_cache_prev_miss(XArray i_pages, uint64_t index, uint64_t max_scan) noexcept:
+    """page_cache_prev_miss(): the highest index of [index - max_scan + 1, index] with no
+    page; index - max_scan if there is none, ULONG_MAX when the search passed index 0."""
+    cdef uint64_t i = 0
+    while i < max_scan:
+        if i > index:
+            return ULONG_MAX
+        if not page_cache_present(i_pages, index - i):
+            return index - i
+        i += 1
+    return index - max_scan if max_scan <= index else ULONG_MAX
+
+
+cdef int ra_load(object ra, file_ra_state* st) except -1:
+    """A File's FileRaState (memsim.vfs) into the C struct a read works on (None: no window)."""
+    if ra is None:
+        st.start = st.size = st.async_size = st.ra_pages = 0
+        st.order = 0
+        st.prev_pos = -1
+        return 0
+    st.start = ra.start
+    st.size = ra.size
+    st.async_size = ra.async_size
+    st.ra_pages = ra.ra_pages
+    st.order = ra.order
+    st.prev_pos = ra.prev_pos
+    return 0
+
+
+cdef int ra_store(file_ra_state* st, object ra) except -1:
+    if ra is None:
+        return 0
+    ra.start = st.start
+    ra.size = st.size
+    ra.async_size = st.async_size
+    ra.order = st.order
+    ra.prev_pos = st.prev_pos
+    return 0
 
 
 cdef class BackingStore:
@@ -395,66 +490,354 @@ cdef class Filemap:
         self.core.set_page_dirty(pfn)
         return 1
 
+    # -- readahead (mm/readahead.c) ----------------------------------------------------------
+    cdef int64_t ra_unbounded(self, AddressSpace mapping, uint64_t index, uint64_t nr_to_read,
+                              uint64_t lookahead_size, MmStruct mm) except -1:
+        """page_cache_ra_unbounded(): every page of [index, index + nr_to_read) not cached is
+        allocated (readahead_gfp_mask: ``page_cache_alloc``), added to i_pages and the LRU (a
+        shadow there is a refault) and read in; the page ``nr_to_read - lookahead_size`` into
+        the range gets PG_readahead, the marker the next async readahead starts at (none when
+        lookahead_size is 0 or larger than the range).  A cached page is skipped (its batch of
+        reads is submitted: read_pages()); memory running out ends the readahead.  The
+        emulated disk completes each read at once.  Returns the pages added."""
+        cdef uint64_t i, mark = ULONG_MAX
+        cdef int64_t added = 0
+        cdef pfn_t pfn
+        cdef XArray i_pages = mapping.i_pages
+        cdef BackingStore store = self.stores.get(mapping)
+        if lookahead_size <= nr_to_read:
+            mark = nr_to_read - lookahead_size
+        for i in range(nr_to_read):
+            if page_cache_present(i_pages, index + i):
+                continue
+            pfn = self.add_to_page_cache_lru(mapping, index + i, self.core.gfp_user, mm)
+            if pfn == NO_PFN:
+                break
+            if i == mark:
+                self.pm.mem_map[pfn].flags |= 1ULL << PG_readahead
+            self.readpage(store, pfn, index + i)
+            added += 1
+        self.nr_ra_pages += added
+        return added
+
+    cdef int64_t do_page_cache_ra(self, AddressSpace mapping, uint64_t index, uint64_t nr_to_read,
+                                  uint64_t lookahead_size, MmStruct mm) except -1:
+        """do_page_cache_ra(): readahead clipped to the page holding the file's last byte (no
+        marker when the window reaches it)."""
+        cdef uint64_t isize = mapping.i_size, end_index
+        if isize == 0:
+            return 0
+        end_index = (isize - 1) >> PAGE_SHIFT
+        if index > end_index:
+            return 0
+        if nr_to_read > end_index - index:
+            nr_to_read = end_index - index + 1
+            lookahead_size = 0
+        return self.ra_unbounded(mapping, index, nr_to_read, lookahead_size, mm)
+
+    cdef int64_t force_page_cache_ra(self, AddressSpace mapping, file_ra_state* ra, uint64_t index,
+                                     uint64_t nr_to_read, MmStruct mm) except -1:
+        """force_page_cache_ra(): read ``nr_to_read`` pages at ``index`` whatever the window,
+        at most max(bdi->io_pages, ra_pages), in 2 MiB chunks without markers."""
+        cdef uint64_t max_pages = self.io_pages if self.io_pages > ra.ra_pages else ra.ra_pages
+        cdef uint64_t chunk
+        cdef int64_t added = 0
+        if nr_to_read > max_pages:
+            nr_to_read = max_pages
+        while nr_to_read:
+            chunk = RA_CHUNK if nr_to_read > RA_CHUNK else nr_to_read
+            added += self.do_page_cache_ra(mapping, index, chunk, 0, mm)
+            index += chunk
+            nr_to_read -= chunk
+        return added
+
+    cdef inline uint64_t ra_max_pages(self, file_ra_state* ra, uint64_t req_size) noexcept:
+        """ractl_max_pages(): ra_pages, or up to bdi->io_pages for a request larger than it."""
+        cdef uint64_t max_pages = ra.ra_pages
+        if req_size > max_pages and self.io_pages > max_pages:
+            max_pages = req_size if req_size < self.io_pages else self.io_pages
+        return max_pages
+
+    cdef int page_cache_sync_ra(self, AddressSpace mapping, file_ra_state* ra, uint64_t index,
+                                uint64_t req_count, bint random, MmStruct mm) except -1:
+        """page_cache_sync_readahead() on a read miss at ``index`` of ``req_count`` pages.
+        Without a window (ra_pages 0) one page is read, and a FMODE_RANDOM file reads just the
+        request (force_page_cache_ra).  v5.14: ondemand_readahead().  v6.18
+        (page_cache_sync_ra): at the file's start, for a request larger than the window or one
+        continuing the last read (index - prev_pos's page <= 1) a new window of
+        get_init_ra_size() with async_size its part past the request (half of it when none);
+        otherwise the pages cached just before ``index`` (page_cache_prev_miss) say whether a
+        stream was there: not more than the request, a plain read of it; else a window of
+        that history (doubled if it reaches the file's start) plus the request, async_size 1.
+        The window is read by page_cache_ra_order(), which reads order-0 pages here (diskfs
+        has no large folio support)."""
+        cdef uint64_t max_pages, prev_index, miss, contig
+        if ra.ra_pages == 0:
+            req_count = 1
+            random = True
+        if random:
+            self.force_page_cache_ra(mapping, ra, index, req_count, mm)
+            return 0
+        if self.ra_ondemand:
+            return self.ondemand_readahead(mapping, ra, False, index, req_count, mm)
+        max_pages = self.ra_max_pages(ra, req_count)
+        prev_index = (<uint64_t>ra.prev_pos) >> PAGE_SHIFT
+        if index == 0 or req_count > max_pages or index - prev_index <= 1:
+            ra.start = index
+            ra.size = get_init_ra_size(req_count, max_pages)
+            ra.async_size = ra.size - req_count if ra.size > req_count else ra.size >> 1
+        else:
+            miss = page_cache_prev_miss(mapping.i_pages, index - 1, max_pages)
+            contig = index - miss - 1
+            if contig <= req_count:
+                self.do_page_cache_ra(mapping, index, req_count, 0, mm)
+                return 0
+            if miss == ULONG_MAX:
+                contig *= 2
+            ra.start = index
+            ra.size = contig + req_count if contig + req_count < max_pages else max_pages
+            ra.async_size = 1
+        ra.order = 0
+        self.page_cache_ra_order(mapping, ra, mm)
+        return 0
+
+    cdef int page_cache_ra_order(self, AddressSpace mapping, file_ra_state* ra,
+                                 MmStruct mm) except -1:
+        """page_cache_ra_order() of a mapping without large folio support: ra->order back to 0
+        and the window read as order-0 pages (do_page_cache_ra)."""
+        ra.order = 0
+        self.do_page_cache_ra(mapping, ra.start, ra.size, ra.async_size, mm)
+        return 0
+
+    cdef int page_cache_async_ra(self, AddressSpace mapping, file_ra_state* ra, pfn_t pfn,
+                                 uint64_t index, uint64_t req_count, MmStruct mm) except -1:
+        """page_cache_async_readahead(): the read met the PG_readahead page ``pfn`` at
+        ``index``: nothing without a window or while the page is under writeback (the bit is
+        PG_reclaim then); else the marker is cleared and the next window read: v5.14
+        ondemand_readahead(hit_marker); v6.18 (page_cache_async_ra): at the expected marker
+        the window moves on by its size and grows (get_next_ra_size, never shrinking), else
+        (another stream moved it) the window is rebuilt from the cached run after ``index``
+        (page_cache_next_miss); then ra->order += 2 and the window's end is rounded down to
+        that order's alignment (at most the alignment of max_pages), async_size = size."""
+        cdef uint64_t max_pages, expected, start, end, aligned_end, align, nxt
+        cdef unsigned int shift
+        cdef page* p = &self.pm.mem_map[pfn]
+        if ra.ra_pages == 0:
+            return 0
+        if p.flags & (1ULL << PG_writeback):
+            return 0
+        p.flags &= ~(1ULL << PG_readahead)
+        if self.ra_ondemand:
+            return self.ondemand_readahead(mapping, ra, True, index, req_count, mm)
+        max_pages = self.ra_max_pages(ra, req_count)
+        expected = ra.start + ra.size - ra.async_size
+        if index == expected:
+            ra.start += ra.size
+            nxt = get_next_ra_size(ra, max_pages)
+            if nxt > ra.size:
+                ra.size = nxt
+        else:
+            start = page_cache_next_miss(mapping.i_pages, index + 1, max_pages)
+            if start == 0 or start - index > max_pages:
+                return 0
+            ra.start = start
+            ra.size = start - index + req_count
+            ra.size = get_next_ra_size(ra, max_pages)
+        ra.order += 2
+        shift = 0                           # ffs(max_pages) - 1
+        while shift < 63 and not (max_pages >> shift) & 1:
+            shift += 1
+        align = 1ULL << (ra.order if ra.order < shift else shift)
+        end = ra.start + ra.size
+        aligned_end = end & ~(align - 1)
+        if aligned_end > ra.start:
+            ra.size -= end - aligned_end
+        ra.async_size = ra.size
+        self.page_cache_ra_order(mapping, ra, mm)
+        return 0
+
+    cdef int ondemand_readahead(self, AddressSpace mapping, file_ra_state* ra, bint hit_marker,
+                                uint64_t index, uint64_t req_size, MmStruct mm) except -1:
+        """ondemand_readahead() (v5.14): at the file's start a new window; at the expected
+        index (the marker or the window's end) the window moves on and grows; a marker hit
+        without that state rebuilds the window from the cached run after ``index``; an
+        oversized read or one continuing the last (prev_pos) starts a new window; else
+        try_context_readahead() looks at the pages cached before ``index``, and failing that
+        the request alone is read.  At ``readit`` a window that starts at ``index`` and is all
+        async (it would hit its own marker at once) takes the next window in at once."""
+        cdef uint64_t max_pages = self.ra_max_pages(ra, req_size)
+        cdef uint64_t prev_index, start, size, head
+        if index == 0:
+            pass                            # initial_readahead
+        elif index == ra.start + ra.size - ra.async_size or index == ra.start + ra.size:
+            ra.start += ra.size
+            ra.size = get_next_ra_size(ra, max_pages)
+            ra.async_size = ra.size
+            return self.ondemand_readit(mapping, ra, index, max_pages, mm)
+        elif hit_marker:
+            start = page_cache_next_miss(mapping.i_pages, index + 1, max_pages)
+            if start == 0 or start - index > max_pages:
+                return 0
+            ra.start = start
+            ra.size = start - index + req_size
+            ra.size = get_next_ra_size(ra, max_pages)
+            ra.async_size = ra.size
+            return self.ondemand_readit(mapping, ra, index, max_pages, mm)
+        elif req_size > max_pages:
+            pass
+        else:
+            prev_index = (<uint64_t>ra.prev_pos) >> PAGE_SHIFT
+            if not index - prev_index <= 1:
+                # try_context_readahead(): count_history_pages()
+                head = page_cache_prev_miss(mapping.i_pages, index - 1, max_pages)
+                size = index - 1 - head
+                if size <= req_size:
+                    self.do_page_cache_ra(mapping, index, req_size, 0, mm)
+                    return 0
+                if size >= index:
+                    size *= 2
+                ra.start = index
+                ra.size = size + req_size if size + req_size < max_pages else max_pages
+                ra.async_size = 1
+                return self.ondemand_readit(mapping, ra, index, max_pages, mm)
+        ra.start = index                    # initial_readahead
+        ra.size = get_init_ra_size(req_size, max_pages)
+        ra.async_size = ra.size - req_size if ra.size > req_size else ra.size
+        return self.ondemand_readit(mapping, ra, index, max_pages, mm)
+
+    cdef int ondemand_readit(self, AddressSpace mapping, file_ra_state* ra, uint64_t index,
+                             uint64_t max_pages, MmStruct mm) except -1:
+        cdef uint64_t add_pages
+        if index == ra.start and ra.size == ra.async_size:
+            add_pages = get_next_ra_size(ra, max_pages)
+            if ra.size + add_pages <= max_pages:
+                ra.async_size = add_pages
+                ra.size += add_pages
+            else:
+                ra.size = max_pages
+                ra.async_size = max_pages >> 1
+        self.do_page_cache_ra(mapping, ra.start, ra.size, ra.async_size, mm)
+        return 0
+
+    def force_page_cache_readahead(self, AddressSpace mapping, ra, uint64_t index,
+                                   uint64_t nr_to_read, MmStruct mm=None):
+        """force_page_cache_readahead() (POSIX_FADV_WILLNEED, readahead(2)): ``nr_to_read``
+        pages at ``index`` read in, bounded by max(io_pages, ``ra.ra_pages``) (``ra``: the
+        file's :class:`memsim.vfs.FileRaState`).  Returns the pages added."""
+        cdef file_ra_state st
+        ra_load(ra, &st)
+        return self.force_page_cache_ra(mapping, &st, index, nr_to_read, mm)
+
     # -- buffered I/O ----------------------------------------------------------------------
     def read_iter(self, AddressSpace mapping, uint64_t pos, uint64_t count, bytearray buf=None,
-                  MmStruct mm=None, int64_t prev_pos=-1):
+                  MmStruct mm=None, ra=None, bint random=False):
         """generic_file_read_iter() -> filemap_read() of at most ``count`` bytes at ``pos``,
-        stopping at i_size: batches of up to PAGEVEC_SIZE pages (15 on v5.14, a folio_batch of
-        31 on v6.18: ``PhysMem.lru_batch_size``) -- filemap_get_pages(): the cached pages, a
-        missing one read in as readahead would, then mm_filemap_get_pages -- each page's bytes
-        appended to ``buf``, or none built when ``buf`` is None.  Every page of a batch is
-        marked accessed but the first, which is marked only if the read does not continue in
-        the page the previous one ended in: ``prev_pos`` is the file's
-        file_ra_state.prev_pos, where that read ended (-1: none), compared by page as v5.14
-        does (``ra_same_page_end``: ``pos >> 12 == prev_pos >> 12``) or, from v5.17, with the
-        last byte read (pos_same_folio(pos, prev_pos - 1)).  Pages are charged to ``mm``'s
-        memcg.  Returns the bytes read (the new prev_pos is ``pos`` plus that, when it is not
-        0); -ENOMEM (as a negative number) if memory ran out before any was read."""
-        cdef uint64_t isize = mapping.i_size, end, index, last_index, batch_end, i
-        cdef uint64_t off, n, done = 0, at = pos
+        stopping at i_size, with the file's readahead state ``ra`` (a
+        :class:`memsim.vfs.FileRaState`; None: no window, one page read per miss) and
+        FMODE_RANDOM (``random``).  Each round is filemap_get_pages():
+        filemap_get_read_batch() takes the cached pages from the position on -- at most
+        PAGEVEC_SIZE (15 on v5.14, a folio_batch of 31 on v6.18: ``PhysMem.lru_batch_size``),
+        stopping at a gap, a shadow, or after a PG_readahead page, and on v5.14 reaching one
+        page past the read (last_index) -- and when there is none page_cache_sync_readahead()
+        reads the window in and the batch is taken again (filemap_create_folio() reads one
+        page if still none); a PG_readahead page last in the batch starts the async readahead
+        of the next window; then mm_filemap_get_pages.  Each page's bytes are appended to
+        ``buf`` (or none built when ``buf`` is None) and every page of a batch is marked
+        accessed but the first, which is marked only if the read does not continue in the page
+        the previous one ended in (v5.14: ``pos >> 12 == prev_pos >> 12``, prev_pos updated
+        after each page; v5.17+: pos_same_folio(pos, prev_pos - 1), prev_pos set when the read
+        returns).  ``ra`` is updated (the window, prev_pos).  Pages are charged to ``mm``'s
+        memcg.  Returns the bytes read; -ENOMEM (as a negative number) if memory ran out
+        before any was read."""
+        cdef uint64_t isize = mapping.i_size, end, req_end, index, last_index, batch_max, i
+        cdef uint64_t off, n, done = 0, at = pos, pindex
         cdef uint64_t batch = self.pm.lru_batch_size if self.pm.lru_batch_size > 0 else FOLIO_BATCH_SIZE
-        cdef int64_t prev = prev_pos, key
+        cdef int64_t key, last_pos
         cdef pfn_t pfn
+        cdef pfn_t pfns[FOLIO_BATCH_SIZE + 1]
+        cdef int nr, j
         cdef int64_t e
         cdef XArray i_pages = mapping.i_pages
         cdef dict content = self.pm.content
-        cdef BackingStore store = self.stores.get(mapping)
+        cdef file_ra_state st
+        cdef page* p
         if pos >= isize or count == 0:
             return 0
-        end = pos + count if pos + count < isize else isize
-        index = pos >> PAGE_SHIFT
-        last_index = (end + PAGE_SIZE - 1) >> PAGE_SHIFT
-        while index < last_index:
-            batch_end = index + batch if index + batch < last_index else last_index
-            for i in range(index, batch_end):
-                if i_pages.load(i, &e) and not xa_is_value(e):
-                    pfn = <pfn_t>e
-                else:
-                    pfn = self.add_to_page_cache_lru(mapping, i, self.core.gfp_user, mm)
-                    if pfn == NO_PFN:
-                        return done if done else -12
-                    self.readpage(store, pfn, i)
-                if i != index:
+        if batch > FOLIO_BATCH_SIZE:
+            batch = FOLIO_BATCH_SIZE
+        ra_load(ra, &st)
+        last_pos = st.prev_pos
+        req_end = pos + count
+        end = req_end if req_end < isize else isize
+        while at < end:
+            # filemap_get_pages(): last_index is the page past the request (iter->count)
+            index = at >> PAGE_SHIFT
+            last_index = (req_end + PAGE_SIZE - 1) >> PAGE_SHIFT
+            batch_max = last_index if self.read_batch_past_end else last_index - 1
+            nr = self.get_read_batch(i_pages, index, batch_max, batch, pfns)
+            if nr == 0:
+                self.page_cache_sync_ra(mapping, &st, index, last_index - index, random, mm)
+                nr = self.get_read_batch(i_pages, index, batch_max, batch, pfns)
+            if nr == 0:                     # filemap_create_folio()
+                pfn = self.add_to_page_cache_lru(mapping, index, self.core.gfp_user, mm)
+                if pfn == NO_PFN:
+                    ra_store(&st, ra)
+                    return done if done else -12
+                self.readpage(self.stores.get(mapping), pfn, index)
+                pfns[0] = pfn
+                nr = 1
+            p = &self.pm.mem_map[pfns[nr - 1]]
+            if p.flags & (1ULL << PG_readahead):
+                pindex = p.index            # filemap_readahead()
+                self.page_cache_async_ra(mapping, &st, pfns[nr - 1], pindex, last_index - pindex, mm)
+            self.emit_range(self.ev_get_pages, mapping, index, last_index - 1)
+            # filemap_read()'s copy of the batch
+            for j in range(nr):
+                pfn = pfns[j]
+                if end < ((index + <uint64_t>j) << PAGE_SHIFT):
+                    break
+                if j > 0:
                     self.pm.mark_page_accessed(pfn)
                 else:
-                    key = prev >> PAGE_SHIFT if self.ra_same_page_end else (prev - 1) >> PAGE_SHIFT
+                    key = last_pos >> PAGE_SHIFT if self.ra_same_page_end else (last_pos - 1) >> PAGE_SHIFT
                     if key != <int64_t>(at >> PAGE_SHIFT):
                         self.pm.mark_page_accessed(pfn)
                 off = at & (PAGE_SIZE - 1)
                 n = PAGE_SIZE - off
                 if n > end - at:
                     n = end - at
-                if buf is not None:
+                if buf is not None and n:
                     if self.pm.mem_map[pfn].flags & (1ULL << PG_content):
                         buf += (<bytearray>content[pfn])[off:off + n]
                     else:
                         buf += bytes(n)
                 at += n
                 done += n
-                prev = <int64_t>at                  # ra->prev_pos = iocb->ki_pos
-            self.emit_range(self.ev_get_pages, mapping, index, last_index - 1)
-            index = batch_end
+                last_pos = <int64_t>at      # v5.14: ra->prev_pos = iocb->ki_pos per page
+                if self.ra_same_page_end:
+                    st.prev_pos = last_pos
+        st.prev_pos = last_pos
+        ra_store(&st, ra)
         return done
+
+    cdef int get_read_batch(self, XArray i_pages, uint64_t index, uint64_t max_index,
+                            uint64_t batch, pfn_t* pfns) except -1:
+        """filemap_get_read_batch(): the pages cached from ``index`` on, at most ``batch`` of
+        them, none past ``max_index``, stopping at a gap or a shadow, and after a page that is
+        not uptodate or has PG_readahead."""
+        cdef int nr = 0
+        cdef int64_t e
+        cdef uint64_t flags
+        while index <= max_index and <uint64_t>nr < batch:
+            if not i_pages.load(index, &e) or xa_is_value(e):
+                break
+            pfns[nr] = <pfn_t>e
+            nr += 1
+            flags = self.pm.mem_map[<pfn_t>e].flags
+            if not (flags & (1ULL << PG_uptodate)) or flags & (1ULL << PG_readahead):
+                break
+            index += 1
+        return nr
 
     def write_iter(self, AddressSpace mapping, uint64_t pos, const unsigned char[:] data,
                    MmStruct mm=None):
