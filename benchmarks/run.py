@@ -153,6 +153,8 @@ def main(argv=None) -> int:
                          "benchmarks")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs per fault, sweep and trace command figure (the best is kept)")
+    ap.add_argument("--kernel", choices=("v5.14", "v6.18"), default="v6.18",
+                    help="the kernel profile of the page-cache benchmark's machine")
     ap.add_argument("--baseline", metavar="PYTHON",
                     help="also run the fault benchmarks with this interpreter (another memsim "
                          "installation) and print the ratios")
@@ -167,7 +169,7 @@ def main(argv=None) -> int:
     if args.only in (None, "reclaim"):
         results["reclaim"] = reclaim_benchmarks(args.quick, args.repeat, args.baseline)
     if args.only in (None, "pagecache"):
-        results["pagecache"] = pagecache_benchmarks(args.quick, args.repeat)
+        results["pagecache"] = pagecache_benchmarks(args.quick, args.repeat, args.kernel)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
@@ -245,25 +247,28 @@ def reclaim_benchmarks(quick: bool, repeat: int, baseline=None) -> dict:
     return out
 
 
-def pagecache_run(python: str, size_mib: int) -> dict:
+def pagecache_run(python: str, size_mib: int, kernel: str = "v6.18") -> dict:
     """One run of benchmarks/pagecache_bench.py with ``python`` (a process of its own)."""
     import subprocess
-    cmd = [python, os.path.join(HERE, "pagecache_bench.py"), "--size-mib", str(size_mib)]
+    cmd = [python, os.path.join(HERE, "pagecache_bench.py"), "--size-mib", str(size_mib),
+           "--kernel", kernel]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=HERE)
     return json.loads(out.stdout)
 
 
-def pagecache_benchmarks(quick: bool, repeat: int) -> dict:
-    """The best of ``repeat`` runs of each figure (see pagecache_bench.py)."""
+def pagecache_benchmarks(quick: bool, repeat: int, kernel: str = "v6.18") -> dict:
+    """The best of ``repeat`` runs of each figure (see pagecache_bench.py) on a ``kernel``
+    machine."""
     size = 512 if quick else 4096
-    runs = [pagecache_run(sys.executable, size) for _ in range(repeat)]
+    runs = [pagecache_run(sys.executable, size, kernel) for _ in range(repeat)]
     best = {k: min(r[k] for r in runs) for k in ("read_s", "lookup_s", "truncate_s", "touch_s",
                                                   "rss_per_page")}
     d = {k: min(r["dict"][k] for r in runs) for k in ("insert_s", "lookup_s", "delete_s")}
     pages = runs[0]["pages"]
     faults, around = runs[0]["touch_faults"], runs[0]["touch_around"]
-    print(f"\npage cache: a {size} MiB diskfs file ({pages:,} pages), each phase workload steps "
-          f"timed in-run (best of {repeat}); a Python dict loop over the same indices")
+    print(f"\npage cache ({kernel}): a {size} MiB diskfs file ({pages:,} pages), each phase "
+          f"workload steps timed in-run (best of {repeat}); a Python dict loop over the same "
+          f"indices")
     print(f"{'':>10} {'page cache':>14} {'dict loop':>14} {'ratio':>7}")
     rows = {}
     for name, ours, theirs in (("read", best["read_s"], d["insert_s"]),
@@ -277,7 +282,7 @@ def pagecache_benchmarks(quick: bool, repeat: int) -> dict:
     print(f"fault-around: {faults:,} read faults mapped {pages:,} pages in {best['touch_s']:.3f} s: "
           f"{touch['faults_per_s']:,.0f} faults/s, {touch['pages_per_s']:,.0f} pages/s")
     print(f"host memory per cached page: {best['rss_per_page']:.1f} bytes")
-    return {"size_mib": size, "pages": pages, "phases": rows, "fault_around": touch,
+    return {"kernel": kernel, "size_mib": size, "pages": pages, "phases": rows, "fault_around": touch,
             "rss_per_page": best["rss_per_page"]}
 
 

@@ -2,7 +2,8 @@
 page_cache_sync_ra / page_cache_async_ra, v5.14's ondemand_readahead, force_page_cache_ra),
 file_ra_state per open file, the bdi's read_ahead_kb in sysfs and the readahead advice of
 fadvise (mm/fadvise.c).  pagecache.md has no readahead scenario; the windows are the kernel
-source's arithmetic, worked out in each test."""
+source's arithmetic, worked out in each test, and the v6.18 ones are those the live kernel read
+(probes/ra_probe.sh on an ext4 without large folios: :func:`test_the_windows_are_those_the_live_kernel_reads`)."""
 import pytest
 
 from memsim.machine import Machine, MachineSpec
@@ -216,3 +217,58 @@ def test_readahead_over_shadows_counts_refaults(kernel):
     g = m.vfs.open(t.files, f"{DISKFS_MOUNT_POINT}/f", O_RDONLY)
     assert t.files.pread(g, 64 * PAGE, 0) == bytes(range(256)) * 16 * 64
     assert node(m, "WORKINGSET_REFAULT_FILE") - refaults == 64 and f.f_mapping.shadows() == {}
+
+
+# -- the live kernel's windows (tests/pagecache/probes/ra_probe.{c,sh,txt}) ---------------------
+def probe_scenarios():
+    """[(file, ops, [(event, {field: int})])] of probes/ra_probe.txt: what the live 6.18 kernel's
+    readahead trace events showed for each run of ra_probe on an ext4 without large folios."""
+    import os
+    import re
+    out = []
+    with open(os.path.join(os.path.dirname(__file__), "probes", "ra_probe.txt")) as f:
+        for line in f:
+            if line.startswith("## "):
+                path, *ops = line[3:].split()
+                out.append((path.split("/")[-1], ops, []))
+            elif line.strip():
+                name, rest = line.split(":", 1)
+                out[-1][2].append((name, {k: int(v) for k, v in re.findall(r"(\w+)=(-?\d+)", rest)}))
+    return out
+
+
+def test_the_windows_are_those_the_live_kernel_reads():
+    """Each ra_probe run replayed on v6.18 diskfs (a 64-page file f, an 8 MiB file big; a new
+    open file each run, the file dropped from the cache first unless K): the pages cached
+    afterwards are the union of the live kernel's page_cache_ra_unbounded ranges (with what
+    a K run kept), and the file's window is that of its last page_cache_ra_order event."""
+    m, t = machine("v6.18", mib=128)
+    on_disk(m, t, 64, "f")
+    on_disk(m, t, 2048, "big")
+    for name, ops, events in probe_scenarios():
+        path = f"{DISKFS_MOUNT_POINT}/{name}"
+        fd = m.vfs.open(t.files, path, O_RDONLY)
+        f = t.files.fget(fd)
+        expected = set()
+        if ops[0] == "K":
+            expected = set(cached(f))
+            ops = ops[1:]
+        else:
+            m.vfs.fadvise(t.files, fd, 0, 0, POSIX_FADV_DONTNEED)
+        for op in ops:
+            if op in "RSW":
+                advice = {"R": POSIX_FADV_RANDOM, "S": POSIX_FADV_SEQUENTIAL, "W": POSIX_FADV_WILLNEED}
+                m.vfs.fadvise(t.files, fd, 0, 0, advice[op])
+            elif op == "B":
+                t.files.pread(fd, 2 * MiB, 0)
+            else:
+                t.files.pread(fd, PAGE, int(op) * PAGE)
+        for event, v in events:
+            if event == "page_cache_ra_unbounded":
+                expected |= set(range(v["index"], v["index"] + v["nr_to_read"]))
+        assert set(cached(f)) == expected, (name, ops)
+        orders = [v for event, v in events if event == "page_cache_ra_order"]
+        if orders:
+            assert window(f) == (orders[-1]["index"], orders[-1]["size"], orders[-1]["async_size"])
+        assert f.f_ra.ra_pages == ([v["ra_pages"] for e, v in events if "ra_pages" in v] or [32])[-1]
+        t.files.close_fd(fd)
