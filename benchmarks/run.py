@@ -1,7 +1,7 @@
 """memsim benchmarks: one command, not part of the test suite.
 
     python benchmarks/run.py [--quick] [--json OUT] [--only core|trace|sweep|reclaim|pagecache]
-                             [--baseline PYTHON]
+                             [--baseline PYTHON] [--kernel v5.14|v6.18]
 
 Measures (interpreter start and machine build excluded unless stated):
   1. anonymous write faults for 1M and 4M pages, tracing off and with kmem:rss_stat +
@@ -34,7 +34,8 @@ Measures (interpreter start and machine build excluded unless stated):
      ``--quick``) read into the page cache, every page looked up again, and truncated, each
      phase workload steps timed in-run, next to a Python loop doing the same insert / lookup /
      delete on a dict of the same indices; the file mapped and read by faults with fault-around
-     (faults/s and pages mapped/s); host memory per cached page.
+     (faults/s and pages mapped/s); host memory per cached page; on a v6.18 machine, or the
+     profile ``--kernel`` names.
 
 ``--only core``, ``--only trace``, ``--only sweep``, ``--only reclaim`` or ``--only pagecache``
 runs one part.

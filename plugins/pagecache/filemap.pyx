@@ -27,10 +27,14 @@ and reclaim paths, never Python per page:
 * ``migratepage`` — migrate_page_move_mapping(): the new page takes the old one's slot.
 
 The buffered I/O of the filesystem's ``read_iter``/``write_iter`` are C loops here too:
-:meth:`Filemap.read_iter` (generic_file_read_iter() -> filemap_read(): batches of pages looked
-up or read in, mark_page_accessed(), the bytes copied, filemap:mm_filemap_get_pages per batch)
-and :meth:`Filemap.write_iter` (generic_perform_write(): pages found or created with
-__GFP_WRITE, the bytes copied, the page dirtied).
+:meth:`Filemap.read_iter` (generic_file_read_iter() -> filemap_read(): batches of cached pages,
+a miss read in through the file's readahead window, mark_page_accessed(), the bytes copied,
+filemap:mm_filemap_get_pages per batch) and :meth:`Filemap.write_iter`
+(generic_perform_write(): pages found or created with __GFP_WRITE, the bytes copied, the page
+dirtied).  Readahead is mm/readahead.c's: page_cache_sync_ra / page_cache_async_ra (v6.18) or
+ondemand_readahead (v5.14) over a ``file_ra_state``, read through page_cache_ra_unbounded()
+with order-0 pages and a PG_readahead marker; force_page_cache_ra() for FMODE_RANDOM, a file
+without a window and POSIX_FADV_WILLNEED (:meth:`Filemap.force_page_cache_readahead`).
 """
 from libc.stdint cimport uint64_t, int64_t, uint32_t
 from memsim._types cimport (pfn_t, gfp_t, NO_PFN, PAGE_SHIFT, PAGE_SIZE, PG_locked, PG_uptodate,
