@@ -526,8 +526,11 @@ cdef class Filemap:
 
     cdef int64_t do_page_cache_ra(self, AddressSpace mapping, uint64_t index, uint64_t nr_to_read,
                                   uint64_t lookahead_size, MmStruct mm) except -1:
-        """do_page_cache_ra(): readahead clipped to the page holding the file's last byte (no
-        marker when the window reaches it)."""
+        """do_page_cache_ra(): readahead clipped to the page holding the file's last byte; the
+        lookahead stays, so the marker of a clipped window is ``lookahead_size`` pages before
+        its clipped end, or none if the window is shorter than that (both kernels; the live
+        6.18 kernel's page_cache_ra_unbounded event shows the lookahead unchanged:
+        tests/pagecache/probes/ra_probe.txt)."""
         cdef uint64_t isize = mapping.i_size, end_index
         if isize == 0:
             return 0
@@ -536,7 +539,6 @@ cdef class Filemap:
             return 0
         if nr_to_read > end_index - index:
             nr_to_read = end_index - index + 1
-            lookahead_size = 0
         return self.ra_unbounded(mapping, index, nr_to_read, lookahead_size, mm)
 
     cdef int64_t force_page_cache_ra(self, AddressSpace mapping, file_ra_state* ra, uint64_t index,

@@ -24,13 +24,15 @@ def payloads(m, name):
 
 def test_get_pages_fires_per_read_batch_with_the_rest_of_the_read():
     """filemap_read(): each filemap_get_pages() call covers [ki_pos >> 12, DIV_ROUND_UP(end) - 1]
-    and returns a batch of at most 31 pages: 70 pages read in 3 batches."""
+    and returns a batch of at most 31 pages, ending early after a PG_readahead page: the
+    70-page read's window is [0, 70) (ractl_max_pages lets it reach the request) with its
+    marker at 70 - 35, so the batches start at 0, 31, 36 (after the marker) and 67."""
     m, t = machine()
     fd = m.vfs.open(t.files, f"{DISKFS_MOUNT_POINT}/f", O_RDWR | O_CREAT)
     t.files.ftruncate(fd, 70 * PAGE)
     assert len(t.files.pread(fd, 70 * PAGE, 0)) == 70 * PAGE
     assert payloads(m, "mm_filemap_get_pages") == [
-        f"dev=254:0 ino=c ofs={lo * PAGE}-{70 * PAGE - 1}" for lo in (0, 31, 62)]
+        f"dev=254:0 ino=c ofs={lo * PAGE}-{70 * PAGE - 1}" for lo in (0, 31, 36, 67)]
 
 
 def test_map_pages_fires_with_the_window_clipped_to_the_end_of_file():

@@ -118,6 +118,21 @@ def test_v514_an_initial_window_all_async_takes_the_next_one_in_at_once():
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
+def test_a_window_clipped_at_eof_keeps_its_lookahead(kernel):
+    """do_page_cache_ra() clips a window at the file's last page but keeps lookahead_size: a
+    32-page read of a 20-page file opens [0, 32) with async_size 16 (v5.14: 32, merged at
+    readit to 16), clipped to 20 pages with the marker at 20 - 16 = 4; the read meets it and
+    the async readahead, not at the expected index 16, rebuilds the window from the cached run
+    (page_cache_next_miss: 20) -- [20, 52), nothing left to read.  The live 6.18 kernel did the
+    same (probes/ra_probe.txt, "short b")."""
+    m, t = machine(kernel)
+    fd, f = on_disk(m, t, 20)
+    assert len(t.files.pread(fd, 32 * PAGE, 0)) == 20 * PAGE
+    assert sorted(cached(f)) == list(range(20)) and marked(m, f) == []
+    assert window(f) == (20, 32, 32)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
 def test_a_small_random_read_reads_only_itself_and_keeps_the_window(kernel):
     """A miss far from the last read with no cached history before it (page_cache_prev_miss
     finds the gap at once; v5.14 try_context_readahead fails) reads just the request and leaves
@@ -238,13 +253,15 @@ def probe_scenarios():
 
 
 def test_the_windows_are_those_the_live_kernel_reads():
-    """Each ra_probe run replayed on v6.18 diskfs (a 64-page file f, an 8 MiB file big; a new
+    """Each ra_probe run replayed on v6.18 diskfs (a 64-page file f, an 8 MiB file big, a
+    20-page file short; a new
     open file each run, the file dropped from the cache first unless K): the pages cached
     afterwards are the union of the live kernel's page_cache_ra_unbounded ranges (with what
     a K run kept), and the file's window is that of its last page_cache_ra_order event."""
     m, t = machine("v6.18", mib=128)
     on_disk(m, t, 64, "f")
     on_disk(m, t, 2048, "big")
+    on_disk(m, t, 20, "short")
     for name, ops, events in probe_scenarios():
         path = f"{DISKFS_MOUNT_POINT}/{name}"
         fd = m.vfs.open(t.files, path, O_RDONLY)
@@ -259,8 +276,8 @@ def test_the_windows_are_those_the_live_kernel_reads():
             if op in "RSW":
                 advice = {"R": POSIX_FADV_RANDOM, "S": POSIX_FADV_SEQUENTIAL, "W": POSIX_FADV_WILLNEED}
                 m.vfs.fadvise(t.files, fd, 0, 0, advice[op])
-            elif op == "B":
-                t.files.pread(fd, 2 * MiB, 0)
+            elif op in "Bb":
+                t.files.pread(fd, 2 * MiB if op == "B" else 32 * PAGE, 0)
             else:
                 t.files.pread(fd, PAGE, int(op) * PAGE)
         for event, v in events:
