@@ -442,8 +442,29 @@ def mounts_text(machine) -> str:
 
 
 #: The files of the VFS itself, created at boot.
+def _dentry_state(machine) -> str:
+    from memsim.dcache import dentry_state_text
+    return dentry_state_text(machine)
+
+
+def _inode_nr(machine) -> str:
+    from memsim.dcache import inode_nr_text
+    return inode_nr_text(machine)
+
+
+def _inode_state(machine) -> str:
+    from memsim.dcache import inode_state_text
+    return inode_state_text(machine)
+
+
 VFS_FILES = (
     ProcFile("/proc/filesystems", "the filesystem types a mount can create", filesystems_text),
     ProcFile("/proc/mounts", "the mounts of the namespace: source, mount point, type, options",
              mounts_text),
+    ProcFile("/proc/sys/fs/dentry-state", "the dentry cache: nr_dentry, nr_unused (on a dentry "
+             "LRU), age_limit 45, want_pages, nr_negative (0: not modelled), dummy",
+             _dentry_state),
+    ProcFile("/proc/sys/fs/inode-nr", "nr_inodes and nr_unused (on an inode LRU) of the slab "
+             "inodes", _inode_nr),
+    ProcFile("/proc/sys/fs/inode-state", "nr_inodes, nr_unused and five zeros", _inode_state),
 )

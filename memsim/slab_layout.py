@@ -84,6 +84,9 @@ class SlabLayout:
 #    parent + rb_root_cached; constructor anon_vma_ctor and TYPESAFE_BY_RCU add the free pointer
 #    word: stride 88, 46 per slab.
 #  * anon_vma_chain: 64 = vma + anon_vma + same_vma + rb + rb_subtree_last.
+#  * dentry: sizeof(struct dentry) 192 (the 5.x x86-64 layout: d_iname of DNAME_INLINE_LEN 32),
+#    KMEM_CACHE_USERCOPY(), so align = __alignof__ = 8: 21 per page; dcache_init() makes it
+#    just before inode_init() makes inode_cache.
 #  * inode_cache / shmem_inode_cache: sizeof(struct inode) 592 and sizeof(struct
 #    shmem_inode_info) 704 after the nrexceptional removal (pagecache.md 8: strides 600/712,
 #    27/23 objects per 16 KiB slab; 608/720 and 26/22 with nrexceptional back).
@@ -96,6 +99,8 @@ V514 = SlabLayout(boot_caches=(
               where="kernel/fork.c proc_caches_init"),
     BootCache("vm_area_struct", 200, 8, SLAB_PANIC | SLAB_ACCOUNT,
               where="kernel/fork.c proc_caches_init (KMEM_CACHE)"),
+    BootCache("dentry", 192, 8, SLAB_RECLAIM_ACCOUNT | SLAB_PANIC | SLAB_MEM_SPREAD | SLAB_ACCOUNT,
+              where="fs/dcache.c dcache_init (KMEM_CACHE_USERCOPY)"),
     BootCache("inode_cache", 592, 0, SLAB_RECLAIM_ACCOUNT | SLAB_PANIC | SLAB_MEM_SPREAD | SLAB_ACCOUNT,
               ctor=True, embeds_mapping=True, where="fs/inode.c inode_init"),
     BootCache("shmem_inode_cache", 704, 0, SLAB_PANIC | SLAB_ACCOUNT, ctor=True, embeds_mapping=True,
@@ -112,10 +117,11 @@ V514 = SlabLayout(boot_caches=(
 #  * anon_vma_chain 64 B: 64 per page (the kernel merges other 64-byte caches into it);
 #  * vm_area_struct 192 B, HWCACHE_ALIGN | TYPESAFE_BY_RCU with the free pointer inside the
 #    struct (vm_freeptr, use_freeptr_offset): stride 192, 21 per page (mm/vma_init.c);
+#  * dentry 192 B, align 8, no constructor: stride 192, 21 per page;
 #  * inode_cache 616 B + the free pointer (init_once): stride 624, 13 per order-1 slab;
 #  * shmem_inode_cache 744 B + the free pointer (shmem_init_inode): stride 752, 21 per order-2 slab.
 # Creation order as its /proc/slabinfo lists them (newest first): mm_struct, anon_vma,
-# anon_vma_chain, vm_area_struct, inode_cache, shmem_inode_cache.  (SLAB_MEM_SPREAD is gone in
+# anon_vma_chain, vm_area_struct, dentry, inode_cache, shmem_inode_cache.  (SLAB_MEM_SPREAD is gone in
 # v6.8; its bit means nothing to memsim's geometry.)
 V618 = SlabLayout(
     boot_caches=(
@@ -128,6 +134,8 @@ V618 = SlabLayout(
         BootCache("vm_area_struct", 192, 0,
                   SLAB_HWCACHE_ALIGN | SLAB_PANIC | SLAB_TYPESAFE_BY_RCU | SLAB_ACCOUNT,
                   freeptr_in_object=True, where="mm/vma_init.c vma_state_init"),
+        BootCache("dentry", 192, 8, SLAB_RECLAIM_ACCOUNT | SLAB_PANIC | SLAB_ACCOUNT,
+                  where="fs/dcache.c dcache_init (KMEM_CACHE_USERCOPY)"),
         BootCache("inode_cache", 616, 0, SLAB_RECLAIM_ACCOUNT | SLAB_PANIC | SLAB_ACCOUNT, ctor=True,
                   embeds_mapping=True, where="fs/inode.c inode_init"),
         BootCache("shmem_inode_cache", 744, 0, SLAB_PANIC | SLAB_ACCOUNT, ctor=True,

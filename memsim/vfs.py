@@ -26,8 +26,11 @@ directory: a relative path is looked up from ``/``.  There are no symbolic links
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+
+from memsim.dcache import Dcache, InodesStat, dget, dput
 
 __all__ = [
     "VfsError", "FileSystemType", "FsContext", "FileOperations", "InodeOperations",
@@ -191,7 +194,11 @@ class FileOperations:
     * ``readahead(file, index, nr_to_read)``: force_page_cache_readahead() into the file's page
       cache (``a_ops->readahead`` of the pages ``[index, index + nr_to_read)``, bounded by the
       window's maximum) -- what generic_fadvise() does for POSIX_FADV_WILLNEED; missing: nothing
-      is read ahead.
+      is read ahead;
+    * ``iterate_shared(inode) -> names`` (``->iterate_shared``, readdir: the names dir_emit()
+      gives) of a directory whose entries are not all in the dentry cache (a disk filesystem
+      whose dentries are pruned); listing the directory looks each name up.  Missing: the
+      cached entries are the directory's.
 
     Any of them raises :class:`VfsError` to fail with that errno.
     """
@@ -207,6 +214,7 @@ class FileOperations:
     fallocate: Optional[Callable[["File", int, int, int], None]] = None
     fadvise: Optional[Callable[["File", int, int, int], None]] = None
     readahead: Optional[Callable[["File", int, int], None]] = None
+    iterate_shared: Optional[Callable[["Inode"], Iterable[str]]] = None
 
 
 @dataclass(frozen=True)
@@ -419,9 +427,13 @@ def i_size_write(inode: Inode, size: int) -> None:
 
 
 class Dentry:
-    """``struct dentry``: a name in a directory, its inode and, for a directory, its entries."""
+    """``struct dentry``: a name in a directory, its inode and, for a directory, its cached
+    entries (``d_subdirs``: the dentries hashed under it).  On a superblock with a dentry LRU
+    (memsim.dcache) it also has references (``d_count``), ``d_flags`` (DCACHE_LRU_LIST,
+    DCACHE_REFERENCED), the address of its slab object and that object's node."""
 
-    __slots__ = ("d_name", "d_parent", "d_inode", "d_subdirs", "d_sb", "d_mounted")
+    __slots__ = ("d_name", "d_parent", "d_inode", "d_subdirs", "d_sb", "d_mounted", "d_count",
+                 "d_flags", "d_addr", "d_nid")
 
     def __init__(self, sb: "SuperBlock", name: str, parent: Optional["Dentry"], inode: Inode):
         self.d_sb = sb
@@ -430,6 +442,10 @@ class Dentry:
         self.d_inode = inode
         self.d_subdirs: Dict[str, "Dentry"] = {}
         self.d_mounted = 0            # mounts on this dentry (d_mountpoint())
+        self.d_count = 1              # d_lockref.count: the creator's reference
+        self.d_flags = 0
+        self.d_addr = 0
+        self.d_nid = 0
 
     @property
     def is_root(self) -> bool:
@@ -456,11 +472,17 @@ class SuperBlock:
     out with :meth:`d_delete`.  ``s_op`` are its :class:`SuperOperations`; ``s_inodes`` every
     inode not yet evicted (in use or cached), in creation order (:meth:`inodes` lists them);
     ``s_dev`` its device number (``MKDEV(major, minor)`` as the kernel encodes it in
-    ``i_sb->s_dev``: ``major << 20 | minor``)."""
+    ``i_sb->s_dev``: ``major << 20 | minor``).
+
+    ``dcache``: the machine's :class:`memsim.dcache.Dcache` (``machine.vfs.dcache``) for a
+    filesystem whose unused dentries are cached on the superblock's dentry LRU
+    (``s_dentry_lru``, node -> dentries oldest first) and pruned by its shrinker, as a disk
+    filesystem's are; None (the default): its dentries pin themselves and their inodes, as
+    ramfs's and tmpfs's do."""
 
     def __init__(self, fs_type: FileSystemType, root_mode: int, root_op: InodeOperations = _NO_IOPS,
                  root_fop: FileOperations = _NO_FOPS, fs_info: Any = None,
-                 s_op: SuperOperations = _NO_SOPS, s_dev: int = 0):
+                 s_op: SuperOperations = _NO_SOPS, s_dev: int = 0, dcache: Optional[Dcache] = None):
         self.s_type = fs_type
         self.s_fs_info = fs_info
         self.s_flags = 0
@@ -468,6 +490,8 @@ class SuperBlock:
         self.s_dev = s_dev
         #: the disk's readahead limits (super_setup_bdi / the block device's bdi); None: none
         self.s_bdi: Optional[BackingDevInfo] = None
+        self.s_dcache = dcache
+        self.s_dentry_lru: Dict[int, Any] = {}
         self.s_inodes: Dict[int, Inode] = {}
         self._next_ino = 1
         root = self.new_inode(S_IFDIR | (root_mode & 0o7777), root_op, root_fop)
@@ -502,23 +526,33 @@ class SuperBlock:
 
     def d_alloc(self, parent: Dentry, name: str, inode: Inode) -> Dentry:
         """d_alloc() + d_add(): a new entry ``name`` of directory ``parent``; it takes over the
-        caller's reference to ``inode`` (d_instantiate())."""
+        caller's reference to ``inode`` (d_instantiate()).  On a superblock with a dentry LRU
+        the dentry is a ``dentry`` slab object, holds a reference to its parent, and comes with
+        one reference, the caller's (the VFS drops it when the system call ends)."""
         if name in parent.d_subdirs:
             raise VfsError("EEXIST", f"{name!r} exists")
         dentry = Dentry(self, name, parent, inode)
+        if self.s_dcache is not None:
+            self.s_dcache.d_alloc_object(dentry)
+            dget(parent)
         parent.d_subdirs[name] = dentry
         return dentry
 
     def d_delete(self, dentry: Dentry) -> None:
         """d_delete() + dput(): take the entry (and what is below it) out of its directory and
         drop the dentry's reference to its inode (iput(): an unlinked inode goes now unless a
-        file or a mapping still holds it)."""
+        file or a mapping still holds it).  On a superblock with a dentry LRU the dentry is
+        unhashed (__d_drop()) and dies with its last reference (dentry_kill(), which drops the
+        inode's); the caller holds one."""
         if dentry.is_root:
             raise VfsError("EBUSY", "the root of a filesystem")
         parent = dentry.d_parent
         if parent.d_subdirs.get(dentry.d_name) is dentry:
             del parent.d_subdirs[dentry.d_name]
-            if dentry.d_inode.i_count > 0:
+            if self.s_dcache is not None:
+                dget(dentry)
+                dput(dentry)                # killed now unless someone still holds it
+            elif dentry.d_inode.i_count > 0:
                 iput(dentry.d_inode)
 
     def __repr__(self) -> str:
@@ -614,6 +648,7 @@ class File:
 
     def __init__(self, path: Path, flags: int):
         self.f_path = path
+        dget(path.dentry)
         self.f_inode = ihold(path.dentry.d_inode)
         self.f_mapping = self.f_inode.i_mapping
         self.f_op = self.f_inode.i_fop
@@ -732,14 +767,15 @@ def get_file(file: File) -> File:
 
 
 def fput(file: File) -> None:
-    """fput() -> __fput(): the last reference releases the file (f_op->release), its mount and
-    its inode (iput())."""
+    """fput() -> __fput(): the last reference releases the file (f_op->release), its mount, its
+    inode (iput()) and its dentry (dput())."""
     file.f_count -= 1
     if file.f_count == 0:
         if file.f_op.release is not None:
             file.f_op.release(file.f_inode, file)
         file.f_path.mnt.mnt_count -= 1
         iput(file.f_inode)
+        dput(file.f_path.dentry)
 
 
 def _rw_verify_area(pos: int, count: int) -> int:
@@ -1025,6 +1061,20 @@ ROOTFS_TYPE = FileSystemType("rootfs", "an in-memory directory tree (ramfs): dir
 # The namespace
 # ----------------------------------------------------------------------------------------------
 
+def _nameidata(fn):
+    """A system call of the namespace: the dentry references its path walk took (the dentries
+    ``->lookup`` or ``->create`` made, the last component it stopped at) are dropped (dput())
+    when it returns, as path_put()/done_path_create() drop the walk's."""
+    @functools.wraps(fn)
+    def syscall(self, *args, **kwargs):
+        mark = len(self._nd_refs)
+        try:
+            return fn(self, *args, **kwargs)
+        finally:
+            self._put_refs(mark)
+    return syscall
+
+
 class MntNamespace:
     """``struct mnt_namespace`` with the path walk and the file system calls.
 
@@ -1043,6 +1093,11 @@ class MntNamespace:
         #: iterate_supers() walks: drop_caches, sync), each with the number of its mounts
         self.super_blocks: List[SuperBlock] = []
         self._sb_mounts: Dict[int, int] = {}
+        #: the dentry cache (memsim.dcache) and inodes_stat, shared by every superblock
+        self.dcache = Dcache(machine)
+        self.inodes_stat = InodesStat()
+        #: dentry references held by the system call in progress (nameidata's)
+        self._nd_refs: List[Dentry] = []
         self.register_filesystem(ROOTFS_TYPE)
         sb = ROOTFS_TYPE.mount(FsContext(ROOTFS_TYPE, "rootfs", (), False, machine))
         self.root = self._new_mount(sb, "rootfs", False, ())
@@ -1110,8 +1165,23 @@ class MntNamespace:
             return Path(mnt, dentry)
         return self._follow_mount(Path(mnt, dentry.d_parent))
 
+    def _hold(self, dentry: Dentry, new: bool = False) -> Dentry:
+        """The system call holds ``dentry`` until it returns (dget(), or the reference a new
+        dentry came with)."""
+        if dentry.d_sb.s_dcache is not None:
+            if not new:
+                dget(dentry)
+            self._nd_refs.append(dentry)
+        return dentry
+
+    def _put_refs(self, mark: int) -> None:
+        while len(self._nd_refs) > mark:
+            dput(self._nd_refs.pop())
+
     def _lookup_one(self, parent: Path, name: str) -> Optional[Dentry]:
-        """lookup_one(): the child dentry, or None; the filesystem's ``->lookup`` may raise."""
+        """lookup_one(): the child dentry, or None; the filesystem's ``->lookup`` may raise.  A
+        cached child is found without a reference (an RCU walk); one ``->lookup`` instantiates
+        is held by the system call (lookup_slow())."""
         dir = parent.dentry
         child = dir.d_subdirs.get(name)
         if child is not None:
@@ -1119,7 +1189,7 @@ class MntNamespace:
         if dir.d_inode.i_op.lookup is not None:
             inode = dir.d_inode.i_op.lookup(dir, name)
             if inode is not None:
-                return dir.d_sb.d_alloc(dir, name, inode)
+                return self._hold(dir.d_sb.d_alloc(dir, name, inode), new=True)
         return None
 
     @staticmethod
@@ -1154,11 +1224,13 @@ class MntNamespace:
             path = self._follow_mount(Path(path.mnt, child))
         return path
 
+    @_nameidata
     def path_lookup(self, path: str) -> Path:
         """kern_path(): the object a path names, through every mount; a trailing slash needs a
         directory (ENOTDIR)."""
         parts, slash = self._split(path)
         found = self._walk(parts)
+        self._hold(found.dentry)                            # complete_walk() ... path_put()
         if slash and not found.dentry.d_inode.is_dir:
             raise VfsError("ENOTDIR", f"{path} is not a directory")
         return found
@@ -1169,11 +1241,15 @@ class MntNamespace:
         if not parts:
             return self._walk([]), "", LAST_ROOT, slash
         last = parts[-1]
-        parent = self._walk(parts[:-1])
+        parent = self._hold_path(self._walk(parts[:-1]))
         if not parent.dentry.d_inode.is_dir:
             raise VfsError("ENOTDIR", f"{'/' + '/'.join(parts[:-1])} is not a directory")
         kind = LAST_DOT if last == "." else LAST_DOTDOT if last == ".." else LAST_NORM
         return parent, last, kind, slash
+
+    def _hold_path(self, path: Path) -> Path:
+        self._hold(path.dentry)
+        return path
 
     def exists(self, path: str) -> bool:
         try:
@@ -1203,6 +1279,7 @@ class MntNamespace:
         if mnt.readonly:
             raise VfsError("EROFS", f"{path} is on a read-only mount")
 
+    @_nameidata
     def do_mkdirat(self, path: str, mode: int = 0o777, umask: int = DEFAULT_UMASK) -> Path:
         """do_mkdirat(): EEXIST if the name exists (or is ``/``, ``.``, ``..``), ENOENT or
         ENOTDIR for a bad parent, EROFS, EACCES from the filesystem's permission, EPERM if the
@@ -1218,8 +1295,9 @@ class MntNamespace:
         if dir.d_inode.i_op.mkdir is None:
             raise VfsError("EPERM", f"{self.d_path(parent)} cannot hold new directories")
         child = dir.d_inode.i_op.mkdir(dir, last, (mode & ~umask) & 0o7777)
-        return Path(parent.mnt, child)
+        return Path(parent.mnt, self._hold(child, new=True))
 
+    @_nameidata
     def do_rmdir(self, path: str) -> None:
         """do_rmdir(): ENOTEMPTY for ``..``, EINVAL for ``.``, EBUSY for ``/``, a mount point or
         a filesystem root, ENOENT, ENOTDIR, EROFS, EACCES, EPERM, or the filesystem's ENOTEMPTY."""
@@ -1234,6 +1312,7 @@ class MntNamespace:
         victim = self._lookup_one(parent, last)
         if victim is None:
             raise VfsError("ENOENT", f"{path} does not exist")
+        self._hold(victim)
         dir = parent.dentry
         _permission(dir.d_inode, MAY_WRITE | MAY_EXEC)            # may_delete()
         if not victim.d_inode.is_dir:
@@ -1246,6 +1325,7 @@ class MntNamespace:
             raise VfsError("EBUSY", f"{path} is a mount point")
         dir.d_inode.i_op.rmdir(dir, victim)
 
+    @_nameidata
     def do_unlinkat(self, path: str) -> None:
         """do_unlinkat(): EISDIR for a directory, EPERM if the filesystem cannot unlink."""
         parent, last, kind, slash = self._parentat(path)
@@ -1255,6 +1335,7 @@ class MntNamespace:
         victim = self._lookup_one(parent, last)
         if victim is None:
             raise VfsError("ENOENT", f"{path} does not exist")
+        self._hold(victim)
         if slash and not victim.d_inode.is_dir:
             raise VfsError("ENOTDIR", f"{path} is not a directory")
         dir = parent.dentry
@@ -1268,6 +1349,7 @@ class MntNamespace:
         dir.d_inode.i_op.unlink(dir, victim)
 
     # -- open, read, write (fs/open.c, fs/namei.c) ------------------------------------------
+    @_nameidata
     def do_filp_open(self, path: str, flags: int = O_RDONLY, mode: int = 0o666,
                      umask: int = DEFAULT_UMASK) -> File:
         """do_filp_open(): an open file description (not in any fd table).
@@ -1284,7 +1366,7 @@ class MntNamespace:
             if child is not None:
                 if flags & O_EXCL:
                     raise VfsError("EEXIST", f"{path} exists")
-                target = self._follow_mount(Path(parent.mnt, child))
+                target = self._hold_path(self._follow_mount(Path(parent.mnt, child)))
             else:
                 if slash:
                     raise VfsError("EISDIR", f"{path}: cannot create a directory with open")
@@ -1293,10 +1375,14 @@ class MntNamespace:
                 _permission(dir.d_inode, MAY_WRITE | MAY_EXEC)
                 if dir.d_inode.i_op.create is None:
                     raise VfsError("EACCES", f"{self.d_path(parent)} cannot hold new files")
-                target = Path(parent.mnt, dir.d_inode.i_op.create(dir, last, (mode & ~umask) & 0o7777))
+                child = dir.d_inode.i_op.create(dir, last, (mode & ~umask) & 0o7777)
+                target = Path(parent.mnt, self._hold(child, new=True))
                 flags &= ~O_TRUNC
         else:
-            target = self.path_lookup(path)
+            parts, slash = self._split(path)
+            target = self._hold_path(self._walk(parts))
+            if slash and not target.dentry.d_inode.is_dir:
+                raise VfsError("ENOTDIR", f"{path} is not a directory")
         inode = target.dentry.d_inode
         if inode.is_dir:
             if acc != O_RDONLY or flags & O_CREAT:
@@ -1367,6 +1453,7 @@ class MntNamespace:
             fput(file)
 
     # -- mount, umount (fs/namespace.c) -----------------------------------------------------
+    @_nameidata
     def do_mount(self, source: str, target: str, fstype: str, options: str = "") -> VfsMount:
         """do_new_mount(): ENOENT/ENOTDIR for a bad target, EINVAL for an empty type, ENODEV for
         an unknown one, the filesystem's EINVAL for a bad option, ENOTDIR when the filesystem's
@@ -1395,9 +1482,11 @@ class MntNamespace:
         mnt.mnt_mountpoint = where.dentry
         where.mnt.mnt_mounts.append(mnt)
         where.dentry.d_mounted += 1
+        dget(where.dentry)                                  # mnt_mountpoint
         self._mounts.setdefault((where.mnt.mnt_id, id(where.dentry)), []).append(mnt)
         return mnt
 
+    @_nameidata
     def do_umount(self, target: str) -> None:
         """do_umount() without flags: ENOENT, EINVAL if the path is not the root of a mount,
         EBUSY while a file is open on it, something is mounted below it, or it is ``/``."""
@@ -1417,6 +1506,7 @@ class MntNamespace:
             del self._mounts[(parent.mnt_id, id(mountpoint))]
         parent.mnt_mounts.remove(mnt)
         mountpoint.d_mounted -= 1
+        dput(mountpoint)
         sb = mnt.mnt_sb
         self._sb_mounts[id(sb)] -= 1
         if not self._sb_mounts[id(sb)]:     # deactivate_super() -> kill_sb: off the list
@@ -1442,14 +1532,26 @@ class MntNamespace:
     # -- listing -------------------------------------------------------------------------------
     def iterate(self, path: str = "/") -> Iterator[Tuple[str, Inode]]:
         """Every file and directory at and below ``path``, as the mounts show them (what is
-        hidden under a mount is not listed), depth first in name order."""
-        start = self.path_lookup(path)
+        hidden under a mount is not listed), depth first in name order.  A directory whose
+        ``->iterate_shared`` lists its entries has each looked up (``ls -R``: the dentry cache
+        fills in)."""
+        return iter(self._iterate(path))
 
-        def walk(p: Path, name: str) -> Iterator[Tuple[str, Inode]]:
-            yield name, p.dentry.d_inode
-            if not p.dentry.d_inode.is_dir:
+    @_nameidata
+    def _iterate(self, path: str) -> List[Tuple[str, Inode]]:
+        start = self._hold_path(self._walk(self._split(path)[0]))
+        out: List[Tuple[str, Inode]] = []
+
+        def walk(p: Path, name: str) -> None:
+            inode = p.dentry.d_inode
+            out.append((name, inode))
+            if not inode.is_dir:
                 return
-            for child_name in sorted(p.dentry.d_subdirs):
-                child = self._follow_mount(Path(p.mnt, p.dentry.d_subdirs[child_name]))
-                yield from walk(child, (name.rstrip("/") + "/" + child_name))
-        yield from walk(start, self.d_path(start))
+            names = inode.i_fop.iterate_shared
+            for child_name in sorted(names(inode) if names is not None else p.dentry.d_subdirs):
+                child = self._lookup_one(p, child_name)
+                if child is None:
+                    continue
+                walk(self._follow_mount(Path(p.mnt, child)), name.rstrip("/") + "/" + child_name)
+        walk(start, self.d_path(start))
+        return out

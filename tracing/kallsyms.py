@@ -81,6 +81,9 @@ _DEFAULT_SYMBOLS: Tuple[Tuple[str, int, int], ...] = (
     ("shmem_alloc_inode", 0x40, 0x1a),
     ("shmem_free_in_core_inode", 0x50, 0x2b),
     ("__do_sys_memfd_create", 0x1f0, 0xa4),        # mm/memfd.c: kmalloc of "memfd:" + name
+    # fs/dcache.c: the dentry cache's kmem_cache_alloc / kmem_cache_free callers
+    ("__d_alloc", 0x240, 0x46),
+    ("__d_free", 0x30, 0x1b),
 )
 
 

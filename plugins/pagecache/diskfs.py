@@ -14,19 +14,28 @@ root directory is 2), as on ext4.
 The superblock's :class:`memsim.vfs.SuperOperations` come from :func:`diskfs_super_operations`:
 its inodes are slab objects of ``inode_cache`` (memsim.plugins.pagecache.inode), so they show
 in /proc/slabinfo and their size follows the ``no-nrexceptional`` seed change.
+
+The disk has an inode table (:class:`DiskInode`: what ext4_inode is on the disk: mode, size,
+links, the file's blocks, a directory's entries) apart from the in-memory inodes.  Its dentries
+are the dentry cache's (memsim.dcache): the dentry of a name no file holds any more waits on
+the superblock's dentry LRU, the superblock's shrinker prunes it (drop_caches 2, reclaim), its
+inode then waits unused on the inode LRU and is evicted in turn (the size and links written to
+its disk inode, the page cache and its shadows dropped: pagecache.md scenario 16), and the next
+lookup of the name reads the inode back from the table (ext4_lookup() -> ext4_iget(): a new
+in-memory inode of the same number, its page cache empty, its bytes on the disk).
 """
 from __future__ import annotations
 
 from typing import Any, List, Optional
 
 from memsim.profiles import ProfileTable
-from memsim.vfs import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FMODE_RANDOM,
+from memsim.vfs import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FMODE_RANDOM, I_FREEING,
                         VM_READAHEAD_PAGES, BackingDevInfo, FileOperations,
-                        FileSystemType, FsContext, Inode, InodeOperations, S_IFDIR, S_IFREG,
-                        SuperBlock, SuperOperations, VfsError, i_size_write, simple_unlink)
+                        FileSystemType, FsContext, Inode, InodeOperations, S_IFDIR, S_IFMT,
+                        S_IFREG, SuperBlock, SuperOperations, VfsError, i_size_write)
 
 __all__ = ["DISKFS_TYPE", "DISKFS_MOUNT_POINT", "DISKFS_DEVICE", "DISKFS_DEV", "DiskFsInfo",
-           "diskfs_super_operations", "mount_boot_disk", "check_invariants"]
+           "DiskInode", "diskfs_super_operations", "mount_boot_disk", "check_invariants"]
 
 #: Where every machine's disk is mounted, and from which device.
 DISKFS_MOUNT_POINT = "/mnt/disk"
@@ -56,10 +65,31 @@ DISK_MAX_SECTORS_KB = 1280
 CHECK_MAX_ENTRIES = 1 << 12
 
 
+class DiskInode:
+    """An inode of the disk's inode table (struct ext4_inode): ``mode``, ``size`` and ``nlink``
+    as last written (ext4_write_inode / ext4_mark_inode_dirty), ``blocks`` (a regular file's
+    blocks: the dict its in-memory inodes' :class:`BackingStore` works on) and ``entries`` (a
+    directory's: name -> inode number)."""
+
+    __slots__ = ("ino", "mode", "size", "nlink", "blocks", "entries")
+
+    def __init__(self, ino: int, mode: int):
+        self.ino = ino
+        self.mode = mode
+        self.size = 0
+        self.nlink = 1
+        self.blocks: dict = {}
+        self.entries: dict = {}
+
+    def __repr__(self) -> str:
+        return f"<DiskInode {self.ino} mode={self.mode:o} size={self.size} nlink={self.nlink}>"
+
+
 class DiskFsInfo:
     """``sb->s_fs_info`` of a diskfs superblock: the machine's core objects, the page cache of
-    its files (a :class:`~memsim.plugins.pagecache.filemap.Filemap`) and the next inode
-    number."""
+    its files (a :class:`~memsim.plugins.pagecache.filemap.Filemap`), the next inode number,
+    the disk's inode table (``disk``: number -> :class:`DiskInode`) and the in-memory inodes
+    by number (``icache``: the inode hash iget() searches)."""
 
     def __init__(self, machine: Any, s_dev: int):
         from memsim.plugins.pagecache.filemap import Filemap
@@ -79,6 +109,8 @@ class DiskFsInfo:
         self.next_ino = FIRST_INO
         self.evicted = 0
         self.inodes = None                  # the InodeCache (diskfs_super_operations)
+        self.disk: dict = {}
+        self.icache: dict = {}
 
     def current_mm(self):
         """The mm whose memcg a read or write charges (current->mm)."""
@@ -89,9 +121,11 @@ class DiskFsInfo:
 def diskfs_super_operations(info: DiskFsInfo) -> SuperOperations:
     """The :class:`SuperOperations` of a diskfs superblock (ext4_sops): inodes are slab objects
     of ``inode_cache`` (memsim.plugins.pagecache.inode.InodeCache: alloc_inode, destroy_inode,
-    the inode LRU of unused inodes and the superblock's shrinker); ``evict_inode`` drops the
-    pages, shadows and blocks of an unlinked file whose last reference went (ext4_evict_inode:
-    truncate_inode_pages_final, the blocks freed, clear_inode)."""
+    the inode LRU of unused inodes and the superblock's shrinker); ``evict_inode``
+    (ext4_evict_inode) drops the pages and shadows of an inode whose last reference went
+    (truncate_inode_pages_final) and, for an unlinked file, its blocks and its disk inode
+    (ext4_free_inode); a linked one keeps them, its size and links written to the disk inode,
+    for the next iget(); then clear_inode and the inode leaves the inode hash."""
     from memsim.plugins.pagecache.inode import InodeCache, clear_inode
 
     def evict_inode(inode) -> None:
@@ -100,6 +134,14 @@ def diskfs_super_operations(info: DiskFsInfo) -> SuperOperations:
             info.core.truncate_inode_pages_final(mapping)
             info.filemap.forget(mapping)
             info.evicted += 1
+        disk = info.disk.get(inode.i_ino)
+        if disk is not None:
+            if inode.i_nlink:
+                disk.size, disk.nlink = inode.i_size, inode.i_nlink
+            else:
+                del info.disk[inode.i_ino]
+        if info.icache.get(inode.i_ino) is inode:
+            del info.icache[inode.i_ino]
         clear_inode(inode)
 
     info.inodes = InodeCache(info.machine, "inode_cache", evict_inode=evict_inode)
@@ -249,51 +291,119 @@ def _build_super(fs_type: FileSystemType, info: DiskFsInfo) -> SuperBlock:
 
     file_iops = InodeOperations(setattr=setattr)
 
-    # -- directories (ext4_dir_inode_operations) -----------------------------------------
-    def new_inode(mode: int, iops: InodeOperations, fops_: FileOperations, name: str = "") -> Inode:
-        """new_inode() from the inode cache, numbered as ext4 numbers them (from 12)."""
-        inode = sb.new_inode(mode, iops, fops_)
-        inode.i_ino = info.next_ino
-        info.next_ino += 1
+    # -- inodes in memory (ext4_iget, __ext4_new_inode) ----------------------------------
+    def instantiate(disk: DiskInode, name: str = "") -> Inode:
+        """The in-memory inode of a disk inode: new_inode() from the inode cache, its number,
+        links and size from the disk, a regular file's page cache (empty) on the disk inode's
+        blocks; then into the inode hash (insert_inode_hash())."""
+        is_dir = disk.mode & S_IFMT == S_IFDIR
+        inode = sb.new_inode(disk.mode, dir_iops if is_dir else file_iops,
+                             dir_fops if is_dir else fops)
+        inode.i_ino = disk.ino
+        inode.i_nlink = disk.nlink
         info.inodes.init_mapping(inode, name)
+        if inode.is_reg:
+            filemap.install(inode.i_mapping)
+            filemap.store_of(inode.i_mapping).blocks = disk.blocks
+            i_size_write(inode, disk.size)
+        info.icache[disk.ino] = inode
         return inode
+
+    def iget(ino: int, name: str = "") -> Inode:
+        """ext4_iget() -> iget_locked(): the in-memory inode of ``ino`` if it still exists
+        (__iget(): one more reference, even from 0 while it waits on the inode LRU, which
+        drops it lazily), else a new one read from the inode table."""
+        inode = info.icache.get(ino)
+        if inode is not None and not inode.i_state & I_FREEING:
+            inode.i_count += 1
+            return inode
+        return instantiate(info.disk[ino], name)
+
+    def new_inode(dir, mode: int, name: str) -> Inode:
+        """__ext4_new_inode(): a disk inode numbered as ext4 numbers them (from 12), its entry
+        in the directory ``dir`` (ext4_add_entry()), and its in-memory inode."""
+        disk = DiskInode(info.next_ino, mode)
+        info.next_ino += 1
+        info.disk[disk.ino] = disk
+        info.disk[dir.d_inode.i_ino].entries[name] = disk.ino
+        return instantiate(disk, name)
+
+    # -- directories (ext4_dir_inode_operations) -----------------------------------------
+    def lookup(dir, name: str) -> Optional[Inode]:
+        """ext4_lookup(): the entry on the disk (ext4_find_entry()) and its inode (ext4_iget());
+        None (a negative lookup) for a name the directory does not have."""
+        ino = info.disk[dir.d_inode.i_ino].entries.get(name)
+        return None if ino is None else iget(ino, name)
 
     def create(dir, name: str, mode: int):
         """ext4_create(): a new empty regular file with its page cache and backing store."""
-        inode = new_inode(S_IFREG | (mode & 0o7777), file_iops, fops, name)
-        filemap.install(inode.i_mapping)
-        return sb.d_alloc(dir, name, inode)
+        return sb.d_alloc(dir, name, new_inode(dir, S_IFREG | (mode & 0o7777), name))
 
     def mkdir(dir, name: str, mode: int):
-        """ext4_mkdir(): an empty directory."""
+        """ext4_mkdir(): an empty directory (2 links: its name and "."; the parent gains "..")."""
+        inode = new_inode(dir, S_IFDIR | (mode & 0o7777), name)
+        inode.inc_nlink()
+        info.disk[inode.i_ino].nlink = inode.i_nlink
         dir.d_inode.inc_nlink()
-        return sb.d_alloc(dir, name, new_inode(S_IFDIR | (mode & 0o7777), dir_iops, dir_fops))
+        return sb.d_alloc(dir, name, inode)
 
     def dir_fsync(file, start: int, end: int, datasync: bool) -> None:
         """ext4_dir_operations' fsync (ext4_sync_file): a directory has no page cache here."""
 
-    dir_fops = FileOperations(fsync=dir_fsync)
+    def iterate_shared(inode) -> List[str]:
+        """ext4_readdir(): the directory's entries on the disk."""
+        return list(info.disk[inode.i_ino].entries)
+
+    dir_fops = FileOperations(fsync=dir_fsync, iterate_shared=iterate_shared)
+
+    def unlink(dir, victim) -> None:
+        """ext4_unlink(): the entry leaves the directory on the disk (ext4_delete_entry()), the
+        inode a link (on the disk too), and the dentry goes (d_delete())."""
+        inode = victim.d_inode
+        del info.disk[dir.d_inode.i_ino].entries[victim.d_name]
+        inode.drop_nlink()
+        info.disk[inode.i_ino].nlink = inode.i_nlink
+        sb.d_delete(victim)
 
     def rmdir(dir, victim) -> None:
-        """ext4_rmdir(): ENOTEMPTY unless empty."""
-        if victim.d_subdirs:
+        """ext4_rmdir(): ENOTEMPTY unless the directory is empty on the disk (empty_dir())."""
+        inode = victim.d_inode
+        if info.disk[inode.i_ino].entries:
             raise VfsError("ENOTEMPTY", f"{victim.d_name!r} is not empty")
-        victim.d_inode.clear_nlink()
+        del info.disk[dir.d_inode.i_ino].entries[victim.d_name]
+        inode.clear_nlink()
+        info.disk[inode.i_ino].nlink = 0
         dir.d_inode.drop_nlink()
         sb.d_delete(victim)
 
-    dir_iops = InodeOperations(create=create, mkdir=mkdir, rmdir=rmdir, unlink=simple_unlink)
+    dir_iops = InodeOperations(lookup=lookup, create=create, mkdir=mkdir, rmdir=rmdir,
+                               unlink=unlink)
     sb = SuperBlock(fs_type, 0o755, dir_iops, dir_fops, fs_info=info,
-                    s_op=diskfs_super_operations(info), s_dev=info.s_dev)
+                    s_op=diskfs_super_operations(info), s_dev=info.s_dev,
+                    dcache=info.machine.vfs.dcache)
     sb.s_bdi = info.bdi
-    sb.s_root.d_inode.i_ino = ROOT_INO
-    sb.s_root.d_inode.inc_nlink()                   # "." and its name: 2 links
+    root = sb.s_root.d_inode
+    root.i_ino = ROOT_INO
+    root.inc_nlink()                                # "." and its name: 2 links
+    info.disk[ROOT_INO] = DiskInode(ROOT_INO, root.i_mode)
+    info.disk[ROOT_INO].nlink = root.i_nlink
+    info.icache[ROOT_INO] = root
     return sb
+
+
+def _diskfs_kill_sb(sb: SuperBlock) -> None:
+    """kill_block_super() -> generic_shutdown_super(): the unused dentries are pruned
+    (shrink_dcache_for_umount()) and then every unused inode is evicted (evict_inodes()); the
+    disk keeps its inode table."""
+    from memsim.dcache import shrink_dcache_sb
+    shrink_dcache_sb(sb)
+    sb.s_fs_info.inodes.kill_sb(sb)
 
 
 #: ``mount -t diskfs``: the filesystem type the plugin registers.
 DISKFS_TYPE = FileSystemType("diskfs", "regular files on an emulated disk, cached in the page "
-                             "cache (the page-cache plugin)", _diskfs_mount, plugin="pagecache")
+                             "cache (the page-cache plugin)", _diskfs_mount, plugin="pagecache",
+                             kill_sb=_diskfs_kill_sb)
 
 
 def mount_boot_disk(machine: Any) -> None:

@@ -37,6 +37,7 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, Optional
 
+from memsim.dcache import InodesStat
 from memsim.mm import AddressSpace
 from memsim.profiles import ProfileTable
 from memsim.vfs import I_CLEAR, I_FREEING, Inode, SuperBlock, SuperOperations
@@ -149,6 +150,7 @@ class SuperInodes:
             return
         self.lrus.setdefault(inode.i_nid, OrderedDict())[id(inode)] = inode
         inode.i_lru = True
+        self.cache.inodes_stat.nr_unused += 1
 
     def lru_del(self, inode: SlabInode) -> None:
         """inode_lru_list_del()."""
@@ -156,6 +158,7 @@ class SuperInodes:
         if inode.i_lru:
             del self.lrus[inode.i_nid][id(inode)]
             inode.i_lru = False
+            self.cache.inodes_stat.nr_unused -= 1
 
     @property
     def lru(self) -> "OrderedDict[int, SlabInode]":
@@ -182,8 +185,13 @@ class SuperInodes:
         from memsim.shrinker import PY_SHRINK_EMPTY
         if self.cache.lru_needs_shrinkable and self.off_lru:
             self.requeue()
-        total = len(self.lrus.get(sc.nid, ())) + self.cache.dentry_count(self.sb)
+        total = len(self.lrus.get(sc.nid, ())) + self.dentry_count(sc.nid)
         return total if total else PY_SHRINK_EMPTY
+
+    def dentry_count(self, nid: int) -> int:
+        """list_lru_shrink_count() of the superblock's dentry LRU on node ``nid`` (memsim.dcache;
+        none for a superblock whose dentries pin themselves)."""
+        return len(self.sb.s_dentry_lru.get(nid, ()))
 
     def scan(self, sc) -> int:
         """super_cache_scan(): SHRINK_STOP without __GFP_FS; the scan split between the dentry
@@ -192,11 +200,12 @@ class SuperInodes:
         from memsim.shrinker import PY_SHRINK_STOP
         if not sc.gfp_mask & GFP_FS:
             return PY_SHRINK_STOP
+        from memsim.dcache import prune_dcache_sb
         inodes = len(self.lrus.get(sc.nid, ()))
-        dentries = self.cache.dentry_count(self.sb)
+        dentries = self.dentry_count(sc.nid)
         total = dentries + inodes + 1
         nr = sc.nr_to_scan
-        freed = self.cache.prune_dcache_sb(self.sb, nr * dentries // total + 1)
+        freed = prune_dcache_sb(self.sb, nr * dentries // total + 1, sc.nid)
         freed += self.prune_icache_sb(nr * inodes // total + 1, sc.nid)
         return freed
 
@@ -230,9 +239,9 @@ class InodeCache:
     ``evict_inode(inode)``: the filesystem's ``->evict_inode``, which must leave no page cached
     and call :func:`clear_inode` (None: truncate_inode_pages_final() + clear_inode(), evict()'s
     default); ``drop_inode(inode) -> bool``: ``->drop_inode`` (None: generic_drop_inode(),
-    i_nlink == 0).  ``dentry_count(sb)`` / ``prune_dcache_sb(sb, nr)``: the superblock's unused
-    dentries and their pruning (None: a filesystem whose dentries pin their inodes, as tmpfs's
-    do: none).
+    i_nlink == 0).  The superblock's shrinker prunes its unused dentries first (the dentry LRU
+    of memsim.dcache, for a superblock built with one: a filesystem whose dentries pin their
+    inodes, as tmpfs's do, has none).
 
     Filesystems create inodes with :meth:`new_inode` (or ``sb.new_inode`` and then
     :meth:`init_mapping`)."""
@@ -241,9 +250,7 @@ class InodeCache:
                  alloc_site: str = "alloc_inode", free_site: str = "free_inode_nonrcu",
                  swapbacked: bool = False,
                  evict_inode: Optional[Callable[[SlabInode], None]] = None,
-                 drop_inode: Optional[Callable[[SlabInode], bool]] = None,
-                 dentry_count: Optional[Callable[[SuperBlock], int]] = None,
-                 prune_dcache_sb: Optional[Callable[[SuperBlock, int], int]] = None):
+                 drop_inode: Optional[Callable[[SlabInode], bool]] = None):
         if not issubclass(inode_class, SlabInode):
             raise TypeError(f"InodeCache: inode_class must be a SlabInode subclass, not {inode_class!r}")
         self.machine = machine
@@ -255,14 +262,15 @@ class InodeCache:
         self.swapbacked = swapbacked
         self.fs_evict_inode = evict_inode
         self.fs_drop_inode = drop_inode
-        self._dentry_count = dentry_count
-        self._prune_dcache_sb = prune_dcache_sb
         #: v5.16+: only inodes with a shrinkable mapping are on the LRU (see the module doc)
         self.lru_needs_shrinkable = LRU_NEEDS_SHRINKABLE[machine.profile]
         #: the mappings keep nrexceptional (the no-nrexceptional seed change is off)
         self.keep_nrexceptional = bool(machine.boot.slab.nrexceptional)
         self.supers: Dict[int, SuperInodes] = {}
         self.nr_inodes = 0                  # allocated and not yet destroyed (nr_inodes)
+        #: the machine's inodes_stat (/proc/sys/fs/inode-nr): every slab inode of every cache
+        vfs = getattr(machine, "vfs", None)
+        self.inodes_stat = vfs.inodes_stat if vfs is not None else InodesStat()
 
     # -- the superblock's side --------------------------------------------------------------
     def super_operations(self) -> SuperOperations:
@@ -296,12 +304,6 @@ class InodeCache:
                          "super_cache_scan")
         shrinkers.register(s)
         return s
-
-    def dentry_count(self, sb: SuperBlock) -> int:
-        return self._dentry_count(sb) if self._dentry_count is not None else 0
-
-    def prune_dcache_sb(self, sb: SuperBlock, nr_to_scan: int) -> int:
-        return self._prune_dcache_sb(sb, nr_to_scan) if self._prune_dcache_sb is not None else 0
 
     # -- alloc / destroy ---------------------------------------------------------------------
     @staticmethod
@@ -346,6 +348,8 @@ class InodeCache:
         mapping.host = inode
         inode.i_data = mapping
         self.nr_inodes += 1
+        if not inode.i_boot:
+            self.inodes_stat.nr_inodes += 1
         return inode
 
     def init_mapping(self, inode: SlabInode, name: str = "") -> AddressSpace:
@@ -382,6 +386,8 @@ class InodeCache:
             self.machine.slab.cache_free(self.cache, inode.i_addr, self.free_site)
         inode.i_addr = 0
         self.nr_inodes -= 1
+        if not inode.i_boot:
+            self.inodes_stat.nr_inodes -= 1
 
     # -- evict, iput_final ------------------------------------------------------------------
     def evict_inode(self, inode: SlabInode) -> None:
