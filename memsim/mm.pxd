@@ -271,6 +271,12 @@ ctypedef int (*aops_dirty_folio_fn)(void* ctx, AddressSpace mapping, pfn_t pfn) 
 #   a writeback of its own), so that it can leave the cache; 0 or a negative errno.  NULL (most
 #   filesystems: ext4 and tmpfs have none): a dirty page stays and the call returns -EBUSY.
 ctypedef int (*aops_launder_folio_fn)(void* ctx, AddressSpace mapping, pfn_t pfn) except? -1000000
+# set_policy: vm_ops->set_policy of a file VMA without vm_ops (shmem_set_policy(), from
+#   mbind()'s vma_replace_policy()): ``new`` (NULL or mode 0: MPOL_DEFAULT) is now the VMA's
+#   policy; the filesystem records it for the file range the VMA maps (the inode's shared
+#   policy, which its later allocations use whoever maps or writes the file); 0 or a negative
+#   errno (mbind fails with it).  NULL: the policy is the VMA's alone.
+ctypedef int (*aops_set_policy_fn)(void* ctx, VmArea vma, const mempolicy* new) except? -1000000
 
 cdef struct address_space_operations:
     aops_lookup_fn lookup
@@ -282,6 +288,7 @@ cdef struct address_space_operations:
     aops_page_mkwrite_fn page_mkwrite
     aops_dirty_folio_fn dirty_folio
     aops_launder_folio_fn launder_folio
+    aops_set_policy_fn set_policy
     void* ctx
 
 # userfaultfd (fs/userfaultfd.c as the core calls it).

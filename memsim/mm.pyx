@@ -1993,6 +1993,15 @@ cdef class MmCore:
             return self.pm.alloc_pages_preferred_many(gfp, 0, local, pol)
         return self.pm.alloc_pages_nodemask(gfp, 0, policy_node(pol, local), policy_nodemask(pol))
 
+    def vma_set_policy(self, VmArea vma):
+        """vma_replace_policy()'s ``vma->vm_ops->set_policy(vma, new)`` after mbind() gave the
+        VMA its policy: for a file VMA without vm_ops, its mapping's a_ops->set_policy
+        (shmem_set_policy()).  Returns 0 or the op's negative errno."""
+        cdef AddressSpace m = vma.vm_file
+        if m is None or m.a_ops == NULL or m.a_ops.set_policy == NULL:
+            return 0
+        return m.a_ops.set_policy(m.a_ops.ctx, vma, vma.vm_policy)
+
     cdef int charge(self, pfn_t pfn, MmStruct mm, gfp_t gfp) except -1:
         """mem_cgroup_charge(): 0, or -ENOMEM (the caller frees the page)."""
         if self.pm.memcg.charge != NULL:

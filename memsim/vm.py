@@ -914,6 +914,9 @@ def do_mbind(core: MmCore, mm: MmStruct, start: int, length: int, mode: int, fla
             vma.set_policy(MPOL_DEFAULT)
         else:
             vma.set_policy(new[0], new[2], new[1])
+        err = core.vma_set_policy(vma)          # vma->vm_ops->set_policy (shmem_set_policy)
+        if err:
+            raise MmError("ENOMEM", "the file could not record the policy")
 
 
 # ----------------------------------------------------------------------------------------------

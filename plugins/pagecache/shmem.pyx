@@ -21,7 +21,12 @@ field the fault path reads:
 * ``map_pages`` -- filemap_map_pages() (filemap.pyx), once :meth:`ShmemSb.set_filemap`
   gave it a Filemap for the core and the trace slot (tmpfs always does);
 * ``dirty_folio`` NULL: the core's set_page_dirty, which only flags a swap-backed page
-  (v5.14 __set_page_dirty_no_writeback, v6.18 noop_dirty_folio).
+  (v5.14 __set_page_dirty_no_writeback, v6.18 noop_dirty_folio);
+* ``set_policy`` -- shmem_set_policy() (mbind() of a shmem VMA): the inode's shared policy
+  (:class:`SharedPolicy`, mpol_set_shared_policy()) learns the policy for the file range the
+  VMA maps.  Every page shmem allocates for the file -- fault, write, fallocate -- follows it
+  (shmem_alloc_folio() with shmem_get_pgoff_policy(); v5.14 shmem_alloc_page() through a
+  pseudo-VMA), or the task's policy where the file has none.
 
 The write and read loops run in C; a read of a hole reads zeros without allocating
 (shmem_file_read_iter's SGP_READ), a write allocates (SGP_WRITE) and dirties the page
@@ -29,9 +34,12 @@ The write and read loops run in C; a read of a hole reads zeros without allocati
 and shmem_evict_inode() call it, not truncate_inode_pages_range()), partial pages zeroed.
 """
 from libc.stdint cimport uint64_t, int64_t
-from libc.string cimport memset
+from libc.stdlib cimport malloc, free
+from libc.string cimport memset, memcpy
 from memsim._types cimport (pfn_t, gfp_t, NO_PFN, PAGE_SIZE, PAGE_SHIFT, PG_dirty, PG_content,
-                            PG_swapbacked, PG_locked, PG_writeback, PG_uptodate)
+                            PG_swapbacked, PG_locked, PG_writeback, PG_uptodate, mempolicy,
+                            MPOL_INTERLEAVE, MPOL_PREFERRED_MANY)
+from memsim.mempolicy cimport offset_il_node, policy_node, policy_nodemask
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem
 from memsim.mm cimport (AddressSpace, MmCore, MmStruct, VmArea, XArray, vm_fault,
@@ -92,6 +100,84 @@ cdef int _shmem_map_pages(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf, uin
     return filemap_map_pages((<ShmemSb>ctx).fm, mm, vma, vmf, start_pgoff, end_pgoff)
 
 
+cdef int _shmem_set_policy(void* ctx, VmArea vma, const mempolicy* new) except? -1000000:
+    """shmem_set_policy() -> mpol_set_shared_policy(&info->policy, vma, new): the file range
+    [vm_pgoff, vm_pgoff + vma_pages) now has ``new`` (NULL or MPOL_DEFAULT: none)."""
+    cdef ShmemSb sb = <ShmemSb>ctx
+    cdef AddressSpace mapping = vma.vm_file
+    cdef uint64_t start = vma.vm_pgoff
+    cdef uint64_t end = start + ((vma.vm_end - vma.vm_start) >> PAGE_SHIFT)
+    cdef SharedPolicy sp = sb.policies.get(id(mapping))
+    if sp is None:
+        if new == NULL or new.mode == 0:
+            return 0
+        sp = SharedPolicy()
+        sb.policies[id(mapping)] = sp
+    sp.replace(start, end, new)
+    if sp.nr == 0:
+        del sb.policies[id(mapping)]
+    sb.nr_policies = len(sb.policies)
+    return 0
+
+
+cdef class SharedPolicy:
+    """``struct shared_policy`` of one shmem inode: file ranges [start, end) (page indices)
+    with their policy (``sp_node``), sorted, none overlapping."""
+
+    def __dealloc__(self):
+        free(self.nodes)
+
+    cdef const mempolicy* lookup(self, uint64_t index) noexcept nogil:
+        """mpol_shared_policy_lookup(): the policy of the range holding ``index``, or NULL."""
+        cdef int i
+        for i in range(self.nr):
+            if self.nodes[i].start <= index < self.nodes[i].end:
+                return &self.nodes[i].pol
+        return NULL
+
+    cdef int replace(self, uint64_t start, uint64_t end, const mempolicy* new) except -1:
+        """shared_policy_replace(): the ranges overlapping [start, end) are cut back to what
+        lies outside it, then [start, end) gets ``new`` (unless MPOL_DEFAULT)."""
+        cdef sp_node* out = <sp_node*>malloc((self.nr + 2) * sizeof(sp_node))
+        cdef int i, n = 0, j
+        cdef sp_node tmp
+        if out == NULL:
+            raise MemoryError()
+        for i in range(self.nr):
+            if self.nodes[i].start < start:
+                out[n] = self.nodes[i]
+                if out[n].end > start:
+                    out[n].end = start
+                n += 1
+            if self.nodes[i].end > end:
+                out[n] = self.nodes[i]
+                if out[n].start < end:
+                    out[n].start = end
+                n += 1
+        if new != NULL and new.mode != 0:
+            out[n].start = start
+            out[n].end = end
+            memcpy(&out[n].pol, new, sizeof(mempolicy))
+            n += 1
+        for i in range(1, n):                   # by start (a few ranges: insertion sort)
+            tmp = out[i]
+            j = i - 1
+            while j >= 0 and out[j].start > tmp.start:
+                out[j + 1] = out[j]
+                j -= 1
+            out[j + 1] = tmp
+        free(self.nodes)
+        self.nodes = out
+        self.nr = n
+        return 0
+
+    def ranges(self):
+        """[(start, end, (mode, nodes...))] for tests and messages."""
+        cdef int i
+        return [(self.nodes[i].start, self.nodes[i].end, self.nodes[i].pol.mode)
+                for i in range(self.nr)]
+
+
 cdef class ShmemSb:
     """``struct shmem_sb_info`` of one tmpfs superblock with the a_ops its mappings share:
     ``max_blocks`` (size= in pages, 0 for no limit) and ``used_blocks``.  :meth:`install`
@@ -103,11 +189,14 @@ cdef class ShmemSb:
         self.max_blocks = max_blocks
         self.used_blocks = 0
         self.mappings = {}
+        self.policies = {}
+        self.nr_policies = 0
         memset(&self.aops, 0, sizeof(address_space_operations))
         self.aops.lookup = _shmem_lookup
         self.aops.alloc = _shmem_alloc
         self.aops.delete_from_page_cache = _shmem_delete
         self.aops.migratepage = _shmem_migratepage
+        self.aops.set_policy = _shmem_set_policy
         self.aops.ctx = <void*>self
 
     def install(self, AddressSpace mapping):
@@ -120,8 +209,40 @@ cdef class ShmemSb:
         self.mappings[id(mapping)] = mapping
 
     def forget(self, AddressSpace mapping):
-        """The mapping's inode is evicted: it no longer counts in the superblock's blocks."""
+        """The mapping's inode is evicted: it no longer counts in the superblock's blocks, and
+        its shared policy goes (mpol_free_shared_policy())."""
         self.mappings.pop(id(mapping), None)
+        self.policies.pop(id(mapping), None)
+        self.nr_policies = len(self.policies)
+
+    def shared_policy(self, AddressSpace mapping):
+        """The mapping's shared policy as [(start, end, mode)] (empty: none)."""
+        sp = self.policies.get(id(mapping))
+        return [] if sp is None else sp.ranges()
+
+    cdef pfn_t shmem_alloc_page(self, gfp_t gfp, AddressSpace mapping,
+                                uint64_t index) except? 0xfffffffffffffffe:
+        """shmem_alloc_folio() (v5.14 shmem_alloc_page()): the file's shared policy at
+        ``index`` (mpol_shared_policy_lookup()), else the task's (get_task_policy()), else the
+        local node; an interleave policy picks its node by ``i_ino + index``
+        (shmem_get_pgoff_policy()'s ilx; v5.14's pseudo-VMA has vm_pgoff = index + i_ino)."""
+        cdef const mempolicy* pol = NULL
+        cdef SharedPolicy sp
+        cdef int local
+        if self.nr_policies:
+            sp = self.policies.get(id(mapping))
+            if sp is not None:
+                pol = sp.lookup(index)
+        if pol == NULL or pol.mode == 0:
+            pol = self.core.cur.mempolicy
+            if pol == NULL or pol.mode == 0:
+                return self.pm.alloc_pages(gfp, 0, -1)
+        local = self.pm.cpu_node[self.core.cur.cpu]
+        if pol.mode == MPOL_INTERLEAVE:
+            return self.pm.alloc_page_interleave(gfp, 0, offset_il_node(pol, mapping.i_ino + index, local))
+        if pol.mode == MPOL_PREFERRED_MANY:
+            return self.pm.alloc_pages_preferred_many(gfp, 0, local, <mempolicy*>pol)
+        return self.pm.alloc_pages_nodemask(gfp, 0, policy_node(pol, local), policy_nodemask(pol))
 
     cdef int recalc(self) except -1:
         """shmem_recalc_inode() over the superblock: pages that left a mapping behind shmem's
@@ -164,7 +285,7 @@ cdef class ShmemSb:
             if self.used_blocks >= self.max_blocks:
                 err[0] = -ENOSPC
                 return NO_PFN
-        pfn = self.pm.alloc_pages(gfp, 0, -1)
+        pfn = self.shmem_alloc_page(gfp, mapping, index)
         if pfn == NO_PFN:
             err[0] = -ENOMEM
             return NO_PFN

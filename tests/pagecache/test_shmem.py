@@ -705,3 +705,81 @@ def test_a_read_fault_on_tmpfs_maps_the_cached_pages_around_it(kernel):
     assert after["fault_around"] - before["fault_around"] == 15
     events = [l for l in trace_text(m).splitlines() if "mm_filemap_map_pages" in l]
     assert len(events) == (1 if kernel == "v6.18" else 0)
+
+
+# -- shmem's shared policy (mbind of a shmem VMA: shmem_set_policy) ------------------------------
+def numa_machine(kernel):
+    m = build_machine(kernel=kernel, nodes=(32 * MiB, 32 * MiB), cpus=1)
+    t = m.spawn("app")
+    m.set_current(t)
+    mount(m)
+    return m, t
+
+
+def mbind(m, t, start, length, mode, nodes=()):
+    p = m.profile
+    vm.do_mbind(m.mmcore, t.mm, start, length, mode, 0, nodes, range(len(m.spec.nodes)),
+                p.mpol_max, p.mpol_numa_balancing_modes)
+
+
+def nodes_of_file(m, mapping, first, n):
+    return [m.physmem.page_info(mapping.i_pages[i])["node"] for i in range(first, first + n)]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_mbind_of_a_shmem_vma_sets_the_files_shared_policy(kernel):
+    """mbind(MPOL_BIND, node 1) on pages 4..7 of a shared mapping of a tmpfs file: the VMA
+    (split to the range) passes the policy to the file (vm_ops->set_policy: shmem_set_policy),
+    so pages 4..7 of the file are allocated on node 1 whoever touches them -- the mapping
+    itself, a second mapping without any policy, a write() after the munmap -- while the
+    others stay local (node 0); MPOL_DEFAULT over a VMA range with a policy removes it from the
+    file (over a VMA without one, mbind_range() skips the VMA: mpol_equal()) (mm/shmem.c,
+    mm/mempolicy.c: mpol_set_shared_policy, shmem_alloc_folio with shmem_get_pgoff_policy)."""
+    m, t = numa_machine(kernel)
+    fd = m.vfs.open(t.files, "/mnt/t/f", O_CREAT | O_RDWR)
+    file = t.files.fget(fd)
+    t.files.ftruncate(fd, 16 * PAGE)
+    total = sum(z["managed"] for z in m.physmem.zones_info())
+    v = vm.do_mmap(m.mmcore, t.mm, m.files, 8 * PAGE, "rw", "file-shared", totalram=total, filp=file)
+    start = v.vm_start
+    mbind(m, t, start + 4 * PAGE, 4 * PAGE, vm.MPOL_BIND, [1])
+    sbinfo = file.f_inode.i_sb.s_fs_info.sbinfo
+    assert sbinfo.shared_policy(file.f_mapping) == [(4, 8, vm.MPOL_BIND)]
+    w = vm.do_mmap(m.mmcore, t.mm, m.files, 8 * PAGE, "rw", "file-shared", totalram=total, filp=file)
+    assert m.mmcore.access(t.mm, w, w.vm_start, w.vm_end, True)[1] == 0     # no policy of its own
+    assert nodes_of_file(m, file.f_mapping, 0, 8) == [0] * 4 + [1] * 4
+    vm.do_munmap(m.mmcore, t.mm, start, 8 * PAGE)
+    vm.do_munmap(m.mmcore, t.mm, w.vm_start, 8 * PAGE)
+    t.files.pwrite(fd, b"x" * (8 * PAGE), 8 * PAGE)           # pages 8..15: no policy there
+    assert nodes_of_file(m, file.f_mapping, 8, 8) == [0] * 8
+    v = vm.do_mmap(m.mmcore, t.mm, m.files, 16 * PAGE, "rw", "file-shared", totalram=total, filp=file)
+    mbind(m, t, v.vm_start + 12 * PAGE, 4 * PAGE, vm.MPOL_BIND, [1])
+    mbind(m, t, v.vm_start + 4 * PAGE, 2 * PAGE, vm.MPOL_DEFAULT)      # this VMA has none:
+    assert len(sbinfo.shared_policy(file.f_mapping)) == 2                # mpol_equal(), skipped
+    mbind(m, t, v.vm_start + 4 * PAGE, 4 * PAGE, vm.MPOL_BIND, [1])
+    mbind(m, t, v.vm_start + 4 * PAGE, 2 * PAGE, vm.MPOL_DEFAULT)
+    assert sbinfo.shared_policy(file.f_mapping) == [(6, 8, vm.MPOL_BIND), (12, 16, vm.MPOL_BIND)]
+    fallocate_pages = t.files.fallocate
+    t.files.ftruncate(fd, 0)
+    t.files.ftruncate(fd, 16 * PAGE)
+    fallocate_pages(fd, 0, 0, 16 * PAGE)                       # SGP_FALLOC follows it too
+    assert nodes_of_file(m, file.f_mapping, 0, 16) == [0] * 6 + [1] * 2 + [0] * 4 + [1] * 4
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_shmem_pages_follow_the_tasks_policy_where_the_file_has_none(kernel):
+    """get_task_policy(): without a shared policy a shmem page follows set_mempolicy();
+    MPOL_INTERLEAVE picks the node by i_ino + index (shmem_get_pgoff_policy's ilx; v5.14's
+    pseudo-VMA vm_pgoff), so consecutive pages alternate from the inode number's parity."""
+    m, t = numa_machine(kernel)
+    p = m.profile
+    vm.do_set_mempolicy(t, vm.MPOL_BIND, 0, [1], range(2), p.mpol_max, p.mpol_numa_balancing_modes)
+    fd = m.vfs.open(t.files, "/mnt/t/b", O_CREAT | O_RDWR)
+    t.files.pwrite(fd, b"b" * (4 * PAGE), 0)
+    assert nodes_of_file(m, t.files.fget(fd).f_mapping, 0, 4) == [1] * 4
+    vm.do_set_mempolicy(t, vm.MPOL_INTERLEAVE, 0, [0, 1], range(2), p.mpol_max,
+                        p.mpol_numa_balancing_modes)
+    fd = m.vfs.open(t.files, "/mnt/t/i", O_CREAT | O_RDWR)
+    t.files.pwrite(fd, b"i" * (4 * PAGE), 0)
+    ino = t.files.fget(fd).f_inode.i_ino
+    assert nodes_of_file(m, t.files.fget(fd).f_mapping, 0, 4) == [(ino + i) % 2 for i in range(4)]
