@@ -16,7 +16,7 @@ with dentry_lru_isolate(), then shrink_dentry_list()): a dentry in use again lea
 referenced one gets one more pass, the others are killed: the name leaves its directory's
 cache, the inode loses the dentry's reference (iput(): an unused inode with a name goes on the
 inode LRU, for the filesystem's ``prune_icache_sb`` to evict), the object is freed after an RCU
-grace period (dentry_free() -> call_rcu(__d_free)), and the parent loses a reference (a parent
+grace period (dentry_free() -> call_rcu(__d_free): MmCore.call_rcu), and the parent loses a reference (a parent
 left unused is killed in the same walk, as shrink_dentry_list() does).  A later lookup of the
 name asks the filesystem again (``->lookup``, which reads the inode back: iget()).
 
@@ -97,11 +97,7 @@ class Dcache:
 
         def __d_free() -> None:
             slab.cache_free(DENTRY_CACHE, addr, "__d_free")
-        call_rcu = getattr(self.machine, "call_rcu", None)
-        if call_rcu is not None:
-            call_rcu(__d_free)
-        else:
-            __d_free()
+        self.machine.mmcore.call_rcu(__d_free)
 
     # -- the LRU (d_lru_add, d_lru_del) -----------------------------------------------------
     def d_lru_add(self, dentry: "Dentry") -> None:

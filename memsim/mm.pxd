@@ -581,6 +581,8 @@ cdef class MmCore:
     cdef mmu_table_batch* rcu_wait_tail
     cdef mmu_table_batch* rcu_ready     # ... and those whose grace period has ended, to invoke
     cdef mmu_table_batch* rcu_ready_tail
+    cdef list rcu_cb_wait               # call_rcu()'d Python callbacks (cpu, fn) of the grace period
+    cdef list rcu_cb_ready              # ... and those whose grace period has ended
     cdef int call_rcu_table_batch(self, mmu_table_batch* batch) except -1
     cdef int tlb_remove_table_free(self, mmu_table_batch* batch) except -1
     cdef public unsigned int swp_pte_marker    # the swap type of PTE markers (SWP_PTE_MARKER)

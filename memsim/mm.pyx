@@ -1636,6 +1636,8 @@ cdef class MmCore:
         self.trace_context = False
         self.rcu_wait = self.rcu_wait_tail = NULL
         self.rcu_ready = self.rcu_ready_tail = NULL
+        self.rcu_cb_wait = []
+        self.rcu_cb_ready = []
         self.slab = None
         self.blocked_on = None
         self.ops_owners = {}
@@ -1691,9 +1693,23 @@ cdef class MmCore:
         self.pm.free_pages(batch.page, 0)
         return 0
 
+    def call_rcu(self, fn):
+        """call_rcu() of a callback written in Python (an inode's i_callback, a dentry's
+        __d_free: coarse objects, never per page) on the current CPU: ``fn()`` runs once the
+        grace period in progress has ended, in rcu_do_batch() after the table batches."""
+        self.rcu_cb_wait.append((self.cur.cpu, fn))
+
+    def rcu_callbacks_pending(self):
+        """(Python callbacks waiting for their grace period, those ready to invoke)."""
+        return len(self.rcu_cb_wait), len(self.rcu_cb_ready)
+
     def rcu_gp_end(self):
         """The grace period in progress ends (every CPU passed a quiescent state): the table
-        batches queued so far become ready; the next rcu_do_batch() invokes them."""
+        batches and callbacks queued so far become ready; the next rcu_do_batch() invokes
+        them."""
+        if self.rcu_cb_wait:
+            self.rcu_cb_ready.extend(self.rcu_cb_wait)
+            self.rcu_cb_wait = []
         if self.rcu_wait == NULL:
             return
         if self.rcu_ready_tail != NULL:
@@ -1709,7 +1725,9 @@ cdef class MmCore:
         ``running`` on its own CPU (a task still running after the preemption point), the idle
         task (pid 0) on every other CPU.  With ``trace_context`` the records say so: softirq,
         and the idle loop's preempt depth of 1 (``..s1.``; a task's own is 0, ``..s..``).
-        Returns how many batches were freed."""
+        Then the ready Python callbacks (call_rcu()), in the same way (memsim keeps them in a
+        queue of their own: within one grace period a CPU's table batches run before its
+        callbacks).  Returns how many batches were freed."""
         cdef mmu_table_batch* b
         cdef TaskStruct saved_task = self.cur.task
         cdef int saved_cpu = self.cur.cpu, count = 0
@@ -1736,6 +1754,17 @@ cdef class MmCore:
                 finally:
                     free(b)
                 count += 1
+            while self.rcu_cb_ready:
+                cpu, fn = self.rcu_cb_ready.pop(0)
+                idle = running is None or running.cpu != cpu
+                self.cur.task = None if idle else running
+                self.cur.cpu = cpu
+                self.cur.pid = 0 if idle else running.pid
+                self.cur.mempolicy = NULL
+                if self.trace_context:
+                    self.tb.ctx_flags = saved_flags | TRACE_FLAG_SOFTIRQ
+                    self.tb.ctx_preempt = saved_preempt + (1 if idle else 0)
+                fn()
         finally:
             self.cur.task = saved_task
             self.cur.cpu = saved_cpu
@@ -1746,8 +1775,8 @@ cdef class MmCore:
         return count
 
     def rcu_barrier(self):
-        """rcu_barrier(): end the grace period and invoke every table-batch callback still
-        queued, each on its CPU's idle task (the machine idles once its tasks are done).
+        """rcu_barrier(): end the grace period and invoke every table-batch and Python callback
+        still queued, each on its CPU's idle task (the machine idles once its tasks are done).
         Returns how many batches were freed."""
         self.rcu_gp_end()
         return self.rcu_do_batch(None)

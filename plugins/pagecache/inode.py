@@ -372,9 +372,10 @@ class InodeCache:
         return inode
 
     def destroy_inode(self, inode: SlabInode) -> None:
-        """destroy_inode() -> ``->free_inode`` / free_inode_nonrcu() (the RCU callback, run at
-        once): the mapping leaves the page->mapping table (Rmap.unregister_mapping, which
-        refuses a mapping still holding pages) and the object goes back to its cache."""
+        """destroy_inode(): the mapping leaves the page->mapping table (Rmap.unregister_mapping,
+        which refuses a mapping still holding pages), and call_rcu(i_callback) frees the object
+        after a grace period (``->free_inode`` / free_inode_nonrcu(): MmCore.call_rcu), so
+        /proc/slabinfo still counts it until then."""
         if inode.i_lru:
             raise InodeBug(f"destroy_inode({inode!r}): kernel BUG: still on the inode LRU")
         if inode.i_data is not None:
@@ -383,7 +384,11 @@ class InodeCache:
             except ValueError as e:
                 raise InodeBug(f"destroy_inode({inode!r}): {e}") from None
         if self.machine.slab is not None and inode.i_addr and not inode.i_boot:
-            self.machine.slab.cache_free(self.cache, inode.i_addr, self.free_site)
+            slab, cache, addr, site = self.machine.slab, self.cache, inode.i_addr, self.free_site
+
+            def i_callback() -> None:
+                slab.cache_free(cache, addr, site)
+            self.core.call_rcu(i_callback)
         inode.i_addr = 0
         self.nr_inodes -= 1
         if not inode.i_boot:

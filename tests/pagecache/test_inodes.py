@@ -136,7 +136,8 @@ def test_mappings_of_two_superblocks_never_share_an_address():
 def test_unlinked_inode_is_evicted_and_its_object_freed(kernel):
     """unlink + close: iput_final -> evict -> truncate_inode_pages_final (AS_EXITING, pages
     gone) -> clear_inode -> destroy_inode: the slab object is freed, the mapping leaves the
-    page->mapping table."""
+    page->mapping table, and the object goes back to its cache after an RCU grace period
+    (call_rcu(i_callback): until then /proc/slabinfo counts it)."""
     m, t, cache = machine(kernel)
     fd, inode = create(m, t, "a")
     read_pages(m, t, fd, 0, 4)
@@ -148,6 +149,8 @@ def test_unlinked_inode_is_evicted_and_its_object_freed(kernel):
     t.files.close_fd(fd)
     assert mapping.nrpages == 0 and mapping.mapping_empty() and mapping.flags & (1 << 4)
     assert mapping.addr not in m.mmcore.rmap.mappings
+    assert allocated(m, addr)                       # i_callback waits for a grace period
+    m.rcu_barrier()
     assert not allocated(m, addr)
     assert inode.i_addr == 0 and cache.nr_inodes == 1          # the root is left
 
@@ -203,6 +206,7 @@ def test_scenario_16_shadow_only_inode_is_evicted_by_the_inode_shrinker_v514():
     m.drop_caches.write(m, b"2")
     assert b.i_state & (1 << 5) and mapping.mapping_empty() and mapping.nrpages == 0
     assert not b.i_lru and not st.lru
+    m.rcu_barrier()
     assert not allocated(m, addr)
     assert ev(m, EV.PGINODESTEAL) == steal
     assert ev(m, EV.SLABS_SCANNED) > scanned

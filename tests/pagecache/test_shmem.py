@@ -265,6 +265,7 @@ def test_tmpfs_inodes_come_from_shmem_inode_cache_and_are_pinned_by_their_dentri
     assert inode.i_count == 1 and not inode.i_lru
     addr = inode.i_addr
     m.vfs.do_unlinkat("/mnt/t/f")
+    m.rcu_barrier()                                 # call_rcu(i_callback)
     assert not m.slab.object_info(addr)["allocated"]
 
 
@@ -433,6 +434,7 @@ def test_memfd_lives_while_open_or_mapped_and_its_inode_is_freed_after():
     addr = inode.i_addr
     assert m.slab.object_info(addr)["allocated"] and mapping.nrpages == 8
     vm.do_munmap(m.mmcore, t.mm, v.vm_start, 8 * PAGE)
+    m.rcu_barrier()                                 # call_rcu(i_callback)
     assert not m.slab.object_info(addr)["allocated"] and mapping.mapping_empty()
     assert stat(m, "NR_SHMEM") == shmem0
 
@@ -555,6 +557,7 @@ def test_umount_of_a_tmpfs_frees_its_files_and_its_shrinker(kernel):
     t.files.close_fd(fb)
     assert stat(m, "NR_SHMEM") == shmem0 + 5
     m.vfs.do_umount("/mnt/t")
+    m.rcu_barrier()                                 # call_rcu(i_callback)
     assert not m.slab.object_info(baddr)["allocated"] and b.i_data.nrpages == 0
     assert stat(m, "NR_SHMEM") == shmem0 + 3                   # a's pages: still mapped
     assert not any(s[1] == "sb-tmpfs" for s in m.shrinkers.shrinkers())
