@@ -408,6 +408,7 @@ cdef class AddressSpace:
     cdef public object host             # the inode object a plugin keeps for this mapping
     cdef public uint64_t addr           # the address_space's kernel address (page->mapping)
     cdef public object a_ops_owner      # keeps the owner of a_ops (and its ctx) alive
+    cdef public int64_t private_data    # the a_ops owner's per-file count (shmem: info->alloced)
     cdef address_space_operations* a_ops    # NULL: empty_aops (no page can be read or written)
 
 cdef inline bint mapping_empty(AddressSpace mapping) noexcept:

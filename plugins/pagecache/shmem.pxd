@@ -24,11 +24,12 @@ cdef class ShmemSb:
     cdef address_space_operations aops     # ctx = this superblock (its block counts)
     cdef public uint64_t max_blocks         # sbinfo->max_blocks: size= in pages (0: unlimited)
     cdef public uint64_t used_blocks        # sbinfo->used_blocks: pages allocated in this sb
-    cdef dict mappings                      # id -> the sb's file mappings (shmem_recalc_inode)
+    cdef dict mappings                      # id -> the sb's file mappings
     cdef Filemap fm                         # filemap_map_pages()'s context (None: no map_pages)
     cdef dict policies                      # id(mapping) -> its SharedPolicy (info->policy)
     cdef int nr_policies                    # how many mappings have one (0: no lookup at all)
-    cdef int recalc(self) except -1
+    cdef public bint acct_after_add         # v6.7+: blocks taken after the page is cached
+    cdef int64_t shmem_recalc_inode(self, AddressSpace mapping, int64_t alloced) except? -1
     cdef pfn_t shmem_alloc_page(self, gfp_t gfp, AddressSpace mapping,
                                 uint64_t index) except? 0xfffffffffffffffe
     cdef pfn_t shmem_alloc_and_add(self, AddressSpace mapping, uint64_t index, gfp_t gfp,

@@ -9,13 +9,19 @@ field the fault path reads:
 
 * ``lookup`` -- find_get_page(): a value entry reads as no page (shmem never stores shadows:
   its pages are swap-backed, and memsim has no shmem swap yet);
-* ``alloc`` -- shmem_get_folio_gfp()'s miss: shmem_alloc_and_acct_page() (a block from the
-  superblock: -ENOSPC when size= is reached; the page; the memcg charge), then
+* ``alloc`` -- shmem_get_folio_gfp()'s miss (see :meth:`ShmemSb.shmem_alloc_and_add`): a
+  block from the superblock (-ENOSPC when size= is reached), the page, its memcg charge,
   shmem_add_to_page_cache() through the core's __add_to_page_cache_locked (page->mapping,
-  PG_swapbacked, NR_FILE_PAGES and NR_SHMEM, nrpages) and lru_cache_add() (the anon LRU: a
-  swap-backed page); never major;
+  PG_swapbacked, NR_FILE_PAGES and NR_SHMEM, nrpages), shmem_recalc_inode() and
+  lru_cache_add() (the anon LRU: a swap-backed page); never major;
 * ``delete_from_page_cache`` -- __delete_from_page_cache() of a shmem page: its slot emptied,
-  never a shadow; the block goes back;
+  never a shadow.  The block is not given back here, whoever removes the page (shmem's own
+  truncate, or the core behind shmem's back: fadvise DONTNEED's generic
+  invalidate_mapping_pages, drop_caches, reclaim): the file's ``info->alloced``
+  (``AddressSpace.private_data``) still counts it until the next shmem_recalc_inode() of the
+  file -- at the end of a truncate or hole punch (shmem_undo_range), at its next page
+  allocation, and (v6.7+) when an allocation finds the superblock full -- finds alloced above
+  nrpages and gives the difference back (:meth:`ShmemSb.shmem_recalc_inode`);
 * ``migratepage`` -- shmem_migrate_folio()'s slot replacement;
 * ``writepage`` NULL: shmem swap is a later issue (reclaim keeps dirty shmem pages);
 * ``map_pages`` -- filemap_map_pages() (filemap.pyx), once :meth:`ShmemSb.set_filemap`
@@ -45,7 +51,6 @@ from memsim.physmem cimport PhysMem
 from memsim.mm cimport (AddressSpace, MmCore, MmStruct, VmArea, XArray, vm_fault,
                         address_space_operations, mapping_empty)
 from memsim.plugins.pagecache.filemap cimport Filemap, filemap_map_pages
-from memsim.truncate cimport deactivate_file_page
 
 # include/uapi/asm-generic/errno-base.h
 cdef enum:
@@ -75,12 +80,11 @@ cdef pfn_t _shmem_alloc(void* ctx, AddressSpace mapping, uint64_t index, gfp_t g
 
 cdef int _shmem_delete(void* ctx, AddressSpace mapping, pfn_t pfn, uint64_t shadow) except -1:
     """__delete_from_page_cache() of a shmem page: the slot is emptied (shadow is never kept
-    for shmem: a swap-backed page has no workingset shadow here) and the block returned."""
+    for shmem: a swap-backed page has no workingset shadow here); its block stays accounted
+    until shmem_recalc_inode() finds it gone."""
     cdef ShmemSb sb = <ShmemSb>ctx
     cdef page* p = &sb.pm.mem_map[pfn]
     sb.core.page_cache_delete_page(mapping, p.index, pfn, 0)
-    if sb.used_blocks:
-        sb.used_blocks -= 1
     return 0
 
 
@@ -244,21 +248,25 @@ cdef class ShmemSb:
             return self.pm.alloc_pages_preferred_many(gfp, 0, local, <mempolicy*>pol)
         return self.pm.alloc_pages_nodemask(gfp, 0, policy_node(pol, local), policy_nodemask(pol))
 
-    cdef int recalc(self) except -1:
-        """shmem_recalc_inode() over the superblock: pages that left a mapping behind shmem's
-        back (an invalidation that did not come through our delete op: drop_caches,
-        fadvise) give their blocks back; used_blocks = the pages the files hold."""
-        cdef AddressSpace m
-        cdef uint64_t used = 0
-        for m in self.mappings.values():
-            used += m.nrpages
-        self.used_blocks = used
-        return 0
+    cdef int64_t shmem_recalc_inode(self, AddressSpace mapping, int64_t alloced) except? -1:
+        """shmem_recalc_inode(inode, alloced, 0): the file's info->alloced
+        (``mapping.private_data``) grows by ``alloced``; the pages it lost since the last call
+        ("the mm can drop undirtied hole pages behind our back": every removal) are
+        alloced - nrpages, and their blocks go back to the superblock
+        (shmem_inode_unacct_blocks).  Returns the blocks given back."""
+        cdef int64_t freed
+        mapping.private_data += alloced
+        freed = mapping.private_data - <int64_t>mapping.nrpages
+        if freed <= 0:
+            return 0
+        mapping.private_data -= freed
+        self.used_blocks -= <uint64_t>freed if <uint64_t>freed <= self.used_blocks else self.used_blocks
+        return freed
 
-    def recalc_blocks(self):
-        """:meth:`recalc` from Python; returns used_blocks."""
-        self.recalc()
-        return self.used_blocks
+    def recalc_inode(self, AddressSpace mapping):
+        """:meth:`shmem_recalc_inode` of ``mapping`` from Python (shmem_getattr() does one when
+        alloced and nrpages differ); returns the blocks given back."""
+        return self.shmem_recalc_inode(mapping, 0)
 
     def set_filemap(self, Filemap fm):
         """Fault-around for this superblock's mappings: map_pages = filemap_map_pages() with
@@ -272,34 +280,57 @@ cdef class ShmemSb:
 
     cdef pfn_t shmem_alloc_and_add(self, AddressSpace mapping, uint64_t index, gfp_t gfp,
                                    MmStruct mm, int* err) except? 0xfffffffffffffffe:
-        """shmem_alloc_and_acct_page() + shmem_add_to_page_cache() + lru_cache_add(): a block
-        of the superblock (-ENOSPC in *err when size= is reached), a page (-ENOMEM), its memcg
-        charge (-ENOMEM), then the core's __add_to_page_cache_locked; the page is uptodate
-        (shmem_get_folio_gfp() zeroes a new folio and marks it so; a write fills it) and goes on
-        the LRU.  NO_PFN on failure."""
+        """A new page for ``index``: a block of the superblock (-ENOSPC in *err when size= is
+        reached), a page (-ENOMEM), its memcg charge (-ENOMEM), the core's
+        __add_to_page_cache_locked, shmem_recalc_inode(inode, 1, 0), lru_cache_add(); the
+        page is uptodate (shmem_get_folio_gfp() zeroes a new folio and marks it so; a write
+        fills it).  NO_PFN on failure.
+
+        The block is taken in the kernel's order: v5.14 shmem_alloc_and_acct_page() takes it
+        first (shmem_inode_acct_block(): a full superblock is ENOSPC at once, blocks freed
+        behind shmem's back notwithstanding); v6.7+ shmem_alloc_and_add_folio() takes it after
+        the page is in the cache, and when the superblock is full first gives back what this
+        file lost behind shmem's back (its recalc, "except our folio is there in cache") and
+        tries again, removing the page if it is still full."""
         cdef pfn_t pfn
         cdef uint64_t shadow = 0
+        cdef int64_t freed
         cdef int r
-        if self.max_blocks and self.used_blocks >= self.max_blocks:
-            self.recalc()
-            if self.used_blocks >= self.max_blocks:
+        if not self.acct_after_add:
+            if self.max_blocks and self.used_blocks >= self.max_blocks:
                 err[0] = -ENOSPC
                 return NO_PFN
+            self.used_blocks += 1           # shmem_inode_acct_block()
         pfn = self.shmem_alloc_page(gfp, mapping, index)
         if pfn == NO_PFN:
             err[0] = -ENOMEM
-            return NO_PFN
-        if self.core.charge(pfn, mm, gfp) != 0:
+        elif self.core.charge(pfn, mm, gfp) != 0:
             self.pm.put_page(pfn)
+            pfn = NO_PFN
             err[0] = -ENOMEM
+        else:
+            r = self.core.add_to_page_cache_locked(pfn, mapping, index, &shadow)
+            if r != 0:                      # shmem_add_to_page_cache(): the expected entry was NULL
+                self.pm.mem_map[pfn].mapping = 0
+                self.pm.put_page(pfn)
+                pfn = NO_PFN
+                err[0] = r
+        if pfn == NO_PFN:
+            if not self.acct_after_add:
+                self.used_blocks -= 1       # shmem_inode_unacct_blocks()
             return NO_PFN
-        r = self.core.add_to_page_cache_locked(pfn, mapping, index, &shadow)
-        if r != 0:                          # shmem_add_to_page_cache(): the expected entry was NULL
-            self.pm.mem_map[pfn].mapping = 0
-            self.pm.put_page(pfn)
-            err[0] = r
-            return NO_PFN
-        self.used_blocks += 1
+        if self.acct_after_add:
+            if self.max_blocks and self.used_blocks >= self.max_blocks:
+                freed = 1 + mapping.private_data - <int64_t>mapping.nrpages
+                if freed > 0:
+                    mapping.private_data -= freed
+                    self.used_blocks -= <uint64_t>freed
+                if self.used_blocks >= self.max_blocks:
+                    self.shmem_remove_page(mapping, index, pfn)     # filemap_remove_folio()
+                    err[0] = -ENOSPC
+                    return NO_PFN
+            self.used_blocks += 1           # shmem_inode_acct_blocks()
+        self.shmem_recalc_inode(mapping, 1)
         self.pm.mem_map[pfn].flags |= 1ULL << PG_uptodate    # cleared, or about to be written
         self.pm.lru_cache_add(pfn)
         return pfn
@@ -394,9 +425,10 @@ cdef class ShmemSb:
             if not (mapping.i_pages.load(index, &e) and e >= 0):
                 pfn = self.shmem_alloc_and_add(mapping, index, self.core.gfp_user, None, &err)
                 if pfn == NO_PFN:
-                    for index in added:
+                    for index in added:     # shmem_undo_range(unfalloc)
                         if mapping.i_pages.load(index, &e) and e >= 0:
                             self.shmem_remove_page(mapping, index, <pfn_t>e)
+                    self.shmem_recalc_inode(mapping, 0)
                     return err
                 added.append(index)
                 self.core.set_page_dirty(pfn)
@@ -405,9 +437,11 @@ cdef class ShmemSb:
 
     def undo_range(self, AddressSpace mapping, uint64_t lstart, uint64_t lend=0xffffffffffffffff):
         """shmem_undo_range(inode, lstart, lend, false): every page wholly inside [lstart, lend]
-        leaves the cache (truncate_inode_folio) and is freed, its block given back; the bytes of
-        a page only partly inside are zeroed (truncate_inode_partial_folio's folio_zero_range).
-        The caller has unmapped the range.  One C loop over xa_find.  Returns the pages removed."""
+        leaves the cache (truncate_inode_folio) and is freed; the bytes of a page only partly
+        inside are zeroed (truncate_inode_partial_folio's folio_zero_range); then
+        shmem_recalc_inode() gives back the blocks of every page the file lost (these, and any
+        removed behind shmem's back before).  The caller has unmapped the range.  One C loop
+        over xa_find.  Returns the pages removed."""
         cdef uint64_t start = (lstart + PAGE_SIZE - 1) >> PAGE_SHIFT, end, index, removed = 0
         cdef uint64_t partial_start = lstart & (PAGE_SIZE - 1), partial_end
         cdef int64_t e
@@ -425,7 +459,10 @@ cdef class ShmemSb:
             self._zero(mapping, lstart >> PAGE_SHIFT, partial_start, PAGE_SIZE)
         if partial_end and end >= start:            # the page holding lend keeps its tail
             self._zero(mapping, end, 0, partial_end)
-        if mapping_empty(mapping) or (end != 0xffffffffffffffff and end <= start):
+        if end != 0xffffffffffffffff and end <= start:
+            return 0
+        if mapping_empty(mapping):
+            self.shmem_recalc_inode(mapping, 0)
             return 0
         index = start
         while i_pages.find(index, end - 1 if end != 0xffffffffffffffff else end, &index, &e):
@@ -435,36 +472,8 @@ cdef class ShmemSb:
             if index == 0xffffffffffffffff or (end != 0xffffffffffffffff and index >= end - 1):
                 break
             index += 1
+        self.shmem_recalc_inode(mapping, 0)
         return removed
-
-    def invalidate(self, AddressSpace mapping, uint64_t start, uint64_t end):
-        """invalidate_mapping_pages() on a shmem mapping (fadvise DONTNEED): in [start, end] a
-        page only the cache holds -- clean (it holds only zeros: a write dirties a shmem page),
-        unmapped, unlocked, not under writeback -- leaves the cache and is freed, its block
-        given back; the others are deactivated (deactivate_file_page).  Returns the pages
-        removed."""
-        cdef uint64_t index = start, count = 0
-        cdef int64_t e
-        cdef pfn_t pfn
-        cdef page* p
-        cdef XArray i_pages = mapping.i_pages
-        if mapping_empty(mapping):
-            return 0
-        while i_pages.find(index, end, &index, &e):
-            if e >= 0:
-                pfn = <pfn_t>e
-                p = &self.pm.mem_map[pfn]
-                if not p.flags & (1ULL << PG_locked):
-                    if p.flags & ((1ULL << PG_dirty) | (1ULL << PG_writeback)) or p._mapcount > 0 \
-                            or p._refcount != 1:
-                        deactivate_file_page(self.pm, pfn)
-                    else:
-                        self.shmem_remove_page(mapping, index, pfn)
-                        count += 1
-            if index == end:
-                break
-            index += 1
-        return count
 
     cdef int _zero(self, AddressSpace mapping, uint64_t index, uint64_t start,
                    uint64_t stop) except -1:

@@ -5,7 +5,9 @@ The per-page work is :mod:`memsim.plugins.pagecache.shmem` (C); this module is t
 around it: the mount options (``size=``, ``nr_inodes=``, ``mode=``; EINVAL for another), the
 directory operations (create, mkdir, rmdir, unlink: a tmpfs dentry pins its inode, so tmpfs
 inodes never reach the inode LRU), the file operations (read_iter, write_iter, mmap, fsync,
-fallocate with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, fadvise), ->setattr (truncate) and
+fallocate with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE; no ->fadvise: fadvise is the
+generic one, whose DONTNEED invalidates through the core and leaves the blocks to
+shmem_recalc_inode()), ->setattr (truncate) and
 ->evict_inode (shmem_evict_inode()), with the memfd seals' checks where mm/shmem.c makes them
 (see :mod:`memsim.plugins.pagecache.memfd`).  Inodes come from ``shmem_inode_cache``
 (:class:`memsim.plugins.pagecache.inode.InodeCache`).
@@ -22,7 +24,7 @@ from memsim.profiles import ProfileTable
 from memsim.vfs import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, S_IFDIR, S_IFREG, Dentry, File,
                         FileOperations, FileSystemType, FsContext, InodeOperations, Path,
                         SuperBlock,
-                        VfsError, generic_fadvise, i_size_write, simple_unlink)
+                        VfsError, i_size_write, simple_unlink)
 
 from .inode import InodeCache, SlabInode, clear_inode
 from .shmem import ShmemSb
@@ -54,6 +56,11 @@ FIRST_ANON_MINOR = 40
 #: of a memfd); v5.14 keeps the 0:5 memsim's shared anonymous memory has always shown (the
 #: anonymous device numbers a booted kernel hands out depend on its mounts' order)
 SHM_MNT_DEV = ProfileTable("pagecache.shm_mnt_dev", {"v5.14": 5, "v6.18": 1})
+#: v6.7 "shmem: _add_to_page_cache() before shmem_inode_acct_blocks()": a page's block is taken
+#: after the page is in the cache, and a full superblock first makes the file give back the
+#: blocks of the pages it lost behind shmem's back; before, the block is taken first and a full
+#: superblock is ENOSPC at once
+SHMEM_ACCT_AFTER_ADD = ProfileTable("pagecache.shmem_acct_after_add", {"v5.14": False, "v6.18": True})
 #: F_SEAL_WRITE refuses every shared mapping (v5.14 mmap_region(): mapping_map_writable() for
 #: VM_SHARED) or only a writable one (v6.6+ memfd_check_seals_mmap(), which clears VM_MAYWRITE)
 SEAL_WRITE_REFUSES_SHARED_RO = ProfileTable("pagecache.seal_write_refuses_shared_ro",
@@ -132,8 +139,7 @@ class Tmpfs:
                                         setattr=None)
         self.file_fops = FileOperations(read_iter=self.shmem_file_read_iter,
                                         write_iter=self.shmem_file_write_iter, mmap=self.shmem_mmap,
-                                        fsync=self.noop_fsync, fallocate=self.shmem_fallocate,
-                                        fadvise=self.shmem_fadvise)
+                                        fsync=self.noop_fsync, fallocate=self.shmem_fallocate)
 
     def filemap(self):
         """A Filemap for filemap_map_pages() (the core and the mm_filemap_map_pages slot),
@@ -187,6 +193,7 @@ class Tmpfs:
             s_dev = self.next_minor
             self.next_minor += 1
         sbinfo = ShmemSb(self.core, max_blocks)
+        sbinfo.acct_after_add = SHMEM_ACCT_AFTER_ADD[self.machine.profile]
         sbinfo.set_filemap(self.filemap())
         info = TmpfsSbInfo(self, sbinfo, max_inodes, mode)
         sb = SuperBlock(fc.fs_type, mode, self.dir_iops, fs_info=info,
@@ -319,7 +326,7 @@ class Tmpfs:
             rest = 0xffffffffffffffff - holebegin
             if oldsize > holebegin << PAGE_SHIFT:
                 self.core.unmap_mapping_range(mapping, holebegin, rest, True)
-            if mapping.nrpages:
+            if mapping.private_data:                # info->alloced
                 inode.i_sb.s_fs_info.sbinfo.undo_range(mapping, newsize)
             if oldsize > holebegin << PAGE_SHIFT:
                 self.core.unmap_mapping_range(mapping, holebegin, rest, True)
@@ -411,15 +418,6 @@ class Tmpfs:
         if not mode & FALLOC_FL_KEEP_SIZE and offset + length > inode.i_size:
             i_size_write(inode, offset + length)
 
-    def shmem_fadvise(self, file: File, offset: int, length: int, advice: int) -> None:
-        """generic_fadvise() on a tmpfs file (shmem has no ->fadvise): EINVAL for a negative
-        length or an unknown advice; POSIX_FADV_DONTNEED drops the clean, unmapped pages of the
-        range (a clean shmem page holds only zeros: writes dirty shmem pages) through shmem's
-        own invalidate loop, which gives their blocks back."""
-        sbinfo = file.f_inode.i_sb.s_fs_info.sbinfo
-        generic_fadvise(file, offset, length, advice,
-                        lambda mapping, first, last: sbinfo.invalidate(mapping, first, last))
-
     # -- files of shm_mnt ----------------------------------------------------------------------
     def shmem_file_setup(self, name: str, size: int, flags: int = 0) -> ShmemInode:
         """__shmem_file_setup(shm_mnt, name, size, flags): an unlinked regular file (i_nlink 0:
@@ -462,9 +460,10 @@ CHECK_MAX_ENTRIES = 1 << 12
 def check_invariants(machine: Any, full: bool = True) -> List[str]:
     """``--check`` of tmpfs and shm_mnt: each file's i_pages as the core's workingset check
     sees it (nrpages, page->mapping/index, xa_node counts), no value entry in a shmem mapping
-    (no shadows, no shmem swap yet), the superblock's used blocks at least its files' pages
-    (more only until shmem_recalc_inode() finds pages freed behind its back), and with
-    nr_inodes the reserved inodes those on the superblock."""
+    (no shadows, no shmem swap yet), the superblock's used blocks the blocks its files hold
+    (info->alloced, ``AddressSpace.private_data``), each at least the file's pages (more only
+    until shmem_recalc_inode() finds the pages it lost), and with nr_inodes the reserved
+    inodes those on the superblock."""
     tmpfs = machine.plugin_state.get("pagecache.tmpfs")
     if tmpfs is None:
         return []
@@ -475,15 +474,18 @@ def check_invariants(machine: Any, full: bool = True) -> List[str]:
                     if inode.is_reg and shmem_mapping(inode.i_data)]
         problems += machine.workingset.check([m for m in mappings
                                               if full or len(m.i_pages) <= CHECK_MAX_ENTRIES])
-        pages = 0
+        alloced = 0
         for mapping in mappings:
-            pages += mapping.nrpages
+            alloced += mapping.private_data
             if len(mapping.i_pages) != mapping.nrpages:
                 problems.append(f"tmpfs {mapping!r}: {len(mapping.i_pages) - mapping.nrpages} value "
                                 "entries in a shmem mapping (shmem leaves no shadow)")
-        if info.sbinfo.used_blocks < pages:
-            problems.append(f"tmpfs s_dev {sb.s_dev}: used_blocks {info.sbinfo.used_blocks} below "
-                            f"the {pages} pages its files hold")
+            if mapping.private_data < mapping.nrpages:
+                problems.append(f"tmpfs {mapping!r}: alloced {mapping.private_data} below its "
+                                f"{mapping.nrpages} pages")
+        if info.sbinfo.used_blocks != alloced:
+            problems.append(f"tmpfs s_dev {sb.s_dev}: used_blocks {info.sbinfo.used_blocks}, but "
+                            f"its files hold {alloced} blocks (info->alloced)")
         if info.max_inodes and info.max_inodes - info.free_inodes != len(sb.s_inodes):
             problems.append(f"tmpfs s_dev {sb.s_dev}: {info.max_inodes - info.free_inodes} inodes "
                             f"reserved, {len(sb.s_inodes)} on the superblock")
