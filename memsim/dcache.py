@@ -163,6 +163,8 @@ def _dentry_kill(dcache: Dcache, dentry: "Dentry"):
         del parent.d_subdirs[dentry.d_name]
     inode = dentry.d_inode
     dentry.d_inode = None
+    if inode is not None and inode.i_dentry is dentry:
+        inode.i_dentry = None                       # hlist_del_init(&dentry->d_u.d_alias)
     if inode is not None and inode.i_count > 0:
         iput(inode)
     dcache.dentry_free(dentry)

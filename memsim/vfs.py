@@ -329,10 +329,12 @@ class Inode:
     filesystem's unlink drops it with :meth:`drop_nlink`).  The last :func:`iput` of an inode
     without names evicts it (iput_final()).  ``i_mapping`` is the page cache of a regular file
     (an :class:`memsim.mm.AddressSpace` whose ``host`` is this inode), for the filesystems that
-    have one; ``i_size`` is the file size (:func:`i_size_write` keeps the mapping's in step)."""
+    have one; ``i_size`` is the file size (:func:`i_size_write` keeps the mapping's in step);
+    ``i_dentry`` its dentry on a superblock with a dentry cache (the d_alias a mapping of the
+    file holds, as the kernel's VMA holds its file and so its dentry)."""
 
     __slots__ = ("i_ino", "i_mode", "i_sb", "i_op", "i_fop", "i_private", "i_size", "i_mapping",
-                 "i_count", "i_nlink", "i_state", "__weakref__")
+                 "i_count", "i_nlink", "i_state", "i_dentry", "__weakref__")
 
     def __init__(self, sb: "SuperBlock", ino: int = 0, mode: int = 0, i_op: InodeOperations = _NO_IOPS,
                  i_fop: FileOperations = _NO_FOPS, private: Any = None):
@@ -347,6 +349,7 @@ class Inode:
         self.i_count = 1
         self.i_nlink = 1
         self.i_state = 0
+        self.i_dentry: Optional["Dentry"] = None    # its dentry (d_alias) on a dcache superblock
 
     @property
     def is_dir(self) -> bool:
@@ -535,6 +538,7 @@ class SuperBlock:
         if self.s_dcache is not None:
             self.s_dcache.d_alloc_object(dentry)
             dget(parent)
+            inode.i_dentry = dentry                     # d_instantiate(): the inode's alias
         parent.d_subdirs[name] = dentry
         return dentry
 

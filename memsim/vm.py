@@ -21,6 +21,7 @@ from memsim.mm import (
     VM_HUGETLB, VM_LOCKED, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ,
     VM_PFNMAP, VM_SHARED, VM_WRITE, set_task_mempolicy,
 )
+from memsim.dcache import dget, dput
 from memsim.vfs import (
     FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FMODE_READ, FMODE_WRITE, File, Inode, O_RDWR, ihold,
     iput, vfs_fallocate, VfsError,
@@ -80,8 +81,13 @@ class MmapFiles:
     fix = "the page-cache plugin provides them: do not disable it (-p no:pagecache)"
 
     def file(self, name: Optional[str], min_size: int) -> AddressSpace:
-        """The mapping of the file called ``name``, at least ``min_size`` bytes long."""
+        """The mapping of the file called ``name``, at least ``min_size`` bytes long (the file
+        may stay open until :meth:`file_mapped`)."""
         raise NoFilesystem(f"no filesystem to hold the mapped file {name!r}", self.fix)
+
+    def file_mapped(self) -> None:
+        """do_mmap() made the VMA of the last :meth:`file` (which holds the file now): what
+        :meth:`file` left open can be closed, as a program closes its fd after mmap."""
 
     def shmem_zero_setup(self, vma: VmArea) -> None:
         """shmem_zero_setup(vma): set ``vma.vm_file`` to a new shmem object of its size, whose
@@ -209,17 +215,26 @@ class MmapRequest:
 
 
 def vma_get_file(vma: VmArea) -> None:
-    """get_file(vma->vm_file) of vm_area_dup()/mmap_region(): a reference to the mapped inode."""
+    """get_file(vma->vm_file) of vm_area_dup()/mmap_region(): a reference to the mapped inode
+    and, on a superblock with a dentry cache, to its dentry (the kernel's VMA holds the file,
+    which holds the dentry: a mapped file's dentry is never unused)."""
     mapping = vma.vm_file
     if mapping is not None and isinstance(mapping.host, Inode):
         ihold(mapping.host)
+        if mapping.host.i_dentry is not None:
+            dget(mapping.host.i_dentry)
 
 
 def vma_put_file(vma: VmArea) -> None:
-    """fput(vma->vm_file) of remove_vma(): the last one may evict an unlinked inode."""
+    """fput(vma->vm_file) of remove_vma(): the last one may evict an unlinked inode (or, on a
+    superblock with a dentry cache, leave its dentry unused)."""
     mapping = vma.vm_file
     if mapping is not None and isinstance(mapping.host, Inode):
-        iput(mapping.host)
+        inode = mapping.host
+        dentry = inode.i_dentry
+        iput(inode)
+        if dentry is not None and dentry.d_count > 0:
+            dput(dentry)
 
 
 def _mmap_file_checks(filp: File, prot: str, shared: bool, flags: int) -> int:
@@ -294,12 +309,14 @@ def do_mmap(core: MmCore, mm: MmStruct, files: MmapFiles, length: int, prot: str
             flags |= VM_ACCOUNT
         _enough_memory(length // PAGE_SIZE, totalram, "", mm)
     pgoff = start // PAGE_SIZE           # a private anonymous mapping's pgoff is its address
+    file_by_name = False
     if vm_file is not None:
         pgoff = offset // PAGE_SIZE
     elif kind == "shared":
         pgoff = 0
     elif kind in ("file", "file-shared"):
         vm_file = files.file(file, offset + length)
+        file_by_name = True
         pgoff = offset // PAGE_SIZE
     if flags & VM_LOCKED:
         # mmap_region(): mm->def_flags (mlockall(MCL_FUTURE)) lock the new VMA unless it is
@@ -318,6 +335,8 @@ def do_mmap(core: MmCore, mm: MmStruct, files: MmapFiles, length: int, prot: str
             raise
     else:
         vma_get_file(vma)
+        if file_by_name:
+            files.file_mapped()
     if filp is not None:
         try:
             filp.f_op.mmap(filp, vma)                   # call_mmap()

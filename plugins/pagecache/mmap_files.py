@@ -4,7 +4,7 @@ page-cache plugin's :class:`memsim.vm.MmapFiles` (``machine.files``).
 A mapping of a file by name (``file: NAME``) maps the diskfs file ``/mnt/disk/NAME`` (an
 absolute ``NAME`` is that path, on whatever filesystem is mounted there), as a program would:
 open(O_RDWR | O_CREAT, 0666 & ~umask), ftruncate up to the end of the mapping if the file is
-shorter (a new file is sparse, as on ext4), mmap, close.  The VMA keeps the inode (its
+shorter (a new file is sparse, as on ext4), mmap, close (:meth:`PageCacheFiles.file_mapped`).  The VMA keeps the inode (its
 reference from do_mmap()), so the file's pages live in its i_pages under diskfs's a_ops:
 faults read the file's blocks back from its backing store, reclaim writes dirty pages there
 and leaves shadows, and the file outlives the mapping like any file on the disk.
@@ -38,6 +38,7 @@ class PageCacheFiles(MmapFiles):
     def __init__(self, machine: Any):
         self.machine = machine
         self._names: Dict[Optional[str], None] = {}     # names mapped so far, in order
+        self._filp = None                   # the file open for the mapping being made
 
     @property
     def files(self) -> Dict[Optional[str], AddressSpace]:
@@ -55,10 +56,12 @@ class PageCacheFiles(MmapFiles):
         return out
 
     def file(self, name: Optional[str], min_size: int) -> AddressSpace:
-        """open(O_RDWR | O_CREAT) of :func:`mapped_file_path`, ftruncate to ``min_size`` if
-        shorter, and close: the file's mapping, which do_mmap() pins.  An open or truncate
-        that fails is the mmap step's errno (ENOENT for a missing directory, ENODEV for what
-        cannot be mapped)."""
+        """open(O_RDWR | O_CREAT) of :func:`mapped_file_path` and ftruncate to ``min_size`` if
+        shorter: the file's mapping, which do_mmap() pins; the file is closed once the VMA
+        holds it (:meth:`file_mapped`), so its dentry is never unused meanwhile.  An open or
+        truncate that fails is the mmap step's errno (ENOENT for a missing directory, ENODEV
+        for what cannot be mapped)."""
+        self.file_mapped()
         path = mapped_file_path(name)
         try:
             filp = self.machine.vfs.do_filp_open(path, O_RDWR | O_CREAT, 0o666)
@@ -70,10 +73,16 @@ class PageCacheFiles(MmapFiles):
             if filp.f_inode.i_size < min_size:
                 do_truncate(filp.f_path.dentry, min_size)
             self._names.setdefault(name, None)
-            return filp.f_mapping
-        except VfsError as e:
+        except (VfsError, MmError) as e:
+            fput(filp)
             raise MmError(e.errno, f"{path}: {e.detail}") from None
-        finally:
+        self._filp = filp
+        return filp.f_mapping
+
+    def file_mapped(self) -> None:
+        """close() of the file :meth:`file` opened, after mmap."""
+        filp, self._filp = self._filp, None
+        if filp is not None:
             fput(filp)
 
     def shmem_zero_setup(self, vma: VmArea) -> None:
