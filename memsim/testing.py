@@ -62,6 +62,20 @@ def with_page_cache(machine):
     return machine
 
 
+def hold_open(machine, task, name) -> int:
+    """Open the file a ``type: file`` mapping of ``name`` maps (``/mnt/disk/NAME``) read-only in
+    ``task``'s fd table, once per machine and name, and keep it open: a process holding its
+    file, so the file's dentry is in use and reclaim's slab shrinking leaves the dentry and the
+    inode alone (an unused one would be pruned, and v5.14 would evict the inode, shadows and
+    all).  Returns the fd."""
+    from memsim.plugins.pagecache.mmap_files import mapped_file_path
+    from memsim.vfs import O_RDONLY
+    held = machine.plugin_state.setdefault("testing.held_open", {})
+    if name not in held:
+        held[name] = machine.vfs.open(task.files, mapped_file_path(name), O_RDONLY)
+    return held[name]
+
+
 def run_text(text: str, plugins: Iterable = (), events: Sequence[str] = ("*:*",), check: bool = True,
              filename: str = "test.yaml", seed=None):
     """Load ``text`` as a workload and run it; returns the :class:`~memsim.workload.runner.Run`.

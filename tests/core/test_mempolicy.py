@@ -316,10 +316,9 @@ def test_preferred_many_tries_its_nodes_first_then_any():
     assert m.check_invariants() == []
 
 
-@pytest.mark.xfail(strict=True, reason="shmem's a_ops allocate without the shared policy an mbind "
-                   "sets (shmem_alloc_folio -> mpol_shared_policy_lookup): not built yet")
 def test_mbind_on_a_shmem_mapping_places_its_pages(m):
-    """shmem pages follow the mapping's (shared) policy, not the task's."""
+    """shmem pages follow the mapping's (shared) policy, not the task's (shmem_set_policy ->
+    mpol_set_shared_policy, shmem_alloc_folio -> mpol_shared_policy_lookup)."""
     t = spawn(m, cpu=0)
     v = mmap(m, t, 16 * PAGE, "shared")
     mbind(m, t, v.vm_start, 16 * PAGE, BIND, (1,))

@@ -6,7 +6,7 @@ import pytest
 from memsim import vm
 from memsim.machine import Machine, MachineSpec
 from memsim.vmstat import node_stat_item as NS, vm_event_item as EV
-from memsim.testing import with_page_cache
+from memsim.testing import hold_open, with_page_cache
 
 MiB = 1 << 20
 PAGE = 4096
@@ -23,7 +23,9 @@ def machine(kernel="v5.14", mib=32):
 
 def mmap_file(m, t, size, name, offset=0):
     total = sum(z["managed"] for z in m.physmem.zones_info())
-    return vm.do_mmap(m.mmcore, t.mm, m.files, size, "r", "file", name, offset, totalram=total)
+    v = vm.do_mmap(m.mmcore, t.mm, m.files, size, "r", "file", name, offset, totalram=total)
+    hold_open(m, t, name)                       # the task keeps the file (and its dentry) in use
+    return v
 
 
 def read_file(m, t, size, name, offset=0):

@@ -8,7 +8,7 @@ import pytest
 from memsim import vm
 from memsim.machine import Machine, MachineSpec
 from memsim.mm import AddressSpace, XArray
-from memsim.testing import with_page_cache
+from memsim.testing import hold_open, with_page_cache
 
 MiB = 1 << 20
 PAGE = 4096
@@ -27,6 +27,7 @@ def read_file(m, t, size, name, keep_nrexceptional=False):
     mapping.keep_nrexceptional = keep_nrexceptional
     total = sum(z["managed"] for z in m.physmem.zones_info())
     v = vm.do_mmap(m.mmcore, t.mm, m.files, size, "r", "file", name, 0, totalram=total)
+    hold_open(m, t, name)                       # the task keeps the file (and its dentry) in use
     assert m.mmcore.access(t.mm, v, v.vm_start, v.vm_end, False)[1] == 0
     vm.do_munmap(m.mmcore, t.mm, v.vm_start, v.vm_end - v.vm_start)
     m.physmem.lru_add_drain_py()
