@@ -5,7 +5,8 @@ A superblock opts in by being built with ``SuperBlock(..., dcache=machine.vfs.dc
 dentries (other than the root) are then objects of the ``dentry`` slab cache (``__d_alloc``:
 kmem_cache_alloc(dentry_cache, GFP_KERNEL)) that count references (``d_count``:
 ``d_lockref.count``).  The dentry of a name holds a reference to its inode and to its parent
-directory; an open file holds its dentry; a mount holds its mount point.  When the last
+directory; an open file holds its dentry, and so does a VMA mapping the file (the inode's
+``i_dentry``: memsim.vm.vma_get_file); a mount holds its mount point.  When the last
 reference goes (:func:`dput`) a dentry still reachable by name (hashed) stays cached with no
 user: it goes on its superblock's dentry LRU (``s_dentry_lru``, a list_lru with one list per
 node, the node of the dentry's slab page; ``d_lru_add``: ``nr_dentry_unused`` + 1) or, already
@@ -25,8 +26,13 @@ kernel's pinned dentries (ramfs's "extra count - pin the dentry in core"): they 
 LRU, and memsim does not model them as slab objects (as it models none of the objects a booted
 kernel already has), so ``dget``/``dput`` leave them alone.
 
-Not modelled: negative dentries (a failed lookup leaves none, and the unlink of an unused name
-kills its dentry where the kernel keeps it negative on the LRU: ``nr_negative`` is 0), dentry
+The path walk allocates the dentry of a name the cache lacks before it asks the filesystem
+(``SuperBlock.d_alloc_parallel``: lookup_slow(), lookup_open()), so a dentry's object comes
+before the inode ``->lookup`` or ``->create`` makes, and that one dentry is instantiated.
+
+Not modelled: negative dentries (the dentry of a failed lookup is freed when the system call
+ends, and the unlink of an unused name kills its dentry, where the kernel keeps both negative
+on the LRU: ``nr_negative`` is 0), dentry
 names too long for the inline name (the kernel kmallocs an external_name for them),
 d_op->d_delete and DCACHE_DONTCACHE.
 
@@ -161,6 +167,10 @@ def _dentry_kill(dcache: Dcache, dentry: "Dentry"):
     parent = None if dentry.is_root else dentry.d_parent
     if parent is not None and parent.d_subdirs.get(dentry.d_name) is dentry:
         del parent.d_subdirs[dentry.d_name]
+    if parent is not None and dentry.d_inode is None:      # never instantiated (in lookup)
+        key = (id(parent), dentry.d_name)
+        if dentry.d_sb.s_in_lookup.get(key) is dentry:
+            del dentry.d_sb.s_in_lookup[key]
     inode = dentry.d_inode
     dentry.d_inode = None
     if inode is not None and inode.i_dentry is dentry:

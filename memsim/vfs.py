@@ -495,6 +495,7 @@ class SuperBlock:
         self.s_bdi: Optional[BackingDevInfo] = None
         self.s_dcache = dcache
         self.s_dentry_lru: Dict[int, Any] = {}
+        self.s_in_lookup: Dict[Tuple[int, str], "Dentry"] = {}     # in_lookup_hashtable
         self.s_inodes: Dict[int, Inode] = {}
         self._next_ino = 1
         root = self.new_inode(S_IFDIR | (root_mode & 0o7777), root_op, root_fop)
@@ -531,15 +532,40 @@ class SuperBlock:
         """d_alloc() + d_add(): a new entry ``name`` of directory ``parent``; it takes over the
         caller's reference to ``inode`` (d_instantiate()).  On a superblock with a dentry LRU
         the dentry is a ``dentry`` slab object, holds a reference to its parent, and comes with
-        one reference, the caller's (the VFS drops it when the system call ends)."""
+        one reference, the caller's (the VFS drops it when the system call ends); the dentry
+        the path walk allocated for the name before asking the filesystem
+        (:meth:`d_alloc_parallel`) is the one instantiated."""
         if name in parent.d_subdirs:
             raise VfsError("EEXIST", f"{name!r} exists")
-        dentry = Dentry(self, name, parent, inode)
         if self.s_dcache is not None:
-            self.s_dcache.d_alloc_object(dentry)
-            dget(parent)
+            dentry = self.s_in_lookup.pop((id(parent), name), None)
+            if dentry is not None:                      # lookup_open(): the walk's dentry
+                dget(dentry)
+                dentry.d_inode = inode
+            else:
+                dentry = Dentry(self, name, parent, inode)
+                self.s_dcache.d_alloc_object(dentry)
+                dget(parent)
             inode.i_dentry = dentry                     # d_instantiate(): the inode's alias
+        else:
+            dentry = Dentry(self, name, parent, inode)
         parent.d_subdirs[name] = dentry
+        return dentry
+
+    def d_alloc_parallel(self, parent: Dentry, name: str) -> Dentry:
+        """d_alloc_parallel() (lookup_slow(), lookup_open()) on a superblock with a dentry LRU:
+        the dentry of a name not in the cache, allocated before the filesystem's ``->lookup``
+        or ``->create`` runs, with one reference (the walk's) and no inode yet; it is "in
+        lookup" (not hashed) until :meth:`d_alloc` instantiates it.  One the system call does
+        not instantiate dies at its end (memsim keeps no negative dentries)."""
+        key = (id(parent), name)
+        dentry = self.s_in_lookup.get(key)
+        if dentry is not None:
+            return dget(dentry)
+        dentry = Dentry(self, name, parent, None)
+        self.s_dcache.d_alloc_object(dentry)
+        dget(parent)
+        self.s_in_lookup[key] = dentry
         return dentry
 
     def d_delete(self, dentry: Dentry) -> None:
@@ -1191,9 +1217,12 @@ class MntNamespace:
         if child is not None:
             return child
         if dir.d_inode.i_op.lookup is not None:
+            sb = dir.d_sb
+            if sb.s_dcache is not None:         # the dentry first, then ->lookup (ext4_iget)
+                self._hold(sb.d_alloc_parallel(dir, name), new=True)
             inode = dir.d_inode.i_op.lookup(dir, name)
             if inode is not None:
-                return self._hold(dir.d_sb.d_alloc(dir, name, inode), new=True)
+                return self._hold(sb.d_alloc(dir, name, inode), new=True)
         return None
 
     @staticmethod

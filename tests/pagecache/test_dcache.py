@@ -8,7 +8,7 @@ import pytest
 
 from memsim.dcache import DCACHE_LRU_LIST, DCACHE_REFERENCED, prune_dcache_sb
 from memsim.plugins.pagecache.diskfs import DISKFS_MOUNT_POINT, mount_boot_disk
-from memsim.testing import build_machine
+from memsim.testing import build_machine, trace_text
 from memsim.vfs import I_FREEING, O_CREAT, O_RDONLY, O_RDWR, VfsError
 from memsim.vmstat import node_stat_item as NS
 
@@ -208,3 +208,28 @@ def test_unlink_of_an_open_file_kills_its_dentry_at_the_last_close(kernel):
     assert inode.i_state & I_FREEING and d.d_inode is None and inode.i_ino not in info.disk
     with pytest.raises(VfsError, match="ENOENT"):
         m.vfs.open(t.files, f"{DISK}/u", O_RDONLY)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_the_walk_allocates_the_dentry_before_the_filesystem_makes_the_inode(kernel):
+    """lookup_open() / lookup_slow(): d_alloc_parallel() allocates the dentry of a name not in
+    the cache before ->create (or ->lookup's ext4_iget) allocates the inode, and the one dentry
+    is instantiated; a lookup that finds nothing frees it at the end of the call (memsim keeps
+    no negative dentry), after an RCU grace period."""
+    m = build_machine(events=["kmem:kmem_cache_alloc", "kmem:kmem_cache_free"], kernel=kernel,
+                      cpus=1, nodes=(64 * MiB,))
+    mount_boot_disk(m)
+    t = m.spawn("app")
+    m.set_current(t)
+    before = len(trace_text(m).splitlines())
+    fd = m.vfs.open(t.files, f"{DISK}/new", O_RDWR | O_CREAT)
+    sites = [l.split("call_site=")[1].split("+")[0] for l in trace_text(m).splitlines()[before:]
+             if "kmem_cache_alloc" in l]
+    assert sites == ["__d_alloc", "alloc_inode"]
+    t.files.close_fd(fd)
+    with pytest.raises(VfsError, match="ENOENT"):
+        m.vfs.open(t.files, f"{DISK}/missing", O_RDONLY)
+    assert proc(m, "/proc/sys/fs/dentry-state").split("\t")[:2] == ["1", "1"]
+    m.rcu_barrier()
+    lines = [l for l in trace_text(m).splitlines() if "kmem_cache" in l]
+    assert "__d_alloc" in lines[-2] and "__d_free" in lines[-1]
