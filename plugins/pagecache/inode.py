@@ -40,6 +40,7 @@ from typing import Any, Callable, Dict, Iterator, Optional
 from memsim.dcache import InodesStat
 from memsim.mm import AddressSpace
 from memsim.profiles import ProfileTable
+from memsim.shrinker import PY_SHRINK_EMPTY, PY_SHRINK_STOP
 from memsim.vfs import I_CLEAR, I_FREEING, Inode, SuperBlock, SuperOperations
 
 __all__ = ["InodeBug", "SlabInode", "InodeCache", "SuperInodes", "clear_inode", "I_REFERENCED",
@@ -181,11 +182,14 @@ class SuperInodes:
     # -- the shrinker (fs/super.c) ---------------------------------------------------------
     def count(self, sc) -> int:
         """super_cache_count(): the unused dentries and inodes (vfs_pressure_ratio() at the
-        default vfs_cache_pressure 100); SHRINK_EMPTY when there are none."""
-        from memsim.shrinker import PY_SHRINK_EMPTY
-        if self.cache.lru_needs_shrinkable and self.off_lru:
+        default vfs_cache_pressure 100); SHRINK_EMPTY when there are none.  Reclaim asks it
+        at every shrink_slab, so it only reads two list lengths."""
+        if self.off_lru and self.cache.lru_needs_shrinkable:
             self.requeue()
-        total = len(self.lrus.get(sc.nid, ())) + self.dentry_count(sc.nid)
+        nid = sc.nid
+        inodes = self.lrus.get(nid)
+        dentries = self.sb.s_dentry_lru.get(nid)
+        total = (len(inodes) if inodes else 0) + (len(dentries) if dentries else 0)
         return total if total else PY_SHRINK_EMPTY
 
     def dentry_count(self, nid: int) -> int:
@@ -197,7 +201,6 @@ class SuperInodes:
         """super_cache_scan(): SHRINK_STOP without __GFP_FS; the scan split between the dentry
         and inode LRUs in proportion to their sizes, each getting at least one (prune_dcache_sb
         first, as dentries pin inodes; then prune_icache_sb)."""
-        from memsim.shrinker import PY_SHRINK_STOP
         if not sc.gfp_mask & GFP_FS:
             return PY_SHRINK_STOP
         from memsim.dcache import prune_dcache_sb
