@@ -17,7 +17,7 @@ Every ops table is NULL by default and filled in by a plugin at machine creation
 cimports another and the core calls it directly on its hot path (STYLE 9a).
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
-from memsim._types cimport (pfn_t, gfp_t, NR_MM_COUNTERS, mempolicy, PG_pgtable_changed, PG_tail,
+from memsim._types cimport (pfn_t, gfp_t, NR_MM_COUNTERS, mempolicy, PG_pgtable_changed, PG_tail, PG_head,
                             PG_swapbacked, PAGE_MAPPING_ANON, MM_ANONPAGES, MM_SHMEMPAGES,
                             MM_FILEPAGES)
 from memsim.page cimport page
@@ -145,6 +145,12 @@ cdef inline page* compound_head_page(PhysMem pm, pfn_t pfn) noexcept nogil:
     if p.flags & (1ULL << PG_tail):
         return &pm.mem_map[p.compound_head]
     return p
+
+cdef inline int64_t folio_nr(page* head) noexcept nogil:
+    """folio_nr_pages() of a head (or order-0) page: 2^compound_order for PG_head, else 1."""
+    if head.flags & (1ULL << PG_head):
+        return 1LL << head.compound_order
+    return 1
 
 cdef inline int mm_counter(page* head) noexcept nogil:
     """mm_counter(): MM_ANONPAGES, MM_SHMEMPAGES (swap-backed file) or MM_FILEPAGES."""
@@ -365,6 +371,14 @@ cdef enum:
 # address_space->flags bits (include/linux/pagemap.h enum mapping_flags)
 cdef enum:
     AS_EXITING = 4                      # final truncate in progress: reclaim plants no shadows
+    AS_FOLIO_ORDER_BITS = 5             # mapping_set_folio_order_range(): the min and max folio
+    AS_FOLIO_ORDER_MIN = 16             # orders of the page cache (v6.11+), 5 bits each;
+    AS_FOLIO_ORDER_MAX = 21             # max 0: no large folio support
+    MAX_PAGECACHE_ORDER = 9             # x86-64: min(MAX_XAS_ORDER, HPAGE_PMD_ORDER)
+
+cdef inline unsigned int mapping_max_folio_order(unsigned long flags) noexcept nogil:
+    """mapping_max_folio_order() of a mapping's flags (mapping_large_folio_support: > 0)."""
+    return (flags >> AS_FOLIO_ORDER_MAX) & ((1UL << AS_FOLIO_ORDER_BITS) - 1)
 
 cdef class XArray:
     cdef uint64_t** chunks
@@ -546,6 +560,7 @@ cdef class Rmap:
     cdef int _page_mkclean(self, pfn_t pfn) except -1
     cdef int _page_referenced(self, pfn_t pfn, list vmas, uint64_t* vm_flags) except -1
     cdef int _try_to_unmap(self, pfn_t pfn, list vmas, uint64_t entry, bint swap, bint dup) except -1
+    cdef int try_to_unmap_folio(self, pfn_t head, list vmas) except -1
     cdef bint try_to_munlock(self, pfn_t pfn) except -1
 
 cdef class MmCore:
@@ -628,6 +643,8 @@ cdef class MmCore:
     cdef pfn_t page_cache_alloc(self, AddressSpace mapping, uint64_t index, MmStruct mm,
                                 VmArea vma, uint64_t addr, int* major) except? 0xfffffffffffffffe
     cdef uint64_t page_cache_store(self, AddressSpace mapping, uint64_t index, pfn_t pfn) except? 0xffffffffffffffff
+    cdef uint64_t page_cache_store_folio(self, AddressSpace mapping, uint64_t index, pfn_t pfn,
+                                         unsigned int order) except? 0xffffffffffffffff
     cdef int add_to_page_cache_locked(self, pfn_t pfn, AddressSpace mapping, uint64_t index,
                                       uint64_t* shadow) except? -1000000
     cdef int page_cache_delete(self, AddressSpace mapping, uint64_t index, uint64_t shadow) except -1
@@ -663,6 +680,7 @@ cdef class MmCore:
     cdef int copy_huge_leaf(self, MmStruct dst, VmArea dst_vma, MmStruct src, VmArea src_vma,
                             uint64_t* sleaf, uint64_t addr, int level, bint cow) except -1
     cdef int migrate_page(self, pfn_t pfn) except? -1000000
+    cdef bint rmap_folio_mapped(self, pfn_t head) noexcept
     cdef int set_page_dirty(self, pfn_t pfn) except -1
     cdef int do_page_mkwrite(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
     cdef int fault_dirty_shared_page(self, VmArea vma, pfn_t pfn) except -1

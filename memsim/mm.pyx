@@ -93,6 +93,8 @@ RSS_NAMES = ("MM_FILEPAGES", "MM_ANONPAGES", "MM_SWAPENTS", "MM_SHMEMPAGES")
 VM_FAULT_NAMES = {0x1: "VM_FAULT_OOM", 0x2: "VM_FAULT_SIGBUS", 0x10: "VM_FAULT_HWPOISON",
                   0x40: "VM_FAULT_SIGSEGV", 0x400: "VM_FAULT_RETRY", 0x800: "VM_FAULT_FALLBACK"}
 PY_AS_EXITING = AS_EXITING             # the address_space->flags bit
+PY_AS_FOLIO_ORDER_MAX = AS_FOLIO_ORDER_MAX     # its max folio order's bits (5 of them)
+PY_MAX_PAGECACHE_ORDER = MAX_PAGECACHE_ORDER
 PY_VM_FAULT_OOM = VM_FAULT_OOM
 PY_VM_FAULT_SIGBUS = VM_FAULT_SIGBUS
 PY_VM_FAULT_SIGSEGV = VM_FAULT_SIGSEGV
@@ -161,6 +163,15 @@ cdef inline bint leaf_mapped(PhysMem pm, pfn_t pfn) noexcept nogil:
 cdef inline bint page_mapped(PhysMem pm, pfn_t pfn) noexcept nogil:
     """page_mapped() of one page: a PTE maps it, or a huge leaf maps its compound page."""
     return pm.mem_map[pfn]._mapcount > 0 or leaf_mapped(pm, pfn)
+
+
+cdef inline bint folio_mapped(PhysMem pm, pfn_t head) noexcept nogil:
+    """folio_mapped() of a page-cache folio mapped only by PTEs: a PTE maps any of its pages."""
+    cdef int64_t nr = folio_nr(&pm.mem_map[head]), i
+    for i in range(nr):
+        if pm.mem_map[head + i]._mapcount > 0:
+            return True
+    return False
 
 
 cdef inline void page_add_file_rmap(PhysMem pm, pfn_t pfn) noexcept:
@@ -1467,6 +1478,7 @@ cdef class Rmap:
         VM_LOCKED VMA or a huge leaf stops the walk (the page stays mapped: the caller sees
         page_mapped()).  Returns the number of PTEs unmapped."""
         cdef page* p = &self.core.pm.mem_map[pfn]
+        cdef page* hp = p
         cdef VmArea vma
         cdef MmStruct mm
         cdef uint64_t index, addr, e, newpte = 0
@@ -1475,16 +1487,22 @@ cdef class Rmap:
         cdef Py_ssize_t i, n
         cdef TaskStruct t = self.core.cur.task
         cdef PhysMem pm = self.core.pm
-        if p.flags & (1ULL << PG_tail) or p.mapping == 0 or p._mapcount <= 0:
+        if p.flags & (1ULL << PG_tail):
+            # a page of a large page-cache folio (try_to_unmap_folio): its head's mapping, at
+            # the head's index + its offset; an anonymous THP's pages are not unmapped here
+            hp = &pm.mem_map[p.compound_head]
+            if hp.mapping & PAGE_MAPPING_ANON or hp.flags & (1ULL << PG_swapbacked):
+                return 0
+        if hp.mapping == 0 or p._mapcount <= 0:
             return 0
         if vmas is None:
-            vmas = self.rmap_vmas(p)
+            vmas = self.rmap_vmas(hp)
         if vmas is None:
             return 0
-        member = mm_counter(p)
+        member = mm_counter(hp)
         if swap:
             newpte = swp_entry_to_pte(entry)
-        index = p.index
+        index = p.index if hp == p else hp.index + (pfn - p.compound_head)
         n = len(vmas)
         for i in range(n):
             if p._mapcount <= 0:
@@ -1524,6 +1542,18 @@ cdef class Rmap:
             page_remove_rmap(pm, pfn)
             pm.put_page(pfn)
             unmapped += 1
+        return unmapped
+
+    cdef int try_to_unmap_folio(self, pfn_t head, list vmas) except -1:
+        """try_to_unmap() of a large page-cache folio mapped by PTEs (rmap_walk ->
+        try_to_unmap_one over the folio's range in each VMA): each of its pages' PTEs is
+        cleared, a dirty one dirtying the folio, mapcounts and references dropped.  Returns the
+        PTEs unmapped."""
+        cdef int64_t nr = folio_nr(&self.core.pm.mem_map[head]), i
+        cdef int unmapped = 0
+        for i in range(nr):
+            if self.core.pm.mem_map[head + i]._mapcount > 0:
+                unmapped += self._try_to_unmap(head + i, vmas, 0, False, False)
         return unmapped
 
     cdef bint try_to_munlock(self, pfn_t pfn) except -1:
@@ -2044,12 +2074,13 @@ cdef class MmCore:
 
     cdef int _add_to_page_cache(self, pfn_t pfn, AddressSpace mapping, uint64_t index) except -1:
         cdef page* p = &self.pm.mem_map[pfn]
+        cdef int64_t nr = folio_nr(p)
         p.mapping = mapping.addr
         p.index = index
-        __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, 1)
+        __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, nr)
         if mapping.swapbacked:
             p.flags |= 1ULL << PG_swapbacked
-            __mod_lruvec_page_state(self.pm.vs, p, NR_SHMEM, 1)
+            __mod_lruvec_page_state(self.pm.vs, p, NR_SHMEM, nr)
         if not mapping.in_rmap:
             self.rmap.register_mapping(mapping)
         return 0
@@ -2653,8 +2684,21 @@ cdef class MmCore:
         changes: the caller looks up again); else page->mapping / ->index and NR_FILE_PAGES
         (_add_to_page_cache), the store, nrpages + 1, and 0 with *shadow the value entry the page
         replaced (0: none).  The fault path (``page_cache_alloc``) stores directly: it has just
-        looked the index up."""
+        looked the index up.  A large folio (a compound page of a mapping with large folio
+        support: filemap_add_folio of readahead's ra_alloc_folio) takes its whole aligned range
+        as one multi-index entry (page_cache_store_folio); -EEXIST if any page is cached in it
+        (xas_for_each_conflict), and the shadow it returns is the last one it replaced."""
         cdef int64_t e
+        cdef uint64_t i, nr
+        cdef page* p = &self.pm.mem_map[pfn]
+        if p.flags & (1ULL << PG_head) and p.compound_order and not mapping.swapbacked:
+            nr = 1ULL << p.compound_order
+            for i in range(index, index + nr):
+                if mapping.i_pages.load(i, &e) and not xa_is_value(e):
+                    return -17              # -EEXIST
+            self._add_to_page_cache(pfn, mapping, index)
+            shadow[0] = self.page_cache_store_folio(mapping, index, pfn, p.compound_order)
+            return 0
         if mapping.i_pages.load(index, &e) and not xa_is_value(e):
             return -17                      # -EEXIST
         self._add_to_page_cache(pfn, mapping, index)
@@ -2702,6 +2746,32 @@ cdef class MmCore:
         if self.tb.core[EV_MM_FILEMAP_ADD_TO_PAGE_CACHE].enabled and not mapping.swapbacked:
             self.trace_filemap_page(EV_MM_FILEMAP_ADD_TO_PAGE_CACHE, mapping, pfn, index)
         return entry_to_shadow(e)
+
+    cdef uint64_t page_cache_store_folio(self, AddressSpace mapping, uint64_t index, pfn_t pfn,
+                                         unsigned int order) except? 0xffffffffffffffff:
+        """__filemap_add_folio() of a large folio: ``pfn`` (its head) over the 2^order slots from
+        ``index`` as one multi-index entry (xas_set_order, xas_store: each slot loads head +
+        offset), replacing the shadows there (the caller checked that no page is); nrpages + nr;
+        each slot's xa_node counts follow (a shadow replaced: one value less; an empty slot:
+        one entry more).  One filemap:mm_filemap_add_to_page_cache for the folio, with its
+        order.  Returns the last shadow replaced (0: none)."""
+        cdef uint64_t nr = 1ULL << order, i, shadow = 0
+        cdef int64_t e
+        cdef int nid = page_to_nid(&self.pm.mem_map[pfn])
+        cdef XArray xa = mapping.i_pages
+        for i in range(index, index + nr):
+            if xa.load(i, &e):
+                shadow = entry_to_shadow(e)
+                if mapping.keep_nrexceptional:
+                    mapping.nrexceptional -= 1
+                self.xa_node_account(mapping, i, 0, -1, nid)
+            else:
+                self.xa_node_account(mapping, i, 1, 0, nid)
+        xa.store_order(index, order, <int64_t>pfn)
+        mapping.nrpages += nr
+        if self.tb.core[EV_MM_FILEMAP_ADD_TO_PAGE_CACHE].enabled and not mapping.swapbacked:
+            self.trace_filemap_page(EV_MM_FILEMAP_ADD_TO_PAGE_CACHE, mapping, pfn, index)
+        return shadow
 
     cdef int trace_filemap_page(self, int ev, AddressSpace mapping, pfn_t pfn,
                                 uint64_t index) except -1:
@@ -2799,8 +2869,26 @@ cdef class MmCore:
         path that takes a page out of i_pages comes through here (reclaim, truncate,
         invalidate, a plugin's a_ops delete_from_page_cache); the swap cache does not."""
         cdef int nid = page_to_nid(&self.pm.mem_map[pfn])
+        cdef page* p = &self.pm.mem_map[pfn]
+        cdef uint64_t i, nr
         if self.tb.core[EV_MM_FILEMAP_DELETE_FROM_PAGE_CACHE].enabled:
             self.trace_filemap_page(EV_MM_FILEMAP_DELETE_FROM_PAGE_CACHE, mapping, pfn, index)
+        if p.flags & (1ULL << PG_head) and p.compound_order and mapping.i_pages.nr_multi:
+            # a large folio: its whole range, the shadow stored over it as one multi-index
+            # entry (__filemap_remove_folio -> page_cache_delete: xas_set_order, xas_store)
+            nr = 1ULL << p.compound_order
+            mapping.nrpages -= nr
+            if shadow:
+                mapping.i_pages.store_order(index, p.compound_order, shadow_to_entry(shadow))
+                for i in range(index, index + nr):
+                    if mapping.keep_nrexceptional:
+                        mapping.nrexceptional += 1
+                    self.xa_node_account(mapping, i, 0, 1, nid)
+                return 0
+            for i in range(index, index + nr):
+                mapping.i_pages.erase(i)
+                self.xa_node_account(mapping, i, -1, 0, nid)
+            return 0
         mapping.nrpages -= 1
         if shadow:
             mapping.i_pages.store(index, shadow_to_entry(shadow))
@@ -2853,7 +2941,8 @@ cdef class MmCore:
         ``truncate_pagecache_range`` (FALLOC_FL_PUNCH_HOLE), ``truncate_inode_pages_final``
         (evict).  The filesystem's own blocks (a backing store) are its business."""
         cdef bint to_eof = lend == 0xffffffffffffffff, same
-        cdef uint64_t start = (lstart + PAGE_SIZE - 1) >> PAGE_SHIFT, removed = 0, index
+        cdef uint64_t start = (lstart + PAGE_SIZE - 1) >> PAGE_SHIFT, removed = 0, index, first
+        cdef page* hp
         cdef uint64_t end = 0                   # exclusive, unless to_eof
         cdef int64_t e
         if not to_eof:
@@ -2868,10 +2957,20 @@ cdef class MmCore:
         index = lstart >> PAGE_SHIFT
         same = not to_eof and index == (lend >> PAGE_SHIFT)
         if mapping.i_pages.load(index, &e) and not xa_is_value(e):
+            hp = compound_head_page(self.pm, <pfn_t>e)
+            if hp != &self.pm.mem_map[<pfn_t>e] or hp.flags & (1ULL << PG_head):
+                first = hp.index            # a large folio: handled once, from its head
+                same = same or to_eof or (lend >> PAGE_SHIFT) < first + folio_nr(hp)
+                index = first
+                e -= <int64_t>((lstart >> PAGE_SHIFT) - first)
             removed += self.truncate_inode_partial_folio(mapping, index, <pfn_t>e, lstart, lend)
         if not same and not to_eof:
             index = lend >> PAGE_SHIFT
             if mapping.i_pages.load(index, &e) and not xa_is_value(e):
+                hp = compound_head_page(self.pm, <pfn_t>e)
+                if hp != &self.pm.mem_map[<pfn_t>e]:
+                    e -= <int64_t>(index - hp.index)
+                    index = hp.index
                 removed += self.truncate_inode_partial_folio(mapping, index, <pfn_t>e, lstart, lend)
         return removed
 
@@ -2881,15 +2980,30 @@ cdef class MmCore:
         wholly (find_lock_entries, truncate_exceptional_pvec_entries, truncate_inode_folio per
         page); returns the pages removed."""
         cdef int64_t e
-        cdef uint64_t removed = 0, index = start
+        cdef uint64_t removed = 0, index = start, nr
         cdef XArray i_pages = mapping.i_pages
         cdef bint shmem = mapping.swapbacked
+        cdef page* hp
+        cdef pfn_t head
         if start > last:
             return 0
         while i_pages.find(index, last, &index, &e):     # find_lock_entries(): xas_find
             if xa_is_value(e):
                 if not shmem:                   # shmem_mapping(): left to shmem (swap entries)
                     self.page_cache_delete(mapping, index, 0)
+            elif self.pm.mem_map[<pfn_t>e].flags & ((1ULL << PG_head) | (1ULL << PG_tail)) \
+                    and not shmem:
+                # a large folio: whole when wholly inside [start, last] (find_lock_entries
+                # skips one partly outside: truncate_inode_partial_folio's)
+                hp = compound_head_page(self.pm, <pfn_t>e)
+                head = <pfn_t>e - (index - hp.index)
+                nr = folio_nr(hp)
+                if hp.index >= start and hp.index + nr - 1 <= last:
+                    self.truncate_inode_folio(mapping, hp.index, head)
+                    removed += nr
+                index = hp.index + nr - 1
+                if index >= last:
+                    break
             else:
                 self.truncate_inode_folio(mapping, index, <pfn_t>e)
                 removed += 1
@@ -2904,8 +3018,9 @@ cdef class MmCore:
         -- then filemap_remove_folio(): the delete event, NR_FILE_PAGES (NR_SHMEM) and
         page->mapping; the cache's reference is dropped (the batch's release)."""
         cdef page* p = &self.pm.mem_map[pfn]
-        if p._mapcount > 0:
-            self.unmap_mapping_range(mapping, index, 1, False)
+        cdef int64_t nr = folio_nr(p)
+        if (nr == 1 and p._mapcount > 0) or (nr > 1 and folio_mapped(self.pm, pfn)):
+            self.unmap_mapping_range(mapping, index, nr, False)
         if p.flags & (1ULL << PG_dirty):
             self.clear_page_dirty_for_io(pfn)
         self.filemap_remove_page(mapping, index, pfn)
@@ -2918,33 +3033,52 @@ cdef class MmCore:
         filemap_unaccount_folio (NR_FILE_PAGES, NR_SHMEM for shmem) and page->mapping is
         cleared.  The cache's reference is the caller's to drop."""
         cdef page* p = &self.pm.mem_map[pfn]
+        cdef int64_t nr = folio_nr(p)
         self.page_cache_delete_page(mapping, index, pfn, 0)
-        __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, -1)
+        __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, -nr)
         if mapping.swapbacked:
-            __mod_lruvec_page_state(self.pm.vs, p, NR_SHMEM, -1)
+            __mod_lruvec_page_state(self.pm.vs, p, NR_SHMEM, -nr)
         p.mapping = 0
         return 0
 
     cdef uint64_t truncate_inode_partial_folio(self, AddressSpace mapping, uint64_t index,
                                                pfn_t pfn, uint64_t lstart,
                                                uint64_t lend) except? 0xffffffffffffffff:
-        """truncate_inode_partial_folio(folio, lstart, lend) of an order-0 page: the part of
-        the page inside [lstart, lend] is zeroed (folio_zero_range); if that is the whole page
-        it is truncated instead (returns 1)."""
-        cdef uint64_t pos = index << PAGE_SHIFT, offset = 0, length
+        """truncate_inode_partial_folio(folio, lstart, lend) of the folio ``pfn`` (its head)
+        at ``index``: the part of the folio inside [lstart, lend] is zeroed (folio_zero_range);
+        if that is the whole folio it is truncated instead.  A large folio is then split by the
+        kernel (split_folio) and its pages inside the range truncated; memsim does not split a
+        file folio -- the kernel's path when the split fails: a clean folio is truncated whole
+        (its bytes outside the range are on the disk), a dirty one keeps its pages (zeroed in the
+        range).  Returns the pages removed."""
+        cdef uint64_t size = <uint64_t>folio_nr(&self.pm.mem_map[pfn]) << PAGE_SHIFT
+        cdef uint64_t pos = index << PAGE_SHIFT, offset = 0, length, off, n, i
         if pos < lstart:
             offset = lstart - pos
-        if lend == 0xffffffffffffffff or pos + PAGE_SIZE <= lend:
-            length = PAGE_SIZE - offset
+        if lend == 0xffffffffffffffff or pos + size <= lend:
+            length = size - offset
         else:
             if lend < pos + offset:
                 return 0
             length = lend + 1 - pos - offset
-        if length == PAGE_SIZE:
+        if length == size:
             self.truncate_inode_folio(mapping, index, pfn)
-            return 1
-        self.folio_zero_range(pfn, offset, length)
-        return 0
+            return size >> PAGE_SHIFT
+        if size == PAGE_SIZE:
+            self.folio_zero_range(pfn, offset, length)
+            return 0
+        off = offset                        # folio_zero_range() over the folio's pages
+        while off < offset + length:
+            i = off >> PAGE_SHIFT
+            n = PAGE_SIZE - (off & (PAGE_SIZE - 1))
+            if n > offset + length - off:
+                n = offset + length - off
+            self.folio_zero_range(pfn + i, off & (PAGE_SIZE - 1), n)
+            off += n
+        if self.pm.mem_map[pfn].flags & (1ULL << PG_dirty):
+            return 0                        # split_folio failed, dirty: kept
+        self.truncate_inode_folio(mapping, index, pfn)
+        return size >> PAGE_SHIFT
 
     cdef int folio_zero_range(self, pfn_t pfn, uint64_t offset, uint64_t length) except -1:
         """folio_zero_range(): zero ``length`` bytes at ``offset`` of the page (a page that was
@@ -4143,48 +4277,65 @@ cdef class MmCore:
 
     # -- migration ---------------------------------------------------------------------------
     # -- dirty, writeback and the page cache's reclaim side (mm/page-writeback.c, filemap.c) ----
+    cdef bint rmap_folio_mapped(self, pfn_t head) noexcept:
+        """folio_mapped() of a page-cache folio (``head``: its head or an order-0 page)."""
+        return folio_mapped(self.pm, head)
+
     cdef int set_page_dirty(self, pfn_t pfn) except -1:
         """set_page_dirty(): PG_dirty; a regular file's page is accounted the first time
         (__set_page_dirty_nobuffers -> account_page_dirtied: NR_FILE_DIRTY, NR_ZONE_WRITE_PENDING,
         NR_DIRTIED); shmem and swap-cache pages only get the flag (__set_page_dirty_no_writeback,
         swap_set_page_dirty)."""
         cdef page* p = compound_head_page(self.pm, pfn)
+        cdef int64_t nr
         if p.flags & (1ULL << PG_dirty):
             return 0
         p.flags |= 1ULL << PG_dirty
         if p.mapping and not (p.mapping & PAGE_MAPPING_ANON) and not (p.flags & (1ULL << PG_swapbacked)):
-            __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_DIRTY, 1)
+            nr = folio_nr(p)                # folio_account_dirtied(): a large folio's every page
+            __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_DIRTY, nr)
             __mod_zone_page_state(self.pm.vs, page_to_nid(p) * MAX_NR_ZONES + page_zonenum(p),
-                                  NR_ZONE_WRITE_PENDING, 1)
-            __mod_node_page_state(self.pm.vs, page_to_nid(p), NR_DIRTIED, 1)
+                                  NR_ZONE_WRITE_PENDING, nr)
+            __mod_node_page_state(self.pm.vs, page_to_nid(p), NR_DIRTIED, nr)
         return 0
 
     cdef bint clear_page_dirty_for_io(self, pfn_t pfn) except -1:
         """clear_page_dirty_for_io(): clear PG_dirty before the write; a regular file's page
         leaves NR_FILE_DIRTY / NR_ZONE_WRITE_PENDING (mapping_can_writeback).  True if it was
-        dirty."""
+        dirty.  A large file folio (``pfn`` its head) is cleaned whole: every subpage's PTEs
+        (folio_mkclean) and nr pages of the counters."""
         cdef page* p = &self.pm.mem_map[pfn]
-        if p._mapcount >= 0 and self.rmap._page_mkclean(pfn):
+        cdef int64_t nr = folio_nr(p), i
+        cdef int cleaned = 0
+        if nr == 1:
+            if p._mapcount >= 0:
+                cleaned = self.rmap._page_mkclean(pfn)
+        else:
+            for i in range(nr):
+                if self.pm.mem_map[pfn + i]._mapcount > 0:
+                    cleaned += self.rmap._page_mkclean(pfn + i)
+        if cleaned:
             self.set_page_dirty(pfn)        # a dirty PTE's data is in the write too
         if not (p.flags & (1ULL << PG_dirty)):
             return False
         p.flags &= ~(1ULL << PG_dirty)
         if p.mapping and not (p.mapping & PAGE_MAPPING_ANON) and not (p.flags & (1ULL << PG_swapbacked)):
-            __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_DIRTY, -1)
+            __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_DIRTY, -nr)
             __mod_zone_page_state(self.pm.vs, page_to_nid(p) * MAX_NR_ZONES + page_zonenum(p),
-                                  NR_ZONE_WRITE_PENDING, -1)
+                                  NR_ZONE_WRITE_PENDING, -nr)
         return True
 
     cdef int set_page_writeback(self, pfn_t pfn) except -1:
         """set_page_writeback() -> __test_set_page_writeback(): PG_writeback, NR_WRITEBACK and
         NR_ZONE_WRITE_PENDING.  A writepage op calls it when it starts the write."""
         cdef page* p = &self.pm.mem_map[pfn]
+        cdef int64_t nr = folio_nr(p)
         if p.flags & (1ULL << PG_writeback):
             return 0
         p.flags |= 1ULL << PG_writeback
-        __mod_lruvec_page_state(self.pm.vs, p, NR_WRITEBACK, 1)
+        __mod_lruvec_page_state(self.pm.vs, p, NR_WRITEBACK, nr)
         __mod_zone_page_state(self.pm.vs, page_to_nid(p) * MAX_NR_ZONES + page_zonenum(p),
-                              NR_ZONE_WRITE_PENDING, 1)
+                              NR_ZONE_WRITE_PENDING, nr)
         return 0
 
     cdef int end_page_writeback(self, pfn_t pfn) except -1:
@@ -4197,6 +4348,7 @@ cdef class MmCore:
         lru_rotate pagevec)."""
         cdef page* p = &self.pm.mem_map[pfn]
         cdef lruvec* lv
+        cdef int64_t nr = folio_nr(p)
         if not (p.flags & (1ULL << PG_writeback)):
             raise ValueError(f"end_page_writeback: pfn {pfn:#x} is not under writeback")
         if p.flags & (1ULL << PG_reclaim):
@@ -4207,12 +4359,12 @@ cdef class MmCore:
                 self.pm.lruvec_del_folio(lv, pfn)
                 p.flags &= ~(1ULL << PG_active)
                 self.pm.lruvec_add_folio_tail(lv, pfn)
-                __count_vm_events(self.pm.vs, PGROTATED, 1)
+                __count_vm_events(self.pm.vs, PGROTATED, nr)
         p.flags &= ~(1ULL << PG_writeback)
-        __mod_lruvec_page_state(self.pm.vs, p, NR_WRITEBACK, -1)
+        __mod_lruvec_page_state(self.pm.vs, p, NR_WRITEBACK, -nr)
         __mod_zone_page_state(self.pm.vs, page_to_nid(p) * MAX_NR_ZONES + page_zonenum(p),
-                              NR_ZONE_WRITE_PENDING, -1)
-        __mod_node_page_state(self.pm.vs, page_to_nid(p), NR_WRITTEN, 1)
+                              NR_ZONE_WRITE_PENDING, -nr)
+        __mod_node_page_state(self.pm.vs, page_to_nid(p), NR_WRITTEN, nr)
         return 0
 
     cdef int submit_page_write(self, pfn_t pfn) except -1:
@@ -4276,9 +4428,9 @@ cdef class MmCore:
             mapping.a_ops.delete_from_page_cache(mapping.a_ops.ctx, mapping, pfn, shadow)
         else:
             self.page_cache_delete_page(mapping, p.index, pfn, shadow)
-        __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, -1)
+        __mod_lruvec_page_state(self.pm.vs, p, NR_FILE_PAGES, -folio_nr(p))
         if p.flags & (1ULL << PG_swapbacked):
-            __mod_lruvec_page_state(self.pm.vs, p, NR_SHMEM, -1)
+            __mod_lruvec_page_state(self.pm.vs, p, NR_SHMEM, -folio_nr(p))
         p.mapping = 0
         return 0
 
@@ -4309,9 +4461,10 @@ cdef class MmCore:
         once (end_page_writeback: NR_WRITTEN).  shmem is not written (it has no backing store
         but swap); nor is a mapping whose a_ops have no writepage.  Returns the pages
         written."""
-        cdef int64_t e
+        cdef int64_t e, nr
         cdef uint64_t written = 0, index = start
         cdef writeback_control wbc
+        cdef page* hp
         cdef XArray i_pages = mapping.i_pages
         if mapping.swapbacked or mapping.a_ops == NULL or mapping.a_ops.writepage == NULL:
             return 0
@@ -4324,10 +4477,16 @@ cdef class MmCore:
         wbc.range_end = 0x7fffffffffffffff if end >= (0x7fffffffffffffff >> PAGE_SHIFT) \
             else ((end + 1) << PAGE_SHIFT) - 1
         while i_pages.find(index, end, &index, &e):
-            if not xa_is_value(e) and (self.pm.mem_map[<pfn_t>e].flags & (1ULL << PG_dirty)) \
-                    and self.clear_page_dirty_for_io(<pfn_t>e):
-                self.write_one_page(mapping, <pfn_t>e, &wbc)
-                written += 1
+            if not xa_is_value(e):
+                hp = compound_head_page(self.pm, <pfn_t>e)
+                if hp != &self.pm.mem_map[<pfn_t>e]:
+                    e = <int64_t>(self.pm.mem_map[<pfn_t>e].compound_head)
+                    index = hp.index        # a large folio: once, from its head
+                nr = folio_nr(hp)
+                if (hp.flags & (1ULL << PG_dirty)) and self.clear_page_dirty_for_io(<pfn_t>e):
+                    self.write_one_page(mapping, <pfn_t>e, &wbc)
+                    written += nr
+                index += nr - 1
             if index >= end:
                 break
             index += 1

@@ -2528,7 +2528,7 @@ cdef class PhysMem:
                         problems.append(f"{name}: anonymous pfn {pfn:#x} is left after every task exited")
                     if p.flags & (1ULL << PG_mlocked):
                         mlocked += folio_nr_pages(p)
-                    n += 1
+                    n += folio_nr_pages(p)
                     pfn = nxt
                     if pfn == h:
                         break

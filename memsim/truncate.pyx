@@ -20,13 +20,19 @@ Simplified: deactivate_file_page's per-CPU lru_deactivate_file batch is moved at
 (lru_deactivate_file_fn), not when the batch fills or is drained.  memsim cannot wait for a
 write to end: a page still under writeback (a plugin's writepage that ends it later) is one
 invalidate_inode_pages2_range cannot remove (-EBUSY), where the kernel would wait for it.
+
+A large folio (v6.18 diskfs readahead) is handled whole, from the index of its head: the cache
+holds one reference to it (memsim's page cache takes one per folio, not folio_nr_pages), it is
+mapped if a PTE maps any of its pages; invalidate_mapping_pages skips a folio partly outside the
+range (find_lock_entries), invalidate_inode_pages2_range removes it whole (find_get_entries).
 """
 from libc.stdint cimport uint64_t, int64_t
 from memsim._types cimport (pfn_t, PG_locked, PG_dirty, PG_writeback, PG_lru, PG_active,
                             PG_referenced, PG_unevictable, PG_reclaim, PG_tail, PG_head)
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem, lruvec
-from memsim.mm cimport AddressSpace, MmCore, XArray, mapping_empty, mapping_truncated
+from memsim.mm cimport (AddressSpace, MmCore, XArray, mapping_empty, mapping_truncated,
+                        compound_head_page, folio_nr)
 from memsim.vmstat cimport (__mod_lruvec_page_state, __count_vm_events, NR_FILE_PAGES, NR_SHMEM,
                             PGROTATED, PGDEACTIVATE)
 
@@ -60,6 +66,26 @@ cdef int deactivate_file_page(PhysMem pm, pfn_t pfn) except -1:
     return 0
 
 
+cdef inline bint folio_mapped_any(PhysMem pm, pfn_t head) noexcept:
+    """folio_mapped() of a page-cache folio (PTE-mapped only)."""
+    cdef int64_t nr = folio_nr(&pm.mem_map[head]), i
+    for i in range(nr):
+        if pm.mem_map[head + i]._mapcount > 0:
+            return True
+    return False
+
+
+cdef inline pfn_t folio_at(PhysMem pm, uint64_t* index, pfn_t pfn) noexcept:
+    """The head of the folio ``pfn`` (found at *index) is part of, *index set to the folio's
+    first index."""
+    cdef page* hp = compound_head_page(pm, pfn)
+    cdef pfn_t head = pfn
+    if hp != &pm.mem_map[pfn]:
+        head = pm.mem_map[pfn].compound_head
+        index[0] = hp.index
+    return head
+
+
 cdef bint invalidate_inode_page(MmCore core, AddressSpace mapping, uint64_t index, pfn_t pfn) except -1:
     """invalidate_inode_page() -> invalidate_complete_page() -> remove_mapping(): a clean,
     unmapped page no one else holds leaves i_pages (no shadow: __remove_mapping with reclaimed
@@ -68,7 +94,7 @@ cdef bint invalidate_inode_page(MmCore core, AddressSpace mapping, uint64_t inde
     cdef page* p = &core.pm.mem_map[pfn]
     if p.flags & ((1ULL << PG_dirty) | (1ULL << PG_writeback)):
         return False
-    if p._mapcount > 0:
+    if p._mapcount > 0 or (p.flags & (1ULL << PG_head) and folio_mapped_any(core.pm, pfn)):
         return False
     if p._refcount != 1:                # page_ref_freeze(page, 2): the cache's and the caller's
         return False
@@ -88,7 +114,7 @@ def invalidate_mapping_pages(MmCore core, AddressSpace mapping, uint64_t start=0
     cdef int n = 0, found = 0, size = pm.lru_batch_size if 0 < pm.lru_batch_size <= PVEC_MAX else 15
     cdef unsigned long count = 0
     cdef uint64_t index
-    cdef int64_t e
+    cdef int64_t e, nr
     cdef pfn_t pfn
     cdef XArray i_pages = mapping.i_pages
     if mapping_empty(mapping):          # the xas_find of find_lock_entries finds nothing
@@ -99,8 +125,15 @@ def invalidate_mapping_pages(MmCore core, AddressSpace mapping, uint64_t start=0
             if not mapping.swapbacked:
                 core.page_cache_delete(mapping, index, 0)
             found += 1
-        elif not pm.mem_map[<pfn_t>e].flags & (1ULL << PG_locked):    # else trylock_page failed
-            pfn = <pfn_t>e
+        elif not compound_head_page(pm, <pfn_t>e).flags & (1ULL << PG_locked):  # else trylock failed
+            pfn = folio_at(pm, &index, <pfn_t>e)
+            nr = folio_nr(&pm.mem_map[pfn])
+            if nr > 1 and (index < start or index + nr - 1 > end):
+                index += nr - 1             # find_lock_entries: a folio partly outside is skipped
+                if index >= end:
+                    break
+                index += 1
+                continue
             if invalidate_inode_page(core, mapping, index, pfn):
                 count += 1
                 batch[n] = pfn
@@ -108,10 +141,11 @@ def invalidate_mapping_pages(MmCore core, AddressSpace mapping, uint64_t start=0
             else:
                 deactivate_file_page(pm, pfn)
             found += 1
+            index += nr - 1
         if found == size:               # the pagevec find_lock_entries filled is released
             pm.release_pages(batch, n)
             n = found = 0
-        if index == end:
+        if index >= end:
             break
         index += 1
     if n:
@@ -153,6 +187,7 @@ def invalidate_inode_pages2_range(MmCore core, AddressSpace mapping, uint64_t st
     cdef pfn_t pfn
     cdef page* p
     cdef int ret = 0, r
+    cdef int64_t nr
     cdef bint did_range_unmap = False
     if mapping_truncated(mapping):
         return 0
@@ -161,17 +196,18 @@ def invalidate_inode_pages2_range(MmCore core, AddressSpace mapping, uint64_t st
             if not mapping.swapbacked:
                 core.page_cache_delete(mapping, index, 0)
         else:
-            pfn = <pfn_t>e
+            pfn = folio_at(core.pm, &index, <pfn_t>e)
             p = &core.pm.mem_map[pfn]
-            if not did_range_unmap and p._mapcount > 0:
+            nr = folio_nr(p)
+            if not did_range_unmap and (p._mapcount > 0 or (nr > 1 and folio_mapped_any(core.pm, pfn))):
                 core.unmap_mapping_range(mapping, index, end - index + (end != 0xffffffffffffffff),
                                          False)
                 did_range_unmap = True
             if p.flags & (1ULL << PG_writeback):    # folio_wait_writeback(): memsim cannot wait
                 ret = -EBUSY
             else:
-                if p._mapcount > 0:
-                    core.unmap_mapping_range(mapping, index, 1, False)     # unmap_mapping_folio
+                if p._mapcount > 0 or (nr > 1 and folio_mapped_any(core.pm, pfn)):
+                    core.unmap_mapping_range(mapping, index, nr, False)    # unmap_mapping_folio
                 r = 0
                 if p.flags & (1ULL << PG_dirty) and mapping.a_ops != NULL \
                         and mapping.a_ops.launder_folio != NULL:            # folio_launder()
@@ -180,7 +216,8 @@ def invalidate_inode_pages2_range(MmCore core, AddressSpace mapping, uint64_t st
                     r = -EBUSY
                 if r < 0:
                     ret = r
-        if index == end:
+            index += nr - 1
+        if index >= end:
             break
         index += 1
     return ret

@@ -123,6 +123,17 @@ def inactive_is_low_pages(uint64_t inactive, uint64_t active):
     return inactive_list_is_low(inactive, active)
 
 
+cdef inline int64_t file_folio_nr(page* p) noexcept nogil:
+    """folio_nr_pages() of a page-cache folio (a large folio of a regular file: v6.18 diskfs
+    readahead), which reclaim counts in pages as the kernel does; 1 for every other page --
+    an anonymous or shmem THP is kept whole by memsim's reclaim (never split) and counts as
+    one, as it always has."""
+    if p.flags & (1ULL << PG_head) and not (p.mapping & PAGE_MAPPING_ANON) \
+            and not (p.flags & (1ULL << PG_swapbacked)):
+        return 1LL << p.compound_order
+    return 1
+
+
 cdef inline int trace_reclaim_flags(bint file) noexcept nogil:
     """trace_reclaim_flags(): RECLAIM_WB_FILE or _ANON, with RECLAIM_WB_ASYNC."""
     return (RECLAIM_WB_FILE if file else RECLAIM_WB_ANON) | RECLAIM_WB_ASYNC
@@ -328,7 +339,7 @@ cdef class Vmscan:
         cdef int n = 0
         cdef pfn_t pfn
         cdef page* p
-        cdef uint64_t scan = 0, total_scan = 0, skipped = 0
+        cdef uint64_t scan = 0, total_scan = 0, skipped = 0, nrp
         cdef uint64_t nr_skipped[MAX_NR_ZONES]
         cdef uint32_t first_skipped = NIL32
         cdef int zid
@@ -340,19 +351,20 @@ cdef class Vmscan:
             if pfn == first_skipped:
                 break                       # every page left was skipped: the list is "empty"
             p = &self.pm.mem_map[pfn]
-            total_scan += 1
+            nrp = file_folio_nr(p)
+            total_scan += nrp
             zid = page_zonenum(p)
             if zid > sc.reclaim_idx:
-                nr_skipped[zid] += 1
+                nr_skipped[zid] += nrp
                 self.pm.lruvec_del_folio(lv, pfn)
                 self.pm.lruvec_add_folio(lv, pfn)              # list_splice(&pages_skipped, src)
                 if first_skipped == NIL32:
                     first_skipped = <uint32_t>pfn
                 continue
-            scan += 1
+            scan += nrp
             self.pm.lruvec_del_folio(lv, pfn)
             p.flags &= ~(1ULL << PG_lru)
-            __mod_lruvec_page_state(self.pm.vs, p, NR_ISOLATED_ANON + (lru >= LRU_INACTIVE_FILE), 1)
+            __mod_lruvec_page_state(self.pm.vs, p, NR_ISOLATED_ANON + (lru >= LRU_INACTIVE_FILE), nrp)
             dst[n] = pfn
             n += 1
         for zid in range(MAX_NR_ZONES):
@@ -373,7 +385,8 @@ cdef class Vmscan:
         name (PG_active set by the caller activates it); an mlocked page goes back through
         putback_lru_page() instead."""
         cdef page* p = &self.pm.mem_map[pfn]
-        __mod_lruvec_page_state(self.pm.vs, p, NR_ISOLATED_ANON + (lru_base >= LRU_INACTIVE_FILE), -1)
+        __mod_lruvec_page_state(self.pm.vs, p, NR_ISOLATED_ANON + (lru_base >= LRU_INACTIVE_FILE),
+                                -file_folio_nr(p))
         if p.flags & (1ULL << PG_mlocked):
             # !page_evictable(): putback_lru_page() / folio_putback_lru() through the lru_add
             # batch, whose lru_add_fn culls it to the unevictable list
@@ -398,6 +411,8 @@ cdef class Vmscan:
         cdef uint64_t shadow = 0
         cdef int64_t entry
         if p._mapcount > 0 or p._refcount != 1 or p.flags & (1ULL << PG_dirty):
+            return False
+        if p.flags & (1ULL << PG_head) and self.core.rmap_folio_mapped(pfn):
             return False
         if mapping.a_ops == NULL and (not mapping.i_pages.load(p.index, &entry) or entry != <int64_t>pfn):
             return False
@@ -476,6 +491,8 @@ cdef class Vmscan:
         cdef uint64_t last_addr = 0
         cdef uint64_t reclaimed = 0
         cdef int nid
+        cdef int64_t nrp
+        cdef bint mapped
         for i in range(n):
             pfn = pages[i]
             p = &pm.mem_map[pfn]
@@ -483,9 +500,11 @@ cdef class Vmscan:
             swapcache = (p.flags & (1ULL << PG_swapcache)) != 0
             nid = page_to_nid(p)
             mapping = None
-            if p.flags & (1ULL << PG_head):
+            nrp = file_folio_nr(p)
+            if p.flags & (1ULL << PG_head) and nrp == 1:
                 self._keep(lv, pfn, file)                           # no THP split in reclaim
                 continue
+            mapped = p._mapcount > 0 if nrp == 1 else core.rmap_folio_mapped(pfn)
             if p.flags & ((1ULL << PG_mlocked) | (1ULL << PG_unevictable)):
                 self._activate(lv, pfn, file, stat)                 # !page_evictable()
                 continue
@@ -504,7 +523,7 @@ cdef class Vmscan:
                 if mapping.a_ops != NULL and mapping.a_ops.delete_from_page_cache == NULL:
                     self._keep(lv, pfn, file)                       # the cache cannot drop it
                     continue
-            if not sc.may_unmap and p._mapcount > 0:
+            if not sc.may_unmap and mapped:
                 self._keep(lv, pfn, file)
                 continue
             may_enter_fs = (sc.gfp_mask & GFP_FS_) or (swapcache and (sc.gfp_mask & GFP_IO_))
@@ -515,18 +534,18 @@ cdef class Vmscan:
             else:
                 dirty = writeback = False
             if dirty or writeback:
-                stat.nr_dirty += 1
+                stat.nr_dirty += nrp
             if dirty and not writeback:
-                stat.nr_unqueued_dirty += 1
+                stat.nr_unqueued_dirty += nrp
             if writeback and p.flags & (1ULL << PG_reclaim):
-                stat.nr_congested += 1
+                stat.nr_congested += nrp
             if p.flags & (1ULL << PG_writeback):
                 if sc.kswapd and p.flags & (1ULL << PG_reclaim) and \
                         self.pgdat_flags[nid] & (1UL << PGDAT_WRITEBACK):
-                    stat.nr_immediate += 1                          # case 1
+                    stat.nr_immediate += nrp                        # case 1
                 else:
                     p.flags |= 1ULL << PG_reclaim                   # case 2 (global reclaim:
-                    stat.nr_writeback += 1                          # writeback_throttling_sane)
+                    stat.nr_writeback += nrp                        # writeback_throttling_sane)
                 self._activate(lv, pfn, file, stat)
                 continue
             references = self.page_check_references(pfn, None if mapping is None else mapping.i_mmap)
@@ -549,7 +568,13 @@ cdef class Vmscan:
                 swapcache = True
                 may_enter_fs = True
             # try_to_unmap()
-            if p._mapcount > 0:
+            if nrp > 1 and mapped:          # a large file folio: every page's PTEs (TTU)
+                core.rmap.try_to_unmap_folio(pfn, mapping.i_mmap)
+                if core.rmap_folio_mapped(pfn):
+                    stat.nr_unmap_fail += nrp
+                    self._activate(lv, pfn, file, stat)
+                    continue
+            elif p._mapcount > 0:
                 was_swapbacked = (p.flags & (1ULL << PG_swapbacked)) != 0
                 unmapped = core.rmap._try_to_unmap(pfn, None if mapping is None else mapping.i_mmap,
                                                    p.private, swapcache, True)
@@ -570,7 +595,7 @@ cdef class Vmscan:
                 if file and (not self.pageout_file or not sc.kswapd
                              or not (p.flags & (1ULL << PG_reclaim))
                              or not (self.pgdat_flags[nid] & (1UL << PGDAT_DIRTY))):
-                    __mod_node_page_state(pm.vs, nid, NR_VMSCAN_IMMEDIATE, 1)
+                    __mod_node_page_state(pm.vs, nid, NR_VMSCAN_IMMEDIATE, nrp)
                     p.flags |= 1ULL << PG_reclaim
                     if self.flusher_writeback and mapping is not None and p._refcount == 1 \
                             and mapping.a_ops != NULL and mapping.a_ops.writepage != NULL \
@@ -594,7 +619,7 @@ cdef class Vmscan:
                     self._activate(lv, pfn, file, stat)
                     continue
                 if res == PAGE_SUCCESS:
-                    stat.nr_pageout += 1
+                    stat.nr_pageout += nrp
                     if p.flags & (1ULL << PG_writeback):
                         self._keep(lv, pfn, file)                   # in the plug: ends later
                         continue
@@ -610,12 +635,15 @@ cdef class Vmscan:
             elif mapping is None or not self.remove_mapping(mapping, pfn, True):
                 self._keep(lv, pfn, file)
                 continue
-            __mod_lruvec_page_state(pm.vs, p, NR_ISOLATED_ANON + file, -1)
+            __mod_lruvec_page_state(pm.vs, p, NR_ISOLATED_ANON + file, -nrp)
             p._refcount = 0
             pm.mem_cgroup_uncharge(pfn)
-            tofree[nfree] = pfn
-            nfree += 1
-            reclaimed += 1
+            if nrp > 1:                     # a large folio goes back to the buddy whole
+                pm.free_pages(pfn, p.compound_order)
+            else:
+                tofree[nfree] = pfn
+                nfree += 1
+            reclaimed += nrp
         nfree_out[0] = nfree
         return reclaimed
 
@@ -643,7 +671,7 @@ cdef class Vmscan:
         cdef page* p = &self.pm.mem_map[pfn]
         if not (p.flags & (1ULL << PG_mlocked)):
             p.flags |= 1ULL << PG_active
-            stat.nr_activate[1 if file else 0] += 1
+            stat.nr_activate[1 if file else 0] += file_folio_nr(p)
         return self._keep(lv, pfn, file)
 
     cdef int page_check_references(self, pfn_t pfn, list vmas) except -1:
@@ -654,9 +682,15 @@ cdef class Vmscan:
         else PAGEREF_KEEP; not referenced by PTEs -> PAGEREF_RECLAIM_CLEAN for a file page
         with PG_referenced (reclaim it if clean), else PAGEREF_RECLAIM."""
         cdef page* p = &self.pm.mem_map[pfn]
-        cdef uint64_t vm_flags = 0
+        cdef uint64_t vm_flags = 0, more
         cdef int referenced_ptes = self.core.rmap._page_referenced(pfn, vmas, &vm_flags)
         cdef bint referenced_page = (p.flags >> PG_referenced) & 1
+        cdef int64_t nr = file_folio_nr(p), i
+        for i in range(1, nr):              # folio_referenced(): every page of a large folio
+            if self.pm.mem_map[pfn + i]._mapcount > 0 and not (vm_flags & VM_LOCKED):
+                more = 0
+                referenced_ptes += self.core.rmap._page_referenced(pfn + i, vmas, &more)
+                vm_flags |= more
         p.flags &= ~(1ULL << PG_referenced)
         if vm_flags & VM_LOCKED:
             # v5.14: try_to_unmap() finds the VM_LOCKED VMA and mlocks the page; v6.18
@@ -720,7 +754,7 @@ cdef class Vmscan:
             vals[0] = pfn
             vals[1] = trace_reclaim_flags(file)
             self.pm.tb.emit(EV_MM_VMSCAN_WRITEPAGE, self.pm.cur.cpu, self.pm.cur.pid, vals, NULL, 0)
-        __mod_node_page_state(self.pm.vs, page_to_nid(p), NR_VMSCAN_WRITE, 1)
+        __mod_node_page_state(self.pm.vs, page_to_nid(p), NR_VMSCAN_WRITE, file_folio_nr(p))
         return PAGE_SUCCESS
 
     cdef bint add_to_swap(self, pfn_t pfn) except -1:
@@ -827,8 +861,8 @@ cdef class Vmscan:
         or _direct, pgscan_anon/file, even when nothing was taken), shrink_page_list, pgsteal_*,
         lru_note_cost, sc->nr, ``mm_vmscan_lru_shrink_inactive``."""
         cdef pfn_t pages[SWAP_CLUSTER_MAX]
-        cdef uint64_t scanned = 0, reclaimed
-        cdef int n
+        cdef uint64_t scanned = 0, reclaimed, taken
+        cdef int n, i
         cdef bint file = lru >= LRU_INACTIVE_FILE
         cdef reclaim_stat stat
         cdef uint64_t vals[13]
@@ -842,7 +876,10 @@ cdef class Vmscan:
         if n == 0:
             return 0
         # shrink_page_list's "sc->nr_scanned += nr_pages" for each page it is given
-        sc.nr_scanned += n
+        taken = 0
+        for i in range(n):
+            taken += file_folio_nr(&self.pm.mem_map[pages[i]])
+        sc.nr_scanned += taken
         reclaimed = self.shrink_page_list(pages, n, lv, sc, &stat)
         __count_vm_events(self.pm.vs, PGSTEAL_KSWAPD if sc.kswapd else PGSTEAL_DIRECT, reclaimed)
         __count_vm_events(self.pm.vs, PGSTEAL_FILE if file else PGSTEAL_ANON, reclaimed)
@@ -852,9 +889,9 @@ cdef class Vmscan:
         sc.nr_unqueued_dirty += stat.nr_unqueued_dirty
         sc.nr_writeback += stat.nr_writeback
         sc.nr_immediate += stat.nr_immediate
-        sc.nr_taken += n
+        sc.nr_taken += taken
         if file:
-            sc.nr_file_taken += n
+            sc.nr_file_taken += taken
         if self.pm.tb.core[EV_MM_VMSCAN_LRU_SHRINK_INACTIVE].enabled:
             vals[0] = lv.nid; vals[1] = scanned; vals[2] = reclaimed; vals[3] = stat.nr_dirty
             vals[4] = stat.nr_writeback; vals[5] = stat.nr_congested; vals[6] = stat.nr_immediate

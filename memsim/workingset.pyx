@@ -12,7 +12,7 @@ a shrinker can free them (``count_shadow_nodes`` / ``scan_shadow_nodes``, workin
 See memsim/workingset.pxd for the per-page API a page cache or swap cache uses.
 """
 from libc.stdint cimport uint64_t, int64_t, uint32_t
-from memsim._types cimport pfn_t, PG_swapbacked, PG_workingset, PG_active, PG_head, PG_NODE_SHIFT
+from memsim._types cimport pfn_t, PG_swapbacked, PG_workingset, PG_active, PG_head, PG_tail, PG_NODE_SHIFT
 from memsim.page cimport page
 from memsim.physmem cimport (PhysMem, lruvec, LRU_INACTIVE_ANON, LRU_ACTIVE_ANON,
                              LRU_INACTIVE_FILE, LRU_ACTIVE_FILE)
@@ -318,6 +318,7 @@ cdef class Workingset:
         as the entries make them.  Returns problems."""
         cdef int64_t e
         cdef page* p
+        cdef page* hp
         problems = []
         expect_nodes = set()
         for mapping in mappings:
@@ -337,9 +338,25 @@ cdef class Workingset:
                         problems.append(f"{mapping!r}: index {index} holds pfn {e:#x} beyond memory")
                         continue
                     p = &self.pm.mem_map[<pfn_t>e]
-                    if p.mapping != mapping.addr or p.index != index:
+                    if p.flags & (1ULL << PG_tail):
+                        # a page of a large folio (a multi-index entry): its head's mapping,
+                        # at the head's index plus its offset, inside the entry's range
+                        hp = &self.pm.mem_map[p.compound_head]
+                        first = mapping.i_pages.get_order_py(index)
+                        if hp.mapping != mapping.addr or hp.index + (<pfn_t>e - p.compound_head) != index \
+                                or (1 << first) != (1 << hp.compound_order):
+                            problems.append(f"{mapping!r}: index {index} holds pfn {e:#x} of the "
+                                            f"folio {p.compound_head:#x} (order {hp.compound_order}, "
+                                            f"entry order {first}) whose mapping/index are "
+                                            f"{hp.mapping:#x}/{hp.index}")
+                    elif p.mapping != mapping.addr or p.index != index:
                         problems.append(f"{mapping!r}: index {index} holds pfn {e:#x} whose "
                                         f"mapping/index are {p.mapping:#x}/{p.index}")
+                    elif p.flags & (1ULL << PG_head) and \
+                            mapping.i_pages.get_order_py(index) != p.compound_order:
+                        problems.append(f"{mapping!r}: index {index} holds the folio {e:#x} of "
+                                        f"order {p.compound_order} in an entry of order "
+                                        f"{mapping.i_pages.get_order_py(index)}")
                 nodes[index >> XA_CHUNK_SHIFT] = st
             if pages != mapping.nrpages:
                 problems.append(f"{mapping!r}: {pages} page entries, nrpages says "
