@@ -35,7 +35,8 @@ from memsim.vfs import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FMODE_RANDOM,
                         S_IFREG, SuperBlock, SuperOperations, VfsError, i_size_write)
 
 __all__ = ["DISKFS_TYPE", "DISKFS_MOUNT_POINT", "DISKFS_DEVICE", "DISKFS_DEV", "DiskFsInfo",
-           "DiskInode", "diskfs_super_operations", "mount_boot_disk", "check_invariants"]
+           "DiskInode", "diskfs_super_operations", "mount_boot_disk", "check_invariants",
+           "set_large_folios"]
 
 #: Where every machine's disk is mounted, and from which device.
 DISKFS_MOUNT_POINT = "/mnt/disk"
@@ -57,6 +58,10 @@ READ_PREV_POS_BY_PAGE = ProfileTable("pagecache.read_prev_pos_by_page", {"v5.14"
 #: page_cache_async_ra) and its filemap_get_read_batch() reaching one page past the read (the
 #: off-by-one fixed by 5956592ce337 in 6.3: last_index - 1)
 READAHEAD_ONDEMAND = ProfileTable("pagecache.readahead_ondemand", {"v5.14": True, "v6.18": False})
+#: mapping_set_large_folios() on every regular file (ext4_set_inode_mapping_order(), 6.16+; xfs
+#: since 5.18): readahead reads large folios up to MAX_PAGECACHE_ORDER (9 on x86-64), as the live
+#: 6.18 VM's ext4 does unless mounted data=journal (tests/pagecache/probes/ra_probe_lf.txt)
+LARGE_FOLIO_ORDER = ProfileTable("pagecache.large_folio_order", {"v5.14": 0, "v6.18": 9})
 #: A virtio disk's queue/max_sectors_kb: BLK_DEF_MAX_SECTORS_CAP (2560 sectors, 1280 KiB; the
 #: loop devices of the live 6.18 VM show it), so bdi->io_pages = 320
 DISK_MAX_SECTORS_KB = 1280
@@ -102,6 +107,7 @@ class DiskFsInfo:
         self.filemap.ra_same_page_end = READ_PREV_POS_BY_PAGE[machine.profile]
         self.filemap.ra_ondemand = READAHEAD_ONDEMAND[machine.profile]
         self.filemap.read_batch_past_end = READAHEAD_ONDEMAND[machine.profile]
+        self.filemap.max_folio_order = LARGE_FOLIO_ORDER[machine.profile]
         #: the disk's bdi (/sys/class/bdi/<maj:min>): read_ahead_kb 128, max_sectors_kb 1280
         self.bdi = BackingDevInfo(f"{s_dev >> 20}:{s_dev & 0xfffff}", VM_READAHEAD_PAGES,
                                   DISK_MAX_SECTORS_KB // 4)
@@ -185,6 +191,21 @@ def _bdi_sysfs(machine: Any, bdi: BackingDevInfo, disk: str) -> None:
         if path not in sysfs:
             sysfs.create_file(path, show=lambda b: f"{b.ra_pages << 2}\n",
                               store=_read_ahead_kb_store, private=bdi, plugin="pagecache")
+
+
+def set_large_folios(machine: Any, max_order: int) -> None:
+    """The large-folio switch of every diskfs mounted on ``machine`` (what ext4's data=journal
+    mount option is to its files: no large folios): the max folio order of its regular files'
+    page cache (mapping_set_folio_order_range), files already open included; 0 switches large
+    folios off (readahead reads order-0 pages, as the v6.18 probe of ra_probe.txt did).  Folios
+    already cached stay as they are."""
+    from memsim.plugins.pagecache.filemap import mapping_set_max_folio_order
+    state = machine.plugin_state.get("pagecache.diskfs")
+    for sb in (state or {}).get("supers", []):
+        sb.s_fs_info.filemap.max_folio_order = max_order
+        for inode in sb.inodes():
+            if inode.i_mapping is not None and inode.i_mode & S_IFMT == S_IFREG:
+                mapping_set_max_folio_order(inode.i_mapping, max_order)
 
 
 def check_invariants(machine: Any, full: bool = True) -> List[str]:

@@ -39,9 +39,15 @@ cdef class Filemap:
                                         # page past the read (v6.3+: last_index - 1)
     cdef public uint64_t io_pages       # the disk's bdi->io_pages (max_sectors_kb / 4)
     cdef public uint64_t nr_ra_pages    # pages readahead added to the cache
+    cdef public unsigned int max_folio_order  # mapping_set_large_folios() on the files it
+                                        # installs: their max folio order (0: none; v6.18 9)
     cdef pfn_t page_cache_alloc(self, gfp_t gfp) except? 0xfffffffffffffffe
     cdef pfn_t add_to_page_cache_lru(self, AddressSpace mapping, uint64_t index, gfp_t gfp,
                                      MmStruct mm) except? 0xfffffffffffffffe
+    cdef int filemap_add_folio(self, AddressSpace mapping, pfn_t pfn, uint64_t index, gfp_t gfp,
+                               MmStruct mm) except? -1000000
+    cdef int ra_alloc_folio(self, AddressSpace mapping, uint64_t index, uint64_t mark,
+                            unsigned int order, MmStruct mm) except? -1000000
     cdef int readpage(self, BackingStore store, pfn_t pfn, uint64_t index) except -1
     cdef int writepage(self, AddressSpace mapping, pfn_t pfn) except -1
     cdef int dirty_folio(self, AddressSpace mapping, pfn_t pfn) except -1

@@ -39,12 +39,14 @@ without a window and POSIX_FADV_WILLNEED (:meth:`Filemap.force_page_cache_readah
 from libc.stdint cimport uint64_t, int64_t, uint32_t
 from memsim._types cimport (pfn_t, gfp_t, NO_PFN, PAGE_SHIFT, PAGE_SIZE, PG_locked, PG_uptodate,
                             PG_dirty, PG_content, PG_reclaim, PG_writeback, GFP_WRITE_,
-                            PAGE_MAPPING_ANON)
+                            PAGE_MAPPING_ANON, PG_head, PG_tail, GFP_COMP_)
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem
 from memsim.mm cimport (MmCore, MmStruct, VmArea, AddressSpace, XArray, vm_fault,
                         writeback_control, address_space_operations, FK_AROUND, FK_FILE_READ,
-                        VM_FAULT_NOPAGE, XA_SLOTS, XA_SLOTS_SHIFT)
+                        VM_FAULT_NOPAGE, XA_SLOTS, XA_SLOTS_SHIFT, compound_head_page, folio_nr,
+                        mapping_max_folio_order, AS_FOLIO_ORDER_MAX, AS_FOLIO_ORDER_BITS,
+                        MAX_PAGECACHE_ORDER)
 from memsim.vmstat cimport count_vm_events, PGPGIN, PGPGOUT
 from memsim.workingset cimport xa_is_value
 
@@ -87,6 +89,30 @@ cdef inline uint64_t get_next_ra_size(file_ra_state* ra, uint64_t max_pages) noe
     if cur <= max_pages // 2:
         return 2 * cur
     return max_pages
+
+
+cdef inline unsigned int ilog2(uint64_t n) noexcept:
+    cdef unsigned int r = 0
+    while n > 1:
+        n >>= 1
+        r += 1
+    return r
+
+
+cdef inline unsigned int ffs0(uint64_t n) noexcept:
+    """__ffs(): the lowest set bit's number (n != 0)."""
+    cdef unsigned int r = 0
+    while not (n & 1):
+        n >>= 1
+        r += 1
+    return r
+
+
+cdef inline pfn_t folio_head(Filemap fm, pfn_t pfn) noexcept:
+    """page_folio(): the head of a large folio's page, else the page."""
+    if fm.pm.mem_map[pfn].flags & (1ULL << PG_tail):
+        return fm.pm.mem_map[pfn].compound_head
+    return pfn
 
 
 cdef inline bint page_cache_present(XArray i_pages, uint64_t index) noexcept:
@@ -145,6 +171,20 @@ cdef int ra_store(file_ra_state* st, object ra) except -1:
     ra.order = st.order
     ra.prev_pos = st.prev_pos
     return 0
+
+
+def mapping_set_max_folio_order(AddressSpace mapping, unsigned int order):
+    """mapping_set_folio_order_range(mapping, 0, order): the largest folio the mapping's page
+    cache takes (0: no large folio support)."""
+    if order > MAX_PAGECACHE_ORDER:
+        raise ValueError(f"folio order {order} is above MAX_PAGECACHE_ORDER ({MAX_PAGECACHE_ORDER})")
+    mapping.flags = (mapping.flags & ~(((1UL << AS_FOLIO_ORDER_BITS) - 1) << AS_FOLIO_ORDER_MAX)) \
+        | (<unsigned long>order << AS_FOLIO_ORDER_MAX)
+
+
+def mapping_max_order(AddressSpace mapping):
+    """mapping_max_folio_order() (tests)."""
+    return mapping_max_folio_order(mapping.flags)
 
 
 cdef class BackingStore:
@@ -227,6 +267,8 @@ cdef int _migratepage(void* ctx, AddressSpace mapping, uint64_t index, pfn_t old
                       pfn_t new) except? -1000000:
     """migrate_page_move_mapping(): ``new`` takes ``old``'s slot (the counts stay)."""
     cdef int64_t e
+    if (<Filemap>ctx).pm.mem_map[old].flags & ((1ULL << PG_head) | (1ULL << PG_tail)):
+        return -16                          # a large folio: memsim does not migrate it (-EBUSY)
     if not mapping.i_pages.load(index, &e) or e != <int64_t>old:
         return -16                          # -EBUSY (-EAGAIN in the kernel: it moved meanwhile)
     mapping.i_pages.store(index, <int64_t>new)
@@ -311,7 +353,7 @@ cdef inline int map_one(Filemap fm, MmStruct mm, VmArea vma, vm_fault* vmf, uint
     cdef page* p
     if pte[0] != 0 and found[0]:
         return 0                            # mapped already: nothing to look at
-    p = &fm.pm.mem_map[pfn]
+    p = compound_head_page(fm.pm, pfn)      # the folio's flags
     if not (p.flags & (1ULL << PG_uptodate)) or (p.flags & (1ULL << PG_locked)):
         return 0
     found[0] = True
@@ -333,10 +375,10 @@ cdef int _page_mkwrite(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf) except
     page is dirtied (set_page_dirty) before it becomes writable."""
     cdef Filemap fm = <Filemap>ctx
     cdef AddressSpace mapping = vma.vm_file
-    cdef page* p = &fm.pm.mem_map[vmf.page]
+    cdef page* p = compound_head_page(fm.pm, vmf.page)     # the folio: a write dirties it whole
     if p.mapping != mapping.addr or vmf.pgoff >= (mapping.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT:
         return VM_FAULT_NOPAGE
-    fm.dirty_folio(mapping, vmf.page)
+    fm.dirty_folio(mapping, folio_head(fm, vmf.page))
     return 0
 
 
@@ -354,6 +396,7 @@ cdef class Filemap:
         self.ev_map_pages = -1
         self.ev_get_pages = -1
         self.ra_same_page_end = False
+        self.max_folio_order = 0
         self.aops.lookup = _lookup
         self.aops.alloc = _alloc
         self.aops.migratepage = _migratepage
@@ -380,9 +423,12 @@ cdef class Filemap:
                 self.ev_get_pages = slot
 
     def install(self, AddressSpace mapping):
-        """Give a regular file's mapping these a_ops and an empty backing store (a new file)."""
+        """Give a regular file's mapping these a_ops and an empty backing store (a new file);
+        with ``max_folio_order`` (v6.18: MAX_PAGECACHE_ORDER) its page cache takes large folios
+        (mapping_set_large_folios(): the max folio order in ``mapping.flags``)."""
         mapping.a_ops = &self.aops
         mapping.a_ops_owner = self
+        mapping_set_max_folio_order(mapping, self.max_folio_order)
         self.stores[mapping] = BackingStore()
 
     def forget(self, AddressSpace mapping):
@@ -428,34 +474,57 @@ cdef class Filemap:
         (workingset_refault(), which may activate the page) unless the allocation is for a write
         (__GFP_WRITE); then lru_cache_add().  NO_PFN when memory ran out."""
         cdef pfn_t pfn = self.page_cache_alloc(gfp)
-        cdef uint64_t shadow = 0
         cdef int err
         if pfn == NO_PFN:
             return NO_PFN
-        if self.core.charge(pfn, mm, gfp) != 0:
-            self.pm.put_page(pfn)
-            return NO_PFN
-        err = self.core.add_to_page_cache_locked(pfn, mapping, index, &shadow)
-        if err != 0:                        # -EEXIST: the caller looked the index up first
-            self.pm.put_page(pfn)
+        err = self.filemap_add_folio(mapping, pfn, index, gfp, mm)
+        if err == -17:                      # -EEXIST: the caller looked the index up first
             raise RuntimeError(f"{mapping!r}: index {index} is cached already")
+        return NO_PFN if err else pfn
+
+    cdef int filemap_add_folio(self, AddressSpace mapping, pfn_t pfn, uint64_t index, gfp_t gfp,
+                               MmStruct mm) except? -1000000:
+        """filemap_add_folio(): the new folio ``pfn`` (order 0 or a large one) charged
+        (mem_cgroup_charge), put in i_pages by the core (__filemap_add_folio: one multi-index
+        entry for a large folio; page->mapping, NR_FILE_PAGES by its pages, one add event); a
+        shadow it replaced is a refault (workingset_refault(), which may activate it) unless the
+        allocation is for a write (__GFP_WRITE); then folio_add_lru().  On failure the folio is
+        freed: -ENOMEM (charge) or -EEXIST (a page is cached in its range)."""
+        cdef uint64_t shadow = 0
+        cdef int err
+        cdef page* p = &self.pm.mem_map[pfn]
+        if p.flags & (1ULL << PG_head) and self.pm.memcg.charge != NULL:
+            err = self.pm.memcg.charge(self.pm.memcg.ctx, pfn, p.compound_order, gfp, mm)
+        else:
+            err = self.core.charge(pfn, mm, gfp)
+        if err != 0:
+            self.pm.put_page(pfn)
+            return -12
+        err = self.core.add_to_page_cache_locked(pfn, mapping, index, &shadow)
+        if err != 0:
+            self.pm.put_page(pfn)
+            return err
         if shadow and not (gfp & GFP_WRITE_):
             self.core.workingset.workingset_refault(pfn, shadow)
         self.pm.lru_cache_add(pfn)
-        return pfn
+        return 0
 
     cdef int readpage(self, BackingStore store, pfn_t pfn, uint64_t index) except -1:
-        """->readpage (mpage_readpage) from the file's ``store``: the block of ``index`` is
-        read into the page (pgpgin + 8 sectors); a hole is zeroed without I/O.  PG_uptodate."""
+        """->readpage (mpage_readpage; v6.18 ->read_folio / ->readahead) from the file's
+        ``store``: the block of each page of the folio ``pfn`` at ``index`` is read into it
+        (pgpgin + 8 sectors a block); a hole is zeroed without I/O.  PG_uptodate on the
+        folio."""
         cdef page* p = &self.pm.mem_map[pfn]
+        cdef int64_t nr = folio_nr(p), i
         if store is not None and store.blocks:
-            block = store.blocks.get(index)
-            if block is not None:
-                count_vm_events(self.pm.vs, PGPGIN, SECTORS_PER_PAGE)
-                self.nr_readpage += 1
-                if block:
-                    self.pm.content[pfn] = bytearray(block)
-                    p.flags |= 1ULL << PG_content
+            for i in range(nr):
+                block = store.blocks.get(index + i)
+                if block is not None:
+                    count_vm_events(self.pm.vs, PGPGIN, SECTORS_PER_PAGE)
+                    self.nr_readpage += 1
+                    if block:
+                        self.pm.content[pfn + i] = bytearray(block)
+                        self.pm.mem_map[pfn + i].flags |= 1ULL << PG_content
         p.flags |= 1ULL << PG_uptodate
         return 0
 
@@ -467,29 +536,35 @@ cdef class Filemap:
         (end_page_writeback) at once, or when the plug it waits in is flushed (reclaim's).  The
         page was cleaned by the caller (clear_page_dirty_for_io)."""
         cdef page* p = &self.pm.mem_map[pfn]
-        cdef uint64_t index = p.index, tail
+        cdef uint64_t index = p.index, tail, i
+        cdef uint64_t nr = <uint64_t>folio_nr(p)
+        cdef uint64_t eof = (mapping.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT
         cdef BackingStore store = self.stores.get(mapping)
         self.core.set_page_writeback(pfn)
-        if store is not None and index < (mapping.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT:
-            if p.flags & (1ULL << PG_content):
-                data = self.pm.content[pfn]
-                tail = mapping.i_size - (index << PAGE_SHIFT)
-                if tail < PAGE_SIZE:
-                    data = bytearray(data)
-                    data[tail:] = bytes(PAGE_SIZE - tail)
-                store.blocks[index] = bytes(data)
-            else:
-                store.blocks[index] = b""
-            count_vm_events(self.pm.vs, PGPGOUT, SECTORS_PER_PAGE)
-            self.nr_writepage += 1
+        if store is not None:
+            for i in range(nr):             # a large folio: each of its blocks inside i_size
+                if index + i >= eof:
+                    break
+                if self.pm.mem_map[pfn + i].flags & (1ULL << PG_content):
+                    data = self.pm.content[pfn + i]
+                    tail = mapping.i_size - ((index + i) << PAGE_SHIFT)
+                    if tail < PAGE_SIZE:
+                        data = bytearray(data)
+                        data[tail:] = bytes(PAGE_SIZE - tail)
+                    store.blocks[index + i] = bytes(data)
+                else:
+                    store.blocks[index + i] = b""
+                count_vm_events(self.pm.vs, PGPGOUT, SECTORS_PER_PAGE)
+                self.nr_writepage += 1
         self.core.submit_page_write(pfn)
         return 0
 
     cdef int dirty_folio(self, AddressSpace mapping, pfn_t pfn) except -1:
         """filemap_dirty_folio() (v5.14 __set_page_dirty_nobuffers): PG_dirty with the
         accounting of account_page_dirtied (MmCore.set_page_dirty); the inode's I_DIRTY_PAGES
-        needs no state here (sync walks every inode).  1 if the page was newly dirtied."""
-        if self.pm.mem_map[pfn].flags & (1ULL << PG_dirty):
+        needs no state here (sync walks every inode).  A page of a large folio dirties the
+        whole folio.  1 if the folio was newly dirtied."""
+        if compound_head_page(self.pm, pfn).flags & (1ULL << PG_dirty):
             return 0
         self.core.set_page_dirty(pfn)
         return 1
@@ -609,10 +684,72 @@ cdef class Filemap:
 
     cdef int page_cache_ra_order(self, AddressSpace mapping, file_ra_state* ra,
                                  MmStruct mm) except -1:
-        """page_cache_ra_order() of a mapping without large folio support: ra->order back to 0
-        and the window read as order-0 pages (do_page_cache_ra)."""
-        ra.order = 0
-        self.do_page_cache_ra(mapping, ra.start, ra.size, ra.async_size, mm)
+        """page_cache_ra_order() (v6.18) of the window [ra.start, ra.start + ra.size).  A
+        mapping without large folio support (mapping_max_folio_order 0: v5.14, a switched-off
+        filesystem) reads it as order-0 pages (ra->order back to 0, do_page_cache_ra).  Else
+        the window, clipped to the page of i_size's last byte, is read as
+        folios of ``new_order`` = min(ra->order, the mapping's max order, ilog2(ra->size)),
+        stored back in ra->order -- each folio's order lowered to its index's alignment
+        (__ffs) and so that it does not pass the window's end -- from ra_alloc_folio(); the
+        folio holding ``mark`` (ra.start + size - async_size, rounded down to the folio)
+        gets PG_readahead.  A folio that cannot be allocated, charged or added (a page cached
+        in its range) ends the loop, and the rest of the window is read by do_page_cache_ra()
+        (order-0 pages around what is cached)."""
+        cdef uint64_t start = ra.start, index = start, limit, mark, isize = mapping.i_size
+        cdef unsigned int new_order, order, max_order = mapping_max_folio_order(mapping.flags)
+        cdef int err = 0
+        if max_order == 0:
+            ra.order = 0
+            self.do_page_cache_ra(mapping, ra.start, ra.size, ra.async_size, mm)
+            return 0
+        if isize == 0 or ra.size == 0:
+            return 0
+        limit = (isize - 1) >> PAGE_SHIFT
+        if limit > index + ra.size - 1:
+            limit = index + ra.size - 1
+        mark = index + ra.size - ra.async_size  # set even past EOF's page (6.18; probes "short b")
+        new_order = ra.order if ra.order < max_order else max_order
+        if new_order > ilog2(ra.size):
+            new_order = ilog2(ra.size)
+        ra.order = new_order
+        while index <= limit:
+            order = new_order
+            if index & ((1ULL << order) - 1):
+                order = ffs0(index)         # align with smaller folios
+            while order > 0 and index + (1ULL << order) - 1 > limit:
+                order -= 1                  # no folio past the window's end
+            err = self.ra_alloc_folio(mapping, index, mark, order, mm)
+            if err:
+                break
+            index += 1ULL << order
+        if not err:
+            return 0
+        if ra.size > index - start:         # the fallback: what is left, order 0
+            self.do_page_cache_ra(mapping, index, ra.size - (index - start), ra.async_size, mm)
+        return 0
+
+    cdef int ra_alloc_folio(self, AddressSpace mapping, uint64_t index, uint64_t mark,
+                            unsigned int order, MmStruct mm) except? -1000000:
+        """ra_alloc_folio(): a folio of ``order`` (a compound page, __GFP_COMP, from
+        readahead_gfp_mask) at ``index``, PG_readahead if it holds ``mark`` (rounded down to its
+        size), added to the page cache and the LRU (filemap_add_folio) and read in; -ENOMEM
+        when no folio of that order is free, -EEXIST when a page is cached in its range."""
+        cdef gfp_t gfp = self.core.gfp_readahead if self.core.gfp_readahead else self.core.gfp_user
+        cdef pfn_t pfn
+        cdef int err
+        if order:
+            pfn = self.pm.alloc_pages(gfp | GFP_COMP_, order, -1)
+        else:
+            pfn = self.page_cache_alloc(self.core.gfp_user)
+        if pfn == NO_PFN:
+            return -12
+        if mark != ULONG_MAX and index == (mark & ~((1ULL << order) - 1)):
+            self.pm.mem_map[pfn].flags |= 1ULL << PG_readahead
+        err = self.filemap_add_folio(mapping, pfn, index, self.core.gfp_user, mm)
+        if err:
+            return err
+        self.readpage(self.stores.get(mapping), pfn, index)
+        self.nr_ra_pages += 1ULL << order
         return 0
 
     cdef int page_cache_async_ra(self, AddressSpace mapping, file_ra_state* ra, pfn_t pfn,
@@ -636,7 +773,8 @@ cdef class Filemap:
         if self.ra_ondemand:
             return self.ondemand_readahead(mapping, ra, True, index, req_count, mm)
         max_pages = self.ra_max_pages(ra, req_count)
-        expected = ra.start + ra.size - ra.async_size
+        # the marker's expected place, rounded down to the marked folio (v6.18)
+        expected = (ra.start + ra.size - ra.async_size) & ~(<uint64_t>folio_nr(p) - 1)
         if index == expected:
             ra.start += ra.size
             nxt = get_next_ra_size(ra, max_pages)
@@ -756,7 +894,9 @@ cdef class Filemap:
         memcg.  Returns the bytes read; -ENOMEM (as a negative number) if memory ran out
         before any was read."""
         cdef uint64_t isize = mapping.i_size, end, req_end, index, last_index, batch_max, i
-        cdef uint64_t off, n, done = 0, at = pos, pindex
+        cdef uint64_t off, n, done = 0, at = pos, pindex, findex, fnr
+        cdef unsigned int shift
+        cdef pfn_t head
         cdef uint64_t batch = self.pm.lru_batch_size if self.pm.lru_batch_size > 0 else FOLIO_BATCH_SIZE
         cdef int64_t key, last_pos
         cdef pfn_t pfn
@@ -797,52 +937,69 @@ cdef class Filemap:
                 pindex = p.index            # filemap_readahead()
                 self.page_cache_async_ra(mapping, &st, pfns[nr - 1], pindex, last_index - pindex, mm)
             self.emit_range(self.ev_get_pages, mapping, index, last_index - 1)
-            # filemap_read()'s copy of the batch
+            # filemap_read()'s copy of the batch, folio by folio
+            findex = index
             for j in range(nr):
-                pfn = pfns[j]
-                if end < ((index + <uint64_t>j) << PAGE_SHIFT):
+                head = pfns[j]
+                p = &self.pm.mem_map[head]
+                fnr = <uint64_t>folio_nr(p)
+                shift = PAGE_SHIFT
+                if fnr > 1:
+                    findex = p.index
+                    shift = PAGE_SHIFT + p.compound_order
+                if end < (findex << PAGE_SHIFT):
                     break
                 if j > 0:
-                    self.pm.mark_page_accessed(pfn)
-                else:
-                    key = last_pos >> PAGE_SHIFT if self.ra_same_page_end else (last_pos - 1) >> PAGE_SHIFT
-                    if key != <int64_t>(at >> PAGE_SHIFT):
-                        self.pm.mark_page_accessed(pfn)
-                off = at & (PAGE_SIZE - 1)
-                n = PAGE_SIZE - off
-                if n > end - at:
-                    n = end - at
-                if buf is not None and n:
-                    if self.pm.mem_map[pfn].flags & (1ULL << PG_content):
-                        buf += (<bytearray>content[pfn])[off:off + n]
-                    else:
-                        buf += bytes(n)
-                at += n
-                done += n
-                last_pos = <int64_t>at      # v5.14: ra->prev_pos = iocb->ki_pos per page
-                if self.ra_same_page_end:
-                    st.prev_pos = last_pos
+                    self.pm.mark_page_accessed(head)
+                else:               # pos_same_folio(pos, last_pos - 1) (v5.14: prev_pos's page)
+                    key = last_pos >> PAGE_SHIFT if self.ra_same_page_end else (last_pos - 1) >> shift
+                    if key != <int64_t>(at >> shift):
+                        self.pm.mark_page_accessed(head)
+                while True:         # the folio's pages, from the position on
+                    pfn = head + ((at >> PAGE_SHIFT) - findex) if fnr > 1 else head
+                    off = at & (PAGE_SIZE - 1)
+                    n = PAGE_SIZE - off
+                    if n > end - at:
+                        n = end - at
+                    if buf is not None and n:
+                        if self.pm.mem_map[pfn].flags & (1ULL << PG_content):
+                            buf += (<bytearray>content[pfn])[off:off + n]
+                        else:
+                            buf += bytes(n)
+                    at += n
+                    done += n
+                    last_pos = <int64_t>at      # v5.14: ra->prev_pos = iocb->ki_pos per page
+                    if self.ra_same_page_end:
+                        st.prev_pos = last_pos
+                    if fnr == 1 or n == 0 or at >= end or (at >> PAGE_SHIFT) >= findex + fnr:
+                        break
+                findex += fnr
         st.prev_pos = last_pos
         ra_store(&st, ra)
         return done
 
     cdef int get_read_batch(self, XArray i_pages, uint64_t index, uint64_t max_index,
                             uint64_t batch, pfn_t* pfns) except -1:
-        """filemap_get_read_batch(): the pages cached from ``index`` on, at most ``batch`` of
-        them, none past ``max_index``, stopping at a gap or a shadow, and after a page that is
-        not uptodate or has PG_readahead."""
+        """filemap_get_read_batch(): the folios cached from ``index`` on (their heads), at most
+        ``batch`` of them, none starting past ``max_index``, stopping at a gap or a shadow, and
+        after a folio that is not uptodate or has PG_readahead."""
         cdef int nr = 0
         cdef int64_t e
         cdef uint64_t flags
+        cdef page* hp
         while index <= max_index and <uint64_t>nr < batch:
             if not i_pages.load(index, &e) or xa_is_value(e):
                 break
-            pfns[nr] = <pfn_t>e
+            hp = compound_head_page(self.pm, <pfn_t>e)
+            pfns[nr] = folio_head(self, <pfn_t>e)
             nr += 1
-            flags = self.pm.mem_map[<pfn_t>e].flags
+            flags = hp.flags
             if not (flags & (1ULL << PG_uptodate)) or flags & (1ULL << PG_readahead):
                 break
-            index += 1
+            if flags & (1ULL << PG_head):
+                index = hp.index + (1ULL << hp.compound_order)     # folio_next_index()
+            else:
+                index += 1
         return nr
 
     def write_iter(self, AddressSpace mapping, uint64_t pos, const unsigned char[:] data,

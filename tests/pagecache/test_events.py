@@ -3,7 +3,9 @@ include/trace/events/filemap.h; declared in tracing/filemap.py) emitted from the
 plugins/pagecache/filemap.pyx: fault-around's window once it found a page, and each
 filemap_get_pages() batch of a read."""
 from memsim import vm
-from memsim.plugins.pagecache.diskfs import DISKFS_MOUNT_POINT, mount_boot_disk
+import pytest
+
+from memsim.plugins.pagecache.diskfs import DISKFS_MOUNT_POINT, mount_boot_disk, set_large_folios
 from memsim.testing import build_machine, trace_text
 from memsim.vfs import O_CREAT, O_RDWR
 
@@ -22,17 +24,22 @@ def payloads(m, name):
     return [line.split(f"{name}: ", 1)[1] for line in trace_text(m).splitlines() if f" {name}: " in line]
 
 
-def test_get_pages_fires_per_read_batch_with_the_rest_of_the_read():
+@pytest.mark.parametrize("large_folios", [False, True])
+def test_get_pages_fires_per_read_batch_with_the_rest_of_the_read(large_folios):
     """filemap_read(): each filemap_get_pages() call covers [ki_pos >> 12, DIV_ROUND_UP(end) - 1]
-    and returns a batch of at most 31 pages, ending early after a PG_readahead page: the
+    and returns a batch of at most 31 folios, ending early after a PG_readahead folio: the
     70-page read's window is [0, 70) (ractl_max_pages lets it reach the request) with its
-    marker at 70 - 35, so the batches start at 0, 31, 36 (after the marker) and 67."""
+    marker at 70 - 35, so the batches start at 0, 31, 36 (after the marker) and 67 -- with
+    large folios too (page_cache_ra_order's loop reads the first window as order-0 folios)."""
+    starts = (0, 31, 36, 67)
     m, t = machine()
+    if not large_folios:
+        set_large_folios(m, 0)
     fd = m.vfs.open(t.files, f"{DISKFS_MOUNT_POINT}/f", O_RDWR | O_CREAT)
     t.files.ftruncate(fd, 70 * PAGE)
     assert len(t.files.pread(fd, 70 * PAGE, 0)) == 70 * PAGE
     assert payloads(m, "mm_filemap_get_pages") == [
-        f"dev=254:0 ino=c ofs={lo * PAGE}-{70 * PAGE - 1}" for lo in (0, 31, 36, 67)]
+        f"dev=254:0 ino=c ofs={lo * PAGE}-{70 * PAGE - 1}" for lo in starts]
 
 
 def test_map_pages_fires_with_the_window_clipped_to_the_end_of_file():

@@ -7,7 +7,8 @@ source's arithmetic, worked out in each test, and the v6.18 ones are those the l
 import pytest
 
 from memsim.machine import Machine, MachineSpec
-from memsim.plugins.pagecache.diskfs import DISKFS_MOUNT_POINT, DISKFS_TYPE, mount_boot_disk
+from memsim.plugins.pagecache.diskfs import (DISKFS_MOUNT_POINT, DISKFS_TYPE, mount_boot_disk,
+                                             set_large_folios)
 from memsim.vfs import (FMODE_RANDOM, O_CREAT, O_RDONLY, O_RDWR, POSIX_FADV_DONTNEED,
                         POSIX_FADV_NORMAL, POSIX_FADV_RANDOM, POSIX_FADV_SEQUENTIAL,
                         POSIX_FADV_WILLNEED, VfsError)
@@ -19,10 +20,14 @@ KERNELS = ("v5.14", "v6.18")
 PG_readahead = 18                           # PG_reclaim's bit
 
 
-def machine(kernel="v6.18", mib=64):
+def machine(kernel="v6.18", mib=64, large_folios=False):
+    """A machine with diskfs mounted; v6.18's large folios off unless ``large_folios`` (the
+    windows of these tests are those of an ext4 without them: the order-0 probe)."""
     m = Machine(MachineSpec(cpus=1, nodes=(mib * MiB,), kernel=kernel), with_slab=False)
     m.vfs.register_filesystem(DISKFS_TYPE)
     mount_boot_disk(m)
+    if not large_folios:
+        set_large_folios(m, 0)
     t = m.spawn("app")
     m.set_current(t)
     return m, t
@@ -235,20 +240,21 @@ def test_readahead_over_shadows_counts_refaults(kernel):
 
 
 # -- the live kernel's windows (tests/pagecache/probes/ra_probe.{c,sh,txt}) ---------------------
-def probe_scenarios():
+def probe_scenarios(name="ra_probe.txt"):
     """[(file, ops, [(event, {field: int})])] of probes/ra_probe.txt: what the live 6.18 kernel's
-    readahead trace events showed for each run of ra_probe on an ext4 without large folios."""
+    readahead trace events showed for each run of ra_probe on an ext4 without large folios
+    (ra_probe_lf.txt: with them, and the folios added, event "add")."""
     import os
     import re
     out = []
-    with open(os.path.join(os.path.dirname(__file__), "probes", "ra_probe.txt")) as f:
+    with open(os.path.join(os.path.dirname(__file__), "probes", name)) as f:
         for line in f:
             if line.startswith("## "):
                 path, *ops = line[3:].split()
                 out.append((path.split("/")[-1], ops, []))
             elif line.strip():
                 name, rest = line.split(":", 1)
-                out[-1][2].append((name, {k: int(v) for k, v in re.findall(r"(\w+)=(-?\d+)", rest)}))
+                out[-1][2].append((name, {k: int(v, 0) for k, v in re.findall(r"(\w+)=(-?\d+)", rest)}))
     return out
 
 
@@ -289,3 +295,69 @@ def test_the_windows_are_those_the_live_kernel_reads():
             assert window(f) == (orders[-1]["index"], orders[-1]["size"], orders[-1]["async_size"])
         assert f.f_ra.ra_pages == ([v["ra_pages"] for e, v in events if "ra_pages" in v] or [32])[-1]
         t.files.close_fd(fd)
+
+
+def replay(m, t, name, ops, fresh=True):
+    """One ra_probe run on diskfs: a new open file, dropped from the cache first unless a K run;
+    returns the file and the indices cached before the run (K)."""
+    path = f"{DISKFS_MOUNT_POINT}/{name}"
+    fd = m.vfs.open(t.files, path, O_RDONLY)
+    f = t.files.fget(fd)
+    before = set()
+    if ops[0] == "K":
+        before = set(cached(f))
+        ops = ops[1:]
+    else:
+        m.vfs.fadvise(t.files, fd, 0, 0, POSIX_FADV_DONTNEED)
+    for op in ops:
+        if op in "RSW":
+            advice = {"R": POSIX_FADV_RANDOM, "S": POSIX_FADV_SEQUENTIAL, "W": POSIX_FADV_WILLNEED}
+            m.vfs.fadvise(t.files, fd, 0, 0, advice[op])
+        elif op in "Bb":
+            t.files.pread(fd, 2 * MiB if op == "B" else 32 * PAGE, 0)
+        else:
+            t.files.pread(fd, PAGE, int(op) * PAGE)
+    return fd, f, before
+
+
+def test_the_large_folios_are_those_the_live_kernel_reads():
+    """Each ra_probe run replayed on v6.18 diskfs with its large folios (the default), against
+    probes/ra_probe_lf.txt: the live kernel's ext4 with large folios, its readahead events and
+    the folios mm_filemap_add_to_page_cache showed.  page_cache_async_ra adds 2 to ra->order
+    and rounds the window's end down to that order's alignment (at 12 the window [12, 28)
+    becomes [12, 16)); page_cache_ra_order reads it as folios of min(ra->order, ilog2(size))
+    -- order 2 at 4, 8 and 12, order 3 at 16; the 8 MiB read's second async window is 20
+    folios of order 4 -- and stores that order back.  Every folio the kernel added is cached as
+    one multi-index entry of its order, every page it read is cached, nothing else; each
+    window is the last page_cache_ra_order event's, and the ra->order the next event shows is
+    the one diskfs kept."""
+    m, t = machine("v6.18", mib=128, large_folios=True)
+    on_disk(m, t, 64, "f")
+    on_disk(m, t, 2048, "big")
+    on_disk(m, t, 20, "short")
+    orders_seen = set()
+    for name, ops, events in probe_scenarios("ra_probe_lf.txt"):
+        fd, f, expected = replay(m, t, name, ops)
+        folios = {}
+        for event, v in events:
+            if event == "page_cache_ra_unbounded":
+                expected |= set(range(v["index"], v["index"] + v["nr_to_read"]))
+            elif event == "add":
+                index, order = v["ofs"] // PAGE, v["order"]
+                folios[index] = order
+                expected |= set(range(index, index + (1 << order)))
+        assert set(cached(f)) == expected, (name, ops)
+        for index, order in folios.items():
+            assert f.f_mapping.i_pages.get_order_py(index) == order, (name, ops, index)
+            pfn = cached(f)[index]
+            assert m.physmem.page_info(pfn)["compound_order"] == order if order else True
+            orders_seen.add(order)
+        ra_orders = [v for event, v in events if event == "page_cache_ra_order"]
+        if ra_orders:
+            assert window(f) == (ra_orders[-1]["index"], ra_orders[-1]["size"],
+                                 ra_orders[-1]["async_size"]), (name, ops)
+        later = [v["order"] for event, v in events if event in ("page_cache_async_ra", "page_cache_sync_ra")]
+        if len(later) > 1 and name == "f" and ops[0] == "0":
+            assert f.f_ra.order == 3        # ra_order stored min(4, ilog2(8)) for the last window
+        t.files.close_fd(fd)
+    assert orders_seen == {0, 2, 3, 4}
