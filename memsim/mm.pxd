@@ -389,6 +389,7 @@ cdef class XArray:
                                         # entry counts each slot it covers
     cdef dict multi                     # first index -> order of each multi-index entry
     cdef readonly uint64_t nr_multi     # multi-index entries (0: the fast paths skip the dict)
+    cdef unsigned int multi_max         # the largest order stored so far (get_order's bound)
     cdef uint64_t* slot(self, uint64_t index, bint create) except? NULL
     cdef void slot_emptied(self, uint64_t index) noexcept
     cdef bint load(self, uint64_t index, int64_t* entry) except -1
@@ -396,6 +397,7 @@ cdef class XArray:
     cdef bint erase(self, uint64_t index) except -1
     cdef bint exchange(self, uint64_t index, int64_t entry, int64_t* old) except -1
     cdef int store_order(self, uint64_t index, unsigned int order, int64_t entry) except -1
+    cdef int erase_order(self, uint64_t index, unsigned int order) except -1
     cdef unsigned int get_order(self, uint64_t index, uint64_t* first) except? 255
     cdef int split(self, uint64_t index) except -1
     cdef bint find(self, uint64_t start, uint64_t end, uint64_t* index, int64_t* entry) except -1

@@ -434,7 +434,8 @@ cdef class XArray:
         there is split first)."""
         cdef uint64_t v = <uint64_t>entry if entry < 0 else <uint64_t>entry + 1
         cdef uint64_t* sl
-        if self.nr_multi:
+        cdef int64_t old
+        if self.nr_multi and self.load(index, &old):    # an empty slot is in no entry
             self.split(index)
         if (index >> XA_SLOTS_SHIFT) >= XA_DENSE_CHUNKS:
             if self.far is None:
@@ -454,7 +455,8 @@ cdef class XArray:
         """xa_erase() of one slot (a multi-index entry there is split first, so only this
         index empties); False if it was empty."""
         cdef uint64_t* sl
-        if self.nr_multi:
+        cdef int64_t old
+        if self.nr_multi and self.load(index, &old):
             self.split(index)
         if (index >> XA_SLOTS_SHIFT) >= XA_DENSE_CHUNKS:
             if self.far is None or index not in self.far:
@@ -475,7 +477,8 @@ cdef class XArray:
         was empty.  A multi-index entry there is split first (xas_split)."""
         cdef uint64_t v = <uint64_t>entry if entry < 0 else <uint64_t>entry + 1, w
         cdef uint64_t* sl
-        if self.nr_multi:
+        cdef int64_t prev
+        if self.nr_multi and self.load(index, &prev):
             self.split(index)
         if (index >> XA_SLOTS_SHIFT) >= XA_DENSE_CHUNKS:
             if self.far is None:
@@ -500,17 +503,57 @@ cdef class XArray:
         slots from ``index`` (aligned to them), replacing what was there.  A page entry of
         order > 0 holds head + offset in each slot (find_get_page of a subpage); a value entry
         holds the value in each.  Order 0 is store()."""
-        cdef uint64_t n = 1ULL << order, i
+        cdef uint64_t n = 1ULL << order, i, first, v, c
+        cdef unsigned int o
+        cdef uint64_t* sl
+        cdef bint inner = True
         if order == 0:
             return self.store(index, entry)
         if index & (n - 1):
             raise ValueError(f"store_order: index {index} is not aligned to order {order}")
-        for i in range(n):
-            self.store(index + i, entry if entry < 0 else entry + <int64_t>i)
+        if self.nr_multi:                   # the entry covering index goes (xas_store over it)
+            o = self.get_order(index, &first)
+            if o:
+                del self.multi[first]
+                self.nr_multi -= 1
+                inner = o < order           # one as large covers the range: none inside it
+        if ((index + n - 1) >> XA_SLOTS_SHIFT) >= XA_DENSE_CHUNKS:
+            for i in range(n):              # past the dense table: slot by slot
+                self.store(index + i, entry if entry < 0 else entry + <int64_t>i)
+        else:
+            v = <uint64_t>entry if entry < 0 else <uint64_t>entry + 1
+            for i in range(n):
+                sl = self.slot(index + i, True)
+                if sl[0] == 0:
+                    self.nr_entries += 1
+                    self.chunk_count[(index + i) >> XA_SLOTS_SHIFT] += 1
+                elif inner and i and self.nr_multi and (index + i) in self.multi:
+                    del self.multi[index + i]   # a smaller entry inside the range
+                    self.nr_multi -= 1
+                sl[0] = v if entry < 0 else v + i
         if self.multi is None:
             self.multi = {}
         self.multi[index] = order
         self.nr_multi += 1
+        if order > self.multi_max:
+            self.multi_max = order
+        return 0
+
+    cdef int erase_order(self, uint64_t index, unsigned int order) except -1:
+        """xas_store(NULL) over the multi-index entry of ``order`` at ``index`` (the caller's:
+        page_cache_delete of a large folio): its registration and every slot it covers go."""
+        cdef uint64_t n = 1ULL << order, i
+        cdef uint64_t* sl
+        if self.nr_multi:
+            self.split(index)
+        for i in range(n):
+            if ((index + i) >> XA_SLOTS_SHIFT) >= XA_DENSE_CHUNKS:
+                self.erase(index + i)
+                continue
+            sl = self.slot(index + i, False)
+            if sl != NULL and sl[0] != 0:
+                sl[0] = 0
+                self.slot_emptied(index + i)
         return 0
 
     cdef unsigned int get_order(self, uint64_t index, uint64_t* first) except? 255:
@@ -521,7 +564,7 @@ cdef class XArray:
         first[0] = index
         if not self.nr_multi:
             return 0
-        for o in range(1, 64):
+        for o in range(1, self.multi_max + 1):
             c = index & ~((1ULL << o) - 1)
             if self.multi.get(c, 0) == o:
                 first[0] = c
@@ -2755,18 +2798,25 @@ cdef class MmCore:
         each slot's xa_node counts follow (a shadow replaced: one value less; an empty slot:
         one entry more).  One filemap:mm_filemap_add_to_page_cache for the folio, with its
         order.  Returns the last shadow replaced (0: none)."""
-        cdef uint64_t nr = 1ULL << order, i, shadow = 0
+        cdef uint64_t nr = 1ULL << order, i, shadow = 0, leaf
         cdef int64_t e
         cdef int nid = page_to_nid(&self.pm.mem_map[pfn])
         cdef XArray xa = mapping.i_pages
-        for i in range(index, index + nr):
+        cdef int added = 0, values = 0
+        leaf = index >> XA_CHUNK_SHIFT
+        for i in range(index, index + nr):  # the slots' xa_node counts, a leaf at a time
+            if (i >> XA_CHUNK_SHIFT) != leaf:
+                self.xa_node_account(mapping, leaf << XA_CHUNK_SHIFT, added, -values, nid)
+                leaf = i >> XA_CHUNK_SHIFT
+                added = values = 0
             if xa.load(i, &e):
                 shadow = entry_to_shadow(e)
                 if mapping.keep_nrexceptional:
                     mapping.nrexceptional -= 1
-                self.xa_node_account(mapping, i, 0, -1, nid)
+                values += 1
             else:
-                self.xa_node_account(mapping, i, 1, 0, nid)
+                added += 1
+        self.xa_node_account(mapping, leaf << XA_CHUNK_SHIFT, added, -values, nid)
         xa.store_order(index, order, <int64_t>pfn)
         mapping.nrpages += nr
         if self.tb.core[EV_MM_FILEMAP_ADD_TO_PAGE_CACHE].enabled and not mapping.swapbacked:
@@ -2870,7 +2920,7 @@ cdef class MmCore:
         invalidate, a plugin's a_ops delete_from_page_cache); the swap cache does not."""
         cdef int nid = page_to_nid(&self.pm.mem_map[pfn])
         cdef page* p = &self.pm.mem_map[pfn]
-        cdef uint64_t i, nr
+        cdef uint64_t i, nr, n
         if self.tb.core[EV_MM_FILEMAP_DELETE_FROM_PAGE_CACHE].enabled:
             self.trace_filemap_page(EV_MM_FILEMAP_DELETE_FROM_PAGE_CACHE, mapping, pfn, index)
         if p.flags & (1ULL << PG_head) and p.compound_order and mapping.i_pages.nr_multi:
@@ -2880,14 +2930,18 @@ cdef class MmCore:
             mapping.nrpages -= nr
             if shadow:
                 mapping.i_pages.store_order(index, p.compound_order, shadow_to_entry(shadow))
-                for i in range(index, index + nr):
-                    if mapping.keep_nrexceptional:
-                        mapping.nrexceptional += 1
-                    self.xa_node_account(mapping, i, 0, 1, nid)
-                return 0
-            for i in range(index, index + nr):
-                mapping.i_pages.erase(i)
-                self.xa_node_account(mapping, i, -1, 0, nid)
+                if mapping.keep_nrexceptional:
+                    mapping.nrexceptional += nr
+            else:
+                mapping.i_pages.erase_order(index, p.compound_order)
+            i = index                       # the xa_node counts, a 64-slot leaf at a time
+            while i < index + nr:
+                n = (1ULL << XA_CHUNK_SHIFT) if nr > (1ULL << XA_CHUNK_SHIFT) else nr
+                if shadow:
+                    self.xa_node_account(mapping, i, 0, <int>n, nid)
+                else:
+                    self.xa_node_account(mapping, i, -<int>n, 0, nid)
+                i += n
             return 0
         mapping.nrpages -= 1
         if shadow:

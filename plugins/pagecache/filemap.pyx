@@ -32,9 +32,12 @@ a miss read in through the file's readahead window, mark_page_accessed(), the by
 filemap:mm_filemap_get_pages per batch) and :meth:`Filemap.write_iter`
 (generic_perform_write(): pages found or created with __GFP_WRITE, the bytes copied, the page
 dirtied).  Readahead is mm/readahead.c's: page_cache_sync_ra / page_cache_async_ra (v6.18) or
-ondemand_readahead (v5.14) over a ``file_ra_state``, read through page_cache_ra_unbounded()
-with order-0 pages and a PG_readahead marker; force_page_cache_ra() for FMODE_RANDOM, a file
+ondemand_readahead (v5.14) over a ``file_ra_state``, read through page_cache_ra_order(): large
+folios of the ramping ra->order on a mapping with large folio support (v6.18 diskfs: one
+multi-index entry each, ``Filemap.ra_alloc_folio``), else page_cache_ra_unbounded() with
+order-0 pages; a PG_readahead marker; force_page_cache_ra() for FMODE_RANDOM, a file
 without a window and POSIX_FADV_WILLNEED (:meth:`Filemap.force_page_cache_readahead`).
+Every op takes a large folio whole from its head (a subpage's lookup is head + offset).
 """
 from libc.stdint cimport uint64_t, int64_t, uint32_t
 from memsim._types cimport (pfn_t, gfp_t, NO_PFN, PAGE_SHIFT, PAGE_SIZE, PG_locked, PG_uptodate,
@@ -955,6 +958,16 @@ cdef class Filemap:
                     key = last_pos >> PAGE_SHIFT if self.ra_same_page_end else (last_pos - 1) >> shift
                     if key != <int64_t>(at >> shift):
                         self.pm.mark_page_accessed(head)
+                if fnr > 1 and buf is None and not self.ra_same_page_end:
+                    # a length-only read of a large folio: its bytes up to the folio's end at once
+                    n = ((findex + fnr) << PAGE_SHIFT) - at
+                    if n > end - at:
+                        n = end - at
+                    at += n
+                    done += n
+                    last_pos = <int64_t>at
+                    findex += fnr
+                    continue
                 while True:         # the folio's pages, from the position on
                     pfn = head + ((at >> PAGE_SHIFT) - findex) if fnr > 1 else head
                     off = at & (PAGE_SIZE - 1)
