@@ -304,8 +304,8 @@ cdef int filemap_map_pages(Filemap fm, MmStruct mm, VmArea vma, vm_fault* vmf,
     FK_AROUND.  mm_filemap_map_pages fires once pages were looked at (next_uptodate_folio
     found one), with the clipped range.  Generic over the mapping (shmem's a_ops call it too,
     with a Filemap that only gives the core and the event slot).  The walk reads the XArray's
-    slots in place (xas_next_entry); a range past its dense table or an array with multi-index
-    entries goes through ``XArray.find``."""
+    slots in place (xas_next_entry; a multi-index entry's slots hold its folio's pages, head +
+    offset); a range past its dense table goes through ``XArray.find``."""
     cdef AddressSpace mapping = vma.vm_file
     cdef XArray i_pages = mapping.i_pages
     cdef uint64_t index = start_pgoff, end = end_pgoff, file_end, stop, v
@@ -320,7 +320,7 @@ cdef int filemap_map_pages(Filemap fm, MmStruct mm, VmArea vma, vm_fault* vmf,
         end = file_end
     if index > end:
         return 0
-    if i_pages.nr_multi == 0 and (end >> XA_SLOTS_SHIFT) < i_pages.nr_chunks:
+    if (end >> XA_SLOTS_SHIFT) < i_pages.nr_chunks:     # (a large folio's slots hold its pages)
         while index <= end:
             chunk = i_pages.chunks[index >> XA_SLOTS_SHIFT]
             stop = index | (XA_SLOTS - 1)
