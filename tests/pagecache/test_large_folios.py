@@ -194,7 +194,9 @@ def test_fault_around_maps_the_pages_of_large_folios_and_reclaim_unmaps_them():
     assert f.f_mapping.nrpages == 0 and node(m, "NR_FILE_MAPPED") == 0
     after = vmstat(m)
     steal = sum(after[k] - before[k] for k in ("pgsteal_direct", "pgsteal_kswapd"))
-    assert steal >= PAGES
+    assert steal >= PAGES and after["pgsteal_file"] - before["pgsteal_file"] == steal
+    assert after["pgscan_file"] - before["pgscan_file"] >= steal
+    assert node(m, "NR_ISOLATED_FILE") == 0
     shadows = f.f_mapping.shadows()
     assert sorted(shadows) == list(range(PAGES))
     for index, order in got.items():
