@@ -27,6 +27,9 @@ cdef class Filemap:
     cdef PhysMem pm
     cdef address_space_operations aops
     cdef dict stores                    # AddressSpace -> BackingStore
+    cdef AddressSpace last_mapping      # the file store_for() looked up last, and its store
+    cdef BackingStore last_store
+    cdef BackingStore store_for(self, AddressSpace mapping)
     cdef public int ev_map_pages        # trace slot of filemap:mm_filemap_map_pages (-1: none)
     cdef public int ev_get_pages        # ... of filemap:mm_filemap_get_pages
     cdef public uint64_t nr_readpage    # pages read from the disk (->readpage with a block)

@@ -261,7 +261,7 @@ cdef pfn_t _alloc(void* ctx, AddressSpace mapping, uint64_t index, gfp_t gfp, Mm
     cdef Filemap fm = <Filemap>ctx
     cdef pfn_t pfn = fm.add_to_page_cache_lru(mapping, index, gfp, mm)
     if pfn != NO_PFN:
-        fm.readpage(fm.stores.get(mapping), pfn, index)
+        fm.readpage(fm.store_for(mapping), pfn, index)
         major[0] = 1
     return pfn
 
@@ -433,10 +433,21 @@ cdef class Filemap:
         mapping.a_ops_owner = self
         mapping_set_max_folio_order(mapping, self.max_folio_order)
         self.stores[mapping] = BackingStore()
+        self.last_mapping = None
 
     def forget(self, AddressSpace mapping):
         """The file is gone (evict): its blocks are freed."""
         self.stores.pop(mapping, None)
+        self.last_mapping = None
+        self.last_store = None
+
+    cdef BackingStore store_for(self, AddressSpace mapping):
+        """The file's :class:`BackingStore` (None: not one of these files), remembered for the
+        next call: a fault or read loop asks for the same file page after page."""
+        if mapping is not self.last_mapping:
+            self.last_store = self.stores.get(mapping)
+            self.last_mapping = mapping
+        return self.last_store
 
     def store_of(self, AddressSpace mapping):
         """The file's :class:`BackingStore`."""
@@ -542,7 +553,7 @@ cdef class Filemap:
         cdef uint64_t index = p.index, tail, i
         cdef uint64_t nr = <uint64_t>folio_nr(p)
         cdef uint64_t eof = (mapping.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT
-        cdef BackingStore store = self.stores.get(mapping)
+        cdef BackingStore store = self.store_for(mapping)
         self.core.set_page_writeback(pfn)
         if store is not None:
             for i in range(nr):             # a large folio: each of its blocks inside i_size
@@ -586,7 +597,7 @@ cdef class Filemap:
         cdef int64_t added = 0
         cdef pfn_t pfn
         cdef XArray i_pages = mapping.i_pages
-        cdef BackingStore store = self.stores.get(mapping)
+        cdef BackingStore store = self.store_for(mapping)
         if lookahead_size <= nr_to_read:
             mark = nr_to_read - lookahead_size
         for i in range(nr_to_read):
@@ -751,7 +762,7 @@ cdef class Filemap:
         err = self.filemap_add_folio(mapping, pfn, index, self.core.gfp_user, mm)
         if err:
             return err
-        self.readpage(self.stores.get(mapping), pfn, index)
+        self.readpage(self.store_for(mapping), pfn, index)
         self.nr_ra_pages += 1ULL << order
         return 0
 
@@ -932,7 +943,7 @@ cdef class Filemap:
                 if pfn == NO_PFN:
                     ra_store(&st, ra)
                     return done if done else -12
-                self.readpage(self.stores.get(mapping), pfn, index)
+                self.readpage(self.store_for(mapping), pfn, index)
                 pfns[0] = pfn
                 nr = 1
             p = &self.pm.mem_map[pfns[nr - 1]]
@@ -1044,7 +1055,7 @@ cdef class Filemap:
                 if pfn == NO_PFN:
                     return done if done else -12
                 if n < PAGE_SIZE:           # a partial write: the rest of the page is read first
-                    self.readpage(self.stores.get(mapping), pfn, index)
+                    self.readpage(self.store_for(mapping), pfn, index)
                 else:
                     self.pm.mem_map[pfn].flags |= 1ULL << PG_uptodate
             p = &self.pm.mem_map[pfn]
