@@ -269,23 +269,7 @@ def test_the_windows_are_those_the_live_kernel_reads():
     on_disk(m, t, 2048, "big")
     on_disk(m, t, 20, "short")
     for name, ops, events in probe_scenarios():
-        path = f"{DISKFS_MOUNT_POINT}/{name}"
-        fd = m.vfs.open(t.files, path, O_RDONLY)
-        f = t.files.fget(fd)
-        expected = set()
-        if ops[0] == "K":
-            expected = set(cached(f))
-            ops = ops[1:]
-        else:
-            m.vfs.fadvise(t.files, fd, 0, 0, POSIX_FADV_DONTNEED)
-        for op in ops:
-            if op in "RSW":
-                advice = {"R": POSIX_FADV_RANDOM, "S": POSIX_FADV_SEQUENTIAL, "W": POSIX_FADV_WILLNEED}
-                m.vfs.fadvise(t.files, fd, 0, 0, advice[op])
-            elif op in "Bb":
-                t.files.pread(fd, 2 * MiB if op == "B" else 32 * PAGE, 0)
-            else:
-                t.files.pread(fd, PAGE, int(op) * PAGE)
+        fd, f, expected = replay(m, t, name, ops)
         for event, v in events:
             if event == "page_cache_ra_unbounded":
                 expected |= set(range(v["index"], v["index"] + v["nr_to_read"]))
