@@ -43,6 +43,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, List
 
+from memsim.profiles import GFP_KERNEL  # __d_alloc()'s kmem_cache_alloc(_lru)
+
 if TYPE_CHECKING:                                   # pragma: no cover
     from memsim.vfs import Dentry, SuperBlock
 
@@ -54,8 +56,6 @@ DCACHE_REFERENCED = 0x00000040
 DCACHE_LRU_LIST = 0x00080000
 #: The slab cache of dentries (dcache_init(): KMEM_CACHE_USERCOPY(dentry, ...))
 DENTRY_CACHE = "dentry"
-#: GFP_KERNEL: __d_alloc()'s kmem_cache_alloc(_lru)
-GFP_KERNEL = 0xCC0
 #: dentry_stat.age_limit (fs/dcache.c): 45 seconds, printed, never used
 AGE_LIMIT = 45
 

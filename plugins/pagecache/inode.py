@@ -39,8 +39,10 @@ from typing import Any, Callable, Dict, Iterator, Optional
 
 from memsim.dcache import InodesStat
 from memsim.mm import AddressSpace
-from memsim.profiles import ProfileTable
-from memsim.shrinker import PY_SHRINK_EMPTY, PY_SHRINK_STOP
+from memsim.profiles import GFP_KERNEL, ProfileTable, __GFP_FS as GFP_FS
+from memsim.shrinker import (PY_DEFAULT_SEEKS as DEFAULT_SEEKS, PY_SHRINK_EMPTY, PY_SHRINK_STOP,
+                             PY_SHRINKER_MEMCG_AWARE as SHRINKER_MEMCG_AWARE,
+                             PY_SHRINKER_NUMA_AWARE as SHRINKER_NUMA_AWARE)
 from memsim.vfs import I_CLEAR, I_FREEING, Inode, SuperBlock, SuperOperations
 
 __all__ = ["InodeBug", "SlabInode", "InodeCache", "SuperInodes", "clear_inode", "I_REFERENCED",
@@ -48,16 +50,8 @@ __all__ = ["InodeBug", "SlabInode", "InodeCache", "SuperInodes", "clear_inode", 
 
 #: inode->i_state bit of an inode used again while on the LRU (include/linux/fs.h, __I_REFERENCED 8)
 I_REFERENCED = 1 << 8
-#: GFP_KERNEL: alloc_inode_sb(sb, cache, GFP_KERNEL)
-GFP_KERNEL = 0xCC0
-#: __GFP_FS: super_cache_scan() refuses to recurse into the filesystem without it
-GFP_FS = 0x80
-#: DEFAULT_SEEKS and the batch alloc_super() gives the superblock's shrinker
-DEFAULT_SEEKS = 2
+#: the batch alloc_super() gives the superblock's shrinker
 SUPER_SHRINK_BATCH = 1024
-#: SHRINKER_NUMA_AWARE | SHRINKER_MEMCG_AWARE (include/linux/shrinker.h)
-SHRINKER_NUMA_AWARE = 1 << 2
-SHRINKER_MEMCG_AWARE = 1 << 3
 #: Where ``i_data`` sits in the object memsim hands out (an address inside it; the kernel's
 #: offset of i_data in struct inode is not observable in memsim's output).
 I_DATA_OFFSET = 0x100

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from memsim.profiles import ProfileTable
+from memsim.profiles import GFP_KERNEL, ProfileTable
 from memsim.vfs import FMODE_WRITE, NAME_MAX, O_RDWR, File, FilesStruct, VfsError
 
 from .tmpfs import (F_SEAL_EXEC, F_SEAL_FUTURE_WRITE, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK,
@@ -41,8 +41,6 @@ F_ALL_SEALS = ProfileTable("pagecache.f_all_seals", {
 #: "memfd:" + the name (MFD_NAME_PREFIX); the name may have NAME_MAX - 6 = 249 bytes
 MFD_NAME_PREFIX = "memfd:"
 MFD_NAME_MAX_LEN = NAME_MAX - len(MFD_NAME_PREFIX)
-#: __do_sys_memfd_create's kmalloc of the prefixed name
-GFP_KERNEL = 0xCC0
 #: How many bytes that kmalloc asks for, given the name's length: v5.14 len + 1 (the NUL) + the
 #: prefix; v6.18 NAME_MAX + 1 whatever the name (tests/pagecache/probes/memfd_trace.txt: 256
 #: for "hello")
