@@ -77,14 +77,15 @@ def hold_open(machine, task, name) -> int:
 
 
 def run_text(text: str, plugins: Iterable = (), events: Sequence[str] = ("*:*",), check: bool = True,
-             filename: str = "test.yaml", seed=None):
+             filename: str = "test.yaml", seed=None, disabled: Sequence[str] = ()):
     """Load ``text`` as a workload and run it; returns the :class:`~memsim.workload.runner.Run`.
     The registries are those of the workload's kernel profile and seed-change states
-    (``machine.patches``), as ``memsim run`` collects them."""
+    (``machine.patches``), as ``memsim run`` collects them.  ``disabled`` names installed
+    plugins to leave out (``-p no:NAME``)."""
     from memsim.plugin_host import get_plugin_manager
     from memsim.workload.runner import Run
     from memsim.workload.variant import Host, WorkloadSource
-    host = Host(pm=get_plugin_manager(extra_plugins=tuple(plugins)))
+    host = Host(pm=get_plugin_manager(disabled=tuple(disabled), extra_plugins=tuple(plugins)))
     prepared = host.prepare(WorkloadSource(filename, text), events=list(events))
     return Run(prepared.workload, prepared.registries, prepared.events, host.pm, check=check,
                seed=seed).execute()

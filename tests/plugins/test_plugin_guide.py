@@ -36,7 +36,7 @@ def hugedemo():
 
 
 def test_the_guide_plugin_loads_with_its_declaration():
-    pm = get_plugin_manager(extra_plugins=[hugedemo()])
+    pm = get_plugin_manager(disabled=("hugetlb",), extra_plugins=[hugedemo()])
     info = next(i for i in list_plugins(pm) if i.name == "hugedemo")
     assert (info.requires, info.after) == (("kmem",), ("memcg",))
     assert pm.plugin_order.index("hugedemo") > pm.plugin_order.index("kmem")
@@ -53,7 +53,7 @@ def test_the_guide_shows_what_memsim_plugins_prints():
     shown = shown[shown.index("```text\n") + len("```text\n"):]
     shown = shown[:shown.index("```")]
     infos = [dataclasses.replace(i, dist="hugedemo") if i.name == "hugedemo" else i
-             for i in list_plugins(get_plugin_manager(extra_plugins=[hugedemo()]))]
+             for i in list_plugins(get_plugin_manager(disabled=("hugetlb",), extra_plugins=[hugedemo()]))]
     assert shown == plugins_table(infos)
 
 
@@ -61,13 +61,13 @@ def test_the_guide_shows_what_memsim_plugins_prints():
 def test_the_guide_workloads_run(index):
     lang, text = blocks("hugedemo workload")[index]
     assert lang == "yaml"
-    r = run_text(text, plugins=[hugedemo()], events=())
+    r = run_text(text, disabled=("hugetlb",), plugins=[hugedemo()], events=())
     assert r.error is None, r.error
 
 
 def test_the_guide_expect_key_fails_where_it_should():
     _, text = blocks("hugedemo workload")[0]
-    r = run_text(text.replace("free_hugepages: 2", "free_hugepages: 3"), plugins=[hugedemo()], events=())
+    r = run_text(text.replace("free_hugepages: 2", "free_hugepages: 3"), disabled=("hugetlb",), plugins=[hugedemo()], events=())
     assert isinstance(r.error, ExpectationFailed)
     assert "2 huge pages are free, expected 3" in str(r.error)
 
@@ -80,7 +80,7 @@ def test_the_guide_profile_table_covers_every_profile():
 
 
 def test_the_reference_names_the_guide_plugin():
-    registries, _ = collect_registries(get_plugin_manager(extra_plugins=[hugedemo()]), get_profile("v5.14"))
+    registries, _ = collect_registries(get_plugin_manager(disabled=("hugetlb",), extra_plugins=[hugedemo()]), get_profile("v5.14"))
     text = render_reference(registries)
     assert "| `MAP_HUGETLB` | `0x40000` | back the mapping with 2 MiB huge pages *(plugin `hugedemo`)* |" in text
 

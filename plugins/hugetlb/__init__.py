@@ -1,0 +1,77 @@
+"""hugetlb: huge page pools (issue 13).
+
+The hstates with their per-node free lists, counters and round robin (``hstate``, Cython), the
+pool resize (``resize``), boot-time pools from ``hugepages=`` / ``hugepagesz=`` /
+``default_hugepagesz=`` (``boot``), the files under /proc/sys/vm, /sys/kernel/mm/hugepages and
+/sys/devices/system/node/nodeN/hugepages and the HugePages_* lines of /proc/meminfo (``files``),
+and v6.18's demote (``demote``).  docs/architecture.md ("The hugetlb plugin") describes them.
+
+The allocator meets hugetlb pages only through ``hugetlb_page_ops`` (memsim/physmem.pxd): this
+plugin's ``free_huge_page`` is the destructor of every PG_hugetlb compound page.
+"""
+from __future__ import annotations
+
+from memsim.hookspecs import hookimpl
+from memsim.plugin_host import PluginSpec
+from memsim.profiles import ProfileTable
+
+MEMSIM_PLUGIN = PluginSpec(requires=("kmem", "core_steps"))
+
+#: The folio-era pool (v6.x): resize adds its new pages in one batch at the end
+#: (prep_and_add_allocated_folios), a node write counts persistent pages only, the 1 GiB hstate
+#: can be demoted, and NR_HUGETLB counts the folios in use.
+FOLIO_POOL = ProfileTable("hugetlb.folio_pool", {"v5.14": False, "v6.18": True})
+
+
+@hookimpl
+def memsim_register_extensions(extensions):
+    """The machine keys hugepages, hugepagesz and default_hugepagesz (memsim.plugins.hugetlb.boot)."""
+    from memsim.plugins.hugetlb.boot import machine_keys
+    for key in machine_keys():
+        extensions.add(key)
+
+
+@hookimpl
+def memsim_register_files(files):
+    """/proc/sys/vm/nr_hugepages, nr_hugepages_mempolicy, nr_overcommit_hugepages,
+    hugetlb_shm_group, and the per-hstate and per-node sysfs files (memsim.plugins.hugetlb.files)."""
+    from memsim.plugins.hugetlb.files import dynamic_files, sysctl_files
+    for f in sysctl_files() + dynamic_files():
+        files.add(f)
+
+
+@hookimpl
+def memsim_register_meminfo(meminfo, profile):
+    """HugePages_Total/Free/Rsvd/Surp, Hugepagesize and Hugetlb (both profiles have them)."""
+    from memsim.plugins.hugetlb.files import meminfo_lines
+    for line in meminfo_lines():
+        meminfo.add(line)
+
+
+@hookimpl
+def memsim_machine_configure(options, config):
+    """The boot pool's keys become hugepages=, hugepagesz=, default_hugepagesz= on the command line."""
+    from memsim.plugins.hugetlb.boot import configure
+    configure(options, config)
+
+
+@hookimpl
+def memsim_machine_created(machine, config):
+    """hugetlb_init(): the hstates, the destructor in the allocator's ops table, the boot pool,
+    and the sysfs directories."""
+    from memsim.plugins.hugetlb.boot import alloc_boot_pools
+    from memsim.plugins.hugetlb.files import create_sysfs
+    from memsim.plugins.hugetlb.hstate import Hugetlb
+    p = machine.profile
+    hg = Hugetlb(machine.physmem, p.gfp_user, FOLIO_POOL[p])
+    hg.install()
+    machine.plugin_state["hugetlb"] = hg
+    alloc_boot_pools(hg, machine.boot)
+    create_sysfs(machine)
+
+
+@hookimpl
+def memsim_check_invariants(machine, full):
+    """--check: every hstate's counters against its free lists (hugetlb.md 1.2)."""
+    hg = machine.plugin_state.get("hugetlb")
+    return hg.check() if hg is not None else []
