@@ -27,8 +27,24 @@ FOLIO_POOL = ProfileTable("hugetlb.folio_pool", {"v5.14": False, "v6.18": True})
 def memsim_register_extensions(extensions):
     """The machine keys hugepages, hugepagesz and default_hugepagesz (memsim.plugins.hugetlb.boot)."""
     from memsim.plugins.hugetlb.boot import machine_keys
-    for key in machine_keys():
+    from memsim.plugins.hugetlb.cma import machine_key
+    for key in machine_keys() + (machine_key(),):
         extensions.add(key)
+
+
+@hookimpl
+def memsim_register_steps(steps):
+    """alloc_contig_range, free_contig_range, cma_alloc, cma_release (memsim.plugins.hugetlb.steps)."""
+    from memsim.plugins.hugetlb.steps import step_types
+    for st in step_types():
+        steps.add(st)
+
+
+@hookimpl
+def memsim_register_patches(patches):
+    """hugetlb-contig-dissolve (memsim.plugins.hugetlb.patch)."""
+    from memsim.plugins.hugetlb.patch import contig_patch_impl
+    patches.add(contig_patch_impl())
 
 
 @hookimpl
@@ -59,13 +75,18 @@ def memsim_machine_configure(options, config):
 def memsim_machine_created(machine, config):
     """hugetlb_init(): the hstates, the destructor in the allocator's ops table, the boot pool,
     and the sysfs directories."""
+    from memsim.plugins.hugetlb import patch
     from memsim.plugins.hugetlb.boot import alloc_boot_pools
+    from memsim.plugins.hugetlb.cma import activate_areas
+    from memsim.plugins.hugetlb.contig import Contig
     from memsim.plugins.hugetlb.files import create_sysfs
     from memsim.plugins.hugetlb.hstate import Hugetlb
     p = machine.profile
     hg = Hugetlb(machine.physmem, p.gfp_user, FOLIO_POOL[p])
     hg.install()
+    Contig(hg, patch.contig_enabled(machine)).install()
     machine.plugin_state["hugetlb"] = hg
+    machine.plugin_state["hugetlb.cma"] = activate_areas(machine, machine.spec.settings.get("cma", ()))
     alloc_boot_pools(hg, machine.boot)
     create_sysfs(machine)
 

@@ -78,5 +78,6 @@ cdef class Hugetlb:
     cdef public bint resize_mutex       # hugetlb-resize-mutex: set_max_huge_pages takes resize_lock
     cdef public dict stats              # what the model counts for the patch metrics
     cdef public long shm_group          # sysctl_hugetlb_shm_group
+    cdef public object contig           # memsim.plugins.hugetlb.contig.Contig (alloc_contig_range)
 
     cdef Hstate page_hstate(self, pfn_t head)

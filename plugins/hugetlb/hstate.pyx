@@ -554,6 +554,7 @@ cdef class Hugetlb:
         self.resize_mutex = True
         self.stats = {}
         self.shm_group = 0
+        self.contig = None
         # x86-64: PMD_ORDER and PUD_ORDER (hugetlb_add_hstate for 2M and, with pdpe1gb, 1G)
         self.hstates = [Hstate(self, 0, 9, resize_locks[0]), Hstate(self, 1, 18, resize_locks[1])]
         self.default_hstate = self.hstates[0]
