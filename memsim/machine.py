@@ -84,6 +84,8 @@ class Machine:
         self.physmem.mlock_fbatch_enabled = p.mlock_fbatch
         self.physmem.folios_put_refs_enabled = p.folios_put_refs
         self.physmem.trace_context = p.trace_context
+        self.physmem.contig_skip_hugetlb = p.contig_skip_hugetlb
+        self.physmem.migrate_stats_in_pages = p.migrate_stats_in_pages
         self.mmcore = MmCore(self.physmem, self.tb, self.current, p.split_rss_counting,
                              p.gfp_user_anon, p.gfp_pgtable, p.gfp_user,
                              self.ptr_key[0], self.ptr_key[1], p.rss_stat_preempt)
@@ -97,6 +99,7 @@ class Machine:
         self.mmcore.nr_pages_slot = p.mmu_gather_nr_pages_slot
         self.mmcore.rcu_table_free = p.rcu_table_free
         self.mmcore.trace_context = p.trace_context
+        self.mmcore.migration_entry_ad = p.migration_entry_ad
         #: mm/workingset.c (memsim.workingset): shadow entries and refaults; workingset_init()
         #: sizes the shadow fields from the profile's NODES_SHIFT and the machine's memory
         self.workingset = self.mmcore.workingset

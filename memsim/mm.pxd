@@ -595,6 +595,7 @@ cdef class MmCore:
     cdef public bint nr_pages_slot      # mmu_gather batches keep a slot for an encoded nr_pages (v6.8+)
     cdef public bint rcu_table_free     # page tables go through tlb_remove_table() and RCU (x86 v6.14+)
     cdef public bint trace_context      # records carry their context (TraceBuffer.ctx_flags/ctx_preempt)
+    cdef public bint migration_entry_ad # migration entries keep young/dirty (v6.1+; v5.14: the new leaf is old and clean)
     cdef mmu_table_batch* rcu_wait      # call_rcu()'d table batches whose grace period has not ended
     cdef mmu_table_batch* rcu_wait_tail
     cdef mmu_table_batch* rcu_ready     # ... and those whose grace period has ended, to invoke
@@ -682,6 +683,7 @@ cdef class MmCore:
     cdef int copy_huge_leaf(self, MmStruct dst, VmArea dst_vma, MmStruct src, VmArea src_vma,
                             uint64_t* sleaf, uint64_t addr, int level, bint cow) except -1
     cdef int migrate_page(self, pfn_t pfn) except? -1000000
+    cdef int migrate_huge_page_mappings(self, pfn_t old, pfn_t new) except? -1000000
     cdef bint rmap_folio_mapped(self, pfn_t head) noexcept
     cdef int set_page_dirty(self, pfn_t pfn) except -1
     cdef int do_page_mkwrite(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
@@ -697,6 +699,7 @@ cdef class MmCore:
     cdef int blk_finish_plug(self) except -1
     cdef int delete_from_page_cache(self, AddressSpace mapping, pfn_t pfn, uint64_t shadow) except -1
     cdef int _migrate_page(self, pfn_t pfn) except? -1000000
+    cdef int migrate_isolate_page(self, pfn_t pfn) except? -1000000
 
 cdef class MmuGather:
     cdef MmCore core

@@ -32,10 +32,10 @@ from memsim._types cimport (
     PG_locked, PG_unevictable, MAX_NR_ZONES, PAGE_MAPPING_ANON, MM_FILEPAGES, MM_ANONPAGES,
     MM_SWAPENTS, MM_SHMEMPAGES, NR_MM_COUNTERS, GFP_NOWARN_, GFP_KSWAPD_RECLAIM_, GFP_THISNODE_,
     HPAGE_PMD_ORDER, HPAGE_PUD_ORDER, mempolicy, MPOL_INTERLEAVE, MPOL_PREFERRED_MANY, GFP_WRITE_,
-    PG_dirty, PG_writeback, PG_mlocked, GFP_KERNEL,
+    PG_dirty, PG_writeback, PG_mlocked, GFP_KERNEL, PG_uptodate, PG_referenced,
 )
 from memsim.page cimport page
-from memsim.physmem cimport PhysMem, migrate_page_fn, lruvec, lru_batch
+from memsim.physmem cimport PhysMem, migrate_page_fn, lruvec, lru_batch, MIGRATE_SYNC, MR_CONTIG_RANGE
 from memsim.mempolicy cimport policy_node, policy_nodemask, offset_il_node
 from memsim.ring cimport (TraceBuffer, EV_RSS_STAT, TRACE_FLAG_SOFTIRQ, EV_MM_FILEMAP_ADD_TO_PAGE_CACHE,
                          EV_MM_FILEMAP_DELETE_FROM_PAGE_CACHE, EV_MM_FILEMAP_FAULT)
@@ -1672,7 +1672,10 @@ cdef class Rmap:
 # ------------------------------------------------------------------------------------------
 
 cdef int _core_migrate_page(void* ctx, pfn_t pfn) except? -1000000:
-    return (<MmCore>ctx).migrate_page(pfn)
+    return (<MmCore>ctx)._migrate_page(pfn)
+
+cdef int _core_isolate_page(void* ctx, pfn_t pfn) except? -1000000:
+    return (<MmCore>ctx).migrate_isolate_page(pfn)
 
 
 cdef class MmCore:
@@ -1707,6 +1710,7 @@ cdef class MmCore:
         self.nr_pages_slot = False
         self.rcu_table_free = False
         self.trace_context = False
+        self.migration_entry_ad = False
         self.rcu_wait = self.rcu_wait_tail = NULL
         self.rcu_ready = self.rcu_ready_tail = NULL
         self.rcu_cb_wait = []
@@ -1721,6 +1725,7 @@ cdef class MmCore:
         self.workingset.swap_out_slot = <void**>&self.swap.swap_out
         # migration of in-use pages for alloc_contig_range goes through the reverse map here
         pm.migrate.migrate_page = _core_migrate_page
+        pm.migrate.isolate_page = _core_isolate_page
         pm.migrate.ctx = <void*>self
         # the shared zero page (empty_zero_page): a reserved frame taken at boot
         cdef pfn_t z = pm.alloc_pages(0xcc0, 0, 0)
@@ -1733,6 +1738,7 @@ cdef class MmCore:
         cdef mmu_table_batch* b
         if self.pm is not None and self.pm.migrate.ctx == <void*>self:
             self.pm.migrate.migrate_page = NULL
+            self.pm.migrate.isolate_page = NULL
             self.pm.migrate.ctx = NULL
         while self.rcu_wait != NULL:
             b = self.rcu_wait
@@ -4555,11 +4561,30 @@ cdef class MmCore:
         self.end_page_writeback(pfn)
 
     cdef int migrate_page(self, pfn_t pfn) except? -1000000:
-        """migrate_pages() of one page: _migrate_page(), counted in pgmigrate_success or
-        pgmigrate_fail."""
-        cdef int r = self._migrate_page(pfn)
-        count_vm_event(self.pm.vs, PGMIGRATE_SUCCESS if r == 0 else PGMIGRATE_FAIL)
-        return r
+        """migrate_pages() of a list holding the one order-0 page ``pfn`` (MIGRATE_SYNC,
+        MR_CONTIG_RANGE): PhysMem.migrate_pages counts pgmigrate_success or pgmigrate_fail and
+        traces it.  0 if it moved, else the number not moved (1) or -ENOMEM."""
+        cdef pfn_t lst[1]
+        cdef int n = 1
+        lst[0] = pfn
+        return self.pm.migrate_pages(lst, &n, MIGRATE_SYNC, MR_CONTIG_RANGE)
+
+    cdef int migrate_isolate_page(self, pfn_t pfn) except? -1000000:
+        """isolate_migratepages_block()'s choice for an in-use order-0 page: 1 for a page on an
+        LRU list (isolate_lru_page) or one cached by a mapping whose a_ops has a migratepage (a
+        plugin's cache that keeps its pages off the LRU: the kernel's non-LRU movable pages,
+        isolate_movable_page), else 0 (page tables, slab, kernel pages: not movable)."""
+        cdef page* p = &self.pm.mem_map[pfn]
+        cdef AddressSpace mapping
+        if p.flags & ((1ULL << PG_table) | (1ULL << PG_slab) | (1ULL << PG_zero)):
+            return 0
+        if p.flags & (1ULL << PG_lru):
+            return 1
+        if p.mapping == 0 or p.mapping & PAGE_MAPPING_ANON:
+            return 0
+        mapping = self.rmap.mappings.get(p.mapping)
+        return 1 if (mapping is not None and mapping.a_ops != NULL
+                     and mapping.a_ops.migratepage != NULL) else 0
 
     cdef int _migrate_page(self, pfn_t pfn) except? -1000000:
         """migrate_pages() of one in-use order-0 page for alloc_contig_range(): a new page
@@ -4634,8 +4659,123 @@ cdef class MmCore:
         return 0
 
     def migrate_one(self, pfn_t pfn):
-        """migrate_page() from Python: 0 or a negative errno."""
+        """migrate_page() from Python: 0, 1 (not moved) or -ENOMEM."""
         return self.migrate_page(pfn)
+
+    cdef int migrate_huge_page_mappings(self, pfn_t old, pfn_t new) except? -1000000:
+        """The core's part of unmap_and_move_huge_page() (mm/migrate.c) for a hugetlb plugin's
+        migrate_huge_page: move the in-use compound page ``old`` (a hugetlb page, or an
+        anonymous compound page) to ``new``, a compound page of the same order the caller
+        allocated (alloc_migration_target -> alloc_huge_page_nodemask), not yet mapped or in a
+        cache.
+
+        The caller holds one reference to ``old`` (isolate_huge_page's) and one to ``new`` (its
+        allocation's); both stay: putback_active_hugepage(old) drops the first (old's last
+        reference then goes to the destructor) and putback_active_hugepage(new) the second.
+
+        * The reference check of migrate_huge_page_move_mapping / migrate_page_move_mapping:
+          ``old`` must have exactly one reference per leaf mapping it, one for a page cache and
+          the caller's; another (a pin) gives -EAGAIN, nothing changed.
+        * The page cache (hugetlbfs_migrate_page -> migrate_huge_page_move_mapping): a file
+          page's ->migratepage (AddressSpace.a_ops) replaces the entry at ``old``'s index; a
+          mapping without a_ops has it replaced in i_pages here; the cache's reference moves.
+        * try_to_unmap(TTU_MIGRATION) and remove_migration_ptes(): every PMD (PUD) leaf that
+          Rmap.rmap_walk finds maps ``new`` instead, with the same permissions; v5.14 keeps
+          neither young nor dirty in a migration entry (a dirty leaf made the page PG_dirty, the
+          new leaf is old and clean: pte_mkold(mk_pte(new, vm_page_prot))), v6.18 keeps both
+          ("mm: remember young/dirty bit for page migrations", v6.1: ``migration_entry_ad``).
+          One reference and one entire mapcount per leaf move from ``old`` to ``new``.
+        * copy_huge_page() and migrate_page_states(): every subpage's bytes, and the head's
+          mapping, index, memcg, PG_dirty / PG_uptodate / PG_referenced / PG_swapbacked.
+          ``old`` is left with no mapping.  The hugetlb state (Migratable, Temporary, the
+          subpool: move_hugetlb_state) is the caller's.
+
+        memsim keeps no migration entries: the whole move is one C call with no scheduling
+        point between the unmap and the remap, so no fault can find a leaf unmapped (the
+        kernel's faults wait in migration_entry_wait_huge until remove_migration_ptes).
+        Returns 0, -EAGAIN, or -EBUSY (a PTE-mapped or mlocked non-hugetlb page, a page on an
+        LRU list, a file page whose mapping cannot migrate, or ->migratepage's errno)."""
+        cdef page* op = &self.pm.mem_map[old]
+        cdef page* np = &self.pm.mem_map[new]
+        cdef uint64_t nr, i, e
+        cdef int err, r
+        cdef int64_t expected
+        cdef uint64_t* slot
+        cdef VmArea vma
+        cdef AddressSpace mapping = None
+        cdef bint hugetlb = (op.flags & (1ULL << PG_hugetlb)) != 0
+        cdef uint64_t keep = ((1ULL << PG_dirty) | (1ULL << PG_uptodate) | (1ULL << PG_referenced)
+                              | (1ULL << PG_swapbacked))
+        if old >= self.pm.max_pfn or new >= self.pm.max_pfn:
+            raise ValueError(f"migrate_huge_page_mappings: pfn {max(old, new):#x} is outside memory")
+        if not (op.flags & (1ULL << PG_head)) or op.compound_order not in (HPAGE_PMD_ORDER, HPAGE_PUD_ORDER):
+            raise ValueError(f"migrate_huge_page_mappings: pfn {old:#x} is not the head of a PMD or PUD sized compound page")
+        if not (np.flags & (1ULL << PG_head)) or np.compound_order != op.compound_order:
+            raise ValueError(f"migrate_huge_page_mappings: pfn {new:#x} is not the head of an order-{op.compound_order} compound page")
+        if np.mapping != 0 or compound_mapcount_ptr(self.pm, new)[0] != 0 or np._refcount < 1:
+            raise ValueError(f"migrate_huge_page_mappings: pfn {new:#x} is in use (mapped or cached) or has no reference")
+        if op.flags & (1ULL << PG_lru):
+            return -16
+        if op.mapping != 0 and not (op.mapping & PAGE_MAPPING_ANON):
+            mapping = self.rmap.mappings.get(op.mapping)
+            if mapping is None or not hugetlb:
+                return -16
+        nr = 1ULL << op.compound_order
+        mappings = self.rmap.rmap_walk(old)
+        for vma, addr, level in mappings:
+            if level == 4:
+                return -16
+            if not hugetlb and vma.vm_flags & C_VM_LOCKED:
+                return -16
+        expected = len(mappings) + 1 + (1 if mapping is not None else 0)
+        if op._refcount != expected:
+            return -11
+        if mapping is not None:
+            if mapping.a_ops != NULL:
+                if mapping.a_ops.migratepage == NULL:
+                    return -16
+                r = mapping.a_ops.migratepage(mapping.a_ops.ctx, mapping, op.index, old, new)
+                if r != 0:
+                    return r
+            elif mapping.i_pages.get(op.index) == old:
+                mapping.i_pages[op.index] = new
+            op._refcount -= 1
+            np._refcount += 1
+        for vma, addr, level in mappings:
+            err = 0
+            slot = self.pgt.walk(vma.vm_mm, addr, False, &err)
+            e = slot[0]
+            if e & _PAGE_DIRTY:
+                op.flags |= 1ULL << PG_dirty        # try_to_unmap_one: set_page_dirty()
+            e = (e & ~PTE_PFN_MASK) | (new << PAGE_SHIFT)
+            if not self.migration_entry_ad:
+                e &= ~(<uint64_t>(_PAGE_ACCESSED | _PAGE_DIRTY))
+            slot[0] = e
+            compound_mapcount_ptr(self.pm, old)[0] -= 1
+            compound_mapcount_ptr(self.pm, new)[0] += 1
+            op._refcount -= 1
+            np._refcount += 1
+            if not (vma.vm_flags & C_VM_HUGETLB):
+                if compound_mapcount_ptr(self.pm, old)[0] == 0:
+                    compound_mapped_stat(self.pm, old, -1)
+                if compound_mapcount_ptr(self.pm, new)[0] == 1:
+                    np.mapping = op.mapping         # the stat's item follows the mapping
+                    compound_mapped_stat(self.pm, new, 1)
+        for i in range(nr):
+            self.pm.copy_content(new + i, old + i)
+        np.flags |= op.flags & keep
+        np.mapping = op.mapping
+        np.index = op.index
+        np.memcg_data = op.memcg_data
+        op.memcg_data = 0
+        op.mapping = 0
+        op.flags &= ~(1ULL << PG_dirty)
+        return 0
+
+    def migrate_huge_page_mappings_py(self, pfn_t old, pfn_t new):
+        """migrate_huge_page_mappings() from Python (tests, a plugin written in Python):
+        0, -EAGAIN or -EBUSY."""
+        return self.migrate_huge_page_mappings(old, new)
 
 
 cdef class MmuGather:

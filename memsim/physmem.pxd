@@ -103,8 +103,14 @@ cdef struct kasan_ops:
 # free_huge_page: the HUGETLB_PAGE_DTOR: a PG_hugetlb compound page's last reference went.
 # isolate_or_dissolve_huge_page: alloc_contig_range found the PG_hugetlb page ``head`` in its range:
 #   0 = dissolved or isolated (its pages are free or will be migrated), else a negative errno.
-# migrate_huge_page: an in-use huge page that isolate_or_dissolve_huge_page isolated is moved
-#   out of the range (migrate_pages with alloc_migration_target): 0, or a negative errno.
+# migrate_huge_page: one attempt of migrate_pages() (unmap_and_move_huge_page) at an in-use huge
+#   page that isolate_or_dissolve_huge_page isolated: 0 = moved (the old page put back, its
+#   isolation reference dropped), -EAGAIN = try again in the next pass, -ENOMEM = no target
+#   (migrate_pages stops), another errno = failed this time (it stays isolated: the caller
+#   may call again, then puts it back).  MmCore.migrate_huge_page_mappings does the unmap,
+#   copy and remap of the core's part.
+# putback_active_hugepage: a huge page still isolated when __alloc_contig_migrate_range gives up
+#   (putback_movable_pages): make it Migratable again and drop the isolation reference.
 ctypedef int (*free_huge_page_fn)(void* ctx, pfn_t head) except -1
 ctypedef int (*isolate_or_dissolve_fn)(void* ctx, pfn_t head) except? -1000000
 
@@ -113,14 +119,35 @@ cdef struct hugetlb_page_ops:
     isolate_or_dissolve_fn isolate_or_dissolve_huge_page
     isolate_or_dissolve_fn migrate_huge_page
     void* ctx
+    free_huge_page_fn putback_active_hugepage
+
+# migrate_pages() (mm/migrate.c): enum migrate_mode and enum migrate_reason values as the
+# migrate:mm_migrate_pages event prints them, and the batch alloc_contig_range isolates at once.
+cdef enum:
+    MIGRATE_ASYNC = 0
+    MIGRATE_SYNC_LIGHT = 1
+    MIGRATE_SYNC = 2
+    MR_COMPACTION = 0
+    MR_MEMORY_FAILURE = 1
+    MR_MEMORY_HOTPLUG = 2
+    MR_SYSCALL = 3
+    MR_MEMPOLICY_MBIND = 4
+    MR_NUMA_MISPLACED = 5
+    MR_CONTIG_RANGE = 6
+    COMPACT_CLUSTER_MAX = 32            # SWAP_CLUSTER_MAX: pages isolated for one migrate_pages()
 
 # Page migration of in-use base pages (mm/migrate.c), installed by the mm core (memsim.mm), which
-# owns the reverse map: 0 when the page was moved elsewhere (and freed), else a negative errno.
+# owns the reverse map: one attempt (unmap_and_move), not counted: 0 when the page was moved
+# elsewhere (and freed), else a negative errno.  PhysMem.migrate_pages counts and traces.
 ctypedef int (*migrate_page_fn)(void* ctx, pfn_t pfn) except? -1000000
 
 cdef struct migrate_ops:
     migrate_page_fn migrate_page
     void* ctx
+    # isolate_migratepages_block's test of an in-use base page: 1 if migrate_pages may take it
+    # (an LRU page: isolate_lru_page; a page of a cache whose ->migratepage moves it: the
+    # non-LRU movable page of isolate_movable_page), 0 if the scan passes it by
+    migrate_page_fn isolate_page
 
 # ----------------------------------------------------------------------------------------------
 # LRU lists (mm/swap.c, include/linux/mm_inline.h, include/linux/mmzone.h)
@@ -239,6 +266,8 @@ cdef class PhysMem:
     cdef object oom_killer              # what oom.ctx points at (kept alive here)
     cdef public uint64_t watermark_scale_factor   # vm.watermark_scale_factor (default 10)
     cdef public bint free_gigantic_as_folio      # v6.11+: a gigantic folio frees as one block
+    cdef public bint contig_skip_hugetlb    # v6.4+: pfn_range_valid_contig refuses PageHuge ranges
+    cdef public bint migrate_stats_in_pages # migrate_pages counts a hugetlb page as its nr of pages (v6.18; v5.14: 1)
     cdef public bint pcp_enabled
     cdef uint64_t _min_free_kbytes
     cdef uint64_t list_changes          # free-list and per-CPU list operations so far (--check)
@@ -317,6 +346,9 @@ cdef class PhysMem:
     cdef bint _block_has_allocated(self, pfn_t start)
     cdef int drop_content(self, pfn_t pfn, unsigned int order) except -1
     cdef int _alloc_contig_migrate_range(self, pfn_t start, pfn_t end) except? -1000000
+    cdef int _isolate_migratepages_range(self, pfn_t* pfn, pfn_t end, pfn_t* lst, int* n) except? -1000000
+    cdef int migrate_pages(self, pfn_t* lst, int* n, int mode, int reason) except? -1000000
+    cdef int putback_movable_pages(self, pfn_t* lst, int n) except -1
     cdef bint _pfn_range_valid_contig(self, pfn_t start, uint64_t nr) noexcept
     # LRU lists (mm/swap.c)
     cdef lruvec* folio_lruvec(self, pfn_t pfn) noexcept

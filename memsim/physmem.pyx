@@ -42,7 +42,8 @@ from memsim.page cimport page
 from memsim.ring cimport TraceBuffer, EV_MM_PAGE_ALLOC, EV_MM_PAGE_FREE, \
     EV_MM_PAGE_ALLOC_ZONE_LOCKED, EV_MM_PAGE_PCPU_DRAIN, EV_MM_PAGE_FREE_BATCHED, \
     EV_MM_LRU_INSERTION, EV_MM_LRU_ACTIVATE, EV_MM_VMSCAN_DIRECT_RECLAIM_BEGIN, \
-    EV_MM_VMSCAN_DIRECT_RECLAIM_END, EV_RECLAIM_RETRY_ZONE
+    EV_MM_VMSCAN_DIRECT_RECLAIM_END, EV_RECLAIM_RETRY_ZONE, EV_MM_MIGRATE_PAGES, \
+    EV_MM_MIGRATE_PAGES_START
 from memsim.task cimport Current, TaskStruct
 from memsim.vmstat cimport (
     VmStat, __mod_zone_freepage_state, __mod_zone_page_state, __count_vm_event, __count_vm_events,
@@ -50,6 +51,7 @@ from memsim.vmstat cimport (
     PGFREE, PGALLOC_DMA, NUMA_INTERLEAVE_HIT, __mod_lruvec_page_state, page_zonenum,
     NR_INACTIVE_ANON, NR_ZONE_INACTIVE_ANON, NR_ISOLATED_ANON, NR_ISOLATED_FILE, PGACTIVATE, UNEVICTABLE_PGCULLED, UNEVICTABLE_PGRESCUED,
     UNEVICTABLE_PGMLOCKED, UNEVICTABLE_PGMUNLOCKED, UNEVICTABLE_PGCLEARED, UNEVICTABLE_PGSTRANDED, NR_MLOCK, NR_ZONE_WRITE_PENDING, zone_page_state_snapshot,
+    PGMIGRATE_SUCCESS, PGMIGRATE_FAIL,
 )
 
 ZONE_NAMES = ("DMA", "DMA32", "Normal", "Movable")
@@ -263,6 +265,8 @@ cdef class PhysMem:
         memset(&self.kasan, 0, sizeof(self.kasan))
         memset(&self.hugetlb, 0, sizeof(self.hugetlb))
         self.free_gigantic_as_folio = False
+        self.contig_skip_hugetlb = False
+        self.migrate_stats_in_pages = False
         self.vmstat = VmStat(self.nr_nodes, ncpus, cur)
         self.vs = &self.vmstat.vs
         self.mem_map = <page*>calloc(self.max_pfn, sizeof(page))
@@ -2146,7 +2150,9 @@ cdef class PhysMem:
         start = (start_pfn >> PAGEBLOCK_ORDER) << PAGEBLOCK_ORDER
         end = ((end_pfn + (1ULL << PAGEBLOCK_ORDER) - 1) >> PAGEBLOCK_ORDER) << PAGEBLOCK_ORDER
         if end > self.max_pfn or start >= end:
-            raise ValueError("range outside memory")
+            raise ValueError(f"start_isolate_page_range: [{start_pfn:#x}, {end_pfn:#x}) (pageblocks "
+                             f"[{start:#x}, {end:#x})) is not a range of memory (max_pfn "
+                             f"{self.max_pfn:#x})")
         self._ready_range(start, end)
         for pb in range(start >> PAGEBLOCK_ORDER, end >> PAGEBLOCK_ORDER):
             mt = self.pageblock_mt[pb]
@@ -2279,44 +2285,203 @@ cdef class PhysMem:
 
     # -- contiguous ranges and gigantic pages (mm/page_alloc.c, mm/hugetlb.c) -----------------
     cdef int _alloc_contig_migrate_range(self, pfn_t start, pfn_t end) except? -1000000:
-        """__alloc_contig_migrate_range(): move what is in use out of [start, end).  Free hugetlb
-        pages are dissolved (isolate_or_dissolve_huge_page), in-use ones migrated
-        (migrate_huge_page), mapped or cached base pages migrated (migrate_pages); -ENOMEM stops
-        at once, anything else is left for test_pages_isolated() to refuse."""
-        cdef pfn_t pfn = start, head
+        """__alloc_contig_migrate_range() (mm/page_alloc.c): move what is in use out of
+        [start, end).  Isolate a batch (isolate_migratepages_range: up to COMPACT_CLUSTER_MAX
+        pages), migrate_pages() it with MIGRATE_SYNC and MR_CONTIG_RANGE, and again while pages
+        stay on the list: the fifth try without progress gives -EBUSY (the rest of the range is
+        not scanned).  -ENOMEM (isolating or migrating) stops at once; what is still isolated is
+        put back (putback_movable_pages).  Returns 0, -EBUSY or -ENOMEM."""
+        cdef pfn_t lst[COMPACT_CLUSTER_MAX + 1]
+        cdef pfn_t pfn = start
+        cdef int n = 0, tries = 0, ret = 0
+        self.lru_add_drain_all()        # lru_cache_disable()
+        while pfn < end or n > 0:
+            if n == 0:
+                ret = self._isolate_migratepages_range(&pfn, end, lst, &n)
+                if ret:
+                    break
+                tries = 0
+            else:
+                tries += 1
+                if tries == 5:
+                    ret = -16
+                    break
+            ret = self.migrate_pages(lst, &n, MIGRATE_SYNC, MR_CONTIG_RANGE)
+            if ret == -12:
+                break
+        if ret < 0:
+            self.putback_movable_pages(lst, n)
+            return ret
+        return 0
+
+    cdef int _isolate_migratepages_range(self, pfn_t* pfn, pfn_t end, pfn_t* lst, int* n) except? -1000000:
+        """isolate_migratepages_range() in alloc_contig mode (mm/compaction.c
+        isolate_migratepages_block): scan from ``pfn[0]`` and put on ``lst`` what migrate_pages
+        can move, until COMPACT_CLUSTER_MAX pages are isolated (a huge page counts all its
+        pages) or ``end``.  A hugetlb page goes to the plugin's isolate_or_dissolve_huge_page:
+        still hugetlb after 0 = isolated (listed), no longer hugetlb = dissolved (its free pages
+        are scanned on), -EBUSY = skipped, -ENOMEM = stop (returned).  Without a hugetlb plugin
+        a hugetlb page is skipped, as the scanner did before isolate_or_dissolve_huge_page
+        (v5.14's 369fa227): test_pages_isolated then refuses the range.  An in-use base page is
+        isolated if the mm core's migrate.isolate_page says so (on an LRU list, or cached by a
+        mapping whose ->migratepage can move it; the isolate_lru_page is the migration's own); other compound
+        pages (THP, large page-cache folios) are not: memsim migrates no large folio, so they
+        are skipped and the range ends -EBUSY.  ``pfn[0]`` is where the next scan starts."""
+        cdef pfn_t p_ = pfn[0], head
         cdef page* p
         cdef page* hp
+        cdef uint64_t nr = 0
         cdef int r
-        self.lru_add_drain_all()
-        while pfn < end:
-            p = &self.mem_map[pfn]
+        while p_ < end:
+            p = &self.mem_map[p_]
             if p.flags & (1ULL << PG_buddy):
-                pfn += 1ULL << p.private
+                p_ += 1ULL << p.private
                 continue
-            head = p.compound_head if p.flags & (1ULL << PG_tail) else pfn
+            head = p.compound_head if p.flags & (1ULL << PG_tail) else p_
             hp = &self.mem_map[head]
             if hp.flags & (1ULL << PG_hugetlb):
                 if self.hugetlb.isolate_or_dissolve_huge_page == NULL:
-                    return -16
+                    p_ = head + (1ULL << hp.compound_order)
+                    continue
                 r = self.hugetlb.isolate_or_dissolve_huge_page(self.hugetlb.ctx, head)
-                if r == -12:
-                    return r
-                if r == 0 and (hp.flags & (1ULL << PG_hugetlb)):
-                    if hp._refcount > 0 and self.hugetlb.migrate_huge_page != NULL:
-                        r = self.hugetlb.migrate_huge_page(self.hugetlb.ctx, head)
-                        if r == -12:
-                            return r
-                    pfn = head + (1ULL << hp.compound_order)
-                elif r != 0:
-                    pfn = head + (1ULL << hp.compound_order)
+                if r < 0:
+                    p_ = head + (1ULL << hp.compound_order)
+                    if r == -12:
+                        pfn[0] = p_
+                        return r
+                    continue
+                if hp.flags & (1ULL << PG_hugetlb):
+                    lst[n[0]] = head
+                    n[0] += 1
+                    nr += 1ULL << hp.compound_order
+                    p_ = head + (1ULL << hp.compound_order)
+                    if nr >= COMPACT_CLUSTER_MAX:
+                        break
                 continue                # dissolved: the scan goes on over its free pages
-            if p._refcount > 0 and self.migrate.migrate_page != NULL and not (
-                    p.flags & ((1ULL << PG_reserved) | (1ULL << PG_head) | (1ULL << PG_tail))):
-                r = self.migrate.migrate_page(self.migrate.ctx, pfn)
-                if r == -12:
-                    return r
-            pfn += 1
+            if p.flags & ((1ULL << PG_head) | (1ULL << PG_tail)):
+                p_ = head + (1ULL << hp.compound_order)
+                continue
+            if (p._refcount > 0 and self.migrate.migrate_page != NULL and self.migrate.isolate_page != NULL
+                    and not (p.flags & (1ULL << PG_reserved))
+                    and self.migrate.isolate_page(self.migrate.ctx, p_) > 0):
+                lst[n[0]] = p_
+                n[0] += 1
+                nr += 1
+                p_ += 1
+                if nr >= COMPACT_CLUSTER_MAX:
+                    break
+                continue
+            p_ += 1
+        pfn[0] = p_
         return 0
+
+    cdef int migrate_pages(self, pfn_t* lst, int* n, int mode, int reason) except? -1000000:
+        """migrate_pages() (mm/migrate.c) of the ``n[0]`` isolated pages of ``lst``: up to 10
+        passes while some say -EAGAIN, each page through unmap_and_move (the mm core's
+        migrate.migrate_page) or, a hugetlb head, unmap_and_move_huge_page (the plugin's
+        migrate_huge_page).  Moved pages leave the list; failed ones stay for the caller.
+        -ENOMEM stops at once.  Counts pgmigrate_success / pgmigrate_fail and traces
+        migrate:mm_migrate_pages (v6.18 first migrate:mm_migrate_pages_start), once per call,
+        an empty list too.  A hugetlb page counts 1 on v5.14 (nr_succeeded++), its number of
+        pages on v6.18 (migrate_hugetlbs: stats->nr_succeeded += nr_pages); memsim moves no THP
+        (the nr_thp_* fields are 0).  Returns the number not moved (v5.14: nr_failed; v6.18:
+        nr_failed + nr_thp_failed, the same here) or -ENOMEM."""
+        cdef uint64_t vals[8]
+        cdef uint64_t succeeded = 0, failed = 0, retry = 1, retry_pages = 0, units
+        cdef int npass, i, j, r, nr_failed = 0
+        cdef bint huge, enomem = False
+        cdef page* hp
+        cdef uint8_t state[COMPACT_CLUSTER_MAX + 1]     # 0 = to try, 1 = moved, 2 = failed for good
+        if self.tb.core[EV_MM_MIGRATE_PAGES_START].enabled:
+            vals[0] = <uint64_t>mode; vals[1] = <uint64_t>reason
+            self.tb.emit(EV_MM_MIGRATE_PAGES_START, self.cur.cpu, self.cur.pid, vals, NULL, 0)
+        for i in range(n[0]):
+            state[i] = 0
+        npass = 0
+        while npass < 10 and retry:
+            retry = 0
+            retry_pages = 0
+            for i in range(n[0]):
+                if state[i]:
+                    continue
+                hp = &self.mem_map[lst[i]]
+                huge = (hp.flags & (1ULL << PG_hugetlb)) != 0
+                units = (1ULL << hp.compound_order) if (huge and self.migrate_stats_in_pages) else 1
+                if huge:
+                    r = (self.hugetlb.migrate_huge_page(self.hugetlb.ctx, lst[i])
+                         if self.hugetlb.migrate_huge_page != NULL else -38)
+                else:
+                    r = self.migrate.migrate_page(self.migrate.ctx, lst[i])
+                if r == 0:
+                    succeeded += units
+                    state[i] = 1
+                elif r == -11:
+                    retry += 1
+                    retry_pages += units
+                elif r == -12:
+                    failed += units
+                    nr_failed += 1
+                    enomem = True
+                    break
+                else:
+                    failed += units
+                    nr_failed += 1
+                    state[i] = 2
+            if enomem:
+                break
+            npass += 1
+        if not enomem:
+            nr_failed += retry
+            failed += retry_pages if self.migrate_stats_in_pages else retry
+        j = 0
+        for i in range(n[0]):                   # list_splice(&ret_pages, from): the failed stay
+            if state[i] != 1:
+                lst[j] = lst[i]
+                j += 1
+        n[0] = j
+        __count_vm_events(self.vs, PGMIGRATE_SUCCESS, succeeded)
+        __count_vm_events(self.vs, PGMIGRATE_FAIL, failed)
+        if self.tb.core[EV_MM_MIGRATE_PAGES].enabled:
+            vals[0] = succeeded; vals[1] = failed
+            vals[2] = 0; vals[3] = 0; vals[4] = 0; vals[5] = 0
+            vals[6] = <uint64_t>mode; vals[7] = <uint64_t>reason
+            self.tb.emit(EV_MM_MIGRATE_PAGES, self.cur.cpu, self.cur.pid, vals, NULL, 0)
+        return -12 if enomem else nr_failed
+
+    cdef int putback_movable_pages(self, pfn_t* lst, int n) except -1:
+        """putback_movable_pages(): what is still isolated goes back.  A hugetlb page through the
+        plugin's putback_active_hugepage; a base page was never taken off its LRU list (the
+        migration isolates it itself), so nothing is left to do for it."""
+        cdef int i
+        for i in range(n):
+            if (self.mem_map[lst[i]].flags & (1ULL << PG_hugetlb)) and self.hugetlb.putback_active_hugepage != NULL:
+                self.hugetlb.putback_active_hugepage(self.hugetlb.ctx, lst[i])
+        return 0
+
+    def migrate_pages_py(self, pfns, int reason=MR_CONTIG_RANGE, int mode=MIGRATE_SYNC):
+        """migrate_pages() from Python over a list of isolated pages (heads of hugetlb pages,
+        base pages on an LRU list; at most COMPACT_CLUSTER_MAX): (the return value, the pfns
+        left on the list).  The caller puts the left ones back (putback_movable_pages_py)."""
+        cdef pfn_t lst[COMPACT_CLUSTER_MAX + 1]
+        cdef int n = len(pfns), i, r
+        if n > COMPACT_CLUSTER_MAX:
+            raise ValueError(f"migrate_pages_py: {n} pages; at most {COMPACT_CLUSTER_MAX} a call")
+        for i in range(n):
+            if not 0 <= pfns[i] < self.max_pfn:
+                raise ValueError(f"migrate_pages_py: pfn {pfns[i]:#x} is outside memory")
+            lst[i] = pfns[i]
+        r = self.migrate_pages(lst, &n, mode, reason)
+        return r, [lst[i] for i in range(n)]
+
+    def putback_movable_pages_py(self, pfns):
+        """putback_movable_pages() from Python (see migrate_pages_py)."""
+        cdef pfn_t lst[COMPACT_CLUSTER_MAX + 1]
+        cdef int n = len(pfns), i
+        if n > COMPACT_CLUSTER_MAX:
+            raise ValueError(f"putback_movable_pages_py: {n} pages; at most {COMPACT_CLUSTER_MAX}")
+        for i in range(n):
+            lst[i] = pfns[i]
+        self.putback_movable_pages(lst, n)
 
     def alloc_contig_range(self, pfn_t start, pfn_t end, int migratetype=MIGRATE_MOVABLE,
                            gfp_t gfp=0xcc0):
@@ -2397,17 +2562,27 @@ cdef class PhysMem:
         return None
 
     cdef bint _pfn_range_valid_contig(self, pfn_t start, uint64_t nr) noexcept:
-        """pfn_range_valid_contig(): no reserved page, no huge page in the range."""
+        """pfn_range_valid_contig() (mm/page_alloc.c): no reserved page in the range (v5.14:
+        online, same zone, !PageReserved, since eb14d4eefdc4 dropped the PageHuge and refcount
+        checks; memsim's ranges are always online and inside the zone alloc_contig_pages scans);
+        v6.4+ (``contig_skip_hugetlb``, "mm: page_alloc: skip regions with hugetlbfs pages when
+        allocating 1G pages") also no PageHuge page.  A THP or large folio never makes a range
+        invalid: alloc_contig_range tries it."""
         cdef pfn_t pfn = start
         cdef page* p
+        cdef pfn_t head
         self._ready_range(start, start + nr)
         while pfn < start + nr:
             p = &self.mem_map[pfn]
             if p.flags & (1ULL << PG_buddy):
                 pfn += 1ULL << p.private
                 continue
-            if p.flags & ((1ULL << PG_reserved) | (1ULL << PG_head) | (1ULL << PG_tail)):
+            if p.flags & (1ULL << PG_reserved):
                 return False
+            if self.contig_skip_hugetlb and p.flags & ((1ULL << PG_head) | (1ULL << PG_tail)):
+                head = p.compound_head if p.flags & (1ULL << PG_tail) else pfn
+                if self.mem_map[head].flags & (1ULL << PG_hugetlb):
+                    return False
             pfn += 1
         return True
 

@@ -85,6 +85,15 @@ class KernelProfile:
                                     # period, in softirq; before (no paravirt): tlb_remove_page()
     trace_context: bool = False     # records carry the context they are written in (under the PTE
                                     # lock: preempt depth + 1; RCU callbacks: softirq, idle's depth 1)
+    # Page migration (mm/migrate.c, mm/page_alloc.c; issue 13):
+    contig_skip_hugetlb: bool = False   # v6.4+ pfn_range_valid_contig() refuses ranges holding PageHuge
+                                        # pages ("mm: page_alloc: skip regions with hugetlbfs pages when
+                                        # allocating 1G pages"); v5.14: only PageReserved (eb14d4eefdc4)
+    migrate_stats_in_pages: bool = False    # migrate_pages() counts a hugetlb page as its number of pages
+                                            # in nr_succeeded / nr_failed_pages (and pgmigrate_*); 5.14: as 1
+    migration_entry_ad: bool = False    # v6.1+ migration entries keep the young and dirty bits ("mm:
+                                        # remember young/dirty bit for page migrations"); before, a
+                                        # migrated page's new leaves are old and clean
 
     @property
     def version(self) -> tuple:
@@ -148,6 +157,9 @@ PROFILES = {
         folios_put_refs=True,
         rcu_table_free=True,
         trace_context=True,
+        contig_skip_hugetlb=True,
+        migrate_stats_in_pages=True,
+        migration_entry_ad=True,
     ),
 }
 

@@ -35,7 +35,9 @@ cdef enum:
     EV_MM_FILEMAP_ADD_TO_PAGE_CACHE = 26        # issue 12: the page cache (filemap.h)
     EV_MM_FILEMAP_DELETE_FROM_PAGE_CACHE = 27
     EV_MM_FILEMAP_FAULT = 28
-    N_CORE_EVENTS = 32              # slots 0..31: the core's own events (EV_* above; 16-25 given out by issue 10, 26-28 by issue 12)
+    EV_MM_MIGRATE_PAGES = 29                    # issue 13: migrate_pages() (migrate.h)
+    EV_MM_MIGRATE_PAGES_START = 30              # v6.18 only (a v5.14 machine never enables it)
+    N_CORE_EVENTS = 32              # slots 0..31: the core's own events (EV_* above; 16-25 given out by issue 10, 26-28 by issue 12, 29-30 by issue 13)
     FIRST_PLUGIN_SLOT = 32          # slots 32..95: plugin events emitted from C
     N_EVENT_SLOTS = 96
     MAX_EVENT_FIELDS = 16

@@ -315,6 +315,11 @@ CORE_EVENTS: Dict[int, Tuple[str, str, Tuple[str, ...]]] = {
     27: ("filemap", "mm_filemap_delete_from_page_cache",
          ("page", "pfn", "i_ino", "index", "s_dev", "order")),
     28: ("filemap", "mm_filemap_fault", ("i_ino", "index", "s_dev")),
+    # issue 13: migrate_pages() (include/trace/events/migrate.h, memsim.tracing.migrate); v5.14
+    # has no large_folio_split (skipped) and no mm_migrate_pages_start
+    29: ("migrate", "mm_migrate_pages", ("succeeded", "failed", "thp_succeeded", "thp_failed",
+                                         "thp_split", "large_folio_split", "mode", "reason")),
+    30: ("migrate", "mm_migrate_pages_start", ("mode", "reason")),
 }
 
 #: Core slots whose event a later kernel renamed: slot -> (system, the later name).  A profile's

@@ -20,6 +20,7 @@ from memsim.registry import Param, ProcFile, StepType
 @hookimpl
 def memsim_register_events(events, profile, patch_states):
     from memsim.tracing.kmem import kmem_events
+    from memsim.tracing.migrate import migrate_events
     from memsim.tracing.oom import oom_events
     from memsim.tracing.pagemap import pagemap_events
     from memsim.tracing.vmscan import vmscan_events
@@ -30,6 +31,8 @@ def memsim_register_events(events, profile, patch_states):
     for decl in vmscan_events(profile.name):      # ... and its reclaim events
         events.add(decl)
     for decl in oom_events(profile.name):         # the core's OOM killer (memsim.oom) emits them
+        events.add(decl)
+    for decl in migrate_events(profile.name):     # the core's migrate_pages (alloc_contig_range)
         events.add(decl)
 
 

@@ -169,7 +169,7 @@ def test_a_fault_heavy_run_reaches_every_ops_table(opscount):
     never = [op for op, n in c.items() if n == 0]
     # remap needs mremap; alloc_contig_range's hooks and migratepage are driven below
     assert set(never) == {"uffd.remap", "aops.migratepage", "hugetlb.isolate_or_dissolve",
-                          "hugetlb.migrate_huge_page"}, never
+                          "hugetlb.migrate_huge_page", "hugetlb.putback"}, never
     # exact counts of what the workload asked for
     assert c["uffd.missing"] == 16                      # 64 KiB written in u
     assert c["uffd.minor"] == 16                        # 64 KiB of cached shmem read after the zap
@@ -226,11 +226,21 @@ def test_alloc_contig_range_calls_the_hugetlb_and_migratepage_hooks(opscount):
     counter.own_vma(h, huge=True)
     m.mmcore.access(t.mm, h, h.vm_start, h.vm_end, True)
     huge_pfn = m.mmcore.pfn_of(t.mm, h.vm_start)
-    # a range holding an in-use huge page the plugin cannot move: EBUSY after its hooks ran
+    # a range holding an in-use huge page the plugin cannot move: EBUSY after its hooks ran.
+    # __alloc_contig_migrate_range calls migrate_pages() over the isolated list until the fifth
+    # try without progress (the failed page stays on the list), then puts it back
     start = huge_pfn & ~1023
     assert m.physmem.alloc_contig_range(start, start + 1024) == -16
     c = counter.counts_dict()
-    assert c["hugetlb.isolate_or_dissolve"] == 1 and c["hugetlb.migrate_huge_page"] == 1
+    assert c["hugetlb.isolate_or_dissolve"] == 1 and c["hugetlb.migrate_huge_page"] == 5
+    assert c["hugetlb.putback"] == 1
+    assert m.check_invariants() == []
+    # the plugin gone (isolate_or_dissolve_huge_page NULL): the scanner skips the huge page and
+    # goes on, the final test_pages_isolated() refuses the range
+    counter.drop_contig_hooks()
+    assert m.physmem.alloc_contig_range(start, start + 1024) == -16
+    assert counter.counts_dict()["hugetlb.isolate_or_dissolve"] == 1
+    assert m.mmcore.pfn_of(t.mm, h.vm_start) == huge_pfn
     assert m.check_invariants() == []
 
 
@@ -265,3 +275,50 @@ def test_a_cython_plugin_uses_the_shadow_api(opscount):
     assert vs.global_node_page_state_snapshot(NS.WORKINGSET_REFAULT_FILE) == 1
     assert vs.global_node_page_state_snapshot(NS.WORKINGSET_ACTIVATE_FILE) == 0
     assert m.workingset.nonresident_age(0) == clock + 1
+
+
+@pytest.mark.parametrize("kernel", ["v5.14", "v6.18"])
+def test_alloc_contig_range_migrates_an_in_use_huge_page_through_the_core(opscount, kernel):
+    """hugetlb.md 8.6 from the plugin's side: a huge page mapped by PMD leaves in two processes
+    is isolated (isolate_or_dissolve_huge_page), moved by the plugin's migrate_huge_page through
+    MmCore.migrate_huge_page_mappings (a cdef call from another Cython module), the old page
+    freed by its isolation reference; the range is then free.  migrate_pages() is traced once
+    per call: v5.14 counts the huge page as 1, v6.18 as 512 and traces the start too."""
+    from memsim.testing import build_machine, trace_text
+    from memsim.vmstat import vm_event_item
+    m = with_page_cache(build_machine(nodes=(128 * MiB,), kernel=kernel, events=("migrate:*",)))
+    counter = opscount.OpsCounter()
+    counter.install(m)
+    counter.move_huge = True
+    t = m.spawn("app")
+    m.set_current(t)
+    total = sum(z["managed"] for z in m.physmem.zones_info())
+    h = vm.do_mmap(m.mmcore, t.mm, m.files, 2 * MiB, "rw", "anon", hint=0x7f0000000000, totalram=total)
+    h.vm_flags |= VM_HUGETLB
+    counter.own_vma(h, huge=True)
+    m.mmcore.access(t.mm, h, h.vm_start, h.vm_end, True)
+    old = m.mmcore.pfn_of(t.mm, h.vm_start)
+    m.physmem.write_bytes(old + 3, 8, b"subpage3")
+    child = m.fork(t, "child")
+    assert m.mmcore.entire_mapcount(old) == 2
+    success = m.physmem.vmstat.vm_event(vm_event_item.PGMIGRATE_SUCCESS)
+    frees = counter.counts_dict()["hugetlb.free_huge_page"]
+    assert m.physmem.alloc_contig_range(old, old + 512) == 0
+    new = m.mmcore.pfn_of(t.mm, h.vm_start)
+    assert new == m.mmcore.pfn_of(child.mm, h.vm_start) and not old <= new < old + 512
+    assert m.mmcore.entire_mapcount(new) == 2
+    assert m.physmem.page_info(new)["refcount"] == 2        # one per leaf
+    assert m.physmem.read_bytes(new + 3, 8, 8) == b"subpage3"
+    c = counter.counts_dict()
+    assert c["hugetlb.isolate_or_dissolve"] == 1 and c["hugetlb.migrate_huge_page"] == 1
+    assert c["hugetlb.free_huge_page"] == frees + 1 and c["hugetlb.putback"] == 0
+    moved = 512 if kernel == "v6.18" else 1
+    assert m.physmem.vmstat.vm_event(vm_event_item.PGMIGRATE_SUCCESS) == success + moved
+    lines = [l.split(": ", 2)[-1] for l in trace_text(m).splitlines() if "mm_migrate_pages" in l]
+    end = (f"nr_succeeded={moved} nr_failed=0 nr_thp_succeeded=0 nr_thp_failed=0 nr_thp_split=0 "
+           + ("nr_split=0 " if kernel == "v6.18" else "") + "mode=MIGRATE_SYNC reason=contig_range")
+    start = ["mode=MIGRATE_SYNC reason=contig_range"] if kernel == "v6.18" else []
+    assert lines == start + [end]
+    assert m.check_invariants() == []
+    m.physmem.free_contig_range(old, 512)
+    assert m.check_invariants() == []

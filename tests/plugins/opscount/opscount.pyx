@@ -40,7 +40,7 @@ OPS = (
     "kasan.slab_alloc", "kasan.kmalloc", "kasan.kmalloc_large", "kasan.slab_free",
     "kasan.kfree_large", "kasan.check_range",
     "hugetlb.free_huge_page", "hugetlb.isolate_or_dissolve", "hugetlb.migrate_huge_page",
-    "fault_around.pages",
+    "hugetlb.putback", "fault_around.pages",
 )
 
 cdef enum:
@@ -50,7 +50,8 @@ cdef enum:
     MEMCG_KMEM_CHARGE, MEMCG_KMEM_UNCHARGE, MEMCG_SWAPIN, MEMCG_LRUVEC, MEMCG_SLAB_PRE, \
     MEMCG_SLAB_POST, MEMCG_SLAB_FREE, KASAN_ALLOC_PAGES, KASAN_FREE_PAGES, KASAN_POISON_SLAB, \
     KASAN_INIT_OBJ, KASAN_SLAB_ALLOC, KASAN_KMALLOC, KASAN_KMALLOC_LARGE, KASAN_SLAB_FREE, \
-    KASAN_KFREE_LARGE, KASAN_CHECK, HUGETLB_FREE, HUGETLB_DISSOLVE, HUGETLB_MIGRATE, AROUND_PAGES, \
+    KASAN_KFREE_LARGE, KASAN_CHECK, HUGETLB_FREE, HUGETLB_DISSOLVE, HUGETLB_MIGRATE, HUGETLB_PUTBACK, \
+    AROUND_PAGES, \
     N_OPS
 
 cdef uint64_t FAKE_MEMCG = 0xffff888123450000ULL      # a "mem_cgroup" address (no flag bits)
@@ -75,6 +76,7 @@ cdef class OpsCounter:
     cdef public dict cache              # (mapping address, index) -> pfn: this plugin's page cache
     cdef public dict swapped            # swap offset -> (bytes, references)
     cdef public uint64_t next_offset
+    cdef public bint move_huge          # isolate in-use huge pages and migrate them (else -EBUSY)
 
     def __cinit__(self):
         memset(self.counts, 0, sizeof(self.counts))
@@ -135,6 +137,7 @@ cdef class OpsCounter:
         self.pm.hugetlb.free_huge_page = _free_huge_page
         self.pm.hugetlb.isolate_or_dissolve_huge_page = _isolate_or_dissolve
         self.pm.hugetlb.migrate_huge_page = _migrate_huge_page
+        self.pm.hugetlb.putback_active_hugepage = _putback_huge
         if self.slab is not None:
             (<SlabAllocator>self.slab).memcg_ops.ctx = <void*>self
             (<SlabAllocator>self.slab).memcg_ops.pre_alloc = _slab_pre_alloc
@@ -172,6 +175,14 @@ cdef class OpsCounter:
         """Make this plugin the page cache of ``mapping`` (its a_ops)."""
         mapping.a_ops = &self.a_ops
         mapping.a_ops_owner = self
+
+    def drop_contig_hooks(self):
+        """alloc_contig_range's hugetlb hooks go (isolate_or_dissolve_huge_page, migrate_huge_page,
+        putback_active_hugepage NULL: a kernel without the hugetlb plugin's handling); the
+        destructor stays."""
+        self.pm.hugetlb.isolate_or_dissolve_huge_page = NULL
+        self.pm.hugetlb.migrate_huge_page = NULL
+        self.pm.hugetlb.putback_active_hugepage = NULL
 
     def own_vma(self, VmArea vma, bint huge=False):
         """Intercept ``vma`` (file VMA: fault/map_pages/page_mkwrite; huge: huge_fault)."""
@@ -269,6 +280,8 @@ cdef int _vm_huge_fault(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf, int p
     if head == NO_PFN:
         return VM_FAULT_OOM
     c.pm.mem_map[head].flags |= 1ULL << PG_hugetlb
+    if not (vma.vm_flags & 0x8):            # private: hugepage_add_new_anon_rmap (rmap_walk finds it)
+        c.core.page_set_anon_rmap(head, vma, vmf.address)
     ret = c.core.map_huge_page(mm, vma, vmf.address, head, 3, (vmf.flags & 1) != 0)
     c.pm.put_page(head)                 # the leaf holds the only reference now
     return ret if ret != VM_FAULT_NOPAGE else 0
@@ -496,16 +509,44 @@ cdef int _free_huge_page(void* ctx, pfn_t head) except -1:
     cdef OpsCounter c = <OpsCounter>ctx
     c.counts[HUGETLB_FREE] += 1
     c.pm.mem_map[head].flags &= ~(1ULL << PG_hugetlb)
+    c.pm.mem_map[head].mapping = 0      # free_huge_page: page->mapping = NULL
     c.pm.free_pages(head, c.pm.mem_map[head].compound_order)
     return 0
 
 cdef int _isolate_or_dissolve(void* ctx, pfn_t head) except? -1000000:
-    (<OpsCounter>ctx).counts[HUGETLB_DISSOLVE] += 1
+    cdef OpsCounter c = <OpsCounter>ctx
+    c.counts[HUGETLB_DISSOLVE] += 1
+    if c.move_huge:
+        c.pm.mem_map[head]._refcount += 1   # isolate_huge_page(): the isolation reference
     return 0                            # in use: isolated for migration
 
 cdef int _migrate_huge_page(void* ctx, pfn_t head) except? -1000000:
-    (<OpsCounter>ctx).counts[HUGETLB_MIGRATE] += 1
-    return -16                          # -EBUSY: this plugin cannot move huge pages
+    """Without ``move_huge`` -EBUSY: this plugin cannot move huge pages.  With it, what a hugetlb
+    plugin's unmap_and_move_huge_page does around the core's part: a new compound page of the
+    same order (alloc_migration_target), MmCore.migrate_huge_page_mappings, then the old page's
+    isolation reference (its last: free_huge_page) and the new page's allocation reference go."""
+    cdef OpsCounter c = <OpsCounter>ctx
+    cdef pfn_t new
+    cdef int r
+    c.counts[HUGETLB_MIGRATE] += 1
+    if not c.move_huge:
+        return -16
+    new = c.pm.alloc_pages(c.core.gfp_user | 0x40000, c.pm.mem_map[head].compound_order, -1)
+    if new == NO_PFN:
+        return -12
+    c.pm.mem_map[new].flags |= 1ULL << PG_hugetlb
+    r = c.core.migrate_huge_page_mappings(head, new)
+    if r == 0:
+        c.pm.put_page(head)             # putback_active_hugepage(old)
+    c.pm.put_page(new)                  # putback_active_hugepage(new), or the unused target
+    return r
+
+cdef int _putback_huge(void* ctx, pfn_t head) except -1:
+    cdef OpsCounter c = <OpsCounter>ctx
+    c.counts[HUGETLB_PUTBACK] += 1
+    if c.move_huge:
+        c.pm.put_page(head)             # the isolation reference
+    return 0
 
 
 def workingset_cycle(machine, pfn_t pfn):
