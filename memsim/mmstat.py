@@ -21,8 +21,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from memsim.drop_caches import drop_caches_store
 from memsim.profiles import ProfileTable
 from memsim.registry import MeminfoLine, ProcFile
-from memsim.vmstat import (ITEM_BY_NAME, NODE_STAT_NAMES, NUMA_STAT_NAMES, PRINT_IN_THP,
-                           VM_EVENT_NAMES, WRITEBACK_STAT_NAMES, ZONE_STAT_NAMES,
+from memsim.vmstat import (ITEM_BY_NAME, NODE_STAT_NAMES, NODE_STAT_NAMES_NOT_V5_14, NUMA_STAT_NAMES,
+                           PRINT_IN_THP, VM_EVENT_NAMES, WRITEBACK_STAT_NAMES, ZONE_STAT_NAMES,
                            node_stat_item as NS, zone_stat_item as ZS)
 
 PAGE_SIZE = 4096
@@ -46,8 +46,10 @@ REMOTE_DISTANCE = 20
 # /proc/vmstat: the names each profile prints, in order
 # ----------------------------------------------------------------------------------------------
 
-#: v5.14: vmstat_text[] for the configuration of memsim.vmstat, then "nr_unstable"
-VMSTAT_V5_14: Tuple[str, ...] = (ZONE_STAT_NAMES + NUMA_STAT_NAMES + NODE_STAT_NAMES
+#: v5.14: vmstat_text[] for the configuration of memsim.vmstat, then "nr_unstable"; the node
+#: items later kernels added (NR_HUGETLB) are not in it
+VMSTAT_V5_14: Tuple[str, ...] = (ZONE_STAT_NAMES + NUMA_STAT_NAMES
+                                 + tuple(n for n in NODE_STAT_NAMES if n not in NODE_STAT_NAMES_NOT_V5_14)
                                  + WRITEBACK_STAT_NAMES + VM_EVENT_NAMES)
 
 #: v6.18: the names of /proc/vmstat on the live 6.18.44 kernel of this project's VM, in order

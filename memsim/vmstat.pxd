@@ -99,6 +99,9 @@ cpdef enum node_stat_item:
     NR_KERNEL_STACK_KB          # measured in KiB
     NR_PAGETABLE                # used for pagetables
     NR_SWAPCACHE
+    NR_HUGETLB                  # in-use hugetlb folios' pages (v6.18's nr_hugetlb; v5.14 prints
+                                # no such item): lruvec_stat_mod_folio(folio, NR_HUGETLB, +-nr) in
+                                # alloc_hugetlb_folio / free_huge_folio, the hugetlb plugin's
     NR_VM_NODE_STAT_ITEMS
 
 # enum writeback_stat_item (computed when /proc/vmstat is read: global_dirty_limits)

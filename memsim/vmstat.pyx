@@ -33,7 +33,10 @@ NODE_STAT_NAMES = (
     "nr_anon_transparent_hugepages", "nr_vmscan_write", "nr_vmscan_immediate_reclaim",
     "nr_dirtied", "nr_written", "nr_kernel_misc_reclaimable", "nr_foll_pin_acquired",
     "nr_foll_pin_released", "nr_kernel_stack", "nr_page_table_pages", "nr_swapcached",
+    "nr_hugetlb",
 )
+#: node items a v5.14 kernel does not have (its vmstat_text[] omits them)
+NODE_STAT_NAMES_NOT_V5_14 = ("nr_hugetlb",)
 #: enum writeback_stat_item
 WRITEBACK_STAT_NAMES = ("nr_dirty_threshold", "nr_dirty_background_threshold")
 #: enum vm_event_item

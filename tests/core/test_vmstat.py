@@ -276,7 +276,9 @@ def test_v5_14_vmstat_prints_vmstat_text_in_enum_order():
     lines = m.vfs.read_file("/proc/vmstat").decode().splitlines()
     names = [l.split()[0] for l in lines]
     assert names[:len(ZONE_STAT_NAMES)] == list(ZONE_STAT_NAMES)
-    assert names[names.index("nr_inactive_anon"):][:len(NODE_STAT_NAMES)] == list(NODE_STAT_NAMES)
+    v5_node = [n for n in NODE_STAT_NAMES if n != "nr_hugetlb"]         # NR_HUGETLB is later
+    assert names[names.index("nr_inactive_anon"):][:len(v5_node)] == v5_node
+    assert "nr_hugetlb" not in names
     assert names[-len(VM_EVENT_NAMES) - 1:-1] == list(VM_EVENT_NAMES)
     assert lines[-1] == "nr_unstable 0"
     assert len(names) == 11 + 6 + 39 + 2 + len(VM_EVENT_NAMES) + 1
@@ -469,3 +471,26 @@ def test_buddyinfo_right_aligns_the_zone_name_as_the_kernel_does(kernel):
         return
     # the live kernel's rows have the same shape (where this runs on one)
     assert all(re.fullmatch(ROW, r) for r in live), live
+
+
+@pytest.mark.parametrize("kernel", ["v5.14", "v6.18"])
+def test_nr_hugetlb_is_a_node_item_only_v6_18_prints(kernel):
+    """NR_HUGETLB (the hugetlb plugin's lruvec_stat_mod_folio in alloc_hugetlb_folio and
+    free_huge_folio): v6.18 prints it in /proc/vmstat and the node's vmstat between
+    pgdemote_proactive and nr_balloon_pages, where the live 6.18 kernel does (cat /proc/vmstat,
+    /sys/devices/system/node/node0/vmstat); v5.14 has no such item, its text is unchanged."""
+    from memsim.vmstat import node_stat_item
+    m = machine(kernel=kernel)
+    before = m.vfs.read_file("/proc/vmstat").decode()
+    m.physmem.vmstat.mod_node_page_state(0, node_stat_item.NR_HUGETLB, 512)
+    v = m.vfs.read_file("/proc/vmstat").decode()
+    node = m.vfs.read_file("/sys/devices/system/node/node0/vmstat").decode()
+    if kernel == "v5.14":
+        assert "nr_hugetlb" not in v and "nr_hugetlb" not in node and v == before
+        return
+    for text in (v, node):
+        names = [l.split()[0] for l in text.splitlines()]
+        i = names.index("nr_hugetlb")
+        assert names[i - 1:i + 2] == ["pgdemote_proactive", "nr_hugetlb", "nr_balloon_pages"]
+        assert fields(text)["nr_hugetlb"] == 512
+    assert fields(before)["nr_hugetlb"] == 0
