@@ -1984,6 +1984,17 @@ cdef class PhysMem:
             raise ValueError(f"pfn {pfn:#x} has no reference to drop")
         self.put_page(pfn)
 
+    def get(self, pfn_t pfn):
+        """get_page(): one more reference to an in-use page (a tail's goes to its head), as
+        isolate_huge_page() or a pin takes one."""
+        cdef pfn_t head
+        if pfn >= self.max_pfn:
+            raise ValueError(f"pfn {pfn:#x} is beyond the end of memory")
+        if compound_refcount(self, pfn) <= 0:
+            raise ValueError(f"pfn {pfn:#x} is free: get_page() needs a reference to add to")
+        head = self.mem_map[pfn].compound_head if self.mem_map[pfn].flags & (1ULL << PG_tail) else pfn
+        self.mem_map[head]._refcount += 1
+
     def free(self, pfn_t pfn, unsigned int order=0):
         """__free_pages()."""
         if pfn >= self.max_pfn:
@@ -2585,6 +2596,12 @@ cdef class PhysMem:
                     return False
             pfn += 1
         return True
+
+    def pfn_range_valid_contig(self, pfn_t start, uint64_t nr_pages):
+        """pfn_range_valid_contig() from Python (tests): may alloc_contig_pages try the range?"""
+        if start + nr_pages > self.max_pfn:
+            raise ValueError(f"pfn_range_valid_contig: [{start:#x}, {start + nr_pages:#x}) is not a range of memory")
+        return self._pfn_range_valid_contig(start, nr_pages)
 
     def free_contig_range(self, pfn_t pfn, uint64_t nr_pages):
         """free_contig_range() (v5.14): put every page of the range, one __free_page each."""

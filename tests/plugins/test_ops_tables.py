@@ -313,6 +313,9 @@ def test_alloc_contig_range_migrates_an_in_use_huge_page_through_the_core(opscou
     assert c["hugetlb.isolate_or_dissolve"] == 1 and c["hugetlb.migrate_huge_page"] == 1
     assert c["hugetlb.free_huge_page"] == frees + 1 and c["hugetlb.putback"] == 0
     moved = 512 if kernel == "v6.18" else 1
+    # pfn_range_valid_contig: v6.4+ refuses a range holding a hugetlb page (alloc_contig_pages
+    # does not try it), v5.14 checks PageReserved only
+    assert m.physmem.pfn_range_valid_contig(new, 512) is (kernel == "v5.14")
     assert m.physmem.vmstat.vm_event(vm_event_item.PGMIGRATE_SUCCESS) == success + moved
     lines = [l.split(": ", 2)[-1] for l in trace_text(m).splitlines() if "mm_migrate_pages" in l]
     end = (f"nr_succeeded={moved} nr_failed=0 nr_thp_succeeded=0 nr_thp_failed=0 nr_thp_split=0 "
