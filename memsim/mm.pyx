@@ -9,7 +9,8 @@ Models (v5.14, with the v6.18 differences the profiles switch on) mm/memory.c
 (``anon_vma_prepare``, ``anon_vma_clone``, ``anon_vma_fork``, ``unlink_anon_vmas``,
 ``rmap_walk``, ``try_to_unmap``, ``page_referenced``), mm/huge_memory.c (``zap_huge_pmd``,
 ``copy_huge_pmd``, ``do_huge_pmd_wp_page``, ``__split_huge_pmd``), mm/mremap.c
-(``move_page_tables``), mm/migrate.c (``migrate_pages`` of one page), mm/mmu_gather.c and the rss
+(``move_page_tables``), mm/migrate.c (``unmap_and_move`` of one page, the core's part of
+``unmap_and_move_huge_page``; ``migrate_pages`` itself is PhysMem's), mm/mmu_gather.c and the rss
 counting of include/linux/mm.h (SPLIT_RSS_COUNTING: per-task cached deltas, ``sync_mm_rss`` at
 the 66th fault, ``add_mm_rss_vec`` for zap and copy batches).
 

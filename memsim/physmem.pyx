@@ -15,7 +15,9 @@ Models mm/page_alloc.c of v5.14:
   ``__GFP_THISNODE``;
 * pageblock migratetypes with fallback stealing (``__rmqueue_fallback``) and the isolation
   primitive hugetlb's alloc_contig_range builds on (``start_isolate_page_range``,
-  ``undo_isolate_page_range``, ``test_pages_isolated``).
+  ``undo_isolate_page_range``, ``test_pages_isolated``), and alloc_contig_range itself with
+  mm/migrate.c's ``migrate_pages`` over its isolated batches (the per-page moves are the mm
+  core's and the hugetlb plugin's).
 
 Page contents are real but sparse: bytes written to a frame live in ``content`` (pfn ->
 bytearray); a frame never written reads as zeros and costs nothing.  Freeing a frame drops its
