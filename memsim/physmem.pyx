@@ -2424,7 +2424,8 @@ cdef class PhysMem:
                     r = (self.hugetlb.migrate_huge_page(self.hugetlb.ctx, lst[i])
                          if self.hugetlb.migrate_huge_page != NULL else -38)
                 else:
-                    r = self.migrate.migrate_page(self.migrate.ctx, lst[i])
+                    r = (self.migrate.migrate_page(self.migrate.ctx, lst[i])
+                         if self.migrate.migrate_page != NULL else -38)
                 if r == 0:
                     succeeded += units
                     state[i] = 1
