@@ -85,6 +85,7 @@ class Machine:
         self.physmem.folios_put_refs_enabled = p.folios_put_refs
         self.physmem.trace_context = p.trace_context
         self.physmem.contig_skip_hugetlb = p.contig_skip_hugetlb
+        self.physmem.contig_replace_free_hugetlb = p.contig_replace_free_hugetlb
         self.physmem.migrate_stats_in_pages = p.migrate_stats_in_pages
         self.mmcore = MmCore(self.physmem, self.tb, self.current, p.split_rss_counting,
                              p.gfp_user_anon, p.gfp_pgtable, p.gfp_user,

@@ -136,6 +136,20 @@ cdef enum:
     MR_CONTIG_RANGE = 6
     COMPACT_CLUSTER_MAX = 32            # SWAP_CLUSTER_MAX: pages isolated for one migrate_pages()
 
+# __alloc_contig_migrate_range()'s state, kept across a reschedule: the scan position, the batch
+# isolated so far (``lst[:n]``, ``nr`` pages) and the tries of the current batch.  A hugetlb page
+# whose free is in flight makes the scan stop with -EAGAIN at that page; the caller yields
+# (cond_resched) and calls again with the same state.
+cdef struct contig_scan:
+    pfn_t pfn
+    pfn_t end
+    int n
+    int tries
+    uint64_t nr
+    bint started
+    bint isolating
+    pfn_t lst[COMPACT_CLUSTER_MAX + 1]
+
 # Page migration of in-use base pages (mm/migrate.c), installed by the mm core (memsim.mm), which
 # owns the reverse map: one attempt (unmap_and_move), not counted: 0 when the page was moved
 # elsewhere (and freed), else a negative errno.  PhysMem.migrate_pages counts and traces.
@@ -267,6 +281,7 @@ cdef class PhysMem:
     cdef public uint64_t watermark_scale_factor   # vm.watermark_scale_factor (default 10)
     cdef public bint free_gigantic_as_folio      # v6.11+: a gigantic folio frees as one block
     cdef public bint contig_skip_hugetlb    # v6.4+: pfn_range_valid_contig refuses PageHuge ranges
+    cdef public bint contig_replace_free_hugetlb    # v6.14+: replace_free_hugepage_folios after migration
     cdef public bint migrate_stats_in_pages # migrate_pages counts a hugetlb page as its nr of pages (v6.18; v5.14: 1)
     cdef public bint pcp_enabled
     cdef uint64_t _min_free_kbytes
@@ -345,8 +360,8 @@ cdef class PhysMem:
     cdef _refree(self, zone* z, pfn_t start, pfn_t end)
     cdef bint _block_has_allocated(self, pfn_t start)
     cdef int drop_content(self, pfn_t pfn, unsigned int order) except -1
-    cdef int _alloc_contig_migrate_range(self, pfn_t start, pfn_t end) except? -1000000
-    cdef int _isolate_migratepages_range(self, pfn_t* pfn, pfn_t end, pfn_t* lst, int* n) except? -1000000
+    cdef int _alloc_contig_migrate_range(self, contig_scan* st) except? -1000000
+    cdef int _isolate_migratepages_range(self, contig_scan* st) except? -1000000
     cdef int migrate_pages(self, pfn_t* lst, int* n, int mode, int reason) except? -1000000
     cdef int putback_movable_pages(self, pfn_t* lst, int n) except -1
     cdef bint _pfn_range_valid_contig(self, pfn_t start, uint64_t nr) noexcept

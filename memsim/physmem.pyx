@@ -268,6 +268,7 @@ cdef class PhysMem:
         memset(&self.hugetlb, 0, sizeof(self.hugetlb))
         self.free_gigantic_as_folio = False
         self.contig_skip_hugetlb = False
+        self.contig_replace_free_hugetlb = False
         self.migrate_stats_in_pages = False
         self.vmstat = VmStat(self.nr_nodes, ncpus, cur)
         self.vs = &self.vmstat.vs
@@ -2297,39 +2298,49 @@ cdef class PhysMem:
             pfn += 1ULL << order
 
     # -- contiguous ranges and gigantic pages (mm/page_alloc.c, mm/hugetlb.c) -----------------
-    cdef int _alloc_contig_migrate_range(self, pfn_t start, pfn_t end) except? -1000000:
+    cdef int _alloc_contig_migrate_range(self, contig_scan* st) except? -1000000:
         """__alloc_contig_migrate_range() (mm/page_alloc.c): move what is in use out of
-        [start, end).  Isolate a batch (isolate_migratepages_range: up to COMPACT_CLUSTER_MAX
+        [st.pfn, st.end).  Isolate a batch (isolate_migratepages_range: up to COMPACT_CLUSTER_MAX
         pages), migrate_pages() it with MIGRATE_SYNC and MR_CONTIG_RANGE, and again while pages
         stay on the list: the fifth try without progress gives -EBUSY (the rest of the range is
         not scanned).  -ENOMEM (isolating or migrating) stops at once; what is still isolated is
-        put back (putback_movable_pages).  Returns 0, -EBUSY or -ENOMEM."""
-        cdef pfn_t lst[COMPACT_CLUSTER_MAX + 1]
-        cdef pfn_t pfn = start
-        cdef int n = 0, tries = 0, ret = 0
-        self.lru_add_drain_all()        # lru_cache_disable()
-        while pfn < end or n > 0:
-            if n == 0:
-                ret = self._isolate_migratepages_range(&pfn, end, lst, &n)
+        put back (putback_movable_pages).  -EAGAIN: the hugetlb plugin met a free in flight at
+        st.pfn; nothing is put back, and the caller reschedules and calls again with ``st``
+        (isolate_or_dissolve_huge_page's cond_resched; goto retry).  Returns 0, -EBUSY, -ENOMEM
+        or -EAGAIN."""
+        cdef int ret = 0
+        if not st.started:
+            self.lru_add_drain_all()        # lru_cache_disable()
+            st.started = True
+        while st.pfn < st.end or st.n > 0:
+            if st.n == 0 or st.isolating:
+                if not st.isolating:
+                    st.nr = 0
+                    st.isolating = True
+                ret = self._isolate_migratepages_range(st)
+                if ret == -11:
+                    return ret
+                st.isolating = False
                 if ret:
                     break
-                tries = 0
+                st.tries = 0
             else:
-                tries += 1
-                if tries == 5:
+                st.tries += 1
+                if st.tries == 5:
                     ret = -16
                     break
-            ret = self.migrate_pages(lst, &n, MIGRATE_SYNC, MR_CONTIG_RANGE)
+            ret = self.migrate_pages(st.lst, &st.n, MIGRATE_SYNC, MR_CONTIG_RANGE)
             if ret == -12:
                 break
         if ret < 0:
-            self.putback_movable_pages(lst, n)
+            self.putback_movable_pages(st.lst, st.n)
+            st.n = 0
             return ret
         return 0
 
-    cdef int _isolate_migratepages_range(self, pfn_t* pfn, pfn_t end, pfn_t* lst, int* n) except? -1000000:
+    cdef int _isolate_migratepages_range(self, contig_scan* st) except? -1000000:
         """isolate_migratepages_range() in alloc_contig mode (mm/compaction.c
-        isolate_migratepages_block): scan from ``pfn[0]`` and put on ``lst`` what migrate_pages
+        isolate_migratepages_block): scan from ``st.pfn`` and put on ``st.lst`` what migrate_pages
         can move, until COMPACT_CLUSTER_MAX pages are isolated (a huge page counts all its
         pages) or ``end``.  A hugetlb page goes to the plugin's isolate_or_dissolve_huge_page:
         still hugetlb after 0 = isolated (listed), no longer hugetlb = dissolved (its free pages
@@ -2339,11 +2350,14 @@ cdef class PhysMem:
         isolated if the mm core's migrate.isolate_page says so (on an LRU list, or cached by a
         mapping whose ->migratepage can move it; the isolate_lru_page is the migration's own); other compound
         pages (THP, large page-cache folios) are not: memsim migrates no large folio, so they
-        are skipped and the range ends -EBUSY.  ``pfn[0]`` is where the next scan starts."""
-        cdef pfn_t p_ = pfn[0], head
+        are skipped and the range ends -EBUSY.  ``st.pfn`` is where the next scan starts; the
+        batch grows in ``st.lst``/``st.n``/``st.nr``.  -EAGAIN from the plugin (a free in flight)
+        returns at once with ``st.pfn`` on that page, to be retried."""
+        cdef pfn_t p_ = st.pfn, head, end = st.end
+        cdef pfn_t* lst = st.lst
+        cdef int* n = &st.n
         cdef page* p
         cdef page* hp
-        cdef uint64_t nr = 0
         cdef int r
         while p_ < end:
             p = &self.mem_map[p_]
@@ -2357,18 +2371,21 @@ cdef class PhysMem:
                     p_ = head + (1ULL << hp.compound_order)
                     continue
                 r = self.hugetlb.isolate_or_dissolve_huge_page(self.hugetlb.ctx, head)
+                if r == -11:
+                    st.pfn = head
+                    return r
                 if r < 0:
                     p_ = head + (1ULL << hp.compound_order)
                     if r == -12:
-                        pfn[0] = p_
+                        st.pfn = p_
                         return r
                     continue
                 if hp.flags & (1ULL << PG_hugetlb):
                     lst[n[0]] = head
                     n[0] += 1
-                    nr += 1ULL << hp.compound_order
+                    st.nr += 1ULL << hp.compound_order
                     p_ = head + (1ULL << hp.compound_order)
-                    if nr >= COMPACT_CLUSTER_MAX:
+                    if st.nr >= COMPACT_CLUSTER_MAX:
                         break
                 continue                # dissolved: the scan goes on over its free pages
             if p.flags & ((1ULL << PG_head) | (1ULL << PG_tail)):
@@ -2379,13 +2396,13 @@ cdef class PhysMem:
                     and self.migrate.isolate_page(self.migrate.ctx, p_) > 0):
                 lst[n[0]] = p_
                 n[0] += 1
-                nr += 1
+                st.nr += 1
                 p_ += 1
-                if nr >= COMPACT_CLUSTER_MAX:
+                if st.nr >= COMPACT_CLUSTER_MAX:
                     break
                 continue
             p_ += 1
-        pfn[0] = p_
+        st.pfn = p_
         return 0
 
     cdef int migrate_pages(self, pfn_t* lst, int* n, int mode, int reason) except? -1000000:
@@ -2497,9 +2514,11 @@ cdef class PhysMem:
             lst[i] = pfns[i]
         self.putback_movable_pages(lst, n)
 
-    def alloc_contig_range(self, pfn_t start, pfn_t end, int migratetype=MIGRATE_MOVABLE,
-                           gfp_t gfp=0xcc0):
-        """alloc_contig_range(): make [start, end) free and take it.
+    def alloc_contig_range_gen(self, pfn_t start, pfn_t end, int migratetype=MIGRATE_MOVABLE,
+                               gfp_t gfp=0xcc0):
+        """alloc_contig_range(): make [start, end) free and take it; a generator for a task,
+        which yields :data:`memsim.sched.PREEMPT` where the kernel calls cond_resched() to wait
+        for a hugetlb free in flight (see _alloc_contig_migrate_range), and returns the result.
 
         Isolates the max-order aligned pageblocks around the range (EBUSY if one holds
         unmovable pages), drains the per-CPU lists, migrates or dissolves what is in use,
@@ -2510,6 +2529,10 @@ cdef class PhysMem:
         cdef pfn_t a_end = ((end + UNIT_PAGES - 1) >> UNIT_ORDER) << UNIT_ORDER
         cdef pfn_t outer_start
         cdef unsigned int order
+        cdef contig_scan st
+        cdef pfn_t pfn, head
+        cdef int r
+        from memsim.sched import PREEMPT
         if start >= end or end > self.max_pfn:
             raise ValueError(f"alloc_contig_range: [{start:#x}, {end:#x}) is not a range of memory")
         if self.page_zone(start) != self.page_zone(end - 1):
@@ -2518,9 +2541,34 @@ cdef class PhysMem:
         if old is None:
             return -16
         try:
-            ret = self._alloc_contig_migrate_range(start, end)
+            st.pfn = start
+            st.end = end
+            st.n = 0
+            st.tries = 0
+            st.nr = 0
+            st.started = False
+            st.isolating = False
+            while True:
+                ret = self._alloc_contig_migrate_range(&st)
+                if ret != -11:
+                    break
+                yield PREEMPT
             if ret and ret != -16:
                 return ret
+            if self.contig_replace_free_hugetlb and self.hugetlb.isolate_or_dissolve_huge_page != NULL:
+                # replace_free_hugepage_folios(): in-use huge pages migrated out of the range may
+                # have gone back to the free pool (still inside it): replace those too
+                pfn = start
+                while pfn < end:
+                    head = self.mem_map[pfn].compound_head if self.mem_map[pfn].flags & (1ULL << PG_tail) else pfn
+                    if (self.mem_map[head].flags & (1ULL << PG_hugetlb)) and self.mem_map[head]._refcount == 0:
+                        r = self.hugetlb.isolate_or_dissolve_huge_page(self.hugetlb.ctx, head)
+                        if r == -11:
+                            yield PREEMPT
+                            continue
+                        if r:
+                            return r
+                    pfn += 1
             # the free block holding ``start`` may begin before it
             order = 0
             outer_start = start
@@ -2542,6 +2590,21 @@ cdef class PhysMem:
             return 0
         finally:
             self.undo_isolate_page_range(a_start, a_end, old)
+
+    def alloc_contig_range(self, pfn_t start, pfn_t end, int migratetype=MIGRATE_MOVABLE,
+                           gfp_t gfp=0xcc0):
+        """alloc_contig_range() outside a task's step (alloc_contig_pages, tests): the same, run
+        to the end.  A hugetlb free in flight can only complete when its task runs again, which
+        cannot happen here: that is an error, not a hang."""
+        gen = self.alloc_contig_range_gen(start, end, migratetype, gfp)
+        try:
+            for _ in range(100000):
+                next(gen)
+        except StopIteration as stop:
+            return stop.value
+        gen.close()
+        raise RuntimeError(f"alloc_contig_range [{start:#x}, {end:#x}): a hugetlb page's free never "
+                           "completed (its task works were never run)")
 
     def alloc_contig_pages(self, uint64_t nr_pages, gfp_t gfp=0xcc0, int nid=-1, nodes=None):
         """alloc_contig_pages(): the first naturally aligned run of ``nr_pages`` in a zone of

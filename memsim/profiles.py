@@ -89,6 +89,9 @@ class KernelProfile:
     contig_skip_hugetlb: bool = False   # v6.4+ pfn_range_valid_contig() refuses ranges holding PageHuge
                                         # pages ("mm: page_alloc: skip regions with hugetlbfs pages when
                                         # allocating 1G pages"); v5.14: only PageReserved (eb14d4eefdc4)
+    contig_replace_free_hugetlb: bool = False   # v6.14+ alloc_contig_range() replaces the free huge pages
+                                        # left in the range after migration (replace_free_hugepage_folios,
+                                        # "mm: replace free hugepage folios after migration")
     migrate_stats_in_pages: bool = False    # migrate_pages() counts a hugetlb page as its number of pages
                                             # in nr_succeeded / nr_failed_pages (and pgmigrate_*); 5.14: as 1
     migration_entry_ad: bool = False    # v6.1+ migration entries keep the young and dirty bits ("mm:
@@ -158,6 +161,7 @@ PROFILES = {
         rcu_table_free=True,
         trace_context=True,
         contig_skip_hugetlb=True,
+        contig_replace_free_hugetlb=True,
         migrate_stats_in_pages=True,
         migration_entry_ad=True,
     ),

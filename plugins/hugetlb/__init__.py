@@ -84,7 +84,7 @@ def memsim_machine_created(machine, config):
     p = machine.profile
     hg = Hugetlb(machine.physmem, p.gfp_user, FOLIO_POOL[p])
     hg.install()
-    Contig(hg, patch.contig_enabled(machine)).install()
+    Contig(hg, machine.mmcore, patch.contig_enabled(machine)).install()
     machine.plugin_state["hugetlb"] = hg
     machine.plugin_state["hugetlb.cma"] = activate_areas(machine, machine.spec.settings.get("cma", ()))
     alloc_boot_pools(hg, machine.boot)

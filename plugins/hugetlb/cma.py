@@ -12,7 +12,7 @@ there are no CmaTotal / CmaFree lines and no cma_alloc_* counters.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Generator, List, Optional
 
 from memsim.errors import InvalidValue
 from memsim.registry import MachineKey, Param
@@ -84,10 +84,11 @@ def activate_areas(machine, areas) -> List[CmaArea]:
     return out
 
 
-def cma_alloc(machine, area: CmaArea, count: int, align: int) -> Tuple[Optional[int], int]:
+def cma_alloc(machine, area: CmaArea, count: int, align: int) -> Generator:
     """cma_alloc(): the first free, ``align``-order aligned run of the bitmap; its pages through
     alloc_contig_range(MIGRATE_CMA); a busy range (EBUSY) is retried one alignment further on,
-    any other error ends the search.  Returns (pfn or None, the last alloc_contig_range result)."""
+    any other error ends the search.  A generator (alloc_contig_range may wait for a hugetlb
+    free in flight); returns (pfn or None, the last alloc_contig_range result)."""
     pm = machine.physmem
     mask = (1 << align) - 1
     offset = (-area.base_pfn) & mask          # cma_bitmap_aligned_offset
@@ -100,7 +101,7 @@ def cma_alloc(machine, area: CmaArea, count: int, align: int) -> Tuple[Optional[
         for i in range(no, no + count):
             area.bitmap[i] = True
         pfn = area.base_pfn + no
-        ret = pm.alloc_contig_range(pfn, pfn + count, MIGRATE_CMA, GFP_KERNEL)
+        ret = yield from pm.alloc_contig_range_gen(pfn, pfn + count, MIGRATE_CMA, GFP_KERNEL)
         if ret == 0:
             return pfn, 0
         for i in range(no, no + count):

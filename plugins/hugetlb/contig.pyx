@@ -18,7 +18,9 @@ from libc.stdint cimport uint64_t
 from memsim._types cimport pfn_t, NO_PFN, PG_hugetlb, GFP_THISNODE_
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem
-from memsim.plugins.hugetlb.hstate cimport Hstate, Hugetlb, HPG_freed, HPG_migratable
+from memsim.mm cimport MmCore
+from memsim.plugins.hugetlb.hstate cimport (Hstate, Hugetlb, HPG_freed, HPG_migratable,
+                                            HPG_temporary)
 
 DEF ENOMEM = 12
 DEF EBUSY = 16
@@ -29,17 +31,20 @@ cdef class Contig:
     """The plugin's side of alloc_contig_range: the seed switch and the page kept across a
     retry."""
     cdef Hugetlb hg
+    cdef MmCore core
     cdef public bint dissolve              # hugetlb-contig-dissolve on
     cdef pfn_t retry_old                   # the page whose free was in flight ...
     cdef pfn_t retry_new                   # ... and the replacement allocated for it
     cdef public dict stats
 
-    def __init__(self, Hugetlb hg, bint dissolve):
+    def __init__(self, Hugetlb hg, MmCore core, bint dissolve):
         self.hg = hg
+        self.core = core
         self.dissolve = dissolve
         self.retry_old = NO_PFN
         self.retry_new = NO_PFN
-        self.stats = {"replaced": 0, "isolated": 0, "retries": 0, "refused_gigantic": 0}
+        self.stats = {"replaced": 0, "isolated": 0, "retries": 0, "refused_gigantic": 0,
+                      "migrated": 0, "migrate_failed": 0}
 
     def install(self):
         """Fill in hugetlb_page_ops.isolate_or_dissolve_huge_page (ctx: this object's Hugetlb
@@ -47,6 +52,8 @@ cdef class Contig:
         op finds the Hugetlb through it)."""
         cdef PhysMem pm = self.hg.pm
         pm.hugetlb.isolate_or_dissolve_huge_page = _isolate_or_dissolve_op
+        pm.hugetlb.migrate_huge_page = _migrate_huge_page_op
+        pm.hugetlb.putback_active_hugepage = _putback_active_hugepage_op
         self.hg.contig = self
 
     cdef bint isolate_huge_page(self, pfn_t head) except -1:
@@ -123,6 +130,83 @@ cdef class Contig:
             return self.alloc_and_dissolve_huge_page(h, head)
         return -EBUSY
 
+    # -- migration of an in-use page (mm/migrate.c unmap_and_move_huge_page) ----------------------
+    cdef int putback_active_hugepage(self, pfn_t head) except -1:
+        """putback_active_hugepage(): Migratable again, on the active list, and the isolation's
+        reference dropped (the last one runs free_huge_page)."""
+        cdef PhysMem pm = self.hg.pm
+        pm.mem_map[head].private |= HPG_migratable
+        pm.put_page(head)
+        return 0
+
+    cdef pfn_t alloc_huge_page_nodemask(self, Hstate h, int preferred_nid) except? 0xfffffffffffffffe:
+        """alloc_huge_page_nodemask() as alloc_migration_target calls it for a huge page: a free
+        pool page beyond the reservations, from the preferred node first, then the others by
+        distance (dequeue_huge_page_nodemask; no __GFP_THISNODE); else a Temporary page from
+        buddy (alloc_migrate_huge_page: counted in nr, not surplus; never gigantic).  The page
+        is returned with one reference, or NO_PFN."""
+        cdef PhysMem pm = self.hg.pm
+        cdef pfn_t head
+        cdef int i, nid
+        if h.free_huge_pages > h.resv_huge_pages:
+            for i in range(self.hg.nr_nodes):
+                nid = (preferred_nid + i) % self.hg.nr_nodes
+                head = h.dequeue_huge_page_node_exact(nid)
+                if head != NO_PFN:
+                    return head
+        if h.is_gigantic():
+            return NO_PFN
+        head = h.alloc_fresh_huge_page(self.hg.htlb_alloc_mask, preferred_nid, NULL)
+        if head == NO_PFN:
+            return NO_PFN
+        h.prep_account_new_huge_page(pm.page_to_nid(head))
+        pm.mem_map[head].private |= HPG_temporary
+        return head
+
+    cdef int move_hugetlb_state(self, Hstate h, pfn_t old, pfn_t new) except -1:
+        """move_hugetlb_state(): a Temporary target passes Temporary to the old page (which then
+        goes to buddy when freed), and one unit of surplus follows the page to the new node."""
+        cdef PhysMem pm = self.hg.pm
+        cdef int old_nid, new_nid
+        if not (pm.mem_map[new].private & HPG_temporary):
+            return 0
+        pm.mem_map[old].private |= HPG_temporary
+        pm.mem_map[new].private &= ~HPG_temporary
+        old_nid = pm.page_to_nid(old)
+        new_nid = pm.page_to_nid(new)
+        if old_nid != new_nid and h.surplus_huge_pages_node[old_nid]:
+            h.surplus_huge_pages_node[old_nid] -= 1
+            h.surplus_huge_pages_node[new_nid] += 1
+        return 0
+
+    cdef int migrate_huge_page(self, pfn_t old) except? -1000000:
+        """unmap_and_move_huge_page() with alloc_migration_target: a page whose users all went
+        (only the isolation's reference left) is simply put back; else a target page, the core
+        moves the mappings, the page-cache entry and the bytes (MmCore.migrate_huge_page_mappings),
+        the hugetlb state follows (move_hugetlb_state), and both pages are put back: the old one's
+        free then gives it to buddy (Temporary, or its node has surplus) or to the free list.  -ENOMEM
+        when no target can be had; -EAGAIN (a pin) keeps the old page isolated for another pass."""
+        cdef PhysMem pm = self.hg.pm
+        cdef Hstate h = self.hg.page_hstate(old)
+        cdef pfn_t new
+        cdef int rc
+        if pm.mem_map[old]._refcount == 1:
+            self.putback_active_hugepage(old)
+            return 0
+        new = self.alloc_huge_page_nodemask(h, pm.page_to_nid(old))
+        if new == NO_PFN:
+            return -ENOMEM
+        rc = self.core.migrate_huge_page_mappings(old, new)
+        if rc == 0:
+            self.move_hugetlb_state(h, old, new)
+            self.stats["migrated"] += 1
+        else:
+            self.stats["migrate_failed"] += 1
+        if rc != -EAGAIN:
+            self.putback_active_hugepage(old)
+        self.putback_active_hugepage(new)
+        return rc
+
     def abandon_retry(self):
         """The caller gave up on a page it was told to retry: the kept page goes back."""
         cdef Hstate h
@@ -136,3 +220,13 @@ cdef class Contig:
 cdef int _isolate_or_dissolve_op(void* ctx, pfn_t head) except? -1000000:
     cdef Hugetlb hg = <Hugetlb>ctx
     return (<Contig>hg.contig).isolate_or_dissolve_huge_page(head)
+
+
+cdef int _migrate_huge_page_op(void* ctx, pfn_t head) except? -1000000:
+    cdef Hugetlb hg = <Hugetlb>ctx
+    return (<Contig>hg.contig).migrate_huge_page(head)
+
+
+cdef int _putback_active_hugepage_op(void* ctx, pfn_t head) except -1:
+    cdef Hugetlb hg = <Hugetlb>ctx
+    return (<Contig>hg.contig).putback_active_hugepage(head)

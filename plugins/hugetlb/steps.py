@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any, Generator, Mapping
 
 from memsim.registry import Param, StepType
-from memsim.sched import PREEMPT
 
-EAGAIN, ENOMEM, EBUSY, EINVAL = 11, 12, 16, 22
+ENOMEM, EBUSY, EINVAL = 12, 16, 22
 _NAMES = {EBUSY: "EBUSY", ENOMEM: "ENOMEM", EINVAL: "EINVAL", 4: "EINTR"}
 MIGRATE_MOVABLE, MIGRATE_CMA = 1, 4
 GFP_KERNEL = 0xCC0
@@ -23,18 +22,6 @@ def _ranges(ctx) -> dict:
     return ctx.machine.plugin_state.setdefault("hugetlb.ranges", {})
 
 
-def alloc_contig_range(machine, start: int, end: int, migratetype: int) -> Generator:
-    """alloc_contig_range() from a task: the core's range allocation; when the plugin's
-    isolate_or_dissolve_huge_page meets a free in flight (-EAGAIN) the caller reschedules and
-    tries again (cond_resched(); goto retry).  Returns 0 or a negative errno."""
-    pm = machine.physmem
-    while True:
-        ret = pm.alloc_contig_range(start, end, migratetype, GFP_KERNEL)
-        if ret != -EAGAIN:
-            return ret
-        yield PREEMPT
-
-
 def run_alloc_contig_range(ctx, step) -> Generator:
     a = step.args
     pm = ctx.machine.physmem
@@ -43,7 +30,7 @@ def run_alloc_contig_range(ctx, step) -> Generator:
         ctx.fail(f"alloc_contig_range [{start:#x}, {start + nr:#x}) ends beyond the last pfn "
                  f"{pm.max_pfn - 1:#x}", "give a range inside the machine's memory", key="start")
     ctx.advance(CALL_NS)
-    ret = yield from alloc_contig_range(ctx.machine, start, start + nr, MIGRATE_MOVABLE)
+    ret = yield from pm.alloc_contig_range_gen(start, start + nr, MIGRATE_MOVABLE, GFP_KERNEL)
     if ret:
         ctx.set_errno(_NAMES.get(-ret, "EINVAL"), f"alloc_contig_range [{start:#x}, {start + nr:#x})")
         return
@@ -60,7 +47,7 @@ def run_free_contig_range(ctx, step) -> None:
     ctx.machine.physmem.free_contig_range(got[2], got[3])
 
 
-def run_cma_alloc(ctx, step) -> None:
+def run_cma_alloc(ctx, step) -> Generator:
     from memsim.plugins.hugetlb.cma import cma_alloc
     a = step.args
     areas = ctx.machine.plugin_state.get("hugetlb.cma", [])
@@ -68,7 +55,7 @@ def run_cma_alloc(ctx, step) -> None:
         ctx.fail(f"cma_alloc: area {a['area']} does not exist (the machine has {len(areas)} CMA "
                  f"area{'s' if len(areas) != 1 else ''})", "declare it in machine.cma", key="area")
     ctx.advance(CALL_NS)
-    pfn, ret = cma_alloc(ctx.machine, areas[a["area"]], a["count"], a["align"])
+    pfn, ret = yield from cma_alloc(ctx.machine, areas[a["area"]], a["count"], a["align"])
     if pfn is None:
         ctx.set_errno("ENOMEM", f"cma_alloc of {a['count']} pages from cma{a['area']} "
                       f"(last alloc_contig_range: {_NAMES.get(-ret, ret)})")

@@ -104,9 +104,10 @@ def test_states_are_read_only_values():
 
 # -- implementations ---------------------------------------------------------------------------
 
-def test_kmem_and_pagecache_implement_their_changes_and_nothing_else_is_implemented_yet():
+def test_the_written_plugins_implement_their_changes_and_nothing_else_is_implemented_yet():
     regs, _ = registries()
-    assert regs.patches.names() == ("no-nrexceptional", "rss-stat-symbolic")
+    assert regs.patches.names() == ("hugetlb-contig-dissolve", "no-nrexceptional", "rss-stat-symbolic")
+    assert regs.patches.get("hugetlb-contig-dissolve").plugin == "hugetlb"
     impl = regs.patches.get("rss-stat-symbolic")
     assert impl.plugin == "kmem" and impl.events == ("kmem:rss_stat",)
     assert [m.name for m in impl.metrics] == ["rss_stat_text_bytes", "rss_stat_by_index"]
