@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from memsim.boot import BootOptions
 from memsim.hashptr import key_from_seed
@@ -17,6 +17,7 @@ from memsim.oom import OomKiller, install_proc_pid_files, remove_proc_pid_files
 from memsim.physmem import PhysMem
 from memsim.profiles import KernelProfile, get_profile
 from memsim.ring import Clock, TraceBuffer
+from memsim.sched import TaskWorks
 from memsim.task import Current, TaskStruct
 from memsim import vm
 from memsim.vfs import FilesStruct, MntNamespace
@@ -132,6 +133,8 @@ class Machine:
             self.mmcore.slab = self.slab
         #: the OOM killer the allocator's slow path calls (memsim.oom, mm/oom_kill.c)
         self.oom = OomKiller(self)
+        #: task_work (kernel/task_work.c): work queued on a task (task_work_add)
+        self.task_works = TaskWorks()
         self.physmem.set_oom_killer(self.oom)
         #: vm.overcommit_memory and its limits (__vm_enough_memory at mmap and mremap)
         self.overcommit = vm.Overcommit(self)
@@ -230,6 +233,28 @@ class Machine:
         them (memsim.kswapd).  Without this, wakeup_kswapd wakes nobody."""
         from memsim.kswapd import start_kswapds
         return start_kswapds(self, scheduler)
+
+    def task_work_add(self, task: Optional[TaskStruct], fn: Callable[[], None]) -> bool:
+        """task_work_add(task, work, TWA_RESUME): ``fn()`` runs in ``task``'s context when the
+        scheduler next picks ``task`` (before its body goes on), when it exits, or at the end of
+        the run -- so tasks scheduled in between see the state ``fn`` will complete.  Code that
+        cannot sleep queues the rest of its work this way on ``current``
+        (``machine.current.task``, ``machine.mmcore.cur.task`` from a plugin holding the core).
+        Returns True when queued; False when ``fn`` ran at once (no scheduler is running tasks,
+        ``task`` is None or has exited: :class:`memsim.sched.TaskWorks`)."""
+        return self.task_works.add(task, fn)
+
+    def task_work_run(self, task: TaskStruct) -> int:
+        """task_work_run() for ``task`` now, in the caller's context; returns how many ran."""
+        return self.task_works.run(task)
+
+    def flush_task_works(self) -> int:
+        """Run every task's pending works now, in the caller's context (code that must see the
+        deferred work done: flush_free_hpage_work() in set_max_huge_pages); returns how many
+        ran.  Nothing to do, and no cost, when none is pending."""
+        if not self.task_works.pending:
+            return 0
+        return self.task_works.flush()
 
     def set_current(self, task: Optional[TaskStruct]) -> None:
         """Context switch: ``task`` becomes current on its CPU."""
@@ -331,6 +356,8 @@ class Machine:
             mm.mm_users -= 1
             if mm.mm_users == 0:
                 vm.exit_mmap(self.mmcore, mm)
+        # exit_task_work(): after exit_mm() and exit_files(), whose puts may have queued work
+        self.task_works.exit(task)
         if self.hooks is not None:
             self.hooks.memsim_task_exit(task=task)
         remove_proc_pid_files(self, task)
