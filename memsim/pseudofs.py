@@ -16,6 +16,27 @@ and ``store(private, data: bytes) -> Optional[int]`` (a write; returns the bytes
 for all of them; raises :class:`memsim.vfs.VfsError` to fail with that errno).  Paths are
 relative to the root of the tree (``sys/vm/min_free_kbytes`` under procfs).
 
+A store that sleeps — the kernel's ``set_max_huge_pages`` calls ``cond_resched()`` for each
+page and takes ``h->resize_lock`` — returns a generator instead (a generator function is the
+simplest way): it yields what task bodies yield (:data:`memsim.sched.PREEMPT`, a wait queue,
+``yield from mutex.lock(task)``) and returns the bytes it took (None: all)::
+
+    def store_nr(h, data):
+        count, took = proc_doulongvec_minmax(data)        # EINVAL here fails the write
+        task = h.machine.current.task                     # current: the writer
+        yield from h.resize_lock.lock(task)               # a memsim.sched.Mutex
+        try:
+            while h.nr_huge_pages < count:
+                yield PREEMPT                             # cond_resched()
+                ...
+        finally:
+            h.resize_lock.unlock(task)
+        return took
+
+A ``write_file`` or ``write`` step runs it with ``yield from`` (other tasks run where it
+yields); any other writer (``machine.vfs.write_file``, ``vfs_write``) runs it to completion with
+:func:`memsim.sched.run_sync`, which raises :class:`memsim.sched.WouldBlock` if it would sleep.
+
 Each kind of tree behaves as the kernel's does where a probe of a live 6.18 kernel could see it
 (tests/core/test_vfs.py lists the probes):
 
@@ -35,7 +56,8 @@ A removed entry that is still open fails its reads and writes (ENODEV for kernfs
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from types import GeneratorType
+from typing import Any, Callable, Generator, Optional
 
 from memsim.registry import ProcFile
 from memsim.vfs import (
@@ -68,7 +90,11 @@ class KernfsSyscallOps:
 
 
 class PseudoAttr:
-    """What a generated file does: its show/store functions and their private data."""
+    """What a generated file does: its show/store functions and their private data.
+
+    ``store(private, data)`` returns the bytes it took (None: all), or a generator when it may
+    sleep (see the module's docstring): the generator yields what task bodies yield and returns
+    that count."""
 
     __slots__ = ("show", "store", "private", "removed", "plugin")
 
@@ -202,6 +228,15 @@ def _seq_text(file: File, flavour: str) -> bytes:
     return file.private_data
 
 
+def _store_sleeping(file: File, count: int, store: Generator) -> Generator:
+    """The end of a write whose store sleeps: run the store's generator, then take its count
+    (None: all ``count`` bytes) and move ``f_pos``, as a store that returns does."""
+    took = yield from store
+    took = count if took is None else int(took)
+    file.f_pos += took
+    return took
+
+
 def _make_fops(flavour: str) -> FileOperations:
     def read(file: File, count: int) -> bytes:
         attr = _attr(file)
@@ -215,7 +250,7 @@ def _make_fops(flavour: str) -> FileOperations:
         file.f_pos += len(out)
         return out
 
-    def write(file: File, data: bytes) -> int:
+    def write(file: File, data: bytes):
         attr = _attr(file)
         _gone(attr, flavour)
         if attr.store is None:
@@ -223,7 +258,12 @@ def _make_fops(flavour: str) -> FileOperations:
         if flavour == SYSCTL and file.f_pos:
             return len(data)                            # SYSCTL_WRITES_STRICT: ignored
         took = attr.store(attr.private, bytes(data))
-        took = len(data) if took is None else int(took)
+        if took is None:
+            took = len(data)
+        elif isinstance(took, GeneratorType):
+            return _store_sleeping(file, len(data), took)
+        else:
+            took = int(took)
         file.f_pos += took
         return took
 
@@ -350,7 +390,8 @@ class PseudoFs:
                     mode: Optional[int] = None, private: Any = None, plugin: str = "core") -> Dentry:
         """proc_create_single_data() / kernfs_create_file(): a file (its parent directories are
         made as needed).  ``mode`` defaults to 0444, 0644 with ``store`` or 0200 with ``store``
-        alone.  EEXIST if the name exists."""
+        alone.  EEXIST if the name exists.  ``store`` may return a generator: a write that
+        sleeps (the module's docstring)."""
         parts = self._parts(path)
         if not parts:
             raise ValueError("a file needs a name")

@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from types import GeneratorType
+from typing import Any, Callable, Dict, Generator, Iterable, Iterator, List, Optional, Tuple
 
 from memsim.dcache import Dcache, InodesStat, dget, dput
+from memsim.sched import run_sync
 
 __all__ = [
     "VfsError", "FileSystemType", "FsContext", "FileOperations", "InodeOperations",
@@ -39,7 +41,7 @@ __all__ = [
     "S_IFMT", "S_IFDIR", "S_IFREG", "O_RDONLY", "O_WRONLY", "O_RDWR", "O_CREAT", "O_EXCL",
     "O_TRUNC", "O_APPEND", "O_DIRECTORY", "FMODE_READ", "FMODE_WRITE", "MAY_EXEC", "MAY_WRITE",
     "MAY_READ", "NAME_MAX", "PATH_MAX", "FS_REQUIRES_DEV", "SuperOperations", "iput", "ihold",
-    "vfs_pread", "vfs_pwrite", "vfs_fsync", "vfs_fallocate", "vfs_fadvise", "do_ftruncate",
+    "vfs_write", "vfs_write_blocking", "vfs_pread", "vfs_pwrite", "vfs_fsync", "vfs_fallocate", "vfs_fadvise", "do_ftruncate",
     "i_size_write", "simple_unlink", "get_file", "evict", "generic_fadvise", "BackingDevInfo",
     "FileRaState", "FMODE_RANDOM", "VM_READAHEAD_PAGES", "FALLOC_FL_KEEP_SIZE", "FALLOC_FL_PUNCH_HOLE", "FALLOC_FL_COLLAPSE_RANGE",
     "FALLOC_FL_ZERO_RANGE", "FALLOC_FL_INSERT_RANGE", "FALLOC_FL_UNSHARE_RANGE",
@@ -163,7 +165,10 @@ class FileOperations:
     * ``read(file, count) -> bytes`` (``->read``) returns at most ``count`` bytes from
       ``file.f_pos`` and advances it (``b""`` at the end);
     * ``write(file, data) -> int`` (``->write``) returns how many bytes it took (a short count is
-      a partial write) and advances ``file.f_pos``.
+      a partial write) and advances ``file.f_pos``.  A write that sleeps (a pseudo file whose
+      store calls cond_resched() or takes a mutex) returns instead a generator that yields
+      what task bodies yield (:mod:`memsim.sched`) and returns that count: a task runs it with
+      :func:`vfs_write_blocking`, any other caller with :func:`vfs_write`.
 
     Positional I/O (regular files with a page cache; the VFS moves ``f_pos``, not the op):
 
@@ -742,8 +747,14 @@ class FilesStruct:
         return vfs_read(self.fget(fd), count)
 
     def write(self, fd: int, data: bytes) -> int:
-        """ksys_write()."""
+        """ksys_write() outside the scheduler (a write that would sleep raises
+        :class:`memsim.sched.WouldBlock`: :func:`vfs_write`)."""
         return vfs_write(self.fget(fd), data)
+
+    def write_blocking(self, fd: int, data: bytes) -> Generator[Any, None, int]:
+        """ksys_write() from a task: ``n = yield from files.write_blocking(fd, data)``; a write
+        that sleeps yields to the scheduler (:func:`vfs_write_blocking`)."""
+        return (yield from vfs_write_blocking(self.fget(fd), data))
 
     def pread(self, fd: int, count: int, pos: int) -> bytes:
         """ksys_pread64(): EINVAL for a negative position before the fd is looked at."""
@@ -876,9 +887,8 @@ def vfs_pread(file: File, count: int, pos: int) -> bytes:
     return bytes(buf)
 
 
-def vfs_write(file: File, data: bytes) -> int:
-    """vfs_write() at ``f_pos`` (ksys_write()): EBADF if not open for writing, EINVAL without
-    ``->write`` or ``->write_iter``; O_APPEND writes at the end; advances ``f_pos``."""
+def _vfs_write(file: File, data: bytes):
+    """vfs_write()'s body: the count, or the generator of a ``->write`` that sleeps."""
     _check_write(file)
     if not data:
         return 0
@@ -888,6 +898,31 @@ def vfs_write(file: File, data: bytes) -> int:
         return file.f_op.write(file, bytes(data))
     n = file.f_op.write_iter(file, file.f_pos, bytes(data[:_rw_verify_area(file.f_pos, len(data))]))
     file.f_pos += n
+    return n
+
+
+def vfs_write(file: File, data: bytes) -> int:
+    """vfs_write() at ``f_pos`` (ksys_write()): EBADF if not open for writing, EINVAL without
+    ``->write`` or ``->write_iter``; O_APPEND writes at the end; advances ``f_pos``.
+
+    For callers outside the scheduler (tools, tests, ``MntNamespace.write_file``): a ``->write``
+    that sleeps is run to completion by :func:`memsim.sched.run_sync` (its cond_resched()s go
+    on at once; :class:`memsim.sched.WouldBlock` if it would wait on a queue).  A task's step
+    uses :func:`vfs_write_blocking`."""
+    n = _vfs_write(file, data)
+    if isinstance(n, GeneratorType):
+        return run_sync(n, f"a write to {file.f_path.dentry.d_name}")
+    return n
+
+
+def vfs_write_blocking(file: File, data: bytes) -> Generator[Any, None, int]:
+    """vfs_write() from a task's step, where a ``->write`` that sleeps (a pseudo file's store
+    calling cond_resched() or mutex_lock()) yields to the scheduler: run it with
+    ``n = yield from vfs_write_blocking(file, data)``.  A write that does not sleep yields
+    nothing and costs what :func:`vfs_write` does plus one generator."""
+    n = _vfs_write(file, data)
+    if isinstance(n, GeneratorType):
+        n = yield from n
     return n
 
 

@@ -278,7 +278,12 @@ def run_write(ctx, step):
     data = a["data"]
     if a.get("fd") is not None:
         files = ctx.task.files
-        _fd_call(ctx, step, f"write to fd {a['fd']}", files.write, _fd_number(ctx, a["fd"]), data)
+        fd = _fd_number(ctx, a["fd"])
+        ctx.advance(VFS_SYSCALL_NS)
+        try:
+            yield from files.write_blocking(fd, data)       # a pseudo file's store may sleep
+        except VfsError as e:
+            _vfs_error(ctx, e, f"write to fd {a['fd']}")
         return
     m = ctx.mapping()
     start = m.start + (a.get("offset") or 0)
@@ -587,7 +592,8 @@ def run_read_file(ctx, step):
 
 def run_write_file(ctx, step):
     """open(O_WRONLY|O_CREAT|O_TRUNC), write until all the data is taken (as stdio does after
-    a short write), close: through the task's fd table."""
+    a short write), close: through the task's fd table.  A pseudo file whose store sleeps
+    (cond_resched(), a mutex: set_max_huge_pages) lets other tasks run where it yields."""
     a = step.args
     vfs, files = ctx.machine.vfs, ctx.task.files
     data = a["data"]
@@ -598,7 +604,7 @@ def run_write_file(ctx, step):
             done = 0
             while done < len(data):
                 ctx.advance(VFS_SYSCALL_NS)
-                n = files.write(fd, data[done:])
+                n = yield from files.write_blocking(fd, data[done:])
                 if n <= 0:
                     break
                 done += n
