@@ -251,6 +251,9 @@ def memsim_check_invariants(machine: Any, full: bool) -> List[str]:
     (:func:`memsim.plugin_host.check_invariants`).  Check only your own state and the core
     counters you change; do not repair anything.  A slice ends after each step and at each
     preemption point inside a long step (every ``machine.quantum`` pages a ``touch`` walks).
+    A slice that leaves work queued with ``machine.task_work_add`` pending is not checked (the
+    state that work completes need not satisfy your invariants); the end-of-run check comes
+    after every work has run.
     An implementation may leave out the ``full`` parameter (pluggy passes only what it names).
 
     :param machine: the machine after the slice just run.

@@ -101,7 +101,8 @@ class ProcFile:
     A static file exists from boot: ``render(machine)`` returns its text exactly as the kernel
     prints it, and ``write(machine, data: bytes)`` (optional) takes a write: it returns the bytes
     it consumed (None: all) or raises :class:`memsim.vfs.VfsError` with the kernel's errno
-    (parse numbers with :func:`memsim.pseudofs.proc_dointvec_minmax`).  ``mode`` defaults to
+    (parse numbers with :func:`memsim.pseudofs.proc_dointvec_minmax`); a write that sleeps
+    returns a generator instead (:mod:`memsim.pseudofs`).  ``mode`` defaults to
     0444, 0644 with ``write``, 0200 with ``write`` alone.
 
     A path holding ``{...}`` (``/sys/devices/system/node/node{N}/meminfo``) documents files the
