@@ -143,6 +143,17 @@ def run_sync(gen: Generator, what: str = "") -> Any:
                      "run it as a workload step (yield from), or make sure nothing holds it")
 
 
+class _NoTask:
+    """The owner of a mutex taken where no task is current (a test writing a file on a machine
+    with no task): it still reads as held until that caller unlocks it."""
+
+    comm = "(no task)"
+    pid = 0
+
+
+_NO_TASK = _NoTask()
+
+
 class Mutex:
     """``struct mutex`` (kernel/locking/mutex.c): a sleeping lock with an owner and a wait queue
     named after it (a :class:`Deadlock` report says ``mutex NAME (held by comm-pid)``)::
@@ -187,6 +198,8 @@ class Mutex:
 
     def trylock(self, task) -> bool:
         """mutex_trylock(): take the mutex if it is free; never sleeps."""
+        if task is None:
+            task = _NO_TASK
         if self.owner is None:
             self.owner = task
             return True
@@ -194,7 +207,10 @@ class Mutex:
 
     def lock(self, task) -> Generator:
         """mutex_lock(): a generator to run with ``yield from``; it returns once ``task`` owns
-        the mutex, having yielded the mutex's wait queue while another task held it."""
+        the mutex, having yielded the mutex's wait queue while another task held it.  ``task``
+        None (no task is current: a test on a bare machine) takes a free mutex all the same."""
+        if task is None:
+            task = _NO_TASK
         owner = self.owner
         if owner is None:
             self.owner = task
@@ -215,10 +231,12 @@ class Mutex:
 
     def unlock(self, task) -> None:
         """mutex_unlock(): ``task`` must own the mutex; the longest waiter gets it (handoff)."""
+        if task is None:
+            task = _NO_TASK
         if self.owner is not task:
             held = (f"held by {self.owner.comm}-{self.owner.pid}" if self.owner is not None
                     else "not locked")
-            who = f"{task.comm}-{task.pid}" if task is not None else "no task"
+            who = f"{task.comm}-{task.pid}"
             raise MutexError(f"mutex_unlock: {who} releases {self.name}, which is {held}")
         run = self.wait.wake_up_one()
         self.owner = run.task if run is not None else None

@@ -272,6 +272,15 @@ def test_mutex_misuse_raises():
     with pytest.raises(MutexError, match="a-1 already holds resize_lock"):
         next(m.lock(a))
     assert m.owner is a
+    m.unlock(a)
+    # no task is current (a test writing a file on a bare machine): the mutex is still held
+    with pytest.raises(StopIteration):
+        next(m.lock(None))
+    assert m.is_locked() and not m.trylock(a)
+    with pytest.raises(MutexError, match="a-1 releases resize_lock, which is held by \\(no task\\)-0"):
+        m.unlock(a)
+    m.unlock(None)
+    assert not m.is_locked()
 
 
 def test_a_killed_waiter_leaves_the_queue_and_a_handed_mutex_is_passed_on():
@@ -298,6 +307,26 @@ def test_a_killed_waiter_leaves_the_queue_and_a_handed_mutex_is_passed_on():
     assert m.owner is c                             # the kill passed it on
     s.run()
     assert got == ["c"] and m.owner is None
+
+    # a holder killed where it stands releases the mutex in its finally
+    def holder(t):
+        yield from m.lock(t)
+        try:
+            while True:
+                yield PREEMPT
+        finally:
+            m.unlock(t)
+
+    s = Scheduler(Clock(0), lambda t: None, 0)
+    ra = s.add(a, holder(a))
+    next(ra.body)
+    assert m.owner is a
+    rb = s.add(b, locker(b))
+    rb.blocked_on = next(rb.body)
+    m.wait.waiters.append(rb)
+    assert s.kill(a) and m.owner is b
+    s.run()
+    assert got == ["c", "b"] and m.owner is None
 
 
 def test_a_deadlock_on_mutexes_names_each_mutex_and_its_owner():
