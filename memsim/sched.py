@@ -117,6 +117,9 @@ class Deadlock(Exception):
         super().__init__(f"every task is blocked: {names}")
 
 
+_SLEEPS = (WaitQueue, WaitTimeout, SleepUntil)
+
+
 class WouldBlock(RuntimeError):
     """Code that may sleep (a pseudo-file write that takes a mutex...) had to sleep where no
     scheduler runs it (:func:`run_sync`: a tool's or a test's call), so nothing could wake it."""
@@ -132,13 +135,13 @@ def run_sync(gen: Generator, what: str = "") -> Any:
     :class:`WouldBlock` is raised, naming ``what`` and the queue."""
     try:
         what_yielded = next(gen)
-        while what_yielded is PREEMPT:
+        while not isinstance(what_yielded, _SLEEPS):        # PREEMPT (or a bare yield)
             what_yielded = next(gen)
     except StopIteration as stop:
         return stop.value
     gen.close()
-    on = _blocked_on_text(what_yielded) if isinstance(what_yielded, (WaitQueue, WaitTimeout)) \
-        else type(what_yielded).__name__
+    on = (f"a sleep until {what_yielded.ns} ns" if isinstance(what_yielded, SleepUntil)
+          else _blocked_on_text(what_yielded))
     raise WouldBlock(f"{what or 'the call'} would sleep on {on} with no scheduler to wake it: "
                      "run it as a workload step (yield from), or make sure nothing holds it")
 

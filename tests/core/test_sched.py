@@ -500,3 +500,25 @@ def test_a_task_that_ends_with_work_pending_runs_it_at_exit():
     plugin = QueueWork()
     run = run_text(text, plugins=[plugin], events=(), check=True)
     assert run.error is None and plugin.hf.state == "free"
+
+
+def test_run_sync_goes_on_at_preemption_points_and_refuses_to_sleep():
+    from memsim.sched import WouldBlock, run_sync
+    closed = []
+
+    def body(then):
+        try:
+            yield PREEMPT
+            yield
+            if then is not None:
+                yield then
+            return 7
+        finally:
+            closed.append(then)
+
+    assert run_sync(body(None)) == 7
+    with pytest.raises(WouldBlock, match="the store would sleep on q with no scheduler"):
+        run_sync(body(WaitQueue("q")), "the store")
+    with pytest.raises(WouldBlock, match="a sleep until 5 ns"):
+        run_sync(body(SleepUntil(5)))
+    assert len(closed) == 3                 # each generator ended: its finally ran
