@@ -66,6 +66,14 @@ class SleepyFiles:
             self.log.append((self.writer(), "released"))
         return 1                    # took one byte of the data: write_file writes the rest
 
+    def lock_and_block(self, _private, data):
+        task = self.machine.current.task
+        yield from self.mutex.lock(task)
+        try:
+            yield self.queue                        # nobody wakes it
+        finally:
+            self.mutex.unlock(task)
+
     def wake(self, _private, data):
         self.log.append((self.writer(), "wake", self.queue.wake_up()))
 
@@ -85,6 +93,7 @@ class SleepyFiles:
         machine.procfs.create_file("sys/vm/test_short", store=self.short, mode=0o200)
         machine.sysfs.create_file("kernel/test_block", store=self.block)
         machine.sysfs.create_file("kernel/test_wake", store=self.wake)
+        machine.sysfs.create_file("kernel/test_lock_and_block", store=self.lock_and_block)
 
 
 def two_writers(path, a="3", b="3", extra=""):
@@ -164,6 +173,27 @@ def test_a_store_sleeps_on_a_wait_queue_until_another_task_wakes_it():
     assert [e[1] for e in files.log] == ["wait", "wake", "woken", "released", "wait"]
     assert "every task is blocked: sleeper-" in str(run.error)
     assert "on test_block_wait" in str(run.error)
+
+
+def test_a_deadlock_in_stores_names_the_queue_and_the_mutex_with_its_owner():
+    text = textwrap.dedent("""\
+        machine: {cpus: 2, nodes: [{memory: 64 MiB}]}
+        tasks:
+          - name: w1
+            steps:
+              - write_file: {path: /sys/kernel/test_lock_and_block, data: "1"}
+          - name: w2
+            steps:
+              - sleep: {duration: 1ms}
+              - write_file: {path: /proc/sys/vm/test_locked, data: "1"}
+        """)
+    files = SleepyFiles()
+    run = run_text(text, plugins=[files], events=())
+    assert files.log == []
+    w1, w2 = (t.pid for t in sorted(run.machine.tasks.values(), key=lambda t: t.pid)
+              if t.name in ("w1", "w2"))
+    assert (f"every task is blocked: w1-{w1} on test_block_wait, "
+            f"w2-{w2} on mutex test_resize_lock (held by w1-{w1})") in str(run.error)
 
 
 def test_a_sleeping_write_step_to_an_open_fd():
