@@ -23,14 +23,13 @@ simplest way): it yields what task bodies yield (:data:`memsim.sched.PREEMPT`, a
 
     def store_nr(h, data):
         count, took = proc_doulongvec_minmax(data)        # EINVAL here fails the write
-        task = h.machine.current.task                     # current: the writer
-        yield from h.resize_lock.lock(task)               # a memsim.sched.Mutex
+        yield from h.resize_lock.lock()                   # a memsim.sched.Mutex of current
         try:
             while h.nr_huge_pages < count:
                 yield PREEMPT                             # cond_resched()
                 ...
         finally:
-            h.resize_lock.unlock(task)
+            h.resize_lock.unlock()
         return took
 
 A ``write_file`` or ``write`` step runs it with ``yield from`` (other tasks run where it

@@ -156,16 +156,25 @@ class _NoTask:
 
 _NO_TASK = _NoTask()
 
+#: The default task of :class:`Mutex` calls: ``current``.
+CURRENT = object()
+
 
 class Mutex:
     """``struct mutex`` (kernel/locking/mutex.c): a sleeping lock with an owner and a wait queue
     named after it (a :class:`Deadlock` report says ``mutex NAME (held by comm-pid)``)::
 
-        yield from h.resize_lock.lock(task)          # mutex_lock(&h->resize_lock)
+        resize_lock = Mutex("resize_lock", current=machine.current)
+        yield from resize_lock.lock()               # mutex_lock(&h->resize_lock)
         try:
-            ...                                      # may yield PREEMPT (cond_resched)
+            ...                                     # may yield PREEMPT (cond_resched)
         finally:
-            h.resize_lock.unlock(task)               # mutex_unlock(&h->resize_lock)
+            resize_lock.unlock()                    # mutex_unlock(&h->resize_lock)
+
+    The task is ``current`` (``current.task`` of the ``current`` given at creation, the
+    machine's :class:`memsim.task.Current`), or the ``task`` argument of each call, which a
+    mutex made without ``current`` needs.  A caller with no task (a test writing a file on a
+    bare machine: ``current.task`` is None) holds it as ``(no task)``.
 
     Fairness: **FIFO handoff**.  ``unlock`` gives the mutex straight to the longest waiter
     (``owner`` becomes that task before it runs again) and wakes only it, which is what the
@@ -179,41 +188,48 @@ class Mutex:
     :class:`MutexError` (the kernel WARNs with CONFIG_DEBUG_MUTEXES; the second is a
     self-deadlock).  A task killed while it waits (:meth:`Scheduler.kill`) leaves the queue, and
     one killed after the mutex was handed to it passes it on; a holder must release it in a
-    ``finally`` so that a kill (the body closed where it stands) or an error does too."""
+    ``finally`` so that a kill (the body closed where it stands, with the killed task current)
+    or an error does too."""
 
-    __slots__ = ("name", "owner", "wait")
+    __slots__ = ("name", "owner", "wait", "current")
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, current=None):
         self.name = name
         #: the task holding the mutex (``__mutex_owner()``), None when free
         self.owner = None
         #: the waiters (``wait_list``), in the order they came
         self.wait = WaitQueue(name)
         self.wait.mutex = self
+        #: where ``current`` is read when a call names no task (``machine.current``), or None
+        self.current = current
 
     def __repr__(self):
         owner = f"{self.owner.comm}-{self.owner.pid}" if self.owner is not None else "free"
         return f"<Mutex {self.name} {owner}, {len(self.wait.waiters)} waiting>"
 
+    def _task(self, task):
+        if task is CURRENT:
+            if self.current is None:
+                raise MutexError(f"mutex {self.name} was made without current=: name the task")
+            task = self.current.task
+        return _NO_TASK if task is None else task
+
     def is_locked(self) -> bool:
         """mutex_is_locked()."""
         return self.owner is not None
 
-    def trylock(self, task) -> bool:
+    def trylock(self, task=CURRENT) -> bool:
         """mutex_trylock(): take the mutex if it is free; never sleeps."""
-        if task is None:
-            task = _NO_TASK
+        task = self._task(task)
         if self.owner is None:
             self.owner = task
             return True
         return False
 
-    def lock(self, task) -> Generator:
+    def lock(self, task=CURRENT) -> Generator:
         """mutex_lock(): a generator to run with ``yield from``; it returns once ``task`` owns
-        the mutex, having yielded the mutex's wait queue while another task held it.  ``task``
-        None (no task is current: a test on a bare machine) takes a free mutex all the same."""
-        if task is None:
-            task = _NO_TASK
+        the mutex, having yielded the mutex's wait queue while another task held it."""
+        task = self._task(task)
         owner = self.owner
         if owner is None:
             self.owner = task
@@ -232,15 +248,14 @@ class Mutex:
                 self.unlock(task)
             raise
 
-    def unlock(self, task) -> None:
+    def unlock(self, task=CURRENT) -> None:
         """mutex_unlock(): ``task`` must own the mutex; the longest waiter gets it (handoff)."""
-        if task is None:
-            task = _NO_TASK
+        task = self._task(task)
         if self.owner is not task:
             held = (f"held by {self.owner.comm}-{self.owner.pid}" if self.owner is not None
                     else "not locked")
-            who = f"{task.comm}-{task.pid}"
-            raise MutexError(f"mutex_unlock: {who} releases {self.name}, which is {held}")
+            raise MutexError(f"mutex_unlock: {task.comm}-{task.pid} releases {self.name}, "
+                             f"which is {held}")
         run = self.wait.wake_up_one()
         self.owner = run.task if run is not None else None
 
@@ -336,6 +351,9 @@ class Scheduler:
         self.rng = random.Random(seed)
         self.runs: List[TaskRun] = []
         self.switches = 0
+        #: the TaskRun of the slice being run, until its after_slice has run (a kill then
+        #: makes it current again)
+        self.running: Optional[TaskRun] = None
         #: the machine's task works (``machine.task_works``): queued while run() runs, each
         #: task's run when it is next picked, the rest flushed when every task has finished
         self.task_works = task_works
@@ -362,7 +380,14 @@ class Scheduler:
                     q.waiters.remove(run)
                 run.blocked_on = None
                 run.done = True
-                run.body.close()
+                # the body unwinds (its finally clauses: a mutex released, an fd closed) as
+                # the killed task, as the kernel's task runs its own way out to do_exit()
+                self.set_current(task)
+                try:
+                    run.body.close()
+                finally:
+                    if self.running is not None:
+                        self.set_current(self.running.task)
                 return True
         return False
 
@@ -415,6 +440,7 @@ class Scheduler:
             self.switches += 1
             if tw is not None and tw.pending and run.task in tw.pending:
                 tw.run(run.task)                # task_work_run() before the task goes on
+            self.running = run
             try:
                 what = next(run.body)
             except StopIteration:
@@ -430,3 +456,4 @@ class Scheduler:
                 run.blocked_on = what
             if after_slice is not None:
                 after_slice(run)
+            self.running = None

@@ -38,7 +38,8 @@ class SleepyFiles:
         self.machine = None
 
     def writer(self):
-        return self.machine.current.task.name
+        task = self.machine.current.task
+        return task.name if task is not None else "(no task)"
 
     def sleepy(self, _private, data):
         n = int(data)
@@ -66,6 +67,18 @@ class SleepyFiles:
             self.log.append((self.writer(), "released"))
         return 1                    # took one byte of the data: write_file writes the rest
 
+    def current_locked(self, _private, data):
+        # the kernel's shape: mutex_lock(&lock) / mutex_unlock(&lock) of current
+        yield from self.cur_mutex.lock()
+        try:
+            for i in range(int(data)):
+                self.log.append((self.writer(), i))
+                self.machine.clock.now += 1000          # 1 us a page
+                yield PREEMPT
+        finally:
+            self.log.append((self.writer(), "unlock"))
+            self.cur_mutex.unlock()
+
     def lock_and_block(self, _private, data):
         task = self.machine.current.task
         yield from self.mutex.lock(task)
@@ -88,6 +101,8 @@ class SleepyFiles:
 
     def install(self, machine):
         self.machine = machine
+        self.cur_mutex = Mutex("test_current_lock", current=machine.current)
+        machine.procfs.create_file("sys/vm/test_current", store=self.current_locked, mode=0o200)
         machine.procfs.create_file("sys/vm/test_sleepy", store=self.sleepy, mode=0o200)
         machine.procfs.create_file("sys/vm/test_locked", store=self.locked, mode=0o200)
         machine.procfs.create_file("sys/vm/test_short", store=self.short, mode=0o200)
@@ -194,6 +209,39 @@ def test_a_deadlock_in_stores_names_the_queue_and_the_mutex_with_its_owner():
               if t.name in ("w1", "w2"))
     assert (f"every task is blocked: w1-{w1} on test_block_wait, "
             f"w2-{w2} on mutex test_resize_lock (held by w1-{w1})") in str(run.error)
+
+
+def test_a_mutex_of_current_is_released_by_a_holder_killed_in_the_store():
+    # w1 holds the mutex of current in a long store when its sibling thread's exit_group kills
+    # it; its finally runs as w1 (the killed task is current while its body unwinds), so
+    # unlock() releases it and w2's write, waiting on it, goes on
+    text = textwrap.dedent("""\
+        machine: {cpus: 2, nodes: [{memory: 64 MiB}]}
+        tasks:
+          - name: w1
+            steps:
+              - clone:
+                  thread: killer
+                  steps:
+                    - sleep: {duration: 1ms}
+                    - exit_group: {code: 9}
+              - write_file: {path: /proc/sys/vm/test_current, data: "100000"}
+          - name: w2
+            steps:
+              - sleep: {duration: 2ms}
+              - write_file: {path: /proc/sys/vm/test_current, data: "2"}
+        """)
+    log, run = writers_log(text, 0)
+    assert ("w1", "unlock") in log and log[-3:] == [("w2", 0), ("w2", 1), ("w2", "unlock")]
+    assert 0 < sum(1 for e in log if e[0] == "w1") < 100000
+    w1 = next(t for t in run.summary()["tasks"] if t["name"] == "w1")
+    assert w1["exit_code"] == 9
+    files = SleepyFiles()
+    m = Machine(MachineSpec(nodes=(64 * MiB,)))
+    files.install(m)
+    assert m.vfs.write_file("/proc/sys/vm/test_current", b"1") == 1      # no task is current
+    assert files.log == [("(no task)", 0), ("(no task)", "unlock")]
+    assert not files.cur_mutex.is_locked()
 
 
 def test_a_sleeping_write_step_to_an_open_fd():

@@ -522,3 +522,48 @@ def test_run_sync_goes_on_at_preemption_points_and_refuses_to_sleep():
     with pytest.raises(WouldBlock, match="a sleep until 5 ns"):
         run_sync(body(SleepUntil(5)))
     assert len(closed) == 3                 # each generator ended: its finally ran
+
+
+def test_a_mutex_of_current_locks_for_the_running_task_and_a_kill_unwinds_as_the_victim():
+    from memsim.sched import Mutex, MutexError
+    cur = type("Cur", (), {"task": None})()
+    a, b, k = _tasks("a", "b", "k")
+
+    def set_current(t):
+        cur.task = t
+
+    m = Mutex("resize_lock", current=cur)
+    s = Scheduler(Clock(0), set_current, 0)
+    log = []
+
+    def holder():
+        try:                                    # a took it before the run (below)
+            while True:
+                log.append(("hold", cur.task.comm))
+                yield PREEMPT
+        finally:
+            log.append(("unwind", cur.task.comm))
+            m.unlock()
+
+    def waiter():
+        yield PREEMPT
+        yield from m.lock()
+        log.append(("got", cur.task.comm, m.owner.comm))
+        m.unlock()
+
+    def killer():
+        while m.owner is not a or not m.wait.waiters:
+            yield PREEMPT
+        assert s.kill(a)
+        log.append(("after kill", cur.task.comm))
+
+    set_current(a)
+    assert m.trylock() and m.owner is a         # for current: a
+    s.add(a, holder())
+    s.add(b, waiter())
+    s.add(k, killer())
+    s.run()
+    assert ("unwind", "a") in log and ("after kill", "k") in log
+    assert log[-1] == ("got", "b", "b") and m.owner is None
+    with pytest.raises(MutexError, match="made without current"):
+        next(Mutex("x").lock())
