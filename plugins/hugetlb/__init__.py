@@ -42,8 +42,9 @@ def memsim_register_steps(steps):
 
 @hookimpl
 def memsim_register_patches(patches):
-    """hugetlb-contig-dissolve (memsim.plugins.hugetlb.patch)."""
-    from memsim.plugins.hugetlb.patch import contig_patch_impl
+    """hugetlb-resize-mutex and hugetlb-contig-dissolve (memsim.plugins.hugetlb.patch)."""
+    from memsim.plugins.hugetlb.patch import contig_patch_impl, patch_impl
+    patches.add(patch_impl())
     patches.add(contig_patch_impl())
 
 
@@ -81,8 +82,13 @@ def memsim_machine_created(machine, config):
     from memsim.plugins.hugetlb.contig import Contig
     from memsim.plugins.hugetlb.files import create_sysfs
     from memsim.plugins.hugetlb.hstate import Hugetlb
+    from memsim.sched import Mutex
     p = machine.profile
-    hg = Hugetlb(machine.physmem, p.gfp_user, FOLIO_POOL[p])
+    hg = Hugetlb(machine.physmem, p.gfp_user, FOLIO_POOL[p],
+                 resize_locks=(Mutex("resize_lock", current=machine.current),
+                               Mutex("resize_lock", current=machine.current)))
+    hg.resize_mutex = patch.enabled(machine)
+    hg.task_work = lambda fn: machine.task_work_add(machine.current.task, fn)
     hg.install()
     Contig(hg, machine.mmcore, patch.contig_enabled(machine)).install()
     machine.plugin_state["hugetlb"] = hg

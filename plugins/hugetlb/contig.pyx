@@ -136,7 +136,11 @@ cdef class Contig:
         reference dropped (the last one runs free_huge_page)."""
         cdef PhysMem pm = self.hg.pm
         pm.mem_map[head].private |= HPG_migratable
-        pm.put_page(head)
+        self.hg.sync_free += 1
+        try:
+            pm.put_page(head)
+        finally:
+            self.hg.sync_free -= 1
         return 0
 
     cdef pfn_t alloc_huge_page_nodemask(self, Hstate h, int preferred_nid) except? 0xfffffffffffffffe:

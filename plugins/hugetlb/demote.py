@@ -13,9 +13,8 @@ def _demote_free_pages(machine, src, dst, heads) -> Generator:
     hg = machine.plugin_state["hugetlb"]
     pm = hg.pm
     lock = dst.resize_lock if hg.resize_mutex else None
-    task = machine.current.task
     if lock is not None:
-        yield from lock.lock(task)
+        yield from lock.lock()
     try:
         new = []
         step = 1 << dst.order
@@ -40,7 +39,7 @@ def demote_pages(machine, h, nid: Optional[int], nr_demote: int) -> Generator:
     mask = (1 << nid) if nid is not None else hg.memory_nodes
     lock = h.resize_lock if hg.resize_mutex else None
     if lock is not None:
-        yield from lock.lock(machine.current.task)
+        yield from lock.lock()
     try:
         while nr_demote:
             free = h.node_counts(nid)[1] if nid is not None else h.free_huge_pages

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from memsim.registry import MeminfoLine, ProcFile
-from memsim.sched import PREEMPT, WaitQueue
 from memsim.vfs import VfsError
 from memsim.pseudofs import proc_doulongvec_minmax, proc_dointvec_minmax
 
@@ -70,19 +69,6 @@ def init_nodemask_of_mempolicy(machine) -> Optional[int]:
     return mask
 
 
-def run_to_end(gen):
-    """Drive a resize generator outside the scheduler (boot, tools): preemption points pass;
-    a wait nobody can end is an error."""
-    try:
-        while True:
-            what = next(gen)
-            if what is not PREEMPT:
-                raise VfsError("EDEADLK", "a hugetlb resize would block outside a task "
-                                          f"(on {getattr(what, 'name', what)!r})")
-    except StopIteration as stop:
-        return stop.value
-
-
 def nr_hugepages_store(machine, h, count: int, nid: Optional[int], obey_mempolicy: bool):
     """__nr_hugepages_store_common(): the node mask (a node's file: that node; the mempolicy
     files: the writer's policy nodes; else every node with memory), then the resize.  A
@@ -95,15 +81,20 @@ def nr_hugepages_store(machine, h, count: int, nid: Optional[int], obey_mempolic
     else:
         mask = (init_nodemask_of_mempolicy(machine) if obey_mempolicy else None) or hg.memory_nodes
     lock = h.resize_lock if hg.resize_mutex else None
-    task = machine.current.task
-    return (yield from resize.set_max_huge_pages(hg, h, count, nid, mask, task=task, lock=lock,
-                                                 stats=hg.stats))
+    return (yield from resize.set_max_huge_pages(hg, h, count, nid, mask, lock=lock, stats=hg.stats))
 
 
 def _finish(ret: int, took: int) -> int:
     if ret < 0:
         raise VfsError(_ERRNO.get(-ret, "EINVAL"), "set_max_huge_pages failed")
     return took
+
+
+def _resize(machine, h, count: int, nid: Optional[int], obey_mempolicy: bool, took: int):
+    """The rest of a write once its number is parsed: the resize (which sleeps: the store
+    returns this generator), then the bytes taken."""
+    ret = yield from nr_hugepages_store(machine, h, count, nid, obey_mempolicy)
+    return _finish(ret, took)
 
 
 # -- /proc/sys/vm ------------------------------------------------------------------------------
@@ -113,8 +104,7 @@ def _sysctl_nr_hugepages_write(obey_mempolicy: bool):
         """hugetlb_sysctl_handler_common(): proc_doulongvec_minmax, then the resize of the
         default hstate."""
         count, took = proc_doulongvec_minmax(data)
-        h = state(machine).default_hstate
-        return _finish(run_to_end(nr_hugepages_store(machine, h, count, None, obey_mempolicy)), took)
+        return _resize(machine, state(machine).default_hstate, count, None, obey_mempolicy, took)
     return write
 
 
@@ -159,8 +149,7 @@ def sysctl_files():
 def _nr_store(machine, h, nid, obey_mempolicy):
     def store(_private, data: bytes):
         """nr_hugepages_store_common(): kstrtoul, then __nr_hugepages_store_common()."""
-        count = kstrtoul(data)
-        return _finish(run_to_end(nr_hugepages_store(machine, h, count, nid, obey_mempolicy)), len(data))
+        return _resize(machine, h, kstrtoul(data), nid, obey_mempolicy, len(data))
     return store
 
 
@@ -201,8 +190,11 @@ def _demote_store(machine, h, nid):
         pages of demote_size, under the resize mutex."""
         from memsim.plugins.hugetlb.demote import demote_pages
         count = kstrtoul(data)
-        ret = run_to_end(demote_pages(machine, h, nid, count))
-        return _finish(ret, len(data))
+
+        def run():
+            ret = yield from demote_pages(machine, h, nid, count)
+            return _finish(ret, len(data))
+        return run()
     return store
 
 

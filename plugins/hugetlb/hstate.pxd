@@ -79,5 +79,6 @@ cdef class Hugetlb:
     cdef public dict stats              # what the model counts for the patch metrics
     cdef public long shm_group          # sysctl_hugetlb_shm_group
     cdef public object contig           # memsim.plugins.hugetlb.contig.Contig (alloc_contig_range)
+    cdef public int sync_free           # > 0: the plugin's own code is putting pages: free at once
 
     cdef Hstate page_hstate(self, pfn_t head)

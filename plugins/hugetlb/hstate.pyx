@@ -428,6 +428,10 @@ cdef class Hstate:
             else:
                 self.enqueue_huge_page(head)
 
+    def free_page(self, pfn_t head):
+        """free_huge_page() of a page whose last reference went."""
+        self.free_huge_page(head)
+
     def prep_new(self, pfn_t head):
         """__prep_new_huge_page() of a compound page of this hstate's order."""
         self.prep_new_huge_page(head)
@@ -526,9 +530,19 @@ cdef class Hstate:
 
 
 cdef int _free_huge_page_op(void* ctx, pfn_t head) except -1:
-    """hugetlb_page_ops.free_huge_page: the destructor of a PG_hugetlb compound page."""
+    """hugetlb_page_ops.free_huge_page: the destructor of a PG_hugetlb compound page.
+
+    The last reference is gone (refcount 0) but free_huge_page() has not yet taken hugetlb_lock:
+    the rest runs as task work of the task that dropped the reference, when it is next
+    scheduled, so another task can find the page "refcount 0, not Freed" (hugetlb.md 1.3, 8.4(c)).
+    The plugin's own code (a migration putting its pages back) frees at once, as the same CPU
+    would go on to do."""
     cdef Hugetlb hg = <Hugetlb>ctx
-    return hg.page_hstate(head).free_huge_page(head)
+    cdef Hstate h = hg.page_hstate(head)
+    if hg.task_work is not None and hg.sync_free == 0:
+        hg.task_work(lambda: h.free_huge_page(head))
+        return 0
+    return h.free_huge_page(head)
 
 
 cdef class Hugetlb:
@@ -555,6 +569,7 @@ cdef class Hugetlb:
         self.stats = {}
         self.shm_group = 0
         self.contig = None
+        self.sync_free = 0
         # x86-64: PMD_ORDER and PUD_ORDER (hugetlb_add_hstate for 2M and, with pdpe1gb, 1G)
         self.hstates = [Hstate(self, 0, 9, resize_locks[0]), Hstate(self, 1, 18, resize_locks[1])]
         self.default_hstate = self.hstates[0]

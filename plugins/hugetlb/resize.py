@@ -43,18 +43,19 @@ def _alloc_pool_huge_page(h, mask: int, noretry: int, stats) -> Generator:
     return None, noretry
 
 
-def set_max_huge_pages(hg, h, count: int, nid: Optional[int], mask: int, task=None,
-                       lock=None, stats=None) -> Generator:
+def set_max_huge_pages(hg, h, count: int, nid: Optional[int], mask: int, lock=None,
+                       stats=None) -> Generator:
     """set_max_huge_pages(h, count, nid, nodes_allowed): grow or shrink the persistent pool
     toward ``count`` on the nodes of ``mask`` (``nid``: a node-specific write).  ``lock`` is
-    the hstate's resize mutex (hugetlb-resize-mutex on) or None.  Returns 0 or -EINVAL; a pool
+    the hstate's resize mutex (a :class:`memsim.sched.Mutex` of ``current``; hugetlb-resize-mutex
+    on) or None.  Returns 0 or -EINVAL; a pool
     that could not reach ``count`` is no error (callers read back)."""
     noretry = 0
     if lock is not None:
-        yield from lock.lock(task)
+        yield from lock.lock()
     try:
-        # flush_free_hpage_work(): frees deferred to a worker (vmemmap restore) — memsim frees
-        # at once, so there is nothing to wait for.
+        # flush_free_hpage_work(): waits for frees deferred to a worker (vmemmap restore,
+        # which memsim does not model); not for another CPU's free_huge_page in flight.
         if nid is not None:
             old = count
             if hg.node_count_persistent:        # v6.x: persistent pages only

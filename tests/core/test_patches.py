@@ -106,7 +106,8 @@ def test_states_are_read_only_values():
 
 def test_the_written_plugins_implement_their_changes_and_nothing_else_is_implemented_yet():
     regs, _ = registries()
-    assert regs.patches.names() == ("hugetlb-contig-dissolve", "no-nrexceptional", "rss-stat-symbolic")
+    assert regs.patches.names() == ("hugetlb-contig-dissolve", "hugetlb-resize-mutex", "no-nrexceptional",
+                                    "rss-stat-symbolic")
     assert regs.patches.get("hugetlb-contig-dissolve").plugin == "hugetlb"
     impl = regs.patches.get("rss-stat-symbolic")
     assert impl.plugin == "kmem" and impl.events == ("kmem:rss_stat",)
