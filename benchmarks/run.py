@@ -1,6 +1,6 @@
 """memsim benchmarks: one command, not part of the test suite.
 
-    python benchmarks/run.py [--quick] [--json OUT] [--only core|trace|sweep|reclaim|pagecache]
+    python benchmarks/run.py [--quick] [--json OUT] [--only core|trace|sweep|reclaim|pagecache|hugetlb]
                              [--baseline PYTHON] [--kernel v5.14|v6.18]
 
 Measures (interpreter start and machine build excluded unless stated):
@@ -37,8 +37,14 @@ Measures (interpreter start and machine build excluded unless stated):
      (faults/s and pages mapped/s); host memory per cached page; on a v6.18 machine, or the
      profile ``--kernel`` names.
 
-``--only core``, ``--only trace``, ``--only sweep``, ``--only reclaim`` or ``--only pagecache``
-runs one part.
+  8. hugetlb (benchmarks/hugetlb_bench.py): the 2 MiB pool grown by 10,000 pages (1,000 with
+     ``--quick``) through /proc/sys/vm/nr_hugepages and shrunk back, each write a step timed
+     in-run, next to this machine's own kernel doing the same writes when the benchmark runs as
+     root with an empty pool (the pool is put back to 0); alloc_contig_range over 1 GiB holding
+     512 free huge pages (each replaced) next to the same call over 1 GiB of free memory.
+
+``--only core``, ``--only trace``, ``--only sweep``, ``--only reclaim``, ``--only pagecache`` or
+``--only hugetlb`` runs one part.
 The faults go through the same path a workload's touch step takes: MmCore.access() in chunks
 of ``quantum`` (512) pages with a return to Python between chunks (a preemption point).
 """
@@ -149,9 +155,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     ap.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
-    ap.add_argument("--only", choices=("core", "trace", "sweep", "reclaim", "pagecache"),
-                    help="run only the core, the trace, the sweep, the reclaim or the page-cache "
-                         "benchmarks")
+    ap.add_argument("--only", choices=("core", "trace", "sweep", "reclaim", "pagecache", "hugetlb"),
+                    help="run only the core, the trace, the sweep, the reclaim, the page-cache or "
+                         "the hugetlb benchmarks")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs per fault, sweep and trace command figure (the best is kept)")
     ap.add_argument("--kernel", choices=("v5.14", "v6.18"), default="v6.18",
@@ -171,6 +177,8 @@ def main(argv=None) -> int:
         results["reclaim"] = reclaim_benchmarks(args.quick, args.repeat, args.baseline)
     if args.only in (None, "pagecache"):
         results["pagecache"] = pagecache_benchmarks(args.quick, args.repeat, args.kernel)
+    if args.only in (None, "hugetlb"):
+        results["hugetlb"] = hugetlb_benchmarks(args.quick, args.repeat, args.kernel)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
@@ -285,6 +293,71 @@ def pagecache_benchmarks(quick: bool, repeat: int, kernel: str = "v6.18") -> dic
     print(f"host memory per cached page: {best['rss_per_page']:.1f} bytes")
     return {"kernel": kernel, "size_mib": size, "pages": pages, "phases": rows, "fault_around": touch,
             "rss_per_page": best["rss_per_page"]}
+
+
+def hugetlb_run(python: str, pages: int, kernel: str) -> dict:
+    """One run of benchmarks/hugetlb_bench.py with ``python`` (a process of its own)."""
+    import subprocess
+    cmd = [python, os.path.join(HERE, "hugetlb_bench.py"), "--pages", str(pages), "--kernel", kernel]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=HERE)
+    return json.loads(out.stdout)
+
+
+def live_resize(pages: int):
+    """The reference: this machine's own kernel growing its 2 MiB pool by ``pages`` and
+    shrinking it back (/proc/sys/vm/nr_hugepages), timed around the two writes.  Only as root,
+    with an empty pool and no overcommit (nothing else is using huge pages); the pool is put
+    back to 0 whatever happens.  None when that is not the case."""
+    path = "/proc/sys/vm/nr_hugepages"
+    try:
+        if os.geteuid() != 0 or open(path).read().strip() != "0" \
+                or open("/proc/sys/vm/nr_overcommit_hugepages").read().strip() != "0":
+            return None
+    except OSError:
+        return None
+    try:
+        t0 = time.perf_counter()
+        with open(path, "w") as f:
+            f.write(str(pages))
+        t1 = time.perf_counter()
+        got = int(open(path).read())
+        t2 = time.perf_counter()
+        with open(path, "w") as f:
+            f.write("0")
+        t3 = time.perf_counter()
+    finally:
+        with open(path, "w") as f:
+            f.write("0")
+    return {"pages": got, "grow_s": t1 - t0, "shrink_s": t3 - t2}
+
+
+def hugetlb_benchmarks(quick: bool, repeat: int, kernel: str = "v6.18") -> dict:
+    """Pool resize by N pages and alloc_contig_range over 1 GiB of free huge pages (see
+    hugetlb_bench.py), best of ``repeat``; next to them the live kernel's resize when this
+    process may do it (root, empty pool)."""
+    pages = 1000 if quick else 10000
+    runs = [hugetlb_run(sys.executable, pages, kernel) for _ in range(repeat)]
+    rz = {k: min(r["resize"][k] for r in runs) for k in ("grow_s", "shrink_s", "command_s")}
+    ct = {k: min(r["contig"][k] for r in runs) for k in ("with_hugepages_s", "plain_s")}
+    replaced = runs[0]["contig"]["replaced"]
+    live = [x for x in (live_resize(pages) for _ in range(repeat)) if x is not None]
+    print(f"\nhugetlb ({kernel}): pool resize by {pages:,} pages, steps timed in-run (best of {repeat})")
+    print(f"{'':>10} {'memsim':>16} {'this kernel':>16}")
+    out = {"kernel": kernel, "pages": pages, "resize": {}, "command_s": rz["command_s"]}
+    for name in ("grow", "shrink"):
+        ours = rz[f"{name}_s"]
+        theirs = min(x[f"{name}_s"] for x in live) if live else None
+        out["resize"][name] = {"seconds": ours, "pages_per_s": pages / ours,
+                               "live_seconds": theirs, "live_pages_per_s": pages / theirs if theirs else None}
+        live_text = f"{pages / theirs:>14,.0f}/s" if theirs else f"{'-':>16}"
+        print(f"{name:>10} {pages / ours:>14,.0f}/s {live_text}")
+    if live and live[0]["pages"] != pages:
+        print(f"(the live kernel's pool reached {live[0]['pages']:,} pages)")
+    print(f"whole command (memsim run of the workload, in-process): {rz['command_s']:.3f} s")
+    print(f"alloc_contig_range over 1 GiB: with {replaced} free huge pages to replace "
+          f"{ct['with_hugepages_s'] * 1000:.1f} ms, plain free memory {ct['plain_s'] * 1000:.1f} ms")
+    out["contig"] = {"replaced": replaced, "with_hugepages_s": ct["with_hugepages_s"], "plain_s": ct["plain_s"]}
+    return out
 
 
 def sweep_benchmarks(quick: bool, repeat: int) -> dict:
