@@ -294,3 +294,37 @@ def test_v5_14_has_no_demote_files():
     m = boot(nodes=(256,))
     with pytest.raises(VfsError):
         read(m, f"{G1}/demote_size")
+
+
+def _trace(kernel):
+    text = (f"machine:\n  kernel: {kernel}\n  nodes: [{{memory: 256 MiB}}]\ntasks:\n  - name: t\n    steps:\n"
+            '      - write_file: {path: /proc/sys/vm/nr_hugepages, data: "3"}\n'
+            '      - write_file: {path: /proc/sys/vm/nr_hugepages, data: "0"}\n')
+    from memsim.testing import trace_text
+    r = run_text(text, events=("kmem:mm_page_alloc", "kmem:mm_page_free"))
+    assert r.error is None, r.error
+    return [line for line in trace_text(r).splitlines() if "order=9" in line]
+
+
+def _fields(line):
+    event = line.split(": ")[1] if ": mm_" in line else ""
+    return event, dict(kv.split("=", 1) for kv in line.split(": ", 2)[-1].split() if "=" in kv)
+
+
+@pytest.mark.parametrize("kernel", ["v5.14", "v6.18"])
+def test_a_resize_traces_the_live_kernels_allocations_and_frees(kernel):
+    """tests/hugetlb/probes/resize_trace.txt (6.18, recorded with the commands in its header):
+    three order-9 allocations with the pool's gfp, then three frees in the same order (the shrink
+    collects from the free list head and update_and_free_pages_bulk frees its list in reverse).
+    tracepoints.md section 4.1 gives v5.14's string for the same gfp (0x1346cca)."""
+    import pathlib
+    live = [line for line in (pathlib.Path(__file__).parent / "probes" / "resize_trace.txt").read_text().splitlines()
+            if not line.startswith("#")]
+    ours = _trace(kernel)
+    assert [_fields(x)[0] for x in ours] == [_fields(x)[0] for x in live]
+    gfp = "GFP_HIGHUSER_MOVABLE|__GFP_NOWARN|__GFP_RETRY_MAYFAIL|__GFP_COMP|__GFP_THISNODE"
+    for line in ours[:3]:
+        assert _fields(line)[1]["gfp_flags"] == gfp and _fields(line)[1]["migratetype"] == "1"
+    allocated = [_fields(x)[1]["pfn"] for x in ours[:3]]
+    freed = [_fields(x)[1]["pfn"] for x in ours[3:]]
+    assert freed == allocated
