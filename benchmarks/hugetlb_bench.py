@@ -19,7 +19,6 @@ Prints one JSON object.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import sys
 import time
@@ -28,28 +27,9 @@ MiB = 1 << 20
 
 
 def run_timed(text: str):
-    """Run a workload; returns (run, [(op, perf_counter) at each step's start, then the end])."""
-    from memsim.plugin_host import get_plugin_manager
-    from memsim.workload.runner import Run
-    from memsim.workload.variant import Host, WorkloadSource
-    host = Host(pm=get_plugin_manager())
-    prepared = host.prepare(WorkloadSource("hugetlb-bench.yaml", text), events=[])
-    run = Run(prepared.workload, prepared.registries, prepared.events, host.pm, check=False)
-    marks = []
-
-    def observe(task, step):
-        marks.append((None if step is None else step.op, time.perf_counter()))
-
-    run.step_observer = observe
-    gc.collect()
-    gc.disable()
-    try:
-        run.execute()
-    finally:
-        gc.enable()
-    if run.error is not None:
-        raise RuntimeError(str(run.error))
-    return run, marks
+    """benchmarks/run.py's run_timed (this script's directory)."""
+    from run import run_timed as timed
+    return timed(text, "hugetlb-bench.yaml")
 
 
 def resize(pages: int, kernel: str) -> dict:

@@ -55,27 +55,8 @@ def workload(size: int, kernel: str) -> str:
 
 
 def run_workload(size: int, kernel: str) -> dict:
-    from memsim.plugin_host import get_plugin_manager
-    from memsim.workload.runner import Run
-    from memsim.workload.variant import Host, WorkloadSource
-    from run import rss_bytes                   # benchmarks/run.py: this script's directory
-    host = Host(pm=get_plugin_manager())
-    prepared = host.prepare(WorkloadSource("pagecache-bench.yaml", workload(size, kernel)), events=[])
-    run = Run(prepared.workload, prepared.registries, prepared.events, host.pm, check=False)
-    marks = []                                  # (op, perf_counter, rss) at each step's start
-
-    def observe(task, step):
-        marks.append((None if step is None else step.op, time.perf_counter(), rss_bytes()))
-
-    run.step_observer = observe
-    gc.collect()
-    gc.disable()
-    try:
-        run.execute()
-    finally:
-        gc.enable()
-    if run.error is not None:
-        raise RuntimeError(str(run.error))
+    from run import run_timed                   # benchmarks/run.py: this script's directory
+    run, marks = run_timed(workload(size, kernel), "pagecache-bench.yaml")
     ops = [op for op, _, _ in marks]
     # the steps: open, ftruncate, read*k, pread*k, ftruncate 0, ftruncate size, pread*k (the
     # file cached again for the faults), mmap, touch, and the end mark

@@ -71,6 +71,33 @@ def rss_bytes() -> int:
     return 0
 
 
+def run_timed(text: str, filename: str):
+    """Run a workload in this process, garbage collection off, with a mark at each step's start
+    and at the end: returns (the finished Run, [(step op or None, perf_counter, rss_bytes)]).
+    Raises if the run did not end cleanly."""
+    from memsim.plugin_host import get_plugin_manager
+    from memsim.workload.runner import Run
+    from memsim.workload.variant import Host, WorkloadSource
+    host = Host(pm=get_plugin_manager())
+    prepared = host.prepare(WorkloadSource(filename, text), events=[])
+    run = Run(prepared.workload, prepared.registries, prepared.events, host.pm, check=False)
+    marks = []
+
+    def observe(task, step):
+        marks.append((None if step is None else step.op, time.perf_counter(), rss_bytes()))
+
+    run.step_observer = observe
+    gc.collect()
+    gc.disable()
+    try:
+        run.execute()
+    finally:
+        gc.enable()
+    if run.error is not None:
+        raise RuntimeError(str(run.error))
+    return run, marks
+
+
 def build(nodes, events=(), trace_kb=1408, cpus=1):
     from memsim.machine import Machine, MachineSpec
     from memsim.plugin_host import collect_registries, get_plugin_manager

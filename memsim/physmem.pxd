@@ -1,7 +1,7 @@
 # cython: language_level=3
 """Physical memory: nodes, zones, the buddy allocator, per-CPU page lists, pageblocks, frames."""
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
-from memsim._types cimport pfn_t, gfp_t, MAX_ORDER, MIGRATE_TYPES, MIGRATE_PCPTYPES, MAX_NR_ZONES, mempolicy
+from memsim._types cimport pfn_t, gfp_t, MAX_ORDER, MIGRATE_TYPES, MIGRATE_PCPTYPES, MAX_NR_ZONES, mempolicy, NIL32
 from memsim.page cimport page
 from memsim.ring cimport TraceBuffer
 from memsim.task cimport Current
@@ -399,3 +399,37 @@ cdef class PhysMem:
     cdef int munlock_folio(self, pfn_t pfn) except -1
     cdef int mlock_folio_batch(self, lru_batch* b) except -1
     cdef int mlock_drain_cpu(self, int cpu) except -1
+
+
+# Circular lists of pages linked by pfn through page.lru_next/lru_prev (NIL32: empty), the head the
+# first entry: the LRU lists' and the hugetlb plugin's free and active lists.
+cdef inline void lru_link(page* mem_map, uint32_t* head, pfn_t pfn, bint tail) noexcept nogil:
+    """list_add() / list_add_tail() on a circular pfn list (the LRU's; no --check counting)."""
+    cdef page* p = &mem_map[pfn]
+    cdef uint32_t first = head[0], last
+    if first == NIL32:
+        p.lru_next = <uint32_t>pfn
+        p.lru_prev = <uint32_t>pfn
+        head[0] = <uint32_t>pfn
+        return
+    last = mem_map[first].lru_prev
+    p.lru_next = first
+    p.lru_prev = last
+    mem_map[last].lru_next = <uint32_t>pfn
+    mem_map[first].lru_prev = <uint32_t>pfn
+    if not tail:
+        head[0] = <uint32_t>pfn
+
+
+cdef inline void lru_unlink(page* mem_map, uint32_t* head, pfn_t pfn) noexcept nogil:
+    """list_del() on a circular pfn list."""
+    cdef page* p = &mem_map[pfn]
+    if p.lru_next == <uint32_t>pfn:
+        head[0] = NIL32
+    else:
+        mem_map[p.lru_prev].lru_next = p.lru_next
+        mem_map[p.lru_next].lru_prev = p.lru_prev
+        if head[0] == <uint32_t>pfn:
+            head[0] = p.lru_next
+    p.lru_next = NIL32
+    p.lru_prev = NIL32

@@ -176,38 +176,6 @@ cdef inline int folio_lru_list(page* p) noexcept nogil:
     return lru
 
 
-cdef inline void lru_link(page* mem_map, uint32_t* head, pfn_t pfn, bint tail) noexcept nogil:
-    """list_add() / list_add_tail() on a circular pfn list (the LRU's; no --check counting)."""
-    cdef page* p = &mem_map[pfn]
-    cdef uint32_t first = head[0], last
-    if first == NIL32:
-        p.lru_next = <uint32_t>pfn
-        p.lru_prev = <uint32_t>pfn
-        head[0] = <uint32_t>pfn
-        return
-    last = mem_map[first].lru_prev
-    p.lru_next = first
-    p.lru_prev = last
-    mem_map[last].lru_next = <uint32_t>pfn
-    mem_map[first].lru_prev = <uint32_t>pfn
-    if not tail:
-        head[0] = <uint32_t>pfn
-
-
-cdef inline void lru_unlink(page* mem_map, uint32_t* head, pfn_t pfn) noexcept nogil:
-    """list_del() on a circular pfn list."""
-    cdef page* p = &mem_map[pfn]
-    if p.lru_next == <uint32_t>pfn:
-        head[0] = NIL32
-    else:
-        mem_map[p.lru_prev].lru_next = p.lru_next
-        mem_map[p.lru_next].lru_prev = p.lru_prev
-        if head[0] == <uint32_t>pfn:
-            head[0] = p.lru_next
-    p.lru_next = NIL32
-    p.lru_prev = NIL32
-
-
 cdef uint64_t int_sqrt(uint64_t x) noexcept:
     cdef uint64_t r = 0, b = 1ULL << 62
     while b > x:

@@ -15,7 +15,7 @@ from libc.stdint cimport uint32_t, uint64_t, int64_t
 from memsim._types cimport (pfn_t, gfp_t, NO_PFN, NIL32, PG_hugetlb, PG_head, MAX_NR_ZONES,
                             GFP_COMP_, GFP_NOWARN_, GFP_RETRY_MAYFAIL_, GFP_THISNODE_)
 from memsim.page cimport page
-from memsim.physmem cimport PhysMem
+from memsim.physmem cimport PhysMem, lru_link, lru_unlink
 from memsim.vmstat cimport __count_vm_event, HTLB_BUDDY_PGALLOC, HTLB_BUDDY_PGALLOC_FAIL
 
 DEF NUMA_NO_NODE = -1
@@ -65,37 +65,6 @@ cdef inline int popcount(uint64_t mask) noexcept:
         mask &= mask - 1
         n += 1
     return n
-
-
-# -- circular lists by pfn through lru_next / lru_prev --------------------------------------------
-cdef inline void hlist_add(page* mem_map, uint32_t* head, pfn_t pfn) noexcept:
-    """list_add(): ``pfn`` becomes the first entry."""
-    cdef page* p = &mem_map[pfn]
-    cdef uint32_t last
-    if head[0] == NIL32:
-        p.lru_next = <uint32_t>pfn
-        p.lru_prev = <uint32_t>pfn
-    else:
-        last = mem_map[head[0]].lru_prev
-        p.lru_next = head[0]
-        p.lru_prev = last
-        mem_map[last].lru_next = <uint32_t>pfn
-        mem_map[head[0]].lru_prev = <uint32_t>pfn
-    head[0] = <uint32_t>pfn
-
-
-cdef inline void hlist_del(page* mem_map, uint32_t* head, pfn_t pfn) noexcept:
-    """list_del_init()."""
-    cdef page* p = &mem_map[pfn]
-    if p.lru_next == <uint32_t>pfn:
-        head[0] = NIL32
-    else:
-        mem_map[p.lru_prev].lru_next = p.lru_next
-        mem_map[p.lru_next].lru_prev = p.lru_prev
-        if head[0] == <uint32_t>pfn:
-            head[0] = p.lru_next
-    p.lru_next = NIL32
-    p.lru_prev = NIL32
 
 
 cdef class Hstate:
@@ -217,8 +186,8 @@ cdef class Hstate:
         cdef page* p = &pm.mem_map[head]
         cdef int nid = pm.page_to_nid(head)
         if p.lru_next != NIL32:
-            hlist_del(pm.mem_map, &self.activelist, head)
-        hlist_add(pm.mem_map, &self.freelist[nid], head)
+            lru_unlink(pm.mem_map, &self.activelist, head)
+        lru_link(pm.mem_map, &self.freelist[nid], head, False)
         self.free_huge_pages += 1
         self.free_huge_pages_node[nid] += 1
         p.private |= HPG_freed
@@ -234,8 +203,8 @@ cdef class Hstate:
             return NO_PFN
         head = self.freelist[nid]
         p = &pm.mem_map[head]
-        hlist_del(pm.mem_map, &self.freelist[nid], head)
-        hlist_add(pm.mem_map, &self.activelist, head)
+        lru_unlink(pm.mem_map, &self.freelist[nid], head)
+        lru_link(pm.mem_map, &self.activelist, head, False)
         p._refcount = 1
         p.private &= ~HPG_freed
         self.free_huge_pages -= 1
@@ -251,9 +220,9 @@ cdef class Hstate:
         cdef int nid = pm.page_to_nid(head)
         if p.lru_next != NIL32:
             if p.private & HPG_freed:
-                hlist_del(pm.mem_map, &self.freelist[nid], head)
+                lru_unlink(pm.mem_map, &self.freelist[nid], head)
             else:
-                hlist_del(pm.mem_map, &self.activelist, head)
+                lru_unlink(pm.mem_map, &self.activelist, head)
         if p.private & HPG_freed:
             self.free_huge_pages -= 1
             self.free_huge_pages_node[nid] -= 1
@@ -352,7 +321,7 @@ cdef class Hstate:
             return NO_PFN
         self.surplus_huge_pages += 1
         self.surplus_huge_pages_node[nid] += 1
-        hlist_add(pm.mem_map, &self.activelist, head)
+        lru_link(pm.mem_map, &self.activelist, head, False)
         return head
 
     cdef int free_huge_page(self, pfn_t head) except -1:
