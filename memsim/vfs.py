@@ -200,6 +200,11 @@ class FileOperations:
       cache (``a_ops->readahead`` of the pages ``[index, index + nr_to_read)``, bounded by the
       window's maximum) -- what generic_fadvise() does for POSIX_FADV_WILLNEED; missing: nothing
       is read ahead;
+    * ``get_unmapped_area(file, length) -> (length, align)``: what mmap of the file needs of
+      the mapping: its length rounded (ksys_mmap_pgoff()'s ALIGN(len, huge_page_size) for a
+      hugetlbfs file) and the alignment of its address (hugetlb_get_unmapped_area(); with
+      MAP_FIXED an address not so aligned is EINVAL); missing: the length as given, page
+      alignment;
     * ``iterate_shared(inode) -> names`` (``->iterate_shared``, readdir: the names dir_emit()
       gives) of a directory whose entries are not all in the dentry cache (a disk filesystem
       whose dentries are pruned); listing the directory looks each name up.  Missing: the
@@ -220,6 +225,7 @@ class FileOperations:
     fadvise: Optional[Callable[["File", int, int, int], None]] = None
     readahead: Optional[Callable[["File", int, int], None]] = None
     iterate_shared: Optional[Callable[["Inode"], Iterable[str]]] = None
+    get_unmapped_area: Optional[Callable[["File", int], Tuple[int, int]]] = None
 
 
 @dataclass(frozen=True)
@@ -311,7 +317,10 @@ class FileSystemType:
     type can be declared but its mount must find its own backing).  ``doc`` is one line for
     docs/workloads.md, ``plugin`` the plugin that registered it.  ``kill_sb(sb)`` (optional:
     ``->kill_sb`` from deactivate_locked_super()) runs when the last mount of a superblock goes
-    (tmpfs's kill_litter_super() frees its files)."""
+    (tmpfs's kill_litter_super() frees its files).  ``file_setup(machine, name, size,
+    acctflag, page_size_log) -> File`` (optional; hugetlbfs's hugetlb_file_setup()) makes an
+    unlinked file on the type's internal mount, open O_RDWR, for a caller in another plugin
+    (memfd_create(MFD_HUGETLB)), which finds the type by name (get_fs_type)."""
 
     name: str
     doc: str
@@ -319,6 +328,7 @@ class FileSystemType:
     plugin: str = "core"
     fs_flags: int = 0
     kill_sb: Optional[Callable[["SuperBlock"], None]] = None
+    file_setup: Optional[Callable[[Any, str, int, int, int], "File"]] = None
 
 
 # ----------------------------------------------------------------------------------------------

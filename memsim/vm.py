@@ -287,6 +287,8 @@ def do_mmap(core: MmCore, mm: MmStruct, files: MmapFiles, length: int, prot: str
             raise ValueError(f"do_mmap: a file is mapped as kind file or file-shared, not {kind!r}")
         flags = _mmap_file_checks(filp, prot, kind == "file-shared", flags)
         vm_file = filp.f_mapping
+        if filp.f_op.get_unmapped_area is not None:     # a hugetlbfs file: huge pages
+            length, align = filp.f_op.get_unmapped_area(filp, length)
     elif kind in ("shared", "file-shared"):
         flags |= VM_SHARED | VM_MAYSHARE
     if map_flags & MAP_NORESERVE and not (isinstance(totalram, Overcommit)
@@ -479,6 +481,8 @@ def dup_mm(core: MmCore, parent: MmStruct, owner, overcommit=None) -> MmStruct:
         new.anon_vma = 0
         core.anon_vma_fork(new, vma)
         new.vm_flags &= ~VM_LOCKED_MASK           # memory locks are not inherited
+        if new.vm_flags & VM_HUGETLB and not new.vm_flags & VM_MAYSHARE:
+            new.vm_private_data = None            # reset_vma_resv_huge_pages(): no reservations
         core.vma_link(child, new)
         err = core.copy_page_range(child, new, parent, vma)
         new.vm_ops_open()

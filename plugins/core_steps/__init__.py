@@ -21,7 +21,7 @@ from memsim.mm import RSS_NAMES, VM_EXEC, VM_READ, VM_WRITE
 from memsim.sched import PREEMPT, SleepUntil
 from memsim.signals import fault_signal
 from memsim.units import parse_size
-from memsim.vfs import O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY, VfsError, vfs_read_discard
+from memsim.vfs import O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY, VfsError, fput, vfs_read_discard
 from memsim.workload.core_schema import (
     FADV_ADVICE, FALLOC_FLAGS, FD_BASES, MADV_ADVICE, MMAP_FLAGS, OPEN_FLAGS, RSS_KEYS, core_step_types,
 )
@@ -149,18 +149,15 @@ def run_mmap(ctx, step):
                          map_flags=_map_flags(ctx, a), filp=filp)
     hooks = ([mtype] if mtype is not None else []) + flags
     try:
-        for ext in hooks:
-            if ext.prepare is not None:
-                ext.prepare(ctx, req)
-        vma = vm.do_mmap(machine.mmcore, task.mm, machine.files, req.length, req.prot, req.kind,
-                         req.file, req.offset, req.addr, a["name"], machine.overcommit, map_flags=req.map_flags,
-                         vm_flags=req.vm_flags, accountable=req.accountable, align=req.align,
-                         vm_file=req.vm_file, filp=req.filp)
+        vma = _do_mmap_request(ctx, a, req, hooks)
     except vm.MmError as e:
         ctx.set_errno(e.errno, e.detail)
         return
     except vm.NoFilesystem as e:
         ctx.fail(e.problem, e.fix, key="type")
+    finally:
+        if req.filp is not None and req.filp is not filp:
+            fput(req.filp)      # ksys_mmap_pgoff(): the file a prepare set up (MAP_HUGETLB's)
     try:
         for ext in hooks:
             if ext.setup is not None:
@@ -178,6 +175,18 @@ def run_mmap(ctx, step):
         # populate_vma_page_range(): write faults for private writable mappings, else reads
         write = req.kind == "anon" and "w" in req.prot
         yield from touch_range(ctx, vma.vm_start, vma.vm_end, write, gup=True)
+
+
+def _do_mmap_request(ctx, a, req, hooks):
+    """The prepares of the mmap type and flags, then do_mmap() of the request."""
+    machine, task = ctx.machine, ctx.task
+    for ext in hooks:
+        if ext.prepare is not None:
+            ext.prepare(ctx, req)
+    return vm.do_mmap(machine.mmcore, task.mm, machine.files, req.length, req.prot, req.kind,
+                      req.file, req.offset, req.addr, a["name"], machine.overcommit,
+                      map_flags=req.map_flags, vm_flags=req.vm_flags, accountable=req.accountable,
+                      align=req.align, vm_file=req.vm_file, filp=req.filp)
 
 
 def run_munmap(ctx, step):

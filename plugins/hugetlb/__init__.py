@@ -30,6 +30,9 @@ def memsim_register_extensions(extensions):
     from memsim.plugins.hugetlb.cma import machine_key
     for key in machine_keys() + (machine_key(),):
         extensions.add(key)
+    from memsim.plugins.hugetlb.mmap import mmap_flags
+    for flag in mmap_flags():                   # MAP_HUGETLB, MAP_HUGE_* (memsim.plugins.hugetlb.mmap)
+        extensions.add(flag)
 
 
 @hookimpl
@@ -95,6 +98,10 @@ def memsim_machine_created(machine, config):
     machine.plugin_state["hugetlb.cma"] = activate_areas(machine, machine.spec.settings.get("cma", ()))
     alloc_boot_pools(hg, machine.boot)
     create_sysfs(machine)
+    from memsim.plugins.hugetlb.fault import HugetlbMaps
+    maps = HugetlbMaps(hg, machine.mmcore, FOLIO_POOL[p], _nr_hugetlb_item())
+    maps.install()                              # mappings: the destructor's subpool step first
+    machine.plugin_state["hugetlb.maps"] = maps
 
 
 @hookimpl
@@ -102,3 +109,16 @@ def memsim_check_invariants(machine, full):
     """--check: every hstate's counters against its free lists (hugetlb.md 1.2)."""
     hg = machine.plugin_state.get("hugetlb")
     return hg.check() if hg is not None else []
+
+
+@hookimpl
+def memsim_register_filesystems(filesystems):
+    """hugetlbfs (memsim.plugins.hugetlb.hugetlbfs)."""
+    from memsim.plugins.hugetlb.hugetlbfs import hugetlbfs_type
+    filesystems.add(hugetlbfs_type())
+
+
+def _nr_hugetlb_item():
+    """The core's NR_HUGETLB vmstat item (v6.18's nr_hugetlb), or None while it has none."""
+    from memsim import vmstat
+    return getattr(vmstat, "NR_HUGETLB", None)

@@ -82,3 +82,4 @@ cdef class Hugetlb:
     cdef public int sync_free           # > 0: the plugin's own code is putting pages: free at once
 
     cdef Hstate page_hstate(self, pfn_t head)
+    cdef public object mappings       # the mappings side (memsim.plugins.hugetlb.fault.HugetlbMaps), or None

@@ -23,6 +23,11 @@ MFD_ALLOW_SEALING = 0x0002
 MFD_HUGETLB = 0x0004
 MFD_NOEXEC_SEAL = 0x0008
 MFD_EXEC = 0x0010
+#: MFD_HUGE_SHIFT / MFD_HUGE_MASK (include/uapi/linux/memfd.h): the huge page size's log2
+MFD_HUGE_SHIFT = 26
+MFD_HUGE_MASK = 0x3f
+#: VM_NORESERVE (include/linux/mm.h): hugetlb_file_setup()'s acctflag for a memfd
+VM_NORESERVE = 0x200000
 #: The flags a workload may give, by name.
 MFD_FLAGS = {"MFD_CLOEXEC": MFD_CLOEXEC, "MFD_ALLOW_SEALING": MFD_ALLOW_SEALING,
              "MFD_HUGETLB": MFD_HUGETLB, "MFD_NOEXEC_SEAL": MFD_NOEXEC_SEAL, "MFD_EXEC": MFD_EXEC}
@@ -53,8 +58,9 @@ def _all_seals(machine: Any) -> int:
 
 def memfd_create(machine: Any, files: FilesStruct, name: str, flags: int = 0) -> int:
     """memfd_create(2): EINVAL for unknown flags (v5.14: MFD_EXEC and MFD_NOEXEC_SEAL are
-    unknown), for MFD_EXEC with MFD_NOEXEC_SEAL and for a name longer than 249 bytes; EINVAL for
-    MFD_HUGETLB (hugetlbfs memfds belong to the hugetlb plugin).  The name is kmalloc'ed with
+    unknown), for MFD_EXEC with MFD_NOEXEC_SEAL and for a name longer than 249 bytes.  MFD_HUGETLB
+    asks the VFS for the ``hugetlbfs`` type and makes the file with its ``file_setup``
+    (hugetlb_file_setup(); EINVAL when no plugin registered hugetlbfs).  The name is kmalloc'ed with
     its prefix (v6.18: NAME_MAX + 1 bytes), the file set up on shm_mnt (shmem_file_setup(name, 0, VM_NORESERVE): mode 0777,
     no link), opened O_RDWR, and its seals start at F_SEAL_SEAL unless MFD_ALLOW_SEALING (or,
     6.18, MFD_NOEXEC_SEAL: mode 0666 and F_SEAL_EXEC).  Returns the fd."""
@@ -67,15 +73,27 @@ def memfd_create(machine: Any, files: FilesStruct, name: str, flags: int = 0) ->
         flags |= MFD_EXEC                   # vm.memfd_noexec 0: pr_warn_once, then as MFD_EXEC
     if len(name.encode()) > MFD_NAME_MAX_LEN:
         raise VfsError("EINVAL", f"the name is longer than {MFD_NAME_MAX_LEN} bytes")
+    hugetlbfs = None
     if flags & MFD_HUGETLB:
-        raise VfsError("EINVAL", "MFD_HUGETLB memfds are not modelled")
+        # hugetlb_file_setup() on hugetlbfs's internal mount: the filesystem type is another
+        # plugin's, found through the VFS (EINVAL as before when no plugin registered it)
+        hugetlbfs = machine.vfs.filesystems.get("hugetlbfs")
+        if hugetlbfs is None or hugetlbfs.file_setup is None:
+            raise VfsError("EINVAL", "MFD_HUGETLB: no hugetlbfs (the hugetlb plugin is disabled)")
     slab = machine.slab
     size = NAME_KMALLOC_FIXED[machine.profile] or len(name.encode()) + 1 + len(MFD_NAME_PREFIX)
     buf = slab.kmalloc(size, GFP_KERNEL, "__do_sys_memfd_create") if slab is not None else 0
     try:
         fd = files.alloc_fd()
-        tmpfs = get_tmpfs(machine)
         full = MFD_NAME_PREFIX + name
+        if hugetlbfs is not None:
+            # hugetlb_file_setup(name, 0, VM_NORESERVE, HUGETLB_ANONHUGE_INODE, MFD_HUGE_* bits):
+            # no reservation until the file is mapped; no seals (F_SEAL_SEAL stays implied)
+            file = hugetlbfs.file_setup(machine, full, 0, VM_NORESERVE,
+                                        (flags >> MFD_HUGE_SHIFT) & MFD_HUGE_MASK)
+            files.fd_install(fd, file)
+            return fd
+        tmpfs = get_tmpfs(machine)
         inode = tmpfs.shmem_file_setup(full, 0)
         file = tmpfs.alloc_file_pseudo(inode, full, O_RDWR)
         if flags & MFD_NOEXEC_SEAL:

@@ -1,0 +1,388 @@
+"""hugetlbfs (fs/hugetlbfs/inode.c): mounts, files, hugetlb_file_setup(), and the mmap of a
+hugetlbfs file (hugetlbfs_file_mmap: VM_HUGETLB, the vm_ops, the reservation, i_size).
+
+The per-fault work is :mod:`memsim.plugins.hugetlb.fault` (C); this module is the filesystem
+around it: the mount options (``size=`` and ``min_size=`` through a subpool, ``min_size``
+reserving at mount; ``pagesize=``; ``nr_inodes=``, ``mode=``, ``uid=``, ``gid=``; EINVAL for a
+bad value or another option), one internal mount per hstate (init_hugetlbfs_fs()'s
+kern_mount, behind MAP_HUGETLB and MFD_HUGETLB), the directory operations (create, mkdir,
+rmdir, unlink), ->setattr (truncate: hugetlb_vmtruncate), ->fallocate (FALLOC_FL_PUNCH_HOLE)
+and ->evict_inode (remove_inode_hugepages).
+
+Nothing happens at import or at boot: a machine's :class:`Hugetlbfs` (``machine.plugin_state
+["hugetlb.fs"]``) is made by the first mount, MAP_HUGETLB or MFD_HUGETLB, so a workload that
+uses none of them runs as it did without it.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from memsim.mm import AddressSpace
+from memsim.vfs import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, O_RDWR, S_IFDIR, S_IFREG, Dentry,
+                        File, FileOperations, FileSystemType, FsContext, Inode, InodeOperations,
+                        Path, SuperBlock, SuperOperations, VfsError, i_size_write, iput,
+                        simple_unlink)
+
+__all__ = ["Hugetlbfs", "HugetlbfsInode", "get_hugetlbfs", "hugetlbfs_type", "HUGETLBFS_TYPE_DOC",
+           "MAP_HUGE_SHIFT", "MAP_HUGE_MASK", "HUGETLB_ANON_FILE", "hugetlb_file_setup"]
+
+PAGE_SHIFT = 12
+# include/uapi/asm-generic/hugetlb_encode.h
+MAP_HUGE_SHIFT = 26
+MAP_HUGE_MASK = 0x3f
+#: the name of MAP_HUGETLB's file (mm/mmap.c: "anon_hugepage")
+HUGETLB_ANON_FILE = "anon_hugepage"
+# include/linux/mm.h
+VM_WRITE = 0x2
+VM_SHARED = 0x8
+VM_MAYSHARE = 0x80
+VM_DONTEXPAND = 0x40000
+VM_NORESERVE = 0x200000
+VM_HUGETLB = 0x400000
+#: where the address_spaces of hugetlbfs inodes live (memsim models no hugetlbfs_inode_cache:
+#: an address per inode, unique in the machine, for page->mapping)
+MAPPING_BASE = 0xffff888380000000
+
+HUGETLBFS_TYPE_DOC = ("files in huge pages (hugetlbfs): options pagesize=, size=, min_size= "
+                      "(reserved at mount), nr_inodes=, mode=, uid=, gid=; mmap of its files, "
+                      "MAP_HUGETLB and MFD_HUGETLB map huge pages from the hugetlb pool")
+
+
+class HugetlbfsInode(Inode):
+    """``struct hugetlbfs_inode_info`` around its ``vfs_inode``: ``hf`` is the C side
+    (:class:`memsim.plugins.hugetlb.fault.HugetlbFile`: hstate, resv_map, subpool, i_data)."""
+
+    __slots__ = ("hf", "i_data")
+
+    def __init__(self, sb: SuperBlock):
+        super().__init__(sb)
+        self.hf = None
+        self.i_data: Optional[AddressSpace] = None
+
+
+class HugetlbfsSbInfo:
+    """``struct hugetlbfs_sb_info``: the hstate, the subpool (None: no size= / min_size=), the
+    inode limit (-1: none) and free inodes, the root's mode."""
+
+    def __init__(self, fs: "Hugetlbfs", hstate, spool, max_inodes: int, mode: int):
+        self.fs = fs
+        self.hstate = hstate
+        self.spool = spool
+        self.max_inodes = max_inodes
+        self.free_inodes = max_inodes
+        self.mode = mode
+
+
+def _memparse(text: str) -> tuple:
+    """memparse(): (value, rest) of a number with an optional K/M/G/T/P/E suffix."""
+    t = text.strip()
+    i = 0
+    if t[:2].lower() == "0x":
+        i = 2
+        while i < len(t) and t[i] in "0123456789abcdefABCDEF":
+            i += 1
+    else:
+        while i < len(t) and t[i].isdigit():
+            i += 1
+    if i == 0 or (t[:2].lower() == "0x" and i == 2):
+        raise ValueError(text)
+    value = int(t[:i], 0) if not (t[0] == "0" and i > 1 and t[1].isdigit()) else int(t[:i], 8)
+    rest = t[i:]
+    if rest and rest[0] in "kKmMgGtTpPeE":
+        value <<= 10 * ("kmgtpe".index(rest[0].lower()) + 1)
+        rest = rest[1:]
+    return value, rest
+
+
+class Hugetlbfs:
+    """hugetlbfs on one machine: its superblocks, the internal mount of each hstate and the
+    operations of its files and directories."""
+
+    def __init__(self, machine: Any):
+        self.machine = machine
+        self.core = machine.mmcore
+        self.hg = machine.plugin_state["hugetlb"]
+        self.maps = machine.plugin_state["hugetlb.maps"]
+        self.supers: List[SuperBlock] = []
+        self.kern_mounts: Dict[int, Any] = {}     # hstate index -> internal VfsMount
+        self._kern_hstate = None
+        self._next_mapping = 0
+        self.file_iops = InodeOperations(setattr=self.hugetlbfs_setattr)
+        self.dir_iops = InodeOperations(create=self.hugetlbfs_create, mkdir=self.hugetlbfs_mkdir,
+                                        rmdir=self.hugetlbfs_rmdir, unlink=self.hugetlbfs_unlink)
+        self.file_fops = FileOperations(mmap=self.hugetlbfs_file_mmap,
+                                        fallocate=self.hugetlbfs_fallocate,
+                                        get_unmapped_area=self.hugetlb_get_unmapped_area)
+        self.sops = SuperOperations(alloc_inode=HugetlbfsInode, evict_inode=self.hugetlbfs_evict_inode)
+
+    # -- mounting ------------------------------------------------------------------------------
+    def mount(self, fc: FsContext) -> SuperBlock:
+        """hugetlbfs_parse_param() + hugetlbfs_validate() + hugetlbfs_fill_super(): a new
+        superblock of the default hstate or ``pagesize``'s (EINVAL: "Unsupported page size");
+        ``size``/``min_size`` (bytes with a K/M/G suffix, or N% of the hstate's pool, rounded
+        down to huge pages; min_size above size is EINVAL) make a subpool, ``min_size``
+        reserving its pages now (ENOMEM if the pool cannot); ``nr_inodes`` (-1: none),
+        ``mode`` (octal, default 0755), ``uid``/``gid`` (taken, not modelled)."""
+        from memsim.plugins.hugetlb.fault import HugepageSubpool
+        h = self._kern_hstate or self.hg.default_hstate
+        max_opt = min_opt = None
+        max_inodes = -1
+        mode = 0o755
+        for key, value in fc.options:
+            if key not in ("size", "min_size", "pagesize", "nr_inodes", "mode", "uid", "gid"):
+                raise VfsError("EINVAL", f"hugetlbfs: Unknown parameter '{key}'")
+            if value is None or value == "":
+                raise VfsError("EINVAL", f"hugetlbfs: Bad value for '{key}'")
+            try:
+                if key in ("size", "min_size"):
+                    num, rest = _memparse(value)
+                    if rest not in ("", "%"):
+                        raise ValueError(value)
+                    opt = (num, rest == "%")
+                    if key == "size":
+                        max_opt = opt
+                    else:
+                        min_opt = opt
+                elif key == "pagesize":
+                    ps, rest = _memparse(value)
+                    if rest:
+                        raise ValueError(value)
+                    h = self.hg.by_size(ps)
+                    if h is None:
+                        raise VfsError("EINVAL", f"hugetlbfs: Unsupported page size {ps >> 20} MB")
+                elif key == "nr_inodes":
+                    max_inodes, rest = _memparse(value)
+                    if rest:
+                        raise ValueError(value)
+                elif key in ("uid", "gid"):
+                    int(value, 10)
+                else:
+                    mode = int(value, 8) & 0o1777
+            except ValueError:
+                raise VfsError("EINVAL", f"hugetlbfs: Bad value for '{key}'") from None
+
+        def to_hpages(opt) -> int:
+            """hugetlbfs_size_to_hpages()."""
+            if opt is None:
+                return -1
+            num, percent = opt
+            if percent:
+                num = (num << (PAGE_SHIFT + h.order)) * h.max_huge_pages // 100
+            return num >> (PAGE_SHIFT + h.order)
+        max_hpages, min_hpages = to_hpages(max_opt), to_hpages(min_opt)
+        if min_hpages != -1 and max_hpages != -1 and min_hpages > max_hpages:
+            raise VfsError("EINVAL", "hugetlbfs: Minimum size can not be greater than maximum size")
+        spool = None
+        if max_hpages != -1 or min_hpages != -1:
+            spool = HugepageSubpool(h, max_hpages, min_hpages)     # hugepage_new_subpool()
+            if min_hpages != -1 and self.maps.hugetlb_acct_memory(h, min_hpages) < 0:
+                raise VfsError("ENOMEM", f"hugetlbfs: min_size needs {min_hpages} huge pages the "
+                                         "pool cannot reserve")
+            self.maps.add_subpool(spool)
+        info = HugetlbfsSbInfo(self, h, spool, max_inodes, mode)
+        sb = SuperBlock(fc.fs_type, mode, self.dir_iops, fs_info=info, s_op=self.sops)
+        sb.s_root.d_inode.inc_nlink()
+        self.supers.append(sb)
+        return sb
+
+    def kill_sb(self, sb: SuperBlock) -> None:
+        """kill_litter_super() then hugetlbfs_put_super(): the files no one holds are evicted,
+        the subpool put: its min_size reservation goes back (hugetlb_acct_memory(-min))."""
+        def genocide(dentry: Dentry) -> None:
+            for child in list(dentry.d_subdirs.values()):
+                genocide(child)
+                sb.d_delete(child)
+        genocide(sb.s_root)
+        info: HugetlbfsSbInfo = sb.s_fs_info
+        spool = info.spool
+        if spool is not None and spool.min_hpages != -1:
+            self.maps.hugetlb_acct_memory(spool.hstate, -spool.min_hpages)
+        if sb in self.supers:
+            self.supers.remove(sb)
+
+    def kern_mount(self, h):
+        """hugetlbfs_vfsmount[hstate_index(h)]: the internal mount of an hstate (made on first
+        use; init_hugetlbfs_fs() makes them at boot)."""
+        mnt = self.kern_mounts.get(h.index)
+        if mnt is None:
+            self._kern_hstate = h
+            try:
+                mnt = self.machine.vfs.kern_mount("hugetlbfs")
+            finally:
+                self._kern_hstate = None
+            self.kern_mounts[h.index] = mnt
+        return mnt
+
+    # -- inodes --------------------------------------------------------------------------------
+    def hugetlbfs_get_inode(self, sb: SuperBlock, mode: int, name: str = "") -> HugetlbfsInode:
+        """hugetlbfs_get_inode(): hugetlbfs_inc_free_inodes() (ENOSPC past nr_inodes), the
+        inode, and for a regular file its mapping and its C side (resv_map_alloc())."""
+        from memsim.plugins.hugetlb.fault import HugetlbFile
+        info: HugetlbfsSbInfo = sb.s_fs_info
+        if info.max_inodes != -1:
+            if info.free_inodes <= 0:
+                raise VfsError("ENOSPC", "no free inodes (nr_inodes)")
+            info.free_inodes -= 1
+        if mode & 0o170000 == S_IFDIR:
+            inode = sb.new_inode(mode, self.dir_iops, FileOperations())
+            inode.inc_nlink()
+            return inode
+        inode = sb.new_inode(mode, self.file_iops, self.file_fops)
+        self._next_mapping += 1
+        mapping = AddressSpace(inode.i_ino, name, False, sb.s_dev)
+        mapping.addr = MAPPING_BASE + self._next_mapping * 0x400
+        mapping.host = inode
+        inode.i_data = mapping
+        inode.i_mapping = mapping
+        inode.hf = HugetlbFile(info.hstate, info.spool, mapping, inode)
+        mapping.a_ops_owner = inode.hf
+        self.core.rmap.register_mapping(mapping)
+        return inode
+
+    def hugetlbfs_evict_inode(self, inode: HugetlbfsInode) -> None:
+        """hugetlbfs_evict_inode(): remove_inode_hugepages(0, LLONG_MAX) (every page freed and
+        every reservation of the inode given back), the resv_map freed, clear_inode()."""
+        info: HugetlbfsSbInfo = inode.i_sb.s_fs_info
+        if inode.hf is not None:
+            self.maps.remove_inode_hugepages(inode.hf, 0, -1, True)
+            self.core.rmap.unregister_mapping(inode.i_data)
+            inode.i_data.a_ops_owner = None
+        if info.max_inodes != -1:
+            info.free_inodes += 1
+
+    # -- directories ---------------------------------------------------------------------------
+    def hugetlbfs_create(self, dir: Dentry, name: str, mode: int) -> Dentry:
+        """hugetlbfs_create() -> hugetlbfs_mknod()."""
+        inode = self.hugetlbfs_get_inode(dir.d_sb, S_IFREG | (mode & 0o7777), name)
+        return dir.d_sb.d_alloc(dir, name, inode)
+
+    def hugetlbfs_mkdir(self, dir: Dentry, name: str, mode: int) -> Dentry:
+        inode = self.hugetlbfs_get_inode(dir.d_sb, S_IFDIR | (mode & 0o7777), name)
+        dentry = dir.d_sb.d_alloc(dir, name, inode)
+        dir.d_inode.inc_nlink()
+        return dentry
+
+    def hugetlbfs_unlink(self, dir: Dentry, victim: Dentry) -> None:
+        """simple_unlink(): the file lives on while open or mapped."""
+        simple_unlink(dir, victim)
+
+    def hugetlbfs_rmdir(self, dir: Dentry, victim: Dentry) -> None:
+        if victim.d_subdirs:
+            raise VfsError("ENOTEMPTY", f"{victim.d_name!r} is not empty")
+        victim.d_inode.clear_nlink()
+        dir.d_inode.drop_nlink()
+        dir.d_sb.d_delete(victim)
+
+    # -- truncate, hole punch ------------------------------------------------------------------
+    def _huge_size(self, inode: HugetlbfsInode) -> int:
+        return 4096 << inode.hf.hstate.order
+
+    def hugetlbfs_setattr(self, dentry: Dentry, newsize: int) -> None:
+        """hugetlbfs_setattr() with ATTR_SIZE: EINVAL unless a multiple of the huge page size;
+        growing only sets i_size; shrinking is hugetlb_vmtruncate(): i_size, every mapping of
+        the pages past it zapped (private copies too), remove_inode_hugepages(newsize, end)."""
+        inode: HugetlbfsInode = dentry.d_inode
+        hsize = self._huge_size(inode)
+        if newsize % hsize:
+            raise VfsError("EINVAL", f"size {newsize} is not a multiple of the huge page size {hsize}")
+        oldsize = inode.i_size
+        i_size_write(inode, newsize)
+        if newsize < oldsize:
+            first = newsize >> PAGE_SHIFT
+            self.core.unmap_mapping_range(inode.i_data, first, 0xffffffffffffffff - first, True)
+            self.maps.remove_inode_hugepages(inode.hf, newsize // hsize, -1, True)
+
+    def hugetlbfs_fallocate(self, file: File, mode: int, offset: int, length: int) -> None:
+        """hugetlbfs_fallocate(): FALLOC_FL_PUNCH_HOLE (hugetlbfs_punch_hole(): the whole huge
+        pages of the hole unmapped, private copies kept, and removed with their reservations);
+        preallocation is not modelled (EOPNOTSUPP)."""
+        inode: HugetlbfsInode = file.f_inode
+        if mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE):
+            raise VfsError("EOPNOTSUPP", "hugetlbfs only punches holes here")
+        if not mode & FALLOC_FL_PUNCH_HOLE:
+            raise VfsError("EOPNOTSUPP", "hugetlbfs preallocation is not modelled")
+        hsize = self._huge_size(inode)
+        start = -(-offset // hsize)
+        end = (offset + length) // hsize
+        if end <= start:
+            return
+        nr = (end - start) * (hsize >> PAGE_SHIFT)
+        self.core.unmap_mapping_range(inode.i_data, start * (hsize >> PAGE_SHIFT), nr, False)
+        self.maps.remove_inode_hugepages(inode.hf, start, end, False)
+
+    # -- mmap ----------------------------------------------------------------------------------
+    def hugetlb_get_unmapped_area(self, file: File, length: int):
+        """ksys_mmap_pgoff()'s ALIGN(len, huge_page_size) for a hugetlbfs file and
+        hugetlb_get_unmapped_area()'s alignment: (length, align)."""
+        hsize = self._huge_size(file.f_inode)
+        return -(-length // hsize) * hsize, hsize
+
+    def hugetlbfs_file_mmap(self, file: File, vma) -> None:
+        """hugetlbfs_file_mmap(): VM_HUGETLB | VM_DONTEXPAND; EINVAL for a file offset that is
+        not huge-page aligned; hugetlb_reserve_pages() of the range (ENOMEM when the pool,
+        the overcommit limit or the subpool refuses); a writable mapping extends i_size to its
+        end; then the hugetlb vm_ops."""
+        inode: HugetlbfsInode = file.f_inode
+        hf = inode.hf
+        order = hf.hstate.order
+        vma.vm_flags |= VM_HUGETLB | VM_DONTEXPAND
+        if vma.vm_pgoff & ((1 << order) - 1):
+            raise VfsError("EINVAL", "the file offset is not a multiple of the huge page size")
+        length = (vma.vm_end - vma.vm_start) + (vma.vm_pgoff << PAGE_SHIFT)
+        if self.maps.hugetlb_reserve_pages(hf, vma.vm_pgoff >> order, length >> (PAGE_SHIFT + order),
+                                           vma, vma.vm_flags) < 0:
+            raise VfsError("ENOMEM", "the huge page pool cannot reserve the mapping")
+        if vma.vm_flags & VM_WRITE and inode.i_size < length:
+            i_size_write(inode, length)
+        self.maps.set_vm_ops(vma)
+
+    # -- files of the internal mounts ----------------------------------------------------------
+    def hugetlb_file_setup(self, name: str, size: int, acctflag: int, page_size_log: int) -> File:
+        """hugetlb_file_setup(): an unlinked file ``name`` on the internal mount of the hstate
+        ``page_size_log`` names (0: the default; EINVAL for no such hstate), ``size`` bytes,
+        its pages reserved now unless ``acctflag`` has VM_NORESERVE (ENOMEM), opened O_RDWR."""
+        h = self.hg.default_hstate if page_size_log == 0 else self.hg.by_size(1 << page_size_log)
+        if h is None:
+            raise VfsError("EINVAL", f"no huge page size of 2^{page_size_log} bytes")
+        mnt = self.kern_mount(h)
+        inode = self.hugetlbfs_get_inode(mnt.mnt_sb, S_IFREG | 0o777, name)
+        inode.clear_nlink()
+        i_size_write(inode, size)
+        inode.i_data.name = f"/{name} (deleted)"
+        if self.maps.hugetlb_reserve_pages(inode.hf, 0, size >> (PAGE_SHIFT + h.order), None,
+                                           acctflag) < 0:
+            iput(inode)
+            raise VfsError("ENOMEM", "the huge page pool cannot reserve the file")
+        dentry = Dentry(mnt.mnt_sb, name, mnt.mnt_root, inode)
+        file = File(Path(mnt, dentry), O_RDWR)
+        iput(inode)                         # the file's reference replaces the creator's
+        mnt.mnt_count += 1
+        return file
+
+
+def get_hugetlbfs(machine: Any) -> Hugetlbfs:
+    """The machine's :class:`Hugetlbfs`, made on first use."""
+    state = machine.plugin_state.get("hugetlb.fs")
+    if state is None:
+        state = machine.plugin_state["hugetlb.fs"] = Hugetlbfs(machine)
+    return state
+
+
+def hugetlbfs_mount(fc: FsContext) -> SuperBlock:
+    return get_hugetlbfs(fc.machine).mount(fc)
+
+
+def hugetlbfs_kill_sb(sb: SuperBlock) -> None:
+    sb.s_fs_info.fs.kill_sb(sb)
+
+
+def hugetlb_file_setup(machine: Any, name: str, size: int, acctflag: int, page_size_log: int) -> File:
+    """FileSystemType.file_setup of hugetlbfs: :meth:`Hugetlbfs.hugetlb_file_setup` of
+    ``machine`` (memfd_create(MFD_HUGETLB) reaches it through the VFS)."""
+    return get_hugetlbfs(machine).hugetlb_file_setup(name, size, acctflag, page_size_log)
+
+
+def hugetlbfs_type() -> FileSystemType:
+    """The ``hugetlbfs`` FileSystemType (hugetlbfs_fs_type)."""
+    return FileSystemType("hugetlbfs", HUGETLBFS_TYPE_DOC, hugetlbfs_mount, plugin="hugetlb",
+                          kill_sb=hugetlbfs_kill_sb, file_setup=hugetlb_file_setup)
