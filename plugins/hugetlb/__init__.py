@@ -99,7 +99,7 @@ def memsim_machine_created(machine, config):
     alloc_boot_pools(hg, machine.boot)
     create_sysfs(machine)
     from memsim.plugins.hugetlb.fault import HugetlbMaps
-    maps = HugetlbMaps(hg, machine.mmcore, FOLIO_POOL[p], _nr_hugetlb_item())
+    maps = HugetlbMaps(hg, machine.mmcore, FOLIO_POOL[p])
     maps.install()                              # mappings: the destructor's subpool step first
     machine.plugin_state["hugetlb.maps"] = maps
 
@@ -116,9 +116,3 @@ def memsim_register_filesystems(filesystems):
     """hugetlbfs (memsim.plugins.hugetlb.hugetlbfs)."""
     from memsim.plugins.hugetlb.hugetlbfs import hugetlbfs_type
     filesystems.add(hugetlbfs_type())
-
-
-def _nr_hugetlb_item():
-    """The core's NR_HUGETLB vmstat item (v6.18's nr_hugetlb), or None while it has none."""
-    from memsim import vmstat
-    return getattr(vmstat, "NR_HUGETLB", None)

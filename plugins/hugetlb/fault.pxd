@@ -67,7 +67,6 @@ cdef class HugetlbMaps:
     cdef vm_operations_struct vm_ops
     cdef public list subpools           # [None, HugepageSubpool, ...]: page[1].private indexes it
     cdef public bint nr_hugetlb         # v6.18: alloc_hugetlb_folio / free_huge_folio count NR_HUGETLB
-    cdef public object nr_hugetlb_item  # the vmstat item number, or None (the core has none yet)
     cdef public dict stats
 
     cdef int mod_nr_hugetlb(self, pfn_t head, int64_t nr) except -1

@@ -24,7 +24,7 @@ from memsim.mm cimport (MmCore, MmStruct, VmArea, AddressSpace, vm_fault, compou
                         VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_NOPAGE, FAULT_FLAG_WRITE,
                         PE_SIZE_PUD, XArray)
 from memsim.physmem cimport PhysMem
-from memsim.vmstat cimport __mod_lruvec_page_state
+from memsim.vmstat cimport __mod_lruvec_page_state, NR_HUGETLB
 from memsim.plugins.hugetlb.hstate cimport (Hstate, Hugetlb, HPG_restore_reserve, HPG_migratable,
                                             HPG_freed)
 
@@ -356,13 +356,12 @@ cdef int _free_huge_page_op(void* ctx, pfn_t head) except -1:
 cdef class HugetlbMaps:
     """Per-machine state of the mappings (see the .pxd)."""
 
-    def __init__(self, Hugetlb hg, MmCore core, bint nr_hugetlb=False, nr_hugetlb_item=None):
+    def __init__(self, Hugetlb hg, MmCore core, bint nr_hugetlb=False):
         self.hg = hg
         self.core = core
         self.pm = hg.pm
         self.subpools = [None]
         self.nr_hugetlb = nr_hugetlb
-        self.nr_hugetlb_item = nr_hugetlb_item
         self.stats = {}
         self.vm_ops.open = _vm_open
         self.vm_ops.close = _vm_close
@@ -392,8 +391,8 @@ cdef class HugetlbMaps:
     # -- counters ------------------------------------------------------------------------------
     cdef int mod_nr_hugetlb(self, pfn_t head, int64_t nr) except -1:
         """lruvec_stat_mod_folio(folio, NR_HUGETLB, nr) (v6.18)."""
-        if self.nr_hugetlb and self.nr_hugetlb_item is not None:
-            __mod_lruvec_page_state(self.pm.vs, &self.pm.mem_map[head], <int>self.nr_hugetlb_item, nr)
+        if self.nr_hugetlb:
+            __mod_lruvec_page_state(self.pm.vs, &self.pm.mem_map[head], NR_HUGETLB, nr)
         return 0
 
     # -- the reservation accounting (hugetlb.md 5, 6.3) ------------------------------------------

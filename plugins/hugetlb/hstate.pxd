@@ -80,6 +80,6 @@ cdef class Hugetlb:
     cdef public long shm_group          # sysctl_hugetlb_shm_group
     cdef public object contig           # memsim.plugins.hugetlb.contig.Contig (alloc_contig_range)
     cdef public int sync_free           # > 0: the plugin's own code is putting pages: free at once
+    cdef public object mappings         # memsim.plugins.hugetlb.fault.HugetlbMaps (mappings, faults)
 
     cdef Hstate page_hstate(self, pfn_t head)
-    cdef public object mappings       # the mappings side (memsim.plugins.hugetlb.fault.HugetlbMaps), or None
