@@ -86,3 +86,4 @@ cdef class HugetlbMaps:
                          int level, pfn_t pagecache_page) except -1
     cdef int unmap_ref_private(self, MmStruct mm, VmArea vma, HugetlbFile hf, pfn_t head, uint64_t haddr, int level) except -1
     cdef int free_huge_page(self, pfn_t head) except -1
+    cdef int huge_add_to_page_cache(self, HugetlbFile hf, pfn_t head, int64_t idx) except -1

@@ -643,13 +643,7 @@ cdef class HugetlbMaps:
             new_page = True
             hp = &self.pm.mem_map[head]
             if vma.vm_flags & C_VM_MAYSHARE:
-                # huge_add_to_page_cache(): the allocation's reference becomes the cache's
-                hf.mapping.i_pages.store(<uint64_t>idx, <int64_t>head)
-                hf.mapping.nrpages += 1
-                hp.mapping = hf.mapping.addr
-                hp.index = <uint64_t>idx << order
-                hp.private &= ~HPG_restore_reserve
-                hf.i_blocks += 8ULL << order
+                self.huge_add_to_page_cache(hf, head, idx)
             else:
                 # hugepage_add_new_anon_rmap()
                 hp.mapping = vma.anon_vma | PAGE_MAPPING_ANON
@@ -745,6 +739,43 @@ cdef class HugetlbMaps:
         return 0
 
     # -- the page cache of a hugetlbfs inode ----------------------------------------------------
+    cdef int huge_add_to_page_cache(self, HugetlbFile hf, pfn_t head, int64_t idx) except -1:
+        """huge_add_to_page_cache() (v6.18 hugetlb_add_to_page_cache): the page at its huge
+        index, the allocation's reference the cache's, RestoreReserve cleared (the reservation
+        is the file's now), i_blocks; not counted in NR_FILE_PAGES."""
+        cdef page* hp = &self.pm.mem_map[head]
+        hf.mapping.i_pages.store(<uint64_t>idx, <int64_t>head)
+        hf.mapping.nrpages += 1
+        hp.mapping = hf.mapping.addr
+        hp.index = <uint64_t>idx << hf.hstate.order
+        hp.private &= ~HPG_restore_reserve
+        hf.i_blocks += 8ULL << hf.hstate.order
+        return 0
+
+    def fallocate(self, HugetlbFile hf, int64_t start, int64_t end):
+        """hugetlbfs_fallocate()'s preallocation: every index of [start, end) not cached gets a
+        zeroed page from alloc_huge_page() on a pseudo VMA (VM_HUGETLB | VM_MAYSHARE |
+        VM_SHARED at address index * size: the file's reservations are consumed where they
+        exist), added to the cache, Migratable.  0, or the first error (-ENOSPC, -ENOMEM): the
+        pages already added stay, as in the kernel."""
+        cdef VmArea pseudo = VmArea(0, <uint64_t>end << (PAGE_SHIFT + hf.hstate.order),
+                                    0x400000 | C_VM_MAYSHARE | C_VM_SHARED, "", hf.mapping, 0)
+        cdef int64_t idx, pc
+        cdef pfn_t head
+        cdef int err = 0
+        for idx in range(start, end):
+            if hf.mapping.i_pages.load(<uint64_t>idx, &pc) and pc >= 0:
+                continue
+            head = self.alloc_huge_page(hf, pseudo, <uint64_t>idx << (PAGE_SHIFT + hf.hstate.order),
+                                        False, &err)
+            if head == NO_PFN:
+                return err
+            if self.pm.content:
+                self.pm.drop_content(head, hf.hstate.order)
+            self.huge_add_to_page_cache(hf, head, idx)
+            self.pm.mem_map[head].private |= HPG_migratable
+        return 0
+
     def remove_inode_hugepages(self, HugetlbFile hf, int64_t start, int64_t end, bint truncate_op):
         """remove_inode_hugepages(): every cached page of [start, end) (huge indices; end -1:
         to the end) leaves the cache and loses its reference (the mappings were zapped
@@ -815,6 +846,13 @@ cdef class HugetlbMaps:
         if vma is None or vm_flags & C_VM_MAYSHARE:
             hf.resv_map.region_add(f, t)
         return 0
+
+    def find_page(self, HugetlbFile hf, int64_t idx):
+        """find_lock_page() of the inode's cache: the head at huge index idx, or None."""
+        cdef int64_t pc
+        if hf.mapping.i_pages.load(<uint64_t>idx, &pc) and pc >= 0:
+            return pc
+        return None
 
     def cached_pages(self, HugetlbFile hf):
         """[(huge index, head pfn)] of the inode's page cache."""

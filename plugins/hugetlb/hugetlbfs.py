@@ -6,8 +6,8 @@ around it: the mount options (``size=`` and ``min_size=`` through a subpool, ``m
 reserving at mount; ``pagesize=``; ``nr_inodes=``, ``mode=``, ``uid=``, ``gid=``; EINVAL for a
 bad value or another option), one internal mount per hstate (init_hugetlbfs_fs()'s
 kern_mount, behind MAP_HUGETLB and MFD_HUGETLB), the directory operations (create, mkdir,
-rmdir, unlink), ->setattr (truncate: hugetlb_vmtruncate), ->fallocate (FALLOC_FL_PUNCH_HOLE)
-and ->evict_inode (remove_inode_hugepages).
+rmdir, unlink), ->setattr (truncate: hugetlb_vmtruncate), ->fallocate (preallocation and
+FALLOC_FL_PUNCH_HOLE), ->read_iter and ->evict_inode (remove_inode_hugepages).
 
 Nothing happens at import or at boot: a machine's :class:`Hugetlbfs` (``machine.plugin_state
 ["hugetlb.fs"]``) is made by the first mount, MAP_HUGETLB or MFD_HUGETLB, so a workload that
@@ -111,6 +111,7 @@ class Hugetlbfs:
         self.dir_iops = InodeOperations(create=self.hugetlbfs_create, mkdir=self.hugetlbfs_mkdir,
                                         rmdir=self.hugetlbfs_rmdir, unlink=self.hugetlbfs_unlink)
         self.file_fops = FileOperations(mmap=self.hugetlbfs_file_mmap,
+                                        read_iter=self.hugetlbfs_read_iter,
                                         fallocate=self.hugetlbfs_fallocate,
                                         get_unmapped_area=self.hugetlb_get_unmapped_area)
         self.sops = SuperOperations(alloc_inode=HugetlbfsInode, evict_inode=self.hugetlbfs_evict_inode)
@@ -293,22 +294,48 @@ class Hugetlbfs:
             self.maps.remove_inode_hugepages(inode.hf, newsize // hsize, -1, True)
 
     def hugetlbfs_fallocate(self, file: File, mode: int, offset: int, length: int) -> None:
-        """hugetlbfs_fallocate(): FALLOC_FL_PUNCH_HOLE (hugetlbfs_punch_hole(): the whole huge
-        pages of the hole unmapped, private copies kept, and removed with their reservations);
-        preallocation is not modelled (EOPNOTSUPP)."""
+        """hugetlbfs_fallocate(): EOPNOTSUPP for a mode other than KEEP_SIZE / PUNCH_HOLE.
+        FALLOC_FL_PUNCH_HOLE (hugetlbfs_punch_hole()): the whole huge pages of the hole are
+        unmapped (private copies kept) and removed, each with its reservation.  Otherwise the
+        huge pages covering the range are allocated into the file (reservations consumed where
+        the file has them; ENOSPC past the subpool or the pool, ENOMEM) and i_size grows unless
+        FALLOC_FL_KEEP_SIZE."""
         inode: HugetlbfsInode = file.f_inode
         if mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE):
-            raise VfsError("EOPNOTSUPP", "hugetlbfs only punches holes here")
-        if not mode & FALLOC_FL_PUNCH_HOLE:
-            raise VfsError("EOPNOTSUPP", "hugetlbfs preallocation is not modelled")
+            raise VfsError("EOPNOTSUPP", "hugetlbfs only allocates and punches holes")
         hsize = self._huge_size(inode)
-        start = -(-offset // hsize)
-        end = (offset + length) // hsize
-        if end <= start:
+        if mode & FALLOC_FL_PUNCH_HOLE:
+            start = -(-offset // hsize)
+            end = (offset + length) // hsize
+            if end <= start:
+                return
+            nr = (end - start) * (hsize >> PAGE_SHIFT)
+            self.core.unmap_mapping_range(inode.i_data, start * (hsize >> PAGE_SHIFT), nr, False)
+            self.maps.remove_inode_hugepages(inode.hf, start, end, False)
             return
-        nr = (end - start) * (hsize >> PAGE_SHIFT)
-        self.core.unmap_mapping_range(inode.i_data, start * (hsize >> PAGE_SHIFT), nr, False)
-        self.maps.remove_inode_hugepages(inode.hf, start, end, False)
+        err = self.maps.fallocate(inode.hf, offset // hsize, -(-(offset + length) // hsize))
+        if err:
+            raise VfsError("ENOSPC" if err == -28 else "ENOMEM", "no huge page for the range")
+        if not mode & FALLOC_FL_KEEP_SIZE and offset + length > inode.i_size:
+            i_size_write(inode, offset + length)
+
+    def hugetlbfs_read_iter(self, file: File, pos: int, count: int, buf) -> int:
+        """hugetlbfs_read_iter(): up to i_size, the cached pages' bytes, holes as zeros (no
+        page is allocated); write(2) has no op on hugetlbfs (EINVAL)."""
+        inode: HugetlbfsInode = file.f_inode
+        hsize = self._huge_size(inode)
+        end = min(pos + count, inode.i_size)
+        done = 0
+        pm = self.machine.physmem
+        while pos < end:
+            idx, off = divmod(pos, hsize)
+            n = min(end - pos, hsize - off, 4096 - off % 4096)
+            if buf is not None:
+                head = self.maps.find_page(inode.hf, idx)
+                buf += pm.read_bytes(head + off // 4096, off % 4096, n) if head is not None else bytes(n)
+            pos += n
+            done += n
+        return done
 
     # -- mmap ----------------------------------------------------------------------------------
     def hugetlb_get_unmapped_area(self, file: File, length: int):

@@ -249,8 +249,30 @@ def test_punching_a_hole_frees_the_pages_and_their_reservations():
        + pool(4, 3, 2, 0)
        + "      - read: {vma: m, offset: 2 MiB, length: 1, expect: \"\\0\"}\n"
        + pool(4, 2, 2, 0)                   # refaulted without a reservation
-       + "      - fallocate: {fd: f, mode: [], offset: 0, length: 2 MiB}\n"
+       + "      - fallocate: {fd: f, mode: [FALLOC_FL_ZERO_RANGE], offset: 0, length: 2 MiB}\n"
        + "      - expect: {errno: EOPNOTSUPP}\n")
+
+
+def test_fallocate_preallocates_consuming_the_file_s_reservations():
+    """hugetlbfs_fallocate() through a pseudo VMA: reserved indices use their reservation,
+    others take free pages; ENOSPC when the pool has none; i_size grows unless KEEP_SIZE."""
+    r = ok(NR.format(4) + MOUNT
+           + "      - open: {name: f, path: /mnt/huge/f, flags: [O_CREAT, O_RDWR]}\n"
+           + "      - mmap: {name: m, length: 4 MiB, type: fd-shared, fd: f}\n"
+           + pool(4, 4, 2, 0)
+           + "      - fallocate: {fd: f, mode: [], offset: 1 MiB, length: 4 MiB}\n"
+           + pool(4, 1, 0, 0)                   # pages 0-2: two reserved, one not
+           + "      - fallocate: {fd: f, mode: [FALLOC_FL_KEEP_SIZE], offset: 6 MiB, length: 6 MiB}\n"
+           + "      - expect: {errno: ENOSPC}\n"
+           + pool(4, 0, 0, 0)
+           + "      - touch: {vma: m, access: read}\n"
+           + pool(4, 0, 0, 0)                   # the faults find the cached pages
+           + "      - write: {vma: m, offset: 2097150, data: \"abcd\"}\n"
+           + "      - pread: {fd: f, offset: 2097150, length: 4, expect: \"abcd\"}\n"
+           + "      - pread: {fd: f, offset: 5242878, expect: \"\\0\\0\"}\n"
+           + "      - pwrite: {fd: f, offset: 0, data: \"x\"}\n"
+           + "      - expect: {errno: EINVAL}\n")
+    assert r.machine.vfs.path_lookup("/mnt/huge/f").dentry.d_inode.i_size == 5 << 20
 
 
 def test_size_limits_the_pages_of_a_mount_and_min_size_reserves_them():
