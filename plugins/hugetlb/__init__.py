@@ -116,3 +116,11 @@ def memsim_register_filesystems(filesystems):
     """hugetlbfs (memsim.plugins.hugetlb.hugetlbfs)."""
     from memsim.plugins.hugetlb.hugetlbfs import hugetlbfs_type
     filesystems.add(hugetlbfs_type())
+
+
+@hookimpl(trylast=True)     # after kmem's: its events keep the live kernel's IDs
+def memsim_register_events(events, profile, patch_states):
+    """v6.18's hugetlbfs:* events (memsim.tracing.hugetlbfs); v5.14 has none."""
+    from memsim.tracing.hugetlbfs import hugetlbfs_events
+    for decl in hugetlbfs_events(profile.name):
+        events.add(decl)

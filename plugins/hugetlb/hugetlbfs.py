@@ -39,6 +39,13 @@ VM_MAYSHARE = 0x80
 VM_DONTEXPAND = 0x40000
 VM_NORESERVE = 0x200000
 VM_HUGETLB = 0x400000
+#: the anonymous device minors memsim gives hugetlbfs superblocks (get_anon_bdev() numbers 0:N;
+#: memsim has no machine-wide allocator of them: a range apart from tmpfs's)
+FIRST_ANON_MINOR = 80
+#: F_SEAL_SEAL: a hugetlbfs file starts with it (hugetlbfs_get_inode(): info->seals)
+F_SEAL_SEAL = 0x0001
+#: do_truncate()'s ia_valid for ftruncate(2): ATTR_SIZE | ATTR_MTIME | ATTR_CTIME | ATTR_FILE
+TRUNCATE_IA_VALID = 0x8 | 0x20 | 0x40 | 0x2000
 #: where the address_spaces of hugetlbfs inodes live (memsim models no hugetlbfs_inode_cache:
 #: an address per inode, unique in the machine, for page->mapping)
 MAPPING_BASE = 0xffff888380000000
@@ -107,6 +114,7 @@ class Hugetlbfs:
         self.kern_mounts: Dict[int, Any] = {}     # hstate index -> internal VfsMount
         self._kern_hstate = None
         self._next_mapping = 0
+        self.next_minor = FIRST_ANON_MINOR
         self.file_iops = InodeOperations(setattr=self.hugetlbfs_setattr)
         self.dir_iops = InodeOperations(create=self.hugetlbfs_create, mkdir=self.hugetlbfs_mkdir,
                                         rmdir=self.hugetlbfs_rmdir, unlink=self.hugetlbfs_unlink)
@@ -114,7 +122,8 @@ class Hugetlbfs:
                                         read_iter=self.hugetlbfs_read_iter,
                                         fallocate=self.hugetlbfs_fallocate,
                                         get_unmapped_area=self.hugetlb_get_unmapped_area)
-        self.sops = SuperOperations(alloc_inode=HugetlbfsInode, evict_inode=self.hugetlbfs_evict_inode)
+        self.sops = SuperOperations(alloc_inode=HugetlbfsInode, evict_inode=self.hugetlbfs_evict_inode,
+                                    free_inode=self.hugetlbfs_free_inode)
 
     # -- mounting ------------------------------------------------------------------------------
     def mount(self, fc: FsContext) -> SuperBlock:
@@ -181,8 +190,11 @@ class Hugetlbfs:
                                          "pool cannot reserve")
             self.maps.add_subpool(spool)
         info = HugetlbfsSbInfo(self, h, spool, max_inodes, mode)
-        sb = SuperBlock(fc.fs_type, mode, self.dir_iops, fs_info=info, s_op=self.sops)
+        sb = SuperBlock(fc.fs_type, mode, self.dir_iops, fs_info=info, s_op=self.sops,
+                        s_dev=self.next_minor)
+        self.next_minor += 1
         sb.s_root.d_inode.inc_nlink()
+        self.trace_alloc_inode(sb.s_root.d_inode, None)     # hugetlbfs_get_root()
         self.supers.append(sb)
         return sb
 
@@ -214,8 +226,27 @@ class Hugetlbfs:
             self.kern_mounts[h.index] = mnt
         return mnt
 
+    # -- trace events (memsim.tracing.hugetlbfs, v6.18) --------------------------------------------
+    def _emit(self, name: str, **values) -> None:
+        events = self.machine.events
+        if events is None or not events.is_enabled(name):
+            return
+        cur = self.machine.current
+        events.emit(self.machine.tb, cur.cpu, cur.pid, name, **values)
+
+    def trace_alloc_inode(self, inode: Inode, dir: Optional[Inode]) -> None:
+        self._emit("hugetlbfs:hugetlbfs_alloc_inode", dev=inode.i_sb.s_dev, ino=inode.i_ino,
+                   dir=dir.i_ino if dir is not None else 0, mode=inode.i_mode & 0xffff)
+
+    def _trace_inode(self, name: str, inode: Inode) -> None:
+        hf = getattr(inode, "hf", None)
+        self._emit(name, dev=inode.i_sb.s_dev, ino=inode.i_ino, mode=inode.i_mode & 0xffff,
+                   size=inode.i_size, nlink=inode.i_nlink, seals=F_SEAL_SEAL,
+                   blocks=hf.i_blocks if hf is not None else 0)
+
     # -- inodes --------------------------------------------------------------------------------
-    def hugetlbfs_get_inode(self, sb: SuperBlock, mode: int, name: str = "") -> HugetlbfsInode:
+    def hugetlbfs_get_inode(self, sb: SuperBlock, mode: int, name: str = "",
+                            dir: Optional[Inode] = None) -> HugetlbfsInode:
         """hugetlbfs_get_inode(): hugetlbfs_inc_free_inodes() (ENOSPC past nr_inodes), the
         inode, and for a regular file its mapping and its C side (resv_map_alloc())."""
         from memsim.plugins.hugetlb.fault import HugetlbFile
@@ -227,6 +258,7 @@ class Hugetlbfs:
         if mode & 0o170000 == S_IFDIR:
             inode = sb.new_inode(mode, self.dir_iops, FileOperations())
             inode.inc_nlink()
+            self.trace_alloc_inode(inode, dir)
             return inode
         inode = sb.new_inode(mode, self.file_iops, self.file_fops)
         self._next_mapping += 1
@@ -238,12 +270,14 @@ class Hugetlbfs:
         inode.hf = HugetlbFile(info.hstate, info.spool, mapping, inode)
         mapping.a_ops_owner = inode.hf
         self.core.rmap.register_mapping(mapping)
+        self.trace_alloc_inode(inode, dir)
         return inode
 
     def hugetlbfs_evict_inode(self, inode: HugetlbfsInode) -> None:
         """hugetlbfs_evict_inode(): remove_inode_hugepages(0, LLONG_MAX) (every page freed and
         every reservation of the inode given back), the resv_map freed, clear_inode()."""
         info: HugetlbfsSbInfo = inode.i_sb.s_fs_info
+        self._trace_inode("hugetlbfs:hugetlbfs_evict_inode", inode)
         if inode.hf is not None:
             self.maps.remove_inode_hugepages(inode.hf, 0, -1, True)
             self.core.rmap.unregister_mapping(inode.i_data)
@@ -251,14 +285,18 @@ class Hugetlbfs:
         if info.max_inodes != -1:
             info.free_inodes += 1
 
+    def hugetlbfs_free_inode(self, inode: HugetlbfsInode) -> None:
+        """hugetlbfs_free_inode(): the inode's memory goes (traced)."""
+        self._trace_inode("hugetlbfs:hugetlbfs_free_inode", inode)
+
     # -- directories ---------------------------------------------------------------------------
     def hugetlbfs_create(self, dir: Dentry, name: str, mode: int) -> Dentry:
         """hugetlbfs_create() -> hugetlbfs_mknod()."""
-        inode = self.hugetlbfs_get_inode(dir.d_sb, S_IFREG | (mode & 0o7777), name)
+        inode = self.hugetlbfs_get_inode(dir.d_sb, S_IFREG | (mode & 0o7777), name, dir.d_inode)
         return dir.d_sb.d_alloc(dir, name, inode)
 
     def hugetlbfs_mkdir(self, dir: Dentry, name: str, mode: int) -> Dentry:
-        inode = self.hugetlbfs_get_inode(dir.d_sb, S_IFDIR | (mode & 0o7777), name)
+        inode = self.hugetlbfs_get_inode(dir.d_sb, S_IFDIR | (mode & 0o7777), name, dir.d_inode)
         dentry = dir.d_sb.d_alloc(dir, name, inode)
         dir.d_inode.inc_nlink()
         return dentry
@@ -283,6 +321,9 @@ class Hugetlbfs:
         growing only sets i_size; shrinking is hugetlb_vmtruncate(): i_size, every mapping of
         the pages past it zapped (private copies too), remove_inode_hugepages(newsize, end)."""
         inode: HugetlbfsInode = dentry.d_inode
+        self._emit("hugetlbfs:hugetlbfs_setattr", dev=inode.i_sb.s_dev, ino=inode.i_ino,
+                   d_len=len(dentry.d_name.encode()), d_name=dentry.d_name,
+                   ia_valid=TRUNCATE_IA_VALID, ia_mode=0, old_size=inode.i_size, ia_size=newsize)
         hsize = self._huge_size(inode)
         if newsize % hsize:
             raise VfsError("EINVAL", f"size {newsize} is not a multiple of the huge page size {hsize}")
@@ -294,6 +335,20 @@ class Hugetlbfs:
             self.maps.remove_inode_hugepages(inode.hf, newsize // hsize, -1, True)
 
     def hugetlbfs_fallocate(self, file: File, mode: int, offset: int, length: int) -> None:
+        """hugetlbfs_fallocate(), traced at its end with the result (v6.18)."""
+        import errno as _errno
+        inode = file.f_inode
+        ret = 0
+        try:
+            self._fallocate(file, mode, offset, length)
+        except VfsError as e:
+            ret = -getattr(_errno, e.errno, 0)
+            raise
+        finally:
+            self._emit("hugetlbfs:hugetlbfs_fallocate", dev=inode.i_sb.s_dev, ino=inode.i_ino,
+                       mode=mode, offset=offset, len=length, size=inode.i_size, ret=ret)
+
+    def _fallocate(self, file: File, mode: int, offset: int, length: int) -> None:
         """hugetlbfs_fallocate(): EOPNOTSUPP for a mode other than KEEP_SIZE / PUNCH_HOLE.
         FALLOC_FL_PUNCH_HOLE (hugetlbfs_punch_hole()): the whole huge pages of the hole are
         unmapped (private copies kept) and removed, each with its reservation.  Otherwise the

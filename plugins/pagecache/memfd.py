@@ -28,9 +28,11 @@ MFD_HUGE_SHIFT = 26
 MFD_HUGE_MASK = 0x3f
 #: VM_NORESERVE (include/linux/mm.h): hugetlb_file_setup()'s acctflag for a memfd
 VM_NORESERVE = 0x200000
-#: The flags a workload may give, by name.
+#: The flags a workload may give, by name (MFD_HUGE_2MB / MFD_HUGE_1GB: the huge page size of an
+#: MFD_HUGETLB memfd, include/uapi/linux/memfd.h)
 MFD_FLAGS = {"MFD_CLOEXEC": MFD_CLOEXEC, "MFD_ALLOW_SEALING": MFD_ALLOW_SEALING,
-             "MFD_HUGETLB": MFD_HUGETLB, "MFD_NOEXEC_SEAL": MFD_NOEXEC_SEAL, "MFD_EXEC": MFD_EXEC}
+             "MFD_HUGETLB": MFD_HUGETLB, "MFD_NOEXEC_SEAL": MFD_NOEXEC_SEAL, "MFD_EXEC": MFD_EXEC,
+             "MFD_HUGE_2MB": 21 << MFD_HUGE_SHIFT, "MFD_HUGE_1GB": 30 << MFD_HUGE_SHIFT}
 #: The seals, by name (F_ALL_SEALS of 6.18: F_SEAL_EXEC is new in v6.3).
 SEALS = {"F_SEAL_SEAL": F_SEAL_SEAL, "F_SEAL_SHRINK": F_SEAL_SHRINK, "F_SEAL_GROW": F_SEAL_GROW,
          "F_SEAL_WRITE": F_SEAL_WRITE, "F_SEAL_FUTURE_WRITE": F_SEAL_FUTURE_WRITE,
@@ -65,6 +67,8 @@ def memfd_create(machine: Any, files: FilesStruct, name: str, flags: int = 0) ->
     no link), opened O_RDWR, and its seals start at F_SEAL_SEAL unless MFD_ALLOW_SEALING (or,
     6.18, MFD_NOEXEC_SEAL: mode 0666 and F_SEAL_EXEC).  Returns the fd."""
     known = MFD_ALL_FLAGS[machine.profile]
+    if flags & MFD_HUGETLB:             # the size bits only with MFD_HUGETLB
+        known |= MFD_HUGE_MASK << MFD_HUGE_SHIFT
     if flags & ~known:
         raise VfsError("EINVAL", f"unknown memfd_create flags {flags & ~known:#x}")
     if flags & MFD_EXEC and flags & MFD_NOEXEC_SEAL:

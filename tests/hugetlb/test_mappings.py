@@ -370,6 +370,15 @@ def test_memfd_hugetlb_reserves_at_mmap_and_keeps_them_until_the_last_reference(
        + pool(4, 4, 0, 0))
 
 
+def test_mfd_huge_1gb_and_the_size_bits_without_mfd_hugetlb():
+    ok(f"      - write_file: {{path: {G1}/nr_hugepages, data: \"1\"}}\n"
+       + "      - memfd_create: {name: g, flags: [MFD_HUGETLB, MFD_HUGE_1GB]}\n"
+       + "      - mmap: {name: m, length: 1 GiB, type: fd-shared, fd: g}\n"
+       + f"      - read_file: {{path: {G1}/resv_hugepages, expect: \"1\\n\"}}\n"
+       + "      - memfd_create: {name: bad, flags: [MFD_HUGE_2MB]}\n"
+       + "      - expect: {errno: EINVAL}\n", memory="2560 MiB")
+
+
 def test_without_the_hugetlb_plugin_mfd_hugetlb_stays_einval():
     text = ("machine:\n  nodes: [{memory: 64 MiB}]\ntasks:\n  - name: t\n    steps:\n"
             "      - memfd_create: {name: mfd, flags: [MFD_HUGETLB]}\n"
