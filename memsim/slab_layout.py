@@ -90,6 +90,8 @@ class SlabLayout:
 #  * inode_cache / shmem_inode_cache: sizeof(struct inode) 592 and sizeof(struct
 #    shmem_inode_info) 704 after the nrexceptional removal (pagecache.md 8: strides 600/712,
 #    27/23 objects per 16 KiB slab; 608/720 and 26/22 with nrexceptional back).
+#  * hugetlbfs_inode_cache: struct hugetlbfs_inode_info = struct shared_policy (16) + struct inode
+#    (592) + seals, 616; SLAB_ACCOUNT only, constructor init_once (init_hugetlbfs_fs()).
 V514 = SlabLayout(boot_caches=(
     BootCache("anon_vma", 80, 0, SLAB_TYPESAFE_BY_RCU | SLAB_PANIC | SLAB_ACCOUNT, ctor=True,
               where="mm/rmap.c anon_vma_init"),
@@ -105,6 +107,8 @@ V514 = SlabLayout(boot_caches=(
               ctor=True, embeds_mapping=True, where="fs/inode.c inode_init"),
     BootCache("shmem_inode_cache", 704, 0, SLAB_PANIC | SLAB_ACCOUNT, ctor=True, embeds_mapping=True,
               where="mm/shmem.c shmem_init_inodecache"),
+    BootCache("hugetlbfs_inode_cache", 616, 0, SLAB_ACCOUNT, ctor=True, embeds_mapping=True,
+              where="fs/hugetlbfs/inode.c init_hugetlbfs_fs"),
 ))
 
 # x86-64 v6.18, measured on the live 6.18.44 VM (2 CPUs) on 2026-12-05: object_size, align, the
@@ -119,9 +123,12 @@ V514 = SlabLayout(boot_caches=(
 #    struct (vm_freeptr, use_freeptr_offset): stride 192, 21 per page (mm/vma_init.c);
 #  * dentry 192 B, align 8, no constructor: stride 192, 21 per page;
 #  * inode_cache 616 B + the free pointer (init_once): stride 624, 13 per order-1 slab;
-#  * shmem_inode_cache 744 B + the free pointer (shmem_init_inode): stride 752, 21 per order-2 slab.
+#  * shmem_inode_cache 744 B + the free pointer (shmem_init_inode): stride 752, 21 per order-2 slab;
+#  * hugetlbfs_inode_cache 624 B (struct inode + seals; 6.7 dropped its shared_policy) + the free
+#    pointer (init_once): stride 632, 25 per order-2 slab, SLAB_ACCOUNT only.
 # Creation order as its /proc/slabinfo lists them (newest first): mm_struct, anon_vma,
-# anon_vma_chain, vm_area_struct, dentry, inode_cache, shmem_inode_cache.  (SLAB_MEM_SPREAD is gone in
+# anon_vma_chain, vm_area_struct, dentry, inode_cache, shmem_inode_cache, hugetlbfs_inode_cache
+# (fs_initcall: much later).  (SLAB_MEM_SPREAD is gone in
 # v6.8; its bit means nothing to memsim's geometry.)
 V618 = SlabLayout(
     boot_caches=(
@@ -140,6 +147,8 @@ V618 = SlabLayout(
                   embeds_mapping=True, where="fs/inode.c inode_init"),
         BootCache("shmem_inode_cache", 744, 0, SLAB_PANIC | SLAB_ACCOUNT, ctor=True,
                   embeds_mapping=True, where="mm/shmem.c shmem_init_inodecache"),
+        BootCache("hugetlbfs_inode_cache", 624, 0, SLAB_ACCOUNT, ctor=True, embeds_mapping=True,
+                  where="fs/hugetlbfs/inode.c init_hugetlbfs_fs"),
     ),
     calc_order_v68=True,
     always_comp=True,

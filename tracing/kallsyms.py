@@ -84,6 +84,10 @@ _DEFAULT_SYMBOLS: Tuple[Tuple[str, int, int], ...] = (
     # fs/dcache.c: the dentry cache's kmem_cache_alloc / kmem_cache_free callers
     ("__d_alloc", 0x240, 0x46),
     ("__d_free", 0x30, 0x1b),
+    # fs/hugetlbfs/inode.c: hugetlbfs_inode_cache's callers (sizes from the live 6.18 kallsyms;
+    # the call offsets are estimates)
+    ("hugetlbfs_alloc_inode", 0x90, 0x1f),
+    ("hugetlbfs_free_inode", 0x60, 0x2c),
 )
 
 

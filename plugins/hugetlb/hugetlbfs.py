@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from memsim.mm import AddressSpace
+from memsim.profiles import GFP_KERNEL
 from memsim.vfs import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, O_RDWR, S_IFDIR, S_IFREG, Dentry,
                         File, FileOperations, FileSystemType, FsContext, Inode, InodeOperations,
                         Path, SuperBlock, SuperOperations, VfsError, i_size_write, iput,
@@ -46,9 +47,12 @@ FIRST_ANON_MINOR = 80
 F_SEAL_SEAL = 0x0001
 #: do_truncate()'s ia_valid for ftruncate(2): ATTR_SIZE | ATTR_MTIME | ATTR_CTIME | ATTR_FILE
 TRUNCATE_IA_VALID = 0x8 | 0x20 | 0x40 | 0x2000
-#: where the address_spaces of hugetlbfs inodes live (memsim models no hugetlbfs_inode_cache:
-#: an address per inode, unique in the machine, for page->mapping)
-MAPPING_BASE = 0xffff888380000000
+#: where i_data sits in the hugetlbfs_inode_cache object (as memsim.plugins.pagecache.inode's
+#: I_DATA_OFFSET: the kernel's offset is not observable in memsim's output)
+I_DATA_OFFSET = 0x100
+#: the addresses of inodes with no slab object (the internal mounts' roots, made at boot in the
+#: kernel; or a machine without a slab allocator)
+BOOT_INODE_BASE = 0xffff888380000000
 
 HUGETLBFS_TYPE_DOC = ("files in huge pages (hugetlbfs): options pagesize=, size=, min_size= "
                       "(reserved at mount), nr_inodes=, mode=, uid=, gid=; mmap of its files, "
@@ -56,15 +60,18 @@ HUGETLBFS_TYPE_DOC = ("files in huge pages (hugetlbfs): options pagesize=, size=
 
 
 class HugetlbfsInode(Inode):
-    """``struct hugetlbfs_inode_info`` around its ``vfs_inode``: ``hf`` is the C side
-    (:class:`memsim.plugins.hugetlb.fault.HugetlbFile`: hstate, resv_map, subpool, i_data)."""
+    """``struct hugetlbfs_inode_info`` around its ``vfs_inode``, an object of
+    ``hugetlbfs_inode_cache`` at ``i_addr`` (0: a boot-time inode without one): ``hf`` is the C
+    side (:class:`memsim.plugins.hugetlb.fault.HugetlbFile`: hstate, resv_map, subpool), ``i_data``
+    the address_space inside the object."""
 
-    __slots__ = ("hf", "i_data")
+    __slots__ = ("hf", "i_data", "i_addr")
 
     def __init__(self, sb: SuperBlock):
         super().__init__(sb)
         self.hf = None
         self.i_data: Optional[AddressSpace] = None
+        self.i_addr = 0
 
 
 class HugetlbfsSbInfo:
@@ -113,7 +120,8 @@ class Hugetlbfs:
         self.supers: List[SuperBlock] = []
         self.kern_mounts: Dict[int, Any] = {}     # hstate index -> internal VfsMount
         self._kern_hstate = None
-        self._next_mapping = 0
+        self._next_boot_inode = 0
+        self._booting = False
         self.next_minor = FIRST_ANON_MINOR
         self.file_iops = InodeOperations(setattr=self.hugetlbfs_setattr)
         self.dir_iops = InodeOperations(create=self.hugetlbfs_create, mkdir=self.hugetlbfs_mkdir,
@@ -122,7 +130,8 @@ class Hugetlbfs:
                                         read_iter=self.hugetlbfs_read_iter,
                                         fallocate=self.hugetlbfs_fallocate,
                                         get_unmapped_area=self.hugetlb_get_unmapped_area)
-        self.sops = SuperOperations(alloc_inode=HugetlbfsInode, evict_inode=self.hugetlbfs_evict_inode,
+        self.sops = SuperOperations(alloc_inode=self.hugetlbfs_alloc_inode,
+                                    evict_inode=self.hugetlbfs_evict_inode,
                                     free_inode=self.hugetlbfs_free_inode)
 
     # -- mounting ------------------------------------------------------------------------------
@@ -219,10 +228,12 @@ class Hugetlbfs:
         mnt = self.kern_mounts.get(h.index)
         if mnt is None:
             self._kern_hstate = h
+            self._booting = True                # its root is a boot-time inode
             try:
                 mnt = self.machine.vfs.kern_mount("hugetlbfs")
             finally:
                 self._kern_hstate = None
+                self._booting = False
             self.kern_mounts[h.index] = mnt
         return mnt
 
@@ -245,6 +256,23 @@ class Hugetlbfs:
                    blocks=hf.i_blocks if hf is not None else 0)
 
     # -- inodes --------------------------------------------------------------------------------
+    def hugetlbfs_alloc_inode(self, sb: SuperBlock) -> HugetlbfsInode:
+        """hugetlbfs_alloc_inode(): an object of hugetlbfs_inode_cache (ENOMEM without one);
+        an internal mount's root is a boot-time object with no slab allocation."""
+        inode = HugetlbfsInode(sb)
+        slab = self.machine.slab
+        if slab is not None and not self._booting:
+            inode.i_addr = slab.cache_alloc("hugetlbfs_inode_cache", GFP_KERNEL, "hugetlbfs_alloc_inode")
+            if not inode.i_addr:
+                raise VfsError("ENOMEM", "no memory for an inode (hugetlbfs_inode_cache)")
+        return inode
+
+    def _i_data_addr(self, inode: HugetlbfsInode) -> int:
+        if inode.i_addr:
+            return inode.i_addr + I_DATA_OFFSET
+        self._next_boot_inode += 1
+        return BOOT_INODE_BASE + self._next_boot_inode * 0x400
+
     def hugetlbfs_get_inode(self, sb: SuperBlock, mode: int, name: str = "",
                             dir: Optional[Inode] = None) -> HugetlbfsInode:
         """hugetlbfs_get_inode(): hugetlbfs_inc_free_inodes() (ENOSPC past nr_inodes), the
@@ -261,9 +289,9 @@ class Hugetlbfs:
             self.trace_alloc_inode(inode, dir)
             return inode
         inode = sb.new_inode(mode, self.file_iops, self.file_fops)
-        self._next_mapping += 1
-        mapping = AddressSpace(inode.i_ino, name, False, sb.s_dev)
-        mapping.addr = MAPPING_BASE + self._next_mapping * 0x400
+        mapping = AddressSpace(inode.i_ino, name, False, sb.s_dev, 0,
+                               bool(self.machine.boot.slab.nrexceptional))
+        mapping.addr = self._i_data_addr(inode)
         mapping.host = inode
         inode.i_data = mapping
         inode.i_mapping = mapping
@@ -286,8 +314,16 @@ class Hugetlbfs:
             info.free_inodes += 1
 
     def hugetlbfs_free_inode(self, inode: HugetlbfsInode) -> None:
-        """hugetlbfs_free_inode(): the inode's memory goes (traced)."""
-        self._trace_inode("hugetlbfs:hugetlbfs_free_inode", inode)
+        """hugetlbfs_free_inode(), the RCU callback of destroy_inode (after a grace period:
+        MmCore.call_rcu): traced, and the object goes back to hugetlbfs_inode_cache."""
+        slab, addr = self.machine.slab, inode.i_addr
+        inode.i_addr = 0
+
+        def free() -> None:
+            self._trace_inode("hugetlbfs:hugetlbfs_free_inode", inode)
+            if slab is not None and addr:
+                slab.cache_free("hugetlbfs_inode_cache", addr, "hugetlbfs_free_inode")
+        self.core.call_rcu(free)
 
     # -- directories ---------------------------------------------------------------------------
     def hugetlbfs_create(self, dir: Dentry, name: str, mode: int) -> Dentry:

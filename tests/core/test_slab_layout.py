@@ -47,7 +47,7 @@ def test_v618_slabinfo_shows_the_live_kernels_geometry_for_every_cache_memsim_mo
     live, _ = live_slabinfo()
     m = build_machine(kernel="v6.18", cpus=2)
     mine, _ = memsim_slabinfo(m)
-    assert len(mine) == 59                      # 7 boot caches + 4 kmalloc types x 13 sizes
+    assert len(mine) == 60                      # 8 boot caches + 4 kmalloc types x 13 sizes
     assert {name: live.get(name) for name in mine} == mine
     # the ones the issue names
     assert mine["vm_area_struct"] == (192, 21, 1)
@@ -56,6 +56,7 @@ def test_v618_slabinfo_shows_the_live_kernels_geometry_for_every_cache_memsim_mo
     assert mine["inode_cache"] == (624, 13, 2)
     assert mine["shmem_inode_cache"] == (752, 21, 4)
     assert mine["dentry"] == (192, 21, 1)
+    assert mine["hugetlbfs_inode_cache"] == (632, 25, 4)
 
 
 def test_v618_slabinfo_lists_the_caches_in_the_live_kernels_order():
@@ -63,8 +64,8 @@ def test_v618_slabinfo_lists_the_caches_in_the_live_kernels_order():
     m = build_machine(kernel="v6.18", cpus=2)
     _, order = memsim_slabinfo(m)
     assert [name for name in live_order if name in order] == order
-    assert order[:8] == ["shmem_inode_cache", "inode_cache", "dentry", "vm_area_struct",
-                         "anon_vma_chain", "anon_vma", "mm_struct", "kmalloc-cg-8k"]
+    assert order[:9] == ["hugetlbfs_inode_cache", "shmem_inode_cache", "inode_cache", "dentry",
+                         "vm_area_struct", "anon_vma_chain", "anon_vma", "mm_struct", "kmalloc-cg-8k"]
     assert order[-3:] == ["kmalloc-8", "kmalloc-192", "kmalloc-96"]
 
 
@@ -84,9 +85,10 @@ def test_v514_geometry_is_unchanged():
     assert mine["vm_area_struct"] == (200, 20, 1)
     assert mine["anon_vma"] == (88, 46, 1)
     assert mine["dentry"] == (192, 21, 1)
-    assert order[:7] == ["shmem_inode_cache", "inode_cache", "dentry", "vm_area_struct", "mm_struct",
-                         "anon_vma_chain", "anon_vma"]
-    assert order[7] == "dma-kmalloc-8k" and order[-1] == "kmalloc-8"
+    assert order[:8] == ["hugetlbfs_inode_cache", "shmem_inode_cache", "inode_cache", "dentry",
+                         "vm_area_struct", "mm_struct", "anon_vma_chain", "anon_vma"]
+    assert order[8] == "dma-kmalloc-8k" and order[-1] == "kmalloc-8"
+    assert mine["hugetlbfs_inode_cache"] == (624, 13, 2)        # 616 B: shared_policy + inode + seals
 
 
 @pytest.mark.parametrize("cpus, order", [(1, 1), (2, 1), (8, 2)])

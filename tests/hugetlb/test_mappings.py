@@ -401,3 +401,26 @@ def test_huge_faults_stay_in_c_for_a_large_mapping():
            + pool(512, 0, 0, 0)
            + "      - munmap: {vma: big}\n"
            + pool(512, 512, 0, 0), memory="1280 MiB")
+
+
+@pytest.mark.parametrize("kernel, stride_on", [("v5.14", 624), ("v6.18", 632)])
+def test_hugetlbfs_inodes_are_slab_objects_that_the_nrexceptional_switch_grows(kernel, stride_on):
+    """hugetlbfs_inode_cache (live 6.18: 632 B, 25 per order-2 slab) embeds an address_space, so
+    the no-nrexceptional change off makes it 8 bytes larger; a MAP_HUGETLB mapping takes one
+    object for its file (the internal mount's root is a boot-time inode) and gives it back."""
+    for patches, stride in (("", stride_on), ("  patches: {no-nrexceptional: off}\n", stride_on + 8)):
+        text = (f"machine:\n  kernel: {kernel}\n  nodes: [{{memory: 64 MiB}}]\n{patches}"
+                "tasks:\n  - name: t\n    steps:\n"
+                "      - mmap: {name: a, length: 2 MiB, flags: [MAP_HUGETLB, MAP_NORESERVE]}\n"
+                "      - mkdir: {path: /mnt/huge}\n"
+                "      - mount: {type: hugetlbfs, path: /mnt/huge, source: none}\n"
+                "      - open: {name: f, path: /mnt/huge/f, flags: [O_CREAT, O_RDWR]}\n")
+        r = run_text(text, events=())
+        assert r.error is None, r.error
+        s = r.machine.slab.find_cache("hugetlbfs_inode_cache")
+        assert s.size == stride
+        # left at the end: the mount's root and its file (the MAP_HUGETLB file went at exit)
+        assert s.nr_allocated == 2
+        fs = r.machine.plugin_state["hugetlb.fs"]
+        assert all(inode.i_data.keep_nrexceptional == bool(patches)
+                   for sb in fs.supers for inode in sb.inodes() if inode.i_data is not None)
