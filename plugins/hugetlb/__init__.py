@@ -108,7 +108,8 @@ def memsim_machine_created(machine, config):
 def memsim_check_invariants(machine, full):
     """--check: every hstate's counters against its free lists (hugetlb.md 1.2)."""
     hg = machine.plugin_state.get("hugetlb")
-    return hg.check() if hg is not None else []
+    from memsim.plugins.hugetlb.hugetlbfs import check_invariants as check_mappings
+    return (hg.check() if hg is not None else []) + check_mappings(machine)
 
 
 @hookimpl

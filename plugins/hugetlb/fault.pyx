@@ -854,6 +854,38 @@ cdef class HugetlbMaps:
             return pc
         return None
 
+    def check_file(self, HugetlbFile hf):
+        """--check of one file's cached pages: hugetlb heads of its hstate at their index
+        (page->mapping its i_data, page->index in base pages), each with a reference beyond its
+        mappings (the cache's), none RestoreReserve."""
+        cdef XArray xa = hf.mapping.i_pages
+        cdef uint64_t index, at = 0
+        cdef int64_t entry
+        cdef page* p
+        problems = []
+        while xa.find(at, 0xffffffffffffffff, &index, &entry):
+            at = index + 1
+            if entry < 0:
+                problems.append(f"hugetlbfs {hf.mapping!r}: a value entry at index {index}")
+                continue
+            p = &self.pm.mem_map[<pfn_t>entry]
+            if not (p.flags & (1ULL << PG_hugetlb)) or p.compound_order != hf.hstate.order:
+                problems.append(f"hugetlbfs {hf.mapping!r}: index {index} holds pfn {entry:#x}, "
+                                f"not a hugetlb head of order {hf.hstate.order}")
+                continue
+            if p.mapping != hf.mapping.addr or p.index != index << hf.hstate.order:
+                problems.append(f"hugetlbfs {hf.mapping!r}: pfn {entry:#x} at index {index} has "
+                                f"mapping {p.mapping:#x} index {p.index}")
+            if p._refcount < 1 + compound_mapcount_ptr(self.pm, <pfn_t>entry)[0]:
+                problems.append(f"hugetlbfs {hf.mapping!r}: pfn {entry:#x} has {p._refcount} "
+                                f"references for the cache and "
+                                f"{compound_mapcount_ptr(self.pm, <pfn_t>entry)[0]} mappings")
+            if p.private & HPG_restore_reserve:
+                problems.append(f"hugetlbfs {hf.mapping!r}: pfn {entry:#x} cached with RestoreReserve")
+            if index == 0xffffffffffffffff:
+                break
+        return problems
+
     def cached_pages(self, HugetlbFile hf):
         """[(huge index, head pfn)] of the inode's page cache."""
         cdef XArray xa = hf.mapping.i_pages

@@ -478,6 +478,44 @@ class Hugetlbfs:
         return file
 
 
+def check_invariants(machine: Any) -> List[str]:
+    """``--check`` of the mappings: every hstate's reservations are backed by free pages
+    (resv <= free, hugetlb.md 1.2); each hugetlbfs file's cache holds hugetlb heads of its hstate
+    at their index (page->mapping its i_data, page->index in base pages), ``nrpages`` of them,
+    each with the cache's reference besides its mappings, none RestoreReserve; its i_blocks are
+    those pages'; its mapping keeps nrexceptional as the machine booted."""
+    problems: List[str] = []
+    hg = machine.plugin_state.get("hugetlb")
+    if hg is not None:
+        for h in hg.hstates:
+            if h.resv_huge_pages > h.free_huge_pages:
+                problems.append(f"{h.name}: {h.resv_huge_pages} pages reserved but only "
+                                f"{h.free_huge_pages} free")
+    fs = machine.plugin_state.get("hugetlb.fs")
+    if fs is None:
+        return problems
+    keep = bool(machine.boot.slab.nrexceptional)
+    supers = list(fs.supers) + [m.mnt_sb for m in fs.kern_mounts.values()]
+    for sb in supers:
+        for inode in sb.inodes():
+            hf = getattr(inode, "hf", None)
+            if hf is None:
+                continue
+            mapping = inode.i_data
+            order = hf.hstate.order
+            pages = fs.maps.cached_pages(hf)
+            if len(pages) != mapping.nrpages:
+                problems.append(f"hugetlbfs {mapping!r}: {len(pages)} pages cached, nrpages "
+                                f"{mapping.nrpages}")
+            if hf.i_blocks != len(pages) << (order + 3):
+                problems.append(f"hugetlbfs {mapping!r}: i_blocks {hf.i_blocks} for {len(pages)} pages")
+            if bool(mapping.keep_nrexceptional) != keep:
+                problems.append(f"hugetlbfs {mapping!r}: keep_nrexceptional "
+                                f"{bool(mapping.keep_nrexceptional)}, booted with {keep}")
+            problems += fs.maps.check_file(hf)
+    return problems
+
+
 def get_hugetlbfs(machine: Any) -> Hugetlbfs:
     """The machine's :class:`Hugetlbfs`, made on first use."""
     state = machine.plugin_state.get("hugetlb.fs")

@@ -424,3 +424,19 @@ def test_hugetlbfs_inodes_are_slab_objects_that_the_nrexceptional_switch_grows(k
         fs = r.machine.plugin_state["hugetlb.fs"]
         assert all(inode.i_data.keep_nrexceptional == bool(patches)
                    for sb in fs.supers for inode in sb.inodes() if inode.i_data is not None)
+
+
+def test_the_check_sees_a_broken_page_cache_and_unbacked_reservations():
+    from memsim.plugins.hugetlb.hugetlbfs import check_invariants
+    r = ok(NR.format(2) + MOUNT
+           + "      - open: {name: f, path: /mnt/huge/f, flags: [O_CREAT, O_RDWR]}\n"
+           + "      - fallocate: {fd: f, mode: [], offset: 0, length: 2 MiB}\n")
+    m = r.machine
+    assert check_invariants(m) == []
+    inode = m.vfs.path_lookup("/mnt/huge/f").dentry.d_inode
+    inode.i_data.nrpages += 1
+    h = m.plugin_state["hugetlb"].default_hstate
+    h.resv_huge_pages += 5
+    problems = check_invariants(m)
+    assert any("nrpages 2" in p for p in problems)
+    assert any("5 pages reserved but only 1 free" in p for p in problems)
