@@ -440,3 +440,26 @@ def test_the_check_sees_a_broken_page_cache_and_unbacked_reservations():
     problems = check_invariants(m)
     assert any("nrpages 2" in p for p in problems)
     assert any("5 pages reserved but only 1 free" in p for p in problems)
+
+
+def test_pagecache_scenario_18_hugetlbfs_pages_are_in_i_pages_but_not_nr_file_pages():
+    """pagecache.md scenario 18: faults at file offsets 0 and 2 MiB: entries at indices 0 and 1
+    (huge-page units), nrpages 2, NR_FILE_PAGES unchanged (hugetlb_add_to_page_cache does not
+    count it)."""
+    def file_pages(touch):
+        r = ok(NR.format(2) + MOUNT
+               + "      - open: {name: f, path: /mnt/huge/f, flags: [O_CREAT, O_RDWR]}\n"
+               + "      - mmap: {name: m, length: 4 MiB, type: fd-shared, fd: f}\n"
+               + ("      - touch: {vma: m}\n" if touch else "")
+               + "      - munmap: {vma: m}\n")
+        m = r.machine
+        vmstat = dict(line.split() for line in m.vfs.read_file("/proc/vmstat").decode().splitlines())
+        inode = m.vfs.path_lookup("/mnt/huge/f").dentry.d_inode
+        cached = m.plugin_state["hugetlb.maps"].cached_pages(inode.hf)
+        heads = [head for _, head in cached]
+        assert all(m.physmem.page_info(h)["index"] == i * 512 for i, h in enumerate(heads))
+        return int(vmstat["nr_file_pages"]), [i for i, _ in cached], inode.i_data.nrpages
+    untouched, touched = file_pages(False), file_pages(True)
+    assert untouched[1:] == ([], 0)
+    assert touched[1:] == ([0, 1], 2)
+    assert touched[0] == untouched[0]
