@@ -4,7 +4,8 @@ per-file state and the fault path (alloc_huge_page, hugetlb_no_page, hugetlb_cow
 through the ``vm_operations_struct`` every hugetlb VMA carries."""
 from libc.stdint cimport uint64_t, int64_t
 from memsim._types cimport pfn_t
-from memsim.mm cimport MmCore, MmStruct, VmArea, AddressSpace, vm_fault, vm_operations_struct
+from memsim.mm cimport (MmCore, MmStruct, VmArea, AddressSpace, vm_fault, vm_operations_struct,
+                        address_space_operations)
 from memsim.physmem cimport PhysMem
 from memsim.plugins.hugetlb.hstate cimport Hstate, Hugetlb
 
@@ -65,6 +66,7 @@ cdef class HugetlbMaps:
     cdef readonly MmCore core
     cdef readonly PhysMem pm
     cdef vm_operations_struct vm_ops
+    cdef address_space_operations aops  # hugetlbfs_aops: lookup and migratepage
     cdef public list subpools           # [None, HugepageSubpool, ...]: page[1].private indexes it
     cdef public bint nr_hugetlb         # v6.18: alloc_hugetlb_folio / free_huge_folio count NR_HUGETLB
     cdef public dict stats

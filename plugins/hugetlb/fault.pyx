@@ -16,7 +16,7 @@ in NR_FILE_PAGES (hugetlb_add_to_page_cache does not).
 """
 from libc.stdint cimport uint64_t, int64_t, int32_t
 from libc.stdlib cimport malloc, realloc, free
-from memsim._types cimport (pfn_t, NO_PFN, PAGE_SHIFT, PTE_PFN_MASK, PAGE_MAPPING_ANON, PG_content,
+from memsim._types cimport (pfn_t, NO_PFN, PAGE_SHIFT, PTE_PFN_MASK, PAGE_MAPPING_ANON, PG_content, PG_dirty,
                             _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY,
                             _PAGE_PSE, PG_hugetlb)
 from memsim.page cimport page
@@ -346,11 +346,45 @@ cdef int _vm_huge_fault(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf, int p
     return 0
 
 
+cdef pfn_t _hugetlbfs_lookup(void* ctx, AddressSpace mapping, uint64_t index) except? 0xfffffffffffffffe:
+    """a_ops lookup (find_get_page) of a base-page index of a hugetlbfs file: the subpage of the
+    huge page cached at its huge index, for the core's generic walks; NO_PFN for a hole."""
+    cdef HugetlbFile hf = <HugetlbFile>mapping.a_ops_owner
+    cdef int64_t pc
+    if not mapping.i_pages.load(index >> hf.hstate.order, &pc) or pc < 0:
+        return NO_PFN
+    return <pfn_t>pc + (index & ((1ULL << hf.hstate.order) - 1))
+
+
+cdef int _hugetlbfs_migrate_page(void* ctx, AddressSpace mapping, uint64_t index, pfn_t old,
+                                 pfn_t new) except? -1000000:
+    """a_ops->migratepage of a hugetlbfs file (hugetlbfs_migrate_page /
+    migrate_huge_page_move_mapping), called by the core's migrate_huge_page_mappings with the
+    old page's index (base pages): the new page takes the old one's slot at its huge index, and
+    the subpool follows it (hugetlb_set_page_subpool).  The core moves the cache's reference."""
+    cdef HugetlbMaps maps = <HugetlbMaps>ctx
+    cdef HugetlbFile hf = <HugetlbFile>mapping.a_ops_owner
+    cdef uint64_t idx = index >> hf.hstate.order
+    cdef int64_t pc
+    if not mapping.i_pages.load(idx, &pc) or pc != <int64_t>old:
+        return -11                              # -EAGAIN: not the page the cache holds
+    mapping.i_pages.store(idx, <int64_t>new)
+    maps.pm.mem_map[new + 1].private = maps.pm.mem_map[old + 1].private
+    maps.pm.mem_map[old + 1].private = 0
+    return 0
+
+
 cdef int _free_huge_page_op(void* ctx, pfn_t head) except -1:
-    """hugetlb_page_ops.free_huge_page with mappings: free_huge_page()'s subpool step and
-    (v6.18) NR_HUGETLB before the pool's part (Hstate.free_huge_page)."""
+    """hugetlb_page_ops.free_huge_page with mappings: the whole of free_huge_page() -- the
+    subpool step and (v6.18) NR_HUGETLB, then the pool's part (Hstate.free_huge_page) -- runs
+    as the pool's destructor does (memsim.plugins.hugetlb.hstate): as task work of the task that
+    dropped the last reference, or at once while the plugin's own code puts pages (sync_free)."""
     cdef Hugetlb hg = <Hugetlb>ctx
-    return (<HugetlbMaps>hg.mappings).free_huge_page(head)
+    cdef HugetlbMaps maps = <HugetlbMaps>hg.mappings
+    if hg.task_work is not None and hg.sync_free == 0:
+        hg.task_work(lambda: maps.free_huge_page(head))
+        return 0
+    return maps.free_huge_page(head)
 
 
 cdef class HugetlbMaps:
@@ -372,6 +406,9 @@ cdef class HugetlbMaps:
         self.vm_ops.map_pages = NULL
         self.vm_ops.pagesize = _vm_pagesize
         self.vm_ops.ctx = <void*>self
+        self.aops.lookup = _hugetlbfs_lookup
+        self.aops.migratepage = _hugetlbfs_migrate_page
+        self.aops.ctx = <void*>self
 
     def install(self):
         """Wrap the allocator's destructor (subpool and NR_HUGETLB first, then the pool's
@@ -383,6 +420,13 @@ cdef class HugetlbMaps:
         """vma->vm_ops = &hugetlb_vm_ops."""
         vma.vm_ops = &self.vm_ops
         vma.vm_ops_owner = self
+
+    def install_aops(self, AddressSpace mapping):
+        """inode->i_mapping->a_ops = &hugetlbfs_aops (hugetlbfs_get_inode()): the core's generic
+        walks look pages up through it and migration replaces them; nothing else (no alloc: the
+        hugetlb fault path is this module's; no delete_from_page_cache: reclaim never sees these
+        pages, which are on no LRU and dirty)."""
+        mapping.a_ops = &self.aops
 
     def add_subpool(self, HugepageSubpool spool):
         spool.id = len(self.subpools)
@@ -749,7 +793,8 @@ cdef class HugetlbMaps:
         hp.mapping = hf.mapping.addr
         hp.index = <uint64_t>idx << hf.hstate.order
         hp.private &= ~HPG_restore_reserve
-        hf.i_blocks += 8ULL << hf.hstate.order
+        hp.flags |= 1ULL << PG_dirty            # "so that it will not be removed from cache/file
+        hf.i_blocks += 8ULL << hf.hstate.order  # by non-hugetlbfs specific code paths"
         return 0
 
     def fallocate(self, HugetlbFile hf, int64_t start, int64_t end):
@@ -795,7 +840,8 @@ cdef class HugetlbMaps:
             xa.erase(index)
             hf.mapping.nrpages -= 1
             hp = &self.pm.mem_map[<pfn_t>entry]
-            hp.mapping = 0
+            hp.mapping = 0                          # remove_huge_page(): clean, out of the cache
+            hp.flags &= ~(1ULL << PG_dirty)
             hf.i_blocks -= 8LL << hf.hstate.order
             if not truncate_op:
                 self.hugetlb_unreserve_pages(hf, <int64_t>index, <int64_t>index + 1, 1)

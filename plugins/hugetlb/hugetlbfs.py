@@ -128,6 +128,7 @@ class Hugetlbfs:
                                         rmdir=self.hugetlbfs_rmdir, unlink=self.hugetlbfs_unlink)
         self.file_fops = FileOperations(mmap=self.hugetlbfs_file_mmap,
                                         read_iter=self.hugetlbfs_read_iter,
+                                        fadvise=self.hugetlbfs_fadvise,
                                         fallocate=self.hugetlbfs_fallocate,
                                         get_unmapped_area=self.hugetlb_get_unmapped_area)
         self.sops = SuperOperations(alloc_inode=self.hugetlbfs_alloc_inode,
@@ -297,6 +298,7 @@ class Hugetlbfs:
         inode.i_mapping = mapping
         inode.hf = HugetlbFile(info.hstate, info.spool, mapping, inode)
         mapping.a_ops_owner = inode.hf
+        self.maps.install_aops(mapping)
         self.core.rmap.register_mapping(mapping)
         self.trace_alloc_inode(inode, dir)
         return inode
@@ -427,6 +429,13 @@ class Hugetlbfs:
             pos += n
             done += n
         return done
+
+    def hugetlbfs_fadvise(self, file: File, offset: int, length: int, advice: int) -> None:
+        """generic_fadvise() of a file on noop_backing_dev_info (hugetlbfs): EINVAL for a
+        negative length or an unknown advice, every other advice accepted and ignored (no page
+        of a hugetlbfs file is dropped or read ahead)."""
+        if length < 0 or advice not in range(6):
+            raise VfsError("EINVAL", "negative length" if length < 0 else f"unknown advice {advice}")
 
     # -- mmap ----------------------------------------------------------------------------------
     def hugetlb_get_unmapped_area(self, file: File, length: int):

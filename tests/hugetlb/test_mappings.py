@@ -463,3 +463,63 @@ def test_pagecache_scenario_18_hugetlbfs_pages_are_in_i_pages_but_not_nr_file_pa
     assert untouched[1:] == ([], 0)
     assert touched[1:] == ([0, 1], 2)
     assert touched[0] == untouched[0]
+
+
+def _in_use_page_steps(kind, pool_pages):
+    """A pool of ``pool_pages``, one page in use by a private MAP_HUGETLB mapping or a shared
+    mapping of a hugetlbfs file (pfn 0x1600: the head of the free list), with bytes in it."""
+    steps = NR.format(pool_pages)
+    if kind == "anon":
+        steps += "      - mmap: {name: p, length: 2 MiB, flags: [MAP_HUGETLB]}\n"
+    else:
+        steps += (MOUNT + "      - open: {name: f, path: /mnt/huge/f, flags: [O_CREAT, O_RDWR]}\n"
+                  "      - mmap: {name: p, length: 2 MiB, type: fd-shared, fd: f}\n")
+    return steps + "      - write: {vma: p, offset: 4097, data: \"hello\"}\n"
+
+
+@pytest.mark.parametrize("kind", ["anon", "file"])
+@pytest.mark.parametrize("kernel, first", [("v5.14", "EBUSY"), ("v6.18", None)])
+def test_scenario_18_an_in_use_page_migrates_into_a_free_pool_page(kind, kernel, first):
+    """Scenario 18 with a real mapping: alloc_contig_range over the in-use page migrates its
+    bytes (and, for a file, its page-cache slot: hugetlbfs_migrate_page) into the free pool page;
+    v5.14 then finds the old page free in the range (EBUSY) and the second call replaces it;
+    v6.14+ replaces it at once (replace_free_hugepage_folios).  Total and Free never change."""
+    steps = (_in_use_page_steps(kind, 2)
+             + "      - alloc_contig_range: {start: 0x1600, nr_pages: 512, name: r}\n"
+             + (f"      - expect: {{errno: {first}}}\n" if first else "")
+             + "      - read: {vma: p, offset: 4097, length: 5, expect: \"hello\"}\n"
+             + pool(2, 1, 0, 0))
+    if first:
+        steps += ("      - alloc_contig_range: {start: 0x1600, nr_pages: 512, name: r2}\n"
+                  + pool(2, 1, 0, 0))
+    steps += ("      - write: {vma: p, offset: 4097, data: \"again\"}\n"
+              "      - read: {vma: p, offset: 4097, length: 5, expect: \"again\"}\n")
+    r = ok(steps, kernel=kernel)
+    if kind == "file":
+        maps = r.machine.plugin_state["hugetlb.maps"]
+        inode = r.machine.vfs.path_lookup("/mnt/huge/f").dentry.d_inode
+        [(idx, head)] = maps.cached_pages(inode.hf)
+        assert idx == 0 and head != 0x1600
+
+
+@pytest.mark.parametrize("kind", ["anon", "file"])
+def test_scenario_19_no_free_target_migrates_into_a_temporary_page(kind):
+    """Scenario 19: free - resv = 0, so the target is a Temporary page from buddy; the old page
+    (Temporary after move_hugetlb_state) goes back to buddy; Total and Free unchanged, 0."""
+    ok(_in_use_page_steps(kind, 1)
+       + "      - alloc_contig_range: {start: 0x1600, nr_pages: 512, name: r}\n"
+       + pool(1, 0, 0, 0)
+       + "      - read: {vma: p, offset: 4097, length: 5, expect: \"hello\"}\n", kernel="v5.14")
+
+
+def test_drop_caches_and_fadvise_leave_hugetlbfs_pages_alone():
+    """huge_add_to_page_cache() dirties the page "so that it will not be removed from cache/file
+    by non-hugetlbfs specific code paths"; fadvise on noop_backing_dev_info ignores the advice."""
+    ok(NR.format(2) + MOUNT
+       + "      - open: {name: f, path: /mnt/huge/f, flags: [O_CREAT, O_RDWR]}\n"
+       + "      - fallocate: {fd: f, mode: [], offset: 0, length: 4 MiB}\n"
+       + pool(2, 0, 0, 0)
+       + "      - fadvise: {fd: f, offset: 0, length: 0, advice: POSIX_FADV_DONTNEED}\n"
+       + "      - write_file: {path: /proc/sys/vm/drop_caches, data: \"3\"}\n"
+       + pool(2, 0, 0, 0)
+       + "      - pread: {fd: f, offset: 0, expect: \"\\0\"}\n")
