@@ -1,8 +1,8 @@
 """hugetlb measurements, run in a process of their own by benchmarks/run.py (``--only hugetlb``).
 
-    python benchmarks/hugetlb_bench.py --pages N [--kernel v5.14]
+    python benchmarks/hugetlb_bench.py --pages N [--fault-gib G] [--kernel v5.14]
 
-Two workloads, each phase a workload step timed in-run (``Run.step_observer`` and
+Three workloads, each phase a workload step timed in-run (``Run.step_observer`` and
 ``time.perf_counter``):
 
 1. **resize**: a machine with room for N huge pages plus 1 GiB writes N to
@@ -13,6 +13,10 @@ Two workloads, each phase a workload step timed in-run (``Run.step_observer`` an
    replacements, each an order-9 allocation outside the range plus a dissolve), gives it back,
    then takes its last GiB, plain free memory (the same call without huge pages: the cost of
    the scan, isolation and the take alone).
+3. **fault**: a G GiB MAP_HUGETLB mapping (G x 512 huge pages, reserved at mmap) touched once per
+   huge page: every fault goes through the plugin's C fault path (hugetlb_fault ->
+   hugetlb_no_page -> alloc_huge_page); then the same range touched again (no fault: the leaves
+   are there) and unmapped (each page back to the pool).  Faults/s and the base pages mapped/s.
 
 Prints one JSON object.
 """
@@ -82,12 +86,34 @@ def _ranges(text: str):
     return start, inside, plain
 
 
+def fault(gib: int, kernel: str) -> dict:
+    pages = gib * 512
+    text = (f"machine: {{kernel: {kernel}, nodes: [{{memory: {gib * 1024 + 512} MiB}}]}}\n"
+            "tasks:\n  - name: bench\n    steps:\n"
+            f"      - write_file: {{path: /proc/sys/vm/nr_hugepages, data: \"{pages}\"}}\n"
+            f"      - mmap: {{name: big, length: {gib} GiB, flags: [MAP_HUGETLB]}}\n"
+            "      - touch: {vma: big, pattern: strided, stride: 2 MiB}\n"
+            "      - touch: {vma: big, pattern: strided, stride: 2 MiB}\n"
+            "      - munmap: {vma: big}\n"
+            "      - expect: {meminfo: {HugePages_Free: " + str(pages) + "}}\n")
+    run, marks = run_timed(text)
+    faults = run.machine.mmcore.fault_counts_dict()["huge"]
+    if faults != pages:
+        raise RuntimeError(f"{faults} huge faults, not {pages}")
+    first = marks[3][1] - marks[2][1]
+    return {"gib": gib, "faults": faults, "fault_s": first, "faults_per_s": pages / first,
+            "pages_per_s": pages * 512 / first, "retouch_s": marks[4][1] - marks[3][1],
+            "munmap_s": marks[5][1] - marks[4][1]}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pages", type=int, required=True)
     ap.add_argument("--kernel", default="v6.18")
+    ap.add_argument("--fault-gib", type=int, default=16)
     args = ap.parse_args(argv)
-    out = {"kernel": args.kernel, "resize": resize(args.pages, args.kernel), "contig": contig(args.kernel)}
+    out = {"kernel": args.kernel, "resize": resize(args.pages, args.kernel), "contig": contig(args.kernel),
+           "fault": fault(args.fault_gib, args.kernel)}
     json.dump(out, sys.stdout)
     print()
     return 0

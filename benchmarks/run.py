@@ -41,7 +41,9 @@ Measures (interpreter start and machine build excluded unless stated):
      ``--quick``) through /proc/sys/vm/nr_hugepages and shrunk back, each write a step timed
      in-run, next to this machine's own kernel doing the same writes when the benchmark runs as
      root with an empty pool (the pool is put back to 0); alloc_contig_range over 1 GiB holding
-     512 free huge pages (each replaced) next to the same call over 1 GiB of free memory.
+     512 free huge pages (each replaced) next to the same call over 1 GiB of free memory;
+     a 16 GiB MAP_HUGETLB mapping (2 GiB with ``--quick``) faulted in, one fault per huge page
+     through the plugin's C fault path (faults/s and base pages mapped/s).
 
 ``--only core``, ``--only trace``, ``--only sweep``, ``--only reclaim``, ``--only pagecache`` or
 ``--only hugetlb`` runs one part.
@@ -322,10 +324,11 @@ def pagecache_benchmarks(quick: bool, repeat: int, kernel: str = "v6.18") -> dic
             "rss_per_page": best["rss_per_page"]}
 
 
-def hugetlb_run(python: str, pages: int, kernel: str) -> dict:
+def hugetlb_run(python: str, pages: int, kernel: str, fault_gib: int = 16) -> dict:
     """One run of benchmarks/hugetlb_bench.py with ``python`` (a process of its own)."""
     import subprocess
-    cmd = [python, os.path.join(HERE, "hugetlb_bench.py"), "--pages", str(pages), "--kernel", kernel]
+    cmd = [python, os.path.join(HERE, "hugetlb_bench.py"), "--pages", str(pages), "--kernel", kernel,
+           "--fault-gib", str(fault_gib)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=HERE)
     return json.loads(out.stdout)
 
@@ -363,7 +366,8 @@ def hugetlb_benchmarks(quick: bool, repeat: int, kernel: str = "v6.18") -> dict:
     hugetlb_bench.py), best of ``repeat``; next to them the live kernel's resize when this
     process may do it (root, empty pool)."""
     pages = 1000 if quick else 10000
-    runs = [hugetlb_run(sys.executable, pages, kernel) for _ in range(repeat)]
+    fault_gib = 2 if quick else 16
+    runs = [hugetlb_run(sys.executable, pages, kernel, fault_gib) for _ in range(repeat)]
     rz = {k: min(r["resize"][k] for r in runs) for k in ("grow_s", "shrink_s", "command_s")}
     ct = {k: min(r["contig"][k] for r in runs) for k in ("with_hugepages_s", "plain_s")}
     replaced = runs[0]["contig"]["replaced"]
@@ -384,6 +388,12 @@ def hugetlb_benchmarks(quick: bool, repeat: int, kernel: str = "v6.18") -> dict:
     print(f"alloc_contig_range over 1 GiB: with {replaced} free huge pages to replace "
           f"{ct['with_hugepages_s'] * 1000:.1f} ms, plain free memory {ct['plain_s'] * 1000:.1f} ms")
     out["contig"] = {"replaced": replaced, "with_hugepages_s": ct["with_hugepages_s"], "plain_s": ct["plain_s"]}
+    best = min((r["fault"] for r in runs), key=lambda f: f["fault_s"])
+    print(f"faulting a {fault_gib} GiB MAP_HUGETLB mapping: {best['faults']:,} faults in "
+          f"{best['fault_s'] * 1000:.1f} ms, {best['faults_per_s']:,.0f} faults/s, "
+          f"{best['pages_per_s']:,.0f} pages/s; touched again {best['retouch_s'] * 1000:.1f} ms, "
+          f"unmapped {best['munmap_s'] * 1000:.1f} ms")
+    out["fault"] = best
     return out
 
 
