@@ -632,8 +632,8 @@ cdef class HugetlbMaps:
         cdef HugepageSubpool spool
         self.pm.mem_map[head + 1].private = 0
         if sid and sid < <uint64_t>len(self.subpools) and not (p.private & HPG_restore_reserve):
-            spool = <HugepageSubpool>self.subpools[sid]
-            if spool.put_pages(1) == 0:
+            spool = self.subpools[sid]
+            if spool is not None and spool.put_pages(1) == 0:
                 p.private |= HPG_restore_reserve
         self.mod_nr_hugetlb(head, -(<int64_t>1 << h.order))
         return h.free_huge_page(head)
