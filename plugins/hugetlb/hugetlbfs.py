@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from memsim.mm import AddressSpace
-from memsim.profiles import GFP_KERNEL
+from memsim.profiles import GFP_KERNEL, ProfileTable
 from memsim.vfs import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, O_RDWR, S_IFDIR, S_IFREG, Dentry,
                         File, FileOperations, FileSystemType, FsContext, Inode, InodeOperations,
                         Path, SuperBlock, SuperOperations, VfsError, i_size_write, iput,
@@ -40,6 +40,9 @@ VM_MAYSHARE = 0x80
 VM_DONTEXPAND = 0x40000
 VM_NORESERVE = 0x200000
 VM_HUGETLB = 0x400000
+#: v6.0 "hugetlbfs: zero partial pages on fallocate hole punch": the bytes of the hole inside a
+#: huge page it does not cover whole are zeroed (before, they were left as they were)
+PUNCH_ZEROES_PARTIAL = ProfileTable("hugetlb.punch_zeroes_partial", {"v5.14": False, "v6.18": True})
 #: the anonymous device minors memsim gives hugetlbfs superblocks (get_anon_bdev() numbers 0:N;
 #: memsim has no machine-wide allocator of them: a range apart from tmpfs's)
 FIRST_ANON_MINOR = 80
@@ -400,6 +403,12 @@ class Hugetlbfs:
         if mode & FALLOC_FL_PUNCH_HOLE:
             start = -(-offset // hsize)
             end = (offset + length) // hsize
+            if PUNCH_ZEROES_PARTIAL[self.machine.profile]:
+                # hugetlbfs_zero_partial_page() of the partial pages at either end
+                if offset < start * hsize:
+                    self._zero_range(inode, offset, min(offset + length, start * hsize))
+                if offset + length > end * hsize and offset + length > start * hsize:
+                    self._zero_range(inode, max(end * hsize, offset), offset + length)
             if end <= start:
                 return
             nr = (end - start) * (hsize >> PAGE_SHIFT)
@@ -411,6 +420,22 @@ class Hugetlbfs:
             raise VfsError("ENOSPC" if err == -28 else "ENOMEM", "no huge page for the range")
         if not mode & FALLOC_FL_KEEP_SIZE and offset + length > inode.i_size:
             i_size_write(inode, offset + length)
+
+    def _zero_range(self, inode: HugetlbfsInode, start: int, end: int) -> None:
+        """folio_zero_segment() of [start, end) inside one cached huge page (none: nothing)."""
+        hsize = self._huge_size(inode)
+        head = self.maps.find_page(inode.hf, start // hsize)
+        if head is None:
+            return
+        pm = self.machine.physmem
+        pos = start
+        while pos < end:
+            off = pos % hsize
+            n = min(end - pos, 4096 - off % 4096)
+            pfn = head + off // 4096
+            if any(pm.read_bytes(pfn, off % 4096, n)):
+                pm.write_bytes(pfn, off % 4096, bytes(n))
+            pos += n
 
     def hugetlbfs_read_iter(self, file: File, pos: int, count: int, buf) -> int:
         """hugetlbfs_read_iter(): up to i_size, the cached pages' bytes, holes as zeros (no

@@ -523,3 +523,16 @@ def test_drop_caches_and_fadvise_leave_hugetlbfs_pages_alone():
        + "      - write_file: {path: /proc/sys/vm/drop_caches, data: \"3\"}\n"
        + pool(2, 0, 0, 0)
        + "      - pread: {fd: f, offset: 0, expect: \"\\0\"}\n")
+
+
+@pytest.mark.parametrize("kernel, left", [("v5.14", "abcd"), ("v6.18", "\\0\\0cd")])
+def test_a_hole_punch_zeroes_the_partial_pages_from_v6_0(kernel, left):
+    """v6.0's hugetlbfs_zero_partial_page(): a hole that covers part of a huge page zeroes
+    those bytes; 5.14 leaves them (only whole huge pages are punched)."""
+    ok(NR.format(2) + MOUNT
+       + "      - open: {name: f, path: /mnt/huge/f, flags: [O_CREAT, O_RDWR]}\n"
+       + "      - mmap: {name: m, length: 4 MiB, type: fd-shared, fd: f}\n"
+       + "      - write: {vma: m, offset: 2097150, data: \"abcd\"}\n"
+       + "      - fallocate: {fd: f, mode: [FALLOC_FL_PUNCH_HOLE, FALLOC_FL_KEEP_SIZE], offset: 2097150, length: 2}\n"
+       + f"      - read: {{vma: m, offset: 2097150, length: 4, expect: \"{left}\"}}\n"
+       + pool(2, 0, 0, 0), kernel=kernel)
