@@ -177,3 +177,28 @@ SETTINGS = settings(max_examples=60, stateful_step_count=25, deadline=None,
 @pytest.mark.parametrize("cls", [PoolMachine, PoolMachineV6], ids=["v5.14", "v6.18"])
 def test_the_pool_follows_the_model(cls):
     run_state_machine_as_test(cls, settings=SETTINGS)
+
+
+def test_a_node_can_end_with_more_surplus_than_pages():
+    """The sequence the state machine found: node 1's free page carries the surplus the shrink
+    converted, a later shrink frees that very page (remove_pool_huge_page without acct_surplus),
+    and node 1 is left with surplus 1 and no page; the kernel's code does the same (hugetlb.md
+    1.2 says the resize keeps surplus_node <= nr_node: it does not)."""
+    m = run_text(MACHINE.format(kernel="v6.18"), events=()).machine
+    h = m.plugin_state["hugetlb"].default_hstate
+    model = Model(True)
+    node1 = "/sys/devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages"
+    node0 = "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages"
+    m.vfs.write_file(node1, b"1")
+    model.resize(1, 1)
+    m.vfs.write_file("/proc/sys/vm/nr_overcommit_hugepages", b"1")
+    assert h.alloc_surplus_page(0) is not None
+    model.nr[0] += 1
+    model.surplus[0] += 1
+    for path, count, node in (("/proc/sys/vm/nr_hugepages", 0, None), (node0, 3, 0),
+                              ("/proc/sys/vm/nr_hugepages", 0, None)):
+        m.vfs.write_file(path, str(count).encode())
+        model.resize(count, node)
+        assert [h.node_counts(n) for n in range(NODES)] == \
+            [(model.nr[n], model.free[n], model.surplus[n]) for n in range(NODES)]
+    assert h.node_counts(1) == (0, 0, 1)
