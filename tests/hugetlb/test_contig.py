@@ -151,3 +151,73 @@ def test_bad_cma_and_range_input_names_the_line():
         run(workload(["cma_alloc: {count: 1, name: x}"], extra="  cma: [{node: 0, size: 6 MiB}]\n"))
     r = run(workload(["alloc_contig_range: {start: 0x1fff0, nr_pages: 1024, name: r}"]))
     assert r.error is not None and "beyond the last pfn" in str(r.error) and "test.yaml:7:" in str(r.error)
+
+
+RACE = """\
+machine:
+  kernel: {kernel}
+  cpus: 2
+  nodes: [{{memory: 256 MiB}}]
+  hugepages: "{pool}"
+tasks:
+  - name: user
+    cpu: 0
+    steps:
+{setup}      - mmap: {{name: p, length: 2 MiB, flags: [MAP_HUGETLB]}}
+      - touch: {{vma: p, length: 4 KiB}}
+      - munmap: {{vma: p}}
+  - name: driver
+    cpu: 1
+    steps:
+{pad}      - alloc_contig_range: {{start: {start}, nr_pages: 512, name: r}}
+      - free_contig_range: {{name: r}}
+"""
+
+
+def _race_runs(kernel, pool, setup="", pad=2):
+    """60 seeds of the race; the range is the boot pool's page (found by a run that does nothing;
+    in the variant the pool gives it back to buddy and the mapping's surplus page takes the same
+    block, LIFO), checked at the end of each run."""
+    # the driver reads a file ``pad`` times first (a preemption point each), so that it often
+    # reaches alloc_contig_range around the time the user unmaps
+    text = RACE.format(kernel=kernel, pool=pool, setup=setup, start="{start}",
+                       pad="      - read_file: {path: /proc/meminfo}\n" * pad)
+    dry = run_text(text[:text.index("tasks:")] + "tasks:\n  - name: t\n    steps:\n      - sleep: {duration: 1}\n",
+                   events=())
+    start = dry.machine.plugin_state["hugetlb"].hstates[0].freelist_pfns(0)[0]
+    out = []
+    for seed in range(60):
+        r = run_text(text.replace("{start}", hex(start)), events=(), seed=seed, check=True)
+        assert r.error is None, (seed, r.error)
+        hg = r.machine.plugin_state["hugetlb"]
+        out.append((hg.contig.stats["retries"], hg.contig.stats["replaced"], pool_counts(hg)))
+    return out
+
+
+def pool_counts(hg):
+    h = hg.default_hstate
+    return (h.nr_huge_pages, h.free_huge_pages, h.resv_huge_pages, h.surplus_huge_pages)
+
+
+@pytest.mark.parametrize("kernel", ["v5.14", "v6.18"])
+def test_scenario_17_a_free_in_flight_is_waited_for_then_replaced(kernel):
+    """Scenario 17: the user's munmap drops the page's last reference; free_huge_page finishes as
+    the user's task work, so the driver's alloc_contig_range can find the page "refcount 0, not
+    Freed": it reschedules and retries (with the replacement it already has), then replaces the
+    now-free page.  Whatever the interleaving, the range is taken and the pool is unchanged."""
+    runs = _race_runs(kernel, "1")
+    assert all(counts == (1, 1, 0, 0) for _, _, counts in runs)
+    raced = [r for r in runs if r[0] > 0]
+    assert raced, "no seed showed the free in flight"
+    assert all(replaced == 1 for _, replaced, _ in raced)
+    assert len(raced) < len(runs)        # other seeds run the driver before or after the free
+
+
+def test_scenario_17_variant_a_surplus_page_in_flight_goes_to_buddy_and_the_new_page_is_dropped():
+    """The page was surplus: its free gives it back to buddy, so the retry finds no hugetlb page,
+    drops the replacement it allocated and goes on (case a); the pool ends empty."""
+    setup = ("      - write_file: {path: /proc/sys/vm/nr_overcommit_hugepages, data: \"1\"}\n"
+             "      - write_file: {path: /proc/sys/vm/nr_hugepages, data: \"0\"}\n")
+    runs = _race_runs("v5.14", "1", setup, pad=4)
+    raced = [r for r in runs if r[0] > 0]
+    assert raced and all(replaced == 0 and counts == (0, 0, 0, 0) for _, replaced, counts in raced)
