@@ -12,7 +12,7 @@ linked by pfn through the head's ``lru_next``/``lru_prev`` (NIL32: on no list). 
 and ``page.mapping`` stay free for hugetlbfs.
 """
 from libc.stdint cimport uint32_t, uint64_t, int64_t
-from memsim._types cimport (pfn_t, gfp_t, NO_PFN, NIL32, PG_hugetlb, PG_head, MAX_NR_ZONES,
+from memsim._types cimport (pfn_t, gfp_t, NO_PFN, NIL32, PG_hugetlb, PG_head, PG_tail, MAX_NR_ZONES,
                             GFP_COMP_, GFP_NOWARN_, GFP_RETRY_MAYFAIL_, GFP_THISNODE_)
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem, lru_link, lru_unlink
@@ -396,6 +396,30 @@ cdef class Hstate:
                 self.free_huge_page(head)
             else:
                 self.enqueue_huge_page(head)
+
+    def dissolve_free_page(self, pfn_t pfn):
+        """dissolve_free_huge_page() (memory offline and hwpoison call it; memsim has neither, so
+        this is its API for tests and tools): 0 when ``pfn`` is no hugetlb page or its free page
+        was dissolved (max_huge_pages - 1, surplus - 1 if its node has surplus); -EBUSY when it is
+        in use or dissolving would break a reservation (free - resv == 0); -EAGAIN while its free
+        is in flight (the kernel reschedules and retries)."""
+        cdef PhysMem pm = self.hugetlb.pm
+        cdef pfn_t head = pm.mem_map[pfn].compound_head if pm.mem_map[pfn].flags & (1ULL << PG_tail) else pfn
+        cdef page* p = &pm.mem_map[head]
+        cdef bint adjust
+        if not (p.flags & (1ULL << PG_hugetlb)):
+            return 0
+        if p._refcount:
+            return -16
+        if self.free_huge_pages == self.resv_huge_pages:
+            return -16
+        if not (p.private & HPG_freed):
+            return -11
+        adjust = self.surplus_huge_pages_node[pm.page_to_nid(head)] != 0
+        self.remove_hugetlb_page(head, adjust)
+        self.max_huge_pages -= 1
+        self.update_and_free_page(head)
+        return 0
 
     def free_page(self, pfn_t head):
         """free_huge_page() of a page whose last reference went."""

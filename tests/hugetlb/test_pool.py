@@ -328,3 +328,23 @@ def test_a_resize_traces_the_live_kernels_allocations_and_frees(kernel):
     allocated = [_fields(x)[1]["pfn"] for x in ours[:3]]
     freed = [_fields(x)[1]["pfn"] for x in ours[3:]]
     assert freed == allocated
+
+
+def test_scenario_22_dissolving_a_free_page_respects_the_reservations():
+    """Scenario 22 (dissolve_free_huge_page, as memory offline calls it): with the only free page
+    reserved, EBUSY; without the reservation, the page goes back to buddy and max_huge_pages - 1."""
+    m = boot()
+    write(m, "/proc/sys/vm/nr_hugepages", "1")
+    h = hg(m).default_hstate
+    head = h.freelist_pfns(0)[0]
+    h.resv_huge_pages = 1                   # a reservation backed by that page
+    assert h.dissolve_free_page(head + 5) == -16
+    assert h.nr_huge_pages == 1
+    h.resv_huge_pages = 0
+    assert h.dissolve_free_page(head + 5) == 0
+    assert (h.nr_huge_pages, h.free_huge_pages, read(m, "/proc/sys/vm/nr_hugepages")) == (0, 0, "0\n")
+    assert h.dissolve_free_page(head) == 0      # no hugetlb page any more: "already dissolved"
+    write(m, "/proc/sys/vm/nr_hugepages", "1")
+    head = use(m, 1)[0]
+    assert h.dissolve_free_page(head) == -16    # in use
+    assert hg(m).check() == []
