@@ -74,8 +74,8 @@ def nr_hugepages_store(machine, h, count: int, nid: Optional[int], obey_mempolic
     files: the writer's policy nodes; else every node with memory), then the resize.  A
     generator returning 0 or a negative errno."""
     hg = state(machine)
-    if h.gigantic and not hg.contig_alloc:
-        return -22
+    # (gigantic_page_runtime_supported(): x86-64 has ARCH_HAS_GIGANTIC_PAGE, so no EINVAL here;
+    # without CONFIG_CONTIG_ALLOC set_max_huge_pages refuses to grow a gigantic pool)
     if nid is not None:
         mask = 1 << nid
     else:

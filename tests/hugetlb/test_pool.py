@@ -348,3 +348,18 @@ def test_scenario_22_dissolving_a_free_page_respects_the_reservations():
     head = use(m, 1)[0]
     assert h.dissolve_free_page(head) == -16    # in use
     assert hg(m).check() == []
+
+
+def test_scenario_24_without_contig_alloc_a_gigantic_pool_cannot_grow_but_can_shrink():
+    """hugetlb.md section 4 step 3: memsim's kernels have CONFIG_CONTIG_ALLOC, as the live one
+    here; with it off (Hugetlb.contig_alloc), growing the 1 GiB pool is EINVAL and shrinking a
+    boot pool works (x86-64 has runtime gigantic page support, so the store itself lets it by)."""
+    m = boot(nodes=(2048,), extra="  hugepagesz: 1 GiB\n  hugepages: 1\n")
+    g = hg(m).hstates[1]
+    assert g.nr_huge_pages == 1
+    hg(m).contig_alloc = False
+    with pytest.raises(VfsError) as e:
+        write(m, f"{G1}/nr_hugepages", "2")
+    assert e.value.errno == "EINVAL" and g.nr_huge_pages == 1
+    write(m, f"{G1}/nr_hugepages", "0")
+    assert g.nr_huge_pages == 0 and meminfo(m, "Hugetlb") == "0 kB"
