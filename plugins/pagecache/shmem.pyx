@@ -49,12 +49,13 @@ from memsim.mempolicy cimport offset_il_node, policy_node, policy_nodemask
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem
 from memsim.mm cimport (AddressSpace, MmCore, MmStruct, VmArea, XArray, vm_fault,
-                        address_space_operations, mapping_empty)
+                        address_space_operations, mapping_empty, pte_present)
 from memsim.plugins.pagecache.filemap cimport Filemap, filemap_map_pages
 
 # include/uapi/asm-generic/errno-base.h
 cdef enum:
     ENOMEM = 12
+    EFAULT = 14
     EEXIST = 17
     ENOSPC = 28
 
@@ -334,6 +335,63 @@ cdef class ShmemSb:
         self.pm.mem_map[pfn].flags |= 1ULL << PG_uptodate    # cleared, or about to be written
         self.pm.lru_cache_add(pfn)
         return pfn
+
+    def mfill_atomic_pte(self, MmStruct mm, VmArea vma, uint64_t dst, int64_t src_pfn,
+                         bint zeropage, bint wp):
+        """shmem_mfill_atomic_pte() (UFFDIO_COPY / UFFDIO_ZEROPAGE into a shared shmem VMA):
+        a block of the superblock (-ENOMEM when size= is reached: shmem_inode_acct_block),
+        a new page with the source frame's bytes (``src_pfn``; -1: the copy faulted, -EFAULT)
+        or zeroes, -EFAULT past the file's end, the memcg charge, the page cache (-EEXIST when
+        a page is there: the minor-fault situation), then the PTE (-EEXIST when one is there:
+        the page leaves the cache again).  The page is dirty and on the LRU, the inode's
+        alloced grows.  0 or a negative errno."""
+        cdef AddressSpace mapping = vma.vm_file
+        cdef uint64_t pgoff = ((dst - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
+        cdef pfn_t pfn
+        cdef uint64_t shadow = 0
+        cdef uint64_t* pte
+        cdef int err = 0, r
+        cdef bint writable
+        if self.max_blocks and self.used_blocks >= self.max_blocks:
+            return -ENOMEM
+        self.used_blocks += 1
+        if not zeropage and src_pfn < 0:
+            self.used_blocks -= 1
+            return -EFAULT
+        pfn = self.shmem_alloc_page(self.core.gfp_user, mapping, pgoff)
+        if pfn == NO_PFN:
+            self.used_blocks -= 1
+            return -ENOMEM
+        if not zeropage:
+            self.pm.copy_content(pfn, <pfn_t>src_pfn)
+        if pgoff >= (mapping.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT:
+            self.pm.put_page(pfn)
+            self.used_blocks -= 1
+            return -EFAULT
+        if self.core.charge(pfn, mm, self.core.gfp_user) != 0:
+            self.pm.put_page(pfn)
+            self.used_blocks -= 1
+            return -ENOMEM
+        r = self.core.add_to_page_cache_locked(pfn, mapping, pgoff, &shadow)
+        if r != 0:
+            self.pm.mem_map[pfn].mapping = 0
+            self.pm.put_page(pfn)
+            self.used_blocks -= 1
+            return r
+        self.pm.mem_map[pfn].flags |= (1ULL << PG_uptodate) | (1ULL << PG_dirty)
+        self.pm.lru_cache_add(pfn)
+        pte = self.core.pgt.walk(mm, dst, True, &err)
+        if pte == NULL or err or (pte[0] != 0 and pte_present(pte[0])):
+            self.shmem_remove_page(mapping, pgoff, pfn)
+            self.used_blocks -= 1
+            return -ENOMEM if pte == NULL else -EEXIST
+        pte[0] = 0                          # a uffd-wp marker the page replaces
+        writable = (vma.vm_flags & 0x2) != 0    # VM_WRITE (the VMA is VM_SHARED)
+        self.core.do_set_pte(mm, vma, dst & ~(<uint64_t>PAGE_SIZE - 1), pte, pfn, writable, False)
+        if wp:
+            pte[0] = (pte[0] & ~(<uint64_t>0x2)) | 0x400       # _PAGE_RW off, _PAGE_UFFD_WP
+        self.shmem_recalc_inode(mapping, 1)
+        return 0
 
     cdef int shmem_remove_page(self, AddressSpace mapping, uint64_t index, pfn_t pfn) except -1:
         """truncate_inode_folio() of a shmem page (unmapped already): folio_cancel_dirty()

@@ -1,0 +1,43 @@
+"""The ``uffd-minor`` seed change ("userfaultfd: add minor fault registration mode", v5.13 for
+hugetlbfs, v5.14 for shmem) as a switch.
+
+On (the default of both profiles): UFFDIO_REGISTER_MODE_MINOR arms shmem and hugetlb VMAs so
+that a fault on a page the page cache already holds is a MINOR event, UFFDIO_CONTINUE maps that
+page, and UFFDIO_API offers MINOR_HUGETLBFS and MINOR_SHMEM.  Off: the registration mode, the
+ioctl and the features do not exist (EINVAL), as before the patch; such a fault is an ordinary
+fault that maps the cached page.
+"""
+from __future__ import annotations
+
+PATCH = "uffd-minor"
+
+MODEL = (
+    "On (v5.13 for hugetlbfs, v5.14 for shmem; the default of both profiles): "
+    "UFFDIO_REGISTER_MODE_MINOR arms shmem and hugetlb VMAs (VM_UFFD_MINOR) so that a fault on a "
+    "page the page cache already holds, with no PTE here, is a MINOR userfault (shmem_fault's "
+    "shmem_get_folio_gfp and hugetlb_no_page decide it), fault-around is off in such VMAs, "
+    "UFFDIO_CONTINUE maps the cached page (EFAULT for a hole, EINVAL past the end of the file, "
+    "EEXIST over a mapped page), and UFFDIO_API offers MINOR_HUGETLBFS and MINOR_SHMEM. "
+    "Off (before the patch): the MINOR registration mode is an unknown mode bit, UFFDIO_CONTINUE "
+    "an unknown ioctl and the two features unknown bits, all EINVAL; the range ioctls lose "
+    "CONTINUE. `configs/patch-uffd-minor.yaml` is a post-copy live migration: with the change "
+    "the target serves faults on pages it pre-copied with CONTINUE; without it the target must "
+    "discard its stale pages when the dirty map arrives and serve every later fault with "
+    "UFFDIO_COPY from the source.")
+
+
+def patch_impl():
+    """The :class:`memsim.patches.PatchImpl` of ``uffd-minor``."""
+    from memsim.patches import PatchImpl, PatchMetric
+    return PatchImpl(PATCH, MODEL, files=(),
+                     metrics=(
+                         PatchMetric("uffd_minor_faults", "MINOR userfaults queued", _stat("minor"), "faults"),
+                         PatchMetric("uffd_missing_faults", "MISSING userfaults queued", _stat("missing"), "faults"),
+                     ))
+
+
+def _stat(key):
+    def compute(machine) -> int:
+        h = machine.plugin_state.get("userfaultfd")
+        return int(h.stats[key]) if h is not None else 0
+    return compute

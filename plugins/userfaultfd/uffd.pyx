@@ -1,0 +1,534 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""userfaultfd in C: the contexts, handle_userfault() and the fill engine.
+
+The core reaches this module through its ``userfaultfd_ops`` table (memsim/mm.pxd): a fault in
+a VMA armed with VM_UFFD_MISSING, VM_UFFD_MINOR or VM_UFFD_WP that the core's (or a plugin's)
+fault handler decides is a user fault calls :meth:`Userfaultfd.handle_userfault`, which queues
+a :class:`Fault` on the VMA's context and returns VM_FAULT_RETRY with the core's
+``blocked_on`` set to the wait queue the faulting thread sleeps on (the touch loop yields it to
+the scheduler and retries the access when it is woken).  The ioctls that resolve faults run
+:meth:`Userfaultfd.mfill_atomic` (mm/userfaultfd.c mfill_atomic / v5.14 __mcopy_atomic), one
+page at a time in C: anonymous and private-shmem pages here, shared shmem through the page
+cache plugin's ``shmem_mfill_atomic_pte`` and hugetlb through the hugetlb plugin's
+``hugetlb_mfill_atomic_pte`` (each lives where the kernel has it: mm/shmem.c, mm/hugetlb.c).
+
+What the kernel does under ``mmap_lock`` and the fault path's locks is atomic here: a fault is
+queued and the thread blocked in one step, so ``userfaultfd_must_wait()``'s re-check always
+finds the entry still missing.
+"""
+from libc.stdint cimport uint64_t, int64_t, uint32_t
+from memsim._types cimport (pfn_t, NO_PFN, PAGE_SIZE, PAGE_SHIFT, PTE_PFN_MASK, PG_content, PG_dirty,
+                            _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY,
+                            _PAGE_SPECIAL, _PAGE_UFFD_WP)
+from memsim.page cimport page
+from memsim.physmem cimport PhysMem
+from memsim.mm cimport (MmCore, MmStruct, VmArea, AddressSpace, vm_fault, userfaultfd_ops,
+                        VM_FAULT_SIGBUS, VM_FAULT_NOPAGE, VM_FAULT_RETRY, VM_FAULT_ERROR,
+                        FAULT_FLAG_WRITE, FAULT_FLAG_USER, pte_present, swp_entry, swp_type,
+                        swp_offset, swp_entry_to_pte, pte_to_swp_entry, PTE_MARKER_UFFD_WP,
+                        PTE_MARKER_POISONED)
+
+from memsim.sched import WaitQueue
+
+# include/uapi/asm-generic/errno-base.h
+DEF EFAULT = 14
+DEF EEXIST = 17
+DEF EINVAL = 22
+DEF ENOENT = 2
+DEF ENOMEM = 12
+DEF EAGAIN = 11
+
+# the fill ioctls (enum mfill_atomic_mode / mcopy_atomic_mode)
+FILL_COPY = 0
+FILL_ZEROPAGE = 1
+FILL_CONTINUE = 2
+FILL_POISON = 3
+DEF K_COPY = 0
+DEF K_ZEROPAGE = 1
+DEF K_CONTINUE = 2
+DEF K_POISON = 3
+
+cdef uint64_t C_VM_WRITE = 0x2, C_VM_SHARED = 0x8, C_VM_HUGETLB = 0x400000
+cdef uint64_t C_VM_UFFD_MISSING = 0x200, C_VM_UFFD_WP = 0x1000, C_VM_UFFD_MINOR = 1ULL << 37
+cdef uint64_t F_SIGBUS = 1 << 7, F_THREAD_ID = 1 << 8, F_EXACT_ADDRESS = 1 << 11
+cdef int O_USER_MODE_ONLY = 0x1
+cdef uint64_t FLAG_WRITE = 0x1, FLAG_WP = 0x2, FLAG_MINOR = 0x4
+cdef int COPY_MODE_WP = 0x2, CONTINUE_MODE_WP = 0x2
+# PageTables.walk()'s err when the address sits in a huge leaf (memsim/mm.pyx)
+DEF WALK_PMD_LEAF = 1
+DEF WALK_PUD_LEAF = 2
+
+
+cdef int _uffd_handle(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf, uint64_t reason) except -1:
+    return (<Userfaultfd>ctx).handle_userfault(mm, vma, vmf, reason)
+
+
+cdef int _uffd_dup(void* ctx, VmArea vma, VmArea new) except -1:
+    return 1 if (<Userfaultfd>ctx).dup_vma(vma, new) else 0
+
+
+cdef int _uffd_remap(void* ctx, VmArea vma, uint64_t old_start, uint64_t new_start,
+                     uint64_t length) except -1:
+    (<Userfaultfd>ctx).remap_vma(vma, old_start, new_start, length)
+    return 0
+
+
+cdef int _uffd_unmap(void* ctx, VmArea vma, uint64_t start, uint64_t end) except -1:
+    (<Userfaultfd>ctx).unmap_vma(vma, start, end)
+    return 0
+
+
+cdef class Fault:
+    """One queued page fault (a ``struct userfaultfd_wait_queue``)."""
+
+    def __init__(self, UserfaultfdCtx ctx, uint64_t flags, uint64_t address, uint32_t ptid, task):
+        self.ctx = ctx
+        self.flags = flags
+        self.address = address
+        self.ptid = ptid
+        self.task = task
+        self.waitq = WaitQueue("userfaultfd")
+
+    def __repr__(self):
+        return f"<Fault {self.address:#x} flags={self.flags:#x} ptid={self.ptid}>"
+
+
+cdef class UserfaultfdCtx:
+    """struct userfaultfd_ctx (see the .pxd): created by userfaultfd(2) in state WAIT_API."""
+
+    def __init__(self, Userfaultfd host, MmStruct mm, int flags):
+        self.host = host
+        self.mm = mm
+        self.flags = flags
+        self.features = 0
+        self.api_done = False
+        self.released = False
+        self.mmap_changing = 0
+        self.fault_pending = []
+        self.fault_read = []
+        self.events = []
+        self.fd_wqh = WaitQueue("userfaultfd read")
+        self.id = host.next_id
+        host.next_id += 1
+
+    def __repr__(self):
+        return f"<userfaultfd #{self.id} features={self.features:#x}>"
+
+    cdef int wake_range(self, uint64_t start, uint64_t length) except -1:
+        """__wake_userfault(): wake every thread of this context sleeping on a fault whose
+        message address lies in [start, start + length) (length 0: all of them), read or not;
+        their messages leave the queues (userfaultfd_wake_function)."""
+        cdef uint64_t end = start + length
+        cdef Fault f
+        cdef list keep
+        cdef int n = 0
+        for queue in (self.fault_pending, self.fault_read):
+            keep = []
+            for f in queue:
+                if length == 0 or (start <= f.address < end):
+                    f.waitq.wake_up()
+                    n += 1
+                else:
+                    keep.append(f)
+            queue[:] = keep
+        if n:
+            self.host.stats["wakeups"] += n
+        return n
+
+    def wake(self, uint64_t start, uint64_t length):
+        """wake_userfault() of [start, start + length) (0: every sleeper); returns how many."""
+        return self.wake_range(start, length)
+
+    @property
+    def pending(self):
+        """Faults not read yet (fdinfo's ``pending``)."""
+        return len(self.fault_pending)
+
+    @property
+    def total(self):
+        """Faults queued, read or not (fdinfo's ``total``)."""
+        return len(self.fault_pending) + len(self.fault_read)
+
+
+cdef class Userfaultfd:
+    """The machine's userfaultfd (one per machine, ``machine.plugin_state["userfaultfd"]``)."""
+
+    def __init__(self, machine, MmCore core, bint exact_address=False, bint wp_shmem=False,
+                 bint continue_wp=False):
+        self.machine = machine
+        self.core = core
+        self.pm = machine.physmem
+        self.ctxs = []
+        self.next_id = 0
+        self.exact_address = exact_address
+        self.wp_shmem = wp_shmem
+        self.continue_wp = continue_wp
+        self.stats = {"missing": 0, "minor": 0, "wp": 0, "sigbus": 0, "messages": 0, "wakeups": 0}
+        self.shmem_fill = None
+        self.hugetlb_fill = None
+        self.current = machine.current
+        self.ops.handle_userfault = _uffd_handle
+        self.ops.dup = _uffd_dup
+        self.ops.remap = _uffd_remap
+        self.ops.unmap = _uffd_unmap
+        self.ops.ctx = <void*>self
+        # the Python-level handlers of fork/mremap/munmap events (memsim.plugins.userfaultfd.events)
+        self.on_dup = None
+        self.on_remap = None
+        self.on_unmap = None
+
+    def install(self):
+        """Put this table in the core's userfaultfd_ops slot (MmCore.install_userfaultfd_ops's
+        C twin): from now on VM_UFFD_* faults come here instead of raising SIGBUS."""
+        self.core.uffd_ops = self.ops
+        self.core.ops_owners["userfaultfd"] = self
+
+    def new_ctx(self, MmStruct mm, int flags):
+        """A new context in state WAIT_API (userfaultfd(2)'s new_userfaultfd())."""
+        ctx = UserfaultfdCtx(self, mm, flags)
+        self.ctxs.append(ctx)
+        return ctx
+
+    # -- the fault path ----------------------------------------------------------------------
+    cdef int handle_userfault(self, MmStruct mm, VmArea vma, vm_fault* vmf, uint64_t reason) except -1:
+        """handle_userfault() (userfaultfd.md 5.2): SIGBUS without a context, with the SIGBUS
+        feature, or for a kernel access to a UFFD_USER_MODE_ONLY context; a released context
+        retries the access (VM_FAULT_NOPAGE); else the message is queued on the context, its
+        readers are woken, and the thread sleeps until a wake-up covers the address."""
+        cdef UserfaultfdCtx ctx = <UserfaultfdCtx>vma.vm_userfaultfd_ctx if vma.vm_userfaultfd_ctx is not None else None
+        cdef uint64_t address, size, flags = 0
+        cdef uint32_t ptid = 0
+        cdef Fault f
+        if ctx is None or ctx.features & F_SIGBUS:
+            self.stats["sigbus"] += 1
+            return VM_FAULT_SIGBUS
+        if (ctx.flags & O_USER_MODE_ONLY) and not (vmf.flags & FAULT_FLAG_USER):
+            self.stats["sigbus"] += 1
+            return VM_FAULT_SIGBUS
+        if ctx.released:
+            return VM_FAULT_NOPAGE
+        # userfault_msg(): the address rounded to the page (the huge page for hugetlb) unless
+        # the context asked for EXACT_ADDRESS (v5.18+)
+        address = vmf.real_address
+        if not (self.exact_address and ctx.features & F_EXACT_ADDRESS):
+            size = PAGE_SIZE
+            if vma.vm_flags & C_VM_HUGETLB and vma.vm_ops != NULL and vma.vm_ops.pagesize != NULL:
+                size = vma.vm_ops.pagesize(vma.vm_ops.ctx, vma)
+            address &= ~(size - 1)
+        if vmf.flags & FAULT_FLAG_WRITE:
+            flags |= FLAG_WRITE
+        if reason == C_VM_UFFD_WP:
+            flags |= FLAG_WP
+            self.stats["wp"] += 1
+        elif reason == C_VM_UFFD_MINOR:
+            flags |= FLAG_MINOR
+            self.stats["minor"] += 1
+        else:
+            self.stats["missing"] += 1
+        task = self.current.task
+        if ctx.features & F_THREAD_ID and task is not None:
+            ptid = task.pid
+        f = Fault(ctx, flags, address, ptid, task)
+        ctx.fault_pending.append(f)
+        self.stats["messages"] += 1
+        ctx.fd_wqh.wake_up()            # wake_up_poll(&ctx->fd_wqh, EPOLLIN)
+        self.core.blocked_on = f.waitq
+        return VM_FAULT_RETRY
+
+    # -- fork, mremap, munmap ----------------------------------------------------------------
+    cdef bint dup_vma(self, VmArea vma, VmArea new) except *:
+        if self.on_dup is None:
+            return False
+        return bool(self.on_dup(vma, new))
+
+    cdef int remap_vma(self, VmArea vma, uint64_t old_start, uint64_t new_start, uint64_t length) except -1:
+        if self.on_remap is not None:
+            self.on_remap(vma, old_start, new_start, length)
+        return 0
+
+    cdef int unmap_vma(self, VmArea vma, uint64_t start, uint64_t end) except -1:
+        if self.on_unmap is not None:
+            self.on_unmap(vma, start, end)
+        return 0
+
+    # -- the fill engine ---------------------------------------------------------------------
+    cpdef int64_t mfill_atomic(self, UserfaultfdCtx ctx, uint64_t dst_start, MmStruct src_mm,
+                               uint64_t src_start, uint64_t length, int kind, int mode) except? -1000000:
+        """mfill_atomic() (v5.14 __mcopy_atomic), after the ioctl's preamble: the VMA that holds
+        all of [dst_start, dst_start + length) must be registered with some userfaultfd
+        (find_dst_vma: ENOENT), COPY's MODE_WP needs a WP registration (EINVAL), hugetlb VMAs go
+        to the hugetlb engine, only anonymous and shmem VMAs are filled (EINVAL), CONTINUE
+        only shmem ones (EINVAL); then page by page.  Returns the bytes done if any, else the
+        first page's -errno."""
+        cdef MmStruct mm = ctx.mm
+        cdef VmArea vma
+        cdef uint64_t done = 0, dst, src
+        cdef int64_t r = 0
+        cdef bint is_shmem, anon
+        if ctx.mmap_changing:
+            return -EAGAIN
+        vma = mm.find_vma(dst_start)
+        if vma is None or vma.vm_start > dst_start or dst_start + length > vma.vm_end \
+                or vma.vm_userfaultfd_ctx is None:
+            return -ENOENT
+        if kind == K_COPY and mode & COPY_MODE_WP and not (vma.vm_flags & C_VM_UFFD_WP):
+            return -EINVAL
+        if kind == K_CONTINUE and mode & CONTINUE_MODE_WP and not (vma.vm_flags & C_VM_UFFD_WP):
+            return -EINVAL
+        if vma.vm_flags & C_VM_HUGETLB:
+            if self.hugetlb_fill is None:
+                return -EINVAL
+            return self.hugetlb_fill(ctx, vma, dst_start, src_mm, src_start, length, kind, mode)
+        anon = vma.vm_file is None and vma.vm_ops == NULL
+        is_shmem = vma.vm_file is not None and vma.vm_file.swapbacked
+        if not anon and not is_shmem:
+            return -EINVAL
+        if kind == K_CONTINUE and not is_shmem:
+            return -EINVAL
+        dst, src = dst_start, src_start
+        while done < length:
+            if kind == K_CONTINUE:
+                r = self.fill_shmem_continue(mm, vma, dst, mode)
+            elif kind == K_POISON:
+                r = self.fill_poison(mm, vma, dst)
+            elif is_shmem and vma.vm_flags & C_VM_SHARED:
+                if self.shmem_fill is None:
+                    return -EINVAL
+                r = self.shmem_fill(mm, vma, dst, self.src_pfn(src_mm, src) if kind == K_COPY else -1,
+                                    kind == K_ZEROPAGE, (mode & COPY_MODE_WP) != 0 and kind == K_COPY)
+            else:
+                r = self.fill_anon(mm, vma, dst, src_mm, src, kind, mode)
+            if r < 0:
+                break
+            done += PAGE_SIZE
+            dst += PAGE_SIZE
+            src += PAGE_SIZE
+        if done:
+            return <int64_t>done
+        return r
+
+    cdef bint none_mostly(self, uint64_t e) noexcept:
+        """pte_none_mostly(): none, or a PTE marker (a uffd-wp or poison marker is filled over)."""
+        if e == 0:
+            return True
+        if pte_present(e) or not self.core.pte_markers:
+            return False
+        return swp_type(pte_to_swp_entry(e)) == self.core.swp_pte_marker
+
+    cdef uint64_t marker(self, uint64_t bits) noexcept:
+        return swp_entry_to_pte(swp_entry(self.core.swp_pte_marker, bits))
+
+    cdef uint64_t* dst_pte(self, MmStruct mm, uint64_t dst, int64_t* r) except? NULL:
+        """The PTE slot of dst, tables allocated (-ENOMEM in *r), or NULL with -EEXIST in *r
+        when a huge leaf maps it (mfill_atomic's pmd_trans_huge: EEXIST)."""
+        cdef int err = 0
+        cdef uint64_t* pte = self.core.pgt.walk(mm, dst, True, &err)
+        if pte == NULL:
+            r[0] = -ENOMEM
+            return NULL
+        if err == WALK_PMD_LEAF or err == WALK_PUD_LEAF:
+            r[0] = -EEXIST
+            return NULL
+        return pte
+
+    def src_pfn(self, MmStruct src_mm, uint64_t src):
+        """The frame holding the byte at ``src`` in ``src_mm`` (copy_from_user's source), faulted
+        in by a kernel read when it is not mapped; -1 when it cannot be (EFAULT)."""
+        cdef int err = 0
+        cdef pfn_t p = self.src_page(src_mm, src, &err)
+        return -1 if p == NO_PFN else <int64_t>p
+
+    cdef pfn_t src_page(self, MmStruct src_mm, uint64_t src, int* err) except? 0xfffffffffffffffe:
+        """See :meth:`src_pfn`; NO_PFN with *err = -EFAULT."""
+        cdef int werr = 0, tries
+        cdef uint64_t* pte
+        cdef uint64_t e
+        cdef VmArea vma
+        cdef int ret
+        for tries in range(2):
+            werr = 0
+            pte = self.core.pgt.walk(src_mm, src, False, &werr)
+            if pte != NULL:
+                e = pte[0]
+                if e & _PAGE_PRESENT:
+                    if werr == WALK_PMD_LEAF:
+                        return ((e & PTE_PFN_MASK) >> PAGE_SHIFT) + ((src >> PAGE_SHIFT) & 511)
+                    if werr == WALK_PUD_LEAF:
+                        return ((e & PTE_PFN_MASK) >> PAGE_SHIFT) + ((src >> PAGE_SHIFT) & 0x3ffff)
+                    return (e & PTE_PFN_MASK) >> PAGE_SHIFT
+            if tries:
+                break
+            # copy_from_user() faulted: the kernel's own read fault (no FAULT_FLAG_USER)
+            vma = src_mm.find_vma(src)
+            if vma is None or vma.vm_start > src:
+                break
+            ret = self.core.handle_mm_fault(src_mm, vma, src, 0)
+            if ret & (VM_FAULT_ERROR | VM_FAULT_RETRY):
+                self.core.blocked_on = None
+                break
+        err[0] = -EFAULT
+        return NO_PFN
+
+    cdef int64_t fill_anon(self, MmStruct mm, VmArea vma, uint64_t dst, MmStruct src_mm,
+                           uint64_t src, int kind, int mode) except? -1000000:
+        """mcopy_atomic_pte() / mfill_zeropage_pte() of a private VMA (anonymous, or a private
+        mapping of shmem, which never looks at the file's cache): a new page with src's bytes
+        (charged), or the shared zero page; EFAULT past a shmem file's end; EEXIST over a
+        mapped page."""
+        cdef int64_t r = 0
+        cdef uint64_t* pte
+        cdef uint64_t e
+        cdef pfn_t pfn, spfn
+        cdef int err = 0, ret
+        cdef AddressSpace mapping = vma.vm_file
+        cdef uint64_t pgoff
+        if mapping is not None:
+            pgoff = ((dst - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
+            if pgoff >= (mapping.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT:
+                return -EFAULT
+        if kind == K_ZEROPAGE:
+            pte = self.dst_pte(mm, dst, &r)
+            if pte == NULL:
+                return r
+            if not self.none_mostly(pte[0]):
+                return -EEXIST
+            pte[0] = (self.core.zero_pfn << PAGE_SHIFT) | _PAGE_PRESENT | _PAGE_USER | _PAGE_SPECIAL | _PAGE_ACCESSED
+            return 0
+        spfn = self.src_page(src_mm, src, &err)
+        if spfn == NO_PFN:
+            return err
+        pte = self.dst_pte(mm, dst, &r)
+        if pte == NULL:
+            return r
+        if not self.none_mostly(pte[0]):
+            return -EEXIST
+        pfn = self.core.alloc_user_page(self.core.gfp_anon, vma, dst)
+        if pfn == NO_PFN:
+            return -ENOMEM
+        if self.pm.memcg.charge != NULL and self.core.charge(pfn, mm, 0xcc0) != 0:
+            self.pm.put_page(pfn)
+            return -ENOMEM
+        if (src & (PAGE_SIZE - 1)) == 0:
+            self.pm.copy_content(pfn, spfn)
+        else:
+            self.copy_unaligned(pfn, src_mm, src)
+        pte[0] = 0                      # a marker the page replaces
+        ret = self.core.install_anon_page(mm, vma, dst, pfn, True)
+        if ret:
+            self.pm.put_page(pfn)
+            return -EEXIST if ret == VM_FAULT_NOPAGE else -ENOMEM
+        if mode & COPY_MODE_WP:
+            e = pte[0]
+            if e & _PAGE_RW:
+                pte[0] = (e & ~(<uint64_t>_PAGE_RW)) | _PAGE_UFFD_WP
+            else:
+                pte[0] = e | _PAGE_UFFD_WP
+        return 0
+
+    cdef int copy_unaligned(self, pfn_t dst, MmStruct src_mm, uint64_t src) except -1:
+        """copy_from_user() of a page from an address that is not page aligned: the tail of one
+        source frame and the head of the next."""
+        cdef uint64_t off = src & (PAGE_SIZE - 1)
+        cdef int err = 0
+        cdef pfn_t a = self.src_page(src_mm, src, &err)
+        cdef pfn_t b = self.src_page(src_mm, src + PAGE_SIZE - off, &err)
+        if a == NO_PFN or b == NO_PFN:
+            return 0
+        if not (self.pm.mem_map[a].flags & (1ULL << PG_content)) and \
+                not (self.pm.mem_map[b].flags & (1ULL << PG_content)):
+            return 0
+        data = self.pm.read_bytes(a, off, PAGE_SIZE - off) + self.pm.read_bytes(b, 0, off)
+        self.pm.write_bytes(dst, 0, data)
+        return 0
+
+    cdef int64_t fill_shmem_continue(self, MmStruct mm, VmArea vma, uint64_t dst,
+                                     int mode) except? -1000000:
+        """mcontinue_atomic_pte(): the page the file's cache holds at dst's index, mapped here
+        (shmem_get_folio(SGP_NOALLOC)): EINVAL past the file's end, EFAULT for a hole, EEXIST
+        over a mapped page; writable only in a shared writable VMA, dirty only then; 6.18's
+        MODE_WP maps it with the uffd-wp bit."""
+        cdef AddressSpace mapping = vma.vm_file
+        cdef uint64_t pgoff = ((dst - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
+        cdef pfn_t pfn
+        cdef int64_t r = 0
+        cdef uint64_t* pte
+        cdef bint writable
+        if pgoff >= (mapping.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT:
+            return -EINVAL
+        pfn = self.core.page_cache_lookup(mapping, pgoff)
+        if pfn == NO_PFN:
+            return -EFAULT
+        pte = self.dst_pte(mm, dst, &r)
+        if pte == NULL:
+            return r
+        if not self.none_mostly(pte[0]):
+            return -EEXIST
+        pte[0] = 0
+        writable = (vma.vm_flags & C_VM_SHARED) != 0 and (vma.vm_flags & C_VM_WRITE) != 0
+        self.core.do_set_pte(mm, vma, dst, pte, pfn, writable, False)
+        if not writable:
+            pte[0] &= ~(<uint64_t>_PAGE_RW)
+        if mode & CONTINUE_MODE_WP:
+            pte[0] = (pte[0] & ~(<uint64_t>_PAGE_RW)) | _PAGE_UFFD_WP
+        return 0
+
+    cdef int64_t fill_poison(self, MmStruct mm, VmArea vma, uint64_t dst) except? -1000000:
+        """mfill_atomic_pte_poison() (v6.6+): a PTE_MARKER_POISONED at a none PTE (EEXIST
+        otherwise: a marker too); a later access is VM_FAULT_HWPOISON."""
+        cdef int64_t r = 0
+        cdef uint64_t* pte = self.dst_pte(mm, dst, &r)
+        if pte == NULL:
+            return r
+        if pte[0] != 0:
+            return -EEXIST
+        pte[0] = self.marker(PTE_MARKER_POISONED)
+        return 0
+
+    # -- write protection ----------------------------------------------------------------------
+    def uffd_wp_markers(self, MmStruct mm, uint64_t start, uint64_t end):
+        """change_pte_range()'s MM_CP_UFFD_WP over none PTEs of a VMA that uses markers
+        (v5.19+ file memory, or anonymous memory with WP_UNPOPULATED): each none PTE of
+        [start, end) becomes a uffd-wp marker (tables allocated: uffd_wp_protect_file's
+        populate).  Returns how many."""
+        cdef uint64_t addr = start, n = 0
+        cdef uint64_t* pte
+        cdef int err
+        while addr < end:
+            err = 0
+            pte = self.core.pgt.walk(mm, addr, True, &err)
+            if pte != NULL and err == 0 and pte[0] == 0:
+                pte[0] = self.marker(PTE_MARKER_UFFD_WP)
+                n += 1
+            addr += PAGE_SIZE
+        return n
+
+    def clear_wp_markers(self, MmStruct mm, uint64_t start, uint64_t end):
+        """MM_CP_UFFD_WP_RESOLVE over markers: a uffd-wp marker becomes a none PTE again."""
+        cdef uint64_t addr = start, n = 0
+        cdef uint64_t* pte
+        cdef uint64_t wp = self.marker(PTE_MARKER_UFFD_WP)
+        cdef int err
+        while addr < end:
+            err = 0
+            pte = self.core.pgt.walk(mm, addr, False, &err)
+            if pte == NULL:
+                addr = ((addr >> 21) + 1) << 21
+                continue
+            if err == 0 and pte[0] == wp:
+                pte[0] = 0
+                n += 1
+            addr += PAGE_SIZE
+        return n
+
+    def pte(self, MmStruct mm, uint64_t addr):
+        """The raw entry at addr (0 when no table maps it): for tests and the pagemap."""
+        cdef int err = 0
+        cdef uint64_t* pte = self.core.pgt.walk(mm, addr, False, &err)
+        return 0 if pte == NULL else pte[0]
+
+    def is_marker(self, uint64_t e, uint64_t bits):
+        """Whether ``e`` is a PTE marker with ``bits`` (PTE_MARKER_UFFD_WP 1, POISONED 2)."""
+        if e == 0 or pte_present(e) or not self.core.pte_markers:
+            return False
+        ent = pte_to_swp_entry(e)
+        return swp_type(ent) == self.core.swp_pte_marker and (swp_offset(ent) & bits) == bits
