@@ -337,7 +337,7 @@ static inline long status_kb(const char *key)
 
 /* ---- the five memory types of kernel-6.18-observed.md ---- */
 enum mtype { HUGETLB_SHARED, SHMEM_SHARED, SHMEM_PRIVATE, ANON_SHARED, ANON_PRIVATE, NMT };
-static const char *mt_name[NMT] = { "hugetlb_memfd_shared", "shmem_memfd_shared", "shmem_memfd_private",
+static const char *mt_name[NMT] __attribute__((unused)) = { "hugetlb_memfd_shared", "shmem_memfd_shared", "shmem_memfd_private",
 				    "anon_shared", "anon_private" };
 struct mem {
 	enum mtype t;
@@ -384,7 +384,7 @@ static inline void mem_cache(struct mem *m, int i, char v)
 }
 
 /* an aligned, page-multiple static source buffer */
-static char srcbuf[HPG * 2] __attribute__((aligned(HPG)));
+static char srcbuf[HPG * 2] __attribute__((aligned(HPG), unused));
 
 static inline void header(const char *name)
 {
