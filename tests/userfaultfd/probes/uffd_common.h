@@ -292,7 +292,10 @@ static inline int touch_wait(struct toucher *t, int ms)
 static inline const char *tstate(struct toucher *t, int ms)
 {
 	static char b[64];
-	if (!touch_wait(t, ms)) return "thread=blocked";
+	int e = errno; /* callers print RES(rc) in the same statement */
+	int fin = touch_wait(t, ms);
+	errno = e;
+	if (!fin) return "thread=blocked";
 	if (t->sig) snprintf(b, sizeof b, "thread=%s/si_code=%d", sigabbrev_np(t->sig), t->si_code);
 	else snprintf(b, sizeof b, "thread=done/val=0x%02x", (unsigned char)t->val);
 	return b;

@@ -240,7 +240,8 @@ static void per_type(enum mtype t)
 		cell_new(&c, t, 4, MODE_N, 0);
 		touch_start(&th, c.m.a + ps, 0);
 		int r = get_msg(c.fd, 200, &msg);
-		out("j read hole, MINOR-only", mt, "%s\t%s\tb1=0x%02x", r == 1 ? "event" : "no event", tstate(&th, 500),
+		const char *ts = tstate(&th, 500);
+		out("j read hole, MINOR-only", mt, "%s\t%s\tb1=0x%02x", r == 1 ? "event" : "no event", ts,
 		    (unsigned char)c.m.b[ps]);
 		close(c.fd);
 		touch_wait(&th, 1000);
