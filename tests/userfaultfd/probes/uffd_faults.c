@@ -111,7 +111,8 @@ static void unreg_wakes(enum mtype t, uint64_t mode, const char *what, int read_
 	int rc = unreg(fd, m.a, m.len);
 	snprintf(item, sizeof item, "s33 UNREGISTER with a thread asleep on %s fault (%s)", what,
 		 read_first ? "message read" : "message unread");
-	out(item, mt_name[t], "%s\tmsg=%d\t%s", RES(rc), r, tstate(&th, 300));
+	out(item, mt_name[t], "%s\tmsg=%s\t%s", RES(rc), read_first ? (r == 1 ? "read" : "none") : "not_read",
+	    tstate(&th, 300));
 	if (!th.done) {
 		rc = wake(fd, m.a, PG);
 		snprintf(item, sizeof item, "s33 then WAKE (%s)", what);
