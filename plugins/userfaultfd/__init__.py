@@ -74,6 +74,8 @@ def memsim_machine_created(machine, config):
     h = Userfaultfd(machine, machine.mmcore, exact_address=prof.exact_address,
                     wp_shmem=prof.wp_shmem, continue_wp=prof.continue_wp)
     h.install()
+    from memsim.plugins.userfaultfd import events
+    events.install(h)
     h.shmem_fill = _shmem_fill
     h.hugetlb_fill = _hugetlb_fill(machine)
     machine.plugin_state["userfaultfd"] = h
