@@ -398,7 +398,7 @@ cdef class Userfaultfd:
             pte = self.dst_pte(mm, dst, &r)
             if pte == NULL:
                 return r
-            if not self.none_mostly(pte[0]):
+            if pte[0] != 0:                 # mfill_atomic_pte_zeropage(): pte_none, not _mostly
                 return -EEXIST
             pte[0] = (self.core.zero_pfn << PAGE_SHIFT) | _PAGE_PRESENT | _PAGE_USER | _PAGE_SPECIAL | _PAGE_ACCESSED
             return 0
