@@ -20,10 +20,11 @@ MODEL = (
     "EEXIST over a mapped page), and UFFDIO_API offers MINOR_HUGETLBFS and MINOR_SHMEM. "
     "Off (before the patch): the MINOR registration mode is an unknown mode bit, UFFDIO_CONTINUE "
     "an unknown ioctl and the two features unknown bits, all EINVAL; the range ioctls lose "
-    "CONTINUE. `configs/patch-uffd-minor.yaml` is a post-copy live migration: with the change "
-    "the target serves faults on pages it pre-copied with CONTINUE; without it the target must "
-    "discard its stale pages when the dirty map arrives and serve every later fault with "
-    "UFFDIO_COPY from the source.")
+    "CONTINUE, and such a fault maps the cached page without the monitor knowing. The demo "
+    "(a post-copy live migration: with the change the target serves faults on pages it "
+    "pre-copied with CONTINUE; without it the target must discard its stale pages when the "
+    "dirty map arrives and serve every later fault with UFFDIO_COPY from the source) is not "
+    "written yet.")
 
 
 def patch_impl():
