@@ -303,19 +303,25 @@ cdef struct address_space_operations:
 # dup: dup_userfaultfd() at fork for a VMA with a userfaultfd context: return 1 to keep the
 #   context (UFFD_FEATURE_EVENT_FORK: the child VMA keeps its VM_UFFD_* flags and the new
 #   context the op stored in new.vm_userfaultfd_ctx), 0 to clear it as the kernel does otherwise.
-# remap: mremap_userfaultfd_prep/complete; unmap: userfaultfd_unmap_prep (munmap of [start, end)).
+# remap: mremap_userfaultfd_prep/complete; unmap: userfaultfd_unmap_prep (munmap of [start, end));
+# remove: userfaultfd_remove() (MADV_DONTNEED / MADV_FREE / MADV_REMOVE of [start, end), before
+#   the pages go).  An op that must make the calling task wait for the monitor (a non-cooperative
+#   event, read by the monitor) sets MmCore.blocked_on; the system call's step yields it at its
+#   end (userfaultfd_event_wait_completion).
 ctypedef int (*uffd_handle_fn)(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf,
                                uint64_t reason) except -1
 ctypedef int (*uffd_dup_fn)(void* ctx, VmArea vma, VmArea new) except -1
 ctypedef int (*uffd_remap_fn)(void* ctx, VmArea vma, uint64_t old_start, uint64_t new_start,
                               uint64_t length) except -1
 ctypedef int (*uffd_unmap_fn)(void* ctx, VmArea vma, uint64_t start, uint64_t end) except -1
+ctypedef int (*uffd_remove_fn)(void* ctx, VmArea vma, uint64_t start, uint64_t end) except -1
 
 cdef struct userfaultfd_ops:
     uffd_handle_fn handle_userfault
     uffd_dup_fn dup
     uffd_remap_fn remap
     uffd_unmap_fn unmap
+    uffd_remove_fn remove
     void* ctx
 
 # Swap entries in PTEs (mm/memory.c do_swap_page, mm/swapfile.c).

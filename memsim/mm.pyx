@@ -317,24 +317,30 @@ cdef int _py_uffd_unmap(void* ctx, VmArea vma, uint64_t start, uint64_t end) exc
     (<PyUserfaultfdOps>ctx).unmap(vma, start, end)
     return 0
 
+cdef int _py_uffd_remove(void* ctx, VmArea vma, uint64_t start, uint64_t end) except -1:
+    (<PyUserfaultfdOps>ctx).remove(vma, start, end)
+    return 0
+
 
 cdef class PyUserfaultfdOps:
     """A userfaultfd_ops table whose entries call Python: ``handle_userfault(mm, vma, address,
     flags, reason) -> VM_FAULT_* code`` (set ``MmCore.blocked_on`` and return VM_FAULT_RETRY to
     make the task wait), ``dup(vma, new) -> bool`` (keep the context at fork),
-    ``remap(vma, old_start, new_start, length)``, ``unmap(vma, start, end)``.  Install with
-    ``MmCore.install_userfaultfd_ops(ops)``."""
+    ``remap(vma, old_start, new_start, length)``, ``unmap(vma, start, end)``,
+    ``remove(vma, start, end)``.  Install with ``MmCore.install_userfaultfd_ops(ops)``."""
     cdef userfaultfd_ops ops
-    cdef public object handle_userfault, dup, remap, unmap
+    cdef public object handle_userfault, dup, remap, unmap, remove
 
-    def __init__(self, handle_userfault=None, dup=None, remap=None, unmap=None):
+    def __init__(self, handle_userfault=None, dup=None, remap=None, unmap=None, remove=None):
         self.handle_userfault, self.dup, self.remap, self.unmap = handle_userfault, dup, remap, unmap
+        self.remove = remove
         memset(&self.ops, 0, sizeof(self.ops))
         self.ops.ctx = <void*>self
         if handle_userfault is not None: self.ops.handle_userfault = _py_uffd_handle
         if dup is not None: self.ops.dup = _py_uffd_dup
         if remap is not None: self.ops.remap = _py_uffd_remap
         if unmap is not None: self.ops.unmap = _py_uffd_unmap
+        if remove is not None: self.ops.remove = _py_uffd_remove
 
 
 # ------------------------------------------------------------------------------------------
@@ -2045,6 +2051,12 @@ cdef class MmCore:
         """userfaultfd_unmap_prep(): tell the VMA's userfaultfd about a munmap."""
         if self.uffd_ops.unmap != NULL and vma.vm_userfaultfd_ctx is not None:
             self.uffd_ops.unmap(self.uffd_ops.ctx, vma, start, end)
+
+    def userfaultfd_remove(self, VmArea vma, uint64_t start, uint64_t end):
+        """userfaultfd_remove(): tell the VMA's userfaultfd about MADV_DONTNEED / MADV_FREE /
+        MADV_REMOVE of [start, end), before the pages go."""
+        if self.uffd_ops.remove != NULL and vma.vm_userfaultfd_ctx is not None:
+            self.uffd_ops.remove(self.uffd_ops.ctx, vma, start, end)
 
     def mremap_userfaultfd(self, VmArea vma, uint64_t old_start, uint64_t new_start, uint64_t length):
         """mremap_userfaultfd_prep/complete(): tell the VMA's userfaultfd about a move."""

@@ -1141,6 +1141,7 @@ def do_madvise(core: MmCore, mm: MmStruct, start: int, length: int, advice: int)
         if vma.vm_start > at:
             hole = True
         s, e = max(start, vma.vm_start), min(end, vma.vm_end)
+        core.userfaultfd_remove(vma, s, e)
         if advice == MADV_DONTNEED:
             if vma.vm_flags & (VM_LOCKED | VM_PFNMAP):
                 raise MmError("EINVAL", "MADV_DONTNEED of a locked or PFN mapping")

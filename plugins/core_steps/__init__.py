@@ -110,6 +110,18 @@ def touch_range(ctx, start: int, end: int, write: bool, pattern: str = "sequenti
         fail(0, addr, unmapped=True)
 
 
+def wait_uffd_event(ctx):
+    """userfaultfd_event_wait_completion(): a system call that raised a non-cooperative
+    userfaultfd event (fork, mremap, munmap, madvise of a registered range with the event asked
+    for) returns only once the monitor has read it: the op left the wait queue in
+    ``MmCore.blocked_on``."""
+    core = ctx.machine.mmcore
+    while core.blocked_on is not None:
+        waitq = core.blocked_on
+        core.blocked_on = None
+        yield waitq
+
+
 def _mmap_extensions(ctx, a):
     """The plugin mmap type (or None) and plugin flags of an mmap step, in the order given."""
     ext = ctx.registries.extensions
@@ -195,6 +207,7 @@ def run_munmap(ctx, step):
         vm.do_munmap(ctx.machine.mmcore, ctx.task.mm, start, end - start)
     except vm.MmError as e:
         ctx.set_errno(e.errno, e.detail)
+    yield from wait_uffd_event(ctx)
 
 
 def run_mprotect(ctx, step):
@@ -352,6 +365,7 @@ def run_fork(ctx, step):
         return
     data = TaskData(mappings=dict(ctx.mappings), fds=dict(ctx.data.fds), name=a["child"])
     ctx.run.add_task(child, a["steps"], data)
+    yield from wait_uffd_event(ctx)
 
 
 def run_exit(ctx, step):
@@ -400,6 +414,7 @@ def run_mremap(ctx, step):
         ctx.set_errno(e.errno, e.detail)
         return
     ctx.mappings[a.get("name") or a["vma"]] = Mapping(new, new + vm.page_align(a["length"]), m.kind)
+    yield from wait_uffd_event(ctx)
 
 
 def _mpol_args(ctx, a):
@@ -569,6 +584,7 @@ def run_madvise(ctx, step):
         vm.do_madvise(ctx.machine.mmcore, ctx.task.mm, start, end - start, MADV_ADVICE[a["advice"]])
     except vm.MmError as e:
         ctx.set_errno(e.errno, e.detail)
+    yield from wait_uffd_event(ctx)
 
 
 def run_read_file(ctx, step):

@@ -83,7 +83,7 @@ cdef class HugetlbMaps:
     cdef pfn_t dequeue_huge_page_vma(self, Hstate h, VmArea vma, bint avoid_reserve, int64_t chg) except? 0xfffffffffffffffe
     cdef int set_huge_pte_at(self, MmStruct mm, VmArea vma, uint64_t* slot, pfn_t head, int level, bint write) except -1
     cdef int hugetlb_no_page(self, MmStruct mm, VmArea vma, HugetlbFile hf, int64_t idx, uint64_t haddr,
-                             uint64_t* slot, int level, unsigned int flags) except -1
+                             uint64_t* slot, int level, vm_fault* vmf) except -1
     cdef int hugetlb_cow(self, MmStruct mm, VmArea vma, HugetlbFile hf, uint64_t haddr, uint64_t* slot,
                          int level, pfn_t pagecache_page) except -1
     cdef int unmap_ref_private(self, MmStruct mm, VmArea vma, HugetlbFile hf, pfn_t head, uint64_t haddr, int level) except -1

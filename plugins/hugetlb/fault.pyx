@@ -18,11 +18,13 @@ from libc.stdint cimport uint64_t, int64_t, int32_t
 from libc.stdlib cimport malloc, realloc, free
 from memsim._types cimport (pfn_t, NO_PFN, PAGE_SHIFT, PTE_PFN_MASK, PAGE_MAPPING_ANON, PG_content, PG_dirty,
                             _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY,
-                            _PAGE_PSE, PG_hugetlb)
+                            _PAGE_PSE, _PAGE_UFFD_WP, PG_hugetlb)
 from memsim.page cimport page
 from memsim.mm cimport (MmCore, MmStruct, VmArea, AddressSpace, vm_fault, compound_mapcount_ptr,
                         VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_NOPAGE, FAULT_FLAG_WRITE,
-                        PE_SIZE_PUD, XArray)
+                        VM_FAULT_HWPOISON_LARGE, PE_SIZE_PUD, XArray, pte_to_swp_entry, swp_type,
+                        swp_offset, swp_entry, swp_entry_to_pte, PTE_MARKER_POISONED,
+                        PTE_MARKER_UFFD_WP)
 from memsim.physmem cimport PhysMem
 from memsim.vmstat cimport __mod_lruvec_page_state, NR_HUGETLB
 from memsim.plugins.hugetlb.hstate cimport (Hstate, Hugetlb, HPG_restore_reserve, HPG_migratable,
@@ -30,7 +32,20 @@ from memsim.plugins.hugetlb.hstate cimport (Hstate, Hugetlb, HPG_restore_reserve
 
 cdef uint64_t C_VM_WRITE = 0x2, C_VM_SHARED = 0x8, C_VM_MAYSHARE = 0x80
 cdef uint64_t C_VM_NORESERVE = 0x200000, C_VM_HUGETLB = 0x400000
+cdef uint64_t C_VM_UFFD_MISSING = 0x200, C_VM_UFFD_WP = 0x1000, C_VM_UFFD_MINOR = 1ULL << 37
+
+
+cdef inline bint _is_marker(MmCore core, uint64_t e, uint64_t bits) noexcept:
+    """A PTE marker (v5.19+) carrying ``bits``."""
+    cdef uint64_t ent
+    if e == 0 or (e & _PAGE_PRESENT) or not core.pte_markers:
+        return False
+    ent = pte_to_swp_entry(e)
+    return swp_type(ent) == core.swp_pte_marker and (swp_offset(ent) & bits) == bits
 DEF ENOMEM = 12
+DEF EFAULT = 14
+DEF EEXIST = 17
+DEF EINVAL = 22
 DEF ENOSPC = 28
 DEF NUMA_NO_NODE = -1
 
@@ -333,7 +348,15 @@ cdef int _vm_huge_fault(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf, int p
         return VM_FAULT_OOM
     e = slot[0]
     if e == 0:
-        return maps.hugetlb_no_page(mm, vma, hf, idx, haddr, slot, level, vmf.flags)
+        return maps.hugetlb_no_page(mm, vma, hf, idx, haddr, slot, level, vmf)
+    if not (e & _PAGE_PRESENT):
+        # a PTE marker (v6.x): a poisoned page, or uffd-wp on a page not mapped yet
+        if _is_marker(maps.core, e, PTE_MARKER_POISONED):
+            return VM_FAULT_HWPOISON_LARGE
+        return maps.hugetlb_no_page(mm, vma, hf, idx, haddr, slot, level, vmf)
+    if write and (e & _PAGE_UFFD_WP) and (vma.vm_flags & C_VM_UFFD_WP):
+        # hugetlb_fault(): a write to a uffd-wp protected leaf is the monitor's (v5.19+)
+        return maps.core.userfault(mm, vma, vmf, C_VM_UFFD_WP)
     if write and not (e & _PAGE_RW):
         if not (vma.vm_flags & C_VM_WRITE):
             return VM_FAULT_SIGBUS
@@ -653,7 +676,7 @@ cdef class HugetlbMaps:
         return 0
 
     cdef int hugetlb_no_page(self, MmStruct mm, VmArea vma, HugetlbFile hf, int64_t idx, uint64_t haddr,
-                             uint64_t* slot, int level, unsigned int flags) except -1:
+                             uint64_t* slot, int level, vm_fault* vmf) except -1:
         """hugetlb_no_page(): SIGBUS for a child whose parent took the page away
         (HPAGE_RESV_UNMAPPED) or past i_size; the page cache page, or a new zeroed page
         (alloc_huge_page: ENOMEM is OOM, ENOSPC SIGBUS) added to the cache (shared:
@@ -667,7 +690,7 @@ cdef class HugetlbMaps:
         cdef int err = 0
         cdef bint new_page = False, anon = False
         cdef page* hp
-        cdef bint write = (flags & FAULT_FLAG_WRITE) != 0
+        cdef bint write = (vmf.flags & FAULT_FLAG_WRITE) != 0
         cdef unsigned int order = h.order
         if vr is not None and vr.flags & HPAGE_RESV_UNMAPPED:
             return VM_FAULT_SIGBUS
@@ -675,6 +698,12 @@ cdef class HugetlbMaps:
             return VM_FAULT_SIGBUS
         if hf.mapping.i_pages.load(<uint64_t>idx, &pc) and pc >= 0:
             head = <pfn_t>pc
+        # hugetlb_handle_userfault(): a hole in a VM_UFFD_MISSING VMA, a cached page in a
+        # VM_UFFD_MINOR one (its reference dropped before the thread sleeps)
+        if head == NO_PFN and vma.vm_flags & C_VM_UFFD_MISSING:
+            return self.core.userfault(mm, vma, vmf, C_VM_UFFD_MISSING)
+        if head != NO_PFN and vma.vm_flags & C_VM_UFFD_MINOR:
+            return self.core.userfault(mm, vma, vmf, C_VM_UFFD_MINOR)
         if head == NO_PFN:
             if not (vma.vm_flags & C_VM_MAYSHARE) and vma.anon_vma == 0:
                 if self.core.anon_vma_prepare(vma) == 0:
@@ -705,6 +734,113 @@ cdef class HugetlbMaps:
         if new_page:
             self.pm.mem_map[head].private |= HPG_migratable
         return 0
+
+    def mfill_atomic_hugetlb(self, host, VmArea vma, MmStruct mm, uint64_t dst_start, MmStruct src_mm,
+                             uint64_t src_start, uint64_t length, int kind, int mode):
+        """__mcopy_atomic_hugetlb() + hugetlb_mcopy_atomic_pte() (v6.18 mfill_atomic_hugetlb /
+        hugetlb_mfill_atomic_pte), the hugetlb side of the userfaultfd fill ioctls
+        (userfaultfd.md 6.6): ZEROPAGE is EINVAL, the range must be huge page aligned; then per
+        huge page: COPY over a mapped page EEXIST, over a page the file caches (shared VMA)
+        EEXIST, else a page from alloc_huge_page (its reservation; ENOMEM when the pool is dry)
+        with the source's bytes, into the cache (shared) or anonymous (private); CONTINUE maps
+        the cached page (EFAULT for a hole or past the end), read-only in a private VMA; POISON
+        (v6.6+) a poisoned marker at a none entry.  ``kind``: 0 COPY, 1 ZEROPAGE, 2 CONTINUE,
+        3 POISON (memsim.plugins.userfaultfd.uffd).  Returns the bytes done, else -errno."""
+        cdef HugetlbFile hf = vma_file(vma)
+        cdef Hstate h = hf.hstate
+        cdef uint64_t size = 4096ULL << h.order, addr, src, done = 0, i, nr = 1ULL << h.order
+        cdef int level = 2 if h.order >= 18 else 3
+        cdef int err = 0
+        cdef int64_t ret = 0, idx, pc
+        cdef uint64_t* slot
+        cdef pfn_t head
+        cdef bint shared = (vma.vm_flags & C_VM_MAYSHARE) != 0, writable
+        cdef page* hp
+        if kind == 1:
+            return -EINVAL
+        if dst_start & (size - 1) or length & (size - 1):
+            return -EINVAL
+        if not shared and vma.anon_vma == 0 and kind == 0:
+            if self.core.anon_vma_prepare(vma) == 0:
+                return -ENOMEM
+        addr, src = dst_start, src_start
+        while done < length:
+            err = 0
+            if level == 2:
+                slot = self.core.pgt.walk_pud(mm, addr, True, &err)
+            else:
+                slot = self.core.pgt.walk_pmd(mm, addr, True, &err)
+            if slot == NULL:
+                ret = -ENOMEM
+                break
+            idx = vma_hugecache_offset(h, vma, addr)
+            if kind == 3:
+                if slot[0] != 0:
+                    ret = -EEXIST
+                    break
+                slot[0] = swp_entry_to_pte(swp_entry(self.core.swp_pte_marker, PTE_MARKER_POISONED))
+            elif kind == 2:
+                if not hf.mapping.i_pages.load(<uint64_t>idx, &pc) or pc < 0:
+                    ret = -EFAULT
+                    break
+                if <uint64_t>idx >= (hf.mapping.i_size >> (PAGE_SHIFT + h.order)):
+                    ret = -EFAULT
+                    break
+                if slot[0] != 0 and not _is_marker(self.core, slot[0], PTE_MARKER_UFFD_WP | 0) \
+                        and not _is_marker(self.core, slot[0], PTE_MARKER_POISONED):
+                    ret = -EEXIST
+                    break
+                slot[0] = 0
+                head = <pfn_t>pc
+                writable = shared and (vma.vm_flags & C_VM_WRITE) != 0
+                self.set_huge_pte_at(mm, vma, slot, head, level, writable)
+                if mode & 0x2:                  # UFFDIO_CONTINUE_MODE_WP
+                    slot[0] = (slot[0] & ~(<uint64_t>_PAGE_RW)) | _PAGE_UFFD_WP
+            else:
+                if slot[0] != 0 and (slot[0] & _PAGE_PRESENT):
+                    ret = -EEXIST
+                    break
+                if shared and hf.mapping.i_pages.load(<uint64_t>idx, &pc) and pc >= 0:
+                    ret = -EEXIST
+                    break
+                if host.src_pfn(src_mm, src) < 0:
+                    ret = -EFAULT
+                    break
+                head = self.alloc_huge_page(hf, vma, addr, False, &err)
+                if head == NO_PFN:
+                    ret = -ENOMEM
+                    break
+                if self.pm.content:
+                    self.pm.drop_content(head, h.order)
+                    for i in range(nr):
+                        pc = host.src_pfn(src_mm, src + i * 4096)
+                        if pc >= 0 and self.pm.mem_map[<pfn_t>pc].flags & (1ULL << PG_content):
+                            self.pm.copy_content(head + i, <pfn_t>pc)
+                if shared and <uint64_t>idx >= (hf.mapping.i_size >> (PAGE_SHIFT + h.order)):
+                    self.pm.mem_map[head]._refcount = 0
+                    self.free_huge_page(head)
+                    ret = -EFAULT
+                    break
+                hp = &self.pm.mem_map[head]
+                if shared:
+                    self.huge_add_to_page_cache(hf, head, idx)
+                else:
+                    hp.mapping = vma.anon_vma | PAGE_MAPPING_ANON
+                    hp.index = ((addr - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
+                slot[0] = 0
+                self.set_huge_pte_at(mm, vma, slot, head, level, (vma.vm_flags & C_VM_WRITE) != 0)
+                if not shared:
+                    hp._refcount -= 1           # the mapping holds the allocation's reference
+                    hp.private &= ~HPG_restore_reserve
+                hp.private |= HPG_migratable
+                if mode & 0x2:                  # UFFDIO_COPY_MODE_WP
+                    slot[0] = (slot[0] & ~(<uint64_t>_PAGE_RW)) | _PAGE_UFFD_WP
+            done += size
+            addr += size
+            src += size
+        if done:
+            return <int64_t>done
+        return ret
 
     cdef int hugetlb_cow(self, MmStruct mm, VmArea vma, HugetlbFile hf, uint64_t haddr, uint64_t* slot,
                          int level, pfn_t pagecache_page) except -1:

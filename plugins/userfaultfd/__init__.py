@@ -34,8 +34,9 @@ def memsim_register_sections(sections):
 @hookimpl
 def memsim_register_steps(steps):
     """userfaultfd, uffdio_api, uffdio_register, ... (memsim.plugins.userfaultfd.steps)."""
+    from memsim.plugins.userfaultfd import handlers
     from memsim.plugins.userfaultfd.steps import step_types
-    for st in step_types():
+    for st in step_types() + handlers.step_types():
         steps.add(st)
 
 
@@ -73,6 +74,8 @@ def memsim_machine_created(machine, config):
     h = Userfaultfd(machine, machine.mmcore, exact_address=prof.exact_address,
                     wp_shmem=prof.wp_shmem, continue_wp=prof.continue_wp)
     h.install()
+    from memsim.plugins.userfaultfd import events
+    events.install(h)
     h.shmem_fill = _shmem_fill
     h.hugetlb_fill = _hugetlb_fill(machine)
     machine.plugin_state["userfaultfd"] = h

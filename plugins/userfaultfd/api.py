@@ -181,8 +181,8 @@ def new_userfaultfd(machine: Any, task: Any, flags: int) -> int:
     if flags & ~(uapi.O_CLOEXEC | uapi.O_NONBLOCK | uapi.UFFD_USER_MODE_ONLY):
         raise UffdError("EINVAL", f"unknown userfaultfd flags {flags & ~(uapi.O_CLOEXEC | uapi.O_NONBLOCK | uapi.UFFD_USER_MODE_ONLY):#x}")
     ctx = host(machine).new_ctx(task.mm, flags)
-    file = anon_inode_getfile(machine, "[userfaultfd]", ctx,
-                              O_RDWR | (flags & (uapi.O_NONBLOCK | uapi.O_CLOEXEC)))
+    # O_RDONLY: a write(2) to a userfaultfd is EBADF
+    file = anon_inode_getfile(machine, "[userfaultfd]", ctx, flags & (uapi.O_NONBLOCK | uapi.O_CLOEXEC))
     fd = task.files.alloc_fd()
     task.files.fd_install(fd, file)
     return fd
@@ -233,7 +233,7 @@ def uffdio_api(machine: Any, task: Any, fd: int, api: int = uapi.UFFD_API, featu
     prof = profile(machine)
     zero = {"api": 0, "features": 0, "ioctls": 0}
     if ctx.api_done:
-        raise UffdError("EINVAL", "UFFDIO_API was already done")
+        raise UffdError("EINVAL", "UFFDIO_API was already done", zero if prof.api_again_zeroes else None)
     offered = offered_features(machine.profile, prof, arch(machine), minor_patch(machine))
     known = prof.known_features if minor_patch(machine) else prof.known_features & ~(
         uapi.UFFD_FEATURE_MINOR_HUGETLBFS | uapi.UFFD_FEATURE_MINOR_SHMEM)
@@ -460,7 +460,7 @@ def _fill_preamble(machine, task, fd: int, dst: int, length: int):
     machine.clock.now += SYSCALL_NS
     ctx = uffd_ctx(task, fd)
     _running(ctx)
-    if ctx.mmap_changing:
+    if ctx.mmap_changing and profile(machine).mmap_changing_in_preamble:
         raise UffdError("EAGAIN", "a non-cooperative event is in flight (mmap_changing)")
     validate_range(machine, dst, length)
     return ctx
@@ -472,6 +472,8 @@ def uffdio_copy(machine: Any, task: Any, fd: int, dst: int, src: int, length: in
     ctx = _fill_preamble(machine, task, fd, dst, length)
     if src + length <= src or src + length > 1 << 64:
         raise UffdError("EINVAL", "src + len wraps")
+    if profile(machine).copy_validates_src and (src >= TASK_SIZE or length > TASK_SIZE - src):
+        raise UffdError("EINVAL", f"src {src:#x} is beyond TASK_SIZE")
     if mode & ~(uapi.UFFDIO_COPY_MODE_DONTWAKE | uapi.UFFDIO_COPY_MODE_WP):
         raise UffdError("EINVAL", f"unknown UFFDIO_COPY mode bits {mode:#x}")
     return _fill(machine, task, ctx, FILL_COPY, dst, src, length, mode,
@@ -516,7 +518,7 @@ def uffdio_poison(machine: Any, task: Any, fd: int, start: int, length: int, mod
     if not profile(machine).poison:
         raise UffdError("EINVAL", "UFFDIO_POISON does not exist before v6.6")
     _running(ctx)
-    if ctx.mmap_changing:
+    if ctx.mmap_changing and profile(machine).mmap_changing_in_preamble:
         raise UffdError("EAGAIN", "a non-cooperative event is in flight (mmap_changing)")
     validate_range(machine, start, length)
     if mode & ~uapi.UFFDIO_POISON_MODE_DONTWAKE:

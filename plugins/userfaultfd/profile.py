@@ -44,6 +44,16 @@ class UffdProfile:
     wp_partial: bool
     #: ctx->features carries UFFD_FEATURE_INITIALIZED once UFFDIO_API succeeded (v6.x)
     features_initialized_bit: bool
+    #: a second UFFDIO_API zeroes the caller's struct (v6.x; v5.14 leaves it untouched)
+    api_again_zeroes: bool
+    #: the fill ioctls test mmap_changing before anything else, leaving the output field
+    #: untouched (v5.14); v6.x tests it only in the engine, which writes -EAGAIN there
+    mmap_changing_in_preamble: bool
+    #: UFFDIO_COPY checks its source range against TASK_SIZE (v6.x validate_unaligned_range)
+    copy_validates_src: bool
+    #: each userfaultfd file has an inode of its own (v6.x anon_inode_create_getfile; v5.14
+    #: shares the one anonymous inode)
+    own_inode: bool
 
 
 _R = lambda *nrs: sum(1 << n for n in nrs)   # noqa: E731  an ioctl mask from ioctl numbers
@@ -57,7 +67,8 @@ PROFILE = ProfileTable("userfaultfd.profile", {
         mmap_min_addr_check=True, no_vma_errno="ENOMEM", unregister_checks_owner=False,
         wp_shmem=False, exact_address=False, dev_userfaultfd=False, continue_wp=False,
         poison=False, move=False, api_checks_offered=False, wp_partial=False,
-        features_initialized_bit=False),
+        features_initialized_bit=False, api_again_zeroes=False, mmap_changing_in_preamble=True,
+        copy_validates_src=False, own_inode=False),
     "v6.18": UffdProfile(
         known_features=0x1FFFF,
         range_ioctls=_R(uapi._UFFDIO_WAKE, uapi._UFFDIO_COPY, uapi._UFFDIO_ZEROPAGE,
@@ -68,7 +79,8 @@ PROFILE = ProfileTable("userfaultfd.profile", {
         mmap_min_addr_check=False, no_vma_errno="EINVAL", unregister_checks_owner=True,
         wp_shmem=True, exact_address=True, dev_userfaultfd=True, continue_wp=True,
         poison=True, move=True, api_checks_offered=True, wp_partial=True,
-        features_initialized_bit=True),
+        features_initialized_bit=True, api_again_zeroes=True, mmap_changing_in_preamble=False,
+        copy_validates_src=True, own_inode=True),
 })
 
 

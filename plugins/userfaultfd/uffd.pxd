@@ -50,7 +50,7 @@ cdef class Userfaultfd:
     cdef public object shmem_fill       # the page cache plugin's shmem_mfill_atomic_pte
     cdef public object hugetlb_fill     # the hugetlb plugin's hugetlb_mfill_atomic_pte
     cdef public object current          # machine.current
-    cdef public object on_dup, on_remap, on_unmap   # the events' Python handlers (events.py)
+    cdef public object on_dup, on_remap, on_unmap, on_remove   # the events' Python handlers (events.py)
     cdef bint dup_vma(self, VmArea vma, VmArea new) except *
     cdef int remap_vma(self, VmArea vma, uint64_t old_start, uint64_t new_start, uint64_t length) except -1
     cdef int unmap_vma(self, VmArea vma, uint64_t start, uint64_t end) except -1

@@ -78,6 +78,12 @@ cdef int _uffd_unmap(void* ctx, VmArea vma, uint64_t start, uint64_t end) except
     return 0
 
 
+cdef int _uffd_remove(void* ctx, VmArea vma, uint64_t start, uint64_t end) except -1:
+    if (<Userfaultfd>ctx).on_remove is not None:
+        (<Userfaultfd>ctx).on_remove(vma, start, end)
+    return 0
+
+
 cdef class Fault:
     """One queued page fault (a ``struct userfaultfd_wait_queue``)."""
 
@@ -171,11 +177,13 @@ cdef class Userfaultfd:
         self.ops.dup = _uffd_dup
         self.ops.remap = _uffd_remap
         self.ops.unmap = _uffd_unmap
+        self.ops.remove = _uffd_remove
         self.ops.ctx = <void*>self
         # the Python-level handlers of fork/mremap/munmap events (memsim.plugins.userfaultfd.events)
         self.on_dup = None
         self.on_remap = None
         self.on_unmap = None
+        self.on_remove = None
 
     def install(self):
         """Put this table in the core's userfaultfd_ops slot (MmCore.install_userfaultfd_ops's
@@ -390,7 +398,7 @@ cdef class Userfaultfd:
             pte = self.dst_pte(mm, dst, &r)
             if pte == NULL:
                 return r
-            if not self.none_mostly(pte[0]):
+            if pte[0] != 0:                 # mfill_atomic_pte_zeropage(): pte_none, not _mostly
                 return -EEXIST
             pte[0] = (self.core.zero_pfn << PAGE_SHIFT) | _PAGE_PRESENT | _PAGE_USER | _PAGE_SPECIAL | _PAGE_ACCESSED
             return 0
