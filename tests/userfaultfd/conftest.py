@@ -1,0 +1,183 @@
+"""Helpers of the userfaultfd tests (the fixture ``uffd`` is this module): a workload from a
+block of steps, and the ``probe`` test step that looks at what the steps cannot (a VMA's uffd
+flags, the Python API's output fields, a dropped capability, fdinfo)."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+import textwrap
+
+import pytest
+from string import Template
+
+from memsim.hookspecs import hookimpl
+from memsim.registry import Param, StepType
+from memsim.testing import run_text
+
+KIB = 1024
+PAGE = 4096
+HPAGE = 2 << 20
+CAP_SYS_PTRACE = 19
+VM_UFFD_MISSING = 0x200
+VM_UFFD_WP = 0x1000
+VM_UFFD_MINOR = 1 << 37
+VM_UFFD_FLAGS = VM_UFFD_MISSING | VM_UFFD_WP | VM_UFFD_MINOR
+MODE_FLAGS = {"MISSING": VM_UFFD_MISSING, "WP": VM_UFFD_WP, "MINOR": VM_UFFD_MINOR}
+
+#: UFFDIO_API's reply and UFFDIO_REGISTER's ioctls per profile (userfaultfd.md 1.3, 4.3, 12)
+FEATURES = {"v5.14": 0x7FF, "v6.18": 0x1FFFF}
+API_IOCTLS = 0x8000000000000003
+IOCTLS = {
+    "v5.14": {"anon_missing": 0x1C, "anon_wp": 0x5C, "shmem_missing": 0x1C, "shmem_minor": 0x9C,
+              "shmem_missing_wp": None, "huge_missing": 0x0C, "huge_minor": 0x8C},
+    "v6.18": {"anon_missing": 0x13C, "anon_wp": 0x17C, "shmem_missing": 0x13C, "shmem_minor": 0x1BC,
+              "shmem_missing_wp": 0x17C, "huge_missing": 0x10C, "huge_minor": 0x18C},
+}
+KERNELS = ("v5.14", "v6.18")
+
+
+def _errors(step_ctx, problem):
+    return step_ctx.expectation_failed(problem, "", None)
+
+
+def _vma(ctx, name, offset=0):
+    m = ctx.mapping_named(name) if hasattr(ctx, "mapping_named") else ctx.data.mappings[name]
+    return ctx.task.mm.find_vma(m.start + offset)
+
+
+def probe_drop_cap(ctx, cap=CAP_SYS_PTRACE):
+    """capset(): the task's process loses ``cap`` (what api.capable() reads)."""
+    dropped = ctx.machine.plugin_state.setdefault("userfaultfd.caps_dropped", {})
+    dropped.setdefault(ctx.task.tgid, set()).add(cap)
+
+
+def probe_vma_modes(ctx, vma, modes, offset=0, owner=None):
+    """The VMA at vma+offset has exactly the uffd flags of ``modes`` (a list of MISSING, WP,
+    MINOR; [] = unregistered, and then no context either); ``owner`` (a uffd's fd name): its
+    context owns the VMA."""
+    v = _vma(ctx, vma, offset)
+    want = 0
+    for n in modes:
+        want |= MODE_FLAGS[n]
+    got = v.vm_flags & VM_UFFD_FLAGS
+    if got != want:
+        raise _errors(ctx, f"VMA {vma}+{offset:#x}: uffd flags {got:#x}, expected {want:#x}")
+    if not modes and v.vm_userfaultfd_ctx is not None:
+        raise _errors(ctx, f"VMA {vma}+{offset:#x} has no uffd flag but still a context")
+    if owner is not None:
+        from memsim.plugins.userfaultfd import api
+        want_ctx = api.uffd_ctx(ctx.task, ctx.data.fds[owner])
+        if v.vm_userfaultfd_ctx is not want_ctx:
+            raise _errors(ctx, f"VMA {vma}+{offset:#x} is owned by {v.vm_userfaultfd_ctx}, "
+                          f"expected {want_ctx}")
+
+
+def probe_api_error(ctx, call, errno, out=None, uffd="u", args=None):
+    """Call ``api.<call>(machine, task, fd, *args)`` (args: numbers, or {vma: NAME, offset: N}
+    for an address); it must raise UffdError(errno) whose ``out`` is ``out`` exactly ({} = the
+    kernel wrote nothing back)."""
+    from memsim.plugins.userfaultfd import api
+    resolved = []
+    for a in args or ():
+        if isinstance(a, Mapping):
+            m = ctx.data.mappings[a["vma"]]
+            a = m.start + a.get("offset", 0)
+        resolved.append(a)
+    fd = ctx.data.fds[uffd] if uffd is not None else None
+    fn = getattr(api, call)
+    try:
+        if fd is None:
+            fn(ctx.machine, ctx.task, *resolved)
+        else:
+            fn(ctx.machine, ctx.task, fd, *resolved)
+    except api.UffdError as e:
+        if e.errno != errno:
+            raise _errors(ctx, f"{call} failed with {e.errno} ({e.detail}), expected {errno}")
+        if out is not None and e.out != out:
+            raise _errors(ctx, f"{call}: output fields {e.out}, expected {out}")
+        return
+    raise _errors(ctx, f"{call} succeeded, expected {errno}")
+
+
+def probe_fdinfo(ctx, uffd="u", equals=None, contains=None):
+    """/proc/PID/fdinfo/FD of the uffd, through the file namespace."""
+    fd = ctx.data.fds[uffd]
+    path = f"/proc/{ctx.task.tgid}/fdinfo/{fd}"
+    from memsim.vfs import O_RDONLY
+    vfs = ctx.machine.vfs
+    try:
+        f = vfs.open(ctx.task.files, path, O_RDONLY)
+    except Exception as e:          # noqa: BLE001 - the file does not exist (yet)
+        raise _errors(ctx, f"cannot open {path}: {e}")
+    try:
+        text = vfs.read(ctx.task.files, f, 1 << 16) if hasattr(vfs, "read") else None
+    finally:
+        try:
+            vfs.close(ctx.task.files, f)
+        except Exception:           # noqa: BLE001
+            pass
+    if isinstance(text, bytes):
+        text = text.decode()
+    if equals is not None and text != equals:
+        raise _errors(ctx, f"{path} is {text!r}, expected {equals!r}")
+    if contains is not None and (text is None or contains not in text):
+        raise _errors(ctx, f"{path} is {text!r}, expected it to contain {contains!r}")
+
+
+def probe_pte_count(ctx, vma, present, length=None, offset=0):
+    """How many pages of vma[offset, offset+length) have a present PTE."""
+    h = ctx.machine.plugin_state["userfaultfd"]
+    m = ctx.data.mappings[vma]
+    start = m.start + offset
+    end = start + (length if length is not None else m.end - start)
+    n = 0
+    for a in range(start, end, PAGE):
+        if h.pte(ctx.task.mm, a) & 1:
+            n += 1
+    if n != present:
+        raise _errors(ctx, f"{n} pages of {vma} mapped, expected {present}")
+
+
+PROBES = {"drop_cap": probe_drop_cap, "vma_modes": probe_vma_modes, "api_error": probe_api_error,
+          "fdinfo": probe_fdinfo, "pte_count": probe_pte_count}
+
+
+class Probe:
+    """The ``probe: {fn: NAME, args: {...}}`` test step."""
+
+    def run(self, ctx, step):
+        PROBES[step.args["fn"]](ctx, **(step.args["args"] or {}))
+
+    @hookimpl
+    def memsim_register_steps(self, steps):
+        steps.add(StepType("probe", "a test's look at the machine", (
+            Param("fn", "str", "the probe", required=True),
+            Param("args", "map", "its arguments", default={})), self.run, plugin="t"))
+
+
+PROBE = Probe()
+
+
+def workload(steps: str, kernel: str = "v6.18", cpus: int = 2, memory: str = "128 MiB",
+             **subst) -> str:
+    """A one-task workload (task ``app``) of the dedented ``steps``; $NAME in them is replaced
+    by ``subst[NAME]`` (a string.Template, so the YAML's braces stay as they are)."""
+    body = Template(textwrap.dedent(steps)).substitute(**subst)
+    return (f"machine: {{cpus: {cpus}, kernel: {kernel}, nodes: [{{memory: {memory}}}]}}\n"
+            f"tasks:\n  - name: app\n    steps:\n" + textwrap.indent(body, "      "))
+
+
+def run(steps: str, kernel: str = "v6.18", **subst):
+    return run_text(workload(steps, kernel, **subst), plugins=(PROBE,), events=())
+
+
+def ok(steps: str, kernel: str = "v6.18", **subst):
+    r = run(steps, kernel, **subst)
+    assert r.error is None, r.error
+    return r
+
+
+@pytest.fixture
+def uffd():
+    """This module: ``uffd.ok(steps, kernel, **subst)``, ``uffd.FEATURES``..."""
+    return sys.modules[__name__]
