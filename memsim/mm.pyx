@@ -3423,6 +3423,7 @@ cdef class MmCore:
         cdef int err, ret
         cdef unsigned int flags = FAULT_FLAG_WRITE | FAULT_FLAG_USER if write else FAULT_FLAG_USER
         cdef uint64_t done = 0
+        cdef uint64_t exact = 0          # the byte accessed (vmf.real_address), before rounding
         cdef bint refault = False
         if end <= start:
             return progress, 0, 0
@@ -3446,7 +3447,8 @@ cdef class MmCore:
                 elif pattern == 2:
                     addr = start + i * stride
                 else:
-                    addr = start + i * PAGE_SIZE
+                    addr = ((start & PAGE_MASK) + i * PAGE_SIZE) if i else start
+                exact = addr
                 addr &= PAGE_MASK
             if (addr >> PMD_SHIFT) == pt_key:
                 pte = &pt_cache[(addr >> PAGE_SHIFT) & 511]
@@ -3466,7 +3468,7 @@ cdef class MmCore:
                     refault = False
                     i += 1
                     continue
-            ret = self.handle_mm_fault(mm, vma, addr, flags)
+            ret = self.handle_mm_fault(mm, vma, exact if (exact & PAGE_MASK) == addr else addr, flags)
             if ret & (VM_FAULT_ERROR | VM_FAULT_RETRY):
                 return i, ret, addr
             done += 1

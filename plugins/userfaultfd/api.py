@@ -112,19 +112,23 @@ def _anon_mount(machine: Any) -> VfsMount:
     if mnt is None:
         fs_type = FileSystemType("anon_inodefs", "anonymous inodes", lambda fc: None, plugin="userfaultfd")
         sb = SuperBlock(fs_type, 0o555)
-        mnt = VfsMount(sb, "anon_inodefs", False, 0)
-        fops = FileOperations(release=_release, read=_read_nonblock)
-        inode = sb.new_inode(0o600, i_fop=fops)     # anon_inode_inode: mode 0600, no type bits
+        vfs = machine.vfs
+        mnt = VfsMount(sb, "anon_inodefs", False, vfs._next_mnt_id)     # kern_mount() at boot
+        vfs._next_mnt_id += 1
+        inode = sb.new_inode(0o600, i_fop=_FOPS)   # anon_inode_inode: mode 0600, no type bits
         st["userfaultfd.anon_mnt"] = mnt
         st["userfaultfd.anon_inode"] = inode
     return mnt
 
 
 def anon_inode_getfile(machine: Any, name: str, private: Any, flags: int) -> File:
-    """anon_inode_getfile(): an open file of the shared anonymous inode, ``private`` its
-    private_data."""
+    """anon_inode_getfile(): an open file of the shared anonymous inode (v5.14), or of an
+    inode of its own (v6.x anon_inode_create_getfile()), ``private`` its private_data."""
     mnt = _anon_mount(machine)
     inode = machine.plugin_state["userfaultfd.anon_inode"]
+    if profile(machine).own_inode:
+        inode = mnt.mnt_sb.new_inode(0o600, i_fop=_FOPS)
+        inode.i_count -= 1                  # the file's reference is its only one
     dentry = Dentry(mnt.mnt_sb, name, mnt.mnt_root, inode)
     inode.i_count += 1
     file = File(Path(mnt, dentry), flags)
@@ -136,6 +140,10 @@ def anon_inode_getfile(machine: Any, name: str, private: Any, flags: int) -> Fil
 
 def _release(inode, file: File) -> None:
     userfaultfd_release(file.private_data)
+    h = file.private_data.host
+    for path in h.machine.plugin_state.get("userfaultfd.fdinfo", {}).pop(id(file), ()):
+        if path in h.machine.procfs:
+            h.machine.procfs.remove(path)
 
 
 def _read_nonblock(file: File, count: int) -> bytes:
@@ -148,6 +156,26 @@ def _read_nonblock(file: File, count: int) -> bytes:
     if not out:
         raise VfsError("EAGAIN", "no message queued")
     return b"".join(out)
+
+
+_FOPS = FileOperations(release=_release, read=_read_nonblock)
+
+
+def install_fd(machine: Any, task: Any, file: File) -> int:
+    """fd_install() of a userfaultfd file in ``task``'s table, with its /proc/PID/fdinfo/FD
+    (memsim's procfs has fdinfo for userfaultfds only)."""
+    fd = task.files.alloc_fd()
+    task.files.fd_install(fd, file)
+    path = f"{task.pid}/fdinfo/{fd}"
+    fs = machine.procfs
+    if str(task.pid) in fs and path not in fs:
+        def show(f, files=task.files, fd=fd):
+            if files.fdt.get(fd) is not f:
+                raise VfsError("ENOENT", f"fd {fd} is closed")
+            return fdinfo(machine, f)
+        fs.create_file(path, show=show, mode=0o400, private=file)
+        machine.plugin_state.setdefault("userfaultfd.fdinfo", {}).setdefault(id(file), []).append(path)
+    return fd
 
 
 def uffd_ctx(task: Any, fd: int):
@@ -183,9 +211,7 @@ def new_userfaultfd(machine: Any, task: Any, flags: int) -> int:
     ctx = host(machine).new_ctx(task.mm, flags)
     # O_RDONLY: a write(2) to a userfaultfd is EBADF
     file = anon_inode_getfile(machine, "[userfaultfd]", ctx, flags & (uapi.O_NONBLOCK | uapi.O_CLOEXEC))
-    fd = task.files.alloc_fd()
-    task.files.fd_install(fd, file)
-    return fd
+    return install_fd(machine, task, file)
 
 
 def dev_userfaultfd(machine: Any, task: Any, flags: int = 0) -> int:
@@ -576,6 +602,8 @@ def uffdio_writeprotect(machine: Any, task: Any, fd: int, start: int, length: in
         for v in vmas:
             if v.vm_start > addr or not wp_ok(v):
                 raise UffdError("ENOENT", f"{addr:#x} is not in a WP-registered mapping")
+            if v.vm_flags & VM_HUGETLB and (start % vma_pagesize(v) or length % vma_pagesize(v)):
+                raise UffdError("EINVAL", "the range is not aligned to the huge page size")
             s, e = max(start, v.vm_start), min(end, v.vm_end)
             _protect(h, core, mm, v, s, e, wp, ctx)
             addr = e
@@ -656,9 +684,19 @@ def poll(machine: Any, task: Any, fd: int) -> int:
     return POLLIN if ctx.fault_pending or ctx.events else 0
 
 
-def fdinfo(machine: Any, ctx) -> str:
-    """userfaultfd_show_fdinfo(): pending, total and the API line (UFFD_API, the context's
-    features, the API and range ioctls)."""
+def fdinfo(machine: Any, file: File) -> str:
+    """seq_show() of /proc/PID/fdinfo/FD: pos, flags (octal, O_CLOEXEC included), mnt_id and
+    ino, then userfaultfd_show_fdinfo(): pending, total and the API line (UFFD_API, the
+    context's features -- with v6.x's UFFD_FEATURE_INITIALIZED bit once the handshake is done
+    --, the API and range ioctls)."""
+    ctx = file.private_data
+    head = (f"pos:\t{file.f_pos}\nflags:\t0{file.f_flags:o}\nmnt_id:\t{file.f_path.mnt.mnt_id}\n"
+            f"ino:\t{file.f_inode.i_ino}\n")
+    return head + show_fdinfo(machine, ctx)
+
+
+def show_fdinfo(machine: Any, ctx) -> str:
+    """userfaultfd_show_fdinfo()'s three lines."""
     prof = profile(machine)
     features = ctx.features
     if prof.features_initialized_bit and ctx.api_done:

@@ -41,8 +41,7 @@ class Event:
             if self.child_vma is not None and self.child_vma.vm_mm is not None:
                 child.mm = self.child_vma.vm_mm
             file = api.anon_inode_getfile(machine, "[userfaultfd]", child, child.flags & (uapi.O_NONBLOCK | uapi.O_CLOEXEC))
-            fd = task.files.alloc_fd()
-            task.files.fd_install(fd, file)
+            fd = api.install_fd(machine, task, file)
             msg = uapi.msg_event(uapi.UFFD_EVENT_FORK, fd)
         else:
             msg = uapi.msg_event(self.event, *self.args)

@@ -22,7 +22,8 @@ def test_patches_lists_the_nine_with_state_and_plugin_status():
     rows = {line.split()[0]: line.split(None, 4) for line in r.output.splitlines()[1:10]}
     assert list(rows) == list(PATCH_NAMES)
     assert rows["rss-stat-symbolic"][1:] == ["on", "v5.13", "kmem", "loaded"]
-    assert rows["uffd-minor"][1:] == ["on", "v5.13", "userfaultfd", "not written yet"]
+    assert rows["uffd-minor"][1:] == ["on", "v5.13", "userfaultfd", "loaded"]
+    assert rows["kasan-tag-fe"][1:] == ["on", "v5.12", "kasan", "not written yet"]
     assert "states under kernel v5.14" in r.output
 
 
@@ -80,8 +81,8 @@ def test_run_with_set(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--patch", "rss-stat-symbolc=off"], "memsim: --patch rss-stat-symbolc=off: there is no seed change "
                                           "called 'rss-stat-symbolc'; did you mean 'rss-stat-symbolic'?"),
-    (["--patch", "uffd-minor=off"], "memsim: --patch uffd-minor: seed change 'uffd-minor' belongs to plugin "
-                                    "'userfaultfd', which is not installed"),
+    (["--patch", "kasan-tag-fe=off"], "memsim: --patch kasan-tag-fe: seed change 'kasan-tag-fe' belongs to "
+                                      "plugin 'kasan', which is not installed"),
     (["--patch", "rss-stat-symbolic=on,off"], "'on,off' is not a patch state"),
     (["--patch", "rss-stat-symbolic=on", "--patch", "rss-stat-symbolic=off"], "rss-stat-symbolic is given twice"),
     (["--set", "machine.cpus=0"], "memsim: --set machine.cpus=0: machine.cpus is 0"),

@@ -106,8 +106,9 @@ def test_states_are_read_only_values():
 
 def test_the_written_plugins_implement_their_changes_and_nothing_else_is_implemented_yet():
     regs, _ = registries()
-    assert regs.patches.names() == ("hugetlb-contig-dissolve", "hugetlb-resize-mutex", "no-nrexceptional",
-                                    "rss-stat-symbolic")
+    assert regs.patches.names() == ("uffd-minor", "hugetlb-contig-dissolve", "hugetlb-resize-mutex",
+                                    "no-nrexceptional", "rss-stat-symbolic")
+    assert regs.patches.get("uffd-minor").plugin == "userfaultfd"
     assert regs.patches.get("hugetlb-contig-dissolve").plugin == "hugetlb"
     impl = regs.patches.get("rss-stat-symbolic")
     assert impl.plugin == "kmem" and impl.events == ("kmem:rss_stat",)
@@ -168,8 +169,8 @@ def column(text, word):
     ("{rss-stat-symbolc: off}", "rss-stat-symbolc", "unknown key 'rss-stat-symbolc' in machine.patches; "
                                                     "did you mean 'rss-stat-symbolic'?"),
     ("{rss-stat-symbolic: of}", "of}", "is not one of on, off"),
-    ("{uffd-minor: off}", "uffd-minor", "seed change 'uffd-minor' belongs to plugin 'userfaultfd', "
-                                        "which is not installed (memsim does not have it yet)"),
+    ("{kasan-tag-fe: off}", "kasan-tag-fe", "seed change 'kasan-tag-fe' belongs to plugin 'kasan', "
+                                            "which is not installed (memsim does not have it yet)"),
 ])
 def test_machine_patches_errors_point_at_the_key(patches, at, message):
     regs, _ = registries()

@@ -264,8 +264,10 @@ def test_malformed_extensions_are_refused_naming_the_plugin(item, problem):
 
 def test_the_registering_plugin_is_recorded_on_each_extension():
     regs = registries_with(HugeTest().module())
-    assert {e.plugin for e in regs.extensions} == {"hugetest"}
-    assert len(regs.extensions) == 4
+    own = [e for e in regs.extensions if e.plugin == "hugetest"]
+    assert len(own) == 4
+    # the rest are the built-in userfaultfd plugin's (its expect key 'result')
+    assert {e.plugin for e in regs.extensions} - {"hugetest"} <= {"userfaultfd"}
 
 
 def test_an_explicit_plugin_name_is_kept():

@@ -107,15 +107,12 @@ def probe_fdinfo(ctx, uffd="u", equals=None, contains=None):
     vfs = ctx.machine.vfs
     try:
         f = vfs.open(ctx.task.files, path, O_RDONLY)
-    except Exception as e:          # noqa: BLE001 - the file does not exist (yet)
+    except Exception as e:          # noqa: BLE001 - the file does not exist
         raise _errors(ctx, f"cannot open {path}: {e}")
     try:
-        text = vfs.read(ctx.task.files, f, 1 << 16) if hasattr(vfs, "read") else None
+        text = ctx.task.files.read(f, 1 << 16)
     finally:
-        try:
-            vfs.close(ctx.task.files, f)
-        except Exception:           # noqa: BLE001
-            pass
+        ctx.task.files.close_fd(f)
     if isinstance(text, bytes):
         text = text.decode()
     if equals is not None and text != equals:

@@ -734,14 +734,13 @@ def test_scenario_36_sigbus_feature(uffd, kernel):
         """, kernel)
 
 
-@no_fdinfo
 @both
 def test_scenario_37_fdinfo(uffd, kernel):
     """Scenario 37 (section 3.5): /proc/PID/fdinfo/FD with one unread and one read but
     unresolved fault: pending 1, total 2, API aa:<features>:<API|range ioctls> (5.14
     80000000000000df; 6.18: features with bit 31 and 80000000000001ff after pos/flags/mnt_id/ino
     lines, probes/README.md row 5)."""
-    tail = ('equals: "pending:\\t1\\ntotal:\\t2\\nAPI:\\taa:100:80000000000000df\\n"'
+    tail = ('contains: "pending:\\t1\\ntotal:\\t2\\nAPI:\\taa:100:80000000000000df\\n"'
             if kernel == "v5.14" else
             'contains: "pending:\\t1\\ntotal:\\t2\\nAPI:\\taa:80000100:80000000000001ff\\n"')
     uffd.ok("""\

@@ -144,11 +144,11 @@ def test_a_value_the_loader_refuses_is_reported_at_the_option(host, text, messag
 
 
 def test_a_patch_override_of_a_missing_plugin_is_reported_at_the_option(host):
-    with pytest.raises(WorkloadError, match="^--patch uffd-minor=off: seed change 'uffd-minor' belongs to "
-                                            "plugin 'userfaultfd'"):
-        load(host, patch_override("uffd-minor", False))
-    with pytest.raises(UsageError, match="^--patch uffd-minor: seed change 'uffd-minor' belongs to plugin"):
-        host.check_patches(["uffd-minor"])
+    with pytest.raises(WorkloadError, match="^--patch kasan-tag-fe=off: seed change 'kasan-tag-fe' belongs to "
+                                            "plugin 'kasan'"):
+        load(host, patch_override("kasan-tag-fe", False))
+    with pytest.raises(UsageError, match="^--patch kasan-tag-fe: seed change 'kasan-tag-fe' belongs to plugin"):
+        host.check_patches(["kasan-tag-fe"])
 
 
 def test_peek_reads_the_kernel_and_patches_leniently():
