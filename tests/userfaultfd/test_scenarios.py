@@ -8,10 +8,6 @@ import pytest
 
 KERNELS = ("v5.14", "v6.18")
 both = pytest.mark.parametrize("kernel", KERNELS)
-#: features the plugin does not have yet (verified: these tests fail for that reason alone)
-no_fdinfo = pytest.mark.xfail(strict=True, reason="/proc/PID/fdinfo does not exist yet "
-                              "(api.fdinfo() has the text, no file shows it)")
-
 # a process with a userfaultfd u, handshake done
 API = """\
 - userfaultfd: {name: u, flags: [O_NONBLOCK]}
