@@ -13,6 +13,8 @@ docs/architecture.md ("The userfaultfd plugin") describes them.
 """
 from __future__ import annotations
 
+import weakref
+
 from memsim.hookspecs import hookimpl
 from memsim.plugin_host import PluginSpec
 
@@ -79,9 +81,25 @@ def memsim_machine_created(machine, config):
     h.shmem_fill = _shmem_fill
     h.hugetlb_fill = _hugetlb_fill(machine)
     machine.plugin_state["userfaultfd"] = h
+    _MACHINES.add(machine)
     section = getattr(config, "sections", {}).get("userfaultfd") if config is not None else None
     settings(machine)["arch"] = section["arch"] if section else "x86_64"
     files.machine_created(machine)
+
+
+#: the machines this plugin set up (the task hooks are not told which machine a task is on)
+_MACHINES: "weakref.WeakSet" = weakref.WeakSet()
+
+
+@hookimpl
+def memsim_task_fork(parent, child):
+    """A child inherits its parent's capabilities (the ``capset`` step)."""
+    if parent is None:
+        return
+    from memsim.plugins.userfaultfd.api import task_fork
+    for machine in list(_MACHINES):
+        if machine.tasks.get(child.pid) is child:
+            task_fork(machine, parent, child)
 
 
 def _shmem_fill(mm, vma, dst, src_pfn, zeropage, wp):

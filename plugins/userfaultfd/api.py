@@ -92,10 +92,30 @@ def minor_patch(machine: Any) -> bool:
     return patches is None or patches.enabled("uffd-minor")
 
 
+#: the capabilities a ``capset`` step can drop (include/uapi/linux/capability.h); memsim's tasks
+#: run as root with all of them, and userfaultfd is what asks for CAP_SYS_PTRACE
+CAPS = {"CAP_IPC_LOCK": 14, "CAP_SYS_PTRACE": 19, "CAP_SYS_ADMIN": 21, "CAP_SYS_RESOURCE": 24}
+
+
 def capable(machine: Any, task: Any, cap: int) -> bool:
-    """capable(cap) of ``task``: tasks run as root unless a ``capset`` step dropped ``cap``."""
+    """capable(cap) of ``task``: tasks run as root unless a ``capset`` step dropped ``cap``
+    from their effective set (a child inherits the set at fork and clone)."""
     dropped = machine.plugin_state.get("userfaultfd.caps_dropped", {})
-    return cap not in dropped.get(task.tgid, ())
+    return cap not in dropped.get(task.pid, ())
+
+
+def capset_drop(machine: Any, task: Any, caps) -> None:
+    """capset(2) lowering the calling thread's effective set by ``caps`` (numbers)."""
+    machine.clock.now += SYSCALL_NS
+    dropped = machine.plugin_state.setdefault("userfaultfd.caps_dropped", {})
+    dropped[task.pid] = frozenset(dropped.get(task.pid, frozenset()) | set(caps))
+
+
+def task_fork(machine: Any, parent: Any, child: Any) -> None:
+    """copy_creds(): the child starts with its parent's capabilities."""
+    dropped = machine.plugin_state.get("userfaultfd.caps_dropped")
+    if dropped and parent is not None and parent.pid in dropped:
+        dropped[child.pid] = dropped[parent.pid]
 
 
 def unprivileged_userfaultfd(machine: Any) -> int:
