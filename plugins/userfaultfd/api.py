@@ -639,11 +639,14 @@ def _protect(h, core, mm, vma, start: int, end: int, wp: bool, ctx) -> None:
     core.change_protection(mm, start, end, not wp, 1 if wp else 2)
     markers = core.pte_markers and (vma_is_shmem(vma) or vma.vm_flags & VM_HUGETLB or
                                     ctx.features & uapi.UFFD_FEATURE_WP_UNPOPULATED)
-    if markers and not vma.vm_flags & VM_HUGETLB:
-        if wp:
-            h.uffd_wp_markers(mm, start, end)
-        else:
-            h.clear_wp_markers(mm, start, end)
+    if not markers:
+        return
+    if vma.vm_flags & VM_HUGETLB:
+        h.uffd_wp_huge_markers(mm, start, end, vma_pagesize(vma), wp)
+    elif wp:
+        h.uffd_wp_markers(mm, start, end)
+    else:
+        h.clear_wp_markers(mm, start, end)
 
 
 # -- read and poll ------------------------------------------------------------------------------
