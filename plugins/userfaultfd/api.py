@@ -27,7 +27,7 @@ from memsim.vfs import (Dentry, File, FileOperations, FileSystemType, O_RDWR, Pa
 from . import uapi
 from .profile import ARCHES, PROFILE, offered_features
 from .uapi import *  # noqa: F401,F403  (the ABI names are part of this API)
-from .uffd import FILL_CONTINUE, FILL_COPY, FILL_POISON, FILL_ZEROPAGE
+from .uffd import FILL_CONTINUE, FILL_COPY, FILL_POISON, FILL_ZEROPAGE, UserfaultfdCtx
 
 PAGE_SIZE = 4096
 TASK_SIZE = (1 << 47) - PAGE_SIZE
@@ -200,11 +200,9 @@ def install_fd(machine: Any, task: Any, file: File) -> int:
 
 def uffd_ctx(task: Any, fd: int):
     """fdget() of a userfaultfd: EBADF for a closed fd; any other file's ioctl is ENOTTY."""
-    try:
-        file = task.files.fget(fd)
-    except VfsError as e:
-        raise UffdError("EBADF", e.detail) from None
-    from .uffd import UserfaultfdCtx
+    file = task.files.fdt.get(fd)
+    if file is None:
+        raise UffdError("EBADF", f"fd {fd} is not open")
     if not isinstance(file.private_data, UserfaultfdCtx):
         raise UffdError("ENOTTY", f"fd {fd} is not a userfaultfd")
     return file.private_data
