@@ -1106,6 +1106,17 @@ cdef class MmStruct:
 # Page tables
 # ------------------------------------------------------------------------------------------
 
+cdef inline pfn_t leaf_pfn(uint64_t e, uint64_t addr, int leaf) noexcept nogil:
+    """The frame a present entry maps at ``addr``: a PTE's, or the subpage of a PMD / PUD leaf
+    (``leaf`` = the walk's WALK_PMD_LEAF / WALK_PUD_LEAF)."""
+    cdef pfn_t pfn = (e & PTE_PFN_MASK) >> PAGE_SHIFT
+    if leaf == WALK_PMD_LEAF:
+        return pfn + ((addr >> PAGE_SHIFT) & 511)
+    if leaf == WALK_PUD_LEAF:
+        return pfn + ((addr >> PAGE_SHIFT) & 0x3ffff)
+    return pfn
+
+
 cdef inline int pgtable_populate(PageTables pgt, MmStruct mm, uint64_t* slot, int level,
                                  bint alloc, int* err) except -1:
     """__pud_alloc / __pmd_alloc / __pte_alloc: a zeroed table page of ``level`` under the
@@ -3407,13 +3418,14 @@ cdef class MmCore:
     # -- the access loop (touch) -----------------------------------------------------------
     def access(self, MmStruct mm, VmArea vma, uint64_t start, uint64_t end, bint write,
                int pattern=0, uint64_t stride=4096, uint64_t count=0, uint64_t progress=0,
-               uint64_t max_accesses=0xffffffffffffffff):
+               uint64_t max_accesses=0xffffffffffffffff, uint64_t stamp=0):
         """Touch [start, end) of ``vma`` as the current task: one C loop, no Python per page.
 
         pattern 0 = sequential (every page), 1 = random (``count`` accesses), 2 = strided
         (every ``stride`` bytes).  Stops after ``max_accesses`` (a preemption point), at the
         first fault that fails or must wait, or after a fault that left current with a fatal
         signal pending (the OOM killer chose it: ``TaskStruct.sigkill_pending``).  Returns (progress, vm_fault_code, address).
+        A write with ``stamp`` (not 0) gives each frame it writes that stamp (PhysMem.stamp).
         """
         cdef uint64_t n_total, i, addr, npages
         cdef uint64_t* pte
@@ -3425,6 +3437,7 @@ cdef class MmCore:
         cdef uint64_t done = 0
         cdef uint64_t exact = 0          # the byte accessed (vmf.real_address), before rounding
         cdef bint refault = False
+        cdef int leaf = 0                # the walk found a PMD / PUD leaf (WALK_*_LEAF)
         if end <= start:
             return progress, 0, 0
         npages = (end - start + PAGE_SIZE - 1) >> PAGE_SHIFT
@@ -3452,9 +3465,11 @@ cdef class MmCore:
                 addr &= PAGE_MASK
             if (addr >> PMD_SHIFT) == pt_key:
                 pte = &pt_cache[(addr >> PAGE_SHIFT) & 511]
+                leaf = 0
             else:
                 err = 0
                 pte = self.pgt.walk(mm, addr, False, &err)
+                leaf = err
                 if err == 0 and pte != NULL:
                     pt_cache = pte - ((addr >> PAGE_SHIFT) & 511)
                     pt_key = addr >> PMD_SHIFT
@@ -3462,6 +3477,8 @@ cdef class MmCore:
                 e = pte[0]
                 if (e & _PAGE_PRESENT) and (not write or (e & _PAGE_RW)):
                     pte[0] = e | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
+                    if stamp and write:
+                        self.pm.stamp_frame(leaf_pfn(e, addr, leaf), stamp)
                     if not refault:
                         self.tb.clock.now += self.cost_access_ns
                         done += 1
@@ -3479,6 +3496,8 @@ cdef class MmCore:
             if pte != NULL and err == 0:
                 e = pte[0]
                 if (e & _PAGE_PRESENT) and (not write or (e & _PAGE_RW)):
+                    if stamp and write:
+                        self.pm.stamp_frame(leaf_pfn(e, addr, 0), stamp)
                     refault = False
                     i += 1
                     continue

@@ -272,6 +272,7 @@ cdef class PhysMem:
     cdef readonly TraceBuffer tb
     cdef readonly Current cur
     cdef dict content                   # pfn -> bytearray(4096): written page contents
+    cdef uint64_t* stamps               # pfn -> a page's stamp (writer, generation); NULL: none yet
     cdef memcg_ops memcg
     cdef kasan_ops kasan
     cdef hugetlb_page_ops hugetlb
@@ -343,6 +344,7 @@ cdef class PhysMem:
     cdef void ready_unit(self, zone* z, uint64_t unit) noexcept
     cdef int prep_new_page(self, pfn_t pfn, unsigned int order, gfp_t gfp) except -1
     cdef int copy_content(self, pfn_t dst, pfn_t src) except -1
+    cdef int stamp_frame(self, pfn_t pfn, uint64_t value) except -1
     cdef _init_zone(self, zone* z, int ncpus)
     cdef _free_range_now(self, zone* z, pfn_t start, pfn_t end)
     cdef _setup_per_zone_wmarks(self)

@@ -21,7 +21,11 @@ Models mm/page_alloc.c of v5.14:
 
 Page contents are real but sparse: bytes written to a frame live in ``content`` (pfn ->
 bytearray); a frame never written reads as zeros and costs nothing.  Freeing a frame drops its
-bytes (the kernel would leave stale data; memsim hands out zeros).
+bytes (the kernel would leave stale data; memsim hands out zeros).  A frame can instead (or as
+well) carry a *stamp*, 8 bytes in ``stamps`` (allocated at the first one): who wrote the page and
+when (``touch`` with ``stamp``), which copies of the page keep -- COW, migration, userfaultfd's
+COPY -- so a workload can check that two pages hold the same contents without keeping 4 KiB of
+bytes per page.  PG_content marks a frame with bytes, a stamp or both.
 """
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
@@ -222,6 +226,7 @@ cdef class PhysMem:
         self.tb = tb
         self.cur = cur
         self.content = {}
+        self.stamps = NULL
         self.pcp_enabled = True
         self.lru_batch_size = 15
         self.mlock_fbatch_enabled = False
@@ -298,6 +303,7 @@ cdef class PhysMem:
                 free(self.zones[i].pcp)
         free(self.zones)
         free(self.mem_map)
+        free(self.stamps)
         free(self.pageblock_mt)
         free(self.unit_ready)
         free(self.node_start)
@@ -1010,7 +1016,7 @@ cdef class PhysMem:
         cdef zone* z = self.page_zone(pfn)
         cdef uint64_t nodezone = (<uint64_t>z.nid << PG_NODE_SHIFT) | (<uint64_t>z.idx << PG_ZONE_SHIFT)
         cdef pfn_t i
-        if self.content:
+        if self.content or self.stamps != NULL:
             self.drop_content(pfn, order)
         p.flags = nodezone
         p._refcount = 1
@@ -1059,7 +1065,7 @@ cdef class PhysMem:
                     self.memcg.kmem_uncharge(self.memcg.ctx, pfn, order)
             elif not (p.memcg_data & MEMCG_DATA_OBJCGS):
                 self.mem_cgroup_uncharge(pfn)
-        if self.content:
+        if self.content or self.stamps != NULL:
             self.drop_content(pfn, order)
         if p.flags & (1ULL << PG_head):
             for i in range(pfn + 1, pfn + (1ULL << order)):
@@ -1869,11 +1875,42 @@ cdef class PhysMem:
 
     # -- contents ---------------------------------------------------------------------------
     cdef int copy_content(self, pfn_t dst, pfn_t src) except -1:
-        """copy_user_highpage(): copy the bytes (if the source has any)."""
+        """copy_user_highpage(): copy the bytes and the stamp (if the source has any)."""
+        cdef object buf
         if self.mem_map[src].flags & (1ULL << PG_content):
-            self.content[dst] = bytearray(self.content[src])
+            buf = self.content.get(src)
+            if buf is not None:
+                self.content[dst] = bytearray(buf)
+            else:
+                self.content.pop(dst, None)
+            if self.stamps != NULL:
+                self.stamps[dst] = self.stamps[src]
             self.mem_map[dst].flags |= 1ULL << PG_content
         return 0
+
+    cdef int stamp_frame(self, pfn_t pfn, uint64_t value) except -1:
+        """Stamp frame ``pfn`` (the stamps array made at the first stamp)."""
+        if self.stamps == NULL:
+            self.stamps = <uint64_t*>calloc(self.max_pfn, sizeof(uint64_t))
+            if self.stamps == NULL:
+                raise MemoryError("no host memory for the page stamps")
+        self.stamps[pfn] = value
+        self.mem_map[pfn].flags |= 1ULL << PG_content
+        return 0
+
+    def stamp(self, pfn_t pfn, uint64_t value):
+        """Give frame ``pfn`` the stamp ``value`` (0 clears it to 'never stamped')."""
+        if pfn >= self.max_pfn:
+            raise ValueError(f"pfn {pfn:#x} is beyond the machine's memory")
+        self.stamp_frame(pfn, value)
+
+    def stamp_of(self, pfn_t pfn):
+        """The stamp of frame ``pfn`` (0: none)."""
+        if pfn >= self.max_pfn:
+            raise ValueError(f"pfn {pfn:#x} is beyond the machine's memory")
+        if self.stamps == NULL or not self.mem_map[pfn].flags & (1ULL << PG_content):
+            return 0
+        return self.stamps[pfn]
 
     cdef int drop_content(self, pfn_t pfn, unsigned int order) except -1:
         """The frames' bytes go (a freed or newly prepared page reads as zeros).  Its callers
@@ -1884,6 +1921,8 @@ cdef class PhysMem:
         for i in range(pfn, pfn + (1ULL << order)):
             if self.mem_map[i].flags & (1ULL << PG_content):
                 self.content.pop(i, None)
+                if self.stamps != NULL:
+                    self.stamps[i] = 0
                 self.mem_map[i].flags &= ~(1ULL << PG_content)
         return 0
 

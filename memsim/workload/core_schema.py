@@ -323,6 +323,9 @@ TOUCH_PARAMS: Tuple[Param, ...] = (
     Param("stride", "size", "distance between touches (pattern: strided only)", default="4 KiB", minimum=1),
     Param("count", "int", "number of touches (pattern: random only; default: one per page of the range)",
           minimum=1),
+    Param("stamp", "bool", "a write gives each page it writes a stamp of this task and step (8 bytes "
+          "beside the frame, kept by every copy of the page: COW, migration, userfaultfd's COPY), "
+          "so a workload can compare pages without keeping their bytes", default=False),
 )
 
 

@@ -49,7 +49,7 @@ def access_error(vma, write: bool) -> bool:
 
 
 def touch_range(ctx, start: int, end: int, write: bool, pattern: str = "sequential",
-                stride: int = PAGE_SIZE, count=None, gup: bool = False):
+                stride: int = PAGE_SIZE, count=None, gup: bool = False, stamp: int = 0):
     """Access [start, end) as the current task, ``quantum`` pages between preemption points.
 
     The loop over pages runs in C (MmCore.access); a fault that must wait (userfaultfd)
@@ -88,7 +88,7 @@ def touch_range(ctx, start: int, end: int, write: bool, pattern: str = "sequenti
         progress = 0
         while True:
             progress, ret, at = core.access(mm, vma, s, e, write, PATTERNS[pattern], stride,
-                                            n or 0, progress, quantum)
+                                            n or 0, progress, quantum, stamp)
             if task.sigkill_pending:
                 return          # the OOM killer chose this process: the runner delivers SIGKILL
             if ret & VM_FAULT_RETRY:
@@ -256,8 +256,17 @@ def run_munlockall(ctx, step):
 def run_touch(ctx, step):
     a = step.args
     start, end = ctx.range()
+    stamp = new_stamp(ctx) if a.get("stamp") and a["access"] == "write" else 0
     yield from touch_range(ctx, start, end, a["access"] == "write", a["pattern"],
-                           a.get("stride") or PAGE_SIZE, a.get("count"))
+                           a.get("stride") or PAGE_SIZE, a.get("count"), stamp=stamp)
+
+
+def new_stamp(ctx) -> int:
+    """A page stamp no earlier write made: the writer's pid in the top 32 bits, a machine-wide
+    generation below."""
+    gen = ctx.machine.plugin_state.get("core.stamp_generation", 0) + 1
+    ctx.machine.plugin_state["core.stamp_generation"] = gen
+    return (ctx.task.pid << 32) | gen
 
 
 def _pages(start: int, length: int):

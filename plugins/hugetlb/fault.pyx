@@ -717,7 +717,7 @@ cdef class HugetlbMaps:
             head = self.alloc_huge_page(hf, vma, haddr, False, &err)
             if head == NO_PFN:
                 return VM_FAULT_OOM if err == -ENOMEM else VM_FAULT_SIGBUS
-            if self.pm.content:                     # clear_huge_page()
+            if self.pm.content or self.pm.stamps != NULL:                     # clear_huge_page()
                 self.pm.drop_content(head, order)
             new_page = True
             hp = &self.pm.mem_map[head]
@@ -822,7 +822,7 @@ cdef class HugetlbMaps:
                 if head == NO_PFN:
                     ret = -ENOMEM
                     break
-                if self.pm.content:
+                if self.pm.content or self.pm.stamps != NULL:
                     self.pm.drop_content(head, h.order)
                     for i in range(nr):
                         pc = host.src_pfn(src_mm, src + i * 4096)
@@ -884,7 +884,7 @@ cdef class HugetlbMaps:
                     return 0
             return VM_FAULT_OOM if err == -ENOMEM else VM_FAULT_SIGBUS
         # copy_user_huge_page(): only the frames that hold bytes
-        if self.pm.content:
+        if self.pm.content or self.pm.stamps != NULL:
             self.pm.drop_content(new, hf.hstate.order)
             for i in range(nr):
                 if self.pm.mem_map[old + i].flags & (1ULL << PG_content):
@@ -963,7 +963,7 @@ cdef class HugetlbMaps:
                                         False, &err)
             if head == NO_PFN:
                 return err
-            if self.pm.content:
+            if self.pm.content or self.pm.stamps != NULL:
                 self.pm.drop_content(head, hf.hstate.order)
             self.huge_add_to_page_cache(hf, head, idx)
             self.pm.mem_map[head].private |= HPG_migratable

@@ -559,8 +559,8 @@ cdef class Filemap:
             for i in range(nr):             # a large folio: each of its blocks inside i_size
                 if index + i >= eof:
                     break
-                if self.pm.mem_map[pfn + i].flags & (1ULL << PG_content):
-                    data = self.pm.content[pfn + i]
+                data = self.pm.content.get(pfn + i) if self.pm.mem_map[pfn + i].flags & (1ULL << PG_content) else None
+                if data is not None:            # (a page's stamp does not go to the disk)
                     tail = mapping.i_size - ((index + i) << PAGE_SHIFT)
                     if tail < PAGE_SIZE:
                         data = bytearray(data)
@@ -986,8 +986,9 @@ cdef class Filemap:
                     if n > end - at:
                         n = end - at
                     if buf is not None and n:
-                        if self.pm.mem_map[pfn].flags & (1ULL << PG_content):
-                            buf += (<bytearray>content[pfn])[off:off + n]
+                        frame = content.get(pfn) if self.pm.mem_map[pfn].flags & (1ULL << PG_content) else None
+                        if frame is not None:       # (a stamped page may have no bytes)
+                            buf += (<bytearray>frame)[off:off + n]
                         else:
                             buf += bytes(n)
                     at += n
@@ -1059,8 +1060,9 @@ cdef class Filemap:
                 else:
                     self.pm.mem_map[pfn].flags |= 1ULL << PG_uptodate
             p = &self.pm.mem_map[pfn]
-            if p.flags & (1ULL << PG_content):
-                buf = <bytearray>content[pfn]
+            frame = content.get(pfn) if p.flags & (1ULL << PG_content) else None
+            if frame is not None:
+                buf = <bytearray>frame
             else:
                 buf = bytearray(PAGE_SIZE)
                 content[pfn] = buf

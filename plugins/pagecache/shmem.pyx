@@ -423,9 +423,12 @@ cdef class ShmemSb:
             if n > end - at:
                 n = end - at
             if buf is not None:
+                frame = None
                 if mapping.i_pages.load(index, &e) and e >= 0 and \
                         self.pm.mem_map[<pfn_t>e].flags & (1ULL << PG_content):
-                    buf += (<bytearray>content[<pfn_t>e])[off:off + n]
+                    frame = content.get(<pfn_t>e)   # (a stamped page may have no bytes)
+                if frame is not None:
+                    buf += (<bytearray>frame)[off:off + n]
                 else:
                     buf += bytes(n)
             at += n
