@@ -36,9 +36,9 @@ def memsim_register_sections(sections):
 @hookimpl
 def memsim_register_steps(steps):
     """userfaultfd, uffdio_api, uffdio_register, ... (memsim.plugins.userfaultfd.steps)."""
-    from memsim.plugins.userfaultfd import handlers
+    from memsim.plugins.userfaultfd import handlers, migration
     from memsim.plugins.userfaultfd.steps import step_types
-    for st in step_types() + handlers.step_types():
+    for st in step_types() + handlers.step_types() + migration.step_types():
         steps.add(st)
 
 

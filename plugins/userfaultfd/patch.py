@@ -34,7 +34,39 @@ def patch_impl():
                      metrics=(
                          PatchMetric("uffd_minor_faults", "MINOR userfaults queued", _stat("minor"), "faults"),
                          PatchMetric("uffd_missing_faults", "MISSING userfaults queued", _stat("missing"), "faults"),
+                         PatchMetric("pause_us", "the guest's pause: from the source's stop to the "
+                                     "target's resume", _mig(lambda m: _us(m.resumed_at, m.pause_start)), "us"),
+                         PatchMetric("stale_pages", "target pages stale at the switch-over",
+                                     _mig(lambda m: m.stats["postcopy_pages"]), "pages"),
+                         PatchMetric("punched_pages", "stale pages punched out of the guest file before "
+                                     "the resume", _mig(lambda m: m.stats["punched"]), "pages"),
+                         PatchMetric("postcopy_faults", "guest faults the monitor served after the "
+                                     "resume", _mig(lambda m: m.stats["minor_current"] + m.stats["minor_fetched"]
+                                                    + m.stats["missing_fetched"]), "faults"),
+                         PatchMetric("faults_fetching", "post-copy faults that waited for a fetch from "
+                                     "the source", _mig(lambda m: m.stats["minor_fetched"] + m.stats["missing_fetched"]),
+                                     "faults"),
+                         PatchMetric("bytes_moved", "bytes sent from the source, pre-copy and post-copy",
+                                     _mig(lambda m: m.bytes_moved), "bytes"),
+                         PatchMetric("convergence_us", "from the resume until the target held every "
+                                     "page", _mig(lambda m: _us(m.converged_at, m.resumed_at)), "us"),
+                         PatchMetric("mismatched_pages", "guest pages that differ from the source at the "
+                                     "pause (migrate_verify; -1: not verified)",
+                                     _mig(lambda m: m.stats["mismatches"]), "pages"),
                      ))
+
+
+def _us(end, start) -> int:
+    return -1 if end is None or start is None else int((end - start) // 1000)
+
+
+def _mig(fn):
+    def compute(machine) -> int:
+        ms = machine.plugin_state.get("userfaultfd.migrations")
+        if not ms:
+            return 0
+        return int(fn(next(iter(ms.values()))))
+    return compute
 
 
 def _stat(key):

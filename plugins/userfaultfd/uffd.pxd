@@ -61,6 +61,8 @@ cdef class Userfaultfd:
     cdef uint64_t* dst_pte(self, MmStruct mm, uint64_t dst, int64_t* r) except? NULL
     cdef int copy_unaligned(self, pfn_t dst, MmStruct src_mm, uint64_t src) except -1
     cdef int64_t fill_poison(self, MmStruct mm, VmArea vma, uint64_t dst) except? -1000000
+    cdef pfn_t present_frame(self, MmStruct mm, uint64_t addr) noexcept
+    cdef bint same_content(self, pfn_t a, pfn_t b) noexcept
     cdef int handle_userfault(self, MmStruct mm, VmArea vma, vm_fault* vmf, uint64_t reason) except -1
     cdef int64_t fill_anon(self, MmStruct mm, VmArea vma, uint64_t dst, MmStruct src_mm,
                            uint64_t src, int kind, int mode) except? -1000000

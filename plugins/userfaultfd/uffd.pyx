@@ -553,6 +553,98 @@ cdef class Userfaultfd:
             addr += PAGE_SIZE
         return n
 
+    # -- page copies between address spaces (the live-migration demo's transport) -------------
+    cdef pfn_t present_frame(self, MmStruct mm, uint64_t addr) noexcept:
+        """The frame mapped at addr (the subpage of a huge leaf), NO_PFN when none is."""
+        cdef int err = 0
+        cdef uint64_t* pte = self.core.pgt.walk(mm, addr, False, &err)
+        cdef uint64_t e
+        if pte == NULL:
+            return NO_PFN
+        e = pte[0]
+        if not (e & _PAGE_PRESENT):
+            return NO_PFN
+        if err == WALK_PMD_LEAF:
+            return ((e & PTE_PFN_MASK) >> PAGE_SHIFT) + ((addr >> PAGE_SHIFT) & 511)
+        if err == WALK_PUD_LEAF:
+            return ((e & PTE_PFN_MASK) >> PAGE_SHIFT) + ((addr >> PAGE_SHIFT) & 0x3ffff)
+        return (e & PTE_PFN_MASK) >> PAGE_SHIFT
+
+    cdef bint same_content(self, pfn_t a, pfn_t b) noexcept:
+        """Whether frames a and b (NO_PFN: a page never written, zeros) hold the same stamp and
+        no bytes differ (bytes are compared only when one of them has some)."""
+        cdef bint ca = a != NO_PFN and (self.pm.mem_map[a].flags & (1ULL << PG_content)) != 0
+        cdef bint cb = b != NO_PFN and (self.pm.mem_map[b].flags & (1ULL << PG_content)) != 0
+        cdef uint64_t sa = 0, sb = 0
+        if not ca and not cb:
+            return True
+        if self.pm.stamps != NULL:
+            sa = self.pm.stamps[a] if ca else 0
+            sb = self.pm.stamps[b] if cb else 0
+        if sa != sb:
+            return False
+        return self.pm.content.get(a) == self.pm.content.get(b)
+
+    def copy_pages(self, MmStruct src_mm, uint64_t src, MmStruct dst_mm, VmArea dst_vma, uint64_t dst,
+                   uint64_t npages, bint only_changed, uint64_t max_pages=0xffffffffffffffff):
+        """Copy the contents (bytes and stamps) of ``npages`` pages at ``src`` in ``src_mm`` to
+        ``dst`` in ``dst_mm`` (``dst_vma``, not userfaultfd-armed), faulting destination pages
+        in with writes as the current task; a source page never written is copied as zeros.
+        With ``only_changed`` pages that already hold the same contents are skipped.  Stops
+        after ``max_pages`` pages scanned.  Returns (pages scanned, pages copied), or (scanned,
+        -1) when a destination page could not be faulted in."""
+        cdef uint64_t i = 0, copied = 0, addr
+        cdef pfn_t s, d
+        cdef int ret
+        while i < npages and i < max_pages:
+            addr = dst + i * PAGE_SIZE
+            s = self.present_frame(src_mm, src + i * PAGE_SIZE)
+            d = self.present_frame(dst_mm, addr)
+            if d == NO_PFN:
+                ret = self.core.handle_mm_fault(dst_mm, dst_vma, addr, FAULT_FLAG_WRITE | FAULT_FLAG_USER)
+                if ret & (VM_FAULT_ERROR | VM_FAULT_RETRY):
+                    self.core.blocked_on = None
+                    return i, -1
+                d = self.present_frame(dst_mm, addr)
+                if d == NO_PFN:
+                    return i, -1
+            if not (only_changed and self.same_content(s, d)):
+                if s == NO_PFN:
+                    self.pm.drop_content(d, 0)
+                else:
+                    self.pm.drop_content(d, 0)
+                    self.pm.copy_content(d, s)
+                copied += 1
+            i += 1
+        return i, copied
+
+    def snapshot(self, MmStruct mm, uint64_t start, uint64_t npages):
+        """The stamps of ``npages`` pages at ``start`` (0 for a page never written or not
+        mapped), as bytes of little-endian uint64."""
+        cdef bytearray out = bytearray(npages * 8)
+        cdef unsigned char[:] view = out
+        cdef uint64_t i, v
+        cdef pfn_t p
+        cdef int k
+        for i in range(npages):
+            p = self.present_frame(mm, start + i * PAGE_SIZE)
+            v = 0
+            if p != NO_PFN and self.pm.stamps != NULL and self.pm.mem_map[p].flags & (1ULL << PG_content):
+                v = self.pm.stamps[p]
+            for k in range(8):
+                view[i * 8 + k] = (v >> (8 * k)) & 0xff
+        return bytes(out)
+
+    def stamp_at(self, MmStruct mm, uint64_t addr):
+        """The stamp of the page mapped at addr (0: none or not mapped); None when nothing is
+        mapped there."""
+        cdef pfn_t p = self.present_frame(mm, addr)
+        if p == NO_PFN:
+            return None
+        if self.pm.stamps == NULL or not self.pm.mem_map[p].flags & (1ULL << PG_content):
+            return 0
+        return self.pm.stamps[p]
+
     def pte(self, MmStruct mm, uint64_t addr):
         """The raw entry at addr (0 when no table maps it): for tests and the pagemap."""
         cdef int err = 0

@@ -162,7 +162,8 @@ WORKLOAD = textwrap.dedent("""\
 
 def test_a_fault_heavy_run_reaches_every_ops_table(opscount):
     plugin = OpsPlugin(opscount)
-    run = run_text(WORKLOAD, plugins=[plugin], events=("*:*",), check=True)
+    # the test plugin fills every ops table, userfaultfd's too: the real plugin is left out
+    run = run_text(WORKLOAD, plugins=[plugin], events=("*:*",), check=True, disabled=("userfaultfd",))
     assert run.error is None, run.error
     assert run.checks_run > 10
     c = plugin.counter.counts_dict()
