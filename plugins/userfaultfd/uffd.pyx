@@ -54,9 +54,10 @@ cdef uint64_t F_SIGBUS = 1 << 7, F_THREAD_ID = 1 << 8, F_EXACT_ADDRESS = 1 << 11
 cdef int O_USER_MODE_ONLY = 0x1
 cdef uint64_t FLAG_WRITE = 0x1, FLAG_WP = 0x2, FLAG_MINOR = 0x4
 cdef int COPY_MODE_WP = 0x2, CONTINUE_MODE_WP = 0x2
-# PageTables.walk()'s err when the address sits in a huge leaf (memsim/mm.pyx)
-DEF WALK_PMD_LEAF = 1
-DEF WALK_PUD_LEAF = 2
+# PageTables.walk()'s err (memsim/mm.pyx: WALK_NONE 1, WALK_PMD_LEAF 2, WALK_PUD_LEAF 3)
+DEF WALK_NONE = 1
+DEF WALK_PMD_LEAF = 2
+DEF WALK_PUD_LEAF = 3
 
 
 cdef int _uffd_handle(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf, uint64_t reason) except -1:
