@@ -1,6 +1,6 @@
 """memsim benchmarks: one command, not part of the test suite.
 
-    python benchmarks/run.py [--quick] [--json OUT] [--only core|trace|sweep|reclaim|pagecache|hugetlb]
+    python benchmarks/run.py [--quick] [--json OUT] [--only core|trace|sweep|reclaim|pagecache|hugetlb|userfaultfd]
                              [--baseline PYTHON] [--kernel v5.14|v6.18]
 
 Measures (interpreter start and machine build excluded unless stated):
@@ -45,8 +45,16 @@ Measures (interpreter start and machine build excluded unless stated):
      a 16 GiB MAP_HUGETLB mapping (2 GiB with ``--quick``) faulted in, one fault per huge page
      through the plugin's C fault path (faults/s and base pages mapped/s).
 
-``--only core``, ``--only trace``, ``--only sweep``, ``--only reclaim``, ``--only pagecache`` or
-``--only hugetlb`` runs one part.
+  9. userfaultfd (benchmarks/uffd_bench.py): minor faults resolved per second -- a shmem guest of
+     16,384 pages (4,096 with ``--quick``) read by a vCPU thread while a monitor thread serves
+     each MINOR fault with UFFDIO_CONTINUE, through the declarative ``uffd_serve`` step and
+     through a Python handler (``uffd_handler``), the vCPU's touch timed in-run; next to this
+     machine's kernel doing the same (benchmarks/uffd_minor.c, built with gcc); then
+     ``memsim run configs/bench/uffd-minor.yaml`` (65,536 minor faults) as a user runs it, the
+     whole command, next to the C program doing the same 65,536 faults.
+
+``--only core``, ``--only trace``, ``--only sweep``, ``--only reclaim``, ``--only pagecache``,
+``--only hugetlb`` or ``--only userfaultfd`` runs one part.
 The faults go through the same path a workload's touch step takes: MmCore.access() in chunks
 of ``quantum`` (512) pages with a return to Python between chunks (a preemption point).
 """
@@ -184,9 +192,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     ap.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
-    ap.add_argument("--only", choices=("core", "trace", "sweep", "reclaim", "pagecache", "hugetlb"),
-                    help="run only the core, the trace, the sweep, the reclaim, the page-cache or "
-                         "the hugetlb benchmarks")
+    ap.add_argument("--only", choices=("core", "trace", "sweep", "reclaim", "pagecache", "hugetlb",
+                                       "userfaultfd"),
+                    help="run only the core, the trace, the sweep, the reclaim, the page-cache, "
+                         "the hugetlb or the userfaultfd benchmarks")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs per fault, sweep and trace command figure (the best is kept)")
     ap.add_argument("--kernel", choices=("v5.14", "v6.18"), default="v6.18",
@@ -208,6 +217,8 @@ def main(argv=None) -> int:
         results["pagecache"] = pagecache_benchmarks(args.quick, args.repeat, args.kernel)
     if args.only in (None, "hugetlb"):
         results["hugetlb"] = hugetlb_benchmarks(args.quick, args.repeat, args.kernel)
+    if args.only in (None, "userfaultfd"):
+        results["userfaultfd"] = uffd_benchmarks(args.quick, args.repeat, args.kernel)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
@@ -395,6 +406,79 @@ def hugetlb_benchmarks(quick: bool, repeat: int, kernel: str = "v6.18") -> dict:
           f"unmapped {best['munmap_s'] * 1000:.1f} ms")
     out["fault"] = best
     return out
+
+
+def live_uffd_minor(pages: int, repeat: int):
+    """The reference: benchmarks/uffd_minor.c built with gcc and run ``repeat`` times on this
+    machine's kernel; (best seconds of the touch loop, best seconds of the whole program), or
+    None with the reason when it cannot be built or run (no gcc, no userfaultfd)."""
+    import shutil
+    import subprocess
+    import tempfile
+    if shutil.which("gcc") is None:
+        return None, "no gcc"
+    with tempfile.TemporaryDirectory() as d:
+        exe = os.path.join(d, "uffd_minor")
+        r = subprocess.run(["gcc", "-O2", "-pthread", "-o", exe, os.path.join(HERE, "uffd_minor.c")],
+                           capture_output=True, text=True)
+        if r.returncode:
+            return None, f"gcc failed: {r.stderr.strip().splitlines()[-1] if r.stderr else r.returncode}"
+        loop, whole = None, None
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            r = subprocess.run([exe, str(pages)], capture_output=True, text=True)
+            t1 = time.perf_counter()
+            if r.returncode:
+                return None, f"uffd_minor failed: {r.stderr.strip() or r.returncode}"
+            s = float(r.stdout.split()[1])
+            loop = s if loop is None else min(loop, s)
+            whole = t1 - t0 if whole is None else min(whole, t1 - t0)
+        return (loop, whole), ""
+
+
+def uffd_benchmarks(quick: bool, repeat: int, kernel: str = "v6.18") -> dict:
+    """Minor faults per second through a declarative and a Python handler (uffd_bench.py, best
+    of ``repeat`` fresh processes) and the whole ``memsim run configs/bench/uffd-minor.yaml``,
+    each next to this kernel doing the same (uffd_minor.c)."""
+    import subprocess
+    from sweep_bench import memsim_command, REPO
+    pages = 4096 if quick else 16384
+    runs = []
+    for _ in range(repeat):
+        out = subprocess.run([sys.executable, os.path.join(HERE, "uffd_bench.py"), "--pages", str(pages),
+                              "--kernel", kernel], check=True, capture_output=True, text=True, cwd=HERE)
+        runs.append(json.loads(out.stdout))
+    res = {"kernel": kernel, "pages": pages}
+    live, why = live_uffd_minor(pages, repeat)
+    print(f"\nuserfaultfd ({kernel}): {pages:,} minor faults, each served with UFFDIO_CONTINUE by a "
+          f"monitor thread; the vCPU's touch timed in-run (best of {repeat})")
+    print(f"{'':>12} {'memsim':>14} {'this kernel':>14} {'ratio':>7}")
+    for name in ("declarative", "python"):
+        best = min(r[name]["seconds"] for r in runs)
+        rate = pages / best
+        res[name] = {"seconds": best, "faults_per_s": rate}
+        if live:
+            res[name]["live_faults_per_s"] = pages / live[0]
+            print(f"{name:>12} {rate:>12,.0f}/s {pages / live[0]:>12,.0f}/s {rate * live[0] / pages:>6.2f}x")
+        else:
+            print(f"{name:>12} {rate:>12,.0f}/s {'-':>14}   ({why})")
+    # the whole command, as a user runs it
+    workload = os.path.join(REPO, "configs", "bench", "uffd-minor.yaml")
+    best = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        r = subprocess.run(memsim_command() + ["run", workload], capture_output=True, text=True, cwd=str(REPO))
+        dt = time.perf_counter() - t0
+        if r.returncode:
+            raise RuntimeError(f"memsim run {workload} failed: {r.stderr.strip()}")
+        best = dt if best is None else min(best, dt)
+    big = 65536
+    live_big, _ = live_uffd_minor(big, repeat)
+    res["command"] = {"faults": big, "seconds": best, "live_seconds": live_big[1] if live_big else None}
+    ref = f", this kernel's uffd_minor {live_big[1]:.3f} s ({best / live_big[1]:.0f}x)" if live_big else ""
+    print(f"memsim run configs/bench/uffd-minor.yaml ({big:,} minor faults), the whole command: "
+          f"{best:.2f} s{ref}")
+    return res
 
 
 def sweep_benchmarks(quick: bool, repeat: int) -> dict:

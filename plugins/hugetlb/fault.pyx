@@ -360,6 +360,11 @@ cdef int _vm_huge_fault(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf, int p
     if write and not (e & _PAGE_RW):
         if not (vma.vm_flags & C_VM_WRITE):
             return VM_FAULT_SIGBUS
+        if vma.vm_flags & C_VM_MAYSHARE:
+            # hugetlb_wp(): "take out MAP_SHARED mappings first" -- a shared leaf left read-only
+            # (by uffd-wp, lifted since) is made writable
+            slot[0] = e | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED
+            return 0
         if not (vma.vm_flags & C_VM_MAYSHARE):
             # hugetlb_fault(): the page cache page of a private file mapping, for hugetlb_cow()
             if hf.mapping.i_pages.load(<uint64_t>idx, &pc) and pc >= 0:
@@ -692,6 +697,7 @@ cdef class HugetlbMaps:
         cdef page* hp
         cdef bint write = (vmf.flags & FAULT_FLAG_WRITE) != 0
         cdef unsigned int order = h.order
+        cdef bint wp_marker = _is_marker(self.core, slot[0], PTE_MARKER_UFFD_WP)
         if vr is not None and vr.flags & HPAGE_RESV_UNMAPPED:
             return VM_FAULT_SIGBUS
         if <uint64_t>idx >= (hf.mapping.i_size >> (PAGE_SHIFT + order)):
@@ -724,10 +730,16 @@ cdef class HugetlbMaps:
                 anon = True
         elif not (vma.vm_flags & C_VM_MAYSHARE) and write:
             # a private write fault on a cached page: map it read-only, then break COW
+            slot[0] = 0
             self.set_huge_pte_at(mm, vma, slot, head, level, False)
             return self.hugetlb_cow(mm, vma, hf, haddr, slot, level, head)
+        slot[0] = 0                                 # a uffd-wp marker the page replaces
         self.set_huge_pte_at(mm, vma, slot, head, level,
                              ((vma.vm_flags & C_VM_WRITE) and (vma.vm_flags & C_VM_SHARED)) or (anon and write))
+        if wp_marker:
+            # the marker's protection goes to the new leaf (pte_marker_uffd_wp(old_pte)): a
+            # write faults again and is the monitor's WP fault
+            slot[0] = (slot[0] & ~(<uint64_t>_PAGE_RW)) | _PAGE_UFFD_WP
         if anon:
             self.pm.mem_map[head]._refcount -= 1    # the mapping holds the allocation's reference
             self.pm.mem_map[head].private &= ~HPG_restore_reserve

@@ -13,6 +13,8 @@ docs/architecture.md ("The userfaultfd plugin") describes them.
 """
 from __future__ import annotations
 
+import weakref
+
 from memsim.hookspecs import hookimpl
 from memsim.plugin_host import PluginSpec
 
@@ -79,9 +81,58 @@ def memsim_machine_created(machine, config):
     h.shmem_fill = _shmem_fill
     h.hugetlb_fill = _hugetlb_fill(machine)
     machine.plugin_state["userfaultfd"] = h
+    _MACHINES.add(machine)
     section = getattr(config, "sections", {}).get("userfaultfd") if config is not None else None
     settings(machine)["arch"] = section["arch"] if section else "x86_64"
     files.machine_created(machine)
+
+
+@hookimpl
+def memsim_check_invariants(machine, full):
+    """--check (userfaultfd.md 2.2 and 9): a VMA has a context iff it has a VM_UFFD_* flag, the
+    context is live (not released) and of the VMA's mm; no fault is both unread and read."""
+    from memsim.plugins.userfaultfd.api import VM_UFFD_FLAGS
+    h = machine.plugin_state.get("userfaultfd")
+    if h is None:
+        return []
+    out = []
+    live = set(map(id, h.ctxs))
+    for task in machine.tasks.values():
+        mm = task.mm
+        if mm is None or task.tgid != task.pid:
+            continue
+        for vma in mm.vmas:
+            ctx = vma.vm_userfaultfd_ctx
+            if (ctx is None) != (not vma.vm_flags & VM_UFFD_FLAGS):
+                out.append(f"userfaultfd: VMA {vma.vm_start:#x}-{vma.vm_end:#x} of pid {task.pid} has "
+                           f"flags {vma.vm_flags & VM_UFFD_FLAGS:#x} and context {ctx!r}")
+            elif ctx is not None and (id(ctx) not in live or ctx.released):
+                out.append(f"userfaultfd: VMA {vma.vm_start:#x}-{vma.vm_end:#x} of pid {task.pid} "
+                           f"belongs to a released context {ctx!r}")
+            elif ctx is not None and ctx.mm is not None and ctx.mm is not mm:
+                out.append(f"userfaultfd: VMA {vma.vm_start:#x}-{vma.vm_end:#x} of pid {task.pid} "
+                           f"belongs to another mm's context {ctx!r}")
+    for ctx in h.ctxs:
+        pending = set(map(id, ctx.fault_pending))
+        for f in ctx.fault_read:
+            if id(f) in pending:
+                out.append(f"userfaultfd: fault {f!r} of {ctx!r} is both unread and read")
+    return out
+
+
+#: the machines this plugin set up (the task hooks are not told which machine a task is on)
+_MACHINES: "weakref.WeakSet" = weakref.WeakSet()
+
+
+@hookimpl
+def memsim_task_fork(parent, child):
+    """A child inherits its parent's capabilities (the ``capset`` step)."""
+    if parent is None:
+        return
+    from memsim.plugins.userfaultfd.api import task_fork
+    for machine in list(_MACHINES):
+        if machine.tasks.get(child.pid) is child:
+            task_fork(machine, parent, child)
 
 
 def _shmem_fill(mm, vma, dst, src_pfn, zeropage, wp):

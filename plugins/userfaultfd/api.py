@@ -27,7 +27,7 @@ from memsim.vfs import (Dentry, File, FileOperations, FileSystemType, O_RDWR, Pa
 from . import uapi
 from .profile import ARCHES, PROFILE, offered_features
 from .uapi import *  # noqa: F401,F403  (the ABI names are part of this API)
-from .uffd import FILL_CONTINUE, FILL_COPY, FILL_POISON, FILL_ZEROPAGE
+from .uffd import FILL_CONTINUE, FILL_COPY, FILL_POISON, FILL_ZEROPAGE, UserfaultfdCtx
 
 PAGE_SIZE = 4096
 TASK_SIZE = (1 << 47) - PAGE_SIZE
@@ -94,10 +94,30 @@ def minor_patch(machine: Any) -> bool:
     return patches is None or patches.enabled("uffd-minor")
 
 
+#: the capabilities a ``capset`` step can drop (include/uapi/linux/capability.h); memsim's tasks
+#: run as root with all of them, and userfaultfd is what asks for CAP_SYS_PTRACE
+CAPS = {"CAP_IPC_LOCK": 14, "CAP_SYS_PTRACE": 19, "CAP_SYS_ADMIN": 21, "CAP_SYS_RESOURCE": 24}
+
+
 def capable(machine: Any, task: Any, cap: int) -> bool:
-    """capable(cap) of ``task``: tasks run as root unless a ``capset`` step dropped ``cap``."""
+    """capable(cap) of ``task``: tasks run as root unless a ``capset`` step dropped ``cap``
+    from their effective set (a child inherits the set at fork and clone)."""
     dropped = machine.plugin_state.get("userfaultfd.caps_dropped", {})
-    return cap not in dropped.get(task.tgid, ())
+    return cap not in dropped.get(task.pid, ())
+
+
+def capset_drop(machine: Any, task: Any, caps) -> None:
+    """capset(2) lowering the calling thread's effective set by ``caps`` (numbers)."""
+    machine.clock.now += SYSCALL_NS
+    dropped = machine.plugin_state.setdefault("userfaultfd.caps_dropped", {})
+    dropped[task.pid] = frozenset(dropped.get(task.pid, frozenset()) | set(caps))
+
+
+def task_fork(machine: Any, parent: Any, child: Any) -> None:
+    """copy_creds(): the child starts with its parent's capabilities."""
+    dropped = machine.plugin_state.get("userfaultfd.caps_dropped")
+    if dropped and parent is not None and parent.pid in dropped:
+        dropped[child.pid] = dropped[parent.pid]
 
 
 def unprivileged_userfaultfd(machine: Any) -> int:
@@ -182,11 +202,9 @@ def install_fd(machine: Any, task: Any, file: File) -> int:
 
 def uffd_ctx(task: Any, fd: int):
     """fdget() of a userfaultfd: EBADF for a closed fd; any other file's ioctl is ENOTTY."""
-    try:
-        file = task.files.fget(fd)
-    except VfsError as e:
-        raise UffdError("EBADF", e.detail) from None
-    from .uffd import UserfaultfdCtx
+    file = task.files.fdt.get(fd)
+    if file is None:
+        raise UffdError("EBADF", f"fd {fd} is not open")
     if not isinstance(file.private_data, UserfaultfdCtx):
         raise UffdError("ENOTTY", f"fd {fd} is not a userfaultfd")
     return file.private_data
@@ -660,11 +678,14 @@ def _protect(h, core, mm, vma, start: int, end: int, wp: bool, ctx) -> None:
     core.change_protection(mm, start, end, not wp, 1 if wp else 2)
     markers = core.pte_markers and (vma_is_shmem(vma) or vma.vm_flags & VM_HUGETLB or
                                     ctx.features & uapi.UFFD_FEATURE_WP_UNPOPULATED)
-    if markers and not vma.vm_flags & VM_HUGETLB:
-        if wp:
-            h.uffd_wp_markers(mm, start, end)
-        else:
-            h.clear_wp_markers(mm, start, end)
+    if not markers:
+        return
+    if vma.vm_flags & VM_HUGETLB:
+        h.uffd_wp_huge_markers(mm, start, end, vma_pagesize(vma), wp)
+    elif wp:
+        h.uffd_wp_markers(mm, start, end)
+    else:
+        h.clear_wp_markers(mm, start, end)
 
 
 # -- read and poll ------------------------------------------------------------------------------

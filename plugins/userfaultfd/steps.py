@@ -199,6 +199,12 @@ def _task_pid(ctx, name: str) -> int:
     ctx.fail(f"no task named {name!r}", "name a task of the workload", "expect")
 
 
+def run_capset(ctx, step):
+    """capset(2): the calling thread drops capabilities from its effective set (memsim's tasks
+    run as root; the children it forks or clones afterwards inherit the smaller set)."""
+    api.capset_drop(ctx.machine, ctx.task, [api.CAPS[c] for c in step.args["drop"]])
+
+
 def run_uffd_poll(ctx, step):
     r = _call(ctx, api.poll, _fd(ctx))
     if r is not None:
@@ -326,6 +332,11 @@ def step_types():
                            "address (a number or {vma, offset}), ptid (a number or a task name)}")),
                  run_uffd_read,
                  example="- uffd_read: {uffd: uffd, expect: [{flags: [MINOR], address: {vma: guest}}]}"),
+        StepType("capset", "drop capabilities from the calling thread's effective set (capset(2)); "
+                 "tasks run as root until they do; children inherit the set", (
+                     Param("drop", "list", f"capabilities: {', '.join(api.CAPS)}", required=True,
+                           check=_check_names(api.CAPS)),),
+                 run_capset, example="- capset: {drop: [CAP_SYS_PTRACE]}"),
         StepType("uffd_poll", "poll(2) a userfaultfd; the result's revents (POLLIN 1, POLLERR 8, "
                  "POLLHUP 16)", (_UFFD,), run_uffd_poll, example="- uffd_poll: {uffd: uffd}"),
     )

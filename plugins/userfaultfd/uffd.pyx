@@ -735,6 +735,31 @@ cdef class Userfaultfd:
             addr += PAGE_SIZE
         return n
 
+    def uffd_wp_huge_markers(self, MmStruct mm, uint64_t start, uint64_t end, uint64_t size, bint wp):
+        """hugetlb_change_protection()'s markers (v5.19+): with ``wp`` each none huge entry of
+        [start, end) becomes a uffd-wp marker (the tables down to it allocated, as
+        huge_pte_alloc does for uffd-wp); without, a uffd-wp marker becomes none again.
+        ``size`` is the VMA's huge page size.  Returns how many changed."""
+        cdef uint64_t addr = start, n = 0
+        cdef uint64_t* slot
+        cdef uint64_t mk = self.marker(PTE_MARKER_UFFD_WP)
+        cdef int err
+        while addr < end:
+            err = 0
+            if size >= (1ULL << 30):
+                slot = self.core.pgt.walk_pud(mm, addr, wp, &err)
+            else:
+                slot = self.core.pgt.walk_pmd(mm, addr, wp, &err)
+            if slot != NULL and err == 0:
+                if wp and slot[0] == 0:
+                    slot[0] = mk
+                    n += 1
+                elif not wp and slot[0] == mk:
+                    slot[0] = 0
+                    n += 1
+            addr += size
+        return n
+
     def clear_wp_markers(self, MmStruct mm, uint64_t start, uint64_t end):
         """MM_CP_UFFD_WP_RESOLVE over markers: a uffd-wp marker becomes a none PTE again."""
         cdef uint64_t addr = start, n = 0

@@ -17,7 +17,6 @@ from memsim.testing import run_text
 KIB = 1024
 PAGE = 4096
 HPAGE = 2 << 20
-CAP_SYS_PTRACE = 19
 VM_UFFD_MISSING = 0x200
 VM_UFFD_WP = 0x1000
 VM_UFFD_MINOR = 1 << 37
@@ -43,12 +42,6 @@ def _errors(step_ctx, problem):
 def _vma(ctx, name, offset=0):
     m = ctx.mapping_named(name) if hasattr(ctx, "mapping_named") else ctx.data.mappings[name]
     return ctx.task.mm.find_vma(m.start + offset)
-
-
-def probe_drop_cap(ctx, cap=CAP_SYS_PTRACE):
-    """capset(): the task's process loses ``cap`` (what api.capable() reads)."""
-    dropped = ctx.machine.plugin_state.setdefault("userfaultfd.caps_dropped", {})
-    dropped.setdefault(ctx.task.tgid, set()).add(cap)
 
 
 def probe_vma_modes(ctx, vma, modes, offset=0, owner=None):
@@ -166,7 +159,7 @@ def probe_rmap(ctx, vma, offset=0, mapcount=1):
         raise _errors(ctx, f"{vma}+{offset:#x}: rmap_walk finds {[(hex(s), hex(a)) for s, a in found]}")
 
 
-PROBES = {"drop_cap": probe_drop_cap, "vma_modes": probe_vma_modes, "api_error": probe_api_error,
+PROBES = {"vma_modes": probe_vma_modes, "api_error": probe_api_error,
           "fdinfo": probe_fdinfo, "pte_count": probe_pte_count, "present": probe_present,
           "rmap": probe_rmap}
 

@@ -18,10 +18,6 @@ TYPES = (HUGE, SHM, SHMP, ASH, APRIV)
 HPAGE = 2 << 20
 DATA = "cached"
 
-no_hugetlb_wp = pytest.mark.xfail(strict=True, reason="uffd-wp markers in hugetlb entries are "
-                                  "not modelled yet (api._protect skips hugetlb VMAs)")
-
-
 def unit(mt):
     return HPAGE if mt == HUGE else 4096
 
@@ -73,18 +69,8 @@ def go(uffd, mt, setup, steps, **subst):
 
 
 def cells(row, *skip):
-    """pytest params of a row: every memory type but ``skip``, hugetlb cells xfail."""
-    out = []
-    for mt in TYPES:
-        if mt in skip:
-            continue
-        marks = (no_hugetlb_wp,) if mt == HUGE and row in HUGE_WP_MARKERS else ()
-        out.append(pytest.param(mt, id=mt, marks=marks))
-    return out
-
-
-#: rows whose hugetlb cell needs a uffd-wp marker in a huge entry (not modelled yet)
-HUGE_WP_MARKERS = {"g_wp_write"}
+    """pytest params of a row: every memory type but ``skip``."""
+    return [pytest.param(mt, id=mt) for mt in TYPES if mt not in skip]
 
 
 # -- b: REGISTER ----------------------------------------------------------------------------------

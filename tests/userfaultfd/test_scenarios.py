@@ -92,11 +92,10 @@ def test_scenario_3_exact_address_is_a_known_feature_on_618(uffd):
 @both
 def test_scenario_4_event_fork_without_cap_sys_ptrace(uffd, kernel):
     """Scenario 4 (section 3.2 step 4): EVENT_FORK asked for by a task without CAP_SYS_PTRACE
-    is EPERM with the struct zeroed.  No workload step drops a capability yet: the ``probe``
-    step drop_cap fills what api.capable() reads."""
+    is EPERM with the struct zeroed (the capset step drops the capability)."""
     uffd.ok("""\
         - userfaultfd: {name: u, flags: [O_NONBLOCK]}
-        - probe: {fn: drop_cap}
+        - capset: {drop: [CAP_SYS_PTRACE]}
         - uffdio_api: {uffd: u, features: [EVENT_FORK]}
         - expect: {errno: EPERM}
         - expect: {result: {api: 0, features: 0, ioctls: 0}}
@@ -126,11 +125,10 @@ def test_scenario_5_ioctl_read_poll_before_api(uffd, kernel):
 def test_scenario_6_syscall_permission(uffd, kernel):
     """Scenario 6 (section 3.1): vm.unprivileged_userfaultfd 0 and no CAP_SYS_PTRACE:
     userfaultfd(0) is EPERM, userfaultfd(UFFD_USER_MODE_ONLY) works, and 0x2 with
-    UFFD_USER_MODE_ONLY is EINVAL (the permission passes, the flag check does not).  The
-    capability is dropped by the ``probe`` step (no workload step does it yet)."""
+    UFFD_USER_MODE_ONLY is EINVAL (the permission passes, the flag check does not)."""
     uffd.ok("""\
         - read_file: {path: /proc/sys/vm/unprivileged_userfaultfd, expect: "0\\n"}
-        - probe: {fn: drop_cap}
+        - capset: {drop: [CAP_SYS_PTRACE]}
         - userfaultfd: {name: u}
         - expect: {errno: EPERM}
         - userfaultfd: {name: u2, flags: [UFFD_USER_MODE_ONLY]}
@@ -812,4 +810,30 @@ def test_scenario_39_fill_through_another_uffd(uffd, kernel):
         - expect: {result: {copy: 4096}}
         - read: {vma: R, offset: 4 KiB, expect: via-u2}
         - probe: {fn: vma_modes, args: {vma: R, modes: [MISSING], owner: u}}
+        """, kernel)
+
+
+@both
+def test_capabilities_are_inherited_at_fork_and_clone(uffd, kernel):
+    """copy_creds(): a child forked or a thread cloned after capset starts without the dropped
+    capability (EVENT_FORK is EPERM for it too); one forked before keeps it."""
+    uffd.ok("""\
+        - fork:
+            child: early
+            steps:
+              - sleep: {duration: 10000}
+              - userfaultfd: {name: u, flags: [O_NONBLOCK]}
+              - uffdio_api: {uffd: u, features: [EVENT_FORK]}
+        - capset: {drop: [CAP_SYS_PTRACE]}
+        - fork:
+            child: late
+            steps:
+              - userfaultfd: {name: u}
+              - expect: {errno: EPERM}
+        - clone:
+            thread: t
+            steps:
+              - userfaultfd: {name: v, flags: [O_NONBLOCK]}
+              - expect: {errno: EPERM}
+        - sleep: {duration: 20000}
         """, kernel)
