@@ -39,9 +39,11 @@ VM_UFFD_FLAGS = VM_UFFD_MISSING | VM_UFFD_WP | VM_UFFD_MINOR
 S_IFREG, S_IFCHR = 0o100000, 0o020000
 POLLIN, POLLERR, POLLHUP = 0x1, 0x8, 0x10
 CAP_SYS_PTRACE = 19
-#: emulated time of one userfaultfd system call, and of filling one page (a 4 KiB copy)
+#: emulated time of one userfaultfd system call, of filling one page (a 4 KiB copy) and of
+#: moving one (UFFDIO_MOVE: two entries and the rmap, no copy)
 SYSCALL_NS = 500
 FILL_PAGE_NS = 300
+MOVE_PAGE_NS = 100
 
 
 class UffdError(Exception):
@@ -569,6 +571,45 @@ def uffdio_poison(machine: Any, task: Any, fd: int, start: int, length: int, mod
         raise UffdError("EINVAL", f"unknown UFFDIO_POISON mode bits {mode:#x}")
     return _fill(machine, task, ctx, FILL_POISON, start, 0, length, mode,
                  uapi.UFFDIO_POISON_MODE_DONTWAKE, "updated")
+
+
+def uffdio_move(machine: Any, task: Any, fd: int, dst: int, src: int, length: int, mode: int = 0) -> int:
+    """userfaultfd_move() (v6.8+; userfaultfd.md section 12, probes/README.md row 33): move the
+    caller's private anonymous pages of [src, src + length) to the registered, empty
+    [dst, dst + length) without copying; returns ``move`` (= length).
+
+    Order: an unknown ioctl before v6.8 (EINVAL); the handshake; mmap_changing (EAGAIN, move =
+    -EAGAIN written); a caller in another mm (EINVAL: no cross-mm moves); validate_range() of
+    dst, then of src, and an unknown mode bit (EINVAL, ``move`` untouched); ESRCH when the
+    address space is gone; then move_pages() (uffd.Userfaultfd.move_pages): its result goes to
+    ``move`` (-errno when the first page fails, else the bytes moved), [dst, dst + moved) is
+    woken unless DONTWAKE, and a short move is EAGAIN.  Not gated by UFFD_FEATURE_MOVE (the
+    live kernel moves with features 0)."""
+    machine.clock.now += SYSCALL_NS
+    ctx = uffd_ctx(task, fd)
+    if not profile(machine).move:
+        raise UffdError("EINVAL", "UFFDIO_MOVE does not exist before v6.8")
+    _running(ctx)
+    if ctx.mmap_changing:
+        raise UffdError("EAGAIN", "a non-cooperative event is in flight (mmap_changing)",
+                        {"move": -11})
+    if task.mm is not ctx.mm:
+        raise UffdError("EINVAL", "UFFDIO_MOVE from another address space")
+    validate_range(machine, dst, length)
+    validate_range(machine, src, length)
+    if mode & ~(uapi.UFFDIO_MOVE_MODE_DONTWAKE | uapi.UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES):
+        raise UffdError("EINVAL", f"unknown UFFDIO_MOVE mode bits {mode:#x}")
+    if ctx.mm is None or ctx.mm.mm_users <= 0:
+        raise UffdError("ESRCH", "the userfaultfd's process has exited")
+    r = host(machine).move_pages(ctx, dst, src, length, mode)
+    if r < 0:
+        raise UffdError(errno_name(r), f"move at {dst:#x}", {"move": r})
+    machine.clock.now += MOVE_PAGE_NS * (r // PAGE_SIZE)
+    if not mode & uapi.UFFDIO_MOVE_MODE_DONTWAKE:
+        ctx.wake(dst, r)
+    if r != length:
+        raise UffdError("EAGAIN", f"move: {r} of {length} bytes", {"move": r})
+    return r
 
 
 def uffdio_wake(machine: Any, task: Any, fd: int, start: int, length: int) -> None:

@@ -110,7 +110,7 @@ def _src(ctx):
     if a.get("src_addr") is not None:
         return a["src_addr"]
     if a.get("src") is None:
-        ctx.fail("uffdio_copy needs a source: src (a mapping) or src_addr", "give src: NAME", "src")
+        ctx.fail(f"{ctx.step.op} needs a source: src (a mapping) or src_addr", "give src: NAME", "src")
     m = ctx.mapping("src")
     return m.start + (a.get("src_offset") or 0)
 
@@ -121,6 +121,16 @@ def run_uffdio_copy(ctx, step):
     r = _call(ctx, api.uffdio_copy, _fd(ctx), start, _src(ctx), length, _bits(a["mode"], uapi.MODES["copy"]))
     if r is not None:
         _set_result(ctx, copy=r)
+
+
+def run_uffdio_move(ctx, step):
+    """UFFDIO_MOVE: the destination is the step's range, the source src (+ src_offset) or
+    src_addr, the same length."""
+    a = step.args
+    start, length = _range(ctx)
+    r = _call(ctx, api.uffdio_move, _fd(ctx), start, _src(ctx), length, _bits(a["mode"], uapi.MODES["move"]))
+    if r is not None:
+        _set_result(ctx, move=r)
 
 
 def _simple_fill(name: str, fn, field: str):
@@ -287,6 +297,15 @@ def step_types():
                      _mode("copy", "DONTWAKE, WP")),
                  run_uffdio_copy, check=_need_range,
                  example="- uffdio_copy: {uffd: uffd, vma: guest, length: 4 KiB, src: staging}"),
+        StepType("uffdio_move", "UFFDIO_MOVE (v6.18): move the private anonymous pages of src to "
+                 "the registered, empty range without copying; the result's move is what the "
+                 "kernel wrote", _RANGE + (
+                     Param("src", "str", "the source mapping (or give src_addr)", refers="vma"),
+                     Param("src_offset", "size", "offset in the source mapping", default="0 B"),
+                     Param("src_addr", "address", "an absolute source address"),
+                     _mode("move", "DONTWAKE, ALLOW_SRC_HOLES")),
+                 run_uffdio_move, check=_need_range,
+                 example="- uffdio_move: {uffd: uffd, vma: guest, length: 4 KiB, src: staging}"),
         StepType("uffdio_zeropage", "UFFDIO_ZEROPAGE: fill a range with zero pages", _RANGE + (
             _mode("zeropage", "DONTWAKE"),), _simple_fill("zeropage", api.uffdio_zeropage, "zeropage"),
                  check=_need_range, example="- uffdio_zeropage: {uffd: uffd, vma: guest, length: 4 KiB}"),
@@ -325,6 +344,6 @@ def step_types():
 
 def expect_key():
     return ExpectKey(Param("result", "map", "the output fields of the task's last userfaultfd "
-                           "step: copy, zeropage, mapped, updated, ioctls, features, revents, "
+                           "step: copy, zeropage, mapped, move, updated, ioctls, features, revents, "
                            "bytes (the fields the kernel wrote, also when the call failed)"),
                      check_result)

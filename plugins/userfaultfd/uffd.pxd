@@ -69,3 +69,12 @@ cdef class Userfaultfd:
     cdef int64_t fill_shmem_continue(self, MmStruct mm, VmArea vma, uint64_t dst,
                                      int mode) except? -1000000
     cdef pfn_t src_page(self, MmStruct src_mm, uint64_t src, int* err) except? 0xfffffffffffffffe
+    cpdef int64_t move_pages(self, UserfaultfdCtx ctx, uint64_t dst_start, uint64_t src_start,
+                             uint64_t length, uint64_t mode) except? -1000000
+    cdef int validate_move_areas(self, UserfaultfdCtx ctx, VmArea src_vma, VmArea dst_vma) except? -1000
+    cdef bint anon_exclusive(self, uint64_t e, pfn_t head, bint leaf) noexcept
+    cdef int move_pages_pte(self, MmStruct mm, VmArea dst_vma, VmArea src_vma, uint64_t* dst_pte,
+                            uint64_t* src_pte, uint64_t dst_addr, uint64_t src_addr,
+                            uint64_t mode) except? -1000
+    cdef int move_pages_huge_pmd(self, MmStruct mm, VmArea dst_vma, uint64_t* dst_pmd,
+                                 uint64_t* src_pmd, uint64_t dst_addr) except? -1000

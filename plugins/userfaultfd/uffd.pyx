@@ -18,15 +18,17 @@ finds the entry still missing.
 """
 from libc.stdint cimport uint64_t, int64_t, uint32_t
 from memsim._types cimport (pfn_t, NO_PFN, PAGE_SIZE, PAGE_SHIFT, PTE_PFN_MASK, PG_content, PG_dirty,
+                            PG_head, PG_tail, PAGE_MAPPING_ANON, HPAGE_PMD_ORDER,
                             _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY,
-                            _PAGE_SPECIAL, _PAGE_UFFD_WP)
+                            _PAGE_SPECIAL, _PAGE_UFFD_WP, _PAGE_PSE)
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem
 from memsim.mm cimport (MmCore, MmStruct, VmArea, AddressSpace, vm_fault, userfaultfd_ops,
                         VM_FAULT_SIGBUS, VM_FAULT_NOPAGE, VM_FAULT_RETRY, VM_FAULT_ERROR,
                         FAULT_FLAG_WRITE, FAULT_FLAG_USER, pte_present, swp_entry, swp_type,
                         swp_offset, swp_entry_to_pte, pte_to_swp_entry, PTE_MARKER_UFFD_WP,
-                        PTE_MARKER_POISONED)
+                        PTE_MARKER_POISONED, _PAGE_SWP_EXCLUSIVE, compound_head_page,
+                        compound_mapcount_ptr)
 
 from memsim.sched import WaitQueue
 
@@ -37,6 +39,7 @@ DEF EINVAL = 22
 DEF ENOENT = 2
 DEF ENOMEM = 12
 DEF EAGAIN = 11
+DEF EBUSY = 16
 
 # the fill ioctls (enum mfill_atomic_mode / mcopy_atomic_mode)
 FILL_COPY = 0
@@ -49,12 +52,20 @@ DEF K_CONTINUE = 2
 DEF K_POISON = 3
 
 cdef uint64_t C_VM_WRITE = 0x2, C_VM_SHARED = 0x8, C_VM_HUGETLB = 0x400000
+# validate_move_areas(): VM_ACCESS_FLAGS (READ|WRITE|EXEC), VM_LOCKED, and what
+# vma_move_compatible() refuses (VM_PFNMAP | VM_IO | VM_HUGETLB | VM_MIXEDMAP)
+cdef uint64_t C_VM_ACCESS_FLAGS = 0x7, C_VM_LOCKED = 0x2000
+cdef uint64_t C_VM_MOVE_INCOMPATIBLE = 0x400 | 0x4000 | 0x400000 | 0x10000000
+# UFFDIO_MOVE modes
+cdef uint64_t MOVE_MODE_ALLOW_SRC_HOLES = 0x2
+cdef uint64_t HPAGE_PMD_SIZE = 1ULL << 21
 cdef uint64_t C_VM_UFFD_MISSING = 0x200, C_VM_UFFD_WP = 0x1000, C_VM_UFFD_MINOR = 1ULL << 37
 cdef uint64_t F_SIGBUS = 1 << 7, F_THREAD_ID = 1 << 8, F_EXACT_ADDRESS = 1 << 11
 cdef int O_USER_MODE_ONLY = 0x1
 cdef uint64_t FLAG_WRITE = 0x1, FLAG_WP = 0x2, FLAG_MINOR = 0x4
 cdef int COPY_MODE_WP = 0x2, CONTINUE_MODE_WP = 0x2
-# PageTables.walk()'s err when the address sits in a huge leaf (memsim/mm.pyx)
+# PageTables.walk()'s err (memsim/mm.pyx: WALK_NONE 1, WALK_PMD_LEAF 2, WALK_PUD_LEAF 3)
+DEF WALK_NONE = 1
 DEF WALK_PMD_LEAF = 2
 DEF WALK_PUD_LEAF = 3
 
@@ -490,6 +501,220 @@ cdef class Userfaultfd:
         if pte[0] != 0:
             return -EEXIST
         pte[0] = self.marker(PTE_MARKER_POISONED)
+        return 0
+
+    # -- UFFDIO_MOVE (v6.8+) ----------------------------------------------------------------------
+    cpdef int64_t move_pages(self, UserfaultfdCtx ctx, uint64_t dst_start, uint64_t src_start,
+                             uint64_t length, uint64_t mode) except? -1000000:
+        """move_pages() (mm/userfaultfd.c, v6.8+), after userfaultfd_move()'s checks: the VMA
+        holding dst_start (ENOENT; its anon_vma prepared unless VM_SHARED) and the one holding
+        src_start (ENOENT), mmap_changing (EAGAIN), neither shared and each holding its whole
+        range (EINVAL), validate_move_areas() (EINVAL); then page by page (a PMD leaf whole when
+        aligned, move_pages_huge_pmd).  No overlap check: src and dst may be the same VMA and
+        overlap (a page moved forward can be met again as a source).  Returns the bytes moved
+        (holes count with ALLOW_SRC_HOLES) if any, else the first failure's -errno."""
+        cdef MmStruct mm = ctx.mm
+        cdef VmArea dst_vma, src_vma
+        cdef uint64_t src_addr = src_start, dst_addr = dst_start, step
+        cdef int64_t moved = 0
+        cdef int err = 0, werr, werr_src
+        cdef uint64_t* spte
+        cdef uint64_t* dpmd
+        cdef uint64_t* dpte
+        # uffd_move_lock() -> find_vma_and_prepare_anon(dst), vma_lookup(src)
+        dst_vma = mm.find_vma(dst_start)
+        if dst_vma is None or dst_vma.vm_start > dst_start:
+            return -ENOENT
+        if not (dst_vma.vm_flags & C_VM_SHARED):
+            self.core.anon_vma_prepare(dst_vma)
+        if dst_vma.vm_start <= src_start < dst_vma.vm_end:
+            src_vma = dst_vma
+        else:
+            src_vma = mm.find_vma(src_start)
+            if src_vma is None or src_vma.vm_start > src_start:
+                return -ENOENT
+        if ctx.mmap_changing:
+            return -EAGAIN
+        if src_vma.vm_flags & C_VM_SHARED or src_start + length > src_vma.vm_end:
+            return -EINVAL
+        if dst_vma.vm_flags & C_VM_SHARED or dst_start + length > dst_vma.vm_end:
+            return -EINVAL
+        err = self.validate_move_areas(ctx, src_vma, dst_vma)
+        if err:
+            return err
+        while src_addr < src_start + length:
+            werr = 0
+            spte = self.core.pgt.walk(mm, src_addr, False, &werr)
+            if spte == NULL:
+                # no page table under src (mm_find_pmd / pmd_none): a hole
+                if not (mode & MOVE_MODE_ALLOW_SRC_HOLES):
+                    err = -ENOENT
+                    break
+                werr = 0
+                spte = self.core.pgt.walk(mm, src_addr, True, &werr)     # __pte_alloc(src)
+                if spte == NULL:
+                    err = -ENOMEM
+                    break
+            werr_src = werr
+            if werr_src == WALK_PUD_LEAF:
+                err = -EINVAL                   # no anonymous PUD leaves
+                break
+            werr = 0
+            dpmd = self.core.pgt.walk_pmd(mm, dst_addr, True, &werr)    # mm_alloc_pmd(dst)
+            if dpmd == NULL:
+                err = -ENOMEM
+                break
+            if werr == WALK_PUD_LEAF or dpmd[0] & _PAGE_PSE:
+                err = -EEXIST                  # pmd_trans_huge(dst_pmdval): be strict
+                break
+            if werr_src == WALK_PMD_LEAF:
+                # pmd_trans_huge_lock(src_pmd): a THP mapped by a PMD
+                if (src_addr & (HPAGE_PMD_SIZE - 1)) or (dst_addr & (HPAGE_PMD_SIZE - 1)) \
+                        or src_start + length - src_addr < HPAGE_PMD_SIZE or dpmd[0] != 0:
+                    # move_splits_huge_pmd() or a dst page table: split, then PTE by PTE
+                    if not self.anon_exclusive(spte[0], (spte[0] & PTE_PFN_MASK) >> PAGE_SHIFT, True):
+                        err = -EBUSY
+                        break
+                    if self.core.split_huge_pmd(mm, src_vma, spte, src_addr & ~(HPAGE_PMD_SIZE - 1)) < 0:
+                        err = -ENOMEM
+                        break
+                    continue
+                err = self.move_pages_huge_pmd(mm, dst_vma, dpmd, spte, dst_addr)
+                step = HPAGE_PMD_SIZE
+            else:
+                werr = 0
+                dpte = self.core.pgt.walk(mm, dst_addr, True, &werr)     # pte_alloc(dst)
+                if dpte == NULL:
+                    err = -ENOMEM
+                    break
+                err = self.move_pages_pte(mm, dst_vma, src_vma, dpte, spte, dst_addr, src_addr, mode)
+                step = PAGE_SIZE
+            if err:
+                break
+            dst_addr += step
+            src_addr += step
+            moved += step
+        if moved:
+            self.stats["moved"] = self.stats.get("moved", 0) + (moved >> PAGE_SHIFT)
+            return moved
+        return err
+
+    cdef int validate_move_areas(self, UserfaultfdCtx ctx, VmArea src_vma, VmArea dst_vma) except? -1000:
+        """validate_move_areas(): the same access flags (memsim's vm_page_prot follows them) and
+        VM_LOCKED, a writable source, no VM_PFNMAP / VM_IO / VM_HUGETLB / VM_MIXEDMAP, dst
+        registered with *this* userfaultfd, both anonymous (no vm_ops, no file: shmem, shared
+        anonymous memory and a MAP_PRIVATE file -- even where its pages are anonymous COW
+        copies -- are EINVAL).  -EINVAL or 0."""
+        if (src_vma.vm_flags & C_VM_ACCESS_FLAGS) != (dst_vma.vm_flags & C_VM_ACCESS_FLAGS):
+            return -EINVAL
+        if (src_vma.vm_flags & C_VM_LOCKED) != (dst_vma.vm_flags & C_VM_LOCKED):
+            return -EINVAL
+        if not (src_vma.vm_flags & C_VM_WRITE):
+            return -EINVAL
+        if (src_vma.vm_flags | dst_vma.vm_flags) & C_VM_MOVE_INCOMPATIBLE:
+            return -EINVAL
+        if dst_vma.vm_userfaultfd_ctx is not ctx:
+            return -EINVAL
+        if src_vma.vm_ops != NULL or src_vma.vm_file is not None or \
+                dst_vma.vm_ops != NULL or dst_vma.vm_file is not None:
+            return -EINVAL
+        return 0
+
+    cdef bint anon_exclusive(self, uint64_t e, pfn_t pfn, bint leaf) noexcept:
+        """PageAnonExclusive() of the anonymous page the present entry ``e`` maps, as memsim can
+        tell it: memsim keeps no PG_anon_exclusive bit, so the entry stands for it.  In the
+        kernel (v6.x) a private anonymous page mapped writable is always exclusive; fork()
+        clears the bit and write-protects both mappings, and only a write fault's reuse (which
+        makes the entry writable again) or a new page sets it -- so a page once shared with a
+        child stays "not exclusive" after the child is gone, and read-only.  Hence: exclusive
+        when the entry is writable, or write-protected by userfaultfd (_PAGE_UFFD_WP: WP does
+        not touch exclusivity) while the page is mapped once.  (Where memsim leaves an
+        exclusive page read-only that the kernel would have made writable again -- mprotect
+        back to PROT_WRITE, or a WRITEPROTECT lifted, before the next write -- this says "not
+        exclusive" and MOVE fails with EBUSY.)"""
+        cdef page* hp = compound_head_page(self.pm, pfn)
+        cdef int mapcount
+        if not (hp.mapping & PAGE_MAPPING_ANON):
+            return False
+        if e & _PAGE_RW:
+            return True
+        if not (e & _PAGE_UFFD_WP):
+            return False
+        if leaf:
+            mapcount = compound_mapcount_ptr(self.pm, (e & PTE_PFN_MASK) >> PAGE_SHIFT)[0]
+        else:
+            mapcount = self.pm.mem_map[pfn]._mapcount
+        return mapcount == 1
+
+    cdef int move_pages_pte(self, MmStruct mm, VmArea dst_vma, VmArea src_vma, uint64_t* dst_pte,
+                            uint64_t* src_pte, uint64_t dst_addr, uint64_t src_addr,
+                            uint64_t mode) except? -1000:
+        """move_pages_pte(): dst must be none (pte_none: a marker is EEXIST too); a src hole is
+        ENOENT, or nothing to do with ALLOW_SRC_HOLES; the zero page moves as a zero-page
+        mapping (move_zeropage_pte); a present page must be a normal, order-0, exclusive
+        anonymous page (EBUSY; memsim cannot split_folio() a large one), and then
+        move_present_pte(): the src entry cleared, folio_move_anon_rmap() to dst's anon_vma,
+        the index dst's, the dst entry writable (dirty if src was).  A swap entry moves only
+        when exclusive (move_swap_pte; memsim does not track _PAGE_SWP_EXCLUSIVE: EBUSY); any
+        other non-present entry (a PTE marker) is EFAULT.  RSS does not change (one mm)."""
+        cdef uint64_t s = src_pte[0]
+        cdef pfn_t pfn
+        cdef page* p
+        if dst_pte[0] != 0:
+            return -EEXIST
+        if s == 0:
+            return 0 if mode & MOVE_MODE_ALLOW_SRC_HOLES else -ENOENT
+        if pte_present(s):
+            pfn = (s & PTE_PFN_MASK) >> PAGE_SHIFT
+            if pfn == self.core.zero_pfn:
+                # move_zeropage_pte(): my_zero_pfn mapped special at dst, src cleared
+                src_pte[0] = 0
+                dst_pte[0] = (self.core.zero_pfn << PAGE_SHIFT) | _PAGE_PRESENT | _PAGE_USER | \
+                    _PAGE_SPECIAL | _PAGE_ACCESSED
+                return 0
+            if s & _PAGE_SPECIAL:
+                return -EBUSY                   # vm_normal_folio() is NULL
+            p = &self.pm.mem_map[pfn]
+            if p.flags & ((1ULL << PG_head) | (1ULL << PG_tail)):
+                return -EBUSY                   # folio_test_large: split_folio() not modelled
+            if not self.anon_exclusive(s, pfn, False):
+                return -EBUSY
+            src_pte[0] = 0                      # ptep_clear_flush(src)
+            p.mapping = dst_vma.anon_vma | PAGE_MAPPING_ANON      # folio_move_anon_rmap
+            p.index = ((dst_addr - dst_vma.vm_start) >> PAGE_SHIFT) + dst_vma.vm_pgoff
+            dst_pte[0] = (pfn << PAGE_SHIFT) | _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | \
+                _PAGE_RW | (s & _PAGE_DIRTY)
+            return 0
+        if self.core.pte_markers and swp_type(pte_to_swp_entry(s)) == self.core.swp_pte_marker:
+            return -EFAULT                      # non_swap_entry(), not a migration entry
+        if not (s & _PAGE_SWP_EXCLUSIVE):
+            return -EBUSY
+        src_pte[0] = 0
+        dst_pte[0] = s
+        return 0
+
+    cdef int move_pages_huge_pmd(self, MmStruct mm, VmArea dst_vma, uint64_t* dst_pmd,
+                                 uint64_t* src_pmd, uint64_t dst_addr) except? -1000:
+        """move_pages_huge_pmd(): a PMD-mapped anonymous THP (or the huge zero page) moves whole
+        to a none dst PMD: EBUSY unless exclusive; the folio's anon rmap and index move to
+        dst's; the leaf is made writable (dirty if it was)."""
+        cdef uint64_t s = src_pmd[0]
+        cdef pfn_t head = (s & PTE_PFN_MASK) >> PAGE_SHIFT
+        cdef page* hp = &self.pm.mem_map[head]
+        if not (s & _PAGE_PRESENT):
+            return -ENOENT
+        if dst_pmd[0] != 0:
+            return -EEXIST
+        if s & _PAGE_SPECIAL:
+            src_pmd[0] = 0
+            dst_pmd[0] = s
+            return 0
+        if not self.anon_exclusive(s, head, True):
+            return -EBUSY
+        src_pmd[0] = 0
+        hp.mapping = dst_vma.anon_vma | PAGE_MAPPING_ANON
+        hp.index = ((dst_addr - dst_vma.vm_start) >> PAGE_SHIFT) + dst_vma.vm_pgoff
+        dst_pmd[0] = (s & ~(<uint64_t>_PAGE_UFFD_WP)) | _PAGE_RW | _PAGE_ACCESSED
         return 0
 
     # -- write protection ----------------------------------------------------------------------

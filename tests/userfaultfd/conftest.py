@@ -128,8 +128,40 @@ def probe_pte_count(ctx, vma, present, length=None, offset=0):
         raise _errors(ctx, f"{n} pages of {vma} mapped, expected {present}")
 
 
+def probe_present(ctx, vma, map, offset=0):
+    """The pagemap present bit of each page of vma from offset on, as the probes print it: one
+    character a page, ``P`` present (the zero page too), ``-`` not (uffd_move.txt's src=/dst=)."""
+    h = ctx.machine.plugin_state["userfaultfd"]
+    m = ctx.data.mappings[vma]
+    got = "".join("P" if h.pte(ctx.task.mm, m.start + offset + i * PAGE) & 1 else "-"
+                  for i in range(len(map)))
+    if got != map:
+        raise _errors(ctx, f"{vma}+{offset:#x}: present map {got}, expected {map}")
+
+
+def probe_rmap(ctx, vma, offset=0, mapcount=1):
+    """The page mapped at vma+offset has ``mapcount`` and its rmap (page->mapping and index)
+    leads back to that address of that VMA (folio_move_anon_rmap after a MOVE), and to
+    ``mapcount`` places in all."""
+    h = ctx.machine.plugin_state["userfaultfd"]
+    m = ctx.data.mappings[vma]
+    addr = m.start + offset
+    e = h.pte(ctx.task.mm, addr)
+    if not e & 1:
+        raise _errors(ctx, f"{vma}+{offset:#x} is not mapped")
+    pfn = (e & 0x000ffffffffff000) >> 12
+    info = ctx.machine.physmem.page_info(pfn)
+    if info["mapcount"] != mapcount:
+        raise _errors(ctx, f"{vma}+{offset:#x}: mapcount {info['mapcount']}, expected {mapcount}")
+    found = [(v.vm_start, a) for v, a, _lvl in ctx.machine.mmcore.rmap.rmap_walk(pfn)]
+    want_vma = ctx.task.mm.find_vma(addr)
+    if (want_vma.vm_start, addr) not in found or len(found) != mapcount:
+        raise _errors(ctx, f"{vma}+{offset:#x}: rmap_walk finds {[(hex(s), hex(a)) for s, a in found]}")
+
+
 PROBES = {"vma_modes": probe_vma_modes, "api_error": probe_api_error,
-          "fdinfo": probe_fdinfo, "pte_count": probe_pte_count}
+          "fdinfo": probe_fdinfo, "pte_count": probe_pte_count, "present": probe_present,
+          "rmap": probe_rmap}
 
 
 class Probe:

@@ -967,11 +967,6 @@ def test_beyond_eof_copy_and_zeropage_efault(uffd, mt):
         """)
 
 
-no_move = pytest.mark.xfail(strict=True, reason="UFFDIO_MOVE is not implemented yet (no "
-                            "uffdio_move step or api.uffdio_move)")
-
-
-@no_move
 def test_move_anon_page(uffd):
     """UFFDIO_MOVE (section 12, extra ioctls; the MOVE bit 0x20 is in every anon/shmem ioctls
     mask above): an exclusive anonymous page moves from src to the registered dst; src reads
