@@ -51,7 +51,9 @@ Measures (interpreter start and machine build excluded unless stated):
      through a Python handler (``uffd_handler``), the vCPU's touch timed in-run; next to this
      machine's kernel doing the same (benchmarks/uffd_minor.c, built with gcc); then
      ``memsim run configs/bench/uffd-minor.yaml`` (65,536 minor faults) as a user runs it, the
-     whole command, next to the C program doing the same 65,536 faults.
+     whole command, next to the C program doing the same 65,536 faults; and the live-migration
+     demo (configs/patch-uffd-minor.yaml) with a 16 GiB guest on hugetlbfs (1 GiB with
+     ``--quick``): host seconds and peak memory, the emulated pause and convergence.
 
 ``--only core``, ``--only trace``, ``--only sweep``, ``--only reclaim``, ``--only pagecache``,
 ``--only hugetlb`` or ``--only userfaultfd`` runs one part.
@@ -478,6 +480,16 @@ def uffd_benchmarks(quick: bool, repeat: int, kernel: str = "v6.18") -> dict:
     ref = f", this kernel's uffd_minor {live_big[1]:.3f} s ({best / live_big[1]:.0f}x)" if live_big else ""
     print(f"memsim run configs/bench/uffd-minor.yaml ({big:,} minor faults), the whole command: "
           f"{best:.2f} s{ref}")
+    gib = 1 if quick else 16
+    out = subprocess.run([sys.executable, os.path.join(HERE, "uffd_bench.py"), "--migration-gib", str(gib),
+                          "--kernel", kernel], check=True, capture_output=True, text=True, cwd=HERE)
+    mig = json.loads(out.stdout)
+    res["migration"] = mig
+    print(f"configs/patch-uffd-minor.yaml with a {gib} GiB guest on hugetlbfs: {mig['host_s']:.1f} s on the "
+          f"host (peak RSS {mig['rss_mib']:,.0f} MiB) for {mig['emulated_s']:.1f} s emulated; pause "
+          f"{mig['pause_us'] / 1000:.2f} ms, {mig['stale_pages'] * 4096 / 2**30:.1f} GiB stale at the "
+          f"switch-over, converged {mig['convergence_ms'] / 1000:.2f} s after the resume, "
+          f"{mig['bytes_moved'] / 2**30:.1f} GiB moved, {mig['mismatches']} pages wrong")
     return res
 
 

@@ -20,11 +20,15 @@ MODEL = (
     "EEXIST over a mapped page), and UFFDIO_API offers MINOR_HUGETLBFS and MINOR_SHMEM. "
     "Off (before the patch): the MINOR registration mode is an unknown mode bit, UFFDIO_CONTINUE "
     "an unknown ioctl and the two features unknown bits, all EINVAL; the range ioctls lose "
-    "CONTINUE, and such a fault maps the cached page without the monitor knowing. The demo "
-    "(a post-copy live migration: with the change the target serves faults on pages it "
-    "pre-copied with CONTINUE; without it the target must discard its stale pages when the "
-    "dirty map arrives and serve every later fault with UFFDIO_COPY from the source) is not "
-    "written yet.")
+    "CONTINUE, and such a fault maps the cached page without the monitor knowing. "
+    "`configs/patch-uffd-minor.yaml` is a post-copy live migration of a 1 GiB guest (400 pages "
+    "dirtied a millisecond, three pre-copy rounds over a 1 GiB/s link): with the change the "
+    "target registers its guest view MINOR at the switch-over and serves each fault with "
+    "CONTINUE, fetching the page first when it is stale; without it a page in the file raises "
+    "no MISSING fault, so the target punches every stale page out of the file before resuming "
+    "-- the guest's pause grows from 1.1 ms to 27 ms for 95,000 stale pages -- and serves "
+    "MISSING faults with UFFDIO_COPY. Both end with every page equal to the source at the "
+    "pause (migrate_verify, by page stamps).")
 
 
 def patch_impl():

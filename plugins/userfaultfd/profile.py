@@ -109,12 +109,12 @@ WP_FEATURES = {"v5.14": uapi.UFFD_FEATURE_PAGEFAULT_FLAG_WP,
 MINOR_FEATURES = uapi.UFFD_FEATURE_MINOR_HUGETLBFS | uapi.UFFD_FEATURE_MINOR_SHMEM
 
 
-def offered_features(profile_name: str, prof: UffdProfile, arch: Arch, minor_patch: bool) -> int:
+def offered_features(profile, prof: UffdProfile, arch: Arch, minor_patch: bool) -> int:
     """The ``features`` UFFDIO_API replies with: every known feature, less what the architecture
     lacks (and, with the uffd-minor change off, the MINOR features, which did not exist)."""
     f = prof.known_features
     if not arch.minor or not minor_patch:
         f &= ~MINOR_FEATURES
     if not arch.wp:
-        f &= ~WP_FEATURES[profile_name]
+        f &= ~WP_FEATURES[getattr(profile, "name", profile)]
     return f
