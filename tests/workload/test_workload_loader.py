@@ -41,7 +41,8 @@ def test_reference_example_loads(tmp_path):
     assert mmap.arg_where["length"] == Location(str(path), 15, 35)
     assert "prot" not in mmap.arg_where                     # defaulted: not written, no place
     assert dict(app.steps[1].args) == {"vma": "buf", "offset": 0, "length": None, "access": "write",
-                                       "pattern": "sequential", "stride": 4096, "count": None}
+                                       "pattern": "sequential", "stride": 4096, "count": None,
+                                       "stamp": False}
     assert dict(app.steps[2].args["rss"]) == {"anon": GiB}
     fork = app.steps[3]
     assert fork.args["child"] == "kid" and fork.args["cpu"] is None
