@@ -21,8 +21,8 @@ from __future__ import annotations
 from typing import Any, Dict, Generator, List, Optional
 
 from memsim.mm import VM_HUGETLB, VM_MAYWRITE, VM_SHARED
-from memsim.vfs import (Dentry, File, FileOperations, FileSystemType, O_RDWR, Path, SuperBlock,
-                        VfsError, VfsMount, fput)
+from memsim.vfs import (Dentry, File, FileOperations, FileSystemType, Path, SuperBlock, VfsError,
+                        VfsMount)
 
 from . import uapi
 from .profile import ARCHES, PROFILE, offered_features
@@ -353,6 +353,23 @@ def _vmas_from(mm, start: int, end: int) -> List[Any]:
     return [v for v in mm.vmas if v.vm_end > start and v.vm_start < end]
 
 
+def _range_vmas(machine: Any, mm, start: int, length: int):
+    """The first checks REGISTER and UNREGISTER share: validate_range(), a VMA at or after
+    start (v5.14: ENOMEM), one in the range (EINVAL: a hole), a hugetlb first VMA's start
+    aligned to its huge page size (EINVAL).  Returns (end, the VMAs of the range)."""
+    validate_range(machine, start, length)
+    end = start + length
+    if profile(machine).no_vma_errno == "ENOMEM" and not any(v.vm_end > start for v in mm.vmas):
+        raise UffdError("ENOMEM", "no mapping at or after start")
+    vmas = _vmas_from(mm, start, end)
+    if not vmas:
+        raise UffdError("EINVAL", "the range lies in a hole")
+    first = vmas[0]
+    if first.vm_flags & VM_HUGETLB and start % vma_pagesize(first):
+        raise UffdError("EINVAL", "start is not aligned to the huge page size")
+    return end, vmas
+
+
 def _register_modes(machine: Any) -> int:
     m = uapi.UFFDIO_REGISTER_MODE_MISSING | uapi.UFFDIO_REGISTER_MODE_WP
     if minor_patch(machine):
@@ -383,17 +400,8 @@ def uffdio_register(machine: Any, task: Any, fd: int, start: int, length: int, m
             raise UffdError("EINVAL", "this architecture has no userfaultfd minor faults "
                             "(it needs the high VMA flag bits of a 64-bit kernel)")
         vm_flags |= VM_UFFD_MINOR
-    validate_range(machine, start, length)
-    end = start + length
+    end, vmas = _range_vmas(machine, ctx.mm, start, length)
     mm = ctx.mm
-    if prof.no_vma_errno == "ENOMEM" and not any(v.vm_end > start for v in mm.vmas):
-        raise UffdError("ENOMEM", "no mapping at or after start")
-    vmas = _vmas_from(mm, start, end)
-    if not vmas:
-        raise UffdError("EINVAL", "the range lies in a hole")
-    first = vmas[0]
-    if first.vm_flags & VM_HUGETLB and start % vma_pagesize(first):
-        raise UffdError("EINVAL", "start is not aligned to the huge page size")
     basic = False
     for cur in vmas:
         if not vma_can_userfault(machine, cur, vm_flags):
@@ -445,17 +453,8 @@ def uffdio_unregister(machine: Any, task: Any, fd: int, start: int, length: int)
     ctx = uffd_ctx(task, fd)
     _running(ctx)
     prof = profile(machine)
-    validate_range(machine, start, length)
-    end = start + length
+    end, vmas = _range_vmas(machine, ctx.mm, start, length)
     mm = ctx.mm
-    if prof.no_vma_errno == "ENOMEM" and not any(v.vm_end > start for v in mm.vmas):
-        raise UffdError("ENOMEM", "no mapping at or after start")
-    vmas = _vmas_from(mm, start, end)
-    if not vmas:
-        raise UffdError("EINVAL", "the range lies in a hole")
-    first = vmas[0]
-    if first.vm_flags & VM_HUGETLB and start % vma_pagesize(first):
-        raise UffdError("EINVAL", "start is not aligned to the huge page size")
     for cur in vmas:
         if not vma_can_userfault(machine, cur, cur.vm_flags & VM_UFFD_FLAGS):
             raise UffdError("EINVAL", f"the mapping at {cur.vm_start:#x} cannot be a userfaultfd range")

@@ -26,7 +26,7 @@ deadlock).
 from __future__ import annotations
 
 import importlib
-from typing import Any, Dict, Generator, List, Optional
+from typing import Any, Dict, Generator, List
 
 from memsim.registry import Param, StepType
 from memsim.sched import SleepUntil
@@ -78,7 +78,7 @@ def run_uffd_serve(ctx, step):
     """The declarative handler (see the module's docstring)."""
     a = step.args
     fd = ctx.data.fds.get(a["uffd"], -1)
-    machine, task = ctx.machine, ctx.task
+    machine = ctx.machine
     target = _mapping_of(ctx, a["vma"]) if a.get("vma") else None
     src = _mapping_of(ctx, a["src"]) if a.get("src") else None
     served = 0

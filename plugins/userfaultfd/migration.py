@@ -29,7 +29,7 @@ figures (pause, post-copy faults, bytes moved, time to convergence, mismatches) 
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Dict, Optional
 
 from memsim.registry import Param, StepType
 from memsim.sched import PREEMPT, SleepUntil, WaitQueue

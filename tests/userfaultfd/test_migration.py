@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from memsim.hookspecs import hookimpl
-from memsim.registry import Param, StepType
+from memsim.registry import StepType
 from memsim.testing import run_text
 
 
