@@ -172,7 +172,7 @@ def _check_msg(ctx, got: Dict[str, Any], want: Dict[str, Any], i: int) -> None:
     for key, value in want.items():
         if key == "flags":
             value = _bits(value, uapi.PAGEFAULT_FLAGS) if isinstance(value, (list, tuple)) else value
-        elif key == "address" and isinstance(value, Mapping):
+        elif key in ("address", "start", "end", "from", "to") and isinstance(value, Mapping):
             m = ctx.data.mappings.get(value["vma"])
             if m is None:
                 ctx.fail(f"no mapping named {value['vma']!r}", "name a mapping of this task", "expect")
@@ -180,7 +180,8 @@ def _check_msg(ctx, got: Dict[str, Any], want: Dict[str, Any], i: int) -> None:
         elif key == "ptid" and isinstance(value, str):
             value = _task_pid(ctx, value)
         if got.get(key) != value:
-            shown = {k: (hex(v) if isinstance(v, int) and k in ("address", "flags") else v) for k, v in got.items()}
+            shown = {k: (hex(v) if isinstance(v, int) and k in ("address", "flags", "start", "end", "from", "to")
+                         else v) for k, v in got.items()}
             raise ctx.expectation_failed(
                 f"message {i}: {key} is {_show(key, got.get(key))}, expected {_show(key, value)} ({shown})",
                 "", "expect")
@@ -189,7 +190,7 @@ def _check_msg(ctx, got: Dict[str, Any], want: Dict[str, Any], i: int) -> None:
 def _show(key, v):
     if key == "flags" and isinstance(v, int):
         return f"{v:#x} ({uapi.flag_names(v, uapi.PAGEFAULT_FLAGS)})"
-    return hex(v) if isinstance(v, int) and key == "address" else repr(v)
+    return hex(v) if isinstance(v, int) and key in ("address", "start", "end", "from", "to") else repr(v)
 
 
 def _task_pid(ctx, name: str) -> int:
@@ -329,7 +330,9 @@ def step_types():
                      Param("size", "int", "the buffer's size in bytes instead (EINVAL under 32)",
                            minimum=0),
                      Param("expect", "list", "the messages expected, in order: {event, flags, "
-                           "address (a number or {vma, offset}), ptid (a number or a task name)}")),
+                           "address, ptid (a number or a task name); start and end of remove and "
+                           "unmap, from, to and len of remap, ufd of fork}; an address may be "
+                           "{vma, offset}")),
                  run_uffd_read,
                  example="- uffd_read: {uffd: uffd, expect: [{flags: [MINOR], address: {vma: guest}}]}"),
         StepType("capset", "drop capabilities from the calling thread's effective set (capset(2)); "

@@ -1,0 +1,190 @@
+"""Rows of tests/userfaultfd/probes/README.md's table (where the live 6.18 kernel differs from
+the spec or the spec is silent), each against the probe fixture line the row names."""
+import pytest
+
+
+def test_row_26_one_read_collects_two_faults_oldest_first(uffd):
+    """uffd_faults.txt `two faults`: read(64) with two faults pending gives 64 bytes, oldest
+    first."""
+    uffd.ok("""\
+        - mmap: {name: buf, length: 16 KiB}
+        - userfaultfd: {name: u, flags: [O_NONBLOCK]}
+        - uffdio_api: {uffd: u}
+        - uffdio_register: {uffd: u, vma: buf, mode: [MISSING]}
+        - clone: {thread: t1, steps: [{read: {vma: buf, offset: 4 KiB, length: 1}}]}
+        - sleep: {duration: 1000}
+        - clone: {thread: t2, steps: [{read: {vma: buf, offset: 8 KiB, length: 1}}]}
+        - sleep: {duration: 1000}
+        - uffd_read: {uffd: u, count: 2, expect: [{address: {vma: buf, offset: 4096}},
+                                                  {address: {vma: buf, offset: 8192}}]}
+        - expect: {result: {bytes: 64}}
+        - uffdio_zeropage: {uffd: u, vma: buf, length: 16 KiB}
+        """)
+
+
+def test_row_27_a_fill_with_dontwake_before_the_read_leaves_the_message_and_the_sleeper(uffd):
+    """uffd_faults.txt `COPY DONTWAKE before read`: the message stays readable and the thread
+    blocked until UFFDIO_WAKE."""
+    uffd.ok("""\
+        - mmap: {name: buf, length: 16 KiB}
+        - mmap: {name: src, length: 4 KiB}
+        - userfaultfd: {name: u, flags: [O_NONBLOCK]}
+        - uffdio_api: {uffd: u}
+        - uffdio_register: {uffd: u, vma: buf, mode: [MISSING]}
+        - clone: {thread: t, steps: [{read: {vma: buf, length: 1}}]}
+        - sleep: {duration: 1000}
+        - uffdio_copy: {uffd: u, vma: buf, length: 4 KiB, src: src, mode: [DONTWAKE]}
+        - uffd_read: {uffd: u, expect: [{address: {vma: buf}}]}
+        - probe: {fn: fdinfo, args: {contains: "total:\\t1\\n"}}
+        - uffdio_wake: {uffd: u, vma: buf, length: 4 KiB}
+        - sleep: {duration: 1000}
+        - probe: {fn: fdinfo, args: {contains: "total:\\t0\\n"}}
+        """)
+
+
+@pytest.mark.parametrize("mode", ["MISSING", "WP"])
+def test_row_29_the_sigbus_feature_answers_every_userfault_with_bus_adrerr(uffd, mode):
+    """uffd_faults.txt `s36`: with UFFD_FEATURE_SIGBUS a MISSING or WP fault is SIGBUS
+    (BUS_ADRERR), no message."""
+    prep = ("- uffdio_writeprotect: {uffd: u, vma: buf, length: 4 KiB, mode: [WP]}\n"
+            if mode == "WP" else "")
+    touch = "- touch: {vma: buf, length: 4 KiB, access: write}\n" if mode == "WP" else ""
+    uffd.ok("""\
+        - mmap: {name: buf, length: 16 KiB}
+        $TOUCH- userfaultfd: {name: u, flags: [O_NONBLOCK]}
+        - uffdio_api: {uffd: u, features: [SIGBUS]}
+        - uffdio_register: {uffd: u, vma: buf, mode: [$MODE]}
+        $PREP- write: {vma: buf, data: x}
+        - expect: {signal: SIGBUS, si_code: BUS_ADRERR}
+        - uffd_read: {uffd: u}
+        - expect: {errno: EAGAIN}
+        """, MODE=mode, TOUCH=touch, PREP=prep)
+
+
+def test_row_35_writeprotect_over_two_registered_vmas(uffd):
+    """uffd_wp.txt `WRITEPROTECT over two registered VMAs`: OK, both protected (v5.14: ENOENT)."""
+    steps = """\
+        - mmap: {name: a, length: 8 KiB, addr: 0x600000000000, flags: [MAP_FIXED]}
+        - mmap: {name: b, length: 8 KiB, addr: 0x600000002000, flags: [MAP_FIXED], prot: r}
+        - touch: {vma: a, access: write}
+        - userfaultfd: {name: u, flags: [O_NONBLOCK]}
+        - uffdio_api: {uffd: u}
+        - uffdio_register: {uffd: u, addr: 0x600000000000, length: 16 KiB, mode: [WP]}
+        - uffdio_writeprotect: {uffd: u, addr: 0x600000000000, length: 16 KiB, mode: [WP]}
+        """
+    uffd.ok(steps)
+    uffd.ok(steps + "- expect: {errno: ENOENT}\n", "v5.14")
+
+
+def test_row_36_unprotect_running_into_an_unregistered_vma_unprotects_the_registered_part(uffd):
+    """uffd_wp.txt `[registered 2, unregistered 2]`: protect and un-protect both fail with
+    ENOENT on 6.18 and both change the registered part: the write then goes through."""
+    uffd.ok("""\
+        - mmap: {name: a, length: 8 KiB, addr: 0x600000000000, flags: [MAP_FIXED]}
+        - mmap: {name: b, length: 8 KiB, addr: 0x600000002000, flags: [MAP_FIXED]}
+        - touch: {vma: a, access: write}
+        - userfaultfd: {name: u, flags: [O_NONBLOCK]}
+        - uffdio_api: {uffd: u}
+        - uffdio_register: {uffd: u, vma: a, mode: [WP]}
+        - uffdio_writeprotect: {uffd: u, addr: 0x600000000000, length: 16 KiB, mode: [WP]}
+        - expect: {errno: ENOENT}
+        - uffdio_writeprotect: {uffd: u, addr: 0x600000000000, length: 16 KiB, mode: []}
+        - expect: {errno: ENOENT}
+        - write: {vma: a, data: through}
+        - uffd_read: {uffd: u}
+        - expect: {errno: EAGAIN}
+        """)
+
+
+def test_row_37_unprotect_with_dontwake_leaves_the_writer_asleep(uffd):
+    """uffd_wp.txt `un-protect with DONTWAKE`: OK; the writer stays blocked until UFFDIO_WAKE."""
+    uffd.ok("""\
+        - mmap: {name: buf, length: 8 KiB}
+        - touch: {vma: buf, access: write}
+        - userfaultfd: {name: u, flags: [O_NONBLOCK]}
+        - uffdio_api: {uffd: u}
+        - uffdio_register: {uffd: u, vma: buf, mode: [WP]}
+        - uffdio_writeprotect: {uffd: u, vma: buf, mode: [WP]}
+        - clone: {thread: t, steps: [{write: {vma: buf, data: x}}]}
+        - sleep: {duration: 1000}
+        - uffd_read: {uffd: u, expect: [{flags: [WRITE, WP]}]}
+        - uffdio_writeprotect: {uffd: u, vma: buf, mode: [DONTWAKE]}
+        - sleep: {duration: 1000}
+        - probe: {fn: fdinfo, args: {contains: "total:\\t1\\n"}}
+        - uffdio_wake: {uffd: u, vma: buf}
+        - sleep: {duration: 1000}
+        - probe: {fn: fdinfo, args: {contains: "total:\\t0\\n"}}
+        """)
+
+
+def test_row_38_wp_unpopulated_marks_none_ptes(uffd):
+    """uffd_wp.txt WP_UNPOPULATED: markers on every none PTE; the first write is WP|WRITE, the
+    first read no event (the zero page, write-protected)."""
+    uffd.ok("""\
+        - mmap: {name: buf, length: 8 KiB}
+        - userfaultfd: {name: u, flags: [O_NONBLOCK]}
+        - uffdio_api: {uffd: u, features: [WP_UNPOPULATED]}
+        - uffdio_register: {uffd: u, vma: buf, mode: [WP]}
+        - uffdio_writeprotect: {uffd: u, vma: buf, mode: [WP]}
+        - read: {vma: buf, offset: 4 KiB, length: 1}
+        - uffd_read: {uffd: u}
+        - expect: {errno: EAGAIN}
+        - clone: {thread: t, steps: [{write: {vma: buf, data: x}}]}
+        - sleep: {duration: 1000}
+        - uffd_read: {uffd: u, expect: [{flags: [WRITE, WP], address: {vma: buf}}]}
+        - uffdio_writeprotect: {uffd: u, vma: buf, mode: []}
+        - sleep: {duration: 1000}
+        """)
+
+
+def test_row_38_without_wp_unpopulated_a_first_write_is_no_event(uffd):
+    uffd.ok("""\
+        - mmap: {name: buf, length: 8 KiB}
+        - userfaultfd: {name: u, flags: [O_NONBLOCK]}
+        - uffdio_api: {uffd: u}
+        - uffdio_register: {uffd: u, vma: buf, mode: [WP]}
+        - uffdio_writeprotect: {uffd: u, vma: buf, mode: [WP]}
+        - write: {vma: buf, data: x}
+        - uffd_read: {uffd: u}
+        - expect: {errno: EAGAIN}
+        """)
+
+
+def test_row_42_mremap_shrink_with_event_unmap(uffd):
+    """uffd_events.txt `mremap shrink`: with EVENT_UNMAP an UNMAP of the tail, and the mremap
+    waits for the read; EVENT_REMAP alone gives no event."""
+    uffd.ok("""\
+        - mmap: {name: buf, length: 16 KiB}
+        - userfaultfd: {name: u, flags: [O_NONBLOCK]}
+        - uffdio_api: {uffd: u, features: [EVENT_UNMAP, EVENT_REMAP]}
+        - uffdio_register: {uffd: u, vma: buf, mode: [MISSING]}
+        - clone: {thread: t, steps: [{mremap: {vma: buf, length: 8 KiB}}]}
+        - sleep: {duration: 1000}
+        - uffd_read: {uffd: u, expect: [{event: unmap, start: {vma: buf, offset: 8192},
+                                         end: {vma: buf, offset: 16384}}]}
+        - sleep: {duration: 1000}
+        """)
+
+
+def test_row_43_madv_dontneed_raises_remove_and_the_next_read_is_missing(uffd):
+    """uffd_events.txt REMOVE: the exact range, the raiser blocked until read; then the page is
+    gone and a read of it is a MISSING fault."""
+    uffd.ok("""\
+        - mmap: {name: buf, length: 16 KiB}
+        - mmap: {name: src, length: 4 KiB}
+        - userfaultfd: {name: u, flags: [O_NONBLOCK]}
+        - uffdio_api: {uffd: u, features: [EVENT_REMOVE]}
+        - uffdio_register: {uffd: u, vma: buf, mode: [MISSING]}
+        - uffdio_copy: {uffd: u, vma: buf, offset: 4 KiB, length: 8 KiB, src_addr: 0, src: src}
+        - expect: {errno: EFAULT}
+        - uffdio_zeropage: {uffd: u, vma: buf, length: 16 KiB}
+        - clone: {thread: t, steps: [{madvise: {vma: buf, offset: 4 KiB, length: 8 KiB, advice: MADV_DONTNEED}}]}
+        - sleep: {duration: 1000}
+        - uffd_read: {uffd: u, expect: [{event: remove, start: {vma: buf, offset: 4096},
+                                         end: {vma: buf, offset: 12288}}]}
+        - sleep: {duration: 1000}
+        - clone: {thread: r, steps: [{read: {vma: buf, offset: 4 KiB, length: 1}}]}
+        - sleep: {duration: 1000}
+        - uffd_read: {uffd: u, expect: [{event: pagefault, flags: [], address: {vma: buf, offset: 4096}}]}
+        - uffdio_zeropage: {uffd: u, vma: buf, offset: 4 KiB, length: 4 KiB}
+        """)
