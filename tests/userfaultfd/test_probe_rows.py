@@ -188,3 +188,49 @@ def test_row_43_madv_dontneed_raises_remove_and_the_next_read_is_missing(uffd):
         - uffd_read: {uffd: u, expect: [{event: pagefault, flags: [], address: {vma: buf, offset: 4096}}]}
         - uffdio_zeropage: {uffd: u, vma: buf, offset: 4 KiB, length: 4 KiB}
         """)
+
+
+def test_row_31_a_fill_through_another_uffd_does_not_wake_the_owners_sleeper(uffd):
+    """uffd_faults.txt `s39`: COPY through uffd2 into uffd1's range is OK but wakes no thread
+    sleeping on uffd1; a WAKE through uffd1 does."""
+    uffd.ok("""\
+        - mmap: {name: R, length: 16 KiB}
+        - mmap: {name: src, length: 4 KiB}
+        - userfaultfd: {name: u, flags: [O_NONBLOCK]}
+        - uffdio_api: {uffd: u}
+        - uffdio_register: {uffd: u, vma: R, mode: [MISSING]}
+        - userfaultfd: {name: u2, flags: [O_NONBLOCK]}
+        - uffdio_api: {uffd: u2}
+        - clone: {thread: t, steps: [{read: {vma: R, length: 1}}]}
+        - sleep: {duration: 1000}
+        - uffdio_copy: {uffd: u2, vma: R, length: 4 KiB, src: src}
+        - expect: {result: {copy: 4096}}
+        - sleep: {duration: 1000}
+        - probe: {fn: fdinfo, args: {contains: "total:\\t1\\n"}}
+        - uffdio_wake: {uffd: u, vma: R, length: 4 KiB}
+        - sleep: {duration: 1000}
+        - probe: {fn: fdinfo, args: {contains: "total:\\t0\\n"}}
+        """)
+
+
+@pytest.mark.parametrize("page", ["cached", "hole"])
+def test_row_39_wp_on_unpopulated_shmem_marks_cached_pages_and_holes(uffd, page):
+    """uffd_wp.txt markers: WRITEPROTECT of a shmem range with no PTEs leaves a uffd-wp marker
+    on cached pages and holes alike (no WP_UNPOPULATED needed); a write there is WP|WRITE."""
+    offset = "0" if page == "cached" else "8 KiB"
+    uffd.ok("""\
+        - memfd_create: {name: m}
+        - ftruncate: {fd: m, length: 16 KiB}
+        - mmap: {name: A, length: 16 KiB, type: fd-shared, fd: m}
+        - mmap: {name: B, length: 16 KiB, type: fd-shared, fd: m}
+        - write: {vma: B, data: cached}
+        - userfaultfd: {name: u, flags: [O_NONBLOCK]}
+        - uffdio_api: {uffd: u}
+        - uffdio_register: {uffd: u, vma: A, mode: [WP]}
+        - uffdio_writeprotect: {uffd: u, vma: A, mode: [WP]}
+        - clone: {thread: t, steps: [{write: {vma: A, offset: $OFF, data: x}}]}
+        - sleep: {duration: 1000}
+        - uffd_read: {uffd: u, expect: [{flags: [WRITE, WP], address: {vma: A, offset: $OFFN}}]}
+        - uffdio_writeprotect: {uffd: u, vma: A, mode: []}
+        - sleep: {duration: 1000}
+        """, OFF=offset, OFFN=0 if page == "cached" else 8192)
