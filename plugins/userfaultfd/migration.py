@@ -61,6 +61,7 @@ class Migration:
         self.pause_start = None
         self.resumed_at = None
         self.converged_at = None
+        self.converged_wq = WaitQueue(f"migration {name} converged")
         self.snapshot: bytes = b""
         self.stale: Optional[bytearray] = None
         self.stale_left = 0
@@ -83,6 +84,22 @@ class Migration:
 
 def migrations(machine) -> Dict[str, Migration]:
     return machine.plugin_state.setdefault("userfaultfd.migrations", {})
+
+
+def _converged(mig: "Migration", now: int) -> None:
+    """Every stale page is resolved: the migration has converged; its waiters wake."""
+    if mig.converged_at is None:
+        mig.converged_at = now
+        mig.converged_wq.wake_up()
+
+
+def _switched(ctx) -> "Migration":
+    """The migration of a post-copy step: it must have switched over already."""
+    mig = _migration(ctx)
+    if mig.stale is None:
+        ctx.fail(f"migration {mig.name!r} has not switched over yet",
+                 "run migrate_switchover (in this task) before this step", "migration")
+    return mig
 
 
 def _migration(ctx, create: bool = False) -> Migration:
@@ -109,7 +126,15 @@ def _sleep(ctx, ns: float):
 
 def run_guest_run(ctx, step):
     """A vCPU: ``pages_per_ms`` random accesses per millisecond of emulated time to the mapping
-    (writes stamped), for ``duration`` or until the migration named by ``until`` pauses it."""
+    (writes stamped), for ``duration`` or until the migration named by ``until`` pauses it.  A
+    guest waiting for a pause runs as a daemon: if no migration ever pauses it, the run ends
+    with the other tasks."""
+    from memsim.plugins.userfaultfd.handlers import _Daemon
+    with _Daemon(ctx, bool(step.args["until"]) and not step.args["duration"]):
+        yield from _guest_run(ctx, step)
+
+
+def _guest_run(ctx, step):
     from memsim.plugins.core_steps import new_stamp, touch_range
     a = step.args
     m = ctx.mapping()
@@ -227,7 +252,7 @@ def run_migrate_switchover(ctx, step):
         _make_staging(ctx, mig)
     mig.resumed_at = machine.clock.now
     if mig.stale_left == 0:
-        mig.converged_at = machine.clock.now
+        _converged(mig, machine.clock.now)
 
 
 def _punch_stale(ctx, mig: Migration, vma_b):
@@ -306,8 +331,8 @@ def _resolve(ctx, mig: Migration, fd: int, addr: int, minor: bool, why: str):
     if stale and any(mig.stale[i:i + per]):    # (another thread may have resolved it meanwhile)
         mig.stale[i:i + per] = bytes(per)
         mig.stale_left -= per
-        if mig.stale_left == 0 and mig.converged_at is None:
-            mig.converged_at = machine.clock.now
+        if mig.stale_left == 0:
+            _converged(mig, machine.clock.now)
     return stale
 
 
@@ -315,7 +340,7 @@ def run_migrate_serve(ctx, step):
     """The fault thread (see the module's docstring); serves until every other task is done."""
     from memsim.plugins.userfaultfd.handlers import _Daemon, _wait_messages
     a = step.args
-    mig = _migration(ctx)
+    mig = _switched(ctx)
     fd = ctx.data.fds.get(a["uffd"], -1)
     with _Daemon(ctx, True):
         while True:
@@ -343,7 +368,7 @@ def run_migrate_serve(ctx, step):
 def run_migrate_drain(ctx, step):
     """The background copier: each stale (huge) page still stale, in address order."""
     a = step.args
-    mig = _migration(ctx)
+    mig = _switched(ctx)
     fd = ctx.data.fds.get(a["uffd"], -1)
     per = mig.pagesize // PAGE_SIZE
     for i in range(0, mig.npages, per):
@@ -359,10 +384,12 @@ def run_migrate_drain(ctx, step):
 
 
 def run_migrate_wait(ctx, step):
-    """Wait until the migration has converged (every stale page resolved)."""
+    """Wait until the migration has converged (every stale page resolved).  A migration that
+    can no longer converge (no copier, no fault left to serve) leaves the waiters blocked: the
+    run ends with its deadlock report, which names the migration."""
     mig = _migration(ctx)
     while mig.converged_at is None:
-        yield SleepUntil(ctx.machine.clock.now + 100_000)
+        yield mig.converged_wq
 
 
 def run_migrate_verify(ctx, step):
@@ -370,7 +397,10 @@ def run_migrate_verify(ctx, step):
     target guest after it was fetched (its stamp is a target task's and it is no longer
     stale).  A mismatch fails the run."""
     from memsim.plugins.core_steps import touch_range
-    mig = _migration(ctx)
+    mig = _switched(ctx)
+    if mig.converged_at is None:
+        ctx.fail(f"migration {mig.name!r} has not converged yet: pages are still stale",
+                 "run migrate_wait before migrate_verify", "migration")
     h = _host(ctx)
     target_pids = {t.pid for t in ctx.machine.thread_group(ctx.task)}
     # read through the populate view B: the file's pages (A and B share them), each faulted in
@@ -395,6 +425,14 @@ def run_migrate_verify(ctx, step):
             f"(first: page {bad[0]})", "the migration lost writes", None)
 
 
+def _guest_run_check(args, given):
+    from memsim.errors import InvalidValue
+    if not args["duration"] and not args["until"]:
+        raise InvalidValue("guest_run needs an end", "give duration or until (a migration's name)",
+                           key="duration")
+    return args
+
+
 def step_types():
     mig = Param("migration", "str", "the migration's name (migrate_precopy starts it)", required=True)
     uffd = Param("uffd", "str", "the userfaultfd of the target (its userfaultfd step's name)",
@@ -405,9 +443,11 @@ def step_types():
                      Param("vma", "str", "the guest memory", required=True, refers="vma"),
                      Param("pages_per_ms", "int", "accesses per millisecond", default=1000, minimum=1),
                      Param("access", "enum", "read or write", default="write", choices=("read", "write")),
-                     Param("duration", "duration", "how long (0: until paused)", default=0),
+                     Param("duration", "duration", "how long (0: until the migration pauses it)",
+                           default=0),
                      Param("until", "str", "run until this migration pauses the guest")),
-                 run_guest_run, example="- guest_run: {vma: ram, pages_per_ms: 2000, until: mig}"),
+                 run_guest_run, check=_guest_run_check,
+                 example="- guest_run: {vma: ram, pages_per_ms: 2000, until: mig}"),
         StepType("migrate_precopy", "pre-copy a guest's memory from a source task into the "
                  "target's populate view, in rounds", (
                      mig,

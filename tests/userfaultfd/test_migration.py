@@ -123,3 +123,48 @@ def test_a_migration_step_before_the_precopy_is_a_workload_error():
         """)
     run = run_text(text, events=())
     assert run.error is not None and "no migration named 'nope' has started" in str(run.error)
+
+
+@pytest.mark.parametrize("step, message", [
+    ("- guest_run: {vma: ram}", "guest_run needs an end"),
+    ("- migrate_drain: {migration: mig, uffd: u}", "migration 'mig' has not switched over yet"),
+    ("- migrate_verify: {migration: mig}", "migration 'mig' has not switched over yet"),
+])
+def test_migration_steps_out_of_order_are_workload_errors(step, message):
+    """A migration step used before what it needs names the step and the missing one: no
+    traceback, no run that never ends."""
+    text = textwrap.dedent("""\
+        tasks:
+          - name: src
+            steps:
+              - mmap: {name: ram, length: 1 MiB}
+              - guest_run: {vma: ram, until: mig}
+          - name: dst
+            steps:
+              - mmap: {name: ram, length: 1 MiB}
+              - memfd_create: {name: f}
+              - ftruncate: {fd: f, length: 1 MiB}
+              - mmap: {name: B, length: 1 MiB, type: fd-shared, fd: f}
+              - userfaultfd: {name: u, flags: [O_NONBLOCK]}
+              - uffdio_api: {uffd: u}
+              - migrate_precopy: {migration: mig, from: {task: src, vma: ram}, to: B}
+        """) + "      " + step + "\n"
+    from memsim.errors import WorkloadError
+    try:
+        error = run_text(text, events=()).error     # found while running
+    except WorkloadError as e:                      # found when the file is loaded
+        error = e
+    assert error is not None and message in str(error)
+    assert error.exit_code == 2
+
+
+def test_a_guest_waiting_for_a_migration_that_never_comes_ends_with_the_run():
+    text = textwrap.dedent("""\
+        tasks:
+          - name: t
+            steps:
+              - mmap: {name: ram, length: 1 MiB}
+              - guest_run: {vma: ram, until: never}
+        """)
+    run = run_text(text, events=())
+    assert run.error is None
