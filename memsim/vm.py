@@ -477,6 +477,7 @@ def dup_mm(core: MmCore, parent: MmStruct, owner, overcommit=None) -> MmStruct:
         new = vma.dup()
         vma_get_file(new)
         new.addr = core.vm_area_alloc(dup=True)
+        new.vm_mm = child                         # dup_mmap(): tmp->vm_mm = mm, before dup_userfaultfd
         core.dup_userfaultfd(vma, new)
         new.anon_vma = 0
         core.anon_vma_fork(new, vma)

@@ -21,12 +21,11 @@ from . import api, uapi
 class Event:
     """A queued non-cooperative event (struct userfaultfd_wait_queue of an event)."""
 
-    def __init__(self, ctx, event: int, args=(), child_ctx=None, child_vma=None):
+    def __init__(self, ctx, event: int, args=(), child_ctx=None):
         self.ctx = ctx
         self.event = event
         self.args = tuple(args)
         self.child_ctx = child_ctx
-        self.child_vma = child_vma
         self.waitq = WaitQueue("userfaultfd event")
         self.done = False
 
@@ -38,8 +37,6 @@ class Event:
             machine = h.machine
             task = machine.current.task
             child = self.child_ctx
-            if self.child_vma is not None and self.child_vma.vm_mm is not None:
-                child.mm = self.child_vma.vm_mm
             file = api.anon_inode_getfile(machine, "[userfaultfd]", child, child.flags & (uapi.O_NONBLOCK | uapi.O_CLOEXEC))
             fd = api.install_fd(machine, task, file)
             msg = uapi.msg_event(uapi.UFFD_EVENT_FORK, fd)
@@ -67,7 +64,7 @@ def _queue(h, ctx, ev: Event) -> None:
 
 def install(h) -> None:
     """Connect the machine's Userfaultfd ops for fork, mremap, munmap and madvise."""
-    forks: Dict[Any, Any] = {}          # (parent ctx, child vma's parent mm id) -> child ctx
+    forks: Dict[Any, Any] = {}          # (parent ctx, child mm) -> the child's context
 
     def on_dup(vma, new) -> bool:
         """dup_userfaultfd(): keep the registration in the child only with EVENT_FORK, under a
@@ -75,18 +72,18 @@ def install(h) -> None:
         ctx = vma.vm_userfaultfd_ctx
         if ctx is None or ctx.released or not ctx.features & uapi.UFFD_FEATURE_EVENT_FORK:
             return False
-        key = (id(ctx), h.machine.clock.now, id(h.machine.current.task))
+        key = (id(ctx), id(new.vm_mm))
         child = forks.get(key)
         if child is None:
             for k in list(forks):
                 if k[0] == id(ctx):
                     del forks[k]
-            child = h.new_ctx(None, ctx.flags)
+            child = h.new_ctx(new.vm_mm, ctx.flags)
             child.features = ctx.features
             child.api_done = True
             forks[key] = child
             ctx.mmap_changing += 1
-            _queue(h, ctx, Event(ctx, uapi.UFFD_EVENT_FORK, child_ctx=child, child_vma=new))
+            _queue(h, ctx, Event(ctx, uapi.UFFD_EVENT_FORK, child_ctx=child))
         new.vm_userfaultfd_ctx = child
         return True
 

@@ -234,3 +234,26 @@ def test_row_39_wp_on_unpopulated_shmem_marks_cached_pages_and_holes(uffd, page)
         - uffdio_writeprotect: {uffd: u, vma: A, mode: []}
         - sleep: {duration: 1000}
         """, OFF=offset, OFFN=0 if page == "cached" else 8192)
+
+
+def test_row_41_two_forks_give_two_fork_events_with_a_context_each(uffd):
+    """uffd_events.txt EVENT_FORK: each fork queues its own FORK event, whose read installs a new
+    fd for that child's context (two forks back to back are two children, two contexts)."""
+    r = uffd.ok("""\
+        - mmap: {name: buf, length: 16 KiB}
+        - userfaultfd: {name: u, flags: [O_NONBLOCK]}
+        - uffdio_api: {uffd: u, features: [EVENT_FORK]}
+        - uffdio_register: {uffd: u, vma: buf, mode: [MISSING]}
+        - clone:
+            thread: forker
+            steps:
+              - fork: {child: c1, steps: [{sleep: {duration: 1ms}}]}
+              - fork: {child: c2, steps: [{sleep: {duration: 1ms}}]}
+        - sleep: {duration: 1000}
+        - uffd_read: {uffd: u, expect: [{event: fork}]}
+        - sleep: {duration: 1000}
+        - uffd_read: {uffd: u, expect: [{event: fork}]}
+        - sleep: {duration: 2ms}
+        """)
+    h = r.machine.plugin_state["userfaultfd"]
+    assert h.next_id == 3                   # the parent's context and one per child
