@@ -359,22 +359,14 @@ cdef class Userfaultfd:
 
     cdef pfn_t src_page(self, MmStruct src_mm, uint64_t src, int* err) except? 0xfffffffffffffffe:
         """See :meth:`src_pfn`; NO_PFN with *err = -EFAULT."""
-        cdef int werr = 0, tries
-        cdef uint64_t* pte
-        cdef uint64_t e
+        cdef int tries
+        cdef pfn_t p
         cdef VmArea vma
         cdef int ret
         for tries in range(2):
-            werr = 0
-            pte = self.core.pgt.walk(src_mm, src, False, &werr)
-            if pte != NULL:
-                e = pte[0]
-                if e & _PAGE_PRESENT:
-                    if werr == WALK_PMD_LEAF:
-                        return ((e & PTE_PFN_MASK) >> PAGE_SHIFT) + ((src >> PAGE_SHIFT) & 511)
-                    if werr == WALK_PUD_LEAF:
-                        return ((e & PTE_PFN_MASK) >> PAGE_SHIFT) + ((src >> PAGE_SHIFT) & 0x3ffff)
-                    return (e & PTE_PFN_MASK) >> PAGE_SHIFT
+            p = self.present_frame(src_mm, src)
+            if p != NO_PFN:
+                return p
             if tries:
                 break
             # copy_from_user() faulted: the kernel's own read fault (no FAULT_FLAG_USER)
