@@ -3418,7 +3418,7 @@ cdef class MmCore:
     # -- the access loop (touch) -----------------------------------------------------------
     def access(self, MmStruct mm, VmArea vma, uint64_t start, uint64_t end, bint write,
                int pattern=0, uint64_t stride=4096, uint64_t count=0, uint64_t progress=0,
-               uint64_t max_accesses=0xffffffffffffffff, uint64_t stamp=0):
+               uint64_t max_accesses=0xffffffffffffffff, uint64_t stamp=0, bint user=True):
         """Touch [start, end) of ``vma`` as the current task: one C loop, no Python per page.
 
         pattern 0 = sequential (every page), 1 = random (``count`` accesses), 2 = strided
@@ -3426,6 +3426,8 @@ cdef class MmCore:
         first fault that fails or must wait, or after a fault that left current with a fatal
         signal pending (the OOM killer chose it: ``TaskStruct.sigkill_pending``).  Returns (progress, vm_fault_code, address).
         A write with ``stamp`` (not 0) gives each frame it writes that stamp (PhysMem.stamp).
+        ``user`` False makes it a kernel access to user memory (copy_to_user() and
+        copy_from_user() of a system call): its faults lack FAULT_FLAG_USER.
         """
         cdef uint64_t n_total, i, addr, npages
         cdef uint64_t* pte
@@ -3433,7 +3435,7 @@ cdef class MmCore:
         cdef uint64_t pt_key = 0xffffffffffffffff
         cdef uint64_t e
         cdef int err, ret
-        cdef unsigned int flags = FAULT_FLAG_WRITE | FAULT_FLAG_USER if write else FAULT_FLAG_USER
+        cdef unsigned int flags = (FAULT_FLAG_WRITE if write else 0) | (FAULT_FLAG_USER if user else 0)
         cdef uint64_t done = 0
         cdef uint64_t exact = 0          # the byte accessed (vmf.real_address), before rounding
         cdef bint refault = False

@@ -41,7 +41,7 @@ __all__ = [
     "S_IFMT", "S_IFDIR", "S_IFREG", "O_RDONLY", "O_WRONLY", "O_RDWR", "O_CREAT", "O_EXCL",
     "O_TRUNC", "O_APPEND", "O_DIRECTORY", "FMODE_READ", "FMODE_WRITE", "MAY_EXEC", "MAY_WRITE",
     "MAY_READ", "NAME_MAX", "PATH_MAX", "FS_REQUIRES_DEV", "SuperOperations", "iput", "ihold",
-    "vfs_write", "vfs_write_blocking", "vfs_pread", "vfs_pwrite", "vfs_fsync", "vfs_fallocate", "vfs_fadvise", "do_ftruncate",
+    "vfs_write", "vfs_write_blocking", "check_write", "vfs_pread", "vfs_pwrite", "vfs_fsync", "vfs_fallocate", "vfs_fadvise", "do_ftruncate",
     "i_size_write", "simple_unlink", "get_file", "evict", "generic_fadvise", "BackingDevInfo",
     "FileRaState", "FMODE_RANDOM", "VM_READAHEAD_PAGES", "FALLOC_FL_KEEP_SIZE", "FALLOC_FL_PUNCH_HOLE", "FALLOC_FL_COLLAPSE_RANGE",
     "FALLOC_FL_ZERO_RANGE", "FALLOC_FL_INSERT_RANGE", "FALLOC_FL_UNSHARE_RANGE",
@@ -848,7 +848,9 @@ def _check_read(file: File, count: int) -> None:
         raise VfsError("EINVAL", "negative count")
 
 
-def _check_write(file: File) -> None:
+def check_write(file: File) -> None:
+    """vfs_write()'s checks before it looks at the data: EBADF if not open for writing,
+    EINVAL without ``->write`` or ``->write_iter``."""
     if not file.f_mode & FMODE_WRITE:
         raise VfsError("EBADF", "not open for writing")
     if file.f_op.write is None and file.f_op.write_iter is None:
@@ -899,7 +901,7 @@ def vfs_pread(file: File, count: int, pos: int) -> bytes:
 
 def _vfs_write(file: File, data: bytes):
     """vfs_write()'s body: the count, or the generator of a ``->write`` that sleeps."""
-    _check_write(file)
+    check_write(file)
     if not data:
         return 0
     if file.f_flags & O_APPEND:
@@ -941,7 +943,7 @@ def vfs_pwrite(file: File, data: bytes, pos: int) -> int:
     moving ``f_pos`` (O_APPEND still appends, as on Linux); ESPIPE without ``->write_iter``."""
     if pos < 0:
         raise VfsError("EINVAL", "negative position")
-    _check_write(file)
+    check_write(file)
     if file.f_op.write_iter is None:
         raise VfsError("ESPIPE", "the file has no positional write")
     if not data:

@@ -354,13 +354,30 @@ def _vma_or_fd(step: str, args: Mapping[str, Any], given: AbstractSet[str]) -> N
         raise InvalidValue(f"{step} needs exactly one of vma and fd",
                            "give vma: NAME (a mapping) or fd: NAME (an open file)",
                            key="fd" if "fd" in given else None)
-    if "fd" in given and "offset" in given:
-        raise InvalidValue(f"{step}.offset is only used with vma: a {step} of a file is at its "
-                           "position", f"remove offset, or use p{step} with offset", key="offset")
+    if "buffer" in given and "fd" not in given:
+        raise InvalidValue(f"{step}.buffer is only used with fd: it names the user memory the "
+                           f"file's bytes {'go to' if step == 'read' else 'come from'}",
+                           "give fd: NAME, or remove buffer", key="buffer")
+    if "fd" in given and "offset" in given and "buffer" not in given:
+        raise InvalidValue(f"{step}.offset is only used with vma or buffer: a {step} of a file is "
+                           "at its position", f"remove offset, or use p{step} with offset",
+                           key="offset")
 
 
 def _check_write(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
     _vma_or_fd("write", args, given)
+    if "buffer" in given:
+        if "data" in given:
+            raise InvalidValue("write.data and write.buffer both give the bytes to write",
+                               "keep buffer (a write(2) from user memory) or data", key="data")
+        if "length" not in given:
+            raise InvalidValue("write with a buffer needs length", "add length: SIZE")
+        return args
+    if "length" in given:
+        raise InvalidValue("write.length is only used with buffer (data gives its own length)",
+                           "remove length", key="length")
+    if "data" not in given:
+        raise InvalidValue("write needs data (or, with fd, a buffer)", "add data: BYTES")
     data = _decode(args["data"], args["encoding"], "data", "write.data")
     if not data:
         raise InvalidValue("write.data is empty", "give at least one byte to write", key="data")
@@ -369,6 +386,18 @@ def _check_write(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[st
 
 def _check_read(args: Mapping[str, Any], given: AbstractSet[str]) -> Mapping[str, Any]:
     _vma_or_fd("read", args, given)
+    if "buffer" in given:
+        # a read into user memory may come back short: expect is what it copied, length the ask
+        if "length" not in given:
+            raise InvalidValue("read with a buffer needs length", "add length: SIZE")
+        if args["expect"] is None:
+            return args
+        checked = _read_expect({**args, "length": None}, "read")
+        if len(checked["expect"]) > args["length"]:
+            raise InvalidValue(f"read.expect holds {len(checked['expect'])} bytes, more than "
+                               f"read.length ({args['length']})", "make expect shorter",
+                               key="expect")
+        return {**checked, "length": args["length"]}
     return _read_expect(args, "read")
 
 
@@ -395,18 +424,30 @@ _VMA_OR_FD = (
     Param("fd", "str", "name of the open file (an earlier open's name), at its position; or give vma",
           refers="fd"),
 )
-_OFFSET_VMA = Param("offset", "size", "offset into the mapping (vma only)", default=0)
+_OFFSET_VMA = Param("offset", "size", "offset into the mapping (vma) or the buffer (fd with buffer)",
+                    default=0)
 
 WRITE_PARAMS: Tuple[Param, ...] = (
-    *_VMA_OR_FD, _OFFSET_VMA,
-    Param("data", "str", "the bytes to write, in the given encoding", required=True),
+    *_VMA_OR_FD,
+    Param("buffer", "str", "with fd: the mapping whose bytes write(2) copies into the file, a "
+          "kernel access to user memory (copy_from_user(); a fault it cannot resolve makes the "
+          "write short, or EFAULT if nothing was copied)", refers="vma"),
+    _OFFSET_VMA,
+    Param("data", "str", "the bytes to write, in the given encoding (or give buffer)"),
+    Param("length", "size", "bytes to write from buffer", minimum=1),
     _ENCODING,
 )
 
 READ_PARAMS: Tuple[Param, ...] = (
-    *_VMA_OR_FD, _OFFSET_VMA,
-    Param("length", "size", "bytes to read (default: the length of expect)", minimum=1),
-    Param("expect", "str", "the bytes expected, in the given encoding; a mismatch fails the run"),
+    *_VMA_OR_FD,
+    Param("buffer", "str", "with fd: the mapping read(2) copies the file's bytes into, a kernel "
+          "access to user memory (copy_to_user(); a fault it cannot resolve makes the read "
+          "short, or EFAULT if nothing was copied)", refers="vma"),
+    _OFFSET_VMA,
+    Param("length", "size", "bytes to read (default: the length of expect; required with buffer)",
+          minimum=1),
+    Param("expect", "str", "the bytes expected, in the given encoding (with buffer: the bytes "
+          "read(2) copied, which a fault can make fewer than length); a mismatch fails the run"),
     _ENCODING,
 )
 
@@ -852,14 +893,19 @@ CORE_STEPS: Tuple[CoreStep, ...] = (
              _check_touch,
              "- touch: {vma: buf, access: write}\n"
              "- touch: {vma: buf, pattern: strided, stride: 2 MiB, access: read}"),
-    CoreStep("write", "Write bytes into a mapping, or into an open file at its position (write(2)).",
+    CoreStep("write", "Write bytes into a mapping, or into an open file at its position (write(2)): "
+             "the bytes given, or with buffer those of a mapping, which the kernel reads as a "
+             "kernel access to user memory.",
              WRITE_PARAMS, _check_write,
              "- write: {vma: buf, offset: 16, data: hello}\n"
              "- write: {vma: buf, data: 'de ad be ef', encoding: hex}\n"
-             "- write: {fd: f, data: hello}"),
+             "- write: {fd: f, data: hello}\n"
+             "- write: {fd: f, buffer: buf, offset: 16, length: 16}"),
     CoreStep("read", "Read bytes from a mapping, or from an open file at its position (read(2)), "
-             "and optionally compare them.", READ_PARAMS, _check_read,
-             "- read: {vma: buf, offset: 16, expect: hello}\n- read: {fd: f, length: 4 GiB}"),
+             "and optionally compare them; with buffer the kernel copies the file's bytes into a "
+             "mapping (a kernel access to user memory).", READ_PARAMS, _check_read,
+             "- read: {vma: buf, offset: 16, expect: hello}\n- read: {fd: f, length: 4 GiB}\n"
+             "- read: {fd: f, buffer: buf, offset: 16, length: 16}"),
     CoreStep("fork", "Fork a child task that runs its own steps (fork(2)).", FORK_PARAMS, None,
              "- fork:\n"
              "    child: kid\n"

@@ -21,7 +21,8 @@ from memsim.mm import RSS_NAMES, VM_EXEC, VM_READ, VM_WRITE
 from memsim.sched import PREEMPT, SleepUntil
 from memsim.signals import fault_signal
 from memsim.units import parse_size
-from memsim.vfs import O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY, VfsError, fput, vfs_read_discard
+from memsim.vfs import (O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY, VfsError, check_write, fput,
+                         vfs_read_discard)
 from memsim.workload.core_schema import (
     FADV_ADVICE, FALLOC_FLAGS, FD_BASES, MADV_ADVICE, MMAP_FLAGS, OPEN_FLAGS, RSS_KEYS, core_step_types,
 )
@@ -49,7 +50,8 @@ def access_error(vma, write: bool) -> bool:
 
 
 def touch_range(ctx, start: int, end: int, write: bool, pattern: str = "sequential",
-                stride: int = PAGE_SIZE, count=None, gup: bool = False, stamp: int = 0):
+                stride: int = PAGE_SIZE, count=None, gup: bool = False, stamp: int = 0,
+                kernel: bool = False):
     """Access [start, end) as the current task, ``quantum`` pages between preemption points.
 
     The loop over pages runs in C (MmCore.access); a fault that must wait (userfaultfd)
@@ -58,7 +60,10 @@ def touch_range(ctx, start: int, end: int, write: bool, pattern: str = "sequenti
     SEGV_MAPERR; a VMA that forbids the access: SEGV_ACCERR; VM_FAULT_SIGBUS/HWPOISON/SIGSEGV
     through mm_fault_error()) at the first byte accessed on the failing page; VM_FAULT_OOM is
     ENOMEM.  ``gup``: a kernel access (MAP_POPULATE's populate_vma_page_range), whose errors
-    end it without a signal.
+    end it without a signal.  ``kernel``: a system call's copy to or from user memory
+    (copy_to_user(), fault_in_readable()): its faults lack FAULT_FLAG_USER and one that fails
+    raises no signal, the exception fixup makes the copy short.  Returns the address the
+    access stopped at (``end`` when all of it was reached).
     """
     machine, task = ctx.machine, ctx.task
     core, mm = machine.mmcore, task.mm
@@ -66,31 +71,32 @@ def touch_range(ctx, start: int, end: int, write: bool, pattern: str = "sequenti
     addr = start
 
     def fail(ret, at, **kind):
+        if kernel:
+            return at
         if gup and not ret & 0x1:
-            return
+            return at
         info = fault_signal(ret, at, **kind)
         if info is None:
             ctx.set_errno(fault_error(ret), f"out of memory (VM_FAULT_OOM) at {at:#x}")
         else:
             ctx.force_sig_fault(info)
+        return at
 
     for vma in sorted(_vmas_in(mm, start, end), key=lambda v: v.vm_start):
         if vma.vm_start > addr:
-            fail(0, addr, unmapped=True)
-            return
+            return fail(0, addr, unmapped=True)
         s, e = max(start, vma.vm_start), min(end, vma.vm_end)
         if access_error(vma, write):
-            fail(0, s, access_error=True)
-            return
+            return fail(0, s, access_error=True)
         n = None
         if pattern == "random":
             n = count if count is not None else (e - s + PAGE_SIZE - 1) // PAGE_SIZE
         progress = 0
         while True:
             progress, ret, at = core.access(mm, vma, s, e, write, PATTERNS[pattern], stride,
-                                            n or 0, progress, quantum, stamp)
+                                            n or 0, progress, quantum, stamp, not kernel)
             if task.sigkill_pending:
-                return          # the OOM killer chose this process: the runner delivers SIGKILL
+                return at       # the OOM killer chose this process: the runner delivers SIGKILL
             if ret & VM_FAULT_RETRY:
                 waitq = core.blocked_on
                 core.blocked_on = None
@@ -98,8 +104,7 @@ def touch_range(ctx, start: int, end: int, write: bool, pattern: str = "sequenti
                     yield waitq
                 continue
             if ret:
-                fail(ret, max(at, s) if at // PAGE_SIZE == s // PAGE_SIZE else at)
-                return
+                return fail(ret, max(at, s) if at // PAGE_SIZE == s // PAGE_SIZE else at)
             total = n if pattern == "random" else (
                 (e - s + stride - 1) // stride if pattern == "strided" else (e - s + PAGE_SIZE - 1) // PAGE_SIZE)
             if progress >= total:
@@ -107,7 +112,8 @@ def touch_range(ctx, start: int, end: int, write: bool, pattern: str = "sequenti
             yield PREEMPT
         addr = e
     if addr < end:
-        fail(0, addr, unmapped=True)
+        return fail(0, addr, unmapped=True)
+    return end
 
 
 def wait_uffd_event(ctx):
@@ -304,9 +310,45 @@ def _check_read_bytes(step, got: bytes, what: str) -> None:
                                 "check the writes before this read")
 
 
+def _buffer(ctx, a, length: int, what: str) -> int:
+    """The user address of a read's or write's ``buffer`` at ``offset``, whose ``length`` bytes
+    must lie in that mapping."""
+    m = ctx.mapping("buffer")
+    start = m.start + (a.get("offset") or 0)
+    if start + length > m.end:
+        ctx.fail(f"{what} {length} bytes at offset {a.get('offset') or 0} of buffer "
+                 f"{a['buffer']!r} runs past its end ({m.end - m.start} bytes)",
+                 "use a smaller length or offset", "length")
+    return start
+
+
+def copy_user(ctx, start: int, length: int, write: bool, data: bytes = b""):
+    """The kernel's copy to (``write``: copy_to_user() of ``data``) or from (copy_from_user(),
+    after fault_in_iov_iter_readable()) user memory at ``start``, page by page as a kernel access
+    (no FAULT_FLAG_USER: a UFFD_USER_MODE_ONLY userfaultfd refuses its faults).  Stops at the
+    first page a fault cannot make accessible; ``n = yield from copy_user(...)`` is the count of
+    bytes copied (from: the bytes, in a bytearray)."""
+    core, mm, pm = ctx.machine.mmcore, ctx.task.mm, ctx.machine.physmem
+    out = bytearray()
+    done = 0
+    for page, off, n in _pages(start, length):
+        at = yield from touch_range(ctx, page + off, page + off + n, write, kernel=True)
+        if at < page + off + n or ctx.task.sigkill_pending:
+            break
+        if write:
+            pm.write_bytes(core.pfn_of(mm, page), off, bytes(data[done:done + n]))
+        else:
+            out += pm.read_bytes(core.pfn_of(mm, page), off, n)
+        done += n
+    return done if write else out
+
+
 def run_write(ctx, step):
     a = step.args
     data = a["data"]
+    if a.get("buffer") is not None:
+        yield from _write_from_buffer(ctx, step)
+        return
     if a.get("fd") is not None:
         files = ctx.task.files
         fd = _fd_number(ctx, a["fd"])
@@ -331,8 +373,58 @@ def run_write(ctx, step):
         pos += n
 
 
+def _write_from_buffer(ctx, step):
+    """ksys_write() from user memory: the fd's checks (EBADF, EINVAL), then
+    generic_perform_write()'s fault-in and copy of the buffer; a buffer none of which can be
+    read is EFAULT, one read in part a short write."""
+    a = step.args
+    files = ctx.task.files
+    ctx.advance(VFS_SYSCALL_NS)
+    try:
+        check_write(files.fget(_fd_number(ctx, a["fd"])))
+    except VfsError as e:
+        _vfs_error(ctx, e, f"write to fd {a['fd']}")
+        return
+    start = _buffer(ctx, a, a["length"], "writing")
+    data = yield from copy_user(ctx, start, a["length"], False)
+    if ctx.task.sigkill_pending:
+        return
+    if not data:
+        ctx.set_errno("EFAULT", f"write to fd {a['fd']}: the buffer at {start:#x} cannot be read")
+        return
+    try:
+        yield from files.write_blocking(_fd_number(ctx, a["fd"]), bytes(data))
+    except VfsError as e:
+        _vfs_error(ctx, e, f"write to fd {a['fd']}")
+
+
+def _read_into_buffer(ctx, step):
+    """ksys_read() into user memory: the file's bytes at its position (filemap_read() and its
+    kind), then copy_to_user() page by page; the position moves by the bytes copied, and a read
+    that copied none is EFAULT."""
+    a = step.args
+    files = ctx.task.files
+    start = _buffer(ctx, a, a["length"], "reading")
+    got = _fd_call(ctx, step, f"read of fd {a['fd']}", files.read, _fd_number(ctx, a["fd"]),
+                   a["length"])
+    if got is None:
+        return
+    done = yield from copy_user(ctx, start, len(got), True, got)
+    if ctx.task.sigkill_pending:
+        return
+    if done < len(got):
+        files.fget(_fd_number(ctx, a["fd"])).f_pos -= len(got) - done
+        if not done:
+            ctx.set_errno("EFAULT", f"read of fd {a['fd']}: the buffer at {start:#x} cannot be written")
+            return
+    _check_read_bytes(step, got[:done], f"fd {a['fd']}")
+
+
 def run_read(ctx, step):
     a = step.args
+    if a.get("buffer") is not None:
+        yield from _read_into_buffer(ctx, step)
+        return
     if a.get("fd") is not None:
         files, fd = ctx.task.files, _fd_number(ctx, a["fd"])
         if a.get("expect") is None:     # nothing to compare: bring the pages in, build no bytes

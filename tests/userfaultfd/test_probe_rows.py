@@ -257,3 +257,46 @@ def test_row_41_two_forks_give_two_fork_events_with_a_context_each(uffd):
         """)
     h = r.machine.plugin_state["userfaultfd"]
     assert h.next_id == 3                   # the parent's context and one per child
+
+
+@pytest.mark.parametrize("umo", [True, False], ids=["user_mode_only", "no_umo"])
+@pytest.mark.parametrize("kind", ["read", "write"])
+def test_row_30_a_system_calls_access_to_a_registered_missing_page(uffd, umo, kind):
+    """uffd_faults.txt `kernel access read(2)|write(2) ...`: read(2) into, or write(2) from, a
+    registered missing page is a kernel access.  With UFFD_USER_MODE_ONLY: EFAULT and no message.
+    Without: a message (read(2) into the buffer: flags WRITE; write(2) from it: flags 0) and the
+    system call completes with all 16 bytes after UFFDIO_COPY.  (The probe uses a pipe; memsim
+    has no pipes, so a tmpfs file stands in: the copy to or from user memory is the same.)"""
+    call = f"{{{kind}: {{fd: g, buffer: buf, offset: 16, length: 16}}}}"
+    if umo:
+        after = [f"- clone: {{thread: t, steps: [{call}, {{expect: {{errno: EFAULT}}}}]}}",
+                 "- sleep: {duration: 1000}",
+                 "- uffd_read: {uffd: u}",
+                 "- expect: {errno: EAGAIN}",
+                 # the file is as it was, and a failed read(2) leaves the position at 0
+                 "- pread: {fd: f, offset: 0, expect: '0123456789abcdef'}",
+                 "- read: {fd: g, length: 4, expect: '0123'}"]
+    else:
+        fault_flags = "[WRITE]" if kind == "read" else "[]"
+        landed = ("- read: {vma: buf, offset: 16, expect: '0123456789abcdef'}" if kind == "read"
+                  else "- pread: {fd: f, offset: 0, expect: 'PPPPPPPPPPPPPPPP'}")
+        after = [f"- clone: {{thread: t, steps: [{call}]}}",
+                 "- sleep: {duration: 1000}",
+                 f"- uffd_read: {{uffd: u, expect: [{{address: {{vma: buf}}, flags: {fault_flags}}}]}}",
+                 "- uffdio_copy: {uffd: u, vma: buf, length: 4 KiB, src: src}",
+                 "- sleep: {duration: 1000}",
+                 landed]
+    uffd.ok("""\
+        - mkdir: {path: /mnt/t}
+        - mount: {type: tmpfs, path: /mnt/t}
+        - open: {name: f, path: /mnt/t/pipe, flags: [O_RDWR, O_CREAT]}
+        - write: {fd: f, data: "0123456789abcdef"}
+        - open: {name: g, path: /mnt/t/pipe, flags: [O_RDWR]}
+        - mmap: {name: buf, length: 8 KiB}
+        - mmap: {name: src, length: 4 KiB}
+        - write: {vma: src, offset: 16, data: "PPPPPPPPPPPPPPPP"}
+        - userfaultfd: {name: u, flags: $FLAGS}
+        - uffdio_api: {uffd: u}
+        - uffdio_register: {uffd: u, vma: buf, mode: [MISSING]}
+""" + "".join(f"        {line}\n" for line in after),
+            FLAGS="[O_NONBLOCK, UFFD_USER_MODE_ONLY]" if umo else "[O_NONBLOCK]")

@@ -266,3 +266,79 @@ def test_a_write_of_an_fd_takes_no_offset():
     with pytest.raises(WorkloadError) as e:
         run_text(wl("open: {path: /proc/meminfo, name: f}", "write: {fd: f, offset: 4, data: x}"), events=())
     assert "write.offset is only used with vma" in str(e.value) and "use pwrite with offset" in str(e.value)
+
+
+BUFFER_STEPS = """\
+tasks:
+  - name: t
+    steps:
+      - mount: {type: ramfiles, path: /mnt}
+      - open: {path: /mnt/f, name: f, flags: [O_RDWR, O_CREAT]}
+      - write: {fd: f, data: abcdefgh}
+      - open: {path: /mnt/f, name: r, flags: [O_RDWR]}
+      - open: {path: /mnt/f, name: ro}
+      - mmap: {name: m, length: 8 KiB}
+      - mprotect: {vma: m, offset: 4 KiB, prot: none}
+      # read(2) into the buffer: all 8 bytes, then the same call across into PROT_NONE copies 4
+      - read: {fd: r, buffer: m, offset: 16, length: 8, expect: abcdefgh}
+      - read: {vma: m, offset: 16, expect: abcdefgh}
+      - pwrite: {fd: f, offset: 0, data: ABCDEFGH}
+      - read: {fd: ro, buffer: m, offset: 4092, length: 8, expect: ABCD}
+      - read: {vma: m, offset: 4092, expect: ABCD}
+      - read: {fd: ro, length: 4, expect: EFGH}
+      # at the end of the file: 0 bytes, the buffer is not looked at
+      - read: {fd: ro, buffer: m, offset: 4 KiB, length: 4}
+      # nothing copied: EFAULT, the position stays
+      - open: {path: /mnt/f, name: ro2}
+      - read: {fd: ro2, buffer: m, offset: 4 KiB, length: 4}
+      - expect: {errno: EFAULT}
+      - read: {fd: ro2, length: 3, expect: ABC}
+      # write(2) from the buffer: the fd's EBADF comes before the buffer's EFAULT
+      - write: {fd: ro, buffer: m, offset: 4 KiB, length: 4}
+      - expect: {errno: EBADF}
+      - write: {fd: r, buffer: m, offset: 4 KiB, length: 4}
+      - expect: {errno: EFAULT}
+      # the same bytes written by the task itself: a user access, SIGSEGV
+      - write: {vma: m, offset: 4095, data: zz}
+      - expect: {signal: SIGSEGV, si_code: SEGV_ACCERR}
+"""
+
+
+def test_read_and_write_through_a_buffer_copy_to_and_from_user_memory():
+    r = run_text(BUFFER_STEPS, plugins=(RamFilesPlugin(),), events=())
+    assert r.error is None, r.error
+
+
+def test_a_write_from_a_buffer_that_faults_part_way_is_short():
+    """6 of the 8 bytes lie before the PROT_NONE page: write(2) writes those 6 and moves the
+    position by 6."""
+    r = run_text(BUFFER_STEPS + """\
+      - write: {vma: m, offset: 4090, data: '123456'}
+      - open: {path: /mnt/f, name: w, flags: [O_WRONLY]}
+      - write: {fd: w, buffer: m, offset: 4090, length: 8}
+      - write: {fd: w, data: '!'}
+      - pread: {fd: ro, offset: 0, expect: '123456!H'}
+""", plugins=(RamFilesPlugin(),), events=())
+    assert r.error is None, r.error
+
+
+@pytest.mark.parametrize("step, message", [
+    ("read: {vma: m, buffer: m, length: 1}", "read.buffer is only used with fd"),
+    ("write: {fd: f, buffer: m, data: x, length: 1}", "write.data and write.buffer both give"),
+    ("write: {fd: f, buffer: m}", "write with a buffer needs length"),
+    ("write: {fd: f, data: x, length: 1}", "write.length is only used with buffer"),
+    ("write: {fd: f}", "write needs data"),
+    ("read: {fd: f, buffer: nosuch, length: 1}", "read.buffer 'nosuch' names no vma defined"),
+])
+def test_buffer_mistakes_are_reported_at_load_time(step, message):
+    with pytest.raises(WorkloadError) as e:
+        run_text(wl("open: {path: /proc/meminfo, name: f}", "mmap: {name: m, length: 4 KiB}", step),
+                 events=())
+    assert message in str(e.value), str(e.value)
+
+
+def test_a_buffer_too_small_for_the_length_is_a_workload_error():
+    r = run_text(wl("open: {path: /proc/meminfo, name: f}", "mmap: {name: m, length: 4 KiB}",
+                    "read: {fd: f, buffer: m, offset: 4000, length: 100}"), events=())
+    assert isinstance(r.error, WorkloadError)
+    assert "reading 100 bytes at offset 4000 of buffer 'm' runs past its end (4096 bytes)" in str(r.error)
