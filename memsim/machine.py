@@ -42,6 +42,8 @@ class MachineSpec:
     settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     #: the state of the seed changes (memsim.patches.PatchStates); None: the profile's defaults
     patches: Any = None
+    #: kernel build options set (core_schema.KCONFIG names); the rest keep their defaults
+    config: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))
 
 
 class Machine:
@@ -196,6 +198,13 @@ class Machine:
             except VfsError as e:
                 raise PluginError(f"plugin {pf.plugin!r}", f"file {pf.path}: {e.detail or e.errno}",
                                   "give the file a path no other file has") from None
+
+    def kconfig(self, name: str) -> bool:
+        """IS_ENABLED(name) for this machine's kernel build: ``machine.config`` of the workload,
+        else the option's default (memsim.workload.core_schema.KCONFIG)."""
+        from memsim.workload.core_schema import KCONFIG
+        config = getattr(self.spec, "config", None) or {}
+        return config[name] if name in config else KCONFIG[name][0]
 
     def set_stat_interval(self, ns: int) -> None:
         """vm.stat_interval: the time between two vmstat_update folds (0 or less: every slice)."""

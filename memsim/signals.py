@@ -100,13 +100,14 @@ class SigInfo:
 
 
 def fault_signal(fault: int, address: int, *, unmapped: bool = False,
-                 access_error: bool = False) -> Optional[SigInfo]:
+                 access_error: bool = False, memory_failure: bool = True) -> Optional[SigInfo]:
     """The signal a user-mode page fault at ``address`` raises (arch/x86/mm/fault.c), or None.
 
     ``unmapped``: no VMA covers the address (``bad_area()``: SEGV_MAPERR); ``access_error``: the
     VMA forbids the access (``bad_area_access_error()``: SEGV_ACCERR); otherwise ``fault`` is
     handle_mm_fault()'s VM_FAULT_* result, read as ``mm_fault_error()`` does.  VM_FAULT_OOM and a
-    fault without an error bit give None.
+    fault without an error bit give None.  ``memory_failure``: the kernel has
+    CONFIG_MEMORY_FAILURE; without it do_sigbus() answers VM_FAULT_HWPOISON with BUS_ADRERR.
     """
     if unmapped:
         return SigInfo(SIGNALS["SIGSEGV"], SI_CODES["SIGSEGV"]["SEGV_MAPERR"], address)
@@ -114,14 +115,14 @@ def fault_signal(fault: int, address: int, *, unmapped: bool = False,
         return SigInfo(SIGNALS["SIGSEGV"], SI_CODES["SIGSEGV"]["SEGV_ACCERR"], address)
     if fault & VM_FAULT_OOM:
         return None
-    if fault & (VM_FAULT_HWPOISON | VM_FAULT_HWPOISON_LARGE):
+    if fault & (VM_FAULT_HWPOISON | VM_FAULT_HWPOISON_LARGE) and memory_failure:
         # do_sigbus(): "MCE: Killing ... due to hardware memory corruption fault"
         lsb = PAGE_SHIFT
         if fault & VM_FAULT_HWPOISON_LARGE:
             hindex = (fault >> 16) & 0xF           # VM_FAULT_GET_HINDEX()
             lsb = _HSTATE_SHIFT[hindex] if hindex < len(_HSTATE_SHIFT) else PAGE_SHIFT
         return SigInfo(SIGNALS["SIGBUS"], SI_CODES["SIGBUS"]["BUS_MCEERR_AR"], address, lsb)
-    if fault & VM_FAULT_SIGBUS:
+    if fault & (VM_FAULT_SIGBUS | VM_FAULT_HWPOISON | VM_FAULT_HWPOISON_LARGE):
         return SigInfo(SIGNALS["SIGBUS"], SI_CODES["SIGBUS"]["BUS_ADRERR"], address)
     if fault & VM_FAULT_SIGSEGV:
         return SigInfo(SIGNALS["SIGSEGV"], SI_CODES["SIGSEGV"]["SEGV_MAPERR"], address)

@@ -19,7 +19,7 @@ import difflib
 import re
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import AbstractSet, Any, Callable, Mapping, Optional, Tuple
+from typing import AbstractSet, Any, Callable, Dict, Mapping, Optional, Tuple
 
 from memsim.errors import InvalidValue
 from memsim.patches import SEED_PATCHES
@@ -122,6 +122,14 @@ def _check_trace_buffer(value: int) -> int:
 
 MACHINE_DOC = "The emulated machine: CPUs, NUMA nodes and their memory, trace buffers, kernel profile."
 
+#: Kernel build options a workload can set (``machine.config``): name -> (default, what it changes)
+KCONFIG: Dict[str, Tuple[bool, str]] = {
+    "CONFIG_MEMORY_FAILURE": (
+        True, "a fault on a poisoned page (a hwpoisoned page, UFFDIO_POISON's marker) raises "
+        "SIGBUS BUS_MCEERR_AR with si_addr_lsb (do_sigbus()); false: BUS_ADRERR, as a kernel "
+        "built without it (this project's 6.18 test VM) gives"),
+}
+
 MACHINE_PARAMS: Tuple[Param, ...] = (
     Param("cpus", "int", "emulated CPUs", default=1, minimum=1, maximum=256),
     Param("nodes", "list",
@@ -148,6 +156,10 @@ MACHINE_PARAMS: Tuple[Param, ...] = (
           "not named is on on every kernel that merged it; overridden by --patch NAME=on|off",
           items=tuple(Param(p.name, "enum", f"{p.summary} ({p.plugin} plugin)", choices=("on", "off"))
                       for p in SEED_PATCHES)),
+    Param("config", "map",
+          "kernel build options (Kconfig) that change what a program sees, true (=y) or false",
+          items=tuple(Param(name, "bool", doc, default=default)
+                      for name, (default, doc) in KCONFIG.items())),
 )
 
 

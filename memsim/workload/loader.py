@@ -739,7 +739,9 @@ class _Loader:
                                 settings=MappingProxyType({k: m[k] for k in plugin_keys}),
                                 given_settings=frozenset(k for k in machine_given if k in plugin_keys),
                                 patches=self.patch_states(m["kernel"], given_patches, machine_rec),
-                                given_patches=frozenset(given_patches))
+                                given_patches=frozenset(given_patches),
+                                config=MappingProxyType({k: v for k, v in (m["config"] or {}).items()
+                                                         if v is not None}))
         self.cpus = machine.cpus
 
         sections: Dict[str, Mapping[str, Any]] = {}

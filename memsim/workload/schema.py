@@ -76,7 +76,8 @@ class MachineConfig:
     ``patches`` is the state of every seed change (:class:`memsim.patches.PatchStates`: the
     kernel profile's defaults, then ``machine.patches`` and ``--patch``; left out, the
     profile's defaults); ``given_patches`` names the changes the file or the command line
-    switched.
+    switched.  ``config`` holds the kernel build options the file set (the rest keep their
+    defaults: :meth:`memsim.machine.Machine.kconfig`).
     """
 
     cpus: int = 1
@@ -91,6 +92,8 @@ class MachineConfig:
     given_settings: frozenset = frozenset()
     patches: Any = None
     given_patches: frozenset = frozenset()
+    #: kernel build options (``machine.config``), every one in core_schema.KCONFIG
+    config: Mapping[str, bool] = field(default_factory=lambda: _EMPTY)
 
     def __post_init__(self) -> None:
         if self.patches is None:                # the profile's defaults

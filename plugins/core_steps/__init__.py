@@ -75,7 +75,7 @@ def touch_range(ctx, start: int, end: int, write: bool, pattern: str = "sequenti
             return at
         if gup and not ret & 0x1:
             return at
-        info = fault_signal(ret, at, **kind)
+        info = fault_signal(ret, at, memory_failure=machine.kconfig("CONFIG_MEMORY_FAILURE"), **kind)
         if info is None:
             ctx.set_errno(fault_error(ret), f"out of memory (VM_FAULT_OOM) at {at:#x}")
         else:

@@ -557,7 +557,8 @@ def uffdio_continue(machine: Any, task: Any, fd: int, start: int, length: int, m
 
 def uffdio_poison(machine: Any, task: Any, fd: int, start: int, length: int, mode: int = 0) -> int:
     """userfaultfd_poison() (v6.6+): poison markers at the none PTEs of the range (a later
-    access is SIGBUS BUS_MCEERR_AR); returns ``updated``."""
+    access is SIGBUS: BUS_MCEERR_AR, or BUS_ADRERR on a kernel without CONFIG_MEMORY_FAILURE);
+    returns ``updated``."""
     machine.clock.now += SYSCALL_NS
     ctx = uffd_ctx(task, fd)
     if not profile(machine).poison:

@@ -161,6 +161,13 @@ def run_uffd_read(ctx, step):
         return
     decoded = [uapi.decode_msg(m) for m in msgs]
     _set_result(ctx, messages=decoded, bytes=len(msgs) * uapi.MSG_SIZE)
+    if a["fork_uffd"] is not None:
+        forks = [m for m in decoded if m.get("event") == "fork"]
+        if len(forks) != 1:
+            raise ctx.expectation_failed(f"read {len(forks)} FORK messages, expected one to name "
+                                         f"its fd {a['fork_uffd']!r}",
+                                         "read after the fork, one message at a time", "fork_uffd")
+        ctx.data.fds[a["fork_uffd"]] = forks[0]["ufd"]
     for i, want in enumerate(a["expect"] or ()):
         if i >= len(decoded):
             raise ctx.expectation_failed(f"read {len(decoded)} message(s), expected at least {i + 1}",
@@ -332,9 +339,13 @@ def step_types():
                      Param("expect", "list", "the messages expected, in order: {event, flags, "
                            "address, ptid (a number or a task name); start and end of remove and "
                            "unmap, from, to and len of remap, ufd of fork}; an address may be "
-                           "{vma, offset}")),
+                           "{vma, offset}"),
+                     Param("fork_uffd", "str", "a name for the fd a FORK message installs (the "
+                           "child's userfaultfd), for the later steps of this task; the read must "
+                           "bring exactly one FORK message", defines="fd")),
                  run_uffd_read,
-                 example="- uffd_read: {uffd: uffd, expect: [{flags: [MINOR], address: {vma: guest}}]}"),
+                 example="- uffd_read: {uffd: uffd, expect: [{flags: [MINOR], address: {vma: guest}}]}\n"
+                         "- uffd_read: {uffd: uffd, expect: [{event: fork}], fork_uffd: child_uffd}"),
         StepType("capset", "drop capabilities from the calling thread's effective set (capset(2)); "
                  "tasks run as root until they do; children inherit the set", (
                      Param("drop", "list", f"capabilities: {', '.join(api.CAPS)}", required=True,

@@ -868,6 +868,17 @@ cdef class Userfaultfd:
         cdef uint64_t* pte = self.core.pgt.walk(mm, addr, False, &err)
         return 0 if pte == NULL else pte[0]
 
+    def huge_pte(self, MmStruct mm, uint64_t addr, uint64_t size):
+        """The raw huge entry (PMD, or PUD for 1 GiB pages) of a hugetlb VMA at addr, as
+        huge_pte_offset() finds it (0 when no table maps it): for tests and the pagemap."""
+        cdef int err = 0
+        cdef uint64_t* slot
+        if size >= (1ULL << 30):
+            slot = self.core.pgt.walk_pud(mm, addr, False, &err)
+        else:
+            slot = self.core.pgt.walk_pmd(mm, addr, False, &err)
+        return 0 if slot == NULL else slot[0]
+
     def is_marker(self, uint64_t e, uint64_t bits):
         """Whether ``e`` is a PTE marker with ``bits`` (PTE_MARKER_UFFD_WP 1, POISONED 2)."""
         if e == 0 or pte_present(e) or not self.core.pte_markers:

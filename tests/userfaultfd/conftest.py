@@ -20,6 +20,7 @@ HPAGE = 2 << 20
 VM_UFFD_MISSING = 0x200
 VM_UFFD_WP = 0x1000
 VM_UFFD_MINOR = 1 << 37
+VM_HUGETLB = 0x00400000
 VM_UFFD_FLAGS = VM_UFFD_MISSING | VM_UFFD_WP | VM_UFFD_MINOR
 MODE_FLAGS = {"MISSING": VM_UFFD_MISSING, "WP": VM_UFFD_WP, "MINOR": VM_UFFD_MINOR}
 
@@ -159,7 +160,38 @@ def probe_rmap(ctx, vma, offset=0, mapcount=1):
         raise _errors(ctx, f"{vma}+{offset:#x}: rmap_walk finds {[(hex(s), hex(a)) for s, a in found]}")
 
 
-PROBES = {"vma_modes": probe_vma_modes, "api_error": probe_api_error,
+def probe_poison_marker(ctx, vma, present, swap, offset=0):
+    """/proc/PID/pagemap's present and swap bits of vma+offset as the probes print them, with
+    a poison marker there when neither is set on hugetlb or swap is set elsewhere:
+    pagemap_pte_range() shows a PTE marker as a swap entry, pagemap_hugetlb_range() shows only
+    present entries (and the uffd-wp bit)."""
+    h = ctx.machine.plugin_state["userfaultfd"]
+    v = _vma(ctx, vma, offset)
+    addr = ctx.data.mappings[vma].start + offset
+    huge = bool(v.vm_flags & VM_HUGETLB)
+    e = h.huge_pte(ctx.task.mm, addr, HPAGE) if huge else h.pte(ctx.task.mm, addr)
+    got_present = int(bool(e & 1))
+    got_swap = int(not huge and not e & 1 and e != 0)
+    if (got_present, got_swap) != (present, swap):
+        raise _errors(ctx, f"{vma}+{offset:#x}: pagemap present={got_present},swap={got_swap}, "
+                           f"expected present={present},swap={swap}")
+    if not present and not h.is_marker(e, 2):
+        raise _errors(ctx, f"{vma}+{offset:#x}: no poison marker (entry {e:#x})")
+
+
+def probe_uffd_wp_bit(ctx, vma, bit, offset=0):
+    """pagemap's PM_UFFD_WP (bit 57) of a present page of the task: the PTE's _PAGE_UFFD_WP."""
+    h = ctx.machine.plugin_state["userfaultfd"]
+    e = h.pte(ctx.task.mm, ctx.data.mappings[vma].start + offset)
+    if not e & 1:
+        raise _errors(ctx, f"{vma}+{offset:#x} is not present")
+    got = int(bool(e & 0x400))
+    if got != bit:
+        raise _errors(ctx, f"{vma}+{offset:#x} in task {ctx.task.name}: uffd-wp bit {got}, expected {bit}")
+
+
+PROBES = {"vma_modes": probe_vma_modes, "poison_marker": probe_poison_marker,
+          "uffd_wp_bit": probe_uffd_wp_bit, "api_error": probe_api_error,
           "fdinfo": probe_fdinfo, "pte_count": probe_pte_count, "present": probe_present,
           "rmap": probe_rmap}
 

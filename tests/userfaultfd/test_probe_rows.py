@@ -300,3 +300,37 @@ def test_row_30_a_system_calls_access_to_a_registered_missing_page(uffd, umo, ki
         - uffdio_register: {uffd: u, vma: buf, mode: [MISSING]}
 """ + "".join(f"        {line}\n" for line in after),
             FLAGS="[O_NONBLOCK, UFFD_USER_MODE_ONLY]" if umo else "[O_NONBLOCK]")
+
+
+@pytest.mark.parametrize("event_fork", [False, True], ids=["no_event_fork", "event_fork"])
+def test_row_40_fork_of_a_write_protected_page(uffd, event_fork):
+    """uffd_wp.txt `fork of protected page`: without EVENT_FORK the child's VMA loses its
+    registration and copy_present_ptes() clears the child PTE's uffd-wp bit (pagemap bit 57 = 0;
+    the probe first read the parent's pagemap through an inherited fd and saw 1, fixed since), so
+    its write goes through; fork() returns before any read.  With EVENT_FORK fork() waits for
+    the FORK message, the child's PTE keeps the bit and its write raises WRITE|WP on the child's
+    uffd.  Either way the parent's page stays protected (wp=WP: page 0 protected, page 1 not)."""
+    features = "[EVENT_FORK]" if event_fork else "[]"
+    child = ("{fork: {child: c, steps: [{probe: {fn: uffd_wp_bit, args: {vma: buf, bit: %d}}}, "
+             "{write: {vma: buf, data: c}}, {read: {vma: buf, expect: c}}]}}" % int(event_fork))
+    if event_fork:
+        serve = ["- uffd_read: {uffd: u, expect: [{event: fork}], fork_uffd: cu}",
+                 "- sleep: {duration: 1000}",
+                 "- uffd_read: {uffd: cu, expect: [{flags: [WRITE, WP], address: {vma: buf}}]}",
+                 "- uffdio_writeprotect: {uffd: cu, vma: buf, length: 4 KiB}"]
+    else:
+        serve = ["- uffd_read: {uffd: u}", "- expect: {errno: EAGAIN}"]
+    steps = ["- mmap: {name: buf, length: 8 KiB}",
+             "- touch: {vma: buf, access: write}",
+             "- userfaultfd: {name: u, flags: [O_NONBLOCK]}",
+             f"- uffdio_api: {{uffd: u, features: {features}}}",
+             "- uffdio_register: {uffd: u, vma: buf, mode: [WP]}",
+             "- uffdio_writeprotect: {uffd: u, vma: buf, length: 4 KiB, mode: [WP]}",
+             f"- clone: {{thread: forker, steps: [{child}]}}",
+             "- sleep: {duration: 1000}",
+             *serve,
+             "- sleep: {duration: 2ms}",
+             "- probe: {fn: uffd_wp_bit, args: {vma: buf, bit: 1}}",
+             "- probe: {fn: uffd_wp_bit, args: {vma: buf, offset: 4096, bit: 0}}",
+             "- read: {vma: buf, length: 1, expect: '00', encoding: hex}"]
+    uffd.ok("\n".join(steps) + "\n")

@@ -55,7 +55,12 @@ static void *fork_fn(void *a)
 	pid_t c = fork();
 	if (c == 0) {
 		char msg[128];
-		uint64_t e = pagemap(f->p);
+		/* the child's own pagemap: pagemap() keeps the fd it opened first, which in a
+		 * forked child is the parent's /proc/self/pagemap */
+		uint64_t e = 0;
+		int pfd = open("/proc/self/pagemap", O_RDONLY);
+		pread(pfd, &e, 8, ((uintptr_t)f->p / PG) * 8);
+		close(pfd);
 		snprintf(msg, sizeof msg, "child pagemap present=%d uffd_wp=%d", (int)PM_PRESENT(e), (int)PM_UFFD_WP(e));
 		write(f->fd_pipe[1], msg, strlen(msg) + 1);
 		f->p[0] = 9; /* write in the child: if still protected + registered, this would block */
