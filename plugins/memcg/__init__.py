@@ -1,0 +1,1 @@
+"""memcg: memory cgroups (issue 15)."""
