@@ -69,6 +69,8 @@ static void exact(void)
 		out("limit.exact.fault11\tOK\tseconds=%.3f\t(no OOM kill: the page was charged)", dt);
 	msleep(200);
 	counters("limit.exact.after11", "exact", "OK");
+	msleep(2300);
+	counters("limit.exact.after11_2500ms", "exact", "OK");
 	out("limit.exact.oom_control_after\tOK\t%s", cg_read_str("exact", "memory.oom_control"));
 	char *st = read_file(cg_path("exact", "memory.stat"));
 	out("limit.exact.stat_after\tOK\trss=%lld\tpgpgin=%lld\tpgpgout=%lld\t(read at once)", kv_get(st, "rss"), kv_get(st, "pgpgin"), kv_get(st, "pgpgout"));

@@ -99,6 +99,7 @@ mkdir $TOP || exit 1
   echo "=== saved settings ==="; show
   echo "=== probe output ==="
 } > "$OUT"
+T0=$(cut -d' ' -f1 /proc/uptime)   # dmesg lines from now on belong to this run
 MEMCG_TOP=$TOP MEMCG_TMPFS=$TMPFS timeout 600 $BIN > /tmp/memcgprobe_out_$PROBE 2>&1 &
 PROBE_PID=$!   # timeout(1): a TERM to it is passed on to the probe; the workers die with the probe
 wait $PROBE_PID
@@ -106,3 +107,10 @@ RC=$?
 PROBE_PID=
 cat /tmp/memcgprobe_out_$PROBE | tee -a "$OUT"
 echo "probe exit status: $RC" | tee -a "$OUT"
+# kernel log lines of the run about memcg (OOM reports, deprecation warnings), timestamps cut
+dmesg > /tmp/memcgprobe_dmesg_$PROBE
+awk -v t0="$T0" '{ i = index($0, "]"); ts = substr($0, 2, i - 2) + 0; m = substr($0, i + 2) }
+  ts >= t0 && m !~ /^ / && m ~ /oom-kill|invoked oom-killer|^memory:|^memory\+swap:|^kmem:|Memory cgroup|deprecat|cgroup/ { print "dmesg\t" m }' \
+  /tmp/memcgprobe_dmesg_$PROBE > /tmp/memcgprobe_dmesg_sel_$PROBE
+cat /tmp/memcgprobe_dmesg_sel_$PROBE >> "$OUT"
+cat /tmp/memcgprobe_dmesg_sel_$PROBE
