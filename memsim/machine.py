@@ -152,6 +152,7 @@ class Machine:
         self.task_faults: Dict[int, Dict[str, int]] = {}
         self.plugin_state: Dict[str, object] = {}
         self.stat_interval_ns = 1_000_000_000        # sysctl_stat_interval = HZ
+        self.periodic: List[list] = []                 # add_periodic(): [due ns, period, fn]
         self._vmstat_next = self.stat_interval_ns
         self.meminfo_lines: Dict[str, object] = {}
         self._mmcheck = None                        # memsim.mmcheck.MmCheck, at the first check
@@ -391,6 +392,23 @@ class Machine:
         if self.slab is not None:
             self.slab.rcu_barrier()
         self.vmstat_update()
+        if self.periodic:
+            self.run_periodic()
+
+    def add_periodic(self, period_ns: int, fn: Callable[[int], None]) -> None:
+        """Deferrable work a plugin queues every ``period_ns`` of emulated time
+        (queue_delayed_work on system_unbound_wq, re-queued by the work itself, as memcg's
+        flush_memcg_stats_dwork): ``fn(now_ns)`` runs at the first preemption point at or
+        after each due time, on no task."""
+        self.periodic.append([self.clock.now + period_ns, period_ns, fn])
+
+    def run_periodic(self) -> None:
+        """The periodic work that is due (quiescent_state calls it)."""
+        now = self.clock.now
+        for entry in self.periodic:
+            if now >= entry[0]:
+                entry[2](now)
+                entry[0] = now + entry[1]
 
     def rcu_barrier(self) -> None:
         """rcu_barrier(): every RCU callback still queued runs now, on its CPU's idle task: the

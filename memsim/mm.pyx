@@ -2167,6 +2167,8 @@ cdef class MmCore:
         cdef int err = 0, ret, tries, level
         cdef uint64_t* slot
         count_vm_event(self.pm.vs, PGFAULT)
+        if self.pm.memcg.count_event_mm != NULL:        # count_memcg_event_mm(mm, PGFAULT)
+            self.pm.memcg.count_event_mm(self.pm.memcg.ctx, mm, PGFAULT, 1)
         self.check_sync_rss_stat()
         self.tb.clock.now += self.cost_fault_ns
         vmf.real_address = addr
@@ -2725,6 +2727,8 @@ cdef class MmCore:
         vmf.page = pfn
         if major:
             count_vm_event(self.pm.vs, PGMAJFAULT)
+            if self.pm.memcg.count_event_mm != NULL:
+                self.pm.memcg.count_event_mm(self.pm.memcg.ctx, mm, PGMAJFAULT, 1)
             self.fault_counts[FK_MAJOR] += 1
             return VM_FAULT_MAJOR
         return 0
@@ -3275,6 +3279,8 @@ cdef class MmCore:
             self.fault_counts[FK_SWAP] += 1
             if ret & VM_FAULT_MAJOR:
                 count_vm_event(self.pm.vs, PGMAJFAULT)
+                if self.pm.memcg.count_event_mm != NULL:
+                    self.pm.memcg.count_event_mm(self.pm.memcg.ctx, mm, PGMAJFAULT, 1)
                 self.fault_counts[FK_MAJOR] += 1
         return ret
 

@@ -53,6 +53,9 @@ ctypedef int (*memcg_swapin_charge_fn)(void* ctx, pfn_t pfn, object mm, gfp_t gf
 ctypedef int (*memcg_uncharge_fn)(void* ctx, pfn_t pfn, unsigned int order) except -1
 ctypedef int (*memcg_kmem_charge_fn)(void* ctx, pfn_t pfn, unsigned int order, gfp_t gfp) except -1
 ctypedef int (*memcg_mod_lruvec_fn)(void* ctx, pfn_t pfn, int idx, int64_t val) except -1
+# count_event_mm: count_memcg_event_mm() of a fault (PGFAULT in handle_mm_fault, PGMAJFAULT
+#   where the fault read the page in): the event counts for the memcg of the mm's owner.
+ctypedef void (*memcg_count_event_fn)(void* ctx, object mm, int item, uint64_t n) noexcept
 
 cdef struct memcg_ops:
     memcg_charge_fn charge
@@ -61,6 +64,7 @@ cdef struct memcg_ops:
     memcg_kmem_charge_fn kmem_charge
     memcg_uncharge_fn kmem_uncharge
     memcg_mod_lruvec_fn mod_lruvec_page_state
+    memcg_count_event_fn count_event_mm
     void* ctx
 
 cdef enum:

@@ -47,7 +47,9 @@ Each kind of tree behaves as the kernel's does where a probe of a live 6.18 kern
   removing anything in a directory); a read returns the text only from position 0 and a write
   at a later position is ignored (SYSCTL_WRITES_STRICT);
 * ``kernfs`` (sysfs, cgroupfs): open checks the mode and the operations (EACCES for writing a
-  file without ``store``); O_CREAT of a new name is EACCES; mkdir and rmdir are EPERM unless the
+  file without ``store``) unless the tree was made with ``extra_open_perm_check=False``
+  (cgroupfs, whose root does not set KERNFS_ROOT_EXTRA_OPEN_PERM_CHECK: such a write fails
+  with EINVAL); O_CREAT of a new name is EACCES; mkdir and rmdir are EPERM unless the
   tree has :class:`KernfsSyscallOps` (cgroupfs creating a cgroup).
 
 A removed entry that is still open fails its reads and writes (ENODEV for kernfs, EIO for proc).
@@ -271,6 +273,8 @@ def _make_fops(flavour: str) -> FileOperations:
             return
         attr: PseudoAttr = inode.i_private
         _gone(attr, flavour)
+        if not inode.i_sb.s_fs_info.extra_open_perm_check:
+            return                      # cgroupfs: a write without ->write is EINVAL, not EACCES
         # kernfs_fop_open(): the mode and the operations decide, even for root
         if file.f_mode & FMODE_WRITE and (not inode.i_mode & 0o222 or attr.store is None):
             raise VfsError("EACCES", "the file is not writable")
@@ -304,10 +308,13 @@ class PseudoFs:
     ``"proc"`` (procfs, whose ``sys/`` subtree behaves as sysctls) or ``"kernfs"``."""
 
     def __init__(self, fs_type: FileSystemType, flavour: str, root_mode: int = 0o555,
-                 syscall_ops: Optional[KernfsSyscallOps] = None):
+                 syscall_ops: Optional[KernfsSyscallOps] = None, extra_open_perm_check: bool = True):
         if flavour not in (PROC, KERNFS):
             raise ValueError(f"a pseudo filesystem is 'proc' or 'kernfs', not {flavour!r}")
         self.flavour = flavour
+        #: KERNFS_ROOT_EXTRA_OPEN_PERM_CHECK (sysfs): open checks the mode and the operations;
+        #: cgroupfs leaves it to the write (EINVAL for a file that takes none)
+        self.extra_open_perm_check = extra_open_perm_check
         self.syscall_ops = syscall_ops
         self._dir_iops = {PROC: InodeOperations(lookup=_proc_lookup),
                           SYSCTL: InodeOperations(lookup=_proc_lookup, permission=_sysctl_permission),

@@ -11,6 +11,7 @@ class TaskStruct:
     real_parent: Optional[TaskStruct]
     files: Any
     oom_score_adj: int
+    memcg: Any
     sigkill_pending: bool
     oom_victim: bool
     def __init__(self, pid: int, comm: str, cpu: int = 0, mm: Any = None, tgid: int = -1, name: Any = None,

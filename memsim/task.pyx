@@ -34,6 +34,7 @@ cdef class TaskStruct:
         self.oom_score_adj = real_parent.oom_score_adj if real_parent is not None else 0
         self.sigkill_pending = False
         self.oom_victim = False
+        self.memcg = None                   # memsim_task_fork: the memcg plugin sets it
 
     @property
     def rss_cached(self):

@@ -1,0 +1,49 @@
+"""--check over the memory cgroups (memcg.md 2 and 4): every charged page names a live memcg,
+and each memcg's ``memory`` counter equals what is charged to it and its descendants."""
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+
+def check(h: Any, full: bool) -> List[str]:
+    host = h.host
+    out: List[str] = []
+    charged: Dict[int, int] = {}
+    for pfn, memcg_id, nr in host.charged_pages():
+        m = host.get(memcg_id)
+        if m is None:
+            out.append(f"memcg: page {pfn:#x} is charged to memcg {memcg_id}, which was freed")
+            continue
+        charged[memcg_id] = charged.get(memcg_id, 0) + nr
+    stocks: Dict[int, int] = {}
+    for cpu in range(host.ncpus):
+        mid, n = host.stock_of(cpu)
+        if mid:
+            stocks[mid] = stocks.get(mid, 0) + n
+    if host.v1:
+        return out                      # v1 counters also hold kmem; the sums differ by it
+    # bottom-up: a memcg's usage = its pages + its stock + its children's usage
+    expect: Dict[int, int] = {}
+    for m in sorted(host.memcgs.values(), key=lambda m: -_depth(m)):
+        if m.parent is None:
+            continue
+        want = charged.get(m.id, 0) + stocks.get(m.id, 0) + expect.pop(m.id, 0)
+        usage = m.counter("memory")["usage"]
+        if usage < want:
+            out.append(f"memcg: memcg {m.id} ({_path(m)}) has usage {usage} pages but holds "
+                       f"{want} (its pages, stock and children)")
+        expect[m.parent.id] = expect.get(m.parent.id, 0) + usage
+    return out
+
+
+def _depth(m) -> int:
+    d = 0
+    while m.parent is not None:
+        d += 1
+        m = m.parent
+    return d
+
+
+def _path(m) -> str:
+    cg = m.cgroup
+    return f"/{cg.path}" if cg is not None else "?"

@@ -1,0 +1,102 @@
+# cython: language_level=3
+# Memory cgroups (mm/memcontrol.c, mm/page_counter.c): the page counters, the per-CPU charge
+# stock, try_charge and the charge and uncharge of user pages behind the core's memcg_ops.
+from libc.stdint cimport int64_t, uint64_t
+from memsim._types cimport pfn_t, gfp_t
+from memsim.physmem cimport PhysMem
+from memsim.plugins.memcg.rstat cimport MemcgStats, StatTree
+
+# memory.events (enum memcg_memory_event)
+cdef enum:
+    MEMCG_LOW = 0
+    MEMCG_HIGH = 1
+    MEMCG_MAX = 2
+    MEMCG_OOM = 3
+    MEMCG_OOM_KILL = 4
+    MEMCG_NR_MEMORY_EVENTS = 5
+
+# memcg-only state items, after the node_stat_items (enum memcg_stat_item)
+cdef enum:
+    MEMCG_SWAP_ITEM = 0                 # + NR_VM_NODE_STAT_ITEMS
+    MEMCG_SOCK_ITEM = 1
+    MEMCG_PERCPU_B_ITEM = 2
+    MEMCG_KMEM_ITEM = 3
+    MEMCG_NR_OWN_ITEMS = 4
+
+# struct page_counter: usage and limits in pages; parent is the same resource one level up
+cdef struct page_counter:
+    int64_t usage
+    int64_t max
+    int64_t watermark
+    int64_t failcnt
+    int64_t min
+    int64_t low
+    int64_t high
+    page_counter* parent
+    int owner                           # the id of the memcg this counter belongs to
+
+# struct memcg_stock_pcp (the page part): ``cached`` is a memcg id, 0 for none
+cdef struct memcg_stock_pcp:
+    int cached
+    int64_t nr_pages
+
+
+cdef class MemCgroup:
+    """struct mem_cgroup."""
+    cdef page_counter memory
+    cdef page_counter swap              # v2 swap; v1 memsw
+    cdef page_counter kmem              # v1 only
+    cdef readonly int id                # mem_cgroup_id(): the index memcg_data stores
+    cdef readonly MemCgroup parent
+    cdef readonly MemcgStats stats
+    cdef readonly MemcgHost host
+    cdef public object cgroup           # the cgroup (memsim.plugins.memcg.cgroupfs.Cgroup)
+    cdef readonly int64_t css_refs      # references to the css (charged pages, stocks)
+    cdef readonly bint online           # css online (between css_online and css_offline)
+    cdef readonly bint freed            # css_free ran: the id is free again
+    cdef uint64_t events[MEMCG_NR_MEMORY_EVENTS]        # memory.events (hierarchical)
+    cdef uint64_t events_local[MEMCG_NR_MEMORY_EVENTS]  # memory.events.local
+    cdef page_counter* _counter(self, str name) except NULL
+    cdef inline bint is_root(self) noexcept:
+        return self.parent is None
+
+
+cdef class MemcgHost:
+    """The memcg controller of one machine: the memcgs by id, the per-CPU stocks, the
+    statistics tree, and the ops the core calls (memcg_ops, lruvec_stat_ops)."""
+    cdef PhysMem pm
+    cdef readonly StatTree stat_tree
+    cdef void** by_id                   # MemCgroup by id (borrowed: ``memcgs`` holds them)
+    cdef int id_cap
+    cdef readonly dict memcgs           # id -> MemCgroup, every memcg not yet freed
+    cdef memcg_stock_pcp* stock         # one per CPU
+    cdef readonly int ncpus
+    cdef readonly int64_t charge_batch  # MEMCG_CHARGE_BATCH
+    cdef readonly MemCgroup root
+    cdef readonly bint v1               # the cgroup v1 memory controller (memsw, kmem counters)
+    cdef readonly bint memsw            # v1 swap accounting (memory.memsw.*)
+    cdef readonly bint uses_root_counter    # v1: the root's usage is computed from statistics
+    cdef public object oom              # callable(memcg, gfp, order) -> bool (mem_cgroup_out_of_memory)
+    cdef public object reclaim          # callable(memcg, nr_pages, gfp, may_swap) -> int, or None
+    cdef public object release_hook     # callable(memcg) when a dying memcg's last reference goes
+    cdef readonly uint64_t nr_charges, nr_stock_hits
+
+    cdef _grow(self, int need)
+    cdef _free(self, MemCgroup m)
+    cdef int64_t _margin(self, MemCgroup m) noexcept
+    cdef int _nomem(self, MemCgroup memcg, gfp_t gfp, int64_t nr) except -2
+    cdef int _force(self, MemCgroup memcg, int64_t nr) except -2
+    cdef MemCgroup memcg_of(self, int id)
+    cdef MemCgroup current_memcg(self)
+    cdef MemCgroup mm_memcg(self, object mm)
+    cdef bint consume_stock(self, MemCgroup memcg, int64_t nr) noexcept
+    cdef void drain_stock(self, int cpu) noexcept
+    cdef void refill_stock(self, MemCgroup memcg, int64_t nr) noexcept
+    cdef int try_charge(self, MemCgroup memcg, gfp_t gfp, int64_t nr) except -2
+    cdef void cancel_charge(self, MemCgroup memcg, int64_t nr) noexcept
+    cdef void memory_event(self, MemCgroup memcg, int event) noexcept
+    cdef int charge_page(self, pfn_t pfn, unsigned int order, gfp_t gfp, object mm) except -1
+    cdef int uncharge_page(self, pfn_t pfn, unsigned int order) except -1
+    cdef void css_put(self, MemCgroup memcg, int64_t n) except *
+    cdef void mod_state(self, MemCgroup memcg, int item, int64_t delta) noexcept
+    cdef void count_event(self, MemCgroup memcg, int item, uint64_t n) noexcept

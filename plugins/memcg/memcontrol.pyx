@@ -1,0 +1,611 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Memory cgroups in C: page counters, the per-CPU charge stock and the charge of user pages.
+
+The core calls this module through ``memcg_ops`` on :class:`memsim.physmem.PhysMem` (every user
+page charged at its fault or page-cache insertion, uncharged at its last put) and through
+``lruvec_stat_ops`` (every node statistic of a charged page also counts for its memcg).  A
+page's ``memcg_data`` holds its memcg's id shifted left by two (the two low bits are
+MEMCG_DATA_OBJCGS and MEMCG_DATA_KMEM, as the kernel's pointer tag), so finding the memcg of a
+page is an array index, never a Python call.
+
+What happens, as mm/memcontrol.c of v5.14 has it (memcg.md sections 2 to 4):
+
+* ``try_charge()`` (try_charge_memcg): the stock of the running CPU first, then the page
+  counters in a batch of MEMCG_CHARGE_BATCH pages (32; 64 in v6.18), exactly ``nr`` pages when
+  the batch does not fit, then the slow path: memory.events ``max``, reclaim from the memcg over
+  its limit, draining every CPU's stock, up to MAX_RECLAIM_RETRIES rounds, and the memcg OOM
+  killer; a charge that may not fail is forced past the limit;
+* ``charge_page()`` (mem_cgroup_charge / commit_charge): the memcg of the mm's owner (of
+  current when there is no mm), the page's ``memcg_data``, a css reference, PGPGIN;
+* ``uncharge_page()`` (mem_cgroup_uncharge / uncharge_page + uncharge_batch): the counters
+  straight back (not through the stock), PGPGOUT, the css reference dropped;
+* the root memcg is never charged (its counters do not move) but its pages still record it.
+
+A memcg whose cgroup was removed (offline) lives on, *dying*, while charged pages or a stock
+hold references to it; the last reference frees it (``release_hook``, then its id is free).
+"""
+from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Realloc
+from cpython.ref cimport PyObject
+from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport memset
+
+from memsim._types cimport pfn_t, gfp_t, PG_head
+from memsim.page cimport page
+from memsim.physmem cimport PhysMem, memcg_ops, MEMCG_DATA_OBJCGS, MEMCG_DATA_KMEM
+from memsim.task cimport TaskStruct
+from memsim.mm cimport MmStruct
+from memsim.vmstat cimport (lruvec_stat_ops, NR_VM_NODE_STAT_ITEMS, NR_SLAB_RECLAIMABLE_B,
+                            NR_SLAB_UNRECLAIMABLE_B, NR_KERNEL_STACK_KB, PGPGIN, PGPGOUT)
+from memsim.plugins.memcg.rstat cimport MemcgStats, StatTree
+
+DEF PAGE_COUNTER_MAX = 0x7fffffffffffffff // 4096     # LONG_MAX / PAGE_SIZE
+DEF MAX_RECLAIM_RETRIES = 16
+DEF PAGE_ALLOC_COSTLY_ORDER = 3
+DEF ENOMEM = 12
+DEF GFP_HIGH = 0x20
+DEF GFP_ATOMIC = 0x200
+DEF GFP_DIRECT_RECLAIM = 0x400
+DEF GFP_RETRY_MAYFAIL = 0x4000
+DEF GFP_NOFAIL = 0x8000
+DEF GFP_NORETRY = 0x10000
+
+#: page_counter "max" as the files print it
+PAGE_COUNTER_MAX_PAGES = PAGE_COUNTER_MAX
+MEMORY_EVENT_NAMES = ("low", "high", "max", "oom", "oom_kill")
+#: memcg state items after the node_stat_items (enum memcg_stat_item)
+NR_NODE_ITEMS = NR_VM_NODE_STAT_ITEMS
+MEMCG_SWAP = NR_VM_NODE_STAT_ITEMS + MEMCG_SWAP_ITEM
+MEMCG_SOCK = NR_VM_NODE_STAT_ITEMS + MEMCG_SOCK_ITEM
+MEMCG_PERCPU_B = NR_VM_NODE_STAT_ITEMS + MEMCG_PERCPU_B_ITEM
+MEMCG_KMEM = NR_VM_NODE_STAT_ITEMS + MEMCG_KMEM_ITEM
+NR_MEMCG_STAT_ITEMS = NR_VM_NODE_STAT_ITEMS + MEMCG_NR_OWN_ITEMS
+
+
+def state_units():
+    """The unit of each memcg state item, for the StatTree (memcg_page_state_unit())."""
+    units = ["pages"] * NR_MEMCG_STAT_ITEMS
+    units[NR_SLAB_RECLAIMABLE_B] = units[NR_SLAB_UNRECLAIMABLE_B] = "bytes"
+    units[NR_KERNEL_STACK_KB] = "kb"
+    units[MEMCG_PERCPU_B] = "bytes"
+    return units
+
+
+# -- mm/page_counter.c ------------------------------------------------------------------------------
+
+cdef void counter_init(page_counter* c, page_counter* parent, int owner) noexcept:
+    memset(c, 0, sizeof(page_counter))
+    c.max = PAGE_COUNTER_MAX
+    c.high = PAGE_COUNTER_MAX
+    c.parent = parent
+    c.owner = owner
+
+
+cdef bint counter_try_charge(page_counter* counter, int64_t nr, page_counter** fail) noexcept:
+    """page_counter_try_charge(): charge every level up to the root, or none; ``*fail`` is the
+    level whose max refused (its failcnt counts the refusal)."""
+    cdef page_counter* c = counter
+    cdef page_counter* u
+    cdef int64_t new
+    while c != NULL:
+        new = c.usage + nr
+        if new > c.max:
+            c.failcnt += 1
+            fail[0] = c
+            u = counter
+            while u != c:                   # undo the levels already charged
+                u.usage -= nr
+                u = u.parent
+            return False
+        c.usage = new
+        if new > c.watermark:
+            c.watermark = new
+        c = c.parent
+    return True
+
+
+cdef void counter_charge(page_counter* counter, int64_t nr) noexcept:
+    """page_counter_charge(): every level, past its max if need be."""
+    cdef page_counter* c = counter
+    while c != NULL:
+        c.usage += nr
+        if c.usage > c.watermark:
+            c.watermark = c.usage
+        c = c.parent
+
+
+cdef void counter_uncharge(page_counter* counter, int64_t nr) noexcept:
+    """page_counter_uncharge(): every level; a level that would go below 0 is clamped
+    ("page_counter underflow")."""
+    cdef page_counter* c = counter
+    while c != NULL:
+        c.usage -= nr
+        if c.usage < 0:
+            c.usage = 0
+        c = c.parent
+
+
+cdef inline int64_t counter_margin(page_counter* c) noexcept:
+    return c.max - c.usage if c.usage < c.max else 0
+
+
+cdef class MemCgroup:
+    """struct mem_cgroup: its page counters (``memory``; ``swap``, which v1 reads as memsw;
+    v1's ``kmem``), memory.events, its statistics (:class:`MemcgStats`) and its css state.
+
+    Made by :meth:`MemcgHost.css_alloc`; ``cgroup`` is the cgroup it belongs to."""
+
+    def __repr__(self):
+        state = "online" if self.online else ("freed" if self.freed else "dying")
+        return f"<MemCgroup {self.id} {state} usage={self.memory.usage}>"
+
+    # -- what the files show --------------------------------------------------------------------
+    def counter(self, str name):
+        """A page counter as a dict (pages): usage, max, watermark, failcnt, min, low, high."""
+        cdef page_counter* c = self._counter(name)
+        return {"usage": c.usage, "max": c.max, "watermark": c.watermark, "failcnt": c.failcnt,
+                "min": c.min, "low": c.low, "high": c.high}
+
+    cdef page_counter* _counter(self, str name) except NULL:
+        if name == "memory":
+            return &self.memory
+        if name in ("swap", "memsw"):
+            return &self.swap
+        if name == "kmem":
+            return &self.kmem
+        raise KeyError(name)
+
+    def set_counter(self, str name, str field, int64_t value):
+        """Set a counter's max, high, min, low or watermark (pages); failcnt resets to 0."""
+        cdef page_counter* c = self._counter(name)
+        if field == "max":
+            c.max = value
+        elif field == "high":
+            c.high = value
+        elif field == "min":
+            c.min = value
+        elif field == "low":
+            c.low = value
+        elif field == "watermark":
+            c.watermark = value
+        elif field == "failcnt":
+            c.failcnt = value
+        else:
+            raise KeyError(field)
+
+    def memory_events(self, bint local=False):
+        """memory.events (or .local): {low, high, max, oom, oom_kill}."""
+        cdef uint64_t* ev = &self.events[0]
+        if local:
+            ev = &self.events_local[0]
+        return {MEMORY_EVENT_NAMES[i]: ev[i] for i in range(MEMCG_NR_MEMORY_EVENTS)}
+
+
+cdef class MemcgHost:
+    """The machine's memory controller: ``memcgs`` by id, the per-CPU stocks, the statistics
+    tree, and the memcg ops the core calls.  ``v1`` selects the cgroup v1 counters (memsw with
+    ``memsw``, kmem), ``charge_batch`` MEMCG_CHARGE_BATCH."""
+
+    def __cinit__(self, PhysMem pm, StatTree stat_tree, bint v1=False, bint memsw=False,
+                  int64_t charge_batch=32):
+        self.pm = pm
+        self.stat_tree = stat_tree
+        self.ncpus = pm.ncpus
+        self.v1 = v1
+        self.memsw = v1 and memsw
+        self.charge_batch = charge_batch
+        self.memcgs = {}
+        self.id_cap = 64
+        self.by_id = <void**>PyMem_Calloc(self.id_cap, sizeof(void*))
+        self.stock = <memcg_stock_pcp*>PyMem_Calloc(self.ncpus, sizeof(memcg_stock_pcp))
+        if self.by_id == NULL or self.stock == NULL:
+            raise MemoryError()
+        self.oom = None
+        self.reclaim = None
+        self.release_hook = None
+        self.root = self.css_alloc(None, None)
+
+    def __dealloc__(self):
+        PyMem_Free(self.by_id)
+        PyMem_Free(self.stock)
+
+    # -- the css lifecycle (mem_cgroup_css_alloc / online / offline / released / free) -----------
+    def css_alloc(self, MemCgroup parent, object cgroup):
+        """mem_cgroup_css_alloc() + css_online(): a new memcg under ``parent`` (None: the root),
+        online, holding its base reference and one on its parent."""
+        cdef MemCgroup m = MemCgroup.__new__(MemCgroup)
+        cdef int id = 1
+        while id < self.id_cap and self.by_id[id] != NULL:     # idr_alloc(): the lowest free id
+            id += 1
+        if id >= 65536:
+            raise OverflowError("MEM_CGROUP_ID_MAX memory cgroups")
+        if id >= self.id_cap:
+            self._grow(id + 1)
+        m.id = id
+        m.parent = parent
+        m.host = self
+        m.cgroup = cgroup
+        counter_init(&m.memory, &parent.memory if parent is not None else NULL, id)
+        counter_init(&m.swap, &parent.swap if parent is not None else NULL, id)
+        counter_init(&m.kmem, &parent.kmem if parent is not None else NULL, id)
+        m.stats = self.stat_tree.new_memcg(parent.stats if parent is not None else None)
+        m.online = True
+        m.css_refs = 1                      # the css's base reference, dropped at offline
+        if parent is not None:
+            parent.css_refs += 1            # css_get(parent) in init_and_link_css()
+        self.by_id[id] = <void*>m
+        self.memcgs[id] = m
+        return m
+
+    cdef _grow(self, int need):
+        cdef int cap = self.id_cap
+        while cap < need:
+            cap *= 2
+        cdef void** p = <void**>PyMem_Realloc(self.by_id, cap * sizeof(void*))
+        if p == NULL:
+            raise MemoryError()
+        memset(&p[self.id_cap], 0, (cap - self.id_cap) * sizeof(void*))
+        self.by_id = p
+        self.id_cap = cap
+
+    def css_offline(self, MemCgroup m):
+        """mem_cgroup_css_offline(): memory.min and memory.low reset, every stock holding
+        pages of ``m`` or a descendant drained, and the base reference dropped: from now on
+        ``m`` is dying until its last reference goes."""
+        if not m.online:
+            return
+        m.online = False
+        m.memory.min = 0
+        m.memory.low = 0
+        self.drain_all_stock(m)
+        self.css_put(m, 1)
+
+    cdef void css_put(self, MemCgroup memcg, int64_t n) except *:
+        """css_put_many(): the last reference of an offline memcg frees it (css_release:
+        its statistics flushed into its parent, then css_free)."""
+        memcg.css_refs -= n
+        if memcg.css_refs <= 0 and not memcg.online and not memcg.freed:
+            self._free(memcg)
+
+    cdef _free(self, MemCgroup m):
+        cdef MemCgroup parent = m.parent
+        m.freed = True
+        self.stat_tree.release(m.stats)
+        self.by_id[m.id] = NULL
+        del self.memcgs[m.id]
+        if self.release_hook is not None:
+            self.release_hook(m)
+        if parent is not None:
+            self.css_put(parent, 1)
+
+    def get(self, int id):
+        """The memcg with this id (mem_cgroup_from_id), or None."""
+        return self.memcg_of(id)
+
+    cdef MemCgroup memcg_of(self, int id):
+        if id <= 0 or id >= self.id_cap or self.by_id[id] == NULL:
+            return None
+        return <MemCgroup>self.by_id[id]
+
+    # -- whom to charge (get_mem_cgroup_from_mm) --------------------------------------------------
+    cdef MemCgroup current_memcg(self):
+        cdef TaskStruct t = self.pm.cur.task
+        if t is None or t.memcg is None:
+            return self.root
+        return <MemCgroup>t.memcg
+
+    cdef MemCgroup mm_memcg(self, object mm):
+        """get_mem_cgroup_from_mm(): the memcg of the mm's owner; without an mm, current's."""
+        cdef TaskStruct owner
+        if mm is None:
+            return self.current_memcg()
+        owner = (<MmStruct>mm).owner
+        if owner is None or owner.memcg is None:
+            return self.root
+        return <MemCgroup>owner.memcg
+
+    # -- the per-CPU stock (consume_stock, refill_stock, drain_stock, drain_all_stock) ----------
+    cdef bint consume_stock(self, MemCgroup memcg, int64_t nr) noexcept:
+        cdef memcg_stock_pcp* st = &self.stock[self.pm.cur.cpu]
+        if nr > self.charge_batch:
+            return False
+        if st.cached == memcg.id and st.nr_pages >= nr:
+            st.nr_pages -= nr
+            self.nr_stock_hits += 1
+            return True
+        return False
+
+    cdef void drain_stock(self, int cpu) noexcept:
+        """drain_stock(): the stock's pages go back to the counters, its reference is dropped."""
+        cdef memcg_stock_pcp* st = &self.stock[cpu]
+        cdef MemCgroup old
+        if st.cached == 0:
+            return
+        old = self.memcg_of(st.cached)
+        st.cached = 0
+        if old is None:
+            st.nr_pages = 0
+            return
+        if st.nr_pages:
+            counter_uncharge(&old.memory, st.nr_pages)
+            if self.memsw:
+                counter_uncharge(&old.swap, st.nr_pages)
+            st.nr_pages = 0
+        try:
+            self.css_put(old, 1)
+        except BaseException:
+            pass
+
+    cdef void refill_stock(self, MemCgroup memcg, int64_t nr) noexcept:
+        """refill_stock(): cache ``memcg`` (draining another), add ``nr``; more than a batch
+        drains it all back."""
+        cdef int cpu = self.pm.cur.cpu
+        cdef memcg_stock_pcp* st = &self.stock[cpu]
+        if st.cached != memcg.id:
+            self.drain_stock(cpu)
+            memcg.css_refs += 1             # css_get(&memcg->css)
+            st.cached = memcg.id
+        st.nr_pages += nr
+        if st.nr_pages > self.charge_batch:
+            self.drain_stock(cpu)
+
+    def drain_all_stock(self, MemCgroup root_memcg):
+        """drain_all_stock(): every CPU whose stock holds pages of ``root_memcg`` or one of its
+        descendants."""
+        cdef int cpu
+        cdef MemCgroup m
+        for cpu in range(self.ncpus):
+            m = self.memcg_of(self.stock[cpu].cached)
+            if m is None or not self.stock[cpu].nr_pages:
+                continue
+            if mem_cgroup_is_descendant(m, root_memcg):
+                self.drain_stock(cpu)
+
+    def stock_of(self, int cpu):
+        """(memcg id, pages) cached by a CPU's stock."""
+        return self.stock[cpu].cached, self.stock[cpu].nr_pages
+
+    # -- try_charge -------------------------------------------------------------------------------
+    cdef void memory_event(self, MemCgroup memcg, int event) noexcept:
+        """memcg_memory_event(): counted locally, and hierarchically up to (not in) the root."""
+        cdef MemCgroup m = memcg
+        memcg.events_local[event] += 1
+        while m is not None and m.parent is not None:
+            m.events[event] += 1
+            m = m.parent
+
+    def memory_event_py(self, MemCgroup memcg, int event):
+        """memcg_memory_event() from Python (the OOM killer's oom_kill)."""
+        self.memory_event(memcg, event)
+
+    cdef int try_charge(self, MemCgroup memcg, gfp_t gfp, int64_t nr) except -2:
+        """try_charge_memcg(): 0 when ``nr`` pages are charged to ``memcg``, -1 for -ENOMEM."""
+        cdef int64_t batch = nr if nr > self.charge_batch else self.charge_batch
+        cdef int retries = MAX_RECLAIM_RETRIES
+        cdef bint drained = False, may_swap = True
+        cdef page_counter* fail
+        cdef MemCgroup over
+        cdef int64_t reclaimed
+        cdef TaskStruct cur
+        cdef int order
+        if memcg is None or memcg.parent is None:
+            return 0                        # mem_cgroup_is_root(): never charged
+        self.nr_charges += 1
+        while True:
+            if self.consume_stock(memcg, nr):
+                return 0
+            fail = NULL
+            if self.memsw:
+                if counter_try_charge(&memcg.swap, batch, &fail):
+                    if counter_try_charge(&memcg.memory, batch, &fail):
+                        break
+                    counter_uncharge(&memcg.swap, batch)
+                else:
+                    may_swap = False
+            elif counter_try_charge(&memcg.memory, batch, &fail):
+                break
+            over = self.memcg_of(fail.owner)
+            if batch > nr:                  # retry exactly, before any reclaim
+                batch = nr
+                continue
+            cur = self.pm.cur.task
+            if gfp & GFP_ATOMIC:
+                return self._force(memcg, nr)
+            if cur is not None and (cur.oom_victim or cur.sigkill_pending):
+                return self._force(memcg, nr)       # should_force_charge()
+            if not gfp & GFP_DIRECT_RECLAIM:
+                return self._nomem(memcg, gfp, nr)
+            self.memory_event(over, MEMCG_MAX)
+            reclaimed = 0
+            if self.reclaim is not None:
+                reclaimed = self.reclaim(over, nr, gfp, may_swap)
+            if self._margin(over) >= nr:
+                continue
+            if not drained:
+                self.drain_all_stock(over)
+                drained = True
+                continue
+            if gfp & GFP_NORETRY:
+                return self._nomem(memcg, gfp, nr)
+            if reclaimed and nr <= (1 << PAGE_ALLOC_COSTLY_ORDER):
+                continue
+            if retries > 0:
+                retries -= 1
+                continue
+            if gfp & GFP_RETRY_MAYFAIL:
+                return self._nomem(memcg, gfp, nr)
+            if cur is not None and cur.sigkill_pending:
+                return self._force(memcg, nr)
+            order = 0
+            while (1 << order) < nr:
+                order += 1
+            if order > PAGE_ALLOC_COSTLY_ORDER:     # mem_cgroup_oom(): OOM_SKIPPED
+                return self._nomem(memcg, gfp, nr)
+            self.memory_event(over, MEMCG_OOM)
+            if self.oom is not None and self.oom(over, gfp, order):
+                retries = MAX_RECLAIM_RETRIES       # OOM_SUCCESS: retry
+                continue
+            return self._force(memcg, nr)           # OOM_FAILED
+        # done_restock
+        if batch > nr:
+            self.refill_stock(memcg, batch - nr)
+        return 0
+
+    cdef int64_t _margin(self, MemCgroup m) noexcept:
+        """mem_cgroup_margin()."""
+        cdef int64_t margin = counter_margin(&m.memory)
+        cdef int64_t msw
+        if self.memsw:
+            msw = counter_margin(&m.swap)
+            if msw < margin:
+                margin = msw
+        return margin
+
+    cdef int _nomem(self, MemCgroup memcg, gfp_t gfp, int64_t nr) except -2:
+        if not gfp & GFP_NOFAIL:
+            return -1
+        return self._force(memcg, nr)
+
+    cdef int _force(self, MemCgroup memcg, int64_t nr) except -2:
+        """force: charge past the limit."""
+        counter_charge(&memcg.memory, nr)
+        if self.memsw:
+            counter_charge(&memcg.swap, nr)
+        return 0
+
+    cdef void cancel_charge(self, MemCgroup memcg, int64_t nr) noexcept:
+        """cancel_charge()."""
+        if memcg.parent is None:
+            return
+        counter_uncharge(&memcg.memory, nr)
+        if self.memsw:
+            counter_uncharge(&memcg.swap, nr)
+
+    def charge(self, MemCgroup memcg, int64_t nr, gfp_t gfp=0xcc0):
+        """try_charge() for tests and tools: 0 or -ENOMEM."""
+        return -ENOMEM if self.try_charge(memcg, gfp, nr) else 0
+
+    # -- user pages (mem_cgroup_charge / mem_cgroup_uncharge) -------------------------------------
+    cdef int charge_page(self, pfn_t pfn, unsigned int order, gfp_t gfp, object mm) except -1:
+        cdef MemCgroup memcg = self.mm_memcg(mm)
+        cdef int64_t nr = <int64_t>1 << order
+        cdef page* p = &self.pm.mem_map[pfn]
+        if self.try_charge(memcg, gfp, nr):
+            return -ENOMEM
+        memcg.css_refs += 1                 # css_get(&memcg->css)
+        p.memcg_data = (<uint64_t>memcg.id) << 2       # commit_charge()
+        self.count_event(memcg, PGPGIN, 1)  # mem_cgroup_charge_statistics()
+        return 0
+
+    cdef int uncharge_page(self, pfn_t pfn, unsigned int order) except -1:
+        cdef page* p = &self.pm.mem_map[pfn]
+        cdef uint64_t data = p.memcg_data
+        cdef MemCgroup memcg
+        cdef int64_t nr = <int64_t>1 << order
+        if data == 0 or data & (MEMCG_DATA_OBJCGS | MEMCG_DATA_KMEM):
+            return 0
+        memcg = self.memcg_of(<int>(data >> 2))
+        p.memcg_data = 0
+        if memcg is None:
+            return 0
+        if memcg.parent is not None:        # uncharge_batch(): straight to the counters
+            counter_uncharge(&memcg.memory, nr)
+            if self.memsw:
+                counter_uncharge(&memcg.swap, nr)
+        self.count_event(memcg, PGPGOUT, 1)
+        self.css_put(memcg, 1)
+        return 0
+
+    def charged_pages(self):
+        """(pfn, memcg id, pages) of every page charged as a user page (for --check): a
+        compound page counts its 2^order pages at its head."""
+        cdef pfn_t pfn
+        cdef uint64_t data
+        cdef page* p
+        out = []
+        for pfn in range(self.pm.max_pfn):
+            p = &self.pm.mem_map[pfn]
+            data = p.memcg_data
+            if data != 0 and not data & (MEMCG_DATA_OBJCGS | MEMCG_DATA_KMEM):
+                out.append((pfn, <int>(data >> 2),
+                            (1 << p.compound_order) if p.flags & (1ULL << PG_head) else 1))
+        return out
+
+    def page_memcg(self, pfn_t pfn):
+        """page_memcg_check(): the memcg a page is charged to (None: uncharged, or a slab page)."""
+        cdef uint64_t data = self.pm.mem_map[pfn].memcg_data
+        if data == 0 or data & MEMCG_DATA_OBJCGS:
+            return None
+        return self.memcg_of(<int>(data >> 2))
+
+    # -- statistics ---------------------------------------------------------------------------------
+    cdef void mod_state(self, MemCgroup memcg, int item, int64_t delta) noexcept:
+        self.stat_tree.mod_state(memcg.stats, self.pm.cur.cpu, item, delta)
+
+    cdef void count_event(self, MemCgroup memcg, int item, uint64_t n) noexcept:
+        self.stat_tree.count_event(memcg.stats, self.pm.cur.cpu, item, n)
+
+    def install(self):
+        """Fill the core's memcg_ops and lruvec_stat_ops with this controller."""
+        self.pm.memcg.charge = _charge
+        self.pm.memcg.uncharge = _uncharge
+        self.pm.memcg.swapin_charge = _swapin_charge
+        self.pm.memcg.mod_lruvec_page_state = _mod_lruvec_page_state
+        self.pm.memcg.ctx = <void*>self
+        self.pm.vs.lruvec_ops.mod_memcg_lruvec_state = _mod_memcg_lruvec_state
+        self.pm.vs.lruvec_ops.ctx = <void*>self
+
+    def uninstall(self):
+        memset(&self.pm.memcg, 0, sizeof(memcg_ops))
+        self.pm.vs.lruvec_ops.mod_memcg_lruvec_state = NULL
+        self.pm.vs.lruvec_ops.ctx = NULL
+
+
+cdef bint mem_cgroup_is_descendant(MemCgroup m, MemCgroup root) noexcept:
+    while m is not None:
+        if m is root:
+            return True
+        m = m.parent
+    return False
+
+
+def is_descendant(MemCgroup m, MemCgroup root):
+    """mem_cgroup_is_descendant()."""
+    return mem_cgroup_is_descendant(m, root)
+
+
+# -- the ops table ----------------------------------------------------------------------------------
+
+cdef int _charge(void* ctx, pfn_t pfn, unsigned int order, gfp_t gfp, object mm) except -1:
+    return (<MemcgHost>ctx).charge_page(pfn, order, gfp, mm)
+
+
+cdef int _uncharge(void* ctx, pfn_t pfn, unsigned int order) except -1:
+    return (<MemcgHost>ctx).uncharge_page(pfn, order)
+
+
+cdef int _swapin_charge(void* ctx, pfn_t pfn, object mm, gfp_t gfp, uint64_t entry) except -1:
+    # mem_cgroup_swapin_charge_page(): the swap record's memcg is the swap plugin's (issue 16);
+    # until then the page is charged as a new page of the mm's memcg
+    return (<MemcgHost>ctx).charge_page(pfn, 0, gfp, mm)
+
+
+cdef int _mod_lruvec_page_state(void* ctx, pfn_t pfn, int idx, int64_t val) except -1:
+    cdef MemcgHost h = <MemcgHost>ctx
+    _mod_memcg_lruvec_state(ctx, &h.pm.mem_map[pfn], 0, idx, val)
+    return 0
+
+
+cdef void _mod_memcg_lruvec_state(void* ctx, page* p, int nid, int item, int64_t delta) noexcept:
+    """__mod_memcg_lruvec_state() for a page: the memcg its memcg_data names (a slab page's
+    objcg vector names none: its objects are counted through their objcgs)."""
+    cdef MemcgHost h = <MemcgHost>ctx
+    cdef uint64_t data = p.memcg_data
+    cdef MemCgroup memcg
+    if data == 0 or data & MEMCG_DATA_OBJCGS:
+        return
+    if data & MEMCG_DATA_KMEM:
+        return                              # objcg pages: the objcg plugin part (issue 15 B)
+    if (data >> 2) >= <uint64_t>h.id_cap or h.by_id[data >> 2] == NULL:
+        return
+    memcg = <MemCgroup>h.by_id[data >> 2]
+    h.stat_tree.mod_state(memcg.stats, h.pm.cur.cpu, item, delta)

@@ -1,0 +1,56 @@
+"""The memory cgroup OOM killer: out_of_memory() with ``oc->memcg`` set (mm/oom_kill.c,
+mm/memcontrol.c mem_cgroup_out_of_memory).
+
+The candidates are the processes of the memcg over its limit and of its descendants
+(mem_cgroup_scan_tasks), scored by oom_badness against ``totalpages`` = mem_cgroup_get_max();
+the victim is killed as a global OOM's is (SIGKILL, the reaper), and its memcg and every
+ancestor count ``oom_kill`` in memory.events.  No victim: the charge is forced (OOM_FAILED).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from memsim.oom import LONG_MIN, _find_lock_task_mm, _processes, oom_badness
+
+
+def _in_subtree(task: Any, memcg: Any) -> bool:
+    m = task.memcg
+    while m is not None:
+        if m is memcg:
+            return True
+        m = m.parent
+    return False
+
+
+def memcg_out_of_memory(machine: Any, memcg: Any, gfp: int, order: int) -> bool:
+    """mem_cgroup_out_of_memory(): True when a victim was killed or one is still dying (the
+    charge retries), False when nothing in the memcg can be killed."""
+    from memsim.plugins.memcg.memcontrol import PAGE_COUNTER_MAX_PAGES
+    killer = machine.oom
+    cur = machine.current.task
+    if cur is not None and killer.task_will_free_mem(cur):     # out_of_memory()'s shortcut
+        killer.mark_oom_victim(cur)
+        killer.queue_oom_reaper(cur)
+        return True
+    total = min(memcg.counter("memory")["max"], PAGE_COUNTER_MAX_PAGES)
+    chosen, chosen_points = None, LONG_MIN
+    for group in _processes(machine):
+        leader = group[0]
+        if not any(_in_subtree(t, memcg) for t in group):
+            continue
+        if any(t.oom_victim for t in group):
+            t = _find_lock_task_mm(group)
+            if t is None or t.mm.seq in killer.oom_skip:
+                continue
+            return True                 # oom_evaluate_task(): a victim is on its way out
+        points = oom_badness(machine, leader, total, killer.oom_skip)
+        if points is None or points < chosen_points:
+            continue
+        chosen, chosen_points = leader, points
+    if chosen is None:
+        return False
+    victim_memcg = chosen.memcg
+    killer.oom_kill_process(chosen, chosen_points, gfp, order)
+    if victim_memcg is not None:        # memcg_memory_event_mm(mm, MEMCG_OOM_KILL)
+        memcg.host.memory_event_py(victim_memcg, 4)
+    return True
