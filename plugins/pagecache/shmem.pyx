@@ -499,8 +499,9 @@ cdef class ShmemSb:
     def undo_range(self, AddressSpace mapping, uint64_t lstart, uint64_t lend=0xffffffffffffffff):
         """shmem_undo_range(inode, lstart, lend, false): every page wholly inside [lstart, lend]
         leaves the cache (truncate_inode_folio) and is freed; the bytes of a page only partly
-        inside are zeroed (truncate_inode_partial_folio's folio_zero_range); then
-        shmem_recalc_inode() gives back the blocks of every page the file lost (these, and any
+        inside are zeroed (truncate_inode_partial_folio's folio_zero_range); the first batch's
+        release drains this CPU's lru_add batch (lru_add_drain(), before the pages go, where the
+        kernel drains before dropping the batch's references); then shmem_recalc_inode() gives back the blocks of every page the file lost (these, and any
         removed behind shmem's back before).  The caller has unmapped the range.  One C loop
         over xa_find.  Returns the pages removed."""
         cdef uint64_t start = (lstart + PAGE_SIZE - 1) >> PAGE_SHIFT, end, index, removed = 0
@@ -528,6 +529,10 @@ cdef class ShmemSb:
         index = start
         while i_pages.find(index, end - 1 if end != 0xffffffffffffffff else end, &index, &e):
             if e >= 0:
+                if not removed:
+                    # __pagevec_release() / __folio_batch_release(): lru_add_drain() of this
+                    # CPU, once, so a page still in its lru_add batch is freed with the others
+                    self.pm.lru_add_drain()
                 self.shmem_remove_page(mapping, index, <pfn_t>e)
                 removed += 1
             if index == 0xffffffffffffffff or (end != 0xffffffffffffffff and index >= end - 1):
