@@ -1,1 +1,121 @@
-"""memcg: memory cgroups (issue 15)."""
+"""memcg: memory cgroups (issue 15).
+
+The cgroup hierarchy with the memory controller as a kernfs tree mounted at /sys/fs/cgroup
+(``cgroupfs``: cgroup v2, or the v1 memory hierarchy at /sys/fs/cgroup/memory), its files
+(``files``), the memory cgroups with their page counters, per-CPU charge stocks and the charge
+of user pages in C (``memcontrol``), and the statistics engine (``rstat``): per-CPU counters
+and the rstat tree flushed when memory.stat is read.  docs/architecture.md ("The memcg plugin")
+describes them.
+
+The core meets memcg only through ``memcg_ops`` and ``lruvec_stat_ops`` (memsim/physmem.pxd,
+memsim/vmstat.pxd) and ``TaskStruct.memcg``, which this plugin sets at fork and when a process
+moves (cgroup.procs).
+"""
+from __future__ import annotations
+
+import weakref
+from typing import Any, Optional
+
+from memsim.hookspecs import hookimpl
+from memsim.plugin_host import PluginSpec
+from memsim.profiles import ProfileTable
+from memsim.registry import Param, SectionSpec
+
+MEMSIM_PLUGIN = PluginSpec(requires=("kmem", "core_steps", "pagecache"))
+
+#: MEMCG_CHARGE_BATCH: 32 pages in v5.14, 64 since v6.1 ("memcg: increase MEMCG_CHARGE_BATCH")
+CHARGE_BATCH = ProfileTable("memcg.charge_batch", {"v5.14": 32, "v6.18": 64})
+#: how memcg statistics are aggregated with the memcg-rstat change on (rstat.pxd rstat_mode):
+#: v5.14 flushes the reader's subtree on every memory.stat read; v6.18 flushes only past
+#: memcg_vmstats_needs_flush() and every 2 s
+RSTAT_MODE = ProfileTable("memcg.rstat_mode", {"v5.14": "exact", "v6.18": "throttled"})
+
+
+def hierarchy(machine: Any) -> Optional[Any]:
+    """The machine's memory-controller hierarchy (memsim.plugins.memcg.cgroupfs.Hierarchy)."""
+    return machine.plugin_state.get("memcg")
+
+
+@hookimpl
+def memsim_register_sections(sections):
+    sections.add(SectionSpec("cgroup", "the cgroup hierarchy the memory controller is on", (
+        Param("version", "int", "2: the unified hierarchy at /sys/fs/cgroup (memory.current, "
+              "memory.max, ...); 1: the v1 memory controller at /sys/fs/cgroup/memory "
+              "(memory.usage_in_bytes, memory.limit_in_bytes, memory.memsw.*)", default=2,
+              minimum=1, maximum=2),
+        Param("swap_account", "bool", "v1: account memory+swap (memory.memsw.*), as "
+              "swapaccount=1", default=True),
+    )))
+
+
+@hookimpl
+def memsim_register_filesystems(filesystems):
+    """cgroup2 and cgroup (v1)."""
+    from memsim.plugins.memcg.cgroupfs import CGROUP2_FS_TYPE, CGROUP_FS_TYPE
+    filesystems.add(CGROUP2_FS_TYPE)
+    filesystems.add(CGROUP_FS_TYPE)
+
+
+@hookimpl
+def memsim_machine_created(machine, config):
+    """mem_cgroup_init() / cgroup_init(): the statistics tree, the root memcg, the ops in the
+    core's tables, the hierarchy mounted, and (v6.18) the 2 s statistics flush."""
+    from memsim.plugins.memcg.cgroupfs import Hierarchy, MOUNT_POINT
+    from memsim.plugins.memcg.memcontrol import MemcgHost, state_units
+    from memsim.plugins.memcg.rstat import FLUSH_TIME_NS, StatTree
+    from memsim.vmstat import VM_EVENT_NAMES
+    section = getattr(config, "sections", {}).get("cgroup") if config is not None else None
+    version = section["version"] if section else 2
+    swap_account = section["swap_account"] if section else True
+    prof = machine.profile
+    mode = RSTAT_MODE[prof] if machine.patches.enabled("memcg-rstat") else "batched"
+    tree = StatTree(machine.physmem.ncpus, state_units(), len(VM_EVENT_NAMES), mode,
+                    charge_batch=CHARGE_BATCH[prof])
+    host = MemcgHost(machine.physmem, tree, v1=version == 1, memsw=swap_account,
+                     charge_batch=CHARGE_BATCH[prof])
+    host.install()
+    h = Hierarchy(machine, host, version, prof)
+    machine.plugin_state["memcg"] = h
+    _MACHINES.add(machine)
+    from memsim.plugins.memcg.oom import memcg_out_of_memory
+    host.oom = lambda memcg, gfp, order: memcg_out_of_memory(machine, memcg, gfp, order)
+    target = MOUNT_POINT[version]
+    machine.sysfs.mkdir(target.removeprefix("/sys/"), 0o755)
+    machine.vfs.do_mount("cgroup2" if version == 2 else "cgroup", target,
+                         "cgroup2" if version == 2 else "cgroup", "" if version == 2 else "memory")
+    if mode == "throttled":
+        machine.add_periodic(FLUSH_TIME_NS, tree.periodic_flush)
+
+
+@hookimpl
+def memsim_task_fork(parent, child):
+    for h in _hierarchies(child):
+        h.fork(parent, child)
+
+
+@hookimpl
+def memsim_task_exit(task):
+    for h in _hierarchies(task):
+        h.exit(task)
+
+
+#: the machines this plugin set up (the task hooks are not told which machine a task is on)
+_MACHINES: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def _hierarchies(task):
+    out = []
+    for machine in list(_MACHINES):
+        h = hierarchy(machine)
+        if h is not None and machine.tasks.get(task.pid) is task:
+            out.append(h)
+    return out
+
+
+@hookimpl
+def memsim_check_invariants(machine, full):
+    """--check: every charged user page names a live memcg; a memcg's memory counter is its
+    charged pages plus its CPUs' stocks plus its children's counters (cgroup v2, no kmem)."""
+    from memsim.plugins.memcg.check import check
+    h = hierarchy(machine)
+    return check(h, full) if h is not None else []

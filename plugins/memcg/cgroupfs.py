@@ -82,8 +82,10 @@ class Hierarchy:
         self.profile = profile
         fs_type = CGROUP2_FS_TYPE if version == 2 else CGROUP_FS_TYPE
         self.fs = PseudoFs(fs_type, "kernfs", 0o755,
-                           KernfsSyscallOps(mkdir=self._kernfs_mkdir, rmdir=self._kernfs_rmdir))
+                           KernfsSyscallOps(mkdir=self._kernfs_mkdir, rmdir=self._kernfs_rmdir),
+                           extra_open_perm_check=False)
         self.root = Cgroup(self, "", None)
+        self.fs.sb.s_root.d_inode.i_private = self.root
         self.root.memcg = host.root
         host.root.cgroup = self.root
         if version == 2:

@@ -36,7 +36,7 @@ from memsim.task cimport TaskStruct
 from memsim.mm cimport MmStruct
 from memsim.vmstat cimport (lruvec_stat_ops, NR_VM_NODE_STAT_ITEMS, NR_SLAB_RECLAIMABLE_B,
                             NR_SLAB_UNRECLAIMABLE_B, NR_KERNEL_STACK_KB, PGPGIN, PGPGOUT)
-from memsim.plugins.memcg.rstat cimport MemcgStats, StatTree
+from memsim.plugins.memcg.rstat cimport MemcgStats, StatTree, memcg_vmstats, RSTAT_EXACT
 
 DEF PAGE_COUNTER_MAX = 0x7fffffffffffffff // 4096     # LONG_MAX / PAGE_SIZE
 DEF MAX_RECLAIM_RETRIES = 16
@@ -68,6 +68,23 @@ def state_units():
     units[NR_KERNEL_STACK_KB] = "kb"
     units[MEMCG_PERCPU_B] = "bytes"
     return units
+
+
+# -- the statistics fast path -------------------------------------------------------------------------
+
+cdef inline void stat_add(StatTree t, MemcgStats ms, int cpu, int i, int64_t delta) noexcept:
+    """StatTree.mod_state() (item ``i``) / count_event() (``i`` = nr_stat + event) with
+    v5.14's path inlined: the per-CPU counter, then cgroup_rstat_updated()'s fast path."""
+    cdef memcg_vmstats* vm
+    if t.mode == RSTAT_EXACT:
+        vm = ms.vm
+        vm.pcpu_state[cpu * t.nr_items + i] += delta
+        if vm.rstat_cpu[cpu].updated_next == NULL:
+            t.cgroup_rstat_updated(vm, cpu)
+    elif i < t.nr_stat:
+        t.mod_state(ms, cpu, i, delta)
+    else:
+        t.count_event(ms, cpu, i - t.nr_stat, <uint64_t>delta)
 
 
 # -- mm/page_counter.c ------------------------------------------------------------------------------
@@ -295,13 +312,13 @@ cdef class MemcgHost:
 
     cdef MemCgroup mm_memcg(self, object mm):
         """get_mem_cgroup_from_mm(): the memcg of the mm's owner; without an mm, current's."""
-        cdef TaskStruct owner
+        cdef object owner
         if mm is None:
             return self.current_memcg()
         owner = (<MmStruct>mm).owner
-        if owner is None or owner.memcg is None:
+        if owner is None or (<TaskStruct>owner).memcg is None:
             return self.root
-        return <MemCgroup>owner.memcg
+        return <MemCgroup>(<TaskStruct>owner).memcg
 
     # -- the per-CPU stock (consume_stock, refill_stock, drain_stock, drain_all_stock) ----------
     cdef bint consume_stock(self, MemCgroup memcg, int64_t nr) noexcept:
@@ -493,7 +510,8 @@ cdef class MemcgHost:
             return -ENOMEM
         memcg.css_refs += 1                 # css_get(&memcg->css)
         p.memcg_data = (<uint64_t>memcg.id) << 2       # commit_charge()
-        self.count_event(memcg, PGPGIN, 1)  # mem_cgroup_charge_statistics()
+        # mem_cgroup_charge_statistics()
+        stat_add(self.stat_tree, memcg.stats, self.pm.cur.cpu, self.stat_tree.nr_stat + PGPGIN, 1)
         return 0
 
     cdef int uncharge_page(self, pfn_t pfn, unsigned int order) except -1:
@@ -530,6 +548,32 @@ cdef class MemcgHost:
                             (1 << p.compound_order) if p.flags & (1ULL << PG_head) else 1))
         return out
 
+    def charged_totals(self):
+        """({memcg id: pages charged as user pages}, [pfns naming a freed memcg]) in one C pass
+        over the page array (for --check)."""
+        cdef pfn_t pfn
+        cdef uint64_t data
+        cdef page* p
+        cdef int id
+        cdef int64_t* sums = <int64_t*>PyMem_Calloc(self.id_cap, sizeof(int64_t))
+        if sums == NULL:
+            raise MemoryError()
+        bad = []
+        try:
+            for pfn in range(self.pm.max_pfn):
+                p = &self.pm.mem_map[pfn]
+                data = p.memcg_data
+                if data == 0 or data & (MEMCG_DATA_OBJCGS | MEMCG_DATA_KMEM):
+                    continue
+                id = <int>(data >> 2)
+                if id >= self.id_cap or self.by_id[id] == NULL:
+                    bad.append(pfn)
+                    continue
+                sums[id] += (1 << p.compound_order) if p.flags & (1ULL << PG_head) else 1
+            return {i: sums[i] for i in range(self.id_cap) if sums[i]}, bad
+        finally:
+            PyMem_Free(sums)
+
     def page_memcg(self, pfn_t pfn):
         """page_memcg_check(): the memcg a page is charged to (None: uncharged, or a slab page)."""
         cdef uint64_t data = self.pm.mem_map[pfn].memcg_data
@@ -550,6 +594,7 @@ cdef class MemcgHost:
         self.pm.memcg.uncharge = _uncharge
         self.pm.memcg.swapin_charge = _swapin_charge
         self.pm.memcg.mod_lruvec_page_state = _mod_lruvec_page_state
+        self.pm.memcg.count_event_mm = _count_event_mm
         self.pm.memcg.ctx = <void*>self
         self.pm.vs.lruvec_ops.mod_memcg_lruvec_state = _mod_memcg_lruvec_state
         self.pm.vs.lruvec_ops.ctx = <void*>self
@@ -589,6 +634,13 @@ cdef int _swapin_charge(void* ctx, pfn_t pfn, object mm, gfp_t gfp, uint64_t ent
     return (<MemcgHost>ctx).charge_page(pfn, 0, gfp, mm)
 
 
+cdef void _count_event_mm(void* ctx, object mm, int item, uint64_t n) noexcept:
+    """count_memcg_event_mm(): the event for the memcg of the mm's owner."""
+    cdef MemcgHost h = <MemcgHost>ctx
+    cdef MemCgroup memcg = h.mm_memcg(mm)
+    stat_add(h.stat_tree, memcg.stats, h.pm.cur.cpu, h.stat_tree.nr_stat + item, <int64_t>n)
+
+
 cdef int _mod_lruvec_page_state(void* ctx, pfn_t pfn, int idx, int64_t val) except -1:
     cdef MemcgHost h = <MemcgHost>ctx
     _mod_memcg_lruvec_state(ctx, &h.pm.mem_map[pfn], 0, idx, val)
@@ -608,4 +660,4 @@ cdef void _mod_memcg_lruvec_state(void* ctx, page* p, int nid, int item, int64_t
     if (data >> 2) >= <uint64_t>h.id_cap or h.by_id[data >> 2] == NULL:
         return
     memcg = <MemCgroup>h.by_id[data >> 2]
-    h.stat_tree.mod_state(memcg.stats, h.pm.cur.cpu, item, delta)
+    stat_add(h.stat_tree, memcg.stats, h.pm.cur.cpu, item, delta)

@@ -25,14 +25,14 @@ tasks:
 """
 
 
-class memcg:  # noqa: N801  (registered under its class name: the owner of memcg-rstat)
+class swap:  # noqa: N801  (registered under its class name: the owner of swapin-charge-first)
     @hookimpl
     def memsim_register_patches(self, patches):
         patches.add(PatchImpl(
-            "memcg-rstat", "A stub model: the error is 32 pages without the change.",
+            "swapin-charge-first", "A stub model: the error is 32 pages without the change.",
             files=("/proc/meminfo",),
             metrics=(PatchMetric("stat_error_pages", "pages the statistics miss",
-                                 lambda m: 0 if m.patches.enabled("memcg-rstat") else 32, "pages"),)))
+                                 lambda m: 0 if m.patches.enabled("swapin-charge-first") else 32, "pages"),)))
 
 
 def test_docs_file_is_the_rendered_page_of_the_builtin_plugins():
@@ -45,7 +45,7 @@ def test_the_page_has_the_table_and_a_section_per_change():
     for seed in SEED_PATCHES:
         assert f"| [`{seed.name}`](#{seed.name}) | {seed.subject} |" in text
         assert f"\n## `{seed.name}`\n" in text
-    assert text.count("| not implemented (plugin not written yet) |") == 4
+    assert text.count("| not implemented (plugin not written yet) |") == 2       # swap, kasan
     assert "| `hugetlb` | not implemented" not in text
     assert "| `pagecache` | implemented |" in text
     assert "| `kmem` | implemented |" in text
@@ -72,18 +72,18 @@ def test_the_page_has_the_table_and_a_section_per_change():
 
 
 def test_a_plugin_implementation_and_its_demo_are_documented(tmp_path):
-    host = Host(pm=get_plugin_manager(extra_plugins=[memcg()]))
+    host = Host(pm=get_plugin_manager(extra_plugins=[swap()]))
     (tmp_path / "configs").mkdir()
-    (tmp_path / "configs" / "patch-memcg-rstat.yaml").write_text(DEMO)
+    (tmp_path / "configs" / "patch-swapin-charge-first.yaml").write_text(DEMO)
     text = render_patches(host, root=Path(tmp_path))
-    section = text.split("\n## `memcg-rstat`\n", 1)[1]
-    assert "| `memcg` | implemented |" in text
+    section = text.split("\n## `swapin-charge-first`\n", 1)[1]
+    assert "| `swap` | implemented |" in text
     assert "| `memcg` | not implemented (the plugin does not implement it yet) |" in text    # objcg-kmem
     assert "not implemented yet: the memcg plugin does not implement it yet" in text
     assert "**How memsim models it:** A stub model: the error is 32 pages without the change." in section
     assert "**Files compared:** `/proc/meminfo`. **Trace events whose formats are compared:** none named." in section
     assert "| `stat_error_pages` | pages | pages the statistics miss |" in section
-    assert "```text\nmemsim compare configs/patch-memcg-rstat.yaml --patch memcg-rstat\n" in section
+    assert "```text\nmemsim compare configs/patch-swapin-charge-first.yaml --patch swapin-charge-first\n" in section
     assert "  /proc/meminfo: the same on both sides" in section
     assert "  stat_error_pages (pages)" in section and "+32\n```" in section
     # the demo of rss-stat-symbolic is not in this root: said so, and nothing is run

@@ -55,11 +55,11 @@ def plugin(name, **hooks):
     return module
 
 
-def memcg_plugin(impl=None, name="memcg"):
-    """A stand-in memcg plugin implementing memcg-rstat (the real one is issue 15)."""
-    impl = impl or PatchImpl("memcg-rstat", "rstat flushes the per-CPU deltas when read.",
-                             metrics=(PatchMetric("stat_error", "pages memory.stat misses",
-                                                  lambda m: 0 if m.patches.enabled("memcg-rstat") else 32),))
+def swap_plugin(impl=None, name="swap"):
+    """A stand-in swap plugin implementing swapin-charge-first (the real one is issue 16)."""
+    impl = impl or PatchImpl("swapin-charge-first", "a swapped-in page is charged before the swap cache.",
+                             metrics=(PatchMetric("stat_error", "pages swapcached misses",
+                                                  lambda m: 0 if m.patches.enabled("swapin-charge-first") else 32),))
     return plugin(name, memsim_register_patches=lambda patches: patches.add(impl))
 
 
@@ -117,29 +117,29 @@ def test_the_written_plugins_implement_their_changes_and_nothing_else_is_impleme
 
 
 @pytest.mark.parametrize("impl, message", [
-    (PatchImpl("memcg-rsat", "x"), "there is no seed change called 'memcg-rsat'; did you mean 'memcg-rstat'"),
-    (PatchImpl("uffd-minor", "x"), "seed change 'uffd-minor' belongs to plugin 'userfaultfd', not 'memcg'"),
-    (PatchImpl("memcg-rstat", " "), "has no model"),
-    (PatchImpl("memcg-rstat", "x", metrics=(PatchMetric("Bad Name", "d", len),)), "metric name 'Bad Name'"),
-    (PatchImpl("memcg-rstat", "x", files=("memory.stat",)), "not an absolute path"),
+    (PatchImpl("swapin-charge-firs", "x"), "there is no seed change called 'swapin-charge-firs'; did you mean 'swapin-charge-first'"),
+    (PatchImpl("uffd-minor", "x"), "seed change 'uffd-minor' belongs to plugin 'userfaultfd', not 'swap'"),
+    (PatchImpl("swapin-charge-first", " "), "has no model"),
+    (PatchImpl("swapin-charge-first", "x", metrics=(PatchMetric("Bad Name", "d", len),)), "metric name 'Bad Name'"),
+    (PatchImpl("swapin-charge-first", "x", files=("memory.stat",)), "not an absolute path"),
 ])
 def test_a_plugin_implements_only_its_own_changes_with_valid_metrics(impl, message):
-    with pytest.raises(PluginError, match="plugin 'memcg'") as exc:
-        registries(memcg_plugin(impl))
+    with pytest.raises(PluginError, match="plugin 'swap'") as exc:
+        registries(swap_plugin(impl))
     assert message in str(exc.value)
 
 
 def test_metric_names_are_unique_across_the_changes():
-    impl = PatchImpl("memcg-rstat", "x", metrics=(PatchMetric("rss_stat_text_bytes", "d", len),))
+    impl = PatchImpl("swapin-charge-first", "x", metrics=(PatchMetric("rss_stat_text_bytes", "d", len),))
     with pytest.raises(PluginError, match="metric 'rss_stat_text_bytes' of seed change '.*' is also a "
-                                          "metric of '.*' \\(plugin '(kmem|memcg)'\\)"):
-        registries(memcg_plugin(impl))
+                                          "metric of '.*' \\(plugin '(kmem|swap)'\\)"):
+        registries(swap_plugin(impl))
 
 
 def test_a_change_is_implemented_once():
-    twice = plugin("memcg", memsim_register_patches=lambda patches: [
-        patches.add(PatchImpl("memcg-rstat", "x")), patches.add(PatchImpl("memcg-rstat", "y"))])
-    with pytest.raises(PluginError, match="seed change 'memcg-rstat' is added twice"):
+    twice = plugin("swap", memsim_register_patches=lambda patches: [
+        patches.add(PatchImpl("swapin-charge-first", "x")), patches.add(PatchImpl("swapin-charge-first", "y"))])
+    with pytest.raises(PluginError, match="seed change 'swapin-charge-first' is added twice"):
         registries(twice)
 
 
@@ -181,24 +181,24 @@ def test_machine_patches_errors_point_at_the_key(patches, at, message):
 
 
 def test_a_change_of_a_disabled_plugin_is_an_error_naming_it():
-    regs, _ = registries(memcg_plugin(), disabled=["memcg"])
-    assert "memcg" in regs.plugins_disabled
-    with pytest.raises(WorkloadError, match=r"w.yaml:1:57: seed change 'memcg-rstat' belongs to plugin "
-                                            r"'memcg', which is disabled \(-p no:memcg\); remove -p no:memcg"):
-        load_workload_text(WORKLOAD % ", patches: {memcg-rstat: off}", "w.yaml", regs)
+    regs, _ = registries(swap_plugin(), disabled=["swap"])
+    assert "swap" in regs.plugins_disabled
+    with pytest.raises(WorkloadError, match=r"w.yaml:1:57: seed change 'swapin-charge-first' belongs to plugin "
+                                            r"'swap', which is disabled \(-p no:swap\); remove -p no:swap"):
+        load_workload_text(WORKLOAD % ", patches: {swapin-charge-first: off}", "w.yaml", regs)
 
 
 def test_a_loaded_plugin_that_does_not_implement_its_change_is_an_error():
-    regs, _ = registries(plugin("memcg", memsim_register_summary=lambda summary: None))
-    with pytest.raises(WorkloadError, match="plugin 'memcg' is loaded but does not implement seed "
-                                            "change 'objcg-kmem'"):
-        load_workload_text(WORKLOAD % ", patches: {objcg-kmem: off}", "w.yaml", regs)
+    regs, _ = registries(plugin("swap", memsim_register_summary=lambda summary: None))
+    with pytest.raises(WorkloadError, match="plugin 'swap' is loaded but does not implement seed "
+                                            "change 'swapin-charge-first'"):
+        load_workload_text(WORKLOAD % ", patches: {swapin-charge-first: off}", "w.yaml", regs)
 
 
 def test_an_implemented_change_is_switched_and_its_metric_sees_it():
-    on = run_text(WORKLOAD % "", plugins=[memcg_plugin()], events=())
-    off = run_text(WORKLOAD % ", patches: {memcg-rstat: off}", plugins=[memcg_plugin()], events=())
-    metric = off.registries.patches.get("memcg-rstat").metrics[0]
+    on = run_text(WORKLOAD % "", plugins=[swap_plugin()], events=())
+    off = run_text(WORKLOAD % ", patches: {swapin-charge-first: off}", plugins=[swap_plugin()], events=())
+    metric = off.registries.patches.get("swapin-charge-first").metrics[0]
     assert (metric.compute(on.machine), metric.compute(off.machine)) == (0, 32)
 
 

@@ -24,33 +24,33 @@ DEMO = os.path.join(REPO, "configs", "patch-rss-stat-symbolic.yaml")
 
 
 def rstat_on(machine) -> bool:
-    return machine.patches.enabled("memcg-rstat")
+    return machine.patches.enabled("swapin-charge-first")
 
 
-class memcg:  # noqa: N801  (registered under its class name: the owner of memcg-rstat)
-    """A stand-in for the memcg plugin (issue 16): memcg-rstat with a 'key value' file whose
+class swap:  # noqa: N801  (registered under its class name: the owner of swapin-charge-first)
+    """A stand-in for the swap plugin (issue 16): swapin-charge-first with a 'key value' file whose
     values depend on the change, a text file, a file only the patched kernel has, a metric."""
 
     @hookimpl
     def memsim_register_files(self, files):
-        files.add(ProcFile("/sys/fs/cgroup/memory.stat", "memcg statistics (stub)",
+        files.add(ProcFile("/sys/kernel/mm/swap/stub_stat", "swap statistics (stub)",
                            lambda m: f"anon 8192\nfile 0\nkernel {4096 if rstat_on(m) else 0}\n",
-                           plugin="memcg"))
-        files.add(ProcFile("/proc/memcg_flush", "how statistics are flushed (stub)",
+                           plugin="swap"))
+        files.add(ProcFile("/proc/swap_flush", "how statistics are flushed (stub)",
                            lambda m: "flush: rstat\nbatch: 0\n" if rstat_on(m) else "flush: percpu\nbatch: 32\n",
-                           plugin="memcg"))
+                           plugin="swap"))
 
     @hookimpl
     def memsim_machine_created(self, machine):
         if rstat_on(machine):
-            machine.sysfs.create_file("fs/cgroup/memory.stat_flushed", show=lambda m: "1\n",
-                                      plugin="memcg")
+            machine.sysfs.create_file("kernel/mm/swap/stub_flushed", show=lambda m: "1\n",
+                                      plugin="swap")
 
     @hookimpl
     def memsim_register_patches(self, patches):
         patches.add(PatchImpl(
-            "memcg-rstat", "a stub: the statistics are exact with the change, 32 pages short without",
-            files=("/sys/fs/cgroup/memory.stat", "/proc/memcg_flush", "/sys/fs/cgroup/memory.stat_flushed",
+            "swapin-charge-first", "a stub: the statistics are exact with the change, 32 pages short without",
+            files=("/sys/kernel/mm/swap/stub_stat", "/proc/swap_flush", "/sys/kernel/mm/swap/stub_flushed",
                    "/proc/meminfo"),
             metrics=(PatchMetric("stat_error_pages", "pages the statistics miss",
                                  lambda m: 0 if rstat_on(m) else 32, "pages"),),
@@ -58,7 +58,7 @@ class memcg:  # noqa: N801  (registered under its class name: the owner of memcg
 
 
 def stub_host(disabled=()):
-    return Host(disabled, pm=get_plugin_manager(disabled=disabled, extra_plugins=[memcg()]))
+    return Host(disabled, pm=get_plugin_manager(disabled=disabled, extra_plugins=[swap()]))
 
 
 def source(tmp_path, text, name="w.yaml"):
@@ -77,7 +77,7 @@ tasks:
       - mmap: {name: buf, length: 64 KiB}
       - touch: {vma: buf, access: write}
 """
-EXPECT_RSTAT = "      - expect: {file: {path: /sys/fs/cgroup/memory.stat, fields: {kernel: 4096}}}\n"
+EXPECT_RSTAT = "      - expect: {file: {path: /sys/kernel/mm/swap/stub_stat, fields: {kernel: 4096}}}\n"
 
 
 @pytest.fixture(scope="module")
@@ -163,18 +163,18 @@ def test_same_workload_same_seed_same_text(demo):
 
 
 def test_a_change_files_are_compared_by_key_by_line_or_as_missing(tmp_path):
-    runs = run_sides(stub_host(), source(tmp_path, SMALL), "memcg-rstat")
-    comp = comparison(runs, "memcg-rstat")
+    runs = run_sides(stub_host(), source(tmp_path, SMALL), "swapin-charge-first")
+    comp = comparison(runs, "swapin-charge-first")
     files = {f["path"]: f for f in comp["files"]}
-    stat = files["/sys/fs/cgroup/memory.stat"]
+    stat = files["/sys/kernel/mm/swap/stub_stat"]
     assert stat["state"] == "differ" and stat["keyed"]
     assert stat["keys"] == {"kernel": {"on": 4096, "off": 0, "diff": -4096, "unit": ""}}
     assert stat["equal"] == 2
-    flush = files["/proc/memcg_flush"]
+    flush = files["/proc/swap_flush"]
     assert flush["state"] == "differ" and not flush["keyed"]
-    assert flush["diff"][:2] == ["--- on/proc/memcg_flush", "+++ off/proc/memcg_flush"]
+    assert flush["diff"][:2] == ["--- on/proc/swap_flush", "+++ off/proc/swap_flush"]
     assert "-flush: rstat" in flush["diff"] and "+batch: 32" in flush["diff"]
-    flushed = files["/sys/fs/cgroup/memory.stat_flushed"]
+    flushed = files["/sys/kernel/mm/swap/stub_flushed"]
     assert flushed["state"] == "missing" and flushed["missing"] == ["off"]
     assert flushed["errno"]["off"] == "ENOENT"
     assert files["/proc/meminfo"]["state"] == "same"
@@ -183,17 +183,17 @@ def test_a_change_files_are_compared_by_key_by_line_or_as_missing(tmp_path):
     assert (metric["on"], metric["off"], metric["diff"], metric["unit"]) == (0, 32, 32, "pages")
     assert "rss_stat_by_index" not in {m["name"] for m in comp["metrics"]}   # another change's
     text = render_text(comp)
-    assert "  /sys/fs/cgroup/memory.stat: 1 key differs, 2 equal" in text
+    assert "  /sys/kernel/mm/swap/stub_stat: 1 key differs, 2 equal" in text
     assert "    kernel" in text and "-4096" in text
     assert "    -flush: rstat\n    -batch: 0\n    +flush: percpu\n    +batch: 32\n" in text
-    assert "  /sys/fs/cgroup/memory.stat_flushed: missing on the off side (ENOENT)" in text
+    assert "  /sys/kernel/mm/swap/stub_flushed: missing on the off side (ENOENT)" in text
     assert "  /proc/meminfo: the same on both sides" in text
     assert "  kmem:rss_stat: the same format file on both sides" in text
 
 
 def test_a_side_whose_expect_fails_is_part_of_the_comparison(tmp_path):
-    comp = comparison(run_sides(stub_host(), source(tmp_path, SMALL + EXPECT_RSTAT), "memcg-rstat"),
-                      "memcg-rstat")
+    comp = comparison(run_sides(stub_host(), source(tmp_path, SMALL + EXPECT_RSTAT), "swapin-charge-first"),
+                      "swapin-charge-first")
     status, error = comp["run"]["status"], comp["run"]["error"]
     assert (status["on"], status["off"]) == ("passed", "failed")
     assert error["on"] is None and "kernel" in error["off"] and "w.yaml:9:" in error["off"]
@@ -228,14 +228,14 @@ def test_the_patch_option_names_exactly_one_change_both_ways():
     with pytest.raises(UsageError, match="both on and off; write --patch rss-stat-symbolic"):
         parse_compare_patch(["rss-stat-symbolic=on"])
     with pytest.raises(UsageError, match="compare takes one seed change"):
-        parse_compare_patch(["rss-stat-symbolic", "memcg-rstat"])
+        parse_compare_patch(["rss-stat-symbolic", "swapin-charge-first"])
 
 
 def test_a_change_whose_plugin_is_missing_or_disabled_is_refused(tmp_path):
-    with pytest.raises(UsageError, match="plugin 'memcg', which is not installed"):
-        run_sides(Host(), source(tmp_path, SMALL), "memcg-rstat")
-    with pytest.raises(UsageError, match=r"plugin 'memcg', which is disabled \(-p no:memcg\)"):
-        run_sides(stub_host(disabled=("memcg",)), source(tmp_path, SMALL), "memcg-rstat")
+    with pytest.raises(UsageError, match="plugin 'swap', which is not installed"):
+        run_sides(Host(), source(tmp_path, SMALL), "swapin-charge-first")
+    with pytest.raises(UsageError, match=r"plugin 'swap', which is disabled \(-p no:swap\)"):
+        run_sides(stub_host(disabled=("swap",)), source(tmp_path, SMALL), "swapin-charge-first")
 
 
 def test_keyed_files_are_recognised_by_their_lines():

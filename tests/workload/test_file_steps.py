@@ -51,6 +51,7 @@ def test_mount_read_and_umount_through_the_steps():
             "expect: {file: {path: /proc/mounts, equals: \"rootfs / rootfs rw,relatime 0 0\\n"
             "proc /proc proc rw,relatime 0 0\\nsysfs /sys sysfs rw,relatime 0 0\\n"
             "debugfs /sys/kernel/debug debugfs rw,relatime 0 0\\n"
+            "cgroup2 /sys/fs/cgroup cgroup2 rw,relatime 0 0\\n"           # the memcg plugin's hierarchy
             "/dev/vda /mnt/disk diskfs rw,relatime 0 0\\n\"}}")       # the page-cache plugin's disk
     assert r.error is None, r.error
     assert r.machine.physmem.min_free_kbytes == 4096

@@ -113,6 +113,7 @@ cdef class OpsCounter:
         self.tb = machine.tb
         self.ev_slot = ev_slot
         self.core.keep_alive("opscount", self)
+        memset(&self.pm.memcg, 0, sizeof(self.pm.memcg))     # the whole table is ours
         self.pm.memcg.ctx = <void*>self
         self.pm.memcg.charge = _memcg_charge
         self.pm.memcg.uncharge = _memcg_uncharge
