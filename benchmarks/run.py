@@ -1,6 +1,6 @@
 """memsim benchmarks: one command, not part of the test suite.
 
-    python benchmarks/run.py [--quick] [--json OUT] [--only core|trace|sweep|reclaim|pagecache|hugetlb|userfaultfd]
+    python benchmarks/run.py [--quick] [--json OUT] [--only core|trace|sweep|reclaim|pagecache|hugetlb|userfaultfd|memcg]
                              [--baseline PYTHON] [--kernel v5.14|v6.18]
 
 Measures (interpreter start and machine build excluded unless stated):
@@ -56,7 +56,7 @@ Measures (interpreter start and machine build excluded unless stated):
      ``--quick``): host seconds and peak memory, the emulated pause and convergence.
 
 ``--only core``, ``--only trace``, ``--only sweep``, ``--only reclaim``, ``--only pagecache``,
-``--only hugetlb`` or ``--only userfaultfd`` runs one part.
+``--only hugetlb``, ``--only userfaultfd`` or ``--only memcg`` runs one part.
 The faults go through the same path a workload's touch step takes: MmCore.access() in chunks
 of ``quantum`` (512) pages with a return to Python between chunks (a preemption point).
 """
@@ -121,13 +121,17 @@ def build(nodes, events=(), trace_kb=1408, cpus=1):
     return Machine(spec, reg)
 
 
-def fault_run(python: str, pages: int, events=(), noop_charge: bool = False) -> dict:
-    """One run of benchmarks/fault_bench.py with ``python`` (a process of its own)."""
+def fault_run(python: str, pages: int, events=(), noop_charge: bool = False,
+              memcg: int = -1) -> dict:
+    """One run of benchmarks/fault_bench.py with ``python`` (a process of its own); ``memcg``:
+    the depth of the task's cgroup (-1: no memcg)."""
     import subprocess
     cmd = [python, os.path.join(HERE, "fault_bench.py"), "--pages", str(pages),
            "--events", ",".join(events)]
     if noop_charge:
         cmd.append("--noop-charge")
+    if memcg >= 0:
+        cmd += ["--memcg", str(memcg)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=HERE)
     return json.loads(out.stdout)
 
@@ -195,9 +199,9 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     ap.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
     ap.add_argument("--only", choices=("core", "trace", "sweep", "reclaim", "pagecache", "hugetlb",
-                                       "userfaultfd"),
+                                       "userfaultfd", "memcg"),
                     help="run only the core, the trace, the sweep, the reclaim, the page-cache, "
-                         "the hugetlb or the userfaultfd benchmarks")
+                         "the hugetlb, the userfaultfd or the memcg benchmarks")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs per fault, sweep and trace command figure (the best is kept)")
     ap.add_argument("--kernel", choices=("v5.14", "v6.18"), default="v6.18",
@@ -221,6 +225,8 @@ def main(argv=None) -> int:
         results["hugetlb"] = hugetlb_benchmarks(args.quick, args.repeat, args.kernel)
     if args.only in (None, "userfaultfd"):
         results["userfaultfd"] = uffd_benchmarks(args.quick, args.repeat, args.kernel)
+    if args.only in (None, "memcg"):
+        results["memcg"] = memcg_benchmarks(args.quick, args.repeat)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
@@ -436,6 +442,52 @@ def live_uffd_minor(pages: int, repeat: int):
             loop = s if loop is None else min(loop, s)
             whole = t1 - t0 if whole is None else min(whole, t1 - t0)
         return (loop, whole), ""
+
+
+def memcg_benchmarks(quick: bool, repeat: int) -> dict:
+    """Issue 15: the anonymous fault benchmark with the task in a 3-level cgroup tree (every
+    page charged through the stock and three levels of page counters, every statistic through
+    rstat) against the same run without memcg, interleaved, best of ``repeat`` (at least 5:
+    this host's timings are bimodal); and the cost of one memory.stat read of a parent of 32
+    cgroups on 32 CPUs, each child having changed a statistic by 31 pages on each CPU (the
+    seed's case), with the change (rstat: the flush) and without it (the batched counters)."""
+    pages = 200_000 if quick else 1_000_000
+    n = max(repeat, 5)
+    best = {}
+    for _ in range(n):
+        for depth in (-1, 3):
+            r = fault_run(sys.executable, pages, memcg=depth)
+            if depth not in best or r["seconds"] < best[depth]["seconds"]:
+                best[depth] = r
+    ratio = best[3]["seconds"] / best[-1]["seconds"]
+    print(f"\nmemcg: {pages:,} anonymous faults (best of {n}, interleaved)")
+    print(f"  without memcg:           {best[-1]['faults_per_s']:>12,.0f} faults/s")
+    print(f"  in /l1/l2/l3 (cgroup v2): {best[3]['faults_per_s']:>12,.0f} faults/s  "
+          f"({ratio:.2f}x the time; the target is 1.3x)")
+    res = {"pages": pages, "without": best[-1]["faults_per_s"], "depth3": best[3]["faults_per_s"],
+           "time_ratio": ratio, "stat_read": {}}
+    sys.path.insert(0, os.path.join(HERE, ".."))
+    from memsim.plugins.memcg.rstat import StatTree
+    print("  memory.stat of a parent of 32 cgroups, 32 CPUs, +31 pages per cgroup and CPU:")
+    for mode in ("exact", "batched"):
+        tree = StatTree(32, ["pages"], 0, mode)
+        root = tree.new_memcg()
+        parent = tree.new_memcg(root)
+        kids = [tree.new_memcg(parent) for _ in range(32)]
+        for kid in kids:
+            for cpu in range(32):
+                tree.mod_memcg_state(kid, cpu, 0, 31)
+        tree.reset_flush_work()
+        t0 = time.perf_counter()
+        tree.stat_flush_for_read(parent)
+        value = tree.read(parent, 0)
+        dt = time.perf_counter() - t0
+        work = tree.flush_work()
+        res["stat_read"][mode] = {"seconds": dt, "pages_shown": value, "work": work}
+        print(f"    {'rstat (memcg-rstat on)' if mode == 'exact' else 'batched (off)':<24} "
+              f"{dt * 1e6:>8.1f} us, shows {value:>6,} of {32 * 32 * 31:,} pages"
+              f" ({work['nodes_visited']} nodes visited)")
+    return res
 
 
 def uffd_benchmarks(quick: bool, repeat: int, kernel: str = "v6.18") -> dict:
