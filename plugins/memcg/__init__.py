@@ -49,6 +49,13 @@ def memsim_register_sections(sections):
 
 
 @hookimpl
+def memsim_register_patches(patches):
+    """memcg-rstat (memsim.plugins.memcg.patch); objcg-kmem is not implemented yet."""
+    from memsim.plugins.memcg.patch import patch_impl
+    patches.add(patch_impl())
+
+
+@hookimpl
 def memsim_register_filesystems(filesystems):
     """cgroup2 and cgroup (v1)."""
     from memsim.plugins.memcg.cgroupfs import CGROUP2_FS_TYPE, CGROUP_FS_TYPE
