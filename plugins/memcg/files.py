@@ -369,11 +369,25 @@ def _v2_limit_store(field: str):
 
 
 def _set_max(h, memcg, counter: str, pages: int) -> None:
-    """memory_max_write() / page_counter_set_max(): the new max; over usage, the stocks are
-    drained and reclaim tried (memcg OOM on v2) until usage fits."""
+    """memory_max_write(): the new max at once; while usage is above it, the stocks are drained
+    once, reclaim is tried (memsim reclaims nothing from a memcg yet, so its 16 tries fail), then
+    the memcg OOM killer runs (memory.events ``oom``) until usage fits, nothing is left to kill,
+    or the writer itself has a fatal signal."""
+    from memsim.plugins.memcg.memcontrol import MEMORY_EVENT_NAMES
     memcg.set_counter(counter, "max", pages)
-    if memcg.counter(counter)["usage"] > pages:
-        h.host.drain_all_stock(memcg)
+    drained = False
+    cur = h.machine.current.task
+    while memcg.counter(counter)["usage"] > pages:
+        if cur is not None and cur.sigkill_pending:
+            break                                       # signal_pending(current)
+        if not drained:
+            h.host.drain_all_stock(memcg)
+            drained = True
+            continue
+        # nr_reclaims: try_to_free_mem_cgroup_pages() reclaims nothing here yet
+        h.host.memory_event_py(memcg, MEMORY_EVENT_NAMES.index("oom"))
+        if h.host.oom is None or not h.host.oom(memcg, 0xcc0, 0):
+            break
 
 
 def _events_show(local: bool):

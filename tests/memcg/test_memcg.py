@@ -395,3 +395,25 @@ def test_v618_memory_stat_is_stale_until_enough_updates_as_the_probe_saw(n):
 
 def test_v514_memory_stat_is_exact_at_once():
     assert not _stale_after(10, kernel="v5.14")
+
+
+def test_lowering_memory_max_below_usage_kills_inside_the_cgroup_until_it_fits():
+    """memory_max_write(): drain, reclaim (nothing yet), then memcg OOM kills (memory.events
+    oom and oom_kill) until usage is under the new max."""
+    r = run_text(workload(f"""\
+        - mkdir: {{path: {CG}/a}}
+        - fork:
+            child: hog
+            steps:
+              - write_file: {{path: {CG}/a/cgroup.procs, data: '0'}}
+              - mmap: {{name: buf, length: 1 MiB}}
+              - touch: {{vma: buf}}
+              - sleep: {{duration: 1 s}}
+        - sleep: {{duration: 10 ms}}
+        - write_file: {{path: {CG}/a/memory.max, data: 64K}}
+        - sleep: {{duration: 10 ms}}
+        - expect: {{file: {{path: {CG}/a/memory.events, fields: {{oom: 1, oom_kill: 1}}}}}}
+        - expect: {{file: {{path: {CG}/a/memory.max, equals: "65536\\n"}}}}
+        """), events=())
+    assert r.error is None, r.error
+    assert task_summary(r, "hog")["killed_by"] == "SIGKILL"
