@@ -153,6 +153,7 @@ class Machine:
         self.plugin_state: Dict[str, object] = {}
         self.stat_interval_ns = 1_000_000_000        # sysctl_stat_interval = HZ
         self.periodic: List[list] = []                 # add_periodic(): [due ns, period, fn]
+        self.resume_work: List[Callable] = []          # add_resume_work(): fn(task) -> sleep ns
         self._vmstat_next = self.stat_interval_ns
         self.meminfo_lines: Dict[str, object] = {}
         self._mmcheck = None                        # memsim.mmcheck.MmCheck, at the first check
@@ -394,6 +395,24 @@ class Machine:
         self.vmstat_update()
         if self.periodic:
             self.run_periodic()
+
+    def add_resume_work(self, fn: Callable[[TaskStruct], int]) -> None:
+        """Work a plugin does when a task returns to user mode with TIF_NOTIFY_RESUME set
+        (resume_user_mode_work(): memcg's mem_cgroup_handle_over_high): ``fn(task)`` returns
+        the emulated ns the task then sleeps (0: none)."""
+        self.resume_work.append(fn)
+
+    def resume_user_mode(self, task: TaskStruct):
+        """resume_user_mode_work() of ``task``, whose flag is set: every plugin's work, then
+        the sleep they asked for (schedule_timeout_killable).  A generator the steps run with
+        ``yield from``."""
+        from memsim.sched import SleepUntil
+        task.notify_resume = False
+        ns = 0
+        for fn in self.resume_work:
+            ns += fn(task)
+        if ns > 0:
+            yield SleepUntil(self.clock.now + ns)
 
     def add_periodic(self, period_ns: int, fn: Callable[[int], None]) -> None:
         """Deferrable work a plugin queues every ``period_ns`` of emulated time

@@ -3430,7 +3430,8 @@ cdef class MmCore:
         pattern 0 = sequential (every page), 1 = random (``count`` accesses), 2 = strided
         (every ``stride`` bytes).  Stops after ``max_accesses`` (a preemption point), at the
         first fault that fails or must wait, or after a fault that left current with a fatal
-        signal pending (the OOM killer chose it: ``TaskStruct.sigkill_pending``).  Returns (progress, vm_fault_code, address).
+        signal pending (the OOM killer chose it: ``TaskStruct.sigkill_pending``) or with work for
+        the return to user mode (``TaskStruct.notify_resume``).  Returns (progress, vm_fault_code, address).
         A write with ``stamp`` (not 0) gives each frame it writes that stamp (PhysMem.stamp).
         ``user`` False makes it a kernel access to user memory (copy_to_user() and
         copy_from_user() of a system call): its faults lack FAULT_FLAG_USER.
@@ -3497,9 +3498,11 @@ cdef class MmCore:
             if ret & (VM_FAULT_ERROR | VM_FAULT_RETRY):
                 return i, ret, addr
             done += 1
-            if self.cur.task is not None and self.cur.task.sigkill_pending:
+            if self.cur.task is not None and (self.cur.task.sigkill_pending or self.cur.task.notify_resume):
                 # the OOM killer chose current: SIGKILL is delivered on the way back to user
-                # space, so the access goes no further (the caller sees sigkill_pending)
+                # space, so the access goes no further (the caller sees sigkill_pending); or
+                # the fault left work for that return (TIF_NOTIFY_RESUME: memcg's memory.high
+                # penalty), which the caller runs before the access is retried
                 return i, 0, addr
             if pte != NULL and err == 0:
                 e = pte[0]

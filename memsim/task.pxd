@@ -21,6 +21,8 @@ cdef class TaskStruct:
     cdef public int oom_score_adj       # signal->oom_score_adj: -1000 (never killed) .. 1000
     cdef public bint sigkill_pending    # fatal_signal_pending(): SIGKILL sent, not yet delivered
     cdef public bint oom_victim         # tsk_is_oom_victim(): marked by mark_oom_victim (TIF_MEMDIE)
+    cdef public bint notify_resume      # TIF_NOTIFY_RESUME: work for the return to user mode
+                                        # (Machine.resume_user_mode: memcg's memory.high penalty)
     cdef public object memcg            # task_css(task, memory_cgrp_id) of the task's css_set: the
                                         # memcg plugin's MemCgroup (None: no memcg, or the root)
 

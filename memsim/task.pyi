@@ -12,6 +12,7 @@ class TaskStruct:
     files: Any
     oom_score_adj: int
     memcg: Any
+    notify_resume: bool
     sigkill_pending: bool
     oom_victim: bool
     def __init__(self, pid: int, comm: str, cpu: int = 0, mm: Any = None, tgid: int = -1, name: Any = None,

@@ -35,6 +35,7 @@ cdef class TaskStruct:
         self.sigkill_pending = False
         self.oom_victim = False
         self.memcg = None                   # memsim_task_fork: the memcg plugin sets it
+        self.notify_resume = False
 
     @property
     def rss_cached(self):

@@ -292,6 +292,8 @@ class Run:
             self.steps_done += 1
             if data.exited:
                 return
+            if task.notify_resume and not task.sigkill_pending:
+                yield from self.machine.resume_user_mode(task)     # the step's return to user
             if task.sigkill_pending:
                 # the OOM killer chose this process: SIGKILL is delivered on the way back to
                 # user space, whatever the step's own outcome was

@@ -97,6 +97,8 @@ def touch_range(ctx, start: int, end: int, write: bool, pattern: str = "sequenti
                                             n or 0, progress, quantum, stamp, not kernel)
             if task.sigkill_pending:
                 return at       # the OOM killer chose this process: the runner delivers SIGKILL
+            if task.notify_resume:
+                yield from machine.resume_user_mode(task)      # then the access goes on
             if ret & VM_FAULT_RETRY:
                 waitq = core.blocked_on
                 core.blocked_on = None

@@ -92,6 +92,7 @@ def memsim_machine_created(machine, config):
                          "cgroup2" if version == 2 else "cgroup", "" if version == 2 else "memory")
     if mode == "throttled":
         machine.add_periodic(FLUSH_TIME_NS, tree.periodic_flush)
+    machine.add_resume_work(host.handle_over_high)
 
 
 @hookimpl

@@ -365,6 +365,9 @@ def _v2_limit_store(field: str):
             _set_max(h, cg.memcg, "memory", pages)
         else:
             cg.memcg.set_counter("memory", field, pages)
+            if field == "high" and cg.memcg.counter("memory")["usage"] > pages:
+                # memory_high_write(): drain once, then reclaim (nothing yet): no event, no OOM
+                h.host.drain_all_stock(cg.memcg)
     return store
 
 

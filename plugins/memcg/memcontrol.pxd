@@ -4,7 +4,7 @@
 from libc.stdint cimport int64_t, uint64_t
 from memsim._types cimport pfn_t, gfp_t
 from memsim.physmem cimport PhysMem
-from memsim.plugins.memcg.rstat cimport MemcgStats, StatTree
+from memsim.plugins.memcg.rstat cimport MemcgStats, StatTree, memcg_vmstats
 
 # memory.events (enum memcg_memory_event)
 cdef enum:
@@ -49,6 +49,7 @@ cdef class MemCgroup:
     cdef readonly int id                # mem_cgroup_id(): the index memcg_data stores
     cdef readonly MemCgroup parent
     cdef readonly MemcgStats stats
+    cdef memcg_vmstats* vm              # stats.vm, for the inlined fast path
     cdef readonly MemcgHost host
     cdef public object cgroup           # the cgroup (memsim.plugins.memcg.cgroupfs.Cgroup)
     cdef readonly int64_t css_refs      # references to the css (charged pages, stocks)
@@ -66,6 +67,8 @@ cdef class MemcgHost:
     statistics tree, and the ops the core calls (memcg_ops, lruvec_stat_ops)."""
     cdef PhysMem pm
     cdef readonly StatTree stat_tree
+    cdef int* cpu                       # &Current.cpu (vmstat_t.cpu): smp_processor_id()
+    cdef int st_mode, st_nr_items, st_nr_stat  # the StatTree's mode and sizes, for the fast path
     cdef void** by_id                   # MemCgroup by id (borrowed: ``memcgs`` holds them)
     cdef int id_cap
     cdef readonly dict memcgs           # id -> MemCgroup, every memcg not yet freed
@@ -80,8 +83,10 @@ cdef class MemcgHost:
     cdef public object reclaim          # callable(memcg, nr_pages, gfp, may_swap) -> int, or None
     cdef public object release_hook     # callable(memcg) when a dying memcg's last reference goes
     cdef readonly uint64_t nr_charges, nr_stock_hits
+    cdef readonly dict over_high        # pid -> current->memcg_nr_pages_over_high
 
     cdef _grow(self, int need)
+    cdef _over_high(self, int64_t batch)
     cdef _free(self, MemCgroup m)
     cdef int64_t _margin(self, MemCgroup m) noexcept
     cdef int _nomem(self, MemCgroup memcg, gfp_t gfp, int64_t nr) except -2

@@ -48,6 +48,10 @@ DEF GFP_DIRECT_RECLAIM = 0x400
 DEF GFP_RETRY_MAYFAIL = 0x4000
 DEF GFP_NOFAIL = 0x8000
 DEF GFP_NORETRY = 0x10000
+DEF HZ = 1000                           # CONFIG_HZ of both profiles
+DEF MEMCG_DELAY_PRECISION_SHIFT = 20
+DEF MEMCG_DELAY_SCALING_SHIFT = 14
+DEF MEMCG_MAX_HIGH_DELAY_JIFFIES = 2 * HZ
 
 #: page_counter "max" as the files print it
 PAGE_COUNTER_MAX_PAGES = PAGE_COUNTER_MAX
@@ -72,19 +76,19 @@ def state_units():
 
 # -- the statistics fast path -------------------------------------------------------------------------
 
-cdef inline void stat_add(StatTree t, MemcgStats ms, int cpu, int i, int64_t delta) noexcept:
+cdef inline void stat_add(MemcgHost h, MemCgroup memcg, int i, int64_t delta) noexcept:
     """StatTree.mod_state() (item ``i``) / count_event() (``i`` = nr_stat + event) with
     v5.14's path inlined: the per-CPU counter, then cgroup_rstat_updated()'s fast path."""
-    cdef memcg_vmstats* vm
-    if t.mode == RSTAT_EXACT:
-        vm = ms.vm
-        vm.pcpu_state[cpu * t.nr_items + i] += delta
+    cdef memcg_vmstats* vm = memcg.vm
+    cdef int cpu = h.cpu[0]
+    if h.st_mode == RSTAT_EXACT:
+        vm.pcpu_state[cpu * h.st_nr_items + i] += delta
         if vm.rstat_cpu[cpu].updated_next == NULL:
-            t.cgroup_rstat_updated(vm, cpu)
-    elif i < t.nr_stat:
-        t.mod_state(ms, cpu, i, delta)
+            h.stat_tree.cgroup_rstat_updated(vm, cpu)
+    elif i < h.st_nr_stat:
+        h.stat_tree.mod_state(memcg.stats, cpu, i, delta)
     else:
-        t.count_event(ms, cpu, i - t.nr_stat, <uint64_t>delta)
+        h.stat_tree.count_event(memcg.stats, cpu, i - h.st_nr_stat, <uint64_t>delta)
 
 
 # -- mm/page_counter.c ------------------------------------------------------------------------------
@@ -206,6 +210,10 @@ cdef class MemcgHost:
                   int64_t charge_batch=32):
         self.pm = pm
         self.stat_tree = stat_tree
+        self.cpu = pm.vs.cpu
+        self.st_mode = stat_tree.mode
+        self.st_nr_items = stat_tree.nr_items
+        self.st_nr_stat = stat_tree.nr_stat
         self.ncpus = pm.ncpus
         self.v1 = v1
         self.memsw = v1 and memsw
@@ -219,6 +227,7 @@ cdef class MemcgHost:
         self.oom = None
         self.reclaim = None
         self.release_hook = None
+        self.over_high = {}
         self.root = self.css_alloc(None, None)
 
     def __dealloc__(self):
@@ -245,6 +254,7 @@ cdef class MemcgHost:
         counter_init(&m.swap, &parent.swap if parent is not None else NULL, id)
         counter_init(&m.kmem, &parent.kmem if parent is not None else NULL, id)
         m.stats = self.stat_tree.new_memcg(parent.stats if parent is not None else None)
+        m.vm = m.stats.vm
         m.online = True
         m.css_refs = 1                      # the css's base reference, dropped at offline
         if parent is not None:
@@ -322,7 +332,7 @@ cdef class MemcgHost:
 
     # -- the per-CPU stock (consume_stock, refill_stock, drain_stock, drain_all_stock) ----------
     cdef bint consume_stock(self, MemCgroup memcg, int64_t nr) noexcept:
-        cdef memcg_stock_pcp* st = &self.stock[self.pm.cur.cpu]
+        cdef memcg_stock_pcp* st = &self.stock[self.cpu[0]]
         if nr > self.charge_batch:
             return False
         if st.cached == memcg.id and st.nr_pages >= nr:
@@ -355,7 +365,7 @@ cdef class MemcgHost:
     cdef void refill_stock(self, MemCgroup memcg, int64_t nr) noexcept:
         """refill_stock(): cache ``memcg`` (draining another), add ``nr``; more than a batch
         drains it all back."""
-        cdef int cpu = self.pm.cur.cpu
+        cdef int cpu = self.cpu[0]
         cdef memcg_stock_pcp* st = &self.stock[cpu]
         if st.cached != memcg.id:
             self.drain_stock(cpu)
@@ -465,7 +475,67 @@ cdef class MemcgHost:
         # done_restock
         if batch > nr:
             self.refill_stock(memcg, batch - nr)
+        # above memory.high somewhere up the hierarchy: the task pays on its way back to user
+        # mode (current->memcg_nr_pages_over_high, set_notify_resume)
+        over = memcg
+        while over is not None:
+            if over.memory.usage > over.memory.high:
+                self._over_high(batch)
+                break
+            over = over.parent
         return 0
+
+    cdef _over_high(self, int64_t batch):
+        cdef TaskStruct cur = self.pm.cur.task
+        if cur is None:
+            return                          # !in_task(): the async high work (not modelled)
+        self.over_high[cur.pid] = self.over_high.get(cur.pid, 0) + batch
+        cur.notify_resume = True
+
+    def handle_over_high(self, TaskStruct task):
+        """mem_cgroup_handle_over_high() on ``task``'s return to user mode: reclaim_high() on
+        every level above its memory.high (memory.events ``high``; memsim reclaims nothing from
+        a memcg yet), retried while the penalty is worth sleeping for (up to 16 times), then the
+        penalty: calculate_high_delay() of the largest overage of the levels, scaled by the
+        task's pages over high against MEMCG_CHARGE_BATCH, at most 2 s, none at or under 10 ms.
+        Returns the sleep in ns."""
+        cdef int64_t nr_pages = self.over_high.pop(task.pid, 0)
+        cdef int retries = MAX_RECLAIM_RETRIES
+        cdef MemCgroup memcg, m
+        cdef uint64_t overage, max_overage, penalty
+        cdef int64_t usage, high
+        if not nr_pages or task.sigkill_pending:
+            return 0
+        memcg = self.root if task.memcg is None else <MemCgroup>task.memcg
+        while True:
+            m = memcg                       # reclaim_high(): every level above its high
+            while m is not None and m.parent is not None:
+                if m.memory.usage > m.memory.high:
+                    self.memory_event(m, MEMCG_HIGH)
+                m = m.parent
+            max_overage = 0                 # mem_find_max_overage()
+            m = memcg
+            while m is not None and m.parent is not None:
+                usage, high = m.memory.usage, m.memory.high
+                if usage > high:
+                    if high < 1:
+                        high = 1
+                    overage = ((<uint64_t>(usage - high)) << MEMCG_DELAY_PRECISION_SHIFT) // <uint64_t>high
+                    if overage > max_overage:
+                        max_overage = overage
+                m = m.parent
+            penalty = 0                     # calculate_high_delay(), in jiffies (HZ = 1000)
+            if max_overage:
+                penalty = ((max_overage * max_overage * HZ) >> MEMCG_DELAY_PRECISION_SHIFT) >> MEMCG_DELAY_SCALING_SHIFT
+                penalty = penalty * <uint64_t>nr_pages // <uint64_t>self.charge_batch
+            if penalty > MEMCG_MAX_HIGH_DELAY_JIFFIES:
+                penalty = MEMCG_MAX_HIGH_DELAY_JIFFIES
+            if penalty <= HZ // 100:
+                return 0
+            if retries > 0:                 # nothing reclaimed: nr_retries--
+                retries -= 1
+                continue
+            return penalty * 1000000        # schedule_timeout_killable(): jiffies of 1 ms
 
     cdef int64_t _margin(self, MemCgroup m) noexcept:
         """mem_cgroup_margin()."""
@@ -511,7 +581,7 @@ cdef class MemcgHost:
         memcg.css_refs += 1                 # css_get(&memcg->css)
         p.memcg_data = (<uint64_t>memcg.id) << 2       # commit_charge()
         # mem_cgroup_charge_statistics()
-        stat_add(self.stat_tree, memcg.stats, self.pm.cur.cpu, self.stat_tree.nr_stat + PGPGIN, 1)
+        stat_add(self, memcg, self.st_nr_stat + PGPGIN, 1)
         return 0
 
     cdef int uncharge_page(self, pfn_t pfn, unsigned int order) except -1:
@@ -638,7 +708,7 @@ cdef void _count_event_mm(void* ctx, object mm, int item, uint64_t n) noexcept:
     """count_memcg_event_mm(): the event for the memcg of the mm's owner."""
     cdef MemcgHost h = <MemcgHost>ctx
     cdef MemCgroup memcg = h.mm_memcg(mm)
-    stat_add(h.stat_tree, memcg.stats, h.pm.cur.cpu, h.stat_tree.nr_stat + item, <int64_t>n)
+    stat_add(h, memcg, h.st_nr_stat + item, <int64_t>n)
 
 
 cdef int _mod_lruvec_page_state(void* ctx, pfn_t pfn, int idx, int64_t val) except -1:
@@ -660,4 +730,4 @@ cdef void _mod_memcg_lruvec_state(void* ctx, page* p, int nid, int item, int64_t
     if (data >> 2) >= <uint64_t>h.id_cap or h.by_id[data >> 2] == NULL:
         return
     memcg = <MemCgroup>h.by_id[data >> 2]
-    stat_add(h.stat_tree, memcg.stats, h.pm.cur.cpu, item, delta)
+    stat_add(h, memcg, item, delta)

@@ -417,3 +417,42 @@ def test_lowering_memory_max_below_usage_kills_inside_the_cgroup_until_it_fits()
         """), events=())
     assert r.error is None, r.error
     assert task_summary(r, "hog")["killed_by"] == "SIGKILL"
+
+
+def _high_delay_ms(usage_pages, high_pages, nr_pages, batch=32):
+    """calculate_high_delay() in jiffies (ms at HZ 1000), as mm/memcontrol.c computes it."""
+    if usage_pages <= high_pages:
+        return 0
+    overage = ((usage_pages - high_pages) << 20) // max(high_pages, 1)
+    penalty = ((overage * overage * 1000) >> 20) >> 14
+    return min(penalty * nr_pages // batch, 2000)
+
+
+def test_the_kernels_high_delay_table():
+    """The table in mm/memcontrol.c's comment (memory.high of 100M, one batch): 101M -> 6 ms,
+    105M -> 159, 110M -> 639, 117M -> 1849, then the 2 s clamp."""
+    mib = 256
+    assert [_high_delay_ms(u * mib, 100 * mib, 32) for u in (101, 105, 110, 117, 118)] == \
+        [6, 159, 639, 1849, 2000]
+
+
+def test_over_memory_high_a_task_is_throttled_in_emulated_time_and_high_is_counted():
+    """memory.high 1 MiB, the task faults 2 MiB: each charge past high makes its return to user
+    mode run mem_cgroup_handle_over_high(): memory.events ``high`` counts (17 a time: the first
+    reclaim and 16 retries, memsim reclaiming nothing) and the task sleeps the penalty, which
+    grows with the overage; nothing is killed and usage passes high."""
+    r = run_text(workload(in_cgroup() + f"""\
+        - write_file: {{path: {CG}/a/memory.high, data: 1M}}
+        - mmap: {{name: buf, length: 2 MiB}}
+        - touch: {{vma: buf}}
+        - expect: {{file: {{path: {CG}/a/memory.current, equals: "2097152\\n"}}}}
+        """), events=())
+    assert r.error is None, r.error
+    a = r.machine.plugin_state["memcg"].cgroup_at("a").memcg
+    ev = a.memory_events()
+    assert ev["max"] == 0 and ev["oom"] == 0 and ev["high"] > 0 and ev["high"] % 17 == 0
+    # the sleeps: each charge of 32 pages beyond 256 pages of high, the overage at that point
+    expected_ms = sum(_high_delay_ms(usage, 256, 32) for usage in range(288, 513, 32)
+                      if _high_delay_ms(usage, 256, 32) > 10)
+    assert r.machine.clock.now >= expected_ms * 1_000_000
+    assert task_summary(r, "app")["killed_by"] is None
