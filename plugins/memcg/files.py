@@ -23,6 +23,7 @@ PAGE_SIZE = 4096
 
 
 def _node(name: str) -> int:
+    """The index of a node_stat_item or vm_event_item by its /proc/vmstat name."""
     return ITEM_BY_NAME[name][1]
 
 
@@ -192,11 +193,7 @@ def _state(memcg, item: int, local: bool) -> int:
 def _event(memcg, names, local: bool) -> int:
     tree = memcg.host.stat_tree
     read = tree.read_event_local if local else tree.read_event
-    return sum(max(0, read(memcg.stats, _node_event(n))) for n in names)
-
-
-def _node_event(name: str) -> int:
-    return ITEM_BY_NAME[name][1]
+    return sum(max(0, read(memcg.stats, _node(n))) for n in names)
 
 
 def _value(memcg, kind: str, item, local: bool = False) -> int:
@@ -222,7 +219,8 @@ def memory_stat_v1(h, cg) -> str:
     """memcg1_stat_format(): local values, the LRU lists, the hierarchical limits, then total_*."""
     memcg = cg.memcg
     memcg.host.stat_tree.stat_flush_for_read(memcg.stats, h.machine.clock.now)
-    keys = V1_STAT_KEYS[h.profile]
+    # memcg1_stat_format(): "swap" only with memsw accounting (do_memsw_account())
+    keys = [k for k in V1_STAT_KEYS[h.profile] if k[0] != "swap" or memcg.host.memsw]
     lines: List[str] = []
     for key, kind, item in keys:
         lines.append(f"{key} {_value(memcg, kind, item, local=True)}")
@@ -371,6 +369,11 @@ def _v2_limit_store(field: str):
     return store
 
 
+def _v2_swap_max_store(h, cg, data: bytes) -> None:
+    """swap_max_write(): the swap counter's max ("max" or a size); no reclaim."""
+    cg.memcg.set_counter("swap", "max", page_counter_memparse(data, "max"))
+
+
 def _set_max(h, memcg, counter: str, pages: int) -> None:
     """memory_max_write(): the new max at once; while usage is above it, the stocks are drained
     once, reclaim is tried (memsim reclaims nothing from a memcg yet, so its 16 tries fail), then
@@ -470,7 +473,7 @@ def cg_memory_files(h, cg) -> Dict[str, Tuple[Any, Any]]:
                 "memory.events": (_events_show(False), None),
                 "memory.events.local": (_events_show(True), None),
                 "memory.swap.current": (_counter_file("swap", "usage"), None),
-                "memory.swap.max": (_limit_show("swap", "max", "max"), None),
+                "memory.swap.max": (_limit_show("swap", "max", "max"), _v2_swap_max_store),
             })
         return files
     files = {

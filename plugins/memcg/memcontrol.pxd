@@ -103,5 +103,3 @@ cdef class MemcgHost:
     cdef int charge_page(self, pfn_t pfn, unsigned int order, gfp_t gfp, object mm) except -1
     cdef int uncharge_page(self, pfn_t pfn, unsigned int order) except -1
     cdef void css_put(self, MemCgroup memcg, int64_t n) except *
-    cdef void mod_state(self, MemCgroup memcg, int item, int64_t delta) noexcept
-    cdef void count_event(self, MemCgroup memcg, int item, uint64_t n) noexcept

@@ -599,24 +599,9 @@ cdef class MemcgHost:
             counter_uncharge(&memcg.memory, nr)
             if self.memsw:
                 counter_uncharge(&memcg.swap, nr)
-        self.count_event(memcg, PGPGOUT, 1)
+        stat_add(self, memcg, self.st_nr_stat + PGPGOUT, 1)
         self.css_put(memcg, 1)
         return 0
-
-    def charged_pages(self):
-        """(pfn, memcg id, pages) of every page charged as a user page (for --check): a
-        compound page counts its 2^order pages at its head."""
-        cdef pfn_t pfn
-        cdef uint64_t data
-        cdef page* p
-        out = []
-        for pfn in range(self.pm.max_pfn):
-            p = &self.pm.mem_map[pfn]
-            data = p.memcg_data
-            if data != 0 and not data & (MEMCG_DATA_OBJCGS | MEMCG_DATA_KMEM):
-                out.append((pfn, <int>(data >> 2),
-                            (1 << p.compound_order) if p.flags & (1ULL << PG_head) else 1))
-        return out
 
     def charged_totals(self):
         """({memcg id: pages charged as user pages}, [pfns naming a freed memcg]) in one C pass
@@ -650,13 +635,6 @@ cdef class MemcgHost:
         if data == 0 or data & MEMCG_DATA_OBJCGS:
             return None
         return self.memcg_of(<int>(data >> 2))
-
-    # -- statistics ---------------------------------------------------------------------------------
-    cdef void mod_state(self, MemCgroup memcg, int item, int64_t delta) noexcept:
-        self.stat_tree.mod_state(memcg.stats, self.pm.cur.cpu, item, delta)
-
-    cdef void count_event(self, MemCgroup memcg, int item, uint64_t n) noexcept:
-        self.stat_tree.count_event(memcg.stats, self.pm.cur.cpu, item, n)
 
     def install(self):
         """Fill the core's memcg_ops and lruvec_stat_ops with this controller."""

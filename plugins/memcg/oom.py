@@ -25,7 +25,7 @@ def _in_subtree(task: Any, memcg: Any) -> bool:
 def memcg_out_of_memory(machine: Any, memcg: Any, gfp: int, order: int) -> bool:
     """mem_cgroup_out_of_memory(): True when a victim was killed or one is still dying (the
     charge retries), False when nothing in the memcg can be killed."""
-    from memsim.plugins.memcg.memcontrol import PAGE_COUNTER_MAX_PAGES
+    from memsim.plugins.memcg.memcontrol import MEMORY_EVENT_NAMES, PAGE_COUNTER_MAX_PAGES
     killer = machine.oom
     cur = machine.current.task
     if cur is not None and killer.task_will_free_mem(cur):     # out_of_memory()'s shortcut
@@ -52,5 +52,5 @@ def memcg_out_of_memory(machine: Any, memcg: Any, gfp: int, order: int) -> bool:
     victim_memcg = chosen.memcg
     killer.oom_kill_process(chosen, chosen_points, gfp, order)
     if victim_memcg is not None:        # memcg_memory_event_mm(mm, MEMCG_OOM_KILL)
-        memcg.host.memory_event_py(victim_memcg, 4)
+        memcg.host.memory_event_py(victim_memcg, MEMORY_EVENT_NAMES.index("oom_kill"))
     return True

@@ -456,3 +456,23 @@ def test_over_memory_high_a_task_is_throttled_in_emulated_time_and_high_is_count
                       if _high_delay_ms(usage, 256, 32) > 10)
     assert r.machine.clock.now >= expected_ms * 1_000_000
     assert task_summary(r, "app")["killed_by"] is None
+
+
+def test_v1_memory_stat_has_swap_only_with_memsw_accounting_and_v2_swap_max_takes_a_limit():
+    """memcg1_stat_format() prints ``swap`` only when do_memsw_account(); swap_max_write()
+    parses memory.swap.max as memory.max is parsed."""
+    m = "/sys/fs/cgroup/memory/a"
+    for account, has_swap in ((True, True), (False, False)):
+        r = run_text(workload(f"- mkdir: {{path: {m}}}\n- sleep: {{duration: 1 ms}}\n", version=1)
+                     .replace("cgroup: {version: 1}", f"cgroup: {{version: 1, swap_account: {str(account).lower()}}}"),
+                     events=())
+        assert r.error is None, r.error
+        keys = [l.split()[0] for l in r.machine.vfs.read_file(f"{m}/memory.stat").decode().splitlines()]
+        assert ("swap" in keys) == has_swap and ("total_swap" in keys) == has_swap
+    run(f"""\
+        - mkdir: {{path: {CG}/a}}
+        - write_file: {{path: {CG}/a/memory.swap.max, data: 1M}}
+        - expect: {{file: {{path: {CG}/a/memory.swap.max, equals: "1048576\\n"}}}}
+        - write_file: {{path: {CG}/a/memory.swap.max, data: "-1"}}
+        - expect: {{errno: EINVAL}}
+        """)
