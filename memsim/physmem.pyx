@@ -1084,7 +1084,12 @@ cdef class PhysMem:
         return 0
 
     cdef int mem_cgroup_uncharge(self, pfn_t pfn) except -1:
-        """mem_cgroup_uncharge(): a user page leaves its memcg on its last put."""
+        """mem_cgroup_uncharge(): a user page leaves its memcg on its last put.  A kmem page
+        (a page table, a large kmalloc) is left alone: memsim's put_page() of one stands for
+        the kernel's __free_pages(), whose free_pages_prepare() uncharges it
+        (__memcg_kmem_uncharge_page)."""
+        if self.mem_map[pfn].memcg_data & MEMCG_DATA_KMEM:
+            return 0
         if self.mem_map[pfn].memcg_data != 0 and self.memcg.uncharge != NULL:
             self.memcg.uncharge(self.memcg.ctx, pfn,
                                 self.mem_map[pfn].compound_order if self.mem_map[pfn].flags & (1ULL << PG_head) else 0)

@@ -88,16 +88,20 @@ cdef class SlabAllocator
 # post_alloc: with the objcg of pre_alloc (never 0) after the object was taken (addr 0 = the
 #   allocation failed: uncharge); slab_pfn/idx say where the objcg vector slot is.
 # free_hook: before the object goes back on a free list (uncharge, clear the vector slot).
-# A slab page's memcg_data (the objcg vector) is zeroed by the allocator before the page is freed.
+# free_slab: memcg_free_slab_cgroups() in unaccount_slab_page(), for a slab page whose
+#   memcg_data holds an objcg vector (MEMCG_DATA_OBJCGS), before the allocator zeroes it and
+#   frees the page: the vector goes.
 ctypedef int (*memcg_slab_pre_alloc_fn)(void* ctx, KmemCache s, gfp_t gfp, uint64_t* objcg) except -1
 ctypedef int (*memcg_slab_post_alloc_fn)(void* ctx, KmemCache s, uint64_t objcg, pfn_t slab_pfn,
                                          unsigned int idx, uint64_t addr) except -1
 ctypedef int (*memcg_slab_free_fn)(void* ctx, KmemCache s, pfn_t slab_pfn, unsigned int idx) except -1
+ctypedef void (*memcg_free_slab_fn)(void* ctx, pfn_t slab_pfn) noexcept
 
 cdef struct slab_memcg_ops:
     memcg_slab_pre_alloc_fn pre_alloc
     memcg_slab_post_alloc_fn post_alloc
     memcg_slab_free_fn free_hook
+    memcg_free_slab_fn free_slab
     void* ctx
 
 cdef class KmemCache:

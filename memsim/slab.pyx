@@ -71,7 +71,7 @@ from memsim._types cimport (
     GFP_ACCOUNT_, GFP_KERNEL, PG_slab, PG_head, PG_tail, PG_buddy, PG_pcp,
 )
 from memsim.page cimport page
-from memsim.physmem cimport PhysMem
+from memsim.physmem cimport PhysMem, MEMCG_DATA_OBJCGS
 from memsim.vmstat cimport (
     mod_node_page_state, mod_lruvec_page_state, NR_SLAB_RECLAIMABLE_B, NR_SLAB_UNRECLAIMABLE_B,
 )
@@ -963,6 +963,8 @@ cdef class SlabAllocator:
         p.flags &= ~(1ULL << PG_slab)
         p.mapping = 0
         p.private = 0
+        if (p.memcg_data & MEMCG_DATA_OBJCGS) and self.memcg_ops.free_slab != NULL:
+            self.memcg_ops.free_slab(self.memcg_ops.ctx, pfn)      # memcg_free_slab_cgroups()
         p.memcg_data = 0
         if flags & SLAB_RECLAIM_ACCOUNT:         # unaccount_slab_page()
             self.slab_pages_reclaimable[sl.node] -= 1ULL << order

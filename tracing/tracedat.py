@@ -679,7 +679,11 @@ class DatReader(TraceReader):
             sec = self._v7_section(sections[sid], f"the {what} section")
             if sec is None:
                 continue
-            _, body, base = sec
+            got, body, base = sec
+            if got != sid or body is None:
+                self._problem_at(sections[sid], f"the {what} section's header says section id "
+                                                f"{got}, not {sid}; section skipped")
+                continue
             self._section(what, readers[sid], _Cur(body, 0, len(body), self._big, base))
         self._v7_buffers(buffers)
         if not self.nproblems:

@@ -7,9 +7,13 @@ of user pages in C (``memcontrol``), and the statistics engine (``rstat``): per-
 and the rstat tree flushed when memory.stat is read.  docs/architecture.md ("The memcg plugin")
 describes them.
 
+Kernel memory (``objcg``): obj_cgroups, kmem pages (page tables, large kmallocs) and slab
+objects charged through them, the per-CPU object stock, and reparenting at rmdir, which is the
+``objcg-kmem`` seed change (``patch``).
+
 The core meets memcg only through ``memcg_ops`` and ``lruvec_stat_ops`` (memsim/physmem.pxd,
-memsim/vmstat.pxd) and ``TaskStruct.memcg``, which this plugin sets at fork and when a process
-moves (cgroup.procs).
+memsim/vmstat.pxd), the slab allocator's ``slab_memcg_ops`` (memsim/slab.pxd) and
+``TaskStruct.memcg``, which this plugin sets at fork and when a process moves (cgroup.procs).
 """
 from __future__ import annotations
 
@@ -29,6 +33,10 @@ CHARGE_BATCH = ProfileTable("memcg.charge_batch", {"v5.14": 32, "v6.18": 64})
 #: v5.14 flushes the reader's subtree on every memory.stat read; v6.18 flushes only past
 #: memcg_vmstats_needs_flush() and every 2 s
 RSTAT_MODE = ProfileTable("memcg.rstat_mode", {"v5.14": "exact", "v6.18": "throttled"})
+#: the kmem side of obj_cgroup_charge_pages(): v5.14 try-charges the v1 kmem counter (forced
+#: only with __GFP_NOFAIL); v6.18 forces it and accounts MEMCG_KMEM (memcg_account_kmem(),
+#: v5.18: memory.stat ``kernel``)
+KMEM_ACCOUNT = ProfileTable("memcg.kmem_account", {"v5.14": "try", "v6.18": "stat"})
 
 
 def hierarchy(machine: Any) -> Optional[Any]:
@@ -50,9 +58,10 @@ def memsim_register_sections(sections):
 
 @hookimpl
 def memsim_register_patches(patches):
-    """memcg-rstat (memsim.plugins.memcg.patch); objcg-kmem is not implemented yet."""
-    from memsim.plugins.memcg.patch import patch_impl
+    """memcg-rstat and objcg-kmem (memsim.plugins.memcg.patch)."""
+    from memsim.plugins.memcg.patch import patch_impl, objcg_patch_impl
     patches.add(patch_impl())
+    patches.add(objcg_patch_impl())
 
 
 @hookimpl
@@ -81,6 +90,12 @@ def memsim_machine_created(machine, config):
     host = MemcgHost(machine.physmem, tree, v1=version == 1, memsw=swap_account,
                      charge_batch=CHARGE_BATCH[prof])
     host.install()
+    if machine.slab is not None and not machine.slab.nokmem:    # cgroup.memory=nokmem: no kmem
+        from memsim.plugins.memcg.memcontrol import MEMCG_KMEM
+        from memsim.plugins.memcg.objcg import ObjcgHost
+        ObjcgHost(host, machine.slab, via_objcg=machine.patches.enabled("objcg-kmem"),
+                  account_kmem_stat=KMEM_ACCOUNT[prof] == "stat",
+                  v1_kmem_try=KMEM_ACCOUNT[prof] == "try", memcg_kmem_item=MEMCG_KMEM).install()
     h = Hierarchy(machine, host, version, prof)
     machine.plugin_state["memcg"] = h
     _MACHINES.add(machine)
@@ -122,8 +137,8 @@ def _hierarchies(task):
 
 @hookimpl
 def memsim_check_invariants(machine, full):
-    """--check: every charged user page names a live memcg; a memcg's memory counter is its
-    charged pages plus its CPUs' stocks plus its children's counters (cgroup v2, no kmem)."""
+    """--check: every charged user page names a live memcg; a memcg's memory counter holds its
+    charged user and kmem pages plus its CPUs' stocks plus its children's counters (cgroup v2)."""
     from memsim.plugins.memcg.check import check
     h = hierarchy(machine)
     return check(h, full) if h is not None else []

@@ -4,7 +4,7 @@
 from libc.stdint cimport int64_t, uint64_t
 from memsim._types cimport pfn_t, gfp_t
 from memsim.physmem cimport PhysMem
-from memsim.plugins.memcg.rstat cimport MemcgStats, StatTree, memcg_vmstats
+from memsim.plugins.memcg.rstat cimport MemcgStats, StatTree, memcg_vmstats, RSTAT_EXACT
 
 # memory.events (enum memcg_memory_event)
 cdef enum:
@@ -40,6 +40,10 @@ cdef struct memcg_stock_pcp:
     int cached
     int64_t nr_pages
 
+# page_memcg() of a kmem page (MEMCG_DATA_KMEM): the memcg (borrowed) its memcg_data resolves to
+# -- objcg->memcg with the objcg-kmem change, the memcg itself without -- or NULL
+ctypedef void* (*kmem_page_memcg_fn)(void* ctx, uint64_t memcg_data) noexcept
+
 
 cdef class MemCgroup:
     """struct mem_cgroup."""
@@ -57,6 +61,9 @@ cdef class MemCgroup:
     cdef readonly bint freed            # css_free ran: the id is free again
     cdef uint64_t events[MEMCG_NR_MEMORY_EVENTS]        # memory.events (hierarchical)
     cdef uint64_t events_local[MEMCG_NR_MEMORY_EVENTS]  # memory.events.local
+    cdef public object objcg            # memcg->objcg: its current ObjCgroup (objcg.pyx); None for
+                                        # the root, without kmem accounting, and once offline
+    cdef public list objcg_list         # memcg->objcg_list: ObjCgroups reparented to this memcg
     cdef page_counter* _counter(self, str name) except NULL
     cdef inline bint is_root(self) noexcept:
         return self.parent is None
@@ -84,6 +91,9 @@ cdef class MemcgHost:
     cdef public object release_hook     # callable(memcg) when a dying memcg's last reference goes
     cdef readonly uint64_t nr_charges, nr_stock_hits
     cdef readonly dict over_high        # pid -> current->memcg_nr_pages_over_high
+    cdef public object kmem             # the kmem side (objcg.pyx ObjcgHost), None without it
+    cdef kmem_page_memcg_fn kmem_page_memcg     # set by the kmem side
+    cdef void* kmem_ctx
 
     cdef _grow(self, int need)
     cdef _over_high(self, int64_t batch)
@@ -97,9 +107,36 @@ cdef class MemcgHost:
     cdef bint consume_stock(self, MemCgroup memcg, int64_t nr) noexcept
     cdef void drain_stock(self, int cpu) noexcept
     cdef void refill_stock(self, MemCgroup memcg, int64_t nr) noexcept
+    cdef void refill_stock_on(self, MemCgroup memcg, int64_t nr, int cpu) noexcept
     cdef int try_charge(self, MemCgroup memcg, gfp_t gfp, int64_t nr) except -2
+    cdef int try_charge_memcg(self, MemCgroup memcg, gfp_t gfp, int64_t nr) except -2
     cdef void cancel_charge(self, MemCgroup memcg, int64_t nr) noexcept
     cdef void memory_event(self, MemCgroup memcg, int event) noexcept
     cdef int charge_page(self, pfn_t pfn, unsigned int order, gfp_t gfp, object mm) except -1
     cdef int uncharge_page(self, pfn_t pfn, unsigned int order) except -1
     cdef void css_put(self, MemCgroup memcg, int64_t n) except *
+
+
+# mm/page_counter.c and the hierarchy test, shared with objcg.pyx
+cdef void counter_init(page_counter* c, page_counter* parent, int owner) noexcept
+cdef bint counter_try_charge(page_counter* counter, int64_t nr, page_counter** fail) noexcept
+cdef void counter_charge(page_counter* counter, int64_t nr) noexcept
+cdef void counter_uncharge(page_counter* counter, int64_t nr) noexcept
+cdef bint mem_cgroup_is_descendant(MemCgroup m, MemCgroup root) noexcept
+
+
+# -- the statistics fast path -------------------------------------------------------------------
+
+cdef inline void stat_add(MemcgHost h, MemCgroup memcg, int i, int64_t delta) noexcept:
+    """StatTree.mod_state() (item ``i``) / count_event() (``i`` = nr_stat + event) with
+    v5.14's path inlined: the per-CPU counter, then cgroup_rstat_updated()'s fast path."""
+    cdef memcg_vmstats* vm = memcg.vm
+    cdef int cpu = h.cpu[0]
+    if h.st_mode == RSTAT_EXACT:
+        vm.pcpu_state[cpu * h.st_nr_items + i] += delta
+        if vm.rstat_cpu[cpu].updated_next == NULL:
+            h.stat_tree.cgroup_rstat_updated(vm, cpu)
+    elif i < h.st_nr_stat:
+        h.stat_tree.mod_state(memcg.stats, cpu, i, delta)
+    else:
+        h.stat_tree.count_event(memcg.stats, cpu, i - h.st_nr_stat, <uint64_t>delta)

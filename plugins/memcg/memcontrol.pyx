@@ -74,23 +74,6 @@ def state_units():
     return units
 
 
-# -- the statistics fast path -------------------------------------------------------------------------
-
-cdef inline void stat_add(MemcgHost h, MemCgroup memcg, int i, int64_t delta) noexcept:
-    """StatTree.mod_state() (item ``i``) / count_event() (``i`` = nr_stat + event) with
-    v5.14's path inlined: the per-CPU counter, then cgroup_rstat_updated()'s fast path."""
-    cdef memcg_vmstats* vm = memcg.vm
-    cdef int cpu = h.cpu[0]
-    if h.st_mode == RSTAT_EXACT:
-        vm.pcpu_state[cpu * h.st_nr_items + i] += delta
-        if vm.rstat_cpu[cpu].updated_next == NULL:
-            h.stat_tree.cgroup_rstat_updated(vm, cpu)
-    elif i < h.st_nr_stat:
-        h.stat_tree.mod_state(memcg.stats, cpu, i, delta)
-    else:
-        h.stat_tree.count_event(memcg.stats, cpu, i - h.st_nr_stat, <uint64_t>delta)
-
-
 # -- mm/page_counter.c ------------------------------------------------------------------------------
 
 cdef void counter_init(page_counter* c, page_counter* parent, int owner) noexcept:
@@ -228,6 +211,7 @@ cdef class MemcgHost:
         self.reclaim = None
         self.release_hook = None
         self.over_high = {}
+        self.kmem = None
         self.root = self.css_alloc(None, None)
 
     def __dealloc__(self):
@@ -257,10 +241,14 @@ cdef class MemcgHost:
         m.vm = m.stats.vm
         m.online = True
         m.css_refs = 1                      # the css's base reference, dropped at offline
+        m.objcg = None
+        m.objcg_list = []
         if parent is not None:
             parent.css_refs += 1            # css_get(parent) in init_and_link_css()
         self.by_id[id] = <void*>m
         self.memcgs[id] = m
+        if parent is not None and self.kmem is not None:
+            self.kmem.online_kmem(m)        # memcg_online_kmem(): its obj_cgroup
         return m
 
     cdef _grow(self, int need):
@@ -275,14 +263,17 @@ cdef class MemcgHost:
         self.id_cap = cap
 
     def css_offline(self, MemCgroup m):
-        """mem_cgroup_css_offline(): memory.min and memory.low reset, every stock holding
-        pages of ``m`` or a descendant drained, and the base reference dropped: from now on
-        ``m`` is dying until its last reference goes."""
+        """mem_cgroup_css_offline(): memory.min and memory.low reset, the obj_cgroups
+        reparented (memcg_offline_kmem), every stock holding pages of ``m`` or a descendant
+        drained, and the base reference dropped: from now on ``m`` is dying until its last
+        reference goes."""
         if not m.online:
             return
         m.online = False
         m.memory.min = 0
         m.memory.low = 0
+        if self.kmem is not None:
+            self.kmem.offline_kmem(m)
         self.drain_all_stock(m)
         self.css_put(m, 1)
 
@@ -365,7 +356,10 @@ cdef class MemcgHost:
     cdef void refill_stock(self, MemCgroup memcg, int64_t nr) noexcept:
         """refill_stock(): cache ``memcg`` (draining another), add ``nr``; more than a batch
         drains it all back."""
-        cdef int cpu = self.cpu[0]
+        self.refill_stock_on(memcg, nr, self.cpu[0])
+
+    cdef void refill_stock_on(self, MemCgroup memcg, int64_t nr, int cpu) noexcept:
+        """refill_stock() run on ``cpu`` (by the drain work of that CPU)."""
         cdef memcg_stock_pcp* st = &self.stock[cpu]
         if st.cached != memcg.id:
             self.drain_stock(cpu)
@@ -376,16 +370,27 @@ cdef class MemcgHost:
             self.drain_stock(cpu)
 
     def drain_all_stock(self, MemCgroup root_memcg):
-        """drain_all_stock(): every CPU whose stock holds pages of ``root_memcg`` or one of its
-        descendants."""
+        """drain_all_stock(): every CPU whose page stock holds pages of ``root_memcg`` or one
+        of its descendants, or whose object stock caches an obj_cgroup now owned by one
+        (obj_stock_flush_required), drains both (drain_local_stock: the object stock first,
+        its whole pages going to that CPU's page stock, then the page stock)."""
         cdef int cpu
         cdef MemCgroup m
+        cdef bint flush
         for cpu in range(self.ncpus):
             m = self.memcg_of(self.stock[cpu].cached)
-            if m is None or not self.stock[cpu].nr_pages:
-                continue
-            if mem_cgroup_is_descendant(m, root_memcg):
-                self.drain_stock(cpu)
+            flush = m is not None and self.stock[cpu].nr_pages and \
+                mem_cgroup_is_descendant(m, root_memcg)
+            if not flush and self.kmem is not None:
+                flush = self.kmem.obj_stock_flush_required(cpu, root_memcg)
+            if flush:
+                self.drain_local_stock(cpu)
+
+    def drain_local_stock(self, int cpu):
+        """drain_local_stock() on ``cpu``: its object stock, then its page stock."""
+        if self.kmem is not None:
+            self.kmem.drain_obj_stock_py(cpu)
+        self.drain_stock(cpu)
 
     def stock_of(self, int cpu):
         """(memcg id, pages) cached by a CPU's stock."""
@@ -405,7 +410,16 @@ cdef class MemcgHost:
         self.memory_event(memcg, event)
 
     cdef int try_charge(self, MemCgroup memcg, gfp_t gfp, int64_t nr) except -2:
-        """try_charge_memcg(): 0 when ``nr`` pages are charged to ``memcg``, -1 for -ENOMEM."""
+        """try_charge(): the root memcg is never charged (mem_cgroup_is_root), the others
+        through try_charge_memcg()."""
+        if memcg is None or memcg.parent is None:
+            return 0
+        return self.try_charge_memcg(memcg, gfp, nr)
+
+    cdef int try_charge_memcg(self, MemCgroup memcg, gfp_t gfp, int64_t nr) except -2:
+        """try_charge_memcg(): 0 when ``nr`` pages are charged to ``memcg``, -1 for -ENOMEM.
+        Called directly (obj_cgroup_charge_pages) it charges even the root: an obj_cgroup
+        reparented up to the root charges the root's counters."""
         cdef int64_t batch = nr if nr > self.charge_batch else self.charge_batch
         cdef int retries = MAX_RECLAIM_RETRIES
         cdef bint drained = False, may_swap = True
@@ -414,8 +428,6 @@ cdef class MemcgHost:
         cdef int64_t reclaimed
         cdef TaskStruct cur
         cdef int order
-        if memcg is None or memcg.parent is None:
-            return 0                        # mem_cgroup_is_root(): never charged
         self.nr_charges += 1
         while True:
             if self.consume_stock(memcg, nr):
@@ -630,10 +642,17 @@ cdef class MemcgHost:
             PyMem_Free(sums)
 
     def page_memcg(self, pfn_t pfn):
-        """page_memcg_check(): the memcg a page is charged to (None: uncharged, or a slab page)."""
+        """page_memcg_check(): the memcg a page is charged to (None: uncharged, or a slab
+        page); a kmem page's is its obj_cgroup's current owner."""
         cdef uint64_t data = self.pm.mem_map[pfn].memcg_data
+        cdef void* m
         if data == 0 or data & MEMCG_DATA_OBJCGS:
             return None
+        if data & MEMCG_DATA_KMEM:
+            if self.kmem_page_memcg == NULL:
+                return None
+            m = self.kmem_page_memcg(self.kmem_ctx, data)
+            return None if m == NULL else <MemCgroup>m
         return self.memcg_of(<int>(data >> 2))
 
     def install(self):
@@ -701,10 +720,16 @@ cdef void _mod_memcg_lruvec_state(void* ctx, page* p, int nid, int item, int64_t
     cdef MemcgHost h = <MemcgHost>ctx
     cdef uint64_t data = p.memcg_data
     cdef MemCgroup memcg
+    cdef void* m
     if data == 0 or data & MEMCG_DATA_OBJCGS:
         return
-    if data & MEMCG_DATA_KMEM:
-        return                              # objcg pages: the objcg plugin part (issue 15 B)
+    if data & MEMCG_DATA_KMEM:              # page_memcg(): a kmem page's current owner
+        if h.kmem_page_memcg == NULL:
+            return
+        m = h.kmem_page_memcg(h.kmem_ctx, data)
+        if m != NULL:
+            stat_add(h, <MemCgroup>m, item, delta)
+        return
     if (data >> 2) >= <uint64_t>h.id_cap or h.by_id[data >> 2] == NULL:
         return
     memcg = <MemCgroup>h.by_id[data >> 2]

@@ -68,3 +68,61 @@ def _flush_nodes(machine):
     from memsim.plugins.memcg import hierarchy
     h = hierarchy(machine)
     return h.host.stat_tree.flush_work()["nodes_visited"] if h is not None else 0
+
+
+# -- objcg-kmem -------------------------------------------------------------------------------
+
+OBJCG_PATCH = "objcg-kmem"
+
+OBJCG_MODEL = (
+    "On (v5.13+, both profiles): a __GFP_ACCOUNT page from the page allocator (a page table, "
+    "a kmalloc above 8 KiB) is charged through the obj_cgroup of current's memcg, as slab "
+    "objects already were: its memcg_data names the obj_cgroup (MEMCG_DATA_KMEM) and it holds "
+    "a reference on that, not on the memcg. When the cgroup is removed, memcg_reparent_objcgs() "
+    "hands its obj_cgroups to the parent, so the page is uncharged from the parent later and the "
+    "removed memcg is freed as soon as its own pages are gone. Off (v5.12): the page's "
+    "memcg_data names the memcg and holds a css reference, so every kmem page that outlives its "
+    "job keeps that job's removed memcg dying, with its charge. `configs/patch-objcg-kmem.yaml` "
+    "is the seed's case, a job restarted into a new cgroup again and again, each instance "
+    "leaving a few kernel allocations behind: with the change no cgroup stays dying, without it "
+    "every old instance does, holding its pages.")
+
+
+def objcg_patch_impl():
+    """The :class:`memsim.patches.PatchImpl` of ``objcg-kmem``."""
+    from memsim.patches import PatchImpl, PatchMetric
+    return PatchImpl(OBJCG_PATCH, OBJCG_MODEL, files=("/sys/fs/cgroup/cgroup.stat",),
+                     metrics=(
+                         PatchMetric("dying_cgroups", "removed memory cgroups still allocated "
+                                     "(the root's cgroup.stat nr_dying_descendants)",
+                                     _dying_cgroups, "cgroups"),
+                         PatchMetric("dying_kmem_pages", "kmem pages whose page_memcg() is a "
+                                     "removed (dying) memcg", _dying_kmem_pages, "pages"),
+                         PatchMetric("dying_charged_pages", "pages still charged to dying "
+                                     "memcgs (their memory counters)", _dying_charged, "pages"),
+                     ))
+
+
+def _dying(machine):
+    from memsim.plugins.memcg import hierarchy
+    h = hierarchy(machine)
+    if h is None:
+        return []
+    return [m for m in h.host.memcgs.values() if m.parent is not None and not m.online]
+
+
+def _dying_cgroups(machine):
+    return len(_dying(machine))
+
+
+def _dying_kmem_pages(machine):
+    from memsim.plugins.memcg import hierarchy
+    h = hierarchy(machine)
+    if h is None or h.host.kmem is None:
+        return 0
+    per_memcg = h.host.kmem.kmem_pages_by_memcg()
+    return sum(per_memcg.get(m.id, 0) for m in _dying(machine))
+
+
+def _dying_charged(machine):
+    return sum(m.counter("memory")["usage"] for m in _dying(machine))

@@ -78,8 +78,9 @@ def test_a_plugin_implementation_and_its_demo_are_documented(tmp_path):
     text = render_patches(host, root=Path(tmp_path))
     section = text.split("\n## `swapin-charge-first`\n", 1)[1]
     assert "| `swap` | implemented |" in text
-    assert "| `memcg` | not implemented (the plugin does not implement it yet) |" in text    # objcg-kmem
-    assert "not implemented yet: the memcg plugin does not implement it yet" in text
+    assert "| `memcg` | implemented |" in text                              # objcg-kmem, memcg-rstat
+    assert "| `kasan` | not implemented (plugin not written yet) |" in text   # kasan-tag-fe
+    assert "not implemented yet: the kasan plugin does not exist yet" in text
     assert "**How memsim models it:** A stub model: the error is 32 pages without the change." in section
     assert "**Files compared:** `/proc/meminfo`. **Trace events whose formats are compared:** none named." in section
     assert "| `stat_error_pages` | pages | pages the statistics miss |" in section

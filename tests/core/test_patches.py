@@ -107,9 +107,11 @@ def test_states_are_read_only_values():
 def test_the_written_plugins_implement_their_changes_and_nothing_else_is_implemented_yet():
     regs, _ = registries()
     assert regs.patches.names() == ("uffd-minor", "hugetlb-contig-dissolve", "hugetlb-resize-mutex",
-                                    "no-nrexceptional", "rss-stat-symbolic", "memcg-rstat")
+                                    "no-nrexceptional", "rss-stat-symbolic", "objcg-kmem",
+                                    "memcg-rstat")
     assert regs.patches.get("uffd-minor").plugin == "userfaultfd"
     assert regs.patches.get("memcg-rstat").plugin == "memcg"
+    assert regs.patches.get("objcg-kmem").plugin == "memcg"
     assert regs.patches.get("hugetlb-contig-dissolve").plugin == "hugetlb"
     impl = regs.patches.get("rss-stat-symbolic")
     assert impl.plugin == "kmem" and impl.events == ("kmem:rss_stat",)

@@ -1,0 +1,424 @@
+"""Kernel memory in memory cgroups: kmem pages and slab objects charged through obj_cgroups, the
+per-CPU object stock, reparenting at rmdir and the release of an obj_cgroup (memcg.md 2.3,
+2.4, 3.3, 4.4, 4.5, 5 and scenarios 5-13 and 15), and the ``objcg-kmem`` switch."""
+import textwrap
+
+import pytest
+
+from memsim.hookspecs import hookimpl
+from memsim.registry import Param, StepType
+from memsim.testing import run_text
+
+PAGE = 4096
+CG = "/sys/fs/cgroup"
+BATCH = {"v5.14": 32, "v6.18": 64}
+PROFILES = ("v5.14", "v6.18")
+GFP_KERNEL_ACCOUNT = "GFP_KERNEL_ACCOUNT"
+
+
+class Snap:
+    """The test step ``snap: {label}``: records ``fn(ctx)`` at that point of the run."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.seen = {}
+
+    def run(self, ctx, step):
+        self.seen[step.args["label"]] = self.fn(ctx)
+
+    @hookimpl
+    def memsim_register_steps(self, steps):
+        steps.add(StepType("snap", "a test's look at the machine", (
+            Param("label", "str", "what to call it", required=True),), self.run, plugin="t"))
+
+
+def workload(tasks, kernel="v5.14", version=2, cpus=4, patches=""):
+    return (f"machine: {{cpus: {cpus}, kernel: {kernel}, nodes: [{{memory: 256 MiB}}]{patches}}}\n"
+            f"cgroup: {{version: {version}}}\ntasks:\n" + textwrap.dedent(tasks))
+
+
+def run(tasks, snap=None, **kw):
+    r = run_text(workload(tasks, **kw), events=(), plugins=(snap,) if snap else ())
+    assert r.error is None, r.error
+    return r
+
+
+def memcg_at(ctx_or_run, path):
+    return ctx_or_run.machine.plugin_state["memcg"].cgroup_at(path).memcg
+
+
+def host(ctx_or_run):
+    return ctx_or_run.machine.plugin_state["memcg"].host
+
+
+def objects(ctx, name):
+    """The addresses a kmalloc step of the running task named ``name`` got."""
+    return ctx.machine.plugin_state["kmem.objects"][ctx.task.pid][name]
+
+
+def state(ctx, path="a"):
+    h = host(ctx)
+    a = memcg_at(ctx, path)
+    return {"usage": a.counter("memory")["usage"], "failcnt": a.counter("memory")["failcnt"],
+            "stock": h.stock_of(0), "obj_stock": h.kmem.obj_stock_of(0), "css_refs": a.css_refs,
+            "objcg": a.objcg.id if a.objcg is not None else None,
+            "refcnt": a.objcg.refcnt if a.objcg is not None else None,
+            "max": a.memory_events()["max"]}
+
+
+def task(steps, name="app", cpu=0):
+    """A task running ``steps`` (one step a line, each a flow mapping)."""
+    lines = [line.strip() for line in steps.splitlines() if line.strip()]
+    return f"  - name: {name}\n    cpu: {cpu}\n    steps:\n" + "".join(f"      {l}\n" for l in lines)
+
+
+def into(path="a"):
+    return (f"- mkdir: {{path: {CG}/{path}}}\n"
+            f"- write_file: {{path: {CG}/{path}/cgroup.procs, data: '0'}}\n")
+
+
+# -- scenario 5: a kmem page charged through the obj_cgroup ------------------------------------------
+
+@pytest.mark.parametrize("kernel", PROFILES)
+def test_scenario_5_a_large_kmalloc_is_a_kmem_page_of_the_objcg(kernel):
+    """kmalloc(3 * 4096, GFP_KERNEL_ACCOUNT): an order-2 page from the page allocator, its
+    memcg_data the obj_cgroup | MEMCG_DATA_KMEM, page_memcg() the memcg; 4 pages charged in a
+    batch; slab_unreclaimable 16384; one more obj_cgroup reference and no css reference."""
+    def look(ctx):
+        out = state(ctx)
+        [addr] = objects(ctx, "big") if "big" in ctx.machine.plugin_state["kmem.objects"][ctx.task.pid] else [0]
+        if addr:
+            pfn = (addr - 0xffff888000000000) >> 12
+            out["memcg_data"] = ctx.machine.physmem.page_info(pfn)["memcg_data"]
+            out["page_memcg"] = host(ctx).page_memcg(pfn)
+        out["a"] = memcg_at(ctx, "a")
+        return out
+    snap = Snap(look)
+    r = run(task(into() + """\
+        - kmalloc: {name: pre, size: 8, gfp: GFP_KERNEL}
+        - snap: {label: before}
+        - kmalloc: {name: big, size: 12 KiB, gfp: GFP_KERNEL_ACCOUNT}
+        - snap: {label: after}
+        - sleep: {duration: 3 s}
+        - expect: {file: {path: /sys/fs/cgroup/a/memory.stat, contains: "slab_unreclaimable 16384\\n"}}
+        """), snap, kernel=kernel)
+    before, after = snap.seen["before"], snap.seen["after"]
+    a = after["a"]
+    assert after["memcg_data"] == (a.objcg.id << 2) | 0x2
+    assert after["page_memcg"] is a
+    assert before["usage"] == 0 and after["usage"] == BATCH[kernel]
+    assert after["stock"] == (a.id, BATCH[kernel] - 4)
+    assert after["refcnt"] == before["refcnt"] + 1
+    assert after["css_refs"] == before["css_refs"] + 1      # the stock's, none for the page
+
+
+def test_kernel_key_counts_kmem_pages_on_v6_18_only():
+    """memory.stat ``kernel`` (MEMCG_KMEM, v5.18+): the pages charged as kernel memory."""
+    r = run(task(into() + """\
+        - kmalloc: {name: big, size: 12 KiB, gfp: GFP_KERNEL_ACCOUNT}
+        - sleep: {duration: 3 s}
+        - expect: {file: {path: /sys/fs/cgroup/a/memory.stat, contains: "kernel 16384\\n"}}
+        """), kernel="v6.18")
+    r = run(task(into() + "- sleep: {duration: 1 ms}\n"), kernel="v5.14")
+    keys = [l.split()[0] for l in r.machine.vfs.read_file(f"{CG}/a/memory.stat").decode().splitlines()]
+    assert "kernel" not in keys
+
+
+# -- scenario 6: the charge fails -----------------------------------------------------------------
+
+def test_scenario_6_a_kmem_charge_that_fails_frees_the_page_and_counts_two_max_events():
+    """memory.max 2 pages, alloc order 2 with __GFP_NORETRY: tries of 32, 4 and (after the
+    drain) 4 pages fail (failcnt + 3), two MAX events, -ENOMEM; the page goes back to the
+    buddy allocator uncharged; the trace shows mm_page_free, then mm_page_alloc with no page,
+    then kmalloc with no pointer (tracepoints.md scenario 14)."""
+    src = workload(task(into() + f"""\
+        - write_file: {{path: {CG}/a/memory.max, data: "8192"}}
+        - kmalloc: {{name: big, size: 12 KiB, gfp: "GFP_KERNEL_ACCOUNT|__GFP_NORETRY"}}
+        """))
+    r = run_text(src, events=("kmem:mm_page_alloc", "kmem:mm_page_free", "kmem:kmalloc"))
+    a = memcg_at(r, "a")
+    assert a.counter("memory")["failcnt"] == 3
+    assert a.memory_events()["max"] == 2 and a.memory_events()["oom"] == 0
+    assert a.counter("memory")["usage"] == 0
+    from memsim.testing import trace_text
+    lines = [l.split(": ", 1)[1] for l in trace_text(r).splitlines() if "order=2" in l or "kmalloc:" in l]
+    tail = lines[-3:]
+    assert tail[0].startswith("mm_page_free: ") and "order=2" in tail[0]
+    assert tail[1].startswith("mm_page_alloc: page=0000000000000000 pfn=0x0 order=2")
+    assert "gfp_flags=GFP_KERNEL_ACCOUNT|__GFP_NORETRY|__GFP_COMP" in tail[1]
+    assert tail[2].startswith("kmalloc: ") and "ptr=0000000000000000" in tail[2]
+    assert "bytes_req=12288 bytes_alloc=16384" in tail[2]
+
+
+# -- scenarios 7 and 8: who is not charged ----------------------------------------------------------
+
+def test_scenario_7_a_task_in_the_root_cgroup_charges_no_kernel_memory():
+    snap = Snap(lambda ctx: (host(ctx).kmem.obj_stock_of(0), host(ctx).root.counter("memory")["usage"]))
+    run(task("""\
+        - kmalloc: {name: small, size: 64, gfp: GFP_KERNEL_ACCOUNT}
+        - kmalloc: {name: big, size: 12 KiB, gfp: GFP_KERNEL_ACCOUNT}
+        - snap: {label: after}
+        """), snap)
+    assert snap.seen["after"] == ((0, 0, 0, 0), 0)
+
+
+def test_scenario_8_no_mm_means_no_charge_unless_an_active_memcg_is_set():
+    """memcg_kmem_bypass(): a task without an mm (a kernel thread; here the exited app) charges
+    nothing, until set_active_memcg() names a memcg."""
+    r = run(task(into() + "- sleep: {duration: 1 ms}\n"))
+    m = r.machine
+    h = host(r)
+    a = memcg_at(r, "a")
+    app = next(t for t in m.tasks.values() if t.name == "app")
+    assert app.mm is None
+    m.set_current(app)
+    usage = a.counter("memory")["usage"]
+    addr = m.slab.kmalloc(12288, 0x400cc0, "workload_kmalloc")
+    assert a.counter("memory")["usage"] == usage and h.page_memcg((addr - 0xffff888000000000) >> 12) is None
+    m.slab.kfree(addr, "workload_kfree")
+    h.kmem.set_active_memcg(app.pid, a)
+    addr = m.slab.kmalloc(12288, 0x400cc0, "workload_kmalloc")
+    assert h.page_memcg((addr - 0xffff888000000000) >> 12) is a
+    assert a.counter("memory")["usage"] == usage + 32
+    m.slab.kfree(addr, "workload_kfree")
+    h.kmem.set_active_memcg(app.pid, None)
+
+
+# -- scenarios 9-11: slab objects through the object stock --------------------------------------------
+
+@pytest.mark.parametrize("kernel", PROFILES)
+def test_scenarios_9_10_11_slab_bytes_go_through_the_object_stock(kernel):
+    """kmalloc-cg-192 objects: obj_full_size 200.  One object charges a page (a batch at the
+    memcg) and keeps 3896 bytes in the stock; 19 more come from it (96 left); freeing the 20
+    brings it to exactly 4096, which is not more than a page, so nothing is uncharged; the
+    statistic stays in the stock all along; one reference (the stock's) is left.  A later
+    drain uncharges exactly that page and leaves nr_charged_bytes 0."""
+    def look(ctx):
+        out = state(ctx)
+        a = memcg_at(ctx, "a")
+        k = host(ctx).kmem
+        out["ocg"] = a.objcg
+        mine = ctx.machine.plugin_state.get("kmem.objects", {}).get(ctx.task.pid, {})
+        objs = mine.get("objs", []) + mine.get("more", [])
+        out["slots"] = [k.mem_cgroup_from_obj(x) for x in objs]
+        st = host(ctx).stat_tree
+        from memsim.vmstat import ITEM_BY_NAME
+        out["slab_local"] = st.read_local(a.stats, ITEM_BY_NAME["nr_slab_unreclaimable"][1])
+        return out
+    snap = Snap(look)
+    b = BATCH[kernel]
+    run(task(into() + """\
+        - snap: {label: start}
+        - kmalloc: {name: objs, size: 192, gfp: GFP_KERNEL_ACCOUNT}
+        - snap: {label: s9}
+        - kmalloc: {name: more, size: 192, count: 19, gfp: GFP_KERNEL_ACCOUNT}
+        - snap: {label: s10}
+        - kfree: {name: objs}
+        - kfree: {name: more}
+        - snap: {label: s11}
+        - write_file: {path: /sys/fs/cgroup/cgroup.procs, data: '0'}
+        - mkdir: {path: /sys/fs/cgroup/b}
+        - write_file: {path: /sys/fs/cgroup/b/cgroup.procs, data: '0'}
+        - kmalloc: {name: other, size: 192, gfp: GFP_KERNEL_ACCOUNT}
+        - snap: {label: drained}
+        """), snap, kernel=kernel)
+    s0, s9, s10, s11, d = (snap.seen[k] for k in ("start", "s9", "s10", "s11", "drained"))
+    a_ocg = s9["ocg"]
+    assert s9["usage"] == b and s9["stock"][1] == b - 1
+    assert s9["obj_stock"] == (a_ocg.id, 4096 - 200, 0, 200)
+    assert s9["slots"] == [s9["ocg"].memcg] and s9["slab_local"] == 0
+    assert s10["usage"] == b and s10["obj_stock"] == (a_ocg.id, 96, 0, 4000)
+    assert s11["usage"] == b and s11["obj_stock"] == (a_ocg.id, 4096, 0, 0)
+    assert s11["refcnt"] == s0["refcnt"] + 1
+    assert s11["slab_local"] == 0
+    # b's allocation drains CPU 0's object stock: one page back to a (through the page stock)
+    assert a_ocg.nr_charged_bytes == 0
+    assert d["stock"][0] == s9["stock"][0] and d["refcnt"] == s0["refcnt"]
+    assert d["usage"] == 1                  # b's batch took the page stock, a's page went back
+
+
+# -- scenarios 12 and 13: reparenting ----------------------------------------------------------------
+
+@pytest.mark.parametrize("kernel", PROFILES)
+def test_scenario_12_rmdir_reparents_the_objcg_and_later_frees_uncharge_the_parent(kernel):
+    """v1 P/C: T in C allocates 10 accounted slab objects and a kmem page, moves to P, and C is
+    removed: C's obj_cgroup now belongs to P and sits on P's list, page_memcg() and
+    mem_cgroup_from_obj() say P, C is freed at once (nothing pins its css), and the later frees
+    uncharge P."""
+    m = "/sys/fs/cgroup/memory"
+    seen = {}
+
+    def look(ctx):
+        h = host(ctx)
+        p = memcg_at(ctx, "p")
+        objs = ctx.machine.plugin_state["kmem.objects"][ctx.task.pid]
+        out = {"p": p, "p_kmem": p.counter("kmem")["usage"], "p_usage": p.counter("memory")["usage"],
+               "stock": [h.stock_of(c) for c in range(4)],
+               "from_obj": [h.kmem.mem_cgroup_from_obj(x) for x in objs.get("objs", [])],
+               "page": [h.page_memcg((x - 0xffff888000000000) >> 12) for x in objs.get("big", [])]}
+        cg = ctx.machine.plugin_state["memcg"]
+        if cg.cgroup_at("p/c") is not None:
+            seen["c"] = memcg_at(ctx, "p/c")
+        return out
+    snap = Snap(look)
+    r = run(task(f"""\
+        - mkdir: {{path: {m}/p}}
+        - mkdir: {{path: {m}/p/c}}
+        - write_file: {{path: {m}/p/c/cgroup.procs, data: '0'}}
+        - kmalloc: {{name: objs, size: 192, count: 10, gfp: GFP_KERNEL_ACCOUNT}}
+        - kmalloc: {{name: big, size: 12 KiB, gfp: GFP_KERNEL_ACCOUNT}}
+        - snap: {{label: charged}}
+        - write_file: {{path: {m}/p/cgroup.procs, data: '0'}}
+        - rmdir: {{path: {m}/p/c}}
+        - snap: {{label: removed}}
+        - kfree: {{name: big}}
+        - kfree: {{name: objs}}
+        - snap: {{label: freed}}
+        """), snap, kernel=kernel, version=1)
+    c = seen["c"]
+    removed, freed = snap.seen["removed"], snap.seen["freed"]
+    p = removed["p"]
+    assert c.freed and c.objcg is None                      # not pinned: freed at rmdir
+    [ocg] = p.objcg_list
+    assert ocg.memcg is p and ocg.origin == c.id and ocg.killed
+    assert removed["from_obj"] == [p] * 10 and removed["page"] == [p]
+    # the frees: the kmem page's 4 pages and the slab bytes go back to P (its stock, then counter)
+    assert freed["p_kmem"] < removed["p_kmem"]
+    assert not h_has_memcg(r, c.id)
+
+
+def h_has_memcg(r, id):
+    return id in host(r).memcgs
+
+
+def host_objcg_cached(seen):
+    return seen["cached"]
+
+
+def test_scenario_13_cascaded_reparenting_moves_every_objcg_to_the_grandparent():
+    """v1 R/P/C: P and C hold live slab objects; rmdir C (its obj_cgroup goes to P), then rmdir
+    P: P's own obj_cgroup and C's both belong to R and sit on R's list; the frees give the
+    bytes back to R."""
+    m = "/sys/fs/cgroup/memory"
+
+    def look(ctx):
+        h = host(ctx)
+        r_ = memcg_at(ctx, "r")
+        objs = ctx.machine.plugin_state["kmem.objects"][ctx.task.pid]
+        return {"r": r_, "list": list(r_.objcg_list), "cached": h.kmem.get(h.kmem.obj_stock_of(0)[0]),
+                "from_obj": [h.kmem.mem_cgroup_from_obj(x) for k in ("pobjs", "cobjs") for x in objs.get(k, [])]}
+    snap = Snap(look)
+    run(task(f"""\
+        - mkdir: {{path: {m}/r}}
+        - mkdir: {{path: {m}/r/p}}
+        - mkdir: {{path: {m}/r/p/c}}
+        - write_file: {{path: {m}/r/p/cgroup.procs, data: '0'}}
+        - kmalloc: {{name: pobjs, size: 192, count: 3, gfp: GFP_KERNEL_ACCOUNT}}
+        - write_file: {{path: {m}/r/p/c/cgroup.procs, data: '0'}}
+        - kmalloc: {{name: cobjs, size: 192, count: 10, gfp: GFP_KERNEL_ACCOUNT}}
+        - write_file: {{path: {m}/cgroup.procs, data: '0'}}
+        - rmdir: {{path: {m}/r/p/c}}
+        - rmdir: {{path: {m}/r/p}}
+        - snap: {{label: removed}}
+        - kfree: {{name: cobjs}}
+        - kfree: {{name: pobjs}}
+        - snap: {{label: freed}}
+        """), snap, version=1)
+    removed, freed = snap.seen["removed"], snap.seen["freed"]
+    r_ = removed["r"]
+    ocgs = removed["list"]
+    assert len(ocgs) == 2 and all(o.memcg is r_ and o.killed for o in ocgs)
+    assert removed["from_obj"] == [r_] * 13
+    # the last free left P's obj_cgroup cached in CPU 0's stock (its reference keeps it);
+    # switching the stock to it drained C's, whose last reference that was
+    cached = host_objcg_cached(freed)
+    assert [o for o in ocgs if not o.released] == [cached] and freed["list"] == [cached]
+
+
+# -- scenario 15: the release of an obj_cgroup with leftover bytes -------------------------------------
+
+def test_scenario_15_an_objcg_dies_with_the_last_stock_reference_not_with_its_last_object():
+    """Scenario 15 with tasks that stay on their CPUs: C's obj_cgroup O is cached by CPU 0's
+    object stock (A's object, 3992 bytes left); CPU 1's stock charged a page for B's object
+    and is drained by B's allocation in another memcg (O.nr_charged_bytes 3992); A's next
+    charge on CPU 0 is another memcg's user page, so CPU 0's page stock no longer holds C and
+    rmdir's drain_all_stock() skips CPU 0 (O is owned by P by then).  Freeing both objects
+    (each stock reaching exactly 4096, nothing uncharged) does not release O: the drains of
+    the two stocks do, the last one releasing it, and P gets its 2 pages back; no warning."""
+    def look(ctx):
+        h = host(ctx)
+        p = memcg_at(ctx, "p")
+        return {"p": p, "list": list(p.objcg_list), "obj": [h.kmem.obj_stock_of(c) for c in range(2)]}
+    snap = Snap(look)
+    p = f"{CG}/p"
+    r = run(task(f"""\
+        - mmap: {{name: buf, length: 8 KiB}}
+        - touch: {{vma: buf, length: 4 KiB}}
+        - mkdir: {{path: {p}}}
+        - write_file: {{path: {p}/cgroup.subtree_control, data: +memory}}
+        - mkdir: {{path: {p}/c}}
+        - mkdir: {{path: {CG}/d}}
+        - mkdir: {{path: {CG}/e}}
+        - write_file: {{path: {p}/c/cgroup.procs, data: '0'}}
+        - kmalloc: {{name: o1, size: 96, gfp: GFP_KERNEL_ACCOUNT}}
+        - write_file: {{path: {CG}/d/cgroup.procs, data: '0'}}
+        - touch: {{vma: buf, offset: 4 KiB}}
+        - sleep: {{duration: 2 ms}}
+        - write_file: {{path: {CG}/cgroup.procs, data: '0'}}
+        - rmdir: {{path: {p}/c}}
+        - snap: {{label: removed}}
+        - kfree: {{name: o1}}
+        - sleep: {{duration: 2 ms}}
+        - snap: {{label: freed}}
+        - write_file: {{path: {CG}/e/cgroup.procs, data: '0'}}
+        - kmalloc: {{name: e, size: 96, gfp: GFP_KERNEL_ACCOUNT}}
+        - sleep: {{duration: 2 ms}}
+        - snap: {{label: drained}}
+        """, cpu=0) + task(f"""\
+        - sleep: {{duration: 100 us}}
+        - write_file: {{path: {p}/c/cgroup.procs, data: '0'}}
+        - kmalloc: {{name: o2, size: 96, gfp: GFP_KERNEL_ACCOUNT}}
+        - write_file: {{path: {CG}/d/cgroup.procs, data: '0'}}
+        - kmalloc: {{name: d, size: 96, gfp: GFP_KERNEL_ACCOUNT}}
+        - write_file: {{path: {CG}/cgroup.procs, data: '0'}}
+        - sleep: {{duration: 2 ms}}
+        - kfree: {{name: o2}}
+        - sleep: {{duration: 2 ms}}
+        - write_file: {{path: {CG}/e/cgroup.procs, data: '0'}}
+        - kmalloc: {{name: e, size: 96, gfp: GFP_KERNEL_ACCOUNT}}
+        """, name="other", cpu=1), snap, cpus=2)
+    removed, freed, drained = snap.seen["removed"], snap.seen["freed"], snap.seen["drained"]
+    [o] = removed["list"]
+    assert o.killed and o.origin != removed["p"].id
+    assert removed["obj"][0][:2] == (o.id, 4096 - 104)      # CPU 0 still caches O
+    assert freed["obj"][0][:2] == (o.id, 4096) and freed["obj"][1][:2] == (o.id, 4096)
+    assert o.released and drained["list"] == []
+    assert host(r).kmem.warnings == []
+
+
+# -- the objcg-kmem switch ---------------------------------------------------------------------------
+
+def demo(state):
+    import os
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "patch-objcg-kmem.yaml")
+    src = open(path).read().replace(
+        "machine: {cpus: 2, kernel: v5.14,", f"machine: {{cpus: 2, kernel: v5.14, patches: {{objcg-kmem: {state}}},")
+    r = run_text(src, events=())
+    assert r.error is None, r.error
+    impl = r.registries.patches.get("objcg-kmem")
+    return r, {m.name: m.compute(r.machine) for m in impl.metrics}
+
+
+def test_objcg_kmem_demo_with_the_change_no_removed_cgroup_stays_dying():
+    r, on = demo("on")
+    assert on["dying_cgroups"] == 0 and on["dying_kmem_pages"] == 0 and on["dying_charged_pages"] == 0
+    h = host(r)
+    assert h.kmem.kmem_pages_by_memcg() == {h.root.id: 8 * 8}     # reparented to the root
+
+
+def test_objcg_kmem_demo_without_it_every_old_instance_stays_dying_with_its_kmem_pages():
+    r, off = demo("off")
+    assert off["dying_cgroups"] == 8 and off["dying_kmem_pages"] == 8 * 8
+    assert off["dying_charged_pages"] >= 8 * 8
+    text = r.machine.vfs.read_file(f"{CG}/cgroup.stat").decode()
+    assert "nr_dying_descendants 8\n" in text
