@@ -86,7 +86,9 @@ cdef class SlabAllocator
 #   current's obj_cgroup and store it in *objcg (0 = no objcg: unaccounted).  Return 0 to go on,
 #   1 if the charge failed (the allocation then fails and returns NULL).
 # post_alloc: with the objcg of pre_alloc (never 0) after the object was taken (addr 0 = the
-#   allocation failed: uncharge); slab_pfn/idx say where the objcg vector slot is.
+#   allocation failed: uncharge); slab_pfn/idx say where the objcg vector slot is.  Return 0,
+#   or 1 when the object may not be kept (v6.x charges here, and a failed charge frees the
+#   object again, memcg_alloc_abort_single: the allocation returns NULL).
 # free_hook: before the object goes back on a free list (uncharge, clear the vector slot).
 # free_slab: memcg_free_slab_cgroups() in unaccount_slab_page(), for a slab page whose
 #   memcg_data holds an objcg vector (MEMCG_DATA_OBJCGS), before the allocator zeroes it and

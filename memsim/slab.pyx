@@ -724,7 +724,10 @@ cdef class SlabAllocator:
         if objcg != 0 and self.memcg_ops.post_alloc != NULL:
             if addr:
                 sl = self.virt_to_slab(addr, &idx, &head)
-                self.memcg_ops.post_alloc(self.memcg_ops.ctx, s, objcg, head, idx, addr)
+                if self.memcg_ops.post_alloc(self.memcg_ops.ctx, s, objcg, head, idx, addr) != 0:
+                    self.slab_free(s, sl, idx)          # memcg_alloc_abort_single() (v6.x)
+                    s.nr_alloc_fail += 1
+                    addr = 0
             else:
                 self.memcg_ops.post_alloc(self.memcg_ops.ctx, s, objcg, NO_PFN, 0, 0)
         if addr and self.pm.kasan.slab_alloc != NULL:

@@ -37,6 +37,10 @@ RSTAT_MODE = ProfileTable("memcg.rstat_mode", {"v5.14": "exact", "v6.18": "throt
 #: only with __GFP_NOFAIL); v6.18 forces it and accounts MEMCG_KMEM (memcg_account_kmem(),
 #: v5.18: memory.stat ``kernel``)
 KMEM_ACCOUNT = ProfileTable("memcg.kmem_account", {"v5.14": "try", "v6.18": "stat"})
+#: the charge paths of v6.x: NR_MEMCG_STOCK (7) memcgs per CPU stock (v6.16), try_charge_memcg()
+#: forcing only __GFP_HIGH/__GFP_NOFAIL charges and failing when the OOM killer finds nobody,
+#: slab objects charged after they are taken, separate page and object stock drains
+V6_CHARGE = ProfileTable("memcg.v6_charge", {"v5.14": False, "v6.18": True})
 
 
 def hierarchy(machine: Any) -> Optional[Any]:
@@ -88,14 +92,15 @@ def memsim_machine_created(machine, config):
     tree = StatTree(machine.physmem.ncpus, state_units(), len(VM_EVENT_NAMES), mode,
                     charge_batch=CHARGE_BATCH[prof])
     host = MemcgHost(machine.physmem, tree, v1=version == 1, memsw=swap_account,
-                     charge_batch=CHARGE_BATCH[prof])
+                     charge_batch=CHARGE_BATCH[prof], v6=V6_CHARGE[prof])
     host.install()
     if machine.slab is not None and not machine.slab.nokmem:    # cgroup.memory=nokmem: no kmem
         from memsim.plugins.memcg.memcontrol import MEMCG_KMEM
         from memsim.plugins.memcg.objcg import ObjcgHost
         ObjcgHost(host, machine.slab, via_objcg=machine.patches.enabled("objcg-kmem"),
                   account_kmem_stat=KMEM_ACCOUNT[prof] == "stat",
-                  v1_kmem_try=KMEM_ACCOUNT[prof] == "try", memcg_kmem_item=MEMCG_KMEM).install()
+                  v1_kmem_try=KMEM_ACCOUNT[prof] == "try", memcg_kmem_item=MEMCG_KMEM,
+                  v6=V6_CHARGE[prof]).install()
     h = Hierarchy(machine, host, version, prof)
     machine.plugin_state["memcg"] = h
     _MACHINES.add(machine)

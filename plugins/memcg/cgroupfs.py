@@ -200,10 +200,13 @@ class Hierarchy:
         child.memcg = cg.effective_memcg()
 
     def exit(self, task: Any) -> None:
-        """cgroup_exit(): the task leaves its cgroup."""
+        """cgroup_exit(): the task leaves its cgroup; the memory controller's exit
+        (mem_cgroup_exit, v6.x) drops its current->objcg."""
         for c in [self.root] + self.root.descendants():
             if c.tasks.pop(task.pid, None) is not None:
                 break
+        if self.host.kmem is not None:
+            self.host.kmem.task_exit(task.pid)
 
 
 #: mount options each version takes (cgroup2_parse_param; cgroup1_parse_param)

@@ -21,8 +21,7 @@ def check(h: Any, full: bool) -> List[str]:
     out: List[str] = [f"memcg: page {pfn:#x} is charged to a memcg that was freed" for pfn in bad[:10]]
     stocks: Dict[int, int] = {}
     for cpu in range(host.ncpus):
-        mid, n = host.stock_of(cpu)
-        if mid:
+        for mid, n in host.stocks_of(cpu):
             stocks[mid] = stocks.get(mid, 0) + n
     if host.v1:
         return out                      # v1 counters also hold kmem; the sums differ by it

@@ -6,7 +6,7 @@ memory.events.local, memory.stat, memory.swap.current, memory.swap.max (the root
 cgroup.* and memory.stat only).  v1 (the memory controller's own hierarchy): cgroup.procs,
 tasks, memory.usage_in_bytes, memory.limit_in_bytes, memory.max_usage_in_bytes,
 memory.failcnt, memory.stat, memory.use_hierarchy and the memory.memsw.* and memory.kmem.*
-counters.
+counters (kmem.limit_in_bytes limits on v5.14; v6.x parses a write and ignores it).
 
 A limit is written as the kernel parses it (page_counter_memparse(): "max" — v1: "-1" — or a
 size with an optional K, M, G, T, P or E suffix, rounded down to pages; anything else is EINVAL).
@@ -336,8 +336,41 @@ def _disable_memory(h, cg) -> None:
         h.host.css_offline(memcg)
 
 
+#: cgroup.stat counts each controller's csses (v6.12: nr_subsys_<ss>, nr_dying_subsys_<ss>) for
+#: the controllers bound to cgroup2; the live 6.18 kernel (probe: cgroup2_stat.txt) prints them
+#: around nr_dying_descendants.  memsim's only controller is memory.
+STAT_SUBSYS = ProfileTable("memcg.cgroup_stat_subsys", {"v5.14": False, "v6.18": True})
+
+
 def _stat_show(h, cg) -> str:
-    return f"nr_descendants {h.nr_descendants(cg)}\nnr_dying_descendants {h.nr_dying_descendants(cg)}\n"
+    """cgroup_stat_show(): nr_descendants, [nr_subsys_memory: the memory css and its online
+    descendants' (0 without one)], nr_dying_descendants, [nr_dying_subsys_memory: the
+    offline memcgs of the subtree not yet freed]."""
+    if not STAT_SUBSYS[h.profile]:
+        return f"nr_descendants {h.nr_descendants(cg)}\nnr_dying_descendants {h.nr_dying_descendants(cg)}\n"
+    from memsim.plugins.memcg.memcontrol import is_descendant
+    own = cg.memcg
+    live = dying = 0
+    for m in h.host.memcgs.values():
+        c = m.cgroup
+        under = c is cg or (c is not None and _below(c, cg))
+        if not under:
+            continue
+        if m.online:
+            live += own is not None and is_descendant(m, own)
+        else:
+            dying += 1
+    return (f"nr_descendants {h.nr_descendants(cg)}\nnr_subsys_memory {live}\n"
+            f"nr_dying_descendants {h.nr_dying_descendants(cg)}\nnr_dying_subsys_memory {dying}\n")
+
+
+def _below(c, top) -> bool:
+    p = c.parent
+    while p is not None:
+        if p is top:
+            return True
+        p = p.parent
+    return False
 
 
 def _counter_file(name: str, field: str, scale: int = PAGE_SIZE):
@@ -421,6 +454,24 @@ def _v1_limit_store(counter: str):
     return store
 
 
+#: memory.kmem.limit_in_bytes: v5.14 sets the kmem counter's max (memcg_update_kmem_max; the
+#: deprecated knob still limits); since v6.1 a write is parsed and ignored, and the file reads
+#: unlimited (memcg_errno.txt `errno.kmem_limit_10M OK ... read=9223372036854771712`)
+KMEM_LIMIT_WORKS = ProfileTable("memcg.kmem_limit_works", {"v5.14": True, "v6.18": False})
+
+
+def _kmem_limit_store(h, cg, data: bytes) -> None:
+    """mem_cgroup_write() _KMEM / RES_LIMIT: page_counter_memparse() (EINVAL), then v5.14's
+    page_counter_set_max() of the kmem counter (EBUSY below usage) or, v6.x, nothing."""
+    pages = page_counter_memparse(data, "-1")
+    if not KMEM_LIMIT_WORKS[h.profile]:
+        return
+    memcg = cg.memcg
+    if memcg.counter("kmem")["usage"] > pages:
+        raise VfsError("EBUSY", "kmem usage is above the new limit")
+    memcg.set_counter("kmem", "max", pages)
+
+
 def _reset_store(counter: str, field: str):
     def store(h, cg, data: bytes) -> None:
         """mem_cgroup_reset(): any write resets the watermark (to usage) or failcnt."""
@@ -484,6 +535,7 @@ def cg_memory_files(h, cg) -> Dict[str, Tuple[Any, Any]]:
         "memory.stat": (memory_stat_v1, None),
         "memory.use_hierarchy": (lambda h, cg: "1\n", _use_hierarchy_store),
         "memory.kmem.usage_in_bytes": (_counter_file("kmem", "usage"), None),
+        "memory.kmem.limit_in_bytes": (_limit_show("kmem", "max", "-1"), _kmem_limit_store),
         "memory.kmem.max_usage_in_bytes": (_counter_file("kmem", "watermark"), _reset_store("kmem", "watermark")),
         "memory.kmem.failcnt": (_counter_file("kmem", "failcnt", 1), _reset_store("kmem", "failcnt")),
     }

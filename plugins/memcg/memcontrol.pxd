@@ -35,10 +35,13 @@ cdef struct page_counter:
     page_counter* parent
     int owner                           # the id of the memcg this counter belongs to
 
-# struct memcg_stock_pcp (the page part): ``cached`` is a memcg id, 0 for none
+# struct memcg_stock_pcp (the page part): ``cached`` holds memcg ids, 0 for none.  v5.14 caches
+# one memcg per CPU (slot 0); v6.16+ up to NR_MEMCG_STOCK
+cdef enum:
+    NR_MEMCG_STOCK = 7
 cdef struct memcg_stock_pcp:
-    int cached
-    int64_t nr_pages
+    int cached[NR_MEMCG_STOCK]
+    int64_t nr_pages[NR_MEMCG_STOCK]
 
 # page_memcg() of a kmem page (MEMCG_DATA_KMEM): the memcg (borrowed) its memcg_data resolves to
 # -- objcg->memcg with the objcg-kmem change, the memcg itself without -- or NULL
@@ -82,6 +85,11 @@ cdef class MemcgHost:
     cdef memcg_stock_pcp* stock         # one per CPU
     cdef readonly int ncpus
     cdef readonly int64_t charge_batch  # MEMCG_CHARGE_BATCH
+    cdef readonly bint v6               # the v6.18 code: NR_MEMCG_STOCK memcgs per CPU stock,
+                                        # try_charge_memcg()'s force and OOM rules of 6.x,
+                                        # separate page and object stock drains
+    cdef readonly int nr_stock          # memcgs one CPU's stock caches (1, or NR_MEMCG_STOCK)
+    cdef uint64_t rnd                   # get_random_u32_below()'s state (seeded: deterministic)
     cdef readonly MemCgroup root
     cdef readonly bint v1               # the cgroup v1 memory controller (memsw, kmem counters)
     cdef readonly bint memsw            # v1 swap accounting (memory.memsw.*)
@@ -91,6 +99,8 @@ cdef class MemcgHost:
     cdef public object release_hook     # callable(memcg) when a dying memcg's last reference goes
     cdef readonly uint64_t nr_charges, nr_stock_hits
     cdef readonly dict over_high        # pid -> current->memcg_nr_pages_over_high
+    cdef readonly dict high_sleep       # pid -> ns of penalty owed from a charge (v6.x throttles
+                                        # in try_charge_memcg past a batch over high)
     cdef public object kmem             # the kmem side (objcg.pyx ObjcgHost), None without it
     cdef kmem_page_memcg_fn kmem_page_memcg     # set by the kmem side
     cdef void* kmem_ctx
@@ -99,13 +109,17 @@ cdef class MemcgHost:
     cdef _over_high(self, int64_t batch)
     cdef _free(self, MemCgroup m)
     cdef int64_t _margin(self, MemCgroup m) noexcept
-    cdef int _nomem(self, MemCgroup memcg, gfp_t gfp, int64_t nr) except -2
+    cdef int _nomem(self, MemCgroup memcg, MemCgroup over, gfp_t gfp, int64_t nr,
+                    bint raised_max) except -2
     cdef int _force(self, MemCgroup memcg, int64_t nr) except -2
     cdef MemCgroup memcg_of(self, int id)
     cdef MemCgroup current_memcg(self)
     cdef MemCgroup mm_memcg(self, object mm)
     cdef bint consume_stock(self, MemCgroup memcg, int64_t nr) noexcept
     cdef void drain_stock(self, int cpu) noexcept
+    cdef void drain_stock_slot(self, int cpu, int i) noexcept
+    cdef bint is_memcg_drain_needed(self, int cpu, MemCgroup root_memcg) noexcept
+    cdef void memcg_uncharge(self, MemCgroup memcg, int64_t nr) noexcept
     cdef void refill_stock(self, MemCgroup memcg, int64_t nr) noexcept
     cdef void refill_stock_on(self, MemCgroup memcg, int64_t nr, int cpu) noexcept
     cdef int try_charge(self, MemCgroup memcg, gfp_t gfp, int64_t nr) except -2

@@ -190,8 +190,11 @@ cdef class MemcgHost:
     ``memsw``, kmem), ``charge_batch`` MEMCG_CHARGE_BATCH."""
 
     def __cinit__(self, PhysMem pm, StatTree stat_tree, bint v1=False, bint memsw=False,
-                  int64_t charge_batch=32):
+                  int64_t charge_batch=32, bint v6=False):
         self.pm = pm
+        self.v6 = v6
+        self.nr_stock = NR_MEMCG_STOCK if v6 else 1
+        self.rnd = 0x9E3779B97F4A7C15
         self.stat_tree = stat_tree
         self.cpu = pm.vs.cpu
         self.st_mode = stat_tree.mode
@@ -211,6 +214,7 @@ cdef class MemcgHost:
         self.reclaim = None
         self.release_hook = None
         self.over_high = {}
+        self.high_sleep = {}
         self.kmem = None
         self.root = self.css_alloc(None, None)
 
@@ -292,6 +296,8 @@ cdef class MemcgHost:
         del self.memcgs[m.id]
         if self.release_hook is not None:
             self.release_hook(m)
+        if self.kmem is not None:
+            self.kmem.css_free(m)
         if parent is not None:
             self.css_put(parent, 1)
 
@@ -323,68 +329,127 @@ cdef class MemcgHost:
 
     # -- the per-CPU stock (consume_stock, refill_stock, drain_stock, drain_all_stock) ----------
     cdef bint consume_stock(self, MemCgroup memcg, int64_t nr) noexcept:
+        """consume_stock(): ``nr`` pages from this CPU's stock of ``memcg`` (at most a batch)."""
         cdef memcg_stock_pcp* st = &self.stock[self.cpu[0]]
+        cdef int i
         if nr > self.charge_batch:
             return False
-        if st.cached == memcg.id and st.nr_pages >= nr:
-            st.nr_pages -= nr
-            self.nr_stock_hits += 1
-            return True
+        for i in range(self.nr_stock):
+            if st.cached[i] != memcg.id:
+                continue
+            if st.nr_pages[i] >= nr:
+                st.nr_pages[i] -= nr
+                self.nr_stock_hits += 1
+                return True
+            return False
         return False
 
-    cdef void drain_stock(self, int cpu) noexcept:
-        """drain_stock(): the stock's pages go back to the counters, its reference is dropped."""
+    cdef void memcg_uncharge(self, MemCgroup memcg, int64_t nr) noexcept:
+        """memcg_uncharge(): memory (and memsw on v1) straight back."""
+        counter_uncharge(&memcg.memory, nr)
+        if self.memsw:
+            counter_uncharge(&memcg.swap, nr)
+
+    cdef void drain_stock_slot(self, int cpu, int i) noexcept:
+        """drain_stock(): a cached memcg's pages go back to its counters, its reference is
+        dropped."""
         cdef memcg_stock_pcp* st = &self.stock[cpu]
         cdef MemCgroup old
-        if st.cached == 0:
+        if st.cached[i] == 0:
             return
-        old = self.memcg_of(st.cached)
-        st.cached = 0
+        old = self.memcg_of(st.cached[i])
+        st.cached[i] = 0
         if old is None:
-            st.nr_pages = 0
+            st.nr_pages[i] = 0
             return
-        if st.nr_pages:
-            counter_uncharge(&old.memory, st.nr_pages)
-            if self.memsw:
-                counter_uncharge(&old.swap, st.nr_pages)
-            st.nr_pages = 0
+        if st.nr_pages[i]:
+            self.memcg_uncharge(old, st.nr_pages[i])
+            st.nr_pages[i] = 0
         try:
             self.css_put(old, 1)
         except BaseException:
             pass
 
+    cdef void drain_stock(self, int cpu) noexcept:
+        """drain_stock() (v5.14) / drain_stock_fully() (v6.16+): every memcg the CPU's stock
+        caches."""
+        cdef int i
+        for i in range(self.nr_stock):
+            self.drain_stock_slot(cpu, i)
+
     cdef void refill_stock(self, MemCgroup memcg, int64_t nr) noexcept:
-        """refill_stock(): cache ``memcg`` (draining another), add ``nr``; more than a batch
-        drains it all back."""
+        """refill_stock() on this CPU."""
         self.refill_stock_on(memcg, nr, self.cpu[0])
 
     cdef void refill_stock_on(self, MemCgroup memcg, int64_t nr, int cpu) noexcept:
-        """refill_stock() run on ``cpu`` (by the drain work of that CPU)."""
+        """refill_stock() run on ``cpu`` (by the drain work of that CPU).  v5.14: cache
+        ``memcg`` (draining another), add ``nr``, and past a batch drain it all back.  v6.16+:
+        more than a batch goes straight back; else the memcg's slot, an empty one, or a random
+        victim drained for it; a slot past a batch is drained."""
         cdef memcg_stock_pcp* st = &self.stock[cpu]
-        if st.cached != memcg.id:
-            self.drain_stock(cpu)
-            memcg.css_refs += 1             # css_get(&memcg->css)
-            st.cached = memcg.id
-        st.nr_pages += nr
-        if st.nr_pages > self.charge_batch:
-            self.drain_stock(cpu)
+        cdef int i, empty = -1
+        if not self.v6:
+            if st.cached[0] != memcg.id:
+                self.drain_stock_slot(cpu, 0)
+                memcg.css_refs += 1         # css_get(&memcg->css)
+                st.cached[0] = memcg.id
+            st.nr_pages[0] += nr
+            if st.nr_pages[0] > self.charge_batch:
+                self.drain_stock_slot(cpu, 0)
+            return
+        if nr > self.charge_batch:
+            self.memcg_uncharge(memcg, nr)
+            return
+        for i in range(self.nr_stock):
+            if st.cached[i] == 0 and empty == -1:
+                empty = i
+            if st.cached[i] == memcg.id:
+                st.nr_pages[i] += nr
+                if st.nr_pages[i] > self.charge_batch:
+                    self.drain_stock_slot(cpu, i)
+                return
+        i = empty
+        if i == -1:                         # get_random_u32_below(NR_MEMCG_STOCK)
+            self.rnd ^= self.rnd << 13
+            self.rnd ^= self.rnd >> 7
+            self.rnd ^= self.rnd << 17
+            i = <int>(self.rnd % <uint64_t>self.nr_stock)
+            self.drain_stock_slot(cpu, i)
+        memcg.css_refs += 1
+        st.cached[i] = memcg.id
+        st.nr_pages[i] = nr
+
+    cdef bint is_memcg_drain_needed(self, int cpu, MemCgroup root_memcg) noexcept:
+        """is_memcg_drain_needed(): a memcg of ``root_memcg``'s subtree has pages in the
+        CPU's stock."""
+        cdef memcg_stock_pcp* st = &self.stock[cpu]
+        cdef MemCgroup m
+        cdef int i
+        for i in range(self.nr_stock):
+            m = self.memcg_of(st.cached[i])
+            if m is not None and st.nr_pages[i] and mem_cgroup_is_descendant(m, root_memcg):
+                return True
+        return False
 
     def drain_all_stock(self, MemCgroup root_memcg):
-        """drain_all_stock(): every CPU whose page stock holds pages of ``root_memcg`` or one
-        of its descendants, or whose object stock caches an obj_cgroup now owned by one
+        """drain_all_stock(): v5.14, every CPU whose page stock holds pages of ``root_memcg``'s
+        subtree, or whose object stock caches an obj_cgroup now owned by it
         (obj_stock_flush_required), drains both (drain_local_stock: the object stock first,
-        its whole pages going to that CPU's page stock, then the page stock)."""
+        its whole pages going to that CPU's page stock, then the page stock).  v6.16+ decides
+        for the two stocks apart (drain_local_memcg_stock, drain_local_obj_stock)."""
         cdef int cpu
-        cdef MemCgroup m
-        cdef bint flush
+        cdef bint page_flush, obj_flush
         for cpu in range(self.ncpus):
-            m = self.memcg_of(self.stock[cpu].cached)
-            flush = m is not None and self.stock[cpu].nr_pages and \
-                mem_cgroup_is_descendant(m, root_memcg)
-            if not flush and self.kmem is not None:
-                flush = self.kmem.obj_stock_flush_required(cpu, root_memcg)
-            if flush:
-                self.drain_local_stock(cpu)
+            page_flush = self.is_memcg_drain_needed(cpu, root_memcg)
+            obj_flush = self.kmem is not None and self.kmem.obj_stock_flush_required(cpu, root_memcg)
+            if not self.v6:
+                if page_flush or obj_flush:
+                    self.drain_local_stock(cpu)
+                continue
+            if page_flush:
+                self.drain_stock(cpu)
+            if obj_flush:
+                self.kmem.drain_obj_stock_py(cpu)
 
     def drain_local_stock(self, int cpu):
         """drain_local_stock() on ``cpu``: its object stock, then its page stock."""
@@ -392,9 +457,15 @@ cdef class MemcgHost:
             self.kmem.drain_obj_stock_py(cpu)
         self.drain_stock(cpu)
 
+    def stocks_of(self, int cpu):
+        """[(memcg id, pages)] of each memcg a CPU's stock caches."""
+        cdef memcg_stock_pcp* st = &self.stock[cpu]
+        return [(st.cached[i], st.nr_pages[i]) for i in range(self.nr_stock) if st.cached[i]]
+
     def stock_of(self, int cpu):
-        """(memcg id, pages) cached by a CPU's stock."""
-        return self.stock[cpu].cached, self.stock[cpu].nr_pages
+        """(memcg id, pages) of the first memcg a CPU's stock caches ((0, 0): none)."""
+        s = self.stocks_of(cpu)
+        return s[0] if s else (0, 0)
 
     # -- try_charge -------------------------------------------------------------------------------
     cdef void memory_event(self, MemCgroup memcg, int event) noexcept:
@@ -419,12 +490,18 @@ cdef class MemcgHost:
     cdef int try_charge_memcg(self, MemCgroup memcg, gfp_t gfp, int64_t nr) except -2:
         """try_charge_memcg(): 0 when ``nr`` pages are charged to ``memcg``, -1 for -ENOMEM.
         Called directly (obj_cgroup_charge_pages) it charges even the root: an obj_cgroup
-        reparented up to the root charges the root's counters."""
+        reparented up to the root charges the root's counters.
+
+        v5.14 forces an atomic charge, or one of a task being killed, at once
+        (should_force_charge) and forces past a memcg OOM that found no victim; v6.x instead
+        lets a charge that cannot block fail unless it has __GFP_HIGH or __GFP_NOFAIL (then it
+        is forced, with the MAX event counted if it was not yet), gives up on a dying task
+        that passed the OOM killer, and fails when the OOM killer found no victim."""
         cdef int64_t batch = nr if nr > self.charge_batch else self.charge_batch
         cdef int retries = MAX_RECLAIM_RETRIES
-        cdef bint drained = False, may_swap = True
+        cdef bint drained = False, may_swap = True, raised_max = False, passed_oom = False
         cdef page_counter* fail
-        cdef MemCgroup over
+        cdef MemCgroup over = memcg
         cdef int64_t reclaimed
         cdef TaskStruct cur
         cdef int order
@@ -447,13 +524,15 @@ cdef class MemcgHost:
                 batch = nr
                 continue
             cur = self.pm.cur.task
-            if gfp & GFP_ATOMIC:
-                return self._force(memcg, nr)
-            if cur is not None and (cur.oom_victim or cur.sigkill_pending):
-                return self._force(memcg, nr)       # should_force_charge()
+            if not self.v6:
+                if gfp & GFP_ATOMIC:
+                    return self._force(memcg, nr)
+                if cur is not None and (cur.oom_victim or cur.sigkill_pending):
+                    return self._force(memcg, nr)       # should_force_charge()
             if not gfp & GFP_DIRECT_RECLAIM:
-                return self._nomem(memcg, gfp, nr)
+                return self._nomem(memcg, over, gfp, nr, raised_max)
             self.memory_event(over, MEMCG_MAX)
+            raised_max = True
             reclaimed = 0
             if self.reclaim is not None:
                 reclaimed = self.reclaim(over, nr, gfp, may_swap)
@@ -464,26 +543,32 @@ cdef class MemcgHost:
                 drained = True
                 continue
             if gfp & GFP_NORETRY:
-                return self._nomem(memcg, gfp, nr)
+                return self._nomem(memcg, over, gfp, nr, raised_max)
             if reclaimed and nr <= (1 << PAGE_ALLOC_COSTLY_ORDER):
                 continue
             if retries > 0:
                 retries -= 1
                 continue
             if gfp & GFP_RETRY_MAYFAIL:
-                return self._nomem(memcg, gfp, nr)
-            if cur is not None and cur.sigkill_pending:
+                return self._nomem(memcg, over, gfp, nr, raised_max)
+            if self.v6:
+                if passed_oom and cur is not None and (cur.sigkill_pending or cur.oom_victim):
+                    return self._nomem(memcg, over, gfp, nr, raised_max)    # task_is_dying()
+            elif cur is not None and cur.sigkill_pending:
                 return self._force(memcg, nr)
             order = 0
             while (1 << order) < nr:
                 order += 1
-            if order > PAGE_ALLOC_COSTLY_ORDER:     # mem_cgroup_oom(): OOM_SKIPPED
-                return self._nomem(memcg, gfp, nr)
+            if order > PAGE_ALLOC_COSTLY_ORDER:     # mem_cgroup_oom(): no OOM for costly orders
+                return self._nomem(memcg, over, gfp, nr, raised_max)
             self.memory_event(over, MEMCG_OOM)
             if self.oom is not None and self.oom(over, gfp, order):
+                passed_oom = True
                 retries = MAX_RECLAIM_RETRIES       # OOM_SUCCESS: retry
                 continue
-            return self._force(memcg, nr)           # OOM_FAILED
+            if self.v6:
+                return self._nomem(memcg, over, gfp, nr, raised_max)
+            return self._force(memcg, nr)           # v5.14 OOM_FAILED: force
         # done_restock
         if batch > nr:
             self.refill_stock(memcg, batch - nr)
@@ -495,6 +580,12 @@ cdef class MemcgHost:
                 self._over_high(batch)
                 break
             over = over.parent
+        # v6.x: past a batch over high, throttle in the charge too (the penalty is slept on
+        # the way back to user mode with the rest)
+        cur = self.pm.cur.task
+        if self.v6 and cur is not None and gfp & GFP_DIRECT_RECLAIM and \
+                self.over_high.get(cur.pid, 0) > self.charge_batch:
+            self.high_sleep[cur.pid] = self.high_sleep.get(cur.pid, 0) + self._handle_over_high(cur)
         return 0
 
     cdef _over_high(self, int64_t batch):
@@ -505,6 +596,11 @@ cdef class MemcgHost:
         cur.notify_resume = True
 
     def handle_over_high(self, TaskStruct task):
+        """The return to user mode's memcg work: mem_cgroup_handle_over_high() (below), plus
+        what the task's charges owe from throttling in try_charge_memcg (v6.x).  ns."""
+        return self._handle_over_high(task) + self.high_sleep.pop(task.pid, 0)
+
+    def _handle_over_high(self, TaskStruct task):
         """mem_cgroup_handle_over_high() on ``task``'s return to user mode: reclaim_high() on
         every level above its memory.high (memory.events ``high``; memsim reclaims nothing from
         a memcg yet), retried while the penalty is worth sleeping for (up to 16 times), then the
@@ -559,9 +655,18 @@ cdef class MemcgHost:
                 margin = msw
         return margin
 
-    cdef int _nomem(self, MemCgroup memcg, gfp_t gfp, int64_t nr) except -2:
-        if not gfp & GFP_NOFAIL:
+    cdef int _nomem(self, MemCgroup memcg, MemCgroup over, gfp_t gfp, int64_t nr,
+                    bint raised_max) except -2:
+        """nomem: -ENOMEM, unless the charge may not fail (v5.14: __GFP_NOFAIL; v6.x also
+        __GFP_HIGH, and a forced charge counts the MAX event if it was not yet)."""
+        if not self.v6:
+            if not gfp & GFP_NOFAIL:
+                return -1
+            return self._force(memcg, nr)
+        if not gfp & (GFP_NOFAIL | GFP_HIGH):
             return -1
+        if not raised_max:
+            self.memory_event(over, MEMCG_MAX)
         return self._force(memcg, nr)
 
     cdef int _force(self, MemCgroup memcg, int64_t nr) except -2:

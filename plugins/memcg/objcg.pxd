@@ -39,6 +39,13 @@ cdef class ObjcgHost:
     cdef readonly dict objcgs           # id -> ObjCgroup, every obj_cgroup not yet released
     cdef obj_stock* stock               # one per CPU
     cdef readonly bint via_objcg        # objcg-kmem on: kmem pages charged through obj_cgroups
+    cdef readonly bint v6               # the v6.x code: slab objects charged after they are taken,
+                                        # the memcg's orig_objcg and each task's current->objcg
+                                        # references, object stock drains straight to the counters,
+                                        # nothing refilled into the root's stock
+    cdef dict orig                      # memcg id -> its ObjCgroup (memcg->orig_objcg, v6.x)
+    cdef dict task_objcg                # pid -> (ObjCgroup, MemCgroup): current->objcg (v6.x)
+    cdef gfp_t alloc_gfp                # the slab allocation in flight's gfp (pre -> post hook)
     cdef readonly bint account_kmem_stat        # v6.18 memcg_account_kmem(): MEMCG_KMEM
     cdef readonly bint v1_kmem_try      # v5.14 v1: the kmem counter is try-charged (else forced)
     cdef int memcg_kmem_item            # MEMCG_KMEM's state index
@@ -49,6 +56,7 @@ cdef class ObjcgHost:
     cdef ObjCgroup objcg_of(self, int id)
     cdef MemCgroup current_kmem_memcg(self)
     cdef ObjCgroup get_obj_cgroup_from_current(self)
+    cdef ObjCgroup objcg_walk(self, MemCgroup memcg)
     cdef int memcg_kmem_charge(self, MemCgroup memcg, gfp_t gfp, int64_t nr) except -2
     cdef void memcg_kmem_uncharge(self, MemCgroup memcg, int64_t nr, int cpu) noexcept
     cdef void obj_cgroup_put(self, ObjCgroup objcg, int64_t n, int cpu) noexcept

@@ -68,8 +68,12 @@ cdef class ObjcgHost:
     counter, try-charged."""
 
     def __cinit__(self, MemcgHost h, SlabAllocator slab, bint via_objcg=True,
-                  bint account_kmem_stat=False, bint v1_kmem_try=True, int memcg_kmem_item=-1):
+                  bint account_kmem_stat=False, bint v1_kmem_try=True, int memcg_kmem_item=-1,
+                  bint v6=False):
         self.h = h
+        self.v6 = v6
+        self.orig = {}
+        self.task_objcg = {}
         self.pm = h.pm
         self.slab = slab
         self.cpu = h.cpu
@@ -143,7 +147,22 @@ cdef class ObjcgHost:
         self.by_id[id] = <void*>objcg
         self.objcgs[id] = objcg
         memcg.objcg = objcg
+        if self.v6:                         # memcg->orig_objcg: kept until the memcg is freed
+            objcg.refcnt += 1
+            self.orig[memcg.id] = objcg
         return objcg
+
+    def css_free(self, MemCgroup memcg):
+        """mem_cgroup_css_free() (v6.x): the memcg's reference on its orig_objcg goes."""
+        cdef ObjCgroup objcg = self.orig.pop(memcg.id, None)
+        if objcg is not None:
+            self.obj_cgroup_put(objcg, 1, self.cpu[0])
+
+    def task_exit(self, int pid):
+        """mem_cgroup_exit() (v6.x): the task's current->objcg reference goes."""
+        cached = self.task_objcg.pop(pid, None)
+        if cached is not None:
+            self.obj_cgroup_put(<ObjCgroup>cached[0], 1, self.cpu[0])
 
     def offline_kmem(self, MemCgroup memcg):
         """memcg_offline_kmem() -> memcg_reparent_objcgs(): the memcg's obj_cgroup is detached
@@ -220,14 +239,40 @@ cdef class ObjcgHost:
 
     cdef ObjCgroup get_obj_cgroup_from_current(self):
         """get_obj_cgroup_from_current(): the first obj_cgroup from current's memcg up to, not
-        including, the root (a reference taken); None: no charge."""
+        including, the root (a reference taken); None: no charge.  v6.x (current_obj_cgroup):
+        a task keeps the one it found in current->objcg, with a reference, until it has moved
+        to another cgroup (current_objcg_update) or exits."""
         cdef MemCgroup memcg = self.current_kmem_memcg()
-        cdef ObjCgroup objcg
+        cdef ObjCgroup objcg = None
+        cdef TaskStruct cur
+        cdef object cached
+        if self.v6 and memcg is not None:
+            cur = self.pm.cur.task
+            if cur is not None and not (self.active_memcg and cur.pid in self.active_memcg):
+                cached = self.task_objcg.get(cur.pid)
+                if cached is not None and cached[1] is memcg:
+                    objcg = <ObjCgroup>cached[0]
+                    objcg.refcnt += 1
+                    return objcg
+                if cached is not None:
+                    del self.task_objcg[cur.pid]
+                    self.obj_cgroup_put(<ObjCgroup>cached[0], 1, self.cpu[0])
+                objcg = self.objcg_walk(memcg)
+                if objcg is not None:
+                    objcg.refcnt += 2           # current->objcg's, and the caller's
+                    self.task_objcg[cur.pid] = (objcg, memcg)
+                return objcg
+        objcg = self.objcg_walk(memcg)
+        if objcg is not None:
+            objcg.refcnt += 1
+        return objcg
+
+    cdef ObjCgroup objcg_walk(self, MemCgroup memcg):
+        """__get_obj_cgroup_from_memcg(): the first memcg up to, not including, the root that
+        still has an obj_cgroup."""
         while memcg is not None and memcg.parent is not None:
             if memcg.objcg is not None:
-                objcg = <ObjCgroup>memcg.objcg
-                objcg.refcnt += 1
-                return objcg
+                return <ObjCgroup>memcg.objcg
             memcg = memcg.parent
         return None
 
@@ -268,7 +313,8 @@ cdef class ObjcgHost:
 
     cdef void obj_cgroup_uncharge_pages(self, ObjCgroup objcg, int64_t nr, int cpu) noexcept:
         """obj_cgroup_uncharge_pages(): the kmem side, then the pages to ``cpu``'s page stock
-        (refill_stock), which gives them back to the counters past a batch."""
+        (refill_stock), which gives them back to the counters past a batch (v6.x: not for the
+        root, whose stock is never refilled)."""
         self.memcg_kmem_uncharge(objcg.memcg, nr, cpu)
 
     cdef void memcg_kmem_uncharge(self, MemCgroup memcg, int64_t nr, int cpu) noexcept:
@@ -276,7 +322,8 @@ cdef class ObjcgHost:
             counter_uncharge(&memcg.kmem, nr)
         else:
             self.account_kmem(memcg, -nr)
-        self.h.refill_stock_on(memcg, nr, cpu)
+        if not self.v6 or memcg.parent is not None:
+            self.h.refill_stock_on(memcg, nr, cpu)
 
     # -- the object stock (consume_obj_stock, drain_obj_stock, refill_obj_stock) ---------------
     cdef bint consume_obj_stock(self, ObjCgroup objcg, uint32_t nr_bytes) noexcept:
@@ -297,7 +344,11 @@ cdef class ObjcgHost:
             return
         if st.nr_bytes:
             nr_pages = st.nr_bytes >> PAGE_SHIFT
-            if nr_pages:
+            if nr_pages and self.v6:        # v6.x: straight back to the counters
+                self.account_kmem(old.memcg, -nr_pages)
+                if old.memcg.parent is not None:
+                    self.h.memcg_uncharge(old.memcg, nr_pages)
+            elif nr_pages:
                 self.obj_cgroup_uncharge_pages(old, nr_pages, cpu)
             old.nr_charged_bytes += st.nr_bytes & (PAGE_SIZE - 1)
             st.nr_bytes = 0
@@ -515,12 +566,17 @@ cdef inline int cache_vmstat_idx(KmemCache s) noexcept:
 
 
 cdef int _slab_pre_alloc(void* ctx, KmemCache s, gfp_t gfp, uint64_t* objcgp) except -1:
-    """memcg_slab_pre_alloc_hook(): current's obj_cgroup charged obj_full_size; 1 when the
-    charge fails (the allocation then fails)."""
+    """memcg_slab_pre_alloc_hook() (v5.14): current's obj_cgroup charged obj_full_size; 1 when
+    the charge fails (the allocation then fails).  v6.x charges in the post-alloc hook: here
+    only current_obj_cgroup()."""
     cdef ObjcgHost k = <ObjcgHost>ctx
     cdef ObjCgroup objcg = k.get_obj_cgroup_from_current()
     objcgp[0] = 0
     if objcg is None:
+        return 0
+    if k.v6:
+        objcgp[0] = <uint64_t>objcg.id
+        k.alloc_gfp = gfp                   # for the charge in the post-alloc hook
         return 0
     if k.obj_cgroup_charge(objcg, gfp, obj_full_size(s)):
         k.obj_cgroup_put(objcg, 1, k.cpu[0])
@@ -533,7 +589,9 @@ cdef int _slab_post_alloc(void* ctx, KmemCache s, uint64_t objcg_id, pfn_t slab_
                           unsigned int idx, uint64_t addr) except -1:
     """memcg_slab_post_alloc_hook(): the object's vector slot (the vector made on the first
     accounted object of the slab page), a reference, and its bytes through mod_objcg_state;
-    a failed allocation gives its charge back.  The pre-hook's reference is dropped."""
+    a failed allocation gives its charge back.  The pre-hook's reference is dropped.  v6.x
+    charges obj_full_size here, after the vector: 1 when the charge fails (the allocator
+    frees the object again)."""
     cdef ObjcgHost k = <ObjcgHost>ctx
     cdef ObjCgroup objcg = k.objcg_of(<int>objcg_id)
     cdef int32_t* vec
@@ -548,17 +606,21 @@ cdef int _slab_post_alloc(void* ctx, KmemCache s, uint64_t objcg_id, pfn_t slab_
             order = p.compound_order if p.flags & (1ULL << PG_head) else 0
             nobj = ((<unsigned int>PAGE_SIZE << order) // s.size) + 1
             vec = <int32_t*>calloc(nobj, sizeof(int32_t))
-            if vec == NULL:
-                k.refill_obj_stock(objcg, <uint32_t>obj_full_size(s), True)
+            if vec == NULL:                 # the object stays unaccounted
+                if not k.v6:
+                    k.refill_obj_stock(objcg, <uint32_t>obj_full_size(s), True)
                 k.obj_cgroup_put(objcg, 1, k.cpu[0])
                 return 0
             p.memcg_data = (<uint64_t>vec) | MEMCG_DATA_OBJCGS
             k.nr_vectors += 1
+        if k.v6 and k.obj_cgroup_charge(objcg, k.alloc_gfp, obj_full_size(s)):
+            k.obj_cgroup_put(objcg, 1, k.cpu[0])
+            return 1
         objcg.refcnt += 1
         vec[idx] = objcg.id
         k.mod_objcg_state(objcg, k.pm.page_to_nid(slab_pfn), cache_vmstat_idx(s),
                           <int64_t>obj_full_size(s))
-    else:
+    elif not k.v6:
         k.refill_obj_stock(objcg, <uint32_t>obj_full_size(s), True)       # obj_cgroup_uncharge
     k.obj_cgroup_put(objcg, 1, k.cpu[0])
     return 0

@@ -108,7 +108,8 @@ def test_scenario_5_a_large_kmalloc_is_a_kmem_page_of_the_objcg(kernel):
     assert after["page_memcg"] is a
     assert before["usage"] == 0 and after["usage"] == BATCH[kernel]
     assert after["stock"] == (a.id, BATCH[kernel] - 4)
-    assert after["refcnt"] == before["refcnt"] + 1
+    # the page's reference (and on v6.x current->objcg's, taken by the task's first charge)
+    assert after["refcnt"] == before["refcnt"] + (2 if kernel == "v6.18" else 1)
     assert after["css_refs"] == before["css_refs"] + 1      # the stock's, none for the page
 
 
@@ -229,12 +230,15 @@ def test_scenarios_9_10_11_slab_bytes_go_through_the_object_stock(kernel):
     assert s9["slots"] == [s9["ocg"].memcg] and s9["slab_local"] == 0
     assert s10["usage"] == b and s10["obj_stock"] == (a_ocg.id, 96, 0, 4000)
     assert s11["usage"] == b and s11["obj_stock"] == (a_ocg.id, 4096, 0, 0)
-    assert s11["refcnt"] == s0["refcnt"] + 1
+    # the object stock's reference (and on v6.x the task's current->objcg)
+    assert s11["refcnt"] == s0["refcnt"] + (2 if kernel == "v6.18" else 1)
     assert s11["slab_local"] == 0
-    # b's allocation drains CPU 0's object stock: one page back to a (through the page stock)
+    # b's allocation drains CPU 0's object stock: one page back to a, through the page stock
+    # (v5.14, whose single-memcg stock b's batch had taken: a's usage is that page) or straight
+    # to the counter (v6.x, whose stock still holds a's b - 1 pages)
     assert a_ocg.nr_charged_bytes == 0
-    assert d["stock"][0] == s9["stock"][0] and d["refcnt"] == s0["refcnt"]
-    assert d["usage"] == 1                  # b's batch took the page stock, a's page went back
+    assert d["refcnt"] == s0["refcnt"]
+    assert d["usage"] == (b - 1 if kernel == "v6.18" else 1)
 
 
 # -- scenarios 12 and 13: reparenting ----------------------------------------------------------------
@@ -422,3 +426,147 @@ def test_objcg_kmem_demo_without_it_every_old_instance_stays_dying_with_its_kmem
     assert off["dying_charged_pages"] >= 8 * 8
     text = r.machine.vfs.read_file(f"{CG}/cgroup.stat").decode()
     assert "nr_dying_descendants 8\n" in text
+
+
+# -- the v6.x charge paths -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kernel, a_keeps", [("v5.14", False), ("v6.18", True)])
+def test_v6_18_stock_caches_several_memcgs_so_another_cgroup_does_not_drain_the_first(kernel, a_keeps):
+    """memcg_batch.txt `batch.after_B OK A_usage=212992`: on 6.18 a worker of A faults 140
+    pages and exits, leaving 52 pages in CPU 0's stock; B's worker charging on the same CPU
+    leaves them there (v6.16's NR_MEMCG_STOCK = 7 memcgs per CPU stock).  v5.14's stock caches
+    one memcg: B's first charge drains A's pages back."""
+    b = BATCH[kernel]
+    def look(ctx):
+        a = memcg_at(ctx, "a")
+        return a.counter("memory")["usage"], dict(host(ctx).stocks_of(0)).get(a.id, 0)
+    snap = Snap(look)
+    body = """\
+        - mmap: {name: buf, length: 564 KiB}
+        - touch: {vma: buf, length: 4 KiB}
+        - write_file: {path: /sys/fs/cgroup/%s/cgroup.procs, data: '0'}
+        - touch: {vma: buf, offset: 4 KiB}
+        """
+    run(task(f"""\
+        - mkdir: {{path: {CG}/a}}
+        - mkdir: {{path: {CG}/b}}
+        - snap: {{label: start}}
+        - sleep: {{duration: 10 ms}}
+        - snap: {{label: after_a}}
+        - sleep: {{duration: 10 ms}}
+        - snap: {{label: after_b}}
+        """, name="probe", cpu=1) + task("- sleep: {duration: 1 ms}\n" + body % "a", name="wa", cpu=0)
+        + task("- sleep: {duration: 12 ms}\n" + body % "b", name="wb", cpu=0), snap, kernel=kernel)
+    (usage_a, stock_a), (usage_b, stock_b) = snap.seen["after_a"], snap.seen["after_b"]
+    assert stock_a == (3 * b - 140 if kernel == "v6.18" else 5 * b - 140)     # 52 / 20
+    # (a's last pages, still in the CPU's lru_add batch on v6.18 whose exit no longer drains
+    # it, are freed once b's faults fill the batch)
+    if a_keeps:
+        assert stock_b == stock_a and usage_b >= stock_a
+    else:
+        assert stock_b == 0 and usage_b == usage_a - stock_a
+
+
+@pytest.mark.parametrize("kernel", PROFILES)
+def test_an_atomic_charge_at_the_limit_is_forced_v5_14_at_once_v6_with_a_max_event(kernel):
+    """try_charge_memcg(): v5.14 forces a __GFP_ATOMIC charge before any event; v6.x lets it
+    fail to nomem (it cannot block), where __GFP_HIGH forces it and counts MAX."""
+    r = run(task(into() + "- sleep: {duration: 1 ms}\n"), kernel=kernel)
+    h, a = host(r), memcg_at(r, "a")
+    a.set_counter("memory", "max", 2)
+    assert h.charge(a, 2) == 0
+    assert h.charge(a, 1, gfp=0xa20) == 0           # GFP_ATOMIC: forced past the limit
+    assert a.counter("memory")["usage"] == 3
+    assert a.memory_events()["max"] == (1 if kernel == "v6.18" else 0)
+    assert h.charge(a, 1, gfp=0x800) == -12         # GFP_NOWAIT: no __GFP_HIGH, -ENOMEM
+
+
+@pytest.mark.parametrize("kernel, forced", [("v5.14", True), ("v6.18", False)])
+def test_a_memcg_oom_without_a_victim_forces_on_v5_14_and_fails_on_v6(kernel, forced):
+    """mem_cgroup_oom() finding no task to kill: v5.14's OOM_FAILED forces the charge; v6.x
+    returns false and the charge fails (-ENOMEM)."""
+    r = run(task(f"- mkdir: {{path: {CG}/a}}\n- sleep: {{duration: 1 ms}}\n"), kernel=kernel)
+    h, a = host(r), memcg_at(r, "a")
+    a.set_counter("memory", "max", 2)
+    assert h.charge(a, 2) == 0
+    assert h.charge(a, 1) == (0 if forced else -12)
+    assert a.memory_events()["oom"] == 1 and a.memory_events()["oom_kill"] == 0
+    assert a.counter("memory")["usage"] == (3 if forced else 2)
+
+
+@pytest.mark.parametrize("kernel", PROFILES)
+def test_v6_18_the_memcg_keeps_its_orig_objcg_until_it_is_freed(kernel):
+    """memcg_online_kmem() of v6.x takes a reference for memcg->orig_objcg, dropped when the
+    memcg is freed: while a removed cgroup stays dying (a tmpfs page pins it) its obj_cgroup is
+    killed but not released; v5.14 releases it at once (nothing else references it)."""
+    seen = {}
+
+    def look(ctx):
+        c = memcg_at(ctx, "c")
+        if c is not None:
+            seen["objcg"] = c.objcg
+        return None
+    snap = Snap(look)
+    r = run(task(f"""\
+        - mkdir: {{path: /mnt/t}}
+        - mount: {{type: tmpfs, path: /mnt/t}}
+        - open: {{path: /mnt/t/f, name: f, flags: [O_WRONLY, O_CREAT]}}
+        - mkdir: {{path: {CG}/c}}
+        - write_file: {{path: {CG}/c/cgroup.procs, data: '0'}}
+        - snap: {{label: in}}
+        - write: {{fd: f, data: "pinned"}}
+        - write_file: {{path: {CG}/cgroup.procs, data: '0'}}
+        - kmalloc: {{name: x, size: 64, gfp: GFP_KERNEL_ACCOUNT}}
+        - rmdir: {{path: {CG}/c}}
+        - expect: {{file: {{path: {CG}/cgroup.stat, fields: {{nr_dying_descendants: 1}}}}}}
+        """), snap, kernel=kernel)
+    o = seen["objcg"]
+    assert o.killed
+    assert o.released == (kernel == "v5.14")
+    if kernel == "v6.18":
+        assert o.refcnt == 1 and o in host(r).root.objcg_list       # the memcg's own
+
+
+@pytest.mark.parametrize("kernel", PROFILES)
+def test_v1_kmem_limit_limits_on_v5_14_and_is_parsed_and_ignored_on_v6_18(kernel):
+    """memcg_errno.txt `errno.kmem_limit_10M OK ... read=9223372036854771712` and
+    `errno.kmem_limit_abc EINVAL` (6.18); v5.14's memcg_update_kmem_max() sets the kmem max,
+    and its try-charge then refuses a kmem page past it (the allocation fails)."""
+    m = "/sys/fs/cgroup/memory/a"
+    r = run_text(workload(task(f"""\
+        - mkdir: {{path: {m}}}
+        - write_file: {{path: {m}/memory.kmem.limit_in_bytes, data: abc}}
+        - expect: {{errno: EINVAL}}
+        - write_file: {{path: {m}/memory.kmem.limit_in_bytes, data: 8K}}
+        - write_file: {{path: {m}/cgroup.procs, data: '0'}}
+        - kmalloc: {{name: big, size: 12 KiB, gfp: GFP_KERNEL_ACCOUNT}}
+        """), kernel=kernel, version=1), events=())
+    limit = r.machine.vfs.read_file(f"{m}/memory.kmem.limit_in_bytes").decode()
+    if kernel == "v5.14":
+        assert limit == "8192\n"
+        assert r.error is not None and "ENOMEM" in str(r.error)    # kmalloc failed: kmem limit
+    else:
+        assert limit == "9223372036854771712\n"
+        assert r.error is None, r.error
+        assert memcg_at(r, "a").counter("kmem")["usage"] == 4
+
+
+def test_v6_18_first_fault_in_a_fresh_range_charges_two_page_table_pages_as_kmem():
+    """memcg_batch.txt `batch.pte_absent.fault 1 usage=262144 kmem=8192`: the first fault in a
+    fresh 2 MiB range of a task in A allocates a PMD and a PTE table with GFP_KERNEL_ACCOUNT:
+    2 kmem pages out of the same 64-page batch as the anon page."""
+    m = "/sys/fs/cgroup/memory"
+    snap = Snap(lambda ctx: (memcg_at(ctx, "A").counter("kmem")["usage"],
+                             memcg_at(ctx, "A").counter("memory")["usage"]))
+    run(task(f"""\
+        - mmap: {{name: warm, length: 4 KiB}}
+        - touch: {{vma: warm}}
+        - mmap: {{name: region, length: 2 MiB}}
+        - mkdir: {{path: {m}/A}}
+        - write_file: {{path: {m}/A/cgroup.procs, data: '0'}}
+        - touch: {{vma: region, length: 4 KiB}}
+        - snap: {{label: fault1}}
+        - expect: {{file: {{path: {m}/A/memory.kmem.usage_in_bytes, equals: "8192\\n"}}}}
+        - expect: {{file: {{path: {m}/A/memory.usage_in_bytes, equals: "262144\\n"}}}}
+        """), snap, kernel="v6.18", version=1)
+    assert snap.seen["fault1"] == (2, 64)
