@@ -49,6 +49,15 @@ class Cgroup:
             return ""
         return f"{self.parent.path}/{self.name}" if self.parent.parent is not None else self.name
 
+    def is_below(self, top: "Cgroup") -> bool:
+        """A strict descendant of ``top``."""
+        p = self.parent
+        while p is not None:
+            if p is top:
+                return True
+            p = p.parent
+        return False
+
     def effective_memcg(self):
         """The memcg its tasks are charged to: its own, or the nearest ancestor's."""
         c = self
@@ -169,15 +178,7 @@ class Hierarchy:
 
     def nr_dying_descendants(self, cg: Cgroup) -> int:
         """Dying cgroups below ``cg`` (removed, their memcg still pinned)."""
-        n = 0
-        for d in self.dying:
-            p = d.parent
-            while p is not None:
-                if p is cg:
-                    n += 1
-                    break
-                p = p.parent
-        return n
+        return sum(1 for d in self.dying if d.is_below(cg))
 
     # -- tasks (cgroup_attach_task, cgroup_post_fork, cgroup_exit) ----------------------------
     def attach(self, leader: Any, cg: Cgroup) -> None:

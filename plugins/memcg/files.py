@@ -353,7 +353,7 @@ def _stat_show(h, cg) -> str:
     live = dying = 0
     for m in h.host.memcgs.values():
         c = m.cgroup
-        under = c is cg or (c is not None and _below(c, cg))
+        under = c is cg or (c is not None and c.is_below(cg))
         if not under:
             continue
         if m.online:
@@ -362,15 +362,6 @@ def _stat_show(h, cg) -> str:
             dying += 1
     return (f"nr_descendants {h.nr_descendants(cg)}\nnr_subsys_memory {live}\n"
             f"nr_dying_descendants {h.nr_dying_descendants(cg)}\nnr_dying_subsys_memory {dying}\n")
-
-
-def _below(c, top) -> bool:
-    p = c.parent
-    while p is not None:
-        if p is top:
-            return True
-        p = p.parent
-    return False
 
 
 def _counter_file(name: str, field: str, scale: int = PAGE_SIZE):

@@ -69,5 +69,6 @@ cdef class ObjcgHost:
     cdef void cache_objcg(self, obj_stock* st, ObjCgroup objcg, int cpu) noexcept
     cdef int obj_cgroup_charge(self, ObjCgroup objcg, gfp_t gfp, uint64_t size) except -2
     cdef void mod_objcg_state(self, ObjCgroup objcg, int nid, int idx, int64_t nr) noexcept
+    cdef void flush_stock_stats(self, obj_stock* st, ObjCgroup objcg) noexcept
     cdef void mod_objcg_mlstate(self, ObjCgroup objcg, int idx, int64_t nr) noexcept
     cdef int32_t* page_objcgs(self, pfn_t head) noexcept

@@ -352,12 +352,7 @@ cdef class ObjcgHost:
                 self.obj_cgroup_uncharge_pages(old, nr_pages, cpu)
             old.nr_charged_bytes += st.nr_bytes & (PAGE_SIZE - 1)
             st.nr_bytes = 0
-        if st.nr_slab_reclaimable_b:
-            self.mod_objcg_mlstate(old, NR_SLAB_RECLAIMABLE_B, st.nr_slab_reclaimable_b)
-            st.nr_slab_reclaimable_b = 0
-        if st.nr_slab_unreclaimable_b:
-            self.mod_objcg_mlstate(old, NR_SLAB_UNRECLAIMABLE_B, st.nr_slab_unreclaimable_b)
-            st.nr_slab_unreclaimable_b = 0
+        self.flush_stock_stats(st, old)
         st.cached_pgdat = -1
         st.cached = 0
         self.obj_cgroup_put(old, 1, cpu)
@@ -425,12 +420,7 @@ cdef class ObjcgHost:
             self.cache_objcg(st, objcg, cpu)
             st.cached_pgdat = nid
         elif st.cached_pgdat != nid:
-            if st.nr_slab_reclaimable_b:
-                self.mod_objcg_mlstate(objcg, NR_SLAB_RECLAIMABLE_B, st.nr_slab_reclaimable_b)
-                st.nr_slab_reclaimable_b = 0
-            if st.nr_slab_unreclaimable_b:
-                self.mod_objcg_mlstate(objcg, NR_SLAB_UNRECLAIMABLE_B, st.nr_slab_unreclaimable_b)
-                st.nr_slab_unreclaimable_b = 0
+            self.flush_stock_stats(st, objcg)
             st.cached_pgdat = nid
         b = &st.nr_slab_reclaimable_b if idx == NR_SLAB_RECLAIMABLE_B else &st.nr_slab_unreclaimable_b
         if b[0] == 0:
@@ -445,6 +435,15 @@ cdef class ObjcgHost:
                 nr = 0
         if nr:
             self.mod_objcg_mlstate(objcg, idx, nr)
+
+    cdef void flush_stock_stats(self, obj_stock* st, ObjCgroup objcg) noexcept:
+        """The slab statistics a stock has cached pushed to ``objcg``'s memcg."""
+        if st.nr_slab_reclaimable_b:
+            self.mod_objcg_mlstate(objcg, NR_SLAB_RECLAIMABLE_B, st.nr_slab_reclaimable_b)
+            st.nr_slab_reclaimable_b = 0
+        if st.nr_slab_unreclaimable_b:
+            self.mod_objcg_mlstate(objcg, NR_SLAB_UNRECLAIMABLE_B, st.nr_slab_unreclaimable_b)
+            st.nr_slab_unreclaimable_b = 0
 
     cdef void mod_objcg_mlstate(self, ObjCgroup objcg, int idx, int64_t nr) noexcept:
         """mod_objcg_mlstate(): the memcg part of the lruvec statistic, for the owner now."""

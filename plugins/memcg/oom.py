@@ -14,12 +14,8 @@ from memsim.oom import LONG_MIN, _find_lock_task_mm, _processes, oom_badness
 
 
 def _in_subtree(task: Any, memcg: Any) -> bool:
-    m = task.memcg
-    while m is not None:
-        if m is memcg:
-            return True
-        m = m.parent
-    return False
+    from memsim.plugins.memcg.memcontrol import is_descendant
+    return task.memcg is not None and is_descendant(task.memcg, memcg)
 
 
 def memcg_out_of_memory(machine: Any, memcg: Any, gfp: int, order: int) -> bool:
