@@ -154,6 +154,7 @@ class Machine:
         self.stat_interval_ns = 1_000_000_000        # sysctl_stat_interval = HZ
         self.periodic: List[list] = []                 # add_periodic(): [due ns, period, fn]
         self.resume_work: List[Callable] = []          # add_resume_work(): fn(task) -> sleep ns
+        self.pagefault_oom: List[Callable] = []        # add_pagefault_oom(): fn(task) -> waitq
         self._vmstat_next = self.stat_interval_ns
         self.meminfo_lines: Dict[str, object] = {}
         self._mmcheck = None                        # memsim.mmcheck.MmCheck, at the first check
@@ -413,6 +414,21 @@ class Machine:
             ns += fn(task)
         if ns > 0:
             yield SleepUntil(self.clock.now + ns)
+
+    def add_pagefault_oom(self, fn: Callable[[TaskStruct], Any]) -> None:
+        """What pagefault_out_of_memory() asks a plugin before anything else: a user fault
+        failed with VM_FAULT_OOM, and ``fn(task)`` returns the wait queue the task sleeps on
+        before the fault is retried (memcg's mem_cgroup_oom_synchronize(): a memcg OOM with
+        oom_kill_disable), or None.  With no queue the access fails (ENOMEM)."""
+        self.pagefault_oom.append(fn)
+
+    def pagefault_out_of_memory(self, task: TaskStruct) -> Any:
+        """pagefault_out_of_memory(): the first wait queue a plugin names, or None."""
+        for fn in self.pagefault_oom:
+            waitq = fn(task)
+            if waitq is not None:
+                return waitq
+        return None
 
     def add_periodic(self, period_ns: int, fn: Callable[[int], None]) -> None:
         """Deferrable work a plugin queues every ``period_ns`` of emulated time

@@ -613,6 +613,8 @@ cdef class MmCore:
     cdef public unsigned int swp_pte_marker    # the swap type of PTE markers (SWP_PTE_MARKER)
     cdef public object slab             # the slab allocator, for anon_vma & co (optional)
     cdef public object blocked_on       # set by handle_userfault when a fault must wait
+    cdef public bint in_user_fault      # current->in_user_fault: inside handle_mm_fault() of a
+                                        # FAULT_FLAG_USER fault (mem_cgroup_enter_user_fault)
     cdef int rss_preempt
     cdef userfaultfd_ops uffd_ops
     cdef swap_ops swap
@@ -623,6 +625,7 @@ cdef class MmCore:
     cdef int charge(self, pfn_t pfn, MmStruct mm, gfp_t gfp) except -1
     cdef inline void check_sync_rss_stat(self) noexcept
     cdef int handle_mm_fault(self, MmStruct mm, VmArea vma, uint64_t addr, unsigned int flags) except -1
+    cdef int _handle_mm_fault(self, MmStruct mm, VmArea vma, uint64_t addr, unsigned int flags) except -1
     cdef bint transhuge_suitable(self, VmArea vma, uint64_t addr) noexcept
     cdef int hugetlb_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
     cdef int handle_pte_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1

@@ -2160,7 +2160,18 @@ cdef class MmCore:
 
     # -- faults ------------------------------------------------------------------------------
     cdef int handle_mm_fault(self, MmStruct mm, VmArea vma, uint64_t addr, unsigned int flags) except -1:
-        """handle_mm_fault(): count it, check_sync_rss_stat, then hugetlb_fault for VM_HUGETLB
+        """handle_mm_fault(): a user fault runs between mem_cgroup_enter_user_fault() and
+        mem_cgroup_exit_user_fault() (``in_user_fault``: a memcg OOM with oom_kill_disable makes
+        such a fault wait, mem_cgroup_oom_synchronize, instead of failing)."""
+        cdef bint prev = self.in_user_fault
+        cdef int ret
+        self.in_user_fault = (flags & FAULT_FLAG_USER) != 0
+        ret = self._handle_mm_fault(mm, vma, addr, flags)
+        self.in_user_fault = prev
+        return ret
+
+    cdef int _handle_mm_fault(self, MmStruct mm, VmArea vma, uint64_t addr, unsigned int flags) except -1:
+        """__handle_mm_fault()'s caller: count it, check_sync_rss_stat, then hugetlb_fault for VM_HUGETLB
         VMAs, or __handle_mm_fault: huge_fault for a missing PMD where the VMA's vm_ops offer
         it, huge leaves, and handle_pte_fault."""
         cdef vm_fault vmf

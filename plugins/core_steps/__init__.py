@@ -19,7 +19,7 @@ from memsim.errors import ExpectationFailed, InvalidValue
 from memsim.hookspecs import hookimpl
 from memsim.mm import RSS_NAMES, VM_EXEC, VM_READ, VM_WRITE
 from memsim.sched import PREEMPT, SleepUntil
-from memsim.signals import fault_signal
+from memsim.signals import VM_FAULT_OOM, fault_signal
 from memsim.units import parse_size
 from memsim.vfs import (O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY, VfsError, check_write, fput,
                          vfs_read_discard)
@@ -59,7 +59,9 @@ def touch_range(ctx, start: int, end: int, write: bool, pattern: str = "sequenti
     access that fails raises the signal do_user_addr_fault() would (no VMA: SIGSEGV
     SEGV_MAPERR; a VMA that forbids the access: SEGV_ACCERR; VM_FAULT_SIGBUS/HWPOISON/SIGSEGV
     through mm_fault_error()) at the first byte accessed on the failing page; VM_FAULT_OOM is
-    ENOMEM.  ``gup``: a kernel access (MAP_POPULATE's populate_vma_page_range), whose errors
+    ENOMEM, unless pagefault_out_of_memory() names a wait queue (a v1 memcg OOM with
+    oom_kill_disable: Machine.add_pagefault_oom), on which the task sleeps before the fault
+    is taken again.  ``gup``: a kernel access (MAP_POPULATE's populate_vma_page_range), whose errors
     end it without a signal.  ``kernel``: a system call's copy to or from user memory
     (copy_to_user(), fault_in_readable()): its faults lack FAULT_FLAG_USER and one that fails
     raises no signal, the exception fixup makes the copy short.  Returns the address the
@@ -105,6 +107,11 @@ def touch_range(ctx, start: int, end: int, write: bool, pattern: str = "sequenti
                 if waitq is not None:
                     yield waitq
                 continue
+            if ret & VM_FAULT_OOM and not kernel and not gup:
+                waitq = machine.pagefault_out_of_memory(task)
+                if waitq is not None:           # a memcg OOM that makes the fault wait
+                    yield waitq
+                    continue                    # then the fault is taken again
             if ret:
                 return fail(ret, max(at, s) if at // PAGE_SIZE == s // PAGE_SIZE else at)
             total = n if pattern == "random" else (

@@ -104,8 +104,10 @@ def memsim_machine_created(machine, config):
     h = Hierarchy(machine, host, version, prof)
     machine.plugin_state["memcg"] = h
     _MACHINES.add(machine)
-    from memsim.plugins.memcg.oom import memcg_out_of_memory
-    host.oom = lambda memcg, gfp, order: memcg_out_of_memory(machine, memcg, gfp, order)
+    from memsim.plugins.memcg.oom import mem_cgroup_oom
+    host.oom = lambda memcg, gfp, order: mem_cgroup_oom(machine, memcg, gfp, order)
+    host.oom_recover = h.oom_recover
+    machine.add_pagefault_oom(h.oom_synchronize)
     target = MOUNT_POINT[version]
     machine.sysfs.mkdir(target.removeprefix("/sys/"), 0o755)
     machine.vfs.do_mount("cgroup2" if version == 2 else "cgroup", target,

@@ -100,6 +100,8 @@ class Hierarchy:
         if version == 2:
             self.root.subtree_control = {"memory"}
         self.dying: List[Cgroup] = []
+        self.memcg_in_oom: Dict[int, Any] = {}      # pid -> current->memcg_in_oom (v1)
+        self.oom_waiters: List[Any] = []            # (memcg, WaitQueue) of tasks in a memcg OOM
         self.files = files
         files.populate(self, self.root)
         host.release_hook = self._memcg_freed
@@ -173,6 +175,50 @@ class Hierarchy:
             cg.dying = False
             self.dying.remove(cg)
 
+    # -- v1 oom_kill_disable: tasks waiting in a memcg OOM (mem_cgroup_oom_synchronize) ------------
+    def oom_synchronize(self, task: Any) -> Any:
+        """mem_cgroup_oom_synchronize(true), from pagefault_out_of_memory(): a task whose user
+        fault failed in a memcg OOM with oom_kill_disable marks the memcg's subtree under OOM
+        and sleeps until memcg_oom_recover() wakes it (an uncharge, a limit raised,
+        oom_kill_disable cleared); then the fault is taken again.  If oom_kill_disable was
+        cleared meanwhile, the OOM killer runs instead and the fault is retried at once
+        (PREEMPT).  None: the task is not in a memcg OOM."""
+        from memsim.plugins.memcg.oom import memcg_out_of_memory
+        from memsim.plugins.memcg.v1files import knobs
+        from memsim.sched import PREEMPT, WaitQueue
+        memcg = self.memcg_in_oom.pop(task.pid, None)
+        if memcg is None:
+            return None
+        if memcg.cgroup is not None and not knobs(memcg.cgroup).oom_kill_disable:
+            memcg_out_of_memory(self.machine, memcg, 0xcc0, 0)
+            return PREEMPT
+        self._mark_under_oom(memcg, 1)
+        waitq = WaitQueue(f"memcg_oom_waitq ({task.comm}-{task.pid})")
+        self.oom_waiters.append((memcg, waitq))
+        return waitq
+
+    def oom_recover(self, memcg: Any) -> None:
+        """memcg_oom_recover(): wake the OOM waiters whose memcg and ``memcg`` are in one line
+        of descent (memcg_oom_wake_function); each unmarks its subtree."""
+        from memsim.plugins.memcg.memcontrol import is_descendant
+        if not memcg.under_oom:
+            return
+        keep = []
+        for waiting, waitq in self.oom_waiters:
+            if is_descendant(waiting, memcg) or is_descendant(memcg, waiting):
+                self._mark_under_oom(waiting, -1)
+                waitq.wake_up()
+            else:
+                keep.append((waiting, waitq))
+        self.oom_waiters = keep
+
+    def _mark_under_oom(self, memcg: Any, n: int) -> None:
+        """mem_cgroup_mark_under_oom() / unmark: the memcg and every descendant."""
+        from memsim.plugins.memcg.memcontrol import is_descendant
+        for m in self.host.memcgs.values():
+            if is_descendant(m, memcg):
+                m.under_oom = max(0, m.under_oom + n)
+
     def nr_descendants(self, cg: Cgroup) -> int:
         return len(cg.descendants())
 
@@ -186,6 +232,11 @@ class Hierarchy:
         charges; pages already charged stay where they are."""
         for t in self.machine.thread_group(leader):
             self._move(t, cg)
+
+    def attach_thread(self, task: Any, cg: Cgroup) -> None:
+        """Move one thread (v1 ``tasks``): its kernel allocations charge ``cg``; its user pages
+        still charge the memcg of its mm's owner."""
+        self._move(task, cg)
 
     def _move(self, task: Any, cg: Cgroup) -> None:
         old = self.task_cgroup(task)

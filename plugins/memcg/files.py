@@ -259,10 +259,15 @@ def _tasks_show(h, cg) -> str:
     return "".join(f"{p}\n" for p in sorted(cg.tasks))
 
 
-def _procs_store(h, cg, data: bytes) -> None:
-    """__cgroup_procs_write(): a pid (0: the writer), EINVAL for anything else, ESRCH for a pid
-    no process has; v2 refuses a cgroup that enables controllers for its children (EBUSY:
-    no internal processes), except the root."""
+def _tasks_store(h, cg, data: bytes) -> None:
+    """cgroup1_tasks_write(): one thread (0: the writer) moves, not its whole process."""
+    task = _pid_task(h, data)
+    h.attach_thread(task, cg)
+
+
+def _pid_task(h, data: bytes) -> Any:
+    """The task a pid written to cgroup.procs or tasks names (0: the writer): EINVAL for
+    anything but a pid, ESRCH for a pid nobody has."""
     text = data.decode(errors="replace").strip()
     try:
         pid = int(text, 10)
@@ -271,12 +276,18 @@ def _procs_store(h, cg, data: bytes) -> None:
     if pid < 0:
         raise VfsError("EINVAL", "a negative pid")
     m = h.machine
-    if pid == 0:
-        task = m.current.task
-    else:
-        task = m.tasks.get(pid)
+    task = m.current.task if pid == 0 else m.tasks.get(pid)
     if task is None:
         raise VfsError("ESRCH", f"no process {pid}")
+    return task
+
+
+def _procs_store(h, cg, data: bytes) -> None:
+    """__cgroup_procs_write(): a pid (0: the writer), EINVAL for anything else, ESRCH for a pid
+    no process has; v2 refuses a cgroup that enables controllers for its children (EBUSY:
+    no internal processes), except the root."""
+    task = _pid_task(h, data)
+    m = h.machine
     leader = next((t for t in m.thread_group(task) if t.pid == t.tgid), task)
     if h.version == 2 and cg.parent is not None and cg.subtree_control:
         raise VfsError("EBUSY", f"cgroup /{cg.path} enables controllers for its children")
@@ -441,7 +452,10 @@ def _v1_limit_store(counter: str):
             h.host.drain_all_stock(memcg)
             if memcg.counter(counter)["usage"] > pages:
                 raise VfsError("EBUSY", "usage is above the new limit")
+        enlarge = pages > memcg.counter(counter)["max"]
         memcg.set_counter(counter, "max", pages)
+        if enlarge:
+            h.oom_recover(memcg)            # memcg1_oom_recover(): OOM waiters try again
     return store
 
 
@@ -530,6 +544,8 @@ def cg_memory_files(h, cg) -> Dict[str, Tuple[Any, Any]]:
         "memory.kmem.max_usage_in_bytes": (_counter_file("kmem", "watermark"), _reset_store("kmem", "watermark")),
         "memory.kmem.failcnt": (_counter_file("kmem", "failcnt", 1), _reset_store("kmem", "failcnt")),
     }
+    from memsim.plugins.memcg.v1files import v1_files
+    files.update(v1_files(h, cg))
     if h.host.memsw:
         files.update({
             "memory.memsw.usage_in_bytes": (_v1_usage_show("memsw"), None),
@@ -554,7 +570,13 @@ def populate(h, cg, memory_only: bool = False) -> None:
             add("cgroup.subtree_control", _subtree_show, _subtree_store)
             add("cgroup.stat", _stat_show, None)
         else:
-            add("tasks", _tasks_show, None)
+            from memsim.plugins.memcg.v1files import v1_core_files, v1_root_files
+            add("tasks", _tasks_show, _tasks_store)
+            for name, (show, store) in v1_core_files(h, cg).items():
+                add(name, show, store)
+            if cg.parent is None:
+                for name, (show, store) in v1_root_files(h, cg).items():
+                    add(name, show, store)
     if cg.memcg is not None:
         for name, (show, store) in cg_memory_files(h, cg).items():
             add(name, show, store)

@@ -67,6 +67,8 @@ cdef class MemCgroup:
     cdef public object objcg            # memcg->objcg: its current ObjCgroup (objcg.pyx); None for
                                         # the root, without kmem accounting, and once offline
     cdef public list objcg_list         # memcg->objcg_list: ObjCgroups reparented to this memcg
+    cdef public int under_oom           # memcg->under_oom: tasks waiting in an OOM of it or an
+                                        # ancestor (v1 oom_kill_disable)
     cdef page_counter* _counter(self, str name) except NULL
     cdef inline bint is_root(self) noexcept:
         return self.parent is None
@@ -94,7 +96,10 @@ cdef class MemcgHost:
     cdef readonly bint v1               # the cgroup v1 memory controller (memsw, kmem counters)
     cdef readonly bint memsw            # v1 swap accounting (memory.memsw.*)
     cdef readonly bint uses_root_counter    # v1: the root's usage is computed from statistics
-    cdef public object oom              # callable(memcg, gfp, order) -> bool (mem_cgroup_out_of_memory)
+    cdef public object oom              # callable(memcg, gfp, order) -> 1 a victim was killed,
+                                        # 0 none (mem_cgroup_out_of_memory), -1 v1 oom_kill_disable
+                                        # (the charge fails; a user fault then waits)
+    cdef public object oom_recover      # callable(memcg): memcg_oom_recover(), when under_oom
     cdef public object reclaim          # callable(memcg, nr_pages, gfp, may_swap) -> int, or None
     cdef public object release_hook     # callable(memcg) when a dying memcg's last reference goes
     cdef readonly uint64_t nr_charges, nr_stock_hits

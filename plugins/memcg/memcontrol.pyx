@@ -211,6 +211,7 @@ cdef class MemcgHost:
         if self.by_id == NULL or self.stock == NULL:
             raise MemoryError()
         self.oom = None
+        self.oom_recover = None
         self.reclaim = None
         self.release_hook = None
         self.over_high = {}
@@ -504,7 +505,7 @@ cdef class MemcgHost:
         cdef MemCgroup over = memcg
         cdef int64_t reclaimed
         cdef TaskStruct cur
-        cdef int order
+        cdef int order, killed
         self.nr_charges += 1
         while True:
             if self.consume_stock(memcg, nr):
@@ -562,11 +563,12 @@ cdef class MemcgHost:
             if order > PAGE_ALLOC_COSTLY_ORDER:     # mem_cgroup_oom(): no OOM for costly orders
                 return self._nomem(memcg, over, gfp, nr, raised_max)
             self.memory_event(over, MEMCG_OOM)
-            if self.oom is not None and self.oom(over, gfp, order):
+            killed = self.oom(over, gfp, order) if self.oom is not None else 0
+            if killed > 0:
                 passed_oom = True
                 retries = MAX_RECLAIM_RETRIES       # OOM_SUCCESS: retry
                 continue
-            if self.v6:
+            if killed < 0 or self.v6:           # OOM_ASYNC / OOM_SKIPPED (oom_kill_disable)
                 return self._nomem(memcg, over, gfp, nr, raised_max)
             return self._force(memcg, nr)           # v5.14 OOM_FAILED: force
         # done_restock
@@ -716,6 +718,8 @@ cdef class MemcgHost:
             counter_uncharge(&memcg.memory, nr)
             if self.memsw:
                 counter_uncharge(&memcg.swap, nr)
+            if memcg.under_oom and self.oom_recover is not None:
+                self.oom_recover(memcg)         # memcg_oom_recover()
         stat_add(self, memcg, self.st_nr_stat + PGPGOUT, 1)
         self.css_put(memcg, 1)
         return 0

@@ -4,7 +4,9 @@ mm/memcontrol.c mem_cgroup_out_of_memory).
 The candidates are the processes of the memcg over its limit and of its descendants
 (mem_cgroup_scan_tasks), scored by oom_badness against ``totalpages`` = mem_cgroup_get_max();
 the victim is killed as a global OOM's is (SIGKILL, the reaper), and its memcg and every
-ancestor count ``oom_kill`` in memory.events.  No victim: the charge is forced (OOM_FAILED).
+ancestor count ``oom_kill`` in memory.events.  No victim: v5.14 forces the charge (OOM_FAILED),
+v6.x fails it.  A v1 memcg with oom_kill_disable kills nobody: its user faults wait
+(cgroupfs.Hierarchy.oom_synchronize) until memcg_oom_recover() wakes them.
 """
 from __future__ import annotations
 
@@ -16,6 +18,23 @@ from memsim.oom import LONG_MIN, _find_lock_task_mm, _processes, oom_badness
 def _in_subtree(task: Any, memcg: Any) -> bool:
     from memsim.plugins.memcg.memcontrol import is_descendant
     return task.memcg is not None and is_descendant(task.memcg, memcg)
+
+
+def mem_cgroup_oom(machine: Any, memcg: Any, gfp: int, order: int) -> int:
+    """mem_cgroup_oom() past the OOM event: with v1's oom_kill_disable (memcg1_oom_prepare)
+    nobody is killed -- a user fault notes the memcg on the task (current->memcg_in_oom) and
+    will wait in mem_cgroup_oom_synchronize() once the fault failed -- and the charge fails
+    (-1); else mem_cgroup_out_of_memory(): 1 killed (or a victim is still dying), 0 none."""
+    from memsim.plugins.memcg import hierarchy
+    from memsim.plugins.memcg.v1files import knobs
+    h = hierarchy(machine)
+    cg = memcg.cgroup
+    if h is not None and h.version == 1 and cg is not None and knobs(cg).oom_kill_disable:
+        cur = machine.current.task
+        if cur is not None and machine.mmcore.in_user_fault:
+            h.memcg_in_oom[cur.pid] = memcg
+        return -1
+    return 1 if memcg_out_of_memory(machine, memcg, gfp, order) else 0
 
 
 def memcg_out_of_memory(machine: Any, memcg: Any, gfp: int, order: int) -> bool:
