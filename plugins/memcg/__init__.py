@@ -3,13 +3,14 @@
 The cgroup hierarchy with the memory controller as a kernfs tree mounted at /sys/fs/cgroup
 (``cgroupfs``: cgroup v2, or the v1 memory hierarchy at /sys/fs/cgroup/memory), its files
 (``files``), the memory cgroups with their page counters, per-CPU charge stocks and the charge
-of user pages in C (``memcontrol``), and the statistics engine (``rstat``): per-CPU counters
-and the rstat tree flushed when memory.stat is read.  docs/architecture.md ("The memcg plugin")
-describes them.
+of user pages in C (``memcontrol``), the statistics engine (``rstat``): per-CPU counters
+and the rstat tree flushed when memory.stat is read, and reclaim from memcgs (``reclaim``):
+each memcg's lruvecs, memory.min / memory.low protection and memcg limit reclaim.
+docs/architecture.md ("The memcg plugin") describes them.
 
-The core meets memcg only through ``memcg_ops`` and ``lruvec_stat_ops`` (memsim/physmem.pxd,
-memsim/vmstat.pxd) and ``TaskStruct.memcg``, which this plugin sets at fork and when a process
-moves (cgroup.procs).
+The core meets memcg only through ``memcg_ops``, ``lruvec_ops`` and ``lruvec_stat_ops``
+(memsim/physmem.pxd, memsim/vmstat.pxd), ``Vmscan.memcg`` (memsim/vmscan.pxd) and
+``TaskStruct.memcg``, which this plugin sets at fork and when a process moves (cgroup.procs).
 """
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ CHARGE_BATCH = ProfileTable("memcg.charge_batch", {"v5.14": 32, "v6.18": 64})
 #: v5.14 flushes the reader's subtree on every memory.stat read; v6.18 flushes only past
 #: memcg_vmstats_needs_flush() and every 2 s
 RSTAT_MODE = ProfileTable("memcg.rstat_mode", {"v5.14": "exact", "v6.18": "throttled"})
+#: mem_cgroup_below_min / _below_low ignore the reclaim target's own (stale) protection: v6.3's
+#: "mm: memcg: fix stale protection of reclaim target memcg" (mem_cgroup_unprotected)
+UNPROTECTED_TARGET = ProfileTable("memcg.unprotected_target", {"v5.14": False, "v6.18": True})
 
 
 def hierarchy(machine: Any) -> Optional[Any]:
@@ -53,6 +57,15 @@ def memsim_register_patches(patches):
     """memcg-rstat (memsim.plugins.memcg.patch); objcg-kmem is not implemented yet."""
     from memsim.plugins.memcg.patch import patch_impl
     patches.add(patch_impl())
+
+
+@hookimpl(trylast=True)     # after kmem's: its events keep the live kernel's IDs
+def memsim_register_events(events, profile, patch_states):
+    """vmscan:mm_vmscan_memcg_reclaim_begin / _end (memsim.tracing.vmscan), around memcg
+    limit reclaim."""
+    from memsim.tracing.vmscan import memcg_reclaim_events
+    for decl in memcg_reclaim_events(profile.name):
+        events.add(decl)
 
 
 @hookimpl
@@ -81,7 +94,18 @@ def memsim_machine_created(machine, config):
     host = MemcgHost(machine.physmem, tree, v1=version == 1, memsw=swap_account,
                      charge_batch=CHARGE_BATCH[prof])
     host.install()
-    h = Hierarchy(machine, host, version, prof)
+    from memsim.plugins.memcg.reclaim import MemcgReclaim
+    reclaim = MemcgReclaim(host, machine.vmscan, unprotected_target=UNPROTECTED_TARGET[prof])
+    reclaim.install()
+    events = getattr(machine, "events", None)
+    slots = []
+    for name in ("begin", "end"):
+        try:
+            slots.append(events.slot_of(f"vmscan:mm_vmscan_memcg_reclaim_{name}") if events is not None else -1)
+        except KeyError:
+            slots.append(-1)
+    machine.vmscan.set_memcg_reclaim_events(*slots)
+    h = Hierarchy(machine, host, version, prof, reclaim)
     machine.plugin_state["memcg"] = h
     _MACHINES.add(machine)
     from memsim.plugins.memcg.oom import memcg_out_of_memory
