@@ -1,5 +1,6 @@
 """--check over the memory cgroups (memcg.md 2 and 4): every charged page names a live memcg,
-and each memcg's ``memory`` counter equals what is charged to it and its descendants."""
+each memcg's ``memory`` counter equals what is charged to it and its descendants, and no memcg
+was freed with pages still on its lruvecs."""
 from __future__ import annotations
 
 from typing import Any, Dict, List
@@ -13,6 +14,8 @@ def check(h: Any, full: bool) -> List[str]:
     host = h.host
     charged, bad = host.charged_totals()
     out: List[str] = [f"memcg: page {pfn:#x} is charged to a memcg that was freed" for pfn in bad[:10]]
+    out += [f"memcg: memcg {mid} was freed with {n} pages on its lruvecs"
+            for mid, n in getattr(h, "lruvec_leaks", [])]
     stocks: Dict[int, int] = {}
     for cpu in range(host.ncpus):
         mid, n = host.stock_of(cpu)

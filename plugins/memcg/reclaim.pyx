@@ -175,20 +175,37 @@ cdef class MemcgReclaim:
         return <MemCgroup>self.host.by_id[id]
 
     cdef int iter_next(self, int root, int prev) noexcept:
-        """mem_cgroup_iter(root, prev, NULL): pre-order, ``root`` (0: the root memcg) first."""
-        cdef int x
+        """mem_cgroup_iter(root, prev, NULL): pre-order, ``root`` (0: the root memcg) first.
+        As the kernel's, it takes a css reference on the memcg it returns (css_tryget) and
+        drops the one on ``prev`` (css_put), so a dying memcg whose last page the caller
+        reclaims is freed only once the walk has left it; every caller walks to the end."""
+        cdef int x, nxt = 0
+        cdef MemCgroup m
         if root == 0:
             root = self.root_id
         if prev == 0:
-            return root
-        if prev < self.cap and self.first_child[prev]:
-            return self.first_child[prev]
-        x = prev
-        while x != root and x > 0 and x < self.cap:
-            if self.next_sibling[x]:
-                return self.next_sibling[x]
-            x = self.parent[x]
-        return 0
+            nxt = root
+        elif prev < self.cap and self.first_child[prev]:
+            nxt = self.first_child[prev]
+        else:
+            x = prev
+            while x != root and x > 0 and x < self.cap:
+                if self.next_sibling[x]:
+                    nxt = self.next_sibling[x]
+                    break
+                x = self.parent[x]
+        if nxt:
+            m = self.memcg(nxt)
+            if m is not None:
+                m.css_refs += 1             # css_tryget()
+        if prev:
+            m = self.memcg(prev)
+            if m is not None:
+                try:
+                    self.host.css_put(m, 1)
+                except BaseException:
+                    pass                    # a release hook's error; the walk goes on
+        return nxt
 
     def mem_cgroup_iter(self, MemCgroup root=None):
         """The memcg ids of ``root``'s subtree (None: everything) in mem_cgroup_iter's order."""
