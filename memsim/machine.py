@@ -117,6 +117,7 @@ class Machine:
         #: the kswapd kernel threads, one per node, once a scheduler runs them (start_kswapds)
         self.kswapds: List[TaskStruct] = []
         self.vmscan.pageout_file = p.reclaim_writes_file
+        self.vmscan.gfp_highuser_movable = p.gfp_user & ~0x40000     # GFP_HIGHUSER_MOVABLE (no __GFP_COMP)
         from memsim.drop_caches import DropCaches
         from memsim.shrinker import (SHRINKER_API, ShrinkerList, register_workingset_shadow_shrinker,
                                      text_symbol)

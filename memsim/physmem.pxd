@@ -187,7 +187,10 @@ cdef enum:
 # struct lruvec: the LRU lists of one node (and, once memcg installs them, of one memcg on one
 # node).  The lists are circular, linked by pfn through page.lru_next/lru_prev (NIL32 = empty);
 # the head is the most recently added page, reclaim scans from the tail.  nr_pages counts each
-# list (the kernel's lru_zone_size summed over zones); nonresident_age is workingset's clock.
+# list (the kernel's lru_zone_size summed over zones), zone_nr_pages each list per zone
+# (mem_cgroup_per_node.lru_zone_size[zid][lru], at zid * NR_LRU_LISTS + lru); nonresident_age
+# is workingset's clock.  memcg_id is mem_cgroup_id(lruvec_memcg(lruvec)): 0 for the node's own
+# lruvec, which is also the root memcg's.
 cdef struct lruvec:
     uint32_t head[NR_LRU_LISTS]
     uint64_t nr_pages[NR_LRU_LISTS]
@@ -196,6 +199,8 @@ cdef struct lruvec:
     uint64_t anon_cost                  # lru_note_cost(): what reclaiming anon / file has cost,
     uint64_t file_cost                  #   decayed (get_scan_count's SCAN_FRACT weighs them)
     uint64_t refaults[2]                # snapshot_refaults(): WORKINGSET_ACTIVATE_ANON / _FILE
+    int32_t memcg_id
+    uint64_t zone_nr_pages[MAX_NR_ZONES * NR_LRU_LISTS]
 
 # struct pagevec (v5.14) / struct folio_batch (v6.18): pages waiting on one CPU, each holding a
 # reference, until the batch is moved onto the LRU; ``size`` is the profile's PAGEVEC_SIZE.
@@ -216,14 +221,20 @@ cdef struct cpu_fbatches:
 # mem_cgroup_lruvec: the lruvec of the memcg whose id a shadow entry stores (mem_cgroup_from_id +
 #   mem_cgroup_lruvec), NULL when that memcg was deleted since the eviction (workingset_refault
 #   then gives up).  NULL op: memcg is disabled, every id means the node's lruvec.
+# mem_cgroup_iter: the memcg after ``prev`` (an id; 0: none yet) in the pre-order walk of
+#   ``root``'s subtree (root first; 0 means the root memcg), dying memcgs included as css_tryget
+#   takes them; 0 at the end.  With it, reclaim and --check visit every memcg's lruvec (the
+#   root's is the node's own).  NULL op: there is only the node's lruvec.
 ctypedef lruvec* (*folio_lruvec_fn)(void* ctx, pfn_t pfn) noexcept
 ctypedef lruvec* (*parent_lruvec_fn)(void* ctx, lruvec* lv) noexcept
 ctypedef lruvec* (*mem_cgroup_lruvec_fn)(void* ctx, int memcgid, int nid) noexcept
+ctypedef int (*mem_cgroup_iter_fn)(void* ctx, int root, int prev) noexcept
 
 cdef struct lruvec_ops:
     folio_lruvec_fn folio_lruvec
     parent_lruvec_fn parent_lruvec
     mem_cgroup_lruvec_fn mem_cgroup_lruvec
+    mem_cgroup_iter_fn mem_cgroup_iter
     void* ctx
 
 # Page reclaim (mm/vmscan.c), installed by memsim.vmscan.Vmscan: the allocator's slow path calls
@@ -405,6 +416,7 @@ cdef class PhysMem:
     cdef int munlock_folio(self, pfn_t pfn) except -1
     cdef int mlock_folio_batch(self, lru_batch* b) except -1
     cdef int mlock_drain_cpu(self, int cpu) except -1
+    cdef int64_t _walk_lruvec(self, lruvec* lv, list problems, dict mlock_held, bint no_tasks) except -1
 
 
 # Circular lists of pages linked by pfn through page.lru_next/lru_prev (NIL32: empty), the head the

@@ -1326,9 +1326,11 @@ cdef class PhysMem:
         return &self.lruvecs[(self.mem_map[pfn].flags >> PG_NODE_SHIFT) & 0xff]
 
     cdef void update_lru_size(self, lruvec* lv, int lru, page* p, int64_t nr) noexcept:
-        """update_lru_size(): the list's size, the node (and memcg lruvec) counter
-        NR_INACTIVE_ANON + lru and the zone counter NR_ZONE_INACTIVE_ANON + lru."""
+        """update_lru_size(): the list's size (and its zone's share: lru_zone_size), the node
+        (and memcg lruvec) counter NR_INACTIVE_ANON + lru and the zone counter
+        NR_ZONE_INACTIVE_ANON + lru."""
         lv.nr_pages[lru] += nr
+        lv.zone_nr_pages[page_zonenum(p) * NR_LRU_LISTS + lru] += nr
         __mod_lruvec_page_state(self.vs, p, NR_INACTIVE_ANON + lru, nr)
         __mod_zone_page_state(self.vs, page_to_nid_flags(p) * MAX_NR_ZONES + page_zonenum(p),
                               NR_ZONE_INACTIVE_ANON + lru, nr)
@@ -2729,10 +2731,11 @@ cdef class PhysMem:
     # -- invariants -------------------------------------------------------------------------
     def check_lru(self, bint changed_only=False, bint no_tasks=False):
         """The LRU's accounting (--check): each list's walk (the links consistent both ways,
-        every page PG_lru and on the list its flags name, in use, on its lruvec's node) counts
-        what lruvec.nr_pages says; the node counters NR_INACTIVE_ANON.. (with their per-CPU
-        differentials) equal the node lruvec's sizes and the zone counters NR_ZONE_* sum to
-        them; nothing is isolated (NR_ISOLATED_*); a page in a per-CPU batch (the mlock_fbatch too) holds a reference.  ``no_tasks``
+        every page PG_lru and on the list its flags name, in use, on its lruvec's node and in
+        the lruvec folio_lruvec names) counts what lruvec.nr_pages says, for the node's lruvec
+        and each memcg's (``lru_ops.mem_cgroup_iter``); the node counters NR_INACTIVE_ANON..
+        (with their per-CPU differentials) equal the sum of the node's lruvecs' sizes and the
+        zone counters NR_ZONE_* sum to them; nothing is isolated (NR_ISOLATED_*); a page in a per-CPU batch (the mlock_fbatch too) holds a reference.  ``no_tasks``
         (every task has exited): no anonymous page is left on a list (but one only a v6.18
         mlock_fbatch holds, munlocked when it drains), nor held in a batch by anyone but the
         batch.  The lists are walked only when they changed since the last walk if
@@ -2757,53 +2760,41 @@ cdef class PhysMem:
                 if self.mem_map[pfn]._refcount < mlock_held[pfn]:
                     problems.append(f"cpu {c} mlock batch: pfn {pfn:#x} holds no reference")
         for nid in range(self.nr_nodes):
-            lv = &self.lruvecs[nid]
             for item, what in ((NR_ISOLATED_ANON, "anon"), (NR_ISOLATED_FILE, "file")):
                 iso = vs.node_page_state_snapshot(nid, item)
                 if iso != 0:    # reclaim and migration put back what they isolate before a check
                     problems.append(f"node {nid}: nr_isolated_{what} is {iso} outside reclaim")
+            # every lruvec of the node: its own (the root memcg's), then each memcg's
+            memcgs = [0]
+            if self.lru_ops.mem_cgroup_iter != NULL:
+                memcgs = []
+                k = self.lru_ops.mem_cgroup_iter(self.lru_ops.ctx, 0, 0)
+                while k:
+                    memcgs.append(k)
+                    k = self.lru_ops.mem_cgroup_iter(self.lru_ops.ctx, 0, k)
+            total = [0] * NR_LRU_LISTS
+            for memcgid in memcgs:
+                lv = self.lru_ops.mem_cgroup_lruvec(self.lru_ops.ctx, memcgid, nid) \
+                    if self.lru_ops.mem_cgroup_lruvec != NULL else &self.lruvecs[nid]
+                if lv == NULL:
+                    problems.append(f"node {nid}: memcg {memcgid} has no lruvec")
+                    continue
+                for lru in range(NR_LRU_LISTS):
+                    total[lru] += lv.nr_pages[lru]
+                    if sum(lv.zone_nr_pages[z * NR_LRU_LISTS + lru] for z in range(MAX_NR_ZONES)) != lv.nr_pages[lru]:
+                        problems.append(f"node {nid} memcg {lv.memcg_id} {LRU_NAMES[lru]}: its zones' "
+                                        f"lru_zone_size do not sum to {lv.nr_pages[lru]}")
+                if walk:
+                    mlocked += self._walk_lruvec(lv, problems, mlock_held, no_tasks)
             for lru in range(NR_LRU_LISTS):
                 name = f"node {nid} {LRU_NAMES[lru]}"
                 node = vs.node_page_state_snapshot(nid, NR_INACTIVE_ANON + lru)
-                if node != <int64_t>lv.nr_pages[lru]:
-                    problems.append(f"{name}: nr_{LRU_NAMES[lru]} {node} != {lv.nr_pages[lru]} pages on the list")
+                if node != <int64_t>total[lru]:
+                    problems.append(f"{name}: nr_{LRU_NAMES[lru]} {node} != {total[lru]} pages on the list")
                 zones = sum(vs.zone_page_state_snapshot(nid, z, NR_ZONE_INACTIVE_ANON + lru)
                             for z in range(MAX_NR_ZONES))
                 if zones != node:
                     problems.append(f"{name}: nr_zone_{LRU_NAMES[lru]} of its zones {zones} != nr_{LRU_NAMES[lru]} {node}")
-                if not walk:
-                    continue
-                n = 0
-                h = lv.head[lru]
-                pfn = h
-                while pfn != NIL32:
-                    p = &self.mem_map[pfn]
-                    if n > lv.nr_pages[lru]:
-                        problems.append(f"{name}: the list holds more pages than its {lv.nr_pages[lru]}")
-                        break
-                    nxt = p.lru_next
-                    if nxt == NIL32 or self.mem_map[nxt].lru_prev != pfn:
-                        problems.append(f"{name}: pfn {pfn:#x}: broken list links")
-                        break
-                    if not (p.flags & (1ULL << PG_lru)) or folio_lru_list(p) != lru:
-                        problems.append(f"{name}: pfn {pfn:#x} is on it but its flags say "
-                                        f"{'not on the LRU' if not p.flags & (1ULL << PG_lru) else LRU_NAMES[folio_lru_list(p)]}")
-                    if p._refcount <= 0 or p.flags & ((1ULL << PG_buddy) | (1ULL << PG_pcp) | (1ULL << PG_tail)):
-                        problems.append(f"{name}: pfn {pfn:#x} is on it but free or a tail page")
-                    if page_to_nid_flags(p) != nid and self.lru_ops.folio_lruvec == NULL:
-                        problems.append(f"{name}: pfn {pfn:#x} belongs to node {page_to_nid_flags(p)}")
-                    if no_tasks and p.mapping & PAGE_MAPPING_ANON and not (
-                            pfn in mlock_held and p._refcount == mlock_held[pfn]):
-                        # (v6.18: a folio only the mlock_fbatch holds stays until it drains)
-                        problems.append(f"{name}: anonymous pfn {pfn:#x} is left after every task exited")
-                    if p.flags & (1ULL << PG_mlocked):
-                        mlocked += folio_nr_pages(p)
-                    n += folio_nr_pages(p)
-                    pfn = nxt
-                    if pfn == h:
-                        break
-                if n != lv.nr_pages[lru]:
-                    problems.append(f"{name}: {n} pages on the list, nr_pages says {lv.nr_pages[lru]}")
         if walk:
             for c in range(self.ncpus):
                 for k in range(2):
@@ -2819,7 +2810,7 @@ cdef class PhysMem:
                                 p._refcount > 1 + mlock_held.get(b.pfns[i], 0):
                             problems.append(f"{what}: anonymous pfn {b.pfns[i]:#x} is still referenced "
                                             "after every task exited")
-        if walk and self.lru_ops.folio_lruvec == NULL:
+        if walk:
             # NR_MLOCK counts every PG_mlocked page: those on the lists, plus those not on the
             # LRU yet (in an lru_add batch, or a v6.18 mlock_new() entry); reclaim and
             # migration put back what they isolate before a check
@@ -2841,6 +2832,54 @@ cdef class PhysMem:
                 problems.append(f"nr_mlock {nr_mlock} != {mlocked} PG_mlocked pages on the LRU "
                                 "lists and in the per-CPU batches")
         return problems
+
+    cdef int64_t _walk_lruvec(self, lruvec* lv, list problems, dict mlock_held, bint no_tasks) except -1:
+        """check_lru's walk of one lruvec's lists: the links both ways, each page PG_lru, on the
+        list its flags name, in use, on the lruvec's node and in the lruvec folio_lruvec() names;
+        returns the PG_mlocked pages seen."""
+        cdef int lru
+        cdef uint32_t h, pfn, nxt
+        cdef uint64_t n
+        cdef int64_t mlocked = 0
+        cdef page* p
+        cdef int nid = lv.nid
+        for lru in range(NR_LRU_LISTS):
+            name = f"node {nid} {LRU_NAMES[lru]}" if lv.memcg_id == 0 else \
+                f"node {nid} memcg {lv.memcg_id} {LRU_NAMES[lru]}"
+            n = 0
+            h = lv.head[lru]
+            pfn = h
+            while pfn != NIL32:
+                p = &self.mem_map[pfn]
+                if n > lv.nr_pages[lru]:
+                    problems.append(f"{name}: the list holds more pages than its {lv.nr_pages[lru]}")
+                    break
+                nxt = p.lru_next
+                if nxt == NIL32 or self.mem_map[nxt].lru_prev != pfn:
+                    problems.append(f"{name}: pfn {pfn:#x}: broken list links")
+                    break
+                if not (p.flags & (1ULL << PG_lru)) or folio_lru_list(p) != lru:
+                    problems.append(f"{name}: pfn {pfn:#x} is on it but its flags say "
+                                    f"{'not on the LRU' if not p.flags & (1ULL << PG_lru) else LRU_NAMES[folio_lru_list(p)]}")
+                if p._refcount <= 0 or p.flags & ((1ULL << PG_buddy) | (1ULL << PG_pcp) | (1ULL << PG_tail)):
+                    problems.append(f"{name}: pfn {pfn:#x} is on it but free or a tail page")
+                if page_to_nid_flags(p) != nid:
+                    problems.append(f"{name}: pfn {pfn:#x} belongs to node {page_to_nid_flags(p)}")
+                if self.folio_lruvec(pfn) != lv:
+                    problems.append(f"{name}: pfn {pfn:#x} is on it but its memcg's lruvec is another")
+                if no_tasks and p.mapping & PAGE_MAPPING_ANON and not (
+                        pfn in mlock_held and p._refcount == mlock_held[pfn]):
+                    # (v6.18: a folio only the mlock_fbatch holds stays until it drains)
+                    problems.append(f"{name}: anonymous pfn {pfn:#x} is left after every task exited")
+                if p.flags & (1ULL << PG_mlocked):
+                    mlocked += folio_nr_pages(p)
+                n += folio_nr_pages(p)
+                pfn = nxt
+                if pfn == h:
+                    break
+            if n != lv.nr_pages[lru]:
+                problems.append(f"{name}: {n} pages on the list, nr_pages says {lv.nr_pages[lru]}")
+        return mlocked
 
     def check_invariants(self, bint changed_only=False):
         """Every zone: free + per-CPU + used == managed; list lengths match nr_free; free blocks

@@ -61,6 +61,46 @@ cdef struct scan_control:
     uint64_t nr_immediate
     uint64_t nr_taken
     uint64_t nr_file_taken
+    # memcg (v5.14 struct scan_control): the memcg limit reclaim is for (a memcg id; 0: global
+    # reclaim, target_mem_cgroup NULL), and memory.low's two passes
+    int target_mem_cgroup
+    bint memcg_low_reclaim              # the second pass: below-low memcgs are reclaimed too
+    bint memcg_low_skipped              # a below-low memcg was skipped (or its scan cut)
+
+# memcg's part of reclaim (mm/memcontrol.c as mm/vmscan.c calls it), installed by the memcg plugin
+# in ``Vmscan.memcg``; memcgs are named by id, 0 meaning the root memcg (and, as a reclaim
+# target, none: global reclaim).  NULL ops (no memcg): shrink_node shrinks the node's lruvec
+# alone, as with CONFIG_MEMCG off.  The memcgs themselves are walked with
+# ``PhysMem.lru_ops.mem_cgroup_iter`` and their lruvecs found with ``mem_cgroup_lruvec``.
+# mem_cgroup_calculate_protection: the effective emin / elow of ``memcg`` under reclaim of ``root``.
+# mem_cgroup_below_min / _below_low: emin / elow >= usage (v6.3+: never for the root memcg or the
+#   reclaim target itself: mem_cgroup_unprotected).
+# mem_cgroup_protection: what get_scan_count scales the scan by (0, 0 when memcg is the target).
+# mem_cgroup_size: page_counter_read(&memcg->memory).  mem_cgroup_online: css online.
+# memcg_memory_event: memory.events ``event`` (MEMCG_LOW) of ``memcg``.
+# count_memcg_events: __count_memcg_events() of a vm_event_item (pgscan, pgsteal, pgrefill, ...).
+ctypedef void (*mem_cgroup_calculate_protection_fn)(void* ctx, int root, int memcg) noexcept
+ctypedef bint (*mem_cgroup_below_fn)(void* ctx, int root, int memcg) noexcept
+ctypedef void (*mem_cgroup_protection_fn)(void* ctx, int root, int memcg, uint64_t* min,
+                                          uint64_t* low) noexcept
+ctypedef uint64_t (*mem_cgroup_size_fn)(void* ctx, int memcg) noexcept
+ctypedef bint (*mem_cgroup_online_fn)(void* ctx, int memcg) noexcept
+ctypedef void (*memcg_memory_event_fn)(void* ctx, int memcg, int event) noexcept
+ctypedef void (*count_memcg_events_fn)(void* ctx, int memcg, int item, uint64_t n) noexcept
+
+cdef struct memcg_reclaim_ops:
+    mem_cgroup_calculate_protection_fn mem_cgroup_calculate_protection
+    mem_cgroup_below_fn mem_cgroup_below_min
+    mem_cgroup_below_fn mem_cgroup_below_low
+    mem_cgroup_protection_fn mem_cgroup_protection
+    mem_cgroup_size_fn mem_cgroup_size
+    mem_cgroup_online_fn mem_cgroup_online
+    memcg_memory_event_fn memcg_memory_event
+    count_memcg_events_fn count_memcg_events
+    void* ctx
+
+cdef enum:
+    MEMCG_LOW_EVENT = 0                 # enum memcg_memory_event MEMCG_LOW
 
 # The kswapd part of struct pglist_data, one per node (Vmscan.pgdat).
 cdef struct pgdat_kswapd:
@@ -82,7 +122,15 @@ cdef class Vmscan:
     cdef public bint lru_cost_rotations # the profile's lru_note_cost (v6.3+: rotations count)
     cdef pgdat_kswapd* pgdat            # one per node
     cdef readonly list kswapd_wait      # pgdat->kswapd_wait per node (memsim.sched.WaitQueue), or None
+    cdef memcg_reclaim_ops memcg        # memcg's part (NULL ops: none)
+    cdef int memcg_reclaim_begin_slot   # trace slots of mm_vmscan_memcg_reclaim_begin / _end
+    cdef int memcg_reclaim_end_slot     #   (plugin C events of the memcg plugin; -1: none)
+    cdef public gfp_t gfp_highuser_movable  # the profile's GFP_HIGHUSER_MOVABLE (v5.14: with
+                                            # __GFP_SKIP_KASAN_POISON)
     cdef bint can_reclaim_anon_pages(self, int nid) noexcept
+    cdef lruvec* mem_cgroup_lruvec(self, int memcg, int nid) noexcept
+    cdef uint64_t lruvec_lru_pages(self, lruvec* lv, int lru) noexcept
+    cdef void count_memcg_events(self, lruvec* lv, int item, uint64_t n) noexcept
     cdef bint inactive_is_low(self, lruvec* lv, int inactive_lru) noexcept
     cdef void lru_note_cost(self, lruvec* lv, bint file, uint64_t nr_io, uint64_t nr_rotated) noexcept
     cdef uint64_t lruvec_lru_size(self, lruvec* lv, int lru, int zone_idx) noexcept
@@ -100,7 +148,8 @@ cdef class Vmscan:
                                uint64_t* nr_scanned, scan_control* sc) except -1
     cdef uint64_t shrink_page_list(self, pfn_t* pages, int n, lruvec* lv, scan_control* sc,
                                    reclaim_stat* stat) except? 0xffffffffffffffff
-    cdef bint remove_mapping(self, AddressSpace mapping, pfn_t pfn, bint reclaimed) except -1
+    cdef bint remove_mapping(self, AddressSpace mapping, pfn_t pfn, bint reclaimed,
+                             scan_control* sc) except -1
     # shrink_page_list's parts (mm/vmscan.c, mm/swap_state.c)
     cdef uint64_t _shrink_page_list(self, pfn_t* pages, int n, lruvec* lv, scan_control* sc,
                                     reclaim_stat* stat, pfn_t* tofree,
@@ -117,10 +166,12 @@ cdef class Vmscan:
     cdef int prepare_scan_count(self, int nid, scan_control* sc) noexcept
     cdef bint should_continue_reclaim(self, int nid, uint64_t nr_reclaimed, scan_control* sc) noexcept
     cdef int shrink_node(self, int nid, scan_control* sc) except -1
-    cdef void snapshot_refaults(self, int nid) noexcept
+    cdef int shrink_node_memcgs(self, int nid, scan_control* sc) except -1
+    cdef uint64_t try_to_free_mem_cgroup_pages(self, int memcg, uint64_t nr_pages, gfp_t gfp,
+                                               bint may_swap) except? 0xffffffffffffffff
+    cdef void snapshot_refaults(self, int target, int nid) noexcept
     cdef int _putback(self, lruvec* lv, pfn_t pfn, int lru_base) except -1
-    cdef uint64_t do_try_to_free_pages(self, int nid, int nodes, uint64_t nr_to_reclaim, gfp_t gfp,
-                                       int order) except? 0xffffffffffffffff
+    cdef uint64_t do_try_to_free_pages(self, int nid, int nodes, scan_control* sc) except? 0xffffffffffffffff
     cdef bint pgdat_balanced(self, int nid, int order, int highest_zoneidx) noexcept
     cdef int wakeup_kswapd(self, int nid, int zid, gfp_t gfp, unsigned int order,
                            int highest_zoneidx) except -1

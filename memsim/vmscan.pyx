@@ -74,6 +74,8 @@ SCAN_BALANCE_NAMES = ("SCAN_EQUAL", "SCAN_FRACT", "SCAN_ANON", "SCAN_FILE")
 
 cdef enum:
     MAX_RECLAIM_RETRIES = 16
+    # GFP_RECLAIM_MASK (mm/internal.h), for try_to_free_mem_cgroup_pages()'s gfp_mask
+    GFP_RECLAIM_MASK = 0xbece0
     WMARK_MIN = 0
     WMARK_HIGH = 2
     RECLAIM_WB_ANON = 0x0001
@@ -139,12 +141,27 @@ cdef inline int trace_reclaim_flags(bint file) noexcept nogil:
     return (RECLAIM_WB_FILE if file else RECLAIM_WB_ANON) | RECLAIM_WB_ASYNC
 
 
+cdef void init_direct_sc(scan_control* sc, uint64_t nr_to_reclaim, gfp_t gfp, int order) noexcept:
+    """try_to_free_pages()'s scan_control: direct reclaim of the whole machine."""
+    memset(sc, 0, sizeof(scan_control))
+    sc.nr_to_reclaim = nr_to_reclaim
+    sc.gfp_mask = gfp
+    sc.order = order
+    sc.reclaim_idx = gfp_zone(gfp)
+    sc.may_unmap = True
+    sc.may_swap = True
+    sc.may_writepage = True
+    sc.kswapd = False
+    sc.priority = DEF_PRIORITY
+
+
 cdef uint64_t _try_to_free_pages(void* ctx, gfp_t gfp, unsigned int order, int nid) except? 0xffffffffffffffff:
     """The allocator's reclaim op: try_to_free_pages() over the zonelist from node ``nid``
     (shrink_zones: that node, then the others in order; only it for __GFP_THISNODE)."""
     cdef Vmscan v = <Vmscan>ctx
-    return v.do_try_to_free_pages(nid, 1 if gfp & GFP_THISNODE_ else v.pm.nr_nodes,
-                                  SWAP_CLUSTER_MAX, gfp, order)
+    cdef scan_control sc
+    init_direct_sc(&sc, SWAP_CLUSTER_MAX, gfp, order)
+    return v.do_try_to_free_pages(nid, 1 if gfp & GFP_THISNODE_ else v.pm.nr_nodes, &sc)
 
 
 cdef int _wakeup_kswapd(void* ctx, int nid, int zid, gfp_t gfp, unsigned int order,
@@ -187,6 +204,10 @@ cdef class Vmscan:
         pm.reclaim.wakeup_kswapd = _wakeup_kswapd
         pm.reclaim.zone_reclaimable_pages = _zone_reclaimable_pages
         pm.reclaim.ctx = <void*>self
+        memset(&self.memcg, 0, sizeof(memcg_reclaim_ops))
+        self.memcg_reclaim_begin_slot = -1
+        self.memcg_reclaim_end_slot = -1
+        self.gfp_highuser_movable = 0x100cca
 
     def __dealloc__(self):
         if self.pm is not None and self.pm.reclaim.ctx == <void*>self:
@@ -202,30 +223,72 @@ cdef class Vmscan:
         memsim: a swap-out op is installed (``swap_ops.swap_out``); no demotion."""
         return self.core.swap.swap_out != NULL
 
+    cdef lruvec* mem_cgroup_lruvec(self, int memcg, int nid) noexcept:
+        """mem_cgroup_lruvec(memcg, pgdat): the memcg's lruvec on node ``nid`` (memcg 0, the
+        root memcg or no memcg: the node's own); NULL when that memcg is freed."""
+        if memcg != 0 and self.pm.lru_ops.mem_cgroup_lruvec != NULL:
+            return self.pm.lru_ops.mem_cgroup_lruvec(self.pm.lru_ops.ctx, memcg, nid)
+        return &self.pm.lruvecs[nid]
+
+    cdef uint64_t lruvec_lru_pages(self, lruvec* lv, int lru) noexcept:
+        """lruvec_page_state(lruvec, NR_LRU_BASE + lru): the pages on list ``lru`` of the
+        lruvec's memcg and its descendants on its node (memcg lruvec statistics are
+        hierarchical); for the node's lruvec, the root memcg's, the node's counter (its zones'
+        NR_ZONE_* snapshots)."""
+        cdef uint64_t n = 0
+        cdef int z, memcg
+        cdef lruvec* c
+        if lv.memcg_id == 0:
+            for z in range(MAX_NR_ZONES):
+                n += zone_page_state_snapshot(self.pm.vs, lv.nid * MAX_NR_ZONES + z, NR_ZONE_INACTIVE_ANON + lru)
+            return n
+        if self.pm.lru_ops.mem_cgroup_iter == NULL:
+            return lv.nr_pages[lru]
+        memcg = self.pm.lru_ops.mem_cgroup_iter(self.pm.lru_ops.ctx, lv.memcg_id, 0)
+        while memcg:
+            c = self.pm.lru_ops.mem_cgroup_lruvec(self.pm.lru_ops.ctx, memcg, lv.nid)
+            if c != NULL:
+                n += c.nr_pages[lru]
+            memcg = self.pm.lru_ops.mem_cgroup_iter(self.pm.lru_ops.ctx, lv.memcg_id, memcg)
+        return n
+
+    cdef void count_memcg_events(self, lruvec* lv, int item, uint64_t n) noexcept:
+        """__count_memcg_events(lruvec_memcg(lruvec), item, n)."""
+        if self.memcg.count_memcg_events != NULL and n:
+            self.memcg.count_memcg_events(self.memcg.ctx, lv.memcg_id, item, n)
+
     cdef bint inactive_is_low(self, lruvec* lv, int inactive_lru) noexcept:
         """inactive_is_low(): inactive * inactive_ratio < active, where inactive_ratio is
-        int_sqrt(10 * gb) for the lists' total size in GiB (1 below 1 GiB)."""
-        return inactive_list_is_low(lv.nr_pages[inactive_lru], lv.nr_pages[inactive_lru + LRU_ACTIVE])
+        int_sqrt(10 * gb) for the lists' total size in GiB (1 below 1 GiB); the sizes are the
+        lruvec's hierarchical ones (lruvec_page_state)."""
+        return inactive_list_is_low(self.lruvec_lru_pages(lv, inactive_lru),
+                                    self.lruvec_lru_pages(lv, inactive_lru + LRU_ACTIVE))
 
     cdef void lru_note_cost(self, lruvec* lv, bint file, uint64_t nr_io, uint64_t nr_rotated) noexcept:
         """lru_note_cost() (mm/swap.c): add the cost of reclaiming from the anon or file lists
         and halve both once they pass a quarter of the LRU pages (a floating average).  v5.14:
         the cost is the pages written out (nr_pageout); v6.3+: nr_io * SWAP_CLUSTER_MAX +
-        nr_rotated (``lru_cost_rotations``)."""
+        nr_rotated (``lru_cost_rotations``).  The cost goes to the lruvec and every ancestor
+        memcg's on its node (parent_lruvec), each decayed against its hierarchical size."""
         cdef uint64_t cost = nr_io * SWAP_CLUSTER_MAX + nr_rotated if self.lru_cost_rotations else nr_io
         cdef uint64_t lrusize
-        if file:
-            lv.file_cost += cost
-        else:
-            lv.anon_cost += cost
-        lrusize = (lv.nr_pages[LRU_INACTIVE_ANON] + lv.nr_pages[LRU_ACTIVE_ANON]
-                   + lv.nr_pages[LRU_INACTIVE_FILE] + lv.nr_pages[LRU_ACTIVE_FILE])
-        if lv.file_cost + lv.anon_cost > lrusize // 4:
-            lv.file_cost //= 2
-            lv.anon_cost //= 2
+        while lv != NULL:
+            if file:
+                lv.file_cost += cost
+            else:
+                lv.anon_cost += cost
+            lrusize = (self.lruvec_lru_pages(lv, LRU_INACTIVE_ANON) + self.lruvec_lru_pages(lv, LRU_ACTIVE_ANON)
+                       + self.lruvec_lru_pages(lv, LRU_INACTIVE_FILE) + self.lruvec_lru_pages(lv, LRU_ACTIVE_FILE))
+            if lv.file_cost + lv.anon_cost > lrusize // 4:
+                lv.file_cost //= 2
+                lv.anon_cost //= 2
+            if self.pm.lru_ops.parent_lruvec == NULL:
+                break
+            lv = self.pm.lru_ops.parent_lruvec(self.pm.lru_ops.ctx, lv)
 
     cdef uint64_t lruvec_lru_size(self, lruvec* lv, int lru, int zone_idx) noexcept:
-        """lruvec_lru_size(): the pages of list ``lru`` in the zones up to ``zone_idx``."""
+        """lruvec_lru_size(): the pages of the lruvec's list ``lru`` in the zones up to
+        ``zone_idx`` (mem_cgroup_get_zone_lru_size: the lruvec's own, not its descendants')."""
         cdef uint64_t size = 0
         cdef int zid
         cdef int zi
@@ -235,7 +298,7 @@ cdef class Vmscan:
             zi = lv.nid * MAX_NR_ZONES + zid
             if self.pm.zones[zi].managed_pages == 0:
                 continue
-            size += zone_page_state_snapshot(self.pm.vs, zi, NR_ZONE_INACTIVE_ANON + lru)
+            size += lv.zone_nr_pages[zid * NR_LRU_LISTS + lru]
         return size
 
     cdef int get_scan_count(self, lruvec* lv, scan_control* sc, uint64_t* nr) except -1:
@@ -245,15 +308,24 @@ cdef class Vmscan:
         SCAN_FILE in cache_trim_mode; else SCAN_FRACT: each type's pressure inversely
         proportional to its cost (anon_cost / file_cost), weighted by swappiness and
         200 - swappiness, at least a third of it before swappiness (v6.18's
-        calculate_pressure_balance is the same arithmetic).  Each list's size >> priority."""
+        calculate_pressure_balance is the same arithmetic).  Each list's size, cut by the
+        memcg's memory.min / memory.low protection (mem_cgroup_protection: size - size *
+        protection / (usage + 1), at least SWAP_CLUSTER_MAX; memory.low only in the first pass,
+        which then sets memcg_low_skipped; v6.18's apply_proportional_protection is the same),
+        >> priority; a dying memcg's list scans at least min(size, SWAP_CLUSTER_MAX), and its
+        SCAN_FRACT share rounds up."""
         cdef int swappiness = self.swappiness
         cdef int balance
         cdef uint64_t fraction[2]
         cdef uint64_t denominator = 1
         cdef uint64_t total_cost, anon_cost, file_cost, ap, fp, scan
         cdef int lru
-        cdef bint file
+        cdef bint file, online = True
+        cdef uint64_t lruvec_size, pmin = 0, plow = 0, protection, cgroup_size
         fraction[0] = fraction[1] = 0
+        if self.memcg.mem_cgroup_protection != NULL:
+            self.memcg.mem_cgroup_protection(self.memcg.ctx, sc.target_mem_cgroup, lv.memcg_id, &pmin, &plow)
+            online = self.memcg.mem_cgroup_online(self.memcg.ctx, lv.memcg_id)
         if not sc.may_swap or not self.can_reclaim_anon_pages(lv.nid):
             balance = SCAN_FILE
         elif sc.priority == 0 and swappiness:
@@ -277,9 +349,30 @@ cdef class Vmscan:
             denominator = ap + fp
         for lru in range(LRU_INACTIVE_ANON, LRU_ACTIVE_FILE + 1):
             file = lru >= LRU_INACTIVE_FILE
-            scan = self.lruvec_lru_size(lv, lru, sc.reclaim_idx) >> sc.priority
+            lruvec_size = self.lruvec_lru_size(lv, lru, sc.reclaim_idx)
+            scan = lruvec_size
+            if pmin or plow:
+                cgroup_size = self.memcg.mem_cgroup_size(self.memcg.ctx, lv.memcg_id)
+                if not sc.memcg_low_reclaim and plow > pmin:
+                    protection = plow               # memory.low scaling: retry before OOM
+                    sc.memcg_low_skipped = True
+                else:
+                    protection = pmin
+                if cgroup_size < protection:        # avoid TOCTOU with the protection check
+                    cgroup_size = protection
+                scan = lruvec_size - lruvec_size * protection // (cgroup_size + 1)
+                if scan < SWAP_CLUSTER_MAX:
+                    scan = SWAP_CLUSTER_MAX
+            scan >>= sc.priority
+            if not scan and not online:             # scrape out a deleted cgroup's cache
+                scan = lruvec_size if lruvec_size < SWAP_CLUSTER_MAX else SWAP_CLUSTER_MAX
             if balance == SCAN_FRACT:
-                scan = scan * fraction[file] // denominator if denominator else 0
+                if not denominator:
+                    scan = 0
+                elif online:
+                    scan = scan * fraction[file] // denominator
+                else:                               # DIV64_U64_ROUND_UP: the last page too
+                    scan = (scan * fraction[file] + denominator - 1) // denominator
             elif balance == SCAN_FILE or balance == SCAN_ANON:
                 if (balance == SCAN_FILE) != file:
                     scan = 0
@@ -399,17 +492,20 @@ cdef class Vmscan:
                                                else 1ULL << p.compound_order)
         return 0
 
-    cdef bint remove_mapping(self, AddressSpace mapping, pfn_t pfn, bint reclaimed) except -1:
+    cdef bint remove_mapping(self, AddressSpace mapping, pfn_t pfn, bint reclaimed,
+                             scan_control* sc) except -1:
         """__remove_mapping(): a page whose only reference is the page cache's leaves i_pages
         (__delete_from_page_cache) and is no longer a page-cache page; False when someone else
         still holds it (the page_ref_freeze(page, 2) test) and it stays.  A page ``reclaimed``
         from the file LRU (not shmem: PG_swapbacked) leaves a shadow entry in its slot:
-        workingset_eviction() of global reclaim (the node's lruvec, memcg id 0 while memcg has
-        no lruvecs of its own), unless the mapping is exiting (AS_EXITING, set by
+        workingset_eviction(page, sc->target_mem_cgroup) -- the clock of the reclaim target's
+        lruvec on the page's node and its memcg id (global reclaim: the node's lruvec, the root
+        memcg's, stored as id 0) -- unless the mapping is exiting (AS_EXITING, set by
         truncate_inode_pages_final); memsim has no DAX."""
         cdef page* p = &self.pm.mem_map[pfn]
         cdef uint64_t shadow = 0
         cdef int64_t entry
+        cdef lruvec* target = NULL
         if p._mapcount > 0 or p._refcount != 1 or p.flags & (1ULL << PG_dirty):
             return False
         if p.flags & (1ULL << PG_head) and self.core.rmap_folio_mapped(pfn):
@@ -417,7 +513,9 @@ cdef class Vmscan:
         if mapping.a_ops == NULL and (not mapping.i_pages.load(p.index, &entry) or entry != <int64_t>pfn):
             return False
         if reclaimed and not (p.flags & (1ULL << PG_swapbacked)) and not mapping.flags & (1UL << AS_EXITING):
-            shadow = self.core.workingset.workingset_eviction(pfn, NULL, 0)
+            if sc != NULL and sc.target_mem_cgroup:
+                target = self.mem_cgroup_lruvec(sc.target_mem_cgroup, page_to_nid(p))
+            shadow = self.core.workingset.workingset_eviction(pfn, target, 0 if target == NULL else target.memcg_id)
         self.core.delete_from_page_cache(mapping, pfn, shadow)
         return True
 
@@ -632,7 +730,7 @@ cdef class Vmscan:
                 if not self.remove_swap_mapping(pfn):
                     self._keep(lv, pfn, file)
                     continue
-            elif mapping is None or not self.remove_mapping(mapping, pfn, True):
+            elif mapping is None or not self.remove_mapping(mapping, pfn, True, sc):
                 self._keep(lv, pfn, file)
                 continue
             __mod_lruvec_page_state(pm.vs, p, NR_ISOLATED_ANON + file, -nrp)
@@ -871,7 +969,9 @@ cdef class Vmscan:
             nr_to_scan = SWAP_CLUSTER_MAX
         self.pm.lru_add_drain()
         n = self.isolate_lru_pages(nr_to_scan, lv, pages, lru, &scanned, sc)
-        __count_vm_events(self.pm.vs, PGSCAN_KSWAPD if sc.kswapd else PGSCAN_DIRECT, scanned)
+        if not sc.target_mem_cgroup:            # !cgroup_reclaim(sc)
+            __count_vm_events(self.pm.vs, PGSCAN_KSWAPD if sc.kswapd else PGSCAN_DIRECT, scanned)
+        self.count_memcg_events(lv, PGSCAN_KSWAPD if sc.kswapd else PGSCAN_DIRECT, scanned)
         __count_vm_events(self.pm.vs, PGSCAN_FILE if file else PGSCAN_ANON, scanned)
         if n == 0:
             return 0
@@ -881,7 +981,9 @@ cdef class Vmscan:
             taken += file_folio_nr(&self.pm.mem_map[pages[i]])
         sc.nr_scanned += taken
         reclaimed = self.shrink_page_list(pages, n, lv, sc, &stat)
-        __count_vm_events(self.pm.vs, PGSTEAL_KSWAPD if sc.kswapd else PGSTEAL_DIRECT, reclaimed)
+        if not sc.target_mem_cgroup:
+            __count_vm_events(self.pm.vs, PGSTEAL_KSWAPD if sc.kswapd else PGSTEAL_DIRECT, reclaimed)
+        self.count_memcg_events(lv, PGSTEAL_KSWAPD if sc.kswapd else PGSTEAL_DIRECT, reclaimed)
         __count_vm_events(self.pm.vs, PGSTEAL_FILE if file else PGSTEAL_ANON, reclaimed)
         self.lru_note_cost(lv, file, stat.nr_pageout, scanned - reclaimed)
         sc.nr_dirty += stat.nr_dirty
@@ -919,6 +1021,7 @@ cdef class Vmscan:
         self.pm.lru_add_drain()
         n = self.isolate_lru_pages(nr_to_scan, lv, pages, lru, &scanned, sc)
         __count_vm_events(self.pm.vs, PGREFILL, scanned)
+        self.count_memcg_events(lv, PGREFILL, scanned)
         for i in range(n):
             p = &self.pm.mem_map[pages[i]]
             if p._mapcount > 0:
@@ -927,6 +1030,7 @@ cdef class Vmscan:
             p.flags |= 1ULL << PG_workingset
             self._putback(lv, pages[i], lru - LRU_ACTIVE)
         __count_vm_events(self.pm.vs, PGDEACTIVATE, n)
+        self.count_memcg_events(lv, PGDEACTIVATE, n)
         if nr_rotated and self.lru_cost_rotations:
             self.lru_note_cost(lv, lru >= LRU_INACTIVE_FILE, 0, nr_rotated)
         if self.pm.tb.core[EV_MM_VMSCAN_LRU_SHRINK_ACTIVE].enabled:
@@ -1002,16 +1106,22 @@ cdef class Vmscan:
 
     # -- shrink_node -----------------------------------------------------------------------------
     cdef int prepare_scan_count(self, int nid, scan_control* sc) noexcept:
-        """shrink_node()'s scan balance set-up (v6.1+ prepare_scan_count): the lruvec's costs;
-        may_deactivate of a type whose refaults moved since the last snapshot or whose
-        inactive list is low; cache_trim_mode when the inactive file list has pages at this
-        priority and needs no deactivation; file_is_tiny when file + free pages are at most
-        the high watermarks, anon needs no deactivation and has pages at this priority."""
-        cdef lruvec* lv = &self.pm.lruvecs[nid]
+        """shrink_node()'s scan balance set-up (v6.1+ prepare_scan_count) on the reclaim
+        target's lruvec (mem_cgroup_lruvec(sc->target_mem_cgroup, pgdat): the node's own for
+        global reclaim): its costs; may_deactivate of a type whose refaults moved since the
+        last snapshot or whose inactive list is low (hierarchical sizes); cache_trim_mode when
+        the inactive file list has pages at this priority and needs no deactivation; for
+        global reclaim only, file_is_tiny when the node's file + free pages are at most the
+        high watermarks, anon needs no deactivation and has pages at this priority.  memsim
+        keeps the workingset activations per node only, so a memcg target compares the
+        node's with its snapshot."""
+        cdef lruvec* lv = self.mem_cgroup_lruvec(sc.target_mem_cgroup, nid)
         cdef int64_t* ns = self.pm.vs.nodes[nid].vm_stat
         cdef uint64_t file, free_pages = 0, total_high_wmark = 0, anon
         cdef int z
         cdef zone* zn
+        if lv == NULL:
+            lv = &self.pm.lruvecs[nid]
         sc.anon_cost = lv.anon_cost
         sc.file_cost = lv.file_cost
         if <uint64_t>ns[<int>WORKINGSET_ACTIVATE_ANON] != lv.refaults[0] or self.inactive_is_low(lv, LRU_INACTIVE_ANON):
@@ -1022,16 +1132,19 @@ cdef class Vmscan:
             sc.may_deactivate |= DEACTIVATE_FILE
         else:
             sc.may_deactivate &= ~DEACTIVATE_FILE
-        file = lv.nr_pages[LRU_INACTIVE_FILE]
+        file = self.lruvec_lru_pages(lv, LRU_INACTIVE_FILE)
         sc.cache_trim_mode = (file >> sc.priority) != 0 and not (sc.may_deactivate & DEACTIVATE_FILE)
-        file = lv.nr_pages[LRU_INACTIVE_FILE] + lv.nr_pages[LRU_ACTIVE_FILE]
+        if sc.target_mem_cgroup:                # cgroup_reclaim(): file_is_tiny is global's
+            return 0
+        lv = &self.pm.lruvecs[nid]
+        file = self.lruvec_lru_pages(lv, LRU_INACTIVE_FILE) + self.lruvec_lru_pages(lv, LRU_ACTIVE_FILE)
         for z in range(MAX_NR_ZONES):
             zn = &self.pm.zones[nid * MAX_NR_ZONES + z]
             if zn.managed_pages == 0:
                 continue
             free_pages += zone_page_state_snapshot(self.pm.vs, nid * MAX_NR_ZONES + z, NR_FREE_PAGES)
             total_high_wmark += zn.wmark[WMARK_HIGH]
-        anon = lv.nr_pages[LRU_INACTIVE_ANON]
+        anon = self.lruvec_lru_pages(lv, LRU_INACTIVE_ANON)
         sc.file_is_tiny = (file + free_pages <= total_high_wmark
                            and not (sc.may_deactivate & DEACTIVATE_ANON) and (anon >> sc.priority) != 0)
         return 0
@@ -1042,9 +1155,45 @@ cdef class Vmscan:
         no compaction to reclaim for: never."""
         return False
 
+    cdef int shrink_node_memcgs(self, int nid, scan_control* sc) except -1:
+        """shrink_node_memcgs(): every memcg of the reclaim target's subtree in
+        mem_cgroup_iter's order (the target first; global reclaim: the root memcg, whose lruvec
+        is the node's own, then every other, dying ones included):
+        mem_cgroup_calculate_protection, then a memcg below its memory.min is skipped, one
+        below its memory.low is skipped in the first pass (sc->memcg_low_skipped) and in the
+        second (sc->memcg_low_reclaim) reclaimed with memory.events ``low`` counted; the others
+        shrink_lruvec, then shrink_slab (memsim's shrinkers are not memcg-aware: only the root
+        memcg's turn runs them, as shrink_slab() of a non-root memcg runs only
+        shrink_slab_memcg's per-memcg shrinkers).  Without memcg: the node's lruvec alone."""
+        cdef int target = sc.target_mem_cgroup
+        cdef int memcg
+        cdef lruvec* lv
+        if self.pm.lru_ops.mem_cgroup_iter == NULL or self.memcg.mem_cgroup_below_min == NULL:
+            self.shrink_lruvec(&self.pm.lruvecs[nid], sc)
+            if self.shrinkers is not None:
+                self.shrinkers.shrink_slab(sc.gfp_mask, nid, NULL, sc.priority)
+            return 0
+        memcg = self.pm.lru_ops.mem_cgroup_iter(self.pm.lru_ops.ctx, target, 0)
+        while memcg:
+            lv = self.pm.lru_ops.mem_cgroup_lruvec(self.pm.lru_ops.ctx, memcg, nid)
+            self.memcg.mem_cgroup_calculate_protection(self.memcg.ctx, target, memcg)
+            if lv == NULL:
+                pass
+            elif self.memcg.mem_cgroup_below_min(self.memcg.ctx, target, memcg):
+                pass                                # hard protection: OOM if nothing else
+            elif self.memcg.mem_cgroup_below_low(self.memcg.ctx, target, memcg) and not sc.memcg_low_reclaim:
+                sc.memcg_low_skipped = True         # soft protection, while others can give
+            else:
+                if self.memcg.mem_cgroup_below_low(self.memcg.ctx, target, memcg):
+                    self.memcg.memcg_memory_event(self.memcg.ctx, memcg, MEMCG_LOW_EVENT)
+                self.shrink_lruvec(lv, sc)
+                if self.shrinkers is not None and lv.memcg_id == 0:
+                    self.shrinkers.shrink_slab(sc.gfp_mask, nid, NULL, sc.priority)
+            memcg = self.pm.lru_ops.mem_cgroup_iter(self.pm.lru_ops.ctx, target, memcg)
+        return 0
+
     cdef int shrink_node(self, int nid, scan_control* sc) except -1:
-        """shrink_node(): sc->nr reset, prepare_scan_count, shrink_lruvec of the node's
-        lruvec (no memcg lruvecs yet: shrink_node_memcgs of the root), again while
+        """shrink_node(): sc->nr reset, prepare_scan_count, shrink_node_memcgs, again while
         should_continue_reclaim; progress resets pgdat->kswapd_failures."""
         cdef uint64_t nr_reclaimed
         while True:
@@ -1052,9 +1201,7 @@ cdef class Vmscan:
             sc.nr_immediate = sc.nr_taken = sc.nr_file_taken = 0
             nr_reclaimed = sc.nr_reclaimed
             self.prepare_scan_count(nid, sc)
-            self.shrink_lruvec(&self.pm.lruvecs[nid], sc)
-            if self.shrinkers is not None:      # shrink_node_memcgs(): then the slab caches
-                self.shrinkers.shrink_slab(sc.gfp_mask, nid, NULL, sc.priority)
+            self.shrink_node_memcgs(nid, sc)
             if not self.should_continue_reclaim(nid, sc.nr_reclaimed - nr_reclaimed, sc):
                 break
         if sc.nr_reclaimed - nr_reclaimed:
@@ -1068,49 +1215,103 @@ cdef class Vmscan:
                 self.pgdat_flags[nid] |= 1UL << PGDAT_DIRTY
         return 0
 
-    cdef void snapshot_refaults(self, int nid) noexcept:
-        """snapshot_refaults(): remember the workingset activations reclaim has seen."""
+    cdef void snapshot_refaults(self, int target, int nid) noexcept:
+        """snapshot_refaults(target_memcg, pgdat): the target lruvec remembers the workingset
+        activations reclaim has seen (memsim counts them per node)."""
         cdef int64_t* ns = self.pm.vs.nodes[nid].vm_stat
-        self.pm.lruvecs[nid].refaults[0] = <uint64_t>ns[<int>WORKINGSET_ACTIVATE_ANON]
-        self.pm.lruvecs[nid].refaults[1] = <uint64_t>ns[<int>WORKINGSET_ACTIVATE_FILE]
+        cdef lruvec* lv = self.mem_cgroup_lruvec(target, nid)
+        if lv == NULL:
+            return
+        lv.refaults[0] = <uint64_t>ns[<int>WORKINGSET_ACTIVATE_ANON]
+        lv.refaults[1] = <uint64_t>ns[<int>WORKINGSET_ACTIVATE_FILE]
 
-    cdef uint64_t do_try_to_free_pages(self, int nid, int nodes, uint64_t nr_to_reclaim, gfp_t gfp,
-                                       int order) except? 0xffffffffffffffff:
-        """try_to_free_pages() + do_try_to_free_pages(): allocstall_<gfp_zone>, then priority
+    cdef uint64_t do_try_to_free_pages(self, int nid, int nodes, scan_control* sc) except? 0xffffffffffffffff:
+        """do_try_to_free_pages(): allocstall_<gfp_zone> (not for memcg reclaim), then priority
         12 down to 0, shrink_zones() each time (shrink_node of each of ``nodes`` nodes of the
-        zonelist from ``nid``) until ``nr_to_reclaim`` pages are reclaimed; the refaults
-        snapshot at the end.  Returns the pages reclaimed."""
-        cdef scan_control sc
+        zonelist from ``nid``) until sc->nr_to_reclaim pages are reclaimed; the refaults
+        snapshot of the target's lruvecs at the end.  Nothing reclaimed while a memcg below its
+        memory.low was skipped (sc->memcg_low_skipped): the whole run again from DEF_PRIORITY
+        with memcg_low_reclaim ("untapped cgroup reserves? don't OOM, retry").  (The kernel's
+        first retry, force_deactivate after skipped_deactivate, is not modelled.)  Returns the
+        pages reclaimed."""
         cdef int i
-        memset(&sc, 0, sizeof(sc))
-        sc.nr_to_reclaim = nr_to_reclaim
-        sc.gfp_mask = gfp
-        sc.order = order
-        sc.reclaim_idx = gfp_zone(gfp)
-        sc.may_unmap = True
-        sc.may_swap = True
-        sc.may_writepage = True
-        sc.kswapd = False
-        sc.priority = DEF_PRIORITY
-        __count_zid_vm_events(self.pm.vs, ALLOCSTALL_DMA, sc.reclaim_idx, 1)
-        while sc.priority >= 0:
-            sc.nr_scanned = 0
+        while True:
+            if not sc.target_mem_cgroup:
+                __count_zid_vm_events(self.pm.vs, ALLOCSTALL_DMA, sc.reclaim_idx, 1)
+            while sc.priority >= 0:
+                sc.nr_scanned = 0
+                for i in range(nodes):
+                    self.shrink_node((nid + i) % self.pm.nr_nodes, sc)
+                if sc.nr_reclaimed >= sc.nr_to_reclaim:
+                    break
+                sc.priority -= 1
             for i in range(nodes):
-                self.shrink_node((nid + i) % self.pm.nr_nodes, &sc)
-            if sc.nr_reclaimed >= sc.nr_to_reclaim:
-                break
-            sc.priority -= 1
-        for i in range(nodes):
-            self.snapshot_refaults((nid + i) % self.pm.nr_nodes)
-        return sc.nr_reclaimed
+                self.snapshot_refaults(sc.target_mem_cgroup, (nid + i) % self.pm.nr_nodes)
+            if sc.nr_reclaimed:
+                return sc.nr_reclaimed
+            if not sc.memcg_low_skipped:
+                return 0
+            sc.priority = DEF_PRIORITY
+            sc.memcg_low_reclaim = True
+            sc.memcg_low_skipped = False
 
     def try_to_free_pages(self, int nid, uint64_t nr_to_reclaim=SWAP_CLUSTER_MAX,
                           gfp_t gfp=0xcc0, int order=0):
         """try_to_free_pages() of node ``nid`` alone from Python (as with __GFP_THISNODE):
         allocstall_<gfp_zone(gfp)>, then do_try_to_free_pages.  Returns the pages reclaimed."""
+        cdef scan_control sc
         if not 0 <= nid < self.pm.nr_nodes:
             raise ValueError(f"no node {nid}")
-        return self.do_try_to_free_pages(nid, 1, nr_to_reclaim, gfp, order)
+        init_direct_sc(&sc, nr_to_reclaim, gfp, order)
+        return self.do_try_to_free_pages(nid, 1, &sc)
+
+    cdef uint64_t try_to_free_mem_cgroup_pages(self, int memcg, uint64_t nr_pages, gfp_t gfp,
+                                               bint may_swap) except? 0xffffffffffffffff:
+        """try_to_free_mem_cgroup_pages(): reclaim at least max(nr_pages, SWAP_CLUSTER_MAX)
+        pages from ``memcg``'s subtree (sc->target_mem_cgroup), every node of the zonelist from
+        the running CPU's, every zone (reclaim_idx MAX_NR_ZONES - 1), with the caller's reclaim
+        gfp bits on GFP_HIGHUSER_MOVABLE's others, no allocstall; between
+        ``mm_vmscan_memcg_reclaim_begin`` (order 0) and ``_end``, as PF_MEMALLOC (the
+        allocator does not recurse into reclaim).  Returns the pages reclaimed."""
+        cdef scan_control sc
+        cdef uint64_t vals[2]
+        cdef uint64_t nr
+        cdef bint was = self.pm.in_reclaim
+        memset(&sc, 0, sizeof(sc))
+        sc.nr_to_reclaim = nr_pages if nr_pages > SWAP_CLUSTER_MAX else SWAP_CLUSTER_MAX
+        sc.gfp_mask = (gfp & GFP_RECLAIM_MASK) | (self.gfp_highuser_movable & ~GFP_RECLAIM_MASK)
+        sc.reclaim_idx = MAX_NR_ZONES - 1
+        sc.target_mem_cgroup = memcg
+        sc.priority = DEF_PRIORITY
+        sc.may_writepage = True
+        sc.may_unmap = True
+        sc.may_swap = may_swap
+        if self.memcg_reclaim_begin_slot >= 0 and self.pm.tb.core[self.memcg_reclaim_begin_slot].enabled:
+            vals[0] = 0; vals[1] = sc.gfp_mask
+            self.pm.tb.emit(self.memcg_reclaim_begin_slot, self.pm.cur.cpu, self.pm.cur.pid, vals, NULL, 0)
+        self.pm.in_reclaim = True           # memalloc_noreclaim_save()
+        try:
+            nr = self.do_try_to_free_pages(self.pm.cpu_node[self.pm.cur.cpu], self.pm.nr_nodes, &sc)
+        finally:
+            self.pm.in_reclaim = was
+        if self.memcg_reclaim_end_slot >= 0 and self.pm.tb.core[self.memcg_reclaim_end_slot].enabled:
+            vals[0] = nr
+            self.pm.tb.emit(self.memcg_reclaim_end_slot, self.pm.cur.cpu, self.pm.cur.pid, vals, NULL, 0)
+        return nr
+
+    def try_to_free_mem_cgroup_pages_py(self, int memcg, uint64_t nr_pages, gfp_t gfp=0xcc0,
+                                        bint may_swap=True):
+        """try_to_free_mem_cgroup_pages() of the memcg with id ``memcg`` from Python (the memcg
+        plugin's ``reclaim`` slot): the pages reclaimed."""
+        if memcg <= 0:
+            raise ValueError(f"memcg id {memcg}: memcg limit reclaim needs a memcg's id (> 0)")
+        return self.try_to_free_mem_cgroup_pages(memcg, nr_pages, gfp, may_swap)
+
+    def set_memcg_reclaim_events(self, int begin_slot, int end_slot):
+        """The trace-buffer slots of vmscan:mm_vmscan_memcg_reclaim_begin / _end (plugin C
+        events the memcg plugin declares; -1: not declared)."""
+        self.memcg_reclaim_begin_slot = begin_slot
+        self.memcg_reclaim_end_slot = end_slot
 
     # -- kswapd ----------------------------------------------------------------------------------
     cdef bint pgdat_balanced(self, int nid, int order, int highest_zoneidx) noexcept:
@@ -1267,12 +1468,22 @@ cdef class Vmscan:
         cdef uint64_t nr_reclaimed = sc.nr_reclaimed
         cdef bint raise_priority = True
         cdef lruvec* lv = &self.pm.lruvecs[nid]
+        cdef lruvec* mlv
+        cdef int memcg
         sc.reclaim_idx = highest_zoneidx
         if self.pgdat_balanced(nid, sc.order, highest_zoneidx):
             return True
-        # age_active_anon(): background aging of the anon lists
+        # age_active_anon(): background aging of the anon lists, of every memcg's lruvec
         if self.can_reclaim_anon_pages(nid) and self.inactive_is_low(lv, LRU_INACTIVE_ANON):
-            self.shrink_active_list(SWAP_CLUSTER_MAX, lv, sc, LRU_ACTIVE_ANON)
+            if self.pm.lru_ops.mem_cgroup_iter == NULL:
+                self.shrink_active_list(SWAP_CLUSTER_MAX, lv, sc, LRU_ACTIVE_ANON)
+            else:
+                memcg = self.pm.lru_ops.mem_cgroup_iter(self.pm.lru_ops.ctx, 0, 0)
+                while memcg:
+                    mlv = self.pm.lru_ops.mem_cgroup_lruvec(self.pm.lru_ops.ctx, memcg, nid)
+                    if mlv != NULL:
+                        self.shrink_active_list(SWAP_CLUSTER_MAX, mlv, sc, LRU_ACTIVE_ANON)
+                    memcg = self.pm.lru_ops.mem_cgroup_iter(self.pm.lru_ops.ctx, 0, memcg)
         sc.nr_scanned = 0
         if self.kswapd_shrink_node(nid, sc):
             raise_priority = False
@@ -1288,5 +1499,5 @@ cdef class Vmscan:
     def balance_pgdat_end(self, int nid):
         """balance_pgdat()'s end: snapshot_refaults; returns (the order kswapd reclaimed for,
         the pages reclaimed)."""
-        self.snapshot_refaults(nid)
+        self.snapshot_refaults(0, nid)
         return self.pgdat[nid].sc.order, self.pgdat[nid].sc.nr_reclaimed

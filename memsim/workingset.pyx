@@ -12,13 +12,14 @@ a shrinker can free them (``count_shadow_nodes`` / ``scan_shadow_nodes``, workin
 See memsim/workingset.pxd for the per-page API a page cache or swap cache uses.
 """
 from libc.stdint cimport uint64_t, int64_t, uint32_t
-from memsim._types cimport pfn_t, PG_swapbacked, PG_workingset, PG_active, PG_head, PG_tail, PG_NODE_SHIFT
+from memsim._types cimport pfn_t, PG_swapbacked, PG_workingset, PG_active, PG_head, PG_tail, PG_NODE_SHIFT, MAX_NR_ZONES
 from memsim.page cimport page
 from memsim.physmem cimport (PhysMem, lruvec, LRU_INACTIVE_ANON, LRU_ACTIVE_ANON,
                              LRU_INACTIVE_FILE, LRU_ACTIVE_FILE)
 from memsim.vmstat cimport (__mod_lruvec_page_state, __mod_node_page_state, WORKINGSET_NODES,
                             WORKINGSET_REFAULT_ANON, WORKINGSET_ACTIVATE_ANON,
-                            WORKINGSET_RESTORE_ANON, WORKINGSET_NODERECLAIM)
+                            WORKINGSET_RESTORE_ANON, WORKINGSET_NODERECLAIM,
+                            zone_page_state_snapshot, NR_ZONE_INACTIVE_ANON)
 
 
 cdef inline unsigned int fls_long(uint64_t x) noexcept nogil:
@@ -33,6 +34,30 @@ cdef inline unsigned int fls_long(uint64_t x) noexcept nogil:
 cdef inline int64_t nr_pages_of(page* p) noexcept nogil:
     """folio_nr_pages() / thp_nr_pages()."""
     return (1LL << p.compound_order) if p.flags & (1ULL << PG_head) else 1
+
+
+cdef uint64_t lruvec_lru_pages(PhysMem pm, lruvec* lv, int lru) noexcept:
+    """lruvec_page_state(lruvec, NR_LRU_BASE + lru): the list's pages in the lruvec's memcg and
+    its descendants on its node; the node's lruvec (the root memcg's) counts the whole node
+    (its zones' NR_ZONE_* snapshots), which is its own list while memcg has no lruvecs."""
+    cdef uint64_t n = 0
+    cdef int z, memcg
+    cdef lruvec* c
+    if lv.memcg_id == 0:
+        if pm.lru_ops.mem_cgroup_iter == NULL:
+            return lv.nr_pages[lru]
+        for z in range(MAX_NR_ZONES):
+            n += zone_page_state_snapshot(pm.vs, lv.nid * MAX_NR_ZONES + z, NR_ZONE_INACTIVE_ANON + lru)
+        return n
+    if pm.lru_ops.mem_cgroup_iter == NULL:
+        return lv.nr_pages[lru]
+    memcg = pm.lru_ops.mem_cgroup_iter(pm.lru_ops.ctx, lv.memcg_id, 0)
+    while memcg:
+        c = pm.lru_ops.mem_cgroup_lruvec(pm.lru_ops.ctx, memcg, lv.nid)
+        if c != NULL:
+            n += c.nr_pages[lru]
+        memcg = pm.lru_ops.mem_cgroup_iter(pm.lru_ops.ctx, lv.memcg_id, memcg)
+    return n
 
 
 cdef class Workingset:
@@ -136,7 +161,9 @@ cdef class Workingset:
         refault distance (clock now - clock at eviction, modulo EVICTION_MASK) is at most the
         workingset size of the eviction lruvec: NR_ACTIVE_FILE, plus NR_INACTIVE_FILE for an
         anon refault, plus the anon lists (active; inactive too for a file refault) when swap
-        is possible.  False when the evicting memcg is gone."""
+        is possible -- the lruvec's hierarchical sizes (lruvec_page_state: a memcg's lruvec
+        counts its descendants' pages; the node's own, the root memcg's, the whole node).
+        False when the evicting memcg is gone."""
         cdef int memcgid, nid
         cdef uint64_t eviction, refault, distance, size
         cdef lruvec* lv
@@ -146,13 +173,13 @@ cdef class Workingset:
             return False
         refault = lv.nonresident_age
         distance = (refault - eviction) & self.eviction_mask
-        size = lv.nr_pages[LRU_ACTIVE_FILE]
+        size = lruvec_lru_pages(self.pm, lv, LRU_ACTIVE_FILE)
         if not file:
-            size += lv.nr_pages[LRU_INACTIVE_FILE]
+            size += lruvec_lru_pages(self.pm, lv, LRU_INACTIVE_FILE)
         if self.swap_possible():
-            size += lv.nr_pages[LRU_ACTIVE_ANON]
+            size += lruvec_lru_pages(self.pm, lv, LRU_ACTIVE_ANON)
             if file:
-                size += lv.nr_pages[LRU_INACTIVE_ANON]
+                size += lruvec_lru_pages(self.pm, lv, LRU_INACTIVE_ANON)
         return distance <= size
 
     cdef int workingset_refault(self, pfn_t pfn, uint64_t shadow) except -1:

@@ -186,3 +186,30 @@ def writepage_events(profile_name: str) -> List[EventDecl]:
         + _RECLAIM_FLAGS,
         core_slot=WRITEPAGE_SLOT, plugin="kmem",
         doc="Reclaim's pageout() wrote a dirty page (a_ops writepage or the swap cache's).")]
+
+
+# -- memcg limit reclaim (the memcg plugin: try_to_free_mem_cgroup_pages) ----------------------
+
+def memcg_reclaim_events(profile_name: str) -> List[EventDecl]:
+    """vmscan:mm_vmscan_memcg_reclaim_begin / _end of kernel profile ``profile_name``, around
+    try_to_free_mem_cgroup_pages(): the DEFINE_EVENTs of mm_vmscan_direct_reclaim_begin_template
+    (``order``, always 0, and the reclaim's gfp_flags) and _end_template (``nr_reclaimed``).
+    Plugin C events (memsim.vmscan.Vmscan emits them through the slots the registry gives),
+    declared by the memcg plugin after kmem's events so theirs keep their IDs."""
+    profile = get_profile(profile_name)
+    gfp_t = ("unsigned long", 8) if profile.version >= (6, 0) else ("gfp_t", 4)
+    begin = EventDecl(
+        "vmscan", "mm_vmscan_memcg_reclaim_begin",
+        layout_fields([("int", "order", 4, S), (gfp_t[0], "gfp_flags", gfp_t[1], U)]),
+        '"order=%d gfp_flags=%s", REC->order, ' + show_gfp_flags_expr(profile.name),
+        c_values=("order", "gfp_flags"), plugin="memcg",
+        doc="Memcg limit reclaim started (try_to_free_mem_cgroup_pages: a charge over "
+            "memory.max or memory.high, or a memory.max / memory.high write).")
+    end = EventDecl(
+        "vmscan", "mm_vmscan_memcg_reclaim_end",
+        layout_fields([("unsigned long", "nr_reclaimed", 8, U)]),
+        '"nr_reclaimed=%lu", REC->nr_reclaimed',
+        c_values=("nr_reclaimed",), plugin="memcg",
+        doc="Memcg limit reclaim ended; nr_reclaimed pages were reclaimed from the memcg's subtree.")
+    # the 6.18 kernel's IDs: memcg_reclaim_end (633) before memcg_reclaim_begin (636)
+    return [end, begin]

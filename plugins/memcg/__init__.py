@@ -3,16 +3,18 @@
 The cgroup hierarchy with the memory controller as a kernfs tree mounted at /sys/fs/cgroup
 (``cgroupfs``: cgroup v2, or the v1 memory hierarchy at /sys/fs/cgroup/memory), its files
 (``files``), the memory cgroups with their page counters, per-CPU charge stocks and the charge
-of user pages in C (``memcontrol``), and the statistics engine (``rstat``): per-CPU counters
-and the rstat tree flushed when memory.stat is read.  docs/architecture.md ("The memcg plugin")
-describes them.
+of user pages in C (``memcontrol``), the statistics engine (``rstat``): per-CPU counters
+and the rstat tree flushed when memory.stat is read, and reclaim from memcgs (``reclaim``):
+each memcg's lruvecs, memory.min / memory.low protection and memcg limit reclaim.
+docs/architecture.md ("The memcg plugin") describes them.
 
 Kernel memory (``objcg``): obj_cgroups, kmem pages (page tables, large kmallocs) and slab
 objects charged through them, the per-CPU object stock, and reparenting at rmdir, which is the
-``objcg-kmem`` seed change (``patch``).
+``objcg-kmem`` seed change (``patch``).  Reclaim from a memcg's own lruvecs (``reclaim``).
 
-The core meets memcg only through ``memcg_ops`` and ``lruvec_stat_ops`` (memsim/physmem.pxd,
-memsim/vmstat.pxd), the slab allocator's ``slab_memcg_ops`` (memsim/slab.pxd) and
+The core meets memcg only through ``memcg_ops``, ``lruvec_ops`` and ``lruvec_stat_ops``
+(memsim/physmem.pxd, memsim/vmstat.pxd), ``Vmscan.memcg`` (memsim/vmscan.pxd), the slab
+allocator's ``slab_memcg_ops`` (memsim/slab.pxd) and
 ``TaskStruct.memcg``, which this plugin sets at fork and when a process moves (cgroup.procs).
 """
 from __future__ import annotations
@@ -41,6 +43,9 @@ KMEM_ACCOUNT = ProfileTable("memcg.kmem_account", {"v5.14": "try", "v6.18": "sta
 #: forcing only __GFP_HIGH/__GFP_NOFAIL charges and failing when the OOM killer finds nobody,
 #: slab objects charged after they are taken, separate page and object stock drains
 V6_CHARGE = ProfileTable("memcg.v6_charge", {"v5.14": False, "v6.18": True})
+#: mem_cgroup_below_min / _below_low ignore the reclaim target's own (stale) protection: v6.3's
+#: "mm: memcg: fix stale protection of reclaim target memcg" (mem_cgroup_unprotected)
+UNPROTECTED_TARGET = ProfileTable("memcg.unprotected_target", {"v5.14": False, "v6.18": True})
 
 
 def hierarchy(machine: Any) -> Optional[Any]:
@@ -66,6 +71,15 @@ def memsim_register_patches(patches):
     from memsim.plugins.memcg.patch import patch_impl, objcg_patch_impl
     patches.add(patch_impl())
     patches.add(objcg_patch_impl())
+
+
+@hookimpl(trylast=True)     # after kmem's: its events keep the live kernel's IDs
+def memsim_register_events(events, profile, patch_states):
+    """vmscan:mm_vmscan_memcg_reclaim_begin / _end (memsim.tracing.vmscan), around memcg
+    limit reclaim."""
+    from memsim.tracing.vmscan import memcg_reclaim_events
+    for decl in memcg_reclaim_events(profile.name):
+        events.add(decl)
 
 
 @hookimpl
@@ -101,7 +115,18 @@ def memsim_machine_created(machine, config):
                   account_kmem_stat=KMEM_ACCOUNT[prof] == "stat",
                   v1_kmem_try=KMEM_ACCOUNT[prof] == "try", memcg_kmem_item=MEMCG_KMEM,
                   v6=V6_CHARGE[prof]).install()
-    h = Hierarchy(machine, host, version, prof)
+    from memsim.plugins.memcg.reclaim import MemcgReclaim
+    reclaim = MemcgReclaim(host, machine.vmscan, unprotected_target=UNPROTECTED_TARGET[prof])
+    reclaim.install()
+    events = getattr(machine, "events", None)
+    slots = []
+    for name in ("begin", "end"):
+        try:
+            slots.append(events.slot_of(f"vmscan:mm_vmscan_memcg_reclaim_{name}") if events is not None else -1)
+        except KeyError:
+            slots.append(-1)
+    machine.vmscan.set_memcg_reclaim_events(*slots)
+    h = Hierarchy(machine, host, version, prof, reclaim)
     machine.plugin_state["memcg"] = h
     _MACHINES.add(machine)
     from memsim.plugins.memcg.oom import mem_cgroup_oom

@@ -83,10 +83,11 @@ class Cgroup:
 class Hierarchy:
     """One mounted hierarchy with the memory controller (struct cgroup_root) and its files."""
 
-    def __init__(self, machine: Any, host: Any, version: int, profile: Any):
+    def __init__(self, machine: Any, host: Any, version: int, profile: Any, reclaim: Any = None):
         from memsim.plugins.memcg import files
         self.machine = machine
         self.host = host
+        self.reclaim = reclaim                  # MemcgReclaim: the memcgs' lruvecs
         self.version = version
         self.profile = profile
         fs_type = CGROUP2_FS_TYPE if version == 2 else CGROUP_FS_TYPE
@@ -102,6 +103,7 @@ class Hierarchy:
         self.dying: List[Cgroup] = []
         self.memcg_in_oom: Dict[int, Any] = {}      # pid -> current->memcg_in_oom (v1)
         self.oom_waiters: List[Any] = []            # (memcg, WaitQueue) of tasks in a memcg OOM
+        self.lruvec_leaks: List[tuple] = []     # (memcg id, LRU pages) of a memcg freed with pages
         self.files = files
         files.populate(self, self.root)
         host.release_hook = self._memcg_freed
@@ -140,6 +142,8 @@ class Hierarchy:
         parent.children[name] = child
         if self.version == 1 or "memory" in parent.subtree_control:
             child.memcg = self.host.css_alloc(parent.effective_memcg(), child)
+            if self.reclaim is not None:
+                self.reclaim.css_online(child.memcg)     # its lruvecs
         self.fs.mkdir(child.path, mode, private=child)
         self.files.populate(self, child)
         return child
@@ -169,7 +173,12 @@ class Hierarchy:
             self.host.css_offline(memcg)       # may free it at once (nothing pins it)
 
     def _memcg_freed(self, memcg) -> None:
-        """css_free of a memcg: its cgroup is no longer dying (cgroup_release)."""
+        """css_free of a memcg: its lruvecs go (mem_cgroup_css_free) and its cgroup is no
+        longer dying (cgroup_release)."""
+        if self.reclaim is not None:
+            left = self.reclaim.css_free(memcg)
+            if left:
+                self.lruvec_leaks.append((memcg.id, left))
         cg = memcg.cgroup
         if cg is not None and cg.dying:
             cg.dying = False

@@ -1,8 +1,9 @@
 """--check over the memory cgroups (memcg.md 2 and 4): every charged page names a live memcg,
 and each memcg's ``memory`` counter holds what is charged to it and its descendants: its user
 pages, its kmem pages (those of its own obj_cgroup: a reparented one's were charged to the
-memcg it was made for), its stocks.  Slab bytes are charged in pages through the object stocks
-and are not counted, so the check is a lower bound."""
+memcg it was made for), its stocks (slab bytes are charged in pages through the object stocks
+and are not counted, so this is a lower bound); and no memcg was freed with pages still on its
+lruvecs."""
 from __future__ import annotations
 
 from typing import Any, Dict, List
@@ -19,6 +20,8 @@ def check(h: Any, full: bool) -> List[str]:
         for mid, n in host.kmem.kmem_pages_by_memcg(unreparented=True).items():
             charged[mid] = charged.get(mid, 0) + n
     out: List[str] = [f"memcg: page {pfn:#x} is charged to a memcg that was freed" for pfn in bad[:10]]
+    out += [f"memcg: memcg {mid} was freed with {n} pages on its lruvecs"
+            for mid, n in getattr(h, "lruvec_leaks", [])]
     stocks: Dict[int, int] = {}
     for cpu in range(host.ncpus):
         for mid, n in host.stocks_of(cpu):

@@ -331,6 +331,8 @@ def _subtree_store(h, cg, data: bytes) -> None:
 
 def _enable_memory(h, cg) -> None:
     cg.memcg = h.host.css_alloc(cg.parent.effective_memcg(), cg)
+    if h.reclaim is not None:
+        h.reclaim.css_online(cg.memcg)          # its lruvecs
     populate(h, cg, memory_only=True)
     for t in cg.tasks.values():
         t.memcg = cg.memcg
@@ -396,12 +398,43 @@ def _v2_limit_store(field: str):
         pages = page_counter_memparse(data, "max")
         if field == "max":
             _set_max(h, cg.memcg, "memory", pages)
+        elif field == "high":
+            _set_high(h, cg.memcg, pages)
         else:
             cg.memcg.set_counter("memory", field, pages)
-            if field == "high" and cg.memcg.counter("memory")["usage"] > pages:
-                # memory_high_write(): drain once, then reclaim (nothing yet): no event, no OOM
-                h.host.drain_all_stock(cg.memcg)
     return store
+
+
+def _reclaim(h, memcg, nr_pages: int, may_swap: bool = True) -> int:
+    """try_to_free_mem_cgroup_pages(memcg, nr_pages, GFP_KERNEL, may_swap) through the host's
+    ``reclaim`` slot (0 without one)."""
+    if h.host.reclaim is None:
+        return 0
+    return h.host.reclaim(memcg, nr_pages, 0xcc0, may_swap)
+
+
+def _set_high(h, memcg, pages: int) -> None:
+    """memory_high_write(): the new high at once; while usage is above it, the stocks are
+    drained once, then reclaim runs for the excess (GFP_KERNEL) until usage fits, the writer
+    has a fatal signal, or 16 more rounds reclaimed nothing; no event, no OOM."""
+    memcg.set_counter("memory", "high", pages)
+    drained = False
+    retries = 16                                        # MAX_RECLAIM_RETRIES
+    cur = h.machine.current.task
+    while True:
+        usage = memcg.counter("memory")["usage"]
+        if usage <= pages:
+            break
+        if cur is not None and cur.sigkill_pending:
+            break                                       # signal_pending(current)
+        if not drained:
+            h.host.drain_all_stock(memcg)
+            drained = True
+            continue
+        if not _reclaim(h, memcg, usage - pages):
+            if retries == 0:
+                break
+            retries -= 1
 
 
 def _v2_swap_max_store(h, cg, data: bytes) -> None:
@@ -411,12 +444,13 @@ def _v2_swap_max_store(h, cg, data: bytes) -> None:
 
 def _set_max(h, memcg, counter: str, pages: int) -> None:
     """memory_max_write(): the new max at once; while usage is above it, the stocks are drained
-    once, reclaim is tried (memsim reclaims nothing from a memcg yet, so its 16 tries fail), then
-    the memcg OOM killer runs (memory.events ``oom``) until usage fits, nothing is left to kill,
-    or the writer itself has a fatal signal."""
+    once, then reclaim runs for the excess (GFP_KERNEL) until 16 rounds reclaimed nothing
+    (nr_reclaims), then the memcg OOM killer runs (memory.events ``oom``) until usage fits,
+    nothing is left to kill, or the writer itself has a fatal signal."""
     from memsim.plugins.memcg.memcontrol import MEMORY_EVENT_NAMES
     memcg.set_counter(counter, "max", pages)
     drained = False
+    nr_reclaims = 16                                    # MAX_RECLAIM_RETRIES
     cur = h.machine.current.task
     while memcg.counter(counter)["usage"] > pages:
         if cur is not None and cur.sigkill_pending:
@@ -425,7 +459,10 @@ def _set_max(h, memcg, counter: str, pages: int) -> None:
             h.host.drain_all_stock(memcg)
             drained = True
             continue
-        # nr_reclaims: try_to_free_mem_cgroup_pages() reclaims nothing here yet
+        if nr_reclaims:
+            if not _reclaim(h, memcg, memcg.counter(counter)["usage"] - pages):
+                nr_reclaims -= 1
+            continue
         h.host.memory_event_py(memcg, MEMORY_EVENT_NAMES.index("oom"))
         if h.host.oom is None or not h.host.oom(memcg, 0xcc0, 0):
             break
@@ -441,17 +478,23 @@ def _events_show(local: bool):
 def _v1_limit_store(counter: str):
     def store(h, cg, data: bytes) -> None:
         """mem_cgroup_write() RES_LIMIT -> mem_cgroup_resize_max(): memory.limit must stay at
-        or below memsw.limit (EINVAL); a limit below usage that reclaim cannot reach is EBUSY."""
+        or below memsw.limit (EINVAL); while usage is above the new limit the stocks are
+        drained once, then reclaim runs one page at a time (may_swap unless it is the memsw
+        limit), and a round that reclaims nothing fails the write with EBUSY."""
         pages = page_counter_memparse(data, "-1")
         memcg = cg.memcg
         if counter == "memory" and h.host.memsw and pages > memcg.counter("memsw")["max"]:
             raise VfsError("EINVAL", "memory.limit_in_bytes above memory.memsw.limit_in_bytes")
         if counter == "memsw" and pages < memcg.counter("memory")["max"]:
             raise VfsError("EINVAL", "memory.memsw.limit_in_bytes below memory.limit_in_bytes")
-        if memcg.counter(counter)["usage"] > pages:
-            h.host.drain_all_stock(memcg)
-            if memcg.counter(counter)["usage"] > pages:
-                raise VfsError("EBUSY", "usage is above the new limit")
+        drained = False
+        while memcg.counter(counter)["usage"] > pages:  # page_counter_set_max(): -EBUSY
+            if not drained:
+                h.host.drain_all_stock(memcg)
+                drained = True
+                continue
+            if not _reclaim(h, memcg, 1, counter != "memsw"):
+                raise VfsError("EBUSY", "usage is above the new limit and reclaim freed nothing")
         enlarge = pages > memcg.counter(counter)["max"]
         memcg.set_counter(counter, "max", pages)
         if enlarge:

@@ -604,24 +604,29 @@ cdef class MemcgHost:
 
     def _handle_over_high(self, TaskStruct task):
         """mem_cgroup_handle_over_high() on ``task``'s return to user mode: reclaim_high() on
-        every level above its memory.high (memory.events ``high``; memsim reclaims nothing from
-        a memcg yet), retried while the penalty is worth sleeping for (up to 16 times), then the
-        penalty: calculate_high_delay() of the largest overage of the levels, scaled by the
-        task's pages over high against MEMCG_CHARGE_BATCH, at most 2 s, none at or under 10 ms.
-        Returns the sleep in ns."""
+        every level above its memory.high (memory.events ``high``, then
+        try_to_free_mem_cgroup_pages of the task's pages over high, SWAP_CLUSTER_MAX on a
+        retry, GFP_KERNEL), retried while it reclaims or the penalty is worth sleeping for (up
+        to 16 times without progress), then the penalty: calculate_high_delay() of the largest
+        overage of the levels, scaled by the task's pages over high against
+        MEMCG_CHARGE_BATCH, at most 2 s, none at or under 10 ms.  Returns the sleep in ns."""
         cdef int64_t nr_pages = self.over_high.pop(task.pid, 0)
         cdef int retries = MAX_RECLAIM_RETRIES
         cdef MemCgroup memcg, m
         cdef uint64_t overage, max_overage, penalty
-        cdef int64_t usage, high
+        cdef int64_t usage, high, reclaimed
+        cdef bint in_retry = False
         if not nr_pages or task.sigkill_pending:
             return 0
         memcg = self.root if task.memcg is None else <MemCgroup>task.memcg
         while True:
             m = memcg                       # reclaim_high(): every level above its high
+            reclaimed = 0
             while m is not None and m.parent is not None:
                 if m.memory.usage > m.memory.high:
                     self.memory_event(m, MEMCG_HIGH)
+                    if self.reclaim is not None:
+                        reclaimed += self.reclaim(m, 32 if in_retry else nr_pages, 0xcc0, True)
                 m = m.parent
             max_overage = 0                 # mem_find_max_overage()
             m = memcg
@@ -642,8 +647,10 @@ cdef class MemcgHost:
                 penalty = MEMCG_MAX_HIGH_DELAY_JIFFIES
             if penalty <= HZ // 100:
                 return 0
-            if retries > 0:                 # nothing reclaimed: nr_retries--
-                retries -= 1
+            if reclaimed or retries > 0:    # progress, or nr_retries--
+                if not reclaimed:
+                    retries -= 1
+                in_retry = True
                 continue
             return penalty * 1000000        # schedule_timeout_killable(): jiffies of 1 ms
 

@@ -143,7 +143,7 @@ def _force_empty_store(h, cg, data: bytes) -> None:
     """mem_cgroup_force_empty_write(): not on the root (EINVAL); any text: drain this CPU's
     LRU batches and every stock of the memcg, then reclaim a page at a time until the memcg
     is empty or 16 rounds freed nothing (mem_cgroup_force_empty)."""
-    from memsim.profiles import GFP_KERNEL
+    from memsim.plugins.memcg.files import _reclaim
     if cg.parent is None:
         raise VfsError("EINVAL", "force_empty of the root")
     memcg = cg.memcg
@@ -151,8 +151,7 @@ def _force_empty_store(h, cg, data: bytes) -> None:
     h.host.drain_all_stock(memcg)
     retries = 16
     while retries and memcg.counter("memory")["usage"]:
-        freed = h.host.reclaim(memcg, 1, GFP_KERNEL, True) if h.host.reclaim is not None else 0
-        if not freed:
+        if not _reclaim(h, memcg, 1, True):         # try_to_free_mem_cgroup_pages()
             retries -= 1
 
 
