@@ -56,6 +56,10 @@ ctypedef int (*memcg_mod_lruvec_fn)(void* ctx, pfn_t pfn, int idx, int64_t val) 
 # count_event_mm: count_memcg_event_mm() of a fault (PGFAULT in handle_mm_fault, PGMAJFAULT
 #   where the fault read the page in): the event counts for the memcg of the mm's owner.
 ctypedef void (*memcg_count_event_fn)(void* ctx, object mm, int item, uint64_t n) noexcept
+# split_page_memcg: split_page() of a non-compound block of ``order`` whose head is charged:
+#   every page takes the head's memcg_data, each with a reference of its own (the objcg's for a
+#   kmem page, the css's else).
+ctypedef void (*memcg_split_fn)(void* ctx, pfn_t pfn, unsigned int order) noexcept
 
 cdef struct memcg_ops:
     memcg_charge_fn charge
@@ -65,6 +69,7 @@ cdef struct memcg_ops:
     memcg_uncharge_fn kmem_uncharge
     memcg_mod_lruvec_fn mod_lruvec_page_state
     memcg_count_event_fn count_event_mm
+    memcg_split_fn split_page_memcg
     void* ctx
 
 cdef enum:
@@ -333,6 +338,7 @@ cdef class PhysMem:
     cdef int split_large_buddy(self, zone* z, pfn_t pfn, unsigned int order) except -1
     cdef int kasan_check_range(self, uint64_t addr, uint64_t size, bint write, uint64_t ip) except -1
     cdef int free_pages(self, pfn_t pfn, unsigned int order) except -1
+    cdef int split_page(self, pfn_t pfn, unsigned int order) except -1
     cdef int free_pages_prepare(self, pfn_t pfn, unsigned int order) except -1
     cdef int free_unref_page_commit(self, pfn_t pfn) except -1
     cdef int free_unref_page_list(self, pfn_t* pfns, int n) except -1

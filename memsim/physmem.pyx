@@ -1986,7 +1986,53 @@ cdef class PhysMem:
             return self.memcg.swapin_charge(self.memcg.ctx, pfn, mm, gfp, entry)
         return 0
 
+    cdef int split_page(self, pfn_t pfn, unsigned int order) except -1:
+        """split_page(): a non-compound block of ``order`` becomes 2^order pages with a
+        reference each (set_page_refcounted), the head's memcg charge shared by all
+        (split_page_memcg)."""
+        cdef pfn_t i
+        if self.mem_map[pfn].flags & ((1ULL << PG_head) | (1ULL << PG_tail)):
+            raise ValueError(f"split_page({pfn:#x}): a compound page; split_page() takes a "
+                             f"block allocated without __GFP_COMP")
+        if self.mem_map[pfn]._refcount <= 0:
+            raise ValueError(f"split_page({pfn:#x}): the page is free")
+        for i in range(pfn + 1, pfn + (1ULL << order)):
+            self.mem_map[i]._refcount = 1
+        if self.mem_map[pfn].memcg_data and self.memcg.split_page_memcg != NULL:
+            self.memcg.split_page_memcg(self.memcg.ctx, pfn, order)
+        return 0
+
     # -- Python API -------------------------------------------------------------------------
+    def split(self, pfn_t pfn, unsigned int order):
+        """split_page() of a block allocated without __GFP_COMP."""
+        if pfn >= self.max_pfn:
+            raise ValueError(f"pfn {pfn:#x} is beyond the end of memory")
+        self.split_page(pfn, order)
+
+    def alloc_pages_exact(self, uint64_t size, gfp_t gfp=0xcc0):
+        """alloc_pages_exact(): a block of get_order(size) (without __GFP_COMP), split, and the
+        pages past PAGE_ALIGN(size) freed (make_alloc_exact); the first pfn, or None."""
+        cdef unsigned int order = 0
+        cdef uint64_t used = (size + PAGE_SIZE - 1) // PAGE_SIZE, i
+        cdef pfn_t pfn
+        if size == 0:
+            raise ValueError("alloc_pages_exact() of 0 bytes")
+        while (1ULL << order) < used:
+            order += 1
+        pfn = self.alloc_pages(gfp & ~GFP_COMP_, order, -1)
+        if pfn == NO_PFN:
+            return None
+        self.split_page(pfn, order)
+        for i in range(used, 1ULL << order):
+            self.free_pages(pfn + i, 0)
+        return pfn
+
+    def free_pages_exact(self, pfn_t pfn, uint64_t size):
+        """free_pages_exact(): every page of an alloc_pages_exact() block (free_page each)."""
+        cdef uint64_t used = (size + PAGE_SIZE - 1) // PAGE_SIZE, i
+        for i in range(used):
+            self.free_pages(pfn + i, 0)
+
     def alloc(self, unsigned int order=0, gfp_t gfp=0xcc0, int nid=-1):
         """alloc_pages_node(): the pfn of a new block, or None when the allocation fails."""
         cdef pfn_t pfn = self.alloc_pages(gfp, order, nid)

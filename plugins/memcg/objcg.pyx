@@ -102,6 +102,7 @@ cdef class ObjcgHost:
         cdef SlabAllocator slab = <SlabAllocator>self.slab
         self.pm.memcg.kmem_charge = _kmem_charge
         self.pm.memcg.kmem_uncharge = _kmem_uncharge
+        self.pm.memcg.split_page_memcg = _split_page_memcg
         slab.memcg_ops.pre_alloc = _slab_pre_alloc
         slab.memcg_ops.post_alloc = _slab_post_alloc
         slab.memcg_ops.free_hook = _slab_free_hook
@@ -118,6 +119,7 @@ cdef class ObjcgHost:
         cdef SlabAllocator slab = <SlabAllocator>self.slab
         self.pm.memcg.kmem_charge = NULL
         self.pm.memcg.kmem_uncharge = NULL
+        self.pm.memcg.split_page_memcg = NULL
         memset(&slab.memcg_ops, 0, sizeof(slab.memcg_ops))
         self.h.kmem = None
         self.h.kmem_page_memcg = NULL
@@ -542,6 +544,31 @@ cdef int _kmem_uncharge(void* ctx, pfn_t pfn, unsigned int order) except -1:
     k.memcg_kmem_uncharge(memcg, nr, k.cpu[0])
     h.css_put(memcg, 1)
     return 0
+
+
+cdef void _split_page_memcg(void* ctx, pfn_t pfn, unsigned int order) noexcept:
+    """split_page_memcg(): the head's memcg_data on every page of the block, with nr - 1 more
+    references -- on the obj_cgroup of a kmem page (obj_cgroup_get_many, the seed's fix "forget
+    to obtain the ref to objcg in split_page_memcg"), on the memcg otherwise (css_get_many)."""
+    cdef MemcgHost h = <MemcgHost>ctx
+    cdef ObjcgHost k = <ObjcgHost>h.kmem
+    cdef uint64_t data = h.pm.mem_map[pfn].memcg_data
+    cdef int64_t nr = <int64_t>1 << order
+    cdef pfn_t i
+    cdef ObjCgroup objcg
+    cdef MemCgroup memcg
+    if data & MEMCG_DATA_OBJCGS:
+        return
+    for i in range(pfn + 1, pfn + <pfn_t>nr):
+        h.pm.mem_map[i].memcg_data = data
+    if data & MEMCG_DATA_KMEM and k.via_objcg:
+        objcg = k.objcg_of(<int>(data >> 2))
+        if objcg is not None:
+            objcg.refcnt += nr - 1
+        return
+    memcg = h.memcg_of(<int>(data >> 2))
+    if memcg is not None:
+        memcg.css_refs += nr - 1
 
 
 cdef void* _kmem_page_memcg(void* ctx, uint64_t data) noexcept:

@@ -570,3 +570,44 @@ def test_v6_18_first_fault_in_a_fresh_range_charges_two_page_table_pages_as_kmem
         - expect: {{file: {{path: {m}/A/memory.usage_in_bytes, equals: "262144\\n"}}}}
         """), snap, kernel="v6.18", version=1)
     assert snap.seen["fault1"] == (2, 64)
+
+
+# -- scenario 21: split_page_memcg -----------------------------------------------------------------
+
+@pytest.mark.parametrize("objcg_kmem", ["on", "off"])
+def test_scenario_21_split_page_gives_every_page_the_charge_and_a_reference(objcg_kmem):
+    """memcg.md scenario 21: an order-2 kmem page of A split into 4 order-0 pages
+    (split_page): all 4 carry the head's memcg_data (objcg | KMEM), and the obj_cgroup has 3
+    more references -- the seed's follow-up fix; without objcg-kmem (v5.12) the memcg's css
+    takes them.  Each page is then uncharged on its own free.  alloc_pages_exact() of 12 KiB
+    splits an order-2 block and frees its fourth page."""
+    r = run(task(into() + "- sleep: {duration: 1 ms}\n"),
+            patches=f", patches: {{objcg-kmem: {objcg_kmem}}}")
+    m, h, a = r.machine, host(r), memcg_at(r, "a")
+    app = next(t for t in m.tasks.values() if t.name == "app")
+    m.set_current(app)
+    h.kmem.set_active_memcg(app.pid, a)                 # the exited app has no mm
+    pm = m.physmem
+
+    def refs():
+        return a.objcg.refcnt if objcg_kmem == "on" else a.css_refs
+    before = refs()
+    pfn = pm.alloc(order=2, gfp=0x400cc0)               # GFP_KERNEL_ACCOUNT, no __GFP_COMP
+    head = pm.page_info(pfn)["memcg_data"]
+    assert head & 0x3 == 0x2
+    pm.split(pfn, 2)
+    assert [pm.page_info(pfn + i)["memcg_data"] for i in range(4)] == [head] * 4
+    stock_refs = 1 if objcg_kmem == "off" else 0        # the charge's stock holds a css ref
+    assert refs() == before + 4 + stock_refs
+    usage = a.counter("memory")["usage"]
+    for i in range(4):
+        pm.free(pfn + i, 0)
+    assert refs() == before + stock_refs
+    assert [pm.page_info(pfn + i)["memcg_data"] for i in range(4)] == [0] * 4
+    exact = pm.alloc_pages_exact(12288, 0x400cc0)
+    assert [pm.page_info(exact + i)["memcg_data"] for i in range(3)] == [head] * 3
+    assert refs() == before + 3 + stock_refs
+    pm.free_pages_exact(exact, 12288)
+    assert refs() == before + stock_refs
+    assert a.counter("memory")["usage"] == usage        # every page back in A's CPU stock
+    h.kmem.set_active_memcg(app.pid, None)
