@@ -65,6 +65,26 @@ def memsim_register_patches(patches):
 
 
 @hookimpl
+def memsim_register_events(events, profile, patch_states):
+    """v6.18's memcg:* events (memsim.tracing.memcg); v5.14 has none."""
+    from memsim.tracing.memcg import memcg_events
+    for decl in memcg_events(profile.name):
+        events.add(decl)
+
+
+def trace_items():
+    """The 6.18 enum value of each memcg statistic in the StatTree's order (state items, then
+    VM events), for the trace events' ``item`` (memsim.tracing.memcg.item_table)."""
+    from memsim.plugins.memcg.memcontrol import NR_NODE_ITEMS
+    from memsim.tracing.memcg import item_table
+    from memsim.vmstat import node_stat_item, vm_event_item
+    nodes = [e.name for e in node_stat_item][:NR_NODE_ITEMS]
+    own = ["MEMCG_SWAP", "MEMCG_SOCK", "MEMCG_PERCPU_B", "MEMCG_KMEM"]     # memcontrol.pxd's order
+    events = [e.name for e in vm_event_item if e.name != "NR_VM_EVENT_ITEMS"]
+    return item_table(nodes + own, events)
+
+
+@hookimpl
 def memsim_register_filesystems(filesystems):
     """cgroup2 and cgroup (v1)."""
     from memsim.plugins.memcg.cgroupfs import CGROUP2_FS_TYPE, CGROUP_FS_TYPE
@@ -90,6 +110,7 @@ def memsim_machine_created(machine, config):
     host = MemcgHost(machine.physmem, tree, v1=version == 1, memsw=swap_account,
                      charge_batch=CHARGE_BATCH[prof])
     host.install()
+    host.bind_events(getattr(machine, "events", None), trace_items())
     if machine.slab is not None and not machine.slab.nokmem:    # cgroup.memory=nokmem: no kmem
         from memsim.plugins.memcg.memcontrol import MEMCG_KMEM
         from memsim.plugins.memcg.objcg import ObjcgHost
@@ -106,7 +127,16 @@ def memsim_machine_created(machine, config):
     machine.vfs.do_mount("cgroup2" if version == 2 else "cgroup", target,
                          "cgroup2" if version == 2 else "cgroup", "" if version == 2 else "memory")
     if mode == "throttled":
-        machine.add_periodic(FLUSH_TIME_NS, tree.periodic_flush)
+        def flush_memcg_stats_dwork(now_ns: int) -> None:
+            """The 2 s flush runs in a kworker, not in whichever task reached the preemption
+            point: its memcg_flush_stats record is the idle task's (pid 0)."""
+            prev = machine.current.task
+            machine.set_current(None)
+            try:
+                tree.periodic_flush(now_ns)
+            finally:
+                machine.set_current(prev)
+        machine.add_periodic(FLUSH_TIME_NS, flush_memcg_stats_dwork)
     machine.add_resume_work(host.handle_over_high)
 
 
