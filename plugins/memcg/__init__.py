@@ -64,7 +64,7 @@ def memsim_register_patches(patches):
     patches.add(objcg_patch_impl())
 
 
-@hookimpl
+@hookimpl(trylast=True)     # after kmem's: its events keep the live kernel's IDs
 def memsim_register_events(events, profile, patch_states):
     """v6.18's memcg:* events (memsim.tracing.memcg); v5.14 has none."""
     from memsim.tracing.memcg import memcg_events
