@@ -12,6 +12,8 @@ memsim.plugins.memcg.rstat), as mm/memcontrol.c does:
 * ``count_memcg_events``: count_memcg_events(), a VM event (PGPGIN, PGFAULT, ...);
 * ``memcg_flush_stats``: __mem_cgroup_flush_stats(), at every memory.stat read and every 2 s.
 
+The three statistic events are written between get_cpu() and put_cpu(): preempt depth 1 (the
+live kernel's ``...1.``; 2 under a page-table lock, which memsim's fault path does not add).
 ``memcg_id`` is cgroup_id(): the kernfs id of the cgroup's directory, its inode number (1 for the
 root).  ``val`` is the delta in pages (memcg_state_val_in_pages(): a byte or KiB item's update is
 converted, a non-zero sub-page one counts 1) or the event count.  ``item`` is the raw index of the
@@ -170,16 +172,16 @@ def memcg_events(profile: str) -> List[EventDecl]:
         EventDecl("memcg", "count_memcg_events", layout_fields([
             ("u64", "id", 8, U), ("int", "item", 4, S), ("unsigned long", "val", 8, U)]),
             '"memcg_id=%llu item=%d val=%lu", REC->id, REC->item, REC->val',
-            c_values=("id", "item", "val"), plugin="memcg",
+            c_values=("id", "item", "val"), preempt_count=1, plugin="memcg",
             doc="count_memcg_events(): vm_event_item ``item`` happened ``val`` times in the "
                 "memcg (PGPGIN at a charge, PGPGOUT at an uncharge, PGFAULT, PGMAJFAULT, ...)."),
         EventDecl("memcg", "mod_memcg_lruvec_state", stats, stats_fmt,
-                  c_values=("id", "item", "val"), plugin="memcg",
+                  c_values=("id", "item", "val"), preempt_count=1, plugin="memcg",
                   doc="mod_memcg_lruvec_state(): node_stat_item ``item`` of a charged page "
                       "changed by ``val`` pages in the memcg (NR_ANON_MAPPED, the LRU sizes, "
                       "NR_FILE_PAGES, NR_PAGETABLE, slab bytes as pages, ...)."),
         EventDecl("memcg", "mod_memcg_state", stats, stats_fmt,
-                  c_values=("id", "item", "val"), plugin="memcg",
+                  c_values=("id", "item", "val"), preempt_count=1, plugin="memcg",
                   doc="mod_memcg_state(): memcg_stat_item ``item`` (MEMCG_KMEM, MEMCG_SWAP, "
                       "...) changed by ``val`` pages."),
     ]
