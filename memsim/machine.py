@@ -104,6 +104,7 @@ class Machine:
         self.mmcore.rcu_table_free = p.rcu_table_free
         self.mmcore.trace_context = p.trace_context
         self.mmcore.migration_entry_ad = p.migration_entry_ad
+        self.mmcore.pgfault_at_end = p.pgfault_at_end
         #: mm/workingset.c (memsim.workingset): shadow entries and refaults; workingset_init()
         #: sizes the shadow fields from the profile's NODES_SHIFT and the machine's memory
         self.workingset = self.mmcore.workingset

@@ -602,6 +602,7 @@ cdef class MmCore:
     cdef public bint rcu_table_free     # page tables go through tlb_remove_table() and RCU (x86 v6.14+)
     cdef public bint trace_context      # records carry their context (TraceBuffer.ctx_flags/ctx_preempt)
     cdef public bint migration_entry_ad # migration entries keep young/dirty (v6.1+; v5.14: the new leaf is old and clean)
+    cdef public bint pgfault_at_end     # PGFAULT is counted after the fault (mm_account_fault(); 6.18)
     cdef mmu_table_batch* rcu_wait      # call_rcu()'d table batches whose grace period has not ended
     cdef mmu_table_batch* rcu_wait_tail
     cdef mmu_table_batch* rcu_ready     # ... and those whose grace period has ended, to invoke
@@ -625,7 +626,8 @@ cdef class MmCore:
     cdef int charge(self, pfn_t pfn, MmStruct mm, gfp_t gfp) except -1
     cdef inline void check_sync_rss_stat(self) noexcept
     cdef int handle_mm_fault(self, MmStruct mm, VmArea vma, uint64_t addr, unsigned int flags) except -1
-    cdef int _handle_mm_fault(self, MmStruct mm, VmArea vma, uint64_t addr, unsigned int flags) except -1
+    cdef int handle_mm_fault_body(self, MmStruct mm, VmArea vma, uint64_t addr, unsigned int flags) except -1
+    cdef void count_pgfault(self, MmStruct mm) noexcept
     cdef bint transhuge_suitable(self, VmArea vma, uint64_t addr) noexcept
     cdef int hugetlb_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1
     cdef int handle_pte_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1

@@ -2160,26 +2160,36 @@ cdef class MmCore:
 
     # -- faults ------------------------------------------------------------------------------
     cdef int handle_mm_fault(self, MmStruct mm, VmArea vma, uint64_t addr, unsigned int flags) except -1:
-        """handle_mm_fault(): a user fault runs between mem_cgroup_enter_user_fault() and
-        mem_cgroup_exit_user_fault() (``in_user_fault``: a memcg OOM with oom_kill_disable makes
-        such a fault wait, mem_cgroup_oom_synchronize, instead of failing)."""
+        """handle_mm_fault(): count it (v5.14 first; 6.18 at the end, in mm_account_fault(),
+        and not when the fault is to be retried), check_sync_rss_stat, then hugetlb_fault for
+        VM_HUGETLB VMAs, or __handle_mm_fault: huge_fault for a missing PMD where the VMA's
+        vm_ops offer it, huge leaves, and handle_pte_fault.  A user fault runs between
+        mem_cgroup_enter_user_fault() and mem_cgroup_exit_user_fault() (``in_user_fault``: a
+        memcg OOM with oom_kill_disable makes such a fault wait, mem_cgroup_oom_synchronize,
+        instead of failing)."""
         cdef bint prev = self.in_user_fault
         cdef int ret
         self.in_user_fault = (flags & FAULT_FLAG_USER) != 0
-        ret = self._handle_mm_fault(mm, vma, addr, flags)
+        if not self.pgfault_at_end:
+            self.count_pgfault(mm)
+        ret = self.handle_mm_fault_body(mm, vma, addr, flags)
+        if self.pgfault_at_end and not (ret & VM_FAULT_RETRY):
+            self.count_pgfault(mm)          # mm_account_fault()
         self.in_user_fault = prev
         return ret
 
-    cdef int _handle_mm_fault(self, MmStruct mm, VmArea vma, uint64_t addr, unsigned int flags) except -1:
-        """__handle_mm_fault()'s caller: count it, check_sync_rss_stat, then hugetlb_fault for VM_HUGETLB
-        VMAs, or __handle_mm_fault: huge_fault for a missing PMD where the VMA's vm_ops offer
-        it, huge leaves, and handle_pte_fault."""
+    cdef void count_pgfault(self, MmStruct mm) noexcept:
+        """count_vm_event(PGFAULT) and count_memcg_event_mm(mm, PGFAULT)."""
+        count_vm_event(self.pm.vs, PGFAULT)
+        if self.pm.memcg.count_event_mm != NULL:
+            self.pm.memcg.count_event_mm(self.pm.memcg.ctx, mm, PGFAULT, 1)
+
+    cdef int handle_mm_fault_body(self, MmStruct mm, VmArea vma, uint64_t addr, unsigned int flags) except -1:
+        """handle_mm_fault() between the accounting: check_sync_rss_stat, the hugetlb or the
+        page-table walk, and the fault's handler."""
         cdef vm_fault vmf
         cdef int err = 0, ret, tries, level
         cdef uint64_t* slot
-        count_vm_event(self.pm.vs, PGFAULT)
-        if self.pm.memcg.count_event_mm != NULL:        # count_memcg_event_mm(mm, PGFAULT)
-            self.pm.memcg.count_event_mm(self.pm.memcg.ctx, mm, PGFAULT, 1)
         self.check_sync_rss_stat()
         self.tb.clock.now += self.cost_fault_ns
         vmf.real_address = addr

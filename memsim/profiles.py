@@ -97,6 +97,10 @@ class KernelProfile:
     migration_entry_ad: bool = False    # v6.1+ migration entries keep the young and dirty bits ("mm:
                                         # remember young/dirty bit for page migrations"); before, a
                                         # migrated page's new leaves are old and clean
+    pgfault_at_end: bool = False    # handle_mm_fault() counts PGFAULT (vmstat and memcg) after the
+                                    # fault, in mm_account_fault(), and not for a VM_FAULT_RETRY;
+                                    # v5.14 counts it first, for every try (6.18:
+                                    # tests/memcg/probes/memcg_trace.txt, PGFAULT after the charge)
 
     @property
     def version(self) -> tuple:
@@ -149,6 +153,7 @@ PROFILES = {
         char_signed=False,
         mpol_max=7,
         mpol_numa_balancing_modes=(2, 5),
+        pgfault_at_end=True,
         lru_batch_size=31,
         munmap_lru_drain=False,
         workingset_test_recent=True,

@@ -76,10 +76,25 @@ def memsim_register_patches(patches):
 @hookimpl(trylast=True)     # after kmem's: its events keep the live kernel's IDs
 def memsim_register_events(events, profile, patch_states):
     """vmscan:mm_vmscan_memcg_reclaim_begin / _end (memsim.tracing.vmscan), around memcg
-    limit reclaim."""
+    limit reclaim; v6.18's memcg:* events (memsim.tracing.memcg; v5.14 has none)."""
+    from memsim.tracing.memcg import memcg_events
     from memsim.tracing.vmscan import memcg_reclaim_events
     for decl in memcg_reclaim_events(profile.name):
         events.add(decl)
+    for decl in memcg_events(profile.name):
+        events.add(decl)
+
+
+def trace_items():
+    """The 6.18 enum value of each memcg statistic in the StatTree's order (state items, then
+    VM events), for the trace events' ``item`` (memsim.tracing.memcg.item_table)."""
+    from memsim.plugins.memcg.memcontrol import NR_NODE_ITEMS
+    from memsim.tracing.memcg import item_table
+    from memsim.vmstat import node_stat_item, vm_event_item
+    nodes = [e.name for e in node_stat_item][:NR_NODE_ITEMS]
+    own = ["MEMCG_SWAP", "MEMCG_SOCK", "MEMCG_PERCPU_B", "MEMCG_KMEM"]     # memcontrol.pxd's order
+    events = [e.name for e in vm_event_item if e.name != "NR_VM_EVENT_ITEMS"]
+    return item_table(nodes + own, events)
 
 
 @hookimpl
@@ -108,6 +123,7 @@ def memsim_machine_created(machine, config):
     host = MemcgHost(machine.physmem, tree, v1=version == 1, memsw=swap_account,
                      charge_batch=CHARGE_BATCH[prof], v6=V6_CHARGE[prof])
     host.install()
+    host.bind_events(getattr(machine, "events", None), trace_items())
     if machine.slab is not None and not machine.slab.nokmem:    # cgroup.memory=nokmem: no kmem
         from memsim.plugins.memcg.memcontrol import MEMCG_KMEM
         from memsim.plugins.memcg.objcg import ObjcgHost
@@ -138,7 +154,16 @@ def memsim_machine_created(machine, config):
     machine.vfs.do_mount("cgroup2" if version == 2 else "cgroup", target,
                          "cgroup2" if version == 2 else "cgroup", "" if version == 2 else "memory")
     if mode == "throttled":
-        machine.add_periodic(FLUSH_TIME_NS, tree.periodic_flush)
+        def flush_memcg_stats_dwork(now_ns: int) -> None:
+            """The 2 s flush runs in a kworker, not in whichever task reached the preemption
+            point: its memcg_flush_stats record is the idle task's (pid 0)."""
+            prev = machine.current.task
+            machine.set_current(None)
+            try:
+                tree.periodic_flush(now_ns)
+            finally:
+                machine.set_current(prev)
+        machine.add_periodic(FLUSH_TIME_NS, flush_memcg_stats_dwork)
     machine.add_resume_work(host.handle_over_high)
 
 

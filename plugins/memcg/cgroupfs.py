@@ -28,12 +28,15 @@ MOUNT_POINT = {2: "/sys/fs/cgroup", 1: "/sys/fs/cgroup/memory"}
 class Cgroup:
     """struct cgroup of the hierarchy: its name, parent and children, the processes attached
     to it (thread-group leaders, in attach order) and its memory css (``memcg``: its own
-    MemCgroup, or None when the memory controller is not enabled for it)."""
+    MemCgroup, or None when the memory controller is not enabled for it).  ``id`` is
+    cgroup_id(): the kernfs id of its directory, which on 64-bit is the directory's inode
+    number (1 for the root; kernfs hands out ids in order, never reusing one soon)."""
 
     def __init__(self, hierarchy: "Hierarchy", name: str, parent: Optional["Cgroup"]):
         self.hierarchy = hierarchy
         self.name = name
         self.parent = parent
+        self.id = 0
         self.children: Dict[str, Cgroup] = {}
         self.tasks: Dict[int, Any] = {}         # pid -> TaskStruct of every thread here
         self.memcg = None
@@ -96,6 +99,7 @@ class Hierarchy:
                            extra_open_perm_check=False)
         self.root = Cgroup(self, "", None)
         self.fs.sb.s_root.d_inode.i_private = self.root
+        self.root.id = self.fs.sb.s_root.d_inode.i_ino      # 1, as the kernel's root cgroup
         self.root.memcg = host.root
         host.root.cgroup = self.root
         if version == 2:
@@ -134,17 +138,18 @@ class Hierarchy:
         self.mkdir(parent, name, mode)
 
     def mkdir(self, parent: Cgroup, name: str, mode: int = 0o755) -> Cgroup:
-        """cgroup_mkdir() -> cgroup_create() + css_create(): the directory, its files, and its
-        memcg when the parent's subtree enables memory (v1: always)."""
+        """cgroup_mkdir() -> cgroup_create() (the directory: its kernfs id is the cgroup's id)
+        + css_create(): its memcg when the parent's subtree enables memory (v1: always), then
+        its files."""
         if name in parent.children:
             raise VfsError("EEXIST", f"cgroup {name!r} exists")
         child = Cgroup(self, name, parent)
         parent.children[name] = child
+        child.id = self.fs.mkdir(child.path, mode, private=child).d_inode.i_ino
         if self.version == 1 or "memory" in parent.subtree_control:
             child.memcg = self.host.css_alloc(parent.effective_memcg(), child)
             if self.reclaim is not None:
                 self.reclaim.css_online(child.memcg)     # its lruvecs
-        self.fs.mkdir(child.path, mode, private=child)
         self.files.populate(self, child)
         return child
 

@@ -1,7 +1,7 @@
 # cython: language_level=3
 # Memory cgroups (mm/memcontrol.c, mm/page_counter.c): the page counters, the per-CPU charge
 # stock, try_charge and the charge and uncharge of user pages behind the core's memcg_ops.
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint64_t
 from memsim._types cimport pfn_t, gfp_t
 from memsim.physmem cimport PhysMem
 from memsim.plugins.memcg.rstat cimport MemcgStats, StatTree, memcg_vmstats, RSTAT_EXACT
@@ -109,6 +109,14 @@ cdef class MemcgHost:
     cdef public object kmem             # the kmem side (objcg.pyx ObjcgHost), None without it
     cdef kmem_page_memcg_fn kmem_page_memcg     # set by the kmem side
     cdef void* kmem_ctx
+    # the memcg trace events (v6.18; memsim.tracing.memcg): each one's enabled byte in the
+    # TraceBuffer (a constant 0 when the profile does not declare it), its slot, and the 6.18
+    # enum value of each statistic (-1: 6.18's memcg does not keep it, no event)
+    cdef const uint8_t* ev_state_on     # memcg:mod_memcg_state
+    cdef const uint8_t* ev_lruvec_on    # memcg:mod_memcg_lruvec_state
+    cdef const uint8_t* ev_events_on    # memcg:count_memcg_events
+    cdef int ev_state, ev_lruvec, ev_events, ev_flush
+    cdef int* trace_item                # by StatTree index (state items, then events)
 
     cdef _grow(self, int need)
     cdef _over_high(self, int64_t batch)
@@ -134,6 +142,7 @@ cdef class MemcgHost:
     cdef int charge_page(self, pfn_t pfn, unsigned int order, gfp_t gfp, object mm) except -1
     cdef int uncharge_page(self, pfn_t pfn, unsigned int order) except -1
     cdef void css_put(self, MemCgroup memcg, int64_t n) except *
+    cdef void trace_stat(self, int slot, MemCgroup memcg, int i, int64_t val) noexcept
 
 
 # mm/page_counter.c and the hierarchy test, shared with objcg.pyx
@@ -148,7 +157,8 @@ cdef bint mem_cgroup_is_descendant(MemCgroup m, MemCgroup root) noexcept
 
 cdef inline void stat_add(MemcgHost h, MemCgroup memcg, int i, int64_t delta) noexcept:
     """StatTree.mod_state() (item ``i``) / count_event() (``i`` = nr_stat + event) with
-    v5.14's path inlined: the per-CPU counter, then cgroup_rstat_updated()'s fast path."""
+    v5.14's path inlined: the per-CPU counter, then cgroup_rstat_updated()'s fast path.  No
+    trace event: callers go through the three entry points below."""
     cdef memcg_vmstats* vm = memcg.vm
     cdef int cpu = h.cpu[0]
     if h.st_mode == RSTAT_EXACT:
@@ -159,3 +169,30 @@ cdef inline void stat_add(MemcgHost h, MemCgroup memcg, int i, int64_t delta) no
         h.stat_tree.mod_state(memcg.stats, cpu, i, delta)
     else:
         h.stat_tree.count_event(memcg.stats, cpu, i - h.st_nr_stat, <uint64_t>delta)
+
+
+# The kernel's three entry points (mm/memcontrol.c of 6.18): the statistic, then its trace event,
+# which costs a test of one byte when it is off.  A caller picks the one the kernel's caller uses.
+
+cdef inline void mod_memcg_state(MemcgHost h, MemCgroup memcg, int i, int64_t val) noexcept:
+    """mod_memcg_state(): memcg-only item ``i`` (MEMCG_KMEM, MEMCG_SWAP, ...) changes by
+    ``val``, then memcg:mod_memcg_state."""
+    stat_add(h, memcg, i, val)
+    if h.ev_state_on[0]:
+        h.trace_stat(h.ev_state, memcg, i, val)
+
+
+cdef inline void mod_memcg_lruvec_state(MemcgHost h, MemCgroup memcg, int i, int64_t val) noexcept:
+    """mod_memcg_lruvec_state() (from __mod_lruvec_state(): a charged page's node item ``i``,
+    or mod_objcg_mlstate(): slab bytes): the memcg's part, then memcg:mod_memcg_lruvec_state."""
+    stat_add(h, memcg, i, val)
+    if h.ev_lruvec_on[0]:
+        h.trace_stat(h.ev_lruvec, memcg, i, val)
+
+
+cdef inline void count_memcg_events(MemcgHost h, MemCgroup memcg, int event, uint64_t count) noexcept:
+    """count_memcg_events(): vm_event_item ``event`` happened ``count`` times, then
+    memcg:count_memcg_events."""
+    stat_add(h, memcg, h.st_nr_stat + event, <int64_t>count)
+    if h.ev_events_on[0]:
+        h.trace_stat(h.ev_events, memcg, h.st_nr_stat + event, <int64_t>count)

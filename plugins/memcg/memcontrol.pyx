@@ -24,9 +24,9 @@ What happens, as mm/memcontrol.c of v5.14 has it (memcg.md sections 2 to 4):
 A memcg whose cgroup was removed (offline) lives on, *dying*, while charged pages or a stock
 hold references to it; the last reference frees it (``release_hook``, then its id is free).
 """
-from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Realloc
+from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.ref cimport PyObject
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libc.string cimport memset
 
 from memsim._types cimport pfn_t, gfp_t, PG_head
@@ -37,6 +37,7 @@ from memsim.mm cimport MmStruct
 from memsim.vmstat cimport (lruvec_stat_ops, NR_VM_NODE_STAT_ITEMS, NR_SLAB_RECLAIMABLE_B,
                             NR_SLAB_UNRECLAIMABLE_B, NR_KERNEL_STACK_KB, PGPGIN, PGPGOUT)
 from memsim.plugins.memcg.rstat cimport MemcgStats, StatTree, memcg_vmstats, RSTAT_EXACT
+from memsim.ring cimport TraceBuffer
 
 DEF PAGE_COUNTER_MAX = 0x7fffffffffffffff // 4096     # LONG_MAX / PAGE_SIZE
 DEF MAX_RECLAIM_RETRIES = 16
@@ -52,6 +53,9 @@ DEF HZ = 1000                           # CONFIG_HZ of both profiles
 DEF MEMCG_DELAY_PRECISION_SHIFT = 20
 DEF MEMCG_DELAY_SCALING_SHIFT = 14
 DEF MEMCG_MAX_HIGH_DELAY_JIFFIES = 2 * HZ
+
+#: the enabled byte of a trace event the profile does not declare (v5.14: no memcg events)
+cdef uint8_t _EVENT_OFF = 0
 
 #: page_counter "max" as the files print it
 PAGE_COUNTER_MAX_PAGES = PAGE_COUNTER_MAX
@@ -142,6 +146,12 @@ cdef class MemCgroup:
         state = "online" if self.online else ("freed" if self.freed else "dying")
         return f"<MemCgroup {self.id} {state} usage={self.memory.usage}>"
 
+    @property
+    def cgroup_id(self):
+        """cgroup_id() of its cgroup: the kernfs id (inode number) of the cgroup's directory,
+        1 for the root; the memcg trace events' memcg_id."""
+        return self.vm.cgroup_id
+
     # -- what the files show --------------------------------------------------------------------
     def counter(self, str name):
         """A page counter as a dict (pages): usage, max, watermark, failcnt, min, low, high."""
@@ -217,11 +227,72 @@ cdef class MemcgHost:
         self.over_high = {}
         self.high_sleep = {}
         self.kmem = None
+        self.ev_state_on = self.ev_lruvec_on = self.ev_events_on = &_EVENT_OFF
+        self.ev_state = self.ev_lruvec = self.ev_events = self.ev_flush = -1
+        self.trace_item = NULL
         self.root = self.css_alloc(None, None)
 
     def __dealloc__(self):
         PyMem_Free(self.by_id)
         PyMem_Free(self.stock)
+        PyMem_Free(self.trace_item)
+
+    # -- the trace events (include/trace/events/memcg.h, v6.18) ---------------------------------
+    def bind_events(self, events, items):
+        """Find the trace slots of the memcg events (plugin events emitted from C) in the
+        registry ``events`` and take ``items``, the 6.18 enum value of each StatTree index (state
+        items, then events; -1: none), from memsim.tracing.memcg.item_table().  An event the
+        profile does not declare (v5.14) stays off: its test reads a constant 0."""
+        cdef int n = self.stat_tree.nr_items, i
+        cdef int slot
+        cdef TraceBuffer tb = self.pm.tb
+        if len(items) != n:
+            raise ValueError(f"bind_events: {len(items)} items for a StatTree of {n}; pass "
+                             f"item_table() of its state and event names")
+        if self.trace_item == NULL:
+            self.trace_item = <int*>PyMem_Malloc(n * sizeof(int))
+            if self.trace_item == NULL:
+                raise MemoryError()
+        for i in range(n):
+            self.trace_item[i] = items[i]
+        for name in ("mod_memcg_state", "mod_memcg_lruvec_state", "count_memcg_events",
+                     "memcg_flush_stats"):
+            slot = -1
+            if events is not None and f"memcg:{name}" in events:
+                slot = events.slot_of(f"memcg:{name}")
+            if name == "mod_memcg_state":
+                self.ev_state = slot
+                self.ev_state_on = &tb.core[slot].enabled if slot >= 0 else &_EVENT_OFF
+            elif name == "mod_memcg_lruvec_state":
+                self.ev_lruvec = slot
+                self.ev_lruvec_on = &tb.core[slot].enabled if slot >= 0 else &_EVENT_OFF
+            elif name == "count_memcg_events":
+                self.ev_events = slot
+                self.ev_events_on = &tb.core[slot].enabled if slot >= 0 else &_EVENT_OFF
+            else:
+                self.ev_flush = slot
+                self.stat_tree.ev_flush_on = &tb.core[slot].enabled if slot >= 0 else &_EVENT_OFF
+                self.stat_tree.flush_trace = _trace_flush
+                self.stat_tree.flush_trace_ctx = <void*>self
+
+    cdef void trace_stat(self, int slot, MemCgroup memcg, int i, int64_t val) noexcept:
+        """trace_mod_memcg_state() / trace_mod_memcg_lruvec_state() / trace_count_memcg_events():
+        memcg_id (cgroup_id()), the 6.18 enum value of item ``i`` and the value -- a state
+        item's delta in pages (memcg_state_val_in_pages()), an event's count.  No record for an
+        item 6.18's memcg does not keep."""
+        cdef uint64_t vals[3]
+        cdef int item = self.trace_item[i] if self.trace_item != NULL else -1
+        if item < 0:
+            return
+        if i < self.st_nr_stat:
+            val = self.stat_tree.memcg_state_val_in_pages(i, val)
+        vals[0] = memcg.vm.cgroup_id
+        vals[1] = <uint64_t><int64_t>item
+        vals[2] = <uint64_t>val
+        try:
+            self.pm.tb.emit(slot, self.cpu[0], self.pm.cur.pid, vals, NULL, 0)
+        except Exception:
+            pass
 
     # -- the css lifecycle (mem_cgroup_css_alloc / online / offline / released / free) -----------
     def css_alloc(self, MemCgroup parent, object cgroup):
@@ -244,6 +315,9 @@ cdef class MemcgHost:
         counter_init(&m.kmem, &parent.kmem if parent is not None else NULL, id)
         m.stats = self.stat_tree.new_memcg(parent.stats if parent is not None else None)
         m.vm = m.stats.vm
+        # cgroup_id(): the kernfs id of the cgroup's directory (made before its css, as
+        # cgroup_mkdir() does); the root cgroup's is 1
+        m.vm.cgroup_id = 1 if cgroup is None else cgroup.id
         m.online = True
         m.css_refs = 1                      # the css's base reference, dropped at offline
         m.objcg = None
@@ -706,8 +780,8 @@ cdef class MemcgHost:
             return -ENOMEM
         memcg.css_refs += 1                 # css_get(&memcg->css)
         p.memcg_data = (<uint64_t>memcg.id) << 2       # commit_charge()
-        # mem_cgroup_charge_statistics()
-        stat_add(self, memcg, self.st_nr_stat + PGPGIN, 1)
+        # mem_cgroup_charge_statistics() (v6.18 memcg1_charge_statistics())
+        count_memcg_events(self, memcg, PGPGIN, 1)
         return 0
 
     cdef int uncharge_page(self, pfn_t pfn, unsigned int order) except -1:
@@ -727,7 +801,7 @@ cdef class MemcgHost:
                 counter_uncharge(&memcg.swap, nr)
             if memcg.under_oom and self.oom_recover is not None:
                 self.oom_recover(memcg)         # memcg_oom_recover()
-        stat_add(self, memcg, self.st_nr_stat + PGPGOUT, 1)
+        count_memcg_events(self, memcg, PGPGOUT, 1)      # uncharge_batch(): memcg1_uncharge_batch()
         self.css_put(memcg, 1)
         return 0
 
@@ -821,7 +895,7 @@ cdef void _count_event_mm(void* ctx, object mm, int item, uint64_t n) noexcept:
     """count_memcg_event_mm(): the event for the memcg of the mm's owner."""
     cdef MemcgHost h = <MemcgHost>ctx
     cdef MemCgroup memcg = h.mm_memcg(mm)
-    stat_add(h, memcg, h.st_nr_stat + item, <int64_t>n)
+    count_memcg_events(h, memcg, item, n)
 
 
 cdef int _mod_lruvec_page_state(void* ctx, pfn_t pfn, int idx, int64_t val) except -1:
@@ -844,9 +918,27 @@ cdef void _mod_memcg_lruvec_state(void* ctx, page* p, int nid, int item, int64_t
             return
         m = h.kmem_page_memcg(h.kmem_ctx, data)
         if m != NULL:
-            stat_add(h, <MemCgroup>m, item, delta)
+            mod_memcg_lruvec_state(h, <MemCgroup>m, item, delta)
         return
     if (data >> 2) >= <uint64_t>h.id_cap or h.by_id[data >> 2] == NULL:
         return
     memcg = <MemCgroup>h.by_id[data >> 2]
-    stat_add(h, memcg, item, delta)
+    mod_memcg_lruvec_state(h, memcg, item, delta)
+
+
+cdef void _trace_flush(void* ctx, memcg_vmstats* vm, int64_t stats_updates, bint force,
+                       bint needs_flush) noexcept:
+    """trace_memcg_flush_stats() (StatTree.flush_trace): the memcg's cgroup_id(), its
+    vmstats->stats_updates, force and needs_flush."""
+    cdef MemcgHost h = <MemcgHost>ctx
+    cdef uint64_t vals[4]
+    if h.ev_flush < 0:
+        return
+    vals[0] = vm.cgroup_id
+    vals[1] = <uint64_t>stats_updates
+    vals[2] = force
+    vals[3] = needs_flush
+    try:
+        h.pm.tb.emit(h.ev_flush, h.cpu[0], h.pm.cur.pid, vals, NULL, 0)
+    except Exception:
+        pass

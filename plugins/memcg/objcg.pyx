@@ -41,7 +41,8 @@ from memsim.slab cimport KmemCache, SlabAllocator, SLAB_RECLAIM_ACCOUNT
 from memsim.task cimport TaskStruct
 from memsim.vmstat cimport NR_SLAB_RECLAIMABLE_B, NR_SLAB_UNRECLAIMABLE_B
 from memsim.plugins.memcg.memcontrol cimport (
-    MemCgroup, MemcgHost, page_counter, stat_add, counter_try_charge, counter_charge,
+    MemCgroup, MemcgHost, page_counter, mod_memcg_state, mod_memcg_lruvec_state,
+    counter_try_charge, counter_charge,
     counter_uncharge, mem_cgroup_is_descendant)
 
 DEF PAGE_SIZE = 4096
@@ -282,7 +283,7 @@ cdef class ObjcgHost:
     cdef void account_kmem(self, MemCgroup memcg, int64_t nr) noexcept:
         """memcg_account_kmem() (v6.18): MEMCG_KMEM, and the v1 kmem counter forced."""
         if self.account_kmem_stat:
-            stat_add(self.h, memcg, self.memcg_kmem_item, nr)
+            mod_memcg_state(self.h, memcg, self.memcg_kmem_item, nr)
         if self.h.v1:
             if nr > 0:
                 counter_charge(&memcg.kmem, nr)
@@ -449,7 +450,7 @@ cdef class ObjcgHost:
 
     cdef void mod_objcg_mlstate(self, ObjCgroup objcg, int idx, int64_t nr) noexcept:
         """mod_objcg_mlstate(): the memcg part of the lruvec statistic, for the owner now."""
-        stat_add(self.h, objcg.memcg, idx, nr)
+        mod_memcg_lruvec_state(self.h, objcg.memcg, idx, nr)
 
     def kmem_pages_by_memcg(self, bint unreparented=False):
         """{memcg id: pages} of every kmem page, by page_memcg() (its owner now); with

@@ -29,7 +29,7 @@ from libc.string cimport memset
 from memsim._types cimport pfn_t, gfp_t, NIL32, PG_NODE_SHIFT
 from memsim.physmem cimport PhysMem, lruvec, NR_LRU_LISTS, MEMCG_DATA_OBJCGS, MEMCG_DATA_KMEM
 from memsim.vmscan cimport Vmscan
-from memsim.plugins.memcg.memcontrol cimport MemcgHost, MemCgroup, MEMCG_LOW
+from memsim.plugins.memcg.memcontrol cimport MemcgHost, MemCgroup, MEMCG_LOW, count_memcg_events
 
 
 cdef class MemcgReclaim:
@@ -439,4 +439,4 @@ cdef void _count_memcg_events(void* ctx, int memcg, int item, uint64_t n) noexce
     cdef MemcgReclaim r = <MemcgReclaim>ctx
     cdef MemCgroup m = r.memcg(memcg)
     if m is not None:
-        r.host.stat_tree.count_event(m.stats, r.host.cpu[0], item, n)
+        count_memcg_events(r.host, m, item, n)

@@ -2,7 +2,7 @@
 # The memcg statistics engine (mm/memcontrol.c vmstats + kernel/cgroup/rstat.c): per-CPU
 # counters, the rstat updated tree and its flush, in the three forms a profile can ask for.
 # memcontrol.pyx cimports this and calls mod_state()/count_event() once per stat update.
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint64_t
 
 # How a profile aggregates memcg statistics (memcg.md 6.2, 6.3 and 6.5)
 cdef enum rstat_mode:
@@ -45,6 +45,14 @@ cdef struct memcg_vmstats:
     int64_t* pcpu_stats_updates # THROTTLED: vmstats_percpu->stats_updates, one per CPU
     int64_t stats_updates       # THROTTLED: vmstats->stats_updates
     css_rstat_cpu* rstat_cpu    # one per CPU
+    uint64_t cgroup_id          # cgroup_id() of the memcg's cgroup (its kernfs id), for the
+                                # memcg trace events' memcg_id; 1 for the root
+
+
+# memcg:memcg_flush_stats, emitted by whoever set StatTree.flush_trace (the memcg plugin's
+# MemcgHost): the memcg whose subtree is to be flushed, vmstats->stats_updates, force, needs_flush
+ctypedef void (*flush_trace_fn)(void* ctx, memcg_vmstats* vm, int64_t stats_updates, bint force,
+                                bint needs_flush) noexcept
 
 
 cdef class MemcgStats:
@@ -77,6 +85,11 @@ cdef class StatTree:
     cdef uint64_t nr_flushes, nr_cpus_scanned, nr_nodes_visited, nr_items_scanned
     cdef uint64_t nr_items_changed, nr_batch_propagations
     cdef public object visit_log        # test hook: a list to append (cpu, id) per visit, or None
+    # memcg:memcg_flush_stats: tested through ev_flush_on (the event's enabled byte in the
+    # TraceBuffer, or a constant 0), emitted through flush_trace(flush_trace_ctx, ...)
+    cdef const uint8_t* ev_flush_on
+    cdef flush_trace_fn flush_trace
+    cdef void* flush_trace_ctx
 
     # hot path, called from C once per update
     cdef void mod_state(self, MemcgStats m, int cpu, int item, int64_t delta) noexcept nogil
@@ -98,6 +111,7 @@ cdef class StatTree:
     cdef memcg_vmstats* css_rstat_updated_list(self, memcg_vmstats* root, int cpu) noexcept nogil
     cdef void mem_cgroup_css_rstat_flush(self, memcg_vmstats* vm, int cpu) noexcept nogil
     cdef int cgroup_rstat_flush(self, memcg_vmstats* root) except -1
+    cdef int __mem_cgroup_flush_stats(self, memcg_vmstats* vm, bint force, object now_ns) except -1
     cdef int memcg_flush_percpu_vmstats(self, memcg_vmstats* vm) except -1
     cdef int _check_cpu(self, int cpu) except -1
     cdef int _check_live(self, MemcgStats m) except -1

@@ -35,7 +35,7 @@ into Python.  memory.stat readers call :meth:`StatTree.stat_flush_for_read` and 
 Reads (``memcg_page_state()`` and friends) clamp state items at 0, as the kernel does on SMP.
 Values are in the item's unit (pages, bytes or KiB); events are plain counts.
 """
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free
 from memsim._types cimport PAGE_SIZE, PAGE_SHIFT
 
@@ -55,6 +55,10 @@ MEMCG_CHARGE_BATCH_V5 = 32
 MEMCG_CHARGE_BATCH_V618 = 64
 #: FLUSH_TIME (2UL*HZ): the period of flush_memcg_stats_dwork(), in nanoseconds
 FLUSH_TIME_NS = 2_000_000_000
+
+
+#: the enabled byte of an event nobody declared (v5.14: no memcg events)
+cdef uint8_t _EVENT_OFF = 0
 
 
 cdef inline int64_t _abs64(int64_t x) noexcept nogil:
@@ -216,6 +220,9 @@ cdef class StatTree:
         self.memcgs = {}
         self.next_id = 0
         self.visit_log = None
+        self.ev_flush_on = &_EVENT_OFF
+        self.flush_trace = NULL
+        self.flush_trace_ctx = NULL
 
     def __dealloc__(self):
         free(self.unit)
@@ -658,16 +665,30 @@ cdef class StatTree:
             self.flush_last_time_ns = now_ns
         self.cgroup_rstat_flush(m.vm)
 
+    cdef int __mem_cgroup_flush_stats(self, memcg_vmstats* vm, bint force, object now_ns) except -1:
+        """v6.18 __mem_cgroup_flush_stats(): memcg:memcg_flush_stats (the memcg, its
+        stats_updates, force, needs_flush), then, if forced or memcg_vmstats_needs_flush(), the
+        flush of its subtree (a flush of the root records flush_last_time).  1 if it flushed."""
+        cdef bint needs_flush = self.memcg_vmstats_needs_flush(vm)
+        if self.ev_flush_on[0] and self.flush_trace != NULL:
+            self.flush_trace(self.flush_trace_ctx, vm, vm.stats_updates, force, needs_flush)
+        if not force and not needs_flush:
+            return 0
+        if vm == self.root.vm and now_ns is not None:
+            self.flush_last_time_ns = now_ns
+        self.cgroup_rstat_flush(vm)
+        return 1
+
     def mem_cgroup_flush_stats(self, MemcgStats m=None, now_ns=None):
-        """v6.18 mem_cgroup_flush_stats(memcg): flush memcg's subtree (the root's if None) only
-        if memcg_vmstats_needs_flush().  Returns whether it flushed."""
+        """v6.18 mem_cgroup_flush_stats(memcg): __mem_cgroup_flush_stats(memcg, false) of the
+        memcg (the root's if None): a flush only if memcg_vmstats_needs_flush().  Returns
+        whether it flushed (other modes: False)."""
         if m is None:
             m = self.root
         self._check_live(m)
-        if self.mode != RSTAT_THROTTLED or not self.memcg_vmstats_needs_flush(m.vm):
+        if self.mode != RSTAT_THROTTLED:
             return False
-        self.do_flush_stats(m, now_ns)
-        return True
+        return self.__mem_cgroup_flush_stats(m.vm, False, now_ns) == 1
 
     def flush_ratelimited(self, MemcgStats m, uint64_t now_ns):
         """v6.18 mem_cgroup_flush_stats_ratelimited(): mem_cgroup_flush_stats(m) only if the
@@ -691,13 +712,13 @@ cdef class StatTree:
 
     def periodic_flush(self, uint64_t now_ns):
         """flush_memcg_stats_dwork() (v5.15+; THROTTLED only): the plugin calls this from an
-        emulated-clock timer every FLUSH_TIME_NS.  It flushes the root's subtree
-        unconditionally ("Deliberately ignore memcg_vmstats_needs_flush() here") and records
+        emulated-clock timer every FLUSH_TIME_NS.  __mem_cgroup_flush_stats(root, true): it
+        flushes the root's subtree unconditionally ("Deliberately ignore memcg_vmstats_needs_flush() here") and records
         flush_last_time.  Returns whether it flushed (False in EXACT and BATCHED, whose kernels
         have no such worker for memcg stats)."""
         if self.mode != RSTAT_THROTTLED or self.root is None:
             return False
-        self.do_flush_stats(self.root, now_ns)
+        self.__mem_cgroup_flush_stats(self.root.vm, True, now_ns)
         return True
 
     def flush_work(self):

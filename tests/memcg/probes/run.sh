@@ -51,6 +51,13 @@ restore() {
   for p in $moved; do kill -KILL $p 2>/dev/null; done
   [ -n "$moved" ] && echo "restore: moved back to the root memcg and killed:$moved" | tee -a "$OUT"
   sleep 0.2
+  # 1b. a tracefs instance a probe left (memcg_trace): its events off, then removed
+  for inst in /sys/kernel/tracing/instances/memsim_probe_*; do
+    [ -d "$inst" ] || continue
+    echo 0 > $inst/tracing_on
+    for e in $inst/events/*/*/enable; do echo 0 > $e 2>/dev/null; done
+    rmdir $inst
+  done
   # 2. temp files and the tmpfs
   mountpoint -q $TMPFS && umount $TMPFS
   rm -rf /tmp/memcgprobe* 2>/dev/null
@@ -71,6 +78,7 @@ restore() {
   for k in "${!SAVED[@]}"; do [ "$(cat $k | tr '\n' ' ')" = "${SAVED[$k]}" ] || { echo "RESTORE MISMATCH $k: $(cat $k) != ${SAVED[$k]}"; bad=1; }; done
   left=$(ls $CGM | grep memsim_probe)
   [ -n "$left" ] && { echo "RESTORE MISMATCH: cgroups left: $left"; bad=1; }
+  [ -n "$(ls -d /sys/kernel/tracing/instances/memsim_probe_* 2>/dev/null)" ] && { echo "RESTORE MISMATCH: tracefs instance left"; bad=1; }
   [ -n "$(ls -d /tmp/memcgprobe* 2>/dev/null)" ] && { echo "RESTORE MISMATCH: temp files left"; bad=1; }
   mountpoint -q $TMPFS 2>/dev/null && { echo "RESTORE MISMATCH: $TMPFS still mounted"; bad=1; }
   [ "$n" -le "$NCG0" ] || { echo "RESTORE MISMATCH: memory num_cgroups $n > $NCG0 before the run"; bad=1; }
