@@ -65,6 +65,18 @@ def page_counter_memparse(data: bytes, max_word: str) -> int:
     return min(nbytes // PAGE_SIZE, PAGE_COUNTER_MAX_PAGES)
 
 
+def parse_u64(data: bytes, what: str = "a number") -> int:
+    """kstrtoull() of a cgroup file write (after strstrip()): EINVAL unless a decimal >= 0."""
+    text = data.decode(errors="replace").strip()
+    try:
+        v = int(text, 10)
+    except ValueError:
+        raise VfsError("EINVAL", f"{text!r} is not {what}") from None
+    if v < 0:
+        raise VfsError("EINVAL", f"{text!r} is not {what}: it is negative")
+    return v
+
+
 def _show_max(pages: int) -> str:
     from memsim.plugins.memcg.memcontrol import PAGE_COUNTER_MAX_PAGES
     return "max\n" if pages >= PAGE_COUNTER_MAX_PAGES else f"{pages * PAGE_SIZE}\n"
@@ -268,13 +280,7 @@ def _tasks_store(h, cg, data: bytes) -> None:
 def _pid_task(h, data: bytes) -> Any:
     """The task a pid written to cgroup.procs or tasks names (0: the writer): EINVAL for
     anything but a pid, ESRCH for a pid nobody has."""
-    text = data.decode(errors="replace").strip()
-    try:
-        pid = int(text, 10)
-    except ValueError:
-        raise VfsError("EINVAL", f"{text!r} is not a pid") from None
-    if pid < 0:
-        raise VfsError("EINVAL", "a negative pid")
+    pid = parse_u64(data, "a pid")
     m = h.machine
     task = m.current.task if pid == 0 else m.tasks.get(pid)
     if task is None:

@@ -59,14 +59,8 @@ def knobs(cg: Any) -> V1Knobs:
 
 
 def _u64(data: bytes) -> int:
-    text = data.decode(errors="replace").strip()
-    try:
-        v = int(text, 10)
-    except ValueError:
-        raise VfsError("EINVAL", f"{text!r} is not a number") from None
-    if v < 0:
-        raise VfsError("EINVAL", f"{text!r} is negative")
-    return v
+    from memsim.plugins.memcg.files import parse_u64
+    return parse_u64(data)
 
 
 # -- memory.swappiness -----------------------------------------------------------------------------
