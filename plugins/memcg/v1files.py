@@ -11,7 +11,8 @@ The files a v1 memory cgroup has besides its counters and memory.stat (files.py)
   ``memory.force_empty`` (write-only: drain the stocks and reclaim until the memcg is empty or 16
   rounds reclaimed nothing; EINVAL on the root), ``memory.kmem.tcp.*`` (the socket-buffer
   counter: memsim has no sockets, so its usage stays 0; its limit is kept),
-  ``memory.kmem.slabinfo`` (empty since v5.9), ``memory.pressure_level`` (read empty, written
+  ``memory.kmem.slabinfo`` (empty since v5.9), ``memory.numa_stat`` (the LRU pages of the memcg
+  and of its subtree, per node), ``memory.pressure_level`` (read empty, written
   EINVAL), ``cgroup.event_control`` (write-only: memsim has no eventfd, so a registration fails:
   EBADF for an fd that is not open, EINVAL otherwise), ``cgroup.clone_children`` and
   ``notify_on_release`` (0 or 1).
@@ -194,6 +195,38 @@ def _event_control_store(h, cg, data: bytes) -> None:
     raise VfsError("EINVAL", f"fd {efd} is not an eventfd")
 
 
+#: numa_stat_show()'s lines: name and the LRU lists they sum
+_NUMA_STATS = (("total", (0, 1, 2, 3, 4)), ("file", (2, 3)), ("anon", (0, 1)), ("unevictable", (4,)))
+
+
+def _numa_stat_show(h, cg) -> str:
+    """memcg_numa_stat_show(): for each of total, file, anon and unevictable, the pages on the
+    memcg's own LRU lists and per node ("total=N N0=N ..."), then the same over its subtree
+    ("hierarchical_..."); pages, not bytes.  memsim reads its lruvecs' list sizes, which the
+    kernel's lruvec counters track."""
+    reclaim = getattr(h, "reclaim", None)
+    if reclaim is None:
+        raise VfsError("EINVAL", "memory.numa_stat needs the memcg lruvecs")
+    memcg = cg.memcg
+    nodes = range(h.machine.physmem.nr_nodes)
+    own = [reclaim.lru_sizes(memcg, nid) for nid in nodes]
+    subtree = [h.host.get(i) for i in reclaim.mem_cgroup_iter(memcg)]
+    tree = [[0] * 5 for _ in nodes]
+    for m in subtree:
+        if m is None:
+            continue
+        for nid in nodes:
+            for i, n in enumerate(reclaim.lru_sizes(m, nid)):
+                tree[nid][i] += n
+    out = []
+    for prefix, per_node in (("", own), ("hierarchical_", tree)):
+        for name, lists in _NUMA_STATS:
+            counts = [sum(per_node[nid][i] for i in lists) for nid in nodes]
+            out.append(f"{prefix}{name}={sum(counts)}"
+                       + "".join(f" N{nid}={c}" for nid, c in zip(nodes, counts)) + "\n")
+    return "".join(out)
+
+
 def _flag_show(name: str):
     def show(h, cg) -> str:
         return f"{int(getattr(knobs(cg), name))}\n"
@@ -220,6 +253,7 @@ def v1_files(h, cg) -> Dict[str, Tuple[Optional[Callable], Optional[Callable]]]:
         "memory.kmem.tcp.max_usage_in_bytes": (_tcp_show("watermark"), _tcp_reset("watermark")),
         "memory.kmem.tcp.failcnt": (_tcp_show("failcnt", 1), _tcp_reset("failcnt")),
         "memory.pressure_level": (lambda h, cg: "", None),
+        "memory.numa_stat": (_numa_stat_show, None),
         "cgroup.event_control": (None, _event_control_store),
     }
 

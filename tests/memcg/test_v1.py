@@ -45,6 +45,7 @@ ERRNO_ROWS = [
     ("memory.pressure_level", "low", "EINVAL", ""),                  # errno.pressure_level
     ("cgroup.event_control", "abc", "EINVAL", None),                 # errno.event_control_garbage
     ("memory.kmem.slabinfo", "0", "EINVAL", ""),                     # errno.write_readonly.kmem.slabinfo
+    ("memory.numa_stat", "0", "EINVAL", None),                       # errno.write_readonly.numa_stat
 ]
 
 
@@ -65,7 +66,7 @@ def test_the_v1_knobs_answer_as_the_live_kernel(kernel):
 
 def test_a_v1_child_has_the_live_kernels_files():
     """memcg_errno.txt `errno.ls_child`: the names and modes of a child's files (but the
-    vendor kernel's memory.shown_ram_in_bytes, not upstream, and memory.numa_stat, not yet)."""
+    vendor kernel's memory.shown_ram_in_bytes, not upstream)."""
     r = run(f"- mkdir: {{path: {M}/a}}\n")
     want = {}
     for line in open(__file__.replace("test_v1.py", "probes/memcg_errno.txt")):
@@ -73,7 +74,6 @@ def test_a_v1_child_has_the_live_kernels_files():
             mode, name = line.rstrip("\n").split("\t")[2].split(" ")
             want[name] = mode
     want.pop("memory.shown_ram_in_bytes")
-    want.pop("memory.numa_stat")
     got = {}
     for path, inode in r.machine.vfs.iterate(f"{M}/a"):
         name = path.rsplit("/", 1)[1]
@@ -136,3 +136,38 @@ def test_oom_kill_disable_makes_the_11th_fault_wait_until_the_limit_is_raised(ke
     from memsim.testing import task_summary
     w = task_summary(r, "worker")
     assert w["killed_by"] is None and w["exited"] and w["faults"]["oom"] == 1
+
+
+def test_v1_numa_stat_counts_a_memcgs_lru_pages_and_its_subtrees_per_node():
+    """memcg_numa_stat_show(): b's 100 anonymous pages (those already moved from the CPU's
+    lru_add batch onto b's lruvec) show in b's anon and total, in a's hierarchical_ lines only,
+    and in the root's hierarchical_ lines; pages, per node."""
+    import sys
+    sys.path.insert(0, __file__.rsplit("/", 1)[0])
+    from test_kmem import Snap
+    snap = Snap(lambda ctx: {p: dict(_numa(ctx.machine.vfs.read_file(f"{M}{p}/memory.numa_stat").decode()))
+                             for p in ("", "/a", "/a/b")})
+    r = run_text(workload(f"""\
+        - mkdir: {{path: {M}/a}}
+        - mkdir: {{path: {M}/a/b}}
+        - write_file: {{path: {M}/a/b/cgroup.procs, data: "0"}}
+        - mmap: {{name: buf, length: 400 KiB}}
+        - touch: {{vma: buf}}
+        - snap: {{label: touched}}
+        """), events=(), plugins=(snap,))
+    assert r.error is None, r.error
+    s = snap.seen["touched"]
+    b_anon = s["/a/b"]["anon"]
+    assert 100 - 31 < b_anon[0] <= 100 and b_anon == (b_anon[0], [b_anon[0]])
+    assert s["/a/b"]["total"] == b_anon and s["/a/b"]["hierarchical_anon"] == b_anon
+    assert s["/a"]["anon"] == (0, [0]) and s["/a"]["hierarchical_anon"] == b_anon
+    assert s[""]["hierarchical_anon"][0] >= b_anon[0]
+    assert list(s["/a"]) == ["total", "file", "anon", "unevictable", "hierarchical_total",
+                             "hierarchical_file", "hierarchical_anon", "hierarchical_unevictable"]
+
+
+def _numa(text):
+    for line in text.splitlines():
+        head, *nodes = line.split(" ")
+        name, total = head.split("=")
+        yield name, (int(total), [int(n.split("=")[1]) for n in nodes])
