@@ -474,11 +474,77 @@ def _set_max(h, memcg, counter: str, pages: int) -> None:
             break
 
 
+#: __memory_events_show()'s lines: v5.17 added oom_group_kill, v6.14 sock_throttled
+EVENT_KEYS = ProfileTable("memcg.memory_events", {
+    "v5.14": ("low", "high", "max", "oom", "oom_kill"),
+    "v6.18": ("low", "high", "max", "oom", "oom_kill", "oom_group_kill", "sock_throttled")})
+
+
 def _events_show(local: bool):
     def show(h, cg) -> str:
         ev = cg.memcg.memory_events(local)
-        return "".join(f"{k} {ev[k]}\n" for k in ("low", "high", "max", "oom", "oom_kill"))
+        return "".join(f"{k} {ev[k]}\n" for k in EVENT_KEYS[h.profile])
     return show
+
+
+#: memory.reclaim (v5.19: proactive reclaim of a cgroup)
+HAS_MEMORY_RECLAIM = ProfileTable("memcg.memory_reclaim", {"v5.14": False, "v6.18": True})
+
+
+def _memory_reclaim_store(h, cg, data: bytes) -> None:
+    """memory_reclaim() -> user_proactive_reclaim(): a size (memparse, in pages) and options
+    (``swappiness=N`` 0..200, ``swappiness=max``; anything else EINVAL), then
+    try_to_free_mem_cgroup_pages() in batches of a quarter of what is left, draining the LRU
+    batches before the last try, until the size is reclaimed: EAGAIN once 16 more rounds
+    reclaimed nothing, EINTR on a fatal signal.  memsim's reclaim has one swappiness
+    (vm.swappiness): the option is checked, not applied -- without swap it changes nothing."""
+    text = data.decode(errors="replace").strip()
+    head, _, opts = text.partition(" ")
+    if not head:
+        raise VfsError("EINVAL", "memory.reclaim takes a size")
+    try:
+        nbytes = memparse(head)
+    except ValueError:
+        raise VfsError("EINVAL", f"{head!r} is not a size") from None
+    for opt in opts.split():
+        key, _, value = opt.partition("=")
+        if key != "swappiness":
+            raise VfsError("EINVAL", f"unknown option {opt!r}")
+        if value != "max":
+            try:
+                sw = int(value, 10)
+            except ValueError:
+                raise VfsError("EINVAL", f"swappiness {value!r}") from None
+            if not 0 <= sw <= 200:
+                raise VfsError("EINVAL", f"swappiness {sw} is not in 0..200")
+    nr_to_reclaim = nbytes // PAGE_SIZE
+    memcg = cg.memcg
+    retries = 16                                        # MAX_RECLAIM_RETRIES
+    cur = h.machine.current.task
+    reclaimed = 0
+    while reclaimed < nr_to_reclaim:
+        if cur is not None and cur.sigkill_pending:
+            raise VfsError("EINTR", "a fatal signal is pending")
+        if not retries:
+            h.machine.physmem.lru_add_drain_py(True)   # lru_add_drain_all(): the last try
+        got = _reclaim(h, memcg, (nr_to_reclaim - reclaimed) // 4)
+        if not got:
+            if not retries:
+                raise VfsError("EAGAIN", f"reclaimed {reclaimed} of {nr_to_reclaim} pages")
+            retries -= 1
+        reclaimed += got
+
+
+def _oom_group_store(h, cg, data: bytes) -> None:
+    """memory_oom_group_write(): kstrtoint (base 0), then only 0 or 1."""
+    text = data.decode(errors="replace").strip()
+    try:
+        v = int(text, 0)
+    except ValueError:
+        raise VfsError("EINVAL", f"{text!r} is not a number") from None
+    if v not in (0, 1):
+        raise VfsError("EINVAL", "memory.oom.group takes 0 or 1")
+    cg.oom_group = bool(v)
 
 
 def _v1_limit_store(counter: str):
@@ -568,6 +634,8 @@ def cg_memory_files(h, cg) -> Dict[str, Tuple[Any, Any]]:
     root = cg.parent is None
     if h.version == 2:
         files: Dict[str, Tuple[Any, Any]] = {"memory.stat": (memory_stat_v2, None)}
+        if HAS_MEMORY_RECLAIM[h.profile]:
+            files["memory.reclaim"] = (None, _memory_reclaim_store)
         if not root:
             files.update({
                 "memory.current": (_counter_file("memory", "usage"), None),
@@ -577,6 +645,8 @@ def cg_memory_files(h, cg) -> Dict[str, Tuple[Any, Any]]:
                 "memory.max": (_limit_show("memory", "max", "max"), _v2_limit_store("max")),
                 "memory.events": (_events_show(False), None),
                 "memory.events.local": (_events_show(True), None),
+                "memory.oom.group": (lambda h, cg: f"{int(getattr(cg, 'oom_group', False))}\n",
+                                     _oom_group_store),
                 "memory.swap.current": (_counter_file("swap", "usage"), None),
                 "memory.swap.max": (_limit_show("swap", "max", "max"), _v2_swap_max_store),
             })

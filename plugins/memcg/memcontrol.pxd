@@ -13,7 +13,9 @@ cdef enum:
     MEMCG_MAX = 2
     MEMCG_OOM = 3
     MEMCG_OOM_KILL = 4
-    MEMCG_NR_MEMORY_EVENTS = 5
+    MEMCG_OOM_GROUP_KILL = 5            # v5.17+ shows it in memory.events
+    MEMCG_SOCK_THROTTLED = 6            # v6.14+ (memsim has no sockets: always 0)
+    MEMCG_NR_MEMORY_EVENTS = 7
 
 # memcg-only state items, after the node_stat_items (enum memcg_stat_item)
 cdef enum:

@@ -59,7 +59,7 @@ cdef uint8_t _EVENT_OFF = 0
 
 #: page_counter "max" as the files print it
 PAGE_COUNTER_MAX_PAGES = PAGE_COUNTER_MAX
-MEMORY_EVENT_NAMES = ("low", "high", "max", "oom", "oom_kill")
+MEMORY_EVENT_NAMES = ("low", "high", "max", "oom", "oom_kill", "oom_group_kill", "sock_throttled")
 #: memcg state items after the node_stat_items (enum memcg_stat_item)
 NR_NODE_ITEMS = NR_VM_NODE_STAT_ITEMS
 MEMCG_SWAP = NR_VM_NODE_STAT_ITEMS + MEMCG_SWAP_ITEM

@@ -5,7 +5,9 @@ The candidates are the processes of the memcg over its limit and of its descenda
 (mem_cgroup_scan_tasks), scored by oom_badness against ``totalpages`` = mem_cgroup_get_max();
 the victim is killed as a global OOM's is (SIGKILL, the reaper), and its memcg and every
 ancestor count ``oom_kill`` in memory.events.  No victim: v5.14 forces the charge (OOM_FAILED),
-v6.x fails it.  A v1 memcg with oom_kill_disable kills nobody: its user faults wait
+v6.x fails it.  A memory.oom.group 1 on the victim's memcg or an ancestor within the OOM's
+domain kills every process of that group too (oom_kill_memcg_member; memory.events
+``oom_group_kill``).  A v1 memcg with oom_kill_disable kills nobody: its user faults wait
 (cgroupfs.Hierarchy.oom_synchronize) until memcg_oom_recover() wakes them.
 """
 from __future__ import annotations
@@ -64,8 +66,46 @@ def memcg_out_of_memory(machine: Any, memcg: Any, gfp: int, order: int) -> bool:
         chosen, chosen_points = leader, points
     if chosen is None:
         return False
-    victim_memcg = chosen.memcg
-    killer.oom_kill_process(chosen, chosen_points, gfp, order)
-    if victim_memcg is not None:        # memcg_memory_event_mm(mm, MEMCG_OOM_KILL)
-        memcg.host.memory_event_py(victim_memcg, MEMORY_EVENT_NAMES.index("oom_kill"))
+    oom_group = mem_cgroup_get_oom_group(machine, chosen, memcg)
+    _kill(machine, memcg, chosen, chosen_points, gfp, order)
+    if oom_group is not None:           # kill every task of the group (oom_kill_memcg_member)
+        memcg.host.memory_event_py(oom_group, MEMORY_EVENT_NAMES.index("oom_group_kill"))
+        for group in _processes(machine):
+            leader = group[0]
+            if leader is chosen or not any(_in_subtree(t, oom_group) for t in group):
+                continue
+            if leader.oom_score_adj == -1000 or any(t.sigkill_pending for t in group):
+                continue
+            _kill(machine, memcg, leader, 0, gfp, order)
     return True
+
+
+def _kill(machine: Any, memcg: Any, task: Any, points: int, gfp: int, order: int) -> None:
+    """__oom_kill_process(), with memcg_memory_event_mm(mm, MEMCG_OOM_KILL)."""
+    from memsim.plugins.memcg.memcontrol import MEMORY_EVENT_NAMES
+    victim_memcg = task.memcg
+    machine.oom.oom_kill_process(task, points, gfp, order)
+    if victim_memcg is not None:
+        memcg.host.memory_event_py(victim_memcg, MEMORY_EVENT_NAMES.index("oom_kill"))
+
+
+def mem_cgroup_get_oom_group(machine: Any, victim: Any, oom_domain: Any) -> Any:
+    """mem_cgroup_get_oom_group() (cgroup v2 only): the highest memcg from the victim's up to
+    the OOM's domain whose cgroup has memory.oom.group 1, or None."""
+    from memsim.plugins.memcg import hierarchy
+    from memsim.plugins.memcg.memcontrol import is_descendant
+    h = hierarchy(machine)
+    memcg = victim.memcg
+    if h is None or h.version != 2 or memcg is None or memcg.parent is None:
+        return None
+    if not is_descendant(memcg, oom_domain):
+        return None
+    group = None
+    while memcg is not None:
+        cg = memcg.cgroup
+        if cg is not None and getattr(cg, "oom_group", False):
+            group = memcg
+        if memcg is oom_domain:
+            break
+        memcg = memcg.parent
+    return group

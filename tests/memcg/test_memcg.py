@@ -489,3 +489,54 @@ def test_v1_memory_stat_has_swap_only_with_memsw_accounting_and_v2_swap_max_take
         - write_file: {{path: {CG}/a/memory.swap.max, data: "-1"}}
         - expect: {{errno: EINVAL}}
         """)
+
+
+def test_v6_18_memory_events_has_oom_group_kill_and_sock_throttled():
+    """__memory_events_show() of 6.18: oom_group_kill (v5.17) and sock_throttled (v6.14) after
+    oom_kill; v5.14's five lines are the spec's (memcg.md 7.1)."""
+    run(in_cgroup() + f"""\
+        - expect: {{file: {{path: {CG}/a/memory.events, equals: "low 0\\nhigh 0\\nmax 0\\noom 0\\noom_kill 0\\noom_group_kill 0\\nsock_throttled 0\\n"}}}}
+        - expect: {{file: {{path: {CG}/a/memory.oom.group, equals: "0\\n"}}}}
+        - write_file: {{path: {CG}/a/memory.oom.group, data: "2"}}
+        - expect: {{errno: EINVAL}}
+        - write_file: {{path: {CG}/a/memory.oom.group, data: "0x1"}}
+        - expect: {{file: {{path: {CG}/a/memory.oom.group, equals: "1\\n"}}}}
+        """, kernel="v6.18")
+
+
+@pytest.mark.parametrize("kernel", PROFILES)
+def test_memory_oom_group_kills_every_process_of_the_group(kernel):
+    """oom_kill_process(): with memory.oom.group 1 the memcg OOM kills the chosen victim and then
+    every other process of the group (oom_kill_memcg_member) but those with oom_score_adj
+    -1000; memory.events counts oom_kill per process and oom_group_kill once (v6.18 shows it)."""
+    r = run_text(workload(f"""\
+        - mkdir: {{path: {CG}/g}}
+        - write_file: {{path: {CG}/g/memory.max, data: 1M}}
+        - write_file: {{path: {CG}/g/memory.oom.group, data: "1"}}
+        - fork:
+            child: idle
+            steps:
+              - write_file: {{path: {CG}/g/cgroup.procs, data: '0'}}
+              - sleep: {{duration: 1 s}}
+        - fork:
+            child: spared
+            steps:
+              - write_file: {{path: /proc/1002/oom_score_adj, data: "-1000"}}
+              - write_file: {{path: {CG}/g/cgroup.procs, data: '0'}}
+              - sleep: {{duration: 1 s}}
+        - fork:
+            child: hog
+            steps:
+              - sleep: {{duration: 1 ms}}
+              - write_file: {{path: {CG}/g/cgroup.procs, data: '0'}}
+              - mmap: {{name: m, length: 2 MiB}}
+              - touch: {{vma: m}}
+        - sleep: {{duration: 10 ms}}
+        """, kernel=kernel), events=())
+    assert r.error is None, r.error
+    g = r.machine.plugin_state["memcg"].cgroup_at("g").memcg
+    assert task_summary(r, "hog")["killed_by"] is not None
+    assert task_summary(r, "idle")["killed_by"] is not None
+    assert task_summary(r, "spared")["killed_by"] is None
+    ev = g.memory_events()
+    assert ev["oom_kill"] == 2 and ev["oom_group_kill"] == 1

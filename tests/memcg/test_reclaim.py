@@ -360,3 +360,35 @@ def test_effective_min_distributes_the_parents_protection_in_proportion_to_usage
             assert emin == _model_ep(usage, total, mn, parent_min, siblings)
             got += emin
     assert got <= parent_min
+
+
+def test_v6_18_memory_reclaim_reclaims_a_cgroups_page_cache_on_request():
+    """memory_reclaim() -> user_proactive_reclaim() (v5.19+): writing a size reclaims that much
+    from the cgroup's own LRU lists; more than it can reclaim is EAGAIN after 16 fruitless
+    rounds; a bad size or option is EINVAL.  v5.14 has no such file."""
+    cache = f"""\
+        - mkdir: {{path: {CG}/c}}
+        - write_file: {{path: {CG}/c/cgroup.procs, data: '0'}}
+        - mmap: {{name: d, length: 4 MiB, type: file, file: data.bin, prot: r}}
+        - touch: {{vma: d, access: read}}
+        - munmap: {{vma: d}}
+        - sleep: {{duration: 3 s}}
+        """.rstrip(" ")
+    r = run(workload(cache + f"""\
+        - write_file: {{path: {CG}/c/memory.reclaim, data: "abc"}}
+        - expect: {{errno: EINVAL}}
+        - write_file: {{path: {CG}/c/memory.reclaim, data: "1M swappiness=300"}}
+        - expect: {{errno: EINVAL}}
+        - write_file: {{path: {CG}/c/memory.reclaim, data: "1M foo"}}
+        - expect: {{errno: EINVAL}}
+        - write_file: {{path: {CG}/c/memory.reclaim, data: "2M"}}
+        - write_file: {{path: {CG}/c/memory.reclaim, data: "64M"}}
+        - expect: {{errno: EAGAIN}}
+        """, kernel="v6.18"))
+    c = memcg(r, "c")
+    assert reclaim(r).lru_sizes(c)[2] + reclaim(r).lru_sizes(c)[3] == 0
+    run(workload(f"""\
+        - mkdir: {{path: {CG}/c}}
+        - read_file: {{path: {CG}/c/memory.reclaim}}
+        - expect: {{errno: ENOENT}}
+        """, kernel="v5.14"))
