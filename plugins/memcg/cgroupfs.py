@@ -198,13 +198,14 @@ class Hierarchy:
         cleared meanwhile, the OOM killer runs instead and the fault is retried at once
         (PREEMPT).  None: the task is not in a memcg OOM."""
         from memsim.plugins.memcg.oom import memcg_out_of_memory
+        from memsim.profiles import GFP_KERNEL
         from memsim.plugins.memcg.v1files import knobs
         from memsim.sched import PREEMPT, WaitQueue
         memcg = self.memcg_in_oom.pop(task.pid, None)
         if memcg is None:
             return None
         if memcg.cgroup is not None and not knobs(memcg.cgroup).oom_kill_disable:
-            memcg_out_of_memory(self.machine, memcg, 0xcc0, 0)
+            memcg_out_of_memory(self.machine, memcg, GFP_KERNEL, 0)
             return PREEMPT
         self._mark_under_oom(memcg, 1)
         waitq = WaitQueue(f"memcg_oom_waitq ({task.comm}-{task.pid})")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
-from memsim.profiles import ProfileTable
+from memsim.profiles import GFP_KERNEL, ProfileTable
 from memsim.vfs import VfsError
 from memsim.vmstat import ITEM_BY_NAME
 
@@ -416,7 +416,7 @@ def _reclaim(h, memcg, nr_pages: int, may_swap: bool = True) -> int:
     ``reclaim`` slot (0 without one)."""
     if h.host.reclaim is None:
         return 0
-    return h.host.reclaim(memcg, nr_pages, 0xcc0, may_swap)
+    return h.host.reclaim(memcg, nr_pages, GFP_KERNEL, may_swap)
 
 
 def _set_high(h, memcg, pages: int) -> None:
@@ -470,7 +470,7 @@ def _set_max(h, memcg, counter: str, pages: int) -> None:
                 nr_reclaims -= 1
             continue
         h.host.memory_event_py(memcg, MEMORY_EVENT_NAMES.index("oom"))
-        if h.host.oom is None or not h.host.oom(memcg, 0xcc0, 0):
+        if h.host.oom is None or not h.host.oom(memcg, GFP_KERNEL, 0):
             break
 
 
@@ -689,7 +689,8 @@ def populate(h, cg, memory_only: bool = False) -> None:
             add("cgroup.subtree_control", _subtree_show, _subtree_store)
             add("cgroup.stat", _stat_show, None)
         else:
-            from memsim.plugins.memcg.v1files import v1_core_files, v1_root_files
+            from memsim.plugins.memcg.v1files import knobs, v1_core_files, v1_root_files
+            knobs(cg)                       # mem_cgroup_css_alloc(): what it inherits, now
             add("tasks", _tasks_show, _tasks_store)
             for name, (show, store) in v1_core_files(h, cg).items():
                 add(name, show, store)

@@ -29,7 +29,8 @@ from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libc.string cimport memset
 
-from memsim._types cimport pfn_t, gfp_t, PG_head
+from memsim._types cimport (pfn_t, gfp_t, PG_head, GFP_HIGH_, GFP_ATOMIC_, GFP_DIRECT_RECLAIM_,
+                            GFP_RETRY_MAYFAIL_, GFP_NOFAIL_, GFP_NORETRY_)
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem, memcg_ops, MEMCG_DATA_OBJCGS, MEMCG_DATA_KMEM
 from memsim.task cimport TaskStruct
@@ -43,12 +44,6 @@ DEF PAGE_COUNTER_MAX = 0x7fffffffffffffff // 4096     # LONG_MAX / PAGE_SIZE
 DEF MAX_RECLAIM_RETRIES = 16
 DEF PAGE_ALLOC_COSTLY_ORDER = 3
 DEF ENOMEM = 12
-DEF GFP_HIGH = 0x20
-DEF GFP_ATOMIC = 0x200
-DEF GFP_DIRECT_RECLAIM = 0x400
-DEF GFP_RETRY_MAYFAIL = 0x4000
-DEF GFP_NOFAIL = 0x8000
-DEF GFP_NORETRY = 0x10000
 DEF HZ = 1000                           # CONFIG_HZ of both profiles
 DEF MEMCG_DELAY_PRECISION_SHIFT = 20
 DEF MEMCG_DELAY_SCALING_SHIFT = 14
@@ -600,11 +595,11 @@ cdef class MemcgHost:
                 continue
             cur = self.pm.cur.task
             if not self.v6:
-                if gfp & GFP_ATOMIC:
+                if gfp & GFP_ATOMIC_:
                     return self._force(memcg, nr)
                 if cur is not None and (cur.oom_victim or cur.sigkill_pending):
                     return self._force(memcg, nr)       # should_force_charge()
-            if not gfp & GFP_DIRECT_RECLAIM:
+            if not gfp & GFP_DIRECT_RECLAIM_:
                 return self._nomem(memcg, over, gfp, nr, raised_max)
             self.memory_event(over, MEMCG_MAX)
             raised_max = True
@@ -617,14 +612,14 @@ cdef class MemcgHost:
                 self.drain_all_stock(over)
                 drained = True
                 continue
-            if gfp & GFP_NORETRY:
+            if gfp & GFP_NORETRY_:
                 return self._nomem(memcg, over, gfp, nr, raised_max)
             if reclaimed and nr <= (1 << PAGE_ALLOC_COSTLY_ORDER):
                 continue
             if retries > 0:
                 retries -= 1
                 continue
-            if gfp & GFP_RETRY_MAYFAIL:
+            if gfp & GFP_RETRY_MAYFAIL_:
                 return self._nomem(memcg, over, gfp, nr, raised_max)
             if self.v6:
                 if passed_oom and cur is not None and (cur.sigkill_pending or cur.oom_victim):
@@ -659,7 +654,7 @@ cdef class MemcgHost:
         # v6.x: past a batch over high, throttle in the charge too (the penalty is slept on
         # the way back to user mode with the rest)
         cur = self.pm.cur.task
-        if self.v6 and cur is not None and gfp & GFP_DIRECT_RECLAIM and \
+        if self.v6 and cur is not None and gfp & GFP_DIRECT_RECLAIM_ and \
                 self.over_high.get(cur.pid, 0) > self.charge_batch:
             self.high_sleep[cur.pid] = self.high_sleep.get(cur.pid, 0) + self._handle_over_high(cur)
         return 0
@@ -743,10 +738,10 @@ cdef class MemcgHost:
         """nomem: -ENOMEM, unless the charge may not fail (v5.14: __GFP_NOFAIL; v6.x also
         __GFP_HIGH, and a forced charge counts the MAX event if it was not yet)."""
         if not self.v6:
-            if not gfp & GFP_NOFAIL:
+            if not gfp & GFP_NOFAIL_:
                 return -1
             return self._force(memcg, nr)
-        if not gfp & (GFP_NOFAIL | GFP_HIGH):
+        if not gfp & (GFP_NOFAIL_ | GFP_HIGH_):
             return -1
         if not raised_max:
             self.memory_event(over, MEMCG_MAX)

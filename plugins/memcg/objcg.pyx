@@ -34,7 +34,7 @@ from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 
-from memsim._types cimport pfn_t, gfp_t, PG_head
+from memsim._types cimport pfn_t, gfp_t, PG_head, GFP_NOFAIL_
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem, MEMCG_DATA_OBJCGS, MEMCG_DATA_KMEM
 from memsim.slab cimport KmemCache, SlabAllocator, SLAB_RECLAIM_ACCOUNT
@@ -47,7 +47,6 @@ from memsim.plugins.memcg.memcontrol cimport (
 
 DEF PAGE_SIZE = 4096
 DEF PAGE_SHIFT = 12
-DEF GFP_NOFAIL = 0x8000
 DEF OBJ_POINTER_SIZE = 8                # sizeof(struct obj_cgroup *): a vector slot
 DEF PAGE_OFFSET = 0xffff888000000000   # the direct map (slab.pyx C_PAGE_OFFSET)
 
@@ -303,7 +302,7 @@ cdef class ObjcgHost:
             return -1
         if self.h.v1 and self.v1_kmem_try and not self.account_kmem_stat:
             if not counter_try_charge(&memcg.kmem, nr, &fail):
-                if gfp & GFP_NOFAIL:
+                if gfp & GFP_NOFAIL_:
                     counter_charge(&memcg.kmem, nr)
                     return 0
                 counter_uncharge(&memcg.memory, nr)        # cancel_charge()

@@ -46,14 +46,16 @@ class V1Knobs:
 
 
 def knobs(cg: Any) -> V1Knobs:
-    """The cgroup's knobs (made on first use; a child inherits its parent's swappiness and
-    oom_kill_disable, as mem_cgroup_css_alloc() does)."""
+    """The cgroup's knobs (made at mkdir, files.populate; a child inherits its parent's swappiness --
+    mem_cgroup_swappiness(parent), vm.swappiness for the root -- and oom_kill_disable, as
+    mem_cgroup_css_alloc() does)."""
     k = getattr(cg, "v1", None)
     if k is None:
         parent = knobs(cg.parent) if cg.parent is not None else None
         k = V1Knobs()
         if parent is not None:
-            k.swappiness = parent.swappiness
+            k.swappiness = (cg.hierarchy.machine.vmscan.swappiness if cg.parent.parent is None
+                            else parent.swappiness)
             k.oom_kill_disable = parent.oom_kill_disable
         cg.v1 = k
     return k

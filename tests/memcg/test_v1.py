@@ -93,6 +93,7 @@ def test_v1_root_swappiness_is_vm_swappiness_and_a_child_inherits_its_parents():
         - write_file: {{path: {M}/memory.swappiness, data: "30"}}
         - expect: {{file: {{path: /proc/sys/vm/swappiness, equals: "30\\n"}}}}
         - mkdir: {{path: {M}/a}}
+        - expect: {{file: {{path: {M}/a/memory.swappiness, equals: "30\\n"}}}}
         - write_file: {{path: {M}/a/memory.swappiness, data: "10"}}
         - mkdir: {{path: {M}/a/b}}
         - expect: {{file: {{path: {M}/a/b/memory.swappiness, equals: "10\\n"}}}}
