@@ -333,24 +333,35 @@ ctypedef int (*do_swap_page_fn)(void* ctx, MmStruct mm, VmArea vma, vm_fault* vm
 ctypedef int (*swap_free_fn)(void* ctx, uint64_t entry) except -1
 ctypedef int (*swap_duplicate_fn)(void* ctx, uint64_t entry) except? -1000000
 # swap_out: reclaim's add_to_swap(page) for an anonymous page shrink_page_list wants to evict:
-#   give it a swap entry (*entry) and put it in the swap cache; 0, or -ENOMEM when no swap space
-#   is left (the page is activated).  NULL: no swap, so anon is not scanned by reclaim
-#   (get_scan_count's can_reclaim_anon_pages() is false) and anon pages stay where they are.
-#   The core then sets PG_swapcache, page->private = entry and PG_dirty (add_to_swap_cache,
-#   set_page_dirty) and NR_SWAPCACHE; try_to_unmap puts swp_entry_to_pte(entry) in every PTE,
-#   taking a swap_duplicate reference each, MM_ANONPAGES -> MM_SWAPENTS.
+#   give it a swap entry (*entry: get_swap_page, with its memcg swap charge) and put it in the
+#   swap cache (add_to_swap_cache: PG_swapcache, page->private = entry, the swap cache's page
+#   reference, NR_FILE_PAGES, NR_SWAPCACHE) and set PG_dirty; 0, or -ENOMEM when no slot is left
+#   or the memcg's swap.max refuses (the page is activated).  NULL: no swap, so anon is not
+#   scanned by reclaim (get_scan_count's can_reclaim_anon_pages() is false) and anon pages stay
+#   where they are.  try_to_unmap then puts swp_entry_to_pte(entry) in every PTE, taking a
+#   swap_duplicate reference each, MM_ANONPAGES -> MM_SWAPENTS.
 # swap_writepage: pageout()'s ->writepage of the swap cache (swap_writepage, v6.18
 #   swap_writeout): write the page to slot ``entry``; same contract as a_ops writepage (the op
 #   sets and ends writeback through MmCore.set_page_writeback / end_page_writeback; ending it at
 #   once is a synchronous write, and the page is freed in the same pass).  NULL: anon pages are
 #   activated after add_to_swap (nothing can write them).
-# delete_from_swap_cache: __remove_mapping() of a swap-cache page (__delete_from_swap_cache +
-#   put_swap_page): the written page leaves the swap cache; its PTEs keep ``entry``.  The core
-#   clears PG_swapcache and NR_SWAPCACHE.  Also called when an added page cannot be unmapped.
+# delete_from_swap_cache: __remove_mapping() of a clean, unmapped swap-cache page
+#   (mem_cgroup_swapout, __delete_from_swap_cache with a workingset shadow, put_swap_page in the
+#   profile's order): PG_swapcache, page->private, NR_FILE_PAGES and NR_SWAPCACHE go; its PTEs
+#   keep ``entry``.  The caller drops the swap cache's page reference.  Also called when an
+#   added page cannot be unmapped.
+# free_swap_cache: free_swap_cache() of a swap-cache page the unmap's release frees
+#   (free_pages_and_swap_cache), and v6.x wp_can_reuse_anon_folio()'s folio_free_swap():
+#   try_to_free_swap() -- when no swap PTE refers to its slot and it is not under writeback the
+#   page leaves the swap cache and the op drops the cache's reference; 1 when it did, else 0.
 ctypedef int (*swap_out_fn)(void* ctx, pfn_t pfn, uint64_t* entry) except? -1000000
 ctypedef int (*swap_writepage_fn)(void* ctx, pfn_t pfn, uint64_t entry,
                                   writeback_control* wbc) except? -1000000
 ctypedef int (*delete_from_swap_cache_fn)(void* ctx, pfn_t pfn, uint64_t entry) except -1
+ctypedef int (*free_swap_cache_fn)(void* ctx, pfn_t pfn) except -1
+# nr_swap_pages: get_nr_swap_pages() (free slots; can_reclaim_anon_pages scans anon only when
+#   some are left).  NULL: as many as wanted.
+ctypedef int64_t (*nr_swap_pages_fn)(void* ctx) noexcept
 
 cdef struct swap_ops:
     do_swap_page_fn do_swap_page
@@ -359,6 +370,8 @@ cdef struct swap_ops:
     swap_out_fn swap_out
     swap_writepage_fn swap_writepage
     delete_from_swap_cache_fn delete_from_swap_cache
+    free_swap_cache_fn free_swap_cache
+    nr_swap_pages_fn nr_swap_pages
     void* ctx
 
 # ----------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from memsim._types cimport (
     pfn_t, gfp_t, NO_PFN, PAGE_SHIFT, PAGE_SIZE, PTRS_PER_TABLE, _PAGE_PRESENT, _PAGE_RW,
     _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE, _PAGE_SPECIAL, _PAGE_UFFD_WP, _PAGE_NX,
     PTE_PFN_MASK, PG_table, PG_zero, PG_reserved, PG_swapbacked, PG_head, PG_tail, PG_buddy,
-    PG_pcp, PG_content, PG_hugetlb, PG_slab, PG_lru, PG_dirty, PG_writeback, PG_reclaim, PG_active,
+    PG_pcp, PG_content, PG_hugetlb, PG_owner_priv_1, PG_slab, PG_lru, PG_dirty, PG_writeback, PG_reclaim, PG_active,
     PG_locked, PG_unevictable, MAX_NR_ZONES, PAGE_MAPPING_ANON, MM_FILEPAGES, MM_ANONPAGES,
     MM_SWAPENTS, MM_SHMEMPAGES, NR_MM_COUNTERS, GFP_NOWARN_, GFP_KSWAPD_RECLAIM_, GFP_THISNODE_,
     HPAGE_PMD_ORDER, HPAGE_PUD_ORDER, mempolicy, MPOL_INTERLEAVE, MPOL_PREFERRED_MANY, GFP_WRITE_,
@@ -2388,6 +2388,10 @@ cdef class MmCore:
             if self.wp_reuse_drains_lru and not (op.flags & (1ULL << PG_head)) and \
                     op._refcount <= 3 and not (op.flags & (1ULL << PG_lru)):
                 self.pm.lru_add_drain()     # a fresh page may still be in this CPU's lru_add batch
+            if self.wp_reuse_drains_lru and op.flags & (1ULL << PG_owner_priv_1) and \
+                    op._refcount == 2 and self.swap.free_swap_cache != NULL:
+                # wp_can_reuse_anon_folio(): folio_free_swap() of a swap-cache page
+                self.swap.free_swap_cache(self.swap.ctx, old)
             if not (op.flags & (1ULL << PG_head)) and op._refcount == 1 and op._mapcount == 1:
                 vmf.pte[0] = e | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED     # wp_page_reuse
                 count_vm_event(self.pm.vs, PGREUSE)
@@ -4950,13 +4954,20 @@ cdef class MmuGather:
         """tlb_flush_mmu() -> tlb_flush_mmu_free(): the table batch to RCU (tlb_table_flush),
         then every queued page, batch by batch (tlb_batch_pages_flush: release_pages /
         free_pages_and_swap_cache)."""
-        cdef int start = 0, end
+        cdef int start = 0, end, i
         cdef PhysMem pm = self.core.pm
+        cdef MmCore core = self.core
+        cdef page* p
         self.table_flush()
         for end in self.batch_ends:
             if start >= self.nr:
                 break
             end = min(end, self.nr)
+            if core.swap.free_swap_cache != NULL:
+                for i in range(start, end):     # free_pages_and_swap_cache(): free_swap_cache()
+                    p = &pm.mem_map[self.pages[i]]
+                    if p.flags & (1ULL << PG_owner_priv_1) and p._mapcount <= 0:
+                        core.swap.free_swap_cache(core.swap.ctx, self.pages[i])
             pm.release_pages(&self.pages[start], end - start)
             start = end
         self.nr = 0

@@ -41,7 +41,10 @@ cdef struct zone:
 # vector) and MEMCG_DATA_KMEM (0x2: a kmem page charged through an obj_cgroup).
 # charge: mem_cgroup_charge() of a user page (anonymous, COW copy, page cache, shmem): 0 or
 #   -ENOMEM (the fault then fails with VM_FAULT_OOM).
-# swapin_charge: mem_cgroup_swapin_charge_page() of a page read in from swap entry ``entry``.
+# swapin_charge: mem_cgroup_swapin_charge_page() of a page read in from a swap slot whose
+#   swap_cgroup record is ``id`` (0: none): the memcg with that ID if it is online, else the memcg
+#   of ``mm`` (None: the active memcg, else current's mm's, else the root); 0 or -ENOMEM.  The
+#   slot's swap charge is not touched.
 # uncharge: mem_cgroup_uncharge() of a user page on its last put, before it is freed.
 # kmem_charge: __memcg_kmem_charge_page() of a __GFP_ACCOUNT allocation (page tables, large
 #   kmalloc, ...), called by __alloc_pages before mm_page_alloc: 0 or -ENOMEM (the pages are
@@ -49,7 +52,30 @@ cdef struct zone:
 # kmem_uncharge: __memcg_kmem_uncharge_page() in free_pages_prepare, after mm_page_free.
 # mod_lruvec_page_state: the memcg part of mod_lruvec_page_state() (e.g. NR_SWAPCACHE).
 ctypedef int (*memcg_charge_fn)(void* ctx, pfn_t pfn, unsigned int order, gfp_t gfp, object mm) except -1
-ctypedef int (*memcg_swapin_charge_fn)(void* ctx, pfn_t pfn, object mm, gfp_t gfp, uint64_t entry) except -1
+ctypedef int (*memcg_swapin_charge_fn)(void* ctx, pfn_t pfn, object mm, gfp_t gfp, int id) except -1
+# The swap side (mm/memcontrol.c's swap hooks as the swap plugin calls them).  ``id`` is the
+# private memcg ID a slot's swap_cgroup record holds (mm/swap_cgroup.c lives in the swap plugin):
+# each recorded slot holds one reference on that ID (mem_cgroup_id_get_many), so an offline memcg
+# stays until its slots are freed.
+# try_charge_swap: mem_cgroup_try_charge_swap() of page ``pfn`` given ``nr`` slots by
+#   get_swap_page (``nr`` 0: no slot was found -- memory.swap.events fail on the page's memcg,
+#   returns 0).  cgroup v2: the page's memcg or its closest ancestor with a live ID is charged
+#   (not the root), MEMCG_SWAP += nr; returns the ID to record (> 0), or -ENOMEM (swap.max:
+#   events max and fail; nothing recorded).  cgroup v1 or an uncharged page: 0 (nothing to record).
+# swapout: mem_cgroup_swapout() (__remove_mapping of a swap-cache page; cgroup v1 only): the
+#   page's charge moves to its slot -- memcg_data cleared, memory uncharged, memsw kept (moved
+#   to the recorded memcg), MEMCG_SWAP += nr; returns the ID to record, 0 on v2 / uncharged.
+# uncharge_swap: mem_cgroup_uncharge_swap() of ``nr`` slots whose record was ``id`` (the swap
+#   plugin has cleared the record): v2 swap counter or v1 memsw -nr (not the root), MEMCG_SWAP
+#   -nr, the ID references dropped.  ``swapin``: mem_cgroup_swapin_uncharge_swap() -- only with
+#   v1 memory+swap accounting; returns 1 when it uncharged (the caller clears the record), else
+#   0 and nothing changes.
+# swap_full: the memcg part of mem_cgroup_swap_full() (v2): the page's memcg or a non-root
+#   ancestor uses at least half its swap.high or swap.max.
+ctypedef int (*memcg_try_charge_swap_fn)(void* ctx, pfn_t pfn, int nr) except -1000000
+ctypedef int (*memcg_swapout_fn)(void* ctx, pfn_t pfn, int nr) except -1
+ctypedef int (*memcg_uncharge_swap_fn)(void* ctx, int id, int nr, bint swapin) except -1
+ctypedef int (*memcg_swap_full_fn)(void* ctx, pfn_t pfn) except -1
 ctypedef int (*memcg_uncharge_fn)(void* ctx, pfn_t pfn, unsigned int order) except -1
 ctypedef int (*memcg_kmem_charge_fn)(void* ctx, pfn_t pfn, unsigned int order, gfp_t gfp) except -1
 ctypedef int (*memcg_mod_lruvec_fn)(void* ctx, pfn_t pfn, int idx, int64_t val) except -1
@@ -70,6 +96,10 @@ cdef struct memcg_ops:
     memcg_mod_lruvec_fn mod_lruvec_page_state
     memcg_count_event_fn count_event_mm
     memcg_split_fn split_page_memcg
+    memcg_try_charge_swap_fn try_charge_swap
+    memcg_swapout_fn swapout
+    memcg_uncharge_swap_fn uncharge_swap
+    memcg_swap_full_fn swap_full
     void* ctx
 
 cdef enum:

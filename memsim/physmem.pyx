@@ -1980,10 +1980,10 @@ cdef class PhysMem:
         if self.memcg.mod_lruvec_page_state != NULL and self.mem_map[pfn].memcg_data != 0:
             self.memcg.mod_lruvec_page_state(self.memcg.ctx, pfn, idx, val)
 
-    def swapin_charge(self, pfn_t pfn, object mm, gfp_t gfp, uint64_t entry):
+    def swapin_charge(self, pfn_t pfn, object mm, gfp_t gfp, int id=0):
         """mem_cgroup_swapin_charge_page(): 0, or -ENOMEM."""
         if self.memcg.swapin_charge != NULL:
-            return self.memcg.swapin_charge(self.memcg.ctx, pfn, mm, gfp, entry)
+            return self.memcg.swapin_charge(self.memcg.ctx, pfn, mm, gfp, id)
         return 0
 
     cdef int split_page(self, pfn_t pfn, unsigned int order) except -1:

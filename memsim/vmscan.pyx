@@ -220,8 +220,12 @@ cdef class Vmscan:
     # -- policy helpers ------------------------------------------------------------------------
     cdef bint can_reclaim_anon_pages(self, int nid) noexcept:
         """can_reclaim_anon_pages() of global reclaim: is there swap to put anon pages in?
-        memsim: a swap-out op is installed (``swap_ops.swap_out``); no demotion."""
-        return self.core.swap.swap_out != NULL
+        A swap-out op is installed (``swap_ops.swap_out``) and get_nr_swap_pages() > 0 (the
+        op's count of free slots); no demotion."""
+        if self.core.swap.swap_out == NULL:
+            return False
+        return self.core.swap.nr_swap_pages == NULL or \
+            self.core.swap.nr_swap_pages(self.core.swap.ctx) > 0
 
     cdef lruvec* mem_cgroup_lruvec(self, int memcg, int nid) noexcept:
         """mem_cgroup_lruvec(memcg, pgdat): the memcg's lruvec on node ``nid`` (memcg 0, the
@@ -856,29 +860,19 @@ cdef class Vmscan:
         return PAGE_SUCCESS
 
     cdef bint add_to_swap(self, pfn_t pfn) except -1:
-        """add_to_swap(): a swap slot from swap_ops.swap_out (get_swap_page), then
-        add_to_swap_cache (PG_swapcache, page->private = entry, the swap cache's reference,
-        NR_FILE_PAGES and NR_SWAPCACHE) and set_page_dirty (it must be written).  False when
-        there is no swap (the op is NULL) or no slot (-ENOMEM)."""
-        cdef page* p = &self.pm.mem_map[pfn]
+        """add_to_swap() through swap_ops.swap_out: a slot (get_swap_page), the page in the swap
+        cache (add_to_swap_cache) and dirtied.  False when there is no swap (the op is NULL),
+        no slot or the memcg's swap.max refuses (-ENOMEM)."""
         cdef uint64_t entry = 0
         if self.core.swap.swap_out == NULL:
             return False
-        if self.core.swap.swap_out(self.core.swap.ctx, pfn, &entry) != 0:
-            return False
-        p.flags |= 1ULL << PG_swapcache
-        p.private = entry
-        p._refcount += 1
-        __mod_node_page_state(self.pm.vs, page_to_nid(p), NR_FILE_PAGES, 1)
-        __mod_lruvec_page_state(self.pm.vs, p, NR_SWAPCACHE, 1)
-        p.flags |= 1ULL << PG_dirty
-        return True
+        return self.core.swap.swap_out(self.core.swap.ctx, pfn, &entry) == 0
 
     cdef bint remove_swap_mapping(self, pfn_t pfn) except -1:
         """__remove_mapping() of a swap-cache page: when only the swap cache holds it and it is
-        clean, __delete_from_swap_cache() + put_swap_page() (swap_ops.delete_from_swap_cache),
-        PG_swapcache and page->private cleared, NR_FILE_PAGES / NR_SWAPCACHE down.  The PTEs
-        keep the entry; the page's own mapping (its anon_vma) goes with it."""
+        clean, swap_ops.delete_from_swap_cache (mem_cgroup_swapout, __delete_from_swap_cache,
+        put_swap_page).  The PTEs keep the entry; the page's own mapping (its anon_vma) goes
+        with it."""
         cdef page* p = &self.pm.mem_map[pfn]
         if p._refcount != 1 or p.flags & (1ULL << PG_dirty):
             return False
@@ -887,16 +881,10 @@ cdef class Vmscan:
         return True
 
     cdef int delete_from_swap_cache(self, pfn_t pfn) except -1:
-        """__delete_from_swap_cache() + put_swap_page(): swap_ops.delete_from_swap_cache, then
-        PG_swapcache and page->private cleared, NR_FILE_PAGES and NR_SWAPCACHE down (the caller
-        drops the swap cache's reference)."""
+        """swap_ops.delete_from_swap_cache: the page leaves the swap cache (the caller drops
+        the swap cache's reference)."""
         cdef page* p = &self.pm.mem_map[pfn]
-        if self.core.swap.delete_from_swap_cache != NULL:
-            self.core.swap.delete_from_swap_cache(self.core.swap.ctx, pfn, p.private)
-        p.flags &= ~(1ULL << PG_swapcache)
-        p.private = 0
-        __mod_node_page_state(self.pm.vs, page_to_nid(p), NR_FILE_PAGES, -1)
-        __mod_lruvec_page_state(self.pm.vs, p, NR_SWAPCACHE, -1)
+        self.core.swap.delete_from_swap_cache(self.core.swap.ctx, pfn, p.private)
         return 0
 
     def set_pgdat_flag(self, int nid, int bit, bint on=True):

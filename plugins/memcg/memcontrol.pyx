@@ -880,9 +880,9 @@ cdef int _uncharge(void* ctx, pfn_t pfn, unsigned int order) except -1:
     return (<MemcgHost>ctx).uncharge_page(pfn, order)
 
 
-cdef int _swapin_charge(void* ctx, pfn_t pfn, object mm, gfp_t gfp, uint64_t entry) except -1:
-    # mem_cgroup_swapin_charge_page(): the swap record's memcg is the swap plugin's (issue 16);
-    # until then the page is charged as a new page of the mm's memcg
+cdef int _swapin_charge(void* ctx, pfn_t pfn, object mm, gfp_t gfp, int id) except -1:
+    # mem_cgroup_swapin_charge_page(): the swap record's memcg is not looked up yet (issue 16):
+    # the page is charged as a new page of the mm's memcg
     return (<MemcgHost>ctx).charge_page(pfn, 0, gfp, mm)
 
 

@@ -383,7 +383,7 @@ cdef int _do_swap_page(void* ctx, MmStruct mm, VmArea vma, vm_fault* vmf) except
     if pfn == NO_PFN:
         return VM_FAULT_OOM
     if c.pm.memcg.swapin_charge != NULL:
-        c.pm.memcg.swapin_charge(c.pm.memcg.ctx, pfn, mm, c.core.gfp_user, entry)
+        c.pm.memcg.swapin_charge(c.pm.memcg.ctx, pfn, mm, c.core.gfp_user, 0)
     c.pm.write_bytes(pfn, 0, slot[0])
     c.pm.mod_lruvec_page_state(pfn, 0, 1)       # in and out of the swap cache (NR_SWAPCACHE)
     c.pm.mod_lruvec_page_state(pfn, 0, -1)
@@ -436,7 +436,7 @@ cdef int _memcg_kmem_uncharge(void* ctx, pfn_t pfn, unsigned int order) except -
     (<OpsCounter>ctx).counts[MEMCG_KMEM_UNCHARGE] += 1
     return 0
 
-cdef int _memcg_swapin_charge(void* ctx, pfn_t pfn, object mm, gfp_t gfp, uint64_t entry) except -1:
+cdef int _memcg_swapin_charge(void* ctx, pfn_t pfn, object mm, gfp_t gfp, int id) except -1:
     cdef OpsCounter c = <OpsCounter>ctx
     c.counts[MEMCG_SWAPIN] += 1
     c.pm.mem_map[pfn].memcg_data = FAKE_MEMCG

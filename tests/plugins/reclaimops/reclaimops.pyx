@@ -13,7 +13,9 @@ reclaim's ops slots so the core's shrink_page_list can be tested through them:
 from libc.stdint cimport uint64_t
 from libc.string cimport memset
 
-from memsim._types cimport pfn_t, gfp_t, NO_PFN, PAGE_SIZE
+from memsim._types cimport pfn_t, gfp_t, NO_PFN, PAGE_SIZE, PG_owner_priv_1, PG_dirty
+from memsim.page cimport page
+from memsim.vmstat cimport page_to_nid, __mod_node_page_state, __mod_lruvec_page_state, NR_FILE_PAGES, NR_SWAPCACHE
 from memsim.physmem cimport PhysMem
 from memsim.mm cimport (
     MmCore, MmStruct, VmArea, AddressSpace, vm_fault, address_space_operations,
@@ -95,6 +97,7 @@ cdef class ReclaimOps:
 # -- swap -------------------------------------------------------------------------------------
 cdef int _swap_out(void* ctx, pfn_t pfn, uint64_t* entry) except? -1000000:
     cdef ReclaimOps c = <ReclaimOps>ctx
+    cdef page* p
     c.counts[SWAP_OUT] += 1
     if c.slots_left <= 0:
         return -12
@@ -102,6 +105,13 @@ cdef int _swap_out(void* ctx, pfn_t pfn, uint64_t* entry) except? -1000000:
     entry[0] = swp_entry(0, c.next_offset)
     c.slots[c.next_offset] = [None, 0]
     c.next_offset += 1
+    # add_to_swap_cache() and set_page_dirty(), as the op's contract asks
+    p = &c.pm.mem_map[pfn]
+    p.flags |= (1ULL << PG_owner_priv_1) | (1ULL << PG_dirty)
+    p.private = entry[0]
+    p._refcount += 1
+    __mod_node_page_state(c.pm.vs, page_to_nid(p), NR_FILE_PAGES, 1)
+    __mod_lruvec_page_state(c.pm.vs, p, NR_SWAPCACHE, 1)
     return 0
 
 cdef int _swap_writepage(void* ctx, pfn_t pfn, uint64_t entry, writeback_control* wbc) except? -1000000:
@@ -113,7 +123,14 @@ cdef int _swap_writepage(void* ctx, pfn_t pfn, uint64_t entry, writeback_control
     return 0
 
 cdef int _delete_from_swap_cache(void* ctx, pfn_t pfn, uint64_t entry) except -1:
-    (<ReclaimOps>ctx).counts[SWAP_DELETE] += 1
+    cdef ReclaimOps c = <ReclaimOps>ctx
+    cdef page* p = &c.pm.mem_map[pfn]
+    c.counts[SWAP_DELETE] += 1
+    # __delete_from_swap_cache(), as the op's contract asks
+    p.flags &= ~(1ULL << PG_owner_priv_1)
+    p.private = 0
+    __mod_node_page_state(c.pm.vs, page_to_nid(p), NR_FILE_PAGES, -1)
+    __mod_lruvec_page_state(c.pm.vs, p, NR_SWAPCACHE, -1)
     return 0
 
 cdef int _swap_duplicate(void* ctx, uint64_t entry) except? -1000000:
