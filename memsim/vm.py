@@ -14,7 +14,7 @@ calls return them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 from memsim.mm import (
     AddressSpace, MmCore, MmStruct, VmArea, VM_ACCOUNT, VM_DONTCOPY, VM_DONTEXPAND, VM_EXEC,
@@ -41,6 +41,7 @@ MAP_FIXED_NOREPLACE = 0x100000
 # madvise(2) advice the core acts on (include/uapi/asm-generic/mman-common.h)
 MADV_DONTNEED = 4
 MADV_REMOVE = 9
+MADV_PAGEOUT = 21
 PROT_BITS = {"none": 0, "r": VM_READ, "rw": VM_READ | VM_WRITE, "rx": VM_READ | VM_EXEC,
              "rwx": VM_READ | VM_WRITE | VM_EXEC}
 VM_PROT_MASK = VM_READ | VM_WRITE | VM_EXEC
@@ -1115,7 +1116,8 @@ def _vma_file(vma: VmArea) -> File:
     return file
 
 
-def do_madvise(core: MmCore, mm: MmStruct, start: int, length: int, advice: int) -> None:
+def do_madvise(core: MmCore, mm: MmStruct, start: int, length: int, advice: int,
+               vmscan: Any = None) -> None:
     """do_madvise() for the advice the core models:
 
     * MADV_DONTNEED (madvise_dontneed_single_vma()): zap the range of each VMA (the pages of a
@@ -1124,13 +1126,17 @@ def do_madvise(core: MmCore, mm: MmStruct, start: int, length: int, advice: int)
     * MADV_REMOVE (madvise_remove()): EINVAL for a VM_LOCKED VMA or one with no file; EACCES
       unless shared and writable (VM_SHARED|VM_MAYWRITE); then vfs_fallocate(PUNCH_HOLE |
       KEEP_SIZE) of the file range, whose errno it returns (EOPNOTSUPP from a filesystem
-      without fallocate).
+      without fallocate);
+    * MADV_PAGEOUT (madvise_pageout(), v5.4+): EINVAL for a VM_LOCKED, hugetlb or VM_PFNMAP
+      VMA (can_madv_lru_vma()); a file VMA only when can_do_pageout() (memsim's tasks own
+      their files: always); the pages mapped once are reclaimed now (``Vmscan.madvise_pageout``:
+      anonymous ones go to swap when there is a swap device, else they stay).
 
     EINVAL for a start not page aligned or another advice; ENOMEM when part of the range is
     not mapped (after advising the mapped parts, as the kernel does)."""
     if start % PAGE_SIZE or length < 0:
         raise MmError("EINVAL", "start must be page aligned and length not negative")
-    if advice not in (MADV_DONTNEED, MADV_REMOVE):
+    if advice not in (MADV_DONTNEED, MADV_REMOVE, MADV_PAGEOUT):
         raise MmError("EINVAL", f"advice {advice} is not modelled")
     end = start + page_align(length)
     if end == start:
@@ -1142,6 +1148,13 @@ def do_madvise(core: MmCore, mm: MmStruct, start: int, length: int, advice: int)
         if vma.vm_start > at:
             hole = True
         s, e = max(start, vma.vm_start), min(end, vma.vm_end)
+        if advice == MADV_PAGEOUT:
+            if vma.vm_flags & (VM_LOCKED | VM_HUGETLB | VM_PFNMAP):
+                raise MmError("EINVAL", "MADV_PAGEOUT of a locked, hugetlb or PFN mapping")
+            if vmscan is not None:
+                vmscan.madvise_pageout(mm, s, e)
+            at = e
+            continue
         core.userfaultfd_remove(vma, s, e)
         if advice == MADV_DONTNEED:
             if vma.vm_flags & (VM_LOCKED | VM_PFNMAP):

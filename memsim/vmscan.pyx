@@ -28,11 +28,13 @@ from libc.string cimport memset
 from memsim._types cimport (pfn_t, gfp_t, NIL32, GFP_DMA_, GFP_DMA32_, GFP_HIGHMEM_, GFP_MOVABLE_, GFP_THISNODE_, GFP_KERNEL,
                             GFP_IO_, GFP_FS_, PG_lru, PG_active, PG_referenced, PG_swapbacked,
                             PG_workingset, PG_unevictable, PG_dirty, PG_head, PG_writeback,
-                            PG_reclaim, PG_mlocked, PG_owner_priv_1, PAGE_MAPPING_ANON, MAX_NR_ZONES)
+                            PG_reclaim, PG_mlocked, PG_owner_priv_1, PAGE_MAPPING_ANON, MAX_NR_ZONES,
+                            PG_tail, PG_zero, PAGE_SIZE, PAGE_SHIFT, PTE_PFN_MASK,
+                            _PAGE_PRESENT, _PAGE_SPECIAL, _PAGE_ACCESSED)
 from memsim.page cimport page
 from memsim.physmem cimport (PhysMem, lruvec, zone, LRU_INACTIVE_ANON, LRU_ACTIVE_ANON,
                              LRU_INACTIVE_FILE, LRU_ACTIVE_FILE, LRU_ACTIVE, LRU_FILE, NR_LRU_LISTS)
-from memsim.mm cimport (MmCore, AddressSpace, address_space_operations, writeback_control,
+from memsim.mm cimport (MmCore, MmStruct, AddressSpace, address_space_operations, writeback_control,
                         WB_SYNC_NONE, AOP_WRITEPAGE_ACTIVATE, AS_EXITING)
 from memsim.ring cimport (EV_MM_VMSCAN_KSWAPD_WAKE, EV_MM_VMSCAN_KSWAPD_SLEEP,
                           EV_MM_VMSCAN_WAKEUP_KSWAPD, EV_MM_VMSCAN_LRU_ISOLATE,
@@ -886,6 +888,71 @@ cdef class Vmscan:
         cdef page* p = &self.pm.mem_map[pfn]
         self.core.swap.delete_from_swap_cache(self.core.swap.ctx, pfn, p.private)
         return 0
+
+    # -- MADV_PAGEOUT (mm/madvise.c, reclaim_pages) ----------------------------------------------
+    def madvise_pageout(self, MmStruct mm, uint64_t start, uint64_t end):
+        """madvise_pageout() over [start, end) of ``mm`` (a VMA's part; the caller checked
+        can_madv_lru_vma): lru_add_drain(), then madvise_cold_or_pageout_pte_range() -- each
+        present PTE of an order-0 page mapped once (page_mapcount() == 1; PMD-mapped and shared
+        pages are skipped) is made old, the page loses PG_referenced and is isolated from its
+        LRU -- and reclaim_pages(): shrink_page_list() of the isolated pages per lruvec, in
+        batches of SWAP_CLUSTER_MAX, with scan_control {GFP_KERNEL, may_writepage, may_unmap,
+        may_swap}; what it keeps goes back to its list.  No pgscan / pgsteal (reclaim_pages
+        counts none).  Returns (isolated, reclaimed)."""
+        cdef PhysMem pm = self.pm
+        cdef MmCore core = self.core
+        cdef pfn_t batch[SWAP_CLUSTER_MAX]
+        cdef int n = 0, err
+        cdef uint64_t addr, e, isolated = 0, reclaimed = 0
+        cdef uint64_t* pte
+        cdef pfn_t pfn
+        cdef page* p
+        cdef lruvec* lv
+        cdef lruvec* cur = NULL
+        cdef scan_control sc
+        cdef reclaim_stat stat
+        memset(&sc, 0, sizeof(sc))
+        sc.gfp_mask = GFP_KERNEL
+        sc.priority = DEF_PRIORITY
+        sc.reclaim_idx = MAX_NR_ZONES - 1
+        sc.may_unmap = True
+        sc.may_swap = True
+        sc.may_writepage = True
+        pm.lru_add_drain()
+        addr = start
+        while addr < end:
+            err = 0
+            pte = core.walk(mm, addr, False, &err)
+            if pte == NULL or err:
+                addr += PAGE_SIZE
+                continue
+            e = pte[0]
+            if not (e & _PAGE_PRESENT) or e & _PAGE_SPECIAL:
+                addr += PAGE_SIZE
+                continue
+            pfn = (e & PTE_PFN_MASK) >> PAGE_SHIFT
+            p = &pm.mem_map[pfn]
+            if p.flags & ((1ULL << PG_head) | (1ULL << PG_tail) | (1ULL << PG_zero)) or p._mapcount != 1:
+                addr += PAGE_SIZE
+                continue
+            pte[0] = e & ~(<uint64_t>_PAGE_ACCESSED)        # ptep_test_and_clear_young
+            p.flags &= ~(1ULL << PG_referenced)
+            if p.flags & (1ULL << PG_lru) and not (p.flags & (1ULL << PG_unevictable)):
+                lv = pm.folio_lruvec(pfn)
+                if (lv != cur and n) or n == SWAP_CLUSTER_MAX:
+                    reclaimed += self.shrink_page_list(batch, n, cur, &sc, &stat)
+                    n = 0
+                cur = lv
+                pm.lruvec_del_folio(lv, pfn)
+                p.flags &= ~((1ULL << PG_lru) | (1ULL << PG_active))    # ClearPageActive
+                __mod_lruvec_page_state(pm.vs, p, NR_ISOLATED_ANON + (0 if p.flags & (1ULL << PG_swapbacked) else 1), 1)
+                batch[n] = pfn
+                n += 1
+                isolated += 1
+            addr += PAGE_SIZE
+        if n:
+            reclaimed += self.shrink_page_list(batch, n, cur, &sc, &stat)
+        return isolated, reclaimed
 
     def set_pgdat_flag(self, int nid, int bit, bint on=True):
         """Set or clear bit ``bit`` (PGDAT_DIRTY 0, PGDAT_WRITEBACK 1) of node ``nid``'s

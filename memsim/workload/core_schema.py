@@ -638,7 +638,7 @@ FALLOC_FLAGS = {"FALLOC_FL_KEEP_SIZE": 0x01, "FALLOC_FL_PUNCH_HOLE": 0x02,
 FADV_ADVICE = {"POSIX_FADV_NORMAL": 0, "POSIX_FADV_RANDOM": 1, "POSIX_FADV_SEQUENTIAL": 2,
                "POSIX_FADV_WILLNEED": 3, "POSIX_FADV_DONTNEED": 4, "POSIX_FADV_NOREUSE": 5}
 #: madvise(2) advice the core models (include/uapi/asm-generic/mman-common.h)
-MADV_ADVICE = {"MADV_DONTNEED": 4, "MADV_REMOVE": 9}
+MADV_ADVICE = {"MADV_DONTNEED": 4, "MADV_REMOVE": 9, "MADV_PAGEOUT": 21}
 
 _FD = Param("fd", "str", "name of the open file (an earlier open's name)", required=True, refers="fd")
 

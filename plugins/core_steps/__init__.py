@@ -691,7 +691,8 @@ def run_madvise(ctx, step):
     a = step.args
     start, end = ctx.range()
     try:
-        vm.do_madvise(ctx.machine.mmcore, ctx.task.mm, start, end - start, MADV_ADVICE[a["advice"]])
+        vm.do_madvise(ctx.machine.mmcore, ctx.task.mm, start, end - start, MADV_ADVICE[a["advice"]],
+                      ctx.machine.vmscan)
     except vm.MmError as e:
         ctx.set_errno(e.errno, e.detail)
     yield from wait_uffd_event(ctx)

@@ -1,0 +1,55 @@
+"""The swap plugin's files: /proc/swaps, /proc/sys/vm/page-cluster, the SwapTotal / SwapFree
+lines of /proc/meminfo (si_swapinfo) and the run summary's swap row."""
+from __future__ import annotations
+
+from memsim.pseudofs import proc_dointvec_minmax
+from memsim.registry import MeminfoLine, ProcFile, SummaryRow
+
+#: /proc/sys/vm/page-cluster's bounds (extra1 SYSCTL_ZERO; v6.1+ page_cluster_max 31)
+PAGE_CLUSTER_MAX = 31
+
+
+def _state(machine):
+    return machine.plugin_state["swap"]
+
+
+def _page_cluster_write(machine, data: bytes):
+    value, used = proc_dointvec_minmax(data, 0, PAGE_CLUSTER_MAX)
+    _state(machine).host.page_cluster = value
+    return used
+
+
+def proc_files():
+    from memsim.plugins.swap.swapon import proc_swaps
+    return (
+        ProcFile("/proc/swaps", "the swap areas that are on (swap_show): path, type, size and "
+                 "used in kB, priority", render=proc_swaps, plugin="swap"),
+        ProcFile("/proc/sys/vm/page-cluster", "log2 of the swap-in readahead window "
+                 "(swapin_nr_pages; 0: no readahead)",
+                 render=lambda m: f"{_state(m).host.page_cluster}\n",
+                 write=_page_cluster_write, plugin="swap"),
+    )
+
+
+def meminfo_lines():
+    return (
+        MeminfoLine("SwapTotal", "total_swap_pages (si_swapinfo), the areas that are on",
+                    lambda m: _state(m).host.total_swap_pages * 4096, plugin="swap"),
+        MeminfoLine("SwapFree", "nr_swap_pages plus the used pages of areas being swapped off "
+                    "(si_swapinfo)", lambda m: _state(m).host.free_swap_kb() * 1024, plugin="swap"),
+    )
+
+
+def _summary(machine):
+    st = machine.plugin_state.get("swap")
+    if st is None:
+        return None
+    c = st.host.counters()
+    return {"areas": len(st.areas), "total_kb": c["total_swap_pages"] * 4,
+            "free_kb": st.host.free_swap_kb(), "swapouts": c["swapouts"], "swapins": c["swapins"],
+            "swap_cache_pages": st.host.total_swapcache_pages()}
+
+
+def summary_rows():
+    return (SummaryRow("swap", "swap areas, total and free kB, pages written and read, pages in "
+                       "the swap cache", _summary, plugin="swap"),)
