@@ -12,6 +12,13 @@ Kernel memory (``objcg``): obj_cgroups, kmem pages (page tables, large kmallocs)
 objects charged through them, the per-CPU object stock, and reparenting at rmdir, which is the
 ``objcg-kmem`` seed change (``patch``).  Reclaim from a memcg's own lruvecs (``reclaim``).
 
+Swap accounting (issue 16; the swap plugin keeps the swap_cgroup records and calls it): the
+memcg_ops swap slots in ``memcontrol`` (the swap-in charge to the recorded memcg, the v2 swap
+counter and memory.swap.events, the v1 memsw transfer at swap-out, the uncharge when a slot is
+freed, mem_cgroup_swap_full), each memcg's private id with its references, which keep a removed
+memcg with swapped-out pages dying, mem_cgroup_get_nr_swap_pages in ``reclaim``, and
+memory.swap.high / memory.swap.events in ``files``.
+
 The core meets memcg only through ``memcg_ops``, ``lruvec_ops`` and ``lruvec_stat_ops``
 (memsim/physmem.pxd, memsim/vmstat.pxd), ``Vmscan.memcg`` (memsim/vmscan.pxd), the slab
 allocator's ``slab_memcg_ops`` (memsim/slab.pxd) and

@@ -10,7 +10,8 @@ files (memory.usage_in_bytes, memory.limit_in_bytes, memory.memsw.*, ...).
 Users make and remove cgroups with the core's ``mkdir`` and ``rmdir`` steps and move a process
 by writing its pid (``0``: the writer) to ``cgroup.procs``; a forked child starts in its
 parent's cgroup.  Removing a cgroup takes it offline at once; its memcg stays *dying* while
-charged pages pin it (``cgroup.stat``'s nr_dying_descendants) and is freed with the last.
+charged pages, or swap slots recorded with its private id, pin it (``cgroup.stat``'s
+nr_dying_descendants) and is freed with the last.
 """
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 and each memcg's ``memory`` counter holds what is charged to it and its descendants: its user
 pages, its kmem pages (those of its own obj_cgroup: a reparented one's were charged to the
 memcg it was made for), its stocks (slab bytes are charged in pages through the object stocks
-and are not counted, so this is a lower bound); and no memcg was freed with pages still on its
-lruvecs."""
+and are not counted, so this is a lower bound); no memcg was freed with pages still on its
+lruvecs; and an online memcg's private id is alive (its online id reference)."""
 from __future__ import annotations
 
 from typing import Any, Dict, List
@@ -22,6 +22,8 @@ def check(h: Any, full: bool) -> List[str]:
     out: List[str] = [f"memcg: page {pfn:#x} is charged to a memcg that was freed" for pfn in bad[:10]]
     out += [f"memcg: memcg {mid} was freed with {n} pages on its lruvecs"
             for mid, n in getattr(h, "lruvec_leaks", [])]
+    out += [f"memcg: memcg {m.id} ({_path(m)}) is online but its private id was removed"
+            for m in host.memcgs.values() if m.online and m.id_refs < 1]
     stocks: Dict[int, int] = {}
     for cpu in range(host.ncpus):
         for mid, n in host.stocks_of(cpu):

@@ -2,8 +2,8 @@
 
 v2 (cgroup2): cgroup.procs, cgroup.controllers, cgroup.subtree_control, cgroup.stat,
 memory.current, memory.min, memory.low, memory.high, memory.max, memory.events,
-memory.events.local, memory.stat, memory.swap.current, memory.swap.max (the root has
-cgroup.* and memory.stat only).  v1 (the memory controller's own hierarchy): cgroup.procs,
+memory.events.local, memory.stat, memory.swap.current, memory.swap.high, memory.swap.max,
+memory.swap.events (the root has cgroup.* and memory.stat only).  v1 (the memory controller's own hierarchy): cgroup.procs,
 tasks, memory.usage_in_bytes, memory.limit_in_bytes, memory.max_usage_in_bytes,
 memory.failcnt, memory.stat, memory.use_hierarchy and the memory.memsw.* and memory.kmem.*
 counters (kmem.limit_in_bytes limits on v5.14; v6.x parses a write and ignores it).
@@ -448,6 +448,19 @@ def _v2_swap_max_store(h, cg, data: bytes) -> None:
     cg.memcg.set_counter("swap", "max", page_counter_memparse(data, "max"))
 
 
+def _v2_swap_high_store(h, cg, data: bytes) -> None:
+    """swap_high_write() (v5.8+): the swap counter's high ("max" or a size,
+    page_counter_set_high); no reclaim -- a task charging above it is throttled on its way
+    back to user mode (mem_cgroup_handle_over_high, memory.swap.events ``high``)."""
+    cg.memcg.set_counter("swap", "high", page_counter_memparse(data, "max"))
+
+
+def _swap_events_show(h, cg) -> str:
+    """swap_events_show(): the hierarchical memory.swap.events counts."""
+    ev = cg.memcg.swap_events()
+    return f"high {ev['high']}\nmax {ev['max']}\nfail {ev['fail']}\n"
+
+
 def _set_max(h, memcg, counter: str, pages: int) -> None:
     """memory_max_write(): the new max at once; while usage is above it, the stocks are drained
     once, then reclaim runs for the excess (GFP_KERNEL) until 16 rounds reclaimed nothing
@@ -647,8 +660,12 @@ def cg_memory_files(h, cg) -> Dict[str, Tuple[Any, Any]]:
                 "memory.events.local": (_events_show(True), None),
                 "memory.oom.group": (lambda h, cg: f"{int(getattr(cg, 'oom_group', False))}\n",
                                      _oom_group_store),
+                # swap_files[] in the kernel's order (memsim offers no memory.peak, so no
+                # v6.5+ memory.swap.peak either)
                 "memory.swap.current": (_counter_file("swap", "usage"), None),
+                "memory.swap.high": (_limit_show("swap", "high", "max"), _v2_swap_high_store),
                 "memory.swap.max": (_limit_show("swap", "max", "max"), _v2_swap_max_store),
+                "memory.swap.events": (_swap_events_show, None),
             })
         return files
     files = {

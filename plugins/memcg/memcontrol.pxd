@@ -15,7 +15,10 @@ cdef enum:
     MEMCG_OOM_KILL = 4
     MEMCG_OOM_GROUP_KILL = 5            # v5.17+ shows it in memory.events
     MEMCG_SOCK_THROTTLED = 6            # v6.14+ (memsim has no sockets: always 0)
-    MEMCG_NR_MEMORY_EVENTS = 7
+    MEMCG_SWAP_HIGH = 7                 # memory.swap.events (v2): over swap.high
+    MEMCG_SWAP_MAX = 8                  #   a swap charge refused at swap.max
+    MEMCG_SWAP_FAIL = 9                 #   no swap slot, or swap.max refused
+    MEMCG_NR_MEMORY_EVENTS = 10
 
 # memcg-only state items, after the node_stat_items (enum memcg_stat_item)
 cdef enum:
@@ -64,7 +67,12 @@ cdef class MemCgroup:
     cdef readonly int64_t css_refs      # references to the css (charged pages, stocks)
     cdef readonly bint online           # css online (between css_online and css_offline)
     cdef readonly bint freed            # css_free ran: the id is free again
-    cdef uint64_t events[MEMCG_NR_MEMORY_EVENTS]        # memory.events (hierarchical)
+    cdef readonly int64_t id_refs       # memcg->id.ref: 1 while online, + 1 per swap slot
+                                        # recorded with its id; at 0 the private id is removed
+                                        # (mem_cgroup_from_id() no longer finds it) and the
+                                        # css reference it held is dropped
+    cdef uint64_t events[MEMCG_NR_MEMORY_EVENTS]        # memory.events and memory.swap.events
+                                                        # (hierarchical on v2)
     cdef uint64_t events_local[MEMCG_NR_MEMORY_EVENTS]  # memory.events.local
     cdef public object objcg            # memcg->objcg: its current ObjCgroup (objcg.pyx); None for
                                         # the root, without kmem accounting, and once offline
@@ -128,8 +136,12 @@ cdef class MemcgHost:
                     bint raised_max) except -2
     cdef int _force(self, MemCgroup memcg, int64_t nr) except -2
     cdef MemCgroup memcg_of(self, int id)
+    cdef MemCgroup mem_cgroup_from_id(self, int id)
+    cdef MemCgroup mem_cgroup_id_get_online(self, MemCgroup memcg)
+    cdef void mem_cgroup_id_put_many(self, MemCgroup memcg, int64_t n) except *
     cdef MemCgroup current_memcg(self)
     cdef MemCgroup mm_memcg(self, object mm)
+    cdef MemCgroup swapin_mm_memcg(self, object mm)
     cdef bint consume_stock(self, MemCgroup memcg, int64_t nr) noexcept
     cdef void drain_stock(self, int cpu) noexcept
     cdef void drain_stock_slot(self, int cpu, int i) noexcept
@@ -142,6 +154,13 @@ cdef class MemcgHost:
     cdef void cancel_charge(self, MemCgroup memcg, int64_t nr) noexcept
     cdef void memory_event(self, MemCgroup memcg, int event) noexcept
     cdef int charge_page(self, pfn_t pfn, unsigned int order, gfp_t gfp, object mm) except -1
+    cdef int charge_memcg(self, pfn_t pfn, MemCgroup memcg, gfp_t gfp, int64_t nr) except -1
+    cdef int swapin_charge_page(self, pfn_t pfn, object mm, gfp_t gfp, int id) except -1
+    cdef int try_charge_swap(self, pfn_t pfn, int nr) except -1000000
+    cdef int swapout(self, pfn_t pfn, int nr) except -1
+    cdef int uncharge_swap(self, int id, int nr, bint swapin) except -1
+    cdef bint swap_full(self, pfn_t pfn) noexcept
+    cdef MemCgroup page_user_memcg(self, pfn_t pfn)
     cdef int uncharge_page(self, pfn_t pfn, unsigned int order) except -1
     cdef void css_put(self, MemCgroup memcg, int64_t n) except *
     cdef void trace_stat(self, int slot, MemCgroup memcg, int i, int64_t val) noexcept

@@ -19,10 +19,21 @@ What happens, as mm/memcontrol.c of v5.14 has it (memcg.md sections 2 to 4):
   current when there is no mm), the page's ``memcg_data``, a css reference, PGPGIN;
 * ``uncharge_page()`` (mem_cgroup_uncharge / uncharge_page + uncharge_batch): the counters
   straight back (not through the stock), PGPGOUT, the css reference dropped;
-* the root memcg is never charged (its counters do not move) but its pages still record it.
+* the root memcg is never charged (its counters do not move) but its pages still record it;
+* swap (the memcg_ops the swap plugin calls; swap.md sections 5 to 7):
+  ``swapin_charge_page()`` (mem_cgroup_swapin_charge_page: the memcg the slot's record names if
+  it is online, else the mm's), ``try_charge_swap()`` (v2: the swap counter, memory.swap.events,
+  MEMCG_SWAP, the id to record), ``swapout()`` (v1: the memsw charge moves from the page to its
+  slot), ``uncharge_swap()`` (the slot's charge and id references given back;
+  mem_cgroup_swapin_uncharge_swap with ``swapin``) and ``swap_full()`` (v2: half of swap.high or
+  swap.max used).
 
-A memcg whose cgroup was removed (offline) lives on, *dying*, while charged pages or a stock
-hold references to it; the last reference frees it (``release_hook``, then its id is free).
+A memcg whose cgroup was removed (offline) lives on, *dying*, while charged pages, a stock or
+swap slots recorded with its private id hold references to it; the last reference frees it
+(``release_hook``, then its index is free).  The private id has its own count (``id_refs``,
+memcg->id.ref): 1 while online, one more per recorded swap slot; at 0 the id is removed
+(mem_cgroup_from_id() fails, mem_cgroup_id_get_online() goes up to an ancestor) and the css
+reference it held goes.
 """
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.ref cimport PyObject
@@ -55,6 +66,8 @@ cdef uint8_t _EVENT_OFF = 0
 #: page_counter "max" as the files print it
 PAGE_COUNTER_MAX_PAGES = PAGE_COUNTER_MAX
 MEMORY_EVENT_NAMES = ("low", "high", "max", "oom", "oom_kill", "oom_group_kill", "sock_throttled")
+#: memory.swap.events, after them in enum memcg_memory_event (MEMCG_SWAP_HIGH, _MAX, _FAIL)
+SWAP_EVENT_NAMES = ("high", "max", "fail")
 #: memcg state items after the node_stat_items (enum memcg_stat_item)
 NR_NODE_ITEMS = NR_VM_NODE_STAT_ITEMS
 MEMCG_SWAP = NR_VM_NODE_STAT_ITEMS + MEMCG_SWAP_ITEM
@@ -182,11 +195,20 @@ cdef class MemCgroup:
             raise KeyError(field)
 
     def memory_events(self, bint local=False):
-        """memory.events (or .local): {low, high, max, oom, oom_kill}."""
+        """memory.events (or .local): {low, high, max, oom, oom_kill, oom_group_kill,
+        sock_throttled}."""
         cdef uint64_t* ev = &self.events[0]
         if local:
             ev = &self.events_local[0]
-        return {MEMORY_EVENT_NAMES[i]: ev[i] for i in range(MEMCG_NR_MEMORY_EVENTS)}
+        return {MEMORY_EVENT_NAMES[i]: ev[i] for i in range(len(MEMORY_EVENT_NAMES))}
+
+    def swap_events(self, bint local=False):
+        """memory.swap.events (swap_events_show(): the hierarchical counts; ``local``: this
+        memcg's own): {high, max, fail}."""
+        cdef uint64_t* ev = &self.events[0]
+        if local:
+            ev = &self.events_local[0]
+        return {SWAP_EVENT_NAMES[i]: ev[MEMCG_SWAP_HIGH + i] for i in range(len(SWAP_EVENT_NAMES))}
 
 
 cdef class MemcgHost:
@@ -314,7 +336,10 @@ cdef class MemcgHost:
         # cgroup_mkdir() does); the root cgroup's is 1
         m.vm.cgroup_id = 1 if cgroup is None else cgroup.id
         m.online = True
-        m.css_refs = 1                      # the css's base reference, dropped at offline
+        # the css's base reference, dropped at offline, and the one its private id holds
+        # (mem_cgroup_css_online(): refcount_set(&memcg->id.ref, 1); css_get(css))
+        m.css_refs = 2
+        m.id_refs = 1
         m.objcg = None
         m.objcg_list = []
         if parent is not None:
@@ -339,8 +364,9 @@ cdef class MemcgHost:
     def css_offline(self, MemCgroup m):
         """mem_cgroup_css_offline(): memory.min and memory.low reset, the obj_cgroups
         reparented (memcg_offline_kmem), every stock holding pages of ``m`` or a descendant
-        drained, and the base reference dropped: from now on ``m`` is dying until its last
-        reference goes."""
+        drained, the private id's online reference dropped (mem_cgroup_id_put: the id goes
+        unless swap slots recorded with it hold it) and the base reference dropped: from now
+        on ``m`` is dying until its last reference goes."""
         if not m.online:
             return
         m.online = False
@@ -349,6 +375,7 @@ cdef class MemcgHost:
         if self.kmem is not None:
             self.kmem.offline_kmem(m)
         self.drain_all_stock(m)
+        self.mem_cgroup_id_put_many(m, 1)
         self.css_put(m, 1)
 
     cdef void css_put(self, MemCgroup memcg, int64_t n) except *:
@@ -376,9 +403,48 @@ cdef class MemcgHost:
         return self.memcg_of(id)
 
     cdef MemCgroup memcg_of(self, int id):
+        """The memcg whose index is ``id`` until it is freed (what ``memcg_data`` stores: the
+        kernel's page->memcg_data pointer)."""
         if id <= 0 or id >= self.id_cap or self.by_id[id] == NULL:
             return None
         return <MemCgroup>self.by_id[id]
+
+    # -- the private id (mem_cgroup_id_get_many, _put_many, _get_online, mem_cgroup_from_id) ----
+    cdef MemCgroup mem_cgroup_from_id(self, int id):
+        """mem_cgroup_from_id(): the memcg whose private id is ``id`` while the id lives
+        (``id_refs`` > 0: online, or offline with swap slots recorded with it); None once
+        mem_cgroup_id_remove() took it.  memsim keeps the index itself reserved until the memcg
+        is freed, as charged pages still name it."""
+        cdef MemCgroup m = self.memcg_of(id)
+        if m is None or m.id_refs <= 0:
+            return None
+        return m
+
+    cdef MemCgroup mem_cgroup_id_get_online(self, MemCgroup memcg):
+        """mem_cgroup_id_get_online(): an id reference on ``memcg``, or on its closest ancestor
+        whose id is still alive (refcount_inc_not_zero); the root's never dies."""
+        while memcg.id_refs <= 0 and memcg.parent is not None:
+            memcg = memcg.parent
+        memcg.id_refs += 1
+        return memcg
+
+    cdef void mem_cgroup_id_put_many(self, MemCgroup memcg, int64_t n) except *:
+        """mem_cgroup_id_put_many(): the last reference removes the id (mem_cgroup_id_remove)
+        and drops the css reference it held."""
+        if n <= 0 or memcg.id_refs <= 0:
+            return
+        memcg.id_refs -= n
+        if memcg.id_refs <= 0:
+            memcg.id_refs = 0
+            self.css_put(memcg, 1)
+
+    def from_id(self, int id):
+        """mem_cgroup_from_id(): the memcg whose private id is alive as ``id``, or None."""
+        return self.mem_cgroup_from_id(id)
+
+    def id_refs(self, MemCgroup memcg):
+        """memcg->id.ref: 1 while online plus one per swap slot recorded with its id."""
+        return memcg.id_refs
 
     # -- whom to charge (get_mem_cgroup_from_mm) --------------------------------------------------
     cdef MemCgroup current_memcg(self):
@@ -396,6 +462,27 @@ cdef class MemcgHost:
         if owner is None or (<TaskStruct>owner).memcg is None:
             return self.root
         return <MemCgroup>(<TaskStruct>owner).memcg
+
+    cdef MemCgroup swapin_mm_memcg(self, object mm):
+        """get_mem_cgroup_from_mm() as mem_cgroup_swapin_charge_page() meets it: without an mm
+        (the swap readahead) the active memcg (set_active_memcg(), kept by the kmem side),
+        else the memcg of current's mm, else (no task, a kernel thread) the root."""
+        cdef TaskStruct cur
+        cdef object active
+        if mm is None:
+            cur = self.pm.cur.task
+            if cur is None:
+                return self.root
+            if self.kmem is not None:
+                active = self.kmem.active_memcg
+                if active:
+                    active = active.get(cur.pid)
+                    if active is not None:
+                        return <MemCgroup>active
+            if cur.mm is None:
+                return self.root
+            mm = cur.mm
+        return self.mm_memcg(mm)
 
     # -- the per-CPU stock (consume_stock, refill_stock, drain_stock, drain_all_stock) ----------
     cdef bint consume_stock(self, MemCgroup memcg, int64_t nr) noexcept:
@@ -647,7 +734,8 @@ cdef class MemcgHost:
         # mode (current->memcg_nr_pages_over_high, set_notify_resume)
         over = memcg
         while over is not None:
-            if over.memory.usage > over.memory.high:
+            # mem_high or swap_high (v1: ``swap`` is memsw, whose high is never set)
+            if over.memory.usage > over.memory.high or over.swap.usage > over.swap.high:
                 self._over_high(batch)
                 break
             over = over.parent
@@ -678,11 +766,13 @@ cdef class MemcgHost:
         retry, GFP_KERNEL), retried while it reclaims or the penalty is worth sleeping for (up
         to 16 times without progress), then the penalty: calculate_high_delay() of the largest
         overage of the levels, scaled by the task's pages over high against
-        MEMCG_CHARGE_BATCH, at most 2 s, none at or under 10 ms.  Returns the sleep in ns."""
+        MEMCG_CHARGE_BATCH, plus the same of the largest swap overage over memory.swap.high
+        (swap_find_max_overage(), which counts memory.swap.events ``high`` on each level over
+        it), at most 2 s, none at or under 10 ms.  Returns the sleep in ns."""
         cdef int64_t nr_pages = self.over_high.pop(task.pid, 0)
         cdef int retries = MAX_RECLAIM_RETRIES
         cdef MemCgroup memcg, m
-        cdef uint64_t overage, max_overage, penalty
+        cdef uint64_t overage, max_overage, penalty, swap_overage
         cdef int64_t usage, high, reclaimed
         cdef bint in_retry = False
         if not nr_pages or task.sigkill_pending:
@@ -708,10 +798,17 @@ cdef class MemcgHost:
                     if overage > max_overage:
                         max_overage = overage
                 m = m.parent
-            penalty = 0                     # calculate_high_delay(), in jiffies (HZ = 1000)
-            if max_overage:
-                penalty = ((max_overage * max_overage * HZ) >> MEMCG_DELAY_PRECISION_SHIFT) >> MEMCG_DELAY_SCALING_SHIFT
-                penalty = penalty * <uint64_t>nr_pages // <uint64_t>self.charge_batch
+            swap_overage = 0                # swap_find_max_overage()
+            m = memcg
+            while m is not None and m.parent is not None:
+                overage = _calculate_overage(m.swap.usage, m.swap.high)
+                if overage:
+                    self.memory_event(m, MEMCG_SWAP_HIGH)
+                if overage > swap_overage:
+                    swap_overage = overage
+                m = m.parent
+            penalty = (self._high_delay(max_overage, nr_pages)
+                       + self._high_delay(swap_overage, nr_pages))
             if penalty > MEMCG_MAX_HIGH_DELAY_JIFFIES:
                 penalty = MEMCG_MAX_HIGH_DELAY_JIFFIES
             if penalty <= HZ // 100:
@@ -722,6 +819,15 @@ cdef class MemcgHost:
                 in_retry = True
                 continue
             return penalty * 1000000        # schedule_timeout_killable(): jiffies of 1 ms
+
+    def _high_delay(self, uint64_t max_overage, int64_t nr_pages):
+        """calculate_high_delay(), in jiffies (HZ = 1000): the overage squared, scaled by the
+        task's pages over high against MEMCG_CHARGE_BATCH."""
+        cdef uint64_t penalty
+        if not max_overage:
+            return 0
+        penalty = ((max_overage * max_overage * HZ) >> MEMCG_DELAY_PRECISION_SHIFT) >> MEMCG_DELAY_SCALING_SHIFT
+        return penalty * <uint64_t>nr_pages // <uint64_t>self.charge_batch
 
     cdef int64_t _margin(self, MemCgroup m) noexcept:
         """mem_cgroup_margin()."""
@@ -768,8 +874,12 @@ cdef class MemcgHost:
 
     # -- user pages (mem_cgroup_charge / mem_cgroup_uncharge) -------------------------------------
     cdef int charge_page(self, pfn_t pfn, unsigned int order, gfp_t gfp, object mm) except -1:
-        cdef MemCgroup memcg = self.mm_memcg(mm)
-        cdef int64_t nr = <int64_t>1 << order
+        """mem_cgroup_charge(): the memcg of the mm's owner (current's without an mm)."""
+        return self.charge_memcg(pfn, self.mm_memcg(mm), gfp, <int64_t>1 << order)
+
+    cdef int charge_memcg(self, pfn_t pfn, MemCgroup memcg, gfp_t gfp, int64_t nr) except -1:
+        """__mem_cgroup_charge() (v6.x charge_memcg()): try_charge(), a css reference,
+        commit_charge() and PGPGIN; 0 or -ENOMEM."""
         cdef page* p = &self.pm.mem_map[pfn]
         if self.try_charge(memcg, gfp, nr):
             return -ENOMEM
@@ -778,6 +888,140 @@ cdef class MemcgHost:
         # mem_cgroup_charge_statistics() (v6.18 memcg1_charge_statistics())
         count_memcg_events(self, memcg, PGPGIN, 1)
         return 0
+
+    # -- swap (mm/memcontrol.c's swap hooks, as the swap plugin calls them) ------------------------
+    cdef int swapin_charge_page(self, pfn_t pfn, object mm, gfp_t gfp, int id) except -1:
+        """mem_cgroup_swapin_charge_page() (v6.x mem_cgroup_swapin_charge_folio()): the memcg
+        whose private id the slot's swap_cgroup record holds, if it is online
+        (css_tryget_online), else the mm's (swapin_mm_memcg: without an mm the active memcg,
+        current's mm's, or the root), charged as charge_memcg() charges a new page.  The slot's
+        swap charge is not touched.  0 or -ENOMEM."""
+        cdef MemCgroup memcg = self.mem_cgroup_from_id(id) if id else None
+        if memcg is None or not memcg.online:
+            memcg = self.swapin_mm_memcg(mm)
+        return self.charge_memcg(pfn, memcg, gfp, 1)
+
+    cdef MemCgroup page_user_memcg(self, pfn_t pfn):
+        """page_memcg() of a user page (anon, page cache, swap cache): None when it is
+        uncharged or a kmem / slab page."""
+        cdef uint64_t data = self.pm.mem_map[pfn].memcg_data
+        if data == 0 or data & (MEMCG_DATA_OBJCGS | MEMCG_DATA_KMEM):
+            return None
+        return self.memcg_of(<int>(data >> 2))
+
+    cdef int try_charge_swap(self, pfn_t pfn, int nr) except -1000000:
+        """mem_cgroup_try_charge_swap() of page ``pfn`` given ``nr`` slots (0: get_swap_page
+        found none).  cgroup v1 or an uncharged page: 0.  No slot: memory.swap.events ``fail``
+        of the page's own memcg, 0.  Else the page's memcg, or its closest ancestor whose id
+        is alive (mem_cgroup_id_get_online), is charged ``nr`` pages of swap (not the root):
+        refused at swap.max, memory.swap.events ``max`` and ``fail`` and -ENOMEM; charged, nr
+        id references (the one taken plus mem_cgroup_id_get_many(nr - 1)), MEMCG_SWAP += nr,
+        and the id to record is returned."""
+        cdef MemCgroup memcg
+        cdef page_counter* fail
+        if self.v1:
+            return 0
+        memcg = self.page_user_memcg(pfn)
+        if memcg is None:
+            return 0
+        if nr <= 0:
+            self.memory_event(memcg, MEMCG_SWAP_FAIL)
+            return 0
+        memcg = self.mem_cgroup_id_get_online(memcg)
+        if memcg.parent is not None and not counter_try_charge(&memcg.swap, nr, &fail):
+            self.memory_event(memcg, MEMCG_SWAP_MAX)
+            self.memory_event(memcg, MEMCG_SWAP_FAIL)
+            self.mem_cgroup_id_put_many(memcg, 1)
+            return -ENOMEM
+        if nr > 1:
+            memcg.id_refs += nr - 1         # mem_cgroup_id_get_many()
+        mod_memcg_state(self, memcg, NR_VM_NODE_STAT_ITEMS + MEMCG_SWAP_ITEM, nr)
+        return memcg.id
+
+    cdef int swapout(self, pfn_t pfn, int nr) except -1:
+        """mem_cgroup_swapout() (v6.x memcg1_swapout()) of a page leaving the swap cache for
+        its ``nr`` slots: cgroup v2 or an uncharged page, 0.  v1: the memory+swap charge moves
+        from the page to the slots -- swap_memcg, the page's memcg or its closest ancestor
+        whose id is alive, takes ``nr`` id references and MEMCG_SWAP += nr; the page's
+        memcg_data is cleared and its memcg's memory counter uncharged (not the root's); with
+        memsw accounting and another swap_memcg, swap_memcg's memsw is charged and the page
+        memcg's uncharged; PGPGOUT (mem_cgroup_charge_statistics(-nr)); the page's css
+        reference dropped.  Returns swap_memcg's id, to record."""
+        cdef page* p = &self.pm.mem_map[pfn]
+        cdef MemCgroup memcg, swap_memcg
+        if not self.v1:
+            return 0
+        memcg = self.page_user_memcg(pfn)
+        if memcg is None:
+            return 0
+        swap_memcg = self.mem_cgroup_id_get_online(memcg)
+        if nr > 1:
+            swap_memcg.id_refs += nr - 1    # mem_cgroup_id_get_many()
+        mod_memcg_state(self, swap_memcg, NR_VM_NODE_STAT_ITEMS + MEMCG_SWAP_ITEM, nr)
+        p.memcg_data = 0
+        if memcg.parent is not None:
+            counter_uncharge(&memcg.memory, nr)
+        if self.memsw and memcg is not swap_memcg:
+            if swap_memcg.parent is not None:
+                counter_charge(&swap_memcg.swap, nr)
+            counter_uncharge(&memcg.swap, nr)
+        count_memcg_events(self, memcg, PGPGOUT, 1)
+        self.css_put(memcg, 1)
+        return swap_memcg.id
+
+    cdef int uncharge_swap(self, int id, int nr, bint swapin) except -1:
+        """mem_cgroup_uncharge_swap() of ``nr`` slots recorded with ``id`` (the swap plugin
+        clears the records): the memcg of that id (alive: the slots hold it, online or not)
+        gives back ``nr`` pages of swap (v2) or of memsw (v1 with memsw accounting), not the
+        root; MEMCG_SWAP -= nr; nr id references dropped (the last removes the id and lets an
+        offline memcg be freed).  Returns 1.  ``swapin``: mem_cgroup_swapin_uncharge_swap(),
+        which does that only with v1 memory+swap accounting (do_memsw_account()) and returns 1,
+        else 0 with nothing changed."""
+        cdef MemCgroup memcg
+        if swapin and not self.memsw:
+            return 0
+        memcg = self.mem_cgroup_from_id(id)
+        if memcg is not None:
+            if memcg.parent is not None:
+                if not self.v1 or self.memsw:
+                    counter_uncharge(&memcg.swap, nr)
+            mod_memcg_state(self, memcg, NR_VM_NODE_STAT_ITEMS + MEMCG_SWAP_ITEM, -nr)
+            self.mem_cgroup_id_put_many(memcg, nr)
+        return 1
+
+    cdef bint swap_full(self, pfn_t pfn) noexcept:
+        """The memcg part of mem_cgroup_swap_full() (the caller tests vm_swap_full() first):
+        cgroup v2 only, the page's memcg or a non-root ancestor whose swap usage is at least
+        half its memory.swap.high or memory.swap.max."""
+        cdef MemCgroup memcg
+        cdef int64_t usage
+        if self.v1:
+            return False
+        memcg = self.page_user_memcg(pfn)
+        while memcg is not None and memcg.parent is not None:
+            usage = memcg.swap.usage
+            if usage * 2 >= memcg.swap.high or usage * 2 >= memcg.swap.max:
+                return True
+            memcg = memcg.parent
+        return False
+
+    def try_charge_swap_py(self, pfn_t pfn, int nr):
+        """memcg_ops.try_charge_swap from Python: the id to record (> 0), 0 (nothing to
+        record), or -ENOMEM."""
+        return self.try_charge_swap(pfn, nr)
+
+    def swapout_py(self, pfn_t pfn, int nr):
+        """memcg_ops.swapout from Python: the id to record, 0 on v2 or for an uncharged page."""
+        return self.swapout(pfn, nr)
+
+    def uncharge_swap_py(self, int id, int nr, bint swapin=False):
+        """memcg_ops.uncharge_swap from Python: 1, or (``swapin`` without v1 memsw
+        accounting) 0 with nothing changed."""
+        return self.uncharge_swap(id, nr, swapin)
+
+    def swap_full_py(self, pfn_t pfn):
+        """memcg_ops.swap_full from Python."""
+        return self.swap_full(pfn)
 
     cdef int uncharge_page(self, pfn_t pfn, unsigned int order) except -1:
         cdef page* p = &self.pm.mem_map[pfn]
@@ -845,6 +1089,10 @@ cdef class MemcgHost:
         self.pm.memcg.charge = _charge
         self.pm.memcg.uncharge = _uncharge
         self.pm.memcg.swapin_charge = _swapin_charge
+        self.pm.memcg.try_charge_swap = _try_charge_swap
+        self.pm.memcg.swapout = _swapout
+        self.pm.memcg.uncharge_swap = _uncharge_swap
+        self.pm.memcg.swap_full = _swap_full
         self.pm.memcg.mod_lruvec_page_state = _mod_lruvec_page_state
         self.pm.memcg.count_event_mm = _count_event_mm
         self.pm.memcg.ctx = <void*>self
@@ -855,6 +1103,15 @@ cdef class MemcgHost:
         memset(&self.pm.memcg, 0, sizeof(memcg_ops))
         self.pm.vs.lruvec_ops.mod_memcg_lruvec_state = NULL
         self.pm.vs.lruvec_ops.ctx = NULL
+
+
+cdef inline uint64_t _calculate_overage(int64_t usage, int64_t high) noexcept:
+    """calculate_overage(): how far ``usage`` is over ``high``, in 2^-20 parts of high."""
+    if usage <= high:
+        return 0
+    if high < 1:
+        high = 1
+    return ((<uint64_t>(usage - high)) << MEMCG_DELAY_PRECISION_SHIFT) // <uint64_t>high
 
 
 cdef bint mem_cgroup_is_descendant(MemCgroup m, MemCgroup root) noexcept:
@@ -881,9 +1138,23 @@ cdef int _uncharge(void* ctx, pfn_t pfn, unsigned int order) except -1:
 
 
 cdef int _swapin_charge(void* ctx, pfn_t pfn, object mm, gfp_t gfp, int id) except -1:
-    # mem_cgroup_swapin_charge_page(): the swap record's memcg is not looked up yet (issue 16):
-    # the page is charged as a new page of the mm's memcg
-    return (<MemcgHost>ctx).charge_page(pfn, 0, gfp, mm)
+    return (<MemcgHost>ctx).swapin_charge_page(pfn, mm, gfp, id)
+
+
+cdef int _try_charge_swap(void* ctx, pfn_t pfn, int nr) except -1000000:
+    return (<MemcgHost>ctx).try_charge_swap(pfn, nr)
+
+
+cdef int _swapout(void* ctx, pfn_t pfn, int nr) except -1:
+    return (<MemcgHost>ctx).swapout(pfn, nr)
+
+
+cdef int _uncharge_swap(void* ctx, int id, int nr, bint swapin) except -1:
+    return (<MemcgHost>ctx).uncharge_swap(id, nr, swapin)
+
+
+cdef int _swap_full(void* ctx, pfn_t pfn) except -1:
+    return (<MemcgHost>ctx).swap_full(pfn)
 
 
 cdef void _count_event_mm(void* ctx, object mm, int item, uint64_t n) noexcept:

@@ -29,3 +29,9 @@ cdef class MemcgReclaim:
     cdef int iter_next(self, int root, int prev) noexcept
     cdef uint64_t children_usage(self, int id, bint low) noexcept
     cdef void calculate_protection(self, int root, int id) noexcept
+    cdef int64_t mem_cgroup_get_nr_swap_pages(self, int id) noexcept
+
+
+# mem_cgroup_get_nr_swap_pages() in the form of a memcg_reclaim_ops slot (``ctx`` the
+# MemcgReclaim, ``memcg`` an id, 0 the root), for the core's can_reclaim_anon_pages(memcg)
+cdef int64_t get_nr_swap_pages_op(void* ctx, int memcg) noexcept

@@ -21,6 +21,11 @@ and memcg limit reclaim (the memcg parts of mm/memcontrol.c and mm/vmscan.c of v
   pgrefill / pgdeactivate.
 * **limit reclaim**: ``try_to_free_mem_cgroup_pages`` is MemcgHost's ``reclaim`` slot:
   Vmscan.try_to_free_mem_cgroup_pages (shrink_node_memcgs over the memcg's subtree).
+* **swap space**: ``mem_cgroup_get_nr_swap_pages`` (the free slots, on v2 limited by each
+  level's swap.max); ``get_nr_swap_pages_op`` is it in the form of a reclaim op.  The core's
+  get_scan_count does not ask it yet: its can_reclaim_anon_pages() takes no memcg, so a memcg
+  at its swap.max still has its anon lists scanned (and its swap-outs refused by
+  try_charge_swap).
 """
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Realloc
 from libc.stdint cimport int64_t, uint64_t
@@ -279,6 +284,36 @@ cdef class MemcgReclaim:
         self.calculate_protection(0 if root is None else root.id, m.id)
         return self.emin[m.id], self.elow[m.id]
 
+    # -- swap space (mem_cgroup_get_nr_swap_pages) -------------------------------------------------
+    cdef int64_t mem_cgroup_get_nr_swap_pages(self, int id) noexcept:
+        """mem_cgroup_get_nr_swap_pages(): the free swap slots (get_nr_swap_pages(): the core's
+        ``MmCore.swap.nr_swap_pages``, NULL as many as wanted; 0 without a swap-out op, i.e.
+        no swap), on cgroup v2 further limited by swap.max - swap usage of the memcg (``id``; 0:
+        the root) and each ancestor below the root, which may make it negative.  Reclaim
+        scans a memcg's anon lists only while it is > 0 (can_reclaim_anon_pages)."""
+        cdef Vmscan v = self.vmscan
+        cdef int64_t nr, left
+        cdef MemCgroup m
+        if v.core is None or v.core.swap.swap_out == NULL:
+            return 0
+        if v.core.swap.nr_swap_pages == NULL:
+            nr = 0x7fffffffffffffff
+        else:
+            nr = v.core.swap.nr_swap_pages(v.core.swap.ctx)
+        if self.host.v1:
+            return nr
+        m = self.memcg(id)
+        while m is not None and m.parent is not None:
+            left = m.swap.max - m.swap.usage
+            if left < nr:
+                nr = left
+            m = m.parent
+        return nr
+
+    def get_nr_swap_pages(self, MemCgroup memcg=None):
+        """mem_cgroup_get_nr_swap_pages(memcg) from Python (None: the root memcg)."""
+        return self.mem_cgroup_get_nr_swap_pages(0 if memcg is None else memcg.id)
+
     # -- the reclaim slot -------------------------------------------------------------------------
     def try_to_free_mem_cgroup_pages(self, MemCgroup memcg, int64_t nr_pages, gfp_t gfp, bint may_swap):
         """MemcgHost.reclaim: try_to_free_mem_cgroup_pages(memcg, nr_pages, gfp, may_swap) ->
@@ -287,6 +322,11 @@ cdef class MemcgReclaim:
             raise ValueError("memcg limit reclaim needs a non-root memcg")
         return self.vmscan.try_to_free_mem_cgroup_pages(memcg.id, <uint64_t>(nr_pages if nr_pages > 0 else 0),
                                                          gfp, may_swap)
+
+
+cdef int64_t get_nr_swap_pages_op(void* ctx, int memcg) noexcept:
+    """mem_cgroup_get_nr_swap_pages() as a memcg_reclaim_ops slot would call it."""
+    return (<MemcgReclaim>ctx).mem_cgroup_get_nr_swap_pages(memcg)
 
 
 cdef void* _grow_ints(void* p, int old, int cap) except NULL:
