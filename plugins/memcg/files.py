@@ -221,10 +221,14 @@ def _value(memcg, kind: str, item, local: bool = False) -> int:
 
 
 def memory_stat_v2(h, cg) -> str:
-    """memory_stat_format(): the reader's flush (per profile), then every key."""
+    """memory_stat_format(): the reader's flush (per profile), then every key (``swapcached``
+    only with the swapin-charge-first change: v5.13's NR_SWAPCACHE)."""
     memcg = cg.effective_memcg()
     memcg.host.stat_tree.stat_flush_for_read(memcg.stats, h.machine.clock.now)
-    return "".join(f"{key} {_value(memcg, kind, item)}\n" for key, kind, item in V2_STAT_KEYS[h.profile])
+    keys = V2_STAT_KEYS[h.profile]
+    if not h.machine.patches.enabled("swapin-charge-first"):
+        keys = [k for k in keys if k[0] != "swapcached"]    # v5.12: no NR_SWAPCACHE item
+    return "".join(f"{key} {_value(memcg, kind, item)}\n" for key, kind, item in keys)
 
 
 def memory_stat_v1(h, cg) -> str:
@@ -233,6 +237,8 @@ def memory_stat_v1(h, cg) -> str:
     memcg.host.stat_tree.stat_flush_for_read(memcg.stats, h.machine.clock.now)
     # memcg1_stat_format(): "swap" only with memsw accounting (do_memsw_account())
     keys = [k for k in V1_STAT_KEYS[h.profile] if k[0] != "swap" or memcg.host.memsw]
+    if not h.machine.patches.enabled("swapin-charge-first"):
+        keys = [k for k in keys if k[0] != "swapcached"]    # v5.12: no NR_SWAPCACHE item
     lines: List[str] = []
     for key, kind, item in keys:
         lines.append(f"{key} {_value(memcg, kind, item, local=True)}")

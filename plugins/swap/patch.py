@@ -38,9 +38,12 @@ def patch_impl():
                                      "before they were charged to a memcg", _uncharged, "pages"),
                          PatchMetric("uncharged_window_ns", "emulated time those pages spent in "
                                      "the swap cache uncharged, together", _window, "ns"),
-                         PatchMetric("memcg_swapcached", "swapcached in the memory.stat of the "
-                                     "cgroups (bytes; -1: memory.stat has no such key)",
-                                     _memcg_swapcached, "bytes"),
+                         PatchMetric("memcg_swapcached_peak", "the most swap-cache pages counted "
+                                     "in memcgs' NR_SWAPCACHE at once (memory.stat swapcached, "
+                                     "summed; 0 without the change: no such statistic)",
+                                     _peak, "pages"),
+                         PatchMetric("memcg_swapcached_key", "1 when memory.stat has a "
+                                     "swapcached key, 0 when it has none", _has_key, ""),
                          PatchMetric("pswpin", "pages read from swap (/proc/vmstat pswpin)",
                                      _pswpin, "pages"),
                      ))
@@ -59,6 +62,15 @@ def _uncharged(machine):
 def _window(machine):
     h = _host(machine)
     return h.counters()["uncharged_ns"] if h is not None else 0
+
+
+def _peak(machine):
+    h = _host(machine)
+    return h.counters()["memcg_cache_peak"] if h is not None else 0
+
+
+def _has_key(machine):
+    return 0 if _memcg_swapcached(machine) < 0 else 1
 
 
 def _memcg_swapcached(machine):

@@ -89,6 +89,9 @@ cdef class SwapHost:
     cdef public int fail_add_to_swap_cache  # tests: the next N add_to_swap_cache calls -ENOMEM
     # the swapin-charge-first metrics: swap-ins that entered the cache uncharged, and for how long
     cdef readonly uint64_t uncharged_adds, uncharged_ns
+    # swap-cache pages counted in a memcg's NR_SWAPCACHE (what memory.stat swapcached sums), and
+    # their peak
+    cdef readonly int64_t memcg_cache_pages, memcg_cache_peak
     cdef readonly uint64_t swapins, swapouts
 
     cdef void _free_info(self, swap_info* s) noexcept

@@ -707,6 +707,10 @@ cdef class SwapHost:
         __mod_node_page_state(self.pm.vs, page_to_nid(p), NR_FILE_PAGES, 1)
         if self.charge_first:
             __mod_lruvec_page_state(self.pm.vs, p, NR_SWAPCACHE, 1)
+            if p.memcg_data:            # the memcg's NR_SWAPCACHE (memory.stat swapcached)
+                self.memcg_cache_pages += 1
+                if self.memcg_cache_pages > self.memcg_cache_peak:
+                    self.memcg_cache_peak = self.memcg_cache_pages
         else:                   # v5.12 had no NR_SWAPCACHE item: the node's count backs SwapCached
             __mod_node_page_state(self.pm.vs, page_to_nid(p), NR_SWAPCACHE, 1)
         self.add_total += 1
@@ -726,6 +730,8 @@ cdef class SwapHost:
         __mod_node_page_state(self.pm.vs, page_to_nid(p), NR_FILE_PAGES, -1)
         if self.charge_first:
             __mod_lruvec_page_state(self.pm.vs, p, NR_SWAPCACHE, -1)
+            if p.memcg_data:
+                self.memcg_cache_pages -= 1
         else:                   # v5.12 had no NR_SWAPCACHE item: the node's count backs SwapCached
             __mod_node_page_state(self.pm.vs, page_to_nid(p), NR_SWAPCACHE, -1)
         self.del_total += 1
@@ -1236,6 +1242,8 @@ cdef class SwapHost:
                 "find_success": self.find_success, "find_total": self.find_total,
                 "swapins": self.swapins, "swapouts": self.swapouts,
                 "uncharged_adds": self.uncharged_adds, "uncharged_ns": self.uncharged_ns,
+                "memcg_cache_pages": self.memcg_cache_pages,
+                "memcg_cache_peak": self.memcg_cache_peak,
                 "nr_swap_pages": self.nr_swap_pages, "total_swap_pages": self.total_swap_pages}
 
 
