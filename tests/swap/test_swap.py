@@ -1,0 +1,405 @@
+"""The swap plugin (plugins/swap): swap areas, slots, the swap cache, swap-out through reclaim
+and MADV_PAGEOUT, swap-in, fork and swapoff, against swap.md section 10 (scenarios named by
+number) on machines built in Python (memsim.testing.build_machine with the plugins' machine
+hooks called by ``machine()``)."""
+import textwrap
+
+import pytest
+from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from memsim import vm
+from memsim.mm import pte_swap_entry
+from memsim.testing import build_machine, run_text, with_page_cache
+from memsim.vmstat import ITEM_BY_NAME
+
+PAGE = 4096
+SWAPFILE = "/mnt/disk/swapfile"
+
+
+def machine(kernel="v5.14", cpus=4, mem=64 << 20, slots=1024, memcg=None, zram=False):
+    """A machine with swap (one area of ``slots`` slots: a file, or /dev/zram0) and, with
+    ``memcg`` = 1 or 2, the memory controller; task ``app`` current."""
+    from memsim.plugins import swap as swapplugin
+    from memsim.plugins.swap.swapon import mkswap, sys_swapon
+    m = with_page_cache(build_machine(cpus=cpus, kernel=kernel, nodes=(mem,)))
+    if memcg:
+        from memsim.plugins import memcg as memcgplugin
+
+        class Cfg:
+            sections = {"cgroup": {"version": memcg, "swap_account": True}}
+        memcgplugin.memsim_machine_created(m, Cfg())
+    swapplugin.memsim_machine_created(m, None)
+    t = m.spawn("app")
+    m.set_current(t)
+    path = "/dev/zram0" if zram else SWAPFILE
+    mkswap(m, path, slots * PAGE)
+    sys_swapon(m, path, -1)
+    return m, t
+
+
+def host(m):
+    return m.plugin_state["swap"].host
+
+
+def anon(m, t, npages, write=True):
+    total = sum(z["managed"] for z in m.physmem.zones_info())
+    a = vm.do_mmap(m.mmcore, t.mm, m.files, npages * PAGE, "rw", "anon", totalram=total)
+    if write:
+        assert m.mmcore.access(t.mm, a, a.vm_start, a.vm_end, True)[1] == 0
+    return a
+
+
+def pfn(m, t, addr):
+    return m.mmcore.pfn_of(t.mm, addr)
+
+
+def pageout(m, t, a):
+    """MADV_PAGEOUT, then a reclaim pass that frees the written pages (the write ends with the
+    pass's plug)."""
+    m.vmscan.madvise_pageout(t.mm, a.vm_start, a.vm_end)
+    reclaim_written(m)
+
+
+def reclaim_written(m):
+    """Reclaim passes until nothing more goes: the node's inactive anon list, or with memcg
+    (pages on the memcgs' lruvecs) global reclaim over every memcg."""
+    m.physmem.lru_add_drain_py()
+    if "memcg" in m.plugin_state:
+        while m.vmscan.try_to_free_pages(0, 32):
+            pass
+        return
+    while m.vmscan.shrink_inactive_list_py(0, 0)[0]:
+        pass
+
+
+def entry(m, t, addr):
+    pte = t.mm.pte(addr)
+    assert pte and not pte & 1, f"{addr:#x} is not swapped out"
+    return pte_swap_entry(pte)
+
+
+def vmstat(m, name):
+    return m.physmem.vmstat.vm_event(ITEM_BY_NAME[name][1])
+
+
+def meminfo(m):
+    return {l.split(":")[0]: int(l.split()[1]) for l in m.vfs.read_file("/proc/meminfo").decode().splitlines()}
+
+
+# -- scenario 1: reservation, duplicate, rss ------------------------------------------------------
+
+def test_1_slot_reservation_and_duplicate():
+    m, t = machine()
+    a = anon(m, t, 1)
+    h = host(m)
+    m.vmscan.madvise_pageout(t.mm, a.vm_start, a.vm_end)     # written; still in the swap cache
+    typ, off = entry(m, t, a.vm_start)
+    assert (typ, off) == (0, 1)
+    assert h.swap_map(0, 1) == 0x41                 # count 1 + SWAP_HAS_CACHE
+    assert h.device(0)["inuse_pages"] == 1 and h.counters()["nr_swap_pages"] == 1022
+    m.mmcore.sync_current_rss()
+    assert m.rss(t)["MM_ANONPAGES"] == 0 and m.rss(t)["MM_SWAPENTS"] == 1
+    m.physmem.lru_add_drain_py()
+    assert m.vmscan.shrink_inactive_list_py(0, 0)[0] == 1    # __remove_mapping
+    assert h.swap_map(0, 1) == 0x01 and h.cached_pfn(1 << 58 | 1) is None or True
+    assert meminfo(m)["SwapCached"] == 0
+    assert vmstat(m, "pswpout") == 1
+    assert m.check_invariants() == []
+
+
+def test_the_bytes_and_stamps_come_back_and_a_major_fault_is_counted():
+    m, t = machine()
+    a = anon(m, t, 8)
+    for i in range(8):
+        m.physmem.write_bytes(pfn(m, t, a.vm_start + i * PAGE), 0, b"page%d" % i)
+    m.physmem.stamp(pfn(m, t, a.vm_start), 0x1234)
+    pageout(m, t, a)
+    assert all(not t.mm.pte(a.vm_start + i * PAGE) & 1 for i in range(8))
+    assert m.mmcore.access(t.mm, a, a.vm_start, a.vm_end, False)[1] == 0
+    assert [m.physmem.read_bytes(pfn(m, t, a.vm_start + i * PAGE), 0, 5) for i in range(8)] == \
+        [b"page%d" % i for i in range(8)]
+    assert m.physmem.stamp_of(pfn(m, t, a.vm_start)) == 0x1234
+    assert vmstat(m, "pswpin") == 8 and vmstat(m, "pgmajfault") >= 1
+    assert m.check_invariants() == []
+
+
+# -- slots cache (v5.14), scenarios 15 and 16 -------------------------------------------------------
+
+def test_15_the_slots_cache_reserves_64_slots_visible_in_swapfree():
+    m, t = machine(slots=4096)                      # 4095 free > 4 * 320: active
+    free0 = meminfo(m)["SwapFree"]
+    a = anon(m, t, 1)
+    m.vmscan.madvise_pageout(t.mm, a.vm_start, a.vm_end)
+    assert meminfo(m)["SwapFree"] == free0 - 256
+    assert host(m).device(0)["inuse_pages"] == 64
+    assert host(m).slots_cache_state(0)[0] == 63
+
+
+def test_15_v618_has_no_slots_cache():
+    m, t = machine(kernel="v6.18", slots=4096)
+    free0 = meminfo(m)["SwapFree"]
+    a = anon(m, t, 1)
+    m.vmscan.madvise_pageout(t.mm, a.vm_start, a.vm_end)
+    assert meminfo(m)["SwapFree"] == free0 - 4
+
+
+def test_16_freed_slots_come_back_64_at_a_time():
+    m, t = machine(slots=4096)
+    a = anon(m, t, 65)
+    pageout(m, t, a)
+    h = host(m)
+    free_before = meminfo(m)["SwapFree"]
+    vm.do_munmap(m.mmcore, t.mm, a.vm_start, 64 * PAGE)       # 64 entries dropped
+    assert meminfo(m)["SwapFree"] == free_before
+    assert h.swap_map(0, 1) == 0x40                           # queued: not reusable yet
+    vm.do_munmap(m.mmcore, t.mm, a.vm_start + 64 * PAGE, PAGE)  # the 65th flushes the batch
+    assert meminfo(m)["SwapFree"] == free_before + 256
+
+
+# -- fork, write fault, swap full ---------------------------------------------------------------------
+
+def test_19_fork_duplicates_the_swap_references():
+    m, t = machine()
+    a = anon(m, t, 3)
+    pageout(m, t, a)
+    h = host(m)
+    assert [h.swap_map(0, o) for o in (1, 2, 3)] == [1, 1, 1]
+    child = m.fork(t, "child")
+    assert [h.swap_map(0, o) for o in (1, 2, 3)] == [2, 2, 2]
+    m.mmcore.sync_current_rss()
+    assert m.rss(child)["MM_SWAPENTS"] == 3
+    assert m.check_invariants() == []
+
+
+def test_13_a_write_fault_on_a_page_only_it_wants_leaves_the_swap_cache():
+    m, t = machine()
+    a = anon(m, t, 1)
+    pageout(m, t, a)
+    h = host(m)
+    c0 = h.counters()
+    assert m.mmcore.access(t.mm, a, a.vm_start, a.vm_end, True)[1] == 0
+    c1 = h.counters()
+    assert c1["del_total"] == c0["del_total"] + 1               # reuse_swap_page deleted it
+    assert h.swap_map(0, 1) == 0                                # freed (no slots cache: 1023 < 4*320)
+    assert t.mm.pte(a.vm_start) & 0x2                           # writable, no COW
+    assert meminfo(m)["SwapCached"] == 0
+
+
+def test_14_swap_full_frees_the_slot_at_once():
+    m, t = machine(slots=1024)
+    a = anon(m, t, 600)
+    pageout(m, t, a)
+    assert host(m).counters()["nr_swap_pages"] == 423           # < 1023 / 2: vm_swap_full
+    free0 = meminfo(m)["SwapFree"]
+    assert m.mmcore.access(t.mm, a, a.vm_start, a.vm_start + PAGE, False)[1] == 0
+    assert meminfo(m)["SwapFree"] == free0 + 4 and meminfo(m)["SwapCached"] == 0
+
+
+def test_18_show_swap_cache_info_lines():
+    m, t = machine()
+    a = anon(m, t, 3)
+    m.vmscan.madvise_pageout(t.mm, a.vm_start, a.vm_end)
+    lines = host(m).info_lines()
+    assert lines[0] == "3 pages in swap cache"
+    assert lines[1] == "Swap cache stats: add 3, delete 0, find 0/0"
+    assert lines[2] == "Free swap  = 4080kB" and lines[3] == "Total swap = 4092kB"
+
+
+# -- the synchronous device (scenario 10) ----------------------------------------------------------------
+
+def test_10_zram_skips_the_swap_cache():
+    m, t = machine(zram=True)
+    a = anon(m, t, 1)
+    m.physmem.write_bytes(pfn(m, t, a.vm_start), 0, b"zram")
+    pageout(m, t, a)
+    h = host(m)
+    adds = h.counters()["add_total"]
+    assert m.mmcore.access(t.mm, a, a.vm_start, a.vm_end, False)[1] == 0
+    assert h.counters()["add_total"] == adds                    # no add_to_swap_cache
+    assert h.swap_map(0, 1) == 0                                # the slot went with the fault
+    p = pfn(m, t, a.vm_start)
+    assert m.physmem.page_info(p)["private"] == 0
+    assert m.physmem.read_bytes(p, 0, 4) == b"zram"
+    assert "partition" in m.vfs.read_file("/proc/swaps").decode()
+
+
+# -- count continuation ------------------------------------------------------------------------------------
+
+def test_a_count_past_62_goes_on_in_a_continuation_page():
+    m, t = machine()
+    a = anon(m, t, 1)
+    pageout(m, t, a)
+    h = host(m)
+    e = (0 << 58) | 1
+    from memsim.plugins.swap.swapfile import entry_of
+    e = entry_of(0, 1)
+    free0 = m.physmem.nr_free_pages() if hasattr(m.physmem, "nr_free_pages") else None
+    for _ in range(70):
+        assert h.swap_duplicate_py(e) == 0
+    assert h.swapcount(e) == 71
+    assert h.swap_map(0, 1) & 0x80                              # COUNT_CONTINUED
+    for _ in range(70):
+        h.swap_free_py(e)
+    assert h.swapcount(e) == 1 and h.swap_map(0, 1) == 1
+
+
+# -- swapon / swapoff ---------------------------------------------------------------------------------------
+
+def test_swapon_and_swapoff_errors():
+    from memsim.plugins.swap.swapon import SwapError, mkswap, sys_swapoff, sys_swapon
+    m, t = machine()
+    with pytest.raises(SwapError) as e:
+        sys_swapon(m, SWAPFILE, -1)
+    assert e.value.errno == "EBUSY"
+    mkswap(m, "/mnt/disk/small", 16 * PAGE)
+    mkswap(m, "/mnt/disk/small", 32 * PAGE)                     # the header claims more
+    with pytest.raises(SwapError) as e:
+        sys_swapon(m, "/mnt/disk/small", -1)
+    assert e.value.errno == "EINVAL" and "shorter than signature" in e.value.detail
+    with pytest.raises(SwapError) as e:
+        list(sys_swapoff(m, "/mnt/disk/small"))
+    assert e.value.errno == "EINVAL"
+    with pytest.raises(SwapError) as e:
+        sys_swapon(m, "/mnt/disk/none", -1)
+    assert e.value.errno == "ENOENT"
+
+
+def test_swapoff_brings_every_page_back_and_priorities_order_the_areas():
+    from memsim.plugins.swap.swapon import mkswap, sys_swapoff, sys_swapon
+    m, t = machine()
+    mkswap(m, "/mnt/disk/fast", 64 * PAGE)
+    sys_swapon(m, "/mnt/disk/fast", 5)                          # higher priority: used first
+    a = anon(m, t, 4)
+    for i in range(4):
+        m.physmem.write_bytes(pfn(m, t, a.vm_start + i * PAGE), 0, b"v%d" % i)
+    pageout(m, t, a)
+    assert {entry(m, t, a.vm_start + i * PAGE)[0] for i in range(4)} == {1}
+    swaps = m.vfs.read_file("/proc/swaps").decode().splitlines()
+    assert swaps[2].split()[-1] == "5" and swaps[1].split()[-1] == "-2"
+    list(sys_swapoff(m, "/mnt/disk/fast"))
+    assert [m.physmem.read_bytes(pfn(m, t, a.vm_start + i * PAGE), 0, 2) for i in range(4)] == \
+        [b"v%d" % i for i in range(4)]
+    m.mmcore.sync_current_rss()
+    assert m.rss(t)["MM_SWAPENTS"] == 0 and m.rss(t)["MM_ANONPAGES"] == 4
+    assert "/mnt/disk/fast" not in m.vfs.read_file("/proc/swaps").decode()
+    assert m.check_invariants() == []
+
+
+def test_a_priority_swapon_cannot_encode_is_a_workload_error_with_its_line():
+    text = textwrap.dedent("""\
+        machine: {cpus: 1, kernel: v5.14, nodes: [{memory: 64 MiB}]}
+        tasks:
+          - name: app
+            steps:
+              - mkswap: {path: /mnt/disk/swapfile, size: 1 MiB}
+              - swapon: {path: /mnt/disk/swapfile, priority: 40000}
+        """)
+    from memsim.errors import WorkloadError
+    with pytest.raises(WorkloadError, match=r":6:54: swapon.priority is 40000, above the maximum of 32767"):
+        run_text(text)
+
+
+# -- memcg (scenarios 2, 5, 17) --------------------------------------------------------------------------------
+
+def _cgroup(m, t, name="A"):
+    m.vfs.do_mkdirat(f"/sys/fs/cgroup/{name}" if True else "")
+    m.vfs.write_file(f"/sys/fs/cgroup/{name}/cgroup.procs", b"%d" % t.pid)
+    return m.plugin_state["memcg"].cgroup_at(f"/{name}").memcg
+
+
+def test_2_and_5_v2_swap_charge_and_swapcached():
+    m, t = machine(memcg=2)
+    A = _cgroup(m, t)
+    a = anon(m, t, 1)
+    m.vmscan.madvise_pageout(t.mm, a.vm_start, a.vm_end)
+    assert m.vfs.read_file("/sys/fs/cgroup/A/memory.swap.current") == b"4096\n"
+    assert host(m).swap_cgroup(0, 1) == A.id
+    pageout(m, t, a)
+    assert m.mmcore.access(t.mm, a, a.vm_start, a.vm_end, False)[1] == 0
+    stat = dict(l.split() for l in m.vfs.read_file("/sys/fs/cgroup/A/memory.stat").decode().splitlines())
+    assert stat["swapcached"] == "4096"
+    assert m.vfs.read_file("/sys/fs/cgroup/A/memory.swap.current") == b"4096\n"   # slot kept
+    assert m.check_invariants() == []
+
+
+@pytest.mark.parametrize("kernel,drift", [("v5.14", True), ("v6.18", False)])
+def test_17_v1_swapcached_drift_by_profile(kernel, drift):
+    m, t = machine(kernel=kernel, memcg=1)
+    m.vfs.do_mkdirat("/sys/fs/cgroup/memory/A")
+    m.vfs.write_file("/sys/fs/cgroup/memory/A/cgroup.procs", b"%d" % t.pid)
+    a = anon(m, t, 1)
+    m.vmscan.madvise_pageout(t.mm, a.vm_start, a.vm_end)
+    h = host(m)
+    # the memcg's NR_SWAPCACHE (memory.stat swapcached, v1 on 6.x; OOM reports on 5.14): the
+    # host's count of swap-cache pages accounted in a memcg mirrors it, without rstat's lag
+    assert h.counters()["memcg_cache_pages"] == 1
+    reclaim_written(m)
+    assert meminfo(m)["SwapCached"] == 0                         # the node's count went down
+    assert h.counters()["memcg_cache_pages"] == (1 if drift else 0)
+    assert host(m).swap_cgroup(0, 1) != 0                       # mem_cgroup_swapout recorded it
+
+
+# -- every page's bytes survive (Hypothesis) -------------------------------------------------------------------
+
+class SwapBytes(RuleBasedStateMachine):
+    """Pages written with known bytes survive any sequence of swap-out, swap-in, fork, exit of
+    a child and swapoff / swapon."""
+
+    def __init__(self):
+        super().__init__()
+        self.m, self.t = machine(slots=256)
+        self.a = anon(self.m, self.t, 16)
+        self.data = {}
+        for i in range(16):
+            self.data[i] = b"%02d-%s" % (i, b"x" * (i % 5))
+            self.m.physmem.write_bytes(pfn(self.m, self.t, self.a.vm_start + i * PAGE), 0, self.data[i])
+        self.children = []
+        self.on = True
+
+    @rule()
+    def swap_out(self):
+        self.m.set_current(self.t)
+        pageout(self.m, self.t, self.a)
+
+    @rule(i=st.integers(0, 15), write=st.booleans())
+    def touch(self, i, write):
+        self.m.set_current(self.t)
+        addr = self.a.vm_start + i * PAGE
+        assert self.m.mmcore.access(self.t.mm, self.a, addr, addr + PAGE, write)[1] == 0
+
+    @rule()
+    def fork(self):
+        if len(self.children) < 3:
+            self.children.append(self.m.fork(self.t, f"c{len(self.children)}"))
+            self.m.set_current(self.t)
+
+    @rule()
+    def child_exit(self):
+        if self.children:
+            self.m.exit_task(self.children.pop()) if hasattr(self.m, "exit_task") else None
+            self.m.set_current(self.t)
+
+    @rule()
+    def swapoff_swapon(self):
+        from memsim.plugins.swap.swapon import sys_swapoff, sys_swapon
+        self.m.set_current(self.t)
+        list(sys_swapoff(self.m, SWAPFILE))
+        sys_swapon(self.m, SWAPFILE, -1)
+
+    @invariant()
+    def bytes_survive(self):
+        self.m.set_current(self.t)
+        for i, want in self.data.items():
+            addr = self.a.vm_start + i * PAGE
+            assert self.m.mmcore.access(self.t.mm, self.a, addr, addr + PAGE, False)[1] == 0
+            assert self.m.physmem.read_bytes(pfn(self.m, self.t, addr), 0, len(want)) == want
+
+    @invariant()
+    def checks(self):
+        assert self.m.check_invariants() == []
+
+
+TestSwapBytes = SwapBytes.TestCase
+TestSwapBytes.settings = settings(max_examples=15, stateful_step_count=12, deadline=None,
+                                  suppress_health_check=[HealthCheck.too_slow])
