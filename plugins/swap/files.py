@@ -9,14 +9,36 @@ from memsim.registry import MeminfoLine, ProcFile, SummaryRow
 PAGE_CLUSTER_MAX = 31
 
 
-def _state(machine):
-    return machine.plugin_state["swap"]
+#: /proc/sys/vm/page-cluster before swap_setup() ran (a machine built without the plugin's hook)
+DEFAULT_PAGE_CLUSTER = 3
+
+
+def _host(machine):
+    """The machine's SwapHost, or None (a machine built without this plugin's machine hook)."""
+    st = machine.plugin_state.get("swap")
+    return st.host if st is not None else None
 
 
 def _page_cluster_write(machine, data: bytes):
     value, used = proc_dointvec_minmax(data, 0, PAGE_CLUSTER_MAX)
-    _state(machine).host.page_cluster = value
+    if _host(machine) is not None:
+        _host(machine).page_cluster = value
     return used
+
+
+def _page_cluster(machine) -> str:
+    h = _host(machine)
+    return f"{h.page_cluster if h is not None else DEFAULT_PAGE_CLUSTER}\n"
+
+
+def _swap_total(machine) -> int:
+    h = _host(machine)
+    return h.total_swap_pages * 4096 if h is not None else 0
+
+
+def _swap_free(machine) -> int:
+    h = _host(machine)
+    return h.free_swap_kb() * 1024 if h is not None else 0
 
 
 def proc_files():
@@ -26,7 +48,7 @@ def proc_files():
                  "used in kB, priority", render=proc_swaps, plugin="swap"),
         ProcFile("/proc/sys/vm/page-cluster", "log2 of the swap-in readahead window "
                  "(swapin_nr_pages; 0: no readahead)",
-                 render=lambda m: f"{_state(m).host.page_cluster}\n",
+                 render=_page_cluster,
                  write=_page_cluster_write, plugin="swap"),
     )
 
@@ -34,9 +56,9 @@ def proc_files():
 def meminfo_lines():
     return (
         MeminfoLine("SwapTotal", "total_swap_pages (si_swapinfo), the areas that are on",
-                    lambda m: _state(m).host.total_swap_pages * 4096, plugin="swap"),
+                    _swap_total, plugin="swap"),
         MeminfoLine("SwapFree", "nr_swap_pages plus the used pages of areas being swapped off "
-                    "(si_swapinfo)", lambda m: _state(m).host.free_swap_kb() * 1024, plugin="swap"),
+                    "(si_swapinfo)", _swap_free, plugin="swap"),
     )
 
 

@@ -25,14 +25,14 @@ tasks:
 """
 
 
-class swap:  # noqa: N801  (registered under its class name: the owner of swapin-charge-first)
+class kasan:  # noqa: N801  (registered under its class name: the owner of kasan-tag-fe)
     @hookimpl
     def memsim_register_patches(self, patches):
         patches.add(PatchImpl(
-            "swapin-charge-first", "A stub model: the error is 32 pages without the change.",
+            "kasan-tag-fe", "A stub model: the error is 32 pages without the change.",
             files=("/proc/meminfo",),
             metrics=(PatchMetric("stat_error_pages", "pages the statistics miss",
-                                 lambda m: 0 if m.patches.enabled("swapin-charge-first") else 32, "pages"),)))
+                                 lambda m: 0 if m.patches.enabled("kasan-tag-fe") else 32, "pages"),)))
 
 
 def test_docs_file_is_the_rendered_page_of_the_builtin_plugins():
@@ -45,7 +45,8 @@ def test_the_page_has_the_table_and_a_section_per_change():
     for seed in SEED_PATCHES:
         assert f"| [`{seed.name}`](#{seed.name}) | {seed.subject} |" in text
         assert f"\n## `{seed.name}`\n" in text
-    assert text.count("| not implemented (plugin not written yet) |") == 2       # swap, kasan
+    assert text.count("| not implemented (plugin not written yet) |") == 1       # kasan
+    assert "| `swap` | implemented |" in text
     assert "| `hugetlb` | not implemented" not in text
     assert "| `pagecache` | implemented |" in text
     assert "| `kmem` | implemented |" in text
@@ -72,19 +73,19 @@ def test_the_page_has_the_table_and_a_section_per_change():
 
 
 def test_a_plugin_implementation_and_its_demo_are_documented(tmp_path):
-    host = Host(pm=get_plugin_manager(extra_plugins=[swap()]))
+    host = Host(pm=get_plugin_manager(extra_plugins=[kasan()]))
     (tmp_path / "configs").mkdir()
-    (tmp_path / "configs" / "patch-swapin-charge-first.yaml").write_text(DEMO)
+    (tmp_path / "configs" / "patch-kasan-tag-fe.yaml").write_text(DEMO)
     text = render_patches(host, root=Path(tmp_path))
-    section = text.split("\n## `swapin-charge-first`\n", 1)[1]
-    assert "| `swap` | implemented |" in text
+    section = text.split("\n## `kasan-tag-fe`\n", 1)[1]
+    assert "| `kasan` | implemented |" in text
     assert "| `memcg` | implemented |" in text                              # objcg-kmem, memcg-rstat
-    assert "| `kasan` | not implemented (plugin not written yet) |" in text   # kasan-tag-fe
-    assert "not implemented yet: the kasan plugin does not exist yet" in text
+    assert "| `swap` | implemented |" in text                               # swapin-charge-first
+    assert "not implemented (plugin not written yet)" not in text
     assert "**How memsim models it:** A stub model: the error is 32 pages without the change." in section
     assert "**Files compared:** `/proc/meminfo`. **Trace events whose formats are compared:** none named." in section
     assert "| `stat_error_pages` | pages | pages the statistics miss |" in section
-    assert "```text\nmemsim compare configs/patch-swapin-charge-first.yaml --patch swapin-charge-first\n" in section
+    assert "```text\nmemsim compare configs/patch-kasan-tag-fe.yaml --patch kasan-tag-fe\n" in section
     assert "  /proc/meminfo: the same on both sides" in section
     assert "  stat_error_pages (pages)" in section and "+32\n```" in section
     # the demo of rss-stat-symbolic is not in this root: said so, and nothing is run

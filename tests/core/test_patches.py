@@ -55,11 +55,11 @@ def plugin(name, **hooks):
     return module
 
 
-def swap_plugin(impl=None, name="swap"):
-    """A stand-in swap plugin implementing swapin-charge-first (the real one is issue 16)."""
-    impl = impl or PatchImpl("swapin-charge-first", "a swapped-in page is charged before the swap cache.",
-                             metrics=(PatchMetric("stat_error", "pages swapcached misses",
-                                                  lambda m: 0 if m.patches.enabled("swapin-charge-first") else 32),))
+def kasan_plugin(impl=None, name="kasan"):
+    """A stand-in kasan plugin implementing kasan-tag-fe (the real one is issue 17)."""
+    impl = impl or PatchImpl("kasan-tag-fe", "unallocated memory is tagged 0xFE.",
+                             metrics=(PatchMetric("stat_error", "accesses the old tag misses",
+                                                  lambda m: 0 if m.patches.enabled("kasan-tag-fe") else 32),))
     return plugin(name, memsim_register_patches=lambda patches: patches.add(impl))
 
 
@@ -108,7 +108,8 @@ def test_the_written_plugins_implement_their_changes_and_nothing_else_is_impleme
     regs, _ = registries()
     assert regs.patches.names() == ("uffd-minor", "hugetlb-contig-dissolve", "hugetlb-resize-mutex",
                                     "no-nrexceptional", "rss-stat-symbolic", "objcg-kmem",
-                                    "memcg-rstat")
+                                    "swapin-charge-first", "memcg-rstat")
+    assert regs.patches.get("swapin-charge-first").plugin == "swap"
     assert regs.patches.get("uffd-minor").plugin == "userfaultfd"
     assert regs.patches.get("memcg-rstat").plugin == "memcg"
     assert regs.patches.get("objcg-kmem").plugin == "memcg"
@@ -120,29 +121,29 @@ def test_the_written_plugins_implement_their_changes_and_nothing_else_is_impleme
 
 
 @pytest.mark.parametrize("impl, message", [
-    (PatchImpl("swapin-charge-firs", "x"), "there is no seed change called 'swapin-charge-firs'; did you mean 'swapin-charge-first'"),
-    (PatchImpl("uffd-minor", "x"), "seed change 'uffd-minor' belongs to plugin 'userfaultfd', not 'swap'"),
-    (PatchImpl("swapin-charge-first", " "), "has no model"),
-    (PatchImpl("swapin-charge-first", "x", metrics=(PatchMetric("Bad Name", "d", len),)), "metric name 'Bad Name'"),
-    (PatchImpl("swapin-charge-first", "x", files=("memory.stat",)), "not an absolute path"),
+    (PatchImpl("kasan-tag-f", "x"), "there is no seed change called 'kasan-tag-f'; did you mean 'kasan-tag-fe'"),
+    (PatchImpl("uffd-minor", "x"), "seed change 'uffd-minor' belongs to plugin 'userfaultfd', not 'kasan'"),
+    (PatchImpl("kasan-tag-fe", " "), "has no model"),
+    (PatchImpl("kasan-tag-fe", "x", metrics=(PatchMetric("Bad Name", "d", len),)), "metric name 'Bad Name'"),
+    (PatchImpl("kasan-tag-fe", "x", files=("memory.stat",)), "not an absolute path"),
 ])
 def test_a_plugin_implements_only_its_own_changes_with_valid_metrics(impl, message):
-    with pytest.raises(PluginError, match="plugin 'swap'") as exc:
-        registries(swap_plugin(impl))
+    with pytest.raises(PluginError, match="plugin 'kasan'") as exc:
+        registries(kasan_plugin(impl))
     assert message in str(exc.value)
 
 
 def test_metric_names_are_unique_across_the_changes():
-    impl = PatchImpl("swapin-charge-first", "x", metrics=(PatchMetric("rss_stat_text_bytes", "d", len),))
+    impl = PatchImpl("kasan-tag-fe", "x", metrics=(PatchMetric("rss_stat_text_bytes", "d", len),))
     with pytest.raises(PluginError, match="metric 'rss_stat_text_bytes' of seed change '.*' is also a "
-                                          "metric of '.*' \\(plugin '(kmem|swap)'\\)"):
-        registries(swap_plugin(impl))
+                                          "metric of '.*' \\(plugin '(kmem|kasan)'\\)"):
+        registries(kasan_plugin(impl))
 
 
 def test_a_change_is_implemented_once():
-    twice = plugin("swap", memsim_register_patches=lambda patches: [
-        patches.add(PatchImpl("swapin-charge-first", "x")), patches.add(PatchImpl("swapin-charge-first", "y"))])
-    with pytest.raises(PluginError, match="seed change 'swapin-charge-first' is added twice"):
+    twice = plugin("kasan", memsim_register_patches=lambda patches: [
+        patches.add(PatchImpl("kasan-tag-fe", "x")), patches.add(PatchImpl("kasan-tag-fe", "y"))])
+    with pytest.raises(PluginError, match="seed change 'kasan-tag-fe' is added twice"):
         registries(twice)
 
 
@@ -184,24 +185,24 @@ def test_machine_patches_errors_point_at_the_key(patches, at, message):
 
 
 def test_a_change_of_a_disabled_plugin_is_an_error_naming_it():
-    regs, _ = registries(swap_plugin(), disabled=["swap"])
-    assert "swap" in regs.plugins_disabled
-    with pytest.raises(WorkloadError, match=r"w.yaml:1:57: seed change 'swapin-charge-first' belongs to plugin "
-                                            r"'swap', which is disabled \(-p no:swap\); remove -p no:swap"):
-        load_workload_text(WORKLOAD % ", patches: {swapin-charge-first: off}", "w.yaml", regs)
+    regs, _ = registries(kasan_plugin(), disabled=["kasan"])
+    assert "kasan" in regs.plugins_disabled
+    with pytest.raises(WorkloadError, match=r"w.yaml:1:57: seed change 'kasan-tag-fe' belongs to plugin "
+                                            r"'kasan', which is disabled \(-p no:kasan\); remove -p no:kasan"):
+        load_workload_text(WORKLOAD % ", patches: {kasan-tag-fe: off}", "w.yaml", regs)
 
 
 def test_a_loaded_plugin_that_does_not_implement_its_change_is_an_error():
-    regs, _ = registries(plugin("swap", memsim_register_summary=lambda summary: None))
-    with pytest.raises(WorkloadError, match="plugin 'swap' is loaded but does not implement seed "
-                                            "change 'swapin-charge-first'"):
-        load_workload_text(WORKLOAD % ", patches: {swapin-charge-first: off}", "w.yaml", regs)
+    regs, _ = registries(plugin("kasan", memsim_register_summary=lambda summary: None))
+    with pytest.raises(WorkloadError, match="plugin 'kasan' is loaded but does not implement seed "
+                                            "change 'kasan-tag-fe'"):
+        load_workload_text(WORKLOAD % ", patches: {kasan-tag-fe: off}", "w.yaml", regs)
 
 
 def test_an_implemented_change_is_switched_and_its_metric_sees_it():
-    on = run_text(WORKLOAD % "", plugins=[swap_plugin()], events=())
-    off = run_text(WORKLOAD % ", patches: {swapin-charge-first: off}", plugins=[swap_plugin()], events=())
-    metric = off.registries.patches.get("swapin-charge-first").metrics[0]
+    on = run_text(WORKLOAD % "", plugins=[kasan_plugin()], events=())
+    off = run_text(WORKLOAD % ", patches: {kasan-tag-fe: off}", plugins=[kasan_plugin()], events=())
+    metric = off.registries.patches.get("kasan-tag-fe").metrics[0]
     assert (metric.compute(on.machine), metric.compute(off.machine)) == (0, 32)
 
 

@@ -94,7 +94,8 @@ def test_memsim_declares_its_builtin_plugins_in_the_memsim_group():
     names = {ep.name: ep.value for ep in eps if ep.group == ENTRY_POINT_GROUP}
     assert names == {"kmem": "memsim.plugins.kmem", "core_steps": "memsim.plugins.core_steps",
                      "pagecache": "memsim.plugins.pagecache", "hugetlb": "memsim.plugins.hugetlb",
-                     "userfaultfd": "memsim.plugins.userfaultfd", "memcg": "memsim.plugins.memcg"}
+                     "userfaultfd": "memsim.plugins.userfaultfd", "memcg": "memsim.plugins.memcg",
+                     "swap": "memsim.plugins.swap"}
     assert set(ESSENTIAL) <= set(names)
 
 

@@ -24,32 +24,32 @@ DEMO = os.path.join(REPO, "configs", "patch-rss-stat-symbolic.yaml")
 
 
 def rstat_on(machine) -> bool:
-    return machine.patches.enabled("swapin-charge-first")
+    return machine.patches.enabled("kasan-tag-fe")
 
 
-class swap:  # noqa: N801  (registered under its class name: the owner of swapin-charge-first)
-    """A stand-in for the swap plugin (issue 16): swapin-charge-first with a 'key value' file whose
+class kasan:  # noqa: N801  (registered under its class name: the owner of kasan-tag-fe)
+    """A stand-in for the kasan plugin (issue 17): kasan-tag-fe with a 'key value' file whose
     values depend on the change, a text file, a file only the patched kernel has, a metric."""
 
     @hookimpl
     def memsim_register_files(self, files):
         files.add(ProcFile("/sys/kernel/mm/swap/stub_stat", "swap statistics (stub)",
                            lambda m: f"anon 8192\nfile 0\nkernel {4096 if rstat_on(m) else 0}\n",
-                           plugin="swap"))
+                           plugin="kasan"))
         files.add(ProcFile("/proc/swap_flush", "how statistics are flushed (stub)",
                            lambda m: "flush: rstat\nbatch: 0\n" if rstat_on(m) else "flush: percpu\nbatch: 32\n",
-                           plugin="swap"))
+                           plugin="kasan"))
 
     @hookimpl
     def memsim_machine_created(self, machine):
         if rstat_on(machine):
             machine.sysfs.create_file("kernel/mm/swap/stub_flushed", show=lambda m: "1\n",
-                                      plugin="swap")
+                                      plugin="kasan")
 
     @hookimpl
     def memsim_register_patches(self, patches):
         patches.add(PatchImpl(
-            "swapin-charge-first", "a stub: the statistics are exact with the change, 32 pages short without",
+            "kasan-tag-fe", "a stub: the statistics are exact with the change, 32 pages short without",
             files=("/sys/kernel/mm/swap/stub_stat", "/proc/swap_flush", "/sys/kernel/mm/swap/stub_flushed",
                    "/proc/meminfo"),
             metrics=(PatchMetric("stat_error_pages", "pages the statistics miss",
@@ -58,7 +58,7 @@ class swap:  # noqa: N801  (registered under its class name: the owner of swapin
 
 
 def stub_host(disabled=()):
-    return Host(disabled, pm=get_plugin_manager(disabled=disabled, extra_plugins=[swap()]))
+    return Host(disabled, pm=get_plugin_manager(disabled=disabled, extra_plugins=[kasan()]))
 
 
 def source(tmp_path, text, name="w.yaml"):
@@ -163,8 +163,8 @@ def test_same_workload_same_seed_same_text(demo):
 
 
 def test_a_change_files_are_compared_by_key_by_line_or_as_missing(tmp_path):
-    runs = run_sides(stub_host(), source(tmp_path, SMALL), "swapin-charge-first")
-    comp = comparison(runs, "swapin-charge-first")
+    runs = run_sides(stub_host(), source(tmp_path, SMALL), "kasan-tag-fe")
+    comp = comparison(runs, "kasan-tag-fe")
     files = {f["path"]: f for f in comp["files"]}
     stat = files["/sys/kernel/mm/swap/stub_stat"]
     assert stat["state"] == "differ" and stat["keyed"]
@@ -192,8 +192,8 @@ def test_a_change_files_are_compared_by_key_by_line_or_as_missing(tmp_path):
 
 
 def test_a_side_whose_expect_fails_is_part_of_the_comparison(tmp_path):
-    comp = comparison(run_sides(stub_host(), source(tmp_path, SMALL + EXPECT_RSTAT), "swapin-charge-first"),
-                      "swapin-charge-first")
+    comp = comparison(run_sides(stub_host(), source(tmp_path, SMALL + EXPECT_RSTAT), "kasan-tag-fe"),
+                      "kasan-tag-fe")
     status, error = comp["run"]["status"], comp["run"]["error"]
     assert (status["on"], status["off"]) == ("passed", "failed")
     assert error["on"] is None and "kernel" in error["off"] and "w.yaml:9:" in error["off"]
@@ -228,14 +228,14 @@ def test_the_patch_option_names_exactly_one_change_both_ways():
     with pytest.raises(UsageError, match="both on and off; write --patch rss-stat-symbolic"):
         parse_compare_patch(["rss-stat-symbolic=on"])
     with pytest.raises(UsageError, match="compare takes one seed change"):
-        parse_compare_patch(["rss-stat-symbolic", "swapin-charge-first"])
+        parse_compare_patch(["rss-stat-symbolic", "kasan-tag-fe"])
 
 
 def test_a_change_whose_plugin_is_missing_or_disabled_is_refused(tmp_path):
-    with pytest.raises(UsageError, match="plugin 'swap', which is not installed"):
-        run_sides(Host(), source(tmp_path, SMALL), "swapin-charge-first")
-    with pytest.raises(UsageError, match=r"plugin 'swap', which is disabled \(-p no:swap\)"):
-        run_sides(stub_host(disabled=("swap",)), source(tmp_path, SMALL), "swapin-charge-first")
+    with pytest.raises(UsageError, match="plugin 'kasan', which is not installed"):
+        run_sides(Host(), source(tmp_path, SMALL), "kasan-tag-fe")
+    with pytest.raises(UsageError, match=r"plugin 'kasan', which is disabled \(-p no:kasan\)"):
+        run_sides(stub_host(disabled=("kasan",)), source(tmp_path, SMALL), "kasan-tag-fe")
 
 
 def test_keyed_files_are_recognised_by_their_lines():
