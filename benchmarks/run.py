@@ -1,6 +1,6 @@
 """memsim benchmarks: one command, not part of the test suite.
 
-    python benchmarks/run.py [--quick] [--json OUT] [--only core|trace|sweep|reclaim|pagecache|hugetlb|userfaultfd|memcg]
+    python benchmarks/run.py [--quick] [--json OUT] [--only core|trace|sweep|reclaim|pagecache|hugetlb|userfaultfd|memcg|swap]
                              [--baseline PYTHON] [--kernel v5.14|v6.18]
 
 Measures (interpreter start and machine build excluded unless stated):
@@ -55,8 +55,17 @@ Measures (interpreter start and machine build excluded unless stated):
      demo (configs/patch-uffd-minor.yaml) with a 16 GiB guest on hugetlbfs (1 GiB with
      ``--quick``): host seconds and peak memory, the emulated pause and convergence.
 
+  10. swap (benchmarks/swap_bench.py): 1M anonymous pages (128K with ``--quick``) written, pushed
+     out to a zram swap device with one MADV_PAGEOUT and read back, each step timed in-run
+     (swap-out and swap-in pages/s), on each profile; next to this machine's kernel doing the
+     same on its /dev/zram0 (benchmarks/swap_pageout.c; as root, with zram0 unused and no swap
+     on: the device is set up and put back); then ``memsim run configs/bench/swap-overcommit.yaml``
+     (512 MiB written and read back on a 256 MiB machine with zram swap) as a user runs it, the
+     whole command's host seconds and the emulated seconds, next to the C program doing the same
+     in a 256 MiB cgroup v1 memory cgroup of this machine's kernel.
+
 ``--only core``, ``--only trace``, ``--only sweep``, ``--only reclaim``, ``--only pagecache``,
-``--only hugetlb``, ``--only userfaultfd`` or ``--only memcg`` runs one part.
+``--only hugetlb``, ``--only userfaultfd``, ``--only memcg`` or ``--only swap`` runs one part.
 The faults go through the same path a workload's touch step takes: MmCore.access() in chunks
 of ``quantum`` (512) pages with a return to Python between chunks (a preemption point).
 """
@@ -199,9 +208,9 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     ap.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
     ap.add_argument("--only", choices=("core", "trace", "sweep", "reclaim", "pagecache", "hugetlb",
-                                       "userfaultfd", "memcg"),
+                                       "userfaultfd", "memcg", "swap"),
                     help="run only the core, the trace, the sweep, the reclaim, the page-cache, "
-                         "the hugetlb, the userfaultfd or the memcg benchmarks")
+                         "the hugetlb, the userfaultfd, the memcg or the swap benchmarks")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs per fault, sweep and trace command figure (the best is kept)")
     ap.add_argument("--kernel", choices=("v5.14", "v6.18"), default="v6.18",
@@ -227,6 +236,8 @@ def main(argv=None) -> int:
         results["userfaultfd"] = uffd_benchmarks(args.quick, args.repeat, args.kernel)
     if args.only in (None, "memcg"):
         results["memcg"] = memcg_benchmarks(args.quick, args.repeat)
+    if args.only in (None, "swap"):
+        results["swap"] = swap_benchmarks(args.quick, args.repeat)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
@@ -620,3 +631,149 @@ def core_benchmarks(args, results) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# -- swap ------------------------------------------------------------------------------------------
+
+def swap_run(python: str, pages: int, kernel: str, device: str = "zram") -> dict:
+    """One run of benchmarks/swap_bench.py (a process of its own)."""
+    import subprocess
+    out = subprocess.run([python, os.path.join(HERE, "swap_bench.py"), "--pages", str(pages),
+                          "--kernel", kernel, "--device", device],
+                         check=True, capture_output=True, text=True, cwd=HERE).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+class LiveZram:
+    """This machine's /dev/zram0 as a swap area for the live reference runs, put back after:
+    entered only as root with zram0 unused (disksize 0) and no swap area on.  ``reason`` says
+    why it cannot be used (then ``usable`` is False)."""
+
+    def __init__(self, size_bytes: int):
+        self.size = size_bytes
+        self.usable, self.reason = False, ""
+        if os.geteuid() != 0:
+            self.reason = "not root"
+        elif not os.path.exists("/sys/block/zram0/disksize"):
+            self.reason = "no /dev/zram0"
+        elif open("/sys/block/zram0/disksize").read().strip() != "0":
+            self.reason = "zram0 is in use"
+        elif len(open("/proc/swaps").read().splitlines()) > 1:
+            self.reason = "a swap area is on already"
+        else:
+            self.usable = True
+
+    def __enter__(self):
+        import subprocess
+        with open("/sys/block/zram0/disksize", "w") as f:
+            f.write(str(self.size))
+        subprocess.run(["mkswap", "/dev/zram0"], check=True, capture_output=True)
+        subprocess.run(["swapon", "/dev/zram0"], check=True, capture_output=True)
+        return self
+
+    def __exit__(self, *exc):
+        import subprocess
+        subprocess.run(["swapoff", "/dev/zram0"], capture_output=True)
+        with open("/sys/block/zram0/reset", "w") as f:
+            f.write("1")
+        return False
+
+
+def build_c(name: str, d: str):
+    """gcc -O2 benchmarks/NAME.c into ``d``: the executable, or (None, why)."""
+    import shutil
+    import subprocess
+    if shutil.which("gcc") is None:
+        return None, "no gcc"
+    exe = os.path.join(d, name)
+    r = subprocess.run(["gcc", "-O2", "-o", exe, os.path.join(HERE, name + ".c")],
+                       capture_output=True, text=True)
+    if r.returncode:
+        return None, f"gcc failed: {r.stderr.strip()[-200:]}"
+    return exe, ""
+
+
+def live_swap(pages: int, overcommit_pages: int, repeat: int):
+    """The live kernel on /dev/zram0: (best pageout s, best swap-in s) of swap_pageout.c over
+    ``pages`` pages, and the best whole-program seconds of its overcommit run (``touch``: written
+    and read back) in a 256 MiB cgroup v1 memory cgroup; or None with the reason."""
+    import subprocess
+    import tempfile
+    zram = LiveZram(pages * 4096 + (256 << 20))
+    if not zram.usable:
+        return None, zram.reason
+    with tempfile.TemporaryDirectory() as d:
+        exe, why = build_c("swap_pageout", d)
+        if exe is None:
+            return None, why
+        best_out = best_in = best_over = None
+        cg = "/sys/fs/cgroup/memory/memsim-swap-bench"
+        with zram:
+            for _ in range(repeat):
+                r = subprocess.run([exe, str(pages)], capture_output=True, text=True)
+                if r.returncode:
+                    return None, f"swap_pageout failed: {r.stdout.strip()} {r.stderr.strip()}"
+                f = r.stdout.split()
+                best_out = min(best_out or 1e9, float(f[1]))
+                best_in = min(best_in or 1e9, float(f[3]))
+            if os.path.isdir(os.path.dirname(cg)):
+                os.makedirs(cg, exist_ok=True)
+                try:
+                    with open(os.path.join(cg, "memory.limit_in_bytes"), "w") as f:
+                        f.write(str(256 << 20))
+                    for _ in range(repeat):
+                        t0 = time.perf_counter()
+                        r = subprocess.run(["sh", "-c", f"echo $$ > {cg}/cgroup.procs && exec {exe} "
+                                            f"{overcommit_pages} touch"], capture_output=True, text=True)
+                        t1 = time.perf_counter()
+                        if r.returncode == 0:
+                            best_over = min(best_over or 1e9, t1 - t0)
+                finally:
+                    os.rmdir(cg)
+        return (best_out, best_in, best_over), ""
+
+
+def swap_benchmarks(quick: bool, repeat: int) -> dict:
+    """Swap-out and swap-in rates (both profiles) next to the live kernel, and the overcommit
+    workload as a whole command."""
+    import subprocess
+    import re
+    pages = (1 << 17) if quick else (1 << 20)
+    out = {"pages": pages, "memsim": {}}
+    print(f"\nswap: {pages:,} anonymous pages to a zram swap device and back (best of {repeat}, in-run)")
+    for kernel in ("v5.14", "v6.18"):
+        best = None
+        for _ in range(repeat):
+            r = swap_run(sys.executable, pages, kernel)
+            if best is None or r["swapout_s"] + r["swapin_s"] < best["swapout_s"] + best["swapin_s"]:
+                best = r
+        out["memsim"][kernel] = best
+        print(f"  memsim {kernel}:  swap-out {best['swapout_per_s']:>12,.0f} pages/s   "
+              f"swap-in {best['swapin_per_s']:>12,.0f} pages/s")
+    over_pages = (512 << 20) // 4096
+    live, why = live_swap(pages, over_pages, repeat)
+    if live is None:
+        print(f"  live kernel: not measured ({why})")
+    else:
+        out["live"] = {"swapout_s": live[0], "swapin_s": live[1], "overcommit_s": live[2]}
+        print(f"  live kernel:   swap-out {pages / live[0]:>12,.0f} pages/s   "
+              f"swap-in {pages / live[1]:>12,.0f} pages/s")
+        v = out["memsim"]["v6.18"]
+        print(f"  ratio (memsim v6.18 / live): swap-out {v['swapout_per_s'] * live[0] / pages:.2f}x, "
+              f"swap-in {v['swapin_per_s'] * live[1] / pages:.2f}x")
+    cfg = os.path.join(HERE, "..", "configs", "bench", "swap-overcommit.yaml")
+    best, emulated = None, None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        r = subprocess.run([sys.executable, "-m", "memsim.cli", "run", cfg], capture_output=True,
+                           text=True, check=True)
+        t = time.perf_counter() - t0
+        best = t if best is None else min(best, t)
+        m = re.search(r"time: ([0-9.]+) s emulated", r.stdout)
+        emulated = float(m.group(1)) if m else None
+    out["overcommit"] = {"host_s": best, "emulated_s": emulated,
+                         "live_s": live[2] if live is not None else None}
+    print(f"  memsim run configs/bench/swap-overcommit.yaml: {best:.2f} s host, "
+          f"{emulated} s emulated" + (f"; the live kernel in a 256 MiB cgroup: {live[2]:.2f} s"
+                                      if live is not None and live[2] else ""))
+    return out

@@ -488,6 +488,8 @@ cdef class VmArea:
     cdef public object vm_ops_owner     # keeps the owner of vm_ops (and its ctx) alive
     cdef vm_operations_struct* vm_ops
     cdef mempolicy* vm_policy           # mbind() policy, NULL = the task's
+    cdef public uint64_t swap_readahead_info    # the swap plugin's VMA readahead state (last
+                                                # fault address | window << 6 | hits)
 
 cdef class MmStruct:
     cdef MmCore core

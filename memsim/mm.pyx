@@ -2388,11 +2388,12 @@ cdef class MmCore:
             if self.wp_reuse_drains_lru and not (op.flags & (1ULL << PG_head)) and \
                     op._refcount <= 3 and not (op.flags & (1ULL << PG_lru)):
                 self.pm.lru_add_drain()     # a fresh page may still be in this CPU's lru_add batch
-            if self.wp_reuse_drains_lru and op.flags & (1ULL << PG_owner_priv_1) and \
-                    op._refcount == 2 and self.swap.free_swap_cache != NULL:
-                # wp_can_reuse_anon_folio(): folio_free_swap() of a swap-cache page
-                self.swap.free_swap_cache(self.swap.ctx, old)
-            if not (op.flags & (1ULL << PG_head)) and op._refcount == 1 and op._mapcount == 1:
+            if not (op.flags & (1ULL << PG_head)) and op._mapcount == 1 and (
+                    op._refcount == 1 or
+                    (self.wp_reuse_drains_lru and op._refcount == 2 and op.flags & (1ULL << PG_owner_priv_1))):
+                # v6.x: a page mapped once is PageAnonExclusive (swap-in keeps it so): reused
+                # in place, still in the swap cache; v5.14 copies a swap-cache page (its count
+                # holds the swap cache's reference)
                 vmf.pte[0] = e | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED     # wp_page_reuse
                 count_vm_event(self.pm.vs, PGREUSE)
                 self.fault_counts[FK_REUSE] += 1

@@ -93,4 +93,4 @@ def memsim_check_invariants(machine, full):
     """--check: the swap accounting adds up (memsim.plugins.swap.check)."""
     from memsim.plugins.swap.check import check
     st = state(machine)
-    return check(machine, st) if st is not None else []
+    return check(machine, st, full) if st is not None else []

@@ -41,6 +41,25 @@ def _swap_free(machine) -> int:
     return h.free_swap_kb() * 1024 if h is not None else 0
 
 
+def _vma_ra(machine) -> str:
+    h = _host(machine)
+    return "true\n" if h is None or h.vma_ra_enabled else "false\n"
+
+
+def _vma_ra_write(machine, data: bytes):
+    """vma_ra_enabled_store(): "true"/"1" or "false"/"0" (a prefix match), else EINVAL."""
+    from memsim.vfs import VfsError
+    if data.startswith(b"true") or data.startswith(b"1"):
+        on = True
+    elif data.startswith(b"false") or data.startswith(b"0"):
+        on = False
+    else:
+        raise VfsError("EINVAL", f"vma_ra_enabled takes true or false, not {data!r}")
+    if _host(machine) is not None:
+        _host(machine).vma_ra_enabled = on
+    return None
+
+
 def proc_files():
     from memsim.plugins.swap.swapon import proc_swaps
     return (
@@ -50,6 +69,9 @@ def proc_files():
                  "(swapin_nr_pages; 0: no readahead)",
                  render=_page_cluster,
                  write=_page_cluster_write, plugin="swap"),
+        ProcFile("/sys/kernel/mm/swap/vma_ra_enabled", "VMA-based swap readahead (used while no "
+                 "rotational swap area is on; else the swap-offset cluster)", render=_vma_ra,
+                 write=_vma_ra_write, plugin="swap"),
     )
 
 

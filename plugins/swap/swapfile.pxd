@@ -75,6 +75,8 @@ cdef class SwapHost:
     cdef public bint slots_cache_on     # CONFIG: the per-CPU slots cache exists (v5.14..v6.9)
     cdef readonly uint64_t add_total, del_total, find_success, find_total   # swap_cache_info
     cdef public int page_cluster        # /proc/sys/vm/page-cluster
+    cdef public bint vma_ra_enabled     # /sys/kernel/mm/swap/vma_ra_enabled (enable_vma_readahead)
+    cdef readonly int nr_rotate_swap    # areas on a rotational device (cluster readahead then)
     cdef int ra_hits                    # swapin_readahead_hits
     cdef uint64_t ra_prev_offset        # swapin_nr_pages(): prev_offset
     cdef unsigned int ra_last_pages     # last_readahead_pages
@@ -121,7 +123,8 @@ cdef class SwapHost:
     cdef int check_cache_active(self) except -1
     cdef bint vm_swap_full(self) noexcept
     # the swap cache
-    cdef pfn_t lookup_swap_cache(self, uint64_t entry) except? 0xfffffffffffffffe
+    cdef bint use_vma_readahead(self) noexcept
+    cdef pfn_t lookup_swap_cache(self, uint64_t entry, VmArea vma, uint64_t addr) except? 0xfffffffffffffffe
     cdef pfn_t cache_page(self, uint64_t entry) noexcept
     cdef int add_to_swap_cache(self, pfn_t pfn, uint64_t entry, uint64_t* shadow) except -1
     cdef int __delete_from_swap_cache(self, pfn_t pfn, uint64_t entry, uint64_t shadow) except -1
@@ -138,9 +141,16 @@ cdef class SwapHost:
                                         uint64_t addr, bint* allocated) except? 0xfffffffffffffffe
     cdef pfn_t read_swap_cache_async(self, uint64_t entry, gfp_t gfp, VmArea vma,
                                       uint64_t addr) except? 0xfffffffffffffffe
+    cdef unsigned int __swapin_nr_pages(self, uint64_t prev_offset, uint64_t offset,
+                                        unsigned int hits, unsigned int max_pages,
+                                        unsigned int prev_win) noexcept
     cdef unsigned int swapin_nr_pages(self, uint64_t offset) noexcept
     cdef pfn_t swap_cluster_readahead(self, uint64_t entry, gfp_t gfp, VmArea vma,
                                        uint64_t addr) except? 0xfffffffffffffffe
+    cdef pfn_t swap_vma_readahead(self, uint64_t fentry, gfp_t gfp, VmArea vma,
+                                   vm_fault* vmf) except? 0xfffffffffffffffe
+    cdef pfn_t swapin_readahead(self, uint64_t entry, gfp_t gfp, VmArea vma,
+                                 vm_fault* vmf) except? 0xfffffffffffffffe
     cdef int charge_swapin(self, pfn_t pfn, object mm, gfp_t gfp, uint64_t entry) except -1
     cdef int swapin_uncharge_swap(self, uint64_t entry) except -1
     cdef int do_swap_page(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1

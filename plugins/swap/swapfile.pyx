@@ -42,6 +42,13 @@ PG_swapcache = PG_owner_priv_1
 PG_readahead = PG_reclaim
 
 cdef uint64_t VM_WRITE = 0x2, VM_SHARED = 0x8, VM_LOCKED = 0x2000
+cdef uint64_t PMD_SIZE = 1ULL << 21
+# mm/swap_state.c: vma->swap_readahead_info packs the last fault address, the window and hits
+cdef uint64_t SWAP_RA_WIN_SHIFT = PAGE_SHIFT // 2
+cdef uint64_t SWAP_RA_HITS_MASK = (1ULL << SWAP_RA_WIN_SHIFT) - 1
+cdef uint64_t SWAP_RA_HITS_MAX = SWAP_RA_HITS_MASK
+cdef uint64_t SWAP_RA_WIN_MASK = (PAGE_SIZE - 1) & ~SWAP_RA_HITS_MASK
+cdef unsigned int SWAP_RA_ORDER_CEILING = 5
 cdef int ENOMEM = 12, ENOENT = 2, EEXIST = 17, EINVAL = 22
 
 
@@ -60,6 +67,7 @@ cdef class SwapHost:
         self.avail = []
         self.least_priority = -1
         self.page_cluster = 3
+        self.vma_ra_enabled = True
         self.store = {}
         self.cont = {}
         self.cont_pages = {}
@@ -145,6 +153,8 @@ cdef class SwapHost:
             self.nr_swapfiles = t + 1
         self.nr_swap_pages += s.pages
         self.total_swap_pages += s.pages
+        if not s.flags & SWP_SOLIDSTATE:
+            self.nr_rotate_swap += 1        # a rotational device: cluster readahead
         self._add_avail(t)
         self.slots_enabled = True           # __reenable_swap_slots_cache(): has_usable_swap()
         return t
@@ -246,6 +256,8 @@ cdef class SwapHost:
                 if self.si[u] != NULL and u != t and self.si[u].prio < s.prio:
                     self.si[u].prio += 1
             self.least_priority += 1
+        if not s.flags & SWP_SOLIDSTATE:
+            self.nr_rotate_swap -= 1
         for key in [k for k in self.cont_pages if k[0] == t]:
             for pfn in self.cont_pages.pop(key):
                 self.pm.put_page(pfn)
@@ -354,7 +366,8 @@ cdef class SwapHost:
             self.nr_swap_pages += 1
         if s.cache[offset] < 0:
             s.cache[offset] = 0
-        self.store.pop(swp_entry(s.type, offset), None)
+        if self.store:
+            self.store.pop(swp_entry(s.type, offset), None)
         return 0
 
     cdef int get_swap_pages(self, int n, uint64_t* out) except -1:
@@ -369,11 +382,12 @@ cdef class SwapHost:
         if n > self.nr_swap_pages:
             n = <int>self.nr_swap_pages
         self.nr_swap_pages -= n             # atomic_long_sub(n_goal, &nr_swap_pages)
-        for t in list(self.avail):
+        for t in (self.avail if len(self.avail) == 1 else list(self.avail)):
             s = self.si[t]
-            # requeue among equal priorities (plist_requeue)
-            self.avail.remove(t)
-            self._add_avail(t)
+            if len(self.avail) > 1:
+                # requeue among equal priorities (plist_requeue)
+                self.avail.remove(t)
+                self._add_avail(t)
             while got < n:
                 off = self.scan_swap_map_slot(s)
                 if off == 0:
@@ -670,20 +684,39 @@ cdef class SwapHost:
         v = s.cache[swp_offset(entry)]
         return <pfn_t>(v - 1) if v > 0 else NO_PFN
 
-    cdef pfn_t lookup_swap_cache(self, uint64_t entry) except? 0xfffffffffffffffe:
+    cdef bint use_vma_readahead(self) noexcept:
+        """swap_use_vma_readahead(): /sys/kernel/mm/swap/vma_ra_enabled and no rotational swap
+        area on (nr_rotate_swap)."""
+        return self.vma_ra_enabled and self.nr_rotate_swap == 0
+
+    cdef pfn_t lookup_swap_cache(self, uint64_t entry, VmArea vma, uint64_t addr) except? 0xfffffffffffffffe:
         """lookup_swap_cache(): find_total++, and find_success++ on a hit; a hit on a page
-        readahead brought in (PG_readahead) counts swap_ra_hit and a readahead hit."""
+        readahead brought in (PG_readahead, cleared) counts swap_ra_hit and a readahead hit: in
+        the VMA's swap_readahead_info with VMA readahead (which also records ``addr``), else in
+        swapin_readahead_hits."""
         cdef pfn_t pfn = self.cache_page(entry)
         cdef page* p
+        cdef bint readahead, vma_ra
+        cdef uint64_t ra, win, hits
         self.find_total += 1
         if pfn == NO_PFN:
             return NO_PFN
         self.find_success += 1
         p = &self.pm.mem_map[pfn]
-        if p.flags & (1ULL << PG_readahead):
-            p.flags &= ~(1ULL << PG_readahead)
+        readahead = (p.flags & (1ULL << PG_readahead)) != 0
+        p.flags &= ~(1ULL << PG_readahead)
+        vma_ra = self.use_vma_readahead()
+        if vma is not None and vma_ra:
+            ra = vma.swap_readahead_info
+            win = (ra & SWAP_RA_WIN_MASK) >> SWAP_RA_WIN_SHIFT
+            hits = ra & SWAP_RA_HITS_MASK
+            if readahead and hits < SWAP_RA_HITS_MAX:
+                hits += 1
+            vma.swap_readahead_info = (addr & ~(<uint64_t>PAGE_SIZE - 1)) | (win << SWAP_RA_WIN_SHIFT) | hits
+        if readahead:
             count_vm_event(self.pm.vs, SWAP_RA_HIT)
-            self.ra_hits += 1
+            if vma is None or not vma_ra:
+                self.ra_hits += 1
         return pfn
 
     cdef int add_to_swap_cache(self, pfn_t pfn, uint64_t entry, uint64_t* shadow) except -1:
@@ -817,7 +850,7 @@ cdef class SwapHost:
             if self.pm.stamps != NULL:
                 stamp = self.pm.stamps[pfn]
             self.store[entry] = (bytes(buf) if buf is not None else None, stamp)
-        else:
+        elif self.store:
             self.store.pop(entry, None)
         count_vm_event(self.pm.vs, PSWPOUT)
         self.swapouts += 1
@@ -833,7 +866,7 @@ cdef class SwapHost:
         read the faulting task waits for (the target page) costs the device's read time."""
         cdef page* p = &self.pm.mem_map[pfn]
         cdef swap_info* s = self.info(entry)
-        got = self.store.get(entry)
+        got = self.store.get(entry) if self.store else None
         if got is not None:
             if got[0] is not None:
                 self.pm.content[pfn] = bytearray(got[0])
@@ -950,21 +983,16 @@ cdef class SwapHost:
             self.pm.mem_map[pfn]._refcount += 1
         return pfn
 
-    cdef unsigned int swapin_nr_pages(self, uint64_t offset) noexcept:
-        """swapin_nr_pages(): the readahead window from the hits since the last call: hits + 2
-        pages, 1 when there were none unless the offset follows the last miss, else rounded up
-        to a power of two (at least 4); at most 2^page_cluster, never below half the last
+    cdef unsigned int __swapin_nr_pages(self, uint64_t prev_offset, uint64_t offset,
+                                        unsigned int hits, unsigned int max_pages,
+                                        unsigned int prev_win) noexcept:
+        """__swapin_nr_pages(): the readahead window from the hits since the last call: hits + 2
+        pages, 1 when there were none unless the offset follows the previous one, else rounded
+        up to a power of two (at least 4); at most ``max_pages``, never below half the previous
         window."""
-        cdef unsigned int hits, pages, max_pages, last_ra
-        cdef uint64_t prev = self.ra_prev_offset
-        max_pages = 1U << self.page_cluster
-        if max_pages <= 1:
-            return 1
-        hits = self.ra_hits
-        self.ra_hits = 0
-        pages = hits + 2
+        cdef unsigned int pages = hits + 2, roundup
         if pages == 2:
-            if offset != prev + 1 and offset != prev - 1:
+            if offset != prev_offset + 1 and offset != prev_offset - 1:
                 pages = 1
         else:
             roundup = 4
@@ -973,11 +1001,24 @@ cdef class SwapHost:
             pages = roundup
         if pages > max_pages:
             pages = max_pages
-        last_ra = self.ra_last_pages / 2
-        if pages < last_ra:
-            pages = last_ra
+        if pages < prev_win / 2:
+            pages = prev_win / 2
+        return pages
+
+    cdef unsigned int swapin_nr_pages(self, uint64_t offset) noexcept:
+        """swapin_nr_pages() (cluster readahead): the window from swapin_readahead_hits (taken
+        and reset), prev_offset (moved only by a call without hits) and last_readahead_pages;
+        2^page_cluster at most (1: no readahead)."""
+        cdef unsigned int hits, pages, max_pages = 1U << self.page_cluster
+        if max_pages <= 1:
+            return 1
+        hits = self.ra_hits
+        self.ra_hits = 0
+        pages = self.__swapin_nr_pages(self.ra_prev_offset, offset, hits, max_pages,
+                                       self.ra_last_pages)
+        if not hits:
+            self.ra_prev_offset = offset
         self.ra_last_pages = pages
-        self.ra_prev_offset = offset
         return pages
 
     cdef pfn_t swap_cluster_readahead(self, uint64_t entry, gfp_t gfp, VmArea vma,
@@ -1014,6 +1055,74 @@ cdef class SwapHost:
             self.pm.lru_add_drain()
         return self.read_swap_cache_async(entry, gfp, vma, addr)
 
+    cdef pfn_t swap_vma_readahead(self, uint64_t fentry, gfp_t gfp, VmArea vma, vm_fault* vmf) except? 0xfffffffffffffffe:
+        """swap_vma_readahead() with swap_ra_info(): the window (__swapin_nr_pages of the VMA's
+        swap_readahead_info: its last fault address, window and hits; at most
+        2^min(page_cluster, SWAP_RA_ORDER_CEILING)) is placed after the fault when the last one
+        was the page before, before it when it was the page after, else around it, clamped to
+        the VMA and the fault's PMD; every swap PTE in it is read (the others marked
+        PG_readahead, counted in swap_ra, released), then the fault's page
+        (read_swap_cache_async)."""
+        cdef uint64_t faddr = vmf.address, fpfn = faddr >> PAGE_SHIFT, ra = vma.swap_readahead_info
+        cdef uint64_t pfn = (ra & ~(<uint64_t>PAGE_SIZE - 1)) >> PAGE_SHIFT
+        cdef unsigned int prev_win = <unsigned int>((ra & SWAP_RA_WIN_MASK) >> SWAP_RA_WIN_SHIFT)
+        cdef unsigned int hits = <unsigned int>(ra & SWAP_RA_HITS_MASK)
+        cdef unsigned int order = self.page_cluster if self.page_cluster < SWAP_RA_ORDER_CEILING else SWAP_RA_ORDER_CEILING
+        cdef unsigned int max_win = 1U << order, win, left
+        cdef uint64_t lpfn, rpfn, start, end, a, e, entry
+        cdef uint64_t pmd_start = (faddr & ~(<uint64_t>PMD_SIZE - 1)) >> PAGE_SHIFT
+        cdef uint64_t* pte
+        cdef int err
+        cdef pfn_t p
+        cdef bint allocated
+        cdef swap_info* s
+        if max_win == 1:
+            return self.read_swap_cache_async(fentry, gfp, vma, faddr)
+        win = self.__swapin_nr_pages(pfn, fpfn, hits, max_win, prev_win)
+        vma.swap_readahead_info = (faddr & ~(<uint64_t>PAGE_SIZE - 1)) | (<uint64_t>win << SWAP_RA_WIN_SHIFT)
+        if win == 1:
+            return self.read_swap_cache_async(fentry, gfp, vma, faddr)
+        if fpfn == pfn + 1:
+            lpfn, rpfn = fpfn, fpfn + win
+        elif pfn == fpfn + 1:
+            lpfn, rpfn = fpfn - win + 1, fpfn + 1
+        else:
+            left = (win - 1) / 2
+            lpfn, rpfn = fpfn - left, fpfn + win - left
+        start = max(lpfn, max(vma.vm_start >> PAGE_SHIFT, pmd_start))
+        end = min(rpfn, min(vma.vm_end >> PAGE_SHIFT, pmd_start + 512))
+        for a in range(start, end):
+            err = 0
+            pte = self.core.walk(vma.vm_mm, a << PAGE_SHIFT, False, &err)
+            if pte == NULL or err:
+                continue
+            e = pte[0]
+            if e == 0 or e & _PAGE_PRESENT:
+                continue
+            entry = pte_to_swp_entry(e)
+            s = self.info(entry)
+            if s == NULL:
+                continue                    # a PTE marker or another non-swap entry
+            allocated = False
+            p = self.__read_swap_cache_async(entry, gfp, vma, faddr, &allocated)
+            if p == NO_PFN:
+                continue
+            if allocated:
+                self.swap_readpage(p, entry, a == fpfn)
+                if a != fpfn:
+                    self.pm.mem_map[p].flags |= 1ULL << PG_readahead
+                    count_vm_event(self.pm.vs, SWAP_RA)
+            self.pm.put_page(p)
+        self.pm.lru_add_drain()
+        return self.read_swap_cache_async(fentry, gfp, vma, faddr)
+
+    cdef pfn_t swapin_readahead(self, uint64_t entry, gfp_t gfp, VmArea vma, vm_fault* vmf) except? 0xfffffffffffffffe:
+        """swapin_readahead(): VMA-based readahead when swap_use_vma_readahead(), else the
+        swap-offset cluster."""
+        if self.use_vma_readahead():
+            return self.swap_vma_readahead(entry, gfp, vma, vmf)
+        return self.swap_cluster_readahead(entry, gfp, vma, vmf.address)
+
     cdef int page_add_anon_rmap(self, pfn_t pfn, VmArea vma, uint64_t addr) except -1:
         """page_add_anon_rmap() of a swap-cache page: the mapcount; the first mapping gives a
         page without an anon_vma the VMA's (__page_set_anon_rmap) and NR_ANON_MAPPED."""
@@ -1046,7 +1155,7 @@ cdef class SwapHost:
         cdef int64_t v
         if s == NULL:
             return VM_FAULT_SIGBUS          # print_bad_pte: no such device or offset
-        pfn = self.lookup_swap_cache(entry)
+        pfn = self.lookup_swap_cache(entry, vma, vmf.address)
         if pfn == NO_PFN:
             if s.flags & SWP_SYNCHRONOUS_IO and self.swap_count_of(entry) == 1:
                 pfn = self.core.alloc_user_page(self.core.gfp_user, vma, vmf.address)
@@ -1066,7 +1175,7 @@ cdef class SwapHost:
                     p.private = 0
                     skipped = True
             else:
-                pfn = self.swap_cluster_readahead(entry, self.core.gfp_user, vma, vmf.address)
+                pfn = self.swapin_readahead(entry, self.core.gfp_user, vma, vmf)
             if pfn == NO_PFN:
                 if vmf.pte[0] == vmf.orig_pte:
                     return VM_FAULT_OOM

@@ -35,7 +35,10 @@ def test_patches_json():
     assert kmem["events"] == ["kmem:rss_stat"] and kmem["model"]
     assert [m["name"] for m in kmem["metrics"]] == ["rss_stat_text_bytes", "rss_stat_by_index"]
     swap = rows[PATCH_NAMES.index("swapin-charge-first")]
-    assert swap["plugin_status"] == "missing" and swap["model"] is None and swap["metrics"] == []
+    assert swap["plugin_status"] == "loaded" and swap["model"] and "uncharged_swapins" in \
+        [m["name"] for m in swap["metrics"]]
+    kasan = rows[PATCH_NAMES.index("kasan-tag-fe")]
+    assert kasan["plugin_status"] == "missing" and kasan["model"] is None and kasan["metrics"] == []
 
 
 def test_patches_shows_the_state_a_patch_option_gives():

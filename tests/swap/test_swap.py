@@ -17,7 +17,7 @@ PAGE = 4096
 SWAPFILE = "/mnt/disk/swapfile"
 
 
-def machine(kernel="v5.14", cpus=4, mem=64 << 20, slots=1024, memcg=None, zram=False):
+def machine(kernel="v5.14", cpus=4, mem=64 << 20, slots=1024, memcg=None, zram=False, path=None):
     """A machine with swap (one area of ``slots`` slots: a file, or /dev/zram0) and, with
     ``memcg`` = 1 or 2, the memory controller; task ``app`` current."""
     from memsim.plugins import swap as swapplugin
@@ -32,7 +32,7 @@ def machine(kernel="v5.14", cpus=4, mem=64 << 20, slots=1024, memcg=None, zram=F
     swapplugin.memsim_machine_created(m, None)
     t = m.spawn("app")
     m.set_current(t)
-    path = "/dev/zram0" if zram else SWAPFILE
+    path = path or ("/dev/zram0" if zram else SWAPFILE)
     mkswap(m, path, slots * PAGE)
     sys_swapon(m, path, -1)
     return m, t
@@ -183,7 +183,7 @@ def test_13_a_write_fault_on_a_page_only_it_wants_leaves_the_swap_cache():
     assert c1["del_total"] == c0["del_total"] + 1               # reuse_swap_page deleted it
     assert h.swap_map(0, 1) == 0                                # freed (no slots cache: 1023 < 4*320)
     assert t.mm.pte(a.vm_start) & 0x2                           # writable, no COW
-    assert meminfo(m)["SwapCached"] == 0
+    assert host(m).total_swapcache_pages() == 0
 
 
 def test_14_swap_full_frees_the_slot_at_once():
@@ -193,7 +193,7 @@ def test_14_swap_full_frees_the_slot_at_once():
     assert host(m).counters()["nr_swap_pages"] == 423           # < 1023 / 2: vm_swap_full
     free0 = meminfo(m)["SwapFree"]
     assert m.mmcore.access(t.mm, a, a.vm_start, a.vm_start + PAGE, False)[1] == 0
-    assert meminfo(m)["SwapFree"] == free0 + 4 and meminfo(m)["SwapCached"] == 0
+    assert meminfo(m)["SwapFree"] == free0 + 4 and host(m).total_swapcache_pages() == 0
 
 
 def test_18_show_swap_cache_info_lines():
@@ -403,3 +403,196 @@ class SwapBytes(RuleBasedStateMachine):
 TestSwapBytes = SwapBytes.TestCase
 TestSwapBytes.settings = settings(max_examples=15, stateful_step_count=12, deadline=None,
                                   suppress_health_check=[HealthCheck.too_slow])
+
+
+# -- memcg scenarios 3, 4, 6, 8, 9 and the zero-count early return of 12 ---------------------------------------
+
+def usage(memcg, counter="memory"):
+    return memcg.counter(counter)["usage"]
+
+
+def test_3_v2_swap_max_refuses_the_second_page_of_a_batch():
+    m, t = machine(memcg=2)
+    A = _cgroup(m, t)
+    m.vfs.write_file("/sys/fs/cgroup/A/memory.swap.max", b"4096")
+    a = anon(m, t, 2)
+    m.vmscan.madvise_pageout(t.mm, a.vm_start, a.vm_end)
+    assert m.vfs.read_file("/sys/fs/cgroup/A/memory.swap.current") == b"4096\n"
+    events = dict(l.split() for l in m.vfs.read_file("/sys/fs/cgroup/A/memory.swap.events").decode().splitlines())
+    assert events["max"] == "1" and events["fail"] == "1"
+    assert t.mm.pte(a.vm_start) & 1 == 0 and t.mm.pte(a.vm_start + PAGE) & 1   # P2 stays resident
+    h = host(m)
+    assert h.swap_map(0, 2) == 0 and h.swap_cgroup(0, 2) == 0                  # its slot went back
+    assert m.check_invariants() == []
+
+
+def test_4_and_6_v1_swapout_moves_the_charge_to_the_slot_and_swapin_drops_it_again():
+    m, t = machine(memcg=1)
+    m.vfs.do_mkdirat("/sys/fs/cgroup/memory/A")
+    m.vfs.write_file("/sys/fs/cgroup/memory/A/cgroup.procs", b"%d" % t.pid)
+    A = m.plugin_state["memcg"].cgroup_at("/A").memcg
+    a = anon(m, t, 1)
+    mem0, msw0 = usage(A), usage(A, "memsw")
+    pageout(m, t, a)
+    h = host(m)
+    assert h.swap_cgroup(0, 1) == A.id
+    assert usage(A) == mem0 - 1 and usage(A, "memsw") == msw0                  # scenario 4
+    stat = lambda: dict(l.split() for l in m.vfs.read_file("/sys/fs/cgroup/memory/A/memory.stat").decode().splitlines())
+    assert stat()["swap"] == "4096"
+    assert m.mmcore.access(t.mm, a, a.vm_start, a.vm_end, False)[1] == 0       # scenario 6
+    # the charge came from the CPU's stock (memory and memsw unchanged), then the slot's memsw
+    # charge went: both one page below where they began, the page itself charged
+    assert usage(A) == mem0 - 1 and usage(A, "memsw") == msw0 - 1
+    assert stat()["swap"] == "0" and h.swap_cgroup(0, 1) == 0
+    assert m.check_invariants() == []
+
+
+def test_8_a_failed_add_to_swap_cache_undoes_the_charge_and_keeps_the_swap_charge():
+    m, t = machine(memcg=2)
+    A = _cgroup(m, t)
+    a = anon(m, t, 1)
+    pageout(m, t, a)
+    h = host(m)
+    adds, rec = h.counters()["add_total"], h.swap_cgroup(0, 1)
+    mem0 = usage(A)
+    h.fail_add_to_swap_cache = 1
+    entry_before = t.mm.pte(a.vm_start)
+    host(m).read_swap_cache_async_py(entry_of_pte(entry_before), a, a.vm_start) is None
+    assert h.swap_map(0, 1) == 0x01                          # SWAP_HAS_CACHE cleared again
+    assert h.counters()["add_total"] == adds and h.swap_cgroup(0, 1) == rec
+    assert m.vfs.read_file("/sys/fs/cgroup/A/memory.swap.current") == b"4096\n"
+    # the charge took a page of the CPU's stock; the freed page's uncharge went straight to the
+    # counter (mem_cgroup_uncharge): one page below, the stock one page smaller
+    assert usage(A) == mem0 - 1
+    assert host(m).total_swapcache_pages() == 0
+    assert m.check_invariants() == []
+
+
+def entry_of_pte(pte):
+    from memsim.plugins.swap.swapfile import entry_of
+    return entry_of(*pte_swap_entry(pte))
+
+
+def test_9_an_offline_owner_leaves_the_charge_to_the_faulting_task():
+    m, t = machine(memcg=2)
+    B = _cgroup(m, t, "B")
+    a = anon(m, t, 1)
+    pageout(m, t, a)
+    h = host(m)
+    assert h.swap_cgroup(0, 1) == B.id
+    A = _cgroup(m, t, "A")
+    m.vfs.do_rmdir("/sys/fs/cgroup/B")
+    assert not B.online and usage(B, "swap") == 1           # the slot keeps B's swap charge
+    assert m.mmcore.access(t.mm, a, a.vm_start, a.vm_end, False)[1] == 0
+    p = pfn(m, t, a.vm_start)
+    assert m.physmem.page_info(p)["memcg_data"] >> 2 == A.id     # charged to A, not B
+    assert usage(B, "swap") == 1
+    vm.do_munmap(m.mmcore, t.mm, a.vm_start, PAGE)               # the slot goes: B's charge too
+    assert usage(B, "swap") == 0
+    assert m.check_invariants() == []
+
+
+def test_12_an_entry_with_no_count_left_is_not_read():
+    m, t = machine()
+    a = anon(m, t, 1)
+    pageout(m, t, a)
+    pte = t.mm.pte(a.vm_start)
+    h = host(m)
+    e = entry_of_pte(pte)
+    h.swap_free_py(e)                                        # the owner's reference went
+    free0 = meminfo(m)["MemFree"]
+    assert h.read_swap_cache_async_py(e, a, a.vm_start) is None
+    assert meminfo(m)["MemFree"] == free0                    # no page was allocated
+
+
+# -- workingset, readahead, trace events -----------------------------------------------------------------
+
+def test_a_swapped_in_page_over_its_shadow_is_an_anon_refault():
+    m, t = machine()
+    a = anon(m, t, 4)
+    pageout(m, t, a)
+    assert host(m).shadow_of(entry_of_pte(t.mm.pte(a.vm_start))) != 0      # the eviction's shadow
+    from memsim.vmstat import node_stat_item as NS
+    refaults = lambda: m.physmem.vmstat.global_node_page_state_snapshot(NS.WORKINGSET_REFAULT_ANON)
+    before = refaults()
+    assert m.mmcore.access(t.mm, a, a.vm_start, a.vm_end, False)[1] == 0
+    assert refaults() - before == 4
+
+
+def test_the_readahead_window_grows_with_hits_and_reads_ahead():
+    m, t = machine(slots=4096)
+    h = host(m)
+    assert h.readahead_window(100) == 1                     # no hits, not adjacent: 1 page
+    assert h.readahead_window(101) == 2                     # adjacent to the last miss
+    a = anon(m, t, 64)
+    pageout(m, t, a)
+    m.vfs.write_file("/proc/sys/vm/page-cluster", b"3")
+    for i in range(64):
+        addr = a.vm_start + i * PAGE
+        assert m.mmcore.access(t.mm, a, addr, addr + PAGE, False)[1] == 0
+    assert vmstat(m, "swap_ra") > 0 and vmstat(m, "swap_ra_hit") > 0
+    assert vmstat(m, "swap_ra") + (vmstat(m, "pswpin") - vmstat(m, "swap_ra")) == vmstat(m, "pswpin")
+    assert [m.physmem.read_bytes(pfn(m, t, a.vm_start + i * PAGE), 0, 1) for i in range(2)]
+    m.vfs.write_file("/proc/sys/vm/page-cluster", b"0")
+    assert m.vfs.read_file("/proc/sys/vm/page-cluster") == b"0\n"
+
+
+def test_swap_out_traces_rss_stat_and_an_anon_async_writepage():
+    from memsim.testing import trace_text
+    text = textwrap.dedent("""\
+        machine: {cpus: 1, kernel: v5.14, nodes: [{memory: 64 MiB}]}
+        tasks:
+          - name: app
+            steps:
+              - mkswap: {path: /mnt/disk/swapfile, size: 1 MiB}
+              - swapon: {path: /mnt/disk/swapfile}
+              - mmap: {name: heap, length: 4 KiB}
+              - touch: {vma: heap}
+              - madvise: {vma: heap, advice: MADV_PAGEOUT}
+        """)
+    r = run_text(text, events=("kmem:rss_stat", "vmscan:mm_vmscan_writepage"))
+    assert r.error is None, r.error
+    lines = [l.split(": ", 2)[1:] for l in trace_text(r).splitlines() if "rss_stat" in l or "writepage" in l]
+    kinds = [(ev, body.split("type=")[1].split()[0] if "type=" in body else body.split("flags=")[1])
+             for ev, body in lines]
+    # try_to_unmap: MM_ANONPAGES -1 then MM_SWAPENTS +1 (direct updates), then the write
+    i = kinds.index(("rss_stat", "MM_SWAPENTS"))
+    assert kinds[i - 1] == ("rss_stat", "MM_ANONPAGES")
+    assert ("mm_vmscan_writepage", "RECLAIM_WB_ANON|RECLAIM_WB_ASYNC") in kinds[i:]
+
+
+def test_vma_readahead_on_a_non_rotational_area_reads_the_ptes_around_the_fault():
+    """An SSD area (no rotational area on): swap_vma_readahead -- the window follows the VMA's
+    faults (sequential: placed after the fault), the pages of the swap PTEs in it are read ahead
+    (swap_ra) and the next faults hit them (swap_ra_hit)."""
+    m, t = machine(path="/dev/sdb", slots=4096)
+    assert m.vfs.read_file("/sys/kernel/mm/swap/vma_ra_enabled") == b"true\n"
+    a = anon(m, t, 64)
+    pageout(m, t, a)
+    for i in range(64):
+        addr = a.vm_start + i * PAGE
+        assert m.mmcore.access(t.mm, a, addr, addr + PAGE, False)[1] == 0
+    assert vmstat(m, "swap_ra") > 32 and vmstat(m, "swap_ra_hit") > 32
+    assert vmstat(m, "pswpin") == 64
+    assert a.swap_readahead_info >> 12 == (a.vm_start >> 12) + 63       # the last fault's page
+    m.vfs.write_file("/sys/kernel/mm/swap/vma_ra_enabled", b"false")
+    assert m.vfs.read_file("/sys/kernel/mm/swap/vma_ra_enabled") == b"false\n"
+
+
+@pytest.mark.parametrize("kernel,copies", [("v5.14", True), ("v6.18", False)])
+def test_a_write_after_a_read_swap_in(kernel, copies):
+    """v5.14 copies a swap-cache page on a write fault (its count holds the cache's reference);
+    v6.18 reuses it in place, exclusive, and it stays in the swap cache (the live kernel's
+    swapcached stayed up after the pages were written: kernel-6.18-observed.md)."""
+    m, t = machine(kernel=kernel)
+    a = anon(m, t, 1)
+    pageout(m, t, a)
+    assert m.mmcore.access(t.mm, a, a.vm_start, a.vm_end, False)[1] == 0
+    before = pfn(m, t, a.vm_start)
+    assert host(m).total_swapcache_pages() == 1
+    assert m.mmcore.access(t.mm, a, a.vm_start, a.vm_end, True)[1] == 0
+    assert (pfn(m, t, a.vm_start) != before) == copies
+    # v5.14: the old page is unmapped but its slot still has the cache: free_swap_cache of the
+    # COW's release does not apply (no unmap gather) -- it stays until reclaim or the slot goes
+    assert host(m).total_swapcache_pages() == 1
+    assert m.check_invariants() == []
