@@ -362,6 +362,34 @@ ctypedef int (*free_swap_cache_fn)(void* ctx, pfn_t pfn) except -1
 # nr_swap_pages: get_nr_swap_pages() (free slots; can_reclaim_anon_pages scans anon only when
 #   some are left).  NULL: as many as wanted.
 ctypedef int64_t (*nr_swap_pages_fn)(void* ctx) noexcept
+# shmem's side (mm/shmem.c calling into mm/swap_state.c and mm/swapfile.c; the page-cache
+# plugin's shmem.pyx calls these, NULL: no swap, so shmem_writepage redirties and activates).
+# shmem_add_to_swap: shmem_writepage()'s get_swap_page() (with its memcg swap charge) and
+#   add_to_swap_cache() of the shmem page ``pfn`` pageout() has cleaned: *entry the slot, the
+#   swap cache's page reference, PG_swapcache, page->private = entry, NR_FILE_PAGES and
+#   NR_SWAPCACHE; unlike swap_out the page is not dirtied (swap_writepage writes it next).
+#   0, or -ENOMEM when no slot is left, swap.max refuses or the insertion failed (the slot is
+#   given back: put_swap_page); shmem then redirties the page (AOP_WRITEPAGE_ACTIVATE).
+# swap_shmem_alloc: swap_shmem_alloc(entry) once the page's i_pages slot holds the entry: the
+#   slot's count becomes shmem's (v5.14 SWAP_MAP_SHMEM 0xbf, transition H of swap.md 3; v6.13+
+#   "mm: remove SWAP_MAP_SHMEM": an ordinary count of 1).
+# shmem_swapin: shmem_swapin_page()'s read (v6.x shmem_swapin_folio): lookup_swap_cache(), and on
+#   a miss *major = 1 and shmem_swapin() -> swapin_readahead() through ``vma`` (shmem's pseudo-VMA:
+#   its policy, vm_mm NULL) at ``addr``: __read_swap_cache_async() charging the page
+#   (mem_cgroup_swapin_charge_page with mm NULL: the slot's recorded memcg, else the current
+#   task's) before add_to_swap_cache, swap_readpage.  Returns the swap-cache page with a
+#   reference for the caller, or NO_PFN (-ENOMEM, or the slot is no longer in use).
+# take_from_swap_cache: delete_from_swap_cache() of a page shmem took back into its page cache
+#   (shmem_swapin_page, shmem_unuse): __delete_from_swap_cache without a shadow (PG_swapcache,
+#   page->private, NR_FILE_PAGES, NR_SWAPCACHE), put_swap_page (SWAP_HAS_CACHE off) and the
+#   swap cache's reference dropped.  shmem then drops its own count with swap_free.
+# shmem's truncate, hole punch and eviction free a swapped slot with swap_free above
+# (shmem_free_swap -> free_swap_and_cache).
+ctypedef int (*shmem_add_to_swap_fn)(void* ctx, pfn_t pfn, uint64_t* entry) except? -1000000
+ctypedef int (*swap_shmem_alloc_fn)(void* ctx, uint64_t entry) except -1
+ctypedef pfn_t (*shmem_swapin_fn)(void* ctx, uint64_t entry, gfp_t gfp, VmArea vma, uint64_t addr,
+                                  int* major) except? 0xfffffffffffffffe
+ctypedef int (*take_from_swap_cache_fn)(void* ctx, pfn_t pfn) except -1
 
 cdef struct swap_ops:
     do_swap_page_fn do_swap_page
@@ -372,6 +400,10 @@ cdef struct swap_ops:
     delete_from_swap_cache_fn delete_from_swap_cache
     free_swap_cache_fn free_swap_cache
     nr_swap_pages_fn nr_swap_pages
+    shmem_add_to_swap_fn shmem_add_to_swap
+    swap_shmem_alloc_fn swap_shmem_alloc
+    shmem_swapin_fn shmem_swapin
+    take_from_swap_cache_fn take_from_swap_cache
     void* ctx
 
 # ----------------------------------------------------------------------------------------------
@@ -444,6 +476,8 @@ cdef class AddressSpace:
     cdef public uint64_t addr           # the address_space's kernel address (page->mapping)
     cdef public object a_ops_owner      # keeps the owner of a_ops (and its ctx) alive
     cdef public int64_t private_data    # the a_ops owner's per-file count (shmem: info->alloced)
+    cdef public int64_t swapped         # the a_ops owner's swapped-out pages (shmem: info->swapped,
+                                        # its swap value entries in i_pages)
     cdef address_space_operations* a_ops    # NULL: empty_aops (no page can be read or written)
 
 cdef inline bint mapping_empty(AddressSpace mapping) noexcept:

@@ -2717,8 +2717,10 @@ cdef class MmCore:
     cdef int filemap_fault(self, MmStruct mm, VmArea vma, vm_fault* vmf) except -1:
         """The ->fault of a file VMA without vm_ops: filemap_fault() for regular files (a page
         not in the cache is read in: a major fault) and shmem_fault() -> shmem_getpage_gfp()
-        for shmem, whose userfaultfd checks it makes: a cached page in a VM_UFFD_MINOR VMA is a
-        minor fault, a missing page in a VM_UFFD_MISSING VMA a missing fault.  Beyond i_size:
+        for shmem, whose userfaultfd checks it makes: a cached page -- or a swap value entry, a
+        page swapped out (scenario 23) -- in a VM_UFFD_MINOR VMA is a minor fault, a missing page
+        (no entry at all) in a VM_UFFD_MISSING VMA a missing fault; a swapped page is read back by
+        the a_ops alloc (shmem_swapin_page, a major fault).  Beyond i_size:
         SIGBUS.  A regular file's fault inside i_size fires filemap:mm_filemap_fault before the
         lookup, as 6.18's filemap_fault() does (shmem_fault() has no such event).  The page is
         found and read in through the mapping's address_space_operations (lookup, alloc: the
@@ -2728,6 +2730,8 @@ cdef class MmCore:
         cdef uint64_t index = vmf.pgoff
         cdef pfn_t pfn
         cdef int major = 0
+        cdef int64_t e
+        cdef bint swapped
         if mapping is None:
             self.fault_counts[FK_SIGBUS] += 1
             return VM_FAULT_SIGBUS
@@ -2738,9 +2742,12 @@ cdef class MmCore:
             self.trace_filemap_fault(mapping, index)    # filemap_fault(), not shmem_fault()
         pfn = self.page_cache_lookup(mapping, index)
         if mapping.swapbacked:
-            if pfn != NO_PFN and (vma.vm_flags & C_VM_UFFD_MINOR):
+            # pagecache_get_page(FGP_ENTRY): a swap value entry counts as present (a swapped-out
+            # page is a minor fault's, and is not missing: shmem_swapin_page reads it back)
+            swapped = pfn == NO_PFN and mapping.i_pages.load(index, &e) and xa_is_value(e)
+            if (pfn != NO_PFN or swapped) and (vma.vm_flags & C_VM_UFFD_MINOR):
                 return self.userfault(mm, vma, vmf, C_VM_UFFD_MINOR)
-            if pfn == NO_PFN and (vma.vm_flags & C_VM_UFFD_MISSING):
+            if pfn == NO_PFN and not swapped and (vma.vm_flags & C_VM_UFFD_MISSING):
                 return self.userfault(mm, vma, vmf, C_VM_UFFD_MISSING)
         if pfn == NO_PFN:
             pfn = self.page_cache_alloc(mapping, index, mm, vma, vmf.address, &major)

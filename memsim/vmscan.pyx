@@ -612,10 +612,12 @@ cdef class Vmscan:
             if p.flags & ((1ULL << PG_mlocked) | (1ULL << PG_unevictable)):
                 self._activate(lv, pfn, file, stat)                 # !page_evictable()
                 continue
-            if p.mapping == 0:
+            if p.mapping == 0 and not swapcache:
                 self._keep(lv, pfn, file)
                 continue
-            if not (p.mapping & PAGE_MAPPING_ANON):
+            # a swap-cache page without page->mapping (a shmem page shmem_writepage moved to
+            # the swap cache, or one readahead brought in) is page_mapping()'s swapper space
+            if p.mapping != 0 and not (p.mapping & PAGE_MAPPING_ANON):
                 if p.mapping != last_addr:              # one lookup per mapping and batch
                     mobj = core.rmap.mappings.get(p.mapping)
                     if mobj is None:
@@ -724,6 +726,9 @@ cdef class Vmscan:
                     continue
                 if res == PAGE_SUCCESS:
                     stat.nr_pageout += nrp
+                    # shmem_writepage() moved a shmem page to the swap cache: page_mapping()
+                    # is now the swapper space
+                    swapcache = (p.flags & (1ULL << PG_swapcache)) != 0
                     if p.flags & (1ULL << PG_writeback):
                         self._keep(lv, pfn, file)                   # in the plug: ends later
                         continue
@@ -815,8 +820,10 @@ cdef class Vmscan:
         """pageout() (v6.18 pageout -> writeout): a page only the cache holds
         (is_page_cache_freeable) is cleaned (clear_page_dirty_for_io: PAGE_CLEAN if it was not
         dirty) and written with PG_reclaim set, through the mapping's a_ops writepage or
-        swap_ops.swap_writepage for a swap-cache page.  No writepage (a_ops NULL, or a shmem
-        page: memsim has no shmem_writepage): PAGE_ACTIVATE.
+        swap_ops.swap_writepage for a swap-cache page; a shmem page's writepage is
+        shmem_writepage(), which moves it to the swap cache and writes it there (the caller
+        then reclaims it as a swap-cache page).  No writepage (a_ops NULL, or a shmem mapping
+        without swap): PAGE_ACTIVATE.
         AOP_WRITEPAGE_ACTIVATE: PG_reclaim cleared, PAGE_ACTIVATE.  A write that finished at
         once loses PG_reclaim.  Then vmscan:mm_vmscan_writepage (write_folio) and
         NR_VMSCAN_WRITE; PAGE_SUCCESS."""
@@ -833,8 +840,6 @@ cdef class Vmscan:
                 return PAGE_ACTIVATE
         elif mapping is None:
             return PAGE_KEEP
-        elif p.flags & (1ULL << PG_swapbacked):
-            return PAGE_ACTIVATE
         elif mapping.a_ops == NULL or mapping.a_ops.writepage == NULL:
             return PAGE_ACTIVATE
         if not core.clear_page_dirty_for_io(pfn):
@@ -847,6 +852,10 @@ cdef class Vmscan:
         p.flags |= 1ULL << PG_reclaim
         if swapcache:
             res = core.swap.swap_writepage(core.swap.ctx, pfn, p.private, &wbc)
+        elif p.flags & (1ULL << PG_swapbacked):
+            # shmem_writepage(): the page goes to the swap cache and is written there (or is
+            # redirtied: AOP_WRITEPAGE_ACTIVATE)
+            res = mapping.a_ops.writepage(mapping.a_ops.ctx, mapping, pfn, &wbc)
         else:                       # a_ops writepage: the write waits in the batch's plug
             res = core.write_one_page(mapping, pfn, &wbc)
         if res == AOP_WRITEPAGE_ACTIVATE:

@@ -395,7 +395,9 @@ cdef class Workingset:
                 problems.append(f"{mapping!r}: xa_node counts {mapping.xa_nodes} differ from "
                                 f"the entries' {nodes}")
             for leaf, st in nodes.items():
-                if st & 0xff == st >> 8:
+                # mapping_set_update(): only nodes of mappings that are neither shmem (whose
+                # value entries are swap entries) nor DAX go on the list
+                if st & 0xff == st >> 8 and not mapping.swapbacked:
                     expect_nodes.add((mapping, leaf))
         nodes_stat = self.pm.vmstat.global_node_page_state_snapshot(WORKINGSET_NODES)
         if nodes_stat != len(self.shadow_nodes):
