@@ -8,12 +8,14 @@ mappings' a_ops, so the block accounting (``size=``: sbinfo->max_blocks / used_b
 field the fault path reads:
 
 * ``lookup`` -- find_get_page(): a value entry reads as no page (shmem never stores shadows:
-  its pages are swap-backed, and memsim has no shmem swap yet);
-* ``alloc`` -- shmem_get_folio_gfp()'s miss (see :meth:`ShmemSb.shmem_alloc_and_add`): a
+  its pages are swap-backed; its value entries are the swap entries of pages swapped out);
+* ``alloc`` -- shmem_get_folio_gfp()'s miss: a swap value entry is read back
+  (:meth:`ShmemSb.shmem_swapin_page`, a major fault when the swap cache missed), else (see
+  :meth:`ShmemSb.shmem_alloc_and_add`) a
   block from the superblock (-ENOSPC when size= is reached), the page, its memcg charge,
   shmem_add_to_page_cache() through the core's __add_to_page_cache_locked (page->mapping,
   PG_swapbacked, NR_FILE_PAGES and NR_SHMEM, nrpages), shmem_recalc_inode() and
-  lru_cache_add() (the anon LRU: a swap-backed page); never major;
+  lru_cache_add() (the anon LRU: a swap-backed page); a new page is never major;
 * ``delete_from_page_cache`` -- __delete_from_page_cache() of a shmem page: its slot emptied,
   never a shadow.  The block is not given back here, whoever removes the page (shmem's own
   truncate, or the core behind shmem's back: fadvise DONTNEED's generic
@@ -23,7 +25,11 @@ field the fault path reads:
   allocation, and (v6.7+) when an allocation finds the superblock full -- finds alloced above
   nrpages and gives the difference back (:meth:`ShmemSb.shmem_recalc_inode`);
 * ``migratepage`` -- shmem_migrate_folio()'s slot replacement;
-* ``writepage`` NULL: shmem swap is a later issue (reclaim keeps dirty shmem pages);
+* ``writepage`` -- shmem_writepage(): reclaim's pageout() of a dirty, unmapped shmem page
+  moves it to the swap cache (the swap plugin's ``swap_ops``: a slot, add_to_swap_cache,
+  swap_shmem_alloc, swap_writepage) and leaves the slot's swap value entry
+  (swp_to_radix_entry) in i_pages; info->swapped (``AddressSpace.swapped``) counts them, so
+  info->alloced == nrpages + swapped.  Without swap the page is redirtied and activated;
 * ``map_pages`` -- filemap_map_pages() (filemap.pyx), once :meth:`ShmemSb.set_filemap`
   gave it a Filemap for the core and the trace slot (tmpfs always does);
 * ``dirty_folio`` NULL: the core's set_page_dirty, which only flags a swap-backed page
@@ -37,10 +43,13 @@ field the fault path reads:
 The write and read loops run in C; a read of a hole reads zeros without allocating
 (shmem_file_read_iter's SGP_READ), a write allocates (SGP_WRITE) and dirties the page
 (shmem_write_end()).  Truncate is shmem's own (shmem_undo_range(), as shmem_truncate_range()
-and shmem_evict_inode() call it, not truncate_inode_pages_range()), partial pages zeroed.
+and shmem_evict_inode() call it, not truncate_inode_pages_range()), partial pages zeroed, swap
+entries freed (shmem_free_swap).  Read, write, fallocate, a partial page's zeroing, faults and
+UFFDIO_CONTINUE read a swapped page back first (shmem_getpage_gfp() -> shmem_swapin_page());
+swapoff brings every swapped page of a device back (:meth:`ShmemSb.unuse`, shmem_unuse()).
 """
 from libc.stdint cimport uint64_t, int64_t
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memset, memcpy
 from memsim._types cimport (pfn_t, gfp_t, NO_PFN, PAGE_SIZE, PAGE_SHIFT, PG_dirty, PG_content,
                             PG_swapbacked, PG_locked, PG_writeback, PG_uptodate, mempolicy,
@@ -49,15 +58,29 @@ from memsim.mempolicy cimport offset_il_node, policy_node, policy_nodemask
 from memsim.page cimport page
 from memsim.physmem cimport PhysMem
 from memsim.mm cimport (AddressSpace, MmCore, MmStruct, VmArea, XArray, vm_fault,
-                        address_space_operations, mapping_empty, pte_present)
+                        address_space_operations, writeback_control, mapping_empty, pte_present,
+                        swp_type, AOP_WRITEPAGE_ACTIVATE)
+from memsim.vmstat cimport page_to_nid, __mod_lruvec_page_state, NR_FILE_PAGES, NR_SHMEM
 from memsim.plugins.pagecache.filemap cimport Filemap, filemap_map_pages
 
 # include/uapi/asm-generic/errno-base.h
 cdef enum:
+    EIO = 5
     ENOMEM = 12
     EFAULT = 14
     EEXIST = 17
     ENOSPC = 28
+
+
+cdef inline uint64_t radix_to_swp_entry(int64_t e) noexcept nogil:
+    """radix_to_swp_entry() of a shmem value entry as i_pages keeps it: the i_pages entry of
+    xa_mk_value(entry) (shadow_to_entry(swp_to_radix_entry(entry))) is ~entry."""
+    return <uint64_t>(~e)
+
+
+cdef inline int64_t swp_to_radix_entry(uint64_t entry) noexcept nogil:
+    """swp_to_radix_entry(): the i_pages value entry of a swap entry (see radix_to_swp_entry)."""
+    return ~(<int64_t>entry)
 
 
 cdef pfn_t _shmem_lookup(void* ctx, AddressSpace mapping, uint64_t index) except? 0xfffffffffffffffe:
@@ -72,11 +95,57 @@ cdef pfn_t _shmem_alloc(void* ctx, AddressSpace mapping, uint64_t index, gfp_t g
                         int* major) except? 0xfffffffffffffffe:
     """shmem_fault() -> shmem_get_folio_gfp(SGP_CACHE) on a miss: a new page (minor); a full
     tmpfs (-ENOSPC) in *major, which the core turns into SIGBUS (vmf_error())."""
-    cdef int err = 0
-    cdef pfn_t pfn = (<ShmemSb>ctx).shmem_alloc_and_add(mapping, index, gfp, mm, &err)
+    cdef int err = 0, m = 0
+    cdef int64_t e
+    cdef pfn_t pfn
+    if mapping.i_pages.load(index, &e) and e < 0:
+        pfn = (<ShmemSb>ctx).shmem_swapin_page(mapping, index, e, gfp, &m, &err)
+        if pfn == NO_PFN:
+            if err != -ENOMEM:
+                major[0] = err
+            return NO_PFN
+        major[0] = m
+        return pfn
+    pfn = (<ShmemSb>ctx).shmem_alloc_and_add(mapping, index, gfp, mm, &err)
     if pfn == NO_PFN and err != -ENOMEM:
         major[0] = err
     return pfn
+
+
+cdef int _shmem_writepage(void* ctx, AddressSpace mapping, pfn_t pfn,
+                          writeback_control* wbc) except? -1000000:
+    """shmem_writepage() (v6.16+ shmem_writeout()) of the clean, unmapped page pageout() hands
+    it: with swap and for reclaim, get_swap_page() and add_to_swap_cache() (the swap_ops'
+    shmem_add_to_swap: the memcg swap charge, the swap cache's reference, NR_SWAPCACHE), then
+    shmem_recalc_inode() and info->swapped++, swap_shmem_alloc() (SWAP_MAP_SHMEM on v5.14),
+    shmem_delete_from_page_cache() -- the slot gets swp_to_radix_entry(swap), nrpages,
+    NR_FILE_PAGES and NR_SHMEM down, page->mapping NULL, the page cache's reference put -- and
+    swap_writepage().  No swap, no slot (or swap.max): the page is redirtied
+    (set_page_dirty) and AOP_WRITEPAGE_ACTIVATE keeps it."""
+    cdef ShmemSb sb = <ShmemSb>ctx
+    cdef MmCore core = sb.core
+    cdef page* p = &sb.pm.mem_map[pfn]
+    cdef uint64_t entry = 0, index = p.index
+    if core.swap.shmem_add_to_swap == NULL or not wbc.for_reclaim or \
+            core.swap.shmem_add_to_swap(core.swap.ctx, pfn, &entry) != 0:
+        core.set_page_dirty(pfn)            # redirty:
+        return AOP_WRITEPAGE_ACTIVATE
+    sb.shmem_recalc_inode(mapping, 0)
+    mapping.swapped += 1
+    core.swap.swap_shmem_alloc(core.swap.ctx, entry)
+    # shmem_delete_from_page_cache(page, swp_to_radix_entry(swap)): shmem_replace_entry, no
+    # filemap tracepoint; a swap entry was counted in nrexceptional before v5.13
+    mapping.i_pages.store(index, swp_to_radix_entry(entry))
+    p.mapping = 0
+    mapping.nrpages -= 1
+    if mapping.keep_nrexceptional:
+        mapping.nrexceptional += 1
+    core.xa_node_account(mapping, index, 0, 1, page_to_nid(p))
+    __mod_lruvec_page_state(sb.pm.vs, p, NR_FILE_PAGES, -1)
+    __mod_lruvec_page_state(sb.pm.vs, p, NR_SHMEM, -1)
+    p._refcount -= 1                        # put_page(): the swap cache holds it now
+    sb.swapouts += 1
+    return core.swap.swap_writepage(core.swap.ctx, pfn, entry, wbc)
 
 
 cdef int _shmem_delete(void* ctx, AddressSpace mapping, pfn_t pfn, uint64_t shadow) except -1:
@@ -202,7 +271,12 @@ cdef class ShmemSb:
         self.aops.delete_from_page_cache = _shmem_delete
         self.aops.migratepage = _shmem_migratepage
         self.aops.set_policy = _shmem_set_policy
+        self.aops.writepage = _shmem_writepage
         self.aops.ctx = <void*>self
+        self.pvma = VmArea(0, PAGE_SIZE, 0, "shmem pseudo-vma")
+        self.pvma.vm_policy = <mempolicy*>calloc(1, sizeof(mempolicy))    # the VMA frees it
+        if self.pvma.vm_policy == NULL:
+            raise MemoryError()
 
     def install(self, AddressSpace mapping):
         """inode->i_mapping->a_ops = &shmem_aops (shmem_get_inode()); the mapping is
@@ -253,11 +327,11 @@ cdef class ShmemSb:
         """shmem_recalc_inode(inode, alloced, 0): the file's info->alloced
         (``mapping.private_data``) grows by ``alloced``; the pages it lost since the last call
         ("the mm can drop undirtied hole pages behind our back": every removal) are
-        alloced - nrpages, and their blocks go back to the superblock
-        (shmem_inode_unacct_blocks).  Returns the blocks given back."""
+        alloced - swapped - nrpages (info->swapped: ``mapping.swapped``), and their blocks go
+        back to the superblock (shmem_inode_unacct_blocks).  Returns the blocks given back."""
         cdef int64_t freed
         mapping.private_data += alloced
-        freed = mapping.private_data - <int64_t>mapping.nrpages
+        freed = mapping.private_data - mapping.swapped - <int64_t>mapping.nrpages
         if freed <= 0:
             return 0
         mapping.private_data -= freed
@@ -295,7 +369,7 @@ cdef class ShmemSb:
         tries again, removing the page if it is still full."""
         cdef pfn_t pfn
         cdef uint64_t shadow = 0
-        cdef int64_t freed
+        cdef int64_t freed, e
         cdef int r
         if not self.acct_after_add:
             if self.max_blocks and self.used_blocks >= self.max_blocks:
@@ -310,7 +384,9 @@ cdef class ShmemSb:
             pfn = NO_PFN
             err[0] = -ENOMEM
         else:
-            r = self.core.add_to_page_cache_locked(pfn, mapping, index, &shadow)
+            # shmem_add_to_page_cache(expected NULL): a swap entry there is -EEXIST too
+            r = -EEXIST if mapping.i_pages.load(index, &e) else \
+                self.core.add_to_page_cache_locked(pfn, mapping, index, &shadow)
             if r != 0:                      # shmem_add_to_page_cache(): the expected entry was NULL
                 self.pm.mem_map[pfn].mapping = 0
                 self.pm.put_page(pfn)
@@ -322,7 +398,7 @@ cdef class ShmemSb:
             return NO_PFN
         if self.acct_after_add:
             if self.max_blocks and self.used_blocks >= self.max_blocks:
-                freed = 1 + mapping.private_data - <int64_t>mapping.nrpages
+                freed = 1 + mapping.private_data - mapping.swapped - <int64_t>mapping.nrpages
                 if freed > 0:
                     mapping.private_data -= freed
                     self.used_blocks -= <uint64_t>freed
@@ -351,6 +427,7 @@ cdef class ShmemSb:
         cdef uint64_t shadow = 0
         cdef uint64_t* pte
         cdef int err = 0, r
+        cdef int64_t e
         cdef bint writable
         if self.max_blocks and self.used_blocks >= self.max_blocks:
             return -ENOMEM
@@ -372,7 +449,9 @@ cdef class ShmemSb:
             self.pm.put_page(pfn)
             self.used_blocks -= 1
             return -ENOMEM
-        r = self.core.add_to_page_cache_locked(pfn, mapping, pgoff, &shadow)
+        # shmem_add_to_page_cache(expected NULL): a page or a swap entry there is -EEXIST
+        r = -EEXIST if mapping.i_pages.load(pgoff, &e) else \
+            self.core.add_to_page_cache_locked(pfn, mapping, pgoff, &shadow)
         if r != 0:
             self.pm.mem_map[pfn].mapping = 0
             self.pm.put_page(pfn)
@@ -404,13 +483,121 @@ cdef class ShmemSb:
         self.pm.put_page(pfn)
         return 0
 
+    # -- swap (mm/shmem.c with the swap plugin's swap_ops) ------------------------------------
+    cdef pfn_t shmem_swapin_page(self, AddressSpace mapping, uint64_t index, int64_t e, gfp_t gfp,
+                                 int* major, int* err) except? 0xfffffffffffffffe:
+        """shmem_swapin_page() (v6.x shmem_swapin_folio()) of the swap value entry ``e`` at
+        ``index``: the swap_ops' shmem_swapin -- lookup_swap_cache(), else (*major = 1: the
+        caller's PGMAJFAULT) swapin_readahead() through shmem_pseudo_vma_init()'s VMA (the
+        file's shared policy at ``index``, vm_pgoff = index + i_ino, no mm: the charge is
+        mem_cgroup_swapin_charge_page()'s, to the memcg the slot's swap_cgroup record names, or
+        the current task's) -- then shmem_add_to_page_cache() replacing the value entry (the page
+        is charged already: no charge there; nrpages, NR_FILE_PAGES, NR_SHMEM), info->swapped--,
+        shmem_recalc_inode(), delete_from_swap_cache() (swap_ops take_from_swap_cache),
+        set_page_dirty() and swap_free().  The page's reference is then the page cache's.
+        NO_PFN with -ENOMEM in *err when no page could be had (-EIO without swap)."""
+        cdef MmCore core = self.core
+        cdef uint64_t entry = radix_to_swp_entry(e), shadow = 0
+        cdef const mempolicy* pol = NULL
+        cdef SharedPolicy sp
+        cdef pfn_t pfn
+        if core.swap.shmem_swapin == NULL:
+            err[0] = -EIO
+            return NO_PFN
+        if self.nr_policies:
+            sp = self.policies.get(id(mapping))
+            if sp is not None:
+                pol = sp.lookup(index)
+        if pol != NULL:
+            memcpy(self.pvma.vm_policy, pol, sizeof(mempolicy))
+        else:
+            memset(self.pvma.vm_policy, 0, sizeof(mempolicy))   # the task's (get_task_policy)
+        self.pvma.vm_pgoff = index + mapping.i_ino
+        pfn = core.swap.shmem_swapin(core.swap.ctx, entry, gfp, self.pvma, 0, major)
+        if pfn == NO_PFN:
+            err[0] = -ENOMEM
+            return NO_PFN
+        core.add_to_page_cache_locked(pfn, mapping, index, &shadow)   # over the value entry
+        mapping.swapped -= 1
+        self.shmem_recalc_inode(mapping, 0)
+        core.swap.take_from_swap_cache(core.swap.ctx, pfn)
+        core.set_page_dirty(pfn)
+        core.swap.swap_free(core.swap.ctx, entry)
+        self.swapins += 1
+        return pfn
+
+    cdef int shmem_free_swap(self, AddressSpace mapping, uint64_t index, int64_t e) except -1:
+        """shmem_free_swap(): the swap value entry leaves i_pages (xa_cmpxchg to NULL; one
+        nrexceptional less before v5.13) and free_swap_and_cache() of its entry (the swap_ops'
+        swap_free: the shmem count goes, and a page of it still in the swap cache goes with it
+        when nothing maps it).  The caller takes info->swapped down."""
+        cdef MmCore core = self.core
+        mapping.i_pages.erase(index)
+        if mapping.keep_nrexceptional:
+            mapping.nrexceptional -= 1
+        core.xa_node_account(mapping, index, -1, -1, 0)
+        if core.swap.swap_free != NULL:
+            core.swap.swap_free(core.swap.ctx, radix_to_swp_entry(e))
+        return 0
+
+    cdef pfn_t shmem_getpage_noalloc(self, AddressSpace mapping, uint64_t index,
+                                     int* err) except? 0xfffffffffffffffe:
+        """shmem_getpage(SGP_READ / SGP_NOALLOC): the cached page at ``index``, a swapped one
+        read back (shmem_swapin_page), NO_PFN for a hole (nothing allocated) or a failure
+        (*err)."""
+        cdef int64_t e
+        cdef int major = 0
+        if not mapping.i_pages.load(index, &e):
+            return NO_PFN
+        if e >= 0:
+            return <pfn_t>e
+        return self.shmem_swapin_page(mapping, index, e, self.core.gfp_user, &major, err)
+
+    def getpage(self, AddressSpace mapping, uint64_t index):
+        """shmem_getpage(SGP_NOALLOC) from Python (UFFDIO_CONTINUE's mcontinue_atomic_pte, tests):
+        the page's pfn, a swapped page read back first; -1 for a hole, or a negative errno."""
+        cdef int err = 0
+        cdef pfn_t pfn = self.shmem_getpage_noalloc(mapping, index, &err)
+        if pfn == NO_PFN:
+            return err if err else -1
+        return pfn
+
+    def unuse(self, unsigned int type):
+        """shmem_unuse() for swapoff of device ``type``, this superblock's part: every file
+        with swapped pages (info->swapped, shmem_swaplist) has each swap entry of the device
+        read back into its page cache (shmem_unuse_inode -> shmem_swapin_page, SGP_CACHE);
+        one C loop over each file's i_pages.  Returns the pages brought back, or -ENOMEM when
+        a page could not be had (what was brought back stays)."""
+        cdef AddressSpace mapping
+        cdef uint64_t index
+        cdef int64_t e
+        cdef int major, err
+        cdef int64_t done = 0
+        for mapping in list(self.mappings.values()):
+            if mapping.swapped <= 0:
+                continue
+            index = 0
+            while mapping.i_pages.find(index, 0xffffffffffffffff, &index, &e):
+                if e < 0 and swp_type(radix_to_swp_entry(e)) == type:
+                    major = err = 0
+                    if self.shmem_swapin_page(mapping, index, e, self.core.gfp_user,
+                                              &major, &err) == NO_PFN:
+                        return err
+                    done += 1
+                if index == 0xffffffffffffffff:
+                    break
+                index += 1
+        return done
+
     # -- the file operations' loops --------------------------------------------------------
     def read(self, AddressSpace mapping, uint64_t pos, uint64_t count, object buf):
         """shmem_file_read_iter(): up to ``count`` bytes at ``pos``, stopping at i_size; a hole
-        reads as zeros and allocates nothing (SGP_READ).  Appends the bytes to ``buf`` (a
-        bytearray) unless it is None.  Returns the bytes read."""
+        reads as zeros and allocates nothing (SGP_READ); a swapped page is read back first
+        (shmem_swapin_page).  Appends the bytes to ``buf`` (a bytearray) unless it is None.
+        Returns the bytes read (a negative errno when the first page could not be read back)."""
         cdef uint64_t size = mapping.i_size, end, at, index, off, n
         cdef int64_t e
+        cdef int err = 0, major = 0
         cdef dict content = self.pm.content
         if pos >= size or count == 0:
             return 0
@@ -422,6 +609,10 @@ cdef class ShmemSb:
             n = PAGE_SIZE - off
             if n > end - at:
                 n = end - at
+            if mapping.i_pages.load(index, &e) and e < 0:      # SGP_READ: swapped, read it back
+                if self.shmem_swapin_page(mapping, index, e, self.core.gfp_user, &major,
+                                          &err) == NO_PFN:
+                    return at - pos if at > pos else err
             if buf is not None:
                 frame = None
                 if mapping.i_pages.load(index, &e) and e >= 0 and \
@@ -442,7 +633,7 @@ cdef class ShmemSb:
         cdef uint64_t done = 0, total = len(data), at, index, off, n
         cdef int64_t e
         cdef pfn_t pfn
-        cdef int err = 0
+        cdef int err = 0, major = 0
         cdef const unsigned char[:] src = data
         cdef bytearray frame
         cdef dict content = self.pm.content
@@ -455,6 +646,10 @@ cdef class ShmemSb:
                 n = total - done
             if mapping.i_pages.load(index, &e) and e >= 0:
                 pfn = <pfn_t>e
+            elif mapping.i_pages.load(index, &e):   # a swap entry: shmem_swapin_page
+                pfn = self.shmem_swapin_page(mapping, index, e, self.core.gfp_user, &major, &err)
+                if pfn == NO_PFN:
+                    break
             else:
                 pfn = self.shmem_alloc_and_add(mapping, index, self.core.gfp_user, mm, &err)
                 if pfn == NO_PFN:
@@ -474,15 +669,26 @@ cdef class ShmemSb:
 
     def fallocate(self, AddressSpace mapping, uint64_t start, uint64_t end):
         """shmem_fallocate() without a mode: every missing page of indices [start, end) is
-        allocated (SGP_FALLOC) and dirtied (set_page_dirty, so that pressure would swap rather
+        allocated (SGP_FALLOC; a swapped one is read back) and dirtied (set_page_dirty, so that pressure would swap rather
         than drop it).  On failure the pages this call allocated are freed again
         (shmem_undo_range(unfalloc)) and the negative errno is returned; 0 on success."""
         cdef uint64_t index = start
         cdef int64_t e
         cdef pfn_t pfn
-        cdef int err = 0
+        cdef int err = 0, major = 0
         cdef list added = []
         while index < end:
+            if mapping.i_pages.load(index, &e) and e < 0:
+                # SGP_FALLOC on a swapped page: read back (not this call's to undo)
+                if self.shmem_swapin_page(mapping, index, e, self.core.gfp_user, &major,
+                                          &err) != NO_PFN:
+                    index += 1
+                    continue
+                for index in added:
+                    if mapping.i_pages.load(index, &e) and e >= 0:
+                        self.shmem_remove_page(mapping, index, <pfn_t>e)
+                self.shmem_recalc_inode(mapping, 0)
+                return err
             if not (mapping.i_pages.load(index, &e) and e >= 0):
                 pfn = self.shmem_alloc_and_add(mapping, index, self.core.gfp_user, None, &err)
                 if pfn == NO_PFN:
@@ -501,11 +707,14 @@ cdef class ShmemSb:
         leaves the cache (truncate_inode_folio) and is freed; the bytes of a page only partly
         inside are zeroed (truncate_inode_partial_folio's folio_zero_range); the first batch's
         release drains this CPU's lru_add batch (lru_add_drain(), before the pages go, where the
-        kernel drains before dropping the batch's references); then shmem_recalc_inode() gives back the blocks of every page the file lost (these, and any
+        kernel drains before dropping the batch's references); every swap entry in the range
+        is freed (shmem_free_swap: free_swap_and_cache, info->swapped down); then
+        shmem_recalc_inode() gives back the blocks of every page the file lost (these, and any
         removed behind shmem's back before).  The caller has unmapped the range.  One C loop
         over xa_find.  Returns the pages removed."""
         cdef uint64_t start = (lstart + PAGE_SIZE - 1) >> PAGE_SHIFT, end, index, removed = 0
         cdef uint64_t partial_start = lstart & (PAGE_SIZE - 1), partial_end
+        cdef int64_t nr_swaps_freed = 0
         cdef int64_t e
         cdef XArray i_pages = mapping.i_pages
         if lend == 0xffffffffffffffff:
@@ -535,17 +744,25 @@ cdef class ShmemSb:
                     self.pm.lru_add_drain()
                 self.shmem_remove_page(mapping, index, <pfn_t>e)
                 removed += 1
+            else:                                   # a swap entry: shmem_free_swap
+                self.shmem_free_swap(mapping, index, e)
+                nr_swaps_freed += 1
             if index == 0xffffffffffffffff or (end != 0xffffffffffffffff and index >= end - 1):
                 break
             index += 1
+        mapping.swapped -= nr_swaps_freed           # info->swapped -= nr_swaps_freed
         self.shmem_recalc_inode(mapping, 0)
         return removed
 
     cdef int _zero(self, AddressSpace mapping, uint64_t index, uint64_t start,
                    uint64_t stop) except -1:
         """The core's folio_zero_range() of a cached page's bytes [start, stop) (nothing for a
-        hole)."""
-        cdef int64_t e
-        if not (mapping.i_pages.load(index, &e) and e >= 0) or stop <= start:
+        hole); a swapped page is read back first (shmem_undo_range's shmem_getpage(SGP_READ))."""
+        cdef int err = 0
+        cdef pfn_t pfn
+        if stop <= start:
             return 0
-        return self.core.folio_zero_range(<pfn_t>e, start, stop - start)
+        pfn = self.shmem_getpage_noalloc(mapping, index, &err)
+        if pfn == NO_PFN:
+            return 0
+        return self.core.folio_zero_range(pfn, start, stop - start)

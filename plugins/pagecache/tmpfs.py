@@ -30,6 +30,7 @@ from .inode import InodeCache, SlabInode, clear_inode
 from .shmem import ShmemSb
 
 __all__ = ["ShmemInode", "TmpfsSbInfo", "Tmpfs", "get_tmpfs", "shmem_zero_setup", "check_invariants", "TMPFS_TYPE_DOC", "shmem_mapping",
+           "shmem_unuse",
            "F_SEAL_SEAL", "F_SEAL_SHRINK", "F_SEAL_GROW", "F_SEAL_WRITE", "F_SEAL_FUTURE_WRITE",
            "F_SEAL_EXEC"]
 
@@ -333,8 +334,13 @@ class Tmpfs:
 
     # -- file operations -----------------------------------------------------------------------
     def shmem_file_read_iter(self, file: File, pos: int, count: int, buf) -> int:
-        """shmem_file_read_iter(): holes read as zeros (nothing allocated)."""
-        return file.f_inode.i_sb.s_fs_info.sbinfo.read(file.f_mapping, pos, count, buf)
+        """shmem_file_read_iter(): holes read as zeros (nothing allocated), swapped pages are
+        read back (shmem_swapin_page); ENOMEM (EIO without swap) when the first cannot be."""
+        n = file.f_inode.i_sb.s_fs_info.sbinfo.read(file.f_mapping, pos, count, buf)
+        if n < 0:
+            raise VfsError("ENOMEM" if n == -12 else "EIO",
+                           "a swapped page could not be read back (shmem_swapin_page)")
+        return n
 
     def shmem_file_write_iter(self, file: File, pos: int, data: bytes) -> int:
         """shmem_file_write_iter(): EPERM under F_SEAL_WRITE / F_SEAL_FUTURE_WRITE, or under
@@ -459,11 +465,11 @@ CHECK_MAX_ENTRIES = 1 << 12
 
 def check_invariants(machine: Any, full: bool = True) -> List[str]:
     """``--check`` of tmpfs and shm_mnt: each file's i_pages as the core's workingset check
-    sees it (nrpages, page->mapping/index, xa_node counts), no value entry in a shmem mapping
-    (no shadows, no shmem swap yet), the superblock's used blocks the blocks its files hold
-    (info->alloced, ``AddressSpace.private_data``), each at least the file's pages (more only
-    until shmem_recalc_inode() finds the pages it lost), and with nr_inodes the reserved
-    inodes those on the superblock."""
+    sees it (nrpages, page->mapping/index, xa_node counts), its value entries exactly its swap
+    entries (info->swapped, ``AddressSpace.swapped``: shmem leaves no shadow), the superblock's
+    used blocks the blocks its files hold (info->alloced, ``AddressSpace.private_data``), each
+    at least the file's pages plus its swapped ones (more only until shmem_recalc_inode() finds
+    the pages it lost), and with nr_inodes the reserved inodes those on the superblock."""
     tmpfs = machine.plugin_state.get("pagecache.tmpfs")
     if tmpfs is None:
         return []
@@ -477,12 +483,13 @@ def check_invariants(machine: Any, full: bool = True) -> List[str]:
         alloced = 0
         for mapping in mappings:
             alloced += mapping.private_data
-            if len(mapping.i_pages) != mapping.nrpages:
+            if len(mapping.i_pages) != mapping.nrpages + mapping.swapped:
                 problems.append(f"tmpfs {mapping!r}: {len(mapping.i_pages) - mapping.nrpages} value "
-                                "entries in a shmem mapping (shmem leaves no shadow)")
-            if mapping.private_data < mapping.nrpages:
+                                f"entries in a shmem mapping but info->swapped {mapping.swapped} "
+                                "(shmem leaves no shadow)")
+            if mapping.private_data < mapping.nrpages + mapping.swapped:
                 problems.append(f"tmpfs {mapping!r}: alloced {mapping.private_data} below its "
-                                f"{mapping.nrpages} pages")
+                                f"{mapping.nrpages} pages and {mapping.swapped} swapped")
         if info.sbinfo.used_blocks != alloced:
             problems.append(f"tmpfs s_dev {sb.s_dev}: used_blocks {info.sbinfo.used_blocks}, but "
                             f"its files hold {alloced} blocks (info->alloced)")
@@ -490,6 +497,23 @@ def check_invariants(machine: Any, full: bool = True) -> List[str]:
             problems.append(f"tmpfs s_dev {sb.s_dev}: {info.max_inodes - info.free_inodes} inodes "
                             f"reserved, {len(sb.s_inodes)} on the superblock")
     return problems
+
+
+def shmem_unuse(machine: Any, type: int) -> int:
+    """shmem_unuse(type) for swapoff (try_to_unuse): every shmem file of the machine -- tmpfs
+    mounts, memfds and shared anonymous memory on shm_mnt -- gets the pages it swapped out to
+    device ``type`` back in its page cache (:meth:`ShmemSb.unuse`, C per page).  Returns the
+    pages brought back, or -ENOMEM (12) when one could not be had: what came back stays."""
+    tmpfs = machine.plugin_state.get("pagecache.tmpfs")
+    if tmpfs is None:
+        return 0
+    done = 0
+    for sb in list(tmpfs.supers):
+        n = sb.s_fs_info.sbinfo.unuse(type)
+        if n < 0:
+            return n
+        done += n
+    return done
 
 
 def shmem_zero_setup(machine: Any, vma) -> None:

@@ -27,6 +27,9 @@ SLOTS_CACHE = ProfileTable("swap.slots_cache", {"v5.14": True, "v6.18": False})
 SWAPOUT_FIRST = ProfileTable("swap.swapout_first", {"v5.14": True, "v6.18": False})
 #: __read_swap_cache_async's -EEXIST retry: v5.14 cond_resched(); v5.15+ sleeps a jiffy
 RETRY_SLEEPS = ProfileTable("swap.retry_sleeps", {"v5.14": False, "v6.18": True})
+#: swap_shmem_alloc() marks a shmem slot SWAP_MAP_SHMEM (0xbf); v6.13 "mm: remove
+#: SWAP_MAP_SHMEM" makes it an ordinary count of 1
+SWAP_MAP_SHMEM = ProfileTable("swap.swap_map_shmem", {"v5.14": True, "v6.18": False})
 
 
 def state(machine):
@@ -83,6 +86,7 @@ def memsim_machine_created(machine, config):
     host.slots_cache_on = SLOTS_CACHE[prof]
     host.swapout_first = SWAPOUT_FIRST[prof]
     host.retry_sleeps = RETRY_SLEEPS[prof]
+    host.swap_map_shmem = SWAP_MAP_SHMEM[prof]
     host.charge_first = machine.patches.enabled("swapin-charge-first")
     host.install()
     machine.plugin_state["swap"] = SwapState(host)

@@ -95,6 +95,8 @@ cdef class SwapHost:
     # their peak
     cdef readonly int64_t memcg_cache_pages, memcg_cache_peak
     cdef readonly uint64_t swapins, swapouts
+    cdef public bint swap_map_shmem     # swap_shmem_alloc() marks the slot SWAP_MAP_SHMEM (before
+                                        # v6.13; later an ordinary count of 1)
 
     cdef void _free_info(self, swap_info* s) noexcept
     cdef swap_info* _dev(self, int t) except NULL
@@ -157,3 +159,8 @@ cdef class SwapHost:
     cdef int page_add_anon_rmap(self, pfn_t pfn, VmArea vma, uint64_t addr) except -1
     cdef int unuse_pte(self, MmStruct mm, VmArea vma, uint64_t addr, uint64_t* pte,
                        uint64_t entry, pfn_t pfn) except -1
+    # shmem (the shmem_* swap_ops)
+    cdef int shmem_add_to_swap(self, pfn_t pfn, uint64_t* entry) except? -1000000
+    cdef int swap_shmem_alloc(self, uint64_t entry) except -1
+    cdef pfn_t shmem_swapin(self, uint64_t entry, gfp_t gfp, VmArea vma, uint64_t addr,
+                            int* major) except? 0xfffffffffffffffe

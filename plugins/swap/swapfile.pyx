@@ -75,6 +75,7 @@ cdef class SwapHost:
         self.swapout_first = True
         self.retry_sleeps = False
         self.slots_cache_on = True
+        self.swap_map_shmem = True
 
     def __dealloc__(self):
         cdef int t
@@ -104,6 +105,10 @@ cdef class SwapHost:
         self.core.swap.delete_from_swap_cache = _delete_from_swap_cache
         self.core.swap.free_swap_cache = _free_swap_cache
         self.core.swap.nr_swap_pages = _nr_swap_pages
+        self.core.swap.shmem_add_to_swap = _shmem_add_to_swap
+        self.core.swap.swap_shmem_alloc = _swap_shmem_alloc
+        self.core.swap.shmem_swapin = _shmem_swapin
+        self.core.swap.take_from_swap_cache = _take_from_swap_cache
 
     # -- devices (swapon / swapoff) --------------------------------------------------------------
     def add_device(self, uint64_t max_slots, int prio, unsigned int flags, uint64_t read_ns,
@@ -1286,6 +1291,40 @@ cdef class SwapHost:
                 self.try_to_free_swap(pfn)
                 self.pm.put_page(pfn)
 
+    # -- shmem (mm/shmem.c's calls into the swap code) ------------------------------------------------
+    cdef int shmem_add_to_swap(self, pfn_t pfn, uint64_t* entry) except? -1000000:
+        """shmem_writepage()'s get_swap_page() and add_to_swap_cache() (failing: put_swap_page);
+        the page stays as pageout() left it, clean, for swap_writepage.  0 or -ENOMEM."""
+        cdef uint64_t e = self.get_swap_page(pfn)
+        if e == 0:
+            return -ENOMEM
+        if self.add_to_swap_cache(pfn, e, NULL) != 0:
+            self.put_swap_page(e)
+            return -ENOMEM
+        entry[0] = e
+        return 0
+
+    cdef int swap_shmem_alloc(self, uint64_t entry) except -1:
+        """swap_shmem_alloc() (transition H): the slot's count is shmem's, SWAP_MAP_SHMEM with
+        SWAP_HAS_CACHE kept (0xff while the page is in the swap cache, 0xbf after); from v6.13
+        ("mm: remove SWAP_MAP_SHMEM") swap_duplicate_nr(): a count of 1 (0x41, then 0x01)."""
+        # __swap_duplicate(entry, SWAP_MAP_SHMEM): the reserved slot's count 0 + 0xbf
+        self.__swap_duplicate(entry, SWAP_MAP_SHMEM if self.swap_map_shmem else 1)
+        return 0
+
+    cdef pfn_t shmem_swapin(self, uint64_t entry, gfp_t gfp, VmArea vma, uint64_t addr,
+                            int* major) except? 0xfffffffffffffffe:
+        """shmem_swapin_page()'s read: lookup_swap_cache() (a hit takes a reference), else a
+        major fault's read, shmem_swapin() -> swapin_readahead(): swap_cluster_readahead()
+        through shmem's pseudo-VMA, whose mm is NULL (the charge goes to the slot's recorded
+        memcg, or the current task's).  NO_PFN: no memory, or the slot is free."""
+        cdef pfn_t pfn = self.lookup_swap_cache(entry)
+        if pfn != NO_PFN:
+            self.pm.mem_map[pfn]._refcount += 1
+            return pfn
+        major[0] = 1
+        return self.swap_cluster_readahead(entry, gfp, vma, addr)
+
     # -- Python entry points (steps, files, tests) ---------------------------------------------------
     def info_lines(self):
         """show_swap_cache_info(): its four lines."""
@@ -1398,3 +1437,22 @@ def entry_of(unsigned int type, uint64_t offset):
 def entry_parts(uint64_t entry):
     """(type, offset) of a swap entry."""
     return swp_type(entry), swp_offset(entry)
+
+
+# -- the shmem swap_ops --------------------------------------------------------------------------
+cdef int _shmem_add_to_swap(void* ctx, pfn_t pfn, uint64_t* entry) except? -1000000:
+    return (<SwapHost>ctx).shmem_add_to_swap(pfn, entry)
+
+
+cdef int _swap_shmem_alloc(void* ctx, uint64_t entry) except -1:
+    return (<SwapHost>ctx).swap_shmem_alloc(entry)
+
+
+cdef pfn_t _shmem_swapin(void* ctx, uint64_t entry, gfp_t gfp, VmArea vma, uint64_t addr,
+                         int* major) except? 0xfffffffffffffffe:
+    return (<SwapHost>ctx).shmem_swapin(entry, gfp, vma, addr, major)
+
+
+cdef int _take_from_swap_cache(void* ctx, pfn_t pfn) except -1:
+    """delete_from_swap_cache() of a page shmem took back (see SwapHost.delete_from_swap_cache)."""
+    return (<SwapHost>ctx).delete_from_swap_cache(pfn)

@@ -153,10 +153,13 @@ def sys_swapon(machine, path: str, prio: int) -> int:
 
 def sys_swapoff(machine, path: str):
     """sys_swapoff(): the area leaves the allocator (del_from_avail_list, its free slots out of
-    nr_swap_pages), try_to_unuse() brings every page of it back in -- each mm's swap PTEs
-    (unuse_mm: in C per VMA), then the swap-cache pages left -- and the area goes; a page that
+    nr_swap_pages), try_to_unuse() brings every page of it back in -- shmem's swapped pages
+    (shmem_unuse: the page-cache plugin's tmpfs files, memfds and shared anonymous memory),
+    each mm's swap PTEs (unuse_mm: in C per VMA), then the swap-cache pages left -- and the
+    area goes; a page that
     cannot be had (ENOMEM) puts the area back (reinsert_swap_info) with what was read in kept.
     A generator: the work yields to the scheduler between mms."""
+    from memsim.plugins.pagecache.tmpfs import shmem_unuse
     st = swap_state(machine)
     dentry = _lookup(machine, path)
     area = next((a for a in st.areas.values() if a.inode is dentry.d_inode), None)
@@ -167,6 +170,12 @@ def sys_swapoff(machine, path: str):
     host.disable(t)
     host.swapoff_running = True
     try:
+        # shmem_unuse() first, as try_to_unuse() does: tmpfs, memfd and shared anonymous pages
+        if shmem_unuse(machine, t) < 0:
+            host.reenable(t)
+            raise SwapError("ENOMEM", f"swapoff {path}: no memory to bring its pages back "
+                            f"(shmem_unuse); the area stays on")
+        yield
         for mm in _mms(machine):
             for vma in list(mm.vmas):
                 if vma.vm_file is not None:

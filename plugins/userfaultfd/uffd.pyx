@@ -455,20 +455,27 @@ cdef class Userfaultfd:
     cdef int64_t fill_shmem_continue(self, MmStruct mm, VmArea vma, uint64_t dst,
                                      int mode) except? -1000000:
         """mcontinue_atomic_pte(): the page the file's cache holds at dst's index, mapped here
-        (shmem_get_folio(SGP_NOALLOC)): EINVAL past the file's end, EFAULT for a hole, EEXIST
-        over a mapped page; writable only in a shared writable VMA, dirty only then; 6.18's
+        (shmem_get_folio(SGP_NOALLOC), which reads a swapped page back: userfaultfd.md scenario
+        23): EINVAL past the file's end, EFAULT for a hole, EEXIST over a mapped page; writable only in a shared writable VMA, dirty only then; 6.18's
         MODE_WP maps it with the uffd-wp bit."""
         cdef AddressSpace mapping = vma.vm_file
         cdef uint64_t pgoff = ((dst - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
         cdef pfn_t pfn
-        cdef int64_t r = 0
+        cdef int64_t r = 0, e
+        cdef int major = 0
         cdef uint64_t* pte
         cdef bint writable
         if pgoff >= (mapping.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT:
             return -EINVAL
         pfn = self.core.page_cache_lookup(mapping, pgoff)
         if pfn == NO_PFN:
-            return -EFAULT
+            if not (mapping.i_pages.load(pgoff, &e) and e < 0):
+                return -EFAULT              # a hole
+            # a swap value entry: shmem_get_folio() reads the page back (shmem_swapin_folio),
+            # through the mapping's a_ops alloc
+            pfn = self.core.page_cache_alloc(mapping, pgoff, mm, vma, dst, &major)
+            if pfn == NO_PFN:
+                return major if major < 0 else -ENOMEM
         pte = self.dst_pte(mm, dst, &r)
         if pte == NULL:
             return r
