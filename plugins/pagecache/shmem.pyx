@@ -120,16 +120,17 @@ cdef int _shmem_writepage(void* ctx, AddressSpace mapping, pfn_t pfn,
     shmem_recalc_inode() and info->swapped++, swap_shmem_alloc() (SWAP_MAP_SHMEM on v5.14),
     shmem_delete_from_page_cache() -- the slot gets swp_to_radix_entry(swap), nrpages,
     NR_FILE_PAGES and NR_SHMEM down, page->mapping NULL, the page cache's reference put -- and
-    swap_writepage().  No swap, no slot (or swap.max): the page is redirtied
-    (set_page_dirty) and AOP_WRITEPAGE_ACTIVATE keeps it."""
+    swap_writepage().  No swap, no slot (or swap.max), or a write not for reclaim (the
+    kernel's WARN_ON_ONCE): the page is redirtied (set_page_dirty); reclaim gets
+    AOP_WRITEPAGE_ACTIVATE (it keeps the page), another caller 0."""
     cdef ShmemSb sb = <ShmemSb>ctx
     cdef MmCore core = sb.core
     cdef page* p = &sb.pm.mem_map[pfn]
     cdef uint64_t entry = 0, index = p.index
     if core.swap.shmem_add_to_swap == NULL or not wbc.for_reclaim or \
             core.swap.shmem_add_to_swap(core.swap.ctx, pfn, &entry) != 0:
-        core.set_page_dirty(pfn)            # redirty:
-        return AOP_WRITEPAGE_ACTIVATE
+        core.set_page_dirty(pfn)            # redirty: kept, locked, for reclaim; else 0
+        return AOP_WRITEPAGE_ACTIVATE if wbc.for_reclaim else 0
     sb.shmem_recalc_inode(mapping, 0)
     mapping.swapped += 1
     core.swap.swap_shmem_alloc(core.swap.ctx, entry)

@@ -342,3 +342,24 @@ def test_userfaultfd_23_shmem_minor_on_a_swapped_page(kernel):
         """)
     r = run_text(text, events=())
     assert r.error is None, r.error
+
+
+def test_without_swap_shmem_writepage_redirties_and_reclaim_keeps_the_page():
+    """No swap plugin (swap_ops NULL): MADV_PAGEOUT of a shared anonymous page reaches
+    shmem_writepage, which redirties it (AOP_WRITEPAGE_ACTIVATE): it stays in the page cache,
+    dirty and active, with its bytes."""
+    m = with_page_cache(build_machine(cpus=2, kernel="v5.14", nodes=(64 << 20,)))
+    t = m.spawn("app")
+    m.set_current(t)
+    total = sum(z["managed"] for z in m.physmem.zones_info())
+    a = vm.do_mmap(m.mmcore, t.mm, m.files, PAGE, "rw", "shared", totalram=total)
+    assert m.mmcore.access(t.mm, a, a.vm_start, a.vm_end, True)[1] == 0
+    pfn = m.mmcore.pfn_of(t.mm, a.vm_start)
+    m.physmem.write_bytes(pfn, 0, b"kept")
+    m.vmscan.madvise_pageout(t.mm, a.vm_start, a.vm_end)
+    mapping = a.vm_file
+    assert mapping.nrpages == 1 and mapping.swapped == 0 and mapping.i_pages[0] == pfn
+    info = m.physmem.page_info(pfn)
+    assert info["flags"] & (1 << 3) and info["flags"] & (1 << 5)     # PG_dirty, PG_active
+    assert m.physmem.read_bytes(pfn, 0, 4) == b"kept"
+    assert m.check_invariants() == []
