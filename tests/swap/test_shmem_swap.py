@@ -363,3 +363,40 @@ def test_without_swap_shmem_writepage_redirties_and_reclaim_keeps_the_page():
     assert info["flags"] & (1 << 3) and info["flags"] & (1 << 5)     # PG_dirty, PG_active
     assert m.physmem.read_bytes(pfn, 0, 4) == b"kept"
     assert m.check_invariants() == []
+
+
+#: the byte while the page is still in the swap cache: SWAP_MAP_SHMEM | SWAP_HAS_CACHE (0xff,
+#: swap.md 3 transition H) on v5.14, count 1 | SWAP_HAS_CACHE on v6.18
+SHMEM_CACHED = {"v5.14": 0xff, "v6.18": 0x41}
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_between_the_write_and_the_free_the_page_is_a_swap_cache_page(kernel):
+    """The pass that writes a shmem page (to a swap file: the write ends with the pass's plug)
+    leaves it in the swap cache: page->mapping NULL, PG_swapcache, NR_SHMEM -1 and
+    NR_FILE_PAGES unchanged (the page cache's -1, the swap cache's +1), SwapCached 4 kB,
+    nr_swapcached 1, the byte SHMEM_CACHED; the next pass frees it (__remove_mapping of the
+    swap cache: SwapCached 0, the byte shmem's alone)."""
+    m, t = machine(kernel)
+    h = host(m)
+    fd, mapping = tmpfs_file(m, t, 1)
+    pfn = mapping.i_pages[0]
+    shmem0, file0, cached0 = stat(m, "NR_SHMEM"), stat(m, "NR_FILE_PAGES"), stat(m, "NR_SWAPCACHE")
+    m.physmem.lru_add_drain_py()
+    m.vmscan.shrink_inactive_list_py(0, 0)
+    assert mapping.swapped == 1 and mapping.nrpages == 0
+    raw = swap_entries(mapping)[0]
+    typ, off = entry_of(raw)
+    assert h.swap_map(typ, off) == SHMEM_CACHED[kernel]
+    assert h.cached_pfn(~raw) == pfn
+    info = m.physmem.page_info(pfn)
+    assert info["mapping"] == 0 and info["private"] == ~raw and info["flags"] & (1 << 10)
+    assert stat(m, "NR_SHMEM") == shmem0 - 1 and stat(m, "NR_FILE_PAGES") == file0
+    m.vfs.write_file("/proc/sys/vm/stat_refresh", b"1")     # fold the per-CPU differentials
+    assert stat(m, "NR_SWAPCACHE") == cached0 + 1 and meminfo(m)["SwapCached"] == 4
+    assert m.check_invariants() == []
+    reclaim(m)
+    assert h.swap_map(typ, off) == SHMEM_COUNT[kernel] and h.cached_pfn(~raw) is None
+    m.vfs.write_file("/proc/sys/vm/stat_refresh", b"1")
+    assert stat(m, "NR_FILE_PAGES") == file0 - 1 and meminfo(m)["SwapCached"] == 0
+    assert m.check_invariants() == []
