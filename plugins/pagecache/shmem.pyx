@@ -489,7 +489,8 @@ cdef class ShmemSb:
                                  int* major, int* err) except? 0xfffffffffffffffe:
         """shmem_swapin_page() (v6.x shmem_swapin_folio()) of the swap value entry ``e`` at
         ``index``: the swap_ops' shmem_swapin -- lookup_swap_cache(), else (*major = 1: the
-        caller's PGMAJFAULT) swapin_readahead() through shmem_pseudo_vma_init()'s VMA (the
+        caller's PGMAJFAULT) shmem_swapin() -> swap_cluster_readahead() (shmem never uses VMA
+        readahead) through shmem_pseudo_vma_init()'s VMA (the
         file's shared policy at ``index``, vm_pgoff = index + i_ino, no mm: the charge is
         mem_cgroup_swapin_charge_page()'s, to the memcg the slot's swap_cgroup record names, or
         the current task's) -- then shmem_add_to_page_cache() replacing the value entry (the page

@@ -1315,7 +1315,7 @@ cdef class SwapHost:
     cdef pfn_t shmem_swapin(self, uint64_t entry, gfp_t gfp, VmArea vma, uint64_t addr,
                             int* major) except? 0xfffffffffffffffe:
         """shmem_swapin_page()'s read: lookup_swap_cache() (a hit takes a reference), else a
-        major fault's read, shmem_swapin() -> swapin_readahead(): swap_cluster_readahead()
+        major fault's read, shmem_swapin() -> swap_cluster_readahead() (never VMA readahead)
         through shmem's pseudo-VMA, whose mm is NULL (the charge goes to the slot's recorded
         memcg, or the current task's).  NO_PFN: no memory, or the slot is free."""
         cdef pfn_t pfn = self.lookup_swap_cache(entry)
