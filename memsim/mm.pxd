@@ -374,8 +374,8 @@ ctypedef int64_t (*nr_swap_pages_fn)(void* ctx) noexcept
 #   slot's count becomes shmem's (v5.14 SWAP_MAP_SHMEM 0xbf, transition H of swap.md 3; v6.13+
 #   "mm: remove SWAP_MAP_SHMEM": an ordinary count of 1).
 # shmem_swapin: shmem_swapin_page()'s read (v6.x shmem_swapin_folio): lookup_swap_cache(), and on
-#   a miss *major = 1 and shmem_swapin() -> swapin_readahead() through ``vma`` (shmem's pseudo-VMA:
-#   its policy, vm_mm NULL) at ``addr``: __read_swap_cache_async() charging the page
+#   a miss *major = 1 and shmem_swapin() -> swap_cluster_readahead() (never VMA readahead)
+#   through ``vma`` (shmem's pseudo-VMA: its policy, vm_mm NULL) at ``addr``: __read_swap_cache_async() charging the page
 #   (mem_cgroup_swapin_charge_page with mm NULL: the slot's recorded memcg, else the current
 #   task's) before add_to_swap_cache, swap_readpage.  Returns the swap-cache page with a
 #   reference for the caller, or NO_PFN (-ENOMEM, or the slot is no longer in use).
