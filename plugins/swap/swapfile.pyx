@@ -1318,7 +1318,7 @@ cdef class SwapHost:
         major fault's read, shmem_swapin() -> swap_cluster_readahead() (never VMA readahead)
         through shmem's pseudo-VMA, whose mm is NULL (the charge goes to the slot's recorded
         memcg, or the current task's).  NO_PFN: no memory, or the slot is free."""
-        cdef pfn_t pfn = self.lookup_swap_cache(entry)
+        cdef pfn_t pfn = self.lookup_swap_cache(entry, None, 0)     # (swap, NULL, 0)
         if pfn != NO_PFN:
             self.pm.mem_map[pfn]._refcount += 1
             return pfn
