@@ -351,9 +351,9 @@ ctypedef int (*swap_duplicate_fn)(void* ctx, uint64_t entry) except? -1000000
 #   keep ``entry``.  The caller drops the swap cache's page reference.  Also called when an
 #   added page cannot be unmapped.
 # free_swap_cache: free_swap_cache() of a swap-cache page the unmap's release frees
-#   (free_pages_and_swap_cache), and v6.x wp_can_reuse_anon_folio()'s folio_free_swap():
-#   try_to_free_swap() -- when no swap PTE refers to its slot and it is not under writeback the
-#   page leaves the swap cache and the op drops the cache's reference; 1 when it did, else 0.
+#   (free_pages_and_swap_cache): try_to_free_swap() -- when no swap PTE refers to its slot and
+#   it is not under writeback the page leaves the swap cache and the op drops the cache's
+#   reference; 1 when it did, else 0.
 ctypedef int (*swap_out_fn)(void* ctx, pfn_t pfn, uint64_t* entry) except? -1000000
 ctypedef int (*swap_writepage_fn)(void* ctx, pfn_t pfn, uint64_t entry,
                                   writeback_control* wbc) except? -1000000
@@ -362,6 +362,8 @@ ctypedef int (*free_swap_cache_fn)(void* ctx, pfn_t pfn) except -1
 # nr_swap_pages: get_nr_swap_pages() (free slots; can_reclaim_anon_pages scans anon only when
 #   some are left).  NULL: as many as wanted.
 ctypedef int64_t (*nr_swap_pages_fn)(void* ctx) noexcept
+# total_swap_pages: the swap slots of the areas that are on (the anon lists are aged only with
+#   some).  NULL: some.
 
 cdef struct swap_ops:
     do_swap_page_fn do_swap_page
@@ -372,6 +374,7 @@ cdef struct swap_ops:
     delete_from_swap_cache_fn delete_from_swap_cache
     free_swap_cache_fn free_swap_cache
     nr_swap_pages_fn nr_swap_pages
+    nr_swap_pages_fn total_swap_pages
     void* ctx
 
 # ----------------------------------------------------------------------------------------------
