@@ -629,10 +629,6 @@ def core_benchmarks(args, results) -> None:
     print(f"1 TiB machine built in {b['seconds'] * 1000:.2f} ms")
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 # -- swap ------------------------------------------------------------------------------------------
 
 def swap_run(python: str, pages: int, kernel: str, device: str = "zram") -> dict:
@@ -777,3 +773,8 @@ def swap_benchmarks(quick: bool, repeat: int) -> dict:
           f"{emulated} s emulated" + (f"; the live kernel in a 256 MiB cgroup: {live[2]:.2f} s"
                                       if live is not None and live[2] else ""))
     return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -351,9 +351,9 @@ ctypedef int (*swap_duplicate_fn)(void* ctx, uint64_t entry) except? -1000000
 #   keep ``entry``.  The caller drops the swap cache's page reference.  Also called when an
 #   added page cannot be unmapped.
 # free_swap_cache: free_swap_cache() of a swap-cache page the unmap's release frees
-#   (free_pages_and_swap_cache), and v6.x wp_can_reuse_anon_folio()'s folio_free_swap():
-#   try_to_free_swap() -- when no swap PTE refers to its slot and it is not under writeback the
-#   page leaves the swap cache and the op drops the cache's reference; 1 when it did, else 0.
+#   (free_pages_and_swap_cache): try_to_free_swap() -- when no swap PTE refers to its slot and
+#   it is not under writeback the page leaves the swap cache and the op drops the cache's
+#   reference; 1 when it did, else 0.
 ctypedef int (*swap_out_fn)(void* ctx, pfn_t pfn, uint64_t* entry) except? -1000000
 ctypedef int (*swap_writepage_fn)(void* ctx, pfn_t pfn, uint64_t entry,
                                   writeback_control* wbc) except? -1000000
@@ -362,6 +362,8 @@ ctypedef int (*free_swap_cache_fn)(void* ctx, pfn_t pfn) except -1
 # nr_swap_pages: get_nr_swap_pages() (free slots; can_reclaim_anon_pages scans anon only when
 #   some are left).  NULL: as many as wanted.
 ctypedef int64_t (*nr_swap_pages_fn)(void* ctx) noexcept
+# total_swap_pages: the swap slots of the areas that are on (the anon lists are aged only with
+#   some).  NULL: some.
 # shmem's side (mm/shmem.c calling into mm/swap_state.c and mm/swapfile.c; the page-cache
 # plugin's shmem.pyx calls these, NULL: no swap, so shmem_writepage redirties and activates).
 # shmem_add_to_swap: shmem_writepage()'s get_swap_page() (with its memcg swap charge) and
@@ -375,9 +377,9 @@ ctypedef int64_t (*nr_swap_pages_fn)(void* ctx) noexcept
 #   "mm: remove SWAP_MAP_SHMEM": an ordinary count of 1).
 # shmem_swapin: shmem_swapin_page()'s read (v6.x shmem_swapin_folio): lookup_swap_cache(), and on
 #   a miss *major = 1 and shmem_swapin() -> swap_cluster_readahead() (never VMA readahead)
-#   through ``vma`` (shmem's pseudo-VMA: its policy, vm_mm NULL) at ``addr``: __read_swap_cache_async() charging the page
-#   (mem_cgroup_swapin_charge_page with mm NULL: the slot's recorded memcg, else the current
-#   task's) before add_to_swap_cache, swap_readpage.  Returns the swap-cache page with a
+#   through ``vma`` (shmem's pseudo-VMA: its policy, vm_mm NULL) at ``addr``:
+#   __read_swap_cache_async() charging the page (mem_cgroup_swapin_charge_page with mm NULL:
+#   the slot's recorded memcg, else the current task's) before add_to_swap_cache, swap_readpage.  Returns the swap-cache page with a
 #   reference for the caller, or NO_PFN (-ENOMEM, or the slot is no longer in use).
 # take_from_swap_cache: delete_from_swap_cache() of a page shmem took back into its page cache
 #   (shmem_swapin_page, shmem_unuse): __delete_from_swap_cache without a shadow (PG_swapcache,
@@ -400,6 +402,7 @@ cdef struct swap_ops:
     delete_from_swap_cache_fn delete_from_swap_cache
     free_swap_cache_fn free_swap_cache
     nr_swap_pages_fn nr_swap_pages
+    nr_swap_pages_fn total_swap_pages
     shmem_add_to_swap_fn shmem_add_to_swap
     swap_shmem_alloc_fn swap_shmem_alloc
     shmem_swapin_fn shmem_swapin

@@ -88,6 +88,11 @@ ctypedef bint (*mem_cgroup_online_fn)(void* ctx, int memcg) noexcept
 ctypedef void (*memcg_memory_event_fn)(void* ctx, int memcg, int event) noexcept
 ctypedef void (*count_memcg_events_fn)(void* ctx, int memcg, int item, uint64_t n) noexcept
 
+# mem_cgroup_get_nr_swap_pages: the free swap slots memcg ``memcg`` may still use (v2: limited by
+#   swap.max of it and its ancestors); can_reclaim_anon_pages() of that memcg's lruvec scans anon
+#   only when some are left.  NULL: the global count.
+ctypedef int64_t (*mem_cgroup_get_nr_swap_pages_fn)(void* ctx, int memcg) noexcept
+
 cdef struct memcg_reclaim_ops:
     mem_cgroup_calculate_protection_fn mem_cgroup_calculate_protection
     mem_cgroup_below_fn mem_cgroup_below_min
@@ -97,6 +102,7 @@ cdef struct memcg_reclaim_ops:
     mem_cgroup_online_fn mem_cgroup_online
     memcg_memory_event_fn memcg_memory_event
     count_memcg_events_fn count_memcg_events
+    mem_cgroup_get_nr_swap_pages_fn mem_cgroup_get_nr_swap_pages
     void* ctx
 
 cdef enum:
@@ -127,7 +133,8 @@ cdef class Vmscan:
     cdef int memcg_reclaim_end_slot     #   (plugin C events of the memcg plugin; -1: none)
     cdef public gfp_t gfp_highuser_movable  # the profile's GFP_HIGHUSER_MOVABLE (v5.14: with
                                             # __GFP_SKIP_KASAN_POISON)
-    cdef bint can_reclaim_anon_pages(self, int nid) noexcept
+    cdef bint can_reclaim_anon_pages(self, int nid, int memcg) noexcept
+    cdef bint can_age_anon_pages(self) noexcept
     cdef lruvec* mem_cgroup_lruvec(self, int memcg, int nid) noexcept
     cdef uint64_t lruvec_lru_pages(self, lruvec* lv, int lru) noexcept
     cdef void count_memcg_events(self, lruvec* lv, int item, uint64_t n) noexcept

@@ -177,7 +177,7 @@ cdef uint64_t _zone_reclaimable_pages(void* ctx, int zone_idx) noexcept:
     cdef Vmscan v = <Vmscan>ctx
     cdef uint64_t nr = (zone_page_state_snapshot(v.pm.vs, zone_idx, NR_ZONE_INACTIVE_FILE)
                         + zone_page_state_snapshot(v.pm.vs, zone_idx, NR_ZONE_ACTIVE_FILE))
-    if v.can_reclaim_anon_pages(zone_idx // MAX_NR_ZONES):
+    if v.can_reclaim_anon_pages(zone_idx // MAX_NR_ZONES, 0):
         nr += (zone_page_state_snapshot(v.pm.vs, zone_idx, NR_ZONE_INACTIVE_ANON)
                + zone_page_state_snapshot(v.pm.vs, zone_idx, NR_ZONE_ACTIVE_ANON))
     return nr
@@ -220,14 +220,25 @@ cdef class Vmscan:
         free(self.pgdat)
 
     # -- policy helpers ------------------------------------------------------------------------
-    cdef bint can_reclaim_anon_pages(self, int nid) noexcept:
-        """can_reclaim_anon_pages() of global reclaim: is there swap to put anon pages in?
-        A swap-out op is installed (``swap_ops.swap_out``) and get_nr_swap_pages() > 0 (the
-        op's count of free slots); no demotion."""
+    cdef bint can_reclaim_anon_pages(self, int nid, int memcg) noexcept:
+        """can_reclaim_anon_pages(memcg, nid): is there swap to put anon pages in?  A swap-out
+        op is installed (``swap_ops.swap_out``) and free slots are left: memcg's
+        mem_cgroup_get_nr_swap_pages() for a memcg's lruvec (``memcg`` != 0, through
+        ``memcg_reclaim_ops``), else get_nr_swap_pages() (the op's count); no demotion."""
         if self.core.swap.swap_out == NULL:
             return False
+        if memcg != 0 and self.memcg.mem_cgroup_get_nr_swap_pages != NULL:
+            return self.memcg.mem_cgroup_get_nr_swap_pages(self.memcg.ctx, memcg) > 0
         return self.core.swap.nr_swap_pages == NULL or \
             self.core.swap.nr_swap_pages(self.core.swap.ctx) > 0
+
+    cdef bint can_age_anon_pages(self) noexcept:
+        """v5.14's ``total_swap_pages`` test (v6.x can_age_anon_pages()) of the anon lists'
+        background aging: a swap-out op and some swap space, used or not."""
+        if self.core.swap.swap_out == NULL:
+            return False
+        return self.core.swap.total_swap_pages == NULL or \
+            self.core.swap.total_swap_pages(self.core.swap.ctx) > 0
 
     cdef lruvec* mem_cgroup_lruvec(self, int memcg, int nid) noexcept:
         """mem_cgroup_lruvec(memcg, pgdat): the memcg's lruvec on node ``nid`` (memcg 0, the
@@ -332,7 +343,7 @@ cdef class Vmscan:
         if self.memcg.mem_cgroup_protection != NULL:
             self.memcg.mem_cgroup_protection(self.memcg.ctx, sc.target_mem_cgroup, lv.memcg_id, &pmin, &plow)
             online = self.memcg.mem_cgroup_online(self.memcg.ctx, lv.memcg_id)
-        if not sc.may_swap or not self.can_reclaim_anon_pages(lv.nid):
+        if not sc.may_swap or not self.can_reclaim_anon_pages(lv.nid, lv.memcg_id):
             balance = SCAN_FILE
         elif sc.priority == 0 and swappiness:
             balance = SCAN_EQUAL
@@ -1164,7 +1175,7 @@ cdef class Vmscan:
             nr[lru] -= nr[lru] if nr[lru] < nr_scanned else nr_scanned
             scan_adjusted = True
         sc.nr_reclaimed += nr_reclaimed
-        if self.can_reclaim_anon_pages(lv.nid) and self.inactive_is_low(lv, LRU_INACTIVE_ANON):
+        if self.can_age_anon_pages() and self.inactive_is_low(lv, LRU_INACTIVE_ANON):
             self.shrink_active_list(SWAP_CLUSTER_MAX, lv, sc, LRU_ACTIVE_ANON)
         return 0
 
@@ -1538,7 +1549,7 @@ cdef class Vmscan:
         if self.pgdat_balanced(nid, sc.order, highest_zoneidx):
             return True
         # age_active_anon(): background aging of the anon lists, of every memcg's lruvec
-        if self.can_reclaim_anon_pages(nid) and self.inactive_is_low(lv, LRU_INACTIVE_ANON):
+        if self.can_age_anon_pages() and self.inactive_is_low(lv, LRU_INACTIVE_ANON):
             if self.pm.lru_ops.mem_cgroup_iter == NULL:
                 self.shrink_active_list(SWAP_CLUSTER_MAX, lv, sc, LRU_ACTIVE_ANON)
             else:

@@ -101,6 +101,7 @@ cdef class MemcgReclaim:
         self.vmscan.memcg.mem_cgroup_online = _online
         self.vmscan.memcg.memcg_memory_event = _memory_event
         self.vmscan.memcg.count_memcg_events = _count_memcg_events
+        self.vmscan.memcg.mem_cgroup_get_nr_swap_pages = get_nr_swap_pages_op
         self.vmscan.memcg.ctx = <void*>self
         self.host.reclaim = self.try_to_free_mem_cgroup_pages
 

@@ -105,6 +105,7 @@ cdef class SwapHost:
         self.core.swap.delete_from_swap_cache = _delete_from_swap_cache
         self.core.swap.free_swap_cache = _free_swap_cache
         self.core.swap.nr_swap_pages = _nr_swap_pages
+        self.core.swap.total_swap_pages = _total_swap_pages
         self.core.swap.shmem_add_to_swap = _shmem_add_to_swap
         self.core.swap.swap_shmem_alloc = _swap_shmem_alloc
         self.core.swap.shmem_swapin = _shmem_swapin
@@ -1427,6 +1428,10 @@ cdef int _free_swap_cache(void* ctx, pfn_t pfn) except -1:
 
 cdef int64_t _nr_swap_pages(void* ctx) noexcept:
     return (<SwapHost>ctx).nr_swap_pages
+
+
+cdef int64_t _total_swap_pages(void* ctx) noexcept:
+    return (<SwapHost>ctx).total_swap_pages
 
 
 def entry_of(unsigned int type, uint64_t offset):

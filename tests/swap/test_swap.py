@@ -596,3 +596,100 @@ def test_a_write_after_a_read_swap_in(kernel, copies):
     # COW's release does not apply (no unmap gather) -- it stays until reclaim or the slot goes
     assert host(m).total_swapcache_pages() == 1
     assert m.check_invariants() == []
+
+
+# -- scenarios 7 and 11 as workloads ----------------------------------------------------------------------------
+
+M1 = "/sys/fs/cgroup/memory"
+
+
+@pytest.mark.parametrize("kernel", ("v5.14", "v6.18"))
+def test_7_a_swap_in_whose_charge_fails_waits_in_the_memcg_oom_and_loses_nothing(kernel):
+    """cgroup v1, memory and memsw limited to 16 pages, oom_kill_disable: 13 pages and the
+    worker's page tables fill it; page 0 is written to swap, and lowering the memory limit for a
+    moment makes limit reclaim free the written page (and swap the others out: memsw keeps
+    them all), so a swap-in's charge would take memsw past the limit: it fails, SWAP_HAS_CACHE
+    is put back, the fault returns VM_FAULT_OOM and the task waits under_oom until the limits
+    are raised; then the swap-in completes."""
+    text = textwrap.dedent(f"""\
+        machine: {{cpus: 2, kernel: {kernel}, nodes: [{{memory: 128 MiB}}]}}
+        cgroup: {{version: 1}}
+        tasks:
+          - name: app
+            cpu: 0
+            steps:
+              - mkswap: {{path: /mnt/disk/swapfile, size: 1 MiB}}
+              - swapon: {{path: /mnt/disk/swapfile}}
+              - mmap: {{name: r, length: 52 KiB}}
+              - mkdir: {{path: {M1}/nooom}}
+              - write_file: {{path: {M1}/nooom/memory.limit_in_bytes, data: "65536"}}
+              - write_file: {{path: {M1}/nooom/memory.memsw.limit_in_bytes, data: "65536"}}
+              - write_file: {{path: {M1}/nooom/memory.oom_control, data: "1"}}
+              - fork:
+                  child: worker
+                  steps:
+                    - write_file: {{path: {M1}/nooom/cgroup.procs, data: "0"}}
+                    - touch: {{vma: r, stamp: true}}
+                    - madvise: {{vma: r, length: 4 KiB, advice: MADV_PAGEOUT}}
+                    # the written page leaves the swap cache: limit reclaim of one page
+                    - write_file: {{path: {M1}/nooom/memory.limit_in_bytes, data: "61440"}}
+                    - write_file: {{path: {M1}/nooom/memory.limit_in_bytes, data: "65536"}}
+                    - touch: {{vma: r, length: 4 KiB, access: read}}
+                    - sleep: {{duration: 1 s}}
+              - sleep: {{duration: 1 s}}
+              - expect: {{file: {{path: {M1}/nooom/memory.oom_control, equals: "oom_kill_disable 1\\nunder_oom 1\\noom_kill 0\\n"}}}}
+              - expect: {{file: {{path: {M1}/nooom/memory.memsw.usage_in_bytes, equals: "65536\\n"}}}}
+              - write_file: {{path: {M1}/nooom/memory.memsw.limit_in_bytes, data: "1M"}}
+              - write_file: {{path: {M1}/nooom/memory.limit_in_bytes, data: "1M"}}
+              - sleep: {{duration: 1 ms}}
+              - expect: {{file: {{path: {M1}/nooom/memory.oom_control, equals: "oom_kill_disable 1\\nunder_oom 0\\noom_kill 0\\n"}}}}
+        """)
+    r = run_text(text)
+    assert r.error is None, r.error
+    from memsim.testing import task_summary
+    w = task_summary(r, "worker")
+    assert w["killed_by"] is None and w["exited"] and w["faults"]["oom"] >= 1
+    vs = dict(l.split() for l in r.machine.vfs.read_file("/proc/vmstat").decode().splitlines())
+    assert int(vs["pswpin"]) >= 1 and int(vs["pswpout"]) >= 1
+
+
+def test_11_two_tasks_swapping_in_one_entry_read_it_once():
+    """Parent and child share a swapped page (fork after the swap-out): the first fault reads
+    it into the swap cache, the second finds it there -- one add, one PSWPIN, one charge."""
+    m, t = machine()
+    a = anon(m, t, 1)
+    m.physmem.write_bytes(pfn(m, t, a.vm_start), 0, b"shared")
+    pageout(m, t, a)
+    child = m.fork(t, "child")
+    h = host(m)
+    adds = h.counters()["add_total"]
+    m.set_current(t)
+    assert m.mmcore.access(t.mm, a, a.vm_start, a.vm_end, False)[1] == 0
+    m.set_current(child)
+    ca = next(v for v in child.mm.vmas if v.vm_start == a.vm_start)
+    assert m.mmcore.access(child.mm, ca, ca.vm_start, ca.vm_end, False)[1] == 0
+    assert h.counters()["add_total"] == adds + 1 and vmstat(m, "pswpin") == 1
+    assert m.mmcore.pfn_of(child.mm, a.vm_start) == pfn(m, t, a.vm_start)
+    assert h.swap_map(0, 1) == 0x40                         # both references gone, cache left
+    assert m.physmem.read_bytes(pfn(m, t, a.vm_start), 0, 6) == b"shared"
+    m.set_current(t)
+    assert m.check_invariants() == []
+
+
+def test_3_a_memcg_without_swap_headroom_has_its_anon_lists_left_alone():
+    """swap.max reached (here 0): can_reclaim_anon_pages() of A's lruvec is false
+    (mem_cgroup_get_nr_swap_pages), so reclaim scans only file pages there: nothing is swapped
+    and no swap.events fire; the same pages of a cgroup with headroom go to swap."""
+    m, t = machine(memcg=2)
+    A = _cgroup(m, t)
+    m.vfs.write_file("/sys/fs/cgroup/A/memory.swap.max", b"0")
+    a = anon(m, t, 8)
+    m.physmem.lru_add_drain_py()
+    m.vmscan.try_to_free_pages(0, 32)
+    assert vmstat(m, "pswpout") == 0
+    events = dict(l.split() for l in m.vfs.read_file("/sys/fs/cgroup/A/memory.swap.events").decode().splitlines())
+    assert events == {"high": "0", "max": "0", "fail": "0"}
+    m.vfs.write_file("/sys/fs/cgroup/A/memory.swap.max", b"max")
+    for _ in range(4):
+        m.vmscan.try_to_free_pages(0, 32)
+    assert vmstat(m, "pswpout") > 0
