@@ -924,6 +924,9 @@ cdef class SwapHost:
                 return pfn
             if self.swap_count_of(entry) == 0 and not self.swapoff_running:
                 return NO_PFN
+            if self.fail_swapin_alloc > 0:     # tests: the allocation fails (fail_page_alloc)
+                self.fail_swapin_alloc -= 1
+                return NO_PFN
             pfn = self.core.alloc_user_page(gfp, vma, addr)
             if pfn == NO_PFN:
                 return NO_PFN

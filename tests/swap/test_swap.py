@@ -697,3 +697,27 @@ def test_3_a_memcg_without_swap_headroom_has_its_anon_lists_left_alone():
     for _ in range(4):
         m.vmscan.try_to_free_pages(0, 32)
     assert vmstat(m, "pswpout") > 0
+
+
+def test_swapoff_without_memory_fails_with_enomem_and_loses_nothing():
+    """try_to_unuse(): a page that cannot be had (a swap-in allocation fails) ends swapoff with
+    ENOMEM; the area is put back (reinsert_swap_info: SwapTotal, /proc/swaps), every page stays
+    swapped with its bytes, and a later swapoff brings all of them back."""
+    from memsim.plugins.swap.swapon import SwapError, sys_swapoff
+    m, t = machine()
+    a = anon(m, t, 8)
+    for i in range(8):
+        m.physmem.write_bytes(pfn(m, t, a.vm_start + i * PAGE), 0, b"p%d" % i)
+    pageout(m, t, a)
+    total = meminfo(m)["SwapTotal"]
+    host(m).fail_swapin_alloc = 1
+    with pytest.raises(SwapError) as e:
+        list(sys_swapoff(m, SWAPFILE))
+    assert e.value.errno == "ENOMEM"
+    assert meminfo(m)["SwapTotal"] == total and SWAPFILE in m.vfs.read_file("/proc/swaps").decode()
+    assert all(not t.mm.pte(a.vm_start + i * PAGE) & 1 for i in range(8))
+    assert m.check_invariants() == []
+    list(sys_swapoff(m, SWAPFILE))
+    assert [m.physmem.read_bytes(pfn(m, t, a.vm_start + i * PAGE), 0, 2) for i in range(8)] == \
+        [b"p%d" % i for i in range(8)]
+    assert meminfo(m)["SwapTotal"] == 0
