@@ -142,6 +142,8 @@ cdef class SwapHost:
                                         uint64_t addr, bint* allocated) except? 0xfffffffffffffffe
     cdef pfn_t read_swap_cache_async(self, uint64_t entry, gfp_t gfp, VmArea vma,
                                       uint64_t addr) except? 0xfffffffffffffffe
+    cdef int readahead_one(self, uint64_t entry, gfp_t gfp, VmArea vma, uint64_t addr,
+                           bint target) except -1
     cdef unsigned int __swapin_nr_pages(self, uint64_t prev_offset, uint64_t offset,
                                         unsigned int hits, unsigned int max_pages,
                                         unsigned int prev_win) noexcept
