@@ -4669,7 +4669,8 @@ cdef class MmCore:
         (alloc_migration_target: the same node first), the bytes and the struct page state
         (mapping, index, flags, memcg: mem_cgroup_migrate) copied, every PTE and the page-cache
         slot pointed at the new page, the old one freed.  -EBUSY for a page that is not an
-        anonymous or page-cache page, -ENOMEM when no target page is available."""
+        anonymous or page-cache page, or is in the swap cache (not modelled: the kernel moves
+        the swap cache's slot too), -ENOMEM when no target page is available."""
         cdef page* p = &self.pm.mem_map[pfn]
         cdef page* np
         cdef pfn_t new
@@ -4681,6 +4682,8 @@ cdef class MmCore:
         cdef uint64_t keep = (1ULL << PG_swapbacked) | (1ULL << 3) | (1ULL << 2) | (1ULL << 5) | (1ULL << 1) | (1ULL << 4) | (1ULL << 6)
         if p.mapping == 0 or p.flags & ((1ULL << PG_table) | (1ULL << PG_slab) | (1ULL << PG_zero)):
             return -16
+        if p.flags & (1ULL << PG_owner_priv_1):
+            return -16          # a swap-cache page: memsim does not move the swap cache's slot
         if not (p.mapping & PAGE_MAPPING_ANON):
             mapping = self.rmap.mappings.get(p.mapping)
             if mapping is None:

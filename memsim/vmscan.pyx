@@ -183,6 +183,18 @@ cdef uint64_t _zone_reclaimable_pages(void* ctx, int zone_idx) noexcept:
     return nr
 
 
+cdef void full_scan_control(scan_control* sc, gfp_t gfp) noexcept:
+    """A scan_control that may unmap, swap and write, over every zone, at DEF_PRIORITY (the one
+    reclaim_pages() and a test's direct pass start from)."""
+    memset(sc, 0, sizeof(scan_control))
+    sc.gfp_mask = gfp
+    sc.priority = DEF_PRIORITY
+    sc.reclaim_idx = MAX_NR_ZONES - 1
+    sc.may_unmap = True
+    sc.may_swap = True
+    sc.may_writepage = True
+
+
 cdef class Vmscan:
     """Reclaim over a machine's LRU lists (mm/vmscan.c); installs itself as the allocator's
     reclaim ops (direct reclaim, wakeup_kswapd, zone_reclaimable_pages)."""
@@ -931,13 +943,7 @@ cdef class Vmscan:
         cdef lruvec* cur = NULL
         cdef scan_control sc
         cdef reclaim_stat stat
-        memset(&sc, 0, sizeof(sc))
-        sc.gfp_mask = GFP_KERNEL
-        sc.priority = DEF_PRIORITY
-        sc.reclaim_idx = MAX_NR_ZONES - 1
-        sc.may_unmap = True
-        sc.may_swap = True
-        sc.may_writepage = True
+        full_scan_control(&sc, GFP_KERNEL)
         pm.lru_add_drain()
         addr = start
         while addr < end:
@@ -1017,14 +1023,8 @@ cdef class Vmscan:
         cdef scan_control sc
         if not 0 <= nid < self.pm.nr_nodes:
             raise ValueError(f"no node {nid}")
-        memset(&sc, 0, sizeof(sc))
+        full_scan_control(&sc, gfp)
         sc.nr_to_reclaim = nr_to_scan
-        sc.gfp_mask = gfp
-        sc.priority = DEF_PRIORITY
-        sc.reclaim_idx = MAX_NR_ZONES - 1
-        sc.may_unmap = True
-        sc.may_swap = True
-        sc.may_writepage = True
         sc.kswapd = kswapd
         reclaimed = self.shrink_inactive_list(nr_to_scan, &self.pm.lruvecs[nid], &sc, lru)
         return reclaimed, sc.nr_scanned

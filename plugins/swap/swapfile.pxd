@@ -89,6 +89,7 @@ cdef class SwapHost:
     cdef readonly dict cont_pages       # (type, map page) -> [pfns of its continuation pages]
     cdef public bint swapoff_running    # try_to_unuse() is working (the zero-count test is off)
     cdef public int fail_add_to_swap_cache  # tests: the next N add_to_swap_cache calls -ENOMEM
+    cdef public int fail_swapin_alloc   # tests: the next N swap-in page allocations fail
     # the swapin-charge-first metrics: swap-ins that entered the cache uncharged, and for how long
     cdef readonly uint64_t uncharged_adds, uncharged_ns
     # swap-cache pages counted in a memcg's NR_SWAPCACHE (what memory.stat swapcached sums), and
@@ -143,6 +144,8 @@ cdef class SwapHost:
                                         uint64_t addr, bint* allocated) except? 0xfffffffffffffffe
     cdef pfn_t read_swap_cache_async(self, uint64_t entry, gfp_t gfp, VmArea vma,
                                       uint64_t addr) except? 0xfffffffffffffffe
+    cdef int readahead_one(self, uint64_t entry, gfp_t gfp, VmArea vma, uint64_t addr,
+                           bint target) except -1
     cdef unsigned int __swapin_nr_pages(self, uint64_t prev_offset, uint64_t offset,
                                         unsigned int hits, unsigned int max_pages,
                                         unsigned int prev_win) noexcept

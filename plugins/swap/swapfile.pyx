@@ -929,6 +929,9 @@ cdef class SwapHost:
                 return pfn
             if self.swap_count_of(entry) == 0 and not self.swapoff_running:
                 return NO_PFN
+            if self.fail_swapin_alloc > 0:     # tests: the allocation fails (fail_page_alloc)
+                self.fail_swapin_alloc -= 1
+                return NO_PFN
             pfn = self.core.alloc_user_page(gfp, vma, addr)
             if pfn == NO_PFN:
                 return NO_PFN
@@ -989,6 +992,24 @@ cdef class SwapHost:
             self.pm.mem_map[pfn]._refcount += 1
         return pfn
 
+    cdef int readahead_one(self, uint64_t entry, gfp_t gfp, VmArea vma, uint64_t addr,
+                           bint target) except -1:
+        """One slot of a readahead window (the loops of swap_cluster_readahead and
+        swap_vma_readahead): __read_swap_cache_async(), and a page it allocated read -- the
+        fault's own page as the read the fault waits for, the others marked PG_readahead and
+        counted in swap_ra -- and released (the swap cache keeps it).  A page already cached
+        is left as it is."""
+        cdef bint allocated = False
+        cdef pfn_t p = self.__read_swap_cache_async(entry, gfp, vma, addr, &allocated)
+        if p == NO_PFN or not allocated:
+            return 0
+        self.swap_readpage(p, entry, target)
+        if not target:
+            self.pm.mem_map[p].flags |= 1ULL << PG_readahead
+            count_vm_event(self.pm.vs, SWAP_RA)
+        self.pm.put_page(p)
+        return 0
+
     cdef unsigned int __swapin_nr_pages(self, uint64_t prev_offset, uint64_t offset,
                                         unsigned int hits, unsigned int max_pages,
                                         unsigned int prev_win) noexcept:
@@ -1030,14 +1051,12 @@ cdef class SwapHost:
     cdef pfn_t swap_cluster_readahead(self, uint64_t entry, gfp_t gfp, VmArea vma,
                                        uint64_t addr) except? 0xfffffffffffffffe:
         """swap_cluster_readahead(): the aligned window of swapin_nr_pages() slots around the
-        target (slot 0 skipped, the end clamped to the device): each other slot is read in
-        (read_swap_cache_async without waiting), marked PG_readahead and counted in swap_ra, and
-        released; then the target itself."""
-        cdef uint64_t offset = swp_offset(entry), start, end, off, e
+        target (slot 0 skipped, the end clamped to the device): every slot is read in
+        (readahead_one: the others marked PG_readahead and counted in swap_ra), then the target
+        is taken from the swap cache (read_swap_cache_async)."""
+        cdef uint64_t offset = swp_offset(entry), start, end, off
         cdef unsigned int mask = self.swapin_nr_pages(offset) - 1
         cdef swap_info* s = self.info(entry)
-        cdef pfn_t pfn
-        cdef bint allocated
         if mask and s != NULL:
             start = offset & ~(<uint64_t>mask)
             end = offset | mask
@@ -1046,18 +1065,7 @@ cdef class SwapHost:
             if end >= s.max:
                 end = s.max - 1
             for off in range(start, end + 1):
-                e = swp_entry(s.type, off)
-                if off == offset:
-                    continue
-                allocated = False
-                pfn = self.__read_swap_cache_async(e, gfp, vma, addr, &allocated)
-                if pfn == NO_PFN:
-                    continue
-                if allocated:
-                    self.swap_readpage(pfn, e, False)
-                    self.pm.mem_map[pfn].flags |= 1ULL << PG_readahead
-                    count_vm_event(self.pm.vs, SWAP_RA)
-                    self.pm.put_page(pfn)
+                self.readahead_one(swp_entry(s.type, off), gfp, vma, addr, off == offset)
             self.pm.lru_add_drain()
         return self.read_swap_cache_async(entry, gfp, vma, addr)
 
@@ -1079,8 +1087,6 @@ cdef class SwapHost:
         cdef uint64_t pmd_start = (faddr & ~(<uint64_t>PMD_SIZE - 1)) >> PAGE_SHIFT
         cdef uint64_t* pte
         cdef int err
-        cdef pfn_t p
-        cdef bint allocated
         cdef swap_info* s
         if max_win == 1:
             return self.read_swap_cache_async(fentry, gfp, vma, faddr)
@@ -1109,16 +1115,7 @@ cdef class SwapHost:
             s = self.info(entry)
             if s == NULL:
                 continue                    # a PTE marker or another non-swap entry
-            allocated = False
-            p = self.__read_swap_cache_async(entry, gfp, vma, faddr, &allocated)
-            if p == NO_PFN:
-                continue
-            if allocated:
-                self.swap_readpage(p, entry, a == fpfn)
-                if a != fpfn:
-                    self.pm.mem_map[p].flags |= 1ULL << PG_readahead
-                    count_vm_event(self.pm.vs, SWAP_RA)
-            self.pm.put_page(p)
+            self.readahead_one(entry, gfp, vma, faddr, a == fpfn)
         self.pm.lru_add_drain()
         return self.read_swap_cache_async(fentry, gfp, vma, faddr)
 
