@@ -316,7 +316,13 @@ def test_2_and_5_v2_swap_charge_and_swapcached():
     assert m.vfs.read_file("/sys/fs/cgroup/A/memory.swap.current") == b"4096\n"
     assert host(m).swap_cgroup(0, 1) == A.id
     pageout(m, t, a)
+    h = host(m)
+    finds, maj = h.counters()["find_total"], vmstat(m, "pgmajfault")
     assert m.mmcore.access(t.mm, a, a.vm_start, a.vm_end, False)[1] == 0
+    assert h.counters()["find_total"] == finds + 1 and vmstat(m, "pgmajfault") == maj + 1
+    assert vmstat(m, "pswpin") == 1
+    assert h.swap_map(0, 1) == 0x40                     # swap_free: only the cache holds it
+    assert m.physmem.page_info(pfn(m, t, a.vm_start))["memcg_data"] >> 2 == A.id
     stat = dict(l.split() for l in m.vfs.read_file("/sys/fs/cgroup/A/memory.stat").decode().splitlines())
     assert stat["swapcached"] == "4096"
     assert m.vfs.read_file("/sys/fs/cgroup/A/memory.swap.current") == b"4096\n"   # slot kept
