@@ -8,6 +8,7 @@ import textwrap
 import pytest
 
 from memsim import vm
+from memsim.plugins.swap.testing import swap_machine
 from memsim.testing import build_machine, run_text, with_page_cache
 from memsim.vfs import O_CREAT, O_RDWR, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE
 from memsim.vmstat import ITEM_BY_NAME, node_stat_item as NS
@@ -23,20 +24,7 @@ SHMEM_COUNT = {"v5.14": 0xbf, "v6.18": 0x01}
 def machine(kernel="v5.14", cpus=4, mem=64 << 20, slots=1024, memcg=None):
     """A machine with swap (one swap file of ``slots`` slots), a tmpfs at /mnt/t and, with
     ``memcg`` = 1 or 2, the memory controller; task ``app`` current."""
-    from memsim.plugins import swap as swapplugin
-    from memsim.plugins.swap.swapon import mkswap, sys_swapon
-    m = with_page_cache(build_machine(cpus=cpus, kernel=kernel, nodes=(mem,)))
-    if memcg:
-        from memsim.plugins import memcg as memcgplugin
-
-        class Cfg:
-            sections = {"cgroup": {"version": memcg, "swap_account": True}}
-        memcgplugin.memsim_machine_created(m, Cfg())
-    swapplugin.memsim_machine_created(m, None)
-    t = m.spawn("app")
-    m.set_current(t)
-    mkswap(m, SWAPFILE, slots * PAGE)
-    sys_swapon(m, SWAPFILE, -1)
+    m, t = swap_machine(kernel, cpus, mem, slots, memcg)
     m.vfs.do_mkdirat("/mnt/t")
     m.vfs.do_mount("none", "/mnt/t", "tmpfs", "")
     return m, t

@@ -1,7 +1,7 @@
 """The swap plugin (plugins/swap): swap areas, slots, the swap cache, swap-out through reclaim
 and MADV_PAGEOUT, swap-in, fork and swapoff, against swap.md section 10 (scenarios named by
-number) on machines built in Python (memsim.testing.build_machine with the plugins' machine
-hooks called by ``machine()``)."""
+number) on machines built in Python (``machine()``: memsim.plugins.swap.testing.swap_machine,
+memsim.testing.build_machine with the plugins' machine hooks called)."""
 import textwrap
 
 import pytest
@@ -10,7 +10,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from memsim import vm
 from memsim.mm import pte_swap_entry
-from memsim.testing import build_machine, run_text, with_page_cache
+from memsim.plugins.swap.testing import swap_machine
+from memsim.testing import run_text
 from memsim.vmstat import ITEM_BY_NAME
 
 PAGE = 4096
@@ -20,22 +21,7 @@ SWAPFILE = "/mnt/disk/swapfile"
 def machine(kernel="v5.14", cpus=4, mem=64 << 20, slots=1024, memcg=None, zram=False, path=None):
     """A machine with swap (one area of ``slots`` slots: a file, or /dev/zram0) and, with
     ``memcg`` = 1 or 2, the memory controller; task ``app`` current."""
-    from memsim.plugins import swap as swapplugin
-    from memsim.plugins.swap.swapon import mkswap, sys_swapon
-    m = with_page_cache(build_machine(cpus=cpus, kernel=kernel, nodes=(mem,)))
-    if memcg:
-        from memsim.plugins import memcg as memcgplugin
-
-        class Cfg:
-            sections = {"cgroup": {"version": memcg, "swap_account": True}}
-        memcgplugin.memsim_machine_created(m, Cfg())
-    swapplugin.memsim_machine_created(m, None)
-    t = m.spawn("app")
-    m.set_current(t)
-    path = path or ("/dev/zram0" if zram else SWAPFILE)
-    mkswap(m, path, slots * PAGE)
-    sys_swapon(m, path, -1)
-    return m, t
+    return swap_machine(kernel, cpus, mem, slots, memcg, path or ("/dev/zram0" if zram else SWAPFILE))
 
 
 def host(m):
