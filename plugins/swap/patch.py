@@ -22,8 +22,9 @@ MODEL = (
     "is dropped only after the insertion succeeded (mem_cgroup_swapin_uncharge_swap), and a "
     "failed insertion is undone by freeing the page, which uncharges it. Off (v5.12): the page "
     "enters the swap cache first and is charged after, while other code can already find it "
-    "there: memsim counts those uncharged insertions and the emulated time each spent "
-    "uncharged (the charge can reclaim), and memory.stat has no `swapcached` key. "
+    "there: memsim counts those uncharged insertions (the window is counted in pages: memsim's "
+    "charge, and the reclaim it may do, takes no emulated time), and memory.stat has no "
+    "`swapcached` key. "
     "`configs/patch-swapin-charge-first.yaml` swaps a 4 MiB working set of a task in a cgroup "
     "out and reads it back: with the change the cgroup's swapcached shows the pages read back, "
     "without it every one of them was in the swap cache uncharged for a while.")
@@ -36,8 +37,6 @@ def patch_impl():
                      metrics=(
                          PatchMetric("uncharged_swapins", "pages that entered the swap cache "
                                      "before they were charged to a memcg", _uncharged, "pages"),
-                         PatchMetric("uncharged_window_ns", "emulated time those pages spent in "
-                                     "the swap cache uncharged, together", _window, "ns"),
                          PatchMetric("memcg_swapcached_peak", "the most swap-cache pages counted "
                                      "in memcgs' NR_SWAPCACHE at once (memory.stat swapcached, "
                                      "summed; 0 without the change: no such statistic)",
@@ -57,11 +56,6 @@ def _host(machine):
 def _uncharged(machine):
     h = _host(machine)
     return h.counters()["uncharged_adds"] if h is not None else 0
-
-
-def _window(machine):
-    h = _host(machine)
-    return h.counters()["uncharged_ns"] if h is not None else 0
 
 
 def _peak(machine):

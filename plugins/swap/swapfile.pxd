@@ -90,8 +90,8 @@ cdef class SwapHost:
     cdef public bint swapoff_running    # try_to_unuse() is working (the zero-count test is off)
     cdef public int fail_add_to_swap_cache  # tests: the next N add_to_swap_cache calls -ENOMEM
     cdef public int fail_swapin_alloc   # tests: the next N swap-in page allocations fail
-    # the swapin-charge-first metrics: swap-ins that entered the cache uncharged, and for how long
-    cdef readonly uint64_t uncharged_adds, uncharged_ns
+    # the swapin-charge-first metric: swap-ins that entered the swap cache uncharged
+    cdef readonly uint64_t uncharged_adds
     # swap-cache pages counted in a memcg's NR_SWAPCACHE (what memory.stat swapcached sums), and
     # their peak
     cdef readonly int64_t memcg_cache_pages, memcg_cache_peak

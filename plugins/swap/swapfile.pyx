@@ -918,7 +918,6 @@ cdef class SwapHost:
         cdef int err
         cdef uint64_t shadow = 0
         cdef page* p
-        cdef uint64_t t0
         cdef object mm = None
         allocated[0] = False
         while True:
@@ -941,10 +940,15 @@ cdef class SwapHost:
             self.pm.put_page(pfn)
             if err != -EEXIST:
                 return NO_PFN
-            # -EEXIST: only another task inserting; memsim's tasks run one at a time, so the
-            # insertion finished (cond_resched / schedule_timeout_uninterruptible(1))
+            # -EEXIST: someone holds SWAP_HAS_CACHE (cond_resched / v5.15+
+            # schedule_timeout_uninterruptible(1), then look again).  memsim's tasks do not
+            # interleave inside this function, so an insertion in flight has finished; a bit held
+            # with no page in the cache (a slot queued for its final free) cannot change while
+            # this task waits, so give up rather than spin
             if self.retry_sleeps:
                 self.pm.tb.clock.now += 1000000
+            if self.cache_page(entry) == NO_PFN:
+                return NO_PFN
         p = &self.pm.mem_map[pfn]
         p.flags |= 1ULL << PG_swapbacked
         if self.charge_first:
@@ -962,11 +966,9 @@ cdef class SwapHost:
                 self.put_swap_page(entry)
                 self.pm.put_page(pfn)
                 return NO_PFN
-            t0 = self.pm.tb.clock.now
             if self.pm.memcg.swapin_charge != NULL:
-                self.uncharged_adds += 1
+                self.uncharged_adds += 1        # in the swap cache, not yet charged
             err = self.charge_swapin(pfn, mm, gfp, entry)
-            self.uncharged_ns += self.pm.tb.clock.now - t0
             if err != 0:
                 self.delete_from_swap_cache(pfn)
                 self.pm.put_page(pfn)
@@ -1387,7 +1389,7 @@ cdef class SwapHost:
         return {"add_total": self.add_total, "del_total": self.del_total,
                 "find_success": self.find_success, "find_total": self.find_total,
                 "swapins": self.swapins, "swapouts": self.swapouts,
-                "uncharged_adds": self.uncharged_adds, "uncharged_ns": self.uncharged_ns,
+                "uncharged_adds": self.uncharged_adds,
                 "memcg_cache_pages": self.memcg_cache_pages,
                 "memcg_cache_peak": self.memcg_cache_peak,
                 "nr_swap_pages": self.nr_swap_pages, "total_swap_pages": self.total_swap_pages}

@@ -227,7 +227,8 @@ def proc_swaps(machine) -> str:
     return "".join(out)
 
 
-#: the filesystems whose regular files can be swap files (memsim's disk at /mnt/disk)
-SWAP_FILESYSTEMS = ("diskfs", "ext4", "xfs")
+#: the filesystems whose regular files can be swap files: memsim's disk at /mnt/disk (tmpfs has
+#: no ->swap_activate or bmap)
+SWAP_FILESYSTEMS = ("diskfs",)
 
 SWP_BLKDEV, SWP_SOLIDSTATE, SWP_SYNCHRONOUS_IO = 0x40, 0x10, 0x1000
