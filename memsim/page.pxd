@@ -14,5 +14,5 @@ cdef struct page:
     uint32_t lru_prev
     uint32_t compound_head  # pfn of the head page, for tail pages
     uint8_t compound_order  # order of the compound page (head only)
-    uint8_t kasan_tag       # KASAN software tag of the page (page_kasan_tag)
+    uint8_t kasan_tag       # KASAN software tag of the page XOR 0xFF (page_kasan_tag: 0 reads 0xFF)
     uint8_t plugin[2]       # free bytes for plugins

@@ -110,7 +110,8 @@ cdef enum:
 # Pointer-returning ops return the (possibly tagged) pointer the caller hands out.
 # alloc_pages / free_pages: post_alloc_hook's kasan_alloc_pages / free_pages_prepare's poisoning.
 # poison_slab: allocate_slab's kasan_poison_slab; init_slab_obj: setup_object's kasan_init_slab_obj.
-# slab_alloc / kmalloc / kmalloc_large: the allocation hooks (kmalloc poisons its redzone).
+# slab_alloc / kmalloc / kmalloc_large: the allocation hooks (kmalloc poisons its redzone);
+#   ``ip`` is the allocation's call site (_RET_IP_), for the alloc track (kasan_set_track).
 # slab_free: slab_free_hook's kasan_slab_free: 1 = an invalid or double free was reported and the
 #   object is NOT freed.  kfree_large: kasan_kfree_large (v5.14 ignores its result).
 # check_range: kasan_check_range() of a checked access: 0 = fine, 1 = a bad access was reported.
@@ -118,9 +119,11 @@ ctypedef int (*kasan_alloc_pages_fn)(void* ctx, pfn_t pfn, unsigned int order, g
 ctypedef int (*kasan_free_pages_fn)(void* ctx, pfn_t pfn, unsigned int order) except -1
 ctypedef int (*kasan_poison_slab_fn)(void* ctx, object s, pfn_t pfn, unsigned int order) except -1
 ctypedef uint64_t (*kasan_init_obj_fn)(void* ctx, object s, uint64_t obj) except? 0
-ctypedef uint64_t (*kasan_slab_alloc_fn)(void* ctx, object s, uint64_t obj, gfp_t gfp) except? 0
-ctypedef uint64_t (*kasan_kmalloc_fn)(void* ctx, object s, uint64_t obj, uint64_t size, gfp_t gfp) except? 0
-ctypedef uint64_t (*kasan_kmalloc_large_fn)(void* ctx, uint64_t ptr, uint64_t size, gfp_t gfp) except? 0
+ctypedef uint64_t (*kasan_slab_alloc_fn)(void* ctx, object s, uint64_t obj, gfp_t gfp, uint64_t ip) except? 0
+ctypedef uint64_t (*kasan_kmalloc_fn)(void* ctx, object s, uint64_t obj, uint64_t size, gfp_t gfp,
+                                     uint64_t ip) except? 0
+ctypedef uint64_t (*kasan_kmalloc_large_fn)(void* ctx, uint64_t ptr, uint64_t size, gfp_t gfp,
+                                           uint64_t ip) except? 0
 ctypedef int (*kasan_slab_free_fn)(void* ctx, object s, uint64_t ptr, uint64_t ip) except -1
 ctypedef int (*kasan_kfree_large_fn)(void* ctx, uint64_t ptr, uint64_t ip) except -1
 ctypedef int (*kasan_check_range_fn)(void* ctx, uint64_t addr, uint64_t size, bint write, uint64_t ip) except -1

@@ -1967,6 +1967,16 @@ cdef class PhysMem:
         """kasan_check_range() from Python (the checked-access path of workload steps)."""
         return self.kasan_check_range(addr, size, write, ip)
 
+    def page_address(self, pfn_t pfn):
+        """page_address() / page_to_virt(): the page's direct-map address, with the page's
+        KASAN tag in the top byte (page_kasan_tag: ``kasan_tag`` is stored XOR 0xFF, so a page
+        KASAN never tagged reads 0xFF, the native tag)."""
+        if pfn >= self.max_pfn:
+            raise ValueError(f"page_address: pfn {pfn:#x} is beyond this machine's "
+                             f"{self.max_pfn:#x} frames")
+        return (0x00ff888000000000 + (<uint64_t>pfn << 12)) | \
+            ((<uint64_t>(self.mem_map[pfn].kasan_tag ^ 0xff)) << 56)
+
     @property
     def has_kasan_ops(self):
         return self.kasan.alloc_pages != NULL or self.kasan.check_range != NULL
@@ -2190,7 +2200,7 @@ cdef class PhysMem:
         return dict(flags=p.flags & ((1ULL << PG_NODE_SHIFT) - 1), refcount=p._refcount,
                     mapcount=p._mapcount, mapping=p.mapping, index=p.index, private=p.private,
                     memcg_data=p.memcg_data, compound_head=p.compound_head,
-                    compound_order=p.compound_order, kasan_tag=p.kasan_tag,
+                    compound_order=p.compound_order, kasan_tag=p.kasan_tag ^ 0xff,
                     buddy=bool(p.flags & (1ULL << PG_buddy)), pcp=bool(p.flags & (1ULL << PG_pcp)),
                     node=self.page_to_nid(pfn), zone=ZONE_NAMES[self.page_zone(pfn).idx])
 

@@ -172,7 +172,7 @@ cdef class SlabAllocator:
     cdef uint64_t site(self, object call_site) except? 0
     cdef KmemCache kmalloc_slab(self, size_t size, gfp_t gfp)
     cdef KmemCache cache_of_page(self, pfn_t head)
-    cdef uint64_t slab_alloc_node(self, KmemCache s, gfp_t gfp, int node) except? 1
+    cdef uint64_t slab_alloc_node(self, KmemCache s, gfp_t gfp, int node, uint64_t ret_ip) except? 1
     cdef uint64_t slab_alloc_slowpath(self, KmemCache s, gfp_t gfp, int node, kmem_cache_cpu* c) except? 1
     cdef slab* get_partial(self, KmemCache s, int node) noexcept
     cdef slab* get_partial_node(self, KmemCache s, int nid) noexcept
@@ -185,6 +185,7 @@ cdef class SlabAllocator:
     cdef int trace_alloc(self, int ev, int ev_node, uint64_t call_site, uint64_t ptr,
                          uint64_t bytes_req, uint64_t bytes_alloc, gfp_t gfp, int node,
                          bint accounted, KmemCache s) except -1
+    cdef pfn_t virt_to_head(self, uint64_t addr) except? 0xfffffffffffffffe
     cdef slab* virt_to_slab(self, uint64_t addr, unsigned int* idx, pfn_t* head) except? NULL
     cdef bint kasan_slab_free(self, KmemCache s, uint64_t addr, uint64_t ret_ip) except -1
     cdef int object_free(self, KmemCache s, slab* sl, unsigned int idx, pfn_t head,

@@ -695,7 +695,7 @@ cdef class SlabAllocator:
         return self.tb.emit(ev, self.cur.cpu, self.cur.pid, vals, s.name_c, len(s.name_c))
 
     # -- the allocation path -------------------------------------------------------------------
-    cdef uint64_t slab_alloc_node(self, KmemCache s, gfp_t gfp, int node) except? 1:
+    cdef uint64_t slab_alloc_node(self, KmemCache s, gfp_t gfp, int node, uint64_t ret_ip) except? 1:
         """slab_alloc_node(): memcg pre-charge (slab_pre_alloc_hook), the per-CPU fast path or
         ___slab_alloc, then slab_post_alloc_hook.  Returns the object address or 0."""
         cdef uint64_t objcg = 0, addr
@@ -731,7 +731,7 @@ cdef class SlabAllocator:
             else:
                 self.memcg_ops.post_alloc(self.memcg_ops.ctx, s, objcg, NO_PFN, 0, 0)
         if addr and self.pm.kasan.slab_alloc != NULL:
-            addr = self.pm.kasan.slab_alloc(self.pm.kasan.ctx, s, addr, gfp)   # kasan_slab_alloc
+            addr = self.pm.kasan.slab_alloc(self.pm.kasan.ctx, s, addr, gfp, ret_ip)   # kasan_slab_alloc
         return addr
 
     cdef uint64_t slab_alloc_slowpath(self, KmemCache s, gfp_t gfp, int node,
@@ -996,6 +996,18 @@ cdef class SlabAllocator:
         return 0
 
     # -- object lookup -------------------------------------------------------------------------
+    cdef pfn_t virt_to_head(self, uint64_t addr) except? 0xfffffffffffffffe:
+        """virt_to_head_page(): the head pfn of the (compound) page holding ``addr``; raises for
+        addresses outside the direct map."""
+        cdef pfn_t pfn
+        if addr < C_PAGE_OFFSET or addr - C_PAGE_OFFSET >= (self.pm.max_pfn << PAGE_SHIFT):
+            raise ValueError(f"slab: {addr:#x} is not a direct-map address of this machine; "
+                             f"pass an address returned by kmalloc or cache_alloc")
+        pfn = (addr - C_PAGE_OFFSET) >> PAGE_SHIFT
+        if self.pm.mem_map[pfn].flags & (1ULL << PG_tail):
+            pfn = self.pm.mem_map[pfn].compound_head
+        return pfn
+
     cdef slab* virt_to_slab(self, uint64_t addr, unsigned int* idx, pfn_t* head) except? NULL:
         """virt_to_head_page() + obj_to_index(): the slab holding ``addr`` (NULL, with *head
         set, if the head page is not a slab page).  Raises for addresses outside the direct map
@@ -1047,7 +1059,7 @@ cdef class SlabAllocator:
     cdef uint64_t kmem_cache_alloc_node(self, KmemCache s, gfp_t gfp, int node,
                                         uint64_t ret_ip) except? 1:
         """kmem_cache_alloc() / kmem_cache_alloc_node(): object, then the tracepoint."""
-        cdef uint64_t ret = self.slab_alloc_node(s, gfp, node)
+        cdef uint64_t ret = self.slab_alloc_node(s, gfp, node, ret_ip)
         cdef bint accounted = not self.nokmem and \
             ((gfp & GFP_ACCOUNT_) != 0 or (s.flags & SLAB_ACCOUNT) != 0)
         self.trace_alloc(EV_KMEM_CACHE_ALLOC, EV_KMEM_CACHE_ALLOC_NODE, ret_ip, ret,
@@ -1065,14 +1077,17 @@ cdef class SlabAllocator:
         if addr == 0:
             raise ValueError(f"kmem_cache_free({s.name}): NULL object; "
                              f"free only what cache_alloc returned")
-        sl = self.virt_to_slab(kasan_reset_tag(addr), &idx, &head)
-        if sl != NULL:
+        head = self.virt_to_head(kasan_reset_tag(addr))
+        if self.pm.mem_map[head].flags & (1ULL << PG_slab):
             owner = self.cache_of_page(head)
-        if sl == NULL or owner is not s:
+        if owner is not s:
             raise ValueError(f"kmem_cache_free({s.name}): {addr:#x} belongs to "
                              f"{owner.name if owner is not None else 'no slab cache'}; "
                              f"free it to the cache it came from")
+        # slab_free_hook(): KASAN judges the pointer first (an interior or stale one is
+        # reported and not freed), then the object is found by its index
         if not self.kasan_slab_free(s, addr, ret_ip):
+            sl = self.virt_to_slab(kasan_reset_tag(addr), &idx, &head)
             self.object_free(s, sl, idx, head, kasan_reset_tag(addr))
         if self.tb.core[EV_KMEM_CACHE_FREE].enabled:
             vals[0] = ret_ip
@@ -1103,16 +1118,16 @@ cdef class SlabAllocator:
                 mod_lruvec_page_state(self.pm.vs, &self.pm.mem_map[pfn], NR_SLAB_UNRECLAIMABLE_B,
                                       <int64_t>PAGE_SIZE << order)
                 if self.pm.kasan.kmalloc_large != NULL:
-                    ret = self.pm.kasan.kmalloc_large(self.pm.kasan.ctx, ret, size, flags)
+                    ret = self.pm.kasan.kmalloc_large(self.pm.kasan.ctx, ret, size, flags, ret_ip)
             self.trace_alloc(EV_KMALLOC, EV_KMALLOC_NODE, ret_ip, ret, size,
                              <uint64_t>PAGE_SIZE << order, gfp, node, accounted, None)
             return ret
         if size == 0:
             return C_ZERO_SIZE_PTR
         s = self.kmalloc_slab(size, gfp)
-        ret = self.slab_alloc_node(s, gfp, node)
+        ret = self.slab_alloc_node(s, gfp, node, ret_ip)
         if ret and self.pm.kasan.kmalloc != NULL:
-            ret = self.pm.kasan.kmalloc(self.pm.kasan.ctx, s, ret, size, gfp)   # kasan_kmalloc
+            ret = self.pm.kasan.kmalloc(self.pm.kasan.ctx, s, ret, size, gfp, ret_ip)   # kasan_kmalloc
         self.trace_alloc(EV_KMALLOC, EV_KMALLOC_NODE, ret_ip, ret, size, s.size, gfp, node,
                          accounted, None)
         return ret
@@ -1128,24 +1143,31 @@ cdef class SlabAllocator:
         cdef slab* sl
         cdef page* p
         cdef unsigned int order
+        cdef bint live
         if self.tb.core[EV_KFREE].enabled:
             vals[0] = ret_ip
             vals[1] = addr
             self.tb.emit(EV_KFREE, self.cur.cpu, self.cur.pid, vals, NULL, 0)
         if addr <= C_ZERO_SIZE_PTR:             # ZERO_OR_NULL_PTR()
             return 0
-        sl = self.virt_to_slab(kasan_reset_tag(addr), &idx, &head)
-        if sl != NULL:
+        head = self.virt_to_head(kasan_reset_tag(addr))
+        if self.pm.mem_map[head].flags & (1ULL << PG_slab):
             s = self.cache_of_page(head)
-            if self.kasan_slab_free(s, addr, ret_ip):
+            if self.kasan_slab_free(s, addr, ret_ip):   # slab_free_hook: reported, not freed
                 return 0
+            sl = self.virt_to_slab(kasan_reset_tag(addr), &idx, &head)
             return self.object_free(s, sl, idx, head, kasan_reset_tag(addr))
         p = &self.pm.mem_map[head]
-        if self.pm.kasan.kfree_large != NULL:   # free_nonslab_page: kasan_kfree_large (v5.14
-            self.pm.kasan.kfree_large(self.pm.kasan.ctx, addr, ret_ip)   # ignores the result)
-        if not (p.flags & (1ULL << PG_head)) or \
-                (p.flags & ((1ULL << PG_buddy) | (1ULL << PG_pcp))) or \
-                kasan_reset_tag(addr) != C_PAGE_OFFSET + (head << PAGE_SHIFT):
+        live = (p.flags & (1ULL << PG_head)) and \
+            not (p.flags & ((1ULL << PG_buddy) | (1ULL << PG_pcp)))
+        if self.pm.kasan.kfree_large != NULL and \
+                self.pm.kasan.kfree_large(self.pm.kasan.ctx, addr, ret_ip):
+            # free_nonslab_page(): v5.14 ignores kasan_kfree_large()'s verdict and frees the
+            # compound page the pointer lies in; a block already free has nothing left to free
+            # (the kernel would corrupt its free lists): memsim stops there
+            if not live:
+                return 0
+        elif not live or kasan_reset_tag(addr) != C_PAGE_OFFSET + (head << PAGE_SHIFT):
             raise ValueError(f"kfree: {addr:#x} is neither a slab object nor a kmalloc'd "
                              f"compound page (already freed?); free what kmalloc returned")
         order = p.compound_order

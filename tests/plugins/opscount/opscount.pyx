@@ -478,16 +478,16 @@ cdef uint64_t _kasan_init_slab_obj(void* ctx, object s, uint64_t obj) except? 0:
     (<OpsCounter>ctx).counts[KASAN_INIT_OBJ] += 1
     return obj
 
-cdef uint64_t _kasan_slab_alloc(void* ctx, object s, uint64_t obj, gfp_t gfp) except? 0:
+cdef uint64_t _kasan_slab_alloc(void* ctx, object s, uint64_t obj, gfp_t gfp, uint64_t ip) except? 0:
     """A tagged pointer (tag 0x5a in the top byte): the slab must reset it when freeing."""
     (<OpsCounter>ctx).counts[KASAN_SLAB_ALLOC] += 1
     return (obj & 0x00ffffffffffffffULL) | (0x5aULL << 56)
 
-cdef uint64_t _kasan_kmalloc(void* ctx, object s, uint64_t obj, uint64_t size, gfp_t gfp) except? 0:
+cdef uint64_t _kasan_kmalloc(void* ctx, object s, uint64_t obj, uint64_t size, gfp_t gfp, uint64_t ip) except? 0:
     (<OpsCounter>ctx).counts[KASAN_KMALLOC] += 1
     return obj
 
-cdef uint64_t _kasan_kmalloc_large(void* ctx, uint64_t ptr, uint64_t size, gfp_t gfp) except? 0:
+cdef uint64_t _kasan_kmalloc_large(void* ctx, uint64_t ptr, uint64_t size, gfp_t gfp, uint64_t ip) except? 0:
     (<OpsCounter>ctx).counts[KASAN_KMALLOC_LARGE] += 1
     return ptr
 
