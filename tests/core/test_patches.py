@@ -6,7 +6,12 @@ on every kernel that merged it; a plugin may implement only a change it owns, on
 metrics; machine.patches switches a change, and naming one whose plugin is missing, disabled or
 silent is an error at the key that names the plugin; rss-stat-symbolic off gives kmem:rss_stat
 the pre-change print fmt (include/trace/events/kmem.h before v5.13) under both profiles.
+
+Every change has its plugin now, so the generic machinery is exercised on kasan-tag-fe with the
+built-in kasan plugin left out (an install without it: ``without_kasan()``) and, where a test
+needs an owner it controls, a stand-in registered under the name kasan in its place.
 """
+import importlib.metadata
 import types
 
 import pytest
@@ -16,11 +21,13 @@ from memsim.hookspecs import hookimpl
 from memsim.machine import Machine, MachineSpec
 from memsim.patches import (PATCH_NAMES, SEED_PATCHES, PatchImpl, PatchMetric, PatchStates,
                             default_states)
-from memsim.plugin_host import collect_registries, get_plugin_manager
+from memsim.plugin_host import ENTRY_POINT_GROUP, collect_registries, get_plugin_manager
 from memsim.profiles import PROFILES, get_profile
 from memsim.testing import run_text, trace_text
 from memsim.tracing.formatfile import format_file
 from memsim.workload.loader import load_workload_text
+from memsim.workload.runner import Run
+from memsim.workload.variant import Host, WorkloadSource
 
 #: the issue's table: name -> owning plugin
 ISSUE_TABLE = {
@@ -55,17 +62,34 @@ def plugin(name, **hooks):
     return module
 
 
+def without_kasan():
+    """memsim's own plugins (its entry points) less kasan: an install without the kasan plugin.
+    ``-p no:kasan`` would not do for a stand-in: a disabled name stays blocked for every plugin."""
+    return [ep for ep in importlib.metadata.distribution("memsim").entry_points
+            if ep.group == ENTRY_POINT_GROUP and ep.name != "kasan"]
+
+
 def kasan_plugin(impl=None, name="kasan"):
-    """A stand-in kasan plugin implementing kasan-tag-fe (the real one is issue 17)."""
+    """A stand-in for the kasan plugin implementing kasan-tag-fe, loaded in place of the built-in
+    one (``registries(..., kasan=False)``): a model and metric the test controls."""
     impl = impl or PatchImpl("kasan-tag-fe", "unallocated memory is tagged 0xFE.",
                              metrics=(PatchMetric("stat_error", "accesses the old tag misses",
                                                   lambda m: 0 if m.patches.enabled("kasan-tag-fe") else 32),))
     return plugin(name, memsim_register_patches=lambda patches: patches.add(impl))
 
 
-def registries(*plugins, disabled=(), kernel="v5.14", states=None):
-    pm = get_plugin_manager(disabled=disabled, extra_plugins=plugins)
+def registries(*plugins, disabled=(), kernel="v5.14", states=None, kasan=True):
+    """The registries of memsim's plugins (less the built-in kasan if not ``kasan``) and ``plugins``."""
+    pm = get_plugin_manager(disabled=disabled, extra_plugins=plugins,
+                            entry_points=None if kasan else without_kasan())
     return collect_registries(pm, get_profile(kernel), patch_states=states)
+
+
+def run_without_kasan(text, *plugins):
+    """Run a workload as ``run_text`` does, with ``plugins`` in place of the built-in kasan."""
+    host = Host(pm=get_plugin_manager(extra_plugins=plugins, entry_points=without_kasan()))
+    prepared = host.prepare(WorkloadSource("w.yaml", text))
+    return Run(prepared.workload, prepared.registries, prepared.events, host.pm).execute()
 
 
 # -- the table ------------------------------------------------------------------------------------
@@ -104,11 +128,11 @@ def test_states_are_read_only_values():
 
 # -- implementations ---------------------------------------------------------------------------
 
-def test_the_written_plugins_implement_their_changes_and_nothing_else_is_implemented_yet():
+def test_every_change_is_implemented_by_its_plugin():
     regs, _ = registries()
-    assert regs.patches.names() == ("uffd-minor", "hugetlb-contig-dissolve", "hugetlb-resize-mutex",
-                                    "no-nrexceptional", "rss-stat-symbolic", "objcg-kmem",
-                                    "swapin-charge-first", "memcg-rstat")
+    assert regs.patches.names() == PATCH_NAMES
+    assert {impl.name: impl.plugin for impl in regs.patches} == ISSUE_TABLE
+    assert regs.patches.get("kasan-tag-fe").plugin == "kasan"
     assert regs.patches.get("swapin-charge-first").plugin == "swap"
     assert regs.patches.get("uffd-minor").plugin == "userfaultfd"
     assert regs.patches.get("memcg-rstat").plugin == "memcg"
@@ -129,7 +153,7 @@ def test_the_written_plugins_implement_their_changes_and_nothing_else_is_impleme
 ])
 def test_a_plugin_implements_only_its_own_changes_with_valid_metrics(impl, message):
     with pytest.raises(PluginError, match="plugin 'kasan'") as exc:
-        registries(kasan_plugin(impl))
+        registries(kasan_plugin(impl), kasan=False)
     assert message in str(exc.value)
 
 
@@ -137,14 +161,23 @@ def test_metric_names_are_unique_across_the_changes():
     impl = PatchImpl("kasan-tag-fe", "x", metrics=(PatchMetric("rss_stat_text_bytes", "d", len),))
     with pytest.raises(PluginError, match="metric 'rss_stat_text_bytes' of seed change '.*' is also a "
                                           "metric of '.*' \\(plugin '(kmem|kasan)'\\)"):
-        registries(kasan_plugin(impl))
+        registries(kasan_plugin(impl), kasan=False)
 
 
 def test_a_change_is_implemented_once():
     twice = plugin("kasan", memsim_register_patches=lambda patches: [
         patches.add(PatchImpl("kasan-tag-fe", "x")), patches.add(PatchImpl("kasan-tag-fe", "y"))])
     with pytest.raises(PluginError, match="seed change 'kasan-tag-fe' is added twice"):
-        registries(twice)
+        registries(twice, kasan=False)
+
+
+def test_a_stand_in_takes_the_owner_s_place_only_when_the_owner_is_not_installed():
+    with pytest.raises(PluginError, match="^plugin 'kasan': Plugin name already registered: kasan="):
+        registries(kasan_plugin())                          # beside the built-in kasan
+    regs, _ = registries(kasan_plugin(), disabled=["kasan"])
+    assert regs.patches.get("kasan-tag-fe") is None         # -p no:kasan blocks the name
+    regs, _ = registries(kasan_plugin(), kasan=False)
+    assert regs.patches.get("kasan-tag-fe").model == "unallocated memory is tagged 0xFE."
 
 
 # -- machine.patches -------------------------------------------------------------------------------
@@ -177,7 +210,7 @@ def column(text, word):
                                             "which is not installed (memsim does not have it yet)"),
 ])
 def test_machine_patches_errors_point_at_the_key(patches, at, message):
-    regs, _ = registries()
+    regs, _ = registries(kasan=False)
     text = WORKLOAD % f", patches: {patches}"
     with pytest.raises(WorkloadError) as exc:
         load_workload_text(text, "w.yaml", regs)
@@ -185,7 +218,7 @@ def test_machine_patches_errors_point_at_the_key(patches, at, message):
 
 
 def test_a_change_of_a_disabled_plugin_is_an_error_naming_it():
-    regs, _ = registries(kasan_plugin(), disabled=["kasan"])
+    regs, _ = registries(disabled=["kasan"])
     assert "kasan" in regs.plugins_disabled
     with pytest.raises(WorkloadError, match=r"w.yaml:1:57: seed change 'kasan-tag-fe' belongs to plugin "
                                             r"'kasan', which is disabled \(-p no:kasan\); remove -p no:kasan"):
@@ -193,15 +226,15 @@ def test_a_change_of_a_disabled_plugin_is_an_error_naming_it():
 
 
 def test_a_loaded_plugin_that_does_not_implement_its_change_is_an_error():
-    regs, _ = registries(plugin("kasan", memsim_register_summary=lambda summary: None))
+    regs, _ = registries(plugin("kasan", memsim_register_summary=lambda summary: None), kasan=False)
     with pytest.raises(WorkloadError, match="plugin 'kasan' is loaded but does not implement seed "
                                             "change 'kasan-tag-fe'"):
         load_workload_text(WORKLOAD % ", patches: {kasan-tag-fe: off}", "w.yaml", regs)
 
 
 def test_an_implemented_change_is_switched_and_its_metric_sees_it():
-    on = run_text(WORKLOAD % "", plugins=[kasan_plugin()], events=())
-    off = run_text(WORKLOAD % ", patches: {kasan-tag-fe: off}", plugins=[kasan_plugin()], events=())
+    on = run_without_kasan(WORKLOAD % "", kasan_plugin())
+    off = run_without_kasan(WORKLOAD % ", patches: {kasan-tag-fe: off}", kasan_plugin())
     metric = off.registries.patches.get("kasan-tag-fe").metrics[0]
     assert (metric.compute(on.machine), metric.compute(off.machine)) == (0, 32)
 

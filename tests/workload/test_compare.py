@@ -5,6 +5,7 @@ Scenarios: issue 8, part 2 (`memsim compare`): the rss-stat-symbolic demo differ
 print fmt of kmem:rss_stat and the metrics that read it; a change's files are compared per key or
 as a unified diff; a side whose expect fails is part of the comparison.
 """
+import importlib.metadata
 import json
 import os
 import textwrap
@@ -15,7 +16,7 @@ from memsim.compare import comparison, keyed_values, parse_compare_patch, render
 from memsim.errors import UsageError
 from memsim.hookspecs import hookimpl
 from memsim.patches import PatchImpl, PatchMetric
-from memsim.plugin_host import get_plugin_manager
+from memsim.plugin_host import ENTRY_POINT_GROUP, get_plugin_manager
 from memsim.registry import ProcFile
 from memsim.workload.variant import Host, Override, WorkloadSource
 
@@ -27,9 +28,10 @@ def rstat_on(machine) -> bool:
     return machine.patches.enabled("kasan-tag-fe")
 
 
-class kasan:  # noqa: N801  (registered under its class name: the owner of kasan-tag-fe)
-    """A stand-in for the kasan plugin (issue 17): kasan-tag-fe with a 'key value' file whose
-    values depend on the change, a text file, a file only the patched kernel has, a metric."""
+class kasan:  # noqa: N801  (registered under its class name, in place of the built-in kasan)
+    """A stand-in for the kasan plugin, loaded instead of the built-in one so that the comparison
+    has files of every kind to show: kasan-tag-fe with a 'key value' file whose values depend on
+    the change, a text file, a file only the patched kernel has, a metric."""
 
     @hookimpl
     def memsim_register_files(self, files):
@@ -57,8 +59,15 @@ class kasan:  # noqa: N801  (registered under its class name: the owner of kasan
             events=("kmem:rss_stat",)))
 
 
-def stub_host(disabled=()):
-    return Host(disabled, pm=get_plugin_manager(disabled=disabled, extra_plugins=[kasan()]))
+def without_kasan():
+    """memsim's own plugins (its entry points) less kasan: an install without the kasan plugin.
+    (``-p no:kasan`` would block the stand-in too: a disabled name stays blocked.)"""
+    return [ep for ep in importlib.metadata.distribution("memsim").entry_points
+            if ep.group == ENTRY_POINT_GROUP and ep.name != "kasan"]
+
+
+def stub_host():
+    return Host(pm=get_plugin_manager(entry_points=without_kasan(), extra_plugins=[kasan()]))
 
 
 def source(tmp_path, text, name="w.yaml"):
@@ -233,9 +242,10 @@ def test_the_patch_option_names_exactly_one_change_both_ways():
 
 def test_a_change_whose_plugin_is_missing_or_disabled_is_refused(tmp_path):
     with pytest.raises(UsageError, match="plugin 'kasan', which is not installed"):
-        run_sides(Host(), source(tmp_path, SMALL), "kasan-tag-fe")
+        run_sides(Host(pm=get_plugin_manager(entry_points=without_kasan())), source(tmp_path, SMALL),
+                  "kasan-tag-fe")
     with pytest.raises(UsageError, match=r"plugin 'kasan', which is disabled \(-p no:kasan\)"):
-        run_sides(stub_host(disabled=("kasan",)), source(tmp_path, SMALL), "kasan-tag-fe")
+        run_sides(Host(("kasan",)), source(tmp_path, SMALL), "kasan-tag-fe")
 
 
 def test_keyed_files_are_recognised_by_their_lines():
