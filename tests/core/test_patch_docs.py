@@ -3,12 +3,13 @@
 Scenario: issue 8, part 4 — per change, what it changes in the kernel, how memsim models it, its
 demo workload and the `memsim compare` output measured on it; a test fails when the page is stale.
 """
+import importlib.metadata
 from pathlib import Path
 
 from memsim.hookspecs import hookimpl
 from memsim.patchdocs import REGENERATE, render_patches
 from memsim.patches import SEED_PATCHES, PatchImpl, PatchMetric
-from memsim.plugin_host import get_plugin_manager
+from memsim.plugin_host import ENTRY_POINT_GROUP, get_plugin_manager
 from memsim.workload.variant import Host
 
 #: the source tree (the installed memsim has no configs/ or docs/)
@@ -25,7 +26,15 @@ tasks:
 """
 
 
-class kasan:  # noqa: N801  (registered under its class name: the owner of kasan-tag-fe)
+def without_kasan():
+    """memsim's own plugins (its entry points) less kasan: an install without the kasan plugin."""
+    return [ep for ep in importlib.metadata.distribution("memsim").entry_points
+            if ep.group == ENTRY_POINT_GROUP and ep.name != "kasan"]
+
+
+class kasan:  # noqa: N801  (registered under its class name, in place of the built-in kasan)
+    """A stand-in owner of kasan-tag-fe with a stub model and metric the test controls."""
+
     @hookimpl
     def memsim_register_patches(self, patches):
         patches.add(PatchImpl(
@@ -45,14 +54,10 @@ def test_the_page_has_the_table_and_a_section_per_change():
     for seed in SEED_PATCHES:
         assert f"| [`{seed.name}`](#{seed.name}) | {seed.subject} |" in text
         assert f"\n## `{seed.name}`\n" in text
-    assert text.count("| not implemented (plugin not written yet) |") == 1       # kasan
-    assert "| `swap` | implemented |" in text
-    assert "| `hugetlb` | not implemented" not in text
-    assert "| `pagecache` | implemented |" in text
-    assert "| `kmem` | implemented |" in text
-    assert ("**How memsim models it:** not implemented yet: the kasan plugin does not exist yet"
-            in text)
-    assert "**Demo:** `configs/patch-kasan-tag-fe.yaml` does not exist yet." in text
+    assert text.count(" | implemented |") == len(SEED_PATCHES)                  # every plugin is written
+    for plugin in ("swap", "hugetlb", "pagecache", "kmem", "kasan"):
+        assert f"| `{plugin}` | implemented |" in text
+    assert "not implemented" not in text
     # the demo of the implemented change, measured: the print fmt and the metric differ
     section = text.split("\n## `rss-stat-symbolic`\n", 1)[1].split("\n## ", 1)[0]
     assert "**Demo:** `configs/patch-rss-stat-symbolic.yaml`." in section
@@ -72,8 +77,26 @@ def test_the_page_has_the_table_and_a_section_per_change():
     assert "meminfo Slab" in section
 
 
+def test_a_change_whose_plugin_is_not_installed_or_silent_is_documented_as_not_implemented(tmp_path):
+    host = Host(pm=get_plugin_manager(entry_points=without_kasan()))
+    text = render_patches(host, root=Path(tmp_path))
+    assert text.count("| not implemented (plugin not written yet) |") == 1
+    assert "| `kasan` | not implemented (plugin not written yet) |" in text
+    section = text.split("\n## `kasan-tag-fe`\n", 1)[1].split("\n## ", 1)[0]
+    assert ("**How memsim models it:** not implemented yet: the kasan plugin does not exist yet, so "
+            "`--patch kasan-tag-fe` is refused with a message naming the plugin." in section)
+    assert "**Demo:** `configs/patch-kasan-tag-fe.yaml` does not exist yet." in section
+    assert "**Metrics" not in section and "memsim compare" not in section
+    # the owner is loaded but implements nothing
+    silent = type("kasan", (), {})()
+    text = render_patches(Host(pm=get_plugin_manager(entry_points=without_kasan(), extra_plugins=[silent])),
+                          root=Path(tmp_path))
+    assert "| `kasan` | not implemented (the plugin does not implement it yet) |" in text
+    assert "**How memsim models it:** not implemented yet: the kasan plugin does not implement it yet" in text
+
+
 def test_a_plugin_implementation_and_its_demo_are_documented(tmp_path):
-    host = Host(pm=get_plugin_manager(extra_plugins=[kasan()]))
+    host = Host(pm=get_plugin_manager(entry_points=without_kasan(), extra_plugins=[kasan()]))
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "patch-kasan-tag-fe.yaml").write_text(DEMO)
     text = render_patches(host, root=Path(tmp_path))
