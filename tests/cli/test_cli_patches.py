@@ -23,8 +23,18 @@ def test_patches_lists_the_nine_with_state_and_plugin_status():
     assert list(rows) == list(PATCH_NAMES)
     assert rows["rss-stat-symbolic"][1:] == ["on", "v5.13", "kmem", "loaded"]
     assert rows["uffd-minor"][1:] == ["on", "v5.13", "userfaultfd", "loaded"]
-    assert rows["kasan-tag-fe"][1:] == ["on", "v5.12", "kasan", "not written yet"]
+    assert rows["kasan-tag-fe"][1:] == ["on", "v5.12", "kasan", "loaded"]
     assert "states under kernel v5.14" in r.output
+
+
+def test_patches_names_a_disabled_plugin():
+    r = invoke("patches", "-p", "no:kasan")
+    assert r.exit_code == 0
+    row = next(line for line in r.output.splitlines() if line.startswith("kasan-tag-fe "))
+    assert row.split(None, 4)[1:] == ["on", "v5.12", "kasan", "disabled (-p no:kasan)"]
+    rows = json.loads(invoke("patches", "--json", "-p", "no:kasan").output)
+    kasan = rows[PATCH_NAMES.index("kasan-tag-fe")]
+    assert kasan["plugin_status"] == "disabled" and kasan["model"] is None and kasan["metrics"] == []
 
 
 def test_patches_json():
@@ -38,7 +48,8 @@ def test_patches_json():
     assert swap["plugin_status"] == "loaded" and swap["model"] and "uncharged_swapins" in \
         [m["name"] for m in swap["metrics"]]
     kasan = rows[PATCH_NAMES.index("kasan-tag-fe")]
-    assert kasan["plugin_status"] == "missing" and kasan["model"] is None and kasan["metrics"] == []
+    assert kasan["plugin_status"] == "loaded" and kasan["model"] and kasan["metrics"]
+    assert {row["plugin_status"] for row in rows} == {"loaded"}         # every seed change has its plugin
 
 
 def test_patches_shows_the_state_a_patch_option_gives():
@@ -84,8 +95,9 @@ def test_run_with_set(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--patch", "rss-stat-symbolc=off"], "memsim: --patch rss-stat-symbolc=off: there is no seed change "
                                           "called 'rss-stat-symbolc'; did you mean 'rss-stat-symbolic'?"),
-    (["--patch", "kasan-tag-fe=off"], "memsim: --patch kasan-tag-fe: seed change 'kasan-tag-fe' belongs to "
-                                      "plugin 'kasan', which is not installed"),
+    (["--patch", "kasan-tag-fe=off", "-p", "no:kasan"], "memsim: --patch kasan-tag-fe: seed change "
+                                                         "'kasan-tag-fe' belongs to plugin 'kasan', which is "
+                                                         "disabled (-p no:kasan)"),
     (["--patch", "rss-stat-symbolic=on,off"], "'on,off' is not a patch state"),
     (["--patch", "rss-stat-symbolic=on", "--patch", "rss-stat-symbolic=off"], "rss-stat-symbolic is given twice"),
     (["--set", "machine.cpus=0"], "memsim: --set machine.cpus=0: machine.cpus is 0"),

@@ -115,7 +115,8 @@ def test_plot_draws_both_runs_into_one_png(tmp_path):
 @pytest.mark.parametrize("args, where, what", [
     ((), "--patch:", "no seed change given"),
     (("--patch", "rss-stat-symbolik"), "--patch rss-stat-symbolik:", "did you mean 'rss-stat-symbolic'?"),
-    (("--patch", "kasan-tag-fe"), "--patch kasan-tag-fe:", "belongs to plugin 'kasan', which is not installed"),
+    (("--patch", "kasan-tag-fe", "-p", "no:kasan"), "--patch kasan-tag-fe:",
+     "belongs to plugin 'kasan', which is disabled (-p no:kasan)"),
     (("--patch", "rss-stat-symbolic=on"), "--patch rss-stat-symbolic=on:", "both on and off"),
     (("--patch", "rss-stat-symbolic=maybe"), "--patch rss-stat-symbolic=maybe:", "'maybe' is not a patch state"),
     (("--patch", PATCH, "--patch", "memcg-rstat"), "--patch memcg-rstat:", "compare takes one seed change"),

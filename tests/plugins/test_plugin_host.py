@@ -95,7 +95,7 @@ def test_memsim_declares_its_builtin_plugins_in_the_memsim_group():
     assert names == {"kmem": "memsim.plugins.kmem", "core_steps": "memsim.plugins.core_steps",
                      "pagecache": "memsim.plugins.pagecache", "hugetlb": "memsim.plugins.hugetlb",
                      "userfaultfd": "memsim.plugins.userfaultfd", "memcg": "memsim.plugins.memcg",
-                     "swap": "memsim.plugins.swap"}
+                     "swap": "memsim.plugins.swap", "kasan": "memsim.plugins.kasan"}
     assert set(ESSENTIAL) <= set(names)
 
 

@@ -143,9 +143,10 @@ def test_a_value_the_loader_refuses_is_reported_at_the_option(host, text, messag
     assert str(exc.value).startswith(message)
 
 
-def test_a_patch_override_of_a_missing_plugin_is_reported_at_the_option(host):
+def test_a_patch_override_of_a_plugin_left_out_is_reported_at_the_option():
+    host = Host(("kasan",))                                 # -p no:kasan
     with pytest.raises(WorkloadError, match="^--patch kasan-tag-fe=off: seed change 'kasan-tag-fe' belongs to "
-                                            "plugin 'kasan'"):
+                                            "plugin 'kasan', which is disabled"):
         load(host, patch_override("kasan-tag-fe", False))
     with pytest.raises(UsageError, match="^--patch kasan-tag-fe: seed change 'kasan-tag-fe' belongs to plugin"):
         host.check_patches(["kasan-tag-fe"])
