@@ -44,15 +44,23 @@ print fmt: "%ps: %s", (void *)REC->ip, REC->buf
 """
 
 
+#: catalog files copied from this project's VM rather than the shared capture, each held against
+#: the live tracefs file by its plugin's tests (tests/kasan: error_report_end)
+FROM_THE_VM = {"error_report:error_report_end"}
+
+
 def test_the_bundled_catalog_is_the_captured_files(traces_dir):
     cat = FormatSet.bundled("v6.18")
-    assert len(cat) == 111
+    assert len(cat) == 110 + 1 + len(FROM_THE_VM)
+    assert FROM_THE_VM <= {decl.full_name for decl in cat}
     root = os.path.join(os.path.dirname(formats_module.__file__), "catalog", "v6.18")
     for decl in cat:
         rel = os.path.join(decl.system, decl.name, "format")
         if decl.full_name == "ftrace:print":
             with open(os.path.join(root, rel)) as f:
                 assert f.read() == FTRACE_PRINT_FORMAT
+            continue
+        if decl.full_name in FROM_THE_VM:
             continue
         assert filecmp.cmp(os.path.join(root, rel), traces_dir / "formats-extra" / rel, shallow=False)
 

@@ -55,14 +55,14 @@ def all_decls():
     return out
 
 
-def test_bundled_catalog_has_110_events_and_ftrace_print():
+def test_bundled_catalog_has_the_110_captured_events_ftrace_print_and_error_report_end():
     names = {d.full_name for d in FormatSet.bundled()}
-    assert len(names) == 111 and "ftrace:print" in names
+    assert len(names) == 112 and {"ftrace:print", "error_report:error_report_end"} <= names
 
 
 @pytest.mark.parametrize("decl", all_decls(), ids=lambda d: d.full_name)
 def test_every_print_fmt_compiles_to_an_inverse(decl):
-    """Each of the 110 catalog events and memsim's own (v5.14, v6.18) compiles into a pattern
+    """Each of the 112 catalog events and memsim's own (v5.14, v6.18) compiles into a pattern
     (or falls back to keyed parsing cleanly) that the Cython scanner accepts."""
     pat = compile_payload(decl)
     assert pat.compiled, pat.reason
