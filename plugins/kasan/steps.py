@@ -110,9 +110,13 @@ def run_access(ctx, step):
     ptr = resolve_pointer(ctx, a)
     st = _state(ctx)
     before = len(st.reporter.reports) if st is not None else 0
-    ctx.machine.physmem.check_access(ptr, a["size"], a["write"], _ip(a["caller"]))
+    if a["count"] == 1:
+        ctx.machine.physmem.check_access(ptr, a["size"], a["write"], _ip(a["caller"]))
+    elif st is not None:                    # a loop: every access checked, in C
+        st.host.check_many(ptr, a["size"], a["write"], _ip(a["caller"]), a["count"],
+                           a["size"] if a["stride"] is None else a["stride"])
     _record_case(ctx, before)
-    ctx.advance(ACCESS_NS)
+    ctx.advance(ACCESS_NS * a["count"])
 
 
 def run_kfree_pointer(ctx, step):
@@ -216,6 +220,9 @@ def step_types():
                  "KASAN reports a tag mismatch.",
                  pointer + (Param("size", "size", "bytes accessed (0: no check)", default=1, minimum=0),
                             Param("write", "bool", "a store (else a load)", default=False),
+                            Param("count", "int", "accesses made, one after the other (a loop over "
+                                  "an array)", default=1, minimum=1),
+                            Param("stride", "int", "bytes between two of them (default: size)"),
                             Param("caller", "str", "the function doing the access", default="workload_access",
                                   check=_check_caller), case),
                  run_access, plugin="kasan", check=_check_pointer,
