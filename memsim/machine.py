@@ -575,4 +575,5 @@ def _make_slab(machine: "Machine"):
     return SlabAllocator(machine.physmem, machine.tb, machine.current, machine.spec.cpus, call_site,
                          nrexceptional=options.nrexceptional, nokmem=options.nokmem,
                          kasan_meta_size=options.kasan_meta_size,
+                         min_align=options.min_align,
                          layout=SLAB_LAYOUT[machine.profile])
