@@ -137,21 +137,21 @@ def run_kfree_pointer(ctx, step):
     except ValueError as exc:
         ctx.fail(f"the free went wrong in a way KASAN does not catch: {exc}",
                  "turn on kasan: {mode: sw_tags} to see the report, or free a live object")
-    if a.get("object") is not None and a["offset"] == 0:
-        from memsim.plugins.kmem.objects import lookup, mark_freed
+    if a.get("object") is not None:
+        from memsim.plugins.kmem.objects import lookup, mark_object_freed
         obj = lookup(ctx.machine, ctx.task.pid, a["object"], a["index"])
-        if obj is not None and not obj.freed and (st is None or not _slab_refused(ctx, ptr, st, before)):
-            mark_freed(ctx.machine, ctx.task.pid, a["object"], a["index"])
+        if obj is not None and not obj.freed and _gone(ctx, obj):
+            mark_object_freed(ctx.machine, ctx.task.pid, a["object"], a["index"])
     _record_case(ctx, before)
     ctx.advance(ACCESS_NS)
 
 
-def _slab_refused(ctx, ptr, st, before) -> bool:
-    """A slab free that KASAN reported was not done (a large kfree is done anyway, v5.14)."""
-    if len(st.reporter.reports) == before:
-        return False
-    info = st.reporter.page_of(ptr | (0xFF << 56))
-    return info is None or bool(info["flags"] & (1 << 9))
+def _gone(ctx, obj) -> bool:
+    """Whether the free freed ``obj``: its slab slot is free, or its pages went back (a large
+    kfree KASAN reported is still done in v5.14, whatever the pointer's offset)."""
+    if obj.pfn is not None:
+        return ctx.machine.physmem.page_info(obj.pfn)["refcount"] == 0
+    return not ctx.machine.slab.object_info(obj.addr)["allocated"]
 
 
 def run_kasan_poison(ctx, step):

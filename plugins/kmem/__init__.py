@@ -342,7 +342,7 @@ def run_kmem_cache_free(ctx, step):
 def run_alloc_pages(ctx, step):
     """alloc_pages() COUNT blocks of 2^ORDER pages (prep_new_page: KASAN's alloc_pages op, the
     memcg charge of __GFP_ACCOUNT)."""
-    from memsim.plugins.kmem.objects import KObject, PAGE_OFFSET, PAGE_SHIFT
+    from memsim.plugins.kmem.objects import KObject
     a = step.args
     gfp = _gfp(ctx)
     node = _node(ctx)
@@ -353,7 +353,7 @@ def run_alloc_pages(ctx, step):
         if pfn is None:
             ctx.set_errno("ENOMEM", f"alloc_pages(order {order}) failed")
             return
-        addr = PAGE_OFFSET + (pfn << PAGE_SHIFT)
+        addr = ctx.machine.physmem.page_address(pfn)     # page_to_virt(): KASAN's page tag
         live.append(addr)
         g.objects.append(KObject(a["name"], i, addr, "pages", pfn=pfn, order=order))
         ctx.advance(KMALLOC_COST_NS)

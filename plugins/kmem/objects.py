@@ -97,6 +97,18 @@ class ObjectTable:
         g.freed_at = where
 
 
+def mark_object_freed(machine, pid: int, name: str, index: int) -> None:
+    """Object ``index`` of group ``name`` was freed by another step than the group's free step
+    (e.g. the kasan plugin's ``kfree_pointer``): it is no longer live, and its free step leaves
+    it alone."""
+    g = object_table(machine).get(pid, name)
+    obj = g.objects[index]
+    g.objects[index] = replace(obj, freed=True)
+    live = machine.plugin_state.get(_LIVE_KEY, {}).get(pid, {}).get(name)
+    if live is not None and obj.addr in live:
+        live.remove(obj.addr)
+
+
 def object_table(machine) -> ObjectTable:
     """The machine's :class:`ObjectTable` (an empty one until a kmem step allocates)."""
     table = machine.plugin_state.get(_STATE_KEY)

@@ -13,12 +13,16 @@ KASAN = "{mode: sw_tags, multi_shot: true, tags_identify: true}"
 
 
 def kasan_run(steps: str, kasan: str = KASAN, memory: str = "64 MiB", patches: str = "",
-              kernel: str = "v5.14", events=("error_report:*",)):
-    """Run ``steps`` (YAML lines of one task's step list) on a one-CPU machine with KASAN."""
+              kernel: str = "v5.14", events=("error_report:*",), ok: bool = True):
+    """Run ``steps`` (YAML lines of one task's step list) on a one-CPU machine with KASAN; with
+    ``ok``, the run must end without an error (an ``expect`` that failed is one)."""
     text = (f"machine: {{cpus: 1, kernel: {kernel}, nodes: [{{memory: {memory}}}]{patches}}}\n"
             f"kasan: {kasan}\n"
             "tasks:\n  - name: t\n    steps:\n" + textwrap.indent(textwrap.dedent(steps), "      "))
-    return run_text(text, events=events)
+    run = run_text(text, events=events)
+    if ok:
+        assert run.error is None, run.error
+    return run
 
 
 def st(run):
@@ -59,16 +63,22 @@ def test_1_never_allocated_memory_reads_fe():
 
 
 def test_2_boot_memory_is_not_poisoned_and_reads_fe():
-    run = kasan_run("- access: {address: 0xffff888000000000, size: 0}\n")
-    host = st(run).host
-    pm = run.machine.physmem
-    free = [pfn for pfn in range(0, pm.max_pfn, 97) if pm.page_info(pfn)["buddy"]]
-    assert len(free) > 100
-    assert {host.shadow_byte(DIRECT_MAP + (pfn << 12)) for pfn in free} == {0xFE}
-    # the only poisoning at boot is the slab pages the boot caches had (kasan_poison_slab):
-    # releasing memory to the buddy allocator wrote no shadow (FPI_SKIP_KASAN_POISON)
+    """KASAN installed on a machine fresh from boot: the free memory was never poisoned (the
+    only shadow writes are the boot caches' slab pages, kasan_poison_slab) and reads 0xFE."""
+    from memsim.plugins.kasan.report import Reporter, Settings
+    from memsim.plugins.kasan.sw_tags import KasanHost
+    from memsim.testing import build_machine
+    m = build_machine(nodes=(64 << 20,))
+    pm = m.physmem
     slab_pages = sum(1 for pfn in range(pm.max_pfn) if pm.page_info(pfn)["flags"] & (1 << 9))
-    assert host.stats()["poison_calls"] <= slab_pages
+    host = KasanHost(pm, m.current, 1, 0, True)
+    host.reporter = Reporter(m, host, Settings())
+    host.install(m.slab)
+    assert host.stats()["poison_calls"] == slab_pages
+    free = [pfn for pfn in range(pm.max_pfn) if pm.page_info(pfn)["refcount"] == 0]
+    assert len(free) > 15000
+    assert {host.shadow_byte(DIRECT_MAP + (pfn << 12)) for pfn in free} == {0xFE}
+    assert host.stats()["split_pages"] <= slab_pages
 
 
 # -- 3, 4: the page allocator ---------------------------------------------------------------------
@@ -298,25 +308,36 @@ def test_14_typesafe_by_rcu_objects_are_not_poisoned_on_free():
 
 # -- 15, 16: when reports are printed -------------------------------------------------------------
 
+ONE_SHOT = "{mode: sw_tags, tags_identify: true}"
+
+
 def test_15_one_shot_reporting():
-    run = kasan_run(UAF + """\
-    - access: {object: p, offset: 8}
-    - read_file: {path: /proc/sys/kernel/tainted, expect: "32\\n"}
-    - kfree_pointer: {object: p}
-    - expect: {kasan_reports: {use-after-free: 1, double-free or invalid-free: 1, total: 2}}
-    """, kasan="{mode: sw_tags, tags_identify: true}")
-    r = st(run).reporter
-    assert r.suppressed == 1
+    run = kasan_run("""\
+        - kmalloc: {name: p, size: 64}
+        - kfree: {name: p}
+        - access: {object: p, caller: kmalloc_uaf}
+        - access: {object: p, offset: 8}
+        - read_file: {path: /proc/sys/kernel/tainted, expect: "32\\n"}
+        - kfree_pointer: {object: p}
+        - expect: {kasan_reports: {use-after-free: 1, double-free or invalid-free: 1, total: 2}}
+        """, kasan=ONE_SHOT)
+    assert run.error is None, run.error
+    assert st(run).reporter.suppressed == 1
     ends = re.findall(r"error_report_end: \[kasan\] ([0-9a-f]+)", trace_text(run))
     assert len(ends) == 2
 
 
 def test_16_kasan_depth_suppresses_without_consuming_the_latch():
-    run = kasan_run(UAF.replace("- access:", "- kasan_disable_current: {}\n- access:") + """\
-    - kasan_enable_current: {}
-    - access: {object: p, offset: 8}
-    - expect: {kasan_reports: {total: 1}}
-    """, kasan="{mode: sw_tags, tags_identify: true}")
+    run = kasan_run("""\
+        - kmalloc: {name: p, size: 64}
+        - kfree: {name: p}
+        - kasan_disable_current: {}
+        - access: {object: p}
+        - kasan_enable_current: {}
+        - access: {object: p, offset: 8}
+        - expect: {kasan_reports: {total: 1}}
+        """, kasan=ONE_SHOT)
+    assert run.error is None, run.error
     r = st(run).reporter
     assert r.suppressed == 1 and r.depth == {reports(run)[0].pid: 0}
 
@@ -425,16 +446,18 @@ def test_no_shadow_below_the_kernel_half():
 
 
 def test_wrapping_access_is_out_of_bounds():
-    run = kasan_run("- access: {address: 0x2affffffffffffff, size: 8}\n")
+    run = kasan_run("- access: {address: 0xfffffffffffffffc, size: 8}\n")
     assert reports(run)[0].kind == "out-of-bounds"
 
 
 # -- settings and errors ---------------------------------------------------------------------------
 
 def test_panic_on_warn_stops_the_run_at_the_first_report():
-    with pytest.raises(KernelPanic, match="panic_on_warn set"):
-        kasan_run(UAF + "- kmalloc: {name: later, size: 8}\n",
-                  kasan="{mode: sw_tags, panic_on_warn: true}")
+    run = kasan_run(UAF + "- kmalloc: {name: later, size: 8}\n",
+                    kasan="{mode: sw_tags, panic_on_warn: true}", ok=False)
+    assert isinstance(run.error, KernelPanic) and "panic_on_warn set" in str(run.error)
+    assert obj(run, "later") is None
+    assert run.machine.kmsg[-1][1] == "Kernel panic - not syncing: panic_on_warn set ..."
 
 
 def test_panic_on_warn_with_multi_shot_goes_on():
@@ -448,8 +471,8 @@ def test_v6_18_is_refused():
 
 
 def test_steps_need_kasan_on():
-    with pytest.raises(WorkloadError, match="KASAN is off"):
-        kasan_run("- kasan_disable_current: {}\n", kasan="{mode: off}")
+    run = kasan_run("- kasan_disable_current: {}\n", kasan="{mode: off}", ok=False)
+    assert isinstance(run.error, WorkloadError) and "KASAN is off" in str(run.error)
 
 
 def test_access_without_kasan_checks_nothing():
@@ -471,8 +494,14 @@ def test_workload_mistakes(step, message):
 
 
 def test_slab_geometry_with_kasan():
+    """__kasan_cache_create: each slot grows by kasan_alloc_meta (56 bytes with TAGS_IDENTIFY,
+    16 without), aligned to ARCH_SLAB_MINALIGN 16; kmalloc caches of a power-of-two size keep
+    their natural alignment (create_boot_cache), so kmalloc-128's slot is 256 bytes."""
     run = kasan_run("- kmalloc: {name: p, size: 100}\n")
-    cache = run.machine.slab.kmalloc_cache(100)
-    assert cache.size == 192 and cache.flags & 0x08000000       # 128 + 56, 16-aligned; SLAB_KASAN
+    slab = run.machine.slab
+    assert slab.kmalloc_cache(100).size == 256 and slab.kmalloc_cache(100).flags & 0x08000000
+    assert slab.kmalloc_cache(96).size == 160        # 96 + 56 = 152, 16-aligned
     run = kasan_run("- kmalloc: {name: p, size: 100}\n", kasan="{mode: sw_tags}")
-    assert run.machine.slab.kmalloc_cache(100).size == 144       # 128 + 16
+    assert run.machine.slab.kmalloc_cache(96).size == 112      # 96 + 16
+    run = kasan_run("- kmalloc: {name: p, size: 100}\n", kasan="{mode: off}")
+    assert run.machine.slab.kmalloc_cache(96).size == 96
