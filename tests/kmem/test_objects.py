@@ -330,3 +330,24 @@ def test_an_accounted_alloc_pages_is_charged_as_kmem_and_uncharged_by_free_pages
     r = run_text(src, plugins=(snap,), events=())
     assert r.error is None, r.error
     assert snap.seen["charged"] & 0x2 and snap.seen["freed"] == 0
+
+
+def test_a_failed_kmem_cache_alloc_sets_enomem_and_keeps_what_it_got():
+    """Objects of 2 MiB: one per order-9 slab, so a 64 MiB machine runs out of them; without
+    __GFP_DIRECT_RECLAIM (GFP_NOWAIT) the allocation fails instead of reclaiming or OOM-killing."""
+    snap = Snap(lambda ctx: table_of(ctx, "huge"))
+    run_ok("""\
+        - kmem_cache_create: {cache: huge_objs, size: 2 MiB}
+        - kmem_cache_alloc: {cache: huge_objs, name: huge, count: 40, gfp: GFP_NOWAIT}
+        - expect: {errno: ENOMEM}
+        - snap: {label: after}
+        - kmem_cache_free: {name: huge}
+        """, snap)
+    got = snap.seen["after"]
+    assert 0 < len(got) < 40 and {o.cache for o in got} == {"huge_objs"}
+    r = run("""\
+        - kmem_cache_create: {cache: huge_objs, size: 2 MiB}
+        - kmem_cache_alloc: {cache: huge_objs, name: huge, count: 40, gfp: GFP_NOWAIT}
+        """)
+    assert str(r.error).startswith("test.yaml:6:9: kmem_cache_alloc failed with ENOMEM "
+                                   "(kmem_cache_alloc(huge_objs) failed)")
