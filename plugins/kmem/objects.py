@@ -48,8 +48,8 @@ class KObject:
 
     ``name``/``index``: its group (the allocation step's ``name``) and place in it (0 to
     count - 1).  ``addr``: the pointer the allocator returned, tag and all (for ``pages``:
-    page_address() without a tag, ``PAGE_OFFSET + (pfn << 12)``; with KASAN SW_TAGS the
-    kernel's page_address() carries the page's tag: ``pointer_of(obj, tag=<its kasan_tag>)``).
+    page_address(), ``PAGE_OFFSET + (pfn << 12)`` with the page's KASAN tag in the top byte,
+    0xFF when KASAN is off: ``PhysMem.page_address``).
     ``kind``: ``kmalloc``, ``cache`` (kmem_cache_alloc) or ``pages`` (alloc_pages).  ``freed``:
     a free step freed it (``addr`` is then a stale pointer).  ``cache``: the slab cache it came
     from (kmalloc and cache objects; None for a kmalloc above KMALLOC_MAX_CACHE_SIZE, which the
