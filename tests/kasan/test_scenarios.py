@@ -505,3 +505,28 @@ def test_slab_geometry_with_kasan():
     assert run.machine.slab.kmalloc_cache(96).size == 112      # 96 + 16
     run = kasan_run("- kmalloc: {name: p, size: 100}\n", kasan="{mode: off}")
     assert run.machine.slab.kmalloc_cache(96).size == 96
+
+
+def test_7_2_zero_filled_ring_quirk():
+    """kasan.md 7.2 (a): the free-tag ring starts zero-filled, so an out-of-bounds access
+    through a pointer tagged 0x00 into an object never freed is called a use-after-free."""
+    run = kasan_run("""\
+        - kmalloc: {name: p, size: 64}
+        - access: {object: p, offset: 64, tag: 0}
+        - access: {object: p, offset: 64}
+        """)
+    assert [r.kind for r in reports(run)] == ["use-after-free", "out-of-bounds"]
+
+
+def test_7_2_tags_of_earlier_lifetimes_count_as_freed():
+    """kasan.md 7.2 (b): the ring keeps the tags of the slot's earlier lives."""
+    run = kasan_run("""\
+        - kmalloc: {name: p, size: 64}
+        - kfree: {name: p}
+        - kmalloc: {name: q, size: 64}
+        """)
+    p, q = obj(run, "p"), obj(run, "q")
+    assert untag(q.addr) == untag(p.addr) and p.addr != q.addr
+    ptag = p.addr >> 56
+    assert not st(run).host.check((untag(q.addr) + 64) & ~(0xFF << 56) | ptag << 56, 1)
+    assert [r.kind for r in reports(run)] == ["use-after-free"]
