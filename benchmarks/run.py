@@ -1,6 +1,6 @@
 """memsim benchmarks: one command, not part of the test suite.
 
-    python benchmarks/run.py [--quick] [--json OUT] [--only core|trace|sweep|reclaim|pagecache|hugetlb|userfaultfd|memcg|swap]
+    python benchmarks/run.py [--quick] [--json OUT] [--only core|trace|sweep|reclaim|pagecache|hugetlb|userfaultfd|memcg|swap|kasan]
                              [--baseline PYTHON] [--kernel v5.14|v6.18]
 
 Measures (interpreter start and machine build excluded unless stated):
@@ -64,8 +64,17 @@ Measures (interpreter start and machine build excluded unless stated):
      whole command's host seconds and the emulated seconds, next to the C program doing the same
      in a 256 MiB cgroup v1 memory cgroup of this machine's kernel.
 
+  11. KASAN (benchmarks/kasan_bench.py): checked accesses per second (an ``access`` step looping
+     over one word of a kmalloc'd buffer, 4M 8-byte loads, 512K with ``--quick``; through its
+     tagged pointer and through a 0xFF one), and the slowdown KASAN brings to the allocator (kmalloc and kfree of
+     1M 64-byte objects) and to anonymous faults (1M pages), each with KASAN off and on,
+     interleaved, best of ``--repeat``, in-run; then the demo ``memsim run
+     configs/patch-kasan-tag-fe.yaml`` and ``memsim compare`` of it, whole commands.  (The live
+     kernel has no KASAN built in: there is no kernel figure to put beside these.)
+
 ``--only core``, ``--only trace``, ``--only sweep``, ``--only reclaim``, ``--only pagecache``,
-``--only hugetlb``, ``--only userfaultfd``, ``--only memcg`` or ``--only swap`` runs one part.
+``--only hugetlb``, ``--only userfaultfd``, ``--only memcg``, ``--only swap`` or ``--only kasan``
+runs one part.
 The faults go through the same path a workload's touch step takes: MmCore.access() in chunks
 of ``quantum`` (512) pages with a return to Python between chunks (a preemption point).
 """
@@ -208,9 +217,9 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     ap.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
     ap.add_argument("--only", choices=("core", "trace", "sweep", "reclaim", "pagecache", "hugetlb",
-                                       "userfaultfd", "memcg", "swap"),
+                                       "userfaultfd", "memcg", "swap", "kasan"),
                     help="run only the core, the trace, the sweep, the reclaim, the page-cache, "
-                         "the hugetlb, the userfaultfd, the memcg or the swap benchmarks")
+                         "the hugetlb, the userfaultfd, the memcg, the swap or the KASAN benchmarks")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs per fault, sweep and trace command figure (the best is kept)")
     ap.add_argument("--kernel", choices=("v5.14", "v6.18"), default="v6.18",
@@ -238,6 +247,8 @@ def main(argv=None) -> int:
         results["memcg"] = memcg_benchmarks(args.quick, args.repeat)
     if args.only in (None, "swap"):
         results["swap"] = swap_benchmarks(args.quick, args.repeat)
+    if args.only in (None, "kasan"):
+        results["kasan"] = kasan_benchmarks(args.quick, args.repeat)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
@@ -772,6 +783,61 @@ def swap_benchmarks(quick: bool, repeat: int) -> dict:
     print(f"  memsim run configs/bench/swap-overcommit.yaml: {best:.2f} s host, "
           f"{emulated} s emulated" + (f"; the live kernel in a 256 MiB cgroup: {live[2]:.2f} s"
                                       if live is not None and live[2] else ""))
+    return out
+
+
+def kasan_run(what: str, kasan: bool, n: int) -> dict:
+    import subprocess
+    cmd = [sys.executable, os.path.join(HERE, "kasan_bench.py"), "--what", what,
+           "--kasan", "on" if kasan else "off", "--n", str(n)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=HERE)
+    return json.loads(out.stdout)
+
+
+def kasan_benchmarks(quick: bool, repeat: int) -> dict:
+    """Checked accesses per second; the allocator and faults with KASAN off and on (interleaved,
+    best of ``repeat``); the demo workload as whole commands."""
+    import subprocess
+    n_access = (1 << 19) if quick else (1 << 22)
+    n = (1 << 17) if quick else (1 << 20)
+    out = {}
+    print(f"\nKASAN (software tags, v5.14; best of {repeat}, in-run)")
+    best = None
+    for _ in range(repeat):
+        r = kasan_run("access", True, n_access)
+        if best is None or r["tagged_s"] < best["tagged_s"]:
+            best = r
+    out["access"] = best
+    print(f"  checked accesses: {best['tagged_per_s']:>14,.0f} loads/s through a tagged pointer, "
+          f"{best['native_per_s']:>14,.0f}/s through a 0xFF one ({n_access:,} 8-byte loads)")
+    for what, key, label in (("alloc", "kmalloc_s", "kmalloc"), ("fault", "touch_s", "faults")):
+        sides = {False: None, True: None}
+        for _ in range(repeat):
+            for kasan in (False, True):
+                r = kasan_run(what, kasan, n)
+                if sides[kasan] is None or r[key] < sides[kasan][key]:
+                    sides[kasan] = r
+        out[what] = {"off": sides[False], "on": sides[True]}
+        if what == "alloc":
+            off, on = sides[False], sides[True]
+            print(f"  kmalloc(64) x {n:,}: {off['kmalloc_per_s']:>12,.0f}/s off, {on['kmalloc_per_s']:>12,.0f}/s on "
+                  f"({on['kmalloc_s'] / off['kmalloc_s']:.2f}x the time); kfree {off['kfree_per_s']:>12,.0f}/s off, "
+                  f"{on['kfree_per_s']:>12,.0f}/s on ({on['kfree_s'] / off['kfree_s']:.2f}x)")
+        else:
+            off, on = sides[False], sides[True]
+            print(f"  anonymous faults x {n:,}: {off['faults_per_s']:>12,.0f}/s off, "
+                  f"{on['faults_per_s']:>12,.0f}/s on ({on['touch_s'] / off['touch_s']:.2f}x the time)")
+    cfg = os.path.join(HERE, "..", "configs", "patch-kasan-tag-fe.yaml")
+    for name, cmd in (("run", ["run", cfg]), ("compare", ["compare", cfg, "--patch", "kasan-tag-fe"])):
+        t_best = None
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "memsim.cli"] + cmd, capture_output=True, text=True,
+                           check=True)
+            t = time.perf_counter() - t0
+            t_best = t if t_best is None else min(t_best, t)
+        out[f"demo_{name}_s"] = t_best
+        print(f"  memsim {name} configs/patch-kasan-tag-fe.yaml: {t_best:.2f} s (the whole command)")
     return out
 
 

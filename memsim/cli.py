@@ -149,11 +149,15 @@ dat_compression_option = click.option(
 @click.option("--ls", "list_files", is_flag=True,
               help="List every file and directory of the emulated machine, with its mode, at the "
                    "end of the run.")
+@click.option("--dmesg", "dmesg_path", metavar="FILE",
+              help="Write the kernel log (what dmesg would print: KASAN reports, panics) to "
+                   "FILE (- for standard error) at the end of the run, also when the run stops "
+                   "early.")
 @patch_option
 @set_option
 @plugin_option
 def run(workload, trace_path, ring_path, dat_version, dat_compression, event_globs, seed, as_json,
-        check, show_paths, list_files, patch_opts, set_opts, plugin_opts):
+        check, show_paths, list_files, dmesg_path, patch_opts, set_opts, plugin_opts):
     """Run WORKLOAD and print a summary.
 
     Ctrl-C stops the run at its next preemption point, writes the trace recorded so far,
@@ -162,7 +166,7 @@ def run(workload, trace_path, ring_path, dat_version, dat_compression, event_glo
     try:
         _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
              dat_version, dat_compression, show_paths, list_files, patch_opts, set_opts, ring_path,
-             phase)
+             phase, dmesg_path)
     except MemsimError as e:
         _fail(e)
     except KeyboardInterrupt:               # not at a preemption point of the run
@@ -224,9 +228,10 @@ def _show_files(result, paths: Sequence[str]):
 
 def _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
          dat_version=None, dat_compression=None, show_paths=(), list_files=False, patch_opts=(),
-         set_opts=(), ring_path=None, phase=None):
+         set_opts=(), ring_path=None, phase=None, dmesg_path=None):
     """``memsim run``.  ``phase[0]`` is kept saying what is being done, for the message of a
-    Ctrl-C that is not at one of the run's preemption points (loading, writing the trace)."""
+    Ctrl-C that is not at one of the run's preemption points (loading, writing the trace).
+    ``dmesg_path``: where the kernel log goes once the machine stops, however it stops."""
     from memsim.api import RunResult, prepare
     from memsim.errors import Interrupted
     from memsim.progress import RunProgress
@@ -242,10 +247,11 @@ def _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
     out_path = trace_path or ring_path
     out_opt = "--trace" if trace_path else "--trace-ring"
     version, compression = _dat_format(out_path, dat_version, dat_compression)
-    if out_path and out_path != "-":
-        parent = os.path.dirname(os.path.abspath(out_path))
-        if not os.path.isdir(parent):
-            raise UsageError(out_opt, f"directory {parent} does not exist", "create it first")
+    for opt, path in ((out_opt, out_path), ("--dmesg", dmesg_path)):
+        if path and path != "-":
+            parent = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(parent):
+                raise UsageError(opt, f"directory {parent} does not exist", "create it first")
     overrides = _overrides(set_opts, patch_opts)
     host = Host(_disabled(plugin_opts))
     host.check_patches(name for name, _ in _patch_states(patch_opts))
@@ -272,6 +278,9 @@ def _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
         if recorder is not None:
             recorder.abort()
         raise
+    finally:
+        if dmesg_path:                      # what was logged up to any stop is kept
+            _write_dmesg(dmesg_path, r.machine)
     phase[0] = (f"while writing the trace ({out_path}); it was not written"
                 if out_path and out_path != "-" else "at the end of the run")
     if recorder is not None:
@@ -299,6 +308,11 @@ def _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
                              for e in listing]
         click.echo(json.dumps(summary, indent=2), file=out)
     else:
+        if summary.get("kernel_log"):
+            click.echo("kernel log:", file=out)
+            for line in summary["kernel_log"]:
+                click.echo(line, file=out)
+            click.echo("", file=out)
         click.echo(_table(summary), file=out)
         if list_files:
             click.echo("", file=out)
@@ -316,6 +330,21 @@ def _run(workload, trace_path, event_globs, seed, as_json, check, plugin_opts,
         raise r.error
     if problem is not None:
         raise problem
+
+
+def _write_dmesg(path: str, machine) -> None:
+    """``--dmesg FILE``: the kernel log as dmesg prints it, a line each (an empty file when
+    nothing was logged); ``-`` is standard error, as standard output carries the summary."""
+    text = "".join(line + "\n" for line in machine.dmesg())
+    if path == "-":
+        click.echo(text, nl=False, err=True)
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise UsageError("--dmesg", f"cannot write {path} ({e.strerror})",
+                         "give a file in a writable directory") from None
 
 
 def _events_line(tb) -> str:

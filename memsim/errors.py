@@ -14,7 +14,8 @@ exception              exit code  raised for
 ``PluginError``        2          a plugin that cannot be found, loaded or registered
 ``ExpectationFailed``  1          an ``expect`` step that did not hold
 ``PluginBug``          3          a plugin's step or hook raised another exception
-``OutOfMemoryPanic``   2          memory ran out and no task could be OOM-killed
+``KernelPanic``        2          the emulated kernel panicked: the run stops
+``OutOfMemoryPanic``   2          no task could be OOM-killed (a ``KernelPanic``)
 ``Interrupted``        130        Ctrl-C (SIGINT) during a run (a KeyboardInterrupt)
 =====================  =========  ==================================================
 
@@ -36,6 +37,7 @@ __all__ = [
     "MemsimError",
     "WorkloadError",
     "Deadlocked",
+    "KernelPanic",
     "OutOfMemoryPanic",
     "ExpectationFailed",
     "UsageError",
@@ -126,7 +128,15 @@ class Deadlocked(WorkloadError):
     is the workload file."""
 
 
-class OutOfMemoryPanic(WorkloadError):
+class KernelPanic(WorkloadError):
+    """The emulated kernel panicked (panic(): ``Kernel panic - not syncing: ...``): memsim
+    stops the run (status ``error``, exit code 2).  The problem is the panic's text, which
+    whoever raises it also writes to the kernel log (``machine.printk``), so the summary's
+    ``kernel_log`` and its ``stopped early:`` line both show it.  ``where`` is the step that
+    was running when the run knows it (the runner fills it in), else the workload file."""
+
+
+class OutOfMemoryPanic(KernelPanic):
     """The OOM killer found no task to kill (every process has oom_score_adj -1000, or none
     has memory): the kernel panics ("System is deadlocked on memory"), memsim stops the run
     (status ``error``, exit code 2).  ``where`` is the step that was allocating when the run

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from memsim.boot import BootOptions
 from memsim.hashptr import key_from_seed
@@ -24,6 +24,13 @@ from memsim.vfs import FilesStruct, MntNamespace
 
 PAGE_SIZE = 4096
 FIRST_PID = 1000
+
+
+def format_kmsg(ns: int, line: str) -> str:
+    """A kernel log line as dmesg prints it: ``[%5lu.%06lu] line``, the seconds and
+    microseconds of emulated time ``ns`` (printk's timestamp, local_clock()):
+    ``format_kmsg(120_000, "BUG: ...")`` is ``[    0.000120] BUG: ...``."""
+    return f"[{ns // 1_000_000_000:5d}.{ns % 1_000_000_000 // 1000:06d}] {line}"
 
 
 @dataclass(frozen=True)
@@ -153,6 +160,9 @@ class Machine:
             events.bind(self.tb)
         self.task_faults: Dict[int, Dict[str, int]] = {}
         self.plugin_state: Dict[str, object] = {}
+        #: the kernel log (the printk ring buffer): ``(emulated ns, line)`` in the order
+        #: printed (:meth:`printk`; :func:`format_kmsg` gives dmesg's form)
+        self.kmsg: List[Tuple[int, str]] = []
         self.stat_interval_ns = 1_000_000_000        # sysctl_stat_interval = HZ
         self.periodic: List[list] = []                 # add_periodic(): [due ns, period, fn]
         self.resume_work: List[Callable] = []          # add_resume_work(): fn(task) -> sleep ns
@@ -226,6 +236,20 @@ class Machine:
         self.physmem.vmstat.refresh_vm_stats()
         ns = self.stat_interval_ns
         self._vmstat_next = (now // ns + 1) * ns if ns > 0 else now
+
+    # -- the kernel log ------------------------------------------------------------------------
+    def printk(self, text: str) -> None:
+        """printk(): each line of ``text`` goes to the kernel log (``machine.kmsg``) stamped
+        with the emulated time; what ``dmesg`` shows (``memsim run`` prints it before the
+        summary, ``--dmesg FILE`` writes it, the summary's ``kernel_log`` lists it).  A report
+        of several lines (a KASAN report, an oops) is one call; a trailing newline adds no
+        empty line."""
+        now = self.clock.now
+        self.kmsg.extend((now, line) for line in str(text).splitlines())
+
+    def dmesg(self) -> List[str]:
+        """The kernel log as dmesg prints it, one line each (:func:`format_kmsg`)."""
+        return [format_kmsg(ns, line) for ns, line in self.kmsg]
 
     # -- tracing -------------------------------------------------------------------------------
     def enable_events(self, globs: Iterable[str]) -> None:
@@ -551,4 +575,5 @@ def _make_slab(machine: "Machine"):
     return SlabAllocator(machine.physmem, machine.tb, machine.current, machine.spec.cpus, call_site,
                          nrexceptional=options.nrexceptional, nokmem=options.nokmem,
                          kasan_meta_size=options.kasan_meta_size,
+                         min_align=options.min_align,
                          layout=SLAB_LAYOUT[machine.profile])

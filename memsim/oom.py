@@ -260,6 +260,8 @@ class OomKiller:
         if chosen is None:
             from memsim.errors import OutOfMemoryPanic
             who = f"{cur.comm}-{cur.pid}" if cur is not None else "the kernel"
+            m.printk("Out of memory and no killable processes...\n"
+                     "Kernel panic - not syncing: System is deadlocked on memory")
             raise OutOfMemoryPanic(
                 None, f"Kernel panic - not syncing: System is deadlocked on memory (out of memory "
                       f"and no killable processes: an allocation of order {order} with gfp "
@@ -276,6 +278,8 @@ class OomKiller:
             return
         from memsim.errors import OutOfMemoryPanic
         kind = "compulsory" if self.panic_on_oom == 2 else "system-wide"
+        self.machine.printk(f"Kernel panic - not syncing: Out of memory: {kind} panic_on_oom is "
+                            "enabled")
         raise OutOfMemoryPanic(None, f"Kernel panic - not syncing: Out of memory: {kind} "
                                      f"panic_on_oom is enabled (an allocation of order {order} "
                                      f"with gfp {gfp:#x})", "write 0 to /proc/sys/vm/panic_on_oom "

@@ -61,8 +61,9 @@ SEED_PATCHES: Tuple[SeedPatch, ...] = (
               "address_space loses nrexceptional: emptiness is mapping_empty(), and inodes are 8 "
               "bytes smaller (more objects per inode_cache / shmem_inode_cache slab)", "pagecache"),
     SeedPatch("kasan-tag-fe", "kasan: initialize shadow to TAG_INVALID for SW_TAGS", "",
-              (5, 12), "software tag-based KASAN starts its shadow at 0xFE (invalid) instead of 0xFF, "
-              "so wild accesses into never-allocated memory through tagged pointers are caught",
+              (5, 12), "software tag-based KASAN starts its shadow at 0xFE (invalid) instead of 0xFF: "
+              "never-allocated memory reads like freed memory and redzones, and reports of wild "
+              "accesses through tagged pointers print memory tag fe",
               "kasan"),
     SeedPatch("rss-stat-symbolic", "mm, tracing: improve rss_stat tracepoint message", "", (5, 13),
               "kmem:rss_stat prints the counter's name (type=MM_ANONPAGES) instead of its index "

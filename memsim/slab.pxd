@@ -152,6 +152,7 @@ cdef class SlabAllocator:
     cdef readonly bint nrexceptional
     cdef readonly bint nokmem
     cdef readonly unsigned int kasan_meta_size   # KASAN alloc metadata per object (0: KASAN off)
+    cdef readonly unsigned int min_align         # ARCH_SLAB_MINALIGN: least cache alignment
     cdef readonly unsigned int slub_min_order
     cdef readonly unsigned int slub_max_order
     cdef readonly unsigned int slub_min_objects

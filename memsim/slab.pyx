@@ -94,7 +94,7 @@ cdef uint64_t C_KMEM_CACHE_STRIDE = 0x200
 
 cdef enum:
     ARCH_KMALLOC_MINALIGN = 8           # __alignof__(unsigned long long) on x86-64
-    ARCH_SLAB_MINALIGN = 8
+    ARCH_SLAB_MINALIGN = 8              # the default of SlabAllocator(min_align=...)
     CACHE_LINE_SIZE = 64                # cache_line_size() on x86-64
     WORD = 8                            # sizeof(void *)
     SIZEOF_TRACK = 152                  # struct track with CONFIG_STACKTRACE (16 saved addresses)
@@ -165,8 +165,9 @@ cdef inline unsigned int align_up(unsigned int x, unsigned int a) noexcept nogil
 
 
 cdef unsigned int calculate_alignment(unsigned int flags, unsigned int align,
-                                      unsigned int size) noexcept nogil:
-    """calculate_alignment() of mm/slab_common.c."""
+                                      unsigned int size, unsigned int min_align) noexcept nogil:
+    """calculate_alignment() of mm/slab_common.c; ``min_align`` is the build's
+    ARCH_SLAB_MINALIGN (8 on x86-64; 16, one tag granule, with arm64's KASAN SW_TAGS)."""
     cdef unsigned int ralign
     if flags & SLAB_HWCACHE_ALIGN:
         ralign = CACHE_LINE_SIZE
@@ -174,8 +175,8 @@ cdef unsigned int calculate_alignment(unsigned int flags, unsigned int align,
             ralign //= 2
         if ralign > align:
             align = ralign
-    if align < ARCH_SLAB_MINALIGN:
-        align = ARCH_SLAB_MINALIGN
+    if align < min_align:
+        align = min_align
     return align_up(align, WORD)
 
 
@@ -472,11 +473,14 @@ cdef class SlabAllocator:
     ``cgroup.memory=nokmem`` (kmalloc-cg-* alias the normal caches, nothing is accounted).
     ``layout`` (a :class:`memsim.slab_layout.SlabLayout`, by default the v5.14 one) gives the
     boot caches, the kmalloc creation order and the geometry rules of the emulated kernel.
+    ``min_align`` is ARCH_SLAB_MINALIGN, the least alignment calculate_alignment() gives every
+    cache (boot, kmalloc and kmem_cache_create caches): 8 on x86-64, 16 (one tag granule) on
+    arm64 with KASAN SW_TAGS, so that every object starts on a granule.
     """
 
     def __cinit__(self, PhysMem pm, TraceBuffer tb, Current cur, int ncpus, kallsyms=None,
                   bint nrexceptional=False, bint nokmem=False, unsigned int kasan_meta_size=0,
-                  layout=None):
+                  layout=None, unsigned int min_align=ARCH_SLAB_MINALIGN):
         cdef int t, i
         if ncpus != pm.ncpus:
             raise ValueError(f"SlabAllocator: ncpus {ncpus} differs from the machine's "
@@ -489,6 +493,11 @@ cdef class SlabAllocator:
         self.nrexceptional = nrexceptional
         self.nokmem = nokmem
         self.kasan_meta_size = kasan_meta_size
+        if min_align < ARCH_SLAB_MINALIGN or min_align > PAGE_SIZE or min_align & (min_align - 1):
+            raise ValueError(f"SlabAllocator: min_align {min_align} is not a power of two from "
+                             f"{ARCH_SLAB_MINALIGN} to {PAGE_SIZE}; use 8 (x86-64) or 16 "
+                             f"(arm64 with KASAN SW_TAGS)")
+        self.min_align = min_align
         if layout is None:
             from memsim.slab_layout import V514 as layout
         self.layout = layout
@@ -521,7 +530,7 @@ cdef class SlabAllocator:
 
     def __init__(self, PhysMem pm, TraceBuffer tb, Current cur, int ncpus, kallsyms=None,
                  bint nrexceptional=False, bint nokmem=False, unsigned int kasan_meta_size=0,
-                 layout=None):
+                 layout=None, unsigned int min_align=ARCH_SLAB_MINALIGN):
         cdef unsigned int size
         self.create_kmalloc_caches()
         for bc in self.layout.boot_caches:
@@ -603,7 +612,7 @@ cdef class SlabAllocator:
         cdef unsigned int align = ARCH_KMALLOC_MINALIGN
         if size & (size - 1) == 0 and size > align:
             align = size
-        align = calculate_alignment(flags, align, size)
+        align = calculate_alignment(flags, align, size, self.min_align)
         s = self._create_cache(KMALLOC_TYPE_PREFIX[t] + KMALLOC_INFO[idx][1], size, align,
                                flags, False, t)
         self.kmalloc_caches[t][idx] = <void*>s
@@ -625,8 +634,9 @@ cdef class SlabAllocator:
                              f"{flags & ~SLAB_FLAGS_PERMITTED:#x}; use the SLAB_* values")
         if align & (align - 1):
             raise ValueError(f"kmem_cache_create({name}): align {align} is not a power of two")
-        return self._create_cache(name, size, calculate_alignment(flags, align, size), flags,
-                                  ctor, -1, freeptr_in_object)
+        return self._create_cache(name, size,
+                                  calculate_alignment(flags, align, size, self.min_align),
+                                  flags, ctor, -1, freeptr_in_object)
 
     # -- lookups -------------------------------------------------------------------------------
     def find_cache(self, str name):

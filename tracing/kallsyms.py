@@ -88,6 +88,9 @@ _DEFAULT_SYMBOLS: Tuple[Tuple[str, int, int], ...] = (
     # the call offsets are estimates)
     ("hugetlbfs_alloc_inode", 0x90, 0x1f),
     ("hugetlbfs_free_inode", 0x60, 0x2c),
+    # memsim's workload steps that call kmem_cache_alloc / kmem_cache_free (memsim.plugins.kmem)
+    ("workload_kmem_cache_alloc", 0x60, 0x24),
+    ("workload_kmem_cache_free", 0x40, 0x12),
     # KASAN (mm/kasan, arch/arm64: a report's call trace and the alloc/free tracks' stacks; sizes
     # are plausible arm64 v5.14 sizes, the call offsets estimates)
     ("dump_backtrace", 0x1b0, 0x0),

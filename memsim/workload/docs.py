@@ -226,7 +226,9 @@ _FAILURES = """\
 Every run that starts ends one of the ways below.  The summary is printed in each case (with a
 last line `stopped early: ...` when the run stopped on an error), then the error, on standard
 error, as `memsim: <where>: <problem>; <fix>`; the trace recorded up to the stop is still written
-(`--trace`).  `memsim.run()` returns the result, whose `status` and `error` say the same, instead
+(`--trace`).  What the emulated kernel logged (a panic, a plugin's report) comes before the
+summary, under a line `kernel log:`, as dmesg prints it (`[    0.000120] ...`); `--dmesg FILE`
+writes it to FILE, up to the stop.  `memsim.run()` returns the result, whose `status` and `error` say the same, instead
 of raising.
 
 | how the run ended | exit code | `memsim sweep` counts it as |
@@ -236,7 +238,7 @@ of raising.
 | an `expect` did not hold | 1 | `failed` |
 | a step failed with an errno that no `expect` follows, or asked for something impossible | 2 | `error` |
 | every live task was blocked, none could wake the others | 2 | `deadlocked` |
-| memory ran out and no process could be OOM-killed (the kernel panics: `Kernel panic - not syncing: System is deadlocked on memory ...`) | 2 | `error` |
+| memory ran out and no process could be OOM-killed (the kernel panics: `Kernel panic - not syncing: System is deadlocked on memory ...`), or `vm.panic_on_oom` or a plugin made the kernel panic | 2 | `error` |
 | a plugin's step or hook raised an exception (a bug in the plugin), or `--check` found a broken invariant (a bug in memsim) | 3 | `error` |
 
 A mistake that stops the run before it starts (the workload does not load, a bad option) exits 2

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from memsim.boot import BootOptions
-from memsim.errors import (Deadlocked, ExpectationFailed, Interrupted, MemsimError, OutOfMemoryPanic,
+from memsim.errors import (Deadlocked, ExpectationFailed, Interrupted, KernelPanic, MemsimError,
                            WorkloadError)
 from memsim.machine import Machine
 from memsim.mm import RSS_NAMES
@@ -280,7 +280,7 @@ class Run:
                 result = st.run(StepContext(self, task, step), step)
                 if inspect.isgenerator(result):
                     yield from result
-            except OutOfMemoryPanic as exc:
+            except KernelPanic as exc:          # the OOM killer's, a plugin's panic()
                 if exc.where is None:
                     exc.where = step.where
                 raise
@@ -529,6 +529,7 @@ class Run:
             "scheduler": {"slices": self.scheduler.switches, "invariant_checks": self.checks_run},
             "oom_kills": m.oom.summary(),
             "reclaim": reclaim_summary(m),
+            "kernel_log": m.dmesg(),
         }
         for row in self.registries.summary:
             out[row.name] = row.compute(m)

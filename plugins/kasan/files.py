@@ -45,7 +45,7 @@ def _summary(machine):
         return None
     r = st.reporter
     return dict(reports=dict(sorted(r.counts.items())), suppressed=r.suppressed,
-                warnings=r.warnings, taint=r.taint, **st.host.stats())
+                taint=r.taint, **st.host.stats())
 
 
 def summary_rows():

@@ -41,7 +41,7 @@ CASES = (
     ("wild_tagged", "a load through a pointer tagged 0x2a from memory no allocation ever tagged"),
     ("wild_native", "the same load through a 0xFF (match-all) pointer"),
     ("wild_fe_pointer", "the same load through a pointer tagged 0xFE (never handed out)"),
-    ("far_oob", "a load 1 MiB past a kmalloc'd object, into never-allocated memory"),
+    ("far_oob", "a load 200 MiB past a kmalloc'd object, into never-allocated memory"),
     ("kmalloc_oob_right", "a store one byte past a kmalloc(123) object of kmalloc-128"),
     ("kmalloc_uaf", "a load through a kfree'd kmalloc(64) pointer"),
     ("pagealloc_uaf", "a store through the pointer of a freed order-1 page block"),

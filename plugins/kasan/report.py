@@ -342,8 +342,11 @@ class Reporter:
         flags = (info["flags"] & ((1 << 22) - 1)) | (info["node"] << 54) | (zone << 51)
         fields = "|".join(names + [f"node={info['node']}", f"zone={zone}"])
         lines.append(f"flags: {flags:#x}({fields})")
+        # a slab page's private is memsim's own slab record (a host pointer): the kernel's word
+        # there is the slab's counters, which memsim does not keep as such
+        private = 0 if info["flags"] & (1 << 9) else info["private"]
         words = [flags, 0xDEAD000000000100, 0xDEAD000000000122, info["mapping"], info["index"],
-                 info["private"], ((info["refcount"] & 0xFFFFFFFF) << 32) | ((info["mapcount"] - 1) & 0xFFFFFFFF),
+                 private, ((info["refcount"] & 0xFFFFFFFF) << 32) | ((info["mapcount"] - 1) & 0xFFFFFFFF),
                  info["memcg_data"]]
         lines.append("raw: " + " ".join(f"{w:016x}" for w in words[:4]))
         lines.append("raw: " + " ".join(f"{w:016x}" for w in words[4:]))

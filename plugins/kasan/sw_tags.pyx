@@ -17,7 +17,7 @@ What each part models (Linux v5.14, kasan.md):
   ``__kasan_slab_alloc``, ``____kasan_kmalloc``, ``__kasan_kmalloc_large``,
   ``____kasan_slab_free``, ``____kasan_kfree_large`` and ``kasan_check_range``.
 """
-from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
@@ -419,6 +419,15 @@ cdef class KasanHost:
     def check(self, uint64_t addr, uint64_t size, bint write=False, uint64_t ip=0):
         """kasan_check_range(): True if the access is valid (or its report was suppressed)."""
         return self.check_range(addr, size, write, ip) == 0
+
+    def check_many(self, uint64_t addr, uint64_t size, bint write, uint64_t ip, uint64_t count,
+                   int64_t stride):
+        """``count`` checked accesses of ``size`` bytes, ``stride`` bytes apart (a loop over an
+        array), all in C; returns how many were reported."""
+        cdef uint64_t i, n = 0
+        for i in range(count):
+            n += self.check_range(addr + <uint64_t>(<int64_t>i * stride), size, write, ip)
+        return n
 
     def accessible(self, uint64_t ptr):
         """kasan_byte_accessible()."""

@@ -52,6 +52,52 @@ def test_kasan_metadata_widens_every_slot():
     assert int(slab_line(m, "kmalloc-64")[4]) < int(plain[4])          # fewer objects per slab
 
 
+def test_the_default_min_align_leaves_every_geometry_as_it_was():
+    """ARCH_SLAB_MINALIGN 8 (x86-64) is the default: the same caches with the same strides,
+    orders and objects per slab as a machine whose options say 8 outright."""
+    options = BootOptions()
+    options.slab.min_align = 8
+    assert Machine(SPEC).slab.min_align == 8
+    assert Machine(SPEC, boot=options).slab.slabinfo() == Machine(SPEC).slab.slabinfo()
+
+
+def test_min_align_16_starts_every_object_on_a_granule():
+    """KASAN SW_TAGS on arm64: ARCH_SLAB_MINALIGN is one 16-byte granule, with 56 bytes of alloc
+    metadata per object (kasan_meta_size).  calculate_sizes() rounds each slot up to the cache's
+    alignment: kmalloc-8 8 + 56 = 64, kmalloc-96 96 + 56 = 152 -> 160, kmalloc-192 248 -> 256
+    (248 with the default 8).  kmalloc-128's slot is 256, not 192, with either minimum:
+    create_boot_cache() aligns a power-of-two kmalloc cache to its size (natural alignment since
+    v5.4), so 128 + 56 = 184 rounds up to 256."""
+    options = BootOptions()
+    options.slab.kasan_meta_size = 56
+    options.slab.min_align = 16
+    m = Machine(SPEC, boot=options)
+    assert m.slab.min_align == 16 and m.boot.slab.min_align == 16
+    sizes = {name: m.slab.find_cache(name).size for name in
+             ("kmalloc-8", "kmalloc-96", "kmalloc-128", "kmalloc-192")}
+    assert sizes == {"kmalloc-8": 64, "kmalloc-96": 160, "kmalloc-128": 256, "kmalloc-192": 256}
+    plain = BootOptions()
+    plain.slab.kasan_meta_size = 56
+    m8 = Machine(SPEC, boot=plain)
+    assert {name: m8.slab.find_cache(name).size for name in sizes} == {
+        "kmalloc-8": 64, "kmalloc-96": 152, "kmalloc-128": 256, "kmalloc-192": 248}
+    m.slab.kmem_cache_create("odd24", 24)
+    assert m.slab.find_cache("odd24").align == 16 and m8.slab.kmem_cache_create("odd24", 24).align == 8
+    m.set_current(m.spawn("t"))
+    for cache in ("kmalloc-8", "kmalloc-96", "kmalloc-192", "odd24", "anon_vma", "vm_area_struct"):
+        addrs = [m.slab.cache_alloc(cache, 0xcc0, "workload_kmalloc") for _ in range(40)]
+        assert all(a and a % 16 == 0 for a in addrs), cache
+    assert all(s.align % 16 == 0 for s in m.slab.caches())
+
+
+@pytest.mark.parametrize("bad", [4, 12, 8192])
+def test_min_align_must_be_a_power_of_two_from_8_to_a_page(bad):
+    options = BootOptions()
+    options.slab.min_align = bad
+    with pytest.raises(ValueError, match=f"min_align {bad} is not a power of two from 8 to 4096"):
+        Machine(SPEC, boot=options)
+
+
 def test_options_are_frozen_once_the_machine_is_built():
     m = Machine(SPEC, boot=BootOptions())
     with pytest.raises(BootOptionsFrozen, match="set it in memsim_machine_configure"):
