@@ -78,7 +78,7 @@ def memsim_register_extensions(extensions):
     extensions.add(expect_key())
 
 
-@hookimpl
+@hookimpl(trylast=True)     # after kmem's: its events keep the live kernel's IDs
 def memsim_register_events(events, profile, patch_states):
     from memsim.tracing.error_report import error_report_events
     for decl in error_report_events(profile.name):
