@@ -13,6 +13,8 @@ allocation.
 """
 from __future__ import annotations
 
+import weakref
+
 from memsim.errors import WorkloadError
 from memsim.hookspecs import hookimpl
 from memsim.plugin_host import PluginSpec
@@ -30,6 +32,10 @@ SLAB_MINALIGN = 16
 PROFILES = ("v5.14",)
 
 
+#: the machines' KASAN states (the task hooks are not told which machine a task is on)
+_STATES: "weakref.WeakSet" = weakref.WeakSet()
+
+
 def state(machine):
     """The machine's KASAN (memsim.plugins.kasan.KasanState), or None when it is off."""
     return machine.plugin_state.get("kasan")
@@ -38,7 +44,8 @@ def state(machine):
 class KasanState:
     """What the plugin keeps per machine: the C host and the reporter."""
 
-    def __init__(self, host, reporter, settings):
+    def __init__(self, machine, host, reporter, settings):
+        self.machine = weakref.ref(machine)
         self.host = host
         self.reporter = reporter
         self.settings = settings
@@ -137,4 +144,29 @@ def memsim_machine_created(machine, config):
     reporter = Reporter(machine, host, settings)
     host.reporter = reporter
     host.install(machine.slab)
-    machine.plugin_state["kasan"] = KasanState(host, reporter, settings)
+    st = KasanState(machine, host, reporter, settings)
+    machine.plugin_state["kasan"] = st
+    _STATES.add(st)
+
+
+@hookimpl
+def memsim_check_invariants(machine, full):
+    """--check, at the end of the run: every slab page is tagged and has its slots' metadata."""
+    st = state(machine)
+    if st is None or not full:
+        return []
+    return st.host.check_slab_pages()
+
+
+@hookimpl
+def memsim_task_fork(parent, child):
+    """dup_task_struct() copies current->kasan_depth: a child of a task with its reports
+    disabled starts with them disabled."""
+    if parent is None:
+        return
+    for st in list(_STATES):
+        m = st.machine()
+        if m is not None and m.tasks.get(parent.pid) is parent:
+            depth = st.reporter.depth.get(parent.pid, 0)
+            if depth:
+                st.reporter.depth[child.pid] = depth

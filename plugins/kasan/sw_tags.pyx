@@ -452,6 +452,28 @@ cdef class KasanHost:
                            for i in range(KASAN_NR_FREE_STACKS)],
                     free_track_idx=m.free_track_idx, preset_tag=m.preset_tag)
 
+    def check_slab_pages(self, int limit=10):
+        """--check: every slab page has the tag kasan_poison_slab left (0xFF) and the metadata
+        of each of its slots; returns up to ``limit`` "<where>: <problem>" strings."""
+        cdef pfn_t pfn
+        cdef page* p
+        cdef slab* sl
+        out = []
+        for pfn in range(self.max_pfn):
+            p = &self.pm.mem_map[pfn]
+            if not (p.flags & (1ULL << PG_slab)) or (p.flags & (1ULL << PG_tail)):
+                continue
+            sl = <slab*>p.private
+            if p.kasan_tag != 0:
+                out.append(f"kasan: slab page {pfn:#x} has tag {p.kasan_tag ^ 0xFF:#04x}, not the "
+                           f"0xff kasan_poison_slab leaves")
+            elif sl != NULL and (self.meta[pfn] == NULL or self.meta_n[pfn] != sl.objects):
+                out.append(f"kasan: slab page {pfn:#x} has metadata for {self.meta_n[pfn]} of its "
+                           f"{sl.objects} objects")
+            if len(out) >= limit:
+                break
+        return out
+
     def stats(self):
         return dict(checks=self.checks, tag_draws=self.draws, poison_calls=self.poison_calls,
                     unpoison_calls=self.unpoison_calls, warnings=self.warnings,

@@ -342,6 +342,18 @@ def test_16_kasan_depth_suppresses_without_consuming_the_latch():
     assert r.suppressed == 1 and r.depth == {reports(run)[0].pid: 0}
 
 
+def test_16_a_child_inherits_kasan_depth():
+    """dup_task_struct copies current->kasan_depth."""
+    run = kasan_run("""\
+        - kasan_disable_current: {}
+        - fork:
+            child: kid
+            steps:
+              - access: {address: 0x2aff888000100000}
+        """, kasan=ONE_SHOT)
+    assert reports(run) == [] and st(run).reporter.suppressed == 1
+
+
 def test_16_depth_counts_down_as_v5_14_does():
     run = kasan_run("- kasan_disable_current: {}\n")
     assert list(st(run).reporter.depth.values()) == [-1]
@@ -530,3 +542,16 @@ def test_7_2_tags_of_earlier_lifetimes_count_as_freed():
     ptag = p.addr >> 56
     assert not st(run).host.check((untag(q.addr) + 64) & ~(0xFF << 56) | ptag << 56, 1)
     assert [r.kind for r in reports(run)] == ["use-after-free"]
+
+
+def test_check_finds_slab_pages_without_metadata():
+    """The end-of-run --check walks the slab pages: a host that never saw them (not installed)
+    has no metadata for their slots."""
+    from memsim.plugins.kasan.sw_tags import KasanHost
+    run = kasan_run("- kmalloc: {name: p, size: 64}\n")
+    assert st(run).host.check_slab_pages() == []
+    m = run.machine
+    stranger = KasanHost(m.physmem, m.current, 1, 0, True)
+    problems = stranger.check_slab_pages()
+    assert problems and re.match(r"kasan: slab page 0x[0-9a-f]+ has metadata for 0 of its \d+ objects",
+                                 problems[0])
