@@ -28,6 +28,7 @@ from typing import Iterable, List, Sequence
 import pytest
 
 from memsim.hookspecs import hookimpl
+from memsim.registry import Param, StepType
 
 
 def build_machine(events: Sequence[str] = (), plugins: Iterable = (), boot=None, **spec):
@@ -228,6 +229,23 @@ def assert_format_is_the_live_kernels(decls, system: str, event: str) -> None:
     except OSError:
         return
     assert ours == _drop_id(live), f"{system}:{event} differs from the live kernel's"
+
+
+class Snap:
+    """A test plugin with the step ``snap: {label}``, which records ``fn(ctx)`` at that point of
+    the run in ``seen[label]`` (``run_text(text, plugins=[snap])``)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.seen = {}
+
+    def run(self, ctx, step):
+        self.seen[step.args["label"]] = self.fn(ctx)
+
+    @hookimpl
+    def memsim_register_steps(self, steps):
+        steps.add(StepType("snap", "a test's look at the machine", (
+            Param("label", "str", "what to call it", required=True),), self.run, plugin="t"))
 
 
 class RamFilesPlugin:

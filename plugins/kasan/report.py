@@ -338,6 +338,8 @@ class Reporter:
             lines.append(f"head:{p(page_ptr)} order:{info['compound_order']} compound_mapcount:0 "
                          f"compound_pincount:0")
         names = [n for bit, n in PAGEFLAG_NAMES if info["flags"] >> bit & 1]
+        # page->flags with the node and zone in memsim's own top bits (the kernel's positions
+        # depend on its config: SECTIONS/NODES/ZONES_PGSHIFT)
         zone = {"DMA": 0, "DMA32": 1, "Normal": 2, "Movable": 3}.get(info["zone"], 2)
         flags = (info["flags"] & ((1 << 22) - 1)) | (info["node"] << 54) | (zone << 51)
         fields = "|".join(names + [f"node={info['node']}", f"zone={zone}"])

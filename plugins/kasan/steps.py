@@ -36,12 +36,6 @@ def _check_caller(name):
     return name
 
 
-def _check_tag(value):
-    if value is not None and not 0 <= value <= 0xFF:
-        raise InvalidValue(f"tag {value:#x} is not a byte", "a pointer tag is 0x00..0xff")
-    return value
-
-
 def _pointer_params(what: str):
     return (
         Param("object", "str", f"the kmalloc / kmem_cache_alloc / alloc_pages group whose pointer "
@@ -50,8 +44,7 @@ def _pointer_params(what: str):
         Param("offset", "int", "bytes from the object's start (negative: before it)", default=0),
         Param("address", "address", "a raw pointer instead of an object, tag byte included "
               "(0x2aff888000400000)"),
-        Param("tag", "int", "replace the pointer's tag (0xff: match-all)", check=_check_tag,
-              minimum=0, maximum=0xFF),
+        Param("tag", "int", "replace the pointer's tag (0xff: match-all)", minimum=0, maximum=0xFF),
     )
 
 

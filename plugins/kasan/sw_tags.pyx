@@ -121,12 +121,14 @@ cdef class KasanHost:
         cdef unsigned int i, order
         cdef uint64_t base
         cdef KmemCache c
+        # page->slab_cache: memsim keeps the cache's address in the slab page's mapping
+        caches = {k.addr: k for k in slab_allocator.caches()} if slab_allocator is not None else {}
         while pfn < self.max_pfn:
             p = &self.pm.mem_map[pfn]
             order = p.compound_order if p.flags & (1ULL << PG_head) else 0
             if p.flags & (1ULL << PG_slab) and slab_allocator is not None:
                 sl = <slab*>p.private
-                c = slab_allocator.find_cache(slab_allocator.object_info(DIRECT_MAP + (pfn << PAGE_SHIFT))["cache"])
+                c = caches[p.mapping]
                 self._poison_slab_pages(pfn, order, sl.objects)
                 base = DIRECT_MAP + (pfn << PAGE_SHIFT) + c.red_left_pad
                 for i in range(sl.objects):

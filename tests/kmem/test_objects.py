@@ -13,29 +13,11 @@ import textwrap
 import pytest
 
 from memsim.errors import WorkloadError
-from memsim.hookspecs import hookimpl
 from memsim.plugins.kmem.objects import (
     KObject, ObjectTable, PAGE_OFFSET, group, lookup, object_table, parse_slab_flags, pointer_of,
     slab_flag_names,
 )
-from memsim.registry import Param, StepType
-from memsim.testing import run_text, trace_text
-
-
-class Snap:
-    """The test step ``snap: {label}``: records ``fn(ctx)`` at that point of the run."""
-
-    def __init__(self, fn):
-        self.fn = fn
-        self.seen = {}
-
-    def run(self, ctx, step):
-        self.seen[step.args["label"]] = self.fn(ctx)
-
-    @hookimpl
-    def memsim_register_steps(self, steps):
-        steps.add(StepType("snap", "a test's look at the machine", (
-            Param("label", "str", "what to call it", required=True),), self.run, plugin="t"))
+from memsim.testing import Snap, run_text, trace_text
 
 
 def workload(steps, memory="64 MiB", kernel="v5.14"):

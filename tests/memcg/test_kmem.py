@@ -5,31 +5,13 @@ import textwrap
 
 import pytest
 
-from memsim.hookspecs import hookimpl
-from memsim.registry import Param, StepType
-from memsim.testing import run_text
+from memsim.testing import Snap, run_text
 
 PAGE = 4096
 CG = "/sys/fs/cgroup"
 BATCH = {"v5.14": 32, "v6.18": 64}
 PROFILES = ("v5.14", "v6.18")
 GFP_KERNEL_ACCOUNT = "GFP_KERNEL_ACCOUNT"
-
-
-class Snap:
-    """The test step ``snap: {label}``: records ``fn(ctx)`` at that point of the run."""
-
-    def __init__(self, fn):
-        self.fn = fn
-        self.seen = {}
-
-    def run(self, ctx, step):
-        self.seen[step.args["label"]] = self.fn(ctx)
-
-    @hookimpl
-    def memsim_register_steps(self, steps):
-        steps.add(StepType("snap", "a test's look at the machine", (
-            Param("label", "str", "what to call it", required=True),), self.run, plugin="t"))
 
 
 def workload(tasks, kernel="v5.14", version=2, cpus=4, patches=""):
